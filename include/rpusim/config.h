@@ -1,0 +1,373 @@
+/* rpusim — the RPU configuration (aihwkit's rpu_config) for one analog layer or tile.
+ *
+ * rpu_config is a plain struct with every parameter aihwkit exposes (spec §2.1, §3.1,
+ * §4, §6, §7), named as in aihwkit. rpu_config_default() fills the defaults of a kind;
+ * rpu_config_set() sets one field from text by its dotted aihwkit name; the text form
+ * written by rpu_config_write() parses back to an equal config.
+ *
+ * Nothing here is collective; nothing here knows about MPI or tensors. */
+#ifndef RPUSIM_CONFIG_H
+#define RPUSIM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rpusim/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Kinds of configuration (aihwkit classes). */
+typedef enum {
+    RPU_KIND_FLOATING_POINT = 0, /* FloatingPointRPUConfig: exact GEMMs, no IO model */
+    RPU_KIND_SINGLE = 1,         /* SingleRPUConfig: pulsed training, ConstantStep device */
+    RPU_KIND_INFERENCE = 2       /* InferenceRPUConfig: noisy forward, perfect backward */
+} rpu_config_kind;
+
+/* Enum values are spelled in config text as the lower-case aihwkit names given here. */
+typedef enum {
+    RPU_NM_NONE = 0,        /* none */
+    RPU_NM_ABS_MAX,         /* abs_max */
+    RPU_NM_MAX,             /* max */
+    RPU_NM_CONSTANT,        /* constant */
+    RPU_NM_ABS_MAX_NP_SUM,  /* abs_max_np_sum */
+    RPU_NM_AVERAGE_ABS_MAX  /* average_abs_max */
+} rpu_noise_management;
+
+typedef enum {
+    RPU_BM_NONE = 0,            /* none */
+    RPU_BM_ITERATIVE,           /* iterative */
+    RPU_BM_ITERATIVE_WORST_CASE /* iterative_worst_case */
+} rpu_bound_management;
+
+typedef enum {
+    RPU_WNOISE_NONE = 0,          /* none */
+    RPU_WNOISE_ADDITIVE_CONSTANT, /* additive_constant */
+    RPU_WNOISE_PCM_READ           /* pcm_read */
+} rpu_w_noise_type;
+
+typedef enum {
+    RPU_MV_ONE_PASS = 0,                /* one_pass */
+    RPU_MV_POS_NEG_SEPARATE,            /* pos_neg_separate */
+    RPU_MV_POS_NEG_SEPARATE_DIGITAL_SUM /* pos_neg_separate_digital_sum */
+} rpu_mv_type;
+
+/* IOParameters (spec §2.1): one set for the forward, one for the backward pass. */
+typedef struct {
+    bool is_perfect;
+    rpu_mv_type mv_type;
+    float inp_bound;
+    float inp_noise;
+    float inp_res;
+    bool inp_sto_round;
+    float inp_asymmetry;
+    float out_bound;
+    float out_noise;
+    float out_noise_std;
+    float out_res;
+    bool out_sto_round;
+    float out_scale;
+    float out_asymmetry;
+    rpu_bound_management bound_management;
+    rpu_noise_management noise_management;
+    float w_noise;
+    rpu_w_noise_type w_noise_type;
+    float ir_drop;
+    float ir_drop_g_ratio;
+    float out_nonlinearity;
+    float out_nonlinearity_std;
+    float slope_calibration;
+    float v_offset_std;
+    float v_offset_w_min;
+    float r_series;
+    float w_read_asymmetry_dtod;
+    float max_bm_factor;
+    float max_bm_res;
+    bool bm_test_negative_bound;
+    float nm_thres;
+    float nm_assumed_wmax; /* C++-only in aihwkit, settable here */
+    float nm_decay;        /* C++-only in aihwkit, settable here */
+} rpu_io_params;
+
+typedef enum {
+    RPU_PULSE_NONE = 0,              /* none */
+    RPU_PULSE_STOCHASTIC_COMPRESSED, /* stochastic_compressed */
+    RPU_PULSE_STOCHASTIC,            /* stochastic */
+    RPU_PULSE_NONE_WITH_DEVICE,      /* none_with_device */
+    RPU_PULSE_MEAN_COUNT,            /* mean_count */
+    RPU_PULSE_DETERMINISTIC_IMPLICIT /* deterministic_implicit */
+} rpu_pulse_type;
+
+/* UpdateParameters (spec §3.1). */
+typedef struct {
+    int desired_bl;
+    bool fixed_bl;
+    rpu_pulse_type pulse_type;
+    float res;
+    float x_res_implicit;
+    float d_res_implicit;
+    bool d_sparsity;
+    bool sto_round;
+    bool update_bl_management;
+    bool update_management;
+    float um_grad_scale;
+    float um_reg_scale;
+} rpu_update_params;
+
+typedef enum {
+    RPU_DEVICE_FLOATING_POINT = 0, /* floating_point */
+    RPU_DEVICE_IDEAL,              /* ideal */
+    RPU_DEVICE_CONSTANT_STEP,      /* constant_step */
+    RPU_DEVICE_LINEAR_STEP,        /* linear_step */
+    RPU_DEVICE_SOFT_BOUNDS,        /* soft_bounds */
+    RPU_DEVICE_SOFT_BOUNDS_PMAX,   /* soft_bounds_pmax */
+    RPU_DEVICE_EXP_STEP,           /* exp_step */
+    RPU_DEVICE_POW_STEP,           /* pow_step */
+    RPU_DEVICE_PIECEWISE_STEP      /* piecewise_step */
+} rpu_device_type;
+
+/* DriftParameter of pulsed devices (spec §4.1); nu = 0 disables drift. */
+typedef struct {
+    float nu;
+    float t_0;
+    float reset_tol;
+    float nu_dtod;
+    float nu_std;
+    float wg_ratio;
+    float g_offset;
+    float w_offset;
+    float nu_k;
+    float log_g0;
+    float w_noise_std;
+} rpu_drift_params;
+
+#define RPU_MAX_PIECEWISE 64
+
+/* Device parameters (spec §4). Fields that only some device types use keep the default
+ * of the selected type; setting "device.type" resets all device fields to that type's
+ * defaults, so it must come first. */
+typedef struct {
+    rpu_device_type type;
+    /* common pulsed-device parameters (§4.1) */
+    uint64_t construction_seed;
+    float dw_min;
+    float dw_min_dtod;
+    bool dw_min_dtod_log_normal;
+    float dw_min_std;
+    float up_down;
+    float up_down_dtod;
+    float w_max;
+    float w_max_dtod;
+    float w_min;
+    float w_min_dtod;
+    bool enforce_consistency;
+    bool perfect_bias;
+    float reset;
+    float reset_dtod;
+    float reset_std;
+    float lifetime;
+    float lifetime_dtod;
+    float diffusion;
+    float diffusion_dtod;
+    float corrupt_devices_prob;
+    float corrupt_devices_range;
+    float write_noise_std;
+    bool apply_write_noise_on_set;
+    rpu_drift_params drift;
+    /* linear_step / soft_bounds (§4.3, §4.4) */
+    float gamma_up;
+    float gamma_down;
+    float gamma_up_dtod;
+    float gamma_down_dtod;
+    bool allow_increasing;
+    bool mean_bound_reference;
+    bool mult_noise;
+    bool reverse_up;
+    bool reverse_down;
+    float reverse_offset;
+    /* soft_bounds_pmax (§4.4) */
+    float p_max;
+    float alpha;
+    float range_min;
+    float range_max;
+    /* pow_step (§4.5) */
+    float pow_gamma;
+    float pow_gamma_dtod;
+    float pow_up_down;
+    float pow_up_down_dtod;
+    /* exp_step (§4.6); exp_step's gamma_up/gamma_down are the fields above */
+    float A_up;
+    float A_down;
+    float a;
+    float b;
+    float dw_min_std_add;
+    float dw_min_std_slope;
+    /* piecewise_step (§4.8): comma-separated lists in config text */
+    int n_piecewise_up;
+    float piecewise_up[RPU_MAX_PIECEWISE];
+    int n_piecewise_down;
+    float piecewise_down[RPU_MAX_PIECEWISE];
+} rpu_device_params;
+
+typedef enum {
+    RPU_NOISE_MODEL_NONE = 0,          /* none */
+    RPU_NOISE_MODEL_PCM_LIKE,          /* pcm_like */
+    RPU_NOISE_MODEL_STATE_INDEPENDENT  /* state_independent */
+} rpu_noise_model_type;
+
+/* PCMLikeNoiseModel / StateIndependentNoiseModel (spec §6.2). */
+typedef struct {
+    rpu_noise_model_type type;
+    float prog_coeff[3];
+    float g_max;
+    float g_min;
+    float t_read;
+    float t_0;
+    float prog_noise_scale;
+    float read_noise_scale;
+    float drift_scale;
+    /* state_independent only */
+    float prog_std;      /* µS, default 0.2 */
+    float drift_nu_mean; /* default 0.1 */
+    float drift_nu_std;  /* default 0.05 */
+} rpu_noise_model_params;
+
+typedef enum {
+    RPU_DRIFT_COMP_NONE = 0,  /* none */
+    RPU_DRIFT_COMP_GLOBAL,    /* global */
+    RPU_DRIFT_COMP_PER_COLUMN /* per_column */
+} rpu_drift_compensation;
+
+typedef enum {
+    RPU_CLIP_NONE = 0,          /* none */
+    RPU_CLIP_FIXED_VALUE,       /* fixed_value */
+    RPU_CLIP_LAYER_GAUSSIAN,    /* layer_gaussian */
+    RPU_CLIP_AVERAGE_CHANNEL_MAX /* average_channel_max */
+} rpu_clip_type;
+
+typedef struct {
+    rpu_clip_type type;
+    float fixed_value;
+    float sigma;
+} rpu_clip_params;
+
+typedef enum {
+    RPU_REMAP_NONE = 0,             /* none */
+    RPU_REMAP_LAYERWISE_SYMMETRIC,  /* layerwise_symmetric */
+    RPU_REMAP_CHANNELWISE_SYMMETRIC /* channelwise_symmetric */
+} rpu_remap_type;
+
+typedef struct {
+    rpu_remap_type type;
+    float remapped_wmax;
+    float max_scale_range;
+    float max_scale_ref;
+} rpu_remap_params;
+
+typedef enum {
+    RPU_MOD_NONE = 0,              /* none */
+    RPU_MOD_DISCRETIZE,            /* discretize */
+    RPU_MOD_MULT_NORMAL,           /* mult_normal */
+    RPU_MOD_ADD_NORMAL,            /* add_normal */
+    RPU_MOD_DISCRETIZE_ADD_NORMAL, /* discretize_add_normal */
+    RPU_MOD_DOREFA,                /* dorefa */
+    RPU_MOD_POLY,                  /* poly */
+    RPU_MOD_PROG_NOISE,            /* prog_noise */
+    RPU_MOD_DROP_CONNECT           /* drop_connect */
+} rpu_modifier_type;
+
+#define RPU_MAX_MODIFIER_COEFFS 8
+
+typedef struct {
+    rpu_modifier_type type;
+    float std_dev;
+    bool per_batch_sample;
+    float res;
+    bool sto_round;
+    float dorefa_clip;
+    float pdrop;
+    bool enable_during_test;
+    bool rel_to_actual_wmax;
+    float assumed_wmax;
+    bool copy_last_column;
+    int n_coeffs;
+    float coeffs[RPU_MAX_MODIFIER_COEFFS];
+    float g_max;
+} rpu_modifier_params;
+
+/* MappingParameter (spec §7). */
+typedef struct {
+    bool digital_bias;
+    float weight_scaling_omega;
+    bool weight_scaling_columnwise;
+    bool weight_scaling_lr_compensation;
+    bool learn_out_scaling;
+    bool out_scaling_columnwise;
+    int max_input_size;
+    int max_output_size;
+} rpu_mapping_params;
+
+typedef struct {
+    rpu_config_kind kind;
+    rpu_io_params forward;
+    rpu_io_params backward;
+    rpu_update_params update;
+    rpu_device_params device;
+    rpu_noise_model_params noise_model;
+    rpu_drift_compensation drift_compensation;
+    rpu_clip_params clip;
+    rpu_remap_params remap;
+    rpu_modifier_params modifier;
+    rpu_mapping_params mapping;
+} rpu_config;
+
+/* Fills cfg with aihwkit's defaults for a kind (spec tables). Fails with RPU_ERR_ARG on
+ * a NULL cfg or unknown kind. */
+rpu_status rpu_config_default(rpu_config *cfg, rpu_config_kind kind);
+
+/* Fills io with IOParameters() defaults (spec §2.1). */
+void rpu_io_params_default(rpu_io_params *io);
+
+/* Fills dev with the defaults of a device type (spec §4). */
+rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type type);
+
+/* Sets one field from text by its dotted aihwkit name, e.g. ("forward.out_noise", "0.06"),
+ * ("forward.noise_management", "abs_max"), ("device.type", "soft_bounds"). "kind" resets
+ * the whole config to that kind's defaults; "device.type" resets the device fields.
+ * Booleans accept true/false/1/0/yes/no/on/off. Errors: RPU_ERR_CONFIG with a message
+ * naming the key and what is accepted (unknown key, wrong type, out of range). On error
+ * cfg is unchanged. */
+rpu_status rpu_config_set(rpu_config *cfg, const char *key, const char *value);
+
+/* Reads one field as text (the same spelling rpu_config_write uses) into buf.
+ * RPU_ERR_CONFIG for an unknown key, RPU_ERR_ARG if buf is too small. */
+rpu_status rpu_config_get(const rpu_config *cfg, const char *key, char *buf, size_t size);
+
+/* Checks cross-field consistency (e.g. w_min <= 0 <= w_max, inp_bound == 1 when noise
+ * management is on). RPU_ERR_CONFIG naming the offending key(s). */
+rpu_status rpu_config_validate(const rpu_config *cfg);
+
+/* Writes every field as "key = value" lines ("kind" and "device.type" first), so that
+ * rpu_config_parse of the output gives an equal config. */
+rpu_status rpu_config_write(const rpu_config *cfg, FILE *out);
+
+/* The same text in a malloc'ed string (caller frees). */
+rpu_status rpu_config_to_text(const rpu_config *cfg, char **text);
+
+/* Applies "key = value" lines from text onto cfg (blank lines and # or ; comments are
+ * skipped). source names the text in error messages ("file.ini:12: unknown key ...").
+ * On error cfg is unchanged. */
+rpu_status rpu_config_parse(rpu_config *cfg, const char *text, const char *source);
+
+/* True if every field of a and b is equal. */
+bool rpu_config_equal(const rpu_config *a, const rpu_config *b);
+
+/* Lists every settable key in order; returns the count. keys[i] are static strings. */
+int rpu_config_keys(const char *const **keys);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

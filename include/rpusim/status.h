@@ -1,0 +1,39 @@
+/* rpusim — status codes and error reporting shared by every module.
+ *
+ * Every library function that can fail returns rpu_status. On failure it records a
+ * message (with the source file and line where the error was detected) that
+ * rpu_last_error() returns until the next failure on the same thread. The library never
+ * exits or aborts the process. */
+#ifndef RPUSIM_STATUS_H
+#define RPUSIM_STATUS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    RPU_OK = 0,
+    RPU_ERR_ARG = 1,         /* bad argument: NULL pointer, wrong shape, out of range */
+    RPU_ERR_CONFIG = 2,      /* unknown key, wrong type or out-of-range config value */
+    RPU_ERR_NOMEM = 3,       /* allocation failed */
+    RPU_ERR_MODULE = 4,      /* layer cannot be built with this configuration */
+    RPU_ERR_UNSUPPORTED = 5, /* feature not available (yet) in this build */
+    RPU_ERR_IO = 6,          /* file could not be read or written */
+    RPU_ERR_FORMAT = 7,      /* file content invalid: schema, checksum, shape */
+    RPU_ERR_MPI = 8,         /* an MPI call failed */
+    RPU_ERR_INTERNAL = 9     /* invariant violated: a bug in rpusim */
+} rpu_status;
+
+/* Message of the most recent failure on this thread ("" if none). Never NULL. */
+const char *rpu_last_error(void);
+
+/* Short constant name of a status code ("RPU_ERR_CONFIG"). */
+const char *rpu_status_name(rpu_status s);
+
+/* Clears the recorded message (tests use it). */
+void rpu_clear_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,101 @@
+/* rpusim — one analog crossbar tile: weights [out, in] plus IO state, with aihwkit's
+ * forward/backward IO model (spec §2) and weight scaling (spec §7).
+ *
+ * A tile works on a local batch; nothing here is collective or knows about MPI. Every
+ * random number comes from streams keyed by (seed, layer_id, tile_id, purpose), so a
+ * tile gives the same numbers whichever rank owns it. */
+#ifndef RPUSIM_TILE_H
+#define RPUSIM_TILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rpusim/config.h"
+#include "rpusim/rng.h"
+#include "rpusim/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rpu_tile rpu_tile;
+
+/* How the analog multiply-accumulate y = W v is computed. */
+typedef enum {
+    /* One sgemm for the batch (OpenBLAS). Fastest; the last bits of a vector's result may
+     * depend on the batch it was computed in and on the BLAS kernel. */
+    RPU_MAC_BLAS = 0,
+    /* Each output accumulated in double in input order, then rounded to float: the same
+     * bits for a vector whatever the batch, BLAS kernel or machine. Several times slower. */
+    RPU_MAC_EXACT = 1
+} rpu_mac_mode;
+
+typedef struct {
+    int out_size;      /* rows (d_size) */
+    int in_size;       /* columns (x_size) */
+    uint64_t seed;     /* run seed of every random stream of this tile */
+    uint32_t layer_id; /* stream key parts */
+    uint32_t tile_id;
+    rpu_mac_mode mac;
+} rpu_tile_params;
+
+/* Creates a tile with zero weights, mapping scales 1 and its construction-time IO values
+ * (out_noise_values, voltage offsets, nonlinearity factors, read asymmetry; spec §2.2)
+ * drawn from stream (seed, layer_id, tile_id, RPU_PURPOSE_CONSTRUCT). cfg is copied.
+ * Errors: RPU_ERR_ARG (NULL, sizes < 1), RPU_ERR_CONFIG (invalid cfg), RPU_ERR_NOMEM,
+ * RPU_ERR_UNSUPPORTED (mv_type other than one_pass). */
+rpu_status rpu_tile_create(const rpu_tile_params *p, const rpu_config *cfg, rpu_tile **tile);
+
+/* Frees the tile and sets *tile to NULL; accepts NULL and *tile == NULL. */
+void rpu_tile_destroy(rpu_tile **tile);
+
+int rpu_tile_out_size(const rpu_tile *t);
+int rpu_tile_in_size(const rpu_tile *t);
+const rpu_config *rpu_tile_config(const rpu_tile *t);
+
+/* Sets the logical weights w [out, in] (row-major). If apply_weight_scaling and
+ * mapping.weight_scaling_omega > 0, the stored tile weights are w / alpha with
+ * alpha = max|w| / omega (per row if weight_scaling_columnwise; alpha = 1 where 0) and the
+ * mapping scales become alpha; otherwise w is stored as given and scales stay as they are. */
+rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, bool apply_weight_scaling);
+
+/* Gets the weights [out, in]: stored weights times mapping scales if apply_weight_scaling,
+ * else the raw stored (normalized) weights. */
+rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, bool apply_weight_scaling);
+
+/* Mapping scales [out] (spec §7): output i is multiplied by scales[i]. */
+rpu_status rpu_tile_set_mapping_scales(rpu_tile *t, const float *scales);
+rpu_status rpu_tile_get_mapping_scales(const rpu_tile *t, float *scales);
+
+/* Forward of a batch: x [n, in] -> y [n, out], each vector an independent analog MVM
+ * (spec §2.3-§2.7), then the mapping scales. In training mode (is_test false) the
+ * gradient mask |y_tile| >= 0.999·out_scale·out_bound is kept for the next backward.
+ * Noise for vector k of call c is drawn from an address that depends only on (c, k),
+ * so results do not depend on how the batch is processed. */
+rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool is_test);
+
+/* Backward of a batch: d [n, out] -> dx [n, in] (= noisy Wᵀ(scales·d), spec §2.3; no bound
+ * management). If the last forward was a training forward of the same n, outputs that hit
+ * the output bound there get zero gradient. */
+rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx);
+
+/* Construction-time IO values of the forward (dir 0) or backward (dir 1) pass, each of
+ * length out_size (backward: in_size); NULL when the feature is off. For tests and the
+ * checkpoint module. */
+const float *rpu_tile_out_noise_values(const rpu_tile *t, int dir);
+const float *rpu_tile_v_offsets(const rpu_tile *t, int dir);
+const float *rpu_tile_nonlinearity(const rpu_tile *t, int dir);
+
+/* Running noise-management value of average_abs_max (shared by forward and backward). */
+float rpu_tile_nm_running(const rpu_tile *t);
+
+/* Positions of the tile's forward/backward noise streams (calls made so far), so that a
+ * checkpoint can restore them. */
+uint64_t rpu_tile_forward_calls(const rpu_tile *t);
+uint64_t rpu_tile_backward_calls(const rpu_tile *t);
+void rpu_tile_set_calls(rpu_tile *t, uint64_t forward_calls, uint64_t backward_calls);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

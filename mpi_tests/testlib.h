@@ -1,0 +1,40 @@
+/* Minimal test harness for rpusim's MPI test programs.
+ *
+ * Every rank runs the same checks. tl_finish() reduces the failure count over
+ * MPI_COMM_WORLD; rank 0 prints "N passed, N failed" and every rank returns the exit code
+ * (nonzero if any rank failed), so mpiexec fails the CTest test. */
+#ifndef RPUSIM_TESTLIB_H
+#define RPUSIM_TESTLIB_H
+
+#include <mpi.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+void tl_init(int *argc, char ***argv);
+int tl_finish(void);
+int tl_rank(void);
+int tl_size(void);
+
+/* Records one check; prints the message (with rank, file and line) when it fails. */
+bool tl_check(bool ok, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define CHECK(cond, ...) tl_check((cond), __FILE__, __LINE__, __VA_ARGS__)
+#define CHECK_OK(expr)                                                                         \
+    do {                                                                                       \
+        rpu_status tl_s_ = (expr);                                                             \
+        tl_check(tl_s_ == RPU_OK, __FILE__, __LINE__, "%s -> %s: %s", #expr,                   \
+                 rpu_status_name(tl_s_), rpu_last_error());                                   \
+    } while (0)
+#define CHECK_STATUS(expr, want)                                                               \
+    do {                                                                                       \
+        rpu_status tl_s_ = (expr);                                                             \
+        tl_check(tl_s_ == (want), __FILE__, __LINE__, "%s -> %s, want %s (%s)", #expr,         \
+                 rpu_status_name(tl_s_), rpu_status_name(want), rpu_last_error());            \
+    } while (0)
+
+/* Deterministic test data from a Philox stream (purpose RPU_PURPOSE_TEST). */
+void tl_fill_uniform(float *x, int n, float lo, float hi, uint64_t seed, uint64_t id);
+void tl_fill_normal(float *x, int n, float scale, uint64_t seed, uint64_t id);
+
+#endif

@@ -1,0 +1,188 @@
+/* Philox-4x32-10 streams and the float transforms built on them.
+ *
+ * The transforms use their own branch-free approximations of log, sin and cos (no libm),
+ * so the numbers are identical on every machine and compiler that follows IEEE-754 single
+ * precision, and loops over many values vectorise. */
+#include "rpusim/rng.h"
+
+#include <math.h>
+#include <string.h>
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+static inline void philox_block(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0,
+                                uint32_t k1, uint32_t out[4]) {
+    for (int round = 0; round < 10; ++round) {
+        if (round > 0) {
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        uint64_t p0 = (uint64_t)PHILOX_M0 * c0;
+        uint64_t p1 = (uint64_t)PHILOX_M1 * c2;
+        uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
+        uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
+        c0 = hi1 ^ c1 ^ k0;
+        c1 = lo1;
+        c2 = hi0 ^ c3 ^ k1;
+        c3 = lo0;
+    }
+    out[0] = c0;
+    out[1] = c1;
+    out[2] = c2;
+    out[3] = c3;
+}
+
+void rpu_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
+    philox_block(ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1], out);
+}
+
+uint64_t rpu_stream_id(uint32_t layer, uint32_t tile, uint32_t purpose) {
+    return ((uint64_t)(layer & 0xFFFFFFu) << 40) | ((uint64_t)(tile & 0xFFFFFFu) << 16) |
+           (uint64_t)(purpose & 0xFFFFu);
+}
+
+void rpu_rng_init(rpu_rng *r, uint64_t seed, uint64_t stream_id) {
+    memset(r, 0, sizeof *r);
+    r->key[0] = (uint32_t)seed;
+    r->key[1] = (uint32_t)(seed >> 32);
+    r->id[0] = (uint32_t)stream_id;
+    r->id[1] = (uint32_t)(stream_id >> 32);
+}
+
+uint64_t rpu_rng_tell(const rpu_rng *r) {
+    return r->pos;
+}
+
+void rpu_rng_seek(rpu_rng *r, uint64_t pos) {
+    r->pos = pos;
+}
+
+static inline void block_at(const rpu_rng *r, uint64_t b, uint32_t out[4]) {
+    philox_block((uint32_t)b, (uint32_t)(b >> 32), r->id[0], r->id[1], r->key[0], r->key[1], out);
+}
+
+uint32_t rpu_rng_u32(rpu_rng *r) {
+    uint64_t b = r->pos >> 2;
+    if (!r->have_buf || r->blk != b) {
+        block_at(r, b, r->buf);
+        r->blk = b;
+        r->have_buf = 1;
+    }
+    return r->buf[r->pos++ & 3u];
+}
+
+/* 24 high bits -> [0, 1). */
+static inline float u01(uint32_t w) {
+    return (float)(w >> 8) * (1.0f / 16777216.0f);
+}
+
+/* 24 high bits -> (0, 1]: safe for log. */
+static inline float u01_open0(uint32_t w) {
+    return (float)((w >> 8) + 1u) * (1.0f / 16777216.0f);
+}
+
+float rpu_rng_uniform(rpu_rng *r) {
+    return u01(rpu_rng_u32(r));
+}
+
+/* Natural log of x in (0, 1]: x = m * 2^e with m in [sqrt(1/2), sqrt(2)),
+ * log m = 2 atanh(s), s = (m - 1)/(m + 1), |s| <= 0.1716, odd series to s^9. */
+static inline float log_unit(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    /* shift the mantissa range so that m lands in [sqrt(1/2), sqrt(2)) */
+    uint32_t shifted = bits + (0x3F800000u - 0x3F3504F3u);
+    int e = (int)(shifted >> 23) - 127;
+    uint32_t mbits = (shifted & 0x007FFFFFu) + 0x3F3504F3u;
+    float m;
+    memcpy(&m, &mbits, sizeof m);
+    float s = (m - 1.0f) / (m + 1.0f);
+    float s2 = s * s;
+    float series =
+        s * (2.0f + s2 * (2.0f / 3.0f + s2 * (2.0f / 5.0f + s2 * (2.0f / 7.0f + s2 * (2.0f / 9.0f)))));
+    return series + (float)e * 0.693147180559945f;
+}
+
+/* sin and cos of 2*pi*t for t in [0, 1): quadrant reduction then Taylor polynomials on
+ * [-pi/4, pi/4]. */
+static inline void sincos_turn(float t, float *sn, float *cs) {
+    float y = 4.0f * t;
+    int q = (int)(y + 0.5f);
+    float x = (y - (float)q) * 1.57079632679489662f;
+    float x2 = x * x;
+    float s = x * (1.0f + x2 * (-1.0f / 6 + x2 * (1.0f / 120 + x2 * (-1.0f / 5040 + x2 * (1.0f / 362880)))));
+    float c = 1.0f + x2 * (-0.5f + x2 * (1.0f / 24 + x2 * (-1.0f / 720 + x2 * (1.0f / 40320 + x2 * (-1.0f / 3628800)))));
+    q &= 3;
+    float ss = (q == 0) ? s : (q == 1) ? c : (q == 2) ? -s : -c;
+    float cc = (q == 0) ? c : (q == 1) ? -s : (q == 2) ? -c : s;
+    *sn = ss;
+    *cs = cc;
+}
+
+/* Box-Muller: two words -> two standard normals. */
+static inline void box_muller(uint32_t a, uint32_t b, float *z0, float *z1) {
+    float rad = sqrtf(-2.0f * log_unit(u01_open0(a)));
+    float sn, cs;
+    sincos_turn(u01(b), &sn, &cs);
+    *z0 = rad * cs;
+    *z1 = rad * sn;
+}
+
+float rpu_rng_normal(rpu_rng *r) {
+    uint32_t a = rpu_rng_u32(r);
+    uint32_t b = rpu_rng_u32(r);
+    float z0, z1;
+    box_muller(a, b, &z0, &z1);
+    return z0;
+}
+
+#define FILL_CHUNK 64 /* blocks per batch of raw words (vectorisable inner loops) */
+
+/* Fill out[0..n) from blocks first, first+1, ...: uniform (normal = 0) or normal. */
+static void fill_at(const rpu_rng *r, uint64_t first, float *out, size_t n, int normal) {
+    uint32_t w[FILL_CHUNK * 4];
+    size_t done = 0;
+    uint64_t b = first;
+    while (done < n) {
+        size_t want = n - done;
+        size_t nblk = (want + 3) / 4;
+        if (nblk > FILL_CHUNK) nblk = FILL_CHUNK;
+        for (size_t k = 0; k < nblk; ++k) block_at(r, b + k, w + 4 * k);
+        size_t nval = nblk * 4 < want ? nblk * 4 : want;
+        if (normal) {
+            float tmp[FILL_CHUNK * 4];
+            for (size_t k = 0; k < nblk * 2; ++k)
+                box_muller(w[2 * k], w[2 * k + 1], &tmp[2 * k], &tmp[2 * k + 1]);
+            memcpy(out + done, tmp, nval * sizeof *out);
+        } else {
+            for (size_t k = 0; k < nval; ++k) out[done + k] = u01(w[k]);
+        }
+        done += nval;
+        b += nblk;
+    }
+}
+
+void rpu_rng_normal_at(const rpu_rng *r, uint64_t block, float *out, size_t n) {
+    fill_at(r, block, out, n, 1);
+}
+
+void rpu_rng_uniform_at(const rpu_rng *r, uint64_t block, float *out, size_t n) {
+    fill_at(r, block, out, n, 0);
+}
+
+static void fill_cursor(rpu_rng *r, float *out, size_t n, int normal) {
+    uint64_t b = (r->pos + 3) >> 2; /* next block boundary */
+    fill_at(r, b, out, n, normal);
+    r->pos = (b + rpu_rng_blocks_for(n)) << 2;
+}
+
+void rpu_rng_uniform_fill(rpu_rng *r, float *out, size_t n) {
+    fill_cursor(r, out, n, 0);
+}
+
+void rpu_rng_normal_fill(rpu_rng *r, float *out, size_t n) {
+    fill_cursor(r, out, n, 1);
+}
