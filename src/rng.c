@@ -139,21 +139,57 @@ float rpu_rng_normal(rpu_rng *r) {
     return z0;
 }
 
-#define FILL_CHUNK 64 /* blocks per batch of raw words (vectorisable inner loops) */
+#define FILL_CHUNK 64 /* blocks per batch of raw words */
+
+/* Philox of blocks first .. first+nblk-1 of r, structure-of-arrays so the round loop
+ * vectorises over blocks. w receives 4*nblk words in stream order. */
+static void blocks_soa(const rpu_rng *r, uint64_t first, size_t nblk, uint32_t *w) {
+    uint32_t c0[FILL_CHUNK], c1[FILL_CHUNK], c2[FILL_CHUNK], c3[FILL_CHUNK];
+    for (size_t k = 0; k < nblk; ++k) {
+        uint64_t b = first + k;
+        c0[k] = (uint32_t)b;
+        c1[k] = (uint32_t)(b >> 32);
+        c2[k] = r->id[0];
+        c3[k] = r->id[1];
+    }
+    uint32_t k0 = r->key[0], k1 = r->key[1];
+    for (int round = 0; round < 10; ++round) {
+        if (round > 0) {
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        for (size_t k = 0; k < nblk; ++k) {
+            uint64_t p0 = (uint64_t)PHILOX_M0 * c0[k];
+            uint64_t p1 = (uint64_t)PHILOX_M1 * c2[k];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[k] ^ k0;
+            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[k] ^ k1;
+            c1[k] = (uint32_t)p1;
+            c3[k] = (uint32_t)p0;
+            c0[k] = n0;
+            c2[k] = n2;
+        }
+    }
+    for (size_t k = 0; k < nblk; ++k) {
+        w[4 * k] = c0[k];
+        w[4 * k + 1] = c1[k];
+        w[4 * k + 2] = c2[k];
+        w[4 * k + 3] = c3[k];
+    }
+}
 
 /* Fill out[0..n) from blocks first, first+1, ...: uniform (normal = 0) or normal. */
 static void fill_at(const rpu_rng *r, uint64_t first, float *out, size_t n, int normal) {
     uint32_t w[FILL_CHUNK * 4];
+    float tmp[FILL_CHUNK * 4];
     size_t done = 0;
     uint64_t b = first;
     while (done < n) {
         size_t want = n - done;
         size_t nblk = (want + 3) / 4;
         if (nblk > FILL_CHUNK) nblk = FILL_CHUNK;
-        for (size_t k = 0; k < nblk; ++k) block_at(r, b + k, w + 4 * k);
+        blocks_soa(r, b, nblk, w);
         size_t nval = nblk * 4 < want ? nblk * 4 : want;
         if (normal) {
-            float tmp[FILL_CHUNK * 4];
             for (size_t k = 0; k < nblk * 2; ++k)
                 box_muller(w[2 * k], w[2 * k + 1], &tmp[2 * k], &tmp[2 * k + 1]);
             memcpy(out + done, tmp, nval * sizeof *out);

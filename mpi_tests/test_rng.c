@@ -1,0 +1,193 @@
+/* Tests of the Philox-4x32-10 streams: published known answers, stream independence,
+ * O(1) seek, and the distributions against bounds derived from the sample size. */
+#include "rpusim/rng.h"
+#include "rpusim/status.h"
+#include "testlib.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Random123 (Salmon et al., SC'11) kat_vectors: counter[4], key[2] -> output[4]. */
+static void test_known_answers(void) {
+    static const uint32_t kat[3][10] = {
+        {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+        {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0x408f276d,
+         0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
+        {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0xd16cfe09,
+         0x94fdcceb, 0x5001e420, 0x24126ea1},
+    };
+    for (int v = 0; v < 3; ++v) {
+        uint32_t out[4];
+        rpu_philox4x32_10(kat[v], kat[v] + 4, out);
+        for (int k = 0; k < 4; ++k)
+            CHECK(out[k] == kat[v][6 + k], "KAT %d word %d: %08x want %08x", v, k, out[k],
+                  kat[v][6 + k]);
+    }
+    /* The stream maps (seed, id, block) onto (key, counter) as documented in rng.h:
+     * counter = {block_lo, block_hi, id_lo, id_hi}, key = {seed_lo, seed_hi}. */
+    const uint64_t seed = ((uint64_t)0x299f31d0 << 32) | 0xa4093822u;
+    const uint64_t id = ((uint64_t)0x03707344 << 32) | 0x13198a2eu;
+    const uint64_t block = ((uint64_t)0x05a308d3 << 32) | 0x243f6a88u;
+    const uint32_t ctr[4] = {0x243f6a88, 0x05a308d3, 0x13198a2e, 0x03707344};
+    uint32_t want[4];
+    rpu_philox4x32_10(ctr, kat[2] + 4, want);
+    rpu_rng r;
+    rpu_rng_init(&r, seed, id);
+    rpu_rng_seek(&r, block << 2);
+    for (int k = 0; k < 4; ++k) {
+        uint32_t w = rpu_rng_u32(&r);
+        CHECK(w == want[k], "stream word %d: %08x want %08x", k, w, want[k]);
+    }
+}
+
+static void test_stream_id(void) {
+    CHECK(rpu_stream_id(1, 2, 3) == ((1ull << 40) | (2ull << 16) | 3ull), "packing");
+    CHECK(rpu_stream_id(0xFFFFFF, 0xFFFFFF, 0xFFFF) == 0xFFFFFFFFFFFFFFFFull, "full range");
+    CHECK(rpu_stream_id(0, 1, 0) != rpu_stream_id(1, 0, 0), "layer/tile distinct");
+}
+
+static void test_independence_and_seek(void) {
+    enum { N = 1000 };
+    float a[N], b[N];
+    rpu_rng s;
+    rpu_rng_init(&s, 42, rpu_stream_id(3, 7, RPU_PURPOSE_FORWARD));
+    for (int i = 0; i < N; ++i) a[i] = rpu_rng_normal(&s);
+
+    /* other streams used in between, interleaved with the same stream restarted */
+    rpu_rng o1, o2, s2;
+    rpu_rng_init(&o1, 42, rpu_stream_id(3, 8, RPU_PURPOSE_FORWARD));
+    rpu_rng_init(&o2, 43, rpu_stream_id(3, 7, RPU_PURPOSE_FORWARD));
+    rpu_rng_init(&s2, 42, rpu_stream_id(3, 7, RPU_PURPOSE_FORWARD));
+    int same_as_other = 0;
+    for (int i = 0; i < N; ++i) {
+        float x1 = rpu_rng_normal(&o1), x2 = rpu_rng_normal(&o2);
+        b[i] = rpu_rng_normal(&s2);
+        same_as_other += (x1 == b[i]) + (x2 == b[i]);
+    }
+    CHECK(memcmp(a, b, sizeof a) == 0, "same (seed, id) gives the same numbers");
+    CHECK(same_as_other == 0, "other streams differ (%d equal values)", same_as_other);
+
+    /* save a position, draw, restore, draw again */
+    rpu_rng_init(&s, 9, 11);
+    for (int i = 0; i < 37; ++i) (void)rpu_rng_u32(&s);
+    uint64_t pos = rpu_rng_tell(&s);
+    CHECK(pos == 37, "tell counts words: %llu", (unsigned long long)pos);
+    uint32_t w1[100], w2[100];
+    for (int i = 0; i < 100; ++i) w1[i] = rpu_rng_u32(&s);
+    rpu_rng_seek(&s, 1u << 20); /* far away and back */
+    (void)rpu_rng_u32(&s);
+    rpu_rng_seek(&s, pos);
+    for (int i = 0; i < 100; ++i) w2[i] = rpu_rng_u32(&s);
+    CHECK(memcmp(w1, w2, sizeof w1) == 0, "seek restores the sequence");
+
+    /* a fill starts at the next block boundary and equals random access there */
+    float f[10], g[10];
+    rpu_rng_init(&s, 5, 6);
+    (void)rpu_rng_u32(&s); /* position 1: next boundary is block 1 */
+    rpu_rng_normal_fill(&s, f, 10);
+    CHECK(rpu_rng_tell(&s) == (1 + 3) * 4, "fill consumed whole blocks: %llu",
+          (unsigned long long)rpu_rng_tell(&s));
+    rpu_rng_normal_at(&s, 1, g, 10);
+    CHECK(memcmp(f, g, sizeof f) == 0, "fill == normal_at");
+    rpu_rng_uniform_fill(&s, f, 10);
+    rpu_rng_uniform_at(&s, 4, g, 10);
+    CHECK(memcmp(f, g, sizeof f) == 0, "uniform fill == uniform_at");
+}
+
+/* Our normals use polynomial log/sin/cos: compare with libm's Box-Muller on the same
+ * words. Bound: |error| <= 2e-5 (float round-off of the series, |z| <= 5.8). */
+static void test_against_libm(void) {
+    rpu_rng s, raw;
+    rpu_rng_init(&s, 77, 1);
+    rpu_rng_init(&raw, 77, 1);
+    float z[4096];
+    rpu_rng_normal_fill(&s, z, 4096);
+    double maxerr = 0;
+    for (int k = 0; k < 4096; k += 2) {
+        uint32_t a = rpu_rng_u32(&raw), b = rpu_rng_u32(&raw);
+        double u1 = ((a >> 8) + 1.0) / 16777216.0, u2 = (b >> 8) / 16777216.0;
+        double rad = sqrt(-2.0 * log(u1));
+        double e0 = fabs(rad * cos(6.283185307179586 * u2) - z[k]);
+        double e1 = fabs(rad * sin(6.283185307179586 * u2) - z[k + 1]);
+        if (e0 > maxerr) maxerr = e0;
+        if (e1 > maxerr) maxerr = e1;
+    }
+    CHECK(maxerr < 2e-5, "normals match libm Box-Muller: max err %g", maxerr);
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Moments and Kolmogorov-Smirnov with seed 2024, n = 2^20. Bounds: mean within
+ * 5 sigma/sqrt(n); variance within 5 sqrt(2/n) (normal) or 5 sqrt(1/180/n)·... (uniform);
+ * KS D < 1.95/sqrt(n) (p = 0.001). A correct generator fails with p < 1e-3. */
+static void test_distributions(void) {
+    const int n = 1 << 20;
+    float *x = malloc(sizeof(float) * (size_t)n);
+    rpu_rng s;
+    rpu_rng_init(&s, 2024, rpu_stream_id(1, 2, RPU_PURPOSE_TEST));
+    rpu_rng_uniform_fill(&s, x, (size_t)n);
+    double m = 0, v = 0, lo = 1, hi = 0;
+    for (int i = 0; i < n; ++i) {
+        m += x[i];
+        if (x[i] < lo) lo = x[i];
+        if (x[i] > hi) hi = x[i];
+    }
+    m /= n;
+    for (int i = 0; i < n; ++i) v += (x[i] - m) * (x[i] - m);
+    v /= n - 1;
+    CHECK(lo >= 0 && hi < 1, "uniform range [%g, %g]", lo, hi);
+    CHECK(fabs(m - 0.5) < 5 * sqrt(1.0 / 12 / n), "uniform mean %g", m);
+    /* var of the sample variance of U(0,1): (1/80 - 1/144)/n */
+    CHECK(fabs(v - 1.0 / 12) < 5 * sqrt((1.0 / 80 - 1.0 / 144) / n), "uniform var %g", v);
+    qsort(x, (size_t)n, sizeof(float), cmp_float);
+    double d = 0;
+    for (int i = 0; i < n; i += 97) {
+        double e1 = fabs((i + 1.0) / n - x[i]), e0 = fabs((double)i / n - x[i]);
+        if (e1 > d) d = e1;
+        if (e0 > d) d = e0;
+    }
+    CHECK(d < 1.95 / sqrt(n), "uniform KS D = %g", d);
+
+    rpu_rng_normal_fill(&s, x, (size_t)n);
+    double m1 = 0, m2 = 0, m4 = 0;
+    long tail = 0;
+    for (int i = 0; i < n; ++i) {
+        m1 += x[i];
+        m2 += (double)x[i] * x[i];
+        m4 += (double)x[i] * x[i] * x[i] * x[i];
+        tail += fabsf(x[i]) > 3.0f;
+    }
+    m1 /= n;
+    m2 /= n;
+    m4 /= n;
+    CHECK(fabs(m1) < 5 / sqrt(n), "normal mean %g", m1);
+    CHECK(fabs(m2 - 1) < 5 * sqrt(2.0 / n), "normal var %g", m2);
+    CHECK(fabs(m4 - 3) < 5 * sqrt(96.0 / n), "normal 4th moment %g", m4); /* var(z^4)=105-9 */
+    double p3 = erfc(3 / sqrt(2.0));
+    CHECK(fabs((double)tail / n - p3) < 5 * sqrt(p3 * (1 - p3) / n), "P(|z|>3) = %g vs %g",
+          (double)tail / n, p3);
+    qsort(x, (size_t)n, sizeof(float), cmp_float);
+    d = 0;
+    for (int i = 0; i < n; i += 97) {
+        double F = 0.5 * erfc(-x[i] / sqrt(2.0));
+        double e1 = fabs((i + 1.0) / n - F), e0 = fabs((double)i / n - F);
+        if (e1 > d) d = e1;
+        if (e0 > d) d = e0;
+    }
+    CHECK(d < 1.95 / sqrt(n), "normal KS D = %g", d);
+    free(x);
+}
+
+int main(int argc, char **argv) {
+    tl_init(&argc, &argv);
+    test_known_answers();
+    test_stream_id();
+    test_independence_and_seek();
+    test_against_libm();
+    test_distributions();
+    return tl_finish();
+}
