@@ -1,0 +1,11 @@
+/* Subcommands of the rpusim command line tool. Each returns the process exit code. */
+#ifndef RPUSIM_CLI_H
+#define RPUSIM_CLI_H
+
+int cli_bench(int argc, char **argv);
+
+/* Parses a comma-separated list of positive ints into out (at most max); returns the
+ * count or -1 on a malformed list. */
+int cli_parse_int_list(const char *text, int *out, int max);
+
+#endif

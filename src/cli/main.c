@@ -1,0 +1,62 @@
+/* rpusim: command line entry point. Only this file decides the process exit code. */
+#include "cli.h"
+
+#include "rpusim/status.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef RPUSIM_VERSION
+#define RPUSIM_VERSION "unknown"
+#endif
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "rpusim %s - analog crossbar tile arrays on MPI\n"
+            "\n"
+            "usage: rpusim <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  bench tile [options]   time tile forward/backward against sgemm of the same shape\n"
+            "                         (rpusim bench tile --help for options)\n"
+            "  version                print the version\n"
+            "  help                   this text\n",
+            RPUSIM_VERSION);
+}
+
+int cli_parse_int_list(const char *text, int *out, int max) {
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 1 || v > 1 << 24 || n >= max) return -1;
+        out[n++] = (int)v;
+        if (*end == ',') end++;
+        else if (*end) return -1;
+        p = end;
+    }
+    return n > 0 ? n : -1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("rpusim %s\n", RPUSIM_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "bench")) return cli_bench(argc - 2, argv + 2);
+    fprintf(stderr, "rpusim: unknown command '%s' (try: rpusim help)\n", cmd);
+    return 2;
+}

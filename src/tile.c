@@ -1,0 +1,707 @@
+/* The analog tile: weights, construction-time IO values and the forward/backward IO model
+ * of spec §2.3-§2.7, batched.
+ *
+ * A batch is processed pass by pass: pass 0 prepares every vector's DAC input, one GEMM
+ * computes all analog products, the periphery (noise, ADC, bounds) runs over the batch;
+ * vectors whose output saturated under bound management are compacted and redone with
+ * halved input until they pass. The per-vector algorithm (kept as a plain reference in
+ * mpi_tests/ref_tile.c) and this batched one draw every random number from the same
+ * address (call, vector, pass, kind), so they agree bit for bit when the MAC does. */
+#include "tile_impl.h"
+
+#include "error_impl.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { DIR_FWD = 0, DIR_BWD = 1 };
+
+static inline const rpu_io_params *io_params(const rpu_tile *t, int dir) {
+    return dir == DIR_FWD ? &t->cfg.forward : &t->cfg.backward;
+}
+
+/* Sizes of a direction: n_in values go in, n_out values come out. */
+static inline int dir_in(const rpu_tile *t, int dir) {
+    return dir == DIR_FWD ? t->p.in_size : t->p.out_size;
+}
+static inline int dir_out(const rpu_tile *t, int dir) {
+    return dir == DIR_FWD ? t->p.out_size : t->p.in_size;
+}
+static inline int addr_dim(const rpu_tile *t) {
+    return t->p.in_size > t->p.out_size ? t->p.in_size : t->p.out_size;
+}
+
+/* Resolution normalisation (spec §2.1): res <= 0: none; res > 1: number of steps. */
+static float res_abs(float res, float bound) {
+    float norm = res < 0 ? 0.0f : (res > 1 ? 1.0f / res : res);
+    return norm * 2.0f * bound;
+}
+
+/* ---------------------------------------------------------------- create / destroy */
+
+static rpu_status check_io(const rpu_io_params *io, const char *name) {
+    if (io->is_perfect) return RPU_OK;
+    if (io->mv_type != RPU_MV_ONE_PASS)
+        return RPU_FAIL(RPU_ERR_UNSUPPORTED,
+                        "%s.mv_type: only one_pass is implemented in this version", name);
+    if (io->inp_res > 0 && io->inp_bound <= 0)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "%s.inp_res = %g needs a finite %s.inp_bound (got %g)", name,
+                        (double)io->inp_res, name, (double)io->inp_bound);
+    if (io->out_res > 0 && io->out_bound <= 0)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "%s.out_res = %g needs a finite %s.out_bound (got %g)", name,
+                        (double)io->out_res, name, (double)io->out_bound);
+    return RPU_OK;
+}
+
+static float *alloc_floats(size_t n) {
+    return (float *)calloc(n ? n : 1, sizeof(float));
+}
+
+/* Draws the construction-time IO values of one direction (spec §2.2). */
+static rpu_status init_io_state(rpu_tile *t, int dir, rpu_rng *g) {
+    const rpu_io_params *io = io_params(t, dir);
+    rpu_io_state *st = &t->io[dir];
+    int n = dir_out(t, dir);
+    st->inp_bound = io->inp_bound > 0 ? io->inp_bound : INFINITY;
+    st->out_bound = io->out_bound > 0 ? io->out_bound : INFINITY;
+    st->inp_res_abs = io->inp_bound > 0 ? res_abs(io->inp_res, io->inp_bound) : 0.0f;
+    st->out_res_abs = io->out_bound > 0 ? res_abs(io->out_res, io->out_bound) : 0.0f;
+    st->nlf = 1.0f;
+    if (io->is_perfect) return RPU_OK;
+    if (io->out_noise_std > 0) {
+        if (!(st->out_noise_values = alloc_floats((size_t)n))) goto nomem;
+        for (int i = 0; i < n; ++i)
+            st->out_noise_values[i] =
+                fabsf(io->out_noise * (1.0f + io->out_noise_std * rpu_rng_normal(g)));
+    }
+    if (io->v_offset_std > 0 || io->r_series > 0) {
+        if (!(st->v_offset = alloc_floats((size_t)n))) goto nomem;
+        for (int i = 0; i < n; ++i) st->v_offset[i] = fmaxf(io->v_offset_std * rpu_rng_normal(g), 0);
+    }
+    if (io->out_nonlinearity > 0 || io->r_series > 0) {
+        if (!(st->nl = alloc_floats((size_t)n))) goto nomem;
+        float B = io->out_bound > 0 ? io->out_bound : 1.0f;
+        float sd = fmaxf(io->out_nonlinearity_std, 0);
+        double mean_abs = 0;
+        for (int i = 0; i < n; ++i) {
+            st->nl[i] = fabsf(io->out_nonlinearity / B * (1.0f + sd * rpu_rng_normal(g)));
+            mean_abs += st->nl[i];
+        }
+        mean_abs /= n;
+        if (io->slope_calibration > 0) {
+            float f = 1.0f + ((float)mean_abs + io->r_series) * io->slope_calibration * B;
+            st->nlf = f * f;
+        }
+    }
+    return RPU_OK;
+nomem:
+    return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for IO state of a %dx%d tile", t->p.out_size,
+                    t->p.in_size);
+}
+
+rpu_status rpu_tile_create(const rpu_tile_params *p, const rpu_config *cfg, rpu_tile **tile) {
+    if (!tile) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_create: tile pointer is NULL");
+    *tile = NULL;
+    if (!p || !cfg) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_create: params or config is NULL");
+    if (p->out_size < 1 || p->in_size < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_create: tile size %d x %d (out x in) must be >= 1",
+                        p->out_size, p->in_size);
+    if ((size_t)p->out_size * (size_t)p->in_size > ((size_t)1 << 31))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_create: tile %d x %d is too large", p->out_size,
+                        p->in_size);
+    if (p->mac != RPU_MAC_BLAS && p->mac != RPU_MAC_EXACT)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_create: unknown MAC mode %d", (int)p->mac);
+    RPU_CHECK(rpu_config_validate(cfg));
+    RPU_CHECK(check_io(&cfg->forward, "forward"));
+    RPU_CHECK(check_io(&cfg->backward, "backward"));
+
+    rpu_tile *t = (rpu_tile *)calloc(1, sizeof *t);
+    if (!t) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a tile");
+    t->p = *p;
+    t->cfg = *cfg;
+    size_t cells = (size_t)p->out_size * (size_t)p->in_size;
+    t->w = alloc_floats(cells);
+    t->scales = alloc_floats((size_t)p->out_size);
+    rpu_status s = RPU_OK;
+    if (!t->w || !t->scales) {
+        s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a %d x %d tile", p->out_size, p->in_size);
+        goto fail;
+    }
+    for (int i = 0; i < p->out_size; ++i) t->scales[i] = 1.0f;
+    rpu_rng g;
+    rpu_rng_init(&g, p->seed, rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_IO));
+    if ((s = init_io_state(t, DIR_FWD, &g)) != RPU_OK) goto fail;
+    if ((s = init_io_state(t, DIR_BWD, &g)) != RPU_OK) goto fail;
+    rpu_rng_init(&t->stream[DIR_FWD], p->seed,
+                 rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_FORWARD));
+    rpu_rng_init(&t->stream[DIR_BWD], p->seed,
+                 rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_BACKWARD));
+    *tile = t;
+    return RPU_OK;
+fail:
+    rpu_tile_destroy(&t);
+    return s;
+}
+
+void rpu_tile_destroy(rpu_tile **tile) {
+    if (!tile || !*tile) return;
+    rpu_tile *t = *tile;
+    for (int d = 0; d < 2; ++d) {
+        free(t->io[d].out_noise_values);
+        free(t->io[d].v_offset);
+        free(t->io[d].nl);
+    }
+    free(t->w);
+    free(t->abs_w);
+    free(t->scales);
+    free(t->mask);
+    free(t->ws);
+    free(t->iws);
+    free(t->dbuf);
+    free(t);
+    *tile = NULL;
+}
+
+int rpu_tile_out_size(const rpu_tile *t) {
+    return t ? t->p.out_size : 0;
+}
+int rpu_tile_in_size(const rpu_tile *t) {
+    return t ? t->p.in_size : 0;
+}
+const rpu_config *rpu_tile_config(const rpu_tile *t) {
+    return t ? &t->cfg : NULL;
+}
+const float *rpu_tile_out_noise_values(const rpu_tile *t, int dir) {
+    return (t && (dir == 0 || dir == 1)) ? t->io[dir].out_noise_values : NULL;
+}
+const float *rpu_tile_v_offsets(const rpu_tile *t, int dir) {
+    return (t && (dir == 0 || dir == 1)) ? t->io[dir].v_offset : NULL;
+}
+const float *rpu_tile_nonlinearity(const rpu_tile *t, int dir) {
+    return (t && (dir == 0 || dir == 1)) ? t->io[dir].nl : NULL;
+}
+float rpu_tile_nm_running(const rpu_tile *t) {
+    return t ? t->nm_aux : 0.0f;
+}
+uint64_t rpu_tile_forward_calls(const rpu_tile *t) {
+    return t ? t->calls[DIR_FWD] : 0;
+}
+uint64_t rpu_tile_backward_calls(const rpu_tile *t) {
+    return t ? t->calls[DIR_BWD] : 0;
+}
+void rpu_tile_set_calls(rpu_tile *t, uint64_t forward_calls, uint64_t backward_calls) {
+    if (!t) return;
+    t->calls[DIR_FWD] = forward_calls;
+    t->calls[DIR_BWD] = backward_calls;
+}
+
+/* ---------------------------------------------------------------- weights */
+
+rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, bool apply_weight_scaling) {
+    if (!t || !w) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_set_weights: NULL argument");
+    const int NO = t->p.out_size, NI = t->p.in_size;
+    const rpu_mapping_params *m = &t->cfg.mapping;
+    for (size_t k = 0; k < (size_t)NO * NI; ++k)
+        if (!isfinite(w[k]))
+            return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_set_weights: weight (%zu, %zu) is not finite",
+                            k / (size_t)NI, k % (size_t)NI);
+    if (apply_weight_scaling && m->weight_scaling_omega > 0) {
+        float gmax = 0;
+        if (!m->weight_scaling_columnwise)
+            for (size_t k = 0; k < (size_t)NO * NI; ++k) gmax = fmaxf(gmax, fabsf(w[k]));
+        for (int i = 0; i < NO; ++i) {
+            float amax = gmax;
+            if (m->weight_scaling_columnwise) {
+                amax = 0;
+                for (int j = 0; j < NI; ++j) amax = fmaxf(amax, fabsf(w[(size_t)i * NI + j]));
+            }
+            float alpha = amax / m->weight_scaling_omega;
+            if (alpha == 0) alpha = 1;
+            t->scales[i] = alpha;
+            for (int j = 0; j < NI; ++j) t->w[(size_t)i * NI + j] = w[(size_t)i * NI + j] / alpha;
+        }
+    } else {
+        memcpy(t->w, w, sizeof(float) * (size_t)NO * NI);
+    }
+    t->abs_w_valid = 0;
+    return RPU_OK;
+}
+
+rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, bool apply_weight_scaling) {
+    if (!t || !w) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_get_weights: NULL argument");
+    const int NO = t->p.out_size, NI = t->p.in_size;
+    for (int i = 0; i < NO; ++i) {
+        float s = apply_weight_scaling ? t->scales[i] : 1.0f;
+        for (int j = 0; j < NI; ++j) w[(size_t)i * NI + j] = t->w[(size_t)i * NI + j] * s;
+    }
+    return RPU_OK;
+}
+
+rpu_status rpu_tile_set_mapping_scales(rpu_tile *t, const float *scales) {
+    if (!t || !scales) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_set_mapping_scales: NULL argument");
+    for (int i = 0; i < t->p.out_size; ++i)
+        if (!isfinite(scales[i]))
+            return RPU_FAIL(RPU_ERR_ARG, "mapping scale %d is not finite", i);
+    memcpy(t->scales, scales, sizeof(float) * (size_t)t->p.out_size);
+    return RPU_OK;
+}
+
+rpu_status rpu_tile_get_mapping_scales(const rpu_tile *t, float *scales) {
+    if (!t || !scales) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_get_mapping_scales: NULL argument");
+    memcpy(scales, t->scales, sizeof(float) * (size_t)t->p.out_size);
+    return RPU_OK;
+}
+
+static const float *abs_weights(rpu_tile *t) {
+    size_t cells = (size_t)t->p.out_size * t->p.in_size;
+    if (!t->abs_w) {
+        t->abs_w = (float *)malloc(sizeof(float) * cells);
+        if (!t->abs_w) return NULL;
+        t->abs_w_valid = 0;
+    }
+    if (!t->abs_w_valid) {
+        for (size_t k = 0; k < cells; ++k) t->abs_w[k] = fabsf(t->w[k]);
+        t->abs_w_valid = 1;
+    }
+    return t->abs_w;
+}
+
+/* ---------------------------------------------------------------- MAC */
+
+/* out[k, :] = op(M) v[k, :] for k < n, where op(M) is M [NO, NI] (forward: v has NI values,
+ * out has NO) or Mᵀ (backward: v has NO values, out has NI). */
+static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int n, float *out) {
+    const int NO = t->p.out_size, NI = t->p.in_size;
+    if (n <= 0) return;
+    if (t->p.mac == RPU_MAC_BLAS) {
+        if (dir == DIR_FWD)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, NO, NI, 1.0f, v, NI, M, NI, 0.0f,
+                        out, NO);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, NI, NO, 1.0f, v, NO, M, NI,
+                        0.0f, out, NI);
+        return;
+    }
+    for (int k = 0; k < n; ++k) {
+        if (dir == DIR_FWD) {
+            const float *x = v + (size_t)k * NI;
+            for (int i = 0; i < NO; ++i) {
+                double acc = 0;
+                const float *row = M + (size_t)i * NI;
+                for (int j = 0; j < NI; ++j) acc += (double)row[j] * (double)x[j];
+                out[(size_t)k * NO + i] = (float)acc;
+            }
+        } else {
+            const float *d = v + (size_t)k * NO;
+            for (int j = 0; j < NI; ++j) {
+                double acc = 0;
+                for (int i = 0; i < NO; ++i) acc += (double)M[(size_t)i * NI + j] * (double)d[i];
+                out[(size_t)k * NI + j] = (float)acc;
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- noise management */
+
+/* Branch-free min/max that the compiler vectorises (no NaN semantics needed here). */
+static inline float max2(float a, float b) {
+    return a > b ? a : b;
+}
+static inline float min2(float a, float b) {
+    return a < b ? a : b;
+}
+static inline float clampf(float v, float b) {
+    return min2(max2(v, -b), b);
+}
+
+static float abs_max(const float *x, int n) {
+    float m = 0;
+    for (int j = 0; j < n; ++j) m = max2(m, fabsf(x[j]));
+    return m;
+}
+
+static float thresholded(float v, float thres) {
+    return thres > 0 ? fminf(v, thres) : v;
+}
+
+/* ABS_MAX_NP_SUM scale of one vector (spec §2.4). */
+static float nm_np_sum(const rpu_io_params *io, const rpu_io_state *st, const float *x, int n) {
+    float a = thresholded(abs_max(x, n), io->nm_thres);
+    float pos = 0, neg = 0;
+    for (int j = 0; j < n; ++j) {
+        if (x[j] > 0) pos += x[j];
+        else neg += x[j];
+    }
+    float S = fmaxf(pos, -neg);
+    float B = io->out_bound > 0 ? io->out_bound : 1.0f;
+    float s = S * io->nm_assumed_wmax / B;
+    if (st->inp_res_abs > 0) s = fminf(a / st->inp_res_abs * io->max_bm_res, s);
+    return fmaxf(a, s);
+}
+
+/* Noise-management value of each vector, in batch order (average_abs_max is a running
+ * value updated vector by vector). */
+static void noise_management(rpu_tile *t, int dir, const float *x, int n, float *nm) {
+    const rpu_io_params *io = io_params(t, dir);
+    const int len = dir_in(t, dir);
+    for (int k = 0; k < n; ++k) {
+        const float *v = x + (size_t)k * len;
+        float s = 1.0f;
+        switch (io->noise_management) {
+        case RPU_NM_NONE: s = 1.0f; break;
+        case RPU_NM_ABS_MAX: s = thresholded(abs_max(v, len), io->nm_thres); break;
+        case RPU_NM_MAX: {
+            float m = v[0];
+            for (int j = 1; j < len; ++j) m = max2(m, v[j]);
+            s = thresholded(m, io->nm_thres);
+            break;
+        }
+        case RPU_NM_CONSTANT: s = io->nm_thres > 0 ? io->nm_thres : 1.0f; break;
+        case RPU_NM_ABS_MAX_NP_SUM: s = nm_np_sum(io, &t->io[dir], v, len); break;
+        case RPU_NM_AVERAGE_ABS_MAX: {
+            float m = abs_max(v, len);
+            if (!t->nm_aux_init) {
+                t->nm_aux = m;
+                t->nm_aux_init = 1;
+            } else {
+                t->nm_aux = t->nm_aux * (1.0f - io->nm_decay) + io->nm_decay * m;
+            }
+            s = t->nm_aux;
+            break;
+        }
+        }
+        nm[k] = s;
+    }
+}
+
+/* ---------------------------------------------------------------- one direction */
+
+static inline float quantize(float v, float res, bool sto, float u) {
+    if (res <= 0) return v;
+    return sto ? rintf(v / res + u - 0.5f) * res : rintf(v / res) * res;
+}
+
+/* Workspace: carve float arrays out of one growing buffer. */
+static float *workspace(rpu_tile *t, size_t n) {
+    if (n > t->ws_cap) {
+        float *p = (float *)realloc(t->ws, n * sizeof(float));
+        if (!p) return NULL;
+        t->ws = p;
+        t->ws_cap = n;
+    }
+    return t->ws;
+}
+
+static int grow_index_workspace(rpu_tile *t, size_t n) {
+    int64_t *p = (int64_t *)realloc(t->iws, n * sizeof(int64_t));
+    if (!p) return 0;
+    t->iws = p;
+    t->iws_cap = n;
+    return 1;
+}
+
+/* Analog non-idealities between the MAC and the ADC for m vectors (spec §2.3, §2.6):
+ * v [m, nin] prepared inputs, y [m, nout] raw products (modified in place). */
+static rpu_status analog_extras(rpu_tile *t, int dir, const float *v, int m, float *y,
+                                float *tmp_in, float *tmp_out, float *tmp2, float *g,
+                                const int64_t *vec, int round, uint64_t base) {
+    const rpu_io_params *io = io_params(t, dir);
+    const rpu_io_state *st = &t->io[dir];
+    const int nin = dir_in(t, dir), nout = dir_out(t, dir);
+    if (io->ir_drop > 0) {
+        const float *aw = abs_weights(t);
+        if (!aw) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for |W|");
+        /* a = (n/g_ratio) |W||v|; v' = v (1 - (1 - j/n)^2) */
+        for (size_t q = 0; q < (size_t)m * nin; ++q) tmp_in[q] = fabsf(v[q]);
+        mac(t, dir, aw, tmp_in, m, tmp_out);
+        float *a = tmp_out;
+        /* reuse tmp_in for v' after a is computed */
+        for (int k = 0; k < m; ++k)
+            for (int j = 0; j < nin; ++j) {
+                float f = 1.0f - (float)j / (float)nin;
+                tmp_in[(size_t)k * nin + j] = v[(size_t)k * nin + j] * (1.0f - f * f);
+            }
+        float *yp = tmp2;
+        mac(t, dir, t->w, tmp_in, m, yp);
+        const float sc = (float)nin / io->ir_drop_g_ratio;
+        for (size_t q = 0; q < (size_t)m * nout; ++q) {
+            float ai = sc * a[q];
+            float c = ai * (ai * (0.05f * ai - 0.2f) + 0.5f);
+            y[q] -= c * io->ir_drop * yp[q];
+        }
+    }
+    if (st->v_offset) {
+        const float *vo = st->v_offset;
+        const float r = io->r_series;
+        for (int k = 0; k < m; ++k) {
+            float *yk = y + (size_t)k * nout;
+            float yref = 0;
+            if (io->v_offset_w_min != 0) {
+                float sum = 0;
+                for (int j = 0; j < nin; ++j) sum += v[(size_t)k * nin + j];
+                yref = -io->v_offset_w_min * sum;
+            }
+            for (int i = 0; i < nout; ++i) {
+                if (io->v_offset_w_min == 0) {
+                    yk[i] = r > 0 ? (1.0f - vo[i]) * yk[i] / (1.0f + r * fabsf(yk[i]))
+                                  : (1.0f - vo[i]) * yk[i];
+                } else if (r > 0) {
+                    float s = yk[i] + yref;
+                    yk[i] = (1.0f - vo[i]) * s / (1.0f + r * fabsf(s)) -
+                            (1.0f + vo[i]) * yref / (1.0f + r * fabsf(yref));
+                } else {
+                    yk[i] = (1.0f - vo[i]) * yk[i] - 2.0f * vo[i] * yref;
+                }
+            }
+        }
+    }
+    if (io->w_noise > 0 && io->w_noise_type != RPU_WNOISE_NONE) {
+        float *amp = tmp_out;
+        if (io->w_noise_type == RPU_WNOISE_PCM_READ) {
+            const float *aw = abs_weights(t);
+            if (!aw) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for |W|");
+            for (size_t q = 0; q < (size_t)m * nin; ++q) tmp_in[q] = v[q] * v[q];
+            mac(t, dir, aw, tmp_in, m, amp);
+            for (size_t q = 0; q < (size_t)m * nout; ++q) amp[q] = sqrtf(fmaxf(amp[q], 0));
+        } else {
+            for (int k = 0; k < m; ++k) {
+                float ss = 0;
+                for (int j = 0; j < nin; ++j) ss += v[(size_t)k * nin + j] * v[(size_t)k * nin + j];
+                float nrm = sqrtf(ss);
+                for (int i = 0; i < nout; ++i) amp[(size_t)k * nout + i] = nrm;
+            }
+        }
+        for (int k = 0; k < m; ++k) {
+            rpu_rng_normal_at(&t->stream[dir],
+                              rpu_io_draw_block(base, addr_dim(t), vec[k], round, RPU_DRAW_W_NOISE),
+                              g, (size_t)nout);
+            for (int i = 0; i < nout; ++i)
+                y[(size_t)k * nout + i] += io->w_noise * amp[(size_t)k * nout + i] * g[i];
+        }
+    }
+    return RPU_OK;
+}
+
+/* Runs one direction of the IO model on a batch: x [n, nin] -> y [n, nout], unscaled
+ * by mapping scales (spec §2.3). Bound management only in the forward. */
+static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y) {
+    const rpu_io_params *io = io_params(t, dir);
+    const rpu_io_state *st = &t->io[dir];
+    const int nin = dir_in(t, dir), nout = dir_out(t, dir);
+    t->calls[dir]++;
+    if (io->is_perfect) {
+        mac(t, dir, t->w, x, n, y);
+        if (io->out_scale != 1.0f)
+            for (size_t q = 0; q < (size_t)n * nout; ++q) y[q] *= io->out_scale;
+        return RPU_OK;
+    }
+    const uint64_t base = t->next_block[dir];
+    t->next_block[dir] =
+        rpu_io_draw_block(base, addr_dim(t), n, 0, 0); /* reserve the whole call's range */
+    const rpu_bound_management bm = dir == DIR_FWD ? io->bound_management : RPU_BM_NONE;
+    const rpu_noise_management nmt = io->noise_management;
+    const int big = nin > nout ? nin : nout;
+
+    /* float workspace: nm, red, scale [n]; V [n, nin]; Y [n, nout]; three [n, big]
+     * temporaries; g, u [big]. Index workspace: vec [n]. */
+    size_t need = 3 * (size_t)n + (size_t)n * nin + (size_t)n * nout + 3 * (size_t)n * big +
+                  2 * (size_t)big;
+    float *ws = workspace(t, need);
+    if (!ws || ((size_t)n > t->iws_cap && !grow_index_workspace(t, (size_t)n)))
+        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a batch of %d vectors", n);
+    float *nm = ws, *red = nm + n, *scale = red + n;
+    float *V = scale + n;
+    float *Y = V + (size_t)n * nin;
+    float *tmp_in = Y + (size_t)n * nout;
+    float *tmp_out = tmp_in + (size_t)n * big;
+    float *tmp2 = tmp_out + (size_t)n * big;
+    float *g = tmp2 + (size_t)n * big;
+    float *u = g + big;
+    int64_t *vec = t->iws;
+
+    noise_management(t, dir, x, n, nm);
+
+    /* active vectors: indices into the batch */
+    int m = 0;
+    for (int k = 0; k < n; ++k) {
+        if (nmt != RPU_NM_NONE && nm[k] <= 0 && io->inp_noise <= 0) {
+            memset(y + (size_t)k * nout, 0, sizeof(float) * (size_t)nout);
+            continue;
+        }
+        vec[m] = k;
+        red[m] = 1.0f;
+        ++m;
+    }
+
+    int round = 0;
+    while (m > 0) {
+        /* per-vector scale for this pass */
+        for (int a = 0; a < m; ++a) {
+            int64_t k = vec[a];
+            if (round == 1 && bm == RPU_BM_ITERATIVE_WORST_CASE && nmt != RPU_NM_ABS_MAX_NP_SUM) {
+                nm[k] = nm_np_sum(io, st, x + (size_t)k * nin, nin);
+                red[a] = 1.0f;
+            }
+            float s = 1.0f;
+            if (nmt != RPU_NM_NONE && nm[k] > 0) s /= nm[k];
+            if (bm != RPU_BM_NONE) s /= red[a];
+            scale[a] = s;
+        }
+        /* DAC: V[a] = prepare(x[vec[a]] * scale[a]) */
+        for (int a = 0; a < m; ++a) {
+            const float *xk = x + (size_t)vec[a] * nin;
+            float *va = V + (size_t)a * nin;
+            const float s = scale[a];
+            if (io->inp_sto_round && st->inp_res_abs > 0)
+                rpu_rng_uniform_at(&t->stream[dir],
+                                   rpu_io_draw_block(base, addr_dim(t), vec[a], round,
+                                                     RPU_DRAW_INP_ROUND),
+                                   u, (size_t)nin);
+            const float res = st->inp_res_abs, bnd = st->inp_bound;
+            if (io->inp_sto_round && res > 0) {
+                for (int j = 0; j < nin; ++j) {
+                    float v = quantize(xk[j] * s, res, true, u[j]);
+                    va[j] = clampf(v, bnd);
+                }
+            } else if (res > 0) {
+                for (int j = 0; j < nin; ++j) {
+                    float v = rintf(xk[j] * s / res) * res;
+                    va[j] = clampf(v, bnd);
+                }
+            } else {
+                for (int j = 0; j < nin; ++j) va[j] = clampf(xk[j] * s, bnd);
+            }
+            if (io->inp_noise > 0) {
+                rpu_rng_normal_at(&t->stream[dir],
+                                  rpu_io_draw_block(base, addr_dim(t), vec[a], round,
+                                                    RPU_DRAW_INP_NOISE),
+                                  g, (size_t)nin);
+                for (int j = 0; j < nin; ++j) va[j] += io->inp_noise * g[j];
+            }
+            if (io->inp_asymmetry != 0)
+                for (int j = 0; j < nin; ++j)
+                    if (va[j] < 0) va[j] *= (1.0f - io->inp_asymmetry);
+        }
+        /* analog MAC for the active set */
+        mac(t, dir, t->w, V, m, Y);
+        RPU_CHECK(analog_extras(t, dir, V, m, Y, tmp_in, tmp_out, tmp2, g, vec, round, base));
+
+        /* ADC and bound test */
+        const float ob = st->out_bound;
+        int keep = 0;
+        for (int a = 0; a < m; ++a) {
+            float *ya = Y + (size_t)a * nout;
+            const int64_t k = vec[a];
+            if (st->nl) {
+                for (int i = 0; i < nout; ++i)
+                    ya[i] = st->nlf * ya[i] / (1.0f + fabsf(st->nl[i] * ya[i]));
+            }
+            if (io->out_asymmetry != 0)
+                for (int i = 0; i < nout; ++i)
+                    if (ya[i] < 0) ya[i] *= (1.0f - io->out_asymmetry);
+            rpu_rng_normal_at(&t->stream[dir],
+                              rpu_io_draw_block(base, addr_dim(t), k, round, RPU_DRAW_OUT_NOISE), g,
+                              (size_t)nout);
+            if (st->out_noise_values)
+                for (int i = 0; i < nout; ++i) ya[i] += st->out_noise_values[i] * g[i];
+            else
+                for (int i = 0; i < nout; ++i) ya[i] += io->out_noise * g[i];
+            if (st->out_res_abs > 0) {
+                if (io->out_sto_round) {
+                    rpu_rng_uniform_at(&t->stream[dir],
+                                       rpu_io_draw_block(base, addr_dim(t), k, round,
+                                                         RPU_DRAW_OUT_ROUND),
+                                       u, (size_t)nout);
+                    for (int i = 0; i < nout; ++i)
+                        ya[i] = quantize(ya[i], st->out_res_abs, true, u[i]);
+                } else {
+                    const float res = st->out_res_abs;
+                    for (int i = 0; i < nout; ++i) ya[i] = rintf(ya[i] / res) * res;
+                }
+            }
+            int hi = 0, lo = 0;
+            for (int i = 0; i < nout; ++i) {
+                hi |= ya[i] > ob;
+                lo |= ya[i] < -ob;
+                ya[i] = clampf(ya[i], ob);
+            }
+            bool passed = !hi && !(lo && io->bm_test_negative_bound);
+            if (bm != RPU_BM_NONE) {
+                passed = passed || (int)red[a] > io->max_bm_factor ||
+                         (st->inp_res_abs > 0 && red[a] > io->max_bm_res / st->inp_res_abs) ||
+                         round + 1 >= RPU_IO_MAX_PASSES;
+            } else {
+                passed = true;
+            }
+            if (passed) {
+                float nmv = (nmt != RPU_NM_NONE && nm[k] > 0) ? nm[k] : 1.0f;
+                float f = io->out_scale * nmv * (bm != RPU_BM_NONE ? red[a] : 1.0f);
+                float *yk = y + (size_t)k * nout;
+                for (int i = 0; i < nout; ++i) yk[i] = ya[i] * f;
+            } else {
+                vec[keep] = k;
+                red[keep] = red[a] * 2.0f;
+                ++keep;
+            }
+        }
+        m = keep;
+        ++round;
+    }
+    return RPU_OK;
+}
+
+/* ---------------------------------------------------------------- public passes */
+
+rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool is_test) {
+    if (!t || !x || !y) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: NULL argument");
+    if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: batch size %d < 0", n);
+    if (n == 0) return RPU_OK;
+    RPU_CHECK(io_pass(t, DIR_FWD, x, n, y));
+    const int NO = t->p.out_size;
+    const rpu_io_params *io = &t->cfg.forward;
+    if (!is_test) {
+        size_t cells = (size_t)n * NO;
+        if (cells > t->mask_cap) {
+            uint8_t *p = (uint8_t *)realloc(t->mask, cells);
+            if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the gradient mask");
+            t->mask = p;
+            t->mask_cap = cells;
+        }
+        const float lim = 0.999f * io->out_scale * t->io[DIR_FWD].out_bound;
+        const bool use = !io->is_perfect && isfinite(lim);
+        for (size_t q = 0; q < cells; ++q) t->mask[q] = use && fabsf(y[q]) >= lim;
+        t->mask_n = n;
+    } else {
+        t->mask_n = 0;
+    }
+    for (int k = 0; k < n; ++k)
+        for (int i = 0; i < NO; ++i) y[(size_t)k * NO + i] *= t->scales[i];
+    return RPU_OK;
+}
+
+rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
+    if (!t || !d || !dx) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_backward: NULL argument");
+    if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_backward: batch size %d < 0", n);
+    if (n == 0) return RPU_OK;
+    const int NO = t->p.out_size;
+    size_t cells = (size_t)n * NO;
+    if (cells > t->dbuf_cap) {
+        float *p = (float *)realloc(t->dbuf, cells * sizeof(float));
+        if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a backward batch of %d", n);
+        t->dbuf = p;
+        t->dbuf_cap = cells;
+    }
+    float *dd = t->dbuf;
+    const bool masked = t->mask_n == n;
+    for (int k = 0; k < n; ++k)
+        for (int i = 0; i < NO; ++i) {
+            size_t q = (size_t)k * NO + i;
+            dd[q] = (masked && t->mask[q]) ? 0.0f : d[q] * t->scales[i];
+        }
+    return io_pass(t, DIR_BWD, dd, n, dx);
+}
