@@ -318,7 +318,7 @@ void ref_tile_forward(ref_tile *r, const float *x, int n, float *y, bool is_test
         float *yk = y + (size_t)k * r->out;
         mvm(r, 0, x + (size_t)k * r->in, yk, base, k);
         for (int i = 0; i < r->out; ++i) {
-            if (!io->is_perfect && io->out_bound > 0 &&
+            if (r->cfg.kind != RPU_KIND_FLOATING_POINT && io->out_bound > 0 &&
                 fabsf(yk[i]) >= 0.999f * io->out_scale * io->out_bound)
                 r->mask[(size_t)k * r->out + i] = 1;
             yk[i] *= r->scales[i];

@@ -413,6 +413,23 @@ static void test_mask_and_backward_bm(void) {
     CHECK(fabsf(dx - want) < 1e-6f, "unmasked after test forward dx=%g want %g", (double)dx, (double)want);
     rpu_tile_destroy(&t);
 
+    /* the mask also applies to a perfect forward (out_bound 12 > 0), not to floating point */
+    for (int fp = 0; fp < 2; ++fp) {
+        rpu_config pc = base_config();
+        pc.kind = fp ? RPU_KIND_FLOATING_POINT : RPU_KIND_SINGLE;
+        pc.forward.is_perfect = pc.backward.is_perfect = true;
+        rpu_tile *tp = make_tile(&pc, 2, 1, 1, 0, RPU_MAC_EXACT);
+        const float wp[2] = {20, 0.5f};
+        rpu_tile_set_weights(tp, wp, false);
+        float xp = 1, yp[2], dp[2] = {1, 1}, dxp;
+        CHECK_OK(rpu_tile_forward(tp, &xp, 1, yp, false));
+        CHECK(yp[0] == 20, "perfect forward is not clipped: %g", (double)yp[0]);
+        CHECK_OK(rpu_tile_backward(tp, dp, 1, &dxp));
+        CHECK(dxp == (fp ? 20.5f : 0.5f), "kind %d: perfect backward after |y| >= 0.999*12: %g",
+              fp, (double)dxp);
+        rpu_tile_destroy(&tp);
+    }
+
     /* backward with bound management configured equals backward without */
     rpu_config a = base_config(), b = base_config();
     a.backward.bound_management = RPU_BM_ITERATIVE;

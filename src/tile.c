@@ -672,8 +672,10 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool i
             t->mask = p;
             t->mask_cap = cells;
         }
-        const float lim = 0.999f * io->out_scale * t->io[DIR_FWD].out_bound;
-        const bool use = !io->is_perfect && isfinite(lim);
+        /* as aihwkit's RPUCuda tile wrappers: every config with a forward section
+         * (not floating_point), is_perfect or not, when out_bound > 0 */
+        const float lim = 0.999f * io->out_scale * io->out_bound;
+        const bool use = io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT;
         for (size_t q = 0; q < cells; ++q) t->mask[q] = use && fabsf(y[q]) >= lim;
         t->mask_n = n;
     } else {

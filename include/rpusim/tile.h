@@ -69,7 +69,8 @@ rpu_status rpu_tile_get_mapping_scales(const rpu_tile *t, float *scales);
 
 /* Forward of a batch: x [n, in] -> y [n, out], each vector an independent analog MVM
  * (spec §2.3-§2.7), then the mapping scales. In training mode (is_test false) the
- * gradient mask |y_tile| >= 0.999·out_scale·out_bound is kept for the next backward.
+ * gradient mask |y_tile| >= 0.999·out_scale·out_bound (when forward.out_bound > 0, any kind
+ * but floating_point, as aihwkit's tile wrappers) is kept for the next backward.
  * Noise for vector k of call c is drawn from an address that depends only on (c, k),
  * so results do not depend on how the batch is processed. */
 rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool is_test);
