@@ -181,11 +181,11 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
         /* DAC */
         if (io->inp_sto_round && inp_res > 0)
             rpu_rng_uniform_at(&r->stream[dir],
-                               rpu_io_draw_block(base, dim, k, pass, RPU_DRAW_INP_ROUND), u,
+                               rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_INP_ROUND), u,
                                (size_t)nin);
         if (io->inp_noise > 0)
             rpu_rng_normal_at(&r->stream[dir],
-                              rpu_io_draw_block(base, dim, k, pass, RPU_DRAW_INP_NOISE), g,
+                              rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_INP_NOISE), g,
                               (size_t)nin);
         for (int j = 0; j < nin; ++j) {
             float vj = x[j] * scale;
@@ -240,7 +240,7 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
             }
         }
         if (io->w_noise > 0 && io->w_noise_type != RPU_WNOISE_NONE) {
-            rpu_rng_normal_at(&r->stream[dir], rpu_io_draw_block(base, dim, k, pass, RPU_DRAW_W_NOISE),
+            rpu_rng_normal_at(&r->stream[dir], rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_W_NOISE),
                               g, (size_t)nout);
             if (io->w_noise_type == RPU_WNOISE_ADDITIVE_CONSTANT) {
                 float ss = 0;
@@ -258,11 +258,11 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
             }
         }
         /* ADC */
-        rpu_rng_normal_at(&r->stream[dir], rpu_io_draw_block(base, dim, k, pass, RPU_DRAW_OUT_NOISE),
+        rpu_rng_normal_at(&r->stream[dir], rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_OUT_NOISE),
                           g, (size_t)nout);
         if (io->out_sto_round && out_res > 0)
             rpu_rng_uniform_at(&r->stream[dir],
-                               rpu_io_draw_block(base, dim, k, pass, RPU_DRAW_OUT_ROUND), u,
+                               rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_OUT_ROUND), u,
                                (size_t)nout);
         passed = true;
         for (int i = 0; i < nout; ++i) {
@@ -304,7 +304,8 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
 static uint64_t take_range(ref_tile *r, int dir, int n) {
     uint64_t base = r->next_block[dir];
     if (!iop(r, dir)->is_perfect)
-        r->next_block[dir] = rpu_io_draw_block(base, r->in > r->out ? r->in : r->out, n, 0, 0);
+        r->next_block[dir] = base + rpu_io_call_blocks(r->in > r->out ? r->in : r->out, n);
+    r->call_n[dir] = n;
     return base;
 }
 

@@ -22,6 +22,7 @@ typedef struct {
     float nlf[2];
     rpu_rng stream[2];
     uint64_t next_block[2];
+    int call_n[2]; /* vectors in the current call */
     float nm_aux;
     int nm_aux_init;
     unsigned char *mask;

@@ -319,9 +319,15 @@ static inline float clampf(float v, float b) {
     return min2(max2(v, -b), b);
 }
 
+/* max |x_j|, with 16 independent lanes so the compiler vectorises the reduction. */
 static float abs_max(const float *x, int n) {
+    float lane[16] = {0};
+    int j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int l = 0; l < 16; ++l) lane[l] = max2(lane[l], fabsf(x[j + l]));
     float m = 0;
-    for (int j = 0; j < n; ++j) m = max2(m, fabsf(x[j]));
+    for (; j < n; ++j) m = max2(m, fabsf(x[j]));
+    for (int l = 0; l < 16; ++l) m = max2(m, lane[l]);
     return m;
 }
 
@@ -405,34 +411,64 @@ static int grow_index_workspace(rpu_tile *t, size_t n) {
     return 1;
 }
 
-/* Analog non-idealities between the MAC and the ADC for m vectors (spec §2.3, §2.6):
- * v [m, nin] prepared inputs, y [m, nout] raw products (modified in place). */
-static rpu_status analog_extras(rpu_tile *t, int dir, const float *v, int m, float *y,
-                                float *tmp_in, float *tmp_out, float *tmp2, float *g,
-                                const int64_t *vec, int round, uint64_t base) {
+/* Everything one batch pass needs. */
+typedef struct {
+    rpu_tile *t;
+    int dir, nin, nout;
+    int n_call;      /* vectors in this call (fixes the draw addresses) */
+    uint64_t base;   /* first block of this call's draws */
+    int slot;        /* values per vector in a draw buffer (4 * blocks per vector) */
+    const int64_t *vec; /* batch index of each active vector */
+    int m;           /* active vectors */
+    int round;       /* pass number */
+} batch_ctx;
+
+/* Draws `len` values of one kind for every active vector into out[a * slot ...]: one
+ * fill when the whole call is active (its addresses are then consecutive), else one fill
+ * per vector. */
+static void draw_rows(const batch_ctx *b, int kind, int len, bool normal, float *out) {
+    const rpu_rng *r = &b->t->stream[b->dir];
+    const int dim = addr_dim(b->t);
+    if (b->m == b->n_call) {
+        uint64_t first = rpu_io_draw_block(b->base, dim, b->n_call, 0, b->round, kind);
+        size_t total = (size_t)b->m * (size_t)b->slot;
+        if (normal) rpu_rng_normal_at(r, first, out, total);
+        else rpu_rng_uniform_at(r, first, out, total);
+        return;
+    }
+    for (int a = 0; a < b->m; ++a) {
+        uint64_t blk = rpu_io_draw_block(b->base, dim, b->n_call, b->vec[a], b->round, kind);
+        if (normal) rpu_rng_normal_at(r, blk, out + (size_t)a * b->slot, (size_t)len);
+        else rpu_rng_uniform_at(r, blk, out + (size_t)a * b->slot, (size_t)len);
+    }
+}
+
+/* Analog non-idealities between the MAC and the ADC for the active vectors (spec §2.3,
+ * §2.6): v [m, nin] prepared inputs, y [m, nout] raw products (modified in place).
+ * Scratch: tmp_in [m, nin], tmp_out and tmp2 [m, nout], G [m, slot]. */
+static rpu_status analog_extras(const batch_ctx *b, const float *v, float *y, float *tmp_in,
+                                float *tmp_out, float *tmp2, float *G) {
+    rpu_tile *t = b->t;
+    const int dir = b->dir, m = b->m, nin = b->nin, nout = b->nout;
     const rpu_io_params *io = io_params(t, dir);
     const rpu_io_state *st = &t->io[dir];
-    const int nin = dir_in(t, dir), nout = dir_out(t, dir);
     if (io->ir_drop > 0) {
         const float *aw = abs_weights(t);
         if (!aw) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for |W|");
-        /* a = (n/g_ratio) |W||v|; v' = v (1 - (1 - j/n)^2) */
+        /* a = (n/g_ratio) |W||v|; v' = v (1 - (1 - j/n)^2); y -= c(a) ir_drop W v' */
         for (size_t q = 0; q < (size_t)m * nin; ++q) tmp_in[q] = fabsf(v[q]);
         mac(t, dir, aw, tmp_in, m, tmp_out);
-        float *a = tmp_out;
-        /* reuse tmp_in for v' after a is computed */
         for (int k = 0; k < m; ++k)
             for (int j = 0; j < nin; ++j) {
                 float f = 1.0f - (float)j / (float)nin;
                 tmp_in[(size_t)k * nin + j] = v[(size_t)k * nin + j] * (1.0f - f * f);
             }
-        float *yp = tmp2;
-        mac(t, dir, t->w, tmp_in, m, yp);
+        mac(t, dir, t->w, tmp_in, m, tmp2);
         const float sc = (float)nin / io->ir_drop_g_ratio;
         for (size_t q = 0; q < (size_t)m * nout; ++q) {
-            float ai = sc * a[q];
+            float ai = sc * tmp_out[q];
             float c = ai * (ai * (0.05f * ai - 0.2f) + 0.5f);
-            y[q] -= c * io->ir_drop * yp[q];
+            y[q] -= c * io->ir_drop * tmp2[q];
         }
     }
     if (st->v_offset) {
@@ -467,7 +503,7 @@ static rpu_status analog_extras(rpu_tile *t, int dir, const float *v, int m, flo
             if (!aw) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for |W|");
             for (size_t q = 0; q < (size_t)m * nin; ++q) tmp_in[q] = v[q] * v[q];
             mac(t, dir, aw, tmp_in, m, amp);
-            for (size_t q = 0; q < (size_t)m * nout; ++q) amp[q] = sqrtf(fmaxf(amp[q], 0));
+            for (size_t q = 0; q < (size_t)m * nout; ++q) amp[q] = sqrtf(max2(amp[q], 0));
         } else {
             for (int k = 0; k < m; ++k) {
                 float ss = 0;
@@ -476,15 +512,83 @@ static rpu_status analog_extras(rpu_tile *t, int dir, const float *v, int m, flo
                 for (int i = 0; i < nout; ++i) amp[(size_t)k * nout + i] = nrm;
             }
         }
-        for (int k = 0; k < m; ++k) {
-            rpu_rng_normal_at(&t->stream[dir],
-                              rpu_io_draw_block(base, addr_dim(t), vec[k], round, RPU_DRAW_W_NOISE),
-                              g, (size_t)nout);
+        draw_rows(b, RPU_DRAW_W_NOISE, nout, true, G);
+        for (int k = 0; k < m; ++k)
             for (int i = 0; i < nout; ++i)
-                y[(size_t)k * nout + i] += io->w_noise * amp[(size_t)k * nout + i] * g[i];
-        }
+                y[(size_t)k * nout + i] += io->w_noise * amp[(size_t)k * nout + i] * G[(size_t)k * b->slot + i];
     }
     return RPU_OK;
+}
+
+/* DAC of the active vectors: V[a] = prepare(x[vec[a]] * scale[a]) (spec §2.3). */
+static void prepare_inputs(const batch_ctx *b, const float *x, const float *scale, float *V,
+                           float *G, float *U) {
+    const rpu_io_params *io = io_params(b->t, b->dir);
+    const rpu_io_state *st = &b->t->io[b->dir];
+    const int nin = b->nin;
+    const float res = st->inp_res_abs, bnd = st->inp_bound;
+    const bool sto = io->inp_sto_round && res > 0;
+    if (sto) draw_rows(b, RPU_DRAW_INP_ROUND, nin, false, U);
+    if (io->inp_noise > 0) draw_rows(b, RPU_DRAW_INP_NOISE, nin, true, G);
+    for (int a = 0; a < b->m; ++a) {
+        const float *xk = x + (size_t)b->vec[a] * nin;
+        float *va = V + (size_t)a * nin;
+        const float s = scale[a];
+        if (sto) {
+            const float *u = U + (size_t)a * b->slot;
+            for (int j = 0; j < nin; ++j) va[j] = clampf(quantize(xk[j] * s, res, true, u[j]), bnd);
+        } else if (res > 0) {
+            for (int j = 0; j < nin; ++j) va[j] = clampf(rintf(xk[j] * s / res) * res, bnd);
+        } else {
+            for (int j = 0; j < nin; ++j) va[j] = clampf(xk[j] * s, bnd);
+        }
+        if (io->inp_noise > 0) {
+            const float *g = G + (size_t)a * b->slot;
+            for (int j = 0; j < nin; ++j) va[j] += io->inp_noise * g[j];
+        }
+        if (io->inp_asymmetry != 0)
+            for (int j = 0; j < nin; ++j)
+                if (va[j] < 0) va[j] *= (1.0f - io->inp_asymmetry);
+    }
+}
+
+/* ADC of the active vectors (non-linearity, asymmetry, output noise, quantization,
+ * bounds). passed[a] tells whether vector a's output stayed within the bound test. */
+static void finalize_outputs(const batch_ctx *b, float *Y, float *G, float *U,
+                             unsigned char *saturated) {
+    const rpu_io_params *io = io_params(b->t, b->dir);
+    const rpu_io_state *st = &b->t->io[b->dir];
+    const int nout = b->nout;
+    const float ob = st->out_bound, res = st->out_res_abs;
+    const bool sto = io->out_sto_round && res > 0;
+    draw_rows(b, RPU_DRAW_OUT_NOISE, nout, true, G);
+    if (sto) draw_rows(b, RPU_DRAW_OUT_ROUND, nout, false, U);
+    for (int a = 0; a < b->m; ++a) {
+        float *ya = Y + (size_t)a * nout;
+        const float *g = G + (size_t)a * b->slot;
+        if (st->nl)
+            for (int i = 0; i < nout; ++i) ya[i] = st->nlf * ya[i] / (1.0f + fabsf(st->nl[i] * ya[i]));
+        if (io->out_asymmetry != 0)
+            for (int i = 0; i < nout; ++i)
+                if (ya[i] < 0) ya[i] *= (1.0f - io->out_asymmetry);
+        if (st->out_noise_values)
+            for (int i = 0; i < nout; ++i) ya[i] += st->out_noise_values[i] * g[i];
+        else
+            for (int i = 0; i < nout; ++i) ya[i] += io->out_noise * g[i];
+        if (sto) {
+            const float *u = U + (size_t)a * b->slot;
+            for (int i = 0; i < nout; ++i) ya[i] = quantize(ya[i], res, true, u[i]);
+        } else if (res > 0) {
+            for (int i = 0; i < nout; ++i) ya[i] = rintf(ya[i] / res) * res;
+        }
+        int hi = 0, lo = 0;
+        for (int i = 0; i < nout; ++i) {
+            hi |= ya[i] > ob;
+            lo |= ya[i] < -ob;
+            ya[i] = clampf(ya[i], ob);
+        }
+        saturated[a] = hi || (lo && io->bm_test_negative_bound);
+    }
 }
 
 /* Runs one direction of the IO model on a batch: x [n, nin] -> y [n, nout], unscaled
@@ -500,33 +604,30 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
             for (size_t q = 0; q < (size_t)n * nout; ++q) y[q] *= io->out_scale;
         return RPU_OK;
     }
-    const uint64_t base = t->next_block[dir];
-    t->next_block[dir] =
-        rpu_io_draw_block(base, addr_dim(t), n, 0, 0); /* reserve the whole call's range */
+    batch_ctx b = {.t = t, .dir = dir, .nin = nin, .nout = nout, .n_call = n,
+                   .base = t->next_block[dir], .slot = 4 * ((addr_dim(t) + 3) / 4)};
+    t->next_block[dir] = b.base + rpu_io_call_blocks(addr_dim(t), n);
     const rpu_bound_management bm = dir == DIR_FWD ? io->bound_management : RPU_BM_NONE;
     const rpu_noise_management nmt = io->noise_management;
-    const int big = nin > nout ? nin : nout;
 
-    /* float workspace: nm, red, scale [n]; V [n, nin]; Y [n, nout]; three [n, big]
-     * temporaries; g, u [big]. Index workspace: vec [n]. */
-    size_t need = 3 * (size_t)n + (size_t)n * nin + (size_t)n * nout + 3 * (size_t)n * big +
-                  2 * (size_t)big;
+    /* float workspace: nm, red, scale [n]; V, tmp_in [n, nin]; Y, tmp_out, tmp2 [n, nout];
+     * G, U [n, slot]; saturated flags [n] bytes. Index workspace: vec [n]. */
+    const size_t N = (size_t)n;
+    size_t need = 3 * N + 2 * N * nin + 3 * N * nout + 2 * N * b.slot + (N + 3) / 4;
     float *ws = workspace(t, need);
-    if (!ws || ((size_t)n > t->iws_cap && !grow_index_workspace(t, (size_t)n)))
+    if (!ws || (N > t->iws_cap && !grow_index_workspace(t, N)))
         return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a batch of %d vectors", n);
-    float *nm = ws, *red = nm + n, *scale = red + n;
-    float *V = scale + n;
-    float *Y = V + (size_t)n * nin;
-    float *tmp_in = Y + (size_t)n * nout;
-    float *tmp_out = tmp_in + (size_t)n * big;
-    float *tmp2 = tmp_out + (size_t)n * big;
-    float *g = tmp2 + (size_t)n * big;
-    float *u = g + big;
+    float *nm = ws, *red = nm + N, *scale = red + N;
+    float *V = scale + N, *tmp_in = V + N * nin;
+    float *Y = tmp_in + N * nin, *tmp_out = Y + N * nout, *tmp2 = tmp_out + N * nout;
+    float *G = tmp2 + N * nout, *U = G + N * b.slot;
+    unsigned char *saturated = (unsigned char *)(U + N * b.slot);
     int64_t *vec = t->iws;
+    b.vec = vec;
 
     noise_management(t, dir, x, n, nm);
 
-    /* active vectors: indices into the batch */
+    /* active vectors; all-zero ones under noise management give exact zeros */
     int m = 0;
     for (int k = 0; k < n; ++k) {
         if (nmt != RPU_NM_NONE && nm[k] <= 0 && io->inp_noise <= 0) {
@@ -537,12 +638,11 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
         red[m] = 1.0f;
         ++m;
     }
-
-    int round = 0;
-    while (m > 0) {
-        /* per-vector scale for this pass */
+    for (int round = 0; m > 0; ++round) {
+        b.m = m;
+        b.round = round;
         for (int a = 0; a < m; ++a) {
-            int64_t k = vec[a];
+            const int64_t k = vec[a];
             if (round == 1 && bm == RPU_BM_ITERATIVE_WORST_CASE && nmt != RPU_NM_ABS_MAX_NP_SUM) {
                 nm[k] = nm_np_sum(io, st, x + (size_t)k * nin, nin);
                 red[a] = 1.0f;
@@ -552,95 +652,24 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
             if (bm != RPU_BM_NONE) s /= red[a];
             scale[a] = s;
         }
-        /* DAC: V[a] = prepare(x[vec[a]] * scale[a]) */
-        for (int a = 0; a < m; ++a) {
-            const float *xk = x + (size_t)vec[a] * nin;
-            float *va = V + (size_t)a * nin;
-            const float s = scale[a];
-            if (io->inp_sto_round && st->inp_res_abs > 0)
-                rpu_rng_uniform_at(&t->stream[dir],
-                                   rpu_io_draw_block(base, addr_dim(t), vec[a], round,
-                                                     RPU_DRAW_INP_ROUND),
-                                   u, (size_t)nin);
-            const float res = st->inp_res_abs, bnd = st->inp_bound;
-            if (io->inp_sto_round && res > 0) {
-                for (int j = 0; j < nin; ++j) {
-                    float v = quantize(xk[j] * s, res, true, u[j]);
-                    va[j] = clampf(v, bnd);
-                }
-            } else if (res > 0) {
-                for (int j = 0; j < nin; ++j) {
-                    float v = rintf(xk[j] * s / res) * res;
-                    va[j] = clampf(v, bnd);
-                }
-            } else {
-                for (int j = 0; j < nin; ++j) va[j] = clampf(xk[j] * s, bnd);
-            }
-            if (io->inp_noise > 0) {
-                rpu_rng_normal_at(&t->stream[dir],
-                                  rpu_io_draw_block(base, addr_dim(t), vec[a], round,
-                                                    RPU_DRAW_INP_NOISE),
-                                  g, (size_t)nin);
-                for (int j = 0; j < nin; ++j) va[j] += io->inp_noise * g[j];
-            }
-            if (io->inp_asymmetry != 0)
-                for (int j = 0; j < nin; ++j)
-                    if (va[j] < 0) va[j] *= (1.0f - io->inp_asymmetry);
-        }
-        /* analog MAC for the active set */
+        prepare_inputs(&b, x, scale, V, G, U);
         mac(t, dir, t->w, V, m, Y);
-        RPU_CHECK(analog_extras(t, dir, V, m, Y, tmp_in, tmp_out, tmp2, g, vec, round, base));
-
-        /* ADC and bound test */
-        const float ob = st->out_bound;
+        RPU_CHECK(analog_extras(&b, V, Y, tmp_in, tmp_out, tmp2, G));
+        finalize_outputs(&b, Y, G, U, saturated);
         int keep = 0;
         for (int a = 0; a < m; ++a) {
-            float *ya = Y + (size_t)a * nout;
             const int64_t k = vec[a];
-            if (st->nl) {
-                for (int i = 0; i < nout; ++i)
-                    ya[i] = st->nlf * ya[i] / (1.0f + fabsf(st->nl[i] * ya[i]));
-            }
-            if (io->out_asymmetry != 0)
-                for (int i = 0; i < nout; ++i)
-                    if (ya[i] < 0) ya[i] *= (1.0f - io->out_asymmetry);
-            rpu_rng_normal_at(&t->stream[dir],
-                              rpu_io_draw_block(base, addr_dim(t), k, round, RPU_DRAW_OUT_NOISE), g,
-                              (size_t)nout);
-            if (st->out_noise_values)
-                for (int i = 0; i < nout; ++i) ya[i] += st->out_noise_values[i] * g[i];
-            else
-                for (int i = 0; i < nout; ++i) ya[i] += io->out_noise * g[i];
-            if (st->out_res_abs > 0) {
-                if (io->out_sto_round) {
-                    rpu_rng_uniform_at(&t->stream[dir],
-                                       rpu_io_draw_block(base, addr_dim(t), k, round,
-                                                         RPU_DRAW_OUT_ROUND),
-                                       u, (size_t)nout);
-                    for (int i = 0; i < nout; ++i)
-                        ya[i] = quantize(ya[i], st->out_res_abs, true, u[i]);
-                } else {
-                    const float res = st->out_res_abs;
-                    for (int i = 0; i < nout; ++i) ya[i] = rintf(ya[i] / res) * res;
-                }
-            }
-            int hi = 0, lo = 0;
-            for (int i = 0; i < nout; ++i) {
-                hi |= ya[i] > ob;
-                lo |= ya[i] < -ob;
-                ya[i] = clampf(ya[i], ob);
-            }
-            bool passed = !hi && !(lo && io->bm_test_negative_bound);
-            if (bm != RPU_BM_NONE) {
+            bool passed = !saturated[a];
+            if (bm != RPU_BM_NONE)
                 passed = passed || (int)red[a] > io->max_bm_factor ||
                          (st->inp_res_abs > 0 && red[a] > io->max_bm_res / st->inp_res_abs) ||
                          round + 1 >= RPU_IO_MAX_PASSES;
-            } else {
+            else
                 passed = true;
-            }
             if (passed) {
                 float nmv = (nmt != RPU_NM_NONE && nm[k] > 0) ? nm[k] : 1.0f;
                 float f = io->out_scale * nmv * (bm != RPU_BM_NONE ? red[a] : 1.0f);
+                const float *ya = Y + (size_t)a * nout;
                 float *yk = y + (size_t)k * nout;
                 for (int i = 0; i < nout; ++i) yk[i] = ya[i] * f;
             } else {
@@ -650,7 +679,6 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
             }
         }
         m = keep;
-        ++round;
     }
     return RPU_OK;
 }
@@ -675,14 +703,19 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool i
         /* as aihwkit's RPUCuda tile wrappers: every config with a forward section
          * (not floating_point), is_perfect or not, when out_bound > 0 */
         const float lim = 0.999f * io->out_scale * io->out_bound;
-        const bool use = io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT;
-        for (size_t q = 0; q < cells; ++q) t->mask[q] = use && fabsf(y[q]) >= lim;
+        if (io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT) {
+            for (size_t q = 0; q < cells; ++q) t->mask[q] = (uint8_t)(fabsf(y[q]) >= lim);
+        } else {
+            memset(t->mask, 0, cells);
+        }
         t->mask_n = n;
     } else {
         t->mask_n = 0;
     }
-    for (int k = 0; k < n; ++k)
-        for (int i = 0; i < NO; ++i) y[(size_t)k * NO + i] *= t->scales[i];
+    for (int k = 0; k < n; ++k) {
+        float *yk = y + (size_t)k * NO;
+        for (int i = 0; i < NO; ++i) yk[i] *= t->scales[i];
+    }
     return RPU_OK;
 }
 

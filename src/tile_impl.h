@@ -49,13 +49,19 @@ struct rpu_tile {
     size_t iws_cap;
 };
 
-/* Address (first Philox block) of the draws of one kind for vector k, pass r of a call
- * whose base block is `base`, for vectors of up to `dim` values. */
-static inline uint64_t rpu_io_draw_block(uint64_t base, int dim, int64_t k, int r, int kind) {
+/* Address (first Philox block) of the draws of one kind for vector k, pass r of a call of
+ * n_call vectors whose base block is `base`, for vectors of up to `dim` values. For one
+ * (pass, kind) the vectors of a call are consecutive, so a whole batch draws with one
+ * fill. A call reserves rpu_io_call_blocks(dim, n_call) blocks. */
+static inline uint64_t rpu_io_draw_block(uint64_t base, int dim, int64_t n_call, int64_t k,
+                                         int r, int kind) {
     uint64_t per = (uint64_t)((dim + 3) / 4);
-    return base + ((((uint64_t)k * RPU_IO_MAX_PASSES + (uint64_t)r) * RPU_DRAW_KINDS +
-                    (uint64_t)kind) *
-                   per);
+    return base +
+           (((uint64_t)r * RPU_DRAW_KINDS + (uint64_t)kind) * (uint64_t)n_call + (uint64_t)k) * per;
+}
+
+static inline uint64_t rpu_io_call_blocks(int dim, int64_t n_call) {
+    return rpu_io_draw_block(0, dim, n_call, 0, RPU_IO_MAX_PASSES, 0);
 }
 
 #endif

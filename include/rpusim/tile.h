@@ -71,8 +71,9 @@ rpu_status rpu_tile_get_mapping_scales(const rpu_tile *t, float *scales);
  * (spec §2.3-§2.7), then the mapping scales. In training mode (is_test false) the
  * gradient mask |y_tile| >= 0.999·out_scale·out_bound (when forward.out_bound > 0, any kind
  * but floating_point, as aihwkit's tile wrappers) is kept for the next backward.
- * Noise for vector k of call c is drawn from an address that depends only on (c, k),
- * so results do not depend on how the batch is processed. */
+ * The noise of vector k in pass r (bound management) of a call is drawn from a stream
+ * address fixed by (calls before, batch size n, k, r), so results do not depend on how the
+ * batch is processed internally. */
 rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool is_test);
 
 /* Backward of a batch: d [n, out] -> dx [n, in] (= noisy Wᵀ(scales·d), spec §2.3; no bound
