@@ -28,12 +28,12 @@ typedef enum {
 
 /* Enum values are spelled in config text as the lower-case aihwkit names given here. */
 typedef enum {
-    RPU_NM_NONE = 0,        /* none */
-    RPU_NM_ABS_MAX,         /* abs_max */
-    RPU_NM_MAX,             /* max */
-    RPU_NM_CONSTANT,        /* constant */
-    RPU_NM_ABS_MAX_NP_SUM,  /* abs_max_np_sum */
-    RPU_NM_AVERAGE_ABS_MAX  /* average_abs_max */
+    RPU_NM_NONE = 0,       /* none */
+    RPU_NM_ABS_MAX,        /* abs_max */
+    RPU_NM_MAX,            /* max */
+    RPU_NM_CONSTANT,       /* constant */
+    RPU_NM_ABS_MAX_NP_SUM, /* abs_max_np_sum */
+    RPU_NM_AVERAGE_ABS_MAX /* average_abs_max */
 } rpu_noise_management;
 
 typedef enum {
@@ -212,9 +212,9 @@ typedef struct {
 } rpu_device_params;
 
 typedef enum {
-    RPU_NOISE_MODEL_NONE = 0,          /* none */
-    RPU_NOISE_MODEL_PCM_LIKE,          /* pcm_like */
-    RPU_NOISE_MODEL_STATE_INDEPENDENT  /* state_independent */
+    RPU_NOISE_MODEL_NONE = 0,         /* none */
+    RPU_NOISE_MODEL_PCM_LIKE,         /* pcm_like */
+    RPU_NOISE_MODEL_STATE_INDEPENDENT /* state_independent */
 } rpu_noise_model_type;
 
 /* PCMLikeNoiseModel / StateIndependentNoiseModel (spec §6.2). */
@@ -241,9 +241,9 @@ typedef enum {
 } rpu_drift_compensation;
 
 typedef enum {
-    RPU_CLIP_NONE = 0,          /* none */
-    RPU_CLIP_FIXED_VALUE,       /* fixed_value */
-    RPU_CLIP_LAYER_GAUSSIAN,    /* layer_gaussian */
+    RPU_CLIP_NONE = 0,           /* none */
+    RPU_CLIP_FIXED_VALUE,        /* fixed_value */
+    RPU_CLIP_LAYER_GAUSSIAN,     /* layer_gaussian */
     RPU_CLIP_AVERAGE_CHANNEL_MAX /* average_channel_max */
 } rpu_clip_type;
 
@@ -323,48 +323,112 @@ typedef struct {
     rpu_mapping_params mapping;
 } rpu_config;
 
-/* Fills cfg with aihwkit's defaults for a kind (spec tables). Fails with RPU_ERR_ARG on
- * a NULL cfg or unknown kind. */
+/* Fills cfg with aihwkit's defaults for a kind (spec tables; Python defaults win over
+ * C++ ones, spec §10 item 3):
+ *   RPU_KIND_FLOATING_POINT  forward/backward = IOParameters() with is_perfect = true,
+ *                            update.pulse_type = none, device floating_point;
+ *   RPU_KIND_SINGLE          forward = backward = IOParameters() (bound management is
+ *                            never used in the backward), UpdateParameters(), device
+ *                            constant_step;
+ *   RPU_KIND_INFERENCE       forward = IOParameters(), backward.is_perfect = true,
+ *                            update.pulse_type = none, device ideal, noise_model pcm_like,
+ *                            drift_compensation global.
+ * clip/remap/modifier are type none and mapping is MappingParameter() for every kind; the
+ * kinds that have no noise model in aihwkit get noise_model.type = none and
+ * drift_compensation = none (their parameters still hold the PCM defaults).
+ * Inputs: cfg (output), kind. Errors: RPU_ERR_ARG on a NULL cfg or an unknown kind (cfg
+ * unchanged). Not collective. */
 rpu_status rpu_config_default(rpu_config *cfg, rpu_config_kind kind);
 
-/* Fills io with IOParameters() defaults (spec §2.1). */
+/* Fills io with IOParameters() defaults (spec §2.1): 7-bit DAC (inp_res 1/126), 9-bit ADC
+ * (out_res 1/510), out_noise 0.06, out_bound 12, abs_max noise management, iterative
+ * bound management, .... A NULL io is ignored. Not collective. */
 void rpu_io_params_default(rpu_io_params *io);
 
-/* Fills dev with the defaults of a device type (spec §4). */
+/* Fills dev with the defaults of a device type (spec §4): the PulsedDevice defaults for
+ * the common fields and drift, and for the type-specific fields the defaults of the type
+ * that defines them (linear_step extras, soft_bounds_pmax p_max/alpha/range, pow_step,
+ * exp_step A/a/b, piecewise lists [1]) whatever the selected type, except that
+ * soft_bounds and soft_bounds_pmax have gamma_up = gamma_down = 1, gamma dtod 0,
+ * mean_bound_reference false, and exp_step has gamma_up 12.44625, gamma_down 12.78785.
+ * Errors: RPU_ERR_ARG on a NULL dev or an unknown type (dev unchanged). Not collective. */
 rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type type);
 
 /* Sets one field from text by its dotted aihwkit name, e.g. ("forward.out_noise", "0.06"),
- * ("forward.noise_management", "abs_max"), ("device.type", "soft_bounds"). "kind" resets
- * the whole config to that kind's defaults; "device.type" resets the device fields.
- * Booleans accept true/false/1/0/yes/no/on/off. Errors: RPU_ERR_CONFIG with a message
- * naming the key and what is accepted (unknown key, wrong type, out of range). On error
- * cfg is unchanged. */
+ * ("forward.noise_management", "abs_max"), ("device.type", "soft_bounds"). Key prefixes:
+ * kind, forward.*, backward.*, update.*, device.* (device.type, device.drift.*),
+ * noise_model.*, drift_compensation, clip.*, remap.*, modifier.*, mapping.*;
+ * rpu_config_keys() lists them all. Keys are case-sensitive ("device.A_up").
+ * Setting "kind" resets the whole config to that kind's defaults and "device.type" resets
+ * all device fields (including drift and construction_seed) to that type's defaults, even
+ * when the value is unchanged; set them before the fields they reset.
+ * Values (surrounding white space ignored):
+ *   booleans  true/false/1/0/yes/no/on/off (any case);
+ *   enums     the lower-case aihwkit names listed beside each enum above (any case);
+ *   integers  decimal, no fraction or exponent;
+ *   floats    finite numbers as strtof reads them (C locale decimal point);
+ *   lists     noise_model.prog_coeff (exactly 3), modifier.coeffs (at most
+ *             RPU_MAX_MODIFIER_COEFFS), device.piecewise_up/_down (at most
+ *             RPU_MAX_PIECEWISE): comma-separated numbers, optionally in [ ]; "[]" is
+ *             the empty list where one is allowed.
+ * Each numeric field has an accepted range (stds, noises, dtods >= 0; probabilities in
+ * [0, 1]; update.desired_bl >= 1; max_bm_factor >= 1; times, g_max, ratios > 0; ...).
+ * Errors: RPU_ERR_ARG for a NULL argument; RPU_ERR_CONFIG for an unknown key (the message
+ * suggests the closest known key), a wrong type or trailing garbage, NaN/inf or an
+ * out-of-range value: the message names the key and what is accepted (for enums the
+ * accepted names). On error cfg is unchanged. Not collective; thread-safe on distinct
+ * cfgs. */
 rpu_status rpu_config_set(rpu_config *cfg, const char *key, const char *value);
 
-/* Reads one field as text (the same spelling rpu_config_write uses) into buf.
- * RPU_ERR_CONFIG for an unknown key, RPU_ERR_ARG if buf is too small. */
+/* Reads one field as text into buf (size bytes, NUL-terminated): the spelling
+ * rpu_config_write uses (floats with the fewest digits that read back exactly, lists as
+ * "[a, b, c]", booleans true/false, enums by name), which rpu_config_set accepts back.
+ * Errors: RPU_ERR_ARG for a NULL argument or a buffer too small for the text (buf then
+ * unspecified), RPU_ERR_CONFIG for an unknown key. Not collective. */
 rpu_status rpu_config_get(const rpu_config *cfg, const char *key, char *buf, size_t size);
 
-/* Checks cross-field consistency (e.g. w_min <= 0 <= w_max, inp_bound == 1 when noise
- * management is on). RPU_ERR_CONFIG naming the offending key(s). */
+/* Checks a config, also one filled in directly in C: every field against the type and
+ * range rpu_config_set would accept (finite floats, valid enum values, list lengths), then
+ * cross-field consistency:
+ *   - pulsed devices: device.w_min <= 0 <= device.w_max (spec §4.1); for soft_bounds_pmax
+ *     the range derived from device.range_min/range_max/p_max/alpha (spec §4.4);
+ *   - forward/backward: inp_bound must be 1 when noise_management != none and
+ *     is_perfect is false (C++ fatal otherwise, spec §2.1);
+ *   - piecewise_step: piecewise_up and piecewise_down non-empty and of equal length;
+ *   - noise_model (type != none): g_max > g_min;
+ *   - modifier type poly / prog_noise: modifier.coeffs not empty.
+ * Errors: RPU_ERR_ARG for NULL; RPU_ERR_CONFIG for the first problem found, the message
+ * naming the offending key(s). Not collective. */
 rpu_status rpu_config_validate(const rpu_config *cfg);
 
-/* Writes every field as "key = value" lines ("kind" and "device.type" first), so that
- * rpu_config_parse of the output gives an equal config. */
+/* Writes every field as "key = value" lines, one per key in rpu_config_keys() order
+ * ("kind" first, then "device.type"), values as rpu_config_get spells them, so that
+ * rpu_config_parse of the output gives an equal config (floats round-trip exactly).
+ * Errors: RPU_ERR_ARG for NULL, RPU_ERR_IO if writing fails. Not collective. */
 rpu_status rpu_config_write(const rpu_config *cfg, FILE *out);
 
-/* The same text in a malloc'ed string (caller frees). */
+/* The same text as rpu_config_write in a malloc'ed, NUL-terminated string (*text; the
+ * caller frees it). Errors: RPU_ERR_ARG for NULL, RPU_ERR_NOMEM. Not collective. */
 rpu_status rpu_config_to_text(const rpu_config *cfg, char **text);
 
-/* Applies "key = value" lines from text onto cfg (blank lines and # or ; comments are
- * skipped). source names the text in error messages ("file.ini:12: unknown key ...").
- * On error cfg is unchanged. */
+/* Applies "key = value" lines from text onto cfg in order, as rpu_config_set would
+ * (later lines win; "kind" and "device.type" reset what they govern). White space around
+ * keys and values is trimmed; blank lines, lines starting with # or ;, and inline
+ * comments (# or ; after white space) are skipped; \r\n line ends are accepted. source
+ * names the text in messages (NULL: "<config text>").
+ * Errors: RPU_ERR_ARG for a NULL cfg or text; RPU_ERR_CONFIG for the first bad line, with
+ * the message "source:LINE: ..." naming the key and what is accepted (or "expected
+ * key = value"). On error cfg is unchanged. Not collective. */
 rpu_status rpu_config_parse(rpu_config *cfg, const char *text, const char *source);
 
-/* True if every field of a and b is equal. */
+/* True if every settable field of a and b is equal (floats by value; lists by length and
+ * their first n elements, ignoring unused array slots). False if exactly one is NULL. */
 bool rpu_config_equal(const rpu_config *a, const rpu_config *b);
 
-/* Lists every settable key in order; returns the count. keys[i] are static strings. */
+/* Lists every settable key in the order rpu_config_write prints them ("kind",
+ * "device.type", then forward.*, backward.*, update.*, device.*, device.drift.*,
+ * noise_model.*, drift_compensation, clip.*, remap.*, modifier.*, mapping.*). If keys is
+ * not NULL, *keys points to a static array of static strings. Returns the count. */
 int rpu_config_keys(const char *const **keys);
 
 #ifdef __cplusplus
