@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages rpusim needs (only those missing), then configures
+# and builds rpusim with CMake. Safe to run again: it installs nothing that is present and
+# rebuilds incrementally.
+#
+# usage: bash scripts/setup.sh [--sanitize] [--build-dir DIR] [--no-install] [--dry-run]
+#                              [-- CMAKE_ARGS...]
+#   --sanitize        AddressSanitizer + UBSan build (-DRPUSIM_SANITIZE=ON) in ./build-sanitize
+#   --build-dir DIR   build here instead of ./build (./build-sanitize with --sanitize)
+#   --no-install      skip the package step
+#   --dry-run         print the package and build commands instead of running them
+#   -- CMAKE_ARGS     passed to the CMake configure step (e.g. -DBUILD_SHARED_LIBS=ON)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+sanitize=0
+build_dir=""
+install=1
+dry_run=0
+cmake_args=()
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --sanitize) sanitize=1 ;;
+    --build-dir)
+        [ $# -ge 2 ] || { echo "setup.sh: --build-dir needs a directory" >&2; exit 2; }
+        build_dir=$2
+        shift
+        ;;
+    --build-dir=*) build_dir=${1#--build-dir=} ;;
+    --no-install) install=0 ;;
+    --dry-run) dry_run=1 ;;
+    -h | --help)
+        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    --)
+        shift
+        cmake_args=("$@")
+        break
+        ;;
+    *)
+        echo "setup.sh: unknown option '$1' (see --help)" >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+
+if [ -z "$build_dir" ]; then
+    if [ $sanitize = 1 ]; then build_dir=$root/build-sanitize; else build_dir=$root/build; fi
+fi
+
+run() {
+    echo "+ $*"
+    if [ $dry_run = 0 ]; then "$@"; fi
+}
+
+# --- packages ---------------------------------------------------------------------------
+packages=(
+    build-essential cmake pkg-config
+    openmpi-bin libopenmpi-dev
+    libopenblas-dev libscalapack-openmpi-dev
+    libhdf5-openmpi-dev hdf5-tools
+    libinih-dev
+)
+
+is_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+if [ $install = 1 ]; then
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        echo "setup.sh: no dpkg-query (not Debian/Ubuntu): install the equivalents of" \
+            "${packages[*]} yourself; continuing with the build" >&2
+    else
+        missing=()
+        for p in "${packages[@]}"; do
+            is_installed "$p" || missing+=("$p")
+        done
+        if [ ${#missing[@]} -eq 0 ]; then
+            echo "setup.sh: all ${#packages[@]} packages present"
+        else
+            echo "setup.sh: installing ${missing[*]}"
+            if [ "$(id -u)" -eq 0 ]; then
+                as_root=()
+            elif command -v sudo >/dev/null 2>&1; then
+                as_root=(sudo)
+            else
+                echo "setup.sh: need root (or sudo) to install: ${missing[*]}" >&2
+                exit 1
+            fi
+            apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900)
+            run "${apt[@]}" update
+            run "${apt[@]}" install -y "${missing[@]}"
+            if [ $dry_run = 0 ]; then
+                for p in "${missing[@]}"; do
+                    is_installed "$p" || { echo "setup.sh: $p did not install" >&2; exit 1; }
+                done
+            fi
+        fi
+    fi
+fi
+
+# --- configure and build ----------------------------------------------------------------
+configure=(cmake -S "$root" -B "$build_dir")
+if [ $sanitize = 1 ]; then
+    # -O2 -g: sanitizer reports with line numbers at a bearable speed.
+    configure+=(-DRPUSIM_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+else
+    configure+=(-DRPUSIM_SANITIZE=OFF)
+fi
+configure+=("${cmake_args[@]}")
+run "${configure[@]}"
+run cmake --build "$build_dir" -j"$(nproc)"
+echo "setup.sh: built in $build_dir"
