@@ -1,0 +1,919 @@
+/* Device models of a tile (spec §3.5, §4): construction of the device-to-device values,
+ * the update-once rules of every device type, and the whole-array operations (set-weights
+ * clip, diffusion, decay, reset, drift).
+ *
+ * Reference and fast paths. rpu_device_pulses() is the plain per-cell reference of the
+ * update engine (run_cell and the run_* rule functions). rpu_device_pulse_row() applies a
+ * row of pulse counts. For exp_step, pow_step and piecewise_step it calls the same run_*
+ * functions cell by cell. constant_step and linear_step/soft_bounds, the devices of the hot
+ * training loop, have row kernels (row_constant, row_linear) that run one branch-free,
+ * vectorisable pass per pulse over a chunk of the row: pass k applies the k-th pulse (step,
+ * then the clip) to every cell with count > k and leaves the others as they are; with
+ * cycle-to-cycle noise the k-th pulse of cell j reads normal off[j] + k (off = prefix sum
+ * of the counts, the order the reference consumes them in). Each cell still sees the
+ * identical sequence of float operations of its run_* rule, one pulse at a time, so the
+ * results are bitwise those of the reference (checked in mpi_tests/test_device.c).
+ *
+ * Floating point: a*b + c must never be contracted into a fused multiply-add (which GCC
+ * does by default outside ISO mode, differently in vectorised and scalar code), so that an
+ * expression gives the same float wherever it is evaluated; the pragmas below turn
+ * contraction off for this file whatever the build's -std.
+ *
+ * Resolved readings of the spec (documented where they are used):
+ *  - soft_bounds / soft_bounds_pmax are LinearStep devices with gamma fixed to 1, no d2d on
+ *    gamma, per-device bound references (whatever the gamma fields of the config say);
+ *  - write noise only exists for linear_step, soft_bounds(_pmax), exp_step, pow_step and
+ *    piecewise_step; for other types write_noise_std is ignored (effective value 0);
+ *  - drift nu_ij are drawn after the device-specific values, in their own loop (i outer,
+ *    j inner); floating_point and ideal devices drift too when drift.nu > 0 (no clip);
+ *  - piecewise_step interpolates its step factor over the cell's own [min_bound, max_bound];
+ *  - exp_step granularity uses the mean step including the up/down bias. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#include "device_impl.h"
+
+#include "error_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Kinds of update-once rule (soft_bounds and soft_bounds_pmax are linear_step). */
+typedef enum { RULE_NONE = 0, RULE_CONSTANT, RULE_LINEAR, RULE_EXP, RULE_POW, RULE_PIECEWISE } rule;
+
+static rule rule_of(rpu_device_type t) {
+    switch (t) {
+    case RPU_DEVICE_CONSTANT_STEP:
+        return RULE_CONSTANT;
+    case RPU_DEVICE_LINEAR_STEP:
+    case RPU_DEVICE_SOFT_BOUNDS:
+    case RPU_DEVICE_SOFT_BOUNDS_PMAX:
+        return RULE_LINEAR;
+    case RPU_DEVICE_EXP_STEP:
+        return RULE_EXP;
+    case RPU_DEVICE_POW_STEP:
+        return RULE_POW;
+    case RPU_DEVICE_PIECEWISE_STEP:
+        return RULE_PIECEWISE;
+    case RPU_DEVICE_FLOATING_POINT:
+    case RPU_DEVICE_IDEAL:
+        break;
+    }
+    return RULE_NONE;
+}
+
+static int supports_write_noise(rule r) {
+    return r == RULE_LINEAR || r == RULE_EXP || r == RULE_POW || r == RULE_PIECEWISE;
+}
+
+/* Elements per chunk of the whole-array operations (a multiple of 4, so every chunk starts
+ * on a block boundary of its random range). */
+enum { CHUNK = 256 };
+
+static inline float clip(float w, float lo, float hi) {
+    w = w > hi ? hi : w;
+    return w < lo ? lo : w;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Effective parameters and construction
+ * ---------------------------------------------------------------------------------- */
+
+/* Maps the configured parameters onto the ones the models use (spec §4.4). */
+static rpu_status effective_params(const rpu_device_params *in, rpu_device_params *p) {
+    *p = *in;
+    if ((int)p->type < (int)RPU_DEVICE_FLOATING_POINT ||
+        (int)p->type > (int)RPU_DEVICE_PIECEWISE_STEP)
+        return RPU_FAIL(RPU_ERR_CONFIG, "device.type: unknown device type %d", (int)p->type);
+    rule r = rule_of(p->type);
+    if (p->type == RPU_DEVICE_SOFT_BOUNDS_PMAX) {
+        double span = (double)p->range_max - (double)p->range_min;
+        double denom = 1.0 - exp(-(double)p->p_max * (double)p->alpha);
+        if (!(span > 0.0) || !(denom > 0.0))
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "soft_bounds_pmax needs device.range_max > device.range_min and "
+                            "device.p_max * device.alpha > 0 (got range [%g, %g], p_max %g, "
+                            "alpha %g)",
+                            (double)p->range_min, (double)p->range_max, (double)p->p_max,
+                            (double)p->alpha);
+        double B = span / denom;
+        p->w_min = p->range_min;
+        p->w_max = (float)((double)p->range_min + B);
+        p->dw_min = (float)(B * (double)p->alpha);
+        p->up_down = (float)(1.0 + 2.0 * (double)p->range_min / B);
+    }
+    if (p->type == RPU_DEVICE_SOFT_BOUNDS || p->type == RPU_DEVICE_SOFT_BOUNDS_PMAX) {
+        p->gamma_up = 1.0f;
+        p->gamma_down = 1.0f;
+        p->gamma_up_dtod = 0.0f;
+        p->gamma_down_dtod = 0.0f;
+        p->allow_increasing = false;
+        p->mean_bound_reference = false;
+    }
+    if (!supports_write_noise(r)) p->write_noise_std = 0.0f;
+    if (r != RULE_NONE && (p->w_min > 0.0f || p->w_max < 0.0f))
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "device.w_min = %g, device.w_max = %g: the weight range must contain 0",
+                        (double)p->w_min, (double)p->w_max);
+    if (r == RULE_PIECEWISE && (p->n_piecewise_up < 1 || p->n_piecewise_up > RPU_MAX_PIECEWISE ||
+                                p->n_piecewise_up != p->n_piecewise_down))
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "device.piecewise_up (%d elements) and device.piecewise_down (%d "
+                        "elements) must be non-empty, of equal length and at most %d long",
+                        p->n_piecewise_up, p->n_piecewise_down, RPU_MAX_PIECEWISE);
+    if (p->drift.nu > 0.0f && !(p->drift.t_0 > 0.0f))
+        return RPU_FAIL(RPU_ERR_CONFIG, "device.drift.t_0 must be > 0 (got %g)",
+                        (double)p->drift.t_0);
+    return RPU_OK;
+}
+
+/* Weight granularity from the mean parameters (spec §3.3, §4.6). */
+static float granularity_of(const rpu_device_params *p, rule r) {
+    switch (r) {
+    case RULE_POW:
+        return p->dw_min * powf(0.5f, p->pow_gamma);
+    case RULE_EXP: {
+        /* at w = 0 with the mean step scale: z = b; aihwkit averages dw_down with itself */
+        float down_bias = p->up_down > 0.0f ? -p->up_down : 0.0f;
+        float y = 1.0f - p->A_down * expf(-p->gamma_down * p->b);
+        y = y > 0.0f ? y : 0.0f;
+        float dw_down = y * (1.0f + down_bias) * p->dw_min;
+        float g = (dw_down + dw_down) / 2.0f;
+        return g > 0.0f ? g : p->dw_min;
+    }
+    case RULE_NONE:
+    case RULE_CONSTANT:
+    case RULE_LINEAR:
+    case RULE_PIECEWISE:
+        break;
+    }
+    return p->dw_min;
+}
+
+static float *add_array(rpu_device_state *dev, const char *name, size_t *next, size_t cells) {
+    float *a = dev->block + *next;
+    *next += cells;
+    dev->arrays[dev->n_arrays].name = name;
+    dev->arrays[dev->n_arrays].data = a;
+    dev->n_arrays++;
+    return a;
+}
+
+/* Common d2d draws (spec §4.1): j outer, i inner. */
+static void draw_common(rpu_device_state *dev, rpu_rng *rng) {
+    const rpu_device_params *p = &dev->par;
+    const int rows = dev->rows, cols = dev->cols;
+    const float up_bias = p->up_down < 0.0f ? p->up_down : 0.0f;
+    const float down_bias = p->up_down > 0.0f ? -p->up_down : 0.0f;
+    const float R = p->corrupt_devices_range;
+    for (int j = 0; j < cols; ++j) {
+        for (int i = 0; i < rows; ++i) {
+            size_t c = (size_t)i * (size_t)cols + (size_t)j;
+            float bmax = p->w_max * (1.0f + p->w_max_dtod * rpu_rng_normal(rng));
+            float bmin = p->w_min * (1.0f + p->w_min_dtod * rpu_rng_normal(rng));
+            float x3 = rpu_rng_normal(rng);
+            float gain =
+                p->dw_min_dtod_log_normal ? expf(p->dw_min_dtod * x3) : 1.0f + p->dw_min_dtod * x3;
+            float r = p->up_down_dtod * rpu_rng_normal(rng);
+            float up = (up_bias + gain + r) * p->dw_min;
+            float down = (down_bias + gain - r) * p->dw_min;
+            if (p->enforce_consistency) {
+                up = fabsf(up);
+                down = fabsf(down);
+                if (bmin > bmax) {
+                    float t = bmin;
+                    bmin = bmax;
+                    bmax = t;
+                }
+                bmax = fabsf(bmax);
+                bmin = -fabsf(bmin);
+            } else if (bmin > bmax) {
+                float mid = (bmin + bmax) / 2.0f;
+                bmin = mid;
+                bmax = mid;
+            }
+            float u5 = rpu_rng_uniform(rng);
+            if (p->corrupt_devices_prob > u5) {
+                float lo = fmaxf(fminf(bmin, bmax), -R);
+                float hi = fminf(fmaxf(bmin, bmax), R);
+                float v = lo + (hi - lo) * rpu_rng_uniform(rng);
+                bmin = v;
+                bmax = v;
+                up = 0.0f;
+                down = 0.0f;
+            }
+            if (p->perfect_bias && j == cols - 1) {
+                up = p->dw_min;
+                down = p->dw_min;
+                bmin = 100.0f * p->w_min;
+                bmax = 100.0f * p->w_max;
+            }
+            float rho = fabsf(p->diffusion * (1.0f + p->diffusion_dtod * rpu_rng_normal(rng)));
+            float rb = p->reset + p->reset_dtod * rpu_rng_normal(rng);
+            float delta = 1.0f;
+            if (p->lifetime > 0.0f) {
+                float t = p->lifetime * (1.0f + p->lifetime_dtod * rpu_rng_normal(rng));
+                delta = t > 1.0f ? 1.0f - 1.0f / t : 0.0f;
+            }
+            dev->max_bound[c] = bmax;
+            dev->min_bound[c] = bmin;
+            dev->dwmin_up[c] = up;
+            dev->dwmin_down[c] = down;
+            if (dev->diffusion_rates) dev->diffusion_rates[c] = rho;
+            if (dev->reset_bias) dev->reset_bias[c] = rb;
+            if (dev->decay_scales) dev->decay_scales[c] = delta;
+        }
+    }
+}
+
+/* Device-specific draws (spec §4.3-§4.5): i outer, j inner. */
+static void draw_specific(rpu_device_state *dev, rule r, rpu_rng *rng) {
+    const rpu_device_params *p = &dev->par;
+    const size_t cells = (size_t)dev->rows * (size_t)dev->cols;
+    if (r == RULE_LINEAR) {
+        for (size_t c = 0; c < cells; ++c) {
+            float gu = p->gamma_up + p->gamma_up_dtod * rpu_rng_normal(rng);
+            float gd = p->gamma_down + p->gamma_down_dtod * rpu_rng_normal(rng);
+            if (!p->allow_increasing) {
+                gu = fabsf(gu);
+                gd = fabsf(gd);
+            }
+            float ru, rd;
+            if (p->mean_bound_reference) {
+                ru = p->reverse_up ? p->w_min - p->reverse_offset : p->w_max;
+                rd = p->reverse_down ? p->w_max + p->reverse_offset : p->w_min;
+            } else {
+                ru = p->reverse_up ? dev->min_bound[c] - p->reverse_offset : dev->max_bound[c];
+                rd = p->reverse_down ? dev->max_bound[c] + p->reverse_offset : dev->min_bound[c];
+            }
+            /* up: w += slope_up w + scale_up = scale_up (1 - g_up w / r_up);
+             * down: w -= slope_down w + scale_down = scale_down (1 - g_down w / r_down) */
+            dev->slope_up[c] = ru != 0.0f ? -gu * dev->dwmin_up[c] / ru : 0.0f;
+            dev->slope_down[c] = rd != 0.0f ? -gd * dev->dwmin_down[c] / rd : 0.0f;
+        }
+    } else if (r == RULE_POW) {
+        const float up_bias = p->pow_up_down < 0.0f ? p->pow_up_down : 0.0f;
+        const float down_bias = p->pow_up_down > 0.0f ? -p->pow_up_down : 0.0f;
+        for (size_t c = 0; c < cells; ++c) {
+            float gain = 1.0f + p->pow_gamma_dtod * rpu_rng_normal(rng);
+            float rr = p->pow_up_down_dtod * rpu_rng_normal(rng);
+            float gu = (up_bias + gain + rr) * p->pow_gamma;
+            float gd = (down_bias + gain - rr) * p->pow_gamma;
+            if (p->enforce_consistency) {
+                gu = fabsf(gu);
+                gd = fabsf(gd);
+            }
+            dev->gamma_up[c] = gu;
+            dev->gamma_down[c] = gd;
+        }
+    }
+}
+
+rpu_status rpu_device_create(rpu_device_state *dev, const rpu_device_params *par, int rows,
+                             int cols, rpu_rng *construct) {
+    if (!dev) return RPU_FAIL(RPU_ERR_ARG, "rpu_device_create: dev is NULL");
+    memset(dev, 0, sizeof *dev);
+    if (!par || !construct)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_device_create: par or construct stream is NULL");
+    if (rows <= 0 || cols <= 0)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_device_create: shape %d x %d must be positive", rows,
+                        cols);
+    rpu_device_params p;
+    RPU_CHECK(effective_params(par, &p));
+    const rule r = rule_of(p.type);
+    const size_t cells = (size_t)rows * (size_t)cols;
+
+    /* which arrays exist */
+    const int pulsed = r != RULE_NONE;
+    int n = 0;
+    if (pulsed) {
+        n += 4;
+        n += p.lifetime > 0.0f;
+        n += p.diffusion > 0.0f;
+        n += p.reset_dtod > 0.0f;
+        n += r == RULE_LINEAR ? 2 : 0;
+        n += r == RULE_POW ? 2 : 0;
+        n += p.write_noise_std > 0.0f;
+    }
+    n += p.drift.nu > 0.0f ? 4 : 0;
+    if (cells > (size_t)-1 / sizeof(float) / (size_t)(n > 0 ? n : 1))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_device_create: %d x %d tile is too large", rows, cols);
+
+    dev->type = par->type;
+    dev->par = p;
+    dev->rows = rows;
+    dev->cols = cols;
+    dev->pulsed = pulsed;
+    dev->granularity = granularity_of(&p, r);
+    dev->block_floats = cells * (size_t)n;
+    if (n > 0) {
+        dev->block = (float *)calloc(dev->block_floats, sizeof(float));
+        if (!dev->block) {
+            memset(dev, 0, sizeof *dev);
+            return RPU_FAIL(RPU_ERR_NOMEM, "rpu_device_create: cannot allocate %zu bytes",
+                            cells * (size_t)n * sizeof(float));
+        }
+    }
+    size_t next = 0;
+    if (pulsed) {
+        dev->max_bound = add_array(dev, "max_bound", &next, cells);
+        dev->min_bound = add_array(dev, "min_bound", &next, cells);
+        dev->dwmin_up = add_array(dev, "dwmin_up", &next, cells);
+        dev->dwmin_down = add_array(dev, "dwmin_down", &next, cells);
+        if (p.lifetime > 0.0f) dev->decay_scales = add_array(dev, "decay_scales", &next, cells);
+        if (p.diffusion > 0.0f)
+            dev->diffusion_rates = add_array(dev, "diffusion_rates", &next, cells);
+        if (p.reset_dtod > 0.0f) dev->reset_bias = add_array(dev, "reset_bias", &next, cells);
+        if (r == RULE_LINEAR) {
+            dev->slope_up = add_array(dev, "slope_up", &next, cells);
+            dev->slope_down = add_array(dev, "slope_down", &next, cells);
+        }
+        if (r == RULE_POW) {
+            dev->gamma_up = add_array(dev, "gamma_up", &next, cells);
+            dev->gamma_down = add_array(dev, "gamma_down", &next, cells);
+        }
+        if (p.write_noise_std > 0.0f)
+            dev->persistent_weights = add_array(dev, "persistent_weights", &next, cells);
+    }
+    if (p.drift.nu > 0.0f) {
+        dev->drift_nu = add_array(dev, "drift_nu", &next, cells);
+        dev->drift_w0 = add_array(dev, "drift_w0", &next, cells);
+        dev->drift_t = add_array(dev, "drift_t", &next, cells);
+        dev->drift_prev = add_array(dev, "drift_prev", &next, cells);
+    }
+    if (next != dev->block_floats) {
+        rpu_device_free(dev);
+        return RPU_FAIL(RPU_ERR_INTERNAL, "rpu_device_create: array layout mismatch");
+    }
+
+    if (pulsed) {
+        draw_common(dev, construct);
+        draw_specific(dev, r, construct);
+    }
+    if (dev->drift_nu) {
+        const float nu = p.drift.nu, s = p.drift.nu_dtod * p.drift.nu;
+        for (size_t c = 0; c < cells; ++c)
+            dev->drift_nu[c] = nu + s * rpu_rng_normal(construct);
+    }
+    return RPU_OK;
+}
+
+void rpu_device_free(rpu_device_state *dev) {
+    if (!dev) return;
+    free(dev->block);
+    memset(dev, 0, sizeof *dev);
+}
+
+float *rpu_device_array_by_name(const rpu_device_state *dev, const char *name) {
+    if (!dev || !name) return NULL;
+    for (int k = 0; k < dev->n_arrays; ++k)
+        if (strcmp(dev->arrays[k].name, name) == 0) return dev->arrays[k].data;
+    return NULL;
+}
+
+int rpu_device_normals_per_pulse(const rpu_device_state *dev) {
+    return (dev && dev->pulsed && dev->par.dw_min_std != 0.0f) ? 1 : 0;
+}
+
+double rpu_device_bytes_per_cell(const rpu_device_state *dev) {
+    if (!dev || dev->rows <= 0 || dev->cols <= 0) return 0.0;
+    return (double)(dev->block_floats * sizeof(float)) / ((double)dev->rows * dev->cols);
+}
+
+/* ------------------------------------------------------------------------------------
+ * Update-once rules. Each function applies n pulses of one sign to one cell and returns
+ * the new weight; xi is NULL (no cycle-to-cycle noise) or holds n normals. "down" means
+ * sign > 0. They define the arithmetic: rpu_device_pulses calls them, and the row kernels
+ * further down repeat the expressions of run_constant and run_linear operation for
+ * operation (change both together; the tests compare them bit for bit).
+ * ---------------------------------------------------------------------------------- */
+
+/* constant_step (§4.2): step is +scale_up (up) or -scale_down (down); w - s == w + (-s)
+ * exactly in IEEE arithmetic. */
+static inline float run_constant(float w, float step, float lo, float hi, int n, const float *xi,
+                                 float sigma) {
+    if (xi) {
+        for (int k = 0; k < n; ++k)
+            w = clip(w + step * (1.0f + sigma * xi[k]), lo, hi);
+    } else {
+        for (int k = 0; k < n; ++k)
+            w = clip(w + step, lo, hi);
+    }
+    return w;
+}
+
+/* linear_step / soft_bounds (§4.3, §4.4). */
+static inline float run_linear(float w, int down, float slope, float scale, float lo, float hi,
+                               int n, const float *xi, float sigma, int mult) {
+    for (int k = 0; k < n; ++k) {
+        float nz = xi ? 1.0f + sigma * xi[k] : 1.0f;
+        float dw = mult ? (slope * w + scale) * nz : slope * w + scale * nz;
+        w = down ? w - dw : w + dw;
+        w = clip(w, lo, hi);
+    }
+    return w;
+}
+
+typedef struct {
+    float two_a, b, A_up, A_down, g_up, g_down, std_add, std_slope;
+    int complex_noise;
+} exp_par;
+
+static exp_par exp_par_of(const rpu_device_params *p) {
+    exp_par e;
+    e.two_a = 2.0f * p->a;
+    e.b = p->b;
+    e.A_up = p->A_up;
+    e.A_down = p->A_down;
+    e.g_up = p->gamma_up;
+    e.g_down = p->gamma_down;
+    e.std_add = p->dw_min_std_add;
+    e.std_slope = p->dw_min_std_slope;
+    e.complex_noise =
+        p->dw_min_std > 0.0f && (p->dw_min_std_add != 0.0f || p->dw_min_std_slope != 0.0f);
+    return e;
+}
+
+/* exp_step (§4.6). Skipped when the cell's range is empty. */
+static inline float run_exp(float w, int down, float scale, float lo, float hi, int n,
+                            const float *xi, float sigma, const exp_par *e) {
+    float R = hi - lo;
+    if (!(R > 0.0f)) return w;
+    for (int k = 0; k < n; ++k) {
+        float z = e->two_a * w / R + e->b;
+        float y =
+            down ? 1.0f - e->A_down * expf(-e->g_down * z) : 1.0f - e->A_up * expf(e->g_up * z);
+        y = y > 0.0f ? y : 0.0f;
+        if (xi && e->complex_noise) {
+            float dw = down ? -(y * scale) : y * scale;
+            w = w + dw + sigma * (fabsf(dw) + e->std_add + e->std_slope * fabsf(w)) * xi[k];
+        } else {
+            float dw = (xi ? y * (1.0f + sigma * xi[k]) : y) * scale;
+            w = down ? w - dw : w + dw;
+        }
+        w = clip(w, lo, hi);
+    }
+    return w;
+}
+
+/* pow_step (§4.5). Skipped when the cell's range is empty. The base is kept >= 0 so that a
+ * weight set outside the bounds cannot produce NaN (inside the bounds it changes nothing). */
+static inline float run_pow(float w, int down, float scale, float gamma, float lo, float hi, int n,
+                            const float *xi, float sigma) {
+    float R = hi - lo;
+    if (!(R > 0.0f)) return w;
+    for (int k = 0; k < n; ++k) {
+        float base = down ? (w - lo) / R : (hi - w) / R;
+        base = base > 0.0f ? base : 0.0f;
+        float dw = scale * powf(base, gamma);
+        if (xi) dw = dw * (1.0f + sigma * xi[k]);
+        w = down ? w - dw : w + dw;
+        w = clip(w, lo, hi);
+    }
+    return w;
+}
+
+/* piecewise_step step factor. Reading of aihwkit's PiecewiseStep: the n values are the
+ * relative step sizes at n equally spaced weights spanning the cell's own
+ * [min_bound, max_bound]; at w the position is t = (w - b_min)/(b_max - b_min)·(n-1),
+ * clamped to [0, n-1]; segment s = floor(t) clamped to n-2, f = v[s] + (t-s)·(v[s+1]-v[s]).
+ * One value (or an empty range) gives v[0]. */
+static inline float piecewise_factor(const float *v, int nv, float w, float lo, float hi) {
+    if (nv < 2) return v[0];
+    float R = hi - lo;
+    if (!(R > 0.0f)) return v[0];
+    float t = (w - lo) / R * (float)(nv - 1);
+    t = t > 0.0f ? t : 0.0f;
+    t = t < (float)(nv - 1) ? t : (float)(nv - 1);
+    int s = (int)t;
+    if (s > nv - 2) s = nv - 2;
+    float f = t - (float)s;
+    return v[s] + f * (v[s + 1] - v[s]);
+}
+
+/* piecewise_step: step = scale·factor(w)·(1 + σξ), then the clip. */
+static inline float run_piecewise(float w, int down, float scale, const float *v, int nv, float lo,
+                                  float hi, int n, const float *xi, float sigma) {
+    for (int k = 0; k < n; ++k) {
+        float dw = scale * piecewise_factor(v, nv, w, lo, hi);
+        if (xi) dw = dw * (1.0f + sigma * xi[k]);
+        w = down ? w - dw : w + dw;
+        w = clip(w, lo, hi);
+    }
+    return w;
+}
+
+/* One cell, any rule (xi already NULL when there is no cycle-to-cycle noise). */
+static inline float run_cell(const rpu_device_state *dev, rule r, const exp_par *e, size_t c,
+                             float w, int sign, int n, const float *xi) {
+    const rpu_device_params *p = &dev->par;
+    const int down = sign > 0;
+    const float lo = dev->min_bound[c], hi = dev->max_bound[c];
+    const float scale = down ? dev->dwmin_down[c] : dev->dwmin_up[c];
+    switch (r) {
+    case RULE_CONSTANT:
+        return run_constant(w, down ? -scale : scale, lo, hi, n, xi, p->dw_min_std);
+    case RULE_LINEAR:
+        return run_linear(w, down, down ? dev->slope_down[c] : dev->slope_up[c], scale, lo, hi, n,
+                          xi, p->dw_min_std, p->mult_noise);
+    case RULE_EXP:
+        return run_exp(w, down, scale, lo, hi, n, xi, p->dw_min_std, e);
+    case RULE_POW:
+        return run_pow(w, down, scale, down ? dev->gamma_down[c] : dev->gamma_up[c], lo, hi, n, xi,
+                       p->dw_min_std);
+    case RULE_PIECEWISE:
+        return run_piecewise(w, down, scale, down ? p->piecewise_down : p->piecewise_up,
+                             down ? p->n_piecewise_down : p->n_piecewise_up, lo, hi, n, xi,
+                             p->dw_min_std);
+    case RULE_NONE:
+        break;
+    }
+    return w;
+}
+
+void rpu_device_pulses(const rpu_device_state *dev, size_t c, float *w, int sign, int n,
+                       const float *xi) {
+    if (!dev || !dev->pulsed || !w || n <= 0) return;
+    rule r = rule_of(dev->par.type);
+    exp_par e = exp_par_of(&dev->par);
+    if (rpu_device_normals_per_pulse(dev) == 0) xi = NULL;
+    *w = run_cell(dev, r, &e, c, *w, sign, n, xi);
+}
+
+/* Row kernels of constant_step and linear_step/soft_bounds. Pass k applies the k-th pulse
+ * to every cell of a chunk with count > k and leaves the other cells as they are, so that
+ * the loop over the chunk has no data-dependent branch and vectorises; the k-th pulse of
+ * cell j uses normal number off[j] + k of the chunk (cells consume their normals in j
+ * order). Per cell the float operations are exactly those of run_constant()/run_linear(),
+ * in the same order, so the results are bitwise those of the reference. Built with -O3 by
+ * GCC whatever the file's level, since these loops are the hot spot of training. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("O3", "fp-contract=off")
+#endif
+
+/* Prepares a chunk: per-cell normal offsets (exclusive prefix sum of the counts), the
+ * largest count; returns the chunk's number of pulses. */
+static inline unsigned chunk_offsets(const uint8_t *restrict cnt, int m, int32_t *restrict off,
+                                     unsigned *maxn) {
+    unsigned run = 0, mx = 0;
+    for (int j = 0; j < m; ++j) {
+        off[j] = (int32_t)run;
+        run += cnt[j];
+        mx = cnt[j] > mx ? cnt[j] : mx;
+    }
+    *maxn = mx;
+    return run;
+}
+
+static void row_constant(float *restrict w, const float *restrict up, const float *restrict dn,
+                         const float *restrict lo, const float *restrict hi,
+                         const uint8_t *restrict count, const int8_t *restrict sign, int cols,
+                         const float *restrict xi, float sigma) {
+    float step[CHUNK];
+    int32_t off[CHUNK];
+    for (int j0 = 0; j0 < cols; j0 += CHUNK) {
+        const int m = cols - j0 < CHUNK ? cols - j0 : CHUNK;
+        float *restrict x = w + j0;
+        const uint8_t *restrict cnt = count + j0;
+        const float *restrict l = lo + j0, *restrict h = hi + j0;
+        for (int j = 0; j < m; ++j) {
+            const float cu = up[j0 + j], cd = dn[j0 + j];
+            step[j] = sign[j0 + j] > 0 ? -cd : cu;
+        }
+        if (xi) {
+            unsigned maxn;
+            unsigned used = chunk_offsets(cnt, m, off, &maxn);
+            for (unsigned k = 0; k < maxn; ++k) {
+                for (int j = 0; j < m; ++j) {
+                    float a = x[j];
+                    int valid = cnt[j] > k;
+                    float z = xi[valid ? off[j] + (int32_t)k : 0];
+                    float y = a + step[j] * (1.0f + sigma * z);
+                    y = y > h[j] ? h[j] : y;
+                    y = y < l[j] ? l[j] : y;
+                    x[j] = valid ? y : a;
+                }
+            }
+            xi += used;
+        } else {
+            unsigned maxn = 0;
+            for (int j = 0; j < m; ++j)
+                maxn = cnt[j] > maxn ? cnt[j] : maxn;
+            for (unsigned k = 0; k < maxn; ++k) {
+                for (int j = 0; j < m; ++j) {
+                    float a = x[j];
+                    float y = a + step[j];
+                    y = y > h[j] ? h[j] : y;
+                    y = y < l[j] ? l[j] : y;
+                    x[j] = cnt[j] > k ? y : a;
+                }
+            }
+        }
+    }
+}
+
+/* up: w + dw, down: w - dw (= w + (-1)·dw exactly), dw as in run_linear(). */
+static void row_linear(float *restrict w, const float *restrict sl_up, const float *restrict sl_dn,
+                       const float *restrict up, const float *restrict dn, const float *restrict lo,
+                       const float *restrict hi, const uint8_t *restrict count,
+                       const int8_t *restrict sign, int cols, const float *restrict xi, float sigma,
+                       int mult) {
+    float slope[CHUNK], scale[CHUNK], dir[CHUNK];
+    int32_t off[CHUNK];
+    for (int j0 = 0; j0 < cols; j0 += CHUNK) {
+        const int m = cols - j0 < CHUNK ? cols - j0 : CHUNK;
+        float *restrict x = w + j0;
+        const uint8_t *restrict cnt = count + j0;
+        const float *restrict l = lo + j0, *restrict h = hi + j0;
+        for (int j = 0; j < m; ++j) {
+            /* unconditional loads, then selects: no branch on the sign */
+            const int down = sign[j0 + j] > 0;
+            const float su = sl_up[j0 + j], sd = sl_dn[j0 + j];
+            const float cu = up[j0 + j], cd = dn[j0 + j];
+            slope[j] = down ? sd : su;
+            scale[j] = down ? cd : cu;
+            dir[j] = down ? -1.0f : 1.0f;
+        }
+        if (!xi) {
+            unsigned maxn = 0;
+            for (int j = 0; j < m; ++j)
+                maxn = cnt[j] > maxn ? cnt[j] : maxn;
+            for (unsigned k = 0; k < maxn; ++k) {
+                for (int j = 0; j < m; ++j) {
+                    float a = x[j];
+                    float y = a + dir[j] * (slope[j] * a + scale[j]);
+                    y = y > h[j] ? h[j] : y;
+                    y = y < l[j] ? l[j] : y;
+                    x[j] = cnt[j] > k ? y : a;
+                }
+            }
+            continue;
+        }
+        unsigned maxn;
+        unsigned used = chunk_offsets(cnt, m, off, &maxn);
+        if (mult) {
+            for (unsigned k = 0; k < maxn; ++k) {
+                for (int j = 0; j < m; ++j) {
+                    float a = x[j];
+                    int valid = cnt[j] > k;
+                    float nz = 1.0f + sigma * xi[valid ? off[j] + (int32_t)k : 0];
+                    float y = a + dir[j] * ((slope[j] * a + scale[j]) * nz);
+                    y = y > h[j] ? h[j] : y;
+                    y = y < l[j] ? l[j] : y;
+                    x[j] = valid ? y : a;
+                }
+            }
+        } else {
+            for (unsigned k = 0; k < maxn; ++k) {
+                for (int j = 0; j < m; ++j) {
+                    float a = x[j];
+                    int valid = cnt[j] > k;
+                    float nz = 1.0f + sigma * xi[valid ? off[j] + (int32_t)k : 0];
+                    float y = a + dir[j] * (slope[j] * a + scale[j] * nz);
+                    y = y > h[j] ? h[j] : y;
+                    y = y < l[j] ? l[j] : y;
+                    x[j] = valid ? y : a;
+                }
+            }
+        }
+        xi += used;
+    }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, const uint8_t *count,
+                          const int8_t *sign, const float *xi, const float *wn) {
+    if (!dev || !dev->pulsed || !w_row || !count || !sign) return;
+    const int cols = dev->cols;
+    const size_t base = (size_t)i * (size_t)cols;
+    float *w = dev->persistent_weights ? dev->persistent_weights + base : w_row;
+    const int npp = rpu_device_normals_per_pulse(dev);
+    const float *q = npp ? xi : NULL;
+    const rule r = rule_of(dev->par.type);
+    const rpu_device_params *p = &dev->par;
+
+    if (r == RULE_CONSTANT) {
+        row_constant(w, dev->dwmin_up + base, dev->dwmin_down + base, dev->min_bound + base,
+                     dev->max_bound + base, count, sign, cols, q, p->dw_min_std);
+    } else if (r == RULE_LINEAR) {
+        row_linear(w, dev->slope_up + base, dev->slope_down + base, dev->dwmin_up + base,
+                   dev->dwmin_down + base, dev->min_bound + base, dev->max_bound + base, count,
+                   sign, cols, q, p->dw_min_std, p->mult_noise);
+    } else {
+        exp_par e = exp_par_of(p);
+        for (int j = 0; j < cols; ++j) {
+            int n = count[j];
+            if (!n) continue;
+            w[j] = run_cell(dev, r, &e, base + (size_t)j, w[j], sign[j], n, q);
+            if (q) q += (size_t)n * (size_t)npp;
+        }
+    }
+
+    if (dev->persistent_weights) {
+        const float ws = p->write_noise_std * p->dw_min;
+        for (int j = 0; j < cols; ++j)
+            if (count[j]) w_row[j] = wn ? w[j] + ws * wn[j] : w[j];
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * Whole-array operations
+ * ---------------------------------------------------------------------------------- */
+
+static size_t n_cells(const rpu_device_state *dev) {
+    return (size_t)dev->rows * (size_t)dev->cols;
+}
+
+/* Visible weights = persistent + write_noise_std·dw_min·ξ over all cells, normals from
+ * block blk (one per cell, in cell order). Returns the blocks used. Without a stream the
+ * visible weights become the persistent ones. */
+static uint64_t redraw_visible(const rpu_device_state *dev, float *w, const rpu_rng *s,
+                               uint64_t blk) {
+    const size_t cells = n_cells(dev);
+    if (!s) {
+        memcpy(w, dev->persistent_weights, cells * sizeof *w);
+        return 0;
+    }
+    const float ws = dev->par.write_noise_std * dev->par.dw_min;
+    const float *p = dev->persistent_weights;
+    float xi[CHUNK];
+    for (size_t m0 = 0; m0 < cells; m0 += CHUNK) {
+        size_t m = cells - m0 < CHUNK ? cells - m0 : CHUNK;
+        rpu_rng_normal_at(s, blk + m0 / 4, xi, m);
+        for (size_t k = 0; k < m; ++k)
+            w[m0 + k] = p[m0 + k] + ws * xi[k];
+    }
+    return rpu_rng_blocks_for(cells);
+}
+
+uint64_t rpu_device_apply_bounds(rpu_device_state *dev, float *w, const rpu_rng *s, uint64_t blk) {
+    if (!dev || !w || !dev->pulsed) return 0;
+    const size_t cells = n_cells(dev);
+    float *t = dev->persistent_weights ? dev->persistent_weights : w;
+    for (size_t c = 0; c < cells; ++c)
+        t[c] = clip(w[c], dev->min_bound[c], dev->max_bound[c]);
+    if (!dev->persistent_weights) return 0;
+    return redraw_visible(dev, w, dev->par.apply_write_noise_on_set ? s : NULL, blk);
+}
+
+uint64_t rpu_device_diffuse(rpu_device_state *dev, float *w, const rpu_rng *s, uint64_t blk) {
+    if (!dev || !w || !s || !(dev->par.diffusion > 0.0f)) return 0;
+    const size_t cells = n_cells(dev);
+    float xi[CHUNK];
+    if (!dev->pulsed) {
+        const float d = dev->par.diffusion;
+        for (size_t m0 = 0; m0 < cells; m0 += CHUNK) {
+            size_t m = cells - m0 < CHUNK ? cells - m0 : CHUNK;
+            rpu_rng_normal_at(s, blk + m0 / 4, xi, m);
+            for (size_t k = 0; k < m; ++k)
+                w[m0 + k] += d * xi[k];
+        }
+        return rpu_rng_blocks_for(cells);
+    }
+    float *t = dev->persistent_weights ? dev->persistent_weights : w;
+    for (size_t m0 = 0; m0 < cells; m0 += CHUNK) {
+        size_t m = cells - m0 < CHUNK ? cells - m0 : CHUNK;
+        rpu_rng_normal_at(s, blk + m0 / 4, xi, m);
+        for (size_t k = 0; k < m; ++k) {
+            size_t c = m0 + k;
+            t[c] =
+                clip(t[c] + dev->diffusion_rates[c] * xi[k], dev->min_bound[c], dev->max_bound[c]);
+        }
+    }
+    uint64_t used = rpu_rng_blocks_for(cells);
+    if (dev->persistent_weights) used += redraw_visible(dev, w, s, blk + used);
+    return used;
+}
+
+uint64_t rpu_device_decay(rpu_device_state *dev, float *w, float alpha, const rpu_rng *s,
+                          uint64_t blk) {
+    if (!dev || !w || !(dev->par.lifetime > 0.0f)) return 0;
+    const size_t cells = n_cells(dev);
+    if (!dev->pulsed) {
+        if (!(dev->par.lifetime > 1.0f)) return 0;
+        const float f = 1.0f - alpha / dev->par.lifetime;
+        for (size_t c = 0; c < cells; ++c)
+            w[c] *= f;
+        return 0;
+    }
+    float *t = dev->persistent_weights ? dev->persistent_weights : w;
+    const float rb = dev->par.reset;
+    for (size_t c = 0; c < cells; ++c) {
+        float b = dev->reset_bias ? dev->reset_bias[c] : rb;
+        float f = 1.0f + alpha * (dev->decay_scales[c] - 1.0f);
+        t[c] = clip((t[c] - b) * f + b, dev->min_bound[c], dev->max_bound[c]);
+    }
+    if (!dev->persistent_weights) return 0;
+    return redraw_visible(dev, w, s, blk);
+}
+
+uint64_t rpu_device_reset_columns(rpu_device_state *dev, float *w, int start, int count, float prob,
+                                  const rpu_rng *s, uint64_t blk) {
+    if (!dev || !w || !s || !(prob > 0.0f)) return 0;
+    const int rows = dev->rows, cols = dev->cols;
+    int nsel = count < 0 || count > cols ? cols : count;
+    if (nsel == 0) return 0;
+    int j0 = start % cols;
+    if (j0 < 0) j0 += cols;
+    const size_t msel = (size_t)rows * (size_t)nsel;
+    const uint64_t nb = rpu_rng_blocks_for(msel);
+    const int use_u = prob < 1.0f;
+    const uint64_t blk_u = blk + nb;
+    const uint64_t blk_wn = blk + nb + (use_u ? nb : 0);
+    const float std = dev->par.reset_std;
+    float *t = dev->persistent_weights ? dev->persistent_weights : w;
+    const float ws = dev->par.write_noise_std * dev->par.dw_min;
+    float xi[CHUNK], u[CHUNK], wn[CHUNK];
+    for (size_t m0 = 0; m0 < msel; m0 += CHUNK) {
+        size_t m = msel - m0 < CHUNK ? msel - m0 : CHUNK;
+        rpu_rng_normal_at(s, blk + m0 / 4, xi, m);
+        if (use_u) rpu_rng_uniform_at(s, blk_u + m0 / 4, u, m);
+        if (dev->persistent_weights) rpu_rng_normal_at(s, blk_wn + m0 / 4, wn, m);
+        for (size_t k = 0; k < m; ++k) {
+            if (use_u && !(u[k] < prob)) continue;
+            size_t mm = m0 + k;
+            int i = (int)(mm / (size_t)nsel);
+            int jj = (int)(mm % (size_t)nsel) + j0;
+            if (jj >= cols) jj -= cols;
+            size_t c = (size_t)i * (size_t)cols + (size_t)jj;
+            if (!dev->pulsed) {
+                w[c] = std * xi[k];
+                continue;
+            }
+            float b = dev->reset_bias ? dev->reset_bias[c] : dev->par.reset;
+            t[c] = clip(b + std * xi[k], dev->min_bound[c], dev->max_bound[c]);
+            if (dev->persistent_weights) w[c] = t[c] + ws * wn[k];
+        }
+    }
+    return nb * (uint64_t)(1 + use_u + (dev->persistent_weights != NULL));
+}
+
+uint64_t rpu_device_drift(rpu_device_state *dev, float *w, double dt, const rpu_rng *s,
+                          uint64_t blk) {
+    if (!dev || !w || !dev->drift_nu) return 0;
+    const rpu_drift_params *d = &dev->par.drift;
+    const size_t cells = n_cells(dev);
+    float *t = dev->persistent_weights ? dev->persistent_weights : w;
+    const uint64_t nb = rpu_rng_blocks_for(cells);
+    const int use_nu = d->nu_std > 0.0f && s;
+    const int use_wn = d->w_noise_std > 0.0f && s;
+    const uint64_t blk_nu = blk;
+    const uint64_t blk_wn = blk + (use_nu ? nb : 0);
+    uint64_t used = nb * (uint64_t)(use_nu + use_wn);
+
+    if (!dev->drift_started) {
+        for (size_t c = 0; c < cells; ++c) {
+            dev->drift_t[c] = 0.0f;
+            dev->drift_w0[c] = t[c];
+            dev->drift_prev[c] = t[c];
+        }
+        dev->drift_current_t = 0.0;
+        dev->drift_started = 1;
+    }
+    dev->drift_current_t += dt / (double)d->t_0;
+    const double now = dev->drift_current_t;
+    const float a = d->g_offset * d->wg_ratio + d->w_offset;
+    float xnu[CHUNK], xwn[CHUNK];
+    for (size_t m0 = 0; m0 < cells; m0 += CHUNK) {
+        size_t m = cells - m0 < CHUNK ? cells - m0 : CHUNK;
+        if (use_nu) rpu_rng_normal_at(s, blk_nu + m0 / 4, xnu, m);
+        if (use_wn) rpu_rng_normal_at(s, blk_wn + m0 / 4, xwn, m);
+        for (size_t k = 0; k < m; ++k) {
+            size_t c = m0 + k;
+            float x = t[c];
+            if (fabsf(dev->drift_prev[c] - x) > d->reset_tol) {
+                /* changed since the last call: restart the drift from here */
+                dev->drift_t[c] = (float)now;
+                dev->drift_w0[c] = x;
+            } else {
+                float nu = dev->drift_nu[c];
+                if (use_nu) nu += d->nu_std * d->nu * xnu[k];
+                if (d->nu_k != 0.0f) {
+                    /* conductance-dependent exponent; skipped where the conductance would
+                     * not be positive (the log is undefined there) */
+                    float g = (x - d->w_offset) / d->wg_ratio + d->g_offset;
+                    if (g > 0.0f) nu += -d->nu_k * logf(g) + d->nu_k * d->log_g0;
+                }
+                double age = now - (double)dev->drift_t[c];
+                age = age > 1.0 ? age : 1.0;
+                float sc = (float)pow(age, -(double)nu);
+                x = dev->drift_w0[c] * sc;
+                if (a != 0.0f) x += a * (sc - 1.0f);
+            }
+            if (use_wn) x += d->w_noise_std * xwn[k];
+            if (dev->pulsed) x = clip(x, dev->min_bound[c], dev->max_bound[c]);
+            dev->drift_prev[c] = x;
+            t[c] = x;
+        }
+    }
+    if (dev->persistent_weights) used += redraw_visible(dev, w, s, blk + used);
+    return used;
+}

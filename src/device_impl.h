@@ -1,0 +1,144 @@
+/* Private: per-element device state of a tile and the device models (spec §4), used by
+ * the tile's update engine (update.c), the tile and later the checkpoint module.
+ *
+ * All arrays of one tile live in one allocation (block) and are [rows, cols] row-major
+ * like the weights (rows = out = d_size, cols = in = x_size); only the arrays the
+ * configured features use are allocated. Each array has its aihwkit name (spec §9). */
+#ifndef RPUSIM_DEVICE_IMPL_H
+#define RPUSIM_DEVICE_IMPL_H
+
+#include "rpusim/config.h"
+#include "rpusim/rng.h"
+#include "rpusim/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RPU_DEVICE_MAX_ARRAYS 24
+
+typedef struct {
+    const char *name; /* aihwkit hidden-parameter name, e.g. "max_bound" */
+    float *data;      /* rows * cols values inside the block */
+} rpu_device_array;
+
+typedef struct {
+    rpu_device_type type; /* as configured */
+    /* effective parameters: soft_bounds_pmax mapped onto soft_bounds parameters (spec
+     * §4.4), soft_bounds gammas fixed to 1, write_noise_std 0 for types without write noise */
+    rpu_device_params par;
+    int rows, cols;
+    /* 0 for floating_point and ideal (exact FP updates, no bounds, no per-cell arrays
+     * except the drift state) */
+    int pulsed;
+    float granularity; /* weight granularity g (spec §3.3) */
+    float *block;      /* the one allocation */
+    size_t block_floats;
+    /* views into block; NULL when the feature is off */
+    float *max_bound, *min_bound, *dwmin_up, *dwmin_down;
+    float *decay_scales;          /* lifetime > 0 */
+    float *diffusion_rates;       /* diffusion > 0 */
+    float *reset_bias;            /* reset_dtod > 0 (else the scalar par.reset) */
+    float *slope_up, *slope_down; /* linear_step, soft_bounds(_pmax) */
+    float *gamma_up, *gamma_down; /* pow_step */
+    /* write_noise_std > 0 and the type has write noise (linear_step, soft_bounds(_pmax),
+     * exp_step, pow_step, piecewise_step) */
+    float *persistent_weights;
+    float *drift_nu; /* drift.nu > 0 (any device type) */
+    /* drift state (drift.nu > 0), arrays "drift_w0", "drift_t", "drift_prev": weight at the
+     * drift start, start time (units of t_0), weight after the last drift call */
+    float *drift_w0, *drift_t, *drift_prev;
+    double drift_current_t; /* drift clock (units of t_0) */
+    int drift_started;      /* 0 until the first drift call */
+    int n_arrays;
+    rpu_device_array arrays[RPU_DEVICE_MAX_ARRAYS];
+} rpu_device_state;
+
+/* Builds the device state of a rows x cols tile: draws every device-to-device value
+ * (spec §4.1 draw order per element: j outer, i inner; device-specific values in a second
+ * loop, i outer, j inner; drift nu_ij last in a third loop, i outer, j inner) from
+ * `construct` (a cursor stream keyed by (construction seed, layer, tile,
+ * RPU_PURPOSE_CONSTRUCT)) with rpu_rng_normal / rpu_rng_uniform, so the same stream
+ * position gives identical arrays. Floating_point and ideal devices draw only drift nu.
+ * dev is zeroed first, and left zeroed on error (rpu_device_free is then harmless).
+ * Errors: RPU_ERR_ARG (NULL, non-positive shape), RPU_ERR_NOMEM, RPU_ERR_CONFIG (weight
+ * range not containing 0, bad piecewise lists, bad soft_bounds_pmax range, drift t_0). */
+rpu_status rpu_device_create(rpu_device_state *dev, const rpu_device_params *par, int rows,
+                             int cols, rpu_rng *construct);
+void rpu_device_free(rpu_device_state *dev);
+
+/* The array of that name, or NULL. */
+float *rpu_device_array_by_name(const rpu_device_state *dev, const char *name);
+
+/* Standard normals the device consumes per pulse for cycle-to-cycle noise (0 when
+ * dw_min_std == 0 or the device is floating_point/ideal; 1 otherwise). */
+int rpu_device_normals_per_pulse(const rpu_device_state *dev);
+
+/* Applies n update-once pulses of one sign to cell c (= i * cols + j) whose weight is *w
+ * (no-op for floating_point/ideal devices):
+ * sign > 0 steps DOWN (decreases w), sign < 0 steps UP (spec §3.4). xi holds the n
+ * normals of the cycle-to-cycle noise (n * normals_per_pulse values; ignored when
+ * normals_per_pulse is 0; NULL means no noise). Each pulse is followed by the clip to the
+ * cell's bounds. With write noise *w is the persistent weight. The reference of the update
+ * engine. */
+void rpu_device_pulses(const rpu_device_state *dev, size_t c, float *w, int sign, int n,
+                       const float *xi);
+
+/* Row kernel of the engine: for every j of row i with count[j] > 0 apply count[j] pulses
+ * of sign sign[j] (+1 down, -1 up) to w_row[j], consuming cycle-to-cycle normals from xi in
+ * j order (count[j] * normals_per_pulse each). Must give exactly the same floats as
+ * rpu_device_pulses called cell by cell. With write noise: w_row is the visible weight row;
+ * the pulses act on the persistent row and, for every j with count[j] > 0, the visible
+ * weight is redrawn as persistent + write_noise_std * dw_min * wn[j] (wn: cols normals;
+ * NULL: the visible weight becomes the persistent one). Rows of floating_point/ideal
+ * devices are left unchanged. */
+void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, const uint8_t *count,
+                          const int8_t *sign, const float *xi, const float *wn);
+
+/* Random numbers of the whole-array operations below come from stream `s` by random
+ * access starting at block `blk` (rpu_rng_normal_at / rpu_rng_uniform_at); each function
+ * returns how many blocks it used at most (the caller advances its counter by that), and
+ * uses consecutive sub-ranges in the order documented per function. */
+
+/* Clips w [rows, cols] to the per-cell bounds (pulsed devices; no-op otherwise) and, with
+ * write noise, sets the persistent weights to the clipped w and redraws the visible ones
+ * (rows*cols normals) if par.apply_write_noise_on_set (else visible = persistent, no
+ * normals). Used after set_weights (spec §4.1). */
+uint64_t rpu_device_apply_bounds(rpu_device_state *dev, float *w, const rpu_rng *s, uint64_t blk);
+
+/* Post-update operations (spec §3.5) on the visible weights w (on the persistent weights
+ * with write noise, whose visible weights are then all redrawn, whatever
+ * apply_write_noise_on_set). Diffusion (diffusion > 0, else no-op): rows*cols normals in
+ * cell order, then the write-noise normals; pulsed w += rho_ij xi then the clip, ideal/FP
+ * w += diffusion xi. Decay (lifetime > 0, else no-op): pulsed
+ * w <- (w - b_ij)(1 + alpha (delta_ij - 1)) + b_ij then the clip (b_ij = reset_bias or the
+ * scalar reset), no normals except the write-noise ones; ideal/FP w (1 - alpha/lifetime)
+ * if lifetime > 1. */
+uint64_t rpu_device_diffuse(rpu_device_state *dev, float *w, const rpu_rng *s, uint64_t blk);
+uint64_t rpu_device_decay(rpu_device_state *dev, float *w, float alpha, const rpu_rng *s,
+                          uint64_t blk);
+
+/* Resets columns start .. start+count-1 (mod cols, wrapping; count < 0 or > cols: all) of
+ * every row, each cell with probability prob (<= 0: no-op): w = b_ij + reset_std * xi,
+ * clipped (ideal/FP: reset_std * xi). The M = rows * ncols selected cells are numbered
+ * m = i * ncols + k (k-th selected column); ranges of blocks_for(M) blocks each: normals
+ * xi[m], then (prob < 1 only) uniforms u[m] (reset if u < prob), then (write noise only)
+ * the normals redrawing the visible weight of each reset cell. */
+uint64_t rpu_device_reset_columns(rpu_device_state *dev, float *w, int start, int count, float prob,
+                                  const rpu_rng *s, uint64_t blk);
+
+/* Drift by dt (DriftParameter of spec §4.1; no-op unless drift.nu > 0). The first call
+ * starts every cell's drift at t = 0 from its current weight. Then t_cur += dt / t_0 and per
+ * cell: a weight changed by more than reset_tol since the last call restarts (t_ij = t_cur,
+ * w0 = w); otherwise w = w0 max(t_cur - t_ij, 1)^(-nu) (+ a (scale - 1), a = g_offset
+ * wg_ratio + w_offset) with nu = nu_ij (+ nu_std nu xi) (- nu_k ln((w - w_offset)/wg_ratio +
+ * g_offset) + nu_k log_g0, skipped where that conductance is not positive); then
+ * w += w_noise_std xi', clip (pulsed). Ranges (blocks_for(rows*cols) blocks each, only
+ * those in use): nu_std normals, w_noise_std normals, write-noise normals. */
+uint64_t rpu_device_drift(rpu_device_state *dev, float *w, double dt, const rpu_rng *s,
+                          uint64_t blk);
+
+/* Bytes of device state per cell (excluding the weights themselves): 4 per allocated
+ * array, e.g. 16 for a default constant_step device, 0 for floating_point/ideal. */
+double rpu_device_bytes_per_cell(const rpu_device_state *dev);
+
+#endif
