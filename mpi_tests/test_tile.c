@@ -16,9 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* SingleRPUConfig IO defaults on an ideal device (no weight bounds), so that the weights
+ * the tests set are stored as given and only the IO model is under test. */
 static rpu_config base_config(void) {
     rpu_config c;
     rpu_config_default(&c, RPU_KIND_SINGLE);
+    rpu_config_set(&c, "device.type", "ideal");
     return c;
 }
 

@@ -118,6 +118,9 @@ rpu_status rpu_tile_create(const rpu_tile_params *p, const rpu_config *cfg, rpu_
     RPU_CHECK(rpu_config_validate(cfg));
     RPU_CHECK(check_io(&cfg->forward, "forward"));
     RPU_CHECK(check_io(&cfg->backward, "backward"));
+    if (cfg->update.desired_bl > RPU_UPDATE_MAX_BL)
+        return RPU_FAIL(RPU_ERR_CONFIG, "update.desired_bl = %d: at most %d slots are supported",
+                        cfg->update.desired_bl, RPU_UPDATE_MAX_BL);
 
     rpu_tile *t = (rpu_tile *)calloc(1, sizeof *t);
     if (!t) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a tile");
@@ -136,6 +139,17 @@ rpu_status rpu_tile_create(const rpu_tile_params *p, const rpu_config *cfg, rpu_
     rpu_rng_init(&g, p->seed, rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_IO));
     if ((s = init_io_state(t, DIR_FWD, &g)) != RPU_OK) goto fail;
     if ((s = init_io_state(t, DIR_BWD, &g)) != RPU_OK) goto fail;
+    {
+        /* devices: construction seed (0: the run seed) keyed by layer and tile */
+        uint64_t cseed = cfg->device.construction_seed ? cfg->device.construction_seed : p->seed;
+        rpu_rng cons;
+        rpu_rng_init(&cons, cseed, rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_CONSTRUCT));
+        if ((s = rpu_device_create(&t->dev, &cfg->device, p->out_size, p->in_size, &cons)) !=
+            RPU_OK)
+            goto fail;
+    }
+    rpu_rng_init(&t->ustream, p->seed, rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_UPDATE));
+    rpu_rng_init(&t->pstream, p->seed, rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_POST));
     rpu_rng_init(&t->stream[DIR_FWD], p->seed,
                  rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_FORWARD));
     rpu_rng_init(&t->stream[DIR_BWD], p->seed,
@@ -155,6 +169,8 @@ void rpu_tile_destroy(rpu_tile **tile) {
         free(t->io[d].v_offset);
         free(t->io[d].nl);
     }
+    rpu_device_free(&t->dev);
+    free(t->uws);
     free(t->w);
     free(t->abs_w);
     free(t->scales);
@@ -227,6 +243,7 @@ rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, bool apply_weight_s
     } else {
         memcpy(t->w, w, sizeof(float) * (size_t)NO * NI);
     }
+    t->pnext += rpu_device_apply_bounds(&t->dev, t->w, &t->pstream, t->pnext);
     t->abs_w_valid = 0;
     return RPU_OK;
 }
@@ -739,4 +756,65 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
             dd[q] = (masked && t->mask[q]) ? 0.0f : d[q] * t->scales[i];
         }
     return io_pass(t, DIR_BWD, dd, n, dx);
+}
+
+/* ---------------------------------------------------------------- update and device */
+
+rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
+    if (!t || (n > 0 && (!x || !d))) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: NULL argument");
+    if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: batch size %d < 0", n);
+    return rpu_tile_update_impl(t, x, d, n, lr);
+}
+
+rpu_status rpu_tile_post_update(rpu_tile *t) {
+    if (!t) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_post_update: NULL tile");
+    const rpu_device_params *dp = &t->cfg.device;
+    if (dp->diffusion > 0) t->pnext += rpu_device_diffuse(&t->dev, t->w, &t->pstream, t->pnext);
+    if (dp->lifetime > 0) t->pnext += rpu_device_decay(&t->dev, t->w, 1.0f, &t->pstream, t->pnext);
+    t->abs_w_valid = 0;
+    return RPU_OK;
+}
+
+rpu_status rpu_tile_reset_columns(rpu_tile *t, int start, int count, float prob) {
+    if (!t) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_reset_columns: NULL tile");
+    if (start < 0 || start >= t->p.in_size)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_reset_columns: start column %d outside [0, %d)",
+                        start, t->p.in_size);
+    if (!(prob >= 0 && prob <= 1))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_reset_columns: probability %g outside [0, 1]",
+                        (double)prob);
+    t->pnext += rpu_device_reset_columns(&t->dev, t->w, start, count, prob, &t->pstream, t->pnext);
+    t->abs_w_valid = 0;
+    return RPU_OK;
+}
+
+rpu_status rpu_tile_drift_weights(rpu_tile *t, double dt) {
+    if (!t) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_drift_weights: NULL tile");
+    if (!(dt >= 0) || !isfinite(dt))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_drift_weights: time step %g must be >= 0", dt);
+    t->pnext += rpu_device_drift(&t->dev, t->w, dt, &t->pstream, t->pnext);
+    t->abs_w_valid = 0;
+    return RPU_OK;
+}
+
+int rpu_tile_device_array_count(const rpu_tile *t) {
+    return t ? t->dev.n_arrays : 0;
+}
+
+float *rpu_tile_device_array(const rpu_tile *t, int index, const char **name) {
+    if (!t || index < 0 || index >= t->dev.n_arrays) return NULL;
+    if (name) *name = t->dev.arrays[index].name;
+    return t->dev.arrays[index].data;
+}
+
+float *rpu_tile_device_array_by_name(const rpu_tile *t, const char *name) {
+    return (t && name) ? rpu_device_array_by_name(&t->dev, name) : NULL;
+}
+
+double rpu_tile_bytes_per_cell(const rpu_tile *t) {
+    return t ? sizeof(float) + rpu_device_bytes_per_cell(&t->dev) : 0;
+}
+
+float rpu_tile_granularity(const rpu_tile *t) {
+    return t ? t->dev.granularity : 0;
 }

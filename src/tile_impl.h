@@ -4,6 +4,8 @@
 
 #include "rpusim/tile.h"
 
+#include "device_impl.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +45,14 @@ struct rpu_tile {
     size_t mask_cap;
     float *ws; /* workspace */
     size_t ws_cap;
+    rpu_device_state dev; /* device models (update, post-update, bounds) */
+    rpu_rng ustream;      /* update: pulse trains, cycle-to-cycle and write noise */
+    uint64_t unext;       /* next free block of ustream */
+    uint64_t ucalls;
+    rpu_rng pstream;      /* post-update, reset, drift, write noise on set */
+    uint64_t pnext;
+    unsigned char *uws;   /* update workspace */
+    size_t uws_cap;
     float *dbuf; /* backward input after scales and mask */
     size_t dbuf_cap;
     int64_t *iws; /* index workspace */
@@ -62,6 +72,40 @@ static inline uint64_t rpu_io_draw_block(uint64_t base, int dim, int64_t n_call,
 
 static inline uint64_t rpu_io_call_blocks(int dim, int64_t n_call) {
     return rpu_io_draw_block(0, dim, n_call, 0, RPU_IO_MAX_PASSES, 0);
+}
+
+/* The update engine (update.c). */
+rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr);
+
+/* Address layout of the update stream for one vector (update.c; the test reference uses
+ * the same): regions of blocks relative to the vector's base. */
+#define RPU_UPDATE_MAX_BL 255
+typedef struct {
+    uint64_t x_pulses;   /* in elements x bl_pad uniforms, element j at j*bl_pad */
+    uint64_t d_pulses;   /* out elements x bl_pad uniforms */
+    uint64_t x_round;    /* in uniforms (probability stochastic rounding) */
+    uint64_t d_round;    /* out uniforms */
+    uint64_t c2c;        /* row i: block c2c + i*row_c2c, normals in j order */
+    uint64_t row_c2c;
+    uint64_t write;      /* row i: block write + i*row_write, normal j */
+    uint64_t row_write;
+    uint64_t total;      /* blocks per vector */
+} rpu_update_layout;
+
+static inline rpu_update_layout rpu_update_layout_for(int rows, int cols) {
+    rpu_update_layout L;
+    const uint64_t pad = 256; /* >= RPU_UPDATE_MAX_BL, a multiple of 4 */
+    uint64_t R = (uint64_t)rows, C = (uint64_t)cols;
+    L.x_pulses = 0;
+    L.d_pulses = L.x_pulses + C * pad / 4;
+    L.x_round = L.d_pulses + R * pad / 4;
+    L.d_round = L.x_round + (C + 3) / 4;
+    L.c2c = L.d_round + (R + 3) / 4;
+    L.row_c2c = C * pad / 4;
+    L.write = L.c2c + R * L.row_c2c;
+    L.row_write = (C + 3) / 4;
+    L.total = L.write + R * L.row_write;
+    return L;
 }
 
 #endif

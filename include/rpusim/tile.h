@@ -81,6 +81,39 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool i
  * the output bound there get zero gradient. */
 rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx);
 
+/* Weight update of a batch (spec §3): W <- W - lr · d xᵀ for each vector k in batch order,
+ * x [n, in], d [n, out] (gradient w.r.t. the tile output; divided by the mapping scales
+ * here, spec §7). Pulsed devices go through stochastic pulse trains (update.pulse_type)
+ * and their device model; floating_point/ideal devices and pulse_type none update exactly
+ * (one GEMM, no bounds); none_with_device applies the exact outer product, then the
+ * device bounds. Errors: RPU_ERR_ARG (NULL, n < 0, lr < 0 or not finite),
+ * RPU_ERR_UNSUPPORTED (a pulse train longer than 255 slots), RPU_ERR_NOMEM. */
+rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
+
+/* Post-update step after each optimizer step (spec §3.5): diffusion, then decay (alpha 1),
+ * as configured (no-op otherwise). */
+rpu_status rpu_tile_post_update(rpu_tile *t);
+
+/* Resets columns start .. start+count-1 (wrapping; count < 0: all), each device with
+ * probability prob, to its reset bias plus reset_std noise (spec §3.5). */
+rpu_status rpu_tile_reset_columns(rpu_tile *t, int start, int count, float prob);
+
+/* Device drift by dt (device.drift parameters, spec §4.1). */
+rpu_status rpu_tile_drift_weights(rpu_tile *t, double dt);
+
+/* Per-cell device state arrays ([out, in] floats each) by index 0..count-1 with their
+ * aihwkit names (max_bound, min_bound, dwmin_up, dwmin_down, ...). Only the arrays the
+ * configured features use exist. rpu_tile_device_array returns NULL for an unknown index. */
+int rpu_tile_device_array_count(const rpu_tile *t);
+float *rpu_tile_device_array(const rpu_tile *t, int index, const char **name);
+float *rpu_tile_device_array_by_name(const rpu_tile *t, const char *name);
+
+/* Memory per cell: weights plus device state, in bytes. */
+double rpu_tile_bytes_per_cell(const rpu_tile *t);
+
+/* Weight granularity of the device (dw_min for most; spec §3.3). */
+float rpu_tile_granularity(const rpu_tile *t);
+
 /* Construction-time IO values of the forward (dir 0) or backward (dir 1) pass, each of
  * length out_size (backward: in_size); NULL when the feature is off. For tests and the
  * checkpoint module. */

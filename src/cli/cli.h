@@ -3,6 +3,7 @@
 #define RPUSIM_CLI_H
 
 int cli_bench(int argc, char **argv);
+int cli_bench_update(int argc, char **argv);
 
 /* Parses a comma-separated list of positive ints into out (at most max); returns the
  * count or -1 on a malformed list. */

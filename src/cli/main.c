@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  bench tile [options]   time tile forward/backward against sgemm of the same shape\n"
             "                         (rpusim bench tile --help for options)\n"
+            "  bench update [options] time pulsed updates against aihwkit's CPU figures\n"
             "  version                print the version\n"
             "  help                   this text\n",
             RPUSIM_VERSION);
@@ -56,7 +57,14 @@ int main(int argc, char **argv) {
         printf("rpusim %s\n", RPUSIM_VERSION);
         return 0;
     }
-    if (!strcmp(cmd, "bench")) return cli_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) {
+#ifdef RPUSIM_HAVE_BENCH
+        return cli_bench(argc - 2, argv + 2);
+#else
+        fprintf(stderr, "rpusim: built without benchmarks (configure with -DRPUSIM_BENCHMARKS=ON)\n");
+        return 2;
+#endif
+    }
     fprintf(stderr, "rpusim: unknown command '%s' (try: rpusim help)\n", cmd);
     return 2;
 }

@@ -1,0 +1,193 @@
+#include "ref_update.h"
+
+#include "tile_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float amax(const float *v, int n) {
+    float m = 0;
+    for (int j = 0; j < n; ++j)
+        if (fabsf(v[j]) > m) m = fabsf(v[j]);
+    return m;
+}
+
+static float disc(float p, float res, int sto, float u) {
+    if (res <= 0) return p;
+    if (sto) return rintf(p / res + u - 0.5f) * res;
+    return rintf(p / res) * res;
+}
+
+static int sign_of(float v) {
+    return v > 0 ? 1 : (v < 0 ? -1 : 0);
+}
+
+/* spec §3.3 calculateBlAB */
+static int calc_bl_ab(const rpu_update_params *up, float g, float lr, float *a) {
+    if (up->fixed_bl || up->update_bl_management) {
+        *a = sqrtf(lr / (g * (float)up->desired_bl));
+        return up->desired_bl;
+    }
+    if (g * (float)up->desired_bl < lr) {
+        *a = 1;
+        int bl = (int)ceil((double)lr / (double)g);
+        return bl < 1 ? 1 : bl;
+    }
+    *a = sqrtf(lr / (g * (float)up->desired_bl));
+    return up->desired_bl;
+}
+
+/* One vector; w is the tile's weight matrix, pw the persistent weights (or NULL). */
+static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uint64_t vbase) {
+    const rpu_update_params *up = &t->cfg.update;
+    const rpu_device_state *dev = &t->dev;
+    const int R = t->p.out_size, C = t->p.in_size;
+    const rpu_update_layout L = rpu_update_layout_for(R, C);
+    const float g = dev->granularity;
+    float a, A, B;
+    int BL = calc_bl_ab(up, g, lr, &a);
+    A = B = a;
+    if (up->update_bl_management || up->update_management) {
+        float xm = amax(x, C), dm = amax(d, R);
+        if (xm == 0 || dm == 0) return 0;
+        float dv = up->um_grad_scale * dm;
+        float k = lr * xm * dv / g;
+        if (up->update_bl_management) {
+            BL = (int)ceil((double)k);
+            if (BL > up->desired_bl) BL = up->desired_bl;
+            if (BL < 1) BL = 1;
+            A = B = sqrtf(lr / (g * (float)BL));
+        }
+        if (k > (float)up->desired_bl) dv *= (float)up->desired_bl / k;
+        A *= sqrtf(xm / dv);
+        B *= sqrtf(dv / xm);
+    }
+    if (BL > RPU_UPDATE_MAX_BL) return 1;
+    const int sto = up->sto_round && up->res > 0;
+    float *rx = calloc((size_t)C + 4, sizeof(float)), *rd = calloc((size_t)R + 4, sizeof(float));
+    if (sto) {
+        rpu_rng_uniform_at(&t->ustream, vbase + L.x_round, rx, (size_t)C);
+        rpu_rng_uniform_at(&t->ustream, vbase + L.d_round, rd, (size_t)R);
+    }
+    float *px = calloc((size_t)C, sizeof(float)), *pd = calloc((size_t)R, sizeof(float));
+    for (int j = 0; j < C; ++j) px[j] = disc(B * fabsf(x[j]), up->res, sto, rx[j]);
+    for (int i = 0; i < R; ++i) pd[i] = disc(A * fabsf(d[i]), up->res, sto, rd[i]);
+
+    /* counts[i][j]: pulses of cell (i, j); their sign: sign(d_i) sign(x_j) or of c_ij */
+    int *count = calloc((size_t)R * C, sizeof(int));
+    int *sgn = calloc((size_t)R * C, sizeof(int));
+    const rpu_pulse_type pt = up->pulse_type;
+    const int pad = 4 * ((BL + 3) / 4);
+    float *ux = NULL, *ud = NULL;
+    if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
+        ux = calloc((size_t)C * pad, sizeof(float));
+        ud = calloc((size_t)R * pad, sizeof(float));
+        rpu_rng_uniform_at(&t->ustream, vbase + L.x_pulses, ux, (size_t)C * pad);
+        rpu_rng_uniform_at(&t->ustream, vbase + L.d_pulses, ud, (size_t)R * pad);
+        /* first pass: count the coincidences of every cell, slot by slot */
+        for (int k = 0; k < BL; ++k)
+            for (int i = 0; i < R; ++i) {
+                if (!(pd[i] > 0 && pd[i] > ud[(size_t)i * pad + k])) continue;
+                for (int j = 0; j < C; ++j)
+                    if (px[j] > 0 && px[j] > ux[(size_t)j * pad + k]) count[(size_t)i * C + j]++;
+            }
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < C; ++j) sgn[(size_t)i * C + j] = sign_of(d[i]) * sign_of(x[j]);
+    } else if (pt == RPU_PULSE_MEAN_COUNT || pt == RPU_PULSE_DETERMINISTIC_IMPLICIT) {
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < C; ++j) {
+                float c;
+                if (pt == RPU_PULSE_MEAN_COUNT) {
+                    float nx = fminf(fmaxf(rintf((float)BL * px[j]), 0), (float)BL) * (float)sign_of(x[j]);
+                    float nd = fminf(fmaxf(rintf((float)BL * pd[i]), 0), (float)BL) * (float)sign_of(d[i]);
+                    c = rintf(nd / (float)BL * nx);
+                } else {
+                    float qx = fminf(fmaxf(disc(B * fabsf(x[j]), up->x_res_implicit, 0, 0), 0), 1);
+                    float qd = fminf(fmaxf(disc(A * fabsf(d[i]), up->d_res_implicit, 0, 0), 0), 1);
+                    c = rintf((float)BL * ((float)sign_of(d[i]) * qd) * ((float)sign_of(x[j]) * qx));
+                }
+                count[(size_t)i * C + j] = (int)fabsf(c);
+                sgn[(size_t)i * C + j] = sign_of(c);
+            }
+    } else {
+        free(rx), free(rd), free(px), free(pd), free(count), free(sgn);
+        return 1;
+    }
+    /* cycle-to-cycle normals: row i's stream, cell (i, j) starts after the pulses of the
+     * cells before it in the row */
+    const int npp = rpu_device_normals_per_pulse(dev);
+    int *first = calloc((size_t)R * C, sizeof(int)), *used = calloc((size_t)R * C, sizeof(int));
+    float **rown = calloc((size_t)R, sizeof(float *));
+    for (int i = 0; i < R; ++i) {
+        int s = 0;
+        for (int j = 0; j < C; ++j) {
+            first[(size_t)i * C + j] = s;
+            s += count[(size_t)i * C + j] * npp;
+        }
+        rown[i] = calloc((size_t)s + 4, sizeof(float));
+        if (s > 0 && npp > 0)
+            rpu_rng_normal_at(&t->ustream, vbase + L.c2c + (uint64_t)i * L.row_c2c, rown[i], (size_t)s);
+    }
+    float *target = dev->persistent_weights ? dev->persistent_weights : t->w;
+    /* second pass: apply, slot by slot, d order, x order (count-based types: their counts
+     * slot by slot, i.e. pulse number k of every cell in slot k) */
+    for (int k = 0; k < BL; ++k)
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < C; ++j) {
+                size_t c = (size_t)i * C + j;
+                int fires;
+                if (ux)
+                    fires = pd[i] > 0 && pd[i] > ud[(size_t)i * pad + k] && px[j] > 0 &&
+                            px[j] > ux[(size_t)j * pad + k];
+                else
+                    fires = k < count[c];
+                if (!fires || sgn[c] == 0) continue;
+                const float *xi = npp ? rown[i] + first[c] + used[c] * npp : NULL;
+                rpu_device_pulses(dev, c, &target[c], sgn[c], 1, xi);
+                used[c]++;
+            }
+    if (dev->persistent_weights) {
+        float *wn = calloc((size_t)C + 4, sizeof(float));
+        for (int i = 0; i < R; ++i) {
+            int any = 0;
+            for (int j = 0; j < C; ++j) any |= count[(size_t)i * C + j] > 0 && sgn[(size_t)i * C + j] != 0;
+            if (!any) continue;
+            rpu_rng_normal_at(&t->ustream, vbase + L.write + (uint64_t)i * L.row_write, wn, (size_t)C);
+            for (int j = 0; j < C; ++j) {
+                size_t c = (size_t)i * C + j;
+                if (count[c] > 0)
+                    t->w[c] = dev->persistent_weights[c] + dev->par.write_noise_std * dev->par.dw_min * wn[j];
+            }
+        }
+        free(wn);
+    }
+    for (int i = 0; i < R; ++i) free(rown[i]);
+    free(rown), free(first), free(used), free(ux), free(ud);
+    free(rx), free(rd), free(px), free(pd), free(count), free(sgn);
+    return 0;
+}
+
+int ref_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
+    const int R = t->p.out_size, C = t->p.in_size;
+    if (lr <= 0 || n == 0) return 0;
+    float lr_scale = 1;
+    if (t->cfg.mapping.weight_scaling_lr_compensation) {
+        double mean = 0;
+        for (int i = 0; i < R; ++i) mean += t->scales[i];
+        mean /= R;
+        if (mean > 0) lr_scale = (float)(1.0 / mean);
+    }
+    float *du = malloc(sizeof(float) * (size_t)R);
+    const rpu_update_layout L = rpu_update_layout_for(R, C);
+    const uint64_t base = t->unext;
+    t->unext += (uint64_t)n * L.total;
+    t->ucalls++;
+    int rc = 0;
+    for (int k = 0; k < n && rc == 0; ++k) {
+        for (int i = 0; i < R; ++i) du[i] = d[(size_t)k * R + i] / (t->scales[i] * lr_scale);
+        rc = ref_vector(t, x + (size_t)k * C, du, lr * lr_scale, base + (uint64_t)k * L.total);
+    }
+    free(du);
+    return rc;
+}

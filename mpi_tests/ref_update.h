@@ -1,0 +1,16 @@
+/* Slot-by-slot reference of the pulsed update (spec §3.3-§3.4), for tests: the same
+ * update as rpu_tile_update, written as the spec describes it — for every update vector,
+ * for every slot, for every d pulse in d order, for every x pulse in x order, one device
+ * update-once (rpu_device_pulses with n = 1). It draws the same random numbers from the
+ * same addresses (tile_impl.h: rpu_update_layout), so on a tile built with the same keys
+ * it must give the same floats. */
+#ifndef RPUSIM_REF_UPDATE_H
+#define RPUSIM_REF_UPDATE_H
+
+#include "rpusim/tile.h"
+
+/* Applies the update to t through the reference (t must be a pulsed tile and the pulse
+ * type a stochastic or count-based one). Returns 0 on success. */
+int ref_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
+
+#endif

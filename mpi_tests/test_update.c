@@ -1,0 +1,281 @@
+/* Tests of the tile's weight update (spec §3): the bit-parallel engine against the
+ * slot-by-slot reference for the same random bits, the expected update against
+ * -lr·d xᵀ (bounds derived from the binomial pulse counts), saturation above desired_bl,
+ * exact floating-point paths, construction seeds, memory per cell, errors. */
+#include "rpusim/config.h"
+#include "rpusim/tile.h"
+#include "ref_update.h"
+#include "testlib.h"
+#include "tile_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static rpu_tile *make(const rpu_config *c, int out, int in, uint64_t seed, uint32_t tile_id) {
+    rpu_tile_params p = {.out_size = out, .in_size = in, .seed = seed, .layer_id = 2,
+                         .tile_id = tile_id, .mac = RPU_MAC_BLAS};
+    rpu_tile *t = NULL;
+    CHECK_OK(rpu_tile_create(&p, c, &t));
+    return t;
+}
+
+static void set_device(rpu_config *c, const char *type) {
+    CHECK_OK(rpu_config_set(c, "device.type", type));
+}
+
+/* ------------------------------------------------------------------ engine vs reference */
+
+static void engine_case(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
+                        const char *label) {
+    rpu_tile *a = make(c, out, in, seed, 1), *b = make(c, out, in, seed, 1);
+    if (!a || !b) return;
+    float *w = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * n * in);
+    float *d = malloc(sizeof(float) * n * out);
+    tl_fill_uniform(w, out * in, -0.3f, 0.3f, seed, 1);
+    CHECK_OK(rpu_tile_set_weights(a, w, false));
+    CHECK_OK(rpu_tile_set_weights(b, w, false));
+    for (int call = 0; call < 2; ++call) {
+        tl_fill_uniform(x, n * in, -1, 1, seed + (uint64_t)call, 2);
+        tl_fill_uniform(d, n * out, -0.05f, 0.05f, seed + (uint64_t)call, 3);
+        if (n > 1) memset(x + in, 0, sizeof(float) * (size_t)in); /* a zero vector */
+        CHECK_OK(rpu_tile_update(a, x, d, n, lr));
+        CHECK(ref_update(b, x, d, n, lr) == 0, "%s: reference ran", label);
+    }
+    float *wa = malloc(sizeof(float) * out * in), *wb = malloc(sizeof(float) * out * in);
+    rpu_tile_get_weights(a, wa, false);
+    rpu_tile_get_weights(b, wb, false);
+    size_t bad = 0, changed = 0;
+    for (int q = 0; q < out * in; ++q) {
+        bad += memcmp(&wa[q], &wb[q], sizeof(float)) != 0;
+        changed += wa[q] != w[q];
+    }
+    CHECK(bad == 0, "%s: fast engine == slot-by-slot reference (%zu of %d cells differ)", label,
+          bad, out * in);
+    CHECK(changed > 0, "%s: the update changed weights (%zu cells)", label, changed);
+    const float *pa = rpu_tile_device_array_by_name(a, "persistent_weights");
+    const float *pb = rpu_tile_device_array_by_name(b, "persistent_weights");
+    if (pa && pb)
+        CHECK(memcmp(pa, pb, sizeof(float) * out * in) == 0, "%s: persistent weights equal", label);
+    free(w), free(x), free(d), free(wa), free(wb);
+    rpu_tile_destroy(&a), rpu_tile_destroy(&b);
+}
+
+static void test_engine_vs_reference(void) {
+    const char *devices[] = {"constant_step", "linear_step", "soft_bounds", "soft_bounds_pmax",
+                             "exp_step",      "pow_step",    "piecewise_step"};
+    const char *pulses[] = {"stochastic_compressed", "stochastic", "mean_count",
+                            "deterministic_implicit"};
+    int shape = 0;
+    for (size_t dv = 0; dv < sizeof devices / sizeof devices[0]; ++dv)
+        for (size_t pt = 0; pt < sizeof pulses / sizeof pulses[0]; ++pt, ++shape) {
+            rpu_config c;
+            rpu_config_default(&c, RPU_KIND_SINGLE);
+            set_device(&c, devices[dv]);
+            CHECK_OK(rpu_config_set(&c, "update.pulse_type", pulses[pt]));
+            if (shape % 3 == 1) c.device.dw_min_std = 0; /* no cycle-to-cycle noise */
+            if (shape % 4 == 2 && strcmp(devices[dv], "constant_step") != 0)
+                c.device.write_noise_std = 2.0f;
+            if (shape % 5 == 3) {
+                c.update.res = 0.02f;
+                c.update.sto_round = true;
+            }
+            int out = 3 + (shape * 7) % 17, in = 2 + (shape * 11) % 23, n = 1 + shape % 4;
+            char label[128];
+            snprintf(label, sizeof label, "%s/%s", devices[dv], pulses[pt]);
+            engine_case(&c, out, in, n, 0.05f + 0.3f * (float)(shape % 3), 300 + (uint64_t)shape,
+                        label);
+        }
+    /* long pulse trains (two mask words), no BL management */
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    c.update.desired_bl = 100;
+    engine_case(&c, 9, 13, 3, 2.0f, 77, "desired_bl=100");
+    c.update.update_bl_management = false;
+    c.update.update_management = false;
+    engine_case(&c, 9, 13, 3, 0.5f, 78, "no update management");
+    /* diffusion/decay/reset arrays present must not change the update itself */
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    c.device.lifetime = 100;
+    c.device.diffusion = 0.01f;
+    c.device.reset_dtod = 0.1f;
+    engine_case(&c, 6, 5, 2, 0.2f, 79, "with decay/diffusion arrays");
+}
+
+/* ------------------------------------------------------------------ expectation */
+
+/* A constant_step device without variation (dtod 0, c2c 0, wide bounds). One vector with
+ * k = lr·max|x|·max|d|/dw_min < desired_bl, repeated M times from W = 0. Per update and
+ * cell the pulse count is Binomial(BL, p_d p_x) with BL p_d p_x = lr|d_i||x_j|/dw_min, so
+ * the mean change over M updates has sd dw_min·sqrt(BL p (1-p) / M); bound 5 sd + 1e-6.
+ * Seed 4040. */
+static void test_unbiased_and_saturation(void) {
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    c.device.dw_min_dtod = 0;
+    c.device.up_down_dtod = 0;
+    c.device.dw_min_std = 0;
+    c.device.w_max = 100;
+    c.device.w_min = -100;
+    c.device.w_max_dtod = c.device.w_min_dtod = 0;
+    const int out = 4, in = 5, M = 4000;
+    rpu_tile *t = make(&c, out, in, 4040, 0);
+    if (!t) return;
+    const float x[5] = {1.0f, -0.5f, 0.25f, 0.8f, -0.1f};
+    const float d[4] = {0.01f, -0.004f, 0.007f, -0.01f};
+    const float lr = 1.0f, g = 0.001f; /* k = 1·1·0.01/0.001 = 10 < 31 */
+    float *xs = malloc(sizeof(float) * in * M), *ds = malloc(sizeof(float) * out * M);
+    for (int m = 0; m < M; ++m) {
+        memcpy(xs + (size_t)m * in, x, sizeof x);
+        memcpy(ds + (size_t)m * out, d, sizeof d);
+    }
+    CHECK_OK(rpu_tile_update(t, xs, ds, M, lr));
+    float w[20];
+    rpu_tile_get_weights(t, w, false);
+    const float BL = 10; /* update BL management: BL = ceil(k) */
+    for (int i = 0; i < out; ++i)
+        for (int j = 0; j < in; ++j) {
+            double want = -(double)lr * d[i] * x[j];
+            double p = (double)lr * fabs(d[i] * x[j]) / g / BL;
+            double sd = g * sqrt(BL * p * (1 - p) / M);
+            double got = w[i * in + j] / M;
+            /* plus float round-off: BL·M additions, each within half an ulp of |w| */
+            double roundoff = BL * 0.5 * (nextafterf(fabsf(w[i * in + j]), INFINITY) - fabsf(w[i * in + j]));
+            CHECK(fabs(got - want) <= 5 * sd + roundoff, "mean dW(%d,%d) = %g, want %g (sd %g)",
+                  i, j, got, want, sd);
+        }
+    rpu_tile_destroy(&t);
+
+    /* saturation: k = 10·1·0.01/0.001 = 100 > 31: the largest |x|, |d| pair fires in every
+     * slot (31 pulses per update), a cell with half |x| and full |d| fires with p_x < 1 */
+    t = make(&c, out, in, 4041, 0);
+    CHECK_OK(rpu_tile_update(t, xs, ds, 10, 10.0f));
+    rpu_tile_get_weights(t, w, false);
+    CHECK(fabsf(w[0 * in + 0] + 10 * 31 * g) < 1e-5f, "saturated cell moved by %g, want %g",
+          (double)w[0], -10 * 31 * (double)g);
+    CHECK(fabsf(w[3 * in + 0] - 10 * 31 * g) < 1e-5f, "saturated cell (d<0) moved by %g",
+          (double)w[3 * in]);
+    CHECK(fabsf(w[0 * in + 1]) < 10 * 31 * g, "non-saturated cell moved less: %g", (double)w[1]);
+    free(xs), free(ds);
+    rpu_tile_destroy(&t);
+}
+
+/* ------------------------------------------------------------------ exact paths */
+
+static void test_exact_paths(void) {
+    const int out = 3, in = 4, n = 2;
+    const float x[8] = {1, 2, -1, 0.5f, 0, -2, 1, 1};
+    const float d[6] = {0.5f, -1, 0.25f, 1, 0, -0.5f};
+    const float w0[12] = {0.1f, 0.2f, 0.3f, 0.4f, -0.1f, -0.2f, -0.3f, -0.4f, 0.5f, 0.55f, -0.5f, 0};
+    const float lr = 0.1f;
+    float want[12];
+    for (int i = 0; i < out; ++i)
+        for (int j = 0; j < in; ++j) {
+            double s = w0[i * in + j];
+            for (int k = 0; k < n; ++k) s -= (double)lr * d[k * out + i] * x[k * in + j];
+            want[i * in + j] = (float)s;
+        }
+    for (int variant = 0; variant < 4; ++variant) {
+        rpu_config c;
+        rpu_config_default(&c, variant == 0 ? RPU_KIND_FLOATING_POINT : RPU_KIND_SINGLE);
+        if (variant == 1) set_device(&c, "ideal");
+        if (variant == 2) CHECK_OK(rpu_config_set(&c, "update.pulse_type", "none"));
+        if (variant == 3) CHECK_OK(rpu_config_set(&c, "update.pulse_type", "none_with_device"));
+        rpu_tile *t = make(&c, out, in, 5, 0);
+        if (!t) return;
+        float w[12];
+        CHECK_OK(rpu_tile_set_weights(t, w0, false));
+        rpu_tile_get_weights(t, w, false); /* after the device's bounds */
+        float start[12];
+        memcpy(start, w, sizeof w);
+        CHECK_OK(rpu_tile_update(t, x, d, n, lr));
+        rpu_tile_get_weights(t, w, false);
+        for (int q = 0; q < 12; ++q) {
+            float e = want[q] - w0[q] + start[q];
+            if (variant == 3) {
+                const float *mx = rpu_tile_device_array_by_name(t, "max_bound");
+                const float *mn = rpu_tile_device_array_by_name(t, "min_bound");
+                /* none_with_device: outer product per vector, then clip (vector by vector) */
+                float v = start[q];
+                int i = q / in, j = q % in;
+                for (int k = 0; k < n; ++k) {
+                    v -= lr * d[k * out + i] * x[k * in + j];
+                    v = fminf(fmaxf(v, mn[q]), mx[q]);
+                }
+                e = v;
+            }
+            CHECK(fabsf(w[q] - e) < 1e-6f, "variant %d cell %d: %g want %g", variant, q,
+                  (double)w[q], (double)e);
+        }
+        if (variant == 2) { /* none on a pulsed device: no bounds */
+            float big_x[4] = {100, 0, 0, 0}, big_d[3] = {-100, 0, 0};
+            CHECK_OK(rpu_tile_update(t, big_x, big_d, 1, 1.0f));
+            rpu_tile_get_weights(t, w, false);
+            CHECK(w[0] > 1000, "pulse_type none ignores the device bounds: %g", (double)w[0]);
+        }
+        rpu_tile_destroy(&t);
+    }
+}
+
+/* ------------------------------------------------------------------ construction, memory */
+
+static void test_construction_and_memory(void) {
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    c.device.construction_seed = 1234;
+    rpu_tile *a = make(&c, 16, 12, 1, 7), *b = make(&c, 16, 12, 999, 7), *o = make(&c, 16, 12, 1, 8);
+    if (!a || !b || !o) return;
+    CHECK(rpu_tile_device_array_count(a) == 4, "default constant_step: 4 arrays, got %d",
+          rpu_tile_device_array_count(a));
+    for (int k = 0; k < rpu_tile_device_array_count(a); ++k) {
+        const char *name;
+        const float *pa = rpu_tile_device_array(a, k, &name);
+        const float *pb = rpu_tile_device_array_by_name(b, name);
+        const float *po = rpu_tile_device_array_by_name(o, name);
+        CHECK(pb && memcmp(pa, pb, sizeof(float) * 16 * 12) == 0,
+              "%s: same construction seed and tile -> identical (run seed differs)", name);
+        CHECK(po && memcmp(pa, po, sizeof(float) * 16 * 12) != 0, "%s: other tile -> different", name);
+    }
+    CHECK(rpu_tile_bytes_per_cell(a) <= 20.0, "default constant_step: %g bytes per cell (<= 20)",
+          rpu_tile_bytes_per_cell(a));
+    CHECK(!rpu_tile_device_array_by_name(a, "decay_scales") &&
+              !rpu_tile_device_array_by_name(a, "diffusion_rates") &&
+              !rpu_tile_device_array_by_name(a, "persistent_weights"),
+          "no arrays for features that are off");
+    rpu_tile_destroy(&a), rpu_tile_destroy(&b), rpu_tile_destroy(&o);
+    /* construction_seed 0: the run seed keys the devices */
+    c.device.construction_seed = 0;
+    a = make(&c, 4, 4, 11, 0);
+    b = make(&c, 4, 4, 12, 0);
+    CHECK(memcmp(rpu_tile_device_array(a, 0, NULL), rpu_tile_device_array(b, 0, NULL),
+                 sizeof(float) * 16) != 0,
+          "construction_seed 0 uses the run seed");
+    rpu_tile_destroy(&a), rpu_tile_destroy(&b);
+}
+
+static void test_errors(void) {
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    rpu_tile *t = make(&c, 2, 2, 1, 0);
+    float x[2] = {1, 1}, d[2] = {1, 1};
+    CHECK_STATUS(rpu_tile_update(t, x, d, 1, -0.1f), RPU_ERR_ARG);
+    CHECK(strstr(rpu_last_error(), "learning rate") != NULL, "names the problem: %s", rpu_last_error());
+    CHECK_STATUS(rpu_tile_update(t, x, d, -1, 0.1f), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_tile_update(t, NULL, d, 1, 0.1f), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_tile_reset_columns(t, 5, 1, 1.0f), RPU_ERR_ARG);
+    rpu_tile_destroy(&t);
+    c.update.desired_bl = 300;
+    rpu_tile_params p = {.out_size = 2, .in_size = 2};
+    CHECK_STATUS(rpu_tile_create(&p, &c, &t), RPU_ERR_CONFIG);
+    CHECK(strstr(rpu_last_error(), "update.desired_bl") != NULL, "names the key: %s", rpu_last_error());
+}
+
+int main(int argc, char **argv) {
+    tl_init(&argc, &argv);
+    test_engine_vs_reference();
+    test_unbiased_and_saturation();
+    test_exact_paths();
+    test_construction_and_memory();
+    test_errors();
+    return tl_finish();
+}
