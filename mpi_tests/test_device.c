@@ -812,16 +812,21 @@ static void row_vs_reference(const rpu_device_params *p, const char *what) {
         /* kernel; xi passed even when npp = 0 (must then be ignored) */
         rpu_device_pulse_row(&a, i, wa + (size_t)i * C, cnt + (size_t)i * C, sg + (size_t)i * C, xi,
                              wn);
-        /* reference */
-        const float *q = xi;
+        /* reference: hand each cell its normals as the row kernel consumes them, pass by
+         * pass (pulse k of every cell with count > k, in column order) */
+        float *mine = malloc(sizeof(float) * (size_t)C * 256);
+        size_t q = 0;
+        for (int k = 0; k < 256 && npp; ++k)
+            for (int j = 0; j < C; ++j)
+                if (cnt[(size_t)i * C + j] > k) mine[(size_t)j * 256 + k] = xi[q++];
         float *t = b.persistent_weights ? b.persistent_weights : wb;
         for (int j = 0; j < C; ++j) {
             size_t c = (size_t)i * C + j;
             if (!cnt[c]) continue;
-            rpu_device_pulses(&b, c, &t[c], sg[c], cnt[c], npp ? q : NULL);
-            q += (size_t)cnt[c] * (size_t)npp;
+            rpu_device_pulses(&b, c, &t[c], sg[c], cnt[c], npp ? mine + (size_t)j * 256 : NULL);
             if (b.persistent_weights) wb[c] = t[c] + b.par.write_noise_std * b.par.dw_min * wn[j];
         }
+        free(mine);
     }
     CHECK(memcmp(wa, wb, sizeof(float) * N) == 0, "%s: row kernel == per-cell reference", what);
     if (a.persistent_weights)

@@ -39,6 +39,9 @@
 #include "error_impl.h"
 
 #include <math.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -545,74 +548,79 @@ void rpu_device_pulses(const rpu_device_state *dev, size_t c, float *w, int sign
 }
 
 /* Row kernels of constant_step and linear_step/soft_bounds. Pass k applies the k-th pulse
- * to every cell of a chunk with count > k and leaves the other cells as they are, so that
- * the loop over the chunk has no data-dependent branch and vectorises; the k-th pulse of
- * cell j uses normal number off[j] + k of the chunk (cells consume their normals in j
- * order). Per cell the float operations are exactly those of run_constant()/run_linear(),
- * in the same order, so the results are bitwise those of the reference. Built with -O3 by
- * GCC whatever the file's level, since these loops are the hot spot of training. */
+ * to every cell with count > k; the cycle-to-cycle normals of the row are consumed pass by
+ * pass in column order (the contract of rpu_device_pulse_row), so a pass takes the next
+ * run of normals for its active cells: with AVX-512 an expand-load puts them into the
+ * lanes of the active cells, 16 cells at a time. Per cell the float operations are
+ * exactly those of run_constant()/run_linear(), in the same order, so the results are
+ * bitwise those of the reference. Built with -O3 by GCC whatever the file's level, since
+ * these loops are the hot spot of training. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
 #pragma GCC optimize("O3", "fp-contract=off")
 #endif
 
-/* Prepares a chunk: per-cell normal offsets (exclusive prefix sum of the counts), the
- * largest count; returns the chunk's number of pulses. */
-static inline unsigned chunk_offsets(const uint8_t *restrict cnt, int m, int32_t *restrict off,
-                                     unsigned *maxn) {
-    unsigned run = 0, mx = 0;
-    for (int j = 0; j < m; ++j) {
-        off[j] = (int32_t)run;
-        run += cnt[j];
-        mx = cnt[j] > mx ? cnt[j] : mx;
-    }
-    *maxn = mx;
-    return run;
+static inline unsigned max_count(const uint8_t *restrict cnt, int m) {
+    unsigned mx = 0;
+    for (int j = 0; j < m; ++j) mx = cnt[j] > mx ? cnt[j] : mx;
+    return mx;
 }
+
+#if defined(__AVX512F__)
+/* lanes j..j+15: active mask (count > k), down mask (sign > 0) */
+static inline __mmask16 lanes_active(const uint8_t *cnt, unsigned k) {
+    __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)cnt));
+    return _mm512_cmpgt_epi32_mask(c, _mm512_set1_epi32((int)k));
+}
+static inline __mmask16 lanes_down(const int8_t *sign) {
+    __m512i v = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sign));
+    return _mm512_cmpgt_epi32_mask(v, _mm512_setzero_si512());
+}
+/* clip(y, lo, hi) exactly as clip(): (y > hi ? hi : y), then (y < lo ? lo : y) */
+static inline __m512 clip16(__m512 y, __m512 lo, __m512 hi) {
+    return _mm512_max_ps(lo, _mm512_min_ps(hi, y));
+}
+#endif
 
 static void row_constant(float *restrict w, const float *restrict up, const float *restrict dn,
                          const float *restrict lo, const float *restrict hi,
-                         const uint8_t *restrict count, const int8_t *restrict sign, int cols,
+                         const uint8_t *restrict cnt, const int8_t *restrict sign, int cols,
                          const float *restrict xi, float sigma) {
-    float step[CHUNK];
-    int32_t off[CHUNK];
-    for (int j0 = 0; j0 < cols; j0 += CHUNK) {
-        const int m = cols - j0 < CHUNK ? cols - j0 : CHUNK;
-        float *restrict x = w + j0;
-        const uint8_t *restrict cnt = count + j0;
-        const float *restrict l = lo + j0, *restrict h = hi + j0;
-        for (int j = 0; j < m; ++j) {
-            const float cu = up[j0 + j], cd = dn[j0 + j];
-            step[j] = sign[j0 + j] > 0 ? -cd : cu;
+    const unsigned maxn = max_count(cnt, cols);
+    if (!xi) {
+        for (unsigned k = 0; k < maxn; ++k)
+            for (int j = 0; j < cols; ++j) {
+                float a = w[j];
+                float step = sign[j] > 0 ? -dn[j] : up[j];
+                float y = a + step;
+                y = y > hi[j] ? hi[j] : y;
+                y = y < lo[j] ? lo[j] : y;
+                w[j] = cnt[j] > k ? y : a;
+            }
+        return;
+    }
+    const float *p = xi;
+    for (unsigned k = 0; k < maxn; ++k) {
+        int j = 0;
+#if defined(__AVX512F__)
+        const __m512 one = _mm512_set1_ps(1.0f), sg = _mm512_set1_ps(sigma);
+        for (; j + 16 <= cols; j += 16) {
+            __mmask16 m = lanes_active(cnt + j, k);
+            if (!m) continue;
+            __m512 z = _mm512_maskz_expandloadu_ps(m, p);
+            p += __builtin_popcount((unsigned)m);
+            __m512 step = _mm512_mask_blend_ps(lanes_down(sign + j), _mm512_loadu_ps(up + j),
+                                               _mm512_sub_ps(_mm512_setzero_ps(), _mm512_loadu_ps(dn + j)));
+            __m512 a = _mm512_loadu_ps(w + j);
+            __m512 y = _mm512_add_ps(a, _mm512_mul_ps(step, _mm512_add_ps(one, _mm512_mul_ps(sg, z))));
+            y = clip16(y, _mm512_loadu_ps(lo + j), _mm512_loadu_ps(hi + j));
+            _mm512_mask_storeu_ps(w + j, m, y);
         }
-        if (xi) {
-            unsigned maxn;
-            unsigned used = chunk_offsets(cnt, m, off, &maxn);
-            for (unsigned k = 0; k < maxn; ++k) {
-                for (int j = 0; j < m; ++j) {
-                    float a = x[j];
-                    int valid = cnt[j] > k;
-                    float z = xi[valid ? off[j] + (int32_t)k : 0];
-                    float y = a + step[j] * (1.0f + sigma * z);
-                    y = y > h[j] ? h[j] : y;
-                    y = y < l[j] ? l[j] : y;
-                    x[j] = valid ? y : a;
-                }
-            }
-            xi += used;
-        } else {
-            unsigned maxn = 0;
-            for (int j = 0; j < m; ++j)
-                maxn = cnt[j] > maxn ? cnt[j] : maxn;
-            for (unsigned k = 0; k < maxn; ++k) {
-                for (int j = 0; j < m; ++j) {
-                    float a = x[j];
-                    float y = a + step[j];
-                    y = y > h[j] ? h[j] : y;
-                    y = y < l[j] ? l[j] : y;
-                    x[j] = cnt[j] > k ? y : a;
-                }
-            }
+#endif
+        for (; j < cols; ++j) {
+            if (cnt[j] <= k) continue;
+            float step = sign[j] > 0 ? -dn[j] : up[j];
+            w[j] = clip(w[j] + step * (1.0f + sigma * *p++), lo[j], hi[j]);
         }
     }
 }
@@ -620,68 +628,58 @@ static void row_constant(float *restrict w, const float *restrict up, const floa
 /* up: w + dw, down: w - dw (= w + (-1)·dw exactly), dw as in run_linear(). */
 static void row_linear(float *restrict w, const float *restrict sl_up, const float *restrict sl_dn,
                        const float *restrict up, const float *restrict dn, const float *restrict lo,
-                       const float *restrict hi, const uint8_t *restrict count,
+                       const float *restrict hi, const uint8_t *restrict cnt,
                        const int8_t *restrict sign, int cols, const float *restrict xi, float sigma,
                        int mult) {
-    float slope[CHUNK], scale[CHUNK], dir[CHUNK];
-    int32_t off[CHUNK];
-    for (int j0 = 0; j0 < cols; j0 += CHUNK) {
-        const int m = cols - j0 < CHUNK ? cols - j0 : CHUNK;
-        float *restrict x = w + j0;
-        const uint8_t *restrict cnt = count + j0;
-        const float *restrict l = lo + j0, *restrict h = hi + j0;
-        for (int j = 0; j < m; ++j) {
-            /* unconditional loads, then selects: no branch on the sign */
-            const int down = sign[j0 + j] > 0;
-            const float su = sl_up[j0 + j], sd = sl_dn[j0 + j];
-            const float cu = up[j0 + j], cd = dn[j0 + j];
-            slope[j] = down ? sd : su;
-            scale[j] = down ? cd : cu;
-            dir[j] = down ? -1.0f : 1.0f;
-        }
-        if (!xi) {
-            unsigned maxn = 0;
-            for (int j = 0; j < m; ++j)
-                maxn = cnt[j] > maxn ? cnt[j] : maxn;
-            for (unsigned k = 0; k < maxn; ++k) {
-                for (int j = 0; j < m; ++j) {
-                    float a = x[j];
-                    float y = a + dir[j] * (slope[j] * a + scale[j]);
-                    y = y > h[j] ? h[j] : y;
-                    y = y < l[j] ? l[j] : y;
-                    x[j] = cnt[j] > k ? y : a;
-                }
+    const unsigned maxn = max_count(cnt, cols);
+    if (!xi) {
+        for (unsigned k = 0; k < maxn; ++k)
+            for (int j = 0; j < cols; ++j) {
+                const int down = sign[j] > 0;
+                const float su = sl_up[j], sd = sl_dn[j], cu = up[j], cd = dn[j];
+                const float slope = down ? sd : su, scale = down ? cd : cu;
+                const float dir = down ? -1.0f : 1.0f;
+                float a = w[j];
+                float y = a + dir * (slope * a + scale);
+                y = y > hi[j] ? hi[j] : y;
+                y = y < lo[j] ? lo[j] : y;
+                w[j] = cnt[j] > k ? y : a;
             }
-            continue;
+        return;
+    }
+    const float *p = xi;
+    for (unsigned k = 0; k < maxn; ++k) {
+        int j = 0;
+#if defined(__AVX512F__)
+        const __m512 one = _mm512_set1_ps(1.0f), sg = _mm512_set1_ps(sigma);
+        for (; j + 16 <= cols; j += 16) {
+            __mmask16 m = lanes_active(cnt + j, k);
+            if (!m) continue;
+            __m512 z = _mm512_maskz_expandloadu_ps(m, p);
+            p += __builtin_popcount((unsigned)m);
+            __mmask16 dm = lanes_down(sign + j);
+            __m512 slope = _mm512_mask_blend_ps(dm, _mm512_loadu_ps(sl_up + j), _mm512_loadu_ps(sl_dn + j));
+            __m512 scale = _mm512_mask_blend_ps(dm, _mm512_loadu_ps(up + j), _mm512_loadu_ps(dn + j));
+            __m512 dir = _mm512_mask_blend_ps(dm, one, _mm512_set1_ps(-1.0f));
+            __m512 a = _mm512_loadu_ps(w + j);
+            __m512 nz = _mm512_add_ps(one, _mm512_mul_ps(sg, z));
+            __m512 dw = mult ? _mm512_mul_ps(_mm512_add_ps(_mm512_mul_ps(slope, a), scale), nz)
+                             : _mm512_add_ps(_mm512_mul_ps(slope, a), _mm512_mul_ps(scale, nz));
+            __m512 y = _mm512_add_ps(a, _mm512_mul_ps(dir, dw));
+            y = clip16(y, _mm512_loadu_ps(lo + j), _mm512_loadu_ps(hi + j));
+            _mm512_mask_storeu_ps(w + j, m, y);
         }
-        unsigned maxn;
-        unsigned used = chunk_offsets(cnt, m, off, &maxn);
-        if (mult) {
-            for (unsigned k = 0; k < maxn; ++k) {
-                for (int j = 0; j < m; ++j) {
-                    float a = x[j];
-                    int valid = cnt[j] > k;
-                    float nz = 1.0f + sigma * xi[valid ? off[j] + (int32_t)k : 0];
-                    float y = a + dir[j] * ((slope[j] * a + scale[j]) * nz);
-                    y = y > h[j] ? h[j] : y;
-                    y = y < l[j] ? l[j] : y;
-                    x[j] = valid ? y : a;
-                }
-            }
-        } else {
-            for (unsigned k = 0; k < maxn; ++k) {
-                for (int j = 0; j < m; ++j) {
-                    float a = x[j];
-                    int valid = cnt[j] > k;
-                    float nz = 1.0f + sigma * xi[valid ? off[j] + (int32_t)k : 0];
-                    float y = a + dir[j] * (slope[j] * a + scale[j] * nz);
-                    y = y > h[j] ? h[j] : y;
-                    y = y < l[j] ? l[j] : y;
-                    x[j] = valid ? y : a;
-                }
-            }
+#endif
+        for (; j < cols; ++j) {
+            if (cnt[j] <= k) continue;
+            const int down = sign[j] > 0;
+            const float slope = down ? sl_dn[j] : sl_up[j], scale = down ? dn[j] : up[j];
+            const float dir = down ? -1.0f : 1.0f;
+            float a = w[j];
+            float nz = 1.0f + sigma * *p++;
+            float dw = mult ? (slope * a + scale) * nz : slope * a + scale * nz;
+            w[j] = clip(a + dir * dw, lo[j], hi[j]);
         }
-        xi += used;
     }
 }
 
@@ -708,13 +706,16 @@ void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, cons
                    dev->dwmin_down + base, dev->min_bound + base, dev->max_bound + base, count,
                    sign, cols, q, p->dw_min_std, p->mult_noise);
     } else {
+        /* pass-major like the kernels above: one pulse per active cell per pass */
         exp_par e = exp_par_of(p);
-        for (int j = 0; j < cols; ++j) {
-            int n = count[j];
-            if (!n) continue;
-            w[j] = run_cell(dev, r, &e, base + (size_t)j, w[j], sign[j], n, q);
-            if (q) q += (size_t)n * (size_t)npp;
-        }
+        unsigned maxn = 0;
+        for (int j = 0; j < cols; ++j) maxn = count[j] > maxn ? count[j] : maxn;
+        for (unsigned k = 0; k < maxn; ++k)
+            for (int j = 0; j < cols; ++j) {
+                if (count[j] <= k) continue;
+                w[j] = run_cell(dev, r, &e, base + (size_t)j, w[j], sign[j], 1, q);
+                if (q) q += npp;
+            }
     }
 
     if (dev->persistent_weights) {

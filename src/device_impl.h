@@ -84,9 +84,11 @@ void rpu_device_pulses(const rpu_device_state *dev, size_t c, float *w, int sign
                        const float *xi);
 
 /* Row kernel of the engine: for every j of row i with count[j] > 0 apply count[j] pulses
- * of sign sign[j] (+1 down, -1 up) to w_row[j], consuming cycle-to-cycle normals from xi in
- * j order (count[j] * normals_per_pulse each). Must give exactly the same floats as
- * rpu_device_pulses called cell by cell. With write noise: w_row is the visible weight row;
+ * of sign sign[j] (+1 down, -1 up) to w_row[j], consuming cycle-to-cycle normals from xi
+ * pass by pass: first the first pulse of every cell with count >= 1 in column order, then
+ * the second pulse of every cell with count >= 2, and so on (normals_per_pulse each). Must
+ * give exactly the same floats as rpu_device_pulses called cell by cell with each cell's
+ * normals in that order. With write noise: w_row is the visible weight row;
  * the pulses act on the persistent row and, for every j with count[j] > 0, the visible
  * weight is redrawn as persistent + write_noise_std * dw_min * wn[j] (wn: cols normals;
  * NULL: the visible weight becomes the persistent one). Rows of floating_point/ideal
