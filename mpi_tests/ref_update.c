@@ -114,22 +114,19 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
         free(rx), free(rd), free(px), free(pd), free(count), free(sgn);
         return 1;
     }
-    /* cycle-to-cycle normals: row i's stream, numbered pulse rank by pulse rank: the first
-     * pulses of the row's cells in column order, then their second pulses, ... */
+    /* cycle-to-cycle normals: one sequence for the vector, numbered row by row and, within
+     * a row, pulse rank by pulse rank (the first pulses of the row's cells in column order,
+     * then their second pulses, ...) */
     const int npp = rpu_device_normals_per_pulse(dev);
     int *used = calloc((size_t)R * C, sizeof(int));
-    int *index = calloc((size_t)R * C * (BL + 1), sizeof(int)); /* [cell][pulse] */
-    float **rown = calloc((size_t)R, sizeof(float *));
-    for (int i = 0; i < R; ++i) {
-        int s = 0;
+    size_t *index = calloc((size_t)R * C * (BL + 1), sizeof(size_t)); /* [cell][pulse] */
+    size_t s = 0;
+    for (int i = 0; i < R; ++i)
         for (int p = 0; p < BL; ++p)
             for (int j = 0; j < C; ++j)
                 if (count[(size_t)i * C + j] > p) index[((size_t)i * C + j) * (BL + 1) + p] = s++ * npp;
-        rown[i] = calloc((size_t)s * npp + 4, sizeof(float));
-        if (s > 0 && npp > 0)
-            rpu_rng_normal_at(&t->ustream, vbase + L.c2c + (uint64_t)i * L.row_c2c, rown[i],
-                              (size_t)s * npp);
-    }
+    float *normals = calloc(s * npp + 4, sizeof(float));
+    if (s > 0 && npp > 0) rpu_rng_normal_at(&t->ustream, vbase + L.c2c, normals, s * npp);
     float *target = dev->persistent_weights ? dev->persistent_weights : t->w;
     /* second pass: apply, slot by slot, d order, x order (count-based types: their counts
      * slot by slot, i.e. pulse number k of every cell in slot k) */
@@ -144,7 +141,7 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
                 else
                     fires = k < count[c];
                 if (!fires || sgn[c] == 0) continue;
-                const float *xi = npp ? rown[i] + index[c * (BL + 1) + used[c]] : NULL;
+                const float *xi = npp ? normals + index[c * (BL + 1) + used[c]] : NULL;
                 rpu_device_pulses(dev, c, &target[c], sgn[c], 1, xi);
                 used[c]++;
             }
@@ -163,8 +160,7 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
         }
         free(wn);
     }
-    for (int i = 0; i < R; ++i) free(rown[i]);
-    free(rown), free(index), free(used), free(ux), free(ud);
+    free(normals), free(index), free(used), free(ux), free(ud);
     free(rx), free(rd), free(px), free(pd), free(count), free(sgn);
     return 0;
 }

@@ -85,8 +85,9 @@ typedef struct {
     uint64_t d_pulses;   /* out elements x bl_pad uniforms */
     uint64_t x_round;    /* in uniforms (probability stochastic rounding) */
     uint64_t d_round;    /* out uniforms */
-    uint64_t c2c;        /* row i: block c2c + i*row_c2c, normals in j order */
-    uint64_t row_c2c;
+    uint64_t c2c;        /* the vector's cycle-to-cycle normals from block c2c on: row by
+                            row, each row pulse rank by pulse rank in column order */
+    uint64_t row_c2c;    /* (c2c range = rows * row_c2c blocks) */
     uint64_t write;      /* row i: block write + i*row_write, normal j */
     uint64_t row_write;
     uint64_t total;      /* blocks per vector */

@@ -4,9 +4,10 @@
  *
  * Each update vector (in batch order) draws its random numbers from the tile's update
  * stream at addresses fixed by (call, vector, region, element): pulse-train uniforms for
- * element j at x_pulses + j*bl_pad, the cycle-to-cycle normals of row i in column order
- * from c2c + i*row_c2c (the n-th pulse of cell (i, j) takes the normal numbered
- * sum_{j'<j} count(i, j') + n). The slot-by-slot reference in mpi_tests/ref_update.c uses
+ * element j at x_pulses + j*bl_pad; the cycle-to-cycle normals of the vector form one
+ * sequence from block c2c on, consumed row by row and, within a row, pulse rank by pulse
+ * rank in column order (the contract of rpu_device_pulse_row). The slot-by-slot reference
+ * in mpi_tests/ref_update.c uses
  * the same addresses and must give the same floats. */
 #include "tile_impl.h"
 
@@ -93,7 +94,8 @@ typedef struct {
     float *fx, *fd;      /* signed implicit probabilities */
     uint8_t *count;      /* [cols] */
     int8_t *sign;        /* [cols] */
-    float *xi;           /* [cols * 255 * normals per pulse] */
+    float *xi;           /* normal feed buffer */
+    size_t xi_cap;
     float *wn;           /* [cols] */
 } engine_ws;
 
@@ -106,7 +108,7 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e) {
         C * pad * sizeof(float),  R * pad * sizeof(float), C * sizeof(float), R * sizeof(float),
         C * nw * sizeof(uint64_t), R * nw * sizeof(uint64_t), C * sizeof(int16_t),
         R * sizeof(int16_t),      C * sizeof(float),       R * sizeof(float), C, C,
-        (C * RPU_UPDATE_MAX_BL * (npp ? npp : 1) + 4) * sizeof(float), (C + 4) * sizeof(float)};
+        (C * RPU_UPDATE_MAX_BL * (npp ? npp : 1) + 8192) * sizeof(float), (C + 4) * sizeof(float)};
     const size_t nparts = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
     for (size_t k = 0; k < nparts; ++k) total += (sizes[k] + 63) & ~(size_t)63;
@@ -127,6 +129,7 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e) {
     e->mx = ptr[8], e->md = ptr[9], e->nx = ptr[10], e->nd = ptr[11];
     e->fx = ptr[12], e->fd = ptr[13], e->count = ptr[14], e->sign = ptr[15];
     e->xi = ptr[16], e->wn = ptr[17];
+    e->xi_cap = sizes[16] / sizeof(float);
     return RPU_OK;
 }
 
@@ -149,23 +152,49 @@ static void make_masks(const float *p, const float *u, int n, int BL, int pad, i
     }
 }
 
+/* The vector's cycle-to-cycle normals, drawn ahead in large fills: buf[pos .. have) are
+ * the next unused normals, the following ones start at block `next`. */
+typedef struct {
+    float *buf;
+    size_t cap, pos, have;
+    uint64_t next;
+} normal_feed;
+
+/* Makes n consecutive normals available at f->buf + f->pos. */
+static const float *feed_take(const rpu_tile *t, normal_feed *f, size_t n) {
+    if (f->have - f->pos < n) {
+        size_t keep = f->have - f->pos;
+        memmove(f->buf, f->buf + f->pos, keep * sizeof(float));
+        size_t want = n - keep;
+        size_t room = f->cap - keep;
+        size_t get = want < 4096 ? 4096 : want;
+        get = (get + 3) & ~(size_t)3;
+        if (get > room) get = room & ~(size_t)3;
+        rpu_rng_normal_at(&t->ustream, f->next, f->buf + keep, get);
+        f->next += get / 4;
+        f->pos = 0;
+        f->have = keep + get;
+    }
+    const float *p = f->buf + f->pos;
+    f->pos += n;
+    return p;
+}
+
 /* Applies one row's coincidence counts through the device row kernel, drawing its
  * cycle-to-cycle and write noise. */
-static void apply_row(rpu_tile *t, const engine_ws *e, const rpu_update_layout *L, uint64_t vbase,
-                      int i) {
+static void apply_row(rpu_tile *t, const engine_ws *e, normal_feed *feed,
+                      const rpu_update_layout *L, uint64_t vbase, int i) {
     const int C = t->p.in_size;
     const int npp = rpu_device_normals_per_pulse(&t->dev);
     long S = 0;
     for (int j = 0; j < C; ++j) S += e->count[j];
     if (S == 0) return;
-    if (npp > 0)
-        rpu_rng_normal_at(&t->ustream, vbase + L->c2c + (uint64_t)i * L->row_c2c, e->xi,
-                          (size_t)S * (size_t)npp);
+    const float *xi = npp > 0 ? feed_take(t, feed, (size_t)S * (size_t)npp) : NULL;
     if (t->dev.persistent_weights)
         rpu_rng_normal_at(&t->ustream, vbase + L->write + (uint64_t)i * L->row_write, e->wn,
                           (size_t)C);
-    rpu_device_pulse_row(&t->dev, i, t->w + (size_t)i * C, e->count, e->sign,
-                         npp > 0 ? e->xi : NULL, t->dev.persistent_weights ? e->wn : NULL);
+    rpu_device_pulse_row(&t->dev, i, t->w + (size_t)i * C, e->count, e->sign, xi,
+                         t->dev.persistent_weights ? e->wn : NULL);
 }
 
 /* One update vector through the pulsed engine. */
@@ -196,6 +225,7 @@ static rpu_status pulsed_vector(rpu_tile *t, const engine_ws *e, const float *x,
         e->pd[i] = discretize(A * fabsf(d[i]), up->res, sto, sto ? e->rd[i] : 0);
         e->sd[i] = sgn(d[i]);
     }
+    normal_feed feed = {.buf = e->xi, .cap = e->xi_cap, .pos = 0, .have = 0, .next = vbase + L.c2c};
     const rpu_pulse_type pt = up->pulse_type;
     if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
         const int pad = 4 * ((BL + 3) / 4), nw = (BL + 63) / 64;
@@ -220,7 +250,7 @@ static rpu_status pulsed_vector(rpu_tile *t, const engine_ws *e, const float *x,
                 }
             }
             for (int j = 0; j < C; ++j) e->sign[j] = (int8_t)(si * e->sx[j]);
-            apply_row(t, e, &L, vbase, i);
+            apply_row(t, e, &feed, &L, vbase, i);
         }
         return RPU_OK;
     }
@@ -244,7 +274,7 @@ static rpu_status pulsed_vector(rpu_tile *t, const engine_ws *e, const float *x,
                 e->count[j] = (uint8_t)fabsf(c);
                 e->sign[j] = sgn(c);
             }
-            apply_row(t, e, &L, vbase, i);
+            apply_row(t, e, &feed, &L, vbase, i);
         }
         return RPU_OK;
     }
@@ -267,7 +297,7 @@ static rpu_status pulsed_vector(rpu_tile *t, const engine_ws *e, const float *x,
                 e->count[j] = (uint8_t)fabsf(c);
                 e->sign[j] = sgn(c);
             }
-            apply_row(t, e, &L, vbase, i);
+            apply_row(t, e, &feed, &L, vbase, i);
         }
         return RPU_OK;
     }
