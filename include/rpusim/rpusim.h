@@ -10,5 +10,7 @@
 #include "rpusim/rng.h"
 #include "rpusim/config.h"
 #include "rpusim/tile.h"
+#include "rpusim/mapping.h"
+#include "rpusim/layer.h"
 
 #endif

@@ -1,0 +1,802 @@
+/* Mapped convolution (1d/2d/3d) and linear layers over MPI (spec §1, §7; DESIGN.md
+ * "Distributed model").
+ *
+ * Every spatial case is handled as 3-d with unit sizes for the missing dimensions (a linear
+ * layer is the 0-d case: one patch per sample, kernel 1). A tile's input vectors are the
+ * patches of its channel chunk, row n*L + p (image-major, pixel-minor), column
+ * c*K + kernel position (+ a last column of ones for the analog bias on input split 0).
+ *
+ * Reduction: each tile's partial results are converted to 64-bit integers at a scale 2^S
+ * chosen from the global maximum magnitude and the number of terms, summed (exact and
+ * order-free, so the result does not depend on which rank holds which tile) and reduced
+ * with one MPI_Allreduce of int64; the col2im of the backward is done in the same integer
+ * domain. */
+#include "rpusim/layer.h"
+
+#include "error_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rpu_conv {
+    MPI_Comm comm;
+    int rank, size;
+    rpu_conv_params p;
+    int ndim; /* 0 for linear */
+    rpu_config cfg;
+    rpu_tile_grid grid;
+    rpu_tile **tiles; /* [n_tiles], NULL where not owned */
+    int K;            /* kernel elements */
+    int k3[3], s3[3], p3[3], d3[3];
+    float *bias;      /* digital bias [out] or NULL */
+    float *bias_grad;
+    bool training;
+    /* last forward / backward */
+    int n, in3[3], out3[3], Lin, Lout;
+    int have_x, have_dy;
+    float *x_saved, *dy_saved;
+    size_t x_cap, dy_cap;
+    /* index table of the indexed path: [Lout * K] spatial input offsets (-1: padding) */
+    int32_t *idx;
+    size_t idx_cap;
+    int idx_in3[3];
+    int idx_valid;
+    /* workspaces */
+    float *pbuf;     /* patches / gradients of one tile */
+    size_t pbuf_cap;
+    float *obuf;     /* outputs of all owned tiles */
+    size_t obuf_cap;
+    int64_t *acc;
+    size_t acc_cap;
+};
+
+struct rpu_linear {
+    rpu_conv *c;
+};
+
+/* ------------------------------------------------------------------ small helpers */
+
+static int grow(void **buf, size_t *cap, size_t bytes) {
+    if (bytes <= *cap) return 1;
+    void *p = realloc(*buf, bytes);
+    if (!p) return 0;
+    *buf = p;
+    *cap = bytes;
+    return 1;
+}
+
+static rpu_status mpi_fail(int rc, const char *what) {
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, msg, &len);
+    return RPU_FAIL(RPU_ERR_MPI, "%s failed: %s", what, msg);
+}
+
+void rpu_conv_params_default(rpu_conv_params *p, int ndim, int in_channels, int out_channels,
+                             int k) {
+    memset(p, 0, sizeof *p);
+    p->ndim = ndim;
+    p->in_channels = in_channels;
+    p->out_channels = out_channels;
+    for (int a = 0; a < 3; ++a) {
+        p->kernel[a] = k;
+        p->stride[a] = 1;
+        p->padding[a] = 0;
+        p->dilation[a] = 1;
+    }
+    p->groups = 1;
+    p->bias = true;
+    p->padding_mode = RPU_PAD_ZEROS;
+    p->use_indexed = false;
+    p->mac = RPU_MAC_BLAS;
+}
+
+int rpu_conv_tile_size(int in_channels, int groups, int ndim, const int *kernel) {
+    if (groups < 1 || ndim < 0 || ndim > 3 || (ndim > 0 && !kernel)) return 0;
+    int s = in_channels / groups;
+    for (int a = 0; a < ndim; ++a) s *= kernel[a];
+    return s;
+}
+
+/* ------------------------------------------------------------------ create / destroy */
+
+static rpu_status check_params(const rpu_conv_params *p, int ndim) {
+    static const char *pad_names[] = {"zeros", "reflect", "replicate", "circular"};
+    if (p->in_channels < 1 || p->out_channels < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %u: in_channels (%d) and out_channels (%d) must be >= 1",
+                        p->layer_id, p->in_channels, p->out_channels);
+    if (p->groups < 1 || p->in_channels % p->groups || p->out_channels % p->groups)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %u: groups = %d must divide in_channels (%d) and out_channels (%d)",
+                        p->layer_id, p->groups, p->in_channels, p->out_channels);
+    for (int a = 0; a < ndim; ++a) {
+        if (p->kernel[a] < 1 || p->stride[a] < 1 || p->dilation[a] < 1 || p->padding[a] < 0)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "layer %u: dimension %d: kernel %d, stride %d, dilation %d must be >= 1 "
+                            "and padding %d >= 0",
+                            p->layer_id, a, p->kernel[a], p->stride[a], p->dilation[a],
+                            p->padding[a]);
+    }
+    if ((int)p->padding_mode < 0 || (int)p->padding_mode > 3)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %u: unknown padding mode %d", p->layer_id,
+                        (int)p->padding_mode);
+    if (p->padding_mode != RPU_PAD_ZEROS)
+        return RPU_FAIL(RPU_ERR_MODULE,
+                        "layer %u: only 'zeros' padding mode is supported (got '%s')", p->layer_id,
+                        pad_names[p->padding_mode]);
+    if (p->mac != RPU_MAC_BLAS && p->mac != RPU_MAC_EXACT)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %u: unknown MAC mode %d", p->layer_id, (int)p->mac);
+    return RPU_OK;
+}
+
+/* Kaiming-uniform (a = sqrt(5)) weights and bias as PyTorch's reset_parameters, the same
+ * on every rank. */
+static rpu_status init_weights(rpu_conv *l) {
+    const int nw = rpu_conv_weight_count(l), O = l->p.out_channels;
+    float *w = (float *)malloc(sizeof(float) * (size_t)nw), *b = (float *)malloc(sizeof(float) * (size_t)O);
+    if (!w || !b) {
+        free(w), free(b);
+        return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for initial weights", l->p.layer_id);
+    }
+    const double fan_in = (double)(l->p.in_channels / l->p.groups) * l->K;
+    const float bound = (float)(1.0 / sqrt(fan_in));
+    rpu_rng r;
+    rpu_rng_init(&r, l->p.seed, rpu_stream_id(l->p.layer_id, 0, RPU_PURPOSE_INIT));
+    for (int q = 0; q < nw; ++q) w[q] = bound * (2.0f * rpu_rng_uniform(&r) - 1.0f);
+    for (int q = 0; q < O; ++q) b[q] = bound * (2.0f * rpu_rng_uniform(&r) - 1.0f);
+    rpu_status s = rpu_conv_set_weights(l, w, l->p.bias ? b : NULL);
+    free(w), free(b);
+    return s;
+}
+
+static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
+                              const rpu_config *cfg, rpu_conv **layer) {
+    if (!layer) return RPU_FAIL(RPU_ERR_ARG, "layer create: output pointer is NULL");
+    *layer = NULL;
+    if (!p || !cfg) return RPU_FAIL(RPU_ERR_ARG, "layer create: params or config is NULL");
+    RPU_CHECK(check_params(p, ndim));
+    RPU_CHECK(rpu_config_validate(cfg));
+    rpu_conv *l = (rpu_conv *)calloc(1, sizeof *l);
+    if (!l) return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", p->layer_id);
+    l->p = *p;
+    l->ndim = ndim;
+    l->cfg = *cfg;
+    l->training = true;
+    /* spatial dimensions right-aligned: [L] -> (1, 1, L), [H, W] -> (1, H, W) */
+    l->K = 1;
+    for (int a = 0; a < 3; ++a) {
+        const int src = a - (3 - ndim); /* dimension of p, < 0: unused */
+        l->k3[a] = src >= 0 ? p->kernel[src] : 1;
+        l->s3[a] = src >= 0 ? p->stride[src] : 1;
+        l->p3[a] = src >= 0 ? p->padding[src] : 0;
+        l->d3[a] = src >= 0 ? p->dilation[src] : 1;
+        l->K *= l->k3[a];
+    }
+    rpu_status s = RPU_OK;
+    int rc = MPI_Comm_dup(comm, &l->comm);
+    if (rc != MPI_SUCCESS) {
+        free(l);
+        return mpi_fail(rc, "MPI_Comm_dup");
+    }
+    MPI_Comm_set_errhandler(l->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(l->comm, &l->rank);
+    MPI_Comm_size(l->comm, &l->size);
+    const int analog_bias = p->bias && !cfg->mapping.digital_bias;
+    s = rpu_tile_grid_build(p->in_channels, p->out_channels, p->groups, l->K, analog_bias,
+                            cfg->mapping.max_input_size, cfg->mapping.max_output_size, l->size,
+                            &l->grid);
+    if (s != RPU_OK) goto fail;
+    l->tiles = (rpu_tile **)calloc((size_t)l->grid.n_tiles, sizeof(rpu_tile *));
+    if (p->bias && !analog_bias) {
+        l->bias = (float *)calloc((size_t)p->out_channels, sizeof(float));
+        l->bias_grad = (float *)calloc((size_t)p->out_channels, sizeof(float));
+    }
+    if (!l->tiles || (p->bias && !analog_bias && (!l->bias || !l->bias_grad))) {
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", p->layer_id);
+        goto fail;
+    }
+    for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        if (ts->owner != l->rank) continue;
+        rpu_tile_params tp = {.out_size = ts->rows, .in_size = ts->cols, .seed = p->seed,
+                              .layer_id = p->layer_id, .tile_id = (uint32_t)t, .mac = p->mac};
+        s = rpu_tile_create(&tp, cfg, &l->tiles[t]);
+    }
+    /* every rank must agree before the first collective use */
+    int ok = s == RPU_OK, all_ok = 0;
+    rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
+    if (rc != MPI_SUCCESS) {
+        s = mpi_fail(rc, "MPI_Allreduce");
+        goto fail;
+    }
+    if (!all_ok) {
+        if (s == RPU_OK)
+            s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: creating the tiles failed on another rank",
+                         p->layer_id);
+        goto fail;
+    }
+    if ((s = init_weights(l)) != RPU_OK) goto fail;
+    *layer = l;
+    return RPU_OK;
+fail:
+    rpu_conv_destroy(&l);
+    return s;
+}
+
+rpu_status rpu_conv_create(MPI_Comm comm, const rpu_conv_params *p, const rpu_config *cfg,
+                           rpu_conv **layer) {
+    if (p && (p->ndim < 1 || p->ndim > 3)) {
+        if (layer) *layer = NULL;
+        return RPU_FAIL(RPU_ERR_ARG, "layer %u: ndim = %d, must be 1, 2 or 3", p->layer_id, p->ndim);
+    }
+    return conv_create(comm, p, p ? p->ndim : 0, cfg, layer);
+}
+
+void rpu_conv_destroy(rpu_conv **layer) {
+    if (!layer || !*layer) return;
+    rpu_conv *l = *layer;
+    if (l->tiles)
+        for (int t = 0; t < l->grid.n_tiles; ++t) rpu_tile_destroy(&l->tiles[t]);
+    free(l->tiles);
+    rpu_tile_grid_free(&l->grid);
+    free(l->bias), free(l->bias_grad), free(l->x_saved), free(l->dy_saved), free(l->idx);
+    free(l->pbuf), free(l->obuf), free(l->acc);
+    if (l->comm != MPI_COMM_NULL && l->comm != 0) MPI_Comm_free(&l->comm);
+    free(l);
+    *layer = NULL;
+}
+
+rpu_status rpu_conv_from_digital(MPI_Comm comm, const rpu_conv_params *p, const rpu_config *cfg,
+                                 const float *weight, const float *bias, rpu_conv **layer) {
+    RPU_CHECK(rpu_conv_create(comm, p, cfg, layer));
+    float *zero = NULL;
+    if (p->bias && !bias) {
+        zero = (float *)calloc((size_t)p->out_channels, sizeof(float));
+        if (!zero) {
+            rpu_conv_destroy(layer);
+            return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+        }
+    }
+    rpu_status s = rpu_conv_set_weights(*layer, weight, bias ? bias : zero);
+    free(zero);
+    if (s != RPU_OK) rpu_conv_destroy(layer);
+    return s;
+}
+
+rpu_status rpu_conv_to_digital(rpu_conv *l, float *weight, float *bias, bool realistic) {
+    return rpu_conv_get_weights(l, weight, bias, realistic);
+}
+
+/* ------------------------------------------------------------------ accessors */
+
+const rpu_tile_grid *rpu_conv_grid(const rpu_conv *l) {
+    return l ? &l->grid : NULL;
+}
+MPI_Comm rpu_conv_comm(const rpu_conv *l) {
+    return l ? l->comm : MPI_COMM_NULL;
+}
+rpu_tile *rpu_conv_tile(const rpu_conv *l, int t) {
+    return (l && t >= 0 && t < l->grid.n_tiles) ? l->tiles[t] : NULL;
+}
+float *rpu_conv_bias(rpu_conv *l) {
+    return l ? l->bias : NULL;
+}
+const float *rpu_conv_bias_grad(const rpu_conv *l) {
+    return l ? l->bias_grad : NULL;
+}
+const rpu_conv_params *rpu_conv_get_params(const rpu_conv *l) {
+    return l ? &l->p : NULL;
+}
+int rpu_conv_weight_count(const rpu_conv *l) {
+    return l ? l->p.out_channels * (l->p.in_channels / l->p.groups) * l->K : 0;
+}
+void rpu_conv_set_training(rpu_conv *l, bool training) {
+    if (!l) return;
+    l->training = training;
+    if (!training) l->have_x = l->have_dy = 0;
+}
+
+/* ------------------------------------------------------------------ weights */
+
+/* Global output channel, input channel and column of a tile cell. */
+static inline int out_channel(const rpu_conv *l, const rpu_tile_slot *ts, int r) {
+    return ts->group * l->grid.out_per_group + ts->out_ch0 + r;
+}
+
+rpu_status rpu_conv_set_weights(rpu_conv *l, const float *weight, const float *bias) {
+    if (!l || !weight) return RPU_FAIL(RPU_ERR_ARG, "set_weights: NULL layer or weights");
+    const int Kc = (l->p.in_channels / l->p.groups) * l->K; /* columns of one output row */
+    for (int t = 0; t < l->grid.n_tiles; ++t) {
+        rpu_tile *tile = l->tiles[t];
+        if (!tile) continue;
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        float *w = (float *)malloc(sizeof(float) * (size_t)ts->rows * ts->cols);
+        if (!w) return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", l->p.layer_id);
+        for (int r = 0; r < ts->rows; ++r) {
+            const int o = out_channel(l, ts, r);
+            const float *src = weight + (size_t)o * Kc + (size_t)ts->in_ch0 * l->K;
+            memcpy(w + (size_t)r * ts->cols, src, sizeof(float) * (size_t)ts->in_ch * l->K);
+            if (l->grid.analog_bias && ts->in_split == 0)
+                w[(size_t)r * ts->cols + ts->cols - 1] = bias ? bias[o] : 0.0f;
+        }
+        rpu_status s = rpu_tile_set_weights(tile, w, true);
+        free(w);
+        RPU_CHECK(s);
+    }
+    if (l->bias && bias) memcpy(l->bias, bias, sizeof(float) * (size_t)l->p.out_channels);
+    return RPU_OK;
+}
+
+rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, bool realistic) {
+    if (!l || !weight) return RPU_FAIL(RPU_ERR_ARG, "get_weights: NULL layer or weights");
+    if (realistic)
+        return RPU_FAIL(RPU_ERR_UNSUPPORTED,
+                        "layer %u: realistic weight read-out is not available in this version",
+                        l->p.layer_id);
+    const int O = l->p.out_channels, Kc = (l->p.in_channels / l->p.groups) * l->K;
+    const size_t nw = (size_t)O * Kc;
+    /* weights then analog bias, as raw bit patterns: every value has one owner, so a
+     * bitwise OR over ranks assembles them exactly */
+    uint32_t *bits = (uint32_t *)calloc(nw + (size_t)O, sizeof(uint32_t));
+    if (!bits) return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", l->p.layer_id);
+    rpu_status s = RPU_OK;
+    for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
+        rpu_tile *tile = l->tiles[t];
+        if (!tile) continue;
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        float *w = (float *)malloc(sizeof(float) * (size_t)ts->rows * ts->cols);
+        if (!w) {
+            s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", l->p.layer_id);
+            break;
+        }
+        rpu_tile_get_weights(tile, w, true);
+        for (int r = 0; r < ts->rows; ++r) {
+            const int o = out_channel(l, ts, r);
+            memcpy(bits + (size_t)o * Kc + (size_t)ts->in_ch0 * l->K, w + (size_t)r * ts->cols,
+                   sizeof(float) * (size_t)ts->in_ch * l->K);
+            if (l->grid.analog_bias && ts->in_split == 0)
+                memcpy(bits + nw + o, w + (size_t)r * ts->cols + ts->cols - 1, sizeof(float));
+        }
+        free(w);
+    }
+    int ok = s == RPU_OK, all_ok = 0;
+    int rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
+    if (rc == MPI_SUCCESS && all_ok)
+        rc = MPI_Allreduce(MPI_IN_PLACE, bits, (int)(nw + (size_t)O), MPI_UINT32_T, MPI_BOR, l->comm);
+    if (rc != MPI_SUCCESS) s = mpi_fail(rc, "MPI_Allreduce");
+    else if (!all_ok && s == RPU_OK)
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: get_weights failed on another rank", l->p.layer_id);
+    if (s == RPU_OK) {
+        memcpy(weight, bits, sizeof(float) * nw);
+        if (bias) {
+            if (l->bias) memcpy(bias, l->bias, sizeof(float) * (size_t)O);
+            else if (l->grid.analog_bias) memcpy(bias, bits + nw, sizeof(float) * (size_t)O);
+        }
+    }
+    free(bits);
+    return s;
+}
+
+/* ------------------------------------------------------------------ patches */
+
+/* Index table: for output pixel p and kernel position k, the spatial offset of the input
+ * element (or -1 for padding). */
+static rpu_status build_index(rpu_conv *l) {
+    if (l->idx_valid && !memcmp(l->idx_in3, l->in3, sizeof l->in3)) return RPU_OK;
+    const size_t need = (size_t)l->Lout * l->K * sizeof(int32_t);
+    if (!grow((void **)&l->idx, &l->idx_cap, need))
+        return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the patch index", l->p.layer_id);
+    int32_t *ix = l->idx;
+    for (int od = 0; od < l->out3[0]; ++od)
+        for (int oh = 0; oh < l->out3[1]; ++oh)
+            for (int ow = 0; ow < l->out3[2]; ++ow)
+                for (int kd = 0; kd < l->k3[0]; ++kd)
+                    for (int kh = 0; kh < l->k3[1]; ++kh)
+                        for (int kw = 0; kw < l->k3[2]; ++kw) {
+                            int id = od * l->s3[0] - l->p3[0] + kd * l->d3[0];
+                            int ih = oh * l->s3[1] - l->p3[1] + kh * l->d3[1];
+                            int iw = ow * l->s3[2] - l->p3[2] + kw * l->d3[2];
+                            int inside = id >= 0 && id < l->in3[0] && ih >= 0 && ih < l->in3[1] &&
+                                         iw >= 0 && iw < l->in3[2];
+                            *ix++ = inside ? (int32_t)((id * l->in3[1] + ih) * l->in3[2] + iw) : -1;
+                        }
+    memcpy(l->idx_in3, l->in3, sizeof l->in3);
+    l->idx_valid = 1;
+    return RPU_OK;
+}
+
+/* Patches of tile ts from x [n, C, Lin] into X [n*Lout, cols]. */
+static void gather_patches(const rpu_conv *l, const rpu_tile_slot *ts, const float *x, float *X) {
+    const int C = l->p.in_channels, K = l->K, cols = ts->cols;
+    const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
+    const int bias_col = l->grid.analog_bias && ts->in_split == 0;
+    for (int n = 0; n < l->n; ++n) {
+        if (l->p.use_indexed) {
+            for (int p = 0; p < l->Lout; ++p) {
+                float *row = X + ((size_t)n * l->Lout + p) * cols;
+                const int32_t *ix = l->idx + (size_t)p * K;
+                for (int c = 0; c < ts->in_ch; ++c) {
+                    const float *xc = x + ((size_t)n * C + c0 + c) * l->Lin;
+                    for (int k = 0; k < K; ++k) row[c * K + k] = ix[k] >= 0 ? xc[ix[k]] : 0.0f;
+                }
+                if (bias_col) row[cols - 1] = 1.0f;
+            }
+            continue;
+        }
+        /* explicit unfold: loops over output and kernel positions */
+        for (int od = 0, p = 0; od < l->out3[0]; ++od)
+            for (int oh = 0; oh < l->out3[1]; ++oh)
+                for (int ow = 0; ow < l->out3[2]; ++ow, ++p) {
+                    float *row = X + ((size_t)n * l->Lout + p) * cols;
+                    for (int c = 0; c < ts->in_ch; ++c) {
+                        const float *xc = x + ((size_t)n * C + c0 + c) * l->Lin;
+                        float *dst = row + c * K;
+                        for (int kd = 0, k = 0; kd < l->k3[0]; ++kd) {
+                            const int id = od * l->s3[0] - l->p3[0] + kd * l->d3[0];
+                            for (int kh = 0; kh < l->k3[1]; ++kh) {
+                                const int ih = oh * l->s3[1] - l->p3[1] + kh * l->d3[1];
+                                const int rin = id >= 0 && id < l->in3[0] && ih >= 0 && ih < l->in3[1];
+                                const float *xr = xc + ((size_t)(rin ? id : 0) * l->in3[1] + (rin ? ih : 0)) * l->in3[2];
+                                for (int kw = 0; kw < l->k3[2]; ++kw, ++k) {
+                                    const int iw = ow * l->s3[2] - l->p3[2] + kw * l->d3[2];
+                                    dst[k] = (rin && iw >= 0 && iw < l->in3[2]) ? xr[iw] : 0.0f;
+                                }
+                            }
+                        }
+                    }
+                    if (bias_col) row[cols - 1] = 1.0f;
+                }
+    }
+}
+
+/* Gradient vectors of tile ts: D [n*Lout, rows] from dy [n, Cout, Lout]. */
+static void gather_grads(const rpu_conv *l, const rpu_tile_slot *ts, const float *dy, float *D) {
+    const int Co = l->p.out_channels;
+    const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
+    for (int n = 0; n < l->n; ++n)
+        for (int r = 0; r < ts->rows; ++r) {
+            const float *src = dy + ((size_t)n * Co + o0 + r) * l->Lout;
+            for (int p = 0; p < l->Lout; ++p) D[((size_t)n * l->Lout + p) * ts->rows + r] = src[p];
+        }
+}
+
+/* ------------------------------------------------------------------ exact reduction */
+
+/* Scale exponent for sums of `terms` values of magnitude < 2^e: the sum stays below 2^62. */
+static int fixed_scale(double gmax, long terms) {
+    int e;
+    frexp(gmax, &e); /* gmax < 2^e */
+    int c = 0;
+    while ((1L << c) < terms) ++c;
+    return 62 - e - c;
+}
+
+/* Allreduce of {local max, local error} (MAX): global max and whether any rank failed. */
+static rpu_status agree_max(rpu_conv *l, rpu_status local, double *gmax, double lmax) {
+    double v[2] = {lmax, local != RPU_OK ? 1.0 : 0.0}, g[2];
+    int rc = MPI_Allreduce(v, g, 2, MPI_DOUBLE, MPI_MAX, l->comm);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
+    if (local != RPU_OK) return local;
+    if (g[1] != 0)
+        return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank", l->p.layer_id);
+    if (!isfinite(g[0]))
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %u: non-finite values in the layer's partial results (NaN or Inf in "
+                        "the input, gradient or weights)",
+                        l->p.layer_id);
+    *gmax = g[0];
+    return RPU_OK;
+}
+
+static inline int64_t to_fixed(float v, int S) {
+    return (int64_t)llrint(ldexp((double)v, S));
+}
+
+/* ------------------------------------------------------------------ forward / backward */
+
+rpu_status rpu_conv_output_size(const rpu_conv *l, const int *in_size, int *out_size) {
+    if (!l || (l->ndim > 0 && (!in_size || !out_size)))
+        return RPU_FAIL(RPU_ERR_ARG, "output_size: NULL argument");
+    const rpu_conv_params *p = &l->p;
+    for (int a = 0; a < l->ndim; ++a) {
+        const int span = p->dilation[a] * (p->kernel[a] - 1) + 1;
+        const int padded = in_size[a] + 2 * p->padding[a];
+        if (in_size[a] < 1 || padded < span)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "layer %u: input size %d in dimension %d is smaller than the kernel "
+                            "span %d (padding %d)",
+                            p->layer_id, in_size[a], a, span, p->padding[a]);
+        out_size[a] = (padded - span) / p->stride[a] + 1;
+    }
+    return RPU_OK;
+}
+
+static rpu_status set_shape(rpu_conv *l, int n, const int *in_size) {
+    int out[3] = {1, 1, 1};
+    RPU_CHECK(rpu_conv_output_size(l, in_size, out));
+    l->n = n;
+    l->Lin = l->Lout = 1;
+    for (int a = 0; a < 3; ++a) {
+        const int src = a - (3 - l->ndim);
+        l->in3[a] = src >= 0 ? in_size[src] : 1;
+        l->out3[a] = src >= 0 ? out[src] : 1;
+        l->Lin *= l->in3[a];
+        l->Lout *= l->out3[a];
+    }
+    return RPU_OK;
+}
+
+static size_t max_tile_cols(const rpu_conv *l, int rows_instead) {
+    int m = 0;
+    for (int t = 0; t < l->grid.n_tiles; ++t) {
+        int v = rows_instead ? l->grid.tiles[t].rows : l->grid.tiles[t].cols;
+        if (l->tiles[t] && v > m) m = v;
+    }
+    return (size_t)m;
+}
+
+rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_size, float *y) {
+    if (!l || !x || !y || (l->ndim > 0 && !in_size))
+        return RPU_FAIL(RPU_ERR_ARG, "forward: NULL argument");
+    if (n < 1) return RPU_FAIL(RPU_ERR_ARG, "layer %u: forward: batch size %d < 1", l->p.layer_id, n);
+    /* shape first (the same on every rank: no collective needed to agree on it) */
+    RPU_CHECK(set_shape(l, n, in_size));
+    const size_t M = (size_t)n * l->Lout;
+    const int Co = l->p.out_channels;
+    rpu_status s = RPU_OK;
+    l->have_x = l->have_dy = 0;
+    if (l->training) {
+        size_t bytes = sizeof(float) * (size_t)n * l->p.in_channels * l->Lin;
+        if (!grow((void **)&l->x_saved, &l->x_cap, bytes))
+            s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory to keep the input", l->p.layer_id);
+        else
+            memcpy(l->x_saved, x, bytes);
+    }
+    if (s == RPU_OK && l->p.use_indexed) s = build_index(l);
+    /* owned tiles' outputs, one after the other in obuf */
+    size_t total = 0;
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->tiles[t]) total += M * (size_t)l->grid.tiles[t].rows;
+    if (s == RPU_OK && (!grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * (total ? total : 1)) ||
+                        !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 0) + 1))))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for a batch of %d", l->p.layer_id, n);
+    double lmax = 0;
+    size_t off = 0;
+    for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
+        if (!l->tiles[t]) continue;
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        gather_patches(l, ts, x, l->pbuf);
+        float *Y = l->obuf + off;
+        s = rpu_tile_forward(l->tiles[t], l->pbuf, (int)M, Y, !l->training);
+        for (size_t q = 0; s == RPU_OK && q < M * (size_t)ts->rows; ++q) {
+            double a = fabs((double)Y[q]);
+            if (!(a <= lmax)) lmax = a; /* NaN propagates */
+        }
+        off += M * (size_t)ts->rows;
+    }
+    double gmax = 0;
+    RPU_CHECK(agree_max(l, s, &gmax, lmax));
+    const size_t ny = (size_t)n * Co * l->Lout;
+    if (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * ny))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the reduction", l->p.layer_id);
+    /* (a failure here is local; the Allreduce below would hang: agree once more) */
+    RPU_CHECK(agree_max(l, s, &gmax, gmax));
+    const int S = fixed_scale(gmax > 0 ? gmax : 1.0, l->grid.n_in);
+    memset(l->acc, 0, sizeof(int64_t) * ny);
+    off = 0;
+    for (int t = 0; t < l->grid.n_tiles; ++t) {
+        if (!l->tiles[t]) continue;
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        const float *Y = l->obuf + off;
+        const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
+        for (int nn = 0; nn < n; ++nn)
+            for (int p = 0; p < l->Lout; ++p) {
+                const float *yr = Y + ((size_t)nn * l->Lout + p) * ts->rows;
+                int64_t *a = l->acc + ((size_t)nn * Co + o0) * l->Lout + p;
+                for (int r = 0; r < ts->rows; ++r) a[(size_t)r * l->Lout] += to_fixed(yr[r], S);
+            }
+        off += M * (size_t)ts->rows;
+    }
+    int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)ny, MPI_INT64_T, MPI_SUM, l->comm);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
+    for (int nn = 0; nn < n; ++nn)
+        for (int c = 0; c < Co; ++c) {
+            const float b = l->bias ? l->bias[c] : 0.0f;
+            const int64_t *a = l->acc + ((size_t)nn * Co + c) * l->Lout;
+            float *yo = y + ((size_t)nn * Co + c) * l->Lout;
+            for (int p = 0; p < l->Lout; ++p) yo[p] = (float)ldexp((double)a[p], -S) + b;
+        }
+    l->have_x = l->training;
+    return RPU_OK;
+}
+
+rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
+    if (!l || !dy) return RPU_FAIL(RPU_ERR_ARG, "backward: NULL argument");
+    if (l->n < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %u: backward before any forward", l->p.layer_id);
+    const int n = l->n, Co = l->p.out_channels, C = l->p.in_channels, K = l->K;
+    const size_t M = (size_t)n * l->Lout;
+    if (l->training) {
+        size_t bytes = sizeof(float) * (size_t)n * Co * l->Lout;
+        if (!grow((void **)&l->dy_saved, &l->dy_cap, bytes))
+            return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory to keep the gradient", l->p.layer_id);
+        memcpy(l->dy_saved, dy, bytes);
+        l->have_dy = 1;
+    }
+    if (l->bias_grad)
+        for (int c = 0; c < Co; ++c) {
+            float g = 0;
+            for (int nn = 0; nn < n; ++nn) {
+                const float *d = dy + ((size_t)nn * Co + c) * l->Lout;
+                for (int p = 0; p < l->Lout; ++p) g += d[p];
+            }
+            l->bias_grad[c] = g;
+        }
+    if (!dx) return RPU_OK;
+    rpu_status s = RPU_OK;
+    size_t total = 0;
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->tiles[t]) total += M * (size_t)l->grid.tiles[t].cols;
+    if (!grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * (total ? total : 1)) ||
+        !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 1) + 1)))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for a batch of %d", l->p.layer_id, n);
+    if (s == RPU_OK && l->p.use_indexed) s = build_index(l);
+    double lmax = 0;
+    size_t off = 0;
+    for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
+        if (!l->tiles[t]) continue;
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        gather_grads(l, ts, dy, l->pbuf);
+        float *DX = l->obuf + off;
+        s = rpu_tile_backward(l->tiles[t], l->pbuf, (int)M, DX);
+        for (size_t q = 0; s == RPU_OK && q < M * (size_t)ts->cols; ++q) {
+            double a = fabs((double)DX[q]);
+            if (!(a <= lmax)) lmax = a;
+        }
+        off += M * (size_t)ts->cols;
+    }
+    double gmax = 0;
+    RPU_CHECK(agree_max(l, s, &gmax, lmax));
+    const size_t nx = (size_t)n * C * l->Lin;
+    if (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * nx))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the reduction", l->p.layer_id);
+    RPU_CHECK(agree_max(l, s, &gmax, gmax));
+    /* each input element collects at most K terms from each output split */
+    const int S = fixed_scale(gmax > 0 ? gmax : 1.0, (long)l->grid.n_out * K);
+    memset(l->acc, 0, sizeof(int64_t) * nx);
+    off = 0;
+    int idx_ok = l->p.use_indexed || build_index(l) == RPU_OK;
+    if (!idx_ok) s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the patch index", l->p.layer_id);
+    for (int t = 0; t < l->grid.n_tiles && idx_ok; ++t) {
+        if (!l->tiles[t]) continue;
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        const float *DX = l->obuf + off;
+        const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
+        /* col2im in the integer domain (order-free) */
+        for (int nn = 0; nn < n; ++nn)
+            for (int p = 0; p < l->Lout; ++p) {
+                const float *row = DX + ((size_t)nn * l->Lout + p) * ts->cols;
+                const int32_t *ix = l->idx + (size_t)p * K;
+                for (int c = 0; c < ts->in_ch; ++c) {
+                    int64_t *a = l->acc + ((size_t)nn * C + c0 + c) * l->Lin;
+                    for (int k = 0; k < K; ++k)
+                        if (ix[k] >= 0) a[ix[k]] += to_fixed(row[c * K + k], S);
+                }
+            }
+        off += M * (size_t)ts->cols;
+    }
+    /* the index table is rank-local; agree before the collective */
+    RPU_CHECK(agree_max(l, s, &gmax, gmax));
+    int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)nx, MPI_INT64_T, MPI_SUM, l->comm);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
+    for (size_t q = 0; q < nx; ++q) dx[q] = (float)ldexp((double)l->acc[q], -S);
+    return RPU_OK;
+}
+
+rpu_status rpu_conv_update(rpu_conv *l, float lr) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "update: NULL layer");
+    if (!(lr >= 0) || !isfinite(lr))
+        return RPU_FAIL(RPU_ERR_ARG, "layer %u: learning rate %g must be >= 0", l->p.layer_id, (double)lr);
+    if (!l->have_x || !l->have_dy)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %u: update needs a training-mode forward and backward first",
+                        l->p.layer_id);
+    const size_t M = (size_t)l->n * l->Lout;
+    size_t cols = max_tile_cols(l, 0), rows = max_tile_cols(l, 1);
+    if (!grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (cols + rows + 1)))
+        return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the update", l->p.layer_id);
+    if (l->p.use_indexed) RPU_CHECK(build_index(l));
+    for (int t = 0; t < l->grid.n_tiles; ++t) {
+        if (!l->tiles[t]) continue;
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        float *X = l->pbuf, *D = l->pbuf + M * cols;
+        gather_patches(l, ts, l->x_saved, X);
+        gather_grads(l, ts, l->dy_saved, D);
+        RPU_CHECK(rpu_tile_update(l->tiles[t], X, D, (int)M, lr));
+        RPU_CHECK(rpu_tile_post_update(l->tiles[t]));
+    }
+    if (l->bias)
+        for (int c = 0; c < l->p.out_channels; ++c) l->bias[c] -= lr * l->bias_grad[c];
+    return RPU_OK;
+}
+
+/* ------------------------------------------------------------------ linear */
+
+static rpu_conv_params linear_as_conv(const rpu_linear_params *p) {
+    rpu_conv_params c;
+    rpu_conv_params_default(&c, 0, p->in_features, p->out_features, 1);
+    c.bias = p->bias;
+    c.layer_id = p->layer_id;
+    c.seed = p->seed;
+    c.mac = p->mac;
+    return c;
+}
+
+rpu_status rpu_linear_create(MPI_Comm comm, const rpu_linear_params *p, const rpu_config *cfg,
+                             rpu_linear **layer) {
+    if (!layer) return RPU_FAIL(RPU_ERR_ARG, "linear create: output pointer is NULL");
+    *layer = NULL;
+    if (!p) return RPU_FAIL(RPU_ERR_ARG, "linear create: params is NULL");
+    rpu_linear *l = (rpu_linear *)calloc(1, sizeof *l);
+    if (!l) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    rpu_conv_params c = linear_as_conv(p);
+    rpu_status s = conv_create(comm, &c, 0, cfg, &l->c);
+    if (s != RPU_OK) {
+        free(l);
+        return s;
+    }
+    *layer = l;
+    return RPU_OK;
+}
+
+void rpu_linear_destroy(rpu_linear **layer) {
+    if (!layer || !*layer) return;
+    rpu_conv_destroy(&(*layer)->c);
+    free(*layer);
+    *layer = NULL;
+}
+
+rpu_status rpu_linear_from_digital(MPI_Comm comm, const rpu_linear_params *p,
+                                   const rpu_config *cfg, const float *weight, const float *bias,
+                                   rpu_linear **layer) {
+    RPU_CHECK(rpu_linear_create(comm, p, cfg, layer));
+    rpu_status s = RPU_OK;
+    float *zero = NULL;
+    if (p->bias && !bias && !(zero = (float *)calloc((size_t)p->out_features, sizeof(float))))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    if (s == RPU_OK) s = rpu_linear_set_weights(*layer, weight, bias ? bias : zero);
+    free(zero);
+    if (s != RPU_OK) rpu_linear_destroy(layer);
+    return s;
+}
+
+rpu_status rpu_linear_to_digital(rpu_linear *l, float *weight, float *bias, bool realistic) {
+    return rpu_linear_get_weights(l, weight, bias, realistic);
+}
+void rpu_linear_set_training(rpu_linear *l, bool training) {
+    if (l) rpu_conv_set_training(l->c, training);
+}
+rpu_status rpu_linear_forward(rpu_linear *l, const float *x, int n, float *y) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear forward: NULL layer");
+    return rpu_conv_forward(l->c, x, n, NULL, y);
+}
+rpu_status rpu_linear_backward(rpu_linear *l, const float *dy, float *dx) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear backward: NULL layer");
+    return rpu_conv_backward(l->c, dy, dx);
+}
+rpu_status rpu_linear_update(rpu_linear *l, float lr) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear update: NULL layer");
+    return rpu_conv_update(l->c, lr);
+}
+rpu_status rpu_linear_set_weights(rpu_linear *l, const float *weight, const float *bias) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear set_weights: NULL layer");
+    return rpu_conv_set_weights(l->c, weight, bias);
+}
+rpu_status rpu_linear_get_weights(rpu_linear *l, float *weight, float *bias, bool realistic) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear get_weights: NULL layer");
+    return rpu_conv_get_weights(l->c, weight, bias, realistic);
+}
+rpu_conv *rpu_linear_as_conv(rpu_linear *l) {
+    return l ? l->c : NULL;
+}
