@@ -78,19 +78,17 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
     int *count = calloc((size_t)R * C, sizeof(int));
     int *sgn = calloc((size_t)R * C, sizeof(int));
     const rpu_pulse_type pt = up->pulse_type;
-    const int pad = 4 * ((BL + 3) / 4);
-    float *ux = NULL, *ud = NULL;
+    float *ux = NULL, *ud = NULL; /* ud points into ux */
     if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
-        ux = calloc((size_t)C * pad, sizeof(float));
-        ud = calloc((size_t)R * pad, sizeof(float));
-        rpu_rng_uniform_at(&t->ustream, vbase + L.x_pulses, ux, (size_t)C * pad);
-        rpu_rng_uniform_at(&t->ustream, vbase + L.d_pulses, ud, (size_t)R * pad);
+        ux = calloc((size_t)(C + R) * BL, sizeof(float));
+        rpu_rng_uniform_at(&t->ustream, vbase + L.x_pulses, ux, (size_t)(C + R) * BL);
+        ud = ux + (size_t)C * BL; /* the d trains follow the x trains; both slot-major */
         /* first pass: count the coincidences of every cell, slot by slot */
         for (int k = 0; k < BL; ++k)
             for (int i = 0; i < R; ++i) {
-                if (!(pd[i] > 0 && pd[i] > ud[(size_t)i * pad + k])) continue;
+                if (!(pd[i] > 0 && pd[i] > ud[(size_t)k * R + i])) continue;
                 for (int j = 0; j < C; ++j)
-                    if (px[j] > 0 && px[j] > ux[(size_t)j * pad + k]) count[(size_t)i * C + j]++;
+                    if (px[j] > 0 && px[j] > ux[(size_t)k * C + j]) count[(size_t)i * C + j]++;
             }
         for (int i = 0; i < R; ++i)
             for (int j = 0; j < C; ++j) sgn[(size_t)i * C + j] = sign_of(d[i]) * sign_of(x[j]);
@@ -136,8 +134,8 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
                 size_t c = (size_t)i * C + j;
                 int fires;
                 if (ux)
-                    fires = pd[i] > 0 && pd[i] > ud[(size_t)i * pad + k] && px[j] > 0 &&
-                            px[j] > ux[(size_t)j * pad + k];
+                    fires = pd[i] > 0 && pd[i] > ud[(size_t)k * R + i] && px[j] > 0 &&
+                            px[j] > ux[(size_t)k * C + j];
                 else
                     fires = k < count[c];
                 if (!fires || sgn[c] == 0) continue;
@@ -160,7 +158,7 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
         }
         free(wn);
     }
-    free(normals), free(index), free(used), free(ux), free(ud);
+    free(normals), free(index), free(used), free(ux);
     free(rx), free(rd), free(px), free(pd), free(count), free(sgn);
     return 0;
 }

@@ -489,8 +489,14 @@ static rpu_status agree_max(rpu_conv *l, rpu_status local, double *gmax, double 
     return RPU_OK;
 }
 
-static inline int64_t to_fixed(float v, int S) {
-    return (int64_t)llrint(ldexp((double)v, S));
+/* 2^S as a double (exact for |S| < 1023). */
+static inline double pow2(int S) {
+    return ldexp(1.0, S);
+}
+
+/* v · 2^S rounded to the nearest integer (the product is exact). */
+static inline int64_t to_fixed(float v, double scale) {
+    return (int64_t)llrint((double)v * scale);
 }
 
 /* ------------------------------------------------------------------ forward / backward */
@@ -583,6 +589,7 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
     /* (a failure here is local; the Allreduce below would hang: agree once more) */
     RPU_CHECK(agree_max(l, s, &gmax, gmax));
     const int S = fixed_scale(gmax > 0 ? gmax : 1.0, l->grid.n_in);
+    const double up = pow2(S), down = pow2(-S);
     memset(l->acc, 0, sizeof(int64_t) * ny);
     off = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -594,7 +601,7 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
             for (int p = 0; p < l->Lout; ++p) {
                 const float *yr = Y + ((size_t)nn * l->Lout + p) * ts->rows;
                 int64_t *a = l->acc + ((size_t)nn * Co + o0) * l->Lout + p;
-                for (int r = 0; r < ts->rows; ++r) a[(size_t)r * l->Lout] += to_fixed(yr[r], S);
+                for (int r = 0; r < ts->rows; ++r) a[(size_t)r * l->Lout] += to_fixed(yr[r], up);
             }
         off += M * (size_t)ts->rows;
     }
@@ -605,7 +612,7 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
             const float b = l->bias ? l->bias[c] : 0.0f;
             const int64_t *a = l->acc + ((size_t)nn * Co + c) * l->Lout;
             float *yo = y + ((size_t)nn * Co + c) * l->Lout;
-            for (int p = 0; p < l->Lout; ++p) yo[p] = (float)ldexp((double)a[p], -S) + b;
+            for (int p = 0; p < l->Lout; ++p) yo[p] = (float)((double)a[p] * down) + b;
         }
     l->have_x = l->training;
     return RPU_OK;
@@ -664,6 +671,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     RPU_CHECK(agree_max(l, s, &gmax, gmax));
     /* each input element collects at most K terms from each output split */
     const int S = fixed_scale(gmax > 0 ? gmax : 1.0, (long)l->grid.n_out * K);
+    const double up = pow2(S), down = pow2(-S);
     memset(l->acc, 0, sizeof(int64_t) * nx);
     off = 0;
     int idx_ok = l->p.use_indexed || build_index(l) == RPU_OK;
@@ -681,7 +689,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
                 for (int c = 0; c < ts->in_ch; ++c) {
                     int64_t *a = l->acc + ((size_t)nn * C + c0 + c) * l->Lin;
                     for (int k = 0; k < K; ++k)
-                        if (ix[k] >= 0) a[ix[k]] += to_fixed(row[c * K + k], S);
+                        if (ix[k] >= 0) a[ix[k]] += to_fixed(row[c * K + k], up);
                 }
             }
         off += M * (size_t)ts->cols;
@@ -690,7 +698,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     RPU_CHECK(agree_max(l, s, &gmax, gmax));
     int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)nx, MPI_INT64_T, MPI_SUM, l->comm);
     if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
-    for (size_t q = 0; q < nx; ++q) dx[q] = (float)ldexp((double)l->acc[q], -S);
+    for (size_t q = 0; q < nx; ++q) dx[q] = (float)((double)l->acc[q] * down);
     return RPU_OK;
 }
 

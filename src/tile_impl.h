@@ -81,8 +81,8 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
  * the same): regions of blocks relative to the vector's base. */
 #define RPU_UPDATE_MAX_BL 255
 typedef struct {
-    uint64_t x_pulses;   /* in elements x bl_pad uniforms, element j at j*bl_pad */
-    uint64_t d_pulses;   /* out elements x bl_pad uniforms */
+    uint64_t x_pulses;   /* pulse-train uniforms, one sequence: slot k of x element j at
+                            k*cols + j, then slot k of d element i at BL*cols + k*rows + i */
     uint64_t x_round;    /* in uniforms (probability stochastic rounding) */
     uint64_t d_round;    /* out uniforms */
     uint64_t c2c;        /* the vector's cycle-to-cycle normals from block c2c on: row by
@@ -98,8 +98,7 @@ static inline rpu_update_layout rpu_update_layout_for(int rows, int cols) {
     const uint64_t pad = 256; /* >= RPU_UPDATE_MAX_BL, a multiple of 4 */
     uint64_t R = (uint64_t)rows, C = (uint64_t)cols;
     L.x_pulses = 0;
-    L.d_pulses = L.x_pulses + C * pad / 4;
-    L.x_round = L.d_pulses + R * pad / 4;
+    L.x_round = L.x_pulses + (C + R) * pad / 4;
     L.d_round = L.x_round + (C + 3) / 4;
     L.c2c = L.d_round + (R + 3) / 4;
     L.row_c2c = C * pad / 4;

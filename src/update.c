@@ -4,7 +4,8 @@
  *
  * Each update vector (in batch order) draws its random numbers from the tile's update
  * stream at addresses fixed by (call, vector, region, element): pulse-train uniforms for
- * element j at x_pulses + j*bl_pad; the cycle-to-cycle normals of the vector form one
+ * slot k of x element j at value k*cols + j from block x_pulses, then slot k of d element i
+ * at BL*cols + k*rows + i (one fill); the cycle-to-cycle normals of the vector form one
  * sequence from block c2c on, consumed row by row and, within a row, pulse rank by pulse
  * rank in column order (the contract of rpu_device_pulse_row). The slot-by-slot reference
  * in mpi_tests/ref_update.c uses
@@ -87,13 +88,13 @@ static inline int8_t sgn(float v) {
 typedef struct {
     float *px, *pd;      /* probabilities [cols], [rows] */
     int8_t *sx, *sd;     /* signs */
-    float *ux, *ud;      /* pulse-train uniforms [cols*bl_pad], [rows*bl_pad] */
+    float *ux;           /* pulse-train uniforms [(cols + rows) * BL], slot-major */
     float *rx, *rd;      /* rounding uniforms */
     uint64_t *mx, *md;   /* masks [cols*nw], [rows*nw] */
-    int16_t *nx, *nd;    /* signed counts (mean_count / implicit) */
-    float *fx, *fd;      /* signed implicit probabilities */
-    uint8_t *count;      /* [cols] */
-    int8_t *sign;        /* [cols] */
+    float *fx, *fd;      /* signed per-element factors (mean_count / implicit) */
+    uint8_t *count;      /* [rows * cols] */
+    int8_t *sign;        /* [rows * cols] */
+    long *rowS;          /* pulses per row [rows] */
     float *xi;           /* normal feed buffer */
     size_t xi_cap;
     float *wn;           /* [cols] */
@@ -101,14 +102,15 @@ typedef struct {
 
 static rpu_status engine_workspace(rpu_tile *t, engine_ws *e) {
     const size_t R = (size_t)t->p.out_size, C = (size_t)t->p.in_size;
-    const size_t pad = 256, nw = 4;
-    const size_t npp = (size_t)rpu_device_normals_per_pulse(&t->dev);
-    size_t sizes[] = {
-        C * sizeof(float),        R * sizeof(float),       C,          R,
-        C * pad * sizeof(float),  R * pad * sizeof(float), C * sizeof(float), R * sizeof(float),
-        C * nw * sizeof(uint64_t), R * nw * sizeof(uint64_t), C * sizeof(int16_t),
-        R * sizeof(int16_t),      C * sizeof(float),       R * sizeof(float), C, C,
-        (C * RPU_UPDATE_MAX_BL * (npp ? npp : 1) + 8192) * sizeof(float), (C + 4) * sizeof(float)};
+    const size_t pad = RPU_UPDATE_MAX_BL, nw = 4; /* slots per element at most */
+    const size_t feed = (size_t)1 << 17; /* normals drawn ahead at most (plus one row) */
+    const size_t row_max = C * RPU_UPDATE_MAX_BL * 2;
+    size_t sizes[] = {C * sizeof(float),      R * sizeof(float),       C,
+                      R,                      (C + R) * pad * sizeof(float),
+                      C * sizeof(float),      R * sizeof(float),       C * nw * sizeof(uint64_t),
+                      R * nw * sizeof(uint64_t), C * sizeof(float),    R * sizeof(float),
+                      R * C,                  R * C,                   R * sizeof(long),
+                      (feed + row_max + 8) * sizeof(float), (C + 4) * sizeof(float)};
     const size_t nparts = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
     for (size_t k = 0; k < nparts; ++k) total += (sizes[k] + 63) & ~(size_t)63;
@@ -124,54 +126,55 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e) {
         ptr[k] = t->uws + off;
         off += (sizes[k] + 63) & ~(size_t)63;
     }
-    e->px = ptr[0], e->pd = ptr[1], e->sx = ptr[2], e->sd = ptr[3];
-    e->ux = ptr[4], e->ud = ptr[5], e->rx = ptr[6], e->rd = ptr[7];
-    e->mx = ptr[8], e->md = ptr[9], e->nx = ptr[10], e->nd = ptr[11];
-    e->fx = ptr[12], e->fd = ptr[13], e->count = ptr[14], e->sign = ptr[15];
-    e->xi = ptr[16], e->wn = ptr[17];
-    e->xi_cap = sizes[16] / sizeof(float);
+    e->px = ptr[0], e->pd = ptr[1], e->sx = ptr[2], e->sd = ptr[3], e->ux = ptr[4];
+    e->rx = ptr[5], e->rd = ptr[6], e->mx = ptr[7], e->md = ptr[8], e->fx = ptr[9];
+    e->fd = ptr[10], e->count = ptr[11], e->sign = ptr[12], e->rowS = ptr[13];
+    e->xi = ptr[14], e->wn = ptr[15];
+    e->xi_cap = (sizes[14] / sizeof(float)) & ~(size_t)3;
     return RPU_OK;
 }
 
-/* Stochastic pulse trains of n elements: bit k of element j is set when p[j] > u[j*pad+k]
- * (k < BL); nw words per element. */
-static void make_masks(const float *p, const float *u, int n, int BL, int pad, int nw,
-                       uint64_t *m) {
-    for (int j = 0; j < n; ++j) {
-        uint64_t *mj = m + (size_t)j * nw;
-        const float pj = p[j];
-        const float *uj = u + (size_t)j * pad;
-        for (int w = 0; w < nw; ++w) {
-            uint64_t bits = 0;
-            if (pj > 0) {
-                int k0 = 64 * w, k1 = BL < k0 + 64 ? BL : k0 + 64;
-                for (int k = k0; k < k1; ++k) bits |= (uint64_t)(pj > uj[k]) << (k - k0);
-            }
-            mj[w] = bits;
+/* Stochastic pulse trains of n elements: bit k of element j is set when p[j] > u[k*n + j]
+ * (k < BL; the uniforms are slot-major so each slot's loop runs over contiguous memory);
+ * nw words per element. */
+static void make_masks(const float *p, const float *u, int n, int BL, int nw, uint64_t *m) {
+    memset(m, 0, sizeof(uint64_t) * (size_t)n * nw);
+    if (nw == 1) {
+        for (int k = 0; k < BL; ++k) {
+            const float *uk = u + (size_t)k * n;
+            for (int j = 0; j < n; ++j) m[j] |= (uint64_t)(p[j] > uk[j]) << k;
         }
+        return;
+    }
+    for (int k = 0; k < BL; ++k) {
+        const float *uk = u + (size_t)k * n;
+        const int w = k / 64, b = k % 64;
+        for (int j = 0; j < n; ++j) m[(size_t)j * nw + w] |= (uint64_t)(p[j] > uk[j]) << b;
     }
 }
 
-/* The vector's cycle-to-cycle normals, drawn ahead in large fills: buf[pos .. have) are
- * the next unused normals, the following ones start at block `next`. */
+/* The vector's cycle-to-cycle normals, drawn ahead in large fills (never past the
+ * vector's total): buf[pos .. have) are the next unused normals, the following ones start
+ * at block `next`, `left` normals are still to be drawn. */
 typedef struct {
     float *buf;
-    size_t cap, pos, have;
+    size_t cap, pos, have, left;
     uint64_t next;
 } normal_feed;
 
-/* Makes n consecutive normals available at f->buf + f->pos. */
+/* Makes n consecutive normals available at f->buf + f->pos (n <= what is left). */
 static const float *feed_take(const rpu_tile *t, normal_feed *f, size_t n) {
     if (f->have - f->pos < n) {
         size_t keep = f->have - f->pos;
         memmove(f->buf, f->buf + f->pos, keep * sizeof(float));
         size_t want = n - keep;
-        size_t room = f->cap - keep;
-        size_t get = want < 4096 ? 4096 : want;
-        get = (get + 3) & ~(size_t)3;
-        if (get > room) get = room & ~(size_t)3;
+        size_t get = want < 65536 ? 65536 : want;
+        if (get > f->left) get = f->left;
+        if (get > f->cap - keep) get = f->cap - keep;
+        get = (get + 3) & ~(size_t)3; /* whole blocks (cap is a multiple of 4 plus slack) */
         rpu_rng_normal_at(&t->ustream, f->next, f->buf + keep, get);
         f->next += get / 4;
+        f->left = f->left > get ? f->left - get : 0;
         f->pos = 0;
         f->have = keep + get;
     }
@@ -180,24 +183,36 @@ static const float *feed_take(const rpu_tile *t, normal_feed *f, size_t n) {
     return p;
 }
 
-/* Applies one row's coincidence counts through the device row kernel, drawing its
- * cycle-to-cycle and write noise. */
-static void apply_row(rpu_tile *t, const engine_ws *e, normal_feed *feed,
-                      const rpu_update_layout *L, uint64_t vbase, int i) {
-    const int C = t->p.in_size;
+/* Applies the counts of every row (count/sign [R, C], row totals S[R]) through the device
+ * row kernel, drawing the cycle-to-cycle normals (one sequence, row by row) and the write
+ * noise. */
+static void apply_rows(rpu_tile *t, const engine_ws *e, const rpu_update_layout *L,
+                       uint64_t vbase, long total) {
+    const int R = t->p.out_size, C = t->p.in_size;
     const int npp = rpu_device_normals_per_pulse(&t->dev);
-    long S = 0;
-    for (int j = 0; j < C; ++j) S += e->count[j];
-    if (S == 0) return;
-    const float *xi = npp > 0 ? feed_take(t, feed, (size_t)S * (size_t)npp) : NULL;
-    if (t->dev.persistent_weights)
-        rpu_rng_normal_at(&t->ustream, vbase + L->write + (uint64_t)i * L->row_write, e->wn,
-                          (size_t)C);
-    rpu_device_pulse_row(&t->dev, i, t->w + (size_t)i * C, e->count, e->sign, xi,
-                         t->dev.persistent_weights ? e->wn : NULL);
+    normal_feed feed = {.buf = e->xi, .cap = e->xi_cap, .pos = 0, .have = 0,
+                        .left = (size_t)total * (size_t)npp, .next = vbase + L->c2c};
+    for (int i = 0; i < R; ++i) {
+        const long S = e->rowS[i];
+        if (S == 0) continue;
+        const float *xi = npp > 0 ? feed_take(t, &feed, (size_t)S * (size_t)npp) : NULL;
+        if (t->dev.persistent_weights)
+            rpu_rng_normal_at(&t->ustream, vbase + L->write + (uint64_t)i * L->row_write, e->wn,
+                              (size_t)C);
+        rpu_device_pulse_row(&t->dev, i, t->w + (size_t)i * C, e->count + (size_t)i * C,
+                             e->sign + (size_t)i * C, xi, t->dev.persistent_weights ? e->wn : NULL);
+    }
 }
 
-/* One update vector through the pulsed engine. */
+/* Row total of the counts just written for row i. */
+static long row_total(const uint8_t *cnt, int C) {
+    long S = 0;
+    for (int j = 0; j < C; ++j) S += cnt[j];
+    return S;
+}
+
+/* One update vector through the pulsed engine: counts of every cell first, then one
+ * pass of the device kernels. */
 static rpu_status pulsed_vector(rpu_tile *t, const engine_ws *e, const float *x, const float *d,
                                 float lr, uint64_t vbase) {
     const rpu_update_params *up = &t->cfg.update;
@@ -225,83 +240,91 @@ static rpu_status pulsed_vector(rpu_tile *t, const engine_ws *e, const float *x,
         e->pd[i] = discretize(A * fabsf(d[i]), up->res, sto, sto ? e->rd[i] : 0);
         e->sd[i] = sgn(d[i]);
     }
-    normal_feed feed = {.buf = e->xi, .cap = e->xi_cap, .pos = 0, .have = 0, .next = vbase + L.c2c};
     const rpu_pulse_type pt = up->pulse_type;
+    long total = 0;
     if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
-        const int pad = 4 * ((BL + 3) / 4), nw = (BL + 63) / 64;
-        rpu_rng_uniform_at(&t->ustream, vbase + L.x_pulses, e->ux, (size_t)C * pad);
-        rpu_rng_uniform_at(&t->ustream, vbase + L.d_pulses, e->ud, (size_t)R * pad);
-        make_masks(e->px, e->ux, C, BL, pad, nw, e->mx);
-        make_masks(e->pd, e->ud, R, BL, pad, nw, e->md);
+        const int nw = (BL + 63) / 64;
+        /* one fill: the x trains (slot-major), then the d trains */
+        rpu_rng_uniform_at(&t->ustream, vbase + L.x_pulses, e->ux, (size_t)(C + R) * BL);
+        make_masks(e->px, e->ux, C, BL, nw, e->mx);
+        make_masks(e->pd, e->ux + (size_t)C * BL, R, BL, nw, e->md);
         for (int i = 0; i < R; ++i) {
             const uint64_t *mdi = e->md + (size_t)i * nw;
+            uint8_t *cnt = e->count + (size_t)i * C;
+            int8_t *sg = e->sign + (size_t)i * C;
             uint64_t any = 0;
             for (int w = 0; w < nw; ++w) any |= mdi[w];
-            if (!any) continue;
+            if (!any) {
+                e->rowS[i] = 0;
+                continue;
+            }
             const int8_t si = e->sd[i];
+            long S = 0;
             if (nw == 1) {
                 const uint64_t m = mdi[0];
-                for (int j = 0; j < C; ++j) e->count[j] = (uint8_t)__builtin_popcountll(m & e->mx[j]);
+                for (int j = 0; j < C; ++j) {
+                    const int c = __builtin_popcountll(m & e->mx[j]);
+                    cnt[j] = (uint8_t)c;
+                    sg[j] = (int8_t)(si * e->sx[j]);
+                    S += c;
+                }
             } else {
                 for (int j = 0; j < C; ++j) {
                     int c = 0;
                     for (int w = 0; w < nw; ++w) c += __builtin_popcountll(mdi[w] & e->mx[(size_t)j * nw + w]);
-                    e->count[j] = (uint8_t)c;
+                    cnt[j] = (uint8_t)c;
+                    sg[j] = (int8_t)(si * e->sx[j]);
+                    S += c;
                 }
             }
-            for (int j = 0; j < C; ++j) e->sign[j] = (int8_t)(si * e->sx[j]);
-            apply_row(t, e, &feed, &L, vbase, i);
+            total += e->rowS[i] = S;
         }
-        return RPU_OK;
-    }
-    /* deterministic counts: mean_count and deterministic_implicit */
-    if (pt == RPU_PULSE_MEAN_COUNT) {
+    } else if (pt == RPU_PULSE_MEAN_COUNT || pt == RPU_PULSE_DETERMINISTIC_IMPLICIT) {
+        /* signed per-element factors: n_x(j) (mean_count) or p_x(j) (implicit) */
+        const bool mean = pt == RPU_PULSE_MEAN_COUNT;
         for (int j = 0; j < C; ++j) {
-            float c = rintf((float)BL * e->px[j]);
-            c = c < 0 ? 0 : (c > (float)BL ? (float)BL : c);
-            e->nx[j] = (int16_t)(e->sx[j] * (int)c);
-        }
-        for (int i = 0; i < R; ++i) {
-            float c = rintf((float)BL * e->pd[i]);
-            c = c < 0 ? 0 : (c > (float)BL ? (float)BL : c);
-            e->nd[i] = (int16_t)(e->sd[i] * (int)c);
-        }
-        for (int i = 0; i < R; ++i) {
-            if (e->nd[i] == 0) continue;
-            const float f = (float)e->nd[i] / (float)BL;
-            for (int j = 0; j < C; ++j) {
-                float c = rintf(f * (float)e->nx[j]);
-                e->count[j] = (uint8_t)fabsf(c);
-                e->sign[j] = sgn(c);
+            float v;
+            if (mean) {
+                v = rintf((float)BL * e->px[j]);
+                v = v < 0 ? 0 : (v > (float)BL ? (float)BL : v);
+            } else {
+                v = discretize(B * fabsf(x[j]), up->x_res_implicit, false, 0);
+                v = v < 0 ? 0 : (v > 1 ? 1 : v);
             }
-            apply_row(t, e, &feed, &L, vbase, i);
-        }
-        return RPU_OK;
-    }
-    if (pt == RPU_PULSE_DETERMINISTIC_IMPLICIT) {
-        for (int j = 0; j < C; ++j) {
-            float p = discretize(B * fabsf(x[j]), up->x_res_implicit, false, 0);
-            p = p < 0 ? 0 : (p > 1 ? 1 : p);
-            e->fx[j] = (float)e->sx[j] * p;
+            e->fx[j] = (float)e->sx[j] * v;
         }
         for (int i = 0; i < R; ++i) {
-            float p = discretize(A * fabsf(d[i]), up->d_res_implicit, false, 0);
-            p = p < 0 ? 0 : (p > 1 ? 1 : p);
-            e->fd[i] = (float)e->sd[i] * p;
+            float v;
+            if (mean) {
+                v = rintf((float)BL * e->pd[i]);
+                v = v < 0 ? 0 : (v > (float)BL ? (float)BL : v);
+                e->fd[i] = (float)e->sd[i] * v / (float)BL; /* c_ij = rint(n_d/BL · n_x) */
+            } else {
+                v = discretize(A * fabsf(d[i]), up->d_res_implicit, false, 0);
+                v = v < 0 ? 0 : (v > 1 ? 1 : v);
+                e->fd[i] = (float)BL * ((float)e->sd[i] * v); /* c_ij = rint(BL p_d p_x) */
+            }
         }
         for (int i = 0; i < R; ++i) {
-            if (e->fd[i] == 0) continue;
-            const float f = (float)BL * e->fd[i];
+            uint8_t *cnt = e->count + (size_t)i * C;
+            int8_t *sg = e->sign + (size_t)i * C;
+            const float f = e->fd[i];
+            if (f == 0) {
+                e->rowS[i] = 0;
+                continue;
+            }
             for (int j = 0; j < C; ++j) {
                 float c = rintf(f * e->fx[j]);
-                e->count[j] = (uint8_t)fabsf(c);
-                e->sign[j] = sgn(c);
+                cnt[j] = (uint8_t)fabsf(c);
+                sg[j] = sgn(c);
             }
-            apply_row(t, e, &feed, &L, vbase, i);
+            total += e->rowS[i] = row_total(cnt, C);
         }
-        return RPU_OK;
+    } else {
+        return RPU_FAIL(RPU_ERR_INTERNAL, "pulsed engine called with pulse type %d", (int)pt);
     }
-    return RPU_FAIL(RPU_ERR_INTERNAL, "pulsed engine called with pulse type %d", (int)pt);
+    if (total > 0) apply_rows(t, e, &L, vbase, total);
+    return RPU_OK;
 }
 
 rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr) {
@@ -352,7 +375,7 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
         t->abs_w_valid = 0;
         return RPU_OK;
     }
-    engine_ws e;
+    engine_ws e = {0};
     RPU_CHECK(engine_workspace(t, &e));
     for (int k = 0; k < n; ++k)
         RPU_CHECK(pulsed_vector(t, &e, x + (size_t)k * C, du + (size_t)k * R, lr_t,
