@@ -213,11 +213,13 @@ static int bench_tile(int argc, char **argv) {
 
 int cli_bench(int argc, char **argv) {
     if (argc < 1 || !strcmp(argv[0], "--help")) {
-        fprintf(argc < 1 ? stderr : stdout, "usage: rpusim bench tile|update [options]\n");
+        fprintf(argc < 1 ? stderr : stdout, "usage: rpusim bench tile|update|conv [options]\n");
         return argc < 1 ? 2 : 0;
     }
     if (!strcmp(argv[0], "tile")) return bench_tile(argc - 1, argv + 1);
     if (!strcmp(argv[0], "update")) return cli_bench_update(argc - 1, argv + 1);
-    fprintf(stderr, "rpusim bench: unknown benchmark '%s' (available: tile, update)\n", argv[0]);
+    if (!strcmp(argv[0], "conv")) return cli_bench_conv(argc - 1, argv + 1);
+    fprintf(stderr, "rpusim bench: unknown benchmark '%s' (available: tile, update, conv)\n",
+            argv[0]);
     return 2;
 }

@@ -1,0 +1,204 @@
+/* rpusim bench conv: one training step (forward + backward + update) of Conv2d 16->32,
+ * 3x3, padding 1, on input 32x16x32x32, for floating_point and single (constant_step)
+ * configs, beside an im2col + sgemm digital convolution step of the same shape (forward
+ * GEMM, input-gradient GEMM + col2im, weight-gradient GEMM) timed in the same run. Run it
+ * under mpiexec to time several ranks; a variant with small tiles (8 tiles) shows the
+ * parallel speed-up. Reference (aihwkit 1.0, CPU, 2 threads, per step): 63 ms floating
+ * point (unfold path), 383 ms constant_step; PyTorch's conv 4.8 ms. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include "rpusim/layer.h"
+
+#include <cblas.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Digital im2col + sgemm training step of the same convolution (stride 1). */
+typedef struct {
+    int N, C, O, H, W, k, pad;
+    float *cols, *w, *y, *dcols, *dw;
+} digital_conv;
+
+static void im2col(const digital_conv *d, const float *x) {
+    const int L = d->H * d->W, K = d->C * d->k * d->k;
+    for (int n = 0; n < d->N; ++n)
+        for (int c = 0; c < d->C; ++c)
+            for (int kh = 0; kh < d->k; ++kh)
+                for (int kw = 0; kw < d->k; ++kw) {
+                    float *dst = d->cols + ((size_t)n * K + (c * d->k + kh) * d->k + kw) * L;
+                    for (int oh = 0; oh < d->H; ++oh) {
+                        int ih = oh - d->pad + kh;
+                        for (int ow = 0; ow < d->W; ++ow) {
+                            int iw = ow - d->pad + kw;
+                            dst[oh * d->W + ow] = (ih >= 0 && ih < d->H && iw >= 0 && iw < d->W)
+                                                      ? x[((size_t)(n * d->C + c) * d->H + ih) * d->W + iw]
+                                                      : 0.0f;
+                        }
+                    }
+                }
+}
+
+static void col2im(const digital_conv *d, float *dx) {
+    const int L = d->H * d->W, K = d->C * d->k * d->k;
+    memset(dx, 0, sizeof(float) * (size_t)d->N * d->C * L);
+    for (int n = 0; n < d->N; ++n)
+        for (int c = 0; c < d->C; ++c)
+            for (int kh = 0; kh < d->k; ++kh)
+                for (int kw = 0; kw < d->k; ++kw) {
+                    const float *src = d->dcols + ((size_t)n * K + (c * d->k + kh) * d->k + kw) * L;
+                    for (int oh = 0; oh < d->H; ++oh) {
+                        int ih = oh - d->pad + kh;
+                        if (ih < 0 || ih >= d->H) continue;
+                        for (int ow = 0; ow < d->W; ++ow) {
+                            int iw = ow - d->pad + kw;
+                            if (iw >= 0 && iw < d->W)
+                                dx[((size_t)(n * d->C + c) * d->H + ih) * d->W + iw] += src[oh * d->W + ow];
+                        }
+                    }
+                }
+}
+
+static void digital_step(digital_conv *d, const float *x, const float *dy, float *dx) {
+    const int L = d->H * d->W, K = d->C * d->k * d->k;
+    im2col(d, x);
+    for (int n = 0; n < d->N; ++n) /* y_n [O, L] = W [O, K] cols_n [K, L] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->O, L, K, 1.0f, d->w, K,
+                    d->cols + (size_t)n * K * L, L, 0.0f, d->y + (size_t)n * d->O * L, L);
+    for (int n = 0; n < d->N; ++n) { /* dcols_n = Wᵀ dy_n; dW += dy_n cols_nᵀ */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, L, d->O, 1.0f, d->w, K,
+                    dy + (size_t)n * d->O * L, L, 0.0f, d->dcols + (size_t)n * K * L, L);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->O, K, L, 1.0f, dy + (size_t)n * d->O * L,
+                    L, d->cols + (size_t)n * K * L, L, n ? 1.0f : 0.0f, d->dw, K);
+    }
+    col2im(d, dx);
+}
+
+static int run(int argc, char **argv) {
+    int N = 32, C = 16, O = 32, HW = 32, repeats = 3;
+    for (int a = 0; a < argc; ++a) {
+        const char *k = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
+        int *target = !strcmp(k, "--batch") ? &N : !strcmp(k, "--size") ? &HW
+                    : !strcmp(k, "--repeats") ? &repeats : NULL;
+        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+            printf("usage: [mpiexec -n P] rpusim bench conv [--batch 32] [--size 32] [--repeats 3]\n");
+            return 0;
+        }
+        int vals[1];
+        if (!target || !v || cli_parse_int_list(v, vals, 1) != 1) {
+            fprintf(stderr, "rpusim bench conv: bad option %s %s\n", k, v ? v : "(missing value)");
+            return 2;
+        }
+        *target = vals[0];
+        ++a;
+    }
+    int rank, size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    const size_t nx = (size_t)N * C * HW * HW, ny = (size_t)N * O * HW * HW;
+    float *x = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float));
+    float *y = malloc(ny * sizeof(float)), *dx = malloc(nx * sizeof(float));
+    digital_conv d = {N, C, O, HW, HW, 3, 1, NULL, NULL, NULL, NULL, NULL};
+    const size_t K = (size_t)C * 9, L = (size_t)HW * HW;
+    d.cols = malloc(sizeof(float) * N * K * L);
+    d.dcols = malloc(sizeof(float) * N * K * L);
+    d.w = malloc(sizeof(float) * O * K);
+    d.dw = malloc(sizeof(float) * O * K);
+    d.y = malloc(sizeof(float) * ny);
+    if (!x || !dy || !y || !dx || !d.cols || !d.dcols || !d.w || !d.dw || !d.y) {
+        fprintf(stderr, "rpusim bench conv: out of memory\n");
+        return 1;
+    }
+    rpu_rng r;
+    rpu_rng_init(&r, 9, rpu_stream_id(0, 0, RPU_PURPOSE_TEST));
+    for (size_t q = 0; q < nx; ++q) x[q] = 2 * rpu_rng_uniform(&r) - 1;
+    for (size_t q = 0; q < ny; ++q) dy[q] = 0.01f * (2 * rpu_rng_uniform(&r) - 1);
+    for (size_t q = 0; q < (size_t)O * K; ++q) d.w[q] = 0.1f * (2 * rpu_rng_uniform(&r) - 1);
+
+    double dig = 1e30;
+    for (int rep = 0; rep < repeats; ++rep) {
+        double t0 = now();
+        digital_step(&d, x, dy, dx);
+        double s = now() - t0;
+        if (s < dig) dig = s;
+    }
+    if (rank == 0) {
+        printf("rpusim bench conv: Conv2d %d->%d 3x3 pad 1 on %dx%dx%dx%d, %d rank(s), OpenBLAS %s\n",
+               C, O, N, C, HW, HW, size, openblas_get_corename());
+        printf("one training step (forward + backward + update), best of %d\n", repeats);
+        printf("digital im2col + sgemm step: %.1f ms\n\n", dig * 1e3);
+        printf("%-16s %6s %10s %10s %10s %10s %9s %9s\n", "config", "tiles", "fwd_ms", "bwd_ms",
+               "upd_ms", "step_ms", "/digital", "aihwkit");
+    }
+    const char *names[] = {"floating_point", "constant_step", "fp_8tiles", "cs_8tiles"};
+    const double aih[] = {63.0, 383.0, 63.0, 383.0};
+    int err = 0;
+    for (int v = 0; v < 4; ++v) {
+        rpu_config cfg;
+        rpu_config_default(&cfg, (v % 2) ? RPU_KIND_SINGLE : RPU_KIND_FLOATING_POINT);
+        if (v >= 2) {
+            cfg.mapping.max_input_size = 36; /* 4 channels of 3x3 per tile */
+            cfg.mapping.max_output_size = 16;
+        }
+        rpu_conv_params p;
+        rpu_conv_params_default(&p, 2, C, O, 3);
+        p.padding[0] = p.padding[1] = 1;
+        p.seed = 1;
+        rpu_conv *l = NULL;
+        if (rpu_conv_create(MPI_COMM_WORLD, &p, &cfg, &l) != RPU_OK) {
+            fprintf(stderr, "rpusim bench conv: %s\n", rpu_last_error());
+            return 1;
+        }
+        int in[2] = {HW, HW};
+        double best[4] = {1e30, 1e30, 1e30, 1e30};
+        for (int rep = 0; rep < repeats; ++rep) {
+            MPI_Barrier(MPI_COMM_WORLD);
+            double t0 = now();
+            err |= rpu_conv_forward(l, x, N, in, y) != RPU_OK;
+            double t1 = now();
+            err |= rpu_conv_backward(l, dy, dx) != RPU_OK;
+            double t2 = now();
+            err |= rpu_conv_update(l, 0.1f) != RPU_OK;
+            MPI_Barrier(MPI_COMM_WORLD);
+            double t3 = now();
+            double ts[4] = {t1 - t0, t2 - t1, t3 - t2, t3 - t0};
+            MPI_Allreduce(MPI_IN_PLACE, ts, 4, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+            for (int k = 0; k < 4; ++k)
+                if (ts[k] < best[k]) best[k] = ts[k];
+        }
+        if (rank == 0) {
+            printf("%-16s %6d %10.1f %10.1f %10.1f %10.1f %8.2fx %8.1fx\n", names[v],
+                   rpu_conv_grid(l)->n_tiles, best[0] * 1e3, best[1] * 1e3, best[2] * 1e3,
+                   best[3] * 1e3, best[3] / dig, aih[v] / 1e3 / best[3]);
+            fflush(stdout);
+        }
+        rpu_conv_destroy(&l);
+    }
+    if (rank == 0)
+        printf("\n/digital: step time over the digital step; aihwkit: its step time over ours\n"
+               "(aihwkit 1.0 CPU: 63 ms floating point, 383 ms constant_step).\n");
+    free(x), free(dy), free(y), free(dx), free(d.cols), free(d.dcols), free(d.w), free(d.dw), free(d.y);
+    if (err) {
+        fprintf(stderr, "rpusim bench conv: a step failed: %s\n", rpu_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+int cli_bench_conv(int argc, char **argv) {
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) MPI_Init(NULL, NULL);
+    int rc = run(argc, argv);
+    if (!inited) MPI_Finalize();
+    return rc;
+}
