@@ -5,6 +5,11 @@
 int cli_bench(int argc, char **argv);
 int cli_bench_update(int argc, char **argv);
 
+/* rpusim map: tile grids, owners, memory and communication of layers (src/cli/map.c).
+ * Needs no MPI. */
+int cli_map(int argc, char **argv);
+int cli_bench_conv(int argc, char **argv);
+
 /* Parses a comma-separated list of positive ints into out (at most max); returns the
  * count or -1 on a malformed list. */
 int cli_parse_int_list(const char *text, int *out, int max);

@@ -22,6 +22,10 @@ static void usage(FILE *f) {
             "  bench tile [options]   time tile forward/backward against sgemm of the same shape\n"
             "                         (rpusim bench tile --help for options)\n"
             "  bench update [options] time pulsed updates against aihwkit's CPU figures\n"
+            "  map --layer SPEC --ranks N [options]\n"
+            "                         tile grid, owner ranks, memory and communication of layers\n"
+            "                         (rpusim map --help for options)\n"
+            "  bench conv [options]   time a mapped Conv2d training step (run under mpiexec)\n"
             "  version                print the version\n"
             "  help                   this text\n",
             RPUSIM_VERSION);
@@ -57,6 +61,7 @@ int main(int argc, char **argv) {
         printf("rpusim %s\n", RPUSIM_VERSION);
         return 0;
     }
+    if (!strcmp(cmd, "map")) return cli_map(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) {
 #ifdef RPUSIM_HAVE_BENCH
         return cli_bench(argc - 2, argv + 2);

@@ -1,0 +1,633 @@
+/* rpusim map: how the layers of a network land on tiles and ranks — for each layer the
+ * split sizes (spec §1.3), the tile grid with each tile's shape and owner rank, the cell
+ * utilisation of the tiles, the bytes of tile state each rank holds, and the bytes each
+ * rank sends per forward and backward pass. Pure computation from the mapping module: no
+ * MPI is initialised. */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
+#include "cli.h"
+
+#include "rpusim/config.h"
+#include "rpusim/mapping.h"
+#include "rpusim/tile.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAP_MAX_INT (1 << 24) /* largest accepted number in a layer spec or option */
+
+/* Besides the int64 partial sums, each forward and backward pass of a layer first agrees on
+ * the global maximum magnitude (the fixed-point scale) and on errors: one allreduce of two
+ * doubles {max, error flag} (src/layer.c, agree_max). */
+#define MAP_AGREE_BYTES 16.0
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: rpusim map --layer SPEC [--layer SPEC ...] --ranks N [--input SHAPE]\n"
+               "                  [--batch N] [--set key=value ...] [--summary]\n"
+               "\n"
+               "Prints, for each layer, the split sizes, the tile grid with each tile's shape\n"
+               "(out x in) and owner rank, the cell utilisation of the tiles, the bytes of tile\n"
+               "state held by each rank and the bytes each rank sends per forward and backward\n"
+               "pass, for N ranks.\n"
+               "\n"
+               "  --layer SPEC    \"conv1d|conv2d|conv3d in=C out=C k=K [stride=S] [padding=P]\n"
+               "                  [dilation=D] [groups=G] [bias=0|1] [size=HxW]\" or\n"
+               "                  \"linear in=F out=F [bias=0|1]\". k, stride, padding, dilation\n"
+               "                  take one value (all dimensions) or one per dimension (3x5);\n"
+               "                  defaults stride 1, padding 0, dilation 1, groups 1, bias 1.\n"
+               "                  size= is the layer's input spatial size (overrides the shape\n"
+               "                  carried from the previous layer, e.g. after pooling).\n"
+               "  --ranks N       number of MPI ranks the tiles are spread over (required)\n"
+               "  --input SHAPE   input of the first layer without the batch: CxL, CxHxW, CxDxHxW\n"
+               "                  (or F for linear); each next layer takes the previous output\n"
+               "                  (a linear layer flattens it). Without it, conv layers without\n"
+               "                  size= print no communication volumes.\n"
+               "  --batch N       images per forward/backward pass (default 1)\n"
+               "  --set key=value rpu_config key (kind=... first, then device.type=..., then\n"
+               "                  the rest); default config kind single (constant_step)\n"
+               "  --summary       no per-tile table (split sizes and per-rank totals only)\n"
+               "\n"
+               "Communication model: forward reduces the layer output and backward the input\n"
+               "gradient with MPI_Allreduce of int64 (8 bytes per element: batch x channels x\n"
+               "spatial size) after one allreduce of {maximum, error flag} (2 doubles, 16 bytes);\n"
+               "a ring allreduce sends 2(P-1)/P x bytes per rank. The backward counts the input\n"
+               "gradient also for a first layer, where a network may skip it. Tile state =\n"
+               "cells x bytes per cell (weights + device state) of the configured device.\n");
+}
+
+/* ------------------------------------------------------------------ parsing */
+
+static bool parse_int(const char *s, size_t len, int lo, int *out) {
+    char buf[32];
+    if (len == 0 || len >= sizeof buf) return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    long v = strtol(buf, &end, 10);
+    if (*end || errno || v < lo || v > MAP_MAX_INT || buf[0] == '+' || buf[0] == ' ') return false;
+    *out = (int)v;
+    return true;
+}
+
+/* "3", "3x5", "3,5,7": 1..max values >= lo; returns the count or -1. */
+static int parse_dims(const char *s, int lo, int *out, int max) {
+    int n = 0;
+    for (;;) {
+        size_t len = strcspn(s, "x,");
+        if (n >= max || !parse_int(s, len, lo, &out[n])) return -1;
+        ++n;
+        if (!s[len]) return n;
+        s += len + 1;
+    }
+}
+
+typedef struct {
+    char text[256]; /* the spec as given, for messages and the report */
+    int ndim;       /* 0 linear, 1..3 conv */
+    int in, out, groups;
+    int kernel[3], stride[3], padding[3], dilation[3];
+    bool bias;
+    bool has_size;
+    int size[3]; /* input spatial size from size= */
+} layer_spec;
+
+static const char *kind_name(int ndim) {
+    static const char *const names[4] = {"linear", "conv1d", "conv2d", "conv3d"};
+    return names[ndim];
+}
+
+/* Expands a 1-value list to ndim values; false if the count is neither 1 nor ndim. */
+static bool expand(int n, int *v, int ndim) {
+    if (n == 1)
+        for (int d = 1; d < ndim; ++d)
+            v[d] = v[0];
+    return n == 1 || n == ndim;
+}
+
+/* Parses one --layer spec; on error prints a message naming the problem and returns false. */
+static bool parse_layer(const char *text, int index, layer_spec *L) {
+    memset(L, 0, sizeof *L);
+    snprintf(L->text, sizeof L->text, "%s", text);
+    L->groups = 1;
+    L->bias = true;
+    for (int d = 0; d < 3; ++d)
+        L->stride[d] = L->dilation[d] = 1;
+    const char *p = text;
+    p += strspn(p, " \t");
+    size_t len = strcspn(p, " \t");
+    if (len == 6 && !strncmp(p, "linear", 6))
+        L->ndim = 0;
+    else if (len == 6 && !strncmp(p, "conv", 4) && p[4] >= '1' && p[4] <= '3' && p[5] == 'd')
+        L->ndim = p[4] - '0';
+    else {
+        fprintf(stderr,
+                "rpusim map: layer %d: unknown layer kind '%.*s' (want conv1d, conv2d, conv3d "
+                "or linear)\n",
+                index, (int)len, p);
+        return false;
+    }
+    const int nd = L->ndim > 0 ? L->ndim : 1;
+    bool have_in = false, have_out = false, have_k = false;
+    for (p += len;;) {
+        p += strspn(p, " \t");
+        if (!*p) break;
+        len = strcspn(p, " \t");
+        const char *eq = memchr(p, '=', len);
+        if (!eq) {
+            fprintf(stderr, "rpusim map: layer %d: '%.*s': want key=value\n", index, (int)len, p);
+            return false;
+        }
+        const size_t klen = (size_t)(eq - p), vlen = len - klen - 1;
+        char key[32], val[128];
+        if (klen >= sizeof key || vlen >= sizeof val) {
+            fprintf(stderr, "rpusim map: layer %d: '%.*s' is too long\n", index, (int)len, p);
+            return false;
+        }
+        memcpy(key, p, klen), key[klen] = '\0';
+        memcpy(val, eq + 1, vlen), val[vlen] = '\0';
+        p += len;
+        int tmp[4], n;
+        bool ok;
+        const bool conv_only = strcmp(key, "in") && strcmp(key, "out") && strcmp(key, "bias");
+        if (L->ndim == 0 && conv_only) {
+            fprintf(stderr,
+                    "rpusim map: layer %d: unknown key '%s' for linear (want in, out, bias)\n",
+                    index, key);
+            return false;
+        }
+        if (!strcmp(key, "in"))
+            ok = have_in = parse_int(val, vlen, 1, &L->in);
+        else if (!strcmp(key, "out"))
+            ok = have_out = parse_int(val, vlen, 1, &L->out);
+        else if (!strcmp(key, "groups"))
+            ok = parse_int(val, vlen, 1, &L->groups);
+        else if (!strcmp(key, "bias")) {
+            ok = !strcmp(val, "0") || !strcmp(val, "1") || !strcmp(val, "true") ||
+                 !strcmp(val, "false");
+            L->bias = !strcmp(val, "1") || !strcmp(val, "true");
+        } else if (!strcmp(key, "k") || !strcmp(key, "kernel")) {
+            n = parse_dims(val, 1, L->kernel, nd);
+            ok = have_k = n > 0 && expand(n, L->kernel, nd);
+        } else if (!strcmp(key, "stride")) {
+            n = parse_dims(val, 1, L->stride, nd);
+            ok = n > 0 && expand(n, L->stride, nd);
+        } else if (!strcmp(key, "padding")) {
+            n = parse_dims(val, 0, L->padding, nd);
+            ok = n > 0 && expand(n, L->padding, nd);
+        } else if (!strcmp(key, "dilation")) {
+            n = parse_dims(val, 1, L->dilation, nd);
+            ok = n > 0 && expand(n, L->dilation, nd);
+        } else if (!strcmp(key, "size")) {
+            n = parse_dims(val, 1, tmp, 4);
+            ok = L->has_size = n == nd;
+            for (int d = 0; ok && d < nd; ++d)
+                L->size[d] = tmp[d];
+        } else {
+            fprintf(stderr,
+                    "rpusim map: layer %d: unknown key '%s' (want in, out, k, stride, padding, "
+                    "dilation, groups, bias, size)\n",
+                    index, key);
+            return false;
+        }
+        if (!ok) {
+            fprintf(stderr, "rpusim map: layer %d: bad value '%s=%s'", index, key, val);
+            if (!strcmp(key, "bias"))
+                fprintf(stderr, " (want 0 or 1)\n");
+            else if (!strcmp(key, "size"))
+                fprintf(stderr, " (want %d positive integers)\n", nd);
+            else if (strcmp(key, "in") && strcmp(key, "out") && strcmp(key, "groups"))
+                fprintf(stderr, " (want 1 or %d %s integers separated by x)\n", nd,
+                        strcmp(key, "padding") ? "positive" : "non-negative");
+            else
+                fprintf(stderr, " (want a positive integer)\n");
+            return false;
+        }
+    }
+    if (!have_in || !have_out || (L->ndim > 0 && !have_k)) {
+        fprintf(stderr, "rpusim map: layer %d: missing %s in '%s'\n", index,
+                !have_in    ? "in="
+                : !have_out ? "out="
+                            : "k=",
+                text);
+        return false;
+    }
+    if (L->in % L->groups || L->out % L->groups) {
+        fprintf(stderr, "rpusim map: layer %d: in=%d and out=%d must be divisible by groups=%d\n",
+                index, L->in, L->out, L->groups);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ report */
+
+typedef struct {
+    int known; /* spatial size known */
+    int c;     /* channels (features for a flat shape) */
+    int nd;    /* spatial dimensions (0: flat) */
+    int s[3];
+} shape;
+
+static int64_t shape_spatial(const shape *s) {
+    int64_t n = 1;
+    for (int d = 0; d < s->nd; ++d)
+        n *= s->s[d];
+    return n;
+}
+
+static void format_shape(const shape *s, char *buf, size_t size) {
+    int k = snprintf(buf, size, "%d", s->c);
+    for (int d = 0; d < s->nd && k > 0 && (size_t)k < size; ++d)
+        k += snprintf(buf + k, size - (size_t)k, "x%d", s->s[d]);
+}
+
+static void format_dims(const int *v, int n, char *buf, size_t size) {
+    int k = 0;
+    for (int d = 0; d < n && (size_t)k < size; ++d)
+        k += snprintf(buf + k, size - (size_t)k, d ? "x%d" : "%d", v[d]);
+}
+
+/* "[2, 2, 1]"; runs of 4 or more equal sizes as "36 (x100)". */
+static void print_sizes(FILE *os, const int *v, int n) {
+    fprintf(os, "[");
+    for (int k = 0; k < n;) {
+        int run = 1;
+        while (k + run < n && v[k + run] == v[k])
+            ++run;
+        if (run < 4) run = 1;
+        fprintf(os, run > 1 ? "%s%d (x%d)" : "%s%d", k ? ", " : "", v[k], run);
+        k += run;
+    }
+    fprintf(os, "]");
+}
+
+/* Bytes one rank sends in a ring allreduce of `bytes` over P ranks. */
+static double ring_bytes(double bytes, int P) {
+    return 2.0 * (P - 1) / P * bytes;
+}
+
+typedef struct {
+    int64_t *cells; /* per rank, summed over layers */
+    int *tiles;
+    double fwd, bwd; /* per rank send bytes summed over layers */
+    bool comm_known;
+} totals;
+
+/* Works out shapes, builds the grid and prints one layer to os (errors to stderr). Returns
+ * 0, 2 (bad layer) or 1 (out of memory). */
+static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, double bpc,
+                        int ranks, int batch, bool tile_table, shape *cur, totals *tot, FILE *os) {
+    const int nd = L->ndim;
+    int kernel_elems = 1;
+    for (int d = 0; d < nd; ++d)
+        kernel_elems *= L->kernel[d];
+    const bool analog_bias = L->bias && !cfg->mapping.digital_bias;
+
+    /* input shape of this layer */
+    shape in = {0};
+    in.c = L->in;
+    in.nd = nd;
+    if (nd == 0) {
+        if (cur->known && (int64_t)cur->c * shape_spatial(cur) != L->in) {
+            char s[64];
+            format_shape(cur, s, sizeof s);
+            fprintf(stderr, "rpusim map: layer %d (linear in=%d): the input %s has %lld features\n",
+                    index, L->in, s, (long long)cur->c * shape_spatial(cur));
+            return 2;
+        }
+        in.known = 1;
+    } else if (L->has_size) {
+        in.known = 1;
+        memcpy(in.s, L->size, sizeof in.s);
+    } else if (cur->known) {
+        if (cur->nd != nd || cur->c != L->in) {
+            char s[64];
+            format_shape(cur, s, sizeof s);
+            fprintf(stderr,
+                    "rpusim map: layer %d (%s in=%d): the input shape %s does not fit (want "
+                    "%d channels and %d spatial dimensions; give size= or fix --input)\n",
+                    index, kind_name(nd), L->in, s, L->in, nd);
+            return 2;
+        }
+        in = *cur;
+    }
+    shape out = {0};
+    out.c = L->out;
+    out.nd = nd;
+    out.known = in.known;
+    for (int d = 0; d < nd && in.known; ++d) {
+        const int span = L->dilation[d] * (L->kernel[d] - 1) + 1;
+        if (in.s[d] + 2 * L->padding[d] < span) {
+            char s[64];
+            format_shape(&in, s, sizeof s);
+            fprintf(stderr,
+                    "rpusim map: layer %d (%s): input %s is smaller than the kernel (dimension "
+                    "%d: %d + 2x%d padding < %d)\n",
+                    index, kind_name(nd), s, d, in.s[d], L->padding[d], span);
+            return 2;
+        }
+        out.s[d] = (in.s[d] + 2 * L->padding[d] - span) / L->stride[d] + 1;
+    }
+
+    rpu_tile_grid g;
+    rpu_status st =
+        rpu_tile_grid_build(L->in, L->out, L->groups, kernel_elems, analog_bias,
+                            cfg->mapping.max_input_size, cfg->mapping.max_output_size, ranks, &g);
+    if (st != RPU_OK) {
+        fprintf(stderr, "rpusim map: layer %d (%s): %s\n", index, L->text, rpu_last_error());
+        return st == RPU_ERR_NOMEM ? 1 : 2;
+    }
+
+    /* header */
+    fprintf(os, "\nlayer %d: %s in=%d out=%d", index, kind_name(nd), L->in, L->out);
+    if (nd > 0) {
+        char kb[48], sb[48], pb[48], db[48];
+        format_dims(L->kernel, nd, kb, sizeof kb);
+        format_dims(L->stride, nd, sb, sizeof sb);
+        format_dims(L->padding, nd, pb, sizeof pb);
+        format_dims(L->dilation, nd, db, sizeof db);
+        fprintf(os, " k=%s stride=%s padding=%s dilation=%s groups=%d", kb, sb, pb, db, L->groups);
+    }
+    fprintf(os, " bias=%s\n", !L->bias ? "none" : analog_bias ? "analog" : "digital");
+    if (in.known) {
+        char a[64], b[64];
+        format_shape(&in, a, sizeof a);
+        format_shape(&out, b, sizeof b);
+        fprintf(os, "  input %s -> output %s, batch %d\n", a, b, batch);
+    } else {
+        fprintf(os, "  input size unknown (no --input or size=): no communication volumes\n");
+    }
+    if (nd == 0)
+        fprintf(os, "  logical weight %d x %d%s\n", g.out_per_group, g.in_per_group,
+                analog_bias ? " (+1 analog bias column on in-split 0)" : "");
+    else
+        fprintf(os, "  logical weight %d x %d per group (%d kernel element%s%s), %d group%s\n",
+                g.out_per_group, g.in_per_group * kernel_elems, kernel_elems,
+                kernel_elems == 1 ? "" : "s",
+                analog_bias ? "; +1 analog bias column on in-split 0" : "", g.groups,
+                g.groups == 1 ? "" : "s");
+    int *sizes = malloc(sizeof *sizes * (size_t)(g.n_in > g.n_out ? g.n_in : g.n_out));
+    if (!sizes) {
+        rpu_tile_grid_free(&g);
+        fprintf(stderr, "rpusim map: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < g.n_in; ++i)
+        sizes[i] = g.tiles[i * g.n_out].in_ch;
+    fprintf(os, "  in splits (%s):  ", nd ? "channels" : "features");
+    print_sizes(os, sizes, g.n_in);
+    for (int j = 0; j < g.n_out; ++j)
+        sizes[j] = g.tiles[j].out_ch;
+    fprintf(os, "\n  out splits (%s): ", nd ? "channels" : "features");
+    print_sizes(os, sizes, g.n_out);
+    free(sizes);
+    if (g.groups > 1)
+        fprintf(os, "\n  tiles: %d (%d groups x %d in x %d out)\n", g.n_tiles, g.groups, g.n_in,
+                g.n_out);
+    else
+        fprintf(os, "\n  tiles: %d (%d in x %d out)\n", g.n_tiles, g.n_in, g.n_out);
+
+    /* tile table (channel ranges are layer channels, not offsets within the group) */
+    if (tile_table)
+        fprintf(os, "  %5s %5s %3s %3s  %-11s %-11s %9s %9s %5s\n", "tile", "group", "i", "j",
+                "in_ch", "out_ch", "shape", "cells", "owner");
+    for (int t = 0; t < g.n_tiles && tile_table; ++t) {
+        const rpu_tile_slot *s = &g.tiles[t];
+        char ic[32], oc[32], sh[32];
+        const int i0 = s->group * g.in_per_group + s->in_ch0;
+        const int o0 = s->group * g.out_per_group + s->out_ch0;
+        if (s->in_ch == 1)
+            snprintf(ic, sizeof ic, "%d", i0);
+        else
+            snprintf(ic, sizeof ic, "%d-%d", i0, i0 + s->in_ch - 1);
+        if (s->out_ch == 1)
+            snprintf(oc, sizeof oc, "%d", o0);
+        else
+            snprintf(oc, sizeof oc, "%d-%d", o0, o0 + s->out_ch - 1);
+        snprintf(sh, sizeof sh, "%dx%d", s->rows, s->cols);
+        fprintf(os, "  %5d %5d %3d %3d  %-11s %-11s %9s %9lld %5d\n", t, s->group, s->in_split,
+                s->out_split, ic, oc, sh, (long long)rpu_tile_work(s), s->owner);
+    }
+
+    const int64_t cells = rpu_tile_grid_cells(&g);
+    /* a physical tile must also hold the analog bias column, which the split does not
+     * count: tile width max_input_size + 1 then */
+    const int mi = cfg->mapping.max_input_size, mo = cfg->mapping.max_output_size;
+    const int width = mi + (analog_bias ? 1 : 0);
+    if (mi > 0 && mo > 0)
+        fprintf(os, "  cell utilisation: %lld cells of %d tile%s x %dx%d%s = %.2f%%\n",
+                (long long)cells, g.n_tiles, g.n_tiles == 1 ? "" : "s", mo, width,
+                analog_bias ? " (max_input_size + 1 bias column)" : "",
+                100.0 * (double)cells / ((double)g.n_tiles * width * mo));
+    else
+        fprintf(os,
+                "  cell utilisation: %lld cells; n/a (mapping.max_input_size or "
+                "max_output_size <= 0: tiles are not of a fixed size)\n",
+                (long long)cells);
+
+    /* per rank */
+    int64_t *rc = calloc((size_t)ranks, sizeof *rc);
+    int *rt = calloc((size_t)ranks, sizeof *rt);
+    if (!rc || !rt) {
+        free(rc), free(rt);
+        rpu_tile_grid_free(&g);
+        fprintf(stderr, "rpusim map: out of memory\n");
+        return 1;
+    }
+    st = rpu_tile_grid_rank_cells(&g, ranks, rc, rt);
+    double fwd = 0, bwd = 0;
+    if (in.known) {
+        const double yb = 8.0 * batch * (double)out.c * (double)shape_spatial(&out);
+        const double xb = 8.0 * batch * (double)in.c * (double)shape_spatial(&in);
+        fwd = ring_bytes(yb, ranks) + ring_bytes(MAP_AGREE_BYTES, ranks);
+        bwd = ring_bytes(xb, ranks) + ring_bytes(MAP_AGREE_BYTES, ranks);
+    } else {
+        tot->comm_known = false;
+    }
+    fprintf(os, "  %5s %6s %10s %14s %14s %14s\n", "rank", "tiles", "cells", "state_bytes",
+            "send_fwd_bytes", "send_bwd_bytes");
+    for (int r = 0; r < ranks && st == RPU_OK; ++r) {
+        fprintf(os, "  %5d %6d %10lld %14.0f", r, rt[r], (long long)rc[r], (double)rc[r] * bpc);
+        if (in.known)
+            fprintf(os, " %14.0f %14.0f\n", fwd, bwd);
+        else
+            fprintf(os, " %14s %14s\n", "-", "-");
+        tot->cells[r] += rc[r];
+        tot->tiles[r] += rt[r];
+    }
+    tot->fwd += fwd;
+    tot->bwd += bwd;
+    free(rc), free(rt);
+    rpu_tile_grid_free(&g);
+    if (st != RPU_OK) {
+        fprintf(stderr, "rpusim map: %s\n", rpu_last_error());
+        return 1;
+    }
+    *cur = out;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ command */
+
+int cli_map(int argc, char **argv) {
+    int ranks = 0, batch = 1, n_layers = 0;
+    bool summary = false;
+    const char *input = NULL;
+    layer_spec *layers = calloc((size_t)(argc > 0 ? argc : 1), sizeof *layers);
+    rpu_config cfg;
+    rpu_config_default(&cfg, RPU_KIND_SINGLE);
+    int rc = 2;
+    if (!layers) {
+        fprintf(stderr, "rpusim map: out of memory\n");
+        return 1;
+    }
+    for (int a = 0; a < argc; ++a) {
+        const char *k = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
+        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+            usage(stdout);
+            rc = 0;
+            goto done;
+        }
+        if (!strcmp(k, "--summary")) {
+            summary = true;
+            continue;
+        }
+        const bool known = !strcmp(k, "--layer") || !strcmp(k, "--ranks") ||
+                           !strcmp(k, "--batch") || !strcmp(k, "--input") || !strcmp(k, "--set");
+        if (!known) {
+            fprintf(stderr, "rpusim map: unknown option '%s' (try: rpusim map --help)\n", k);
+            goto done;
+        }
+        if (!v) {
+            fprintf(stderr, "rpusim map: missing value for %s\n", k);
+            goto done;
+        }
+        ++a;
+        if (!strcmp(k, "--layer")) {
+            if (!parse_layer(v, n_layers + 1, &layers[n_layers])) goto done;
+            ++n_layers;
+        } else if (!strcmp(k, "--ranks") || !strcmp(k, "--batch")) {
+            int *target = k[2] == 'r' ? &ranks : &batch;
+            if (!parse_int(v, strlen(v), 1, target)) {
+                fprintf(stderr, "rpusim map: %s '%s': want a positive integer\n", k, v);
+                goto done;
+            }
+        } else if (!strcmp(k, "--input")) {
+            input = v;
+        } else { /* --set key=value */
+            const char *eq = strchr(v, '=');
+            char key[128];
+            if (!eq || eq == v || (size_t)(eq - v) >= sizeof key) {
+                fprintf(stderr, "rpusim map: --set '%s': want key=value\n", v);
+                goto done;
+            }
+            memcpy(key, v, (size_t)(eq - v));
+            key[eq - v] = '\0';
+            if (rpu_config_set(&cfg, key, eq + 1) != RPU_OK) {
+                fprintf(stderr, "rpusim map: --set %s: %s\n", v, rpu_last_error());
+                goto done;
+            }
+        }
+    }
+    if (ranks < 1) {
+        fprintf(stderr, "rpusim map: missing --ranks N\n");
+        usage(stderr);
+        goto done;
+    }
+    if (n_layers == 0) {
+        fprintf(stderr, "rpusim map: no --layer given\n");
+        usage(stderr);
+        goto done;
+    }
+    if (rpu_config_validate(&cfg) != RPU_OK) {
+        fprintf(stderr, "rpusim map: invalid config: %s\n", rpu_last_error());
+        goto done;
+    }
+    shape cur = {0};
+    if (input) {
+        int dims[4];
+        int n = parse_dims(input, 1, dims, 4);
+        if (n < 1) {
+            fprintf(stderr,
+                    "rpusim map: --input '%s': want C, CxL, CxHxW or CxDxHxW (positive "
+                    "integers)\n",
+                    input);
+            goto done;
+        }
+        cur.known = 1;
+        cur.c = dims[0];
+        cur.nd = n - 1;
+        for (int d = 1; d < n; ++d)
+            cur.s[d - 1] = dims[d];
+    }
+
+    /* bytes per cell of the configured device, from a small tile */
+    rpu_tile_params tp = {.out_size = 2, .in_size = 2, .seed = 1, .mac = RPU_MAC_BLAS};
+    rpu_tile *tile = NULL;
+    if (rpu_tile_create(&tp, &cfg, &tile) != RPU_OK) {
+        fprintf(stderr, "rpusim map: cannot create a tile with this config: %s\n",
+                rpu_last_error());
+        goto done;
+    }
+    const double bpc = rpu_tile_bytes_per_cell(tile);
+    rpu_tile_destroy(&tile);
+
+    /* The report goes to a memory stream first, so an error in a later layer leaves no
+     * partial report on stdout. */
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *os = open_memstream(&text, &text_len);
+    totals tot = {calloc((size_t)ranks, sizeof(int64_t)), calloc((size_t)ranks, sizeof(int)), 0, 0,
+                  true};
+    if (!os || !tot.cells || !tot.tiles) {
+        fprintf(stderr, "rpusim map: out of memory\n");
+        rc = 1;
+    } else {
+        char kind[64] = "?", device[64] = "?";
+        rpu_config_get(&cfg, "kind", kind, sizeof kind);
+        rpu_config_get(&cfg, "device.type", device, sizeof device);
+        fprintf(os, "rpusim map: %d layer%s on %d rank%s, batch %d\n", n_layers,
+                n_layers == 1 ? "" : "s", ranks, ranks == 1 ? "" : "s", batch);
+        fprintf(os,
+                "config: kind %s, device %s: %.0f bytes of state per cell; "
+                "mapping.max_input_size %d, mapping.max_output_size %d, mapping.digital_bias "
+                "%s\n",
+                kind, device, bpc, cfg.mapping.max_input_size, cfg.mapping.max_output_size,
+                cfg.mapping.digital_bias ? "true" : "false");
+        fprintf(os, "owners: largest tile first to the least loaded rank; send bytes: ring "
+                    "allreduce of int64 partial sums, 2(P-1)/P x (8 x elements + 16) per rank\n");
+        rc = 0;
+        for (int l = 0; l < n_layers && rc == 0; ++l)
+            rc = report_layer(&layers[l], l + 1, &cfg, bpc, ranks, batch, !summary, &cur, &tot, os);
+        if (rc == 0 && n_layers > 1) {
+            fprintf(os, "\nall layers:\n  %5s %6s %10s %14s %14s %14s\n", "rank", "tiles", "cells",
+                    "state_bytes", "send_fwd_bytes", "send_bwd_bytes");
+            for (int r = 0; r < ranks; ++r) {
+                fprintf(os, "  %5d %6d %10lld %14.0f", r, tot.tiles[r], (long long)tot.cells[r],
+                        (double)tot.cells[r] * bpc);
+                if (tot.comm_known)
+                    fprintf(os, " %14.0f %14.0f\n", tot.fwd, tot.bwd);
+                else
+                    fprintf(os, " %14s %14s\n", "-", "-");
+            }
+        }
+    }
+    if (os && fclose(os) != 0 && rc == 0) {
+        fprintf(stderr, "rpusim map: out of memory\n");
+        rc = 1;
+    }
+    if (rc == 0 && text && fwrite(text, 1, text_len, stdout) != text_len) {
+        fprintf(stderr, "rpusim map: cannot write the report\n");
+        rc = 1;
+    }
+    free(text);
+    free(tot.cells);
+    free(tot.tiles);
+done:
+    free(layers);
+    return rc;
+}

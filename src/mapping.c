@@ -1,0 +1,236 @@
+/* Tile grids of mapped layers (spec §1.3) and their assignment to ranks. */
+#include "rpusim/mapping.h"
+
+#include "error_impl.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+rpu_status rpu_split_sizes(int size, int split_max_size, int group_size, int *out, int max_out,
+                           int *count) {
+    if (!count) return RPU_FAIL(RPU_ERR_ARG, "rpu_split_sizes: count is NULL");
+    *count = 0;
+    if (size < 1 || group_size < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_split_sizes: size %d and group size %d must be >= 1",
+                        size, group_size);
+    if (size % group_size != 0)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_split_sizes: size %d is not a multiple of group size %d",
+                        size, group_size);
+    const int n_units = size / group_size;
+    int n_splits = 1;
+    if (split_max_size > 0) {
+        if (group_size > split_max_size)
+            return RPU_FAIL(RPU_ERR_MODULE, "tile size too small to fit a single kernel: %d > %d",
+                            group_size, split_max_size);
+        const int max_units = split_max_size / group_size;
+        n_splits = n_units / max_units + (n_units % max_units != 0);
+    }
+    if (out) {
+        if (n_splits > max_out)
+            return RPU_FAIL(RPU_ERR_ARG, "rpu_split_sizes: %d chunks do not fit in %d", n_splits,
+                            max_out);
+        const int base = n_units / n_splits, extra = n_units % n_splits;
+        for (int k = 0; k < n_splits; ++k)
+            out[k] = base + (k < extra);
+    }
+    *count = n_splits;
+    return RPU_OK;
+}
+
+int64_t rpu_tile_work(const rpu_tile_slot *tile) {
+    return tile ? (int64_t)tile->rows * tile->cols : 0;
+}
+
+int64_t rpu_tile_grid_cells(const rpu_tile_grid *grid) {
+    int64_t cells = 0;
+    if (grid && grid->tiles)
+        for (int t = 0; t < grid->n_tiles; ++t)
+            cells += rpu_tile_work(&grid->tiles[t]);
+    return cells;
+}
+
+void rpu_tile_grid_free(rpu_tile_grid *grid) {
+    if (!grid) return;
+    free(grid->tiles);
+    memset(grid, 0, sizeof *grid);
+}
+
+/* ------------------------------------------------------------------ owners (LPT) */
+
+typedef struct {
+    int64_t work;
+    int tile;
+} work_item;
+
+/* Larger work first; equal work: lower tile index first (a total order, so qsort's
+ * instability does not matter). */
+static int cmp_work_desc(const void *pa, const void *pb) {
+    const work_item *a = pa, *b = pb;
+    if (a->work != b->work) return a->work > b->work ? -1 : 1;
+    return (a->tile > b->tile) - (a->tile < b->tile);
+}
+
+/* Min-heap of ranks ordered by (load, rank): the root is the least loaded rank, the lowest
+ * one among equals — the same choice as a linear scan over the ranks. */
+typedef struct {
+    int64_t load;
+    int rank;
+} rank_load;
+
+static int rank_before(const rank_load *a, const rank_load *b) {
+    return a->load < b->load || (a->load == b->load && a->rank < b->rank);
+}
+
+static void heap_sift_down(rank_load *h, int n, int k) {
+    for (;;) {
+        int best = k, l = 2 * k + 1, r = l + 1;
+        if (l < n && rank_before(&h[l], &h[best])) best = l;
+        if (r < n && rank_before(&h[r], &h[best])) best = r;
+        if (best == k) return;
+        rank_load tmp = h[k];
+        h[k] = h[best];
+        h[best] = tmp;
+        k = best;
+    }
+}
+
+rpu_status rpu_assign_owners(rpu_tile_grid *grid, int ranks) {
+    if (!grid || (!grid->tiles && grid->n_tiles > 0) || grid->n_tiles < 0)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_assign_owners: no grid");
+    if (ranks < 1) return RPU_FAIL(RPU_ERR_ARG, "rpu_assign_owners: ranks %d < 1", ranks);
+    const int n = grid->n_tiles;
+    if (n == 0) return RPU_OK;
+    /* Only the min(ranks, n) lowest ranks can ever receive a tile: while a rank without
+     * work exists, the lowest such rank is chosen, so ranks >= n stay idle. */
+    const int active = ranks < n ? ranks : n;
+    work_item *items = malloc(sizeof *items * (size_t)n);
+    rank_load *heap = malloc(sizeof *heap * (size_t)active);
+    if (!items || !heap) {
+        free(items);
+        free(heap);
+        return RPU_FAIL(RPU_ERR_NOMEM, "rpu_assign_owners: out of memory for %d tiles", n);
+    }
+    for (int t = 0; t < n; ++t)
+        items[t] = (work_item){rpu_tile_work(&grid->tiles[t]), t};
+    qsort(items, (size_t)n, sizeof *items, cmp_work_desc);
+    for (int r = 0; r < active; ++r)
+        heap[r] = (rank_load){0, r}; /* already a valid heap */
+    for (int k = 0; k < n; ++k) {
+        grid->tiles[items[k].tile].owner = heap[0].rank;
+        heap[0].load += items[k].work;
+        heap_sift_down(heap, active, 0);
+    }
+    free(items);
+    free(heap);
+    return RPU_OK;
+}
+
+rpu_status rpu_tile_grid_rank_cells(const rpu_tile_grid *grid, int ranks, int64_t *cells,
+                                    int *tiles) {
+    if (!grid || (!grid->tiles && grid->n_tiles > 0))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_grid_rank_cells: no grid");
+    if (ranks < 1) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_grid_rank_cells: ranks %d < 1", ranks);
+    if (cells) memset(cells, 0, sizeof *cells * (size_t)ranks);
+    if (tiles) memset(tiles, 0, sizeof *tiles * (size_t)ranks);
+    for (int t = 0; t < grid->n_tiles; ++t) {
+        const rpu_tile_slot *s = &grid->tiles[t];
+        if (s->owner < 0 || s->owner >= ranks)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "rpu_tile_grid_rank_cells: tile %d owned by rank %d, "
+                            "outside [0, %d)",
+                            t, s->owner, ranks);
+        if (cells) cells[s->owner] += rpu_tile_work(s);
+        if (tiles) tiles[s->owner] += 1;
+    }
+    return RPU_OK;
+}
+
+/* ------------------------------------------------------------------ grid */
+
+rpu_status rpu_tile_grid_build(int in_channels, int out_channels, int groups, int kernel_elems,
+                               int analog_bias, int max_input_size, int max_output_size, int ranks,
+                               rpu_tile_grid *grid) {
+    if (!grid) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_grid_build: grid is NULL");
+    memset(grid, 0, sizeof *grid);
+    if (in_channels < 1 || out_channels < 1 || groups < 1 || kernel_elems < 1)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "tile grid: in_channels %d, out_channels %d, groups %d and kernel "
+                        "elements %d must be >= 1",
+                        in_channels, out_channels, groups, kernel_elems);
+    if (in_channels % groups != 0 || out_channels % groups != 0)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "tile grid: in_channels %d and out_channels %d must be divisible by "
+                        "groups %d",
+                        in_channels, out_channels, groups);
+    if (analog_bias != 0 && analog_bias != 1)
+        return RPU_FAIL(RPU_ERR_ARG, "tile grid: analog_bias %d is not 0 or 1", analog_bias);
+    if (ranks < 1) return RPU_FAIL(RPU_ERR_ARG, "tile grid: ranks %d < 1", ranks);
+    const int in_pg = in_channels / groups, out_pg = out_channels / groups;
+    const int64_t in_features = (int64_t)in_pg * kernel_elems;
+    if (in_features + analog_bias > INT_MAX)
+        return RPU_FAIL(RPU_ERR_ARG, "tile grid: %d channels x %d kernel elements is too large",
+                        in_pg, kernel_elems);
+
+    int n_in = 0, n_out = 0;
+    RPU_CHECK(rpu_split_sizes((int)in_features, max_input_size, kernel_elems, NULL, 0, &n_in));
+    RPU_CHECK(rpu_split_sizes(out_pg, max_output_size, 1, NULL, 0, &n_out));
+    const int64_t n_tiles = (int64_t)groups * n_in * n_out;
+    if (n_tiles > INT_MAX)
+        return RPU_FAIL(RPU_ERR_ARG, "tile grid: %lld tiles are too many", (long long)n_tiles);
+
+    int *in_sizes = malloc(sizeof *in_sizes * (size_t)n_in);
+    int *out_sizes = malloc(sizeof *out_sizes * (size_t)n_out);
+    rpu_tile_slot *tiles = calloc((size_t)n_tiles, sizeof *tiles);
+    rpu_status st = RPU_OK;
+    int cnt = 0;
+    if (!in_sizes || !out_sizes || !tiles) {
+        st = RPU_FAIL(RPU_ERR_NOMEM, "tile grid: out of memory for %lld tiles", (long long)n_tiles);
+        goto fail;
+    }
+    st = rpu_split_sizes((int)in_features, max_input_size, kernel_elems, in_sizes, n_in, &cnt);
+    if (st == RPU_OK) st = rpu_split_sizes(out_pg, max_output_size, 1, out_sizes, n_out, &cnt);
+    if (st != RPU_OK) goto fail;
+
+    for (int g = 0; g < groups; ++g) {
+        int in0 = 0;
+        for (int i = 0; i < n_in; ++i) {
+            int out0 = 0;
+            for (int j = 0; j < n_out; ++j) {
+                rpu_tile_slot *s = &tiles[((int64_t)g * n_in + i) * n_out + j];
+                s->group = g;
+                s->in_split = i;
+                s->out_split = j;
+                s->in_ch0 = in0;
+                s->in_ch = in_sizes[i];
+                s->out_ch0 = out0;
+                s->out_ch = out_sizes[j];
+                s->rows = out_sizes[j];
+                s->cols = in_sizes[i] * kernel_elems + (i == 0 ? analog_bias : 0);
+                s->owner = 0;
+                out0 += out_sizes[j];
+            }
+            in0 += in_sizes[i];
+        }
+    }
+    grid->groups = groups;
+    grid->n_in = n_in;
+    grid->n_out = n_out;
+    grid->n_tiles = (int)n_tiles;
+    grid->kernel_elems = kernel_elems;
+    grid->in_per_group = in_pg;
+    grid->out_per_group = out_pg;
+    grid->analog_bias = analog_bias;
+    grid->tiles = tiles;
+    free(in_sizes);
+    free(out_sizes);
+    st = rpu_assign_owners(grid, ranks);
+    if (st != RPU_OK) rpu_tile_grid_free(grid);
+    return st;
+
+fail:
+    free(in_sizes);
+    free(out_sizes);
+    free(tiles);
+    return st;
+}
