@@ -88,7 +88,7 @@ void rpu_conv_params_default(rpu_conv_params *p, int ndim, int in_channels, int 
     p->groups = 1;
     p->bias = true;
     p->padding_mode = RPU_PAD_ZEROS;
-    p->use_indexed = false;
+    p->use_indexed = true; /* faster here (see README) */
     p->mac = RPU_MAC_BLAS;
 }
 
@@ -581,9 +581,43 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
         }
         off += M * (size_t)ts->rows;
     }
+    const size_t ny = (size_t)n * Co * l->Lout;
+    if (l->grid.n_in == 1) {
+        /* one contributing tile per output element: assemble floats (-0 made +0, so that
+         * adding the other ranks' zeros changes nothing) */
+        int ok = s == RPU_OK, all_ok = 0;
+        int rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
+        if (!ok) return s;
+        if (!all_ok) return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank", l->p.layer_id);
+        memset(y, 0, sizeof(float) * ny);
+        off = 0;
+        for (int t = 0; t < l->grid.n_tiles; ++t) {
+            if (!l->tiles[t]) continue;
+            const rpu_tile_slot *ts = &l->grid.tiles[t];
+            const float *Y = l->obuf + off;
+            const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
+            for (int nn = 0; nn < n; ++nn)
+                for (int p = 0; p < l->Lout; ++p) {
+                    const float *yr = Y + ((size_t)nn * l->Lout + p) * ts->rows;
+                    float *yo = y + ((size_t)nn * Co + o0) * l->Lout + p;
+                    for (int r = 0; r < ts->rows; ++r) yo[(size_t)r * l->Lout] = yr[r] + 0.0f;
+                }
+            off += M * (size_t)ts->rows;
+        }
+        rc = MPI_Allreduce(MPI_IN_PLACE, y, (int)ny, MPI_FLOAT, MPI_SUM, l->comm);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
+        if (l->bias)
+            for (int nn = 0; nn < n; ++nn)
+                for (int c = 0; c < Co; ++c) {
+                    float *yo = y + ((size_t)nn * Co + c) * l->Lout;
+                    for (int p = 0; p < l->Lout; ++p) yo[p] += l->bias[c];
+                }
+        l->have_x = l->training;
+        return RPU_OK;
+    }
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
-    const size_t ny = (size_t)n * Co * l->Lout;
     if (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * ny))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the reduction", l->p.layer_id);
     /* (a failure here is local; the Allreduce below would hang: agree once more) */
@@ -648,7 +682,6 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     if (!grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * (total ? total : 1)) ||
         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 1) + 1)))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for a batch of %d", l->p.layer_id, n);
-    if (s == RPU_OK && l->p.use_indexed) s = build_index(l);
     double lmax = 0;
     size_t off = 0;
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
@@ -663,9 +696,42 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         }
         off += M * (size_t)ts->cols;
     }
+    const size_t nx = (size_t)n * C * l->Lin;
+    if (s == RPU_OK) s = build_index(l);
+    if (l->grid.n_out == 1) {
+        /* one contributing tile per input element: col2im in float within the tile (a fixed
+         * order), then assemble (-0 made +0) */
+        int ok = s == RPU_OK, all_ok = 0;
+        int rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
+        if (!ok) return s;
+        if (!all_ok) return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank", l->p.layer_id);
+        memset(dx, 0, sizeof(float) * nx);
+        off = 0;
+        for (int t = 0; t < l->grid.n_tiles; ++t) {
+            if (!l->tiles[t]) continue;
+            const rpu_tile_slot *ts = &l->grid.tiles[t];
+            const float *DX = l->obuf + off;
+            const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
+            for (int nn = 0; nn < n; ++nn)
+                for (int p = 0; p < l->Lout; ++p) {
+                    const float *row = DX + ((size_t)nn * l->Lout + p) * ts->cols;
+                    const int32_t *ix = l->idx + (size_t)p * K;
+                    for (int c = 0; c < ts->in_ch; ++c) {
+                        float *a = dx + ((size_t)nn * C + c0 + c) * l->Lin;
+                        for (int k = 0; k < K; ++k)
+                            if (ix[k] >= 0) a[ix[k]] += row[c * K + k];
+                    }
+                }
+            off += M * (size_t)ts->cols;
+        }
+        for (size_t q = 0; q < nx; ++q) dx[q] += 0.0f;
+        rc = MPI_Allreduce(MPI_IN_PLACE, dx, (int)nx, MPI_FLOAT, MPI_SUM, l->comm);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
+        return RPU_OK;
+    }
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
-    const size_t nx = (size_t)n * C * l->Lin;
     if (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * nx))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the reduction", l->p.layer_id);
     RPU_CHECK(agree_max(l, s, &gmax, gmax));
@@ -674,9 +740,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     const double up = pow2(S), down = pow2(-S);
     memset(l->acc, 0, sizeof(int64_t) * nx);
     off = 0;
-    int idx_ok = l->p.use_indexed || build_index(l) == RPU_OK;
-    if (!idx_ok) s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the patch index", l->p.layer_id);
-    for (int t = 0; t < l->grid.n_tiles && idx_ok; ++t) {
+    for (int t = 0; t < l->grid.n_tiles; ++t) {
         if (!l->tiles[t]) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
         const float *DX = l->obuf + off;
@@ -694,8 +758,6 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
             }
         off += M * (size_t)ts->cols;
     }
-    /* the index table is rank-local; agree before the collective */
-    RPU_CHECK(agree_max(l, s, &gmax, gmax));
     int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)nx, MPI_INT64_T, MPI_SUM, l->comm);
     if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
     for (size_t q = 0; q < nx; ++q) dx[q] = (float)((double)l->acc[q] * down);
