@@ -187,6 +187,7 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
                             cfg->mapping.max_input_size, cfg->mapping.max_output_size, l->size,
                             &l->grid);
     if (s != RPU_OK) goto fail;
+    rpu_rotate_owners(&l->grid, l->size, p->layer_id);
     l->tiles = (rpu_tile **)calloc((size_t)l->grid.n_tiles, sizeof(rpu_tile *));
     if (p->bias && !analog_bias) {
         l->bias = (float *)calloc((size_t)p->out_channels, sizeof(float));

@@ -95,6 +95,11 @@ int64_t rpu_tile_grid_cells(const rpu_tile_grid *grid);
 rpu_status rpu_tile_grid_rank_cells(const rpu_tile_grid *grid, int ranks, int64_t *cells,
                                     int *tiles);
 
+/* Rotates the owners by `offset` (owner <- (owner + offset) mod ranks). Layers call it
+ * with their layer id, so that a network's small single-tile layers do not all land on
+ * rank 0; still a pure function of (grid, ranks, layer id). */
+void rpu_rotate_owners(rpu_tile_grid *grid, int ranks, uint32_t offset);
+
 #ifdef __cplusplus
 }
 #endif

@@ -341,6 +341,8 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
         fprintf(stderr, "rpusim map: layer %d (%s): %s\n", index, L->text, rpu_last_error());
         return st == RPU_ERR_NOMEM ? 1 : 2;
     }
+    /* as the layers do with their layer id (here: the position from 0) */
+    rpu_rotate_owners(&g, ranks, (uint32_t)(index - 1));
 
     /* header */
     fprintf(os, "\nlayer %d: %s in=%d out=%d", index, kind_name(nd), L->in, L->out);
