@@ -35,8 +35,8 @@ struct rpu_conv {
     /* last forward / backward */
     int n, in3[3], out3[3], Lin, Lout;
     int have_x, have_dy;
-    float *x_saved, *dy_saved;
-    size_t x_cap, dy_cap;
+    float *xp, *dp;  /* training: patches and gradients of the owned tiles, tile after tile */
+    size_t xp_cap, dp_cap;
     /* index table of the indexed path: [Lout * K] spatial input offsets (-1: padding) */
     int32_t *idx;
     size_t idx_cap;
@@ -241,7 +241,7 @@ void rpu_conv_destroy(rpu_conv **layer) {
         for (int t = 0; t < l->grid.n_tiles; ++t) rpu_tile_destroy(&l->tiles[t]);
     free(l->tiles);
     rpu_tile_grid_free(&l->grid);
-    free(l->bias), free(l->bias_grad), free(l->x_saved), free(l->dy_saved), free(l->idx);
+    free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->idx);
     free(l->pbuf), free(l->obuf), free(l->acc);
     if (l->comm != MPI_COMM_NULL && l->comm != 0) MPI_Comm_free(&l->comm);
     free(l);
@@ -543,6 +543,14 @@ static size_t max_tile_cols(const rpu_conv *l, int rows_instead) {
     return (size_t)m;
 }
 
+/* Sum over the owned tiles of their input (rows_instead = 0) or output widths. */
+static size_t owned_width(const rpu_conv *l, int rows_instead) {
+    size_t w = 0;
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->tiles[t]) w += (size_t)(rows_instead ? l->grid.tiles[t].rows : l->grid.tiles[t].cols);
+    return w;
+}
+
 rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_size, float *y) {
     if (!l || !x || !y || (l->ndim > 0 && !in_size))
         return RPU_FAIL(RPU_ERR_ARG, "forward: NULL argument");
@@ -553,13 +561,8 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
     const int Co = l->p.out_channels;
     rpu_status s = RPU_OK;
     l->have_x = l->have_dy = 0;
-    if (l->training) {
-        size_t bytes = sizeof(float) * (size_t)n * l->p.in_channels * l->Lin;
-        if (!grow((void **)&l->x_saved, &l->x_cap, bytes))
-            s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory to keep the input", l->p.layer_id);
-        else
-            memcpy(l->x_saved, x, bytes);
-    }
+    if (l->training && !grow((void **)&l->xp, &l->xp_cap, sizeof(float) * M * (owned_width(l, 0) + 1)))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory to keep the patches", l->p.layer_id);
     if (s == RPU_OK && l->p.use_indexed) s = build_index(l);
     /* owned tiles' outputs, one after the other in obuf */
     size_t total = 0;
@@ -569,13 +572,15 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
                         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 0) + 1))))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for a batch of %d", l->p.layer_id, n);
     double lmax = 0;
-    size_t off = 0;
+    size_t off = 0, xoff = 0;
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         if (!l->tiles[t]) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
-        gather_patches(l, ts, x, l->pbuf);
+        float *X = l->training ? l->xp + xoff : l->pbuf;
+        xoff += M * (size_t)ts->cols;
+        gather_patches(l, ts, x, X);
         float *Y = l->obuf + off;
-        s = rpu_tile_forward(l->tiles[t], l->pbuf, (int)M, Y, !l->training);
+        s = rpu_tile_forward(l->tiles[t], X, (int)M, Y, !l->training);
         for (size_t q = 0; s == RPU_OK && q < M * (size_t)ts->rows; ++q) {
             double a = fabs((double)Y[q]);
             if (!(a <= lmax)) lmax = a; /* NaN propagates */
@@ -660,10 +665,14 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     const int n = l->n, Co = l->p.out_channels, C = l->p.in_channels, K = l->K;
     const size_t M = (size_t)n * l->Lout;
     if (l->training) {
-        size_t bytes = sizeof(float) * (size_t)n * Co * l->Lout;
-        if (!grow((void **)&l->dy_saved, &l->dy_cap, bytes))
-            return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory to keep the gradient", l->p.layer_id);
-        memcpy(l->dy_saved, dy, bytes);
+        if (!grow((void **)&l->dp, &l->dp_cap, sizeof(float) * M * (owned_width(l, 1) + 1)))
+            return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory to keep the gradients", l->p.layer_id);
+        size_t doff = 0;
+        for (int t = 0; t < l->grid.n_tiles; ++t) {
+            if (!l->tiles[t]) continue;
+            gather_grads(l, &l->grid.tiles[t], dy, l->dp + doff);
+            doff += M * (size_t)l->grid.tiles[t].rows;
+        }
         l->have_dy = 1;
     }
     if (l->bias_grad)
@@ -684,13 +693,15 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 1) + 1)))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for a batch of %d", l->p.layer_id, n);
     double lmax = 0;
-    size_t off = 0;
+    size_t off = 0, doff = 0;
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         if (!l->tiles[t]) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
-        gather_grads(l, ts, dy, l->pbuf);
+        float *D = l->training ? l->dp + doff : l->pbuf;
+        doff += M * (size_t)ts->rows;
+        if (!l->training) gather_grads(l, ts, dy, D);
         float *DX = l->obuf + off;
-        s = rpu_tile_backward(l->tiles[t], l->pbuf, (int)M, DX);
+        s = rpu_tile_backward(l->tiles[t], D, (int)M, DX);
         for (size_t q = 0; s == RPU_OK && q < M * (size_t)ts->cols; ++q) {
             double a = fabs((double)DX[q]);
             if (!(a <= lmax)) lmax = a;
@@ -774,18 +785,14 @@ rpu_status rpu_conv_update(rpu_conv *l, float lr) {
                         "layer %u: update needs a training-mode forward and backward first",
                         l->p.layer_id);
     const size_t M = (size_t)l->n * l->Lout;
-    size_t cols = max_tile_cols(l, 0), rows = max_tile_cols(l, 1);
-    if (!grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (cols + rows + 1)))
-        return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the update", l->p.layer_id);
-    if (l->p.use_indexed) RPU_CHECK(build_index(l));
+    size_t xoff = 0, doff = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
         if (!l->tiles[t]) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
-        float *X = l->pbuf, *D = l->pbuf + M * cols;
-        gather_patches(l, ts, l->x_saved, X);
-        gather_grads(l, ts, l->dy_saved, D);
-        RPU_CHECK(rpu_tile_update(l->tiles[t], X, D, (int)M, lr));
+        RPU_CHECK(rpu_tile_update(l->tiles[t], l->xp + xoff, l->dp + doff, (int)M, lr));
         RPU_CHECK(rpu_tile_post_update(l->tiles[t]));
+        xoff += M * (size_t)ts->cols;
+        doff += M * (size_t)ts->rows;
     }
     if (l->bias)
         for (int c = 0; c < l->p.out_channels; ++c) l->bias[c] -= lr * l->bias_grad[c];
