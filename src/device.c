@@ -561,7 +561,7 @@ void rpu_device_pulses(const rpu_device_state *dev, size_t c, float *w, int sign
 #endif
 
 static inline unsigned max_count(const uint8_t *restrict cnt, int m) {
-    unsigned mx = 0;
+    uint8_t mx = 0; /* a byte accumulator, so the reduction vectorises */
     for (int j = 0; j < m; ++j) mx = cnt[j] > mx ? cnt[j] : mx;
     return mx;
 }

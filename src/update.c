@@ -206,7 +206,7 @@ static void apply_rows(rpu_tile *t, const engine_ws *e, const rpu_update_layout 
 
 /* Row total of the counts just written for row i. */
 static long row_total(const uint8_t *cnt, int C) {
-    long S = 0;
+    int S = 0;
     for (int j = 0; j < C; ++j) S += cnt[j];
     return S;
 }
@@ -259,25 +259,19 @@ static rpu_status pulsed_vector(rpu_tile *t, const engine_ws *e, const float *x,
                 continue;
             }
             const int8_t si = e->sd[i];
-            long S = 0;
+            /* simple separate loops: each vectorises */
             if (nw == 1) {
                 const uint64_t m = mdi[0];
-                for (int j = 0; j < C; ++j) {
-                    const int c = __builtin_popcountll(m & e->mx[j]);
-                    cnt[j] = (uint8_t)c;
-                    sg[j] = (int8_t)(si * e->sx[j]);
-                    S += c;
-                }
+                for (int j = 0; j < C; ++j) cnt[j] = (uint8_t)__builtin_popcountll(m & e->mx[j]);
             } else {
                 for (int j = 0; j < C; ++j) {
                     int c = 0;
                     for (int w = 0; w < nw; ++w) c += __builtin_popcountll(mdi[w] & e->mx[(size_t)j * nw + w]);
                     cnt[j] = (uint8_t)c;
-                    sg[j] = (int8_t)(si * e->sx[j]);
-                    S += c;
                 }
             }
-            total += e->rowS[i] = S;
+            for (int j = 0; j < C; ++j) sg[j] = (int8_t)(si * e->sx[j]);
+            total += e->rowS[i] = row_total(cnt, C);
         }
     } else if (pt == RPU_PULSE_MEAN_COUNT || pt == RPU_PULSE_DETERMINISTIC_IMPLICIT) {
         /* signed per-element factors: n_x(j) (mean_count) or p_x(j) (implicit) */
