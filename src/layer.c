@@ -816,6 +816,10 @@ rpu_status rpu_linear_create(MPI_Comm comm, const rpu_linear_params *p, const rp
     if (!layer) return RPU_FAIL(RPU_ERR_ARG, "linear create: output pointer is NULL");
     *layer = NULL;
     if (!p) return RPU_FAIL(RPU_ERR_ARG, "linear create: params is NULL");
+    if (p->in_features < 1 || p->out_features < 1)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %u: linear in_features (%d) and out_features (%d) must be >= 1",
+                        p->layer_id, p->in_features, p->out_features);
     rpu_linear *l = (rpu_linear *)calloc(1, sizeof *l);
     if (!l) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
     rpu_conv_params c = linear_as_conv(p);
