@@ -66,6 +66,39 @@ static int grow(void **buf, size_t *cap, size_t bytes) {
     return 1;
 }
 
+/* dst[c * ldd + r] = src[r * lds + c] (+ 0.0f, which turns -0 into +0) for r < rows,
+ * c < cols, in 16 x 16 blocks so both sides stay in cache. */
+static void transpose(const float *src, size_t lds, float *dst, size_t ldd, int rows, int cols) {
+    enum { B = 16 };
+    for (int r0 = 0; r0 < rows; r0 += B)
+        for (int c0 = 0; c0 < cols; c0 += B) {
+            const int r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
+            for (int c = c0; c < c1; ++c)
+                for (int r = r0; r < r1; ++r) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c] + 0.0f;
+        }
+}
+
+/* max |v| (NaN if any is NaN), vectorisable */
+static float abs_max_nan(const float *v, size_t n) {
+    float lane[16] = {0};
+    int nan = 0;
+    size_t q = 0;
+    for (; q + 16 <= n; q += 16)
+        for (int k = 0; k < 16; ++k) {
+            float a = fabsf(v[q + k]);
+            nan |= a != a;
+            lane[k] = a > lane[k] ? a : lane[k];
+        }
+    float m = 0;
+    for (; q < n; ++q) {
+        float a = fabsf(v[q]);
+        nan |= a != a;
+        m = a > m ? a : m;
+    }
+    for (int k = 0; k < 16; ++k) m = lane[k] > m ? lane[k] : m;
+    return nan ? NAN : m;
+}
+
 static rpu_status mpi_fail(int rc, const char *what) {
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
@@ -456,10 +489,8 @@ static void gather_grads(const rpu_conv *l, const rpu_tile_slot *ts, const float
     const int Co = l->p.out_channels;
     const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
     for (int n = 0; n < l->n; ++n)
-        for (int r = 0; r < ts->rows; ++r) {
-            const float *src = dy + ((size_t)n * Co + o0 + r) * l->Lout;
-            for (int p = 0; p < l->Lout; ++p) D[((size_t)n * l->Lout + p) * ts->rows + r] = src[p];
-        }
+        transpose(dy + ((size_t)n * Co + o0) * l->Lout, (size_t)l->Lout,
+                  D + (size_t)n * l->Lout * ts->rows, (size_t)ts->rows, ts->rows, l->Lout);
 }
 
 /* ------------------------------------------------------------------ exact reduction */
@@ -581,8 +612,8 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
         gather_patches(l, ts, x, X);
         float *Y = l->obuf + off;
         s = rpu_tile_forward(l->tiles[t], X, (int)M, Y, !l->training);
-        for (size_t q = 0; s == RPU_OK && q < M * (size_t)ts->rows; ++q) {
-            double a = fabs((double)Y[q]);
+        if (s == RPU_OK && l->grid.n_in > 1) {
+            double a = abs_max_nan(Y, M * (size_t)ts->rows);
             if (!(a <= lmax)) lmax = a; /* NaN propagates */
         }
         off += M * (size_t)ts->rows;
@@ -604,11 +635,8 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
             const float *Y = l->obuf + off;
             const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
             for (int nn = 0; nn < n; ++nn)
-                for (int p = 0; p < l->Lout; ++p) {
-                    const float *yr = Y + ((size_t)nn * l->Lout + p) * ts->rows;
-                    float *yo = y + ((size_t)nn * Co + o0) * l->Lout + p;
-                    for (int r = 0; r < ts->rows; ++r) yo[(size_t)r * l->Lout] = yr[r] + 0.0f;
-                }
+                transpose(Y + (size_t)nn * l->Lout * ts->rows, (size_t)ts->rows,
+                          y + ((size_t)nn * Co + o0) * l->Lout, (size_t)l->Lout, l->Lout, ts->rows);
             off += M * (size_t)ts->rows;
         }
         rc = MPI_Allreduce(MPI_IN_PLACE, y, (int)ny, MPI_FLOAT, MPI_SUM, l->comm);
@@ -622,12 +650,14 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
         l->have_x = l->training;
         return RPU_OK;
     }
+    /* buffers of the reduction first: a local failure must be known to every rank before
+     * the collectives */
+    if (s == RPU_OK &&
+        (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * ny) ||
+         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * max_tile_cols(l, 1) * (size_t)l->Lout)))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the reduction", l->p.layer_id);
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
-    if (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * ny))
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the reduction", l->p.layer_id);
-    /* (a failure here is local; the Allreduce below would hang: agree once more) */
-    RPU_CHECK(agree_max(l, s, &gmax, gmax));
     const int S = fixed_scale(gmax > 0 ? gmax : 1.0, l->grid.n_in);
     const double up = pow2(S), down = pow2(-S);
     memset(l->acc, 0, sizeof(int64_t) * ny);
@@ -637,12 +667,14 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
         const rpu_tile_slot *ts = &l->grid.tiles[t];
         const float *Y = l->obuf + off;
         const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
-        for (int nn = 0; nn < n; ++nn)
-            for (int p = 0; p < l->Lout; ++p) {
-                const float *yr = Y + ((size_t)nn * l->Lout + p) * ts->rows;
-                int64_t *a = l->acc + ((size_t)nn * Co + o0) * l->Lout + p;
-                for (int r = 0; r < ts->rows; ++r) a[(size_t)r * l->Lout] += to_fixed(yr[r], up);
-            }
+        float *T = l->pbuf; /* one image's block in output layout [rows, Lout] */
+        const size_t blk = (size_t)ts->rows * l->Lout;
+        for (int nn = 0; nn < n; ++nn) {
+            transpose(Y + (size_t)nn * l->Lout * ts->rows, (size_t)ts->rows, T, (size_t)l->Lout,
+                      l->Lout, ts->rows);
+            int64_t *a = l->acc + ((size_t)nn * Co + o0) * l->Lout;
+            for (size_t q = 0; q < blk; ++q) a[q] += to_fixed(T[q], up);
+        }
         off += M * (size_t)ts->rows;
     }
     int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)ny, MPI_INT64_T, MPI_SUM, l->comm);
@@ -702,8 +734,8 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         if (!l->training) gather_grads(l, ts, dy, D);
         float *DX = l->obuf + off;
         s = rpu_tile_backward(l->tiles[t], D, (int)M, DX);
-        for (size_t q = 0; s == RPU_OK && q < M * (size_t)ts->cols; ++q) {
-            double a = fabs((double)DX[q]);
+        if (s == RPU_OK && l->grid.n_out > 1) {
+            double a = abs_max_nan(DX, M * (size_t)ts->cols);
             if (!(a <= lmax)) lmax = a;
         }
         off += M * (size_t)ts->cols;
@@ -742,13 +774,18 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
         return RPU_OK;
     }
+    int max_in_ch = 0;
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->tiles[t] && l->grid.tiles[t].in_ch > max_in_ch) max_in_ch = l->grid.tiles[t].in_ch;
+    if (s == RPU_OK &&
+        (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * nx) ||
+         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * (size_t)max_in_ch * l->Lin + 4)))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the reduction", l->p.layer_id);
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
-    if (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * nx))
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the reduction", l->p.layer_id);
-    RPU_CHECK(agree_max(l, s, &gmax, gmax));
-    /* each input element collects at most K terms from each output split */
-    const int S = fixed_scale(gmax > 0 ? gmax : 1.0, (long)l->grid.n_out * K);
+    /* each tile's col2im in float (a fixed order within the tile; a value sums at most K
+     * terms), then the tiles' images summed in int64 (n_out terms per element) */
+    const int S = fixed_scale(gmax > 0 ? gmax * K : 1.0, (long)l->grid.n_out);
     const double up = pow2(S), down = pow2(-S);
     memset(l->acc, 0, sizeof(int64_t) * nx);
     off = 0;
@@ -757,17 +794,22 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         const rpu_tile_slot *ts = &l->grid.tiles[t];
         const float *DX = l->obuf + off;
         const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
-        /* col2im in the integer domain (order-free) */
-        for (int nn = 0; nn < n; ++nn)
+        const size_t img = (size_t)ts->in_ch * l->Lin;
+        float *T = l->pbuf; /* the tile's input-gradient image of one sample */
+        for (int nn = 0; nn < n; ++nn) {
+            memset(T, 0, sizeof(float) * img);
             for (int p = 0; p < l->Lout; ++p) {
                 const float *row = DX + ((size_t)nn * l->Lout + p) * ts->cols;
                 const int32_t *ix = l->idx + (size_t)p * K;
                 for (int c = 0; c < ts->in_ch; ++c) {
-                    int64_t *a = l->acc + ((size_t)nn * C + c0 + c) * l->Lin;
+                    float *a = T + (size_t)c * l->Lin;
                     for (int k = 0; k < K; ++k)
-                        if (ix[k] >= 0) a[ix[k]] += to_fixed(row[c * K + k], up);
+                        if (ix[k] >= 0) a[ix[k]] += row[c * K + k];
                 }
             }
+            int64_t *a = l->acc + ((size_t)nn * C + c0) * l->Lin;
+            for (size_t q = 0; q < img; ++q) a[q] += to_fixed(T[q], up);
+        }
         off += M * (size_t)ts->cols;
     }
     int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)nx, MPI_INT64_T, MPI_SUM, l->comm);
