@@ -288,6 +288,71 @@ static void test_post_update(void) {
     free(w0), free(w);
 }
 
+/* The state items restore a tile completely: a fresh tile with the same keys (as a
+ * restart re-creates it), its state first overwritten with garbage, that receives A's
+ * items continues exactly as A (forward noise, update pulses, post-update, drift). */
+static void test_state_round_trip(void) {
+    const char *devices[] = {"constant_step", "soft_bounds", "pow_step", "exp_step", "ideal"};
+    for (size_t dv = 0; dv < sizeof devices / sizeof devices[0]; ++dv) {
+        rpu_config c;
+        rpu_config_default(&c, RPU_KIND_SINGLE);
+        set_device(&c, devices[dv]);
+        c.device.lifetime = 50;
+        c.device.diffusion = 0.001f;
+        c.device.drift.nu = 0.05f;
+        c.forward.out_noise_std = 0.1f;
+        c.forward.noise_management = RPU_NM_AVERAGE_ABS_MAX;
+        c.backward.v_offset_std = 0.02f;
+        if (dv == 1) c.device.write_noise_std = 1.0f;
+        const int out = 7, in = 9, n = 3;
+        rpu_tile *a = make(&c, out, in, 71, 4), *b = make(&c, out, in, 71, 4);
+        if (!a || !b) return;
+        float w[63], x[27], d[21], ya[21], yb[21];
+        tl_fill_uniform(w, 63, -0.3f, 0.3f, 71, 1);
+        tl_fill_uniform(x, 27, -1, 1, 71, 2);
+        tl_fill_uniform(d, 21, -0.05f, 0.05f, 71, 3);
+        rpu_tile_set_weights(a, w, false);
+        CHECK_OK(rpu_tile_forward(a, x, n, ya, false));
+        CHECK_OK(rpu_tile_update(a, x, d, n, 0.2f));
+        CHECK_OK(rpu_tile_post_update(a));
+        CHECK_OK(rpu_tile_drift_weights(a, 2.0));
+        rpu_state_item ia[RPU_TILE_MAX_STATE_ITEMS], ib[RPU_TILE_MAX_STATE_ITEMS];
+        int na = rpu_tile_state_items(a, ia, RPU_TILE_MAX_STATE_ITEMS);
+        int nb = rpu_tile_state_items(b, ib, RPU_TILE_MAX_STATE_ITEMS);
+        CHECK(na == nb && na <= RPU_TILE_MAX_STATE_ITEMS, "%s: item counts %d %d", devices[dv], na, nb);
+        int bytes_ok = 1;
+        for (int k = 0; k < na && k < nb; ++k) {
+            bytes_ok &= !strcmp(ia[k].name, ib[k].name) && ia[k].count == ib[k].count &&
+                        ia[k].type == ib[k].type;
+            size_t sz = ia[k].type == RPU_STATE_F32 ? 4 : 8;
+            memset(ib[k].data, 0x3f, ib[k].count * sz);
+            memcpy(ib[k].data, ia[k].data, ia[k].count * sz);
+        }
+        CHECK(bytes_ok, "%s: same names, sizes and types", devices[dv]);
+        rpu_tile_state_loaded(b);
+        for (int step = 0; step < 2; ++step) {
+            CHECK_OK(rpu_tile_forward(a, x, n, ya, false));
+            CHECK_OK(rpu_tile_forward(b, x, n, yb, false));
+            CHECK(memcmp(ya, yb, sizeof ya) == 0, "%s: forward after restore", devices[dv]);
+            float da[27], db[27];
+            CHECK_OK(rpu_tile_backward(a, d, n, da));
+            CHECK_OK(rpu_tile_backward(b, d, n, db));
+            CHECK(memcmp(da, db, sizeof da) == 0, "%s: backward after restore", devices[dv]);
+            CHECK_OK(rpu_tile_update(a, x, d, n, 0.2f));
+            CHECK_OK(rpu_tile_update(b, x, d, n, 0.2f));
+            CHECK_OK(rpu_tile_post_update(a));
+            CHECK_OK(rpu_tile_post_update(b));
+            CHECK_OK(rpu_tile_drift_weights(a, 1.0));
+            CHECK_OK(rpu_tile_drift_weights(b, 1.0));
+        }
+        float wa[63], wb[63];
+        rpu_tile_get_weights(a, wa, false);
+        rpu_tile_get_weights(b, wb, false);
+        CHECK(memcmp(wa, wb, sizeof wa) == 0, "%s: weights after restore and two steps", devices[dv]);
+        rpu_tile_destroy(&a), rpu_tile_destroy(&b);
+    }
+}
+
 static void test_errors(void) {
     rpu_config c;
     rpu_config_default(&c, RPU_KIND_SINGLE);
@@ -312,6 +377,7 @@ int main(int argc, char **argv) {
     test_exact_paths();
     test_construction_and_memory();
     test_post_update();
+    test_state_round_trip();
     test_errors();
     return tl_finish();
 }

@@ -40,6 +40,7 @@ struct rpu_tile {
     uint64_t calls[2];
     float nm_aux; /* average_abs_max running value (shared by both directions) */
     int nm_aux_init;
+    uint64_t state_nm_init, state_drift_started; /* mirrors for rpu_tile_state_items */
     uint8_t *mask; /* [mask_n, out] gradient mask of the last training forward */
     int mask_n;
     size_t mask_cap;

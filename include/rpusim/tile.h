@@ -130,6 +130,41 @@ uint64_t rpu_tile_forward_calls(const rpu_tile *t);
 uint64_t rpu_tile_backward_calls(const rpu_tile *t);
 void rpu_tile_set_calls(rpu_tile *t, uint64_t forward_calls, uint64_t backward_calls);
 
+/* ------------------------------------------------------------------ state (checkpoints) */
+
+typedef enum {
+    RPU_STATE_F32 = 0, /* float */
+    RPU_STATE_U64 = 1, /* uint64_t */
+    RPU_STATE_F64 = 2  /* double */
+} rpu_state_type;
+
+/* One named piece of a tile's state. `data` points into the tile: reading it saves the
+ * state, writing `count` values into it (then rpu_tile_state_loaded) restores it. Arrays
+ * of cells have rows x cols = out x in; vectors rows = count, cols = 1; scalars 1 x 1. */
+typedef struct {
+    const char *name;
+    rpu_state_type type;
+    size_t count;
+    int rows, cols;
+    void *data;
+} rpu_state_item;
+
+#define RPU_TILE_MAX_STATE_ITEMS 48
+
+/* Lists everything needed to continue the tile bit for bit (local): "weights"; the device
+ * arrays by their aihwkit names (max_bound, min_bound, dwmin_up, ...); "mapping_scales";
+ * the construction-time IO values that exist ("forward.out_noise_values",
+ * "forward.v_offset", "forward.out_nonlinearity", the same for "backward."); and the
+ * scalars "nm_running", "nm_running_init", "forward_calls", "backward_calls",
+ * "forward_next_block", "backward_next_block", "update_calls", "update_next_block",
+ * "post_next_block", "drift_started", "drift_current_t". Which items exist depends only on
+ * the tile's shape and config, so every tile built from the same config lists the same
+ * names in the same order. Returns the number of items written to items (at most max). */
+int rpu_tile_state_items(rpu_tile *t, rpu_state_item *items, int max);
+
+/* Call after writing state through the items: refreshes derived caches (local). */
+void rpu_tile_state_loaded(rpu_tile *t);
+
 #ifdef __cplusplus
 }
 #endif
