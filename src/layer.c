@@ -322,6 +322,18 @@ const float *rpu_conv_bias_grad(const rpu_conv *l) {
 const rpu_conv_params *rpu_conv_get_params(const rpu_conv *l) {
     return l ? &l->p : NULL;
 }
+const rpu_config *rpu_conv_config(const rpu_conv *l) {
+    return l ? &l->cfg : NULL;
+}
+bool rpu_conv_is_linear(const rpu_conv *l) {
+    return l && l->ndim == 0;
+}
+void rpu_conv_state_loaded(rpu_conv *l) {
+    if (!l) return;
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->tiles[t]) rpu_tile_state_loaded(l->tiles[t]);
+    l->have_x = l->have_dy = 0;
+}
 int rpu_conv_weight_count(const rpu_conv *l) {
     return l ? l->p.out_channels * (l->p.in_channels / l->p.groups) * l->K : 0;
 }

@@ -131,6 +131,13 @@ rpu_tile *rpu_conv_tile(const rpu_conv *l, int t);
 float *rpu_conv_bias(rpu_conv *l);
 const float *rpu_conv_bias_grad(const rpu_conv *l);
 const rpu_conv_params *rpu_conv_get_params(const rpu_conv *l);
+/* The layer's rpu_config (as given at create). */
+const rpu_config *rpu_conv_config(const rpu_conv *l);
+/* True for the conv layer behind an rpu_linear (ndim 0: input [n, in], one patch each). */
+bool rpu_conv_is_linear(const rpu_conv *l);
+/* Call after restoring the owned tiles' state items (rpu_tile_state_items): refreshes
+ * every owned tile and drops the kept training inputs (local). */
+void rpu_conv_state_loaded(rpu_conv *l);
 /* Number of weights (out * in/groups * prod(kernel)). */
 int rpu_conv_weight_count(const rpu_conv *l);
 
