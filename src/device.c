@@ -561,8 +561,18 @@ void rpu_device_pulses(const rpu_device_state *dev, size_t c, float *w, int sign
 #endif
 
 static inline unsigned max_count(const uint8_t *restrict cnt, int m) {
-    uint8_t mx = 0; /* a byte accumulator, so the reduction vectorises */
-    for (int j = 0; j < m; ++j) mx = cnt[j] > mx ? cnt[j] : mx;
+    uint8_t mx = 0;
+    int j = 0;
+#if defined(__AVX512BW__)
+    if (m >= 64) {
+        __m512i acc = _mm512_setzero_si512();
+        for (; j + 64 <= m; j += 64) acc = _mm512_max_epu8(acc, _mm512_loadu_si512((const void *)(cnt + j)));
+        uint8_t lanes[64];
+        _mm512_storeu_si512((void *)lanes, acc);
+        for (int k = 0; k < 64; ++k) mx = lanes[k] > mx ? lanes[k] : mx;
+    }
+#endif
+    for (; j < m; ++j) mx = cnt[j] > mx ? cnt[j] : mx;
     return mx;
 }
 
