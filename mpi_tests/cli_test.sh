@@ -102,5 +102,10 @@ check "map: mismatched input: exit 2" expect_rc 2 "$work/map10.txt" "$rpusim" ma
     --layer "conv1d in=2 out=4 k=3" --layer "linear in=25 out=10" --input 2x8 --ranks 2
 check "map: mismatched input is named" grep -q "layer 2 (linear in=25): the input 4x6 has 24" \
     "$work/map10.txt"
+check "bench conv runs (singleton MPI)" expect_rc 0 "$work/conv.txt" "$rpusim" bench conv \
+    --batch 2 --size 8 --repeats 1
+check "bench conv: 4 configurations timed" \
+    bash -c "[ \$(grep -cE '^(floating_point|constant_step|fp_8tiles|cs_8tiles) +[0-9]+ ' '$work/conv.txt') -eq 4 ]"
+check "bench conv: bad option exits 2" expect_rc 2 "$work/convbad.txt" "$rpusim" bench conv --batch x
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
