@@ -22,7 +22,8 @@ int ref_tile_init(ref_tile *r, const rpu_config *cfg, int out, int in, uint64_t 
     r->in = in;
     r->w = zalloc(out * in);
     r->scales = zalloc(out);
-    for (int i = 0; i < out; ++i) r->scales[i] = 1;
+    for (int i = 0; i < out; ++i)
+        r->scales[i] = 1;
     rpu_rng g;
     rpu_rng_init(&g, seed, rpu_stream_id(layer, tile, RPU_PURPOSE_IO));
     for (int dir = 0; dir < 2; ++dir) {
@@ -81,9 +82,11 @@ void ref_tile_free(ref_tile *r) {
 static float mac1(const ref_tile *r, int dir, const float *M, const float *v, int i) {
     double acc = 0;
     if (dir == 0)
-        for (int j = 0; j < r->in; ++j) acc += (double)M[i * r->in + j] * (double)v[j];
+        for (int j = 0; j < r->in; ++j)
+            acc += (double)M[i * r->in + j] * (double)v[j];
     else
-        for (int o = 0; o < r->out; ++o) acc += (double)M[o * r->in + i] * (double)v[o];
+        for (int o = 0; o < r->out; ++o)
+            acc += (double)M[o * r->in + i] * (double)v[o];
     return (float)acc;
 }
 
@@ -105,8 +108,10 @@ static float np_sum_scale(const rpu_io_params *io, float inp_res, const float *x
     if (io->nm_thres > 0 && a > io->nm_thres) a = io->nm_thres;
     float pos = 0, neg = 0;
     for (int j = 0; j < n; ++j) {
-        if (x[j] > 0) pos += x[j];
-        else neg += x[j];
+        if (x[j] > 0)
+            pos += x[j];
+        else
+            neg += x[j];
     }
     float S = pos > -neg ? pos : -neg;
     float s = S * io->nm_assumed_wmax / (io->out_bound > 0 ? io->out_bound : 1);
@@ -123,7 +128,8 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
     const int nin = dir == 0 ? r->in : r->out, nout = dir == 0 ? r->out : r->in;
     const int dim = r->in > r->out ? r->in : r->out;
     if (io->is_perfect) {
-        for (int i = 0; i < nout; ++i) y[i] = io->out_scale * mac1(r, dir, r->w, x, i);
+        for (int i = 0; i < nout; ++i)
+            y[i] = io->out_scale * mac1(r, dir, r->w, x, i);
         return;
     }
     const float inp_res = io->inp_bound > 0 ? res_norm(io->inp_res) * 2 * io->inp_bound : 0;
@@ -135,7 +141,8 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
 
     float nm = 1;
     switch (NM) {
-    case RPU_NM_NONE: break;
+    case RPU_NM_NONE:
+        break;
     case RPU_NM_ABS_MAX:
         nm = amax(x, nin);
         if (io->nm_thres > 0 && nm > io->nm_thres) nm = io->nm_thres;
@@ -146,8 +153,12 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
             if (x[j] > nm) nm = x[j];
         if (io->nm_thres > 0 && nm > io->nm_thres) nm = io->nm_thres;
         break;
-    case RPU_NM_CONSTANT: nm = io->nm_thres > 0 ? io->nm_thres : 1; break;
-    case RPU_NM_ABS_MAX_NP_SUM: nm = np_sum_scale(io, inp_res, x, nin); break;
+    case RPU_NM_CONSTANT:
+        nm = io->nm_thres > 0 ? io->nm_thres : 1;
+        break;
+    case RPU_NM_ABS_MAX_NP_SUM:
+        nm = np_sum_scale(io, inp_res, x, nin);
+        break;
     case RPU_NM_AVERAGE_ABS_MAX:
         if (!r->nm_aux_init) {
             r->nm_aux = amax(x, nin);
@@ -159,7 +170,8 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
         break;
     }
     if (NM != RPU_NM_NONE && nm <= 0 && io->inp_noise <= 0) {
-        for (int i = 0; i < nout; ++i) y[i] = 0;
+        for (int i = 0; i < nout; ++i)
+            y[i] = 0;
         return;
     }
     float *v = zalloc(nin), *g = zalloc(dim), *u = zalloc(dim), *tmp = zalloc(nin);
@@ -180,18 +192,22 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
         if (BM != RPU_BM_NONE) scale /= reduction;
         /* DAC */
         if (io->inp_sto_round && inp_res > 0)
-            rpu_rng_uniform_at(&r->stream[dir],
-                               rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_INP_ROUND), u,
-                               (size_t)nin);
+            rpu_rng_uniform_at(
+                &r->stream[dir],
+                rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_INP_ROUND), u,
+                (size_t)nin);
         if (io->inp_noise > 0)
-            rpu_rng_normal_at(&r->stream[dir],
-                              rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_INP_NOISE), g,
-                              (size_t)nin);
+            rpu_rng_normal_at(
+                &r->stream[dir],
+                rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_INP_NOISE), g,
+                (size_t)nin);
         for (int j = 0; j < nin; ++j) {
             float vj = x[j] * scale;
             if (inp_res > 0) {
-                if (io->inp_sto_round) vj = rintf(vj / inp_res + u[j] - 0.5f) * inp_res;
-                else vj = rintf(vj / inp_res) * inp_res;
+                if (io->inp_sto_round)
+                    vj = rintf(vj / inp_res + u[j] - 0.5f) * inp_res;
+                else
+                    vj = rintf(vj / inp_res) * inp_res;
             }
             if (vj > ibound) vj = ibound;
             if (vj < -ibound) vj = -ibound;
@@ -200,18 +216,23 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
             v[j] = vj;
         }
         /* analog MAC and non-idealities */
-        for (int i = 0; i < nout; ++i) y[i] = mac1(r, dir, r->w, v, i);
+        for (int i = 0; i < nout; ++i)
+            y[i] = mac1(r, dir, r->w, v, i);
         if (io->ir_drop > 0) {
             float *aw = zalloc(r->out * r->in);
-            for (int q = 0; q < r->out * r->in; ++q) aw[q] = fabsf(r->w[q]);
-            for (int j = 0; j < nin; ++j) tmp[j] = fabsf(v[j]);
+            for (int q = 0; q < r->out * r->in; ++q)
+                aw[q] = fabsf(r->w[q]);
+            for (int j = 0; j < nin; ++j)
+                tmp[j] = fabsf(v[j]);
             float *a = zalloc(nout), *yp = zalloc(nout);
-            for (int i = 0; i < nout; ++i) a[i] = (float)nin / io->ir_drop_g_ratio * mac1(r, dir, aw, tmp, i);
+            for (int i = 0; i < nout; ++i)
+                a[i] = (float)nin / io->ir_drop_g_ratio * mac1(r, dir, aw, tmp, i);
             for (int j = 0; j < nin; ++j) {
                 float f = 1 - (float)j / (float)nin;
                 tmp[j] = v[j] * (1 - f * f);
             }
-            for (int i = 0; i < nout; ++i) yp[i] = mac1(r, dir, r->w, tmp, i);
+            for (int i = 0; i < nout; ++i)
+                yp[i] = mac1(r, dir, r->w, tmp, i);
             for (int i = 0; i < nout; ++i) {
                 float c = a[i] * (a[i] * (0.05f * a[i] - 0.2f) + 0.5f);
                 y[i] -= c * io->ir_drop * yp[i];
@@ -226,12 +247,14 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
             float yref = 0;
             if (io->v_offset_w_min != 0) {
                 float sum = 0;
-                for (int j = 0; j < nin; ++j) sum += v[j];
+                for (int j = 0; j < nin; ++j)
+                    sum += v[j];
                 yref = -io->v_offset_w_min * sum;
             }
             for (int i = 0; i < nout; ++i) {
                 if (io->v_offset_w_min == 0)
-                    y[i] = rs > 0 ? (1 - vo[i]) * y[i] / (1 + rs * fabsf(y[i])) : (1 - vo[i]) * y[i];
+                    y[i] =
+                        rs > 0 ? (1 - vo[i]) * y[i] / (1 + rs * fabsf(y[i])) : (1 - vo[i]) * y[i];
                 else if (rs > 0)
                     y[i] = (1 - vo[i]) * (y[i] + yref) / (1 + rs * fabsf(y[i] + yref)) -
                            (1 + vo[i]) * yref / (1 + rs * fabsf(yref));
@@ -240,16 +263,22 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
             }
         }
         if (io->w_noise > 0 && io->w_noise_type != RPU_WNOISE_NONE) {
-            rpu_rng_normal_at(&r->stream[dir], rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_W_NOISE),
-                              g, (size_t)nout);
+            rpu_rng_normal_at(
+                &r->stream[dir],
+                rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_W_NOISE), g,
+                (size_t)nout);
             if (io->w_noise_type == RPU_WNOISE_ADDITIVE_CONSTANT) {
                 float ss = 0;
-                for (int j = 0; j < nin; ++j) ss += v[j] * v[j];
-                for (int i = 0; i < nout; ++i) y[i] += io->w_noise * sqrtf(ss) * g[i];
+                for (int j = 0; j < nin; ++j)
+                    ss += v[j] * v[j];
+                for (int i = 0; i < nout; ++i)
+                    y[i] += io->w_noise * sqrtf(ss) * g[i];
             } else {
                 float *aw = zalloc(r->out * r->in);
-                for (int q = 0; q < r->out * r->in; ++q) aw[q] = fabsf(r->w[q]);
-                for (int j = 0; j < nin; ++j) tmp[j] = v[j] * v[j];
+                for (int q = 0; q < r->out * r->in; ++q)
+                    aw[q] = fabsf(r->w[q]);
+                for (int j = 0; j < nin; ++j)
+                    tmp[j] = v[j] * v[j];
                 for (int i = 0; i < nout; ++i) {
                     float s2 = mac1(r, dir, aw, tmp, i);
                     y[i] += io->w_noise * sqrtf(s2 > 0 ? s2 : 0) * g[i];
@@ -258,12 +287,14 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
             }
         }
         /* ADC */
-        rpu_rng_normal_at(&r->stream[dir], rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_OUT_NOISE),
+        rpu_rng_normal_at(&r->stream[dir],
+                          rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_OUT_NOISE),
                           g, (size_t)nout);
         if (io->out_sto_round && out_res > 0)
-            rpu_rng_uniform_at(&r->stream[dir],
-                               rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_OUT_ROUND), u,
-                               (size_t)nout);
+            rpu_rng_uniform_at(
+                &r->stream[dir],
+                rpu_io_draw_block(base, dim, r->call_n[dir], k, pass, RPU_DRAW_OUT_ROUND), u,
+                (size_t)nout);
         passed = true;
         for (int i = 0; i < nout; ++i) {
             float yi = y[i];
@@ -272,8 +303,10 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
             float sigma = r->out_noise_values[dir] ? r->out_noise_values[dir][i] : io->out_noise;
             yi += sigma * g[i];
             if (out_res > 0) {
-                if (io->out_sto_round) yi = rintf(yi / out_res + u[i] - 0.5f) * out_res;
-                else yi = rintf(yi / out_res) * out_res;
+                if (io->out_sto_round)
+                    yi = rintf(yi / out_res + u[i] - 0.5f) * out_res;
+                else
+                    yi = rintf(yi / out_res) * out_res;
             }
             if (yi > obound) {
                 yi = obound;
@@ -294,7 +327,8 @@ static void mvm(ref_tile *r, int dir, const float *x, float *y, uint64_t base, i
     } while (!passed);
     float nmv = (NM != RPU_NM_NONE && nm > 0) ? nm : 1;
     float f = io->out_scale * nmv * (BM != RPU_BM_NONE ? reduction : 1);
-    for (int i = 0; i < nout; ++i) y[i] *= f;
+    for (int i = 0; i < nout; ++i)
+        y[i] *= f;
     free(v);
     free(g);
     free(u);

@@ -71,8 +71,10 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
         rpu_rng_uniform_at(&t->ustream, vbase + L.d_round, rd, (size_t)R);
     }
     float *px = calloc((size_t)C, sizeof(float)), *pd = calloc((size_t)R, sizeof(float));
-    for (int j = 0; j < C; ++j) px[j] = disc(B * fabsf(x[j]), up->res, sto, rx[j]);
-    for (int i = 0; i < R; ++i) pd[i] = disc(A * fabsf(d[i]), up->res, sto, rd[i]);
+    for (int j = 0; j < C; ++j)
+        px[j] = disc(B * fabsf(x[j]), up->res, sto, rx[j]);
+    for (int i = 0; i < R; ++i)
+        pd[i] = disc(A * fabsf(d[i]), up->res, sto, rd[i]);
 
     /* counts[i][j]: pulses of cell (i, j); their sign: sign(d_i) sign(x_j) or of c_ij */
     int *count = calloc((size_t)R * C, sizeof(int));
@@ -91,19 +93,23 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
                     if (px[j] > 0 && px[j] > ux[(size_t)k * C + j]) count[(size_t)i * C + j]++;
             }
         for (int i = 0; i < R; ++i)
-            for (int j = 0; j < C; ++j) sgn[(size_t)i * C + j] = sign_of(d[i]) * sign_of(x[j]);
+            for (int j = 0; j < C; ++j)
+                sgn[(size_t)i * C + j] = sign_of(d[i]) * sign_of(x[j]);
     } else if (pt == RPU_PULSE_MEAN_COUNT || pt == RPU_PULSE_DETERMINISTIC_IMPLICIT) {
         for (int i = 0; i < R; ++i)
             for (int j = 0; j < C; ++j) {
                 float c;
                 if (pt == RPU_PULSE_MEAN_COUNT) {
-                    float nx = fminf(fmaxf(rintf((float)BL * px[j]), 0), (float)BL) * (float)sign_of(x[j]);
-                    float nd = fminf(fmaxf(rintf((float)BL * pd[i]), 0), (float)BL) * (float)sign_of(d[i]);
+                    float nx =
+                        fminf(fmaxf(rintf((float)BL * px[j]), 0), (float)BL) * (float)sign_of(x[j]);
+                    float nd =
+                        fminf(fmaxf(rintf((float)BL * pd[i]), 0), (float)BL) * (float)sign_of(d[i]);
                     c = rintf(nd / (float)BL * nx);
                 } else {
                     float qx = fminf(fmaxf(disc(B * fabsf(x[j]), up->x_res_implicit, 0, 0), 0), 1);
                     float qd = fminf(fmaxf(disc(A * fabsf(d[i]), up->d_res_implicit, 0, 0), 0), 1);
-                    c = rintf((float)BL * ((float)sign_of(d[i]) * qd) * ((float)sign_of(x[j]) * qx));
+                    c = rintf((float)BL * ((float)sign_of(d[i]) * qd) *
+                              ((float)sign_of(x[j]) * qx));
                 }
                 count[(size_t)i * C + j] = (int)fabsf(c);
                 sgn[(size_t)i * C + j] = sign_of(c);
@@ -122,7 +128,8 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
     for (int i = 0; i < R; ++i)
         for (int p = 0; p < BL; ++p)
             for (int j = 0; j < C; ++j)
-                if (count[(size_t)i * C + j] > p) index[((size_t)i * C + j) * (BL + 1) + p] = s++ * npp;
+                if (count[(size_t)i * C + j] > p)
+                    index[((size_t)i * C + j) * (BL + 1) + p] = s++ * npp;
     float *normals = calloc(s * npp + 4, sizeof(float));
     if (s > 0 && npp > 0) rpu_rng_normal_at(&t->ustream, vbase + L.c2c, normals, s * npp);
     float *target = dev->persistent_weights ? dev->persistent_weights : t->w;
@@ -147,13 +154,16 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
         float *wn = calloc((size_t)C + 4, sizeof(float));
         for (int i = 0; i < R; ++i) {
             int any = 0;
-            for (int j = 0; j < C; ++j) any |= count[(size_t)i * C + j] > 0 && sgn[(size_t)i * C + j] != 0;
+            for (int j = 0; j < C; ++j)
+                any |= count[(size_t)i * C + j] > 0 && sgn[(size_t)i * C + j] != 0;
             if (!any) continue;
-            rpu_rng_normal_at(&t->ustream, vbase + L.write + (uint64_t)i * L.row_write, wn, (size_t)C);
+            rpu_rng_normal_at(&t->ustream, vbase + L.write + (uint64_t)i * L.row_write, wn,
+                              (size_t)C);
             for (int j = 0; j < C; ++j) {
                 size_t c = (size_t)i * C + j;
                 if (count[c] > 0)
-                    t->w[c] = dev->persistent_weights[c] + dev->par.write_noise_std * dev->par.dw_min * wn[j];
+                    t->w[c] = dev->persistent_weights[c] +
+                              dev->par.write_noise_std * dev->par.dw_min * wn[j];
             }
         }
         free(wn);
@@ -169,7 +179,8 @@ int ref_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
     float lr_scale = 1;
     if (t->cfg.mapping.weight_scaling_lr_compensation) {
         double mean = 0;
-        for (int i = 0; i < R; ++i) mean += t->scales[i];
+        for (int i = 0; i < R; ++i)
+            mean += t->scales[i];
         mean /= R;
         if (mean > 0) lr_scale = (float)(1.0 / mean);
     }
@@ -180,7 +191,8 @@ int ref_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
     t->ucalls++;
     int rc = 0;
     for (int k = 0; k < n && rc == 0; ++k) {
-        for (int i = 0; i < R; ++i) du[i] = d[(size_t)k * R + i] / (t->scales[i] * lr_scale);
+        for (int i = 0; i < R; ++i)
+            du[i] = d[(size_t)k * R + i] / (t->scales[i] * lr_scale);
         rc = ref_vector(t, x + (size_t)k * C, du, lr * lr_scale, base + (uint64_t)k * L.total);
     }
     free(du);

@@ -52,7 +52,8 @@ static void test_independence_and_seek(void) {
     float a[N], b[N];
     rpu_rng s;
     rpu_rng_init(&s, 42, rpu_stream_id(3, 7, RPU_PURPOSE_FORWARD));
-    for (int i = 0; i < N; ++i) a[i] = rpu_rng_normal(&s);
+    for (int i = 0; i < N; ++i)
+        a[i] = rpu_rng_normal(&s);
 
     /* other streams used in between, interleaved with the same stream restarted */
     rpu_rng o1, o2, s2;
@@ -70,15 +71,18 @@ static void test_independence_and_seek(void) {
 
     /* save a position, draw, restore, draw again */
     rpu_rng_init(&s, 9, 11);
-    for (int i = 0; i < 37; ++i) (void)rpu_rng_u32(&s);
+    for (int i = 0; i < 37; ++i)
+        (void)rpu_rng_u32(&s);
     uint64_t pos = rpu_rng_tell(&s);
     CHECK(pos == 37, "tell counts words: %llu", (unsigned long long)pos);
     uint32_t w1[100], w2[100];
-    for (int i = 0; i < 100; ++i) w1[i] = rpu_rng_u32(&s);
+    for (int i = 0; i < 100; ++i)
+        w1[i] = rpu_rng_u32(&s);
     rpu_rng_seek(&s, 1u << 20); /* far away and back */
     (void)rpu_rng_u32(&s);
     rpu_rng_seek(&s, pos);
-    for (int i = 0; i < 100; ++i) w2[i] = rpu_rng_u32(&s);
+    for (int i = 0; i < 100; ++i)
+        w2[i] = rpu_rng_u32(&s);
     CHECK(memcmp(w1, w2, sizeof w1) == 0, "seek restores the sequence");
 
     /* a fill starts at the next block boundary and equals random access there */
@@ -137,7 +141,8 @@ static void test_distributions(void) {
         if (x[i] > hi) hi = x[i];
     }
     m /= n;
-    for (int i = 0; i < n; ++i) v += (x[i] - m) * (x[i] - m);
+    for (int i = 0; i < n; ++i)
+        v += (x[i] - m) * (x[i] - m);
     v /= n - 1;
     CHECK(lo >= 0 && hi < 1, "uniform range [%g, %g]", lo, hi);
     CHECK(fabs(m - 0.5) < 5 * sqrt(1.0 / 12 / n), "uniform mean %g", m);

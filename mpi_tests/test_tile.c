@@ -27,8 +27,12 @@ static rpu_config base_config(void) {
 
 static rpu_tile *make_tile(const rpu_config *c, int out, int in, uint64_t seed, uint32_t tile_id,
                            rpu_mac_mode mac) {
-    rpu_tile_params p = {.out_size = out, .in_size = in, .seed = seed, .layer_id = 1,
-                         .tile_id = tile_id, .mac = mac};
+    rpu_tile_params p = {.out_size = out,
+                         .in_size = in,
+                         .seed = seed,
+                         .layer_id = 1,
+                         .tile_id = tile_id,
+                         .mac = mac};
     rpu_tile *t = NULL;
     CHECK_OK(rpu_tile_create(&p, c, &t));
     return t;
@@ -106,8 +110,10 @@ static void run_against_reference(const rpu_config *c, int out, int in, int n, u
     CHECK_OK(rpu_tile_set_weights(t, w, false));
     memcpy(r.w, w, sizeof(float) * (size_t)out * in);
     float *x = malloc(sizeof(float) * (size_t)n * in), *d = malloc(sizeof(float) * (size_t)n * out);
-    float *y1 = malloc(sizeof(float) * (size_t)n * out), *y2 = malloc(sizeof(float) * (size_t)n * out);
-    float *dx1 = malloc(sizeof(float) * (size_t)n * in), *dx2 = malloc(sizeof(float) * (size_t)n * in);
+    float *y1 = malloc(sizeof(float) * (size_t)n * out),
+          *y2 = malloc(sizeof(float) * (size_t)n * out);
+    float *dx1 = malloc(sizeof(float) * (size_t)n * in),
+          *dx2 = malloc(sizeof(float) * (size_t)n * in);
     char what[256];
     for (int call = 0; call < 3; ++call) {
         tl_fill_uniform(x, n * in, -xscale, xscale, seed + (uint64_t)call, 12);
@@ -132,8 +138,9 @@ static void run_against_reference(const rpu_config *c, int out, int in, int n, u
 }
 
 static void test_against_reference(void) {
-    const rpu_noise_management nms[] = {RPU_NM_NONE,     RPU_NM_ABS_MAX,        RPU_NM_MAX,
-                                        RPU_NM_CONSTANT, RPU_NM_ABS_MAX_NP_SUM, RPU_NM_AVERAGE_ABS_MAX};
+    const rpu_noise_management nms[] = {
+        RPU_NM_NONE,     RPU_NM_ABS_MAX,        RPU_NM_MAX,
+        RPU_NM_CONSTANT, RPU_NM_ABS_MAX_NP_SUM, RPU_NM_AVERAGE_ABS_MAX};
     const rpu_bound_management bms[] = {RPU_BM_NONE, RPU_BM_ITERATIVE, RPU_BM_ITERATIVE_WORST_CASE};
     int shape = 0;
     for (int noise = 0; noise < 2; ++noise)
@@ -151,7 +158,8 @@ static void test_against_reference(void) {
                 /* random shapes from the shape counter */
                 int out = 1 + (shape * 7) % 23, in = 1 + (shape * 13) % 31, n = 1 + shape % 9;
                 char label[96];
-                snprintf(label, sizeof label, "nm=%d bm=%d noise=%d", (int)nms[a], (int)bms[b], noise);
+                snprintf(label, sizeof label, "nm=%d bm=%d noise=%d", (int)nms[a], (int)bms[b],
+                         noise);
                 run_against_reference(&c, out, in, n, 100 + (uint64_t)shape, 0.6f, 2.0f, label);
             }
     /* every non-ideality at once, noise on, stochastic rounding, both MV directions */
@@ -199,7 +207,8 @@ static void test_construction_values(void) {
     compare_bits(rpu_tile_v_offsets(t, 1), r.v_offset[1], 4, "v_offset");
     compare_bits(rpu_tile_nonlinearity(t, 1), r.nl[1], 4, "nonlinearity");
     int nonneg = 1;
-    for (int i = 0; i < 4; ++i) nonneg &= rpu_tile_v_offsets(t, 1)[i] >= 0;
+    for (int i = 0; i < 4; ++i)
+        nonneg &= rpu_tile_v_offsets(t, 1)[i] >= 0;
     CHECK(nonneg, "v_offset half-rectified");
     ref_tile_free(&r);
     rpu_tile_destroy(&t);
@@ -223,19 +232,22 @@ static void test_output_noise_std(void) {
     x1[3] = 2.5f; /* max|x| = 2.5 */
     CHECK_OK(rpu_tile_set_weights(t, w, false));
     float *x = malloc(sizeof(float) * (size_t)n * in), *y = malloc(sizeof(float) * (size_t)n * out);
-    for (int k = 0; k < n; ++k) memcpy(x + (size_t)k * in, x1, sizeof x1);
+    for (int k = 0; k < n; ++k)
+        memcpy(x + (size_t)k * in, x1, sizeof x1);
     CHECK_OK(rpu_tile_forward(t, x, n, y, true));
     double ss = 0;
     for (int k = 0; k < n; ++k)
         for (int i = 0; i < out; ++i) {
             double exact = 0;
-            for (int j = 0; j < in; ++j) exact += (double)w[i * in + j] * x1[j];
+            for (int j = 0; j < in; ++j)
+                exact += (double)w[i * in + j] * x1[j];
             double e = y[(size_t)k * out + i] - exact;
             ss += e * e;
         }
     const double N = (double)n * out;
     double sd = sqrt(ss / N), want = 0.06 * 2.5;
-    CHECK(fabs(sd / want - 1) < 5 / sqrt(2 * N), "output noise std %g, want %g (N=%g)", sd, want, N);
+    CHECK(fabs(sd / want - 1) < 5 / sqrt(2 * N), "output noise std %g, want %g (N=%g)", sd, want,
+          N);
     free(x), free(y);
     rpu_tile_destroy(&t);
 }
@@ -264,9 +276,11 @@ static void test_quantization_rms(void) {
         rpu_tile *t = make_tile(&c, dim, dim, 31 + (uint64_t)stage, 0, RPU_MAC_BLAS);
         if (!t) return;
         float w[16] = {0};
-        for (int i = 0; i < dim; ++i) w[i * dim + i] = gain;
+        for (int i = 0; i < dim; ++i)
+            w[i * dim + i] = gain;
         CHECK_OK(rpu_tile_set_weights(t, w, false));
-        float *x = malloc(sizeof(float) * (size_t)n * dim), *y = malloc(sizeof(float) * (size_t)n * dim);
+        float *x = malloc(sizeof(float) * (size_t)n * dim),
+              *y = malloc(sizeof(float) * (size_t)n * dim);
         tl_fill_uniform(x, n * dim, -0.99f, 0.99f, 31 + (uint64_t)stage, 3);
         CHECK_OK(rpu_tile_forward(t, x, n, y, true));
         double ss = 0;
@@ -300,7 +314,8 @@ static void test_zero_vector_and_determinism(void) {
     rpu_tile_set_weights(v, w, false);
     CHECK_OK(rpu_tile_forward(t, x, 3, y, false));
     int zeros = 1;
-    for (int i = 0; i < 5; ++i) zeros &= y[5 + i] == 0.0f;
+    for (int i = 0; i < 5; ++i)
+        zeros &= y[5 + i] == 0.0f;
     CHECK(zeros, "all-zero input vector gives exact zeros under noise management");
     /* the same batch in a fresh tile with the same keys: same bits */
     float yu[15];
@@ -327,7 +342,8 @@ static void test_blas_vs_exact(void) {
         io->out_bound = 100;
     }
     const int out = 64, in = 96, n = 37;
-    rpu_tile *a = make_tile(&c, out, in, 3, 0, RPU_MAC_BLAS), *b = make_tile(&c, out, in, 3, 0, RPU_MAC_EXACT);
+    rpu_tile *a = make_tile(&c, out, in, 3, 0, RPU_MAC_BLAS),
+             *b = make_tile(&c, out, in, 3, 0, RPU_MAC_EXACT);
     if (!a || !b) return;
     float *w = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * n * in);
     float *ya = malloc(sizeof(float) * n * out), *yb = malloc(sizeof(float) * n * out);
@@ -338,12 +354,14 @@ static void test_blas_vs_exact(void) {
     CHECK_OK(rpu_tile_forward(a, x, n, ya, true));
     CHECK_OK(rpu_tile_forward(b, x, n, yb, true));
     double md = 0;
-    for (int q = 0; q < n * out; ++q) md = fmax(md, fabs(ya[q] - yb[q]));
+    for (int q = 0; q < n * out; ++q)
+        md = fmax(md, fabs(ya[q] - yb[q]));
     CHECK(md < 1e-4, "forward BLAS vs exact max diff %g", md);
     CHECK_OK(rpu_tile_backward(a, ya, n, da));
     CHECK_OK(rpu_tile_backward(b, ya, n, db));
     md = 0;
-    for (int q = 0; q < n * in; ++q) md = fmax(md, fabs(da[q] - db[q]));
+    for (int q = 0; q < n * in; ++q)
+        md = fmax(md, fabs(da[q] - db[q]));
     CHECK(md < 1e-4, "backward BLAS vs exact max diff %g", md);
     free(w), free(x), free(ya), free(yb), free(da), free(db);
     rpu_tile_destroy(&a), rpu_tile_destroy(&b);
@@ -378,14 +396,18 @@ static void test_perfect_and_scaling(void) {
         CHECK_OK(rpu_tile_forward(t, x, 1, y, false));
         for (int i = 0; i < 3; ++i) {
             float e = 0;
-            for (int j = 0; j < 4; ++j) e += w[i * 4 + j] * x[j];
-            CHECK(fabsf(y[i] - e) < 1e-5f, "perfect forward %d: %g vs %g", i, (double)y[i], (double)e);
+            for (int j = 0; j < 4; ++j)
+                e += w[i * 4 + j] * x[j];
+            CHECK(fabsf(y[i] - e) < 1e-5f, "perfect forward %d: %g vs %g", i, (double)y[i],
+                  (double)e);
         }
         CHECK_OK(rpu_tile_backward(t, d, 1, dx));
         for (int j = 0; j < 4; ++j) {
             float e = 0;
-            for (int i = 0; i < 3; ++i) e += w[i * 4 + j] * d[i];
-            CHECK(fabsf(dx[j] - e) < 1e-5f, "perfect backward %d: %g vs %g", j, (double)dx[j], (double)e);
+            for (int i = 0; i < 3; ++i)
+                e += w[i * 4 + j] * d[i];
+            CHECK(fabsf(dx[j] - e) < 1e-5f, "perfect backward %d: %g vs %g", j, (double)dx[j],
+                  (double)e);
         }
         rpu_tile_destroy(&t);
     }
@@ -415,7 +437,8 @@ static void test_mask_and_backward_bm(void) {
     CHECK_OK(rpu_tile_forward(t, &x, 1, y, true));
     CHECK_OK(rpu_tile_backward(t, d, 1, &dx));
     want = rintf(1.25f / (24.0f / 510)) * (24.0f / 510);
-    CHECK(fabsf(dx - want) < 1e-6f, "unmasked after test forward dx=%g want %g", (double)dx, (double)want);
+    CHECK(fabsf(dx - want) < 1e-6f, "unmasked after test forward dx=%g want %g", (double)dx,
+          (double)want);
     rpu_tile_destroy(&t);
 
     /* the mask also applies to a perfect forward (out_bound 12 > 0), not to floating point */
@@ -430,8 +453,8 @@ static void test_mask_and_backward_bm(void) {
         CHECK_OK(rpu_tile_forward(tp, &xp, 1, yp, false));
         CHECK(yp[0] == 20, "perfect forward is not clipped: %g", (double)yp[0]);
         CHECK_OK(rpu_tile_backward(tp, dp, 1, &dxp));
-        CHECK(dxp == (fp ? 20.5f : 0.5f), "kind %d: perfect backward after |y| >= 0.999*12: %g",
-              fp, (double)dxp);
+        CHECK(dxp == (fp ? 20.5f : 0.5f), "kind %d: perfect backward after |y| >= 0.999*12: %g", fp,
+              (double)dxp);
         rpu_tile_destroy(&tp);
     }
 
@@ -440,7 +463,8 @@ static void test_mask_and_backward_bm(void) {
     a.backward.bound_management = RPU_BM_ITERATIVE;
     b.backward.bound_management = RPU_BM_NONE;
     a.backward.out_bound = b.backward.out_bound = 0.5f;
-    rpu_tile *ta = make_tile(&a, 6, 5, 9, 0, RPU_MAC_EXACT), *tb = make_tile(&b, 6, 5, 9, 0, RPU_MAC_EXACT);
+    rpu_tile *ta = make_tile(&a, 6, 5, 9, 0, RPU_MAC_EXACT),
+             *tb = make_tile(&b, 6, 5, 9, 0, RPU_MAC_EXACT);
     float ww[30], dd[12], da[10], db[10];
     tl_fill_uniform(ww, 30, -0.6f, 0.6f, 9, 1);
     tl_fill_uniform(dd, 12, -1, 1, 9, 2);
@@ -456,17 +480,20 @@ static void test_errors(void) {
     rpu_tile *t = NULL;
     rpu_tile_params p = {.out_size = 0, .in_size = 3};
     CHECK_STATUS(rpu_tile_create(&p, &c, &t), RPU_ERR_ARG);
-    CHECK(strstr(rpu_last_error(), "0 x 3") != NULL, "message names the size: %s", rpu_last_error());
+    CHECK(strstr(rpu_last_error(), "0 x 3") != NULL, "message names the size: %s",
+          rpu_last_error());
     CHECK_STATUS(rpu_tile_create(NULL, &c, &t), RPU_ERR_ARG);
     p.out_size = 2;
     c.forward.mv_type = RPU_MV_POS_NEG_SEPARATE;
     CHECK_STATUS(rpu_tile_create(&p, &c, &t), RPU_ERR_UNSUPPORTED);
-    CHECK(strstr(rpu_last_error(), "forward.mv_type") != NULL, "names the key: %s", rpu_last_error());
+    CHECK(strstr(rpu_last_error(), "forward.mv_type") != NULL, "names the key: %s",
+          rpu_last_error());
     c = base_config();
     c.forward.inp_bound = -1;
     c.forward.noise_management = RPU_NM_NONE;
     CHECK_STATUS(rpu_tile_create(&p, &c, &t), RPU_ERR_CONFIG);
-    CHECK(strstr(rpu_last_error(), "forward.inp_res") != NULL, "names the key: %s", rpu_last_error());
+    CHECK(strstr(rpu_last_error(), "forward.inp_res") != NULL, "names the key: %s",
+          rpu_last_error());
     c = base_config();
     CHECK_OK(rpu_tile_create(&p, &c, &t));
     float x[3] = {0}, y[2];

@@ -13,8 +13,12 @@
 #include <string.h>
 
 static rpu_tile *make(const rpu_config *c, int out, int in, uint64_t seed, uint32_t tile_id) {
-    rpu_tile_params p = {.out_size = out, .in_size = in, .seed = seed, .layer_id = 2,
-                         .tile_id = tile_id, .mac = RPU_MAC_BLAS};
+    rpu_tile_params p = {.out_size = out,
+                         .in_size = in,
+                         .seed = seed,
+                         .layer_id = 2,
+                         .tile_id = tile_id,
+                         .mac = RPU_MAC_BLAS};
     rpu_tile *t = NULL;
     CHECK_OK(rpu_tile_create(&p, c, &t));
     return t;
@@ -62,7 +66,7 @@ static void engine_case(const rpu_config *c, int out, int in, int n, float lr, u
 }
 
 static void test_engine_vs_reference(void) {
-    const char *devices[] = {"constant_step", "linear_step", "soft_bounds", "soft_bounds_pmax",
+    const char *devices[] = {"constant_step", "linear_step", "soft_bounds",   "soft_bounds_pmax",
                              "exp_step",      "pow_step",    "piecewise_step"};
     const char *pulses[] = {"stochastic_compressed", "stochastic", "mean_count",
                             "deterministic_implicit"};
@@ -140,9 +144,10 @@ static void test_unbiased_and_saturation(void) {
             double sd = g * sqrt(BL * p * (1 - p) / M);
             double got = w[i * in + j] / M;
             /* plus float round-off: BL·M additions, each within half an ulp of |w| */
-            double roundoff = BL * 0.5 * (nextafterf(fabsf(w[i * in + j]), INFINITY) - fabsf(w[i * in + j]));
-            CHECK(fabs(got - want) <= 5 * sd + roundoff, "mean dW(%d,%d) = %g, want %g (sd %g)",
-                  i, j, got, want, sd);
+            double roundoff =
+                BL * 0.5 * (nextafterf(fabsf(w[i * in + j]), INFINITY) - fabsf(w[i * in + j]));
+            CHECK(fabs(got - want) <= 5 * sd + roundoff, "mean dW(%d,%d) = %g, want %g (sd %g)", i,
+                  j, got, want, sd);
         }
     rpu_tile_destroy(&t);
 
@@ -166,13 +171,15 @@ static void test_exact_paths(void) {
     const int out = 3, in = 4, n = 2;
     const float x[8] = {1, 2, -1, 0.5f, 0, -2, 1, 1};
     const float d[6] = {0.5f, -1, 0.25f, 1, 0, -0.5f};
-    const float w0[12] = {0.1f, 0.2f, 0.3f, 0.4f, -0.1f, -0.2f, -0.3f, -0.4f, 0.5f, 0.55f, -0.5f, 0};
+    const float w0[12] = {0.1f,  0.2f,  0.3f, 0.4f,  -0.1f, -0.2f,
+                          -0.3f, -0.4f, 0.5f, 0.55f, -0.5f, 0};
     const float lr = 0.1f;
     float want[12];
     for (int i = 0; i < out; ++i)
         for (int j = 0; j < in; ++j) {
             double s = w0[i * in + j];
-            for (int k = 0; k < n; ++k) s -= (double)lr * d[k * out + i] * x[k * in + j];
+            for (int k = 0; k < n; ++k)
+                s -= (double)lr * d[k * out + i] * x[k * in + j];
             want[i * in + j] = (float)s;
         }
     for (int variant = 0; variant < 4; ++variant) {
@@ -223,7 +230,8 @@ static void test_construction_and_memory(void) {
     rpu_config c;
     rpu_config_default(&c, RPU_KIND_SINGLE);
     c.device.construction_seed = 1234;
-    rpu_tile *a = make(&c, 16, 12, 1, 7), *b = make(&c, 16, 12, 999, 7), *o = make(&c, 16, 12, 1, 8);
+    rpu_tile *a = make(&c, 16, 12, 1, 7), *b = make(&c, 16, 12, 999, 7),
+             *o = make(&c, 16, 12, 1, 8);
     if (!a || !b || !o) return;
     CHECK(rpu_tile_device_array_count(a) == 4, "default constant_step: 4 arrays, got %d",
           rpu_tile_device_array_count(a));
@@ -234,7 +242,8 @@ static void test_construction_and_memory(void) {
         const float *po = rpu_tile_device_array_by_name(o, name);
         CHECK(pb && memcmp(pa, pb, sizeof(float) * 16 * 12) == 0,
               "%s: same construction seed and tile -> identical (run seed differs)", name);
-        CHECK(po && memcmp(pa, po, sizeof(float) * 16 * 12) != 0, "%s: other tile -> different", name);
+        CHECK(po && memcmp(pa, po, sizeof(float) * 16 * 12) != 0, "%s: other tile -> different",
+              name);
     }
     CHECK(rpu_tile_bytes_per_cell(a) <= 20.0, "default constant_step: %g bytes per cell (<= 20)",
           rpu_tile_bytes_per_cell(a));
@@ -273,11 +282,13 @@ static void test_post_update(void) {
         rpu_tile_get_weights(t, w, false);
         if (variant == 0) {
             double md = 0;
-            for (int q = 0; q < N; ++q) md = fmax(md, fabs(w[q] - 0.9 * w0[q]));
+            for (int q = 0; q < N; ++q)
+                md = fmax(md, fabs(w[q] - 0.9 * w0[q]));
             CHECK(md < 1e-6, "decay: w = 0.9 w0 (lifetime 10, reset 0): max dev %g", md);
         } else if (variant == 1) {
             double ss = 0;
-            for (int q = 0; q < N; ++q) ss += (double)(w[q] - w0[q]) * (w[q] - w0[q]);
+            for (int q = 0; q < N; ++q)
+                ss += (double)(w[q] - w0[q]) * (w[q] - w0[q]);
             double sd = sqrt(ss / N);
             CHECK(fabs(sd / 0.01 - 1) < 5 / sqrt(2.0 * N), "diffusion std %g, want 0.01", sd);
         } else {
@@ -319,7 +330,8 @@ static void test_state_round_trip(void) {
         rpu_state_item ia[RPU_TILE_MAX_STATE_ITEMS], ib[RPU_TILE_MAX_STATE_ITEMS];
         int na = rpu_tile_state_items(a, ia, RPU_TILE_MAX_STATE_ITEMS);
         int nb = rpu_tile_state_items(b, ib, RPU_TILE_MAX_STATE_ITEMS);
-        CHECK(na == nb && na <= RPU_TILE_MAX_STATE_ITEMS, "%s: item counts %d %d", devices[dv], na, nb);
+        CHECK(na == nb && na <= RPU_TILE_MAX_STATE_ITEMS, "%s: item counts %d %d", devices[dv], na,
+              nb);
         int bytes_ok = 1;
         for (int k = 0; k < na && k < nb; ++k) {
             bytes_ok &= !strcmp(ia[k].name, ib[k].name) && ia[k].count == ib[k].count &&
@@ -348,7 +360,8 @@ static void test_state_round_trip(void) {
         float wa[63], wb[63];
         rpu_tile_get_weights(a, wa, false);
         rpu_tile_get_weights(b, wb, false);
-        CHECK(memcmp(wa, wb, sizeof wa) == 0, "%s: weights after restore and two steps", devices[dv]);
+        CHECK(memcmp(wa, wb, sizeof wa) == 0, "%s: weights after restore and two steps",
+              devices[dv]);
         rpu_tile_destroy(&a), rpu_tile_destroy(&b);
     }
 }
@@ -359,7 +372,8 @@ static void test_errors(void) {
     rpu_tile *t = make(&c, 2, 2, 1, 0);
     float x[2] = {1, 1}, d[2] = {1, 1};
     CHECK_STATUS(rpu_tile_update(t, x, d, 1, -0.1f), RPU_ERR_ARG);
-    CHECK(strstr(rpu_last_error(), "learning rate") != NULL, "names the problem: %s", rpu_last_error());
+    CHECK(strstr(rpu_last_error(), "learning rate") != NULL, "names the problem: %s",
+          rpu_last_error());
     CHECK_STATUS(rpu_tile_update(t, x, d, -1, 0.1f), RPU_ERR_ARG);
     CHECK_STATUS(rpu_tile_update(t, NULL, d, 1, 0.1f), RPU_ERR_ARG);
     CHECK_STATUS(rpu_tile_reset_columns(t, 5, 1, 1.0f), RPU_ERR_ARG);
@@ -367,7 +381,8 @@ static void test_errors(void) {
     c.update.desired_bl = 300;
     rpu_tile_params p = {.out_size = 2, .in_size = 2};
     CHECK_STATUS(rpu_tile_create(&p, &c, &t), RPU_ERR_CONFIG);
-    CHECK(strstr(rpu_last_error(), "update.desired_bl") != NULL, "names the key: %s", rpu_last_error());
+    CHECK(strstr(rpu_last_error(), "update.desired_bl") != NULL, "names the key: %s",
+          rpu_last_error());
 }
 
 int main(int argc, char **argv) {

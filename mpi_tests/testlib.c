@@ -51,12 +51,14 @@ int tl_finish(void) {
 void tl_fill_uniform(float *x, int n, float lo, float hi, uint64_t seed, uint64_t id) {
     rpu_rng r;
     rpu_rng_init(&r, seed, rpu_stream_id((uint32_t)id, 0, RPU_PURPOSE_TEST));
-    for (int i = 0; i < n; ++i) x[i] = lo + (hi - lo) * rpu_rng_uniform(&r);
+    for (int i = 0; i < n; ++i)
+        x[i] = lo + (hi - lo) * rpu_rng_uniform(&r);
 }
 
 void tl_fill_normal(float *x, int n, float scale, uint64_t seed, uint64_t id) {
     rpu_rng r;
     rpu_rng_init(&r, seed, rpu_stream_id((uint32_t)id, 1, RPU_PURPOSE_TEST));
     rpu_rng_normal_fill(&r, x, (size_t)n);
-    for (int i = 0; i < n; ++i) x[i] *= scale;
+    for (int i = 0; i < n; ++i)
+        x[i] *= scale;
 }

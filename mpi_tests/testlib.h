@@ -20,17 +20,17 @@ bool tl_check(bool ok, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #define CHECK(cond, ...) tl_check((cond), __FILE__, __LINE__, __VA_ARGS__)
-#define CHECK_OK(expr)                                                                         \
-    do {                                                                                       \
-        rpu_status tl_s_ = (expr);                                                             \
-        tl_check(tl_s_ == RPU_OK, __FILE__, __LINE__, "%s -> %s: %s", #expr,                   \
-                 rpu_status_name(tl_s_), rpu_last_error());                                   \
+#define CHECK_OK(expr)                                                                             \
+    do {                                                                                           \
+        rpu_status tl_s_ = (expr);                                                                 \
+        tl_check(tl_s_ == RPU_OK, __FILE__, __LINE__, "%s -> %s: %s", #expr,                       \
+                 rpu_status_name(tl_s_), rpu_last_error());                                        \
     } while (0)
-#define CHECK_STATUS(expr, want)                                                               \
-    do {                                                                                       \
-        rpu_status tl_s_ = (expr);                                                             \
-        tl_check(tl_s_ == (want), __FILE__, __LINE__, "%s -> %s, want %s (%s)", #expr,         \
-                 rpu_status_name(tl_s_), rpu_status_name(want), rpu_last_error());            \
+#define CHECK_STATUS(expr, want)                                                                   \
+    do {                                                                                           \
+        rpu_status tl_s_ = (expr);                                                                 \
+        tl_check(tl_s_ == (want), __FILE__, __LINE__, "%s -> %s, want %s (%s)", #expr,             \
+                 rpu_status_name(tl_s_), rpu_status_name(want), rpu_last_error());                 \
     } while (0)
 
 /* Deterministic test data from a Philox stream (purpose RPU_PURPOSE_TEST). */

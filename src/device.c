@@ -566,13 +566,16 @@ static inline unsigned max_count(const uint8_t *restrict cnt, int m) {
 #if defined(__AVX512BW__)
     if (m >= 64) {
         __m512i acc = _mm512_setzero_si512();
-        for (; j + 64 <= m; j += 64) acc = _mm512_max_epu8(acc, _mm512_loadu_si512((const void *)(cnt + j)));
+        for (; j + 64 <= m; j += 64)
+            acc = _mm512_max_epu8(acc, _mm512_loadu_si512((const void *)(cnt + j)));
         uint8_t lanes[64];
         _mm512_storeu_si512((void *)lanes, acc);
-        for (int k = 0; k < 64; ++k) mx = lanes[k] > mx ? lanes[k] : mx;
+        for (int k = 0; k < 64; ++k)
+            mx = lanes[k] > mx ? lanes[k] : mx;
     }
 #endif
-    for (; j < m; ++j) mx = cnt[j] > mx ? cnt[j] : mx;
+    for (; j < m; ++j)
+        mx = cnt[j] > mx ? cnt[j] : mx;
     return mx;
 }
 
@@ -619,10 +622,12 @@ static void row_constant(float *restrict w, const float *restrict up, const floa
             if (!m) continue;
             __m512 z = _mm512_maskz_expandloadu_ps(m, p);
             p += __builtin_popcount((unsigned)m);
-            __m512 step = _mm512_mask_blend_ps(lanes_down(sign + j), _mm512_loadu_ps(up + j),
-                                               _mm512_sub_ps(_mm512_setzero_ps(), _mm512_loadu_ps(dn + j)));
+            __m512 step =
+                _mm512_mask_blend_ps(lanes_down(sign + j), _mm512_loadu_ps(up + j),
+                                     _mm512_sub_ps(_mm512_setzero_ps(), _mm512_loadu_ps(dn + j)));
             __m512 a = _mm512_loadu_ps(w + j);
-            __m512 y = _mm512_add_ps(a, _mm512_mul_ps(step, _mm512_add_ps(one, _mm512_mul_ps(sg, z))));
+            __m512 y =
+                _mm512_add_ps(a, _mm512_mul_ps(step, _mm512_add_ps(one, _mm512_mul_ps(sg, z))));
             y = clip16(y, _mm512_loadu_ps(lo + j), _mm512_loadu_ps(hi + j));
             _mm512_mask_storeu_ps(w + j, m, y);
         }
@@ -668,8 +673,10 @@ static void row_linear(float *restrict w, const float *restrict sl_up, const flo
             __m512 z = _mm512_maskz_expandloadu_ps(m, p);
             p += __builtin_popcount((unsigned)m);
             __mmask16 dm = lanes_down(sign + j);
-            __m512 slope = _mm512_mask_blend_ps(dm, _mm512_loadu_ps(sl_up + j), _mm512_loadu_ps(sl_dn + j));
-            __m512 scale = _mm512_mask_blend_ps(dm, _mm512_loadu_ps(up + j), _mm512_loadu_ps(dn + j));
+            __m512 slope =
+                _mm512_mask_blend_ps(dm, _mm512_loadu_ps(sl_up + j), _mm512_loadu_ps(sl_dn + j));
+            __m512 scale =
+                _mm512_mask_blend_ps(dm, _mm512_loadu_ps(up + j), _mm512_loadu_ps(dn + j));
             __m512 dir = _mm512_mask_blend_ps(dm, one, _mm512_set1_ps(-1.0f));
             __m512 a = _mm512_loadu_ps(w + j);
             __m512 nz = _mm512_add_ps(one, _mm512_mul_ps(sg, z));
@@ -719,7 +726,8 @@ void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, cons
         /* pass-major like the kernels above: one pulse per active cell per pass */
         exp_par e = exp_par_of(p);
         unsigned maxn = 0;
-        for (int j = 0; j < cols; ++j) maxn = count[j] > maxn ? count[j] : maxn;
+        for (int j = 0; j < cols; ++j)
+            maxn = count[j] > maxn ? count[j] : maxn;
         for (unsigned k = 0; k < maxn; ++k)
             for (int j = 0; j < cols; ++j) {
                 if (count[j] <= k) continue;

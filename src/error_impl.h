@@ -17,10 +17,10 @@ rpu_status rpu_error_at(rpu_status code, const char *file, int line, const char 
 #define RPU_FAIL(code, ...) rpu_error_at((code), __FILE__, __LINE__, __VA_ARGS__)
 
 /* Propagate a failure from a callee unchanged (its message is already recorded). */
-#define RPU_CHECK(expr)                                                                        \
-    do {                                                                                       \
-        rpu_status rpu_check_s_ = (expr);                                                      \
-        if (rpu_check_s_ != RPU_OK) return rpu_check_s_;                                       \
+#define RPU_CHECK(expr)                                                                            \
+    do {                                                                                           \
+        rpu_status rpu_check_s_ = (expr);                                                          \
+        if (rpu_check_s_ != RPU_OK) return rpu_check_s_;                                           \
     } while (0)
 
 #endif

@@ -29,13 +29,13 @@ struct rpu_conv {
     rpu_tile **tiles; /* [n_tiles], NULL where not owned */
     int K;            /* kernel elements */
     int k3[3], s3[3], p3[3], d3[3];
-    float *bias;      /* digital bias [out] or NULL */
+    float *bias; /* digital bias [out] or NULL */
     float *bias_grad;
     bool training;
     /* last forward / backward */
     int n, in3[3], out3[3], Lin, Lout;
     int have_x, have_dy;
-    float *xp, *dp;  /* training: patches and gradients of the owned tiles, tile after tile */
+    float *xp, *dp; /* training: patches and gradients of the owned tiles, tile after tile */
     size_t xp_cap, dp_cap;
     /* index table of the indexed path: [Lout * K] spatial input offsets (-1: padding) */
     int32_t *idx;
@@ -43,9 +43,9 @@ struct rpu_conv {
     int idx_in3[3];
     int idx_valid;
     /* workspaces */
-    float *pbuf;     /* patches / gradients of one tile */
+    float *pbuf; /* patches / gradients of one tile */
     size_t pbuf_cap;
-    float *obuf;     /* outputs of all owned tiles */
+    float *obuf; /* outputs of all owned tiles */
     size_t obuf_cap;
     int64_t *acc;
     size_t acc_cap;
@@ -74,7 +74,8 @@ static void transpose(const float *src, size_t lds, float *dst, size_t ldd, int 
         for (int c0 = 0; c0 < cols; c0 += B) {
             const int r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
             for (int c = c0; c < c1; ++c)
-                for (int r = r0; r < r1; ++r) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c] + 0.0f;
+                for (int r = r0; r < r1; ++r)
+                    dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c] + 0.0f;
         }
 }
 
@@ -95,7 +96,8 @@ static float abs_max_nan(const float *v, size_t n) {
         nan |= a != a;
         m = a > m ? a : m;
     }
-    for (int k = 0; k < 16; ++k) m = lane[k] > m ? lane[k] : m;
+    for (int k = 0; k < 16; ++k)
+        m = lane[k] > m ? lane[k] : m;
     return nan ? NAN : m;
 }
 
@@ -128,7 +130,8 @@ void rpu_conv_params_default(rpu_conv_params *p, int ndim, int in_channels, int 
 int rpu_conv_tile_size(int in_channels, int groups, int ndim, const int *kernel) {
     if (groups < 1 || ndim < 0 || ndim > 3 || (ndim > 0 && !kernel)) return 0;
     int s = in_channels / groups;
-    for (int a = 0; a < ndim; ++a) s *= kernel[a];
+    for (int a = 0; a < ndim; ++a)
+        s *= kernel[a];
     return s;
 }
 
@@ -137,7 +140,8 @@ int rpu_conv_tile_size(int in_channels, int groups, int ndim, const int *kernel)
 static rpu_status check_params(const rpu_conv_params *p, int ndim) {
     static const char *pad_names[] = {"zeros", "reflect", "replicate", "circular"};
     if (p->in_channels < 1 || p->out_channels < 1)
-        return RPU_FAIL(RPU_ERR_ARG, "layer %u: in_channels (%d) and out_channels (%d) must be >= 1",
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %u: in_channels (%d) and out_channels (%d) must be >= 1",
                         p->layer_id, p->in_channels, p->out_channels);
     if (p->groups < 1 || p->in_channels % p->groups || p->out_channels % p->groups)
         return RPU_FAIL(RPU_ERR_ARG,
@@ -145,11 +149,11 @@ static rpu_status check_params(const rpu_conv_params *p, int ndim) {
                         p->layer_id, p->groups, p->in_channels, p->out_channels);
     for (int a = 0; a < ndim; ++a) {
         if (p->kernel[a] < 1 || p->stride[a] < 1 || p->dilation[a] < 1 || p->padding[a] < 0)
-            return RPU_FAIL(RPU_ERR_ARG,
-                            "layer %u: dimension %d: kernel %d, stride %d, dilation %d must be >= 1 "
-                            "and padding %d >= 0",
-                            p->layer_id, a, p->kernel[a], p->stride[a], p->dilation[a],
-                            p->padding[a]);
+            return RPU_FAIL(
+                RPU_ERR_ARG,
+                "layer %u: dimension %d: kernel %d, stride %d, dilation %d must be >= 1 "
+                "and padding %d >= 0",
+                p->layer_id, a, p->kernel[a], p->stride[a], p->dilation[a], p->padding[a]);
     }
     if ((int)p->padding_mode < 0 || (int)p->padding_mode > 3)
         return RPU_FAIL(RPU_ERR_ARG, "layer %u: unknown padding mode %d", p->layer_id,
@@ -167,17 +171,21 @@ static rpu_status check_params(const rpu_conv_params *p, int ndim) {
  * on every rank. */
 static rpu_status init_weights(rpu_conv *l) {
     const int nw = rpu_conv_weight_count(l), O = l->p.out_channels;
-    float *w = (float *)malloc(sizeof(float) * (size_t)nw), *b = (float *)malloc(sizeof(float) * (size_t)O);
+    float *w = (float *)malloc(sizeof(float) * (size_t)nw),
+          *b = (float *)malloc(sizeof(float) * (size_t)O);
     if (!w || !b) {
         free(w), free(b);
-        return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for initial weights", l->p.layer_id);
+        return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for initial weights",
+                        l->p.layer_id);
     }
     const double fan_in = (double)(l->p.in_channels / l->p.groups) * l->K;
     const float bound = (float)(1.0 / sqrt(fan_in));
     rpu_rng r;
     rpu_rng_init(&r, l->p.seed, rpu_stream_id(l->p.layer_id, 0, RPU_PURPOSE_INIT));
-    for (int q = 0; q < nw; ++q) w[q] = bound * (2.0f * rpu_rng_uniform(&r) - 1.0f);
-    for (int q = 0; q < O; ++q) b[q] = bound * (2.0f * rpu_rng_uniform(&r) - 1.0f);
+    for (int q = 0; q < nw; ++q)
+        w[q] = bound * (2.0f * rpu_rng_uniform(&r) - 1.0f);
+    for (int q = 0; q < O; ++q)
+        b[q] = bound * (2.0f * rpu_rng_uniform(&r) - 1.0f);
     rpu_status s = rpu_conv_set_weights(l, w, l->p.bias ? b : NULL);
     free(w), free(b);
     return s;
@@ -233,8 +241,12 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         const rpu_tile_slot *ts = &l->grid.tiles[t];
         if (ts->owner != l->rank) continue;
-        rpu_tile_params tp = {.out_size = ts->rows, .in_size = ts->cols, .seed = p->seed,
-                              .layer_id = p->layer_id, .tile_id = (uint32_t)t, .mac = p->mac};
+        rpu_tile_params tp = {.out_size = ts->rows,
+                              .in_size = ts->cols,
+                              .seed = p->seed,
+                              .layer_id = p->layer_id,
+                              .tile_id = (uint32_t)t,
+                              .mac = p->mac};
         s = rpu_tile_create(&tp, cfg, &l->tiles[t]);
     }
     /* every rank must agree before the first collective use */
@@ -262,7 +274,8 @@ rpu_status rpu_conv_create(MPI_Comm comm, const rpu_conv_params *p, const rpu_co
                            rpu_conv **layer) {
     if (p && (p->ndim < 1 || p->ndim > 3)) {
         if (layer) *layer = NULL;
-        return RPU_FAIL(RPU_ERR_ARG, "layer %u: ndim = %d, must be 1, 2 or 3", p->layer_id, p->ndim);
+        return RPU_FAIL(RPU_ERR_ARG, "layer %u: ndim = %d, must be 1, 2 or 3", p->layer_id,
+                        p->ndim);
     }
     return conv_create(comm, p, p ? p->ndim : 0, cfg, layer);
 }
@@ -271,7 +284,8 @@ void rpu_conv_destroy(rpu_conv **layer) {
     if (!layer || !*layer) return;
     rpu_conv *l = *layer;
     if (l->tiles)
-        for (int t = 0; t < l->grid.n_tiles; ++t) rpu_tile_destroy(&l->tiles[t]);
+        for (int t = 0; t < l->grid.n_tiles; ++t)
+            rpu_tile_destroy(&l->tiles[t]);
     free(l->tiles);
     rpu_tile_grid_free(&l->grid);
     free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->idx);
@@ -409,15 +423,19 @@ rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, bool re
     int ok = s == RPU_OK, all_ok = 0;
     int rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
     if (rc == MPI_SUCCESS && all_ok)
-        rc = MPI_Allreduce(MPI_IN_PLACE, bits, (int)(nw + (size_t)O), MPI_UINT32_T, MPI_BOR, l->comm);
-    if (rc != MPI_SUCCESS) s = mpi_fail(rc, "MPI_Allreduce");
+        rc = MPI_Allreduce(MPI_IN_PLACE, bits, (int)(nw + (size_t)O), MPI_UINT32_T, MPI_BOR,
+                           l->comm);
+    if (rc != MPI_SUCCESS)
+        s = mpi_fail(rc, "MPI_Allreduce");
     else if (!all_ok && s == RPU_OK)
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: get_weights failed on another rank", l->p.layer_id);
     if (s == RPU_OK) {
         memcpy(weight, bits, sizeof(float) * nw);
         if (bias) {
-            if (l->bias) memcpy(bias, l->bias, sizeof(float) * (size_t)O);
-            else if (l->grid.analog_bias) memcpy(bias, bits + nw, sizeof(float) * (size_t)O);
+            if (l->bias)
+                memcpy(bias, l->bias, sizeof(float) * (size_t)O);
+            else if (l->grid.analog_bias)
+                memcpy(bias, bits + nw, sizeof(float) * (size_t)O);
         }
     }
     free(bits);
@@ -432,7 +450,8 @@ static rpu_status build_index(rpu_conv *l) {
     if (l->idx_valid && !memcmp(l->idx_in3, l->in3, sizeof l->in3)) return RPU_OK;
     const size_t need = (size_t)l->Lout * l->K * sizeof(int32_t);
     if (!grow((void **)&l->idx, &l->idx_cap, need))
-        return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the patch index", l->p.layer_id);
+        return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the patch index",
+                        l->p.layer_id);
     int32_t *ix = l->idx;
     for (int od = 0; od < l->out3[0]; ++od)
         for (int oh = 0; oh < l->out3[1]; ++oh)
@@ -464,7 +483,8 @@ static void gather_patches(const rpu_conv *l, const rpu_tile_slot *ts, const flo
                 const int32_t *ix = l->idx + (size_t)p * K;
                 for (int c = 0; c < ts->in_ch; ++c) {
                     const float *xc = x + ((size_t)n * C + c0 + c) * l->Lin;
-                    for (int k = 0; k < K; ++k) row[c * K + k] = ix[k] >= 0 ? xc[ix[k]] : 0.0f;
+                    for (int k = 0; k < K; ++k)
+                        row[c * K + k] = ix[k] >= 0 ? xc[ix[k]] : 0.0f;
                 }
                 if (bias_col) row[cols - 1] = 1.0f;
             }
@@ -482,8 +502,11 @@ static void gather_patches(const rpu_conv *l, const rpu_tile_slot *ts, const flo
                             const int id = od * l->s3[0] - l->p3[0] + kd * l->d3[0];
                             for (int kh = 0; kh < l->k3[1]; ++kh) {
                                 const int ih = oh * l->s3[1] - l->p3[1] + kh * l->d3[1];
-                                const int rin = id >= 0 && id < l->in3[0] && ih >= 0 && ih < l->in3[1];
-                                const float *xr = xc + ((size_t)(rin ? id : 0) * l->in3[1] + (rin ? ih : 0)) * l->in3[2];
+                                const int rin =
+                                    id >= 0 && id < l->in3[0] && ih >= 0 && ih < l->in3[1];
+                                const float *xr =
+                                    xc + ((size_t)(rin ? id : 0) * l->in3[1] + (rin ? ih : 0)) *
+                                             l->in3[2];
                                 for (int kw = 0; kw < l->k3[2]; ++kw, ++k) {
                                     const int iw = ow * l->s3[2] - l->p3[2] + kw * l->d3[2];
                                     dst[k] = (rin && iw >= 0 && iw < l->in3[2]) ? xr[iw] : 0.0f;
@@ -512,7 +535,8 @@ static int fixed_scale(double gmax, long terms) {
     int e;
     frexp(gmax, &e); /* gmax < 2^e */
     int c = 0;
-    while ((1L << c) < terms) ++c;
+    while ((1L << c) < terms)
+        ++c;
     return 62 - e - c;
 }
 
@@ -590,29 +614,33 @@ static size_t max_tile_cols(const rpu_conv *l, int rows_instead) {
 static size_t owned_width(const rpu_conv *l, int rows_instead) {
     size_t w = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t)
-        if (l->tiles[t]) w += (size_t)(rows_instead ? l->grid.tiles[t].rows : l->grid.tiles[t].cols);
+        if (l->tiles[t])
+            w += (size_t)(rows_instead ? l->grid.tiles[t].rows : l->grid.tiles[t].cols);
     return w;
 }
 
 rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_size, float *y) {
     if (!l || !x || !y || (l->ndim > 0 && !in_size))
         return RPU_FAIL(RPU_ERR_ARG, "forward: NULL argument");
-    if (n < 1) return RPU_FAIL(RPU_ERR_ARG, "layer %u: forward: batch size %d < 1", l->p.layer_id, n);
+    if (n < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %u: forward: batch size %d < 1", l->p.layer_id, n);
     /* shape first (the same on every rank: no collective needed to agree on it) */
     RPU_CHECK(set_shape(l, n, in_size));
     const size_t M = (size_t)n * l->Lout;
     const int Co = l->p.out_channels;
     rpu_status s = RPU_OK;
     l->have_x = l->have_dy = 0;
-    if (l->training && !grow((void **)&l->xp, &l->xp_cap, sizeof(float) * M * (owned_width(l, 0) + 1)))
+    if (l->training &&
+        !grow((void **)&l->xp, &l->xp_cap, sizeof(float) * M * (owned_width(l, 0) + 1)))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory to keep the patches", l->p.layer_id);
     if (s == RPU_OK && l->p.use_indexed) s = build_index(l);
     /* owned tiles' outputs, one after the other in obuf */
     size_t total = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t)
         if (l->tiles[t]) total += M * (size_t)l->grid.tiles[t].rows;
-    if (s == RPU_OK && (!grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * (total ? total : 1)) ||
-                        !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 0) + 1))))
+    if (s == RPU_OK &&
+        (!grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * (total ? total : 1)) ||
+         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 0) + 1))))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for a batch of %d", l->p.layer_id, n);
     double lmax = 0;
     size_t off = 0, xoff = 0;
@@ -638,7 +666,9 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
         int rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
         if (!ok) return s;
-        if (!all_ok) return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank", l->p.layer_id);
+        if (!all_ok)
+            return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank",
+                            l->p.layer_id);
         memset(y, 0, sizeof(float) * ny);
         off = 0;
         for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -657,16 +687,17 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
             for (int nn = 0; nn < n; ++nn)
                 for (int c = 0; c < Co; ++c) {
                     float *yo = y + ((size_t)nn * Co + c) * l->Lout;
-                    for (int p = 0; p < l->Lout; ++p) yo[p] += l->bias[c];
+                    for (int p = 0; p < l->Lout; ++p)
+                        yo[p] += l->bias[c];
                 }
         l->have_x = l->training;
         return RPU_OK;
     }
     /* buffers of the reduction first: a local failure must be known to every rank before
      * the collectives */
-    if (s == RPU_OK &&
-        (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * ny) ||
-         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * max_tile_cols(l, 1) * (size_t)l->Lout)))
+    if (s == RPU_OK && (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * ny) ||
+                        !grow((void **)&l->pbuf, &l->pbuf_cap,
+                              sizeof(float) * max_tile_cols(l, 1) * (size_t)l->Lout)))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the reduction", l->p.layer_id);
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
@@ -685,7 +716,8 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
             transpose(Y + (size_t)nn * l->Lout * ts->rows, (size_t)ts->rows, T, (size_t)l->Lout,
                       l->Lout, ts->rows);
             int64_t *a = l->acc + ((size_t)nn * Co + o0) * l->Lout;
-            for (size_t q = 0; q < blk; ++q) a[q] += to_fixed(T[q], up);
+            for (size_t q = 0; q < blk; ++q)
+                a[q] += to_fixed(T[q], up);
         }
         off += M * (size_t)ts->rows;
     }
@@ -696,7 +728,8 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
             const float b = l->bias ? l->bias[c] : 0.0f;
             const int64_t *a = l->acc + ((size_t)nn * Co + c) * l->Lout;
             float *yo = y + ((size_t)nn * Co + c) * l->Lout;
-            for (int p = 0; p < l->Lout; ++p) yo[p] = (float)((double)a[p] * down) + b;
+            for (int p = 0; p < l->Lout; ++p)
+                yo[p] = (float)((double)a[p] * down) + b;
         }
     l->have_x = l->training;
     return RPU_OK;
@@ -710,7 +743,8 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     const size_t M = (size_t)n * l->Lout;
     if (l->training) {
         if (!grow((void **)&l->dp, &l->dp_cap, sizeof(float) * M * (owned_width(l, 1) + 1)))
-            return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory to keep the gradients", l->p.layer_id);
+            return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory to keep the gradients",
+                            l->p.layer_id);
         size_t doff = 0;
         for (int t = 0; t < l->grid.n_tiles; ++t) {
             if (!l->tiles[t]) continue;
@@ -724,7 +758,8 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
             float g = 0;
             for (int nn = 0; nn < n; ++nn) {
                 const float *d = dy + ((size_t)nn * Co + c) * l->Lout;
-                for (int p = 0; p < l->Lout; ++p) g += d[p];
+                for (int p = 0; p < l->Lout; ++p)
+                    g += d[p];
             }
             l->bias_grad[c] = g;
         }
@@ -761,7 +796,9 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         int rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
         if (!ok) return s;
-        if (!all_ok) return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank", l->p.layer_id);
+        if (!all_ok)
+            return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank",
+                            l->p.layer_id);
         memset(dx, 0, sizeof(float) * nx);
         off = 0;
         for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -781,7 +818,8 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
                 }
             off += M * (size_t)ts->cols;
         }
-        for (size_t q = 0; q < nx; ++q) dx[q] += 0.0f;
+        for (size_t q = 0; q < nx; ++q)
+            dx[q] += 0.0f;
         rc = MPI_Allreduce(MPI_IN_PLACE, dx, (int)nx, MPI_FLOAT, MPI_SUM, l->comm);
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
         return RPU_OK;
@@ -820,20 +858,23 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
                 }
             }
             int64_t *a = l->acc + ((size_t)nn * C + c0) * l->Lin;
-            for (size_t q = 0; q < img; ++q) a[q] += to_fixed(T[q], up);
+            for (size_t q = 0; q < img; ++q)
+                a[q] += to_fixed(T[q], up);
         }
         off += M * (size_t)ts->cols;
     }
     int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)nx, MPI_INT64_T, MPI_SUM, l->comm);
     if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
-    for (size_t q = 0; q < nx; ++q) dx[q] = (float)((double)l->acc[q] * down);
+    for (size_t q = 0; q < nx; ++q)
+        dx[q] = (float)((double)l->acc[q] * down);
     return RPU_OK;
 }
 
 rpu_status rpu_conv_update(rpu_conv *l, float lr) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "update: NULL layer");
     if (!(lr >= 0) || !isfinite(lr))
-        return RPU_FAIL(RPU_ERR_ARG, "layer %u: learning rate %g must be >= 0", l->p.layer_id, (double)lr);
+        return RPU_FAIL(RPU_ERR_ARG, "layer %u: learning rate %g must be >= 0", l->p.layer_id,
+                        (double)lr);
     if (!l->have_x || !l->have_dy)
         return RPU_FAIL(RPU_ERR_ARG,
                         "layer %u: update needs a training-mode forward and backward first",
@@ -849,7 +890,8 @@ rpu_status rpu_conv_update(rpu_conv *l, float lr) {
         doff += M * (size_t)ts->rows;
     }
     if (l->bias)
-        for (int c = 0; c < l->p.out_channels; ++c) l->bias[c] -= lr * l->bias_grad[c];
+        for (int c = 0; c < l->p.out_channels; ++c)
+            l->bias[c] -= lr * l->bias_grad[c];
     return RPU_OK;
 }
 
@@ -893,9 +935,8 @@ void rpu_linear_destroy(rpu_linear **layer) {
     *layer = NULL;
 }
 
-rpu_status rpu_linear_from_digital(MPI_Comm comm, const rpu_linear_params *p,
-                                   const rpu_config *cfg, const float *weight, const float *bias,
-                                   rpu_linear **layer) {
+rpu_status rpu_linear_from_digital(MPI_Comm comm, const rpu_linear_params *p, const rpu_config *cfg,
+                                   const float *weight, const float *bias, rpu_linear **layer) {
     RPU_CHECK(rpu_linear_create(comm, p, cfg, layer));
     rpu_status s = RPU_OK;
     float *zero = NULL;

@@ -238,5 +238,6 @@ fail:
 void rpu_rotate_owners(rpu_tile_grid *grid, int ranks, uint32_t offset) {
     if (!grid || !grid->tiles || ranks < 1) return;
     const int shift = (int)(offset % (uint32_t)ranks);
-    for (int t = 0; t < grid->n_tiles; ++t) grid->tiles[t].owner = (grid->tiles[t].owner + shift) % ranks;
+    for (int t = 0; t < grid->n_tiles; ++t)
+        grid->tiles[t].owner = (grid->tiles[t].owner + shift) % ranks;
 }

@@ -102,7 +102,8 @@ static inline float log_unit(float x) {
     float s = (m - 1.0f) / (m + 1.0f);
     float s2 = s * s;
     float series =
-        s * (2.0f + s2 * (2.0f / 3.0f + s2 * (2.0f / 5.0f + s2 * (2.0f / 7.0f + s2 * (2.0f / 9.0f)))));
+        s *
+        (2.0f + s2 * (2.0f / 3.0f + s2 * (2.0f / 5.0f + s2 * (2.0f / 7.0f + s2 * (2.0f / 9.0f)))));
     return series + (float)e * 0.693147180559945f;
 }
 
@@ -113,8 +114,13 @@ static inline void sincos_turn(float t, float *sn, float *cs) {
     int q = (int)(y + 0.5f);
     float x = (y - (float)q) * 1.57079632679489662f;
     float x2 = x * x;
-    float s = x * (1.0f + x2 * (-1.0f / 6 + x2 * (1.0f / 120 + x2 * (-1.0f / 5040 + x2 * (1.0f / 362880)))));
-    float c = 1.0f + x2 * (-0.5f + x2 * (1.0f / 24 + x2 * (-1.0f / 720 + x2 * (1.0f / 40320 + x2 * (-1.0f / 3628800)))));
+    float s =
+        x *
+        (1.0f + x2 * (-1.0f / 6 + x2 * (1.0f / 120 + x2 * (-1.0f / 5040 + x2 * (1.0f / 362880)))));
+    float c =
+        1.0f +
+        x2 * (-0.5f +
+              x2 * (1.0f / 24 + x2 * (-1.0f / 720 + x2 * (1.0f / 40320 + x2 * (-1.0f / 3628800)))));
     q &= 3;
     float ss = (q == 0) ? s : (q == 1) ? c : (q == 2) ? -s : -c;
     float cc = (q == 0) ? c : (q == 1) ? -s : (q == 2) ? -c : s;
@@ -194,7 +200,8 @@ static void fill_at(const rpu_rng *r, uint64_t first, float *out, size_t n, int 
                 box_muller(w[2 * k], w[2 * k + 1], &tmp[2 * k], &tmp[2 * k + 1]);
             memcpy(out + done, tmp, nval * sizeof *out);
         } else {
-            for (size_t k = 0; k < nval; ++k) out[done + k] = u01(w[k]);
+            for (size_t k = 0; k < nval; ++k)
+                out[done + k] = u01(w[k]);
         }
         done += nval;
         b += nblk;

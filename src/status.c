@@ -32,16 +32,26 @@ rpu_status rpu_error_at(rpu_status code, const char *file, int line, const char 
 
 const char *rpu_status_name(rpu_status s) {
     switch (s) {
-    case RPU_OK: return "RPU_OK";
-    case RPU_ERR_ARG: return "RPU_ERR_ARG";
-    case RPU_ERR_CONFIG: return "RPU_ERR_CONFIG";
-    case RPU_ERR_NOMEM: return "RPU_ERR_NOMEM";
-    case RPU_ERR_MODULE: return "RPU_ERR_MODULE";
-    case RPU_ERR_UNSUPPORTED: return "RPU_ERR_UNSUPPORTED";
-    case RPU_ERR_IO: return "RPU_ERR_IO";
-    case RPU_ERR_FORMAT: return "RPU_ERR_FORMAT";
-    case RPU_ERR_MPI: return "RPU_ERR_MPI";
-    case RPU_ERR_INTERNAL: return "RPU_ERR_INTERNAL";
+    case RPU_OK:
+        return "RPU_OK";
+    case RPU_ERR_ARG:
+        return "RPU_ERR_ARG";
+    case RPU_ERR_CONFIG:
+        return "RPU_ERR_CONFIG";
+    case RPU_ERR_NOMEM:
+        return "RPU_ERR_NOMEM";
+    case RPU_ERR_MODULE:
+        return "RPU_ERR_MODULE";
+    case RPU_ERR_UNSUPPORTED:
+        return "RPU_ERR_UNSUPPORTED";
+    case RPU_ERR_IO:
+        return "RPU_ERR_IO";
+    case RPU_ERR_FORMAT:
+        return "RPU_ERR_FORMAT";
+    case RPU_ERR_MPI:
+        return "RPU_ERR_MPI";
+    case RPU_ERR_INTERNAL:
+        return "RPU_ERR_INTERNAL";
     }
     return "RPU_ERR_UNKNOWN";
 }

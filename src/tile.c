@@ -47,13 +47,11 @@ static rpu_status check_io(const rpu_io_params *io, const char *name) {
         return RPU_FAIL(RPU_ERR_UNSUPPORTED,
                         "%s.mv_type: only one_pass is implemented in this version", name);
     if (io->inp_res > 0 && io->inp_bound <= 0)
-        return RPU_FAIL(RPU_ERR_CONFIG,
-                        "%s.inp_res = %g needs a finite %s.inp_bound (got %g)", name,
-                        (double)io->inp_res, name, (double)io->inp_bound);
+        return RPU_FAIL(RPU_ERR_CONFIG, "%s.inp_res = %g needs a finite %s.inp_bound (got %g)",
+                        name, (double)io->inp_res, name, (double)io->inp_bound);
     if (io->out_res > 0 && io->out_bound <= 0)
-        return RPU_FAIL(RPU_ERR_CONFIG,
-                        "%s.out_res = %g needs a finite %s.out_bound (got %g)", name,
-                        (double)io->out_res, name, (double)io->out_bound);
+        return RPU_FAIL(RPU_ERR_CONFIG, "%s.out_res = %g needs a finite %s.out_bound (got %g)",
+                        name, (double)io->out_res, name, (double)io->out_bound);
     return RPU_OK;
 }
 
@@ -80,7 +78,8 @@ static rpu_status init_io_state(rpu_tile *t, int dir, rpu_rng *g) {
     }
     if (io->v_offset_std > 0 || io->r_series > 0) {
         if (!(st->v_offset = alloc_floats((size_t)n))) goto nomem;
-        for (int i = 0; i < n; ++i) st->v_offset[i] = fmaxf(io->v_offset_std * rpu_rng_normal(g), 0);
+        for (int i = 0; i < n; ++i)
+            st->v_offset[i] = fmaxf(io->v_offset_std * rpu_rng_normal(g), 0);
     }
     if (io->out_nonlinearity > 0 || io->r_series > 0) {
         if (!(st->nl = alloc_floats((size_t)n))) goto nomem;
@@ -134,7 +133,8 @@ rpu_status rpu_tile_create(const rpu_tile_params *p, const rpu_config *cfg, rpu_
         s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a %d x %d tile", p->out_size, p->in_size);
         goto fail;
     }
-    for (int i = 0; i < p->out_size; ++i) t->scales[i] = 1.0f;
+    for (int i = 0; i < p->out_size; ++i)
+        t->scales[i] = 1.0f;
     rpu_rng g;
     rpu_rng_init(&g, p->seed, rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_IO));
     if ((s = init_io_state(t, DIR_FWD, &g)) != RPU_OK) goto fail;
@@ -228,17 +228,20 @@ rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, bool apply_weight_s
     if (apply_weight_scaling && m->weight_scaling_omega > 0) {
         float gmax = 0;
         if (!m->weight_scaling_columnwise)
-            for (size_t k = 0; k < (size_t)NO * NI; ++k) gmax = fmaxf(gmax, fabsf(w[k]));
+            for (size_t k = 0; k < (size_t)NO * NI; ++k)
+                gmax = fmaxf(gmax, fabsf(w[k]));
         for (int i = 0; i < NO; ++i) {
             float amax = gmax;
             if (m->weight_scaling_columnwise) {
                 amax = 0;
-                for (int j = 0; j < NI; ++j) amax = fmaxf(amax, fabsf(w[(size_t)i * NI + j]));
+                for (int j = 0; j < NI; ++j)
+                    amax = fmaxf(amax, fabsf(w[(size_t)i * NI + j]));
             }
             float alpha = amax / m->weight_scaling_omega;
             if (alpha == 0) alpha = 1;
             t->scales[i] = alpha;
-            for (int j = 0; j < NI; ++j) t->w[(size_t)i * NI + j] = w[(size_t)i * NI + j] / alpha;
+            for (int j = 0; j < NI; ++j)
+                t->w[(size_t)i * NI + j] = w[(size_t)i * NI + j] / alpha;
         }
     } else {
         memcpy(t->w, w, sizeof(float) * (size_t)NO * NI);
@@ -253,7 +256,8 @@ rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, bool apply_weight_s
     const int NO = t->p.out_size, NI = t->p.in_size;
     for (int i = 0; i < NO; ++i) {
         float s = apply_weight_scaling ? t->scales[i] : 1.0f;
-        for (int j = 0; j < NI; ++j) w[(size_t)i * NI + j] = t->w[(size_t)i * NI + j] * s;
+        for (int j = 0; j < NI; ++j)
+            w[(size_t)i * NI + j] = t->w[(size_t)i * NI + j] * s;
     }
     return RPU_OK;
 }
@@ -261,8 +265,7 @@ rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, bool apply_weight_s
 rpu_status rpu_tile_set_mapping_scales(rpu_tile *t, const float *scales) {
     if (!t || !scales) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_set_mapping_scales: NULL argument");
     for (int i = 0; i < t->p.out_size; ++i)
-        if (!isfinite(scales[i]))
-            return RPU_FAIL(RPU_ERR_ARG, "mapping scale %d is not finite", i);
+        if (!isfinite(scales[i])) return RPU_FAIL(RPU_ERR_ARG, "mapping scale %d is not finite", i);
     memcpy(t->scales, scales, sizeof(float) * (size_t)t->p.out_size);
     return RPU_OK;
 }
@@ -281,7 +284,8 @@ static const float *abs_weights(rpu_tile *t) {
         t->abs_w_valid = 0;
     }
     if (!t->abs_w_valid) {
-        for (size_t k = 0; k < cells; ++k) t->abs_w[k] = fabsf(t->w[k]);
+        for (size_t k = 0; k < cells; ++k)
+            t->abs_w[k] = fabsf(t->w[k]);
         t->abs_w_valid = 1;
     }
     return t->abs_w;
@@ -296,8 +300,8 @@ static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int 
     if (n <= 0) return;
     if (t->p.mac == RPU_MAC_BLAS) {
         if (dir == DIR_FWD)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, NO, NI, 1.0f, v, NI, M, NI, 0.0f,
-                        out, NO);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, NO, NI, 1.0f, v, NI, M, NI,
+                        0.0f, out, NO);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, NI, NO, 1.0f, v, NO, M, NI,
                         0.0f, out, NI);
@@ -309,14 +313,16 @@ static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int 
             for (int i = 0; i < NO; ++i) {
                 double acc = 0;
                 const float *row = M + (size_t)i * NI;
-                for (int j = 0; j < NI; ++j) acc += (double)row[j] * (double)x[j];
+                for (int j = 0; j < NI; ++j)
+                    acc += (double)row[j] * (double)x[j];
                 out[(size_t)k * NO + i] = (float)acc;
             }
         } else {
             const float *d = v + (size_t)k * NO;
             for (int j = 0; j < NI; ++j) {
                 double acc = 0;
-                for (int i = 0; i < NO; ++i) acc += (double)M[(size_t)i * NI + j] * (double)d[i];
+                for (int i = 0; i < NO; ++i)
+                    acc += (double)M[(size_t)i * NI + j] * (double)d[i];
                 out[(size_t)k * NI + j] = (float)acc;
             }
         }
@@ -341,10 +347,13 @@ static float abs_max(const float *x, int n) {
     float lane[16] = {0};
     int j = 0;
     for (; j + 16 <= n; j += 16)
-        for (int l = 0; l < 16; ++l) lane[l] = max2(lane[l], fabsf(x[j + l]));
+        for (int l = 0; l < 16; ++l)
+            lane[l] = max2(lane[l], fabsf(x[j + l]));
     float m = 0;
-    for (; j < n; ++j) m = max2(m, fabsf(x[j]));
-    for (int l = 0; l < 16; ++l) m = max2(m, lane[l]);
+    for (; j < n; ++j)
+        m = max2(m, fabsf(x[j]));
+    for (int l = 0; l < 16; ++l)
+        m = max2(m, lane[l]);
     return m;
 }
 
@@ -357,8 +366,10 @@ static float nm_np_sum(const rpu_io_params *io, const rpu_io_state *st, const fl
     float a = thresholded(abs_max(x, n), io->nm_thres);
     float pos = 0, neg = 0;
     for (int j = 0; j < n; ++j) {
-        if (x[j] > 0) pos += x[j];
-        else neg += x[j];
+        if (x[j] > 0)
+            pos += x[j];
+        else
+            neg += x[j];
     }
     float S = fmaxf(pos, -neg);
     float B = io->out_bound > 0 ? io->out_bound : 1.0f;
@@ -376,16 +387,25 @@ static void noise_management(rpu_tile *t, int dir, const float *x, int n, float 
         const float *v = x + (size_t)k * len;
         float s = 1.0f;
         switch (io->noise_management) {
-        case RPU_NM_NONE: s = 1.0f; break;
-        case RPU_NM_ABS_MAX: s = thresholded(abs_max(v, len), io->nm_thres); break;
+        case RPU_NM_NONE:
+            s = 1.0f;
+            break;
+        case RPU_NM_ABS_MAX:
+            s = thresholded(abs_max(v, len), io->nm_thres);
+            break;
         case RPU_NM_MAX: {
             float m = v[0];
-            for (int j = 1; j < len; ++j) m = max2(m, v[j]);
+            for (int j = 1; j < len; ++j)
+                m = max2(m, v[j]);
             s = thresholded(m, io->nm_thres);
             break;
         }
-        case RPU_NM_CONSTANT: s = io->nm_thres > 0 ? io->nm_thres : 1.0f; break;
-        case RPU_NM_ABS_MAX_NP_SUM: s = nm_np_sum(io, &t->io[dir], v, len); break;
+        case RPU_NM_CONSTANT:
+            s = io->nm_thres > 0 ? io->nm_thres : 1.0f;
+            break;
+        case RPU_NM_ABS_MAX_NP_SUM:
+            s = nm_np_sum(io, &t->io[dir], v, len);
+            break;
         case RPU_NM_AVERAGE_ABS_MAX: {
             float m = abs_max(v, len);
             if (!t->nm_aux_init) {
@@ -432,12 +452,12 @@ static int grow_index_workspace(rpu_tile *t, size_t n) {
 typedef struct {
     rpu_tile *t;
     int dir, nin, nout;
-    int n_call;      /* vectors in this call (fixes the draw addresses) */
-    uint64_t base;   /* first block of this call's draws */
-    int slot;        /* values per vector in a draw buffer (4 * blocks per vector) */
+    int n_call;         /* vectors in this call (fixes the draw addresses) */
+    uint64_t base;      /* first block of this call's draws */
+    int slot;           /* values per vector in a draw buffer (4 * blocks per vector) */
     const int64_t *vec; /* batch index of each active vector */
-    int m;           /* active vectors */
-    int round;       /* pass number */
+    int m;              /* active vectors */
+    int round;          /* pass number */
 } batch_ctx;
 
 /* Draws `len` values of one kind for every active vector into out[a * slot ...]: one
@@ -449,14 +469,18 @@ static void draw_rows(const batch_ctx *b, int kind, int len, bool normal, float 
     if (b->m == b->n_call) {
         uint64_t first = rpu_io_draw_block(b->base, dim, b->n_call, 0, b->round, kind);
         size_t total = (size_t)b->m * (size_t)b->slot;
-        if (normal) rpu_rng_normal_at(r, first, out, total);
-        else rpu_rng_uniform_at(r, first, out, total);
+        if (normal)
+            rpu_rng_normal_at(r, first, out, total);
+        else
+            rpu_rng_uniform_at(r, first, out, total);
         return;
     }
     for (int a = 0; a < b->m; ++a) {
         uint64_t blk = rpu_io_draw_block(b->base, dim, b->n_call, b->vec[a], b->round, kind);
-        if (normal) rpu_rng_normal_at(r, blk, out + (size_t)a * b->slot, (size_t)len);
-        else rpu_rng_uniform_at(r, blk, out + (size_t)a * b->slot, (size_t)len);
+        if (normal)
+            rpu_rng_normal_at(r, blk, out + (size_t)a * b->slot, (size_t)len);
+        else
+            rpu_rng_uniform_at(r, blk, out + (size_t)a * b->slot, (size_t)len);
     }
 }
 
@@ -473,7 +497,8 @@ static rpu_status analog_extras(const batch_ctx *b, const float *v, float *y, fl
         const float *aw = abs_weights(t);
         if (!aw) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for |W|");
         /* a = (n/g_ratio) |W||v|; v' = v (1 - (1 - j/n)^2); y -= c(a) ir_drop W v' */
-        for (size_t q = 0; q < (size_t)m * nin; ++q) tmp_in[q] = fabsf(v[q]);
+        for (size_t q = 0; q < (size_t)m * nin; ++q)
+            tmp_in[q] = fabsf(v[q]);
         mac(t, dir, aw, tmp_in, m, tmp_out);
         for (int k = 0; k < m; ++k)
             for (int j = 0; j < nin; ++j) {
@@ -496,7 +521,8 @@ static rpu_status analog_extras(const batch_ctx *b, const float *v, float *y, fl
             float yref = 0;
             if (io->v_offset_w_min != 0) {
                 float sum = 0;
-                for (int j = 0; j < nin; ++j) sum += v[(size_t)k * nin + j];
+                for (int j = 0; j < nin; ++j)
+                    sum += v[(size_t)k * nin + j];
                 yref = -io->v_offset_w_min * sum;
             }
             for (int i = 0; i < nout; ++i) {
@@ -518,21 +544,26 @@ static rpu_status analog_extras(const batch_ctx *b, const float *v, float *y, fl
         if (io->w_noise_type == RPU_WNOISE_PCM_READ) {
             const float *aw = abs_weights(t);
             if (!aw) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for |W|");
-            for (size_t q = 0; q < (size_t)m * nin; ++q) tmp_in[q] = v[q] * v[q];
+            for (size_t q = 0; q < (size_t)m * nin; ++q)
+                tmp_in[q] = v[q] * v[q];
             mac(t, dir, aw, tmp_in, m, amp);
-            for (size_t q = 0; q < (size_t)m * nout; ++q) amp[q] = sqrtf(max2(amp[q], 0));
+            for (size_t q = 0; q < (size_t)m * nout; ++q)
+                amp[q] = sqrtf(max2(amp[q], 0));
         } else {
             for (int k = 0; k < m; ++k) {
                 float ss = 0;
-                for (int j = 0; j < nin; ++j) ss += v[(size_t)k * nin + j] * v[(size_t)k * nin + j];
+                for (int j = 0; j < nin; ++j)
+                    ss += v[(size_t)k * nin + j] * v[(size_t)k * nin + j];
                 float nrm = sqrtf(ss);
-                for (int i = 0; i < nout; ++i) amp[(size_t)k * nout + i] = nrm;
+                for (int i = 0; i < nout; ++i)
+                    amp[(size_t)k * nout + i] = nrm;
             }
         }
         draw_rows(b, RPU_DRAW_W_NOISE, nout, true, G);
         for (int k = 0; k < m; ++k)
             for (int i = 0; i < nout; ++i)
-                y[(size_t)k * nout + i] += io->w_noise * amp[(size_t)k * nout + i] * G[(size_t)k * b->slot + i];
+                y[(size_t)k * nout + i] +=
+                    io->w_noise * amp[(size_t)k * nout + i] * G[(size_t)k * b->slot + i];
     }
     return RPU_OK;
 }
@@ -553,15 +584,19 @@ static void prepare_inputs(const batch_ctx *b, const float *x, const float *scal
         const float s = scale[a];
         if (sto) {
             const float *u = U + (size_t)a * b->slot;
-            for (int j = 0; j < nin; ++j) va[j] = clampf(quantize(xk[j] * s, res, true, u[j]), bnd);
+            for (int j = 0; j < nin; ++j)
+                va[j] = clampf(quantize(xk[j] * s, res, true, u[j]), bnd);
         } else if (res > 0) {
-            for (int j = 0; j < nin; ++j) va[j] = clampf(rintf(xk[j] * s / res) * res, bnd);
+            for (int j = 0; j < nin; ++j)
+                va[j] = clampf(rintf(xk[j] * s / res) * res, bnd);
         } else {
-            for (int j = 0; j < nin; ++j) va[j] = clampf(xk[j] * s, bnd);
+            for (int j = 0; j < nin; ++j)
+                va[j] = clampf(xk[j] * s, bnd);
         }
         if (io->inp_noise > 0) {
             const float *g = G + (size_t)a * b->slot;
-            for (int j = 0; j < nin; ++j) va[j] += io->inp_noise * g[j];
+            for (int j = 0; j < nin; ++j)
+                va[j] += io->inp_noise * g[j];
         }
         if (io->inp_asymmetry != 0)
             for (int j = 0; j < nin; ++j)
@@ -584,19 +619,24 @@ static void finalize_outputs(const batch_ctx *b, float *Y, float *G, float *U,
         float *ya = Y + (size_t)a * nout;
         const float *g = G + (size_t)a * b->slot;
         if (st->nl)
-            for (int i = 0; i < nout; ++i) ya[i] = st->nlf * ya[i] / (1.0f + fabsf(st->nl[i] * ya[i]));
+            for (int i = 0; i < nout; ++i)
+                ya[i] = st->nlf * ya[i] / (1.0f + fabsf(st->nl[i] * ya[i]));
         if (io->out_asymmetry != 0)
             for (int i = 0; i < nout; ++i)
                 if (ya[i] < 0) ya[i] *= (1.0f - io->out_asymmetry);
         if (st->out_noise_values)
-            for (int i = 0; i < nout; ++i) ya[i] += st->out_noise_values[i] * g[i];
+            for (int i = 0; i < nout; ++i)
+                ya[i] += st->out_noise_values[i] * g[i];
         else
-            for (int i = 0; i < nout; ++i) ya[i] += io->out_noise * g[i];
+            for (int i = 0; i < nout; ++i)
+                ya[i] += io->out_noise * g[i];
         if (sto) {
             const float *u = U + (size_t)a * b->slot;
-            for (int i = 0; i < nout; ++i) ya[i] = quantize(ya[i], res, true, u[i]);
+            for (int i = 0; i < nout; ++i)
+                ya[i] = quantize(ya[i], res, true, u[i]);
         } else if (res > 0) {
-            for (int i = 0; i < nout; ++i) ya[i] = rintf(ya[i] / res) * res;
+            for (int i = 0; i < nout; ++i)
+                ya[i] = rintf(ya[i] / res) * res;
         }
         int hi = 0, lo = 0;
         for (int i = 0; i < nout; ++i) {
@@ -618,11 +658,17 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
     if (io->is_perfect) {
         mac(t, dir, t->w, x, n, y);
         if (io->out_scale != 1.0f)
-            for (size_t q = 0; q < (size_t)n * nout; ++q) y[q] *= io->out_scale;
+            for (size_t q = 0; q < (size_t)n * nout; ++q)
+                y[q] *= io->out_scale;
         return RPU_OK;
     }
-    batch_ctx b = {.t = t, .dir = dir, .nin = nin, .nout = nout, .n_call = n,
-                   .base = t->next_block[dir], .slot = 4 * ((addr_dim(t) + 3) / 4)};
+    batch_ctx b = {.t = t,
+                   .dir = dir,
+                   .nin = nin,
+                   .nout = nout,
+                   .n_call = n,
+                   .base = t->next_block[dir],
+                   .slot = 4 * ((addr_dim(t) + 3) / 4)};
     t->next_block[dir] = b.base + rpu_io_call_blocks(addr_dim(t), n);
     const rpu_bound_management bm = dir == DIR_FWD ? io->bound_management : RPU_BM_NONE;
     const rpu_noise_management nmt = io->noise_management;
@@ -688,7 +734,8 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
                 float f = io->out_scale * nmv * (bm != RPU_BM_NONE ? red[a] : 1.0f);
                 const float *ya = Y + (size_t)a * nout;
                 float *yk = y + (size_t)k * nout;
-                for (int i = 0; i < nout; ++i) yk[i] = ya[i] * f;
+                for (int i = 0; i < nout; ++i)
+                    yk[i] = ya[i] * f;
             } else {
                 vec[keep] = k;
                 red[keep] = red[a] * 2.0f;
@@ -721,7 +768,8 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool i
          * (not floating_point), is_perfect or not, when out_bound > 0 */
         const float lim = 0.999f * io->out_scale * io->out_bound;
         if (io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT) {
-            for (size_t q = 0; q < cells; ++q) t->mask[q] = (uint8_t)(fabsf(y[q]) >= lim);
+            for (size_t q = 0; q < cells; ++q)
+                t->mask[q] = (uint8_t)(fabsf(y[q]) >= lim);
         } else {
             memset(t->mask, 0, cells);
         }
@@ -731,7 +779,8 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool i
     }
     for (int k = 0; k < n; ++k) {
         float *yk = y + (size_t)k * NO;
-        for (int i = 0; i < NO; ++i) yk[i] *= t->scales[i];
+        for (int i = 0; i < NO; ++i)
+            yk[i] *= t->scales[i];
     }
     return RPU_OK;
 }
@@ -824,8 +873,8 @@ float rpu_tile_granularity(const rpu_tile *t) {
 static int add_item(rpu_state_item *items, int n, int max, const char *name, rpu_state_type type,
                     size_t count, int rows, int cols, void *data) {
     if (n < max)
-        items[n] = (rpu_state_item){.name = name, .type = type, .count = count, .rows = rows,
-                                    .cols = cols, .data = data};
+        items[n] = (rpu_state_item){
+            .name = name, .type = type, .count = count, .rows = rows, .cols = cols, .data = data};
     return n + 1;
 }
 
@@ -846,14 +895,18 @@ int rpu_tile_state_items(rpu_tile *t, rpu_state_item *items, int max) {
         const int len = dir_out(t, d);
         float *arr[3] = {t->io[d].out_noise_values, t->io[d].v_offset, t->io[d].nl};
         for (int k = 0; k < 3; ++k)
-            if (arr[k]) n = add_item(items, n, max, names[d][k], RPU_STATE_F32, (size_t)len, len, 1, arr[k]);
+            if (arr[k])
+                n = add_item(items, n, max, names[d][k], RPU_STATE_F32, (size_t)len, len, 1,
+                             arr[k]);
     }
     n = add_item(items, n, max, "nm_running", RPU_STATE_F32, 1, 1, 1, &t->nm_aux);
     n = add_item(items, n, max, "nm_running_init", RPU_STATE_U64, 1, 1, 1, &t->state_nm_init);
     n = add_item(items, n, max, "forward_calls", RPU_STATE_U64, 1, 1, 1, &t->calls[DIR_FWD]);
     n = add_item(items, n, max, "backward_calls", RPU_STATE_U64, 1, 1, 1, &t->calls[DIR_BWD]);
-    n = add_item(items, n, max, "forward_next_block", RPU_STATE_U64, 1, 1, 1, &t->next_block[DIR_FWD]);
-    n = add_item(items, n, max, "backward_next_block", RPU_STATE_U64, 1, 1, 1, &t->next_block[DIR_BWD]);
+    n = add_item(items, n, max, "forward_next_block", RPU_STATE_U64, 1, 1, 1,
+                 &t->next_block[DIR_FWD]);
+    n = add_item(items, n, max, "backward_next_block", RPU_STATE_U64, 1, 1, 1,
+                 &t->next_block[DIR_BWD]);
     n = add_item(items, n, max, "update_calls", RPU_STATE_U64, 1, 1, 1, &t->ucalls);
     n = add_item(items, n, max, "update_next_block", RPU_STATE_U64, 1, 1, 1, &t->unext);
     n = add_item(items, n, max, "post_next_block", RPU_STATE_U64, 1, 1, 1, &t->pnext);

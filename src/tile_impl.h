@@ -12,8 +12,14 @@
 /* Passes a vector may take under bound management, and the random-number kinds drawn per
  * pass: they fix the address layout of the forward/backward noise streams (tile.c). */
 #define RPU_IO_MAX_PASSES 40
-enum { RPU_DRAW_INP_NOISE, RPU_DRAW_INP_ROUND, RPU_DRAW_OUT_NOISE, RPU_DRAW_OUT_ROUND,
-       RPU_DRAW_W_NOISE, RPU_DRAW_KINDS };
+enum {
+    RPU_DRAW_INP_NOISE,
+    RPU_DRAW_INP_ROUND,
+    RPU_DRAW_OUT_NOISE,
+    RPU_DRAW_OUT_ROUND,
+    RPU_DRAW_W_NOISE,
+    RPU_DRAW_KINDS
+};
 
 /* Construction-time IO values of one direction (spec §2.2); NULL when the feature is off. */
 typedef struct {
@@ -30,8 +36,8 @@ typedef struct {
 struct rpu_tile {
     rpu_tile_params p;
     rpu_config cfg;
-    float *w;      /* [out, in] stored (normalized) weights */
-    float *abs_w;  /* |w| cache for ir_drop / pcm_read (NULL until needed) */
+    float *w;     /* [out, in] stored (normalized) weights */
+    float *abs_w; /* |w| cache for ir_drop / pcm_read (NULL until needed) */
     int abs_w_valid;
     float *scales; /* [out] mapping scales */
     rpu_io_state io[2];
@@ -50,9 +56,9 @@ struct rpu_tile {
     rpu_rng ustream;      /* update: pulse trains, cycle-to-cycle and write noise */
     uint64_t unext;       /* next free block of ustream */
     uint64_t ucalls;
-    rpu_rng pstream;      /* post-update, reset, drift, write noise on set */
+    rpu_rng pstream; /* post-update, reset, drift, write noise on set */
     uint64_t pnext;
-    unsigned char *uws;   /* update workspace */
+    unsigned char *uws; /* update workspace */
     size_t uws_cap;
     float *dbuf; /* backward input after scales and mask */
     size_t dbuf_cap;
@@ -64,8 +70,8 @@ struct rpu_tile {
  * n_call vectors whose base block is `base`, for vectors of up to `dim` values. For one
  * (pass, kind) the vectors of a call are consecutive, so a whole batch draws with one
  * fill. A call reserves rpu_io_call_blocks(dim, n_call) blocks. */
-static inline uint64_t rpu_io_draw_block(uint64_t base, int dim, int64_t n_call, int64_t k,
-                                         int r, int kind) {
+static inline uint64_t rpu_io_draw_block(uint64_t base, int dim, int64_t n_call, int64_t k, int r,
+                                         int kind) {
     uint64_t per = (uint64_t)((dim + 3) / 4);
     return base +
            (((uint64_t)r * RPU_DRAW_KINDS + (uint64_t)kind) * (uint64_t)n_call + (uint64_t)k) * per;
@@ -82,16 +88,16 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
  * the same): regions of blocks relative to the vector's base. */
 #define RPU_UPDATE_MAX_BL 255
 typedef struct {
-    uint64_t x_pulses;   /* pulse-train uniforms, one sequence: slot k of x element j at
-                            k*cols + j, then slot k of d element i at BL*cols + k*rows + i */
-    uint64_t x_round;    /* in uniforms (probability stochastic rounding) */
-    uint64_t d_round;    /* out uniforms */
-    uint64_t c2c;        /* the vector's cycle-to-cycle normals from block c2c on: row by
-                            row, each row pulse rank by pulse rank in column order */
-    uint64_t row_c2c;    /* (c2c range = rows * row_c2c blocks) */
-    uint64_t write;      /* row i: block write + i*row_write, normal j */
+    uint64_t x_pulses; /* pulse-train uniforms, one sequence: slot k of x element j at
+                          k*cols + j, then slot k of d element i at BL*cols + k*rows + i */
+    uint64_t x_round;  /* in uniforms (probability stochastic rounding) */
+    uint64_t d_round;  /* out uniforms */
+    uint64_t c2c;      /* the vector's cycle-to-cycle normals from block c2c on: row by
+                          row, each row pulse rank by pulse rank in column order */
+    uint64_t row_c2c;  /* (c2c range = rows * row_c2c blocks) */
+    uint64_t write;    /* row i: block write + i*row_write, normal j */
     uint64_t row_write;
-    uint64_t total;      /* blocks per vector */
+    uint64_t total; /* blocks per vector */
 } rpu_update_layout;
 
 static inline rpu_update_layout rpu_update_layout_for(int rows, int cols) {

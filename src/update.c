@@ -28,8 +28,10 @@ static float abs_max_vec(const float *v, int n) {
             lane[l] = a > lane[l] ? a : lane[l];
         }
     float m = 0;
-    for (; j < n; ++j) m = fabsf(v[j]) > m ? fabsf(v[j]) : m;
-    for (int l = 0; l < 16; ++l) m = lane[l] > m ? lane[l] : m;
+    for (; j < n; ++j)
+        m = fabsf(v[j]) > m ? fabsf(v[j]) : m;
+    for (int l = 0; l < 16; ++l)
+        m = lane[l] > m ? lane[l] : m;
     return m;
 }
 
@@ -86,34 +88,45 @@ static inline int8_t sgn(float v) {
 
 /* Workspace of the pulsed engine, carved from one buffer. */
 typedef struct {
-    float *px, *pd;      /* probabilities [cols], [rows] */
-    int8_t *sx, *sd;     /* signs */
-    float *ux;           /* pulse-train uniforms [(cols + rows) * BL], slot-major */
-    float *rx, *rd;      /* rounding uniforms */
-    uint64_t *mx, *md;   /* masks [cols*nw], [rows*nw] */
-    float *fx, *fd;      /* signed per-element factors (mean_count / implicit) */
-    uint8_t *count;      /* [rows * cols] */
-    int8_t *sign;        /* [rows * cols] */
-    long *rowS;          /* pulses per row [rows] */
-    float *xi;           /* normal feed buffer */
+    float *px, *pd;    /* probabilities [cols], [rows] */
+    int8_t *sx, *sd;   /* signs */
+    float *ux;         /* pulse-train uniforms [(cols + rows) * BL], slot-major */
+    float *rx, *rd;    /* rounding uniforms */
+    uint64_t *mx, *md; /* masks [cols*nw], [rows*nw] */
+    float *fx, *fd;    /* signed per-element factors (mean_count / implicit) */
+    uint8_t *count;    /* [rows * cols] */
+    int8_t *sign;      /* [rows * cols] */
+    long *rowS;        /* pulses per row [rows] */
+    float *xi;         /* normal feed buffer */
     size_t xi_cap;
-    float *wn;           /* [cols] */
+    float *wn; /* [cols] */
 } engine_ws;
 
 static rpu_status engine_workspace(rpu_tile *t, engine_ws *e) {
     const size_t R = (size_t)t->p.out_size, C = (size_t)t->p.in_size;
     const size_t pad = RPU_UPDATE_MAX_BL, nw = 4; /* slots per element at most */
-    const size_t feed = (size_t)1 << 17; /* normals drawn ahead at most (plus one row) */
+    const size_t feed = (size_t)1 << 17;          /* normals drawn ahead at most (plus one row) */
     const size_t row_max = C * RPU_UPDATE_MAX_BL * 2;
-    size_t sizes[] = {C * sizeof(float),      R * sizeof(float),       C,
-                      R,                      (C + R) * pad * sizeof(float),
-                      C * sizeof(float),      R * sizeof(float),       C * nw * sizeof(uint64_t),
-                      R * nw * sizeof(uint64_t), C * sizeof(float),    R * sizeof(float),
-                      R * C,                  R * C,                   R * sizeof(long),
-                      (feed + row_max + 8) * sizeof(float), (C + 4) * sizeof(float)};
+    size_t sizes[] = {C * sizeof(float),
+                      R * sizeof(float),
+                      C,
+                      R,
+                      (C + R) * pad * sizeof(float),
+                      C * sizeof(float),
+                      R * sizeof(float),
+                      C * nw * sizeof(uint64_t),
+                      R * nw * sizeof(uint64_t),
+                      C * sizeof(float),
+                      R * sizeof(float),
+                      R * C,
+                      R * C,
+                      R * sizeof(long),
+                      (feed + row_max + 8) * sizeof(float),
+                      (C + 4) * sizeof(float)};
     const size_t nparts = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
-    for (size_t k = 0; k < nparts; ++k) total += (sizes[k] + 63) & ~(size_t)63;
+    for (size_t k = 0; k < nparts; ++k)
+        total += (sizes[k] + 63) & ~(size_t)63;
     if (total > t->uws_cap) {
         unsigned char *p = (unsigned char *)realloc(t->uws, total);
         if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the update workspace");
@@ -142,14 +155,16 @@ static void make_masks(const float *p, const float *u, int n, int BL, int nw, ui
     if (nw == 1) {
         for (int k = 0; k < BL; ++k) {
             const float *uk = u + (size_t)k * n;
-            for (int j = 0; j < n; ++j) m[j] |= (uint64_t)(p[j] > uk[j]) << k;
+            for (int j = 0; j < n; ++j)
+                m[j] |= (uint64_t)(p[j] > uk[j]) << k;
         }
         return;
     }
     for (int k = 0; k < BL; ++k) {
         const float *uk = u + (size_t)k * n;
         const int w = k / 64, b = k % 64;
-        for (int j = 0; j < n; ++j) m[(size_t)j * nw + w] |= (uint64_t)(p[j] > uk[j]) << b;
+        for (int j = 0; j < n; ++j)
+            m[(size_t)j * nw + w] |= (uint64_t)(p[j] > uk[j]) << b;
     }
 }
 
@@ -186,12 +201,16 @@ static const float *feed_take(const rpu_tile *t, normal_feed *f, size_t n) {
 /* Applies the counts of every row (count/sign [R, C], row totals S[R]) through the device
  * row kernel, drawing the cycle-to-cycle normals (one sequence, row by row) and the write
  * noise. */
-static void apply_rows(rpu_tile *t, const engine_ws *e, const rpu_update_layout *L,
-                       uint64_t vbase, long total) {
+static void apply_rows(rpu_tile *t, const engine_ws *e, const rpu_update_layout *L, uint64_t vbase,
+                       long total) {
     const int R = t->p.out_size, C = t->p.in_size;
     const int npp = rpu_device_normals_per_pulse(&t->dev);
-    normal_feed feed = {.buf = e->xi, .cap = e->xi_cap, .pos = 0, .have = 0,
-                        .left = (size_t)total * (size_t)npp, .next = vbase + L->c2c};
+    normal_feed feed = {.buf = e->xi,
+                        .cap = e->xi_cap,
+                        .pos = 0,
+                        .have = 0,
+                        .left = (size_t)total * (size_t)npp,
+                        .next = vbase + L->c2c};
     for (int i = 0; i < R; ++i) {
         const long S = e->rowS[i];
         if (S == 0) continue;
@@ -207,7 +226,8 @@ static void apply_rows(rpu_tile *t, const engine_ws *e, const rpu_update_layout 
 /* Row total of the counts just written for row i. */
 static long row_total(const uint8_t *cnt, int C) {
     int S = 0;
-    for (int j = 0; j < C; ++j) S += cnt[j];
+    for (int j = 0; j < C; ++j)
+        S += cnt[j];
     return S;
 }
 
@@ -253,7 +273,8 @@ static rpu_status pulsed_vector(rpu_tile *t, const engine_ws *e, const float *x,
             uint8_t *cnt = e->count + (size_t)i * C;
             int8_t *sg = e->sign + (size_t)i * C;
             uint64_t any = 0;
-            for (int w = 0; w < nw; ++w) any |= mdi[w];
+            for (int w = 0; w < nw; ++w)
+                any |= mdi[w];
             if (!any) {
                 e->rowS[i] = 0;
                 continue;
@@ -262,15 +283,18 @@ static rpu_status pulsed_vector(rpu_tile *t, const engine_ws *e, const float *x,
             /* simple separate loops: each vectorises */
             if (nw == 1) {
                 const uint64_t m = mdi[0];
-                for (int j = 0; j < C; ++j) cnt[j] = (uint8_t)__builtin_popcountll(m & e->mx[j]);
+                for (int j = 0; j < C; ++j)
+                    cnt[j] = (uint8_t)__builtin_popcountll(m & e->mx[j]);
             } else {
                 for (int j = 0; j < C; ++j) {
                     int c = 0;
-                    for (int w = 0; w < nw; ++w) c += __builtin_popcountll(mdi[w] & e->mx[(size_t)j * nw + w]);
+                    for (int w = 0; w < nw; ++w)
+                        c += __builtin_popcountll(mdi[w] & e->mx[(size_t)j * nw + w]);
                     cnt[j] = (uint8_t)c;
                 }
             }
-            for (int j = 0; j < C; ++j) sg[j] = (int8_t)(si * e->sx[j]);
+            for (int j = 0; j < C; ++j)
+                sg[j] = (int8_t)(si * e->sx[j]);
             total += e->rowS[i] = row_total(cnt, C);
         }
     } else if (pt == RPU_PULSE_MEAN_COUNT || pt == RPU_PULSE_DETERMINISTIC_IMPLICIT) {
@@ -332,7 +356,8 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
     float lr_scale = 1.0f;
     if (t->cfg.mapping.weight_scaling_lr_compensation) {
         double mean = 0;
-        for (int i = 0; i < R; ++i) mean += t->scales[i];
+        for (int i = 0; i < R; ++i)
+            mean += t->scales[i];
         mean /= R;
         if (mean > 0) lr_scale = (float)(1.0 / mean);
     }
@@ -364,7 +389,8 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
         for (int k = 0; k < n; ++k) {
             cblas_sger(CblasRowMajor, R, C, -lr_t, du + (size_t)k * R, 1, x + (size_t)k * C, 1,
                        t->w, C);
-            rpu_device_apply_bounds(&t->dev, t->w, &t->ustream, base + (uint64_t)k * L.total + L.write);
+            rpu_device_apply_bounds(&t->dev, t->w, &t->ustream,
+                                    base + (uint64_t)k * L.total + L.write);
         }
         t->abs_w_valid = 0;
         return RPU_OK;

@@ -41,18 +41,18 @@ typedef enum {
 } rpu_padding_mode;
 
 typedef struct {
-    int ndim;         /* 1, 2 or 3 */
+    int ndim; /* 1, 2 or 3 */
     int in_channels;
     int out_channels;
-    int kernel[3];    /* first ndim entries used */
+    int kernel[3]; /* first ndim entries used */
     int stride[3];
     int padding[3];
     int dilation[3];
-    int groups;       /* in_channels and out_channels divisible by groups */
-    bool bias;        /* digital (mapping.digital_bias) or analog bias column */
+    int groups; /* in_channels and out_channels divisible by groups */
+    bool bias;  /* digital (mapping.digital_bias) or analog bias column */
     rpu_padding_mode padding_mode;
-    bool use_indexed; /* gather patches through a precomputed index table (true) or
-                         unfold them with loops (false); results are identical */
+    bool use_indexed;  /* gather patches through a precomputed index table (true) or
+                          unfold them with loops (false); results are identical */
     uint32_t layer_id; /* key of the layer's random streams */
     uint64_t seed;     /* run seed */
     rpu_mac_mode mac;  /* analog MAC of the tiles (RPU_MAC_BLAS default) */
@@ -159,9 +159,8 @@ typedef struct {
 rpu_status rpu_linear_create(MPI_Comm comm, const rpu_linear_params *p, const rpu_config *cfg,
                              rpu_linear **layer);
 void rpu_linear_destroy(rpu_linear **layer);
-rpu_status rpu_linear_from_digital(MPI_Comm comm, const rpu_linear_params *p,
-                                   const rpu_config *cfg, const float *weight, const float *bias,
-                                   rpu_linear **layer);
+rpu_status rpu_linear_from_digital(MPI_Comm comm, const rpu_linear_params *p, const rpu_config *cfg,
+                                   const float *weight, const float *bias, rpu_linear **layer);
 rpu_status rpu_linear_to_digital(rpu_linear *l, float *weight, float *bias, bool realistic);
 void rpu_linear_set_training(rpu_linear *l, bool training);
 rpu_status rpu_linear_forward(rpu_linear *l, const float *x, int n, float *y);

@@ -40,10 +40,10 @@ typedef enum {
 uint64_t rpu_stream_id(uint32_t layer, uint32_t tile, uint32_t purpose);
 
 typedef struct {
-    uint32_t key[2];  /* from the seed */
-    uint32_t id[2];   /* stream id */
-    uint64_t pos;     /* next 32-bit word to use */
-    uint64_t blk;     /* block held in buf (valid if have_buf) */
+    uint32_t key[2]; /* from the seed */
+    uint32_t id[2];  /* stream id */
+    uint64_t pos;    /* next 32-bit word to use */
+    uint64_t blk;    /* block held in buf (valid if have_buf) */
     uint32_t buf[4];
     int have_buf;
 } rpu_rng;

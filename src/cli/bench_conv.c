@@ -41,9 +41,10 @@ static void im2col(const digital_conv *d, const float *x) {
                         int ih = oh - d->pad + kh;
                         for (int ow = 0; ow < d->W; ++ow) {
                             int iw = ow - d->pad + kw;
-                            dst[oh * d->W + ow] = (ih >= 0 && ih < d->H && iw >= 0 && iw < d->W)
-                                                      ? x[((size_t)(n * d->C + c) * d->H + ih) * d->W + iw]
-                                                      : 0.0f;
+                            dst[oh * d->W + ow] =
+                                (ih >= 0 && ih < d->H && iw >= 0 && iw < d->W)
+                                    ? x[((size_t)(n * d->C + c) * d->H + ih) * d->W + iw]
+                                    : 0.0f;
                         }
                     }
                 }
@@ -63,7 +64,8 @@ static void col2im(const digital_conv *d, float *dx) {
                         for (int ow = 0; ow < d->W; ++ow) {
                             int iw = ow - d->pad + kw;
                             if (iw >= 0 && iw < d->W)
-                                dx[((size_t)(n * d->C + c) * d->H + ih) * d->W + iw] += src[oh * d->W + ow];
+                                dx[((size_t)(n * d->C + c) * d->H + ih) * d->W + iw] +=
+                                    src[oh * d->W + ow];
                         }
                     }
                 }
@@ -78,8 +80,9 @@ static void digital_step(digital_conv *d, const float *x, const float *dy, float
     for (int n = 0; n < d->N; ++n) { /* dcols_n = Wᵀ dy_n; dW += dy_n cols_nᵀ */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, L, d->O, 1.0f, d->w, K,
                     dy + (size_t)n * d->O * L, L, 0.0f, d->dcols + (size_t)n * K * L, L);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->O, K, L, 1.0f, dy + (size_t)n * d->O * L,
-                    L, d->cols + (size_t)n * K * L, L, n ? 1.0f : 0.0f, d->dw, K);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->O, K, L, 1.0f,
+                    dy + (size_t)n * d->O * L, L, d->cols + (size_t)n * K * L, L, n ? 1.0f : 0.0f,
+                    d->dw, K);
     }
     col2im(d, dx);
 }
@@ -88,10 +91,13 @@ static int run(int argc, char **argv) {
     int N = 32, C = 16, O = 32, HW = 32, repeats = 3;
     for (int a = 0; a < argc; ++a) {
         const char *k = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
-        int *target = !strcmp(k, "--batch") ? &N : !strcmp(k, "--size") ? &HW
-                    : !strcmp(k, "--repeats") ? &repeats : NULL;
+        int *target = !strcmp(k, "--batch")     ? &N
+                      : !strcmp(k, "--size")    ? &HW
+                      : !strcmp(k, "--repeats") ? &repeats
+                                                : NULL;
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-            printf("usage: [mpiexec -n P] rpusim bench conv [--batch 32] [--size 32] [--repeats 3]\n");
+            printf(
+                "usage: [mpiexec -n P] rpusim bench conv [--batch 32] [--size 32] [--repeats 3]\n");
             return 0;
         }
         int vals[1];
@@ -115,15 +121,20 @@ static int run(int argc, char **argv) {
     d.w = malloc(sizeof(float) * O * K);
     d.dw = malloc(sizeof(float) * O * K);
     d.y = malloc(sizeof(float) * ny);
+    int rc = 0;
     if (!x || !dy || !y || !dx || !d.cols || !d.dcols || !d.w || !d.dw || !d.y) {
         fprintf(stderr, "rpusim bench conv: out of memory\n");
-        return 1;
+        rc = 1;
+        goto out;
     }
     rpu_rng r;
     rpu_rng_init(&r, 9, rpu_stream_id(0, 0, RPU_PURPOSE_TEST));
-    for (size_t q = 0; q < nx; ++q) x[q] = 2 * rpu_rng_uniform(&r) - 1;
-    for (size_t q = 0; q < ny; ++q) dy[q] = 0.01f * (2 * rpu_rng_uniform(&r) - 1);
-    for (size_t q = 0; q < (size_t)O * K; ++q) d.w[q] = 0.1f * (2 * rpu_rng_uniform(&r) - 1);
+    for (size_t q = 0; q < nx; ++q)
+        x[q] = 2 * rpu_rng_uniform(&r) - 1;
+    for (size_t q = 0; q < ny; ++q)
+        dy[q] = 0.01f * (2 * rpu_rng_uniform(&r) - 1);
+    for (size_t q = 0; q < (size_t)O * K; ++q)
+        d.w[q] = 0.1f * (2 * rpu_rng_uniform(&r) - 1);
 
     double dig = 1e30;
     for (int rep = 0; rep < repeats; ++rep) {
@@ -133,8 +144,9 @@ static int run(int argc, char **argv) {
         if (s < dig) dig = s;
     }
     if (rank == 0) {
-        printf("rpusim bench conv: Conv2d %d->%d 3x3 pad 1 on %dx%dx%dx%d, %d rank(s), OpenBLAS %s\n",
-               C, O, N, C, HW, HW, size, openblas_get_corename());
+        printf(
+            "rpusim bench conv: Conv2d %d->%d 3x3 pad 1 on %dx%dx%dx%d, %d rank(s), OpenBLAS %s\n",
+            C, O, N, C, HW, HW, size, openblas_get_corename());
         printf("one training step (forward + backward + update), best of %d\n", repeats);
         printf("digital im2col + sgemm step: %.1f ms\n\n", dig * 1e3);
         printf("%-16s %6s %10s %10s %10s %10s %9s %9s\n", "config", "tiles", "fwd_ms", "bwd_ms",
@@ -157,7 +169,8 @@ static int run(int argc, char **argv) {
         rpu_conv *l = NULL;
         if (rpu_conv_create(MPI_COMM_WORLD, &p, &cfg, &l) != RPU_OK) {
             fprintf(stderr, "rpusim bench conv: %s\n", rpu_last_error());
-            return 1;
+            rc = 1;
+            goto out;
         }
         int in[2] = {HW, HW};
         double best[4] = {1e30, 1e30, 1e30, 1e30};
@@ -194,9 +207,11 @@ static int run(int argc, char **argv) {
             MPI_Allreduce(y, dy, (int)ny, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
             double t1 = now();
             const double up = 1099511627776.0, down = 1.0 / up; /* 2^40 */
-            for (size_t q = 0; q < ny; ++q) acc[q] = (int64_t)llrint((double)y[q] * up);
+            for (size_t q = 0; q < ny; ++q)
+                acc[q] = (int64_t)llrint((double)y[q] * up);
             MPI_Allreduce(MPI_IN_PLACE, acc, (int)ny, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-            for (size_t q = 0; q < ny; ++q) dy[q] = (float)((double)acc[q] * down);
+            for (size_t q = 0; q < ny; ++q)
+                dy[q] = (float)((double)acc[q] * down);
             double t2 = now();
             double ts[2] = {t1 - t0, t2 - t1};
             MPI_Allreduce(MPI_IN_PLACE, ts, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
@@ -205,19 +220,22 @@ static int run(int argc, char **argv) {
         }
         free(acc);
         if (rank == 0)
-            printf("\nreduction of the %zu-element output: float MPI_Allreduce %.2f ms, exact int64 "
-                   "(convert, MPI_Allreduce, convert back) %.2f ms\n",
-                   ny, tf * 1e3, ti * 1e3);
+            printf(
+                "\nreduction of the %zu-element output: float MPI_Allreduce %.2f ms, exact int64 "
+                "(convert, MPI_Allreduce, convert back) %.2f ms\n",
+                ny, tf * 1e3, ti * 1e3);
     }
     if (rank == 0)
         printf("\n/digital: step time over the digital step; aihwkit: its step time over ours\n"
                "(aihwkit 1.0 CPU: 63 ms floating point, 383 ms constant_step).\n");
-    free(x), free(dy), free(y), free(dx), free(d.cols), free(d.dcols), free(d.w), free(d.dw), free(d.y);
     if (err) {
         fprintf(stderr, "rpusim bench conv: a step failed: %s\n", rpu_last_error());
-        return 1;
+        rc = 1;
     }
-    return 0;
+out:
+    free(x), free(dy), free(y), free(dx), free(d.cols), free(d.dcols), free(d.w), free(d.dw),
+        free(d.y);
+    return rc;
 }
 
 int cli_bench_conv(int argc, char **argv) {

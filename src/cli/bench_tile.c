@@ -29,8 +29,10 @@ typedef struct {
 
 static int run_job(job *j) {
     switch (j->what) {
-    case 0: return rpu_tile_forward(j->tile, j->x, j->n, j->y, false) != RPU_OK;
-    case 1: return rpu_tile_backward(j->tile, j->d, j->n, j->dx) != RPU_OK;
+    case 0:
+        return rpu_tile_forward(j->tile, j->x, j->n, j->y, false) != RPU_OK;
+    case 1:
+        return rpu_tile_backward(j->tile, j->d, j->n, j->dx) != RPU_OK;
     case 2:
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, j->out, j->in, 1.0f, j->x, j->in,
                     j->w, j->in, 0.0f, j->y, j->out);
@@ -83,7 +85,8 @@ static int bench_tile(int argc, char **argv) {
         }
         if (!strcmp(k, "--sizes")) {
             if ((nsizes = cli_parse_int_list(v, sizes, 16)) < 0) {
-                fprintf(stderr, "rpusim bench tile: --sizes '%s': want positive ints, e.g. 64,128\n", v);
+                fprintf(stderr,
+                        "rpusim bench tile: --sizes '%s': want positive ints, e.g. 64,128\n", v);
                 return 2;
             }
         } else if (!strcmp(k, "--batches")) {
@@ -104,16 +107,21 @@ static int bench_tile(int argc, char **argv) {
                 return 2;
             }
         } else if (!strcmp(k, "--mac")) {
-            if (!strcmp(v, "blas")) mac = RPU_MAC_BLAS;
-            else if (!strcmp(v, "exact")) mac = RPU_MAC_EXACT;
+            if (!strcmp(v, "blas"))
+                mac = RPU_MAC_BLAS;
+            else if (!strcmp(v, "exact"))
+                mac = RPU_MAC_EXACT;
             else {
                 fprintf(stderr, "rpusim bench tile: --mac '%s': want blas or exact\n", v);
                 return 2;
             }
         } else if (!strcmp(k, "--io")) {
-            if (!strcmp(v, "perfect")) io_from = io_to = 1;
-            else if (!strcmp(v, "default")) io_from = io_to = 0;
-            else if (!strcmp(v, "both")) io_from = 1, io_to = 0;
+            if (!strcmp(v, "perfect"))
+                io_from = io_to = 1;
+            else if (!strcmp(v, "default"))
+                io_from = io_to = 0;
+            else if (!strcmp(v, "both"))
+                io_from = 1, io_to = 0;
             else {
                 fprintf(stderr, "rpusim bench tile: --io '%s': want perfect, default or both\n", v);
                 return 2;
@@ -142,8 +150,8 @@ static int bench_tile(int argc, char **argv) {
     printf("%-8s %5s %-8s %12s %12s %7s %12s %12s %7s\n", "tile", "batch", "io", "fwd_us",
            "sgemm_us", "ratio", "bwd_us", "sgemm_us", "ratio");
     if (jf)
-        fprintf(jf, "{\"openblas_core\": \"%s\", \"mac\": \"%s\", \"trials\": %d, \"rows\": [\n", core,
-                mac == RPU_MAC_BLAS ? "blas" : "exact", trials);
+        fprintf(jf, "{\"openblas_core\": \"%s\", \"mac\": \"%s\", \"trials\": %d, \"rows\": [\n",
+                core, mac == RPU_MAC_BLAS ? "blas" : "exact", trials);
     int err = 0, first = 1;
     for (int si = 0; si < nsizes; ++si)
         for (int bi = 0; bi < nbatches; ++bi)
@@ -169,9 +177,12 @@ static int bench_tile(int argc, char **argv) {
                 }
                 rpu_rng r;
                 rpu_rng_init(&r, 1, rpu_stream_id(0, 0, RPU_PURPOSE_TEST));
-                for (size_t q = 0; q < cells; ++q) w[q] = 0.6f * (2 * rpu_rng_uniform(&r) - 1) / 8;
-                for (size_t q = 0; q < vec; ++q) x[q] = 2 * rpu_rng_uniform(&r) - 1;
-                for (size_t q = 0; q < vec; ++q) d[q] = 2 * rpu_rng_uniform(&r) - 1;
+                for (size_t q = 0; q < cells; ++q)
+                    w[q] = 0.6f * (2 * rpu_rng_uniform(&r) - 1) / 8;
+                for (size_t q = 0; q < vec; ++q)
+                    x[q] = 2 * rpu_rng_uniform(&r) - 1;
+                for (size_t q = 0; q < vec; ++q)
+                    d[q] = 2 * rpu_rng_uniform(&r) - 1;
                 rpu_tile_set_weights(t, w, false);
                 job j = {t, w, x, d, y, dx, N, N, n, 0};
                 double best[4] = {1e30, 1e30, 1e30, 1e30};
@@ -187,12 +198,13 @@ static int bench_tile(int argc, char **argv) {
                        best[3] * 1e6, best[1] / best[3]);
                 fflush(stdout);
                 if (jf)
-                    fprintf(jf,
-                            "%s  {\"size\": %d, \"batch\": %d, \"io\": \"%s\", \"forward_us\": %.3f, "
-                            "\"forward_sgemm_us\": %.3f, \"forward_ratio\": %.4f, \"backward_us\": "
-                            "%.3f, \"backward_sgemm_us\": %.3f, \"backward_ratio\": %.4f}",
-                            first ? "" : ",\n", N, n, io, best[0] * 1e6, best[2] * 1e6,
-                            best[0] / best[2], best[1] * 1e6, best[3] * 1e6, best[1] / best[3]);
+                    fprintf(
+                        jf,
+                        "%s  {\"size\": %d, \"batch\": %d, \"io\": \"%s\", \"forward_us\": %.3f, "
+                        "\"forward_sgemm_us\": %.3f, \"forward_ratio\": %.4f, \"backward_us\": "
+                        "%.3f, \"backward_sgemm_us\": %.3f, \"backward_ratio\": %.4f}",
+                        first ? "" : ",\n", N, n, io, best[0] * 1e6, best[2] * 1e6,
+                        best[0] / best[2], best[1] * 1e6, best[3] * 1e6, best[1] / best[3]);
                 first = 0;
                 free(w), free(x), free(d), free(y), free(dx);
                 rpu_tile_destroy(&t);

@@ -21,10 +21,11 @@ static double now(void) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: rpusim bench update [--size N] [--batch N] [--repeats R] [--json FILE]\n"
-               "Times one pulsed update of an N x N tile (default 512, batch 256) at lr 0.1, 1, 10\n"
-               "for constant_step and soft_bounds (best of R, default 2) against aihwkit 1.0's CPU\n"
-               "times (0.36 s, 3.6 s, 19 s at 512/256) and a floating-point update.\n");
+    fprintf(f,
+            "usage: rpusim bench update [--size N] [--batch N] [--repeats R] [--json FILE]\n"
+            "Times one pulsed update of an N x N tile (default 512, batch 256) at lr 0.1, 1, 10\n"
+            "for constant_step and soft_bounds (best of R, default 2) against aihwkit 1.0's CPU\n"
+            "times (0.36 s, 3.6 s, 19 s at 512/256) and a floating-point update.\n");
 }
 
 static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
@@ -46,10 +47,13 @@ int cli_bench_update(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        int *target = !strcmp(k, "--size") ? &N : !strcmp(k, "--batch") ? &n
-                                                : !strcmp(k, "--repeats") ? &repeats : NULL;
+        int *target = !strcmp(k, "--size")      ? &N
+                      : !strcmp(k, "--batch")   ? &n
+                      : !strcmp(k, "--repeats") ? &repeats
+                                                : NULL;
         if (!v || (!target && strcmp(k, "--json"))) {
-            fprintf(stderr, "rpusim bench update: %s %s\n", v ? "unknown option" : "missing value for", k);
+            fprintf(stderr, "rpusim bench update: %s %s\n",
+                    v ? "unknown option" : "missing value for", k);
             usage(stderr);
             return 2;
         }
@@ -74,17 +78,21 @@ int cli_bench_update(int argc, char **argv) {
     }
     rpu_rng r;
     rpu_rng_init(&r, 3, rpu_stream_id(0, 0, RPU_PURPOSE_TEST));
-    for (size_t q = 0; q < nx; ++q) x[q] = 2 * rpu_rng_uniform(&r) - 1;
-    for (size_t q = 0; q < nx; ++q) d[q] = 0.01f * (2 * rpu_rng_uniform(&r) - 1);
-    for (size_t q = 0; q < (size_t)N * N; ++q) w[q] = 0.1f * (2 * rpu_rng_uniform(&r) - 1);
+    for (size_t q = 0; q < nx; ++q)
+        x[q] = 2 * rpu_rng_uniform(&r) - 1;
+    for (size_t q = 0; q < nx; ++q)
+        d[q] = 0.01f * (2 * rpu_rng_uniform(&r) - 1);
+    for (size_t q = 0; q < (size_t)N * N; ++q)
+        w[q] = 0.1f * (2 * rpu_rng_uniform(&r) - 1);
 
     FILE *jf = json ? fopen(json, "w") : NULL;
     if (json && !jf) {
         fprintf(stderr, "rpusim bench update: cannot write %s\n", json);
         return 1;
     }
-    printf("rpusim bench update: %dx%d tile, batch %d, x ~ U(-1,1), d ~ U(-0.01,0.01), best of %d\n",
-           N, N, n, repeats);
+    printf(
+        "rpusim bench update: %dx%d tile, batch %d, x ~ U(-1,1), d ~ U(-0.01,0.01), best of %d\n",
+        N, N, n, repeats);
     printf("reference: aihwkit 1.0, CPU, 2 threads, 512x512 batch 256 constant_step\n\n");
     printf("%-14s %6s %12s %12s %10s\n", "device", "lr", "seconds", "aihwkit_s", "speedup");
     if (jf) fprintf(jf, "{\"size\": %d, \"batch\": %d, \"rows\": [\n", N, n);
@@ -109,8 +117,7 @@ int cli_bench_update(int argc, char **argv) {
         rpu_tile_destroy(&t);
     }
     printf("%-14s %6s %12.4f %12s %10s\n", "floating_point", "0.1", fp_s, "-", "-");
-    if (jf)
-        fprintf(jf, "  {\"device\": \"floating_point\", \"lr\": 0.1, \"seconds\": %.6f}", fp_s);
+    if (jf) fprintf(jf, "  {\"device\": \"floating_point\", \"lr\": 0.1, \"seconds\": %.6f}", fp_s);
     first = 0;
     for (int dv = 0; dv < 2; ++dv)
         for (int l = 0; l < 3; ++l) {
@@ -130,8 +137,8 @@ int cli_bench_update(int argc, char **argv) {
             }
             double scale = (double)N * N * n / (512.0 * 512.0 * 256.0);
             double aih = ref[l] * scale;
-            printf("%-14s %6g %12.4f %12.3f %9.1fx\n", devices[dv], (double)lrs[l], best,
-                   aih, aih / best);
+            printf("%-14s %6g %12.4f %12.3f %9.1fx\n", devices[dv], (double)lrs[l], best, aih,
+                   aih / best);
             fflush(stdout);
             if (jf)
                 fprintf(jf,
@@ -143,8 +150,9 @@ int cli_bench_update(int argc, char **argv) {
     printf("\n(aihwkit figures are for constant_step; soft_bounds is compared with the same.\n"
            " For other sizes they are scaled by cells x batch.)\n\n");
     printf("%-18s %14s\n", "device", "bytes_per_cell");
-    const char *all[] = {"floating_point", "ideal",    "constant_step", "linear_step", "soft_bounds",
-                         "soft_bounds_pmax", "exp_step", "pow_step",     "piecewise_step"};
+    const char *all[] = {"floating_point", "ideal",       "constant_step",
+                         "linear_step",    "soft_bounds", "soft_bounds_pmax",
+                         "exp_step",       "pow_step",    "piecewise_step"};
     if (jf) fprintf(jf, "\n], \"bytes_per_cell\": {");
     for (size_t k = 0; k < sizeof all / sizeof all[0]; ++k) {
         rpu_tile *t = make_tile(all[k], 8, RPU_KIND_SINGLE);
