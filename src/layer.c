@@ -35,7 +35,9 @@ struct rpu_conv {
     /* last forward / backward */
     int n, in3[3], out3[3], Lin, Lout;
     int have_x, have_dy;
-    float *xp, *dp; /* training: patches and gradients of the owned tiles, tile after tile */
+    float *xp, *dp; /* training: patches and gradients of the owned tiles, tile after tile
+                       (tiles of one input split share their patches) */
+    size_t *xoffs;  /* [n_tiles] offset of each owned tile's patches in xp */
     size_t xp_cap, dp_cap;
     /* index table of the indexed path: [Lout * K] spatial input offsets (-1: padding) */
     int32_t *idx;
@@ -230,11 +232,12 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     if (s != RPU_OK) goto fail;
     rpu_rotate_owners(&l->grid, l->size, p->layer_id);
     l->tiles = (rpu_tile **)calloc((size_t)l->grid.n_tiles, sizeof(rpu_tile *));
+    l->xoffs = (size_t *)calloc((size_t)l->grid.n_tiles, sizeof(size_t));
     if (p->bias && !analog_bias) {
         l->bias = (float *)calloc((size_t)p->out_channels, sizeof(float));
         l->bias_grad = (float *)calloc((size_t)p->out_channels, sizeof(float));
     }
-    if (!l->tiles || (p->bias && !analog_bias && (!l->bias || !l->bias_grad))) {
+    if (!l->tiles || !l->xoffs || (p->bias && !analog_bias && (!l->bias || !l->bias_grad))) {
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", p->layer_id);
         goto fail;
     }
@@ -288,7 +291,7 @@ void rpu_conv_destroy(rpu_conv **layer) {
             rpu_tile_destroy(&l->tiles[t]);
     free(l->tiles);
     rpu_tile_grid_free(&l->grid);
-    free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->idx);
+    free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->idx), free(l->xoffs);
     free(l->pbuf), free(l->obuf), free(l->acc);
     if (l->comm != MPI_COMM_NULL && l->comm != 0) MPI_Comm_free(&l->comm);
     free(l);
@@ -610,12 +613,24 @@ static size_t max_tile_cols(const rpu_conv *l, int rows_instead) {
     return (size_t)m;
 }
 
-/* Sum over the owned tiles of their input (rows_instead = 0) or output widths. */
+/* The first owned tile of tile t's input split (same group and i), whose patches t shares;
+ * tiles of one input split have consecutive indices. */
+static int patch_leader(const rpu_conv *l, int t) {
+    const int first = t - l->grid.tiles[t].out_split;
+    for (int u = first; u < t; ++u)
+        if (l->tiles[u]) return u;
+    return t;
+}
+
+/* Sum over the owned tiles of their output widths (rows_instead = 1) or, once per input
+ * split, of their input widths (0). */
 static size_t owned_width(const rpu_conv *l, int rows_instead) {
     size_t w = 0;
-    for (int t = 0; t < l->grid.n_tiles; ++t)
-        if (l->tiles[t])
-            w += (size_t)(rows_instead ? l->grid.tiles[t].rows : l->grid.tiles[t].cols);
+    for (int t = 0; t < l->grid.n_tiles; ++t) {
+        if (!l->tiles[t]) continue;
+        if (rows_instead) w += (size_t)l->grid.tiles[t].rows;
+        else if (patch_leader(l, t) == t) w += (size_t)l->grid.tiles[t].cols;
+    }
     return w;
 }
 
@@ -647,9 +662,15 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         if (!l->tiles[t]) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
-        float *X = l->training ? l->xp + xoff : l->pbuf;
-        xoff += M * (size_t)ts->cols;
-        gather_patches(l, ts, x, X);
+        const int lead = patch_leader(l, t);
+        if (lead == t) { /* gather; the other tiles of the input split reuse the patches */
+            l->xoffs[t] = xoff;
+            xoff += M * (size_t)ts->cols;
+            gather_patches(l, ts, x, l->training ? l->xp + l->xoffs[t] : l->pbuf);
+        } else {
+            l->xoffs[t] = l->xoffs[lead];
+        }
+        float *X = l->training ? l->xp + l->xoffs[t] : l->pbuf;
         float *Y = l->obuf + off;
         s = rpu_tile_forward(l->tiles[t], X, (int)M, Y, !l->training);
         if (s == RPU_OK && l->grid.n_in > 1) {
@@ -880,13 +901,12 @@ rpu_status rpu_conv_update(rpu_conv *l, float lr) {
                         "layer %u: update needs a training-mode forward and backward first",
                         l->p.layer_id);
     const size_t M = (size_t)l->n * l->Lout;
-    size_t xoff = 0, doff = 0;
+    size_t doff = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
         if (!l->tiles[t]) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
-        RPU_CHECK(rpu_tile_update(l->tiles[t], l->xp + xoff, l->dp + doff, (int)M, lr));
+        RPU_CHECK(rpu_tile_update(l->tiles[t], l->xp + l->xoffs[t], l->dp + doff, (int)M, lr));
         RPU_CHECK(rpu_tile_post_update(l->tiles[t]));
-        xoff += M * (size_t)ts->cols;
         doff += M * (size_t)ts->rows;
     }
     if (l->bias)
