@@ -249,8 +249,12 @@ static void test_groups_and_bias(void) {
 /* ------------------------------------------------------------------ ownership */
 
 /* Reference LPT, written plainly: repeatedly pick the unassigned tile of largest work
- * (lowest index among equals), give it to the rank with least work (lowest rank among
- * equals) by scanning all ranks. */
+ * (among equals the lowest (group, out_split, in_split)), give it to the rank with least
+ * work (lowest rank among equals) by scanning all ranks. */
+static int tie(const rpu_tile_grid *g, int t) {
+    const rpu_tile_slot *s = &g->tiles[t];
+    return (s->group * g->n_out + s->out_split) * g->n_in + s->in_split;
+}
 static void ref_owners(const rpu_tile_grid *g, int ranks, int *owner) {
     int64_t *load = calloc((size_t)ranks, sizeof *load);
     char *done = calloc((size_t)g->n_tiles, 1);
@@ -258,7 +262,9 @@ static void ref_owners(const rpu_tile_grid *g, int ranks, int *owner) {
         int best = -1;
         for (int t = 0; t < g->n_tiles; ++t)
             if (!done[t] &&
-                (best < 0 || rpu_tile_work(&g->tiles[t]) > rpu_tile_work(&g->tiles[best])))
+                (best < 0 || rpu_tile_work(&g->tiles[t]) > rpu_tile_work(&g->tiles[best]) ||
+                 (rpu_tile_work(&g->tiles[t]) == rpu_tile_work(&g->tiles[best]) &&
+                  tie(g, t) < tie(g, best))))
                 best = t;
         int r = 0;
         for (int q = 1; q < ranks; ++q)

@@ -60,6 +60,7 @@ void rpu_tile_grid_free(rpu_tile_grid *grid) {
 
 typedef struct {
     int64_t work;
+    int key; /* tie order: (group, out_split, in_split) */
     int tile;
 } work_item;
 
@@ -68,7 +69,7 @@ typedef struct {
 static int cmp_work_desc(const void *pa, const void *pb) {
     const work_item *a = pa, *b = pb;
     if (a->work != b->work) return a->work > b->work ? -1 : 1;
-    return (a->tile > b->tile) - (a->tile < b->tile);
+    return (a->key > b->key) - (a->key < b->key);
 }
 
 /* Min-heap of ranks ordered by (load, rank): the root is the least loaded rank, the lowest
@@ -95,6 +96,11 @@ static void heap_sift_down(rank_load *h, int n, int k) {
     }
 }
 
+int rpu_tile_tie_key(const rpu_tile_grid *grid, int t) {
+    const rpu_tile_slot *s = &grid->tiles[t];
+    return (s->group * grid->n_out + s->out_split) * grid->n_in + s->in_split;
+}
+
 rpu_status rpu_assign_owners(rpu_tile_grid *grid, int ranks) {
     if (!grid || (!grid->tiles && grid->n_tiles > 0) || grid->n_tiles < 0)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_assign_owners: no grid");
@@ -112,7 +118,7 @@ rpu_status rpu_assign_owners(rpu_tile_grid *grid, int ranks) {
         return RPU_FAIL(RPU_ERR_NOMEM, "rpu_assign_owners: out of memory for %d tiles", n);
     }
     for (int t = 0; t < n; ++t)
-        items[t] = (work_item){rpu_tile_work(&grid->tiles[t]), t};
+        items[t] = (work_item){rpu_tile_work(&grid->tiles[t]), rpu_tile_tie_key(grid, t), t};
     qsort(items, (size_t)n, sizeof *items, cmp_work_desc);
     for (int r = 0; r < active; ++r)
         heap[r] = (rank_load){0, r}; /* already a valid heap */

@@ -77,8 +77,13 @@ void rpu_tile_grid_free(rpu_tile_grid *grid);
  * patch vectors, so cells x patches orders the tiles the same way). */
 int64_t rpu_tile_work(const rpu_tile_slot *tile);
 
+/* Order of tiles of equal work in rpu_assign_owners: (group, out_split, in_split), so that
+ * equal tiles of one output split are dealt round-robin and the tiles of one input split
+ * (which share their input patches) tend to land on the same rank. */
+int rpu_tile_tie_key(const rpu_tile_grid *grid, int t);
+
 /* Assigns owners by longest-processing-time-first: tiles sorted by work (descending; ties:
- * lower tile index first) go one by one to the rank with the least work so far (ties:
+ * lower rpu_tile_tie_key first) go one by one to the rank with the least work so far (ties:
  * lowest rank). A pure function of the grid's tile shapes and the rank count; afterwards
  * max rank work - min rank work <= the largest tile's work. Ranks beyond the tile count
  * own nothing.
