@@ -12,5 +12,6 @@
 #include "rpusim/tile.h"
 #include "rpusim/mapping.h"
 #include "rpusim/layer.h"
+#include "rpusim/digital.h"
 
 #endif

@@ -1,0 +1,406 @@
+/* Digital layers: activations, pooling, flatten, dropout, cross-entropy (see
+ * include/rpusim/digital.h for the contract).
+ *
+ * Pooling handles every spatial case as 3-d with unit sizes (kernel 1, stride 1, padding 0)
+ * for the missing leading dimensions. All loops run in a fixed order and nothing depends on
+ * the rank, so results are bitwise reproducible. */
+#include "rpusim/digital.h"
+
+#include "rpusim/rng.h"
+
+#include "error_impl.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ activations */
+
+static rpu_status check_ew(const void *a, const void *b, const void *c, size_t n, const char *fn) {
+    if (n > 0 && (!a || !b || !c)) return RPU_FAIL(RPU_ERR_ARG, "%s: NULL array", fn);
+    return RPU_OK;
+}
+
+rpu_status rpu_relu_forward(const float *x, size_t n, float *y) {
+    RPU_CHECK(check_ew(x, y, y, n, "rpu_relu_forward"));
+    for (size_t i = 0; i < n; ++i)
+        y[i] = x[i] <= 0.0f ? 0.0f : x[i]; /* NaN compares false: stays NaN */
+    return RPU_OK;
+}
+
+rpu_status rpu_relu_backward(const float *y, const float *dy, size_t n, float *dx) {
+    RPU_CHECK(check_ew(y, dy, dx, n, "rpu_relu_backward"));
+    for (size_t i = 0; i < n; ++i)
+        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    return RPU_OK;
+}
+
+rpu_status rpu_tanh_forward(const float *x, size_t n, float *y) {
+    RPU_CHECK(check_ew(x, y, y, n, "rpu_tanh_forward"));
+    for (size_t i = 0; i < n; ++i)
+        y[i] = tanhf(x[i]);
+    return RPU_OK;
+}
+
+rpu_status rpu_tanh_backward(const float *y, const float *dy, size_t n, float *dx) {
+    RPU_CHECK(check_ew(y, dy, dx, n, "rpu_tanh_backward"));
+    for (size_t i = 0; i < n; ++i)
+        dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+    return RPU_OK;
+}
+
+rpu_status rpu_sigmoid_forward(const float *x, size_t n, float *y) {
+    RPU_CHECK(check_ew(x, y, y, n, "rpu_sigmoid_forward"));
+    for (size_t i = 0; i < n; ++i) {
+        float v = x[i];
+        if (v >= 0.0f) {
+            y[i] = 1.0f / (1.0f + expf(-v));
+        } else {
+            float e = expf(v);
+            y[i] = e / (1.0f + e);
+        }
+    }
+    return RPU_OK;
+}
+
+rpu_status rpu_sigmoid_backward(const float *y, const float *dy, size_t n, float *dx) {
+    RPU_CHECK(check_ew(y, dy, dx, n, "rpu_sigmoid_backward"));
+    for (size_t i = 0; i < n; ++i)
+        dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+    return RPU_OK;
+}
+
+/* ------------------------------------------------------------------ pooling */
+
+void rpu_pool_params_default(rpu_pool_params *p, int ndim, int k) {
+    memset(p, 0, sizeof *p);
+    p->ndim = ndim;
+    for (int d = 0; d < 3; ++d)
+        p->kernel[d] = k;
+}
+
+/* The pooling as 3-d: sizes, kernel, stride, padding of dimensions (D, H, W). */
+typedef struct {
+    int in[3], out[3], k[3], s[3], pad[3];
+    size_t lin, lout; /* elements of one channel plane of input / output */
+} pool3;
+
+static rpu_status pool_setup(const rpu_pool_params *p, const int *in_size, pool3 *g,
+                             const char *fn) {
+    memset(g, 0, sizeof *g);
+    if (!p || !in_size) return RPU_FAIL(RPU_ERR_ARG, "%s: NULL parameters or sizes", fn);
+    if (p->ndim < 1 || p->ndim > 3)
+        return RPU_FAIL(RPU_ERR_ARG, "%s: ndim must be 1, 2 or 3, got %d", fn, p->ndim);
+    const int lead = 3 - p->ndim;
+    int64_t lin = 1, lout = 1;
+    for (int d = 0; d < 3; ++d) {
+        if (d < lead) {
+            g->in[d] = g->out[d] = g->k[d] = g->s[d] = 1;
+            g->pad[d] = 0;
+            continue;
+        }
+        const int e = d - lead;
+        const int k = p->kernel[e], s = p->stride[e] == 0 ? k : p->stride[e];
+        const int pad = p->padding[e], in = in_size[e];
+        if (k < 1) return RPU_FAIL(RPU_ERR_ARG, "%s: kernel[%d] = %d must be >= 1", fn, e, k);
+        if (p->stride[e] < 0)
+            return RPU_FAIL(RPU_ERR_ARG, "%s: stride[%d] = %d must be >= 0 (0: kernel)", fn, e,
+                            p->stride[e]);
+        if (pad < 0 || pad > k / 2)
+            return RPU_FAIL(RPU_ERR_ARG, "%s: padding[%d] = %d must be between 0 and kernel/2 = %d",
+                            fn, e, pad, k / 2);
+        if (in < 1) return RPU_FAIL(RPU_ERR_ARG, "%s: input size[%d] = %d must be >= 1", fn, e, in);
+        if ((int64_t)in + 2 * (int64_t)pad < k)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "%s: input size[%d] = %d plus padding 2*%d is smaller than the "
+                            "kernel %d",
+                            fn, e, in, pad, k);
+        g->in[d] = in;
+        g->k[d] = k;
+        g->s[d] = s;
+        g->pad[d] = pad;
+        g->out[d] = (int)(((int64_t)in + 2 * (int64_t)pad - k) / s + 1);
+        lin *= in;
+        lout *= g->out[d];
+        if (lin > INT32_MAX)
+            return RPU_FAIL(RPU_ERR_ARG, "%s: a channel plane has more than 2^31-1 elements", fn);
+    }
+    g->lin = (size_t)lin;
+    g->lout = (size_t)lout;
+    return RPU_OK;
+}
+
+rpu_status rpu_pool_output_size(const rpu_pool_params *p, const int *in_size, int *out_size) {
+    pool3 g;
+    RPU_CHECK(pool_setup(p, in_size, &g, "rpu_pool_output_size"));
+    if (!out_size) return RPU_FAIL(RPU_ERR_ARG, "rpu_pool_output_size: NULL out_size");
+    for (int e = 0; e < p->ndim; ++e)
+        out_size[e] = g.out[3 - p->ndim + e];
+    return RPU_OK;
+}
+
+/* Checks the batch and returns the number of channel planes n*c (0 allowed). */
+static rpu_status pool_planes(int n, int c, const pool3 *g, size_t *planes, const char *fn) {
+    if (n < 0 || c < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "%s: batch %d must be >= 0 and channels %d >= 1", fn, n, c);
+    size_t nc = (size_t)n * (size_t)c;
+    size_t big = g->lin > g->lout ? g->lin : g->lout;
+    if (nc > 0 && big > SIZE_MAX / sizeof(float) / nc)
+        return RPU_FAIL(RPU_ERR_ARG, "%s: tensor size overflows", fn);
+    *planes = nc;
+    return RPU_OK;
+}
+
+/* Clipped range [*lo, *hi) of real inputs of window o along one dimension. */
+static inline void window(int o, int s, int pad, int k, int in, int *lo, int *hi) {
+    int a = o * s - pad, b = a + k;
+    *lo = a < 0 ? 0 : a;
+    *hi = b > in ? in : b;
+}
+
+rpu_status rpu_maxpool_forward(const rpu_pool_params *p, const float *x, int n, int c,
+                               const int *in_size, float *y, int32_t *argmax) {
+    static const char fn[] = "rpu_maxpool_forward";
+    pool3 g;
+    size_t planes = 0;
+    RPU_CHECK(pool_setup(p, in_size, &g, fn));
+    RPU_CHECK(pool_planes(n, c, &g, &planes, fn));
+    if (planes > 0 && (!x || !y)) return RPU_FAIL(RPU_ERR_ARG, "%s: NULL x or y", fn);
+    for (size_t pl = 0; pl < planes; ++pl) {
+        const float *xp = x + pl * g.lin;
+        float *yp = y + pl * g.lout;
+        int32_t *ap = argmax ? argmax + pl * g.lout : NULL;
+        size_t q = 0;
+        for (int od = 0; od < g.out[0]; ++od) {
+            int d0, d1;
+            window(od, g.s[0], g.pad[0], g.k[0], g.in[0], &d0, &d1);
+            for (int oh = 0; oh < g.out[1]; ++oh) {
+                int h0, h1;
+                window(oh, g.s[1], g.pad[1], g.k[1], g.in[1], &h0, &h1);
+                for (int ow = 0; ow < g.out[2]; ++ow, ++q) {
+                    int w0, w1;
+                    window(ow, g.s[2], g.pad[2], g.k[2], g.in[2], &w0, &w1);
+                    /* padding <= kernel/2 guarantees a non-empty window */
+                    int32_t best_i = (int32_t)(((size_t)d0 * g.in[1] + h0) * g.in[2] + w0);
+                    float best = xp[best_i];
+                    for (int id = d0; id < d1 && !isnan(best); ++id)
+                        for (int ih = h0; ih < h1 && !isnan(best); ++ih) {
+                            size_t row = ((size_t)id * g.in[1] + ih) * g.in[2];
+                            for (int iw = w0; iw < w1; ++iw) {
+                                float v = xp[row + iw];
+                                if (v > best || isnan(v)) {
+                                    best = v;
+                                    best_i = (int32_t)(row + iw);
+                                    if (isnan(v)) break;
+                                }
+                            }
+                        }
+                    yp[q] = best;
+                    if (ap) ap[q] = best_i;
+                }
+            }
+        }
+    }
+    return RPU_OK;
+}
+
+rpu_status rpu_maxpool_backward(const rpu_pool_params *p, const float *dy, const int32_t *argmax,
+                                int n, int c, const int *in_size, float *dx) {
+    static const char fn[] = "rpu_maxpool_backward";
+    pool3 g;
+    size_t planes = 0;
+    RPU_CHECK(pool_setup(p, in_size, &g, fn));
+    RPU_CHECK(pool_planes(n, c, &g, &planes, fn));
+    if (planes > 0 && (!dy || !argmax || !dx))
+        return RPU_FAIL(RPU_ERR_ARG, "%s: NULL dy, argmax or dx", fn);
+    for (size_t i = 0; i < planes * g.lout; ++i)
+        if (argmax[i] < 0 || (size_t)argmax[i] >= g.lin)
+            return RPU_FAIL(RPU_ERR_ARG, "%s: argmax[%zu] = %d outside the channel plane (%zu)", fn,
+                            i, (int)argmax[i], g.lin);
+    if (planes > 0) memset(dx, 0, planes * g.lin * sizeof *dx);
+    for (size_t pl = 0; pl < planes; ++pl) {
+        const float *dyp = dy + pl * g.lout;
+        const int32_t *ap = argmax + pl * g.lout;
+        float *dxp = dx + pl * g.lin;
+        for (size_t q = 0; q < g.lout; ++q)
+            dxp[ap[q]] += dyp[q];
+    }
+    return RPU_OK;
+}
+
+/* Divisor of a window: prod(kernel), or the count of real inputs with exclude_pad. */
+static inline int avg_divisor(const rpu_pool_params *p, const pool3 *g, int nd, int nh, int nw) {
+    return p->exclude_pad ? nd * nh * nw : g->k[0] * g->k[1] * g->k[2];
+}
+
+rpu_status rpu_avgpool_forward(const rpu_pool_params *p, const float *x, int n, int c,
+                               const int *in_size, float *y) {
+    static const char fn[] = "rpu_avgpool_forward";
+    pool3 g;
+    size_t planes = 0;
+    RPU_CHECK(pool_setup(p, in_size, &g, fn));
+    RPU_CHECK(pool_planes(n, c, &g, &planes, fn));
+    if (planes > 0 && (!x || !y)) return RPU_FAIL(RPU_ERR_ARG, "%s: NULL x or y", fn);
+    for (size_t pl = 0; pl < planes; ++pl) {
+        const float *xp = x + pl * g.lin;
+        float *yp = y + pl * g.lout;
+        size_t q = 0;
+        for (int od = 0; od < g.out[0]; ++od) {
+            int d0, d1;
+            window(od, g.s[0], g.pad[0], g.k[0], g.in[0], &d0, &d1);
+            for (int oh = 0; oh < g.out[1]; ++oh) {
+                int h0, h1;
+                window(oh, g.s[1], g.pad[1], g.k[1], g.in[1], &h0, &h1);
+                for (int ow = 0; ow < g.out[2]; ++ow, ++q) {
+                    int w0, w1;
+                    window(ow, g.s[2], g.pad[2], g.k[2], g.in[2], &w0, &w1);
+                    double sum = 0.0;
+                    for (int id = d0; id < d1; ++id)
+                        for (int ih = h0; ih < h1; ++ih) {
+                            size_t row = ((size_t)id * g.in[1] + ih) * g.in[2];
+                            for (int iw = w0; iw < w1; ++iw)
+                                sum += xp[row + iw];
+                        }
+                    yp[q] = (float)(sum / avg_divisor(p, &g, d1 - d0, h1 - h0, w1 - w0));
+                }
+            }
+        }
+    }
+    return RPU_OK;
+}
+
+rpu_status rpu_avgpool_backward(const rpu_pool_params *p, const float *dy, int n, int c,
+                                const int *in_size, float *dx) {
+    static const char fn[] = "rpu_avgpool_backward";
+    pool3 g;
+    size_t planes = 0;
+    RPU_CHECK(pool_setup(p, in_size, &g, fn));
+    RPU_CHECK(pool_planes(n, c, &g, &planes, fn));
+    if (planes > 0 && (!dy || !dx)) return RPU_FAIL(RPU_ERR_ARG, "%s: NULL dy or dx", fn);
+    if (planes > 0) memset(dx, 0, planes * g.lin * sizeof *dx);
+    for (size_t pl = 0; pl < planes; ++pl) {
+        const float *dyp = dy + pl * g.lout;
+        float *dxp = dx + pl * g.lin;
+        size_t q = 0;
+        for (int od = 0; od < g.out[0]; ++od) {
+            int d0, d1;
+            window(od, g.s[0], g.pad[0], g.k[0], g.in[0], &d0, &d1);
+            for (int oh = 0; oh < g.out[1]; ++oh) {
+                int h0, h1;
+                window(oh, g.s[1], g.pad[1], g.k[1], g.in[1], &h0, &h1);
+                for (int ow = 0; ow < g.out[2]; ++ow, ++q) {
+                    int w0, w1;
+                    window(ow, g.s[2], g.pad[2], g.k[2], g.in[2], &w0, &w1);
+                    float share = dyp[q] / (float)avg_divisor(p, &g, d1 - d0, h1 - h0, w1 - w0);
+                    for (int id = d0; id < d1; ++id)
+                        for (int ih = h0; ih < h1; ++ih) {
+                            size_t row = ((size_t)id * g.in[1] + ih) * g.in[2];
+                            for (int iw = w0; iw < w1; ++iw)
+                                dxp[row + iw] += share;
+                        }
+                }
+            }
+        }
+    }
+    return RPU_OK;
+}
+
+/* ------------------------------------------------------------------ flatten */
+
+rpu_status rpu_flatten_features(int c, int ndim, const int *size, int *features) {
+    if (!features || (ndim > 0 && !size))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_flatten_features: NULL size or features");
+    if (ndim < 0 || ndim > 3)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_flatten_features: ndim must be 0..3, got %d", ndim);
+    if (c < 1) return RPU_FAIL(RPU_ERR_ARG, "rpu_flatten_features: channels %d must be >= 1", c);
+    int64_t f = c;
+    for (int d = 0; d < ndim; ++d) {
+        if (size[d] < 1)
+            return RPU_FAIL(RPU_ERR_ARG, "rpu_flatten_features: size[%d] = %d must be >= 1", d,
+                            size[d]);
+        f *= size[d];
+        if (f > INT32_MAX)
+            return RPU_FAIL(RPU_ERR_ARG, "rpu_flatten_features: more than 2^31-1 features");
+    }
+    *features = (int)f;
+    return RPU_OK;
+}
+
+/* ------------------------------------------------------------------ dropout */
+
+rpu_status rpu_dropout_forward(const float *x, size_t n, float p, bool training, uint64_t seed,
+                               uint32_t layer_id, uint64_t step, float *mask_out, float *y) {
+    static const char fn[] = "rpu_dropout_forward";
+    if (n > 0 && (!x || !mask_out || !y)) return RPU_FAIL(RPU_ERR_ARG, "%s: NULL array", fn);
+    if (!(p >= 0.0f && p <= 1.0f))
+        return RPU_FAIL(RPU_ERR_ARG, "%s: p = %g must be in [0, 1]", fn, (double)p);
+    if (step >> 32)
+        return RPU_FAIL(RPU_ERR_ARG, "%s: step %llu must be < 2^32", fn, (unsigned long long)step);
+    if ((uint64_t)n > ((uint64_t)1 << 34))
+        return RPU_FAIL(RPU_ERR_ARG, "%s: %zu values exceed 2^34 per step", fn, n);
+    if (!training) {
+        for (size_t i = 0; i < n; ++i) {
+            mask_out[i] = 1.0f;
+            y[i] = x[i];
+        }
+        return RPU_OK;
+    }
+    rpu_rng r;
+    rpu_rng_init(&r, seed, rpu_stream_id(layer_id, 0, RPU_PURPOSE_DATA));
+    /* uniforms straight into the mask, then turned into factors in place */
+    rpu_rng_uniform_at(&r, step << 32, mask_out, n);
+    const float scale = p < 1.0f ? (float)(1.0 / (1.0 - (double)p)) : 0.0f;
+    for (size_t i = 0; i < n; ++i) {
+        mask_out[i] = mask_out[i] < p ? 0.0f : scale;
+        y[i] = x[i] * mask_out[i];
+    }
+    return RPU_OK;
+}
+
+rpu_status rpu_dropout_backward(const float *dy, const float *mask, size_t n, float *dx) {
+    RPU_CHECK(check_ew(dy, mask, dx, n, "rpu_dropout_backward"));
+    for (size_t i = 0; i < n; ++i)
+        dx[i] = dy[i] * mask[i];
+    return RPU_OK;
+}
+
+/* ------------------------------------------------------------------ loss */
+
+rpu_status rpu_cross_entropy(const float *logits, const uint8_t *labels, int n, int k,
+                             double *loss_mean, float *dlogits, int *correct) {
+    static const char fn[] = "rpu_cross_entropy";
+    if (!logits || !labels || !loss_mean)
+        return RPU_FAIL(RPU_ERR_ARG, "%s: NULL logits, labels or loss_mean", fn);
+    if (n < 1 || k < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "%s: batch %d and classes %d must be >= 1", fn, n, k);
+    for (int i = 0; i < n; ++i)
+        if (labels[i] >= k)
+            return RPU_FAIL(RPU_ERR_ARG, "%s: label[%d] = %d is not below the class count %d", fn,
+                            i, (int)labels[i], k);
+    double total = 0.0;
+    int ok = 0;
+    const double inv_n = 1.0 / n;
+    for (int i = 0; i < n; ++i) {
+        const float *z = logits + (size_t)i * k;
+        int am = 0;
+        for (int j = 1; j < k; ++j)
+            if (z[j] > z[am]) am = j;
+        const double m = z[am];
+        double s = 1.0; /* exp(z_am - m) */
+        for (int j = 0; j < k; ++j)
+            if (j != am) s += exp((double)z[j] - m);
+        const double log_s = log(s);
+        total += (m - (double)z[labels[i]]) + log_s; /* m - z first: exact for floats */
+        ok += am == labels[i];
+        if (dlogits) {
+            float *g = dlogits + (size_t)i * k;
+            for (int j = 0; j < k; ++j) {
+                double pj = exp((double)z[j] - m - log_s);
+                g[j] = (float)((pj - (j == labels[i] ? 1.0 : 0.0)) * inv_n);
+            }
+        }
+    }
+    *loss_mean = total * inv_n;
+    if (correct) *correct = ok;
+    return RPU_OK;
+}
