@@ -36,3 +36,7 @@ add_library(rpusim_deps INTERFACE)
 target_include_directories(rpusim_deps INTERFACE ${CBLAS_INCLUDE_DIR})
 target_link_libraries(rpusim_deps INTERFACE ${RPUSIM_SCALAPACK_LIB} HDF5::HDF5 LAPACK::LAPACK
                       BLAS::BLAS MPI::MPI_C m)
+
+# IDX data files, gzip-compressed or plain (src/data.c).
+find_package(ZLIB REQUIRED)                                  # [zlib1g-dev]
+target_link_libraries(rpusim_deps INTERFACE ZLIB::ZLIB)

@@ -4,11 +4,15 @@
 # rebuilds incrementally.
 #
 # usage: bash scripts/setup.sh [--sanitize] [--build-dir DIR] [--no-install] [--dry-run]
-#                              [-- CMAKE_ARGS...]
+#                              [--with-fashion | --no-fashion] [-- CMAKE_ARGS...]
 #   --sanitize        AddressSanitizer + UBSan build (-DRPUSIM_SANITIZE=ON) in ./build-sanitize
 #   --build-dir DIR   build here instead of ./build (./build-sanitize with --sanitize)
 #   --no-install      skip the package step
 #   --dry-run         print the package and build commands instead of running them
+#   --with-fashion    install Fashion-MNIST (Debian dataset-fashion-mnist, 30 MB installed,
+#                     IDX files in /usr/share/datasets/fashion-mnist) and test loading it;
+#                     the default
+#   --no-fashion      neither install it nor register its test (-DRPUSIM_TEST_FASHION=OFF)
 #   -- CMAKE_ARGS     passed to the CMake configure step (e.g. -DBUILD_SHARED_LIBS=ON)
 set -euo pipefail
 
@@ -17,6 +21,7 @@ sanitize=0
 build_dir=""
 install=1
 dry_run=0
+fashion=1
 cmake_args=()
 
 while [ $# -gt 0 ]; do
@@ -30,6 +35,8 @@ while [ $# -gt 0 ]; do
     --build-dir=*) build_dir=${1#--build-dir=} ;;
     --no-install) install=0 ;;
     --dry-run) dry_run=1 ;;
+    --with-fashion) fashion=1 ;;
+    --no-fashion) fashion=0 ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
         exit 0
@@ -63,7 +70,11 @@ packages=(
     libopenblas-dev libscalapack-openmpi-dev
     libhdf5-openmpi-dev hdf5-tools
     libinih-dev
+    zlib1g-dev
 )
+if [ $fashion = 1 ]; then
+    packages+=(dataset-fashion-mnist)
+fi
 
 is_installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
@@ -109,6 +120,11 @@ if [ $sanitize = 1 ]; then
     configure+=(-DRPUSIM_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 else
     configure+=(-DRPUSIM_SANITIZE=OFF)
+fi
+if [ $fashion = 1 ]; then
+    configure+=(-DRPUSIM_TEST_FASHION=ON)
+else
+    configure+=(-DRPUSIM_TEST_FASHION=OFF)
 fi
 configure+=("${cmake_args[@]}")
 run "${configure[@]}"

@@ -1,0 +1,113 @@
+/* rpusim — data sets: IDX files (MNIST, Fashion-MNIST and any directory in their naming),
+ * the 8x8 handwritten digits shipped in data/, and a synthetic set for tests.
+ *
+ * A data set is held whole in memory as float pixels in [0, 1] and byte labels. Nothing
+ * here uses MPI or is collective: every rank that loads the same files (or asks for the
+ * same synthetic set) gets bitwise identical data. No global state; the functions are
+ * safe from any thread on distinct rpu_dataset objects. Failures return an rpu_status,
+ * leave *ds empty (all zero, nothing allocated) and a message for rpu_last_error() that
+ * names the file and the problem.
+ *
+ * IDX format (LeCun's MNIST format): a 4-byte big-endian magic 0x0000TTNN (TT = element
+ * type, only 0x08 = unsigned byte is read; NN = number of dimensions), NN big-endian
+ * uint32 dimensions, then the elements row-major. Images are 0x00000803 [n, rows, cols],
+ * labels 0x00000801 [n]. Files may be gzip-compressed (recognised by their first two
+ * bytes 1f 8b, whatever their name) or plain. */
+#ifndef RPUSIM_DATA_H
+#define RPUSIM_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rpusim/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Limits of what the IDX reader accepts (larger headers are rejected as RPU_ERR_FORMAT
+ * before anything is allocated): at most RPU_DATA_MAX_SAMPLE_PIXELS pixels per image and
+ * RPU_DATA_MAX_PIXELS in a whole file (2^31 - 1 bytes; 8 GiB as floats). */
+#define RPU_DATA_MAX_SAMPLE_PIXELS (1 << 24)
+#define RPU_DATA_MAX_PIXELS 2147483647LL
+
+/* An in-memory data set. Tensor layout follows PyTorch: sample i is
+ * x[i * sample_size .. (i + 1) * sample_size) in [C, H, W] row-major order. */
+typedef struct {
+    int n;                       /* samples */
+    int channels, height, width; /* shape of one sample, e.g. 1x8x8 digits, 1x28x28 MNIST */
+    int n_classes;               /* labels lie in [0, n_classes) */
+    float *x;                    /* [n, channels * height * width], pixels in [0, 1] */
+    uint8_t *y;                  /* [n] labels */
+} rpu_dataset;
+
+/* Pixels per sample: channels * height * width (0 for an empty set or NULL). */
+static inline size_t rpu_dataset_sample_size(const rpu_dataset *ds) {
+    return ds ? (size_t)ds->channels * (size_t)ds->height * (size_t)ds->width : 0;
+}
+
+/* Loads an image file and a label file in IDX format (each gzip-compressed or plain).
+ * Image bytes b become b / 255.0f; channels = 1, height = rows, width = cols;
+ * n_classes = (largest label) + 1. Use rpu_dataset_load_idx_classes() when the number of
+ * classes is known (for example when a test split could lack the last class).
+ * Errors (nothing is allocated on error):
+ *   RPU_ERR_ARG     NULL argument.
+ *   RPU_ERR_IO      a file cannot be opened or read ("<file>: No such file or directory").
+ *   RPU_ERR_FORMAT  "<file>: <problem>": wrong magic (not 0x00000803 / 0x00000801, an
+ *                   element type other than unsigned byte, a wrong number of dimensions),
+ *                   a zero dimension, a header beyond the RPU_DATA_MAX_* limits, a file
+ *                   shorter or longer than its header says (after decompression), a
+ *                   corrupt gzip stream, image and label counts that differ.
+ *   RPU_ERR_NOMEM   allocation failed. */
+rpu_status rpu_dataset_load_idx(const char *images, const char *labels, rpu_dataset *ds);
+
+/* As rpu_dataset_load_idx() with a known class count: n_classes in 1..256 sets
+ * ds->n_classes and every label must be < n_classes (else RPU_ERR_FORMAT naming the label
+ * file, the sample index and the value); n_classes = 0 infers it as in
+ * rpu_dataset_load_idx(). Other values: RPU_ERR_ARG. */
+rpu_status rpu_dataset_load_idx_classes(const char *images, const char *labels, int n_classes,
+                                        rpu_dataset *ds);
+
+/* Loads the training (train = true) or test split of a directory in MNIST naming, as
+ * distributed for MNIST and Fashion-MNIST (Debian's dataset-fashion-mnist installs
+ * /usr/share/datasets/fashion-mnist):
+ *     train-images-idx3-ubyte  train-labels-idx1-ubyte     (train)
+ *     t10k-images-idx3-ubyte   t10k-labels-idx1-ubyte      (test)
+ * each found as the plain name, the name + ".gz", or with '.' for the second '-'
+ * ("train-images.idx3-ubyte", as some unpacked copies are named), tried in that order.
+ * n_classes is inferred (largest label + 1). Errors: as rpu_dataset_load_idx();
+ * RPU_ERR_IO names the directory and the file name looked for when no candidate exists. */
+rpu_status rpu_dataset_load_dir(const char *dir, bool train, rpu_dataset *ds);
+
+/* Loads the 8x8 handwritten digits shipped in data/ (see data/README.md): data_dir is
+ * that directory; train = true gives the 1,437-sample training split, false the
+ * 360-sample test split; channels 1, height = width = 8, n_classes 10 (a label >= 10 is
+ * RPU_ERR_FORMAT). Files: digits-{train,test}-{images-idx3,labels-idx1}-ubyte (a ".gz"
+ * copy is accepted as well). Errors: as rpu_dataset_load_dir(). */
+rpu_status rpu_dataset_load_digits(const char *data_dir, bool train, rpu_dataset *ds);
+
+/* A learnable synthetic set of n samples of shape channels x height x width in
+ * n_classes classes, a pure function of its arguments (the same on every rank and for
+ * every rank count):
+ *   - labels: i % n_classes for i < n, then shuffled (Fisher-Yates), so class counts
+ *     differ by at most one;
+ *   - class c has a prototype image with pixels 0.15 + 0.7 u, u uniform in [0, 1);
+ *   - sample i is its class prototype plus normal noise of standard deviation 0.25,
+ *     clamped to [0, 1].
+ * Random numbers come from Philox streams keyed by seed with stream ids
+ * rpu_stream_id(0xFFFFFF, k, RPU_PURPOSE_DATA), k = 1 (prototypes), 2 (label shuffle),
+ * 3 (noise; sample i uses its own block range, so it does not depend on n).
+ * Errors: RPU_ERR_ARG for a NULL ds, n < 1, a non-positive shape, n_classes outside
+ * 1..256, or sizes beyond the RPU_DATA_MAX_* limits; RPU_ERR_NOMEM. */
+rpu_status rpu_dataset_synthetic(int n, int channels, int height, int width, int n_classes,
+                                 uint64_t seed, rpu_dataset *ds);
+
+/* Frees the arrays of ds and sets every field to zero. Accepts NULL and an already freed
+ * (zeroed) set. */
+void rpu_dataset_free(rpu_dataset *ds);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
