@@ -40,3 +40,7 @@ target_link_libraries(rpusim_deps INTERFACE ${RPUSIM_SCALAPACK_LIB} HDF5::HDF5 L
 # IDX data files, gzip-compressed or plain (src/data.c).
 find_package(ZLIB REQUIRED)                                  # [zlib1g-dev]
 target_link_libraries(rpusim_deps INTERFACE ZLIB::ZLIB)
+
+# libinih [libinih-dev]: experiment files (INI)
+pkg_check_modules(INIH REQUIRED IMPORTED_TARGET inih)
+target_link_libraries(rpusim_deps INTERFACE PkgConfig::INIH)

@@ -1,0 +1,389 @@
+/* Sequential networks built from an experiment: mapped analog conv/linear layers (spread
+ * over the communicator) and replicated digital layers; forward, cross-entropy backward,
+ * SGD update. */
+#include "experiment_impl.h"
+
+#include "error_impl.h"
+#include "rpusim/digital.h"
+#include "rpusim/layer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const exp_layer *spec;
+    uint32_t id;                  /* position in the network: layer id of its streams */
+    int in_c, in_nd, in_sp[3];    /* input shape per sample */
+    int out_c, out_nd, out_sp[3]; /* output shape per sample */
+    size_t in_n, out_n;           /* elements per sample */
+    rpu_conv *conv;               /* conv, or the conv behind lin */
+    rpu_linear *lin;
+    rpu_pool_params pool;
+    int32_t *argmax;
+    float *mask;
+    float *y;   /* output activations [batch, out_n] */
+    float *dy;  /* gradient w.r.t. the output */
+    float *mom; /* bias momentum */
+} net_layer;
+
+struct rpu_net {
+    MPI_Comm comm;
+    const rpu_experiment *exp;
+    int n_layers;
+    net_layer *layers;
+    int in_c, in_nd, in_sp[3];
+    size_t in_n;
+    float *x;      /* copy of the input batch */
+    size_t cap;    /* batch capacity of the buffers */
+    int n;         /* batch of the last forward */
+    bool training;
+    uint64_t step;
+    float *dlogits;
+};
+
+static const char *type_name(exp_layer_type t) {
+    static const char *names[] = {"conv1d",  "conv2d", "conv3d",  "linear",
+                                  "relu",    "tanh",   "sigmoid", "maxpool",
+                                  "avgpool", "flatten", "dropout", "?"};
+    return names[t];
+}
+
+static size_t prod(int c, int nd, const int *sp) {
+    size_t n = (size_t)c;
+    for (int a = 0; a < nd; ++a) n *= (size_t)sp[a];
+    return n;
+}
+
+static void shape_text(int c, int nd, const int *sp, char *buf, size_t len) {
+    int k = snprintf(buf, len, "[%d", c);
+    for (int a = 0; a < nd && k > 0 && (size_t)k < len; ++a) k += snprintf(buf + k, len - (size_t)k, ", %d", sp[a]);
+    if (k > 0 && (size_t)k < len) snprintf(buf + k, len - (size_t)k, "]");
+}
+
+/* Shape of one layer from its input shape; creates analog layers (collective). */
+static rpu_status build_layer(rpu_net *net, net_layer *L) {
+    const rpu_experiment *e = net->exp;
+    const exp_layer *s = L->spec;
+    char have[96];
+    shape_text(L->in_c, L->in_nd, L->in_sp, have, sizeof have);
+    L->out_c = L->in_c;
+    L->out_nd = L->in_nd;
+    memcpy(L->out_sp, L->in_sp, sizeof L->out_sp);
+    switch (s->type) {
+    case EXP_CONV1D:
+    case EXP_CONV2D:
+    case EXP_CONV3D: {
+        const int nd = (int)s->type - (int)EXP_CONV1D + 1;
+        if (L->in_nd != nd)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%s:%d: [layer.%s] %s needs an input with %d spatial dimension(s), "
+                            "got %s (per sample)",
+                            e->source, s->line, s->name, type_name(s->type), nd, have);
+        rpu_conv_params p;
+        rpu_conv_params_default(&p, nd, L->in_c, s->out, s->kernel);
+        for (int a = 0; a < nd; ++a) {
+            p.stride[a] = s->stride;
+            p.padding[a] = s->padding;
+            p.dilation[a] = s->dilation;
+        }
+        p.groups = s->groups;
+        p.bias = s->bias;
+        p.layer_id = L->id;
+        p.seed = e->run.seed;
+        rpu_status st = rpu_conv_create(net->comm, &p, &e->cfg, &L->conv);
+        if (st == RPU_OK) st = rpu_conv_output_size(L->conv, L->in_sp, L->out_sp);
+        if (st != RPU_OK) {
+            char inner[1024];
+            snprintf(inner, sizeof inner, "%s", rpu_last_error());
+            return RPU_FAIL(st == RPU_ERR_ARG ? RPU_ERR_CONFIG : st, "%s:%d: [layer.%s] %s (input %s)",
+                            e->source, s->line, s->name, inner, have);
+        }
+        L->out_c = s->out;
+        break;
+    }
+    case EXP_LINEAR: {
+        if (L->in_nd != 0)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%s:%d: [layer.%s] linear needs a flat input (add a flatten layer "
+                            "before it), got %s",
+                            e->source, s->line, s->name, have);
+        rpu_linear_params p = {.in_features = L->in_c, .out_features = s->out, .bias = s->bias,
+                               .layer_id = L->id, .seed = e->run.seed, .mac = RPU_MAC_BLAS};
+        rpu_status st = rpu_linear_create(net->comm, &p, &e->cfg, &L->lin);
+        if (st != RPU_OK) {
+            char inner[1024];
+            snprintf(inner, sizeof inner, "%s", rpu_last_error());
+            return RPU_FAIL(st, "%s:%d: [layer.%s] %s", e->source, s->line, s->name, inner);
+        }
+        L->conv = rpu_linear_as_conv(L->lin);
+        L->out_c = s->out;
+        break;
+    }
+    case EXP_MAXPOOL:
+    case EXP_AVGPOOL: {
+        if (L->in_nd < 1)
+            return RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: [layer.%s] %s needs a spatial input, got %s",
+                            e->source, s->line, s->name, type_name(s->type), have);
+        rpu_pool_params_default(&L->pool, L->in_nd, s->kernel);
+        for (int a = 0; a < L->in_nd; ++a) {
+            L->pool.stride[a] = s->stride;
+            L->pool.padding[a] = s->padding;
+        }
+        if (rpu_pool_output_size(&L->pool, L->in_sp, L->out_sp) != RPU_OK) {
+            char inner[1024];
+            snprintf(inner, sizeof inner, "%s", rpu_last_error());
+            return RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: [layer.%s] %s (input %s)", e->source, s->line,
+                            s->name, inner, have);
+        }
+        break;
+    }
+    case EXP_FLATTEN:
+        L->out_c = (int)prod(L->in_c, L->in_nd, L->in_sp);
+        L->out_nd = 0;
+        break;
+    default:
+        break; /* elementwise: same shape */
+    }
+    L->in_n = prod(L->in_c, L->in_nd, L->in_sp);
+    L->out_n = prod(L->out_c, L->out_nd, L->out_sp);
+    if (L->conv) {
+        float *b = rpu_conv_bias(L->conv);
+        if (b && !(L->mom = (float *)calloc((size_t)L->out_c, sizeof(float))))
+            return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    }
+    return RPU_OK;
+}
+
+rpu_status rpu_net_create(MPI_Comm comm, const rpu_experiment *exp, int channels, int ndim,
+                          const int *spatial, rpu_net **out) {
+    if (!out) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_create: NULL output");
+    *out = NULL;
+    if (!exp || channels < 1 || ndim < 0 || ndim > 3 || (ndim > 0 && !spatial))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_net_create: bad input shape");
+    rpu_net *net = (rpu_net *)calloc(1, sizeof *net);
+    if (!net) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    net->comm = comm;
+    net->exp = exp;
+    net->training = true;
+    net->in_c = channels;
+    net->in_nd = ndim;
+    for (int a = 0; a < ndim; ++a) net->in_sp[a] = spatial[a];
+    net->in_n = prod(channels, ndim, net->in_sp);
+    net->n_layers = exp->n_layers;
+    net->layers = (net_layer *)calloc((size_t)exp->n_layers, sizeof(net_layer));
+    rpu_status s = net->layers ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    int c = channels, nd = ndim, sp[3] = {1, 1, 1};
+    for (int a = 0; a < ndim; ++a) sp[a] = spatial[a];
+    for (int k = 0; k < net->n_layers && s == RPU_OK; ++k) {
+        net_layer *L = &net->layers[k];
+        L->spec = &exp->layers[k];
+        L->id = (uint32_t)k + 1;
+        L->in_c = c, L->in_nd = nd;
+        memcpy(L->in_sp, sp, sizeof sp);
+        s = build_layer(net, L);
+        c = L->out_c, nd = L->out_nd;
+        memcpy(sp, L->out_sp, sizeof sp);
+    }
+    if (s == RPU_OK && nd != 0) {
+        const exp_layer *last = &exp->layers[net->n_layers - 1];
+        s = RPU_FAIL(RPU_ERR_CONFIG,
+                     "%s:%d: [layer.%s] the last layer must give flat class scores (end with "
+                     "flatten + linear)",
+                     exp->source, last->line, last->name);
+    }
+    if (s != RPU_OK) {
+        rpu_net_destroy(&net);
+        return s;
+    }
+    *out = net;
+    return RPU_OK;
+}
+
+void rpu_net_destroy(rpu_net **pnet) {
+    if (!pnet || !*pnet) return;
+    rpu_net *net = *pnet;
+    for (int k = 0; net->layers && k < net->n_layers; ++k) {
+        net_layer *L = &net->layers[k];
+        if (L->lin) rpu_linear_destroy(&L->lin);
+        else rpu_conv_destroy(&L->conv);
+        free(L->argmax), free(L->mask), free(L->y), free(L->dy), free(L->mom);
+    }
+    free(net->layers);
+    free(net->x);
+    free(net->dlogits);
+    free(net);
+    *pnet = NULL;
+}
+
+void rpu_net_set_training(rpu_net *net, bool training) {
+    if (!net) return;
+    net->training = training;
+    for (int k = 0; k < net->n_layers; ++k)
+        if (net->layers[k].conv) rpu_conv_set_training(net->layers[k].conv, training);
+}
+
+void rpu_net_set_step(rpu_net *net, uint64_t step) {
+    if (net) net->step = step;
+}
+
+int rpu_net_outputs(const rpu_net *net) {
+    return net && net->n_layers ? net->layers[net->n_layers - 1].out_c : 0;
+}
+
+static rpu_status ensure_batch(rpu_net *net, int n) {
+    if ((size_t)n <= net->cap) return RPU_OK;
+    const size_t N = (size_t)n;
+    float *x = (float *)realloc(net->x, sizeof(float) * N * net->in_n);
+    if (!x) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a batch of %d", n);
+    net->x = x;
+    for (int k = 0; k < net->n_layers; ++k) {
+        net_layer *L = &net->layers[k];
+        float *y = (float *)realloc(L->y, sizeof(float) * N * L->out_n);
+        float *dy = y ? (float *)realloc(L->dy, sizeof(float) * N * L->out_n) : NULL;
+        if (y) L->y = y;
+        if (dy) L->dy = dy;
+        if (!y || !dy) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a batch of %d", n);
+        if (L->spec->type == EXP_MAXPOOL) {
+            int32_t *a = (int32_t *)realloc(L->argmax, sizeof(int32_t) * N * L->out_n);
+            if (!a) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+            L->argmax = a;
+        }
+        if (L->spec->type == EXP_DROPOUT) {
+            float *m = (float *)realloc(L->mask, sizeof(float) * N * L->out_n);
+            if (!m) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+            L->mask = m;
+        }
+    }
+    float *d = (float *)realloc(net->dlogits, sizeof(float) * N * (size_t)rpu_net_outputs(net));
+    if (!d) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    net->dlogits = d;
+    net->cap = N;
+    return RPU_OK;
+}
+
+rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits) {
+    if (!net || !x || n < 1) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_forward: bad arguments");
+    RPU_CHECK(ensure_batch(net, n));
+    net->n = n;
+    memcpy(net->x, x, sizeof(float) * (size_t)n * net->in_n);
+    const float *in = net->x;
+    for (int k = 0; k < net->n_layers; ++k) {
+        net_layer *L = &net->layers[k];
+        const size_t cnt = (size_t)n * L->out_n;
+        switch (L->spec->type) {
+        case EXP_CONV1D:
+        case EXP_CONV2D:
+        case EXP_CONV3D: RPU_CHECK(rpu_conv_forward(L->conv, in, n, L->in_sp, L->y)); break;
+        case EXP_LINEAR: RPU_CHECK(rpu_linear_forward(L->lin, in, n, L->y)); break;
+        case EXP_RELU: RPU_CHECK(rpu_relu_forward(in, cnt, L->y)); break;
+        case EXP_TANH: RPU_CHECK(rpu_tanh_forward(in, cnt, L->y)); break;
+        case EXP_SIGMOID: RPU_CHECK(rpu_sigmoid_forward(in, cnt, L->y)); break;
+        case EXP_MAXPOOL:
+            RPU_CHECK(rpu_maxpool_forward(&L->pool, in, n, L->in_c, L->in_sp, L->y, L->argmax));
+            break;
+        case EXP_AVGPOOL:
+            RPU_CHECK(rpu_avgpool_forward(&L->pool, in, n, L->in_c, L->in_sp, L->y));
+            break;
+        case EXP_FLATTEN: memcpy(L->y, in, sizeof(float) * cnt); break;
+        case EXP_DROPOUT:
+            RPU_CHECK(rpu_dropout_forward(in, cnt, L->spec->p, net->training, net->exp->run.seed,
+                                          L->id, net->step, L->mask, L->y));
+            break;
+        default: return RPU_FAIL(RPU_ERR_INTERNAL, "unknown layer type");
+        }
+        in = L->y;
+    }
+    if (logits) memcpy(logits, in, sizeof(float) * (size_t)n * (size_t)rpu_net_outputs(net));
+    return RPU_OK;
+}
+
+rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, int *correct) {
+    if (!net || !labels || !loss || net->n < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_net_backward: needs a forward first");
+    const int n = net->n, K = rpu_net_outputs(net);
+    net_layer *last = &net->layers[net->n_layers - 1];
+    RPU_CHECK(rpu_cross_entropy(last->y, labels, n, K, loss, last->dy, correct));
+    for (int k = net->n_layers - 1; k >= 0; --k) {
+        net_layer *L = &net->layers[k];
+        const float *in = k ? net->layers[k - 1].y : net->x;
+        float *dx = k ? net->layers[k - 1].dy : NULL; /* no input gradient for the data */
+        const size_t cnt = (size_t)n * L->out_n;
+        switch (L->spec->type) {
+        case EXP_CONV1D:
+        case EXP_CONV2D:
+        case EXP_CONV3D:
+        case EXP_LINEAR: RPU_CHECK(rpu_conv_backward(L->conv, L->dy, dx)); break;
+        case EXP_RELU: RPU_CHECK(rpu_relu_backward(L->y, L->dy, cnt, dx)); break;
+        case EXP_TANH: RPU_CHECK(rpu_tanh_backward(L->y, L->dy, cnt, dx)); break;
+        case EXP_SIGMOID: RPU_CHECK(rpu_sigmoid_backward(L->y, L->dy, cnt, dx)); break;
+        case EXP_MAXPOOL:
+            RPU_CHECK(rpu_maxpool_backward(&L->pool, L->dy, L->argmax, n, L->in_c, L->in_sp, dx));
+            break;
+        case EXP_AVGPOOL:
+            RPU_CHECK(rpu_avgpool_backward(&L->pool, L->dy, n, L->in_c, L->in_sp, dx));
+            break;
+        case EXP_FLATTEN: memcpy(dx, L->dy, sizeof(float) * cnt); break;
+        case EXP_DROPOUT: RPU_CHECK(rpu_dropout_backward(L->dy, L->mask, cnt, dx)); break;
+        default: return RPU_FAIL(RPU_ERR_INTERNAL, "unknown layer type");
+        }
+        (void)in;
+        if (!dx) break; /* first layer: nothing below */
+    }
+    return RPU_OK;
+}
+
+rpu_status rpu_net_update(rpu_net *net, float lr) {
+    if (!net) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_update: NULL network");
+    const float mu = net->exp->run.momentum;
+    for (int k = 0; k < net->n_layers; ++k) {
+        net_layer *L = &net->layers[k];
+        if (!L->conv) continue;
+        float *b = rpu_conv_bias(L->conv);
+        const float *g = rpu_conv_bias_grad(L->conv);
+        float *keep = NULL;
+        if (b && mu > 0) {
+            keep = (float *)malloc(sizeof(float) * (size_t)L->out_c);
+            if (!keep) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+            memcpy(keep, b, sizeof(float) * (size_t)L->out_c);
+        }
+        rpu_status s = rpu_conv_update(L->conv, lr);
+        if (s == RPU_OK && keep) { /* SGD with momentum on the digital bias */
+            for (int c = 0; c < L->out_c; ++c) {
+                L->mom[c] = mu * L->mom[c] + g[c];
+                b[c] = keep[c] - lr * L->mom[c];
+            }
+        }
+        free(keep);
+        RPU_CHECK(s);
+    }
+    return RPU_OK;
+}
+
+int rpu_net_analog_count(const rpu_net *net) {
+    int c = 0;
+    for (int k = 0; net && k < net->n_layers; ++k) c += net->layers[k].conv != NULL;
+    return c;
+}
+
+static net_layer *analog_at(const rpu_net *net, int idx) {
+    for (int k = 0; net && k < net->n_layers; ++k)
+        if (net->layers[k].conv && idx-- == 0) return &net->layers[k];
+    return NULL;
+}
+
+const char *rpu_net_analog_name(const rpu_net *net, int k) {
+    net_layer *L = analog_at(net, k);
+    return L ? L->spec->name : NULL;
+}
+
+struct rpu_conv *rpu_net_analog_layer(rpu_net *net, int k) {
+    net_layer *L = analog_at(net, k);
+    return L ? L->conv : NULL;
+}
+
+float *rpu_net_momentum(rpu_net *net, int k, int *n) {
+    net_layer *L = analog_at(net, k);
+    if (n) *n = (L && L->mom) ? L->out_c : 0;
+    return L ? L->mom : NULL;
+}
