@@ -12,6 +12,7 @@
 #include "rpusim/tile.h"
 #include "rpusim/mapping.h"
 #include "rpusim/layer.h"
+#include "rpusim/ckpt.h"
 #include "rpusim/digital.h"
 
 #endif

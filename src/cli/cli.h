@@ -10,6 +10,10 @@ int cli_bench_update(int argc, char **argv);
 int cli_map(int argc, char **argv);
 int cli_bench_conv(int argc, char **argv);
 
+/* rpusim inspect: a checkpoint's metadata, tile grids and statistics (src/cli/inspect.c).
+ * Needs no MPI. */
+int cli_inspect(int argc, char **argv);
+
 /* Parses a comma-separated list of positive ints into out (at most max); returns the
  * count or -1 on a malformed list. */
 int cli_parse_int_list(const char *text, int *out, int max);

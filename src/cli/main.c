@@ -26,6 +26,8 @@ static void usage(FILE *f) {
             "                         tile grid, owner ranks, memory and communication of layers\n"
             "                         (rpusim map --help for options)\n"
             "  bench conv [options]   time a mapped Conv2d training step (run under mpiexec)\n"
+            "  inspect FILE [--layer NAME] [--tile KEY]\n"
+            "                         a checkpoint's metadata, tile grids and weight statistics\n"
             "  version                print the version\n"
             "  help                   this text\n",
             RPUSIM_VERSION);
@@ -62,6 +64,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "map")) return cli_map(argc - 2, argv + 2);
+    if (!strcmp(cmd, "inspect")) return cli_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) {
 #ifdef RPUSIM_HAVE_BENCH
         return cli_bench(argc - 2, argv + 2);

@@ -1,0 +1,298 @@
+/* Restart on another number of ranks (include/rpusim/ckpt.h; DESIGN.md "Checkpoint"):
+ * a run of noisy pulsed layers (kind single, constant_step with its default device-to-
+ * device variation, IO noise and stochastic pulses) on P ranks takes STEPS_A training steps
+ * (forward, backward, update), is saved, and a fresh model on Q ranks loads it and takes
+ * STEPS_B more. The outputs of those steps, the final weights (rpu_conv_get_weights) and
+ * every dataset of a checkpoint of the final state are bit for bit those of the same run
+ * without interruption on P ranks. A control run on Q ranks that continues without loading
+ * must differ (so the comparison can fail).
+ *
+ * Pairs P->Q: 4->2, 2->3, 1->4 as far as they fit into the world size W. Runs with W < 4
+ * cannot hold them all; they run the pairs that fit plus W->1 and 1->W (W = 1: 1->1), so
+ * every rank count of the CTest matrix restarts across sizes. The ranks of P and Q are the
+ * first P and Q ranks of MPI_COMM_WORLD (sub-communicators); rank 0 is in both and
+ * compares. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+#include "rpusim/ckpt.h"
+#include "rpusim/config.h"
+#include "rpusim/layer.h"
+#include "testlib.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STEPS_A 3
+#define STEPS_B 3
+#define NLAYER 3
+#define BATCH 3
+
+static char g_dir[256];
+
+typedef struct {
+    rpu_conv *c1, *c2;
+    rpu_linear *fc;
+    rpu_ckpt_layer ckl[NLAYER];
+} net;
+
+static const int in_hw[2] = {6, 6};
+
+static int net_create(net *m, MPI_Comm comm) {
+    memset(m, 0, sizeof *m);
+    rpu_config cfg;
+    rpu_config_default(&cfg, RPU_KIND_SINGLE); /* constant_step, pulsed, IO noise */
+    rpu_config_set(&cfg, "mapping.max_input_size", "18");
+    rpu_config_set(&cfg, "mapping.max_output_size", "4");
+    rpu_config_set(&cfg, "forward.noise_management", "average_abs_max");
+    rpu_config ca = cfg;
+    ca.mapping.digital_bias = false;
+    rpu_conv_params p;
+    rpu_conv_params_default(&p, 2, 4, 6, 3); /* 4 -> 6, 3x3: 2 x 2 tiles */
+    p.padding[0] = p.padding[1] = 1;
+    p.layer_id = 1;
+    p.seed = 2024;
+    rpu_status s = rpu_conv_create(comm, &p, &cfg, &m->c1);
+    rpu_conv_params_default(&p, 1, 6, 4, 2); /* conv1d over the flattened rows, analog bias */
+    p.layer_id = 2;
+    p.seed = 2024;
+    if (s == RPU_OK) s = rpu_conv_create(comm, &p, &ca, &m->c2);
+    rpu_linear_params lp = {.in_features = 20, .out_features = 5, .bias = true, .layer_id = 3,
+                            .seed = 2024, .mac = RPU_MAC_BLAS};
+    if (s == RPU_OK) s = rpu_linear_create(comm, &lp, &cfg, &m->fc);
+    CHECK(s == RPU_OK, "net create: %s", rpu_last_error());
+    if (s != RPU_OK) return 0;
+    m->ckl[0] = (rpu_ckpt_layer){"conv1", m->c1};
+    m->ckl[1] = (rpu_ckpt_layer){"conv2", m->c2};
+    m->ckl[2] = (rpu_ckpt_layer){"fc", rpu_linear_as_conv(m->fc)};
+    return 1;
+}
+
+static void net_destroy(net *m) {
+    rpu_conv_destroy(&m->c1);
+    rpu_conv_destroy(&m->c2);
+    rpu_linear_destroy(&m->fc);
+}
+
+/* Output floats of one step (all three layers' outputs concatenated). */
+enum { Y1 = BATCH * 6 * 36, Y2 = BATCH * 4 * 35, Y3 = BATCH * 5, YALL = Y1 + Y2 + Y3 };
+
+/* One training step of every layer on test data of step `step`; y receives the outputs. The
+ * layers are trained independently (each gets its own input), which exercises every tile's
+ * forward, backward and update streams. */
+static void net_step(net *m, int step, float *y) {
+    float x1[BATCH * 4 * 36], d1[Y1], x2[BATCH * 6 * 36], d2[Y2], x3[BATCH * 20], d3[Y3];
+    tl_fill_uniform(x1, BATCH * 4 * 36, -1, 1, 99, (uint64_t)(10 * step + 1));
+    tl_fill_uniform(d1, Y1, -0.1f, 0.1f, 99, (uint64_t)(10 * step + 2));
+    tl_fill_uniform(x2, BATCH * 6 * 36, -1, 1, 99, (uint64_t)(10 * step + 3));
+    tl_fill_uniform(d2, Y2, -0.1f, 0.1f, 99, (uint64_t)(10 * step + 4));
+    tl_fill_uniform(x3, BATCH * 20, -1, 1, 99, (uint64_t)(10 * step + 5));
+    tl_fill_uniform(d3, Y3, -0.1f, 0.1f, 99, (uint64_t)(10 * step + 6));
+    const int l2 = 36;
+    CHECK_OK(rpu_conv_forward(m->c1, x1, BATCH, in_hw, y));
+    CHECK_OK(rpu_conv_backward(m->c1, d1, NULL));
+    CHECK_OK(rpu_conv_update(m->c1, 0.2f));
+    CHECK_OK(rpu_conv_forward(m->c2, x2, BATCH, &l2, y + Y1));
+    CHECK_OK(rpu_conv_backward(m->c2, d2, NULL));
+    CHECK_OK(rpu_conv_update(m->c2, 0.2f));
+    CHECK_OK(rpu_linear_forward(m->fc, x3, BATCH, y + Y1 + Y2));
+    CHECK_OK(rpu_linear_backward(m->fc, d3, NULL));
+    CHECK_OK(rpu_linear_update(m->fc, 0.2f));
+}
+
+/* The final logical weights of all layers, concatenated (collective on the net's comm). */
+static float *net_weights(net *m, size_t *n) {
+    size_t tot = 0;
+    for (int i = 0; i < NLAYER; ++i)
+        tot += (size_t)rpu_conv_weight_count(m->ckl[i].layer) +
+               (size_t)rpu_conv_get_params(m->ckl[i].layer)->out_channels;
+    float *w = calloc(tot, sizeof(float)), *p = w;
+    for (int i = 0; i < NLAYER; ++i) {
+        rpu_conv *l = m->ckl[i].layer;
+        const size_t nw = (size_t)rpu_conv_weight_count(l);
+        CHECK_OK(rpu_conv_get_weights(l, p, rpu_conv_bias(l) ? p + nw : NULL, false));
+        p += nw + (size_t)rpu_conv_get_params(l)->out_channels;
+    }
+    *n = tot;
+    return w;
+}
+
+/* Every tile dataset of two checkpoints equal (rank 0, serial reader). Returns the number
+ * of datasets compared; *bad the number that differ. */
+static int compare_files(const char *a, const char *b, int *bad, char *first, size_t cap) {
+    rpu_ckpt_file *fa = NULL, *fb = NULL;
+    int n = 0;
+    *bad = 0;
+    CHECK_OK(rpu_ckpt_open(a, &fa));
+    CHECK_OK(rpu_ckpt_open(b, &fb));
+    if (!fa || !fb) goto out;
+    CHECK(rpu_ckpt_file_info(fa)->step == rpu_ckpt_file_info(fb)->step, "steps differ");
+    for (int li = 0; li < rpu_ckpt_file_layer_count(fa); ++li) {
+        rpu_ckpt_layer_desc d;
+        rpu_ckpt_file_layer(fa, li, &d);
+        for (int t = 0; t < d.n_tiles; ++t) {
+            rpu_ckpt_item_desc it[64];
+            int ni = 0;
+            CHECK_OK(rpu_ckpt_file_tile_items(fa, li, t, it, 64, &ni));
+            char key[48];
+            rpu_ckpt_tile_key(&d, t, key);
+            char names[64][48];
+            for (int k = 0; k < ni && k < 64; ++k)
+                snprintf(names[k], 48, "%s", it[k].name);
+            for (int k = 0; k < ni && k < 64; ++k) {
+                char p[320];
+                snprintf(p, sizeof p, "layers/%.63s/tiles/%.47s/%.47s", d.name, key, names[k]);
+                double *va = NULL, *vb = NULL;
+                int nda, ndb;
+                int64_t da[2], db[2];
+                CHECK_OK(rpu_ckpt_file_read(fa, p, &va, &nda, da));
+                CHECK_OK(rpu_ckpt_file_read(fb, p, &vb, &ndb, db));
+                ++n;
+                if (!va || !vb || da[0] != db[0] || da[1] != db[1] ||
+                    memcmp(va, vb, sizeof(double) * (size_t)(da[0] * da[1]))) {
+                    if (!*bad) snprintf(first, cap, "%s", p);
+                    ++*bad;
+                }
+                free(va), free(vb);
+            }
+        }
+    }
+out:
+    rpu_ckpt_close(&fa);
+    rpu_ckpt_close(&fb);
+    return n;
+}
+
+static size_t count_diff(const float *a, const float *b, size_t n) {
+    size_t d = 0;
+    for (size_t i = 0; i < n; ++i)
+        d += memcmp(&a[i], &b[i], sizeof(float)) != 0;
+    return d;
+}
+
+static void run_pair(int P, int Q) {
+    const int rank = tl_rank();
+    MPI_Comm cp, cq;
+    MPI_Comm_split(MPI_COMM_WORLD, rank < P ? 0 : MPI_UNDEFINED, rank, &cp);
+    MPI_Comm_split(MPI_COMM_WORLD, rank < Q ? 0 : MPI_UNDEFINED, rank, &cq);
+    char mid[320], ref_final[320], re_final[320];
+    snprintf(mid, sizeof mid, "%s/mid_%d_%d.h5", g_dir, P, Q);
+    snprintf(ref_final, sizeof ref_final, "%s/ref_%d_%d.h5", g_dir, P, Q);
+    snprintf(re_final, sizeof re_final, "%s/re_%d_%d.h5", g_dir, P, Q);
+    float *yref = calloc((size_t)STEPS_B * YALL, sizeof(float));
+    float *yre = calloc((size_t)STEPS_B * YALL, sizeof(float));
+    float *yctl = calloc((size_t)STEPS_B * YALL, sizeof(float));
+    float *wref = NULL, *wre = NULL;
+    size_t nref = 0, nre = 0;
+    net m;
+    /* uninterrupted on P ranks; the interrupted run's first part (also on P) saves */
+    if (cp != MPI_COMM_NULL) {
+        if (net_create(&m, cp)) {
+            for (int s = 0; s < STEPS_A + STEPS_B; ++s)
+                net_step(&m, s, s >= STEPS_A ? yref + (size_t)(s - STEPS_A) * YALL : yctl);
+            wref = net_weights(&m, &nref);
+            rpu_ckpt_meta meta = {.seed = 2024, .step = STEPS_A + STEPS_B};
+            CHECK_OK(rpu_ckpt_save(cp, ref_final, &meta, m.ckl, NLAYER, NULL, 0, NULL));
+            net_destroy(&m);
+        }
+        if (net_create(&m, cp)) {
+            for (int s = 0; s < STEPS_A; ++s)
+                net_step(&m, s, yre);
+            rpu_ckpt_meta meta = {.seed = 2024, .step = STEPS_A};
+            CHECK_OK(rpu_ckpt_save(cp, mid, &meta, m.ckl, NLAYER, NULL, 0, NULL));
+            net_destroy(&m);
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    /* restart on Q ranks; and the control without loading */
+    if (cq != MPI_COMM_NULL) {
+        if (net_create(&m, cq)) {
+            rpu_ckpt_info info;
+            CHECK_OK(rpu_ckpt_load(cq, mid, m.ckl, NLAYER, NULL, 0, &info));
+            CHECK(info.step == STEPS_A && info.ranks_at_save == P, "%d->%d: info step %lld ranks %d",
+                  P, Q, (long long)info.step, info.ranks_at_save);
+            rpu_ckpt_info_free(&info);
+            for (int s = STEPS_A; s < STEPS_A + STEPS_B; ++s)
+                net_step(&m, s, yre + (size_t)(s - STEPS_A) * YALL);
+            wre = net_weights(&m, &nre);
+            rpu_ckpt_meta meta = {.seed = 2024, .step = STEPS_A + STEPS_B};
+            CHECK_OK(rpu_ckpt_save(cq, re_final, &meta, m.ckl, NLAYER, NULL, 0, NULL));
+            net_destroy(&m);
+        }
+        if (net_create(&m, cq)) {
+            for (int s = STEPS_A; s < STEPS_A + STEPS_B; ++s)
+                net_step(&m, s, yctl + (size_t)(s - STEPS_A) * YALL);
+            net_destroy(&m);
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) {
+        const size_t dy = count_diff(yref, yre, (size_t)STEPS_B * YALL);
+        CHECK(dy == 0, "%d->%d: %zu of %d outputs after the restart differ", P, Q, dy,
+              STEPS_B * YALL);
+        CHECK(wref && wre && nref == nre && count_diff(wref, wre, nref) == 0,
+              "%d->%d: %zu of %zu final weights differ", P, Q,
+              wref && wre && nref == nre ? count_diff(wref, wre, nref) : nref, nref);
+        const size_t dc = count_diff(yref, yctl, (size_t)STEPS_B * YALL);
+        CHECK(dc > (size_t)YALL, "%d->%d: control without load differs in only %zu outputs", P,
+              Q, dc);
+        int bad = 0;
+        char first[320] = "";
+        const int n = compare_files(ref_final, re_final, &bad, first, sizeof first);
+        CHECK(n > 30 && bad == 0, "%d->%d: %d of %d datasets of the final state differ (first %s)",
+              P, Q, bad, n, first);
+        printf("restart %d -> %d: %d outputs, %zu weights, %d datasets identical\n", P, Q,
+               STEPS_B * YALL, nref, n);
+    }
+    free(yref), free(yre), free(yctl), free(wref), free(wre);
+    if (cp != MPI_COMM_NULL) MPI_Comm_free(&cp);
+    if (cq != MPI_COMM_NULL) MPI_Comm_free(&cq);
+}
+
+static void remove_dir(const char *d) {
+    DIR *dir = opendir(d);
+    if (!dir) return;
+    struct dirent *e;
+    char p[600];
+    while ((e = readdir(dir)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+            unlink(p);
+        }
+    closedir(dir);
+    rmdir(d);
+}
+
+int main(int argc, char **argv) {
+    tl_init(&argc, &argv);
+    const int W = tl_size();
+    if (tl_rank() == 0) {
+        snprintf(g_dir, sizeof g_dir, "ckpt_restart_np%d_XXXXXX", W);
+        if (!mkdtemp(g_dir)) g_dir[0] = '\0';
+    }
+    MPI_Bcast(g_dir, sizeof g_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    CHECK(g_dir[0] != '\0', "mkdtemp");
+    int pairs[8][2], np = 0;
+    const int want[3][2] = {{4, 2}, {2, 3}, {1, 4}};
+    for (int k = 0; k < 3; ++k)
+        if (want[k][0] <= W && want[k][1] <= W) {
+            pairs[np][0] = want[k][0];
+            pairs[np][1] = want[k][1];
+            ++np;
+        }
+    if (W < 4) { /* the required pairs need 4 ranks: restart across the sizes that fit */
+        if (W == 1) {
+            pairs[np][0] = 1, pairs[np][1] = 1, ++np;
+        } else {
+            pairs[np][0] = W, pairs[np][1] = 1, ++np;
+            pairs[np][0] = 1, pairs[np][1] = W, ++np;
+        }
+    }
+    for (int k = 0; k < np; ++k)
+        run_pair(pairs[k][0], pairs[k][1]);
+    const int rank = tl_rank();
+    const int rc = tl_finish();
+    if (rc == 0 && rank == 0) remove_dir(g_dir);
+    return rc;
+}

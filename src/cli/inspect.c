@@ -1,0 +1,370 @@
+/* rpusim inspect FILE [--layer L] [--tile KEY]: what a checkpoint holds, independent of the
+ * ranks that wrote it — schema and rpusim version, run metadata, the experiment config,
+ * each layer's tile grid with statistics of every tile's weights (mean, std, min, max and
+ * the fraction of weights at the device bounds) and of the device arrays over the layer.
+ * With --tile, every dataset of that tile. Reads through the checkpoint module's serial
+ * reader (include/rpusim/ckpt.h): no MPI is initialised, no mpiexec needed. */
+#include "cli.h"
+
+#include "rpusim/ckpt.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AT_BOUND_REL 1e-6 /* |w - bound| <= 1e-6 (max_bound - min_bound) counts as at a bound */
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: rpusim inspect FILE [--layer NAME] [--tile KEY] [--no-config]\n"
+            "\n"
+            "Prints a checkpoint's schema and rpusim version, seed, step, epoch, the\n"
+            "experiment config, and for each layer its tile grid with per-tile statistics of\n"
+            "the stored tile weights (mean, population std, min, max; at_bounds = fraction of\n"
+            "weights within 1e-6 x (max_bound - min_bound) of max_bound or min_bound, when the\n"
+            "device has bounds) and statistics of each device array over all tiles of the\n"
+            "layer. Needs no mpiexec.\n"
+            "\n"
+            "  --layer NAME  only this layer (also prints its rpu_config)\n"
+            "  --tile KEY    only this tile (KEY as in the file: I_J, or gG_I_J with groups),\n"
+            "                with every dataset of the tile; needs --layer when the file has\n"
+            "                more than one layer\n"
+            "  --no-config   do not print the experiment config text\n");
+}
+
+/* Running statistics, combinable (Chan et al.): n, mean, M2, min, max. */
+typedef struct {
+    double n, mean, m2, min, max;
+} stats;
+
+static void stats_init(stats *s) {
+    s->n = s->mean = s->m2 = 0;
+    s->min = INFINITY;
+    s->max = -INFINITY;
+}
+
+/* Statistics of v[0..n) (two passes). */
+static stats stats_of(const double *v, int64_t n) {
+    stats s;
+    stats_init(&s);
+    if (n <= 0) return s;
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        sum += v[i];
+        if (v[i] < s.min) s.min = v[i];
+        if (v[i] > s.max) s.max = v[i];
+    }
+    s.n = (double)n;
+    s.mean = sum / (double)n;
+    for (int64_t i = 0; i < n; ++i)
+        s.m2 += (v[i] - s.mean) * (v[i] - s.mean);
+    return s;
+}
+
+static void stats_merge(stats *a, const stats *b) {
+    if (b->n == 0) return;
+    if (a->n == 0) {
+        *a = *b;
+        return;
+    }
+    const double n = a->n + b->n, d = b->mean - a->mean;
+    a->m2 += b->m2 + d * d * a->n * b->n / n;
+    a->mean += d * b->n / n;
+    a->n = n;
+    if (b->min < a->min) a->min = b->min;
+    if (b->max > a->max) a->max = b->max;
+}
+
+static void stats_print(const stats *s) {
+    if (s->n == 0) {
+        printf("n=0");
+        return;
+    }
+    printf("mean=%.6g std=%.6g min=%.6g max=%.6g", s->mean, sqrt(s->m2 / s->n), s->min, s->max);
+}
+
+static const char *dtype_text(rpu_ckpt_dtype t) {
+    switch (t) {
+    case RPU_CKPT_F32:
+        return "float32";
+    case RPU_CKPT_F64:
+        return "float64";
+    case RPU_CKPT_I32:
+        return "int32";
+    case RPU_CKPT_I64:
+        return "int64";
+    case RPU_CKPT_U64:
+        return "uint64";
+    case RPU_CKPT_U8:
+        return "uint8";
+    }
+    return "?";
+}
+
+static void print_ints(const int *v, int n, const char *sep) {
+    for (int i = 0; i < n; ++i)
+        printf("%s%d", i ? sep : "", v[i]);
+}
+
+/* Reads layers/<layer>/tiles/<key>/<item>; NULL (and a message) on error. */
+static double *read_item(rpu_ckpt_file *f, const char *layer, const char *key, const char *item,
+                         int64_t *n, int *err) {
+    char path[512];
+    snprintf(path, sizeof path, "layers/%.200s/tiles/%.47s/%.200s", layer, key, item);
+    double *v = NULL;
+    int nd = 0;
+    int64_t dims[2];
+    if (rpu_ckpt_file_read(f, path, &v, &nd, dims) != RPU_OK) {
+        fprintf(stderr, "rpusim inspect: %s\n", rpu_last_error());
+        *err = 1;
+        return NULL;
+    }
+    *n = dims[0] * (nd == 2 ? dims[1] : 1);
+    return v;
+}
+
+/* One layer: grid, per-tile weight statistics, device arrays over the layer. */
+static int print_layer(rpu_ckpt_file *f, int li, const char *tile_sel, bool show_config) {
+    rpu_ckpt_layer_desc d;
+    if (rpu_ckpt_file_layer(f, li, &d) != RPU_OK) return 1;
+    printf("layer %s: %s in=%d out=%d", d.name, d.type, d.in_channels, d.out_channels);
+    if (d.ndim > 0) {
+        printf(" kernel=");
+        print_ints(d.kernel, d.ndim, "x");
+        printf(" stride=");
+        print_ints(d.stride, d.ndim, "x");
+        printf(" padding=");
+        print_ints(d.padding, d.ndim, "x");
+        printf(" dilation=");
+        print_ints(d.dilation, d.ndim, "x");
+    }
+    printf(" groups=%d bias=%s layer_id=%u seed=%llu\n", d.groups, d.bias, d.layer_id,
+           (unsigned long long)d.seed);
+    printf("  grid: %d group%s x %d input split%s [", d.groups, d.groups == 1 ? "" : "s", d.n_in,
+           d.n_in == 1 ? "" : "s");
+    print_ints(d.in_split_sizes, d.n_in, ",");
+    printf("] x %d output split%s [", d.n_out, d.n_out == 1 ? "" : "s");
+    print_ints(d.out_split_sizes, d.n_out, ",");
+    printf("] = %d tile%s\n", d.n_tiles, d.n_tiles == 1 ? "" : "s");
+    if (show_config) {
+        printf("  rpu_config:\n");
+        const char *s = d.rpu_config;
+        while (*s) {
+            const char *e = strchr(s, '\n');
+            const int n = e ? (int)(e - s) : (int)strlen(s);
+            printf("    %.*s\n", n, s);
+            s += n + (e ? 1 : 0);
+        }
+    }
+
+    /* the device arrays: datasets of tile 0 with the weights' shape other than weights */
+    enum { MAXI = 64 };
+    rpu_ckpt_item_desc items[MAXI];
+    int n_items = 0;
+    if (rpu_ckpt_file_tile_items(f, li, 0, items, MAXI, &n_items) != RPU_OK) {
+        fprintf(stderr, "rpusim inspect: %s\n", rpu_last_error());
+        return 1;
+    }
+    if (n_items > MAXI) n_items = MAXI;
+    char names[MAXI][48];
+    int is_cell[MAXI], n_dev = 0, wk = -1;
+    for (int k = 0; k < n_items; ++k) {
+        snprintf(names[k], sizeof names[k], "%s", items[k].name);
+        if (!strcmp(names[k], "weights")) wk = k;
+    }
+    for (int k = 0; k < n_items; ++k) {
+        is_cell[k] = wk >= 0 && k != wk && items[k].rows == items[wk].rows &&
+                     items[k].cols == items[wk].cols;
+        n_dev += is_cell[k];
+    }
+    stats dev[MAXI];
+    for (int k = 0; k < n_items; ++k)
+        stats_init(&dev[k]);
+
+    int err = 0, found = tile_sel == NULL;
+    for (int t = 0; t < d.n_tiles && !err; ++t) {
+        char key[48];
+        rpu_ckpt_tile_key(&d, t, key);
+        if (tile_sel && strcmp(tile_sel, key)) continue;
+        found = 1;
+        rpu_ckpt_item_desc ti[MAXI];
+        int nt = 0;
+        if (rpu_ckpt_file_tile_items(f, li, t, ti, MAXI, &nt) != RPU_OK) {
+            fprintf(stderr, "rpusim inspect: %s\n", rpu_last_error());
+            return 1;
+        }
+        if (nt > MAXI) nt = MAXI;
+        char tn[MAXI][48];
+        for (int k = 0; k < nt; ++k)
+            snprintf(tn[k], sizeof tn[k], "%s", ti[k].name);
+        int64_t nw = 0, nmax = 0, nmin = 0;
+        double *w = read_item(f, d.name, key, "weights", &nw, &err);
+        if (err) break;
+        double *bmax = NULL, *bmin = NULL;
+        for (int k = 0; k < nt; ++k) {
+            if (!strcmp(tn[k], "max_bound")) bmax = read_item(f, d.name, key, tn[k], &nmax, &err);
+            if (!strcmp(tn[k], "min_bound")) bmin = read_item(f, d.name, key, tn[k], &nmin, &err);
+        }
+        const stats ws = stats_of(w, nw);
+        int64_t rows = 0, cols = 0;
+        for (int k = 0; k < nt; ++k)
+            if (!strcmp(tn[k], "weights")) rows = ti[k].rows, cols = ti[k].cols;
+        printf("  tile %s %lldx%lld weights ", key, (long long)rows, (long long)cols);
+        stats_print(&ws);
+        if (!err && bmax && bmin && nmax == nw && nmin == nw && nw > 0) {
+            int64_t at = 0;
+            for (int64_t i = 0; i < nw; ++i) {
+                const double tol = AT_BOUND_REL * (bmax[i] - bmin[i]);
+                at += fabs(w[i] - bmax[i]) <= tol || fabs(w[i] - bmin[i]) <= tol;
+            }
+            printf(" at_bounds=%.6g\n", (double)at / (double)nw);
+        } else {
+            printf(" at_bounds=n/a\n");
+        }
+        free(w), free(bmax), free(bmin);
+        if (err) break;
+        if (tile_sel) {
+            /* every dataset of the selected tile */
+            for (int k = 0; k < nt && !err; ++k) {
+                int64_t n = 0;
+                double *v = read_item(f, d.name, key, tn[k], &n, &err);
+                if (err) break;
+                printf("    %s %s %lldx%lld ", tn[k], dtype_text(ti[k].dtype),
+                       (long long)ti[k].rows, (long long)ti[k].cols);
+                if (n == 1) {
+                    if (ti[k].dtype == RPU_CKPT_U64 || ti[k].dtype == RPU_CKPT_I64)
+                        printf("value=%.17g\n", v[0]);
+                    else
+                        printf("value=%.9g\n", v[0]);
+                } else {
+                    const stats s = stats_of(v, n);
+                    stats_print(&s);
+                    printf("\n");
+                }
+                free(v);
+            }
+        } else {
+            for (int k = 0; k < n_items && !err; ++k) {
+                if (!is_cell[k]) continue;
+                int64_t n = 0;
+                double *v = read_item(f, d.name, key, names[k], &n, &err);
+                if (err) break;
+                const stats s = stats_of(v, n);
+                stats_merge(&dev[k], &s);
+                free(v);
+            }
+        }
+    }
+    if (err) return 1;
+    if (!found) {
+        fprintf(stderr, "rpusim inspect: layer %s has no tile '%s' (keys like ", d.name, tile_sel);
+        char key[48];
+        rpu_ckpt_tile_key(&d, 0, key);
+        fprintf(stderr, "%s", key);
+        if (d.n_tiles > 1) {
+            rpu_ckpt_tile_key(&d, d.n_tiles - 1, key);
+            fprintf(stderr, " .. %s", key);
+        }
+        fprintf(stderr, ")\n");
+        return 1;
+    }
+    if (!tile_sel && n_dev > 0)
+        for (int k = 0; k < n_items; ++k) {
+            if (!is_cell[k]) continue;
+            printf("  device %s (all tiles) ", names[k]);
+            stats_print(&dev[k]);
+            printf("\n");
+        }
+    return 0;
+}
+
+int cli_inspect(int argc, char **argv) {
+    const char *file = NULL, *layer = NULL, *tile = NULL;
+    bool show_config = true;
+    for (int i = 0; i < argc; ++i) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--layer") && i + 1 < argc) {
+            layer = argv[++i];
+        } else if (!strcmp(argv[i], "--tile") && i + 1 < argc) {
+            tile = argv[++i];
+        } else if (!strcmp(argv[i], "--no-config")) {
+            show_config = false;
+        } else if (argv[i][0] == '-' || file) {
+            fprintf(stderr, "rpusim inspect: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        } else {
+            file = argv[i];
+        }
+    }
+    if (!file) {
+        usage(stderr);
+        return 2;
+    }
+    rpu_ckpt_file *f = NULL;
+    if (rpu_ckpt_open(file, &f) != RPU_OK) {
+        fprintf(stderr, "rpusim inspect: %s\n", rpu_last_error());
+        return 1;
+    }
+    const rpu_ckpt_info *in = rpu_ckpt_file_info(f);
+    const int nl = rpu_ckpt_file_layer_count(f);
+    int sel = -1;
+    if (layer) {
+        for (int i = 0; i < nl; ++i) {
+            rpu_ckpt_layer_desc d;
+            rpu_ckpt_file_layer(f, i, &d);
+            if (!strcmp(d.name, layer)) sel = i;
+        }
+        if (sel < 0) {
+            fprintf(stderr, "rpusim inspect: %s has no layer '%s' (layers:", file, layer);
+            for (int i = 0; i < nl; ++i) {
+                rpu_ckpt_layer_desc d;
+                rpu_ckpt_file_layer(f, i, &d);
+                fprintf(stderr, " %s", d.name);
+            }
+            fprintf(stderr, ")\n");
+            rpu_ckpt_close(&f);
+            return 1;
+        }
+    } else if (tile) {
+        if (nl != 1) {
+            fprintf(stderr, "rpusim inspect: --tile needs --layer (the file has %d layers)\n", nl);
+            rpu_ckpt_close(&f);
+            return 2;
+        }
+        sel = 0;
+    }
+    printf("checkpoint: %s\n", file);
+    printf("format: %s, schema_version %d, written by rpusim %s on %d rank%s\n", RPU_CKPT_FORMAT,
+           in->schema_version, in->rpusim_version, in->ranks_at_save,
+           in->ranks_at_save == 1 ? "" : "s");
+    printf("seed: %llu\nstep: %lld\nepoch: %lld\n", (unsigned long long)in->seed,
+           (long long)in->step, (long long)in->epoch);
+    if (show_config) {
+        if (!in->config || !in->config[0]) {
+            printf("config: (empty)\n");
+        } else {
+            printf("config:\n");
+            const char *s = in->config;
+            while (*s) {
+                const char *e = strchr(s, '\n');
+                const int n = e ? (int)(e - s) : (int)strlen(s);
+                printf("  | %.*s\n", n, s);
+                s += n + (e ? 1 : 0);
+            }
+        }
+    }
+    printf("layers: %d\n", nl);
+    int rc = 0;
+    for (int i = 0; i < nl && !rc; ++i) {
+        if (sel >= 0 && i != sel) continue;
+        rc = print_layer(f, i, tile, sel >= 0 && layer != NULL);
+    }
+    rpu_ckpt_close(&f);
+    return rc;
+}
