@@ -19,6 +19,10 @@ static void usage(FILE *f) {
             "usage: rpusim <command> [options]\n"
             "\n"
             "commands:\n"
+            "  train FILE [--set section.key=value ...] [--resume CHECKPOINT]\n"
+            "                         train the network of an experiment file (under mpirun)\n"
+            "  eval FILE --checkpoint CHECKPOINT [--set ...]\n"
+            "                         test loss, accuracy and confusion matrix\n"
             "  bench tile [options]   time tile forward/backward against sgemm of the same shape\n"
             "                         (rpusim bench tile --help for options)\n"
             "  bench update [options] time pulsed updates against aihwkit's CPU figures\n"
@@ -65,6 +69,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "map")) return cli_map(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect")) return cli_inspect(argc - 2, argv + 2);
+    if (!strcmp(cmd, "train") || !strcmp(cmd, "eval")) return cli_train(cmd, argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) {
 #ifdef RPUSIM_HAVE_BENCH
         return cli_bench(argc - 2, argv + 2);

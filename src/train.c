@@ -1,0 +1,329 @@
+/* The training driver: data, epochs, SGD, evaluation, metrics and checkpoints. */
+#define _POSIX_C_SOURCE 200809L
+#include "experiment_impl.h"
+
+#include "error_impl.h"
+#include "rpusim/ckpt.h"
+#include "rpusim/data.h"
+#include "rpusim/digital.h"
+#include "rpusim/layer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Stream id of the data order (a layer id no network layer uses). */
+#define SHUFFLE_LAYER 0xFFFFFFu
+
+static rpu_status load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test) {
+    const rpu_run_params *r = &e->run;
+    rpu_status s;
+    if (!strcmp(r->dataset, "digits")) {
+        s = rpu_dataset_load_digits(r->data_path, true, train);
+        if (s == RPU_OK) s = rpu_dataset_load_digits(r->data_path, false, test);
+    } else if (!strcmp(r->dataset, "idx") || !strcmp(r->dataset, "fashion_mnist")) {
+        s = rpu_dataset_load_dir(r->data_path, true, train);
+        if (s == RPU_OK) s = rpu_dataset_load_dir(r->data_path, false, test);
+    } else {
+        const int sz = r->synthetic_size, n = r->synthetic_n;
+        s = rpu_dataset_synthetic(n, 1, sz, sz, r->synthetic_classes, r->seed, train);
+        if (s == RPU_OK)
+            s = rpu_dataset_synthetic(n / 4 + 1, 1, sz, sz, r->synthetic_classes, r->seed + 7919,
+                                      test);
+    }
+    if (s != RPU_OK) {
+        char inner[1024];
+        snprintf(inner, sizeof inner, "%s", rpu_last_error());
+        rpu_dataset_free(train);
+        rpu_dataset_free(test);
+        return RPU_FAIL(s, "%s: [data] %s", e->source, inner);
+    }
+    return RPU_OK;
+}
+
+/* Fisher-Yates with uniforms from (seed, shuffle stream, epoch): the same on every rank. */
+static void shuffle(int *order, int n, uint64_t seed, int epoch) {
+    rpu_rng r;
+    rpu_rng_init(&r, seed, rpu_stream_id(SHUFFLE_LAYER, (uint32_t)epoch, RPU_PURPOSE_DATA));
+    for (int i = 0; i < n; ++i) order[i] = i;
+    for (int i = n - 1; i > 0; --i) {
+        int j = (int)(rpu_rng_uniform(&r) * (float)(i + 1));
+        if (j > i) j = i;
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+static rpu_status make_net(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds,
+                           rpu_net **net) {
+    int sp[2] = {ds->height, ds->width};
+    RPU_CHECK(rpu_net_create(comm, e, ds->channels, 2, sp, net));
+    if (rpu_net_outputs(*net) != ds->n_classes) {
+        int got = rpu_net_outputs(*net);
+        rpu_net_destroy(net);
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "%s: the last layer gives %d outputs but the data set has %d classes",
+                        e->source, got, ds->n_classes);
+    }
+    return RPU_OK;
+}
+
+/* Mean loss and accuracy on a data set in eval mode; optional confusion matrix. */
+static rpu_status evaluate(rpu_net *net, const rpu_dataset *ds, int batch, double *loss,
+                           double *acc, int *confusion) {
+    const int K = rpu_net_outputs(net);
+    const size_t per = (size_t)ds->channels * ds->height * ds->width;
+    float *logits = (float *)malloc(sizeof(float) * (size_t)batch * K);
+    if (!logits) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    rpu_net_set_training(net, false);
+    double sum = 0;
+    long correct = 0;
+    rpu_status s = RPU_OK;
+    for (int b0 = 0; b0 < ds->n && s == RPU_OK; b0 += batch) {
+        const int nb = ds->n - b0 < batch ? ds->n - b0 : batch;
+        s = rpu_net_forward(net, ds->x + (size_t)b0 * per, nb, logits);
+        double l = 0;
+        int c = 0;
+        if (s == RPU_OK) s = rpu_cross_entropy(logits, ds->y + b0, nb, K, &l, NULL, &c);
+        sum += l * nb;
+        correct += c;
+        for (int i = 0; confusion && s == RPU_OK && i < nb; ++i) {
+            int best = 0;
+            for (int k = 1; k < K; ++k)
+                if (logits[(size_t)i * K + k] > logits[(size_t)i * K + best]) best = k;
+            confusion[ds->y[b0 + i] * K + best]++;
+        }
+    }
+    rpu_net_set_training(net, true);
+    free(logits);
+    *loss = sum / ds->n;
+    *acc = (double)correct / ds->n;
+    return s;
+}
+
+static rpu_status ensure_dir(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; ++p) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return RPU_FAIL(RPU_ERR_IO, "cannot create directory %s: %s", path, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return RPU_FAIL(RPU_ERR_IO, "cannot create directory %s: %s", path, strerror(errno));
+    return RPU_OK;
+}
+
+/* Checkpoint layers of a network. */
+static int ckpt_layers(rpu_net *net, rpu_ckpt_layer *out, int max) {
+    int n = rpu_net_analog_count(net);
+    for (int k = 0; k < n && k < max; ++k) {
+        out[k].name = rpu_net_analog_name(net, k);
+        out[k].layer = rpu_net_analog_layer(net, k);
+    }
+    return n < max ? n : max;
+}
+
+#define MAX_EPOCHS_HISTORY 100000
+#define HIST_COLS 6 /* epoch, train_loss, train_acc, test_loss, test_acc, seconds */
+
+/* Training state arrays of a checkpoint: history [epochs, 6] and each layer's bias
+ * momentum. */
+static int train_arrays(rpu_net *net, double *hist, int64_t epochs, rpu_ckpt_array *arr,
+                        char names[][96], int max) {
+    int n = 0;
+    arr[n] = (rpu_ckpt_array){.path = "train/history", .dtype = RPU_CKPT_F64, .ndim = 2,
+                              .dims = {epochs, HIST_COLS}, .data = hist};
+    ++n;
+    for (int k = 0; k < rpu_net_analog_count(net) && n < max; ++k) {
+        int len = 0;
+        float *m = rpu_net_momentum(net, k, &len);
+        if (!m) continue;
+        snprintf(names[n], 96, "train/momentum/%s", rpu_net_analog_name(net, k));
+        arr[n] = (rpu_ckpt_array){.path = names[n], .dtype = RPU_CKPT_F32, .ndim = 1,
+                                  .dims = {len, 0}, .data = m};
+        ++n;
+    }
+    return n;
+}
+
+rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
+                     const rpu_train_hooks *hooks) {
+    if (!e) return RPU_FAIL(RPU_ERR_ARG, "rpu_train: NULL experiment");
+    const rpu_run_params *r = &e->run;
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    rpu_dataset train = {0}, test = {0};
+    RPU_CHECK(load_data(e, &train, &test));
+    rpu_net *net = NULL;
+    rpu_status s = make_net(comm, e, &train, &net);
+    int *order = NULL;
+    float *xb = NULL;
+    uint8_t *yb = NULL;
+    double *hist = NULL;
+    FILE *csv = NULL;
+    const size_t per = (size_t)train.channels * train.height * train.width;
+    const int B = r->batch_size, batches = (train.n + B - 1) / B;
+    if (s == RPU_OK) {
+        order = (int *)malloc(sizeof(int) * (size_t)train.n);
+        xb = (float *)malloc(sizeof(float) * (size_t)B * per);
+        yb = (uint8_t *)malloc((size_t)B);
+        hist = (double *)calloc((size_t)(r->epochs > 0 ? r->epochs : 1) * HIST_COLS, sizeof(double));
+        if (!order || !xb || !yb || !hist) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    }
+    int start_epoch = 0;
+    int64_t step = 0;
+    rpu_ckpt_layer cl[EXP_MAX_LAYERS];
+    const int ncl = net ? ckpt_layers(net, cl, EXP_MAX_LAYERS) : 0;
+    rpu_ckpt_array arr[EXP_MAX_LAYERS + 1];
+    char names[EXP_MAX_LAYERS + 1][96];
+    if (s == RPU_OK && resume && *resume) {
+        int na = train_arrays(net, hist, r->epochs, arr, names, EXP_MAX_LAYERS + 1);
+        for (int k = 0; k < na; ++k) arr[k].data = NULL, arr[k].optional = k > 0;
+        rpu_ckpt_info info = {0};
+        s = rpu_ckpt_load(comm, resume, cl, ncl, arr, na, &info);
+        if (s == RPU_OK) {
+            start_epoch = (int)info.epoch;
+            step = info.step;
+            if (arr[0].data) {
+                int64_t rows = arr[0].dims[0] < r->epochs ? arr[0].dims[0] : r->epochs;
+                memcpy(hist, arr[0].data, sizeof(double) * (size_t)rows * HIST_COLS);
+            }
+            /* the momentum arrays follow in the order train_arrays listed them */
+            for (int q = 0, k = 1; q < rpu_net_analog_count(net) && k < na; ++q) {
+                int len = 0;
+                float *m = rpu_net_momentum(net, q, &len);
+                if (!m) continue;
+                if (arr[k].data && arr[k].dims[0] == len)
+                    memcpy(m, arr[k].data, sizeof(float) * (size_t)len);
+                ++k;
+            }
+        }
+        for (int k = 0; k < na; ++k) free(arr[k].data);
+        rpu_ckpt_info_free(&info);
+    }
+    if (s == RPU_OK) s = ensure_dir(r->output_dir);
+    if (s == RPU_OK && rank == 0) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/experiment.ini", r->output_dir);
+        FILE *f = fopen(path, "w");
+        if (!f || fputs(e->text, f) < 0) s = RPU_FAIL(RPU_ERR_IO, "cannot write %s", path);
+        if (f) fclose(f);
+        snprintf(path, sizeof path, "%s/metrics.csv", r->output_dir);
+        csv = fopen(path, start_epoch > 0 ? "a" : "w");
+        if (!csv) s = RPU_FAIL(RPU_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        else if (start_epoch == 0)
+            fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,seconds,step\n");
+    }
+    {
+        int ok = s == RPU_OK, all = 0;
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+        if (all == 0 && s == RPU_OK) s = RPU_FAIL(RPU_ERR_IO, "the run could not start on another rank");
+    }
+    const double t_run = now();
+    const long total_steps = (long)batches * (r->epochs - start_epoch);
+    long steps_this_run = 0;
+    for (int ep = start_epoch; s == RPU_OK && ep < r->epochs; ++ep) {
+        const double t0 = now();
+        float lr = r->lr;
+        if (r->lr_step > 0) lr = r->lr * powf(r->lr_gamma, (float)(ep / r->lr_step));
+        shuffle(order, train.n, r->seed, ep);
+        double sum_loss = 0;
+        long correct = 0, seen = 0;
+        for (int b = 0; b < batches && s == RPU_OK; ++b) {
+            const int b0 = b * B, nb = train.n - b0 < B ? train.n - b0 : B;
+            for (int i = 0; i < nb; ++i) {
+                memcpy(xb + (size_t)i * per, train.x + (size_t)order[b0 + i] * per, sizeof(float) * per);
+                yb[i] = train.y[order[b0 + i]];
+            }
+            rpu_net_set_step(net, (uint64_t)step);
+            double loss = 0;
+            int c = 0;
+            s = rpu_net_forward(net, xb, nb, NULL);
+            if (s == RPU_OK) s = rpu_net_backward(net, yb, &loss, &c);
+            if (s == RPU_OK) s = rpu_net_update(net, lr);
+            ++step;
+            ++steps_this_run;
+            sum_loss += loss * nb;
+            correct += c;
+            seen += nb;
+            if (s == RPU_OK && hooks && hooks->on_progress &&
+                ((b + 1) % r->progress_every == 0 || b + 1 == batches)) {
+                const double el = now() - t_run;
+                rpu_progress p = {.epoch = ep + 1, .epochs = r->epochs, .batch = b + 1,
+                                  .batches = batches, .step = step, .loss = sum_loss / seen,
+                                  .acc = (double)correct / seen};
+                p.samples_per_s = (double)steps_this_run * B / (el > 0 ? el : 1e-9);
+                p.eta_s = el / steps_this_run * (double)(total_steps - steps_this_run);
+                hooks->on_progress(hooks->ctx, &p);
+            }
+        }
+        if (s != RPU_OK) break;
+        rpu_epoch_metrics m = {.epoch = ep + 1, .train_loss = sum_loss / seen,
+                               .train_acc = (double)correct / seen};
+        s = evaluate(net, &test, B, &m.test_loss, &m.test_acc, NULL);
+        if (s != RPU_OK) break;
+        m.seconds = now() - t0;
+        double *h = hist + (size_t)ep * HIST_COLS;
+        h[0] = m.epoch, h[1] = m.train_loss, h[2] = m.train_acc, h[3] = m.test_loss;
+        h[4] = m.test_acc, h[5] = m.seconds;
+        if (csv) {
+            fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%lld\n", m.epoch, m.train_loss, m.train_acc,
+                    m.test_loss, m.test_acc, m.seconds, (long long)step);
+            fflush(csv);
+        }
+        if (hooks && hooks->on_epoch) hooks->on_epoch(hooks->ctx, &m);
+        const bool last = ep + 1 == r->epochs;
+        if (r->checkpoint[0] && (last || (r->checkpoint_every > 0 && (ep + 1) % r->checkpoint_every == 0))) {
+            rpu_ckpt_meta meta = {.seed = r->seed, .step = step, .epoch = ep + 1, .config = e->text};
+            int na = train_arrays(net, hist, ep + 1, arr, names, EXP_MAX_LAYERS + 1);
+            rpu_ckpt_save_opts o;
+            rpu_ckpt_save_opts_default(&o);
+            o.keep_last = r->keep_checkpoints > 1 ? r->keep_checkpoints - 1 : 0;
+            s = rpu_ckpt_save(comm, r->checkpoint, &meta, cl, ncl, arr, na, &o);
+        }
+    }
+    if (csv) fclose(csv);
+    free(order), free(xb), free(yb), free(hist);
+    rpu_net_destroy(&net);
+    rpu_dataset_free(&train);
+    rpu_dataset_free(&test);
+    return s;
+}
+
+rpu_status rpu_evaluate(MPI_Comm comm, const rpu_experiment *e, const char *checkpoint,
+                        double *loss, double *acc, int **confusion, int *n_classes) {
+    if (!e || !checkpoint || !loss || !acc)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_evaluate: NULL argument");
+    rpu_dataset train = {0}, test = {0};
+    RPU_CHECK(load_data(e, &train, &test));
+    rpu_net *net = NULL;
+    rpu_status s = make_net(comm, e, &test, &net);
+    rpu_ckpt_layer cl[EXP_MAX_LAYERS];
+    if (s == RPU_OK) s = rpu_ckpt_load(comm, checkpoint, cl, ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL, 0, NULL);
+    int K = net ? rpu_net_outputs(net) : 0;
+    int *conf = NULL;
+    if (s == RPU_OK && !(conf = (int *)calloc((size_t)K * K, sizeof(int))))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    if (s == RPU_OK) s = evaluate(net, &test, e->run.batch_size, loss, acc, conf);
+    if (s == RPU_OK && confusion) *confusion = conf;
+    else free(conf);
+    if (n_classes) *n_classes = K;
+    rpu_net_destroy(&net);
+    rpu_dataset_free(&train);
+    rpu_dataset_free(&test);
+    return s;
+}
