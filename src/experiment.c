@@ -199,8 +199,8 @@ static rpu_status run_entry(rpu_experiment *e, const exp_entry *x) {
     if (!strcmp(k, "batch_size")) return get_int(e, x, 1, 1 << 20, &r->batch_size);
     if (!strcmp(k, "lr")) return get_float(e, x, 0, 1e6, &r->lr);
     if (!strcmp(k, "lr_schedule")) {
-        if (!strcmp(x->value, "constant")) return r->lr_step = 0, RPU_OK;
-        if (!strcmp(x->value, "step")) return r->lr_step = r->lr_step ? r->lr_step : 1, RPU_OK;
+        if (!strcmp(x->value, "constant")) return e->lr_schedule = 0, RPU_OK;
+        if (!strcmp(x->value, "step")) return e->lr_schedule = 1, RPU_OK;
         char w[800];
         return RPU_FAIL(RPU_ERR_CONFIG, "%s: [run] lr_schedule = '%s': want constant or step",
                         where(e, x, w, sizeof w), x->value);
@@ -282,6 +282,7 @@ static rpu_status interpret(rpu_experiment *e) {
     r->synthetic_size = 8;
     rpu_config_default(&e->cfg, RPU_KIND_SINGLE);
     e->n_layers = 0;
+    e->lr_schedule = -1;
     int have_loss = 0;
     for (int k = 0; k < e->n_entries; ++k) {
         const exp_entry *x = &e->entries[k];
@@ -327,6 +328,8 @@ static rpu_status interpret(rpu_experiment *e) {
         }
     }
     (void)have_loss; /* cross_entropy is the only loss and the default */
+    if (e->lr_schedule == 0) r->lr_step = 0;
+    else if (e->lr_schedule == 1 && r->lr_step == 0) r->lr_step = 1;
     if (rpu_config_validate(&e->cfg) != RPU_OK) {
         char inner[1024];
         snprintf(inner, sizeof inner, "%s", rpu_last_error());

@@ -45,6 +45,7 @@ struct rpu_experiment {
     rpu_config cfg;
     exp_layer layers[EXP_MAX_LAYERS];
     int n_layers;
+    int lr_schedule; /* -1 not given, 0 constant, 1 step */
     char *text;
 };
 

@@ -46,7 +46,16 @@ static rpu_status load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dat
         snprintf(inner, sizeof inner, "%s", rpu_last_error());
         rpu_dataset_free(train);
         rpu_dataset_free(test);
-        return RPU_FAIL(s, "%s: [data] %s", e->source, inner);
+        char w[600];
+        const char *key = strcmp(r->dataset, "synthetic") ? "path" : "dataset";
+        snprintf(w, sizeof w, "%s", e->source);
+        for (int k = 0; k < e->n_entries; ++k) {
+            const exp_entry *x = &e->entries[k];
+            if (strcmp(x->section, "data") || strcmp(x->key, key)) continue;
+            if (x->line > 0) snprintf(w, sizeof w, "%s:%d", e->source, x->line);
+            else snprintf(w, sizeof w, "%s (--set data.%s)", e->source, key);
+        }
+        return RPU_FAIL(s, "%s: [data] %s %s", w, key, inner);
     }
     return RPU_OK;
 }
@@ -72,9 +81,10 @@ static rpu_status make_net(MPI_Comm comm, const rpu_experiment *e, const rpu_dat
     if (rpu_net_outputs(*net) != ds->n_classes) {
         int got = rpu_net_outputs(*net);
         rpu_net_destroy(net);
+        const exp_layer *last = &e->layers[e->n_layers - 1];
         return RPU_FAIL(RPU_ERR_CONFIG,
-                        "%s: the last layer gives %d outputs but the data set has %d classes",
-                        e->source, got, ds->n_classes);
+                        "%s:%d: [layer.%s] the last layer gives %d outputs but the data set has %d classes",
+                        e->source, last->line, last->name, got, ds->n_classes);
     }
     return RPU_OK;
 }
@@ -223,10 +233,17 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
         if (!f || fputs(e->text, f) < 0) s = RPU_FAIL(RPU_ERR_IO, "cannot write %s", path);
         if (f) fclose(f);
         snprintf(path, sizeof path, "%s/metrics.csv", r->output_dir);
-        csv = fopen(path, start_epoch > 0 ? "a" : "w");
+        /* rewritten from the checkpoint's history on resume: no duplicate rows */
+        csv = fopen(path, "w");
         if (!csv) s = RPU_FAIL(RPU_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-        else if (start_epoch == 0)
+        else {
             fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,seconds,step\n");
+            for (int ep = 0; ep < start_epoch; ++ep) {
+                const double *h = hist + (size_t)ep * HIST_COLS;
+                fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%lld\n", (int)h[0], h[1], h[2], h[3],
+                        h[4], h[5], (long long)(ep + 1) * batches);
+            }
+        }
     }
     {
         int ok = s == RPU_OK, all = 0;
