@@ -47,8 +47,12 @@ static int model_create(tool_model *m, MPI_Comm comm, int scale) {
     p.padding[0] = p.padding[1] = 1;
     p.layer_id = 1;
     p.seed = 11;
-    rpu_linear_params lp = {.in_features = 40 * scale, .out_features = 10 * scale, .bias = true,
-                            .layer_id = 2, .seed = 11, .mac = RPU_MAC_BLAS};
+    rpu_linear_params lp = {.in_features = 40 * scale,
+                            .out_features = 10 * scale,
+                            .bias = true,
+                            .layer_id = 2,
+                            .seed = 11,
+                            .mac = RPU_MAC_BLAS};
     if (rpu_conv_create(comm, &p, &cfg, &m->conv) != RPU_OK ||
         rpu_linear_create(comm, &lp, &cfg, &m->fc) != RPU_OK) {
         fprintf(stderr, "ckpt_tool: create: %s\n", rpu_last_error());
@@ -142,7 +146,8 @@ static int cmd_verify(const char *path, long min_step) {
             float *ba = malloc(sizeof(float) * (size_t)o), *bb = malloc(sizeof(float) * (size_t)o);
             rpu_conv_get_weights(a, wa, ba, false);
             rpu_conv_get_weights(b, wb, bb, false);
-            if (memcmp(wa, wb, sizeof(float) * (size_t)n) || memcmp(ba, bb, sizeof(float) * (size_t)o)) {
+            if (memcmp(wa, wb, sizeof(float) * (size_t)n) ||
+                memcmp(ba, bb, sizeof(float) * (size_t)o)) {
                 if (g_rank == 0)
                     fprintf(stderr, "ckpt_tool: verify: layer %s differs from step %lld\n",
                             m.ckl[k].name, (long long)info.step);
@@ -199,8 +204,12 @@ static int fixture_layer(MPI_Comm comm, rpu_linear **l) {
     rpu_config_set(&cfg, "mapping.max_output_size", "4");
     rpu_config_set(&cfg, "device.w_max_dtod", "0.3");
     rpu_config_set(&cfg, "device.w_min_dtod", "0.3");
-    rpu_linear_params lp = {.in_features = 10, .out_features = 6, .bias = true, .layer_id = 5,
-                            .seed = 3, .mac = RPU_MAC_BLAS};
+    rpu_linear_params lp = {.in_features = 10,
+                            .out_features = 6,
+                            .bias = true,
+                            .layer_id = 5,
+                            .seed = 3,
+                            .mac = RPU_MAC_BLAS};
     float w[60], b[6];
     for (int i = 0; i < 60; ++i)
         w[i] = 1.2f * sinf(0.7f * (float)i);
@@ -237,8 +246,8 @@ static int cmd_fixture(const char *dir) {
     rpu_linear *l = NULL;
     if (!fixture_layer(MPI_COMM_WORLD, &l)) return 1;
     rpu_ckpt_layer ckl = {"lin", rpu_linear_as_conv(l)};
-    rpu_ckpt_meta meta = {.seed = 3, .step = 4242, .epoch = 7,
-                          .config = "[train]\nepochs = 7\nbatch = 16\n"};
+    rpu_ckpt_meta meta = {
+        .seed = 3, .step = 4242, .epoch = 7, .config = "[train]\nepochs = 7\nbatch = 16\n"};
     int rc = 0;
     if (rpu_ckpt_save(MPI_COMM_WORLD, pa, &meta, &ckl, 1, NULL, 0, NULL) != RPU_OK ||
         rpu_ckpt_save(MPI_COMM_WORLD, pb, &meta, &ckl, 1, NULL, 0, NULL) != RPU_OK) {
@@ -268,7 +277,8 @@ static int cmd_fixture(const char *dir) {
         if (!f) return 1;
         fprintf(f, "header step: 4242\nheader epoch: 7\nheader seed: 3\n");
         fprintf(f, "header   | batch = 16\n");
-        fprintf(f, "header   grid: 1 group x 2 input splits [5,5] x 2 output splits [3,3] = 4 tiles\n");
+        fprintf(
+            f, "header   grid: 1 group x 2 input splits [5,5] x 2 output splits [3,3] = 4 tiles\n");
         acc dev[2];
         memset(dev, 0, sizeof dev);
         const char *dn[2] = {"max_bound", "dwmin_up"};

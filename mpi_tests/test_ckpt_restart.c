@@ -58,8 +58,12 @@ static int net_create(net *m, MPI_Comm comm) {
     p.layer_id = 2;
     p.seed = 2024;
     if (s == RPU_OK) s = rpu_conv_create(comm, &p, &ca, &m->c2);
-    rpu_linear_params lp = {.in_features = 20, .out_features = 5, .bias = true, .layer_id = 3,
-                            .seed = 2024, .mac = RPU_MAC_BLAS};
+    rpu_linear_params lp = {.in_features = 20,
+                            .out_features = 5,
+                            .bias = true,
+                            .layer_id = 3,
+                            .seed = 2024,
+                            .mac = RPU_MAC_BLAS};
     if (s == RPU_OK) s = rpu_linear_create(comm, &lp, &cfg, &m->fc);
     CHECK(s == RPU_OK, "net create: %s", rpu_last_error());
     if (s != RPU_OK) return 0;
@@ -210,8 +214,9 @@ static void run_pair(int P, int Q) {
         if (net_create(&m, cq)) {
             rpu_ckpt_info info;
             CHECK_OK(rpu_ckpt_load(cq, mid, m.ckl, NLAYER, NULL, 0, &info));
-            CHECK(info.step == STEPS_A && info.ranks_at_save == P, "%d->%d: info step %lld ranks %d",
-                  P, Q, (long long)info.step, info.ranks_at_save);
+            CHECK(info.step == STEPS_A && info.ranks_at_save == P,
+                  "%d->%d: info step %lld ranks %d", P, Q, (long long)info.step,
+                  info.ranks_at_save);
             rpu_ckpt_info_free(&info);
             for (int s = STEPS_A; s < STEPS_A + STEPS_B; ++s)
                 net_step(&m, s, yre + (size_t)(s - STEPS_A) * YALL);
@@ -235,8 +240,8 @@ static void run_pair(int P, int Q) {
               "%d->%d: %zu of %zu final weights differ", P, Q,
               wref && wre && nref == nre ? count_diff(wref, wre, nref) : nref, nref);
         const size_t dc = count_diff(yref, yctl, (size_t)STEPS_B * YALL);
-        CHECK(dc > (size_t)YALL, "%d->%d: control without load differs in only %zu outputs", P,
-              Q, dc);
+        CHECK(dc > (size_t)YALL, "%d->%d: control without load differs in only %zu outputs", P, Q,
+              dc);
         int bad = 0;
         char first[320] = "";
         const int n = compare_files(ref_final, re_final, &bad, first, sizeof first);

@@ -38,7 +38,7 @@ extern "C" {
 
 #define RPU_CKPT_FORMAT "rpusim-checkpoint" /* root attribute "format" */
 #define RPU_CKPT_SCHEMA_VERSION 1           /* root attribute "schema_version" */
-#define RPU_CKPT_MAX_TEXT 60000 /* longest text attribute (config texts), bytes */
+#define RPU_CKPT_MAX_TEXT 60000             /* longest text attribute (config texts), bytes */
 
 /* One layer of the model: stored under /layers/<name>. Names are 1..63 characters from
  * [A-Za-z0-9_.-], not "." or "..", unique within a call. A linear layer is passed as
@@ -167,20 +167,21 @@ typedef struct {
     int ndim;         /* 1..3; 0 for linear */
     int in_channels, out_channels, groups;
     int kernel[3], stride[3], padding[3], dilation[3]; /* first ndim entries */
-    const char *bias; /* "none", "digital", "analog" */
+    const char *bias;                                  /* "none", "digital", "analog" */
     uint32_t layer_id;
     uint64_t seed;
-    int n_in, n_out, n_tiles; /* grid: n_tiles = groups * n_in * n_out */
+    int n_in, n_out, n_tiles;   /* grid: n_tiles = groups * n_in * n_out */
     const int *in_split_sizes;  /* [n_in] input channels per split (per group) */
     const int *out_split_sizes; /* [n_out] output channels per split (per group) */
     const char *rpu_config;     /* the layer's rpu_config as text */
 } rpu_ckpt_layer_desc;
 
-/* One dataset of a tile group (element type as stored). */
+/* One state item of a tile group (element type as stored). */
 typedef struct {
-    const char *name;    /* state item name, e.g. "weights", "max_bound" */
+    const char *name; /* state item name, e.g. "weights", "max_bound", "forward_calls" */
     rpu_ckpt_dtype dtype;
-    int64_t rows, cols;  /* every tile dataset is 2-d */
+    int64_t rows, cols; /* every tile dataset is 2-d; attributes are 1 x 1 */
+    bool attribute;     /* a 1 x 1 item, stored as an attribute of the tile group */
 } rpu_ckpt_item_desc;
 
 /* Opens path, checks format and schema version and reads the root and layer attributes.
@@ -203,16 +204,18 @@ rpu_status rpu_ckpt_file_layer(const rpu_ckpt_file *f, int index, rpu_ckpt_layer
  * Errors: RPU_ERR_ARG (index out of range). */
 rpu_status rpu_ckpt_tile_key(const rpu_ckpt_layer_desc *desc, int t, char key[48]);
 
-/* The datasets of tile t of layer `layer` in the order they were written (the tile's
- * state item order): up to max descriptors into items, the total in *count. Names stay
- * valid until rpu_ckpt_close. Errors: RPU_ERR_ARG, RPU_ERR_FORMAT (missing group, a
- * dataset that is not 2-d or of an unknown type). */
+/* The state items of tile t of layer `layer`: its datasets, then its attributes (the 1 x 1
+ * items), each in the order they were written (the tile's state item order): up to max
+ * descriptors into items, the total in *count. Names stay valid until the next call or
+ * rpu_ckpt_close. Errors: RPU_ERR_ARG, RPU_ERR_FORMAT (missing group, a dataset that is not
+ * 2-d or of an unknown type, an attribute that is not one number). */
 rpu_status rpu_ckpt_file_tile_items(rpu_ckpt_file *f, int layer, int t, rpu_ckpt_item_desc *items,
                                     int max, int *count);
 
 /* Reads the dataset at `path` (relative to the root, e.g. "layers/fc/tiles/0_0/weights",
  * "train/history/loss") converted to double: *values malloc'ed (caller frees), ndim and
- * dims[0..ndim) set (1 <= ndim <= 2). Checksums are verified.
+ * dims[0..ndim) set (1 <= ndim <= 2). Checksums are verified. A 1 x 1 tile item stored as
+ * an attribute ("layers/fc/tiles/0_0/forward_calls") reads as a 1 x 1 array.
  * Errors: RPU_ERR_ARG, RPU_ERR_FORMAT (missing, checksum, not numeric, rank > 2),
  * RPU_ERR_NOMEM. */
 rpu_status rpu_ckpt_file_read(rpu_ckpt_file *f, const char *path, double **values, int *ndim,

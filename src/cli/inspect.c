@@ -18,21 +18,20 @@
 #define AT_BOUND_REL 1e-6 /* |w - bound| <= 1e-6 (max_bound - min_bound) counts as at a bound */
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: rpusim inspect FILE [--layer NAME] [--tile KEY] [--no-config]\n"
-            "\n"
-            "Prints a checkpoint's schema and rpusim version, seed, step, epoch, the\n"
-            "experiment config, and for each layer its tile grid with per-tile statistics of\n"
-            "the stored tile weights (mean, population std, min, max; at_bounds = fraction of\n"
-            "weights within 1e-6 x (max_bound - min_bound) of max_bound or min_bound, when the\n"
-            "device has bounds) and statistics of each device array over all tiles of the\n"
-            "layer. Needs no mpiexec.\n"
-            "\n"
-            "  --layer NAME  only this layer (also prints its rpu_config)\n"
-            "  --tile KEY    only this tile (KEY as in the file: I_J, or gG_I_J with groups),\n"
-            "                with every dataset of the tile; needs --layer when the file has\n"
-            "                more than one layer\n"
-            "  --no-config   do not print the experiment config text\n");
+    fprintf(f, "usage: rpusim inspect FILE [--layer NAME] [--tile KEY] [--no-config]\n"
+               "\n"
+               "Prints a checkpoint's schema and rpusim version, seed, step, epoch, the\n"
+               "experiment config, and for each layer its tile grid with per-tile statistics of\n"
+               "the stored tile weights (mean, population std, min, max; at_bounds = fraction of\n"
+               "weights within 1e-6 x (max_bound - min_bound) of max_bound or min_bound, when the\n"
+               "device has bounds) and statistics of each device array over all tiles of the\n"
+               "layer. Needs no mpiexec.\n"
+               "\n"
+               "  --layer NAME  only this layer (also prints its rpu_config)\n"
+               "  --tile KEY    only this tile (KEY as in the file: I_J, or gG_I_J with groups),\n"
+               "                with every dataset of the tile; needs --layer when the file has\n"
+               "                more than one layer\n"
+               "  --no-config   do not print the experiment config text\n");
 }
 
 /* Running statistics, combinable (Chan et al.): n, mean, M2, min, max. */
