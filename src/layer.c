@@ -543,6 +543,18 @@ static int fixed_scale(double gmax, long terms) {
     return 62 - e - c;
 }
 
+/* Every rank learns whether any rank failed before the next collective: returns the local
+ * failure, or an error when another rank failed. */
+static rpu_status agree_ok(rpu_conv *l, rpu_status local) {
+    int ok = local == RPU_OK, all_ok = 0;
+    int rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
+    if (!ok) return local;
+    if (!all_ok)
+        return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank", l->p.layer_id);
+    return RPU_OK;
+}
+
 /* Allreduce of {local max, local error} (MAX): global max and whether any rank failed. */
 static rpu_status agree_max(rpu_conv *l, rpu_status local, double *gmax, double lmax) {
     double v[2] = {lmax, local != RPU_OK ? 1.0 : 0.0}, g[2];
@@ -683,13 +695,7 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
     if (l->grid.n_in == 1) {
         /* one contributing tile per output element: assemble floats (-0 made +0, so that
          * adding the other ranks' zeros changes nothing) */
-        int ok = s == RPU_OK, all_ok = 0;
-        int rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
-        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
-        if (!ok) return s;
-        if (!all_ok)
-            return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank",
-                            l->p.layer_id);
+        RPU_CHECK(agree_ok(l, s));
         memset(y, 0, sizeof(float) * ny);
         off = 0;
         for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -702,7 +708,7 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
                           y + ((size_t)nn * Co + o0) * l->Lout, (size_t)l->Lout, l->Lout, ts->rows);
             off += M * (size_t)ts->rows;
         }
-        rc = MPI_Allreduce(MPI_IN_PLACE, y, (int)ny, MPI_FLOAT, MPI_SUM, l->comm);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, y, (int)ny, MPI_FLOAT, MPI_SUM, l->comm);
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
         if (l->bias)
             for (int nn = 0; nn < n; ++nn)
@@ -813,13 +819,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     if (l->grid.n_out == 1) {
         /* one contributing tile per input element: col2im in float within the tile (a fixed
          * order), then assemble (-0 made +0) */
-        int ok = s == RPU_OK, all_ok = 0;
-        int rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
-        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
-        if (!ok) return s;
-        if (!all_ok)
-            return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank",
-                            l->p.layer_id);
+        RPU_CHECK(agree_ok(l, s));
         memset(dx, 0, sizeof(float) * nx);
         off = 0;
         for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -841,7 +841,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         }
         for (size_t q = 0; q < nx; ++q)
             dx[q] += 0.0f;
-        rc = MPI_Allreduce(MPI_IN_PLACE, dx, (int)nx, MPI_FLOAT, MPI_SUM, l->comm);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, dx, (int)nx, MPI_FLOAT, MPI_SUM, l->comm);
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
         return RPU_OK;
     }
