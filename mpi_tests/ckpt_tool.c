@@ -11,8 +11,10 @@
  *                              DIR/c.h5 (one stored tile weight changed) and
  *                              DIR/expected.txt: the statistics `rpusim inspect` must print,
  *                              computed here from the tiles' own state items.
- *   bench PATH SCALE REPEATS   times save and load of a model with SCALE x the tool
- *                              model's channels (prints seconds and MB).
+ *   bench PATH SCALE REPEATS [TILE]
+ *                              times save and load of a model with SCALE x the tool
+ *                              model's channels, tiles of at most TILE x TILE (default
+ *                              36 x 8); prints the best seconds of REPEATS and the MB.
  *
  * Exit status 0 on success, 1 on a failed check, 2 on bad usage. */
 #define _POSIX_C_SOURCE 200809L
@@ -36,12 +38,17 @@ typedef struct {
     rpu_ckpt_layer ckl[2];
 } tool_model;
 
-static int model_create(tool_model *m, MPI_Comm comm, int scale) {
+/* The tool model: conv2d 8s -> 12s (3x3, padding 1) and linear 40s -> 10s for scale s, kind
+ * single (constant_step), tiles of at most tile_in x tile_out (36 x 8 unless given). */
+static int model_create_tiles(tool_model *m, MPI_Comm comm, int scale, int tile_in, int tile_out) {
     memset(m, 0, sizeof *m);
     rpu_config cfg;
     rpu_config_default(&cfg, RPU_KIND_SINGLE);
-    rpu_config_set(&cfg, "mapping.max_input_size", "36");
-    rpu_config_set(&cfg, "mapping.max_output_size", "8");
+    char in[16], out[16];
+    snprintf(in, sizeof in, "%d", tile_in);
+    snprintf(out, sizeof out, "%d", tile_out);
+    rpu_config_set(&cfg, "mapping.max_input_size", in);
+    rpu_config_set(&cfg, "mapping.max_output_size", out);
     rpu_conv_params p;
     rpu_conv_params_default(&p, 2, 8 * scale, 12 * scale, 3);
     p.padding[0] = p.padding[1] = 1;
@@ -63,6 +70,10 @@ static int model_create(tool_model *m, MPI_Comm comm, int scale) {
     m->ckl[1].name = "fc";
     m->ckl[1].layer = rpu_linear_as_conv(m->fc);
     return 1;
+}
+
+static int model_create(tool_model *m, MPI_Comm comm, int scale) {
+    return model_create_tiles(m, comm, scale, 36, 8);
 }
 
 static void model_destroy(tool_model *m) {
@@ -322,9 +333,11 @@ static int cmd_fixture(const char *dir) {
 
 /* ------------------------------------------------------------------ bench */
 
-static int cmd_bench(const char *path, int scale, int repeats) {
+static int cmd_bench(const char *path, int scale, int repeats, int tile) {
     tool_model m, r;
-    if (!model_create(&m, MPI_COMM_WORLD, scale) || !model_create(&r, MPI_COMM_WORLD, scale))
+    const int ti = tile > 0 ? tile : 36, to = tile > 0 ? tile : 8;
+    if (!model_create_tiles(&m, MPI_COMM_WORLD, scale, ti, to) ||
+        !model_create_tiles(&r, MPI_COMM_WORLD, scale, ti, to))
         return 1;
     double ts = 1e30, tl = 1e30;
     for (int k = 0; k < repeats; ++k) {
@@ -349,8 +362,9 @@ static int cmd_bench(const char *path, int scale, int repeats) {
         struct stat st;
         stat(path, &st);
         int tiles = rpu_conv_grid(m.ckl[0].layer)->n_tiles + rpu_conv_grid(m.ckl[1].layer)->n_tiles;
-        printf("ranks %d scale %d tiles %d file %.2f MB: save %.4f s, load %.4f s (best of %d)\n",
-               g_size, scale, tiles, (double)st.st_size / 1e6, g[0], g[1], repeats);
+        printf("ranks %d scale %d tile %dx%d: %d tiles, file %.2f MB: save %.4f s, load %.4f s "
+               "(best of %d)\n",
+               g_size, scale, ti, to, tiles, (double)st.st_size / 1e6, g[0], g[1], repeats);
     }
     model_destroy(&m);
     model_destroy(&r);
@@ -368,11 +382,11 @@ int main(int argc, char **argv) {
         rc = cmd_verify(argv[2], atol(argv[3]));
     else if (argc == 3 && !strcmp(argv[1], "fixture"))
         rc = cmd_fixture(argv[2]);
-    else if (argc == 5 && !strcmp(argv[1], "bench"))
-        rc = cmd_bench(argv[2], atoi(argv[3]), atoi(argv[4]));
+    else if ((argc == 5 || argc == 6) && !strcmp(argv[1], "bench"))
+        rc = cmd_bench(argv[2], atoi(argv[3]), atoi(argv[4]), argc == 6 ? atoi(argv[5]) : 0);
     else if (g_rank == 0)
         fprintf(stderr, "usage: ckpt_tool write PATH STEP [--loop] | verify PATH MIN_STEP | "
-                        "fixture DIR | bench PATH SCALE REPEATS\n");
+                        "fixture DIR | bench PATH SCALE REPEATS [TILE]\n");
     int all = 0;
     MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     MPI_Finalize();
