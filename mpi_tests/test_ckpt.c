@@ -622,6 +622,22 @@ static void test_faults(void) {
               !file_exists(tmp),
           "keep_last 2: steps %lld %lld %lld, .3 %d, .tmp %d", step_of(path), step_of(p1),
           step_of(p2), file_exists(p3), file_exists(tmp));
+    /* keep_last 1 on another file: one previous copy */
+    {
+        char q[320], q1[340], q2[340];
+        snprintf(q, sizeof q, "%s", in_dir("keep1.h5"));
+        snprintf(q1, sizeof q1, "%s.1", q);
+        snprintf(q2, sizeof q2, "%s.2", q);
+        rpu_ckpt_save_opts k1;
+        rpu_ckpt_save_opts_default(&k1);
+        k1.keep_last = 1;
+        for (int step = 1; step <= 3; ++step) {
+            rpu_ckpt_meta meta = {.seed = 7, .step = step};
+            CHECK_OK(rpu_ckpt_save(MPI_COMM_WORLD, q, &meta, a.ckl + L0, NF, NULL, 0, &k1));
+        }
+        CHECK(step_of(q) == 3 && step_of(q1) == 2 && !file_exists(q2),
+              "keep_last 1: steps %lld %lld, .2 %d", step_of(q), step_of(q1), file_exists(q2));
+    }
     /* keep_last 0 replaces only <path> */
     model_step(&a, 204);
     rpu_ckpt_meta meta4 = {.seed = 7, .step = 4};
