@@ -24,7 +24,10 @@
  *    data (message names the dataset and the checksum), wrong schema_version, wrong format,
  *    a deleted dataset, a missing file; random bit flips anywhere in the file: either the
  *    load fails and leaves the layers untouched, or it loads exactly the saved state.
- * 6. Argument errors: bad or duplicate layer names, bad array paths -> RPU_ERR_ARG. */
+ * 6. Argument errors: bad or duplicate layer names, bad array paths, arrays that differ
+ *    between ranks, a communicator that is not the layers' -> RPU_ERR_ARG; a missing
+ *    directory -> RPU_ERR_IO. A checkpoint of arrays only; an array read with the wrong
+ *    element type; a file with layers loaded into a model without them. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, truncate */
 #include "rpusim/ckpt.h"
 #include "rpusim/config.h"
@@ -915,6 +918,32 @@ static void test_args(void) {
     rpu_status s = rpu_ckpt_save(MPI_COMM_WORLD, p, NULL, a.ckl, NL, &arr, 1, NULL);
     CHECK(tl_size() == 1 ? s == RPU_OK : s == RPU_ERR_ARG, "arrays differing between ranks: %s",
           rpu_last_error());
+    /* no layers at all: only the caller's arrays */
+    {
+        double hist[4] = {1, 2, 3, 4};
+        rpu_ckpt_array out = {
+            .path = "train/h", .dtype = RPU_CKPT_F64, .ndim = 2, .dims = {2, 2}, .data = hist};
+        rpu_ckpt_meta meta = {.seed = 1, .step = 2, .epoch = 3, .config = "only arrays"};
+        CHECK_OK(rpu_ckpt_save(MPI_COMM_WORLD, p, &meta, NULL, 0, &out, 1, NULL));
+        rpu_ckpt_array in = {.path = "train/h", .dtype = RPU_CKPT_F64};
+        rpu_ckpt_info info;
+        CHECK_OK(rpu_ckpt_load(MPI_COMM_WORLD, p, NULL, 0, &in, 1, &info));
+        CHECK(in.data && in.dims[0] == 2 && in.dims[1] == 2 &&
+                  !memcmp(in.data, hist, sizeof hist) && info.step == 2 &&
+                  !strcmp(info.config, "only arrays"),
+              "arrays only: %s", rpu_last_error());
+        free(in.data);
+        rpu_ckpt_info_free(&info);
+        /* the wrong element type for an array */
+        rpu_ckpt_array bad = {.path = "train/h", .dtype = RPU_CKPT_F32};
+        CHECK_STATUS(rpu_ckpt_load(MPI_COMM_WORLD, p, NULL, 0, &bad, 1, NULL), RPU_ERR_FORMAT);
+        CHECK(msg_has("/train/h") && msg_has("float64") && bad.data == NULL,
+              "array type mismatch: %s", rpu_last_error());
+        /* a file with layers loaded into a model without them */
+        CHECK_OK(rpu_ckpt_save(MPI_COMM_WORLD, p, NULL, a.ckl, NL, NULL, 0, NULL));
+        CHECK_STATUS(rpu_ckpt_load(MPI_COMM_WORLD, p, NULL, 0, NULL, 0, NULL), RPU_ERR_FORMAT);
+        CHECK(msg_has("/layers/c1") && msg_has("model"), "extra layers: %s", rpu_last_error());
+    }
     /* a directory that does not exist */
     CHECK_STATUS(
         rpu_ckpt_save(MPI_COMM_WORLD, in_dir("no/such/dir.h5"), NULL, a.ckl, NL, NULL, 0, NULL),

@@ -127,7 +127,8 @@ void rpu_ckpt_save_opts_default(rpu_ckpt_save_opts *opts);
  * paths, communicators not congruent, arguments that differ between ranks, text too long),
  * RPU_ERR_IO (the .tmp cannot be created or written, rename/rotation failed, injected
  * failure; the message names the file and the dataset), RPU_ERR_NOMEM, RPU_ERR_MPI. On
- * error <path> (and its rotated copies) are as before and the .tmp is removed. */
+ * error <path> is as before and the .tmp is removed (so are the rotated copies, unless the
+ * rotation itself failed part way). */
 rpu_status rpu_ckpt_save(MPI_Comm comm, const char *path, const rpu_ckpt_meta *meta,
                          const rpu_ckpt_layer *layers, int n_layers, const rpu_ckpt_array *arrays,
                          int n_arrays, const rpu_ckpt_save_opts *opts);
