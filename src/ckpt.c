@@ -1568,9 +1568,10 @@ out:
 
 /* ------------------------------------------------------------------ load */
 
-/* Opens loc/name as a group or a dataset (want). The object header is checked with
- * H5Oget_info first: a corrupted header then fails there (HDF5 1.10 leaks internal objects
- * when H5Dopen/H5Gopen fail on a bad header). Records "missing" or the reason. */
+/* Opens loc/name as a group or a dataset (want). The object's type is checked with
+ * H5Oget_info first, so that a group where a dataset belongs (or the reverse) is reported
+ * as such. Records "missing", the wrong type or HDF5's reason (a corrupted header fails its
+ * checksum here). */
 static hid_t open_obj(hid_t loc, const char *name, H5O_type_t want, const char *objpath,
                       ck_ctx *cx) {
     char why[320];
