@@ -762,6 +762,22 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
     return RPU_OK;
 }
 
+/* col2im of one sample of tile ts: adds the tile's input-gradient rows DX (patch-major)
+ * into dst [in_ch, Lin], in a fixed order (pixels, channels, kernel positions). */
+static void col2im_sample(const rpu_conv *l, const rpu_tile_slot *ts, const float *DX, int nn,
+                          float *dst) {
+    const int K = l->K;
+    for (int p = 0; p < l->Lout; ++p) {
+        const float *row = DX + ((size_t)nn * l->Lout + p) * ts->cols;
+        const int32_t *ix = l->idx + (size_t)p * K;
+        for (int c = 0; c < ts->in_ch; ++c) {
+            float *a = dst + (size_t)c * l->Lin;
+            for (int k = 0; k < K; ++k)
+                if (ix[k] >= 0) a[ix[k]] += row[c * K + k];
+        }
+    }
+}
+
 rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     if (!l || !dy) return RPU_FAIL(RPU_ERR_ARG, "backward: NULL argument");
     if (l->n < 1)
@@ -828,15 +844,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
             const float *DX = l->obuf + off;
             const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
             for (int nn = 0; nn < n; ++nn)
-                for (int p = 0; p < l->Lout; ++p) {
-                    const float *row = DX + ((size_t)nn * l->Lout + p) * ts->cols;
-                    const int32_t *ix = l->idx + (size_t)p * K;
-                    for (int c = 0; c < ts->in_ch; ++c) {
-                        float *a = dx + ((size_t)nn * C + c0 + c) * l->Lin;
-                        for (int k = 0; k < K; ++k)
-                            if (ix[k] >= 0) a[ix[k]] += row[c * K + k];
-                    }
-                }
+                col2im_sample(l, ts, DX, nn, dx + ((size_t)nn * C + c0) * l->Lin);
             off += M * (size_t)ts->cols;
         }
         for (size_t q = 0; q < nx; ++q)
@@ -869,15 +877,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         float *T = l->pbuf; /* the tile's input-gradient image of one sample */
         for (int nn = 0; nn < n; ++nn) {
             memset(T, 0, sizeof(float) * img);
-            for (int p = 0; p < l->Lout; ++p) {
-                const float *row = DX + ((size_t)nn * l->Lout + p) * ts->cols;
-                const int32_t *ix = l->idx + (size_t)p * K;
-                for (int c = 0; c < ts->in_ch; ++c) {
-                    float *a = T + (size_t)c * l->Lin;
-                    for (int k = 0; k < K; ++k)
-                        if (ix[k] >= 0) a[ix[k]] += row[c * K + k];
-                }
-            }
+            col2im_sample(l, ts, DX, nn, T);
             int64_t *a = l->acc + ((size_t)nn * C + c0) * l->Lin;
             for (size_t q = 0; q < img; ++q)
                 a[q] += to_fixed(T[q], up);
