@@ -756,6 +756,10 @@ static int config_match(const char *text, const rpu_config *model, char *why) {
         snprintf(why, 320, "attribute rpu_config does not parse: %.250s", rpu_last_error());
         return 0;
     }
+    /* inference-time parameters are not training state: a trained network may be
+     * programmed with another noise model or compensation than it was saved with */
+    fc.noise_model = model->noise_model;
+    fc.drift_compensation = model->drift_compensation;
     if (rpu_config_equal(&fc, model)) return 1;
     const char *const *keys;
     const int nk = rpu_config_keys(&keys);

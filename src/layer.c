@@ -891,6 +891,20 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     return RPU_OK;
 }
 
+rpu_status rpu_conv_program(rpu_conv *l, uint64_t repeat) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "program: NULL layer");
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->tiles[t]) RPU_CHECK(rpu_tile_program(l->tiles[t], repeat));
+    return RPU_OK;
+}
+
+rpu_status rpu_conv_drift(rpu_conv *l, double t_inference, uint32_t draw) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "drift: NULL layer");
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->tiles[t]) RPU_CHECK(rpu_tile_drift_to(l->tiles[t], t_inference, draw));
+    return RPU_OK;
+}
+
 rpu_status rpu_conv_update(rpu_conv *l, float lr) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "update: NULL layer");
     if (!(lr >= 0) || !isfinite(lr))

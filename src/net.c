@@ -309,6 +309,7 @@ rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, i
         const float *in = k ? net->layers[k - 1].y : net->x;
         float *dx = k ? net->layers[k - 1].dy : NULL; /* no input gradient for the data */
         const size_t cnt = (size_t)n * L->out_n;
+        if (!dx && !L->conv) break; /* a digital first layer: no gradient for the data */
         switch (L->spec->type) {
         case EXP_CONV1D:
         case EXP_CONV2D:

@@ -135,6 +135,8 @@ rpu_status rpu_tile_create(const rpu_tile_params *p, const rpu_config *cfg, rpu_
     }
     for (int i = 0; i < p->out_size; ++i)
         t->scales[i] = 1.0f;
+    t->wsel = t->w;
+    if ((s = rpu_infer_alloc(t)) != RPU_OK) goto fail;
     rpu_rng g;
     rpu_rng_init(&g, p->seed, rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_IO));
     if ((s = init_io_state(t, DIR_FWD, &g)) != RPU_OK) goto fail;
@@ -171,6 +173,7 @@ void rpu_tile_destroy(rpu_tile **tile) {
     }
     rpu_device_free(&t->dev);
     free(t->uws);
+    rpu_infer_free(t);
     free(t->w);
     free(t->abs_w);
     free(t->scales);
@@ -248,6 +251,9 @@ rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, bool apply_weight_s
     }
     t->pnext += rpu_device_apply_bounds(&t->dev, t->w, &t->pstream, t->pnext);
     t->abs_w_valid = 0;
+    rpu_infer_weights_changed(t);
+    t->inf.fb_valid = 0;
+    t->inf.programmed = 0;
     return RPU_OK;
 }
 
@@ -283,10 +289,11 @@ static const float *abs_weights(rpu_tile *t) {
         if (!t->abs_w) return NULL;
         t->abs_w_valid = 0;
     }
-    if (!t->abs_w_valid) {
+    if (!t->abs_w_valid || t->abs_src != t->wsel) {
         for (size_t k = 0; k < cells; ++k)
-            t->abs_w[k] = fabsf(t->w[k]);
+            t->abs_w[k] = fabsf(t->wsel[k]);
         t->abs_w_valid = 1;
+        t->abs_src = t->wsel;
     }
     return t->abs_w;
 }
@@ -505,7 +512,7 @@ static rpu_status analog_extras(const batch_ctx *b, const float *v, float *y, fl
                 float f = 1.0f - (float)j / (float)nin;
                 tmp_in[(size_t)k * nin + j] = v[(size_t)k * nin + j] * (1.0f - f * f);
             }
-        mac(t, dir, t->w, tmp_in, m, tmp2);
+        mac(t, dir, t->wsel, tmp_in, m, tmp2);
         const float sc = (float)nin / io->ir_drop_g_ratio;
         for (size_t q = 0; q < (size_t)m * nout; ++q) {
             float ai = sc * tmp_out[q];
@@ -656,7 +663,7 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
     const int nin = dir_in(t, dir), nout = dir_out(t, dir);
     t->calls[dir]++;
     if (io->is_perfect) {
-        mac(t, dir, t->w, x, n, y);
+        mac(t, dir, t->wsel, x, n, y);
         if (io->out_scale != 1.0f)
             for (size_t q = 0; q < (size_t)n * nout; ++q)
                 y[q] *= io->out_scale;
@@ -716,7 +723,7 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
             scale[a] = s;
         }
         prepare_inputs(&b, x, scale, V, G, U);
-        mac(t, dir, t->w, V, m, Y);
+        mac(t, dir, t->wsel, V, m, Y);
         RPU_CHECK(analog_extras(&b, V, Y, tmp_in, tmp_out, tmp2, G));
         finalize_outputs(&b, Y, G, U, saturated);
         int keep = 0;
@@ -753,7 +760,12 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool i
     if (!t || !x || !y) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: NULL argument");
     if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: batch size %d < 0", n);
     if (n == 0) return RPU_OK;
-    RPU_CHECK(io_pass(t, DIR_FWD, x, n, y));
+    /* the modifier's copy in training (and in eval with enable_during_test) */
+    const bool fb = t->inf.fb_valid && (!is_test || t->cfg.modifier.enable_during_test);
+    t->wsel = fb ? t->inf.w_fb : t->w;
+    rpu_status st = io_pass(t, DIR_FWD, x, n, y);
+    t->wsel = t->w;
+    RPU_CHECK(st);
     const int NO = t->p.out_size;
     const rpu_io_params *io = &t->cfg.forward;
     if (!is_test) {
@@ -777,12 +789,27 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool i
     } else {
         t->mask_n = 0;
     }
+    /* drift compensation of programmed weights, eval only (spec §6.3) */
+    const float *alpha = (is_test && t->inf.programmed && t->inf.alpha &&
+                          t->cfg.drift_compensation != RPU_DRIFT_COMP_NONE)
+                             ? t->inf.alpha
+                             : NULL;
     for (int k = 0; k < n; ++k) {
         float *yk = y + (size_t)k * NO;
-        for (int i = 0; i < NO; ++i)
-            yk[i] *= t->scales[i];
+        if (alpha)
+            for (int i = 0; i < NO; ++i)
+                yk[i] *= alpha[i] * t->scales[i];
+        else
+            for (int i = 0; i < NO; ++i)
+                yk[i] *= t->scales[i];
     }
     return RPU_OK;
+}
+
+rpu_status rpu_tile_forward_raw(rpu_tile *t, const float *x, int n, float *y) {
+    if (n <= 0) return RPU_OK;
+    t->wsel = t->w;
+    return io_pass(t, DIR_FWD, x, n, y);
 }
 
 rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
@@ -804,7 +831,10 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
             size_t q = (size_t)k * NO + i;
             dd[q] = (masked && t->mask[q]) ? 0.0f : d[q] * t->scales[i];
         }
-    return io_pass(t, DIR_BWD, dd, n, dx);
+    t->wsel = t->inf.fb_valid ? t->inf.w_fb : t->w;
+    rpu_status st = io_pass(t, DIR_BWD, dd, n, dx);
+    t->wsel = t->w;
+    return st;
 }
 
 /* ---------------------------------------------------------------- update and device */
@@ -812,6 +842,7 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
 rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
     if (!t || (n > 0 && (!x || !d))) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: NULL argument");
     if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: batch size %d < 0", n);
+    rpu_infer_weights_changed(t);
     return rpu_tile_update_impl(t, x, d, n, lr);
 }
 
@@ -820,8 +851,9 @@ rpu_status rpu_tile_post_update(rpu_tile *t) {
     const rpu_device_params *dp = &t->cfg.device;
     if (dp->diffusion > 0) t->pnext += rpu_device_diffuse(&t->dev, t->w, &t->pstream, t->pnext);
     if (dp->lifetime > 0) t->pnext += rpu_device_decay(&t->dev, t->w, 1.0f, &t->pstream, t->pnext);
+    if (dp->diffusion > 0 || dp->lifetime > 0) rpu_infer_weights_changed(t);
     t->abs_w_valid = 0;
-    return RPU_OK;
+    return rpu_infer_post_update(t);
 }
 
 rpu_status rpu_tile_reset_columns(rpu_tile *t, int start, int count, float prob) {
@@ -833,6 +865,7 @@ rpu_status rpu_tile_reset_columns(rpu_tile *t, int start, int count, float prob)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_reset_columns: probability %g outside [0, 1]",
                         (double)prob);
     t->pnext += rpu_device_reset_columns(&t->dev, t->w, start, count, prob, &t->pstream, t->pnext);
+    rpu_infer_weights_changed(t);
     t->abs_w_valid = 0;
     return RPU_OK;
 }
@@ -842,6 +875,7 @@ rpu_status rpu_tile_drift_weights(rpu_tile *t, double dt) {
     if (!(dt >= 0) || !isfinite(dt))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_drift_weights: time step %g must be >= 0", dt);
     t->pnext += rpu_device_drift(&t->dev, t->w, dt, &t->pstream, t->pnext);
+    rpu_infer_weights_changed(t);
     t->abs_w_valid = 0;
     return RPU_OK;
 }
@@ -912,6 +946,7 @@ int rpu_tile_state_items(rpu_tile *t, rpu_state_item *items, int max) {
     n = add_item(items, n, max, "post_next_block", RPU_STATE_U64, 1, 1, 1, &t->pnext);
     n = add_item(items, n, max, "drift_started", RPU_STATE_U64, 1, 1, 1, &t->state_drift_started);
     n = add_item(items, n, max, "drift_current_t", RPU_STATE_F64, 1, 1, 1, &t->dev.drift_current_t);
+    n = rpu_infer_state_items(t, items, n, max);
     /* the int flags are mirrored into uint64 fields so that the items have one type each */
     t->state_nm_init = (uint64_t)t->nm_aux_init;
     t->state_drift_started = (uint64_t)t->dev.drift_started;
@@ -923,5 +958,6 @@ void rpu_tile_state_loaded(rpu_tile *t) {
     t->nm_aux_init = t->state_nm_init != 0;
     t->dev.drift_started = t->state_drift_started != 0;
     t->abs_w_valid = 0;
+    t->abs_src = NULL;
     t->mask_n = 0;
 }

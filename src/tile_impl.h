@@ -33,6 +33,22 @@ typedef struct {
     float out_bound;
 } rpu_io_state;
 
+typedef struct {
+    float *w_fb;         /* [out, in] modifier output (modifier configured) */
+    uint64_t fb_valid;   /* w_fb holds a modified copy of the current w */
+    uint64_t mod_calls;  /* modifier applications so far (draw addresses) */
+    float *w_ref;        /* [out, in] reference (target) weights of programming */
+    float *w_prog;       /* [out, in] programmed weights */
+    float *nu_plus;      /* [out, in] drift exponents of the g+ and g- devices */
+    float *nu_minus;
+    float *baseline;     /* [out] drift-compensation read-out right after programming */
+    float *alpha;        /* [out] compensation factor applied to eval outputs */
+    double t_inference;  /* seconds since programming of the current weights */
+    uint64_t ref_valid;  /* w_ref holds the weights to program */
+    uint64_t programmed; /* w_prog / nu are valid */
+    uint64_t repeat;     /* programming repeat (noise stream) of w_prog */
+} rpu_infer_state;
+
 struct rpu_tile {
     rpu_tile_params p;
     rpu_config cfg;
@@ -64,7 +80,13 @@ struct rpu_tile {
     size_t dbuf_cap;
     int64_t *iws; /* index workspace */
     size_t iws_cap;
+    const float *wsel;  /* weights of the running pass: w, or w_fb (modifier) */
+    const float *abs_src; /* which weights abs_w holds */
+    rpu_infer_state inf; /* inference and hardware-aware training (inference.c) */
 };
+
+/* Inference state of the tile (spec §6): programming, drift, compensation, the weight
+ * modifier's forward/backward copy. Arrays are NULL when the config does not use them. */
 
 /* Address (first Philox block) of the draws of one kind for vector k, pass r of a call of
  * n_call vectors whose base block is `base`, for vectors of up to `dim` values. For one
@@ -115,4 +137,21 @@ static inline rpu_update_layout rpu_update_layout_for(int rows, int cols) {
     return L;
 }
 
+/* The analog forward of the stored weights without mapping scales or compensation
+ * (advances the forward noise stream like any forward). */
+rpu_status rpu_tile_forward_raw(rpu_tile *t, const float *x, int n, float *y);
+
+/* inference.c: allocation of the inference state for the config (create), freeing,
+ * the post-update steps clip -> remap -> modifier, state items, and the weights a pass
+ * uses (w_fb in training when a modifier ran, else w). */
+rpu_status rpu_infer_alloc(rpu_tile *t);
+void rpu_infer_free(rpu_tile *t);
+rpu_status rpu_infer_post_update(rpu_tile *t);
+int rpu_infer_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
+/* The stored weights changed (update, set_weights, reset, drift): the programming
+ * reference and the modifier copy are stale. */
+static inline void rpu_infer_weights_changed(rpu_tile *t) {
+    t->inf.ref_valid = 0;
+    t->abs_src = NULL;
+}
 #endif

@@ -1,6 +1,7 @@
 /* The training driver: data, epochs, SGD, evaluation, metrics and checkpoints. */
 #define _POSIX_C_SOURCE 200809L
 #include "experiment_impl.h"
+#include "train_impl.h"
 
 #include "error_impl.h"
 #include "rpusim/ckpt.h"
@@ -343,4 +344,24 @@ rpu_status rpu_evaluate(MPI_Comm comm, const rpu_experiment *e, const char *chec
     rpu_dataset_free(&train);
     rpu_dataset_free(&test);
     return s;
+}
+
+/* ------------------------------------------------------------------ shared with infer.c */
+
+rpu_status rpu_train_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test) {
+    return load_data(e, train, test);
+}
+
+rpu_status rpu_train_make_net(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds,
+                              rpu_net **net) {
+    return make_net(comm, e, ds, net);
+}
+
+rpu_status rpu_train_evaluate(rpu_net *net, const rpu_dataset *ds, int batch, double *loss,
+                              double *acc, int *confusion) {
+    return evaluate(net, ds, batch, loss, acc, confusion);
+}
+
+int rpu_train_ckpt_layers(rpu_net *net, rpu_ckpt_layer *out, int max) {
+    return ckpt_layers(net, out, max);
 }

@@ -119,6 +119,12 @@ rpu_status rpu_conv_update(rpu_conv *l, float lr);
  * values (each sets its own tiles; the per-tile weight scaling of spec §7 applies).
  * get: collective (gathers the owned tiles of every rank); realistic read-out is not
  * available yet (RPU_ERR_UNSUPPORTED). */
+/* Inference (spec §6.3; inference configs): programs every owned tile with programming
+ * repeat `repeat`, or drifts them to t_inference seconds after programming with read-out
+ * `draw` and updates their drift compensation (rpu_tile_program / rpu_tile_drift_to).
+ * Local: each rank handles its owned tiles; no communication. */
+rpu_status rpu_conv_program(rpu_conv *l, uint64_t repeat);
+rpu_status rpu_conv_drift(rpu_conv *l, double t_inference, uint32_t draw);
 rpu_status rpu_conv_set_weights(rpu_conv *l, const float *weight, const float *bias);
 rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, bool realistic);
 

@@ -130,6 +130,38 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *exp, const char *resum
 rpu_status rpu_evaluate(MPI_Comm comm, const rpu_experiment *exp, const char *checkpoint,
                         double *loss, double *acc, int **confusion, int *n_classes);
 
+/* ------------------------------------------------------------------ inference over time */
+
+typedef struct {
+    const double *times; /* t_inference values in seconds after programming (>= 0) */
+    int n_times;
+    int repeats; /* independent programmings (1..4095), repeat r keyed by r */
+    int groups;  /* groups of ranks working on repeats in parallel (0: default) */
+    /* optional: called on every rank of the group that evaluated (repeat, time index) */
+    void (*on_result)(void *ctx, int repeat, int time_index, double acc, double loss);
+    void *ctx;
+} rpu_infer_params;
+
+typedef struct {
+    int repeats, n_times, groups;
+    double *acc;  /* [repeats][n_times] test accuracy */
+    double *loss; /* [repeats][n_times] test loss */
+} rpu_infer_result;
+
+/* The drift study (collective on comm; experiment kind inference): the ranks split into
+ * `groups` groups (contiguous ranks; each holds every tile of the network on its own
+ * sub-communicator and loads the checkpoint); group g takes repeats g, g + groups, ...
+ * For each repeat every tile is programmed with its own noise streams (rpu_tile_program),
+ * then for each time j drifted with read-out j (rpu_tile_drift_to), compensated
+ * (drift_compensation of the experiment) and the test set evaluated. The table is the
+ * same for any number of ranks and groups. The experiment's noise_model.* and
+ * drift_compensation may differ from the checkpoint's (they are not training state). */
+rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *exp, const char *checkpoint,
+                     const rpu_infer_params *p, rpu_infer_result *res);
+void rpu_infer_result_free(rpu_infer_result *r);
+/* Default number of groups: min(ranks, repeats). */
+int rpu_infer_default_groups(int ranks, int repeats);
+
 #ifdef __cplusplus
 }
 #endif

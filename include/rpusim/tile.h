@@ -90,8 +90,11 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx);
  * RPU_ERR_UNSUPPORTED (a pulse train longer than 255 slots), RPU_ERR_NOMEM. */
 rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
 
-/* Post-update step after each optimizer step (spec §3.5): diffusion, then decay (alpha 1),
- * as configured (no-op otherwise). */
+/* Post-update step after each optimizer step (spec §3.5, §6.4-§6.6): diffusion, then
+ * decay (alpha 1), then weight clipping (clip.*), remapping (remap.*; the mapping scales
+ * absorb the factor) and the weight modifier (modifier.*), which makes the copy of the
+ * weights that training forwards and backwards use (eval forwards use the stored weights
+ * unless modifier.enable_during_test), as configured. */
 rpu_status rpu_tile_post_update(rpu_tile *t);
 
 /* Resets columns start .. start+count-1 (wrapping; count < 0: all), each device with
@@ -100,6 +103,32 @@ rpu_status rpu_tile_reset_columns(rpu_tile *t, int start, int count, float prob)
 
 /* Device drift by dt (device.drift parameters, spec §4.1). */
 rpu_status rpu_tile_drift_weights(rpu_tile *t, double dt);
+
+/* ------------------------------------------------------------------ inference (spec §6) */
+
+/* Programs the tile (inference config only; local): the reference weights (the stored
+ * weights when first programmed after they last changed by set_weights or training) are
+ * converted to a single conductance pair per cell (noise_model.g_max, g_min), given
+ * programming noise and drift exponents drawn from the stream of programming repeat
+ * `repeat` (< 4095; each repeat is an independent device realisation), and written back
+ * as the stored weights; then the drift-compensation baseline is read with a noisy
+ * forward of the identity. noise_model.type none programs exactly (no drift).
+ * Errors: RPU_ERR_CONFIG (not an inference config), RPU_ERR_ARG, RPU_ERR_NOMEM. */
+rpu_status rpu_tile_program(rpu_tile *t, uint64_t repeat);
+
+/* Sets the stored weights to the programmed weights drifted to t_inference seconds after
+ * programming, with 1/f read noise of read-out `draw` (< 2^24; the same draw of the same
+ * repeat gives the same noise), then the compensation factor baseline / read-out (spec
+ * §6.3), applied to eval forwards. Programs repeat 0 first if not programmed (local). */
+rpu_status rpu_tile_drift_to(rpu_tile *t, double t_inference, uint32_t draw);
+
+bool rpu_tile_programmed(const rpu_tile *t);
+double rpu_tile_t_inference(const rpu_tile *t);
+/* Drift compensation factors [out] (1 until drifted; NULL without inference state). */
+const float *rpu_tile_compensation(const rpu_tile *t);
+/* The weight modifier's forward/backward copy [out, in] used by training forwards, or
+ * NULL while there is none (no modifier, or not applied since the weights last changed). */
+const float *rpu_tile_fb_weights(const rpu_tile *t);
 
 /* Per-cell device state arrays ([out, in] floats each) by index 0..count-1 with their
  * aihwkit names (max_bound, min_bound, dwmin_up, dwmin_down, ...). Only the arrays the
@@ -149,7 +178,7 @@ typedef struct {
     void *data;
 } rpu_state_item;
 
-#define RPU_TILE_MAX_STATE_ITEMS 48
+#define RPU_TILE_MAX_STATE_ITEMS 64
 
 /* Lists everything needed to continue the tile bit for bit (local): "weights"; the device
  * arrays by their aihwkit names (max_bound, min_bound, dwmin_up, ...); "mapping_scales";

@@ -1,0 +1,122 @@
+/* The inference-drift driver (issue 7): program a trained network's tiles, drift them to
+ * a list of times, compensate, evaluate the test set; repeated over independent device
+ * realisations, with the repeats spread over groups of ranks. */
+#include "error_impl.h"
+#include "experiment_impl.h"
+#include "train_impl.h"
+
+#include "rpusim/layer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void rpu_infer_result_free(rpu_infer_result *r) {
+    if (!r) return;
+    free(r->acc);
+    free(r->loss);
+    memset(r, 0, sizeof *r);
+}
+
+int rpu_infer_default_groups(int ranks, int repeats) {
+    if (ranks < 1) ranks = 1;
+    if (repeats < 1) repeats = 1;
+    return ranks < repeats ? ranks : repeats;
+}
+
+/* Programs (repeat r) or drifts (time index j) every analog layer; agrees on the group. */
+static rpu_status for_layers(rpu_net *net, MPI_Comm gc, int program, uint64_t r, double t,
+                             uint32_t j) {
+    rpu_status s = RPU_OK;
+    const int n = rpu_net_analog_count(net);
+    for (int k = 0; k < n && s == RPU_OK; ++k) {
+        rpu_conv *l = rpu_net_analog_layer(net, k);
+        s = program ? rpu_conv_program(l, r) : rpu_conv_drift(l, t, j);
+    }
+    int bad = s != RPU_OK, any = 0;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, gc);
+    if (any && s == RPU_OK)
+        s = RPU_FAIL(RPU_ERR_MPI, "programming or drift failed on another rank of the group");
+    return s;
+}
+
+rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *e, const char *checkpoint,
+                     const rpu_infer_params *p, rpu_infer_result *res) {
+    if (!e || !checkpoint || !p || !res || !p->times)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_infer: NULL argument");
+    memset(res, 0, sizeof *res);
+    if (p->n_times < 1 || p->repeats < 1 || p->repeats > 4095)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "rpu_infer: %d times and %d repeats (need >= 1 time, 1..4095 repeats)",
+                        p->n_times, p->repeats);
+    for (int j = 0; j < p->n_times; ++j)
+        if (!(p->times[j] >= 0) || p->times[j] > 1e30)
+            return RPU_FAIL(RPU_ERR_ARG, "rpu_infer: t_inference %g (entry %d) must be >= 0",
+                            p->times[j], j + 1);
+    if (e->cfg.kind != RPU_KIND_INFERENCE)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "%s: rpusim infer needs [rpu] kind = inference (programming and drift "
+                        "act on inference tiles)",
+                        e->source);
+    int rank, P;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &P);
+    int G = p->groups > 0 ? p->groups : rpu_infer_default_groups(P, p->repeats);
+    if (G > P)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_infer: %d groups need at least %d ranks (have %d)", G, G,
+                        P);
+    const int color = (int)((long)rank * G / P);
+    MPI_Comm gc;
+    if (MPI_Comm_split(comm, color, rank, &gc) != MPI_SUCCESS)
+        return RPU_FAIL(RPU_ERR_MPI, "rpu_infer: MPI_Comm_split failed");
+    int grank;
+    MPI_Comm_rank(gc, &grank);
+
+    const size_t cells = (size_t)p->repeats * p->n_times;
+    res->repeats = p->repeats;
+    res->n_times = p->n_times;
+    res->groups = G;
+    res->acc = (double *)calloc(cells, sizeof(double));
+    res->loss = (double *)calloc(cells, sizeof(double));
+    double *acc = (double *)calloc(2 * cells, sizeof(double));
+    rpu_dataset train = {0}, test = {0};
+    rpu_net *net = NULL;
+    rpu_status s = RPU_OK;
+    if (!res->acc || !res->loss || !acc) s = RPU_FAIL(RPU_ERR_NOMEM, "rpu_infer: out of memory");
+    if (s == RPU_OK) s = rpu_train_load_data(e, &train, &test);
+    if (s == RPU_OK) s = rpu_train_make_net(gc, e, &test, &net);
+    rpu_ckpt_layer cl[EXP_MAX_LAYERS];
+    if (s == RPU_OK)
+        s = rpu_ckpt_load(gc, checkpoint, cl, rpu_train_ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL,
+                          0, NULL);
+    for (int r = 0; r < p->repeats && s == RPU_OK; ++r) {
+        if (r % G != color) continue;
+        s = for_layers(net, gc, 1, (uint64_t)r, 0, 0);
+        for (int j = 0; j < p->n_times && s == RPU_OK; ++j) {
+            s = for_layers(net, gc, 0, 0, p->times[j], (uint32_t)j);
+            double loss = 0, a = 0;
+            if (s == RPU_OK) s = rpu_train_evaluate(net, &test, e->run.batch_size, &loss, &a, NULL);
+            if (s == RPU_OK && grank == 0) {
+                acc[(size_t)r * p->n_times + j] = a;
+                acc[cells + (size_t)r * p->n_times + j] = loss;
+            }
+            if (s == RPU_OK && p->on_result) p->on_result(p->ctx, r, j, a, loss);
+        }
+    }
+    /* every group must have succeeded; then gather the table (one writer per entry) */
+    int bad = s != RPU_OK, any = 0;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
+    if (any && s == RPU_OK)
+        s = RPU_FAIL(RPU_ERR_MPI, "rpu_infer: another group of ranks failed (see its message)");
+    if (s == RPU_OK && acc) {
+        MPI_Allreduce(MPI_IN_PLACE, acc, (int)(2 * cells), MPI_DOUBLE, MPI_SUM, comm);
+        memcpy(res->acc, acc, sizeof(double) * cells);
+        memcpy(res->loss, acc + cells, sizeof(double) * cells);
+    }
+    free(acc);
+    rpu_net_destroy(&net);
+    rpu_dataset_free(&train);
+    rpu_dataset_free(&test);
+    MPI_Comm_free(&gc);
+    if (s != RPU_OK) rpu_infer_result_free(res);
+    return s;
+}
