@@ -14,5 +14,6 @@
 #include "rpusim/layer.h"
 #include "rpusim/ckpt.h"
 #include "rpusim/digital.h"
+#include "rpusim/readout.h"
 
 #endif
