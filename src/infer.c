@@ -7,6 +7,8 @@
 
 #include "rpusim/layer.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,5 +120,60 @@ rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *e, const char *checkpo
     rpu_dataset_free(&test);
     MPI_Comm_free(&gc);
     if (s != RPU_OK) rpu_infer_result_free(res);
+    return s;
+}
+
+/* ------------------------------------------------------------------ read-out report */
+
+rpu_status rpu_readout_report(MPI_Comm comm, const rpu_experiment *e, const char *checkpoint,
+                              int over_sampling, rpu_readout_layer_report *out, int max,
+                              int *n_out) {
+    if (!e || !checkpoint || !out || !n_out)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_readout_report: NULL argument");
+    *n_out = 0;
+    rpu_dataset train = {0}, test = {0};
+    rpu_net *net = NULL;
+    rpu_status s = rpu_train_load_data(e, &train, &test);
+    if (s == RPU_OK) s = rpu_train_make_net(comm, e, &test, &net);
+    rpu_ckpt_layer cl[EXP_MAX_LAYERS];
+    if (s == RPU_OK)
+        s = rpu_ckpt_load(comm, checkpoint, cl, rpu_train_ckpt_layers(net, cl, EXP_MAX_LAYERS),
+                          NULL, 0, NULL);
+    const int L = s == RPU_OK ? rpu_net_analog_count(net) : 0;
+    for (int k = 0; k < L && k < max && s == RPU_OK; ++k) {
+        rpu_conv *l = rpu_net_analog_layer(net, k);
+        const int nw = rpu_conv_weight_count(l);
+        float *w = (float *)malloc(sizeof(float) * (size_t)nw * 2);
+        if (!w) {
+            s = RPU_FAIL(RPU_ERR_NOMEM, "rpu_readout_report: out of memory");
+            break;
+        }
+        s = rpu_conv_set_readout_oversampling(l, over_sampling);
+        if (s == RPU_OK) s = rpu_conv_get_weights(l, w, NULL, false);
+        if (s == RPU_OK) s = rpu_conv_get_weights(l, w + nw, NULL, true);
+        if (s == RPU_OK) {
+            rpu_readout_layer_report *r = &out[k];
+            memset(r, 0, sizeof *r);
+            snprintf(r->name, sizeof r->name, "%s", rpu_net_analog_name(net, k));
+            r->tiles = rpu_conv_grid(l)->n_tiles;
+            r->weights = nw;
+            double ae = 0, aw = 0, mx = 0;
+            for (int q = 0; q < nw; ++q) {
+                const double d = fabs((double)w[nw + q] - w[q]);
+                ae += d;
+                aw += fabs((double)w[q]);
+                mx = d > mx ? d : mx;
+            }
+            r->mean_abs_err = ae / nw;
+            r->max_abs_err = mx;
+            r->mean_abs_w = aw / nw;
+            r->rel_err = aw > 0 ? ae / aw : 0;
+            *n_out = k + 1;
+        }
+        free(w);
+    }
+    rpu_net_destroy(&net);
+    rpu_dataset_free(&train);
+    rpu_dataset_free(&test);
     return s;
 }

@@ -12,6 +12,7 @@
  * with one MPI_Allreduce of int64; the col2im of the backward is done in the same integer
  * domain. */
 #include "rpusim/layer.h"
+#include "rpusim/readout.h"
 
 #include "error_impl.h"
 
@@ -51,6 +52,10 @@ struct rpu_conv {
     size_t obuf_cap;
     int64_t *acc;
     size_t acc_cap;
+    /* realistic read-out: probe rows per input column, and read-outs so far (the same on
+     * every rank: the read-out is collective) */
+    int readout_oversampling;
+    uint64_t readout_calls;
 };
 
 struct rpu_linear {
@@ -206,6 +211,7 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     l->ndim = ndim;
     l->cfg = *cfg;
     l->training = true;
+    l->readout_oversampling = 10;
     /* spatial dimensions right-aligned: [L] -> (1, 1, L), [H, W] -> (1, H, W) */
     l->K = 1;
     for (int a = 0; a < 3; ++a) {
@@ -391,12 +397,100 @@ rpu_status rpu_conv_set_weights(rpu_conv *l, const float *weight, const float *b
     return RPU_OK;
 }
 
+/* Realistic read-out of tile t (spec §8.1), collective: probe inputs X [m, cols]
+ * (standard normals from stream (seed, layer, t, RPU_PURPOSE_READOUT) at block
+ * call << 32, the analog-bias column driven by 1), Y = the owner's eval forward of X
+ * (noisy, with mapping scales and drift compensation) broadcast from the owner, and
+ * W_hat = argmin ||X W_hatᵀ - Y|| by ScaLAPACK on the layer's communicator; what [rows,
+ * cols] is the same on every rank. */
+static rpu_status readout_tile(rpu_conv *l, int t, uint64_t call, float *what) {
+    const rpu_tile_slot *ts = &l->grid.tiles[t];
+    const int n = ts->cols, k = ts->rows, m = n * l->readout_oversampling;
+    const bool bias_col = l->grid.analog_bias && ts->in_split == 0;
+    const size_t mn = (size_t)m * n, mk = (size_t)m * k;
+    float *xf = (float *)malloc(sizeof(float) * (mn + mk));
+    double *X = (double *)malloc(sizeof(double) * (mn + mk + (size_t)n * k));
+    rpu_status s = RPU_OK;
+    if (!xf || !X) s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the read-out of tile %d",
+                                l->p.layer_id, t);
+    int bad = s != RPU_OK, any = 0;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, l->comm);
+    if (any) {
+        free(xf);
+        free(X);
+        return s != RPU_OK ? s
+                           : RPU_FAIL(RPU_ERR_NOMEM, "layer %u: read-out failed on another rank",
+                                      l->p.layer_id);
+    }
+    float *yf = xf + mn;
+    double *Y = X + mn, *B = Y + mk;
+    rpu_rng r;
+    rpu_rng_init(&r, l->p.seed, rpu_stream_id(l->p.layer_id, (uint32_t)t, RPU_PURPOSE_READOUT));
+    rpu_rng_normal_at(&r, call << 32, xf, mn);
+    if (bias_col)
+        for (int i = 0; i < m; ++i)
+            xf[(size_t)i * n + n - 1] = 1.0f;
+    if (l->tiles[t]) s = rpu_tile_forward(l->tiles[t], xf, m, yf, true);
+    bad = s != RPU_OK;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, l->comm);
+    if (any && s == RPU_OK)
+        s = RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: the forward of tile %d failed on its owner",
+                     l->p.layer_id, t);
+    if (s == RPU_OK) {
+        int rc = MPI_Bcast(yf, (int)mk, MPI_FLOAT, ts->owner, l->comm);
+        if (rc != MPI_SUCCESS) s = mpi_fail(rc, "MPI_Bcast");
+    }
+    if (s == RPU_OK) {
+        for (size_t q = 0; q < mn; ++q)
+            X[q] = xf[q];
+        for (size_t q = 0; q < mk; ++q)
+            Y[q] = yf[q];
+        s = rpu_readout_lstsq(l->comm, m, n, k, X, Y, B);
+    }
+    if (s == RPU_OK)
+        for (int i = 0; i < k; ++i)
+            for (int j = 0; j < n; ++j)
+                what[(size_t)i * n + j] = (float)B[(size_t)j * k + i];
+    free(xf);
+    free(X);
+    return s;
+}
+
+/* Realistic weights of the whole layer: every tile read out in tile order. */
+static rpu_status get_realistic(rpu_conv *l, float *weight, float *bias) {
+    const int O = l->p.out_channels, Kc = (l->p.in_channels / l->p.groups) * l->K;
+    const uint64_t call = l->readout_calls++;
+    rpu_status s = RPU_OK;
+    for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        float *w = (float *)malloc(sizeof(float) * (size_t)ts->rows * ts->cols);
+        if (!w) return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", l->p.layer_id);
+        s = readout_tile(l, t, call, w);
+        for (int r = 0; r < ts->rows && s == RPU_OK; ++r) {
+            const int o = out_channel(l, ts, r);
+            memcpy(weight + (size_t)o * Kc + (size_t)ts->in_ch0 * l->K, w + (size_t)r * ts->cols,
+                   sizeof(float) * (size_t)ts->in_ch * l->K);
+            if (bias && !l->bias && l->grid.analog_bias && ts->in_split == 0)
+                bias[o] = w[(size_t)r * ts->cols + ts->cols - 1];
+        }
+        free(w);
+    }
+    if (s == RPU_OK && bias && l->bias) memcpy(bias, l->bias, sizeof(float) * (size_t)O);
+    return s;
+}
+
+rpu_status rpu_conv_set_readout_oversampling(rpu_conv *l, int over_sampling) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "set_readout_oversampling: NULL layer");
+    if (over_sampling < 1 || over_sampling > 1000)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %u: read-out over_sampling %d outside 1..1000",
+                        l->p.layer_id, over_sampling);
+    l->readout_oversampling = over_sampling;
+    return RPU_OK;
+}
+
 rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, bool realistic) {
     if (!l || !weight) return RPU_FAIL(RPU_ERR_ARG, "get_weights: NULL layer or weights");
-    if (realistic)
-        return RPU_FAIL(RPU_ERR_UNSUPPORTED,
-                        "layer %u: realistic weight read-out is not available in this version",
-                        l->p.layer_id);
+    if (realistic) return get_realistic(l, weight, bias);
     const int O = l->p.out_channels, Kc = (l->p.in_channels / l->p.groups) * l->K;
     const size_t nw = (size_t)O * Kc;
     /* weights then analog bias, as raw bit patterns: every value has one owner, so a

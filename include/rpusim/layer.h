@@ -86,8 +86,7 @@ void rpu_conv_destroy(rpu_conv **layer);
 rpu_status rpu_conv_from_digital(MPI_Comm comm, const rpu_conv_params *p, const rpu_config *cfg,
                                  const float *weight, const float *bias, rpu_conv **layer);
 
-/* The weights in PyTorch layout (collective); realistic read-out is not available yet
- * (RPU_ERR_UNSUPPORTED). */
+/* The weights in PyTorch layout (collective), as rpu_conv_get_weights. */
 rpu_status rpu_conv_to_digital(rpu_conv *l, float *weight, float *bias, bool realistic);
 
 /* Output spatial size for an input spatial size (ndim values each):
@@ -114,19 +113,31 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx);
  * SGD b <- b - lr sum(dy) (replicated on every rank). */
 rpu_status rpu_conv_update(rpu_conv *l, float lr);
 
-/* Weights in PyTorch layout [out, in/groups, k...] and bias [out] (NULL: unchanged /
- * not wanted). set: collective only in the sense that every rank must pass the same
- * values (each sets its own tiles; the per-tile weight scaling of spec §7 applies).
- * get: collective (gathers the owned tiles of every rank); realistic read-out is not
- * available yet (RPU_ERR_UNSUPPORTED). */
 /* Inference (spec §6.3; inference configs): programs every owned tile with programming
  * repeat `repeat`, or drifts them to t_inference seconds after programming with read-out
  * `draw` and updates their drift compensation (rpu_tile_program / rpu_tile_drift_to).
  * Local: each rank handles its owned tiles; no communication. */
 rpu_status rpu_conv_program(rpu_conv *l, uint64_t repeat);
 rpu_status rpu_conv_drift(rpu_conv *l, double t_inference, uint32_t draw);
+
+/* Weights in PyTorch layout [out, in/groups, k...] and bias [out] (NULL: unchanged /
+ * not wanted). set: collective only in the sense that every rank must pass the same
+ * values (each sets its own tiles; the per-tile weight scaling of spec §7 applies).
+ * get: collective. realistic false: the stored weights times the mapping scales, gathered
+ * exactly from the owners. realistic true (spec §8.1): each tile, in tile order, is
+ * estimated from its responses to over_sampling x cols standard-normal probe vectors
+ * (stream (seed, layer, tile, RPU_PURPOSE_READOUT), advancing with each read-out; the
+ * analog-bias column driven by 1): its owner runs the noisy eval forward (IO model,
+ * mapping scales, drift compensation), broadcasts the responses, and the least-squares
+ * weights are solved with ScaLAPACK across the layer's communicator (rpu_readout_lstsq).
+ * The result is the same on every rank and, to rounding of the solve, on every rank
+ * count. The digital bias is returned as is; an analog bias is estimated with the
+ * weights. Errors: RPU_ERR_NOMEM, RPU_ERR_ARG (rank-deficient probes), RPU_ERR_MPI. */
 rpu_status rpu_conv_set_weights(rpu_conv *l, const float *weight, const float *bias);
 rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, bool realistic);
+/* Probe vectors per tile input of the realistic read-out (aihwkit's over_sampling;
+ * default 10; 1..1000). Local setting; use the same value on every rank. */
+rpu_status rpu_conv_set_readout_oversampling(rpu_conv *l, int over_sampling);
 
 /* The layer's tile grid (owners for this communicator's size), its communicator, the
  * tile with grid index t if this rank owns it (else NULL), and the digital bias and its

@@ -162,6 +162,21 @@ void rpu_infer_result_free(rpu_infer_result *r);
 /* Default number of groups: min(ranks, repeats). */
 int rpu_infer_default_groups(int ranks, int repeats);
 
+/* Realistic read-out error of each analog layer of a checkpoint (collective): the
+ * network is built on comm, loaded, and each layer's weights read out realistically
+ * (rpu_conv_get_weights(realistic), over_sampling probes per input) and compared with the
+ * stored weights (times scales). out gets min(layers, max) entries; *n their count. */
+typedef struct {
+    char name[64];
+    int tiles, weights;
+    double mean_abs_err; /* mean |W_hat - W| */
+    double max_abs_err;
+    double mean_abs_w;   /* mean |W| */
+    double rel_err;      /* mean |W_hat - W| / mean |W| */
+} rpu_readout_layer_report;
+rpu_status rpu_readout_report(MPI_Comm comm, const rpu_experiment *exp, const char *checkpoint,
+                              int over_sampling, rpu_readout_layer_report *out, int max, int *n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,6 +32,7 @@ typedef enum {
     RPU_PURPOSE_DATA = 7,      /* shuffling, dropout */
     RPU_PURPOSE_INIT = 8,      /* weight initialisation */
     RPU_PURPOSE_IO = 9,        /* construction-time IO values (out_noise_values, ...) */
+    RPU_PURPOSE_READOUT = 10,  /* probe inputs of the realistic weight read-out */
     RPU_PURPOSE_TEST = 15      /* tests and benchmarks */
 } rpu_rng_purpose;
 

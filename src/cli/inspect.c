@@ -7,6 +7,9 @@
 #include "cli.h"
 
 #include "rpusim/ckpt.h"
+#include "rpusim/net.h"
+
+#include <mpi.h>
 
 #include <math.h>
 #include <stdbool.h>
@@ -19,6 +22,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: rpusim inspect FILE [--layer NAME] [--tile KEY] [--no-config]\n"
+               "       rpusim inspect FILE --readout [--over-sampling N] [--set k=v ...]\n"
                "\n"
                "Prints a checkpoint's schema and rpusim version, seed, step, epoch, the\n"
                "experiment config, and for each layer its tile grid with per-tile statistics of\n"
@@ -31,7 +35,13 @@ static void usage(FILE *f) {
                "  --tile KEY    only this tile (KEY as in the file: I_J, or gG_I_J with groups),\n"
                "                with every dataset of the tile; needs --layer when the file has\n"
                "                more than one layer\n"
-               "  --no-config   do not print the experiment config text\n");
+               "  --no-config   do not print the experiment config text\n"
+               "  --readout     instead: rebuild the network from the experiment stored in the\n"
+               "                file (--set overrides, e.g. data.path=...), read every layer's\n"
+               "                weights out realistically (least squares over noisy forwards,\n"
+               "                ScaLAPACK across the ranks; run under mpiexec for several ranks)\n"
+               "                and print the error against the stored weights per layer\n"
+               "  --over-sampling N  probe vectors per tile input for --readout (default 10)\n");
 }
 
 /* Running statistics, combinable (Chan et al.): n, mean, M2, min, max. */
@@ -280,13 +290,66 @@ static int print_layer(rpu_ckpt_file *f, int li, const char *tile_sel, bool show
     return 0;
 }
 
+/* --readout: the realistic read-out error of every layer, with the network rebuilt from
+ * the experiment stored in the checkpoint (collective; initialises MPI). */
+static int readout_report(const char *file, int over_sampling, const char *const *sets,
+                          int n_sets) {
+    int inited = 0, rank = 0, rc = 0;
+    MPI_Initialized(&inited);
+    if (!inited) MPI_Init(NULL, NULL);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    rpu_ckpt_file *f = NULL;
+    rpu_experiment *e = NULL;
+    rpu_status s = rpu_ckpt_open(file, &f);
+    if (s == RPU_OK) {
+        const char *text = rpu_ckpt_file_info(f)->config;
+        s = rpu_experiment_parse(text ? text : "", file, sets, n_sets, &e);
+        rpu_ckpt_close(&f);
+    }
+    rpu_readout_layer_report rep[64];
+    int n = 0;
+    if (s == RPU_OK) s = rpu_readout_report(MPI_COMM_WORLD, e, file, over_sampling, rep, 64, &n);
+    if (s != RPU_OK) {
+        if (rank == 0) fprintf(stderr, "rpusim inspect: %s\n", rpu_last_error());
+        rc = 1;
+    } else if (rank == 0) {
+        printf("realistic read-out (over_sampling %d): least squares over noisy forwards vs the "
+               "stored weights\n",
+               over_sampling);
+        printf("%-16s %6s %8s %12s %12s %12s %9s\n", "layer", "tiles", "weights", "mean|W|",
+               "mean|err|", "max|err|", "rel.err");
+        for (int k = 0; k < n; ++k)
+            printf("%-16s %6d %8d %12.5g %12.5g %12.5g %9.4f\n", rep[k].name, rep[k].tiles,
+                   rep[k].weights, rep[k].mean_abs_w, rep[k].mean_abs_err, rep[k].max_abs_err,
+                   rep[k].rel_err);
+    }
+    rpu_experiment_free(&e);
+    int worst = rc;
+    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (!inited) MPI_Finalize();
+    return worst;
+}
+
 int cli_inspect(int argc, char **argv) {
     const char *file = NULL, *layer = NULL, *tile = NULL;
-    bool show_config = true;
+    bool show_config = true, readout = false;
+    int over_sampling = 10, n_sets = 0;
+    const char *sets[64];
     for (int i = 0; i < argc; ++i) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(argv[i], "--readout")) {
+            readout = true;
+        } else if (!strcmp(argv[i], "--over-sampling") && i + 1 < argc) {
+            if (cli_parse_int_list(argv[++i], &over_sampling, 1) != 1 || over_sampling > 1000) {
+                fprintf(stderr, "rpusim inspect: --over-sampling '%s': expected 1..1000\n",
+                        argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
+            if (n_sets == 64) return fprintf(stderr, "rpusim inspect: too many --set\n"), 2;
+            sets[n_sets++] = argv[++i];
         } else if (!strcmp(argv[i], "--layer") && i + 1 < argc) {
             layer = argv[++i];
         } else if (!strcmp(argv[i], "--tile") && i + 1 < argc) {
@@ -305,6 +368,7 @@ int cli_inspect(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (readout) return readout_report(file, over_sampling, sets, n_sets);
     rpu_ckpt_file *f = NULL;
     if (rpu_ckpt_open(file, &f) != RPU_OK) {
         fprintf(stderr, "rpusim inspect: %s\n", rpu_last_error());
