@@ -17,6 +17,10 @@ int cli_inspect(int argc, char **argv);
 /* rpusim train / rpusim eval (cmd is "train" or "eval"). */
 int cli_train(const char *cmd, int argc, char **argv);
 
+/* rpusim import: digital weights (HDF5, PyTorch layout) into a checkpoint (src/cli/import.c).
+ * Runs under mpirun. */
+int cli_import(int argc, char **argv);
+
 /* Parses a comma-separated list of positive ints into out (at most max); returns the
  * count or -1 on a malformed list. */
 int cli_parse_int_list(const char *text, int *out, int max);

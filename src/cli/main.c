@@ -23,6 +23,9 @@ static void usage(FILE *f) {
             "                         train the network of an experiment file (under mpirun)\n"
             "  eval FILE --checkpoint CHECKPOINT [--set ...]\n"
             "                         test loss, accuracy and confusion matrix\n"
+            "  import WEIGHTS.h5 --experiment FILE -o CHECKPOINT [--set ...] [--force]\n"
+            "                         digitally trained (PyTorch-layout) weights into an analog\n"
+            "                         checkpoint (rpusim import --help for the file layout)\n"
             "  bench tile [options]   time tile forward/backward against sgemm of the same shape\n"
             "                         (rpusim bench tile --help for options)\n"
             "  bench update [options] time pulsed updates against aihwkit's CPU figures\n"
@@ -70,6 +73,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "map")) return cli_map(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect")) return cli_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "train") || !strcmp(cmd, "eval")) return cli_train(cmd, argc - 2, argv + 2);
+    if (!strcmp(cmd, "import")) return cli_import(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) {
 #ifdef RPUSIM_HAVE_BENCH
         return cli_bench(argc - 2, argv + 2);
