@@ -734,7 +734,7 @@ static void test_digital_round_trip(void) {
         CHECK_OK(rpu_conv_to_digital(l, w2, b2, false));
         check_bits(w2, w, nw, "to_digital(from_digital(w)) weights", "conv round trip");
         check_bits(b2, b, 6, "to_digital(from_digital(b)) bias", "conv round trip");
-        CHECK_ERR(rpu_conv_to_digital(l, w2, b2, true), RPU_ERR_UNSUPPORTED, "realistic");
+        CHECK_OK(rpu_conv_to_digital(l, w2, b2, true)); /* accuracy: test_readout_layer */
         rpu_conv_destroy(&l);
     }
     CHECK_OK(rpu_conv_from_digital(MPI_COMM_WORLD, &p, &c, w, NULL, &l));
@@ -754,8 +754,7 @@ static void test_digital_round_trip(void) {
         CHECK_OK(rpu_linear_to_digital(ll, w2, b2, false));
         check_bits(w2, w, 21, "to_digital(from_digital(w)) weights", "linear round trip");
         check_bits(b2, b, 3, "to_digital(from_digital(b)) bias", "linear round trip");
-        CHECK_ERR(rpu_linear_to_digital(ll, w2, b2, true), RPU_ERR_UNSUPPORTED, "realistic");
-        CHECK_ERR(rpu_linear_get_weights(ll, w2, b2, true), RPU_ERR_UNSUPPORTED, "realistic");
+        CHECK_OK(rpu_linear_to_digital(ll, w2, b2, true)); /* accuracy: test_readout_layer */
         rpu_linear_destroy(&ll);
     }
 }
@@ -1407,7 +1406,7 @@ static void test_errors(void) {
         CHECK_ERR(rpu_conv_forward(l, NULL, 1, sz, y), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_conv_forward(l, x, 1, NULL, y), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_conv_forward(l, x, 1, sz, NULL), RPU_ERR_ARG, "null");
-        CHECK_ERR(rpu_conv_get_weights(l, w, b, true), RPU_ERR_UNSUPPORTED, "realistic");
+        CHECK_ERR(rpu_conv_get_weights(NULL, w, b, true), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_conv_get_weights(NULL, w, b, false), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_conv_set_weights(NULL, w, b), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_conv_update(NULL, 0.1f), RPU_ERR_ARG, "null");
@@ -1437,13 +1436,14 @@ static void test_errors(void) {
     rpu_linear_destroy(&ll);
     CHECK_OK(rpu_linear_create(W, &lp, &c, &ll));
     if (ll) {
-        float x[8] = {0.1f, 0.2f, -0.3f, 0.4f, 0.5f, -0.6f, 0.7f, 0.8f}, y[6] = {0}, dx[8], w[12];
+        float x[8] = {0.1f, 0.2f, -0.3f, 0.4f, 0.5f, -0.6f, 0.7f, 0.8f}, y[6] = {0}, dx[8];
         CHECK_ERR(rpu_linear_backward(ll, y, dx), RPU_ERR_ARG, "forward");
         CHECK_ERR(rpu_linear_forward(ll, x, 0, y), RPU_ERR_ARG, "batch|n =|n <|n must|size");
         CHECK_ERR(rpu_linear_forward(ll, NULL, 2, y), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_linear_forward(ll, x, 2, NULL), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_linear_forward(NULL, x, 2, y), RPU_ERR_ARG, "null");
-        CHECK_ERR(rpu_linear_get_weights(ll, w, NULL, true), RPU_ERR_UNSUPPORTED, "realistic");
+        CHECK_ERR(rpu_conv_set_readout_oversampling(rpu_linear_as_conv(ll), 0), RPU_ERR_ARG,
+                  "over_sampling");
         CHECK_OK(rpu_linear_forward(ll, x, 2, y));
         CHECK_OK(rpu_linear_backward(ll, y, dx));
         rpu_linear_destroy(&ll);

@@ -80,8 +80,8 @@ static void test_default_io(void) {
     CHECK_OK(rpu_config_default(&c, RPU_KIND_INFERENCE));
     c.mapping.max_input_size = 32;
     c.mapping.max_output_size = 8;
-    rpu_linear_params p = {.in_features = 64, .out_features = 16, .bias = true, .layer_id = 2,
-                           .seed = 5};
+    rpu_linear_params p = {
+        .in_features = 64, .out_features = 16, .bias = true, .layer_id = 2, .seed = 5};
     rpu_linear *l = NULL;
     CHECK_OK(rpu_linear_create(MPI_COMM_WORLD, &p, &c, &l));
     if (!l) return;

@@ -71,6 +71,7 @@ packages=(
     libhdf5-openmpi-dev hdf5-tools
     libinih-dev
     zlib1g-dev
+    python3-h5py python3-numpy
 )
 if [ $fashion = 1 ]; then
     packages+=(dataset-fashion-mnist)

@@ -3,6 +3,7 @@
  * realisations, with the repeats spread over groups of ranks. */
 #include "error_impl.h"
 #include "experiment_impl.h"
+#include "net_io_impl.h"
 #include "train_impl.h"
 
 #include "rpusim/layer.h"
@@ -84,12 +85,12 @@ rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *e, const char *checkpo
     rpu_net *net = NULL;
     rpu_status s = RPU_OK;
     if (!res->acc || !res->loss || !acc) s = RPU_FAIL(RPU_ERR_NOMEM, "rpu_infer: out of memory");
-    if (s == RPU_OK) s = rpu_train_load_data(e, &train, &test);
-    if (s == RPU_OK) s = rpu_train_make_net(gc, e, &test, &net);
+    if (s == RPU_OK) s = net_load_data(e, &train, &test);
+    if (s == RPU_OK) s = net_make(gc, e, &test, &net);
     rpu_ckpt_layer cl[EXP_MAX_LAYERS];
     if (s == RPU_OK)
-        s = rpu_ckpt_load(gc, checkpoint, cl, rpu_train_ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL,
-                          0, NULL);
+        s = rpu_ckpt_load(gc, checkpoint, cl, net_ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL, 0,
+                          NULL);
     for (int r = 0; r < p->repeats && s == RPU_OK; ++r) {
         if (r % G != color) continue;
         s = for_layers(net, gc, 1, (uint64_t)r, 0, 0);
@@ -133,12 +134,12 @@ rpu_status rpu_readout_report(MPI_Comm comm, const rpu_experiment *e, const char
     *n_out = 0;
     rpu_dataset train = {0}, test = {0};
     rpu_net *net = NULL;
-    rpu_status s = rpu_train_load_data(e, &train, &test);
-    if (s == RPU_OK) s = rpu_train_make_net(comm, e, &test, &net);
+    rpu_status s = net_load_data(e, &train, &test);
+    if (s == RPU_OK) s = net_make(comm, e, &test, &net);
     rpu_ckpt_layer cl[EXP_MAX_LAYERS];
     if (s == RPU_OK)
-        s = rpu_ckpt_load(comm, checkpoint, cl, rpu_train_ckpt_layers(net, cl, EXP_MAX_LAYERS),
-                          NULL, 0, NULL);
+        s = rpu_ckpt_load(comm, checkpoint, cl, net_ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL, 0,
+                          NULL);
     const int L = s == RPU_OK ? rpu_net_analog_count(net) : 0;
     for (int k = 0; k < L && k < max && s == RPU_OK; ++k) {
         rpu_conv *l = rpu_net_analog_layer(net, k);

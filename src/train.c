@@ -1,6 +1,7 @@
 /* The training driver: data, epochs, SGD, evaluation, metrics and checkpoints. */
 #define _POSIX_C_SOURCE 200809L
 #include "experiment_impl.h"
+#include "net_io_impl.h"
 #include "train_impl.h"
 
 #include "error_impl.h"
@@ -26,7 +27,7 @@ static double now(void) {
 /* Stream id of the data order (a layer id no network layer uses). */
 #define SHUFFLE_LAYER 0xFFFFFFu
 
-static rpu_status load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test) {
+rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test) {
     const rpu_run_params *r = &e->run;
     rpu_status s;
     if (!strcmp(r->dataset, "digits")) {
@@ -75,8 +76,7 @@ static void shuffle(int *order, int n, uint64_t seed, int epoch) {
     }
 }
 
-static rpu_status make_net(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds,
-                           rpu_net **net) {
+rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds, rpu_net **net) {
     int sp[2] = {ds->height, ds->width};
     RPU_CHECK(rpu_net_create(comm, e, ds->channels, 2, sp, net));
     if (rpu_net_outputs(*net) != ds->n_classes) {
@@ -138,38 +138,7 @@ static rpu_status ensure_dir(const char *dir) {
     return RPU_OK;
 }
 
-/* Checkpoint layers of a network. */
-static int ckpt_layers(rpu_net *net, rpu_ckpt_layer *out, int max) {
-    int n = rpu_net_analog_count(net);
-    for (int k = 0; k < n && k < max; ++k) {
-        out[k].name = rpu_net_analog_name(net, k);
-        out[k].layer = rpu_net_analog_layer(net, k);
-    }
-    return n < max ? n : max;
-}
-
 #define MAX_EPOCHS_HISTORY 100000
-#define HIST_COLS 6 /* epoch, train_loss, train_acc, test_loss, test_acc, seconds */
-
-/* Training state arrays of a checkpoint: history [epochs, 6] and each layer's bias
- * momentum. */
-static int train_arrays(rpu_net *net, double *hist, int64_t epochs, rpu_ckpt_array *arr,
-                        char names[][96], int max) {
-    int n = 0;
-    arr[n] = (rpu_ckpt_array){.path = "train/history", .dtype = RPU_CKPT_F64, .ndim = 2,
-                              .dims = {epochs, HIST_COLS}, .data = hist};
-    ++n;
-    for (int k = 0; k < rpu_net_analog_count(net) && n < max; ++k) {
-        int len = 0;
-        float *m = rpu_net_momentum(net, k, &len);
-        if (!m) continue;
-        snprintf(names[n], 96, "train/momentum/%s", rpu_net_analog_name(net, k));
-        arr[n] = (rpu_ckpt_array){.path = names[n], .dtype = RPU_CKPT_F32, .ndim = 1,
-                                  .dims = {len, 0}, .data = m};
-        ++n;
-    }
-    return n;
-}
 
 rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
                      const rpu_train_hooks *hooks) {
@@ -178,9 +147,9 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     rpu_dataset train = {0}, test = {0};
-    RPU_CHECK(load_data(e, &train, &test));
+    RPU_CHECK(net_load_data(e, &train, &test));
     rpu_net *net = NULL;
-    rpu_status s = make_net(comm, e, &train, &net);
+    rpu_status s = net_make(comm, e, &train, &net);
     int *order = NULL;
     float *xb = NULL;
     uint8_t *yb = NULL;
@@ -198,11 +167,11 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
     int start_epoch = 0;
     int64_t step = 0;
     rpu_ckpt_layer cl[EXP_MAX_LAYERS];
-    const int ncl = net ? ckpt_layers(net, cl, EXP_MAX_LAYERS) : 0;
+    const int ncl = net ? net_ckpt_layers(net, cl, EXP_MAX_LAYERS) : 0;
     rpu_ckpt_array arr[EXP_MAX_LAYERS + 1];
     char names[EXP_MAX_LAYERS + 1][96];
     if (s == RPU_OK && resume && *resume) {
-        int na = train_arrays(net, hist, r->epochs, arr, names, EXP_MAX_LAYERS + 1);
+        int na = net_train_arrays(net, hist, r->epochs, arr, names, EXP_MAX_LAYERS + 1);
         for (int k = 0; k < na; ++k) arr[k].data = NULL, arr[k].optional = k > 0;
         rpu_ckpt_info info = {0};
         s = rpu_ckpt_load(comm, resume, cl, ncl, arr, na, &info);
@@ -213,7 +182,7 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
                 int64_t rows = arr[0].dims[0] < r->epochs ? arr[0].dims[0] : r->epochs;
                 memcpy(hist, arr[0].data, sizeof(double) * (size_t)rows * HIST_COLS);
             }
-            /* the momentum arrays follow in the order train_arrays listed them */
+            /* the momentum arrays follow in the order net_train_arrays listed them */
             for (int q = 0, k = 1; q < rpu_net_analog_count(net) && k < na; ++q) {
                 int len = 0;
                 float *m = rpu_net_momentum(net, q, &len);
@@ -306,12 +275,8 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
         if (hooks && hooks->on_epoch) hooks->on_epoch(hooks->ctx, &m);
         const bool last = ep + 1 == r->epochs;
         if (r->checkpoint[0] && (last || (r->checkpoint_every > 0 && (ep + 1) % r->checkpoint_every == 0))) {
-            rpu_ckpt_meta meta = {.seed = r->seed, .step = step, .epoch = ep + 1, .config = e->text};
-            int na = train_arrays(net, hist, ep + 1, arr, names, EXP_MAX_LAYERS + 1);
-            rpu_ckpt_save_opts o;
-            rpu_ckpt_save_opts_default(&o);
-            o.keep_last = r->keep_checkpoints > 1 ? r->keep_checkpoints - 1 : 0;
-            s = rpu_ckpt_save(comm, r->checkpoint, &meta, cl, ncl, arr, na, &o);
+            s = rpu_net_save_checkpoint(comm, net, e, r->checkpoint, step, ep + 1, hist, ep + 1,
+                                        r->keep_checkpoints > 1 ? r->keep_checkpoints - 1 : 0);
         }
     }
     if (csv) fclose(csv);
@@ -327,11 +292,13 @@ rpu_status rpu_evaluate(MPI_Comm comm, const rpu_experiment *e, const char *chec
     if (!e || !checkpoint || !loss || !acc)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_evaluate: NULL argument");
     rpu_dataset train = {0}, test = {0};
-    RPU_CHECK(load_data(e, &train, &test));
+    RPU_CHECK(net_load_data(e, &train, &test));
     rpu_net *net = NULL;
-    rpu_status s = make_net(comm, e, &test, &net);
+    rpu_status s = net_make(comm, e, &test, &net);
     rpu_ckpt_layer cl[EXP_MAX_LAYERS];
-    if (s == RPU_OK) s = rpu_ckpt_load(comm, checkpoint, cl, ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL, 0, NULL);
+    if (s == RPU_OK)
+        s = rpu_ckpt_load(comm, checkpoint, cl, net_ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL, 0,
+                          NULL);
     int K = net ? rpu_net_outputs(net) : 0;
     int *conf = NULL;
     if (s == RPU_OK && !(conf = (int *)calloc((size_t)K * K, sizeof(int))))
@@ -348,20 +315,7 @@ rpu_status rpu_evaluate(MPI_Comm comm, const rpu_experiment *e, const char *chec
 
 /* ------------------------------------------------------------------ shared with infer.c */
 
-rpu_status rpu_train_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test) {
-    return load_data(e, train, test);
-}
-
-rpu_status rpu_train_make_net(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds,
-                              rpu_net **net) {
-    return make_net(comm, e, ds, net);
-}
-
 rpu_status rpu_train_evaluate(rpu_net *net, const rpu_dataset *ds, int batch, double *loss,
                               double *acc, int *confusion) {
     return evaluate(net, ds, batch, loss, acc, confusion);
-}
-
-int rpu_train_ckpt_layers(rpu_net *net, rpu_ckpt_layer *out, int max) {
-    return ckpt_layers(net, out, max);
 }

@@ -176,6 +176,59 @@ typedef struct {
 } rpu_readout_layer_report;
 rpu_status rpu_readout_report(MPI_Comm comm, const rpu_experiment *exp, const char *checkpoint,
                               int over_sampling, rpu_readout_layer_report *out, int max, int *n);
+/* ------------------------------------------------------------------ checkpoints and import
+ * (src/net_io.c) */
+
+/* Writes a checkpoint of net the way rpu_train does (collective on comm, the communicator
+ * net was created on): every analog layer under /layers/<name>, the root metadata (exp's
+ * run seed, step, epoch and experiment text), /train/history [history_rows, 6] (epoch,
+ * train_loss, train_acc, test_loss, test_acc, seconds; history may be NULL when
+ * history_rows is 0) and /train/momentum/<layer> (the bias momentum buffers). keep_last:
+ * previous files kept as <path>.1 ... (rpu_ckpt_save_opts.keep_last). The file loads with
+ * rpu_evaluate and as rpu_train's resume checkpoint. Errors: as rpu_ckpt_save. */
+rpu_status rpu_net_save_checkpoint(MPI_Comm comm, rpu_net *net, const rpu_experiment *exp,
+                                   const char *path, int64_t step, int64_t epoch,
+                                   const double *history, int64_t history_rows, int keep_last);
+
+/* What the tiles made of one layer's imported weights: the weights and bias read back
+ * (rpu_conv_get_weights) against the file's. Floating-point devices keep them to float
+ * precision; pulsed devices clip them to their bounds (see mapping.weight_scaling_omega). */
+typedef struct {
+    char name[64];     /* the layer's name */
+    int64_t values;    /* weights + bias values set */
+    double max_abs;    /* largest |value| in the file */
+    double max_change; /* largest |read back - file value| */
+} rpu_import_layer;
+
+/* Sets the weights of every analog layer of net from an HDF5 file of digitally trained
+ * weights in PyTorch layout (collective on comm; rank 0 reads the file with the serial
+ * HDF5 API and broadcasts). The file's root holds, for each analog layer NAME, the dataset
+ * "NAME.weight" of shape [out, in/groups, k...] (conv) or [out, in] (linear) and, exactly
+ * when the layer has a bias, "NAME.bias" [out]; float32 or float64 (any byte order),
+ * converted to float32. Nothing else may be in the root group.
+ * Checked before any layer changes: every message names the file and the dataset, e.g.
+ * "weights w.h5: /conv1.weight: expected shape [16, 1, 3, 3], found [16, 1, 3]".
+ * Errors (the same status and message on every rank; the layers are unchanged unless the
+ * failure is in setting the weights themselves): RPU_ERR_ARG (NULL), RPU_ERR_IO (file
+ * missing or unreadable), RPU_ERR_FORMAT (not HDF5; a missing dataset; a dataset of
+ * another rank or shape, of a non-float type, with a NaN, an infinity or a value beyond
+ * the float32 range (the message gives its index); a bias for a layer without one; an
+ * object in the root that is no layer's weight or bias), RPU_ERR_NOMEM, RPU_ERR_MPI.
+ * report: NULL, or rpu_net_analog_count(net) entries that receive each layer's read-back
+ * comparison (costs one collective rpu_conv_get_weights per layer). */
+rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
+                                rpu_import_layer *report);
+
+/* Import of digitally trained weights (collective on comm): builds exp's network (for the
+ * sample shape of its data set, which is loaded for that), sets its weights from the file
+ * weights with rpu_net_load_weights, and writes the checkpoint out with
+ * rpu_net_save_checkpoint (step 0, epoch 0, no history). overwrite false: an existing out
+ * is an error (RPU_ERR_IO) and is left as it was. report (NULL: none): the read-back
+ * comparison of up to max_report analog layers, their number in *n_report (may be NULL).
+ * Errors: those of the steps. */
+rpu_status rpu_net_import(MPI_Comm comm, const rpu_experiment *exp, const char *weights,
+                          const char *out, bool overwrite, rpu_import_layer *report, int max_report,
+                          int *n_report);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,9 @@ int cli_train(const char *cmd, int argc, char **argv);
 
 /* rpusim infer: drift study of a trained checkpoint (src/cli/infer.c). */
 int cli_infer(int argc, char **argv);
+/* rpusim import: digital weights (HDF5, PyTorch layout) into a checkpoint (src/cli/import.c).
+ * Runs under mpirun. */
+int cli_import(int argc, char **argv);
 
 /* Parses a comma-separated list of positive ints into out (at most max); returns the
  * count or -1 on a malformed list. */

@@ -1,0 +1,32 @@
+/* Private: what train.c and net_io.c share — the data set and network of an experiment,
+ * and the layout of a network checkpoint (layers and /train arrays). */
+#ifndef RPUSIM_NET_IO_IMPL_H
+#define RPUSIM_NET_IO_IMPL_H
+
+#include "experiment_impl.h"
+#include "rpusim/ckpt.h"
+#include "rpusim/data.h"
+
+#include <stdint.h>
+
+/* Columns of /train/history: epoch, train_loss, train_acc, test_loss, test_acc, seconds. */
+#define HIST_COLS 6
+
+/* The experiment's training and test sets (train.c; local). Errors name the [data] line. */
+rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test);
+
+/* The experiment's network for the sample shape of ds, checked against its class count
+ * (train.c; collective on comm). */
+rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds, rpu_net **net);
+
+/* The analog layers of net as checkpoint layers (names and handles, in network order);
+ * returns how many were written (at most max). */
+int net_ckpt_layers(rpu_net *net, rpu_ckpt_layer *out, int max);
+
+/* The /train arrays of a checkpoint: history [epochs, HIST_COLS] (hist; may be NULL when
+ * epochs is 0), then train/momentum/<layer> for each analog layer with bias momentum.
+ * names holds the array paths (one per array). Returns the number of arrays (<= max). */
+int net_train_arrays(rpu_net *net, double *hist, int64_t epochs, rpu_ckpt_array *arr,
+                     char names[][96], int max);
+
+#endif
