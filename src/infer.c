@@ -1,6 +1,7 @@
 /* The inference-drift driver (issue 7): program a trained network's tiles, drift them to
  * a list of times, compensate, evaluate the test set; repeated over independent device
  * realisations, with the repeats spread over groups of ranks. */
+#include "agree_impl.h"
 #include "error_impl.h"
 #include "experiment_impl.h"
 #include "net_io_impl.h"
@@ -35,11 +36,7 @@ static rpu_status for_layers(rpu_net *net, MPI_Comm gc, int program, uint64_t r,
         rpu_conv *l = rpu_net_analog_layer(net, k);
         s = program ? rpu_conv_program(l, r) : rpu_conv_drift(l, t, j);
     }
-    int bad = s != RPU_OK, any = 0;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, gc);
-    if (any && s == RPU_OK)
-        s = RPU_FAIL(RPU_ERR_MPI, "programming or drift failed on another rank of the group");
-    return s;
+    return rpu_agree(gc, s);
 }
 
 rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *e, const char *checkpoint,
@@ -106,10 +103,7 @@ rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *e, const char *checkpo
         }
     }
     /* every group must have succeeded; then gather the table (one writer per entry) */
-    int bad = s != RPU_OK, any = 0;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
-    if (any && s == RPU_OK)
-        s = RPU_FAIL(RPU_ERR_MPI, "rpu_infer: another group of ranks failed (see its message)");
+    s = rpu_agree(comm, s);
     if (s == RPU_OK && acc) {
         MPI_Allreduce(MPI_IN_PLACE, acc, (int)(2 * cells), MPI_DOUBLE, MPI_SUM, comm);
         memcpy(res->acc, acc, sizeof(double) * cells);

@@ -14,6 +14,7 @@
 #include "rpusim/layer.h"
 #include "rpusim/readout.h"
 
+#include "agree_impl.h"
 #include "error_impl.h"
 
 #include <math.h>
@@ -258,19 +259,8 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
                               .mac = p->mac};
         s = rpu_tile_create(&tp, cfg, &l->tiles[t]);
     }
-    /* every rank must agree before the first collective use */
-    int ok = s == RPU_OK, all_ok = 0;
-    rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
-    if (rc != MPI_SUCCESS) {
-        s = mpi_fail(rc, "MPI_Allreduce");
-        goto fail;
-    }
-    if (!all_ok) {
-        if (s == RPU_OK)
-            s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: creating the tiles failed on another rank",
-                         p->layer_id);
-        goto fail;
-    }
+    /* every rank must agree before the first collective use (the first failure's message) */
+    if ((s = rpu_agree(l->comm, s)) != RPU_OK) goto fail;
     if ((s = init_weights(l)) != RPU_OK) goto fail;
     *layer = l;
     return RPU_OK;
@@ -413,14 +403,10 @@ static rpu_status readout_tile(rpu_conv *l, int t, uint64_t call, float *what) {
     rpu_status s = RPU_OK;
     if (!xf || !X) s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the read-out of tile %d",
                                 l->p.layer_id, t);
-    int bad = s != RPU_OK, any = 0;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, l->comm);
-    if (any) {
+    if ((s = rpu_agree(l->comm, s)) != RPU_OK) {
         free(xf);
         free(X);
-        return s != RPU_OK ? s
-                           : RPU_FAIL(RPU_ERR_NOMEM, "layer %u: read-out failed on another rank",
-                                      l->p.layer_id);
+        return s;
     }
     float *yf = xf + mn;
     double *Y = X + mn, *B = Y + mk;
@@ -431,11 +417,7 @@ static rpu_status readout_tile(rpu_conv *l, int t, uint64_t call, float *what) {
         for (int i = 0; i < m; ++i)
             xf[(size_t)i * n + n - 1] = 1.0f;
     if (l->tiles[t]) s = rpu_tile_forward(l->tiles[t], xf, m, yf, true);
-    bad = s != RPU_OK;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, l->comm);
-    if (any && s == RPU_OK)
-        s = RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: the forward of tile %d failed on its owner",
-                     l->p.layer_id, t);
+    s = rpu_agree(l->comm, s);
     if (s == RPU_OK) {
         int rc = MPI_Bcast(yf, (int)mk, MPI_FLOAT, ts->owner, l->comm);
         if (rc != MPI_SUCCESS) s = mpi_fail(rc, "MPI_Bcast");

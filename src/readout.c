@@ -20,6 +20,7 @@
  *   8. grid exit, system handle freed, duplicate freed. */
 #include "rpusim/readout.h"
 
+#include "agree_impl.h"
 #include "error_impl.h"
 #include "readout_impl.h"
 
@@ -72,44 +73,6 @@ int rpu_readout_block_size(int n, int pr) {
     if (n < 1) return 1;
     const int nb = n / pr + (n % pr != 0);
     return nb < RO_MAX_NB ? nb : RO_MAX_NB;
-}
-
-/* Every rank gets the status and message of the lowest failing rank (collective). With
- * more than one rank the message names that rank, so the text is the same everywhere. */
-static rpu_status ro_agree(MPI_Comm comm, rpu_status local) {
-    int rank, size;
-    if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
-        return RPU_FAIL(RPU_ERR_MPI, RO_FN ": MPI_Comm_rank/size failed");
-    int mine = local != RPU_OK ? rank : size, first = size;
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
-        return RPU_FAIL(RPU_ERR_MPI, RO_FN ": MPI_Allreduce (status) failed");
-    if (first == size) return RPU_OK;
-    struct {
-        int st;
-        char msg[RO_MSG];
-    } m;
-    memset(&m, 0, sizeof m);
-    if (rank == first) {
-        m.st = (int)local;
-        snprintf(m.msg, sizeof m.msg, "%s", rpu_last_error());
-    }
-    if (MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, comm) != MPI_SUCCESS)
-        return RPU_FAIL(RPU_ERR_MPI, RO_FN ": MPI_Bcast (status) failed");
-    m.msg[RO_MSG - 1] = '\0';
-    if (size == 1) return (rpu_status)m.st;
-    /* re-record "text (on rank r)" with the original " [file:line]" at the end */
-    char *br = strrchr(m.msg, '[');
-    if (br && br > m.msg && br[-1] == ' ') {
-        char *colon = strrchr(br, ':');
-        if (colon) {
-            char where[RO_MSG];
-            snprintf(where, sizeof where, "%.*s", (int)(colon - br - 1), br + 1);
-            const int line = atoi(colon + 1);
-            br[-1] = '\0';
-            return rpu_error_at((rpu_status)m.st, where, line, "%s (on rank %d)", m.msg, first);
-        }
-    }
-    return rpu_error_at((rpu_status)m.st, "readout.c", 0, "%s (on rank %d)", m.msg, first);
 }
 
 /* Local argument checks (no communication). */
@@ -183,7 +146,7 @@ static rpu_status ro_solve(MPI_Comm comm_in, int pr, int pc, int nb, int m, int 
         return RPU_FAIL(RPU_ERR_MPI, RO_FN ": MPI_Comm_size failed");
     }
 
-    rpu_status st = ro_agree(comm, ro_check_args(size, pr, pc, nb, m, n, k, X, Y, B));
+    rpu_status st = rpu_agree(comm, ro_check_args(size, pr, pc, nb, m, n, k, X, Y, B));
     if (st != RPU_OK) {
         MPI_Comm_free(&comm);
         return st;
@@ -232,7 +195,7 @@ static rpu_status ro_solve(MPI_Comm comm_in, int pr, int pc, int nb, int m, int 
             }
         }
     }
-    st = ro_agree(comm, st);
+    st = rpu_agree(comm, st);
     int go = st == RPU_OK; /* the agreed status: the same on every rank */
 
     /* 4. workspace */
@@ -256,7 +219,7 @@ static rpu_status ro_solve(MPI_Comm comm_in, int pr, int pc, int nb, int m, int 
         }
     }
     if (go) {
-        st = ro_agree(comm, st);
+        st = rpu_agree(comm, st);
         go = st == RPU_OK;
     }
 
@@ -293,7 +256,7 @@ static rpu_status ro_solve(MPI_Comm comm_in, int pr, int pc, int nb, int m, int 
         }
     }
     if (go) {
-        st = ro_agree(comm, st);
+        st = rpu_agree(comm, st);
         go = st == RPU_OK;
     }
     if (go) {
