@@ -27,6 +27,48 @@ int rpu_infer_default_groups(int ranks, int repeats) {
     return ranks < repeats ? ranks : repeats;
 }
 
+/* The state of every owned tile, kept after loading so that each repeat starts from it. */
+typedef struct {
+    unsigned char *buf;
+    size_t bytes;
+} snapshot;
+
+static size_t item_bytes(const rpu_state_item *it) {
+    return it->count * (it->type == RPU_STATE_F32 ? sizeof(float) : sizeof(uint64_t));
+}
+
+/* save != 0: copy the owned tiles' state items into s (allocating); else restore them. */
+static rpu_status snap(rpu_net *net, snapshot *sn, int save) {
+    size_t off = 0;
+    for (int pass = save ? 0 : 1; pass < 2; ++pass) {
+        off = 0;
+        const int L = rpu_net_analog_count(net);
+        for (int k = 0; k < L; ++k) {
+            rpu_conv *l = rpu_net_analog_layer(net, k);
+            const rpu_tile_grid *g = rpu_conv_grid(l);
+            for (int t = 0; t < g->n_tiles; ++t) {
+                rpu_tile *tile = rpu_conv_tile(l, t);
+                if (!tile) continue;
+                rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
+                const int n = rpu_tile_state_items(tile, it, RPU_TILE_MAX_STATE_ITEMS);
+                for (int q = 0; q < n; ++q) {
+                    const size_t b = item_bytes(&it[q]);
+                    if (pass == 1 && save) memcpy(sn->buf + off, it[q].data, b);
+                    if (pass == 1 && !save) memcpy(it[q].data, sn->buf + off, b);
+                    off += b;
+                }
+                if (pass == 1 && !save) rpu_tile_state_loaded(tile);
+            }
+        }
+        if (pass == 0) {
+            sn->bytes = off;
+            if (!(sn->buf = (unsigned char *)malloc(off ? off : 1)))
+                return RPU_FAIL(RPU_ERR_NOMEM, "rpu_infer: out of memory for the tile state");
+        }
+    }
+    return RPU_OK;
+}
+
 /* Programs (repeat r) or drifts (time index j) every analog layer; agrees on the group. */
 static rpu_status for_layers(rpu_net *net, MPI_Comm gc, int program, uint64_t r, double t,
                              uint32_t j) {
@@ -88,8 +130,11 @@ rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *e, const char *checkpo
     if (s == RPU_OK)
         s = rpu_ckpt_load(gc, checkpoint, cl, net_ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL, 0,
                           NULL);
+    snapshot sn = {NULL, 0};
+    if (s == RPU_OK) s = rpu_agree(gc, snap(net, &sn, 1));
     for (int r = 0; r < p->repeats && s == RPU_OK; ++r) {
         if (r % G != color) continue;
+        snap(net, &sn, 0); /* every repeat starts from the checkpoint's state */
         s = for_layers(net, gc, 1, (uint64_t)r, 0, 0);
         for (int j = 0; j < p->n_times && s == RPU_OK; ++j) {
             s = for_layers(net, gc, 0, 0, p->times[j], (uint32_t)j);
@@ -110,6 +155,7 @@ rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *e, const char *checkpo
         memcpy(res->loss, acc + cells, sizeof(double) * cells);
     }
     free(acc);
+    free(sn.buf);
     rpu_net_destroy(&net);
     rpu_dataset_free(&train);
     rpu_dataset_free(&test);

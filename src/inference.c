@@ -401,6 +401,9 @@ rpu_status rpu_tile_program(rpu_tile *t, uint64_t repeat) {
     t->abs_w_valid = 0;
     t->abs_src = NULL;
     s->fb_valid = 0;
+    /* the IO noise of this realisation: a region of the forward/backward streams of its
+     * own, whatever the tile computed before */
+    t->next_block[0] = t->next_block[1] = (repeat + 1) << 50;
     s->programmed = 1;
     s->repeat = repeat;
     s->t_inference = 0;

@@ -112,7 +112,9 @@ rpu_status rpu_tile_drift_weights(rpu_tile *t, double dt);
  * programming noise and drift exponents drawn from the stream of programming repeat
  * `repeat` (< 4095; each repeat is an independent device realisation), and written back
  * as the stored weights; then the drift-compensation baseline is read with a noisy
- * forward of the identity. noise_model.type none programs exactly (no drift).
+ * forward of the identity. noise_model.type none programs exactly (no drift). The forward
+ * and backward noise streams move to a region reserved for the repeat (block
+ * (repeat + 1) << 50), so a repeat's IO noise does not depend on what ran before.
  * Errors: RPU_ERR_CONFIG (not an inference config), RPU_ERR_ARG, RPU_ERR_NOMEM. */
 rpu_status rpu_tile_program(rpu_tile *t, uint64_t repeat);
 

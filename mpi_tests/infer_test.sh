@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# rpusim infer and rpusim inspect --readout (issue 7) on data/digits-mlp-hwa.ini:
+#  (a) hardware-aware training (inference tiles, 10 epochs, about 1 s), then a drift study
+#      with 8 repeats at t = 1 s, 1 year and 100 years, with global compensation and
+#      without: without compensation the mean accuracy at 100 years is more than 0.04
+#      below the one at 1 s, and the global-compensated accuracy at 100 years is more than
+#      0.03 above the uncompensated one (run seed 3, repeats 0..7; measured 0.869 -> 0.759
+#      without and 0.870 -> 0.843 with, 16 repeats, std over repeats 0.07 and 0.03, so the
+#      standard errors of the 8-repeat means are about 0.025 and 0.01);
+#  (b) the table does not depend on how repeats are spread: 1 rank (1 group), 2 ranks in
+#      1 group, 3 ranks in 3 groups and 4 ranks in 2 groups give identical CSV files;
+#  (c) rpusim inspect --readout gives the same report on 1 and 3 ranks, with a relative
+#      error below 0.2 for every layer;
+#  (d) scripts/plot_infer.py turns the CSVs into a PNG;
+#  (e) errors: a checkpoint of another kind, bad options, more groups than ranks.
+# usage: infer_test.sh RPUSIM MPIEXEC SOURCE_DIR WORKDIR
+set -u
+rpusim=$1
+mpiexec=$2
+src=$3
+work=$4
+exp=$src/data/digits-mlp-hwa.ini
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+pass=0
+fail=0
+check() { # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi
+}
+set_common=(--set "data.path=$src/data" --set "run.output_dir=$work/out"
+            --set "run.checkpoint=$work/out/ck.h5")
+times=1,31536000,3153600000
+
+"$mpiexec" -n 2 "$rpusim" train "$exp" "${set_common[@]}" >train.log 2>&1
+check "training finishes" test $? -eq 0
+check "checkpoint written" test -f out/ck.h5
+
+run_infer() { # run_infer NP GROUPS COMP OUT
+    "$mpiexec" -n "$1" "$rpusim" infer "$exp" "${set_common[@]}" --checkpoint out/ck.h5 \
+        --t-inference $times --repeats 8 --groups "$2" --compensation "$3" --out "$4" \
+        >"$4.log" 2>&1
+}
+run_infer 2 2 global global.csv
+check "infer global" test $? -eq 0
+run_infer 2 2 none none.csv
+check "infer none" test $? -eq 0
+check "summary has 3 rows" test "$(tail -n +2 none.csv | wc -l)" -eq 3
+check "per-repeat file has 24 rows" test "$(tail -n +2 none-repeats.csv | wc -l)" -eq 24
+acc() { awk -F, -v r="$2" 'NR == r + 1 { print $4 }' "$1"; } # acc FILE ROW
+n1=$(acc none.csv 1) n3=$(acc none.csv 3) g1=$(acc global.csv 1) g3=$(acc global.csv 3)
+echo "accuracy 1 s / 100 years: none $n1 / $n3, global $g1 / $g3"
+check "without compensation accuracy falls (> 0.04)" awk -v a="$n1" -v b="$n3" 'BEGIN { exit !(a - b > 0.04) }'
+check "compensation keeps more at 100 years (> 0.03)" awk -v a="$g3" -v b="$n3" 'BEGIN { exit !(a - b > 0.03) }'
+check "compensation falls less" awk -v a="$g1" -v b="$g3" -v c="$n1" -v d="$n3" 'BEGIN { exit !(a - b < c - d) }'
+check "summary mean = mean of the repeats" awk -F, 'NR == FNR { if (FNR > 1 && $2 == 31536000) { s += $4; n++ } next }
+    FNR == 3 { m = $4 } END { exit !(n == 8 && (s / n - m) ^ 2 < 1e-20) }' none-repeats.csv none.csv
+
+# (b) the same table on any layout of ranks and groups
+for layout in "1 1" "2 1" "3 3" "4 2"; do
+    set -- $layout
+    run_infer "$1" "$2" global "g-$1-$2.csv"
+    check "infer on $1 ranks, $2 groups" test $? -eq 0
+    check "$1 ranks / $2 groups: same summary" cmp -s global.csv "g-$1-$2.csv"
+    check "$1 ranks / $2 groups: same repeats" cmp -s global-repeats.csv "g-$1-$2-repeats.csv"
+done
+
+# (c) realistic read-out report
+for np in 1 3; do
+    "$mpiexec" -n $np "$rpusim" inspect out/ck.h5 --readout --set "data.path=$src/data" >"readout$np.txt" 2>&1
+    check "inspect --readout on $np ranks" test $? -eq 0
+done
+check "read-out report identical on 1 and 3 ranks" cmp -s readout1.txt readout3.txt
+check "read-out report lists fc1 and fc2" test "$(grep -cE '^fc[12] ' readout1.txt)" -eq 2
+check "read-out relative errors below 0.2" awk '/^fc[12] / { if ($NF >= 0.2 || $NF <= 0) bad = 1; n++ } END { exit bad || n != 2 }' readout1.txt
+
+# (d) plot
+/usr/bin/python3 "$src/scripts/plot_infer.py" plot.png global.csv none.csv >plot.log 2>&1
+check "plot_infer.py runs" test $? -eq 0
+check "plot is a PNG" test "$(head -c 8 plot.png | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a
+/usr/bin/python3 "$src/scripts/plot_infer.py" bad.png train.log >plotbad.log 2>&1
+check "plot_infer.py rejects a non-summary file" test $? -ne 0
+check "plot_infer.py names the file" grep -q 'train.log' plotbad.log
+
+# (e) errors
+expect_fail() { # expect_fail PATTERN CMD...
+    local pat=$1
+    shift
+    "$@" >err.log 2>&1
+    local rc=$?
+    check "fails: $*" test $rc -ne 0
+    check "message '$pat' for: $*" grep -qiE "$pat" err.log
+}
+"$mpiexec" -n 1 "$rpusim" train "$exp" "${set_common[@]}" --set rpu.kind=floating_point \
+    --set run.epochs=1 --set "run.output_dir=$work/fp" --set "run.checkpoint=$work/fp/ck.h5" >fp.log 2>&1
+expect_fail 'kind = inference' "$mpiexec" -n 1 "$rpusim" infer "$exp" "${set_common[@]}" \
+    --set rpu.kind=floating_point --checkpoint fp/ck.h5 --repeats 1
+expect_fail 'differs|kind' "$mpiexec" -n 1 "$rpusim" infer "$exp" "${set_common[@]}" \
+    --checkpoint fp/ck.h5 --repeats 1
+expect_fail 't-inference' "$rpusim" infer "$exp" --checkpoint out/ck.h5 --t-inference 1,-5
+expect_fail 'repeats' "$rpusim" infer "$exp" --checkpoint out/ck.h5 --repeats 0
+expect_fail 'checkpoint' "$rpusim" infer "$exp"
+expect_fail 'compensation' "$rpusim" infer "$exp" --checkpoint out/ck.h5 --compensation half
+expect_fail 'groups' "$mpiexec" -n 2 "$rpusim" infer "$exp" "${set_common[@]}" \
+    --checkpoint out/ck.h5 --repeats 4 --groups 3
+expect_fail 'no such|cannot|open' "$mpiexec" -n 1 "$rpusim" infer "$exp" "${set_common[@]}" \
+    --checkpoint missing.h5 --repeats 1
+
+echo "infer_test: $pass passed, $fail failed"
+test $fail -eq 0
