@@ -394,6 +394,52 @@ static void test_round_trip(void) {
     }
 }
 
+/* Inference state (issue 7): a model of inference tiles with clip, remap and a modifier,
+ * trained one step (post-update: modifier copy), programmed (repeat 2) and drifted to one
+ * day, saved and loaded into a poisoned model: every item equal (programmed and reference
+ * weights, drift exponents, baseline, compensation, t_inference, modifier copy); both then
+ * drift to 1e7 s with the same read-out and step once more identically. */
+static void test_inference_round_trip(void) {
+    rpu_config cfg;
+    rpu_config_default(&cfg, RPU_KIND_INFERENCE);
+    set_cfg(&cfg, "modifier.type", "add_normal");
+    set_cfg(&cfg, "modifier.std_dev", "0.05");
+    set_cfg(&cfg, "clip.type", "fixed_value");
+    set_cfg(&cfg, "clip.fixed_value", "0.8");
+    set_cfg(&cfg, "remap.type", "channelwise_symmetric");
+    set_cfg(&cfg, "mapping.max_input_size", "8");
+    set_cfg(&cfg, "mapping.max_output_size", "3");
+    model a, b;
+    if (!model_create(&a, &cfg, 0, 0)) return;
+    model_step(&a, 900);
+    for (int i = 0; i < NL; ++i) {
+        CHECK_OK(rpu_conv_program(a.c[i], 2));
+        CHECK_OK(rpu_conv_drift(a.c[i], 86400, 1));
+    }
+    const char *path = in_dir("inference.h5");
+    rpu_ckpt_meta meta = {.seed = 7, .step = 1, .epoch = 1, .config = ""};
+    CHECK_OK(rpu_ckpt_save(MPI_COMM_WORLD, path, &meta, a.ckl, NL, NULL, 0, NULL));
+    if (!model_create(&b, &cfg, 0, 0)) return;
+    model_poison(&b);
+    CHECK_OK(rpu_ckpt_load(MPI_COMM_WORLD, path, b.ckl, NL, NULL, 0, NULL));
+    model_compare(&a, &b, "inference round trip");
+    const char *expect[] = {"programmed_weights", "reference_weights", "drift_nu_plus",
+                            "drift_nu_minus",     "drift_baseline",    "drift_alpha",
+                            "t_inference",        "programmed",        "fb_weights"};
+    for (size_t k = 0; k < sizeof expect / sizeof expect[0]; ++k)
+        CHECK(model_has_item(&a, expect[k]), "inference: no item %s", expect[k]);
+    for (int i = 0; i < NL; ++i) {
+        CHECK_OK(rpu_conv_drift(a.c[i], 1e7, 2));
+        CHECK_OK(rpu_conv_drift(b.c[i], 1e7, 2));
+    }
+    model_compare(&a, &b, "inference: drift after load");
+    model_step(&a, 901);
+    model_step(&b, 901);
+    model_compare(&a, &b, "inference: training step after load");
+    model_destroy(&a);
+    model_destroy(&b);
+}
+
 /* ------------------------------------------------------------------ 2. serial reader */
 
 static void test_reader(void) {
@@ -975,8 +1021,13 @@ static void remove_dir(const char *d) {
 }
 
 typedef void (*test_fn)(void);
-static const test_fn tests[6] = {test_round_trip, test_reader,     test_mismatch,
-                                 test_faults,     test_corruption, test_args};
+static void test_round_trips(void) {
+    test_round_trip();
+    test_inference_round_trip();
+}
+
+static const test_fn tests[6] = {test_round_trips, test_reader,     test_mismatch,
+                                 test_faults,      test_corruption, test_args};
 
 /* Usage: test_ckpt [PARTS], PARTS a string of the test numbers to run (default "123456"). */
 int main(int argc, char **argv) {
