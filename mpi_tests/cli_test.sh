@@ -7,13 +7,8 @@ set -u
 rpusim=$1
 work=$2
 mkdir -p "$work"
-pass=0
-fail=0
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi
-}
+# shellcheck source=testlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
 expect_rc() { # expect_rc WANT OUTFILE CMD...
     local want=$1 out=$2
     shift 2
@@ -107,5 +102,4 @@ check "bench conv runs (singleton MPI)" expect_rc 0 "$work/conv.txt" "$rpusim" b
 check "bench conv: 4 configurations timed" \
     bash -c "[ \$(grep -cE '^(floating_point|constant_step|fp_8tiles|cs_8tiles) +[0-9]+ ' '$work/conv.txt') -eq 4 ]"
 check "bench conv: bad option exits 2" expect_rc 2 "$work/convbad.txt" "$rpusim" bench conv --batch x
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_test

@@ -27,13 +27,8 @@ fp=(--set rpu.kind=floating_point --set rpu.device.type=floating_point --set "da
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
-pass=0
-fail=0
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi
-}
+# shellcheck source=testlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
 expect_rc() { # expect_rc WANT OUTFILE CMD...  (WANT "nonzero": any failure)
     local want=$1 out=$2
     shift 2
@@ -185,5 +180,4 @@ check "unknown option: exit 2 and named" bash -c \
     "'$rpusim' import w.h5 --experiment '$exp' -o x.h5 --frob >opt.log 2>&1; [ \$? -eq 2 ] && grep -q -- --frob opt.log"
 check "help lists import" bash -c "'$rpusim' help | grep -q 'import WEIGHTS.h5'"
 
-echo "import_test: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish import_test

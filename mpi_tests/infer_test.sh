@@ -23,13 +23,8 @@ exp=$src/data/digits-mlp-hwa.ini
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
-pass=0
-fail=0
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi
-}
+# shellcheck source=testlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
 set_common=(--set "data.path=$src/data" --set "run.output_dir=$work/out"
             --set "run.checkpoint=$work/out/ck.h5")
 times=1,31536000,3153600000
@@ -108,5 +103,4 @@ expect_fail 'groups' "$mpiexec" -n 2 "$rpusim" infer "$exp" "${set_common[@]}" \
 expect_fail 'no such|cannot|open' "$mpiexec" -n 1 "$rpusim" infer "$exp" "${set_common[@]}" \
     --checkpoint missing.h5 --repeats 1
 
-echo "infer_test: $pass passed, $fail failed"
-test $fail -eq 0
+finish infer_test

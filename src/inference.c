@@ -470,34 +470,35 @@ const float *rpu_tile_fb_weights(const rpu_tile *t) {
 
 /* ------------------------------------------------------------------ state items */
 
-static int item(rpu_state_item *items, int n, int max, const char *name, rpu_state_type type,
-                size_t count, int rows, int cols, void *data) {
-    if (n < max)
-        items[n] = (rpu_state_item){
-            .name = name, .type = type, .count = count, .rows = rows, .cols = cols, .data = data};
-    return n + 1;
-}
-
 int rpu_infer_state_items(rpu_tile *t, rpu_state_item *items, int n, int max) {
     rpu_infer_state *s = &t->inf;
     const int NO = t->p.out_size, NI = t->p.in_size;
     const size_t cells = n_cells(t);
     if (s->w_fb) {
-        n = item(items, n, max, "fb_weights", RPU_STATE_F32, cells, NO, NI, s->w_fb);
-        n = item(items, n, max, "fb_valid", RPU_STATE_U64, 1, 1, 1, &s->fb_valid);
-        n = item(items, n, max, "modifier_calls", RPU_STATE_U64, 1, 1, 1, &s->mod_calls);
+        n = rpu_state_item_add(items, n, max, "fb_weights", RPU_STATE_F32, cells, NO, NI, s->w_fb);
+        n = rpu_state_item_add(items, n, max, "fb_valid", RPU_STATE_U64, 1, 1, 1, &s->fb_valid);
+        n = rpu_state_item_add(items, n, max, "modifier_calls", RPU_STATE_U64, 1, 1, 1,
+                               &s->mod_calls);
     }
     if (s->w_prog) {
-        n = item(items, n, max, "reference_weights", RPU_STATE_F32, cells, NO, NI, s->w_ref);
-        n = item(items, n, max, "programmed_weights", RPU_STATE_F32, cells, NO, NI, s->w_prog);
-        n = item(items, n, max, "drift_nu_plus", RPU_STATE_F32, cells, NO, NI, s->nu_plus);
-        n = item(items, n, max, "drift_nu_minus", RPU_STATE_F32, cells, NO, NI, s->nu_minus);
-        n = item(items, n, max, "drift_baseline", RPU_STATE_F32, (size_t)NO, NO, 1, s->baseline);
-        n = item(items, n, max, "drift_alpha", RPU_STATE_F32, (size_t)NO, NO, 1, s->alpha);
-        n = item(items, n, max, "t_inference", RPU_STATE_F64, 1, 1, 1, &s->t_inference);
-        n = item(items, n, max, "reference_valid", RPU_STATE_U64, 1, 1, 1, &s->ref_valid);
-        n = item(items, n, max, "programmed", RPU_STATE_U64, 1, 1, 1, &s->programmed);
-        n = item(items, n, max, "program_repeat", RPU_STATE_U64, 1, 1, 1, &s->repeat);
+        n = rpu_state_item_add(items, n, max, "reference_weights", RPU_STATE_F32, cells, NO, NI,
+                               s->w_ref);
+        n = rpu_state_item_add(items, n, max, "programmed_weights", RPU_STATE_F32, cells, NO, NI,
+                               s->w_prog);
+        n = rpu_state_item_add(items, n, max, "drift_nu_plus", RPU_STATE_F32, cells, NO, NI,
+                               s->nu_plus);
+        n = rpu_state_item_add(items, n, max, "drift_nu_minus", RPU_STATE_F32, cells, NO, NI,
+                               s->nu_minus);
+        n = rpu_state_item_add(items, n, max, "drift_baseline", RPU_STATE_F32, (size_t)NO, NO, 1,
+                               s->baseline);
+        n = rpu_state_item_add(items, n, max, "drift_alpha", RPU_STATE_F32, (size_t)NO, NO, 1,
+                               s->alpha);
+        n = rpu_state_item_add(items, n, max, "t_inference", RPU_STATE_F64, 1, 1, 1,
+                               &s->t_inference);
+        n = rpu_state_item_add(items, n, max, "reference_valid", RPU_STATE_U64, 1, 1, 1,
+                               &s->ref_valid);
+        n = rpu_state_item_add(items, n, max, "programmed", RPU_STATE_U64, 1, 1, 1, &s->programmed);
+        n = rpu_state_item_add(items, n, max, "program_repeat", RPU_STATE_U64, 1, 1, 1, &s->repeat);
     }
     return n;
 }

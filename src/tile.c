@@ -904,24 +904,17 @@ float rpu_tile_granularity(const rpu_tile *t) {
 
 /* ---------------------------------------------------------------- state */
 
-static int add_item(rpu_state_item *items, int n, int max, const char *name, rpu_state_type type,
-                    size_t count, int rows, int cols, void *data) {
-    if (n < max)
-        items[n] = (rpu_state_item){
-            .name = name, .type = type, .count = count, .rows = rows, .cols = cols, .data = data};
-    return n + 1;
-}
-
 int rpu_tile_state_items(rpu_tile *t, rpu_state_item *items, int max) {
     if (!t || (!items && max > 0)) return 0;
     const int NO = t->p.out_size, NI = t->p.in_size;
     const size_t cells = (size_t)NO * NI;
     int n = 0;
-    n = add_item(items, n, max, "weights", RPU_STATE_F32, cells, NO, NI, t->w);
+    n = rpu_state_item_add(items, n, max, "weights", RPU_STATE_F32, cells, NO, NI, t->w);
     for (int k = 0; k < t->dev.n_arrays; ++k)
-        n = add_item(items, n, max, t->dev.arrays[k].name, RPU_STATE_F32, cells, NO, NI,
-                     t->dev.arrays[k].data);
-    n = add_item(items, n, max, "mapping_scales", RPU_STATE_F32, (size_t)NO, NO, 1, t->scales);
+        n = rpu_state_item_add(items, n, max, t->dev.arrays[k].name, RPU_STATE_F32, cells, NO, NI,
+                               t->dev.arrays[k].data);
+    n = rpu_state_item_add(items, n, max, "mapping_scales", RPU_STATE_F32, (size_t)NO, NO, 1,
+                           t->scales);
     static const char *const names[2][3] = {
         {"forward.out_noise_values", "forward.v_offset", "forward.out_nonlinearity"},
         {"backward.out_noise_values", "backward.v_offset", "backward.out_nonlinearity"}};
@@ -930,22 +923,27 @@ int rpu_tile_state_items(rpu_tile *t, rpu_state_item *items, int max) {
         float *arr[3] = {t->io[d].out_noise_values, t->io[d].v_offset, t->io[d].nl};
         for (int k = 0; k < 3; ++k)
             if (arr[k])
-                n = add_item(items, n, max, names[d][k], RPU_STATE_F32, (size_t)len, len, 1,
-                             arr[k]);
+                n = rpu_state_item_add(items, n, max, names[d][k], RPU_STATE_F32, (size_t)len, len,
+                                       1, arr[k]);
     }
-    n = add_item(items, n, max, "nm_running", RPU_STATE_F32, 1, 1, 1, &t->nm_aux);
-    n = add_item(items, n, max, "nm_running_init", RPU_STATE_U64, 1, 1, 1, &t->state_nm_init);
-    n = add_item(items, n, max, "forward_calls", RPU_STATE_U64, 1, 1, 1, &t->calls[DIR_FWD]);
-    n = add_item(items, n, max, "backward_calls", RPU_STATE_U64, 1, 1, 1, &t->calls[DIR_BWD]);
-    n = add_item(items, n, max, "forward_next_block", RPU_STATE_U64, 1, 1, 1,
-                 &t->next_block[DIR_FWD]);
-    n = add_item(items, n, max, "backward_next_block", RPU_STATE_U64, 1, 1, 1,
-                 &t->next_block[DIR_BWD]);
-    n = add_item(items, n, max, "update_calls", RPU_STATE_U64, 1, 1, 1, &t->ucalls);
-    n = add_item(items, n, max, "update_next_block", RPU_STATE_U64, 1, 1, 1, &t->unext);
-    n = add_item(items, n, max, "post_next_block", RPU_STATE_U64, 1, 1, 1, &t->pnext);
-    n = add_item(items, n, max, "drift_started", RPU_STATE_U64, 1, 1, 1, &t->state_drift_started);
-    n = add_item(items, n, max, "drift_current_t", RPU_STATE_F64, 1, 1, 1, &t->dev.drift_current_t);
+    n = rpu_state_item_add(items, n, max, "nm_running", RPU_STATE_F32, 1, 1, 1, &t->nm_aux);
+    n = rpu_state_item_add(items, n, max, "nm_running_init", RPU_STATE_U64, 1, 1, 1,
+                           &t->state_nm_init);
+    n = rpu_state_item_add(items, n, max, "forward_calls", RPU_STATE_U64, 1, 1, 1,
+                           &t->calls[DIR_FWD]);
+    n = rpu_state_item_add(items, n, max, "backward_calls", RPU_STATE_U64, 1, 1, 1,
+                           &t->calls[DIR_BWD]);
+    n = rpu_state_item_add(items, n, max, "forward_next_block", RPU_STATE_U64, 1, 1, 1,
+                           &t->next_block[DIR_FWD]);
+    n = rpu_state_item_add(items, n, max, "backward_next_block", RPU_STATE_U64, 1, 1, 1,
+                           &t->next_block[DIR_BWD]);
+    n = rpu_state_item_add(items, n, max, "update_calls", RPU_STATE_U64, 1, 1, 1, &t->ucalls);
+    n = rpu_state_item_add(items, n, max, "update_next_block", RPU_STATE_U64, 1, 1, 1, &t->unext);
+    n = rpu_state_item_add(items, n, max, "post_next_block", RPU_STATE_U64, 1, 1, 1, &t->pnext);
+    n = rpu_state_item_add(items, n, max, "drift_started", RPU_STATE_U64, 1, 1, 1,
+                           &t->state_drift_started);
+    n = rpu_state_item_add(items, n, max, "drift_current_t", RPU_STATE_F64, 1, 1, 1,
+                           &t->dev.drift_current_t);
     n = rpu_infer_state_items(t, items, n, max);
     /* the int flags are mirrored into uint64 fields so that the items have one type each */
     t->state_nm_init = (uint64_t)t->nm_aux_init;

@@ -34,12 +34,12 @@ typedef struct {
 } rpu_io_state;
 
 typedef struct {
-    float *w_fb;         /* [out, in] modifier output (modifier configured) */
-    uint64_t fb_valid;   /* w_fb holds a modified copy of the current w */
-    uint64_t mod_calls;  /* modifier applications so far (draw addresses) */
-    float *w_ref;        /* [out, in] reference (target) weights of programming */
-    float *w_prog;       /* [out, in] programmed weights */
-    float *nu_plus;      /* [out, in] drift exponents of the g+ and g- devices */
+    float *w_fb;        /* [out, in] modifier output (modifier configured) */
+    uint64_t fb_valid;  /* w_fb holds a modified copy of the current w */
+    uint64_t mod_calls; /* modifier applications so far (draw addresses) */
+    float *w_ref;       /* [out, in] reference (target) weights of programming */
+    float *w_prog;      /* [out, in] programmed weights */
+    float *nu_plus;     /* [out, in] drift exponents of the g+ and g- devices */
     float *nu_minus;
     float *baseline;     /* [out] drift-compensation read-out right after programming */
     float *alpha;        /* [out] compensation factor applied to eval outputs */
@@ -80,9 +80,9 @@ struct rpu_tile {
     size_t dbuf_cap;
     int64_t *iws; /* index workspace */
     size_t iws_cap;
-    const float *wsel;  /* weights of the running pass: w, or w_fb (modifier) */
+    const float *wsel;    /* weights of the running pass: w, or w_fb (modifier) */
     const float *abs_src; /* which weights abs_w holds */
-    rpu_infer_state inf; /* inference and hardware-aware training (inference.c) */
+    rpu_infer_state inf;  /* inference and hardware-aware training (inference.c) */
 };
 
 /* Inference state of the tile (spec §6): programming, drift, compensation, the weight
@@ -135,6 +135,16 @@ static inline rpu_update_layout rpu_update_layout_for(int rows, int cols) {
     L.row_write = (C + 3) / 4;
     L.total = L.write + R * L.row_write;
     return L;
+}
+
+/* Appends one state item to items[n] if n < max; returns n + 1 (tile.c, inference.c). */
+static inline int rpu_state_item_add(rpu_state_item *items, int n, int max, const char *name,
+                                     rpu_state_type type, size_t count, int rows, int cols,
+                                     void *data) {
+    if (n < max)
+        items[n] = (rpu_state_item){
+            .name = name, .type = type, .count = count, .rows = rows, .cols = cols, .data = data};
+    return n + 1;
 }
 
 /* The analog forward of the stored weights without mapping scales or compensation
