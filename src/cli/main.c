@@ -38,6 +38,8 @@ static void usage(FILE *f) {
             "  bench conv [options]   time a mapped Conv2d training step (run under mpiexec)\n"
             "  inspect FILE [--layer NAME] [--tile KEY]\n"
             "                         a checkpoint's metadata, tile grids and weight statistics\n"
+            "  inspect FILE --readout [--over-sampling N]\n"
+            "                         realistic read-out error of every layer (under mpirun)\n"
             "  version                print the version\n"
             "  help                   this text\n",
             RPUSIM_VERSION);
