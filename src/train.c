@@ -150,10 +150,16 @@ static int ckpt_layers(rpu_net *net, rpu_ckpt_layer *out, int max) {
 #define MAX_EPOCHS_HISTORY 100000
 #define HIST_COLS 6 /* epoch, train_loss, train_acc, test_loss, test_acc, seconds */
 
-/* Training state arrays of a checkpoint: history [epochs, 6] and each layer's bias
- * momentum. */
-static int train_arrays(rpu_net *net, double *hist, int64_t epochs, rpu_ckpt_array *arr,
-                        char names[][96], int max) {
+/* Position inside an epoch, saved when a run stops early (/train/partial_epoch, float64):
+ * batches done in the current epoch, the epoch's running sum of loss x samples, correct
+ * predictions, samples seen, and seconds spent in it. Counts are exact in a double. */
+#define PARTIAL_COLS 5
+#define PARTIAL_PATH "train/partial_epoch"
+
+/* Training state arrays of a checkpoint: history [epochs, 6], then each layer's bias
+ * momentum, then (partial != NULL, a mid-epoch stop) the position in the epoch. */
+static int train_arrays(rpu_net *net, double *hist, int64_t epochs, double *partial,
+                        rpu_ckpt_array *arr, char names[][96], int max) {
     int n = 0;
     arr[n] = (rpu_ckpt_array){.path = "train/history", .dtype = RPU_CKPT_F64, .ndim = 2,
                               .dims = {epochs, HIST_COLS}, .data = hist};
@@ -167,7 +173,31 @@ static int train_arrays(rpu_net *net, double *hist, int64_t epochs, rpu_ckpt_arr
                                   .dims = {len, 0}, .data = m};
         ++n;
     }
+    if (partial && n < max) {
+        arr[n] = (rpu_ckpt_array){.path = PARTIAL_PATH,
+                                  .dtype = RPU_CKPT_F64,
+                                  .ndim = 1,
+                                  .dims = {PARTIAL_COLS, 0},
+                                  .data = partial};
+        ++n;
+    }
     return n;
+}
+
+/* Checkpoint of the state after `step` steps: epochs_done whole epochs (their history rows),
+ * plus the position in the next epoch when partial != NULL. */
+static rpu_status save_state(MPI_Comm comm, const rpu_experiment *e, rpu_net *net,
+                             const rpu_ckpt_layer *cl, int ncl, double *hist, int epochs_done,
+                             int64_t step, double *partial) {
+    const rpu_run_params *r = &e->run;
+    rpu_ckpt_array arr[EXP_MAX_LAYERS + 2];
+    char names[EXP_MAX_LAYERS + 2][96];
+    rpu_ckpt_meta meta = {.seed = r->seed, .step = step, .epoch = epochs_done, .config = e->text};
+    int na = train_arrays(net, hist, epochs_done, partial, arr, names, EXP_MAX_LAYERS + 2);
+    rpu_ckpt_save_opts o;
+    rpu_ckpt_save_opts_default(&o);
+    o.keep_last = r->keep_checkpoints > 1 ? r->keep_checkpoints - 1 : 0;
+    return rpu_ckpt_save(comm, r->checkpoint, &meta, cl, ncl, arr, na, &o);
 }
 
 rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
@@ -196,12 +226,14 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
     }
     int start_epoch = 0;
     int64_t step = 0;
+    /* where a resumed run starts inside start_epoch (from /train/partial_epoch) */
+    double resumed[PARTIAL_COLS] = {0};
     rpu_ckpt_layer cl[EXP_MAX_LAYERS];
     const int ncl = net ? ckpt_layers(net, cl, EXP_MAX_LAYERS) : 0;
-    rpu_ckpt_array arr[EXP_MAX_LAYERS + 1];
-    char names[EXP_MAX_LAYERS + 1][96];
+    rpu_ckpt_array arr[EXP_MAX_LAYERS + 2];
+    char names[EXP_MAX_LAYERS + 2][96];
     if (s == RPU_OK && resume && *resume) {
-        int na = train_arrays(net, hist, r->epochs, arr, names, EXP_MAX_LAYERS + 1);
+        int na = train_arrays(net, hist, r->epochs, resumed, arr, names, EXP_MAX_LAYERS + 2);
         for (int k = 0; k < na; ++k) arr[k].data = NULL, arr[k].optional = k > 0;
         rpu_ckpt_info info = {0};
         s = rpu_ckpt_load(comm, resume, cl, ncl, arr, na, &info);
@@ -213,13 +245,27 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
                 memcpy(hist, arr[0].data, sizeof(double) * (size_t)rows * HIST_COLS);
             }
             /* the momentum arrays follow in the order train_arrays listed them */
-            for (int q = 0, k = 1; q < rpu_net_analog_count(net) && k < na; ++q) {
+            for (int q = 0, k = 1; q < rpu_net_analog_count(net) && k < na - 1; ++q) {
                 int len = 0;
                 float *m = rpu_net_momentum(net, q, &len);
                 if (!m) continue;
                 if (arr[k].data && arr[k].dims[0] == len)
                     memcpy(m, arr[k].data, sizeof(float) * (size_t)len);
                 ++k;
+            }
+            /* last: the position in a stopped epoch (absent: an epoch-end checkpoint) */
+            const rpu_ckpt_array *pa = &arr[na - 1];
+            if (pa->data) {
+                const double *pv = (const double *)pa->data;
+                if (pa->ndim != 1 || pa->dims[0] != PARTIAL_COLS || !(pv[0] >= 0) ||
+                    pv[0] > batches || pv[0] != floor(pv[0]) || start_epoch >= r->epochs ||
+                    step != (int64_t)start_epoch * batches + (int64_t)pv[0])
+                    s = RPU_FAIL(RPU_ERR_FORMAT,
+                                 "checkpoint %s: /%s does not match the run (epoch %d, step %lld, "
+                                 "%d batches per epoch)",
+                                 resume, PARTIAL_PATH, start_epoch, (long long)step, batches);
+                else
+                    memcpy(resumed, pv, sizeof resumed);
             }
         }
         for (int k = 0; k < na; ++k) free(arr[k].data);
@@ -251,16 +297,22 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
         if (all == 0 && s == RPU_OK) s = RPU_FAIL(RPU_ERR_IO, "the run could not start on another rank");
     }
     const double t_run = now();
-    const long total_steps = (long)batches * (r->epochs - start_epoch);
+    const int start_batch = (int)resumed[0];
+    const long total_steps = (long)batches * (r->epochs - start_epoch) - start_batch;
     long steps_this_run = 0;
+    bool stopped = false;
     for (int ep = start_epoch; s == RPU_OK && ep < r->epochs; ++ep) {
-        const double t0 = now();
+        const bool resumed_epoch = ep == start_epoch && start_batch > 0;
+        /* a resumed epoch counts the seconds it had run before the stop */
+        const double t0 = now() - (resumed_epoch ? resumed[4] : 0);
         float lr = r->lr;
         if (r->lr_step > 0) lr = r->lr * powf(r->lr_gamma, (float)(ep / r->lr_step));
         shuffle(order, train.n, r->seed, ep);
-        double sum_loss = 0;
-        long correct = 0, seen = 0;
-        for (int b = 0; b < batches && s == RPU_OK; ++b) {
+        double sum_loss = resumed_epoch ? resumed[1] : 0;
+        long correct = resumed_epoch ? (long)resumed[2] : 0,
+             seen = resumed_epoch ? (long)resumed[3] : 0;
+        int b = resumed_epoch ? start_batch : 0;
+        for (; b < batches && s == RPU_OK; ++b) {
             const int b0 = b * B, nb = train.n - b0 < B ? train.n - b0 : B;
             for (int i = 0; i < nb; ++i) {
                 memcpy(xb + (size_t)i * per, train.x + (size_t)order[b0 + i] * per, sizeof(float) * per);
@@ -287,8 +339,36 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
                 p.eta_s = el / steps_this_run * (double)(total_steps - steps_this_run);
                 hooks->on_progress(hooks->ctx, &p);
             }
+            if (s == RPU_OK && hooks && hooks->should_stop) {
+                /* one int per step: every rank stops after the same step */
+                int mine = hooks->should_stop(hooks->ctx) != 0, any = 0;
+                if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
+                    s = RPU_FAIL(RPU_ERR_MPI, "MPI_Allreduce of the stop request failed");
+                else if (any) {
+                    stopped = true;
+                    ++b; /* batches done in this epoch */
+                    break;
+                }
+            }
         }
         if (s != RPU_OK) break;
+        if (stopped) {
+            double partial[PARTIAL_COLS] = {b, sum_loss, (double)correct, (double)seen, now() - t0};
+            if (r->checkpoint[0]) {
+                s = save_state(comm, e, net, cl, ncl, hist, ep, step, partial);
+                if (s == RPU_OK)
+                    s = RPU_FAIL(RPU_STOPPED,
+                                 "stopped on request after epoch %d batch %d/%d (step %lld); "
+                                 "checkpoint written to %s",
+                                 ep + 1, b, batches, (long long)step, r->checkpoint);
+            } else {
+                s = RPU_FAIL(RPU_STOPPED,
+                             "stopped on request after epoch %d batch %d/%d (step %lld); no "
+                             "checkpoint written (run.checkpoint is empty)",
+                             ep + 1, b, batches, (long long)step);
+            }
+            break;
+        }
         rpu_epoch_metrics m = {.epoch = ep + 1, .train_loss = sum_loss / seen,
                                .train_acc = (double)correct / seen};
         s = evaluate(net, &test, B, &m.test_loss, &m.test_acc, NULL);
@@ -304,14 +384,9 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
         }
         if (hooks && hooks->on_epoch) hooks->on_epoch(hooks->ctx, &m);
         const bool last = ep + 1 == r->epochs;
-        if (r->checkpoint[0] && (last || (r->checkpoint_every > 0 && (ep + 1) % r->checkpoint_every == 0))) {
-            rpu_ckpt_meta meta = {.seed = r->seed, .step = step, .epoch = ep + 1, .config = e->text};
-            int na = train_arrays(net, hist, ep + 1, arr, names, EXP_MAX_LAYERS + 1);
-            rpu_ckpt_save_opts o;
-            rpu_ckpt_save_opts_default(&o);
-            o.keep_last = r->keep_checkpoints > 1 ? r->keep_checkpoints - 1 : 0;
-            s = rpu_ckpt_save(comm, r->checkpoint, &meta, cl, ncl, arr, na, &o);
-        }
+        if (r->checkpoint[0] &&
+            (last || (r->checkpoint_every > 0 && (ep + 1) % r->checkpoint_every == 0)))
+            s = save_state(comm, e, net, cl, ncl, hist, ep + 1, step, NULL);
     }
     if (csv) fclose(csv);
     free(order), free(xb), free(yb), free(hist);
