@@ -71,6 +71,7 @@ packages=(
     libhdf5-openmpi-dev hdf5-tools
     libinih-dev
     zlib1g-dev
+    slurmctld slurmd slurm-client munge
 )
 if [ $fashion = 1 ]; then
     packages+=(dataset-fashion-mnist)
