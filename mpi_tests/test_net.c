@@ -1029,6 +1029,107 @@ done:
     rpu_experiment_free(&eb);
 }
 
+/* ------------------------------------------------------------------ stop and resume */
+
+/* should_stop that answers 1 on one rank once it has been polled `at` times. */
+typedef struct {
+    run_log log;
+    int polls, at, rank;
+} stop_ctx;
+
+static int stop_when(void *vctx) {
+    stop_ctx *c = vctx;
+    ++c->polls;
+    return c->rank == tl_size() - 1 && c->polls >= c->at;
+}
+
+static void stop_epoch(void *ctx, const rpu_epoch_metrics *m) {
+    on_epoch(&((stop_ctx *)ctx)->log, m);
+}
+
+/* A run stopped through hooks.should_stop (asked on the last rank only) after step `at`
+ * returns RPU_STOPPED on every rank after that same step, with a checkpoint from which the
+ * resumed run reproduces the uninterrupted run's metrics and checkpoint bit for bit: in
+ * the middle of an epoch, after the last batch of an epoch, after the last step of the
+ * run. Without run.checkpoint nothing is written and the message says so. */
+static void test_stop(void) {
+    char da[1200];
+    snprintf(da, sizeof da, "%s/stop-full", g_tmp);
+    rpu_experiment *ea = small_run_exp(da, "ck.h5", "run.epochs=3", NULL);
+    if (!ea) return;
+    run_log la;
+    CHECK_OK(train_run(MPI_COMM_WORLD, ea, NULL, &la));
+    CHECK(la.n == 3, "uninterrupted run: %d epochs", la.n);
+    char cka[1300];
+    snprintf(cka, sizeof cka, "%s/ck.h5", da);
+    const int ats[] = {8, 6, 18}; /* epoch 2 batch 2; epoch 1 batch 6/6; the last step */
+    for (int q = 0; q < 3; ++q) {
+        const int at = ats[q], done_epochs = (at - 1) / 6;
+        char db[1200], ckb[1300], want[1500];
+        snprintf(db, sizeof db, "%s/stop-%d", g_tmp, at);
+        snprintf(ckb, sizeof ckb, "%s/ck.h5", db);
+        rpu_experiment *eb = small_run_exp(db, "ck.h5", "run.epochs=3", NULL);
+        if (!eb) break;
+        stop_ctx c = {.at = at, .rank = tl_rank()};
+        c.log.progress_ok = true;
+        rpu_train_hooks h = {.on_epoch = stop_epoch, .ctx = &c, .should_stop = stop_when};
+        rpu_clear_error();
+        rpu_status s = rpu_train(MPI_COMM_WORLD, eb, NULL, &h);
+        snprintf(want, sizeof want, "after epoch %d batch %d/6 (step %d); checkpoint written to %s",
+                 done_epochs + 1, at - 6 * done_epochs, at, ckb);
+        CHECK(s == RPU_STOPPED && strstr(rpu_last_error(), want),
+              "stop at step %d: %s (%s), want RPU_STOPPED with '%s'", at, rpu_status_name(s),
+              rpu_last_error(), want);
+        CHECK(c.polls == at, "stop at step %d: rank %d polled %d times", at, tl_rank(), c.polls);
+        CHECK(c.log.n == done_epochs, "stop at step %d: %d epochs reported, want %d", at, c.log.n,
+              done_epochs);
+        if (tl_rank() == 0) {
+            rpu_ckpt_file *f = NULL;
+            CHECK_OK(rpu_ckpt_open(ckb, &f));
+            if (f)
+                CHECK(rpu_ckpt_file_info(f)->step == at &&
+                          rpu_ckpt_file_info(f)->epoch == done_epochs,
+                      "stop at step %d: checkpoint step %lld epoch %lld", at,
+                      (long long)rpu_ckpt_file_info(f)->step,
+                      (long long)rpu_ckpt_file_info(f)->epoch);
+            rpu_ckpt_close(&f);
+        }
+        run_log lb;
+        CHECK_OK(train_run(MPI_COMM_WORLD, eb, ckb, &lb));
+        CHECK(lb.n == 3 - done_epochs, "resumed after step %d: %d epochs reported, want %d", at,
+              lb.n, 3 - done_epochs);
+        for (int k = 0; k < lb.n && k + done_epochs < la.n && k < MAX_EP; ++k)
+            CHECK(same_metrics(&la.m[done_epochs + k], &lb.m[k]),
+                  "resumed after step %d: epoch %d metrics == uninterrupted bit for bit "
+                  "(%.17g %.17g vs %.17g %.17g)",
+                  at, lb.m[k].epoch, la.m[done_epochs + k].train_loss,
+                  la.m[done_epochs + k].test_loss, lb.m[k].train_loss, lb.m[k].test_loss);
+        if (tl_rank() == 0) {
+            char label[64];
+            snprintf(label, sizeof label, "stopped at step %d and resumed", at);
+            compare_ckpt_files(cka, ckb, label);
+        }
+        rpu_experiment_free(&eb);
+    }
+    /* no checkpoint configured: RPU_STOPPED, nothing written */
+    {
+        char dc[1200], o_dir[1300];
+        snprintf(dc, sizeof dc, "%s/stop-nockpt", g_tmp);
+        snprintf(o_dir, sizeof o_dir, "run.output_dir=%s", dc);
+        const char *ov[] = {o_dir, "run.checkpoint="};
+        rpu_experiment *ec = parse(small_exp, "small.ini", ov, 2);
+        if (ec) {
+            stop_ctx c = {.at = 3, .rank = tl_rank()};
+            rpu_train_hooks h = {.ctx = &c, .should_stop = stop_when};
+            rpu_status s = rpu_train(MPI_COMM_WORLD, ec, NULL, &h);
+            CHECK(s == RPU_STOPPED && strstr(rpu_last_error(), "no checkpoint written"),
+                  "stop without checkpoint: %s (%s)", rpu_status_name(s), rpu_last_error());
+            rpu_experiment_free(&ec);
+        }
+    }
+    rpu_experiment_free(&ea);
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -1041,11 +1142,9 @@ int main(int argc, char **argv) {
     struct {
         const char *name;
         void (*fn)(void);
-    } tests[] = {{"gradient", test_gradient},
-                 {"bad files", test_bad_files},
-                 {"accuracy", test_accuracy},
-                 {"rank invariance", test_rank_invariance},
-                 {"resume", test_resume}};
+    } tests[] = {{"gradient", test_gradient}, {"bad files", test_bad_files},
+                 {"accuracy", test_accuracy}, {"rank invariance", test_rank_invariance},
+                 {"resume", test_resume},     {"stop", test_stop}};
     for (size_t k = 0; k < sizeof tests / sizeof tests[0]; ++k) {
         const double t0 = wall();
         tests[k].fn();

@@ -72,6 +72,7 @@ packages=(
     libinih-dev
     zlib1g-dev
     python3-h5py python3-numpy
+    slurmctld slurmd slurm-client munge
 )
 if [ $fashion = 1 ]; then
     packages+=(dataset-fashion-mnist)

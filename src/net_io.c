@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "net_io_impl.h"
 
+#include "agree_impl.h"
 #include "error_impl.h"
 #include "rpusim/layer.h"
 
@@ -28,8 +29,8 @@ int net_ckpt_layers(rpu_net *net, rpu_ckpt_layer *out, int max) {
     return n < max ? n : max;
 }
 
-int net_train_arrays(rpu_net *net, double *hist, int64_t epochs, rpu_ckpt_array *arr,
-                     char names[][96], int max) {
+int net_train_arrays(rpu_net *net, double *hist, int64_t epochs, double *partial,
+                     rpu_ckpt_array *arr, char names[][96], int max) {
     int n = 0;
     arr[n] = (rpu_ckpt_array){.path = "train/history",
                               .dtype = RPU_CKPT_F64,
@@ -46,66 +47,40 @@ int net_train_arrays(rpu_net *net, double *hist, int64_t epochs, rpu_ckpt_array 
             .path = names[n], .dtype = RPU_CKPT_F32, .ndim = 1, .dims = {len, 0}, .data = m};
         ++n;
     }
+    if (partial && n < max) {
+        arr[n] = (rpu_ckpt_array){.path = PARTIAL_PATH,
+                                  .dtype = RPU_CKPT_F64,
+                                  .ndim = 1,
+                                  .dims = {PARTIAL_COLS, 0},
+                                  .data = partial};
+        ++n;
+    }
     return n;
 }
 
 rpu_status rpu_net_save_checkpoint(MPI_Comm comm, rpu_net *net, const rpu_experiment *e,
                                    const char *path, int64_t step, int64_t epoch,
                                    const double *history, int64_t history_rows, int keep_last) {
+    return net_save_state(comm, net, e, path, step, epoch, history, history_rows, keep_last, NULL);
+}
+
+rpu_status net_save_state(MPI_Comm comm, rpu_net *net, const rpu_experiment *e, const char *path,
+                          int64_t step, int64_t epoch, const double *history, int64_t history_rows,
+                          int keep_last, const double *partial) {
     if (!net || !e || !path || (history_rows > 0 && !history) || history_rows < 0)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_net_save_checkpoint: NULL or negative argument");
     rpu_ckpt_layer cl[EXP_MAX_LAYERS];
     const int ncl = net_ckpt_layers(net, cl, EXP_MAX_LAYERS);
-    rpu_ckpt_array arr[EXP_MAX_LAYERS + 1];
-    char names[EXP_MAX_LAYERS + 1][96];
+    rpu_ckpt_array arr[EXP_MAX_LAYERS + 2];
+    char names[EXP_MAX_LAYERS + 2][96];
     /* the arrays are only read by save */
-    const int na = net_train_arrays(net, (double *)(uintptr_t)history, history_rows, arr, names,
-                                    EXP_MAX_LAYERS + 1);
+    const int na = net_train_arrays(net, (double *)(uintptr_t)history, history_rows,
+                                    (double *)(uintptr_t)partial, arr, names, EXP_MAX_LAYERS + 2);
     rpu_ckpt_meta meta = {.seed = e->run.seed, .step = step, .epoch = epoch, .config = e->text};
     rpu_ckpt_save_opts o;
     rpu_ckpt_save_opts_default(&o);
     o.keep_last = keep_last;
     return rpu_ckpt_save(comm, path, &meta, cl, ncl, arr, na, &o);
-}
-
-/* ------------------------------------------------------------------ agreement */
-
-/* Every rank gets the status and message of the lowest failing rank (collective). The
- * message keeps its original "[file:line]". */
-static rpu_status agree(MPI_Comm comm, rpu_status st) {
-    int rank = 0, size = 1;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
-    int mine = st != RPU_OK ? rank : size, first = size;
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
-        return RPU_FAIL(RPU_ERR_MPI, "import: MPI_Allreduce failed");
-    if (first == size) return RPU_OK;
-    struct {
-        int st;
-        char msg[1024];
-    } m;
-    memset(&m, 0, sizeof m);
-    if (rank == first) {
-        m.st = (int)st;
-        snprintf(m.msg, sizeof m.msg, "%s", rpu_last_error());
-    }
-    if (MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, comm) != MPI_SUCCESS)
-        return RPU_FAIL(RPU_ERR_MPI, "import: MPI_Bcast failed");
-    if (rank == first) return st;
-    m.msg[sizeof m.msg - 1] = '\0';
-    /* re-record under the original file:line so that every rank shows the same text */
-    char where[256] = "net_io.c";
-    int line = 0;
-    char *br = strrchr(m.msg, '[');
-    if (br && br > m.msg && br[-1] == ' ') {
-        char *colon = strrchr(br, ':');
-        if (colon) {
-            snprintf(where, sizeof where, "%.*s", (int)(colon - br - 1), br + 1);
-            line = atoi(colon + 1);
-            br[-1] = '\0';
-        }
-    }
-    return rpu_error_at((rpu_status)m.st, where, line, "%s", m.msg);
 }
 
 /* ------------------------------------------------------------------ weights file */
@@ -380,7 +355,7 @@ rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
         if (!w->w || !w->b) s = RPU_FAIL(RPU_ERR_NOMEM, "import: out of memory");
     }
     if (s == RPU_OK && L && rank == 0) s = read_file(path, L, nl);
-    s = agree(comm, s);
+    s = rpu_agree(comm, s);
     for (int k = 0; L && k < nl && s == RPU_OK; ++k) {
         if (MPI_Bcast(L[k].w, (int)L[k].nw, MPI_FLOAT, 0, comm) != MPI_SUCCESS ||
             (L[k].bias && MPI_Bcast(L[k].b, L[k].out, MPI_FLOAT, 0, comm) != MPI_SUCCESS))
@@ -394,13 +369,13 @@ rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
             s = RPU_FAIL(s, "weights %s: layer %s: %s", path, L[k].name, inner);
         }
     }
-    s = agree(comm, s);
+    s = rpu_agree(comm, s);
     if (s == RPU_OK && L && report) {
         for (int k = 0; k < nl; ++k) { /* every rank calls every collective read-back */
             rpu_status r = read_back(&L[k], &report[k]);
             if (s == RPU_OK) s = r;
         }
-        s = agree(comm, s);
+        s = rpu_agree(comm, s);
     }
     for (int k = 0; L && k < nl; ++k)
         free(L[k].w), free(L[k].b);
@@ -422,9 +397,9 @@ rpu_status rpu_net_import(MPI_Comm comm, const rpu_experiment *e, const char *we
     struct stat st;
     if (rank == 0 && !overwrite && stat(out, &st) == 0)
         s = RPU_FAIL(RPU_ERR_IO, "import: output %s already exists (not overwritten)", out);
-    RPU_CHECK(agree(comm, s));
+    RPU_CHECK(rpu_agree(comm, s));
     rpu_dataset train = {0}, test = {0};
-    s = agree(comm, net_load_data(e, &train, &test));
+    s = rpu_agree(comm, net_load_data(e, &train, &test));
     rpu_net *net = NULL;
     if (s == RPU_OK) s = net_make(comm, e, &test, &net);
     rpu_dataset_free(&train);
@@ -434,7 +409,7 @@ rpu_status rpu_net_import(MPI_Comm comm, const rpu_experiment *e, const char *we
     if (s == RPU_OK && report &&
         !(rep = (rpu_import_layer *)calloc((size_t)(nl > 0 ? nl : 1), sizeof *rep)))
         s = RPU_FAIL(RPU_ERR_NOMEM, "import: out of memory");
-    if (report) s = agree(comm, s);
+    if (report) s = rpu_agree(comm, s);
     if (s == RPU_OK) s = rpu_net_load_weights(comm, net, weights, rep);
     if (s == RPU_OK) s = rpu_net_save_checkpoint(comm, net, e, out, 0, 0, NULL, 0, 0);
     if (s == RPU_OK && report && rep) {

@@ -23,10 +23,23 @@ rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *d
  * returns how many were written (at most max). */
 int net_ckpt_layers(rpu_net *net, rpu_ckpt_layer *out, int max);
 
+/* Position inside an epoch, saved when a run stops early (/train/partial_epoch, float64):
+ * batches done in the current epoch, the epoch's running sum of loss x samples, correct
+ * predictions, samples seen, and seconds spent in it. Counts are exact in a double. */
+#define PARTIAL_COLS 5
+#define PARTIAL_PATH "train/partial_epoch"
+
 /* The /train arrays of a checkpoint: history [epochs, HIST_COLS] (hist; may be NULL when
- * epochs is 0), then train/momentum/<layer> for each analog layer with bias momentum.
- * names holds the array paths (one per array). Returns the number of arrays (<= max). */
-int net_train_arrays(rpu_net *net, double *hist, int64_t epochs, rpu_ckpt_array *arr,
-                     char names[][96], int max);
+ * epochs is 0), then train/momentum/<layer> for each analog layer with bias momentum, then
+ * (partial != NULL: a run stopped inside an epoch) PARTIAL_PATH. names holds the array
+ * paths (one per array). Returns the number of arrays (<= max). */
+int net_train_arrays(rpu_net *net, double *hist, int64_t epochs, double *partial,
+                     rpu_ckpt_array *arr, char names[][96], int max);
+
+/* rpu_net_save_checkpoint with the position in a stopped epoch (partial: PARTIAL_COLS
+ * values, or NULL for an epoch-end checkpoint). Collective. */
+rpu_status net_save_state(MPI_Comm comm, rpu_net *net, const rpu_experiment *e, const char *path,
+                          int64_t step, int64_t epoch, const double *history, int64_t history_rows,
+                          int keep_last, const double *partial);
 
 #endif

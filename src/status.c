@@ -52,6 +52,8 @@ const char *rpu_status_name(rpu_status s) {
         return "RPU_ERR_MPI";
     case RPU_ERR_INTERNAL:
         return "RPU_ERR_INTERNAL";
+    case RPU_STOPPED:
+        return "RPU_STOPPED";
     }
     return "RPU_ERR_UNKNOWN";
 }

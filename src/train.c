@@ -54,8 +54,10 @@ rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_datase
         for (int k = 0; k < e->n_entries; ++k) {
             const exp_entry *x = &e->entries[k];
             if (strcmp(x->section, "data") || strcmp(x->key, key)) continue;
-            if (x->line > 0) snprintf(w, sizeof w, "%s:%d", e->source, x->line);
-            else snprintf(w, sizeof w, "%s (--set data.%s)", e->source, key);
+            if (x->line > 0)
+                snprintf(w, sizeof w, "%s:%d", e->source, x->line);
+            else
+                snprintf(w, sizeof w, "%s (--set data.%s)", e->source, key);
         }
         return RPU_FAIL(s, "%s: [data] %s %s", w, key, inner);
     }
@@ -66,7 +68,8 @@ rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_datase
 static void shuffle(int *order, int n, uint64_t seed, int epoch) {
     rpu_rng r;
     rpu_rng_init(&r, seed, rpu_stream_id(SHUFFLE_LAYER, (uint32_t)epoch, RPU_PURPOSE_DATA));
-    for (int i = 0; i < n; ++i) order[i] = i;
+    for (int i = 0; i < n; ++i)
+        order[i] = i;
     for (int i = n - 1; i > 0; --i) {
         int j = (int)(rpu_rng_uniform(&r) * (float)(i + 1));
         if (j > i) j = i;
@@ -83,9 +86,10 @@ rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *d
         int got = rpu_net_outputs(*net);
         rpu_net_destroy(net);
         const exp_layer *last = &e->layers[e->n_layers - 1];
-        return RPU_FAIL(RPU_ERR_CONFIG,
-                        "%s:%d: [layer.%s] the last layer gives %d outputs but the data set has %d classes",
-                        e->source, last->line, last->name, got, ds->n_classes);
+        return RPU_FAIL(
+            RPU_ERR_CONFIG,
+            "%s:%d: [layer.%s] the last layer gives %d outputs but the data set has %d classes",
+            e->source, last->line, last->name, got, ds->n_classes);
     }
     return RPU_OK;
 }
@@ -161,18 +165,22 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
         order = (int *)malloc(sizeof(int) * (size_t)train.n);
         xb = (float *)malloc(sizeof(float) * (size_t)B * per);
         yb = (uint8_t *)malloc((size_t)B);
-        hist = (double *)calloc((size_t)(r->epochs > 0 ? r->epochs : 1) * HIST_COLS, sizeof(double));
+        hist =
+            (double *)calloc((size_t)(r->epochs > 0 ? r->epochs : 1) * HIST_COLS, sizeof(double));
         if (!order || !xb || !yb || !hist) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
     }
     int start_epoch = 0;
     int64_t step = 0;
     rpu_ckpt_layer cl[EXP_MAX_LAYERS];
     const int ncl = net ? net_ckpt_layers(net, cl, EXP_MAX_LAYERS) : 0;
-    rpu_ckpt_array arr[EXP_MAX_LAYERS + 1];
-    char names[EXP_MAX_LAYERS + 1][96];
+    /* where a resumed run starts inside start_epoch (from /train/partial_epoch) */
+    double resumed[PARTIAL_COLS] = {0};
+    rpu_ckpt_array arr[EXP_MAX_LAYERS + 2];
+    char names[EXP_MAX_LAYERS + 2][96];
     if (s == RPU_OK && resume && *resume) {
-        int na = net_train_arrays(net, hist, r->epochs, arr, names, EXP_MAX_LAYERS + 1);
-        for (int k = 0; k < na; ++k) arr[k].data = NULL, arr[k].optional = k > 0;
+        int na = net_train_arrays(net, hist, r->epochs, resumed, arr, names, EXP_MAX_LAYERS + 2);
+        for (int k = 0; k < na; ++k)
+            arr[k].data = NULL, arr[k].optional = k > 0;
         rpu_ckpt_info info = {0};
         s = rpu_ckpt_load(comm, resume, cl, ncl, arr, na, &info);
         if (s == RPU_OK) {
@@ -183,7 +191,7 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
                 memcpy(hist, arr[0].data, sizeof(double) * (size_t)rows * HIST_COLS);
             }
             /* the momentum arrays follow in the order net_train_arrays listed them */
-            for (int q = 0, k = 1; q < rpu_net_analog_count(net) && k < na; ++q) {
+            for (int q = 0, k = 1; q < rpu_net_analog_count(net) && k < na - 1; ++q) {
                 int len = 0;
                 float *m = rpu_net_momentum(net, q, &len);
                 if (!m) continue;
@@ -191,8 +199,23 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
                     memcpy(m, arr[k].data, sizeof(float) * (size_t)len);
                 ++k;
             }
+            /* last: the position in a stopped epoch (absent: an epoch-end checkpoint) */
+            const rpu_ckpt_array *pa = &arr[na - 1];
+            if (pa->data) {
+                const double *pv = (const double *)pa->data;
+                if (pa->ndim != 1 || pa->dims[0] != PARTIAL_COLS || !(pv[0] >= 0) ||
+                    pv[0] > batches || pv[0] != floor(pv[0]) || start_epoch >= r->epochs ||
+                    step != (int64_t)start_epoch * batches + (int64_t)pv[0])
+                    s = RPU_FAIL(RPU_ERR_FORMAT,
+                                 "checkpoint %s: /%s does not match the run (epoch %d, step %lld, "
+                                 "%d batches per epoch)",
+                                 resume, PARTIAL_PATH, start_epoch, (long long)step, batches);
+                else
+                    memcpy(resumed, pv, sizeof resumed);
+            }
         }
-        for (int k = 0; k < na; ++k) free(arr[k].data);
+        for (int k = 0; k < na; ++k)
+            free(arr[k].data);
         rpu_ckpt_info_free(&info);
     }
     if (s == RPU_OK) s = ensure_dir(r->output_dir);
@@ -205,7 +228,8 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
         snprintf(path, sizeof path, "%s/metrics.csv", r->output_dir);
         /* rewritten from the checkpoint's history on resume: no duplicate rows */
         csv = fopen(path, "w");
-        if (!csv) s = RPU_FAIL(RPU_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        if (!csv)
+            s = RPU_FAIL(RPU_ERR_IO, "cannot write %s: %s", path, strerror(errno));
         else {
             fprintf(csv, "epoch,train_loss,train_acc,test_loss,test_acc,seconds,step\n");
             for (int ep = 0; ep < start_epoch; ++ep) {
@@ -218,22 +242,30 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
     {
         int ok = s == RPU_OK, all = 0;
         MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
-        if (all == 0 && s == RPU_OK) s = RPU_FAIL(RPU_ERR_IO, "the run could not start on another rank");
+        if (all == 0 && s == RPU_OK)
+            s = RPU_FAIL(RPU_ERR_IO, "the run could not start on another rank");
     }
     const double t_run = now();
-    const long total_steps = (long)batches * (r->epochs - start_epoch);
+    const int start_batch = (int)resumed[0];
+    const long total_steps = (long)batches * (r->epochs - start_epoch) - start_batch;
     long steps_this_run = 0;
+    bool stopped = false;
     for (int ep = start_epoch; s == RPU_OK && ep < r->epochs; ++ep) {
-        const double t0 = now();
+        const bool resumed_epoch = ep == start_epoch && start_batch > 0;
+        /* a resumed epoch counts the seconds it had run before the stop */
+        const double t0 = now() - (resumed_epoch ? resumed[4] : 0);
         float lr = r->lr;
         if (r->lr_step > 0) lr = r->lr * powf(r->lr_gamma, (float)(ep / r->lr_step));
         shuffle(order, train.n, r->seed, ep);
-        double sum_loss = 0;
-        long correct = 0, seen = 0;
-        for (int b = 0; b < batches && s == RPU_OK; ++b) {
+        double sum_loss = resumed_epoch ? resumed[1] : 0;
+        long correct = resumed_epoch ? (long)resumed[2] : 0,
+             seen = resumed_epoch ? (long)resumed[3] : 0;
+        int b = resumed_epoch ? start_batch : 0;
+        for (; b < batches && s == RPU_OK; ++b) {
             const int b0 = b * B, nb = train.n - b0 < B ? train.n - b0 : B;
             for (int i = 0; i < nb; ++i) {
-                memcpy(xb + (size_t)i * per, train.x + (size_t)order[b0 + i] * per, sizeof(float) * per);
+                memcpy(xb + (size_t)i * per, train.x + (size_t)order[b0 + i] * per,
+                       sizeof(float) * per);
                 yb[i] = train.y[order[b0 + i]];
             }
             rpu_net_set_step(net, (uint64_t)step);
@@ -250,17 +282,50 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
             if (s == RPU_OK && hooks && hooks->on_progress &&
                 ((b + 1) % r->progress_every == 0 || b + 1 == batches)) {
                 const double el = now() - t_run;
-                rpu_progress p = {.epoch = ep + 1, .epochs = r->epochs, .batch = b + 1,
-                                  .batches = batches, .step = step, .loss = sum_loss / seen,
+                rpu_progress p = {.epoch = ep + 1,
+                                  .epochs = r->epochs,
+                                  .batch = b + 1,
+                                  .batches = batches,
+                                  .step = step,
+                                  .loss = sum_loss / seen,
                                   .acc = (double)correct / seen};
                 p.samples_per_s = (double)steps_this_run * B / (el > 0 ? el : 1e-9);
                 p.eta_s = el / steps_this_run * (double)(total_steps - steps_this_run);
                 hooks->on_progress(hooks->ctx, &p);
             }
+            if (s == RPU_OK && hooks && hooks->should_stop) {
+                /* one int per step: every rank stops after the same step */
+                int mine = hooks->should_stop(hooks->ctx) != 0, any = 0;
+                if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
+                    s = RPU_FAIL(RPU_ERR_MPI, "MPI_Allreduce of the stop request failed");
+                else if (any) {
+                    stopped = true;
+                    ++b; /* batches done in this epoch */
+                    break;
+                }
+            }
+        }
+        if (stopped) {
+            double partial[PARTIAL_COLS] = {b, sum_loss, (double)correct, (double)seen, now() - t0};
+            if (r->checkpoint[0]) {
+                s = net_save_state(comm, net, e, r->checkpoint, step, ep, hist, ep,
+                                   r->keep_checkpoints > 1 ? r->keep_checkpoints - 1 : 0, partial);
+                if (s == RPU_OK)
+                    s = RPU_FAIL(RPU_STOPPED,
+                                 "stopped on request after epoch %d batch %d/%d (step %lld); "
+                                 "checkpoint written to %s",
+                                 ep + 1, b, batches, (long long)step, r->checkpoint);
+            } else {
+                s = RPU_FAIL(RPU_STOPPED,
+                             "stopped on request after epoch %d batch %d/%d (step %lld); no "
+                             "checkpoint written (run.checkpoint is empty)",
+                             ep + 1, b, batches, (long long)step);
+            }
+            break;
         }
         if (s != RPU_OK) break;
-        rpu_epoch_metrics m = {.epoch = ep + 1, .train_loss = sum_loss / seen,
-                               .train_acc = (double)correct / seen};
+        rpu_epoch_metrics m = {
+            .epoch = ep + 1, .train_loss = sum_loss / seen, .train_acc = (double)correct / seen};
         s = evaluate(net, &test, B, &m.test_loss, &m.test_acc, NULL);
         if (s != RPU_OK) break;
         m.seconds = now() - t0;
@@ -274,7 +339,8 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
         }
         if (hooks && hooks->on_epoch) hooks->on_epoch(hooks->ctx, &m);
         const bool last = ep + 1 == r->epochs;
-        if (r->checkpoint[0] && (last || (r->checkpoint_every > 0 && (ep + 1) % r->checkpoint_every == 0))) {
+        if (r->checkpoint[0] &&
+            (last || (r->checkpoint_every > 0 && (ep + 1) % r->checkpoint_every == 0))) {
             s = rpu_net_save_checkpoint(comm, net, e, r->checkpoint, step, ep + 1, hist, ep + 1,
                                         r->keep_checkpoints > 1 ? r->keep_checkpoints - 1 : 0);
         }
@@ -304,8 +370,10 @@ rpu_status rpu_evaluate(MPI_Comm comm, const rpu_experiment *e, const char *chec
     if (s == RPU_OK && !(conf = (int *)calloc((size_t)K * K, sizeof(int))))
         s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
     if (s == RPU_OK) s = evaluate(net, &test, e->run.batch_size, loss, acc, conf);
-    if (s == RPU_OK && confusion) *confusion = conf;
-    else free(conf);
+    if (s == RPU_OK && confusion)
+        *confusion = conf;
+    else
+        free(conf);
     if (n_classes) *n_classes = K;
     rpu_net_destroy(&net);
     rpu_dataset_free(&train);

@@ -107,11 +107,16 @@ typedef struct {
     double train_loss, train_acc, test_loss, test_acc, seconds;
 } rpu_epoch_metrics;
 
-/* Called on every rank (the caller prints on rank 0 only). */
+/* Called on every rank (the caller prints on rank 0 only). Any of them may be NULL. */
 typedef struct {
     void (*on_progress)(void *ctx, const rpu_progress *p);
     void (*on_epoch)(void *ctx, const rpu_epoch_metrics *m);
     void *ctx;
+    /* Polled after every optimizer step on every rank: nonzero asks the run to stop (for
+     * example a signal handler's flag). The ranks' answers are combined with one
+     * MPI_Allreduce (MAX) of one int per step, so every rank stops after the same step,
+     * even when only one of them was asked. Must be NULL on all ranks or on none. */
+    int (*should_stop)(void *ctx);
 } rpu_train_hooks;
 
 /* Trains the experiment's network on its data set (collective): shuffles each epoch with
@@ -120,7 +125,17 @@ typedef struct {
  * output_dir/metrics.csv and output_dir/experiment.ini, and checkpoints every
  * checkpoint_every epochs and at the end (run.checkpoint; empty: none). resume: a
  * checkpoint to continue from (NULL: start fresh); it must come from the same
- * experiment (model and config are verified). */
+ * experiment (model and config are verified). hooks may be NULL.
+ *
+ * Stopping early: when hooks->should_stop answers nonzero on any rank, every rank finishes
+ * the current step, the state after it is written to run.checkpoint (collectively, like
+ * every checkpoint: the previous file stays intact until the new one is complete), and
+ * rpu_train returns RPU_STOPPED on every rank with a message naming the epoch, batch,
+ * step and file (with an empty run.checkpoint nothing is written and the message says
+ * so). Such a mid-epoch checkpoint also stores the position in the epoch and the epoch's
+ * running sums (/train/partial_epoch), so resuming from it continues exactly: the final
+ * weights and metrics are those of an uninterrupted run. A checkpoint without
+ * /train/partial_epoch is an epoch-end checkpoint. */
 rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *exp, const char *resume,
                      const rpu_train_hooks *hooks);
 

@@ -21,7 +21,10 @@ typedef enum {
     RPU_ERR_IO = 6,          /* file could not be read or written */
     RPU_ERR_FORMAT = 7,      /* file content invalid: schema, checksum, shape */
     RPU_ERR_MPI = 8,         /* an MPI call failed */
-    RPU_ERR_INTERNAL = 9     /* invariant violated: a bug in rpusim */
+    RPU_ERR_INTERNAL = 9,    /* invariant violated: a bug in rpusim */
+    RPU_STOPPED = 10         /* not an error: rpu_train stopped early because its
+                                should_stop hook asked it to (the message says where and
+                                which checkpoint holds the state) */
 } rpu_status;
 
 /* Message of the most recent failure on this thread ("" if none). Never NULL. */

@@ -44,6 +44,11 @@ static void on_progress(void *vctx, const rpu_progress *p) {
     fflush(stderr);
 }
 
+static int should_stop(void *vctx) {
+    (void)vctx;
+    return cli_signal_received() != 0;
+}
+
 static void on_epoch(void *vctx, const rpu_epoch_metrics *m) {
     const progress_ctx *c = (const progress_ctx *)vctx;
     if (c->rank != 0) return;
@@ -127,9 +132,32 @@ static int run(const char *cmd, int argc, char **argv) {
         if (rank == 0)
             printf("rpusim train %s: %d rank(s), %d epochs, batch %d, lr %g, data %s, output %s\n",
                    a.file, size, r->epochs, r->batch_size, (double)r->lr, r->dataset, r->output_dir);
+        if (rank == 0 && a.checkpoint) printf("resuming from %s\n", a.checkpoint);
+        fflush(stdout);
         progress_ctx ctx = {rank, isatty(STDERR_FILENO)};
-        rpu_train_hooks hooks = {on_progress, on_epoch, &ctx};
+        rpu_train_hooks hooks = {on_progress, on_epoch, &ctx, should_stop};
+        /* should_stop must be set on every rank or on none */
+        int ok = cli_signals_install(rank == 0) == 0, all = 0;
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (!all) {
+            if (rank == 0)
+                fprintf(stderr, "rpusim train: cannot install the signal handlers; SIGTERM and "
+                                "SIGUSR1 will end the run without a checkpoint\n");
+            hooks.should_stop = NULL;
+        }
         s = rpu_train(MPI_COMM_WORLD, e, a.checkpoint, &hooks);
+        if (s == RPU_STOPPED) {
+            const int sig = cli_signal_received();
+            if (rank == 0)
+                fprintf(stderr, "rpusim train: %s%s: %s\n", sig ? cli_signal_name(sig) : "",
+                        sig ? "" : "a signal on another rank", rpu_last_error());
+            const int rc = r->checkpoint[0] ? CLI_EXIT_STOPPED : 1; /* 1: nothing to resume */
+            if (rank == 0 && rc == CLI_EXIT_STOPPED)
+                fprintf(stderr, "rpusim train: exit code %d; continue with --resume %s\n",
+                        CLI_EXIT_STOPPED, r->checkpoint);
+            rpu_experiment_free(&e);
+            return rc;
+        }
     }
     if (s != RPU_OK && rank == 0) fprintf(stderr, "rpusim %s: %s\n", cmd, rpu_last_error());
     rpu_experiment_free(&e);

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# A single-node SLURM (munged + slurmctld + slurmd) in one directory, for tests and local
+# trials of the job scripts. Nothing outside DIR is touched: its own munge key and socket,
+# its own slurm.conf (clients find it through SLURM_CONF), pid files, state and logs. It
+# needs root (slurmd runs jobs as their users) and the Debian packages slurmctld, slurmd,
+# slurm-client and munge.
+#
+# usage: bash scripts/slurm/local_slurm.sh start|stop|status|env [DIR]
+#   start    write DIR/etc/slurm.conf, start the three daemons (those not running yet) and
+#            wait until the node is idle; idempotent
+#   stop     stop the daemons of DIR by the PIDs in their pid files, wait for them to exit
+#   status   the daemons' PIDs and `sinfo` of DIR's cluster; exit code 0 if all run
+#   env      print the line to paste into a shell: export SLURM_CONF=DIR/etc/slurm.conf
+#   DIR      default $LOCAL_SLURM_DIR, else /tmp/rpusim-slurm
+#
+# Environment:
+#   LOCAL_SLURM_CPUS   CPUs the node advertises (default: the hardware's, from `slurmd -C`);
+#                      more than the hardware lets jobs ask for more tasks than cores
+#                      without --overcommit
+#   LOCAL_SLURM_PORT   slurmctld port (default 6817); slurmd uses the next one
+#
+# After `start`, run `export SLURM_CONF=DIR/etc/slurm.conf` (or eval "$(... env DIR)"), then
+# sbatch, srun, squeue, scontrol and scancel talk to this cluster. Jobs inherit SLURM_CONF,
+# so srun inside a job script works too.
+set -euo pipefail
+
+cmd=${1:-}
+dir=${2:-${LOCAL_SLURM_DIR:-/tmp/rpusim-slurm}}
+case "$cmd" in start | stop | status | env) ;; *)
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+conf=$dir/etc/slurm.conf
+export SLURM_CONF=$conf
+
+# pid_of FILE: the PID in FILE if that process is alive, else nothing.
+pid_of() {
+    local p
+    [ -s "$1" ] || return 0
+    p=$(cat "$1" 2>/dev/null) || return 0
+    if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then echo "$p"; fi
+}
+
+munged_pid() { pid_of "$dir/munge/munged.pid"; }
+ctld_pid() { pid_of "$dir/run/slurmctld.pid"; }
+slurmd_pid() { pid_of "$dir/run/slurmd.pid"; }
+
+if [ "$cmd" = env ]; then
+    echo "export SLURM_CONF=$conf"
+    exit 0
+fi
+
+if [ "$cmd" = status ]; then
+    ok=0
+    for d in munged slurmctld slurmd; do
+        case $d in munged) p=$(munged_pid) ;; slurmctld) p=$(ctld_pid) ;; slurmd) p=$(slurmd_pid) ;; esac
+        if [ -n "$p" ]; then echo "$d running (pid $p)"; else echo "$d not running"; ok=1; fi
+    done
+    if [ $ok = 0 ]; then timeout 10 sinfo || ok=1; fi
+    exit $ok
+fi
+
+# wait_gone PID SECONDS: wait until PID has exited; 1 if it is still there.
+wait_gone() {
+    local p=$1 n=$(($2 * 10))
+    while kill -0 "$p" 2>/dev/null && [ $n -gt 0 ]; do
+        sleep 0.1
+        n=$((n - 1))
+    done
+    ! kill -0 "$p" 2>/dev/null
+}
+
+if [ "$cmd" = stop ]; then
+    status=0
+    # slurmd first (it ends the job steps), then the controller, then munge.
+    for d in slurmd slurmctld munged; do
+        case $d in munged) p=$(munged_pid) ;; slurmctld) p=$(ctld_pid) ;; slurmd) p=$(slurmd_pid) ;; esac
+        [ -n "$p" ] || continue
+        kill -TERM "$p" 2>/dev/null || true
+        if ! wait_gone "$p" 30; then
+            echo "local_slurm.sh: $d (pid $p) did not stop after SIGTERM; sending SIGKILL" >&2
+            kill -KILL "$p" 2>/dev/null || true
+            wait_gone "$p" 5 || status=1
+        fi
+    done
+    echo "local_slurm.sh: stopped ($dir)"
+    exit $status
+fi
+
+# ---- start ------------------------------------------------------------------------------
+for t in munged mungekey slurmctld slurmd sinfo; do
+    command -v $t >/dev/null 2>&1 || {
+        echo "local_slurm.sh: $t not found (install slurmctld slurmd slurm-client munge)" >&2
+        exit 1
+    }
+done
+[ "$(id -u)" -eq 0 ] || { echo "local_slurm.sh: must run as root (slurmd runs the jobs)" >&2; exit 1; }
+
+mkdir -p "$dir"/{etc,state,spool/slurmd,run,log}
+install -d -m 0711 "$dir/munge" # 0700 makes clients fail with "Socket is inaccessible"
+
+if [ -z "$(munged_pid)" ]; then
+    [ -s "$dir/munge/munge.key" ] || mungekey --create --keyfile="$dir/munge/munge.key"
+    munged --force --socket="$dir/munge/munge.socket.2" --key-file="$dir/munge/munge.key" \
+        --log-file="$dir/munge/munged.log" --pid-file="$dir/munge/munged.pid" \
+        --seed-file="$dir/munge/munged.seed"
+fi
+
+host=$(hostname -s)
+port=${LOCAL_SLURM_PORT:-6817}
+hw=$(slurmd -C | head -1)
+mem=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$hw")
+mem=$((mem > 1024 ? mem - 512 : mem))
+if [ -n "${LOCAL_SLURM_CPUS:-}" ]; then
+    node="NodeName=$host NodeAddr=127.0.0.1 CPUs=$LOCAL_SLURM_CPUS RealMemory=$mem State=UNKNOWN"
+    extra="SlurmdParameters=config_overrides"
+else
+    node="$(sed "s/^NodeName=[^ ]*/NodeName=$host NodeAddr=127.0.0.1/; s/RealMemory=[0-9]*/RealMemory=$mem/" <<<"$hw") State=UNKNOWN"
+    extra=""
+fi
+
+new_conf=$(
+    cat <<EOF
+# Generated by scripts/slurm/local_slurm.sh; everything lives in $dir.
+ClusterName=local
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$port
+SlurmdPort=$((port + 1))
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$dir/munge/munge.socket.2
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool/slurmd
+SlurmctldPidFile=$dir/run/slurmctld.pid
+SlurmdPidFile=$dir/run/slurmd.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdLogFile=$dir/log/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=pmix
+ReturnToService=2
+EnforcePartLimits=ALL
+KillWait=10
+MailProg=/bin/true
+$extra
+$node
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+EOF
+)
+# A running cluster keeps its config (rewriting it under live daemons would confuse them).
+if [ -z "$(ctld_pid)$(slurmd_pid)" ] || [ ! -s "$conf" ]; then
+    printf '%s\n' "$new_conf" >"$conf"
+fi
+
+[ -n "$(ctld_pid)" ] || slurmctld -f "$conf" -i
+[ -n "$(slurmd_pid)" ] || slurmd -f "$conf"
+
+# Wait for the node to be idle (or allocated/mixed: jobs already running).
+for _ in $(seq 1 300); do
+    st=$(timeout 5 sinfo -h -o %T 2>/dev/null | head -1 || true)
+    case "$st" in idle | alloc* | mix* | completing)
+        echo "local_slurm.sh: running ($dir, node $host: $st); export SLURM_CONF=$conf"
+        exit 0
+        ;;
+    esac
+    sleep 0.2
+done
+echo "local_slurm.sh: the node did not become idle within 60 s; logs in $dir/log" >&2
+tail -n 20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
+exit 1
