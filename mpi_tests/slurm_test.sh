@@ -262,4 +262,24 @@ fi
 "$rpusim" eval "$d6/experiment.ini" --checkpoint "$d6/checkpoint.h5" >/dev/null 2>&1 || fail "the previous checkpoint does not load"
 note "6. two signals: exit 143 at once, the step-$step checkpoint unchanged and loadable"
 
+# ---- 7. infer.sbatch: a drift study as a batch job --------------------------------------
+# A hardware-aware model of data/digits-mlp-hwa.ini (1 s), then infer.sbatch with 2 tasks:
+# the job completes and its table equals a direct rpusim infer on 1 rank (repeats are
+# keyed, so the rank count and grouping do not matter).
+d7=$work/hwa
+"$mpiexec" -n 2 "$rpusim" train "$src/data/digits-mlp-hwa.ini" --set "data.path=$src/data" \
+    --set "run.output_dir=$d7" --set "run.checkpoint=$d7/checkpoint.h5" >hwa.log 2>&1 ||
+    { cat hwa.log >&2; fail "training data/digits-mlp-hwa.ini failed"; }
+j7=$(CHECKPOINT=$d7/checkpoint.h5 T_INFERENCE=1,86400 REPEATS=3 OUT_DIR=$work/infer7 \
+    sbatch --parsable --ntasks=2 "$src/scripts/slurm/infer.sbatch" --set "data.path=$src/data") ||
+    fail "sbatch infer.sbatch failed"
+wait_job "$j7"
+expect_done "$j7" "rpusim-infer-$j7.out"
+[ "$(tail -n +2 "$work/infer7/drift.csv" | wc -l)" -eq 2 ] || fail "infer7/drift.csv: want 2 rows"
+"$rpusim" infer "$d7/experiment.ini" --checkpoint "$d7/checkpoint.h5" --t-inference 1,86400 \
+    --repeats 3 --compensation global --set "data.path=$src/data" --out "$work/infer7-direct.csv" \
+    >infer7.log 2>&1 || { cat infer7.log >&2; fail "direct rpusim infer failed"; }
+cmp -s "$work/infer7/drift.csv" "$work/infer7-direct.csv" || fail "infer.sbatch table differs from a direct run"
+note "7. infer.sbatch: job $j7 COMPLETED 0:0, the same table as rpusim infer on 1 rank"
+
 note "all SLURM and signal checks passed"
