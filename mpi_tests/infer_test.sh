@@ -12,6 +12,8 @@
 #  (c) rpusim inspect --readout gives the same report on 1 and 3 ranks, with a relative
 #      error below 0.2 for every layer;
 #  (d) scripts/plot_infer.py turns the CSVs into a PNG;
+#  (f) a floating-point model exported (rpusim export, exact and realistic), imported as
+#      inference tiles, exported again (identical) and put through rpusim infer;
 #  (e) errors: a checkpoint of another kind, bad options, more groups than ranks.
 # usage: infer_test.sh RPUSIM MPIEXEC SOURCE_DIR WORKDIR
 set -u
@@ -78,6 +80,33 @@ check "plot is a PNG" test "$(head -c 8 plot.png | od -An -tx1 | tr -d ' \n')" =
 /usr/bin/python3 "$src/scripts/plot_infer.py" bad.png train.log >plotbad.log 2>&1
 check "plot_infer.py rejects a non-summary file" test $? -ne 0
 check "plot_infer.py names the file" grep -q 'train.log' plotbad.log
+
+# (f) digital training -> rpusim export -> rpusim import as inference tiles -> infer
+fp=(--set rpu.kind=floating_point --set "data.path=$src/data" --set "run.output_dir=$work/fp"
+    --set "run.checkpoint=$work/fp/ck.h5")
+"$mpiexec" -n 2 "$rpusim" train "$exp" "${fp[@]}" >fp.log 2>&1
+check "floating-point training" test $? -eq 0
+"$mpiexec" -n 3 "$rpusim" export fp/ck.h5 -o w.h5 --set "data.path=$src/data" >export.log 2>&1
+check "export on 3 ranks" test $? -eq 0
+check "export writes fc1/fc2 weight and bias" test "$(h5ls w.h5 | grep -cE '^fc[12]\.(weight|bias) ')" -eq 4
+check "fc1.weight is [32, 64]" grep -q 'fc1.weight *Dataset {32, 64}' <(h5ls w.h5)
+"$mpiexec" -n 2 "$rpusim" export fp/ck.h5 -o wr.h5 --realistic --set "data.path=$src/data" >exportr.log 2>&1
+check "realistic export of perfect-IO tiles within 1e-4 of the weights" h5diff -d 1e-4 w.h5 wr.h5
+"$mpiexec" -n 2 "$rpusim" import w.h5 --experiment "$exp" "${set_common[@]}" -o inf.h5 >import.log 2>&1
+check "import as inference tiles" test $? -eq 0
+"$mpiexec" -n 1 "$rpusim" export inf.h5 -o w2.h5 --set "data.path=$src/data" >export2.log 2>&1
+check "export of the imported checkpoint equals the exported weights" h5diff -q w.h5 w2.h5
+"$mpiexec" -n 2 "$rpusim" infer "$exp" "${set_common[@]}" --checkpoint inf.h5 --repeats 2 \
+    --t-inference 1,86400 --out fpinf.csv >fpinf.log 2>&1
+check "infer of the digitally trained network" test "$(tail -n +2 fpinf.csv | wc -l)" -eq 2
+before=$(md5sum <w.h5)
+"$rpusim" export fp/ck.h5 -o w.h5 --set "data.path=$src/data" >exists.log 2>&1
+check "export refuses an existing output" test $? -ne 0
+check "existing output named and untouched" bash -c "grep -q 'w.h5 already exists' exists.log && [ \"\$(md5sum <w.h5)\" = '$before' ]"
+"$rpusim" export missing.h5 -o x.h5 >missing.log 2>&1
+check "export of a missing checkpoint fails" test $? -ne 0
+check "missing checkpoint named" grep -q 'missing.h5' missing.log
+check "no output for a failed export" test ! -e x.h5 -a ! -e x.h5.tmp
 
 # (e) errors
 expect_fail() { # expect_fail PATTERN CMD...

@@ -234,6 +234,16 @@ typedef struct {
 rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
                                 rpu_import_layer *report);
 
+/* Export (collective on comm): builds exp's network, loads checkpoint into it and writes
+ * every analog layer's logical weights (stored weights x mapping scales; realistic: the
+ * read-out of rpu_conv_get_weights(realistic) with over_sampling probes per input) and
+ * bias in the layout rpu_net_import reads: /<name>.weight float32 [out, in/groups, k...]
+ * or [out, in], /<name>.bias [out] for layers with a bias. Rank 0 writes <out>.tmp and
+ * renames it into place; an existing out without overwrite is an error (RPU_ERR_IO) and is
+ * left as it was. Errors: those of loading, the read-out and writing (RPU_ERR_IO). */
+rpu_status rpu_net_export(MPI_Comm comm, const rpu_experiment *exp, const char *checkpoint,
+                          const char *out, bool realistic, int over_sampling, bool overwrite);
+
 /* Import of digitally trained weights (collective on comm): builds exp's network (for the
  * sample shape of its data set, which is loaded for that), sets its weights from the file
  * weights with rpu_net_load_weights, and writes the checkpoint out with

@@ -22,6 +22,8 @@ int cli_infer(int argc, char **argv);
 /* rpusim import: digital weights (HDF5, PyTorch layout) into a checkpoint (src/cli/import.c).
  * Runs under mpirun. */
 int cli_import(int argc, char **argv);
+/* rpusim export: a checkpoint's weights in PyTorch layout (src/cli/export.c). Under mpirun. */
+int cli_export(int argc, char **argv);
 /* Exit code of `rpusim train` when a signal (SIGTERM, SIGUSR1) stopped it and its state is
  * in the checkpoint: resume with --resume (EX_TEMPFAIL of sysexits.h: "try again later").
  * A second signal exits at once with 128 + the signal number. */

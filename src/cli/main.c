@@ -29,6 +29,8 @@ static void usage(FILE *f) {
             "  infer FILE --checkpoint C [--t-inference T,...] [--repeats R] [--groups G]\n"
             "        [--compensation global|column|none] [--set ...] [--out CSV]\n"
             "                         accuracy over time after programming (drift study)\n"
+            "  export CHECKPOINT -o WEIGHTS.h5 [--realistic] [--set ...] [--force]\n"
+            "                         a checkpoint's weights in PyTorch layout (import's input)\n"
             "  import WEIGHTS.h5 --experiment FILE -o CHECKPOINT [--set ...] [--force]\n"
             "                         digitally trained (PyTorch-layout) weights into an analog\n"
             "                         checkpoint (rpusim import --help for the file layout)\n"
@@ -83,6 +85,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train") || !strcmp(cmd, "eval")) return cli_train(cmd, argc - 2, argv + 2);
     if (!strcmp(cmd, "infer")) return cli_infer(argc - 2, argv + 2);
     if (!strcmp(cmd, "import")) return cli_import(argc - 2, argv + 2);
+    if (!strcmp(cmd, "export")) return cli_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) {
 #ifdef RPUSIM_HAVE_BENCH
         return cli_bench(argc - 2, argv + 2);
