@@ -5,6 +5,8 @@
 #      identical (h5diff of /layers and /train) and their tiles, reassembled in Python from
 #      the split sizes and mapping scales, give back the input weights; with pulsed devices
 #      (whose bounds clip) the import warns;
+#      with --program (closed-loop pulsed programming) the result is the same on 1 and 3
+#      ranks;
 #  (b) a floating-point model trained by rpusim train, exported to the PyTorch layout from
 #      its tiles and imported again: rpusim eval gives the original checkpoint's accuracy
 #      and confusion matrix exactly, and a numpy forward of the weights file agrees within
@@ -75,6 +77,19 @@ check "pulsed devices (the file's config): import works and warns about clipping
         -o c_pulsed.h5 >pulsed.log 2>&1 &&
     grep -qE 'warning: layer (conv2|fc): the tiles changed the weights' pulsed.log ||
     { cat pulsed.log >&2; exit 1; }"
+# --program: pulsed devices written by closed-loop programming (200 rounds), on 1 and 3
+# ranks: the same checkpoint, no clipping warning, a read-back report for every layer
+for p in 1 3; do
+    check "import --program on $p rank(s)" expect_rc 0 "prog$p.log" "$mpiexec" -n "$p" \
+        "$rpusim" import w.h5 --experiment "$exp" --set "data.path=$src/data" -o "cp$p.h5" \
+        --program --program-max-iter 200
+done
+check "import --program: identical on 1 and 3 ranks" expect_rc 0 progdiff.log \
+    h5diff cp1.h5 cp3.h5 /layers /layers
+check "import --program: report per layer, no clipping warning" bash -c \
+    "[ \$(grep -cE '^  layer (conv1|conv2|fc) .* read back' prog3.log) -eq 3 ] && ! grep -q warning prog3.log"
+check "import --program-max-iter x: bad value exits 2" expect_rc 2 progbad.log \
+    "$rpusim" import w.h5 --experiment "$exp" -o cpx.h5 --program-max-iter x
 for p in 2 3 4; do
     check "np$p checkpoint: /layers identical to np1" expect_rc 0 "diff$p.log" \
         h5diff c1.h5 "c$p.h5" /layers /layers

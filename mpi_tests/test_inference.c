@@ -548,6 +548,82 @@ static void test_repeats_and_state(void) {
     rpu_tile_destroy(&v);
 }
 
+/* Realistic write (spec §8.2, rpu_tile_program_weights), 8 x 16 tile, targets U(-0.4, 0.4)
+ * (seed 51):
+ * - floating-point device, perfect reads, lr 1: one round lands on the target
+ *   (W - 1 (W - T) = T), so the loop stops after exactly 1 update with error < 1e-6;
+ * - constant_step, perfect reads, tolerance 0.02: stops before max_iter with
+ *   mean |W - T| / max |T| < 0.02 (with exact reads the stop test is the weight error; T is
+ *   the target clipped to each device's bounds, which set_weights applies);
+ * - constant_step, default (noisy) reads: the tolerance 0.01 is below the read noise, so all
+ *   max_iter = 2000 rounds run; the loop W <- W - lr (W - T + n) then holds
+ *   E|W - T| ~ sqrt(2/pi) sd(n) sqrt(lr / (2 - lr)) (stationary AR(1)), sd(n) = out_noise
+ *   for unit inputs; the measured mean |W - T| must be below twice that plus dw_min. */
+static void test_program_weights(void) {
+    const int O = 8, I = 16, N = O * I;
+    float w[128], g[128];
+    tl_fill_uniform(w, N, -0.4f, 0.4f, 51, 1);
+    double tmax = 0;
+    for (int k = 0; k < N; ++k)
+        tmax = fmax(tmax, fabs(w[k]));
+    rpu_program_params p;
+    rpu_program_params_default(&p);
+    CHECK(p.learning_rate == 0.1f && p.max_iter == 10000 && p.tolerance == 0.01f &&
+              p.w_init == 0.01f,
+          "program_weights defaults");
+    for (int q = 0; q < 3; ++q) {
+        rpu_config c;
+        CHECK_OK(rpu_config_default(&c, q == 0 ? RPU_KIND_FLOATING_POINT : RPU_KIND_SINGLE));
+        if (q < 2) set(&c, "forward.is_perfect", "true");
+        rpu_tile *t = make_tile(&c, O, I, 51);
+        if (!t) return;
+        rpu_program_params_default(&p);
+        if (q == 0) p.learning_rate = 1.0f;
+        if (q == 1) p.tolerance = 0.02f;
+        if (q == 2) p.max_iter = 2000;
+        int it = -1;
+        float err = -1;
+        CHECK_OK(rpu_tile_program_weights(t, w, &p, &it, &err));
+        CHECK_OK(rpu_tile_get_weights(t, g, true));
+        /* the reachable target: w inside each device's bounds (pulsed devices) */
+        const float *hi = rpu_tile_device_array_by_name(t, "max_bound");
+        const float *lo = rpu_tile_device_array_by_name(t, "min_bound");
+        double e = 0, cmax = 0;
+        for (int k = 0; k < N; ++k) {
+            const double tk = hi && lo ? fmin(fmax(w[k], lo[k]), hi[k]) : w[k];
+            e += fabs((double)g[k] - tk);
+            cmax = fmax(cmax, fabs(tk));
+        }
+        e /= N;
+        if (q > 0) tmax = cmax;
+        if (q == 0) {
+            CHECK(it == 1 && err < 1e-6 && e < 1e-6, "FP, lr 1: %d round(s), error %g, |W-T| %g",
+                  it, err, e);
+        } else if (q == 1) {
+            CHECK(it > 0 && it < p.max_iter && err < 0.02 && e / tmax < 0.02 + 1e-6,
+                  "constant_step, exact reads: %d rounds, error %g, mean|W-T|/max|T| %g", it, err,
+                  e / tmax);
+        } else {
+            const double pred =
+                sqrt(2 / M_PI) * c.forward.out_noise * sqrt(0.1 / (2 - 0.1)) + c.device.dw_min;
+            CHECK(it == 2000 && err > 0.01, "noisy reads: all %d rounds run (error %g)", it, err);
+            CHECK(e < 2 * pred, "noisy reads: mean |W - T| %.4f < 2 x %.4f", e, pred);
+            if (tl_rank() == 0)
+                printf("program_weights, constant_step, noisy reads: mean |W-T| %.4f "
+                       "(prediction %.4f), read error %.3f\n",
+                       e, pred, err);
+        }
+        rpu_tile_destroy(&t);
+    }
+    CHECK_STATUS(rpu_tile_program_weights(NULL, w, NULL, NULL, NULL), RPU_ERR_ARG);
+    rpu_config c;
+    CHECK_OK(rpu_config_default(&c, RPU_KIND_SINGLE));
+    rpu_tile *t = make_tile(&c, O, I, 51);
+    p.learning_rate = 0;
+    CHECK_STATUS(rpu_tile_program_weights(t, w, &p, NULL, NULL), RPU_ERR_ARG);
+    rpu_tile_destroy(&t);
+}
+
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_programming_moments();
@@ -556,5 +632,6 @@ int main(int argc, char **argv) {
     test_modifiers();
     test_clip_remap();
     test_repeats_and_state();
+    test_program_weights();
     return tl_finish();
 }

@@ -363,8 +363,10 @@ static inline int out_channel(const rpu_conv *l, const rpu_tile_slot *ts, int r)
     return ts->group * l->grid.out_per_group + ts->out_ch0 + r;
 }
 
-rpu_status rpu_conv_set_weights(rpu_conv *l, const float *weight, const float *bias) {
-    if (!l || !weight) return RPU_FAIL(RPU_ERR_ARG, "set_weights: NULL layer or weights");
+/* Sets every owned tile from the layer's weights: exactly (p NULL) or by closed-loop
+ * pulsed programming (p; iterations and errors maxima over the owned tiles). Local. */
+static rpu_status set_tiles(rpu_conv *l, const float *weight, const float *bias,
+                            const rpu_program_params *p, int *max_it, float *max_err) {
     const int Kc = (l->p.in_channels / l->p.groups) * l->K; /* columns of one output row */
     for (int t = 0; t < l->grid.n_tiles; ++t) {
         rpu_tile *tile = l->tiles[t];
@@ -379,12 +381,44 @@ rpu_status rpu_conv_set_weights(rpu_conv *l, const float *weight, const float *b
             if (l->grid.analog_bias && ts->in_split == 0)
                 w[(size_t)r * ts->cols + ts->cols - 1] = bias ? bias[o] : 0.0f;
         }
-        rpu_status s = rpu_tile_set_weights(tile, w, true);
+        int it = 0;
+        float err = 0;
+        rpu_status s = p ? rpu_tile_program_weights(tile, w, p, &it, &err)
+                         : rpu_tile_set_weights(tile, w, true);
         free(w);
         RPU_CHECK(s);
+        if (max_it && it > *max_it) *max_it = it;
+        if (max_err && err > *max_err) *max_err = err;
     }
     if (l->bias && bias) memcpy(l->bias, bias, sizeof(float) * (size_t)l->p.out_channels);
     return RPU_OK;
+}
+
+rpu_status rpu_conv_set_weights(rpu_conv *l, const float *weight, const float *bias) {
+    if (!l || !weight) return RPU_FAIL(RPU_ERR_ARG, "set_weights: NULL layer or weights");
+    return set_tiles(l, weight, bias, NULL, NULL, NULL);
+}
+
+rpu_status rpu_conv_program_weights(rpu_conv *l, const float *weight, const float *bias,
+                                    const rpu_program_params *p, int *max_iterations,
+                                    float *max_error) {
+    if (!l || !weight) return RPU_FAIL(RPU_ERR_ARG, "program_weights: NULL layer or weights");
+    rpu_program_params d;
+    if (!p) {
+        rpu_program_params_default(&d);
+        p = &d;
+    }
+    int it = 0;
+    float err = 0;
+    rpu_status s = rpu_agree(l->comm, set_tiles(l, weight, bias, p, &it, &err));
+    if (s == RPU_OK) {
+        double v[2] = {it, err};
+        if (MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_DOUBLE, MPI_MAX, l->comm) != MPI_SUCCESS)
+            return RPU_FAIL(RPU_ERR_MPI, "layer %u: MPI_Allreduce failed", l->p.layer_id);
+        if (max_iterations) *max_iterations = (int)v[0];
+        if (max_error) *max_error = (float)v[1];
+    }
+    return s;
 }
 
 /* Realistic read-out of tile t (spec §8.1), collective: probe inputs X [m, cols]
@@ -401,8 +435,9 @@ static rpu_status readout_tile(rpu_conv *l, int t, uint64_t call, float *what) {
     float *xf = (float *)malloc(sizeof(float) * (mn + mk));
     double *X = (double *)malloc(sizeof(double) * (mn + mk + (size_t)n * k));
     rpu_status s = RPU_OK;
-    if (!xf || !X) s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the read-out of tile %d",
-                                l->p.layer_id, t);
+    if (!xf || !X)
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the read-out of tile %d",
+                     l->p.layer_id, t);
     if ((s = rpu_agree(l->comm, s)) != RPU_OK) {
         free(xf);
         free(X);
@@ -716,8 +751,10 @@ static size_t owned_width(const rpu_conv *l, int rows_instead) {
     size_t w = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
         if (!l->tiles[t]) continue;
-        if (rows_instead) w += (size_t)l->grid.tiles[t].rows;
-        else if (patch_leader(l, t) == t) w += (size_t)l->grid.tiles[t].cols;
+        if (rows_instead)
+            w += (size_t)l->grid.tiles[t].rows;
+        else if (patch_leader(l, t) == t)
+            w += (size_t)l->grid.tiles[t].cols;
     }
     return w;
 }

@@ -329,7 +329,7 @@ static rpu_status read_back(const wl_layer *w, rpu_import_layer *r) {
 }
 
 rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
-                                rpu_import_layer *report) {
+                                const rpu_program_params *program, rpu_import_layer *report) {
     if (!net || !path) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_load_weights: NULL argument");
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
@@ -362,7 +362,9 @@ rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
             s = RPU_FAIL(RPU_ERR_MPI, "weights %s: MPI_Bcast failed", path);
     }
     for (int k = 0; L && k < nl && s == RPU_OK; ++k) {
-        s = rpu_conv_set_weights(L[k].l, L[k].w, L[k].bias ? L[k].b : NULL);
+        s = program ? rpu_conv_program_weights(L[k].l, L[k].w, L[k].bias ? L[k].b : NULL, program,
+                                               NULL, NULL)
+                    : rpu_conv_set_weights(L[k].l, L[k].w, L[k].bias ? L[k].b : NULL);
         if (s != RPU_OK) {
             char inner[768];
             snprintf(inner, sizeof inner, "%s", rpu_last_error());
@@ -386,8 +388,8 @@ rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
 /* ------------------------------------------------------------------ import */
 
 rpu_status rpu_net_import(MPI_Comm comm, const rpu_experiment *e, const char *weights,
-                          const char *out, bool overwrite, rpu_import_layer *report, int max_report,
-                          int *n_report) {
+                          const char *out, bool overwrite, const rpu_program_params *program,
+                          rpu_import_layer *report, int max_report, int *n_report) {
     if (!e || !weights || !out || (report && max_report < 0))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_net_import: NULL argument");
     if (n_report) *n_report = 0;
@@ -410,7 +412,7 @@ rpu_status rpu_net_import(MPI_Comm comm, const rpu_experiment *e, const char *we
         !(rep = (rpu_import_layer *)calloc((size_t)(nl > 0 ? nl : 1), sizeof *rep)))
         s = RPU_FAIL(RPU_ERR_NOMEM, "import: out of memory");
     if (report) s = rpu_agree(comm, s);
-    if (s == RPU_OK) s = rpu_net_load_weights(comm, net, weights, rep);
+    if (s == RPU_OK) s = rpu_net_load_weights(comm, net, weights, program, rep);
     if (s == RPU_OK) s = rpu_net_save_checkpoint(comm, net, e, out, 0, 0, NULL, 0, 0);
     if (s == RPU_OK && report && rep) {
         const int n = nl < max_report ? nl : max_report;

@@ -135,6 +135,14 @@ rpu_status rpu_conv_drift(rpu_conv *l, double t_inference, uint32_t draw);
  * weights. Errors: RPU_ERR_NOMEM, RPU_ERR_ARG (rank-deficient probes), RPU_ERR_MPI. */
 rpu_status rpu_conv_set_weights(rpu_conv *l, const float *weight, const float *bias);
 rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, bool realistic);
+/* Realistic write (spec §8.2; collective): each owned tile is programmed towards its
+ * block of weight/bias by closed-loop pulsed updates (rpu_tile_program_weights with p;
+ * NULL: defaults); the digital bias is set exactly. max_iterations / max_error (NULL: not
+ * wanted) receive the largest rounds used and relative read error over all tiles, the
+ * same on every rank. Errors are agreed: every rank returns the first failure. */
+rpu_status rpu_conv_program_weights(rpu_conv *l, const float *weight, const float *bias,
+                                    const rpu_program_params *p, int *max_iterations,
+                                    float *max_error);
 /* Probe vectors per tile input of the realistic read-out (aihwkit's over_sampling;
  * default 10; 1..1000). Local setting; use the same value on every rank. */
 rpu_status rpu_conv_set_readout_oversampling(rpu_conv *l, int over_sampling);

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "rpusim/config.h"
+#include "rpusim/tile.h"
 #include "rpusim/status.h"
 
 #ifdef __cplusplus
@@ -232,7 +233,7 @@ typedef struct {
  * report: NULL, or rpu_net_analog_count(net) entries that receive each layer's read-back
  * comparison (costs one collective rpu_conv_get_weights per layer). */
 rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
-                                rpu_import_layer *report);
+                                const rpu_program_params *program, rpu_import_layer *report);
 
 /* Export (collective on comm): builds exp's network, loads checkpoint into it and writes
  * every analog layer's logical weights (stored weights x mapping scales; realistic: the
@@ -250,10 +251,12 @@ rpu_status rpu_net_export(MPI_Comm comm, const rpu_experiment *exp, const char *
  * rpu_net_save_checkpoint (step 0, epoch 0, no history). overwrite false: an existing out
  * is an error (RPU_ERR_IO) and is left as it was. report (NULL: none): the read-back
  * comparison of up to max_report analog layers, their number in *n_report (may be NULL).
+ * program: NULL sets the weights exactly; otherwise they are written by closed-loop pulsed
+ * programming (rpu_conv_program_weights, spec §8.2) and the report shows what it reached.
  * Errors: those of the steps. */
 rpu_status rpu_net_import(MPI_Comm comm, const rpu_experiment *exp, const char *weights,
-                          const char *out, bool overwrite, rpu_import_layer *report, int max_report,
-                          int *n_report);
+                          const char *out, bool overwrite, const rpu_program_params *program,
+                          rpu_import_layer *report, int max_report, int *n_report);
 
 #ifdef __cplusplus
 }

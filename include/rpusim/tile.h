@@ -104,6 +104,30 @@ rpu_status rpu_tile_reset_columns(rpu_tile *t, int start, int count, float prob)
 /* Device drift by dt (device.drift parameters, spec §4.1). */
 rpu_status rpu_tile_drift_weights(rpu_tile *t, double dt);
 
+/* ------------------------------------------------------------------ realistic write (§8.2) */
+
+typedef struct {
+    float learning_rate; /* of the programming updates (default 0.1) */
+    int max_iter;        /* update rounds at most (default 10000) */
+    float tolerance;     /* stop when mean |Y - T| / max |T| < tolerance (default 0.01) */
+    float w_init;        /* start from weights U(-w_init, w_init) (default 0.01) */
+} rpu_program_params;
+
+/* Fills aihwkit's program_weights defaults. */
+void rpu_program_params_default(rpu_program_params *p);
+
+/* Writes the logical weights w [out, in] the way a chip is programmed (spec §8.2; local):
+ * the mapping scales and stored targets are those of rpu_tile_set_weights(w, true); the
+ * stored weights start from U(-w_init, w_init) (stream (seed, layer, tile, INIT)) and each
+ * round reads the tile with a noisy forward of the identity (Y), stops when
+ * mean |Y - T| / max |T| < tolerance (T the targets) or after max_iter rounds, and
+ * otherwise applies the tile's own update (pulsed for pulsed devices) with x = I, d = Y - T
+ * and the given learning rate, in stored units. p NULL: defaults. iterations and error
+ * (NULL: not wanted) receive the rounds used and the final relative error; not reaching
+ * the tolerance is not an error. Errors: RPU_ERR_ARG, RPU_ERR_NOMEM, those of the update. */
+rpu_status rpu_tile_program_weights(rpu_tile *t, const float *w, const rpu_program_params *p,
+                                    int *iterations, float *error);
+
 /* ------------------------------------------------------------------ inference (spec §6) */
 
 /* Programs the tile (inference config only; local): the reference weights (the stored

@@ -9,6 +9,7 @@
 #include <mpi.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -32,19 +33,27 @@ static void usage(FILE *f) {
             "  --experiment FILE   the experiment file (layers, rpu config, data set for shapes)\n"
             "  --set k=v           override an experiment key, as for rpusim train\n"
             "  -o FILE             the checkpoint to write\n"
-            "  --force             replace FILE if it exists\n");
+            "  --force             replace FILE if it exists\n"
+            "  --program           write the weights by closed-loop pulsed programming (noisy\n"
+            "                      read, pulsed update, repeated; aihwkit's program_weights)\n"
+            "                      instead of setting them exactly; the report shows the result\n"
+            "  --program-max-iter N, --program-tolerance X, --program-lr X\n"
+            "                      its rounds (10000), stop criterion mean|err|/max|w| (0.01) and\n"
+            "                      learning rate (0.1)\n");
 }
 
 typedef struct {
     const char *weights, *experiment, *out;
     const char *sets[MAX_SETS];
     int n_sets;
-    bool force;
+    bool force, program;
+    rpu_program_params prog;
 } import_args;
 
 /* 0: parsed; 2: usage error (printed); -1: --help (printed). */
 static int parse(int argc, char **argv, import_args *a) {
     memset(a, 0, sizeof *a);
+    rpu_program_params_default(&a->prog);
     for (int k = 0; k < argc; ++k) {
         const char *o = argv[k];
         const bool has_val = k + 1 < argc;
@@ -65,6 +74,24 @@ static int parse(int argc, char **argv, import_args *a) {
             a->out = argv[++k];
         } else if (!strcmp(o, "--force")) {
             a->force = true;
+        } else if (!strcmp(o, "--program")) {
+            a->program = true;
+        } else if (!strncmp(o, "--program-", 10) && has_val) {
+            char *end;
+            const double v = strtod(argv[k + 1], &end);
+            const bool num = end != argv[k + 1] && !*end;
+            if (!strcmp(o, "--program-max-iter") && num && v >= 0 && v <= 1e9 && v == (int)v)
+                a->prog.max_iter = (int)v;
+            else if (!strcmp(o, "--program-tolerance") && num && v >= 0)
+                a->prog.tolerance = (float)v;
+            else if (!strcmp(o, "--program-lr") && num && v > 0)
+                a->prog.learning_rate = (float)v;
+            else
+                return fprintf(stderr, "rpusim import: %s '%s': not a valid value\n", o,
+                               argv[k + 1]),
+                       2;
+            a->program = true;
+            ++k;
         } else if (o[0] == '-' && o[1]) {
             fprintf(stderr,
                     "rpusim import: unknown option %s (options: --experiment FILE, --set "
@@ -110,7 +137,8 @@ static int run(int argc, char **argv, int rank, int size) {
     rpu_import_layer rep[MAX_REPORT];
     int n_rep = 0;
     if (s == RPU_OK)
-        s = rpu_net_import(MPI_COMM_WORLD, e, a.weights, a.out, a.force, rep, MAX_REPORT, &n_rep);
+        s = rpu_net_import(MPI_COMM_WORLD, e, a.weights, a.out, a.force, a.program ? &a.prog : NULL,
+                           rep, MAX_REPORT, &n_rep);
     if (s != RPU_OK) {
         if (rank == 0) fprintf(stderr, "rpusim import: %s\n", rpu_last_error());
     } else if (rank == 0) {
@@ -122,7 +150,7 @@ static int run(int argc, char **argv, int rank, int size) {
             printf("  layer %-12s %9lld values  max |w| %-10.4g read back: max change %.3g "
                    "(%.2g of max |w|)\n",
                    r->name, (long long)r->values, r->max_abs, r->max_change, rel);
-            if (rel > CHANGE_WARN)
+            if (rel > CHANGE_WARN && !a.program)
                 fprintf(stderr,
                         "rpusim import: warning: layer %s: the tiles changed the weights by up "
                         "to %.3g (%.2g of max |w|): device bounds clip them (check "
