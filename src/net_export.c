@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Writes one float32 dataset /name of the given shape (rank 0 only). */
 static rpu_status write_dataset(hid_t f, const char *path, const char *name, int rank,
@@ -44,17 +43,8 @@ rpu_status rpu_net_export(MPI_Comm comm, const rpu_experiment *e, const char *ch
     if (!e || !checkpoint || !out) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_export: NULL argument");
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
-    rpu_status s = RPU_OK;
-    struct stat st;
-    if (rank == 0 && !overwrite && stat(out, &st) == 0)
-        s = RPU_FAIL(RPU_ERR_IO, "output %s already exists and is left as it is (--force replaces it)", out);
-    RPU_CHECK(rpu_agree(comm, s));
-    rpu_dataset train = {0}, test = {0};
-    s = rpu_agree(comm, net_load_data(e, &train, &test));
     rpu_net *net = NULL;
-    if (s == RPU_OK) s = net_make(comm, e, &test, &net);
-    rpu_dataset_free(&train);
-    rpu_dataset_free(&test);
+    rpu_status s = net_for_output(comm, e, out, overwrite, &net);
     rpu_ckpt_layer cl[EXP_MAX_LAYERS];
     if (s == RPU_OK)
         s = rpu_ckpt_load(comm, checkpoint, cl, net_ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL, 0,

@@ -387,25 +387,34 @@ rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
 
 /* ------------------------------------------------------------------ import */
 
+rpu_status net_for_output(MPI_Comm comm, const rpu_experiment *e, const char *out, bool overwrite,
+                          rpu_net **net) {
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    rpu_status s = RPU_OK;
+    struct stat st;
+    if (rank == 0 && !overwrite && stat(out, &st) == 0)
+        s = RPU_FAIL(RPU_ERR_IO,
+                     "output %s already exists and is left as it is (--force "
+                     "replaces it)",
+                     out);
+    RPU_CHECK(rpu_agree(comm, s));
+    rpu_dataset train = {0}, test = {0};
+    s = rpu_agree(comm, net_load_data(e, &train, &test));
+    if (s == RPU_OK) s = net_make(comm, e, &test, net);
+    rpu_dataset_free(&train);
+    rpu_dataset_free(&test);
+    return s;
+}
+
 rpu_status rpu_net_import(MPI_Comm comm, const rpu_experiment *e, const char *weights,
                           const char *out, bool overwrite, const rpu_program_params *program,
                           rpu_import_layer *report, int max_report, int *n_report) {
     if (!e || !weights || !out || (report && max_report < 0))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_net_import: NULL argument");
     if (n_report) *n_report = 0;
-    int rank = 0;
-    MPI_Comm_rank(comm, &rank);
-    rpu_status s = RPU_OK;
-    struct stat st;
-    if (rank == 0 && !overwrite && stat(out, &st) == 0)
-        s = RPU_FAIL(RPU_ERR_IO, "import: output %s already exists (not overwritten)", out);
-    RPU_CHECK(rpu_agree(comm, s));
-    rpu_dataset train = {0}, test = {0};
-    s = rpu_agree(comm, net_load_data(e, &train, &test));
     rpu_net *net = NULL;
-    if (s == RPU_OK) s = net_make(comm, e, &test, &net);
-    rpu_dataset_free(&train);
-    rpu_dataset_free(&test);
+    rpu_status s = net_for_output(comm, e, out, overwrite, &net);
     rpu_import_layer *rep = NULL;
     const int nl = net ? rpu_net_analog_count(net) : 0;
     if (s == RPU_OK && report &&

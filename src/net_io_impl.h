@@ -7,6 +7,7 @@
 #include "rpusim/ckpt.h"
 #include "rpusim/data.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Columns of /train/history: epoch, train_loss, train_acc, test_loss, test_acc, seconds. */
@@ -35,6 +36,12 @@ int net_ckpt_layers(rpu_net *net, rpu_ckpt_layer *out, int max);
  * paths (one per array). Returns the number of arrays (<= max). */
 int net_train_arrays(rpu_net *net, double *hist, int64_t epochs, double *partial,
                      rpu_ckpt_array *arr, char names[][96], int max);
+
+/* The experiment's network (built for its data set's sample shape; collective) for a command
+ * that writes `out`: an existing out without overwrite is an error (RPU_ERR_IO), checked on
+ * rank 0 first and agreed. */
+rpu_status net_for_output(MPI_Comm comm, const rpu_experiment *e, const char *out, bool overwrite,
+                          rpu_net **net);
 
 /* rpu_net_save_checkpoint with the position in a stopped epoch (partial: PARTIAL_COLS
  * values, or NULL for an epoch-end checkpoint). Collective. */
