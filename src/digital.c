@@ -158,6 +158,21 @@ static inline void window(int o, int s, int pad, int k, int in, int *lo, int *hi
     *hi = b > in ? in : b;
 }
 
+/* The clipped input window [d0, d1) x [h0, h1) x [w0, w1) of output element q of a plane. */
+typedef struct {
+    int d0, d1, h0, h1, w0, w1;
+} pool_box;
+
+static inline pool_box box_of(const pool3 *g, size_t q) {
+    const int ow = (int)(q % (size_t)g->out[2]), oh = (int)(q / (size_t)g->out[2] % g->out[1]);
+    const int od = (int)(q / ((size_t)g->out[2] * g->out[1]));
+    pool_box b;
+    window(od, g->s[0], g->pad[0], g->k[0], g->in[0], &b.d0, &b.d1);
+    window(oh, g->s[1], g->pad[1], g->k[1], g->in[1], &b.h0, &b.h1);
+    window(ow, g->s[2], g->pad[2], g->k[2], g->in[2], &b.w0, &b.w1);
+    return b;
+}
+
 rpu_status rpu_maxpool_forward(const rpu_pool_params *p, const float *x, int n, int c,
                                const int *in_size, float *y, int32_t *argmax) {
     static const char fn[] = "rpu_maxpool_forward";
@@ -170,35 +185,25 @@ rpu_status rpu_maxpool_forward(const rpu_pool_params *p, const float *x, int n, 
         const float *xp = x + pl * g.lin;
         float *yp = y + pl * g.lout;
         int32_t *ap = argmax ? argmax + pl * g.lout : NULL;
-        size_t q = 0;
-        for (int od = 0; od < g.out[0]; ++od) {
-            int d0, d1;
-            window(od, g.s[0], g.pad[0], g.k[0], g.in[0], &d0, &d1);
-            for (int oh = 0; oh < g.out[1]; ++oh) {
-                int h0, h1;
-                window(oh, g.s[1], g.pad[1], g.k[1], g.in[1], &h0, &h1);
-                for (int ow = 0; ow < g.out[2]; ++ow, ++q) {
-                    int w0, w1;
-                    window(ow, g.s[2], g.pad[2], g.k[2], g.in[2], &w0, &w1);
-                    /* padding <= kernel/2 guarantees a non-empty window */
-                    int32_t best_i = (int32_t)(((size_t)d0 * g.in[1] + h0) * g.in[2] + w0);
-                    float best = xp[best_i];
-                    for (int id = d0; id < d1 && !isnan(best); ++id)
-                        for (int ih = h0; ih < h1 && !isnan(best); ++ih) {
-                            size_t row = ((size_t)id * g.in[1] + ih) * g.in[2];
-                            for (int iw = w0; iw < w1; ++iw) {
-                                float v = xp[row + iw];
-                                if (v > best || isnan(v)) {
-                                    best = v;
-                                    best_i = (int32_t)(row + iw);
-                                    if (isnan(v)) break;
-                                }
-                            }
+        for (size_t q = 0; q < g.lout; ++q) {
+            const pool_box b = box_of(&g, q);
+            /* padding <= kernel/2 guarantees a non-empty window */
+            int32_t best_i = (int32_t)(((size_t)b.d0 * g.in[1] + b.h0) * g.in[2] + b.w0);
+            float best = xp[best_i];
+            for (int id = b.d0; id < b.d1 && !isnan(best); ++id)
+                for (int ih = b.h0; ih < b.h1 && !isnan(best); ++ih) {
+                    size_t row = ((size_t)id * g.in[1] + ih) * g.in[2];
+                    for (int iw = b.w0; iw < b.w1; ++iw) {
+                        float v = xp[row + iw];
+                        if (v > best || isnan(v)) {
+                            best = v;
+                            best_i = (int32_t)(row + iw);
+                            if (isnan(v)) break;
                         }
-                    yp[q] = best;
-                    if (ap) ap[q] = best_i;
+                    }
                 }
-            }
+            yp[q] = best;
+            if (ap) ap[q] = best_i;
         }
     }
     return RPU_OK;
@@ -244,26 +249,16 @@ rpu_status rpu_avgpool_forward(const rpu_pool_params *p, const float *x, int n, 
     for (size_t pl = 0; pl < planes; ++pl) {
         const float *xp = x + pl * g.lin;
         float *yp = y + pl * g.lout;
-        size_t q = 0;
-        for (int od = 0; od < g.out[0]; ++od) {
-            int d0, d1;
-            window(od, g.s[0], g.pad[0], g.k[0], g.in[0], &d0, &d1);
-            for (int oh = 0; oh < g.out[1]; ++oh) {
-                int h0, h1;
-                window(oh, g.s[1], g.pad[1], g.k[1], g.in[1], &h0, &h1);
-                for (int ow = 0; ow < g.out[2]; ++ow, ++q) {
-                    int w0, w1;
-                    window(ow, g.s[2], g.pad[2], g.k[2], g.in[2], &w0, &w1);
-                    double sum = 0.0;
-                    for (int id = d0; id < d1; ++id)
-                        for (int ih = h0; ih < h1; ++ih) {
-                            size_t row = ((size_t)id * g.in[1] + ih) * g.in[2];
-                            for (int iw = w0; iw < w1; ++iw)
-                                sum += xp[row + iw];
-                        }
-                    yp[q] = (float)(sum / avg_divisor(p, &g, d1 - d0, h1 - h0, w1 - w0));
+        for (size_t q = 0; q < g.lout; ++q) {
+            const pool_box b = box_of(&g, q);
+            double sum = 0.0;
+            for (int id = b.d0; id < b.d1; ++id)
+                for (int ih = b.h0; ih < b.h1; ++ih) {
+                    size_t row = ((size_t)id * g.in[1] + ih) * g.in[2];
+                    for (int iw = b.w0; iw < b.w1; ++iw)
+                        sum += xp[row + iw];
                 }
-            }
+            yp[q] = (float)(sum / avg_divisor(p, &g, b.d1 - b.d0, b.h1 - b.h0, b.w1 - b.w0));
         }
     }
     return RPU_OK;
@@ -281,25 +276,15 @@ rpu_status rpu_avgpool_backward(const rpu_pool_params *p, const float *dy, int n
     for (size_t pl = 0; pl < planes; ++pl) {
         const float *dyp = dy + pl * g.lout;
         float *dxp = dx + pl * g.lin;
-        size_t q = 0;
-        for (int od = 0; od < g.out[0]; ++od) {
-            int d0, d1;
-            window(od, g.s[0], g.pad[0], g.k[0], g.in[0], &d0, &d1);
-            for (int oh = 0; oh < g.out[1]; ++oh) {
-                int h0, h1;
-                window(oh, g.s[1], g.pad[1], g.k[1], g.in[1], &h0, &h1);
-                for (int ow = 0; ow < g.out[2]; ++ow, ++q) {
-                    int w0, w1;
-                    window(ow, g.s[2], g.pad[2], g.k[2], g.in[2], &w0, &w1);
-                    float share = dyp[q] / (float)avg_divisor(p, &g, d1 - d0, h1 - h0, w1 - w0);
-                    for (int id = d0; id < d1; ++id)
-                        for (int ih = h0; ih < h1; ++ih) {
-                            size_t row = ((size_t)id * g.in[1] + ih) * g.in[2];
-                            for (int iw = w0; iw < w1; ++iw)
-                                dxp[row + iw] += share;
-                        }
+        for (size_t q = 0; q < g.lout; ++q) {
+            const pool_box b = box_of(&g, q);
+            float share = dyp[q] / (float)avg_divisor(p, &g, b.d1 - b.d0, b.h1 - b.h0, b.w1 - b.w0);
+            for (int id = b.d0; id < b.d1; ++id)
+                for (int ih = b.h0; ih < b.h1; ++ih) {
+                    size_t row = ((size_t)id * g.in[1] + ih) * g.in[2];
+                    for (int iw = b.w0; iw < b.w1; ++iw)
+                        dxp[row + iw] += share;
                 }
-            }
         }
     }
     return RPU_OK;
