@@ -336,6 +336,30 @@ static int attr_write_i32s(hid_t obj, const char *name, const int *v, int n) {
     return r;
 }
 
+/* An open attribute with its type and dataspace (any of them < 0 when opening failed). */
+typedef struct {
+    hid_t a, t, sp;
+} attr_h;
+
+static attr_h attr_open(hid_t obj, const char *name) {
+    attr_h h;
+    h.a = H5Aopen(obj, name, H5P_DEFAULT);
+    h.t = h.a >= 0 ? H5Aget_type(h.a) : -1;
+    h.sp = h.a >= 0 ? H5Aget_space(h.a) : -1;
+    return h;
+}
+
+static int attr_ok(const attr_h *h) {
+    return h->a >= 0 && h->t >= 0 && h->sp >= 0;
+}
+
+static void attr_close(attr_h *h) {
+    if (h->sp >= 0) H5Sclose(h->sp);
+    if (h->t >= 0) H5Tclose(h->t);
+    if (h->a >= 0) H5Aclose(h->a);
+    h->a = h->t = h->sp = -1;
+}
+
 /* Attribute reads fill `why` (>= 160 bytes) on failure and return -1. */
 
 /* An integer attribute, scalar or 1-d with at most max values, as int64. */
@@ -344,22 +368,20 @@ static int attr_read_ints(hid_t obj, const char *name, int64_t *v, int max, int 
         snprintf(why, 160, "attribute '%s' is missing", name);
         return -1;
     }
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    attr_h h = attr_open(obj, name);
     int r = -1;
-    if (a < 0 || t < 0 || sp < 0) {
+    if (!attr_ok(&h)) {
         char w[320];
         snprintf(why, 160, "attribute '%s' unreadable (%.100s)", name, h5_why(w));
-    } else if (H5Tget_class(t) != H5T_INTEGER) {
+    } else if (H5Tget_class(h.t) != H5T_INTEGER) {
         snprintf(why, 160, "attribute '%s' is not an integer", name);
     } else {
-        const int nd = H5Sget_simple_extent_ndims(sp);
-        const hssize_t np = H5Sget_simple_extent_npoints(sp);
+        const int nd = H5Sget_simple_extent_ndims(h.sp);
+        const hssize_t np = H5Sget_simple_extent_npoints(h.sp);
         if (nd < 0 || nd > 1 || np < 0 || np > max) {
             snprintf(why, 160, "attribute '%s' has %lld values, expected at most %d", name,
                      (long long)np, max);
-        } else if (np > 0 && H5Aread(a, H5T_NATIVE_INT64, v) < 0) {
+        } else if (np > 0 && H5Aread(h.a, H5T_NATIVE_INT64, v) < 0) {
             char w[320];
             snprintf(why, 160, "attribute '%s' unreadable (%.100s)", name, h5_why(w));
         } else {
@@ -367,9 +389,7 @@ static int attr_read_ints(hid_t obj, const char *name, int64_t *v, int max, int 
             r = 0;
         }
     }
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    if (a >= 0) H5Aclose(a);
+    attr_close(&h);
     return r;
 }
 static int attr_read_int(hid_t obj, const char *name, int64_t *v, char *why) {
@@ -386,22 +406,18 @@ static int attr_read_u64(hid_t obj, const char *name, uint64_t *v, char *why) {
         snprintf(why, 160, "attribute '%s' is missing", name);
         return -1;
     }
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    attr_h h = attr_open(obj, name);
     int r = -1;
-    if (a < 0 || t < 0 || sp < 0 || H5Tget_class(t) != H5T_INTEGER ||
-        H5Sget_simple_extent_npoints(sp) != 1) {
+    if (!attr_ok(&h) || H5Tget_class(h.t) != H5T_INTEGER ||
+        H5Sget_simple_extent_npoints(h.sp) != 1) {
         snprintf(why, 160, "attribute '%s' is not one integer", name);
-    } else if (H5Aread(a, H5T_NATIVE_UINT64, v) < 0) {
+    } else if (H5Aread(h.a, H5T_NATIVE_UINT64, v) < 0) {
         char w[320];
         snprintf(why, 160, "attribute '%s' unreadable (%.100s)", name, h5_why(w));
     } else {
         r = 0;
     }
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    if (a >= 0) H5Aclose(a);
+    attr_close(&h);
     return r;
 }
 /* A string attribute (fixed or variable length) into a malloc'ed string. */
@@ -411,17 +427,15 @@ static int attr_read_str(hid_t obj, const char *name, char **out, char *why) {
         snprintf(why, 160, "attribute '%s' is missing", name);
         return -1;
     }
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    attr_h h = attr_open(obj, name);
     int r = -1;
-    if (a < 0 || t < 0 || sp < 0 || H5Tget_class(t) != H5T_STRING ||
-        H5Sget_simple_extent_npoints(sp) != 1) {
+    if (!attr_ok(&h) || H5Tget_class(h.t) != H5T_STRING ||
+        H5Sget_simple_extent_npoints(h.sp) != 1) {
         snprintf(why, 160, "attribute '%s' is not one string", name);
-    } else if (H5Tis_variable_str(t) > 0) {
+    } else if (H5Tis_variable_str(h.t) > 0) {
         hid_t mt = H5Tcopy(H5T_C_S1);
         char *p = NULL;
-        if (mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &p) >= 0 && p) {
+        if (mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(h.a, mt, &p) >= 0 && p) {
             *out = strdup(p);
             H5free_memory(p);
             if (*out)
@@ -433,11 +447,11 @@ static int attr_read_str(hid_t obj, const char *name, char **out, char *why) {
         }
         if (mt >= 0) H5Tclose(mt);
     } else {
-        const size_t sz = H5Tget_size(t);
+        const size_t sz = H5Tget_size(h.t);
         char *buf = sz > 0 && sz < (1u << 30) ? (char *)malloc(sz + 1) : NULL;
         if (!buf) {
             snprintf(why, 160, "attribute '%s': bad size %zu", name, sz);
-        } else if (H5Aread(a, t, buf) < 0) {
+        } else if (H5Aread(h.a, h.t, buf) < 0) {
             char w[320];
             snprintf(why, 160, "attribute '%s' unreadable (%.100s)", name, h5_why(w));
             free(buf);
@@ -447,9 +461,7 @@ static int attr_read_str(hid_t obj, const char *name, char **out, char *why) {
             r = 0;
         }
     }
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    if (a >= 0) H5Aclose(a);
+    attr_close(&h);
     return r;
 }
 
@@ -1727,20 +1739,18 @@ static int read_scalar_attr(ck_ctx *cx, hid_t g, const char *name, const char *o
             CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable attribute (%s)", h5_why(why));
         return -1;
     }
-    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    attr_h h = attr_open(g, name);
     int res = -1;
     unsigned char v[8];
-    if (a < 0 || t < 0 || sp < 0) {
+    if (!attr_ok(&h)) {
         CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable attribute (%s)", h5_why(why));
-    } else if (dtype_of(t) != (int)dt) {
+    } else if (dtype_of(h.t) != (int)dt) {
         CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "element type is %s, expected %s",
-                dtype_name(dtype_of(t)), dtype_name((int)dt));
-    } else if (H5Sget_simple_extent_npoints(sp) != 1) {
+                dtype_name(dtype_of(h.t)), dtype_name((int)dt));
+    } else if (H5Sget_simple_extent_npoints(h.sp) != 1) {
         CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "attribute has %lld values, expected 1",
-                (long long)H5Sget_simple_extent_npoints(sp));
-    } else if (H5Aread(a, mem_type(dt), v) < 0) {
+                (long long)H5Sget_simple_extent_npoints(h.sp));
+    } else if (H5Aread(h.a, mem_type(dt), v) < 0) {
         CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable attribute (%s)", h5_why(why));
     } else {
         res = 0;
@@ -1753,9 +1763,7 @@ static int read_scalar_attr(ck_ctx *cx, hid_t g, const char *name, const char *o
             }
         }
     }
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    if (a >= 0) H5Aclose(a);
+    attr_close(&h);
     return res;
 }
 
@@ -2394,13 +2402,10 @@ static herr_t attr_cb(hid_t g, const char *name, const H5A_info_t *info, void *d
         s->bad = 1;
         return 1;
     }
-    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1;
-    const int k = t >= 0 ? dtype_of(t) : -1;
-    const hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-    if (t >= 0) H5Tclose(t);
-    if (sp >= 0) H5Sclose(sp);
-    if (a >= 0) H5Aclose(a);
+    attr_h h = attr_open(g, name);
+    const int k = h.t >= 0 ? dtype_of(h.t) : -1;
+    const hssize_t np = h.sp >= 0 ? H5Sget_simple_extent_npoints(h.sp) : -1;
+    attr_close(&h);
     if (k < 0 || np != 1) {
         snprintf(s->why, sizeof s->why, "attribute '%s' is not one number of a known type", name);
         s->bad = 1;
