@@ -148,9 +148,6 @@ static void model_step(model *m, uint64_t key) {
     }
 }
 
-static size_t item_bytes(const rpu_state_item *it) {
-    return it->count * (it->type == RPU_STATE_F32 ? 4 : 8);
-}
 
 /* FNV hash of this rank's state of the model (owned tiles' items, digital biases). */
 static uint64_t layers_hash(model *m, int first, int count) {
@@ -164,7 +161,7 @@ static uint64_t layers_hash(model *m, int first, int count) {
             const int n = rpu_tile_state_items(tile, it, RPU_TILE_MAX_STATE_ITEMS);
             for (int k = 0; k < n; ++k) {
                 const unsigned char *b = it[k].data;
-                for (size_t q = 0; q < item_bytes(&it[k]); ++q)
+                for (size_t q = 0; q < rpu_state_item_bytes(&it[k]); ++q)
                     h = (h ^ b[q]) * 1099511628211ull;
             }
         }
@@ -192,7 +189,7 @@ static void model_poison(model *m) {
             rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
             const int n = rpu_tile_state_items(tile, it, RPU_TILE_MAX_STATE_ITEMS);
             for (int k = 0; k < n; ++k)
-                memset(it[k].data, 0xA5, item_bytes(&it[k]));
+                memset(it[k].data, 0xA5, rpu_state_item_bytes(&it[k]));
         }
         float *b = rpu_conv_bias(m->c[i]);
         if (b) memset(b, 0xA5, sizeof(float) * (size_t)rpu_conv_get_params(m->c[i])->out_channels);
@@ -218,7 +215,7 @@ static void model_compare(model *a, model *b, const char *label) {
             for (int k = 0; k < na && k < nb; ++k) {
                 ++items;
                 if (strcmp(ia[k].name, ib[k].name) || ia[k].count != ib[k].count ||
-                    memcmp(ia[k].data, ib[k].data, item_bytes(&ia[k]))) {
+                    memcmp(ia[k].data, ib[k].data, rpu_state_item_bytes(&ia[k]))) {
                     if (!bad)
                         snprintf(first, sizeof first, "layer %s tile %d item %s", layer_names[i], t,
                                  ia[k].name);

@@ -515,8 +515,7 @@ static void test_repeats_and_state(void) {
     for (size_t q = 0; q < sizeof need / sizeof need[0]; ++q)
         CHECK(item(t, need[q]) != NULL, "state item %s exists", need[q]);
     for (int k = 0; k < na && k < nb; ++k) {
-        const size_t bytes = a[k].count * (a[k].type == RPU_STATE_F32 ? 4 : 8);
-        memcpy(b[k].data, a[k].data, bytes);
+        memcpy(b[k].data, a[k].data, rpu_state_item_bytes(&a[k]));
     }
     rpu_tile_state_loaded(u);
     CHECK(rpu_tile_programmed(u) && rpu_tile_t_inference(u) == 86400, "restored flags");

@@ -5,7 +5,6 @@
 #include "error_impl.h"
 #include "experiment_impl.h"
 #include "net_io_impl.h"
-#include "train_impl.h"
 
 #include "rpusim/layer.h"
 
@@ -33,10 +32,6 @@ typedef struct {
     size_t bytes;
 } snapshot;
 
-static size_t item_bytes(const rpu_state_item *it) {
-    return it->count * (it->type == RPU_STATE_F32 ? sizeof(float) : sizeof(uint64_t));
-}
-
 /* save != 0: copy the owned tiles' state items into s (allocating); else restore them. */
 static rpu_status snap(rpu_net *net, snapshot *sn, int save) {
     size_t off = 0;
@@ -52,7 +47,7 @@ static rpu_status snap(rpu_net *net, snapshot *sn, int save) {
                 rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
                 const int n = rpu_tile_state_items(tile, it, RPU_TILE_MAX_STATE_ITEMS);
                 for (int q = 0; q < n; ++q) {
-                    const size_t b = item_bytes(&it[q]);
+                    const size_t b = rpu_state_item_bytes(&it[q]);
                     if (pass == 1 && save) memcpy(sn->buf + off, it[q].data, b);
                     if (pass == 1 && !save) memcpy(it[q].data, sn->buf + off, b);
                     off += b;
@@ -120,16 +115,12 @@ rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *e, const char *checkpo
     res->acc = (double *)calloc(cells, sizeof(double));
     res->loss = (double *)calloc(cells, sizeof(double));
     double *acc = (double *)calloc(2 * cells, sizeof(double));
-    rpu_dataset train = {0}, test = {0};
+    rpu_dataset test = {0};
     rpu_net *net = NULL;
     rpu_status s = RPU_OK;
     if (!res->acc || !res->loss || !acc) s = RPU_FAIL(RPU_ERR_NOMEM, "rpu_infer: out of memory");
-    if (s == RPU_OK) s = net_load_data(e, &train, &test);
-    if (s == RPU_OK) s = net_make(gc, e, &test, &net);
-    rpu_ckpt_layer cl[EXP_MAX_LAYERS];
-    if (s == RPU_OK)
-        s = rpu_ckpt_load(gc, checkpoint, cl, net_ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL, 0,
-                          NULL);
+    s = rpu_agree(gc, s);
+    if (s == RPU_OK) s = net_open(gc, e, checkpoint, &test, &net);
     snapshot sn = {NULL, 0};
     if (s == RPU_OK) s = rpu_agree(gc, snap(net, &sn, 1));
     for (int r = 0; r < p->repeats && s == RPU_OK; ++r) {
@@ -139,7 +130,7 @@ rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *e, const char *checkpo
         for (int j = 0; j < p->n_times && s == RPU_OK; ++j) {
             s = for_layers(net, gc, 0, 0, p->times[j], (uint32_t)j);
             double loss = 0, a = 0;
-            if (s == RPU_OK) s = rpu_train_evaluate(net, &test, e->run.batch_size, &loss, &a, NULL);
+            if (s == RPU_OK) s = net_evaluate(net, &test, e->run.batch_size, &loss, &a, NULL);
             if (s == RPU_OK && grank == 0) {
                 acc[(size_t)r * p->n_times + j] = a;
                 acc[cells + (size_t)r * p->n_times + j] = loss;
@@ -157,7 +148,6 @@ rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *e, const char *checkpo
     free(acc);
     free(sn.buf);
     rpu_net_destroy(&net);
-    rpu_dataset_free(&train);
     rpu_dataset_free(&test);
     MPI_Comm_free(&gc);
     if (s != RPU_OK) rpu_infer_result_free(res);
@@ -172,14 +162,8 @@ rpu_status rpu_readout_report(MPI_Comm comm, const rpu_experiment *e, const char
     if (!e || !checkpoint || !out || !n_out)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_readout_report: NULL argument");
     *n_out = 0;
-    rpu_dataset train = {0}, test = {0};
     rpu_net *net = NULL;
-    rpu_status s = net_load_data(e, &train, &test);
-    if (s == RPU_OK) s = net_make(comm, e, &test, &net);
-    rpu_ckpt_layer cl[EXP_MAX_LAYERS];
-    if (s == RPU_OK)
-        s = rpu_ckpt_load(comm, checkpoint, cl, net_ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL, 0,
-                          NULL);
+    rpu_status s = net_open(comm, e, checkpoint, NULL, &net);
     const int L = s == RPU_OK ? rpu_net_analog_count(net) : 0;
     for (int k = 0; k < L && k < max && s == RPU_OK; ++k) {
         rpu_conv *l = rpu_net_analog_layer(net, k);
@@ -214,7 +198,5 @@ rpu_status rpu_readout_report(MPI_Comm comm, const rpu_experiment *e, const char
         free(w);
     }
     rpu_net_destroy(&net);
-    rpu_dataset_free(&train);
-    rpu_dataset_free(&test);
     return s;
 }

@@ -44,11 +44,7 @@ rpu_status rpu_net_export(MPI_Comm comm, const rpu_experiment *e, const char *ch
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     rpu_net *net = NULL;
-    rpu_status s = net_for_output(comm, e, out, overwrite, &net);
-    rpu_ckpt_layer cl[EXP_MAX_LAYERS];
-    if (s == RPU_OK)
-        s = rpu_ckpt_load(comm, checkpoint, cl, net_ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL, 0,
-                          NULL);
+    rpu_status s = net_for_output(comm, e, out, overwrite, checkpoint, &net);
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
     hid_t f = -1;

@@ -387,24 +387,35 @@ rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
 
 /* ------------------------------------------------------------------ import */
 
+rpu_status net_open(MPI_Comm comm, const rpu_experiment *e, const char *checkpoint,
+                    rpu_dataset *test, rpu_net **net) {
+    rpu_dataset tr = {0}, te = {0};
+    rpu_status s = rpu_agree(comm, net_load_data(e, &tr, &te));
+    if (s == RPU_OK) s = net_make(comm, e, &te, net);
+    rpu_ckpt_layer cl[EXP_MAX_LAYERS];
+    if (s == RPU_OK && checkpoint)
+        s = rpu_ckpt_load(comm, checkpoint, cl, net_ckpt_layers(*net, cl, EXP_MAX_LAYERS), NULL, 0,
+                          NULL);
+    rpu_dataset_free(&tr);
+    if (s == RPU_OK && test)
+        *test = te;
+    else
+        rpu_dataset_free(&te);
+    if (s != RPU_OK) rpu_net_destroy(net);
+    return s;
+}
+
 rpu_status net_for_output(MPI_Comm comm, const rpu_experiment *e, const char *out, bool overwrite,
-                          rpu_net **net) {
+                          const char *checkpoint, rpu_net **net) {
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     rpu_status s = RPU_OK;
     struct stat st;
     if (rank == 0 && !overwrite && stat(out, &st) == 0)
         s = RPU_FAIL(RPU_ERR_IO,
-                     "output %s already exists and is left as it is (--force "
-                     "replaces it)",
-                     out);
+                     "output %s already exists and is left as it is (--force replaces it)", out);
     RPU_CHECK(rpu_agree(comm, s));
-    rpu_dataset train = {0}, test = {0};
-    s = rpu_agree(comm, net_load_data(e, &train, &test));
-    if (s == RPU_OK) s = net_make(comm, e, &test, net);
-    rpu_dataset_free(&train);
-    rpu_dataset_free(&test);
-    return s;
+    return net_open(comm, e, checkpoint, NULL, net);
 }
 
 rpu_status rpu_net_import(MPI_Comm comm, const rpu_experiment *e, const char *weights,
@@ -414,7 +425,7 @@ rpu_status rpu_net_import(MPI_Comm comm, const rpu_experiment *e, const char *we
         return RPU_FAIL(RPU_ERR_ARG, "rpu_net_import: NULL argument");
     if (n_report) *n_report = 0;
     rpu_net *net = NULL;
-    rpu_status s = net_for_output(comm, e, out, overwrite, &net);
+    rpu_status s = net_for_output(comm, e, out, overwrite, NULL, &net);
     rpu_import_layer *rep = NULL;
     const int nl = net ? rpu_net_analog_count(net) : 0;
     if (s == RPU_OK && report &&

@@ -37,11 +37,21 @@ int net_ckpt_layers(rpu_net *net, rpu_ckpt_layer *out, int max);
 int net_train_arrays(rpu_net *net, double *hist, int64_t epochs, double *partial,
                      rpu_ckpt_array *arr, char names[][96], int max);
 
-/* The experiment's network (built for its data set's sample shape; collective) for a command
- * that writes `out`: an existing out without overwrite is an error (RPU_ERR_IO), checked on
- * rank 0 first and agreed. */
+/* The experiment's network (collective on comm): loads the data set (for the sample shape),
+ * builds the network and, with checkpoint != NULL, loads the checkpoint into it. test:
+ * NULL, or receives the test set (the caller frees it). On failure *net is NULL. */
+rpu_status net_open(MPI_Comm comm, const rpu_experiment *e, const char *checkpoint,
+                    rpu_dataset *test, rpu_net **net);
+
+/* net_open for a command that writes `out`: an existing out without overwrite is an error
+ * (RPU_ERR_IO), checked on rank 0 first and agreed. */
 rpu_status net_for_output(MPI_Comm comm, const rpu_experiment *e, const char *out, bool overwrite,
-                          rpu_net **net);
+                          const char *checkpoint, rpu_net **net);
+
+/* Mean loss and accuracy on ds in eval mode (train.c; collective); optional confusion
+ * matrix [true][predicted]. */
+rpu_status net_evaluate(rpu_net *net, const rpu_dataset *ds, int batch, double *loss, double *acc,
+                        int *confusion);
 
 /* rpu_net_save_checkpoint with the position in a stopped epoch (partial: PARTIAL_COLS
  * values, or NULL for an epoch-end checkpoint). Collective. */

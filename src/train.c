@@ -2,7 +2,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "experiment_impl.h"
 #include "net_io_impl.h"
-#include "train_impl.h"
 
 #include "error_impl.h"
 #include "rpusim/ckpt.h"
@@ -95,8 +94,8 @@ rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *d
 }
 
 /* Mean loss and accuracy on a data set in eval mode; optional confusion matrix. */
-static rpu_status evaluate(rpu_net *net, const rpu_dataset *ds, int batch, double *loss,
-                           double *acc, int *confusion) {
+rpu_status net_evaluate(rpu_net *net, const rpu_dataset *ds, int batch, double *loss, double *acc,
+                        int *confusion) {
     const int K = rpu_net_outputs(net);
     const size_t per = (size_t)ds->channels * ds->height * ds->width;
     float *logits = (float *)malloc(sizeof(float) * (size_t)batch * K);
@@ -326,7 +325,7 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
         if (s != RPU_OK) break;
         rpu_epoch_metrics m = {
             .epoch = ep + 1, .train_loss = sum_loss / seen, .train_acc = (double)correct / seen};
-        s = evaluate(net, &test, B, &m.test_loss, &m.test_acc, NULL);
+        s = net_evaluate(net, &test, B, &m.test_loss, &m.test_acc, NULL);
         if (s != RPU_OK) break;
         m.seconds = now() - t0;
         double *h = hist + (size_t)ep * HIST_COLS;
@@ -357,33 +356,20 @@ rpu_status rpu_evaluate(MPI_Comm comm, const rpu_experiment *e, const char *chec
                         double *loss, double *acc, int **confusion, int *n_classes) {
     if (!e || !checkpoint || !loss || !acc)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_evaluate: NULL argument");
-    rpu_dataset train = {0}, test = {0};
-    RPU_CHECK(net_load_data(e, &train, &test));
+    rpu_dataset test = {0};
     rpu_net *net = NULL;
-    rpu_status s = net_make(comm, e, &test, &net);
-    rpu_ckpt_layer cl[EXP_MAX_LAYERS];
-    if (s == RPU_OK)
-        s = rpu_ckpt_load(comm, checkpoint, cl, net_ckpt_layers(net, cl, EXP_MAX_LAYERS), NULL, 0,
-                          NULL);
+    rpu_status s = net_open(comm, e, checkpoint, &test, &net);
     int K = net ? rpu_net_outputs(net) : 0;
     int *conf = NULL;
     if (s == RPU_OK && !(conf = (int *)calloc((size_t)K * K, sizeof(int))))
         s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
-    if (s == RPU_OK) s = evaluate(net, &test, e->run.batch_size, loss, acc, conf);
+    if (s == RPU_OK) s = net_evaluate(net, &test, e->run.batch_size, loss, acc, conf);
     if (s == RPU_OK && confusion)
         *confusion = conf;
     else
         free(conf);
     if (n_classes) *n_classes = K;
     rpu_net_destroy(&net);
-    rpu_dataset_free(&train);
     rpu_dataset_free(&test);
     return s;
-}
-
-/* ------------------------------------------------------------------ shared with infer.c */
-
-rpu_status rpu_train_evaluate(rpu_net *net, const rpu_dataset *ds, int batch, double *loss,
-                              double *acc, int *confusion) {
-    return evaluate(net, ds, batch, loss, acc, confusion);
 }

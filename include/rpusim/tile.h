@@ -206,6 +206,11 @@ typedef struct {
 
 #define RPU_TILE_MAX_STATE_ITEMS 64
 
+/* Bytes of an item's data (4 per float, 8 per uint64 or double). */
+static inline size_t rpu_state_item_bytes(const rpu_state_item *it) {
+    return it->count * (it->type == RPU_STATE_F32 ? 4u : 8u);
+}
+
 /* Lists everything needed to continue the tile bit for bit (local): "weights"; the device
  * arrays by their aihwkit names (max_bound, min_bound, dwmin_up, ...); "mapping_scales";
  * the construction-time IO values that exist ("forward.out_noise_values",
