@@ -113,17 +113,23 @@ static void test_programming_moments(void) {
     rpu_tile_destroy(&t);
 }
 
+/* Inference config whose only non-ideality after programming is drift with one constant
+ * exponent nu: state-independent model, programming and read noise off, nu std 0. */
+static void pure_drift_config(rpu_config *c, const char *nu) {
+    inference_config(c);
+    set(c, "noise_model.type", "state_independent");
+    set(c, "noise_model.prog_noise_scale", "0");
+    set(c, "noise_model.read_noise_scale", "0");
+    set(c, "noise_model.drift_nu_std", "0");
+    set(c, "noise_model.drift_nu_mean", nu);
+}
+
 /* Drift law: state-independent model with prog/read noise off and constant nu = 0.05:
  * W(t) = W0 ((t + t0) / t0)^(-nu) (t0 = 20 s; t = 0 leaves W0), to float rounding. The
  * PCM model with noise and drift scales 0 leaves W0 at every time. */
 static void test_drift_law(void) {
     rpu_config c;
-    inference_config(&c);
-    set(&c, "noise_model.type", "state_independent");
-    set(&c, "noise_model.prog_noise_scale", "0");
-    set(&c, "noise_model.read_noise_scale", "0");
-    set(&c, "noise_model.drift_nu_std", "0");
-    set(&c, "noise_model.drift_nu_mean", "0.05");
+    pure_drift_config(&c, "0.05");
     const int O = 5, I = 9;
     rpu_tile *t = make_tile(&c, O, I, 5);
     if (!t) return;
@@ -176,12 +182,7 @@ static void test_compensation(void) {
     tl_fill_uniform(x, n * I, -1, 1, 8, 2);
     for (int m = 0; m < 3; ++m) {
         rpu_config c;
-        inference_config(&c);
-        set(&c, "noise_model.type", "state_independent");
-        set(&c, "noise_model.prog_noise_scale", "0");
-        set(&c, "noise_model.read_noise_scale", "0");
-        set(&c, "noise_model.drift_nu_std", "0");
-        set(&c, "noise_model.drift_nu_mean", "0.06");
+        pure_drift_config(&c, "0.06");
         set(&c, "forward.is_perfect", "true");
         set(&c, "drift_compensation", modes[m]);
         rpu_tile *t = make_tile(&c, O, I, 9);
