@@ -84,6 +84,10 @@ void ck_quiet_off(const ck_quiet *q) {
     H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
 }
 
+void rpu_ckpt_silence_hdf5(void) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
 /* ------------------------------------------------------------------ element types */
 
 hid_t ck_file_type(rpu_ckpt_dtype t) {

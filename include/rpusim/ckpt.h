@@ -242,6 +242,14 @@ rpu_status rpu_ckpt_file_tile_items(rpu_ckpt_file *f, int layer, int t, rpu_ckpt
 rpu_status rpu_ckpt_file_read(rpu_ckpt_file *f, const char *path, double **values, int *ndim,
                               int64_t dims[2]);
 
+/* Turns HDF5's automatic error printing off for the whole process (HDF5's default is on);
+ * local. For programs that report errors themselves, as the rpusim command does. The
+ * functions above switch the printing off only for their own duration and then restore
+ * the caller's setting; but once HDF5 1.10 has met a corrupted object header it keeps
+ * memory it cannot free and, if the printing is on when it shuts down (at exit, or in
+ * MPI_Finalize), prints "HDF5: infinite loop closing library". */
+void rpu_ckpt_silence_hdf5(void);
+
 /* Reads and checks every object of the file as rpu_ckpt_load does, without a model (local,
  * no MPI): the root attributes; every layer group (its attributes; its rpu_config must
  * parse), its digital bias and every tile group, each with the items of the layer's first

@@ -1,6 +1,7 @@
 /* rpusim: command line entry point. Only this file decides the process exit code. */
 #include "cli.h"
 
+#include "rpusim/ckpt.h"
 #include "rpusim/status.h"
 
 #include <errno.h>
@@ -59,8 +60,10 @@ int cli_parse_int_list(const char *text, int *out, int max) {
         long v = strtol(p, &end, 10);
         if (end == p || errno || v < 1 || v > 1 << 24 || n >= max) return -1;
         out[n++] = (int)v;
-        if (*end == ',') end++;
-        else if (*end) return -1;
+        if (*end == ',')
+            end++;
+        else if (*end)
+            return -1;
         p = end;
     }
     return n > 0 ? n : -1;
@@ -71,6 +74,8 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    /* rpusim reports errors itself (rpu_last_error): HDF5 prints nothing */
+    rpu_ckpt_silence_hdf5();
     const char *cmd = argv[1];
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
@@ -90,7 +95,8 @@ int main(int argc, char **argv) {
 #ifdef RPUSIM_HAVE_BENCH
         return cli_bench(argc - 2, argv + 2);
 #else
-        fprintf(stderr, "rpusim: built without benchmarks (configure with -DRPUSIM_BENCHMARKS=ON)\n");
+        fprintf(stderr,
+                "rpusim: built without benchmarks (configure with -DRPUSIM_BENCHMARKS=ON)\n");
         return 2;
 #endif
     }
