@@ -8,6 +8,20 @@
 
 #define AGREE_MSG 1024
 
+/* Whether text ends with " (on rank N)": it was agreed on before (a failure passed up
+ * through several collective steps) and names its rank already. */
+static int names_rank(const char *text) {
+    const char *on = NULL;
+    for (const char *p = strstr(text, " (on rank "); p; p = strstr(p + 1, " (on rank "))
+        on = p;
+    if (!on) return 0;
+    const char *d = on + strlen(" (on rank ");
+    if (*d < '0' || *d > '9') return 0;
+    while (*d >= '0' && *d <= '9')
+        ++d;
+    return d[0] == ')' && d[1] == '\0';
+}
+
 /* Every rank gets the status and message of the lowest failing rank (collective). With
  * more than one rank the message names that rank, so the text is the same everywhere. */
 rpu_status rpu_agree(MPI_Comm comm, rpu_status local) {
@@ -32,17 +46,18 @@ rpu_status rpu_agree(MPI_Comm comm, rpu_status local) {
     m.msg[AGREE_MSG - 1] = '\0';
     if (size == 1) return (rpu_status)m.st;
     /* re-record "text (on rank r)" with the original " [file:line]" at the end */
+    char where[AGREE_MSG] = "(unknown)";
+    int line = 0;
     char *br = strrchr(m.msg, '[');
     if (br && br > m.msg && br[-1] == ' ') {
         char *colon = strrchr(br, ':');
         if (colon) {
-            char where[AGREE_MSG];
             snprintf(where, sizeof where, "%.*s", (int)(colon - br - 1), br + 1);
-            const int line = atoi(colon + 1);
+            line = atoi(colon + 1);
             br[-1] = '\0';
-            return rpu_error_at((rpu_status)m.st, where, line, "%s (on rank %d)", m.msg, first);
         }
     }
-    return rpu_error_at((rpu_status)m.st, "(unknown)", 0, "%s (on rank %d)", m.msg, first);
+    char suffix[32] = "";
+    if (!names_rank(m.msg)) snprintf(suffix, sizeof suffix, " (on rank %d)", first);
+    return rpu_error_at((rpu_status)m.st, where, line, "%s%s", m.msg, suffix);
 }
-

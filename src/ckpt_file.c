@@ -118,8 +118,8 @@ rpu_status rpu_ckpt_open(const char *path, rpu_ckpt_file **file) {
     *file = NULL;
     if (!path || !*path) return RPU_FAIL(RPU_ERR_ARG, "rpu_ckpt_open: path is NULL or empty");
     ck_ctx cx = ck_ctx_for(path);
-    ck_quiet q;
-    ck_quiet_on(&q);
+    rpu_h5_quiet q;
+    rpu_h5_quiet_on(&q);
     rpu_ckpt_file *f = (rpu_ckpt_file *)calloc(1, sizeof *f);
     if (f) f->file = -1;
     hid_t fapl = ck_make_fapl(MPI_COMM_NULL);
@@ -132,7 +132,7 @@ rpu_status rpu_ckpt_open(const char *path, rpu_ckpt_file **file) {
         if (f->file >= 0 && ck_read_root(f->file, &f->info, &cx) == 0) read_layers(f, &cx);
     }
     if (fapl >= 0) H5Pclose(fapl);
-    ck_quiet_off(&q);
+    rpu_h5_quiet_off(&q);
     if (cx.st != RPU_OK) {
         rpu_ckpt_close(&f);
         return cx.st;
@@ -145,10 +145,10 @@ void rpu_ckpt_close(rpu_ckpt_file **file) {
     if (!file || !*file) return;
     rpu_ckpt_file *f = *file;
     if (f->file >= 0) {
-        ck_quiet q;
-        ck_quiet_on(&q);
+        rpu_h5_quiet q;
+        rpu_h5_quiet_on(&q);
         H5Fclose(f->file);
-        ck_quiet_off(&q);
+        rpu_h5_quiet_off(&q);
     }
     if (f->attrs)
         for (int i = 0; i < f->n_layers; ++i)
@@ -295,8 +295,8 @@ rpu_status rpu_ckpt_file_tile_items(rpu_ckpt_file *f, int layer, int t, rpu_ckpt
         return RPU_FAIL(RPU_ERR_ARG, "rpu_ckpt_file_tile_items: bad arguments (layer %d, tile %d)",
                         layer, t);
     ck_ctx cx = ck_ctx_for(f->path);
-    ck_quiet q;
-    ck_quiet_on(&q);
+    rpu_h5_quiet q;
+    rpu_h5_quiet_on(&q);
     const int n = scan_tile(f, layer, t, &cx);
     for (int k = 0; k < n && k < max; ++k) {
         items[k].name = f->scan[k].name;
@@ -306,7 +306,7 @@ rpu_status rpu_ckpt_file_tile_items(rpu_ckpt_file *f, int layer, int t, rpu_ckpt
         items[k].attribute = f->scan[k].attr;
     }
     if (n > 0) *count = n;
-    ck_quiet_off(&q);
+    rpu_h5_quiet_off(&q);
     return cx.st;
 }
 
@@ -343,8 +343,8 @@ rpu_status rpu_ckpt_file_read(rpu_ckpt_file *f, const char *path, double **value
     ck_ctx cx = ck_ctx_for(f->path);
     char obj[CK_ARRAY_PATH + 80], why[CK_WHY];
     snprintf(obj, sizeof obj, "/%s", path[0] == '/' ? path + 1 : path);
-    ck_quiet q;
-    ck_quiet_on(&q);
+    rpu_h5_quiet q;
+    rpu_h5_quiet_on(&q);
     hid_t ds = -1, sp = -1, t = -1;
     if (strlen(obj) >= CK_ARRAY_PATH + 64) {
         CK_FAIL(&cx, RPU_ERR_FORMAT, obj, "dataset is missing");
@@ -386,7 +386,7 @@ rpu_status rpu_ckpt_file_read(rpu_ckpt_file *f, const char *path, double **value
         goto out;
     }
     if (n > 0 && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
-        ck_h5_why(why);
+        rpu_h5_why(why);
         if (strstr(why, "Fletcher32") || strstr(why, "checksum"))
             CK_FAIL(&cx, RPU_ERR_FORMAT, obj,
                     "data checksum (Fletcher32) mismatch: the data is corrupted (%s)", why);
@@ -403,7 +403,7 @@ out:
     if (t >= 0) H5Tclose(t);
     if (sp >= 0) H5Sclose(sp);
     if (ds >= 0) H5Dclose(ds);
-    ck_quiet_off(&q);
+    rpu_h5_quiet_off(&q);
     return cx.st;
 }
 
@@ -435,7 +435,7 @@ static void verify_tree(hid_t g, const char *obj, ck_reader *r, int depth) {
         H5O_info_t oi;
         if (H5Oget_info_by_name2(g, nl.names[i], &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
             char why[CK_WHY];
-            CK_FAIL(cx, RPU_ERR_FORMAT, sub, "unreadable object header (%s)", ck_h5_why(why));
+            CK_FAIL(cx, RPU_ERR_FORMAT, sub, "unreadable object header (%s)", rpu_h5_why(why));
         } else if (oi.type == H5O_TYPE_GROUP && depth < 16) {
             hid_t sg = ck_open_obj(g, nl.names[i], H5O_TYPE_GROUP, sub, cx);
             if (sg >= 0) {
@@ -484,8 +484,8 @@ rpu_status rpu_ckpt_verify(rpu_ckpt_file *f, int64_t *objects) {
     if (objects) *objects = 0;
     if (!f) return RPU_FAIL(RPU_ERR_ARG, "rpu_ckpt_verify: file is NULL");
     ck_ctx cx = ck_ctx_for(f->path);
-    ck_quiet q;
-    ck_quiet_on(&q);
+    rpu_h5_quiet q;
+    rpu_h5_quiet_on(&q);
     ck_reader r = {&cx, H5Pcreate(H5P_DATASET_XFER), 2}; /* the root and /layers */
     hid_t lg = -1;
     if (r.dxpl < 0 || H5Pset_edc_check(r.dxpl, H5Z_ENABLE_EDC) < 0)
@@ -499,7 +499,7 @@ rpu_status rpu_ckpt_verify(rpu_ckpt_file *f, int64_t *objects) {
     if (cx.st == RPU_OK) verify_tree(f->file, "/", &r, 0);
     if (lg >= 0) H5Gclose(lg);
     if (r.dxpl >= 0) H5Pclose(r.dxpl);
-    ck_quiet_off(&q);
+    rpu_h5_quiet_off(&q);
     if (cx.st == RPU_OK && objects) *objects = r.objs;
     return cx.st;
 }

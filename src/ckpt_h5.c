@@ -1,6 +1,6 @@
 /* Checkpoints: HDF5 plumbing shared by the save, the load and the serial reader — error
- * records and their agreement across ranks, HDF5's error stack and automatic printing,
- * element types, attributes, files and objects (see ckpt_impl.h). */
+ * records and their agreement across ranks, element types, attributes, files and objects
+ * (see ckpt_impl.h). */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "ckpt_impl.h"
 
@@ -53,36 +53,7 @@ rpu_status ck_agree(MPI_Comm comm, ck_ctx *cx) {
     return s;
 }
 
-/* ------------------------------------------------------------------ HDF5's errors */
-
-static herr_t why_cb(unsigned n, const H5E_error2_t *e, void *data) {
-    char *buf = (char *)data;
-    if (n == 0) {
-        char minor[160] = "";
-        H5Eget_msg(e->min_num, NULL, minor, sizeof minor);
-        const char *d = e->desc ? e->desc : "";
-        snprintf(buf, CK_WHY, "%s%s%s", d, *d && *minor ? "; " : "", minor);
-    }
-    return 0;
-}
-
-const char *ck_h5_why(char *buf) {
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, why_cb, buf);
-    H5Eclear2(H5E_DEFAULT);
-    if (!buf[0]) snprintf(buf, CK_WHY, "HDF5 error");
-    return buf;
-}
-
-void ck_quiet_on(ck_quiet *q) {
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-void ck_quiet_off(const ck_quiet *q) {
-    H5Eclear2(H5E_DEFAULT);
-    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
+/* ------------------------------------------------------------------ HDF5's printing */
 
 void rpu_ckpt_silence_hdf5(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -224,7 +195,7 @@ static int attr_open_checked(hid_t obj, const char *name, ck_attr_h *h, char *wh
     if (ex > 0) *h = ck_attr_open(obj, name);
     if (ex < 0 || !ck_attr_ok(h)) {
         char w[CK_WHY];
-        snprintf(why, CK_WHY, "attribute '%s' unreadable (%.200s)", name, ck_h5_why(w));
+        snprintf(why, CK_WHY, "attribute '%s' unreadable (%.200s)", name, rpu_h5_why(w));
         ck_attr_close(h);
         return -1;
     }
@@ -233,7 +204,7 @@ static int attr_open_checked(hid_t obj, const char *name, ck_attr_h *h, char *wh
 
 static void unreadable(const char *name, char *why) {
     char w[CK_WHY];
-    snprintf(why, CK_WHY, "attribute '%s' unreadable (%.200s)", name, ck_h5_why(w));
+    snprintf(why, CK_WHY, "attribute '%s' unreadable (%.200s)", name, rpu_h5_why(w));
 }
 
 int ck_attr_read_ints(hid_t obj, const char *name, int64_t *v, int max, int *n, char *why) {
@@ -357,7 +328,7 @@ hid_t ck_open_file(const char *path, hid_t fapl, ck_ctx *cx, bool check_exists) 
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (f < 0)
         CK_FAIL(cx, RPU_ERR_FORMAT, "(file)",
-                "not a readable HDF5 file: truncated or corrupted (%s)", ck_h5_why(why));
+                "not a readable HDF5 file: truncated or corrupted (%s)", rpu_h5_why(why));
     return f;
 }
 
@@ -370,12 +341,12 @@ hid_t ck_open_obj(hid_t loc, const char *name, H5O_type_t want, const char *objp
         return -1;
     }
     if (ex < 0) {
-        CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "cannot read the link (%s)", ck_h5_why(why));
+        CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "cannot read the link (%s)", rpu_h5_why(why));
         return -1;
     }
     H5O_info_t oi;
     if (H5Oget_info_by_name2(loc, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
-        CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable object header (%s)", ck_h5_why(why));
+        CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable object header (%s)", rpu_h5_why(why));
         return -1;
     }
     if (oi.type != want) {
@@ -384,7 +355,7 @@ hid_t ck_open_obj(hid_t loc, const char *name, H5O_type_t want, const char *objp
     }
     hid_t h = want == H5O_TYPE_GROUP ? H5Gopen2(loc, name, H5P_DEFAULT)
                                      : H5Dopen2(loc, name, H5P_DEFAULT);
-    if (h < 0) CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "cannot open %s (%s)", what, ck_h5_why(why));
+    if (h < 0) CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "cannot open %s (%s)", what, rpu_h5_why(why));
     return h;
 }
 

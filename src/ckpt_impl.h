@@ -1,8 +1,8 @@
 /* Private: what the files of the checkpoint module share (include/rpusim/ckpt.h is the
  * public side; DESIGN.md "Checkpoint"; the schema is in README.md "Checkpoints").
  *
- *   ckpt_h5.c      HDF5 plumbing: error records and agreement, HDF5's error stack and its
- *                  automatic printing, element types, attributes, files and objects
+ *   ckpt_h5.c      HDF5 plumbing: error records and their agreement, element types,
+ *                  attributes, files and objects (HDF5's error stack: h5err_impl.h)
  *   ckpt_schema.c  what is stored where: names, tile keys, the layer and root attributes,
  *                  the comparison of a stored layer with the model's
  *   ckpt_plan.c    the plan of a save or load (every tile's state items, the same on every
@@ -28,6 +28,7 @@
 #include "rpusim/config.h"
 
 #include "error_impl.h"
+#include "h5err_impl.h"
 
 #include <hdf5.h>
 
@@ -44,7 +45,7 @@
 #define CK_ARRAY_PATH 256        /* longest extra array path + NUL */
 #define CK_CHUNK_ELEMS (1 << 20) /* elements per chunk (4 MiB of float32) */
 #define CK_MSG 1024
-#define CK_WHY 320            /* room for HDF5's reason of a failure */
+#define CK_WHY RPU_H5_WHY     /* room for a failure's reason */
 #define CK_COMPACT_ATTRS 1000 /* attributes kept in the (checksummed) object header */
 /* links kept in the object header up to this count (more: dense storage; a compact
  * header scan would cost O(links^2)) */
@@ -74,19 +75,6 @@ rpu_status ck_fail_at(ck_ctx *cx, rpu_status code, const char *file, int line, c
 /* Every rank gets the status and message of the lowest failing rank (collective on comm,
  * through rpu_agree); RPU_OK when no rank failed. */
 rpu_status ck_agree(MPI_Comm comm, ck_ctx *cx);
-
-/* The innermost message of HDF5's error stack, e.g. "data error detected by Fletcher32
- * checksum"; the stack is cleared. buf has CK_WHY bytes. */
-const char *ck_h5_why(char *buf);
-
-/* HDF5's automatic error printing, switched off for the duration of a public call and
- * restored as the caller had it (ck_quiet_off also clears the error stack). */
-typedef struct {
-    H5E_auto2_t func;
-    void *data;
-} ck_quiet;
-void ck_quiet_on(ck_quiet *q);
-void ck_quiet_off(const ck_quiet *q);
 
 /* Element types: file (little endian) and memory types of an rpu_ckpt_dtype, its size and
  * name; the rpu_ckpt_dtype of a stored type (-1 if none). */

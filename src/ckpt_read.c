@@ -32,7 +32,7 @@ static int check_header(ck_ctx *cx, hid_t ds, const char *objpath, int *dt, int 
     *nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     const int k = t >= 0 ? ck_dtype_of(t) : -1;
     if (t < 0 || sp < 0 || dcpl < 0 || *nd < 0) {
-        CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable dataset header (%s)", ck_h5_why(why));
+        CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable dataset header (%s)", rpu_h5_why(why));
     } else if (k < 0 || (*dt >= 0 && k != *dt)) {
         CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "element type is %s, expected %s", ck_dtype_name(k),
                 *dt >= 0 ? ck_dtype_name(*dt) : "a numeric type of the schema");
@@ -92,7 +92,7 @@ static int read_data(ck_reader *r, hid_t ds, const char *objpath, rpu_ckpt_dtype
     static char dummy[8];
     if (H5Dread(ds, ck_mem_type(dt), ms, fs, r->dxpl, take ? data : dummy) < 0) {
         char why[CK_WHY];
-        ck_h5_why(why);
+        rpu_h5_why(why);
         if (strstr(why, "Fletcher32") || strstr(why, "checksum"))
             CK_FAIL(cx, RPU_ERR_FORMAT, objpath,
                     "data checksum (Fletcher32) mismatch: the data is corrupted (%s)", why);
@@ -142,7 +142,7 @@ static int read_scalar_attr(ck_ctx *cx, hid_t g, const char *name, const char *o
         if (ex == 0)
             CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "attribute is missing");
         else
-            CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable attribute (%s)", ck_h5_why(why));
+            CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable attribute (%s)", rpu_h5_why(why));
         return -1;
     }
     ck_attr_h h = ck_attr_open(g, name);
@@ -150,7 +150,7 @@ static int read_scalar_attr(ck_ctx *cx, hid_t g, const char *name, const char *o
     unsigned char v[8];
     const int k = ck_attr_ok(&h) ? ck_dtype_of(h.t) : -1;
     if (!ck_attr_ok(&h)) {
-        CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable attribute (%s)", ck_h5_why(why));
+        CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable attribute (%s)", rpu_h5_why(why));
     } else if (k < 0 || (dt >= 0 && k != dt)) {
         CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "element type is %s, expected %s", ck_dtype_name(k),
                 dt >= 0 ? ck_dtype_name(dt) : "a numeric type of the schema");
@@ -158,7 +158,7 @@ static int read_scalar_attr(ck_ctx *cx, hid_t g, const char *name, const char *o
         CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "attribute has %lld values, expected 1",
                 (long long)H5Sget_simple_extent_npoints(h.sp));
     } else if (H5Aread(h.a, ck_mem_type((rpu_ckpt_dtype)k), v) < 0) {
-        CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable attribute (%s)", ck_h5_why(why));
+        CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "unreadable attribute (%s)", rpu_h5_why(why));
     } else {
         res = 0;
         if (mine) {
@@ -398,8 +398,8 @@ rpu_status rpu_ckpt_load(MPI_Comm comm_in, const char *path, const rpu_ckpt_laye
     int rank;
     MPI_Comm_rank(comm, &rank);
     ck_ctx cx = ck_ctx_for(path);
-    ck_quiet q;
-    ck_quiet_on(&q);
+    rpu_h5_quiet q;
+    rpu_h5_quiet_on(&q);
     ck_lplan *pl = NULL;
     hid_t fapl = -1, dxpl = -1, file = -1, lg = -1;
     rpu_ckpt_info fi;
@@ -427,7 +427,7 @@ rpu_status rpu_ckpt_load(MPI_Comm comm_in, const char *path, const rpu_ckpt_laye
     if (fapl < 0 || dxpl < 0 || H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0 ||
         H5Pset_edc_check(dxpl, H5Z_ENABLE_EDC) < 0) {
         char why[CK_WHY];
-        CK_FAIL(&cx, RPU_ERR_IO, NULL, "cannot set up HDF5 (%s)", ck_h5_why(why));
+        CK_FAIL(&cx, RPU_ERR_IO, NULL, "cannot set up HDF5 (%s)", rpu_h5_why(why));
     }
     if (ck_agree(comm, &cx) != RPU_OK) goto out;
     file = ck_open_file(path, fapl, &cx, false);
@@ -460,7 +460,7 @@ rpu_status rpu_ckpt_load(MPI_Comm comm_in, const char *path, const rpu_ckpt_laye
     lg = -1;
     if (H5Fclose(file) < 0) {
         char why[CK_WHY];
-        CK_FAIL(&cx, RPU_ERR_IO, NULL, "close failed (%s)", ck_h5_why(why));
+        CK_FAIL(&cx, RPU_ERR_IO, NULL, "close failed (%s)", rpu_h5_why(why));
     }
     file = -1;
     if (ck_agree(comm, &cx) != RPU_OK) goto out;
@@ -484,7 +484,7 @@ out:
     if (file >= 0) H5Fclose(file);
     if (dxpl >= 0) H5Pclose(dxpl);
     if (fapl >= 0) H5Pclose(fapl);
-    ck_quiet_off(&q);
+    rpu_h5_quiet_off(&q);
     rpu_ckpt_info_free(&fi);
     ck_plan_free(pl, n_layers);
     if (abuf)

@@ -125,7 +125,7 @@ static void write_dataset(ck_writer *w, hid_t loc, const char *name, const char 
                    ? H5Dcreate2(loc, name, ck_file_type(dt), sp, w->lcpl, dcpl, H5P_DEFAULT)
                    : -1;
     if (ds < 0) {
-        CK_FAIL(w->cx, RPU_ERR_IO, objpath, "cannot create dataset (%s)", ck_h5_why(why));
+        CK_FAIL(w->cx, RPU_ERR_IO, objpath, "cannot create dataset (%s)", rpu_h5_why(why));
     } else if (n > 0) {
         bool write = mine && w->cx->st == RPU_OK;
         if (mine && ++w->writes == w->fail_write && w->rank == w->fail_rank) {
@@ -137,7 +137,7 @@ static void write_dataset(ck_writer *w, hid_t loc, const char *name, const char 
         if (!write) H5Sselect_none(sp);
         static const char dummy[8];
         if (H5Dwrite(ds, ck_mem_type(dt), sp, sp, w->dxpl, write ? data : (const void *)dummy) < 0)
-            CK_FAIL(w->cx, RPU_ERR_IO, objpath, "write failed (%s)", ck_h5_why(why));
+            CK_FAIL(w->cx, RPU_ERR_IO, objpath, "write failed (%s)", rpu_h5_why(why));
     }
     if (ds >= 0) H5Dclose(ds);
     if (owned) H5Pclose(dcpl);
@@ -151,11 +151,11 @@ static void write_layer(hid_t layers_g, ck_lplan *pl, ck_writer *w) {
     snprintf(obj, sizeof obj, "/layers/%s", pl->name);
     hid_t g = H5Gcreate2(layers_g, pl->name, H5P_DEFAULT, w->gcpl, H5P_DEFAULT);
     if (g < 0) {
-        CK_FAIL(cx, RPU_ERR_IO, obj, "cannot create group (%s)", ck_h5_why(why));
+        CK_FAIL(cx, RPU_ERR_IO, obj, "cannot create group (%s)", rpu_h5_why(why));
         return;
     }
     if (ck_lattrs_write(g, &pl->attrs) < 0)
-        CK_FAIL(cx, RPU_ERR_IO, obj, "cannot write attributes (%s)", ck_h5_why(why));
+        CK_FAIL(cx, RPU_ERR_IO, obj, "cannot write attributes (%s)", rpu_h5_why(why));
     float *bias = rpu_conv_bias(pl->layer);
     if (bias) {
         hsize_t d = (hsize_t)pl->attrs.out_ch;
@@ -165,7 +165,7 @@ static void write_layer(hid_t layers_g, ck_lplan *pl, ck_writer *w) {
     hid_t tg = H5Gcreate2(g, "tiles", H5P_DEFAULT, w->gcpl, H5P_DEFAULT);
     if (tg < 0) {
         snprintf(obj, sizeof obj, "/layers/%s/tiles", pl->name);
-        CK_FAIL(cx, RPU_ERR_IO, obj, "cannot create group (%s)", ck_h5_why(why));
+        CK_FAIL(cx, RPU_ERR_IO, obj, "cannot create group (%s)", rpu_h5_why(why));
         H5Gclose(g);
         return;
     }
@@ -176,7 +176,7 @@ static void write_layer(hid_t layers_g, ck_lplan *pl, ck_writer *w) {
         hid_t kg = H5Gcreate2(tg, key, H5P_DEFAULT, w->gcpl, H5P_DEFAULT);
         if (kg < 0) {
             snprintf(obj, sizeof obj, "/layers/%s/tiles/%s", pl->name, key);
-            CK_FAIL(cx, RPU_ERR_IO, obj, "cannot create group (%s)", ck_h5_why(why));
+            CK_FAIL(cx, RPU_ERR_IO, obj, "cannot create group (%s)", rpu_h5_why(why));
             continue;
         }
         rpu_tile *tile = rpu_conv_tile(pl->layer, t);
@@ -194,7 +194,7 @@ static void write_layer(hid_t layers_g, ck_lplan *pl, ck_writer *w) {
                 /* every rank writes the owner's value, shared through the plan */
                 if (ck_attr_write(kg, ci->name, ck_file_type(dt), ck_mem_type(dt), -1, ci->value) <
                     0)
-                    CK_FAIL(cx, RPU_ERR_IO, obj, "cannot write attribute (%s)", ck_h5_why(why));
+                    CK_FAIL(cx, RPU_ERR_IO, obj, "cannot write attribute (%s)", rpu_h5_why(why));
                 continue;
             }
             hsize_t dims[2] = {(hsize_t)ci->rows, (hsize_t)ci->cols};
@@ -317,10 +317,9 @@ static double mb(int64_t bytes) {
     return (double)bytes / 1e6;
 }
 
-/* Whether `need` bytes fit (this rank): the file size limit of this process and (with
- * free_space) the free space of the directory of tmp, counting the blocks of a stale tmp
- * that the save replaces. A directory that cannot be examined is left to the file creation
- * to report. */
+/* Whether `need` bytes fit (this rank): the file size limit of this process, a writable
+ * directory of tmp and (with free_space) its file system's free space, counting the blocks
+ * of a stale tmp that the save replaces. */
 static void check_room(const char *path, const char *tmp, int64_t need, bool free_space,
                        ck_ctx *cx) {
     struct rlimit rl;
@@ -332,9 +331,12 @@ static void check_room(const char *path, const char *tmp, int64_t need, bool fre
                 mb(need), mb((int64_t)rl.rlim_cur), path);
         return;
     }
-    char *dir = free_space ? dir_of(tmp) : NULL;
+    char *dir = dir_of(tmp);
     struct statvfs sv;
-    if (dir && statvfs(dir, &sv) == 0) {
+    if (dir && access(dir, W_OK | X_OK) != 0)
+        CK_FAIL(cx, RPU_ERR_IO, NULL, "cannot write in directory %s: %s; %s is as before", dir,
+                strerror(errno), path);
+    else if (dir && free_space && statvfs(dir, &sv) == 0) {
         /* root may use the blocks reserved for it */
         const uint64_t blocks = geteuid() == 0 ? (uint64_t)sv.f_bfree : (uint64_t)sv.f_bavail;
         int64_t avail = (int64_t)(blocks * (uint64_t)sv.f_frsize);
@@ -461,11 +463,11 @@ static rpu_status create_tmp(ck_save *s) {
     s->fapl = ck_make_fapl(s->comm);
     s->fcpl = H5Pcreate(H5P_FILE_CREATE);
     if (s->fapl < 0 || s->fcpl < 0 || ck_set_group_props(s->fcpl) < 0 || writer_init(&s->w) < 0)
-        CK_FAIL(&s->cx, RPU_ERR_IO, NULL, "cannot set up HDF5 (%s)", ck_h5_why(why));
+        CK_FAIL(&s->cx, RPU_ERR_IO, NULL, "cannot set up HDF5 (%s)", rpu_h5_why(why));
     if (ck_agree(s->comm, &s->cx) != RPU_OK) return s->cx.st;
     s->file = H5Fcreate(s->tmp, H5F_ACC_TRUNC, s->fcpl, s->fapl);
     if (s->file < 0)
-        CK_FAIL(&s->cx, RPU_ERR_IO, NULL, "cannot create %s (%s)", s->tmp, ck_h5_why(why));
+        CK_FAIL(&s->cx, RPU_ERR_IO, NULL, "cannot create %s (%s)", s->tmp, rpu_h5_why(why));
     if (ck_agree(s->comm, &s->cx) != RPU_OK) return s->cx.st;
     if (s->rank == 0) s->reserved = reserve(s->path, s->tmp, s->need, &s->cx) > 0;
     return ck_agree(s->comm, &s->cx);
@@ -477,7 +479,7 @@ static void write_all(ck_save *s, const rpu_ckpt_array *arrays, int n_arrays) {
     ck_write_root(s->file, &s->m, s->config, s->size, &s->cx);
     hid_t lg = H5Gcreate2(s->file, "layers", H5P_DEFAULT, s->w.gcpl, H5P_DEFAULT);
     if (lg < 0) {
-        CK_FAIL(&s->cx, RPU_ERR_IO, "/layers", "cannot create group (%s)", ck_h5_why(why));
+        CK_FAIL(&s->cx, RPU_ERR_IO, "/layers", "cannot create group (%s)", rpu_h5_why(why));
     } else {
         for (int i = 0; i < s->n_layers; ++i)
             write_layer(lg, &s->pl[i], &s->w);
@@ -491,7 +493,7 @@ static void write_all(ck_save *s, const rpu_ckpt_array *arrays, int n_arrays) {
         write_dataset(&s->w, s->file, a->path, obj, a->dtype, a->ndim, dims, a->data, s->rank == 0);
     }
     if (H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0)
-        CK_FAIL(&s->cx, RPU_ERR_IO, NULL, "flush of %s failed (%s)", s->tmp, ck_h5_why(why));
+        CK_FAIL(&s->cx, RPU_ERR_IO, NULL, "flush of %s failed (%s)", s->tmp, rpu_h5_why(why));
 }
 
 /* Closes the tmp on every rank (collective). After an agreed failure rank 0 first cuts
@@ -505,7 +507,7 @@ static void close_tmp(ck_save *s) {
     if (s->cx.st != RPU_OK) MPI_Barrier(s->comm);
     char why[CK_WHY];
     if (H5Fclose(s->file) < 0)
-        CK_FAIL(&s->cx, RPU_ERR_IO, NULL, "close of %s failed (%s)", s->tmp, ck_h5_why(why));
+        CK_FAIL(&s->cx, RPU_ERR_IO, NULL, "close of %s failed (%s)", s->tmp, rpu_h5_why(why));
     s->file = -1;
 }
 
@@ -532,8 +534,8 @@ rpu_status rpu_ckpt_save(MPI_Comm comm_in, const char *path, const rpu_ckpt_meta
     s.w.rank = s.rank;
     s.w.fail_rank = s.o.fail_rank;
     s.w.fail_write = s.o.fail_write > 0 ? s.o.fail_write : -1;
-    ck_quiet q;
-    ck_quiet_on(&q);
+    rpu_h5_quiet q;
+    rpu_h5_quiet_on(&q);
 
     if (agree_args(&s, layers, arrays, n_arrays) == RPU_OK && agree_meta(&s, meta) == RPU_OK &&
         agree_plan(&s, layers, arrays, n_arrays) == RPU_OK && create_tmp(&s) == RPU_OK) {
@@ -559,7 +561,7 @@ rpu_status rpu_ckpt_save(MPI_Comm comm_in, const char *path, const rpu_ckpt_meta
     writer_free(&s.w);
     if (s.fcpl >= 0) H5Pclose(s.fcpl);
     if (s.fapl >= 0) H5Pclose(s.fapl);
-    ck_quiet_off(&q);
+    rpu_h5_quiet_off(&q);
     ck_plan_free(s.pl, n_layers);
     free(s.tmp);
     free(s.config);

@@ -371,7 +371,7 @@ void ck_write_root(hid_t file, const rpu_ckpt_meta *m, const char *config, int s
     e |= ck_attr_write_i32(file, "ranks_at_save", size);
     if (e) {
         char why[CK_WHY];
-        CK_FAIL(cx, RPU_ERR_IO, "/", "cannot write the root attributes (%s)", ck_h5_why(why));
+        CK_FAIL(cx, RPU_ERR_IO, "/", "cannot write the root attributes (%s)", rpu_h5_why(why));
     }
 }
 
