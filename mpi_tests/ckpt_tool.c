@@ -15,6 +15,10 @@
  *   load FILE                  loads FILE (a fixture file) into a fresh fixture layer, with
  *                              /train/history when the file has it (optional array), as
  *                              training would; prints "loaded" or the error.
+ *   tiny PATH                  writes the smallest checkpoint of the schema with every kind
+ *                              of object (a linear layer 3 -> 2 on one tile with a digital
+ *                              bias, /train/history [1, 6]): the seed of the fuzz target of
+ *                              the checkpoint reader (fuzz/corpus/fuzz_ckpt/tiny.h5).
  *   locate FILE OBJECT         prints "header ADDR SIZE" (the file offset and size of the
  *                              object's header) and, for a chunked dataset, "chunk ADDR SIZE"
  *                              (its first chunk): where the corruption tests flip bytes.
@@ -373,6 +377,31 @@ static int cmd_load(const char *path) {
     return s == RPU_OK ? 0 : 1;
 }
 
+static int cmd_tiny(const char *path) {
+    rpu_config cfg;
+    rpu_config_default(&cfg, RPU_KIND_SINGLE);
+    rpu_linear_params lp = {.in_features = 3,
+                            .out_features = 2,
+                            .bias = true,
+                            .layer_id = 1,
+                            .seed = 1,
+                            .mac = RPU_MAC_BLAS};
+    rpu_linear *l = NULL;
+    if (rpu_linear_create(MPI_COMM_WORLD, &lp, &cfg, &l) != RPU_OK) {
+        fprintf(stderr, "ckpt_tool: tiny: %s\n", rpu_last_error());
+        return 1;
+    }
+    rpu_ckpt_layer ckl = {"fc", rpu_linear_as_conv(l)};
+    double hist[6] = {1, 0.5, 0.25, 0.75, 0.5, 0.1};
+    rpu_ckpt_array arr = {
+        .path = "train/history", .dtype = RPU_CKPT_F64, .ndim = 2, .dims = {1, 6}, .data = hist};
+    rpu_ckpt_meta meta = {.seed = 1, .step = 1, .epoch = 1, .config = "[run]\nepochs = 1\n"};
+    const rpu_status s = rpu_ckpt_save(MPI_COMM_WORLD, path, &meta, &ckl, 1, &arr, 1, NULL);
+    if (s != RPU_OK) fprintf(stderr, "ckpt_tool: tiny: %s\n", rpu_last_error());
+    rpu_linear_destroy(&l);
+    return s == RPU_OK ? 0 : 1;
+}
+
 static int cmd_locate(const char *path, const char *obj) {
     if (g_rank != 0) return 0;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -454,14 +483,17 @@ int main(int argc, char **argv) {
         rc = cmd_fixture(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "load"))
         rc = cmd_load(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "tiny"))
+        rc = cmd_tiny(argv[2]);
     else if (argc == 4 && !strcmp(argv[1], "locate"))
         rc = cmd_locate(argv[2], argv[3]);
     else if ((argc == 5 || argc == 6) && !strcmp(argv[1], "bench"))
         rc = cmd_bench(argv[2], atoi(argv[3]), atoi(argv[4]), argc == 6 ? atoi(argv[5]) : 0);
     else if (g_rank == 0)
-        fprintf(stderr, "usage: ckpt_tool write PATH STEP [--loop] | verify PATH MIN_STEP | "
-                        "fixture DIR | load FILE | locate FILE OBJECT | bench PATH SCALE "
-                        "REPEATS [TILE]\n");
+        fprintf(stderr,
+                "usage: ckpt_tool write PATH STEP [--loop] | verify PATH MIN_STEP | "
+                "fixture DIR | load FILE | tiny PATH | locate FILE OBJECT | bench PATH SCALE "
+                "REPEATS [TILE]\n");
     int all = 0;
     MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     MPI_Finalize();

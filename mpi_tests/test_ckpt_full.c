@@ -83,25 +83,9 @@ static void model_set_step(model *m, int k) {
     free(w), free(b);
 }
 
-/* FNV hash of this rank's owned tile state and the digital bias. */
+/* Hash of this rank's owned tile state and the digital bias. */
 static uint64_t model_hash(model *m) {
-    uint64_t h = 1469598103934665603ull;
-    const rpu_tile_grid *g = rpu_conv_grid(m->ckl.layer);
-    for (int t = 0; t < g->n_tiles; ++t) {
-        rpu_tile *tile = rpu_conv_tile(m->ckl.layer, t);
-        if (!tile) continue;
-        rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
-        const int n = rpu_tile_state_items(tile, it, RPU_TILE_MAX_STATE_ITEMS);
-        for (int k = 0; k < n; ++k) {
-            const unsigned char *p = it[k].data;
-            for (size_t q = 0; q < rpu_state_item_bytes(&it[k]); ++q)
-                h = (h ^ p[q]) * 1099511628211ull;
-        }
-    }
-    const unsigned char *b = (const unsigned char *)rpu_conv_bias(m->ckl.layer);
-    for (size_t q = 0; b && q < sizeof(float) * OUT; ++q)
-        h = (h ^ b[q]) * 1099511628211ull;
-    return h;
+    return tl_hash_layer_state(TL_HASH_START, m->ckl.layer);
 }
 
 static int exists(const char *p) {

@@ -61,40 +61,41 @@ void rpu_ckpt_silence_hdf5(void) {
 
 /* ------------------------------------------------------------------ element types */
 
-hid_t ck_file_type(rpu_ckpt_dtype t) {
+/* The file (little endian) and memory types of t; -1 for an unknown t. */
+static void types_of(rpu_ckpt_dtype t, hid_t *file, hid_t *mem) {
+    *file = *mem = -1;
     switch (t) {
     case RPU_CKPT_F32:
-        return H5T_IEEE_F32LE;
+        *file = H5T_IEEE_F32LE, *mem = H5T_NATIVE_FLOAT;
+        break;
     case RPU_CKPT_F64:
-        return H5T_IEEE_F64LE;
+        *file = H5T_IEEE_F64LE, *mem = H5T_NATIVE_DOUBLE;
+        break;
     case RPU_CKPT_I32:
-        return H5T_STD_I32LE;
+        *file = H5T_STD_I32LE, *mem = H5T_NATIVE_INT32;
+        break;
     case RPU_CKPT_I64:
-        return H5T_STD_I64LE;
+        *file = H5T_STD_I64LE, *mem = H5T_NATIVE_INT64;
+        break;
     case RPU_CKPT_U64:
-        return H5T_STD_U64LE;
+        *file = H5T_STD_U64LE, *mem = H5T_NATIVE_UINT64;
+        break;
     case RPU_CKPT_U8:
-        return H5T_STD_U8LE;
+        *file = H5T_STD_U8LE, *mem = H5T_NATIVE_UINT8;
+        break;
     }
-    return -1;
+}
+
+hid_t ck_file_type(rpu_ckpt_dtype t) {
+    hid_t f, m;
+    types_of(t, &f, &m);
+    return f;
 }
 
 hid_t ck_mem_type(rpu_ckpt_dtype t) {
-    switch (t) {
-    case RPU_CKPT_F32:
-        return H5T_NATIVE_FLOAT;
-    case RPU_CKPT_F64:
-        return H5T_NATIVE_DOUBLE;
-    case RPU_CKPT_I32:
-        return H5T_NATIVE_INT32;
-    case RPU_CKPT_I64:
-        return H5T_NATIVE_INT64;
-    case RPU_CKPT_U64:
-        return H5T_NATIVE_UINT64;
-    case RPU_CKPT_U8:
-        return H5T_NATIVE_UINT8;
-    }
-    return -1;
+    hid_t f, m;
+    types_of(t, &f, &m);
+    return m;
 }
 
 size_t ck_dtype_size(rpu_ckpt_dtype t) {
@@ -112,9 +113,13 @@ size_t ck_dtype_size(rpu_ckpt_dtype t) {
     return 0;
 }
 
-const char *ck_dtype_name(int t) {
+const char *rpu_ckpt_dtype_name(rpu_ckpt_dtype t) {
     static const char *const names[] = {"float32", "float64", "int32", "int64", "uint64", "uint8"};
-    return ck_valid_dtype(t) ? names[t] : "unknown type";
+    return ck_valid_dtype((int)t) ? names[t] : "unknown type";
+}
+
+const char *ck_dtype_name(int t) {
+    return rpu_ckpt_dtype_name((rpu_ckpt_dtype)t);
 }
 
 bool ck_valid_dtype(int t) {

@@ -176,20 +176,28 @@ static int read_scalar_attr(ck_ctx *cx, hid_t g, const char *name, const char *o
 
 /* ------------------------------------------------------------------ layers */
 
-/* Links in group g other than the expected names: the first one into extra (or ""). */
+/* The first link of group g whose name is none of n expected names, into extra (or "").
+ * The names are at names, names + stride, ... (a member of an array of structs). */
 typedef struct {
-    const ck_item *items;
+    const char *names;
+    size_t stride;
     int n;
-    char extra[CK_ITEM_NAME + 16];
+    char extra[CK_LAYER_NAME + 16];
 } ck_extra_scan;
 
 static herr_t extra_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
     (void)g, (void)info;
     ck_extra_scan *s = (ck_extra_scan *)data;
     for (int k = 0; k < s->n; ++k)
-        if (!strcmp(s->items[k].name, name)) return 0;
+        if (!strcmp(s->names + (size_t)k * s->stride, name)) return 0;
     snprintf(s->extra, sizeof s->extra, "%s", name);
     return 1;
+}
+
+static void first_extra(hid_t g, ck_extra_scan *s) {
+    hsize_t idx = 0;
+    s->extra[0] = '\0';
+    H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, extra_cb, s);
 }
 
 /* Reads the items of tile t (group kg, named obj): all of them, nothing more. */
@@ -224,9 +232,8 @@ static void read_tile(hid_t kg, const char *obj, ck_lplan *pl, int t, ck_reader 
         if (rr < 0) *stop = 1;
     }
     if (!*stop && ck_link_count(kg) != (hsize_t)(ct->n_items - n_attr)) {
-        ck_extra_scan s = {ct->items, ct->n_items, ""};
-        hsize_t idx = 0;
-        H5Literate(kg, H5_INDEX_NAME, H5_ITER_INC, &idx, extra_cb, &s);
+        ck_extra_scan s = {ct->items[0].name, sizeof(ck_item), ct->n_items, ""};
+        first_extra(kg, &s);
         CK_FAIL(cx, RPU_ERR_FORMAT, obj,
                 "tile group has %llu datasets, the %s tile %d (first unexpected: '%s')",
                 (unsigned long long)ck_link_count(kg), pl->layer ? "model's" : "first",
@@ -326,22 +333,6 @@ void ck_read_layer(hid_t layers_g, ck_lplan *pl, ck_reader *r, int *stop) {
 
 /* ------------------------------------------------------------------ load */
 
-/* Layer names in /layers that the model does not have: the first into s->extra. */
-typedef struct {
-    const ck_lplan *pl;
-    int n;
-    char extra[CK_LAYER_NAME + 16];
-} ck_layer_scan;
-
-static herr_t layer_extra_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
-    (void)g, (void)info;
-    ck_layer_scan *s = (ck_layer_scan *)data;
-    for (int k = 0; k < s->n; ++k)
-        if (!strcmp(s->pl[k].name, name)) return 0;
-    snprintf(s->extra, sizeof s->extra, "%s", name);
-    return 1;
-}
-
 /* Reads the arrays (collective): every rank gets every array. */
 static void read_arrays(hid_t file, rpu_ckpt_array *arrays, int n_arrays, ck_reader *rd,
                         void **abuf, int *andim, int64_t (*adims)[2], int *stop) {
@@ -440,9 +431,9 @@ rpu_status rpu_ckpt_load(MPI_Comm comm_in, const char *path, const rpu_ckpt_laye
         if (lg < 0) stop = 1;
     }
     if (!stop) {
-        ck_layer_scan s = {pl, n_layers, ""};
-        hsize_t idx = 0;
-        H5Literate(lg, H5_INDEX_NAME, H5_ITER_INC, &idx, layer_extra_cb, &s);
+        /* layer names in /layers that the model does not have */
+        ck_extra_scan s = {n_layers > 0 ? pl[0].name : "", sizeof(ck_lplan), n_layers, ""};
+        first_extra(lg, &s);
         if (s.extra[0]) {
             char obj[CK_LAYER_NAME + 16];
             snprintf(obj, sizeof obj, "/layers/%s", s.extra);

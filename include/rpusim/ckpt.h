@@ -59,6 +59,9 @@ typedef enum {
     RPU_CKPT_U8 = 5
 } rpu_ckpt_dtype;
 
+/* "float32", "float64", "int32", "int64", "uint64", "uint8" ("unknown type" otherwise). */
+const char *rpu_ckpt_dtype_name(rpu_ckpt_dtype t);
+
 /* An extra dataset outside /layers, replicated on every rank: the generic way for callers
  * (the training loop: history table, data order, optimizer state) to add their own state.
  *   path   "train/history/loss": components of [A-Za-z0-9_.-], separated by '/', no

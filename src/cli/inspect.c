@@ -102,24 +102,6 @@ static void stats_print(const stats *s) {
     printf("mean=%.6g std=%.6g min=%.6g max=%.6g", s->mean, sqrt(s->m2 / s->n), s->min, s->max);
 }
 
-static const char *dtype_text(rpu_ckpt_dtype t) {
-    switch (t) {
-    case RPU_CKPT_F32:
-        return "float32";
-    case RPU_CKPT_F64:
-        return "float64";
-    case RPU_CKPT_I32:
-        return "int32";
-    case RPU_CKPT_I64:
-        return "int64";
-    case RPU_CKPT_U64:
-        return "uint64";
-    case RPU_CKPT_U8:
-        return "uint8";
-    }
-    return "?";
-}
-
 static void print_ints(const int *v, int n, const char *sep) {
     for (int i = 0; i < n; ++i)
         printf("%s%d", i ? sep : "", v[i]);
@@ -248,7 +230,7 @@ static int print_layer(rpu_ckpt_file *f, int li, const char *tile_sel, bool show
                 int64_t n = 0;
                 double *v = read_item(f, d.name, key, tn[k], &n, &err);
                 if (err) break;
-                printf("    %s %s %lldx%lld ", tn[k], dtype_text(ti[k].dtype),
+                printf("    %s %s %lldx%lld ", tn[k], rpu_ckpt_dtype_name(ti[k].dtype),
                        (long long)ti[k].rows, (long long)ti[k].cols);
                 if (n == 1) {
                     if (ti[k].dtype == RPU_CKPT_U64 || ti[k].dtype == RPU_CKPT_I64)
