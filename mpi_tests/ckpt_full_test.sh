@@ -150,8 +150,9 @@ mpirun_t "$RPUSIM" train "$exp" --set "run.checkpoint=$WORK/lim/ck.h5" --set run
     > "$WORK/limit.out" 2> "$WORK/lim1.err"
 check "limit: first epoch (exit $?)" test $? -eq 0
 kb=$(( $(stat -c %s "$WORK/lim/ck.h5") / 1024 * 6 / 10 ))
-# (the limit is set in each rank: mpiexec itself needs larger files for its shared memory)
-mpirun_t bash -c 'ulimit -f "$0" && exec "$@"' "$kb" "$RPUSIM" train "$exp" \
+# (the limit is set in each rank: mpiexec itself needs larger files for its shared memory,
+# and so do the ranks for Open MPI's shared-memory transport, hence TCP between them)
+mpirun_t --mca btl self,tcp bash -c 'ulimit -f "$0" && exec "$@"' "$kb" "$RPUSIM" train "$exp" \
     --resume "$WORK/lim/ck.h5" --set "run.checkpoint=$WORK/lim/ck.h5" \
     > "$WORK/limit2.out" 2> "$WORK/limit.err"
 rc=$?

@@ -436,7 +436,9 @@ static void verify_tree(hid_t g, const char *obj, ck_reader *r, int depth) {
         if (H5Oget_info_by_name2(g, nl.names[i], &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
             char why[CK_WHY];
             CK_FAIL(cx, RPU_ERR_FORMAT, sub, "unreadable object header (%s)", rpu_h5_why(why));
-        } else if (oi.type == H5O_TYPE_GROUP && depth < 16) {
+        } else if (oi.type == H5O_TYPE_GROUP && depth >= 16) {
+            CK_FAIL(cx, RPU_ERR_FORMAT, sub, "groups nested more than 16 deep");
+        } else if (oi.type == H5O_TYPE_GROUP) {
             hid_t sg = ck_open_obj(g, nl.names[i], H5O_TYPE_GROUP, sub, cx);
             if (sg >= 0) {
                 ++r->objs;
