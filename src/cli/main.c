@@ -60,10 +60,8 @@ int cli_parse_int_list(const char *text, int *out, int max) {
         long v = strtol(p, &end, 10);
         if (end == p || errno || v < 1 || v > 1 << 24 || n >= max) return -1;
         out[n++] = (int)v;
-        if (*end == ',')
-            end++;
-        else if (*end)
-            return -1;
+        if (*end == ',') end++;
+        else if (*end) return -1;
         p = end;
     }
     return n > 0 ? n : -1;
@@ -95,8 +93,7 @@ int main(int argc, char **argv) {
 #ifdef RPUSIM_HAVE_BENCH
         return cli_bench(argc - 2, argv + 2);
 #else
-        fprintf(stderr,
-                "rpusim: built without benchmarks (configure with -DRPUSIM_BENCHMARKS=ON)\n");
+        fprintf(stderr, "rpusim: built without benchmarks (configure with -DRPUSIM_BENCHMARKS=ON)\n");
         return 2;
 #endif
     }
