@@ -21,9 +21,9 @@
  * 2. File size limit (WORKDIR): RLIMIT_FSIZE below the checkpoint's size, SIGXFSZ at its
  *    default action: the save must be refused before any write (a write past the limit
  *    would kill the process). Same expectations as in 1.
- * 3. The size bound the checks use, on models from a few large tiles to hundreds of small
- *    ones, with digital and analog bias and extra arrays: with RLIMIT_FSIZE at the size
- *    of the file a save writes, the same save is refused (the bound is at least the real
+ * 3. The size bound the checks use, on a model of a few large tiles and one of 30 tiny
+ *    ones with digital and analog bias and extra arrays: with RLIMIT_FSIZE at the size of
+ *    the file a save writes, the same save is refused (the bound is at least the real
  *    size; were it not, the write past the limit would kill the process with SIGXFSZ);
  *    with the limit at 1.5 x that size + 384 KiB it succeeds (the bound is not wildly
  *    pessimistic).
@@ -276,23 +276,23 @@ static void test_bound(model *big, const char *work) {
     snprintf(path, sizeof path, "%s/bound.h5", work);
     signal(SIGXFSZ, SIG_DFL);
     check_bound("bound: linear 64 -> 3584, 7 tiles", path, &big->ckl, 1, NULL, 0);
-    /* 96 tiles of at most 9 x 8 (conv2d 16 -> 48, 3 x 3), analog bias; a linear layer with
-     * digital bias; arrays as the training loop saves them */
+    /* 16 tiles of at most 9 x 8 (conv2d 8 -> 16, 3 x 3), analog bias; a linear layer of 14
+     * tiles with digital bias; arrays as the training loop saves them */
     rpu_config cfg;
     rpu_config_default(&cfg, RPU_KIND_SINGLE);
     rpu_config_set(&cfg, "mapping.max_input_size", "9");
     rpu_config_set(&cfg, "mapping.max_output_size", "8");
     rpu_config_set(&cfg, "mapping.digital_bias", "false");
     rpu_conv_params p;
-    rpu_conv_params_default(&p, 2, 16, 48, 3);
+    rpu_conv_params_default(&p, 2, 8, 16, 3);
     p.layer_id = 2;
     p.seed = 5;
     rpu_conv *conv = NULL;
     rpu_linear *fc = NULL;
     CHECK_OK(rpu_conv_create(MPI_COMM_WORLD, &p, &cfg, &conv));
     rpu_config_set(&cfg, "mapping.digital_bias", "true");
-    rpu_linear_params lp = {.in_features = 200,
-                            .out_features = 30,
+    rpu_linear_params lp = {.in_features = 60,
+                            .out_features = 16,
                             .bias = true,
                             .layer_id = 3,
                             .seed = 5,
@@ -312,7 +312,7 @@ static void test_bound(model *big, const char *work) {
                                   .ndim = 1,
                                   .dims = {1000},
                                   .data = order}};
-        check_bound("bound: 96 + 2 small tiles, arrays", path, ckl, 2, arr, 2);
+        check_bound("bound: 16 + 14 small tiles, arrays", path, ckl, 2, arr, 2);
     }
     rpu_conv_destroy(&conv);
     rpu_linear_destroy(&fc);

@@ -59,7 +59,8 @@ typedef enum {
     RPU_CKPT_U8 = 5
 } rpu_ckpt_dtype;
 
-/* "float32", "float64", "int32", "int64", "uint64", "uint8" ("unknown type" otherwise). */
+/* "float32", "float64", "int32", "int64", "uint64", "uint8" ("unknown type" otherwise).
+ * Local. */
 const char *rpu_ckpt_dtype_name(rpu_ckpt_dtype t);
 
 /* An extra dataset outside /layers, replicated on every rank: the generic way for callers
