@@ -26,43 +26,6 @@ static double now(void) {
 /* Stream id of the data order (a layer id no network layer uses). */
 #define SHUFFLE_LAYER 0xFFFFFFu
 
-rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test) {
-    const rpu_run_params *r = &e->run;
-    rpu_status s;
-    if (!strcmp(r->dataset, "digits")) {
-        s = rpu_dataset_load_digits(r->data_path, true, train);
-        if (s == RPU_OK) s = rpu_dataset_load_digits(r->data_path, false, test);
-    } else if (!strcmp(r->dataset, "idx") || !strcmp(r->dataset, "fashion_mnist")) {
-        s = rpu_dataset_load_dir(r->data_path, true, train);
-        if (s == RPU_OK) s = rpu_dataset_load_dir(r->data_path, false, test);
-    } else {
-        const int sz = r->synthetic_size, n = r->synthetic_n;
-        s = rpu_dataset_synthetic(n, 1, sz, sz, r->synthetic_classes, r->seed, train);
-        if (s == RPU_OK)
-            s = rpu_dataset_synthetic(n / 4 + 1, 1, sz, sz, r->synthetic_classes, r->seed + 7919,
-                                      test);
-    }
-    if (s != RPU_OK) {
-        char inner[1024];
-        snprintf(inner, sizeof inner, "%s", rpu_last_error());
-        rpu_dataset_free(train);
-        rpu_dataset_free(test);
-        char w[600];
-        const char *key = strcmp(r->dataset, "synthetic") ? "path" : "dataset";
-        snprintf(w, sizeof w, "%s", e->source);
-        for (int k = 0; k < e->n_entries; ++k) {
-            const exp_entry *x = &e->entries[k];
-            if (strcmp(x->section, "data") || strcmp(x->key, key)) continue;
-            if (x->line > 0)
-                snprintf(w, sizeof w, "%s:%d", e->source, x->line);
-            else
-                snprintf(w, sizeof w, "%s (--set data.%s)", e->source, key);
-        }
-        return RPU_FAIL(s, "%s: [data] %s %s", w, key, inner);
-    }
-    return RPU_OK;
-}
-
 /* Fisher-Yates with uniforms from (seed, shuffle stream, epoch): the same on every rank. */
 static void shuffle(int *order, int n, uint64_t seed, int epoch) {
     rpu_rng r;
@@ -76,21 +39,6 @@ static void shuffle(int *order, int n, uint64_t seed, int epoch) {
         order[i] = order[j];
         order[j] = t;
     }
-}
-
-rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds, rpu_net **net) {
-    int sp[2] = {ds->height, ds->width};
-    RPU_CHECK(rpu_net_create(comm, e, ds->channels, 2, sp, net));
-    if (rpu_net_outputs(*net) != ds->n_classes) {
-        int got = rpu_net_outputs(*net);
-        rpu_net_destroy(net);
-        const exp_layer *last = &e->layers[e->n_layers - 1];
-        return RPU_FAIL(
-            RPU_ERR_CONFIG,
-            "%s:%d: [layer.%s] the last layer gives %d outputs but the data set has %d classes",
-            e->source, last->line, last->name, got, ds->n_classes);
-    }
-    return RPU_OK;
 }
 
 /* Mean loss and accuracy on a data set in eval mode; optional confusion matrix. */
