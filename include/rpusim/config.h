@@ -228,6 +228,14 @@ typedef struct {
     float prog_noise_scale;
     float read_noise_scale;
     float drift_scale;
+    /* g_max (µS) at which prog_coeff were fitted: the programming-noise std is
+     * (c0 + c1 g/g_max + c2 (g/g_max)^2) g_max / prog_coeff_g_max_reference (spec §6.2).
+     * 0 (the default) applies aihwkit's rule for a reference that is not given: 25 while
+     * prog_coeff holds the default coefficients [0.26348, 1.9650, -1.1731] (fitted at
+     * 25 µS), else noise_model.g_max (coefficients given explicitly). Coefficients given
+     * explicitly but equal to the defaults count as the defaults here (aihwkit would use
+     * g_max); set the reference explicitly to choose. */
+    float prog_coeff_g_max_reference;
     /* state_independent only */
     float prog_std;      /* µS, default 0.2 */
     float drift_nu_mean; /* default 0.1 */
