@@ -37,8 +37,8 @@ static void engine_case(const rpu_config *c, int out, int in, int n, float lr, u
     float *w = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * n * in);
     float *d = malloc(sizeof(float) * n * out);
     tl_fill_uniform(w, out * in, -0.3f, 0.3f, seed, 1);
-    CHECK_OK(rpu_tile_set_weights(a, w, false));
-    CHECK_OK(rpu_tile_set_weights(b, w, false));
+    CHECK_OK(rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED));
+    CHECK_OK(rpu_tile_set_weights(b, w, RPU_WEIGHTS_STORED));
     for (int call = 0; call < 2; ++call) {
         tl_fill_uniform(x, n * in, -1, 1, seed + (uint64_t)call, 2);
         tl_fill_uniform(d, n * out, -0.05f, 0.05f, seed + (uint64_t)call, 3);
@@ -47,8 +47,8 @@ static void engine_case(const rpu_config *c, int out, int in, int n, float lr, u
         CHECK(ref_update(b, x, d, n, lr) == 0, "%s: reference ran", label);
     }
     float *wa = malloc(sizeof(float) * out * in), *wb = malloc(sizeof(float) * out * in);
-    rpu_tile_get_weights(a, wa, false);
-    rpu_tile_get_weights(b, wb, false);
+    rpu_tile_get_weights(a, wa, RPU_WEIGHTS_STORED);
+    rpu_tile_get_weights(b, wb, RPU_WEIGHTS_STORED);
     size_t bad = 0, changed = 0;
     for (int q = 0; q < out * in; ++q) {
         bad += memcmp(&wa[q], &wb[q], sizeof(float)) != 0;
@@ -135,7 +135,7 @@ static void test_unbiased_and_saturation(void) {
     }
     CHECK_OK(rpu_tile_update(t, xs, ds, M, lr));
     float w[20];
-    rpu_tile_get_weights(t, w, false);
+    rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
     const float BL = 10; /* update BL management: BL = ceil(k) */
     for (int i = 0; i < out; ++i)
         for (int j = 0; j < in; ++j) {
@@ -155,7 +155,7 @@ static void test_unbiased_and_saturation(void) {
      * slot (31 pulses per update), a cell with half |x| and full |d| fires with p_x < 1 */
     t = make(&c, out, in, 4041, 0);
     CHECK_OK(rpu_tile_update(t, xs, ds, 10, 10.0f));
-    rpu_tile_get_weights(t, w, false);
+    rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
     CHECK(fabsf(w[0 * in + 0] + 10 * 31 * g) < 1e-5f, "saturated cell moved by %g, want %g",
           (double)w[0], -10 * 31 * (double)g);
     CHECK(fabsf(w[3 * in + 0] - 10 * 31 * g) < 1e-5f, "saturated cell (d<0) moved by %g",
@@ -191,12 +191,12 @@ static void test_exact_paths(void) {
         rpu_tile *t = make(&c, out, in, 5, 0);
         if (!t) return;
         float w[12];
-        CHECK_OK(rpu_tile_set_weights(t, w0, false));
-        rpu_tile_get_weights(t, w, false); /* after the device's bounds */
+        CHECK_OK(rpu_tile_set_weights(t, w0, RPU_WEIGHTS_STORED));
+        rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED); /* after the device's bounds */
         float start[12];
         memcpy(start, w, sizeof w);
         CHECK_OK(rpu_tile_update(t, x, d, n, lr));
-        rpu_tile_get_weights(t, w, false);
+        rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
         for (int q = 0; q < 12; ++q) {
             float e = want[q] - w0[q] + start[q];
             if (variant == 3) {
@@ -217,7 +217,7 @@ static void test_exact_paths(void) {
         if (variant == 2) { /* none on a pulsed device: no bounds */
             float big_x[4] = {100, 0, 0, 0}, big_d[3] = {-100, 0, 0};
             CHECK_OK(rpu_tile_update(t, big_x, big_d, 1, 1.0f));
-            rpu_tile_get_weights(t, w, false);
+            rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
             CHECK(w[0] > 1000, "pulse_type none ignores the device bounds: %g", (double)w[0]);
         }
         rpu_tile_destroy(&t);
@@ -277,9 +277,9 @@ static void test_post_update(void) {
         c.device.diffusion = variant == 1 ? 0.01f : 0.0f;
         rpu_tile *t = make(&c, out, in, 606, 0);
         if (!t) return;
-        CHECK_OK(rpu_tile_set_weights(t, w0, false));
+        CHECK_OK(rpu_tile_set_weights(t, w0, RPU_WEIGHTS_STORED));
         CHECK_OK(rpu_tile_post_update(t));
-        rpu_tile_get_weights(t, w, false);
+        rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
         if (variant == 0) {
             double md = 0;
             for (int q = 0; q < N; ++q)
@@ -322,8 +322,8 @@ static void test_state_round_trip(void) {
         tl_fill_uniform(w, 63, -0.3f, 0.3f, 71, 1);
         tl_fill_uniform(x, 27, -1, 1, 71, 2);
         tl_fill_uniform(d, 21, -0.05f, 0.05f, 71, 3);
-        rpu_tile_set_weights(a, w, false);
-        CHECK_OK(rpu_tile_forward(a, x, n, ya, false));
+        rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED);
+        CHECK_OK(rpu_tile_forward(a, x, n, ya, RPU_MODE_TRAIN));
         CHECK_OK(rpu_tile_update(a, x, d, n, 0.2f));
         CHECK_OK(rpu_tile_post_update(a));
         CHECK_OK(rpu_tile_drift_weights(a, 2.0));
@@ -343,8 +343,8 @@ static void test_state_round_trip(void) {
         CHECK(bytes_ok, "%s: same names, sizes and types", devices[dv]);
         rpu_tile_state_loaded(b);
         for (int step = 0; step < 2; ++step) {
-            CHECK_OK(rpu_tile_forward(a, x, n, ya, false));
-            CHECK_OK(rpu_tile_forward(b, x, n, yb, false));
+            CHECK_OK(rpu_tile_forward(a, x, n, ya, RPU_MODE_TRAIN));
+            CHECK_OK(rpu_tile_forward(b, x, n, yb, RPU_MODE_TRAIN));
             CHECK(memcmp(ya, yb, sizeof ya) == 0, "%s: forward after restore", devices[dv]);
             float da[27], db[27];
             CHECK_OK(rpu_tile_backward(a, d, n, da));
@@ -358,8 +358,8 @@ static void test_state_round_trip(void) {
             CHECK_OK(rpu_tile_drift_weights(b, 1.0));
         }
         float wa[63], wb[63];
-        rpu_tile_get_weights(a, wa, false);
-        rpu_tile_get_weights(b, wb, false);
+        rpu_tile_get_weights(a, wa, RPU_WEIGHTS_STORED);
+        rpu_tile_get_weights(b, wb, RPU_WEIGHTS_STORED);
         CHECK(memcmp(wa, wb, sizeof wa) == 0, "%s: weights after restore and two steps",
               devices[dv]);
         rpu_tile_destroy(&a), rpu_tile_destroy(&b);

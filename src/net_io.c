@@ -311,7 +311,8 @@ static rpu_status read_back(const wl_layer *w, rpu_import_layer *r) {
           *b2 = (float *)malloc(sizeof(float) * (size_t)w->out);
     rpu_status s = w2 && b2 ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "import: out of memory");
     /* every rank takes part in the collective read-back, even after a local failure */
-    rpu_status g = rpu_conv_get_weights(w->l, w2 ? w2 : w->w, w->bias && b2 ? b2 : NULL, false);
+    rpu_status g = rpu_conv_get_weights(w->l, w2 ? w2 : w->w, w->bias ? (b2 ? b2 : w->b) : NULL,
+                                        RPU_READ_EXACT);
     if (s == RPU_OK) s = g;
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", w->name);
@@ -368,7 +369,7 @@ rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
                     : rpu_conv_set_weights(L[k].l, L[k].w, L[k].bias ? L[k].b : NULL);
         if (s != RPU_OK) {
             char inner[768];
-            snprintf(inner, sizeof inner, "%s", rpu_last_error());
+            snprintf(inner, sizeof inner, "%s", rpu_error_message());
             s = RPU_FAIL(s, "weights %s: layer %s: %s", path, L[k].name, inner);
         }
     }
@@ -406,7 +407,7 @@ rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_datase
     }
     if (s != RPU_OK) {
         char inner[1024];
-        snprintf(inner, sizeof inner, "%s", rpu_last_error());
+        snprintf(inner, sizeof inner, "%s", rpu_error_message());
         rpu_dataset_free(train);
         rpu_dataset_free(test);
         char w[600];

@@ -82,6 +82,14 @@ nomem:
                     t->p.in_size);
 }
 
+void rpu_tile_params_default(rpu_tile_params *p, int out_size, int in_size) {
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+    p->out_size = out_size;
+    p->in_size = in_size;
+    p->mac = RPU_MAC_BLAS;
+}
+
 rpu_status rpu_tile_create(const rpu_tile_params *p, const rpu_config *cfg, rpu_tile **tile) {
     if (!tile) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_create: tile pointer is NULL");
     *tile = NULL;
@@ -200,15 +208,22 @@ void rpu_tile_set_calls(rpu_tile *t, uint64_t forward_calls, uint64_t backward_c
 
 /* ---------------------------------------------------------------- weights */
 
-rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, bool apply_weight_scaling) {
+static rpu_status check_units(rpu_weight_units units, const char *fn) {
+    if (units != RPU_WEIGHTS_STORED && units != RPU_WEIGHTS_SCALED)
+        return RPU_FAIL(RPU_ERR_ARG, "%s: unknown weight units %d", fn, (int)units);
+    return RPU_OK;
+}
+
+rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, rpu_weight_units units) {
     if (!t || !w) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_set_weights: NULL argument");
+    RPU_CHECK(check_units(units, "rpu_tile_set_weights"));
     const int NO = t->p.out_size, NI = t->p.in_size;
     const rpu_mapping_params *m = &t->cfg.mapping;
     for (size_t k = 0; k < (size_t)NO * NI; ++k)
         if (!isfinite(w[k]))
             return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_set_weights: weight (%zu, %zu) is not finite",
                             k / (size_t)NI, k % (size_t)NI);
-    if (apply_weight_scaling && m->weight_scaling_omega > 0) {
+    if (units == RPU_WEIGHTS_SCALED && m->weight_scaling_omega > 0) {
         float gmax = 0;
         if (!m->weight_scaling_columnwise)
             for (size_t k = 0; k < (size_t)NO * NI; ++k)
@@ -237,11 +252,12 @@ rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, bool apply_weight_s
     return RPU_OK;
 }
 
-rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, bool apply_weight_scaling) {
+rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, rpu_weight_units units) {
     if (!t || !w) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_get_weights: NULL argument");
+    RPU_CHECK(check_units(units, "rpu_tile_get_weights"));
     const int NO = t->p.out_size, NI = t->p.in_size;
     for (int i = 0; i < NO; ++i) {
-        float s = apply_weight_scaling ? t->scales[i] : 1.0f;
+        float s = units == RPU_WEIGHTS_SCALED ? t->scales[i] : 1.0f;
         for (int j = 0; j < NI; ++j)
             w[(size_t)i * NI + j] = t->w[(size_t)i * NI + j] * s;
     }

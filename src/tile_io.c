@@ -492,8 +492,11 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
 
 /* ---------------------------------------------------------------- public passes */
 
-rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool is_test) {
+rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pass_mode mode) {
     if (!t || !x || !y) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: NULL argument");
+    if (mode != RPU_MODE_TRAIN && mode != RPU_MODE_EVAL)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: unknown mode %d", (int)mode);
+    const bool is_test = mode == RPU_MODE_EVAL;
     if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: batch size %d < 0", n);
     if (n == 0) return RPU_OK;
     /* the modifier's copy in training (and in eval with enable_during_test) */

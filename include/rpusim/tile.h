@@ -1,9 +1,10 @@
 /* rpusim — one analog crossbar tile: weights [out, in] plus IO state, with aihwkit's
  * forward/backward IO model (spec §2) and weight scaling (spec §7).
  *
- * A tile works on a local batch; nothing here is collective or knows about MPI. Every
- * random number comes from streams keyed by (seed, layer_id, tile_id, purpose), so a
- * tile gives the same numbers whichever rank owns it. */
+ * A tile works on a local batch; nothing here knows about MPI, so every function in this
+ * header is local (never collective). Every random number comes from streams keyed by
+ * (seed, layer_id, tile_id, purpose), so a tile gives the same numbers whichever rank owns
+ * it. A tile is not thread-safe: one thread at a time per tile. */
 #ifndef RPUSIM_TILE_H
 #define RPUSIM_TILE_H
 
@@ -30,6 +31,21 @@ typedef enum {
     RPU_MAC_EXACT = 1
 } rpu_mac_mode;
 
+/* Units of the weights passed to rpu_tile_set_weights / rpu_tile_get_weights. */
+typedef enum {
+    /* the stored (normalised) tile weights; set keeps the mapping scales */
+    RPU_WEIGHTS_STORED = 0,
+    /* logical weights = stored weights x mapping scales (per row); set computes new
+     * mapping scales by weight scaling (mapping.weight_scaling_omega, spec §7) */
+    RPU_WEIGHTS_SCALED = 1
+} rpu_weight_units;
+
+/* Mode of a forward pass (torch's train()/eval()). */
+typedef enum {
+    RPU_MODE_TRAIN = 0, /* training: modifier weights, gradient mask kept for backward */
+    RPU_MODE_EVAL = 1   /* eval (aihwkit's is_test): stored weights, drift compensation */
+} rpu_pass_mode;
+
 typedef struct {
     int out_size;      /* rows (d_size) */
     int in_size;       /* columns (x_size) */
@@ -38,6 +54,9 @@ typedef struct {
     uint32_t tile_id;
     rpu_mac_mode mac;
 } rpu_tile_params;
+
+/* Fills p for an out x in tile: seed 0, layer_id 0, tile_id 0, RPU_MAC_BLAS. Local. */
+void rpu_tile_params_default(rpu_tile_params *p, int out_size, int in_size);
 
 /* Creates a tile with zero weights, mapping scales 1 and its construction-time IO values
  * (out_noise_values, voltage offsets, nonlinearity factors, read asymmetry; spec §2.2)
@@ -53,28 +72,32 @@ int rpu_tile_out_size(const rpu_tile *t);
 int rpu_tile_in_size(const rpu_tile *t);
 const rpu_config *rpu_tile_config(const rpu_tile *t);
 
-/* Sets the logical weights w [out, in] (row-major). If apply_weight_scaling and
- * mapping.weight_scaling_omega > 0, the stored tile weights are w / alpha with
+/* Sets the weights w [out, in] (row-major). RPU_WEIGHTS_SCALED: w are logical weights; if
+ * mapping.weight_scaling_omega > 0 the stored tile weights are w / alpha with
  * alpha = max|w| / omega (per row if weight_scaling_columnwise; alpha = 1 where 0) and the
- * mapping scales become alpha; otherwise w is stored as given and scales stay as they are. */
-rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, bool apply_weight_scaling);
+ * mapping scales become alpha (omega 0: w is stored as given). RPU_WEIGHTS_STORED: w is
+ * stored as given. In both cases without omega the scales stay as they are. Then the
+ * device bounds (and write noise) apply. Errors: RPU_ERR_ARG (NULL, a non-finite weight,
+ * an unknown units value). */
+rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, rpu_weight_units units);
 
-/* Gets the weights [out, in]: stored weights times mapping scales if apply_weight_scaling,
- * else the raw stored (normalized) weights. */
-rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, bool apply_weight_scaling);
+/* Gets the weights [out, in]: the stored weights times the mapping scales
+ * (RPU_WEIGHTS_SCALED) or the raw stored weights (RPU_WEIGHTS_STORED). Errors:
+ * RPU_ERR_ARG (NULL, an unknown units value). */
+rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, rpu_weight_units units);
 
 /* Mapping scales [out] (spec §7): output i is multiplied by scales[i]. */
 rpu_status rpu_tile_set_mapping_scales(rpu_tile *t, const float *scales);
 rpu_status rpu_tile_get_mapping_scales(const rpu_tile *t, float *scales);
 
 /* Forward of a batch: x [n, in] -> y [n, out], each vector an independent analog MVM
- * (spec §2.3-§2.7), then the mapping scales. In training mode (is_test false) the
+ * (spec §2.3-§2.7), then the mapping scales. In training mode (RPU_MODE_TRAIN) the
  * gradient mask |y_tile| >= 0.999·out_scale·out_bound (when forward.out_bound > 0, any kind
  * but floating_point, as aihwkit's tile wrappers) is kept for the next backward.
  * The noise of vector k in pass r (bound management) of a call is drawn from a stream
  * address fixed by (calls before, batch size n, k, r), so results do not depend on how the
  * batch is processed internally. */
-rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool is_test);
+rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pass_mode mode);
 
 /* Backward of a batch: d [n, out] -> dx [n, in] (= noisy Wᵀ(scales·d), spec §2.3; no bound
  * management). If the last forward was a training forward of the same n, outputs that hit
@@ -89,6 +112,34 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx);
  * device bounds. Errors: RPU_ERR_ARG (NULL, n < 0, lr < 0 or not finite),
  * RPU_ERR_UNSUPPORTED (a pulse train longer than 255 slots), RPU_ERR_NOMEM. */
 rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
+
+/* The weight gradient of a batch that rpu_tile_update(x, d, n, lr) acts on (spec §1.6,
+ * §6.7, §7), x [n, in], d [n, out] as for the update, grad [out, in]:
+ *   RPU_WEIGHTS_STORED  grad = sum over k of (d_k / scales)ᵀ x_k, the gradient in the
+ *                       tile's stored units: the update's target is W <- W - lr grad;
+ *   RPU_WEIGHTS_SCALED  grad = sum over k of d_kᵀ x_k, the gradient w.r.t. the logical
+ *                       weights (stored x scales), what PyTorch computes for the digital
+ *                       layer.
+ * Each element is a sum of exact products of floats (d_k,i / scales_i rounded to float as
+ * the update rounds it) accumulated in double in batch order, rounded once to float. What
+ * the tile does with it depends on the config kind:
+ *   floating_point (and pulse_type none, ideal devices): the update applies W - lr grad
+ *     exactly (one GEMM, no bounds), as aihwkit's FloatingPointTile;
+ *   single (pulsed devices): the stochastic pulse trains change W by -lr grad in
+ *     expectation where update management does not clip and the device steps are
+ *     symmetric and state independent (spec §3.3); aihwkit's AnalogTile never forms grad,
+ *     it hands x and d to the pulsed update;
+ *   inference: grad (stored units) is what aihwkit's InferenceTile stores as the gradient
+ *     of its shared weights (d divided by the mapping scales, summed over all vectors) for
+ *     a torch optimizer; rpu_tile_update applies W - lr grad exactly, then the post-update
+ *     step clips/remaps/modifies. With a weight modifier the forward and backward used the
+ *     modified copy, but the gradient goes to W (straight through).
+ * d is the gradient w.r.t. the tile output before the backward's output-bound mask (the
+ * mask affects only the input gradient, as in aihwkit). weight_scaling_lr_compensation
+ * changes the learning rate of pulsed updates, not grad. n = 0 gives zeros.
+ * Errors: RPU_ERR_ARG (NULL, n < 0, unknown units), RPU_ERR_NOMEM. */
+rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *d, int n,
+                                rpu_weight_units units, float *grad);
 
 /* Post-update step after each optimizer step (spec §3.5, §6.4-§6.6): diffusion, then
  * decay (alpha 1), then weight clipping (clip.*), remapping (remap.*; the mapping scales
