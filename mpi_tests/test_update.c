@@ -98,6 +98,18 @@ static void test_engine_vs_reference(void) {
     c.update.update_bl_management = false;
     c.update.update_management = false;
     engine_case(&c, 9, 13, 3, 0.5f, 78, "no update management");
+    /* dynamic pulse-train length (update.fixed_bl = false, spec §3.3): without update
+     * management BL = max(ceil(lr / g), 1) when g desired_bl < lr (lr 0.05, dw_min 0.001:
+     * BL 50 > 31), else desired_bl; with update management and fixed_bl false the same BL
+     * and A, B rescaled by the vector's maxima */
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    c.update.fixed_bl = false;
+    c.update.update_bl_management = false;
+    c.update.update_management = false;
+    engine_case(&c, 7, 11, 3, 0.05f, 81, "fixed_bl=false, BL = ceil(lr/dw_min) = 50");
+    engine_case(&c, 7, 11, 3, 0.02f, 82, "fixed_bl=false, BL = desired_bl (lr small)");
+    c.update.update_management = true;
+    engine_case(&c, 5, 9, 4, 0.05f, 83, "fixed_bl=false with update management");
     /* diffusion/decay/reset arrays present must not change the update itself */
     rpu_config_default(&c, RPU_KIND_SINGLE);
     c.device.lifetime = 100;
@@ -162,6 +174,113 @@ static void test_unbiased_and_saturation(void) {
           (double)w[3 * in]);
     CHECK(fabsf(w[0 * in + 1]) < 10 * 31 * g, "non-saturated cell moved less: %g", (double)w[1]);
     free(xs), free(ds);
+    rpu_tile_destroy(&t);
+}
+
+/* Dynamic pulse-train length (update.fixed_bl = false, no update / BL management; spec
+ * §3.3): A = B = 1 and BL = ceil(lr / dw_min) when dw_min desired_bl < lr. A constant_step
+ * device without variation or noise, dw_min 0.001:
+ *   - a cell with |x| = |d| = 1 fires in every slot: one update moves it by exactly
+ *     -BL dw_min, for lr 0.05 by -50 dw_min (floor would give 49);
+ *   - unbiased: a cell with p = |d||x| moves by BL dw_min p = lr |d||x| in expectation; over
+ *     M = 4000 updates of the vector x, d the mean is within 5 sd (sd as in
+ *     test_unbiased_and_saturation) of -lr d x, plus float round-off; BL 49 would be off by
+ *     2 % (9 sd for p = 0.5);
+ *   - the limit: BL = ceil(lr / dw_min) above 255 slots is refused with
+ *     RPU_ERR_UNSUPPORTED naming the length; 255 itself is accepted. Seeds 4050-4053. */
+static void test_dynamic_bl(void) {
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    c.device.dw_min_dtod = 0;
+    c.device.up_down_dtod = 0;
+    c.device.dw_min_std = 0;
+    c.device.w_max = 100;
+    c.device.w_min = -100;
+    c.device.w_max_dtod = c.device.w_min_dtod = 0;
+    c.update.fixed_bl = false;
+    c.update.update_bl_management = false;
+    c.update.update_management = false;
+    const float g = 0.001f;
+
+    /* exact BL from a cell that fires in every slot */
+    rpu_tile *t = make(&c, 2, 3, 4050, 0);
+    if (!t) return;
+    const float x1[3] = {1.0f, 0.0f, -1.0f}, d1[2] = {1.0f, 0.0f};
+    CHECK_OK(rpu_tile_update(t, x1, d1, 1, 0.05f));
+    float w1[6];
+    rpu_tile_get_weights(t, w1, RPU_WEIGHTS_STORED);
+    CHECK(fabsf(w1[0] + 50 * g) < 1e-6f && fabsf(w1[2] - 50 * g) < 1e-6f,
+          "fixed_bl false, lr 0.05 / dw_min 0.001: a cell with p = 1 moved by %g and %g, want "
+          "-/+ %g (BL = ceil(50.0) = 50 slots)",
+          (double)w1[0], (double)w1[2], 50 * (double)g);
+    CHECK(w1[1] == 0 && w1[3] == 0 && w1[4] == 0 && w1[5] == 0, "cells with p = 0 stay");
+    rpu_tile_destroy(&t);
+
+    /* lr / g = 12.4: BL stays desired_bl = 31 with A = B = sqrt(lr / (g BL)) < 1 */
+    t = make(&c, 2, 3, 4051, 0);
+    if (!t) return;
+    const float x2[3] = {0.5f, 0.0f, 0.0f}, d2[2] = {0.5f, 0.0f};
+    CHECK_OK(rpu_tile_update(t, x2, d2, 1, 0.0124f));
+    rpu_tile_get_weights(t, w1, RPU_WEIGHTS_STORED);
+    CHECK(w1[0] <= 0 && w1[0] >= -31 * g - 1e-6f, "lr below g desired_bl: at most 31 pulses (%g)",
+          (double)w1[0]);
+    rpu_tile_destroy(&t);
+
+    /* unbiased: M updates in chunks of 100 from W = 0 (small |W|: little round-off) */
+    const int out = 4, in = 5, M = 4000, chunk = 100;
+    t = make(&c, out, in, 4052, 0);
+    if (!t) return;
+    const float x[5] = {1.0f, -0.5f, 0.25f, 0.8f, -0.1f};
+    const float d[4] = {1.0f, -0.4f, 0.7f, -0.9f};
+    const float lr = 0.05f;
+    const double BL = ceil((double)lr / (double)g); /* 50 */
+    float *xs = malloc(sizeof(float) * in * chunk), *ds = malloc(sizeof(float) * out * chunk);
+    for (int m = 0; m < chunk; ++m) {
+        memcpy(xs + (size_t)m * in, x, sizeof x);
+        memcpy(ds + (size_t)m * out, d, sizeof d);
+    }
+    float w[20], zero[20] = {0};
+    double sum[20] = {0}, roundoff[20] = {0};
+    for (int k = 0; k < M / chunk; ++k) {
+        CHECK_OK(rpu_tile_set_weights(t, zero, RPU_WEIGHTS_STORED));
+        CHECK_OK(rpu_tile_update(t, xs, ds, chunk, lr));
+        rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
+        for (int q = 0; q < out * in; ++q) {
+            sum[q] += w[q];
+            /* BL·chunk additions, each within half an ulp of |w| */
+            roundoff[q] += BL * chunk * 0.5 * (nextafterf(fabsf(w[q]), INFINITY) - fabsf(w[q]));
+        }
+    }
+    for (int i = 0; i < out; ++i)
+        for (int j = 0; j < in; ++j) {
+            const double p = fabs((double)d[i] * x[j]); /* A = B = 1 */
+            const double want = -BL * g * p * (d[i] * x[j] > 0 ? 1 : -1);
+            const double sd = g * sqrt(BL * p * (1 - p) / M);
+            const double got = sum[i * in + j] / M;
+            CHECK(fabs(want + (double)lr * d[i] * x[j]) < 1e-7 * fabs(want) + 1e-12,
+                  "BL dw_min p = lr |d x|");
+            CHECK(fabs(got - want) <= 5 * sd + roundoff[i * in + j] / M,
+                  "fixed_bl false: mean dW(%d,%d) = %.6g, want %.6g (sd %.2g)", i, j, got, want,
+                  sd);
+        }
+    free(xs), free(ds);
+    rpu_tile_destroy(&t);
+
+    /* the pulse-train limit */
+    c.device.dw_min = 0.0009765625f; /* 2^-10: lr / dw_min exact */
+    t = make(&c, 2, 2, 4053, 0);
+    if (!t) return;
+    const float x3[2] = {1.0f, 1.0f}, d3[2] = {1.0f, 1.0f};
+    CHECK_OK(rpu_tile_update(t, x3, d3, 1, 255 * 0.0009765625f)); /* BL 255: allowed */
+    rpu_tile_get_weights(t, w1, RPU_WEIGHTS_STORED);
+    CHECK(fabsf(w1[0] + 255 * 0.0009765625f) < 1e-6f, "BL 255: a p = 1 cell moved by %g",
+          (double)w1[0]);
+    rpu_clear_error();
+    CHECK_STATUS(rpu_tile_update(t, x3, d3, 1, 256 * 0.0009765625f), RPU_ERR_UNSUPPORTED);
+    CHECK(strstr(rpu_last_error(), "256 slots") && strstr(rpu_last_error(), "255") &&
+              strstr(rpu_last_error(), "fixed_bl"),
+          "a too long pulse train is named with its length, the limit and the fix: %s",
+          rpu_last_error());
     rpu_tile_destroy(&t);
 }
 
@@ -389,6 +508,7 @@ int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_engine_vs_reference();
     test_unbiased_and_saturation();
+    test_dynamic_bl();
     test_exact_paths();
     test_construction_and_memory();
     test_post_update();
