@@ -752,6 +752,14 @@ static inline double pow2(int S) {
     return ldexp(1.0, S);
 }
 
+/* a · 2^-S as a float with one rounding: the int64 -> float conversion rounds the exact sum
+ * once (to nearest), the power-of-two scaling is exact in the normal range (ldexpf), so the
+ * result is the correctly rounded sum of the fixed-point terms. (Going through double
+ * would round twice.) */
+static inline float from_fixed(int64_t a, int S) {
+    return ldexpf((float)a, -S);
+}
+
 /* v · 2^S rounded to the nearest integer (the product is exact). */
 static inline int64_t to_fixed(float v, double scale) {
     return (int64_t)llrint((double)v * scale);
@@ -925,7 +933,7 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
     const int S = fixed_scale(gmax > 0 ? gmax : 1.0, l->grid.n_in);
-    const double up = pow2(S), down = pow2(-S);
+    const double up = pow2(S);
     memset(l->acc, 0, sizeof(int64_t) * ny);
     off = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -952,7 +960,7 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
             const int64_t *a = l->acc + ((size_t)nn * Co + c) * l->Lout;
             float *yo = y + ((size_t)nn * Co + c) * l->Lout;
             for (int p = 0; p < l->Lout; ++p)
-                yo[p] = (float)((double)a[p] * down) + b;
+                yo[p] = from_fixed(a[p], S) + b;
         }
     l->have_x = l->training;
     return RPU_OK;
@@ -1062,7 +1070,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     /* each tile's col2im in float (a fixed order within the tile; a value sums at most K
      * terms), then the tiles' images summed in int64 (n_out terms per element) */
     const int S = fixed_scale(gmax > 0 ? gmax * K : 1.0, (long)l->grid.n_out);
-    const double up = pow2(S), down = pow2(-S);
+    const double up = pow2(S);
     memset(l->acc, 0, sizeof(int64_t) * nx);
     off = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -1084,7 +1092,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)nx, MPI_INT64_T, MPI_SUM, l->comm);
     if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
     for (size_t q = 0; q < nx; ++q)
-        dx[q] = (float)((double)l->acc[q] * down);
+        dx[q] = from_fixed(l->acc[q], S);
     return RPU_OK;
 }
 
