@@ -4,7 +4,8 @@
  *   combination;
  * - the batched implementation against the per-vector reference (ref_tile.c) bit for bit,
  *   over random shapes and every noise x bound management combination, with noise off
- *   and on (both draw from the same addresses; the MAC is the exact one);
+ *   and on (both draw from the same addresses; the MAC is the exact one), cycling DAC/ADC
+ *   resolutions (fractions, step counts above 1, none) and stochastic rounding;
  * - noise statistics against bounds derived from the sample size (seeds stated);
  * - weight scaling, gradient mask, all-zero inputs, argument errors. */
 #include "rpusim/config.h"
@@ -142,6 +143,23 @@ static void test_against_reference(void) {
         RPU_NM_NONE,     RPU_NM_ABS_MAX,        RPU_NM_MAX,
         RPU_NM_CONSTANT, RPU_NM_ABS_MAX_NP_SUM, RPU_NM_AVERAGE_ABS_MAX};
     const rpu_bound_management bms[] = {RPU_BM_NONE, RPU_BM_ITERATIVE, RPU_BM_ITERATIVE_WORST_CASE};
+    /* DAC/ADC resolutions (spec §2.1: res <= 0 none, res <= 1 the step as a fraction of the
+     * range, res > 1 a number of steps), stochastic rounding, per direction, cycled over the
+     * configurations: {inp_res, out_res, sto_round} */
+    static const struct {
+        float inp, out;
+        bool sto;
+    } resolutions[] = {
+        {1.0f / 126, 1.0f / 510, false}, /* IOParameters() defaults */
+        {127, 255, false},               /* step counts */
+        {63, 1023, true},                /* step counts, stochastic rounding */
+        {2, 2, false},                   /* two steps: a step is the whole bound */
+        {0, -1, false},                  /* none */
+        {0.05f, 0.125f, true},           /* coarse fractions, stochastic rounding */
+        {1, 1, false},                   /* a fraction of 1: one step over the range */
+        {4096, 3, true},
+    };
+    const int n_res = (int)(sizeof resolutions / sizeof resolutions[0]);
     int shape = 0;
     for (int noise = 0; noise < 2; ++noise)
         for (size_t a = 0; a < sizeof nms / sizeof nms[0]; ++a)
@@ -154,12 +172,18 @@ static void test_against_reference(void) {
                     io->nm_thres = (shape % 4 == 1) ? 0.7f : 0.0f;
                     io->out_bound = 3.0f; /* make bound management work */
                     if (!noise) io->out_noise = 0;
+                    /* the backward takes the next setting, so both directions see all */
+                    const int rs = (shape + 3 * dir) % n_res;
+                    io->inp_res = resolutions[rs].inp;
+                    io->out_res = resolutions[rs].out;
+                    io->inp_sto_round = io->out_sto_round = resolutions[rs].sto;
                 }
                 /* random shapes from the shape counter */
                 int out = 1 + (shape * 7) % 23, in = 1 + (shape * 13) % 31, n = 1 + shape % 9;
                 char label[96];
-                snprintf(label, sizeof label, "nm=%d bm=%d noise=%d", (int)nms[a], (int)bms[b],
-                         noise);
+                snprintf(label, sizeof label, "nm=%d bm=%d noise=%d inp_res=%g out_res=%g sto=%d",
+                         (int)nms[a], (int)bms[b], noise, (double)c.forward.inp_res,
+                         (double)c.forward.out_res, (int)c.forward.out_sto_round);
                 run_against_reference(&c, out, in, n, 100 + (uint64_t)shape, 0.6f, 2.0f, label);
             }
     /* every non-ideality at once, noise on, stochastic rounding, both MV directions */
