@@ -430,13 +430,14 @@ rpu_status rpu_config_to_text(const rpu_config *cfg, char **text);
 rpu_status rpu_config_parse(rpu_config *cfg, const char *text, const char *source);
 
 /* True if every settable field of a and b is equal (floats by value; lists by length and
- * their first n elements, ignoring unused array slots). False if exactly one is NULL. */
+ * their first n elements, ignoring unused array slots). False if exactly one is NULL.
+  * Not collective. */
 bool rpu_config_equal(const rpu_config *a, const rpu_config *b);
 
 /* Lists every settable key in the order rpu_config_write prints them ("kind",
  * "device.type", then forward.*, backward.*, update.*, device.*, device.drift.*,
  * noise_model.*, drift_compensation, clip.*, remap.*, modifier.*, mapping.*). If keys is
- * not NULL, *keys points to a static array of static strings. Returns the count. */
+ * not NULL, *keys points to a static array of static strings. Returns the count. Not collective. */
 int rpu_config_keys(const char *const **keys);
 
 #ifdef __cplusplus

@@ -42,7 +42,7 @@ typedef struct {
     uint8_t *y;                  /* [n] labels */
 } rpu_dataset;
 
-/* Pixels per sample: channels * height * width (0 for an empty set or NULL). */
+/* Pixels per sample: channels * height * width (0 for an empty set or NULL). Local (pure). */
 static inline size_t rpu_dataset_sample_size(const rpu_dataset *ds) {
     return ds ? (size_t)ds->channels * (size_t)ds->height * (size_t)ds->width : 0;
 }
@@ -59,13 +59,13 @@ static inline size_t rpu_dataset_sample_size(const rpu_dataset *ds) {
  *                   a zero dimension, a header beyond the RPU_DATA_MAX_* limits, a file
  *                   shorter or longer than its header says (after decompression), a
  *                   corrupt gzip stream, image and label counts that differ.
- *   RPU_ERR_NOMEM   allocation failed. */
+ *   RPU_ERR_NOMEM   allocation failed. Local (no MPI). */
 rpu_status rpu_dataset_load_idx(const char *images, const char *labels, rpu_dataset *ds);
 
 /* As rpu_dataset_load_idx() with a known class count: n_classes in 1..256 sets
  * ds->n_classes and every label must be < n_classes (else RPU_ERR_FORMAT naming the label
  * file, the sample index and the value); n_classes = 0 infers it as in
- * rpu_dataset_load_idx(). Other values: RPU_ERR_ARG. */
+ * rpu_dataset_load_idx(). Other values: RPU_ERR_ARG. Local. */
 rpu_status rpu_dataset_load_idx_classes(const char *images, const char *labels, int n_classes,
                                         rpu_dataset *ds);
 
@@ -77,14 +77,14 @@ rpu_status rpu_dataset_load_idx_classes(const char *images, const char *labels, 
  * each found as the plain name, the name + ".gz", or with '.' for the second '-'
  * ("train-images.idx3-ubyte", as some unpacked copies are named), tried in that order.
  * n_classes is inferred (largest label + 1). Errors: as rpu_dataset_load_idx();
- * RPU_ERR_IO names the directory and the file name looked for when no candidate exists. */
+ * RPU_ERR_IO names the directory and the file name looked for when no candidate exists. Local. */
 rpu_status rpu_dataset_load_dir(const char *dir, bool train, rpu_dataset *ds);
 
 /* Loads the 8x8 handwritten digits shipped in data/ (see data/README.md): data_dir is
  * that directory; train = true gives the 1,437-sample training split, false the
  * 360-sample test split; channels 1, height = width = 8, n_classes 10 (a label >= 10 is
  * RPU_ERR_FORMAT). Files: digits-{train,test}-{images-idx3,labels-idx1}-ubyte (a ".gz"
- * copy is accepted as well). Errors: as rpu_dataset_load_dir(). */
+ * copy is accepted as well). Errors: as rpu_dataset_load_dir(). Local. */
 rpu_status rpu_dataset_load_digits(const char *data_dir, bool train, rpu_dataset *ds);
 
 /* A learnable synthetic set of n samples of shape channels x height x width in
@@ -99,12 +99,12 @@ rpu_status rpu_dataset_load_digits(const char *data_dir, bool train, rpu_dataset
  * rpu_stream_id(0xFFFFFF, k, RPU_PURPOSE_DATA), k = 1 (prototypes), 2 (label shuffle),
  * 3 (noise; sample i uses its own block range, so it does not depend on n).
  * Errors: RPU_ERR_ARG for a NULL ds, n < 1, a non-positive shape, n_classes outside
- * 1..256, or sizes beyond the RPU_DATA_MAX_* limits; RPU_ERR_NOMEM. */
+ * 1..256, or sizes beyond the RPU_DATA_MAX_* limits; RPU_ERR_NOMEM. Local. */
 rpu_status rpu_dataset_synthetic(int n, int channels, int height, int width, int n_classes,
                                  uint64_t seed, rpu_dataset *ds);
 
 /* Frees the arrays of ds and sets every field to zero. Accepts NULL and an already freed
- * (zeroed) set. */
+ * (zeroed) set. Local. */
 void rpu_dataset_free(rpu_dataset *ds);
 
 #ifdef __cplusplus

@@ -62,12 +62,13 @@ void rpu_tile_params_default(rpu_tile_params *p, int out_size, int in_size);
  * (out_noise_values, voltage offsets, nonlinearity factors, read asymmetry; spec §2.2)
  * drawn from stream (seed, layer_id, tile_id, RPU_PURPOSE_CONSTRUCT). cfg is copied.
  * Errors: RPU_ERR_ARG (NULL, sizes < 1), RPU_ERR_CONFIG (invalid cfg), RPU_ERR_NOMEM,
- * RPU_ERR_UNSUPPORTED (mv_type other than one_pass). */
+ * RPU_ERR_UNSUPPORTED (mv_type other than one_pass). Local. */
 rpu_status rpu_tile_create(const rpu_tile_params *p, const rpu_config *cfg, rpu_tile **tile);
 
-/* Frees the tile and sets *tile to NULL; accepts NULL and *tile == NULL. */
+/* Frees the tile and sets *tile to NULL; accepts NULL and *tile == NULL. Local. */
 void rpu_tile_destroy(rpu_tile **tile);
 
+/* Shape (rows = out, columns = in; 0 for NULL) and the tile's copy of its config. Local. */
 int rpu_tile_out_size(const rpu_tile *t);
 int rpu_tile_in_size(const rpu_tile *t);
 const rpu_config *rpu_tile_config(const rpu_tile *t);
@@ -78,15 +79,15 @@ const rpu_config *rpu_tile_config(const rpu_tile *t);
  * mapping scales become alpha (omega 0: w is stored as given). RPU_WEIGHTS_STORED: w is
  * stored as given. In both cases without omega the scales stay as they are. Then the
  * device bounds (and write noise) apply. Errors: RPU_ERR_ARG (NULL, a non-finite weight,
- * an unknown units value). */
+ * an unknown units value). Local. */
 rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, rpu_weight_units units);
 
 /* Gets the weights [out, in]: the stored weights times the mapping scales
  * (RPU_WEIGHTS_SCALED) or the raw stored weights (RPU_WEIGHTS_STORED). Errors:
- * RPU_ERR_ARG (NULL, an unknown units value). */
+ * RPU_ERR_ARG (NULL, an unknown units value). Local. */
 rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, rpu_weight_units units);
 
-/* Mapping scales [out] (spec §7): output i is multiplied by scales[i]. */
+/* Mapping scales [out] (spec §7): output i is multiplied by scales[i]. Local. */
 rpu_status rpu_tile_set_mapping_scales(rpu_tile *t, const float *scales);
 rpu_status rpu_tile_get_mapping_scales(const rpu_tile *t, float *scales);
 
@@ -96,12 +97,12 @@ rpu_status rpu_tile_get_mapping_scales(const rpu_tile *t, float *scales);
  * but floating_point, as aihwkit's tile wrappers) is kept for the next backward.
  * The noise of vector k in pass r (bound management) of a call is drawn from a stream
  * address fixed by (calls before, batch size n, k, r), so results do not depend on how the
- * batch is processed internally. */
+ * batch is processed internally. Local. */
 rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pass_mode mode);
 
 /* Backward of a batch: d [n, out] -> dx [n, in] (= noisy Wᵀ(scales·d), spec §2.3; no bound
  * management). If the last forward was a training forward of the same n, outputs that hit
- * the output bound there get zero gradient. */
+ * the output bound there get zero gradient. Local. */
 rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx);
 
 /* Weight update of a batch (spec §3): W <- W - lr · d xᵀ for each vector k in batch order,
@@ -110,7 +111,7 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx);
  * and their device model; floating_point/ideal devices and pulse_type none update exactly
  * (one GEMM, no bounds); none_with_device applies the exact outer product, then the
  * device bounds. Errors: RPU_ERR_ARG (NULL, n < 0, lr < 0 or not finite),
- * RPU_ERR_UNSUPPORTED (a pulse train longer than 255 slots), RPU_ERR_NOMEM. */
+ * RPU_ERR_UNSUPPORTED (a pulse train longer than 255 slots), RPU_ERR_NOMEM. Local. */
 rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
 
 /* The weight gradient of a batch that rpu_tile_update(x, d, n, lr) acts on (spec §1.6,
@@ -137,7 +138,7 @@ rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, f
  * d is the gradient w.r.t. the tile output before the backward's output-bound mask (the
  * mask affects only the input gradient, as in aihwkit). weight_scaling_lr_compensation
  * changes the learning rate of pulsed updates, not grad. n = 0 gives zeros.
- * Errors: RPU_ERR_ARG (NULL, n < 0, unknown units), RPU_ERR_NOMEM. */
+ * Errors: RPU_ERR_ARG (NULL, n < 0, unknown units), RPU_ERR_NOMEM. Local. */
 rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *d, int n,
                                 rpu_weight_units units, float *grad);
 
@@ -145,14 +146,14 @@ rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *
  * decay (alpha 1), then weight clipping (clip.*), remapping (remap.*; the mapping scales
  * absorb the factor) and the weight modifier (modifier.*), which makes the copy of the
  * weights that training forwards and backwards use (eval forwards use the stored weights
- * unless modifier.enable_during_test), as configured. */
+ * unless modifier.enable_during_test), as configured. Local. */
 rpu_status rpu_tile_post_update(rpu_tile *t);
 
 /* Resets columns start .. start+count-1 (wrapping; count < 0: all), each device with
- * probability prob, to its reset bias plus reset_std noise (spec §3.5). */
+ * probability prob, to its reset bias plus reset_std noise (spec §3.5). Local. */
 rpu_status rpu_tile_reset_columns(rpu_tile *t, int start, int count, float prob);
 
-/* Device drift by dt (device.drift parameters, spec §4.1). */
+/* Device drift by dt (device.drift parameters, spec §4.1). Local. */
 rpu_status rpu_tile_drift_weights(rpu_tile *t, double dt);
 
 /* ------------------------------------------------------------------ realistic write (§8.2) */
@@ -164,7 +165,7 @@ typedef struct {
     float w_init;        /* start from weights U(-w_init, w_init) (default 0.01) */
 } rpu_program_params;
 
-/* Fills aihwkit's program_weights defaults. */
+/* Fills aihwkit's program_weights defaults. Local. */
 void rpu_program_params_default(rpu_program_params *p);
 
 /* Writes the logical weights w [out, in] the way a chip is programmed (spec §8.2; local):
@@ -199,39 +200,41 @@ rpu_status rpu_tile_program(rpu_tile *t, uint64_t repeat);
  * §6.3), applied to eval forwards. Programs repeat 0 first if not programmed (local). */
 rpu_status rpu_tile_drift_to(rpu_tile *t, double t_inference, uint32_t draw);
 
+/* Inference state (local): whether the tile is programmed, the seconds since programming
+ * of its current weights, the drift compensation factors [out] (1 until drifted; NULL
+ * without inference state), and the weight modifier's forward/backward copy [out, in] used
+ * by training forwards (NULL while there is none: no modifier, or not applied since the
+ * weights last changed). */
 bool rpu_tile_programmed(const rpu_tile *t);
 double rpu_tile_t_inference(const rpu_tile *t);
-/* Drift compensation factors [out] (1 until drifted; NULL without inference state). */
 const float *rpu_tile_compensation(const rpu_tile *t);
-/* The weight modifier's forward/backward copy [out, in] used by training forwards, or
- * NULL while there is none (no modifier, or not applied since the weights last changed). */
 const float *rpu_tile_fb_weights(const rpu_tile *t);
 
 /* Per-cell device state arrays ([out, in] floats each) by index 0..count-1 with their
  * aihwkit names (max_bound, min_bound, dwmin_up, dwmin_down, ...). Only the arrays the
- * configured features use exist. rpu_tile_device_array returns NULL for an unknown index. */
+ * configured features use exist. rpu_tile_device_array returns NULL for an unknown index. Local. */
 int rpu_tile_device_array_count(const rpu_tile *t);
 float *rpu_tile_device_array(const rpu_tile *t, int index, const char **name);
 float *rpu_tile_device_array_by_name(const rpu_tile *t, const char *name);
 
-/* Memory per cell: weights plus device state, in bytes. */
+/* Memory per cell: weights plus device state, in bytes. Local. */
 double rpu_tile_bytes_per_cell(const rpu_tile *t);
 
-/* Weight granularity of the device (dw_min for most; spec §3.3). */
+/* Weight granularity of the device (dw_min for most; spec §3.3). Local. */
 float rpu_tile_granularity(const rpu_tile *t);
 
 /* Construction-time IO values of the forward (dir 0) or backward (dir 1) pass, each of
  * length out_size (backward: in_size); NULL when the feature is off. For tests and the
- * checkpoint module. */
+ * checkpoint module. Local. */
 const float *rpu_tile_out_noise_values(const rpu_tile *t, int dir);
 const float *rpu_tile_v_offsets(const rpu_tile *t, int dir);
 const float *rpu_tile_nonlinearity(const rpu_tile *t, int dir);
 
-/* Running noise-management value of average_abs_max (shared by forward and backward). */
+/* Running noise-management value of average_abs_max (shared by forward and backward). Local. */
 float rpu_tile_nm_running(const rpu_tile *t);
 
 /* Positions of the tile's forward/backward noise streams (calls made so far), so that a
- * checkpoint can restore them. */
+ * checkpoint can restore them. Local. */
 uint64_t rpu_tile_forward_calls(const rpu_tile *t);
 uint64_t rpu_tile_backward_calls(const rpu_tile *t);
 void rpu_tile_set_calls(rpu_tile *t, uint64_t forward_calls, uint64_t backward_calls);
@@ -257,7 +260,7 @@ typedef struct {
 
 #define RPU_TILE_MAX_STATE_ITEMS 64
 
-/* Bytes of an item's data (4 per float, 8 per uint64 or double). */
+/* Bytes of an item's data (4 per float, 8 per uint64 or double). Local (pure). */
 static inline size_t rpu_state_item_bytes(const rpu_state_item *it) {
     return it->count * (it->type == RPU_STATE_F32 ? 4u : 8u);
 }
