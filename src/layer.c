@@ -753,11 +753,15 @@ static inline double pow2(int S) {
 }
 
 /* a · 2^-S as a float with one rounding: the int64 -> float conversion rounds the exact sum
- * once (to nearest), the power-of-two scaling is exact in the normal range (ldexpf), so the
- * result is the correctly rounded sum of the fixed-point terms. (Going through double
- * would round twice.) */
-static inline float from_fixed(int64_t a, int S) {
-    return ldexpf((float)a, -S);
+ * once (to nearest), the power-of-two scaling is exact, so the result is the correctly
+ * rounded sum of the fixed-point terms. (Going through double would round twice.) down is
+ * fixed_down(S): 2^-S as a float when that is a normal float (then (float)a · down, with
+ * |(float)a| >= 1, is exact and vectorises), else 0 and ldexpf does the scaling. */
+static inline float fixed_down(int S) {
+    return (S >= -127 && S <= 126) ? ldexpf(1.0f, -S) : 0.0f;
+}
+static inline float from_fixed(int64_t a, int S, float down) {
+    return down != 0.0f ? (float)a * down : ldexpf((float)a, -S);
 }
 
 /* v · 2^S rounded to the nearest integer (the product is exact). */
@@ -934,6 +938,7 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
     const int S = fixed_scale(gmax > 0 ? gmax : 1.0, l->grid.n_in);
     const double up = pow2(S);
+    const float down = fixed_down(S);
     memset(l->acc, 0, sizeof(int64_t) * ny);
     off = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -960,7 +965,7 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
             const int64_t *a = l->acc + ((size_t)nn * Co + c) * l->Lout;
             float *yo = y + ((size_t)nn * Co + c) * l->Lout;
             for (int p = 0; p < l->Lout; ++p)
-                yo[p] = from_fixed(a[p], S) + b;
+                yo[p] = from_fixed(a[p], S, down) + b;
         }
     l->have_x = l->training;
     return RPU_OK;
@@ -1071,6 +1076,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
      * terms), then the tiles' images summed in int64 (n_out terms per element) */
     const int S = fixed_scale(gmax > 0 ? gmax * K : 1.0, (long)l->grid.n_out);
     const double up = pow2(S);
+    const float down = fixed_down(S);
     memset(l->acc, 0, sizeof(int64_t) * nx);
     off = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -1092,7 +1098,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)nx, MPI_INT64_T, MPI_SUM, l->comm);
     if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
     for (size_t q = 0; q < nx; ++q)
-        dx[q] = from_fixed(l->acc[q], S);
+        dx[q] = from_fixed(l->acc[q], S, down);
     return RPU_OK;
 }
 
