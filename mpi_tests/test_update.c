@@ -284,6 +284,86 @@ static void test_dynamic_bl(void) {
     rpu_tile_destroy(&t);
 }
 
+/* ------------------------------------------------------------------ weight gradient */
+
+/* rpu_tile_weight_grad (tile.h): with mapping scales s (1.5, 0.5, 2 on a 3 x 4 tile)
+ * RPU_WEIGHTS_SCALED gives sum_k d_k x_kᵀ and RPU_WEIGHTS_STORED sum_k (d_k / s)ᵀ x_k, both
+ * against hand sums in double; the floating-point and inference kinds' update moves the
+ * stored weights by exactly -lr G (stored units; float rounding of one GEMM); a pulsed
+ * constant_step update with the same x, d is unbiased around -lr G (5 sd over 2000
+ * repeats of the batch, chunked; dw_min 0.001, no variation). Seed 4060. */
+static void test_weight_grad(void) {
+    const int out = 3, in = 4, n = 2;
+    const float x[8] = {1, 0.5f, -1, 0.25f, -0.5f, 1, 0.75f, 0};
+    const float d[6] = {0.5f, -0.25f, 0.125f, 0.25f, 0, -0.5f};
+    const float sc[3] = {1.5f, 0.5f, 2.0f};
+    double gs[12], gl[12];
+    for (int i = 0; i < out; ++i)
+        for (int j = 0; j < in; ++j) {
+            gs[i * in + j] = gl[i * in + j] = 0;
+            for (int k = 0; k < n; ++k) {
+                gl[i * in + j] += (double)d[k * out + i] * x[k * in + j];
+                gs[i * in + j] += (double)(d[k * out + i] / sc[i]) * x[k * in + j];
+            }
+        }
+    const float lr = 0.01f;
+    const rpu_config_kind kinds[3] = {RPU_KIND_FLOATING_POINT, RPU_KIND_INFERENCE, RPU_KIND_SINGLE};
+    for (int v = 0; v < 3; ++v) {
+        rpu_config c;
+        rpu_config_default(&c, kinds[v]);
+        if (v == 2) {
+            c.device.dw_min = 0.001f;
+            c.device.dw_min_dtod = c.device.up_down_dtod = c.device.dw_min_std = 0;
+            c.device.w_max_dtod = c.device.w_min_dtod = 0;
+        }
+        rpu_tile *t = make(&c, out, in, 4060, 0);
+        if (!t) return;
+        CHECK_OK(rpu_tile_set_mapping_scales(t, sc));
+        float g[12], w0[12] = {0}, w[12];
+        CHECK_OK(rpu_tile_weight_grad(t, x, d, n, RPU_WEIGHTS_SCALED, g));
+        for (int q = 0; q < 12; ++q)
+            CHECK(g[q] == (float)gl[q], "kind %d: logical gradient (%d) %g, want %g", v, q,
+                  (double)g[q], gl[q]);
+        CHECK_OK(rpu_tile_weight_grad(t, x, d, n, RPU_WEIGHTS_STORED, g));
+        for (int q = 0; q < 12; ++q)
+            CHECK(g[q] == (float)gs[q], "kind %d: stored-units gradient (%d) %g, want %g", v, q,
+                  (double)g[q], gs[q]);
+        if (v < 2) { /* exact update: W - lr G */
+            CHECK_OK(rpu_tile_set_weights(t, w0, RPU_WEIGHTS_STORED));
+            CHECK_OK(rpu_tile_update(t, x, d, n, lr));
+            rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
+            for (int q = 0; q < 12; ++q)
+                CHECK(fabsf(w[q] + lr * g[q]) <= 1e-7f * (1 + fabsf(lr * g[q])),
+                      "kind %d: the update moved cell %d by %g, want -lr G = %g", v, q,
+                      (double)w[q], -(double)lr * g[q]);
+        } else { /* pulsed: unbiased around -lr G */
+            const int R = 2000, chunk = 100;
+            float xs[8 * 100], ds[6 * 100];
+            for (int k = 0; k < chunk; ++k) {
+                memcpy(xs + (size_t)k * 8, x, sizeof x);
+                memcpy(ds + (size_t)k * 6, d, sizeof d);
+            }
+            double sum[12] = {0};
+            for (int r = 0; r < R / chunk; ++r) {
+                CHECK_OK(rpu_tile_set_weights(t, w0, RPU_WEIGHTS_STORED));
+                CHECK_OK(rpu_tile_update(t, xs, ds, n * chunk, lr));
+                rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
+                for (int q = 0; q < 12; ++q)
+                    sum[q] += w[q];
+            }
+            /* per vector and cell at most desired_bl pulses of dw_min, each a Bernoulli
+             * event: the sd of the mean change is below dw_min sqrt(31 / 4 / reps) */
+            const double sd = 0.001 * sqrt(31.0 / 4 / ((double)R * n));
+            for (int q = 0; q < 12; ++q)
+                CHECK(fabs(sum[q] / R + (double)lr * g[q]) <= 5 * n * sd,
+                      "pulsed: mean change of cell %d over %d repeats %g, want -lr G = %g", q, R,
+                      sum[q] / R, -(double)lr * g[q]);
+        }
+        rpu_tile_destroy(&t);
+    }
+    CHECK_STATUS(rpu_tile_weight_grad(NULL, x, d, n, RPU_WEIGHTS_STORED, NULL), RPU_ERR_ARG);
+}
+
 /* ------------------------------------------------------------------ exact paths */
 
 static void test_exact_paths(void) {
@@ -509,6 +589,7 @@ int main(int argc, char **argv) {
     test_engine_vs_reference();
     test_unbiased_and_saturation();
     test_dynamic_bl();
+    test_weight_grad();
     test_exact_paths();
     test_construction_and_memory();
     test_post_update();
