@@ -120,6 +120,18 @@ static void test_engine_vs_reference(void) {
 
 /* ------------------------------------------------------------------ expectation */
 
+/* Kind single with a constant_step device without variation (dtod 0, cycle-to-cycle 0)
+ * and wide bounds (+-100): every pulse moves a weight by exactly dw_min. */
+static void noiseless_constant_step(rpu_config *c) {
+    rpu_config_default(c, RPU_KIND_SINGLE);
+    c->device.dw_min_dtod = 0;
+    c->device.up_down_dtod = 0;
+    c->device.dw_min_std = 0;
+    c->device.w_max = 100;
+    c->device.w_min = -100;
+    c->device.w_max_dtod = c->device.w_min_dtod = 0;
+}
+
 /* A constant_step device without variation (dtod 0, c2c 0, wide bounds). One vector with
  * k = lr·max|x|·max|d|/dw_min < desired_bl, repeated M times from W = 0. Per update and
  * cell the pulse count is Binomial(BL, p_d p_x) with BL p_d p_x = lr|d_i||x_j|/dw_min, so
@@ -127,13 +139,7 @@ static void test_engine_vs_reference(void) {
  * Seed 4040. */
 static void test_unbiased_and_saturation(void) {
     rpu_config c;
-    rpu_config_default(&c, RPU_KIND_SINGLE);
-    c.device.dw_min_dtod = 0;
-    c.device.up_down_dtod = 0;
-    c.device.dw_min_std = 0;
-    c.device.w_max = 100;
-    c.device.w_min = -100;
-    c.device.w_max_dtod = c.device.w_min_dtod = 0;
+    noiseless_constant_step(&c);
     const int out = 4, in = 5, M = 4000;
     rpu_tile *t = make(&c, out, in, 4040, 0);
     if (!t) return;
@@ -190,13 +196,7 @@ static void test_unbiased_and_saturation(void) {
  *     RPU_ERR_UNSUPPORTED naming the length; 255 itself is accepted. Seeds 4050-4053. */
 static void test_dynamic_bl(void) {
     rpu_config c;
-    rpu_config_default(&c, RPU_KIND_SINGLE);
-    c.device.dw_min_dtod = 0;
-    c.device.up_down_dtod = 0;
-    c.device.dw_min_std = 0;
-    c.device.w_max = 100;
-    c.device.w_min = -100;
-    c.device.w_max_dtod = c.device.w_min_dtod = 0;
+    noiseless_constant_step(&c);
     c.update.fixed_bl = false;
     c.update.update_bl_management = false;
     c.update.update_management = false;
@@ -310,12 +310,10 @@ static void test_weight_grad(void) {
     const rpu_config_kind kinds[3] = {RPU_KIND_FLOATING_POINT, RPU_KIND_INFERENCE, RPU_KIND_SINGLE};
     for (int v = 0; v < 3; ++v) {
         rpu_config c;
-        rpu_config_default(&c, kinds[v]);
-        if (v == 2) {
-            c.device.dw_min = 0.001f;
-            c.device.dw_min_dtod = c.device.up_down_dtod = c.device.dw_min_std = 0;
-            c.device.w_max_dtod = c.device.w_min_dtod = 0;
-        }
+        if (kinds[v] == RPU_KIND_SINGLE)
+            noiseless_constant_step(&c); /* dw_min 0.001 */
+        else
+            rpu_config_default(&c, kinds[v]);
         rpu_tile *t = make(&c, out, in, 4060, 0);
         if (!t) return;
         CHECK_OK(rpu_tile_set_mapping_scales(t, sc));

@@ -192,6 +192,17 @@ int rpu_conv_tile_size(int in_channels, int groups, int ndim, const int *kernel)
 
 /* ------------------------------------------------------------------ create / destroy */
 
+/* Kernel, stride, dilation >= 1 and padding >= 0 in the first ndim dimensions. */
+static rpu_status check_dims(const rpu_conv_params *p, int ndim, const char *lb) {
+    for (int a = 0; a < ndim; ++a)
+        if (p->kernel[a] < 1 || p->stride[a] < 1 || p->dilation[a] < 1 || p->padding[a] < 0)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "layer %s: dimension %d: kernel %d, stride %d, dilation %d must be >= "
+                            "1 and padding %d >= 0",
+                            lb, a, p->kernel[a], p->stride[a], p->dilation[a], p->padding[a]);
+    return RPU_OK;
+}
+
 static rpu_status check_params(const rpu_conv_params *p, int ndim) {
     static const char *pad_names[] = {"zeros", "reflect", "replicate", "circular"};
     if (memchr(p->name, '\0', sizeof p->name) == NULL)
@@ -207,14 +218,7 @@ static rpu_status check_params(const rpu_conv_params *p, int ndim) {
         return RPU_FAIL(RPU_ERR_ARG,
                         "layer %s: groups = %d must divide in_channels (%d) and out_channels (%d)",
                         lb, p->groups, p->in_channels, p->out_channels);
-    for (int a = 0; a < ndim; ++a) {
-        if (p->kernel[a] < 1 || p->stride[a] < 1 || p->dilation[a] < 1 || p->padding[a] < 0)
-            return RPU_FAIL(
-                RPU_ERR_ARG,
-                "layer %s: dimension %d: kernel %d, stride %d, dilation %d must be >= 1 "
-                "and padding %d >= 0",
-                lb, a, p->kernel[a], p->stride[a], p->dilation[a], p->padding[a]);
-    }
+    RPU_CHECK(check_dims(p, ndim, lb));
     if ((int)p->padding_mode < 0 || (int)p->padding_mode > 3)
         return RPU_FAIL(RPU_ERR_ARG, "layer %s: unknown padding mode %d", lb, (int)p->padding_mode);
     if (p->padding_mode != RPU_PAD_ZEROS)
@@ -774,13 +778,8 @@ static inline int64_t to_fixed(float v, double scale) {
 /* Output sizes of the first ndim dimensions of p for in_size (lb names the layer). */
 static rpu_status output_size(const rpu_conv_params *p, int ndim, const char *lb,
                               const int *in_size, int *out_size) {
+    RPU_CHECK(check_dims(p, ndim, lb));
     for (int a = 0; a < ndim; ++a) {
-        if (p->kernel[a] < 1 || p->stride[a] < 1 || p->dilation[a] < 1 || p->padding[a] < 0)
-            return RPU_FAIL(
-                RPU_ERR_ARG,
-                "layer %s: dimension %d: kernel %d, stride %d, dilation %d must be >= 1 "
-                "and padding %d >= 0",
-                lb, a, p->kernel[a], p->stride[a], p->dilation[a], p->padding[a]);
         const long long span = (long long)p->dilation[a] * (p->kernel[a] - 1) + 1;
         const long long padded = (long long)in_size[a] + 2LL * p->padding[a];
         if (in_size[a] < 1 || padded < span)
