@@ -1,5 +1,7 @@
 /* Data sets: IDX reader (gzip or plain, through zlib), MNIST-style directories, the
- * shipped digits, and the synthetic set. See include/rpusim/data.h. */
+ * shipped digits, the synthetic set, the checks of a split against a network or its
+ * training split, and the data order and batches of training and evaluation. See
+ * include/rpusim/data.h. */
 #include "rpusim/data.h"
 #include "rpusim/rng.h"
 
@@ -14,8 +16,12 @@
 
 #define IDX_TYPE_UBYTE 0x08
 
-/* Synthetic set: stream ids rpu_stream_id(SYNTH_LAYER, k, RPU_PURPOSE_DATA). */
-#define SYNTH_LAYER 0xFFFFFFu
+/* Synthetic set: stream ids rpu_stream_id(SYNTH_LAYER, k, RPU_PURPOSE_DATA), k = 1..3.
+ * The data order uses rpu_stream_id(ORDER_LAYER, epoch, RPU_PURPOSE_DATA); the two layer
+ * ids differ, so no epoch's order reuses the numbers that made a synthetic set of the
+ * same seed. */
+#define SYNTH_LAYER 0xFFFFFEu
+#define ORDER_LAYER 0xFFFFFFu
 #define SYNTH_PROTO_LO 0.15f
 #define SYNTH_PROTO_SPAN 0.7f
 #define SYNTH_NOISE 0.25f
@@ -183,7 +189,11 @@ static rpu_status idx_load(const char *path, int ndim, uint32_t *dims, uint8_t *
         dims[d] = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) |
                   (uint32_t)b[3];
         if (dims[d] == 0) {
-            s = RPU_FAIL(RPU_ERR_FORMAT, "%s: dimension %d is 0 (%s)", path, d, what);
+            if (d == 0)
+                s = RPU_FAIL(RPU_ERR_FORMAT, "%s: empty: the header says 0 %s (%s)", path,
+                             ndim == 3 ? "images" : "labels", what);
+            else
+                s = RPU_FAIL(RPU_ERR_FORMAT, "%s: dimension %d is 0 (%s)", path, d, what);
             goto fail;
         }
     }
@@ -271,7 +281,37 @@ void rpu_dataset_free(rpu_dataset *ds) {
     if (!ds) return;
     free(ds->x);
     free(ds->y);
+    free(ds->images_name);
+    free(ds->labels_name);
     memset(ds, 0, sizeof *ds);
+}
+
+static char *dup_text(const char *t) {
+    const size_t n = strlen(t) + 1;
+    char *c = malloc(n);
+    if (c) memcpy(c, t, n);
+    return c;
+}
+
+/* Sets the source names of ds (copies). */
+static rpu_status set_names(rpu_dataset *ds, const char *images, const char *labels) {
+    ds->images_name = dup_text(images);
+    ds->labels_name = dup_text(labels);
+    if (!ds->images_name || !ds->labels_name) {
+        free(ds->images_name);
+        free(ds->labels_name);
+        ds->images_name = ds->labels_name = NULL;
+        return RPU_FAIL(RPU_ERR_NOMEM, "%s: cannot allocate its name", images);
+    }
+    return RPU_OK;
+}
+
+static const char *images_of(const rpu_dataset *ds) {
+    return ds->images_name ? ds->images_name : "images";
+}
+
+static const char *labels_of(const rpu_dataset *ds) {
+    return ds->labels_name ? ds->labels_name : "labels";
 }
 
 rpu_status rpu_dataset_load_idx_classes(const char *images, const char *labels, int n_classes,
@@ -316,6 +356,10 @@ rpu_status rpu_dataset_load_idx_classes(const char *images, const char *labels, 
     float *x = malloc(total * sizeof *x);
     if (!x) {
         s = RPU_FAIL(RPU_ERR_NOMEM, "%s: cannot allocate %zu floats", images, total);
+        goto fail;
+    }
+    if ((s = set_names(ds, images, labels)) != RPU_OK) {
+        free(x);
         goto fail;
     }
     for (size_t k = 0; k < total; ++k)
@@ -463,6 +507,13 @@ rpu_status rpu_dataset_synthetic(int n, int channels, int height, int width, int
         }
     }
     free(proto);
+    char name[64];
+    snprintf(name, sizeof name, "synthetic set (seed %llu)", (unsigned long long)seed);
+    if (set_names(ds, name, name) != RPU_OK) {
+        free(x);
+        free(y);
+        return RPU_FAIL(RPU_ERR_NOMEM, "rpu_dataset_synthetic: cannot allocate its name");
+    }
 
     ds->n = n;
     ds->channels = channels;
@@ -471,5 +522,90 @@ rpu_status rpu_dataset_synthetic(int n, int channels, int height, int width, int
     ds->n_classes = n_classes;
     ds->x = x;
     ds->y = y;
+    return RPU_OK;
+}
+
+/* ---- checks ------------------------------------------------------------------------ */
+
+rpu_status rpu_dataset_check_labels(const rpu_dataset *ds, int n_classes) {
+    if (!ds || (ds->n > 0 && !ds->y) || n_classes < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_dataset_check_labels: NULL set or labels, or %d classes",
+                        n_classes);
+    for (int i = 0; i < ds->n; ++i)
+        if (ds->y[i] >= n_classes)
+            return RPU_FAIL(RPU_ERR_FORMAT, "%s: label %u of sample %d is not below %d",
+                            labels_of(ds), (unsigned)ds->y[i], i, n_classes);
+    return RPU_OK;
+}
+
+rpu_status rpu_dataset_check_split(const rpu_dataset *train, rpu_dataset *test) {
+    if (!train || !test) return RPU_FAIL(RPU_ERR_ARG, "rpu_dataset_check_split: NULL argument");
+    if (test->channels != train->channels || test->height != train->height ||
+        test->width != train->width)
+        return RPU_FAIL(RPU_ERR_FORMAT,
+                        "test images %s are %d x %d x %d (channels x height x width), but the "
+                        "training images %s are %d x %d x %d: the splits must have the same shape",
+                        images_of(test), test->channels, test->height, test->width,
+                        images_of(train), train->channels, train->height, train->width);
+    if (test->n < 1 || !test->x || !test->y)
+        return RPU_FAIL(RPU_ERR_FORMAT, "test set %s is empty", images_of(test));
+    for (int i = 0; i < test->n; ++i)
+        if (test->y[i] >= train->n_classes)
+            return RPU_FAIL(RPU_ERR_FORMAT,
+                            "%s: label %u of sample %d is not a class of the training set (%s "
+                            "has %d classes, labels 0..%d)",
+                            labels_of(test), (unsigned)test->y[i], i, labels_of(train),
+                            train->n_classes, train->n_classes - 1);
+    test->n_classes = train->n_classes;
+    return RPU_OK;
+}
+
+/* ---- data order and batches ------------------------------------------------------------ */
+
+rpu_status rpu_data_order(int n, uint64_t seed, int epoch, int *order) {
+    if (!order || n < 1 || epoch < 0)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_data_order: %s, n %d, epoch %d",
+                        order ? "order given" : "order is NULL", n, epoch);
+    rpu_rng r;
+    rpu_rng_init(&r, seed, rpu_stream_id(ORDER_LAYER, (uint32_t)epoch, RPU_PURPOSE_DATA));
+    for (int i = 0; i < n; ++i)
+        order[i] = i;
+    for (int i = n - 1; i > 0; --i) {
+        int j = (int)(rpu_rng_uniform(&r) * (float)(i + 1));
+        if (j > i) j = i;
+        const int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    return RPU_OK;
+}
+
+int rpu_data_batches(int n, int batch_size) {
+    if (n < 1 || batch_size < 1) return 0;
+    return n / batch_size + (n % batch_size != 0);
+}
+
+rpu_status rpu_dataset_batch(const rpu_dataset *ds, const int *order, int batch_size, int b,
+                             float *x, uint8_t *y, int *count) {
+    if (count) *count = 0;
+    if (!ds || !x || !count || batch_size < 1 || (ds->n > 0 && (!ds->x || (y && !ds->y))))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_dataset_batch: NULL argument or batch size %d",
+                        batch_size);
+    const int nb = rpu_data_batches(ds->n, batch_size);
+    if (b < 0 || b >= nb)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_dataset_batch: batch %d is outside 0..%d (%d samples)", b,
+                        nb - 1, ds->n);
+    const size_t per = rpu_dataset_sample_size(ds);
+    const int first = b * batch_size; /* b < nb, so first < n: no overflow */
+    const int c = ds->n - first < batch_size ? ds->n - first : batch_size;
+    for (int i = 0; i < c; ++i) {
+        const int k = order ? order[first + i] : first + i;
+        if (k < 0 || k >= ds->n)
+            return RPU_FAIL(RPU_ERR_ARG, "rpu_dataset_batch: order[%d] = %d is outside 0..%d",
+                            first + i, k, ds->n - 1);
+        memcpy(x + (size_t)i * per, ds->x + (size_t)k * per, sizeof(float) * per);
+        if (y) y[i] = ds->y[k];
+    }
+    *count = c;
     return RPU_OK;
 }
