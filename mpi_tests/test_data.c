@@ -451,6 +451,44 @@ static void test_malformed(void) {
         expect_fail("gzip one byte too many", f, pl, 0, RPU_ERR_FORMAT, f, "too long");
     }
 
+    /* gzip members: concatenated members are one stream (as gzip -d reads them), also with
+     * an empty member; bytes after the last member that are not another member are an
+     * error like a plain file's extra bytes (zlib's gzread ignored them) */
+    {
+        size_t n, g1, g2, g0;
+        unsigned char *raw = idx_bytes(0x803, idims, 3, pix, sizeof pix, &n);
+        unsigned char *a = gz_bytes(raw, 100, &g1);
+        unsigned char *b = gz_bytes(raw + 100, n - 100, &g2);
+        unsigned char *e = gz_bytes(raw, 0, &g0);
+        unsigned char *cat = malloc(g1 + g0 + g2 + 64);
+        memcpy(cat, a, g1);
+        memcpy(cat + g1, e, g0);
+        memcpy(cat + g1 + g0, b, g2);
+        f = tmp_path("members.gz");
+        write_bytes(f, cat, g1 + g0 + g2);
+        rpu_dataset ds;
+        CHECK_OK(rpu_dataset_load_idx(f, pl, &ds));
+        same_as(&ds, pix, lab, "three gzip members");
+        rpu_dataset_free(&ds);
+        memcpy(cat + g1 + g0 + g2, "trailing garbage", 16);
+        f = tmp_path("trailing-garbage.gz");
+        write_bytes(f, cat, g1 + g0 + g2 + 16);
+        expect_fail("gzip + trailing garbage", f, pl, 0, RPU_ERR_FORMAT, f,
+                    "not another gzip member");
+        memset(cat + g1 + g0 + g2, 0, 16);
+        f = tmp_path("trailing-zeros.gz");
+        write_bytes(f, cat, g1 + g0 + g2 + 16);
+        expect_fail("gzip + trailing zeros", f, pl, 0, RPU_ERR_FORMAT, f, "too long");
+        f = tmp_path("trailing-half-member.gz");
+        memcpy(cat + g1 + g0 + g2, a, 10);
+        write_bytes(f, cat, g1 + g0 + g2 + 10);
+        expect_fail("gzip + a cut member", f, pl, 0, RPU_ERR_FORMAT, f, "truncated gzip data");
+        f = tmp_path("magic-only.gz");
+        write_bytes(f, "\x1f\x8b", 2);
+        expect_fail("gzip magic only", f, pl, 0, RPU_ERR_FORMAT, f, "truncated gzip data");
+        free(cat), free(e), free(b), free(a), free(raw);
+    }
+
     /* count mismatch */
     f = tmp_path("fewer-labels");
     write_idx(f, 0, 0x801, (const uint32_t[]){RT_N - 1}, 1, lab, sizeof lab - 1);

@@ -26,110 +26,125 @@
 #define SYNTH_PROTO_SPAN 0.7f
 #define SYNTH_NOISE 0.25f
 
-/* ---- one open IDX file, plain (stdio) or gzip (zlib) -------------------------------- */
+/* ---- one open IDX file, plain or gzip (zlib's inflate) ------------------------------- */
+
+#define GZ_IN_BYTES (1u << 17)
 
 typedef struct {
     const char *path;
-    FILE *f;   /* plain file, or NULL */
-    gzFile gz; /* gzip file, or NULL */
+    FILE *f;
+    int gz;             /* gzip-compressed: read through z */
+    z_stream z;         /* inflate state (gz) */
+    unsigned char *in;  /* compressed input buffer (gz) */
+    int in_eof;         /* the file has no more bytes to read into in */
+    int done;           /* gz: the last member ended at the end of the file */
+    long long consumed; /* gz: compressed bytes of the members before the current one */
 } idx_file;
 
 static rpu_status idx_open(idx_file *fl, const char *path) {
+    memset(fl, 0, sizeof *fl);
     fl->path = path;
-    fl->f = NULL;
-    fl->gz = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return RPU_FAIL(RPU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char magic[2] = {0, 0};
     const size_t got = fread(magic, 1, 2, f);
-    if (ferror(f)) {
+    if (ferror(f) || fseek(f, 0, SEEK_SET) != 0) {
         const int e = errno;
         fclose(f);
         return RPU_FAIL(RPU_ERR_IO, "%s: read error: %s", path, strerror(e));
     }
-    if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-        fclose(f);
-        errno = 0;
-        fl->gz = gzopen(path, "rb");
-        if (!fl->gz)
-            return RPU_FAIL(RPU_ERR_IO, "%s: cannot open as gzip: %s", path,
-                            errno ? strerror(errno) : "out of memory");
-        gzbuffer(fl->gz, 1u << 17);
-        return RPU_OK;
-    }
-    if (fseek(f, 0, SEEK_SET) != 0) {
-        const int e = errno;
-        fclose(f);
-        return RPU_FAIL(RPU_ERR_IO, "%s: cannot seek: %s", path, strerror(e));
-    }
     fl->f = f;
+    if (got < 2 || magic[0] != 0x1f || magic[1] != 0x8b) return RPU_OK;
+    fl->gz = 1;
+    fl->in = malloc(GZ_IN_BYTES);
+    /* windowBits 15 + 16: the gzip wrapper only (header, CRC-32 and length checked) */
+    if (!fl->in || inflateInit2(&fl->z, 15 + 16) != Z_OK) {
+        free(fl->in);
+        fclose(f);
+        memset(fl, 0, sizeof *fl);
+        return RPU_FAIL(RPU_ERR_NOMEM, "%s: cannot set up gzip decompression", path);
+    }
     return RPU_OK;
 }
 
-/* Closes the file; with check, a gzip stream error seen at close (truncated input) is an
- * error. Returns RPU_OK when !check. */
-static rpu_status idx_close(idx_file *fl, int check) {
-    rpu_status s = RPU_OK;
-    if (fl->gz) {
-        const int rc = gzclose_r(fl->gz);
-        if (check && rc != Z_OK)
-            s = RPU_FAIL(rc == Z_ERRNO ? RPU_ERR_IO : RPU_ERR_FORMAT,
-                         "%s: gzip stream error at close (code %d)", fl->path, rc);
-    }
+static void idx_close(idx_file *fl) {
+    if (fl->gz) inflateEnd(&fl->z);
+    free(fl->in);
     if (fl->f) fclose(fl->f);
-    fl->f = NULL;
-    fl->gz = NULL;
-    return s;
+    memset(fl, 0, sizeof *fl);
 }
 
-/* zlib's message without the "<path>: " that gzerror() puts in front of it. */
-static const char *gz_message(idx_file *fl, int *err) {
-    const char *msg = gzerror(fl->gz, err);
-    if (!msg) return "unknown zlib error";
-    const size_t n = strlen(fl->path);
-    if (strncmp(msg, fl->path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ') msg += n + 2;
-    return msg;
-}
-
-/* Reads up to n bytes; *got = bytes read (short only at the end of the data). A gzip
- * stream that is corrupt or ends before its trailer is RPU_ERR_FORMAT. */
-static rpu_status idx_read(idx_file *fl, void *buf, size_t n, size_t *got) {
-    unsigned char *p = buf;
-    *got = 0;
-    if (fl->f) {
-        *got = fread(p, 1, n, fl->f);
-        if (*got < n && ferror(fl->f))
+/* gz: refills the input buffer when it is empty (at the end of the file it stays empty). */
+static rpu_status gz_fill(idx_file *fl) {
+    if (fl->z.avail_in > 0 || fl->in_eof) return RPU_OK;
+    const size_t n = fread(fl->in, 1, GZ_IN_BYTES, fl->f);
+    if (n < GZ_IN_BYTES) {
+        if (ferror(fl->f))
             return RPU_FAIL(RPU_ERR_IO, "%s: read error: %s", fl->path, strerror(errno));
-        return RPU_OK;
+        fl->in_eof = 1;
     }
-    while (*got < n) {
+    fl->z.next_in = fl->in;
+    fl->z.avail_in = (uInt)n;
+    return RPU_OK;
+}
+
+/* gz: reads up to n decompressed bytes. Concatenated gzip members are one stream (as
+ * gzip -d reads them); a stream cut before its end, corrupt data and bytes after the last
+ * member that do not start another one are RPU_ERR_FORMAT. */
+static rpu_status gz_read(idx_file *fl, unsigned char *p, size_t n, size_t *got) {
+    z_stream *z = &fl->z;
+    while (*got < n && !fl->done) {
+        RPU_CHECK(gz_fill(fl));
+        if (z->avail_in == 0)
+            return RPU_FAIL(RPU_ERR_FORMAT,
+                            "%s: truncated gzip data: the file ends inside the compressed stream "
+                            "(%lld bytes)",
+                            fl->path, fl->consumed + (long long)z->total_in);
         const size_t left = n - *got;
-        const unsigned chunk = left > (1u << 30) ? (1u << 30) : (unsigned)left;
-        const int r = gzread(fl->gz, p + *got, chunk);
-        if (r < 0) {
-            int err = 0;
-            const char *msg = gz_message(fl, &err);
-            if (err == Z_ERRNO)
-                return RPU_FAIL(RPU_ERR_IO, "%s: read error: %s", fl->path, strerror(errno));
-            return RPU_FAIL(RPU_ERR_FORMAT, "%s: corrupt gzip data: %s", fl->path, msg);
+        const uInt chunk = left > (1u << 30) ? (1u << 30) : (uInt)left;
+        z->next_out = p + *got;
+        z->avail_out = chunk;
+        const int rc = inflate(z, Z_NO_FLUSH);
+        *got += chunk - z->avail_out;
+        if (rc == Z_STREAM_END) {
+            /* the member is complete: the file ends here or another member follows */
+            fl->consumed += (long long)z->total_in;
+            RPU_CHECK(gz_fill(fl));
+            if (z->avail_in == 0) {
+                fl->done = 1;
+                break;
+            }
+            if (inflateReset(z) != Z_OK)
+                return RPU_FAIL(RPU_ERR_INTERNAL, "%s: inflateReset failed", fl->path);
+            continue;
         }
-        if (r == 0) break;
-        *got += (size_t)r;
+        if (rc == Z_OK) continue;
+        if (rc == Z_MEM_ERROR)
+            return RPU_FAIL(RPU_ERR_NOMEM, "%s: out of memory in gzip decompression", fl->path);
+        if (fl->consumed > 0 && z->total_out == 0 && rc == Z_DATA_ERROR)
+            return RPU_FAIL(RPU_ERR_FORMAT,
+                            "%s: too long: the bytes after the end of the gzip stream (byte "
+                            "%lld) are not another gzip member (%s)",
+                            fl->path, fl->consumed, z->msg ? z->msg : "bad data");
+        return RPU_FAIL(RPU_ERR_FORMAT, "%s: corrupt gzip data: %s (zlib code %d)", fl->path,
+                        z->msg ? z->msg : "no message", rc);
     }
-    if (*got < n) {
-        /* zlib reports a stream cut before its end (no trailer) as Z_BUF_ERROR. */
-        int err = 0;
-        const char *msg = gz_message(fl, &err);
-        if (err != Z_OK)
-            return RPU_FAIL(RPU_ERR_FORMAT, "%s: truncated or corrupt gzip data: %s", fl->path,
-                            msg);
-    }
+    return RPU_OK;
+}
+
+/* Reads up to n bytes; *got = bytes read (short only at the end of the data). */
+static rpu_status idx_read(idx_file *fl, void *buf, size_t n, size_t *got) {
+    *got = 0;
+    if (fl->gz) return gz_read(fl, buf, n, got);
+    *got = fread(buf, 1, n, fl->f);
+    if (*got < n && ferror(fl->f))
+        return RPU_FAIL(RPU_ERR_IO, "%s: read error: %s", fl->path, strerror(errno));
     return RPU_OK;
 }
 
 /* Size of a plain file in bytes, or -1 if it cannot be told (then the reads decide). */
 static long long plain_size(idx_file *fl) {
-    if (!fl->f) return -1;
+    if (fl->gz) return -1;
     const long here = ftell(fl->f);
     if (here < 0 || fseek(fl->f, 0, SEEK_END) != 0) return -1;
     const long end = ftell(fl->f);
@@ -252,7 +267,8 @@ static rpu_status idx_load(const char *path, int ndim, uint32_t *dims, uint8_t *
                      path, have, (unsigned long long)total);
         goto fail;
     }
-    /* Nothing may follow the data (this read also makes zlib check the gzip trailer). */
+    /* Nothing may follow the data (this read also makes zlib check the gzip trailer and
+     * what follows the stream). */
     unsigned char extra;
     if ((s = idx_read(&fl, &extra, 1, &got)) != RPU_OK) goto fail;
     if (got != 0) {
@@ -262,16 +278,13 @@ static rpu_status idx_load(const char *path, int ndim, uint32_t *dims, uint8_t *
                      path, (unsigned long long)(header + total));
         goto fail;
     }
-    if ((s = idx_close(&fl, 1)) != RPU_OK) {
-        free(buf);
-        return s;
-    }
+    idx_close(&fl);
     *data = buf;
     return RPU_OK;
 
 fail:
     free(buf);
-    idx_close(&fl, 0);
+    idx_close(&fl);
     return s;
 }
 
