@@ -1031,6 +1031,19 @@ static void test_train_rejects(void) {
                     (const char *const[]){tr_lab, "-labels-idx1-ubyte: label 8 of sample 8",
                                           "data-test.ini:16: [layer.fc]", NULL});
 
+    /* only rank 1 sees the 4x4 test split: every rank returns its error (no rank goes on
+     * into the collective set-up alone), the data of the others is freed (LSan) */
+    if (tl_size() > 1) {
+        e = idx_experiment(tl_rank() == 1 ? d4 : good, K, 1, 8, NULL);
+        if (e) {
+            rpu_clear_error();
+            expect_words("4x4 on rank 1 only", "rpu_train",
+                         rpu_train(MPI_COMM_WORLD, e, NULL, NULL), RPU_ERR_FORMAT,
+                         (const char *const[]){"1 x 4 x 4", "(on rank 1)", NULL});
+            rpu_experiment_free(&e);
+        }
+    }
+
     /* a test split without class 9 is evaluated over the training set's 10 classes */
     e = idx_experiment(dnine, K, 1, 8, NULL);
     if (e) {

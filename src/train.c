@@ -153,7 +153,12 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     rpu_dataset train = {0}, test = {0};
-    RPU_CHECK(rpu_agree(comm, net_load_data(e, &train, &test)));
+    const rpu_status sd = rpu_agree(comm, net_load_data(e, &train, &test));
+    if (sd != RPU_OK) { /* another rank's failure: this rank's sets are loaded */
+        rpu_dataset_free(&train);
+        rpu_dataset_free(&test);
+        return sd;
+    }
     rpu_net *net = NULL;
     rpu_status s = net_make(comm, e, &train, &net);
     int *order = NULL;
