@@ -108,6 +108,16 @@ typedef struct {
     double train_loss, train_acc, test_loss, test_acc, seconds;
 } rpu_epoch_metrics;
 
+/* One batch as the network receives it (rpu_train_hooks.on_batch). */
+typedef struct {
+    bool train;         /* true: a training step; false: the test-set evaluation after an epoch */
+    int epoch;          /* 1-based */
+    int batch, batches; /* 1-based batch within this pass over the data */
+    int n;              /* samples in the batch (batch_size, fewer in a last partial batch) */
+    const float *x;     /* [n, channels, height, width], valid during the call only */
+    const uint8_t *y;   /* [n] labels, valid during the call only */
+} rpu_batch_view;
+
 /* Called on every rank (the caller prints on rank 0 only). Any of them may be NULL. */
 typedef struct {
     void (*on_progress)(void *ctx, const rpu_progress *p);
@@ -118,6 +128,11 @@ typedef struct {
      * MPI_Allreduce (MAX) of one int per step, so every rank stops after the same step,
      * even when only one of them was asked. Must be NULL on all ranks or on none. */
     int (*should_stop)(void *ctx);
+    /* Observes the data (logging which samples each step saw, auditing a data pipeline):
+     * called on every rank with each batch just before its forward pass, the training
+     * batches in the order of rpu_data_order(n, run.seed, epoch - 1) assembled by
+     * rpu_dataset_batch, then the test set's batches in stored order. Local, read only. */
+    void (*on_batch)(void *ctx, const rpu_batch_view *b);
 } rpu_train_hooks;
 
 /* Trains the experiment's network on its data set (collective): shuffles each epoch with
