@@ -6,6 +6,7 @@
  * field added there is handled everywhere. The module has no mutable static state. */
 #include "rpusim/config.h"
 
+#include "config_ini_impl.h"
 #include "error_impl.h"
 
 #include <errno.h>
@@ -301,7 +302,6 @@ _Static_assert(sizeof fields / sizeof fields[0] == sizeof field_keys / sizeof fi
 /* Longest value text (a 64-element list) and longest error message we produce. */
 #define VALUE_MAX 4096
 #define ERR_MAX 900
-#define LINE_MAX_LEN 8192
 
 /* ---------------------------------------------------------------------------------------
  * Defaults.
@@ -1236,54 +1236,29 @@ rpu_status rpu_config_to_text(const rpu_config *cfg, char **text) {
     return RPU_OK;
 }
 
-/* Cuts an inline comment ('#' or ';' after white space) off a trimmed line. */
-static void strip_inline_comment(char *s) {
-    for (char *p = s + 1; *p; ++p) {
-        if ((*p == '#' || *p == ';') && is_space(p[-1])) {
-            *p = '\0';
-            return;
-        }
-    }
-}
-
 rpu_status rpu_config_parse(rpu_config *cfg, const char *text, const char *source) {
     if (!cfg || !text)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_config_parse: %s is NULL", !cfg ? "cfg" : "text");
     const char *src = source ? source : "<config text>";
     rpu_config tmp = *cfg;
-    char line[LINE_MAX_LEN];
     char err[ERR_MAX];
-    int lineno = 0;
-    const char *p = text;
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        ++lineno;
-        if (len >= sizeof line)
-            return RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: line too long (%zu characters, at most %zu)",
-                            src, lineno, len, sizeof line - 1);
-        memcpy(line, p, len);
-        line[len] = '\0';
-        p = eol ? eol + 1 : p + len;
-
-        char *s = trim(line);
-        if (*s == '\0' || *s == '#' || *s == ';') continue;
-        strip_inline_comment(s);
-        s = trim(s);
-        char *eq = strchr(s, '=');
-        if (!eq)
-            return RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: expected \"key = value\", got \"%.80s\"", src,
-                            lineno, s);
-        *eq = '\0';
-        char *key = trim(s);
-        char *val = trim(eq + 1);
-        if (*key == '\0')
-            return RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: missing key before '='", src, lineno);
-        if (set_one(&tmp, key, val, err, sizeof err) != RPU_OK)
-            return RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: %s", src, lineno, err);
+    ini_reader r;
+    ini_open(&r, text, strlen(text));
+    rpu_status s = RPU_OK;
+    for (ini_token t; s == RPU_OK && (t = ini_next(&r)) != INI_END;) {
+        if (t == INI_ERROR)
+            s = RPU_FAIL(r.nomem ? RPU_ERR_NOMEM : RPU_ERR_CONFIG, "%s:%d: %s", src, r.line, r.err);
+        else if (t == INI_SECTION)
+            s = RPU_FAIL(RPU_ERR_CONFIG,
+                         "%s:%d: [%.80s]: config text has no sections (write forward.out_noise "
+                         "= 0.1, not [forward])",
+                         src, r.line, r.name);
+        else if (set_one(&tmp, r.name, r.value, err, sizeof err) != RPU_OK)
+            s = RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: %s", src, r.line, err);
     }
-    *cfg = tmp;
-    return RPU_OK;
+    ini_close(&r);
+    if (s == RPU_OK) *cfg = tmp;
+    return s;
 }
 
 static bool field_equal(const rpu_config *a, const rpu_config *b, const field_desc *d) {
