@@ -863,6 +863,32 @@ static void test_before_first_step(void) {
           c.epochs, c.progress, m);
     if (tl_rank() == 0)
         CHECK(has(m, "train.ini:4") && has(m, "directory"), "checkpoint = a directory: %s", m);
+    /* checkpoint names MPI-IO can open (OMPIO aborts the process on a name of 241+ bytes
+     * plus ".tmp"): 234 bytes are written, 235 and 260 refused before the first step */
+    for (int len = 234; len <= 260; len += len == 234 ? 1 : 25) {
+        char dir[400];
+        const int dlen = len - (int)strlen(g_tmp) - 1 - (int)strlen("/ck.h5");
+        CHECK(dlen > 0 && dlen < 300, "directory length %d", dlen);
+        memset(dir, 'd', (size_t)dlen);
+        dir[dlen] = '\0';
+        dir[0] = (char)('a' + len % 26);
+        snprintf(ck, sizeof ck, "%s/%s/ck.h5", g_tmp, dir);
+        CHECK((int)strlen(ck) == len, "path length %zu, want %d", strlen(ck), len);
+        s = train_with(ck, &c);
+        m = rpu_last_error();
+        if (len == 234) {
+            CHECK(s == RPU_OK && c.epochs == 1 && stat(ck, &st) == 0,
+                  "234-byte checkpoint path: %s, %d epochs (%s)", rpu_status_name(s), c.epochs, m);
+        } else {
+            CHECK(s == RPU_ERR_IO && c.epochs == 0 && c.progress == 0,
+                  "%d-byte checkpoint path: %s, %d epochs, %d progress calls (%s)", len,
+                  rpu_status_name(s), c.epochs, c.progress, m);
+            if (tl_rank() == 0)
+                CHECK(has(m, "train.ini:4") && has(m, "234") && has(m, "MPI-IO"),
+                      "%d-byte checkpoint path: %s", len, m);
+        }
+    }
+
     /* and one written as a directory ("x/") is refused at parse */
     const char *ovd[] = {"run.checkpoint=somewhere/"};
     m = parse_bad(FC, ovd, 1, "checkpoint ending in /");

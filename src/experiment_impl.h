@@ -76,9 +76,9 @@ rpu_status exp_interpret(rpu_experiment *e);
 
 /* Creates run.output_dir and the directory of run.checkpoint (like mkdir -p) and checks
  * that a checkpoint can be written there (not a directory itself, the directory
- * writable), so that a bad path stops a run before its first step, not at its first
- * checkpoint. Local (every rank may call it; mkdir races are harmless). Errors:
- * RPU_ERR_IO naming the key, its line and the path. */
+ * writable, its name short enough for MPI-IO: at most 234 bytes), so that a bad path
+ * stops a run before its first step, not at its first checkpoint. Local (every rank may call it;
+ * mkdir races are harmless). Errors: RPU_ERR_IO naming the key, its line and the path. */
 rpu_status exp_prepare_paths(const rpu_experiment *e);
 
 #endif

@@ -278,6 +278,15 @@ rpu_status exp_interpret(rpu_experiment *e) {
 
 /* ------------------------------------------------------------------ paths */
 
+/* Longest run.checkpoint that MPI-IO can open. Open MPI's OMPIO (the default MPI-IO of
+ * Open MPI 4) probes file locking at every MPI_File_open by writing the file name plus
+ * ".locktest.<rank>" into a 256-byte stack buffer with sprintf (sharedfp/lockedfile), and
+ * the process aborts ("buffer overflow detected") when it does not fit. The checkpoint
+ * writer opens "<checkpoint>.tmp" and a resume "<checkpoint>.K" (K < 1000): 4 bytes more,
+ * 10 for ".locktest.", up to 7 rank digits and the NUL leave 234. The name counts as given
+ * (a relative path stays relative). */
+#define EXP_MAX_CHECKPOINT_PATH (256 - 1 - 10 - 7 - 4)
+
 /* mkdir -p of the first len bytes of path. */
 static int make_dirs(const char *path, size_t len, char *failed, size_t n) {
     char *d = (char *)malloc(len + 1);
@@ -312,6 +321,14 @@ rpu_status exp_prepare_paths(const rpu_experiment *e) {
                         exp_where(e, "run", "output_dir", w, sizeof w), r->output_dir, failed,
                         strerror(err));
     if (!r->checkpoint[0]) return RPU_OK;
+    const size_t len = strlen(r->checkpoint);
+    if (len > EXP_MAX_CHECKPOINT_PATH)
+        return RPU_FAIL(RPU_ERR_IO,
+                        "%s: [run] checkpoint is %zu bytes long; MPI-IO (Open MPI's OMPIO) "
+                        "cannot open a file name of more than %d bytes (a fixed buffer in its "
+                        "file-locking probe); use a relative path or a shorter directory",
+                        exp_where(e, "run", "checkpoint", w, sizeof w), len,
+                        EXP_MAX_CHECKPOINT_PATH);
     const char *slash = strrchr(r->checkpoint, '/');
     const char *dir = slash ? r->checkpoint : ".";
     size_t dlen = slash ? (size_t)(slash - r->checkpoint) : 1;
