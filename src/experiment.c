@@ -66,6 +66,18 @@ static int find_entry(const rpu_experiment *e, int sec, const char *key) {
     return -1;
 }
 
+/* Makes room for one more element in the array *p of n used and *cap allocated elements
+ * of size bytes (capacity doubled); false when out of memory (the array unchanged). */
+static bool room_for_one(void **p, int n, int *cap, size_t size) {
+    if (n < *cap) return true;
+    int c = *cap ? 2 * *cap : 16;
+    void *q = realloc(*p, size * (size_t)c);
+    if (!q) return false;
+    *p = q;
+    *cap = c;
+    return true;
+}
+
 /* Checks a section name (where: "FILE:LINE" or the --set text) and adds the section. */
 static rpu_status add_section(rpu_experiment *e, const char *name, int line, const char *where) {
     char vis[120];
@@ -87,13 +99,8 @@ static rpu_status add_section(rpu_experiment *e, const char *name, int line, con
                         "%s: [%s] appears a second time (first at line %d); each section may "
                         "appear once",
                         where, name, e->sections[dup].line);
-    if (e->n_sections == e->cap_sections) {
-        int cap = e->cap_sections ? 2 * e->cap_sections : 16;
-        exp_section *p = (exp_section *)realloc(e->sections, sizeof *p * (size_t)cap);
-        if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory reading %s", e->source);
-        e->sections = p;
-        e->cap_sections = cap;
-    }
+    if (!room_for_one((void **)&e->sections, e->n_sections, &e->cap_sections, sizeof *e->sections))
+        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory reading %s", e->source);
     exp_section *s = &e->sections[e->n_sections];
     s->name = dup_n(name, strlen(name));
     if (!s->name) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory reading %s", e->source);
@@ -106,13 +113,8 @@ static rpu_status add_section(rpu_experiment *e, const char *name, int line, con
 /* Inserts a new entry at position at (0..n_entries). */
 static rpu_status insert_entry(rpu_experiment *e, int at, int sec, const char *key,
                                const char *value, int line) {
-    if (e->n_entries == e->cap_entries) {
-        int cap = e->cap_entries ? 2 * e->cap_entries : 64;
-        exp_entry *p = (exp_entry *)realloc(e->entries, sizeof *p * (size_t)cap);
-        if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory reading %s", e->source);
-        e->entries = p;
-        e->cap_entries = cap;
-    }
+    if (!room_for_one((void **)&e->entries, e->n_entries, &e->cap_entries, sizeof *e->entries))
+        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory reading %s", e->source);
     exp_entry x = {.sec = sec, .line = line, .section = e->sections[sec].name};
     x.key = dup_n(key, strlen(key));
     x.value = dup_n(value, strlen(value));
