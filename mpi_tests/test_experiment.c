@@ -399,6 +399,12 @@ static void test_value_syntax(void) {
         remove(path);
     }
 
+    /* a directory given as the experiment file: the reason is named */
+    rpu_clear_error();
+    CHECK_STATUS(rpu_experiment_load(g_tmp, NULL, 0, &e), RPU_ERR_IO);
+    CHECK(has(rpu_last_error(), g_tmp) && has(rpu_last_error(), "directory"),
+          "a directory as the experiment file: %s", rpu_last_error());
+
     /* rpu_config_parse reads the same grammar, lines of any length */
     rpu_config c;
     rpu_config_default(&c, RPU_KIND_SINGLE);

@@ -378,11 +378,11 @@ rpu_status rpu_experiment_load(const char *path, const char *const *overrides, i
         len += got;
         if (got < 4096) break;
     }
-    int err = ferror(f);
+    const int err = ferror(f) ? errno : 0;
     fclose(f);
     if (err) {
         free(buf);
-        return RPU_FAIL(RPU_ERR_IO, "error reading experiment file %s", path);
+        return RPU_FAIL(RPU_ERR_IO, "cannot read experiment file %s: %s", path, strerror(err));
     }
     buf[len] = '\0';
     rpu_status s = parse_n(buf, len, path, overrides, n_overrides, exp);
