@@ -3,6 +3,7 @@
  * (with its accepted range). See config_table_impl.h. No mutable static state. */
 #include "config_table_impl.h"
 
+#include "config_ini_impl.h"
 #include "error_impl.h"
 
 #include <errno.h>
@@ -448,7 +449,9 @@ const field_desc *config_find_field(const char *key) {
 
 void config_unknown_key_message(const char *key, char *err, size_t errsz) {
     const char *near = closest_key(key);
-    snprintf(err, errsz, "unknown config key \"%.100s\"", key);
+    char vis[160];
+    ini_visible(vis, sizeof vis, key, 100);
+    snprintf(err, errsz, "unknown config key \"%s\"", vis);
     if (near)
         appendf(err, errsz, " (did you mean \"%s\"?)", near);
     else
@@ -550,6 +553,8 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
                         size_t errsz) {
     char accepted[512];
     describe(d, accepted, sizeof accepted);
+    char vs[100]; /* s for messages: control characters escaped */
+    ini_visible(vs, sizeof vs, s, 64);
     switch (d->type) {
     case T_BOOL: {
         static const char *const yes[] = {"true", "1", "yes", "on"};
@@ -564,7 +569,7 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
                 return true;
             }
         }
-        snprintf(err, errsz, "%s: \"%.64s\" is not a boolean; expected %s", d->key, s, accepted);
+        snprintf(err, errsz, "%s: \"%s\" is not a boolean; expected %s", d->key, vs, accepted);
         return false;
     }
     case T_INT: {
@@ -572,12 +577,11 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
         errno = 0;
         long x = strtol(s, &end, 10);
         if (*s == '\0' || end == s || *end != '\0') {
-            snprintf(err, errsz, "%s: \"%.64s\" is not an integer; expected %s", d->key, s,
-                     accepted);
+            snprintf(err, errsz, "%s: \"%s\" is not an integer; expected %s", d->key, vs, accepted);
             return false;
         }
         if (errno == ERANGE || x < INT_MIN || x > INT_MAX || !in_range(d, (double)x)) {
-            snprintf(err, errsz, "%s: %.64s is out of range; expected %s", d->key, s, accepted);
+            snprintf(err, errsz, "%s: %s is out of range; expected %s", d->key, vs, accepted);
             return false;
         }
         v->i = (int)x;
@@ -588,12 +592,12 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
         errno = 0;
         unsigned long long x = strtoull(s, &end, 10);
         if (*s == '\0' || strchr(s, '-') || end == s || *end != '\0') {
-            snprintf(err, errsz, "%s: \"%.64s\" is not a non-negative integer; expected %s", d->key,
-                     s, accepted);
+            snprintf(err, errsz, "%s: \"%s\" is not a non-negative integer; expected %s", d->key,
+                     vs, accepted);
             return false;
         }
         if (errno == ERANGE) {
-            snprintf(err, errsz, "%s: %.64s is out of range; expected %s", d->key, s, accepted);
+            snprintf(err, errsz, "%s: %s is out of range; expected %s", d->key, vs, accepted);
             return false;
         }
         v->u = (uint64_t)x;
@@ -602,16 +606,16 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
     case T_FLOAT: {
         float x;
         if (!parse_float_token(s, &x)) {
-            snprintf(err, errsz, "%s: \"%.64s\" is not a number; expected %s", d->key, s, accepted);
+            snprintf(err, errsz, "%s: \"%s\" is not a number; expected %s", d->key, vs, accepted);
             return false;
         }
         if (!isfinite(x)) {
-            snprintf(err, errsz, "%s: \"%.64s\" is not a finite float; expected %s", d->key, s,
+            snprintf(err, errsz, "%s: \"%s\" is not a finite float; expected %s", d->key, vs,
                      accepted);
             return false;
         }
         if (!in_range(d, (double)x)) {
-            snprintf(err, errsz, "%s: %.64s is out of range; expected %s", d->key, s, accepted);
+            snprintf(err, errsz, "%s: %s is out of range; expected %s", d->key, vs, accepted);
             return false;
         }
         v->f = x;
@@ -626,7 +630,7 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
                 return true;
             }
         }
-        snprintf(err, errsz, "%s: unknown value \"%.64s\"; expected %s", d->key, s, accepted);
+        snprintf(err, errsz, "%s: unknown value \"%s\"; expected %s", d->key, vs, accepted);
         return false;
     case T_LIST: {
         char body[CONFIG_VALUE_MAX];
@@ -638,8 +642,8 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
         size_t len = strlen(b);
         if (len > 0 && b[0] == '[') {
             if (b[len - 1] != ']') {
-                snprintf(err, errsz, "%s: \"%.64s\" has '[' without closing ']'; expected %s",
-                         d->key, s, accepted);
+                snprintf(err, errsz, "%s: \"%s\" has '[' without closing ']'; expected %s", d->key,
+                         vs, accepted);
                 return false;
             }
             b[len - 1] = '\0';
@@ -651,17 +655,19 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
                 char *comma = strchr(b, ',');
                 if (comma) *comma = '\0';
                 char *tok = trim(b);
+                char tv[64];
+                ini_visible(tv, sizeof tv, tok, 32);
                 float x;
                 if (!parse_float_token(tok, &x) || !isfinite(x)) {
                     snprintf(err, errsz,
-                             "%s: element %d (\"%.32s\") of \"%.64s\" is not a finite number; "
+                             "%s: element %d (\"%s\") of \"%s\" is not a finite number; "
                              "expected %s",
-                             d->key, n + 1, tok, s, accepted);
+                             d->key, n + 1, tv, vs, accepted);
                     return false;
                 }
                 if (!in_range(d, (double)x)) {
-                    snprintf(err, errsz, "%s: element %d (%.32s) is out of range; expected %s",
-                             d->key, n + 1, tok, accepted);
+                    snprintf(err, errsz, "%s: element %d (%s) is out of range; expected %s", d->key,
+                             n + 1, tv, accepted);
                     return false;
                 }
                 if ((size_t)n >= d->cap) {
@@ -723,7 +729,9 @@ rpu_status config_set_field(rpu_config *cfg, const char *key, const char *value,
                             size_t errsz) {
     char k[256] = {0};
     if (!copy_trimmed(k, sizeof k, key)) {
-        snprintf(err, errsz, "unknown config key \"%.100s...\" (too long)", key);
+        char vis[160];
+        ini_visible(vis, sizeof vis, key, 100);
+        snprintf(err, errsz, "unknown config key \"%s\" (too long)", vis);
         return RPU_ERR_CONFIG;
     }
     const field_desc *d = config_find_field(k);
