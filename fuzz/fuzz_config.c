@@ -28,9 +28,18 @@ static void check_failure(rpu_status s, const rpu_config *before, const rpu_conf
     if (must_name && !strstr(msg, must_name)) abort();
 }
 
+/* The lines of two texts of rpu_config_to_text (one per key, in rpu_config_keys order). */
+static const char *next_line(const char *p, size_t *len) {
+    const char *nl = strchr(p, '\n');
+    if (!nl) abort();
+    *len = (size_t)(nl - p);
+    return nl + 1;
+}
+
 static void round_trip(const rpu_config *cfg, const rpu_config *start, int other_kind) {
-    char *text = NULL;
+    char *text = NULL, *start_text = NULL;
     if (rpu_config_to_text(cfg, &text) != RPU_OK) abort();
+    if (rpu_config_to_text(start, &start_text) != RPU_OK) abort();
     rpu_config back;
     memset(&back, 0, sizeof back);
     if (rpu_config_default(&back, (rpu_config_kind)other_kind) != RPU_OK) abort();
@@ -43,15 +52,24 @@ static void round_trip(const rpu_config *cfg, const rpu_config *start, int other
     if (rpu_config_to_text(&back, &again) != RPU_OK) abort();
     if (strcmp(text, again)) abort();
     free(again);
-    free(text);
 
+    /* the keys the input changed (their lines differ from the start's): the written value
+     * is rpu_config_get's, and setting it back changes nothing */
     const char *const *keys = NULL;
     const int n = rpu_config_keys(&keys);
-    char val[8192], was[8192];
+    const char *p = text, *q = start_text;
+    char val[8192];
     for (int k = 0; k < n; ++k) {
+        size_t lp, lq;
+        const char *line = p;
+        p = next_line(p, &lp);
+        const char *sline = q;
+        q = next_line(q, &lq);
+        if (lp == lq && !memcmp(line, sline, lp)) continue;
+        const size_t klen = strlen(keys[k]);
+        if (lp < klen + 3 || memcmp(line, keys[k], klen) || memcmp(line + klen, " = ", 3)) abort();
         if (rpu_config_get(cfg, keys[k], val, sizeof val) != RPU_OK) abort();
-        if (rpu_config_get(start, keys[k], was, sizeof was) != RPU_OK) abort();
-        if (!strcmp(val, was)) continue; /* the keys the input changed (keeps runs fast) */
+        if (strlen(val) != lp - klen - 3 || memcmp(val, line + klen + 3, lp - klen - 3)) abort();
         rpu_config copy = *cfg;
         if (rpu_config_set(&copy, keys[k], val) != RPU_OK) abort();
         /* "kind" and "device.type" reset what they govern: compare only the others */
@@ -59,6 +77,8 @@ static void round_trip(const rpu_config *cfg, const rpu_config *start, int other
             !rpu_config_equal(cfg, &copy))
             abort();
     }
+    free(start_text);
+    free(text);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

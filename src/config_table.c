@@ -548,11 +548,10 @@ static bool parse_float_token(const char *s, float *out) {
     return true;
 }
 
-/* Parses trimmed text s for field d into v; on failure writes a message naming the key. */
+/* Parses trimmed text s for field d into v; on failure writes a message naming the key
+ * (the caller appends what is accepted). */
 static bool parse_value(const field_desc *d, const char *s, parsed_value *v, char *err,
                         size_t errsz) {
-    char accepted[512];
-    describe(d, accepted, sizeof accepted);
     char vs[100]; /* s for messages: control characters escaped */
     ini_visible(vs, sizeof vs, s, 64);
     switch (d->type) {
@@ -569,7 +568,7 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
                 return true;
             }
         }
-        snprintf(err, errsz, "%s: \"%s\" is not a boolean; expected %s", d->key, vs, accepted);
+        snprintf(err, errsz, "%s: \"%s\" is not a boolean", d->key, vs);
         return false;
     }
     case T_INT: {
@@ -577,11 +576,11 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
         errno = 0;
         long x = strtol(s, &end, 10);
         if (*s == '\0' || end == s || *end != '\0') {
-            snprintf(err, errsz, "%s: \"%s\" is not an integer; expected %s", d->key, vs, accepted);
+            snprintf(err, errsz, "%s: \"%s\" is not an integer", d->key, vs);
             return false;
         }
         if (errno == ERANGE || x < INT_MIN || x > INT_MAX || !in_range(d, (double)x)) {
-            snprintf(err, errsz, "%s: %s is out of range; expected %s", d->key, vs, accepted);
+            snprintf(err, errsz, "%s: %s is out of range", d->key, vs);
             return false;
         }
         v->i = (int)x;
@@ -592,12 +591,11 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
         errno = 0;
         unsigned long long x = strtoull(s, &end, 10);
         if (*s == '\0' || strchr(s, '-') || end == s || *end != '\0') {
-            snprintf(err, errsz, "%s: \"%s\" is not a non-negative integer; expected %s", d->key,
-                     vs, accepted);
+            snprintf(err, errsz, "%s: \"%s\" is not a non-negative integer", d->key, vs);
             return false;
         }
         if (errno == ERANGE) {
-            snprintf(err, errsz, "%s: %s is out of range; expected %s", d->key, vs, accepted);
+            snprintf(err, errsz, "%s: %s is out of range", d->key, vs);
             return false;
         }
         v->u = (uint64_t)x;
@@ -606,16 +604,15 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
     case T_FLOAT: {
         float x;
         if (!parse_float_token(s, &x)) {
-            snprintf(err, errsz, "%s: \"%s\" is not a number; expected %s", d->key, vs, accepted);
+            snprintf(err, errsz, "%s: \"%s\" is not a number", d->key, vs);
             return false;
         }
         if (!isfinite(x)) {
-            snprintf(err, errsz, "%s: \"%s\" is not a finite float; expected %s", d->key, vs,
-                     accepted);
+            snprintf(err, errsz, "%s: \"%s\" is not a finite float", d->key, vs);
             return false;
         }
         if (!in_range(d, (double)x)) {
-            snprintf(err, errsz, "%s: %s is out of range; expected %s", d->key, vs, accepted);
+            snprintf(err, errsz, "%s: %s is out of range", d->key, vs);
             return false;
         }
         v->f = x;
@@ -630,20 +627,19 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
                 return true;
             }
         }
-        snprintf(err, errsz, "%s: unknown value \"%s\"; expected %s", d->key, vs, accepted);
+        snprintf(err, errsz, "%s: unknown value \"%s\"", d->key, vs);
         return false;
     case T_LIST: {
         char body[CONFIG_VALUE_MAX];
         if (!copy_trimmed(body, sizeof body, s)) {
-            snprintf(err, errsz, "%s: value too long; expected %s", d->key, accepted);
+            snprintf(err, errsz, "%s: value too long", d->key);
             return false;
         }
         char *b = body;
         size_t len = strlen(b);
         if (len > 0 && b[0] == '[') {
             if (b[len - 1] != ']') {
-                snprintf(err, errsz, "%s: \"%s\" has '[' without closing ']'; expected %s", d->key,
-                         vs, accepted);
+                snprintf(err, errsz, "%s: \"%s\" has '[' without closing ']'", d->key, vs);
                 return false;
             }
             b[len - 1] = '\0';
@@ -659,19 +655,16 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
                 ini_visible(tv, sizeof tv, tok, 32);
                 float x;
                 if (!parse_float_token(tok, &x) || !isfinite(x)) {
-                    snprintf(err, errsz,
-                             "%s: element %d (\"%s\") of \"%s\" is not a finite number; "
-                             "expected %s",
-                             d->key, n + 1, tv, vs, accepted);
+                    snprintf(err, errsz, "%s: element %d (\"%s\") of \"%s\" is not a finite number",
+                             d->key, n + 1, tv, vs);
                     return false;
                 }
                 if (!in_range(d, (double)x)) {
-                    snprintf(err, errsz, "%s: element %d (%s) is out of range; expected %s", d->key,
-                             n + 1, tv, accepted);
+                    snprintf(err, errsz, "%s: element %d (%s) is out of range", d->key, n + 1, tv);
                     return false;
                 }
                 if ((size_t)n >= d->cap) {
-                    snprintf(err, errsz, "%s: too many elements; expected %s", d->key, accepted);
+                    snprintf(err, errsz, "%s: too many elements", d->key);
                     return false;
                 }
                 v->list[n++] = x;
@@ -680,7 +673,7 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
             }
         }
         if ((d->flags & F_FIXED_LEN) && (size_t)n != d->cap) {
-            snprintf(err, errsz, "%s: got %d elements; expected %s", d->key, n, accepted);
+            snprintf(err, errsz, "%s: got %d elements", d->key, n);
             return false;
         }
         v->n = n;
@@ -747,7 +740,12 @@ rpu_status config_set_field(rpu_config *cfg, const char *key, const char *value,
     }
     parsed_value v;
     memset(&v, 0, sizeof v);
-    if (!parse_value(d, val, &v, err, errsz)) return RPU_ERR_CONFIG;
+    if (!parse_value(d, val, &v, err, errsz)) {
+        char accepted[512]; /* described only on failure: parsing stays cheap */
+        describe(d, accepted, sizeof accepted);
+        appendf(err, errsz, "; expected %s", accepted);
+        return RPU_ERR_CONFIG;
+    }
     store_value(cfg, d, &v);
     return RPU_OK;
 }
