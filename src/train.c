@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 static double now(void) {
@@ -129,21 +128,6 @@ rpu_status net_evaluate(rpu_net *net, const rpu_dataset *ds, int batch, double *
     return evaluate(net, ds, batch, NULL, 0, loss, acc, confusion);
 }
 
-static rpu_status ensure_dir(const char *dir) {
-    char path[512];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; ++p) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return RPU_FAIL(RPU_ERR_IO, "cannot create directory %s: %s", path, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return RPU_FAIL(RPU_ERR_IO, "cannot create directory %s: %s", path, strerror(errno));
-    return RPU_OK;
-}
-
 #define MAX_EPOCHS_HISTORY 100000
 
 rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
@@ -225,7 +209,8 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
             free(arr[k].data);
         rpu_ckpt_info_free(&info);
     }
-    if (s == RPU_OK) s = ensure_dir(r->output_dir);
+    /* output_dir and the checkpoint's directory, before the first step */
+    if (s == RPU_OK) s = exp_prepare_paths(e);
     if (s == RPU_OK && rank == 0) {
         char path[600];
         snprintf(path, sizeof path, "%s/experiment.ini", r->output_dir);
