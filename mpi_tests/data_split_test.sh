@@ -97,6 +97,6 @@ done
 # the other two on one rank (the same paths through the code)
 expect_stop "16x16 test images" 1 d16 run.seed=2 1 d16/train-images-idx3-ubyte \
     d16/t10k-images-idx3-ubyte "1 x 16 x 16" "1 x 8 x 8"
-expect_stop "8 outputs" 1 good layer.fc.out=8 2 "exp.ini:13: [layer.fc]" \
+expect_stop "8 outputs" 1 good layer.fc.out=8 2 "exp.ini:12: [layer.fc]" \
     "-labels-idx1-ubyte: label 8 of sample"
 finish data_split_test

@@ -1029,7 +1029,7 @@ static void test_train_rejects(void) {
     snprintf(tr_lab, sizeof tr_lab, "%s/", good);
     expect_rejected("8 outputs for labels 0..9", good, 8, ck, RPU_ERR_CONFIG,
                     (const char *const[]){tr_lab, "-labels-idx1-ubyte: label 8 of sample 8",
-                                          "data-test.ini:16: [layer.fc]", NULL});
+                                          "data-test.ini:15: [layer.fc]", NULL});
 
     /* only rank 1 sees the 4x4 test split: every rank returns its error (no rank goes on
      * into the collective set-up alone), the data of the others is freed (LSan) */
