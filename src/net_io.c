@@ -405,6 +405,8 @@ rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_datase
             s = rpu_dataset_synthetic(n / 4 + 1, 1, sz, sz, r->synthetic_classes, r->seed + 7919,
                                       test);
     }
+    /* both splits have the same sample shape and the test labels are training classes */
+    if (s == RPU_OK) s = rpu_dataset_check_split(train, test);
     if (s != RPU_OK) {
         char inner[1024];
         snprintf(inner, sizeof inner, "%s", rpu_error_message());
@@ -421,7 +423,7 @@ rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_datase
             else
                 snprintf(w, sizeof w, "%s (--set data.%s)", e->source, key);
         }
-        return RPU_FAIL(s, "%s: [data] %s %s", w, key, inner);
+        return RPU_FAIL(s, "%s: [data] %s: %s", w, key, inner);
     }
     return RPU_OK;
 }
@@ -429,14 +431,20 @@ rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_datase
 rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds, rpu_net **net) {
     int sp[2] = {ds->height, ds->width};
     RPU_CHECK(rpu_net_create(comm, e, ds->channels, 2, sp, net));
-    if (rpu_net_outputs(*net) != ds->n_classes) {
-        int got = rpu_net_outputs(*net);
+    const int got = rpu_net_outputs(*net);
+    if (got != ds->n_classes) {
+        /* fewer outputs than classes: name the first label the network cannot give */
+        char what[1024] = "";
+        if (got < ds->n_classes && rpu_dataset_check_labels(ds, got) != RPU_OK)
+            snprintf(what, sizeof what, ": %s", rpu_error_message());
+        else
+            snprintf(what, sizeof what, " (%s)", ds->labels_name ? ds->labels_name : "labels");
         rpu_net_destroy(net);
         const exp_layer *last = &e->layers[e->n_layers - 1];
-        return RPU_FAIL(
-            RPU_ERR_CONFIG,
-            "%s:%d: [layer.%s] the last layer gives %d outputs but the data set has %d classes",
-            e->source, last->line, last->name, got, ds->n_classes);
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "%s:%d: [layer.%s] the last layer gives %d outputs, but the data set has "
+                        "%d classes%s",
+                        e->source, last->line, last->name, got, ds->n_classes, what);
     }
     return RPU_OK;
 }

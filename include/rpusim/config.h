@@ -420,13 +420,15 @@ rpu_status rpu_config_write(const rpu_config *cfg, FILE *out);
 rpu_status rpu_config_to_text(const rpu_config *cfg, char **text);
 
 /* Applies "key = value" lines from text onto cfg in order, as rpu_config_set would
- * (later lines win; "kind" and "device.type" reset what they govern). White space around
- * keys and values is trimmed; blank lines, lines starting with # or ;, and inline
- * comments (# or ; after white space) are skipped; \r\n line ends are accepted. source
- * names the text in messages (NULL: "<config text>").
+ * (later lines win; "kind" and "device.type" reset what they govern). The syntax is that
+ * of experiment files without sections: lines of any length ("\r\n" accepted), white
+ * space around keys and values trimmed; blank lines and lines starting with # or ; are
+ * skipped; # or ; at the start of a value or after a blank starts a comment; a value may
+ * be quoted ("0.5", with \" and \\ as escapes); control characters outside comments are
+ * errors. source names the text in messages (NULL: "<config text>").
  * Errors: RPU_ERR_ARG for a NULL cfg or text; RPU_ERR_CONFIG for the first bad line, with
- * the message "source:LINE: ..." naming the key and what is accepted (or "expected
- * key = value"). On error cfg is unchanged. Not collective. */
+ * the message "source:LINE: ..." naming the key and what is accepted (or the column and
+ * what is wrong with the line); RPU_ERR_NOMEM. On error cfg is unchanged. Not collective. */
 rpu_status rpu_config_parse(rpu_config *cfg, const char *text, const char *source);
 
 /* True if every settable field of a and b is equal (floats by value; lists by length and

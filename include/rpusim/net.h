@@ -12,11 +12,20 @@
  *             synthetic_classes, synthetic_size
  *   [layer.NAME] type = conv1d | conv2d | conv3d | linear | relu | tanh | sigmoid |
  *             maxpool | avgpool | flatten | dropout, with out, kernel, stride, padding,
- *             dilation, groups, bias, p (dropout)
+ *             dilation, groups, bias, p (dropout); NAME: 1..63 characters of
+ *             [A-Za-z0-9_.-], not "." or ".." (checkpoints store it)
  *   [loss]    type = cross_entropy
- * Overrides "section.key=value" (for layers "layer.NAME.key=value", for the config
- * "rpu.forward.out_noise=0.1") replace or add entries before interpretation. Errors name
- * the file, the line and the key. */
+ * Each section appears once, each key once in its section. Syntax (shared with
+ * rpu_config_parse): lines of any length; ';' or '#' starts a comment at the start of a
+ * line, of a value or after a blank; "..." quotes a value (\" and \\ escape); control
+ * characters are refused outside comments; a value may be as long as its key accepts (511
+ * bytes for paths).
+ * Overrides "section.key=value" (for layers "layer.NAME.key=value", the key being the last
+ * dotted part, for the config "rpu.forward.out_noise=0.1") replace or add entries before
+ * interpretation; the value is taken literally (blanks around it dropped, control
+ * characters refused); a layer must exist in the text; an added rpu.kind goes first in
+ * [rpu] and an added rpu.device.type right after kind. Errors name the file and line, or
+ * the override, and the key. */
 #ifndef RPUSIM_NET_H
 #define RPUSIM_NET_H
 
@@ -35,7 +44,10 @@ extern "C" {
 typedef struct rpu_experiment rpu_experiment;
 typedef struct rpu_net rpu_net;
 
-/* Reads and checks an experiment file with overrides applied (local; no MPI). */
+/* Reads and checks an experiment file with overrides applied (local; no MPI). A NUL byte
+ * in the file is an error naming its line. Errors: RPU_ERR_ARG (NULL), RPU_ERR_IO (the
+ * file cannot be read), RPU_ERR_CONFIG (the message names file:line or the override),
+ * RPU_ERR_NOMEM. */
 rpu_status rpu_experiment_load(const char *path, const char *const *overrides, int n_overrides,
                                rpu_experiment **exp);
 /* The same from text (source names it in messages). Local. */
@@ -44,8 +56,10 @@ rpu_status rpu_experiment_parse(const char *text, const char *source,
                                 rpu_experiment **exp);
 /* Frees the experiment, sets *exp to NULL, accepts NULL. Local. */
 void rpu_experiment_free(rpu_experiment **exp);
-/* The experiment as text after the overrides (what checkpoints and the output store), and
- * its rpu_config. Local. */
+/* The experiment as text after the overrides (what checkpoints and the output store):
+ * each section once, its entries in order, values quoted where the syntax needs it. It is
+ * a fixed point: parsed again without overrides it gives the same experiment and the same
+ * text. At most RPU_CKPT_MAX_TEXT bytes (a longer one is a parse error). Local. */
 const char *rpu_experiment_text(const rpu_experiment *exp);
 const rpu_config *rpu_experiment_config(const rpu_experiment *exp);
 
@@ -118,6 +132,16 @@ typedef struct {
     double train_loss, train_acc, test_loss, test_acc, seconds;
 } rpu_epoch_metrics;
 
+/* One batch as the network receives it (rpu_train_hooks.on_batch). */
+typedef struct {
+    bool train;         /* true: a training step; false: the test-set evaluation after an epoch */
+    int epoch;          /* 1-based */
+    int batch, batches; /* 1-based batch within this pass over the data */
+    int n;              /* samples in the batch (batch_size, fewer in a last partial batch) */
+    const float *x;     /* [n, channels, height, width], valid during the call only */
+    const uint8_t *y;   /* [n] labels, valid during the call only */
+} rpu_batch_view;
+
 /* Called on every rank (the caller prints on rank 0 only). Any of them may be NULL. */
 typedef struct {
     void (*on_progress)(void *ctx, const rpu_progress *p);
@@ -128,13 +152,22 @@ typedef struct {
      * MPI_Allreduce (MAX) of one int per step, so every rank stops after the same step,
      * even when only one of them was asked. Must be NULL on all ranks or on none. */
     int (*should_stop)(void *ctx);
+    /* Observes the data (logging which samples each step saw, auditing a data pipeline):
+     * called on every rank with each batch just before its forward pass, the training
+     * batches in the order of rpu_data_order(n, run.seed, epoch - 1) assembled by
+     * rpu_dataset_batch, then the test set's batches in stored order. Local, read only. */
+    void (*on_batch)(void *ctx, const rpu_batch_view *b);
 } rpu_train_hooks;
 
 /* Trains the experiment's network on its data set (collective): shuffles each epoch with
  * a stream keyed by (seed, epoch) (the same order on every rank), SGD with the run's
  * learning-rate schedule, evaluates the test set after every epoch, writes
  * output_dir/metrics.csv and output_dir/experiment.ini, and checkpoints every
- * checkpoint_every epochs and at the end (run.checkpoint; empty: none). resume: a
+ * checkpoint_every epochs and at the end (run.checkpoint; empty: none). Before the first
+ * step it creates output_dir and the directory of run.checkpoint and checks that a
+ * checkpoint can be written there (RPU_ERR_IO naming the key and its line otherwise; also
+ * for a run.checkpoint of more than 234 bytes, the longest name Open MPI's MPI-IO opens:
+ * use a relative path). resume: a
  * checkpoint to continue from (NULL: start fresh); it must come from the same
  * experiment (model and config are verified). hooks may be NULL.
  *
