@@ -515,6 +515,7 @@ static void test_keys(void) {
                                          "noise_model.prog_noise_scale",
                                          "noise_model.read_noise_scale",
                                          "noise_model.drift_scale",
+                                         "noise_model.prog_coeff_g_max_reference",
                                          "noise_model.prog_std",
                                          "noise_model.drift_nu_mean",
                                          "noise_model.drift_nu_std",

@@ -212,6 +212,7 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
     RF_NONNEG(X, "noise_model.prog_noise_scale", noise_model.prog_noise_scale)                     \
     RF_NONNEG(X, "noise_model.read_noise_scale", noise_model.read_noise_scale)                     \
     RF_NONNEG(X, "noise_model.drift_scale", noise_model.drift_scale)                               \
+    RF_NONNEG(X, "noise_model.prog_coeff_g_max_reference", noise_model.prog_coeff_g_max_reference) \
     RF_NONNEG(X, "noise_model.prog_std", noise_model.prog_std)                                     \
     RF_ANY(X, "noise_model.drift_nu_mean", noise_model.drift_nu_mean)                              \
     RF_NONNEG(X, "noise_model.drift_nu_std", noise_model.drift_nu_std)                             \

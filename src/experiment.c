@@ -308,19 +308,6 @@ static rpu_status render(rpu_experiment *e) {
 
 /* ------------------------------------------------------------------ public */
 
-const char *exp_where(const rpu_experiment *e, const char *section, const char *key, char *buf,
-                      size_t n) {
-    int sec = find_section(e, section);
-    int k = sec >= 0 ? find_entry(e, sec, key) : -1;
-    if (k < 0)
-        snprintf(buf, n, "%s", e->source);
-    else if (e->entries[k].line > 0)
-        snprintf(buf, n, "%s:%d", e->source, e->entries[k].line);
-    else
-        snprintf(buf, n, "%s (--set %s.%s)", e->source, section, key);
-    return buf;
-}
-
 static rpu_status parse_n(const char *text, size_t len, const char *source,
                           const char *const *overrides, int n_overrides, rpu_experiment **exp) {
     rpu_experiment *e = (rpu_experiment *)calloc(1, sizeof *e);

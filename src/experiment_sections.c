@@ -17,6 +17,23 @@
 /* ------------------------------------------------------------------ values */
 
 /* "FILE:LINE" or "FILE (--set section.key)" of an entry. */
+/* (experiment_impl.h) Here rather than in experiment.c, so that experiment.c calls this file
+ * and not the other way round (no call cycle). */
+const char *exp_where(const rpu_experiment *e, const char *section, const char *key, char *buf,
+                      size_t n) {
+    for (int k = 0; k < e->n_entries; ++k) {
+        const exp_entry *x = &e->entries[k];
+        if (strcmp(x->section, section) || strcmp(x->key, key)) continue;
+        if (x->line > 0)
+            snprintf(buf, n, "%s:%d", e->source, x->line);
+        else
+            snprintf(buf, n, "%s (--set %s.%s)", e->source, section, key);
+        return buf;
+    }
+    snprintf(buf, n, "%s", e->source);
+    return buf;
+}
+
 static const char *where(const rpu_experiment *e, const exp_entry *x, char *buf, size_t n) {
     if (x->line > 0)
         snprintf(buf, n, "%s:%d", e->source, x->line);

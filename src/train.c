@@ -23,66 +23,6 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test) {
-    const rpu_run_params *r = &e->run;
-    rpu_status s;
-    if (!strcmp(r->dataset, "digits")) {
-        s = rpu_dataset_load_digits(r->data_path, true, train);
-        if (s == RPU_OK) s = rpu_dataset_load_digits(r->data_path, false, test);
-    } else if (!strcmp(r->dataset, "idx") || !strcmp(r->dataset, "fashion_mnist")) {
-        s = rpu_dataset_load_dir(r->data_path, true, train);
-        if (s == RPU_OK) s = rpu_dataset_load_dir(r->data_path, false, test);
-    } else {
-        const int sz = r->synthetic_size, n = r->synthetic_n;
-        s = rpu_dataset_synthetic(n, 1, sz, sz, r->synthetic_classes, r->seed, train);
-        if (s == RPU_OK)
-            s = rpu_dataset_synthetic(n / 4 + 1, 1, sz, sz, r->synthetic_classes, r->seed + 7919,
-                                      test);
-    }
-    /* both splits have the same sample shape and the test labels are training classes */
-    if (s == RPU_OK) s = rpu_dataset_check_split(train, test);
-    if (s != RPU_OK) {
-        char inner[1024];
-        snprintf(inner, sizeof inner, "%s", rpu_last_error());
-        rpu_dataset_free(train);
-        rpu_dataset_free(test);
-        char w[600];
-        const char *key = strcmp(r->dataset, "synthetic") ? "path" : "dataset";
-        snprintf(w, sizeof w, "%s", e->source);
-        for (int k = 0; k < e->n_entries; ++k) {
-            const exp_entry *x = &e->entries[k];
-            if (strcmp(x->section, "data") || strcmp(x->key, key)) continue;
-            if (x->line > 0)
-                snprintf(w, sizeof w, "%s:%d", e->source, x->line);
-            else
-                snprintf(w, sizeof w, "%s (--set data.%s)", e->source, key);
-        }
-        return RPU_FAIL(s, "%s: [data] %s: %s", w, key, inner);
-    }
-    return RPU_OK;
-}
-
-rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds, rpu_net **net) {
-    int sp[2] = {ds->height, ds->width};
-    RPU_CHECK(rpu_net_create(comm, e, ds->channels, 2, sp, net));
-    const int got = rpu_net_outputs(*net);
-    if (got != ds->n_classes) {
-        /* fewer outputs than classes: name the first label the network cannot give */
-        char what[1024] = "";
-        if (got < ds->n_classes && rpu_dataset_check_labels(ds, got) != RPU_OK)
-            snprintf(what, sizeof what, ": %s", rpu_last_error());
-        else
-            snprintf(what, sizeof what, " (%s)", ds->labels_name ? ds->labels_name : "labels");
-        rpu_net_destroy(net);
-        const exp_layer *last = &e->layers[e->n_layers - 1];
-        return RPU_FAIL(RPU_ERR_CONFIG,
-                        "%s:%d: [layer.%s] the last layer gives %d outputs, but the data set has "
-                        "%d classes%s",
-                        e->source, last->line, last->name, got, ds->n_classes, what);
-    }
-    return RPU_OK;
-}
-
 /* net_evaluate, showing each batch to hooks->on_batch (hooks may be NULL). */
 static rpu_status evaluate(rpu_net *net, const rpu_dataset *ds, int batch,
                            const rpu_train_hooks *hooks, int epoch, double *loss, double *acc,

@@ -50,15 +50,16 @@ typedef struct rpu_net rpu_net;
  * RPU_ERR_NOMEM. */
 rpu_status rpu_experiment_load(const char *path, const char *const *overrides, int n_overrides,
                                rpu_experiment **exp);
-/* The same from text (source names it in messages). */
+/* The same from text (source names it in messages). Local. */
 rpu_status rpu_experiment_parse(const char *text, const char *source,
                                 const char *const *overrides, int n_overrides,
                                 rpu_experiment **exp);
+/* Frees the experiment, sets *exp to NULL, accepts NULL. Local. */
 void rpu_experiment_free(rpu_experiment **exp);
 /* The experiment as text after the overrides (what checkpoints and the output store):
  * each section once, its entries in order, values quoted where the syntax needs it. It is
  * a fixed point: parsed again without overrides it gives the same experiment and the same
- * text. At most RPU_CKPT_MAX_TEXT bytes (a longer one is a parse error). */
+ * text. At most RPU_CKPT_MAX_TEXT bytes (a longer one is a parse error). Local. */
 const char *rpu_experiment_text(const rpu_experiment *exp);
 const rpu_config *rpu_experiment_config(const rpu_experiment *exp);
 
@@ -77,6 +78,7 @@ typedef struct {
     char data_path[512];
     int synthetic_n, synthetic_classes, synthetic_size;
 } rpu_run_params;
+/* The run parameters of exp. Local. */
 const rpu_run_params *rpu_experiment_run(const rpu_experiment *exp);
 
 /* Builds the network for inputs [n, channels, spatial...] (collective on comm): infers and
@@ -84,10 +86,13 @@ const rpu_run_params *rpu_experiment_run(const rpu_experiment *exp);
  * dimensions (0 for flat inputs). */
 rpu_status rpu_net_create(MPI_Comm comm, const rpu_experiment *exp, int channels, int ndim,
                           const int *spatial, rpu_net **net);
+/* Frees the network and its layers (collective: the layers free their communicators); sets
+ * *net to NULL; accepts NULL. */
 void rpu_net_destroy(rpu_net **net);
 
+/* Training or eval mode of every layer (local; set the same mode on every rank). */
 void rpu_net_set_training(rpu_net *net, bool training);
-/* Number of classes the network outputs (size of its last layer). */
+/* Number of classes the network outputs (size of its last layer). Local. */
 int rpu_net_outputs(const rpu_net *net);
 /* Forward (collective): x [n, input size] -> logits [n, outputs]. */
 rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits);
@@ -97,14 +102,18 @@ rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, i
 /* SGD step with learning rate lr: analog layers through their tiles, digital biases by
  * SGD with the run's momentum (local). */
 rpu_status rpu_net_update(rpu_net *net, float lr);
-/* Dropout masks are keyed by (seed, layer, step): set the step before each forward. */
+/* Dropout masks are keyed by (seed, layer, step): set the step before each forward
+ * (local; the same step on every rank). */
 void rpu_net_set_step(rpu_net *net, uint64_t step);
 
-/* Analog layers (conv/linear) in order, for checkpoints: count, name, conv handle. */
+/* Analog layers (conv/linear) in order, for checkpoints: count, name, conv handle (owned
+ * by the network). Local. */
 int rpu_net_analog_count(const rpu_net *net);
 const char *rpu_net_analog_name(const rpu_net *net, int k);
 struct rpu_conv *rpu_net_analog_layer(rpu_net *net, int k);
-/* Digital parameter state (bias momentum buffers) of analog layer k: n values or NULL. */
+/* Digital parameter state (bias momentum buffers) of analog layer k: n values or NULL;
+ * the network's own buffer, replicated on every rank (a checkpoint reads and restores it).
+ * Local. */
 float *rpu_net_momentum(rpu_net *net, int k, int *n);
 
 /* ------------------------------------------------------------------ training */
@@ -214,8 +223,8 @@ int rpu_infer_default_groups(int ranks, int repeats);
 
 /* Realistic read-out error of each analog layer of a checkpoint (collective): the
  * network is built on comm, loaded, and each layer's weights read out realistically
- * (rpu_conv_get_weights(realistic), over_sampling probes per input) and compared with the
- * stored weights (times scales). out gets min(layers, max) entries; *n their count. */
+ * (rpu_conv_get_weights(RPU_READ_REALISTIC), over_sampling probes per input) and compared
+ * with the stored weights (times scales). out gets min(layers, max) entries; *n their count. */
 typedef struct {
     char name[64];
     int tiles, weights;
@@ -271,8 +280,8 @@ rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
 
 /* Export (collective on comm): builds exp's network, loads checkpoint into it and writes
  * every analog layer's logical weights (stored weights x mapping scales; realistic: the
- * read-out of rpu_conv_get_weights(realistic) with over_sampling probes per input) and
- * bias in the layout rpu_net_import reads: /<name>.weight float32 [out, in/groups, k...]
+ * read-out of rpu_conv_get_weights(RPU_READ_REALISTIC) with over_sampling probes per
+ * input) and bias in the layout rpu_net_import reads: /<name>.weight float32 [out, in/groups, k...]
  * or [out, in], /<name>.bias [out] for layers with a bias. Rank 0 writes <out>.tmp and
  * renames it into place; an existing out without overwrite is an error (RPU_ERR_IO) and is
  * left as it was. Errors: those of loading, the read-out and writing (RPU_ERR_IO). */
