@@ -61,7 +61,7 @@ static int model_create(model *m) {
     rpu_config_default(&cfg, RPU_KIND_SINGLE);
     rpu_linear_params lp = {.in_features = IN,
                             .out_features = OUT,
-                            .bias = true,
+                            .bias = RPU_BIAS_DIGITAL,
                             .layer_id = 1,
                             .seed = 5,
                             .mac = RPU_MAC_BLAS};
@@ -282,18 +282,17 @@ static void test_bound(model *big, const char *work) {
     rpu_config_default(&cfg, RPU_KIND_SINGLE);
     rpu_config_set(&cfg, "mapping.max_input_size", "9");
     rpu_config_set(&cfg, "mapping.max_output_size", "8");
-    rpu_config_set(&cfg, "mapping.digital_bias", "false");
     rpu_conv_params p;
     rpu_conv_params_default(&p, 2, 8, 16, 3);
+    p.bias = RPU_BIAS_ANALOG;
     p.layer_id = 2;
     p.seed = 5;
     rpu_conv *conv = NULL;
     rpu_linear *fc = NULL;
     CHECK_OK(rpu_conv_create(MPI_COMM_WORLD, &p, &cfg, &conv));
-    rpu_config_set(&cfg, "mapping.digital_bias", "true");
     rpu_linear_params lp = {.in_features = 60,
                             .out_features = 16,
-                            .bias = true,
+                            .bias = RPU_BIAS_DIGITAL,
                             .layer_id = 3,
                             .seed = 5,
                             .mac = RPU_MAC_BLAS};

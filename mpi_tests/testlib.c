@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -85,8 +86,13 @@ uint64_t tl_hash_layer_state(uint64_t h, rpu_conv *l) {
         for (int k = 0; k < n; ++k)
             h = hash_bytes(h, it[k].data, rpu_state_item_bytes(&it[k]));
     }
-    const float *b = rpu_conv_bias(l);
-    if (b) h = hash_bytes(h, b, sizeof(float) * (size_t)rpu_conv_get_params(l)->out_channels);
+    const rpu_conv_params *p = rpu_conv_get_params(l);
+    if (p->bias == RPU_BIAS_DIGITAL) {
+        float *b = (float *)malloc(sizeof(float) * (size_t)p->out_channels);
+        if (b && rpu_conv_get_digital_bias(l, b) == RPU_OK)
+            h = hash_bytes(h, b, sizeof(float) * (size_t)p->out_channels);
+        free(b);
+    }
     return h;
 }
 

@@ -371,9 +371,7 @@ static void install(ck_lplan *pl, int n_layers) {
                 memcpy(it[k].data, ct->buf[k],
                        it[k].count * ck_dtype_size((rpu_ckpt_dtype)ct->items[k].dtype));
         }
-        float *bias = rpu_conv_bias(pl[i].layer);
-        if (bias && pl[i].bias_buf)
-            memcpy(bias, pl[i].bias_buf, (size_t)pl[i].attrs.out_ch * sizeof(float));
+        if (pl[i].bias_buf) rpu_conv_set_digital_bias(pl[i].layer, pl[i].bias_buf);
         rpu_conv_state_loaded(pl[i].layer);
     }
 }

@@ -156,11 +156,15 @@ static void write_layer(hid_t layers_g, ck_lplan *pl, ck_writer *w) {
     }
     if (ck_lattrs_write(g, &pl->attrs) < 0)
         CK_FAIL(cx, RPU_ERR_IO, obj, "cannot write attributes (%s)", rpu_h5_why(why));
-    float *bias = rpu_conv_bias(pl->layer);
-    if (bias) {
+    if (!strcmp(pl->attrs.bias, "digital")) {
         hsize_t d = (hsize_t)pl->attrs.out_ch;
+        float *bias = (float *)malloc(sizeof(float) * (d ? d : 1));
         snprintf(obj, sizeof obj, "/layers/%s/bias", pl->name);
-        write_dataset(w, g, "bias", obj, RPU_CKPT_F32, 1, &d, bias, w->rank == 0);
+        if (!bias || rpu_conv_get_digital_bias(pl->layer, bias) != RPU_OK)
+            CK_FAIL(cx, RPU_ERR_NOMEM, obj, "out of memory for the bias");
+        /* every rank takes part in the dataset's collective creation */
+        write_dataset(w, g, "bias", obj, RPU_CKPT_F32, 1, &d, bias, w->rank == 0 && bias);
+        free(bias);
     }
     hid_t tg = H5Gcreate2(g, "tiles", H5P_DEFAULT, w->gcpl, H5P_DEFAULT);
     if (tg < 0) {

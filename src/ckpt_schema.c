@@ -88,9 +88,9 @@ rpu_status ck_lattrs_from_layer(rpu_conv *l, ck_lattrs *a) {
     }
     snprintf(a->padding_mode, sizeof a->padding_mode, "%s", pad_mode_name(p->padding_mode));
     snprintf(a->bias, sizeof a->bias, "%s",
-             !p->bias         ? "none"
-             : g->analog_bias ? "analog"
-                              : "digital");
+             p->bias == RPU_BIAS_NONE     ? "none"
+             : p->bias == RPU_BIAS_ANALOG ? "analog"
+                                          : "digital");
     a->layer_id = p->layer_id;
     a->seed = p->seed;
     snprintf(a->mac, sizeof a->mac, "%s", p->mac == RPU_MAC_EXACT ? "exact" : "blas");
