@@ -8,9 +8,20 @@
  *                              is >= MIN_STEP and the weights and biases are exactly those of
  *                              a model given w(step); prints "verified step N".
  *   fixture DIR                writes DIR/a.h5 and DIR/b.h5 (the same state saved twice),
- *                              DIR/c.h5 (one stored tile weight changed) and
+ *                              DIR/c.h5 (one stored tile weight changed), DIR/d.h5 (a.h5's
+ *                              state plus an array /train/history [3, 6] of float64) and
  *                              DIR/expected.txt: the statistics `rpusim inspect` must print,
  *                              computed here from the tiles' own state items.
+ *   load FILE                  loads FILE (a fixture file) into a fresh fixture layer, with
+ *                              /train/history when the file has it (optional array), as
+ *                              training would; prints "loaded" or the error.
+ *   tiny PATH                  writes the smallest checkpoint of the schema with every kind
+ *                              of object (a linear layer 3 -> 2 on one tile with a digital
+ *                              bias, /train/history [1, 6]): the seed of the fuzz target of
+ *                              the checkpoint reader (fuzz/corpus/fuzz_ckpt/tiny.h5).
+ *   locate FILE OBJECT         prints "header ADDR SIZE" (the file offset and size of the
+ *                              object's header) and, for a chunked dataset, "chunk ADDR SIZE"
+ *                              (its first chunk): where the corruption tests flip bytes.
  *   bench PATH SCALE REPEATS [TILE]
  *                              times save and load of a model with SCALE x the tool
  *                              model's channels, tiles of at most TILE x TILE (default
@@ -22,6 +33,8 @@
 #include "rpusim/config.h"
 #include "rpusim/layer.h"
 #include "rpusim/tile.h"
+
+#include <hdf5.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -249,8 +262,9 @@ static float *item(rpu_tile *t, const char *name, size_t *n) {
 }
 
 static int cmd_fixture(const char *dir) {
-    char pa[512], pb[512], pc[512], pe[512];
+    char pa[512], pb[512], pc[512], pd[512], pe[512];
     snprintf(pa, sizeof pa, "%s/a.h5", dir);
+    snprintf(pd, sizeof pd, "%s/d.h5", dir);
     snprintf(pb, sizeof pb, "%s/b.h5", dir);
     snprintf(pc, sizeof pc, "%s/c.h5", dir);
     snprintf(pe, sizeof pe, "%s/expected.txt", dir);
@@ -273,6 +287,21 @@ static int cmd_fixture(const char *dir) {
         w[1 * rpu_tile_in_size(t0) + 2] += 0.25f;
     }
     if (!rc && rpu_ckpt_save(MPI_COMM_WORLD, pc, &meta, &ckl, 1, NULL, 0, NULL) != RPU_OK) {
+        fprintf(stderr, "ckpt_tool: fixture save: %s\n", rpu_last_error());
+        rc = 1;
+    }
+    /* d.h5: a.h5's state (c.h5's change undone) and an array outside /layers */
+    if (t0) {
+        size_t n;
+        float *w = item(t0, "weights", &n);
+        w[1 * rpu_tile_in_size(t0) + 2] -= 0.25f;
+    }
+    double hist[18];
+    for (int i = 0; i < 18; ++i)
+        hist[i] = 0.5 * i;
+    rpu_ckpt_array arr = {
+        .path = "train/history", .dtype = RPU_CKPT_F64, .ndim = 2, .dims = {3, 6}, .data = hist};
+    if (!rc && rpu_ckpt_save(MPI_COMM_WORLD, pd, &meta, &ckl, 1, &arr, 1, NULL) != RPU_OK) {
         fprintf(stderr, "ckpt_tool: fixture save: %s\n", rpu_last_error());
         rc = 1;
     }
@@ -331,6 +360,76 @@ static int cmd_fixture(const char *dir) {
     return rc;
 }
 
+static int cmd_load(const char *path) {
+    rpu_linear *l = NULL;
+    if (!fixture_layer(MPI_COMM_WORLD, &l)) return 1;
+    rpu_ckpt_layer ckl = {"lin", rpu_linear_as_conv(l)};
+    rpu_ckpt_array arr = {.path = "train/history", .dtype = RPU_CKPT_F64, .optional = true};
+    const rpu_status s = rpu_ckpt_load(MPI_COMM_WORLD, path, &ckl, 1, &arr, 1, NULL);
+    if (g_rank == 0) {
+        if (s == RPU_OK)
+            printf("loaded\n");
+        else
+            fprintf(stderr, "ckpt_tool: load: %s\n", rpu_last_error());
+    }
+    free(arr.data);
+    rpu_linear_destroy(&l);
+    return s == RPU_OK ? 0 : 1;
+}
+
+static int cmd_tiny(const char *path) {
+    rpu_config cfg;
+    rpu_config_default(&cfg, RPU_KIND_SINGLE);
+    rpu_linear_params lp = {.in_features = 3,
+                            .out_features = 2,
+                            .bias = RPU_BIAS_DIGITAL,
+                            .layer_id = 1,
+                            .seed = 1,
+                            .mac = RPU_MAC_BLAS};
+    rpu_linear *l = NULL;
+    if (rpu_linear_create(MPI_COMM_WORLD, &lp, &cfg, &l) != RPU_OK) {
+        fprintf(stderr, "ckpt_tool: tiny: %s\n", rpu_last_error());
+        return 1;
+    }
+    rpu_ckpt_layer ckl = {"fc", rpu_linear_as_conv(l)};
+    double hist[6] = {1, 0.5, 0.25, 0.75, 0.5, 0.1};
+    rpu_ckpt_array arr = {
+        .path = "train/history", .dtype = RPU_CKPT_F64, .ndim = 2, .dims = {1, 6}, .data = hist};
+    rpu_ckpt_meta meta = {.seed = 1, .step = 1, .epoch = 1, .config = "[run]\nepochs = 1\n"};
+    const rpu_status s = rpu_ckpt_save(MPI_COMM_WORLD, path, &meta, &ckl, 1, &arr, 1, NULL);
+    if (s != RPU_OK) fprintf(stderr, "ckpt_tool: tiny: %s\n", rpu_last_error());
+    rpu_linear_destroy(&l);
+    return s == RPU_OK ? 0 : 1;
+}
+
+static int cmd_locate(const char *path, const char *obj) {
+    if (g_rank != 0) return 0;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    H5O_info_t oi;
+    if (f < 0 ||
+        H5Oget_info_by_name2(f, obj, &oi, H5O_INFO_BASIC | H5O_INFO_HDR, H5P_DEFAULT) < 0) {
+        fprintf(stderr, "ckpt_tool: locate: cannot find %s in %s\n", obj, path);
+        if (f >= 0) H5Fclose(f);
+        return 1;
+    }
+    printf("header %llu %llu\n", (unsigned long long)oi.addr,
+           (unsigned long long)oi.hdr.space.total);
+    if (oi.type == H5O_TYPE_DATASET) {
+        hid_t d = H5Dopen2(f, obj, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
+        hsize_t off[2];
+        unsigned mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        if (sp >= 0 && H5Dget_chunk_info(d, sp, 0, off, &mask, &addr, &size) >= 0 &&
+            addr != HADDR_UNDEF)
+            printf("chunk %llu %llu\n", (unsigned long long)addr, (unsigned long long)size);
+        if (sp >= 0) H5Sclose(sp);
+        if (d >= 0) H5Dclose(d);
+    }
+    H5Fclose(f);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ bench */
 
 static int cmd_bench(const char *path, int scale, int repeats, int tile) {
@@ -382,11 +481,19 @@ int main(int argc, char **argv) {
         rc = cmd_verify(argv[2], atol(argv[3]));
     else if (argc == 3 && !strcmp(argv[1], "fixture"))
         rc = cmd_fixture(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "load"))
+        rc = cmd_load(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "tiny"))
+        rc = cmd_tiny(argv[2]);
+    else if (argc == 4 && !strcmp(argv[1], "locate"))
+        rc = cmd_locate(argv[2], argv[3]);
     else if ((argc == 5 || argc == 6) && !strcmp(argv[1], "bench"))
         rc = cmd_bench(argv[2], atoi(argv[3]), atoi(argv[4]), argc == 6 ? atoi(argv[5]) : 0);
     else if (g_rank == 0)
-        fprintf(stderr, "usage: ckpt_tool write PATH STEP [--loop] | verify PATH MIN_STEP | "
-                        "fixture DIR | bench PATH SCALE REPEATS [TILE]\n");
+        fprintf(stderr,
+                "usage: ckpt_tool write PATH STEP [--loop] | verify PATH MIN_STEP | "
+                "fixture DIR | load FILE | tiny PATH | locate FILE OBJECT | bench PATH SCALE "
+                "REPEATS [TILE]\n");
     int all = 0;
     MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     MPI_Finalize();

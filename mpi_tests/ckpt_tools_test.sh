@@ -3,10 +3,12 @@
 # Usage: ckpt_tools_test.sh RPUSIM CKPT_TOOL MPIEXEC WORKDIR
 #
 # `ckpt_tool fixture` (2 ranks) writes a.h5 and b.h5 (the same state saved twice), c.h5 (one
-# stored tile weight changed) and expected.txt, the statistics computed from the tiles'
-# state items. inspect (run without mpiexec) must print them (numbers within 1e-5
-# relative); the HDF5 tools must read the files; h5diff must find a.h5 == b.h5 and report
-# the changed dataset of c.h5.
+# stored tile weight changed), d.h5 (with an array /train/history) and expected.txt, the
+# statistics computed from the tiles' state items. inspect (run without mpiexec) must print
+# them (numbers within 1e-5 relative); inspect --verify must pass d.h5 and reject copies
+# with one byte inverted in headers and data that the plain inspect does not read, and a
+# truncated copy; the HDF5 tools must read the files; h5diff must find a.h5 == b.h5 and
+# report the changed dataset of c.h5.
 set -u
 RPUSIM=$1 TOOL=$2 MPIEXEC=$3 WORK=$4
 rm -rf "$WORK" && mkdir -p "$WORK" || exit 1
@@ -59,6 +61,68 @@ grep -q "^    device.type = constant_step$" "$WORK/layer.txt" || fail "inspect -
 head -c 2000 "$WORK/a.h5" > "$WORK/trunc.h5"
 "$RPUSIM" inspect "$WORK/trunc.h5" > /dev/null 2> "$WORK/err.txt"
 [ $? -eq 1 ] && grep -q "trunc.h5.*truncated" "$WORK/err.txt" || fail "inspect of a truncated file: $(cat "$WORK/err.txt")"
+
+# ---- rpusim inspect --verify (issue 13, defect 10): d.h5 holds a.h5's layer and an array
+# /train/history. Intact: exit 0, one line "verified N objects", N = h5stat's groups +
+# datasets (an independent count), and ckpt_tool loads it.
+D=$WORK/d.h5
+"$RPUSIM" inspect "$D" --verify > "$WORK/verify.out" 2> "$WORK/verify.err"
+rc=$?
+n=$(sed -n 's/^verified \([0-9]*\) objects in .*/\1/p' "$WORK/verify.out")
+[ $rc -eq 0 ] && [ "$(wc -l < "$WORK/verify.out")" -eq 1 ] && [ -n "$n" ] && [ ! -s "$WORK/verify.err" ] \
+    || fail "inspect --verify of an intact file: exit $rc, $(cat "$WORK/verify.out" "$WORK/verify.err")"
+groups=$(h5stat "$D" | sed -n 's/.*# of unique groups: //p')
+dsets=$(h5stat "$D" | sed -n 's/.*# of unique datasets: //p')
+[ "$n" = $((groups + dsets)) ] || fail "inspect --verify counted $n objects, h5stat $groups groups + $dsets datasets"
+"$TOOL" load "$D" > /dev/null || fail "ckpt_tool load of the intact d.h5"
+"$RPUSIM" inspect "$D" --verify --layer lin > /dev/null 2>&1
+[ $? -eq 2 ] || fail "inspect --verify --layer: expected a usage error"
+
+# flip FILE OFFSET: inverts the byte at OFFSET
+flip() {
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    printf "\\$(printf %o $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+# corrupt NAME OBJECT header|chunk SUMMARY: a copy of d.h5 with one byte of OBJECT's header (40
+# bytes in) or first data chunk (2 bytes in) inverted. A load (what eval and resume do)
+# must fail; inspect --verify must exit 1 with one line naming the file and OBJECT and no
+# HDF5 diagnostics. SUMMARY 0: the plain inspect does not read that byte and exits 0 (the
+# defect: inspect passed files that eval rejects).
+corrupt() {
+    local name=$1 obj=$2 where=$3 summary=$4 f=$WORK/bad_$1.h5 at
+    cp "$D" "$f"
+    at=$("$TOOL" locate "$f" "$obj" | awk -v w="$where" '$1 == w { print $2 + (w == "header" ? 40 : 2) }')
+    [ -n "$at" ] || { fail "$name: cannot locate the $where of $obj"; return; }
+    flip "$f" "$at"
+    "$TOOL" load "$f" > /dev/null 2> "$WORK/load_$name.err" && fail "$name: a load accepts the corrupted file"
+    "$RPUSIM" inspect "$f" --verify > "$WORK/v_$name.out" 2> "$WORK/v_$name.err"
+    rc=$?
+    [ $rc -eq 1 ] || fail "$name: inspect --verify exit $rc, expected 1"
+    [ ! -s "$WORK/v_$name.out" ] || fail "$name: inspect --verify printed $(cat "$WORK/v_$name.out")"
+    [ "$(wc -l < "$WORK/v_$name.err")" -eq 1 ] \
+        && grep -q "^rpusim inspect: checkpoint $f: $obj: " "$WORK/v_$name.err" \
+        || fail "$name: inspect --verify message: $(head -c 600 "$WORK/v_$name.err")"
+    if [ "$summary" = 0 ]; then
+        "$RPUSIM" inspect "$f" > /dev/null 2>&1 || fail "$name: plain inspect now fails (the test's premise)"
+    fi
+    echo "$name: $(cat "$WORK/v_$name.err")"
+}
+corrupt bias_header /layers/lin/bias header 0
+corrupt scales_data /layers/lin/tiles/1_1/mapping_scales chunk 0
+corrupt history_header /train/history header 0
+corrupt history_data /train/history chunk 0
+corrupt tile_header /layers/lin/tiles/0_1 header 1
+corrupt weights_data /layers/lin/tiles/1_0/weights chunk 1
+grep -q "checksum" "$WORK/v_scales_data.err" && grep -q "checksum" "$WORK/v_weights_data.err" \
+    && grep -q "checksum" "$WORK/v_history_data.err" || fail "data corruption: the message does not say checksum"
+# truncated: the file's last 100 bytes cut off
+head -c $(( $(stat -c %s "$D") - 100 )) "$D" > "$WORK/bad_trunc.h5"
+"$TOOL" load "$WORK/bad_trunc.h5" > /dev/null 2>&1 && fail "truncated: a load accepts it"
+"$RPUSIM" inspect "$WORK/bad_trunc.h5" --verify > /dev/null 2> "$WORK/v_trunc.err"
+[ $? -eq 1 ] && [ "$(wc -l < "$WORK/v_trunc.err")" -eq 1 ] && grep -q "bad_trunc.h5.*truncated" "$WORK/v_trunc.err" \
+    || fail "truncated: inspect --verify: $(cat "$WORK/v_trunc.err")"
+grep -l "HDF5-DIAG" "$WORK"/v_*.err "$WORK"/load_*.err && fail "HDF5-DIAG output"
 
 # ---- HDF5 tools
 h5dump -H "$WORK/a.h5" > "$WORK/dump.txt" || fail "h5dump -H"

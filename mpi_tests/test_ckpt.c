@@ -163,28 +163,9 @@ static int digital_bias(const rpu_conv *l, float *b) {
 
 /* FNV hash of this rank's state of the model (owned tiles' items, digital biases). */
 static uint64_t layers_hash(model *m, int first, int count) {
-    uint64_t h = 1469598103934665603ull;
-    for (int i = first; i < first + count; ++i) {
-        const rpu_tile_grid *g = rpu_conv_grid(m->c[i]);
-        for (int t = 0; t < g->n_tiles; ++t) {
-            rpu_tile *tile = rpu_conv_tile(m->c[i], t);
-            if (!tile) continue;
-            rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
-            const int n = rpu_tile_state_items(tile, it, RPU_TILE_MAX_STATE_ITEMS);
-            for (int k = 0; k < n; ++k) {
-                const unsigned char *b = it[k].data;
-                for (size_t q = 0; q < rpu_state_item_bytes(&it[k]); ++q)
-                    h = (h ^ b[q]) * 1099511628211ull;
-            }
-        }
-        float b[16];
-        if (digital_bias(m->c[i], b)) {
-            const unsigned char *c = (const unsigned char *)b;
-            for (size_t q = 0;
-                 q < sizeof(float) * (size_t)rpu_conv_get_params(m->c[i])->out_channels; ++q)
-                h = (h ^ c[q]) * 1099511628211ull;
-        }
-    }
+    uint64_t h = TL_HASH_START;
+    for (int i = first; i < first + count; ++i)
+        h = tl_hash_layer_state(h, m->c[i]);
     return h;
 }
 
@@ -1022,20 +1003,6 @@ static void test_args(void) {
 
 /* ------------------------------------------------------------------ main */
 
-static void remove_dir(const char *d) {
-    DIR *dir = opendir(d);
-    if (!dir) return;
-    struct dirent *e;
-    char p[600];
-    while ((e = readdir(dir)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-            unlink(p);
-        }
-    closedir(dir);
-    rmdir(d);
-}
-
 typedef void (*test_fn)(void);
 static void test_round_trips(void) {
     test_round_trip();
@@ -1065,7 +1032,7 @@ int main(int argc, char **argv) {
                "%.2f, arguments %.2f\n",
                t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3], t[5] - t[4], t[6] - t[5]);
     const int rank = tl_rank();
-    const int rc = tl_finish();                  /* the same on every rank */
-    if (rc == 0 && rank == 0) remove_dir(g_dir); /* keep the files of a failing run */
+    const int rc = tl_finish();                     /* the same on every rank */
+    if (rc == 0 && rank == 0) tl_remove_dir(g_dir); /* keep the files of a failing run */
     return rc;
 }

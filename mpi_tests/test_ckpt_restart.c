@@ -255,20 +255,6 @@ static void run_pair(int P, int Q) {
     if (cq != MPI_COMM_NULL) MPI_Comm_free(&cq);
 }
 
-static void remove_dir(const char *d) {
-    DIR *dir = opendir(d);
-    if (!dir) return;
-    struct dirent *e;
-    char p[600];
-    while ((e = readdir(dir)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-            unlink(p);
-        }
-    closedir(dir);
-    rmdir(d);
-}
-
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     const int W = tl_size();
@@ -298,6 +284,6 @@ int main(int argc, char **argv) {
         run_pair(pairs[k][0], pairs[k][1]);
     const int rank = tl_rank();
     const int rc = tl_finish();
-    if (rc == 0 && rank == 0) remove_dir(g_dir);
+    if (rc == 0 && rank == 0) tl_remove_dir(g_dir);
     return rc;
 }

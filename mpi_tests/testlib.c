@@ -1,9 +1,15 @@
+#define _POSIX_C_SOURCE 200809L /* dirent, unlink */
 #include "testlib.h"
 
 #include "rpusim/rng.h"
+#include "rpusim/tile.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /* Test-harness counters (test tree only; the library has no such state). */
 static long tl_passed, tl_failed;
@@ -61,4 +67,45 @@ void tl_fill_normal(float *x, int n, float scale, uint64_t seed, uint64_t id) {
     rpu_rng_normal_fill(&r, x, (size_t)n);
     for (int i = 0; i < n; ++i)
         x[i] *= scale;
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n; ++i)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+uint64_t tl_hash_layer_state(uint64_t h, rpu_conv *l) {
+    const rpu_tile_grid *g = rpu_conv_grid(l);
+    for (int t = 0; t < g->n_tiles; ++t) {
+        rpu_tile *tile = rpu_conv_tile(l, t);
+        if (!tile) continue;
+        rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
+        const int n = rpu_tile_state_items(tile, it, RPU_TILE_MAX_STATE_ITEMS);
+        for (int k = 0; k < n; ++k)
+            h = hash_bytes(h, it[k].data, rpu_state_item_bytes(&it[k]));
+    }
+    const rpu_conv_params *p = rpu_conv_get_params(l);
+    if (p->bias == RPU_BIAS_DIGITAL) {
+        float *b = (float *)malloc(sizeof(float) * (size_t)p->out_channels);
+        if (b && rpu_conv_get_digital_bias(l, b) == RPU_OK)
+            h = hash_bytes(h, b, sizeof(float) * (size_t)p->out_channels);
+        free(b);
+    }
+    return h;
+}
+
+void tl_remove_dir(const char *d) {
+    DIR *dir = opendir(d);
+    if (!dir) return;
+    struct dirent *e;
+    char p[600];
+    while ((e = readdir(dir)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+            unlink(p);
+        }
+    closedir(dir);
+    rmdir(d);
 }

@@ -7,6 +7,8 @@
 #define RPUSIM_TESTLIB_H
 
 #include <mpi.h>
+
+#include "rpusim/layer.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -36,5 +38,13 @@ bool tl_check(bool ok, const char *file, int line, const char *fmt, ...)
 /* Deterministic test data from a Philox stream (purpose RPU_PURPOSE_TEST). */
 void tl_fill_uniform(float *x, int n, float lo, float hi, uint64_t seed, uint64_t id);
 void tl_fill_normal(float *x, int n, float scale, uint64_t seed, uint64_t id);
+
+/* FNV-1a hash h continued over the state this rank holds of layer l: every item of its
+ * owned tiles and the digital bias (equal hashes: the same state, bit for bit). */
+uint64_t tl_hash_layer_state(uint64_t h, rpu_conv *l);
+#define TL_HASH_START 1469598103934665603ull
+
+/* Removes the files of directory d (one level) and d itself. */
+void tl_remove_dir(const char *d);
 
 #endif

@@ -7,6 +7,20 @@
 
 #define AGREE_MSG 1024
 
+/* Whether text ends with " (on rank N)": it was agreed on before (a failure passed up
+ * through several collective steps) and names its rank already. */
+static int names_rank(const char *text) {
+    const char *on = NULL;
+    for (const char *p = strstr(text, " (on rank "); p; p = strstr(p + 1, " (on rank "))
+        on = p;
+    if (!on) return 0;
+    const char *d = on + strlen(" (on rank ");
+    if (*d < '0' || *d > '9') return 0;
+    while (*d >= '0' && *d <= '9')
+        ++d;
+    return d[0] == ')' && d[1] == '\0';
+}
+
 /* Every rank gets the status and message of the lowest failing rank (collective). With
  * more than one rank the message names that rank, so the text is the same everywhere. */
 rpu_status rpu_agree(MPI_Comm comm, rpu_status local) {
@@ -33,8 +47,12 @@ rpu_status rpu_agree(MPI_Comm comm, rpu_status local) {
     m.msg[AGREE_MSG - 1] = '\0';
     m.where[sizeof m.where - 1] = '\0';
     if (size == 1) return (rpu_status)m.st;
-    /* "text (on rank r)", keeping the location where that rank detected it */
+    /* "text (on rank r)", keeping the location where that rank detected it (a message
+     * agreed on before names its rank already) */
     char text[AGREE_MSG + 32];
-    snprintf(text, sizeof text, "%s (on rank %d)", m.msg, first);
+    if (names_rank(m.msg))
+        snprintf(text, sizeof text, "%s", m.msg);
+    else
+        snprintf(text, sizeof text, "%s (on rank %d)", m.msg, first);
     return rpu_error_set((rpu_status)m.st, text, m.where);
 }

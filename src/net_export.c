@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "agree_impl.h"
 #include "error_impl.h"
+#include "h5err_impl.h"
 #include "net_io_impl.h"
 
 #include "rpusim/layer.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Writes one float32 dataset /name of the given shape (rank 0 only). */
 static rpu_status write_dataset(hid_t f, const char *path, const char *name, int rank,
@@ -21,9 +23,31 @@ static rpu_status write_dataset(hid_t f, const char *path, const char *name, int
                    ? -1
                    : H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     herr_t w = ds < 0 ? -1 : H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    char why[RPU_H5_WHY];
+    if (w < 0) rpu_h5_why(why);
     if (ds >= 0) H5Dclose(ds);
     if (sp >= 0) H5Sclose(sp);
-    if (w < 0) return RPU_FAIL(RPU_ERR_IO, "export: writing dataset /%s of %s failed", name, path);
+    if (w < 0)
+        return RPU_FAIL(RPU_ERR_IO, "export %s: writing dataset /%s failed (%s)", path, name, why);
+    return RPU_OK;
+}
+
+/* Rank 0: creates tmp for out; a directory that cannot take it is named first. */
+static rpu_status create_tmp(const char *out, const char *tmp, hid_t *f) {
+    char dir[1100];
+    const char *slash = strrchr(out, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == out ? 1 : (int)(slash - out), out);
+    if (access(dir, W_OK | X_OK) != 0)
+        return RPU_FAIL(RPU_ERR_IO, "export %s: cannot write in directory %s: %s", out, dir,
+                        strerror(errno));
+    *f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (*f < 0) {
+        char why[RPU_H5_WHY];
+        return RPU_FAIL(RPU_ERR_IO, "export %s: cannot create %s (%s)", out, tmp, rpu_h5_why(why));
+    }
     return RPU_OK;
 }
 
@@ -48,10 +72,9 @@ rpu_status rpu_net_export(MPI_Comm comm, const rpu_experiment *e, const char *ch
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
     hid_t f = -1;
-    if (s == RPU_OK && rank == 0) {
-        f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        if (f < 0) s = RPU_FAIL(RPU_ERR_IO, "export: cannot create %s", tmp);
-    }
+    rpu_h5_quiet q; /* HDF5 prints nothing; its reason goes into the message */
+    rpu_h5_quiet_on(&q);
+    if (s == RPU_OK && rank == 0) s = create_tmp(out, tmp, &f);
     s = rpu_agree(comm, s);
     const int L = s == RPU_OK ? rpu_net_analog_count(net) : 0;
     for (int k = 0; k < L && s == RPU_OK; ++k) {
@@ -81,11 +104,14 @@ rpu_status rpu_net_export(MPI_Comm comm, const rpu_experiment *e, const char *ch
         s = rpu_agree(comm, s);
         free(w);
     }
-    if (f >= 0 && H5Fclose(f) < 0 && s == RPU_OK)
-        s = RPU_FAIL(RPU_ERR_IO, "export: closing %s failed", tmp);
+    if (f >= 0 && H5Fclose(f) < 0 && s == RPU_OK) {
+        char why[RPU_H5_WHY];
+        s = RPU_FAIL(RPU_ERR_IO, "export %s: closing %s failed (%s)", out, tmp, rpu_h5_why(why));
+    }
+    rpu_h5_quiet_off(&q);
     if (rank == 0 && s == RPU_OK && rename(tmp, out) != 0)
-        s = RPU_FAIL(RPU_ERR_IO, "export: renaming %s to %s: %s", tmp, out, strerror(errno));
-    if (rank == 0 && s != RPU_OK) remove(tmp);
+        s = RPU_FAIL(RPU_ERR_IO, "export %s: renaming %s to it: %s", out, tmp, strerror(errno));
+    if (rank == 0 && s != RPU_OK && f >= 0) remove(tmp);
     s = rpu_agree(comm, s);
     rpu_net_destroy(&net);
     return s;

@@ -11,7 +11,8 @@
  * Save is atomic: the file is written as "<path>.tmp", every rank agrees that every write
  * succeeded, then rank 0 renames it over <path>. Until that rename the previous checkpoint
  * is untouched; a failed save removes the .tmp, a killed one leaves a stale .tmp that load
- * never reads and the next save overwrites.
+ * never reads and the next save overwrites. A save that would not fit (free space, file
+ * size limit, quota) fails before its first write (see rpu_ckpt_save).
  *
  * Load is verified before anything is written into the layers: format and schema version,
  * every expected object present with its type and shape, Fletcher32 checksums of all data,
@@ -57,6 +58,10 @@ typedef enum {
     RPU_CKPT_U64 = 4,
     RPU_CKPT_U8 = 5
 } rpu_ckpt_dtype;
+
+/* "float32", "float64", "int32", "int64", "uint64", "uint8" ("unknown type" otherwise).
+ * Local. */
+const char *rpu_ckpt_dtype_name(rpu_ckpt_dtype t);
 
 /* An extra dataset outside /layers, replicated on every rank: the generic way for callers
  * (the training loop: history table, data order, optimizer state) to add their own state.
@@ -112,6 +117,10 @@ typedef struct {
      * a real write error. 0: off. */
     int fail_rank;
     int fail_write;
+    /* For tests: skip the comparison with the free space of the file system (statvfs), so
+     * that the reservation of the .tmp's blocks alone must catch a full file system (see
+     * rpu_ckpt_save). The file size limit is always checked. */
+    bool skip_free_space_check;
 } rpu_ckpt_save_opts;
 
 /* keep_last 0, no fault injection. Local. */
@@ -123,12 +132,27 @@ void rpu_ckpt_save_opts_default(rpu_ckpt_save_opts *opts);
  * and ""), layers[0..n_layers) (n_layers >= 0), arrays[0..n_arrays) (NULL if 0), opts
  * (NULL: defaults). The layer names, array paths/types/shapes and opts must be the same on
  * every rank.
+ * Room: before anything is written, every rank compares an upper bound of the file's size
+ * with the file size limit of its process (RLIMIT_FSIZE, `ulimit -f`) and with the free
+ * space of the file system of <path> (statvfs, counting a stale .tmp as free), and rank 0
+ * then reserves that many bytes for the .tmp (fallocate, where the file system supports
+ * it: this also catches quotas and space taken by others since the check; the unused part
+ * is returned when the file is complete). A save that does not fit fails there with
+ * RPU_ERR_IO, a message naming the file, the size needed and the room found, and nothing
+ * written. (Parallel HDF5 cannot recover from a write that fails on some ranks: they end
+ * up in different collectives of the library; so the writes must not run out of room.)
+ * The bound exceeds the real size by 256 KiB plus a generous estimate of HDF5's metadata
+ * (a few percent on models with large tiles, ~1.4x on models of a thousand tiny tiles),
+ * so a file system with less room than the bound refuses a save that might just have
+ * fitted.
  * Errors (the same status and message on every rank): RPU_ERR_ARG (NULL, bad names or
  * paths, communicators not congruent, arguments that differ between ranks, text too long),
- * RPU_ERR_IO (the .tmp cannot be created or written, rename/rotation failed, injected
- * failure; the message names the file and the dataset), RPU_ERR_NOMEM, RPU_ERR_MPI. On
- * error <path> is as before and the .tmp is removed (so are the rotated copies, unless the
- * rotation itself failed part way). */
+ * RPU_ERR_IO (not enough room as above, the .tmp cannot be created or written,
+ * rename/rotation failed, injected failure; the message names the file and the dataset),
+ * RPU_ERR_NOMEM, RPU_ERR_MPI. On error <path> is as before and the .tmp is removed (so are
+ * the rotated copies, unless the rotation itself failed part way). Neither HDF5's error
+ * printing nor any other process-wide HDF5 setting is changed (it is switched off during
+ * the call and restored). */
 rpu_status rpu_ckpt_save(MPI_Comm comm, const char *path, const rpu_ckpt_meta *meta,
                          const rpu_ckpt_layer *layers, int n_layers, const rpu_ckpt_array *arrays,
                          int n_arrays, const rpu_ckpt_save_opts *opts);
@@ -221,6 +245,26 @@ rpu_status rpu_ckpt_file_tile_items(rpu_ckpt_file *f, int layer, int t, rpu_ckpt
  * RPU_ERR_NOMEM. Local. */
 rpu_status rpu_ckpt_file_read(rpu_ckpt_file *f, const char *path, double **values, int *ndim,
                               int64_t dims[2]);
+
+/* Turns HDF5's automatic error printing off for the whole process (HDF5's default is on);
+ * local. For programs that report errors themselves, as the rpusim command does. The
+ * functions above switch the printing off only for their own duration and then restore
+ * the caller's setting; but once HDF5 1.10 has met a corrupted object header it keeps
+ * memory it cannot free and, if the printing is on when it shuts down (at exit, or in
+ * MPI_Finalize), prints "HDF5: infinite loop closing library". */
+void rpu_ckpt_silence_hdf5(void);
+
+/* Reads and checks every object of the file as rpu_ckpt_load does, without a model (local,
+ * no MPI): the root attributes; every layer group (its attributes; its rpu_config must
+ * parse), its digital bias and every tile group, each with the items of the layer's first
+ * tile (datasets and 1 x 1 attributes of the schema's element types, nothing more), every
+ * dataset's Fletcher32 filter and the checksums of all its data; every group and dataset
+ * outside /layers (the caller's arrays, e.g. /train) likewise. Object headers carry their
+ * own checksums, so a flipped bit anywhere in an object's header or data is found.
+ * objects (may be NULL): the groups and datasets verified (root included).
+ * Errors: RPU_ERR_ARG, RPU_ERR_FORMAT (the message names the file and the object),
+ * RPU_ERR_NOMEM, RPU_ERR_IO. */
+rpu_status rpu_ckpt_verify(rpu_ckpt_file *f, int64_t *objects);
 
 #ifdef __cplusplus
 }

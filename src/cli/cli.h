@@ -34,6 +34,9 @@ int cli_export(int argc, char **argv);
  * notice on stderr when the first signal arrives (every rank reports a second one).
  * Returns 0, or -1 if sigaction failed. */
 int cli_signals_install(int verbose);
+/* Restores the default action of SIGTERM and SIGUSR1 (training is over: mpiexec ends the
+ * other ranks of a run that failed with SIGTERM, which must not print a notice). */
+void cli_signals_restore(void);
 /* The first signal received (SIGTERM or SIGUSR1), 0 if none. */
 int cli_signal_received(void);
 const char *cli_signal_name(int sig);

@@ -2,8 +2,9 @@
  * ranks that wrote it — schema and rpusim version, run metadata, the experiment config,
  * each layer's tile grid with statistics of every tile's weights (mean, std, min, max and
  * the fraction of weights at the device bounds) and of the device arrays over the layer.
- * With --tile, every dataset of that tile. Reads through the checkpoint module's serial
- * reader (include/rpusim/ckpt.h): no MPI is initialised, no mpiexec needed. */
+ * With --tile, every dataset of that tile. rpusim inspect FILE --verify: every object read
+ * and checked as a load would (rpu_ckpt_verify). Reads through the checkpoint module's
+ * serial reader (include/rpusim/ckpt.h): no MPI is initialised, no mpiexec needed. */
 #include "cli.h"
 
 #include "rpusim/ckpt.h"
@@ -22,6 +23,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: rpusim inspect FILE [--layer NAME] [--tile KEY] [--no-config]\n"
+               "       rpusim inspect FILE --verify\n"
                "       rpusim inspect FILE --readout [--over-sampling N] [--set k=v ...]\n"
                "\n"
                "Prints a checkpoint's schema and rpusim version, seed, step, epoch, the\n"
@@ -36,6 +38,11 @@ static void usage(FILE *f) {
                "                with every dataset of the tile; needs --layer when the file has\n"
                "                more than one layer\n"
                "  --no-config   do not print the experiment config text\n"
+               "  --verify      instead: read every group, attribute and dataset of the file\n"
+               "                and check it as loading it would (schema, shapes, Fletcher32\n"
+               "                checksums of all data, object header checksums); exit status 0\n"
+               "                and one line \"verified N objects\" when all is well, else 1 and\n"
+               "                a message naming the first bad object\n"
                "  --readout     instead: rebuild the network from the experiment stored in the\n"
                "                file (--set overrides, e.g. data.path=...), read every layer's\n"
                "                weights out realistically (least squares over noisy forwards,\n"
@@ -93,24 +100,6 @@ static void stats_print(const stats *s) {
         return;
     }
     printf("mean=%.6g std=%.6g min=%.6g max=%.6g", s->mean, sqrt(s->m2 / s->n), s->min, s->max);
-}
-
-static const char *dtype_text(rpu_ckpt_dtype t) {
-    switch (t) {
-    case RPU_CKPT_F32:
-        return "float32";
-    case RPU_CKPT_F64:
-        return "float64";
-    case RPU_CKPT_I32:
-        return "int32";
-    case RPU_CKPT_I64:
-        return "int64";
-    case RPU_CKPT_U64:
-        return "uint64";
-    case RPU_CKPT_U8:
-        return "uint8";
-    }
-    return "?";
 }
 
 static void print_ints(const int *v, int n, const char *sep) {
@@ -241,7 +230,7 @@ static int print_layer(rpu_ckpt_file *f, int li, const char *tile_sel, bool show
                 int64_t n = 0;
                 double *v = read_item(f, d.name, key, tn[k], &n, &err);
                 if (err) break;
-                printf("    %s %s %lldx%lld ", tn[k], dtype_text(ti[k].dtype),
+                printf("    %s %s %lldx%lld ", tn[k], rpu_ckpt_dtype_name(ti[k].dtype),
                        (long long)ti[k].rows, (long long)ti[k].cols);
                 if (n == 1) {
                     if (ti[k].dtype == RPU_CKPT_U64 || ti[k].dtype == RPU_CKPT_I64)
@@ -330,9 +319,24 @@ static int readout_report(const char *file, int over_sampling, const char *const
     return worst;
 }
 
+/* --verify: 0 and one line when every object checks out, else 1 and the message. */
+static int verify(const char *file) {
+    rpu_ckpt_file *f = NULL;
+    int64_t n = 0;
+    rpu_status s = rpu_ckpt_open(file, &f);
+    if (s == RPU_OK) s = rpu_ckpt_verify(f, &n);
+    rpu_ckpt_close(&f);
+    if (s != RPU_OK) {
+        fprintf(stderr, "rpusim inspect: %s\n", rpu_last_error());
+        return 1;
+    }
+    printf("verified %lld objects in %s\n", (long long)n, file);
+    return 0;
+}
+
 int cli_inspect(int argc, char **argv) {
     const char *file = NULL, *layer = NULL, *tile = NULL;
-    bool show_config = true, readout = false;
+    bool show_config = true, readout = false, check = false;
     int over_sampling = 10, n_sets = 0;
     const char *sets[64];
     for (int i = 0; i < argc; ++i) {
@@ -341,6 +345,8 @@ int cli_inspect(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--readout")) {
             readout = true;
+        } else if (!strcmp(argv[i], "--verify")) {
+            check = true;
         } else if (!strcmp(argv[i], "--over-sampling") && i + 1 < argc) {
             if (cli_parse_int_list(argv[++i], &over_sampling, 1) != 1 || over_sampling > 1000) {
                 fprintf(stderr, "rpusim inspect: --over-sampling '%s': expected 1..1000\n",
@@ -368,6 +374,12 @@ int cli_inspect(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (check && (readout || layer || tile)) {
+        fprintf(stderr, "rpusim inspect: --verify checks the whole file; it takes no --readout, "
+                        "--layer or --tile\n");
+        return 2;
+    }
+    if (check) return verify(file);
     if (readout) return readout_report(file, over_sampling, sets, n_sets);
     rpu_ckpt_file *f = NULL;
     if (rpu_ckpt_open(file, &f) != RPU_OK) {

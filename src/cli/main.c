@@ -1,6 +1,7 @@
 /* rpusim: command line entry point. Only this file decides the process exit code. */
 #include "cli.h"
 
+#include "rpusim/ckpt.h"
 #include "rpusim/status.h"
 
 #include <errno.h>
@@ -71,6 +72,8 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    /* rpusim reports errors itself (rpu_last_error): HDF5 prints nothing */
+    rpu_ckpt_silence_hdf5();
     const char *cmd = argv[1];
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);

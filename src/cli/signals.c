@@ -48,6 +48,11 @@ int cli_signals_install(int verbose) {
     return 0;
 }
 
+void cli_signals_restore(void) {
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+}
+
 int cli_signal_received(void) {
     return g_signal;
 }

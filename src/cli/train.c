@@ -146,6 +146,7 @@ static int run(const char *cmd, int argc, char **argv) {
             hooks.should_stop = NULL;
         }
         s = rpu_train(MPI_COMM_WORLD, e, a.checkpoint, &hooks);
+        cli_signals_restore();
         if (s == RPU_STOPPED) {
             const int sig = cli_signal_received();
             if (rank == 0)
