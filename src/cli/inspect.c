@@ -4,6 +4,7 @@
  * the fraction of weights at the device bounds) and of the device arrays over the layer.
  * With --tile, every dataset of that tile. Reads through the checkpoint module's serial
  * reader (include/rpusim/ckpt.h): no MPI is initialised, no mpiexec needed. */
+#include "args.h"
 #include "cli.h"
 
 #include "rpusim/ckpt.h"

@@ -4,7 +4,7 @@
  * checkpoint being written at that moment is a <path>.tmp that is only renamed into place
  * when complete, so the previous checkpoint stays intact. */
 #define _POSIX_C_SOURCE 200809L
-#include "cli.h"
+#include "signals.h"
 
 #include <signal.h>
 #include <string.h>
