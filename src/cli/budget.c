@@ -96,7 +96,7 @@ int cli_budget_check(const char *cmd, const char *what, const cli_budget *b, FIL
         return 2;
     }
     if (out) {
-        fprintf(out, "rpusim %s: %s: about %s of memory (of %s, %s)\n", cmd, what, need, have, src);
+        fprintf(out, "rpusim %s: %s: about %s of memory (%s: %s)\n", cmd, what, need, src, have);
         fflush(out);
     }
     return 0;
