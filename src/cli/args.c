@@ -9,25 +9,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The part of text from end on, shortened for a message. */
-static const char *rest(const char *end, char *buf, size_t n) {
-    snprintf(buf, n, "%.24s%s", end, strlen(end) > 24 ? "..." : "");
-    return buf;
+/* The faults of the text around a number that strto* read from text up to end: none
+ * (NULL), or "empty", "starts with a space", "not KIND", "not KIND ('junk' after 3"). */
+static const char *syntax_fault(const char *text, const char *end, const char *kind, char *buf,
+                                size_t n) {
+    if (!*text) return snprintf(buf, n, "empty"), buf;
+    if (isspace((unsigned char)text[0])) return snprintf(buf, n, "starts with a space"), buf;
+    if (end == text) return snprintf(buf, n, "not %s", kind), buf;
+    if (*end)
+        return snprintf(buf, n, "not %s ('%.24s%s' after %.*s)", kind, end,
+                        strlen(end) > 24 ? "..." : "", (int)(end - text), text),
+               buf;
+    return NULL;
 }
 
 const char *cli_int_fault(const char *text, long long lo, long long hi, long long *out, char *buf,
                           size_t n) {
-    char tail[32];
-    if (!text || !*text) return snprintf(buf, n, "empty"), buf;
-    if (isspace((unsigned char)text[0])) return snprintf(buf, n, "starts with a space"), buf;
     char *end;
+    text = text ? text : "";
     errno = 0;
     const long long v = strtoll(text, &end, 10);
-    if (end == text) return snprintf(buf, n, "not an integer"), buf;
-    if (*end)
-        return snprintf(buf, n, "not an integer ('%s' after %.*s)", rest(end, tail, sizeof tail),
-                        (int)(end - text), text),
-               buf;
+    const char *fault = syntax_fault(text, end, "an integer", buf, n);
+    if (fault) return fault;
     if (errno == ERANGE) return snprintf(buf, n, "out of range"), buf;
     if (v < lo) return snprintf(buf, n, "below the minimum %lld", lo), buf;
     if (v > hi) return snprintf(buf, n, "above the maximum %lld", hi), buf;
@@ -37,20 +40,15 @@ const char *cli_int_fault(const char *text, long long lo, long long hi, long lon
 
 const char *cli_double_fault(const char *text, double lo, double hi, double *out, char *buf,
                              size_t n) {
-    char tail[32];
-    if (!text || !*text) return snprintf(buf, n, "empty"), buf;
-    if (isspace((unsigned char)text[0])) return snprintf(buf, n, "starts with a space"), buf;
     char *end;
+    text = text ? text : "";
     errno = 0;
     const double v = strtod(text, &end);
-    if (end == text) return snprintf(buf, n, "not a number"), buf;
-    if (*end)
-        return snprintf(buf, n, "not a number ('%s' after %.*s)", rest(end, tail, sizeof tail),
-                        (int)(end - text), text),
-               buf;
-    if (!isfinite(v) && errno != ERANGE) return snprintf(buf, n, "not finite"), buf;
-    /* ERANGE: overflow (+-HUGE_VAL) or underflow (a tiny value, not exactly 0) */
+    const char *fault = syntax_fault(text, end, "a number", buf, n);
+    if (fault) return fault;
+    /* ERANGE: overflow (+-HUGE_VAL) or underflow (a tiny value, kept) */
     if (errno == ERANGE && !isfinite(v)) return snprintf(buf, n, "out of range of a double"), buf;
+    if (!isfinite(v)) return snprintf(buf, n, "not finite"), buf;
     if (v < lo) return snprintf(buf, n, "below the minimum %g", lo), buf;
     if (v > hi) return snprintf(buf, n, "above the maximum %g", hi), buf;
     *out = v;
