@@ -4,11 +4,11 @@
 usage: deps_check.py SOURCE_DIR [--python PYTHON] [--verbose]
 
 A fresh Debian machine has only the required base system; `bash scripts/setup.sh` must
-install the rest. This finds
-  - every Python module imported by the .py files under scripts/ and mpi_tests/ and by
-    Python code given with -c in their shell files (an import inside
-    `try: ... except ImportError` is optional and only listed),
-  - every command the shell files (*.sh, *.sbatch) under scripts/ and mpi_tests/ run,
+install the rest. In the files of the tree (scripts/, mpi_tests/, fuzz/, ...; build trees
+and hidden directories left out) this finds
+  - every Python module imported by a .py file or by Python code given with -c in a shell
+    file (an import inside `try: ... except ImportError` is optional and only listed),
+  - every command the shell files (*.sh, *.sbatch) run,
     including the commands in $(...), `...`, <(...), bash -c '...', trap '...' and in the
     arguments of the test wrappers (check DESC CMD..., expect_rc RC OUT CMD...),
 finds the file PYTHON (default /usr/bin/python3) or the PATH would load or run, and asks
@@ -594,11 +594,15 @@ def resolve_modules(python, names):
 # ------------------------------------------------------------------------ main
 
 def project_files(root):
-    for top in ("scripts", "mpi_tests"):
-        for d, dirs, files in os.walk(os.path.join(root, top)):
-            dirs[:] = sorted(x for x in dirs if not x.startswith("."))
-            for f in sorted(files):
-                yield os.path.join(d, f)
+    """The files of the tree: build trees (a directory with a CMakeCache.txt) and hidden
+    directories are left out."""
+    for d, dirs, files in os.walk(root):
+        if d != root and "CMakeCache.txt" in files:
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+        for f in sorted(files):
+            yield os.path.join(d, f)
 
 
 def main(argv):

@@ -6,7 +6,9 @@
 # usage: bash scripts/setup.sh [--sanitize] [--build-dir DIR] [--no-install] [--dry-run]
 #                              [--with-fashion | --no-fashion] [--print-packages]
 #                              [-- CMAKE_ARGS...]
-#   --sanitize        AddressSanitizer + UBSan build (-DRPUSIM_SANITIZE=ON) in ./build-sanitize
+#   --sanitize        AddressSanitizer + UBSan build (-DRPUSIM_SANITIZE=ON) in ./build-sanitize,
+#                     compiled with clang when it is installed (then the libFuzzer targets
+#                     of fuzz/ are built and run by ctest too), else with the default cc
 #   --build-dir DIR   build here instead of ./build (./build-sanitize with --sanitize)
 #   --no-install      skip the package step
 #   --dry-run         print the package and build commands instead of running them
@@ -81,6 +83,7 @@ packages=(
     libhdf5-openmpi-dev hdf5-tools
     libinih-dev
     zlib1g-dev
+    clang libclang-rt-dev
     python3 python3-h5py python3-numpy python3-matplotlib
     slurmctld slurmd slurm-client munge
 )
@@ -134,6 +137,10 @@ configure=(cmake -S "$root" -B "$build_dir")
 if [ $sanitize = 1 ]; then
     # -O2 -g: sanitizer reports with line numbers at a bearable speed.
     configure+=(-DRPUSIM_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+    # clang brings libFuzzer: the sanitized build then also builds and runs fuzz/.
+    if command -v clang >/dev/null 2>&1; then
+        configure+=(-DCMAKE_C_COMPILER=clang)
+    fi
 else
     configure+=(-DRPUSIM_SANITIZE=OFF)
 fi
