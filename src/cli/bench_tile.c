@@ -108,6 +108,7 @@ int cli_bench_tile(int argc, char **argv) {
             fprintf(stderr, "rpusim bench tile: option %s needs a value\n", k);
             return 2;
         }
+        ++a; /* the value */
         if (!strcmp(k, "--sizes")) {
             if ((nsizes = cli_arg_int_list(CMD, k, v, 1, MAX_N, sizes, MAX_LIST)) < 0) return 2;
         } else if (!strcmp(k, "--batches")) {
@@ -140,7 +141,6 @@ int cli_bench_tile(int argc, char **argv) {
         } else {
             json = v;
         }
-        ++a;
     }
     /* memory of the largest case (it grows with size and batch): the tile's state, a copy
      * of its weights, and the four vector buffers (x, d, y, dx) of batch x size floats */
