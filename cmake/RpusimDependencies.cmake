@@ -41,6 +41,3 @@ target_link_libraries(rpusim_deps INTERFACE ${RPUSIM_SCALAPACK_LIB} HDF5::HDF5 L
 find_package(ZLIB REQUIRED)                                  # [zlib1g-dev]
 target_link_libraries(rpusim_deps INTERFACE ZLIB::ZLIB)
 
-# libinih [libinih-dev]: experiment files (INI)
-pkg_check_modules(INIH REQUIRED IMPORTED_TARGET inih)
-target_link_libraries(rpusim_deps INTERFACE PkgConfig::INIH)

@@ -60,6 +60,37 @@ install(EXPORT rpusimTargets
   FILE rpusimTargets.cmake
   DESTINATION ${RPUSIM_CMAKE_INSTALL_DIR})
 
+# --- private dependencies of a static librpusim.a ---------------------------------------
+# Exactly the libraries librpusim.a calls into, as the files this build linked (so the
+# package does not have to find them again): ScaLAPACK (and what its pkg-config module
+# links: MPI, LAPACK, BLAS), OpenBLAS, parallel HDF5, zlib, libinih, libm. HDF5 is named by
+# its own library only when that is shared (it then brings its own dependencies): the
+# HDF5::HDF5 target of FindHDF5 would also put everything h5pcc links (curl, crypto, szip,
+# dl) on every consumer's link line. rpusimConfig.cmake turns the list into
+# rpusim::private_deps; a shared librpusim.so exports none of it.
+set(_rpusim_private_libs "")
+if(SCALAPACK_FOUND AND SCALAPACK_LINK_LIBRARIES)
+  list(APPEND _rpusim_private_libs ${SCALAPACK_LINK_LIBRARIES})
+elseif(RPUSIM_SCALAPACK_LIB)
+  list(APPEND _rpusim_private_libs ${RPUSIM_SCALAPACK_LIB})
+endif()
+list(APPEND _rpusim_private_libs ${LAPACK_LIBRARIES} ${BLAS_LIBRARIES})
+if(HDF5_C_LIBRARY_hdf5 AND HDF5_C_LIBRARY_hdf5 MATCHES "\\.so(\\.[0-9.]+)?$")
+  set(_rpusim_hdf5_libs ${HDF5_C_LIBRARY_hdf5})
+else()
+  set(_rpusim_hdf5_libs ${HDF5_C_LIBRARIES})   # a static HDF5 needs all of it
+endif()
+list(APPEND _rpusim_private_libs ${_rpusim_hdf5_libs})
+list(APPEND _rpusim_private_libs ${ZLIB_LIBRARIES})
+if(INIH_LINK_LIBRARIES)
+  list(APPEND _rpusim_private_libs ${INIH_LINK_LIBRARIES})
+else()
+  list(APPEND _rpusim_private_libs ${INIH_LIBRARIES})
+endif()
+list(FILTER _rpusim_private_libs EXCLUDE REGEX "^(-l)?m$")   # libm is added by name below
+list(REMOVE_DUPLICATES _rpusim_private_libs)
+set(RPUSIM_PRIVATE_LIBS "${_rpusim_private_libs}")
+
 configure_package_config_file(
   ${CMAKE_CURRENT_LIST_DIR}/rpusimConfig.cmake.in
   ${PROJECT_BINARY_DIR}/rpusimConfig.cmake
@@ -75,9 +106,9 @@ install(FILES
 
 # --- pkg-config -------------------------------------------------------------------------
 # Dependencies are named by their own .pc modules when they have one (Debian ships
-# ompi-c, hdf5-openmpi, scalapack-openmpi, openblas); otherwise the libraries CMake found
-# are written out as they are. MPI is public (the public headers use MPI types); the rest
-# is private, which for a static library must still be on the default `--libs` line.
+# ompi-c, hdf5-openmpi, scalapack-openmpi, openblas, zlib, inih); otherwise the libraries
+# CMake found are written out as they are. MPI is public (the public headers use MPI
+# types); the rest is private.
 set(_rpusim_pc_public "")
 set(_rpusim_pc_private "")
 set(_rpusim_pc_public_libs "")
@@ -102,7 +133,7 @@ endif()
 if(_RPUSIM_PC_HDF5_FOUND)
   list(APPEND _rpusim_pc_private ${_RPUSIM_PC_HDF5_MODULE_NAME})
 else()
-  list(APPEND _rpusim_pc_private_libs ${HDF5_C_LIBRARIES})
+  list(APPEND _rpusim_pc_private_libs ${_rpusim_hdf5_libs})
 endif()
 if(_RPUSIM_PC_SCALAPACK_FOUND)
   list(APPEND _rpusim_pc_private ${_RPUSIM_PC_SCALAPACK_MODULE_NAME})
@@ -131,12 +162,10 @@ if(RPUSIM_SANITIZE)
   list(APPEND _rpusim_pc_public_libs -fsanitize=address,undefined)
 endif()
 
-if(RPUSIM_LIBRARY_TYPE STREQUAL "STATIC_LIBRARY")
-  list(APPEND _rpusim_pc_public ${_rpusim_pc_private})
-  list(APPEND _rpusim_pc_public_libs ${_rpusim_pc_private_libs})
-  set(_rpusim_pc_private "")
-  set(_rpusim_pc_private_libs "")
-endif()
+# The private dependencies stay in Requires.private / Libs.private for both library
+# types: `pkg-config --libs rpusim` is the shared library's link line (librpusim and MPI
+# only), `pkg-config --static --libs rpusim` the static one's (plus HDF5, ScaLAPACK,
+# OpenBLAS, zlib, libinih, libm), as pkg-config intends.
 list(REMOVE_DUPLICATES _rpusim_pc_public)
 list(JOIN _rpusim_pc_public " " RPUSIM_PC_REQUIRES)
 list(JOIN _rpusim_pc_private " " RPUSIM_PC_REQUIRES_PRIVATE)

@@ -56,7 +56,7 @@ static int model_create_tiles(tool_model *m, MPI_Comm comm, int scale, int tile_
     p.seed = 11;
     rpu_linear_params lp = {.in_features = 40 * scale,
                             .out_features = 10 * scale,
-                            .bias = true,
+                            .bias = RPU_BIAS_DIGITAL,
                             .layer_id = 2,
                             .seed = 11,
                             .mac = RPU_MAC_BLAS};
@@ -155,8 +155,8 @@ static int cmd_verify(const char *path, long min_step) {
             const int n = rpu_conv_weight_count(a), o = rpu_conv_get_params(a)->out_channels;
             float *wa = malloc(sizeof(float) * (size_t)n), *wb = malloc(sizeof(float) * (size_t)n);
             float *ba = malloc(sizeof(float) * (size_t)o), *bb = malloc(sizeof(float) * (size_t)o);
-            rpu_conv_get_weights(a, wa, ba, false);
-            rpu_conv_get_weights(b, wb, bb, false);
+            rpu_conv_get_weights(a, wa, ba, RPU_READ_EXACT);
+            rpu_conv_get_weights(b, wb, bb, RPU_READ_EXACT);
             if (memcmp(wa, wb, sizeof(float) * (size_t)n) ||
                 memcmp(ba, bb, sizeof(float) * (size_t)o)) {
                 if (g_rank == 0)
@@ -217,7 +217,7 @@ static int fixture_layer(MPI_Comm comm, rpu_linear **l) {
     rpu_config_set(&cfg, "device.w_min_dtod", "0.3");
     rpu_linear_params lp = {.in_features = 10,
                             .out_features = 6,
-                            .bias = true,
+                            .bias = RPU_BIAS_DIGITAL,
                             .layer_id = 5,
                             .seed = 3,
                             .mac = RPU_MAC_BLAS};

@@ -90,18 +90,17 @@ static int model_create(model *m, const rpu_config *cfg, int out_extra, uint64_t
     p.groups = 2;
     p.layer_id = 2;
     p.seed = 7;
+    p.bias = RPU_BIAS_ANALOG;
     if (s == RPU_OK) s = rpu_conv_create(MPI_COMM_WORLD, &p, &ca, &m->c[1]);
     rpu_conv_params_default(&p, 3, 2, 3, 2);
-    p.bias = false;
+    p.bias = RPU_BIAS_NONE;
     p.layer_id = 3;
     p.seed = 7;
     if (s == RPU_OK) s = rpu_conv_create(MPI_COMM_WORLD, &p, cfg, &m->c[2]);
-    rpu_linear_params lp = {.in_features = 12,
-                            .out_features = 5,
-                            .bias = true,
-                            .layer_id = 4,
-                            .seed = 7,
-                            .mac = RPU_MAC_BLAS};
+    rpu_linear_params lp;
+    rpu_linear_params_default(&lp, 12, 5);
+    lp.layer_id = 4;
+    lp.seed = 7;
     if (s == RPU_OK) s = rpu_linear_create(MPI_COMM_WORLD, &lp, cfg, &m->lin);
     CHECK(s == RPU_OK, "model create: %s", rpu_last_error());
     if (s != RPU_OK) return 0;
@@ -130,7 +129,7 @@ static void model_step(model *m, uint64_t key) {
         int xin = p->in_channels, yout = p->out_channels;
         if (i < 3) {
             int os[3];
-            CHECK_OK(rpu_conv_output_size(l, in3[i], os));
+            CHECK_OK(rpu_conv_output_size(p, in3[i], os));
             for (int d = 0; d < p->ndim; ++d) {
                 xin *= in3[i][d];
                 yout *= os[d];
@@ -144,10 +143,23 @@ static void model_step(model *m, uint64_t key) {
         CHECK_OK(rpu_conv_forward(l, x, n, i < 3 ? in3[i] : NULL, y));
         CHECK_OK(rpu_conv_backward(l, dy, NULL));
         CHECK_OK(rpu_conv_update(l, 0.1f));
+        if (p->bias == RPU_BIAS_DIGITAL) { /* the digital bias by plain SGD */
+            float b[16], g[16];
+            CHECK_OK(rpu_conv_get_digital_bias(l, b));
+            CHECK_OK(rpu_conv_get_grad(l, NULL, g));
+            for (int c = 0; c < p->out_channels; ++c)
+                b[c] -= 0.1f * g[c];
+            CHECK_OK(rpu_conv_set_digital_bias(l, b));
+        }
         free(x), free(y), free(dy);
     }
 }
 
+/* The digital bias of l into b (at most 16 values): 1, or 0 without one. */
+static int digital_bias(const rpu_conv *l, float *b) {
+    return rpu_conv_get_params(l)->bias == RPU_BIAS_DIGITAL &&
+           rpu_conv_get_digital_bias(l, b) == RPU_OK;
+}
 
 /* FNV hash of this rank's state of the model (owned tiles' items, digital biases). */
 static uint64_t layers_hash(model *m, int first, int count) {
@@ -165,8 +177,8 @@ static uint64_t layers_hash(model *m, int first, int count) {
                     h = (h ^ b[q]) * 1099511628211ull;
             }
         }
-        const float *b = rpu_conv_bias(m->c[i]);
-        if (b) {
+        float b[16];
+        if (digital_bias(m->c[i], b)) {
             const unsigned char *c = (const unsigned char *)b;
             for (size_t q = 0;
                  q < sizeof(float) * (size_t)rpu_conv_get_params(m->c[i])->out_channels; ++q)
@@ -191,8 +203,11 @@ static void model_poison(model *m) {
             for (int k = 0; k < n; ++k)
                 memset(it[k].data, 0xA5, rpu_state_item_bytes(&it[k]));
         }
-        float *b = rpu_conv_bias(m->c[i]);
-        if (b) memset(b, 0xA5, sizeof(float) * (size_t)rpu_conv_get_params(m->c[i])->out_channels);
+        float b[16];
+        if (digital_bias(m->c[i], b)) {
+            memset(b, 0xA5, sizeof b);
+            CHECK_OK(rpu_conv_set_digital_bias(m->c[i], b));
+        }
     }
 }
 
@@ -223,9 +238,10 @@ static void model_compare(model *a, model *b, const char *label) {
                 }
             }
         }
-        const float *ba = rpu_conv_bias(a->c[i]), *bb = rpu_conv_bias(b->c[i]);
-        if ((ba == NULL) != (bb == NULL) ||
-            (ba &&
+        float ba[16], bb[16];
+        const int ha = digital_bias(a->c[i], ba), hb = digital_bias(b->c[i], bb);
+        if (ha != hb ||
+            (ha &&
              memcmp(ba, bb, sizeof(float) * (size_t)rpu_conv_get_params(a->c[i])->out_channels))) {
             if (!bad) snprintf(first, sizeof first, "layer %s digital bias", layer_names[i]);
             ++bad;
@@ -451,8 +467,11 @@ static void test_reader(void) {
     /* the logical weights of every layer, gathered on every rank */
     float *w[NL];
     for (int i = 0; i < NL; ++i) {
-        w[i] = malloc(sizeof(float) * (size_t)rpu_conv_weight_count(a.c[i]));
-        CHECK_OK(rpu_conv_get_weights(a.c[i], w[i], NULL, false));
+        const size_t nw = (size_t)rpu_conv_weight_count(a.c[i]);
+        const rpu_conv_params *cp = rpu_conv_get_params(a.c[i]);
+        w[i] = malloc(sizeof(float) * (nw + (size_t)cp->out_channels));
+        CHECK_OK(rpu_conv_get_weights(a.c[i], w[i], cp->bias != RPU_BIAS_NONE ? w[i] + nw : NULL,
+                                      RPU_READ_EXACT));
     }
     /* item names of a tile in state-item order, from rank 0's first owned tile */
     if (tl_rank() == 0) {

@@ -55,15 +55,14 @@ static int net_create(net *m, MPI_Comm comm) {
     p.seed = 2024;
     rpu_status s = rpu_conv_create(comm, &p, &cfg, &m->c1);
     rpu_conv_params_default(&p, 1, 6, 4, 2); /* conv1d over the flattened rows, analog bias */
+    p.bias = RPU_BIAS_ANALOG;
     p.layer_id = 2;
     p.seed = 2024;
     if (s == RPU_OK) s = rpu_conv_create(comm, &p, &ca, &m->c2);
-    rpu_linear_params lp = {.in_features = 20,
-                            .out_features = 5,
-                            .bias = true,
-                            .layer_id = 3,
-                            .seed = 2024,
-                            .mac = RPU_MAC_BLAS};
+    rpu_linear_params lp;
+    rpu_linear_params_default(&lp, 20, 5);
+    lp.layer_id = 3;
+    lp.seed = 2024;
     if (s == RPU_OK) s = rpu_linear_create(comm, &lp, &cfg, &m->fc);
     CHECK(s == RPU_OK, "net create: %s", rpu_last_error());
     if (s != RPU_OK) return 0;
@@ -115,7 +114,8 @@ static float *net_weights(net *m, size_t *n) {
     for (int i = 0; i < NLAYER; ++i) {
         rpu_conv *l = m->ckl[i].layer;
         const size_t nw = (size_t)rpu_conv_weight_count(l);
-        CHECK_OK(rpu_conv_get_weights(l, p, rpu_conv_bias(l) ? p + nw : NULL, false));
+        CHECK_OK(rpu_conv_get_weights(
+            l, p, rpu_conv_get_params(l)->bias != RPU_BIAS_NONE ? p + nw : NULL, RPU_READ_EXACT));
         p += nw + (size_t)rpu_conv_get_params(l)->out_channels;
     }
     *n = tot;

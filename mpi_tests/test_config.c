@@ -515,6 +515,7 @@ static void test_keys(void) {
                                          "noise_model.prog_noise_scale",
                                          "noise_model.read_noise_scale",
                                          "noise_model.drift_scale",
+                                         "noise_model.prog_coeff_g_max_reference",
                                          "noise_model.prog_std",
                                          "noise_model.drift_nu_mean",
                                          "noise_model.drift_nu_std",
@@ -887,6 +888,22 @@ static void test_rejections(void) {
     CHECK(strcmp(small, "0.06") == 0, "got %s", small);
     CHECK_STATUS(rpu_config_get(&c, "forward.out_noise", small, 4), RPU_ERR_ARG);
     CHECK(mentions("forward.out_noise"), "small buffer message: %s", rpu_last_error());
+
+    /* messages are one line: control characters of a bad key or value are shown escaped
+     * (found by fuzz_config: a "\r" inside a device.type value reached the message) */
+    const char *ctl[][4] = {
+        {"device.type", "linear\rstep", "linear\\rstep", NULL},
+        {"forward.out_noise", "0.1\n[x]", "0.1\\n[x]", NULL},
+        {"update.desired_bl", "3\x01", "3\\x01", NULL},
+        {"modifier.coeffs", "[1, 2\t3]", "2\\t3", NULL},
+        {"forward.out\nnoise", "0.1", "forward.out\\nnoise", NULL},
+    };
+    for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; ++i) {
+        expect_reject(ctl[i][0], ctl[i][1], ctl[i][2], NULL);
+        const char *m = rpu_last_error();
+        CHECK(!strchr(m, '\n') && !strchr(m, '\r') && !strchr(m, '\t') && !strchr(m, '\x01'),
+              "control characters case %zu: raw control character in \"%s\"", i, m);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------

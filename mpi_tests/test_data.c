@@ -6,7 +6,23 @@
  *     gzip, count mismatch, label out of range, hostile huge headers) give RPU_ERR_FORMAT
  *     naming the file, a missing file RPU_ERR_IO naming it;
  *   - the synthetic set: reproducible, seed-dependent, balanced, learnable, the same on
- *     every rank.
+ *     every rank;
+ *   - (issue 13, defect 3) split checks: test images of another shape (4x4, 16x16 gzip,
+ *     3 channels) name both image sources and both shapes; a test label that is no
+ *     training class, or one the network cannot give, names the label file, the sample
+ *     and the value; a test split without the last class is evaluated over the training
+ *     classes. The same through rpu_train and rpu_evaluate on IDX directories (collective
+ *     on MPI_COMM_WORLD): the error comes before any batch (on_batch/on_epoch hooks);
+ *   - (issue 13, batch assembly) rpu_data_order against its documented definition
+ *     (doc_order), a permutation, epoch- and seed-dependent, fair (first position over
+ *     6000 epochs), identical on every rank; rpu_dataset_batch on a hand-made set (both
+ *     orders, partial last batch, argument errors); and end to end every batch that
+ *     rpu_train feeds its network, seen through on_batch over 2 epochs with 37 training
+ *     and 19 test samples in batches of 8: each image is intact and identifies its
+ *     sample, its label is that sample's label, training samples follow doc_order of the
+ *     epoch and test samples the stored order, the last batches hold 5 and 3 samples.
+ *     The mutation "labels of the last partial batch shifted by one" in rpu_dataset_batch
+ *     fails 16 checks at np1 (unit and end to end, training and evaluation).
  *
  * usage: test_data DATA_DIR TMP_DIR       (DATA_DIR = the repository's data/)
  *        test_data --fashion DIR          (Fashion-MNIST as installed by Debian's
@@ -15,6 +31,7 @@
 #define _POSIX_C_SOURCE 200809L /* mkdir */
 
 #include "rpusim/data.h"
+#include "rpusim/net.h"
 #include "rpusim/rng.h"
 #include "rpusim/status.h"
 #include "testlib.h"
@@ -113,7 +130,8 @@ static void write_idx(const char *path, int gz, uint32_t magic, const uint32_t *
 
 static bool is_empty(const rpu_dataset *ds) {
     return ds->n == 0 && ds->x == NULL && ds->y == NULL && ds->channels == 0 && ds->height == 0 &&
-           ds->width == 0 && ds->n_classes == 0;
+           ds->width == 0 && ds->n_classes == 0 && ds->images_name == NULL &&
+           ds->labels_name == NULL;
 }
 
 /* Loads images + labels expecting status want with `file` (and `word`, if not NULL) in the
@@ -291,6 +309,14 @@ static void test_roundtrip(void) {
     CHECK_OK(rpu_dataset_load_idx(pi, pl, &a));
     CHECK_OK(rpu_dataset_load_idx(gi, gl, &b));
     CHECK_OK(rpu_dataset_load_idx(gi, pl, &c)); /* mixed */
+    CHECK(a.images_name && !strcmp(a.images_name, pi) && a.labels_name &&
+              !strcmp(a.labels_name, pl),
+          "source names %s, %s; want %s, %s", a.images_name ? a.images_name : "(null)",
+          a.labels_name ? a.labels_name : "(null)", pi, pl);
+    CHECK(c.images_name && !strcmp(c.images_name, gi) && c.labels_name &&
+              !strcmp(c.labels_name, pl),
+          "mixed source names %s, %s", c.images_name ? c.images_name : "(null)",
+          c.labels_name ? c.labels_name : "(null)");
     if (same_as(&a, pix, lab, "plain") && same_as(&b, pix, lab, "gzip") &&
         same_as(&c, pix, lab, "mixed")) {
         CHECK(memcmp(a.x, b.x, sizeof(float) * RT_N * RT_S) == 0, "gzip and plain pixels differ");
@@ -384,7 +410,10 @@ static void test_malformed(void) {
     expect_fail("zero rows", f, pl, 0, RPU_ERR_FORMAT, f, "is 0");
     f = tmp_path("zero-labels");
     write_idx(f, 0, 0x801, (const uint32_t[]){0}, 1, lab, 0);
-    expect_fail("zero labels", pi, f, 0, RPU_ERR_FORMAT, f, "is 0");
+    expect_fail("zero labels", pi, f, 0, RPU_ERR_FORMAT, f, "empty: the header says 0 labels");
+    f = tmp_path("zero-images.gz");
+    write_idx(f, 1, 0x803, (const uint32_t[]){0, RT_H, RT_W}, 3, pix, 0);
+    expect_fail("zero images", f, pl, 0, RPU_ERR_FORMAT, f, "empty: the header says 0 images");
     f = tmp_path("wrong-shape"); /* header 37x7x5 over 37*35 bytes: fine; 37x7x6: short */
     write_idx(f, 0, 0x803, (const uint32_t[]){RT_N, 7, 6}, 3, pix, sizeof pix);
     expect_fail("header shape larger than the data", f, pl, 0, RPU_ERR_FORMAT, f, "truncated");
@@ -436,6 +465,44 @@ static void test_malformed(void) {
         f = tmp_path("long-data.gz");
         write_idx(f, 1, 0x803, idims, 3, more, sizeof more);
         expect_fail("gzip one byte too many", f, pl, 0, RPU_ERR_FORMAT, f, "too long");
+    }
+
+    /* gzip members: concatenated members are one stream (as gzip -d reads them), also with
+     * an empty member; bytes after the last member that are not another member are an
+     * error like a plain file's extra bytes (zlib's gzread ignored them) */
+    {
+        size_t n, g1, g2, g0;
+        unsigned char *raw = idx_bytes(0x803, idims, 3, pix, sizeof pix, &n);
+        unsigned char *a = gz_bytes(raw, 100, &g1);
+        unsigned char *b = gz_bytes(raw + 100, n - 100, &g2);
+        unsigned char *e = gz_bytes(raw, 0, &g0);
+        unsigned char *cat = malloc(g1 + g0 + g2 + 64);
+        memcpy(cat, a, g1);
+        memcpy(cat + g1, e, g0);
+        memcpy(cat + g1 + g0, b, g2);
+        f = tmp_path("members.gz");
+        write_bytes(f, cat, g1 + g0 + g2);
+        rpu_dataset ds;
+        CHECK_OK(rpu_dataset_load_idx(f, pl, &ds));
+        same_as(&ds, pix, lab, "three gzip members");
+        rpu_dataset_free(&ds);
+        memcpy(cat + g1 + g0 + g2, "trailing garbage", 16);
+        f = tmp_path("trailing-garbage.gz");
+        write_bytes(f, cat, g1 + g0 + g2 + 16);
+        expect_fail("gzip + trailing garbage", f, pl, 0, RPU_ERR_FORMAT, f,
+                    "not another gzip member");
+        memset(cat + g1 + g0 + g2, 0, 16);
+        f = tmp_path("trailing-zeros.gz");
+        write_bytes(f, cat, g1 + g0 + g2 + 16);
+        expect_fail("gzip + trailing zeros", f, pl, 0, RPU_ERR_FORMAT, f, "too long");
+        f = tmp_path("trailing-half-member.gz");
+        memcpy(cat + g1 + g0 + g2, a, 10);
+        write_bytes(f, cat, g1 + g0 + g2 + 10);
+        expect_fail("gzip + a cut member", f, pl, 0, RPU_ERR_FORMAT, f, "truncated gzip data");
+        f = tmp_path("magic-only.gz");
+        write_bytes(f, "\x1f\x8b", 2);
+        expect_fail("gzip magic only", f, pl, 0, RPU_ERR_FORMAT, f, "truncated gzip data");
+        free(cat), free(e), free(b), free(a), free(raw);
     }
 
     /* count mismatch */
@@ -600,6 +667,493 @@ static void test_synthetic(void) {
     CHECK_STATUS(rpu_dataset_synthetic(10, 1, 8, 8, 10, 1, NULL), RPU_ERR_ARG);
 }
 
+/* ---- split checks (issue 13, defect 3) ------------------------------------------------ */
+
+/* A hand-filled set (no source names) of n samples c x h x w, labels from lab. */
+static rpu_dataset hand_set(int n, int c, int h, int w, int n_classes, const uint8_t *lab) {
+    rpu_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    ds.n = n, ds.channels = c, ds.height = h, ds.width = w, ds.n_classes = n_classes;
+    ds.x = calloc((size_t)n * c * h * w + 1, sizeof(float));
+    ds.y = malloc((size_t)n + 1);
+    for (int i = 0; i < n; ++i)
+        ds.y[i] = lab[i];
+    return ds;
+}
+
+static void test_split_checks(void) {
+    /* a training split 8x8 (labels 0..9) and test splits of 4x4, 16x16, 8x8 with a label
+     * 12 at sample 5, 8x8 with labels 0..8 only, written as IDX files */
+    enum { NTR = 30, NTE = 12 };
+    static unsigned char pix[NTR * 256];
+    unsigned char ltr[NTR], lte[NTE];
+    for (int k = 0; k < NTR * 256; ++k)
+        pix[k] = (unsigned char)(k * 37 + 11);
+    for (int i = 0; i < NTR; ++i)
+        ltr[i] = (unsigned char)(i % 10);
+    char ti[2304], tl[2304], i4[2304], i16[2304], i8[2304], lbad[2304], lnine[2304];
+    snprintf(ti, sizeof ti, "%s", tmp_path("split-train-images"));
+    snprintf(tl, sizeof tl, "%s", tmp_path("split-train-labels"));
+    snprintf(i4, sizeof i4, "%s", tmp_path("split-test-images-4x4"));
+    snprintf(i16, sizeof i16, "%s", tmp_path("split-test-images-16x16.gz"));
+    snprintf(i8, sizeof i8, "%s", tmp_path("split-test-images-8x8"));
+    snprintf(lbad, sizeof lbad, "%s", tmp_path("split-test-labels-12"));
+    snprintf(lnine, sizeof lnine, "%s", tmp_path("split-test-labels-0-8"));
+    write_idx(ti, 0, 0x803, (const uint32_t[]){NTR, 8, 8}, 3, pix, NTR * 64);
+    write_idx(tl, 0, 0x801, (const uint32_t[]){NTR}, 1, ltr, NTR);
+    write_idx(i4, 0, 0x803, (const uint32_t[]){NTE, 4, 4}, 3, pix, NTE * 16);
+    write_idx(i16, 1, 0x803, (const uint32_t[]){NTE, 16, 16}, 3, pix, NTE * 256);
+    write_idx(i8, 0, 0x803, (const uint32_t[]){NTE, 8, 8}, 3, pix, NTE * 64);
+    for (int i = 0; i < NTE; ++i)
+        lte[i] = (unsigned char)(i % 9);
+    write_idx(lnine, 0, 0x801, (const uint32_t[]){NTE}, 1, lte, NTE);
+    lte[5] = 12;
+    write_idx(lbad, 0, 0x801, (const uint32_t[]){NTE}, 1, lte, NTE);
+
+    rpu_dataset tr, te;
+    CHECK_OK(rpu_dataset_load_idx(ti, tl, &tr));
+    CHECK(tr.n_classes == 10, "training split: %d classes", tr.n_classes);
+    const char *const imgs[2] = {i4, i16};
+    const char *const shapes[2] = {"1 x 4 x 4", "1 x 16 x 16"};
+    for (int v = 0; v < 2; ++v) {
+        CHECK_OK(rpu_dataset_load_idx(imgs[v], lnine, &te));
+        rpu_clear_error();
+        CHECK_STATUS(rpu_dataset_check_split(&tr, &te), RPU_ERR_FORMAT);
+        const char *m = rpu_last_error();
+        CHECK(strstr(m, imgs[v]) && strstr(m, ti) && strstr(m, shapes[v]) && strstr(m, "1 x 8 x 8"),
+              "%s test images: message names both files and shapes: %s", shapes[v], m);
+        rpu_dataset_free(&te);
+    }
+    /* a test label that is no class of the training split */
+    CHECK_OK(rpu_dataset_load_idx(i8, lbad, &te));
+    CHECK_STATUS(rpu_dataset_check_split(&tr, &te), RPU_ERR_FORMAT);
+    CHECK(strstr(rpu_last_error(), lbad) && strstr(rpu_last_error(), "label 12 of sample 5") &&
+              strstr(rpu_last_error(), tl) && strstr(rpu_last_error(), "10 classes"),
+          "test label 12: %s", rpu_last_error());
+    /* the same labels against a network's 10 outputs */
+    CHECK_STATUS(rpu_dataset_check_labels(&te, 10), RPU_ERR_FORMAT);
+    CHECK(strstr(rpu_last_error(), lbad) && strstr(rpu_last_error(), "label 12 of sample 5") &&
+              strstr(rpu_last_error(), "not below 10"),
+          "check_labels: %s", rpu_last_error());
+    CHECK_OK(rpu_dataset_check_labels(&te, 13));
+    rpu_dataset_free(&te);
+    /* a test split without class 9: evaluated over the training split's 10 classes */
+    CHECK_OK(rpu_dataset_load_idx(i8, lnine, &te));
+    CHECK(te.n_classes == 9, "labels 0..8: %d classes inferred", te.n_classes);
+    CHECK_OK(rpu_dataset_check_split(&tr, &te));
+    CHECK(te.n_classes == 10, "after the split check: %d classes, want 10", te.n_classes);
+    rpu_dataset_free(&te);
+
+    /* channels: two synthetic sets, named by their seed; an empty hand-made test set */
+    rpu_dataset a, b;
+    CHECK_OK(rpu_dataset_synthetic(10, 1, 8, 8, 4, 5, &a));
+    CHECK_OK(rpu_dataset_synthetic(10, 3, 8, 8, 4, 6, &b));
+    CHECK(a.images_name && !strcmp(a.images_name, "synthetic set (seed 5)"), "synthetic name %s",
+          a.images_name ? a.images_name : "(null)");
+    CHECK_STATUS(rpu_dataset_check_split(&a, &b), RPU_ERR_FORMAT);
+    CHECK(strstr(rpu_last_error(), "synthetic set (seed 6) are 3 x 8 x 8") &&
+              strstr(rpu_last_error(), "synthetic set (seed 5) are 1 x 8 x 8"),
+          "channels 3 vs 1: %s", rpu_last_error());
+    rpu_dataset_free(&b);
+    const uint8_t none[1] = {0}, some[4] = {0, 3, 1, 4};
+    b = hand_set(0, 1, 8, 8, 4, none);
+    CHECK_STATUS(rpu_dataset_check_split(&a, &b), RPU_ERR_FORMAT);
+    CHECK(strstr(rpu_last_error(), "images is empty"), "empty test set: %s", rpu_last_error());
+    free(b.x), free(b.y);
+    b = hand_set(4, 1, 8, 8, 5, some); /* labels without a source name */
+    CHECK_STATUS(rpu_dataset_check_labels(&b, 4), RPU_ERR_FORMAT);
+    CHECK(strstr(rpu_last_error(), "labels: label 4 of sample 3 is not below 4"),
+          "unnamed labels: %s", rpu_last_error());
+    CHECK_STATUS(rpu_dataset_check_labels(&b, 0), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_dataset_check_labels(NULL, 4), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_dataset_check_split(NULL, &b), RPU_ERR_ARG);
+    free(b.x), free(b.y);
+    rpu_dataset_free(&a);
+    rpu_dataset_free(&tr);
+}
+
+/* ---- data order and batches (issue 13, test gap "batch assembly") ----------------------- */
+
+/* The order as data.h documents it, written from that text. */
+static void doc_order(int n, uint64_t seed, int epoch, int *o) {
+    rpu_rng r;
+    rpu_rng_init(&r, seed, rpu_stream_id(0xFFFFFF, (uint32_t)epoch, RPU_PURPOSE_DATA));
+    for (int i = 0; i < n; ++i)
+        o[i] = i;
+    for (int i = n - 1; i > 0; --i) {
+        int j = (int)(rpu_rng_uniform(&r) * (float)(i + 1));
+        j = j > i ? i : j;
+        const int t = o[i];
+        o[i] = o[j];
+        o[j] = t;
+    }
+}
+
+static bool is_permutation(const int *o, int n) {
+    char *seen = calloc((size_t)n, 1);
+    bool ok = seen != NULL;
+    for (int i = 0; ok && i < n; ++i) {
+        ok = o[i] >= 0 && o[i] < n && !seen[o[i]];
+        if (ok) seen[o[i]] = 1;
+    }
+    free(seen);
+    return ok;
+}
+
+static void test_order(void) {
+    enum { N = 1437 };
+    static int o[N], w[N], o2[N];
+    CHECK_OK(rpu_data_order(N, 9, 0, o));
+    doc_order(N, 9, 0, w);
+    CHECK(is_permutation(o, N), "rpu_data_order: not a permutation");
+    CHECK(!memcmp(o, w, sizeof o), "rpu_data_order differs from its documented definition");
+    int fixed = 0;
+    for (int i = 0; i < N; ++i)
+        fixed += o[i] == i;
+    CHECK(fixed < 10, "order: %d of %d samples stay in place", fixed, N);
+    CHECK_OK(rpu_data_order(N, 9, 1, o2));
+    CHECK(is_permutation(o2, N) && memcmp(o, o2, sizeof o) != 0, "epoch 1 order == epoch 0's");
+    CHECK_OK(rpu_data_order(N, 10, 0, o2));
+    CHECK(memcmp(o, o2, sizeof o) != 0, "seed 10 order == seed 9's");
+    CHECK_OK(rpu_data_order(N, 9, 0, o2));
+    CHECK(!memcmp(o, o2, sizeof o), "the same arguments give another order");
+    /* the same on every rank */
+    uint64_t h = fnv1a(o, sizeof o, 1469598103934665603ull);
+    unsigned long long hl = h, hmin, hmax;
+    MPI_Allreduce(&hl, &hmin, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&hl, &hmax, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+    CHECK(hmin == hmax, "rpu_data_order differs between ranks");
+    /* a fair shuffle: over 6000 epochs every sample of 6 is first 1000 times on average
+     * (binomial, sd 28.9): each count within 1000 +- 150 (5.2 sd) */
+    int first[6] = {0};
+    for (int ep = 0; ep < 6000; ++ep) {
+        int s6[6];
+        CHECK_OK(rpu_data_order(6, 4, ep, s6));
+        first[s6[0]]++;
+    }
+    for (int k = 0; k < 6; ++k)
+        CHECK(first[k] > 850 && first[k] < 1150, "sample %d first in %d of 6000 epochs", k,
+              first[k]);
+    CHECK_OK(rpu_data_order(1, 3, 0, o2));
+    CHECK(o2[0] == 0, "n = 1: order[0] = %d", o2[0]);
+    CHECK_STATUS(rpu_data_order(0, 3, 0, o2), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_data_order(5, 3, -1, o2), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_data_order(5, 3, 0, NULL), RPU_ERR_ARG);
+}
+
+static void test_batches(void) {
+    /* 11 samples of 3 values: sample k is (10k, 10k + 1, 10k + 2), label (7k) % 5 */
+    enum { N = 11, S = 3, B = 4 };
+    uint8_t lab[N];
+    for (int k = 0; k < N; ++k)
+        lab[k] = (uint8_t)(k * 7 % 5);
+    rpu_dataset ds = hand_set(N, 1, 1, S, 5, lab);
+    for (int k = 0; k < N * S; ++k)
+        ds.x[k] = (float)(k / S * 10 + k % S);
+    CHECK(rpu_data_batches(N, B) == 3 && rpu_data_batches(12, 4) == 3 &&
+              rpu_data_batches(1, 4) == 1 && rpu_data_batches(0, 4) == 0 &&
+              rpu_data_batches(5, 0) == 0,
+          "rpu_data_batches");
+    const int rev[N] = {10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+    float x[B * S];
+    uint8_t y[B];
+    for (int pass = 0; pass < 2; ++pass) { /* 0: order rev, 1: stored order */
+        const int *order = pass ? NULL : rev;
+        int seen = 0;
+        for (int b = 0; b < 3; ++b) {
+            int c = -1;
+            memset(x, 0xA5, sizeof x);
+            memset(y, 0xA5, sizeof y);
+            CHECK_OK(rpu_dataset_batch(&ds, order, B, b, x, y, &c));
+            CHECK(c == (b < 2 ? 4 : 3), "pass %d batch %d: %d samples", pass, b, c);
+            for (int i = 0; i < c && i < B; ++i, ++seen) {
+                const int k = pass ? seen : N - 1 - seen;
+                CHECK(x[i * S] == 10.0f * k && x[i * S + 1] == 10.0f * k + 1 &&
+                          x[i * S + 2] == 10.0f * k + 2 && y[i] == k * 7 % 5,
+                      "pass %d batch %d item %d: (%g %g %g | %d), want sample %d", pass, b, i,
+                      x[i * S], x[i * S + 1], x[i * S + 2], y[i], k);
+            }
+        }
+        CHECK(seen == N, "pass %d: %d samples in all", pass, seen);
+    }
+    int c = 7;
+    CHECK_OK(rpu_dataset_batch(&ds, rev, B, 2, x, NULL, &c)); /* images only */
+    CHECK(c == 3 && x[0] == 20.0f, "images only: %d samples, first %g", c, x[0]);
+    CHECK_STATUS(rpu_dataset_batch(&ds, rev, B, 3, x, y, &c), RPU_ERR_ARG);
+    CHECK(c == 0, "a failed batch has %d samples", c);
+    CHECK_STATUS(rpu_dataset_batch(&ds, rev, B, -1, x, y, &c), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_dataset_batch(&ds, rev, 0, 0, x, y, &c), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_dataset_batch(&ds, rev, B, 0, NULL, y, &c), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_dataset_batch(NULL, rev, B, 0, x, y, &c), RPU_ERR_ARG);
+    const int bad[N] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 10};
+    CHECK_STATUS(rpu_dataset_batch(&ds, bad, B, 2, x, y, &c), RPU_ERR_ARG);
+    CHECK(strstr(rpu_last_error(), "order[9] = 11"), "bad order entry: %s", rpu_last_error());
+    free(ds.x), free(ds.y);
+}
+
+/* ---- through rpu_train / rpu_evaluate (collective on MPI_COMM_WORLD) ---------------- */
+
+static char shared_dir[2200]; /* one directory for all ranks of this run */
+
+/* Writes <dir>/<split>-{images-idx3,labels-idx1}-ubyte (rank 0; the caller synchronises). */
+static void write_split(const char *dir, const char *split, int n, int h, int w,
+                        const unsigned char *pix, const unsigned char *lab) {
+    if (tl_rank() != 0) return;
+    char p[2600];
+    CHECK(make_dir(dir), "mkdir %s", dir);
+    snprintf(p, sizeof p, "%s/%s-images-idx3-ubyte", dir, split);
+    write_idx(p, 0, 0x803, (const uint32_t[]){(uint32_t)n, (uint32_t)h, (uint32_t)w}, 3, pix,
+              (size_t)n * h * w);
+    snprintf(p, sizeof p, "%s/%s-labels-idx1-ubyte", dir, split);
+    write_idx(p, 0, 0x801, (const uint32_t[]){(uint32_t)n}, 1, lab, (size_t)n);
+}
+
+/* An experiment on the IDX files in data_dir: flatten + linear(out), floating point. */
+static rpu_experiment *idx_experiment(const char *data_dir, int out, int epochs, int batch,
+                                      const char *checkpoint) {
+    char text[8192];
+    snprintf(text, sizeof text,
+             "[run]\nseed = 3\nepochs = %d\nbatch_size = %d\nlr = 0.05\n"
+             "output_dir = %s/out-%d\ncheckpoint = %s\n"
+             "[rpu]\nkind = floating_point\n"
+             "[data]\ndataset = idx\npath = %s\n"
+             "[layer.flat]\ntype = flatten\n"
+             "[layer.fc]\ntype = linear\nout = %d\n",
+             epochs, batch, shared_dir, out, checkpoint ? checkpoint : "", data_dir, out);
+    rpu_experiment *e = NULL;
+    rpu_status s = rpu_experiment_parse(text, "data-test.ini", NULL, 0, &e);
+    CHECK(s == RPU_OK, "experiment on %s: %s", data_dir, rpu_last_error());
+    return s == RPU_OK ? e : NULL;
+}
+
+typedef struct {
+    int epochs, batches; /* on_epoch and on_batch calls */
+} call_count;
+
+static void count_epoch(void *ctx, const rpu_epoch_metrics *m) {
+    (void)m;
+    ((call_count *)ctx)->epochs++;
+}
+
+static void count_batch(void *ctx, const rpu_batch_view *b) {
+    (void)b;
+    ((call_count *)ctx)->batches++;
+}
+
+/* Status s of `call` is want and its message (the last error) holds every word. */
+static void expect_words(const char *label, const char *call, rpu_status s, rpu_status want,
+                         const char *const *words) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", rpu_last_error());
+    CHECK(s == want, "%s: %s -> %s, want %s (%s)", label, call, rpu_status_name(s),
+          rpu_status_name(want), msg);
+    for (int k = 0; words[k]; ++k)
+        CHECK(strstr(msg, words[k]) != NULL, "%s: %s message lacks '%s': %s", label, call, words[k],
+              msg);
+}
+
+/* rpu_train and rpu_evaluate (with checkpoint good_ck) on data_dir fail with want before
+ * any batch, their message containing every string of words (NULL-terminated). */
+static void expect_rejected(const char *label, const char *data_dir, int out, const char *good_ck,
+                            rpu_status want, const char *const *words) {
+    rpu_experiment *e = idx_experiment(data_dir, out, 1, 8, NULL);
+    if (!e) return;
+    call_count n = {0, 0};
+    rpu_train_hooks h = {.on_epoch = count_epoch, .on_batch = count_batch, .ctx = &n};
+    rpu_clear_error();
+    expect_words(label, "rpu_train", rpu_train(MPI_COMM_WORLD, e, NULL, &h), want, words);
+    CHECK(n.epochs == 0 && n.batches == 0, "%s: %d epochs and %d batches ran", label, n.epochs,
+          n.batches);
+    double loss = -1, acc = -1;
+    int *conf = NULL, k_out = 0;
+    rpu_clear_error();
+    const rpu_status s = rpu_evaluate(MPI_COMM_WORLD, e, good_ck, &loss, &acc, &conf, &k_out);
+    expect_words(label, "rpu_evaluate", s, want, words);
+    if (s == RPU_OK) free(conf);
+    rpu_experiment_free(&e);
+}
+
+/* Defect 3 end to end: test images of another shape or with labels the network cannot
+ * give stop rpu_train and rpu_evaluate before any batch, naming the files. */
+static void test_train_rejects(void) {
+    enum { NTR = 40, NTE = 12, K = 10 };
+    static unsigned char pix[NTR * 256];
+    unsigned char ltr[NTR], lte[NTE];
+    for (int k = 0; k < NTR * 256; ++k)
+        pix[k] = (unsigned char)((k * 131) >> 3);
+    for (int i = 0; i < NTR; ++i)
+        ltr[i] = (unsigned char)(i % K);
+    for (int i = 0; i < NTE; ++i)
+        lte[i] = (unsigned char)(i % K);
+    char good[2400], d4[2400], d16[2400], dlab[2400], dnine[2400], ck[2400];
+    snprintf(good, sizeof good, "%s/good", shared_dir);
+    snprintf(d4, sizeof d4, "%s/test4x4", shared_dir);
+    snprintf(d16, sizeof d16, "%s/test16x16", shared_dir);
+    snprintf(dlab, sizeof dlab, "%s/label12", shared_dir);
+    snprintf(dnine, sizeof dnine, "%s/no-class-9", shared_dir);
+    snprintf(ck, sizeof ck, "%s/good.h5", shared_dir);
+    const char *dirs[5] = {good, d4, d16, dlab, dnine};
+    for (int d = 0; d < 5; ++d)
+        write_split(dirs[d], "train", NTR, 8, 8, pix, ltr);
+    write_split(good, "t10k", NTE, 8, 8, pix, lte);
+    write_split(d4, "t10k", NTE, 4, 4, pix, lte);
+    write_split(d16, "t10k", NTE, 16, 16, pix, lte);
+    lte[5] = 12;
+    write_split(dlab, "t10k", NTE, 8, 8, pix, lte);
+    for (int i = 0; i < NTE; ++i)
+        lte[i] = (unsigned char)(i % (K - 1));
+    write_split(dnine, "t10k", NTE, 8, 8, pix, lte);
+    MPI_Barrier(MPI_COMM_WORLD);
+
+    /* a checkpoint of the 8x8 network to evaluate with */
+    rpu_experiment *e = idx_experiment(good, K, 1, 8, ck);
+    if (!e) return;
+    CHECK_OK(rpu_train(MPI_COMM_WORLD, e, NULL, NULL));
+    rpu_experiment_free(&e);
+
+    char tr_img[2600], te_img[2600], te_lab[2600], tr_lab[2600];
+    snprintf(tr_img, sizeof tr_img, "%s/train-images-idx3-ubyte", d4);
+    snprintf(te_img, sizeof te_img, "%s/t10k-images-idx3-ubyte", d4);
+    expect_rejected("4x4 test images", d4, K, ck, RPU_ERR_FORMAT,
+                    (const char *const[]){tr_img, te_img, "1 x 4 x 4", "1 x 8 x 8", NULL});
+    snprintf(tr_img, sizeof tr_img, "%s/train-images-idx3-ubyte", d16);
+    snprintf(te_img, sizeof te_img, "%s/t10k-images-idx3-ubyte", d16);
+    expect_rejected("16x16 test images", d16, K, ck, RPU_ERR_FORMAT,
+                    (const char *const[]){tr_img, te_img, "1 x 16 x 16", "1 x 8 x 8", NULL});
+    snprintf(te_lab, sizeof te_lab, "%s/t10k-labels-idx1-ubyte", dlab);
+    expect_rejected("test label 12", dlab, K, ck, RPU_ERR_FORMAT,
+                    (const char *const[]){te_lab, "label 12 of sample 5", NULL});
+    /* labels 0..9 (both splits: sample 8 has label 8) and a network of 8 outputs: the
+     * first label it cannot give (training labels in rpu_train, test labels in
+     * rpu_evaluate) */
+    snprintf(tr_lab, sizeof tr_lab, "%s/", good);
+    expect_rejected("8 outputs for labels 0..9", good, 8, ck, RPU_ERR_CONFIG,
+                    (const char *const[]){tr_lab, "-labels-idx1-ubyte: label 8 of sample 8",
+                                          "data-test.ini:15: [layer.fc]", NULL});
+
+    /* only rank 1 sees the 4x4 test split: every rank returns its error (no rank goes on
+     * into the collective set-up alone), the data of the others is freed (LSan) */
+    if (tl_size() > 1) {
+        e = idx_experiment(tl_rank() == 1 ? d4 : good, K, 1, 8, NULL);
+        if (e) {
+            rpu_clear_error();
+            expect_words("4x4 on rank 1 only", "rpu_train",
+                         rpu_train(MPI_COMM_WORLD, e, NULL, NULL), RPU_ERR_FORMAT,
+                         (const char *const[]){"1 x 4 x 4", "(on rank 1)", NULL});
+            rpu_experiment_free(&e);
+        }
+    }
+
+    /* a test split without class 9 is evaluated over the training set's 10 classes */
+    e = idx_experiment(dnine, K, 1, 8, NULL);
+    if (e) {
+        double loss = -1, acc = -1;
+        int *conf = NULL, k_out = 0;
+        CHECK_OK(rpu_evaluate(MPI_COMM_WORLD, e, ck, &loss, &acc, &conf, &k_out));
+        CHECK(k_out == K && conf && acc >= 0 && acc <= 1, "no class 9: %d classes, acc %g", k_out,
+              acc);
+        free(conf);
+        rpu_experiment_free(&e);
+    }
+}
+
+/* Batch assembly end to end: every batch that rpu_train feeds its network (training and
+ * the test-set evaluation after each epoch) is observed through on_batch and checked
+ * against the data written to the files: each (image, label) pair is one sample's pair
+ * (the image identifies its sample), training batches follow the documented order
+ * (doc_order) of each epoch, evaluation batches the stored order, every batch but the
+ * last is full, the last is partial, and every sample is seen once per pass. */
+enum { BT_NTR = 37, BT_NTE = 19, BT_B = 8, BT_H = 4, BT_W = 5, BT_S = BT_H * BT_W, BT_K = 5 };
+enum { BT_EPOCHS = 2, BT_SEED = 3 };
+
+typedef struct {
+    const unsigned char *pix_tr, *lab_tr, *pix_te, *lab_te;
+    int order[BT_EPOCHS][BT_NTR];
+    int pos_tr[BT_EPOCHS + 1], pos_te[BT_EPOCHS + 1]; /* samples seen per pass (1-based) */
+    int calls, bad;
+} batch_log;
+
+static void check_batch(void *ctx, const rpu_batch_view *v) {
+    batch_log *L = ctx;
+    L->calls++;
+    const int n = v->train ? BT_NTR : BT_NTE, nbat = (n + BT_B - 1) / BT_B;
+    if (!CHECK(v->epoch >= 1 && v->epoch <= BT_EPOCHS && v->batches == nbat && v->batch >= 1 &&
+                   v->batch <= nbat,
+               "on_batch: epoch %d batch %d/%d (%s)", v->epoch, v->batch, v->batches,
+               v->train ? "train" : "eval")) {
+        L->bad++;
+        return;
+    }
+    int *pos = v->train ? &L->pos_tr[v->epoch] : &L->pos_te[v->epoch];
+    const int want_n = v->batch < nbat ? BT_B : n - (nbat - 1) * BT_B;
+    if (!CHECK(v->n == want_n && *pos == (v->batch - 1) * BT_B,
+               "%s epoch %d batch %d: %d samples after %d, want %d after %d",
+               v->train ? "train" : "eval", v->epoch, v->batch, v->n, *pos, want_n,
+               (v->batch - 1) * BT_B)) {
+        L->bad++;
+        return;
+    }
+    const unsigned char *pix = v->train ? L->pix_tr : L->pix_te;
+    const unsigned char *lab = v->train ? L->lab_tr : L->lab_te;
+    for (int i = 0; i < v->n; ++i, ++*pos) {
+        const float *x = v->x + (size_t)i * BT_S;
+        const int k = (int)lrintf(x[0] * 255.0f) - 1; /* pixel 0 of sample k is k + 1 */
+        const int want_k = v->train ? L->order[v->epoch - 1][*pos] : *pos;
+        int same = k >= 0 && k < n;
+        for (int j = 0; same && j < BT_S; ++j)
+            same = x[j] == (float)pix[(size_t)k * BT_S + j] / 255.0f;
+        if (!CHECK(same && k == want_k && v->y[i] == lab[k],
+                   "%s epoch %d batch %d item %d: image of sample %d (%s), label %d; want "
+                   "sample %d, label %d",
+                   v->train ? "train" : "eval", v->epoch, v->batch, i, k,
+                   same ? "intact" : "not a sample", v->y[i], want_k,
+                   want_k >= 0 && want_k < n ? lab[want_k] : -1))
+            L->bad++;
+    }
+}
+
+static void test_train_batches(void) {
+    static unsigned char pix_tr[BT_NTR * BT_S], pix_te[BT_NTE * BT_S];
+    unsigned char lab_tr[BT_NTR], lab_te[BT_NTE];
+    rpu_rng r;
+    rpu_rng_init(&r, 77, rpu_stream_id(2, 0, RPU_PURPOSE_TEST));
+    for (int k = 0; k < BT_NTR * BT_S; ++k)
+        pix_tr[k] =
+            k % BT_S ? (unsigned char)(rpu_rng_u32(&r) & 0xFF) : (unsigned char)(k / BT_S + 1);
+    for (int k = 0; k < BT_NTE * BT_S; ++k)
+        pix_te[k] =
+            k % BT_S ? (unsigned char)(rpu_rng_u32(&r) & 0xFF) : (unsigned char)(k / BT_S + 1);
+    /* labels: every class present, neighbours in the data order differ often */
+    for (int i = 0; i < BT_NTR; ++i)
+        lab_tr[i] = (unsigned char)(i < BT_K ? (uint32_t)i : rpu_rng_u32(&r) % BT_K);
+    for (int i = 0; i < BT_NTE; ++i)
+        lab_te[i] = (unsigned char)(rpu_rng_u32(&r) % BT_K);
+    char dir[2400];
+    snprintf(dir, sizeof dir, "%s/batches", shared_dir);
+    write_split(dir, "train", BT_NTR, BT_H, BT_W, pix_tr, lab_tr);
+    write_split(dir, "t10k", BT_NTE, BT_H, BT_W, pix_te, lab_te);
+    MPI_Barrier(MPI_COMM_WORLD);
+
+    static batch_log L;
+    memset(&L, 0, sizeof L);
+    L.pix_tr = pix_tr, L.lab_tr = lab_tr, L.pix_te = pix_te, L.lab_te = lab_te;
+    for (int ep = 0; ep < BT_EPOCHS; ++ep)
+        doc_order(BT_NTR, BT_SEED, ep, L.order[ep]);
+    rpu_experiment *e = idx_experiment(dir, BT_K, BT_EPOCHS, BT_B, NULL);
+    if (!e) return;
+    rpu_train_hooks h = {.on_batch = check_batch, .ctx = &L};
+    CHECK_OK(rpu_train(MPI_COMM_WORLD, e, NULL, &h));
+    rpu_experiment_free(&e);
+    const int per_epoch = (BT_NTR + BT_B - 1) / BT_B + (BT_NTE + BT_B - 1) / BT_B;
+    CHECK(L.calls == BT_EPOCHS * per_epoch, "on_batch called %d times, want %d", L.calls,
+          BT_EPOCHS * per_epoch);
+    for (int ep = 1; ep <= BT_EPOCHS; ++ep)
+        CHECK(L.pos_tr[ep] == BT_NTR && L.pos_te[ep] == BT_NTE,
+              "epoch %d: %d training and %d test samples seen, want %d and %d", ep, L.pos_tr[ep],
+              L.pos_te[ep], BT_NTR, BT_NTE);
+    CHECK(L.bad == 0, "%d batch items out of order or mispaired", L.bad);
+}
+
 /* ---- Fashion-MNIST ------------------------------------------------------------------- */
 
 /* Numbers computed with Python's gzip module from the files of Debian's
@@ -663,9 +1217,18 @@ int main(int argc, char **argv) {
     snprintf(tmp_dir, sizeof tmp_dir, "%s/np%d_r%d", base, tl_size(), tl_rank());
     CHECK(make_dir(tmp_dir), "mkdir %s: %s", tmp_dir, strerror(errno));
 
+    snprintf(shared_dir, sizeof shared_dir, "%s/np%d", base, tl_size());
+    if (tl_rank() == 0) CHECK(make_dir(shared_dir), "mkdir %s: %s", shared_dir, strerror(errno));
+    MPI_Barrier(MPI_COMM_WORLD);
+
     test_digits(argv[1]);
     test_roundtrip();
     test_malformed();
     test_synthetic();
+    test_split_checks();
+    test_order();
+    test_batches();
+    test_train_rejects();
+    test_train_batches();
     return tl_finish();
 }

@@ -23,6 +23,7 @@
  * 4. Tile grids of the worked examples of spec §1.3 (split sizes, tile shapes, owners,
  *    owned tiles, load balance) and rpu_conv_tile_size.
  * 5. Error paths with status and message key words. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "rpusim/config.h"
 #include "rpusim/layer.h"
 #include "rpusim/mapping.h"
@@ -252,6 +253,11 @@ typedef struct {
     int size[3];
 } conv_case;
 
+/* 0 none, 1 digital, 2 analog (the tables' column) as the layer's bias kind. */
+static rpu_bias bias_kind(int b) {
+    return b == 0 ? RPU_BIAS_NONE : (b == 1 ? RPU_BIAS_DIGITAL : RPU_BIAS_ANALOG);
+}
+
 static rpu_conv_params case_params(const conv_case *cc, uint64_t seed) {
     rpu_conv_params p;
     rpu_conv_params_default(&p, cc->ndim, cc->in, cc->out, cc->k[0]);
@@ -262,7 +268,7 @@ static rpu_conv_params case_params(const conv_case *cc, uint64_t seed) {
         p.dilation[a] = a < cc->ndim ? cc->dil[a] : 1;
     }
     p.groups = cc->groups;
-    p.bias = cc->bias != 0;
+    p.bias = bias_kind(cc->bias);
     p.layer_id = 3;
     p.seed = seed;
     return p;
@@ -281,7 +287,6 @@ static void fp_conv_case(const conv_case *cc, uint64_t seed) {
     rpu_config_default(&c, RPU_KIND_FLOATING_POINT);
     c.mapping.max_input_size = cc->max_in;
     c.mapping.max_output_size = cc->max_out;
-    c.mapping.digital_bias = cc->bias != 2;
     rpu_conv_params p = case_params(cc, seed);
     const bool def_indexed = p.use_indexed;
     const int K = kernel_elems(&p);
@@ -311,7 +316,7 @@ static void fp_conv_case(const conv_case *cc, uint64_t seed) {
               "%s: rpu_conv_get_params gives the creation parameters", label);
         int os[3] = {0, 0, 0}, want[3] = {0, 0, 0};
         ref_conv_out_size(&p, cc->size, want);
-        CHECK_OK(rpu_conv_output_size(L[0], cc->size, os));
+        CHECK_OK(rpu_conv_output_size(rpu_conv_get_params(L[0]), cc->size, os));
         CHECK(memcmp(os, want, sizeof(int) * (size_t)cc->ndim) == 0,
               "%s: output size %d %d %d, want %d %d %d", label, os[0], os[1], os[2], want[0],
               want[1], want[2]);
@@ -327,8 +332,8 @@ static void fp_conv_case(const conv_case *cc, uint64_t seed) {
 
     /* PyTorch's initialisation, the same on both layers (same seed and layer id) */
     {
-        CHECK_OK(rpu_conv_get_weights(L[0], w0, has_bias ? b0 : NULL, false));
-        CHECK_OK(rpu_conv_get_weights(L[1], wg, has_bias ? bg : NULL, false));
+        CHECK_OK(rpu_conv_get_weights(L[0], w0, has_bias ? b0 : NULL, RPU_READ_EXACT));
+        CHECK_OK(rpu_conv_get_weights(L[1], wg, has_bias ? bg : NULL, RPU_READ_EXACT));
         check_bits(wg, w0, nw, "initial weights of both layers", label);
         double bound = 1.0 / sqrt((double)(cc->in / cc->groups) * K);
         double m = max_abs(w0, nw), mb = has_bias ? max_abs(b0, (size_t)cc->out) : 0;
@@ -344,7 +349,7 @@ static void fp_conv_case(const conv_case *cc, uint64_t seed) {
     tl_fill_uniform(dy, (int)ny, -1, 1, seed, 4);
     for (int v = 0; v < 3; ++v)
         CHECK_OK(rpu_conv_set_weights(L[v], w, has_bias ? b : NULL));
-    CHECK_OK(rpu_conv_get_weights(L[0], wg, has_bias ? bg : NULL, false));
+    CHECK_OK(rpu_conv_get_weights(L[0], wg, has_bias ? bg : NULL, RPU_READ_EXACT));
     check_bits(wg, w, nw, "get_weights after set_weights", label);
     if (has_bias) check_bits(bg, b, (size_t)cc->out, "bias after set_weights", label);
 
@@ -366,21 +371,55 @@ static void fp_conv_case(const conv_case *cc, uint64_t seed) {
     check_replicated(MPI_COMM_WORLD, dx[0], nx, "input gradient", label);
     CHECK_OK(rpu_conv_backward(L[2], dy, NULL));
 
+    /* gradients (rpu_conv_get_grad): PyTorch's dW and db, the same bits on every rank and
+     * for both patch paths; per owned tile (rpu_conv_get_tile_grad, scales 1 here) the
+     * tile's block of dW, with db in the analog bias column of input split 0 */
     ref_conv_weight_grad(&p, x, dy, n, cc->size, dwr, dbr);
-    const float *bgrad = rpu_conv_bias_grad(L[0]);
-    if (cc->bias == 1) {
-        CHECK(bgrad != NULL, "%s: digital bias gradient available", label);
-        if (bgrad) check_close(bgrad, dbr, (size_t)cc->out, RTOL, "digital bias gradient", label);
-        CHECK(rpu_conv_bias(L[0]) != NULL, "%s: digital bias available", label);
-    } else {
-        CHECK(bgrad == NULL && rpu_conv_bias(L[0]) == NULL,
-              "%s: no digital bias (gradient) without a digital bias", label);
+    CHECK_OK(rpu_conv_get_grad(L[0], wg, has_bias ? bg : NULL));
+    check_close(wg, dwr, nw, RTOL, "weight gradient (get_grad) vs nested loops", label);
+    if (has_bias) check_close(bg, dbr, (size_t)cc->out, RTOL, "bias gradient (get_grad)", label);
+    check_replicated(MPI_COMM_WORLD, wg, nw, "weight gradient", label);
+    {
+        float *wg1 = falloc(nw), *bg1 = falloc((size_t)cc->out);
+        CHECK_OK(rpu_conv_get_grad(L[1], wg1, has_bias ? bg1 : NULL));
+        check_bits(wg1, wg, nw, "weight gradient use_indexed true vs false", label);
+        CHECK_OK(rpu_conv_get_grad(L[2], wg1, has_bias ? bg1 : NULL));
+        check_bits(wg1, wg, nw, "weight gradient after backward(dx = NULL)", label);
+        if (has_bias) {
+            CHECK_OK(rpu_conv_get_grad(L[2], NULL, bg1)); /* bias only: local */
+            check_bits(bg1, bg, (size_t)cc->out, "bias gradient alone", label);
+        }
+        free(wg1), free(bg1);
+        const rpu_tile_grid *g = rpu_conv_grid(L[0]);
+        const int Kc = (cc->in / cc->groups) * K;
+        for (int t = 0; t < g->n_tiles; ++t) {
+            const rpu_tile_slot *ts = &g->tiles[t];
+            if (!rpu_conv_tile(L[0], t)) {
+                CHECK_STATUS(rpu_conv_get_tile_grad(L[0], t, wg), RPU_ERR_ARG);
+                continue;
+            }
+            float *tg = falloc((size_t)ts->rows * ts->cols),
+                  *tr = falloc((size_t)ts->rows * ts->cols);
+            for (int r = 0; r < ts->rows; ++r) {
+                const int o = ts->group * g->out_per_group + ts->out_ch0 + r;
+                memcpy(tr + (size_t)r * ts->cols, dwr + (size_t)o * Kc + (size_t)ts->in_ch0 * K,
+                       sizeof(float) * (size_t)ts->in_ch * K);
+                if (g->analog_bias && ts->in_split == 0)
+                    tr[(size_t)r * ts->cols + ts->cols - 1] = dbr[o];
+            }
+            CHECK_OK(rpu_conv_get_tile_grad(L[0], t, tg));
+            char what[64];
+            snprintf(what, sizeof what, "tile %d gradient (get_tile_grad)", t);
+            check_close(tg, tr, (size_t)ts->rows * ts->cols, RTOL, what, label);
+            free(tg), free(tr);
+        }
     }
 
-    /* update: W_new = W - lr dW, b_new = b - lr sum(dy) */
+    /* update: W_new = W - lr dW, an analog bias b_new = b - lr db; the digital bias is left
+     * to the caller's optimizer */
     for (int v = 0; v < 3; ++v) {
         CHECK_OK(rpu_conv_update(L[v], lr));
-        CHECK_OK(rpu_conv_get_weights(L[v], w1[v], has_bias ? b1[v] : NULL, false));
+        CHECK_OK(rpu_conv_get_weights(L[v], w1[v], has_bias ? b1[v] : NULL, RPU_READ_EXACT));
     }
     check_bits(w1[1], w1[0], nw, "updated weights use_indexed true vs false", label);
     check_bits(w1[2], w1[def_indexed ? 1 : 0], nw, "updated weights after backward(dx = NULL)",
@@ -389,13 +428,15 @@ static void fp_conv_case(const conv_case *cc, uint64_t seed) {
     for (size_t q = 0; q < nw; ++q)
         wg[q] = (w[q] - w1[0][q]) / lr;
     check_close(wg, dwr, nw, RTOL, "weight gradient (W - W_new) / lr vs nested loops", label);
-    if (has_bias) {
+    if (cc->bias == 2) {
         for (int o = 0; o < cc->out; ++o)
             bg[o] = (b[o] - b1[0][o]) / lr;
-        check_close(bg, dbr, (size_t)cc->out, RTOL, "bias gradient (b - b_new) / lr", label);
+        check_close(bg, dbr, (size_t)cc->out, RTOL, "analog bias gradient (b - b_new) / lr", label);
         check_bits(b1[1], b1[0], (size_t)cc->out, "updated bias use_indexed true vs false", label);
         check_bits(b1[2], b1[def_indexed ? 1 : 0], (size_t)cc->out,
                    "updated bias after backward(dx = NULL)", label);
+    } else if (cc->bias == 1) {
+        check_bits(b1[0], b, (size_t)cc->out, "digital bias not changed by update", label);
     }
 
     /* eval mode: the same forward (floating point has no noise) */
@@ -567,12 +608,12 @@ static void fp_weight_scaling_case(bool analog) {
     rpu_config_default(&c, RPU_KIND_FLOATING_POINT);
     c.mapping.max_input_size = 18;
     c.mapping.max_output_size = 2;
-    c.mapping.digital_bias = !analog;
     c.mapping.weight_scaling_omega = 0.6f;
     c.mapping.weight_scaling_columnwise = true;
     const uint64_t seed = analog ? 1501 : 1500;
     rpu_conv_params p;
     rpu_conv_params_default(&p, 2, 6, 5, 3);
+    p.bias = analog ? RPU_BIAS_ANALOG : RPU_BIAS_DIGITAL;
     p.padding[0] = 1;
     p.stride[1] = 2;
     p.seed = seed;
@@ -593,7 +634,7 @@ static void fp_weight_scaling_case(bool analog) {
     tl_fill_uniform(x, (int)nx, -1, 1, seed, 3);
     tl_fill_uniform(dy, (int)ny, -1, 1, seed, 4);
     CHECK_OK(rpu_conv_set_weights(l, w, b));
-    CHECK_OK(rpu_conv_get_weights(l, w1, b1, false));
+    CHECK_OK(rpu_conv_get_weights(l, w1, b1, RPU_READ_EXACT));
     check_close(w1, w, nw, 1e-6, "get_weights after set_weights (scaled back)", label);
     check_close(b1, b, out, 1e-6, "bias after set_weights", label);
 
@@ -606,7 +647,7 @@ static void fp_weight_scaling_case(bool analog) {
         ++owned;
         const rpu_tile_slot *s = &g->tiles[t];
         float *raw = falloc((size_t)s->rows * s->cols), *sc = falloc((size_t)s->rows);
-        CHECK_OK(rpu_tile_get_weights(tile, raw, false));
+        CHECK_OK(rpu_tile_get_weights(tile, raw, RPU_WEIGHTS_STORED));
         CHECK_OK(rpu_tile_get_mapping_scales(tile, sc));
         for (int r = 0; r < s->rows; ++r) {
             const int o = s->out_ch0 + r;
@@ -632,15 +673,44 @@ static void fp_weight_scaling_case(bool analog) {
     CHECK_OK(rpu_conv_backward(l, dy, dx));
     ref_conv_backward(&p, dy, n, size, w, dxr);
     check_close(dx, dxr, nx, RTOL, "input gradient vs nested loops", label);
-    CHECK_OK(rpu_conv_update(l, lr));
-    CHECK_OK(rpu_conv_get_weights(l, w1, b1, false));
     ref_conv_weight_grad(&p, x, dy, n, size, dwr, dbr);
+    /* get_grad: the logical gradient, whatever the scales; get_tile_grad: the tile's block
+     * in stored units, row r divided by the tile's scale of row r */
+    CHECK_OK(rpu_conv_get_grad(l, w1, b1));
+    check_close(w1, dwr, nw, RTOL, "weight gradient (get_grad) vs nested loops", label);
+    check_close(b1, dbr, out, RTOL, "bias gradient (get_grad)", label);
+    for (int t = 0; g && t < g->n_tiles; ++t) {
+        rpu_tile *tile = rpu_conv_tile(l, t);
+        if (!tile) continue;
+        const rpu_tile_slot *ts = &g->tiles[t];
+        float *tg = falloc((size_t)ts->rows * ts->cols), *tr = falloc((size_t)ts->rows * ts->cols),
+              *sc = falloc((size_t)ts->rows);
+        CHECK_OK(rpu_tile_get_mapping_scales(tile, sc));
+        for (int r = 0; r < ts->rows; ++r) {
+            const int o = ts->out_ch0 + r;
+            for (int j = 0; j < ts->in_ch * K; ++j)
+                tr[(size_t)r * ts->cols + j] = dwr[((size_t)o * in + ts->in_ch0) * K + j] / sc[r];
+            if (analog && ts->in_split == 0)
+                tr[(size_t)r * ts->cols + ts->cols - 1] = dbr[o] / sc[r];
+        }
+        CHECK_OK(rpu_conv_get_tile_grad(l, t, tg));
+        char what[64];
+        snprintf(what, sizeof what, "tile %d gradient in stored units (dW / scale)", t);
+        check_close(tg, tr, (size_t)ts->rows * ts->cols, RTOL, what, label);
+        free(tg), free(tr), free(sc);
+    }
+    CHECK_OK(rpu_conv_update(l, lr));
+    CHECK_OK(rpu_conv_get_weights(l, w1, b1, RPU_READ_EXACT));
     for (size_t q = 0; q < nw; ++q)
         w1[q] = (w[q] - w1[q]) / lr;
-    for (int o = 0; o < out; ++o)
-        b1[o] = (b[o] - b1[o]) / lr;
     check_close(w1, dwr, nw, RTOL, "weight gradient (W - W_new) / lr vs nested loops", label);
-    check_close(b1, dbr, out, RTOL, "bias gradient (b - b_new) / lr", label);
+    if (analog) {
+        for (int o = 0; o < out; ++o)
+            b1[o] = (b[o] - b1[o]) / lr;
+        check_close(b1, dbr, out, RTOL, "analog bias gradient (b - b_new) / lr", label);
+    } else {
+        check_bits(b1, b, (size_t)out, "digital bias not changed by update", label);
+    }
     free(w), free(b), free(w1), free(b1), free(x), free(dy), free(y), free(yr), free(dx), free(dxr),
         free(dwr), free(dbr);
     rpu_conv_destroy(&l);
@@ -654,13 +724,11 @@ static void fp_linear_case(const char *label, int in, int out, int bias, int max
     rpu_config_default(&c, RPU_KIND_FLOATING_POINT);
     c.mapping.max_input_size = max_in;
     c.mapping.max_output_size = max_out;
-    c.mapping.digital_bias = bias != 2;
-    rpu_linear_params lp = {.in_features = in,
-                            .out_features = out,
-                            .bias = bias != 0,
-                            .layer_id = 4,
-                            .seed = seed,
-                            .mac = RPU_MAC_BLAS};
+    rpu_linear_params lp;
+    rpu_linear_params_default(&lp, in, out);
+    lp.bias = bias_kind(bias);
+    lp.layer_id = 4;
+    lp.seed = seed;
     rpu_conv_params cp;
     rpu_conv_params_default(&cp, 1, in, out, 1);
     const int one = 1;
@@ -680,7 +748,7 @@ static void fp_linear_case(const char *label, int in, int out, int bias, int max
     tl_fill_uniform(x, n * in, -1, 1, seed, 3);
     tl_fill_uniform(dy, n * out, -1, 1, seed, 4);
     CHECK_OK(rpu_linear_set_weights(L, w, bias ? b : NULL));
-    CHECK_OK(rpu_linear_get_weights(L, w1, bias ? b1 : NULL, false));
+    CHECK_OK(rpu_linear_get_weights(L, w1, bias ? b1 : NULL, RPU_READ_EXACT));
     check_bits(w1, w, nw, "get_weights after set_weights", label);
     if (bias) check_bits(b1, b, (size_t)out, "bias after set_weights", label);
 
@@ -691,16 +759,21 @@ static void fp_linear_case(const char *label, int in, int out, int bias, int max
     CHECK_OK(rpu_linear_backward(L, dy, dx));
     ref_conv_backward(&cp, dy, n, &one, w, dxr);
     check_close(dx, dxr, (size_t)n * in, RTOL, "input gradient vs Wᵀ dy", label);
-    CHECK_OK(rpu_linear_update(L, lr));
-    CHECK_OK(rpu_linear_get_weights(L, w1, bias ? b1 : NULL, false));
     ref_conv_weight_grad(&cp, x, dy, n, &one, dwr, dbr);
+    CHECK_OK(rpu_linear_get_grad(L, w1, bias ? b1 : NULL));
+    check_close(w1, dwr, nw, RTOL, "weight gradient (get_grad) vs dyᵀ x", label);
+    if (bias) check_close(b1, dbr, (size_t)out, RTOL, "bias gradient (get_grad)", label);
+    CHECK_OK(rpu_linear_update(L, lr));
+    CHECK_OK(rpu_linear_get_weights(L, w1, bias ? b1 : NULL, RPU_READ_EXACT));
     for (size_t q = 0; q < nw; ++q)
         w1[q] = (w[q] - w1[q]) / lr;
     check_close(w1, dwr, nw, RTOL, "weight gradient (W - W_new) / lr vs dyᵀ x", label);
-    if (bias) {
+    if (bias == 2) {
         for (int o = 0; o < out; ++o)
             b1[o] = (b[o] - b1[o]) / lr;
-        check_close(b1, dbr, (size_t)out, RTOL, "bias gradient (b - b_new) / lr", label);
+        check_close(b1, dbr, (size_t)out, RTOL, "analog bias gradient (b - b_new) / lr", label);
+    } else if (bias == 1) {
+        check_bits(b1, b, (size_t)out, "digital bias not changed by update", label);
     }
     free(w), free(b), free(x), free(dy), free(y), free(yr), free(dx), free(dxr), free(dwr),
         free(dbr), free(w1), free(b1);
@@ -715,7 +788,9 @@ static void test_fp_linear(void) {
     fp_linear_case("linear 6->5 max 1/1 (30 tiles), digital bias", 6, 5, 1, 1, 1, 2, 2004);
 }
 
-/* from_digital / to_digital round trip (PyTorch layout) and the missing-bias default. */
+/* from_digital / get_weights round trip (PyTorch layout) and the NULL-bias rule: a bias
+ * array exactly when the layer has a bias, for from_digital, set_weights, get_weights,
+ * get_grad and the digital-bias accessors. */
 static void test_digital_round_trip(void) {
     rpu_config c;
     rpu_config_default(&c, RPU_KIND_FLOATING_POINT);
@@ -731,32 +806,62 @@ static void test_digital_round_trip(void) {
     rpu_conv *l = NULL;
     CHECK_OK(rpu_conv_from_digital(MPI_COMM_WORLD, &p, &c, w, b, &l));
     if (l) {
-        CHECK_OK(rpu_conv_to_digital(l, w2, b2, false));
-        check_bits(w2, w, nw, "to_digital(from_digital(w)) weights", "conv round trip");
-        check_bits(b2, b, 6, "to_digital(from_digital(b)) bias", "conv round trip");
-        CHECK_OK(rpu_conv_to_digital(l, w2, b2, true)); /* accuracy: test_readout_layer */
+        CHECK_OK(rpu_conv_get_weights(l, w2, b2, RPU_READ_EXACT));
+        check_bits(w2, w, nw, "get_weights(from_digital(w)) weights", "conv round trip");
+        check_bits(b2, b, 6, "get_weights(from_digital(b)) bias", "conv round trip");
+        CHECK_OK(
+            rpu_conv_get_weights(l, w2, b2, RPU_READ_REALISTIC)); /* accuracy: test_readout_layer */
+        /* the rule, digital bias: NULL is an error everywhere, the accessors work */
+        CHECK_ERR(rpu_conv_get_weights(l, w2, NULL, RPU_READ_EXACT), RPU_ERR_ARG, "bias|null");
+        CHECK_ERR(rpu_conv_set_weights(l, w, NULL), RPU_ERR_ARG, "bias|null");
+        CHECK_ERR(rpu_conv_get_weights(l, w2, b2, (rpu_weight_read)7), RPU_ERR_ARG, "read");
+        for (int o = 0; o < 6; ++o)
+            b2[o] = (float)o;
+        CHECK_OK(rpu_conv_set_digital_bias(l, b2));
+        float b3[6];
+        CHECK_OK(rpu_conv_get_digital_bias(l, b3));
+        check_bits(b3, b2, 6, "set_digital_bias / get_digital_bias", "conv round trip");
+        CHECK_ERR(rpu_conv_get_grad(l, NULL, b3), RPU_ERR_ARG, "backward");
         rpu_conv_destroy(&l);
     }
+    CHECK_ERR(rpu_conv_from_digital(MPI_COMM_WORLD, &p, &c, w, NULL, &l), RPU_ERR_ARG, "bias");
+    CHECK(l == NULL, "from_digital with a missing bias leaves no layer");
+    p.bias = RPU_BIAS_NONE;
+    CHECK_ERR(rpu_conv_from_digital(MPI_COMM_WORLD, &p, &c, w, b, &l), RPU_ERR_ARG, "no bias");
+    CHECK(l == NULL, "from_digital with a bias for a layer without one leaves no layer");
     CHECK_OK(rpu_conv_from_digital(MPI_COMM_WORLD, &p, &c, w, NULL, &l));
     if (l) {
-        for (int o = 0; o < 6; ++o)
-            b2[o] = 1;
-        CHECK_OK(rpu_conv_to_digital(l, w2, b2, false));
-        CHECK(max_abs(b2, 6) == 0, "from_digital with bias NULL: zero bias (max|b| %g)",
-              max_abs(b2, 6));
+        CHECK_OK(rpu_conv_get_weights(l, w2, NULL, RPU_READ_EXACT));
+        check_bits(w2, w, nw, "no-bias layer: weights", "conv round trip");
+        CHECK_ERR(rpu_conv_get_weights(l, w2, b2, RPU_READ_EXACT), RPU_ERR_ARG, "no bias");
+        CHECK_ERR(rpu_conv_get_digital_bias(l, b2), RPU_ERR_ARG, "digital bias");
         rpu_conv_destroy(&l);
     }
-    rpu_linear_params lp = {.in_features = 7, .out_features = 3, .bias = true, .layer_id = 1};
+    p.bias = RPU_BIAS_ANALOG; /* an analog bias follows the same rule; no digital accessors */
+    CHECK_OK(rpu_conv_from_digital(MPI_COMM_WORLD, &p, &c, w, b, &l));
+    if (l) {
+        CHECK_OK(rpu_conv_get_weights(l, w2, b2, RPU_READ_EXACT));
+        check_bits(b2, b, 6, "analog bias round trip", "conv round trip");
+        CHECK_ERR(rpu_conv_get_weights(l, w2, NULL, RPU_READ_EXACT), RPU_ERR_ARG, "bias");
+        CHECK_ERR(rpu_conv_set_digital_bias(l, b2), RPU_ERR_ARG, "analog");
+        rpu_conv_destroy(&l);
+    }
+    rpu_linear_params lp;
+    rpu_linear_params_default(&lp, 7, 3);
+    lp.layer_id = 1;
     c.mapping.max_input_size = 3;
     rpu_linear *ll = NULL;
     CHECK_OK(rpu_linear_from_digital(MPI_COMM_WORLD, &lp, &c, w, b, &ll));
     if (ll) {
-        CHECK_OK(rpu_linear_to_digital(ll, w2, b2, false));
-        check_bits(w2, w, 21, "to_digital(from_digital(w)) weights", "linear round trip");
-        check_bits(b2, b, 3, "to_digital(from_digital(b)) bias", "linear round trip");
-        CHECK_OK(rpu_linear_to_digital(ll, w2, b2, true)); /* accuracy: test_readout_layer */
+        CHECK_OK(rpu_linear_get_weights(ll, w2, b2, RPU_READ_EXACT));
+        check_bits(w2, w, 21, "get_weights(from_digital(w)) weights", "linear round trip");
+        check_bits(b2, b, 3, "get_weights(from_digital(b)) bias", "linear round trip");
+        CHECK_OK(rpu_linear_get_weights(ll, w2, b2,
+                                        RPU_READ_REALISTIC)); /* accuracy: test_readout_layer */
         rpu_linear_destroy(&ll);
     }
+    CHECK_ERR(rpu_linear_from_digital(MPI_COMM_WORLD, &lp, &c, w, NULL, &ll), RPU_ERR_ARG, "bias");
+    CHECK(ll == NULL, "linear from_digital with a missing bias leaves no layer");
 }
 
 /* ------------------------------------------------------------------ 2. vs one tile */
@@ -784,7 +889,7 @@ static rpu_tile *unsplit_tile(const rpu_config *c, int out, int in, const float 
                           .mac = RPU_MAC_BLAS};
     rpu_tile *t = NULL;
     CHECK_OK(rpu_tile_create(&tp, c, &t));
-    if (t) CHECK_OK(rpu_tile_set_weights(t, w, false));
+    if (t) CHECK_OK(rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED));
     return t;
 }
 
@@ -794,7 +899,7 @@ static rpu_conv_params vs_params(uint64_t seed) {
     rpu_conv_params p;
     rpu_conv_params_default(&p, 2, 5, 6, 3);
     p.padding[0] = p.padding[1] = 1;
-    p.bias = false;
+    p.bias = RPU_BIAS_NONE;
     p.layer_id = 7;
     p.seed = seed;
     return p;
@@ -818,7 +923,7 @@ static void test_perfect_vs_unsplit(const char *device) {
     CHECK_OK(rpu_conv_create(MPI_COMM_WORLD, &p, &c, &l));
     if (!l) return;
     float *w = falloc(nw);
-    CHECK_OK(rpu_conv_get_weights(l, w, NULL, false));
+    CHECK_OK(rpu_conv_get_weights(l, w, NULL, RPU_READ_EXACT));
     rpu_tile *t = unsplit_tile(&c, out, in * K, w);
     float *x = falloc((size_t)n * in * Lin), *cols = falloc((size_t)n * L * in * K);
     float *y = falloc((size_t)n * out * L), *yt = falloc((size_t)n * out * L),
@@ -830,7 +935,7 @@ static void test_perfect_vs_unsplit(const char *device) {
     CHECK_OK(rpu_conv_forward(l, x, n, size, y));
     ref_im2col(&p, x, n, size, cols);
     if (t) {
-        CHECK_OK(rpu_tile_forward(t, cols, n * L, rows, false));
+        CHECK_OK(rpu_tile_forward(t, cols, n * L, rows, RPU_MODE_TRAIN));
         from_rows(rows, n, out, L, yt);
         check_close(y, yt, (size_t)n * out * L, RTOL, "forward", label);
     }
@@ -920,7 +1025,7 @@ static void test_noisy_means(void) {
     if (!l) return;
     const rpu_tile_grid *g = rpu_conv_grid(l);
     float *w = falloc(nw);
-    CHECK_OK(rpu_conv_get_weights(l, w, NULL, false));
+    CHECK_OK(rpu_conv_get_weights(l, w, NULL, RPU_READ_EXACT));
     rpu_tile *t = unsplit_tile(&c, out, W, w);
     float *x1 = falloc(mx), *dy1 = falloc(my), *x = falloc(R * mx), *dy = falloc(R * my);
     float *cols1 = falloc((size_t)L * W), *cols = falloc((size_t)R * L * W);
@@ -982,7 +1087,7 @@ static void test_noisy_means(void) {
     CHECK_OK(rpu_conv_forward(l, x, R, size, ym));
     CHECK_OK(rpu_conv_backward(l, dy, dxm));
     if (t) {
-        CHECK_OK(rpu_tile_forward(t, cols, R * L, rows, false));
+        CHECK_OK(rpu_tile_forward(t, cols, R * L, rows, RPU_MODE_TRAIN));
         from_rows(rows, R, out, L, yu);
         to_rows(dy, R, out, L, rows);
         CHECK_OK(rpu_tile_backward(t, rows, R * L, dcols));
@@ -1019,6 +1124,7 @@ static int conv_scenario_sections(section *s) {
     for (int st = 0; st < STEPS; ++st) {
         s[k++] = (section){"forward output", (size_t)n * out * L};
         s[k++] = (section){"input gradient", (size_t)n * in * Lin};
+        s[k++] = (section){"weight gradient (get_grad)", (size_t)out * in * 9};
     }
     s[k++] = (section){"weights after the updates", (size_t)out * in * 9};
     s[k++] = (section){"bias after the updates", (size_t)out};
@@ -1040,9 +1146,9 @@ static void conv_scenario(MPI_Comm comm, float *res) {
     rpu_conv *l = NULL;
     CHECK_OK(rpu_conv_create(comm, &p, &c, &l));
     if (!l) return;
-    float *x = falloc(nx), *dy = falloc(ny);
+    float *x = falloc(nx), *dy = falloc(ny), b[10];
     float *o = res;
-    CHECK_OK(rpu_conv_get_weights(l, o, NULL, false));
+    CHECK_OK(rpu_conv_get_weights(l, o, b, RPU_READ_EXACT));
     o += nw;
     for (int st = 0; st < STEPS; ++st) {
         tl_fill_uniform(x, (int)nx, -1, 1, 32 + (uint64_t)st, 1);
@@ -1051,9 +1157,11 @@ static void conv_scenario(MPI_Comm comm, float *res) {
         o += ny;
         CHECK_OK(rpu_conv_backward(l, dy, o));
         o += nx;
+        CHECK_OK(rpu_conv_get_grad(l, o, b));
+        o += nw;
         CHECK_OK(rpu_conv_update(l, 0.1f));
     }
-    CHECK_OK(rpu_conv_get_weights(l, o, o + nw, false));
+    CHECK_OK(rpu_conv_get_weights(l, o, o + nw, RPU_READ_EXACT));
     free(x), free(dy);
     rpu_conv_destroy(&l);
 }
@@ -1066,6 +1174,7 @@ static int linear_scenario_sections(section *s) {
     for (int st = 0; st < STEPS; ++st) {
         s[k++] = (section){"forward output", (size_t)n * out};
         s[k++] = (section){"input gradient", (size_t)n * in};
+        s[k++] = (section){"weight and bias gradient (get_grad)", (size_t)out * in + out};
     }
     s[k++] = (section){"weights after the updates", (size_t)out * in};
     s[k++] = (section){"bias after the updates", (size_t)out};
@@ -1077,21 +1186,19 @@ static void linear_scenario(MPI_Comm comm, float *res) {
     rpu_config_default(&c, RPU_KIND_SINGLE);
     c.mapping.max_input_size = 5;
     c.mapping.max_output_size = 3;
-    c.mapping.digital_bias = false;
-    rpu_linear_params lp = {.in_features = 13,
-                            .out_features = 7,
-                            .bias = true,
-                            .layer_id = 6,
-                            .seed = 41,
-                            .mac = RPU_MAC_BLAS};
+    rpu_linear_params lp;
+    rpu_linear_params_default(&lp, 13, 7);
+    lp.bias = RPU_BIAS_ANALOG;
+    lp.layer_id = 6;
+    lp.seed = 41;
     const int n = 5;
     const size_t nx = (size_t)n * 13, ny = (size_t)n * 7, nw = 13 * 7;
     rpu_linear *l = NULL;
     CHECK_OK(rpu_linear_create(comm, &lp, &c, &l));
     if (!l) return;
-    float *x = falloc(nx), *dy = falloc(ny);
+    float *x = falloc(nx), *dy = falloc(ny), b[7];
     float *o = res;
-    CHECK_OK(rpu_linear_get_weights(l, o, NULL, false));
+    CHECK_OK(rpu_linear_get_weights(l, o, b, RPU_READ_EXACT));
     o += nw;
     for (int st = 0; st < STEPS; ++st) {
         tl_fill_uniform(x, (int)nx, -1, 1, 42 + (uint64_t)st, 1);
@@ -1100,9 +1207,11 @@ static void linear_scenario(MPI_Comm comm, float *res) {
         o += ny;
         CHECK_OK(rpu_linear_backward(l, dy, o));
         o += nx;
+        CHECK_OK(rpu_linear_get_grad(l, o, o + nw));
+        o += nw + 7;
         CHECK_OK(rpu_linear_update(l, 0.1f));
     }
-    CHECK_OK(rpu_linear_get_weights(l, o, o + nw, false));
+    CHECK_OK(rpu_linear_get_weights(l, o, o + nw, RPU_READ_EXACT));
     free(x), free(dy);
     rpu_linear_destroy(&l);
 }
@@ -1116,6 +1225,7 @@ static int conv1d_scenario_sections(section *s) {
     for (int st = 0; st < STEPS; ++st) {
         s[k++] = (section){"forward output", (size_t)n * out * L};
         s[k++] = (section){"input gradient", (size_t)n * in * L};
+        s[k++] = (section){"weight and bias gradient (get_grad)", (size_t)out * 2 * 3 + out};
     }
     s[k++] = (section){"weights after the updates", (size_t)out * 2 * 3};
     s[k++] = (section){"bias after the updates", (size_t)out};
@@ -1127,9 +1237,9 @@ static void conv1d_scenario(MPI_Comm comm, float *res) {
     rpu_config_default(&c, RPU_KIND_SINGLE);
     c.mapping.max_input_size = 3;
     c.mapping.max_output_size = 2;
-    c.mapping.digital_bias = false;
     rpu_conv_params p;
     rpu_conv_params_default(&p, 1, 4, 6, 3);
+    p.bias = RPU_BIAS_ANALOG;
     p.groups = 2;
     p.dilation[0] = 2;
     p.padding[0] = 2;
@@ -1141,9 +1251,9 @@ static void conv1d_scenario(MPI_Comm comm, float *res) {
     rpu_conv *l = NULL;
     CHECK_OK(rpu_conv_create(comm, &p, &c, &l));
     if (!l) return;
-    float *x = falloc(nx), *dy = falloc(ny);
+    float *x = falloc(nx), *dy = falloc(ny), b[6];
     float *o = res;
-    CHECK_OK(rpu_conv_get_weights(l, o, NULL, false));
+    CHECK_OK(rpu_conv_get_weights(l, o, b, RPU_READ_EXACT));
     o += nw;
     for (int st = 0; st < STEPS; ++st) {
         tl_fill_uniform(x, (int)nx, -1, 1, 52 + (uint64_t)st, 1);
@@ -1152,9 +1262,11 @@ static void conv1d_scenario(MPI_Comm comm, float *res) {
         o += ny;
         CHECK_OK(rpu_conv_backward(l, dy, o));
         o += nx;
+        CHECK_OK(rpu_conv_get_grad(l, o, o + nw));
+        o += nw + 6;
         CHECK_OK(rpu_conv_update(l, 0.1f));
     }
-    CHECK_OK(rpu_conv_get_weights(l, o, o + nw, false));
+    CHECK_OK(rpu_conv_get_weights(l, o, o + nw, RPU_READ_EXACT));
     free(x), free(dy);
     rpu_conv_destroy(&l);
 }
@@ -1164,7 +1276,7 @@ static void conv1d_scenario(MPI_Comm comm, float *res) {
  * bit for bit, section by section. */
 static void rank_invariance(const char *label, int (*sections)(section *),
                             void (*scenario)(MPI_Comm, float *)) {
-    section sec[2 + 2 * STEPS + 2];
+    section sec[2 + 3 * STEPS + 2];
     int ns = sections(sec);
     size_t len = 0;
     for (int i = 0; i < ns; ++i)
@@ -1203,6 +1315,215 @@ static void rank_invariance(const char *label, int (*sections)(section *),
     free(ref), free(res);
 }
 
+/* ------------------------------------------------------------------ 3b. exact reduction */
+
+/* Where several tiles add into one output element, the layer sums their partial results in
+ * 64-bit fixed point (scale 2^S from the global maximum): for partials down to ~2^-38 of
+ * that maximum the sum is exact, and the result is the correctly rounded float of the
+ * exact sum. Checked bit for bit against that definition: floating-point tiles with the
+ * exact MAC (each partial is float(sum in double in input order), computed here the same
+ * way per tile), inputs / output gradients whose second split is scaled by 1e-6, so the
+ * partial results of one element differ by ~1e6 in magnitude, and the reference sum of an
+ * element's partials in long double (exact for these few floats), rounded once. Forward
+ * (input splits) and backward (output splits, after each tile's col2im in float, whose
+ * order is reproduced) of a linear layer and a conv1d, no bias, on every rank count. Seeds
+ * 7100, 7101. */
+static float ref_partial_sum(const float *p, int n) {
+    long double s = 0;
+    for (int i = 0; i < n; ++i)
+        s += p[i];
+    return (float)s;
+}
+
+static void exact_linear_case(void) {
+    const char *label = "exact reduction, linear 8 -> 6, 2 x 2 tiles";
+    enum { IN = 8, OUT = 6, N = 5, SPLIT_IN = 4, SPLIT_OUT = 3 };
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_FLOATING_POINT);
+    c.mapping.max_input_size = SPLIT_IN;
+    c.mapping.max_output_size = SPLIT_OUT;
+    rpu_linear_params lp;
+    rpu_linear_params_default(&lp, IN, OUT);
+    lp.bias = RPU_BIAS_NONE;
+    lp.mac = RPU_MAC_EXACT;
+    lp.layer_id = 9;
+    float w[OUT * IN], x[N * IN], dy[N * OUT], y[N * OUT], dx[N * IN];
+    tl_fill_uniform(w, OUT * IN, -1, 1, 7100, 1);
+    tl_fill_uniform(x, N * IN, -1, 1, 7100, 2);
+    tl_fill_uniform(dy, N * OUT, -1, 1, 7100, 3);
+    for (int n = 0; n < N; ++n) {
+        for (int f = SPLIT_IN; f < IN; ++f)
+            x[n * IN + f] *= 1e-6f;
+        for (int o = SPLIT_OUT; o < OUT; ++o)
+            dy[n * OUT + o] *= 1e-6f;
+    }
+    rpu_linear *l = NULL;
+    CHECK_OK(rpu_linear_from_digital(MPI_COMM_WORLD, &lp, &c, w, NULL, &l));
+    if (!l) return;
+    CHECK(rpu_conv_grid(rpu_linear_as_conv(l))->n_in == 2 &&
+              rpu_conv_grid(rpu_linear_as_conv(l))->n_out == 2,
+          "%s: 2 input and 2 output splits", label);
+    CHECK_OK(rpu_linear_forward(l, x, N, y));
+    CHECK_OK(rpu_linear_backward(l, dy, dx));
+    size_t bad = 0, wide = 0;
+    for (int n = 0; n < N; ++n)
+        for (int o = 0; o < OUT; ++o) {
+            float part[2];
+            for (int i = 0; i < 2; ++i) {
+                double acc = 0;
+                for (int f = i * SPLIT_IN; f < (i + 1) * SPLIT_IN; ++f)
+                    acc += (double)w[o * IN + f] * (double)x[n * IN + f];
+                part[i] = (float)acc;
+            }
+            wide += fabsf(part[0]) >= 1e5f * fabsf(part[1]);
+            const float want = ref_partial_sum(part, 2);
+            if (memcmp(&want, &y[n * OUT + o], sizeof want)) {
+                if (!bad++)
+                    CHECK(0,
+                          "%s: forward (%d, %d) = %.9g, correctly rounded sum %.9g of %.9g + %.9g",
+                          label, n, o, (double)y[n * OUT + o], (double)want, (double)part[0],
+                          (double)part[1]);
+            }
+        }
+    CHECK(bad == 0, "%s: forward: %zu of %d outputs differ from the correctly rounded sum", label,
+          bad, N * OUT);
+    CHECK(wide >= N * OUT / 2, "%s: partial results differ by >= 1e5 in %zu of %d outputs", label,
+          wide, N * OUT);
+    bad = wide = 0;
+    for (int n = 0; n < N; ++n)
+        for (int f = 0; f < IN; ++f) {
+            float part[2];
+            for (int j = 0; j < 2; ++j) {
+                double acc = 0;
+                for (int o = j * SPLIT_OUT; o < (j + 1) * SPLIT_OUT; ++o)
+                    acc += (double)w[o * IN + f] * (double)dy[n * OUT + o];
+                part[j] = (float)acc;
+            }
+            wide += fabsf(part[0]) >= 1e5f * fabsf(part[1]);
+            const float want = ref_partial_sum(part, 2);
+            if (memcmp(&want, &dx[n * IN + f], sizeof want)) {
+                if (!bad++)
+                    CHECK(0, "%s: backward (%d, %d) = %.9g, correctly rounded sum %.9g", label, n,
+                          f, (double)dx[n * IN + f], (double)want);
+            }
+        }
+    CHECK(bad == 0, "%s: backward: %zu of %d input gradients differ from the correctly rounded sum",
+          label, bad, N * IN);
+    CHECK(wide >= N * IN / 2, "%s: backward partials differ by >= 1e5 in %zu of %d", label, wide,
+          N * IN);
+    rpu_linear_destroy(&l);
+}
+
+static void exact_conv1d_case(void) {
+    const char *label = "exact reduction, conv1d 4 -> 4, k 3, 2 x 2 tiles";
+    enum { C = 4, O = 4, K = 3, L = 7, N = 3, PAD = 1, CS = 2, OS = 2 };
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_FLOATING_POINT);
+    c.mapping.max_input_size = CS * K; /* 2 channels per tile */
+    c.mapping.max_output_size = OS;
+    rpu_conv_params p;
+    rpu_conv_params_default(&p, 1, C, O, K);
+    p.padding[0] = PAD;
+    p.bias = RPU_BIAS_NONE;
+    p.mac = RPU_MAC_EXACT;
+    p.layer_id = 10;
+    const int size[1] = {L};
+    float w[O * C * K], x[N * C * L], dy[N * O * L], y[N * O * L], dx[N * C * L];
+    tl_fill_uniform(w, O * C * K, -1, 1, 7101, 1);
+    tl_fill_uniform(x, N * C * L, -1, 1, 7101, 2);
+    tl_fill_uniform(dy, N * O * L, -1, 1, 7101, 3);
+    for (int n = 0; n < N; ++n)
+        for (int l = 0; l < L; ++l) {
+            for (int ch = CS; ch < C; ++ch)
+                x[(n * C + ch) * L + l] *= 1e-6f;
+            for (int o = OS; o < O; ++o)
+                dy[(n * O + o) * L + l] *= 1e-6f;
+        }
+    rpu_conv *cv = NULL;
+    CHECK_OK(rpu_conv_from_digital(MPI_COMM_WORLD, &p, &c, w, NULL, &cv));
+    if (!cv) return;
+    CHECK(rpu_conv_grid(cv)->n_in == 2 && rpu_conv_grid(cv)->n_out == 2,
+          "%s: 2 input and 2 output splits", label);
+    CHECK_OK(rpu_conv_forward(cv, x, N, size, y));
+    CHECK_OK(rpu_conv_backward(cv, dy, dx));
+    size_t bad = 0;
+    for (int n = 0; n < N; ++n)
+        for (int o = 0; o < O; ++o)
+            for (int q = 0; q < L; ++q) { /* output position q (stride 1, same size) */
+                float part[2];
+                for (int i = 0; i < 2; ++i) {
+                    double acc = 0; /* the tile's columns: channel-major, then kernel */
+                    for (int ch = i * CS; ch < (i + 1) * CS; ++ch)
+                        for (int k = 0; k < K; ++k) {
+                            const int pos = q + k - PAD;
+                            const float xv = pos >= 0 && pos < L ? x[(n * C + ch) * L + pos] : 0.0f;
+                            acc += (double)w[(o * C + ch) * K + k] * (double)xv;
+                        }
+                    part[i] = (float)acc;
+                }
+                const float want = ref_partial_sum(part, 2);
+                bad += memcmp(&want, &y[(n * O + o) * L + q], sizeof want) != 0;
+            }
+    CHECK(bad == 0, "%s: forward: %zu of %d outputs differ from the correctly rounded sum", label,
+          bad, N * O * L);
+    bad = 0;
+    for (int n = 0; n < N; ++n)
+        for (int ch = 0; ch < C; ++ch)
+            for (int pos = 0; pos < L; ++pos) {
+                float part[2];
+                for (int j = 0; j < 2; ++j) {
+                    /* the tile's col2im in float: output positions in order, each adding its
+                     * input-gradient value float(sum over the split's outputs in double) */
+                    float img = 0.0f;
+                    for (int q = 0; q < L; ++q) {
+                        const int k = pos - q + PAD;
+                        if (k < 0 || k >= K) continue;
+                        double acc = 0;
+                        for (int o = j * OS; o < (j + 1) * OS; ++o)
+                            acc +=
+                                (double)w[(o * C + ch) * K + k] * (double)dy[(n * O + o) * L + q];
+                        img += (float)acc;
+                    }
+                    part[j] = img;
+                }
+                const float want = ref_partial_sum(part, 2);
+                bad += memcmp(&want, &dx[(n * C + ch) * L + pos], sizeof want) != 0;
+            }
+    CHECK(bad == 0, "%s: backward: %zu of %d input gradients differ from the correctly rounded sum",
+          label, bad, N * C * L);
+    rpu_conv_destroy(&cv);
+}
+
+/* One rounding, not two: partials 1, 2^-24, 2^-56 (three input splits of one output) sum
+ * exactly to 1 + 2^-24 + 2^-56, just above the midpoint between the floats 1 and 1 + 2^-23,
+ * so the correctly rounded sum is 1 + 2^-23. Rounding the int64 sum to double first lands on
+ * the midpoint (2^-56 is below half a double ulp there) and then ties to even: 1. */
+static void exact_midpoint_case(void) {
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_FLOATING_POINT);
+    c.mapping.max_input_size = 1;
+    rpu_linear_params lp;
+    rpu_linear_params_default(&lp, 3, 1);
+    lp.bias = RPU_BIAS_NONE;
+    lp.mac = RPU_MAC_EXACT;
+    const float w[3] = {1.0f, ldexpf(1.0f, -24), ldexpf(1.0f, -56)}, x[3] = {1, 1, 1};
+    float y = 0;
+    rpu_linear *l = NULL;
+    CHECK_OK(rpu_linear_from_digital(MPI_COMM_WORLD, &lp, &c, w, NULL, &l));
+    if (!l) return;
+    CHECK_OK(rpu_linear_forward(l, x, 1, &y));
+    CHECK(y == 1.0f + ldexpf(1.0f, -23),
+          "exact reduction: 1 + 2^-24 + 2^-56 rounds once to 1 + 2^-23, got 1 + %.3g",
+          (double)(y - 1.0f));
+    rpu_linear_destroy(&l);
+}
+
+static void test_exact_reduction(void) {
+    exact_linear_case();
+    exact_conv1d_case();
+    exact_midpoint_case();
+}
+
 /* ------------------------------------------------------------------ 4. grids */
 
 static void grid_case(const char *label, int ndim, int in, int out, int groups, const int *k,
@@ -1211,12 +1532,12 @@ static void grid_case(const char *label, int ndim, int in, int out, int groups, 
     rpu_config_default(&c, RPU_KIND_FLOATING_POINT);
     c.mapping.max_input_size = max_in;
     c.mapping.max_output_size = max_out;
-    c.mapping.digital_bias = !analog;
     rpu_conv_params p;
     rpu_conv_params_default(&p, ndim, in, out, k[0]);
     for (int a = 0; a < ndim; ++a)
         p.kernel[a] = k[a];
     p.groups = groups;
+    p.bias = analog ? RPU_BIAS_ANALOG : RPU_BIAS_DIGITAL;
     rpu_conv *l = NULL;
     CHECK_OK(rpu_conv_create(MPI_COMM_WORLD, &p, &c, &l));
     if (!l) return;
@@ -1301,7 +1622,8 @@ static void test_grids(void) {
         rpu_config_default(&c, RPU_KIND_FLOATING_POINT);
         c.mapping.max_input_size = 5;
         c.mapping.max_output_size = 3;
-        rpu_linear_params lp = {.in_features = 13, .out_features = 7, .bias = true};
+        rpu_linear_params lp;
+        rpu_linear_params_default(&lp, 13, 7);
         rpu_linear *l = NULL;
         CHECK_OK(rpu_linear_create(MPI_COMM_WORLD, &lp, &c, &l));
         if (l) {
@@ -1401,13 +1723,14 @@ static void test_errors(void) {
         CHECK_ERR(rpu_conv_forward(l, x, -1, sz, y), RPU_ERR_ARG, "batch|n =|n <|n must|size");
         CHECK_ERR(rpu_conv_forward(l, x, 1, small, y), RPU_ERR_ARG, "small|kernel|size");
         CHECK_ERR(rpu_conv_forward(l, x, 1, zero, y), RPU_ERR_ARG, "small|kernel|size");
-        CHECK_ERR(rpu_conv_output_size(l, small, os), RPU_ERR_ARG, "small|kernel|size");
+        CHECK_ERR(rpu_conv_output_size(rpu_conv_get_params(l), small, os), RPU_ERR_ARG,
+                  "small|kernel|size");
         CHECK_ERR(rpu_conv_forward(NULL, x, 1, sz, y), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_conv_forward(l, NULL, 1, sz, y), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_conv_forward(l, x, 1, NULL, y), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_conv_forward(l, x, 1, sz, NULL), RPU_ERR_ARG, "null");
-        CHECK_ERR(rpu_conv_get_weights(NULL, w, b, true), RPU_ERR_ARG, "null");
-        CHECK_ERR(rpu_conv_get_weights(NULL, w, b, false), RPU_ERR_ARG, "null");
+        CHECK_ERR(rpu_conv_get_weights(NULL, w, b, RPU_READ_REALISTIC), RPU_ERR_ARG, "null");
+        CHECK_ERR(rpu_conv_get_weights(NULL, w, b, RPU_READ_EXACT), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_conv_set_weights(NULL, w, b), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_conv_update(NULL, 0.1f), RPU_ERR_ARG, "null");
         CHECK_ERR(rpu_conv_backward(NULL, y, dx), RPU_ERR_ARG, "null");
@@ -1418,8 +1741,80 @@ static void test_errors(void) {
         rpu_conv_destroy(&l);
     }
 
+    /* output sizes from the parameters alone (no layer) */
+    {
+        rpu_conv_params q;
+        rpu_conv_params_default(&q, 3, 2, 2, 3);
+        q.stride[1] = 2;
+        q.padding[2] = 1;
+        q.dilation[0] = 2;
+        const int in3[3] = {9, 9, 9};
+        int o3[3] = {0, 0, 0};
+        CHECK_OK(rpu_conv_output_size(&q, in3, o3));
+        /* (9 - 2*2 - 1)/1 + 1 = 5; (9 - 3)/2 + 1 = 4; (9 + 2 - 3)/1 + 1 = 9 */
+        CHECK(o3[0] == 5 && o3[1] == 4 && o3[2] == 9,
+              "output size from params: %d %d %d, want 5 4 9", o3[0], o3[1], o3[2]);
+        q.ndim = 0;
+        CHECK_ERR(rpu_conv_output_size(&q, in3, o3), RPU_ERR_ARG, "ndim");
+        CHECK_ERR(rpu_conv_output_size(NULL, in3, o3), RPU_ERR_ARG, "null");
+    }
+
+    /* messages name the layer (its name, else its id) and a failing tile with its key; the
+     * source location is kept apart (rpu_last_error_location) and appended only in Debug
+     * builds or with RPUSIM_ERROR_LOCATION set */
+    {
+        rpu_config_default(&c, RPU_KIND_FLOATING_POINT);
+        c.mapping.max_input_size = 18;
+        rpu_conv_params q;
+        rpu_conv_params_default(&q, 2, 4, 4, 3); /* 2 input splits */
+        snprintf(q.name, sizeof q.name, "%s", "features.conv7");
+        CHECK_OK(rpu_conv_create(W, &q, &c, &l));
+        if (l) {
+            const int small[2] = {2, 5};
+            float x[4 * 25] = {0}, y[4 * 9], w[4 * 4 * 9], b[4] = {0};
+            unsetenv("RPUSIM_ERROR_LOCATION");
+            CHECK_ERR(rpu_conv_forward(l, x, 1, small, y), RPU_ERR_ARG, "features.conv7");
+            const char *where = rpu_last_error_location();
+            CHECK(strstr(where, "layer.c:") == where && atoi(where + 8) > 0,
+                  "location of the failure: '%s'", where);
+            char tail[160];
+            snprintf(tail, sizeof tail, " [%s]", where);
+            const char *m = rpu_last_error();
+            const bool has_tail =
+                strlen(m) > strlen(tail) && !strcmp(m + strlen(m) - strlen(tail), tail);
+#ifdef RPUSIM_TEST_DEBUG_BUILD
+            CHECK(has_tail, "Debug build: the message ends in the location: %s", m);
+#else
+            CHECK(!has_tail && !strstr(m, "layer.c"), "no source location in the message: %s", m);
+#endif
+            setenv("RPUSIM_ERROR_LOCATION", "1", 1);
+            CHECK_ERR(rpu_conv_forward(l, x, 1, small, y), RPU_ERR_ARG, "features.conv7");
+            m = rpu_last_error();
+            snprintf(tail, sizeof tail, " [%s]", rpu_last_error_location());
+            CHECK(strlen(m) > strlen(tail) && !strcmp(m + strlen(m) - strlen(tail), tail),
+                  "RPUSIM_ERROR_LOCATION=1: the message ends in the location: %s", m);
+            unsetenv("RPUSIM_ERROR_LOCATION");
+            /* a tile's failure: a non-finite weight of the second input split (tile 1 = 1_0) */
+            tl_fill_uniform(w, 4 * 4 * 9, -1, 1, 61, 1);
+            w[2 * 9 + 4] = NAN; /* output 0, input channel 2 */
+            rpu_status st = rpu_conv_set_weights(l, w, b);
+            if (rpu_conv_tile(l, 1)) {
+                CHECK(st == RPU_ERR_ARG && msg_has("features.conv7, tile 1 (1_0)") &&
+                          msg_has("not finite"),
+                      "a tile's error names the layer and the tile: %s", rpu_last_error());
+            }
+            rpu_conv_destroy(&l);
+        }
+        rpu_conv_params_default(&q, 2, 4, 4, 3);
+        q.layer_id = 12;
+        c.mapping.max_input_size = 8;
+        CHECK_ERR(rpu_conv_create(W, &q, &c, &l), RPU_ERR_MODULE, "layer 12");
+        rpu_config_default(&c, RPU_KIND_SINGLE);
+    }
+
     /* linear */
-    rpu_linear_params lp = {.in_features = 0, .out_features = 3, .bias = true};
+    rpu_linear_params lp;
+    rpu_linear_params_default(&lp, 0, 3);
     rpu_linear *ll = NULL;
     CHECK_ERR(rpu_linear_create(W, &lp, &c, &ll), RPU_ERR_ARG, "feature|size");
     lp.in_features = 4;
@@ -1463,6 +1858,7 @@ int main(int argc, char **argv) {
     test_perfect_vs_unsplit("ideal");
     test_perfect_vs_unsplit("constant_step");
     test_noisy_means();
+    test_exact_reduction();
     rank_invariance("rank invariance conv2d 6->10 (9 tiles)", conv_scenario_sections,
                     conv_scenario);
     rank_invariance("rank invariance linear 13->7 analog bias (9 tiles)", linear_scenario_sections,

@@ -158,7 +158,7 @@ static void snap_layer(rpu_net *net, int k, analog_snap *s) {
     s->nb = p->bias ? p->out_channels : 0;
     s->w = falloc((size_t)s->nw);
     s->b = falloc((size_t)(s->nb ? s->nb : 1));
-    CHECK_OK(rpu_conv_get_weights(s->l, s->w, s->nb ? s->b : NULL, false));
+    CHECK_OK(rpu_conv_get_weights(s->l, s->w, s->nb ? s->b : NULL, RPU_READ_EXACT));
 }
 
 static double loss_of(rpu_net *net, const float *x, const uint8_t *y, int n, float *logits) {
@@ -676,7 +676,7 @@ static float *load_params(const rpu_experiment *e, int channels, int h, int w, c
         float *grown = realloc(all, sizeof(float) * (len + nw + nb));
         if (!grown) abort();
         all = grown;
-        CHECK_OK(rpu_conv_get_weights(cl[k].layer, all + len, nb ? all + len + nw : NULL, false));
+        CHECK_OK(rpu_conv_get_weights(cl[k].layer, all + len, nb ? all + len + nw : NULL, RPU_READ_EXACT));
         len += nw + nb;
     }
     rpu_net_destroy(&net);

@@ -4,7 +4,8 @@
  *   combination;
  * - the batched implementation against the per-vector reference (ref_tile.c) bit for bit,
  *   over random shapes and every noise x bound management combination, with noise off
- *   and on (both draw from the same addresses; the MAC is the exact one);
+ *   and on (both draw from the same addresses; the MAC is the exact one), cycling DAC/ADC
+ *   resolutions (fractions, step counts above 1, none) and stochastic rounding;
  * - noise statistics against bounds derived from the sample size (seeds stated);
  * - weight scaling, gradient mask, all-zero inputs, argument errors. */
 #include "rpusim/config.h"
@@ -74,8 +75,8 @@ static void test_hand_computed(void) {
                         rpu_tile *t = make_tile(&c, 1, 1, 7, 0, (rpu_mac_mode)mac);
                         if (!t) continue;
                         float w = 1, x = 10, y = -1;
-                        CHECK_OK(rpu_tile_set_weights(t, &w, false));
-                        CHECK_OK(rpu_tile_forward(t, &x, 1, &y, true));
+                        CHECK_OK(rpu_tile_set_weights(t, &w, RPU_WEIGHTS_STORED));
+                        CHECK_OK(rpu_tile_forward(t, &x, 1, &y, RPU_MODE_EVAL));
                         float want = hand_expected[nm][bm][b][r];
                         CHECK(fabsf(y - want) <= 1e-6f * fmaxf(1, fabsf(want)),
                               "1x1 nm=%d bm=%d bound=%g res=%g mac=%d: y=%.9g want %g", nm, bm,
@@ -107,7 +108,7 @@ static void run_against_reference(const rpu_config *c, int out, int in, int n, u
     ref_tile_init(&r, c, out, in, seed, 1, 3);
     float *w = malloc(sizeof(float) * (size_t)out * in);
     tl_fill_uniform(w, out * in, -wscale, wscale, seed, 11);
-    CHECK_OK(rpu_tile_set_weights(t, w, false));
+    CHECK_OK(rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED));
     memcpy(r.w, w, sizeof(float) * (size_t)out * in);
     float *x = malloc(sizeof(float) * (size_t)n * in), *d = malloc(sizeof(float) * (size_t)n * out);
     float *y1 = malloc(sizeof(float) * (size_t)n * out),
@@ -120,7 +121,7 @@ static void run_against_reference(const rpu_config *c, int out, int in, int n, u
         if (n > 2) memset(x + in, 0, sizeof(float) * (size_t)in); /* an all-zero vector */
         tl_fill_uniform(d, n * out, -1, 1, seed + (uint64_t)call, 13);
         bool is_test = call == 2;
-        CHECK_OK(rpu_tile_forward(t, x, n, y1, is_test));
+        CHECK_OK(rpu_tile_forward(t, x, n, y1, is_test ? RPU_MODE_EVAL : RPU_MODE_TRAIN));
         ref_tile_forward(&r, x, n, y2, is_test);
         snprintf(what, sizeof what, "%s forward %dx%d n=%d call %d", label, out, in, n, call);
         compare_bits(y1, y2, (size_t)n * out, what);
@@ -142,6 +143,23 @@ static void test_against_reference(void) {
         RPU_NM_NONE,     RPU_NM_ABS_MAX,        RPU_NM_MAX,
         RPU_NM_CONSTANT, RPU_NM_ABS_MAX_NP_SUM, RPU_NM_AVERAGE_ABS_MAX};
     const rpu_bound_management bms[] = {RPU_BM_NONE, RPU_BM_ITERATIVE, RPU_BM_ITERATIVE_WORST_CASE};
+    /* DAC/ADC resolutions (spec §2.1: res <= 0 none, res <= 1 the step as a fraction of the
+     * range, res > 1 a number of steps), stochastic rounding, per direction, cycled over the
+     * configurations: {inp_res, out_res, sto_round} */
+    static const struct {
+        float inp, out;
+        bool sto;
+    } resolutions[] = {
+        {1.0f / 126, 1.0f / 510, false}, /* IOParameters() defaults */
+        {127, 255, false},               /* step counts */
+        {63, 1023, true},                /* step counts, stochastic rounding */
+        {2, 2, false},                   /* two steps: a step is the whole bound */
+        {0, -1, false},                  /* none */
+        {0.05f, 0.125f, true},           /* coarse fractions, stochastic rounding */
+        {1, 1, false},                   /* a fraction of 1: one step over the range */
+        {4096, 3, true},
+    };
+    const int n_res = (int)(sizeof resolutions / sizeof resolutions[0]);
     int shape = 0;
     for (int noise = 0; noise < 2; ++noise)
         for (size_t a = 0; a < sizeof nms / sizeof nms[0]; ++a)
@@ -154,12 +172,18 @@ static void test_against_reference(void) {
                     io->nm_thres = (shape % 4 == 1) ? 0.7f : 0.0f;
                     io->out_bound = 3.0f; /* make bound management work */
                     if (!noise) io->out_noise = 0;
+                    /* the backward takes the next setting, so both directions see all */
+                    const int rs = (shape + 3 * dir) % n_res;
+                    io->inp_res = resolutions[rs].inp;
+                    io->out_res = resolutions[rs].out;
+                    io->inp_sto_round = io->out_sto_round = resolutions[rs].sto;
                 }
                 /* random shapes from the shape counter */
                 int out = 1 + (shape * 7) % 23, in = 1 + (shape * 13) % 31, n = 1 + shape % 9;
                 char label[96];
-                snprintf(label, sizeof label, "nm=%d bm=%d noise=%d", (int)nms[a], (int)bms[b],
-                         noise);
+                snprintf(label, sizeof label, "nm=%d bm=%d noise=%d inp_res=%g out_res=%g sto=%d",
+                         (int)nms[a], (int)bms[b], noise, (double)c.forward.inp_res,
+                         (double)c.forward.out_res, (int)c.forward.out_sto_round);
                 run_against_reference(&c, out, in, n, 100 + (uint64_t)shape, 0.6f, 2.0f, label);
             }
     /* every non-ideality at once, noise on, stochastic rounding, both MV directions */
@@ -230,11 +254,11 @@ static void test_output_noise_std(void) {
     tl_fill_uniform(w, out * in, -0.3f, 0.3f, 4242, 1);
     tl_fill_uniform(x1, in, -2.5f, 2.5f, 4242, 2);
     x1[3] = 2.5f; /* max|x| = 2.5 */
-    CHECK_OK(rpu_tile_set_weights(t, w, false));
+    CHECK_OK(rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED));
     float *x = malloc(sizeof(float) * (size_t)n * in), *y = malloc(sizeof(float) * (size_t)n * out);
     for (int k = 0; k < n; ++k)
         memcpy(x + (size_t)k * in, x1, sizeof x1);
-    CHECK_OK(rpu_tile_forward(t, x, n, y, true));
+    CHECK_OK(rpu_tile_forward(t, x, n, y, RPU_MODE_EVAL));
     double ss = 0;
     for (int k = 0; k < n; ++k)
         for (int i = 0; i < out; ++i) {
@@ -278,11 +302,11 @@ static void test_quantization_rms(void) {
         float w[16] = {0};
         for (int i = 0; i < dim; ++i)
             w[i * dim + i] = gain;
-        CHECK_OK(rpu_tile_set_weights(t, w, false));
+        CHECK_OK(rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED));
         float *x = malloc(sizeof(float) * (size_t)n * dim),
               *y = malloc(sizeof(float) * (size_t)n * dim);
         tl_fill_uniform(x, n * dim, -0.99f, 0.99f, 31 + (uint64_t)stage, 3);
-        CHECK_OK(rpu_tile_forward(t, x, n, y, true));
+        CHECK_OK(rpu_tile_forward(t, x, n, y, RPU_MODE_EVAL));
         double ss = 0;
         for (int q = 0; q < n * dim; ++q) {
             double e = (double)y[q] - (double)gain * x[q];
@@ -309,22 +333,22 @@ static void test_zero_vector_and_determinism(void) {
     tl_fill_uniform(w, 35, -0.5f, 0.5f, 1, 4);
     tl_fill_uniform(x, 7, -1, 1, 1, 5);
     tl_fill_uniform(x + 14, 7, -1, 1, 1, 6);
-    rpu_tile_set_weights(t, w, false);
-    rpu_tile_set_weights(u, w, false);
-    rpu_tile_set_weights(v, w, false);
-    CHECK_OK(rpu_tile_forward(t, x, 3, y, false));
+    rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED);
+    rpu_tile_set_weights(u, w, RPU_WEIGHTS_STORED);
+    rpu_tile_set_weights(v, w, RPU_WEIGHTS_STORED);
+    CHECK_OK(rpu_tile_forward(t, x, 3, y, RPU_MODE_TRAIN));
     int zeros = 1;
     for (int i = 0; i < 5; ++i)
         zeros &= y[5 + i] == 0.0f;
     CHECK(zeros, "all-zero input vector gives exact zeros under noise management");
     /* the same batch in a fresh tile with the same keys: same bits */
     float yu[15];
-    CHECK_OK(rpu_tile_forward(u, x, 3, yu, false));
+    CHECK_OK(rpu_tile_forward(u, x, 3, yu, RPU_MODE_TRAIN));
     CHECK(memcmp(yu, y, sizeof yu) == 0, "same keys and batch give the same bits");
-    CHECK_OK(rpu_tile_forward(v, x, 3, yv, false));
+    CHECK_OK(rpu_tile_forward(v, x, 3, yv, RPU_MODE_TRAIN));
     CHECK(memcmp(yv, y, sizeof y1) != 0, "another tile id draws other noise");
     /* a second call draws new noise */
-    CHECK_OK(rpu_tile_forward(u, x, 3, yu, false));
+    CHECK_OK(rpu_tile_forward(u, x, 3, yu, RPU_MODE_TRAIN));
     memcpy(y1, yu, sizeof y1);
     CHECK(memcmp(y1, y, sizeof y1) != 0, "second call draws new noise");
     CHECK(rpu_tile_forward_calls(u) == 2, "call counter");
@@ -350,9 +374,9 @@ static void test_blas_vs_exact(void) {
     float *da = malloc(sizeof(float) * n * in), *db = malloc(sizeof(float) * n * in);
     tl_fill_uniform(w, out * in, -0.6f, 0.6f, 3, 1);
     tl_fill_uniform(x, n * in, -1, 1, 3, 2);
-    rpu_tile_set_weights(a, w, false), rpu_tile_set_weights(b, w, false);
-    CHECK_OK(rpu_tile_forward(a, x, n, ya, true));
-    CHECK_OK(rpu_tile_forward(b, x, n, yb, true));
+    rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED), rpu_tile_set_weights(b, w, RPU_WEIGHTS_STORED);
+    CHECK_OK(rpu_tile_forward(a, x, n, ya, RPU_MODE_EVAL));
+    CHECK_OK(rpu_tile_forward(b, x, n, yb, RPU_MODE_EVAL));
     double md = 0;
     for (int q = 0; q < n * out; ++q)
         md = fmax(md, fabs(ya[q] - yb[q]));
@@ -377,10 +401,10 @@ static void test_perfect_and_scaling(void) {
         rpu_tile *t = make_tile(&c, 3, 4, 1, 0, RPU_MAC_EXACT);
         if (!t) return;
         const float w[12] = {1, -2, 0.5f, 0, 0.25f, 0.1f, -0.2f, 0.05f, 0, 0, 0, 0};
-        CHECK_OK(rpu_tile_set_weights(t, w, true));
+        CHECK_OK(rpu_tile_set_weights(t, w, RPU_WEIGHTS_SCALED));
         float raw[12], back[12], s[3];
-        rpu_tile_get_weights(t, raw, false);
-        rpu_tile_get_weights(t, back, true);
+        rpu_tile_get_weights(t, raw, RPU_WEIGHTS_STORED);
+        rpu_tile_get_weights(t, back, RPU_WEIGHTS_SCALED);
         rpu_tile_get_mapping_scales(t, s);
         /* hand: global max 2 -> alpha 4; rows: 2/0.5=4, 0.25/0.5=0.5, 0 -> 1 */
         const float want_s[2][3] = {{4, 4, 4}, {4, 0.5f, 1}};
@@ -393,7 +417,7 @@ static void test_perfect_and_scaling(void) {
         }
         CHECK(fabsf(m - 0.5f) < 1e-7f, "max stored |w| = omega: %g", (double)m);
         float x[4] = {1, 2, 3, 4}, y[3], d[3] = {1, -1, 2}, dx[4];
-        CHECK_OK(rpu_tile_forward(t, x, 1, y, false));
+        CHECK_OK(rpu_tile_forward(t, x, 1, y, RPU_MODE_TRAIN));
         for (int i = 0; i < 3; ++i) {
             float e = 0;
             for (int j = 0; j < 4; ++j)
@@ -425,16 +449,16 @@ static void test_mask_and_backward_bm(void) {
     rpu_tile *t = make_tile(&c, 2, 1, 1, 0, RPU_MAC_EXACT);
     if (!t) return;
     const float w[2] = {1, 0.25f};
-    rpu_tile_set_weights(t, w, false);
+    rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED);
     float x = 10, y[2], d[2] = {1, 1}, dx;
-    CHECK_OK(rpu_tile_forward(t, &x, 1, y, false));
+    CHECK_OK(rpu_tile_forward(t, &x, 1, y, RPU_MODE_TRAIN));
     CHECK(y[0] == 1 && y[1] != 1, "first output saturates: %g %g", (double)y[0], (double)y[1]);
     CHECK_OK(rpu_tile_backward(t, d, 1, &dx));
     /* only the unsaturated output's gradient flows: 0.25·1 (backward NM abs_max, DAC
        step 2/126 represents 1 exactly, ADC step 24/510: rint(0.25/0.0470588)=5 -> 0.235) */
     float want = rintf(0.25f / (24.0f / 510)) * (24.0f / 510);
     CHECK(fabsf(dx - want) < 1e-6f, "masked backward dx=%g want %g", (double)dx, (double)want);
-    CHECK_OK(rpu_tile_forward(t, &x, 1, y, true));
+    CHECK_OK(rpu_tile_forward(t, &x, 1, y, RPU_MODE_EVAL));
     CHECK_OK(rpu_tile_backward(t, d, 1, &dx));
     want = rintf(1.25f / (24.0f / 510)) * (24.0f / 510);
     CHECK(fabsf(dx - want) < 1e-6f, "unmasked after test forward dx=%g want %g", (double)dx,
@@ -448,9 +472,9 @@ static void test_mask_and_backward_bm(void) {
         pc.forward.is_perfect = pc.backward.is_perfect = true;
         rpu_tile *tp = make_tile(&pc, 2, 1, 1, 0, RPU_MAC_EXACT);
         const float wp[2] = {20, 0.5f};
-        rpu_tile_set_weights(tp, wp, false);
+        rpu_tile_set_weights(tp, wp, RPU_WEIGHTS_STORED);
         float xp = 1, yp[2], dp[2] = {1, 1}, dxp;
-        CHECK_OK(rpu_tile_forward(tp, &xp, 1, yp, false));
+        CHECK_OK(rpu_tile_forward(tp, &xp, 1, yp, RPU_MODE_TRAIN));
         CHECK(yp[0] == 20, "perfect forward is not clipped: %g", (double)yp[0]);
         CHECK_OK(rpu_tile_backward(tp, dp, 1, &dxp));
         CHECK(dxp == (fp ? 20.5f : 0.5f), "kind %d: perfect backward after |y| >= 0.999*12: %g", fp,
@@ -468,7 +492,8 @@ static void test_mask_and_backward_bm(void) {
     float ww[30], dd[12], da[10], db[10];
     tl_fill_uniform(ww, 30, -0.6f, 0.6f, 9, 1);
     tl_fill_uniform(dd, 12, -1, 1, 9, 2);
-    rpu_tile_set_weights(ta, ww, false), rpu_tile_set_weights(tb, ww, false);
+    rpu_tile_set_weights(ta, ww, RPU_WEIGHTS_STORED),
+        rpu_tile_set_weights(tb, ww, RPU_WEIGHTS_STORED);
     CHECK_OK(rpu_tile_backward(ta, dd, 2, da));
     CHECK_OK(rpu_tile_backward(tb, dd, 2, db));
     CHECK(memcmp(da, db, sizeof da) == 0, "no bound management in the backward");
@@ -497,10 +522,10 @@ static void test_errors(void) {
     c = base_config();
     CHECK_OK(rpu_tile_create(&p, &c, &t));
     float x[3] = {0}, y[2];
-    CHECK_STATUS(rpu_tile_forward(t, x, -1, y, true), RPU_ERR_ARG);
-    CHECK_STATUS(rpu_tile_forward(t, NULL, 1, y, true), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_tile_forward(t, x, -1, y, RPU_MODE_EVAL), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_tile_forward(t, NULL, 1, y, RPU_MODE_EVAL), RPU_ERR_ARG);
     float bad[6] = {0, 0, NAN, 0, 0, 0};
-    CHECK_STATUS(rpu_tile_set_weights(t, bad, false), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_tile_set_weights(t, bad, RPU_WEIGHTS_STORED), RPU_ERR_ARG);
     CHECK(strstr(rpu_last_error(), "(0, 2)") != NULL, "names the element: %s", rpu_last_error());
     rpu_tile_destroy(&t);
     rpu_tile_destroy(&t); /* NULL is fine */

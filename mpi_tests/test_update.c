@@ -37,8 +37,8 @@ static void engine_case(const rpu_config *c, int out, int in, int n, float lr, u
     float *w = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * n * in);
     float *d = malloc(sizeof(float) * n * out);
     tl_fill_uniform(w, out * in, -0.3f, 0.3f, seed, 1);
-    CHECK_OK(rpu_tile_set_weights(a, w, false));
-    CHECK_OK(rpu_tile_set_weights(b, w, false));
+    CHECK_OK(rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED));
+    CHECK_OK(rpu_tile_set_weights(b, w, RPU_WEIGHTS_STORED));
     for (int call = 0; call < 2; ++call) {
         tl_fill_uniform(x, n * in, -1, 1, seed + (uint64_t)call, 2);
         tl_fill_uniform(d, n * out, -0.05f, 0.05f, seed + (uint64_t)call, 3);
@@ -47,8 +47,8 @@ static void engine_case(const rpu_config *c, int out, int in, int n, float lr, u
         CHECK(ref_update(b, x, d, n, lr) == 0, "%s: reference ran", label);
     }
     float *wa = malloc(sizeof(float) * out * in), *wb = malloc(sizeof(float) * out * in);
-    rpu_tile_get_weights(a, wa, false);
-    rpu_tile_get_weights(b, wb, false);
+    rpu_tile_get_weights(a, wa, RPU_WEIGHTS_STORED);
+    rpu_tile_get_weights(b, wb, RPU_WEIGHTS_STORED);
     size_t bad = 0, changed = 0;
     for (int q = 0; q < out * in; ++q) {
         bad += memcmp(&wa[q], &wb[q], sizeof(float)) != 0;
@@ -98,6 +98,18 @@ static void test_engine_vs_reference(void) {
     c.update.update_bl_management = false;
     c.update.update_management = false;
     engine_case(&c, 9, 13, 3, 0.5f, 78, "no update management");
+    /* dynamic pulse-train length (update.fixed_bl = false, spec §3.3): without update
+     * management BL = max(ceil(lr / g), 1) when g desired_bl < lr (lr 0.05, dw_min 0.001:
+     * BL 50 > 31), else desired_bl; with update management and fixed_bl false the same BL
+     * and A, B rescaled by the vector's maxima */
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    c.update.fixed_bl = false;
+    c.update.update_bl_management = false;
+    c.update.update_management = false;
+    engine_case(&c, 7, 11, 3, 0.05f, 81, "fixed_bl=false, BL = ceil(lr/dw_min) = 50");
+    engine_case(&c, 7, 11, 3, 0.02f, 82, "fixed_bl=false, BL = desired_bl (lr small)");
+    c.update.update_management = true;
+    engine_case(&c, 5, 9, 4, 0.05f, 83, "fixed_bl=false with update management");
     /* diffusion/decay/reset arrays present must not change the update itself */
     rpu_config_default(&c, RPU_KIND_SINGLE);
     c.device.lifetime = 100;
@@ -108,6 +120,18 @@ static void test_engine_vs_reference(void) {
 
 /* ------------------------------------------------------------------ expectation */
 
+/* Kind single with a constant_step device without variation (dtod 0, cycle-to-cycle 0)
+ * and wide bounds (+-100): every pulse moves a weight by exactly dw_min. */
+static void noiseless_constant_step(rpu_config *c) {
+    rpu_config_default(c, RPU_KIND_SINGLE);
+    c->device.dw_min_dtod = 0;
+    c->device.up_down_dtod = 0;
+    c->device.dw_min_std = 0;
+    c->device.w_max = 100;
+    c->device.w_min = -100;
+    c->device.w_max_dtod = c->device.w_min_dtod = 0;
+}
+
 /* A constant_step device without variation (dtod 0, c2c 0, wide bounds). One vector with
  * k = lr·max|x|·max|d|/dw_min < desired_bl, repeated M times from W = 0. Per update and
  * cell the pulse count is Binomial(BL, p_d p_x) with BL p_d p_x = lr|d_i||x_j|/dw_min, so
@@ -115,13 +139,7 @@ static void test_engine_vs_reference(void) {
  * Seed 4040. */
 static void test_unbiased_and_saturation(void) {
     rpu_config c;
-    rpu_config_default(&c, RPU_KIND_SINGLE);
-    c.device.dw_min_dtod = 0;
-    c.device.up_down_dtod = 0;
-    c.device.dw_min_std = 0;
-    c.device.w_max = 100;
-    c.device.w_min = -100;
-    c.device.w_max_dtod = c.device.w_min_dtod = 0;
+    noiseless_constant_step(&c);
     const int out = 4, in = 5, M = 4000;
     rpu_tile *t = make(&c, out, in, 4040, 0);
     if (!t) return;
@@ -135,7 +153,7 @@ static void test_unbiased_and_saturation(void) {
     }
     CHECK_OK(rpu_tile_update(t, xs, ds, M, lr));
     float w[20];
-    rpu_tile_get_weights(t, w, false);
+    rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
     const float BL = 10; /* update BL management: BL = ceil(k) */
     for (int i = 0; i < out; ++i)
         for (int j = 0; j < in; ++j) {
@@ -155,7 +173,7 @@ static void test_unbiased_and_saturation(void) {
      * slot (31 pulses per update), a cell with half |x| and full |d| fires with p_x < 1 */
     t = make(&c, out, in, 4041, 0);
     CHECK_OK(rpu_tile_update(t, xs, ds, 10, 10.0f));
-    rpu_tile_get_weights(t, w, false);
+    rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
     CHECK(fabsf(w[0 * in + 0] + 10 * 31 * g) < 1e-5f, "saturated cell moved by %g, want %g",
           (double)w[0], -10 * 31 * (double)g);
     CHECK(fabsf(w[3 * in + 0] - 10 * 31 * g) < 1e-5f, "saturated cell (d<0) moved by %g",
@@ -163,6 +181,185 @@ static void test_unbiased_and_saturation(void) {
     CHECK(fabsf(w[0 * in + 1]) < 10 * 31 * g, "non-saturated cell moved less: %g", (double)w[1]);
     free(xs), free(ds);
     rpu_tile_destroy(&t);
+}
+
+/* Dynamic pulse-train length (update.fixed_bl = false, no update / BL management; spec
+ * §3.3): A = B = 1 and BL = ceil(lr / dw_min) when dw_min desired_bl < lr. A constant_step
+ * device without variation or noise, dw_min 0.001:
+ *   - a cell with |x| = |d| = 1 fires in every slot: one update moves it by exactly
+ *     -BL dw_min, for lr 0.05 by -50 dw_min (floor would give 49);
+ *   - unbiased: a cell with p = |d||x| moves by BL dw_min p = lr |d||x| in expectation; over
+ *     M = 4000 updates of the vector x, d the mean is within 5 sd (sd as in
+ *     test_unbiased_and_saturation) of -lr d x, plus float round-off; BL 49 would be off by
+ *     2 % (9 sd for p = 0.5);
+ *   - the limit: BL = ceil(lr / dw_min) above 255 slots is refused with
+ *     RPU_ERR_UNSUPPORTED naming the length; 255 itself is accepted. Seeds 4050-4053. */
+static void test_dynamic_bl(void) {
+    rpu_config c;
+    noiseless_constant_step(&c);
+    c.update.fixed_bl = false;
+    c.update.update_bl_management = false;
+    c.update.update_management = false;
+    const float g = 0.001f;
+
+    /* exact BL from a cell that fires in every slot */
+    rpu_tile *t = make(&c, 2, 3, 4050, 0);
+    if (!t) return;
+    const float x1[3] = {1.0f, 0.0f, -1.0f}, d1[2] = {1.0f, 0.0f};
+    CHECK_OK(rpu_tile_update(t, x1, d1, 1, 0.05f));
+    float w1[6];
+    rpu_tile_get_weights(t, w1, RPU_WEIGHTS_STORED);
+    CHECK(fabsf(w1[0] + 50 * g) < 1e-6f && fabsf(w1[2] - 50 * g) < 1e-6f,
+          "fixed_bl false, lr 0.05 / dw_min 0.001: a cell with p = 1 moved by %g and %g, want "
+          "-/+ %g (BL = ceil(50.0) = 50 slots)",
+          (double)w1[0], (double)w1[2], 50 * (double)g);
+    CHECK(w1[1] == 0 && w1[3] == 0 && w1[4] == 0 && w1[5] == 0, "cells with p = 0 stay");
+    rpu_tile_destroy(&t);
+
+    /* lr / g = 12.4: BL stays desired_bl = 31 with A = B = sqrt(lr / (g BL)) < 1 */
+    t = make(&c, 2, 3, 4051, 0);
+    if (!t) return;
+    const float x2[3] = {0.5f, 0.0f, 0.0f}, d2[2] = {0.5f, 0.0f};
+    CHECK_OK(rpu_tile_update(t, x2, d2, 1, 0.0124f));
+    rpu_tile_get_weights(t, w1, RPU_WEIGHTS_STORED);
+    CHECK(w1[0] <= 0 && w1[0] >= -31 * g - 1e-6f, "lr below g desired_bl: at most 31 pulses (%g)",
+          (double)w1[0]);
+    rpu_tile_destroy(&t);
+
+    /* unbiased: M updates in chunks of 100 from W = 0 (small |W|: little round-off) */
+    const int out = 4, in = 5, M = 4000, chunk = 100;
+    t = make(&c, out, in, 4052, 0);
+    if (!t) return;
+    const float x[5] = {1.0f, -0.5f, 0.25f, 0.8f, -0.1f};
+    const float d[4] = {1.0f, -0.4f, 0.7f, -0.9f};
+    const float lr = 0.05f;
+    const double BL = ceil((double)lr / (double)g); /* 50 */
+    float *xs = malloc(sizeof(float) * in * chunk), *ds = malloc(sizeof(float) * out * chunk);
+    for (int m = 0; m < chunk; ++m) {
+        memcpy(xs + (size_t)m * in, x, sizeof x);
+        memcpy(ds + (size_t)m * out, d, sizeof d);
+    }
+    float w[20], zero[20] = {0};
+    double sum[20] = {0}, roundoff[20] = {0};
+    for (int k = 0; k < M / chunk; ++k) {
+        CHECK_OK(rpu_tile_set_weights(t, zero, RPU_WEIGHTS_STORED));
+        CHECK_OK(rpu_tile_update(t, xs, ds, chunk, lr));
+        rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
+        for (int q = 0; q < out * in; ++q) {
+            sum[q] += w[q];
+            /* BL·chunk additions, each within half an ulp of |w| */
+            roundoff[q] += BL * chunk * 0.5 * (nextafterf(fabsf(w[q]), INFINITY) - fabsf(w[q]));
+        }
+    }
+    for (int i = 0; i < out; ++i)
+        for (int j = 0; j < in; ++j) {
+            const double p = fabs((double)d[i] * x[j]); /* A = B = 1 */
+            const double want = -BL * g * p * (d[i] * x[j] > 0 ? 1 : -1);
+            const double sd = g * sqrt(BL * p * (1 - p) / M);
+            const double got = sum[i * in + j] / M;
+            CHECK(fabs(want + (double)lr * d[i] * x[j]) < 1e-7 * fabs(want) + 1e-12,
+                  "BL dw_min p = lr |d x|");
+            CHECK(fabs(got - want) <= 5 * sd + roundoff[i * in + j] / M,
+                  "fixed_bl false: mean dW(%d,%d) = %.6g, want %.6g (sd %.2g)", i, j, got, want,
+                  sd);
+        }
+    free(xs), free(ds);
+    rpu_tile_destroy(&t);
+
+    /* the pulse-train limit */
+    c.device.dw_min = 0.0009765625f; /* 2^-10: lr / dw_min exact */
+    t = make(&c, 2, 2, 4053, 0);
+    if (!t) return;
+    const float x3[2] = {1.0f, 1.0f}, d3[2] = {1.0f, 1.0f};
+    CHECK_OK(rpu_tile_update(t, x3, d3, 1, 255 * 0.0009765625f)); /* BL 255: allowed */
+    rpu_tile_get_weights(t, w1, RPU_WEIGHTS_STORED);
+    CHECK(fabsf(w1[0] + 255 * 0.0009765625f) < 1e-6f, "BL 255: a p = 1 cell moved by %g",
+          (double)w1[0]);
+    rpu_clear_error();
+    CHECK_STATUS(rpu_tile_update(t, x3, d3, 1, 256 * 0.0009765625f), RPU_ERR_UNSUPPORTED);
+    CHECK(strstr(rpu_last_error(), "256 slots") && strstr(rpu_last_error(), "255") &&
+              strstr(rpu_last_error(), "fixed_bl"),
+          "a too long pulse train is named with its length, the limit and the fix: %s",
+          rpu_last_error());
+    rpu_tile_destroy(&t);
+}
+
+/* ------------------------------------------------------------------ weight gradient */
+
+/* rpu_tile_weight_grad (tile.h): with mapping scales s (1.5, 0.5, 2 on a 3 x 4 tile)
+ * RPU_WEIGHTS_SCALED gives sum_k d_k x_kᵀ and RPU_WEIGHTS_STORED sum_k (d_k / s)ᵀ x_k, both
+ * against hand sums in double; the floating-point and inference kinds' update moves the
+ * stored weights by exactly -lr G (stored units; float rounding of one GEMM); a pulsed
+ * constant_step update with the same x, d is unbiased around -lr G (5 sd over 2000
+ * repeats of the batch, chunked; dw_min 0.001, no variation). Seed 4060. */
+static void test_weight_grad(void) {
+    const int out = 3, in = 4, n = 2;
+    const float x[8] = {1, 0.5f, -1, 0.25f, -0.5f, 1, 0.75f, 0};
+    const float d[6] = {0.5f, -0.25f, 0.125f, 0.25f, 0, -0.5f};
+    const float sc[3] = {1.5f, 0.5f, 2.0f};
+    double gs[12], gl[12];
+    for (int i = 0; i < out; ++i)
+        for (int j = 0; j < in; ++j) {
+            gs[i * in + j] = gl[i * in + j] = 0;
+            for (int k = 0; k < n; ++k) {
+                gl[i * in + j] += (double)d[k * out + i] * x[k * in + j];
+                gs[i * in + j] += (double)(d[k * out + i] / sc[i]) * x[k * in + j];
+            }
+        }
+    const float lr = 0.01f;
+    const rpu_config_kind kinds[3] = {RPU_KIND_FLOATING_POINT, RPU_KIND_INFERENCE, RPU_KIND_SINGLE};
+    for (int v = 0; v < 3; ++v) {
+        rpu_config c;
+        if (kinds[v] == RPU_KIND_SINGLE)
+            noiseless_constant_step(&c); /* dw_min 0.001 */
+        else
+            rpu_config_default(&c, kinds[v]);
+        rpu_tile *t = make(&c, out, in, 4060, 0);
+        if (!t) return;
+        CHECK_OK(rpu_tile_set_mapping_scales(t, sc));
+        float g[12], w0[12] = {0}, w[12];
+        CHECK_OK(rpu_tile_weight_grad(t, x, d, n, RPU_WEIGHTS_SCALED, g));
+        for (int q = 0; q < 12; ++q)
+            CHECK(g[q] == (float)gl[q], "kind %d: logical gradient (%d) %g, want %g", v, q,
+                  (double)g[q], gl[q]);
+        CHECK_OK(rpu_tile_weight_grad(t, x, d, n, RPU_WEIGHTS_STORED, g));
+        for (int q = 0; q < 12; ++q)
+            CHECK(g[q] == (float)gs[q], "kind %d: stored-units gradient (%d) %g, want %g", v, q,
+                  (double)g[q], gs[q]);
+        if (v < 2) { /* exact update: W - lr G */
+            CHECK_OK(rpu_tile_set_weights(t, w0, RPU_WEIGHTS_STORED));
+            CHECK_OK(rpu_tile_update(t, x, d, n, lr));
+            rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
+            for (int q = 0; q < 12; ++q)
+                CHECK(fabsf(w[q] + lr * g[q]) <= 1e-7f * (1 + fabsf(lr * g[q])),
+                      "kind %d: the update moved cell %d by %g, want -lr G = %g", v, q,
+                      (double)w[q], -(double)lr * g[q]);
+        } else { /* pulsed: unbiased around -lr G */
+            const int R = 2000, chunk = 100;
+            float xs[8 * 100], ds[6 * 100];
+            for (int k = 0; k < chunk; ++k) {
+                memcpy(xs + (size_t)k * 8, x, sizeof x);
+                memcpy(ds + (size_t)k * 6, d, sizeof d);
+            }
+            double sum[12] = {0};
+            for (int r = 0; r < R / chunk; ++r) {
+                CHECK_OK(rpu_tile_set_weights(t, w0, RPU_WEIGHTS_STORED));
+                CHECK_OK(rpu_tile_update(t, xs, ds, n * chunk, lr));
+                rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
+                for (int q = 0; q < 12; ++q)
+                    sum[q] += w[q];
+            }
+            /* per vector and cell at most desired_bl pulses of dw_min, each a Bernoulli
+             * event: the sd of the mean change is below dw_min sqrt(31 / 4 / reps) */
+            const double sd = 0.001 * sqrt(31.0 / 4 / ((double)R * n));
+            for (int q = 0; q < 12; ++q)
+                CHECK(fabs(sum[q] / R + (double)lr * g[q]) <= 5 * n * sd,
+                      "pulsed: mean change of cell %d over %d repeats %g, want -lr G = %g", q, R,
+                      sum[q] / R, -(double)lr * g[q]);
+        }
+        rpu_tile_destroy(&t);
+    }
+    CHECK_STATUS(rpu_tile_weight_grad(NULL, x, d, n, RPU_WEIGHTS_STORED, NULL), RPU_ERR_ARG);
 }
 
 /* ------------------------------------------------------------------ exact paths */
@@ -191,12 +388,12 @@ static void test_exact_paths(void) {
         rpu_tile *t = make(&c, out, in, 5, 0);
         if (!t) return;
         float w[12];
-        CHECK_OK(rpu_tile_set_weights(t, w0, false));
-        rpu_tile_get_weights(t, w, false); /* after the device's bounds */
+        CHECK_OK(rpu_tile_set_weights(t, w0, RPU_WEIGHTS_STORED));
+        rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED); /* after the device's bounds */
         float start[12];
         memcpy(start, w, sizeof w);
         CHECK_OK(rpu_tile_update(t, x, d, n, lr));
-        rpu_tile_get_weights(t, w, false);
+        rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
         for (int q = 0; q < 12; ++q) {
             float e = want[q] - w0[q] + start[q];
             if (variant == 3) {
@@ -217,7 +414,7 @@ static void test_exact_paths(void) {
         if (variant == 2) { /* none on a pulsed device: no bounds */
             float big_x[4] = {100, 0, 0, 0}, big_d[3] = {-100, 0, 0};
             CHECK_OK(rpu_tile_update(t, big_x, big_d, 1, 1.0f));
-            rpu_tile_get_weights(t, w, false);
+            rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
             CHECK(w[0] > 1000, "pulse_type none ignores the device bounds: %g", (double)w[0]);
         }
         rpu_tile_destroy(&t);
@@ -277,9 +474,9 @@ static void test_post_update(void) {
         c.device.diffusion = variant == 1 ? 0.01f : 0.0f;
         rpu_tile *t = make(&c, out, in, 606, 0);
         if (!t) return;
-        CHECK_OK(rpu_tile_set_weights(t, w0, false));
+        CHECK_OK(rpu_tile_set_weights(t, w0, RPU_WEIGHTS_STORED));
         CHECK_OK(rpu_tile_post_update(t));
-        rpu_tile_get_weights(t, w, false);
+        rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
         if (variant == 0) {
             double md = 0;
             for (int q = 0; q < N; ++q)
@@ -322,8 +519,8 @@ static void test_state_round_trip(void) {
         tl_fill_uniform(w, 63, -0.3f, 0.3f, 71, 1);
         tl_fill_uniform(x, 27, -1, 1, 71, 2);
         tl_fill_uniform(d, 21, -0.05f, 0.05f, 71, 3);
-        rpu_tile_set_weights(a, w, false);
-        CHECK_OK(rpu_tile_forward(a, x, n, ya, false));
+        rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED);
+        CHECK_OK(rpu_tile_forward(a, x, n, ya, RPU_MODE_TRAIN));
         CHECK_OK(rpu_tile_update(a, x, d, n, 0.2f));
         CHECK_OK(rpu_tile_post_update(a));
         CHECK_OK(rpu_tile_drift_weights(a, 2.0));
@@ -343,8 +540,8 @@ static void test_state_round_trip(void) {
         CHECK(bytes_ok, "%s: same names, sizes and types", devices[dv]);
         rpu_tile_state_loaded(b);
         for (int step = 0; step < 2; ++step) {
-            CHECK_OK(rpu_tile_forward(a, x, n, ya, false));
-            CHECK_OK(rpu_tile_forward(b, x, n, yb, false));
+            CHECK_OK(rpu_tile_forward(a, x, n, ya, RPU_MODE_TRAIN));
+            CHECK_OK(rpu_tile_forward(b, x, n, yb, RPU_MODE_TRAIN));
             CHECK(memcmp(ya, yb, sizeof ya) == 0, "%s: forward after restore", devices[dv]);
             float da[27], db[27];
             CHECK_OK(rpu_tile_backward(a, d, n, da));
@@ -358,8 +555,8 @@ static void test_state_round_trip(void) {
             CHECK_OK(rpu_tile_drift_weights(b, 1.0));
         }
         float wa[63], wb[63];
-        rpu_tile_get_weights(a, wa, false);
-        rpu_tile_get_weights(b, wb, false);
+        rpu_tile_get_weights(a, wa, RPU_WEIGHTS_STORED);
+        rpu_tile_get_weights(b, wb, RPU_WEIGHTS_STORED);
         CHECK(memcmp(wa, wb, sizeof wa) == 0, "%s: weights after restore and two steps",
               devices[dv]);
         rpu_tile_destroy(&a), rpu_tile_destroy(&b);
@@ -389,6 +586,8 @@ int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_engine_vs_reference();
     test_unbiased_and_saturation();
+    test_dynamic_bl();
+    test_weight_grad();
     test_exact_paths();
     test_construction_and_memory();
     test_post_update();

@@ -3,7 +3,6 @@
 #include "error_impl.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define AGREE_MSG 1024
@@ -21,28 +20,21 @@ rpu_status rpu_agree(MPI_Comm comm, rpu_status local) {
     struct {
         int st;
         char msg[AGREE_MSG];
+        char where[128];
     } m;
     memset(&m, 0, sizeof m);
     if (rank == first) {
         m.st = (int)local;
-        snprintf(m.msg, sizeof m.msg, "%s", rpu_last_error());
+        snprintf(m.msg, sizeof m.msg, "%s", rpu_error_message());
+        snprintf(m.where, sizeof m.where, "%s", rpu_last_error_location());
     }
     if (MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, comm) != MPI_SUCCESS)
         return RPU_FAIL(RPU_ERR_MPI, "rpu_agree: MPI_Bcast (status) failed");
     m.msg[AGREE_MSG - 1] = '\0';
+    m.where[sizeof m.where - 1] = '\0';
     if (size == 1) return (rpu_status)m.st;
-    /* re-record "text (on rank r)" with the original " [file:line]" at the end */
-    char *br = strrchr(m.msg, '[');
-    if (br && br > m.msg && br[-1] == ' ') {
-        char *colon = strrchr(br, ':');
-        if (colon) {
-            char where[AGREE_MSG];
-            snprintf(where, sizeof where, "%.*s", (int)(colon - br - 1), br + 1);
-            const int line = atoi(colon + 1);
-            br[-1] = '\0';
-            return rpu_error_at((rpu_status)m.st, where, line, "%s (on rank %d)", m.msg, first);
-        }
-    }
-    return rpu_error_at((rpu_status)m.st, "(unknown)", 0, "%s (on rank %d)", m.msg, first);
+    /* "text (on rank r)", keeping the location where that rank detected it */
+    char text[AGREE_MSG + 32];
+    snprintf(text, sizeof text, "%s (on rank %d)", m.msg, first);
+    return rpu_error_set((rpu_status)m.st, text, m.where);
 }
-

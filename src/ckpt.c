@@ -61,6 +61,7 @@ typedef struct {
     const char *path; /* the checkpoint named in messages */
     rpu_status st;    /* first failure on this rank */
     char msg[CK_MSG]; /* its message */
+    char where[128];  /* and where it was detected (rpu_last_error_location) */
 } ck_ctx;
 
 static rpu_status ck_fail_at(ck_ctx *cx, rpu_status code, const char *file, int line,
@@ -79,7 +80,8 @@ static rpu_status ck_fail_at(ck_ctx *cx, rpu_status code, const char *file, int 
     else
         rpu_error_at(code, file, line, "checkpoint %s: %s", cx->path, what);
     cx->st = code;
-    snprintf(cx->msg, sizeof cx->msg, "%s", rpu_last_error());
+    snprintf(cx->msg, sizeof cx->msg, "%s", rpu_error_message());
+    snprintf(cx->where, sizeof cx->where, "%s", rpu_last_error_location());
     return code;
 }
 #define CK_FAIL(cx, code, obj, ...) ck_fail_at((cx), (code), __FILE__, __LINE__, (obj), __VA_ARGS__)
@@ -133,11 +135,13 @@ static rpu_status ck_agree(MPI_Comm comm, ck_ctx *cx) {
     struct {
         int st;
         char msg[CK_MSG];
+        char where[128];
     } m;
     memset(&m, 0, sizeof m);
     if (rank == first) {
         m.st = (int)cx->st;
         memcpy(m.msg, cx->msg, sizeof m.msg);
+        memcpy(m.where, cx->where, sizeof m.where);
     }
     if (MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, comm) != MPI_SUCCESS) {
         rpu_status s = RPU_FAIL(RPU_ERR_MPI, "checkpoint %s: MPI_Bcast failed", cx->path);
@@ -145,25 +149,17 @@ static rpu_status ck_agree(MPI_Comm comm, ck_ctx *cx) {
         return s;
     }
     m.msg[CK_MSG - 1] = '\0';
+    m.where[sizeof m.where - 1] = '\0';
     cx->st = (rpu_status)m.st;
-    /* re-record with the original file:line so that every rank shows the same text */
-    char text[CK_MSG], where[CK_MSG] = "ckpt.c";
-    int line = 0;
-    snprintf(text, sizeof text, "%s", m.msg);
-    char *br = strrchr(text, '[');
-    if (br && br > text && br[-1] == ' ') {
-        char *colon = strrchr(br, ':');
-        if (colon) {
-            snprintf(where, sizeof where, "%.*s", (int)(colon - br - 1), br + 1);
-            line = atoi(colon + 1);
-            br[-1] = '\0';
-        }
-    }
+    /* re-record with the original location so that every rank shows the same text */
+    char text[CK_MSG + 32];
     if (size > 1)
-        rpu_error_at(cx->st, where, line, "%s (on rank %d)", text, first);
+        snprintf(text, sizeof text, "%s (on rank %d)", m.msg, first);
     else
-        rpu_error_at(cx->st, where, line, "%s", text);
-    snprintf(cx->msg, sizeof cx->msg, "%s", rpu_last_error());
+        snprintf(text, sizeof text, "%s", m.msg);
+    rpu_error_set(cx->st, text, m.where);
+    snprintf(cx->msg, sizeof cx->msg, "%s", rpu_error_message());
+    snprintf(cx->where, sizeof cx->where, "%s", m.where);
     return cx->st;
 }
 
@@ -1388,11 +1384,15 @@ static void write_layer(hid_t layers_g, ck_lplan *pl, ck_writer *w) {
     }
     if (lattrs_write(g, &pl->attrs) < 0)
         CK_FAIL(cx, RPU_ERR_IO, obj, "cannot write attributes (%s)", h5_why(why));
-    float *bias = rpu_conv_bias(pl->layer);
-    if (bias) {
+    if (!strcmp(pl->attrs.bias, "digital")) {
         hsize_t d = (hsize_t)pl->attrs.out_ch;
+        float *bias = (float *)malloc(sizeof(float) * (d ? d : 1));
         snprintf(obj, sizeof obj, "/layers/%s/bias", pl->name);
-        write_dataset(w, g, "bias", obj, RPU_CKPT_F32, 1, &d, bias, w->rank == 0);
+        if (!bias || rpu_conv_get_digital_bias(pl->layer, bias) != RPU_OK)
+            CK_FAIL(cx, RPU_ERR_NOMEM, obj, "out of memory for the bias");
+        /* every rank takes part in the dataset's collective creation */
+        write_dataset(w, g, "bias", obj, RPU_CKPT_F32, 1, &d, bias, w->rank == 0 && bias);
+        free(bias);
     }
     hid_t tg = make_group(g, "tiles", w->gcpl);
     if (tg < 0) {
@@ -2111,9 +2111,7 @@ rpu_status rpu_ckpt_load(MPI_Comm comm_in, const char *path, const rpu_ckpt_laye
                 memcpy(it[k].data, ct->buf[k],
                        it[k].count * dtype_size((rpu_ckpt_dtype)ct->items[k].dtype));
         }
-        float *bias = rpu_conv_bias(pl[i].layer);
-        if (bias && pl[i].bias_buf)
-            memcpy(bias, pl[i].bias_buf, (size_t)pl[i].attrs.out_ch * sizeof(float));
+        if (pl[i].bias_buf) rpu_conv_set_digital_bias(pl[i].layer, pl[i].bias_buf);
         rpu_conv_state_loaded(pl[i].layer);
     }
     for (int i = 0; i < n_arrays; ++i) {

@@ -1,5 +1,7 @@
 /* Data sets: IDX reader (gzip or plain, through zlib), MNIST-style directories, the
- * shipped digits, and the synthetic set. See include/rpusim/data.h. */
+ * shipped digits, the synthetic set, the checks of a split against a network or its
+ * training split, and the data order and batches of training and evaluation. See
+ * include/rpusim/data.h. */
 #include "rpusim/data.h"
 #include "rpusim/rng.h"
 
@@ -14,116 +16,135 @@
 
 #define IDX_TYPE_UBYTE 0x08
 
-/* Synthetic set: stream ids rpu_stream_id(SYNTH_LAYER, k, RPU_PURPOSE_DATA). */
-#define SYNTH_LAYER 0xFFFFFFu
+/* Synthetic set: stream ids rpu_stream_id(SYNTH_LAYER, k, RPU_PURPOSE_DATA), k = 1..3.
+ * The data order uses rpu_stream_id(ORDER_LAYER, epoch, RPU_PURPOSE_DATA); the two layer
+ * ids differ, so no epoch's order reuses the numbers that made a synthetic set of the
+ * same seed. */
+#define SYNTH_LAYER 0xFFFFFEu
+#define ORDER_LAYER 0xFFFFFFu
 #define SYNTH_PROTO_LO 0.15f
 #define SYNTH_PROTO_SPAN 0.7f
 #define SYNTH_NOISE 0.25f
 
-/* ---- one open IDX file, plain (stdio) or gzip (zlib) -------------------------------- */
+/* ---- one open IDX file, plain or gzip (zlib's inflate) ------------------------------- */
+
+#define GZ_IN_BYTES (1u << 17)
 
 typedef struct {
     const char *path;
-    FILE *f;   /* plain file, or NULL */
-    gzFile gz; /* gzip file, or NULL */
+    FILE *f;
+    int gz;             /* gzip-compressed: read through z */
+    z_stream z;         /* inflate state (gz) */
+    unsigned char *in;  /* compressed input buffer (gz) */
+    int in_eof;         /* the file has no more bytes to read into in */
+    int done;           /* gz: the last member ended at the end of the file */
+    long long consumed; /* gz: compressed bytes of the members before the current one */
 } idx_file;
 
 static rpu_status idx_open(idx_file *fl, const char *path) {
+    memset(fl, 0, sizeof *fl);
     fl->path = path;
-    fl->f = NULL;
-    fl->gz = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return RPU_FAIL(RPU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char magic[2] = {0, 0};
     const size_t got = fread(magic, 1, 2, f);
-    if (ferror(f)) {
+    if (ferror(f) || fseek(f, 0, SEEK_SET) != 0) {
         const int e = errno;
         fclose(f);
         return RPU_FAIL(RPU_ERR_IO, "%s: read error: %s", path, strerror(e));
     }
-    if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-        fclose(f);
-        errno = 0;
-        fl->gz = gzopen(path, "rb");
-        if (!fl->gz)
-            return RPU_FAIL(RPU_ERR_IO, "%s: cannot open as gzip: %s", path,
-                            errno ? strerror(errno) : "out of memory");
-        gzbuffer(fl->gz, 1u << 17);
-        return RPU_OK;
-    }
-    if (fseek(f, 0, SEEK_SET) != 0) {
-        const int e = errno;
-        fclose(f);
-        return RPU_FAIL(RPU_ERR_IO, "%s: cannot seek: %s", path, strerror(e));
-    }
     fl->f = f;
+    if (got < 2 || magic[0] != 0x1f || magic[1] != 0x8b) return RPU_OK;
+    fl->gz = 1;
+    fl->in = malloc(GZ_IN_BYTES);
+    /* windowBits 15 + 16: the gzip wrapper only (header, CRC-32 and length checked) */
+    if (!fl->in || inflateInit2(&fl->z, 15 + 16) != Z_OK) {
+        free(fl->in);
+        fclose(f);
+        memset(fl, 0, sizeof *fl);
+        return RPU_FAIL(RPU_ERR_NOMEM, "%s: cannot set up gzip decompression", path);
+    }
     return RPU_OK;
 }
 
-/* Closes the file; with check, a gzip stream error seen at close (truncated input) is an
- * error. Returns RPU_OK when !check. */
-static rpu_status idx_close(idx_file *fl, int check) {
-    rpu_status s = RPU_OK;
-    if (fl->gz) {
-        const int rc = gzclose_r(fl->gz);
-        if (check && rc != Z_OK)
-            s = RPU_FAIL(rc == Z_ERRNO ? RPU_ERR_IO : RPU_ERR_FORMAT,
-                         "%s: gzip stream error at close (code %d)", fl->path, rc);
-    }
+static void idx_close(idx_file *fl) {
+    if (fl->gz) inflateEnd(&fl->z);
+    free(fl->in);
     if (fl->f) fclose(fl->f);
-    fl->f = NULL;
-    fl->gz = NULL;
-    return s;
+    memset(fl, 0, sizeof *fl);
 }
 
-/* zlib's message without the "<path>: " that gzerror() puts in front of it. */
-static const char *gz_message(idx_file *fl, int *err) {
-    const char *msg = gzerror(fl->gz, err);
-    if (!msg) return "unknown zlib error";
-    const size_t n = strlen(fl->path);
-    if (strncmp(msg, fl->path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ') msg += n + 2;
-    return msg;
-}
-
-/* Reads up to n bytes; *got = bytes read (short only at the end of the data). A gzip
- * stream that is corrupt or ends before its trailer is RPU_ERR_FORMAT. */
-static rpu_status idx_read(idx_file *fl, void *buf, size_t n, size_t *got) {
-    unsigned char *p = buf;
-    *got = 0;
-    if (fl->f) {
-        *got = fread(p, 1, n, fl->f);
-        if (*got < n && ferror(fl->f))
+/* gz: refills the input buffer when it is empty (at the end of the file it stays empty). */
+static rpu_status gz_fill(idx_file *fl) {
+    if (fl->z.avail_in > 0 || fl->in_eof) return RPU_OK;
+    const size_t n = fread(fl->in, 1, GZ_IN_BYTES, fl->f);
+    if (n < GZ_IN_BYTES) {
+        if (ferror(fl->f))
             return RPU_FAIL(RPU_ERR_IO, "%s: read error: %s", fl->path, strerror(errno));
-        return RPU_OK;
+        fl->in_eof = 1;
     }
-    while (*got < n) {
+    fl->z.next_in = fl->in;
+    fl->z.avail_in = (uInt)n;
+    return RPU_OK;
+}
+
+/* gz: reads up to n decompressed bytes. Concatenated gzip members are one stream (as
+ * gzip -d reads them); a stream cut before its end, corrupt data and bytes after the last
+ * member that do not start another one are RPU_ERR_FORMAT. */
+static rpu_status gz_read(idx_file *fl, unsigned char *p, size_t n, size_t *got) {
+    z_stream *z = &fl->z;
+    while (*got < n && !fl->done) {
+        RPU_CHECK(gz_fill(fl));
+        if (z->avail_in == 0)
+            return RPU_FAIL(RPU_ERR_FORMAT,
+                            "%s: truncated gzip data: the file ends inside the compressed stream "
+                            "(%lld bytes)",
+                            fl->path, fl->consumed + (long long)z->total_in);
         const size_t left = n - *got;
-        const unsigned chunk = left > (1u << 30) ? (1u << 30) : (unsigned)left;
-        const int r = gzread(fl->gz, p + *got, chunk);
-        if (r < 0) {
-            int err = 0;
-            const char *msg = gz_message(fl, &err);
-            if (err == Z_ERRNO)
-                return RPU_FAIL(RPU_ERR_IO, "%s: read error: %s", fl->path, strerror(errno));
-            return RPU_FAIL(RPU_ERR_FORMAT, "%s: corrupt gzip data: %s", fl->path, msg);
+        const uInt chunk = left > (1u << 30) ? (1u << 30) : (uInt)left;
+        z->next_out = p + *got;
+        z->avail_out = chunk;
+        const int rc = inflate(z, Z_NO_FLUSH);
+        *got += chunk - z->avail_out;
+        if (rc == Z_STREAM_END) {
+            /* the member is complete: the file ends here or another member follows */
+            fl->consumed += (long long)z->total_in;
+            RPU_CHECK(gz_fill(fl));
+            if (z->avail_in == 0) {
+                fl->done = 1;
+                break;
+            }
+            if (inflateReset(z) != Z_OK)
+                return RPU_FAIL(RPU_ERR_INTERNAL, "%s: inflateReset failed", fl->path);
+            continue;
         }
-        if (r == 0) break;
-        *got += (size_t)r;
+        if (rc == Z_OK) continue;
+        if (rc == Z_MEM_ERROR)
+            return RPU_FAIL(RPU_ERR_NOMEM, "%s: out of memory in gzip decompression", fl->path);
+        if (fl->consumed > 0 && z->total_out == 0 && rc == Z_DATA_ERROR)
+            return RPU_FAIL(RPU_ERR_FORMAT,
+                            "%s: too long: the bytes after the end of the gzip stream (byte "
+                            "%lld) are not another gzip member (%s)",
+                            fl->path, fl->consumed, z->msg ? z->msg : "bad data");
+        return RPU_FAIL(RPU_ERR_FORMAT, "%s: corrupt gzip data: %s (zlib code %d)", fl->path,
+                        z->msg ? z->msg : "no message", rc);
     }
-    if (*got < n) {
-        /* zlib reports a stream cut before its end (no trailer) as Z_BUF_ERROR. */
-        int err = 0;
-        const char *msg = gz_message(fl, &err);
-        if (err != Z_OK)
-            return RPU_FAIL(RPU_ERR_FORMAT, "%s: truncated or corrupt gzip data: %s", fl->path,
-                            msg);
-    }
+    return RPU_OK;
+}
+
+/* Reads up to n bytes; *got = bytes read (short only at the end of the data). */
+static rpu_status idx_read(idx_file *fl, void *buf, size_t n, size_t *got) {
+    *got = 0;
+    if (fl->gz) return gz_read(fl, buf, n, got);
+    *got = fread(buf, 1, n, fl->f);
+    if (*got < n && ferror(fl->f))
+        return RPU_FAIL(RPU_ERR_IO, "%s: read error: %s", fl->path, strerror(errno));
     return RPU_OK;
 }
 
 /* Size of a plain file in bytes, or -1 if it cannot be told (then the reads decide). */
 static long long plain_size(idx_file *fl) {
-    if (!fl->f) return -1;
+    if (fl->gz) return -1;
     const long here = ftell(fl->f);
     if (here < 0 || fseek(fl->f, 0, SEEK_END) != 0) return -1;
     const long end = ftell(fl->f);
@@ -183,7 +204,11 @@ static rpu_status idx_load(const char *path, int ndim, uint32_t *dims, uint8_t *
         dims[d] = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) |
                   (uint32_t)b[3];
         if (dims[d] == 0) {
-            s = RPU_FAIL(RPU_ERR_FORMAT, "%s: dimension %d is 0 (%s)", path, d, what);
+            if (d == 0)
+                s = RPU_FAIL(RPU_ERR_FORMAT, "%s: empty: the header says 0 %s (%s)", path,
+                             ndim == 3 ? "images" : "labels", what);
+            else
+                s = RPU_FAIL(RPU_ERR_FORMAT, "%s: dimension %d is 0 (%s)", path, d, what);
             goto fail;
         }
     }
@@ -242,7 +267,8 @@ static rpu_status idx_load(const char *path, int ndim, uint32_t *dims, uint8_t *
                      path, have, (unsigned long long)total);
         goto fail;
     }
-    /* Nothing may follow the data (this read also makes zlib check the gzip trailer). */
+    /* Nothing may follow the data (this read also makes zlib check the gzip trailer and
+     * what follows the stream). */
     unsigned char extra;
     if ((s = idx_read(&fl, &extra, 1, &got)) != RPU_OK) goto fail;
     if (got != 0) {
@@ -252,16 +278,13 @@ static rpu_status idx_load(const char *path, int ndim, uint32_t *dims, uint8_t *
                      path, (unsigned long long)(header + total));
         goto fail;
     }
-    if ((s = idx_close(&fl, 1)) != RPU_OK) {
-        free(buf);
-        return s;
-    }
+    idx_close(&fl);
     *data = buf;
     return RPU_OK;
 
 fail:
     free(buf);
-    idx_close(&fl, 0);
+    idx_close(&fl);
     return s;
 }
 
@@ -271,7 +294,37 @@ void rpu_dataset_free(rpu_dataset *ds) {
     if (!ds) return;
     free(ds->x);
     free(ds->y);
+    free(ds->images_name);
+    free(ds->labels_name);
     memset(ds, 0, sizeof *ds);
+}
+
+static char *dup_text(const char *t) {
+    const size_t n = strlen(t) + 1;
+    char *c = malloc(n);
+    if (c) memcpy(c, t, n);
+    return c;
+}
+
+/* Sets the source names of ds (copies). */
+static rpu_status set_names(rpu_dataset *ds, const char *images, const char *labels) {
+    ds->images_name = dup_text(images);
+    ds->labels_name = dup_text(labels);
+    if (!ds->images_name || !ds->labels_name) {
+        free(ds->images_name);
+        free(ds->labels_name);
+        ds->images_name = ds->labels_name = NULL;
+        return RPU_FAIL(RPU_ERR_NOMEM, "%s: cannot allocate its name", images);
+    }
+    return RPU_OK;
+}
+
+static const char *images_of(const rpu_dataset *ds) {
+    return ds->images_name ? ds->images_name : "images";
+}
+
+static const char *labels_of(const rpu_dataset *ds) {
+    return ds->labels_name ? ds->labels_name : "labels";
 }
 
 rpu_status rpu_dataset_load_idx_classes(const char *images, const char *labels, int n_classes,
@@ -316,6 +369,10 @@ rpu_status rpu_dataset_load_idx_classes(const char *images, const char *labels, 
     float *x = malloc(total * sizeof *x);
     if (!x) {
         s = RPU_FAIL(RPU_ERR_NOMEM, "%s: cannot allocate %zu floats", images, total);
+        goto fail;
+    }
+    if ((s = set_names(ds, images, labels)) != RPU_OK) {
+        free(x);
         goto fail;
     }
     for (size_t k = 0; k < total; ++k)
@@ -463,6 +520,13 @@ rpu_status rpu_dataset_synthetic(int n, int channels, int height, int width, int
         }
     }
     free(proto);
+    char name[64];
+    snprintf(name, sizeof name, "synthetic set (seed %llu)", (unsigned long long)seed);
+    if (set_names(ds, name, name) != RPU_OK) {
+        free(x);
+        free(y);
+        return RPU_FAIL(RPU_ERR_NOMEM, "rpu_dataset_synthetic: cannot allocate its name");
+    }
 
     ds->n = n;
     ds->channels = channels;
@@ -471,5 +535,90 @@ rpu_status rpu_dataset_synthetic(int n, int channels, int height, int width, int
     ds->n_classes = n_classes;
     ds->x = x;
     ds->y = y;
+    return RPU_OK;
+}
+
+/* ---- checks ------------------------------------------------------------------------ */
+
+rpu_status rpu_dataset_check_labels(const rpu_dataset *ds, int n_classes) {
+    if (!ds || (ds->n > 0 && !ds->y) || n_classes < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_dataset_check_labels: NULL set or labels, or %d classes",
+                        n_classes);
+    for (int i = 0; i < ds->n; ++i)
+        if (ds->y[i] >= n_classes)
+            return RPU_FAIL(RPU_ERR_FORMAT, "%s: label %u of sample %d is not below %d",
+                            labels_of(ds), (unsigned)ds->y[i], i, n_classes);
+    return RPU_OK;
+}
+
+rpu_status rpu_dataset_check_split(const rpu_dataset *train, rpu_dataset *test) {
+    if (!train || !test) return RPU_FAIL(RPU_ERR_ARG, "rpu_dataset_check_split: NULL argument");
+    if (test->channels != train->channels || test->height != train->height ||
+        test->width != train->width)
+        return RPU_FAIL(RPU_ERR_FORMAT,
+                        "test images %s are %d x %d x %d (channels x height x width), but the "
+                        "training images %s are %d x %d x %d: the splits must have the same shape",
+                        images_of(test), test->channels, test->height, test->width,
+                        images_of(train), train->channels, train->height, train->width);
+    if (test->n < 1 || !test->x || !test->y)
+        return RPU_FAIL(RPU_ERR_FORMAT, "test set %s is empty", images_of(test));
+    for (int i = 0; i < test->n; ++i)
+        if (test->y[i] >= train->n_classes)
+            return RPU_FAIL(RPU_ERR_FORMAT,
+                            "%s: label %u of sample %d is not a class of the training set (%s "
+                            "has %d classes, labels 0..%d)",
+                            labels_of(test), (unsigned)test->y[i], i, labels_of(train),
+                            train->n_classes, train->n_classes - 1);
+    test->n_classes = train->n_classes;
+    return RPU_OK;
+}
+
+/* ---- data order and batches ------------------------------------------------------------ */
+
+rpu_status rpu_data_order(int n, uint64_t seed, int epoch, int *order) {
+    if (!order || n < 1 || epoch < 0)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_data_order: %s, n %d, epoch %d",
+                        order ? "order given" : "order is NULL", n, epoch);
+    rpu_rng r;
+    rpu_rng_init(&r, seed, rpu_stream_id(ORDER_LAYER, (uint32_t)epoch, RPU_PURPOSE_DATA));
+    for (int i = 0; i < n; ++i)
+        order[i] = i;
+    for (int i = n - 1; i > 0; --i) {
+        int j = (int)(rpu_rng_uniform(&r) * (float)(i + 1));
+        if (j > i) j = i;
+        const int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    return RPU_OK;
+}
+
+int rpu_data_batches(int n, int batch_size) {
+    if (n < 1 || batch_size < 1) return 0;
+    return n / batch_size + (n % batch_size != 0);
+}
+
+rpu_status rpu_dataset_batch(const rpu_dataset *ds, const int *order, int batch_size, int b,
+                             float *x, uint8_t *y, int *count) {
+    if (count) *count = 0;
+    if (!ds || !x || !count || batch_size < 1 || (ds->n > 0 && (!ds->x || (y && !ds->y))))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_dataset_batch: NULL argument or batch size %d",
+                        batch_size);
+    const int nb = rpu_data_batches(ds->n, batch_size);
+    if (b < 0 || b >= nb)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_dataset_batch: batch %d is outside 0..%d (%d samples)", b,
+                        nb - 1, ds->n);
+    const size_t per = rpu_dataset_sample_size(ds);
+    const int first = b * batch_size; /* b < nb, so first < n: no overflow */
+    const int c = ds->n - first < batch_size ? ds->n - first : batch_size;
+    for (int i = 0; i < c; ++i) {
+        const int k = order ? order[first + i] : first + i;
+        if (k < 0 || k >= ds->n)
+            return RPU_FAIL(RPU_ERR_ARG, "rpu_dataset_batch: order[%d] = %d is outside 0..%d",
+                            first + i, k, ds->n - 1);
+        memcpy(x + (size_t)i * per, ds->x + (size_t)k * per, sizeof(float) * per);
+        if (y) y[i] = ds->y[k];
+    }
+    *count = c;
     return RPU_OK;
 }

@@ -1,404 +1,325 @@
-/* Experiment files: INI read with libinih into an ordered list of entries (section, key,
- * value, line), overrides applied, then interpreted into run parameters, an rpu_config and
- * layer specifications. Every message names the file and line. */
+/* Experiment files: the text read into sections and entries (config_ini.c's format),
+ * --set overrides applied, the entries interpreted (experiment_sections.c), and the
+ * experiment written back as text.
+ *
+ * The stored text is a fixed point: reading it again (without overrides) gives the same
+ * experiment and the same text. That holds because every value is kept as the value
+ * itself (comments and quotes removed on reading, control characters refused everywhere,
+ * --set values taken literally) and written back with ini_quote, section by section with
+ * each section's entries in their order. Every message names the file and line, or the
+ * --set override. */
 #include "experiment_impl.h"
 
+#include "config_ini_impl.h"
 #include "error_impl.h"
+#include "rpusim/ckpt.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <ini.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------ entries */
+/* ------------------------------------------------------------------ names */
 
-static rpu_status add_entry(rpu_experiment *e, const char *section, const char *key,
-                            const char *value, int line) {
-    if (e->n_entries == e->cap_entries) {
-        int cap = e->cap_entries ? 2 * e->cap_entries : 64;
-        exp_entry *p = (exp_entry *)realloc(e->entries, sizeof *p * (size_t)cap);
-        if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory reading %s", e->source);
-        e->entries = p;
-        e->cap_entries = cap;
+static char *dup_n(const char *s, size_t n) {
+    char *d = (char *)malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
     }
-    exp_entry *x = &e->entries[e->n_entries];
-    memset(x, 0, sizeof *x);
-    if (strlen(section) >= sizeof x->section || strlen(key) >= sizeof x->key ||
-        strlen(value) >= sizeof x->value)
-        return RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: section, key or value too long", e->source, line);
-    strcpy(x->section, section);
-    strcpy(x->key, key);
-    strcpy(x->value, value);
-    x->line = line;
+    return d;
+}
+
+static bool name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+}
+
+/* Why s is not a name of [A-Za-z0-9_.-] of 1..max characters (not "." or ".."), or NULL. */
+static const char *name_problem(const char *s, size_t max) {
+    size_t n = strlen(s);
+    if (n == 0) return "is empty";
+    if (n > max) return "is too long";
+    if (!strcmp(s, ".") || !strcmp(s, "..")) return "may not be '.' or '..'";
+    for (size_t i = 0; i < n; ++i)
+        if (!name_char(s[i])) return "has a character outside [A-Za-z0-9_.-]";
+    return NULL;
+}
+
+static bool fixed_section(const char *s) {
+    return !strcmp(s, "run") || !strcmp(s, "rpu") || !strcmp(s, "data") || !strcmp(s, "loss");
+}
+
+#define SECTIONS_ACCEPTED "run, rpu, data, layer.NAME, loss"
+
+/* ------------------------------------------------------------------ sections and entries */
+
+static int find_section(const rpu_experiment *e, const char *name) {
+    for (int k = 0; k < e->n_sections; ++k)
+        if (!strcmp(e->sections[k].name, name)) return k;
+    return -1;
+}
+
+static int find_entry(const rpu_experiment *e, int sec, const char *key) {
+    for (int k = 0; k < e->n_entries; ++k)
+        if (e->entries[k].sec == sec && !strcmp(e->entries[k].key, key)) return k;
+    return -1;
+}
+
+/* Makes room for one more element in the array *p of n used and *cap allocated elements
+ * of size bytes (capacity doubled); false when out of memory (the array unchanged). */
+static bool room_for_one(void **p, int n, int *cap, size_t size) {
+    if (n < *cap) return true;
+    int c = *cap ? 2 * *cap : 16;
+    void *q = realloc(*p, size * (size_t)c);
+    if (!q) return false;
+    *p = q;
+    *cap = c;
+    return true;
+}
+
+/* Checks a section name (where: "FILE:LINE" or the --set text) and adds the section. */
+static rpu_status add_section(rpu_experiment *e, const char *name, int line, const char *where) {
+    char vis[120];
+    ini_visible(vis, sizeof vis, name, 80);
+    if (!strncmp(name, "layer.", 6)) {
+        const char *why = name_problem(name + 6, EXP_MAX_NAME);
+        if (why)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%s: [%s]: the layer name %s (a layer name has 1 to %d characters "
+                            "from [A-Za-z0-9_.-], not '.' or '..', as checkpoints store it)",
+                            where, vis, why, EXP_MAX_NAME);
+    } else if (!fixed_section(name)) {
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "%s: unknown section [%s] (accepted: " SECTIONS_ACCEPTED ")", where, vis);
+    }
+    int dup = find_section(e, name);
+    if (dup >= 0)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "%s: [%s] appears a second time (first at line %d); each section may "
+                        "appear once",
+                        where, name, e->sections[dup].line);
+    if (!room_for_one((void **)&e->sections, e->n_sections, &e->cap_sections, sizeof *e->sections))
+        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory reading %s", e->source);
+    exp_section *s = &e->sections[e->n_sections];
+    s->name = dup_n(name, strlen(name));
+    if (!s->name) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory reading %s", e->source);
+    s->line = line;
+    s->layer = -1;
+    e->n_sections++;
+    return RPU_OK;
+}
+
+/* Inserts a new entry at position at (0..n_entries). */
+static rpu_status insert_entry(rpu_experiment *e, int at, int sec, const char *key,
+                               const char *value, int line) {
+    if (!room_for_one((void **)&e->entries, e->n_entries, &e->cap_entries, sizeof *e->entries))
+        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory reading %s", e->source);
+    exp_entry x = {.sec = sec, .line = line, .section = e->sections[sec].name};
+    x.key = dup_n(key, strlen(key));
+    x.value = dup_n(value, strlen(value));
+    if (!x.key || !x.value) {
+        free(x.key);
+        free(x.value);
+        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory reading %s", e->source);
+    }
+    memmove(&e->entries[at + 1], &e->entries[at], sizeof x * (size_t)(e->n_entries - at));
+    e->entries[at] = x;
     e->n_entries++;
     return RPU_OK;
 }
 
-/* line counting around libinih: the reader sees every line before the handler does */
-typedef struct {
-    rpu_experiment *e;
-    const char *text;
-    size_t pos;
-    int line;
-    rpu_status status;
-} reader_ctx;
+/* ------------------------------------------------------------------ reading the text */
 
-static char *read_line(char *str, int num, void *stream) {
-    reader_ctx *c = (reader_ctx *)stream;
-    if (!c->text[c->pos]) return NULL;
-    int k = 0;
-    while (k < num - 1 && c->text[c->pos]) {
-        char ch = c->text[c->pos++];
-        str[k++] = ch;
-        if (ch == '\n') break;
-    }
-    str[k] = '\0';
-    c->line++;
-    return str;
-}
-
-static int on_entry(void *user, const char *section, const char *name, const char *value) {
-    reader_ctx *c = (reader_ctx *)user;
-    if (!name) return 1; /* section start */
-    if (!*section) {
-        c->status = RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: key '%s' outside any [section]",
-                             c->e->source, c->line, name);
-        return 0;
-    }
-    c->status = add_entry(c->e, section, name, value, c->line);
-    return c->status == RPU_OK;
-}
-
-/* "section.key=value"; for [layer.NAME] and [rpu] the section is the longest known prefix */
-static rpu_status apply_override(rpu_experiment *e, const char *ov) {
-    const char *eq = strchr(ov, '=');
-    if (!eq || eq == ov)
-        return RPU_FAIL(RPU_ERR_CONFIG, "override '%s': want section.key=value", ov);
-    char lhs[256];
-    size_t n = (size_t)(eq - ov);
-    if (n >= sizeof lhs) return RPU_FAIL(RPU_ERR_CONFIG, "override '%s': key too long", ov);
-    memcpy(lhs, ov, n);
-    lhs[n] = '\0';
-    char section[128], key[128];
-    const char *dot;
-    if (!strncmp(lhs, "layer.", 6)) dot = strchr(lhs + 6, '.');
-    else dot = strchr(lhs, '.');
-    if (!dot || !dot[1])
-        return RPU_FAIL(RPU_ERR_CONFIG, "override '%s': want section.key=value (e.g. run.epochs=3)", ov);
-    size_t sl = (size_t)(dot - lhs);
-    if (sl >= sizeof section || strlen(dot + 1) >= sizeof key)
-        return RPU_FAIL(RPU_ERR_CONFIG, "override '%s': name too long", ov);
-    memcpy(section, lhs, sl);
-    section[sl] = '\0';
-    strcpy(key, dot + 1);
-    for (int k = 0; k < e->n_entries; ++k) {
-        exp_entry *x = &e->entries[k];
-        if (!strcmp(x->section, section) && !strcmp(x->key, key)) {
-            if (strlen(eq + 1) >= sizeof x->value)
-                return RPU_FAIL(RPU_ERR_CONFIG, "override '%s': value too long", ov);
-            strcpy(x->value, eq + 1);
-            x->line = 0; /* from the command line */
-            return RPU_OK;
-        }
-    }
-    /* a new entry: after the last entry of its section, or at the end */
-    int at = e->n_entries;
-    for (int k = 0; k < e->n_entries; ++k)
-        if (!strcmp(e->entries[k].section, section)) at = k + 1;
-    RPU_CHECK(add_entry(e, section, key, eq + 1, 0));
-    exp_entry tmp = e->entries[e->n_entries - 1];
-    memmove(&e->entries[at + 1], &e->entries[at], sizeof tmp * (size_t)(e->n_entries - 1 - at));
-    e->entries[at] = tmp;
-    return RPU_OK;
-}
-
-/* ------------------------------------------------------------------ values */
-
-/* where(e, x): "file:line" or "override" */
-static const char *where(const rpu_experiment *e, const exp_entry *x, char *buf, size_t n) {
-    if (x->line > 0) snprintf(buf, n, "%s:%d", e->source, x->line);
-    else snprintf(buf, n, "%s (--set %s.%s)", e->source, x->section, x->key);
-    return buf;
-}
-
-static rpu_status get_int(const rpu_experiment *e, const exp_entry *x, long lo, long hi, int *out) {
-    char w[800];
-    errno = 0;
-    char *end;
-    long v = strtol(x->value, &end, 10);
-    while (*end && isspace((unsigned char)*end)) ++end;
-    if (errno || end == x->value || *end || v < lo || v > hi)
-        return RPU_FAIL(RPU_ERR_CONFIG, "%s: [%s] %s = '%s': want an integer in [%ld, %ld]",
-                        where(e, x, w, sizeof w), x->section, x->key, x->value, lo, hi);
-    *out = (int)v;
-    return RPU_OK;
-}
-
-static rpu_status get_u64(const rpu_experiment *e, const exp_entry *x, uint64_t *out) {
-    char w[800];
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(x->value, &end, 10);
-    if (errno || end == x->value || *end || x->value[0] == '-')
-        return RPU_FAIL(RPU_ERR_CONFIG, "%s: [%s] %s = '%s': want a non-negative integer",
-                        where(e, x, w, sizeof w), x->section, x->key, x->value);
-    *out = (uint64_t)v;
-    return RPU_OK;
-}
-
-static rpu_status get_float(const rpu_experiment *e, const exp_entry *x, double lo, double hi,
-                            float *out) {
-    char w[800];
-    errno = 0;
-    char *end;
-    double v = strtod(x->value, &end);
-    while (*end && isspace((unsigned char)*end)) ++end;
-    if (errno || end == x->value || *end || !(v >= lo && v <= hi))
-        return RPU_FAIL(RPU_ERR_CONFIG, "%s: [%s] %s = '%s': want a number in [%g, %g]",
-                        where(e, x, w, sizeof w), x->section, x->key, x->value, lo, hi);
-    *out = (float)v;
-    return RPU_OK;
-}
-
-static rpu_status get_bool(const rpu_experiment *e, const exp_entry *x, bool *out) {
-    static const char *yes[] = {"true", "1", "yes", "on"}, *no[] = {"false", "0", "no", "off"};
-    for (int k = 0; k < 4; ++k) {
-        if (!strcmp(x->value, yes[k])) return *out = true, RPU_OK;
-        if (!strcmp(x->value, no[k])) return *out = false, RPU_OK;
-    }
-    char w[800];
-    return RPU_FAIL(RPU_ERR_CONFIG, "%s: [%s] %s = '%s': want true or false",
-                    where(e, x, w, sizeof w), x->section, x->key, x->value);
-}
-
-static rpu_status get_text(const rpu_experiment *e, const exp_entry *x, char *out, size_t n) {
-    char w[800];
-    if (strlen(x->value) >= n)
-        return RPU_FAIL(RPU_ERR_CONFIG, "%s: [%s] %s: value too long", where(e, x, w, sizeof w),
-                        x->section, x->key);
-    strcpy(out, x->value);
-    return RPU_OK;
-}
-
-static rpu_status unknown_key(const rpu_experiment *e, const exp_entry *x, const char *accepted) {
-    char w[800];
-    return RPU_FAIL(RPU_ERR_CONFIG, "%s: [%s] unknown key '%s' (accepted: %s)",
-                    where(e, x, w, sizeof w), x->section, x->key, accepted);
-}
-
-/* ------------------------------------------------------------------ sections */
-
-static rpu_status run_entry(rpu_experiment *e, const exp_entry *x) {
-    rpu_run_params *r = &e->run;
-    const char *k = x->key;
-    if (!strcmp(k, "seed")) return get_u64(e, x, &r->seed);
-    if (!strcmp(k, "epochs")) return get_int(e, x, 0, 1000000, &r->epochs);
-    if (!strcmp(k, "batch_size")) return get_int(e, x, 1, 1 << 20, &r->batch_size);
-    if (!strcmp(k, "lr")) return get_float(e, x, 0, 1e6, &r->lr);
-    if (!strcmp(k, "lr_schedule")) {
-        if (!strcmp(x->value, "constant")) return e->lr_schedule = 0, RPU_OK;
-        if (!strcmp(x->value, "step")) return e->lr_schedule = 1, RPU_OK;
-        char w[800];
-        return RPU_FAIL(RPU_ERR_CONFIG, "%s: [run] lr_schedule = '%s': want constant or step",
-                        where(e, x, w, sizeof w), x->value);
-    }
-    if (!strcmp(k, "lr_step")) return get_int(e, x, 0, 1000000, &r->lr_step);
-    if (!strcmp(k, "lr_gamma")) return get_float(e, x, 0, 1, &r->lr_gamma);
-    if (!strcmp(k, "momentum")) return get_float(e, x, 0, 0.999999, &r->momentum);
-    if (!strcmp(k, "output_dir")) return get_text(e, x, r->output_dir, sizeof r->output_dir);
-    if (!strcmp(k, "checkpoint")) return get_text(e, x, r->checkpoint, sizeof r->checkpoint);
-    if (!strcmp(k, "checkpoint_every")) return get_int(e, x, 0, 1000000, &r->checkpoint_every);
-    if (!strcmp(k, "keep_checkpoints")) return get_int(e, x, 0, 1000, &r->keep_checkpoints);
-    if (!strcmp(k, "progress_every")) return get_int(e, x, 1, 1000000, &r->progress_every);
-    return unknown_key(e, x,
-                       "seed, epochs, batch_size, lr, lr_schedule, lr_step, lr_gamma, momentum, "
-                       "output_dir, checkpoint, checkpoint_every, keep_checkpoints, progress_every");
-}
-
-static rpu_status data_entry(rpu_experiment *e, const exp_entry *x) {
-    rpu_run_params *r = &e->run;
-    const char *k = x->key;
-    if (!strcmp(k, "dataset")) {
-        static const char *ok[] = {"digits", "idx", "fashion_mnist", "synthetic"};
-        for (int q = 0; q < 4; ++q)
-            if (!strcmp(x->value, ok[q])) return get_text(e, x, r->dataset, sizeof r->dataset);
-        char w[800];
-        return RPU_FAIL(RPU_ERR_CONFIG,
-                        "%s: [data] dataset = '%s': want digits, idx, fashion_mnist or synthetic",
-                        where(e, x, w, sizeof w), x->value);
-    }
-    if (!strcmp(k, "path")) return get_text(e, x, r->data_path, sizeof r->data_path);
-    if (!strcmp(k, "synthetic_n")) return get_int(e, x, 2, 1 << 24, &r->synthetic_n);
-    if (!strcmp(k, "synthetic_classes")) return get_int(e, x, 2, 256, &r->synthetic_classes);
-    if (!strcmp(k, "synthetic_size")) return get_int(e, x, 1, 4096, &r->synthetic_size);
-    return unknown_key(e, x, "dataset, path, synthetic_n, synthetic_classes, synthetic_size");
-}
-
-static const char *const layer_types[] = {"conv1d",  "conv2d",  "conv3d",  "linear",
-                                          "relu",    "tanh",    "sigmoid", "maxpool",
-                                          "avgpool", "flatten", "dropout", NULL};
-
-static rpu_status layer_entry(rpu_experiment *e, exp_layer *L, const exp_entry *x) {
-    const char *k = x->key;
-    if (!strcmp(k, "type")) {
-        for (int q = 0; layer_types[q]; ++q)
-            if (!strcmp(x->value, layer_types[q])) return L->type = (exp_layer_type)q, RPU_OK;
-        char w[800];
-        return RPU_FAIL(RPU_ERR_CONFIG,
-                        "%s: [%s] type = '%s': unknown layer type (accepted: conv1d, conv2d, conv3d, "
-                        "linear, relu, tanh, sigmoid, maxpool, avgpool, flatten, dropout)",
-                        where(e, x, w, sizeof w), x->section, x->value);
-    }
-    if (!strcmp(k, "out")) return get_int(e, x, 1, 1 << 20, &L->out);
-    if (!strcmp(k, "kernel")) return get_int(e, x, 1, 1024, &L->kernel);
-    if (!strcmp(k, "stride")) return get_int(e, x, 1, 1024, &L->stride);
-    if (!strcmp(k, "padding")) return get_int(e, x, 0, 1024, &L->padding);
-    if (!strcmp(k, "dilation")) return get_int(e, x, 1, 1024, &L->dilation);
-    if (!strcmp(k, "groups")) return get_int(e, x, 1, 1 << 20, &L->groups);
-    if (!strcmp(k, "bias")) return get_bool(e, x, &L->bias);
-    if (!strcmp(k, "p")) return get_float(e, x, 0, 0.999, &L->p);
-    return unknown_key(e, x, "type, out, kernel, stride, padding, dilation, groups, bias, p");
-}
-
-static rpu_status interpret(rpu_experiment *e) {
-    rpu_run_params *r = &e->run;
-    memset(r, 0, sizeof *r);
-    r->seed = 1;
-    r->epochs = 1;
-    r->batch_size = 32;
-    r->lr = 0.01f;
-    r->lr_gamma = 0.5f;
-    r->checkpoint_every = 1;
-    r->keep_checkpoints = 1;
-    r->progress_every = 20;
-    strcpy(r->output_dir, "rpusim-out");
-    strcpy(r->dataset, "digits");
-    strcpy(r->data_path, "data");
-    r->synthetic_n = 512;
-    r->synthetic_classes = 4;
-    r->synthetic_size = 8;
-    rpu_config_default(&e->cfg, RPU_KIND_SINGLE);
-    e->n_layers = 0;
-    e->lr_schedule = -1;
-    int have_loss = 0;
-    for (int k = 0; k < e->n_entries; ++k) {
-        const exp_entry *x = &e->entries[k];
-        char w[800];
-        if (!strcmp(x->section, "run")) {
-            RPU_CHECK(run_entry(e, x));
-        } else if (!strcmp(x->section, "data")) {
-            RPU_CHECK(data_entry(e, x));
-        } else if (!strcmp(x->section, "rpu")) {
-            if (rpu_config_set(&e->cfg, x->key, x->value) != RPU_OK) {
-                char inner[1024];
-                snprintf(inner, sizeof inner, "%s", rpu_last_error());
-                return RPU_FAIL(RPU_ERR_CONFIG, "%s: [rpu] %s", where(e, x, w, sizeof w), inner);
-            }
-        } else if (!strcmp(x->section, "loss")) {
-            if (strcmp(x->key, "type")) return unknown_key(e, x, "type");
-            if (strcmp(x->value, "cross_entropy"))
-                return RPU_FAIL(RPU_ERR_CONFIG, "%s: [loss] type = '%s': want cross_entropy",
-                                where(e, x, w, sizeof w), x->value);
-            have_loss = 1;
-        } else if (!strncmp(x->section, "layer.", 6) && x->section[6]) {
-            exp_layer *L = NULL;
-            for (int q = 0; q < e->n_layers; ++q)
-                if (!strcmp(e->layers[q].name, x->section + 6)) L = &e->layers[q];
-            if (!L) {
-                if (e->n_layers == EXP_MAX_LAYERS)
-                    return RPU_FAIL(RPU_ERR_CONFIG, "%s: more than %d layers",
-                                    where(e, x, w, sizeof w), EXP_MAX_LAYERS);
-                L = &e->layers[e->n_layers++];
-                memset(L, 0, sizeof *L);
-                snprintf(L->name, sizeof L->name, "%s", x->section + 6);
-                L->type = EXP_NONE;
-                L->line = x->line;
-                L->kernel = 1, L->stride = 0, L->padding = 0, L->dilation = 1, L->groups = 1;
-                L->bias = true;
-                L->p = 0.5f;
-            }
-            RPU_CHECK(layer_entry(e, L, x));
+static rpu_status read_text(rpu_experiment *e, const char *text, size_t len) {
+    ini_reader r;
+    ini_open(&r, text, len);
+    rpu_status s = RPU_OK;
+    int sec = -1;
+    char where[600];
+    for (ini_token t; s == RPU_OK && (t = ini_next(&r)) != INI_END;) {
+        snprintf(where, sizeof where, "%s:%d", e->source, r.line);
+        if (t == INI_ERROR) {
+            s = RPU_FAIL(r.nomem ? RPU_ERR_NOMEM : RPU_ERR_CONFIG, "%s: %s", where, r.err);
+        } else if (t == INI_SECTION) {
+            s = add_section(e, r.name, r.line, where);
+            sec = e->n_sections - 1;
+        } else if (sec < 0) {
+            char vis[120];
+            ini_visible(vis, sizeof vis, r.name, 80);
+            s = RPU_FAIL(RPU_ERR_CONFIG, "%s: key '%s' outside any [section]", where, vis);
         } else {
-            return RPU_FAIL(RPU_ERR_CONFIG,
-                            "%s: unknown section [%s] (accepted: run, rpu, data, layer.NAME, loss)",
-                            where(e, x, w, sizeof w), x->section);
+            int dup = find_entry(e, sec, r.name);
+            if (dup >= 0)
+                s = RPU_FAIL(RPU_ERR_CONFIG,
+                             "%s: [%s] %s is given a second time (first at line %d)", where,
+                             e->sections[sec].name, r.name, e->entries[dup].line);
+            else
+                s = insert_entry(e, e->n_entries, sec, r.name, r.value, r.line);
         }
     }
-    (void)have_loss; /* cross_entropy is the only loss and the default */
-    if (e->lr_schedule == 0) r->lr_step = 0;
-    else if (e->lr_schedule == 1 && r->lr_step == 0) r->lr_step = 1;
-    if (rpu_config_validate(&e->cfg) != RPU_OK) {
-        char inner[1024];
-        snprintf(inner, sizeof inner, "%s", rpu_last_error());
-        return RPU_FAIL(RPU_ERR_CONFIG, "%s: [rpu] %s", e->source, inner);
-    }
-    for (int q = 0; q < e->n_layers; ++q) {
-        exp_layer *L = &e->layers[q];
-        if (L->type == EXP_NONE)
-            return RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: [layer.%s] has no type", e->source, L->line,
-                            L->name);
-        if ((L->type <= EXP_LINEAR) && L->out < 1)
-            return RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: [layer.%s] (%s) needs out = N", e->source,
-                            L->line, L->name, layer_types[L->type]);
-        if (L->stride == 0) L->stride = (L->type == EXP_MAXPOOL || L->type == EXP_AVGPOOL) ? L->kernel : 1;
-    }
-    if (e->n_layers == 0) return RPU_FAIL(RPU_ERR_CONFIG, "%s: no [layer.NAME] sections", e->source);
-    return RPU_OK;
+    ini_close(&r);
+    return s;
 }
 
-/* text of the experiment after the overrides, section by section in first-seen order */
+/* ------------------------------------------------------------------ --set overrides */
+
+/* Where an [rpu] key set by --set goes when the file does not have it: "kind" first and
+ * "device.type" right after kind (they reset the keys after them), others last. */
+static int rpu_insert_at(const rpu_experiment *e, int sec, const char *key) {
+    int first = -1, kind = -1, last = -1;
+    for (int k = 0; k < e->n_entries; ++k) {
+        if (e->entries[k].sec != sec) continue;
+        if (first < 0) first = k;
+        if (!strcmp(e->entries[k].key, "kind")) kind = k;
+        last = k;
+    }
+    if (first < 0) return e->n_entries;
+    if (!strcmp(key, "kind")) return first;
+    if (!strcmp(key, "device.type")) return kind >= 0 ? kind + 1 : first;
+    return last + 1;
+}
+
+/* The names of the layers, for a message. */
+static void layer_list(const rpu_experiment *e, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int q = 0; q < e->n_sections && k < n; ++q)
+        if (!strncmp(e->sections[q].name, "layer.", 6))
+            k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? ", " : "", e->sections[q].name + 6);
+    if (!k) snprintf(buf, n, "none");
+}
+
+/* "section.key=value": the value is taken literally (white space around it dropped); for
+ * [layer.NAME] the key is the last dotted part (names may contain '.'), for [rpu] all of
+ * what follows "rpu.". Replaces the entry or adds it; layers must exist in the file. */
+static rpu_status apply_override(rpu_experiment *e, const char *ov) {
+    char vis[300];
+    ini_visible(vis, sizeof vis, ov, 200);
+    const char *bad = ini_control_char(ov);
+    if (bad)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "--set '%s': control character 0x%02x at byte %d (values cannot contain "
+                        "control characters such as newlines or tabs)",
+                        vis, (unsigned char)*bad, (int)(bad - ov) + 1);
+    const char *eq = strchr(ov, '=');
+    const char *ls = ov, *le = eq ? eq : ov;
+    while (ls < le && *ls == ' ')
+        ++ls;
+    while (le > ls && le[-1] == ' ')
+        --le;
+    const char *dot = memchr(ls, '.', (size_t)(le - ls));
+    if (!eq || !dot || dot == ls || dot + 1 == le)
+        return RPU_FAIL(RPU_ERR_CONFIG, "--set '%s': want section.key=value (e.g. run.epochs=3)",
+                        vis);
+    for (const char *p = ls; p < le; ++p)
+        if (!name_char(*p))
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "--set '%s': '%c' in the name (section.key is made of [A-Za-z0-9_.-])",
+                            vis, *p);
+    const char *value = eq + 1;
+    while (*value == ' ')
+        ++value;
+    size_t vlen = strlen(value);
+    while (vlen > 0 && value[vlen - 1] == ' ')
+        --vlen;
+
+    /* split the name into section and key */
+    const char *ks = dot + 1;
+    if ((size_t)(dot - ls) == 5 && !strncmp(ls, "layer", 5)) {
+        ks = le;
+        while (ks[-1] != '.')
+            --ks;
+        if (ks - 1 == dot || ks == le)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "--set '%s': want layer.NAME.key=value (e.g. layer.conv1.out=16)", vis);
+    }
+    char *section = dup_n(ls, (size_t)(ks - 1 - ls));
+    char *key = dup_n(ks, (size_t)(le - ks));
+    char *val = dup_n(value, vlen);
+    rpu_status s = RPU_OK;
+    if (!section || !key || !val) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    int sec = s == RPU_OK ? find_section(e, section) : -1;
+    if (s == RPU_OK && sec < 0) {
+        if (!strncmp(section, "layer.", 6)) {
+            char layers[400];
+            layer_list(e, layers, sizeof layers);
+            s = RPU_FAIL(RPU_ERR_CONFIG,
+                         "--set '%s': %s has no [%s] (its layers: %s); --set changes the keys of "
+                         "a layer of the file, it does not add layers",
+                         vis, e->source, section, layers);
+        } else {
+            char where[400];
+            snprintf(where, sizeof where, "--set '%s'", vis);
+            s = add_section(e, section, 0, where);
+            sec = e->n_sections - 1;
+        }
+    }
+    if (s == RPU_OK) {
+        int at = find_entry(e, sec, key);
+        if (at >= 0) {
+            exp_entry *x = &e->entries[at];
+            free(x->value);
+            x->value = val;
+            val = NULL;
+            x->line = 0;
+        } else {
+            at = strcmp(section, "rpu") ? e->n_entries : rpu_insert_at(e, sec, key);
+            s = insert_entry(e, at, sec, key, val, 0);
+        }
+    }
+    free(section);
+    free(key);
+    free(val);
+    return s;
+}
+
+/* ------------------------------------------------------------------ writing the text */
+
+/* The sections in order, each with its entries in order, values quoted where needed. */
 static rpu_status render(rpu_experiment *e) {
-    size_t cap = 256;
+    size_t cap = 1;
+    for (int q = 0; q < e->n_sections; ++q)
+        cap += strlen(e->sections[q].name) + 4;
     for (int k = 0; k < e->n_entries; ++k)
-        cap += strlen(e->entries[k].section) + strlen(e->entries[k].key) + strlen(e->entries[k].value) + 16;
+        cap += strlen(e->entries[k].key) + ini_quote(NULL, 0, e->entries[k].value) + 4;
     char *t = (char *)malloc(cap);
     if (!t) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
     size_t len = 0;
     t[0] = '\0';
-    char *done = (char *)calloc((size_t)e->n_entries + 1, 1);
-    if (!done) {
-        free(t);
-        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    for (int q = 0; q < e->n_sections; ++q) {
+        len += (size_t)snprintf(t + len, cap - len, "%s[%s]\n", q ? "\n" : "", e->sections[q].name);
+        for (int k = 0; k < e->n_entries; ++k) {
+            const exp_entry *x = &e->entries[k];
+            if (x->sec != q) continue;
+            len += (size_t)snprintf(t + len, cap - len, "%s =%s", x->key, x->value[0] ? " " : "");
+            len += ini_quote(t + len, cap - len, x->value);
+            len += (size_t)snprintf(t + len, cap - len, "\n");
+        }
     }
-    for (int k = 0; k < e->n_entries; ++k) {
-        if (done[k]) continue;
-        len += (size_t)snprintf(t + len, cap - len, "%s[%s]\n", len ? "\n" : "", e->entries[k].section);
-        for (int q = k; q < e->n_entries; ++q)
-            if (!done[q] && !strcmp(e->entries[q].section, e->entries[k].section)) {
-                len += (size_t)snprintf(t + len, cap - len, "%s = %s\n", e->entries[q].key,
-                                        e->entries[q].value);
-                done[q] = 1;
-            }
-    }
-    free(done);
     free(e->text);
     e->text = t;
+    if (len > RPU_CKPT_MAX_TEXT)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "%s: the experiment text is %zu bytes long; checkpoints store at most %d",
+                        e->source, len, RPU_CKPT_MAX_TEXT);
     return RPU_OK;
 }
 
-rpu_status rpu_experiment_parse(const char *text, const char *source,
-                                const char *const *overrides, int n_overrides,
-                                rpu_experiment **exp) {
-    if (!exp) return RPU_FAIL(RPU_ERR_ARG, "rpu_experiment_parse: NULL output");
-    *exp = NULL;
-    if (!text) return RPU_FAIL(RPU_ERR_ARG, "rpu_experiment_parse: NULL text");
+/* ------------------------------------------------------------------ public */
+
+static rpu_status parse_n(const char *text, size_t len, const char *source,
+                          const char *const *overrides, int n_overrides, rpu_experiment **exp) {
     rpu_experiment *e = (rpu_experiment *)calloc(1, sizeof *e);
     if (!e) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
-    snprintf(e->source, sizeof e->source, "%s", source ? source : "<experiment>");
-    reader_ctx c = {e, text, 0, 0, RPU_OK};
-    int bad = ini_parse_stream(read_line, &c, on_entry, &c);
-    rpu_status s = RPU_OK;
-    if (c.status != RPU_OK) s = c.status;
-    else if (bad > 0)
-        s = RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: not a valid INI line (want [section] or key = value)",
-                     e->source, bad);
-    else if (bad < 0)
-        s = RPU_FAIL(RPU_ERR_NOMEM, "%s: out of memory while reading", e->source);
-    for (int k = 0; s == RPU_OK && k < n_overrides; ++k) s = apply_override(e, overrides[k]);
-    if (s == RPU_OK) s = interpret(e);
+    const char *src = source ? source : "<experiment>";
+    e->source = dup_n(src, strlen(src));
+    rpu_status s = e->source ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    if (s == RPU_OK) s = read_text(e, text, len);
+    for (int k = 0; s == RPU_OK && k < n_overrides; ++k)
+        s = overrides[k] ? apply_override(e, overrides[k])
+                         : RPU_FAIL(RPU_ERR_ARG, "rpu_experiment_parse: override %d is NULL", k);
+    if (s == RPU_OK) s = exp_interpret(e);
     if (s == RPU_OK) s = render(e);
     if (s != RPU_OK) {
         rpu_experiment_free(&e);
@@ -408,12 +329,25 @@ rpu_status rpu_experiment_parse(const char *text, const char *source,
     return RPU_OK;
 }
 
+rpu_status rpu_experiment_parse(const char *text, const char *source, const char *const *overrides,
+                                int n_overrides, rpu_experiment **exp) {
+    if (!exp) return RPU_FAIL(RPU_ERR_ARG, "rpu_experiment_parse: NULL output");
+    *exp = NULL;
+    if (!text) return RPU_FAIL(RPU_ERR_ARG, "rpu_experiment_parse: NULL text");
+    if (n_overrides < 0 || (n_overrides > 0 && !overrides))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_experiment_parse: bad overrides");
+    return parse_n(text, strlen(text), source, overrides, n_overrides, exp);
+}
+
 rpu_status rpu_experiment_load(const char *path, const char *const *overrides, int n_overrides,
                                rpu_experiment **exp) {
     if (exp) *exp = NULL;
-    if (!path) return RPU_FAIL(RPU_ERR_ARG, "rpu_experiment_load: NULL path");
+    if (!path || !exp) return RPU_FAIL(RPU_ERR_ARG, "rpu_experiment_load: NULL path or output");
+    if (n_overrides < 0 || (n_overrides > 0 && !overrides))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_experiment_load: bad overrides");
     FILE *f = fopen(path, "rb");
-    if (!f) return RPU_FAIL(RPU_ERR_IO, "cannot open experiment file %s: %s", path, strerror(errno));
+    if (!f)
+        return RPU_FAIL(RPU_ERR_IO, "cannot open experiment file %s: %s", path, strerror(errno));
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -431,23 +365,32 @@ rpu_status rpu_experiment_load(const char *path, const char *const *overrides, i
         len += got;
         if (got < 4096) break;
     }
-    int err = ferror(f);
+    const int err = ferror(f) ? errno : 0;
     fclose(f);
     if (err) {
         free(buf);
-        return RPU_FAIL(RPU_ERR_IO, "error reading experiment file %s", path);
+        return RPU_FAIL(RPU_ERR_IO, "cannot read experiment file %s: %s", path, strerror(err));
     }
     buf[len] = '\0';
-    rpu_status s = rpu_experiment_parse(buf, path, overrides, n_overrides, exp);
+    rpu_status s = parse_n(buf, len, path, overrides, n_overrides, exp);
     free(buf);
     return s;
 }
 
 void rpu_experiment_free(rpu_experiment **exp) {
     if (!exp || !*exp) return;
-    free((*exp)->entries);
-    free((*exp)->text);
-    free(*exp);
+    rpu_experiment *e = *exp;
+    for (int k = 0; k < e->n_entries; ++k) {
+        free(e->entries[k].key);
+        free(e->entries[k].value);
+    }
+    for (int k = 0; k < e->n_sections; ++k)
+        free(e->sections[k].name);
+    free(e->entries);
+    free(e->sections);
+    free(e->text);
+    free(e->source);
+    free(e);
     *exp = NULL;
 }
 

@@ -168,15 +168,19 @@ rpu_status rpu_readout_report(MPI_Comm comm, const rpu_experiment *e, const char
     const int L = s == RPU_OK ? rpu_net_analog_count(net) : 0;
     for (int k = 0; k < L && k < max && s == RPU_OK; ++k) {
         rpu_conv *l = rpu_net_analog_layer(net, k);
-        const int nw = rpu_conv_weight_count(l);
-        float *w = (float *)malloc(sizeof(float) * (size_t)nw * 2);
+        const int nw = rpu_conv_weight_count(l), O = rpu_conv_get_params(l)->out_channels;
+        /* exact and realistic weights, then the two biases (read, not compared) */
+        float *w = (float *)malloc(sizeof(float) * ((size_t)nw + (size_t)O) * 2);
         if (!w) {
             s = RPU_FAIL(RPU_ERR_NOMEM, "rpu_readout_report: out of memory");
             break;
         }
+        const bool has_bias = rpu_conv_get_params(l)->bias != RPU_BIAS_NONE;
+        float *b = w + 2 * (size_t)nw;
         s = rpu_conv_set_readout_oversampling(l, over_sampling);
-        if (s == RPU_OK) s = rpu_conv_get_weights(l, w, NULL, false);
-        if (s == RPU_OK) s = rpu_conv_get_weights(l, w + nw, NULL, true);
+        if (s == RPU_OK) s = rpu_conv_get_weights(l, w, has_bias ? b : NULL, RPU_READ_EXACT);
+        if (s == RPU_OK)
+            s = rpu_conv_get_weights(l, w + nw, has_bias ? b + O : NULL, RPU_READ_REALISTIC);
         if (s == RPU_OK) {
             rpu_readout_layer_report *r = &out[k];
             memset(r, 0, sizeof *r);

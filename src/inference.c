@@ -266,12 +266,21 @@ static void to_pair(const rpu_noise_model_params *nm, float s, float w, float *g
     *gm = fminf(fmaxf(-s * w, 0.0f), nm->g_max) + nm->g_min;
 }
 
+/* The g_max at which the PCM programming-noise coefficients were fitted (spec §6.2): the
+ * configured reference, else aihwkit's rule (25 µS for its default coefficients, g_max for
+ * coefficients given explicitly). */
+static float prog_reference(const rpu_noise_model_params *nm) {
+    static const float defaults[3] = {0.26348f, 1.9650f, -1.1731f};
+    if (nm->prog_coeff_g_max_reference > 0) return nm->prog_coeff_g_max_reference;
+    return memcmp(nm->prog_coeff, defaults, sizeof defaults) ? nm->g_max : 25.0f;
+}
+
 static float prog_noisy(const rpu_noise_model_params *nm, float g, float xi) {
     float sigma;
     if (nm->type == RPU_NOISE_MODEL_PCM_LIKE) {
         const float r = g / nm->g_max;
         sigma = (nm->prog_coeff[0] + nm->prog_coeff[1] * r + nm->prog_coeff[2] * r * r) *
-                nm->g_max / 25.0f;
+                nm->g_max / prog_reference(nm);
     } else {
         sigma = nm->prog_std;
     }

@@ -17,7 +17,9 @@
 #include "agree_impl.h"
 #include "error_impl.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,9 +33,11 @@ struct rpu_conv {
     rpu_tile **tiles; /* [n_tiles], NULL where not owned */
     int K;            /* kernel elements */
     int k3[3], s3[3], p3[3], d3[3];
-    float *bias; /* digital bias [out] or NULL */
-    float *bias_grad;
+    char label[RPU_LAYER_NAME_MAX + 16]; /* the name, or the layer id, for messages */
+    float *bias;                         /* digital bias [out] or NULL */
+    float *bias_grad; /* [out] gradient of the bias (either kind) of the last backward */
     bool training;
+    int have_bgrad; /* bias_grad is from a backward of the last forward */
     /* last forward / backward */
     int n, in3[3], out3[3], Lin, Lout;
     int have_x, have_dy;
@@ -116,6 +120,49 @@ static rpu_status mpi_fail(int rc, const char *what) {
     return RPU_FAIL(RPU_ERR_MPI, "%s failed: %s", what, msg);
 }
 
+/* What messages call the layer of parameters p: its name, else its layer id. */
+static void params_label(const rpu_conv_params *p, char *buf, size_t n) {
+    if (p->name[0])
+        snprintf(buf, n, "%.*s", RPU_LAYER_NAME_MAX, p->name);
+    else
+        snprintf(buf, n, "%u", p->layer_id);
+}
+
+/* The checkpoint key of tile t ("i_j", or "g<g>_i_j" with groups). */
+static void tile_key(const rpu_conv *l, int t, char *buf, size_t n) {
+    const rpu_tile_slot *ts = &l->grid.tiles[t];
+    if (l->grid.groups > 1)
+        snprintf(buf, n, "g%d_%d_%d", ts->group, ts->in_split, ts->out_split);
+    else
+        snprintf(buf, n, "%d_%d", ts->in_split, ts->out_split);
+}
+
+/* A tile's failure, with the layer and the tile in front of the tile's message. */
+static rpu_status tile_error(const rpu_conv *l, int t, rpu_status s) {
+    if (s == RPU_OK) return s;
+    char key[48];
+    tile_key(l, t, key, sizeof key);
+    return rpu_error_prefix(s, "layer %s, tile %d (%s)", l->label, t, key);
+}
+
+/* The NULL-bias rule (layer.h): an array exactly when the layer has a bias. */
+static rpu_status bias_rule(const rpu_conv *l, const void *bias, const char *fn, const char *arg) {
+    const bool has = l->p.bias != RPU_BIAS_NONE;
+    if (has && !bias)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: %s: %s is NULL, but the layer has a%s bias",
+                        l->label, fn, arg, l->p.bias == RPU_BIAS_ANALOG ? "n analog" : " digital");
+    if (!has && bias)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %s: %s: %s given, but the layer has no bias (pass NULL)", l->label,
+                        fn, arg);
+    return RPU_OK;
+}
+
+rpu_bias rpu_bias_for_config(bool bias, const rpu_config *cfg) {
+    if (!bias) return RPU_BIAS_NONE;
+    return (!cfg || cfg->mapping.digital_bias) ? RPU_BIAS_DIGITAL : RPU_BIAS_ANALOG;
+}
+
 void rpu_conv_params_default(rpu_conv_params *p, int ndim, int in_channels, int out_channels,
                              int k) {
     memset(p, 0, sizeof *p);
@@ -129,7 +176,7 @@ void rpu_conv_params_default(rpu_conv_params *p, int ndim, int in_channels, int 
         p->dilation[a] = 1;
     }
     p->groups = 1;
-    p->bias = true;
+    p->bias = RPU_BIAS_DIGITAL;
     p->padding_mode = RPU_PAD_ZEROS;
     p->use_indexed = true; /* faster here (see README) */
     p->mac = RPU_MAC_BLAS;
@@ -145,33 +192,44 @@ int rpu_conv_tile_size(int in_channels, int groups, int ndim, const int *kernel)
 
 /* ------------------------------------------------------------------ create / destroy */
 
+/* Kernel, stride, dilation >= 1 and padding >= 0 in the first ndim dimensions. */
+static rpu_status check_dims(const rpu_conv_params *p, int ndim, const char *lb) {
+    for (int a = 0; a < ndim; ++a)
+        if (p->kernel[a] < 1 || p->stride[a] < 1 || p->dilation[a] < 1 || p->padding[a] < 0)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "layer %s: dimension %d: kernel %d, stride %d, dilation %d must be >= "
+                            "1 and padding %d >= 0",
+                            lb, a, p->kernel[a], p->stride[a], p->dilation[a], p->padding[a]);
+    return RPU_OK;
+}
+
 static rpu_status check_params(const rpu_conv_params *p, int ndim) {
     static const char *pad_names[] = {"zeros", "reflect", "replicate", "circular"};
+    if (memchr(p->name, '\0', sizeof p->name) == NULL)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %u: name is not NUL-terminated within %d characters",
+                        p->layer_id, RPU_LAYER_NAME_MAX);
+    char lb[RPU_LAYER_NAME_MAX + 16];
+    params_label(p, lb, sizeof lb);
     if (p->in_channels < 1 || p->out_channels < 1)
         return RPU_FAIL(RPU_ERR_ARG,
-                        "layer %u: in_channels (%d) and out_channels (%d) must be >= 1",
-                        p->layer_id, p->in_channels, p->out_channels);
+                        "layer %s: in_channels (%d) and out_channels (%d) must be >= 1", lb,
+                        p->in_channels, p->out_channels);
     if (p->groups < 1 || p->in_channels % p->groups || p->out_channels % p->groups)
         return RPU_FAIL(RPU_ERR_ARG,
-                        "layer %u: groups = %d must divide in_channels (%d) and out_channels (%d)",
-                        p->layer_id, p->groups, p->in_channels, p->out_channels);
-    for (int a = 0; a < ndim; ++a) {
-        if (p->kernel[a] < 1 || p->stride[a] < 1 || p->dilation[a] < 1 || p->padding[a] < 0)
-            return RPU_FAIL(
-                RPU_ERR_ARG,
-                "layer %u: dimension %d: kernel %d, stride %d, dilation %d must be >= 1 "
-                "and padding %d >= 0",
-                p->layer_id, a, p->kernel[a], p->stride[a], p->dilation[a], p->padding[a]);
-    }
+                        "layer %s: groups = %d must divide in_channels (%d) and out_channels (%d)",
+                        lb, p->groups, p->in_channels, p->out_channels);
+    RPU_CHECK(check_dims(p, ndim, lb));
     if ((int)p->padding_mode < 0 || (int)p->padding_mode > 3)
-        return RPU_FAIL(RPU_ERR_ARG, "layer %u: unknown padding mode %d", p->layer_id,
-                        (int)p->padding_mode);
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: unknown padding mode %d", lb, (int)p->padding_mode);
     if (p->padding_mode != RPU_PAD_ZEROS)
         return RPU_FAIL(RPU_ERR_MODULE,
-                        "layer %u: only 'zeros' padding mode is supported (got '%s')", p->layer_id,
+                        "layer %s: only 'zeros' padding mode is supported (got '%s')", lb,
                         pad_names[p->padding_mode]);
+    if ((int)p->bias < RPU_BIAS_NONE || (int)p->bias > RPU_BIAS_ANALOG)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: unknown bias kind %d (none, digital or analog)", lb,
+                        (int)p->bias);
     if (p->mac != RPU_MAC_BLAS && p->mac != RPU_MAC_EXACT)
-        return RPU_FAIL(RPU_ERR_ARG, "layer %u: unknown MAC mode %d", p->layer_id, (int)p->mac);
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: unknown MAC mode %d", lb, (int)p->mac);
     return RPU_OK;
 }
 
@@ -183,8 +241,7 @@ static rpu_status init_weights(rpu_conv *l) {
           *b = (float *)malloc(sizeof(float) * (size_t)O);
     if (!w || !b) {
         free(w), free(b);
-        return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for initial weights",
-                        l->p.layer_id);
+        return RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for initial weights", l->label);
     }
     const double fan_in = (double)(l->p.in_channels / l->p.groups) * l->K;
     const float bound = (float)(1.0 / sqrt(fan_in));
@@ -194,7 +251,7 @@ static rpu_status init_weights(rpu_conv *l) {
         w[q] = bound * (2.0f * rpu_rng_uniform(&r) - 1.0f);
     for (int q = 0; q < O; ++q)
         b[q] = bound * (2.0f * rpu_rng_uniform(&r) - 1.0f);
-    rpu_status s = rpu_conv_set_weights(l, w, l->p.bias ? b : NULL);
+    rpu_status s = rpu_conv_set_weights(l, w, l->p.bias != RPU_BIAS_NONE ? b : NULL);
     free(w), free(b);
     return s;
 }
@@ -205,10 +262,14 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     *layer = NULL;
     if (!p || !cfg) return RPU_FAIL(RPU_ERR_ARG, "layer create: params or config is NULL");
     RPU_CHECK(check_params(p, ndim));
-    RPU_CHECK(rpu_config_validate(cfg));
+    char lb[RPU_LAYER_NAME_MAX + 16];
+    params_label(p, lb, sizeof lb);
+    rpu_status s = rpu_config_validate(cfg);
+    if (s != RPU_OK) return rpu_error_prefix(s, "layer %s", lb);
     rpu_conv *l = (rpu_conv *)calloc(1, sizeof *l);
-    if (!l) return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", p->layer_id);
+    if (!l) return RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory", lb);
     l->p = *p;
+    memcpy(l->label, lb, sizeof l->label);
     l->ndim = ndim;
     l->cfg = *cfg;
     l->training = true;
@@ -223,7 +284,6 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
         l->d3[a] = src >= 0 ? p->dilation[src] : 1;
         l->K *= l->k3[a];
     }
-    rpu_status s = RPU_OK;
     int rc = MPI_Comm_dup(comm, &l->comm);
     if (rc != MPI_SUCCESS) {
         free(l);
@@ -232,20 +292,24 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     MPI_Comm_set_errhandler(l->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(l->comm, &l->rank);
     MPI_Comm_size(l->comm, &l->size);
-    const int analog_bias = p->bias && !cfg->mapping.digital_bias;
+    const int analog_bias = p->bias == RPU_BIAS_ANALOG;
     s = rpu_tile_grid_build(p->in_channels, p->out_channels, p->groups, l->K, analog_bias,
                             cfg->mapping.max_input_size, cfg->mapping.max_output_size, l->size,
                             &l->grid);
-    if (s != RPU_OK) goto fail;
+    if (s != RPU_OK) {
+        rpu_error_prefix(s, "layer %s", l->label);
+        goto fail;
+    }
     rpu_rotate_owners(&l->grid, l->size, p->layer_id);
     l->tiles = (rpu_tile **)calloc((size_t)l->grid.n_tiles, sizeof(rpu_tile *));
     l->xoffs = (size_t *)calloc((size_t)l->grid.n_tiles, sizeof(size_t));
-    if (p->bias && !analog_bias) {
+    if (p->bias == RPU_BIAS_DIGITAL)
         l->bias = (float *)calloc((size_t)p->out_channels, sizeof(float));
+    if (p->bias != RPU_BIAS_NONE)
         l->bias_grad = (float *)calloc((size_t)p->out_channels, sizeof(float));
-    }
-    if (!l->tiles || !l->xoffs || (p->bias && !analog_bias && (!l->bias || !l->bias_grad))) {
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", p->layer_id);
+    if (!l->tiles || !l->xoffs || (p->bias == RPU_BIAS_DIGITAL && !l->bias) ||
+        (p->bias != RPU_BIAS_NONE && !l->bias_grad)) {
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory", l->label);
         goto fail;
     }
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
@@ -257,7 +321,7 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
                               .layer_id = p->layer_id,
                               .tile_id = (uint32_t)t,
                               .mac = p->mac};
-        s = rpu_tile_create(&tp, cfg, &l->tiles[t]);
+        s = tile_error(l, t, rpu_tile_create(&tp, cfg, &l->tiles[t]));
     }
     /* every rank must agree before the first collective use (the first failure's message) */
     if ((s = rpu_agree(l->comm, s)) != RPU_OK) goto fail;
@@ -273,8 +337,9 @@ rpu_status rpu_conv_create(MPI_Comm comm, const rpu_conv_params *p, const rpu_co
                            rpu_conv **layer) {
     if (p && (p->ndim < 1 || p->ndim > 3)) {
         if (layer) *layer = NULL;
-        return RPU_FAIL(RPU_ERR_ARG, "layer %u: ndim = %d, must be 1, 2 or 3", p->layer_id,
-                        p->ndim);
+        char lb[RPU_LAYER_NAME_MAX + 16] = "";
+        if (memchr(p->name, '\0', sizeof p->name)) params_label(p, lb, sizeof lb);
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: ndim = %d, must be 1, 2 or 3", lb, p->ndim);
     }
     return conv_create(comm, p, p ? p->ndim : 0, cfg, layer);
 }
@@ -297,22 +362,10 @@ void rpu_conv_destroy(rpu_conv **layer) {
 rpu_status rpu_conv_from_digital(MPI_Comm comm, const rpu_conv_params *p, const rpu_config *cfg,
                                  const float *weight, const float *bias, rpu_conv **layer) {
     RPU_CHECK(rpu_conv_create(comm, p, cfg, layer));
-    float *zero = NULL;
-    if (p->bias && !bias) {
-        zero = (float *)calloc((size_t)p->out_channels, sizeof(float));
-        if (!zero) {
-            rpu_conv_destroy(layer);
-            return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
-        }
-    }
-    rpu_status s = rpu_conv_set_weights(*layer, weight, bias ? bias : zero);
-    free(zero);
+    /* set_weights communicates nothing: agree before the collective destroy */
+    rpu_status s = rpu_agree((*layer)->comm, rpu_conv_set_weights(*layer, weight, bias));
     if (s != RPU_OK) rpu_conv_destroy(layer);
     return s;
-}
-
-rpu_status rpu_conv_to_digital(rpu_conv *l, float *weight, float *bias, bool realistic) {
-    return rpu_conv_get_weights(l, weight, bias, realistic);
 }
 
 /* ------------------------------------------------------------------ accessors */
@@ -325,12 +378,6 @@ MPI_Comm rpu_conv_comm(const rpu_conv *l) {
 }
 rpu_tile *rpu_conv_tile(const rpu_conv *l, int t) {
     return (l && t >= 0 && t < l->grid.n_tiles) ? l->tiles[t] : NULL;
-}
-float *rpu_conv_bias(rpu_conv *l) {
-    return l ? l->bias : NULL;
-}
-const float *rpu_conv_bias_grad(const rpu_conv *l) {
-    return l ? l->bias_grad : NULL;
 }
 const rpu_conv_params *rpu_conv_get_params(const rpu_conv *l) {
     return l ? &l->p : NULL;
@@ -345,7 +392,7 @@ void rpu_conv_state_loaded(rpu_conv *l) {
     if (!l) return;
     for (int t = 0; t < l->grid.n_tiles; ++t)
         if (l->tiles[t]) rpu_tile_state_loaded(l->tiles[t]);
-    l->have_x = l->have_dy = 0;
+    l->have_x = l->have_dy = l->have_bgrad = 0;
 }
 int rpu_conv_weight_count(const rpu_conv *l) {
     return l ? l->p.out_channels * (l->p.in_channels / l->p.groups) * l->K : 0;
@@ -373,36 +420,61 @@ static rpu_status set_tiles(rpu_conv *l, const float *weight, const float *bias,
         if (!tile) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
         float *w = (float *)malloc(sizeof(float) * (size_t)ts->rows * ts->cols);
-        if (!w) return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", l->p.layer_id);
+        if (!w) return RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory", l->label);
         for (int r = 0; r < ts->rows; ++r) {
             const int o = out_channel(l, ts, r);
             const float *src = weight + (size_t)o * Kc + (size_t)ts->in_ch0 * l->K;
             memcpy(w + (size_t)r * ts->cols, src, sizeof(float) * (size_t)ts->in_ch * l->K);
             if (l->grid.analog_bias && ts->in_split == 0)
-                w[(size_t)r * ts->cols + ts->cols - 1] = bias ? bias[o] : 0.0f;
+                w[(size_t)r * ts->cols + ts->cols - 1] = bias[o];
         }
         int it = 0;
         float err = 0;
         rpu_status s = p ? rpu_tile_program_weights(tile, w, p, &it, &err)
-                         : rpu_tile_set_weights(tile, w, true);
+                         : rpu_tile_set_weights(tile, w, RPU_WEIGHTS_SCALED);
         free(w);
-        RPU_CHECK(s);
+        RPU_CHECK(tile_error(l, t, s));
         if (max_it && it > *max_it) *max_it = it;
         if (max_err && err > *max_err) *max_err = err;
     }
-    if (l->bias && bias) memcpy(l->bias, bias, sizeof(float) * (size_t)l->p.out_channels);
+    if (l->bias) memcpy(l->bias, bias, sizeof(float) * (size_t)l->p.out_channels);
     return RPU_OK;
 }
 
 rpu_status rpu_conv_set_weights(rpu_conv *l, const float *weight, const float *bias) {
-    if (!l || !weight) return RPU_FAIL(RPU_ERR_ARG, "set_weights: NULL layer or weights");
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "set_weights: NULL layer");
+    if (!weight) return RPU_FAIL(RPU_ERR_ARG, "layer %s: set_weights: weight is NULL", l->label);
+    RPU_CHECK(bias_rule(l, bias, "set_weights", "bias"));
     return set_tiles(l, weight, bias, NULL, NULL, NULL);
+}
+
+rpu_status rpu_conv_get_digital_bias(const rpu_conv *l, float *bias) {
+    if (!l || !bias) return RPU_FAIL(RPU_ERR_ARG, "get_digital_bias: NULL argument");
+    if (!l->bias)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: get_digital_bias: the layer has no digital bias",
+                        l->label);
+    memcpy(bias, l->bias, sizeof(float) * (size_t)l->p.out_channels);
+    return RPU_OK;
+}
+
+rpu_status rpu_conv_set_digital_bias(rpu_conv *l, const float *bias) {
+    if (!l || !bias) return RPU_FAIL(RPU_ERR_ARG, "set_digital_bias: NULL argument");
+    if (!l->bias)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %s: set_digital_bias: the layer has no digital bias (an analog "
+                        "bias is part of the tile weights: use set_weights)",
+                        l->label);
+    memcpy(l->bias, bias, sizeof(float) * (size_t)l->p.out_channels);
+    return RPU_OK;
 }
 
 rpu_status rpu_conv_program_weights(rpu_conv *l, const float *weight, const float *bias,
                                     const rpu_program_params *p, int *max_iterations,
                                     float *max_error) {
-    if (!l || !weight) return RPU_FAIL(RPU_ERR_ARG, "program_weights: NULL layer or weights");
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "program_weights: NULL layer");
+    if (!weight)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: program_weights: weight is NULL", l->label);
+    RPU_CHECK(bias_rule(l, bias, "program_weights", "bias"));
     rpu_program_params d;
     if (!p) {
         rpu_program_params_default(&d);
@@ -414,7 +486,7 @@ rpu_status rpu_conv_program_weights(rpu_conv *l, const float *weight, const floa
     if (s == RPU_OK) {
         double v[2] = {it, err};
         if (MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_DOUBLE, MPI_MAX, l->comm) != MPI_SUCCESS)
-            return RPU_FAIL(RPU_ERR_MPI, "layer %u: MPI_Allreduce failed", l->p.layer_id);
+            return RPU_FAIL(RPU_ERR_MPI, "layer %s: MPI_Allreduce failed", l->label);
         if (max_iterations) *max_iterations = (int)v[0];
         if (max_error) *max_error = (float)v[1];
     }
@@ -436,8 +508,8 @@ static rpu_status readout_tile(rpu_conv *l, int t, uint64_t call, float *what) {
     double *X = (double *)malloc(sizeof(double) * (mn + mk + (size_t)n * k));
     rpu_status s = RPU_OK;
     if (!xf || !X)
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the read-out of tile %d",
-                     l->p.layer_id, t);
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the read-out of tile %d", l->label,
+                     t);
     if ((s = rpu_agree(l->comm, s)) != RPU_OK) {
         free(xf);
         free(X);
@@ -451,7 +523,7 @@ static rpu_status readout_tile(rpu_conv *l, int t, uint64_t call, float *what) {
     if (bias_col)
         for (int i = 0; i < m; ++i)
             xf[(size_t)i * n + n - 1] = 1.0f;
-    if (l->tiles[t]) s = rpu_tile_forward(l->tiles[t], xf, m, yf, true);
+    if (l->tiles[t]) s = tile_error(l, t, rpu_tile_forward(l->tiles[t], xf, m, yf, RPU_MODE_EVAL));
     s = rpu_agree(l->comm, s);
     if (s == RPU_OK) {
         int rc = MPI_Bcast(yf, (int)mk, MPI_FLOAT, ts->owner, l->comm);
@@ -481,13 +553,13 @@ static rpu_status get_realistic(rpu_conv *l, float *weight, float *bias) {
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         const rpu_tile_slot *ts = &l->grid.tiles[t];
         float *w = (float *)malloc(sizeof(float) * (size_t)ts->rows * ts->cols);
-        if (!w) return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", l->p.layer_id);
+        if (!w) return RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory", l->label);
         s = readout_tile(l, t, call, w);
         for (int r = 0; r < ts->rows && s == RPU_OK; ++r) {
             const int o = out_channel(l, ts, r);
             memcpy(weight + (size_t)o * Kc + (size_t)ts->in_ch0 * l->K, w + (size_t)r * ts->cols,
                    sizeof(float) * (size_t)ts->in_ch * l->K);
-            if (bias && !l->bias && l->grid.analog_bias && ts->in_split == 0)
+            if (bias && l->grid.analog_bias && ts->in_split == 0)
                 bias[o] = w[(size_t)r * ts->cols + ts->cols - 1];
         }
         free(w);
@@ -499,21 +571,26 @@ static rpu_status get_realistic(rpu_conv *l, float *weight, float *bias) {
 rpu_status rpu_conv_set_readout_oversampling(rpu_conv *l, int over_sampling) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "set_readout_oversampling: NULL layer");
     if (over_sampling < 1 || over_sampling > 1000)
-        return RPU_FAIL(RPU_ERR_ARG, "layer %u: read-out over_sampling %d outside 1..1000",
-                        l->p.layer_id, over_sampling);
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: read-out over_sampling %d outside 1..1000",
+                        l->label, over_sampling);
     l->readout_oversampling = over_sampling;
     return RPU_OK;
 }
 
-rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, bool realistic) {
-    if (!l || !weight) return RPU_FAIL(RPU_ERR_ARG, "get_weights: NULL layer or weights");
-    if (realistic) return get_realistic(l, weight, bias);
+rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, rpu_weight_read read) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "get_weights: NULL layer");
+    if (!weight) return RPU_FAIL(RPU_ERR_ARG, "layer %s: get_weights: weight is NULL", l->label);
+    RPU_CHECK(bias_rule(l, bias, "get_weights", "bias"));
+    if (read != RPU_READ_EXACT && read != RPU_READ_REALISTIC)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: get_weights: unknown read mode %d", l->label,
+                        (int)read);
+    if (read == RPU_READ_REALISTIC) return get_realistic(l, weight, bias);
     const int O = l->p.out_channels, Kc = (l->p.in_channels / l->p.groups) * l->K;
     const size_t nw = (size_t)O * Kc;
     /* weights then analog bias, as raw bit patterns: every value has one owner, so a
      * bitwise OR over ranks assembles them exactly */
     uint32_t *bits = (uint32_t *)calloc(nw + (size_t)O, sizeof(uint32_t));
-    if (!bits) return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", l->p.layer_id);
+    if (!bits) return RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory", l->label);
     rpu_status s = RPU_OK;
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         rpu_tile *tile = l->tiles[t];
@@ -521,11 +598,11 @@ rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, bool re
         const rpu_tile_slot *ts = &l->grid.tiles[t];
         float *w = (float *)malloc(sizeof(float) * (size_t)ts->rows * ts->cols);
         if (!w) {
-            s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory", l->p.layer_id);
+            s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory", l->label);
             break;
         }
-        rpu_tile_get_weights(tile, w, true);
-        for (int r = 0; r < ts->rows; ++r) {
+        s = tile_error(l, t, rpu_tile_get_weights(tile, w, RPU_WEIGHTS_SCALED));
+        for (int r = 0; r < ts->rows && s == RPU_OK; ++r) {
             const int o = out_channel(l, ts, r);
             memcpy(bits + (size_t)o * Kc + (size_t)ts->in_ch0 * l->K, w + (size_t)r * ts->cols,
                    sizeof(float) * (size_t)ts->in_ch * l->K);
@@ -542,7 +619,7 @@ rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, bool re
     if (rc != MPI_SUCCESS)
         s = mpi_fail(rc, "MPI_Allreduce");
     else if (!all_ok && s == RPU_OK)
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: get_weights failed on another rank", l->p.layer_id);
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: get_weights failed on another rank", l->label);
     if (s == RPU_OK) {
         memcpy(weight, bits, sizeof(float) * nw);
         if (bias) {
@@ -564,8 +641,7 @@ static rpu_status build_index(rpu_conv *l) {
     if (l->idx_valid && !memcmp(l->idx_in3, l->in3, sizeof l->in3)) return RPU_OK;
     const size_t need = (size_t)l->Lout * l->K * sizeof(int32_t);
     if (!grow((void **)&l->idx, &l->idx_cap, need))
-        return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the patch index",
-                        l->p.layer_id);
+        return RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the patch index", l->label);
     int32_t *ix = l->idx;
     for (int od = 0; od < l->out3[0]; ++od)
         for (int oh = 0; oh < l->out3[1]; ++oh)
@@ -654,16 +730,10 @@ static int fixed_scale(double gmax, long terms) {
     return 62 - e - c;
 }
 
-/* Every rank learns whether any rank failed before the next collective: returns the local
- * failure, or an error when another rank failed. */
+/* Every rank learns whether any rank failed before the next collective: every rank gets
+ * the status and message of the lowest failing rank (rpu_agree). */
 static rpu_status agree_ok(rpu_conv *l, rpu_status local) {
-    int ok = local == RPU_OK, all_ok = 0;
-    int rc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, l->comm);
-    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
-    if (!ok) return local;
-    if (!all_ok)
-        return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank", l->p.layer_id);
-    return RPU_OK;
+    return rpu_agree(l->comm, local);
 }
 
 /* Allreduce of {local max, local error} (MAX): global max and whether any rank failed. */
@@ -671,14 +741,12 @@ static rpu_status agree_max(rpu_conv *l, rpu_status local, double *gmax, double 
     double v[2] = {lmax, local != RPU_OK ? 1.0 : 0.0}, g[2];
     int rc = MPI_Allreduce(v, g, 2, MPI_DOUBLE, MPI_MAX, l->comm);
     if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
-    if (local != RPU_OK) return local;
-    if (g[1] != 0)
-        return RPU_FAIL(RPU_ERR_INTERNAL, "layer %u: a tile failed on another rank", l->p.layer_id);
+    if (g[1] != 0) return rpu_agree(l->comm, local); /* every rank: the first failure */
     if (!isfinite(g[0]))
         return RPU_FAIL(RPU_ERR_ARG,
-                        "layer %u: non-finite values in the layer's partial results (NaN or Inf in "
+                        "layer %s: non-finite values in the layer's partial results (NaN or Inf in "
                         "the input, gradient or weights)",
-                        l->p.layer_id);
+                        l->label);
     *gmax = g[0];
     return RPU_OK;
 }
@@ -688,6 +756,18 @@ static inline double pow2(int S) {
     return ldexp(1.0, S);
 }
 
+/* a · 2^-S as a float with one rounding: the int64 -> float conversion rounds the exact sum
+ * once (to nearest), the power-of-two scaling is exact, so the result is the correctly
+ * rounded sum of the fixed-point terms. (Going through double would round twice.) down is
+ * fixed_down(S): 2^-S as a float when that is a normal float (then (float)a · down, with
+ * |(float)a| >= 1, is exact and vectorises), else 0 and ldexpf does the scaling. */
+static inline float fixed_down(int S) {
+    return (S >= -127 && S <= 126) ? ldexpf(1.0f, -S) : 0.0f;
+}
+static inline float from_fixed(int64_t a, int S, float down) {
+    return down != 0.0f ? (float)a * down : ldexpf((float)a, -S);
+}
+
 /* v · 2^S rounded to the nearest integer (the product is exact). */
 static inline int64_t to_fixed(float v, double scale) {
     return (int64_t)llrint((double)v * scale);
@@ -695,26 +775,39 @@ static inline int64_t to_fixed(float v, double scale) {
 
 /* ------------------------------------------------------------------ forward / backward */
 
-rpu_status rpu_conv_output_size(const rpu_conv *l, const int *in_size, int *out_size) {
-    if (!l || (l->ndim > 0 && (!in_size || !out_size)))
-        return RPU_FAIL(RPU_ERR_ARG, "output_size: NULL argument");
-    const rpu_conv_params *p = &l->p;
-    for (int a = 0; a < l->ndim; ++a) {
-        const int span = p->dilation[a] * (p->kernel[a] - 1) + 1;
-        const int padded = in_size[a] + 2 * p->padding[a];
+/* Output sizes of the first ndim dimensions of p for in_size (lb names the layer). */
+static rpu_status output_size(const rpu_conv_params *p, int ndim, const char *lb,
+                              const int *in_size, int *out_size) {
+    RPU_CHECK(check_dims(p, ndim, lb));
+    for (int a = 0; a < ndim; ++a) {
+        const long long span = (long long)p->dilation[a] * (p->kernel[a] - 1) + 1;
+        const long long padded = (long long)in_size[a] + 2LL * p->padding[a];
         if (in_size[a] < 1 || padded < span)
             return RPU_FAIL(RPU_ERR_ARG,
-                            "layer %u: input size %d in dimension %d is smaller than the kernel "
-                            "span %d (padding %d)",
-                            p->layer_id, in_size[a], a, span, p->padding[a]);
-        out_size[a] = (padded - span) / p->stride[a] + 1;
+                            "layer %s: input size %d in dimension %d is smaller than the kernel "
+                            "span %lld (padding %d)",
+                            lb, in_size[a], a, span, p->padding[a]);
+        const long long o = (padded - span) / p->stride[a] + 1;
+        if (o > INT_MAX)
+            return RPU_FAIL(RPU_ERR_ARG, "layer %s: output size %lld in dimension %d is too large",
+                            lb, o, a);
+        out_size[a] = (int)o;
     }
     return RPU_OK;
 }
 
+rpu_status rpu_conv_output_size(const rpu_conv_params *p, const int *in_size, int *out_size) {
+    if (!p || !in_size || !out_size) return RPU_FAIL(RPU_ERR_ARG, "output_size: NULL argument");
+    if (p->ndim < 1 || p->ndim > 3)
+        return RPU_FAIL(RPU_ERR_ARG, "output_size: ndim = %d, must be 1, 2 or 3", p->ndim);
+    char lb[RPU_LAYER_NAME_MAX + 16] = "";
+    if (memchr(p->name, '\0', sizeof p->name)) params_label(p, lb, sizeof lb);
+    return output_size(p, p->ndim, lb, in_size, out_size);
+}
+
 static rpu_status set_shape(rpu_conv *l, int n, const int *in_size) {
     int out[3] = {1, 1, 1};
-    RPU_CHECK(rpu_conv_output_size(l, in_size, out));
+    RPU_CHECK(output_size(&l->p, l->ndim, l->label, in_size, out));
     l->n = n;
     l->Lin = l->Lout = 1;
     for (int a = 0; a < 3; ++a) {
@@ -762,17 +855,16 @@ static size_t owned_width(const rpu_conv *l, int rows_instead) {
 rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_size, float *y) {
     if (!l || !x || !y || (l->ndim > 0 && !in_size))
         return RPU_FAIL(RPU_ERR_ARG, "forward: NULL argument");
-    if (n < 1)
-        return RPU_FAIL(RPU_ERR_ARG, "layer %u: forward: batch size %d < 1", l->p.layer_id, n);
+    if (n < 1) return RPU_FAIL(RPU_ERR_ARG, "layer %s: forward: batch size %d < 1", l->label, n);
     /* shape first (the same on every rank: no collective needed to agree on it) */
     RPU_CHECK(set_shape(l, n, in_size));
     const size_t M = (size_t)n * l->Lout;
     const int Co = l->p.out_channels;
     rpu_status s = RPU_OK;
-    l->have_x = l->have_dy = 0;
+    l->have_x = l->have_dy = l->have_bgrad = 0;
     if (l->training &&
         !grow((void **)&l->xp, &l->xp_cap, sizeof(float) * M * (owned_width(l, 0) + 1)))
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory to keep the patches", l->p.layer_id);
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory to keep the patches", l->label);
     if (s == RPU_OK && l->p.use_indexed) s = build_index(l);
     /* owned tiles' outputs, one after the other in obuf */
     size_t total = 0;
@@ -781,7 +873,7 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
     if (s == RPU_OK &&
         (!grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * (total ? total : 1)) ||
          !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 0) + 1))))
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for a batch of %d", l->p.layer_id, n);
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for a batch of %d", l->label, n);
     double lmax = 0;
     size_t off = 0, xoff = 0;
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
@@ -797,7 +889,9 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
         }
         float *X = l->training ? l->xp + l->xoffs[t] : l->pbuf;
         float *Y = l->obuf + off;
-        s = rpu_tile_forward(l->tiles[t], X, (int)M, Y, !l->training);
+        s = tile_error(l, t,
+                       rpu_tile_forward(l->tiles[t], X, (int)M, Y,
+                                        l->training ? RPU_MODE_TRAIN : RPU_MODE_EVAL));
         if (s == RPU_OK && l->grid.n_in > 1) {
             double a = abs_max_nan(Y, M * (size_t)ts->rows);
             if (!(a <= lmax)) lmax = a; /* NaN propagates */
@@ -838,11 +932,12 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
     if (s == RPU_OK && (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * ny) ||
                         !grow((void **)&l->pbuf, &l->pbuf_cap,
                               sizeof(float) * max_tile_cols(l, 1) * (size_t)l->Lout)))
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the reduction", l->p.layer_id);
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the reduction", l->label);
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
     const int S = fixed_scale(gmax > 0 ? gmax : 1.0, l->grid.n_in);
-    const double up = pow2(S), down = pow2(-S);
+    const double up = pow2(S);
+    const float down = fixed_down(S);
     memset(l->acc, 0, sizeof(int64_t) * ny);
     off = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -869,7 +964,7 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
             const int64_t *a = l->acc + ((size_t)nn * Co + c) * l->Lout;
             float *yo = y + ((size_t)nn * Co + c) * l->Lout;
             for (int p = 0; p < l->Lout; ++p)
-                yo[p] = (float)((double)a[p] * down) + b;
+                yo[p] = from_fixed(a[p], S, down) + b;
         }
     l->have_x = l->training;
     return RPU_OK;
@@ -893,14 +988,13 @@ static void col2im_sample(const rpu_conv *l, const rpu_tile_slot *ts, const floa
 
 rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     if (!l || !dy) return RPU_FAIL(RPU_ERR_ARG, "backward: NULL argument");
-    if (l->n < 1)
-        return RPU_FAIL(RPU_ERR_ARG, "layer %u: backward before any forward", l->p.layer_id);
+    if (l->n < 1) return RPU_FAIL(RPU_ERR_ARG, "layer %s: backward before any forward", l->label);
     const int n = l->n, Co = l->p.out_channels, C = l->p.in_channels, K = l->K;
     const size_t M = (size_t)n * l->Lout;
     if (l->training) {
         if (!grow((void **)&l->dp, &l->dp_cap, sizeof(float) * M * (owned_width(l, 1) + 1)))
-            return RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory to keep the gradients",
-                            l->p.layer_id);
+            return RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory to keep the gradients",
+                            l->label);
         size_t doff = 0;
         for (int t = 0; t < l->grid.n_tiles; ++t) {
             if (!l->tiles[t]) continue;
@@ -909,16 +1003,18 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         }
         l->have_dy = 1;
     }
-    if (l->bias_grad)
+    if (l->bias_grad) { /* exact float values summed in double, rounded once */
         for (int c = 0; c < Co; ++c) {
-            float g = 0;
+            double g = 0;
             for (int nn = 0; nn < n; ++nn) {
                 const float *d = dy + ((size_t)nn * Co + c) * l->Lout;
                 for (int p = 0; p < l->Lout; ++p)
                     g += d[p];
             }
-            l->bias_grad[c] = g;
+            l->bias_grad[c] = (float)g;
         }
+        l->have_bgrad = 1;
+    }
     if (!dx) return RPU_OK;
     rpu_status s = RPU_OK;
     size_t total = 0;
@@ -926,7 +1022,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         if (l->tiles[t]) total += M * (size_t)l->grid.tiles[t].cols;
     if (!grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * (total ? total : 1)) ||
         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 1) + 1)))
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for a batch of %d", l->p.layer_id, n);
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for a batch of %d", l->label, n);
     double lmax = 0;
     size_t off = 0, doff = 0;
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
@@ -936,7 +1032,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         doff += M * (size_t)ts->rows;
         if (!l->training) gather_grads(l, ts, dy, D);
         float *DX = l->obuf + off;
-        s = rpu_tile_backward(l->tiles[t], D, (int)M, DX);
+        s = tile_error(l, t, rpu_tile_backward(l->tiles[t], D, (int)M, DX));
         if (s == RPU_OK && l->grid.n_out > 1) {
             double a = abs_max_nan(DX, M * (size_t)ts->cols);
             if (!(a <= lmax)) lmax = a;
@@ -972,13 +1068,14 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     if (s == RPU_OK &&
         (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * nx) ||
          !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * (size_t)max_in_ch * l->Lin + 4)))
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %u: out of memory for the reduction", l->p.layer_id);
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the reduction", l->label);
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
     /* each tile's col2im in float (a fixed order within the tile; a value sums at most K
      * terms), then the tiles' images summed in int64 (n_out terms per element) */
     const int S = fixed_scale(gmax > 0 ? gmax * K : 1.0, (long)l->grid.n_out);
-    const double up = pow2(S), down = pow2(-S);
+    const double up = pow2(S);
+    const float down = fixed_down(S);
     memset(l->acc, 0, sizeof(int64_t) * nx);
     off = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -1000,49 +1097,133 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)nx, MPI_INT64_T, MPI_SUM, l->comm);
     if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
     for (size_t q = 0; q < nx; ++q)
-        dx[q] = (float)((double)l->acc[q] * down);
+        dx[q] = from_fixed(l->acc[q], S, down);
     return RPU_OK;
 }
 
 rpu_status rpu_conv_program(rpu_conv *l, uint64_t repeat) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "program: NULL layer");
     for (int t = 0; t < l->grid.n_tiles; ++t)
-        if (l->tiles[t]) RPU_CHECK(rpu_tile_program(l->tiles[t], repeat));
+        if (l->tiles[t]) RPU_CHECK(tile_error(l, t, rpu_tile_program(l->tiles[t], repeat)));
     return RPU_OK;
 }
 
 rpu_status rpu_conv_drift(rpu_conv *l, double t_inference, uint32_t draw) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "drift: NULL layer");
     for (int t = 0; t < l->grid.n_tiles; ++t)
-        if (l->tiles[t]) RPU_CHECK(rpu_tile_drift_to(l->tiles[t], t_inference, draw));
+        if (l->tiles[t])
+            RPU_CHECK(tile_error(l, t, rpu_tile_drift_to(l->tiles[t], t_inference, draw)));
     return RPU_OK;
+}
+
+/* Offset of owned tile t's output gradients in dp (the owned tiles' blocks in order). */
+static size_t grad_offset(const rpu_conv *l, int t) {
+    const size_t M = (size_t)l->n * l->Lout;
+    size_t doff = 0;
+    for (int u = 0; u < t; ++u)
+        if (l->tiles[u]) doff += M * (size_t)l->grid.tiles[u].rows;
+    return doff;
+}
+
+static rpu_status need_kept(const rpu_conv *l, const char *fn) {
+    if (!l->have_x || !l->have_dy)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %s: %s needs a training-mode forward and backward first (none "
+                        "kept since the last forward)",
+                        l->label, fn);
+    return RPU_OK;
+}
+
+rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad) {
+    if (!l || !grad) return RPU_FAIL(RPU_ERR_ARG, "get_tile_grad: NULL argument");
+    if (t < 0 || t >= l->grid.n_tiles || !l->tiles[t])
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: get_tile_grad: tile %d is not owned by rank %d",
+                        l->label, t, l->rank);
+    RPU_CHECK(need_kept(l, "get_tile_grad"));
+    const size_t M = (size_t)l->n * l->Lout;
+    return tile_error(l, t,
+                      rpu_tile_weight_grad(l->tiles[t], l->xp + l->xoffs[t],
+                                           l->dp + grad_offset(l, t), (int)M, RPU_WEIGHTS_STORED,
+                                           grad));
+}
+
+rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "get_grad: NULL layer");
+    RPU_CHECK(bias_rule(l, bias_grad, "get_grad", "bias_grad"));
+    if (bias_grad && !l->have_bgrad)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: get_grad needs a backward of the last forward",
+                        l->label);
+    if (!weight_grad) {
+        memcpy(bias_grad, l->bias_grad, sizeof(float) * (size_t)l->p.out_channels);
+        return RPU_OK;
+    }
+    /* every rank takes part in the collective below, even after a local failure */
+    rpu_status s = need_kept(l, "get_grad");
+    const int O = l->p.out_channels, Kc = (l->p.in_channels / l->p.groups) * l->K;
+    const size_t nw = (size_t)O * Kc, M = (size_t)l->n * l->Lout;
+    /* each value has one owner: a bitwise OR over ranks assembles them exactly */
+    uint32_t *bits = (uint32_t *)calloc(nw ? nw : 1, sizeof(uint32_t));
+    if (s == RPU_OK && !bits)
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the weight gradient", l->label);
+    for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
+        if (!l->tiles[t]) continue;
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        float *g = (float *)malloc(sizeof(float) * (size_t)ts->rows * ts->cols);
+        if (!g) {
+            s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the weight gradient",
+                         l->label);
+            break;
+        }
+        s = tile_error(l, t,
+                       rpu_tile_weight_grad(l->tiles[t], l->xp + l->xoffs[t],
+                                            l->dp + grad_offset(l, t), (int)M, RPU_WEIGHTS_SCALED,
+                                            g));
+        for (int r = 0; r < ts->rows && s == RPU_OK; ++r)
+            memcpy(bits + (size_t)out_channel(l, ts, r) * Kc + (size_t)ts->in_ch0 * l->K,
+                   g + (size_t)r * ts->cols, sizeof(float) * (size_t)ts->in_ch * l->K);
+        free(g);
+    }
+    s = agree_ok(l, s);
+    if (s == RPU_OK) {
+        int rc = MPI_Allreduce(MPI_IN_PLACE, bits, (int)nw, MPI_UINT32_T, MPI_BOR, l->comm);
+        if (rc != MPI_SUCCESS) s = mpi_fail(rc, "MPI_Allreduce");
+    }
+    if (s == RPU_OK) {
+        memcpy(weight_grad, bits, sizeof(float) * nw);
+        if (bias_grad) memcpy(bias_grad, l->bias_grad, sizeof(float) * (size_t)O);
+    }
+    free(bits);
+    return s;
 }
 
 rpu_status rpu_conv_update(rpu_conv *l, float lr) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "update: NULL layer");
     if (!(lr >= 0) || !isfinite(lr))
-        return RPU_FAIL(RPU_ERR_ARG, "layer %u: learning rate %g must be >= 0", l->p.layer_id,
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: learning rate %g must be >= 0", l->label,
                         (double)lr);
-    if (!l->have_x || !l->have_dy)
-        return RPU_FAIL(RPU_ERR_ARG,
-                        "layer %u: update needs a training-mode forward and backward first",
-                        l->p.layer_id);
+    RPU_CHECK(need_kept(l, "update"));
     const size_t M = (size_t)l->n * l->Lout;
     size_t doff = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
         if (!l->tiles[t]) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
-        RPU_CHECK(rpu_tile_update(l->tiles[t], l->xp + l->xoffs[t], l->dp + doff, (int)M, lr));
-        RPU_CHECK(rpu_tile_post_update(l->tiles[t]));
+        RPU_CHECK(tile_error(
+            l, t, rpu_tile_update(l->tiles[t], l->xp + l->xoffs[t], l->dp + doff, (int)M, lr)));
+        RPU_CHECK(tile_error(l, t, rpu_tile_post_update(l->tiles[t])));
         doff += M * (size_t)ts->rows;
     }
-    if (l->bias)
-        for (int c = 0; c < l->p.out_channels; ++c)
-            l->bias[c] -= lr * l->bias_grad[c];
     return RPU_OK;
 }
 
 /* ------------------------------------------------------------------ linear */
+
+void rpu_linear_params_default(rpu_linear_params *p, int in_features, int out_features) {
+    memset(p, 0, sizeof *p);
+    p->in_features = in_features;
+    p->out_features = out_features;
+    p->bias = RPU_BIAS_DIGITAL;
+    p->mac = RPU_MAC_BLAS;
+}
 
 static rpu_conv_params linear_as_conv(const rpu_linear_params *p) {
     rpu_conv_params c;
@@ -1051,6 +1232,7 @@ static rpu_conv_params linear_as_conv(const rpu_linear_params *p) {
     c.layer_id = p->layer_id;
     c.seed = p->seed;
     c.mac = p->mac;
+    memcpy(c.name, p->name, sizeof c.name);
     return c;
 }
 
@@ -1059,13 +1241,16 @@ rpu_status rpu_linear_create(MPI_Comm comm, const rpu_linear_params *p, const rp
     if (!layer) return RPU_FAIL(RPU_ERR_ARG, "linear create: output pointer is NULL");
     *layer = NULL;
     if (!p) return RPU_FAIL(RPU_ERR_ARG, "linear create: params is NULL");
-    if (p->in_features < 1 || p->out_features < 1)
-        return RPU_FAIL(RPU_ERR_ARG,
-                        "layer %u: linear in_features (%d) and out_features (%d) must be >= 1",
-                        p->layer_id, p->in_features, p->out_features);
-    rpu_linear *l = (rpu_linear *)calloc(1, sizeof *l);
-    if (!l) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
     rpu_conv_params c = linear_as_conv(p);
+    if (memchr(c.name, '\0', sizeof c.name) && (p->in_features < 1 || p->out_features < 1)) {
+        char lb[RPU_LAYER_NAME_MAX + 16];
+        params_label(&c, lb, sizeof lb);
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %s: linear in_features (%d) and out_features (%d) must be >= 1", lb,
+                        p->in_features, p->out_features);
+    }
+    rpu_linear *l = (rpu_linear *)calloc(1, sizeof *l);
+    if (!l) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a linear layer");
     rpu_status s = conv_create(comm, &c, 0, cfg, &l->c);
     if (s != RPU_OK) {
         free(l);
@@ -1085,19 +1270,11 @@ void rpu_linear_destroy(rpu_linear **layer) {
 rpu_status rpu_linear_from_digital(MPI_Comm comm, const rpu_linear_params *p, const rpu_config *cfg,
                                    const float *weight, const float *bias, rpu_linear **layer) {
     RPU_CHECK(rpu_linear_create(comm, p, cfg, layer));
-    rpu_status s = RPU_OK;
-    float *zero = NULL;
-    if (p->bias && !bias && !(zero = (float *)calloc((size_t)p->out_features, sizeof(float))))
-        s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
-    if (s == RPU_OK) s = rpu_linear_set_weights(*layer, weight, bias ? bias : zero);
-    free(zero);
+    rpu_status s = rpu_agree((*layer)->c->comm, rpu_conv_set_weights((*layer)->c, weight, bias));
     if (s != RPU_OK) rpu_linear_destroy(layer);
     return s;
 }
 
-rpu_status rpu_linear_to_digital(rpu_linear *l, float *weight, float *bias, bool realistic) {
-    return rpu_linear_get_weights(l, weight, bias, realistic);
-}
 void rpu_linear_set_training(rpu_linear *l, bool training) {
     if (l) rpu_conv_set_training(l->c, training);
 }
@@ -1117,9 +1294,13 @@ rpu_status rpu_linear_set_weights(rpu_linear *l, const float *weight, const floa
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear set_weights: NULL layer");
     return rpu_conv_set_weights(l->c, weight, bias);
 }
-rpu_status rpu_linear_get_weights(rpu_linear *l, float *weight, float *bias, bool realistic) {
+rpu_status rpu_linear_get_weights(rpu_linear *l, float *weight, float *bias, rpu_weight_read read) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear get_weights: NULL layer");
-    return rpu_conv_get_weights(l->c, weight, bias, realistic);
+    return rpu_conv_get_weights(l->c, weight, bias, read);
+}
+rpu_status rpu_linear_get_grad(rpu_linear *l, float *weight_grad, float *bias_grad) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear get_grad: NULL layer");
+    return rpu_conv_get_grad(l->c, weight_grad, bias_grad);
 }
 rpu_conv *rpu_linear_as_conv(rpu_linear *l) {
     return l ? l->c : NULL;

@@ -34,30 +34,31 @@ struct rpu_net {
     net_layer *layers;
     int in_c, in_nd, in_sp[3];
     size_t in_n;
-    float *x;      /* copy of the input batch */
-    size_t cap;    /* batch capacity of the buffers */
-    int n;         /* batch of the last forward */
+    float *x;   /* copy of the input batch */
+    size_t cap; /* batch capacity of the buffers */
+    int n;      /* batch of the last forward */
     bool training;
     uint64_t step;
     float *dlogits;
 };
 
 static const char *type_name(exp_layer_type t) {
-    static const char *names[] = {"conv1d",  "conv2d", "conv3d",  "linear",
-                                  "relu",    "tanh",   "sigmoid", "maxpool",
-                                  "avgpool", "flatten", "dropout", "?"};
+    static const char *names[] = {"conv1d",  "conv2d",  "conv3d",  "linear",  "relu",    "tanh",
+                                  "sigmoid", "maxpool", "avgpool", "flatten", "dropout", "?"};
     return names[t];
 }
 
 static size_t prod(int c, int nd, const int *sp) {
     size_t n = (size_t)c;
-    for (int a = 0; a < nd; ++a) n *= (size_t)sp[a];
+    for (int a = 0; a < nd; ++a)
+        n *= (size_t)sp[a];
     return n;
 }
 
 static void shape_text(int c, int nd, const int *sp, char *buf, size_t len) {
     int k = snprintf(buf, len, "[%d", c);
-    for (int a = 0; a < nd && k > 0 && (size_t)k < len; ++a) k += snprintf(buf + k, len - (size_t)k, ", %d", sp[a]);
+    for (int a = 0; a < nd && k > 0 && (size_t)k < len; ++a)
+        k += snprintf(buf + k, len - (size_t)k, ", %d", sp[a]);
     if (k > 0 && (size_t)k < len) snprintf(buf + k, len - (size_t)k, "]");
 }
 
@@ -88,16 +89,19 @@ static rpu_status build_layer(rpu_net *net, net_layer *L) {
             p.dilation[a] = s->dilation;
         }
         p.groups = s->groups;
-        p.bias = s->bias;
+        p.bias = rpu_bias_for_config(s->bias, &e->cfg);
         p.layer_id = L->id;
         p.seed = e->run.seed;
-        rpu_status st = rpu_conv_create(net->comm, &p, &e->cfg, &L->conv);
-        if (st == RPU_OK) st = rpu_conv_output_size(L->conv, L->in_sp, L->out_sp);
+        snprintf(p.name, sizeof p.name, "%s", s->name);
+        /* the shape first: it needs no layer (and no collective) */
+        rpu_status st = rpu_conv_output_size(&p, L->in_sp, L->out_sp);
+        if (st == RPU_OK) st = rpu_conv_create(net->comm, &p, &e->cfg, &L->conv);
         if (st != RPU_OK) {
             char inner[1024];
-            snprintf(inner, sizeof inner, "%s", rpu_last_error());
-            return RPU_FAIL(st == RPU_ERR_ARG ? RPU_ERR_CONFIG : st, "%s:%d: [layer.%s] %s (input %s)",
-                            e->source, s->line, s->name, inner, have);
+            snprintf(inner, sizeof inner, "%s", rpu_error_message());
+            return RPU_FAIL(st == RPU_ERR_ARG ? RPU_ERR_CONFIG : st,
+                            "%s:%d: [layer.%s] %s (input %s)", e->source, s->line, s->name, inner,
+                            have);
         }
         L->out_c = s->out;
         break;
@@ -108,12 +112,16 @@ static rpu_status build_layer(rpu_net *net, net_layer *L) {
                             "%s:%d: [layer.%s] linear needs a flat input (add a flatten layer "
                             "before it), got %s",
                             e->source, s->line, s->name, have);
-        rpu_linear_params p = {.in_features = L->in_c, .out_features = s->out, .bias = s->bias,
-                               .layer_id = L->id, .seed = e->run.seed, .mac = RPU_MAC_BLAS};
+        rpu_linear_params p;
+        rpu_linear_params_default(&p, L->in_c, s->out);
+        p.bias = rpu_bias_for_config(s->bias, &e->cfg);
+        p.layer_id = L->id;
+        p.seed = e->run.seed;
+        snprintf(p.name, sizeof p.name, "%s", s->name);
         rpu_status st = rpu_linear_create(net->comm, &p, &e->cfg, &L->lin);
         if (st != RPU_OK) {
             char inner[1024];
-            snprintf(inner, sizeof inner, "%s", rpu_last_error());
+            snprintf(inner, sizeof inner, "%s", rpu_error_message());
             return RPU_FAIL(st, "%s:%d: [layer.%s] %s", e->source, s->line, s->name, inner);
         }
         L->conv = rpu_linear_as_conv(L->lin);
@@ -132,7 +140,7 @@ static rpu_status build_layer(rpu_net *net, net_layer *L) {
         }
         if (rpu_pool_output_size(&L->pool, L->in_sp, L->out_sp) != RPU_OK) {
             char inner[1024];
-            snprintf(inner, sizeof inner, "%s", rpu_last_error());
+            snprintf(inner, sizeof inner, "%s", rpu_error_message());
             return RPU_FAIL(RPU_ERR_CONFIG, "%s:%d: [layer.%s] %s (input %s)", e->source, s->line,
                             s->name, inner, have);
         }
@@ -147,11 +155,9 @@ static rpu_status build_layer(rpu_net *net, net_layer *L) {
     }
     L->in_n = prod(L->in_c, L->in_nd, L->in_sp);
     L->out_n = prod(L->out_c, L->out_nd, L->out_sp);
-    if (L->conv) {
-        float *b = rpu_conv_bias(L->conv);
-        if (b && !(L->mom = (float *)calloc((size_t)L->out_c, sizeof(float))))
-            return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
-    }
+    if (L->conv && rpu_conv_get_params(L->conv)->bias == RPU_BIAS_DIGITAL &&
+        !(L->mom = (float *)calloc((size_t)L->out_c, sizeof(float))))
+        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the bias momentum of layer %s", s->name);
     return RPU_OK;
 }
 
@@ -168,13 +174,15 @@ rpu_status rpu_net_create(MPI_Comm comm, const rpu_experiment *exp, int channels
     net->training = true;
     net->in_c = channels;
     net->in_nd = ndim;
-    for (int a = 0; a < ndim; ++a) net->in_sp[a] = spatial[a];
+    for (int a = 0; a < ndim; ++a)
+        net->in_sp[a] = spatial[a];
     net->in_n = prod(channels, ndim, net->in_sp);
     net->n_layers = exp->n_layers;
     net->layers = (net_layer *)calloc((size_t)exp->n_layers, sizeof(net_layer));
     rpu_status s = net->layers ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
     int c = channels, nd = ndim, sp[3] = {1, 1, 1};
-    for (int a = 0; a < ndim; ++a) sp[a] = spatial[a];
+    for (int a = 0; a < ndim; ++a)
+        sp[a] = spatial[a];
     for (int k = 0; k < net->n_layers && s == RPU_OK; ++k) {
         net_layer *L = &net->layers[k];
         L->spec = &exp->layers[k];
@@ -205,8 +213,10 @@ void rpu_net_destroy(rpu_net **pnet) {
     rpu_net *net = *pnet;
     for (int k = 0; net->layers && k < net->n_layers; ++k) {
         net_layer *L = &net->layers[k];
-        if (L->lin) rpu_linear_destroy(&L->lin);
-        else rpu_conv_destroy(&L->conv);
+        if (L->lin)
+            rpu_linear_destroy(&L->lin);
+        else
+            rpu_conv_destroy(&L->conv);
         free(L->argmax), free(L->mask), free(L->y), free(L->dy), free(L->mom);
     }
     free(net->layers);
@@ -274,23 +284,36 @@ rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits) {
         switch (L->spec->type) {
         case EXP_CONV1D:
         case EXP_CONV2D:
-        case EXP_CONV3D: RPU_CHECK(rpu_conv_forward(L->conv, in, n, L->in_sp, L->y)); break;
-        case EXP_LINEAR: RPU_CHECK(rpu_linear_forward(L->lin, in, n, L->y)); break;
-        case EXP_RELU: RPU_CHECK(rpu_relu_forward(in, cnt, L->y)); break;
-        case EXP_TANH: RPU_CHECK(rpu_tanh_forward(in, cnt, L->y)); break;
-        case EXP_SIGMOID: RPU_CHECK(rpu_sigmoid_forward(in, cnt, L->y)); break;
+        case EXP_CONV3D:
+            RPU_CHECK(rpu_conv_forward(L->conv, in, n, L->in_sp, L->y));
+            break;
+        case EXP_LINEAR:
+            RPU_CHECK(rpu_linear_forward(L->lin, in, n, L->y));
+            break;
+        case EXP_RELU:
+            RPU_CHECK(rpu_relu_forward(in, cnt, L->y));
+            break;
+        case EXP_TANH:
+            RPU_CHECK(rpu_tanh_forward(in, cnt, L->y));
+            break;
+        case EXP_SIGMOID:
+            RPU_CHECK(rpu_sigmoid_forward(in, cnt, L->y));
+            break;
         case EXP_MAXPOOL:
             RPU_CHECK(rpu_maxpool_forward(&L->pool, in, n, L->in_c, L->in_sp, L->y, L->argmax));
             break;
         case EXP_AVGPOOL:
             RPU_CHECK(rpu_avgpool_forward(&L->pool, in, n, L->in_c, L->in_sp, L->y));
             break;
-        case EXP_FLATTEN: memcpy(L->y, in, sizeof(float) * cnt); break;
+        case EXP_FLATTEN:
+            memcpy(L->y, in, sizeof(float) * cnt);
+            break;
         case EXP_DROPOUT:
             RPU_CHECK(rpu_dropout_forward(in, cnt, L->spec->p, net->training, net->exp->run.seed,
                                           L->id, net->step, L->mask, L->y));
             break;
-        default: return RPU_FAIL(RPU_ERR_INTERNAL, "unknown layer type");
+        default:
+            return RPU_FAIL(RPU_ERR_INTERNAL, "unknown layer type");
         }
         in = L->y;
     }
@@ -314,19 +337,32 @@ rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, i
         case EXP_CONV1D:
         case EXP_CONV2D:
         case EXP_CONV3D:
-        case EXP_LINEAR: RPU_CHECK(rpu_conv_backward(L->conv, L->dy, dx)); break;
-        case EXP_RELU: RPU_CHECK(rpu_relu_backward(L->y, L->dy, cnt, dx)); break;
-        case EXP_TANH: RPU_CHECK(rpu_tanh_backward(L->y, L->dy, cnt, dx)); break;
-        case EXP_SIGMOID: RPU_CHECK(rpu_sigmoid_backward(L->y, L->dy, cnt, dx)); break;
+        case EXP_LINEAR:
+            RPU_CHECK(rpu_conv_backward(L->conv, L->dy, dx));
+            break;
+        case EXP_RELU:
+            RPU_CHECK(rpu_relu_backward(L->y, L->dy, cnt, dx));
+            break;
+        case EXP_TANH:
+            RPU_CHECK(rpu_tanh_backward(L->y, L->dy, cnt, dx));
+            break;
+        case EXP_SIGMOID:
+            RPU_CHECK(rpu_sigmoid_backward(L->y, L->dy, cnt, dx));
+            break;
         case EXP_MAXPOOL:
             RPU_CHECK(rpu_maxpool_backward(&L->pool, L->dy, L->argmax, n, L->in_c, L->in_sp, dx));
             break;
         case EXP_AVGPOOL:
             RPU_CHECK(rpu_avgpool_backward(&L->pool, L->dy, n, L->in_c, L->in_sp, dx));
             break;
-        case EXP_FLATTEN: memcpy(dx, L->dy, sizeof(float) * cnt); break;
-        case EXP_DROPOUT: RPU_CHECK(rpu_dropout_backward(L->dy, L->mask, cnt, dx)); break;
-        default: return RPU_FAIL(RPU_ERR_INTERNAL, "unknown layer type");
+        case EXP_FLATTEN:
+            memcpy(dx, L->dy, sizeof(float) * cnt);
+            break;
+        case EXP_DROPOUT:
+            RPU_CHECK(rpu_dropout_backward(L->dy, L->mask, cnt, dx));
+            break;
+        default:
+            return RPU_FAIL(RPU_ERR_INTERNAL, "unknown layer type");
         }
         (void)in;
         if (!dx) break; /* first layer: nothing below */
@@ -340,22 +376,26 @@ rpu_status rpu_net_update(rpu_net *net, float lr) {
     for (int k = 0; k < net->n_layers; ++k) {
         net_layer *L = &net->layers[k];
         if (!L->conv) continue;
-        float *b = rpu_conv_bias(L->conv);
-        const float *g = rpu_conv_bias_grad(L->conv);
-        float *keep = NULL;
-        if (b && mu > 0) {
-            keep = (float *)malloc(sizeof(float) * (size_t)L->out_c);
-            if (!keep) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
-            memcpy(keep, b, sizeof(float) * (size_t)L->out_c);
-        }
-        rpu_status s = rpu_conv_update(L->conv, lr);
-        if (s == RPU_OK && keep) { /* SGD with momentum on the digital bias */
+        RPU_CHECK(rpu_conv_update(L->conv, lr)); /* the analog weights, through the tiles */
+        if (rpu_conv_get_params(L->conv)->bias != RPU_BIAS_DIGITAL) continue;
+        /* the digital bias by SGD with the run's momentum (a digital parameter) */
+        float *b = (float *)malloc(sizeof(float) * 2 * (size_t)L->out_c), *g = b + L->out_c;
+        if (!b)
+            return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the bias of layer %s", L->spec->name);
+        rpu_status s = rpu_conv_get_digital_bias(L->conv, b);
+        if (s == RPU_OK) s = rpu_conv_get_grad(L->conv, NULL, g);
+        if (s == RPU_OK) {
             for (int c = 0; c < L->out_c; ++c) {
-                L->mom[c] = mu * L->mom[c] + g[c];
-                b[c] = keep[c] - lr * L->mom[c];
+                if (mu > 0) {
+                    L->mom[c] = mu * L->mom[c] + g[c];
+                    b[c] -= lr * L->mom[c];
+                } else {
+                    b[c] -= lr * g[c];
+                }
             }
+            s = rpu_conv_set_digital_bias(L->conv, b);
         }
-        free(keep);
+        free(b);
         RPU_CHECK(s);
     }
     return RPU_OK;
@@ -363,7 +403,8 @@ rpu_status rpu_net_update(rpu_net *net, float lr) {
 
 int rpu_net_analog_count(const rpu_net *net) {
     int c = 0;
-    for (int k = 0; net && k < net->n_layers; ++k) c += net->layers[k].conv != NULL;
+    for (int k = 0; net && k < net->n_layers; ++k)
+        c += net->layers[k].conv != NULL;
     return c;
 }
 

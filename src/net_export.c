@@ -57,12 +57,14 @@ rpu_status rpu_net_export(MPI_Comm comm, const rpu_experiment *e, const char *ch
     for (int k = 0; k < L && s == RPU_OK; ++k) {
         rpu_conv *l = rpu_net_analog_layer(net, k);
         const int nw = rpu_conv_weight_count(l), O = rpu_conv_get_params(l)->out_channels;
-        const bool has_bias = rpu_conv_get_params(l)->bias;
+        const bool has_bias = rpu_conv_get_params(l)->bias != RPU_BIAS_NONE;
         float *w = (float *)malloc(sizeof(float) * ((size_t)nw + (size_t)O));
         if (!w) s = RPU_FAIL(RPU_ERR_NOMEM, "export: out of memory");
         s = rpu_agree(comm, s);
         if (s == RPU_OK && realistic) s = rpu_conv_set_readout_oversampling(l, over_sampling);
-        if (s == RPU_OK) s = rpu_conv_get_weights(l, w, has_bias ? w + nw : NULL, realistic);
+        if (s == RPU_OK)
+            s = rpu_conv_get_weights(l, w, has_bias ? w + nw : NULL,
+                                     realistic ? RPU_READ_REALISTIC : RPU_READ_EXACT);
         if (s == RPU_OK && rank == 0) {
             const char *name = rpu_net_analog_name(net, k);
             char dname[160];

@@ -1,7 +1,8 @@
-/* Network checkpoints and the import of digitally trained weights: the layout of a network
- * checkpoint (analog layers, metadata, /train arrays) that rpu_train writes, and a reader
- * for HDF5 files of PyTorch-layout weights (one dataset per layer weight and bias) that
- * turns them into an analog network and its checkpoint. */
+/* Network I/O, the layer below the commands (train.c, infer.c, net_export.c): opening an
+ * experiment (its data sets, its network, a checkpoint loaded into it), the layout of a
+ * network checkpoint (analog layers, metadata, /train arrays) that rpu_train writes, and a
+ * reader for HDF5 files of PyTorch-layout weights (one dataset per layer weight and bias)
+ * that turns them into an analog network and its checkpoint. */
 #define _POSIX_C_SOURCE 200809L
 #include "net_io_impl.h"
 
@@ -310,7 +311,8 @@ static rpu_status read_back(const wl_layer *w, rpu_import_layer *r) {
           *b2 = (float *)malloc(sizeof(float) * (size_t)w->out);
     rpu_status s = w2 && b2 ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "import: out of memory");
     /* every rank takes part in the collective read-back, even after a local failure */
-    rpu_status g = rpu_conv_get_weights(w->l, w2 ? w2 : w->w, w->bias && b2 ? b2 : NULL, false);
+    rpu_status g = rpu_conv_get_weights(w->l, w2 ? w2 : w->w, w->bias ? (b2 ? b2 : w->b) : NULL,
+                                        RPU_READ_EXACT);
     if (s == RPU_OK) s = g;
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", w->name);
@@ -367,7 +369,7 @@ rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
                     : rpu_conv_set_weights(L[k].l, L[k].w, L[k].bias ? L[k].b : NULL);
         if (s != RPU_OK) {
             char inner[768];
-            snprintf(inner, sizeof inner, "%s", rpu_last_error());
+            snprintf(inner, sizeof inner, "%s", rpu_error_message());
             s = RPU_FAIL(s, "weights %s: layer %s: %s", path, L[k].name, inner);
         }
     }
@@ -385,7 +387,67 @@ rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
     return s;
 }
 
-/* ------------------------------------------------------------------ import */
+/* ------------------------------------------------------------------ opening an experiment */
+
+rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test) {
+    const rpu_run_params *r = &e->run;
+    rpu_status s;
+    if (!strcmp(r->dataset, "digits")) {
+        s = rpu_dataset_load_digits(r->data_path, true, train);
+        if (s == RPU_OK) s = rpu_dataset_load_digits(r->data_path, false, test);
+    } else if (!strcmp(r->dataset, "idx") || !strcmp(r->dataset, "fashion_mnist")) {
+        s = rpu_dataset_load_dir(r->data_path, true, train);
+        if (s == RPU_OK) s = rpu_dataset_load_dir(r->data_path, false, test);
+    } else {
+        const int sz = r->synthetic_size, n = r->synthetic_n;
+        s = rpu_dataset_synthetic(n, 1, sz, sz, r->synthetic_classes, r->seed, train);
+        if (s == RPU_OK)
+            s = rpu_dataset_synthetic(n / 4 + 1, 1, sz, sz, r->synthetic_classes, r->seed + 7919,
+                                      test);
+    }
+    /* both splits have the same sample shape and the test labels are training classes */
+    if (s == RPU_OK) s = rpu_dataset_check_split(train, test);
+    if (s != RPU_OK) {
+        char inner[1024];
+        snprintf(inner, sizeof inner, "%s", rpu_error_message());
+        rpu_dataset_free(train);
+        rpu_dataset_free(test);
+        char w[600];
+        const char *key = strcmp(r->dataset, "synthetic") ? "path" : "dataset";
+        snprintf(w, sizeof w, "%s", e->source);
+        for (int k = 0; k < e->n_entries; ++k) {
+            const exp_entry *x = &e->entries[k];
+            if (strcmp(x->section, "data") || strcmp(x->key, key)) continue;
+            if (x->line > 0)
+                snprintf(w, sizeof w, "%s:%d", e->source, x->line);
+            else
+                snprintf(w, sizeof w, "%s (--set data.%s)", e->source, key);
+        }
+        return RPU_FAIL(s, "%s: [data] %s: %s", w, key, inner);
+    }
+    return RPU_OK;
+}
+
+rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds, rpu_net **net) {
+    int sp[2] = {ds->height, ds->width};
+    RPU_CHECK(rpu_net_create(comm, e, ds->channels, 2, sp, net));
+    const int got = rpu_net_outputs(*net);
+    if (got != ds->n_classes) {
+        /* fewer outputs than classes: name the first label the network cannot give */
+        char what[1024] = "";
+        if (got < ds->n_classes && rpu_dataset_check_labels(ds, got) != RPU_OK)
+            snprintf(what, sizeof what, ": %s", rpu_error_message());
+        else
+            snprintf(what, sizeof what, " (%s)", ds->labels_name ? ds->labels_name : "labels");
+        rpu_net_destroy(net);
+        const exp_layer *last = &e->layers[e->n_layers - 1];
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "%s:%d: [layer.%s] the last layer gives %d outputs, but the data set has "
+                        "%d classes%s",
+                        e->source, last->line, last->name, got, ds->n_classes, what);
+    }
+    return RPU_OK;
+}
 
 rpu_status net_open(MPI_Comm comm, const rpu_experiment *e, const char *checkpoint,
                     rpu_dataset *test, rpu_net **net) {
@@ -417,6 +479,8 @@ rpu_status net_for_output(MPI_Comm comm, const rpu_experiment *e, const char *ou
     RPU_CHECK(rpu_agree(comm, s));
     return net_open(comm, e, checkpoint, NULL, net);
 }
+
+/* ------------------------------------------------------------------ import */
 
 rpu_status rpu_net_import(MPI_Comm comm, const rpu_experiment *e, const char *weights,
                           const char *out, bool overwrite, const rpu_program_params *program,

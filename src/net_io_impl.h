@@ -1,5 +1,8 @@
-/* Private: what train.c and net_io.c share — the data set and network of an experiment,
- * and the layout of a network checkpoint (layers and /train arrays). */
+/* Private: the network I/O layer (net_io.c) that the commands above it (train.c, infer.c,
+ * net_export.c) share — the data set and network of an experiment, and the layout of a
+ * network checkpoint (layers and /train arrays) — and net_evaluate (train.c), which infer.c
+ * uses. Calls go one way: train.c, infer.c, net_export.c -> net_io.c -> net.c; net_io.c
+ * calls nothing in train.c. */
 #ifndef RPUSIM_NET_IO_IMPL_H
 #define RPUSIM_NET_IO_IMPL_H
 
@@ -13,11 +16,11 @@
 /* Columns of /train/history: epoch, train_loss, train_acc, test_loss, test_acc, seconds. */
 #define HIST_COLS 6
 
-/* The experiment's training and test sets (train.c; local). Errors name the [data] line. */
+/* The experiment's training and test sets (net_io.c; local). Errors name the [data] line. */
 rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test);
 
 /* The experiment's network for the sample shape of ds, checked against its class count
- * (train.c; collective on comm). */
+ * (net_io.c; collective on comm). */
 rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds, rpu_net **net);
 
 /* The analog layers of net as checkpoint layers (names and handles, in network order);

@@ -32,7 +32,7 @@ rpu_status rpu_tile_program_weights(rpu_tile *t, const float *w, const rpu_progr
     const int NO = t->p.out_size, NI = t->p.in_size;
     const size_t cells = (size_t)NO * NI;
     /* the targets in stored units, and the mapping scales, as set_weights makes them */
-    RPU_CHECK(rpu_tile_set_weights(t, w, true));
+    RPU_CHECK(rpu_tile_set_weights(t, w, RPU_WEIGHTS_SCALED));
     float *buf = (float *)malloc(sizeof(float) * (3 * cells + (size_t)NI * NI + (size_t)NO));
     if (!buf)
         return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for programming a %d x %d tile", NO, NI);

@@ -1,37 +1,17 @@
-/* The analog tile: weights, construction-time IO values and the forward/backward IO model
- * of spec §2.3-§2.7, batched.
+/* The analog tile object: creation (weights, construction-time IO values, device state,
+ * inference state), weights and mapping scales, the public update and post-update steps,
+ * and the state items of checkpoints.
  *
- * A batch is processed pass by pass: pass 0 prepares every vector's DAC input, one GEMM
- * computes all analog products, the periphery (noise, ADC, bounds) runs over the batch;
- * vectors whose output saturated under bound management are compacted and redone with
- * halved input until they pass. The per-vector algorithm (kept as a plain reference in
- * mpi_tests/ref_tile.c) and this batched one draw every random number from the same
- * address (call, vector, pass, kind), so they agree bit for bit when the MAC does. */
+ * The tile owns its state (struct rpu_tile, tile_impl.h); the modules that act on it sit
+ * below this file and never call it: tile_io.c (forward/backward IO model), update.c
+ * (pulsed update), inference.c (programming, drift, clip/remap/modifier), device.c. */
 #include "tile_impl.h"
 
 #include "error_impl.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { DIR_FWD = 0, DIR_BWD = 1 };
-
-static inline const rpu_io_params *io_params(const rpu_tile *t, int dir) {
-    return dir == DIR_FWD ? &t->cfg.forward : &t->cfg.backward;
-}
-
-/* Sizes of a direction: n_in values go in, n_out values come out. */
-static inline int dir_in(const rpu_tile *t, int dir) {
-    return dir == DIR_FWD ? t->p.in_size : t->p.out_size;
-}
-static inline int dir_out(const rpu_tile *t, int dir) {
-    return dir == DIR_FWD ? t->p.out_size : t->p.in_size;
-}
-static inline int addr_dim(const rpu_tile *t) {
-    return t->p.in_size > t->p.out_size ? t->p.in_size : t->p.out_size;
-}
 
 /* Resolution normalisation (spec §2.1): res <= 0: none; res > 1: number of steps. */
 static float res_abs(float res, float bound) {
@@ -100,6 +80,14 @@ static rpu_status init_io_state(rpu_tile *t, int dir, rpu_rng *g) {
 nomem:
     return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for IO state of a %dx%d tile", t->p.out_size,
                     t->p.in_size);
+}
+
+void rpu_tile_params_default(rpu_tile_params *p, int out_size, int in_size) {
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+    p->out_size = out_size;
+    p->in_size = in_size;
+    p->mac = RPU_MAC_BLAS;
 }
 
 rpu_status rpu_tile_create(const rpu_tile_params *p, const rpu_config *cfg, rpu_tile **tile) {
@@ -220,15 +208,22 @@ void rpu_tile_set_calls(rpu_tile *t, uint64_t forward_calls, uint64_t backward_c
 
 /* ---------------------------------------------------------------- weights */
 
-rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, bool apply_weight_scaling) {
+static rpu_status check_units(rpu_weight_units units, const char *fn) {
+    if (units != RPU_WEIGHTS_STORED && units != RPU_WEIGHTS_SCALED)
+        return RPU_FAIL(RPU_ERR_ARG, "%s: unknown weight units %d", fn, (int)units);
+    return RPU_OK;
+}
+
+rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, rpu_weight_units units) {
     if (!t || !w) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_set_weights: NULL argument");
+    RPU_CHECK(check_units(units, "rpu_tile_set_weights"));
     const int NO = t->p.out_size, NI = t->p.in_size;
     const rpu_mapping_params *m = &t->cfg.mapping;
     for (size_t k = 0; k < (size_t)NO * NI; ++k)
         if (!isfinite(w[k]))
             return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_set_weights: weight (%zu, %zu) is not finite",
                             k / (size_t)NI, k % (size_t)NI);
-    if (apply_weight_scaling && m->weight_scaling_omega > 0) {
+    if (units == RPU_WEIGHTS_SCALED && m->weight_scaling_omega > 0) {
         float gmax = 0;
         if (!m->weight_scaling_columnwise)
             for (size_t k = 0; k < (size_t)NO * NI; ++k)
@@ -257,11 +252,12 @@ rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, bool apply_weight_s
     return RPU_OK;
 }
 
-rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, bool apply_weight_scaling) {
+rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, rpu_weight_units units) {
     if (!t || !w) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_get_weights: NULL argument");
+    RPU_CHECK(check_units(units, "rpu_tile_get_weights"));
     const int NO = t->p.out_size, NI = t->p.in_size;
     for (int i = 0; i < NO; ++i) {
-        float s = apply_weight_scaling ? t->scales[i] : 1.0f;
+        float s = units == RPU_WEIGHTS_SCALED ? t->scales[i] : 1.0f;
         for (int j = 0; j < NI; ++j)
             w[(size_t)i * NI + j] = t->w[(size_t)i * NI + j] * s;
     }
@@ -280,561 +276,6 @@ rpu_status rpu_tile_get_mapping_scales(const rpu_tile *t, float *scales) {
     if (!t || !scales) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_get_mapping_scales: NULL argument");
     memcpy(scales, t->scales, sizeof(float) * (size_t)t->p.out_size);
     return RPU_OK;
-}
-
-static const float *abs_weights(rpu_tile *t) {
-    size_t cells = (size_t)t->p.out_size * t->p.in_size;
-    if (!t->abs_w) {
-        t->abs_w = (float *)malloc(sizeof(float) * cells);
-        if (!t->abs_w) return NULL;
-        t->abs_w_valid = 0;
-    }
-    if (!t->abs_w_valid || t->abs_src != t->wsel) {
-        for (size_t k = 0; k < cells; ++k)
-            t->abs_w[k] = fabsf(t->wsel[k]);
-        t->abs_w_valid = 1;
-        t->abs_src = t->wsel;
-    }
-    return t->abs_w;
-}
-
-/* ---------------------------------------------------------------- MAC */
-
-/* out[k, :] = op(M) v[k, :] for k < n, where op(M) is M [NO, NI] (forward: v has NI values,
- * out has NO) or Mᵀ (backward: v has NO values, out has NI). */
-static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int n, float *out) {
-    const int NO = t->p.out_size, NI = t->p.in_size;
-    if (n <= 0) return;
-    if (t->p.mac == RPU_MAC_BLAS) {
-        if (dir == DIR_FWD)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, NO, NI, 1.0f, v, NI, M, NI,
-                        0.0f, out, NO);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, NI, NO, 1.0f, v, NO, M, NI,
-                        0.0f, out, NI);
-        return;
-    }
-    for (int k = 0; k < n; ++k) {
-        if (dir == DIR_FWD) {
-            const float *x = v + (size_t)k * NI;
-            for (int i = 0; i < NO; ++i) {
-                double acc = 0;
-                const float *row = M + (size_t)i * NI;
-                for (int j = 0; j < NI; ++j)
-                    acc += (double)row[j] * (double)x[j];
-                out[(size_t)k * NO + i] = (float)acc;
-            }
-        } else {
-            const float *d = v + (size_t)k * NO;
-            for (int j = 0; j < NI; ++j) {
-                double acc = 0;
-                for (int i = 0; i < NO; ++i)
-                    acc += (double)M[(size_t)i * NI + j] * (double)d[i];
-                out[(size_t)k * NI + j] = (float)acc;
-            }
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- noise management */
-
-/* Branch-free min/max that the compiler vectorises (no NaN semantics needed here). */
-static inline float max2(float a, float b) {
-    return a > b ? a : b;
-}
-static inline float min2(float a, float b) {
-    return a < b ? a : b;
-}
-static inline float clampf(float v, float b) {
-    return min2(max2(v, -b), b);
-}
-
-/* max |x_j|, with 16 independent lanes so the compiler vectorises the reduction. */
-static float abs_max(const float *x, int n) {
-    float lane[16] = {0};
-    int j = 0;
-    for (; j + 16 <= n; j += 16)
-        for (int l = 0; l < 16; ++l)
-            lane[l] = max2(lane[l], fabsf(x[j + l]));
-    float m = 0;
-    for (; j < n; ++j)
-        m = max2(m, fabsf(x[j]));
-    for (int l = 0; l < 16; ++l)
-        m = max2(m, lane[l]);
-    return m;
-}
-
-static float thresholded(float v, float thres) {
-    return thres > 0 ? fminf(v, thres) : v;
-}
-
-/* ABS_MAX_NP_SUM scale of one vector (spec §2.4). */
-static float nm_np_sum(const rpu_io_params *io, const rpu_io_state *st, const float *x, int n) {
-    float a = thresholded(abs_max(x, n), io->nm_thres);
-    float pos = 0, neg = 0;
-    for (int j = 0; j < n; ++j) {
-        if (x[j] > 0)
-            pos += x[j];
-        else
-            neg += x[j];
-    }
-    float S = fmaxf(pos, -neg);
-    float B = io->out_bound > 0 ? io->out_bound : 1.0f;
-    float s = S * io->nm_assumed_wmax / B;
-    if (st->inp_res_abs > 0) s = fminf(a / st->inp_res_abs * io->max_bm_res, s);
-    return fmaxf(a, s);
-}
-
-/* Noise-management value of each vector, in batch order (average_abs_max is a running
- * value updated vector by vector). */
-static void noise_management(rpu_tile *t, int dir, const float *x, int n, float *nm) {
-    const rpu_io_params *io = io_params(t, dir);
-    const int len = dir_in(t, dir);
-    for (int k = 0; k < n; ++k) {
-        const float *v = x + (size_t)k * len;
-        float s = 1.0f;
-        switch (io->noise_management) {
-        case RPU_NM_NONE:
-            s = 1.0f;
-            break;
-        case RPU_NM_ABS_MAX:
-            s = thresholded(abs_max(v, len), io->nm_thres);
-            break;
-        case RPU_NM_MAX: {
-            float m = v[0];
-            for (int j = 1; j < len; ++j)
-                m = max2(m, v[j]);
-            s = thresholded(m, io->nm_thres);
-            break;
-        }
-        case RPU_NM_CONSTANT:
-            s = io->nm_thres > 0 ? io->nm_thres : 1.0f;
-            break;
-        case RPU_NM_ABS_MAX_NP_SUM:
-            s = nm_np_sum(io, &t->io[dir], v, len);
-            break;
-        case RPU_NM_AVERAGE_ABS_MAX: {
-            float m = abs_max(v, len);
-            if (!t->nm_aux_init) {
-                t->nm_aux = m;
-                t->nm_aux_init = 1;
-            } else {
-                t->nm_aux = t->nm_aux * (1.0f - io->nm_decay) + io->nm_decay * m;
-            }
-            s = t->nm_aux;
-            break;
-        }
-        }
-        nm[k] = s;
-    }
-}
-
-/* ---------------------------------------------------------------- one direction */
-
-static inline float quantize(float v, float res, bool sto, float u) {
-    if (res <= 0) return v;
-    return sto ? rintf(v / res + u - 0.5f) * res : rintf(v / res) * res;
-}
-
-/* Workspace: carve float arrays out of one growing buffer. */
-static float *workspace(rpu_tile *t, size_t n) {
-    if (n > t->ws_cap) {
-        float *p = (float *)realloc(t->ws, n * sizeof(float));
-        if (!p) return NULL;
-        t->ws = p;
-        t->ws_cap = n;
-    }
-    return t->ws;
-}
-
-static int grow_index_workspace(rpu_tile *t, size_t n) {
-    int64_t *p = (int64_t *)realloc(t->iws, n * sizeof(int64_t));
-    if (!p) return 0;
-    t->iws = p;
-    t->iws_cap = n;
-    return 1;
-}
-
-/* Everything one batch pass needs. */
-typedef struct {
-    rpu_tile *t;
-    int dir, nin, nout;
-    int n_call;         /* vectors in this call (fixes the draw addresses) */
-    uint64_t base;      /* first block of this call's draws */
-    int slot;           /* values per vector in a draw buffer (4 * blocks per vector) */
-    const int64_t *vec; /* batch index of each active vector */
-    int m;              /* active vectors */
-    int round;          /* pass number */
-} batch_ctx;
-
-/* Draws `len` values of one kind for every active vector into out[a * slot ...]: one
- * fill when the whole call is active (its addresses are then consecutive), else one fill
- * per vector. */
-static void draw_rows(const batch_ctx *b, int kind, int len, bool normal, float *out) {
-    const rpu_rng *r = &b->t->stream[b->dir];
-    const int dim = addr_dim(b->t);
-    if (b->m == b->n_call) {
-        uint64_t first = rpu_io_draw_block(b->base, dim, b->n_call, 0, b->round, kind);
-        size_t total = (size_t)b->m * (size_t)b->slot;
-        if (normal)
-            rpu_rng_normal_at(r, first, out, total);
-        else
-            rpu_rng_uniform_at(r, first, out, total);
-        return;
-    }
-    for (int a = 0; a < b->m; ++a) {
-        uint64_t blk = rpu_io_draw_block(b->base, dim, b->n_call, b->vec[a], b->round, kind);
-        if (normal)
-            rpu_rng_normal_at(r, blk, out + (size_t)a * b->slot, (size_t)len);
-        else
-            rpu_rng_uniform_at(r, blk, out + (size_t)a * b->slot, (size_t)len);
-    }
-}
-
-/* Analog non-idealities between the MAC and the ADC for the active vectors (spec §2.3,
- * §2.6): v [m, nin] prepared inputs, y [m, nout] raw products (modified in place).
- * Scratch: tmp_in [m, nin], tmp_out and tmp2 [m, nout], G [m, slot]. */
-static rpu_status analog_extras(const batch_ctx *b, const float *v, float *y, float *tmp_in,
-                                float *tmp_out, float *tmp2, float *G) {
-    rpu_tile *t = b->t;
-    const int dir = b->dir, m = b->m, nin = b->nin, nout = b->nout;
-    const rpu_io_params *io = io_params(t, dir);
-    const rpu_io_state *st = &t->io[dir];
-    if (io->ir_drop > 0) {
-        const float *aw = abs_weights(t);
-        if (!aw) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for |W|");
-        /* a = (n/g_ratio) |W||v|; v' = v (1 - (1 - j/n)^2); y -= c(a) ir_drop W v' */
-        for (size_t q = 0; q < (size_t)m * nin; ++q)
-            tmp_in[q] = fabsf(v[q]);
-        mac(t, dir, aw, tmp_in, m, tmp_out);
-        for (int k = 0; k < m; ++k)
-            for (int j = 0; j < nin; ++j) {
-                float f = 1.0f - (float)j / (float)nin;
-                tmp_in[(size_t)k * nin + j] = v[(size_t)k * nin + j] * (1.0f - f * f);
-            }
-        mac(t, dir, t->wsel, tmp_in, m, tmp2);
-        const float sc = (float)nin / io->ir_drop_g_ratio;
-        for (size_t q = 0; q < (size_t)m * nout; ++q) {
-            float ai = sc * tmp_out[q];
-            float c = ai * (ai * (0.05f * ai - 0.2f) + 0.5f);
-            y[q] -= c * io->ir_drop * tmp2[q];
-        }
-    }
-    if (st->v_offset) {
-        const float *vo = st->v_offset;
-        const float r = io->r_series;
-        for (int k = 0; k < m; ++k) {
-            float *yk = y + (size_t)k * nout;
-            float yref = 0;
-            if (io->v_offset_w_min != 0) {
-                float sum = 0;
-                for (int j = 0; j < nin; ++j)
-                    sum += v[(size_t)k * nin + j];
-                yref = -io->v_offset_w_min * sum;
-            }
-            for (int i = 0; i < nout; ++i) {
-                if (io->v_offset_w_min == 0) {
-                    yk[i] = r > 0 ? (1.0f - vo[i]) * yk[i] / (1.0f + r * fabsf(yk[i]))
-                                  : (1.0f - vo[i]) * yk[i];
-                } else if (r > 0) {
-                    float s = yk[i] + yref;
-                    yk[i] = (1.0f - vo[i]) * s / (1.0f + r * fabsf(s)) -
-                            (1.0f + vo[i]) * yref / (1.0f + r * fabsf(yref));
-                } else {
-                    yk[i] = (1.0f - vo[i]) * yk[i] - 2.0f * vo[i] * yref;
-                }
-            }
-        }
-    }
-    if (io->w_noise > 0 && io->w_noise_type != RPU_WNOISE_NONE) {
-        float *amp = tmp_out;
-        if (io->w_noise_type == RPU_WNOISE_PCM_READ) {
-            const float *aw = abs_weights(t);
-            if (!aw) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for |W|");
-            for (size_t q = 0; q < (size_t)m * nin; ++q)
-                tmp_in[q] = v[q] * v[q];
-            mac(t, dir, aw, tmp_in, m, amp);
-            for (size_t q = 0; q < (size_t)m * nout; ++q)
-                amp[q] = sqrtf(max2(amp[q], 0));
-        } else {
-            for (int k = 0; k < m; ++k) {
-                float ss = 0;
-                for (int j = 0; j < nin; ++j)
-                    ss += v[(size_t)k * nin + j] * v[(size_t)k * nin + j];
-                float nrm = sqrtf(ss);
-                for (int i = 0; i < nout; ++i)
-                    amp[(size_t)k * nout + i] = nrm;
-            }
-        }
-        draw_rows(b, RPU_DRAW_W_NOISE, nout, true, G);
-        for (int k = 0; k < m; ++k)
-            for (int i = 0; i < nout; ++i)
-                y[(size_t)k * nout + i] +=
-                    io->w_noise * amp[(size_t)k * nout + i] * G[(size_t)k * b->slot + i];
-    }
-    return RPU_OK;
-}
-
-/* DAC of the active vectors: V[a] = prepare(x[vec[a]] * scale[a]) (spec §2.3). */
-static void prepare_inputs(const batch_ctx *b, const float *x, const float *scale, float *V,
-                           float *G, float *U) {
-    const rpu_io_params *io = io_params(b->t, b->dir);
-    const rpu_io_state *st = &b->t->io[b->dir];
-    const int nin = b->nin;
-    const float res = st->inp_res_abs, bnd = st->inp_bound;
-    const bool sto = io->inp_sto_round && res > 0;
-    if (sto) draw_rows(b, RPU_DRAW_INP_ROUND, nin, false, U);
-    if (io->inp_noise > 0) draw_rows(b, RPU_DRAW_INP_NOISE, nin, true, G);
-    for (int a = 0; a < b->m; ++a) {
-        const float *xk = x + (size_t)b->vec[a] * nin;
-        float *va = V + (size_t)a * nin;
-        const float s = scale[a];
-        if (sto) {
-            const float *u = U + (size_t)a * b->slot;
-            for (int j = 0; j < nin; ++j)
-                va[j] = clampf(quantize(xk[j] * s, res, true, u[j]), bnd);
-        } else if (res > 0) {
-            for (int j = 0; j < nin; ++j)
-                va[j] = clampf(rintf(xk[j] * s / res) * res, bnd);
-        } else {
-            for (int j = 0; j < nin; ++j)
-                va[j] = clampf(xk[j] * s, bnd);
-        }
-        if (io->inp_noise > 0) {
-            const float *g = G + (size_t)a * b->slot;
-            for (int j = 0; j < nin; ++j)
-                va[j] += io->inp_noise * g[j];
-        }
-        if (io->inp_asymmetry != 0)
-            for (int j = 0; j < nin; ++j)
-                if (va[j] < 0) va[j] *= (1.0f - io->inp_asymmetry);
-    }
-}
-
-/* ADC of the active vectors (non-linearity, asymmetry, output noise, quantization,
- * bounds). passed[a] tells whether vector a's output stayed within the bound test. */
-static void finalize_outputs(const batch_ctx *b, float *Y, float *G, float *U,
-                             unsigned char *saturated) {
-    const rpu_io_params *io = io_params(b->t, b->dir);
-    const rpu_io_state *st = &b->t->io[b->dir];
-    const int nout = b->nout;
-    const float ob = st->out_bound, res = st->out_res_abs;
-    const bool sto = io->out_sto_round && res > 0;
-    draw_rows(b, RPU_DRAW_OUT_NOISE, nout, true, G);
-    if (sto) draw_rows(b, RPU_DRAW_OUT_ROUND, nout, false, U);
-    for (int a = 0; a < b->m; ++a) {
-        float *ya = Y + (size_t)a * nout;
-        const float *g = G + (size_t)a * b->slot;
-        if (st->nl)
-            for (int i = 0; i < nout; ++i)
-                ya[i] = st->nlf * ya[i] / (1.0f + fabsf(st->nl[i] * ya[i]));
-        if (io->out_asymmetry != 0)
-            for (int i = 0; i < nout; ++i)
-                if (ya[i] < 0) ya[i] *= (1.0f - io->out_asymmetry);
-        if (st->out_noise_values)
-            for (int i = 0; i < nout; ++i)
-                ya[i] += st->out_noise_values[i] * g[i];
-        else
-            for (int i = 0; i < nout; ++i)
-                ya[i] += io->out_noise * g[i];
-        if (sto) {
-            const float *u = U + (size_t)a * b->slot;
-            for (int i = 0; i < nout; ++i)
-                ya[i] = quantize(ya[i], res, true, u[i]);
-        } else if (res > 0) {
-            for (int i = 0; i < nout; ++i)
-                ya[i] = rintf(ya[i] / res) * res;
-        }
-        int hi = 0, lo = 0;
-        for (int i = 0; i < nout; ++i) {
-            hi |= ya[i] > ob;
-            lo |= ya[i] < -ob;
-            ya[i] = clampf(ya[i], ob);
-        }
-        saturated[a] = hi || (lo && io->bm_test_negative_bound);
-    }
-}
-
-/* Runs one direction of the IO model on a batch: x [n, nin] -> y [n, nout], unscaled
- * by mapping scales (spec §2.3). Bound management only in the forward. */
-static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y) {
-    const rpu_io_params *io = io_params(t, dir);
-    const rpu_io_state *st = &t->io[dir];
-    const int nin = dir_in(t, dir), nout = dir_out(t, dir);
-    t->calls[dir]++;
-    if (io->is_perfect) {
-        mac(t, dir, t->wsel, x, n, y);
-        if (io->out_scale != 1.0f)
-            for (size_t q = 0; q < (size_t)n * nout; ++q)
-                y[q] *= io->out_scale;
-        return RPU_OK;
-    }
-    batch_ctx b = {.t = t,
-                   .dir = dir,
-                   .nin = nin,
-                   .nout = nout,
-                   .n_call = n,
-                   .base = t->next_block[dir],
-                   .slot = 4 * ((addr_dim(t) + 3) / 4)};
-    t->next_block[dir] = b.base + rpu_io_call_blocks(addr_dim(t), n);
-    const rpu_bound_management bm = dir == DIR_FWD ? io->bound_management : RPU_BM_NONE;
-    const rpu_noise_management nmt = io->noise_management;
-
-    /* float workspace: nm, red, scale [n]; V, tmp_in [n, nin]; Y, tmp_out, tmp2 [n, nout];
-     * G, U [n, slot]; saturated flags [n] bytes. Index workspace: vec [n]. */
-    const size_t N = (size_t)n;
-    size_t need = 3 * N + 2 * N * nin + 3 * N * nout + 2 * N * b.slot + (N + 3) / 4;
-    float *ws = workspace(t, need);
-    if (!ws || (N > t->iws_cap && !grow_index_workspace(t, N)))
-        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a batch of %d vectors", n);
-    float *nm = ws, *red = nm + N, *scale = red + N;
-    float *V = scale + N, *tmp_in = V + N * nin;
-    float *Y = tmp_in + N * nin, *tmp_out = Y + N * nout, *tmp2 = tmp_out + N * nout;
-    float *G = tmp2 + N * nout, *U = G + N * b.slot;
-    unsigned char *saturated = (unsigned char *)(U + N * b.slot);
-    int64_t *vec = t->iws;
-    b.vec = vec;
-
-    noise_management(t, dir, x, n, nm);
-
-    /* active vectors; all-zero ones under noise management give exact zeros */
-    int m = 0;
-    for (int k = 0; k < n; ++k) {
-        if (nmt != RPU_NM_NONE && nm[k] <= 0 && io->inp_noise <= 0) {
-            memset(y + (size_t)k * nout, 0, sizeof(float) * (size_t)nout);
-            continue;
-        }
-        vec[m] = k;
-        red[m] = 1.0f;
-        ++m;
-    }
-    for (int round = 0; m > 0; ++round) {
-        b.m = m;
-        b.round = round;
-        for (int a = 0; a < m; ++a) {
-            const int64_t k = vec[a];
-            if (round == 1 && bm == RPU_BM_ITERATIVE_WORST_CASE && nmt != RPU_NM_ABS_MAX_NP_SUM) {
-                nm[k] = nm_np_sum(io, st, x + (size_t)k * nin, nin);
-                red[a] = 1.0f;
-            }
-            float s = 1.0f;
-            if (nmt != RPU_NM_NONE && nm[k] > 0) s /= nm[k];
-            if (bm != RPU_BM_NONE) s /= red[a];
-            scale[a] = s;
-        }
-        prepare_inputs(&b, x, scale, V, G, U);
-        mac(t, dir, t->wsel, V, m, Y);
-        RPU_CHECK(analog_extras(&b, V, Y, tmp_in, tmp_out, tmp2, G));
-        finalize_outputs(&b, Y, G, U, saturated);
-        int keep = 0;
-        for (int a = 0; a < m; ++a) {
-            const int64_t k = vec[a];
-            bool passed = !saturated[a];
-            if (bm != RPU_BM_NONE)
-                passed = passed || (int)red[a] > io->max_bm_factor ||
-                         (st->inp_res_abs > 0 && red[a] > io->max_bm_res / st->inp_res_abs) ||
-                         round + 1 >= RPU_IO_MAX_PASSES;
-            else
-                passed = true;
-            if (passed) {
-                float nmv = (nmt != RPU_NM_NONE && nm[k] > 0) ? nm[k] : 1.0f;
-                float f = io->out_scale * nmv * (bm != RPU_BM_NONE ? red[a] : 1.0f);
-                const float *ya = Y + (size_t)a * nout;
-                float *yk = y + (size_t)k * nout;
-                for (int i = 0; i < nout; ++i)
-                    yk[i] = ya[i] * f;
-            } else {
-                vec[keep] = k;
-                red[keep] = red[a] * 2.0f;
-                ++keep;
-            }
-        }
-        m = keep;
-    }
-    return RPU_OK;
-}
-
-/* ---------------------------------------------------------------- public passes */
-
-rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool is_test) {
-    if (!t || !x || !y) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: NULL argument");
-    if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: batch size %d < 0", n);
-    if (n == 0) return RPU_OK;
-    /* the modifier's copy in training (and in eval with enable_during_test) */
-    const bool fb = t->inf.fb_valid && (!is_test || t->cfg.modifier.enable_during_test);
-    t->wsel = fb ? t->inf.w_fb : t->w;
-    rpu_status st = io_pass(t, DIR_FWD, x, n, y);
-    t->wsel = t->w;
-    RPU_CHECK(st);
-    const int NO = t->p.out_size;
-    const rpu_io_params *io = &t->cfg.forward;
-    if (!is_test) {
-        size_t cells = (size_t)n * NO;
-        if (cells > t->mask_cap) {
-            uint8_t *p = (uint8_t *)realloc(t->mask, cells);
-            if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the gradient mask");
-            t->mask = p;
-            t->mask_cap = cells;
-        }
-        /* as aihwkit's RPUCuda tile wrappers: every config with a forward section
-         * (not floating_point), is_perfect or not, when out_bound > 0 */
-        const float lim = 0.999f * io->out_scale * io->out_bound;
-        if (io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT) {
-            for (size_t q = 0; q < cells; ++q)
-                t->mask[q] = (uint8_t)(fabsf(y[q]) >= lim);
-        } else {
-            memset(t->mask, 0, cells);
-        }
-        t->mask_n = n;
-    } else {
-        t->mask_n = 0;
-    }
-    /* drift compensation of programmed weights, eval only (spec §6.3) */
-    const float *alpha = (is_test && t->inf.programmed && t->inf.alpha &&
-                          t->cfg.drift_compensation != RPU_DRIFT_COMP_NONE)
-                             ? t->inf.alpha
-                             : NULL;
-    for (int k = 0; k < n; ++k) {
-        float *yk = y + (size_t)k * NO;
-        if (alpha)
-            for (int i = 0; i < NO; ++i)
-                yk[i] *= alpha[i] * t->scales[i];
-        else
-            for (int i = 0; i < NO; ++i)
-                yk[i] *= t->scales[i];
-    }
-    return RPU_OK;
-}
-
-rpu_status rpu_tile_forward_raw(rpu_tile *t, const float *x, int n, float *y) {
-    if (n <= 0) return RPU_OK;
-    t->wsel = t->w;
-    return io_pass(t, DIR_FWD, x, n, y);
-}
-
-rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
-    if (!t || !d || !dx) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_backward: NULL argument");
-    if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_backward: batch size %d < 0", n);
-    if (n == 0) return RPU_OK;
-    const int NO = t->p.out_size;
-    size_t cells = (size_t)n * NO;
-    if (cells > t->dbuf_cap) {
-        float *p = (float *)realloc(t->dbuf, cells * sizeof(float));
-        if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a backward batch of %d", n);
-        t->dbuf = p;
-        t->dbuf_cap = cells;
-    }
-    float *dd = t->dbuf;
-    const bool masked = t->mask_n == n;
-    for (int k = 0; k < n; ++k)
-        for (int i = 0; i < NO; ++i) {
-            size_t q = (size_t)k * NO + i;
-            dd[q] = (masked && t->mask[q]) ? 0.0f : d[q] * t->scales[i];
-        }
-    t->wsel = t->inf.fb_valid ? t->inf.w_fb : t->w;
-    rpu_status st = io_pass(t, DIR_BWD, dd, n, dx);
-    t->wsel = t->w;
-    return st;
 }
 
 /* ---------------------------------------------------------------- update and device */

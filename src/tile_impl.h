@@ -1,4 +1,18 @@
-/* Private: the analog tile's state, shared by the tile and (later) device/ckpt modules. */
+/* Private: the analog tile's state and the one internal interface between the files that
+ * act on it. The tile (tile.c) owns the state; the files below it act on the state through
+ * this header and never call tile.c:
+ *
+ *     program.c                  realistic write (closed-loop programming)
+ *        |
+ *     tile.c                     create/destroy, weights, update/post-update, state items
+ *        |         \
+ *     inference.c   \            programming, drift, compensation, clip/remap/modifier
+ *        |           \
+ *     tile_io.c    update.c      forward/backward IO model | pulsed update
+ *           \        /
+ *           device.c, rng.c
+ *
+ * (an arrow down means "calls"; nothing calls upward). */
 #ifndef RPUSIM_TILE_IMPL_H
 #define RPUSIM_TILE_IMPL_H
 
@@ -85,8 +99,25 @@ struct rpu_tile {
     rpu_infer_state inf;  /* inference and hardware-aware training (inference.c) */
 };
 
-/* Inference state of the tile (spec §6): programming, drift, compensation, the weight
- * modifier's forward/backward copy. Arrays are NULL when the config does not use them. */
+/* Direction of an IO pass: forward (x -> y through W) or backward (d -> dx through Wᵀ). */
+enum { DIR_FWD = 0, DIR_BWD = 1 };
+
+/* The IO parameters of a direction. */
+static inline const rpu_io_params *io_params(const rpu_tile *t, int dir) {
+    return dir == DIR_FWD ? &t->cfg.forward : &t->cfg.backward;
+}
+
+/* Sizes of a direction: n_in values go in, n_out values come out. */
+static inline int dir_in(const rpu_tile *t, int dir) {
+    return dir == DIR_FWD ? t->p.in_size : t->p.out_size;
+}
+static inline int dir_out(const rpu_tile *t, int dir) {
+    return dir == DIR_FWD ? t->p.out_size : t->p.in_size;
+}
+/* Values per vector of the draw addresses (the larger of the two sizes). */
+static inline int addr_dim(const rpu_tile *t) {
+    return t->p.in_size > t->p.out_size ? t->p.in_size : t->p.out_size;
+}
 
 /* Address (first Philox block) of the draws of one kind for vector k, pass r of a call of
  * n_call vectors whose base block is `base`, for vectors of up to `dim` values. For one
@@ -103,7 +134,9 @@ static inline uint64_t rpu_io_call_blocks(int dim, int64_t n_call) {
     return rpu_io_draw_block(0, dim, n_call, 0, RPU_IO_MAX_PASSES, 0);
 }
 
-/* The update engine (update.c). */
+/* ---------------------------------------------------------------- update.c */
+
+/* The update engine behind rpu_tile_update. */
 rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr);
 
 /* Address layout of the update stream for one vector (update.c; the test reference uses
@@ -147,11 +180,16 @@ static inline int rpu_state_item_add(rpu_state_item *items, int n, int max, cons
     return n + 1;
 }
 
+/* ---------------------------------------------------------------- tile_io.c */
+
 /* The analog forward of the stored weights without mapping scales or compensation
- * (advances the forward noise stream like any forward). */
+ * (advances the forward noise stream like any forward). rpu_tile_forward and
+ * rpu_tile_backward (public) are defined there too. */
 rpu_status rpu_tile_forward_raw(rpu_tile *t, const float *x, int n, float *y);
 
-/* inference.c: allocation of the inference state for the config (create), freeing,
+/* ---------------------------------------------------------------- inference.c */
+
+/* Allocation of the inference state for the config (create), freeing,
  * the post-update steps clip -> remap -> modifier, state items, and the weights a pass
  * uses (w_fb in training when a modifier ran, else w). */
 rpu_status rpu_infer_alloc(rpu_tile *t);

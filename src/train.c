@@ -3,6 +3,7 @@
 #include "experiment_impl.h"
 #include "net_io_impl.h"
 
+#include "agree_impl.h"
 #include "error_impl.h"
 #include "rpusim/ckpt.h"
 #include "rpusim/data.h"
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 static double now(void) {
@@ -23,122 +23,49 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Stream id of the data order (a layer id no network layer uses). */
-#define SHUFFLE_LAYER 0xFFFFFFu
-
-rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test) {
-    const rpu_run_params *r = &e->run;
-    rpu_status s;
-    if (!strcmp(r->dataset, "digits")) {
-        s = rpu_dataset_load_digits(r->data_path, true, train);
-        if (s == RPU_OK) s = rpu_dataset_load_digits(r->data_path, false, test);
-    } else if (!strcmp(r->dataset, "idx") || !strcmp(r->dataset, "fashion_mnist")) {
-        s = rpu_dataset_load_dir(r->data_path, true, train);
-        if (s == RPU_OK) s = rpu_dataset_load_dir(r->data_path, false, test);
-    } else {
-        const int sz = r->synthetic_size, n = r->synthetic_n;
-        s = rpu_dataset_synthetic(n, 1, sz, sz, r->synthetic_classes, r->seed, train);
-        if (s == RPU_OK)
-            s = rpu_dataset_synthetic(n / 4 + 1, 1, sz, sz, r->synthetic_classes, r->seed + 7919,
-                                      test);
-    }
-    if (s != RPU_OK) {
-        char inner[1024];
-        snprintf(inner, sizeof inner, "%s", rpu_last_error());
-        rpu_dataset_free(train);
-        rpu_dataset_free(test);
-        char w[600];
-        const char *key = strcmp(r->dataset, "synthetic") ? "path" : "dataset";
-        snprintf(w, sizeof w, "%s", e->source);
-        for (int k = 0; k < e->n_entries; ++k) {
-            const exp_entry *x = &e->entries[k];
-            if (strcmp(x->section, "data") || strcmp(x->key, key)) continue;
-            if (x->line > 0)
-                snprintf(w, sizeof w, "%s:%d", e->source, x->line);
-            else
-                snprintf(w, sizeof w, "%s (--set data.%s)", e->source, key);
-        }
-        return RPU_FAIL(s, "%s: [data] %s %s", w, key, inner);
-    }
-    return RPU_OK;
-}
-
-/* Fisher-Yates with uniforms from (seed, shuffle stream, epoch): the same on every rank. */
-static void shuffle(int *order, int n, uint64_t seed, int epoch) {
-    rpu_rng r;
-    rpu_rng_init(&r, seed, rpu_stream_id(SHUFFLE_LAYER, (uint32_t)epoch, RPU_PURPOSE_DATA));
-    for (int i = 0; i < n; ++i)
-        order[i] = i;
-    for (int i = n - 1; i > 0; --i) {
-        int j = (int)(rpu_rng_uniform(&r) * (float)(i + 1));
-        if (j > i) j = i;
-        int t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
-}
-
-rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds, rpu_net **net) {
-    int sp[2] = {ds->height, ds->width};
-    RPU_CHECK(rpu_net_create(comm, e, ds->channels, 2, sp, net));
-    if (rpu_net_outputs(*net) != ds->n_classes) {
-        int got = rpu_net_outputs(*net);
-        rpu_net_destroy(net);
-        const exp_layer *last = &e->layers[e->n_layers - 1];
-        return RPU_FAIL(
-            RPU_ERR_CONFIG,
-            "%s:%d: [layer.%s] the last layer gives %d outputs but the data set has %d classes",
-            e->source, last->line, last->name, got, ds->n_classes);
-    }
-    return RPU_OK;
-}
-
-/* Mean loss and accuracy on a data set in eval mode; optional confusion matrix. */
-rpu_status net_evaluate(rpu_net *net, const rpu_dataset *ds, int batch, double *loss, double *acc,
-                        int *confusion) {
-    const int K = rpu_net_outputs(net);
-    const size_t per = (size_t)ds->channels * ds->height * ds->width;
+/* net_evaluate, showing each batch to hooks->on_batch (hooks may be NULL). */
+static rpu_status evaluate(rpu_net *net, const rpu_dataset *ds, int batch,
+                           const rpu_train_hooks *hooks, int epoch, double *loss, double *acc,
+                           int *confusion) {
+    const int K = rpu_net_outputs(net), batches = rpu_data_batches(ds->n, batch);
     float *logits = (float *)malloc(sizeof(float) * (size_t)batch * K);
-    if (!logits) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    float *xb = (float *)malloc(sizeof(float) * (size_t)batch * rpu_dataset_sample_size(ds));
+    uint8_t *yb = (uint8_t *)malloc((size_t)batch);
+    rpu_status s = logits && xb && yb ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
     rpu_net_set_training(net, false);
     double sum = 0;
     long correct = 0;
-    rpu_status s = RPU_OK;
-    for (int b0 = 0; b0 < ds->n && s == RPU_OK; b0 += batch) {
-        const int nb = ds->n - b0 < batch ? ds->n - b0 : batch;
-        s = rpu_net_forward(net, ds->x + (size_t)b0 * per, nb, logits);
+    for (int b = 0; b < batches && s == RPU_OK; ++b) {
+        int nb = 0;
+        s = rpu_dataset_batch(ds, NULL, batch, b, xb, yb, &nb);
+        if (s == RPU_OK && hooks && hooks->on_batch) {
+            const rpu_batch_view v = {false, epoch, b + 1, batches, nb, xb, yb};
+            hooks->on_batch(hooks->ctx, &v);
+        }
+        if (s == RPU_OK) s = rpu_net_forward(net, xb, nb, logits);
         double l = 0;
         int c = 0;
-        if (s == RPU_OK) s = rpu_cross_entropy(logits, ds->y + b0, nb, K, &l, NULL, &c);
+        if (s == RPU_OK) s = rpu_cross_entropy(logits, yb, nb, K, &l, NULL, &c);
         sum += l * nb;
         correct += c;
         for (int i = 0; confusion && s == RPU_OK && i < nb; ++i) {
             int best = 0;
             for (int k = 1; k < K; ++k)
                 if (logits[(size_t)i * K + k] > logits[(size_t)i * K + best]) best = k;
-            confusion[ds->y[b0 + i] * K + best]++;
+            confusion[yb[i] * K + best]++;
         }
     }
     rpu_net_set_training(net, true);
-    free(logits);
+    free(logits), free(xb), free(yb);
     *loss = sum / ds->n;
     *acc = (double)correct / ds->n;
     return s;
 }
 
-static rpu_status ensure_dir(const char *dir) {
-    char path[512];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; ++p) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return RPU_FAIL(RPU_ERR_IO, "cannot create directory %s: %s", path, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return RPU_FAIL(RPU_ERR_IO, "cannot create directory %s: %s", path, strerror(errno));
-    return RPU_OK;
+/* Mean loss and accuracy on a data set in eval mode; optional confusion matrix. */
+rpu_status net_evaluate(rpu_net *net, const rpu_dataset *ds, int batch, double *loss, double *acc,
+                        int *confusion) {
+    return evaluate(net, ds, batch, NULL, 0, loss, acc, confusion);
 }
 
 #define MAX_EPOCHS_HISTORY 100000
@@ -150,7 +77,12 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     rpu_dataset train = {0}, test = {0};
-    RPU_CHECK(net_load_data(e, &train, &test));
+    const rpu_status sd = rpu_agree(comm, net_load_data(e, &train, &test));
+    if (sd != RPU_OK) { /* another rank's failure: this rank's sets are loaded */
+        rpu_dataset_free(&train);
+        rpu_dataset_free(&test);
+        return sd;
+    }
     rpu_net *net = NULL;
     rpu_status s = net_make(comm, e, &train, &net);
     int *order = NULL;
@@ -159,7 +91,7 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
     double *hist = NULL;
     FILE *csv = NULL;
     const size_t per = (size_t)train.channels * train.height * train.width;
-    const int B = r->batch_size, batches = (train.n + B - 1) / B;
+    const int B = r->batch_size, batches = rpu_data_batches(train.n, B);
     if (s == RPU_OK) {
         order = (int *)malloc(sizeof(int) * (size_t)train.n);
         xb = (float *)malloc(sizeof(float) * (size_t)B * per);
@@ -217,7 +149,8 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
             free(arr[k].data);
         rpu_ckpt_info_free(&info);
     }
-    if (s == RPU_OK) s = ensure_dir(r->output_dir);
+    /* output_dir and the checkpoint's directory, before the first step */
+    if (s == RPU_OK) s = exp_prepare_paths(e);
     if (s == RPU_OK && rank == 0) {
         char path[600];
         snprintf(path, sizeof path, "%s/experiment.ini", r->output_dir);
@@ -255,22 +188,22 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
         const double t0 = now() - (resumed_epoch ? resumed[4] : 0);
         float lr = r->lr;
         if (r->lr_step > 0) lr = r->lr * powf(r->lr_gamma, (float)(ep / r->lr_step));
-        shuffle(order, train.n, r->seed, ep);
+        s = rpu_data_order(train.n, r->seed, ep, order);
         double sum_loss = resumed_epoch ? resumed[1] : 0;
         long correct = resumed_epoch ? (long)resumed[2] : 0,
              seen = resumed_epoch ? (long)resumed[3] : 0;
         int b = resumed_epoch ? start_batch : 0;
         for (; b < batches && s == RPU_OK; ++b) {
-            const int b0 = b * B, nb = train.n - b0 < B ? train.n - b0 : B;
-            for (int i = 0; i < nb; ++i) {
-                memcpy(xb + (size_t)i * per, train.x + (size_t)order[b0 + i] * per,
-                       sizeof(float) * per);
-                yb[i] = train.y[order[b0 + i]];
+            int nb = 0;
+            s = rpu_dataset_batch(&train, order, B, b, xb, yb, &nb);
+            if (s == RPU_OK && hooks && hooks->on_batch) {
+                const rpu_batch_view v = {true, ep + 1, b + 1, batches, nb, xb, yb};
+                hooks->on_batch(hooks->ctx, &v);
             }
             rpu_net_set_step(net, (uint64_t)step);
             double loss = 0;
             int c = 0;
-            s = rpu_net_forward(net, xb, nb, NULL);
+            if (s == RPU_OK) s = rpu_net_forward(net, xb, nb, NULL);
             if (s == RPU_OK) s = rpu_net_backward(net, yb, &loss, &c);
             if (s == RPU_OK) s = rpu_net_update(net, lr);
             ++step;
@@ -325,7 +258,7 @@ rpu_status rpu_train(MPI_Comm comm, const rpu_experiment *e, const char *resume,
         if (s != RPU_OK) break;
         rpu_epoch_metrics m = {
             .epoch = ep + 1, .train_loss = sum_loss / seen, .train_acc = (double)correct / seen};
-        s = net_evaluate(net, &test, B, &m.test_loss, &m.test_acc, NULL);
+        s = evaluate(net, &test, B, hooks, ep + 1, &m.test_loss, &m.test_acc, NULL);
         if (s != RPU_OK) break;
         m.seconds = now() - t0;
         double *h = hist + (size_t)ep * HIST_COLS;

@@ -403,3 +403,33 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
     t->abs_w_valid = 0;
     return RPU_OK;
 }
+
+rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *d, int n,
+                                rpu_weight_units units, float *grad) {
+    if (!t || !grad || (n > 0 && (!x || !d)))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_weight_grad: NULL argument");
+    if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_weight_grad: batch size %d < 0", n);
+    if (units != RPU_WEIGHTS_STORED && units != RPU_WEIGHTS_SCALED)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_weight_grad: unknown weight units %d", (int)units);
+    const int R = t->p.out_size, C = t->p.in_size;
+    const size_t cells = (size_t)R * C;
+    double *acc = (double *)calloc(cells, sizeof(double));
+    if (!acc)
+        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the weight gradient of a %dx%d tile", R,
+                        C);
+    for (int k = 0; k < n; ++k) {
+        const float *xk = x + (size_t)k * C, *dk = d + (size_t)k * R;
+        for (int i = 0; i < R; ++i) {
+            /* d / scales rounded to float, as the update (with lr_scale 1) rounds it */
+            const float di = units == RPU_WEIGHTS_STORED ? dk[i] / t->scales[i] : dk[i];
+            const double dd = di;
+            double *row = acc + (size_t)i * C;
+            for (int j = 0; j < C; ++j)
+                row[j] += dd * (double)xk[j]; /* exact: 24 + 24 bits < 53 */
+        }
+    }
+    for (size_t q = 0; q < cells; ++q)
+        grad[q] = (float)acc[q];
+    free(acc);
+    return RPU_OK;
+}

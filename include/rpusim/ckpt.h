@@ -98,7 +98,7 @@ typedef struct {
     char *config; /* malloc'ed by load / rpu_ckpt_open (rpu_ckpt_info_free frees it) */
 } rpu_ckpt_info;
 
-/* Frees info->config and sets it to NULL; accepts NULL. */
+/* Frees info->config and sets it to NULL; accepts NULL. Local. */
 void rpu_ckpt_info_free(rpu_ckpt_info *info);
 
 typedef struct {
@@ -114,7 +114,7 @@ typedef struct {
     int fail_write;
 } rpu_ckpt_save_opts;
 
-/* keep_last 0, no fault injection. */
+/* keep_last 0, no fault injection. Local. */
 void rpu_ckpt_save_opts_default(rpu_ckpt_save_opts *opts);
 
 /* Writes a checkpoint of the layers and arrays to path (collective on comm; every layer's
@@ -187,29 +187,29 @@ typedef struct {
 
 /* Opens path, checks format and schema version and reads the root and layer attributes.
  * Errors: RPU_ERR_ARG, RPU_ERR_IO (cannot open), RPU_ERR_FORMAT (not a checkpoint, schema,
- * bad attributes; message names file and object), RPU_ERR_NOMEM. */
+ * bad attributes; message names file and object), RPU_ERR_NOMEM. Local (no MPI). */
 rpu_status rpu_ckpt_open(const char *path, rpu_ckpt_file **file);
 
-/* Closes the file and frees everything; sets *file to NULL; accepts NULL. */
+/* Closes the file and frees everything; sets *file to NULL; accepts NULL. Local. */
 void rpu_ckpt_close(rpu_ckpt_file **file);
 
-/* Root metadata (owned by the file). */
+/* Root metadata (owned by the file). Local. */
 const rpu_ckpt_info *rpu_ckpt_file_info(const rpu_ckpt_file *f);
 
-/* Number of layers and layer `index` (in creation order). Errors: RPU_ERR_ARG. */
+/* Number of layers and layer `index` (in creation order). Errors: RPU_ERR_ARG. Local. */
 int rpu_ckpt_file_layer_count(const rpu_ckpt_file *f);
 rpu_status rpu_ckpt_file_layer(const rpu_ckpt_file *f, int index, rpu_ckpt_layer_desc *desc);
 
 /* Key of tile t of a layer ("i_j", or "g<g>_i_j" when groups > 1), t = (g n_in + i) n_out
  * + j; the group name under /layers/<name>/tiles. key has room for 48 bytes.
- * Errors: RPU_ERR_ARG (index out of range). */
+ * Errors: RPU_ERR_ARG (index out of range). Local (pure). */
 rpu_status rpu_ckpt_tile_key(const rpu_ckpt_layer_desc *desc, int t, char key[48]);
 
 /* The state items of tile t of layer `layer`: its datasets, then its attributes (the 1 x 1
  * items), each in the order they were written (the tile's state item order): up to max
  * descriptors into items, the total in *count. Names stay valid until the next call or
  * rpu_ckpt_close. Errors: RPU_ERR_ARG, RPU_ERR_FORMAT (missing group, a dataset that is not
- * 2-d or of an unknown type, an attribute that is not one number). */
+ * 2-d or of an unknown type, an attribute that is not one number). Local. */
 rpu_status rpu_ckpt_file_tile_items(rpu_ckpt_file *f, int layer, int t, rpu_ckpt_item_desc *items,
                                     int max, int *count);
 
@@ -218,7 +218,7 @@ rpu_status rpu_ckpt_file_tile_items(rpu_ckpt_file *f, int layer, int t, rpu_ckpt
  * dims[0..ndim) set (1 <= ndim <= 2). Checksums are verified. A 1 x 1 tile item stored as
  * an attribute ("layers/fc/tiles/0_0/forward_calls") reads as a 1 x 1 array.
  * Errors: RPU_ERR_ARG, RPU_ERR_FORMAT (missing, checksum, not numeric, rank > 2),
- * RPU_ERR_NOMEM. */
+ * RPU_ERR_NOMEM. Local. */
 rpu_status rpu_ckpt_file_read(rpu_ckpt_file *f, const char *path, double **values, int *ndim,
                               int64_t dims[2]);
 

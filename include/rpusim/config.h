@@ -228,6 +228,14 @@ typedef struct {
     float prog_noise_scale;
     float read_noise_scale;
     float drift_scale;
+    /* g_max (µS) at which prog_coeff were fitted: the programming-noise std is
+     * (c0 + c1 g/g_max + c2 (g/g_max)^2) g_max / prog_coeff_g_max_reference (spec §6.2).
+     * 0 (the default) applies aihwkit's rule for a reference that is not given: 25 while
+     * prog_coeff holds the default coefficients [0.26348, 1.9650, -1.1731] (fitted at
+     * 25 µS), else noise_model.g_max (coefficients given explicitly). Coefficients given
+     * explicitly but equal to the defaults count as the defaults here (aihwkit would use
+     * g_max); set the reference explicitly to choose. */
+    float prog_coeff_g_max_reference;
     /* state_independent only */
     float prog_std;      /* µS, default 0.2 */
     float drift_nu_mean; /* default 0.1 */
@@ -412,23 +420,26 @@ rpu_status rpu_config_write(const rpu_config *cfg, FILE *out);
 rpu_status rpu_config_to_text(const rpu_config *cfg, char **text);
 
 /* Applies "key = value" lines from text onto cfg in order, as rpu_config_set would
- * (later lines win; "kind" and "device.type" reset what they govern). White space around
- * keys and values is trimmed; blank lines, lines starting with # or ;, and inline
- * comments (# or ; after white space) are skipped; \r\n line ends are accepted. source
- * names the text in messages (NULL: "<config text>").
+ * (later lines win; "kind" and "device.type" reset what they govern). The syntax is that
+ * of experiment files without sections: lines of any length ("\r\n" accepted), white
+ * space around keys and values trimmed; blank lines and lines starting with # or ; are
+ * skipped; # or ; at the start of a value or after a blank starts a comment; a value may
+ * be quoted ("0.5", with \" and \\ as escapes); control characters outside comments are
+ * errors. source names the text in messages (NULL: "<config text>").
  * Errors: RPU_ERR_ARG for a NULL cfg or text; RPU_ERR_CONFIG for the first bad line, with
- * the message "source:LINE: ..." naming the key and what is accepted (or "expected
- * key = value"). On error cfg is unchanged. Not collective. */
+ * the message "source:LINE: ..." naming the key and what is accepted (or the column and
+ * what is wrong with the line); RPU_ERR_NOMEM. On error cfg is unchanged. Not collective. */
 rpu_status rpu_config_parse(rpu_config *cfg, const char *text, const char *source);
 
 /* True if every settable field of a and b is equal (floats by value; lists by length and
- * their first n elements, ignoring unused array slots). False if exactly one is NULL. */
+ * their first n elements, ignoring unused array slots). False if exactly one is NULL.
+  * Not collective. */
 bool rpu_config_equal(const rpu_config *a, const rpu_config *b);
 
 /* Lists every settable key in the order rpu_config_write prints them ("kind",
  * "device.type", then forward.*, backward.*, update.*, device.*, device.drift.*,
  * noise_model.*, drift_compensation, clip.*, remap.*, modifier.*, mapping.*). If keys is
- * not NULL, *keys points to a static array of static strings. Returns the count. */
+ * not NULL, *keys points to a static array of static strings. Returns the count. Not collective. */
 int rpu_config_keys(const char *const **keys);
 
 #ifdef __cplusplus

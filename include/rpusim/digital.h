@@ -38,7 +38,7 @@ extern "C" {
  *
  * relu: y = max(x, 0); a NaN input stays NaN (as PyTorch). At x = 0 the gradient is 0.
  * tanh: tanhf. sigmoid: 1 / (1 + exp(-x)), computed as exp(x) / (1 + exp(x)) for x < 0
- * so that no intermediate overflows. */
+ * so that no intermediate overflows. Local. */
 rpu_status rpu_relu_forward(const float *x, size_t n, float *y);
 rpu_status rpu_relu_backward(const float *y, const float *dy, size_t n, float *dx);
 rpu_status rpu_tanh_forward(const float *x, size_t n, float *y);
@@ -84,17 +84,17 @@ typedef struct {
 } rpu_pool_params;
 
 /* Fills p for an ndim-d pooling with a cubic kernel k: stride = kernel, padding 0,
- * count_include_pad. */
+ * count_include_pad. Local (pure). */
 void rpu_pool_params_default(rpu_pool_params *p, int ndim, int k);
 
-/* Output spatial sizes out[0..ndim) for input sizes in[0..ndim); checks p and in. */
+/* Output spatial sizes out[0..ndim) for input sizes in[0..ndim); checks p and in. Local (pure). */
 rpu_status rpu_pool_output_size(const rpu_pool_params *p, const int *in_size, int *out_size);
 
-/* x [n, c, in...] -> y [n, c, out...]; argmax [n, c, out...] or NULL. */
+/* x [n, c, in...] -> y [n, c, out...]; argmax [n, c, out...] or NULL. Local. */
 rpu_status rpu_maxpool_forward(const rpu_pool_params *p, const float *x, int n, int c,
                                const int *in_size, float *y, int32_t *argmax);
 /* dy [n, c, out...] and the forward's argmax -> dx [n, c, in...]. Indices outside a
- * channel plane give RPU_ERR_ARG. */
+ * channel plane give RPU_ERR_ARG. Local. */
 rpu_status rpu_maxpool_backward(const rpu_pool_params *p, const float *dy, const int32_t *argmax,
                                 int n, int c, const int *in_size, float *dx);
 rpu_status rpu_avgpool_forward(const rpu_pool_params *p, const float *x, int n, int c,
@@ -107,7 +107,7 @@ rpu_status rpu_avgpool_backward(const rpu_pool_params *p, const float *dy, int n
  * Flatten [N, C, spatial...] -> [N, C * prod(spatial)] is a no-op on row-major data: the
  * same buffer is read with the new shape, and the gradient passes through unchanged. This
  * helper gives the feature count C * prod(size[0..ndim)) (ndim 0..3); RPU_ERR_ARG if a size
- * is < 1 or the product does not fit an int. */
+ * is < 1 or the product does not fit an int. Local (pure). */
 rpu_status rpu_flatten_features(int c, int ndim, const int *size, int *features);
 
 /* ------------------------------------------------------------------ dropout
@@ -125,7 +125,7 @@ rpu_status rpu_flatten_features(int c, int ndim, const int *size, int *features)
  * mask_out [n] (required) receives the factor applied to each element — 0 or 1/(1-p) in
  * training, 1 in eval — so that y[i] = x[i] * mask[i] and the backward is
  * dx[i] = dy[i] * mask[i]. y may be the same array as x; dx may be the same array as dy.
- * Errors: p outside [0, 1] or NaN, step >= 2^32, n > 2^34, NULL pointers (n > 0). */
+ * Errors: p outside [0, 1] or NaN, step >= 2^32, n > 2^34, NULL pointers (n > 0). Local. */
 rpu_status rpu_dropout_forward(const float *x, size_t n, float p, bool training, uint64_t seed,
                                uint32_t layer_id, uint64_t step, float *mask_out, float *y);
 rpu_status rpu_dropout_backward(const float *dy, const float *mask, size_t n, float *dx);
@@ -140,7 +140,7 @@ rpu_status rpu_dropout_backward(const float *dy, const float *mask, size_t n, fl
  * with the exponentials, sums and logarithm in double. *correct counts the rows whose
  * argmax (first maximum on ties) equals the label. dlogits and correct may be NULL
  * (evaluation). Non-finite logits give a NaN or infinite loss, not an error.
- * Errors: n < 1, k < 1, a label >= k, NULL logits/labels/loss_mean. */
+ * Errors: n < 1, k < 1, a label >= k, NULL logits/labels/loss_mean. Local. */
 rpu_status rpu_cross_entropy(const float *logits, const uint8_t *labels, int n, int k,
                              double *loss_mean, float *dlogits, int *correct);
 

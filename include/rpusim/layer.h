@@ -14,7 +14,27 @@
  *
  * Tensor layouts follow PyTorch (float32, row-major): inputs [N, C, L], [N, C, H, W],
  * [N, C, D, H, W]; conv weights [out, in/groups, k...]; linear [N, in] -> [N, out] with
- * weights [out, in]. */
+ * weights [out, in].
+ *
+ * Conventions of this API (rpusim/rpusim.h lists them for the whole library):
+ *   - Collectivity. "Collective" means every rank of the layer's communicator calls the
+ *     function, in the same order relative to the layer's other collective calls, with the
+ *     same arguments (replicated inputs); "local" means a rank may call it alone.
+ *   - Bias. A layer's bias is one of RPU_BIAS_NONE, RPU_BIAS_DIGITAL (a float per output,
+ *     added after the tiles, replicated on every rank) or RPU_BIAS_ANALOG (an extra tile
+ *     column driven by 1 on the tiles of input split 0), chosen by rpu_conv_params.bias
+ *     alone; the layer does not read cfg->mapping.digital_bias (rpu_bias_for_config turns
+ *     aihwkit's bias flag + mapping.digital_bias into a kind). Every function that takes a
+ *     bias array (set_weights, from_digital, program_weights, get_weights, get_grad,
+ *     get/set_digital_bias) follows one rule: the array ([out] floats) is given exactly
+ *     when the layer has a bias (any kind) and is NULL when it has none; anything else is
+ *     RPU_ERR_ARG. The digital bias is a digital parameter: rpu_conv_update leaves it to
+ *     the caller's optimizer (rpu_conv_get_grad gives its gradient,
+ *     rpu_conv_set_digital_bias the new values).
+ *   - Outputs are written only on success (on an error their contents are unspecified
+ *     unless the function says otherwise); no function keeps a pointer to caller memory.
+ *   - Errors name the layer (rpu_conv_params.name, else "layer <layer_id>") and, for a
+ *     tile's failure, the tile (index and checkpoint key, e.g. "tile 3 (0_1)"). */
 #ifndef RPUSIM_LAYER_H
 #define RPUSIM_LAYER_H
 
@@ -40,6 +60,22 @@ typedef enum {
     RPU_PAD_CIRCULAR
 } rpu_padding_mode;
 
+/* Where a layer's bias lives (see the conventions above). */
+typedef enum {
+    RPU_BIAS_NONE = 0,    /* no bias (torch bias=False) */
+    RPU_BIAS_DIGITAL = 1, /* digital bias added after the tiles (aihwkit's mapped layers) */
+    RPU_BIAS_ANALOG = 2   /* an analog bias column on the tiles of input split 0 */
+} rpu_bias;
+
+/* How rpu_conv_get_weights reads the tiles. */
+typedef enum {
+    RPU_READ_EXACT = 0,    /* the stored weights times the mapping scales */
+    RPU_READ_REALISTIC = 1 /* estimated from noisy read-outs (aihwkit's realistic=True) */
+} rpu_weight_read;
+
+/* Longest layer name (for messages), without the terminating NUL. */
+#define RPU_LAYER_NAME_MAX 63
+
 typedef struct {
     int ndim; /* 1, 2 or 3 */
     int in_channels;
@@ -49,31 +85,46 @@ typedef struct {
     int padding[3];
     int dilation[3];
     int groups; /* in_channels and out_channels divisible by groups */
-    bool bias;  /* digital (mapping.digital_bias) or analog bias column */
+    rpu_bias bias;
     rpu_padding_mode padding_mode;
     bool use_indexed;  /* gather patches through a precomputed index table (true) or
                           unfold them with loops (false); results are identical */
     uint32_t layer_id; /* key of the layer's random streams */
     uint64_t seed;     /* run seed */
     rpu_mac_mode mac;  /* analog MAC of the tiles (RPU_MAC_BLAS default) */
+    char name[RPU_LAYER_NAME_MAX + 1]; /* for messages ("" : "layer <layer_id>") */
 } rpu_conv_params;
 
-/* Fills p for an ndim-d convolution in -> out channels with a cubic kernel k: stride 1,
- * padding 0, dilation 1, groups 1, bias on, zeros padding, use_indexed as the default
- * (see README), layer_id 0, seed 0. */
+/* aihwkit's layer bias flag and mapping.digital_bias as a bias kind: NONE without a bias,
+ * else DIGITAL when cfg->mapping.digital_bias (aihwkit's default), else ANALOG. cfg NULL:
+ * DIGITAL. Local (pure). */
+rpu_bias rpu_bias_for_config(bool bias, const rpu_config *cfg);
+
+/* Fills p for an ndim-d convolution (ndim 1, 2 or 3) in -> out channels with a cubic
+ * kernel k: stride 1, padding 0, dilation 1, groups 1, digital bias, zeros padding,
+ * use_indexed as the default (see README), layer_id 0, seed 0, RPU_MAC_BLAS, name "".
+ * Local (pure). */
 void rpu_conv_params_default(rpu_conv_params *p, int ndim, int in_channels, int out_channels,
                              int k);
 
-/* aihwkit's get_tile_size: (in_channels / groups) * prod(kernel[0..ndim)). */
+/* aihwkit's get_tile_size: (in_channels / groups) * prod(kernel[0..ndim)); 0 for invalid
+ * arguments. Local (pure). */
 int rpu_conv_tile_size(int in_channels, int groups, int ndim, const int *kernel);
+
+/* Output spatial size of a layer with parameters p for an input spatial size (p->ndim
+ * values each): (size + 2 p - d (k - 1) - 1) / s + 1 — without creating the layer.
+ * Errors: RPU_ERR_ARG (NULL, ndim outside 1..3, kernel/stride/dilation < 1, padding < 0,
+ * an input smaller than the kernel span). Local (pure). */
+rpu_status rpu_conv_output_size(const rpu_conv_params *p, const int *in_size, int *out_size);
 
 /* Creates the layer on a duplicate of comm (collective): builds the tile grid from
  * cfg->mapping (spec §1.3), creates the tiles this rank owns, and initialises the weights
  * as PyTorch does (kaiming-uniform a = sqrt(5): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias
  * the same), drawn from stream (seed, layer_id, 0, RPU_PURPOSE_INIT) so every rank draws
- * the same values. Errors: RPU_ERR_ARG (sizes, NULL), RPU_ERR_MODULE (kernel larger than
- * max_input_size: "tile size too small to fit a single kernel: 9 > 8"; padding mode other
- * than zeros), RPU_ERR_CONFIG (invalid config), RPU_ERR_NOMEM, RPU_ERR_MPI. */
+ * the same values. Errors: RPU_ERR_ARG (sizes, NULL, unknown bias kind), RPU_ERR_MODULE
+ * (kernel larger than max_input_size: "tile size too small to fit a single kernel: 9 > 8";
+ * padding mode other than zeros), RPU_ERR_CONFIG (invalid config), RPU_ERR_NOMEM,
+ * RPU_ERR_MPI; the same status and message on every rank. */
 rpu_status rpu_conv_create(MPI_Comm comm, const rpu_conv_params *p, const rpu_config *cfg,
                            rpu_conv **layer);
 
@@ -81,36 +132,56 @@ rpu_status rpu_conv_create(MPI_Comm comm, const rpu_conv_params *p, const rpu_co
  * accepts NULL. */
 void rpu_conv_destroy(rpu_conv **layer);
 
-/* Creates a layer and sets the given PyTorch weights [out, in/groups, k...] and bias [out]
- * (NULL: zero) (collective). */
+/* rpu_conv_create followed by rpu_conv_set_weights(weight [out, in/groups, k...], bias)
+ * (collective; bias by the NULL-bias rule). On failure *layer is NULL. aihwkit's
+ * to_digital is rpu_conv_get_weights. */
 rpu_status rpu_conv_from_digital(MPI_Comm comm, const rpu_conv_params *p, const rpu_config *cfg,
                                  const float *weight, const float *bias, rpu_conv **layer);
 
-/* The weights in PyTorch layout (collective), as rpu_conv_get_weights. */
-rpu_status rpu_conv_to_digital(rpu_conv *l, float *weight, float *bias, bool realistic);
-
-/* Output spatial size for an input spatial size (ndim values each):
- * (size + 2 p - d (k - 1) - 1) / s + 1. RPU_ERR_ARG if the input is too small. */
-rpu_status rpu_conv_output_size(const rpu_conv *l, const int *in_size, int *out_size);
-
-/* Training mode (default true) keeps inputs and gradients for update and the tiles'
- * gradient masks; eval mode does not (like torch's train()/eval()). Local. */
+/* Training mode (default true) keeps inputs and gradients for update and get_grad and the
+ * tiles' gradient masks; eval mode does not (like torch's train()/eval()). Local; set the
+ * same mode on every rank. */
 void rpu_conv_set_training(rpu_conv *l, bool training);
 
 /* Forward (collective): x [n, in_channels, in_size...] -> y [n, out_channels, out_size...]
- * on every rank. Errors: RPU_ERR_ARG (n < 1, NULL, input smaller than the kernel),
- * RPU_ERR_NOMEM, RPU_ERR_MPI. */
+ * on every rank. Errors: RPU_ERR_ARG (n < 1, NULL, input smaller than the kernel, NaN or
+ * Inf in the partial results), RPU_ERR_NOMEM, RPU_ERR_MPI. */
 rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_size, float *y);
 
 /* Backward (collective) of the last forward: dy [n, out_channels, out_size...] -> dx
  * [n, in_channels, in_size...] (dx may be NULL when no input gradient is needed; the
- * call is then local). Keeps dy for update and the digital bias gradient. */
+ * call is then local). Keeps dy (training mode) for update and get_grad, and computes the
+ * bias gradient. */
 rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx);
 
-/* SGD step (local: owned tiles only, no communication): every owned tile's update from the
- * patches of the last forward input and backward gradient (W <- W - lr dᵀ x through the
- * device model), then its post-update step (decay, diffusion); the digital bias by plain
- * SGD b <- b - lr sum(dy) (replicated on every rank). */
+/* Gradients of the last training-mode forward and backward (spec §1.6, §6.7), as PyTorch
+ * computes them for the digital layer: weight_grad [out, in/groups, k...] =
+ * sum over images and output positions of dy x-patchᵀ (the gradient w.r.t. the layer's
+ * logical weights, independent of mapping scales), bias_grad [out] = sum of dy over images
+ * and positions (digital and analog bias alike; NULL-bias rule). Every value is the sum of
+ * exact float products in double, rounded once to float, so it does not depend on the
+ * rank count. What the tiles do with it depends on the config kind (rpu_tile_weight_grad):
+ * floating_point applies it exactly, pulsed devices approximate it by pulse trains, and
+ * inference tiles apply it exactly as aihwkit's torch optimizer does.
+ * Collective when weight_grad is not NULL (the owners' blocks are gathered exactly); with
+ * weight_grad NULL only the bias gradient is copied and the call is local.
+ * Errors: RPU_ERR_ARG (NULL layer, bias rule, no training-mode forward and backward since
+ * the last forward), RPU_ERR_NOMEM, RPU_ERR_MPI. */
+rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad);
+
+/* The gradient of owned tile t in the tile's own layout and units (local): grad [rows,
+ * cols] as rpu_tile_weight_grad of the tile's patches and output gradients of the last
+ * training-mode forward and backward (cols include the analog bias column of input split
+ * 0), i.e. the G of W_tile <- W_tile - lr G that rpu_conv_update applies through the
+ * device. Errors: RPU_ERR_ARG (t not owned by this rank, no kept forward and backward). */
+rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad);
+
+/* SGD step of the analog weights (local: owned tiles only, no communication): every owned
+ * tile's update from the patches of the last forward input and backward gradient
+ * (W_tile <- W_tile - lr G through the device model, G as rpu_conv_get_tile_grad), then its
+ * post-update step (decay, diffusion, clip, remap, modifier). The digital bias is not
+ * touched (see the conventions). Errors: RPU_ERR_ARG (lr < 0 or not finite, no kept
+ * forward and backward), the tiles' errors (naming the tile). */
 rpu_status rpu_conv_update(rpu_conv *l, float lr);
 
 /* Inference (spec §6.3; inference configs): programs every owned tile with programming
@@ -120,51 +191,63 @@ rpu_status rpu_conv_update(rpu_conv *l, float lr);
 rpu_status rpu_conv_program(rpu_conv *l, uint64_t repeat);
 rpu_status rpu_conv_drift(rpu_conv *l, double t_inference, uint32_t draw);
 
-/* Weights in PyTorch layout [out, in/groups, k...] and bias [out] (NULL: unchanged /
- * not wanted). set: collective only in the sense that every rank must pass the same
- * values (each sets its own tiles; the per-tile weight scaling of spec §7 applies).
- * get: collective. realistic false: the stored weights times the mapping scales, gathered
- * exactly from the owners. realistic true (spec §8.1): each tile, in tile order, is
- * estimated from its responses to over_sampling x cols standard-normal probe vectors
- * (stream (seed, layer, tile, RPU_PURPOSE_READOUT), advancing with each read-out; the
- * analog-bias column driven by 1): its owner runs the noisy eval forward (IO model,
+/* Sets the weights in PyTorch layout [out, in/groups, k...] and the bias [out] (NULL-bias
+ * rule). Collective in the sense that every rank passes the same values (each sets its own
+ * tiles; the per-tile weight scaling of spec §7 applies); no communication. */
+rpu_status rpu_conv_set_weights(rpu_conv *l, const float *weight, const float *bias);
+
+/* Gets the weights [out, in/groups, k...] and bias [out] (NULL-bias rule), the same on
+ * every rank (collective). RPU_READ_EXACT: the stored weights times the mapping scales,
+ * gathered exactly from the owners. RPU_READ_REALISTIC (spec §8.1): each tile, in tile
+ * order, is estimated from its responses to over_sampling x cols standard-normal probe
+ * vectors (stream (seed, layer, tile, RPU_PURPOSE_READOUT), advancing with each read-out;
+ * the analog-bias column driven by 1): its owner runs the noisy eval forward (IO model,
  * mapping scales, drift compensation), broadcasts the responses, and the least-squares
  * weights are solved with ScaLAPACK across the layer's communicator (rpu_readout_lstsq).
  * The result is the same on every rank and, to rounding of the solve, on every rank
  * count. The digital bias is returned as is; an analog bias is estimated with the
- * weights. Errors: RPU_ERR_NOMEM, RPU_ERR_ARG (rank-deficient probes), RPU_ERR_MPI. */
-rpu_status rpu_conv_set_weights(rpu_conv *l, const float *weight, const float *bias);
-rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, bool realistic);
+ * weights. Errors: RPU_ERR_ARG (NULL, bias rule, rank-deficient probes), RPU_ERR_NOMEM,
+ * RPU_ERR_MPI. */
+rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, rpu_weight_read read);
+
+/* The digital bias [out] (get: copy out; set: copy in). Local; the digital bias is
+ * replicated, so set the same values on every rank. Errors: RPU_ERR_ARG (NULL, the layer's
+ * bias is not digital: an analog bias is part of the tile weights, use set_weights). */
+rpu_status rpu_conv_get_digital_bias(const rpu_conv *l, float *bias);
+rpu_status rpu_conv_set_digital_bias(rpu_conv *l, const float *bias);
+
 /* Realistic write (spec §8.2; collective): each owned tile is programmed towards its
- * block of weight/bias by closed-loop pulsed updates (rpu_tile_program_weights with p;
- * NULL: defaults); the digital bias is set exactly. max_iterations / max_error (NULL: not
- * wanted) receive the largest rounds used and relative read error over all tiles, the
- * same on every rank. Errors are agreed: every rank returns the first failure. */
+ * block of weight/bias (NULL-bias rule) by closed-loop pulsed updates
+ * (rpu_tile_program_weights with p; NULL: defaults); the digital bias is set exactly.
+ * max_iterations / max_error (NULL: not wanted) receive the largest rounds used and
+ * relative read error over all tiles, the same on every rank. Errors are agreed: every
+ * rank returns the first failure. */
 rpu_status rpu_conv_program_weights(rpu_conv *l, const float *weight, const float *bias,
                                     const rpu_program_params *p, int *max_iterations,
                                     float *max_error);
+
 /* Probe vectors per tile input of the realistic read-out (aihwkit's over_sampling;
  * default 10; 1..1000). Local setting; use the same value on every rank. */
 rpu_status rpu_conv_set_readout_oversampling(rpu_conv *l, int over_sampling);
 
-/* The layer's tile grid (owners for this communicator's size), its communicator, the
- * tile with grid index t if this rank owns it (else NULL), and the digital bias and its
- * gradient from the last backward (NULL without a digital bias). */
+/* Accessors (local; NULL or 0 for a NULL layer): the layer's tile grid (owners for this
+ * communicator's size), its duplicated communicator, the tile with grid index t if this
+ * rank owns it (else NULL; the layer owns it: use it through rpu_tile_*, never destroy it,
+ * and call rpu_conv_state_loaded after writing its state items), the creation parameters,
+ * the rpu_config (as given at create), whether it is the conv layer behind an rpu_linear
+ * (ndim 0: input [n, in], one patch each), and the number of weights
+ * (out * in/groups * prod(kernel)). */
 const rpu_tile_grid *rpu_conv_grid(const rpu_conv *l);
 MPI_Comm rpu_conv_comm(const rpu_conv *l);
 rpu_tile *rpu_conv_tile(const rpu_conv *l, int t);
-float *rpu_conv_bias(rpu_conv *l);
-const float *rpu_conv_bias_grad(const rpu_conv *l);
 const rpu_conv_params *rpu_conv_get_params(const rpu_conv *l);
-/* The layer's rpu_config (as given at create). */
 const rpu_config *rpu_conv_config(const rpu_conv *l);
-/* True for the conv layer behind an rpu_linear (ndim 0: input [n, in], one patch each). */
 bool rpu_conv_is_linear(const rpu_conv *l);
+int rpu_conv_weight_count(const rpu_conv *l);
+
 /* Call after restoring the owned tiles' state items (rpu_tile_state_items): refreshes
  * every owned tile and drops the kept training inputs (local). */
 void rpu_conv_state_loaded(rpu_conv *l);
-/* Number of weights (out * in/groups * prod(kernel)). */
-int rpu_conv_weight_count(const rpu_conv *l);
 
 /* ------------------------------------------------------------------ linear */
 
@@ -173,27 +256,35 @@ typedef struct rpu_linear rpu_linear;
 typedef struct {
     int in_features;
     int out_features;
-    bool bias;
+    rpu_bias bias;
     uint32_t layer_id;
     uint64_t seed;
     rpu_mac_mode mac;
+    char name[RPU_LAYER_NAME_MAX + 1];
 } rpu_linear_params;
 
-/* As the rpu_conv_* functions, for AnalogLinearMapped: x [n, in] -> y [n, out], weights
- * [out, in], bias [out]; the input features are split by max_input_size (unit 1). */
+/* Fills p for a linear layer in -> out features: digital bias, layer_id 0, seed 0,
+ * RPU_MAC_BLAS, name "". Local (pure). */
+void rpu_linear_params_default(rpu_linear_params *p, int in_features, int out_features);
+
+/* As the rpu_conv_* functions of the same name (same collectivity, errors and bias rule),
+ * for AnalogLinearMapped: x [n, in] -> y [n, out], weights [out, in], bias [out]; the
+ * input features are split by max_input_size (unit 1). The other operations (program,
+ * drift, program_weights, digital bias, tile access) go through rpu_linear_as_conv. */
 rpu_status rpu_linear_create(MPI_Comm comm, const rpu_linear_params *p, const rpu_config *cfg,
                              rpu_linear **layer);
 void rpu_linear_destroy(rpu_linear **layer);
 rpu_status rpu_linear_from_digital(MPI_Comm comm, const rpu_linear_params *p, const rpu_config *cfg,
                                    const float *weight, const float *bias, rpu_linear **layer);
-rpu_status rpu_linear_to_digital(rpu_linear *l, float *weight, float *bias, bool realistic);
 void rpu_linear_set_training(rpu_linear *l, bool training);
 rpu_status rpu_linear_forward(rpu_linear *l, const float *x, int n, float *y);
 rpu_status rpu_linear_backward(rpu_linear *l, const float *dy, float *dx);
+rpu_status rpu_linear_get_grad(rpu_linear *l, float *weight_grad, float *bias_grad);
 rpu_status rpu_linear_update(rpu_linear *l, float lr);
 rpu_status rpu_linear_set_weights(rpu_linear *l, const float *weight, const float *bias);
-rpu_status rpu_linear_get_weights(rpu_linear *l, float *weight, float *bias, bool realistic);
-/* The conv layer (ndim 0) that implements it, for the grid/tile accessors above. */
+rpu_status rpu_linear_get_weights(rpu_linear *l, float *weight, float *bias,
+                                  rpu_weight_read read);
+/* The conv layer (ndim 0) that implements it (local; owned by the linear layer). */
 rpu_conv *rpu_linear_as_conv(rpu_linear *l);
 
 #ifdef __cplusplus

@@ -26,7 +26,7 @@ extern "C" {
  * Errors: RPU_ERR_MODULE when group_size > split_max_size > 0 ("tile size too small to fit
  * a single kernel: 9 > 8"), RPU_ERR_ARG for a NULL count, size or group_size < 1, size not
  * a multiple of group_size, or more than max_out chunks (with out not NULL). On error
- * *count (if count is not NULL) is 0. */
+ * *count (if count is not NULL) is 0. Local (pure). */
 rpu_status rpu_split_sizes(int size, int split_max_size, int group_size, int *out, int max_out,
                            int *count);
 
@@ -65,21 +65,22 @@ typedef struct {
  * analog_bias 0 or 1, ranks >= 1, grid (output; its previous contents are not freed).
  * Errors: as rpu_split_sizes (RPU_ERR_MODULE: "tile size too small to fit a single kernel:
  * K > M"), RPU_ERR_ARG for the inputs above or a tile wider than INT_MAX columns,
- * RPU_ERR_NOMEM. On error *grid is zeroed (tiles NULL), so rpu_tile_grid_free is safe. */
+ * RPU_ERR_NOMEM. On error *grid is zeroed (tiles NULL), so rpu_tile_grid_free is safe.
+  * Local (pure). */
 rpu_status rpu_tile_grid_build(int in_channels, int out_channels, int groups, int kernel_elems,
                                int analog_bias, int max_input_size, int max_output_size, int ranks,
                                rpu_tile_grid *grid);
 
-/* Frees grid->tiles and zeroes *grid; accepts NULL and a zeroed grid. */
+/* Frees grid->tiles and zeroes *grid; accepts NULL and a zeroed grid. Local. */
 void rpu_tile_grid_free(rpu_tile_grid *grid);
 
 /* Work of one tile: rows x cols (its cells; every tile of a layer sees the same number of
- * patch vectors, so cells x patches orders the tiles the same way). */
+ * patch vectors, so cells x patches orders the tiles the same way). Local (pure). */
 int64_t rpu_tile_work(const rpu_tile_slot *tile);
 
 /* Order of tiles of equal work in rpu_assign_owners: (group, out_split, in_split), so that
  * equal tiles of one output split are dealt round-robin and the tiles of one input split
- * (which share their input patches) tend to land on the same rank. */
+ * (which share their input patches) tend to land on the same rank. Local (pure). */
 int rpu_tile_tie_key(const rpu_tile_grid *grid, int t);
 
 /* Assigns owners by longest-processing-time-first: tiles sorted by work (descending; ties:
@@ -87,22 +88,23 @@ int rpu_tile_tie_key(const rpu_tile_grid *grid, int t);
  * lowest rank). A pure function of the grid's tile shapes and the rank count; afterwards
  * max rank work - min rank work <= the largest tile's work. Ranks beyond the tile count
  * own nothing.
- * Errors: RPU_ERR_ARG for a NULL grid or ranks < 1, RPU_ERR_NOMEM (owners unchanged). */
+ * Errors: RPU_ERR_ARG for a NULL grid or ranks < 1, RPU_ERR_NOMEM (owners unchanged).
+  * Local (pure). */
 rpu_status rpu_assign_owners(rpu_tile_grid *grid, int ranks);
 
-/* Cells (sum of rows x cols) of all tiles of the grid. 0 for NULL. */
+/* Cells (sum of rows x cols) of all tiles of the grid. 0 for NULL. Local (pure). */
 int64_t rpu_tile_grid_cells(const rpu_tile_grid *grid);
 
 /* Per-rank totals of the current owners: cells[r] (sum of rows x cols) and tiles[r] (tile
  * count) for r in [0, ranks); either output may be NULL. For reports (`rpusim map`) and
  * tests. Errors: RPU_ERR_ARG for a NULL grid, ranks < 1, or a tile whose owner is outside
- * [0, ranks) (outputs then unspecified). */
+ * [0, ranks) (outputs then unspecified). Local (pure). */
 rpu_status rpu_tile_grid_rank_cells(const rpu_tile_grid *grid, int ranks, int64_t *cells,
                                     int *tiles);
 
 /* Rotates the owners by `offset` (owner <- (owner + offset) mod ranks). Layers call it
  * with their layer id, so that a network's small single-tile layers do not all land on
- * rank 0; still a pure function of (grid, ranks, layer id). */
+ * rank 0; still a pure function of (grid, ranks, layer id). Local (pure). */
 void rpu_rotate_owners(rpu_tile_grid *grid, int ranks, uint32_t offset);
 
 #ifdef __cplusplus

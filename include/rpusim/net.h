@@ -12,11 +12,20 @@
  *             synthetic_classes, synthetic_size
  *   [layer.NAME] type = conv1d | conv2d | conv3d | linear | relu | tanh | sigmoid |
  *             maxpool | avgpool | flatten | dropout, with out, kernel, stride, padding,
- *             dilation, groups, bias, p (dropout)
+ *             dilation, groups, bias, p (dropout); NAME: 1..63 characters of
+ *             [A-Za-z0-9_.-], not "." or ".." (checkpoints store it)
  *   [loss]    type = cross_entropy
- * Overrides "section.key=value" (for layers "layer.NAME.key=value", for the config
- * "rpu.forward.out_noise=0.1") replace or add entries before interpretation. Errors name
- * the file, the line and the key. */
+ * Each section appears once, each key once in its section. Syntax (shared with
+ * rpu_config_parse): lines of any length; ';' or '#' starts a comment at the start of a
+ * line, of a value or after a blank; "..." quotes a value (\" and \\ escape); control
+ * characters are refused outside comments; a value may be as long as its key accepts (511
+ * bytes for paths).
+ * Overrides "section.key=value" (for layers "layer.NAME.key=value", the key being the last
+ * dotted part, for the config "rpu.forward.out_noise=0.1") replace or add entries before
+ * interpretation; the value is taken literally (blanks around it dropped, control
+ * characters refused); a layer must exist in the text; an added rpu.kind goes first in
+ * [rpu] and an added rpu.device.type right after kind. Errors name the file and line, or
+ * the override, and the key. */
 #ifndef RPUSIM_NET_H
 #define RPUSIM_NET_H
 
@@ -35,15 +44,22 @@ extern "C" {
 typedef struct rpu_experiment rpu_experiment;
 typedef struct rpu_net rpu_net;
 
-/* Reads and checks an experiment file with overrides applied (local; no MPI). */
+/* Reads and checks an experiment file with overrides applied (local; no MPI). A NUL byte
+ * in the file is an error naming its line. Errors: RPU_ERR_ARG (NULL), RPU_ERR_IO (the
+ * file cannot be read), RPU_ERR_CONFIG (the message names file:line or the override),
+ * RPU_ERR_NOMEM. */
 rpu_status rpu_experiment_load(const char *path, const char *const *overrides, int n_overrides,
                                rpu_experiment **exp);
-/* The same from text (source names it in messages). */
+/* The same from text (source names it in messages). Local. */
 rpu_status rpu_experiment_parse(const char *text, const char *source,
                                 const char *const *overrides, int n_overrides,
                                 rpu_experiment **exp);
+/* Frees the experiment, sets *exp to NULL, accepts NULL. Local. */
 void rpu_experiment_free(rpu_experiment **exp);
-/* The experiment as text after the overrides (what checkpoints and the output store). */
+/* The experiment as text after the overrides (what checkpoints and the output store):
+ * each section once, its entries in order, values quoted where the syntax needs it. It is
+ * a fixed point: parsed again without overrides it gives the same experiment and the same
+ * text. At most RPU_CKPT_MAX_TEXT bytes (a longer one is a parse error). Local. */
 const char *rpu_experiment_text(const rpu_experiment *exp);
 const rpu_config *rpu_experiment_config(const rpu_experiment *exp);
 
@@ -62,6 +78,7 @@ typedef struct {
     char data_path[512];
     int synthetic_n, synthetic_classes, synthetic_size;
 } rpu_run_params;
+/* The run parameters of exp. Local. */
 const rpu_run_params *rpu_experiment_run(const rpu_experiment *exp);
 
 /* Builds the network for inputs [n, channels, spatial...] (collective on comm): infers and
@@ -69,10 +86,13 @@ const rpu_run_params *rpu_experiment_run(const rpu_experiment *exp);
  * dimensions (0 for flat inputs). */
 rpu_status rpu_net_create(MPI_Comm comm, const rpu_experiment *exp, int channels, int ndim,
                           const int *spatial, rpu_net **net);
+/* Frees the network and its layers (collective: the layers free their communicators); sets
+ * *net to NULL; accepts NULL. */
 void rpu_net_destroy(rpu_net **net);
 
+/* Training or eval mode of every layer (local; set the same mode on every rank). */
 void rpu_net_set_training(rpu_net *net, bool training);
-/* Number of classes the network outputs (size of its last layer). */
+/* Number of classes the network outputs (size of its last layer). Local. */
 int rpu_net_outputs(const rpu_net *net);
 /* Forward (collective): x [n, input size] -> logits [n, outputs]. */
 rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits);
@@ -82,14 +102,18 @@ rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, i
 /* SGD step with learning rate lr: analog layers through their tiles, digital biases by
  * SGD with the run's momentum (local). */
 rpu_status rpu_net_update(rpu_net *net, float lr);
-/* Dropout masks are keyed by (seed, layer, step): set the step before each forward. */
+/* Dropout masks are keyed by (seed, layer, step): set the step before each forward
+ * (local; the same step on every rank). */
 void rpu_net_set_step(rpu_net *net, uint64_t step);
 
-/* Analog layers (conv/linear) in order, for checkpoints: count, name, conv handle. */
+/* Analog layers (conv/linear) in order, for checkpoints: count, name, conv handle (owned
+ * by the network). Local. */
 int rpu_net_analog_count(const rpu_net *net);
 const char *rpu_net_analog_name(const rpu_net *net, int k);
 struct rpu_conv *rpu_net_analog_layer(rpu_net *net, int k);
-/* Digital parameter state (bias momentum buffers) of analog layer k: n values or NULL. */
+/* Digital parameter state (bias momentum buffers) of analog layer k: n values or NULL;
+ * the network's own buffer, replicated on every rank (a checkpoint reads and restores it).
+ * Local. */
 float *rpu_net_momentum(rpu_net *net, int k, int *n);
 
 /* ------------------------------------------------------------------ training */
@@ -108,6 +132,16 @@ typedef struct {
     double train_loss, train_acc, test_loss, test_acc, seconds;
 } rpu_epoch_metrics;
 
+/* One batch as the network receives it (rpu_train_hooks.on_batch). */
+typedef struct {
+    bool train;         /* true: a training step; false: the test-set evaluation after an epoch */
+    int epoch;          /* 1-based */
+    int batch, batches; /* 1-based batch within this pass over the data */
+    int n;              /* samples in the batch (batch_size, fewer in a last partial batch) */
+    const float *x;     /* [n, channels, height, width], valid during the call only */
+    const uint8_t *y;   /* [n] labels, valid during the call only */
+} rpu_batch_view;
+
 /* Called on every rank (the caller prints on rank 0 only). Any of them may be NULL. */
 typedef struct {
     void (*on_progress)(void *ctx, const rpu_progress *p);
@@ -118,13 +152,22 @@ typedef struct {
      * MPI_Allreduce (MAX) of one int per step, so every rank stops after the same step,
      * even when only one of them was asked. Must be NULL on all ranks or on none. */
     int (*should_stop)(void *ctx);
+    /* Observes the data (logging which samples each step saw, auditing a data pipeline):
+     * called on every rank with each batch just before its forward pass, the training
+     * batches in the order of rpu_data_order(n, run.seed, epoch - 1) assembled by
+     * rpu_dataset_batch, then the test set's batches in stored order. Local, read only. */
+    void (*on_batch)(void *ctx, const rpu_batch_view *b);
 } rpu_train_hooks;
 
 /* Trains the experiment's network on its data set (collective): shuffles each epoch with
  * a stream keyed by (seed, epoch) (the same order on every rank), SGD with the run's
  * learning-rate schedule, evaluates the test set after every epoch, writes
  * output_dir/metrics.csv and output_dir/experiment.ini, and checkpoints every
- * checkpoint_every epochs and at the end (run.checkpoint; empty: none). resume: a
+ * checkpoint_every epochs and at the end (run.checkpoint; empty: none). Before the first
+ * step it creates output_dir and the directory of run.checkpoint and checks that a
+ * checkpoint can be written there (RPU_ERR_IO naming the key and its line otherwise; also
+ * for a run.checkpoint of more than 234 bytes, the longest name Open MPI's MPI-IO opens:
+ * use a relative path). resume: a
  * checkpoint to continue from (NULL: start fresh); it must come from the same
  * experiment (model and config are verified). hooks may be NULL.
  *
@@ -185,8 +228,8 @@ int rpu_infer_default_groups(int ranks, int repeats);
 
 /* Realistic read-out error of each analog layer of a checkpoint (collective): the
  * network is built on comm, loaded, and each layer's weights read out realistically
- * (rpu_conv_get_weights(realistic), over_sampling probes per input) and compared with the
- * stored weights (times scales). out gets min(layers, max) entries; *n their count. */
+ * (rpu_conv_get_weights(RPU_READ_REALISTIC), over_sampling probes per input) and compared
+ * with the stored weights (times scales). out gets min(layers, max) entries; *n their count. */
 typedef struct {
     char name[64];
     int tiles, weights;
@@ -242,8 +285,8 @@ rpu_status rpu_net_load_weights(MPI_Comm comm, rpu_net *net, const char *path,
 
 /* Export (collective on comm): builds exp's network, loads checkpoint into it and writes
  * every analog layer's logical weights (stored weights x mapping scales; realistic: the
- * read-out of rpu_conv_get_weights(realistic) with over_sampling probes per input) and
- * bias in the layout rpu_net_import reads: /<name>.weight float32 [out, in/groups, k...]
+ * read-out of rpu_conv_get_weights(RPU_READ_REALISTIC) with over_sampling probes per
+ * input) and bias in the layout rpu_net_import reads: /<name>.weight float32 [out, in/groups, k...]
  * or [out, in], /<name>.bias [out] for layers with a bias. Rank 0 writes <out>.tmp and
  * renames it into place; an existing out without overwrite is an error (RPU_ERR_IO) and is
  * left as it was. Errors: those of loading, the read-out and writing (RPU_ERR_IO). */

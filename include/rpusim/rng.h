@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-/* The raw generator: out = Philox4x32-10(ctr, key). */
+/* The raw generator: out = Philox4x32-10(ctr, key). Local (pure). */
 void rpu_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 /* Purposes of the streams of a tile/layer (part of the stream id). */
@@ -37,7 +37,7 @@ typedef enum {
 } rpu_rng_purpose;
 
 /* Stream id = layer (bits 63..40) | tile (bits 39..16) | purpose (bits 15..0).
- * layer and tile are taken modulo 2^24. */
+ * layer and tile are taken modulo 2^24. Local (pure). */
 uint64_t rpu_stream_id(uint32_t layer, uint32_t tile, uint32_t purpose);
 
 typedef struct {
@@ -49,36 +49,37 @@ typedef struct {
     int have_buf;
 } rpu_rng;
 
-/* Starts stream (seed, stream_id) at position 0. */
+/* Starts stream (seed, stream_id) at position 0. Local. */
 void rpu_rng_init(rpu_rng *r, uint64_t seed, uint64_t stream_id);
 
-/* Position (32-bit words consumed) and O(1) jump to a saved position. */
+/* Position (32-bit words consumed) and O(1) jump to a saved position. Local. */
 uint64_t rpu_rng_tell(const rpu_rng *r);
 void rpu_rng_seek(rpu_rng *r, uint64_t pos);
 
-/* Next raw 32-bit word. */
+/* Next raw 32-bit word. Local. */
 uint32_t rpu_rng_u32(rpu_rng *r);
 
-/* Uniform float in [0, 1): 24 random bits (consumes one word). */
+/* Uniform float in [0, 1): 24 random bits (consumes one word). Local. */
 float rpu_rng_uniform(rpu_rng *r);
 
-/* Standard normal (Box-Muller on two words; consumes two words). */
+/* Standard normal (Box-Muller on two words; consumes two words). Local. */
 float rpu_rng_normal(rpu_rng *r);
 
 /* Fill n values. The fills start at the next block boundary (a partly used block is
  * skipped) and consume whole blocks, so a fill of n values produced at block b is the same
  * whatever was drawn before; uniform: one word per value; normal: four normals per block
- * (two Box-Muller pairs). */
+ * (two Box-Muller pairs). Local. */
 void rpu_rng_uniform_fill(rpu_rng *r, float *out, size_t n);
 void rpu_rng_normal_fill(rpu_rng *r, float *out, size_t n);
 
 /* Random access without a cursor: values at block offset `block` of stream (r's key and
  * id), independent of r's position. Used where each vector of a batch draws from its own
- * addressed sub-range so that batched and per-vector code give identical numbers. */
+ * addressed sub-range so that batched and per-vector code give identical numbers.
+  * Local (reads r only). */
 void rpu_rng_normal_at(const rpu_rng *r, uint64_t block, float *out, size_t n);
 void rpu_rng_uniform_at(const rpu_rng *r, uint64_t block, float *out, size_t n);
 
-/* Blocks (4 words) needed for n values of normal_at / uniform_at. */
+/* Blocks (4 words) needed for n values of normal_at / uniform_at. Local (pure). */
 static inline uint64_t rpu_rng_blocks_for(size_t n) {
     return (uint64_t)((n + 3) / 4);
 }

@@ -1,9 +1,14 @@
 /* rpusim — status codes and error reporting shared by every module.
  *
  * Every library function that can fail returns rpu_status. On failure it records a
- * message (with the source file and line where the error was detected) that
- * rpu_last_error() returns until the next failure on the same thread. The library never
- * exits or aborts the process. */
+ * message for users (naming what failed and where in the user's terms: the file, line and
+ * key of a config, the layer and tile, the checkpoint object) that rpu_last_error() returns
+ * until the next failure on the same thread, and the source file and line where the
+ * library detected it (rpu_last_error_location(), for developers). The message ends in
+ * " [file.c:line]" only in Debug builds (RPUSIM_ERROR_LOCATION defined) or when the
+ * environment variable RPUSIM_ERROR_LOCATION is set to a value other than "" and "0" at the
+ * time of the failure. The record is thread-local; nothing here is collective. The library
+ * never exits or aborts the process. */
 #ifndef RPUSIM_STATUS_H
 #define RPUSIM_STATUS_H
 
@@ -27,13 +32,19 @@ typedef enum {
                                 which checkpoint holds the state) */
 } rpu_status;
 
-/* Message of the most recent failure on this thread ("" if none). Never NULL. */
+/* Message of the most recent failure on this thread ("" if none). Never NULL. Local. */
 const char *rpu_last_error(void);
 
-/* Short constant name of a status code ("RPU_ERR_CONFIG"). */
+/* Where the library detected the most recent failure on this thread: "file.c:line" of the
+ * innermost check ("" if none). For bug reports; callers that add context to a message
+ * keep the location of the original failure. Never NULL. Local. */
+const char *rpu_last_error_location(void);
+
+/* Short constant name of a status code ("RPU_ERR_CONFIG"; "RPU_ERR_UNKNOWN" for other
+ * values). Local (pure). */
 const char *rpu_status_name(rpu_status s);
 
-/* Clears the recorded message (tests use it). */
+/* Clears the recorded message and location of this thread (tests use it). Local. */
 void rpu_clear_error(void);
 
 #ifdef __cplusplus

@@ -1,9 +1,10 @@
 /* rpusim — one analog crossbar tile: weights [out, in] plus IO state, with aihwkit's
  * forward/backward IO model (spec §2) and weight scaling (spec §7).
  *
- * A tile works on a local batch; nothing here is collective or knows about MPI. Every
- * random number comes from streams keyed by (seed, layer_id, tile_id, purpose), so a
- * tile gives the same numbers whichever rank owns it. */
+ * A tile works on a local batch; nothing here knows about MPI, so every function in this
+ * header is local (never collective). Every random number comes from streams keyed by
+ * (seed, layer_id, tile_id, purpose), so a tile gives the same numbers whichever rank owns
+ * it. A tile is not thread-safe: one thread at a time per tile. */
 #ifndef RPUSIM_TILE_H
 #define RPUSIM_TILE_H
 
@@ -30,6 +31,21 @@ typedef enum {
     RPU_MAC_EXACT = 1
 } rpu_mac_mode;
 
+/* Units of the weights passed to rpu_tile_set_weights / rpu_tile_get_weights. */
+typedef enum {
+    /* the stored (normalised) tile weights; set keeps the mapping scales */
+    RPU_WEIGHTS_STORED = 0,
+    /* logical weights = stored weights x mapping scales (per row); set computes new
+     * mapping scales by weight scaling (mapping.weight_scaling_omega, spec §7) */
+    RPU_WEIGHTS_SCALED = 1
+} rpu_weight_units;
+
+/* Mode of a forward pass (torch's train()/eval()). */
+typedef enum {
+    RPU_MODE_TRAIN = 0, /* training: modifier weights, gradient mask kept for backward */
+    RPU_MODE_EVAL = 1   /* eval (aihwkit's is_test): stored weights, drift compensation */
+} rpu_pass_mode;
+
 typedef struct {
     int out_size;      /* rows (d_size) */
     int in_size;       /* columns (x_size) */
@@ -39,46 +55,54 @@ typedef struct {
     rpu_mac_mode mac;
 } rpu_tile_params;
 
+/* Fills p for an out x in tile: seed 0, layer_id 0, tile_id 0, RPU_MAC_BLAS. Local. */
+void rpu_tile_params_default(rpu_tile_params *p, int out_size, int in_size);
+
 /* Creates a tile with zero weights, mapping scales 1 and its construction-time IO values
  * (out_noise_values, voltage offsets, nonlinearity factors, read asymmetry; spec §2.2)
  * drawn from stream (seed, layer_id, tile_id, RPU_PURPOSE_CONSTRUCT). cfg is copied.
  * Errors: RPU_ERR_ARG (NULL, sizes < 1), RPU_ERR_CONFIG (invalid cfg), RPU_ERR_NOMEM,
- * RPU_ERR_UNSUPPORTED (mv_type other than one_pass). */
+ * RPU_ERR_UNSUPPORTED (mv_type other than one_pass). Local. */
 rpu_status rpu_tile_create(const rpu_tile_params *p, const rpu_config *cfg, rpu_tile **tile);
 
-/* Frees the tile and sets *tile to NULL; accepts NULL and *tile == NULL. */
+/* Frees the tile and sets *tile to NULL; accepts NULL and *tile == NULL. Local. */
 void rpu_tile_destroy(rpu_tile **tile);
 
+/* Shape (rows = out, columns = in; 0 for NULL) and the tile's copy of its config. Local. */
 int rpu_tile_out_size(const rpu_tile *t);
 int rpu_tile_in_size(const rpu_tile *t);
 const rpu_config *rpu_tile_config(const rpu_tile *t);
 
-/* Sets the logical weights w [out, in] (row-major). If apply_weight_scaling and
- * mapping.weight_scaling_omega > 0, the stored tile weights are w / alpha with
+/* Sets the weights w [out, in] (row-major). RPU_WEIGHTS_SCALED: w are logical weights; if
+ * mapping.weight_scaling_omega > 0 the stored tile weights are w / alpha with
  * alpha = max|w| / omega (per row if weight_scaling_columnwise; alpha = 1 where 0) and the
- * mapping scales become alpha; otherwise w is stored as given and scales stay as they are. */
-rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, bool apply_weight_scaling);
+ * mapping scales become alpha (omega 0: w is stored as given). RPU_WEIGHTS_STORED: w is
+ * stored as given. In both cases without omega the scales stay as they are. Then the
+ * device bounds (and write noise) apply. Errors: RPU_ERR_ARG (NULL, a non-finite weight,
+ * an unknown units value). Local. */
+rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, rpu_weight_units units);
 
-/* Gets the weights [out, in]: stored weights times mapping scales if apply_weight_scaling,
- * else the raw stored (normalized) weights. */
-rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, bool apply_weight_scaling);
+/* Gets the weights [out, in]: the stored weights times the mapping scales
+ * (RPU_WEIGHTS_SCALED) or the raw stored weights (RPU_WEIGHTS_STORED). Errors:
+ * RPU_ERR_ARG (NULL, an unknown units value). Local. */
+rpu_status rpu_tile_get_weights(const rpu_tile *t, float *w, rpu_weight_units units);
 
-/* Mapping scales [out] (spec §7): output i is multiplied by scales[i]. */
+/* Mapping scales [out] (spec §7): output i is multiplied by scales[i]. Local. */
 rpu_status rpu_tile_set_mapping_scales(rpu_tile *t, const float *scales);
 rpu_status rpu_tile_get_mapping_scales(const rpu_tile *t, float *scales);
 
 /* Forward of a batch: x [n, in] -> y [n, out], each vector an independent analog MVM
- * (spec §2.3-§2.7), then the mapping scales. In training mode (is_test false) the
+ * (spec §2.3-§2.7), then the mapping scales. In training mode (RPU_MODE_TRAIN) the
  * gradient mask |y_tile| >= 0.999·out_scale·out_bound (when forward.out_bound > 0, any kind
  * but floating_point, as aihwkit's tile wrappers) is kept for the next backward.
  * The noise of vector k in pass r (bound management) of a call is drawn from a stream
  * address fixed by (calls before, batch size n, k, r), so results do not depend on how the
- * batch is processed internally. */
-rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, bool is_test);
+ * batch is processed internally. Local. */
+rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pass_mode mode);
 
 /* Backward of a batch: d [n, out] -> dx [n, in] (= noisy Wᵀ(scales·d), spec §2.3; no bound
  * management). If the last forward was a training forward of the same n, outputs that hit
- * the output bound there get zero gradient. */
+ * the output bound there get zero gradient. Local. */
 rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx);
 
 /* Weight update of a batch (spec §3): W <- W - lr · d xᵀ for each vector k in batch order,
@@ -87,21 +111,49 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx);
  * and their device model; floating_point/ideal devices and pulse_type none update exactly
  * (one GEMM, no bounds); none_with_device applies the exact outer product, then the
  * device bounds. Errors: RPU_ERR_ARG (NULL, n < 0, lr < 0 or not finite),
- * RPU_ERR_UNSUPPORTED (a pulse train longer than 255 slots), RPU_ERR_NOMEM. */
+ * RPU_ERR_UNSUPPORTED (a pulse train longer than 255 slots), RPU_ERR_NOMEM. Local. */
 rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
+
+/* The weight gradient of a batch that rpu_tile_update(x, d, n, lr) acts on (spec §1.6,
+ * §6.7, §7), x [n, in], d [n, out] as for the update, grad [out, in]:
+ *   RPU_WEIGHTS_STORED  grad = sum over k of (d_k / scales)ᵀ x_k, the gradient in the
+ *                       tile's stored units: the update's target is W <- W - lr grad;
+ *   RPU_WEIGHTS_SCALED  grad = sum over k of d_kᵀ x_k, the gradient w.r.t. the logical
+ *                       weights (stored x scales), what PyTorch computes for the digital
+ *                       layer.
+ * Each element is a sum of exact products of floats (d_k,i / scales_i rounded to float as
+ * the update rounds it) accumulated in double in batch order, rounded once to float. What
+ * the tile does with it depends on the config kind:
+ *   floating_point (and pulse_type none, ideal devices): the update applies W - lr grad
+ *     exactly (one GEMM, no bounds), as aihwkit's FloatingPointTile;
+ *   single (pulsed devices): the stochastic pulse trains change W by -lr grad in
+ *     expectation where update management does not clip and the device steps are
+ *     symmetric and state independent (spec §3.3); aihwkit's AnalogTile never forms grad,
+ *     it hands x and d to the pulsed update;
+ *   inference: grad (stored units) is what aihwkit's InferenceTile stores as the gradient
+ *     of its shared weights (d divided by the mapping scales, summed over all vectors) for
+ *     a torch optimizer; rpu_tile_update applies W - lr grad exactly, then the post-update
+ *     step clips/remaps/modifies. With a weight modifier the forward and backward used the
+ *     modified copy, but the gradient goes to W (straight through).
+ * d is the gradient w.r.t. the tile output before the backward's output-bound mask (the
+ * mask affects only the input gradient, as in aihwkit). weight_scaling_lr_compensation
+ * changes the learning rate of pulsed updates, not grad. n = 0 gives zeros.
+ * Errors: RPU_ERR_ARG (NULL, n < 0, unknown units), RPU_ERR_NOMEM. Local. */
+rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *d, int n,
+                                rpu_weight_units units, float *grad);
 
 /* Post-update step after each optimizer step (spec §3.5, §6.4-§6.6): diffusion, then
  * decay (alpha 1), then weight clipping (clip.*), remapping (remap.*; the mapping scales
  * absorb the factor) and the weight modifier (modifier.*), which makes the copy of the
  * weights that training forwards and backwards use (eval forwards use the stored weights
- * unless modifier.enable_during_test), as configured. */
+ * unless modifier.enable_during_test), as configured. Local. */
 rpu_status rpu_tile_post_update(rpu_tile *t);
 
 /* Resets columns start .. start+count-1 (wrapping; count < 0: all), each device with
- * probability prob, to its reset bias plus reset_std noise (spec §3.5). */
+ * probability prob, to its reset bias plus reset_std noise (spec §3.5). Local. */
 rpu_status rpu_tile_reset_columns(rpu_tile *t, int start, int count, float prob);
 
-/* Device drift by dt (device.drift parameters, spec §4.1). */
+/* Device drift by dt (device.drift parameters, spec §4.1). Local. */
 rpu_status rpu_tile_drift_weights(rpu_tile *t, double dt);
 
 /* ------------------------------------------------------------------ realistic write (§8.2) */
@@ -113,7 +165,7 @@ typedef struct {
     float w_init;        /* start from weights U(-w_init, w_init) (default 0.01) */
 } rpu_program_params;
 
-/* Fills aihwkit's program_weights defaults. */
+/* Fills aihwkit's program_weights defaults. Local. */
 void rpu_program_params_default(rpu_program_params *p);
 
 /* Writes the logical weights w [out, in] the way a chip is programmed (spec §8.2; local):
@@ -148,39 +200,41 @@ rpu_status rpu_tile_program(rpu_tile *t, uint64_t repeat);
  * §6.3), applied to eval forwards. Programs repeat 0 first if not programmed (local). */
 rpu_status rpu_tile_drift_to(rpu_tile *t, double t_inference, uint32_t draw);
 
+/* Inference state (local): whether the tile is programmed, the seconds since programming
+ * of its current weights, the drift compensation factors [out] (1 until drifted; NULL
+ * without inference state), and the weight modifier's forward/backward copy [out, in] used
+ * by training forwards (NULL while there is none: no modifier, or not applied since the
+ * weights last changed). */
 bool rpu_tile_programmed(const rpu_tile *t);
 double rpu_tile_t_inference(const rpu_tile *t);
-/* Drift compensation factors [out] (1 until drifted; NULL without inference state). */
 const float *rpu_tile_compensation(const rpu_tile *t);
-/* The weight modifier's forward/backward copy [out, in] used by training forwards, or
- * NULL while there is none (no modifier, or not applied since the weights last changed). */
 const float *rpu_tile_fb_weights(const rpu_tile *t);
 
 /* Per-cell device state arrays ([out, in] floats each) by index 0..count-1 with their
  * aihwkit names (max_bound, min_bound, dwmin_up, dwmin_down, ...). Only the arrays the
- * configured features use exist. rpu_tile_device_array returns NULL for an unknown index. */
+ * configured features use exist. rpu_tile_device_array returns NULL for an unknown index. Local. */
 int rpu_tile_device_array_count(const rpu_tile *t);
 float *rpu_tile_device_array(const rpu_tile *t, int index, const char **name);
 float *rpu_tile_device_array_by_name(const rpu_tile *t, const char *name);
 
-/* Memory per cell: weights plus device state, in bytes. */
+/* Memory per cell: weights plus device state, in bytes. Local. */
 double rpu_tile_bytes_per_cell(const rpu_tile *t);
 
-/* Weight granularity of the device (dw_min for most; spec §3.3). */
+/* Weight granularity of the device (dw_min for most; spec §3.3). Local. */
 float rpu_tile_granularity(const rpu_tile *t);
 
 /* Construction-time IO values of the forward (dir 0) or backward (dir 1) pass, each of
  * length out_size (backward: in_size); NULL when the feature is off. For tests and the
- * checkpoint module. */
+ * checkpoint module. Local. */
 const float *rpu_tile_out_noise_values(const rpu_tile *t, int dir);
 const float *rpu_tile_v_offsets(const rpu_tile *t, int dir);
 const float *rpu_tile_nonlinearity(const rpu_tile *t, int dir);
 
-/* Running noise-management value of average_abs_max (shared by forward and backward). */
+/* Running noise-management value of average_abs_max (shared by forward and backward). Local. */
 float rpu_tile_nm_running(const rpu_tile *t);
 
 /* Positions of the tile's forward/backward noise streams (calls made so far), so that a
- * checkpoint can restore them. */
+ * checkpoint can restore them. Local. */
 uint64_t rpu_tile_forward_calls(const rpu_tile *t);
 uint64_t rpu_tile_backward_calls(const rpu_tile *t);
 void rpu_tile_set_calls(rpu_tile *t, uint64_t forward_calls, uint64_t backward_calls);
@@ -206,7 +260,7 @@ typedef struct {
 
 #define RPU_TILE_MAX_STATE_ITEMS 64
 
-/* Bytes of an item's data (4 per float, 8 per uint64 or double). */
+/* Bytes of an item's data (4 per float, 8 per uint64 or double). Local (pure). */
 static inline size_t rpu_state_item_bytes(const rpu_state_item *it) {
     return it->count * (it->type == RPU_STATE_F32 ? 4u : 8u);
 }

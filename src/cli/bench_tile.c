@@ -32,7 +32,7 @@ typedef struct {
 static int run_job(job *j) {
     switch (j->what) {
     case 0:
-        return rpu_tile_forward(j->tile, j->x, j->n, j->y, false) != RPU_OK;
+        return rpu_tile_forward(j->tile, j->x, j->n, j->y, RPU_MODE_TRAIN) != RPU_OK;
     case 1:
         return rpu_tile_backward(j->tile, j->d, j->n, j->dx) != RPU_OK;
     case 2:
@@ -213,7 +213,7 @@ int cli_bench_tile(int argc, char **argv) {
                     x[q] = 2 * rpu_rng_uniform(&r) - 1;
                 for (size_t q = 0; q < vec; ++q)
                     d[q] = 2 * rpu_rng_uniform(&r) - 1;
-                rpu_tile_set_weights(t, w, false);
+                rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED);
                 job j = {t, w, x, d, y, dx, N, N, n, 0};
                 double best[4] = {1e30, 1e30, 1e30, 1e30};
                 for (int tr = 0; tr < trials; ++tr)

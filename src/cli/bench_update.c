@@ -126,7 +126,7 @@ int cli_bench_update(int argc, char **argv) {
             fprintf(stderr, "rpusim bench update: %s\n", rpu_last_error());
             goto fail;
         }
-        rpu_tile_set_weights(t, w, false);
+        rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED);
         for (int rep = 0; rep < repeats + 1; ++rep) {
             double t0 = now();
             err |= rpu_tile_update(t, x, d, n, 0.1f) != RPU_OK;
@@ -147,7 +147,7 @@ int cli_bench_update(int argc, char **argv) {
                     fprintf(stderr, "rpusim bench update: %s\n", rpu_last_error());
                     goto fail;
                 }
-                rpu_tile_set_weights(t, w, false);
+                rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED);
                 double t0 = now();
                 err |= rpu_tile_update(t, x, d, n, lrs[l]) != RPU_OK;
                 double s = now() - t0;

@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #include "rpusim/config.h"
+#include "rpusim/layer.h"
 #include "rpusim/mapping.h"
 #include "rpusim/tile.h"
 
@@ -308,7 +309,7 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
     int kernel_elems = 1;
     for (int d = 0; d < nd; ++d)
         kernel_elems *= L->kernel[d];
-    const bool analog_bias = L->bias && !cfg->mapping.digital_bias;
+    const bool analog_bias = rpu_bias_for_config(L->bias, cfg) == RPU_BIAS_ANALOG;
 
     /* input shape of this layer */
     shape in = {0};

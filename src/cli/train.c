@@ -142,7 +142,7 @@ static int run(const char *cmd, int argc, char **argv) {
         if (rank == 0 && a.checkpoint) printf("resuming from %s\n", a.checkpoint);
         fflush(stdout);
         progress_ctx ctx = {rank, isatty(STDERR_FILENO)};
-        rpu_train_hooks hooks = {on_progress, on_epoch, &ctx, should_stop};
+        rpu_train_hooks hooks = {on_progress, on_epoch, &ctx, should_stop, NULL};
         /* should_stop must be set on every rank or on none */
         int ok = cli_signals_install(rank == 0) == 0, all = 0;
         MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);

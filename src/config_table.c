@@ -1,0 +1,837 @@
+/* rpusim — the key table of rpu_config: the enum spellings, one row per settable field,
+ * key lookup with suggestions, and the conversion of one field's value to and from text
+ * (with its accepted range). See config_table_impl.h. No mutable static state. */
+#include "config_table_impl.h"
+
+#include "config_ini_impl.h"
+#include "error_impl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------
+ * Enum spellings (index = enum value; NULL-terminated).
+ * ------------------------------------------------------------------------------------- */
+
+static const char *const kind_names[] = {"floating_point", "single", "inference", NULL};
+static const char *const mv_names[] = {"one_pass", "pos_neg_separate",
+                                       "pos_neg_separate_digital_sum", NULL};
+static const char *const nm_names[] = {"none",           "abs_max",         "max", "constant",
+                                       "abs_max_np_sum", "average_abs_max", NULL};
+static const char *const bm_names[] = {"none", "iterative", "iterative_worst_case", NULL};
+static const char *const wnoise_names[] = {"none", "additive_constant", "pcm_read", NULL};
+static const char *const pulse_names[] = {
+    "none",       "stochastic_compressed",  "stochastic", "none_with_device",
+    "mean_count", "deterministic_implicit", NULL};
+static const char *const device_names[] = {
+    "floating_point",   "ideal",    "constant_step", "linear_step",    "soft_bounds",
+    "soft_bounds_pmax", "exp_step", "pow_step",      "piecewise_step", NULL};
+static const char *const noise_model_names[] = {"none", "pcm_like", "state_independent", NULL};
+static const char *const drift_comp_names[] = {"none", "global", "per_column", NULL};
+static const char *const clip_names[] = {"none", "fixed_value", "layer_gaussian",
+                                         "average_channel_max", NULL};
+static const char *const remap_names[] = {"none", "layerwise_symmetric", "channelwise_symmetric",
+                                          NULL};
+static const char *const modifier_names[] = {
+    "none",   "discretize", "mult_normal", "add_normal",   "discretize_add_normal",
+    "dorefa", "poly",       "prog_noise",  "drop_connect", NULL};
+
+/* Enums are stored and read as int. */
+_Static_assert(sizeof(rpu_config_kind) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_mv_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_noise_management) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_bound_management) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_w_noise_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_pulse_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_device_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_noise_model_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_drift_compensation) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_clip_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_remap_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_modifier_type) == sizeof(int), "enum size");
+_Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size");
+
+/* ---------------------------------------------------------------------------------------
+ * The field table.
+ * ------------------------------------------------------------------------------------- */
+
+/* Per-type shorthands; X(type, key, member, count_member, lo, hi, flags, names). Members
+ * without a count use `kind` as a placeholder count member (never read). Floats and list
+ * elements come with their accepted range in the name: ANY (finite), NONNEG (>= 0),
+ * POS (> 0), PROB ([0, 1]), GE1 (>= 1). */
+#define FB(X, k, m) X(T_BOOL, k, m, kind, 0.0, 0.0, 0u, NULL)
+#define FU(X, k, m) X(T_U64, k, m, kind, 0.0, 0.0, 0u, NULL)
+#define FI(X, k, m, lo) X(T_INT, k, m, kind, lo, HUGE_VAL, 0u, NULL)
+#define FE(X, k, m, nm) X(T_ENUM, k, m, kind, 0.0, 0.0, 0u, nm)
+#define RF_ANY(X, k, m) X(T_FLOAT, k, m, kind, -HUGE_VAL, HUGE_VAL, 0u, NULL)
+#define RF_NONNEG(X, k, m) X(T_FLOAT, k, m, kind, 0.0, HUGE_VAL, 0u, NULL)
+#define RF_POS(X, k, m) X(T_FLOAT, k, m, kind, 0.0, HUGE_VAL, F_LO_OPEN, NULL)
+#define RF_PROB(X, k, m) X(T_FLOAT, k, m, kind, 0.0, 1.0, 0u, NULL)
+#define RF_GE1(X, k, m) X(T_FLOAT, k, m, kind, 1.0, HUGE_VAL, 0u, NULL)
+#define RL_ANY(X, k, m, cnt) X(T_LIST, k, m, cnt, -HUGE_VAL, HUGE_VAL, 0u, NULL)
+#define RL_NONNEG(X, k, m, cnt) X(T_LIST, k, m, cnt, 0.0, HUGE_VAL, 0u, NULL)
+#define RL_FIXED_ANY(X, k, m) X(T_LIST, k, m, kind, -HUGE_VAL, HUGE_VAL, F_FIXED_LEN, NULL)
+
+/* IOParameters (spec §2.1), once per direction. */
+#define RPU_IO_FIELDS(X, P, M)                                                                     \
+    FB(X, P "is_perfect", M.is_perfect)                                                            \
+    FE(X, P "mv_type", M.mv_type, mv_names)                                                        \
+    RF_ANY(X, P "inp_bound", M.inp_bound)                                                          \
+    RF_NONNEG(X, P "inp_noise", M.inp_noise)                                                       \
+    RF_ANY(X, P "inp_res", M.inp_res)                                                              \
+    FB(X, P "inp_sto_round", M.inp_sto_round)                                                      \
+    RF_ANY(X, P "inp_asymmetry", M.inp_asymmetry)                                                  \
+    RF_ANY(X, P "out_bound", M.out_bound)                                                          \
+    RF_NONNEG(X, P "out_noise", M.out_noise)                                                       \
+    RF_NONNEG(X, P "out_noise_std", M.out_noise_std)                                               \
+    RF_ANY(X, P "out_res", M.out_res)                                                              \
+    FB(X, P "out_sto_round", M.out_sto_round)                                                      \
+    RF_ANY(X, P "out_scale", M.out_scale)                                                          \
+    RF_ANY(X, P "out_asymmetry", M.out_asymmetry)                                                  \
+    FE(X, P "bound_management", M.bound_management, bm_names)                                      \
+    FE(X, P "noise_management", M.noise_management, nm_names)                                      \
+    RF_NONNEG(X, P "w_noise", M.w_noise)                                                           \
+    FE(X, P "w_noise_type", M.w_noise_type, wnoise_names)                                          \
+    RF_NONNEG(X, P "ir_drop", M.ir_drop)                                                           \
+    RF_POS(X, P "ir_drop_g_ratio", M.ir_drop_g_ratio)                                              \
+    RF_NONNEG(X, P "out_nonlinearity", M.out_nonlinearity)                                         \
+    RF_NONNEG(X, P "out_nonlinearity_std", M.out_nonlinearity_std)                                 \
+    RF_NONNEG(X, P "slope_calibration", M.slope_calibration)                                       \
+    RF_NONNEG(X, P "v_offset_std", M.v_offset_std)                                                 \
+    RF_ANY(X, P "v_offset_w_min", M.v_offset_w_min)                                                \
+    RF_NONNEG(X, P "r_series", M.r_series)                                                         \
+    RF_NONNEG(X, P "w_read_asymmetry_dtod", M.w_read_asymmetry_dtod)                               \
+    RF_GE1(X, P "max_bm_factor", M.max_bm_factor)                                                  \
+    RF_NONNEG(X, P "max_bm_res", M.max_bm_res)                                                     \
+    FB(X, P "bm_test_negative_bound", M.bm_test_negative_bound)                                    \
+    RF_NONNEG(X, P "nm_thres", M.nm_thres)                                                         \
+    RF_POS(X, P "nm_assumed_wmax", M.nm_assumed_wmax)                                              \
+    RF_PROB(X, P "nm_decay", M.nm_decay)
+
+/* Every key, in the order rpu_config_write prints them: "kind" and "device.type" first,
+ * because setting them resets other fields. */
+#define RPU_CONFIG_FIELDS(X)                                                                       \
+    X(T_KIND, "kind", kind, kind, 0.0, 0.0, 0u, kind_names)                                        \
+    X(T_DEVTYPE, "device.type", device.type, kind, 0.0, 0.0, 0u, device_names)                     \
+    RPU_IO_FIELDS(X, "forward.", forward)                                                          \
+    RPU_IO_FIELDS(X, "backward.", backward)                                                        \
+    /* UpdateParameters (spec §3.1) */                                                            \
+    FI(X, "update.desired_bl", update.desired_bl, 1.0)                                             \
+    FB(X, "update.fixed_bl", update.fixed_bl)                                                      \
+    FE(X, "update.pulse_type", update.pulse_type, pulse_names)                                     \
+    RF_PROB(X, "update.res", update.res)                                                           \
+    RF_PROB(X, "update.x_res_implicit", update.x_res_implicit)                                     \
+    RF_PROB(X, "update.d_res_implicit", update.d_res_implicit)                                     \
+    FB(X, "update.d_sparsity", update.d_sparsity)                                                  \
+    FB(X, "update.sto_round", update.sto_round)                                                    \
+    FB(X, "update.update_bl_management", update.update_bl_management)                              \
+    FB(X, "update.update_management", update.update_management)                                    \
+    RF_NONNEG(X, "update.um_grad_scale", update.um_grad_scale)                                     \
+    RF_NONNEG(X, "update.um_reg_scale", update.um_reg_scale)                                       \
+    /* PulsedDevice (spec §4.1) */                                                                \
+    FU(X, "device.construction_seed", device.construction_seed)                                    \
+    RF_NONNEG(X, "device.dw_min", device.dw_min)                                                   \
+    RF_NONNEG(X, "device.dw_min_dtod", device.dw_min_dtod)                                         \
+    FB(X, "device.dw_min_dtod_log_normal", device.dw_min_dtod_log_normal)                          \
+    RF_NONNEG(X, "device.dw_min_std", device.dw_min_std)                                           \
+    RF_ANY(X, "device.up_down", device.up_down)                                                    \
+    RF_NONNEG(X, "device.up_down_dtod", device.up_down_dtod)                                       \
+    RF_ANY(X, "device.w_max", device.w_max)                                                        \
+    RF_NONNEG(X, "device.w_max_dtod", device.w_max_dtod)                                           \
+    RF_ANY(X, "device.w_min", device.w_min)                                                        \
+    RF_NONNEG(X, "device.w_min_dtod", device.w_min_dtod)                                           \
+    FB(X, "device.enforce_consistency", device.enforce_consistency)                                \
+    FB(X, "device.perfect_bias", device.perfect_bias)                                              \
+    RF_ANY(X, "device.reset", device.reset)                                                        \
+    RF_NONNEG(X, "device.reset_dtod", device.reset_dtod)                                           \
+    RF_NONNEG(X, "device.reset_std", device.reset_std)                                             \
+    RF_NONNEG(X, "device.lifetime", device.lifetime)                                               \
+    RF_NONNEG(X, "device.lifetime_dtod", device.lifetime_dtod)                                     \
+    RF_NONNEG(X, "device.diffusion", device.diffusion)                                             \
+    RF_NONNEG(X, "device.diffusion_dtod", device.diffusion_dtod)                                   \
+    RF_PROB(X, "device.corrupt_devices_prob", device.corrupt_devices_prob)                         \
+    RF_NONNEG(X, "device.corrupt_devices_range", device.corrupt_devices_range)                     \
+    RF_NONNEG(X, "device.write_noise_std", device.write_noise_std)                                 \
+    FB(X, "device.apply_write_noise_on_set", device.apply_write_noise_on_set)                      \
+    /* LinearStep / SoftBounds (spec §4.3, §4.4); exp_step shares gamma_up/gamma_down */         \
+    RF_ANY(X, "device.gamma_up", device.gamma_up)                                                  \
+    RF_ANY(X, "device.gamma_down", device.gamma_down)                                              \
+    RF_NONNEG(X, "device.gamma_up_dtod", device.gamma_up_dtod)                                     \
+    RF_NONNEG(X, "device.gamma_down_dtod", device.gamma_down_dtod)                                 \
+    FB(X, "device.allow_increasing", device.allow_increasing)                                      \
+    FB(X, "device.mean_bound_reference", device.mean_bound_reference)                              \
+    FB(X, "device.mult_noise", device.mult_noise)                                                  \
+    FB(X, "device.reverse_up", device.reverse_up)                                                  \
+    FB(X, "device.reverse_down", device.reverse_down)                                              \
+    RF_ANY(X, "device.reverse_offset", device.reverse_offset)                                      \
+    /* SoftBoundsPmax (spec §4.4) */                                                              \
+    RF_POS(X, "device.p_max", device.p_max)                                                        \
+    RF_POS(X, "device.alpha", device.alpha)                                                        \
+    RF_ANY(X, "device.range_min", device.range_min)                                                \
+    RF_ANY(X, "device.range_max", device.range_max)                                                \
+    /* PowStep (spec §4.5) */                                                                     \
+    RF_NONNEG(X, "device.pow_gamma", device.pow_gamma)                                             \
+    RF_NONNEG(X, "device.pow_gamma_dtod", device.pow_gamma_dtod)                                   \
+    RF_ANY(X, "device.pow_up_down", device.pow_up_down)                                            \
+    RF_NONNEG(X, "device.pow_up_down_dtod", device.pow_up_down_dtod)                               \
+    /* ExpStep (spec §4.6) */                                                                     \
+    RF_ANY(X, "device.A_up", device.A_up)                                                          \
+    RF_ANY(X, "device.A_down", device.A_down)                                                      \
+    RF_ANY(X, "device.a", device.a)                                                                \
+    RF_ANY(X, "device.b", device.b)                                                                \
+    RF_NONNEG(X, "device.dw_min_std_add", device.dw_min_std_add)                                   \
+    RF_NONNEG(X, "device.dw_min_std_slope", device.dw_min_std_slope)                               \
+    /* PiecewiseStep (spec §4.8) */                                                               \
+    RL_NONNEG(X, "device.piecewise_up", device.piecewise_up, device.n_piecewise_up)                \
+    RL_NONNEG(X, "device.piecewise_down", device.piecewise_down, device.n_piecewise_down)          \
+    /* DriftParameter (spec §4.1) */                                                              \
+    RF_ANY(X, "device.drift.nu", device.drift.nu)                                                  \
+    RF_POS(X, "device.drift.t_0", device.drift.t_0)                                                \
+    RF_NONNEG(X, "device.drift.reset_tol", device.drift.reset_tol)                                 \
+    RF_NONNEG(X, "device.drift.nu_dtod", device.drift.nu_dtod)                                     \
+    RF_NONNEG(X, "device.drift.nu_std", device.drift.nu_std)                                       \
+    RF_POS(X, "device.drift.wg_ratio", device.drift.wg_ratio)                                      \
+    RF_ANY(X, "device.drift.g_offset", device.drift.g_offset)                                      \
+    RF_ANY(X, "device.drift.w_offset", device.drift.w_offset)                                      \
+    RF_ANY(X, "device.drift.nu_k", device.drift.nu_k)                                              \
+    RF_ANY(X, "device.drift.log_g0", device.drift.log_g0)                                          \
+    RF_NONNEG(X, "device.drift.w_noise_std", device.drift.w_noise_std)                             \
+    /* Inference noise model (spec §6.2) */                                                       \
+    FE(X, "noise_model.type", noise_model.type, noise_model_names)                                 \
+    RL_FIXED_ANY(X, "noise_model.prog_coeff", noise_model.prog_coeff)                              \
+    RF_POS(X, "noise_model.g_max", noise_model.g_max)                                              \
+    RF_NONNEG(X, "noise_model.g_min", noise_model.g_min)                                           \
+    RF_POS(X, "noise_model.t_read", noise_model.t_read)                                            \
+    RF_POS(X, "noise_model.t_0", noise_model.t_0)                                                  \
+    RF_NONNEG(X, "noise_model.prog_noise_scale", noise_model.prog_noise_scale)                     \
+    RF_NONNEG(X, "noise_model.read_noise_scale", noise_model.read_noise_scale)                     \
+    RF_NONNEG(X, "noise_model.drift_scale", noise_model.drift_scale)                               \
+    RF_NONNEG(X, "noise_model.prog_coeff_g_max_reference", noise_model.prog_coeff_g_max_reference) \
+    RF_NONNEG(X, "noise_model.prog_std", noise_model.prog_std)                                     \
+    RF_ANY(X, "noise_model.drift_nu_mean", noise_model.drift_nu_mean)                              \
+    RF_NONNEG(X, "noise_model.drift_nu_std", noise_model.drift_nu_std)                             \
+    /* Drift compensation, clip, remap, modifier (spec §6.3-§6.6) */                             \
+    FE(X, "drift_compensation", drift_compensation, drift_comp_names)                              \
+    FE(X, "clip.type", clip.type, clip_names)                                                      \
+    RF_ANY(X, "clip.fixed_value", clip.fixed_value)                                                \
+    RF_POS(X, "clip.sigma", clip.sigma)                                                            \
+    FE(X, "remap.type", remap.type, remap_names)                                                   \
+    RF_POS(X, "remap.remapped_wmax", remap.remapped_wmax)                                          \
+    RF_NONNEG(X, "remap.max_scale_range", remap.max_scale_range)                                   \
+    RF_NONNEG(X, "remap.max_scale_ref", remap.max_scale_ref)                                       \
+    FE(X, "modifier.type", modifier.type, modifier_names)                                          \
+    RF_NONNEG(X, "modifier.std_dev", modifier.std_dev)                                             \
+    FB(X, "modifier.per_batch_sample", modifier.per_batch_sample)                                  \
+    RF_NONNEG(X, "modifier.res", modifier.res)                                                     \
+    FB(X, "modifier.sto_round", modifier.sto_round)                                                \
+    RF_NONNEG(X, "modifier.dorefa_clip", modifier.dorefa_clip)                                     \
+    RF_PROB(X, "modifier.pdrop", modifier.pdrop)                                                   \
+    FB(X, "modifier.enable_during_test", modifier.enable_during_test)                              \
+    FB(X, "modifier.rel_to_actual_wmax", modifier.rel_to_actual_wmax)                              \
+    RF_POS(X, "modifier.assumed_wmax", modifier.assumed_wmax)                                      \
+    FB(X, "modifier.copy_last_column", modifier.copy_last_column)                                  \
+    RL_ANY(X, "modifier.coeffs", modifier.coeffs, modifier.n_coeffs)                               \
+    RF_POS(X, "modifier.g_max", modifier.g_max)                                                    \
+    /* MappingParameter (spec §7) */                                                              \
+    FB(X, "mapping.digital_bias", mapping.digital_bias)                                            \
+    RF_NONNEG(X, "mapping.weight_scaling_omega", mapping.weight_scaling_omega)                     \
+    FB(X, "mapping.weight_scaling_columnwise", mapping.weight_scaling_columnwise)                  \
+    FB(X, "mapping.weight_scaling_lr_compensation", mapping.weight_scaling_lr_compensation)        \
+    FB(X, "mapping.learn_out_scaling", mapping.learn_out_scaling)                                  \
+    FB(X, "mapping.out_scaling_columnwise", mapping.out_scaling_columnwise)                        \
+    FI(X, "mapping.max_input_size", mapping.max_input_size, 0.0)                                   \
+    FI(X, "mapping.max_output_size", mapping.max_output_size, 0.0)
+
+#define CFG_MEMBER_SIZE(m) sizeof(((const rpu_config *)0)->m)
+
+#define AS_DESC(t, k, m, cnt, lo_, hi_, fl, nm)                                                    \
+    {.key = k,                                                                                     \
+     .type = t,                                                                                    \
+     .off = offsetof(rpu_config, m),                                                               \
+     .cnt_off = offsetof(rpu_config, cnt),                                                         \
+     .cap = CFG_MEMBER_SIZE(m) / sizeof(float),                                                    \
+     .lo = lo_,                                                                                    \
+     .hi = hi_,                                                                                    \
+     .flags = fl,                                                                                  \
+     .names = nm},
+#define AS_KEY(t, k, m, cnt, lo, hi, fl, nm) k,
+
+const field_desc config_fields[] = {RPU_CONFIG_FIELDS(AS_DESC)};
+const char *const config_field_keys[] = {RPU_CONFIG_FIELDS(AS_KEY)};
+
+#define N_FIELDS (sizeof config_fields / sizeof config_fields[0])
+const size_t config_n_fields = N_FIELDS;
+_Static_assert(N_FIELDS == sizeof config_field_keys / sizeof config_field_keys[0],
+               "one key per field");
+
+/* ---------------------------------------------------------------------------------------
+ * Small text helpers.
+ * ------------------------------------------------------------------------------------- */
+
+/* Locale-independent ASCII classification (config text is ASCII). */
+static bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+static char to_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool ieq(const char *a, const char *b) {
+    for (; *a && *b; ++a, ++b)
+        if (to_lower(*a) != to_lower(*b)) return false;
+    return *a == *b;
+}
+
+/* Trims leading and trailing white space in place; returns the new start. */
+static char *trim(char *s) {
+    while (is_space(*s))
+        ++s;
+    size_t n = strlen(s);
+    while (n > 0 && is_space(s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Copies src into dst (size bytes) trimmed; false if it does not fit. */
+static bool copy_trimmed(char *dst, size_t size, const char *src) {
+    while (is_space(*src))
+        ++src;
+    size_t n = strlen(src);
+    while (n > 0 && is_space(src[n - 1]))
+        --n;
+    if (n >= size) return false;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return true;
+}
+
+static int count_names(const char *const *names) {
+    int n = 0;
+    while (names[n])
+        ++n;
+    return n;
+}
+
+/* Appends formatted text to the string in buf (size bytes), always NUL-terminated. */
+static void appendf(char *buf, size_t size, const char *fmt, ...) RPU_PRINTF(3, 4);
+static void appendf(char *buf, size_t size, const char *fmt, ...) {
+    size_t pos = strlen(buf);
+    if (pos + 1 >= size) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + pos, size - pos, fmt, ap);
+    va_end(ap);
+}
+
+/* Shortest %g text (6..9 significant digits) that reads back as exactly v. */
+static void format_float(char *buf, size_t size, float v) {
+    for (int prec = 6; prec <= 9; ++prec) {
+        snprintf(buf, size, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) return;
+    }
+}
+
+/* "what is accepted" for messages. */
+static void describe_range(const field_desc *d, char *buf, size_t size) {
+    bool lo_inf = isinf(d->lo), hi_inf = isinf(d->hi);
+    if (lo_inf && hi_inf) return;
+    if (hi_inf) {
+        appendf(buf, size, " %s %.10g", (d->flags & F_LO_OPEN) ? ">" : ">=", d->lo);
+    } else if (lo_inf) {
+        appendf(buf, size, " %s %.10g", (d->flags & F_HI_OPEN) ? "<" : "<=", d->hi);
+    } else {
+        appendf(buf, size, " in %c%.10g, %.10g%c", (d->flags & F_LO_OPEN) ? '(' : '[', d->lo, d->hi,
+                (d->flags & F_HI_OPEN) ? ')' : ']');
+    }
+}
+
+static void describe(const field_desc *d, char *buf, size_t size) {
+    buf[0] = '\0';
+    switch (d->type) {
+    case T_BOOL:
+        appendf(buf, size, "true or false (also 1/0, yes/no, on/off)");
+        break;
+    case T_INT:
+        appendf(buf, size, "an integer");
+        describe_range(d, buf, size);
+        break;
+    case T_U64:
+        appendf(buf, size, "an integer in [0, %" PRIu64 "]", UINT64_MAX);
+        break;
+    case T_FLOAT:
+        appendf(buf, size, "a finite number");
+        describe_range(d, buf, size);
+        break;
+    case T_LIST:
+        if (d->flags & F_FIXED_LEN)
+            appendf(buf, size, "a comma-separated list of exactly %zu finite numbers", d->cap);
+        else
+            appendf(buf, size, "a comma-separated list of at most %zu finite numbers", d->cap);
+        if (!isinf(d->lo) || !isinf(d->hi)) {
+            appendf(buf, size, ", each");
+            describe_range(d, buf, size);
+        }
+        appendf(buf, size, ", optionally in [ ]");
+        break;
+    case T_ENUM:
+    case T_KIND:
+    case T_DEVTYPE:
+        appendf(buf, size, "one of:");
+        for (int i = 0; d->names[i]; ++i)
+            appendf(buf, size, "%s %s", i ? "," : "", d->names[i]);
+        break;
+    }
+}
+
+static bool in_range(const field_desc *d, double x) {
+    if (d->flags & F_LO_OPEN ? !(x > d->lo) : !(x >= d->lo)) return false;
+    if (d->flags & F_HI_OPEN ? !(x < d->hi) : !(x <= d->hi)) return false;
+    return true;
+}
+
+/* Edit distance (case-insensitive) between two short strings; SIZE_MAX if too long. */
+static size_t edit_distance(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    enum { MAXLEN = 127 };
+    if (na > MAXLEN || nb > MAXLEN) return SIZE_MAX;
+    size_t prev[MAXLEN + 1], cur[MAXLEN + 1];
+    for (size_t j = 0; j <= nb; ++j)
+        prev[j] = j;
+    for (size_t i = 1; i <= na; ++i) {
+        cur[0] = i;
+        for (size_t j = 1; j <= nb; ++j) {
+            size_t cost = to_lower(a[i - 1]) != to_lower(b[j - 1]);
+            size_t best = prev[j - 1] + cost;
+            if (prev[j] + 1 < best) best = prev[j] + 1;
+            if (cur[j - 1] + 1 < best) best = cur[j - 1] + 1;
+            cur[j] = best;
+        }
+        memcpy(prev, cur, (nb + 1) * sizeof prev[0]);
+    }
+    return prev[nb];
+}
+
+static const char *last_component(const char *key) {
+    const char *dot = strrchr(key, '.');
+    return dot ? dot + 1 : key;
+}
+
+/* The known key closest to an unknown one, or NULL if none is close. A key whose last
+ * component matches (e.g. "out_noise" -> "forward.out_noise") counts as close. */
+static const char *closest_key(const char *key) {
+    size_t n = strlen(key);
+    if (n == 0) return NULL;
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < N_FIELDS; ++i) {
+        size_t d = edit_distance(key, config_fields[i].key);
+        if (d > 1 && ieq(last_component(key), last_component(config_fields[i].key))) d = 1;
+        if (d < best_d) {
+            best_d = d;
+            best = config_fields[i].key;
+        }
+    }
+    size_t limit = n / 4 > 2 ? n / 4 : 2;
+    return best_d <= limit ? best : NULL;
+}
+
+const field_desc *config_find_field(const char *key) {
+    for (size_t i = 0; i < N_FIELDS; ++i)
+        if (strcmp(config_fields[i].key, key) == 0) return &config_fields[i];
+    return NULL;
+}
+
+void config_unknown_key_message(const char *key, char *err, size_t errsz) {
+    const char *near = closest_key(key);
+    char vis[160];
+    ini_visible(vis, sizeof vis, key, 100);
+    snprintf(err, errsz, "unknown config key \"%s\"", vis);
+    if (near)
+        appendf(err, errsz, " (did you mean \"%s\"?)", near);
+    else
+        appendf(err, errsz, " (rpu_config_keys() lists the %zu known keys)", N_FIELDS);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Field access.
+ * ------------------------------------------------------------------------------------- */
+
+static void *field_ptr(rpu_config *cfg, const field_desc *d) {
+    return (char *)cfg + d->off;
+}
+
+static const void *field_cptr(const rpu_config *cfg, const field_desc *d) {
+    return (const char *)cfg + d->off;
+}
+
+static int get_int(const rpu_config *cfg, size_t off) {
+    int v;
+    memcpy(&v, (const char *)cfg + off, sizeof v);
+    return v;
+}
+
+static void set_int(rpu_config *cfg, size_t off, int v) {
+    memcpy((char *)cfg + off, &v, sizeof v);
+}
+
+static int list_count(const rpu_config *cfg, const field_desc *d) {
+    return (d->flags & F_FIXED_LEN) ? (int)d->cap : get_int(cfg, d->cnt_off);
+}
+
+/* Formats the value of one field as config text. */
+void config_format_value(const rpu_config *cfg, const field_desc *d, char *buf, size_t size) {
+    const void *p = field_cptr(cfg, d);
+    buf[0] = '\0';
+    switch (d->type) {
+    case T_BOOL:
+        snprintf(buf, size, "%s", *(const bool *)p ? "true" : "false");
+        break;
+    case T_INT:
+        snprintf(buf, size, "%d", get_int(cfg, d->off));
+        break;
+    case T_U64:
+        snprintf(buf, size, "%" PRIu64, *(const uint64_t *)p);
+        break;
+    case T_FLOAT:
+        format_float(buf, size, *(const float *)p);
+        break;
+    case T_ENUM:
+    case T_KIND:
+    case T_DEVTYPE: {
+        int v = get_int(cfg, d->off);
+        if (v >= 0 && v < count_names(d->names))
+            snprintf(buf, size, "%s", d->names[v]);
+        else
+            snprintf(buf, size, "%d", v); /* invalid stored value; validate reports it */
+        break;
+    }
+    case T_LIST: {
+        const float *arr = (const float *)p;
+        int n = list_count(cfg, d);
+        if (n < 0) n = 0;
+        if ((size_t)n > d->cap) n = (int)d->cap;
+        appendf(buf, size, "[");
+        for (int i = 0; i < n; ++i) {
+            char num[48];
+            format_float(num, sizeof num, arr[i]);
+            appendf(buf, size, "%s%s", i ? ", " : "", num);
+        }
+        appendf(buf, size, "]");
+        break;
+    }
+    }
+}
+
+/* A parsed value, before it is stored. */
+typedef struct {
+    bool b;
+    int i;
+    uint64_t u;
+    float f;
+    int n;
+    float list[RPU_MAX_PIECEWISE];
+} parsed_value;
+
+static bool parse_float_token(const char *s, float *out) {
+    if (*s == '\0') return false;
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (end == s || *end != '\0') return false;
+    *out = v;
+    return true;
+}
+
+/* Parses trimmed text s for field d into v; on failure writes a message naming the key
+ * (the caller appends what is accepted). */
+static bool parse_value(const field_desc *d, const char *s, parsed_value *v, char *err,
+                        size_t errsz) {
+    char vs[100]; /* s for messages: control characters escaped */
+    ini_visible(vs, sizeof vs, s, 64);
+    switch (d->type) {
+    case T_BOOL: {
+        static const char *const yes[] = {"true", "1", "yes", "on"};
+        static const char *const no[] = {"false", "0", "no", "off"};
+        for (int i = 0; i < 4; ++i) {
+            if (ieq(s, yes[i])) {
+                v->b = true;
+                return true;
+            }
+            if (ieq(s, no[i])) {
+                v->b = false;
+                return true;
+            }
+        }
+        snprintf(err, errsz, "%s: \"%s\" is not a boolean", d->key, vs);
+        return false;
+    }
+    case T_INT: {
+        char *end;
+        errno = 0;
+        long x = strtol(s, &end, 10);
+        if (*s == '\0' || end == s || *end != '\0') {
+            snprintf(err, errsz, "%s: \"%s\" is not an integer", d->key, vs);
+            return false;
+        }
+        if (errno == ERANGE || x < INT_MIN || x > INT_MAX || !in_range(d, (double)x)) {
+            snprintf(err, errsz, "%s: %s is out of range", d->key, vs);
+            return false;
+        }
+        v->i = (int)x;
+        return true;
+    }
+    case T_U64: {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(s, &end, 10);
+        if (*s == '\0' || strchr(s, '-') || end == s || *end != '\0') {
+            snprintf(err, errsz, "%s: \"%s\" is not a non-negative integer", d->key, vs);
+            return false;
+        }
+        if (errno == ERANGE) {
+            snprintf(err, errsz, "%s: %s is out of range", d->key, vs);
+            return false;
+        }
+        v->u = (uint64_t)x;
+        return true;
+    }
+    case T_FLOAT: {
+        float x;
+        if (!parse_float_token(s, &x)) {
+            snprintf(err, errsz, "%s: \"%s\" is not a number", d->key, vs);
+            return false;
+        }
+        if (!isfinite(x)) {
+            snprintf(err, errsz, "%s: \"%s\" is not a finite float", d->key, vs);
+            return false;
+        }
+        if (!in_range(d, (double)x)) {
+            snprintf(err, errsz, "%s: %s is out of range", d->key, vs);
+            return false;
+        }
+        v->f = x;
+        return true;
+    }
+    case T_ENUM:
+    case T_KIND:
+    case T_DEVTYPE:
+        for (int i = 0; d->names[i]; ++i) {
+            if (ieq(s, d->names[i])) {
+                v->i = i;
+                return true;
+            }
+        }
+        snprintf(err, errsz, "%s: unknown value \"%s\"", d->key, vs);
+        return false;
+    case T_LIST: {
+        char body[CONFIG_VALUE_MAX];
+        if (!copy_trimmed(body, sizeof body, s)) {
+            snprintf(err, errsz, "%s: value too long", d->key);
+            return false;
+        }
+        char *b = body;
+        size_t len = strlen(b);
+        if (len > 0 && b[0] == '[') {
+            if (b[len - 1] != ']') {
+                snprintf(err, errsz, "%s: \"%s\" has '[' without closing ']'", d->key, vs);
+                return false;
+            }
+            b[len - 1] = '\0';
+            b = trim(b + 1);
+        }
+        int n = 0;
+        if (*b != '\0') {
+            for (;;) {
+                char *comma = strchr(b, ',');
+                if (comma) *comma = '\0';
+                char *tok = trim(b);
+                char tv[64];
+                ini_visible(tv, sizeof tv, tok, 32);
+                float x;
+                if (!parse_float_token(tok, &x) || !isfinite(x)) {
+                    snprintf(err, errsz, "%s: element %d (\"%s\") of \"%s\" is not a finite number",
+                             d->key, n + 1, tv, vs);
+                    return false;
+                }
+                if (!in_range(d, (double)x)) {
+                    snprintf(err, errsz, "%s: element %d (%s) is out of range", d->key, n + 1, tv);
+                    return false;
+                }
+                if ((size_t)n >= d->cap) {
+                    snprintf(err, errsz, "%s: too many elements", d->key);
+                    return false;
+                }
+                v->list[n++] = x;
+                if (!comma) break;
+                b = comma + 1;
+            }
+        }
+        if ((d->flags & F_FIXED_LEN) && (size_t)n != d->cap) {
+            snprintf(err, errsz, "%s: got %d elements", d->key, n);
+            return false;
+        }
+        v->n = n;
+        return true;
+    }
+    }
+    snprintf(err, errsz, "%s: internal error: unknown field type", d->key);
+    return false;
+}
+
+/* Stores a parsed value; "kind" and "device.type" reset what they govern. */
+static void store_value(rpu_config *cfg, const field_desc *d, const parsed_value *v) {
+    void *p = field_ptr(cfg, d);
+    switch (d->type) {
+    case T_BOOL:
+        *(bool *)p = v->b;
+        break;
+    case T_INT:
+    case T_ENUM:
+        set_int(cfg, d->off, v->i);
+        break;
+    case T_U64:
+        *(uint64_t *)p = v->u;
+        break;
+    case T_FLOAT:
+        *(float *)p = v->f;
+        break;
+    case T_KIND:
+        (void)rpu_config_default(cfg, (rpu_config_kind)v->i);
+        break;
+    case T_DEVTYPE:
+        (void)rpu_device_params_default(&cfg->device, (rpu_device_type)v->i);
+        break;
+    case T_LIST: {
+        float *arr = (float *)p;
+        for (size_t i = 0; i < d->cap; ++i)
+            arr[i] = (int)i < v->n ? v->list[i] : 0.0f;
+        if (!(d->flags & F_FIXED_LEN)) set_int(cfg, d->cnt_off, v->n);
+        break;
+    }
+    }
+}
+
+/* Sets one field; on failure cfg is untouched and err holds the message. */
+rpu_status config_set_field(rpu_config *cfg, const char *key, const char *value, char *err,
+                            size_t errsz) {
+    char k[256] = {0};
+    if (!copy_trimmed(k, sizeof k, key)) {
+        char vis[160];
+        ini_visible(vis, sizeof vis, key, 100);
+        snprintf(err, errsz, "unknown config key \"%s\" (too long)", vis);
+        return RPU_ERR_CONFIG;
+    }
+    const field_desc *d = config_find_field(k);
+    if (!d) {
+        config_unknown_key_message(k, err, errsz);
+        return RPU_ERR_CONFIG;
+    }
+    char val[CONFIG_VALUE_MAX];
+    if (!copy_trimmed(val, sizeof val, value)) {
+        snprintf(err, errsz, "%s: value too long (at most %d characters)", d->key,
+                 CONFIG_VALUE_MAX - 1);
+        return RPU_ERR_CONFIG;
+    }
+    parsed_value v;
+    memset(&v, 0, sizeof v);
+    if (!parse_value(d, val, &v, err, errsz)) {
+        char accepted[512]; /* described only on failure: parsing stays cheap */
+        describe(d, accepted, sizeof accepted);
+        appendf(err, errsz, "; expected %s", accepted);
+        return RPU_ERR_CONFIG;
+    }
+    store_value(cfg, d, &v);
+    return RPU_OK;
+}
+
+/* Checks the stored value of one field against its type and range. */
+bool config_check_field(const rpu_config *cfg, const field_desc *d, char *err, size_t errsz) {
+    char accepted[512];
+    const void *p = field_cptr(cfg, d);
+    switch (d->type) {
+    case T_BOOL:
+    case T_U64:
+        return true;
+    case T_INT: {
+        int v = get_int(cfg, d->off);
+        if (in_range(d, (double)v)) return true;
+        describe(d, accepted, sizeof accepted);
+        snprintf(err, errsz, "%s = %d is out of range; expected %s", d->key, v, accepted);
+        return false;
+    }
+    case T_FLOAT: {
+        float v = *(const float *)p;
+        if (isfinite(v) && in_range(d, (double)v)) return true;
+        describe(d, accepted, sizeof accepted);
+        snprintf(err, errsz, "%s = %g is invalid; expected %s", d->key, (double)v, accepted);
+        return false;
+    }
+    case T_ENUM:
+    case T_KIND:
+    case T_DEVTYPE: {
+        int v = get_int(cfg, d->off);
+        if (v >= 0 && v < count_names(d->names)) return true;
+        describe(d, accepted, sizeof accepted);
+        snprintf(err, errsz, "%s = %d is not a valid value; expected %s", d->key, v, accepted);
+        return false;
+    }
+    case T_LIST: {
+        int n = list_count(cfg, d);
+        describe(d, accepted, sizeof accepted);
+        if (n < 0 || (size_t)n > d->cap) {
+            snprintf(err, errsz, "%s has %d elements; expected %s", d->key, n, accepted);
+            return false;
+        }
+        const float *arr = (const float *)p;
+        for (int i = 0; i < n; ++i) {
+            if (!isfinite(arr[i]) || !in_range(d, (double)arr[i])) {
+                snprintf(err, errsz, "%s: element %d = %g is invalid; expected %s", d->key, i + 1,
+                         (double)arr[i], accepted);
+                return false;
+            }
+        }
+        return true;
+    }
+    }
+    return true;
+}
+
+bool config_field_equal(const rpu_config *a, const rpu_config *b, const field_desc *d) {
+    const void *pa = field_cptr(a, d), *pb = field_cptr(b, d);
+    switch (d->type) {
+    case T_BOOL:
+        return *(const bool *)pa == *(const bool *)pb;
+    case T_INT:
+    case T_ENUM:
+    case T_KIND:
+    case T_DEVTYPE:
+        return get_int(a, d->off) == get_int(b, d->off);
+    case T_U64:
+        return *(const uint64_t *)pa == *(const uint64_t *)pb;
+    case T_FLOAT:
+        return *(const float *)pa == *(const float *)pb;
+    case T_LIST: {
+        int na = list_count(a, d), nb = list_count(b, d);
+        if (na != nb) return false;
+        if (na < 0 || (size_t)na > d->cap) return false;
+        const float *fa = (const float *)pa, *fb = (const float *)pb;
+        for (int i = 0; i < na; ++i)
+            if (fa[i] != fb[i]) return false;
+        return true;
+    }
+    }
+    return false;
+}
+
+const char *config_enum_name(const char *key, int v) {
+    const field_desc *d = config_find_field(key);
+    if (!d || !d->names || v < 0 || v >= count_names(d->names)) return "?";
+    return d->names[v];
+}

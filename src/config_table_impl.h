@@ -1,0 +1,71 @@
+/* Private: the table of rpu_config's settable fields, shared by the files of the config
+ * module (config_table.c owns it; config.c, config_validate.c use it).
+ *
+ * Every settable field is described once (key, value type, offset in rpu_config, accepted
+ * range, enum names), in the X-macro table of config_table.c. Setting, reading, printing,
+ * comparing, validating and listing keys all walk the table, so a field added there is
+ * handled everywhere. */
+#ifndef RPUSIM_CONFIG_TABLE_IMPL_H
+#define RPUSIM_CONFIG_TABLE_IMPL_H
+
+#include "rpusim/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum {
+    T_BOOL,   /* bool */
+    T_INT,    /* int, range-checked */
+    T_U64,    /* uint64_t, any value */
+    T_FLOAT,  /* float, finite, range-checked */
+    T_ENUM,   /* int-sized enum, spelled by names[] */
+    T_LIST,   /* float array (+ int count unless F_FIXED_LEN), elements range-checked */
+    T_KIND,   /* "kind": an enum whose setting resets the whole config */
+    T_DEVTYPE /* "device.type": an enum whose setting resets the device fields */
+} field_type;
+
+enum {
+    F_LO_OPEN = 1u,  /* lower bound excluded */
+    F_HI_OPEN = 2u,  /* upper bound excluded */
+    F_FIXED_LEN = 4u /* list has exactly cap elements (no count field) */
+};
+
+typedef struct {
+    const char *key;
+    size_t off;               /* offset of the value in rpu_config */
+    size_t cnt_off;           /* T_LIST without F_FIXED_LEN: offset of the int element count */
+    size_t cap;               /* T_LIST: capacity in elements */
+    double lo, hi;            /* accepted range (T_INT, T_FLOAT, T_LIST elements) */
+    const char *const *names; /* enum spellings */
+    field_type type;
+    unsigned flags;
+} field_desc;
+
+/* The table, in rpu_config_keys() order, and its keys. */
+extern const field_desc config_fields[];
+extern const char *const config_field_keys[];
+extern const size_t config_n_fields;
+
+/* Longest value text (a 64-element list) and longest error message we produce. */
+#define CONFIG_VALUE_MAX 4096
+#define CONFIG_ERR_MAX 900
+
+/* The field of a key (exact, case-sensitive), or NULL. */
+const field_desc *config_find_field(const char *key);
+/* "unknown config key ..." with the closest known key, into err (errsz bytes). */
+void config_unknown_key_message(const char *key, char *err, size_t errsz);
+/* The value of one field as config text (what rpu_config_get returns). */
+void config_format_value(const rpu_config *cfg, const field_desc *d, char *buf, size_t size);
+/* Sets one field from text (key and value trimmed); on failure cfg is untouched, err holds
+ * the message and the result is RPU_ERR_CONFIG. "kind" and "device.type" reset what they
+ * govern. */
+rpu_status config_set_field(rpu_config *cfg, const char *key, const char *value, char *err,
+                            size_t errsz);
+/* Checks the stored value of one field against its type and range (err on failure). */
+bool config_check_field(const rpu_config *cfg, const field_desc *d, char *err, size_t errsz);
+/* True if field d is equal in a and b (lists by length and their elements). */
+bool config_field_equal(const rpu_config *a, const rpu_config *b, const field_desc *d);
+/* The spelling of value v of the enum field key ("?" when out of range). */
+const char *config_enum_name(const char *key, int v);
+
+#endif
