@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Command-line checks of the rpusim tool: help, unknown commands and options give the
-# documented exit codes and name the problem; the benchmarks run on small shapes and
-# write well-formed JSON with one row per case.
+# documented exit codes and name the problem; every numeric option value is parsed
+# strictly (the whole value, in range; the message names the option, the value and the
+# fault); sizes are bounded and large work gets a one-line memory or tile estimate first
+# (RPUSIM_MEMORY_LIMIT lowers the limit estimates are checked against); the benchmarks
+# run on small shapes and write well-formed JSON with one row per case.
+# RPUSIM_HAVE_BENCH=1|0 (set by CTest from RPUSIM_BENCHMARKS): with 0, `rpusim bench`
+# must refuse and say how to get it.
 # usage: cli_test.sh RPUSIM WORKDIR
 set -u
 rpusim=$1
@@ -16,35 +21,26 @@ expect_rc() { # expect_rc WANT OUTFILE CMD...
     local rc=$?
     [ "$rc" -eq "$want" ] || { echo "  exit $rc, want $want: $*" >&2; cat "$out" >&2; return 1; }
 }
+has() { # has FILE TEXT...: every TEXT occurs in FILE (fixed strings)
+    local f=$1 x
+    shift
+    for x in "$@"; do
+        grep -qF -- "$x" "$f" || { echo "  '$x' not in $f:" >&2; cat "$f" >&2; return 1; }
+    done
+}
+case "${RPUSIM_HAVE_BENCH:-}" in
+0 | 1) ;;
+*)
+    echo "cli_test.sh: set RPUSIM_HAVE_BENCH to 1 or 0 (CTest does, from RPUSIM_BENCHMARKS)" >&2
+    exit 1
+    ;;
+esac
 
-check "help exits 0 and lists bench" \
-    bash -c "'$rpusim' help | grep -q 'bench tile'"
+check "help exits 0" expect_rc 0 "$work/help.txt" "$rpusim" help
 check "version" bash -c "'$rpusim' version | grep -Eq '^rpusim [0-9]+\.[0-9]+'"
 check "no command: exit 2" expect_rc 2 "$work/none.txt" "$rpusim"
 check "unknown command: exit 2" expect_rc 2 "$work/unk.txt" "$rpusim" frobnicate
 check "unknown command is named" grep -q "frobnicate" "$work/unk.txt"
-check "bad --sizes: exit 2" expect_rc 2 "$work/bad.txt" "$rpusim" bench tile --sizes 12,x
-check "bad --sizes is named" grep -q -- "--sizes" "$work/bad.txt"
-check "unknown bench option: exit 2" expect_rc 2 "$work/opt.txt" "$rpusim" bench tile --frob 1
-check "unknown benchmark: exit 2" expect_rc 2 "$work/ub.txt" "$rpusim" bench nothing
-
-check "bench tile runs" expect_rc 0 "$work/tile.txt" "$rpusim" bench tile --sizes 16,24 \
-    --batches 1,5 --trials 1 --trial-ms 1 --json "$work/tile.json"
-# 2 sizes x 2 batches x (perfect, default) rows, each with a positive ratio
-check "bench tile: 8 rows in the table" \
-    bash -c "[ \$(grep -cE '^ +[0-9]+x[0-9]+ +[0-9]+ (perfect|default) ' '$work/tile.txt') -eq 8 ]"
-check "bench tile: 8 JSON rows" bash -c "[ \$(grep -c '\"forward_ratio\"' '$work/tile.json') -eq 8 ]"
-check "bench tile: JSON closes" bash -c "tail -1 '$work/tile.json' | grep -q '^\]}'"
-check "bench tile: names the BLAS kernel" grep -q "OpenBLAS core" "$work/tile.txt"
-
-if [ "${RPUSIM_HAVE_UPDATE:-1}" = 1 ]; then
-    check "bench update runs" expect_rc 0 "$work/upd.txt" "$rpusim" bench update --size 32 \
-        --batch 4 --repeats 1 --json "$work/upd.json"
-    check "bench update: 7 timed rows" \
-        bash -c "[ \$(grep -cE '^(floating_point|constant_step|soft_bounds) +[0-9.]+ +[0-9.]+' '$work/upd.txt') -eq 7 ]"
-    check "bench update: bytes per cell of constant_step is 20" \
-        bash -c "grep -E '^constant_step +20\.0$' '$work/upd.txt' >/dev/null"
-fi
 # rpusim map: pure computation, no MPI. Errors exit 2 and name the problem.
 check "help lists map" bash -c "'$rpusim' help | grep -q 'map --layer'"
 check "map --help: exit 0" expect_rc 0 "$work/maph.txt" "$rpusim" map --help
@@ -97,9 +93,129 @@ check "map: mismatched input: exit 2" expect_rc 2 "$work/map10.txt" "$rpusim" ma
     --layer "conv1d in=2 out=4 k=3" --layer "linear in=25 out=10" --input 2x8 --ranks 2
 check "map: mismatched input is named" grep -q "layer 2 (linear in=25): the input 4x6 has 24" \
     "$work/map10.txt"
+# ---- strict values and limits of map (issue 13, defects 8 and 9)
+check "map --ranks '2x': exit 2" expect_rc 2 "$work/mr.txt" "$rpusim" map \
+    --layer "linear in=8 out=4" --ranks 2x
+check "map --ranks '2x': option, value, fault and range named" has "$work/mr.txt" \
+    "--ranks '2x': not an integer ('x' after 2)" "1..16777216"
+check "map k=3x: exit 2" expect_rc 2 "$work/mk.txt" "$rpusim" map \
+    --layer "conv2d in=8 out=4 k=3x" --ranks 2
+check "map k=3x: the empty second value is named" has "$work/mk.txt" "'k=3x': value 2 '': empty"
+check "map kernel of 4096x4096x2 elements: exit 2" expect_rc 2 "$work/mkk.txt" "$rpusim" map \
+    --layer "conv3d in=1 out=1 k=4096x4096x2" --ranks 1
+check "map: kernel too large is named" has "$work/mkk.txt" "more than 16777216 elements"
+# 2000 x 1000 tiles of 1 x 1: one line on stderr with the tile count and the memory,
+# before the report (stdout), which is unchanged
+"$rpusim" map --layer "linear in=2000 out=1000" --ranks 3 --set mapping.max_input_size=1 \
+    --set mapping.max_output_size=1 --summary >"$work/mbig.out" 2>"$work/mbig.err"
+check "map of 2000000 tiles runs" test $? -eq 0
+check "map of 2000000 tiles: the estimate comes first, on stderr" has "$work/mbig.err" \
+    "rpusim map: the plan of 2000000 tiles in 1 layer on 3 ranks: about "
+check "map of 2000000 tiles: one line" test "$(wc -l <"$work/mbig.err")" -eq 1
+check "map of 2000000 tiles: the report" has "$work/mbig.out" "tiles: 2000000 (2000 in x 1000 out)"
+check "map of 5 tiles: no estimate line" bash -c "! grep -q 'plan of' '$work/map7.txt'"
+# the same with the per-tile table (2000000 lines of about 80 bytes) under a 64 MiB limit
+RPUSIM_MEMORY_LIMIT=64M "$rpusim" map --layer "linear in=2000 out=1000" --ranks 3 \
+    --set mapping.max_input_size=1 --set mapping.max_output_size=1 >"$work/mlim.out" 2>"$work/mlim.err"
+check "map over RPUSIM_MEMORY_LIMIT: exit 2" test $? -eq 2
+check "map over RPUSIM_MEMORY_LIMIT: the estimate and the limit named" has "$work/mlim.err" \
+    "the plan of 2000000 tiles" "needs about" "more than the 64.0 MiB of RPUSIM_MEMORY_LIMIT=64M"
+check "map over RPUSIM_MEMORY_LIMIT: no report" test ! -s "$work/mlim.out"
+
+# ---- export / import: strict option values (the options are checked before any file)
+check "export --over-sampling 10.5: exit 2" expect_rc 2 "$work/eo.txt" "$rpusim" export \
+    none.h5 -o out.h5 --over-sampling 10.5
+check "export --over-sampling 10.5: named" has "$work/eo.txt" \
+    "--over-sampling '10.5': not an integer ('.5' after 10); want an integer in 1..1000"
+check "import --program-max-iter 1e3: exit 2" expect_rc 2 "$work/im.txt" "$rpusim" import \
+    none.h5 --experiment none.ini -o out.h5 --program-max-iter 1e3
+check "import --program-max-iter 1e3: named" has "$work/im.txt" \
+    "--program-max-iter '1e3': not an integer ('e3' after 1)"
+check "import --program-tolerance 1e300: exit 2" expect_rc 2 "$work/it.txt" "$rpusim" import \
+    none.h5 --experiment none.ini -o out.h5 --program-tolerance 1e300
+check "import --program-tolerance 1e300: out of a float's range" has "$work/it.txt" \
+    "--program-tolerance '1e300': above the maximum 3.40282e+38"
+check "import --program-lr nan: exit 2" expect_rc 2 "$work/il.txt" "$rpusim" import \
+    none.h5 --experiment none.ini -o out.h5 --program-lr nan
+check "import --program-lr nan: not finite" has "$work/il.txt" "--program-lr 'nan': not finite"
+
+# ---- benchmarks
+if [ "$RPUSIM_HAVE_BENCH" = 0 ]; then
+    check "without benchmarks: bench exits 2" expect_rc 2 "$work/nob.txt" "$rpusim" bench tile
+    check "without benchmarks: says how to get them" has "$work/nob.txt" \
+        "built without benchmarks (configure with -DRPUSIM_BENCHMARKS=ON)"
+    check "without benchmarks: help says so" has "$work/help.txt" "built without the benchmarks"
+    check "without benchmarks: help lists no bench command" \
+        bash -c "! grep -q 'bench tile \[options\]' '$work/help.txt'"
+    finish cli_test
+    exit
+fi
+check "help lists bench" has "$work/help.txt" "bench tile [options]" "bench conv [options]"
+check "bad --sizes: exit 2" expect_rc 2 "$work/bad.txt" "$rpusim" bench tile --sizes 12,x
+check "bad --sizes is named" grep -q -- "--sizes" "$work/bad.txt"
+check "unknown bench option: exit 2" expect_rc 2 "$work/opt.txt" "$rpusim" bench tile --frob 1
+check "unknown benchmark: exit 2" expect_rc 2 "$work/ub.txt" "$rpusim" bench nothing
+
+check "bench tile runs" expect_rc 0 "$work/tile.txt" "$rpusim" bench tile --sizes 16,24 \
+    --batches 1,5 --trials 1 --trial-ms 1 --json "$work/tile.json"
+# 2 sizes x 2 batches x (perfect, default) rows, each with a positive ratio
+check "bench tile: 8 rows in the table" \
+    bash -c "[ \$(grep -cE '^ +[0-9]+x[0-9]+ +[0-9]+ (perfect|default) ' '$work/tile.txt') -eq 8 ]"
+check "bench tile: 8 JSON rows" bash -c "[ \$(grep -c '\"forward_ratio\"' '$work/tile.json') -eq 8 ]"
+check "bench tile: JSON closes" bash -c "tail -1 '$work/tile.json' | grep -q '^\]}'"
+check "bench tile: names the BLAS kernel" grep -q "OpenBLAS core" "$work/tile.txt"
+
+check "bench update runs" expect_rc 0 "$work/upd.txt" "$rpusim" bench update --size 32 \
+    --batch 4 --repeats 1 --json "$work/upd.json"
+check "bench update: 7 timed rows" \
+    bash -c "[ \$(grep -cE '^(floating_point|constant_step|soft_bounds) +[0-9.]+ +[0-9.]+' '$work/upd.txt') -eq 7 ]"
+check "bench update: bytes per cell of constant_step is 20" \
+    bash -c "grep -E '^constant_step +20\.0$' '$work/upd.txt' >/dev/null"
 check "bench conv runs (singleton MPI)" expect_rc 0 "$work/conv.txt" "$rpusim" bench conv \
     --batch 2 --size 8 --repeats 1
 check "bench conv: 4 configurations timed" \
     bash -c "[ \$(grep -cE '^(floating_point|constant_step|fp_8tiles|cs_8tiles) +[0-9]+ ' '$work/conv.txt') -eq 4 ]"
 check "bench conv: bad option exits 2" expect_rc 2 "$work/convbad.txt" "$rpusim" bench conv --batch x
+
+# strict values (defect 9: --trials 3junk was read as 3 by atoi)
+check "bench tile --trials 3junk: exit 2" expect_rc 2 "$work/tj.txt" "$rpusim" bench tile \
+    --trials 3junk --sizes 8 --batches 1 --trial-ms 1
+check "bench tile --trials 3junk: option, value, fault and range named" has "$work/tj.txt" \
+    "rpusim bench tile: --trials '3junk': not an integer ('junk' after 3); want an integer in 1..1000000"
+check "bench tile --trial-ms 5ms: exit 2" expect_rc 2 "$work/tm.txt" "$rpusim" bench tile \
+    --trial-ms 5ms --sizes 8 --batches 1 --trials 1
+check "bench tile --trial-ms 5ms: named" has "$work/tm.txt" "--trial-ms '5ms': not a number ('ms' after 5)"
+check "bench tile --sizes 16,,32: exit 2" expect_rc 2 "$work/ts.txt" "$rpusim" bench tile --sizes 16,,32
+check "bench tile --sizes 16,,32: the empty entry named" has "$work/ts.txt" \
+    "--sizes '16,,32': value 2 '': empty"
+check "bench update --repeats 0: exit 2" expect_rc 2 "$work/ur.txt" "$rpusim" bench update --repeats 0
+check "bench update --repeats 0: named" has "$work/ur.txt" "--repeats '0': below the minimum 1"
+# sizes (defect 8: --batch 16777216 --size 16777216 overflowed an int, corrupted the heap
+# and hung): bounded before any work, products in size_t
+check "bench conv --batch 16777216 --size 16777216: exit 2 at once" expect_rc 2 "$work/cb.txt" \
+    timeout 120 "$rpusim" bench conv --batch 16777216 --size 16777216
+check "bench conv: the batch limit named" has "$work/cb.txt" \
+    "--batch '16777216': above the maximum 1048576"
+# within the bounds, the output of 2^20 x 32 x 46340^2 elements does not fit an MPI count
+check "bench conv --batch 1048576 --size 46340: exit 2 at once" expect_rc 2 "$work/cc.txt" \
+    timeout 120 "$rpusim" bench conv --batch 1048576 --size 46340
+check "bench conv: the element count named" has "$work/cc.txt" \
+    "= 72054639637299200 elements, more than the 2147483647 an MPI reduction counts"
+# the estimate before the work: batch 2, 16 -> 32 channels, 8 x 8, 3 x 3 kernel: x, dx
+# 2048 floats, y, dy, output 4096, columns 2x144x64 = 18432 (twice), weights 32x144 (twice),
+# and the layer's patches (18432 floats), output (4096 x 12 bytes) and input gradient
+# (2048 x 12 bytes): 397312 bytes = 388.0 KiB
+check "bench conv: the memory estimate is the first line" bash -c \
+    "head -1 '$work/conv.txt' | grep -qF 'rpusim bench conv: batch 2 of 16x8x8, per rank: about 388.0 KiB of memory'"
+# a 1024 x 1024 constant_step tile: 1048576 cells x (20 bytes of state + 4 of weights) +
+# 4 x 1024 floats = 24.0 MiB
+check "bench tile over RPUSIM_MEMORY_LIMIT=1M: exit 2" expect_rc 2 "$work/tl.txt" \
+    env RPUSIM_MEMORY_LIMIT=1M "$rpusim" bench tile --sizes 1024 --batches 1
+check "bench tile over the limit: estimate and limit named" has "$work/tl.txt" \
+    "the largest case (tile 1024x1024, batch 1) needs about 24.0 MiB of memory, more than the 1.0 MiB of RPUSIM_MEMORY_LIMIT=1M"
+check "bench tile under the limit: the estimate first" bash -c \
+    "head -1 '$work/tile.txt' | grep -q '^rpusim bench tile: the largest case (tile 24x24, batch 5): about .* of memory'"
+check "a malformed RPUSIM_MEMORY_LIMIT: exit 2" expect_rc 2 "$work/tlx.txt" \
+    env RPUSIM_MEMORY_LIMIT=lots "$rpusim" bench update --size 8
+check "a malformed RPUSIM_MEMORY_LIMIT is named" has "$work/tlx.txt" "RPUSIM_MEMORY_LIMIT='lots'"
 finish cli_test

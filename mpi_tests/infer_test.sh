@@ -14,7 +14,8 @@
 #  (d) scripts/plot_infer.py turns the CSVs into a PNG;
 #  (f) a floating-point model exported (rpusim export, exact and realistic), imported as
 #      inference tiles, exported again (identical) and put through rpusim infer;
-#  (e) errors: a checkpoint of another kind, bad options, more groups than ranks.
+#  (e) errors: a checkpoint of another kind, bad options (each value parsed strictly and
+#      named with its fault and limit), more groups than ranks.
 # usage: infer_test.sh RPUSIM MPIEXEC SOURCE_DIR WORKDIR
 set -u
 rpusim=$1
@@ -115,7 +116,7 @@ expect_fail() { # expect_fail PATTERN CMD...
     "$@" >err.log 2>&1
     local rc=$?
     check "fails: $*" test $rc -ne 0
-    check "message '$pat' for: $*" grep -qiE "$pat" err.log
+    check "message '$pat' for: $*" grep -qiE -- "$pat" err.log
 }
 "$mpiexec" -n 1 "$rpusim" train "$exp" "${set_common[@]}" --set rpu.kind=floating_point \
     --set run.epochs=1 --set "run.output_dir=$work/fp" --set "run.checkpoint=$work/fp/ck.h5" >fp.log 2>&1
@@ -125,6 +126,19 @@ expect_fail 'differs|kind' "$mpiexec" -n 1 "$rpusim" infer "$exp" "${set_common[
     --checkpoint fp/ck.h5 --repeats 1
 expect_fail 't-inference' "$rpusim" infer "$exp" --checkpoint out/ck.h5 --t-inference 1,-5
 expect_fail 'repeats' "$rpusim" infer "$exp" --checkpoint out/ck.h5 --repeats 0
+# option values are parsed strictly; the message names the option, the value, the fault
+# and the limit (issue 13: 1e300 was refused by the library as "must be >= 0")
+expect_fail "--t-inference '1e300': value 1 '1e300': above the maximum 1e\+30; want up to 64 comma-separated numbers in \[0, 1e\+30\]" \
+    "$rpusim" infer "$exp" "${set_common[@]}" --checkpoint out/ck.h5 --repeats 1 --t-inference 1e300
+check "1e300: no 'must be >= 0'" bash -c "! grep -q 'must be >= 0' err.log"
+expect_fail "--t-inference '1,nan': value 2 'nan': not finite" \
+    "$rpusim" infer "$exp" "${set_common[@]}" --checkpoint out/ck.h5 --repeats 1 --t-inference 1,nan
+expect_fail "--t-inference '1e999': value 1 '1e999': out of range of a double" \
+    "$rpusim" infer "$exp" "${set_common[@]}" --checkpoint out/ck.h5 --repeats 1 --t-inference 1e999
+expect_fail "--repeats '3junk': not an integer \('junk' after 3\); want an integer in 1..4095" \
+    "$rpusim" infer "$exp" "${set_common[@]}" --checkpoint out/ck.h5 --repeats 3junk
+expect_fail "--groups '0': below the minimum 1" \
+    "$rpusim" infer "$exp" "${set_common[@]}" --checkpoint out/ck.h5 --repeats 1 --groups 0
 expect_fail 'checkpoint' "$rpusim" infer "$exp"
 expect_fail 'compensation' "$rpusim" infer "$exp" --checkpoint out/ck.h5 --compensation half
 expect_fail 'groups' "$mpiexec" -n 2 "$rpusim" infer "$exp" "${set_common[@]}" \

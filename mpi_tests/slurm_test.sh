@@ -242,14 +242,42 @@ until grep -q "^epoch 2/50 step" twice.log 2>/dev/null; do # epoch 1's checkpoin
 done
 mapfile -t ranks < <(pgrep -P "$pid" -x rpusim)
 [ ${#ranks[@]} -eq 2 ] || { kill "$pid"; fail "found ${#ranks[@]} rank processes, want 2"; }
-# Both ranks stopped: no save can complete (it needs both) until the end of the test.
-kill -STOP "${ranks[@]}"
+# Each step is deterministic: every wait below is for a state the test can see (a process
+# state, a file, a line in the log), never for an amount of time.
+# Rank 0 (by its MPI rank; it prints the notices) gets the signals; rank 1 is stopped.
+r0="" r1=""
+for p in "${ranks[@]}"; do
+    case "$(tr '\0' '\n' <"/proc/$p/environ" | grep '^OMPI_COMM_WORLD_RANK=')" in
+    OMPI_COMM_WORLD_RANK=0) r0=$p ;;
+    OMPI_COMM_WORLD_RANK=1) r1=$p ;;
+    esac
+done
+[ -n "$r0" ] && [ -n "$r1" ] || { kill "$pid"; fail "cannot tell rank 0 from rank 1"; }
+proc_state() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1; } # R, S, T, Z or ''
+# Stop rank 1 at a moment when no save is in flight (no checkpoint.h5.tmp; a save that
+# rank 1 has finished its part of is completed and renamed by rank 0 alone): from then on
+# no save can complete, since each needs both ranks, and checkpoint.h5 stays as it is.
+while :; do
+    kill -STOP "$r1"
+    until [ "$(proc_state "$r1")" = T ]; do sleep 0.01; done
+    [ -e "$d6/checkpoint.h5.tmp" ] || break
+    kill -CONT "$r1"
+    until [ ! -e "$d6/checkpoint.h5.tmp" ]; do sleep 0.01; done
+done
 sum_before=$(md5sum <"$d6/checkpoint.h5")
-# Both signals pending at once (a stopped process cannot run the first handler): on
-# SIGCONT the handler runs for SIGUSR1 (10) and then for SIGTERM (15), which exits.
-kill -USR1 "${ranks[0]}"
-kill -TERM "${ranks[0]}"
-kill -CONT "${ranks[@]}"
+# The first signal; its handler has run when rank 0's notice is in the log. Only then the
+# second (sent together, both could be taken by two threads of the process at once and
+# neither would see the other's flag).
+kill -USR1 "$r0"
+n=600
+until grep -q "rpusim: SIGUSR1 received" twice.log; do
+    n=$((n - 1))
+    [ $n -gt 0 ] || { kill -CONT "$r1"; kill "$pid"; fail "rank 0 did not report SIGUSR1"; }
+    sleep 0.05
+done
+kill -TERM "$r0"
+until [ -z "$(proc_state "$r0")" ] || [ "$(proc_state "$r0")" = Z ]; do sleep 0.01; done
+kill -CONT "$r1" # rank 0 is gone: rank 1 cannot save alone; mpiexec ends it
 rc=0
 wait "$pid" || rc=$?
 [ $rc -eq 143 ] || { cat twice.log >&2; fail "mpiexec exit code $rc after two signals, want 143 (128 + SIGTERM)"; }

@@ -4,7 +4,8 @@
 # rebuilds incrementally.
 #
 # usage: bash scripts/setup.sh [--sanitize] [--build-dir DIR] [--no-install] [--dry-run]
-#                              [--with-fashion | --no-fashion] [-- CMAKE_ARGS...]
+#                              [--with-fashion | --no-fashion] [--print-packages]
+#                              [-- CMAKE_ARGS...]
 #   --sanitize        AddressSanitizer + UBSan build (-DRPUSIM_SANITIZE=ON) in ./build-sanitize,
 #                     compiled with clang when it is installed (then the libFuzzer targets
 #                     of fuzz/ are built and run by ctest too), else with the default cc
@@ -15,6 +16,9 @@
 #                     IDX files in /usr/share/datasets/fashion-mnist) and test loading it;
 #                     the default
 #   --no-fashion      neither install it nor register its test (-DRPUSIM_TEST_FASHION=OFF)
+#   --print-packages  print the Debian packages it installs, one a line, and exit (the
+#                     test `deps` checks that every module and command the scripts and
+#                     tests use comes from one of them)
 #   -- CMAKE_ARGS     passed to the CMake configure step (e.g. -DBUILD_SHARED_LIBS=ON)
 set -euo pipefail
 
@@ -24,6 +28,7 @@ build_dir=""
 install=1
 dry_run=0
 fashion=1
+print_packages=0
 cmake_args=()
 
 while [ $# -gt 0 ]; do
@@ -39,6 +44,7 @@ while [ $# -gt 0 ]; do
     --dry-run) dry_run=1 ;;
     --with-fashion) fashion=1 ;;
     --no-fashion) fashion=0 ;;
+    --print-packages) print_packages=1 ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
         exit 0
@@ -66,6 +72,10 @@ run() {
 }
 
 # --- packages ---------------------------------------------------------------------------
+# Everything the build, the scripts and the tests use beyond Debian's required base
+# system; the test `deps` (mpi_tests/deps_check.py) fails when a Python module or a
+# command of scripts/ or mpi_tests/ comes from a package that is neither listed here nor
+# pulled in by one listed here (Depends/Pre-Depends).
 packages=(
     build-essential cmake pkg-config
     openmpi-bin libopenmpi-dev
@@ -74,11 +84,15 @@ packages=(
     libinih-dev
     zlib1g-dev
     clang libclang-rt-dev
-    python3-h5py python3-numpy
+    python3 python3-h5py python3-numpy python3-matplotlib
     slurmctld slurmd slurm-client munge
 )
 if [ $fashion = 1 ]; then
     packages+=(dataset-fashion-mnist)
+fi
+if [ $print_packages = 1 ]; then
+    printf '%s\n' "${packages[@]}"
+    exit 0
 fi
 
 is_installed() {

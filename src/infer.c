@@ -81,14 +81,15 @@ rpu_status rpu_infer(MPI_Comm comm, const rpu_experiment *e, const char *checkpo
     if (!e || !checkpoint || !p || !res || !p->times)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_infer: NULL argument");
     memset(res, 0, sizeof *res);
-    if (p->n_times < 1 || p->repeats < 1 || p->repeats > 4095)
+    if (p->n_times < 1 || p->repeats < 1 || p->repeats > RPU_INFER_MAX_REPEATS)
         return RPU_FAIL(RPU_ERR_ARG,
-                        "rpu_infer: %d times and %d repeats (need >= 1 time, 1..4095 repeats)",
-                        p->n_times, p->repeats);
+                        "rpu_infer: %d times and %d repeats (need >= 1 time, 1..%d repeats)",
+                        p->n_times, p->repeats, RPU_INFER_MAX_REPEATS);
     for (int j = 0; j < p->n_times; ++j)
-        if (!(p->times[j] >= 0) || p->times[j] > 1e30)
-            return RPU_FAIL(RPU_ERR_ARG, "rpu_infer: t_inference %g (entry %d) must be >= 0",
-                            p->times[j], j + 1);
+        if (!(p->times[j] >= 0) || p->times[j] > RPU_INFER_MAX_TIME)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "rpu_infer: t_inference %g (entry %d) is outside [0, %g] seconds",
+                            p->times[j], j + 1, RPU_INFER_MAX_TIME);
     if (e->cfg.kind != RPU_KIND_INFERENCE)
         return RPU_FAIL(RPU_ERR_CONFIG,
                         "%s: rpusim infer needs [rpu] kind = inference (programming and drift "

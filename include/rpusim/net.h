@@ -191,6 +191,11 @@ rpu_status rpu_evaluate(MPI_Comm comm, const rpu_experiment *exp, const char *ch
 
 /* ------------------------------------------------------------------ inference over time */
 
+/* Limits of rpu_infer_params: times in [0, RPU_INFER_MAX_TIME] seconds, repeats in
+ * 1..RPU_INFER_MAX_REPEATS. */
+#define RPU_INFER_MAX_TIME 1e30
+#define RPU_INFER_MAX_REPEATS 4095
+
 typedef struct {
     const double *times; /* t_inference values in seconds after programming (>= 0) */
     int n_times;

@@ -166,8 +166,19 @@ if [ -z "$(ctld_pid)$(slurmd_pid)" ] || [ ! -s "$conf" ]; then
     printf '%s\n' "$new_conf" >"$conf"
 fi
 
-[ -n "$(ctld_pid)" ] || slurmctld -f "$conf" -i
-[ -n "$(slurmd_pid)" ] || slurmd -f "$conf"
+# start_daemon NAME CMD...: runs CMD (which daemonizes); if it fails, the end of NAME's log
+# says why (e.g. slurmd: "Unable to initialize cgroup plugin" where /sys/fs/cgroup is not
+# what Slurm expects) before the script exits.
+start_daemon() {
+    local name=$1
+    shift
+    "$@" && return 0
+    echo "local_slurm.sh: $name did not start; the end of $dir/log/$name.log:" >&2
+    tail -n 20 "$dir/log/$name.log" >&2 2>/dev/null || true
+    exit 1
+}
+[ -n "$(ctld_pid)" ] || start_daemon slurmctld slurmctld -f "$conf" -i
+[ -n "$(slurmd_pid)" ] || start_daemon slurmd slurmd -f "$conf"
 
 # Wait for the node to be idle (or allocated/mixed: jobs already running).
 for _ in $(seq 1 300); do

@@ -6,11 +6,14 @@
  * parallel speed-up. Reference (aihwkit 1.0, CPU, 2 threads, per step): 63 ms floating
  * point (unfold path), 383 ms constant_step; PyTorch's conv 4.8 ms. */
 #define _POSIX_C_SOURCE 200809L
-#include "cli.h"
+#include "args.h"
+#include "bench.h"
+#include "budget.h"
 
 #include "rpusim/layer.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -87,43 +90,95 @@ static void digital_step(digital_conv *d, const float *x, const float *dy, float
     col2im(d, dx);
 }
 
-static int run(int argc, char **argv) {
-    int N = 32, C = 16, O = 32, HW = 32, repeats = 3;
+#define CMD "bench conv"
+#define MAX_BATCH (1 << 20)
+#define MAX_SIZE 46340 /* size^2 (one feature map) fits an int */
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: [mpiexec -n P] rpusim bench conv [--batch 32] [--size 32] [--repeats 3]\n"
+            "Times a Conv2d 16->32 3x3 pad 1 training step on batch x 16 x size x size\n"
+            "inputs (batch 1..%d, size 1..%d, repeats 1..1000); every rank holds all\n"
+            "buffers (the memory estimate is per rank).\n",
+            MAX_BATCH, MAX_SIZE);
+}
+
+/* Option values; 0 or the exit code. The same on every rank (the same arguments). */
+static int parse(int argc, char **argv, int *N, int *HW, int *repeats) {
     for (int a = 0; a < argc; ++a) {
         const char *k = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
-        int *target = !strcmp(k, "--batch")     ? &N
-                      : !strcmp(k, "--size")    ? &HW
-                      : !strcmp(k, "--repeats") ? &repeats
-                                                : NULL;
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-            printf(
-                "usage: [mpiexec -n P] rpusim bench conv [--batch 32] [--size 32] [--repeats 3]\n");
-            return 0;
+            usage(stdout);
+            return -1;
         }
-        int vals[1];
-        if (!target || !v || cli_parse_int_list(v, vals, 1) != 1) {
-            fprintf(stderr, "rpusim bench conv: bad option %s %s\n", k, v ? v : "(missing value)");
+        const bool known = !strcmp(k, "--batch") || !strcmp(k, "--size") || !strcmp(k, "--repeats");
+        if (!known || !v) {
+            fprintf(stderr, "rpusim bench conv: %s %s\n",
+                    known ? "missing value for" : "unknown option", k);
+            usage(stderr);
             return 2;
         }
-        *target = vals[0];
         ++a;
+        const bool ok = !strcmp(k, "--batch")  ? cli_arg_int(CMD, k, v, 1, MAX_BATCH, N)
+                        : !strcmp(k, "--size") ? cli_arg_int(CMD, k, v, 1, MAX_SIZE, HW)
+                                               : cli_arg_int(CMD, k, v, 1, 1000, repeats);
+        if (!ok) return 2;
     }
+    return 0;
+}
+
+static int run(int argc, char **argv) {
+    int N = 32, C = 16, O = 32, HW = 32, repeats = 3;
+    int rc = parse(argc, argv, &N, &HW, &repeats);
+    if (rc) return rc < 0 ? 0 : rc;
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    const size_t nx = (size_t)N * C * HW * HW, ny = (size_t)N * O * HW * HW;
+    /* sizes in size_t with overflow checks; the reductions count elements in an int */
+    bool ovf = false;
+    const size_t L = (size_t)HW * (size_t)HW, K = (size_t)C * 9;
+    const size_t nx = cli_mul((size_t)N * C, L, &ovf);
+    const size_t ny = cli_mul((size_t)N * O, L, &ovf);
+    const size_t ncols = cli_mul(cli_mul((size_t)N, K, &ovf), L, &ovf);
+    if (rank == 0) {
+        if (ovf || ny > INT_MAX) {
+            fprintf(stderr,
+                    "rpusim bench conv: --batch %d --size %d: the output has %d x %d x %d x %d "
+                    "= %.0f elements, more than the %d an MPI reduction counts\n",
+                    N, HW, N, O, HW, HW, (double)N * O * HW * HW, INT_MAX);
+            rc = 2;
+        } else {
+            /* this benchmark's buffers (x, dx, dy, y, the digital output, im2col columns
+             * and their gradient, weights) and the layer's own (its patches, int64
+             * partial sums of the output and the input gradient, float copies) */
+            cli_budget b = {0, false};
+            cli_budget_add(&b, nx, 2 * sizeof(float));
+            cli_budget_add(&b, ny, 3 * sizeof(float));
+            cli_budget_add(&b, ncols, 2 * sizeof(float));
+            cli_budget_add(&b, (size_t)O * K, 2 * sizeof(float));
+            cli_budget_add(&b, ncols, sizeof(float));
+            cli_budget_add(&b, ny, sizeof(int64_t) + sizeof(float));
+            cli_budget_add(&b, nx, sizeof(int64_t) + sizeof(float));
+            char what[96];
+            snprintf(what, sizeof what, "batch %d of 16x%dx%d, per rank", N, HW, HW);
+            rc = cli_budget_check(CMD, what, &b, stdout);
+        }
+    }
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (rc) return rc;
     float *x = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float));
     float *y = malloc(ny * sizeof(float)), *dx = malloc(nx * sizeof(float));
     digital_conv d = {N, C, O, HW, HW, 3, 1, NULL, NULL, NULL, NULL, NULL};
-    const size_t K = (size_t)C * 9, L = (size_t)HW * HW;
-    d.cols = malloc(sizeof(float) * N * K * L);
-    d.dcols = malloc(sizeof(float) * N * K * L);
+    d.cols = malloc(sizeof(float) * ncols);
+    d.dcols = malloc(sizeof(float) * ncols);
     d.w = malloc(sizeof(float) * O * K);
     d.dw = malloc(sizeof(float) * O * K);
     d.y = malloc(sizeof(float) * ny);
-    int rc = 0;
-    if (!x || !dy || !y || !dx || !d.cols || !d.dcols || !d.w || !d.dw || !d.y) {
-        fprintf(stderr, "rpusim bench conv: out of memory\n");
+    /* every rank or none goes on: a rank alone in the collectives below would hang */
+    int have = x && dy && y && dx && d.cols && d.dcols && d.w && d.dw && d.y, all = 0;
+    MPI_Allreduce(&have, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all) {
+        fprintf(stderr, "rpusim bench conv: out of memory%s\n", have ? " on another rank" : "");
         rc = 1;
         goto out;
     }

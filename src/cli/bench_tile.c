@@ -2,7 +2,9 @@
  * sgemm of the same shape timed in the same run (the ratio is what to read; absolute
  * times on a shared machine are noisy). */
 #define _POSIX_C_SOURCE 200809L
-#include "cli.h"
+#include "args.h"
+#include "bench.h"
+#include "budget.h"
 
 #include "rpusim/config.h"
 #include "rpusim/tile.h"
@@ -64,9 +66,24 @@ static void usage(FILE *f) {
                "and a bare sgemm of the same shape, alternating, best of the trials.\n");
 }
 
-static int bench_tile(int argc, char **argv) {
-    int sizes[16] = {64, 128, 256, 512}, nsizes = 4;
-    int batches[16] = {1, 64, 256}, nbatches = 3;
+#define CMD "bench tile"
+#define MAX_N 65536     /* tile size; the library takes at most 2^31 cells */
+#define MAX_BATCH 65536 /* vectors per call */
+#define MAX_LIST 16
+
+/* Bytes of one tile's state per cell (weights + device + IO) for the config of the run. */
+static double bytes_per_cell(const rpu_config *cfg, rpu_mac_mode mac) {
+    rpu_tile_params p = {.out_size = 2, .in_size = 2, .seed = 1, .mac = mac};
+    rpu_tile *t = NULL;
+    if (rpu_tile_create(&p, cfg, &t) != RPU_OK) return -1;
+    const double b = rpu_tile_bytes_per_cell(t);
+    rpu_tile_destroy(&t);
+    return b;
+}
+
+int cli_bench_tile(int argc, char **argv) {
+    int sizes[MAX_LIST] = {64, 128, 256, 512}, nsizes = 4;
+    int batches[MAX_LIST] = {1, 64, 256}, nbatches = 3;
     double trial_ms = 15;
     int trials = 5;
     rpu_mac_mode mac = RPU_MAC_BLAS;
@@ -79,33 +96,28 @@ static int bench_tile(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
+        const bool known = !strcmp(k, "--sizes") || !strcmp(k, "--batches") ||
+                           !strcmp(k, "--trial-ms") || !strcmp(k, "--trials") ||
+                           !strcmp(k, "--mac") || !strcmp(k, "--io") || !strcmp(k, "--json");
+        if (!known) {
+            fprintf(stderr, "rpusim bench tile: unknown option %s\n", k);
+            usage(stderr);
+            return 2;
+        }
         if (!v) {
             fprintf(stderr, "rpusim bench tile: option %s needs a value\n", k);
             return 2;
         }
+        ++a; /* the value */
         if (!strcmp(k, "--sizes")) {
-            if ((nsizes = cli_parse_int_list(v, sizes, 16)) < 0) {
-                fprintf(stderr,
-                        "rpusim bench tile: --sizes '%s': want positive ints, e.g. 64,128\n", v);
-                return 2;
-            }
+            if ((nsizes = cli_arg_int_list(CMD, k, v, 1, MAX_N, sizes, MAX_LIST)) < 0) return 2;
         } else if (!strcmp(k, "--batches")) {
-            if ((nbatches = cli_parse_int_list(v, batches, 16)) < 0) {
-                fprintf(stderr, "rpusim bench tile: --batches '%s': want positive ints\n", v);
+            if ((nbatches = cli_arg_int_list(CMD, k, v, 1, MAX_BATCH, batches, MAX_LIST)) < 0)
                 return 2;
-            }
         } else if (!strcmp(k, "--trial-ms")) {
-            trial_ms = atof(v);
-            if (!(trial_ms > 0)) {
-                fprintf(stderr, "rpusim bench tile: --trial-ms '%s' must be > 0\n", v);
-                return 2;
-            }
+            if (!cli_arg_double(CMD, k, v, 0.001, 3.6e6, &trial_ms)) return 2;
         } else if (!strcmp(k, "--trials")) {
-            trials = atoi(v);
-            if (trials < 1) {
-                fprintf(stderr, "rpusim bench tile: --trials '%s' must be >= 1\n", v);
-                return 2;
-            }
+            if (!cli_arg_int(CMD, k, v, 1, 1000000, &trials)) return 2;
         } else if (!strcmp(k, "--mac")) {
             if (!strcmp(v, "blas"))
                 mac = RPU_MAC_BLAS;
@@ -126,14 +138,28 @@ static int bench_tile(int argc, char **argv) {
                 fprintf(stderr, "rpusim bench tile: --io '%s': want perfect, default or both\n", v);
                 return 2;
             }
-        } else if (!strcmp(k, "--json")) {
-            json = v;
         } else {
-            fprintf(stderr, "rpusim bench tile: unknown option %s\n", k);
-            usage(stderr);
-            return 2;
+            json = v;
         }
-        ++a;
+    }
+    /* memory of the largest case (it grows with size and batch): the tile's state, a copy
+     * of its weights, and the four vector buffers (x, d, y, dx) of batch x size floats */
+    {
+        int maxn = 0, maxb = 0;
+        for (int si = 0; si < nsizes; ++si)
+            if (sizes[si] > maxn) maxn = sizes[si];
+        for (int bi = 0; bi < nbatches; ++bi)
+            if (batches[bi] > maxb) maxb = batches[bi];
+        rpu_config cfg;
+        rpu_config_default(&cfg, RPU_KIND_SINGLE);
+        const double bpc = bytes_per_cell(&cfg, mac);
+        cli_budget b = {0, false};
+        cli_budget_add(&b, cli_mul((size_t)maxn, (size_t)maxn, &b.overflow),
+                       sizeof(float) + (size_t)(bpc > 0 ? bpc + 0.5 : 0));
+        cli_budget_add(&b, cli_mul(4 * (size_t)maxb, (size_t)maxn, &b.overflow), sizeof(float));
+        char what[96];
+        snprintf(what, sizeof what, "the largest case (tile %dx%d, batch %d)", maxn, maxn, maxb);
+        if (cli_budget_check(CMD, what, &b, stdout)) return 2;
     }
     FILE *jf = NULL;
     if (json && !(jf = fopen(json, "w"))) {
@@ -172,7 +198,11 @@ static int bench_tile(int argc, char **argv) {
                 float *d = malloc(vec * sizeof(float)), *y = malloc(vec * sizeof(float));
                 float *dx = malloc(vec * sizeof(float));
                 if (!w || !x || !d || !y || !dx) {
-                    fprintf(stderr, "rpusim bench tile: out of memory\n");
+                    fprintf(stderr, "rpusim bench tile: out of memory for a %dx%d tile, batch %d\n",
+                            N, N, n);
+                    free(w), free(x), free(d), free(y), free(dx);
+                    rpu_tile_destroy(&t);
+                    if (jf) fclose(jf);
                     return 1;
                 }
                 rpu_rng r;
@@ -221,17 +251,4 @@ static int bench_tile(int argc, char **argv) {
         return 1;
     }
     return 0;
-}
-
-int cli_bench(int argc, char **argv) {
-    if (argc < 1 || !strcmp(argv[0], "--help")) {
-        fprintf(argc < 1 ? stderr : stdout, "usage: rpusim bench tile|update|conv [options]\n");
-        return argc < 1 ? 2 : 0;
-    }
-    if (!strcmp(argv[0], "tile")) return bench_tile(argc - 1, argv + 1);
-    if (!strcmp(argv[0], "update")) return cli_bench_update(argc - 1, argv + 1);
-    if (!strcmp(argv[0], "conv")) return cli_bench_conv(argc - 1, argv + 1);
-    fprintf(stderr, "rpusim bench: unknown benchmark '%s' (available: tile, update, conv)\n",
-            argv[0]);
-    return 2;
 }

@@ -4,7 +4,9 @@
  * reference figures of aihwkit 1.0 on this machine's kind (CPU, 2 threads): 0.36 s, 3.6 s
  * and 19 s. Also bytes of state per cell for every device type. */
 #define _POSIX_C_SOURCE 200809L
-#include "cli.h"
+#include "args.h"
+#include "bench.h"
+#include "budget.h"
 
 #include "rpusim/config.h"
 #include "rpusim/tile.h"
@@ -38,6 +40,9 @@ static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
     return t;
 }
 
+#define CMD "bench update"
+#define MAX_N 65536 /* tile size; the library takes at most 2^31 cells */
+
 int cli_bench_update(int argc, char **argv) {
     int N = 512, n = 256, repeats = 2;
     const char *json = NULL;
@@ -47,33 +52,46 @@ int cli_bench_update(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        int *target = !strcmp(k, "--size")      ? &N
-                      : !strcmp(k, "--batch")   ? &n
-                      : !strcmp(k, "--repeats") ? &repeats
-                                                : NULL;
-        if (!v || (!target && strcmp(k, "--json"))) {
+        const bool known = !strcmp(k, "--size") || !strcmp(k, "--batch") ||
+                           !strcmp(k, "--repeats") || !strcmp(k, "--json");
+        if (!v || !known) {
             fprintf(stderr, "rpusim bench update: %s %s\n",
-                    v ? "unknown option" : "missing value for", k);
+                    known ? "missing value for" : "unknown option", k);
             usage(stderr);
             return 2;
         }
-        if (target) {
-            int vals[1];
-            if (cli_parse_int_list(v, vals, 1) != 1) {
-                fprintf(stderr, "rpusim bench update: %s '%s': want a positive integer\n", k, v);
-                return 2;
-            }
-            *target = vals[0];
+        ++a;
+        if (!strcmp(k, "--size")) {
+            if (!cli_arg_int(CMD, k, v, 1, MAX_N, &N)) return 2;
+        } else if (!strcmp(k, "--batch")) {
+            if (!cli_arg_int(CMD, k, v, 1, 1 << 20, &n)) return 2;
+        } else if (!strcmp(k, "--repeats")) {
+            if (!cli_arg_int(CMD, k, v, 1, 1000, &repeats)) return 2;
         } else {
             json = v;
         }
-        ++a;
     }
-    const size_t nx = (size_t)n * N;
+    /* x and d (batch x size floats each), the weights, and one tile's state (the largest
+     * device: every device type is created at the end, on an 8 x 8 tile) */
+    cli_budget b = {0, false};
+    const size_t nx = cli_mul((size_t)n, (size_t)N, &b.overflow);
+    const size_t cells = cli_mul((size_t)N, (size_t)N, &b.overflow);
+    cli_budget_add(&b, nx, 2 * sizeof(float));
+    cli_budget_add(&b, cells, sizeof(float));
+    {
+        rpu_tile *t = make_tile("soft_bounds", 2, RPU_KIND_SINGLE);
+        const double bpc = t ? rpu_tile_bytes_per_cell(t) : 0;
+        rpu_tile_destroy(&t);
+        cli_budget_add(&b, cells, (size_t)(bpc + 0.5));
+    }
+    char what[64];
+    snprintf(what, sizeof what, "a %dx%d tile, batch %d", N, N, n);
+    if (cli_budget_check(CMD, what, &b, stdout)) return 2;
     float *x = malloc(nx * sizeof(float)), *d = malloc(nx * sizeof(float));
-    float *w = malloc((size_t)N * N * sizeof(float));
+    float *w = malloc(cells * sizeof(float));
     if (!x || !d || !w) {
         fprintf(stderr, "rpusim bench update: out of memory\n");
+        free(x), free(d), free(w);
         return 1;
     }
     rpu_rng r;
@@ -82,12 +100,13 @@ int cli_bench_update(int argc, char **argv) {
         x[q] = 2 * rpu_rng_uniform(&r) - 1;
     for (size_t q = 0; q < nx; ++q)
         d[q] = 0.01f * (2 * rpu_rng_uniform(&r) - 1);
-    for (size_t q = 0; q < (size_t)N * N; ++q)
+    for (size_t q = 0; q < cells; ++q)
         w[q] = 0.1f * (2 * rpu_rng_uniform(&r) - 1);
 
     FILE *jf = json ? fopen(json, "w") : NULL;
     if (json && !jf) {
         fprintf(stderr, "rpusim bench update: cannot write %s\n", json);
+        free(x), free(d), free(w);
         return 1;
     }
     printf(
@@ -105,7 +124,7 @@ int cli_bench_update(int argc, char **argv) {
         rpu_tile *t = make_tile(NULL, N, RPU_KIND_FLOATING_POINT);
         if (!t) {
             fprintf(stderr, "rpusim bench update: %s\n", rpu_last_error());
-            return 1;
+            goto fail;
         }
         rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED);
         for (int rep = 0; rep < repeats + 1; ++rep) {
@@ -126,7 +145,7 @@ int cli_bench_update(int argc, char **argv) {
                 rpu_tile *t = make_tile(devices[dv], N, RPU_KIND_SINGLE);
                 if (!t) {
                     fprintf(stderr, "rpusim bench update: %s\n", rpu_last_error());
-                    return 1;
+                    goto fail;
                 }
                 rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED);
                 double t0 = now();
@@ -171,4 +190,8 @@ int cli_bench_update(int argc, char **argv) {
         return 1;
     }
     return 0;
+fail:
+    if (jf) fclose(jf);
+    free(x), free(d), free(w);
+    return 1;
 }

@@ -1,6 +1,7 @@
 /* rpusim export: a checkpoint's logical weights in PyTorch layout (the input format of
  * rpusim import), exactly or by realistic read-out, under mpirun on any number of ranks. */
 #define _POSIX_C_SOURCE 200809L
+#include "args.h"
 #include "cli.h"
 
 #include "rpusim/ckpt.h"
@@ -53,10 +54,7 @@ static int parse(int argc, char **argv, export_args *a) {
         } else if ((!strcmp(o, "-o") || !strcmp(o, "--output")) && has) {
             a->out = argv[++k];
         } else if (!strcmp(o, "--over-sampling") && has) {
-            if (cli_parse_int_list(argv[++k], &a->over_sampling, 1) != 1 || a->over_sampling > 1000)
-                return fprintf(stderr, "rpusim export: --over-sampling '%s': expected 1..1000\n",
-                               argv[k]),
-                       2;
+            if (!cli_arg_int("export", o, argv[++k], 1, 1000, &a->over_sampling)) return 2;
         } else if (!strcmp(o, "--realistic")) {
             a->realistic = true;
         } else if (!strcmp(o, "--force")) {

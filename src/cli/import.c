@@ -2,10 +2,12 @@
  * scripts/export_torch.py) into an analog checkpoint of an experiment's network, under
  * mpirun on any number of ranks. */
 #define _POSIX_C_SOURCE 200809L
+#include "args.h"
 #include "cli.h"
 
 #include "rpusim/net.h"
 
+#include <float.h>
 #include <mpi.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -76,22 +78,20 @@ static int parse(int argc, char **argv, import_args *a) {
             a->force = true;
         } else if (!strcmp(o, "--program")) {
             a->program = true;
-        } else if (!strncmp(o, "--program-", 10) && has_val) {
-            char *end;
-            const double v = strtod(argv[k + 1], &end);
-            const bool num = end != argv[k + 1] && !*end;
-            if (!strcmp(o, "--program-max-iter") && num && v >= 0 && v <= 1e9 && v == (int)v)
-                a->prog.max_iter = (int)v;
-            else if (!strcmp(o, "--program-tolerance") && num && v >= 0)
-                a->prog.tolerance = (float)v;
-            else if (!strcmp(o, "--program-lr") && num && v > 0)
+        } else if (!strcmp(o, "--program-max-iter") && has_val) {
+            if (!cli_arg_int("import", o, argv[++k], 0, 1000000000, &a->prog.max_iter)) return 2;
+            a->program = true;
+        } else if ((!strcmp(o, "--program-tolerance") || !strcmp(o, "--program-lr")) && has_val) {
+            /* float parameters: finite, representable; a learning rate > 0 (at least the
+             * smallest normal float) */
+            const bool lr = !strcmp(o, "--program-lr");
+            double v;
+            if (!cli_arg_double("import", o, argv[++k], lr ? FLT_MIN : 0, FLT_MAX, &v)) return 2;
+            if (lr)
                 a->prog.learning_rate = (float)v;
             else
-                return fprintf(stderr, "rpusim import: %s '%s': not a valid value\n", o,
-                               argv[k + 1]),
-                       2;
+                a->prog.tolerance = (float)v;
             a->program = true;
-            ++k;
         } else if (o[0] == '-' && o[1]) {
             fprintf(stderr,
                     "rpusim import: unknown option %s (options: --experiment FILE, --set "

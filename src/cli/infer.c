@@ -1,6 +1,7 @@
 /* rpusim infer: accuracy of a trained network over time after programming (drift study),
  * mean and standard deviation over independent programming repeats. */
 #define _POSIX_C_SOURCE 200809L
+#include "args.h"
 #include "cli.h"
 
 #include "rpusim/net.h"
@@ -27,25 +28,6 @@ static const char *const usage_text =
     "  --out           summary CSV (default <run.output_dir>/infer.csv); the per-repeat\n"
     "                  values go to the same name with -repeats before .csv\n";
 
-/* Comma-separated non-negative numbers; returns the count or -1. */
-static int parse_times(const char *text, double *out, int max) {
-    int n = 0;
-    const char *p = text;
-    while (*p) {
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno || !(v >= 0) || !isfinite(v) || n >= max) return -1;
-        out[n++] = v;
-        if (*end == ',')
-            end++;
-        else if (*end)
-            return -1;
-        p = end;
-    }
-    return n > 0 ? n : -1;
-}
-
 typedef struct {
     const char *file, *checkpoint, *out, *comp;
     const char *sets[258];
@@ -71,25 +53,14 @@ static int parse(int argc, char **argv, infer_args *a) {
         } else if (!strcmp(o, "--out") && has) {
             a->out = argv[++k];
         } else if (!strcmp(o, "--t-inference") && has) {
-            if ((a->n_times = parse_times(argv[++k], a->times, MAX_TIMES)) < 0) {
-                fprintf(stderr,
-                        "rpusim infer: --t-inference '%s': expected up to %d comma-separated "
-                        "times >= 0 in seconds\n",
-                        argv[k], MAX_TIMES);
+            a->n_times = cli_arg_double_list("infer", o, argv[++k], 0, RPU_INFER_MAX_TIME, a->times,
+                                             MAX_TIMES);
+            if (a->n_times < 0) return 2;
+        } else if (!strcmp(o, "--repeats") && has) {
+            if (!cli_arg_int("infer", o, argv[++k], 1, RPU_INFER_MAX_REPEATS, &a->repeats))
                 return 2;
-            }
-        } else if ((!strcmp(o, "--repeats") || !strcmp(o, "--groups")) && has) {
-            int v;
-            if (cli_parse_int_list(argv[k + 1], &v, 1) != 1 || (o[2] == 'r' && v > 4095)) {
-                fprintf(stderr, "rpusim infer: %s '%s': expected one integer in 1..%d\n", o,
-                        argv[k + 1], o[2] == 'r' ? 4095 : 1 << 24);
-                return 2;
-            }
-            if (o[2] == 'r')
-                a->repeats = v;
-            else
-                a->groups = v;
-            ++k;
+        } else if (!strcmp(o, "--groups") && has) {
+            if (!cli_arg_int("infer", o, argv[++k], 1, 1 << 24, &a->groups)) return 2;
         } else if (!strcmp(o, "--compensation") && has) {
             a->comp = argv[++k];
             if (strcmp(a->comp, "global") && strcmp(a->comp, "column") && strcmp(a->comp, "none")) {

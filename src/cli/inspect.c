@@ -5,6 +5,7 @@
  * With --tile, every dataset of that tile. rpusim inspect FILE --verify: every object read
  * and checked as a load would (rpu_ckpt_verify). Reads through the checkpoint module's
  * serial reader (include/rpusim/ckpt.h): no MPI is initialised, no mpiexec needed. */
+#include "args.h"
 #include "cli.h"
 
 #include "rpusim/ckpt.h"

@@ -35,13 +35,9 @@ static void usage(FILE *f) {
             "  import WEIGHTS.h5 --experiment FILE -o CHECKPOINT [--set ...] [--force]\n"
             "                         digitally trained (PyTorch-layout) weights into an analog\n"
             "                         checkpoint (rpusim import --help for the file layout)\n"
-            "  bench tile [options]   time tile forward/backward against sgemm of the same shape\n"
-            "                         (rpusim bench tile --help for options)\n"
-            "  bench update [options] time pulsed updates against aihwkit's CPU figures\n"
             "  map --layer SPEC --ranks N [options]\n"
             "                         tile grid, owner ranks, memory and communication of layers\n"
             "                         (rpusim map --help for options)\n"
-            "  bench conv [options]   time a mapped Conv2d training step (run under mpiexec)\n"
             "  inspect FILE [--layer NAME] [--tile KEY]\n"
             "                         a checkpoint's metadata, tile grids and weight statistics\n"
             "  inspect FILE --readout [--over-sampling N]\n"
@@ -49,22 +45,16 @@ static void usage(FILE *f) {
             "  version                print the version\n"
             "  help                   this text\n",
             RPUSIM_VERSION);
-}
-
-int cli_parse_int_list(const char *text, int *out, int max) {
-    int n = 0;
-    const char *p = text;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 1 || v > 1 << 24 || n >= max) return -1;
-        out[n++] = (int)v;
-        if (*end == ',') end++;
-        else if (*end) return -1;
-        p = end;
-    }
-    return n > 0 ? n : -1;
+#ifdef RPUSIM_HAVE_BENCH
+    fprintf(f,
+            "benchmarks:\n"
+            "  bench tile [options]   time tile forward/backward against sgemm of the same shape\n"
+            "                         (rpusim bench tile --help for options)\n"
+            "  bench update [options] time pulsed updates against aihwkit's CPU figures\n"
+            "  bench conv [options]   time a mapped Conv2d training step (run under mpiexec)\n");
+#else
+    fprintf(f, "(built without the benchmarks `rpusim bench ...`: -DRPUSIM_BENCHMARKS=OFF)\n");
+#endif
 }
 
 int main(int argc, char **argv) {
@@ -93,7 +83,8 @@ int main(int argc, char **argv) {
 #ifdef RPUSIM_HAVE_BENCH
         return cli_bench(argc - 2, argv + 2);
 #else
-        fprintf(stderr, "rpusim: built without benchmarks (configure with -DRPUSIM_BENCHMARKS=ON)\n");
+        fprintf(stderr,
+                "rpusim: built without benchmarks (configure with -DRPUSIM_BENCHMARKS=ON)\n");
         return 2;
 #endif
     }

@@ -4,6 +4,8 @@
  * rank sends per forward and backward pass. Pure computation from the mapping module: no
  * MPI is initialised. */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
+#include "args.h"
+#include "budget.h"
 #include "cli.h"
 
 #include "rpusim/config.h"
@@ -12,6 +14,7 @@
 #include "rpusim/tile.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,27 +64,35 @@ static void usage(FILE *f) {
 
 /* ------------------------------------------------------------------ parsing */
 
-static bool parse_int(const char *s, size_t len, int lo, int *out) {
-    char buf[32];
-    if (len == 0 || len >= sizeof buf) return false;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    char *end;
-    errno = 0;
-    long v = strtol(buf, &end, 10);
-    if (*end || errno || v < lo || v > MAP_MAX_INT || buf[0] == '+' || buf[0] == ' ') return false;
-    *out = (int)v;
-    return true;
+/* s[0..len) as an integer in [lo, MAP_MAX_INT]; NULL, or the fault (in buf). */
+static const char *int_fault(const char *s, size_t len, int lo, int *out, char *buf, size_t n) {
+    char text[32];
+    if (len >= sizeof text) return snprintf(buf, n, "too long"), buf;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    long long v;
+    const char *fault = cli_int_fault(text, lo, MAP_MAX_INT, &v, buf, n);
+    if (!fault) *out = (int)v;
+    return fault;
 }
 
-/* "3", "3x5", "3,5,7": 1..max values >= lo; returns the count or -1. */
-static int parse_dims(const char *s, int lo, int *out, int max) {
-    int n = 0;
-    for (;;) {
-        size_t len = strcspn(s, "x,");
-        if (n >= max || !parse_int(s, len, lo, &out[n])) return -1;
-        ++n;
-        if (!s[len]) return n;
+/* "3", "3x5", "3,5,7": 1..max values in [lo, MAP_MAX_INT]; returns the count, or -1 with
+ * the fault in buf. */
+static int parse_dims(const char *s, int lo, int *out, int max, char *buf, size_t n) {
+    for (int k = 0;; ++k) {
+        const size_t len = strcspn(s, "x,");
+        char f[96];
+        const char *fault = k < max ? int_fault(s, len, lo, &out[k], f, sizeof f) : NULL;
+        if (k >= max) return snprintf(buf, n, "more than %d values", max), -1;
+        if (fault) {
+            if (max > 1)
+                snprintf(buf, n, "value %d '%.*s': %s", k + 1, (int)(len < 32 ? len : 32), s,
+                         fault);
+            else
+                snprintf(buf, n, "%s", fault);
+            return -1;
+        }
+        if (!s[len]) return k + 1;
         s += len + 1;
     }
 }
@@ -151,8 +162,9 @@ static bool parse_layer(const char *text, int index, layer_spec *L) {
         memcpy(key, p, klen), key[klen] = '\0';
         memcpy(val, eq + 1, vlen), val[vlen] = '\0';
         p += len;
-        int tmp[4], n;
+        int tmp[4], n = 0;
         bool ok;
+        char fault[128] = "";
         const bool conv_only = strcmp(key, "in") && strcmp(key, "out") && strcmp(key, "bias");
         if (L->ndim == 0 && conv_only) {
             fprintf(stderr,
@@ -161,29 +173,29 @@ static bool parse_layer(const char *text, int index, layer_spec *L) {
             return false;
         }
         if (!strcmp(key, "in"))
-            ok = have_in = parse_int(val, vlen, 1, &L->in);
+            ok = have_in = !int_fault(val, vlen, 1, &L->in, fault, sizeof fault);
         else if (!strcmp(key, "out"))
-            ok = have_out = parse_int(val, vlen, 1, &L->out);
+            ok = have_out = !int_fault(val, vlen, 1, &L->out, fault, sizeof fault);
         else if (!strcmp(key, "groups"))
-            ok = parse_int(val, vlen, 1, &L->groups);
+            ok = !int_fault(val, vlen, 1, &L->groups, fault, sizeof fault);
         else if (!strcmp(key, "bias")) {
             ok = !strcmp(val, "0") || !strcmp(val, "1") || !strcmp(val, "true") ||
                  !strcmp(val, "false");
             L->bias = !strcmp(val, "1") || !strcmp(val, "true");
         } else if (!strcmp(key, "k") || !strcmp(key, "kernel")) {
-            n = parse_dims(val, 1, L->kernel, nd);
+            n = parse_dims(val, 1, L->kernel, nd, fault, sizeof fault);
             ok = have_k = n > 0 && expand(n, L->kernel, nd);
         } else if (!strcmp(key, "stride")) {
-            n = parse_dims(val, 1, L->stride, nd);
+            n = parse_dims(val, 1, L->stride, nd, fault, sizeof fault);
             ok = n > 0 && expand(n, L->stride, nd);
         } else if (!strcmp(key, "padding")) {
-            n = parse_dims(val, 0, L->padding, nd);
+            n = parse_dims(val, 0, L->padding, nd, fault, sizeof fault);
             ok = n > 0 && expand(n, L->padding, nd);
         } else if (!strcmp(key, "dilation")) {
-            n = parse_dims(val, 1, L->dilation, nd);
+            n = parse_dims(val, 1, L->dilation, nd, fault, sizeof fault);
             ok = n > 0 && expand(n, L->dilation, nd);
         } else if (!strcmp(key, "size")) {
-            n = parse_dims(val, 1, tmp, 4);
+            n = parse_dims(val, 1, tmp, 4, fault, sizeof fault);
             ok = L->has_size = n == nd;
             for (int d = 0; ok && d < nd; ++d)
                 L->size[d] = tmp[d];
@@ -195,7 +207,9 @@ static bool parse_layer(const char *text, int index, layer_spec *L) {
             return false;
         }
         if (!ok) {
-            fprintf(stderr, "rpusim map: layer %d: bad value '%s=%s'", index, key, val);
+            if (!fault[0] && n > 0) snprintf(fault, sizeof fault, "%d values", n);
+            fprintf(stderr, "rpusim map: layer %d: bad value '%s=%s'%s%s", index, key, val,
+                    fault[0] ? ": " : "", fault);
             if (!strcmp(key, "bias"))
                 fprintf(stderr, " (want 0 or 1)\n");
             else if (!strcmp(key, "size"))
@@ -216,6 +230,14 @@ static bool parse_layer(const char *text, int index, layer_spec *L) {
                 text);
         return false;
     }
+    long long kernel_elems = 1;
+    for (int d = 0; d < L->ndim && kernel_elems <= MAP_MAX_INT; ++d)
+        kernel_elems *= L->kernel[d];
+    if (kernel_elems > MAP_MAX_INT) {
+        fprintf(stderr, "rpusim map: layer %d: the kernel has more than %d elements\n", index,
+                MAP_MAX_INT);
+        return false;
+    }
     if (L->in % L->groups || L->out % L->groups) {
         fprintf(stderr, "rpusim map: layer %d: in=%d and out=%d must be divisible by groups=%d\n",
                 index, L->in, L->out, L->groups);
@@ -233,8 +255,9 @@ typedef struct {
     int s[3];
 } shape;
 
-static int64_t shape_spatial(const shape *s) {
-    int64_t n = 1;
+/* Elements of the spatial size (a double: up to 3 sizes of 3 x 2^24 each). */
+static double shape_spatial(const shape *s) {
+    double n = 1;
     for (int d = 0; d < s->nd; ++d)
         n *= s->s[d];
     return n;
@@ -293,11 +316,11 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
     in.c = L->in;
     in.nd = nd;
     if (nd == 0) {
-        if (cur->known && (int64_t)cur->c * shape_spatial(cur) != L->in) {
+        if (cur->known && cur->c * shape_spatial(cur) != L->in) {
             char s[64];
             format_shape(cur, s, sizeof s);
-            fprintf(stderr, "rpusim map: layer %d (linear in=%d): the input %s has %lld features\n",
-                    index, L->in, s, (long long)cur->c * shape_spatial(cur));
+            fprintf(stderr, "rpusim map: layer %d (linear in=%d): the input %s has %.0f features\n",
+                    index, L->in, s, cur->c * shape_spatial(cur));
             return 2;
         }
         in.known = 1;
@@ -321,17 +344,26 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
     out.nd = nd;
     out.known = in.known;
     for (int d = 0; d < nd && in.known; ++d) {
-        const int span = L->dilation[d] * (L->kernel[d] - 1) + 1;
-        if (in.s[d] + 2 * L->padding[d] < span) {
+        const long long span = (long long)L->dilation[d] * (L->kernel[d] - 1) + 1;
+        const long long padded = (long long)in.s[d] + 2LL * L->padding[d];
+        if (padded < span) {
             char s[64];
             format_shape(&in, s, sizeof s);
             fprintf(stderr,
                     "rpusim map: layer %d (%s): input %s is smaller than the kernel (dimension "
-                    "%d: %d + 2x%d padding < %d)\n",
+                    "%d: %d + 2x%d padding < %lld)\n",
                     index, kind_name(nd), s, d, in.s[d], L->padding[d], span);
             return 2;
         }
-        out.s[d] = (in.s[d] + 2 * L->padding[d] - span) / L->stride[d] + 1;
+        const long long o = (padded - span) / L->stride[d] + 1;
+        if (o > INT_MAX) {
+            fprintf(stderr,
+                    "rpusim map: layer %d (%s): output size %lld in dimension %d is too "
+                    "large (at most %d)\n",
+                    index, kind_name(nd), o, d, INT_MAX);
+            return 2;
+        }
+        out.s[d] = (int)o;
     }
 
     rpu_tile_grid g;
@@ -474,6 +506,55 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
     return 0;
 }
 
+/* ------------------------------------------------------------------ estimate */
+
+#define MAP_LINE_BYTES 80         /* a line of the tile or rank table, about */
+#define MAP_BIG_TILES 1000000     /* plans from here on get a one-line estimate first */
+#define MAP_BIG_BYTES (64u << 20) /* ... and so do those that need this much memory */
+
+/* Tiles of a layer from its split counts (no grid built); -1 if the split fails (the
+ * report then names the error). */
+static double layer_tiles(const layer_spec *L, const rpu_config *cfg) {
+    int kernel_elems = 1, n_in = 0, n_out = 0;
+    for (int d = 0; d < L->ndim; ++d)
+        kernel_elems *= L->kernel[d];
+    const double ipg = (double)L->in / L->groups * kernel_elems;
+    if (ipg > 2147483647.0) return -1;
+    if (rpu_split_sizes((int)ipg, cfg->mapping.max_input_size, kernel_elems, NULL, 0, &n_in) !=
+            RPU_OK ||
+        rpu_split_sizes(L->out / L->groups, cfg->mapping.max_output_size, 1, NULL, 0, &n_out) !=
+            RPU_OK)
+        return -1;
+    return (double)L->groups * n_in * n_out;
+}
+
+/* Before the work: the tile count and memory of the whole plan (the largest layer's grid,
+ * the report text: tile tables unless --summary, rank tables). Prints one line on stderr
+ * when the plan is large (the report on stdout stays as it was) and refuses one that does
+ * not fit in memory. Returns 0 or 2. */
+static int check_plan(const layer_spec *layers, int n_layers, const rpu_config *cfg, int ranks,
+                      bool summary) {
+    double tiles = 0, largest = 0;
+    for (int l = 0; l < n_layers; ++l) {
+        const double t = layer_tiles(&layers[l], cfg);
+        if (t < 0) continue;
+        tiles += t;
+        if (t > largest) largest = t;
+    }
+    if (tiles > (double)SIZE_MAX / 1024) tiles = (double)SIZE_MAX / 1024;
+    cli_budget b = {0, false};
+    cli_budget_add(&b, (size_t)largest, sizeof(rpu_tile_slot) + sizeof(int));
+    if (!summary) cli_budget_add(&b, (size_t)tiles, MAP_LINE_BYTES);
+    cli_budget_add(&b, cli_mul((size_t)ranks, (size_t)n_layers + 1, &b.overflow),
+                   MAP_LINE_BYTES + 2 * (sizeof(int64_t) + sizeof(int)));
+    const bool big = tiles >= MAP_BIG_TILES || b.overflow || b.bytes >= MAP_BIG_BYTES;
+    char what[160];
+    snprintf(what, sizeof what, "the plan of %.0f tile%s in %d layer%s on %d rank%s%s", tiles,
+             tiles == 1 ? "" : "s", n_layers, n_layers == 1 ? "" : "s", ranks,
+             ranks == 1 ? "" : "s", summary ? "" : " (--summary leaves out the tile table)");
+    return cli_budget_check("map", what, &b, big ? stderr : NULL);
+}
+
 /* ------------------------------------------------------------------ command */
 
 int cli_map(int argc, char **argv) {
@@ -514,11 +595,7 @@ int cli_map(int argc, char **argv) {
             if (!parse_layer(v, n_layers + 1, &layers[n_layers])) goto done;
             ++n_layers;
         } else if (!strcmp(k, "--ranks") || !strcmp(k, "--batch")) {
-            int *target = k[2] == 'r' ? &ranks : &batch;
-            if (!parse_int(v, strlen(v), 1, target)) {
-                fprintf(stderr, "rpusim map: %s '%s': want a positive integer\n", k, v);
-                goto done;
-            }
+            if (!cli_arg_int("map", k, v, 1, MAP_MAX_INT, k[2] == 'r' ? &ranks : &batch)) goto done;
         } else if (!strcmp(k, "--input")) {
             input = v;
         } else { /* --set key=value */
@@ -550,15 +627,17 @@ int cli_map(int argc, char **argv) {
         fprintf(stderr, "rpusim map: invalid config: %s\n", rpu_last_error());
         goto done;
     }
+    if (check_plan(layers, n_layers, &cfg, ranks, summary)) goto done;
     shape cur = {0};
     if (input) {
         int dims[4];
-        int n = parse_dims(input, 1, dims, 4);
+        char fault[128];
+        int n = parse_dims(input, 1, dims, 4, fault, sizeof fault);
         if (n < 1) {
             fprintf(stderr,
-                    "rpusim map: --input '%s': want C, CxL, CxHxW or CxDxHxW (positive "
-                    "integers)\n",
-                    input);
+                    "rpusim map: --input '%s': %s; want C, CxL, CxHxW or CxDxHxW (integers in "
+                    "1..%d)\n",
+                    input, fault, MAP_MAX_INT);
             goto done;
         }
         cur.known = 1;

@@ -4,14 +4,21 @@
  * checkpoint being written at that moment is a <path>.tmp that is only renamed into place
  * when complete, so the previous checkpoint stays intact. */
 #define _POSIX_C_SOURCE 200809L
-#include "cli.h"
+#include "signals.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t g_signal = 0; /* first signal received, 0: none */
-static int g_verbose = 0;                  /* print the first signal's notice (rank 0) */
+/* The first signal received, 0: none. Atomic, exchanged in the handler: the process has
+ * several threads (Open MPI's), and two signals can be handled at the same time by two of
+ * them (sa_mask blocks the other signal only in the thread that runs the handler); with
+ * a plain flag both could see "none" and neither would exit. Lock-free, as a handler
+ * needs. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal flag must be lock-free");
+static atomic_int g_signal = 0;
+static int g_verbose = 0; /* print the first signal's notice (rank 0) */
 
 static void say(const char *a, const char *b) {
     /* write(2) is async-signal-safe; stdio is not */
@@ -22,12 +29,11 @@ static void say(const char *a, const char *b) {
 
 static void on_signal(int sig) {
     const char *name = sig == SIGTERM ? "SIGTERM" : "SIGUSR1";
-    if (g_signal) {
+    if (atomic_exchange(&g_signal, sig) != 0) {
         say("rpusim: second signal ", name);
         say(": exiting at once (the previous checkpoint is kept)\n", "");
         _exit(128 + sig);
     }
-    g_signal = sig;
     if (!g_verbose) return;
     say("rpusim: ", name);
     say(" received: stopping after the current step and writing a checkpoint (a second "
@@ -54,7 +60,7 @@ void cli_signals_restore(void) {
 }
 
 int cli_signal_received(void) {
-    return g_signal;
+    return atomic_load(&g_signal);
 }
 
 const char *cli_signal_name(int sig) {

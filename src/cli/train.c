@@ -2,6 +2,7 @@
  * (a live bar on a terminal, plain lines otherwise, e.g. in SLURM logs). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "signals.h"
 
 #include "rpusim/net.h"
 
@@ -18,8 +19,10 @@ typedef struct {
 
 static void fmt_time(double s, char *buf, size_t n) {
     long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
-    else snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
+    if (t >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else
+        snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
 }
 
 static void on_progress(void *vctx, const rpu_progress *p) {
@@ -30,14 +33,16 @@ static void on_progress(void *vctx, const rpu_progress *p) {
     if (c->tty) {
         const int width = 30, done = (int)((double)p->batch / p->batches * width);
         char bar[64];
-        for (int k = 0; k < width; ++k) bar[k] = k < done ? '#' : '.';
+        for (int k = 0; k < width; ++k)
+            bar[k] = k < done ? '#' : '.';
         bar[width] = '\0';
         fprintf(stderr, "\repoch %d/%d [%s] %d/%d loss %.4f acc %.3f %.0f samples/s eta %s ",
                 p->epoch, p->epochs, bar, p->batch, p->batches, p->loss, p->acc, p->samples_per_s,
                 eta);
         if (p->batch == p->batches) fputc('\n', stderr);
     } else {
-        fprintf(stderr, "epoch %d/%d step %lld batch %d/%d loss %.4f acc %.4f samples/s %.0f eta %s\n",
+        fprintf(stderr,
+                "epoch %d/%d step %lld batch %d/%d loss %.4f acc %.4f samples/s %.0f eta %s\n",
                 p->epoch, p->epochs, (long long)p->step, p->batch, p->batches, p->loss, p->acc,
                 p->samples_per_s, eta);
     }
@@ -122,7 +127,8 @@ static int run(const char *cmd, int argc, char **argv) {
                    "predicted)\n",
                    loss, acc);
             for (int i = 0; i < K; ++i) {
-                for (int j = 0; j < K; ++j) printf("%6d", conf[i * K + j]);
+                for (int j = 0; j < K; ++j)
+                    printf("%6d", conf[i * K + j]);
                 printf("\n");
             }
         }
@@ -131,7 +137,8 @@ static int run(const char *cmd, int argc, char **argv) {
         const rpu_run_params *r = rpu_experiment_run(e);
         if (rank == 0)
             printf("rpusim train %s: %d rank(s), %d epochs, batch %d, lr %g, data %s, output %s\n",
-                   a.file, size, r->epochs, r->batch_size, (double)r->lr, r->dataset, r->output_dir);
+                   a.file, size, r->epochs, r->batch_size, (double)r->lr, r->dataset,
+                   r->output_dir);
         if (rank == 0 && a.checkpoint) printf("resuming from %s\n", a.checkpoint);
         fflush(stdout);
         progress_ctx ctx = {rank, isatty(STDERR_FILENO)};
