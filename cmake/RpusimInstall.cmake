@@ -63,7 +63,7 @@ install(EXPORT rpusimTargets
 # --- private dependencies of a static librpusim.a ---------------------------------------
 # Exactly the libraries librpusim.a calls into, as the files this build linked (so the
 # package does not have to find them again): ScaLAPACK (and what its pkg-config module
-# links: MPI, LAPACK, BLAS), OpenBLAS, parallel HDF5, zlib, libinih, libm. HDF5 is named by
+# links: MPI, LAPACK, BLAS), OpenBLAS, parallel HDF5, zlib, libm. HDF5 is named by
 # its own library only when that is shared (it then brings its own dependencies): the
 # HDF5::HDF5 target of FindHDF5 would also put everything h5pcc links (curl, crypto, szip,
 # dl) on every consumer's link line. rpusimConfig.cmake turns the list into
@@ -82,11 +82,6 @@ else()
 endif()
 list(APPEND _rpusim_private_libs ${_rpusim_hdf5_libs})
 list(APPEND _rpusim_private_libs ${ZLIB_LIBRARIES})
-if(INIH_LINK_LIBRARIES)
-  list(APPEND _rpusim_private_libs ${INIH_LINK_LIBRARIES})
-else()
-  list(APPEND _rpusim_private_libs ${INIH_LIBRARIES})
-endif()
 list(FILTER _rpusim_private_libs EXCLUDE REGEX "^(-l)?m$")   # libm is added by name below
 list(REMOVE_DUPLICATES _rpusim_private_libs)
 set(RPUSIM_PRIVATE_LIBS "${_rpusim_private_libs}")
@@ -106,7 +101,7 @@ install(FILES
 
 # --- pkg-config -------------------------------------------------------------------------
 # Dependencies are named by their own .pc modules when they have one (Debian ships
-# ompi-c, hdf5-openmpi, scalapack-openmpi, openblas, zlib, inih); otherwise the libraries
+# ompi-c, hdf5-openmpi, scalapack-openmpi, openblas, zlib); otherwise the libraries
 # CMake found are written out as they are. MPI is public (the public headers use MPI
 # types); the rest is private.
 set(_rpusim_pc_public "")
@@ -155,9 +150,6 @@ if(_RPUSIM_PC_ZLIB_FOUND)
 else()
   list(APPEND _rpusim_pc_private_libs ${ZLIB_LIBRARIES})
 endif()
-if(INIH_FOUND)
-  list(APPEND _rpusim_pc_private inih)
-endif()
 if(RPUSIM_SANITIZE)
   list(APPEND _rpusim_pc_public_libs -fsanitize=address,undefined)
 endif()
@@ -165,7 +157,7 @@ endif()
 # The private dependencies stay in Requires.private / Libs.private for both library
 # types: `pkg-config --libs rpusim` is the shared library's link line (librpusim and MPI
 # only), `pkg-config --static --libs rpusim` the static one's (plus HDF5, ScaLAPACK,
-# OpenBLAS, zlib, libinih, libm), as pkg-config intends.
+# OpenBLAS, zlib, libm), as pkg-config intends.
 list(REMOVE_DUPLICATES _rpusim_pc_public)
 list(JOIN _rpusim_pc_public " " RPUSIM_PC_REQUIRES)
 list(JOIN _rpusim_pc_private " " RPUSIM_PC_REQUIRES_PRIVATE)

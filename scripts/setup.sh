@@ -81,7 +81,6 @@ packages=(
     openmpi-bin libopenmpi-dev
     libopenblas-dev libscalapack-openmpi-dev
     libhdf5-openmpi-dev hdf5-tools
-    libinih-dev
     zlib1g-dev
     clang libclang-rt-dev
     python3 python3-h5py python3-numpy python3-matplotlib
