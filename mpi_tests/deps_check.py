@@ -16,7 +16,7 @@ dpkg which package ships it. Each package must be in setup.sh's list
 (`bash scripts/setup.sh --print-packages`), be pulled in by one in the list (Depends or
 Pre-Depends, first alternative, as apt installs them), or be part of the base system
 (Essential: yes or Priority: required). A package that is merely installed on this
-machine does not count. Files of the project itself (modules in scripts/ or mpi_tests/,
+machine does not count. Files of the project itself (modules and packages of the tree,
 commands given by path or variable) need no package.
 
 Fails (exit 1) naming the module or command, the file and line that uses it, the file
@@ -632,6 +632,9 @@ def main(argv):
 
     files = list(project_files(root))
     local_modules = {os.path.splitext(os.path.basename(f))[0] for f in files if f.endswith(".py")}
+    # packages of the project (a directory with an __init__.py: python/rpusim)
+    local_modules |= {os.path.basename(os.path.dirname(f)) for f in files
+                      if os.path.basename(f) == "__init__.py"}
     texts = {}
     for f in files:
         if f.endswith(".py") or f.endswith(SHELL_EXT):

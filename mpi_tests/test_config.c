@@ -362,6 +362,22 @@ static void test_kind_defaults(void) {
     CHECK_STATUS(rpu_config_default(&c, (rpu_config_kind)3), RPU_ERR_ARG);
     CHECK_STATUS(rpu_config_default(&c, (rpu_config_kind)-1), RPU_ERR_ARG);
 
+    /* The heap config of bindings: the same defaults as by value, NULL on error. */
+    for (int k = RPU_KIND_FLOATING_POINT; k <= RPU_KIND_INFERENCE; ++k) {
+        rpu_config *h = NULL, v;
+        CHECK_OK(rpu_config_create((rpu_config_kind)k, &h));
+        CHECK_OK(rpu_config_default(&v, (rpu_config_kind)k));
+        CHECK(h != NULL && rpu_config_equal(h, &v), "rpu_config_create(%d) equals the default", k);
+        rpu_config_destroy(&h);
+        CHECK(h == NULL, "rpu_config_destroy sets the pointer to NULL");
+    }
+    rpu_config *bad = &c;
+    CHECK_STATUS(rpu_config_create((rpu_config_kind)3, &bad), RPU_ERR_ARG);
+    CHECK(bad == NULL, "rpu_config_create: NULL on error");
+    CHECK_STATUS(rpu_config_create(RPU_KIND_SINGLE, NULL), RPU_ERR_ARG);
+    rpu_config_destroy(NULL);
+    rpu_config_destroy(&bad);
+
     rpu_io_params io;
     rpu_io_params_default(&io);
     check_io_defaults(&io, false, "rpu_io_params_default");

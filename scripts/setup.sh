@@ -84,6 +84,7 @@ packages=(
     zlib1g-dev
     clang libclang-rt-dev
     python3 python3-h5py python3-numpy python3-matplotlib
+    python3-torch python3-mpi4py python3-pytest python3-venv python3-setuptools
     slurmctld slurmd slurm-client munge
 )
 if [ $fashion = 1 ]; then

@@ -5,6 +5,7 @@
 #include "error_impl.h"
 
 #include <string.h>
+#include <stdlib.h>
 
 /* ---------------------------------------------------------------------------------------
  * Defaults.
@@ -268,4 +269,24 @@ rpu_status rpu_config_default(rpu_config *cfg, rpu_config_kind kind) {
     RPU_CHECK(rpu_device_params_default(&c.device, dev));
     *cfg = c;
     return RPU_OK;
+}
+
+rpu_status rpu_config_create(rpu_config_kind kind, rpu_config **cfg) {
+    if (!cfg) return RPU_FAIL(RPU_ERR_ARG, "rpu_config_create: cfg is NULL");
+    *cfg = NULL;
+    rpu_config *c = malloc(sizeof *c);
+    if (!c) return RPU_FAIL(RPU_ERR_NOMEM, "rpu_config_create: out of memory");
+    rpu_status st = rpu_config_default(c, kind);
+    if (st != RPU_OK) {
+        free(c);
+        return st;
+    }
+    *cfg = c;
+    return RPU_OK;
+}
+
+void rpu_config_destroy(rpu_config **cfg) {
+    if (!cfg) return;
+    free(*cfg);
+    *cfg = NULL;
 }

@@ -348,6 +348,14 @@ typedef struct {
  * unchanged). Not collective. */
 rpu_status rpu_config_default(rpu_config *cfg, rpu_config_kind kind);
 
+/* A config on the heap, filled as rpu_config_default(kind) would: for callers that cannot
+ * hold an rpu_config by value (language bindings). Errors: RPU_ERR_ARG on a NULL cfg or an
+ * unknown kind, RPU_ERR_NOMEM; *cfg is NULL on error. Not collective. */
+rpu_status rpu_config_create(rpu_config_kind kind, rpu_config **cfg);
+/* Frees a config of rpu_config_create and sets *cfg to NULL; accepts NULL and *cfg NULL.
+ * Not collective. */
+void rpu_config_destroy(rpu_config **cfg);
+
 /* Fills io with IOParameters() defaults (spec §2.1): 7-bit DAC (inp_res 1/126), 9-bit ADC
  * (out_res 1/510), out_noise 0.06, out_bound 12, abs_max noise management, iterative
  * bound management, .... A NULL io is ignored. Not collective. */
