@@ -43,7 +43,6 @@
 #include "rpusim/net.h"
 #include "testlib.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -787,17 +786,6 @@ static void test_fixed_point(void) {
 
 /* ------------------------------------------------------------------ 6. before the first step */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void remove_tree(const char *path) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (tl_rank() == 0) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    MPI_Barrier(MPI_COMM_WORLD);
-}
 
 typedef struct {
     int epochs, progress;
@@ -985,7 +973,7 @@ static void test_split(void) {
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     snprintf(g_tmp, sizeof g_tmp, "%s/np%d", RPUSIM_EXP_TMP, tl_size());
-    remove_tree(g_tmp);
+    tl_remove_tree(g_tmp);
     if (tl_rank() == 0) {
         mkdir(RPUSIM_EXP_TMP, 0777);
         mkdir(g_tmp, 0777);
@@ -998,6 +986,6 @@ int main(int argc, char **argv) {
     test_fixed_point();
     test_before_first_step();
     test_split();
-    if (!getenv("TEST_EXP_KEEP")) remove_tree(g_tmp);
+    if (!getenv("TEST_EXP_KEEP")) tl_remove_tree(g_tmp);
     return tl_finish();
 }

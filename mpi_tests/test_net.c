@@ -68,7 +68,6 @@
 #include "rpusim/net.h"
 #include "testlib.h"
 
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,18 +98,6 @@ static double wall(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-/* rm -rf path (rank 0 only; others wait). */
-static void remove_tree(const char *path) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (tl_rank() == 0) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    MPI_Barrier(MPI_COMM_WORLD);
-}
 
 static void make_dirs(const char *dir) {
     char p[1024];
@@ -1135,7 +1122,7 @@ static void test_stop(void) {
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     snprintf(g_tmp, sizeof g_tmp, "%s/np%d", RPUSIM_NET_TMP, tl_size());
-    remove_tree(g_tmp);
+    tl_remove_tree(g_tmp);
     if (tl_rank() == 0) make_dirs(g_tmp);
     MPI_Barrier(MPI_COMM_WORLD);
     const bool verbose = getenv("TEST_NET_VERBOSE") != NULL;
@@ -1151,6 +1138,6 @@ int main(int argc, char **argv) {
         MPI_Barrier(MPI_COMM_WORLD);
         if (verbose && tl_rank() == 0) printf("%-16s %.2f s\n", tests[k].name, wall() - t0);
     }
-    if (!getenv("TEST_NET_KEEP")) remove_tree(g_tmp);
+    if (!getenv("TEST_NET_KEEP")) tl_remove_tree(g_tmp);
     return tl_finish();
 }

@@ -1,10 +1,11 @@
-#define _POSIX_C_SOURCE 200809L /* dirent, unlink */
+#define _XOPEN_SOURCE 700 /* dirent, unlink, nftw */
 #include "testlib.h"
 
 #include "rpusim/rng.h"
 #include "rpusim/tile.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,4 +109,16 @@ void tl_remove_dir(const char *d) {
         }
     closedir(dir);
     rmdir(d);
+}
+
+static int tl_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void tl_remove_tree(const char *path) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (tl_rank() == 0) nftw(path, tl_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    MPI_Barrier(MPI_COMM_WORLD);
 }

@@ -46,5 +46,7 @@ uint64_t tl_hash_layer_state(uint64_t h, rpu_conv *l);
 
 /* Removes the files of directory d (one level) and d itself. */
 void tl_remove_dir(const char *d);
+/* rm -rf path on rank 0, between two barriers of MPI_COMM_WORLD (collective). */
+void tl_remove_tree(const char *path);
 
 #endif
