@@ -1005,7 +1005,8 @@ static void test_args(void) {
  * tensors of any rank): each round-trips through save and load with its shape and values,
  * reads back through the serial reader with the same shape, passes rpu_ckpt_verify, and a
  * 3-d array of more than one chunk keeps its values (chunks of whole leading indices).
- * Bad shapes are refused with a message naming the array. */
+ * With check_shape, load refuses a dataset of another shape (nothing loaded). Bad shapes
+ * are refused with a message naming the array. */
 static void test_arrays_nd(void) {
     const char *p = in_dir("nd.h5");
     enum { N = RPU_CKPT_MAX_DIMS };
@@ -1089,6 +1090,32 @@ static void test_arrays_nd(void) {
             free(v);
         }
         rpu_ckpt_close(&f);
+    }
+    /* check_shape: the shape passed must be the file's, else nothing is loaded */
+    {
+        rpu_ckpt_array chk[2] = {{.path = "torch/nd3/x", .dtype = RPU_CKPT_F32},
+                                 {.path = "torch/big", .dtype = RPU_CKPT_U8}};
+        for (int k = 0; k < 2; ++k) {
+            chk[k].check_shape = true;
+            chk[k].ndim = out[k == 0 ? 2 : N + 1].ndim;
+            memcpy(chk[k].dims, out[k == 0 ? 2 : N + 1].dims, sizeof chk[k].dims);
+        }
+        CHECK_OK(rpu_ckpt_load(MPI_COMM_WORLD, p, NULL, 0, chk, 2, NULL));
+        CHECK(chk[0].data && chk[1].data && !memcmp(chk[1].data, bigv, 3 * 700 * 1000),
+              "check_shape, right shapes");
+        free(chk[0].data);
+        free(chk[1].data);
+        chk[0].data = chk[1].data = NULL;
+        chk[0].ndim = 3;
+        chk[0].dims[2] = 4; /* [1, 2, 4] against the file's [1, 2, 3] */
+        CHECK_STATUS(rpu_ckpt_load(MPI_COMM_WORLD, p, NULL, 0, chk, 2, NULL), RPU_ERR_FORMAT);
+        CHECK(msg_has("/torch/nd3/x") && msg_has("shape is [1, 2, 3], expected [1, 2, 4]") &&
+                  !chk[0].data && !chk[1].data,
+              "check_shape, wrong dim: %s", rpu_last_error());
+        chk[0].ndim = 2; /* 2 dimensions against 3 */
+        CHECK_STATUS(rpu_ckpt_load(MPI_COMM_WORLD, p, NULL, 0, chk, 2, NULL), RPU_ERR_FORMAT);
+        CHECK(msg_has("/torch/nd3/x") && msg_has("3 dimensions, expected 2") && !chk[0].data,
+              "check_shape, wrong ndim: %s", rpu_last_error());
     }
     /* bad shapes: refused before anything is written, naming the array */
     float one = 1;

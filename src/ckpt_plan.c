@@ -298,7 +298,7 @@ static uint64_t check_array(const rpu_ckpt_array *arrays, int i, bool saving, ui
     }
     h = ck_hash_str(h, a->path);
     h = ck_hash_i64(h, (int64_t)a->dtype);
-    if (!saving) return h;
+    if (!saving && !a->check_shape) return h;
     if (a->ndim < 1 || a->ndim > RPU_CKPT_MAX_DIMS) {
         CK_FAIL(cx, RPU_ERR_ARG, NULL, "array '%s': ndim %d, must be 1..%d", a->path, a->ndim,
                 RPU_CKPT_MAX_DIMS);
@@ -315,7 +315,7 @@ static uint64_t check_array(const rpu_ckpt_array *arrays, int i, bool saving, ui
         }
         cnt *= a->dims[d];
     }
-    if (cnt > 0 && !a->data) {
+    if (saving && cnt > 0 && !a->data) {
         CK_FAIL(cx, RPU_ERR_ARG, NULL, "array '%s': data is NULL", a->path);
         return h;
     }

@@ -348,10 +348,13 @@ static void read_arrays(hid_t file, rpu_ckpt_array *arrays, int n_arrays, ck_rea
             }
             continue;
         }
-        hsize_t got[RPU_CKPT_MAX_DIMS] = {0};
+        hsize_t got[RPU_CKPT_MAX_DIMS] = {0}, want[RPU_CKPT_MAX_DIMS] = {0};
         int nd = 0;
-        if (ck_read_dataset(rd, file, a->path, obj, (int)a->dtype, 1, NULL, true, &nd, got, NULL,
-                            true, &abuf[i]) < 0)
+        for (int d = 0; a->check_shape && d < a->ndim; ++d)
+            want[d] = (hsize_t)a->dims[d];
+        if (ck_read_dataset(rd, file, a->path, obj, (int)a->dtype, a->check_shape ? a->ndim : 1,
+                            a->check_shape ? want : NULL, !a->check_shape, &nd, got, NULL, true,
+                            &abuf[i]) < 0)
             *stop = 1;
         andim[i] = nd;
         for (int d = 0; d < RPU_CKPT_MAX_DIMS; ++d)

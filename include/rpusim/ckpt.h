@@ -78,7 +78,11 @@ const char *rpu_ckpt_dtype_name(rpu_ckpt_dtype t);
  *          dtype and dims). load: ignored on input; on success a malloc'ed buffer with the
  *          values on every rank (the caller frees it; NULL for an empty or missing array),
  *          and ndim/dims are set from the file (dims[ndim..] are 0).
- *   optional  load: a missing array is not an error (data NULL, dims 0). */
+ *   optional  load: a missing array is not an error (data NULL, dims 0).
+ *   check_shape  load: the dataset must have exactly ndim and dims[0..ndim) as passed
+ *          (RPU_ERR_FORMAT naming the array otherwise, and nothing is loaded); without it
+ *          any shape is accepted. Lets a caller that knows the shapes (the Python front
+ *          end, from its model) have them verified before the layers are replaced. */
 typedef struct {
     const char *path;
     rpu_ckpt_dtype dtype;
@@ -86,6 +90,7 @@ typedef struct {
     int64_t dims[RPU_CKPT_MAX_DIMS];
     void *data;
     bool optional;
+    bool check_shape;
 } rpu_ckpt_array;
 
 /* Root metadata written by save (rank 0's values are used). */
