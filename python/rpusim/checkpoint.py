@@ -67,6 +67,7 @@ __all__ = ["save", "load"]
 MANIFEST = "torch/manifest"
 FORMAT = "rpusim-torch"
 VERSION = 1
+MAX_TEXT = 60000  # RPU_CKPT_MAX_TEXT (checked by test_ckpt_abi.py)
 _COMPONENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 _TORCH_DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.int32: "int32",
                  torch.int64: "int64", torch.uint8: "uint8", torch.bool: "bool"}
@@ -217,9 +218,8 @@ def _config_text(layers):
         finally:
             C.libc_free(text)
     out = "".join(parts)
-    limit = 60000  # RPU_CKPT_MAX_TEXT
-    if len(out.encode()) > limit:
-        out = out.encode()[:limit - 80].decode("utf-8", "ignore") + \
+    if len(out.encode()) > MAX_TEXT:
+        out = out.encode()[:MAX_TEXT - 80].decode("utf-8", "ignore") + \
             "\n# ... (cut: see each layer's rpu_config attribute)\n"
     return out
 
