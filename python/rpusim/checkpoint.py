@@ -459,6 +459,10 @@ def load(model, optimizer, path, *, restore_rng=True, comm=None):
                          "different torch random states, which cannot be given to %d ranks; "
                          "load with restore_rng=False" % (path, rng["torch_cpu"]["shape"][0],
                                                           comm.Get_size()))
+    if restore_rng and rng["torch_cpu"]["shape"][1] != torch.get_rng_state().numel():
+        raise ValueError("checkpoint %s: /torch/rng/torch_cpu: states of %d bytes, this torch's "
+                         "generator has %d; load with restore_rng=False"
+                         % (path, rng["torch_cpu"]["shape"][1], torch.get_rng_state().numel()))
 
     entries = _entries(manifest, optimizer is not None)
     arrays = (C.CkptArray * max(1, len(entries)))()
@@ -500,12 +504,10 @@ def load(model, optimizer, path, *, restore_rng=True, comm=None):
         for i in range(len(entries)):
             if arrays[i].data:
                 C.libc_free(arrays[i].data)
-        config = info.config
         result = {"epoch": info.epoch, "step": info.step, "seed": info.seed,
                   "ranks_at_save": info.ranks_at_save, "schema_version": info.schema_version,
                   "rpusim_version": info.rpusim_version.decode()}
         C.info_free(ctypes.byref(info))
-        del config
 
     model_sd = {e["name"]: _decode(e, tensors) for e in manifest["model"]}
     with torch.no_grad():
