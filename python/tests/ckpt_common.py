@@ -13,14 +13,14 @@ from torch import nn
 import rpusim
 from rpusim.nn import AnalogConv2dMapped, AnalogLinearMapped, AnalogSequential
 from rpusim.optim import AnalogSGD
-from standin import StandInConfig
+from standin import make_config
 
 MODEL_SEED = 2024
 
 
 def pulsed(max_in=18, max_out=3):
-    return StandInConfig("single", max_in, max_out, digital_bias=True,
-                         **{"device.type": "constant_step"})
+    """SingleRPUConfig(device=ConstantStepDevice()) with a mapping that splits the layers."""
+    return make_config("single", max_in, max_out, digital_bias=True, constant_step=True)
 
 
 def build(comm=None, out_channels=5, cfg=None):
