@@ -15,7 +15,9 @@ def _layout():
     if not exe:
         pytest.fail("RPUSIM_ABI_CKPT_LAYOUT is not set (CTest sets it to the "
                     "rpusim_abi_ckpt_layout program built from python/tests/abi_ckpt_layout.c)")
-    out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+    # without the ASan runtime a sanitized build preloads into python3 (exe links its own)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    out = subprocess.run([exe], check=True, capture_output=True, text=True, env=env).stdout
     return {(kind, name): int(value) for kind, name, value in
             (line.split() for line in out.splitlines())}
 
