@@ -66,15 +66,22 @@ static void read_item(rpu_ckpt_file *f, const char *layer, const char *key,
     snprintf(p, sizeof p, "layers/%s/tiles/%s/%s", layer, key, it->name);
     double *v = NULL;
     int nd = 0;
-    int64_t dims[2] = {-1, -1};
+    int64_t dims[RPU_CKPT_MAX_DIMS];
+    for (int d = 0; d < RPU_CKPT_MAX_DIMS; ++d)
+        dims[d] = -1;
     const rpu_status s = rpu_ckpt_file_read(f, p, &v, &nd, dims);
     if (s != RPU_OK) {
         check_failed(s);
         if (v) abort();
         return;
     }
-    if (nd < 1 || nd > 2 || dims[0] < 0 || (nd == 2 && dims[1] < 0) || (!v && dims[0] > 0)) abort();
-    const int64_t n = dims[0] * (nd == 2 ? dims[1] : 1);
+    if (nd < 1 || nd > RPU_CKPT_MAX_DIMS) abort();
+    int64_t n = 1;
+    for (int d = 0; d < RPU_CKPT_MAX_DIMS; ++d) {
+        if (d < nd ? dims[d] < 0 : dims[d] != 0) abort(); /* unused entries are 0 */
+        if (d < nd) n *= dims[d];
+    }
+    if (!v && n > 0) abort();
     volatile double sum = 0; /* every value is readable (ASan checks the extent) */
     for (int64_t i = 0; i < n; ++i)
         sum += v[i];

@@ -485,7 +485,7 @@ static void test_reader(void) {
                     CHECK_OK(rpu_ckpt_tile_key(&d, t, key));
                     double *v = NULL, *sc = NULL;
                     int nd = 0;
-                    int64_t dims[2];
+                    int64_t dims[RPU_CKPT_MAX_DIMS];
                     snprintf(p, sizeof p, "layers/%s/tiles/%s/weights", d.name, key);
                     CHECK_OK(rpu_ckpt_file_read(f, p, &v, &nd, dims));
                     snprintf(p, sizeof p, "layers/%s/tiles/%s/mapping_scales", d.name, key);
@@ -518,7 +518,7 @@ static void test_reader(void) {
             }
             double *v = NULL;
             int nd;
-            int64_t dims[2];
+            int64_t dims[RPU_CKPT_MAX_DIMS];
             CHECK_STATUS(rpu_ckpt_file_read(f, "layers/c1/tiles/9_9/weights", &v, &nd, dims),
                          RPU_ERR_FORMAT);
             CHECK(msg_has("/layers/c1/tiles/9_9/weights") && msg_has("missing"),
@@ -812,7 +812,7 @@ static void test_corruption(void) {
         CHECK_OK(rpu_ckpt_open(bad, &f));
         double *v = NULL;
         int nd;
-        int64_t dims[2];
+        int64_t dims[RPU_CKPT_MAX_DIMS];
         CHECK_STATUS(rpu_ckpt_file_read(f, obj, &v, &nd, dims), RPU_ERR_FORMAT);
         CHECK(msg_has(obj) && msg_has("checksum"), "reader bit flip: %s", rpu_last_error());
         rpu_ckpt_close(&f);
@@ -1001,12 +1001,158 @@ static void test_args(void) {
     model_destroy(&a);
 }
 
+/* Extra arrays of 1..RPU_CKPT_MAX_DIMS dimensions (the Python front end stores torch
+ * tensors of any rank): each round-trips through save and load with its shape and values,
+ * reads back through the serial reader with the same shape, passes rpu_ckpt_verify, and a
+ * 3-d array of more than one chunk keeps its values (chunks of whole leading indices).
+ * With check_shape, load refuses a dataset of another shape (nothing loaded). Bad shapes
+ * are refused with a message naming the array. */
+static void test_arrays_nd(void) {
+    const char *p = in_dir("nd.h5");
+    enum { N = RPU_CKPT_MAX_DIMS };
+    rpu_ckpt_array out[N + 2];
+    float *vals[N];
+    memset(out, 0, sizeof out);
+    char names[N + 2][32];
+    for (int nd = 1; nd <= N; ++nd) {
+        rpu_ckpt_array *a = &out[nd - 1];
+        snprintf(names[nd - 1], sizeof names[0], "torch/nd%d/x", nd);
+        a->path = names[nd - 1];
+        a->dtype = RPU_CKPT_F32;
+        a->ndim = nd;
+        int64_t n = 1;
+        for (int d = 0; d < nd; ++d) {
+            a->dims[d] = 1 + (d + nd) % 3; /* 1, 2 or 3: every position of a dim > 1 */
+            n *= a->dims[d];
+        }
+        vals[nd - 1] = (float *)malloc((size_t)n * sizeof(float));
+        for (int64_t i = 0; i < n; ++i)
+            vals[nd - 1][i] = (float)(i * 7 + nd) - 0.5f;
+        a->data = vals[nd - 1];
+    }
+    /* empty (one dimension 0) and larger than a chunk (CK_CHUNK_ELEMS = 2^20 elements) */
+    const int64_t big[3] = {3, 700, 1000};
+    uint8_t *bigv = (uint8_t *)malloc((size_t)(big[0] * big[1] * big[2]));
+    for (int64_t i = 0; i < big[0] * big[1] * big[2]; ++i)
+        bigv[i] = (uint8_t)((i * 31 + 7) % 251);
+    out[N] = (rpu_ckpt_array){
+        .path = "torch/empty", .dtype = RPU_CKPT_I64, .ndim = 3, .dims = {2, 0, 4}, .data = NULL};
+    out[N + 1] = (rpu_ckpt_array){.path = "torch/big",
+                                  .dtype = RPU_CKPT_U8,
+                                  .ndim = 3,
+                                  .dims = {big[0], big[1], big[2]},
+                                  .data = bigv};
+    CHECK_OK(rpu_ckpt_save(MPI_COMM_WORLD, p, NULL, NULL, 0, out, N + 2, NULL));
+    rpu_ckpt_array in[N + 2];
+    memset(in, 0, sizeof in);
+    for (int k = 0; k < N + 2; ++k) {
+        in[k].path = out[k].path;
+        in[k].dtype = out[k].dtype;
+    }
+    rpu_status s = rpu_ckpt_load(MPI_COMM_WORLD, p, NULL, 0, in, N + 2, NULL);
+    CHECK(s == RPU_OK, "nd arrays: load: %s", rpu_last_error());
+    for (int k = 0; s == RPU_OK && k < N + 2; ++k) {
+        int64_t n = 1;
+        int same = in[k].ndim == out[k].ndim;
+        for (int d = 0; d < RPU_CKPT_MAX_DIMS; ++d) {
+            same &= in[k].dims[d] == (d < out[k].ndim ? out[k].dims[d] : 0);
+            if (d < out[k].ndim) n *= out[k].dims[d];
+        }
+        CHECK(same, "%s: shape after load (ndim %d)", out[k].path, in[k].ndim);
+        const size_t bytes = (size_t)n * (out[k].dtype == RPU_CKPT_U8 ? 1 : 4);
+        CHECK(n == 0 ? in[k].data == NULL : in[k].data && !memcmp(in[k].data, out[k].data, bytes),
+              "%s: values after load", out[k].path);
+    }
+    for (int k = 0; k < N + 2; ++k)
+        free(in[k].data);
+    /* the serial reader and the verifier see the same shapes and values */
+    if (tl_rank() == 0) {
+        rpu_ckpt_file *f = NULL;
+        CHECK_OK(rpu_ckpt_open(p, &f));
+        int64_t objs = 0;
+        CHECK_OK(rpu_ckpt_verify(f, &objs));
+        for (int k = 0; f && k < N + 2; ++k) {
+            double *v = NULL;
+            int nd = 0;
+            int64_t dims[RPU_CKPT_MAX_DIMS];
+            CHECK_OK(rpu_ckpt_file_read(f, out[k].path, &v, &nd, dims));
+            int64_t n = 1;
+            int same = nd == out[k].ndim;
+            for (int d = 0; d < RPU_CKPT_MAX_DIMS; ++d) {
+                same &= dims[d] == (d < out[k].ndim ? out[k].dims[d] : 0);
+                if (d < out[k].ndim) n *= out[k].dims[d];
+            }
+            for (int64_t i = 0; same && i < n; ++i)
+                same = out[k].dtype == RPU_CKPT_U8
+                           ? v[i] == (double)((const uint8_t *)out[k].data)[i]
+                           : v[i] == (double)((const float *)out[k].data)[i];
+            CHECK(same, "%s: serial reader (ndim %d)", out[k].path, nd);
+            free(v);
+        }
+        rpu_ckpt_close(&f);
+    }
+    /* check_shape: the shape passed must be the file's, else nothing is loaded */
+    {
+        rpu_ckpt_array chk[2] = {{.path = "torch/nd3/x", .dtype = RPU_CKPT_F32},
+                                 {.path = "torch/big", .dtype = RPU_CKPT_U8}};
+        for (int k = 0; k < 2; ++k) {
+            chk[k].check_shape = true;
+            chk[k].ndim = out[k == 0 ? 2 : N + 1].ndim;
+            memcpy(chk[k].dims, out[k == 0 ? 2 : N + 1].dims, sizeof chk[k].dims);
+        }
+        CHECK_OK(rpu_ckpt_load(MPI_COMM_WORLD, p, NULL, 0, chk, 2, NULL));
+        CHECK(chk[0].data && chk[1].data && !memcmp(chk[1].data, bigv, 3 * 700 * 1000),
+              "check_shape, right shapes");
+        free(chk[0].data);
+        free(chk[1].data);
+        chk[0].data = chk[1].data = NULL;
+        chk[0].ndim = 3;
+        chk[0].dims[2] = 4; /* [1, 2, 4] against the file's [1, 2, 3] */
+        CHECK_STATUS(rpu_ckpt_load(MPI_COMM_WORLD, p, NULL, 0, chk, 2, NULL), RPU_ERR_FORMAT);
+        CHECK(msg_has("/torch/nd3/x") && msg_has("shape is [1, 2, 3], expected [1, 2, 4]") &&
+                  !chk[0].data && !chk[1].data,
+              "check_shape, wrong dim: %s", rpu_last_error());
+        chk[0].ndim = 2; /* 2 dimensions against 3 */
+        CHECK_STATUS(rpu_ckpt_load(MPI_COMM_WORLD, p, NULL, 0, chk, 2, NULL), RPU_ERR_FORMAT);
+        CHECK(msg_has("/torch/nd3/x") && msg_has("3 dimensions, expected 2") && !chk[0].data,
+              "check_shape, wrong ndim: %s", rpu_last_error());
+    }
+    /* bad shapes: refused before anything is written, naming the array */
+    float one = 1;
+    rpu_ckpt_array bad = {.path = "torch/bad", .dtype = RPU_CKPT_F32, .ndim = 0, .data = &one};
+    CHECK_STATUS(rpu_ckpt_save(MPI_COMM_WORLD, p, NULL, NULL, 0, &bad, 1, NULL), RPU_ERR_ARG);
+    CHECK(msg_has("torch/bad") && msg_has("ndim 0"), "ndim 0: %s", rpu_last_error());
+    bad.ndim = RPU_CKPT_MAX_DIMS + 1;
+    CHECK_STATUS(rpu_ckpt_save(MPI_COMM_WORLD, p, NULL, NULL, 0, &bad, 1, NULL), RPU_ERR_ARG);
+    CHECK(msg_has("torch/bad") && msg_has("ndim 9"), "ndim 9: %s", rpu_last_error());
+    bad.ndim = 3;
+    bad.dims[0] = 1;
+    bad.dims[1] = -2;
+    bad.dims[2] = 1;
+    CHECK_STATUS(rpu_ckpt_save(MPI_COMM_WORLD, p, NULL, NULL, 0, &bad, 1, NULL), RPU_ERR_ARG);
+    CHECK(msg_has("torch/bad") && msg_has("dims[1] = -2"), "negative dim: %s", rpu_last_error());
+    bad.dims[1] = INT64_MAX / 2;
+    bad.dims[2] = 3;
+    CHECK_STATUS(rpu_ckpt_save(MPI_COMM_WORLD, p, NULL, NULL, 0, &bad, 1, NULL), RPU_ERR_ARG);
+    CHECK(msg_has("torch/bad") && msg_has("dims[2] = 3"), "overflow: %s", rpu_last_error());
+    /* the file saved above is intact after the refused saves */
+    rpu_ckpt_array again = {.path = "torch/nd3/x", .dtype = RPU_CKPT_F32};
+    CHECK_OK(rpu_ckpt_load(MPI_COMM_WORLD, p, NULL, 0, &again, 1, NULL));
+    CHECK(again.ndim == 3 && again.data && !memcmp(again.data, vals[2], 2 * sizeof(float)),
+          "file after refused saves");
+    free(again.data);
+    for (int nd = 1; nd <= N; ++nd)
+        free(vals[nd - 1]);
+    free(bigv);
+}
+
 /* ------------------------------------------------------------------ main */
 
 typedef void (*test_fn)(void);
 static void test_round_trips(void) {
     test_round_trip();
     test_inference_round_trip();
+    test_arrays_nd();
 }
 
 static const test_fn tests[6] = {test_round_trips, test_reader,     test_mismatch,

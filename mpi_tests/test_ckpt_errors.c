@@ -185,7 +185,7 @@ int main(int argc, char **argv) {
         CHECK_OK(rpu_ckpt_open(ck, &f));
         double *v = NULL;
         int nd = 0;
-        int64_t dims[2];
+        int64_t dims[RPU_CKPT_MAX_DIMS];
         capture();
         s = rpu_ckpt_file_read(f, "layers/fc/tiles/9_9/weights", &v, &nd, dims);
         expect("read a missing dataset", s, RPU_ERR_FORMAT, ck, "9_9/weights", &before);

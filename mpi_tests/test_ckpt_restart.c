@@ -176,7 +176,7 @@ static int compare_files(const char *a, const char *b, int *bad, char *first, si
                 snprintf(p, sizeof p, "layers/%.63s/tiles/%.47s/%.47s", d.name, key, names[k]);
                 double *va = NULL, *vb = NULL;
                 int nda, ndb;
-                int64_t da[2], db[2];
+                int64_t da[RPU_CKPT_MAX_DIMS], db[RPU_CKPT_MAX_DIMS];
                 CHECK_OK(rpu_ckpt_file_read(fa, p, &va, &nda, da));
                 CHECK_OK(rpu_ckpt_file_read(fb, p, &vb, &ndb, db));
                 ++n;

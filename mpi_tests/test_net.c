@@ -582,7 +582,7 @@ static void compare_ckpt_files(const char *pa, const char *pb, const char *label
                 snprintf(path, sizeof path, "layers/%s/tiles/%s/%s", da.name, key, it[q].name);
                 double *va = NULL, *vb = NULL;
                 int nda = 0, ndb = 0;
-                int64_t dA[2] = {0, 0}, dB[2] = {0, 0};
+                int64_t dA[RPU_CKPT_MAX_DIMS] = {0}, dB[RPU_CKPT_MAX_DIMS] = {0};
                 rpu_status sa = rpu_ckpt_file_read(fa, path, &va, &nda, dA);
                 rpu_status sb = rpu_ckpt_file_read(fb, path, &vb, &ndb, dB);
                 ++items;
@@ -603,7 +603,7 @@ static void compare_ckpt_files(const char *pa, const char *pb, const char *label
         snprintf(path, sizeof path, "train/momentum/%s", da.name);
         double *va = NULL, *vb = NULL;
         int nda = 0, ndb = 0;
-        int64_t dA[2] = {0, 0}, dB[2] = {0, 0};
+        int64_t dA[RPU_CKPT_MAX_DIMS] = {0}, dB[RPU_CKPT_MAX_DIMS] = {0};
         rpu_status sa = rpu_ckpt_file_read(fa, path, &va, &nda, dA);
         rpu_status sb = rpu_ckpt_file_read(fb, path, &vb, &ndb, dB);
         CHECK(sa == sb, "%s: %s read %s vs %s", label, path, rpu_status_name(sa),
@@ -617,7 +617,7 @@ static void compare_ckpt_files(const char *pa, const char *pb, const char *label
     {
         double *ha = NULL, *hb = NULL;
         int nda = 0, ndb = 0;
-        int64_t dA[2] = {0, 0}, dB[2] = {0, 0};
+        int64_t dA[RPU_CKPT_MAX_DIMS] = {0}, dB[RPU_CKPT_MAX_DIMS] = {0};
         CHECK_OK(rpu_ckpt_file_read(fa, "train/history", &ha, &nda, dA));
         CHECK_OK(rpu_ckpt_file_read(fb, "train/history", &hb, &ndb, dB));
         if (ha && hb) {

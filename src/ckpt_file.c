@@ -335,12 +335,13 @@ static bool read_attr_item(hid_t file, const char *gpath, const char *name, doub
 }
 
 rpu_status rpu_ckpt_file_read(rpu_ckpt_file *f, const char *path, double **values, int *ndim,
-                              int64_t dims[2]) {
+                              int64_t dims[RPU_CKPT_MAX_DIMS]) {
     if (!f || !path || !values || !ndim || !dims)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_ckpt_file_read: NULL argument");
     *values = NULL;
     *ndim = 0;
-    dims[0] = dims[1] = 0;
+    for (int d = 0; d < RPU_CKPT_MAX_DIMS; ++d)
+        dims[d] = 0;
     ck_ctx cx = ck_ctx_for(f->path);
     char obj[CK_ARRAY_PATH + 80], why[CK_WHY];
     snprintf(obj, sizeof obj, "/%s", path[0] == '/' ? path + 1 : path);
@@ -374,13 +375,14 @@ rpu_status rpu_ckpt_file_read(rpu_ckpt_file *f, const char *path, double **value
     sp = H5Dget_space(ds);
     const int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     const H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
-    if (nd < 1 || nd > 2 || (cls != H5T_INTEGER && cls != H5T_FLOAT)) {
-        CK_FAIL(&cx, RPU_ERR_FORMAT, obj, "not a numeric array of 1 or 2 dimensions");
+    if (nd < 1 || nd > RPU_CKPT_MAX_DIMS || (cls != H5T_INTEGER && cls != H5T_FLOAT)) {
+        CK_FAIL(&cx, RPU_ERR_FORMAT, obj, "not a numeric array of 1 to %d dimensions",
+                RPU_CKPT_MAX_DIMS);
         goto out;
     }
-    hsize_t d[2] = {0, 1};
+    hsize_t d[RPU_CKPT_MAX_DIMS] = {0};
     H5Sget_simple_extent_dims(sp, d, NULL);
-    const hsize_t n = d[0] * (nd == 2 ? d[1] : 1);
+    const hsize_t n = ck_elems(nd, d);
     double *v = (double *)malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
     if (!v) {
         CK_FAIL(&cx, RPU_ERR_NOMEM, obj, "out of memory");
@@ -398,8 +400,8 @@ rpu_status rpu_ckpt_file_read(rpu_ckpt_file *f, const char *path, double **value
     }
     *values = v;
     *ndim = nd;
-    dims[0] = (int64_t)d[0];
-    dims[1] = nd == 2 ? (int64_t)d[1] : 0;
+    for (int k = 0; k < nd; ++k)
+        dims[k] = (int64_t)d[k];
 out:
     if (t >= 0) H5Tclose(t);
     if (sp >= 0) H5Sclose(sp);

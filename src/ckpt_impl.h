@@ -234,6 +234,14 @@ typedef struct {
  * checksums verified). got_ndim/got/got_dt (may be NULL) receive what is stored.
  * Returns 0, -1 on a failure of the file's metadata (the same on every rank: the caller
  * stops) or 1 on a failure of this rank's data (recorded; carry on). */
+/* Elements of a dataset of nd dimensions dims[0..nd). */
+static inline hsize_t ck_elems(int nd, const hsize_t *dims) {
+    hsize_t n = 1;
+    for (int d = 0; d < nd; ++d)
+        n *= dims[d];
+    return n;
+}
+
 int ck_read_dataset(ck_reader *r, hid_t loc, const char *name, const char *objpath, int dt,
                     int want_ndim, const hsize_t *want, bool allow_ndim, int *got_ndim,
                     hsize_t *got, int *got_dt, bool mine, void **buf);

@@ -299,14 +299,24 @@ static uint64_t check_array(const rpu_ckpt_array *arrays, int i, bool saving, ui
     }
     h = ck_hash_str(h, a->path);
     h = ck_hash_i64(h, (int64_t)a->dtype);
-    if (!saving) return h;
-    if (a->ndim < 1 || a->ndim > 2 || a->dims[0] < 0 || (a->ndim == 2 && a->dims[1] < 0)) {
-        CK_FAIL(cx, RPU_ERR_ARG, NULL, "array '%s': ndim %d, dims must be 1 or 2, >= 0", a->path,
-                a->ndim);
+    if (!saving && !a->check_shape) return h;
+    if (a->ndim < 1 || a->ndim > RPU_CKPT_MAX_DIMS) {
+        CK_FAIL(cx, RPU_ERR_ARG, NULL, "array '%s': ndim %d, must be 1..%d", a->path, a->ndim,
+                RPU_CKPT_MAX_DIMS);
         return h;
     }
-    const int64_t cnt = a->dims[0] * (a->ndim == 2 ? a->dims[1] : 1);
-    if (cnt > 0 && !a->data) {
+    int64_t cnt = 1;
+    for (int d = 0; d < a->ndim; ++d) {
+        if (a->dims[d] < 0 || (a->dims[d] > 0 && cnt > INT64_MAX / a->dims[d])) {
+            CK_FAIL(cx, RPU_ERR_ARG, NULL,
+                    "array '%s': dims[%d] = %lld (dims must be >= 0 with a product of at most "
+                    "INT64_MAX)",
+                    a->path, d, (long long)a->dims[d]);
+            return h;
+        }
+        cnt *= a->dims[d];
+    }
+    if (saving && cnt > 0 && !a->data) {
         CK_FAIL(cx, RPU_ERR_ARG, NULL, "array '%s': data is NULL", a->path);
         return h;
     }
@@ -390,7 +400,9 @@ int64_t ck_plan_file_bytes(const ck_lplan *pl, int n_layers, const rpu_ckpt_arra
     }
     for (int i = 0; i < n_arrays; ++i) {
         const rpu_ckpt_array *a = &arrays[i];
-        const int64_t n = a->dims[0] * (a->ndim == 2 ? a->dims[1] : 1);
+        int64_t n = 1;
+        for (int d = 0; d < a->ndim; ++d)
+            n *= a->dims[d];
         /* the dataset and at most one new group on its path */
         b += EST_GROUP + EST_LINK + (int64_t)strlen(a->path) +
              dataset_bytes(n, (int64_t)ck_dtype_size(a->dtype));

@@ -16,10 +16,11 @@
 /* ------------------------------------------------------------------ datasets and items */
 
 static void shape_text(int nd, const hsize_t *d, char *buf, size_t cap) {
-    if (nd == 2)
-        snprintf(buf, cap, "[%llu, %llu]", (unsigned long long)d[0], (unsigned long long)d[1]);
-    else
-        snprintf(buf, cap, "[%llu]", (unsigned long long)d[0]);
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int k = 0; k < nd && len < cap; ++k)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%llu", k ? ", " : "",
+                                (unsigned long long)d[k]);
+    if (len < cap) snprintf(buf + len, cap - len, "]");
 }
 
 /* Checks a dataset's header (type, shape, filter); fills *dt, nd, dims. -1 on failure
@@ -36,18 +37,18 @@ static int check_header(ck_ctx *cx, hid_t ds, const char *objpath, int *dt, int 
     } else if (k < 0 || (*dt >= 0 && k != *dt)) {
         CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "element type is %s, expected %s", ck_dtype_name(k),
                 *dt >= 0 ? ck_dtype_name(*dt) : "a numeric type of the schema");
-    } else if (*nd < 1 || *nd > 2 || (!allow_ndim && *nd != want_ndim)) {
+    } else if (*nd < 1 || *nd > RPU_CKPT_MAX_DIMS || (!allow_ndim && *nd != want_ndim)) {
         CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "dataset has %d dimensions, expected %d", *nd,
                 want_ndim);
     } else {
         H5Sget_simple_extent_dims(sp, dims, NULL);
-        const hsize_t n = dims[0] * (*nd == 2 ? dims[1] : 1);
+        const hsize_t n = ck_elems(*nd, dims);
         unsigned flags = 0, conf = 0;
         size_t nel = 0;
         res = 0;
         for (int d = 0; want && d < *nd && res == 0; ++d)
             if (dims[d] != want[d]) {
-                char a[64], b[64];
+                char a[256], b[256];
                 shape_text(*nd, dims, a, sizeof a);
                 shape_text(*nd, want, b, sizeof b);
                 CK_FAIL(cx, RPU_ERR_FORMAT, objpath, "shape is %s, expected %s", a, b);
@@ -73,7 +74,7 @@ static int check_header(ck_ctx *cx, hid_t ds, const char *objpath, int *dt, int 
 static int read_data(ck_reader *r, hid_t ds, const char *objpath, rpu_ckpt_dtype dt, int nd,
                      const hsize_t *dims, bool mine, void **buf) {
     ck_ctx *cx = r->cx;
-    const hsize_t n = dims[0] * (nd == 2 ? dims[1] : 1);
+    const hsize_t n = ck_elems(nd, dims);
     int res = 0;
     void *data = NULL;
     if (mine) {
@@ -123,7 +124,7 @@ int ck_read_dataset(ck_reader *r, hid_t loc, const char *name, const char *objpa
         for (int d = 0; got && d < nd; ++d)
             got[d] = dims[d];
         if (got_dt) *got_dt = dt;
-        if (dims[0] * (nd == 2 ? dims[1] : 1) > 0)
+        if (ck_elems(nd, dims) > 0)
             res = read_data(r, ds, objpath, (rpu_ckpt_dtype)dt, nd, dims, mine, buf);
     }
     H5Dclose(ds);
@@ -335,7 +336,7 @@ void ck_read_layer(hid_t layers_g, ck_lplan *pl, ck_reader *r, int *stop) {
 
 /* Reads the arrays (collective): every rank gets every array. */
 static void read_arrays(hid_t file, rpu_ckpt_array *arrays, int n_arrays, ck_reader *rd,
-                        void **abuf, int *andim, int64_t (*adims)[2], int *stop) {
+                        void **abuf, int *andim, int64_t (*adims)[RPU_CKPT_MAX_DIMS], int *stop) {
     for (int i = 0; i < n_arrays && !*stop; ++i) {
         rpu_ckpt_array *a = &arrays[i];
         char obj[CK_ARRAY_PATH + 2];
@@ -347,14 +348,17 @@ static void read_arrays(hid_t file, rpu_ckpt_array *arrays, int n_arrays, ck_rea
             }
             continue;
         }
-        hsize_t got[2] = {0, 0};
+        hsize_t got[RPU_CKPT_MAX_DIMS] = {0}, want[RPU_CKPT_MAX_DIMS] = {0};
         int nd = 0;
-        if (ck_read_dataset(rd, file, a->path, obj, (int)a->dtype, 1, NULL, true, &nd, got, NULL,
-                            true, &abuf[i]) < 0)
+        for (int d = 0; a->check_shape && d < a->ndim; ++d)
+            want[d] = (hsize_t)a->dims[d];
+        if (ck_read_dataset(rd, file, a->path, obj, (int)a->dtype, a->check_shape ? a->ndim : 1,
+                            a->check_shape ? want : NULL, !a->check_shape, &nd, got, NULL, true,
+                            &abuf[i]) < 0)
             *stop = 1;
         andim[i] = nd;
-        adims[i][0] = (int64_t)got[0];
-        adims[i][1] = nd == 2 ? (int64_t)got[1] : 0;
+        for (int d = 0; d < RPU_CKPT_MAX_DIMS; ++d)
+            adims[i][d] = d < nd ? (int64_t)got[d] : 0;
     }
 }
 
@@ -395,7 +399,7 @@ rpu_status rpu_ckpt_load(MPI_Comm comm_in, const char *path, const rpu_ckpt_laye
     memset(&fi, 0, sizeof fi);
     void **abuf = NULL;
     int *andim = NULL;
-    int64_t(*adims)[2] = NULL;
+    int64_t(*adims)[RPU_CKPT_MAX_DIMS] = NULL;
     int stop = 0;
 
     uint64_t h = ck_check_args(comm, layers, n_layers, arrays, n_arrays, false, &cx);
@@ -406,7 +410,7 @@ rpu_status rpu_ckpt_load(MPI_Comm comm_in, const char *path, const rpu_ckpt_laye
     if (n_arrays > 0) {
         abuf = (void **)calloc((size_t)n_arrays, sizeof *abuf);
         andim = (int *)calloc((size_t)n_arrays, sizeof *andim);
-        adims = (int64_t(*)[2])calloc((size_t)n_arrays, sizeof *adims);
+        adims = (int64_t(*)[RPU_CKPT_MAX_DIMS])calloc((size_t)n_arrays, sizeof *adims);
         if (!abuf || !andim || !adims) CK_FAIL(&cx, RPU_ERR_NOMEM, NULL, "out of memory");
     }
     if (rank == 0 && access(path, R_OK) != 0)
@@ -460,8 +464,7 @@ rpu_status rpu_ckpt_load(MPI_Comm comm_in, const char *path, const rpu_ckpt_laye
         arrays[i].data = abuf[i];
         abuf[i] = NULL;
         arrays[i].ndim = andim[i];
-        arrays[i].dims[0] = adims[i][0];
-        arrays[i].dims[1] = adims[i][1];
+        memcpy(arrays[i].dims, adims[i], sizeof arrays[i].dims);
     }
     if (info) {
         *info = fi;

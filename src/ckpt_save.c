@@ -48,7 +48,7 @@ typedef struct {
     int n_dcpl;
     struct {
         int ndim;
-        hsize_t chunk[2];
+        hsize_t chunk[RPU_CKPT_MAX_DIMS];
         hid_t dcpl;
     } dcpl[CK_DCPL_CACHE]; /* chunked + Fletcher32, by chunk shape */
     int rank;
@@ -83,15 +83,17 @@ static void writer_free(ck_writer *w) {
  * cannot be empty and there is no data to check). *owned: the caller closes it. */
 static hid_t dataset_dcpl(ck_writer *w, int ndim, const hsize_t *dims, int *owned) {
     *owned = 0;
-    const hsize_t n = dims[0] * (ndim == 2 ? dims[1] : 1);
+    const hsize_t n = ck_elems(ndim, dims);
     if (n == 0) return H5P_DEFAULT;
-    hsize_t chunk[2] = {dims[0], ndim == 2 ? dims[1] : 1};
-    const hsize_t row = ndim == 2 ? dims[1] : 1;
+    hsize_t chunk[RPU_CKPT_MAX_DIMS];
+    for (int d = 0; d < ndim; ++d)
+        chunk[d] = dims[d];
+    const hsize_t row = ck_elems(ndim - 1, dims + 1); /* elements per index of dims[0] */
     const hsize_t rows = row >= CK_CHUNK_ELEMS ? 1 : CK_CHUNK_ELEMS / row;
     if (rows < chunk[0]) chunk[0] = rows;
     for (int k = 0; k < w->n_dcpl; ++k)
-        if (w->dcpl[k].ndim == ndim && w->dcpl[k].chunk[0] == chunk[0] &&
-            (ndim == 1 || w->dcpl[k].chunk[1] == chunk[1]))
+        if (w->dcpl[k].ndim == ndim &&
+            !memcmp(w->dcpl[k].chunk, chunk, (size_t)ndim * sizeof chunk[0]))
             return w->dcpl[k].dcpl;
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (dcpl < 0) return -1;
@@ -101,8 +103,7 @@ static hid_t dataset_dcpl(ck_writer *w, int ndim, const hsize_t *dims, int *owne
     }
     if (w->n_dcpl < CK_DCPL_CACHE) {
         w->dcpl[w->n_dcpl].ndim = ndim;
-        w->dcpl[w->n_dcpl].chunk[0] = chunk[0];
-        w->dcpl[w->n_dcpl].chunk[1] = chunk[1];
+        memcpy(w->dcpl[w->n_dcpl].chunk, chunk, (size_t)ndim * sizeof chunk[0]);
         w->dcpl[w->n_dcpl++].dcpl = dcpl;
     } else {
         *owned = 1;
@@ -117,7 +118,7 @@ static void write_dataset(ck_writer *w, hid_t loc, const char *name, const char 
                           rpu_ckpt_dtype dt, int ndim, const hsize_t *dims, const void *data,
                           bool mine) {
     char why[CK_WHY];
-    const hsize_t n = dims[0] * (ndim == 2 ? dims[1] : 1);
+    const hsize_t n = ck_elems(ndim, dims);
     int owned = 0;
     hid_t sp = H5Screate_simple(ndim, dims, NULL);
     hid_t dcpl = dataset_dcpl(w, ndim, dims, &owned);
@@ -491,7 +492,9 @@ static void write_all(ck_save *s, const rpu_ckpt_array *arrays, int n_arrays) {
     }
     for (int i = 0; i < n_arrays; ++i) {
         const rpu_ckpt_array *a = &arrays[i];
-        hsize_t dims[2] = {(hsize_t)a->dims[0], (hsize_t)(a->ndim == 2 ? a->dims[1] : 1)};
+        hsize_t dims[RPU_CKPT_MAX_DIMS];
+        for (int d = 0; d < a->ndim; ++d)
+            dims[d] = (hsize_t)a->dims[d];
         char obj[CK_ARRAY_PATH + 2];
         snprintf(obj, sizeof obj, "/%s", a->path);
         write_dataset(&s->w, s->file, a->path, obj, a->dtype, a->ndim, dims, a->data, s->rank == 0);

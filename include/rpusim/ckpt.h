@@ -40,6 +40,9 @@ extern "C" {
 #define RPU_CKPT_FORMAT "rpusim-checkpoint" /* root attribute "format" */
 #define RPU_CKPT_SCHEMA_VERSION 1           /* root attribute "schema_version" */
 #define RPU_CKPT_MAX_TEXT 60000             /* longest text attribute (config texts), bytes */
+/* Most dimensions of an extra array (rpu_ckpt_array): enough for the tensors of the Python
+ * front end (a conv3d weight has 5) with room to spare; HDF5 allows 32. */
+#define RPU_CKPT_MAX_DIMS 8
 
 /* One layer of the model: stored under /layers/<name>. Names are 1..63 characters from
  * [A-Za-z0-9_.-], not "." or "..", unique within a call. A linear layer is passed as
@@ -68,19 +71,26 @@ const char *rpu_ckpt_dtype_name(rpu_ckpt_dtype t);
  *   path   "train/history/loss": components of [A-Za-z0-9_.-], separated by '/', no
  *          leading '/'; the first component must not be "layers"; groups are created as
  *          needed; at most 255 characters.
- *   dtype, ndim (1 or 2), dims (>= 0 each; an array may be empty).
+ *   dtype, ndim (1..RPU_CKPT_MAX_DIMS), dims[0..ndim) (>= 0 each, their product at most
+ *          INT64_MAX; an array may be empty). The dataset has exactly that shape (row-major,
+ *          as C and torch/numpy store arrays).
  *   data   save: the values (rank 0's are written; every rank must pass the same path,
  *          dtype and dims). load: ignored on input; on success a malloc'ed buffer with the
  *          values on every rank (the caller frees it; NULL for an empty or missing array),
- *          and ndim/dims are set from the file.
- *   optional  load: a missing array is not an error (data NULL, dims 0). */
+ *          and ndim/dims are set from the file (dims[ndim..] are 0).
+ *   optional  load: a missing array is not an error (data NULL, dims 0).
+ *   check_shape  load: the dataset must have exactly ndim and dims[0..ndim) as passed
+ *          (RPU_ERR_FORMAT naming the array otherwise, and nothing is loaded); without it
+ *          any shape is accepted. Lets a caller that knows the shapes (the Python front
+ *          end, from its model) have them verified before the layers are replaced. */
 typedef struct {
     const char *path;
     rpu_ckpt_dtype dtype;
     int ndim;
-    int64_t dims[2];
+    int64_t dims[RPU_CKPT_MAX_DIMS];
     void *data;
     bool optional;
+    bool check_shape;
 } rpu_ckpt_array;
 
 /* Root metadata written by save (rank 0's values are used). */
@@ -241,12 +251,13 @@ rpu_status rpu_ckpt_file_tile_items(rpu_ckpt_file *f, int layer, int t, rpu_ckpt
 
 /* Reads the dataset at `path` (relative to the root, e.g. "layers/fc/tiles/0_0/weights",
  * "train/history/loss") converted to double: *values malloc'ed (caller frees), ndim and
- * dims[0..ndim) set (1 <= ndim <= 2). Checksums are verified. A 1 x 1 tile item stored as
- * an attribute ("layers/fc/tiles/0_0/forward_calls") reads as a 1 x 1 array.
- * Errors: RPU_ERR_ARG, RPU_ERR_FORMAT (missing, checksum, not numeric, rank > 2),
- * RPU_ERR_NOMEM. Local. */
+ * dims[0..ndim) set (1 <= ndim <= RPU_CKPT_MAX_DIMS; the other entries 0). Checksums are
+ * verified. A 1 x 1 tile item stored as an attribute ("layers/fc/tiles/0_0/forward_calls")
+ * reads as a 1 x 1 array.
+ * Errors: RPU_ERR_ARG, RPU_ERR_FORMAT (missing, checksum, not numeric, more than
+ * RPU_CKPT_MAX_DIMS dimensions), RPU_ERR_NOMEM. Local. */
 rpu_status rpu_ckpt_file_read(rpu_ckpt_file *f, const char *path, double **values, int *ndim,
-                              int64_t dims[2]);
+                              int64_t dims[RPU_CKPT_MAX_DIMS]);
 
 /* Turns HDF5's automatic error printing off for the whole process (HDF5's default is on);
  * local. For programs that report errors themselves, as the rpusim command does. The

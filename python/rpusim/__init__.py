@@ -6,5 +6,6 @@ digital torch modules compute the same values on every rank.
 """
 from rpusim._ids import initial_seed, manual_seed  # noqa: F401
 from rpusim._lib import RPUError  # noqa: F401
+from rpusim.checkpoint import load, save  # noqa: F401
 
 __version__ = "0.1.0"

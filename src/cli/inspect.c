@@ -115,13 +115,15 @@ static double *read_item(rpu_ckpt_file *f, const char *layer, const char *key, c
     snprintf(path, sizeof path, "layers/%.200s/tiles/%.47s/%.200s", layer, key, item);
     double *v = NULL;
     int nd = 0;
-    int64_t dims[2];
+    int64_t dims[RPU_CKPT_MAX_DIMS];
     if (rpu_ckpt_file_read(f, path, &v, &nd, dims) != RPU_OK) {
         fprintf(stderr, "rpusim inspect: %s\n", rpu_last_error());
         *err = 1;
         return NULL;
     }
-    *n = dims[0] * (nd == 2 ? dims[1] : 1);
+    *n = 1;
+    for (int d = 0; d < nd; ++d)
+        *n *= dims[d];
     return v;
 }
 
