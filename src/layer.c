@@ -1215,6 +1215,15 @@ rpu_status rpu_conv_update(rpu_conv *l, float lr) {
     return RPU_OK;
 }
 
+rpu_status rpu_conv_post_update(rpu_conv *l) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "post_update: NULL layer");
+    for (int t = 0; t < l->grid.n_tiles; ++t) {
+        if (!l->tiles[t]) continue;
+        RPU_CHECK(tile_error(l, t, rpu_tile_post_update(l->tiles[t])));
+    }
+    return RPU_OK;
+}
+
 /* ------------------------------------------------------------------ linear */
 
 void rpu_linear_params_default(rpu_linear_params *p, int in_features, int out_features) {
@@ -1289,6 +1298,10 @@ rpu_status rpu_linear_backward(rpu_linear *l, const float *dy, float *dx) {
 rpu_status rpu_linear_update(rpu_linear *l, float lr) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear update: NULL layer");
     return rpu_conv_update(l->c, lr);
+}
+rpu_status rpu_linear_post_update(rpu_linear *l) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear post_update: NULL layer");
+    return rpu_conv_post_update(l->c);
 }
 rpu_status rpu_linear_set_weights(rpu_linear *l, const float *weight, const float *bias) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear set_weights: NULL layer");

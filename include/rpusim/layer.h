@@ -184,6 +184,15 @@ rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad);
  * forward and backward), the tiles' errors (naming the tile). */
 rpu_status rpu_conv_update(rpu_conv *l, float lr);
 
+/* The post-update step alone (local: owned tiles only, no communication): every owned
+ * tile's rpu_tile_post_update (diffusion, decay, clip, remap, modifier), as
+ * rpu_conv_update ends with it. For an optimizer step in which the layer is not updated
+ * (no gradient since the last step, or learning rate 0): aihwkit's optimizer runs the
+ * post-update step of every analog tile once per step, updated or not. Needs no kept
+ * forward or backward. Errors: RPU_ERR_ARG (NULL layer), the tiles' errors (naming the
+ * tile). */
+rpu_status rpu_conv_post_update(rpu_conv *l);
+
 /* Inference (spec §6.3; inference configs): programs every owned tile with programming
  * repeat `repeat`, or drifts them to t_inference seconds after programming with read-out
  * `draw` and updates their drift compensation (rpu_tile_program / rpu_tile_drift_to).
@@ -281,6 +290,7 @@ rpu_status rpu_linear_forward(rpu_linear *l, const float *x, int n, float *y);
 rpu_status rpu_linear_backward(rpu_linear *l, const float *dy, float *dx);
 rpu_status rpu_linear_get_grad(rpu_linear *l, float *weight_grad, float *bias_grad);
 rpu_status rpu_linear_update(rpu_linear *l, float lr);
+rpu_status rpu_linear_post_update(rpu_linear *l);
 rpu_status rpu_linear_set_weights(rpu_linear *l, const float *weight, const float *bias);
 rpu_status rpu_linear_get_weights(rpu_linear *l, float *weight, float *bias,
                                   rpu_weight_read read);

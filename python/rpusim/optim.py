@@ -1,0 +1,76 @@
+"""rpusim.optim.AnalogSGD: aihwkit's analog-aware SGD.
+
+Digital parameters (the torch modules' and the analog layers' digital biases) follow
+torch.optim.SGD exactly (lr, momentum, dampening, weight_decay, nesterov). The analog
+layers' tile weights (their ``analog_ctx`` parameters) are updated by their C tiles with
+the group's learning rate: rpu_conv_update, a pulsed update on each tile's owner rank for
+pulsed devices, the exact update for floating-point and inference configs; then the
+tiles' post-update step (decay, diffusion, clip, remap, modifier). As in aihwkit, every
+analog layer gets one post-update step per optimizer step, also when it has no gradient
+or the learning rate is 0 (rpu_conv_post_update). Momentum and weight decay do not act on
+pulsed or floating-point tiles (aihwkit's tile update ignores them); aihwkit applies them
+to inference (hardware-aware) tiles through torch, which rpusim's C update does not do
+yet, so that combination raises ConfigError instead of training differently.
+
+step() is local: each rank updates the tiles it owns and its replica of the digital
+parameters (the same values on every rank, since their gradients are replicated).
+"""
+import torch
+from torch.optim import SGD
+
+from rpusim.exceptions import ConfigError
+
+__all__ = ["AnalogSGD"]
+
+
+def _layer_of(param):
+    ref = getattr(param, "_rpusim_layer", None)
+    return ref() if ref is not None else None
+
+
+class AnalogSGD(SGD):
+    """torch.optim.SGD whose analog parameters are updated through rpusim's tiles."""
+
+    def regroup_param_groups(self, *_):
+        """aihwkit's regroup_param_groups: moves every analog layer's parameter into a group
+        of its own (with the optimizer's defaults). Optional in rpusim: step() finds the
+        analog parameters in any group."""
+        analog = []
+        for group in self.param_groups:
+            keep = []
+            for p in group["params"]:
+                (analog if _layer_of(p) is not None else keep).append(p)
+            group["params"] = keep
+        self.param_groups = [g for g in self.param_groups if g["params"]]
+        for p in analog:
+            self.add_param_group({"params": [p]})
+
+    def set_learning_rate(self, learning_rate=0.1):
+        """aihwkit's set_learning_rate: the learning rate of every group."""
+        for group in self.param_groups:
+            group["lr"] = learning_rate
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """torch's SGD step for the digital parameters, then each analog layer's tile
+        update (when a training-mode backward is waiting) and post-update step (local)."""
+        layers = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                layer = _layer_of(p)
+                if layer is None:
+                    continue
+                if layer.is_inference() and (group.get("momentum", 0) or
+                                             group.get("weight_decay", 0)):
+                    raise ConfigError(
+                        "AnalogSGD: momentum=%g / weight_decay=%g on %s (an inference "
+                        "config): aihwkit applies them to hardware-aware-trained tiles "
+                        "through torch, rpusim's tile update has no momentum state yet; use "
+                        "momentum=0 and weight_decay=0 for this parameter group"
+                        % (group.get("momentum", 0), group.get("weight_decay", 0),
+                           layer.label))
+                layers.append((layer, group["lr"]))
+        loss = super().step(closure)
+        for layer, lr in layers:
+            layer._analog_step(lr)  # pylint: disable=protected-access
+        return loss
