@@ -147,7 +147,7 @@ def training_loop(model, criterion, optimizer, train_data, validation_data, epoc
                   print_every=1):
     """Trains for `epochs` epochs, evaluating after each; rank 0 prints a line per epoch
     and appends it to the metrics CSV (epoch, train_loss, valid_loss, accuracy, seconds:
-    the epoch's training time). Losses are written with 17 significant digits so that runs
+    the epoch's training and test time, as `rpusim train` counts it). Losses are written with 17 significant digits so that runs
     on different rank counts can be compared bit for bit."""
     train_losses = []
     valid_losses = []
@@ -158,13 +158,13 @@ def training_loop(model, criterion, optimizer, train_data, validation_data, epoc
     for epoch in range(0, epochs):
         start = time.perf_counter()
         model, optimizer, train_loss = train_step(train_data, model, criterion, optimizer)
-        seconds = time.perf_counter() - start
         train_losses.append(train_loss)
 
         with torch.no_grad():
             model, valid_loss, error, accuracy = test_evaluation(validation_data, model, criterion)
             valid_losses.append(valid_loss)
             test_error.append(error)
+        seconds = time.perf_counter() - start
 
         if epoch % print_every == (print_every - 1):
             log(

@@ -182,8 +182,8 @@ def training_loop(model, criterion, optimizer, train_data, validation_data, epoc
     for epoch in range(epochs):
         start = time.perf_counter()
         model, optimizer, train_loss = train_step(train_data, model, criterion, optimizer)
-        seconds = time.perf_counter() - start
         valid_loss, accuracy = test_evaluation(validation_data, model, criterion)
+        seconds = time.perf_counter() - start  # training and test, as `rpusim train`
         log(f"{datetime.now().time().replace(microsecond=0)} --- "
             f"Epoch: {epoch}\tTrain loss: {train_loss:.4f}\tValid loss: {valid_loss:.4f}\t"
             f"Accuracy: {accuracy:.2f}%\tTime: {seconds:.1f} s")
