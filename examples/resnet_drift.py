@@ -55,8 +55,8 @@ RANK = MPI.COMM_WORLD.Get_rank()
 
 SEED = 1
 N_EPOCHS = 3
-BATCH_SIZE = 32
-LEARNING_RATE = 0.05
+BATCH_SIZE = 16
+LEARNING_RATE = 0.1
 N_CLASSES = 10
 # Inference times after programming: 1 s, 1 day, 1 year.
 T_INFERENCE = [1.0, 86400.0, 365 * 86400.0]
