@@ -80,6 +80,32 @@ check "map: cells per rank 81 72 72, 20 bytes each (constant_step)" bash -c "dif
     <(tr -s ' ' <'$work/map7.txt' | sed 's/^ //' | grep -E '^[0-9] 2 [0-9]+ [0-9]+ - -$')"
 check "map: utilisation 225 / (6 x 3 x 21)" grep -q "225 cells of 6 tiles x 3x21 = 59.52%" \
     "$work/map7.txt"
+# aihwkit 1.1's tile-array split: 4 ch x 3x3 = 36 columns at 16 -> 3 chunks of 12 columns
+# (channels 0-1, 1-2, 2-3); out 6 at 4 -> [3, 3]; 6 equal tiles of 3x12 dealt in (out split,
+# in split) order -> owners 0 0 1 1 2 2; the array keeps the bias digital even with
+# mapping.digital_bias=false. The same layer mapped: 4 one-channel tiles per out split.
+check "map --split tile_array runs" expect_rc 0 "$work/mta.txt" "$rpusim" map \
+    --layer "conv2d in=4 out=6 k=3" --ranks 3 --set mapping.max_input_size=16 \
+    --set mapping.max_output_size=4 --set mapping.digital_bias=false --split tile_array
+check "map tile_array: header" grep -q "bias=digital split=tile_array$" "$work/mta.txt"
+check "map tile_array: in splits in columns" grep -q "in splits (columns): *\[12, 12, 12\]" \
+    "$work/mta.txt"
+check "map tile_array: tiles with columns, shapes and owners" bash -c "diff <(printf '%s\n' \
+    '0 0 0 0 0-1 0-11 0-2 3x12 36 0' '1 0 0 1 0-1 0-11 3-5 3x12 36 0' \
+    '2 0 1 0 1-2 12-23 0-2 3x12 36 1' '3 0 1 1 1-2 12-23 3-5 3x12 36 1' \
+    '4 0 2 0 2-3 24-35 0-2 3x12 36 2' '5 0 2 1 2-3 24-35 3-5 3x12 36 2') \
+    <(tr -s ' ' <'$work/mta.txt' | sed 's/^ //' | grep -E '^[0-9]+ 0 [0-9] [0-9] ')"
+check "map split=mapped overrides --split" expect_rc 0 "$work/mtm.txt" "$rpusim" map \
+    --layer "conv2d in=4 out=6 k=3 split=mapped" --ranks 3 --set mapping.max_input_size=16 \
+    --set mapping.max_output_size=4 --split tile_array
+check "map split=mapped: channels [1 (x4)]" grep -q "in splits (channels): *\[1 (x4)\]" \
+    "$work/mtm.txt"
+check "map split=tiles: exit 2" expect_rc 2 "$work/mts.txt" "$rpusim" map \
+    --layer "conv2d in=4 out=6 k=3 split=tiles" --ranks 3
+check "map split=tiles: named" has "$work/mts.txt" "bad value 'split=tiles' (want mapped or tile_array)"
+check "map --split foo: exit 2" expect_rc 2 "$work/mtf.txt" "$rpusim" map \
+    --layer "linear in=8 out=4" --ranks 1 --split foo
+check "map --split foo: named" has "$work/mtf.txt" "--split 'foo': want mapped or tile_array"
 # communication: output 32x32x32 x batch 32 int64 = 8388608 bytes + 16 (max, flag); on 2
 # ranks a ring allreduce sends 2(P-1)/P = 1 x that per rank; backward 16x32x32 x 32 x 8
 check "map with --input runs" expect_rc 0 "$work/map8.txt" "$rpusim" map \

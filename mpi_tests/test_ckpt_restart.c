@@ -11,7 +11,8 @@
  * cannot hold them all; they run the pairs that fit plus W->1 and 1->W (W = 1: 1->1), so
  * every rank count of the CTest matrix restarts across sizes. The ranks of P and Q are the
  * first P and Q ranks of MPI_COMM_WORLD (sub-communicators); rank 0 is in both and
- * compares. */
+ * compares. A fourth layer uses aihwkit 1.1's tile-array split (rpu_conv_params.split), whose
+ * tiles cut kernel blocks. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "rpusim/ckpt.h"
 #include "rpusim/config.h"
@@ -26,13 +27,13 @@
 
 #define STEPS_A 3
 #define STEPS_B 3
-#define NLAYER 3
+#define NLAYER 4
 #define BATCH 3
 
 static char g_dir[256];
 
 typedef struct {
-    rpu_conv *c1, *c2;
+    rpu_conv *c1, *c2, *c3;
     rpu_linear *fc;
     rpu_ckpt_layer ckl[NLAYER];
 } net;
@@ -64,34 +65,57 @@ static int net_create(net *m, MPI_Comm comm) {
     lp.layer_id = 3;
     lp.seed = 2024;
     if (s == RPU_OK) s = rpu_linear_create(comm, &lp, &cfg, &m->fc);
+    /* tile array: 3 ch x 3x3 = 27 columns at 8: [7, 7, 7, 6]; out 5 at 4: [3, 2]; 8 tiles */
+    rpu_config c8 = cfg;
+    c8.mapping.max_input_size = 8;
+    rpu_conv_params_default(&p, 2, 3, 5, 3);
+    p.padding[0] = p.padding[1] = 1;
+    p.split = RPU_SPLIT_TILE_ARRAY;
+    p.layer_id = 4;
+    p.seed = 2024;
+    if (s == RPU_OK) s = rpu_conv_create(comm, &p, &c8, &m->c3);
     CHECK(s == RPU_OK, "net create: %s", rpu_last_error());
     if (s != RPU_OK) return 0;
     m->ckl[0] = (rpu_ckpt_layer){"conv1", m->c1};
     m->ckl[1] = (rpu_ckpt_layer){"conv2", m->c2};
     m->ckl[2] = (rpu_ckpt_layer){"fc", rpu_linear_as_conv(m->fc)};
+    m->ckl[3] = (rpu_ckpt_layer){"conv3", m->c3};
+    const rpu_tile_grid *g3 = rpu_conv_grid(m->c3);
+    CHECK(g3->split == RPU_SPLIT_TILE_ARRAY && g3->n_tiles == 8 && g3->in_share == 2,
+          "conv3: tile array of 8 tiles with cut kernel blocks");
     return 1;
 }
 
 static void net_destroy(net *m) {
     rpu_conv_destroy(&m->c1);
     rpu_conv_destroy(&m->c2);
+    rpu_conv_destroy(&m->c3);
     rpu_linear_destroy(&m->fc);
 }
 
 /* Output floats of one step (all three layers' outputs concatenated). */
-enum { Y1 = BATCH * 6 * 36, Y2 = BATCH * 4 * 35, Y3 = BATCH * 5, YALL = Y1 + Y2 + Y3 };
+enum {
+    Y1 = BATCH * 6 * 36,
+    Y2 = BATCH * 4 * 35,
+    Y3 = BATCH * 5,
+    Y4 = BATCH * 5 * 36,
+    YALL = Y1 + Y2 + Y3 + Y4
+};
 
 /* One training step of every layer on test data of step `step`; y receives the outputs. The
  * layers are trained independently (each gets its own input), which exercises every tile's
  * forward, backward and update streams. */
 static void net_step(net *m, int step, float *y) {
     float x1[BATCH * 4 * 36], d1[Y1], x2[BATCH * 6 * 36], d2[Y2], x3[BATCH * 20], d3[Y3];
+    float x4[BATCH * 3 * 36], d4[Y4];
     tl_fill_uniform(x1, BATCH * 4 * 36, -1, 1, 99, (uint64_t)(10 * step + 1));
     tl_fill_uniform(d1, Y1, -0.1f, 0.1f, 99, (uint64_t)(10 * step + 2));
     tl_fill_uniform(x2, BATCH * 6 * 36, -1, 1, 99, (uint64_t)(10 * step + 3));
     tl_fill_uniform(d2, Y2, -0.1f, 0.1f, 99, (uint64_t)(10 * step + 4));
     tl_fill_uniform(x3, BATCH * 20, -1, 1, 99, (uint64_t)(10 * step + 5));
     tl_fill_uniform(d3, Y3, -0.1f, 0.1f, 99, (uint64_t)(10 * step + 6));
+    tl_fill_uniform(x4, BATCH * 3 * 36, -1, 1, 99, (uint64_t)(10 * step + 7));
+    tl_fill_uniform(d4, Y4, -0.1f, 0.1f, 99, (uint64_t)(10 * step + 8));
     const int l2 = 36;
     CHECK_OK(rpu_conv_forward(m->c1, x1, BATCH, in_hw, y));
     CHECK_OK(rpu_conv_backward(m->c1, d1, NULL));
@@ -102,6 +126,9 @@ static void net_step(net *m, int step, float *y) {
     CHECK_OK(rpu_linear_forward(m->fc, x3, BATCH, y + Y1 + Y2));
     CHECK_OK(rpu_linear_backward(m->fc, d3, NULL));
     CHECK_OK(rpu_linear_update(m->fc, 0.2f));
+    CHECK_OK(rpu_conv_forward(m->c3, x4, BATCH, in_hw, y + Y1 + Y2 + Y3));
+    CHECK_OK(rpu_conv_backward(m->c3, d4, NULL));
+    CHECK_OK(rpu_conv_update(m->c3, 0.2f));
 }
 
 /* The final logical weights of all layers, concatenated (collective on the net's comm). */

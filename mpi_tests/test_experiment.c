@@ -31,10 +31,15 @@
  *    not exist is created and the checkpoint written; a checkpoint directory that cannot be
  *    created (a regular file on its path) or a checkpoint path that is a directory stop
  *    rpu_train with RPU_ERR_IO naming the key and its line before any progress or epoch
- *    callback; an experiment text beyond what checkpoints store is refused at parse. */
+ *    callback; an experiment text beyond what checkpoints store is refused at parse.
+ * 7. [layer.NAME] split = tile_array (collective): the network's layers get aihwkit 1.1's
+ *    tile-array split (grid of cut kernel blocks), whose bias is digital even with
+ *    mapping.digital_bias = false when the layer needs several tiles, analog when it fits
+ *    one; mapped stays the default; an unknown split is refused naming file, line and key. */
 #define _XOPEN_SOURCE 700
 #include "exp_same.h"
 #include "experiment_impl.h"
+#include "rpusim/layer.h"
 #include "rpusim/net.h"
 #include "testlib.h"
 
@@ -584,6 +589,7 @@ static const key_case run_keys[] = {
     {"layer.c1", "groups", {"1", NULL}},
     {"layer.c1", "bias", {"false", "no", "1", NULL}},
     {"layer.c1", "p", {"0.25", NULL}},
+    {"layer.c1", "split", {"tile_array", "mapped", NULL}},
     {"loss", "type", {"cross_entropy", NULL}},
 };
 
@@ -921,6 +927,49 @@ static void test_before_first_step(void) {
     }
 }
 
+/* ------------------------------------------------------------------ 7. split */
+
+static void test_split(void) {
+    const char *t = "[rpu]\nkind = floating_point\nmapping.digital_bias = false\n"
+                    "mapping.max_input_size = 16\nmapping.max_output_size = 4\n"
+                    "[layer.c1]\ntype = conv2d\nout = 6\nkernel = 3\nsplit = tile_array\n"
+                    "[layer.c2]\ntype = conv2d\nout = 6\nkernel = 3\n"
+                    "[layer.flat]\ntype = flatten\n"
+                    "[layer.fc]\ntype = linear\nout = 3\nsplit = tile_array\n";
+    rpu_experiment *e = parse_ok(t, NULL, 0, "split");
+    if (e) {
+        rpu_net *net = NULL;
+        const int sp[2] = {7, 7};
+        /* c1: 4 ch x 9 = 36 columns at 16 -> [12, 12, 12] (array: digital bias); c2 mapped:
+         * 6 ch x 9 at 16 -> 6 one-channel splits, bias analog as configured; fc: 6 x 3 x 3
+         * = 54 features -> 3 outputs: 54 > 16, an array: digital bias */
+        CHECK_OK(rpu_net_create(MPI_COMM_WORLD, e, 4, 2, sp, &net));
+        if (net && rpu_net_analog_count(net) == 3) {
+            const rpu_conv *c1 = rpu_net_analog_layer(net, 0), *c2 = rpu_net_analog_layer(net, 1),
+                           *fc = rpu_net_analog_layer(net, 2);
+            const rpu_tile_grid *g1 = rpu_conv_grid(c1), *g2 = rpu_conv_grid(c2);
+            CHECK(g1->split == RPU_SPLIT_TILE_ARRAY && g1->n_in == 3 && g1->tiles[0].ncol == 12 &&
+                      rpu_conv_get_params(c1)->bias == RPU_BIAS_DIGITAL,
+                  "split: c1 is a tile array of [12, 12, 12] columns with a digital bias");
+            CHECK(g2->split == RPU_SPLIT_MAPPED && g2->n_in == 6 &&
+                      rpu_conv_get_params(c2)->bias == RPU_BIAS_ANALOG,
+                  "split: c2 is mapped (the default), one channel per split, analog bias");
+            CHECK(rpu_conv_grid(fc)->split == RPU_SPLIT_TILE_ARRAY &&
+                      rpu_conv_get_params(fc)->bias == RPU_BIAS_DIGITAL,
+                  "split: fc is a tile array with a digital bias");
+        } else {
+            CHECK(false, "split: network with 3 analog layers");
+        }
+        rpu_net_destroy(&net);
+        check_fixed_point(e, "split");
+    }
+    rpu_experiment_free(&e);
+    const char *m =
+        parse_bad("[layer.c1]\ntype = conv2d\nout = 2\nsplit = tiles\n", NULL, 0, "split = tiles");
+    CHECK(has_loc(m, "exp.ini", 4) && has(m, "split") && has(m, "want mapped or tile_array"),
+          "split = tiles: %s", m);
+}
+
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     snprintf(g_tmp, sizeof g_tmp, "%s/np%d", RPUSIM_EXP_TMP, tl_size());
@@ -936,6 +985,7 @@ int main(int argc, char **argv) {
     test_overrides();
     test_fixed_point();
     test_before_first_step();
+    test_split();
     if (!getenv("TEST_EXP_KEEP")) tl_remove_tree(g_tmp);
     return tl_finish();
 }

@@ -1,7 +1,8 @@
 /* Tests of the mapping module: aihwkit's split rule (spec §1.3) on its worked examples with
  * hand-written split sizes and tile shapes, no-split and error cases, groups (depthwise),
  * the analog bias column, and tile ownership (LPT): a hand-checked assignment, agreement
- * with a plain linear-scan reference, validity, balance and determinism for 1..8 ranks.
+ * with a plain linear-scan reference, validity, balance and determinism for 1..8 ranks;
+ * aihwkit 1.1's tile-array split (column chunks, cut channels, groups, analog bias rule).
  * Pure computation: every rank runs the same checks. */
 #include "rpusim/mapping.h"
 #include "testlib.h"
@@ -391,11 +392,149 @@ static void test_ownership(void) {
     }
 }
 
+/* ------------------------------------------------------------------ tile-array split */
+
+/* Checks a tile-array grid: per group the column chunks cols[] (hand-computed), each tile's
+ * column range, the channels it touches, its shape, and grid.in_share. */
+static void check_array_grid(const char *label, const rpu_tile_grid *g, int groups, int K,
+                             int analog_bias, const int *cols, int n_in, const int *outs, int n_out,
+                             int in_share) {
+    CHECK(g->split == RPU_SPLIT_TILE_ARRAY && g->groups == groups && g->n_in == n_in &&
+              g->n_out == n_out && g->n_tiles == groups * n_in * n_out && g->kernel_elems == K &&
+              g->in_share == in_share,
+          "%s: grid %s %d x %d x %d, in_share %d; want tile_array %d x %d x %d, in_share %d", label,
+          rpu_split_name(g->split), g->groups, g->n_in, g->n_out, g->in_share, groups, n_in, n_out,
+          in_share);
+    if (g->n_tiles != groups * n_in * n_out) return;
+    int bad = 0;
+    for (int gr = 0; gr < groups; ++gr) {
+        int c0 = 0;
+        for (int i = 0; i < n_in; ++i) {
+            int o0 = 0;
+            for (int j = 0; j < n_out; ++j) {
+                const rpu_tile_slot *s = &g->tiles[(gr * n_in + i) * n_out + j];
+                const int ch0 = c0 / K, nch = (c0 + cols[i] - 1) / K - ch0 + 1;
+                const int width = cols[i] + (i == 0 ? analog_bias : 0);
+                if (s->group != gr || s->in_split != i || s->out_split != j || s->col0 != c0 ||
+                    s->ncol != cols[i] || s->in_ch0 != ch0 || s->in_ch != nch || s->out_ch0 != o0 ||
+                    s->out_ch != outs[j] || s->rows != outs[j] || s->cols != width) {
+                    if (bad++ < 3)
+                        CHECK(false,
+                              "%s: tile (%d,%d,%d): cols %d+%d ch %d+%d out %d+%d shape %dx%d, "
+                              "want cols %d+%d ch %d+%d out %d+%d shape %dx%d",
+                              label, gr, i, j, s->col0, s->ncol, s->in_ch0, s->in_ch, s->out_ch0,
+                              s->out_ch, s->rows, s->cols, c0, cols[i], ch0, nch, o0, outs[j],
+                              outs[j], width);
+                }
+                o0 += outs[j];
+            }
+            c0 += cols[i];
+        }
+    }
+    CHECK(bad == 0, "%s: %d tiles with wrong columns, channels or shape", label, bad);
+}
+
+/* aihwkit 1.1's TileModuleArray: the raw column count in/groups x K split into
+ * n = ceil(F / max) chunks, the first F % n one column wider, kernel blocks ignored. */
+static void test_tile_array(void) {
+    rpu_tile_grid g;
+    /* 4 ch x 3x3 = 36 columns, max 16: n = 3, [12, 12, 12] (channels 0-1, 1-2, 2-3); the
+     * mapped split: 1 channel (9 columns) per tile, 4 tiles. out 6 max 4: [3, 3]. */
+    {
+        const int cols[3] = {12, 12, 12}, outs[2] = {3, 3};
+        CHECK_OK(rpu_tile_grid_build_split(RPU_SPLIT_TILE_ARRAY, 4, 6, 1, 9, 0, 16, 4, 1, &g));
+        check_array_grid("4->6 3x3 (16, 4)", &g, 1, 9, 0, cols, 3, outs, 2, 2);
+        rpu_tile_grid_free(&g);
+        CHECK_OK(rpu_tile_grid_build_split(RPU_SPLIT_MAPPED, 4, 6, 1, 9, 0, 16, 4, 1, &g));
+        CHECK(g.split == RPU_SPLIT_MAPPED && g.n_in == 4 && g.tiles[2].col0 == 9 &&
+                  g.tiles[2].ncol == 9 && g.tiles[2].in_ch0 == 1 && g.in_share == 1,
+              "4->6 3x3 mapped: 4 one-channel tiles, columns 9.. for in split 1, in_share 1");
+        rpu_tile_grid_free(&g);
+    }
+    /* sizes that do not divide, the wider chunks first: 3 ch x 5 = 15 columns, max 4: n = 4,
+     * [4, 4, 4, 3]; max 4 < kernel 5, which the mapped split refuses */
+    {
+        const int cols[4] = {4, 4, 4, 3}, outs[1] = {5};
+        CHECK_OK(rpu_tile_grid_build_split(RPU_SPLIT_TILE_ARRAY, 3, 5, 1, 5, 0, 4, 0, 2, &g));
+        check_array_grid("3->5 k5 (4, 0)", &g, 1, 5, 0, cols, 4, outs, 1, 2);
+        rpu_tile_grid_free(&g);
+        CHECK_STATUS(rpu_tile_grid_build_split(RPU_SPLIT_MAPPED, 3, 5, 1, 5, 0, 4, 0, 2, &g),
+                     RPU_ERR_MODULE);
+    }
+    /* a channel in 3 tiles: 2 ch x 9 = 18 columns, max 4: n = 5, [4, 4, 4, 3, 3]; out 3,
+     * max 2: [2, 1] */
+    {
+        const int cols[5] = {4, 4, 4, 3, 3}, outs[2] = {2, 1};
+        CHECK_OK(rpu_tile_grid_build_split(RPU_SPLIT_TILE_ARRAY, 2, 3, 1, 9, 0, 4, 2, 3, &g));
+        check_array_grid("2->3 k9 (4, 2)", &g, 1, 9, 0, cols, 5, outs, 2, 3);
+        rpu_tile_grid_free(&g);
+    }
+    /* 1000 columns at 300: n = 4, [250 x 4]; 1001 at 300: [251, 250, 250, 250];
+     * 1003: [251, 251, 251, 250] */
+    {
+        const int a[4] = {250, 250, 250, 250}, b[4] = {251, 250, 250, 250},
+                  c[4] = {251, 251, 251, 250}, outs[1] = {10};
+        CHECK_OK(rpu_tile_grid_build_split(RPU_SPLIT_TILE_ARRAY, 1000, 10, 1, 1, 0, 300, 0, 1, &g));
+        check_array_grid("linear 1000 (300)", &g, 1, 1, 0, a, 4, outs, 1, 1);
+        rpu_tile_grid_free(&g);
+        CHECK_OK(rpu_tile_grid_build_split(RPU_SPLIT_TILE_ARRAY, 1001, 10, 1, 1, 0, 300, 0, 1, &g));
+        check_array_grid("linear 1001 (300)", &g, 1, 1, 0, b, 4, outs, 1, 1);
+        rpu_tile_grid_free(&g);
+        CHECK_OK(rpu_tile_grid_build_split(RPU_SPLIT_TILE_ARRAY, 1003, 10, 1, 1, 0, 300, 0, 1, &g));
+        check_array_grid("linear 1003 (300)", &g, 1, 1, 0, c, 4, outs, 1, 1);
+        rpu_tile_grid_free(&g);
+    }
+    /* groups: 6 -> 4, groups 2, k 2: per group 3 ch x 2 = 6 columns, max 4: [3, 3]
+     * (channels 0-1, 1-2); per group out 2, max 1: [1, 1]; 8 tiles, the same per group */
+    {
+        const int cols[2] = {3, 3}, outs[2] = {1, 1};
+        CHECK_OK(rpu_tile_grid_build_split(RPU_SPLIT_TILE_ARRAY, 6, 4, 2, 2, 0, 4, 1, 4, &g));
+        check_array_grid("6->4 g2 k2 (4, 1)", &g, 2, 2, 0, cols, 2, outs, 2, 2);
+        CHECK(g.tiles[6].group == 1 && g.tiles[6].col0 == 3 && g.tiles[6].in_ch0 == 1 &&
+                  g.tiles[6].in_ch == 2 && g.tiles[6].out_ch0 == 0,
+              "6->4 g2: tile 6 = group 1, columns 3..5, channels 1-2 of the group");
+        rpu_tile_grid_free(&g);
+    }
+    /* depthwise 3 -> 3, groups 3, 3x3, max 4: per group [3, 3, 3], in_share 3 */
+    {
+        const int cols[3] = {3, 3, 3}, outs[1] = {1};
+        CHECK_OK(rpu_tile_grid_build_split(RPU_SPLIT_TILE_ARRAY, 3, 3, 3, 9, 0, 4, 0, 2, &g));
+        check_array_grid("depthwise 3 3x3 (4, 0)", &g, 3, 9, 0, cols, 3, outs, 1, 3);
+        rpu_tile_grid_free(&g);
+    }
+    /* no limit (max_input_size <= 0): one chunk; a single tile may carry an analog bias */
+    {
+        const int cols[1] = {36}, outs[1] = {6};
+        CHECK_OK(rpu_tile_grid_build_split(RPU_SPLIT_TILE_ARRAY, 4, 6, 1, 9, 1, 0, 0, 1, &g));
+        check_array_grid("4->6 3x3 unlimited, analog bias", &g, 1, 9, 1, cols, 1, outs, 1, 1);
+        rpu_tile_grid_free(&g);
+    }
+    /* an analog bias on an array of several tiles: aihwkit keeps it digital */
+    CHECK_STATUS(rpu_tile_grid_build_split(RPU_SPLIT_TILE_ARRAY, 4, 6, 1, 9, 1, 16, 0, 1, &g),
+                 RPU_ERR_MODULE);
+    CHECK(strstr(rpu_last_error(), "keeps the bias digital") != NULL, "analog bias: %s",
+          rpu_last_error());
+    CHECK(g.tiles == NULL && g.n_tiles == 0, "failed build leaves a zeroed grid");
+    CHECK_STATUS(rpu_tile_grid_build_split((rpu_split)2, 4, 6, 1, 9, 0, 16, 0, 1, &g), RPU_ERR_ARG);
+    /* owners: 6 equal tiles of 3 x 12 on 3 ranks, dealt in (out split, in split) order */
+    {
+        CHECK_OK(rpu_tile_grid_build_split(RPU_SPLIT_TILE_ARRAY, 4, 6, 1, 9, 0, 16, 4, 3, &g));
+        const int want[6] = {0, 0, 1, 1, 2, 2};
+        int ok = g.n_tiles == 6;
+        for (int t = 0; ok && t < 6; ++t)
+            ok = g.tiles[t].owner == want[t];
+        CHECK(ok, "4->6 3x3 array on 3 ranks: owners 0 0 1 1 2 2");
+        check_ownership("tile array", &g, 3);
+        rpu_tile_grid_free(&g);
+    }
+}
+
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_worked_examples();
     test_no_split_and_errors();
     test_groups_and_bias();
     test_ownership();
+    test_tile_array();
     return tl_finish();
 }

@@ -24,7 +24,7 @@ suite() {
         result="BUILD FAILED"
     else
         echo "=== $name: ctest"
-        if (cd "$dir" && ctest --output-on-failure "${ctest_args[@]}"); then
+        if (cd "$dir" && ctest --output-on-failure -j "$jobs" "${ctest_args[@]}"); then
             result="passed"
         else
             result="TESTS FAILED"
@@ -35,6 +35,10 @@ suite() {
 }
 
 ctest_args=("$@")
+# As many tests at once as there are cores: each MPI test declares its rank count
+# (PROCESSORS), so ctest never runs more ranks than cores except for a test that alone
+# needs more (np 3/4 on 2 cores run alone, oversubscribed).
+jobs=$(nproc 2>/dev/null || echo 1)
 suite normal "$root/build"
 suite sanitized "$root/build-sanitize" --sanitize
 

@@ -65,6 +65,7 @@ static void describe(rpu_ckpt_layer_desc *d, const char *name, const ck_lattrs *
         d->dilation[k] = a->dilation[k];
     }
     d->bias = a->bias;
+    d->split = a->split;
     d->layer_id = a->layer_id;
     d->seed = a->seed;
     d->n_in = a->n_in;

@@ -144,6 +144,7 @@ typedef struct {
     int kernel[3], stride[3], padding[3], dilation[3];
     char padding_mode[16];
     char bias[8];
+    char split[16]; /* "mapped" or "tile_array" (absent in older files: mapped) */
     uint32_t layer_id;
     uint64_t seed;
     char mac[8];

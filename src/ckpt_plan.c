@@ -273,6 +273,7 @@ static uint64_t check_layer(MPI_Comm comm, const rpu_ckpt_layer *layers, int i, 
         p->kernel[2],  p->stride[0],         p->stride[1],    p->stride[2],
         p->padding[0], p->padding[1],        p->padding[2],   rpu_conv_is_linear(layers[i].layer)};
     h = hash_bytes(h, v, sizeof v);
+    h = ck_hash_i64(h, (int64_t)p->split);
     return ck_hash_i64(h, (int64_t)p->seed);
 }
 

@@ -91,6 +91,7 @@ rpu_status ck_lattrs_from_layer(rpu_conv *l, ck_lattrs *a) {
              p->bias == RPU_BIAS_NONE     ? "none"
              : p->bias == RPU_BIAS_ANALOG ? "analog"
                                           : "digital");
+    snprintf(a->split, sizeof a->split, "%s", rpu_split_name(g->split));
     a->layer_id = p->layer_id;
     a->seed = p->seed;
     snprintf(a->mac, sizeof a->mac, "%s", p->mac == RPU_MAC_EXACT ? "exact" : "blas");
@@ -104,8 +105,11 @@ rpu_status ck_lattrs_from_layer(rpu_conv *l, ck_lattrs *a) {
         ck_lattrs_free(a);
         return RPU_FAIL(RPU_ERR_NOMEM, "checkpoint: out of memory");
     }
-    for (int i = 0; i < g->n_in; ++i)
-        a->in_split[i] = g->tiles[(size_t)i * (size_t)g->n_out].in_ch;
+    /* mapped: input channels per split; tile_array: columns of the unfolded patch */
+    for (int i = 0; i < g->n_in; ++i) {
+        const rpu_tile_slot *ts = &g->tiles[(size_t)i * (size_t)g->n_out];
+        a->in_split[i] = g->split == RPU_SPLIT_MAPPED ? ts->in_ch : ts->ncol;
+    }
     for (int j = 0; j < g->n_out; ++j)
         a->out_split[j] = g->tiles[j].out_ch;
     rpu_status s = rpu_config_to_text(rpu_conv_config(l), &a->rpu_config);
@@ -128,6 +132,7 @@ int ck_lattrs_write(hid_t g, const ck_lattrs *a) {
     }
     e |= ck_attr_write_i32(g, "groups", a->groups);
     e |= ck_attr_write_str(g, "bias", a->bias);
+    e |= ck_attr_write_str(g, "split", a->split);
     e |= ck_attr_write_i32s(g, "in_split_sizes", a->in_split, a->n_in);
     e |= ck_attr_write_i32s(g, "out_split_sizes", a->out_split, a->n_out);
     e |= ck_attr_write(g, "layer_id", H5T_STD_U32LE, H5T_NATIVE_UINT32, -1, &a->layer_id);
@@ -234,6 +239,18 @@ int ck_lattrs_read(hid_t g, ck_lattrs *a, char *why) {
         snprintf(why, CK_WHY, "bias is '%s' (none, digital or analog)", a->bias);
         return -1;
     }
+    /* split: written since the tile_array split; a file without it is mapped */
+    const htri_t has_split = H5Aexists(g, "split");
+    if (has_split < 0) {
+        snprintf(why, CK_WHY, "attribute 'split' unreadable");
+        return -1;
+    }
+    snprintf(a->split, sizeof a->split, "mapped");
+    if (has_split > 0 && read_small_str(g, "split", a->split, sizeof a->split, why) < 0) return -1;
+    if (strcmp(a->split, "mapped") && strcmp(a->split, "tile_array")) {
+        snprintf(why, CK_WHY, "split is '%s' (mapped or tile_array)", a->split);
+        return -1;
+    }
     if (read_split(g, "in_split_sizes", &a->in_split, &a->n_in, why) < 0) goto fail;
     if (read_split(g, "out_split_sizes", &a->out_split, &a->n_out, why) < 0) goto fail;
     if ((int64_t)a->groups * a->n_in * a->n_out > INT_MAX) {
@@ -295,6 +312,13 @@ int ck_lattrs_match(const ck_lattrs *f, const ck_lattrs *m, char *why) {
     }
     if (strcmp(f->bias, m->bias)) {
         snprintf(why, CK_WHY, "bias is %s in the file, %s in the model", f->bias, m->bias);
+        return 0;
+    }
+    if (strcmp(f->split, m->split)) {
+        snprintf(why, CK_WHY,
+                 "split is %s in the file, %s in the model (a layer's tiles cover other columns "
+                 "under the other split)",
+                 f->split, m->split);
         return 0;
     }
     if (f->n_in != m->n_in || !ints_equal(f->in_split, m->in_split, m->n_in)) {

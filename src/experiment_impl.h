@@ -2,6 +2,7 @@
 #ifndef RPUSIM_EXPERIMENT_IMPL_H
 #define RPUSIM_EXPERIMENT_IMPL_H
 
+#include "rpusim/mapping.h"
 #include "rpusim/net.h"
 
 #include <stddef.h>
@@ -50,6 +51,7 @@ typedef struct {
     int out, kernel, stride, padding, dilation, groups;
     bool bias;
     float p;
+    rpu_split split; /* analog layers: mapped (default) or tile_array */
 } exp_layer;
 
 struct rpu_experiment {

@@ -189,7 +189,13 @@ static rpu_status layer_entry(rpu_experiment *e, exp_layer *L, const exp_entry *
     if (!strcmp(k, "groups")) return get_int(e, x, 1, 1 << 20, &L->groups);
     if (!strcmp(k, "bias")) return get_bool(e, x, &L->bias);
     if (!strcmp(k, "p")) return get_float(e, x, 0, 0.999, &L->p);
-    return unknown_key(e, x, "type, out, kernel, stride, padding, dilation, groups, bias, p");
+    if (!strcmp(k, "split")) {
+        if (rpu_split_parse(x->value, &L->split) != RPU_OK)
+            return bad_value(e, x, "want mapped or tile_array");
+        return RPU_OK;
+    }
+    return unknown_key(e, x,
+                       "type, out, kernel, stride, padding, dilation, groups, bias, p, split");
 }
 
 static rpu_status rpu_entry(rpu_experiment *e, const exp_entry *x) {

@@ -2,9 +2,11 @@
  * "Distributed model").
  *
  * Every spatial case is handled as 3-d with unit sizes for the missing dimensions (a linear
- * layer is the 0-d case: one patch per sample, kernel 1). A tile's input vectors are the
- * patches of its channel chunk, row n*L + p (image-major, pixel-minor), column
- * c*K + kernel position (+ a last column of ones for the analog bias on input split 0).
+ * layer is the 0-d case: one patch per sample, kernel 1). A tile's input vectors are its
+ * columns [col0, col0 + ncol) of its group's unfolded patch (column c*K + kernel position),
+ * row n*L + p (image-major, pixel-minor), + a last column of ones for the analog bias on
+ * input split 0. The mapped split gives whole channels (col0 and ncol multiples of K); the
+ * tile_array split any range, so a channel's kernel block may be cut between tiles.
  *
  * Reduction: each tile's partial results are converted to 64-bit integers at a scale 2^S
  * chosen from the global maximum magnitude and the number of terms, summed (exact and
@@ -163,6 +165,16 @@ rpu_bias rpu_bias_for_config(bool bias, const rpu_config *cfg) {
     return (!cfg || cfg->mapping.digital_bias) ? RPU_BIAS_DIGITAL : RPU_BIAS_ANALOG;
 }
 
+rpu_bias rpu_bias_for_split(bool bias, const rpu_config *cfg, rpu_split split, int in_features,
+                            int out_features) {
+    if (!bias) return RPU_BIAS_NONE;
+    if (cfg && split == RPU_SPLIT_TILE_ARRAY &&
+        rpu_tile_array_used(in_features, out_features, cfg->mapping.max_input_size,
+                            cfg->mapping.max_output_size))
+        return RPU_BIAS_DIGITAL;
+    return rpu_bias_for_config(bias, cfg);
+}
+
 void rpu_conv_params_default(rpu_conv_params *p, int ndim, int in_channels, int out_channels,
                              int k) {
     memset(p, 0, sizeof *p);
@@ -230,6 +242,9 @@ static rpu_status check_params(const rpu_conv_params *p, int ndim) {
                         (int)p->bias);
     if (p->mac != RPU_MAC_BLAS && p->mac != RPU_MAC_EXACT)
         return RPU_FAIL(RPU_ERR_ARG, "layer %s: unknown MAC mode %d", lb, (int)p->mac);
+    if (p->split != RPU_SPLIT_MAPPED && p->split != RPU_SPLIT_TILE_ARRAY)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: unknown split %d (mapped or tile_array)", lb,
+                        (int)p->split);
     return RPU_OK;
 }
 
@@ -293,9 +308,9 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     MPI_Comm_rank(l->comm, &l->rank);
     MPI_Comm_size(l->comm, &l->size);
     const int analog_bias = p->bias == RPU_BIAS_ANALOG;
-    s = rpu_tile_grid_build(p->in_channels, p->out_channels, p->groups, l->K, analog_bias,
-                            cfg->mapping.max_input_size, cfg->mapping.max_output_size, l->size,
-                            &l->grid);
+    s = rpu_tile_grid_build_split(p->split, p->in_channels, p->out_channels, p->groups, l->K,
+                                  analog_bias, cfg->mapping.max_input_size,
+                                  cfg->mapping.max_output_size, l->size, &l->grid);
     if (s != RPU_OK) {
         rpu_error_prefix(s, "layer %s", l->label);
         goto fail;
@@ -423,8 +438,8 @@ static rpu_status set_tiles(rpu_conv *l, const float *weight, const float *bias,
         if (!w) return RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory", l->label);
         for (int r = 0; r < ts->rows; ++r) {
             const int o = out_channel(l, ts, r);
-            const float *src = weight + (size_t)o * Kc + (size_t)ts->in_ch0 * l->K;
-            memcpy(w + (size_t)r * ts->cols, src, sizeof(float) * (size_t)ts->in_ch * l->K);
+            const float *src = weight + (size_t)o * Kc + (size_t)ts->col0;
+            memcpy(w + (size_t)r * ts->cols, src, sizeof(float) * (size_t)ts->ncol);
             if (l->grid.analog_bias && ts->in_split == 0)
                 w[(size_t)r * ts->cols + ts->cols - 1] = bias[o];
         }
@@ -557,8 +572,8 @@ static rpu_status get_realistic(rpu_conv *l, float *weight, float *bias) {
         s = readout_tile(l, t, call, w);
         for (int r = 0; r < ts->rows && s == RPU_OK; ++r) {
             const int o = out_channel(l, ts, r);
-            memcpy(weight + (size_t)o * Kc + (size_t)ts->in_ch0 * l->K, w + (size_t)r * ts->cols,
-                   sizeof(float) * (size_t)ts->in_ch * l->K);
+            memcpy(weight + (size_t)o * Kc + (size_t)ts->col0, w + (size_t)r * ts->cols,
+                   sizeof(float) * (size_t)ts->ncol);
             if (bias && l->grid.analog_bias && ts->in_split == 0)
                 bias[o] = w[(size_t)r * ts->cols + ts->cols - 1];
         }
@@ -604,8 +619,8 @@ rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, rpu_wei
         s = tile_error(l, t, rpu_tile_get_weights(tile, w, RPU_WEIGHTS_SCALED));
         for (int r = 0; r < ts->rows && s == RPU_OK; ++r) {
             const int o = out_channel(l, ts, r);
-            memcpy(bits + (size_t)o * Kc + (size_t)ts->in_ch0 * l->K, w + (size_t)r * ts->cols,
-                   sizeof(float) * (size_t)ts->in_ch * l->K);
+            memcpy(bits + (size_t)o * Kc + (size_t)ts->col0, w + (size_t)r * ts->cols,
+                   sizeof(float) * (size_t)ts->ncol);
             if (l->grid.analog_bias && ts->in_split == 0)
                 memcpy(bits + nw + o, w + (size_t)r * ts->cols + ts->cols - 1, sizeof(float));
         }
@@ -661,20 +676,34 @@ static rpu_status build_index(rpu_conv *l) {
     return RPU_OK;
 }
 
-/* Patches of tile ts from x [n, C, Lin] into X [n*Lout, cols]. */
+/* The kernel positions [kb, ke) of channel c (within the group) that tile ts's columns
+ * cover: all K for the mapped split; the tile_array split may cut the first and the last
+ * channel of a tile. */
+static inline void channel_taps(const rpu_tile_slot *ts, int K, int c, int *kb, int *ke) {
+    const int first = c * K, b = ts->col0 - first, e = ts->col0 + ts->ncol - first;
+    *kb = b > 0 ? b : 0;
+    *ke = e < K ? e : K;
+}
+
+/* Patches of tile ts from x [n, C, Lin] into X [n*Lout, cols]: its columns [col0, col0 +
+ * ncol) of the group's patch (channel by channel, each channel's covered kernel positions
+ * in order). */
 static void gather_patches(const rpu_conv *l, const rpu_tile_slot *ts, const float *x, float *X) {
     const int C = l->p.in_channels, K = l->K, cols = ts->cols;
-    const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
+    const int cg = ts->group * l->grid.in_per_group; /* first channel of the group */
     const int bias_col = l->grid.analog_bias && ts->in_split == 0;
     for (int n = 0; n < l->n; ++n) {
         if (l->p.use_indexed) {
             for (int p = 0; p < l->Lout; ++p) {
                 float *row = X + ((size_t)n * l->Lout + p) * cols;
                 const int32_t *ix = l->idx + (size_t)p * K;
-                for (int c = 0; c < ts->in_ch; ++c) {
-                    const float *xc = x + ((size_t)n * C + c0 + c) * l->Lin;
-                    for (int k = 0; k < K; ++k)
-                        row[c * K + k] = ix[k] >= 0 ? xc[ix[k]] : 0.0f;
+                for (int c = ts->in_ch0; c < ts->in_ch0 + ts->in_ch; ++c) {
+                    const float *xc = x + ((size_t)n * C + cg + c) * l->Lin;
+                    int kb, ke;
+                    channel_taps(ts, K, c, &kb, &ke);
+                    float *dst = row + (c * K + kb - ts->col0);
+                    for (int k = kb; k < ke; ++k)
+                        dst[k - kb] = ix[k] >= 0 ? xc[ix[k]] : 0.0f;
                 }
                 if (bias_col) row[cols - 1] = 1.0f;
             }
@@ -685,9 +714,11 @@ static void gather_patches(const rpu_conv *l, const rpu_tile_slot *ts, const flo
             for (int oh = 0; oh < l->out3[1]; ++oh)
                 for (int ow = 0; ow < l->out3[2]; ++ow, ++p) {
                     float *row = X + ((size_t)n * l->Lout + p) * cols;
-                    for (int c = 0; c < ts->in_ch; ++c) {
-                        const float *xc = x + ((size_t)n * C + c0 + c) * l->Lin;
-                        float *dst = row + c * K;
+                    for (int c = ts->in_ch0; c < ts->in_ch0 + ts->in_ch; ++c) {
+                        const float *xc = x + ((size_t)n * C + cg + c) * l->Lin;
+                        int kb, ke;
+                        channel_taps(ts, K, c, &kb, &ke);
+                        const int base = c * K - ts->col0; /* column of kernel position 0 */
                         for (int kd = 0, k = 0; kd < l->k3[0]; ++kd) {
                             const int id = od * l->s3[0] - l->p3[0] + kd * l->d3[0];
                             for (int kh = 0; kh < l->k3[1]; ++kh) {
@@ -698,8 +729,10 @@ static void gather_patches(const rpu_conv *l, const rpu_tile_slot *ts, const flo
                                     xc + ((size_t)(rin ? id : 0) * l->in3[1] + (rin ? ih : 0)) *
                                              l->in3[2];
                                 for (int kw = 0; kw < l->k3[2]; ++kw, ++k) {
+                                    if (k < kb || k >= ke) continue;
                                     const int iw = ow * l->s3[2] - l->p3[2] + kw * l->d3[2];
-                                    dst[k] = (rin && iw >= 0 && iw < l->in3[2]) ? xr[iw] : 0.0f;
+                                    row[base + k] =
+                                        (rin && iw >= 0 && iw < l->in3[2]) ? xr[iw] : 0.0f;
                                 }
                             }
                         }
@@ -971,19 +1004,30 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
 }
 
 /* col2im of one sample of tile ts: adds the tile's input-gradient rows DX (patch-major)
- * into dst [in_ch, Lin], in a fixed order (pixels, channels, kernel positions). */
+ * into dst [in_ch, Lin] (the channels its columns touch, from in_ch0), in a fixed order
+ * (pixels, channels, kernel positions). */
 static void col2im_sample(const rpu_conv *l, const rpu_tile_slot *ts, const float *DX, int nn,
                           float *dst) {
     const int K = l->K;
     for (int p = 0; p < l->Lout; ++p) {
         const float *row = DX + ((size_t)nn * l->Lout + p) * ts->cols;
         const int32_t *ix = l->idx + (size_t)p * K;
-        for (int c = 0; c < ts->in_ch; ++c) {
-            float *a = dst + (size_t)c * l->Lin;
-            for (int k = 0; k < K; ++k)
-                if (ix[k] >= 0) a[ix[k]] += row[c * K + k];
+        for (int c = ts->in_ch0; c < ts->in_ch0 + ts->in_ch; ++c) {
+            float *a = dst + (size_t)(c - ts->in_ch0) * l->Lin;
+            const int base = c * K - ts->col0; /* column of kernel position 0 */
+            int kb, ke;
+            channel_taps(ts, K, c, &kb, &ke);
+            for (int k = kb; k < ke; ++k)
+                if (ix[k] >= 0) a[ix[k]] += row[base + k];
         }
     }
+}
+
+/* Tiles contributing to one element of the input gradient: one per output split times the
+ * input splits that share a channel (grid.in_share: 1 unless the tile_array split cuts a
+ * kernel block). */
+static int dx_terms(const rpu_conv *l) {
+    return l->grid.n_out * l->grid.in_share;
 }
 
 rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
@@ -1033,7 +1077,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         if (!l->training) gather_grads(l, ts, dy, D);
         float *DX = l->obuf + off;
         s = tile_error(l, t, rpu_tile_backward(l->tiles[t], D, (int)M, DX));
-        if (s == RPU_OK && l->grid.n_out > 1) {
+        if (s == RPU_OK && dx_terms(l) > 1) {
             double a = abs_max_nan(DX, M * (size_t)ts->cols);
             if (!(a <= lmax)) lmax = a;
         }
@@ -1041,7 +1085,7 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     }
     const size_t nx = (size_t)n * C * l->Lin;
     if (s == RPU_OK) s = build_index(l);
-    if (l->grid.n_out == 1) {
+    if (dx_terms(l) == 1) {
         /* one contributing tile per input element: col2im in float within the tile (a fixed
          * order), then assemble (-0 made +0) */
         RPU_CHECK(agree_ok(l, s));
@@ -1072,8 +1116,8 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
     /* each tile's col2im in float (a fixed order within the tile; a value sums at most K
-     * terms), then the tiles' images summed in int64 (n_out terms per element) */
-    const int S = fixed_scale(gmax > 0 ? gmax * K : 1.0, (long)l->grid.n_out);
+     * terms), then the tiles' images summed in int64 (dx_terms per element) */
+    const int S = fixed_scale(gmax > 0 ? gmax * K : 1.0, (long)dx_terms(l));
     const double up = pow2(S);
     const float down = fixed_down(S);
     memset(l->acc, 0, sizeof(int64_t) * nx);
@@ -1179,8 +1223,8 @@ rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad) 
                                             l->dp + grad_offset(l, t), (int)M, RPU_WEIGHTS_SCALED,
                                             g));
         for (int r = 0; r < ts->rows && s == RPU_OK; ++r)
-            memcpy(bits + (size_t)out_channel(l, ts, r) * Kc + (size_t)ts->in_ch0 * l->K,
-                   g + (size_t)r * ts->cols, sizeof(float) * (size_t)ts->in_ch * l->K);
+            memcpy(bits + (size_t)out_channel(l, ts, r) * Kc + (size_t)ts->col0,
+                   g + (size_t)r * ts->cols, sizeof(float) * (size_t)ts->ncol);
         free(g);
     }
     s = agree_ok(l, s);
@@ -1241,6 +1285,7 @@ static rpu_conv_params linear_as_conv(const rpu_linear_params *p) {
     c.layer_id = p->layer_id;
     c.seed = p->seed;
     c.mac = p->mac;
+    c.split = p->split;
     memcpy(c.name, p->name, sizeof c.name);
     return c;
 }

@@ -1,4 +1,5 @@
-/* Tile grids of mapped layers (spec §1.3) and their assignment to ranks. */
+/* Tile grids of layers (the mapped split of spec §1.3 and aihwkit 1.1's tile array) and
+ * their assignment to ranks. */
 #include "rpusim/mapping.h"
 
 #include "error_impl.h"
@@ -154,11 +155,49 @@ rpu_status rpu_tile_grid_rank_cells(const rpu_tile_grid *grid, int ranks, int64_
 
 /* ------------------------------------------------------------------ grid */
 
+const char *rpu_split_name(rpu_split split) {
+    switch (split) {
+    case RPU_SPLIT_MAPPED:
+        return "mapped";
+    case RPU_SPLIT_TILE_ARRAY:
+        return "tile_array";
+    }
+    return "?";
+}
+
+rpu_status rpu_split_parse(const char *s, rpu_split *split) {
+    if (!s || !split) return RPU_FAIL(RPU_ERR_ARG, "rpu_split_parse: NULL argument");
+    if (!strcmp(s, "mapped"))
+        *split = RPU_SPLIT_MAPPED;
+    else if (!strcmp(s, "tile_array"))
+        *split = RPU_SPLIT_TILE_ARRAY;
+    else
+        return RPU_FAIL(RPU_ERR_ARG, "unknown split '%.64s' (want mapped or tile_array)", s);
+    return RPU_OK;
+}
+
+bool rpu_tile_array_used(int in_features, int out_features, int max_input_size,
+                         int max_output_size) {
+    if (max_input_size <= 0 && max_output_size <= 0) return false;
+    return max_input_size < in_features || max_output_size < out_features;
+}
+
 rpu_status rpu_tile_grid_build(int in_channels, int out_channels, int groups, int kernel_elems,
                                int analog_bias, int max_input_size, int max_output_size, int ranks,
                                rpu_tile_grid *grid) {
+    return rpu_tile_grid_build_split(RPU_SPLIT_MAPPED, in_channels, out_channels, groups,
+                                     kernel_elems, analog_bias, max_input_size, max_output_size,
+                                     ranks, grid);
+}
+
+rpu_status rpu_tile_grid_build_split(rpu_split split, int in_channels, int out_channels, int groups,
+                                     int kernel_elems, int analog_bias, int max_input_size,
+                                     int max_output_size, int ranks, rpu_tile_grid *grid) {
     if (!grid) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_grid_build: grid is NULL");
     memset(grid, 0, sizeof *grid);
+    if (split != RPU_SPLIT_MAPPED && split != RPU_SPLIT_TILE_ARRAY)
+        return RPU_FAIL(RPU_ERR_ARG, "tile grid: unknown split %d (mapped or tile_array)",
+                        (int)split);
     if (in_channels < 1 || out_channels < 1 || groups < 1 || kernel_elems < 1)
         return RPU_FAIL(RPU_ERR_ARG,
                         "tile grid: in_channels %d, out_channels %d, groups %d and kernel "
@@ -177,13 +216,21 @@ rpu_status rpu_tile_grid_build(int in_channels, int out_channels, int groups, in
     if (in_features + analog_bias > INT_MAX)
         return RPU_FAIL(RPU_ERR_ARG, "tile grid: %d channels x %d kernel elements is too large",
                         in_pg, kernel_elems);
+    /* the split's unit: whole kernel blocks (mapped) or single columns (tile array) */
+    const int unit = split == RPU_SPLIT_MAPPED ? kernel_elems : 1;
 
     int n_in = 0, n_out = 0;
-    RPU_CHECK(rpu_split_sizes((int)in_features, max_input_size, kernel_elems, NULL, 0, &n_in));
+    RPU_CHECK(rpu_split_sizes((int)in_features, max_input_size, unit, NULL, 0, &n_in));
     RPU_CHECK(rpu_split_sizes(out_pg, max_output_size, 1, NULL, 0, &n_out));
     const int64_t n_tiles = (int64_t)groups * n_in * n_out;
     if (n_tiles > INT_MAX)
         return RPU_FAIL(RPU_ERR_ARG, "tile grid: %lld tiles are too many", (long long)n_tiles);
+    if (split == RPU_SPLIT_TILE_ARRAY && analog_bias && (int64_t)n_in * n_out > 1)
+        return RPU_FAIL(RPU_ERR_MODULE,
+                        "tile grid: the tile_array split of %d x %d tiles per group keeps the "
+                        "bias digital (aihwkit's TileModuleArray); an analog bias needs a single "
+                        "tile",
+                        n_in, n_out);
 
     int *in_sizes = malloc(sizeof *in_sizes * (size_t)n_in);
     int *out_sizes = malloc(sizeof *out_sizes * (size_t)n_out);
@@ -194,30 +241,47 @@ rpu_status rpu_tile_grid_build(int in_channels, int out_channels, int groups, in
         st = RPU_FAIL(RPU_ERR_NOMEM, "tile grid: out of memory for %lld tiles", (long long)n_tiles);
         goto fail;
     }
-    st = rpu_split_sizes((int)in_features, max_input_size, kernel_elems, in_sizes, n_in, &cnt);
+    st = rpu_split_sizes((int)in_features, max_input_size, unit, in_sizes, n_in, &cnt);
     if (st == RPU_OK) st = rpu_split_sizes(out_pg, max_output_size, 1, out_sizes, n_out, &cnt);
     if (st != RPU_OK) goto fail;
 
+    /* in_sizes are in units: columns = units * unit */
+    int in_share = 1;
     for (int g = 0; g < groups; ++g) {
-        int in0 = 0;
+        int col0 = 0;
         for (int i = 0; i < n_in; ++i) {
+            const int ncol = in_sizes[i] * unit;
+            const int ch0 = col0 / kernel_elems, ch1 = (col0 + ncol - 1) / kernel_elems;
             int out0 = 0;
             for (int j = 0; j < n_out; ++j) {
                 rpu_tile_slot *s = &tiles[((int64_t)g * n_in + i) * n_out + j];
                 s->group = g;
                 s->in_split = i;
                 s->out_split = j;
-                s->in_ch0 = in0;
-                s->in_ch = in_sizes[i];
+                s->in_ch0 = ch0;
+                s->in_ch = ch1 - ch0 + 1;
+                s->col0 = col0;
+                s->ncol = ncol;
                 s->out_ch0 = out0;
                 s->out_ch = out_sizes[j];
                 s->rows = out_sizes[j];
-                s->cols = in_sizes[i] * kernel_elems + (i == 0 ? analog_bias : 0);
+                s->cols = ncol + (i == 0 ? analog_bias : 0);
                 s->owner = 0;
                 out0 += out_sizes[j];
             }
-            in0 += in_sizes[i];
+            col0 += ncol;
         }
+    }
+    /* most input splits touching one channel: a channel's first and last columns' splits
+     * (the splits are contiguous and in order) */
+    for (int c = 0, i0 = 0, i1 = 0; c < in_pg; ++c) {
+        const int64_t first = (int64_t)c * kernel_elems, last = first + kernel_elems - 1;
+        while (tiles[(int64_t)i0 * n_out].col0 + tiles[(int64_t)i0 * n_out].ncol <= first)
+            ++i0;
+        if (i1 < i0) i1 = i0;
+        while (tiles[(int64_t)i1 * n_out].col0 + tiles[(int64_t)i1 * n_out].ncol <= last)
+            ++i1;
+        if (i1 - i0 + 1 > in_share) in_share = i1 - i0 + 1;
     }
     grid->groups = groups;
     grid->n_in = n_in;
@@ -227,6 +291,8 @@ rpu_status rpu_tile_grid_build(int in_channels, int out_channels, int groups, in
     grid->in_per_group = in_pg;
     grid->out_per_group = out_pg;
     grid->analog_bias = analog_bias;
+    grid->split = split;
+    grid->in_share = in_share;
     grid->tiles = tiles;
     free(in_sizes);
     free(out_sizes);

@@ -89,7 +89,10 @@ static rpu_status build_layer(rpu_net *net, net_layer *L) {
             p.dilation[a] = s->dilation;
         }
         p.groups = s->groups;
-        p.bias = rpu_bias_for_config(s->bias, &e->cfg);
+        p.split = s->split;
+        p.bias = rpu_bias_for_split(s->bias, &e->cfg, s->split,
+                                    rpu_conv_tile_size(L->in_c, s->groups, nd, p.kernel),
+                                    s->out / (s->groups > 0 ? s->groups : 1));
         p.layer_id = L->id;
         p.seed = e->run.seed;
         snprintf(p.name, sizeof p.name, "%s", s->name);
@@ -114,7 +117,8 @@ static rpu_status build_layer(rpu_net *net, net_layer *L) {
                             e->source, s->line, s->name, have);
         rpu_linear_params p;
         rpu_linear_params_default(&p, L->in_c, s->out);
-        p.bias = rpu_bias_for_config(s->bias, &e->cfg);
+        p.split = s->split;
+        p.bias = rpu_bias_for_split(s->bias, &e->cfg, s->split, L->in_c, s->out);
         p.layer_id = L->id;
         p.seed = e->run.seed;
         snprintf(p.name, sizeof p.name, "%s", s->name);

@@ -196,9 +196,11 @@ typedef struct {
     uint32_t layer_id;
     uint64_t seed;
     int n_in, n_out, n_tiles;   /* grid: n_tiles = groups * n_in * n_out */
-    const int *in_split_sizes;  /* [n_in] input channels per split (per group) */
+    const int *in_split_sizes;  /* [n_in] per split (per group): input channels (split
+                                   "mapped") or columns of the unfolded patch ("tile_array") */
     const int *out_split_sizes; /* [n_out] output channels per split (per group) */
     const char *rpu_config;     /* the layer's rpu_config as text */
+    const char *split;          /* "mapped" or "tile_array" (mapping.h, rpu_split) */
 } rpu_ckpt_layer_desc;
 
 /* One state item of a tile group (element type as stored). */

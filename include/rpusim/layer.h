@@ -1,6 +1,8 @@
 /* rpusim — mapped convolution (1d/2d/3d) and mapped linear layers whose tiles are spread
  * over the ranks of a communicator (aihwkit's AnalogConvNdMapped / AnalogLinearMapped,
- * spec §1, §7; DESIGN.md "Distributed model").
+ * spec §1, §7; DESIGN.md "Distributed model"), and with rpu_conv_params.split =
+ * RPU_SPLIT_TILE_ARRAY aihwkit 1.1's AnalogConvNd / AnalogLinear over a TileModuleArray
+ * (mapping.h: a tile covers an arbitrary column range of the unfolded patch).
  *
  * A layer duplicates the communicator it is created on. Activations are replicated: every
  * rank passes the same full input and receives the same full output. Each tile is owned by
@@ -87,12 +89,17 @@ typedef struct {
     int groups; /* in_channels and out_channels divisible by groups */
     rpu_bias bias;
     rpu_padding_mode padding_mode;
-    bool use_indexed;  /* gather patches through a precomputed index table (true) or
-                          unfold them with loops (false); results are identical */
-    uint32_t layer_id; /* key of the layer's random streams */
-    uint64_t seed;     /* run seed */
-    rpu_mac_mode mac;  /* analog MAC of the tiles (RPU_MAC_BLAS default) */
+    bool use_indexed;                  /* gather patches through a precomputed index table (true) or
+                                          unfold them with loops (false); results are identical */
+    uint32_t layer_id;                 /* key of the layer's random streams */
+    uint64_t seed;                     /* run seed */
+    rpu_mac_mode mac;                  /* analog MAC of the tiles (RPU_MAC_BLAS default) */
     char name[RPU_LAYER_NAME_MAX + 1]; /* for messages ("" : "layer <layer_id>") */
+    rpu_split split;                   /* how the input columns are split onto tiles (mapping.h):
+                                          RPU_SPLIT_MAPPED (0, default; aihwkit's *Mapped classes) or
+                                          RPU_SPLIT_TILE_ARRAY (aihwkit 1.1's AnalogConvNd / AnalogLinear).
+                                          A property of the layer, not of the rpu_config: in aihwkit the same
+                                          rpu_config serves both module kinds. */
 } rpu_conv_params;
 
 /* aihwkit's layer bias flag and mapping.digital_bias as a bias kind: NONE without a bias,
@@ -100,9 +107,19 @@ typedef struct {
  * DIGITAL. Local (pure). */
 rpu_bias rpu_bias_for_config(bool bias, const rpu_config *cfg);
 
+/* The bias kind aihwkit gives a layer of split `split` with in_features (conv:
+ * in_channels/groups * prod(kernel)) and out_features (conv: out_channels/groups): for
+ * RPU_SPLIT_MAPPED rpu_bias_for_config; for RPU_SPLIT_TILE_ARRAY DIGITAL when aihwkit 1.1
+ * builds a TileModuleArray (rpu_tile_array_used: the array always adds the bias
+ * digitally), else rpu_bias_for_config (one tile, whose bias follows
+ * mapping.digital_bias). cfg NULL: DIGITAL. Local (pure). */
+rpu_bias rpu_bias_for_split(bool bias, const rpu_config *cfg, rpu_split split, int in_features,
+                            int out_features);
+
 /* Fills p for an ndim-d convolution (ndim 1, 2 or 3) in -> out channels with a cubic
  * kernel k: stride 1, padding 0, dilation 1, groups 1, digital bias, zeros padding,
- * use_indexed as the default (see README), layer_id 0, seed 0, RPU_MAC_BLAS, name "".
+ * use_indexed as the default (see README), layer_id 0, seed 0, RPU_MAC_BLAS, name "",
+ * mapped split.
  * Local (pure). */
 void rpu_conv_params_default(rpu_conv_params *p, int ndim, int in_channels, int out_channels,
                              int k);
@@ -118,11 +135,12 @@ int rpu_conv_tile_size(int in_channels, int groups, int ndim, const int *kernel)
 rpu_status rpu_conv_output_size(const rpu_conv_params *p, const int *in_size, int *out_size);
 
 /* Creates the layer on a duplicate of comm (collective): builds the tile grid from
- * cfg->mapping (spec §1.3), creates the tiles this rank owns, and initialises the weights
- * as PyTorch does (kaiming-uniform a = sqrt(5): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias
- * the same), drawn from stream (seed, layer_id, 0, RPU_PURPOSE_INIT) so every rank draws
- * the same values. Errors: RPU_ERR_ARG (sizes, NULL, unknown bias kind), RPU_ERR_MODULE
- * (kernel larger than max_input_size: "tile size too small to fit a single kernel: 9 > 8";
+ * cfg->mapping and p->split (spec §1.3; mapping.h), creates the tiles this rank owns, and
+ * initialises the weights as PyTorch does (kaiming-uniform a = sqrt(5):
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias the same), drawn from stream (seed, layer_id, 0,
+ * RPU_PURPOSE_INIT) so every rank draws the same values. Errors: RPU_ERR_ARG (sizes, NULL, unknown
+ * bias kind or split), RPU_ERR_MODULE (mapped split: kernel larger than max_input_size: "tile size
+ * too small to fit a single kernel: 9 > 8"; tile_array split: an analog bias on more than one tile;
  * padding mode other than zeros), RPU_ERR_CONFIG (invalid config), RPU_ERR_NOMEM,
  * RPU_ERR_MPI; the same status and message on every rank. */
 rpu_status rpu_conv_create(MPI_Comm comm, const rpu_conv_params *p, const rpu_config *cfg,
@@ -270,10 +288,14 @@ typedef struct {
     uint64_t seed;
     rpu_mac_mode mac;
     char name[RPU_LAYER_NAME_MAX + 1];
+    rpu_split split; /* RPU_SPLIT_MAPPED (AnalogLinearMapped) or RPU_SPLIT_TILE_ARRAY
+                        (aihwkit 1.1's AnalogLinear); for a linear layer both split the
+                        input features evenly by max_input_size (kernel 1), so the grids
+                        are equal; the split is stored and checked by checkpoints */
 } rpu_linear_params;
 
 /* Fills p for a linear layer in -> out features: digital bias, layer_id 0, seed 0,
- * RPU_MAC_BLAS, name "". Local (pure). */
+ * RPU_MAC_BLAS, name "", mapped split. Local (pure). */
 void rpu_linear_params_default(rpu_linear_params *p, int in_features, int out_features);
 
 /* As the rpu_conv_* functions of the same name (same collectivity, errors and bias rule),
@@ -292,8 +314,7 @@ rpu_status rpu_linear_get_grad(rpu_linear *l, float *weight_grad, float *bias_gr
 rpu_status rpu_linear_update(rpu_linear *l, float lr);
 rpu_status rpu_linear_post_update(rpu_linear *l);
 rpu_status rpu_linear_set_weights(rpu_linear *l, const float *weight, const float *bias);
-rpu_status rpu_linear_get_weights(rpu_linear *l, float *weight, float *bias,
-                                  rpu_weight_read read);
+rpu_status rpu_linear_get_weights(rpu_linear *l, float *weight, float *bias, rpu_weight_read read);
 /* The conv layer (ndim 0) that implements it (local; owned by the linear layer). */
 rpu_conv *rpu_linear_as_conv(rpu_linear *l);
 

@@ -1,5 +1,6 @@
-/* rpusim — splitting a layer's logical weight matrix onto a grid of tiles (aihwkit's
- * mapped layers, spec §1.3) and assigning the tiles to ranks.
+/* rpusim — splitting a layer's logical weight matrix onto a grid of tiles and assigning the
+ * tiles to ranks. Two split rules (rpu_split): aihwkit 1.0's mapped layers (spec §1.3) and
+ * aihwkit 1.1's TileModuleArray.
  *
  * Pure functions of their arguments: no MPI, no numerics, nothing collective, no global
  * state (safe from any thread on distinct grids). Failures return an rpu_status and leave
@@ -7,6 +8,7 @@
 #ifndef RPUSIM_MAPPING_H
 #define RPUSIM_MAPPING_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "rpusim/status.h"
@@ -30,18 +32,58 @@ extern "C" {
 rpu_status rpu_split_sizes(int size, int split_max_size, int group_size, int *out, int max_out,
                            int *count);
 
+/* How a layer's input columns (the unfolded patch of one group: in_channels/groups
+ * channels of kernel_elems columns each, column c * kernel_elems + kernel position, as
+ * torch's unfold orders them) are split onto tiles. Outputs are split the same way by both
+ * (rpu_split_sizes(out_channels/groups, max_output_size, 1)).
+ *
+ * RPU_SPLIT_MAPPED (0, the default): aihwkit 1.0's AnalogConvNdMapped / AnalogLinearMapped
+ *   (spec §1.3): whole channels (kernel blocks) per tile, rpu_split_sizes(in_features,
+ *   max_input_size, kernel_elems); a kernel larger than max_input_size is an error.
+ * RPU_SPLIT_TILE_ARRAY (1): aihwkit 1.1's TileModuleArray, behind AnalogConv1d/2d/3d and
+ *   AnalogLinear when a layer exceeds the tile size (convert_to_analog): the raw column
+ *   count in_features = in_channels/groups * kernel_elems is split evenly with no regard to
+ *   kernel blocks, n = ceil(in_features / max_input_size) tiles, the first
+ *   in_features % n of them one column wider (rpu_split_sizes(in_features, max_input_size,
+ *   1)). A tile then covers an arbitrary column range [col0, col0 + ncol) of the patch and
+ *   may cut a channel's kernel block. Example: in 4 channels, 3x3 kernel (36 columns),
+ *   max_input_size 16: n = 3, columns [12, 12, 12] = channels 0-1 (0..11), 1-2 (12..23),
+ *   2-3 (24..35); the mapped split gives [1, 1, 1, 1] channels (9 columns each). aihwkit
+ *   1.1 allows only groups = 1 in AnalogConvNd; rpusim applies the rule per group. Its
+ *   array always keeps the bias digital: with more than one tile the grid refuses an
+ *   analog bias (rpu_bias_for_split gives aihwkit's choice). */
+typedef enum { RPU_SPLIT_MAPPED = 0, RPU_SPLIT_TILE_ARRAY = 1 } rpu_split;
+
+/* "mapped" / "tile_array" ("?" for other values). Local (pure). */
+const char *rpu_split_name(rpu_split split);
+/* The split named s ("mapped" or "tile_array"). Errors: RPU_ERR_ARG (NULL, other names;
+ * the message lists the accepted ones). Local (pure). */
+rpu_status rpu_split_parse(const char *s, rpu_split *split);
+
+/* aihwkit 1.1's choice between one tile and a TileModuleArray
+ * (MappableRPU.get_default_tile_module_class): an array exactly when max_input_size and
+ * max_output_size are not both <= 0 and max_input_size < in_features or max_output_size <
+ * out_features (so max_input_size 0 with max_output_size > 0 is an array of one tile).
+ * Local (pure). */
+bool rpu_tile_array_used(int in_features, int out_features, int max_input_size,
+                         int max_output_size);
+
 /* One tile of a layer's grid. */
 typedef struct {
     int group;           /* convolution group */
     int in_split;        /* index i of the input split */
     int out_split;       /* index j of the output split */
-    int in_ch0, in_ch;   /* first input channel (within the group) and channel count */
+    int in_ch0, in_ch;   /* input channels (within the group) the tile's columns touch:
+                            first and count (mapped: exactly its channels) */
     int out_ch0, out_ch; /* first output channel (within the group) and count */
-    int rows, cols;      /* tile shape: out_ch x (in_ch * kernel_elems (+1 analog bias)) */
+    int col0, ncol;      /* the tile's columns of its group's unfolded patch (without the
+                            analog bias column): [col0, col0 + ncol); mapped: in_ch0 *
+                            kernel_elems and in_ch * kernel_elems */
+    int rows, cols;      /* tile shape: out_ch x (ncol (+1 analog bias on in_split 0)) */
     int owner;           /* rank that owns the tile */
 } rpu_tile_slot;
 
-/* The tile grid of a mapped layer: groups x in_splits x out_splits tiles, tile index
+/* The tile grid of a layer: groups x in_splits x out_splits tiles, tile index
  * t = (group * n_in + i) * n_out + j. Every group has the same splits. */
 typedef struct {
     int groups, n_in, n_out, n_tiles;
@@ -49,6 +91,9 @@ typedef struct {
     int in_per_group;     /* input channels per group */
     int out_per_group;    /* output channels per group */
     int analog_bias;      /* 1: an extra input column on the tiles of in_split 0 */
+    rpu_split split;      /* the rule the input columns were split by */
+    int in_share;         /* most input splits whose columns touch one input channel (1 for
+                             the mapped split; > 1 when the tile array cuts a kernel block) */
     rpu_tile_slot *tiles; /* n_tiles entries (malloc'ed) */
 } rpu_tile_grid;
 
@@ -66,10 +111,23 @@ typedef struct {
  * Errors: as rpu_split_sizes (RPU_ERR_MODULE: "tile size too small to fit a single kernel:
  * K > M"), RPU_ERR_ARG for the inputs above or a tile wider than INT_MAX columns,
  * RPU_ERR_NOMEM. On error *grid is zeroed (tiles NULL), so rpu_tile_grid_free is safe.
-  * Local (pure). */
+ * Local (pure). */
 rpu_status rpu_tile_grid_build(int in_channels, int out_channels, int groups, int kernel_elems,
                                int analog_bias, int max_input_size, int max_output_size, int ranks,
                                rpu_tile_grid *grid);
+
+/* rpu_tile_grid_build with a choice of split rule (RPU_SPLIT_MAPPED: the same grid as
+ * rpu_tile_grid_build). RPU_SPLIT_TILE_ARRAY: per group, in_features = in_channels/groups *
+ * kernel_elems columns split by rpu_split_sizes(in_features, max_input_size, 1); tile
+ * (g, i, j) covers columns [col0, col0 + ncol) = the i-th chunk (cols = ncol, + 1 analog
+ * bias column on in_split 0 if analog_bias and the grid has one tile), in_ch0/in_ch the
+ * channels those columns touch. No kernel-size error: any max_input_size >= 1 fits.
+ * Errors: as rpu_tile_grid_build; RPU_ERR_ARG for an unknown split; RPU_ERR_MODULE for an
+ * analog bias on a tile array of more than one tile ("... keeps the bias digital"). Local
+ * (pure). */
+rpu_status rpu_tile_grid_build_split(rpu_split split, int in_channels, int out_channels, int groups,
+                                     int kernel_elems, int analog_bias, int max_input_size,
+                                     int max_output_size, int ranks, rpu_tile_grid *grid);
 
 /* Frees grid->tiles and zeroes *grid; accepts NULL and a zeroed grid. Local. */
 void rpu_tile_grid_free(rpu_tile_grid *grid);
@@ -89,7 +147,7 @@ int rpu_tile_tie_key(const rpu_tile_grid *grid, int t);
  * max rank work - min rank work <= the largest tile's work. Ranks beyond the tile count
  * own nothing.
  * Errors: RPU_ERR_ARG for a NULL grid or ranks < 1, RPU_ERR_NOMEM (owners unchanged).
-  * Local (pure). */
+ * Local (pure). */
 rpu_status rpu_assign_owners(rpu_tile_grid *grid, int ranks);
 
 /* Cells (sum of rows x cols) of all tiles of the grid. 0 for NULL. Local (pure). */

@@ -12,7 +12,9 @@
  *             synthetic_classes, synthetic_size
  *   [layer.NAME] type = conv1d | conv2d | conv3d | linear | relu | tanh | sigmoid |
  *             maxpool | avgpool | flatten | dropout, with out, kernel, stride, padding,
- *             dilation, groups, bias, p (dropout); NAME: 1..63 characters of
+ *             dilation, groups, bias, p (dropout), split = mapped | tile_array (analog
+ *             layers: aihwkit's *Mapped split, the default, or aihwkit 1.1's tile array;
+ *             rpu_conv_params.split); NAME: 1..63 characters of
  *             [A-Za-z0-9_.-], not "." or ".." (checkpoints store it)
  *   [loss]    type = cross_entropy
  * Each section appears once, each key once in its section. Syntax (shared with

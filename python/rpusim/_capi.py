@@ -33,6 +33,7 @@ class ConvParams(ctypes.Structure):
         ("dilation", c_int * 3), ("groups", c_int), ("bias", _enum),
         ("padding_mode", _enum), ("use_indexed", c_bool), ("layer_id", c_uint32),
         ("seed", c_uint64), ("mac", _enum), ("name", c_char * (LAYER_NAME_MAX + 1)),
+        ("split", _enum),
     ]
 
 
@@ -41,21 +42,22 @@ class LinearParams(ctypes.Structure):
     _fields_ = [
         ("in_features", c_int), ("out_features", c_int), ("bias", _enum),
         ("layer_id", c_uint32), ("seed", c_uint64), ("mac", _enum),
-        ("name", c_char * (LAYER_NAME_MAX + 1)),
+        ("name", c_char * (LAYER_NAME_MAX + 1)), ("split", _enum),
     ]
 
 
 class TileSlot(ctypes.Structure):
     """rpu_tile_slot: one tile of a layer's grid."""
     _fields_ = [(n, c_int) for n in ("group", "in_split", "out_split", "in_ch0", "in_ch",
-                                     "out_ch0", "out_ch", "rows", "cols", "owner")]
+                                     "out_ch0", "out_ch", "col0", "ncol", "rows", "cols",
+                                     "owner")]
 
 
 class TileGrid(ctypes.Structure):
     """rpu_tile_grid."""
     _fields_ = [(n, c_int) for n in ("groups", "n_in", "n_out", "n_tiles", "kernel_elems",
                                      "in_per_group", "out_per_group", "analog_bias")] + \
-        [("tiles", POINTER(TileSlot))]
+        [("split", _enum), ("in_share", c_int), ("tiles", POINTER(TileSlot))]
 
 
 class ProgramParams(ctypes.Structure):

@@ -32,6 +32,7 @@ int main(void)
     F(rpu_conv_params, seed);
     F(rpu_conv_params, mac);
     F(rpu_conv_params, name);
+    F(rpu_conv_params, split);
 
     S(rpu_linear_params);
     F(rpu_linear_params, in_features);
@@ -41,6 +42,7 @@ int main(void)
     F(rpu_linear_params, seed);
     F(rpu_linear_params, mac);
     F(rpu_linear_params, name);
+    F(rpu_linear_params, split);
 
     S(rpu_tile_slot);
     F(rpu_tile_slot, group);
@@ -50,6 +52,8 @@ int main(void)
     F(rpu_tile_slot, in_ch);
     F(rpu_tile_slot, out_ch0);
     F(rpu_tile_slot, out_ch);
+    F(rpu_tile_slot, col0);
+    F(rpu_tile_slot, ncol);
     F(rpu_tile_slot, rows);
     F(rpu_tile_slot, cols);
     F(rpu_tile_slot, owner);
@@ -63,6 +67,8 @@ int main(void)
     F(rpu_tile_grid, in_per_group);
     F(rpu_tile_grid, out_per_group);
     F(rpu_tile_grid, analog_bias);
+    F(rpu_tile_grid, split);
+    F(rpu_tile_grid, in_share);
     F(rpu_tile_grid, tiles);
 
     S(rpu_program_params);

@@ -10,7 +10,7 @@ from torch import nn
 import rpusim
 from rpusim.nn import (AnalogConv2dMapped, AnalogLinearMapped, AnalogWrapper,
                        convert_to_analog_mapped, convert_to_digital)
-from standin import StandInConfig
+from standin import make_config
 
 torch.set_num_threads(1)
 
@@ -52,7 +52,7 @@ def make_digital():
 
 def test_structure_and_exact_round_trip():
     digital = make_digital()
-    analog = convert_to_analog_mapped(digital, StandInConfig("floating_point", 18, 3))
+    analog = convert_to_analog_mapped(digital, make_config("floating_point", 18, 3))
     assert isinstance(analog, AnalogWrapper) and isinstance(analog, Net)
     assert isinstance(analog.stem[0], AnalogConv2dMapped)
     assert isinstance(analog.stem[1], nn.ReLU) and isinstance(analog.stem[2], nn.MaxPool2d)
@@ -84,7 +84,7 @@ def test_structure_and_exact_round_trip():
 
 def test_analog_bias_round_trip_and_exclude():
     digital = make_digital()
-    cfg = StandInConfig("floating_point", 18, 2, digital_bias=False)
+    cfg = make_config("floating_point", 18, 2, digital_bias=False)
     analog = convert_to_analog_mapped(digital, cfg, exclude_modules=["fc"])
     assert isinstance(analog.fc, nn.Linear)
     a = analog.stem[0]
@@ -99,7 +99,7 @@ def test_from_digital_is_collective_and_same_everywhere():
     rpusim.manual_seed(3)
     d = nn.Conv1d(3, 5, 2, groups=1)
     torch.nn.init.constant_(d.weight, 0.25)
-    a = rpusim.nn.AnalogConv1dMapped.from_digital(d, StandInConfig("floating_point", 4, 2))
+    a = rpusim.nn.AnalogConv1dMapped.from_digital(d, make_config("floating_point", 4, 2))
     w = a.get_weights()[0]
     assert torch.equal(w, torch.full((5, 6), 0.25))
     assert len(set(MPI.COMM_WORLD.allgather(bytes(w.numpy().tobytes())))) == 1

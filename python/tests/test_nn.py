@@ -32,7 +32,7 @@ from rpusim._lib import check, comm_handle
 from rpusim.nn import (AnalogConv1dMapped, AnalogConv2dMapped, AnalogConv3dMapped,
                        AnalogLinearMapped)
 from rpusim.optim import AnalogSGD
-from standin import StandInConfig
+from standin import make_config
 
 torch.set_num_threads(1)
 U = 2.0 ** -24
@@ -56,7 +56,7 @@ CASES = [
 
 
 def fp_config(max_in, max_out, bias):
-    return StandInConfig("floating_point", max_in, max_out, digital_bias=(bias != "analog"))
+    return make_config("floating_point", max_in, max_out, digital_bias=(bias != "analog"))
 
 
 def assert_close(got, ref, absref, k, what):
@@ -158,7 +158,7 @@ def test_noncontiguous_and_batch_sizes():
 
 
 def _pulsed():
-    return StandInConfig("single", 10, 3, digital_bias=False, **{"device.type": "constant_step"})
+    return make_config("single", 10, 3, digital_bias=False, constant_step=True)
 
 
 def test_python_and_c_api_bitwise():

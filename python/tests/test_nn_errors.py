@@ -9,13 +9,13 @@ from rpusim.nn import (AnalogConv1dMapped, AnalogConv2dMapped, AnalogLinearMappe
                        AnalogSequential, drift_analog_weights)
 from rpusim.nn.base import check_input_tensor
 from rpusim.optim import AnalogSGD
-from standin import StandInConfig
+from standin import make_config
 
 torch.set_num_threads(1)
 
 
 def fp(mi=0, mo=0):
-    return StandInConfig("floating_point", mi, mo)
+    return make_config("floating_point", mi, mo)
 
 
 def test_wrong_shape():
@@ -82,7 +82,7 @@ def test_stale_forward_and_double_backward():
 
 
 def test_inference_calls_need_eval_mode():
-    model = AnalogSequential(AnalogLinearMapped(3, 2, rpu_config=StandInConfig("inference")))
+    model = AnalogSequential(AnalogLinearMapped(3, 2, rpu_config=make_config("inference")))
     with pytest.raises(ModuleError, match="evaluation mode"):
         model.drift_analog_weights(1.0)
     with pytest.raises(ModuleError, match="evaluation mode"):
@@ -92,7 +92,7 @@ def test_inference_calls_need_eval_mode():
 
 
 def test_momentum_on_inference_tiles_is_refused():
-    lin = AnalogLinearMapped(3, 2, rpu_config=StandInConfig("inference"), name="fc")
+    lin = AnalogLinearMapped(3, 2, rpu_config=make_config("inference"), name="fc")
     opt = AnalogSGD(lin.parameters(), lr=0.1, momentum=0.9)
     lin(torch.rand(2, 3)).sum().backward()
     with pytest.raises(ConfigError, match="momentum=0.9.*fc"):
@@ -104,3 +104,11 @@ def test_deepcopy_refused():
     lin = AnalogLinearMapped(3, 2, rpu_config=fp(), name="fc")
     with pytest.raises(TypeError, match="fc: an analog layer cannot be deep-copied"):
         copy.deepcopy(lin)
+
+
+def test_default_config_and_one_config_error():
+    from rpusim import configs  # pylint: disable=import-outside-toplevel
+    lin = AnalogLinearMapped(3, 2)              # aihwkit's default: SingleRPUConfig()
+    assert isinstance(lin.rpu_config, configs.SingleRPUConfig)
+    assert lin._cconfig.get("kind") == "single"  # pylint: disable=protected-access
+    assert issubclass(ConfigError, configs.ConfigError)

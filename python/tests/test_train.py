@@ -19,14 +19,14 @@ from torch import nn
 import rpusim
 from rpusim.nn import AnalogConv2dMapped, AnalogLinearMapped, AnalogSequential
 from rpusim.optim import AnalogSGD
-from standin import StandInConfig
+from standin import make_config
 
 torch.set_num_threads(1)
 WORLD, SELF = MPI.COMM_WORLD, MPI.COMM_SELF
 
 
 def pulsed():
-    return StandInConfig("single", 18, 3, digital_bias=True, **{"device.type": "constant_step"})
+    return make_config("single", 18, 3, digital_bias=True, constant_step=True)
 
 
 def build(comm, cfg):
@@ -85,7 +85,7 @@ def test_training_is_rank_invariant():
 
 
 def test_inference_drift_is_rank_invariant():
-    cfg = StandInConfig("inference", 18, 3)
+    cfg = make_config("inference", 18, 3)
     outs = []
     x = torch.rand(3, 2, 6, 6, generator=torch.Generator().manual_seed(4))
     for comm in (WORLD, SELF):

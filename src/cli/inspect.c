@@ -140,12 +140,13 @@ static int print_layer(rpu_ckpt_file *f, int li, const char *tile_sel, bool show
         printf(" dilation=");
         print_ints(d.dilation, d.ndim, "x");
     }
-    printf(" groups=%d bias=%s layer_id=%u seed=%llu\n", d.groups, d.bias, d.layer_id,
-           (unsigned long long)d.seed);
+    printf(" groups=%d bias=%s split=%s layer_id=%u seed=%llu\n", d.groups, d.bias, d.split,
+           d.layer_id, (unsigned long long)d.seed);
     printf("  grid: %d group%s x %d input split%s [", d.groups, d.groups == 1 ? "" : "s", d.n_in,
            d.n_in == 1 ? "" : "s");
     print_ints(d.in_split_sizes, d.n_in, ",");
-    printf("] x %d output split%s [", d.n_out, d.n_out == 1 ? "" : "s");
+    printf("]%s x %d output split%s [", strcmp(d.split, "mapped") ? " columns" : "", d.n_out,
+           d.n_out == 1 ? "" : "s");
     print_ints(d.out_split_sizes, d.n_out, ",");
     printf("] = %d tile%s\n", d.n_tiles, d.n_tiles == 1 ? "" : "s");
     if (show_config) {

@@ -30,7 +30,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: rpusim map --layer SPEC [--layer SPEC ...] --ranks N [--input SHAPE]\n"
-               "                  [--batch N] [--set key=value ...] [--summary]\n"
+               "                  [--batch N] [--set key=value ...] [--split RULE] [--summary]\n"
                "\n"
                "Prints, for each layer, the split sizes, the tile grid with each tile's shape\n"
                "(out x in) and owner rank, the cell utilisation of the tiles, the bytes of tile\n"
@@ -38,12 +38,13 @@ static void usage(FILE *f) {
                "pass, for N ranks.\n"
                "\n"
                "  --layer SPEC    \"conv1d|conv2d|conv3d in=C out=C k=K [stride=S] [padding=P]\n"
-               "                  [dilation=D] [groups=G] [bias=0|1] [size=HxW]\" or\n"
-               "                  \"linear in=F out=F [bias=0|1]\". k, stride, padding, dilation\n"
-               "                  take one value (all dimensions) or one per dimension (3x5);\n"
-               "                  defaults stride 1, padding 0, dilation 1, groups 1, bias 1.\n"
-               "                  size= is the layer's input spatial size (overrides the shape\n"
-               "                  carried from the previous layer, e.g. after pooling).\n"
+               "                  [dilation=D] [groups=G] [bias=0|1] [size=HxW] [split=RULE]\"\n"
+               "                  or \"linear in=F out=F [bias=0|1] [split=RULE]\". k, stride,\n"
+               "                  padding, dilation take one value (all dimensions) or one per\n"
+               "                  dimension (3x5); defaults stride 1, padding 0, dilation 1,\n"
+               "                  groups 1, bias 1, split from --split. size= is the layer's\n"
+               "                  input spatial size (overrides the shape carried from the\n"
+               "                  previous layer, e.g. after pooling).\n"
                "  --ranks N       number of MPI ranks the tiles are spread over (required)\n"
                "  --input SHAPE   input of the first layer without the batch: CxL, CxHxW, CxDxHxW\n"
                "                  (or F for linear); each next layer takes the previous output\n"
@@ -52,6 +53,11 @@ static void usage(FILE *f) {
                "  --batch N       images per forward/backward pass (default 1)\n"
                "  --set key=value rpu_config key (kind=... first, then device.type=..., then\n"
                "                  the rest); default config kind single (constant_step)\n"
+               "  --split RULE    how inputs are split onto tiles, for layers without split=:\n"
+               "                  mapped (default; aihwkit's *Mapped layers: whole channels) or\n"
+               "                  tile_array (aihwkit 1.1's AnalogConvNd/AnalogLinear: the\n"
+               "                  in/groups x prod(k) columns split evenly, kernels may be cut;\n"
+               "                  the bias of a layer of several tiles is digital)\n"
                "  --summary       no per-tile table (split sizes and per-rank totals only)\n"
                "\n"
                "Communication model: forward reduces the layer output and backward the input\n"
@@ -104,7 +110,9 @@ typedef struct {
     int kernel[3], stride[3], padding[3], dilation[3];
     bool bias;
     bool has_size;
-    int size[3]; /* input spatial size from size= */
+    int size[3];     /* input spatial size from size= */
+    bool has_split;  /* split= given (else the --split default) */
+    rpu_split split; /* the layer's split rule */
 } layer_spec;
 
 static const char *kind_name(int ndim) {
@@ -165,12 +173,25 @@ static bool parse_layer(const char *text, int index, layer_spec *L) {
         int tmp[4], n = 0;
         bool ok;
         char fault[128] = "";
-        const bool conv_only = strcmp(key, "in") && strcmp(key, "out") && strcmp(key, "bias");
+        const bool conv_only =
+            strcmp(key, "in") && strcmp(key, "out") && strcmp(key, "bias") && strcmp(key, "split");
         if (L->ndim == 0 && conv_only) {
             fprintf(stderr,
-                    "rpusim map: layer %d: unknown key '%s' for linear (want in, out, bias)\n",
+                    "rpusim map: layer %d: unknown key '%s' for linear (want in, out, bias, "
+                    "split)\n",
                     index, key);
             return false;
+        }
+        if (!strcmp(key, "split")) {
+            if (rpu_split_parse(val, &L->split) != RPU_OK) {
+                fprintf(stderr,
+                        "rpusim map: layer %d: bad value 'split=%s' (want mapped or "
+                        "tile_array)\n",
+                        index, val);
+                return false;
+            }
+            L->has_split = true;
+            continue;
         }
         if (!strcmp(key, "in"))
             ok = have_in = !int_fault(val, vlen, 1, &L->in, fault, sizeof fault);
@@ -202,7 +223,7 @@ static bool parse_layer(const char *text, int index, layer_spec *L) {
         } else {
             fprintf(stderr,
                     "rpusim map: layer %d: unknown key '%s' (want in, out, k, stride, padding, "
-                    "dilation, groups, bias, size)\n",
+                    "dilation, groups, bias, size, split)\n",
                     index, key);
             return false;
         }
@@ -309,7 +330,11 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
     int kernel_elems = 1;
     for (int d = 0; d < nd; ++d)
         kernel_elems *= L->kernel[d];
-    const bool analog_bias = rpu_bias_for_config(L->bias, cfg) == RPU_BIAS_ANALOG;
+    const bool array = L->split == RPU_SPLIT_TILE_ARRAY;
+    const double in_features = (double)(L->in / L->groups) * kernel_elems;
+    const bool analog_bias = rpu_bias_for_split(L->bias, cfg, L->split,
+                                                in_features > INT_MAX ? INT_MAX : (int)in_features,
+                                                L->out / L->groups) == RPU_BIAS_ANALOG;
 
     /* input shape of this layer */
     shape in = {0};
@@ -367,9 +392,9 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
     }
 
     rpu_tile_grid g;
-    rpu_status st =
-        rpu_tile_grid_build(L->in, L->out, L->groups, kernel_elems, analog_bias,
-                            cfg->mapping.max_input_size, cfg->mapping.max_output_size, ranks, &g);
+    rpu_status st = rpu_tile_grid_build_split(L->split, L->in, L->out, L->groups, kernel_elems,
+                                              analog_bias, cfg->mapping.max_input_size,
+                                              cfg->mapping.max_output_size, ranks, &g);
     if (st != RPU_OK) {
         fprintf(stderr, "rpusim map: layer %d (%s): %s\n", index, L->text, rpu_last_error());
         return st == RPU_ERR_NOMEM ? 1 : 2;
@@ -387,7 +412,8 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
         format_dims(L->dilation, nd, db, sizeof db);
         fprintf(os, " k=%s stride=%s padding=%s dilation=%s groups=%d", kb, sb, pb, db, L->groups);
     }
-    fprintf(os, " bias=%s\n", !L->bias ? "none" : analog_bias ? "analog" : "digital");
+    fprintf(os, " bias=%s", !L->bias ? "none" : analog_bias ? "analog" : "digital");
+    fprintf(os, array ? " split=tile_array\n" : "\n");
     if (in.known) {
         char a[64], b[64];
         format_shape(&in, a, sizeof a);
@@ -412,8 +438,8 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
         return 1;
     }
     for (int i = 0; i < g.n_in; ++i)
-        sizes[i] = g.tiles[i * g.n_out].in_ch;
-    fprintf(os, "  in splits (%s):  ", nd ? "channels" : "features");
+        sizes[i] = array ? g.tiles[i * g.n_out].ncol : g.tiles[i * g.n_out].in_ch;
+    fprintf(os, "  in splits (%s):  ", array && nd ? "columns" : nd ? "channels" : "features");
     print_sizes(os, sizes, g.n_in);
     for (int j = 0; j < g.n_out; ++j)
         sizes[j] = g.tiles[j].out_ch;
@@ -426,8 +452,12 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
     else
         fprintf(os, "\n  tiles: %d (%d in x %d out)\n", g.n_tiles, g.n_in, g.n_out);
 
-    /* tile table (channel ranges are layer channels, not offsets within the group) */
-    if (tile_table)
+    /* tile table (channel ranges are layer channels, not offsets within the group; the
+     * tile_array split adds the tile's columns of its group's unfolded patch) */
+    if (tile_table && array)
+        fprintf(os, "  %5s %5s %3s %3s  %-11s %-11s %-11s %9s %9s %5s\n", "tile", "group", "i", "j",
+                "in_ch", "in_cols", "out_ch", "shape", "cells", "owner");
+    else if (tile_table)
         fprintf(os, "  %5s %5s %3s %3s  %-11s %-11s %9s %9s %5s\n", "tile", "group", "i", "j",
                 "in_ch", "out_ch", "shape", "cells", "owner");
     for (int t = 0; t < g.n_tiles && tile_table; ++t) {
@@ -444,8 +474,16 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
         else
             snprintf(oc, sizeof oc, "%d-%d", o0, o0 + s->out_ch - 1);
         snprintf(sh, sizeof sh, "%dx%d", s->rows, s->cols);
-        fprintf(os, "  %5d %5d %3d %3d  %-11s %-11s %9s %9lld %5d\n", t, s->group, s->in_split,
-                s->out_split, ic, oc, sh, (long long)rpu_tile_work(s), s->owner);
+        if (array) {
+            char cc[32];
+            snprintf(cc, sizeof cc, "%d-%d", s->col0, s->col0 + s->ncol - 1);
+            fprintf(os, "  %5d %5d %3d %3d  %-11s %-11s %-11s %9s %9lld %5d\n", t, s->group,
+                    s->in_split, s->out_split, ic, cc, oc, sh, (long long)rpu_tile_work(s),
+                    s->owner);
+        } else {
+            fprintf(os, "  %5d %5d %3d %3d  %-11s %-11s %9s %9lld %5d\n", t, s->group, s->in_split,
+                    s->out_split, ic, oc, sh, (long long)rpu_tile_work(s), s->owner);
+        }
     }
 
     const int64_t cells = rpu_tile_grid_cells(&g);
@@ -520,8 +558,8 @@ static double layer_tiles(const layer_spec *L, const rpu_config *cfg) {
         kernel_elems *= L->kernel[d];
     const double ipg = (double)L->in / L->groups * kernel_elems;
     if (ipg > 2147483647.0) return -1;
-    if (rpu_split_sizes((int)ipg, cfg->mapping.max_input_size, kernel_elems, NULL, 0, &n_in) !=
-            RPU_OK ||
+    const int unit = L->split == RPU_SPLIT_TILE_ARRAY ? 1 : kernel_elems;
+    if (rpu_split_sizes((int)ipg, cfg->mapping.max_input_size, unit, NULL, 0, &n_in) != RPU_OK ||
         rpu_split_sizes(L->out / L->groups, cfg->mapping.max_output_size, 1, NULL, 0, &n_out) !=
             RPU_OK)
         return -1;
@@ -560,6 +598,7 @@ static int check_plan(const layer_spec *layers, int n_layers, const rpu_config *
 int cli_map(int argc, char **argv) {
     int ranks = 0, batch = 1, n_layers = 0;
     bool summary = false;
+    rpu_split split = RPU_SPLIT_MAPPED; /* --split: the default of layers without split= */
     const char *input = NULL;
     layer_spec *layers = calloc((size_t)(argc > 0 ? argc : 1), sizeof *layers);
     rpu_config cfg;
@@ -581,7 +620,8 @@ int cli_map(int argc, char **argv) {
             continue;
         }
         const bool known = !strcmp(k, "--layer") || !strcmp(k, "--ranks") ||
-                           !strcmp(k, "--batch") || !strcmp(k, "--input") || !strcmp(k, "--set");
+                           !strcmp(k, "--batch") || !strcmp(k, "--input") || !strcmp(k, "--set") ||
+                           !strcmp(k, "--split");
         if (!known) {
             fprintf(stderr, "rpusim map: unknown option '%s' (try: rpusim map --help)\n", k);
             goto done;
@@ -598,6 +638,11 @@ int cli_map(int argc, char **argv) {
             if (!cli_arg_int("map", k, v, 1, MAP_MAX_INT, k[2] == 'r' ? &ranks : &batch)) goto done;
         } else if (!strcmp(k, "--input")) {
             input = v;
+        } else if (!strcmp(k, "--split")) {
+            if (rpu_split_parse(v, &split) != RPU_OK) {
+                fprintf(stderr, "rpusim map: --split '%s': want mapped or tile_array\n", v);
+                goto done;
+            }
         } else { /* --set key=value */
             const char *eq = strchr(v, '=');
             char key[128];
@@ -623,6 +668,8 @@ int cli_map(int argc, char **argv) {
         usage(stderr);
         goto done;
     }
+    for (int l = 0; l < n_layers; ++l) /* --split may come after the layers */
+        if (!layers[l].has_split) layers[l].split = split;
     if (rpu_config_validate(&cfg) != RPU_OK) {
         fprintf(stderr, "rpusim map: invalid config: %s\n", rpu_last_error());
         goto done;
