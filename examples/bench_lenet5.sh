@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Time per epoch of the LeNet-5 example through Python (examples/lenet5_training.py) and
+# through `rpusim train` on the same network (examples/lenet5.ini), the same data, batch
+# size, learning rate and device, at the given rank counts, alternating the two tools
+# (CLI first in odd rounds, Python first in even ones) so that both see the same load.
+# Prints every run and, per rank count, the median epoch time of each tool and the ratio
+# Python / CLI. Epoch time = training + test evaluation of epoch 1 as each tool reports it
+# (CSV column "seconds"); "wall" adds the process start (MPI, Python, torch import).
+#
+# usage: examples/bench_lenet5.sh [--np "1 2"] [--rounds 3] [--train-samples N]
+#                                 [--test-samples M] [--work DIR]
+#   --train-samples N / --test-samples M: both tools read the first N / M images (written
+#   as IDX files into DIR/data); default: the full 60000 / 10000.
+# Environment: RPUSIM_BUILD (default: build/ of this checkout), MPIEXEC (default mpiexec),
+# PYTHON (default /usr/bin/python3).
+set -eu
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${RPUSIM_BUILD:-$root/build}
+mpiexec=${MPIEXEC:-mpiexec}
+python=${PYTHON:-/usr/bin/python3}
+nps="1 2" rounds=3 train= test= work=${TMPDIR:-/tmp}/rpusim-bench-lenet5
+while [ $# -gt 0 ]; do
+    case $1 in
+    --np) nps=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --train-samples) train=$2; shift 2 ;;
+    --test-samples) test=$2; shift 2 ;;
+    --work) work=$2; shift 2 ;;
+    *) echo "bench_lenet5.sh: unknown option '$1' (see the head of the script)" >&2; exit 2 ;;
+    esac
+done
+cli=$build/src/rpusim
+lib=$build/src/librpusim.so
+for f in "$cli" "$lib"; do
+    [ -e "$f" ] || { echo "bench_lenet5.sh: $f missing (build first: bash scripts/setup.sh)" >&2; exit 1; }
+done
+export PYTHONPATH=$root/python${PYTHONPATH:+:$PYTHONPATH} RPUSIM_LIBRARY=$lib
+mkdir -p "$work"
+data=/usr/share/datasets/fashion-mnist
+if [ -n "$train$test" ]; then
+    data=$work/data
+    PYTHONPATH=$root/examples "$python" -c "import fashion_mnist as f, sys
+f.write_subset(f.DEFAULT_ROOT, sys.argv[1], int(sys.argv[2]) if sys.argv[2] else None,
+               int(sys.argv[3]) if sys.argv[3] else None)" "$data" "$train" "$test"
+fi
+py_args=(--epochs 1 --data "$data")
+[ -n "$train" ] && py_args+=(--train-samples "$train")
+[ -n "$test" ] && py_args+=(--test-samples "$test")
+
+run_cli() { # run_cli NP TAG -> prints "epoch_seconds wall_seconds"
+    local out=$work/cli-np$1-$2 t0 t1
+    rm -rf "$out"
+    t0=$(date +%s.%N)
+    "$mpiexec" -n "$1" "$cli" train "$root/examples/lenet5.ini" --set run.epochs=1 \
+        --set "data.path=$data" --set "run.output_dir=$out" --set "run.checkpoint=" \
+        >"$out.log" 2>&1 || { echo "rpusim train failed, see $out.log" >&2; exit 1; }
+    t1=$(date +%s.%N)
+    awk -F, -v a="$t0" -v b="$t1" 'NR == 2 { print $6, b - a }' "$out/metrics.csv"
+}
+run_py() { # run_py NP TAG -> prints "epoch_seconds wall_seconds"
+    local out=$work/py-np$1-$2 t0 t1
+    t0=$(date +%s.%N)
+    "$mpiexec" -n "$1" "$python" "$root/examples/lenet5_training.py" "${py_args[@]}" \
+        --out "$out.csv" >"$out.log" 2>&1 || { echo "python failed, see $out.log" >&2; exit 1; }
+    t1=$(date +%s.%N)
+    awk -F, -v a="$t0" -v b="$t1" 'NR == 2 { print $5, b - a }' "$out.csv"
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "LeNet-5 (aihwkit example layout), Fashion-MNIST ${train:-60000} training /" \
+     "${test:-10000} test images, batch 8, constant-step devices; $rounds rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+summary=()
+for np in $nps; do
+    : >"$work/cli-np$np.times"
+    : >"$work/py-np$np.times"
+    for r in $(seq 1 "$rounds"); do
+        if [ $((r % 2)) -eq 1 ]; then order="cli py"; else order="py cli"; fi
+        for tool in $order; do
+            t=$(run_$tool "$np" "$r")
+            echo "$t" >>"$work/$tool-np$np.times"
+            printf 'np %d round %d %-3s epoch %8.2f s  wall %8.2f s\n' "$np" "$r" "$tool" $t
+        done
+    done
+    c=$(cut -d' ' -f1 "$work/cli-np$np.times" | median)
+    p=$(cut -d' ' -f1 "$work/py-np$np.times" | median)
+    summary+=("$(printf 'np %d: median epoch  CLI %8.2f s  Python %8.2f s  ratio Python/CLI %.3f' \
+                 "$np" "$c" "$p" "$(awk -v p="$p" -v c="$c" 'BEGIN { print p / c }')")")
+done
+printf '%s\n' "${summary[@]}"
