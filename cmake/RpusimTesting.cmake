@@ -44,6 +44,11 @@ function(rpusim_add_mpi_test)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
+  # Sanitized builds: instrumented HDF5/MPI-heavy paths run 10-50x slower, and 3-4 ranks
+  # share 2 cores, so each bound is tripled (test_net np4 took 336 s on an idle machine).
+  if(RPUSIM_SANITIZE)
+    math(EXPR T_TIMEOUT "${T_TIMEOUT} * 3")
+  endif()
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE rpusim rpusim_deps rpusim_testlib ${T_LIBS})
   target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/mpi_tests)
