@@ -83,6 +83,8 @@ packages=(
     libhdf5-openmpi-dev hdf5-tools
     zlib1g-dev
     clang libclang-rt-dev
+    # glibc's symbols for sanitizer stacks: lsan.supp names __vasprintf_internal
+    libc6-dbg
     python3 python3-h5py python3-numpy python3-matplotlib
     python3-torch python3-mpi4py python3-pytest python3-venv python3-setuptools
     slurmctld slurmd slurm-client munge
