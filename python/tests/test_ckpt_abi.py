@@ -1,38 +1,19 @@
 """The ctypes structures of rpusim._capi_ckpt against the C compiler's layout (sizes,
 field offsets, enum size and constants as abi_ckpt_layout.c prints them)."""
 import ctypes
-import os
-import subprocess
 
 import pytest
+from abi_check import check_struct, layout
 
 from rpusim import _capi_ckpt as C
 from rpusim import checkpoint
 
-
-def _layout():
-    exe = os.environ.get("RPUSIM_ABI_CKPT_LAYOUT")
-    if not exe:
-        pytest.fail("RPUSIM_ABI_CKPT_LAYOUT is not set (CTest sets it to the "
-                    "rpusim_abi_ckpt_layout program built from python/tests/abi_ckpt_layout.c)")
-    # without the ASan runtime a sanitized build preloads into python3 (exe links its own)
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    out = subprocess.run([exe], check=True, capture_output=True, text=True, env=env).stdout
-    return {(kind, name): int(value) for kind, name, value in
-            (line.split() for line in out.splitlines())}
-
-
-LAYOUT = _layout()
+LAYOUT = layout("RPUSIM_ABI_CKPT_LAYOUT")
 
 
 @pytest.mark.parametrize("cname", sorted(C.STRUCTS))
 def test_struct_layout(cname):
-    cls = C.STRUCTS[cname]
-    assert ctypes.sizeof(cls) == LAYOUT[("struct", cname)], cname
-    c_fields = {name.split(".", 1)[1]: off for (kind, name), off in LAYOUT.items()
-                if kind == "field" and name.startswith(cname + ".")}
-    py_fields = {f[0]: getattr(cls, f[0]).offset for f in cls._fields_}
-    assert py_fields == c_fields, cname
+    check_struct(LAYOUT, cname, C.STRUCTS[cname])
 
 
 def test_constants():
