@@ -193,8 +193,14 @@ class Lexer:
                 continue
             if c == "\n":
                 self.line += 1
+            if c == "#" and (self.i == start or self.s[self.i - 1] in " \t\n;(|&"):
+                # a comment (it may hold a quote: "# glibc's symbols" in an array)
+                end = self.s.find("\n", self.i)
+                self.i = len(self.s) if end < 0 else end
+                continue
             if c == "'":
                 j = self.s.find("'", self.i + 1)
+                j = len(self.s) if j < 0 else j  # unterminated: the rest of the text
                 self.line += self.s.count("\n", self.i, j)
                 self.i = j + 1
                 continue

@@ -51,9 +51,14 @@ h5ls) echo pattern ;;
 esac
 launch=(mpirun -n 2)
 wrap() { "$@"; }
+pkgs=(
+    # a comment's apostrophe in an array (this hung the checker once)
+    h5ls
+)
+squeue -h
 SH
-"$py" "$checker" "$t" >a.out 2>a.err
-check "(a) the checker fails" test $? -eq 1
+timeout 60 "$py" "$checker" "$t" >a.out 2>a.err
+check "(a) the checker fails (and does not hang)" test $? -eq 1
 has_fail() { # has_fail TEXT...: a FAIL line with every TEXT
     local line x
     line=$(grep '^FAIL: ' a.err)
@@ -69,12 +74,14 @@ check "(a) scontrol inside \$(bash -c '...')" \
     has_fail "command scontrol (mpi_tests/a_test.sh:5)" slurm-client
 check "(a) h5py inside python3 -c" has_fail "module h5py (mpi_tests/a_test.sh:6)" python3-h5py
 check "(a) an unknown wrapper function" has_fail "function wrap runs its arguments as a command"
-check "(a) exactly these 7 faults" test "$(grep -c '^FAIL: ' a.err)" -eq 7
+check "(a) squeue after an array with a quote in a comment" \
+    has_fail "command squeue (mpi_tests/a_test.sh:19)" slurm-client
+check "(a) exactly these 8 faults" test "$(grep -c '^FAIL: ' a.err)" -eq 8
 check "(a) listed, heredoc, case pattern, array words, optional import: no fault" \
     bash -c "! grep -E 'h5dump|srun|h5ls|mpirun|matplotlib|module os' a.err"
 
 # ---------------------------------------------------------------- (b) the project
-"$py" "$checker" "$src" --verbose >b.out 2>b.err
+timeout 60 "$py" "$checker" "$src" --verbose >b.out 2>b.err
 rc=$?
 check "(b) every module and command of scripts/ and mpi_tests/ is installed by setup.sh" \
     test $rc -eq 0
