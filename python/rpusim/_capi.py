@@ -21,7 +21,11 @@ MAC_BLAS, MAC_EXACT = 0, 1
 LAYER_NAME_MAX = 63
 
 _enum = c_int  # C enums of this API are int-sized (checked by test_abi.py)
-_float_p = POINTER(c_float)
+# float * / const float * tensor buffers are declared void *: a call then takes the int of
+# tensor.data_ptr() as it is (float_ptr), where POINTER(c_float) would need a ctypes.cast
+# per argument (~1 us each, a dozen per layer and step); ctypes arrays and pointers are
+# still accepted.
+_float_p = c_void_p
 _int_p = POINTER(c_int)
 
 
@@ -125,7 +129,8 @@ program_params_default = declare("rpu_program_params_default", None, POINTER(Pro
 
 
 def float_ptr(tensor):
-    """The float * of a contiguous float32 CPU tensor (None: NULL)."""
+    """The float * (as the int address the void * parameters take) of a contiguous float32
+    CPU tensor (None: NULL)."""
     if tensor is None:
         return None
-    return ctypes.cast(tensor.data_ptr(), _float_p)
+    return tensor.data_ptr()

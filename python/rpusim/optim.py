@@ -60,8 +60,9 @@ class AnalogSGD(SGD):
                 layer = _layer_of(p)
                 if layer is None:
                     continue
-                if layer.is_inference() and (group.get("momentum", 0) or
-                                             group.get("weight_decay", 0)):
+                # momentum / weight decay first: is_inference() queries the C config
+                if (group.get("momentum", 0) or group.get("weight_decay", 0)) and \
+                        layer.is_inference():
                     raise ConfigError(
                         "AnalogSGD: momentum=%g / weight_decay=%g on %s (an inference "
                         "config): aihwkit applies them to hardware-aware-trained tiles "
