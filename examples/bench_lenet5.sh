@@ -8,9 +8,14 @@
 # (CSV column "seconds"); "wall" adds the process start (MPI, Python, torch import).
 #
 # usage: examples/bench_lenet5.sh [--np "1 2"] [--rounds 3] [--train-samples N]
-#                                 [--test-samples M] [--work DIR]
+#                                 [--test-samples M] [--work DIR] [--cpu]
 #   --train-samples N / --test-samples M: both tools read the first N / M images (written
 #   as IDX files into DIR/data); default: the full 60000 / 10000.
+#   --cpu: measure CPU time instead of wall time, for a machine shared with other work
+#   (where the wall time of the same run varies by tens of percent): CPU seconds of all
+#   ranks per epoch = (user + sys of a 3-epoch run - the same of a 1-epoch run) / 2, so the
+#   process start (MPI, imports, data, network) cancels; GNU time measures mpiexec with
+#   its ranks. Ranks waiting in MPI poll, so at np > 1 this counts waiting too (for both).
 # Environment: RPUSIM_BUILD (default: build/ of this checkout), MPIEXEC (default mpiexec),
 # PYTHON (default /usr/bin/python3).
 set -eu
@@ -18,7 +23,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${RPUSIM_BUILD:-$root/build}
 mpiexec=${MPIEXEC:-mpiexec}
 python=${PYTHON:-/usr/bin/python3}
-nps="1 2" rounds=3 train= test= work=${TMPDIR:-/tmp}/rpusim-bench-lenet5
+nps="1 2" rounds=3 train= test= work=${TMPDIR:-/tmp}/rpusim-bench-lenet5 cpu=
 while [ $# -gt 0 ]; do
     case $1 in
     --np) nps=$2; shift 2 ;;
@@ -26,6 +31,7 @@ while [ $# -gt 0 ]; do
     --train-samples) train=$2; shift 2 ;;
     --test-samples) test=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
+    --cpu) cpu=1; shift ;;
     *) echo "bench_lenet5.sh: unknown option '$1' (see the head of the script)" >&2; exit 2 ;;
     esac
 done
@@ -65,10 +71,37 @@ run_py() { # run_py NP TAG -> prints "epoch_seconds wall_seconds"
     t1=$(date +%s.%N)
     awk -F, -v a="$t0" -v b="$t1" 'NR == 2 { print $5, b - a }' "$out.csv"
 }
+cpu_of() { # cpu_of LOG COMMAND... -> user + sys seconds of the command and its children
+    local log=$1
+    shift
+    /usr/bin/time -f "%U %S" -o "$work/time.out" "$@" >"$log" 2>&1 || return 1
+    awk '{ print $1 + $2 }' "$work/time.out"
+}
+cpu_cli() { # cpu_cli NP TAG -> prints "cpu_seconds_per_epoch cpu_seconds_of_the_3_epoch_run"
+    local out=$work/cli-np$1-$2 t=()
+    for e in 1 3; do
+        rm -rf "$out"
+        t+=("$(cpu_of "$out.log" "$mpiexec" -n "$1" "$cli" train "$root/examples/lenet5.ini" \
+            --set run.epochs=$e --set "data.path=$data" --set "run.output_dir=$out" \
+            --set run.checkpoint=)") ||
+            { echo "rpusim train failed, see $out.log" >&2; exit 1; }
+    done
+    awk -v a="${t[0]}" -v b="${t[1]}" 'BEGIN { print (b - a) / 2, b }'
+}
+cpu_py() { # cpu_py NP TAG -> as cpu_cli
+    local out=$work/py-np$1-$2 t=()
+    for e in 1 3; do
+        t+=("$(cpu_of "$out.log" "$mpiexec" -n "$1" "$python" \
+            "$root/examples/lenet5_training.py" "${py_args[@]}" --epochs $e --out "$out.csv")") ||
+            { echo "python failed, see $out.log" >&2; exit 1; }
+    done
+    awk -v a="${t[0]}" -v b="${t[1]}" 'BEGIN { print (b - a) / 2, b }'
+}
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "LeNet-5 (aihwkit example layout), Fashion-MNIST ${train:-60000} training /" \
-     "${test:-10000} test images, batch 8, constant-step devices; $rounds rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+     "${test:-10000} test images, batch 8, constant-step devices; $rounds rounds;" \
+     "${cpu:+CPU time per epoch; }load: $(cut -d' ' -f1-3 /proc/loadavg)"
 summary=()
 for np in $nps; do
     : >"$work/cli-np$np.times"
@@ -76,14 +109,21 @@ for np in $nps; do
     for r in $(seq 1 "$rounds"); do
         if [ $((r % 2)) -eq 1 ]; then order="cli py"; else order="py cli"; fi
         for tool in $order; do
-            t=$(run_$tool "$np" "$r")
+            if [ -n "$cpu" ]; then
+                t=$(cpu_$tool "$np" "$r")
+                printf 'np %d round %d %-3s epoch %8.2f CPU s  (3-epoch run %8.2f CPU s)\n' \
+                    "$np" "$r" "$tool" $t
+            else
+                t=$(run_$tool "$np" "$r")
+                printf 'np %d round %d %-3s epoch %8.2f s  wall %8.2f s\n' "$np" "$r" "$tool" $t
+            fi
             echo "$t" >>"$work/$tool-np$np.times"
-            printf 'np %d round %d %-3s epoch %8.2f s  wall %8.2f s\n' "$np" "$r" "$tool" $t
         done
     done
     c=$(cut -d' ' -f1 "$work/cli-np$np.times" | median)
     p=$(cut -d' ' -f1 "$work/py-np$np.times" | median)
-    summary+=("$(printf 'np %d: median epoch  CLI %8.2f s  Python %8.2f s  ratio Python/CLI %.3f' \
-                 "$np" "$c" "$p" "$(awk -v p="$p" -v c="$c" 'BEGIN { print p / c }')")")
+    summary+=("$(printf 'np %d: median epoch  CLI %8.2f %s  Python %8.2f %s  ratio Python/CLI %.3f' \
+                 "$np" "$c" "${cpu:+CPU }s" "$p" "${cpu:+CPU }s" \
+                 "$(awk -v p="$p" -v c="$c" 'BEGIN { print p / c }')")")
 done
 printf '%s\n' "${summary[@]}"

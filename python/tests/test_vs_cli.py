@@ -202,11 +202,11 @@ def ulp(x):
 
 
 def compare(cli_path, py_path, py_history, pulsed):
-    """Every check on rank 0; returns the list of failures (empty: agreement) and the
+    """Every check (on rank 0): returns the list of failures (empty: agreement) and the
     measured differences."""
     bad, measured = [], {}
+    drivers = []  # differences of construction or stream use (not of rounding)
     with h5py.File(cli_path, "r") as f, h5py.File(py_path, "r") as g:
-        cfg_text = text(f.attrs["config"])
         steps = int(f.attrs["step"])
         # the losses: /train/history rows (epoch, train_loss, train_acc, test_loss, ...)
         hist = f["train/history"][...]
@@ -230,11 +230,11 @@ def compare(cli_path, py_path, py_history, pulsed):
                 where = "%s tile %s" % (cname, t)
                 for k in sorted(tc.attrs):
                     if not np.array_equal(tc.attrs[k], tp.attrs[k]):
-                        bad.append("%s: attribute %s (stream counter or state) %s vs %s"
+                        drivers.append("%s: attribute %s (stream counter or state) %s vs %s"
                                    % (where, k, tc.attrs[k], tp.attrs[k]))
                 for k in sorted(tc):
                     if k != "weights" and not np.array_equal(tc[k][...], tp[k][...]):
-                        bad.append("%s: %s differs (construction draws)" % (where, k))
+                        drivers.append("%s: %s differs (construction draws)" % (where, k))
                 wc, wp = tc["weights"][...], tp["weights"][...]
                 d = float(np.abs(wc - wp).max())
                 measured["w_" + cname] = max(measured.get("w_" + cname, 0.0), d)
@@ -245,7 +245,7 @@ def compare(cli_path, py_path, py_history, pulsed):
                                    "tiles with different inputs (a flipped pulse decision "
                                    "if only rounding differs, see the module doc)"
                                    % (where, int((wc != wp).sum()), wc.size, d,
-                                      "also differ" if bad else "agree"))
+                                      "also differ" if drivers else "agree"))
                 else:
                     tol = 4 * steps * ulp(np.abs(wc).max())
                     if d > tol:
@@ -259,7 +259,7 @@ def compare(cli_path, py_path, py_history, pulsed):
                 bad.append("%s: digital bias differs by %.3g > 4 S ulp = %.3g"
                            % (cname, d, tol))
     measured["steps"] = steps
-    return bad, measured, cfg_text
+    return drivers + bad, measured
 
 
 def config_text(cfg):
@@ -296,7 +296,11 @@ def run_both(work, cfg, overrides, pulsed, tag):
     if RANK == 0:
         os.makedirs(sub)
     cli_path = train_cli(sub, data, overrides) if RANK == 0 else None
-    cfg_text = COMM.bcast(text(h5py.File(cli_path, "r").attrs["config"]) if RANK == 0 else None)
+    cfg_text = None
+    if RANK == 0:
+        with h5py.File(cli_path, "r") as f:
+            cfg_text = text(f.attrs["config"])
+    cfg_text = COMM.bcast(cfg_text)
     batch = int(ini_value(cfg_text, "run", "batch_size"))
     lr = float(ini_value(cfg_text, "run", "lr"))
     # the Python config renders to the same C config as the INI's [rpu] section
@@ -307,7 +311,7 @@ def run_both(work, cfg, overrides, pulsed, tag):
     py_path = os.path.join(sub, "py.h5")
     history = train_python(cfg, data, batch, lr, py_path)
     result = compare(cli_path, py_path, history, pulsed) if RANK == 0 else None
-    bad, measured, _ = COMM.bcast(result)
+    bad, measured = COMM.bcast(result)
     if RANK == 0:
         print("\n%s: measured %s" % (tag, measured))
     assert not bad, "Python vs rpusim train (%s):\n  " % tag + "\n  ".join(bad)
