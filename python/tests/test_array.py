@@ -19,7 +19,9 @@ checkpoints.
    Linear: the 1.1 classes with the digital weights bit for bit, AnalogSequential for the
    Sequential, the other modules kept, eval output within float32 rounding of the digital
    model's; convert_to_digital gives back torch modules whose output is the digital
-   model's bit for bit.
+   model's bit for bit; convert_to_digital(model, conversion_set) converts only the
+   set's classes (aihwkit's signature); convert_to_analog_mapped turns a Sequential into
+   an AnalogSequential (aihwkit's mapped conversion map).
 4. Rank invariance: the same model (pulsed constant_step config, tiles cutting kernel
    blocks) built on COMM_WORLD and on COMM_SELF and trained with AnalogSGD: losses and all
    weights bitwise identical, and identical on every rank (as test_train.py).
@@ -38,9 +40,9 @@ from torch import nn
 import rpusim
 import rpusim.nn.conversion
 from rpusim.exceptions import ArgumentError, ModuleError
-from rpusim.nn import (AnalogConv1d, AnalogConv2d, AnalogConv2dMapped, AnalogConv3d,
-                       AnalogConv3dMapped, AnalogLinear, AnalogSequential, AnalogWrapper,
-                       convert_to_analog, convert_to_digital)
+from rpusim.nn import (AnalogConv1d, AnalogConv2d, AnalogConv3d, AnalogConv3dMapped,
+                       AnalogLinear, AnalogLinearMapped, AnalogSequential, AnalogWrapper,
+                       convert_to_analog, convert_to_analog_mapped, convert_to_digital)
 from rpusim.nn.array import TileModule, TileModuleArray
 from ckpt_common import data, optimizer, snapshot, train
 from standin import make_config
@@ -273,6 +275,12 @@ def test_convert_to_analog_and_back():
     excl = convert_to_analog(make_digital(), cfg, exclude_modules=["fc", "block"])
     assert type(excl.fc) is nn.Linear and type(excl.block.conv1) is nn.Conv2d
     assert type(excl.stem[0]) is AnalogConv2d
+    # aihwkit's convert_to_digital(module, conversion_set): only the classes of the set
+    part = convert_to_digital(excl, {AnalogSequential})
+    assert type(part.stem) is nn.Sequential and type(part.stem[0]) is AnalogConv2d
+    # convert_to_analog_mapped uses aihwkit's mapped map, Sequential included
+    mapped = convert_to_analog_mapped(nn.Sequential(nn.Linear(2, 2)), cfg)
+    assert type(mapped) is AnalogSequential and type(mapped[0]) is AnalogLinearMapped
 
 
 def build(comm, cfg=None):
