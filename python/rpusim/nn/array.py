@@ -55,6 +55,11 @@ class TileModuleArray(nn.Module):
         self.digital_bias = bias is not None
         self.bias = None if bias is None else nn.Parameter(bias)
 
+    def extra_repr(self):
+        return "in_sizes=%s, out_sizes=%s, bias=%s" % (
+            self.in_sizes, self.out_sizes,
+            "digital" if self.digital_bias else "analog" if self.analog_bias else "none")
+
 
 class TileModule(TileModuleArray):
     """The same for a layer that fits one tile (aihwkit 1.1 then uses the rpu_config's
