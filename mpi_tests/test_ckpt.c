@@ -47,7 +47,7 @@
 #define NL 4 /* layers of the test model */
 
 /* AddressSanitizer builds: every collective HDF5 write is ~20x slower (malloc-heavy MPI and
- * HDF5 paths with the slow unwinder the leak suppressions need; far worse on 4 ranks over
+ * HDF5 paths; the corruption part keeps the slow unwinder; far worse on several ranks over
  * 2 cores), so they run the round trip for 4 of the 9 device kinds (one of each family of
  * state arrays) and 12 instead of 40 random bit flips. The code paths are the same. */
 #if defined(__SANITIZE_ADDRESS__)
