@@ -11,13 +11,14 @@ from rpusim._lib import MPI_Comm, declare
 __all__ = [
     "ConvParams", "LinearParams", "TileSlot", "TileGrid", "ProgramParams", "STRUCTS",
     "BIAS_NONE", "BIAS_DIGITAL", "BIAS_ANALOG", "PAD_ZEROS", "READ_EXACT", "READ_REALISTIC",
-    "MAC_BLAS", "MAC_EXACT", "LAYER_NAME_MAX",
+    "MAC_BLAS", "MAC_EXACT", "LAYER_NAME_MAX", "SPLIT_MAPPED", "SPLIT_TILE_ARRAY",
 ]
 
 BIAS_NONE, BIAS_DIGITAL, BIAS_ANALOG = 0, 1, 2
 PAD_ZEROS, PAD_REFLECT, PAD_REPLICATE, PAD_CIRCULAR = 0, 1, 2, 3
 READ_EXACT, READ_REALISTIC = 0, 1
 MAC_BLAS, MAC_EXACT = 0, 1
+SPLIT_MAPPED, SPLIT_TILE_ARRAY = 0, 1  # rpu_split (mapping.h)
 LAYER_NAME_MAX = 63
 
 _enum = c_int  # C enums of this API are int-sized (checked by test_abi.py)
@@ -125,6 +126,8 @@ linear_as_conv = declare("rpu_linear_as_conv", c_void_p, _P)
 
 # ---------------------------------------------------------------- misc
 bias_for_config = declare("rpu_bias_for_config", _enum, c_bool, _P)
+bias_for_split = declare("rpu_bias_for_split", _enum, c_bool, _P, _enum, c_int, c_int)
+tile_array_used = declare("rpu_tile_array_used", c_bool, c_int, c_int, c_int, c_int)
 program_params_default = declare("rpu_program_params_default", None, POINTER(ProgramParams))
 
 

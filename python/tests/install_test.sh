@@ -7,7 +7,9 @@ set -euo pipefail
 py=$1 src=$2 work=$3 lib=$4
 rm -rf "$work" && mkdir -p "$work"
 "$py" -m venv --system-site-packages "$work/venv"
-"$work/venv/bin/pip" install -q --no-build-isolation --no-index "$src/python"
+# pip builds in the tree it is given (egg-info, build/): a copy keeps the sources clean
+cp -r "$src/python" "$work/python"
+"$work/venv/bin/pip" install -q --no-build-isolation --no-index "$work/python"
 cd "$work"   # away from the source tree
 modules=$(cd "$src/python" && find rpusim -name '*.py' | sed 's/\.py$//; s#/__init__$##; s#/#.#g' | sort)
 n=$(echo "$modules" | wc -l)

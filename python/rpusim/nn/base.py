@@ -162,11 +162,18 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
     otherwise (no bias, or an analog bias that lives in the tiles: ``analog_bias`` is
     True). ``analog_ctx`` is an empty Parameter standing for the tile weights in
     ``parameters()``; AnalogSGD recognises it and updates the tiles through C.
-    ``in_sizes`` / ``out_sizes``: the channel (feature) split over tiles, from C.
+    ``in_sizes`` / ``out_sizes``: the channel (feature) split over tiles, from C (for
+    the tile-array split of aihwkit 1.1's classes, rpusim.nn.array, ``in_sizes`` counts
+    columns of the unfolded patch). ``tile_shapes``: (rows, cols) of every tile in C's
+    order (cols include an analog bias column).
     ``layer_id``, ``seed``: the keys of the layer's random streams (see rpusim._ids).
+
+    Subclasses choose the split rule (``_split``, rpu_split) and where the digital bias
+    Parameter lives (``_attach_digital_bias`` / ``_digital_bias``).
     """
 
     _is_linear = False
+    _split = _capi.SPLIT_MAPPED
 
     def _init_analog(self, params, bias, rpu_config, comm, layer_id, seed, name):
         if rpu_config is None:
@@ -178,7 +185,11 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
         self.seed = _ids.initial_seed() if seed is None else int(seed)
         self.label = name or "%s (layer %d)" % (type(self).__name__, self.layer_id)
         self._cconfig = c_config(rpu_config)
-        params.bias = _capi.bias_for_config(bool(bias), self._cconfig.ptr)
+        out_per_group = params.out_features if self._is_linear else \
+            params.out_channels // params.groups
+        params.split = self._split
+        params.bias = _capi.bias_for_split(bool(bias), self._cconfig.ptr, self._split,
+                                           self.in_features, out_per_group)
         params.layer_id = self.layer_id
         params.seed = self.seed
         params.name = self.label.encode("utf-8")[:_capi.LAYER_NAME_MAX]
@@ -192,18 +203,20 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
             else self._handle
         grid = _capi.conv_grid(self._conv).contents
         slots = [grid.tiles[t] for t in range(grid.n_tiles)]
-        self.in_sizes = [s.in_ch for s in slots if s.group == 0 and s.out_split == 0]
+        per_col = self._split == _capi.SPLIT_TILE_ARRAY
+        self.in_sizes = [s.ncol if per_col else s.in_ch for s in slots
+                         if s.group == 0 and s.out_split == 0]
         self.out_sizes = [s.out_ch for s in slots if s.group == 0 and s.in_split == 0]
         self.tile_owners = [s.owner for s in slots]
+        self.tile_shapes = [(s.rows, s.cols) for s in slots]
         self._weight_count = _capi.conv_weight_count(self._conv)
         self.weight = None
         self.analog_bias = self._bias_kind == _capi.BIAS_ANALOG
+        b = None
         if self._bias_kind == _capi.BIAS_DIGITAL:
             b = torch.empty(self.out_features_(), dtype=torch.float32)
             _check(_capi.conv_get_digital_bias(self._conv, _capi.float_ptr(b)))
-            self.bias = nn.Parameter(b)
-        else:
-            self.bias = None
+        self._attach_digital_bias(bool(bias), b)
         self.analog_ctx = nn.Parameter(torch.empty(0))
         self.analog_ctx._rpusim_layer = weakref.ref(self)
         self._fwd_seq = 0
@@ -212,6 +225,15 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
         self._warned_dropped = False
         self._program_count = 0
         self._drift_draw = 0
+
+    def _attach_digital_bias(self, bias, initial):  # pylint: disable=unused-argument
+        """Keeps the digital bias (initial: C's values, None unless the bias is digital):
+        aihwkit's mapped layers have it as ``self.bias`` (None otherwise)."""
+        self.bias = None if initial is None else nn.Parameter(initial)
+
+    def _digital_bias(self):
+        """The digital bias Parameter, or None."""
+        return self.bias
 
     # -- the C layer ---------------------------------------------------------------
     def out_features_(self):
@@ -251,7 +273,7 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
         check_input_tensor(x, self.label)
         self._check_shape(x)
         x = x.contiguous()
-        return _AnalogFunction.apply(self, self.analog_ctx, x, self.bias)
+        return _AnalogFunction.apply(self, self.analog_ctx, x, self._digital_bias())
 
     def _run_forward(self, x, bias):
         if self.training and self._pending:
@@ -337,8 +359,8 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
         return t
 
     def _sync_bias(self):
-        if self.bias is not None:
-            b = self.bias.detach().contiguous()
+        if self._digital_bias() is not None:
+            b = self._digital_bias().detach().contiguous()
             _check(_capi.conv_set_digital_bias(self._conv, _capi.float_ptr(b)))
 
     @torch.no_grad()
@@ -360,8 +382,8 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
                                               None, None, None))
         else:
             _check(_capi.conv_set_weights(self._conv, _capi.float_ptr(w), _capi.float_ptr(b)))
-        if self.bias is not None:
-            self.bias.data.copy_(b)
+        if self._digital_bias() is not None:
+            self._digital_bias().data.copy_(b)
 
     @torch.no_grad()
     def get_weights(self, realistic=False):

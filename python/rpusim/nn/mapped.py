@@ -27,19 +27,23 @@ _PADDING_MODES = {"zeros": _capi.PAD_ZEROS, "reflect": _capi.PAD_REFLECT,
 
 
 class _AnalogConvNdMapped(AnalogMappedLayer):
-    """Mapped convolution over rpu_conv (see the module doc)."""
+    """Convolution over rpu_conv (see the module doc): the mapped classes and, with the
+    tile-array split, aihwkit 1.1's AnalogConvNd (rpusim.nn.array). The constructor is
+    the 2d/3d one (with use_indexed); _NoUseIndexed gives the signature without it."""
 
     _ndim = 0
     _tuple = None
     _digital = None
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                 groups, bias, padding_mode, rpu_config, tile_module_class, use_indexed,
-                 comm, layer_id, seed, name):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", rpu_config=None,
+                 tile_module_class=None, use_indexed=None, *, comm=None, layer_id=None,
+                 seed=None, name=None):
         # pylint: disable=too-many-arguments,unused-argument
         super().__init__()
         n = self._ndim
         to_tuple = type(self)._tuple
+        self._check_arguments(to_tuple(dilation), int(groups), padding_mode)
         if isinstance(padding, str):
             raise ValueError("%s: padding=%r is not supported (give the padding in elements)"
                              % (type(self).__name__, padding))
@@ -64,6 +68,10 @@ class _AnalogConvNdMapped(AnalogMappedLayer):
         self.in_features = self.get_tile_size(self.in_channels, self.groups, self.kernel_size)
         self.out_features = self.out_channels
         self._init_analog(p, bias, rpu_config, comm, layer_id, seed, name)
+
+    def _check_arguments(self, dilation, groups, padding_mode):
+        """Refuses arguments the class does not support (the mapped classes: none here;
+        C checks the rest)."""
 
     def get_tile_size(self, in_channels, groups, kernel_size):
         """aihwkit's tile size: (in_channels / groups) x prod(kernel_size) (C)."""
@@ -125,17 +133,23 @@ class _AnalogConvNdMapped(AnalogMappedLayer):
                {0: "none", 1: "digital", 2: "analog"}[self._bias_kind])
 
 
-class AnalogConv1dMapped(_AnalogConvNdMapped):
-    """aihwkit's AnalogConv1dMapped: a 1d convolution on analog tiles (see the module doc).
-    Input [N, C, L]."""
-    _ndim, _tuple, _digital = 1, staticmethod(_single), nn.Conv1d
+class _NoUseIndexed:
+    """The constructor signature of the convolutions without use_indexed (aihwkit's
+    AnalogConv1dMapped, AnalogConv1d and AnalogConv3d)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", rpu_config=None,
                  tile_module_class=None, *, comm=None, layer_id=None, seed=None, name=None):
+        # pylint: disable=too-many-arguments
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, rpu_config, tile_module_class, None, comm,
-                         layer_id, seed, name)
+                         groups, bias, padding_mode, rpu_config, tile_module_class, None,
+                         comm=comm, layer_id=layer_id, seed=seed, name=name)
+
+
+class AnalogConv1dMapped(_NoUseIndexed, _AnalogConvNdMapped):
+    """aihwkit's AnalogConv1dMapped: a 1d convolution on analog tiles (see the module doc).
+    Input [N, C, L]."""
+    _ndim, _tuple, _digital = 1, staticmethod(_single), nn.Conv1d
 
 
 class AnalogConv2dMapped(_AnalogConvNdMapped):
@@ -143,33 +157,16 @@ class AnalogConv2dMapped(_AnalogConvNdMapped):
     Input [N, C, H, W]."""
     _ndim, _tuple, _digital = 2, staticmethod(_pair), nn.Conv2d
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", rpu_config=None,
-                 tile_module_class=None, use_indexed=None, *, comm=None, layer_id=None,
-                 seed=None, name=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, rpu_config, tile_module_class, use_indexed,
-                         comm, layer_id, seed, name)
-
 
 class AnalogConv3dMapped(_AnalogConvNdMapped):
     """aihwkit's AnalogConv3dMapped: a 3d convolution on analog tiles (see the module doc).
     Input [N, C, D, H, W]."""
     _ndim, _tuple, _digital = 3, staticmethod(_triple), nn.Conv3d
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", rpu_config=None,
-                 tile_module_class=None, use_indexed=None, *, comm=None, layer_id=None,
-                 seed=None, name=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, rpu_config, tile_module_class, use_indexed,
-                         comm, layer_id, seed, name)
 
-
-class AnalogLinearMapped(AnalogMappedLayer):
-    """aihwkit's AnalogLinearMapped: a linear layer on analog tiles, input features split by
-    mapping.max_input_size, outputs by max_output_size. Input [..., in_features] (any
-    leading dimensions, as torch's Linear)."""
+class _AnalogLinear(AnalogMappedLayer):
+    """Linear layer over rpu_linear: AnalogLinearMapped and, with the tile-array split,
+    aihwkit 1.1's AnalogLinear (rpusim.nn.array)."""
 
     _is_linear = True
 
@@ -208,8 +205,8 @@ class AnalogLinearMapped(AnalogMappedLayer):
     def from_digital(cls, module, rpu_config, tile_module_class=None, *, comm=None, name=None):
         """The analog layer of a torch Linear with its weights and bias (collective)."""
         if not isinstance(module, nn.Linear):
-            raise TypeError("AnalogLinearMapped.from_digital needs a torch.nn.Linear, got %s"
-                            % type(module).__name__)
+            raise TypeError("%s.from_digital needs a torch.nn.Linear, got %s"
+                            % (cls.__name__, type(module).__name__))
         layer = cls(module.in_features, module.out_features, module.bias is not None,
                     rpu_config, tile_module_class, comm=comm, name=name)
         layer.set_weights(module.weight, module.bias)
@@ -230,3 +227,8 @@ class AnalogLinearMapped(AnalogMappedLayer):
             self.in_features, self.out_features,
             {0: "none", 1: "digital", 2: "analog"}[self._bias_kind])
 
+
+class AnalogLinearMapped(_AnalogLinear):
+    """aihwkit's AnalogLinearMapped: a linear layer on analog tiles, input features split by
+    mapping.max_input_size, outputs by max_output_size. Input [..., in_features] (any
+    leading dimensions, as torch's Linear)."""
