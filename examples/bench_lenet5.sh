@@ -14,8 +14,8 @@
 #   --cpu: measure CPU time instead of wall time, for a machine shared with other work
 #   (where the wall time of the same run varies by tens of percent): CPU seconds of all
 #   ranks per epoch = (user + sys of a 3-epoch run - the same of a 1-epoch run) / 2, so the
-#   process start (MPI, imports, data, network) cancels; GNU time measures mpiexec with
-#   its ranks. Ranks waiting in MPI poll, so at np > 1 this counts waiting too (for both).
+#   process start (MPI, imports, data, network) cancels; bash's `times` counts mpiexec
+#   with its ranks. Ranks waiting in MPI poll, so at np > 1 this counts waiting too (for both).
 # Environment: RPUSIM_BUILD (default: build/ of this checkout), MPIEXEC (default mpiexec),
 # PYTHON (default /usr/bin/python3).
 set -eu
@@ -74,8 +74,10 @@ run_py() { # run_py NP TAG -> prints "epoch_seconds wall_seconds"
 cpu_of() { # cpu_of LOG COMMAND... -> user + sys seconds of the command and its children
     local log=$1
     shift
-    /usr/bin/time -f "%U %S" -o "$work/time.out" "$@" >"$log" 2>&1 || return 1
-    awk '{ print $1 + $2 }' "$work/time.out"
+    # bash's `times` in a subshell: line 2 is its children's user and sys time ("1m2.345s")
+    ("$@" >"$log" 2>&1 && times >"$work/times.out") || return 1
+    awk 'NR == 2 { t = 0; for (i = 1; i <= 2; ++i) { split($i, a, "m"); t += a[1] * 60 + a[2] }
+                   print t }' "$work/times.out"
 }
 cpu_cli() { # cpu_cli NP TAG -> prints "cpu_seconds_per_epoch cpu_seconds_of_the_3_epoch_run"
     local out=$work/cli-np$1-$2 t=()
