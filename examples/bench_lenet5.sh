@@ -71,11 +71,8 @@ run_py() { # run_py NP TAG -> prints "epoch_seconds wall_seconds"
     t1=$(date +%s.%N)
     awk -F, -v a="$t0" -v b="$t1" 'NR == 2 { print $5, b - a }' "$out.csv"
 }
-cpu_of() { # cpu_of LOG COMMAND... -> user + sys seconds of the command and its children
-    local log=$1
-    shift
-    # bash's `times` in a subshell: line 2 is its children's user and sys time ("1m2.345s")
-    ("$@" >"$log" 2>&1 && times >"$work/times.out") || return 1
+children_cpu() { # user + sys seconds of the children of the subshell that wrote $work/times.out
+    # (bash's `times`: line 2 holds the children's user and sys time, as "1m2.345s")
     awk 'NR == 2 { t = 0; for (i = 1; i <= 2; ++i) { split($i, a, "m"); t += a[1] * 60 + a[2] }
                    print t }' "$work/times.out"
 }
@@ -83,19 +80,21 @@ cpu_cli() { # cpu_cli NP TAG -> prints "cpu_seconds_per_epoch cpu_seconds_of_the
     local out=$work/cli-np$1-$2 t=()
     for e in 1 3; do
         rm -rf "$out"
-        t+=("$(cpu_of "$out.log" "$mpiexec" -n "$1" "$cli" train "$root/examples/lenet5.ini" \
-            --set run.epochs=$e --set "data.path=$data" --set "run.output_dir=$out" \
-            --set run.checkpoint=)") ||
+        ("$mpiexec" -n "$1" "$cli" train "$root/examples/lenet5.ini" --set run.epochs=$e \
+            --set "data.path=$data" --set "run.output_dir=$out" --set run.checkpoint= \
+            >"$out.log" 2>&1 && times >"$work/times.out") ||
             { echo "rpusim train failed, see $out.log" >&2; exit 1; }
+        t+=("$(children_cpu)")
     done
     awk -v a="${t[0]}" -v b="${t[1]}" 'BEGIN { print (b - a) / 2, b }'
 }
 cpu_py() { # cpu_py NP TAG -> as cpu_cli
     local out=$work/py-np$1-$2 t=()
     for e in 1 3; do
-        t+=("$(cpu_of "$out.log" "$mpiexec" -n "$1" "$python" \
-            "$root/examples/lenet5_training.py" "${py_args[@]}" --epochs $e --out "$out.csv")") ||
+        ("$mpiexec" -n "$1" "$python" "$root/examples/lenet5_training.py" "${py_args[@]}" \
+            --epochs $e --out "$out.csv" >"$out.log" 2>&1 && times >"$work/times.out") ||
             { echo "python failed, see $out.log" >&2; exit 1; }
+        t+=("$(children_cpu)")
     done
     awk -v a="${t[0]}" -v b="${t[1]}" 'BEGIN { print (b - a) / 2, b }'
 }
