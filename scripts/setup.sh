@@ -86,7 +86,10 @@ packages=(
     # glibc's symbols for sanitizer stacks: lsan.supp names __vasprintf_internal
     libc6-dbg
     python3 python3-h5py python3-numpy python3-matplotlib
-    python3-torch python3-mpi4py python3-pytest python3-venv python3-setuptools
+    python3-torch python3-mpi4py python3-pytest
+    # pip install ./python into a venv: the venv gets pip and setuptools, bdist_wheel
+    # comes from the system's wheel (a fresh Debian 12 lacks it: "invalid command")
+    python3-venv python3-setuptools python3-wheel
     slurmctld slurmd slurm-client munge
 )
 if [ $fashion = 1 ]; then
