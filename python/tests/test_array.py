@@ -47,7 +47,7 @@ from rpusim.nn.array import TileModule, TileModuleArray
 from ckpt_common import data, optimizer, snapshot, train
 from standin import make_config
 from test_convert import make_digital
-from test_nn import _ref_grads, assert_close
+from test_nn import _ref_grads, assert_close, check_linear_against_torch
 
 torch.set_num_threads(1)
 WORLD, SELF = MPI.COMM_WORLD, MPI.COMM_SELF
@@ -163,20 +163,7 @@ def test_linear_against_torch(bias, dbias, mi, mo):
     assert layer.tile_shapes == shapes
     assert layer.analog_bias == (bias and not dbias and not array)
     assert layer.bias is bias
-    gen = torch.Generator().manual_seed(7 + mi)
-    x = (torch.rand((2, 3, 13), generator=gen) * 2 - 1).requires_grad_()
-    y = layer(x)
-    assert y.shape == (2, 3, 7)
-    w, b = layer.get_weights()
-    dy = torch.rand(y.shape, generator=gen) * 2 - 1
-    y.backward(dy)
-    (ry, rdx, rdw, rdb), (ay, adx, adw, adb) = _ref_grads(F.linear, x.detach(), w, b, dy)
-    assert_close(y, ry, ay, 14, "forward")
-    assert_close(x.grad, rdx, adx, 7, "input gradient")
-    gw, gb = layer.get_gradients()
-    assert_close(gw, rdw, adw, 6, "weight gradient")
-    if bias:
-        assert_close(gb, rdb, adb, 6, "bias gradient")
+    check_linear_against_torch(layer, torch.Generator().manual_seed(7 + mi))
 
 
 def test_mapped_refuses_what_the_array_splits():

@@ -126,6 +126,12 @@ def test_conv_against_torch(case):
 def test_linear_against_torch(bias, mi, mo):
     gen = torch.Generator().manual_seed(77 + mi)
     layer = AnalogLinearMapped(13, 7, bias=(bias != "none"), rpu_config=fp_config(mi, mo, bias))
+    check_linear_against_torch(layer, gen)
+
+
+def check_linear_against_torch(layer, gen):
+    """A 13 -> 7 analog linear layer on a (2, 3, 13) input: output and every gradient
+    against torch's F.linear with the layer's own weights (float32 rounding bounds)."""
     x = (torch.rand((2, 3, 13), generator=gen) * 2 - 1).requires_grad_()
     y = layer(x)
     assert y.shape == (2, 3, 7)
