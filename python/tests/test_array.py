@@ -47,7 +47,7 @@ from rpusim.nn.array import TileModule, TileModuleArray
 from ckpt_common import data, optimizer, snapshot, train
 from standin import make_config
 from test_convert import make_digital
-from test_nn import _ref_grads, assert_close, check_linear_against_torch
+from test_nn import check_conv_against_torch, check_linear_against_torch
 
 torch.set_num_threads(1)
 WORLD, SELF = MPI.COMM_WORLD, MPI.COMM_SELF
@@ -130,27 +130,12 @@ def test_conv_against_torch(case):
         assert isinstance(digital, nn.Parameter)
         assert "analog_module.bias" in dict(layer.named_parameters())
 
-    gen = torch.Generator().manual_seed(100 + 10 * nd + cin)
-    x = (torch.rand((3, cin) + size, generator=gen) * 2 - 1).requires_grad_()
-    y = layer(x)
-    w, b = layer.get_weights()
-    w = w.reshape(layer._weight_shape())
-    dy = torch.rand(y.shape, generator=gen) * 2 - 1
-    y.backward(dy)
-    (ry, rdx, rdw, rdb), (ay, adx, adw, adb) = _ref_grads(
-        fn, x.detach(), w, b, dy, stride=layer.stride, padding=layer.padding,
-        dilation=layer.dilation)
-    assert y.shape == ry.shape
-    assert_close(y, ry, ay, kel * cin + 1, "forward")
-    assert_close(x.grad, rdx, adx, cout * kel, "input gradient")
-    gw, gb = layer.get_gradients()
-    k_dw = 3 * y[0, 0].numel()
-    assert_close(gw, rdw, adw, k_dw, "weight gradient")
-    if bias:
-        assert_close(gb, rdb, adb, k_dw, "bias gradient")
-        if digital is not None:
-            assert torch.equal(digital.grad, gb), "autograd's bias grad is C's"
-    else:
+    b, gb = check_conv_against_torch(layer, fn, (3, cin) + size,
+                                     torch.Generator().manual_seed(100 + 10 * nd + cin))
+    assert (b is not None) == bias
+    if digital is not None:
+        assert torch.equal(digital.grad, gb), "autograd's bias grad is C's"
+    if not bias:
         assert gb is None
 
 

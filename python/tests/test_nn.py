@@ -81,6 +81,32 @@ def _ref_grads(fn, x, w, b, dy, **kw):
     return out
 
 
+def check_conv_against_torch(layer, fn, x_shape, gen, groups=1):
+    """An analog convolution on a random input of x_shape: output and every gradient
+    against torch's fn (F.conv1d/2d/3d) in float64 with the layer's own weights, within
+    (K+2) u S for each sum's length K. Returns the layer's bias and its gradient."""
+    x = (torch.rand(x_shape, generator=gen) * 2 - 1).requires_grad_()
+    y = layer(x)
+    w, b = layer.get_weights()
+    w = w.reshape(layer._weight_shape())
+    dy = torch.rand(y.shape, generator=gen) * 2 - 1
+    y.backward(dy)
+    (ry, rdx, rdw, rdb), (ay, adx, adw, adb) = _ref_grads(
+        fn, x.detach(), w, b, dy, stride=layer.stride, padding=layer.padding,
+        dilation=layer.dilation, groups=groups)
+    fan_in = w[0].numel() + (1 if b is not None else 0)
+    assert y.shape == ry.shape
+    assert_close(y, ry, ay, fan_in, "forward")
+    k_dx = w.shape[0] // groups * w[0, 0].numel()
+    assert_close(x.grad, rdx, adx, k_dx, "input gradient")
+    gw, gb = layer.get_gradients()
+    k_dw = x_shape[0] * y[0, 0].numel()
+    assert_close(gw, rdw, adw, k_dw, "weight gradient")
+    if b is not None:
+        assert_close(gb, rdb, adb, k_dw, "bias gradient")
+    return b, gb
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "conv%dd-g%d-%s-max%d/%d" % (
     c[0], c[7], c[8], c[9], c[10]))
 def test_conv_against_torch(case):
@@ -93,27 +119,8 @@ def test_conv_against_torch(case):
     assert (layer.bias is not None) == (bias == "digital")
     if mi or mo:
         assert len(layer.tile_owners) > g, "the case is meant to split the layer"
-    n = 3
-    x = torch.rand((n, cin) + size, generator=gen) * 2 - 1
-    x.requires_grad_()
-    y = layer(x)
-    w, b = layer.get_weights()
-    w = w.reshape(layer._weight_shape())
-    dy = torch.rand(y.shape, generator=gen) * 2 - 1
-    y.backward(dy)
-    (ry, rdx, rdw, rdb), (ay, adx, adw, adb) = _ref_grads(
-        fn, x.detach(), w, b, dy, stride=layer.stride, padding=layer.padding,
-        dilation=layer.dilation, groups=g)
-    fan_in = w[0].numel() + (1 if b is not None else 0)
-    assert y.shape == ry.shape
-    assert_close(y, ry, ay, fan_in, "forward")
-    k_dx = cout // g * w[0, 0].numel()
-    assert_close(x.grad, rdx, adx, k_dx, "input gradient")
-    gw, gb = layer.get_gradients()
-    k_dw = n * y[0, 0].numel()
-    assert_close(gw, rdw, adw, k_dw, "weight gradient")
+    b, gb = check_conv_against_torch(layer, fn, (3, cin) + size, gen, groups=g)
     if b is not None:
-        assert_close(gb, rdb, adb, k_dw, "bias gradient")
         if bias == "digital":
             assert torch.equal(layer.bias.grad, gb), "autograd's bias grad is C's"
     else:
