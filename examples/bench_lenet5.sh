@@ -49,51 +49,39 @@ if [ -n "$train$test" ]; then
 f.write_subset(f.DEFAULT_ROOT, sys.argv[1], int(sys.argv[2]) if sys.argv[2] else None,
                int(sys.argv[3]) if sys.argv[3] else None)" "$data" "$train" "$test"
 fi
-py_args=(--epochs 1 --data "$data")
+py_args=(--data "$data")
 [ -n "$train" ] && py_args+=(--train-samples "$train")
 [ -n "$test" ] && py_args+=(--test-samples "$test")
 
-run_cli() { # run_cli NP TAG -> prints "epoch_seconds wall_seconds"
-    local out=$work/cli-np$1-$2 t0 t1
-    rm -rf "$out"
-    t0=$(date +%s.%N)
-    "$mpiexec" -n "$1" "$cli" train "$root/examples/lenet5.ini" --set run.epochs=1 \
-        --set "data.path=$data" --set "run.output_dir=$out" --set "run.checkpoint=" \
-        >"$out.log" 2>&1 || { echo "rpusim train failed, see $out.log" >&2; exit 1; }
-    t1=$(date +%s.%N)
-    awk -F, -v a="$t0" -v b="$t1" 'NR == 2 { print $6, b - a }' "$out/metrics.csv"
+# train_cli / train_py NP OUT EPOCHS: one training run of each tool (OUT: its files' stem)
+train_cli() {
+    rm -rf "$2"
+    "$mpiexec" -n "$1" "$cli" train "$root/examples/lenet5.ini" --set "run.epochs=$3" \
+        --set "data.path=$data" --set "run.output_dir=$2" --set "run.checkpoint=" \
+        >"$2.log" 2>&1 || { echo "rpusim train failed, see $2.log" >&2; exit 1; }
 }
-run_py() { # run_py NP TAG -> prints "epoch_seconds wall_seconds"
-    local out=$work/py-np$1-$2 t0 t1
-    t0=$(date +%s.%N)
+train_py() {
     "$mpiexec" -n "$1" "$python" "$root/examples/lenet5_training.py" "${py_args[@]}" \
-        --out "$out.csv" >"$out.log" 2>&1 || { echo "python failed, see $out.log" >&2; exit 1; }
+        --epochs "$3" --out "$2.csv" >"$2.log" 2>&1 || { echo "python failed, see $2.log" >&2; exit 1; }
+}
+epoch_cli() { awk -F, 'NR == 2 { print $6 }' "$1/metrics.csv"; } # epoch_TOOL OUT: seconds
+epoch_py() { awk -F, 'NR == 2 { print $5 }' "$1.csv"; }
+run_tool() { # run_tool TOOL NP TAG -> prints "epoch_seconds wall_seconds"
+    local out=$work/$1-np$2-$3 t0 t1
+    t0=$(date +%s.%N)
+    "train_$1" "$2" "$out" 1
     t1=$(date +%s.%N)
-    awk -F, -v a="$t0" -v b="$t1" 'NR == 2 { print $5, b - a }' "$out.csv"
+    echo "$("epoch_$1" "$out") $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
 }
 children_cpu() { # user + sys seconds of the children of the subshell that wrote $work/times.out
     # (bash's `times`: line 2 holds the children's user and sys time, as "1m2.345s")
     awk 'NR == 2 { t = 0; for (i = 1; i <= 2; ++i) { split($i, a, "m"); t += a[1] * 60 + a[2] }
                    print t }' "$work/times.out"
 }
-cpu_cli() { # cpu_cli NP TAG -> prints "cpu_seconds_per_epoch cpu_seconds_of_the_3_epoch_run"
-    local out=$work/cli-np$1-$2 t=()
+cpu_tool() { # cpu_tool TOOL NP TAG -> prints "cpu_seconds_per_epoch cpu_seconds_of_the_3_epoch_run"
+    local out=$work/$1-np$2-$3 t=()
     for e in 1 3; do
-        rm -rf "$out"
-        ("$mpiexec" -n "$1" "$cli" train "$root/examples/lenet5.ini" --set run.epochs=$e \
-            --set "data.path=$data" --set "run.output_dir=$out" --set run.checkpoint= \
-            >"$out.log" 2>&1 && times >"$work/times.out") ||
-            { echo "rpusim train failed, see $out.log" >&2; exit 1; }
-        t+=("$(children_cpu)")
-    done
-    awk -v a="${t[0]}" -v b="${t[1]}" 'BEGIN { print (b - a) / 2, b }'
-}
-cpu_py() { # cpu_py NP TAG -> as cpu_cli
-    local out=$work/py-np$1-$2 t=()
-    for e in 1 3; do
-        ("$mpiexec" -n "$1" "$python" "$root/examples/lenet5_training.py" "${py_args[@]}" \
-            --epochs $e --out "$out.csv" >"$out.log" 2>&1 && times >"$work/times.out") ||
-            { echo "python failed, see $out.log" >&2; exit 1; }
+        ("train_$1" "$2" "$out" $e && times >"$work/times.out") || exit 1
         t+=("$(children_cpu)")
     done
     awk -v a="${t[0]}" -v b="${t[1]}" 'BEGIN { print (b - a) / 2, b }'
@@ -111,11 +99,11 @@ for np in $nps; do
         if [ $((r % 2)) -eq 1 ]; then order="cli py"; else order="py cli"; fi
         for tool in $order; do
             if [ -n "$cpu" ]; then
-                t=$(cpu_$tool "$np" "$r")
+                t=$(cpu_tool "$tool" "$np" "$r")
                 printf 'np %d round %d %-3s epoch %8.2f CPU s  (3-epoch run %8.2f CPU s)\n' \
                     "$np" "$r" "$tool" $t
             else
-                t=$(run_$tool "$np" "$r")
+                t=$(run_tool "$tool" "$np" "$r")
                 printf 'np %d round %d %-3s epoch %8.2f s  wall %8.2f s\n' "$np" "$r" "$tool" $t
             fi
             echo "$t" >>"$work/$tool-np$np.times"

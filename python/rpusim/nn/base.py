@@ -359,8 +359,9 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
         return t
 
     def _sync_bias(self):
-        if self._digital_bias() is not None:
-            b = self._digital_bias().detach().contiguous()
+        bias = self._digital_bias()
+        if bias is not None:
+            b = bias.detach().contiguous()
             _check(_capi.conv_set_digital_bias(self._conv, _capi.float_ptr(b)))
 
     @torch.no_grad()
@@ -382,8 +383,9 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
                                               None, None, None))
         else:
             _check(_capi.conv_set_weights(self._conv, _capi.float_ptr(w), _capi.float_ptr(b)))
-        if self._digital_bias() is not None:
-            self._digital_bias().data.copy_(b)
+        bias = self._digital_bias()
+        if bias is not None:
+            bias.data.copy_(b)
 
     @torch.no_grad()
     def get_weights(self, realistic=False):

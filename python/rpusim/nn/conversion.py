@@ -55,13 +55,9 @@ def _convert(module, conversion_map, name, exclude, how):
         full = name + "." + child_name if name else child_name
         if full in exclude:
             continue
-        if next(child.children(), None) is not None:
-            new = _convert(child, conversion_map, full, exclude, how)
-        elif type(child) in conversion_map:
-            new = _from_digital(conversion_map[type(child)], child, full, how)
-        else:
-            continue
-        module._modules[child_name] = new  # pylint: disable=protected-access
+        new = _convert(child, conversion_map, full, exclude, how)
+        if new is not child:
+            module._modules[child_name] = new  # pylint: disable=protected-access
     return module
 
 
