@@ -1,5 +1,5 @@
-"""ctypes declarations of the checkpoint C API (include/rpusim/ckpt.h) and of the two
-config functions rpusim.checkpoint needs. Structures mirror the C ones field by field;
+"""ctypes declarations of the checkpoint C API (include/rpusim/ckpt.h), of
+rpu_config_to_text (CConfig.to_text) and of the C library's free for their texts. Structures mirror the C ones field by field;
 python/tests/test_ckpt_abi.py compares their sizes and offsets with the C compiler's
 (python/tests/abi_ckpt_layout.c). Nothing here computes: these are the C functions, typed.
 """

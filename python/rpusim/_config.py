@@ -39,6 +39,16 @@ class CConfig:
     def validate(self):
         check(_validate(self.ptr))
 
+    def to_text(self):
+        """rpu_config_to_text: every key of the config as INI text."""
+        from rpusim import _capi_ckpt  # pylint: disable=import-outside-toplevel
+        text = ctypes.c_void_p()
+        check(_capi_ckpt.config_to_text(self.ptr, ctypes.byref(text)))
+        try:
+            return ctypes.string_at(text).decode()
+        finally:
+            _capi_ckpt.libc_free(text)
+
     def __del__(self):
         if getattr(self, "ptr", None) is not None and self.ptr.value:
             _destroy(ctypes.byref(self.ptr))

@@ -60,7 +60,7 @@ from mpi4py import MPI
 
 from rpusim import _capi_ckpt as C
 from rpusim import _ids
-from rpusim._lib import RPUError, comm_handle, lib
+from rpusim._lib import RPUError, check, comm_handle, lib
 
 __all__ = ["save", "load"]
 
@@ -73,12 +73,6 @@ _TORCH_DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.int32
                  torch.int64: "int64", torch.uint8: "uint8", torch.bool: "bool"}
 _FROM_NAME = {v: k for k, v in _TORCH_DTYPES.items()}
 _ANALOG_COUNTERS = ("program_count", "drift_draw")  # AnalogMappedLayer._<name>
-
-
-def _raise_c(status):
-    if status != 0:
-        raw = lib.rpu_last_error()
-        raise RPUError(status, raw.decode("utf-8", "replace") if raw else "rpusim error")
 
 
 def _analog_layers(model):
@@ -211,12 +205,7 @@ def _config_text(layers):
     parts = ["# rpusim.save: a PyTorch model with %d analog layer(s); each section is one "
              "layer's rpu_config\n" % len(layers)]
     for name, layer in layers:
-        text = ctypes.c_void_p()
-        _raise_c(C.config_to_text(layer._cconfig.ptr, ctypes.byref(text)))  # pylint: disable=protected-access
-        try:
-            parts.append("\n[layer %s]\n%s" % (name, ctypes.string_at(text).decode()))
-        finally:
-            C.libc_free(text)
+        parts.append("\n[layer %s]\n%s" % (name, layer._cconfig.to_text()))  # pylint: disable=protected-access
     out = "".join(parts)
     if len(out.encode()) > MAX_TEXT:
         out = out.encode()[:MAX_TEXT - 80].decode("utf-8", "ignore") + \
@@ -303,8 +292,8 @@ def save(model, optimizer, path, *, epoch=0, step=0, metadata=None, keep_last=0,
     opts = C.CkptSaveOpts()
     C.save_opts_default(ctypes.byref(opts))
     opts.keep_last = int(keep_last)
-    _raise_c(C.save(comm_handle(comm), path.encode(), ctypes.byref(meta), ck_layers, len(layers),
-                    arrays, len(w.arrays), ctypes.byref(opts)))
+    check(C.save(comm_handle(comm), path.encode(), ctypes.byref(meta), ck_layers, len(layers),
+                 arrays, len(w.arrays), ctypes.byref(opts)))
 
 
 # ---------------------------------------------------------------------------- load
@@ -316,7 +305,7 @@ def _read_manifest(path, comm):
     if comm.Get_rank() == 0:
         f = ctypes.c_void_p()
         try:
-            _raise_c(C.file_open(path.encode(), ctypes.byref(f)))
+            check(C.file_open(path.encode(), ctypes.byref(f)))
             vals = ctypes.POINTER(ctypes.c_double)()
             nd = ctypes.c_int()
             dims = (ctypes.c_int64 * C.MAX_DIMS)()
@@ -482,8 +471,8 @@ def load(model, optimizer, path, *, restore_rng=True, comm=None):
         ck_layers[i].name = keep[-1]
         ck_layers[i].layer = layer._conv.value  # pylint: disable=protected-access
     info = C.CkptInfo()
-    _raise_c(C.load(comm_handle(comm), path.encode(), ck_layers, len(layers), arrays,
-                    len(entries), ctypes.byref(info)))
+    check(C.load(comm_handle(comm), path.encode(), ck_layers, len(layers), arrays,
+                 len(entries), ctypes.byref(info)))
     # the tiles are loaded (C verified them and every checksum); the torch side follows
     try:
         tensors = {}

@@ -264,15 +264,8 @@ def compare(cli_path, py_path, py_history, pulsed):
 
 def config_text(cfg):
     """rpu_config_to_text of the C config an rpusim.configs object renders to."""
-    from rpusim import _capi_ckpt  # pylint: disable=import-outside-toplevel
     from rpusim._config import CConfig, c_config  # pylint: disable=import-outside-toplevel
-    ptr = ctypes.c_void_p()
-    conf = c_config(cfg) if not isinstance(cfg, CConfig) else cfg
-    assert _capi_ckpt.config_to_text(conf.ptr, ctypes.byref(ptr)) == 0
-    try:
-        return ctypes.string_at(ptr).decode()
-    finally:
-        _capi_ckpt.libc_free(ptr)
+    return (cfg if isinstance(cfg, CConfig) else c_config(cfg)).to_text()
 
 
 @pytest.fixture(scope="module")
