@@ -11,6 +11,7 @@
 #include "error_impl.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -215,7 +216,55 @@ static inline pool_box box_of(const pool3 *g, size_t q) {
  * argmax of the row hold the running maximum and its index. A position replaces the
  * maximum when the maximum is not NaN and the value is larger or NaN: the first maximum
  * in scan order, or the first NaN, as in the reference loop. */
+/* The running maximum (*b, *bi) takes value v at index i when *b is not NaN and v is
+ * larger or NaN (the first maximum in scan order, or the first NaN): !(v <= b) is true
+ * when v > b or either is NaN. (Written this way the compiler vectorises the loops.) */
+static inline void max_step(float v, int32_t i, float *b, int32_t *bi) {
+    const bool take = !(v <= *b) && *b == *b;
+    *bi = take ? i : *bi;
+    *b = take ? v : *b;
+}
+
+/* maxpool_plane_unpadded for the classic 2-d 2x2 window with stride 2 along the width:
+ * one loop per output row with the four positions in its body (constant strides, which
+ * the compiler vectorises). */
+static void maxpool_plane_2x2(const pool3 *g, const float *restrict xp, float *restrict yp,
+                              int32_t *restrict ap) {
+    const int OW = g->out[2], W = g->in[2];
+    for (int oh = 0; oh < g->out[1]; ++oh) {
+        const size_t base = (size_t)oh * g->s[1] * W;
+        const float *r0 = xp + base, *r1 = r0 + W;
+        float *y = yp + (size_t)oh * OW;
+        if (!ap) {
+            for (int ow = 0; ow < OW; ++ow) {
+                float b = r0[2 * ow];
+                int32_t bi = 0;
+                max_step(r0[2 * ow + 1], 1, &b, &bi);
+                max_step(r1[2 * ow], 2, &b, &bi);
+                max_step(r1[2 * ow + 1], 3, &b, &bi);
+                y[ow] = b;
+            }
+            continue;
+        }
+        int32_t *a = ap + (size_t)oh * OW;
+        const int32_t i0 = (int32_t)base, i1 = i0 + W;
+        for (int ow = 0; ow < OW; ++ow) {
+            float b = r0[2 * ow];
+            int32_t bi = i0 + 2 * ow;
+            max_step(r0[2 * ow + 1], i0 + 2 * ow + 1, &b, &bi);
+            max_step(r1[2 * ow], i1 + 2 * ow, &b, &bi);
+            max_step(r1[2 * ow + 1], i1 + 2 * ow + 1, &b, &bi);
+            y[ow] = b;
+            a[ow] = bi;
+        }
+    }
+}
+
 static void maxpool_plane_unpadded(const pool3 *g, const float *xp, float *yp, int32_t *ap) {
+    if (g->k[0] == 1 && g->k[1] == 2 && g->k[2] == 2 && g->s[2] == 2) {
+        maxpool_plane_2x2(g, xp, yp, ap);
+        return;
+    }
     const int OW = g->out[2], sw = g->s[2];
     for (int od = 0; od < g->out[0]; ++od)
         for (int oh = 0; oh < g->out[1]; ++oh) {
@@ -240,14 +289,14 @@ static void maxpool_plane_unpadded(const pool3 *g, const float *xp, float *yp, i
                         } else if (a) {
                             for (int ow = 0; ow < OW; ++ow) {
                                 const float v = xr[(size_t)ow * sw], b = y[ow];
-                                const int take = (b == b) & ((v > b) | (v != v));
+                                const bool take = !(v <= b) && b == b;
                                 y[ow] = take ? v : b;
                                 a[ow] = take ? base + ow * sw : a[ow];
                             }
                         } else {
                             for (int ow = 0; ow < OW; ++ow) {
                                 const float v = xr[(size_t)ow * sw], b = y[ow];
-                                const int take = (b == b) & ((v > b) | (v != v));
+                                const bool take = !(v <= b) && b == b;
                                 y[ow] = take ? v : b;
                             }
                         }
