@@ -89,8 +89,10 @@ typedef struct {
     int groups; /* in_channels and out_channels divisible by groups */
     rpu_bias bias;
     rpu_padding_mode padding_mode;
-    bool use_indexed;                  /* gather patches through a precomputed index table (true) or
-                                          unfold them with loops (false); results are identical */
+    bool use_indexed;                  /* aihwkit's choice between an index table (true) and
+                                          unfold loops (false); kept and checkpointed, but
+                                          rpusim gathers patches the same way for both (the
+                                          results never depended on it) */
     uint32_t layer_id;                 /* key of the layer's random streams */
     uint64_t seed;                     /* run seed */
     rpu_mac_mode mac;                  /* analog MAC of the tiles (RPU_MAC_BLAS default) */
