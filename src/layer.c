@@ -948,6 +948,32 @@ static void col2im_sample(const rpu_conv *l, const rpu_tile_slot *ts, const floa
     rpu_patch_col2im(&g, &c, DX, nn, dst);
 }
 
+/* g[c] = the sum of dy [n, Co, L] over images and positions of channel c: the float values
+ * summed in double in the order (image, position), rounded once. Eight channels at a time,
+ * each with its own sum (the same additions in the same order), so that the additions of
+ * different channels overlap instead of each waiting for the previous one. */
+static void bias_grad_sums(const float *dy, int n, int Co, int L, float *g) {
+    enum { B = 8 };
+    for (int c0 = 0; c0 < Co; c0 += B) {
+        const int nb = Co - c0 < B ? Co - c0 : B;
+        double acc[B] = {0};
+        for (int nn = 0; nn < n; ++nn) {
+            const float *d = dy + ((size_t)nn * Co + c0) * L;
+            if (nb == B) {
+                for (int p = 0; p < L; ++p)
+                    for (int j = 0; j < B; ++j)
+                        acc[j] += d[(size_t)j * L + p];
+            } else {
+                for (int j = 0; j < nb; ++j)
+                    for (int p = 0; p < L; ++p)
+                        acc[j] += d[(size_t)j * L + p];
+            }
+        }
+        for (int j = 0; j < nb; ++j)
+            g[c0 + j] = (float)acc[j];
+    }
+}
+
 /* Tiles contributing to one element of the input gradient: one per output split times the
  * input splits that share a channel (grid.in_share: 1 unless the tile_array split cuts a
  * kernel block). */
@@ -972,16 +998,8 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         }
         l->have_dy = 1;
     }
-    if (l->bias_grad) { /* exact float values summed in double, rounded once */
-        for (int c = 0; c < Co; ++c) {
-            double g = 0;
-            for (int nn = 0; nn < n; ++nn) {
-                const float *d = dy + ((size_t)nn * Co + c) * l->Lout;
-                for (int p = 0; p < l->Lout; ++p)
-                    g += d[p];
-            }
-            l->bias_grad[c] = (float)g;
-        }
+    if (l->bias_grad) {
+        bias_grad_sums(dy, n, Co, l->Lout, l->bias_grad);
         l->have_bgrad = 1;
     }
     if (!dx) return RPU_OK;
