@@ -141,8 +141,9 @@ static void col2im_slow(const rpu_patch_geom *g, const rpu_patch_cols *t, const 
 
 /* ------------------------------------------------------------------ fast */
 
-/* Kernel rows (kd, kh) per table; a larger kernel takes the reference. */
-enum { MAX_KROWS = 256 };
+/* Kernel rows (kd, kh) per table; a larger kernel takes the reference. G: outputs summed
+ * together by the fast col2im. */
+enum { MAX_KROWS = 256, G = 4 };
 
 /* Offsets in the input plane of the kernel rows (kd, kh) of output row (od, oh), -1 where
  * the row is padding; returns the number of kernel rows. */
@@ -234,7 +235,37 @@ static inline void col2im_runs(const rpu_patch_geom *g, const rpu_patch_cols *t,
             for (int r = 0; r < nr; ++r)
                 all_rows &= roff[r] >= 0;
             const size_t p0 = ((size_t)od * g->out3[1] + oh) * OW;
+            /* stride 1: the interior outputs [lo, hi) in groups of G, their terms summed in
+             * registers (an input element's terms from consecutive outputs, in output
+             * order), written back once per group instead of once per output */
+            int lo = OW, hi = OW;
+            if (KW && whole && all_rows && g->s3[2] == 1) {
+                lo = g->p3[2] < OW ? g->p3[2] : OW;
+                hi = W - KW + 1 + g->p3[2] < OW ? W - KW + 1 + g->p3[2] : OW;
+                if (hi < lo) hi = lo;
+            }
             for (int ow = 0; ow < OW; ++ow) {
+                if (ow == lo) {
+                    const int nr_c = NR ? NR : nr;
+                    for (; ow + G <= hi; ow += G) {
+                        const float *row = DX + ((size_t)nn * g->Lout + p0 + ow) * cols +
+                                           (t->in_ch0 * K - t->col0);
+                        float *a = dst + (ow - g->p3[2]);
+                        for (int c = 0; c < t->in_ch; ++c, row += K, a += g->Lin)
+                            for (int r = 0; r < nr_c; ++r) {
+                                float acc[G + KW - 1];
+                                float *ar = a + roff[r];
+                                for (int j = 0; j < G + KW - 1; ++j)
+                                    acc[j] = ar[j];
+                                for (int q = 0; q < G; ++q)
+                                    for (int kw = 0; kw < KW; ++kw)
+                                        acc[q + kw] += row[(size_t)q * cols + r * KW + kw];
+                                for (int j = 0; j < G + KW - 1; ++j)
+                                    ar[j] = acc[j];
+                            }
+                    }
+                    if (ow >= OW) break;
+                }
                 const float *row = DX + ((size_t)nn * g->Lout + p0 + ow) * cols;
                 const int iw0 = ow * g->s3[2] - g->p3[2];
                 const int inside = iw0 >= 0 && iw0 + (kw_n - 1) * d2 < W;
