@@ -492,6 +492,13 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
 
 /* ---------------------------------------------------------------- public passes */
 
+/* Whether every mapping scale is 1 (multiplying by them changes nothing). */
+static bool unit_scales(const rpu_tile *t) {
+    for (int i = 0; i < t->p.out_size; ++i)
+        if (t->scales[i] != 1.0f) return false;
+    return true;
+}
+
 rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pass_mode mode) {
     if (!t || !x || !y) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: NULL argument");
     if (mode != RPU_MODE_TRAIN && mode != RPU_MODE_EVAL)
@@ -509,22 +516,23 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pa
     const rpu_io_params *io = &t->cfg.forward;
     if (!is_test) {
         size_t cells = (size_t)n * NO;
-        if (cells > t->mask_cap) {
+        if (cells > t->mask_cap && io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT) {
             uint8_t *p = (uint8_t *)realloc(t->mask, cells);
             if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the gradient mask");
             t->mask = p;
             t->mask_cap = cells;
         }
         /* as aihwkit's RPUCuda tile wrappers: every config with a forward section
-         * (not floating_point), is_perfect or not, when out_bound > 0 */
+         * (not floating_point), is_perfect or not, when out_bound > 0; otherwise nothing is
+         * masked (mask_n 0: the backward passes every gradient) */
         const float lim = 0.999f * io->out_scale * io->out_bound;
         if (io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT) {
             for (size_t q = 0; q < cells; ++q)
                 t->mask[q] = (uint8_t)(fabsf(y[q]) >= lim);
+            t->mask_n = n;
         } else {
-            memset(t->mask, 0, cells);
+            t->mask_n = 0;
         }
-        t->mask_n = n;
     } else {
         t->mask_n = 0;
     }
@@ -533,6 +541,7 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pa
                           t->cfg.drift_compensation != RPU_DRIFT_COMP_NONE)
                              ? t->inf.alpha
                              : NULL;
+    if (!alpha && unit_scales(t)) return RPU_OK; /* y * 1 = y */
     for (int k = 0; k < n; ++k) {
         float *yk = y + (size_t)k * NO;
         if (alpha)
@@ -556,6 +565,13 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
     if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_backward: batch size %d < 0", n);
     if (n == 0) return RPU_OK;
     const int NO = t->p.out_size;
+    const bool masked = t->mask_n == n;
+    if (!masked && unit_scales(t)) { /* d * 1 = d: no copy */
+        t->wsel = t->inf.fb_valid ? t->inf.w_fb : t->w;
+        rpu_status st = io_pass(t, DIR_BWD, d, n, dx);
+        t->wsel = t->w;
+        return st;
+    }
     size_t cells = (size_t)n * NO;
     if (cells > t->dbuf_cap) {
         float *p = (float *)realloc(t->dbuf, cells * sizeof(float));
@@ -564,7 +580,6 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
         t->dbuf_cap = cells;
     }
     float *dd = t->dbuf;
-    const bool masked = t->mask_n == n;
     for (int k = 0; k < n; ++k)
         for (int i = 0; i < NO; ++i) {
             size_t q = (size_t)k * NO + i;
