@@ -42,12 +42,22 @@ static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int 
     const int NO = t->p.out_size, NI = t->p.in_size;
     if (n <= 0) return;
     if (t->p.mac == RPU_MAC_BLAS) {
-        if (dir == DIR_FWD)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, NO, NI, 1.0f, v, NI, M, NI,
-                        0.0f, out, NO);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, NI, NO, 1.0f, v, NO, M, NI,
-                        0.0f, out, NI);
+        /* in blocks of 512 vectors, whose outputs stay in cache between the zeroing that a
+         * GEMM with beta = 0 starts with and the writing of the products (a fixed count,
+         * so that the blocks depend on the batch only) */
+        const int nout = dir == DIR_FWD ? NO : NI, nin = dir == DIR_FWD ? NI : NO;
+        const int rows = 512;
+        for (int k0 = 0; k0 < n; k0 += rows) {
+            const int m = n - k0 < rows ? n - k0 : rows;
+            const float *vb = v + (size_t)k0 * nin;
+            float *ob = out + (size_t)k0 * nout;
+            if (dir == DIR_FWD)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, NO, NI, 1.0f, vb, NI, M, NI,
+                            0.0f, ob, NO);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, NI, NO, 1.0f, vb, NO, M,
+                            NI, 0.0f, ob, NI);
+        }
         return;
     }
     for (int k = 0; k < n; ++k) {
