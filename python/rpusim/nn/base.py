@@ -335,7 +335,7 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
         return self._pending
 
     def _analog_step(self, lr):
-        """One optimizer step of the tiles (local): the pulsed/exact update with lr and the
+        """One optimizer step of the tiles (collective over the holders of each tile): the pulsed/exact update with lr and the
         post-update step when a gradient is waiting and lr > 0, else the post-update step
         alone (aihwkit runs post_update_step on every analog tile at every step)."""
         if self._pending and lr != 0.0:
