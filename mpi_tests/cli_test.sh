@@ -231,6 +231,10 @@ else
     check "bench conv --torch without torch: named" has "$work/convt.txt" \
         "--torch: could not time PyTorch: /usr/bin/python3 exited with status 1"
 fi
+check "bench conv --cpu runs" expect_rc 0 "$work/convc.txt" "$rpusim" bench conv --batch 2 \
+    --size 8 --repeats 1 --cpu
+check "bench conv --cpu: says which clock" has "$work/convc.txt" \
+    "best of 1, CPU time of the process (--cpu)"
 check "bench conv --python /bin/false: exit 1" expect_rc 1 "$work/convf.txt" "$rpusim" bench conv \
     --batch 2 --size 8 --repeats 1 --python /bin/false
 check "bench conv --python /bin/false: interpreter and status named" has "$work/convf.txt" \
