@@ -80,15 +80,18 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
     int *count = calloc((size_t)R * C, sizeof(int));
     int *sgn = calloc((size_t)R * C, sizeof(int));
     const rpu_pulse_type pt = up->pulse_type;
-    float *ux = NULL, *ud = NULL; /* ud points into ux */
+    float *ux = NULL, *ud = NULL;
     if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
-        ux = calloc((size_t)(C + R) * BL, sizeof(float));
-        rpu_rng_uniform_at(&t->ustream, vbase + L.x_pulses, ux, (size_t)(C + R) * BL);
-        ud = ux + (size_t)C * BL; /* the d trains follow the x trains; both slot-major */
+        /* x trains slot-major (slot k of column j at value k*C + j), d trains row-major
+         * (slot k of row i at value i*BL + k), each in its own region */
+        ux = calloc((size_t)C * BL, sizeof(float));
+        ud = calloc((size_t)R * BL, sizeof(float));
+        rpu_rng_uniform_at(&t->ustream, vbase + L.x_pulses, ux, (size_t)C * BL);
+        rpu_rng_uniform_at(&t->ustream, vbase + L.d_pulses, ud, (size_t)R * BL);
         /* first pass: count the coincidences of every cell, slot by slot */
         for (int k = 0; k < BL; ++k)
             for (int i = 0; i < R; ++i) {
-                if (!(pd[i] > 0 && pd[i] > ud[(size_t)k * R + i])) continue;
+                if (!(pd[i] > 0 && pd[i] > ud[(size_t)i * BL + k])) continue;
                 for (int j = 0; j < C; ++j)
                     if (px[j] > 0 && px[j] > ux[(size_t)k * C + j]) count[(size_t)i * C + j]++;
             }
@@ -118,36 +121,53 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
         free(rx), free(rd), free(px), free(pd), free(count), free(sgn);
         return 1;
     }
-    /* cycle-to-cycle normals: one sequence for the vector, numbered row by row and, within
-     * a row, pulse rank by pulse rank (the first pulses of the row's cells in column order,
-     * then their second pulses, ...) */
+    float *target = dev->persistent_weights ? dev->persistent_weights : t->w;
+    /* passes of every cell: with merged pulses (default, constant_step) a cell whose
+     * pulses cannot reach a bound (judged on its weight before this vector) takes them as
+     * one step, pass 1; otherwise one pass per pulse */
+    const int merge = !t->update_per_pulse && rpu_device_merges_pulses(dev);
+    int *passes = calloc((size_t)R * C, sizeof(int));
+    for (size_t c = 0; c < (size_t)R * C; ++c) {
+        passes[c] = count[c];
+        if (merge && rpu_device_merge_ok(dev, c, target[c], sgn[c], count[c])) passes[c] = 1;
+    }
+    /* cycle-to-cycle normals: row i's sequence starts at block c2c + i*row_c2c and is
+     * numbered pass by pass (first pass of every cell of the row in column order, then
+     * the second passes, ...) */
     const int npp = rpu_device_normals_per_pulse(dev);
     int *used = calloc((size_t)R * C, sizeof(int));
-    size_t *index = calloc((size_t)R * C * (BL + 1), sizeof(size_t)); /* [cell][pulse] */
-    size_t s = 0;
-    for (int i = 0; i < R; ++i)
+    size_t *index = calloc((size_t)R * C * (BL + 1), sizeof(size_t)); /* [cell][pass] */
+    float **row_normals = calloc((size_t)R, sizeof(float *));
+    for (int i = 0; i < R; ++i) {
+        size_t s = 0;
         for (int p = 0; p < BL; ++p)
             for (int j = 0; j < C; ++j)
-                if (count[(size_t)i * C + j] > p)
+                if (passes[(size_t)i * C + j] > p)
                     index[((size_t)i * C + j) * (BL + 1) + p] = s++ * npp;
-    float *normals = calloc(s * npp + 4, sizeof(float));
-    if (s > 0 && npp > 0) rpu_rng_normal_at(&t->ustream, vbase + L.c2c, normals, s * npp);
-    float *target = dev->persistent_weights ? dev->persistent_weights : t->w;
+        row_normals[i] = calloc(s * npp + 4, sizeof(float));
+        if (s > 0 && npp > 0)
+            rpu_rng_normal_at(&t->ustream, vbase + L.c2c + (uint64_t)i * L.row_c2c, row_normals[i],
+                              s * npp);
+    }
     /* second pass: apply, slot by slot, d order, x order (count-based types: their counts
-     * slot by slot, i.e. pulse number k of every cell in slot k) */
+     * slot by slot, i.e. pulse number k of every cell in slot k); a merged cell takes all
+     * its pulses at its first */
     for (int k = 0; k < BL; ++k)
         for (int i = 0; i < R; ++i)
             for (int j = 0; j < C; ++j) {
                 size_t c = (size_t)i * C + j;
                 int fires;
                 if (ux)
-                    fires = pd[i] > 0 && pd[i] > ud[(size_t)k * R + i] && px[j] > 0 &&
+                    fires = pd[i] > 0 && pd[i] > ud[(size_t)i * BL + k] && px[j] > 0 &&
                             px[j] > ux[(size_t)k * C + j];
                 else
                     fires = k < count[c];
-                if (!fires || sgn[c] == 0) continue;
-                const float *xi = npp ? normals + index[c * (BL + 1) + used[c]] : NULL;
-                rpu_device_pulses(dev, c, &target[c], sgn[c], 1, xi);
+                if (!fires || sgn[c] == 0 || used[c] >= passes[c]) continue;
+                const float *xi = npp ? row_normals[i] + index[c * (BL + 1) + used[c]] : NULL;
+                if (passes[c] == 1 && count[c] > 1)
+                    rpu_device_pulses_merged(dev, c, &target[c], sgn[c], count[c], xi);
+                else
+                    rpu_device_pulses(dev, c, &target[c], sgn[c], 1, xi);
                 used[c]++;
             }
     if (dev->persistent_weights) {
@@ -168,7 +188,9 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
         }
         free(wn);
     }
-    free(normals), free(index), free(used), free(ux);
+    for (int i = 0; i < R; ++i)
+        free(row_normals[i]);
+    free(row_normals), free(index), free(used), free(passes), free(ux), free(ud);
     free(rx), free(rd), free(px), free(pd), free(count), free(sgn);
     return 0;
 }

@@ -148,7 +148,7 @@ float rpu_rng_normal(rpu_rng *r) {
     return z0;
 }
 
-#define FILL_CHUNK 64 /* blocks per batch of raw words */
+#define FILL_CHUNK 64 /* blocks per batch of raw words (a multiple of 16) */
 
 /* Philox of blocks first .. first+nblk-1 of r, structure-of-arrays: c[l][k] is word l of
  * block first + k. The round loop is written per 16 blocks with AVX-512 where the compiler
@@ -161,7 +161,9 @@ static void blocks_soa(const rpu_rng *r, uint64_t first, size_t nblk, uint32_t c
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1);
     const __mmask16 odd = 0xAAAA;
-    for (; k + 16 <= nblk; k += 16) {
+    /* whole groups of 16 (c has room: FILL_CHUNK is a multiple of 16); the words past
+     * nblk are computed and not used */
+    for (; k < nblk; k += 16) {
         const uint64_t b = first + k;
         /* low counter words b + l (carry into the high word handled per lane) */
         __m512i lo = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)b), lane);
@@ -199,7 +201,7 @@ static void blocks_soa(const rpu_rng *r, uint64_t first, size_t nblk, uint32_t c
         _mm512_storeu_si512((void *)(c[3] + k), x3);
     }
 #endif
-    for (; k < nblk; ++k) {
+    for (; k < (nblk + 15) / 16 * 16; ++k) { /* whole groups of 16, as fill_at uses them */
         uint64_t b = first + k;
         uint32_t out[4];
         philox_block((uint32_t)b, (uint32_t)(b >> 32), r->id[0], r->id[1], r->key[0], r->key[1],
@@ -222,15 +224,20 @@ static void fill_at(const rpu_rng *r, uint64_t first, float *out, size_t n, int 
         size_t nblk = (want + 3) / 4;
         if (nblk > FILL_CHUNK) nblk = FILL_CHUNK;
         blocks_soa(r, b, nblk, c);
+        /* transforms over whole groups of 16 blocks (vector loops without scalar tails;
+         * blocks_soa computed their words) */
+        const size_t ng = (nblk + 15) / 16;
         if (normal) {
-            for (size_t k = 0; k < nblk; ++k)
-                box_muller(c[0][k], c[1][k], &z[0][k], &z[1][k]);
-            for (size_t k = 0; k < nblk; ++k)
-                box_muller(c[2][k], c[3][k], &z[2][k], &z[3][k]);
+            for (size_t g = 0; g < ng; ++g)
+                for (size_t k = 16 * g; k < 16 * g + 16; ++k) {
+                    box_muller(c[0][k], c[1][k], &z[0][k], &z[1][k]);
+                    box_muller(c[2][k], c[3][k], &z[2][k], &z[3][k]);
+                }
         } else {
-            for (int l = 0; l < 4; ++l)
-                for (size_t k = 0; k < nblk; ++k)
-                    z[l][k] = u01(c[l][k]);
+            for (size_t g = 0; g < ng; ++g)
+                for (int l = 0; l < 4; ++l)
+                    for (size_t k = 16 * g; k < 16 * g + 16; ++k)
+                        z[l][k] = u01(c[l][k]);
         }
         size_t nval = nblk * 4 < want ? nblk * 4 : want;
         float *o = out + done;
