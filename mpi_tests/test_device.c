@@ -992,6 +992,85 @@ static void test_merged_row_kernel(void) {
     rpu_device_free(&d);
 }
 
+/* Pulses of both signs merged over a span of vectors: rpu_device_row_span_ok against
+ * rpu_device_span_ok cell by cell and rpu_device_row_span against rpu_device_pulses_span
+ * with one normal per merged cell in column order, bit for bit; the predicate by hand;
+ * without cycle-to-cycle noise the step is exactly n_up up - n_down down; devices that do
+ * not merge merge nothing. Data seed 80. */
+static void test_span(void) {
+    const int R = 2, C = 150;
+    const size_t N = (size_t)R * C;
+    for (int noise = 0; noise < 2; ++noise) {
+        rpu_device_params p = params(RPU_DEVICE_CONSTANT_STEP);
+        p.dw_min = 0.01f;
+        p.dw_min_std = noise ? 0.5f : 0.0f;
+        rpu_device_state a;
+        if (!make(&a, &p, R, C, 42, 5)) return;
+        float wa[300], wb[300], u[900], xi[300];
+        uint16_t nu[300], nd[300];
+        uint8_t mg[300];
+        tl_fill_uniform(u, 900, 0, 1, 80, 1);
+        for (size_t k = 0; k < N; ++k) {
+            wa[k] = wb[k] = a.min_bound[k] + (a.max_bound[k] - a.min_bound[k]) * u[k];
+            nu[k] = (uint16_t)(u[N + k] * 30);
+            nd[k] = (uint16_t)(u[2 * N + k] * 30);
+        }
+        rpu_rng s;
+        rpu_rng_init(&s, 80, rpu_stream_id(9, 4, RPU_PURPOSE_TEST));
+        int ok = 1;
+        size_t merged = 0;
+        for (int i = 0; i < R; ++i) {
+            const size_t o = (size_t)i * C;
+            size_t m = rpu_device_row_span_ok(&a, i, wa + o, nu + o, nd + o, mg + o), mm = 0;
+            for (int j = 0; j < C; ++j) {
+                const int want = rpu_device_span_ok(&a, o + j, wa[o + j], nu[o + j], nd[o + j]);
+                ok &= mg[o + j] == want;
+                mm += (size_t)want;
+            }
+            ok &= m == mm;
+            merged += m;
+            rpu_rng_normal_fill(&s, xi, m + 1);
+            rpu_device_row_span(&a, i, wa + o, nu + o, nd + o, mg + o, xi);
+            size_t q = 0;
+            for (int j = 0; j < C; ++j)
+                if (mg[o + j])
+                    rpu_device_pulses_span(&a, o + j, &wb[o + j], nu[o + j], nd[o + j], xi + q++);
+        }
+        CHECK(ok, "noise %d: row span predicate == per cell, count returned", noise);
+        CHECK(memcmp(wa, wb, sizeof(float) * N) == 0, "noise %d: row span == per cell", noise);
+        CHECK(merged > N / 10 && merged < N, "noise %d: %zu of %zu cells merge", noise, merged, N);
+        rpu_device_free(&a);
+    }
+    /* by hand: no variation, dw_min 0.01, bounds +-0.6, sigma 0.3 (fwd 2.8, back 0.8):
+     * 10 up and 5 down reach up 0.01 (28 + 4) = 0.32 and down 0.01 (14 + 8) = 0.22 */
+    rpu_device_params p = params(RPU_DEVICE_CONSTANT_STEP);
+    no_variation(&p);
+    p.dw_min = 0.01f;
+    p.dw_min_std = 0.3f;
+    rpu_device_state d;
+    if (!make(&d, &p, 1, 1, 1, 1)) return;
+    CHECK(rpu_device_span_ok(&d, 0, 0.27f, 10, 5) && !rpu_device_span_ok(&d, 0, 0.29f, 10, 5) &&
+              rpu_device_span_ok(&d, 0, -0.37f, 10, 5) &&
+              !rpu_device_span_ok(&d, 0, -0.39f, 10, 5) && !rpu_device_span_ok(&d, 0, 0, 0, 0),
+          "span_ok: 10 up and 5 down merge from w in [-0.38, 0.28]; no pulses never");
+    rpu_device_free(&d);
+    p.dw_min_std = 0;
+    if (!make(&d, &p, 1, 1, 1, 1)) return;
+    float w = 0.125f;
+    rpu_device_pulses_span(&d, 0, &w, 7, 3, NULL);
+    CHECK(w == 0.125f + (7.0f * 0.01f - 3.0f * 0.01f), "no noise: w + 7 up - 3 down = %.9g", w);
+    rpu_device_free(&d);
+    p = params(RPU_DEVICE_SOFT_BOUNDS);
+    if (!make(&d, &p, 1, 2, 1, 1)) return;
+    const float w2[2] = {0, 0};
+    const uint16_t u2[2] = {3, 0}, n2[2] = {0, 1};
+    uint8_t m2[2] = {7, 7};
+    CHECK(rpu_device_row_span_ok(&d, 0, w2, u2, n2, m2) == 0 && m2[0] == 0 && m2[1] == 0 &&
+              !rpu_device_span_ok(&d, 0, 0, 3, 0),
+          "soft_bounds does not merge");
+    rpu_device_free(&d);
+}
+
 /* Row slices of a device state (rpu_device_slice_rows): every whole-array operation on the
  * slices [0, 2), [2, 7), [7, 9) of a 9 x 11 state gives, bit for bit, the whole state's
  * rows (weights, persistent weights, drift state) and the whole state's block count:
@@ -1422,6 +1501,7 @@ int main(int argc, char **argv) {
     test_memory();
     test_row_kernel();
     test_merged_row_kernel();
+    test_span();
     test_slices();
     test_decay();
     test_diffusion();

@@ -281,16 +281,19 @@ static double ks2(double *a, size_t na, double *b, size_t nb) {
  * distribution. A 64 x 64 constant_step tile without device variation (dw_min 0.001,
  * bounds +-0.6), cycle-to-cycle sigma 2 (steps of either sign in 31 % of the pulses, so a
  * bound hit on the way changes the outcome a lot), mean_count pulses with every cell
- * receiving exactly n = 20 down pulses (BL 20, p_x = p_d = 1). Even columns start at
- * w = 0 (far: they merge), odd columns at w = -0.58 (a path of 20 pulses crosses -0.6 in
- * about half the cases: single pulses, clipped on the way; their normals sit at other
+ * receiving exactly BL pulses per vector (p_x = p_d = 1), their sign given per vector by
+ * dsign (+1: down). A call has nvec vectors (one chunk). Even columns start at w = 0
+ * (far: their pulses merge), odd columns at w_near, where a path crosses -0.6 in a good
+ * part of the cases (single pulses, clipped on the way; their normals sit at other
  * addresses in the two modes). 12 calls per mode, N = 24576 samples per class and mode,
- * seeds 5150 (merged) and 5151 (per pulse). Bounds (each fails with p < 1e-3 for a correct
- * engine): two-sample KS D < 1.95 sqrt(2/N) per class; far class against the model
- * N(-n dw_min, n (sigma dw_min)^2): mean within 5 sd/sqrt(N), sd within 5/sqrt(2N)
- * relative, one-sample KS D < 1.95/sqrt(N). The near class would fail the KS bound if its
- * cells were merged (checked by hand: D = 0.17 with every cell merged). */
-static void test_merged_distribution(void) {
+ * seeds seed (merged) and seed + 1 (per pulse). Bounds (each fails with p < 1e-3 for a
+ * correct engine): two-sample KS D < 1.95 sqrt(2/N) per class; far class against the
+ * model N(-(n_down - n_up) dw_min, (n_down + n_up) (sigma dw_min)^2): mean within
+ * 5 sd/sqrt(N), sd within 5/sqrt(2N) relative, one-sample KS D < 1.95/sqrt(N). The near
+ * class would fail the KS bound if its cells were merged (checked by hand: D = 0.17 in
+ * both cases with every cell merged). */
+static void merged_case(int BL, int nvec, const float *dsign, float w_near, uint64_t seed,
+                        const char *label) {
     rpu_config c;
     rpu_config_default(&c, RPU_KIND_SINGLE);
     c.device.dw_min = 0.001f;
@@ -298,33 +301,38 @@ static void test_merged_distribution(void) {
     c.device.dw_min_dtod = c.device.up_down_dtod = 0;
     c.device.w_max_dtod = c.device.w_min_dtod = 0;
     CHECK_OK(rpu_config_set(&c, "update.pulse_type", "mean_count"));
-    c.update.desired_bl = 20;
+    c.update.desired_bl = BL;
     c.update.fixed_bl = true;
     c.update.update_bl_management = false;
     c.update.update_management = false;
-    const int R = 64, C = 64, calls = 12, n = 20;
+    const int R = 64, C = 64, calls = 12;
     const size_t N = (size_t)calls * R * C / 2;
-    const float lr = 0.02f; /* A = B = sqrt(lr / (dw_min BL)) = 1 */
+    const float lr = 0.001f * (float)BL; /* A = B = sqrt(lr / (dw_min BL)) = 1 */
     float *w0 = malloc(sizeof(float) * R * C), *w = malloc(sizeof(float) * R * C);
-    float x[64], d[64];
-    for (int j = 0; j < C; ++j)
-        x[j] = 1.0f;
-    for (int i = 0; i < R; ++i)
-        d[i] = 1.0f;
+    float *x = malloc(sizeof(float) * (size_t)nvec * C), *d = malloc(sizeof(float) * nvec * R);
+    int n_down = 0, n_up = 0;
+    for (int k = 0; k < nvec; ++k) {
+        for (int j = 0; j < C; ++j)
+            x[k * C + j] = 1.0f;
+        for (int i = 0; i < R; ++i)
+            d[k * R + i] = dsign[k];
+        n_down += dsign[k] > 0 ? BL : 0;
+        n_up += dsign[k] > 0 ? 0 : BL;
+    }
     for (int q = 0; q < R * C; ++q)
-        w0[q] = (q % C) % 2 ? -0.58f : 0.0f;
+        w0[q] = (q % C) % 2 ? w_near : 0.0f;
     double *smp[2][2]; /* [mode][class] */
     for (int m = 0; m < 2; ++m)
         for (int k = 0; k < 2; ++k)
             smp[m][k] = malloc(sizeof(double) * N);
     for (int mode = 0; mode < 2; ++mode) {
-        rpu_tile *t = make(&c, R, C, 5150 + (uint64_t)mode, 0);
+        rpu_tile *t = make(&c, R, C, seed + (uint64_t)mode, 0);
         if (!t) return;
         t->update_per_pulse = mode;
         size_t got[2] = {0, 0};
         for (int call = 0; call < calls; ++call) {
             CHECK_OK(rpu_tile_set_weights(t, w0, RPU_WEIGHTS_STORED));
-            CHECK_OK(rpu_tile_update(t, x, d, 1, lr));
+            CHECK_OK(rpu_tile_update(t, x, d, nvec, lr));
             rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
             for (int q = 0; q < R * C; ++q) {
                 const int k = (q % C) % 2;
@@ -335,7 +343,7 @@ static void test_merged_distribution(void) {
     }
     const double crit2 = 1.95 * sqrt(2.0 / (double)N), crit1 = 1.95 / sqrt((double)N);
     /* far class against the model */
-    const double mu = -n * 0.001, sd = sqrt((double)n) * 2.0 * 0.001;
+    const double mu = -(n_down - n_up) * 0.001, sd = sqrt((double)(n_down + n_up)) * 2.0 * 0.001;
     double mean = 0, var = 0;
     for (size_t q = 0; q < N; ++q)
         mean += smp[0][0][q];
@@ -343,10 +351,10 @@ static void test_merged_distribution(void) {
     for (size_t q = 0; q < N; ++q)
         var += (smp[0][0][q] - mean) * (smp[0][0][q] - mean);
     var /= (double)(N - 1);
-    CHECK(fabs(mean - mu) < 5 * sd / sqrt((double)N), "merged, far: mean %.7g, model %.7g", mean,
-          mu);
-    CHECK(fabs(sqrt(var) / sd - 1) < 5 / sqrt(2.0 * (double)N), "merged, far: sd %.6g, model %.6g",
-          sqrt(var), sd);
+    CHECK(fabs(mean - mu) < 5 * sd / sqrt((double)N), "%s, merged, far: mean %.7g, model %.7g",
+          label, mean, mu);
+    CHECK(fabs(sqrt(var) / sd - 1) < 5 / sqrt(2.0 * (double)N),
+          "%s, merged, far: sd %.6g, model %.6g", label, sqrt(var), sd);
     double *tmp = malloc(sizeof(double) * N);
     memcpy(tmp, smp[0][0], sizeof(double) * N);
     qsort(tmp, N, sizeof *tmp, cmp_f64);
@@ -356,22 +364,32 @@ static void test_merged_distribution(void) {
         const double e = fmax(fabs(F - (double)q / N), fabs(F - (double)(q + 1) / N));
         d1 = e > d1 ? e : d1;
     }
-    CHECK(d1 < crit1, "merged, far: KS against the model D = %.4g (bound %.4g)", d1, crit1);
+    CHECK(d1 < crit1, "%s, merged, far: KS against the model D = %.4g (bound %.4g)", label, d1,
+          crit1);
     const char *cls[2] = {"far (merged)", "near a bound (single pulses)"};
     for (int k = 0; k < 2; ++k) {
         const double D = ks2(smp[0][k], N, smp[1][k], N);
-        CHECK(D < crit2, "%s: merged mode vs per pulse: KS D = %.4g (bound %.4g)", cls[k], D,
-              crit2);
+        CHECK(D < crit2, "%s, %s: merged mode vs per pulse: KS D = %.4g (bound %.4g)", label,
+              cls[k], D, crit2);
     }
     /* the near class really is shaped by the bound: many cells end on it */
     size_t on = 0;
     for (size_t q = 0; q < N; ++q)
         on += smp[1][1][q] == -0.6f;
-    CHECK(on > N / 10 && on < N * 9 / 10, "near class: %zu of %zu cells end on the bound", on, N);
-    free(tmp), free(w0), free(w);
+    CHECK(on > N / 10 && on < N * 9 / 10, "%s, near class: %zu of %zu cells end on the bound",
+          label, on, N);
+    free(tmp), free(w0), free(w), free(x), free(d);
     for (int m = 0; m < 2; ++m)
         for (int k = 0; k < 2; ++k)
             free(smp[m][k]);
+}
+
+/* One vector of 20 down pulses per call (merged within the vector), and four vectors of
+ * 5 pulses down, up, down, down per call (merged over the chunk: 15 down, 5 up). */
+static void test_merged_distribution(void) {
+    const float one[1] = {1.0f}, mixed[4] = {1.0f, -1.0f, 1.0f, 1.0f};
+    merged_case(20, 1, one, -0.58f, 5150, "1 vector x 20 pulses");
+    merged_case(5, 4, mixed, -0.59f, 5152, "4 vectors x 5 pulses, mixed signs");
 }
 
 /* ------------------------------------------------------------------ expectation */

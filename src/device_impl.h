@@ -141,6 +141,29 @@ void rpu_device_pulse_row_merged(const rpu_device_state *dev, int i, float *w_ro
                                  const uint8_t *count, const uint8_t *passes, const int8_t *sign,
                                  const float *xi, const float *wn);
 
+/* Merged pulses of both signs (constant_step; the update engine merges the pulses a cell
+ * receives over a chunk of update vectors, update.c). n_up pulses up and n_down pulses
+ * down in any order, on a cell that cannot reach a bound on the way whatever the order and
+ * the normals, are applied as one step w + n_up up - n_down down + sigma sqrt(n_up up^2 +
+ * n_down down^2) xi with one normal: in distribution the same as the single pulses (up to
+ * float rounding).
+ *
+ * rpu_device_span_ok: 1 when the pulses of cell c at weight w may be merged so (merging
+ *   device, at least one pulse, no bound reachable: device.c).
+ * rpu_device_pulses_span: that merged step (xi: one normal, or NULL / ignored without
+ *   cycle-to-cycle noise), then the clip; the reference of the row functions.
+ * rpu_device_row_span_ok: merged[j] = rpu_device_span_ok for every cell of row i (0 for
+ *   devices that do not merge); returns the number of merged cells.
+ * rpu_device_row_span: the merged step of every cell with merged[j], consuming one
+ *   normal per merged cell in column order. */
+int rpu_device_span_ok(const rpu_device_state *dev, size_t c, float w, int n_up, int n_down);
+void rpu_device_pulses_span(const rpu_device_state *dev, size_t c, float *w, int n_up, int n_down,
+                            const float *xi);
+size_t rpu_device_row_span_ok(const rpu_device_state *dev, int i, const float *w_row,
+                              const uint16_t *n_up, const uint16_t *n_down, uint8_t *merged);
+void rpu_device_row_span(const rpu_device_state *dev, int i, float *w_row, const uint16_t *n_up,
+                         const uint16_t *n_down, const uint8_t *merged, const float *xi);
+
 /* Random numbers of the whole-array operations below come from stream `s` by random
  * access starting at block `blk` (rpu_rng_normal_at / rpu_rng_uniform_at); each function
  * returns how many blocks it used at most (the caller advances its counter by that), and

@@ -175,8 +175,19 @@ typedef struct {
     uint64_t row_c2c;
     uint64_t write; /* write noise of row i: block write + i*row_write, normal j */
     uint64_t row_write;
+    uint64_t span; /* merged pulses of a chunk of vectors (update.c), in the range of the
+                      chunk's first vector: row i from block span + i*row_write, one normal
+                      per merged cell in column order */
     uint64_t total; /* blocks per vector */
 } rpu_update_layout;
+
+/* Update vectors per chunk (update.c) of a tile of rows x cols: a function of the whole
+ * tile's shape only, so that every slicing chunks a batch alike (the chunks decide which
+ * pulses merge). */
+static inline int rpu_update_chunk(int rows, int cols) {
+    long k = 65536L / ((long)rows + (long)cols);
+    return k < 1 ? 1 : (k > 64 ? 64 : (int)k);
+}
 
 static inline rpu_update_layout rpu_update_layout_for(int rows, int cols) {
     rpu_update_layout L;
@@ -190,7 +201,8 @@ static inline rpu_update_layout rpu_update_layout_for(int rows, int cols) {
     L.row_c2c = C * pad / 4;
     L.write = L.c2c + R * L.row_c2c;
     L.row_write = (C + 3) / 4;
-    L.total = L.write + R * L.row_write;
+    L.span = L.write + R * L.row_write;
+    L.total = L.span + R * L.row_write;
     return L;
 }
 

@@ -121,21 +121,25 @@ typedef struct {
  * the tile (or slice), K vectors per chunk, NW mask words per element at most. */
 typedef struct {
     int K, NW;
-    vec_info *vi; /* [K] */
-    uint64_t *mx; /* [K][NW][C]: word w of column j's train at mx[(k*NW + w)*C + j] */
-    int8_t *sx;   /* [K][C] signs of x */
-    float *fx;    /* [K][C] signed factors of x (count-based pulse types) */
-    uint64_t *md; /* [K][Rl][NW] */
-    int8_t *sd;   /* [K][Rl] */
-    float *fd;    /* [K][Rl] */
-    float *px;    /* [C] probabilities of the vector being prepared */
-    float *pd;    /* [Rl] */
-    float *u;     /* uniforms of one draw: [max(C, Rl) * BLmax + 8] */
-    uint8_t *cnt; /* [C] pulses of the cells of one row for one vector */
-    uint8_t *pas; /* [C] passes (merged pulses) */
-    int8_t *sgn;  /* [C] */
-    float *xi;    /* [C * BLmax + 8] cycle-to-cycle normals of one row for one vector */
-    float *wn;    /* [C + 8] write noise of one row */
+    vec_info *vi;  /* [K] */
+    uint64_t *mx;  /* [K][NW][C]: word w of column j's train at mx[(k*NW + w)*C + j] */
+    int8_t *sx;    /* [K][C] signs of x */
+    float *fx;     /* [K][C] signed factors of x (count-based pulse types) */
+    uint64_t *md;  /* [K][Rl][NW] */
+    int8_t *sd;    /* [K][Rl] */
+    float *fd;     /* [K][Rl] */
+    float *px;     /* [C] probabilities of the vector being prepared */
+    float *pd;     /* [Rl] */
+    float *u;      /* uniforms of one draw: [max(C, Rl) * BLmax + 8] */
+    uint8_t *cnt;  /* [K][C] pulses of the cells of one row, per vector of the chunk */
+    int8_t *sgn;   /* [K][C] their signs */
+    long *S;       /* [K] pulses of the row per vector */
+    uint8_t *pas;  /* [C] passes (merged pulses) */
+    uint16_t *nup; /* [C] pulses up of the row's cells over the chunk */
+    uint16_t *ndn; /* [C] pulses down */
+    uint8_t *mrg;  /* [C] cells whose pulses over the chunk merge */
+    float *xi;     /* [C * BLmax + 8] cycle-to-cycle normals of one row for one vector */
+    float *wn;     /* [C + 8] write noise of one row */
 } engine_ws;
 
 static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int K, int NW,
@@ -152,8 +156,12 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
                       c * sizeof(float),
                       r * sizeof(float),
                       big * sizeof(float),
+                      k * c,
+                      k * c,
+                      k * sizeof(long),
                       c,
-                      c,
+                      c * sizeof(uint16_t),
+                      c * sizeof(uint16_t),
                       c,
                       (c * (size_t)BLmax + 8) * sizeof(float),
                       (c + 8) * sizeof(float)};
@@ -176,7 +184,8 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
     e->K = K, e->NW = NW;
     e->vi = ptr[0], e->mx = ptr[1], e->sx = ptr[2], e->fx = ptr[3], e->md = ptr[4];
     e->sd = ptr[5], e->fd = ptr[6], e->px = ptr[7], e->pd = ptr[8], e->u = ptr[9];
-    e->cnt = ptr[10], e->pas = ptr[11], e->sgn = ptr[12], e->xi = ptr[13], e->wn = ptr[14];
+    e->cnt = ptr[10], e->sgn = ptr[11], e->S = ptr[12], e->pas = ptr[13], e->nup = ptr[14];
+    e->ndn = ptr[15], e->mrg = ptr[16], e->xi = ptr[17], e->wn = ptr[18];
     return RPU_OK;
 }
 
@@ -294,13 +303,12 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
     }
 }
 
-/* Pulse counts and signs of row i (slice index) for vector k of the chunk into e->cnt,
- * e->sgn; returns the row's number of pulses. */
-static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *cs, int k, int i) {
+/* Pulse counts and signs of row i (slice index) for vector k of the chunk into cnt, sg
+ * [C]; returns the row's number of pulses (0: cnt, sg not written). */
+static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *cs, int k, int i,
+                       uint8_t *restrict cnt, int8_t *restrict sg) {
     const int C = cs->C, Rl = cs->Rl;
     const rpu_pulse_type pt = t->cfg.update.pulse_type;
-    uint8_t *restrict cnt = e->cnt;
-    int8_t *restrict sg = e->sgn;
     int S = 0;
     if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
         const int nw = e->vi[k].nw;
@@ -354,9 +362,9 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                         BLmax, (double)lr, (double)t->dev.granularity, RPU_UPDATE_MAX_BL);
     const int C = cs->C, R = cs->R, Rl = cs->Rl;
     const int NW = (BLmax + 63) / 64;
-    /* vectors per chunk: the masks of a chunk within about 1 MiB, at most 64 */
-    long K = (1L << 20) / ((long)(C + Rl) * NW * 8 + 1);
-    K = K < 1 ? 1 : (K > 64 ? 64 : K);
+    /* vectors per chunk: fixed by the whole tile's shape (the chunks decide which pulses
+     * merge, so every slicing must chunk alike) */
+    long K = rpu_update_chunk(R, C);
     if (K > n) K = n;
     engine_ws e = {0};
     RPU_CHECK(engine_workspace(t, &e, C, Rl, (int)K, NW, BLmax));
@@ -371,16 +379,60 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                            cs->base + (uint64_t)(k0 + k) * L->total);
         for (int i = 0; i < Rl; ++i) {
             float *w_row = t->w + (size_t)i * C;
-            const float *dev_row =
+            float *dev_row =
                 dev->persistent_weights ? dev->persistent_weights + (size_t)i * C : w_row;
             const uint64_t row = (uint64_t)(cs->r0 + i);
+            long any = 0;
             for (int k = 0; k < kn; ++k) {
-                if (e.vi[k].BL == 0) continue;
-                const long S = row_counts(t, &e, cs, k, i);
+                e.S[k] = e.vi[k].BL ? row_counts(t, &e, cs, k, i, e.cnt + (size_t)k * C,
+                                                 e.sgn + (size_t)k * C)
+                                    : 0;
+                any += e.S[k];
+            }
+            if (!any) continue;
+            if (merge) {
+                /* a cell's pulses over the chunk as one step where no bound is reachable */
+                memset(e.nup, 0, sizeof(uint16_t) * (size_t)C);
+                memset(e.ndn, 0, sizeof(uint16_t) * (size_t)C);
+                for (int k = 0; k < kn; ++k) {
+                    if (!e.S[k]) continue;
+                    const uint8_t *cnt = e.cnt + (size_t)k * C;
+                    const int8_t *sg = e.sgn + (size_t)k * C;
+                    for (int j = 0; j < C; ++j) {
+                        const uint16_t c = cnt[j], down = sg[j] > 0;
+                        e.nup[j] = (uint16_t)(e.nup[j] + (down ? 0 : c));
+                        e.ndn[j] = (uint16_t)(e.ndn[j] + (down ? c : 0));
+                    }
+                }
+                const size_t M = rpu_device_row_span_ok(dev, i, dev_row, e.nup, e.ndn, e.mrg);
+                if (M > 0) {
+                    const float *xi = NULL;
+                    if (npp > 0)
+                        xi = values_at(&t->ustream,
+                                       cs->base + (uint64_t)k0 * L->total + L->span +
+                                           row * L->row_write,
+                                       0, M * (size_t)npp, e.xi, 1);
+                    rpu_device_row_span(dev, i, dev_row, e.nup, e.ndn, e.mrg, xi);
+                    for (int k = 0; k < kn; ++k) {
+                        if (!e.S[k]) continue;
+                        uint8_t *cnt = e.cnt + (size_t)k * C;
+                        long S = 0;
+                        for (int j = 0; j < C; ++j) {
+                            cnt[j] = e.mrg[j] ? 0 : cnt[j];
+                            S += cnt[j];
+                        }
+                        e.S[k] = S;
+                    }
+                }
+            }
+            for (int k = 0; k < kn; ++k) {
+                const long S = e.S[k];
                 if (S == 0) continue;
+                const uint8_t *cnt = e.cnt + (size_t)k * C;
+                const int8_t *sg = e.sgn + (size_t)k * C;
                 const uint64_t vbase = cs->base + (uint64_t)(k0 + k) * L->total;
                 const size_t P =
-                    merge ? rpu_device_row_passes(dev, i, dev_row, e.cnt, e.sgn, e.pas) : (size_t)S;
+                    merge ? rpu_device_row_passes(dev, i, dev_row, cnt, sg, e.pas) : (size_t)S;
                 const float *xi = NULL;
                 if (npp > 0)
                     xi = values_at(&t->ustream, vbase + L->c2c + row * L->row_c2c, 0,
@@ -390,9 +442,9 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     wn = values_at(&t->ustream, vbase + L->write + row * L->row_write, 0, (size_t)C,
                                    e.wn, 1);
                 if (merge)
-                    rpu_device_pulse_row_merged(dev, i, w_row, e.cnt, e.pas, e.sgn, xi, wn);
+                    rpu_device_pulse_row_merged(dev, i, w_row, cnt, e.pas, sg, xi, wn);
                 else
-                    rpu_device_pulse_row(dev, i, w_row, e.cnt, e.sgn, xi, wn);
+                    rpu_device_pulse_row(dev, i, w_row, cnt, sg, xi, wn);
             }
         }
     }
