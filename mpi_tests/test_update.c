@@ -34,13 +34,16 @@ static void set_device(rpu_config *c, const char *type) {
  * vectors (one of them zero), weights U(-wr, wr); per_pulse selects the per-pulse mode
  * (t->update_per_pulse) on both. */
 static void engine_case_w(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
-                          const char *label, float wr, int per_pulse) {
+                          const char *label, float wr, int per_pulse, int hot) {
     rpu_tile *a = make(c, out, in, seed, 1), *b = make(c, out, in, seed, 1);
     if (!a || !b) return;
     a->update_per_pulse = b->update_per_pulse = per_pulse;
     float *w = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * n * in);
     float *d = malloc(sizeof(float) * n * out);
     tl_fill_uniform(w, out * in, -wr, wr, seed, 1);
+    /* hot > 0: two cells per row set beyond the bounds (clipped onto them) */
+    for (int q = 0; hot > 0 && q < out * in; ++q)
+        if (q % in == hot || q % in == in - 1 - hot) w[q] = q % in == hot ? 1.0f : -1.0f;
     CHECK_OK(rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED));
     CHECK_OK(rpu_tile_set_weights(b, w, RPU_WEIGHTS_STORED));
     for (int call = 0; call < 2; ++call) {
@@ -71,11 +74,11 @@ static void engine_case_w(const rpu_config *c, int out, int in, int n, float lr,
 
 static void engine_case(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
                         const char *label) {
-    engine_case_w(c, out, in, n, lr, seed, label, 0.3f, 0);
+    engine_case_w(c, out, in, n, lr, seed, label, 0.3f, 0, 0);
     if (c->device.type == RPU_DEVICE_CONSTANT_STEP) {
         char l2[160];
         snprintf(l2, sizeof l2, "%s, per pulse", label);
-        engine_case_w(c, out, in, n, lr, seed, l2, 0.3f, 1);
+        engine_case_w(c, out, in, n, lr, seed, l2, 0.3f, 1, 0);
     }
 }
 
@@ -137,13 +140,20 @@ static void test_engine_vs_reference(void) {
     c.update.desired_bl = 100;
     for (int pp = 0; pp < 2; ++pp) {
         engine_case_w(&c, 9, 40, 3, 3.0f, 91, pp ? "near bounds, per pulse" : "near bounds, merged",
-                      0.6f, pp);
+                      0.6f, pp, 0);
         c.device.dw_min_std = 0;
         engine_case_w(&c, 9, 40, 3, 3.0f, 92,
                       pp ? "near bounds, no c2c, per pulse" : "near bounds, no c2c, merged", 0.6f,
-                      pp);
+                      pp, 0);
         c.device.dw_min_std = 0.3f;
     }
+    /* 128 columns, weights far from the bounds except two cells per row on a bound: the
+     * rows' pulses merge over the chunk but for those two, which the engine takes vector
+     * by vector from a list (its sparse path) */
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    engine_case_w(&c, 6, 128, 5, 1.0f, 93, "two cells per row on a bound", 0.1f, 0, 5);
+    c.device.dw_min_std = 0;
+    engine_case_w(&c, 6, 128, 5, 1.0f, 94, "two cells per row on a bound, no c2c", 0.1f, 0, 9);
 }
 
 /* ------------------------------------------------------------------ row slices */

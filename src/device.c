@@ -671,46 +671,6 @@ void rpu_device_pulses_span(const rpu_device_state *dev, size_t c, float *w, int
                    rpu_device_normals_per_pulse(dev) ? xi : NULL);
 }
 
-size_t rpu_device_row_span_ok(const rpu_device_state *dev, int i, const float *w_row,
-                              const uint16_t *n_up, const uint16_t *n_down, uint8_t *merged) {
-    if (!dev || !w_row || !n_up || !n_down || !merged) return 0;
-    const int cols = dev->cols;
-    if (!rpu_device_merges_pulses(dev)) {
-        memset(merged, 0, (size_t)cols);
-        return 0;
-    }
-    const size_t b = (size_t)i * (size_t)cols;
-    const float *up = dev->dwmin_up + b, *dn = dev->dwmin_down + b;
-    const float *lo = dev->min_bound + b, *hi = dev->max_bound + b;
-    const float sigma = dev->par.dw_min_std;
-    size_t m = 0;
-    for (int j = 0; j < cols; ++j) {
-        const int any = n_up[j] + n_down[j] > 0;
-        const int ok = any && span_ok(w_row[j], up[j], dn[j], lo[j], hi[j], (float)n_up[j],
-                                      (float)n_down[j], sigma);
-        merged[j] = (uint8_t)ok;
-        m += (size_t)ok;
-    }
-    return m;
-}
-
-void rpu_device_row_span(const rpu_device_state *dev, int i, float *w_row, const uint16_t *n_up,
-                         const uint16_t *n_down, const uint8_t *merged, const float *xi) {
-    if (!rpu_device_merges_pulses(dev) || !w_row || !n_up || !n_down || !merged) return;
-    const int cols = dev->cols;
-    const size_t b = (size_t)i * (size_t)cols;
-    const float *up = dev->dwmin_up + b, *dn = dev->dwmin_down + b;
-    const float *lo = dev->min_bound + b, *hi = dev->max_bound + b;
-    const float sigma = dev->par.dw_min_std;
-    const float *p = rpu_device_normals_per_pulse(dev) ? xi : NULL;
-    for (int j = 0; j < cols; ++j) {
-        if (!merged[j]) continue;
-        w_row[j] = span_step(w_row[j], up[j], dn[j], lo[j], hi[j], (float)n_up[j], (float)n_down[j],
-                             sigma, p);
-        if (p) ++p;
-    }
-}
-
 /* Row kernels of constant_step and linear_step/soft_bounds. Pass k applies the k-th pulse
  * to every cell with count > k; the cycle-to-cycle normals of the row are consumed pass by
  * pass in column order (the contract of rpu_device_pulse_row), so a pass takes the next
@@ -1082,6 +1042,100 @@ void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, cons
         const float ws = p->write_noise_std * p->dw_min;
         for (int j = 0; j < cols; ++j)
             if (count[j]) w_row[j] = wn ? w[j] + ws * wn[j] : w[j];
+    }
+}
+
+size_t rpu_device_row_span_ok(const rpu_device_state *dev, int i, const float *w_row,
+                              const uint16_t *n_up, const uint16_t *n_down, uint8_t *merged) {
+    if (!dev || !w_row || !n_up || !n_down || !merged) return 0;
+    const int cols = dev->cols;
+    if (!rpu_device_merges_pulses(dev)) {
+        memset(merged, 0, (size_t)cols);
+        return 0;
+    }
+    const size_t b = (size_t)i * (size_t)cols;
+    const float *up = dev->dwmin_up + b, *dn = dev->dwmin_down + b;
+    const float *lo = dev->min_bound + b, *hi = dev->max_bound + b;
+    const float sigma = dev->par.dw_min_std;
+    size_t m = 0;
+    int j = 0;
+#if defined(__AVX512F__)
+    {
+        const float z = sigma * MERGE_Z;
+        const __m512 fwd = _mm512_set1_ps(1.0f + z),
+                     back = _mm512_set1_ps(z > 1.0f ? z - 1.0f : 0.0f);
+        for (; j + 16 <= cols; j += 16) {
+            __m512i iu = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(n_up + j)));
+            __m512i id = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(n_down + j)));
+            __mmask16 any =
+                _mm512_test_epi32_mask(_mm512_or_si512(iu, id), _mm512_or_si512(iu, id));
+            __m512 a = _mm512_mul_ps(_mm512_cvtepi32_ps(iu), _mm512_loadu_ps(up + j));
+            __m512 c = _mm512_mul_ps(_mm512_cvtepi32_ps(id), _mm512_loadu_ps(dn + j));
+            __m512 ru = _mm512_add_ps(_mm512_mul_ps(a, fwd), _mm512_mul_ps(c, back));
+            __m512 rd = _mm512_add_ps(_mm512_mul_ps(c, fwd), _mm512_mul_ps(a, back));
+            __m512 w = _mm512_loadu_ps(w_row + j);
+            __mmask16 ok =
+                any &
+                _mm512_cmp_ps_mask(_mm512_sub_ps(w, rd), _mm512_loadu_ps(lo + j), _CMP_GE_OQ) &
+                _mm512_cmp_ps_mask(_mm512_add_ps(w, ru), _mm512_loadu_ps(hi + j), _CMP_LE_OQ);
+            _mm_storeu_si128((__m128i *)(merged + j), _mm_maskz_set1_epi8(ok, 1));
+            m += (size_t)__builtin_popcount((unsigned)ok);
+        }
+    }
+#endif
+    for (; j < cols; ++j) {
+        const int any = n_up[j] + n_down[j] > 0;
+        const int ok = any && span_ok(w_row[j], up[j], dn[j], lo[j], hi[j], (float)n_up[j],
+                                      (float)n_down[j], sigma);
+        merged[j] = (uint8_t)ok;
+        m += (size_t)ok;
+    }
+    return m;
+}
+
+void rpu_device_row_span(const rpu_device_state *dev, int i, float *w_row, const uint16_t *n_up,
+                         const uint16_t *n_down, const uint8_t *merged, const float *xi) {
+    if (!rpu_device_merges_pulses(dev) || !w_row || !n_up || !n_down || !merged) return;
+    const int cols = dev->cols;
+    const size_t b = (size_t)i * (size_t)cols;
+    const float *up = dev->dwmin_up + b, *dn = dev->dwmin_down + b;
+    const float *lo = dev->min_bound + b, *hi = dev->max_bound + b;
+    const float sigma = dev->par.dw_min_std;
+    const float *p = rpu_device_normals_per_pulse(dev) ? xi : NULL;
+    int j = 0;
+#if defined(__AVX512F__)
+    const __m512 sg = _mm512_set1_ps(sigma);
+    for (; j + 16 <= cols; j += 16) {
+        __mmask16 m = _mm_test_epi8_mask(_mm_loadu_si128((const __m128i *)(merged + j)),
+                                         _mm_loadu_si128((const __m128i *)(merged + j)));
+        if (!m) continue;
+        __m512 fu = _mm512_cvtepi32_ps(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(n_up + j))));
+        __m512 fd = _mm512_cvtepi32_ps(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(n_down + j))));
+        __m512 vu = _mm512_loadu_ps(up + j), vd = _mm512_loadu_ps(dn + j);
+        __m512 a = _mm512_mul_ps(fu, vu), c = _mm512_mul_ps(fd, vd);
+        __m512 mean = _mm512_sub_ps(a, c);
+        __m512 w = _mm512_loadu_ps(w_row + j);
+        __m512 y;
+        if (p) {
+            __m512 zz = _mm512_maskz_expandloadu_ps(m, p);
+            p += __builtin_popcount((unsigned)m);
+            __m512 var = _mm512_add_ps(_mm512_mul_ps(a, vu), _mm512_mul_ps(c, vd));
+            y = _mm512_add_ps(
+                w, _mm512_add_ps(mean, _mm512_mul_ps(_mm512_mul_ps(sg, _mm512_sqrt_ps(var)), zz)));
+        } else {
+            y = _mm512_add_ps(w, mean);
+        }
+        y = clip16(y, _mm512_loadu_ps(lo + j), _mm512_loadu_ps(hi + j));
+        _mm512_mask_storeu_ps(w_row + j, m, y);
+    }
+#endif
+    for (; j < cols; ++j) {
+        if (!merged[j]) continue;
+        w_row[j] = span_step(w_row[j], up[j], dn[j], lo[j], hi[j], (float)n_up[j], (float)n_down[j],
+                             sigma, p);
+        if (p) ++p;
     }
 }
 

@@ -32,6 +32,9 @@
 #include "error_impl.h"
 
 #include <cblas.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +141,8 @@ typedef struct {
     uint16_t *nup; /* [C] pulses up of the row's cells over the chunk */
     uint16_t *ndn; /* [C] pulses down */
     uint8_t *mrg;  /* [C] cells whose pulses over the chunk merge */
+    int32_t *lst;  /* [C] the row's other cells with pulses (sparse path) */
+    float *nrm;    /* [(C / 64 + 1) * 256] their normals, 256 per cell */
     float *xi;     /* [C * BLmax + 8] cycle-to-cycle normals of one row for one vector */
     float *wn;     /* [C + 8] write noise of one row */
 } engine_ws;
@@ -164,7 +169,9 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
                       c * sizeof(uint16_t),
                       c,
                       (c * (size_t)BLmax + 8) * sizeof(float),
-                      (c + 8) * sizeof(float)};
+                      (c + 8) * sizeof(float),
+                      c * sizeof(int32_t),
+                      (c / 64 + 1) * 256 * sizeof(float)};
     const size_t nparts = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
     for (size_t q = 0; q < nparts; ++q)
@@ -185,7 +192,8 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
     e->vi = ptr[0], e->mx = ptr[1], e->sx = ptr[2], e->fx = ptr[3], e->md = ptr[4];
     e->sd = ptr[5], e->fd = ptr[6], e->px = ptr[7], e->pd = ptr[8], e->u = ptr[9];
     e->cnt = ptr[10], e->sgn = ptr[11], e->S = ptr[12], e->pas = ptr[13], e->nup = ptr[14];
-    e->ndn = ptr[15], e->mrg = ptr[16], e->xi = ptr[17], e->wn = ptr[18];
+    e->ndn = ptr[15], e->mrg = ptr[16], e->xi = ptr[17], e->wn = ptr[18], e->lst = ptr[19];
+    e->nrm = ptr[20];
     return RPU_OK;
 }
 
@@ -304,12 +312,15 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
 }
 
 /* Pulse counts and signs of row i (slice index) for vector k of the chunk into cnt, sg
- * [C]; returns the row's number of pulses (0: cnt, sg not written). */
+ * [C], and (nup, ndn not NULL) the counts added to the row's pulses up and down over the
+ * chunk; returns the row's number of pulses (0: nothing written). */
 static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *cs, int k, int i,
-                       uint8_t *restrict cnt, int8_t *restrict sg) {
+                       uint8_t *restrict cnt, int8_t *restrict sg, uint16_t *restrict nup,
+                       uint16_t *restrict ndn) {
     const int C = cs->C, Rl = cs->Rl;
     const rpu_pulse_type pt = t->cfg.update.pulse_type;
-    int S = 0;
+    long S = 0;
+    int j = 0;
     if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
         const int nw = e->vi[k].nw;
         const uint64_t *mdi = e->md + ((size_t)k * Rl + i) * e->NW;
@@ -318,32 +329,111 @@ static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *
             any |= mdi[w];
         if (!any) return 0;
         const uint64_t *mx = e->mx + (size_t)k * e->NW * C;
+        const int8_t si = e->sd[(size_t)k * Rl + i];
+        const int8_t *sx = e->sx + (size_t)k * C;
+#if defined(__AVX512VPOPCNTDQ__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+        if (nw == 1) {
+            /* one mask word per element (BL <= 64): counts, signs, sums in one pass */
+            const __m512i m = _mm512_set1_epi64((long long)mdi[0]);
+            const __m128i vsi = _mm_set1_epi8(si), zero = _mm_setzero_si128();
+            __m512i acc = _mm512_setzero_si512();
+            for (; j + 16 <= C; j += 16) {
+                __m512i p0 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(mx + j), m));
+                __m512i p1 =
+                    _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(mx + j + 8), m));
+                __m512i c32 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(p0)),
+                                                 _mm512_cvtepi64_epi32(p1), 1);
+                _mm_storeu_si128((__m128i *)(cnt + j), _mm512_cvtepi32_epi8(c32));
+                __m128i s8 = _mm_sign_epi8(_mm_loadu_si128((const __m128i *)(sx + j)), vsi);
+                _mm_storeu_si128((__m128i *)(sg + j), s8);
+                acc = _mm512_add_epi32(acc, c32);
+                if (nup) {
+                    const __mmask16 down = _mm_cmpgt_epi8_mask(s8, zero);
+                    const __m256i c16 = _mm512_cvtepi32_epi16(c32);
+                    __m256i u = _mm256_loadu_si256((const __m256i *)(nup + j));
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(ndn + j));
+                    _mm256_storeu_si256((__m256i *)(nup + j),
+                                        _mm256_mask_add_epi16(u, (__mmask16)~down, u, c16));
+                    _mm256_storeu_si256((__m256i *)(ndn + j),
+                                        _mm256_mask_add_epi16(v, down, v, c16));
+                }
+            }
+            S = _mm512_reduce_add_epi32(acc);
+        }
+#endif
+        /* the rest (all of the row without the fused pass): simple loops that vectorise */
         const uint64_t m0 = mdi[0];
-        for (int j = 0; j < C; ++j)
-            cnt[j] = (uint8_t)__builtin_popcountll(m0 & mx[j]);
+        for (int q = j; q < C; ++q)
+            cnt[q] = (uint8_t)__builtin_popcountll(m0 & mx[q]);
         for (int w = 1; w < nw; ++w) {
             const uint64_t mw = mdi[w];
             const uint64_t *mxw = mx + (size_t)w * C;
-            for (int j = 0; j < C; ++j)
-                cnt[j] = (uint8_t)(cnt[j] + __builtin_popcountll(mw & mxw[j]));
+            for (int q = j; q < C; ++q)
+                cnt[q] = (uint8_t)(cnt[q] + __builtin_popcountll(mw & mxw[q]));
         }
-        const int8_t si = e->sd[(size_t)k * Rl + i];
-        const int8_t *sx = e->sx + (size_t)k * C;
-        for (int j = 0; j < C; ++j)
-            sg[j] = (int8_t)(si * sx[j]);
+        for (int q = j; q < C; ++q)
+            sg[q] = (int8_t)(si * sx[q]);
     } else {
         const float f = e->fd[(size_t)k * Rl + i];
         if (f == 0) return 0;
         const float *fx = e->fx + (size_t)k * C;
-        for (int j = 0; j < C; ++j) {
-            float c = rintf(f * fx[j]);
-            cnt[j] = (uint8_t)fabsf(c);
-            sg[j] = sgn(c);
+        for (int q = 0; q < C; ++q) {
+            float c = rintf(f * fx[q]);
+            cnt[q] = (uint8_t)fabsf(c);
+            sg[q] = sgn(c);
         }
     }
-    for (int j = 0; j < C; ++j)
-        S += cnt[j];
+    for (int q = j; q < C; ++q) {
+        S += cnt[q];
+        if (nup) {
+            const uint16_t c = cnt[q], down = sg[q] > 0;
+            nup[q] = (uint16_t)(nup[q] + (down ? 0 : c));
+            ndn[q] = (uint16_t)(ndn[q] + (down ? c : 0));
+        }
+    }
     return S;
+}
+
+/* Vector k's pulses of the few cells e->lst[0 .. nl) of row i (in column order; the row's
+ * other cells have no pulses left), cell by cell through the device's reference functions:
+ * the same floats and normals as the row kernel (pass by pass in column order). */
+static void sparse_row(const rpu_tile *t, engine_ws *e, const call_shape *cs, int i, int k, int nl,
+                       float *dev_row, uint64_t vbase, int merge) {
+    const rpu_device_state *dev = &t->dev;
+    const int C = cs->C;
+    const uint8_t *cnt = e->cnt + (size_t)k * C;
+    const int8_t *sg = e->sgn + (size_t)k * C;
+    const size_t c0 = (size_t)i * C;
+    size_t P = 0;
+    unsigned maxp = 0;
+    for (int q = 0; q < nl; ++q) {
+        const int j = e->lst[q], n = cnt[j];
+        const unsigned p = merge && rpu_device_merge_ok(dev, c0 + (size_t)j, dev_row[j], sg[j], n)
+                               ? 1u
+                               : (unsigned)n;
+        e->pas[q] = (uint8_t)p;
+        P += p;
+        maxp = p > maxp ? p : maxp;
+    }
+    if (P == 0) return;
+    const int npp = rpu_device_normals_per_pulse(dev);
+    if (npp > 0) {
+        const float *xi =
+            values_at(&t->ustream, vbase + cs->L.c2c + (uint64_t)(cs->r0 + i) * cs->L.row_c2c, 0, P,
+                      e->xi, 1);
+        for (unsigned p = 0; p < maxp; ++p)
+            for (int q = 0; q < nl; ++q)
+                if (e->pas[q] > p) e->nrm[(size_t)q * 256 + p] = *xi++;
+    }
+    for (int q = 0; q < nl; ++q) {
+        const int j = e->lst[q], n = cnt[j];
+        if (n == 0) continue;
+        const float *z = npp > 0 ? e->nrm + (size_t)q * 256 : NULL;
+        if (e->pas[q] == 1 && n > 1)
+            rpu_device_pulses_merged(dev, c0 + (size_t)j, &dev_row[j], sg[j], n, z);
+        else
+            rpu_device_pulses(dev, c0 + (size_t)j, &dev_row[j], sg[j], n, z);
+    }
 }
 
 /* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
@@ -383,27 +473,20 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 dev->persistent_weights ? dev->persistent_weights + (size_t)i * C : w_row;
             const uint64_t row = (uint64_t)(cs->r0 + i);
             long any = 0;
+            if (merge) {
+                memset(e.nup, 0, sizeof(uint16_t) * (size_t)C);
+                memset(e.ndn, 0, sizeof(uint16_t) * (size_t)C);
+            }
             for (int k = 0; k < kn; ++k) {
                 e.S[k] = e.vi[k].BL ? row_counts(t, &e, cs, k, i, e.cnt + (size_t)k * C,
-                                                 e.sgn + (size_t)k * C)
+                                                 e.sgn + (size_t)k * C, merge ? e.nup : NULL,
+                                                 merge ? e.ndn : NULL)
                                     : 0;
                 any += e.S[k];
             }
             if (!any) continue;
             if (merge) {
                 /* a cell's pulses over the chunk as one step where no bound is reachable */
-                memset(e.nup, 0, sizeof(uint16_t) * (size_t)C);
-                memset(e.ndn, 0, sizeof(uint16_t) * (size_t)C);
-                for (int k = 0; k < kn; ++k) {
-                    if (!e.S[k]) continue;
-                    const uint8_t *cnt = e.cnt + (size_t)k * C;
-                    const int8_t *sg = e.sgn + (size_t)k * C;
-                    for (int j = 0; j < C; ++j) {
-                        const uint16_t c = cnt[j], down = sg[j] > 0;
-                        e.nup[j] = (uint16_t)(e.nup[j] + (down ? 0 : c));
-                        e.ndn[j] = (uint16_t)(e.ndn[j] + (down ? c : 0));
-                    }
-                }
                 const size_t M = rpu_device_row_span_ok(dev, i, dev_row, e.nup, e.ndn, e.mrg);
                 if (M > 0) {
                     const float *xi = NULL;
@@ -413,6 +496,19 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                                            row * L->row_write,
                                        0, M * (size_t)npp, e.xi, 1);
                     rpu_device_row_span(dev, i, dev_row, e.nup, e.ndn, e.mrg, xi);
+                    /* few cells left: vector by vector over a list of them */
+                    int nl = 0;
+                    for (int j = 0; j < C; ++j) {
+                        e.lst[nl] = j;
+                        nl += !e.mrg[j] && (e.nup[j] | e.ndn[j]);
+                    }
+                    if (nl * 64 <= C) {
+                        for (int k = 0; k < kn; ++k)
+                            if (e.S[k] && nl > 0)
+                                sparse_row(t, &e, cs, i, k, nl, dev_row,
+                                           cs->base + (uint64_t)(k0 + k) * L->total, merge);
+                        continue;
+                    }
                     for (int k = 0; k < kn; ++k) {
                         if (!e.S[k]) continue;
                         uint8_t *cnt = e.cnt + (size_t)k * C;
