@@ -4,10 +4,9 @@
  * --device, beside a floating-point update (one sgemm) of the same shape. Also bytes of
  * state per cell for every device type.
  *
- * Nothing is compared with figures of another tool inside this program: it prints, as a
- * labelled note, aihwkit 1.0's times for the same work measured on this machine image on
- * 2026-12-05 (issue 15), which were not measured by this run; ratios belong to runs that
- * time both tools side by side. */
+ * No figures of another tool are printed: a ratio to aihwkit belongs to a run that times
+ * both tools side by side on the same machine (README, "Performance", has such a run and
+ * its commands). */
 #define _POSIX_C_SOURCE 200809L
 #include "args.h"
 #include "bench.h"
@@ -37,10 +36,6 @@ static void usage(FILE *f) {
             "NAME (constant_step, linear_step, soft_bounds, soft_bounds_pmax, exp_step,\n"
             "pow_step, piecewise_step), and a floating-point update of the same shape.\n");
 }
-
-/* aihwkit 1.0.0 on this machine image (issue 15, 2026-12-05): 512x512, batch 256,
- * constant_step, BL 1 / 10 / 31, CPU build, 1 thread. Printed as a note only. */
-static const double aihwkit_ms_20261205[3] = {131, 1299, 6485};
 
 static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
     rpu_config cfg;
@@ -217,10 +212,8 @@ int cli_bench_update(int argc, char **argv) {
                         first ? "" : ",\n", devices[dv], (double)lrs[l], bl, best);
             first = 0;
         }
-    printf("\nNot measured in this run: aihwkit 1.0.0 (CPU build, 1 thread) on this machine "
-           "image,\n2026-12-05 (issue 15): 512x512, batch 256, constant_step, BL 1 / 10 / 31: "
-           "%.0f / %.0f / %.0f ms.\nCompare only with both tools timed in the same run.\n\n",
-           aihwkit_ms_20261205[0], aihwkit_ms_20261205[1], aihwkit_ms_20261205[2]);
+    printf("\n(no aihwkit figures here: compare tools only when timed side by side in one run,\n"
+           " see README, Performance)\n\n");
     printf("%-18s %14s\n", "device", "bytes_per_cell");
     const char *all[] = {"floating_point", "ideal",       "constant_step",
                          "linear_step",    "soft_bounds", "soft_bounds_pmax",
