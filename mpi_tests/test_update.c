@@ -158,6 +158,8 @@ static void test_engine_vs_reference(void) {
 
 /* ------------------------------------------------------------------ row slices */
 
+static void holder_case(const rpu_config *c, int per_pulse, const char *label);
+
 /* A slice tile holding rows [r0, r1) of tile a, keyed like a (same seed, layer, tile): its
  * weights, device state (rpu_device_slice_rows) and mapping scales are a's rows. */
 static rpu_tile *slice_of(const rpu_config *c, const rpu_tile *a, int r0, int r1, uint64_t seed) {
@@ -173,7 +175,7 @@ static rpu_tile *slice_of(const rpu_config *c, const rpu_tile *a, int r0, int r1
     return s;
 }
 
-/* Row slicing (rpu_tile_update_rows): the update of a R x C tile equals, row by row and
+/* Row slicing (rpu_tile_update_slice): the update of a R x C tile equals, row by row and
  * bitwise, the updates of its slices [0, a), [a, b), [b, R) (uneven cuts, R and C not
  * multiples of 4 so that the slices' first rows start inside Philox blocks): weights,
  * every device array, and the update stream counter, over two calls. Cases:
@@ -201,7 +203,7 @@ static void slice_case(rpu_config *c, int per_pulse, const char *label) {
         memset(d + R, 0, sizeof(float) * R); /* a vector without update */
         CHECK_OK(rpu_tile_update(a, x, d, n, 0.4f));
         for (int k = 0; k < 3; ++k)
-            CHECK_OK(rpu_tile_update_rows(s[k], x, d, sc, n, 0.4f, cuts[k], R));
+            CHECK_OK(rpu_tile_update_slice(s[k], x, d, sc, n, 0.4f, cuts[k], R));
     }
     size_t bad = 0, changed = 0;
     for (int k = 0; k < 3; ++k) {
@@ -220,6 +222,75 @@ static void slice_case(rpu_config *c, int per_pulse, const char *label) {
 out:
     for (int k = 0; k < 3; ++k)
         rpu_tile_destroy(&s[k]);
+    rpu_tile_destroy(&a);
+    holder_case(c, per_pulse, label);
+}
+
+/* Holders (rpu_tile_update_rows, tile.h): three copies of a 40 x 7 tile update rows
+ * [0, 16), [16, 32), [32, 40) of the same batch; each copy's rows equal the whole update's
+ * bitwise (weights and the arrays of rpu_tile_update_arrays), its other rows stay as they
+ * were, its counters equal the whole tile's; two calls, the second after copying the
+ * holders' rows in (as the layer does). */
+static void holder_case(const rpu_config *c, int per_pulse, const char *label) {
+    const int R = 40, C = 7, n = 4, cuts[4] = {0, 16, 32, 40};
+    const uint64_t seed = 809;
+    rpu_tile *a = make(c, R, C, seed, 2), *h[3] = {NULL, NULL, NULL};
+    if (!a) return;
+    float w[40 * 7], sc[40], x[4 * 7], d[4 * 40], before[40 * 7];
+    tl_fill_uniform(w, R * C, -0.55f, 0.55f, seed, 1);
+    tl_fill_uniform(sc, R, 0.5f, 2.0f, seed, 4);
+    a->update_per_pulse = per_pulse;
+    CHECK_OK(rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED));
+    CHECK_OK(rpu_tile_set_mapping_scales(a, sc));
+    for (int k = 0; k < 3; ++k) {
+        if (!(h[k] = make(c, R, C, seed, 2))) goto out;
+        h[k]->update_per_pulse = per_pulse;
+        CHECK_OK(rpu_tile_set_weights(h[k], w, RPU_WEIGHTS_STORED));
+        CHECK_OK(rpu_tile_set_mapping_scales(h[k], sc));
+    }
+    size_t bad = 0, moved = 0;
+    for (int call = 0; call < 2; ++call) {
+        tl_fill_uniform(x, n * C, -1, 1, seed + (uint64_t)call, 2);
+        tl_fill_uniform(d, n * R, -0.3f, 0.3f, seed + (uint64_t)call, 3);
+        memcpy(before, a->w, sizeof before);
+        CHECK_OK(rpu_tile_update(a, x, d, n, 0.4f));
+        for (int k = 0; k < 3; ++k) {
+            float *keep = malloc(sizeof before);
+            memcpy(keep, h[k]->w, sizeof before);
+            CHECK_OK(rpu_tile_update_rows(h[k], x, d, n, 0.4f, cuts[k], cuts[k + 1]));
+            const size_t o = (size_t)cuts[k] * C, m = (size_t)(cuts[k + 1] - cuts[k]) * C;
+            bad += memcmp(h[k]->w + o, a->w + o, m * sizeof(float)) != 0;
+            bad += memcmp(h[k]->w, keep, o * sizeof(float)) != 0;
+            bad +=
+                memcmp(h[k]->w + o + m, keep + o + m, ((size_t)R * C - o - m) * sizeof(float)) != 0;
+            bad += h[k]->unext != a->unext || h[k]->ucalls != a->ucalls;
+            float *ha[4], *aa[4];
+            const int na = rpu_tile_update_arrays(h[k], ha, 4);
+            rpu_tile_update_arrays(a, aa, 4);
+            for (int q = 1; q < na; ++q)
+                bad += memcmp(ha[q] + o, aa[q] + o, m * sizeof(float)) != 0;
+            free(keep);
+        }
+        for (int q = 0; q < R * C; ++q)
+            moved += a->w[q] != before[q];
+        /* every holder takes the others' rows (the layer's exchange) */
+        for (int k = 0; k < 3; ++k) {
+            float *ha[4], *aa[4];
+            const int na = rpu_tile_update_arrays(h[k], ha, 4);
+            rpu_tile_update_arrays(a, aa, 4);
+            for (int q = 0; q < na; ++q)
+                memcpy(ha[q], aa[q], sizeof(float) * (size_t)R * C);
+            rpu_tile_rows_copied(h[k]);
+        }
+    }
+    CHECK(bad == 0,
+          "%s: holders of rows [0,16) [16,32) [32,40) == the whole update (%zu "
+          "mismatches)",
+          label, bad);
+    CHECK(moved > (size_t)R * C / 4, "%s: the updates moved %zu weights", label, moved);
+out:
+    for (int k = 0; k < 3; ++k)
+        rpu_tile_destroy(&h[k]);
     rpu_tile_destroy(&a);
 }
 
@@ -256,7 +327,7 @@ static void test_row_slices(void) {
     rpu_config_default(&c, RPU_KIND_SINGLE);
     rpu_tile *t = make(&c, 4, 3, 1, 1);
     float x[3] = {1, 1, 1}, d[6] = {1, 1, 1, 1, 1, 1}, sc[6] = {1, 1, 1, 1, 1, 1};
-    CHECK_STATUS(rpu_tile_update_rows(t, x, d, sc, 1, 0.1f, 3, 6), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_tile_update_slice(t, x, d, sc, 1, 0.1f, 3, 6), RPU_ERR_ARG);
     CHECK(strstr(rpu_last_error(), "[3, 7)") && strstr(rpu_last_error(), "6 rows"),
           "names the rows and the tile: %s", rpu_last_error());
     rpu_tile_destroy(&t);

@@ -373,6 +373,32 @@ void rpu_device_free(rpu_device_state *dev) {
     memset(dev, 0, sizeof *dev);
 }
 
+rpu_status rpu_device_rows_view(const rpu_device_state *src, int r0, int r1,
+                                rpu_device_state *view) {
+    if (!view) return RPU_FAIL(RPU_ERR_ARG, "rpu_device_rows_view: view is NULL");
+    memset(view, 0, sizeof *view);
+    if (!src || r0 < 0 || r1 <= r0 || r1 > src->rows)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_device_rows_view: rows [%d, %d) of a state of %d rows",
+                        r0, r1, src ? src->rows : 0);
+    *view = *src;
+    const size_t off = (size_t)r0 * (size_t)src->cols;
+    float **views[] = {
+        &view->max_bound,    &view->min_bound,       &view->dwmin_up,   &view->dwmin_down,
+        &view->decay_scales, &view->diffusion_rates, &view->reset_bias, &view->slope_up,
+        &view->slope_down,   &view->gamma_up,        &view->gamma_down, &view->persistent_weights,
+        &view->drift_nu,     &view->drift_w0,        &view->drift_t,    &view->drift_prev};
+    for (size_t v = 0; v < sizeof views / sizeof views[0]; ++v)
+        if (*views[v]) *views[v] += off;
+    for (int k = 0; k < view->n_arrays; ++k)
+        view->arrays[k].data += off;
+    view->block = NULL; /* a view owns nothing */
+    view->block_floats = 0;
+    view->rows = r1 - r0;
+    view->row0 = src->row0 + r0;
+    view->rows_total = src->rows_total > 0 ? src->rows_total : src->rows;
+    return RPU_OK;
+}
+
 rpu_status rpu_device_slice_rows(const rpu_device_state *src, int r0, int r1,
                                  rpu_device_state *out) {
     if (!out) return RPU_FAIL(RPU_ERR_ARG, "rpu_device_slice_rows: out is NULL");

@@ -72,6 +72,14 @@ rpu_status rpu_device_create(rpu_device_state *dev, const rpu_device_params *par
                              int cols, rpu_rng *construct);
 void rpu_device_free(rpu_device_state *dev);
 
+/* A view of rows [r0, r1) of src without copying: every array points into src's (so the
+ * view's operations act on src's rows), rows = r1 - r0, row0 = src->row0 + r0, the
+ * rows_total of src's tile; the view owns nothing (never rpu_device_free it) and is valid
+ * while src is. For updating some rows of a whole tile (rpu_tile_update_rows). Errors:
+ * RPU_ERR_ARG (rows outside src); *view is zeroed on error. */
+rpu_status rpu_device_rows_view(const rpu_device_state *src, int r0, int r1,
+                                rpu_device_state *view);
+
 /* A row slice of a state: *out receives rows [r0, r1) of src (every array, the
  * parameters, the drift clock) as a state with rows = r1 - r0, row0 = src->row0 + r0 and
  * the rows_total of src's tile; for building row-sliced tiles from a whole tile's state

@@ -140,24 +140,26 @@ static inline uint64_t rpu_io_call_blocks(int dim, int64_t n_call) {
 
 /* ---------------------------------------------------------------- update.c */
 
-/* The update engine behind rpu_tile_update: rpu_tile_update_rows(t, x, d, t->scales, n,
- * lr, 0, out_size). */
-rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr);
+/* The update engine behind rpu_tile_update (rows [0, R)) and rpu_tile_update_rows (rows
+ * [r0, r1) of a whole tile held by several holders, tile.h). */
+rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr,
+                                int r0, int r1);
 
-/* The update of a row slice (the hook of row-sliced tiles): t holds rows
- * [r0, r0 + t->p.out_size) of a tile of rows_total rows and in_size columns (its weights,
- * device state and update stream, keyed like the whole tile's), d is the whole tile's
+/* The update of a row slice, for tiles that hold only some rows: t holds rows
+ * [r0, r0 + t->p.out_size) of a tile of rows_total rows and in_size columns: its weights,
+ * a device state made by rpu_device_slice_rows from the whole tile's (row0 = r0,
+ * rows_total), its update stream keyed like the whole tile's; d is the whole tile's
  * [n, rows_total] gradient and scales its [rows_total] mapping scales. Does to t's rows
  * exactly what rpu_tile_update of the whole tile does to them, bitwise: the learning-rate
  * compensation and update management use every row of d and scales (max |d| over all
  * rows); every random number of a row is drawn at an address fixed by (call, vector, row,
- * slot or pass, column) (update.c), and t->unext advances by the whole tile's layout
- * (n * rpu_update_layout_for(rows_total, in_size).total), t->ucalls by one. (The exact
- * floating-point path is one sgemm on the slice's rows: equal to the whole tile's where
- * the BLAS kernel computes a row independently of the others.) Errors as rpu_tile_update,
- * plus RPU_ERR_ARG for a slice outside [0, rows_total). Not collective. */
-rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, const float *scales,
-                                int n, float lr, int r0, int rows_total);
+ * slot or pass, column) (update.c); t->unext advances by the whole tile's layout
+ * (n * rpu_update_layout_for(rows_total, in_size).total), t->ucalls by one; the exact path
+ * runs its GEMMs in the whole tile's blocks of RPU_UPDATE_ROW_BLOCK rows. Errors as
+ * rpu_tile_update, plus RPU_ERR_ARG for rows that are not a slice of the tile or a device
+ * state of other rows. Not collective. */
+rpu_status rpu_tile_update_slice(rpu_tile *t, const float *x, const float *d, const float *scales,
+                                 int n, float lr, int r0, int rows_total);
 
 /* Address layout of the update stream for one vector of a tile of `rows` x `cols` (the
  * whole tile's, also in a row slice; update.c and the test reference use it): regions of
@@ -175,9 +177,9 @@ typedef struct {
     uint64_t row_c2c;
     uint64_t write; /* write noise of row i: block write + i*row_write, normal j */
     uint64_t row_write;
-    uint64_t span; /* merged pulses of a chunk of vectors (update.c), in the range of the
-                      chunk's first vector: row i from block span + i*row_write, one normal
-                      per merged cell in column order */
+    uint64_t span;  /* merged pulses of a chunk of vectors (update.c), in the range of the
+                       chunk's first vector: row i from block span + i*row_write, one normal
+                       per merged cell in column order */
     uint64_t total; /* blocks per vector */
 } rpu_update_layout;
 

@@ -237,9 +237,12 @@ static void masks_elem_major(const float *p, const float *u, int n, int BL, int 
     }
 }
 
-/* The call's shape: C columns, rows [r0, r0 + Rl) of R, the layout of the whole tile. */
+/* The call's shape: C columns, rows [r0, r0 + Rl) of R, their weights and device state,
+ * the layout of the whole tile. */
 typedef struct {
     int C, R, Rl, r0;
+    float *w;                    /* the weights of row r0 (rows [r0, r0 + Rl) follow) */
+    const rpu_device_state *dev; /* device state whose row 0 is row r0 */
     rpu_update_layout L;
     uint64_t base; /* first block of the call */
 } call_shape;
@@ -399,7 +402,7 @@ static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *
  * the same floats and normals as the row kernel (pass by pass in column order). */
 static void sparse_row(const rpu_tile *t, engine_ws *e, const call_shape *cs, int i, int k, int nl,
                        float *dev_row, uint64_t vbase, int merge) {
-    const rpu_device_state *dev = &t->dev;
+    const rpu_device_state *dev = cs->dev;
     const int C = cs->C;
     const uint8_t *cnt = e->cnt + (size_t)k * C;
     const int8_t *sg = e->sgn + (size_t)k * C;
@@ -459,16 +462,16 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     engine_ws e = {0};
     RPU_CHECK(engine_workspace(t, &e, C, Rl, (int)K, NW, BLmax));
     const rpu_update_layout *L = &cs->L;
-    const int npp = rpu_device_normals_per_pulse(&t->dev);
-    const bool merge = !t->update_per_pulse && rpu_device_merges_pulses(&t->dev);
-    const rpu_device_state *dev = &t->dev;
+    const rpu_device_state *dev = cs->dev;
+    const int npp = rpu_device_normals_per_pulse(dev);
+    const bool merge = !t->update_per_pulse && rpu_device_merges_pulses(dev);
     for (int k0 = 0; k0 < n; k0 += (int)K) {
         const int kn = n - k0 < (int)K ? n - k0 : (int)K;
         for (int k = 0; k < kn; ++k)
             prepare_vector(t, &e, cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R, lr,
                            cs->base + (uint64_t)(k0 + k) * L->total);
         for (int i = 0; i < Rl; ++i) {
-            float *w_row = t->w + (size_t)i * C;
+            float *w_row = cs->w + (size_t)i * C;
             float *dev_row =
                 dev->persistent_weights ? dev->persistent_weights + (size_t)i * C : w_row;
             const uint64_t row = (uint64_t)(cs->r0 + i);
@@ -547,16 +550,21 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     return RPU_OK;
 }
 
-rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, const float *scales,
-                                int n, float lr, int r0, int rows_total) {
-    const int Rl = t->p.out_size, C = t->p.in_size, R = rows_total;
+bool rpu_tile_update_row_splittable(const rpu_tile *t) {
+    /* every update: the pulsed engine draws each row's numbers at addresses of their own */
+    return t != NULL;
+}
+
+/* The update of rows [r0, r0 + Rl) of a tile of R rows whose weights start at w (row r0)
+ * and whose device state is dev (row 0 = row r0): d [n, R] and scales [R] of the whole
+ * tile. */
+static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const float *scales,
+                              int n, float lr, float *w, rpu_device_state *dev, int Rl, int r0,
+                              int R) {
+    const int C = t->p.in_size;
     const rpu_update_params *up = &t->cfg.update;
     if (!(lr >= 0) || !isfinite(lr))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: learning rate %g must be >= 0", (double)lr);
-    if (r0 < 0 || R < Rl || r0 > R - Rl || !scales)
-        return RPU_FAIL(RPU_ERR_ARG,
-                        "rpu_tile_update_rows: rows [%d, %d) are not a slice of a tile of %d rows",
-                        r0, r0 + Rl, R);
     if (n == 0 || lr == 0) return RPU_OK;
 
     /* logical SGD through the mapping scales (spec §7): d / (scales · lr_scale), lr · lr_scale,
@@ -583,21 +591,35 @@ rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, con
     const float lr_t = lr * lr_scale;
     t->ucalls++;
 
-    if (!t->dev.pulsed || up->pulse_type == RPU_PULSE_NONE) {
-        /* exact W -= lr Dᵀ X on the slice's rows, no bounds */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Rl, C, n, -lr_t, du + r0, R, x, C,
-                    1.0f, t->w, C);
+    if (!dev->pulsed || up->pulse_type == RPU_PULSE_NONE) {
+        /* exact W -= lr Dᵀ X, no bounds, in GEMMs of the whole tile's blocks of
+         * RPU_UPDATE_ROW_BLOCK rows: a row's result is then the same whichever rows a call
+         * updates */
+        const int r1 = r0 + Rl;
+        for (int i0 = r0; i0 < r1;) {
+            const int next = (i0 / RPU_UPDATE_ROW_BLOCK + 1) * RPU_UPDATE_ROW_BLOCK;
+            const int rows = (next < r1 ? next : r1) - i0;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, C, n, -lr_t, du + i0, R, x,
+                        C, 1.0f, w + (size_t)(i0 - r0) * C, C);
+            i0 += rows;
+        }
         t->abs_w_valid = 0;
         return RPU_OK;
     }
-    call_shape cs = {
-        .C = C, .R = R, .Rl = Rl, .r0 = r0, .L = rpu_update_layout_for(R, C), .base = t->unext};
+    call_shape cs = {.C = C,
+                     .R = R,
+                     .Rl = Rl,
+                     .r0 = r0,
+                     .w = w,
+                     .dev = dev,
+                     .L = rpu_update_layout_for(R, C),
+                     .base = t->unext};
     t->unext += (uint64_t)n * cs.L.total;
     if (up->pulse_type == RPU_PULSE_NONE_WITH_DEVICE) {
         for (int k = 0; k < n; ++k) {
             cblas_sger(CblasRowMajor, Rl, C, -lr_t, du + (size_t)k * R + r0, 1, x + (size_t)k * C,
-                       1, t->w, C);
-            rpu_device_apply_bounds(&t->dev, t->w, &t->ustream,
+                       1, w, C);
+            rpu_device_apply_bounds(dev, w, &t->ustream,
                                     cs.base + (uint64_t)k * cs.L.total + cs.L.write);
         }
         t->abs_w_valid = 0;
@@ -608,8 +630,40 @@ rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, con
     return st;
 }
 
-rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr) {
-    return rpu_tile_update_rows(t, x, d, t->scales, n, lr, 0, t->p.out_size);
+rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr,
+                                int r0, int r1) {
+    const int R = t->p.out_size, C = t->p.in_size;
+    if (r0 < 0 || r1 > R || r0 > r1 || (r0 % RPU_UPDATE_ROW_BLOCK && r0 != R) ||
+        (r1 % RPU_UPDATE_ROW_BLOCK && r1 != R))
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "rpu_tile_update_rows: rows [%d, %d) of %d not in blocks of %d", r0, r1, R,
+                        RPU_UPDATE_ROW_BLOCK);
+    if (!(lr >= 0) || !isfinite(lr))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: learning rate %g must be >= 0", (double)lr);
+    if (r0 == r1) {
+        /* no rows: the counters still advance as in the whole update */
+        if (n > 0 && lr > 0) {
+            t->ucalls++;
+            if (t->dev.pulsed && t->cfg.update.pulse_type != RPU_PULSE_NONE)
+                t->unext += (uint64_t)n * rpu_update_layout_for(R, C).total;
+        }
+        return RPU_OK;
+    }
+    rpu_device_state view;
+    RPU_CHECK(rpu_device_rows_view(&t->dev, r0, r1, &view));
+    return update_core(t, x, d, t->scales, n, lr, t->w + (size_t)r0 * C, &view, r1 - r0, r0, R);
+}
+
+rpu_status rpu_tile_update_slice(rpu_tile *t, const float *x, const float *d, const float *scales,
+                                 int n, float lr, int r0, int rows_total) {
+    const int Rl = t->p.out_size;
+    if (r0 < 0 || rows_total < Rl || r0 > rows_total - Rl || !scales || t->dev.row0 != r0 ||
+        (t->dev.pulsed && t->dev.rows_total != rows_total))
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "rpu_tile_update_slice: rows [%d, %d) are not a slice of a tile of %d "
+                        "rows (the device state holds rows from %d of %d)",
+                        r0, r0 + Rl, rows_total, t->dev.row0, t->dev.rows_total);
+    return update_core(t, x, d, scales, n, lr, t->w, &t->dev, Rl, r0, rows_total);
 }
 
 rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *d, int n,
