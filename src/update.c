@@ -7,26 +7,31 @@
  * at addresses fixed by (call, vector, row, slot or pass, column) alone: the x pulse train
  * of column j (slot s at value s*cols + j), the d pulse train of row i (slot s at value
  * i*BL + s), the rounding uniforms of column j and of row i, row i's cycle-to-cycle normals
- * (from block c2c + i*row_c2c, pass by pass in column order) and row i's write noise. No
- * address depends on what other rows drew, so a slice holding rows [r0, r1) of a tile
- * (rpu_tile_update_rows) draws exactly the numbers the whole tile draws for those rows.
- * The slot-by-slot reference in mpi_tests/ref_update.c uses the same addresses and must
- * give the same floats.
+ * (from block c2c + i*row_c2c, pass by pass in column order), row i's write noise, and the
+ * normals of row i's pulses merged over a chunk (block span + i*row_write of the chunk's
+ * first vector). No address depends on what other rows drew, so an update of rows
+ * [r0, r1) only (rpu_tile_update_rows: holders of a whole tile; rpu_tile_update_slice: a
+ * tile that holds only those rows) draws exactly the numbers the whole update draws for
+ * them. The slot-by-slot reference in mpi_tests/ref_update.c uses the same addresses and
+ * must give the same floats.
  *
- * Order of work. The batch is processed in chunks of vectors: first the pulse trains
- * (masks) and signs of every vector of the chunk, then row by row every vector of the
- * chunk in batch order: the row's pulse counts, its normals, the device's row kernel.
- * Cells do not interact, and each cell still sees its vectors in batch order, so this is
- * the vector-by-vector update; the row's weights and device state stay in cache over the
- * chunk instead of streaming the whole tile through memory once per vector.
+ * Order of work. The batch is processed in chunks of rpu_update_chunk() vectors (fixed by
+ * the whole tile's shape): first the pulse trains (masks) and signs of every vector of the
+ * chunk, then row by row every vector of the chunk in batch order: the row's pulse counts,
+ * its normals, the device's row kernel. Cells do not interact, and each cell still sees
+ * its vectors in batch order, so this is the vector-by-vector update; the row's weights
+ * and device state stay in cache over the chunk instead of streaming the whole tile
+ * through memory once per vector.
  *
- * Merged pulses (t->update_per_pulse == 0, the default). For constant_step, the pulses a
- * cell receives from one vector are applied as one step with one normal when no bound is
- * reachable on the way (device_impl.h: rpu_device_row_passes): in distribution the same
- * update as one normal per pulse, with far fewer normals. A merged cell has one pass;
- * the normals of a row are numbered by passes as above (pass 0: every cell with pulses;
- * pass p >= 1: the cells with more than p passes), so a row whose cells all merge draws
- * one normal per pulsed cell. */
+ * Merged pulses (t->update_per_pulse == 0, the default; constant_step, device_impl.h).
+ * First, a cell whose pulses over the whole chunk (n_up up, n_down down) cannot reach a
+ * bound in any order takes them as one step with one normal (rpu_device_row_span). The
+ * other cells go vector by vector: a cell whose pulses of the vector cannot reach a bound
+ * takes them as one step (rpu_device_row_passes: one pass), the rest one pass per pulse;
+ * a row's normals of the vector are numbered by passes (pass 0: every cell with pulses;
+ * pass p >= 1: the cells with more than p passes). In distribution this is the update with
+ * one normal per pulse, with far fewer normals (tested against it in test_update).
+ * t->update_per_pulse == 1 draws one normal per pulse. */
 #include "tile_impl.h"
 
 #include "error_impl.h"
