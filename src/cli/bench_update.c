@@ -49,18 +49,13 @@ static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
 
 /* Pulse-train length of the first vector under update BL management (spec §3.3):
  * min(ceil(lr max|x| max|d| / g), desired_bl) with the device's weight granularity g. */
-static int first_bl(const char *device, const float *x, const float *d, int N, float lr) {
+static int first_bl(const char *device, float xm, float dm, float lr) {
     rpu_tile *t = make_tile(device, 2, RPU_KIND_SINGLE);
     if (!t) return 0;
     const float g = rpu_tile_granularity(t);
     rpu_tile_destroy(&t);
     rpu_config cfg;
     rpu_config_default(&cfg, RPU_KIND_SINGLE);
-    float xm = 0, dm = 0;
-    for (int j = 0; j < N; ++j) {
-        xm = fabsf(x[j]) > xm ? fabsf(x[j]) : xm;
-        dm = fabsf(d[j]) > dm ? fabsf(d[j]) : dm;
-    }
     const double k = ceil((double)(lr * xm * dm / g));
     return k < 1 ? 1 : (k > cfg.update.desired_bl ? cfg.update.desired_bl : (int)k);
 }
@@ -146,10 +141,15 @@ int cli_bench_update(int argc, char **argv) {
     }
     rpu_rng r;
     rpu_rng_init(&r, 3, rpu_stream_id(0, 0, RPU_PURPOSE_TEST));
-    for (size_t q = 0; q < nx; ++q)
+    float xm = 0, dm = 0; /* max |x|, max |d| of the first vector */
+    for (size_t q = 0; q < nx; ++q) {
         x[q] = 2 * rpu_rng_uniform(&r) - 1;
-    for (size_t q = 0; q < nx; ++q)
+        if (q < (size_t)N) xm = fabsf(x[q]) > xm ? fabsf(x[q]) : xm;
+    }
+    for (size_t q = 0; q < nx; ++q) {
         d[q] = 0.01f * (2 * rpu_rng_uniform(&r) - 1);
+        if (q < (size_t)N) dm = fabsf(d[q]) > dm ? fabsf(d[q]) : dm;
+    }
     for (size_t q = 0; q < cells; ++q)
         w[q] = 0.1f * (2 * rpu_rng_uniform(&r) - 1);
 
@@ -202,7 +202,7 @@ int cli_bench_update(int argc, char **argv) {
                 if (s < best) best = s;
                 rpu_tile_destroy(&t);
             }
-            const int bl = first_bl(devices[dv], x, d, N, lrs[l]);
+            const int bl = first_bl(devices[dv], xm, dm, lrs[l]);
             printf("%-14s %6g %12.4f %4d\n", devices[dv], (double)lrs[l], best, bl);
             fflush(stdout);
             if (jf)
