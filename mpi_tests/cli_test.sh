@@ -206,6 +206,18 @@ check "bench update: 7 timed rows" \
     bash -c "[ \$(grep -cE '^(floating_point|constant_step|soft_bounds) +[0-9.]+ +[0-9.]+' '$work/upd.txt') -eq 7 ]"
 check "bench update: bytes per cell of constant_step is 20" \
     bash -c "grep -E '^constant_step +20\.0$' '$work/upd.txt' >/dev/null"
+# --device: one device's three learning rates (plus the floating-point row), the BL
+# column; no speed-up against figures of another tool that this run did not measure
+check "bench update --device exp_step runs" expect_rc 0 "$work/upde.txt" "$rpusim" bench update \
+    --size 16 --batch 2 --repeats 1 --device exp_step
+check "bench update --device exp_step: 3 exp_step rows" \
+    bash -c "[ \$(grep -cE '^exp_step +[0-9.]+ +[0-9.]+ +[0-9]+$' '$work/upde.txt') -eq 3 ]"
+check "bench update: no speed-up column" bash -c "! grep -qi 'speedup' '$work/upd.txt'"
+check "bench update: no aihwkit seconds" bash -c "! grep -qiE 'aihwkit_s|aihwkit.*[0-9] ?(s|ms)\b' '$work/upd.txt'"
+check "bench update --device floating_point: exit 2" expect_rc 2 "$work/updf.txt" "$rpusim" \
+    bench update --device floating_point
+check "bench update --device: names the value" has "$work/updf.txt" \
+    "--device 'floating_point': not a pulsed device type"
 check "bench conv runs (singleton MPI)" expect_rc 0 "$work/conv.txt" "$rpusim" bench conv \
     --batch 2 --size 8 --repeats 1
 check "bench conv: 4 configurations timed" \
