@@ -399,10 +399,10 @@ rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_datase
         s = rpu_dataset_load_dir(r->data_path, true, train);
         if (s == RPU_OK) s = rpu_dataset_load_dir(r->data_path, false, test);
     } else {
-        const int sz = r->synthetic_size, n = r->synthetic_n;
-        s = rpu_dataset_synthetic(n, 1, sz, sz, r->synthetic_classes, r->seed, train);
+        const int sz = r->synthetic_size, n = r->synthetic_n, ch = r->synthetic_channels;
+        s = rpu_dataset_synthetic(n, ch, sz, sz, r->synthetic_classes, r->seed, train);
         if (s == RPU_OK)
-            s = rpu_dataset_synthetic(n / 4 + 1, 1, sz, sz, r->synthetic_classes, r->seed + 7919,
+            s = rpu_dataset_synthetic(n / 4 + 1, ch, sz, sz, r->synthetic_classes, r->seed + 7919,
                                       test);
     }
     /* both splits have the same sample shape and the test labels are training classes */
