@@ -428,6 +428,11 @@ rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_datase
     return RPU_OK;
 }
 
+rpu_status rpu_experiment_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test) {
+    if (!e || !train || !test) return RPU_FAIL(RPU_ERR_ARG, "rpu_experiment_data: NULL argument");
+    return net_load_data(e, train, test);
+}
+
 rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds, rpu_net **net) {
     int sp[2] = {ds->height, ds->width};
     RPU_CHECK(rpu_net_create(comm, e, ds->channels, 2, sp, net));

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "rpusim/config.h"
+#include "rpusim/data.h"
 #include "rpusim/layer.h"
 #include "rpusim/tile.h"
 #include "rpusim/status.h"
@@ -83,6 +84,11 @@ typedef struct {
 } rpu_run_params;
 /* The run parameters of exp. Local. */
 const rpu_run_params *rpu_experiment_run(const rpu_experiment *exp);
+
+/* The experiment's training and test sets as rpu_train loads them ([data]; local). Free
+ * them with rpu_dataset_free. Errors name the [data] line: RPU_ERR_IO, RPU_ERR_FORMAT,
+ * RPU_ERR_NOMEM, RPU_ERR_ARG. */
+rpu_status rpu_experiment_data(const rpu_experiment *exp, rpu_dataset *train, rpu_dataset *test);
 
 /* Builds the network for inputs [n, channels, spatial...] (collective on comm): infers and
  * checks the shape of every layer (errors name the layer's line). ndim = number of spatial
