@@ -60,7 +60,7 @@ batch=${batch:-32}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 all="$tmp/all.csv"
-echo "round,np,transport,batch,step_measured_s,step_model_s,compute_model_s,comm_model_s,ratio,calls,payload_bytes" >"$all"
+echo "round,np,transport,batch,step_measured_s,step_model_s,compute_model_s,comm_model_s,ratio,calls,payload_bytes,paired_ratio" >"$all"
 for ((r = 1; r <= rounds; ++r)); do
     for np in $ranks; do
         for tr in $transports; do
@@ -81,10 +81,11 @@ for ((r = 1; r <= rounds; ++r)); do
                 cat "$tmp/r$r-np$np-$tr.out" >&2
                 exit 1
             fi
-            # measured,P,batch,transport,cores,measured,model,compute,comm,ratio,calls,payload
+            # measured,P,batch,transport,cores,measured,model,compute,comm,ratio,calls,
+            # payload,formula,paired,paired_min,paired_max
             awk -F, -v r="$r" -v tr="$tr" '$1 == "measured" {
-                print r "," $2 "," tr "," $3 "," $6 "," $7 "," $8 "," $9 "," $10 "," $11 "," $12 }' \
-                "$csv" >>"$all"
+                print r "," $2 "," tr "," $3 "," $6 "," $7 "," $8 "," $9 "," $10 "," $11 "," \
+                      $12 "," $14 }' "$csv" >>"$all"
         done
     done
 done
@@ -95,7 +96,8 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 print(f"scale check of {sys.argv[2]} ({'weak: batch x P' if sys.argv[3] == '1' else 'strong'}), "
       f"{max(int(r['round']) for r in rows)} round(s); step times in ms")
 print(f"{'np':>3} {'transport':>9} {'batch':>6} {'measured':>10} {'model':>10} "
-      f"{'model/meas':>10} {'range':>13} {'comm_model':>10} {'calls':>6} {'payload_B':>11}")
+      f"{'model/meas':>10} {'range':>13} {'paired':>7} {'comm_model':>10} {'calls':>6} "
+      f"{'payload_B':>11}")
 seen = []
 for r in rows:
     k = (int(r["np"]), r["transport"])
@@ -110,8 +112,12 @@ for np_, tr in sorted(seen):
     ratio = statistics.median(ratios)
     worst = max(worst, abs(ratio - 1))
     comm = statistics.median(float(r["comm_model_s"]) for r in rs)
+    paired = statistics.median(float(r["paired_ratio"]) for r in rs)
     print(f"{np_:>3} {tr:>9} {rs[0]['batch']:>6} {1e3 * meas:>10.2f} {1e3 * model:>10.2f} "
-          f"{ratio:>10.3f} {min(ratios):>6.3f}-{max(ratios):<6.3f} {1e3 * comm:>10.3f} "
-          f"{rs[0]['calls']:>6} {rs[0]['payload_bytes']:>11}")
+          f"{ratio:>10.3f} {min(ratios):>6.3f}-{max(ratios):<6.3f} {paired:>7.3f} "
+          f"{1e3 * comm:>10.3f} {rs[0]['calls']:>6} {rs[0]['payload_bytes']:>11}")
 print(f"largest deviation of the median model/measured from 1: {100 * worst:.1f}%")
+print("model/meas: each run's model (median profile, probe) over its median measured step;"
+      " range over the runs; paired: the median over the runs of each run's round-by-round"
+      " median")
 EOF

@@ -7,7 +7,8 @@
 
 int cli_bench(int argc, char **argv) {
     if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
-        fprintf(argc < 1 ? stderr : stdout, "usage: rpusim bench tile|update|conv|scale [options]\n");
+        fprintf(argc < 1 ? stderr : stdout,
+                "usage: rpusim bench tile|update|conv|scale [options]\n");
         return argc < 1 ? 2 : 0;
     }
     if (!strcmp(argv[0], "tile")) return cli_bench_tile(argc - 1, argv + 1);

@@ -86,34 +86,34 @@ typedef struct {
 } options;
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: [mpiexec -n P] rpusim bench scale EXPERIMENT [--set key=value ...]\n"
-            "       [--ranks LIST] [--nodes N] [--ranks-per-node R] [--cores-per-node C]\n"
-            "       [--bandwidth 100Gb/s] [--latency 1us] [--node-bandwidth BW] [--node-latency T]\n"
-            "       [--measure-transport] [--steps 5] [--warmup 1] [--profile-batch B]\n"
-            "       [--csv FILE]\n"
-            "\n"
-            "Measures the experiment's network here (compute of every layer and tile on one\n"
-            "rank; with --measure-transport the latency and bandwidth of the MPI transport in\n"
-            "use; the step time on the P ranks of this run) and predicts the training step\n"
-            "time and parallel efficiency on N ranks with an alpha-beta + compute model\n"
-            "whose byte counts come from the library's communication plan.\n"
-            "\n"
-            "  --set key=value      experiment override (as rpusim train), e.g. run.batch_size=64\n"
-            "  --ranks LIST         rank counts to predict (default 1,2,4,...,4096)\n"
-            "  --nodes N            predict N x ranks-per-node ranks only\n"
-            "  --ranks-per-node R   ranks per node of the predicted cluster (default 32)\n"
-            "  --cores-per-node C   cores per node (default R: one core per rank)\n"
-            "  --bandwidth BW       network between nodes, e.g. 100Gb/s (default), 12.5GB/s\n"
-            "  --latency T          network latency per message, e.g. 1us (default)\n"
-            "  --node-bandwidth BW, --node-latency T\n"
-            "                       within a node (default: measured when --measure-transport\n"
-            "                       ran over shared memory, else 10GB/s and 0.5us)\n"
-            "  --measure-transport  ping-pong and allreduce sweep (needs P >= 2)\n"
-            "  --steps S            timed steps (median; default 5), after --warmup W (1)\n"
-            "  --profile-batch B    batch of the one-rank measurement (default: the run's);\n"
-            "                       the model scales compute linearly with the batch\n"
-            "  --csv FILE           every number as CSV (record types: see the README)\n");
+    fprintf(
+        f, "usage: [mpiexec -n P] rpusim bench scale EXPERIMENT [--set key=value ...]\n"
+           "       [--ranks LIST] [--nodes N] [--ranks-per-node R] [--cores-per-node C]\n"
+           "       [--bandwidth 100Gb/s] [--latency 1us] [--node-bandwidth BW] [--node-latency T]\n"
+           "       [--measure-transport] [--steps 5] [--warmup 1] [--profile-batch B]\n"
+           "       [--csv FILE]\n"
+           "\n"
+           "Measures the experiment's network here (compute of every layer and tile on one\n"
+           "rank; with --measure-transport the latency and bandwidth of the MPI transport in\n"
+           "use; the step time on the P ranks of this run) and predicts the training step\n"
+           "time and parallel efficiency on N ranks with an alpha-beta + compute model\n"
+           "whose byte counts come from the library's communication plan.\n"
+           "\n"
+           "  --set key=value      experiment override (as rpusim train), e.g. run.batch_size=64\n"
+           "  --ranks LIST         rank counts to predict (default 1,2,4,...,4096)\n"
+           "  --nodes N            predict N x ranks-per-node ranks only\n"
+           "  --ranks-per-node R   ranks per node of the predicted cluster (default 32)\n"
+           "  --cores-per-node C   cores per node (default R: one core per rank)\n"
+           "  --bandwidth BW       network between nodes, e.g. 100Gb/s (default), 12.5GB/s\n"
+           "  --latency T          network latency per message, e.g. 1us (default)\n"
+           "  --node-bandwidth BW, --node-latency T\n"
+           "                       within a node (default: measured when --measure-transport\n"
+           "                       ran over shared memory, else 10GB/s and 0.5us)\n"
+           "  --measure-transport  ping-pong and allreduce sweep (needs P >= 2)\n"
+           "  --steps S            timed steps (median; default 5), after --warmup W (1)\n"
+           "  --profile-batch B    batch of the one-rank measurement (default: the run's);\n"
+           "                       the model scales compute linearly with the batch\n"
+           "  --csv FILE           every number as CSV (record types: see the README)\n");
 }
 
 static int parse(int argc, char **argv, options *o) {
@@ -144,11 +144,20 @@ static int parse(int argc, char **argv, options *o) {
             o->experiment = k;
             continue;
         }
-        static const char *const with_value[] = {
-            "--set",          "--ranks",          "--nodes",          "--ranks-per-node",
-            "--cores-per-node", "--bandwidth",    "--latency",        "--node-bandwidth",
-            "--node-latency", "--steps",          "--warmup",         "--profile-batch",
-            "--csv",          NULL};
+        static const char *const with_value[] = {"--set",
+                                                 "--ranks",
+                                                 "--nodes",
+                                                 "--ranks-per-node",
+                                                 "--cores-per-node",
+                                                 "--bandwidth",
+                                                 "--latency",
+                                                 "--node-bandwidth",
+                                                 "--node-latency",
+                                                 "--steps",
+                                                 "--warmup",
+                                                 "--profile-batch",
+                                                 "--csv",
+                                                 NULL};
         bool known = false;
         for (int q = 0; with_value[q]; ++q)
             known |= !strcmp(k, with_value[q]);
@@ -230,20 +239,24 @@ typedef struct {
     rpu_dataset train, test;
     float *x;
     uint8_t *y;
-    int n, n0;       /* samples per step on P ranks, in the one-rank profile */
-    rpu_net *net1;   /* rank 0: the network on one rank (MPI_COMM_SELF) */
-    int L;           /* layers */
+    int n, n0;     /* samples per step on P ranks, in the one-rank profile */
+    rpu_net *net1; /* rank 0: the network on one rank (MPI_COMM_SELF) */
+    int L;         /* layers */
     rpu_net_layer *info;
     double *t1, *tP; /* [L * N_PH] median seconds: one rank, P ranks (slowest) */
     double step1, stepP, loss1, lossP;
-    double cores_eff;       /* cores' worth of CPU the P ranks got together (probe) */
-    double kappa[2];        /* replicated assembly, seconds per element: float, int64 */
-    double **api;           /* [L * 2] tile API forward / backward seconds per tile */
-    bool have_link;         /* transport measured */
-    sm_link link;           /* measured: ping-pong fit */
-    sm_link arfit;          /* measured: allreduce sweep fit on the P ranks */
-    double pp[N_PP];        /* one-way seconds per ping-pong size */
-    double ar[N_AR];        /* allreduce seconds per size (slowest rank) */
+    double other1;    /* median over the one-rank steps of step - its layers */
+    double cores_eff; /* cores' worth of CPU the P ranks got together (probe) */
+    /* per round (after the warmup) of measure(): [steps][W] rows of timed_step (one rank,
+     * P ranks), the probe alone and together */
+    double *v1, *vP, *pa, *pc;
+    double kappa[2]; /* replicated assembly, seconds per element: float, int64 */
+    double **api;    /* [L * 2] tile API forward / backward seconds per tile */
+    bool have_link;  /* transport measured */
+    sm_link link;    /* measured: ping-pong fit */
+    sm_link arfit;   /* measured: allreduce sweep fit on the P ranks */
+    double pp[N_PP]; /* one-way seconds per ping-pong size */
+    double ar[N_AR]; /* allreduce seconds per size (slowest rank) */
     sm_profile prof;
 } run_state;
 
@@ -264,7 +277,8 @@ static rpu_status one_step(rpu_net *net, const float *x, const uint8_t *y, int n
 }
 
 /* One profiled training step of net: row[l * N_PH + f] the seconds of layer l in phase f,
- * row[L * N_PH] the step, row[L * N_PH + 1] the loss. */
+ * row[L * N_PH] the step, row[L * N_PH + 1] the loss, row[L * N_PH + 2] the step less its
+ * layers. */
 static rpu_status timed_step(rpu_net *net, const float *x, const uint8_t *y, int n, bool mark,
                              double *row) {
     const int L = rpu_net_layer_count(net);
@@ -273,11 +287,14 @@ static rpu_status timed_step(rpu_net *net, const float *x, const uint8_t *y, int
     rpu_status s = one_step(net, x, y, n, mark);
     row[L * N_PH] = now() - t0;
     row[L * N_PH + 1] = rpu_net_loss_seconds(net);
+    row[L * N_PH + 2] = row[L * N_PH];
     for (int l = 0; l < L; ++l) {
         rpu_net_layer info;
         rpu_net_layer_info(net, l, &info);
-        for (int f = 0; f < N_PH; ++f)
+        for (int f = 0; f < N_PH; ++f) {
             row[l * N_PH + f] = info.seconds[f];
+            row[L * N_PH + 2] -= info.seconds[f];
+        }
     }
     rpu_net_set_profiling(net, false);
     return s;
@@ -298,11 +315,11 @@ static void probe_kernel(float *a) {
  * step of the one-rank network st->net1 on st->n0 samples, (2) the CPU probe runs on rank
  * 0 alone and then on all ranks at once, (3) all ranks run a profiled step of net (on P
  * ranks) on st->n samples, marked with MPI_Pcontrol. Medians over the rounds after the
- * warmup: st->t1 / step1 / loss1 (one rank), st->tP / stepP / lossP (the slowest rank of
+ * warmup: st->t1 / step1 / loss1 / other1 (one rank), st->tP / stepP / lossP (the slowest rank of
  * each step), st->cores_eff = P x probe alone / probe together (at least 1, at most P):
  * the cores' worth of CPU the P ranks get when all compute. */
 static rpu_status measure(run_state *st, rpu_net *net) {
-    const int L = st->L, S = st->o.steps, W = L * N_PH + 2, P = st->size;
+    const int L = st->L, S = st->o.steps, W = L * N_PH + 3, P = st->size;
     double *v1 = calloc((size_t)S * W, sizeof *v1), *vP = calloc((size_t)S * W, sizeof *vP);
     double *row = calloc((size_t)W, sizeof *row), *col = calloc((size_t)S * 2 + 2, sizeof *col);
     double *pa = calloc((size_t)S, sizeof *pa), *pc = calloc((size_t)S, sizeof *pc);
@@ -350,8 +367,10 @@ static rpu_status measure(run_state *st, rpu_net *net) {
                 (q ? st->tP : st->t1)[c] = m;
             else if (c == L * N_PH)
                 *(q ? &st->stepP : &st->step1) = m;
-            else
+            else if (c == L * N_PH + 1)
                 *(q ? &st->lossP : &st->loss1) = m;
+            else if (!q)
+                st->other1 = m;
         }
     }
     if (s == RPU_OK) {
@@ -360,7 +379,8 @@ static rpu_status measure(run_state *st, rpu_net *net) {
         if (st->cores_eff > P) st->cores_eff = P;
         if (st->cores_eff < 1) st->cores_eff = 1;
     }
-    free(v1), free(vP), free(row), free(col), free(pa), free(pc), free(probe);
+    st->v1 = v1, st->vP = vP, st->pa = pa, st->pc = pc; /* for paired_ratios */
+    free(row), free(col), free(probe);
     return s;
 }
 
@@ -443,7 +463,8 @@ static rpu_status time_tiles(run_state *st) {
         const rpu_net_layer *li = &st->info[l];
         if (!li->conv) continue;
         const rpu_tile_grid *g = rpu_conv_grid(li->conv);
-        double *f = calloc((size_t)g->n_tiles, sizeof *f), *b = calloc((size_t)g->n_tiles, sizeof *b);
+        double *f = calloc((size_t)g->n_tiles, sizeof *f),
+               *b = calloc((size_t)g->n_tiles, sizeof *b);
         st->api[2 * l] = f, st->api[2 * l + 1] = b;
         if (!f || !b) return RPU_ERR_NOMEM;
         const long long M = (long long)st->n0 * spatial(li->out_nd, li->out_sp);
@@ -457,8 +478,7 @@ static rpu_status time_tiles(run_state *st) {
                 f[t] = f[same], b[t] = b[same];
                 continue;
             }
-            TRY(time_tile(rpu_conv_tile(li->conv, t), ts->rows, ts->cols, (int)M,
-                                       &f[t], &b[t]));
+            TRY(time_tile(rpu_conv_tile(li->conv, t), ts->rows, ts->cols, (int)M, &f[t], &b[t]));
         }
     }
     return RPU_OK;
@@ -490,7 +510,8 @@ static rpu_status profile_layer(run_state *st, int l) {
     const rpu_tile_grid *g = rpu_conv_grid(li->conv);
     S->n_tiles = g->n_tiles;
     for (int f = 0; f < N_PH; ++f)
-        if (!(S->tile[f] = calloc((size_t)g->n_tiles, sizeof(double)))) return RPU_ERR_NOMEM;
+        if (!S->tile[f] && !(S->tile[f] = calloc((size_t)g->n_tiles, sizeof(double))))
+            return RPU_ERR_NOMEM;
     int n = 0;
     TRY(rpu_conv_comm_plan(S->p, S->cfg, st->n0, li->in_sp, li->input_grad, 1, 0, NULL, 0, &n));
     rpu_comm_call *calls = calloc((size_t)n + 1, sizeof *calls);
@@ -510,8 +531,8 @@ static rpu_status profile_layer(run_state *st, int l) {
             api_sum += api[t];
         for (int t = 0; t < g->n_tiles; ++t) {
             const double share = (double)rpu_tile_work(&g->tiles[t]) / cells;
-            S->tile[f][t] = api_sum <= rest ? api[t] + (rest - api_sum) * share
-                                            : rest * api[t] / api_sum;
+            S->tile[f][t] =
+                api_sum <= rest ? api[t] + (rest - api_sum) * share : rest * api[t] / api_sum;
         }
     }
     S->fixed[RPU_PHASE_UPDATE] = 0; /* the digital bias step is a few values */
@@ -524,10 +545,11 @@ static rpu_status profile_layer(run_state *st, int l) {
 
 /* ------------------------------------------------------------------ transport */
 
-/* Ping-pong between ranks 0 and 1 (one-way seconds per size into st->pp on rank 0), the
- * other ranks waiting idle; fit: alpha = the 8-byte time, 1/beta = least-squares slope
- * of (t - alpha) against the bytes of the sizes from 32 KiB. Then an allreduce sweep of
- * int64 on all ranks (slowest rank's mean per call into st->ar). */
+/* Ping-pong between ranks 0 and 1 (one-way seconds per size, best of 5 trials, into st->pp
+ * on rank 0), the other ranks waiting idle; fit: alpha = the 8-byte time, 1/beta =
+ * least-squares slope of (t - alpha) against the bytes of the sizes from 32 KiB. Then an
+ * allreduce sweep of int64 on all ranks (the slowest rank's mean per call into st->ar:
+ * what an allreduce costs under the machine's present load). */
 static void measure_transport(run_state *st) {
     /* (the sweep also gets a fit of its own, st->arfit: t = a + bytes / b) */
     char *buf = calloc((size_t)8 * ar_count[N_AR - 1], 1);
@@ -540,19 +562,23 @@ static void measure_transport(run_state *st) {
     if (st->rank < 2) {
         const int peer = 1 - st->rank;
         for (int k = 0; k < N_PP; ++k) {
-            const int B = pp_bytes[k], reps = B <= 4096 ? 400 : B <= 262144 ? 60 : 12;
-            double t0 = 0;
-            for (int r = -5; r < reps; ++r) {
-                if (r == 0) t0 = now();
-                if (st->rank == 0) {
-                    MPI_Send(buf, B, MPI_BYTE, peer, 7, MPI_COMM_WORLD);
-                    MPI_Recv(buf, B, MPI_BYTE, peer, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-                } else {
-                    MPI_Recv(buf, B, MPI_BYTE, peer, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-                    MPI_Send(buf, B, MPI_BYTE, peer, 7, MPI_COMM_WORLD);
+            const int B = pp_bytes[k], reps = B <= 4096 ? 100 : B <= 262144 ? 20 : 4;
+            st->pp[k] = 1e30;
+            for (int trial = 0; trial < 5; ++trial) { /* best of 5: the link, not the load */
+                double t0 = 0;
+                for (int r = -2; r < reps; ++r) {
+                    if (r == 0) t0 = now();
+                    if (st->rank == 0) {
+                        MPI_Send(buf, B, MPI_BYTE, peer, 7, MPI_COMM_WORLD);
+                        MPI_Recv(buf, B, MPI_BYTE, peer, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                    } else {
+                        MPI_Recv(buf, B, MPI_BYTE, peer, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                        MPI_Send(buf, B, MPI_BYTE, peer, 7, MPI_COMM_WORLD);
+                    }
                 }
+                const double t = (now() - t0) / reps / 2;
+                if (t < st->pp[k]) st->pp[k] = t;
             }
-            st->pp[k] = (now() - t0) / reps / 2;
         }
     }
     idle_barrier(MPI_COMM_WORLD);
@@ -637,6 +663,39 @@ static sm_machine here(const run_state *st, bool fitted) {
     return m;
 }
 
+static rpu_status build_profile(run_state *st);
+
+/* The model against the measurement round by round (a paired comparison, robust to a
+ * machine whose load changes between rounds): for each round k the profile built from
+ * that round's one-rank step and the cores' worth of its probe predicts that round's step
+ * on the P ranks; ratio[k] = model / measured. Restores the median profile after. */
+static rpu_status paired_ratios(run_state *st, double *ratio) {
+    const int L = st->L, W = L * N_PH + 3, S = st->o.steps, P = st->size;
+    double *keep = malloc(sizeof *keep * (size_t)L * N_PH);
+    if (!keep) return RPU_ERR_NOMEM;
+    memcpy(keep, st->t1, sizeof *keep * (size_t)L * N_PH);
+    const double keep_other = st->other1, keep_cores = st->cores_eff;
+    rpu_status s = RPU_OK;
+    for (int k = 0; k < S && s == RPU_OK; ++k) {
+        const double *row = st->v1 + (size_t)k * W;
+        memcpy(st->t1, row, sizeof *keep * (size_t)L * N_PH);
+        st->other1 = row[L * N_PH + 2];
+        st->cores_eff = st->pc[k] > 0 ? P * st->pa[k] / st->pc[k] : P;
+        st->cores_eff = st->cores_eff > P ? P : st->cores_eff < 1 ? 1 : st->cores_eff;
+        s = build_profile(st);
+        const sm_machine m = here(st, true);
+        sm_result r;
+        if (s == RPU_OK) s = sm_predict(&st->prof, &m, P, st->n, &r, NULL);
+        const double meas = st->vP[(size_t)k * W + L * N_PH];
+        ratio[k] = s == RPU_OK && meas > 0 ? r.step / meas : 0;
+    }
+    memcpy(st->t1, keep, sizeof *keep * (size_t)L * N_PH);
+    st->other1 = keep_other, st->cores_eff = keep_cores;
+    free(keep);
+    if (s == RPU_OK) s = build_profile(st);
+    return s;
+}
+
 static void report(run_state *st) {
     const options *o = &st->o;
     const int L = st->L, P = st->size;
@@ -665,8 +724,8 @@ static void report(run_state *st) {
     printf("\none rank, median of %d steps (ms); replicated: the part every rank repeats; "
            "calls and payload per step on %d ranks (communication plan):\n",
            o->steps, P);
-    printf("  %-10s %-8s %5s %9s %9s %9s %9s %9s %6s %13s\n", "layer", "type", "tiles", "fwd", "bwd",
-           "upd", "repl_fwd", "repl_bwd", "calls", "payload_B");
+    printf("  %-10s %-8s %5s %9s %9s %9s %9s %9s %6s %13s\n", "layer", "type", "tiles", "fwd",
+           "bwd", "upd", "repl_fwd", "repl_bwd", "calls", "payload_B");
     if (csv)
         fprintf(csv, "#layer,index,name,type,tiles,t1_fwd_s,t1_bwd_s,t1_upd_s,repl_fwd_s,"
                      "repl_bwd_s,measured_fwd_s,measured_bwd_s,measured_upd_s,predicted_fwd_s,"
@@ -677,8 +736,9 @@ static void report(run_state *st) {
         int nc = 0, cl = 0;
         double pay = 0;
         rpu_comm_call *calls = NULL;
-        if (S->p && rpu_conv_comm_plan(S->p, S->cfg, st->n, S->in_size, S->input_grad, P, 0, NULL,
-                                       0, &nc) == RPU_OK &&
+        if (S->p &&
+            rpu_conv_comm_plan(S->p, S->cfg, st->n, S->in_size, S->input_grad, P, 0, NULL, 0,
+                               &nc) == RPU_OK &&
             (calls = calloc((size_t)nc + 1, sizeof *calls)) &&
             rpu_conv_comm_plan(S->p, S->cfg, st->n, S->in_size, S->input_grad, P, 0, calls, nc,
                                &cl) == RPU_OK)
@@ -691,7 +751,9 @@ static void report(run_state *st) {
                S->n_tiles, 1e3 * S->t1[0], 1e3 * S->t1[1], 1e3 * S->t1[2], 1e3 * S->fixed[0],
                1e3 * S->fixed[1], nc, pay);
         if (csv)
-            fprintf(csv, "layer,%d,%s,%s,%d,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%d,%.0f\n",
+            fprintf(csv,
+                    "layer,%d,%s,%s,%d,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%d,%."
+                    "0f\n",
                     l, S->name, S->type, S->n_tiles, S->t1[0], S->t1[1], S->t1[2], S->fixed[0],
                     S->fixed[1], st->tP[l * N_PH], st->tP[l * N_PH + 1], st->tP[l * N_PH + 2],
                     lp[l * N_PH], lp[l * N_PH + 1], lp[l * N_PH + 2], nc, pay);
@@ -711,9 +773,9 @@ static void report(run_state *st) {
             rpu_tile_grid g;
             if (rpu_conv_placement(S->p, S->cfg, P, &g) != RPU_OK) continue;
             for (int t = 0; t < S->n_tiles && t < g.n_tiles; ++t)
-                fprintf(csv, "tile,%d,%d,%d,%d,%d,%.6e,%.6e,%.6e,%.6e,%.6e\n", l, t, g.tiles[t].rows,
-                        g.tiles[t].cols, g.tiles[t].owner, S->tile[0][t], S->tile[1][t],
-                        S->tile[2][t], st->api[2 * l][t], st->api[2 * l + 1][t]);
+                fprintf(csv, "tile,%d,%d,%d,%d,%d,%.6e,%.6e,%.6e,%.6e,%.6e\n", l, t,
+                        g.tiles[t].rows, g.tiles[t].cols, g.tiles[t].owner, S->tile[0][t],
+                        S->tile[1][t], S->tile[2][t], st->api[2 * l][t], st->api[2 * l + 1][t]);
             rpu_tile_grid_free(&g);
         }
         /* every rank's calls of one step at P ranks (for PMPI checks; up to 64 ranks) */
@@ -736,14 +798,16 @@ static void report(run_state *st) {
         printf("\ntransport %s: ping-pong 0 <-> 1 (one way, us):", transport_name());
         for (int k = 0; k < N_PP; ++k)
             printf(" %dB %.2f", pp_bytes[k], 1e6 * st->pp[k]);
-        printf("\n  fit: alpha %.2f us, beta %.2f GB/s\n", 1e6 * st->link.alpha, 1e-9 * st->link.beta);
+        printf("\n  fit: alpha %.2f us, beta %.2f GB/s\n", 1e6 * st->link.alpha,
+               1e-9 * st->link.beta);
         printf("  allreduce on %d ranks fitted: %.2f us + bytes / %.3f GB/s\n", P,
                1e6 * st->arfit.alpha, 1e-9 * st->arfit.beta);
         printf("  allreduce of int64 on %d ranks: %10s %12s %12s %7s  %s\n", P, "bytes",
                "measured_us", "model_us", "ratio", "algorithm");
         if (csv) {
-            fprintf(csv, "#link,alpha_s,beta_Bps,transport,allreduce_alpha_s,allreduce_beta_Bps\n"
-                         "link,%.6e,%.6e,%s,%.6e,%.6e\n",
+            fprintf(csv,
+                    "#link,alpha_s,beta_Bps,transport,allreduce_alpha_s,allreduce_beta_Bps\n"
+                    "link,%.6e,%.6e,%s,%.6e,%.6e\n",
                     st->link.alpha, st->link.beta, transport_name(), st->arfit.alpha,
                     st->arfit.beta);
             fprintf(csv, "#pingpong,bytes,seconds\n");
@@ -757,7 +821,8 @@ static void report(run_state *st) {
             printf("  %43.0f %12.2f %12.2f %7.2f  %s\n", B, 1e6 * st->ar[k], 1e6 * c.seconds,
                    c.seconds > 0 ? st->ar[k] / c.seconds : 0.0, c.algo);
             if (csv)
-                fprintf(csv, "allreduce,%d,%.0f,%.6e,%.6e,%s\n", P, B, st->ar[k], c.seconds, c.algo);
+                fprintf(csv, "allreduce,%d,%.0f,%.6e,%.6e,%s\n", P, B, st->ar[k], c.seconds,
+                        c.algo);
         }
     }
 
@@ -776,6 +841,20 @@ static void report(run_state *st) {
                "model / measured %.3f\n",
                1e3 * st->stepP, 1e3 * rh.step, 1e3 * rh.compute, 1e3 * rh.comm,
                st->stepP > 0 ? rh.step / st->stepP : 0.0);
+        double *pr = calloc((size_t)o->steps, sizeof *pr), paired = 0, lo = 0, hi = 0;
+        if (pr && paired_ratios(st, pr) == RPU_OK) {
+            double *c = malloc(sizeof *c * (size_t)o->steps);
+            if (c) {
+                memcpy(c, pr, sizeof *c * (size_t)o->steps);
+                paired = median(c, o->steps); /* sorts c */
+                lo = c[0], hi = c[o->steps - 1];
+                free(c);
+            }
+            printf("  round by round (each round's profile, probe and step): model / measured "
+                   "median %.3f, range %.3f-%.3f over %d rounds\n",
+                   paired, lo, hi, o->steps);
+        }
+        free(pr);
         if (st->have_link)
             printf("  (communication from the allreduce fit; with the alpha-beta formulas of the "
                    "ping-pong instead: %.3f ms, model / measured %.3f)\n",
@@ -786,11 +865,12 @@ static void report(run_state *st) {
         if (csv) {
             fprintf(csv, "#measured,ranks,batch,transport,cores,step_measured_s,step_model_s,"
                          "compute_model_s,comm_model_s,ratio,calls,payload_bytes,"
-                         "step_formula_s\n");
-            fprintf(csv, "measured,%d,%d,%s,%.3f,%.6e,%.6e,%.6e,%.6e,%.4f,%d,%.0f,%.6e\n", P, st->n,
-                    transport_is_tcp() ? "tcp" : "shm", mh.cores, st->stepP, rh.step, rh.compute,
-                    rh.comm, st->stepP > 0 ? rh.step / st->stepP : 0.0, rh.calls, rh.payload,
-                    rf.step);
+                         "step_formula_s,paired_ratio,paired_min,paired_max\n");
+            fprintf(csv,
+                    "measured,%d,%d,%s,%.3f,%.6e,%.6e,%.6e,%.6e,%.4f,%d,%.0f,%.6e,%.4f,%.4f,%.4f\n",
+                    P, st->n, transport_is_tcp() ? "tcp" : "shm", mh.cores, st->stepP, rh.step,
+                    rh.compute, rh.comm, st->stepP > 0 ? rh.step / st->stepP : 0.0, rh.calls,
+                    rh.payload, rf.step, paired, lo, hi);
         }
 
         printf("\nprojection: nodes of %d ranks and %.0f cores; network alpha %.2f us, %.2f GB/s; "
@@ -816,17 +896,22 @@ static void report(run_state *st) {
                 fprintf(stderr, "rpusim %s: model at %d ranks: %s\n", CMD, N, rpu_last_error());
                 continue;
             }
-            const double sp = a.step > 0 ? r1.step / a.step : 0, we = w.step > 0 ? r1.step / w.step : 0;
+            const double sp = a.step > 0 ? r1.step / a.step : 0,
+                         we = w.step > 0 ? r1.step / w.step : 0;
             printf("  %6d %5d | %11.3f %8.2f %6.3f %5.1f%% | %8lld %11.3f %6.3f\n", N, nodes,
                    1e3 * a.step, sp, sp / N, a.step > 0 ? 100 * a.comm / a.step : 0.0, wb,
                    1e3 * w.step, we);
             if (csv) {
-                fprintf(csv, "predict,strong,%d,%d,%d,%.0f,%d,%.6e,%.6e,%.6e,%.4f,%.4f,%.0f,%.0f,%.0f,%d\n",
-                        N, nodes, mc.per_node, mc.cores, st->n, a.step, a.compute, a.comm, sp,
-                        sp / N, a.payload, a.wire_bytes, a.messages, a.calls);
-                fprintf(csv, "predict,weak,%d,%d,%d,%.0f,%lld,%.6e,%.6e,%.6e,%.4f,%.4f,%.0f,%.0f,%.0f,%d\n",
-                        N, nodes, mc.per_node, mc.cores, wb, w.step, w.compute, w.comm, we * N, we,
-                        w.payload, w.wire_bytes, w.messages, w.calls);
+                fprintf(
+                    csv,
+                    "predict,strong,%d,%d,%d,%.0f,%d,%.6e,%.6e,%.6e,%.4f,%.4f,%.0f,%.0f,%.0f,%d\n",
+                    N, nodes, mc.per_node, mc.cores, st->n, a.step, a.compute, a.comm, sp, sp / N,
+                    a.payload, a.wire_bytes, a.messages, a.calls);
+                fprintf(
+                    csv,
+                    "predict,weak,%d,%d,%d,%.0f,%lld,%.6e,%.6e,%.6e,%.4f,%.4f,%.0f,%.0f,%.0f,%d\n",
+                    N, nodes, mc.per_node, mc.cores, wb, w.step, w.compute, w.comm, we * N, we,
+                    w.payload, w.wire_bytes, w.messages, w.calls);
             }
         }
         printf("  (eff: speedup / ranks for strong scaling, T(1 rank, batch b) / T(N ranks, "
@@ -848,6 +933,7 @@ static void free_state(run_state *st) {
     for (int k = 0; st->api && k < 2 * st->L; ++k)
         free(st->api[k]);
     free(st->api), free(st->prof.layers), free(st->info), free(st->t1), free(st->tP);
+    free(st->v1), free(st->vP), free(st->pa), free(st->pc);
     free(st->x), free(st->y);
     rpu_net_destroy(&st->net1);
     rpu_dataset_free(&st->train);
@@ -876,13 +962,9 @@ static rpu_status setup_one_rank(run_state *st) {
 static rpu_status build_profile(run_state *st) {
     st->prof.n_layers = st->L;
     st->prof.batch0 = st->n0;
-    double sum = 0;
-    for (int l = 0; l < st->L; ++l) {
+    for (int l = 0; l < st->L; ++l)
         TRY(profile_layer(st, l));
-        for (int f = 0; f < N_PH; ++f)
-            sum += st->t1[l * N_PH + f];
-    }
-    st->prof.other = st->step1 > sum ? st->step1 - sum : 0;
+    st->prof.other = st->other1 > 0 ? st->other1 : 0;
     return RPU_OK;
 }
 

@@ -60,8 +60,7 @@ static sm_cost halving_flat(int p, double B, sm_link k) {
 }
 
 static sm_cost sum2(sm_cost a, sm_cost b, const char *algo) {
-    return cost(a.seconds + b.seconds, a.wire_bytes + b.wire_bytes, a.messages + b.messages,
-                algo);
+    return cost(a.seconds + b.seconds, a.wire_bytes + b.wire_bytes, a.messages + b.messages, algo);
 }
 
 sm_cost sm_call_cost(const sm_machine *m, rpu_comm_op op, double B, int group) {
@@ -139,8 +138,8 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
         double comm[3] = {0, 0, 0};
         for (int r = 0; L->p && r < ranks && st == RPU_OK; ++r) {
             int n = 0;
-            st = rpu_conv_comm_plan(L->p, L->cfg, batch, L->in_size, L->input_grad, ranks, r,
-                                    calls, cap, &n);
+            st = rpu_conv_comm_plan(L->p, L->cfg, batch, L->in_size, L->input_grad, ranks, r, calls,
+                                    cap, &n);
             if (st == RPU_OK && n > cap) { /* grow and ask again */
                 rpu_comm_call *c = realloc(calls, sizeof *c * (size_t)n);
                 if (!c) {
@@ -227,8 +226,8 @@ const char *sm_parse_bandwidth(const char *text, double *out) {
     static const struct {
         const char *name;
         double factor;
-    } units[] = {{"", 1},        {"B/s", 1},       {"KB/s", 1e3},   {"MB/s", 1e6},
-                 {"GB/s", 1e9},  {"TB/s", 1e12},   {"b/s", 0.125},  {"Kb/s", 125.0},
+    } units[] = {{"", 1},          {"B/s", 1},       {"KB/s", 1e3},    {"MB/s", 1e6},
+                 {"GB/s", 1e9},    {"TB/s", 1e12},   {"b/s", 0.125},   {"Kb/s", 125.0},
                  {"Mb/s", 1.25e5}, {"Gb/s", 1.25e8}, {"Tb/s", 1.25e11}};
     for (size_t k = 0; k < sizeof units / sizeof *units; ++k)
         if (!strcmp(u, units[k].name)) {

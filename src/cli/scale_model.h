@@ -84,13 +84,13 @@ typedef struct {
 
 /* A prediction for one rank count and batch. Per-phase totals are over the layers. */
 typedef struct {
-    double step;         /* seconds per training step */
-    double compute;      /* of which compute (the slowest rank per synchronised phase) */
-    double comm;         /* of which communication */
-    double payload;      /* bytes given to MPI calls per step, the busiest rank */
-    double wire_bytes;   /* bytes sent per step by the busiest rank (model's algorithms) */
-    double messages;     /* messages sent per step by the busiest rank */
-    int calls;           /* MPI calls per step, the busiest rank */
+    double step;       /* seconds per training step */
+    double compute;    /* of which compute (the slowest rank per synchronised phase) */
+    double comm;       /* of which communication */
+    double payload;    /* bytes given to MPI calls per step, the busiest rank */
+    double wire_bytes; /* bytes sent per step by the busiest rank (model's algorithms) */
+    double messages;   /* messages sent per step by the busiest rank */
+    int calls;         /* MPI calls per step, the busiest rank */
 } sm_result;
 
 /* Predicts a step of prof on `ranks` ranks of machine m with batch `batch`; layer_seconds
