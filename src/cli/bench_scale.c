@@ -255,6 +255,7 @@ typedef struct {
     bool have_link;  /* transport measured */
     sm_link link;    /* measured: ping-pong fit */
     sm_link arfit;   /* measured: allreduce sweep fit on the P ranks */
+    double late;     /* measured: mean time in an 8-byte allreduce of the rank arriving last */
     double pp[N_PP]; /* one-way seconds per ping-pong size */
     double ar[N_AR]; /* allreduce seconds per size (slowest rank) */
     sm_profile prof;
@@ -618,6 +619,27 @@ static void measure_transport(run_state *st) {
     if (a < 0) a = 0;
     st->arfit.alpha = a;
     st->arfit.beta = inv_b > 0 ? 1.0 / inv_b : 1e12;
+    /* the latency a reduction has in a step: one rank arrives 2 ms after the others (busy,
+     * in turn), and its time inside the allreduce is what the step waits on top of the
+     * imbalance. Back to back (the sweep) every rank is already polling; after an
+     * imbalance the others may have yielded their core, which costs time to get back on an
+     * oversubscribed or loaded machine. */
+    double late[2] = {0, 0};
+    for (int k = 0; k < 10 * st->size; ++k) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (st->rank == k % st->size) {
+            const double t0 = now();
+            while (now() - t0 < 2e-3) {
+            }
+            const double t1 = now();
+            MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+            late[0] += now() - t1, late[1] += 1;
+        } else {
+            MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+        }
+    }
+    MPI_Allreduce(MPI_IN_PLACE, late, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    st->late = late[0] / late[1];
     st->have_link = true;
     free(buf);
 }
@@ -653,13 +675,17 @@ static sm_link node_link(const run_state *st, const char **source) {
 /* This machine for the run's P ranks: one node with the cores' worth of CPU the ranks got
  * (the probe of measure(): on an idle machine min(P, cores), less when others load it);
  * the link is the measured transport (whatever it was), else as node_link; fitted: the
- * allreduces on P ranks cost what the fit to the measured sweep says. */
+ * allreduces on P ranks cost what the fit to the measured sweep says, with the latency of
+ * an allreduce entered late (the larger of the two). */
 static sm_machine here(const run_state *st, bool fitted) {
     const char *src;
     sm_machine m = {st->size, st->cores_eff, node_link(st, &src), {0, 1}, 0, {0, 1}};
     if (st->have_link) m.node = st->link;
     m.net = m.node;
-    if (fitted && st->have_link) m.fit_group = st->size, m.fit = st->arfit;
+    if (fitted && st->have_link) {
+        m.fit_group = st->size, m.fit = st->arfit;
+        if (st->late > m.fit.alpha) m.fit.alpha = st->late; /* what a step's reduction waits */
+    }
     return m;
 }
 
@@ -800,16 +826,18 @@ static void report(run_state *st) {
             printf(" %dB %.2f", pp_bytes[k], 1e6 * st->pp[k]);
         printf("\n  fit: alpha %.2f us, beta %.2f GB/s\n", 1e6 * st->link.alpha,
                1e-9 * st->link.beta);
-        printf("  allreduce on %d ranks fitted: %.2f us + bytes / %.3f GB/s\n", P,
-               1e6 * st->arfit.alpha, 1e-9 * st->arfit.beta);
+        printf("  allreduce on %d ranks fitted: %.2f us + bytes / %.3f GB/s; 8 bytes after a "
+               "2 ms late arrival: %.2f us\n",
+               P, 1e6 * st->arfit.alpha, 1e-9 * st->arfit.beta, 1e6 * st->late);
         printf("  allreduce of int64 on %d ranks: %10s %12s %12s %7s  %s\n", P, "bytes",
                "measured_us", "model_us", "ratio", "algorithm");
         if (csv) {
             fprintf(csv,
-                    "#link,alpha_s,beta_Bps,transport,allreduce_alpha_s,allreduce_beta_Bps\n"
-                    "link,%.6e,%.6e,%s,%.6e,%.6e\n",
+                    "#link,alpha_s,beta_Bps,transport,allreduce_alpha_s,allreduce_beta_Bps,"
+                    "late_allreduce_s\n"
+                    "link,%.6e,%.6e,%s,%.6e,%.6e,%.6e\n",
                     st->link.alpha, st->link.beta, transport_name(), st->arfit.alpha,
-                    st->arfit.beta);
+                    st->arfit.beta, st->late);
             fprintf(csv, "#pingpong,bytes,seconds\n");
             for (int k = 0; k < N_PP; ++k)
                 fprintf(csv, "pingpong,%d,%.6e\n", pp_bytes[k], st->pp[k]);

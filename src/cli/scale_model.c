@@ -169,12 +169,9 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
             for (int t = 0; L->p && t < g.n_tiles && t < L->n_tiles; ++t)
                 C[g.tiles[t].owner] += L->tile[f][t] * s;
             if (f == RPU_PHASE_UPDATE) { /* no synchronisation: summed over the layers */
-                double worst = 0;
-                for (int r = 0; r < ranks; ++r) {
+                for (int r = 0; r < ranks; ++r)
                     U[r] += C[r];
-                    if (C[r] > worst) worst = C[r];
-                }
-                if (layer_seconds) layer_seconds[3 * l + f] = worst + comm[f];
+                if (layer_seconds) layer_seconds[3 * l + f] = shared_max(C, ranks, m) + comm[f];
                 res->comm += comm[f];
                 continue;
             }
