@@ -72,9 +72,17 @@ check "map known grid runs" expect_rc 0 "$work/map7.txt" "$rpusim" map \
 check "map: in splits" grep -q "in splits (channels): *\[2, 2, 1\]" "$work/map7.txt"
 check "map: out splits" grep -q "out splits (channels): \[3, 2\]" "$work/map7.txt"
 check "map: tiles with shapes and owners" bash -c "diff <(printf '%s\n' \
-    '0 0 0 0 0-1 0-2 3x18 54 0' '1 0 0 1 0-1 3-4 2x18 36 2' '2 0 1 0 2-3 0-2 3x18 54 1' \
-    '3 0 1 1 2-3 3-4 2x18 36 2' '4 0 2 0 4 0-2 3x9 27 0' '5 0 2 1 4 3-4 2x9 18 1') \
+    '0 0 0 0 0-1 0-2 3x18 54 0 1' '1 0 0 1 0-1 3-4 2x18 36 2 1' '2 0 1 0 2-3 0-2 3x18 54 1 1' \
+    '3 0 1 1 2-3 3-4 2x18 36 2 1' '4 0 2 0 4 0-2 3x9 27 0 1' '5 0 2 1 4 3-4 2x9 18 1 1') \
     <(tr -s ' ' <'$work/map7.txt' | sed 's/^ //' | grep -E '^[0-9]+ 0 [0-9] [0-9] ')"
+# the same grid on 8 ranks: the 2 ranks more than tiles hold copies of the tiles with the
+# most work per holder (t0, then t2: 54 / 1 > 54 / 2); tiles take consecutive ranks
+check "map on more ranks than tiles runs" expect_rc 0 "$work/maph.txt" "$rpusim" map \
+    --layer "conv2d in=5 out=5 k=3" --ranks 8 --set mapping.max_input_size=21 \
+    --set mapping.max_output_size=3
+check "map: owners and holders on 8 ranks" bash -c "diff <(printf '%s\n' 0 2 2 1 3 2 5 1 6 1 7 1) \
+    <(tr -s ' ' <'$work/maph.txt' | sed 's/^ //' | grep -E '^[0-9]+ 0 [0-9] [0-9] ' | \
+      cut -d' ' -f9,10 | tr ' ' '\n')"
 check "map: cells per rank 81 72 72, 20 bytes each (constant_step)" bash -c "diff \
     <(printf '%s\n' '0 2 81 1620 - -' '1 2 72 1440 - -' '2 2 72 1440 - -') \
     <(tr -s ' ' <'$work/map7.txt' | sed 's/^ //' | grep -E '^[0-9] 2 [0-9]+ [0-9]+ - -$')"
@@ -91,9 +99,9 @@ check "map tile_array: header" grep -q "bias=digital split=tile_array$" "$work/m
 check "map tile_array: in splits in columns" grep -q "in splits (columns): *\[12, 12, 12\]" \
     "$work/mta.txt"
 check "map tile_array: tiles with columns, shapes and owners" bash -c "diff <(printf '%s\n' \
-    '0 0 0 0 0-1 0-11 0-2 3x12 36 0' '1 0 0 1 0-1 0-11 3-5 3x12 36 0' \
-    '2 0 1 0 1-2 12-23 0-2 3x12 36 1' '3 0 1 1 1-2 12-23 3-5 3x12 36 1' \
-    '4 0 2 0 2-3 24-35 0-2 3x12 36 2' '5 0 2 1 2-3 24-35 3-5 3x12 36 2') \
+    '0 0 0 0 0-1 0-11 0-2 3x12 36 0 1' '1 0 0 1 0-1 0-11 3-5 3x12 36 0 1' \
+    '2 0 1 0 1-2 12-23 0-2 3x12 36 1 1' '3 0 1 1 1-2 12-23 3-5 3x12 36 1 1' \
+    '4 0 2 0 2-3 24-35 0-2 3x12 36 2 1' '5 0 2 1 2-3 24-35 3-5 3x12 36 2 1') \
     <(tr -s ' ' <'$work/mta.txt' | sed 's/^ //' | grep -E '^[0-9]+ 0 [0-9] [0-9] ')"
 check "map split=mapped overrides --split" expect_rc 0 "$work/mtm.txt" "$rpusim" map \
     --layer "conv2d in=4 out=6 k=3 split=mapped" --ranks 3 --set mapping.max_input_size=16 \
@@ -107,11 +115,12 @@ check "map --split foo: exit 2" expect_rc 2 "$work/mtf.txt" "$rpusim" map \
     --layer "linear in=8 out=4" --ranks 1 --split foo
 check "map --split foo: named" has "$work/mtf.txt" "--split 'foo': want mapped or tile_array"
 # communication: output 32x32x32 x batch 32 int64 = 8388608 bytes + 16 (max, flag); on 2
-# ranks a ring allreduce sends 2(P-1)/P = 1 x that per rank; backward 16x32x32 x 32 x 8
+# ranks a ring allreduce sends 2(P-1)/P = 1 x that per rank; backward 16x32x32 x 32 x 8;
+# the one tile has 2 holders, so rank 1 holds a copy (4608 cells, 20 bytes each)
 check "map with --input runs" expect_rc 0 "$work/map8.txt" "$rpusim" map \
     --layer "conv2d in=16 out=32 k=3 padding=1" --input 16x32x32 --batch 32 --ranks 2
 check "map: send bytes per rank" bash -c "tr -s ' ' <'$work/map8.txt' | sed 's/^ //' |
-    grep -qx '1 0 0 0 8388624 4194320'"
+    grep -qx '1 1 4608 92160 8388624 4194320'"
 check "map: linear after conv flattens" expect_rc 0 "$work/map9.txt" "$rpusim" map \
     --layer "conv1d in=2 out=4 k=3" --layer "linear in=24 out=10" --input 2x8 --ranks 2 --summary
 check "map: totals over layers" grep -q "^all layers:" "$work/map9.txt"

@@ -278,11 +278,69 @@ static void ref_owners(const rpu_tile_grid *g, int ranks, int *owner) {
     free(done);
 }
 
+/* Reference holders for more ranks than tiles, by the largest-quotient rule written as a
+ * selection: every tile's first quotient work(t) / 1 is taken (each tile needs a holder),
+ * then, of the quotients work(t) / k (k >= 2), the ranks - n largest (ties: lower tie key);
+ * tile t gets as many holders as it has quotients taken. The tiles then take consecutive
+ * rank ranges in tile order. */
+static void ref_holders(const rpu_tile_grid *g, int ranks, int *owner, int *holders) {
+    const int n = g->n_tiles;
+    int *taken = calloc((size_t)n, sizeof *taken); /* quotients of t taken: k = 1..taken */
+    for (int t = 0; t < n; ++t)
+        taken[t] = 1;
+    for (int pick = n; pick < ranks; ++pick) {
+        int best = -1;
+        for (int t = 0; t < n; ++t) {
+            if (best < 0) {
+                best = t;
+                continue;
+            }
+            /* work(t) / (taken[t] + 1) vs work(best) / (taken[best] + 1) */
+            int64_t a = rpu_tile_work(&g->tiles[t]) * (taken[best] + 1);
+            int64_t b = rpu_tile_work(&g->tiles[best]) * (taken[t] + 1);
+            if (a > b || (a == b && tie(g, t) < tie(g, best))) best = t;
+        }
+        taken[best]++;
+    }
+    for (int t = 0, next = 0; t < n; ++t) {
+        owner[t] = next;
+        holders[t] = taken[t];
+        next += taken[t];
+    }
+    free(taken);
+}
+
 static void check_ownership(const char *label, rpu_tile_grid *g, int ranks) {
     CHECK_OK(rpu_assign_owners(g, ranks));
     const int n = g->n_tiles;
     int *want = malloc(sizeof *want * (size_t)n), *first = malloc(sizeof *first * (size_t)n);
-    ref_owners(g, ranks, want);
+    if (ranks > n) {
+        int *hold = malloc(sizeof *hold * (size_t)n);
+        ref_holders(g, ranks, want, hold);
+        int hdiff = 0, total = 0;
+        for (int t = 0; t < n; ++t) {
+            hdiff += g->tiles[t].holders != hold[t];
+            total += g->tiles[t].holders;
+        }
+        CHECK(hdiff == 0 && total == ranks,
+              "%s P=%d: holders differ from the largest-quotient reference (%d tiles) or do not "
+              "sum to P (%d)",
+              label, ranks, hdiff, total);
+        /* every rank holds exactly one tile */
+        for (int r = 0; r < ranks; ++r) {
+            int held = 0;
+            for (int t = 0; t < n; ++t)
+                held += rpu_tile_holder_index(&g->tiles[t], r, ranks) >= 0;
+            CHECK(held == 1, "%s P=%d: rank %d holds %d tiles", label, ranks, r, held);
+        }
+        free(hold);
+    } else {
+        ref_owners(g, ranks, want);
+        int extra = 0;
+        for (int t = 0; t < n; ++t)
+            extra += g->tiles[t].holders != 1;
+        CHECK(extra == 0, "%s P=%d: %d tiles with more than one holder", label, ranks, extra);
+    }
     int diff = 0, outside = 0;
     int64_t largest = 0;
     for (int t = 0; t < n; ++t) {
@@ -292,8 +350,7 @@ static void check_ownership(const char *label, rpu_tile_grid *g, int ranks) {
         if (rpu_tile_work(&g->tiles[t]) > largest) largest = rpu_tile_work(&g->tiles[t]);
     }
     CHECK(outside == 0, "%s P=%d: %d tiles owned outside [0, P)", label, ranks, outside);
-    CHECK(diff == 0, "%s P=%d: %d owners differ from the linear-scan reference", label, ranks,
-          diff);
+    CHECK(diff == 0, "%s P=%d: %d owners differ from the reference", label, ranks, diff);
     int64_t cells[8];
     int tiles[8];
     CHECK_OK(rpu_tile_grid_rank_cells(g, ranks, cells, tiles));
@@ -306,12 +363,18 @@ static void check_ownership(const char *label, rpu_tile_grid *g, int ranks) {
         count += tiles[r];
         idle += tiles[r] == 0;
     }
-    CHECK(sum == rpu_tile_grid_cells(g) && count == n, "%s P=%d: every tile counted once", label,
-          ranks);
-    CHECK(hi - lo <= largest, "%s P=%d: work spread %lld > largest tile %lld", label, ranks,
-          (long long)(hi - lo), (long long)largest);
-    CHECK(idle == (ranks > n ? ranks - n : 0), "%s P=%d: %d idle ranks with %d tiles", label, ranks,
-          idle, n);
+    int64_t held_cells = 0;
+    int held = 0;
+    for (int t = 0; t < n; ++t) {
+        held_cells += rpu_tile_work(&g->tiles[t]) * g->tiles[t].holders;
+        held += g->tiles[t].holders;
+    }
+    CHECK(sum == held_cells && count == held && (ranks > n || held == n),
+          "%s P=%d: every tile counted once per holder", label, ranks);
+    if (ranks <= n)
+        CHECK(hi - lo <= largest, "%s P=%d: work spread %lld > largest tile %lld", label, ranks,
+              (long long)(hi - lo), (long long)largest);
+    CHECK(idle == 0, "%s P=%d: %d idle ranks with %d tiles", label, ranks, idle, n);
     /* pure function of (grid, P): scrambled owners, reassigned, give the same result; and
      * a freshly built grid of the same layer too */
     for (int t = 0; t < n; ++t)
@@ -334,6 +397,26 @@ static void test_ownership(void) {
     CHECK_OK(rpu_tile_grid_build(5, 5, 1, 9, 0, 21, 3, 2, &g));
     const int p2[6] = {0, 0, 1, 1, 0, 1}, p3[6] = {0, 2, 1, 2, 0, 1}, p4[6] = {0, 2, 1, 3, 2, 3};
     const int *want[3] = {p2, p3, p4};
+    /* P=7: one rank more than tiles goes to the larger tie of t0, t2 (54 each): t0;
+     * P=8: then t2 (54 / 1 > 54 / 2 = 27). Consecutive ranges in tile order. */
+    {
+        const int h7[6] = {2, 1, 1, 1, 1, 1}, o7[6] = {0, 2, 3, 4, 5, 6};
+        const int h8[6] = {2, 1, 2, 1, 1, 1}, o8[6] = {0, 2, 3, 5, 6, 7};
+        for (int P = 7; P <= 8; ++P) {
+            CHECK_OK(rpu_assign_owners(&g, P));
+            int ok = 1;
+            for (int t = 0; t < 6; ++t)
+                ok &= g.tiles[t].holders == (P == 7 ? h7 : h8)[t] &&
+                      g.tiles[t].owner == (P == 7 ? o7 : o8)[t];
+            CHECK(ok, "hand-checked holders and owners at P=%d", P);
+        }
+        CHECK(rpu_tile_holder_index(&g.tiles[2], 4, 8) == 1 &&
+                  rpu_tile_holder_index(&g.tiles[2], 3, 8) == 0 &&
+                  rpu_tile_holder_index(&g.tiles[2], 5, 8) == -1 &&
+                  rpu_tile_holder_index(&g.tiles[0], 7, 8) == -1,
+              "holder indices of t2 (ranks 3, 4) at P=8");
+        CHECK_OK(rpu_assign_owners(&g, 2));
+    }
     for (int P = 2; P <= 4; ++P) {
         if (P != 2) CHECK_OK(rpu_assign_owners(&g, P));
         int ok = 1;

@@ -80,7 +80,7 @@ static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
 uint64_t tl_hash_layer_state(uint64_t h, rpu_conv *l) {
     const rpu_tile_grid *g = rpu_conv_grid(l);
     for (int t = 0; t < g->n_tiles; ++t) {
-        rpu_tile *tile = rpu_conv_tile(l, t);
+        rpu_tile *tile = rpu_conv_tile_owned(l, t); /* each tile once over the ranks */
         if (!tile) continue;
         rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
         const int n = rpu_tile_state_items(tile, it, RPU_TILE_MAX_STATE_ITEMS);

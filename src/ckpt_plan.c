@@ -59,7 +59,7 @@ static int own_records(ck_lplan *pl, const rpu_ckpt_layer *layers, int n_layers,
         pl[i].tiles = (ck_tile *)calloc((size_t)pl[i].attrs.n_tiles, sizeof(ck_tile));
         if (!pl[i].tiles) goto nomem;
         for (int t = 0; t < pl[i].attrs.n_tiles; ++t) {
-            rpu_tile *tile = rpu_conv_tile(layers[i].layer, t);
+            rpu_tile *tile = rpu_conv_tile_owned(layers[i].layer, t);
             if (!tile) continue;
             rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
             const int n = rpu_tile_state_items(tile, it, RPU_TILE_MAX_STATE_ITEMS);

@@ -184,7 +184,7 @@ static void write_layer(hid_t layers_g, ck_lplan *pl, ck_writer *w) {
             CK_FAIL(cx, RPU_ERR_IO, obj, "cannot create group (%s)", rpu_h5_why(why));
             continue;
         }
-        rpu_tile *tile = rpu_conv_tile(pl->layer, t);
+        rpu_tile *tile = rpu_conv_tile_owned(pl->layer, t);
         rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
         const int n = tile ? rpu_tile_state_items(tile, it, RPU_TILE_MAX_STATE_ITEMS) : 0;
         const ck_tile *ct = &pl->tiles[t];

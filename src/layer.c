@@ -28,6 +28,10 @@
 struct rpu_conv {
     MPI_Comm comm;
     int rank, size;
+    /* with more ranks than tiles: the holders of this rank's tile (holder index order), which
+       split its update by rows and exchange them (have_hcomm 0: none) */
+    MPI_Comm hcomm;
+    int have_hcomm;
     rpu_conv_params p;
     int ndim; /* 0 for linear */
     rpu_config cfg;
@@ -329,7 +333,7 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     }
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         const rpu_tile_slot *ts = &l->grid.tiles[t];
-        if (ts->owner != l->rank) continue;
+        if (rpu_tile_holder_index(ts, l->rank, l->size) < 0) continue;
         rpu_tile_params tp = {.out_size = ts->rows,
                               .in_size = ts->cols,
                               .seed = p->seed,
@@ -340,6 +344,22 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     }
     /* every rank must agree before the first collective use (the first failure's message) */
     if ((s = rpu_agree(l->comm, s)) != RPU_OK) goto fail;
+    if (l->size > l->grid.n_tiles) { /* every rank knows the grid: all take this branch */
+        int color = MPI_UNDEFINED, key = 0;
+        for (int t = 0; t < l->grid.n_tiles; ++t) {
+            const int m = rpu_tile_holder_index(&l->grid.tiles[t], l->rank, l->size);
+            if (m >= 0 && l->grid.tiles[t].holders > 1) color = t, key = m;
+        }
+        int rc = MPI_Comm_split(l->comm, color, key, &l->hcomm);
+        if (rc != MPI_SUCCESS) {
+            s = mpi_fail(rc, "MPI_Comm_split");
+            goto fail;
+        }
+        if (l->hcomm != MPI_COMM_NULL) {
+            l->have_hcomm = 1;
+            MPI_Comm_set_errhandler(l->hcomm, MPI_ERRORS_RETURN);
+        }
+    }
     if ((s = init_weights(l)) != RPU_OK) goto fail;
     *layer = l;
     return RPU_OK;
@@ -369,6 +389,7 @@ void rpu_conv_destroy(rpu_conv **layer) {
     rpu_tile_grid_free(&l->grid);
     free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->idx), free(l->xoffs);
     free(l->pbuf), free(l->obuf), free(l->acc);
+    if (l->have_hcomm) MPI_Comm_free(&l->hcomm);
     if (l->comm != MPI_COMM_NULL && l->comm != 0) MPI_Comm_free(&l->comm);
     free(l);
     *layer = NULL;
@@ -393,6 +414,10 @@ MPI_Comm rpu_conv_comm(const rpu_conv *l) {
 }
 rpu_tile *rpu_conv_tile(const rpu_conv *l, int t) {
     return (l && t >= 0 && t < l->grid.n_tiles) ? l->tiles[t] : NULL;
+}
+rpu_tile *rpu_conv_tile_owned(const rpu_conv *l, int t) {
+    rpu_tile *tile = rpu_conv_tile(l, t);
+    return tile && l->grid.tiles[t].owner == l->rank ? tile : NULL;
 }
 const rpu_conv_params *rpu_conv_get_params(const rpu_conv *l) {
     return l ? &l->p : NULL;
@@ -862,6 +887,42 @@ static size_t max_tile_cols(const rpu_conv *l, int rows_instead) {
     return (size_t)m;
 }
 
+/* ------------------------------------------------------------------ holders' shares */
+
+/* Tiles compute their analog products in BLAS calls of whole samples, at least this many
+ * vectors (patches) each: a block is a pure function of the input shape, never of the rank
+ * count, so a tile's results do not depend on how its holders split the batch. */
+#define MAC_BLOCK_MIN_VECTORS 64
+
+static int block_samples(const rpu_conv *l) {
+    return (MAC_BLOCK_MIN_VECTORS + l->Lout - 1) / l->Lout;
+}
+
+/* This rank's share of held tile t in the last forward's batch: it computes samples
+ * [c0, c1) and contributes samples [s0, s1) to the layer's output (and input gradient).
+ * One holder: everything. Several: consecutive runs of whole blocks, as even as blocks
+ * allow. A tile whose batch cannot be split (rpu_tile_batch_splittable) is computed whole
+ * by every holder, to keep their states identical, and contributed by its owner. */
+typedef struct {
+    int c0, c1, s0, s1;
+} share;
+
+static share holder_share(const rpu_conv *l, int t) {
+    const rpu_tile_slot *ts = &l->grid.tiles[t];
+    const int h = ts->holders, m = rpu_tile_holder_index(ts, l->rank, l->size);
+    share r = {0, l->n, 0, l->n};
+    if (h <= 1) return r;
+    if (!rpu_tile_batch_splittable(l->tiles[t])) {
+        if (m != 0) r.s1 = 0;
+        return r;
+    }
+    const int spb = block_samples(l), nb = (l->n + spb - 1) / spb;
+    const int b0 = (int)((int64_t)nb * m / h), b1 = (int)((int64_t)nb * (m + 1) / h);
+    r.c0 = r.s0 = b0 * spb < l->n ? b0 * spb : l->n;
+    r.c1 = r.s1 = b1 * spb < l->n ? b1 * spb : l->n;
+    return r;
+}
+
 /* The first owned tile of tile t's input split (same group and i), whose patches t shares;
  * tiles of one input split have consecutive indices. */
 static int patch_leader(const rpu_conv *l, int t) {
@@ -922,11 +983,15 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
         }
         float *X = l->training ? l->xp + l->xoffs[t] : l->pbuf;
         float *Y = l->obuf + off;
+        const share sh = holder_share(l, t);
+        const int L = l->Lout;
         s = tile_error(l, t,
-                       rpu_tile_forward(l->tiles[t], X, (int)M, Y,
-                                        l->training ? RPU_MODE_TRAIN : RPU_MODE_EVAL));
-        if (s == RPU_OK && l->grid.n_in > 1) {
-            double a = abs_max_nan(Y, M * (size_t)ts->rows);
+                       rpu_tile_forward_part(l->tiles[t], X, (int)M, sh.c0 * L, sh.c1 * L,
+                                             block_samples(l) * L, Y,
+                                             l->training ? RPU_MODE_TRAIN : RPU_MODE_EVAL));
+        if (s == RPU_OK && l->grid.n_in > 1 && sh.s1 > sh.s0) {
+            double a = abs_max_nan(Y + (size_t)sh.s0 * L * ts->rows,
+                                   (size_t)(sh.s1 - sh.s0) * L * ts->rows);
             if (!(a <= lmax)) lmax = a; /* NaN propagates */
         }
         off += M * (size_t)ts->rows;
@@ -943,7 +1008,8 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
             const rpu_tile_slot *ts = &l->grid.tiles[t];
             const float *Y = l->obuf + off;
             const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
-            for (int nn = 0; nn < n; ++nn)
+            const share sh = holder_share(l, t);
+            for (int nn = sh.s0; nn < sh.s1; ++nn)
                 transpose(Y + (size_t)nn * l->Lout * ts->rows, (size_t)ts->rows,
                           y + ((size_t)nn * Co + o0) * l->Lout, (size_t)l->Lout, l->Lout, ts->rows);
             off += M * (size_t)ts->rows;
@@ -980,7 +1046,8 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
         const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
         float *T = l->pbuf; /* one image's block in output layout [rows, Lout] */
         const size_t blk = (size_t)ts->rows * l->Lout;
-        for (int nn = 0; nn < n; ++nn) {
+        const share sh = holder_share(l, t);
+        for (int nn = sh.s0; nn < sh.s1; ++nn) {
             transpose(Y + (size_t)nn * l->Lout * ts->rows, (size_t)ts->rows, T, (size_t)l->Lout,
                       l->Lout, ts->rows);
             int64_t *a = l->acc + ((size_t)nn * Co + o0) * l->Lout;
@@ -1076,9 +1143,14 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         doff += M * (size_t)ts->rows;
         if (!l->training) gather_grads(l, ts, dy, D);
         float *DX = l->obuf + off;
-        s = tile_error(l, t, rpu_tile_backward(l->tiles[t], D, (int)M, DX));
-        if (s == RPU_OK && dx_terms(l) > 1) {
-            double a = abs_max_nan(DX, M * (size_t)ts->cols);
+        const share sh = holder_share(l, t);
+        const int L = l->Lout;
+        s = tile_error(l, t,
+                       rpu_tile_backward_part(l->tiles[t], D, (int)M, sh.c0 * L, sh.c1 * L,
+                                              block_samples(l) * L, DX));
+        if (s == RPU_OK && dx_terms(l) > 1 && sh.s1 > sh.s0) {
+            double a = abs_max_nan(DX + (size_t)sh.s0 * L * ts->cols,
+                                   (size_t)(sh.s1 - sh.s0) * L * ts->cols);
             if (!(a <= lmax)) lmax = a;
         }
         off += M * (size_t)ts->cols;
@@ -1096,7 +1168,8 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
             const rpu_tile_slot *ts = &l->grid.tiles[t];
             const float *DX = l->obuf + off;
             const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
-            for (int nn = 0; nn < n; ++nn)
+            const share sh = holder_share(l, t);
+            for (int nn = sh.s0; nn < sh.s1; ++nn)
                 col2im_sample(l, ts, DX, nn, dx + ((size_t)nn * C + c0) * l->Lin);
             off += M * (size_t)ts->cols;
         }
@@ -1129,7 +1202,8 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
         const size_t img = (size_t)ts->in_ch * l->Lin;
         float *T = l->pbuf; /* the tile's input-gradient image of one sample */
-        for (int nn = 0; nn < n; ++nn) {
+        const share sh = holder_share(l, t);
+        for (int nn = sh.s0; nn < sh.s1; ++nn) {
             memset(T, 0, sizeof(float) * img);
             col2im_sample(l, ts, DX, nn, T);
             int64_t *a = l->acc + ((size_t)nn * C + c0) * l->Lin;
@@ -1240,6 +1314,55 @@ rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad) 
     return s;
 }
 
+/* Rows [r0, r1) of held tile t that holder m of h updates: consecutive runs of whole
+ * RPU_UPDATE_ROW_BLOCK blocks, as even as blocks allow. */
+static void holder_rows(const rpu_tile_slot *ts, int m, int h, int *r0, int *r1) {
+    const int B = RPU_UPDATE_ROW_BLOCK, nb = (ts->rows + B - 1) / B;
+    const int b0 = (int)((int64_t)nb * m / h), b1 = (int)((int64_t)nb * (m + 1) / h);
+    *r0 = b0 * B < ts->rows ? b0 * B : ts->rows;
+    *r1 = b1 * B < ts->rows ? b1 * B : ts->rows;
+}
+
+/* The update of tile t split over its holders (collective on hcomm): each updates its
+ * rows, then every holder gathers everyone's rows of the arrays the update writes. An
+ * update that cannot be split (the pulsed engine) runs whole on every holder: the same
+ * pulses from the same streams keep the copies identical without a message. */
+static rpu_status update_split(rpu_conv *l, int t, const float *X, const float *D, int M,
+                               float lr) {
+    rpu_tile *tile = l->tiles[t];
+    const rpu_tile_slot *ts = &l->grid.tiles[t];
+    if (!rpu_tile_update_row_splittable(tile))
+        return tile_error(l, t, rpu_tile_update(tile, X, D, M, lr));
+    const int h = ts->holders, m = rpu_tile_holder_index(ts, l->rank, l->size);
+    int r0, r1;
+    holder_rows(ts, m, h, &r0, &r1);
+    rpu_status s = tile_error(l, t, rpu_tile_update_rows(tile, X, D, M, lr, r0, r1));
+    int *counts = (int *)malloc(sizeof(int) * 2 * (size_t)h);
+    if (s == RPU_OK && !counts)
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory to share tile %d's rows", l->label, t);
+    if ((s = rpu_agree(l->hcomm, s)) != RPU_OK) {
+        free(counts);
+        return s;
+    }
+    int *displs = counts + h;
+    for (int q = 0; q < h; ++q) {
+        int a, b;
+        holder_rows(ts, q, h, &a, &b);
+        counts[q] = (b - a) * ts->cols;
+        displs[q] = a * ts->cols;
+    }
+    float *arrays[4];
+    const int na = rpu_tile_update_arrays(tile, arrays, 4);
+    for (int a = 0; a < na && s == RPU_OK; ++a) {
+        int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, arrays[a], counts, displs,
+                                MPI_FLOAT, l->hcomm);
+        if (rc != MPI_SUCCESS) s = mpi_fail(rc, "MPI_Allgatherv");
+    }
+    rpu_tile_rows_copied(tile);
+    free(counts);
+    return s;
+}
+
 rpu_status rpu_conv_update(rpu_conv *l, float lr) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "update: NULL layer");
     if (!(lr >= 0) || !isfinite(lr))
@@ -1251,8 +1374,11 @@ rpu_status rpu_conv_update(rpu_conv *l, float lr) {
     for (int t = 0; t < l->grid.n_tiles; ++t) {
         if (!l->tiles[t]) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
-        RPU_CHECK(tile_error(
-            l, t, rpu_tile_update(l->tiles[t], l->xp + l->xoffs[t], l->dp + doff, (int)M, lr)));
+        const float *X = l->xp + l->xoffs[t], *D = l->dp + doff;
+        if (ts->holders > 1 && l->have_hcomm)
+            RPU_CHECK(update_split(l, t, X, D, (int)M, lr));
+        else
+            RPU_CHECK(tile_error(l, t, rpu_tile_update(l->tiles[t], X, D, (int)M, lr)));
         RPU_CHECK(tile_error(l, t, rpu_tile_post_update(l->tiles[t])));
         doff += M * (size_t)ts->rows;
     }

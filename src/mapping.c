@@ -102,12 +102,46 @@ int rpu_tile_tie_key(const rpu_tile_grid *grid, int t) {
     return (s->group * grid->n_out + s->out_split) * grid->n_in + s->in_split;
 }
 
+/* More ranks than tiles: holders in proportion to work (the highest work per holder gets
+ * the next rank; ties: lower tie key), consecutive rank ranges in tile order. */
+static rpu_status assign_holders(rpu_tile_grid *grid, int ranks) {
+    const int n = grid->n_tiles;
+    for (int extra = ranks - n; extra > 0; --extra) {
+        int best = 0;
+        for (int t = 1; t < n; ++t) {
+            /* work[t] / holders[t] > work[best] / holders[best], in integers (work is cells) */
+            const rpu_tile_slot *a = &grid->tiles[t], *b = &grid->tiles[best];
+            const int64_t lhs = rpu_tile_work(a) * b->holders;
+            const int64_t rhs = rpu_tile_work(b) * a->holders;
+            if (lhs > rhs ||
+                (lhs == rhs && rpu_tile_tie_key(grid, t) < rpu_tile_tie_key(grid, best)))
+                best = t;
+        }
+        grid->tiles[best].holders++;
+    }
+    int next = 0;
+    for (int t = 0; t < n; ++t) {
+        grid->tiles[t].owner = next;
+        next += grid->tiles[t].holders;
+    }
+    return RPU_OK;
+}
+
+int rpu_tile_holder_index(const rpu_tile_slot *s, int rank, int ranks) {
+    if (!s || ranks < 1 || rank < 0 || rank >= ranks) return -1;
+    const int m = ((rank - s->owner) % ranks + ranks) % ranks;
+    return m < (s->holders > 0 ? s->holders : 1) ? m : -1;
+}
+
 rpu_status rpu_assign_owners(rpu_tile_grid *grid, int ranks) {
     if (!grid || (!grid->tiles && grid->n_tiles > 0) || grid->n_tiles < 0)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_assign_owners: no grid");
     if (ranks < 1) return RPU_FAIL(RPU_ERR_ARG, "rpu_assign_owners: ranks %d < 1", ranks);
     const int n = grid->n_tiles;
     if (n == 0) return RPU_OK;
+    for (int t = 0; t < n; ++t)
+        grid->tiles[t].holders = 1;
+    if (ranks > n) return assign_holders(grid, ranks);
     /* Only the min(ranks, n) lowest ranks can ever receive a tile: while a rank without
      * work exists, the lowest such rank is chosen, so ranks >= n stay idle. */
     const int active = ranks < n ? ranks : n;
@@ -147,8 +181,12 @@ rpu_status rpu_tile_grid_rank_cells(const rpu_tile_grid *grid, int ranks, int64_
                             "rpu_tile_grid_rank_cells: tile %d owned by rank %d, "
                             "outside [0, %d)",
                             t, s->owner, ranks);
-        if (cells) cells[s->owner] += rpu_tile_work(s);
-        if (tiles) tiles[s->owner] += 1;
+        const int h = s->holders > 1 ? (s->holders < ranks ? s->holders : ranks) : 1;
+        for (int m = 0; m < h; ++m) { /* every holder holds the whole tile */
+            const int r = (s->owner + m) % ranks;
+            if (cells) cells[r] += rpu_tile_work(s);
+            if (tiles) tiles[r] += 1;
+        }
     }
     return RPU_OK;
 }
@@ -267,6 +305,7 @@ rpu_status rpu_tile_grid_build_split(rpu_split split, int in_channels, int out_c
                 s->rows = out_sizes[j];
                 s->cols = ncol + (i == 0 ? analog_bias : 0);
                 s->owner = 0;
+                s->holders = 1;
                 out0 += out_sizes[j];
             }
             col0 += ncol;

@@ -284,7 +284,34 @@ rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, f
     if (!t || (n > 0 && (!x || !d))) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: NULL argument");
     if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: batch size %d < 0", n);
     rpu_infer_weights_changed(t);
-    return rpu_tile_update_impl(t, x, d, n, lr);
+    return rpu_tile_update_impl(t, x, d, n, lr, 0, t->p.out_size);
+}
+
+rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, int n, float lr,
+                                int r0, int r1) {
+    if (!t || (n > 0 && (!x || !d)))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update_rows: NULL argument");
+    if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update_rows: batch size %d < 0", n);
+    rpu_infer_weights_changed(t);
+    return rpu_tile_update_impl(t, x, d, n, lr, r0, r1);
+}
+
+int rpu_tile_update_arrays(rpu_tile *t, float **arrays, int max) {
+    if (!t) return 0;
+    int n = 0;
+    if (n < max) arrays[n] = t->w;
+    ++n;
+    if (t->dev.persistent_weights) {
+        if (n < max) arrays[n] = t->dev.persistent_weights;
+        ++n;
+    }
+    return n;
+}
+
+void rpu_tile_rows_copied(rpu_tile *t) {
+    if (!t) return;
+    rpu_infer_weights_changed(t);
+    t->abs_w_valid = 0;
 }
 
 rpu_status rpu_tile_post_update(rpu_tile *t) {

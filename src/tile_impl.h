@@ -136,8 +136,9 @@ static inline uint64_t rpu_io_call_blocks(int dim, int64_t n_call) {
 
 /* ---------------------------------------------------------------- update.c */
 
-/* The update engine behind rpu_tile_update. */
-rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr);
+/* The update engine behind rpu_tile_update (rows [0, R)) and rpu_tile_update_rows. */
+rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr,
+                                int r0, int r1);
 
 /* Address layout of the update stream for one vector (update.c; the test reference uses
  * the same): regions of blocks relative to the vector's base. */

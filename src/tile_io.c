@@ -72,6 +72,29 @@ static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int 
     }
 }
 
+/* The MAC of m active vectors v[a] (absolute batch indices vec[a], ascending) in blocks:
+ * vectors share one BLAS call only when they lie in the same block of `block` vectors of
+ * the call (vec / block equal). A vector's result then depends only on its block's active
+ * vectors, never on which range [k0, k1) of the call this pass computes: a tile whose
+ * batch is split over ranks at block boundaries gives the same bits as the whole batch
+ * (BLAS kernels are not invariant under splitting M). vec NULL: one call for all. */
+static void mac_blocked(const rpu_tile *t, int dir, const float *M, const float *v, int m,
+                        const int64_t *vec, int64_t block, float *out) {
+    if (!vec || block <= 0) {
+        mac(t, dir, M, v, m, out);
+        return;
+    }
+    const size_t vin = (size_t)dir_in(t, dir), vout = (size_t)dir_out(t, dir);
+    for (int a = 0; a < m;) {
+        const int64_t blk = vec[a] / block;
+        int e = a + 1;
+        while (e < m && vec[e] / block == blk)
+            ++e;
+        mac(t, dir, M, v + (size_t)a * vin, e - a, out + (size_t)a * vout);
+        a = e;
+    }
+}
+
 /* ---------------------------------------------------------------- noise management */
 
 /* Branch-free min/max that the compiler vectorises (no NaN semantics needed here). */
@@ -121,12 +144,16 @@ static float nm_np_sum(const rpu_io_params *io, const rpu_io_state *st, const fl
     return fmaxf(a, s);
 }
 
-/* Noise-management value of each vector, in batch order (average_abs_max is a running
- * value updated vector by vector). */
-static void noise_management(rpu_tile *t, int dir, const float *x, int n, float *nm) {
+/* Noise-management value nm[k] of the vectors k in [k0, k1) of a call of n, in batch
+ * order. average_abs_max is a running value updated vector by vector over the whole call,
+ * so it runs over all n vectors (the tile's state after the call is the same whichever
+ * range it computed). */
+static void noise_management(rpu_tile *t, int dir, const float *x, int n, int k0, int k1,
+                             float *nm) {
     const rpu_io_params *io = io_params(t, dir);
     const int len = dir_in(t, dir);
-    for (int k = 0; k < n; ++k) {
+    if (io->noise_management == RPU_NM_AVERAGE_ABS_MAX) k0 = 0, k1 = n;
+    for (int k = k0; k < k1; ++k) {
         const float *v = x + (size_t)k * len;
         float s = 1.0f;
         switch (io->noise_management) {
@@ -196,6 +223,8 @@ typedef struct {
     rpu_tile *t;
     int dir, nin, nout;
     int n_call;         /* vectors in this call (fixes the draw addresses) */
+    int k0, k1;         /* the range of the call's vectors this pass computes */
+    int64_t block;      /* MAC block (mac_blocked) */
     uint64_t base;      /* first block of this call's draws */
     int slot;           /* values per vector in a draw buffer (4 * blocks per vector) */
     const int64_t *vec; /* batch index of each active vector */
@@ -204,13 +233,13 @@ typedef struct {
 } batch_ctx;
 
 /* Draws `len` values of one kind for every active vector into out[a * slot ...]: one
- * fill when the whole call is active (its addresses are then consecutive), else one fill
- * per vector. */
+ * fill when the whole range [k0, k1) is active (its addresses are then consecutive), else
+ * one fill per vector. */
 static void draw_rows(const batch_ctx *b, int kind, int len, bool normal, float *out) {
     const rpu_rng *r = &b->t->stream[b->dir];
     const int dim = addr_dim(b->t);
-    if (b->m == b->n_call) {
-        uint64_t first = rpu_io_draw_block(b->base, dim, b->n_call, 0, b->round, kind);
+    if (b->m == b->k1 - b->k0) {
+        uint64_t first = rpu_io_draw_block(b->base, dim, b->n_call, b->k0, b->round, kind);
         size_t total = (size_t)b->m * (size_t)b->slot;
         if (normal)
             rpu_rng_normal_at(r, first, out, total);
@@ -242,13 +271,13 @@ static rpu_status analog_extras(const batch_ctx *b, const float *v, float *y, fl
         /* a = (n/g_ratio) |W||v|; v' = v (1 - (1 - j/n)^2); y -= c(a) ir_drop W v' */
         for (size_t q = 0; q < (size_t)m * nin; ++q)
             tmp_in[q] = fabsf(v[q]);
-        mac(t, dir, aw, tmp_in, m, tmp_out);
+        mac_blocked(t, dir, aw, tmp_in, m, b->vec, b->block, tmp_out);
         for (int k = 0; k < m; ++k)
             for (int j = 0; j < nin; ++j) {
                 float f = 1.0f - (float)j / (float)nin;
                 tmp_in[(size_t)k * nin + j] = v[(size_t)k * nin + j] * (1.0f - f * f);
             }
-        mac(t, dir, t->wsel, tmp_in, m, tmp2);
+        mac_blocked(t, dir, t->wsel, tmp_in, m, b->vec, b->block, tmp2);
         const float sc = (float)nin / io->ir_drop_g_ratio;
         for (size_t q = 0; q < (size_t)m * nout; ++q) {
             float ai = sc * tmp_out[q];
@@ -289,7 +318,7 @@ static rpu_status analog_extras(const batch_ctx *b, const float *v, float *y, fl
             if (!aw) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for |W|");
             for (size_t q = 0; q < (size_t)m * nin; ++q)
                 tmp_in[q] = v[q] * v[q];
-            mac(t, dir, aw, tmp_in, m, amp);
+            mac_blocked(t, dir, aw, tmp_in, m, b->vec, b->block, amp);
             for (size_t q = 0; q < (size_t)m * nout; ++q)
                 amp[q] = sqrtf(max2(amp[q], 0));
         } else {
@@ -391,18 +420,26 @@ static void finalize_outputs(const batch_ctx *b, float *Y, float *G, float *U,
     }
 }
 
-/* Runs one direction of the IO model on a batch: x [n, nin] -> y [n, nout], unscaled
- * by mapping scales (spec §2.3). Bound management only in the forward. */
-static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y) {
+/* Runs one direction of the IO model on the vectors [k0, k1) of a call of n: x [n, nin]
+ * -> rows [k0, k1) of y [n, nout], unscaled by mapping scales (spec §2.3); MAC blocks of
+ * `block` vectors (mac_blocked). Bound management only in the forward. */
+static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, int k0, int k1,
+                          int64_t block, float *y) {
     const rpu_io_params *io = io_params(t, dir);
     const rpu_io_state *st = &t->io[dir];
     const int nin = dir_in(t, dir), nout = dir_out(t, dir);
     t->calls[dir]++;
     if (io->is_perfect) {
-        mac(t, dir, t->wsel, x, n, y);
+        float *yr = y + (size_t)k0 * nout;
+        for (int64_t b0 = k0; b0 < k1;) { /* whole blocks, as mac_blocked */
+            int64_t b1 = (b0 / block + 1) * block;
+            if (b1 > k1) b1 = k1;
+            mac(t, dir, t->wsel, x + (size_t)b0 * nin, (int)(b1 - b0), y + (size_t)b0 * nout);
+            b0 = b1;
+        }
         if (io->out_scale != 1.0f)
-            for (size_t q = 0; q < (size_t)n * nout; ++q)
-                y[q] *= io->out_scale;
+            for (size_t q = 0; q < (size_t)(k1 - k0) * nout; ++q)
+                yr[q] *= io->out_scale;
         return RPU_OK;
     }
     batch_ctx b = {.t = t,
@@ -410,20 +447,24 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
                    .nin = nin,
                    .nout = nout,
                    .n_call = n,
+                   .k0 = k0,
+                   .k1 = k1,
+                   .block = block,
                    .base = t->next_block[dir],
                    .slot = 4 * ((addr_dim(t) + 3) / 4)};
     t->next_block[dir] = b.base + rpu_io_call_blocks(addr_dim(t), n);
     const rpu_bound_management bm = dir == DIR_FWD ? io->bound_management : RPU_BM_NONE;
     const rpu_noise_management nmt = io->noise_management;
 
-    /* float workspace: nm, red, scale [n]; V, tmp_in [n, nin]; Y, tmp_out, tmp2 [n, nout];
-     * G, U [n, slot]; saturated flags [n] bytes. Index workspace: vec [n]. */
-    const size_t N = (size_t)n;
-    size_t need = 3 * N + 2 * N * nin + 3 * N * nout + 2 * N * b.slot + (N + 3) / 4;
+    /* float workspace: nm [n] (absolute index); red, scale [N = k1 - k0]; V, tmp_in
+     * [N, nin]; Y, tmp_out, tmp2 [N, nout]; G, U [N, slot]; saturated flags [N] bytes.
+     * Index workspace: vec [N]. */
+    const size_t N = (size_t)(k1 - k0);
+    size_t need = (size_t)n + 2 * N + 2 * N * nin + 3 * N * nout + 2 * N * b.slot + (N + 3) / 4;
     float *ws = workspace(t, need);
     if (!ws || (N > t->iws_cap && !grow_index_workspace(t, N)))
         return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a batch of %d vectors", n);
-    float *nm = ws, *red = nm + N, *scale = red + N;
+    float *nm = ws, *red = nm + n, *scale = red + N;
     float *V = scale + N, *tmp_in = V + N * nin;
     float *Y = tmp_in + N * nin, *tmp_out = Y + N * nout, *tmp2 = tmp_out + N * nout;
     float *G = tmp2 + N * nout, *U = G + N * b.slot;
@@ -431,11 +472,11 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
     int64_t *vec = t->iws;
     b.vec = vec;
 
-    noise_management(t, dir, x, n, nm);
+    noise_management(t, dir, x, n, k0, k1, nm);
 
     /* active vectors; all-zero ones under noise management give exact zeros */
     int m = 0;
-    for (int k = 0; k < n; ++k) {
+    for (int k = k0; k < k1; ++k) {
         if (nmt != RPU_NM_NONE && nm[k] <= 0 && io->inp_noise <= 0) {
             memset(y + (size_t)k * nout, 0, sizeof(float) * (size_t)nout);
             continue;
@@ -459,7 +500,7 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
             scale[a] = s;
         }
         prepare_inputs(&b, x, scale, V, G, U);
-        mac(t, dir, t->wsel, V, m, Y);
+        mac_blocked(t, dir, t->wsel, V, m, vec, block, Y);
         RPU_CHECK(analog_extras(&b, V, Y, tmp_in, tmp_out, tmp2, G));
         finalize_outputs(&b, Y, G, U, saturated);
         int keep = 0;
@@ -492,17 +533,28 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, float *y)
 
 /* ---------------------------------------------------------------- public passes */
 
-rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pass_mode mode) {
-    if (!t || !x || !y) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: NULL argument");
+/* The checks of a part call: NULL arguments, n < 0, the range and the block. */
+static rpu_status check_part(const char *fn, const void *t, const void *in, const void *out, int n,
+                             int k0, int k1, int block) {
+    if (!t || !in || !out) return RPU_FAIL(RPU_ERR_ARG, "%s: NULL argument", fn);
+    if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "%s: batch size %d < 0", fn, n);
+    if (k0 < 0 || k1 < k0 || k1 > n)
+        return RPU_FAIL(RPU_ERR_ARG, "%s: range [%d, %d) outside the batch of %d", fn, k0, k1, n);
+    if (block < 1) return RPU_FAIL(RPU_ERR_ARG, "%s: MAC block %d < 1", fn, block);
+    return RPU_OK;
+}
+
+rpu_status rpu_tile_forward_part(rpu_tile *t, const float *x, int n, int k0, int k1, int block,
+                                 float *y, rpu_pass_mode mode) {
+    RPU_CHECK(check_part("rpu_tile_forward", t, x, y, n, k0, k1, block));
     if (mode != RPU_MODE_TRAIN && mode != RPU_MODE_EVAL)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: unknown mode %d", (int)mode);
     const bool is_test = mode == RPU_MODE_EVAL;
-    if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: batch size %d < 0", n);
     if (n == 0) return RPU_OK;
     /* the modifier's copy in training (and in eval with enable_during_test) */
     const bool fb = t->inf.fb_valid && (!is_test || t->cfg.modifier.enable_during_test);
     t->wsel = fb ? t->inf.w_fb : t->w;
-    rpu_status st = io_pass(t, DIR_FWD, x, n, y);
+    rpu_status st = io_pass(t, DIR_FWD, x, n, k0, k1, block, y);
     t->wsel = t->w;
     RPU_CHECK(st);
     const int NO = t->p.out_size;
@@ -518,11 +570,12 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pa
         /* as aihwkit's RPUCuda tile wrappers: every config with a forward section
          * (not floating_point), is_perfect or not, when out_bound > 0 */
         const float lim = 0.999f * io->out_scale * io->out_bound;
+        const size_t q0 = (size_t)k0 * NO, q1 = (size_t)k1 * NO;
         if (io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT) {
-            for (size_t q = 0; q < cells; ++q)
+            for (size_t q = q0; q < q1; ++q)
                 t->mask[q] = (uint8_t)(fabsf(y[q]) >= lim);
         } else {
-            memset(t->mask, 0, cells);
+            memset(t->mask + q0, 0, q1 - q0);
         }
         t->mask_n = n;
     } else {
@@ -533,7 +586,7 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pa
                           t->cfg.drift_compensation != RPU_DRIFT_COMP_NONE)
                              ? t->inf.alpha
                              : NULL;
-    for (int k = 0; k < n; ++k) {
+    for (int k = k0; k < k1; ++k) {
         float *yk = y + (size_t)k * NO;
         if (alpha)
             for (int i = 0; i < NO; ++i)
@@ -545,15 +598,19 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pa
     return RPU_OK;
 }
 
+rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pass_mode mode) {
+    return rpu_tile_forward_part(t, x, n, 0, n, n > 0 ? n : 1, y, mode);
+}
+
 rpu_status rpu_tile_forward_raw(rpu_tile *t, const float *x, int n, float *y) {
     if (n <= 0) return RPU_OK;
     t->wsel = t->w;
-    return io_pass(t, DIR_FWD, x, n, y);
+    return io_pass(t, DIR_FWD, x, n, 0, n, n, y);
 }
 
-rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
-    if (!t || !d || !dx) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_backward: NULL argument");
-    if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_backward: batch size %d < 0", n);
+rpu_status rpu_tile_backward_part(rpu_tile *t, const float *d, int n, int k0, int k1, int block,
+                                  float *dx) {
+    RPU_CHECK(check_part("rpu_tile_backward", t, d, dx, n, k0, k1, block));
     if (n == 0) return RPU_OK;
     const int NO = t->p.out_size;
     size_t cells = (size_t)n * NO;
@@ -563,15 +620,26 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
         t->dbuf = p;
         t->dbuf_cap = cells;
     }
+    /* the scaled, masked gradients of the range (noise management of average_abs_max reads
+     * every vector, so those runs scale all) */
+    const bool all = t->cfg.backward.noise_management == RPU_NM_AVERAGE_ABS_MAX;
     float *dd = t->dbuf;
     const bool masked = t->mask_n == n;
-    for (int k = 0; k < n; ++k)
+    for (int k = all ? 0 : k0; k < (all ? n : k1); ++k)
         for (int i = 0; i < NO; ++i) {
             size_t q = (size_t)k * NO + i;
             dd[q] = (masked && t->mask[q]) ? 0.0f : d[q] * t->scales[i];
         }
     t->wsel = t->inf.fb_valid ? t->inf.w_fb : t->w;
-    rpu_status st = io_pass(t, DIR_BWD, dd, n, dx);
+    rpu_status st = io_pass(t, DIR_BWD, dd, n, k0, k1, block, dx);
     t->wsel = t->w;
     return st;
+}
+
+rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
+    return rpu_tile_backward_part(t, d, n, 0, n, n > 0 ? n : 1, dx);
+}
+
+bool rpu_tile_batch_splittable(const rpu_tile *t) {
+    return t && t->cfg.backward.noise_management != RPU_NM_AVERAGE_ABS_MAX;
 }

@@ -345,8 +345,21 @@ static rpu_status pulsed_vector(rpu_tile *t, const engine_ws *e, const float *x,
     return RPU_OK;
 }
 
-rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr) {
+bool rpu_tile_update_row_splittable(const rpu_tile *t) {
+    return t && (!t->dev.pulsed || t->cfg.update.pulse_type == RPU_PULSE_NONE);
+}
+
+rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr,
+                                int r0, int r1) {
     const int R = t->p.out_size, C = t->p.in_size;
+    if (r0 < 0 || r1 > R || r0 > r1 || (r0 % RPU_UPDATE_ROW_BLOCK && r0 != R) ||
+        (r1 % RPU_UPDATE_ROW_BLOCK && r1 != R))
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "rpu_tile_update_rows: rows [%d, %d) of %d not in blocks of %d", r0, r1, R,
+                        RPU_UPDATE_ROW_BLOCK);
+    if ((r0 != 0 || r1 != R) && !rpu_tile_update_row_splittable(t))
+        return RPU_FAIL(RPU_ERR_UNSUPPORTED,
+                        "rpu_tile_update_rows: the pulsed update cannot be split by rows yet");
     const rpu_update_params *up = &t->cfg.update;
     if (!(lr >= 0) || !isfinite(lr))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: learning rate %g must be >= 0", (double)lr);
@@ -376,9 +389,13 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
     t->ucalls++;
 
     if (!t->dev.pulsed || up->pulse_type == RPU_PULSE_NONE) {
-        /* exact W -= lr Dᵀ X, no bounds */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, C, n, -lr_t, du, R, x, C, 1.0f,
-                    t->w, C);
+        /* exact W -= lr Dᵀ X, no bounds, in GEMMs of RPU_UPDATE_ROW_BLOCK rows: a row's result
+         * is then the same whichever rows a call updates (holders split by these blocks) */
+        for (int i0 = r0; i0 < r1; i0 += RPU_UPDATE_ROW_BLOCK) {
+            const int rows = r1 - i0 < RPU_UPDATE_ROW_BLOCK ? r1 - i0 : RPU_UPDATE_ROW_BLOCK;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, C, n, -lr_t, du + i0, R, x,
+                        C, 1.0f, t->w + (size_t)i0 * C, C);
+        }
         t->abs_w_valid = 0;
         return RPU_OK;
     }

@@ -194,12 +194,14 @@ rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad);
  * device. Errors: RPU_ERR_ARG (t not owned by this rank, no kept forward and backward). */
 rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad);
 
-/* SGD step of the analog weights (local: owned tiles only, no communication): every owned
- * tile's update from the patches of the last forward input and backward gradient
- * (W_tile <- W_tile - lr G through the device model, G as rpu_conv_get_tile_grad), then its
- * post-update step (decay, diffusion, clip, remap, modifier). The digital bias is not
- * touched (see the conventions). Errors: RPU_ERR_ARG (lr < 0 or not finite, no kept
- * forward and backward), the tiles' errors (naming the tile). */
+/* SGD step of the analog weights: every held tile's update from the patches of the last
+ * forward input and backward gradient (W_tile <- W_tile - lr G through the device model, G
+ * as rpu_conv_get_tile_grad), then its post-update step (decay, diffusion, clip, remap,
+ * modifier). The digital bias is not touched (see the conventions). Local (no
+ * communication) while every tile has one holder; with more ranks than tiles, collective
+ * over each tile's holders, which split exact updates by rows and gather them (pulsed
+ * updates run whole on every holder); call it on every rank. Errors: RPU_ERR_ARG (lr < 0 or not
+ * finite, no kept forward and backward), the tiles' errors (naming the tile). */
 rpu_status rpu_conv_update(rpu_conv *l, float lr);
 
 /* The post-update step alone (local: owned tiles only, no communication): every owned
@@ -259,7 +261,7 @@ rpu_status rpu_conv_set_readout_oversampling(rpu_conv *l, int over_sampling);
 
 /* Accessors (local; NULL or 0 for a NULL layer): the layer's tile grid (owners for this
  * communicator's size), its duplicated communicator, the tile with grid index t if this
- * rank owns it (else NULL; the layer owns it: use it through rpu_tile_*, never destroy it,
+ * rank holds a copy (else NULL; the layer owns it: use it through rpu_tile_*, never destroy it,
  * and call rpu_conv_state_loaded after writing its state items), the creation parameters,
  * the rpu_config (as given at create), whether it is the conv layer behind an rpu_linear
  * (ndim 0: input [n, in], one patch each), and the number of weights
@@ -267,6 +269,10 @@ rpu_status rpu_conv_set_readout_oversampling(rpu_conv *l, int over_sampling);
 const rpu_tile_grid *rpu_conv_grid(const rpu_conv *l);
 MPI_Comm rpu_conv_comm(const rpu_conv *l);
 rpu_tile *rpu_conv_tile(const rpu_conv *l, int t);
+/* Tile t if this rank is its owner (rpu_tile_slot.owner), else NULL: with more ranks than
+ * tiles several ranks hold identical copies of a tile (rpu_conv_tile gives each its copy);
+ * the owner's is the one that goes to checkpoints. Local. */
+rpu_tile *rpu_conv_tile_owned(const rpu_conv *l, int t);
 const rpu_conv_params *rpu_conv_get_params(const rpu_conv *l);
 const rpu_config *rpu_conv_config(const rpu_conv *l);
 bool rpu_conv_is_linear(const rpu_conv *l);

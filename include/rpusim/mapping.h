@@ -80,7 +80,11 @@ typedef struct {
                             analog bias column): [col0, col0 + ncol); mapped: in_ch0 *
                             kernel_elems and in_ch * kernel_elems */
     int rows, cols;      /* tile shape: out_ch x (ncol (+1 analog bias on in_split 0)) */
-    int owner;           /* rank that owns the tile */
+    int owner;           /* rank that owns the tile (writes it to checkpoints) */
+    int holders;         /* ranks holding a copy of the tile: owner, owner + 1, ...
+                            (mod ranks); > 1 only when there are more ranks than tiles
+                            (rpu_assign_owners). The holders split each batch's forward and
+                            backward and keep identical state (DESIGN.md). */
 } rpu_tile_slot;
 
 /* The tile grid of a layer: groups x in_splits x out_splits tiles, tile index
@@ -141,11 +145,14 @@ int64_t rpu_tile_work(const rpu_tile_slot *tile);
  * (which share their input patches) tend to land on the same rank. Local (pure). */
 int rpu_tile_tie_key(const rpu_tile_grid *grid, int t);
 
-/* Assigns owners by longest-processing-time-first: tiles sorted by work (descending; ties:
- * lower rpu_tile_tie_key first) go one by one to the rank with the least work so far (ties:
- * lowest rank). A pure function of the grid's tile shapes and the rank count; afterwards
- * max rank work - min rank work <= the largest tile's work. Ranks beyond the tile count
- * own nothing.
+/* Assigns owners (and holders). With ranks <= tiles, by longest-processing-time-first:
+ * tiles sorted by work (descending; ties: lower rpu_tile_tie_key first) go one by one to
+ * the rank with the least work so far (ties: lowest rank); every tile has one holder, its
+ * owner; max rank work - min rank work <= the largest tile's work. With more ranks than
+ * tiles every rank works: each tile starts with one holder, and each further rank goes to
+ * the tile with the most work per holder (ties: lower tie key), so holders are in
+ * proportion to work; the tiles then take consecutive rank ranges in tile order (owner =
+ * first rank of the range). A pure function of the grid's tile shapes and the rank count.
  * Errors: RPU_ERR_ARG for a NULL grid or ranks < 1, RPU_ERR_NOMEM (owners unchanged).
  * Local (pure). */
 rpu_status rpu_assign_owners(rpu_tile_grid *grid, int ranks);
@@ -153,16 +160,21 @@ rpu_status rpu_assign_owners(rpu_tile_grid *grid, int ranks);
 /* Cells (sum of rows x cols) of all tiles of the grid. 0 for NULL. Local (pure). */
 int64_t rpu_tile_grid_cells(const rpu_tile_grid *grid);
 
-/* Per-rank totals of the current owners: cells[r] (sum of rows x cols) and tiles[r] (tile
- * count) for r in [0, ranks); either output may be NULL. For reports (`rpusim map`) and
+/* Per-rank totals of the tiles each rank holds (its own and, with holders > 1, the copies):
+ * cells[r] (sum of rows x cols) and tiles[r] (tile count) for r in [0, ranks); either
+ * output may be NULL. For reports (`rpusim map`) and
  * tests. Errors: RPU_ERR_ARG for a NULL grid, ranks < 1, or a tile whose owner is outside
  * [0, ranks) (outputs then unspecified). Local (pure). */
 rpu_status rpu_tile_grid_rank_cells(const rpu_tile_grid *grid, int ranks, int64_t *cells,
                                     int *tiles);
 
-/* Rotates the owners by `offset` (owner <- (owner + offset) mod ranks). Layers call it
- * with their layer id, so that a network's small single-tile layers do not all land on
- * rank 0; still a pure function of (grid, ranks, layer id). Local (pure). */
+/* Index of `rank` among the holders of tile s (0 = the owner), or -1 if it holds no copy.
+ * Local (pure). */
+int rpu_tile_holder_index(const rpu_tile_slot *s, int rank, int ranks);
+
+/* Rotates the owners by `offset` (owner <- (owner + offset) mod ranks; holders follow). Layers call
+ * it with their layer id, so that a network's small single-tile layers do not all land on rank 0;
+ * still a pure function of (grid, ranks, layer id). Local (pure). */
 void rpu_rotate_owners(rpu_tile_grid *grid, int ranks, uint32_t offset);
 
 #ifdef __cplusplus

@@ -105,6 +105,30 @@ rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pa
  * the output bound there get zero gradient. Local. */
 rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx);
 
+/* Part of a forward / backward call, for a tile whose batch is split over several ranks
+ * that each hold a copy of the tile (rpu_tile_slot.holders): computes the vectors [k0, k1)
+ * of a call of n vectors. x (d) and y (dx) are the whole call's arrays [n, ...]; only rows
+ * [k0, k1) of the output are written. Every random number is drawn from the address the
+ * whole call gives the vector, and the tile's state after the call (noise-stream position,
+ * call counters, average_abs_max's running value) is the same whichever range was
+ * computed, so the holders stay identical. The analog products are computed in BLAS calls
+ * that never mix vectors of different blocks of `block` vectors (k / block); with k0 and
+ * k1 multiples of block (or k1 = n), vector k's result is bitwise the same as in any other
+ * split of the same call with the same block. rpu_tile_forward / rpu_tile_backward are
+ * the part [0, n) with block n. The gradient mask is kept for the range: a backward part
+ * must cover the range of the training forward part before it (or lie inside it).
+ * Errors: RPU_ERR_ARG (NULL, n < 0, a range outside [0, n], block < 1), as the whole call.
+ * Local. */
+rpu_status rpu_tile_forward_part(rpu_tile *t, const float *x, int n, int k0, int k1, int block,
+                                 float *y, rpu_pass_mode mode);
+rpu_status rpu_tile_backward_part(rpu_tile *t, const float *d, int n, int k0, int k1, int block,
+                                  float *dx);
+
+/* Whether a batch may be split into parts over holders: false when the backward's noise
+ * management (average_abs_max) runs over the masked gradients of every vector, which a
+ * holder knows only for its own range. Local (pure). */
+bool rpu_tile_batch_splittable(const rpu_tile *t);
+
 /* Weight update of a batch (spec §3): W <- W - lr · d xᵀ for each vector k in batch order,
  * x [n, in], d [n, out] (gradient w.r.t. the tile output; divided by the mapping scales
  * here, spec §7). Pulsed devices go through stochastic pulse trains (update.pulse_type)
@@ -113,6 +137,30 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx);
  * device bounds. Errors: RPU_ERR_ARG (NULL, n < 0, lr < 0 or not finite),
  * RPU_ERR_UNSUPPORTED (a pulse train longer than 255 slots), RPU_ERR_NOMEM. Local. */
 rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
+
+/* The update of rows [r0, r1) only, for a tile whose holders split the update
+ * (rpu_tile_slot.holders): rows [r0, r1) of the weights change exactly as in
+ * rpu_tile_update(t, x, d, n, lr) (x [n, in] and d [n, out] are the whole batch's), the
+ * other rows are untouched, and the tile's counters advance as in the whole update, so
+ * after the other holders' rows are copied in (the arrays of rpu_tile_update_arrays, then
+ * rpu_tile_rows_copied) every holder has the whole update's result. r0 and r1 are
+ * multiples of RPU_UPDATE_ROW_BLOCK (or the row count): the exact update computes its
+ * GEMMs in blocks of that many rows, split or not. Only where
+ * rpu_tile_update_row_splittable (the exact updates of floating_point, ideal and
+ * pulse_type none; the pulsed engine needs every row's draws addressable on their own).
+ * Errors: those of rpu_tile_update, RPU_ERR_ARG (a range not in blocks),
+ * RPU_ERR_UNSUPPORTED (a split pulsed update). Local. */
+#define RPU_UPDATE_ROW_BLOCK 16
+rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, int n, float lr,
+                                int r0, int r1);
+bool rpu_tile_update_row_splittable(const rpu_tile *t);
+
+/* The [out, in] float arrays an update writes (the weights, and the persistent weights of
+ * devices with write noise) into arrays[0..max); returns how many there are. With
+ * rpu_tile_rows_copied (after writing rows into them: drops the caches derived from the
+ * weights) the layer copies holders' rows between them. Local. */
+int rpu_tile_update_arrays(rpu_tile *t, float **arrays, int max);
+void rpu_tile_rows_copied(rpu_tile *t);
 
 /* The weight gradient of a batch that rpu_tile_update(x, d, n, lr) acts on (spec §1.6,
  * §6.7, §7), x [n, in], d [n, out] as for the update, grad [out, in]:

@@ -55,7 +55,7 @@ class TileSlot(ctypes.Structure):
     """rpu_tile_slot: one tile of a layer's grid."""
     _fields_ = [(n, c_int) for n in ("group", "in_split", "out_split", "in_ch0", "in_ch",
                                      "out_ch0", "out_ch", "col0", "ncol", "rows", "cols",
-                                     "owner")]
+                                     "owner", "holders")]
 
 
 class TileGrid(ctypes.Structure):

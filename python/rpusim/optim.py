@@ -3,8 +3,8 @@
 Digital parameters (the torch modules' and the analog layers' digital biases) follow
 torch.optim.SGD exactly (lr, momentum, dampening, weight_decay, nesterov). The analog
 layers' tile weights (their ``analog_ctx`` parameters) are updated by their C tiles with
-the group's learning rate: rpu_conv_update, a pulsed update on each tile's owner rank for
-pulsed devices, the exact update for floating-point and inference configs; then the
+the group's learning rate: rpu_conv_update, a pulsed update on each rank holding the tile
+for pulsed devices, the exact update for floating-point and inference configs; then the
 tiles' post-update step (decay, diffusion, clip, remap, modifier). As in aihwkit, every
 analog layer gets one post-update step per optimizer step, also when it has no gradient
 or the learning rate is 0 (rpu_conv_post_update). Momentum and weight decay do not act on
@@ -12,8 +12,10 @@ pulsed or floating-point tiles (aihwkit's tile update ignores them); aihwkit app
 to inference (hardware-aware) tiles through torch, which rpusim's C update does not do
 yet, so that combination raises ConfigError instead of training differently.
 
-step() is local: each rank updates the tiles it owns and its replica of the digital
-parameters (the same values on every rank, since their gradients are replicated).
+step() is collective (call it on every rank): each rank updates the tiles it holds and its
+replica of the digital parameters (the same values on every rank, since their gradients
+are replicated); with more ranks than tiles, the holders of a tile split an exact update
+by rows and exchange them.
 """
 import torch
 from torch.optim import SGD

@@ -14,8 +14,7 @@
 #define F(T, f) printf("field %s.%s %zu\n", #T, #f, offsetof(T, f))
 #define E(T) printf("enum %s %zu\n", #T, sizeof(T))
 
-int main(void)
-{
+int main(void) {
     S(rpu_conv_params);
     F(rpu_conv_params, ndim);
     F(rpu_conv_params, in_channels);
@@ -57,6 +56,7 @@ int main(void)
     F(rpu_tile_slot, rows);
     F(rpu_tile_slot, cols);
     F(rpu_tile_slot, owner);
+    F(rpu_tile_slot, holders);
 
     S(rpu_tile_grid);
     F(rpu_tile_grid, groups);

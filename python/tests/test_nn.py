@@ -222,7 +222,9 @@ def test_python_and_c_api_bitwise():
 def test_train_eval_switch_the_tiles():
     layer = AnalogLinearMapped(5, 3, rpu_config=fp_config(2, 0, "digital"))
     opt = AnalogSGD(layer.parameters(), lr=0.5)
-    x = torch.rand(4, 5)
+    # the same input on every rank (SPMD; torch's default seed differs between processes):
+    # with more ranks than tiles, a tile's holders must see the same patches
+    x = torch.rand(4, 5, generator=torch.Generator().manual_seed(11))
     w0, _ = layer.get_weights()
     layer.eval()
     layer(x).sum().backward()

@@ -455,11 +455,11 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
     /* tile table (channel ranges are layer channels, not offsets within the group; the
      * tile_array split adds the tile's columns of its group's unfolded patch) */
     if (tile_table && array)
-        fprintf(os, "  %5s %5s %3s %3s  %-11s %-11s %-11s %9s %9s %5s\n", "tile", "group", "i", "j",
-                "in_ch", "in_cols", "out_ch", "shape", "cells", "owner");
+        fprintf(os, "  %5s %5s %3s %3s  %-11s %-11s %-11s %9s %9s %5s %7s\n", "tile", "group", "i",
+                "j", "in_ch", "in_cols", "out_ch", "shape", "cells", "owner", "holders");
     else if (tile_table)
-        fprintf(os, "  %5s %5s %3s %3s  %-11s %-11s %9s %9s %5s\n", "tile", "group", "i", "j",
-                "in_ch", "out_ch", "shape", "cells", "owner");
+        fprintf(os, "  %5s %5s %3s %3s  %-11s %-11s %9s %9s %5s %7s\n", "tile", "group", "i", "j",
+                "in_ch", "out_ch", "shape", "cells", "owner", "holders");
     for (int t = 0; t < g.n_tiles && tile_table; ++t) {
         const rpu_tile_slot *s = &g.tiles[t];
         char ic[32], oc[32], sh[32];
@@ -477,12 +477,13 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
         if (array) {
             char cc[32];
             snprintf(cc, sizeof cc, "%d-%d", s->col0, s->col0 + s->ncol - 1);
-            fprintf(os, "  %5d %5d %3d %3d  %-11s %-11s %-11s %9s %9lld %5d\n", t, s->group,
+            fprintf(os, "  %5d %5d %3d %3d  %-11s %-11s %-11s %9s %9lld %5d %7d\n", t, s->group,
                     s->in_split, s->out_split, ic, cc, oc, sh, (long long)rpu_tile_work(s),
-                    s->owner);
+                    s->owner, s->holders);
         } else {
-            fprintf(os, "  %5d %5d %3d %3d  %-11s %-11s %9s %9lld %5d\n", t, s->group, s->in_split,
-                    s->out_split, ic, oc, sh, (long long)rpu_tile_work(s), s->owner);
+            fprintf(os, "  %5d %5d %3d %3d  %-11s %-11s %9s %9lld %5d %7d\n", t, s->group,
+                    s->in_split, s->out_split, ic, oc, sh, (long long)rpu_tile_work(s), s->owner,
+                    s->holders);
         }
     }
 
@@ -727,8 +728,10 @@ int cli_map(int argc, char **argv) {
                 "%s\n",
                 kind, device, bpc, cfg.mapping.max_input_size, cfg.mapping.max_output_size,
                 cfg.mapping.digital_bias ? "true" : "false");
-        fprintf(os, "owners: largest tile first to the least loaded rank; send bytes: ring "
-                    "allreduce of int64 partial sums, 2(P-1)/P x (8 x elements + 16) per rank\n");
+        fprintf(os, "owners: largest tile first to the least loaded rank; with more ranks than "
+                    "tiles, holders (copies) in proportion to work split each batch; send bytes: "
+                    "ring allreduce of int64 partial sums, 2(P-1)/P x (8 x elements + 16) per "
+                    "rank\n");
         rc = 0;
         for (int l = 0; l < n_layers && rc == 0; ++l)
             rc = report_layer(&layers[l], l + 1, &cfg, bpc, ranks, batch, !summary, &cur, &tot, os);

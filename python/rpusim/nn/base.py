@@ -335,9 +335,10 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
         return self._pending
 
     def _analog_step(self, lr):
-        """One optimizer step of the tiles (local): the pulsed/exact update with lr and the
-        post-update step when a gradient is waiting and lr > 0, else the post-update step
-        alone (aihwkit runs post_update_step on every analog tile at every step)."""
+        """One optimizer step of the tiles (collective over each tile's holders): the
+        pulsed/exact update with lr and the post-update step when a gradient is waiting and
+        lr > 0, else the post-update step alone (aihwkit runs post_update_step on every
+        analog tile at every step)."""
         if self._pending and lr != 0.0:
             update = _capi.linear_update if self._is_linear else _capi.conv_update
             _check(update(self._handle, float(lr)))
