@@ -161,28 +161,34 @@ static void run_experiment(const char *label, rpu_experiment *e, int c, int h, i
     rpu_net_destroy(&net);
 }
 
-/* 1. every reduction rule of layer.c in one network */
-static void test_rules(void) {
-    const char *text = "[run]\nseed = 3\n"
-                       "[rpu]\nkind = single\ndevice.type = constant_step\n"
-                       "mapping.max_input_size = 20\nmapping.max_output_size = 6\n"
-                       "mapping.digital_bias = false\n"
-                       /* 3x10x10 -> 4x9x9: 12 columns, one tile (float forward) */
-                       "[layer.c1]\ntype = conv2d\nout = 4\nkernel = 2\n"
-                       "[layer.r1]\ntype = relu\n"
-                       /* 36 columns in 2-channel splits x 14 outputs in [5, 5, 4]: 6 tiles */
-                       "[layer.c2]\ntype = conv2d\nout = 14\nkernel = 3\npadding = 1\n"
-                       "[layer.p1]\ntype = maxpool\nkernel = 2\n"
-                       /* 14 x 4 = 56 columns in [19, 19, 18]: kernel blocks cut */
-                       "[layer.c3]\ntype = conv2d\nout = 6\nkernel = 2\nsplit = tile_array\n"
-                       /* 2 groups of 3 -> 6, 1x1: one tile per group, analog bias */
-                       "[layer.c4]\ntype = conv2d\nout = 12\nkernel = 1\ngroups = 2\n"
-                       "[layer.d1]\ntype = dropout\np = 0.25\n"
-                       "[layer.flat]\ntype = flatten\n"
-                       /* 108 -> 13: 6 x 3 tiles */
-                       "[layer.fc1]\ntype = linear\nout = 13\n"
-                       "[layer.t1]\ntype = tanh\n"
-                       "[layer.fc2]\ntype = linear\nout = 4\n";
+/* 1. every reduction rule of layer.c in one network; kind single (pulsed updates, run
+ * whole by every holder of a tile) or floating_point (exact updates, split by rows over
+ * a tile's holders, which then gather each other's rows: at 2-4 ranks the 1-, 2- and
+ * 3-tile layers have holders, unevenly at 3 and 4) */
+static void test_rules(const char *kind) {
+    char text[2048];
+    snprintf(text, sizeof text,
+             "[run]\nseed = 3\n"
+             "[rpu]\nkind = %s\n%s"
+             "mapping.max_input_size = 20\nmapping.max_output_size = 6\n"
+             "mapping.digital_bias = false\n"
+             /* 3x10x10 -> 4x9x9: 12 columns, one tile (float forward) */
+             "[layer.c1]\ntype = conv2d\nout = 4\nkernel = 2\n"
+             "[layer.r1]\ntype = relu\n"
+             /* 36 columns in 2-channel splits x 14 outputs in [5, 5, 4]: 6 tiles */
+             "[layer.c2]\ntype = conv2d\nout = 14\nkernel = 3\npadding = 1\n"
+             "[layer.p1]\ntype = maxpool\nkernel = 2\n"
+             /* 14 x 4 = 56 columns in [19, 19, 18]: kernel blocks cut */
+             "[layer.c3]\ntype = conv2d\nout = 6\nkernel = 2\nsplit = tile_array\n"
+             /* 2 groups of 3 -> 6, 1x1: one tile per group, analog bias */
+             "[layer.c4]\ntype = conv2d\nout = 12\nkernel = 1\ngroups = 2\n"
+             "[layer.d1]\ntype = dropout\np = 0.25\n"
+             "[layer.flat]\ntype = flatten\n"
+             /* 108 -> 13: 6 x 3 tiles */
+             "[layer.fc1]\ntype = linear\nout = 13\n"
+             "[layer.t1]\ntype = tanh\n"
+             "[layer.fc2]\ntype = linear\nout = 4\n",
+             kind, strcmp(kind, "single") ? "" : "device.type = constant_step\n");
     rpu_experiment *e = NULL;
     CHECK_OK(rpu_experiment_parse(text, "rules.ini", NULL, 0, &e));
     if (!e) return;
@@ -200,7 +206,9 @@ static void test_rules(void) {
         rpu_net_destroy(&net);
     }
     int tiles = 0;
-    run_experiment("rules", e, 3, 10, 10, 5, 2, &tiles);
+    char label[64];
+    snprintf(label, sizeof label, "rules (%s)", kind);
+    run_experiment(label, e, 3, 10, 10, 5, 2, &tiles);
     CHECK(tiles == 1 + 6 + 3 + 2 + 18 + 1, "rules: %d tiles", tiles);
     rpu_experiment_free(&e);
 }
@@ -257,7 +265,8 @@ static void test_arguments(void) {
 
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
-    test_rules();
+    test_rules("single");
+    test_rules("floating_point");
     test_files();
     test_arguments();
     return tl_finish();

@@ -73,8 +73,16 @@ static void test_step(void) {
     p.bias = RPU_BIAS_NONE;
     double f[4] = {1e-3, 1e-3, 1e-3, 1e-3}, b[4] = {5e-4, 5e-4, 5e-4, 5e-4},
            u[4] = {2.5e-4, 2.5e-4, 2.5e-4, 2.5e-4};
-    sm_layer L = {"fc",         "linear", &p,       &cfg, {1, 1, 1}, false, {4.2e-3, 2e-3, 1e-3},
-                  {2e-4, 0, 0}, 4,        {f, b, u}};
+    sm_layer L = {.name = "fc",
+                  .type = "linear",
+                  .p = &p,
+                  .cfg = &cfg,
+                  .in_size = {1, 1, 1},
+                  .t1 = {4.2e-3, 2e-3, 1e-3},
+                  .fixed = {2e-4, 0, 0},
+                  .n_tiles = 4,
+                  .tile = {f, b, u},
+                  .lout = 1};
     sm_profile prof = {1, &L, 10, 1e-4};
     const sm_machine m = {4, 4, {1e-6, 1e9}, {1e-6, 1e9}, 0, {0, 1}};
     /* the plan: 2 input splits, so forward = allreduce of 2 doubles + of 10 x 8 int64 */
@@ -108,6 +116,54 @@ static void test_step(void) {
           "2 ranks, batch 20: step %g s", r.step);
 }
 
+/* One tile (linear 8 -> 40, floating point) on 2 ranks: two holders. The MVMs (3 of the 4
+ * ms forward, all 2 ms backward) split by sample blocks (64 vectors: batch 128 in 2
+ * blocks, one each), the update by 16-row blocks (40 rows: blocks [0, 16) and [16, 40),
+ * shares 0.4 and 0.6); the plan adds the holders' status check and row gather. */
+static void test_holders(void) {
+    rpu_config cfg;
+    rpu_config_default(&cfg, RPU_KIND_FLOATING_POINT);
+    cfg.mapping.max_input_size = 64;
+    cfg.mapping.max_output_size = 64;
+    rpu_conv_params p;
+    rpu_conv_params_default(&p, 0, 8, 40, 1);
+    p.bias = RPU_BIAS_NONE;
+    double f[1] = {4e-3}, b[1] = {2e-3}, u[1] = {1e-3}, mf[1] = {3e-3}, mb[1] = {2e-3};
+    sm_layer L = {.name = "fc",
+                  .type = "linear",
+                  .p = &p,
+                  .cfg = &cfg,
+                  .in_size = {1, 1, 1},
+                  .t1 = {4e-3, 2e-3, 1e-3},
+                  .n_tiles = 1,
+                  .tile = {f, b, u},
+                  .mvm = {mf, mb},
+                  .batch_split = true,
+                  .row_update = true,
+                  .lout = 1};
+    sm_profile prof = {1, &L, 128, 0};
+    const sm_machine m = {4, 4, {1e-6, 1e9}, {1e-6, 1e9}, 0, {0, 1}};
+    sm_result r;
+    CHECK_OK(sm_predict(&prof, &m, 2, 128, &r, NULL));
+    /* forward: 1.5 + 1 ms and one float allreduce of 128 x 40 (+ the 1-int check);
+     * backward: 1 ms, no reduction (no input gradient); update: 0.6 ms, then the check
+     * and a gather of 40 x 8 floats among the 2 holders */
+    const double comm = (1e-6 + 4e-9) + (1e-6 + 20480e-9) + (1e-6 + 4e-9) +
+                        sm_call_cost(&m, RPU_COMM_ALLGATHER, 1280, 2).seconds;
+    CHECK(near(r.step, 2.5e-3 + 1e-3 + 0.6e-3 + comm) && r.calls == 4,
+          "2 holders: step %g s (want %g), %d calls", r.step, 2.5e-3 + 1e-3 + 0.6e-3 + comm,
+          r.calls);
+    /* batch 10 is one block: holder 0 computes it all */
+    CHECK_OK(sm_predict(&prof, &m, 2, 10, &r, NULL));
+    const double s = 10.0 / 128;
+    CHECK(near(r.compute, (4e-3 + 2e-3 + 0.6e-3) * s), "2 holders, one block: compute %g s",
+          r.compute);
+    /* a pulsed update is not split: every holder updates whole */
+    L.row_update = false;
+    CHECK_OK(sm_predict(&prof, &m, 2, 128, &r, NULL));
+    CHECK(near(r.compute, 2.5e-3 + 1e-3 + 1e-3), "whole update: compute %g s", r.compute);
+}
+
 static void test_units(void) {
     double v = 0;
     CHECK(!sm_parse_bandwidth("100Gb/s", &v) && near(v, 12.5e9), "100Gb/s: %g", v);
@@ -128,6 +184,7 @@ int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_calls();
     test_step();
+    test_holders();
     test_units();
     return tl_finish();
 }

@@ -11,10 +11,17 @@
  *   backward: with an input gradient only; one contributing tile per input element
  *             (dx_terms = n_out x in_share == 1): 1 int + batch x in x Lin floats; else 2
  *             doubles + batch x in x Lin int64;
- *   update:   nothing (each rank updates its own tiles).
+ *   update:   for each tile this rank holds with other holders (more ranks than tiles,
+ *             rpu_tile_slot.holders > 1) whose update splits by rows (the exact updates:
+ *             rpu_tile_update_row_splittable): rpu_agree on the holders' communicator
+ *             (MPI_Allreduce of 1 int) and one MPI_Allgatherv of the tile's rows x cols
+ *             floats per array the update writes (rpu_tile_update_arrays); else nothing
+ *             (each rank updates its own tiles; a pulsed update runs whole on every
+ *             holder).
  * mpi_tests/test_comm_plan.c counts the calls of real steps with a PMPI wrapper and fails
  * when this file and layer.c disagree. */
 #include "rpusim/layer.h"
+#include "rpusim/tile.h"
 
 #include "error_impl.h"
 
@@ -91,7 +98,6 @@ rpu_status rpu_conv_comm_plan(const rpu_conv_params *p, const rpu_config *cfg, i
     rpu_tile_grid g;
     RPU_CHECK(rpu_conv_placement(p, cfg, ranks, &g));
     const int n_in = g.n_in, dx_terms = g.n_out * g.in_share;
-    rpu_tile_grid_free(&g);
     const int64_t ny = (int64_t)batch * p->out_channels * Lout;
     const int64_t nx = (int64_t)batch * p->in_channels * Lin;
     int n = 0;
@@ -119,7 +125,33 @@ rpu_status rpu_conv_comm_plan(const rpu_conv_params *p, const rpu_config *cfg, i
                 "input gradient partial sums (int64)");
         }
     }
-    /* update: local */
+    /* update: the holders of a tile whose update splits by rows share their rows; whether
+     * it splits and how many arrays it writes are properties of the config, asked of a
+     * small tile of it */
+    rpu_status s = RPU_OK;
+    int split = -1, arrays = 0;
+    for (int t = 0; t < g.n_tiles && s == RPU_OK; ++t) {
+        const rpu_tile_slot *ts = &g.tiles[t];
+        if (ts->holders <= 1 || rpu_tile_holder_index(ts, rank, ranks) < 0) continue;
+        if (split < 0) {
+            rpu_tile_params tp = {.out_size = 2, .in_size = 2, .seed = 1, .mac = p->mac};
+            rpu_tile *probe = NULL;
+            s = rpu_tile_create(&tp, cfg, &probe);
+            if (s != RPU_OK) break;
+            float *a[8];
+            split = rpu_tile_update_row_splittable(probe);
+            arrays = rpu_tile_update_arrays(probe, a, 8);
+            rpu_tile_destroy(&probe);
+        }
+        if (!split) continue;
+        add(calls, max_calls, &n, RPU_PHASE_UPDATE, RPU_COMM_ALLREDUCE, 1, 4, ts->holders,
+            "status of the holders' row update (rpu_agree, int)");
+        for (int a = 0; a < arrays; ++a)
+            add(calls, max_calls, &n, RPU_PHASE_UPDATE, RPU_COMM_ALLGATHER,
+                (int64_t)ts->rows * ts->cols, 4, ts->holders, "the holders' updated rows (float)");
+    }
+    rpu_tile_grid_free(&g);
+    if (s != RPU_OK) return s;
     *n_calls = n;
     return RPU_OK;
 }

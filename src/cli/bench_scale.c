@@ -513,6 +513,14 @@ static rpu_status profile_layer(run_state *st, int l) {
     for (int f = 0; f < N_PH; ++f)
         if (!S->tile[f] && !(S->tile[f] = calloc((size_t)g->n_tiles, sizeof(double))))
             return RPU_ERR_NOMEM;
+    for (int f = 0; f < 2; ++f)
+        if (!S->mvm[f] && !(S->mvm[f] = calloc((size_t)g->n_tiles, sizeof(double))))
+            return RPU_ERR_NOMEM;
+    /* how the holders of a tile would split it (rank 0 holds every tile of net1) */
+    const rpu_tile *t0 = rpu_conv_tile(li->conv, 0);
+    S->batch_split = t0 && rpu_tile_batch_splittable(t0);
+    S->row_update = t0 && rpu_tile_update_row_splittable(t0);
+    S->lout = (int)spatial(li->out_nd, li->out_sp);
     int n = 0;
     TRY(rpu_conv_comm_plan(S->p, S->cfg, st->n0, li->in_sp, li->input_grad, 1, 0, NULL, 0, &n));
     rpu_comm_call *calls = calloc((size_t)n + 1, sizeof *calls);
@@ -534,6 +542,7 @@ static rpu_status profile_layer(run_state *st, int l) {
             const double share = (double)rpu_tile_work(&g->tiles[t]) / cells;
             S->tile[f][t] =
                 api_sum <= rest ? api[t] + (rest - api_sum) * share : rest * api[t] / api_sum;
+            S->mvm[f][t] = api_sum <= rest ? api[t] : S->tile[f][t];
         }
     }
     S->fixed[RPU_PHASE_UPDATE] = 0; /* the digital bias step is a few values */
@@ -955,9 +964,11 @@ static void report(run_state *st) {
 /* ------------------------------------------------------------------ command */
 
 static void free_state(run_state *st) {
-    for (int l = 0; st->prof.layers && l < st->L; ++l)
+    for (int l = 0; st->prof.layers && l < st->L; ++l) {
         for (int f = 0; f < N_PH; ++f)
             free(st->prof.layers[l].tile[f]);
+        free(st->prof.layers[l].mvm[0]), free(st->prof.layers[l].mvm[1]);
+    }
     for (int k = 0; st->api && k < 2 * st->L; ++k)
         free(st->api[k]);
     free(st->api), free(st->prof.layers), free(st->info), free(st->t1), free(st->tP);

@@ -120,6 +120,44 @@ static double shared_max(const double *C, int ranks, const sm_machine *m) {
     return worst;
 }
 
+/* Samples [c0, c1) of a batch of n that holder m of h computes (layer.c's holder_share:
+ * blocks of whole samples, at least 64 patch vectors each, dealt as evenly as blocks
+ * allow), as a fraction of n. */
+static double batch_share(int n, int lout, int m, int h) {
+    const int spb = (64 + lout - 1) / lout, nb = (n + spb - 1) / spb;
+    const long b0 = (long)nb * m / h, b1 = (long)nb * (m + 1) / h;
+    const long c0 = b0 * spb < n ? b0 * spb : n, c1 = b1 * spb < n ? b1 * spb : n;
+    return (double)(c1 - c0) / n;
+}
+
+/* Rows [r0, r1) of `rows` that holder m of h updates (layer.c's holder_rows: blocks of
+ * RPU_UPDATE_ROW_BLOCK rows), as a fraction. */
+static double row_share(int rows, int m, int h) {
+    const int B = RPU_UPDATE_ROW_BLOCK, nb = (rows + B - 1) / B;
+    const long b0 = (long)nb * m / h, b1 = (long)nb * (m + 1) / h;
+    const long r0 = b0 * B < rows ? b0 * B : rows, r1 = b1 * B < rows ? b1 * B : rows;
+    return (double)(r1 - r0) / rows;
+}
+
+/* Adds tile t's compute in phase f (scaled by s) to its holders' C. */
+static void add_tile(double *C, int ranks, const rpu_tile_slot *ts, const sm_layer *L, int t, int f,
+                     int batch, double s) {
+    const int h = ts->holders > 1 ? ts->holders : 1;
+    const double c = L->tile[f][t];
+    for (int m = 0; m < h; ++m) {
+        const int r = (ts->owner + m) % ranks;
+        if (h == 1) {
+            C[r] += c * s;
+        } else if (f == RPU_PHASE_UPDATE) {
+            C[r] += (L->row_update ? c * row_share(ts->rows, m, h) : c) * s;
+        } else {
+            const double mvm = L->mvm[f] ? L->mvm[f][t] : 0;
+            const double part = L->batch_split ? batch_share(batch, L->lout, m, h) : 1.0;
+            C[r] += (mvm * part + (c - mvm)) * s;
+        }
+    }
+}
+
 rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, int batch,
                       sm_result *res, double *layer_seconds) {
     memset(res, 0, sizeof *res);
@@ -167,7 +205,7 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
             for (int r = 0; r < ranks; ++r)
                 C[r] = L->fixed[f] * s;
             for (int t = 0; L->p && t < g.n_tiles && t < L->n_tiles; ++t)
-                C[g.tiles[t].owner] += L->tile[f][t] * s;
+                add_tile(C, ranks, &g.tiles[t], L, t, f, batch, s);
             if (f == RPU_PHASE_UPDATE) { /* no synchronisation: summed over the layers */
                 for (int r = 0; r < ranks; ++r)
                     U[r] += C[r];

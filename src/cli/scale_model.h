@@ -7,10 +7,11 @@
  * What it models, per training step (forward of every layer in order, loss, backward in
  * reverse order, update):
  *   - compute of rank r in layer l and phase f: C = F(l,f) + sum over the tiles r holds
- *     of c(t,f), where F is the replicated part (digital layers, and the assembly of the
- *     full reduced output or gradient that every rank does) and c the tile's own work (its
- *     MVMs and pulsed update, and its share of the layer's patch gathering), measured on
- *     one rank at batch b0 and scaled linearly with the batch;
+ *     of c(t,f) (a tile with several holders: each its share of the batch's MVMs, as
+ *     layer.c splits it, and of the rows of an exact update), where F is the replicated part
+ * (digital layers, and the assembly of the full reduced output or gradient that every rank does)
+ * and c the tile's own work (its MVMs and pulsed update, and its share of the layer's patch
+ * gathering), measured on one rank at batch b0 and scaled linearly with the batch;
  *   - processor sharing: ranks of a node share its cores, so a phase takes at least the sum
  *     of the node's ranks' compute over its cores;
  *   - forward and backward synchronise at every layer's reduction: a layer's phase takes
@@ -73,6 +74,12 @@ typedef struct {
     double fixed[3]; /* of which replicated on every rank (a digital layer: all of it) */
     int n_tiles;
     double *tile[3]; /* [n_tiles] seconds of each tile per phase, layer-side share included */
+    /* with more ranks than tiles a tile has several holders (rpu_tile_slot.holders): */
+    double *mvm[2];   /* NULL, or [n_tiles] the part of tile[0..1] that the holders split by
+                         samples (the tile's own MVMs); the rest every holder repeats */
+    bool batch_split; /* rpu_tile_batch_splittable: else every holder computes the batch */
+    bool row_update;  /* rpu_tile_update_row_splittable: else every holder updates whole */
+    int lout;         /* output pixels per sample (1 for linear): the sample blocks */
 } sm_layer;
 
 typedef struct {
