@@ -26,6 +26,7 @@ bool exp_same(const rpu_experiment *a, const rpu_experiment *b, char *why, size_
     DIFF(x->synthetic_n != y->synthetic_n, "data.synthetic_n");
     DIFF(x->synthetic_classes != y->synthetic_classes, "data.synthetic_classes");
     DIFF(x->synthetic_size != y->synthetic_size, "data.synthetic_size");
+    DIFF(x->synthetic_channels != y->synthetic_channels, "data.synthetic_channels");
     DIFF(!rpu_config_equal(&a->cfg, &b->cfg), "the [rpu] config");
     DIFF(a->n_layers != b->n_layers, "the number of layers");
     for (int q = 0; q < a->n_layers; ++q) {

@@ -39,6 +39,7 @@
 #define _XOPEN_SOURCE 700
 #include "exp_same.h"
 #include "experiment_impl.h"
+#include "net_io_impl.h"
 #include "rpusim/layer.h"
 #include "rpusim/net.h"
 #include "testlib.h"
@@ -580,6 +581,7 @@ static const key_case run_keys[] = {
     {"data", "synthetic_n", {"100", NULL}},
     {"data", "synthetic_classes", {"3", NULL}},
     {"data", "synthetic_size", {"6", NULL}},
+    {"data", "synthetic_channels", {"3", NULL}},
     {"layer.c1", "type", {"conv2d", "linear", "dropout", NULL}},
     {"layer.c1", "out", {"5", NULL}},
     {"layer.c1", "kernel", {"3", NULL}},
@@ -786,7 +788,6 @@ static void test_fixed_point(void) {
 
 /* ------------------------------------------------------------------ 6. before the first step */
 
-
 typedef struct {
     int epochs, progress;
 } calls;
@@ -970,6 +971,35 @@ static void test_split(void) {
           "split = tiles: %s", m);
 }
 
+/* ------------------------------------------------------------------ 8. synthetic channels */
+
+/* data.synthetic_channels gives both splits of the synthetic set that many channels
+ * (default 1), and a value outside 1..256 is refused naming the line and key. */
+static void test_synthetic_channels(void) {
+    const char *t = "[data]\ndataset = synthetic\nsynthetic_n = 8\nsynthetic_classes = 2\n"
+                    "synthetic_size = 4\nsynthetic_channels = 3\n"
+                    "[layer.fc]\ntype = linear\nout = 2\n";
+    for (int with = 0; with <= 1; ++with) {
+        const char *ov[] = {"data.synthetic_channels=1"};
+        rpu_experiment *e = parse_ok(t, with ? NULL : ov, with ? 0 : 1, "synthetic_channels");
+        if (!e) continue;
+        rpu_dataset train = {0}, test = {0};
+        CHECK_OK(net_load_data(e, &train, &test));
+        const int want = with ? 3 : 1;
+        CHECK(train.channels == want && test.channels == want && train.height == 4 &&
+                  train.width == 4,
+              "synthetic_channels %d: splits of %d and %d channels of %d x %d", want,
+              train.channels, test.channels, train.height, train.width);
+        rpu_dataset_free(&train);
+        rpu_dataset_free(&test);
+        rpu_experiment_free(&e);
+    }
+    const char *m = parse_bad("[data]\ndataset = synthetic\nsynthetic_channels = 0\n", NULL, 0,
+                              "synthetic_channels = 0");
+    CHECK(has_loc(m, "exp.ini", 3) && has(m, "synthetic_channels"), "synthetic_channels = 0: %s",
+          m);
+}
+
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     snprintf(g_tmp, sizeof g_tmp, "%s/np%d", RPUSIM_EXP_TMP, tl_size());
@@ -986,6 +1016,7 @@ int main(int argc, char **argv) {
     test_fixed_point();
     test_before_first_step();
     test_split();
+    test_synthetic_channels();
     if (!getenv("TEST_EXP_KEEP")) tl_remove_tree(g_tmp);
     return tl_finish();
 }

@@ -165,7 +165,10 @@ static rpu_status data_entry(rpu_experiment *e, const exp_entry *x) {
     if (!strcmp(k, "synthetic_n")) return get_int(e, x, 2, 1 << 24, &r->synthetic_n);
     if (!strcmp(k, "synthetic_classes")) return get_int(e, x, 2, 256, &r->synthetic_classes);
     if (!strcmp(k, "synthetic_size")) return get_int(e, x, 1, 4096, &r->synthetic_size);
-    return unknown_key(e, x, "dataset, path, synthetic_n, synthetic_classes, synthetic_size");
+    if (!strcmp(k, "synthetic_channels")) return get_int(e, x, 1, 256, &r->synthetic_channels);
+    return unknown_key(e, x,
+                       "dataset, path, synthetic_n, synthetic_classes, synthetic_size, "
+                       "synthetic_channels");
 }
 
 static const char *const layer_types[] = {"conv1d",  "conv2d",  "conv3d",  "linear",
@@ -227,6 +230,7 @@ static void run_defaults(rpu_run_params *r) {
     r->synthetic_n = 512;
     r->synthetic_classes = 4;
     r->synthetic_size = 8;
+    r->synthetic_channels = 1;
 }
 
 /* One layer per [layer.NAME] section, in section order. */

@@ -1,6 +1,7 @@
 /* Sequential networks built from an experiment: mapped analog conv/linear layers (spread
  * over the communicator) and replicated digital layers; forward, cross-entropy backward,
  * SGD update. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "experiment_impl.h"
 
 #include "error_impl.h"
@@ -10,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     const exp_layer *spec;
@@ -22,9 +24,10 @@ typedef struct {
     rpu_pool_params pool;
     int32_t *argmax;
     float *mask;
-    float *y;   /* output activations [batch, out_n] */
-    float *dy;  /* gradient w.r.t. the output */
-    float *mom; /* bias momentum */
+    float *y;          /* output activations [batch, out_n] */
+    float *dy;         /* gradient w.r.t. the output */
+    float *mom;        /* bias momentum */
+    double seconds[3]; /* forward, backward, update time while profiling */
 } net_layer;
 
 struct rpu_net {
@@ -40,7 +43,15 @@ struct rpu_net {
     bool training;
     uint64_t step;
     float *dlogits;
+    bool profiling;      /* time every layer (rpu_net_set_profiling) */
+    double loss_seconds; /* the loss and its gradient, while profiling */
 };
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static const char *type_name(exp_layer_type t) {
     static const char *names[] = {"conv1d",  "conv2d",  "conv3d",  "linear",  "relu",    "tanh",
@@ -285,6 +296,7 @@ rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits) {
     for (int k = 0; k < net->n_layers; ++k) {
         net_layer *L = &net->layers[k];
         const size_t cnt = (size_t)n * L->out_n;
+        const double t0 = net->profiling ? now() : 0;
         switch (L->spec->type) {
         case EXP_CONV1D:
         case EXP_CONV2D:
@@ -319,6 +331,7 @@ rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits) {
         default:
             return RPU_FAIL(RPU_ERR_INTERNAL, "unknown layer type");
         }
+        if (net->profiling) L->seconds[0] += now() - t0;
         in = L->y;
     }
     if (logits) memcpy(logits, in, sizeof(float) * (size_t)n * (size_t)rpu_net_outputs(net));
@@ -330,13 +343,16 @@ rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, i
         return RPU_FAIL(RPU_ERR_ARG, "rpu_net_backward: needs a forward first");
     const int n = net->n, K = rpu_net_outputs(net);
     net_layer *last = &net->layers[net->n_layers - 1];
+    const double tl = net->profiling ? now() : 0;
     RPU_CHECK(rpu_cross_entropy(last->y, labels, n, K, loss, last->dy, correct));
+    if (net->profiling) net->loss_seconds += now() - tl;
     for (int k = net->n_layers - 1; k >= 0; --k) {
         net_layer *L = &net->layers[k];
         const float *in = k ? net->layers[k - 1].y : net->x;
         float *dx = k ? net->layers[k - 1].dy : NULL; /* no input gradient for the data */
         const size_t cnt = (size_t)n * L->out_n;
         if (!dx && !L->conv) break; /* a digital first layer: no gradient for the data */
+        const double t0 = net->profiling ? now() : 0;
         switch (L->spec->type) {
         case EXP_CONV1D:
         case EXP_CONV2D:
@@ -368,6 +384,7 @@ rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, i
         default:
             return RPU_FAIL(RPU_ERR_INTERNAL, "unknown layer type");
         }
+        if (net->profiling) L->seconds[1] += now() - t0;
         (void)in;
         if (!dx) break; /* first layer: nothing below */
     }
@@ -380,8 +397,12 @@ rpu_status rpu_net_update(rpu_net *net, float lr) {
     for (int k = 0; k < net->n_layers; ++k) {
         net_layer *L = &net->layers[k];
         if (!L->conv) continue;
+        const double t0 = net->profiling ? now() : 0;
         RPU_CHECK(rpu_conv_update(L->conv, lr)); /* the analog weights, through the tiles */
-        if (rpu_conv_get_params(L->conv)->bias != RPU_BIAS_DIGITAL) continue;
+        if (rpu_conv_get_params(L->conv)->bias != RPU_BIAS_DIGITAL) {
+            if (net->profiling) L->seconds[2] += now() - t0;
+            continue;
+        }
         /* the digital bias by SGD with the run's momentum (a digital parameter) */
         float *b = (float *)malloc(sizeof(float) * 2 * (size_t)L->out_c), *g = b + L->out_c;
         if (!b)
@@ -401,7 +422,43 @@ rpu_status rpu_net_update(rpu_net *net, float lr) {
         }
         free(b);
         RPU_CHECK(s);
+        if (net->profiling) L->seconds[2] += now() - t0;
     }
+    return RPU_OK;
+}
+
+void rpu_net_set_profiling(rpu_net *net, bool on) {
+    if (!net) return;
+    net->profiling = on;
+    net->loss_seconds = 0;
+    for (int k = 0; k < net->n_layers; ++k)
+        memset(net->layers[k].seconds, 0, sizeof net->layers[k].seconds);
+}
+
+double rpu_net_loss_seconds(const rpu_net *net) {
+    return net ? net->loss_seconds : 0;
+}
+
+int rpu_net_layer_count(const rpu_net *net) {
+    return net ? net->n_layers : 0;
+}
+
+rpu_status rpu_net_layer_info(const rpu_net *net, int k, rpu_net_layer *info) {
+    if (!net || !info) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_layer_info: NULL argument");
+    if (k < 0 || k >= net->n_layers)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_net_layer_info: layer %d outside [0, %d)", k,
+                        net->n_layers);
+    const net_layer *L = &net->layers[k];
+    memset(info, 0, sizeof *info);
+    info->name = L->spec->name;
+    info->type = type_name(L->spec->type);
+    info->in_c = L->in_c, info->in_nd = L->in_nd;
+    info->out_c = L->out_c, info->out_nd = L->out_nd;
+    memcpy(info->in_sp, L->in_sp, sizeof info->in_sp);
+    memcpy(info->out_sp, L->out_sp, sizeof info->out_sp);
+    info->conv = L->conv;
+    info->input_grad = k > 0; /* rpu_net_backward: no input gradient for the data */
+    memcpy(info->seconds, L->seconds, sizeof info->seconds);
     return RPU_OK;
 }
 

@@ -399,10 +399,10 @@ rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_datase
         s = rpu_dataset_load_dir(r->data_path, true, train);
         if (s == RPU_OK) s = rpu_dataset_load_dir(r->data_path, false, test);
     } else {
-        const int sz = r->synthetic_size, n = r->synthetic_n;
-        s = rpu_dataset_synthetic(n, 1, sz, sz, r->synthetic_classes, r->seed, train);
+        const int sz = r->synthetic_size, n = r->synthetic_n, ch = r->synthetic_channels;
+        s = rpu_dataset_synthetic(n, ch, sz, sz, r->synthetic_classes, r->seed, train);
         if (s == RPU_OK)
-            s = rpu_dataset_synthetic(n / 4 + 1, 1, sz, sz, r->synthetic_classes, r->seed + 7919,
+            s = rpu_dataset_synthetic(n / 4 + 1, ch, sz, sz, r->synthetic_classes, r->seed + 7919,
                                       test);
     }
     /* both splits have the same sample shape and the test labels are training classes */
@@ -426,6 +426,11 @@ rpu_status net_load_data(const rpu_experiment *e, rpu_dataset *train, rpu_datase
         return RPU_FAIL(s, "%s: [data] %s: %s", w, key, inner);
     }
     return RPU_OK;
+}
+
+rpu_status rpu_experiment_data(const rpu_experiment *e, rpu_dataset *train, rpu_dataset *test) {
+    if (!e || !train || !test) return RPU_FAIL(RPU_ERR_ARG, "rpu_experiment_data: NULL argument");
+    return net_load_data(e, train, test);
 }
 
 rpu_status net_make(MPI_Comm comm, const rpu_experiment *e, const rpu_dataset *ds, rpu_net **net) {

@@ -326,6 +326,71 @@ rpu_status rpu_linear_get_weights(rpu_linear *l, float *weight, float *bias, rpu
 /* The conv layer (ndim 0) that implements it (local; owned by the linear layer). */
 rpu_conv *rpu_linear_as_conv(rpu_linear *l);
 
+/* ------------------------------------------------------------------ communication plan
+ * (src/layer_plan.c)
+ *
+ * What a layer sends: the MPI calls one rank of a layer's communicator issues in one
+ * training step (forward in training mode, backward, update), without running anything.
+ * This is the one description of the layer's communication that `rpusim bench scale`
+ * models and reports; mpi_tests/test_comm_plan.c counts every MPI call of real steps
+ * with a PMPI wrapper and checks them against it at 1-4 ranks. A change of the layer's
+ * collectives (layer.c) must change these functions with it. Only the success path is
+ * described: a failing rank adds the broadcast of its message (rpu_agree). */
+
+/* The collective or point-to-point operation of a call (blocking or not: MPI_Iallreduce
+ * is RPU_COMM_ALLREDUCE). */
+typedef enum {
+    RPU_COMM_ALLREDUCE = 0,
+    RPU_COMM_REDUCE,
+    RPU_COMM_BCAST,
+    RPU_COMM_REDUCE_SCATTER, /* count: the elements reduced (the sum of the pieces) */
+    RPU_COMM_ALLGATHER,      /* count: the elements gathered (the sum of the pieces) */
+    RPU_COMM_SEND,
+    RPU_COMM_RECV,
+    RPU_COMM_BARRIER,
+    RPU_COMM_OTHER /* any other call (a wrapper's catch-all; never in a plan) */
+} rpu_comm_op;
+#define RPU_COMM_N_OPS 9
+
+/* The part of a training step a call belongs to. */
+typedef enum { RPU_PHASE_FORWARD = 0, RPU_PHASE_BACKWARD, RPU_PHASE_UPDATE } rpu_phase;
+
+/* One MPI call of one rank. Its payload is count x type_bytes bytes (what the call is
+ * given; the bytes an MPI library moves on the wire depend on its algorithm). */
+typedef struct {
+    int layer;       /* network layer index (rpu_net_comm_plan); -1 from rpu_conv_comm_plan */
+    rpu_phase phase; /* forward, backward or update */
+    rpu_comm_op op;
+    int64_t count;    /* elements given to the call on this rank */
+    int type_bytes;   /* bytes per element (MPI_Type_size) */
+    int group;        /* ranks of the communicator it runs on */
+    int peer;         /* root of a rooted collective, peer of a point-to-point call; else -1 */
+    const char *what; /* what it carries (static text), e.g. "output partial sums (int64)" */
+} rpu_comm_call;
+
+/* "allreduce", "reduce", ... ("?" for other values). Local (pure). */
+const char *rpu_comm_op_name(rpu_comm_op op);
+
+/* The tile grid of a layer of parameters p and config cfg created on `ranks` ranks, with
+ * the owners rpu_conv_create gives the tiles (rpu_tile_grid_build_split, then owners
+ * rotated by p->layer_id): what each rank holds and computes. Free with
+ * rpu_tile_grid_free. Errors: RPU_ERR_ARG (NULL, ranks < 1, bad parameters), those of the
+ * grid (rpu_tile_grid_build_split), RPU_ERR_NOMEM. Local (pure). */
+rpu_status rpu_conv_placement(const rpu_conv_params *p, const rpu_config *cfg, int ranks,
+                              rpu_tile_grid *grid);
+
+/* The calls rank `rank` of a layer's communicator of `ranks` ranks issues in one training
+ * step on a batch of `batch` samples of spatial size in_size (the first p->ndim entries;
+ * ignored for a linear layer, p->ndim 0): the forward's, then the backward's (none for the
+ * input gradient when input_grad is false: rpu_conv_backward with dx NULL), then the
+ * update's, in the order the layer issues them. Writes min(total, max_calls) calls to
+ * calls (may be NULL with max_calls 0 to ask for the count) and the total to *n_calls.
+ * Errors: RPU_ERR_ARG (NULL p, cfg or n_calls, batch < 1, rank outside [0, ranks), an
+ * input smaller than the kernel), those of rpu_conv_placement. Local (pure). */
+rpu_status rpu_conv_comm_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
+                              const int *in_size, bool input_grad, int ranks, int rank,
+                              rpu_comm_call *calls, int max_calls, int *n_calls);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,7 +9,7 @@
  *             checkpoint_every (epochs), keep_checkpoints, progress_every (batches)
  *   [rpu]     the rpu_config by aihwkit's dotted names (kind first, then device.type, ...)
  *   [data]    dataset = digits | idx | fashion_mnist | synthetic; path; synthetic_n,
- *             synthetic_classes, synthetic_size
+ *             synthetic_classes, synthetic_size (height = width), synthetic_channels
  *   [layer.NAME] type = conv1d | conv2d | conv3d | linear | relu | tanh | sigmoid |
  *             maxpool | avgpool | flatten | dropout, with out, kernel, stride, padding,
  *             dilation, groups, bias, p (dropout), split = mapped | tile_array (analog
@@ -36,6 +36,8 @@
 #include <stdint.h>
 
 #include "rpusim/config.h"
+#include "rpusim/data.h"
+#include "rpusim/layer.h"
 #include "rpusim/tile.h"
 #include "rpusim/status.h"
 
@@ -78,10 +80,15 @@ typedef struct {
     int checkpoint_every, keep_checkpoints, progress_every;
     char dataset[32];
     char data_path[512];
-    int synthetic_n, synthetic_classes, synthetic_size;
+    int synthetic_n, synthetic_classes, synthetic_size, synthetic_channels;
 } rpu_run_params;
 /* The run parameters of exp. Local. */
 const rpu_run_params *rpu_experiment_run(const rpu_experiment *exp);
+
+/* The experiment's training and test sets as rpu_train loads them ([data]; local). Free
+ * them with rpu_dataset_free. Errors name the [data] line: RPU_ERR_IO, RPU_ERR_FORMAT,
+ * RPU_ERR_NOMEM, RPU_ERR_ARG. */
+rpu_status rpu_experiment_data(const rpu_experiment *exp, rpu_dataset *train, rpu_dataset *test);
 
 /* Builds the network for inputs [n, channels, spatial...] (collective on comm): infers and
  * checks the shape of every layer (errors name the layer's line). ndim = number of spatial
@@ -107,6 +114,40 @@ rpu_status rpu_net_update(rpu_net *net, float lr);
 /* Dropout masks are keyed by (seed, layer, step): set the step before each forward
  * (local; the same step on every rank). */
 void rpu_net_set_step(rpu_net *net, uint64_t step);
+
+/* One layer of a built network, for reports, benchmarks and models. */
+typedef struct {
+    const char *name;          /* the NAME of [layer.NAME] (the network's storage) */
+    const char *type;          /* "conv2d", "linear", "relu", "maxpool", ... */
+    int in_c, in_nd, in_sp[3]; /* input per sample: channels (features when flat), spatial */
+    int out_c, out_nd, out_sp[3];
+    struct rpu_conv *conv; /* the analog layer (a linear layer's conv); NULL if digital */
+    bool input_grad;       /* rpu_net_backward computes this layer's input gradient
+                              (every layer but the first) */
+    double seconds[3];     /* forward, backward, update seconds summed while profiling */
+} rpu_net_layer;
+
+/* Number of layers (digital ones included). Local. */
+int rpu_net_layer_count(const rpu_net *net);
+/* Layer k (0-based, in network order) of net. Errors: RPU_ERR_ARG (NULL, k out of range).
+ * Local. */
+rpu_status rpu_net_layer_info(const rpu_net *net, int k, rpu_net_layer *info);
+/* Profiling (local): on, every layer's forward, backward and update (the analog tiles and
+ * the digital bias step) time is summed into rpu_net_layer.seconds, and the loss with
+ * its gradient into rpu_net_loss_seconds; the times include the layers' MPI calls. Every
+ * call resets the times to 0. Off by default (two clock reads per layer and pass). */
+void rpu_net_set_profiling(rpu_net *net, bool on);
+double rpu_net_loss_seconds(const rpu_net *net);
+
+/* The MPI calls rank `rank` of `ranks` issues in one training step of net (rpu_net_forward
+ * in training mode, rpu_net_backward, rpu_net_update) on a batch of `batch` samples: every
+ * analog layer's rpu_conv_comm_plan (layer.h) with its input shape, the forward's in layer
+ * order, the backward's in reverse order, then the update's, each call tagged with its
+ * layer index. ranks need not be the size of the communicator net was built on (a plan
+ * for another rank count). Writes min(total, max_calls) calls, the total to *n_calls.
+ * Errors: as rpu_conv_comm_plan. Local (pure). */
+rpu_status rpu_net_comm_plan(const rpu_net *net, int batch, int ranks, int rank,
+                             rpu_comm_call *calls, int max_calls, int *n_calls);
 
 /* Analog layers (conv/linear) in order, for checkpoints: count, name, conv handle (owned
  * by the network). Local. */

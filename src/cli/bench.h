@@ -10,5 +10,8 @@ int cli_bench_tile(int argc, char **argv);
 int cli_bench_update(int argc, char **argv);
 /* rpusim bench conv: a mapped Conv2d training step (MPI; run under mpiexec). */
 int cli_bench_conv(int argc, char **argv);
+/* rpusim bench scale: the alpha-beta + compute scale model of an experiment, measured here
+ * (MPI; run under mpiexec). */
+int cli_bench_scale(int argc, char **argv);
 
 #endif

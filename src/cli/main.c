@@ -51,8 +51,10 @@ static void usage(FILE *f) {
             "  bench tile [options]   time tile forward/backward against sgemm of the same shape\n"
             "                         (rpusim bench tile --help for options)\n"
             "  bench update [options] time the pulsed update of one tile (--device NAME)\n"
-            "  bench conv [options]   time a mapped Conv2d training step (run under mpiexec)\n");
-#else
+            "  bench conv [options]   time a mapped Conv2d training step (run under mpiexec)\n"
+            "  bench scale EXPERIMENT [options]\n"
+            "                         measure an experiment's compute and transport here and\n"
+            "                         predict its step time on N ranks (run under mpiexec)\n");#else
     fprintf(f, "(built without the benchmarks `rpusim bench ...`: -DRPUSIM_BENCHMARKS=OFF)\n");
 #endif
 }
