@@ -54,7 +54,8 @@ static void usage(FILE *f) {
             "  bench conv [options]   time a mapped Conv2d training step (run under mpiexec)\n"
             "  bench scale EXPERIMENT [options]\n"
             "                         measure an experiment's compute and transport here and\n"
-            "                         predict its step time on N ranks (run under mpiexec)\n");#else
+            "                         predict its step time on N ranks (run under mpiexec)\n");
+#else
     fprintf(f, "(built without the benchmarks `rpusim bench ...`: -DRPUSIM_BENCHMARKS=OFF)\n");
 #endif
 }
