@@ -1267,8 +1267,9 @@ static void holder_rows(const rpu_tile_slot *ts, int m, int h, int *r0, int *r1)
 
 /* The update of tile t split over its holders (collective on hcomm): each updates its
  * rows, then every holder gathers everyone's rows of the arrays the update writes. An
- * update that cannot be split (the pulsed engine) runs whole on every holder: the same
- * pulses from the same streams keep the copies identical without a message. */
+ * update that cannot be split (rpu_tile_update_row_splittable) runs whole on every
+ * holder: the same draws from the same streams keep the copies identical without a
+ * message. */
 static rpu_status update_split(rpu_conv *l, int t, const float *X, const float *D, int M,
                                float lr) {
     rpu_tile *tile = l->tiles[t];

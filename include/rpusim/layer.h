@@ -201,9 +201,9 @@ rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad);
  * as rpu_conv_get_tile_grad), then its post-update step (decay, diffusion, clip, remap,
  * modifier). The digital bias is not touched (see the conventions). Local (no
  * communication) while every tile has one holder; with more ranks than tiles, collective
- * over each tile's holders, which split exact updates by rows and gather them (pulsed
- * updates run whole on every holder); call it on every rank. Errors: RPU_ERR_ARG (lr < 0 or not
- * finite, no kept forward and backward), the tiles' errors (naming the tile). */
+ * over each tile's holders, which split the update by rows and gather them; call it on
+ * every rank. Errors: RPU_ERR_ARG (lr < 0 or not finite, no kept forward and backward),
+ * the tiles' errors (naming the tile). */
 rpu_status rpu_conv_update(rpu_conv *l, float lr);
 
 /* The post-update step alone (local: owned tiles only, no communication): every owned
