@@ -1162,6 +1162,21 @@ static int conv_scenario_sections(section *s) {
     return k;
 }
 
+/* One training step of a scenario: forward (output to o), backward (input gradient
+ * after it), get_grad (weight gradient after that; bias gradient to b), update with lr 0.1.
+ * Returns o advanced past the three. */
+static float *scenario_step(rpu_conv *l, const float *x, const float *dy, int n, const int *size,
+                            float *o, size_t nx, size_t ny, size_t nw, float *b) {
+    CHECK_OK(rpu_conv_forward(l, x, n, size, o));
+    o += ny;
+    CHECK_OK(rpu_conv_backward(l, dy, o));
+    o += nx;
+    CHECK_OK(rpu_conv_get_grad(l, o, b));
+    o += nw;
+    CHECK_OK(rpu_conv_update(l, 0.1f));
+    return o;
+}
+
 static void conv_scenario(MPI_Comm comm, float *res) {
     rpu_config c;
     rpu_config_default(&c, RPU_KIND_SINGLE);
@@ -1184,13 +1199,7 @@ static void conv_scenario(MPI_Comm comm, float *res) {
     for (int st = 0; st < STEPS; ++st) {
         tl_fill_uniform(x, (int)nx, -1, 1, 32 + (uint64_t)st, 1);
         tl_fill_uniform(dy, (int)ny, -0.5f, 0.5f, 32 + (uint64_t)st, 2);
-        CHECK_OK(rpu_conv_forward(l, x, n, size, o));
-        o += ny;
-        CHECK_OK(rpu_conv_backward(l, dy, o));
-        o += nx;
-        CHECK_OK(rpu_conv_get_grad(l, o, b));
-        o += nw;
-        CHECK_OK(rpu_conv_update(l, 0.1f));
+        o = scenario_step(l, x, dy, n, size, o, nx, ny, nw, b);
     }
     CHECK_OK(rpu_conv_get_weights(l, o, o + nw, RPU_READ_EXACT));
     free(x), free(dy);
@@ -1388,13 +1397,7 @@ static void holders_scenario(MPI_Comm comm, float *res) {
         memset(x + per, 0, sizeof(float) * per); /* sample (vector) 1: zeros */
         for (size_t q = 3 * per; q < 4 * per; ++q)
             x[q] *= 8.0f; /* sample 3: saturates */
-        CHECK_OK(rpu_conv_forward(l, x, n, lin ? NULL : size, o));
-        o += ny;
-        CHECK_OK(rpu_conv_backward(l, dy, o));
-        o += nx;
-        CHECK_OK(rpu_conv_get_grad(l, o, b));
-        o += nw;
-        CHECK_OK(rpu_conv_update(l, 0.1f));
+        o = scenario_step(l, x, dy, n, lin ? NULL : size, o, nx, ny, nw, b);
     }
     CHECK_OK(rpu_conv_get_weights(l, o, o + nw, RPU_READ_EXACT));
     free(x), free(dy), free(b);
