@@ -206,11 +206,51 @@ check "bench update: 7 timed rows" \
     bash -c "[ \$(grep -cE '^(floating_point|constant_step|soft_bounds) +[0-9.]+ +[0-9.]+' '$work/upd.txt') -eq 7 ]"
 check "bench update: bytes per cell of constant_step is 20" \
     bash -c "grep -E '^constant_step +20\.0$' '$work/upd.txt' >/dev/null"
+# --device: one device's three learning rates (plus the floating-point row), the BL
+# column; no speed-up against figures of another tool that this run did not measure
+check "bench update --device exp_step runs" expect_rc 0 "$work/upde.txt" "$rpusim" bench update \
+    --size 16 --batch 2 --repeats 1 --device exp_step
+check "bench update --device exp_step: 3 exp_step rows" \
+    bash -c "[ \$(grep -cE '^exp_step +[0-9.]+ +[0-9.]+ +[0-9]+$' '$work/upde.txt') -eq 3 ]"
+check "bench update: no speed-up column" bash -c "! grep -qi 'speedup' '$work/upd.txt'"
+check "bench update: no aihwkit seconds" bash -c "! grep -qiE 'aihwkit_s|aihwkit.*[0-9] ?(s|ms)\b' '$work/upd.txt'"
+check "bench update --device floating_point: exit 2" expect_rc 2 "$work/updf.txt" "$rpusim" \
+    bench update --device floating_point
+check "bench update --device: names the value" has "$work/updf.txt" \
+    "--device 'floating_point': not a pulsed device type"
 check "bench conv runs (singleton MPI)" expect_rc 0 "$work/conv.txt" "$rpusim" bench conv \
     --batch 2 --size 8 --repeats 1
 check "bench conv: 4 configurations timed" \
     bash -c "[ \$(grep -cE '^(floating_point|constant_step|fp_8tiles|cs_8tiles) +[0-9]+ ' '$work/conv.txt') -eq 4 ]"
 check "bench conv: bad option exits 2" expect_rc 2 "$work/convbad.txt" "$rpusim" bench conv --batch x
+# issue 15: no ratio against figures of another run; they are printed as such, dated
+check "bench conv: no aihwkit ratio column" bash -c \
+    "! grep -qE '^config .*aihwkit' '$work/conv.txt'"
+check "bench conv: outside figures labelled, dated" has "$work/conv.txt" \
+    "Not measured in this run (issue 15, 2026-12-05" "Use --torch for a ratio measured in this run."
+# --torch: PyTorch's step timed in the same run by a child Python (setup.sh installs
+# python3-torch); an interpreter that fails is named with its exit status
+if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+    check "bench conv --torch runs" expect_rc 0 "$work/convt.txt" "$rpusim" bench conv \
+        --batch 2 --size 8 --repeats 1 --torch
+    check "bench conv --torch: PyTorch's step and a /torch column" bash -c \
+        "grep -qE '^PyTorch [0-9.a-z+]+ Conv2d step \(torch.nn.Conv2d \+ SGD, 1 thread\): [0-9.]+ ms$' '$work/convt.txt' &&
+         grep -qE '^config .* /torch$' '$work/convt.txt' &&
+         [ \$(grep -cE '^(floating_point|constant_step|fp_8tiles|cs_8tiles) .* [0-9.]+x +[0-9.]+x$' '$work/convt.txt') -eq 4 ]"
+else
+    check "bench conv --torch without torch: exit 1" expect_rc 1 "$work/convt.txt" "$rpusim" \
+        bench conv --batch 2 --size 8 --repeats 1 --torch
+    check "bench conv --torch without torch: named" has "$work/convt.txt" \
+        "--torch: could not time PyTorch: /usr/bin/python3 exited with status 1"
+fi
+check "bench conv --cpu runs" expect_rc 0 "$work/convc.txt" "$rpusim" bench conv --batch 2 \
+    --size 8 --repeats 1 --cpu
+check "bench conv --cpu: says which clock" has "$work/convc.txt" \
+    "best of 1, CPU time of the process (--cpu)"
+check "bench conv --python /bin/false: exit 1" expect_rc 1 "$work/convf.txt" "$rpusim" bench conv \
+    --batch 2 --size 8 --repeats 1 --python /bin/false
+check "bench conv --python /bin/false: interpreter and status named" has "$work/convf.txt" \
+    "rpusim bench conv: --torch: could not time PyTorch: /bin/false exited with status 1: no output"
 
 # strict values (defect 9: --trials 3junk was read as 3 by atoi)
 check "bench tile --trials 3junk: exit 2" expect_rc 2 "$work/tj.txt" "$rpusim" bench tile \

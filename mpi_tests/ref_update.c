@@ -38,13 +38,29 @@ static int calc_bl_ab(const rpu_update_params *up, float g, float lr, float *a) 
     return up->desired_bl;
 }
 
-/* One vector; w is the tile's weight matrix, pw the persistent weights (or NULL). */
-static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uint64_t vbase) {
+/* One update vector's pulses: BL (0: no update), probabilities, pulse-train uniforms (for
+ * the slot-by-slot order) and per cell the pulse count and sign. */
+typedef struct {
+    int BL;
+    float *px, *pd;   /* [C], [R] */
+    float *ux, *ud;   /* x trains slot-major [BL][C], d trains row-major [R][BL]; NULL for the
+                         count-based pulse types */
+    int *count, *sgn; /* [R][C] */
+} ref_vec;
+
+static void ref_vec_free(ref_vec *v) {
+    free(v->px), free(v->pd), free(v->ux), free(v->ud), free(v->count), free(v->sgn);
+    memset(v, 0, sizeof *v);
+}
+
+/* Spec §3.3-§3.4 for one vector with base block vbase. Returns 1 on a refused BL. */
+static int ref_pulses(rpu_tile *t, const float *x, const float *d, float lr, uint64_t vbase,
+                      ref_vec *v) {
     const rpu_update_params *up = &t->cfg.update;
-    const rpu_device_state *dev = &t->dev;
     const int R = t->p.out_size, C = t->p.in_size;
     const rpu_update_layout L = rpu_update_layout_for(R, C);
-    const float g = dev->granularity;
+    const float g = t->dev.granularity;
+    memset(v, 0, sizeof *v);
     float a, A, B;
     int BL = calc_bl_ab(up, g, lr, &a);
     A = B = a;
@@ -64,90 +80,116 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
         B *= sqrtf(dv / xm);
     }
     if (BL > RPU_UPDATE_MAX_BL) return 1;
+    const rpu_pulse_type pt = up->pulse_type;
+    if (pt != RPU_PULSE_STOCHASTIC_COMPRESSED && pt != RPU_PULSE_STOCHASTIC &&
+        pt != RPU_PULSE_MEAN_COUNT && pt != RPU_PULSE_DETERMINISTIC_IMPLICIT)
+        return 1;
+    v->BL = BL;
     const int sto = up->sto_round && up->res > 0;
     float *rx = calloc((size_t)C + 4, sizeof(float)), *rd = calloc((size_t)R + 4, sizeof(float));
     if (sto) {
         rpu_rng_uniform_at(&t->ustream, vbase + L.x_round, rx, (size_t)C);
         rpu_rng_uniform_at(&t->ustream, vbase + L.d_round, rd, (size_t)R);
     }
-    float *px = calloc((size_t)C, sizeof(float)), *pd = calloc((size_t)R, sizeof(float));
+    v->px = calloc((size_t)C, sizeof(float)), v->pd = calloc((size_t)R, sizeof(float));
     for (int j = 0; j < C; ++j)
-        px[j] = disc(B * fabsf(x[j]), up->res, sto, rx[j]);
+        v->px[j] = disc(B * fabsf(x[j]), up->res, sto, rx[j]);
     for (int i = 0; i < R; ++i)
-        pd[i] = disc(A * fabsf(d[i]), up->res, sto, rd[i]);
-
-    /* counts[i][j]: pulses of cell (i, j); their sign: sign(d_i) sign(x_j) or of c_ij */
-    int *count = calloc((size_t)R * C, sizeof(int));
-    int *sgn = calloc((size_t)R * C, sizeof(int));
-    const rpu_pulse_type pt = up->pulse_type;
-    float *ux = NULL, *ud = NULL; /* ud points into ux */
+        v->pd[i] = disc(A * fabsf(d[i]), up->res, sto, rd[i]);
+    free(rx), free(rd);
+    v->count = calloc((size_t)R * C, sizeof(int));
+    v->sgn = calloc((size_t)R * C, sizeof(int));
     if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
-        ux = calloc((size_t)(C + R) * BL, sizeof(float));
-        rpu_rng_uniform_at(&t->ustream, vbase + L.x_pulses, ux, (size_t)(C + R) * BL);
-        ud = ux + (size_t)C * BL; /* the d trains follow the x trains; both slot-major */
-        /* first pass: count the coincidences of every cell, slot by slot */
+        /* x trains slot-major (slot k of column j at value k*C + j), d trains row-major
+         * (slot k of row i at value i*BL + k), each in its own region */
+        v->ux = calloc((size_t)C * BL, sizeof(float));
+        v->ud = calloc((size_t)R * BL, sizeof(float));
+        rpu_rng_uniform_at(&t->ustream, vbase + L.x_pulses, v->ux, (size_t)C * BL);
+        rpu_rng_uniform_at(&t->ustream, vbase + L.d_pulses, v->ud, (size_t)R * BL);
         for (int k = 0; k < BL; ++k)
             for (int i = 0; i < R; ++i) {
-                if (!(pd[i] > 0 && pd[i] > ud[(size_t)k * R + i])) continue;
+                if (!(v->pd[i] > 0 && v->pd[i] > v->ud[(size_t)i * BL + k])) continue;
                 for (int j = 0; j < C; ++j)
-                    if (px[j] > 0 && px[j] > ux[(size_t)k * C + j]) count[(size_t)i * C + j]++;
+                    if (v->px[j] > 0 && v->px[j] > v->ux[(size_t)k * C + j])
+                        v->count[(size_t)i * C + j]++;
             }
         for (int i = 0; i < R; ++i)
             for (int j = 0; j < C; ++j)
-                sgn[(size_t)i * C + j] = sign_of(d[i]) * sign_of(x[j]);
-    } else if (pt == RPU_PULSE_MEAN_COUNT || pt == RPU_PULSE_DETERMINISTIC_IMPLICIT) {
-        for (int i = 0; i < R; ++i)
-            for (int j = 0; j < C; ++j) {
-                float c;
-                if (pt == RPU_PULSE_MEAN_COUNT) {
-                    float nx =
-                        fminf(fmaxf(rintf((float)BL * px[j]), 0), (float)BL) * (float)sign_of(x[j]);
-                    float nd =
-                        fminf(fmaxf(rintf((float)BL * pd[i]), 0), (float)BL) * (float)sign_of(d[i]);
-                    c = rintf(nd / (float)BL * nx);
-                } else {
-                    float qx = fminf(fmaxf(disc(B * fabsf(x[j]), up->x_res_implicit, 0, 0), 0), 1);
-                    float qd = fminf(fmaxf(disc(A * fabsf(d[i]), up->d_res_implicit, 0, 0), 0), 1);
-                    c = rintf((float)BL * ((float)sign_of(d[i]) * qd) *
-                              ((float)sign_of(x[j]) * qx));
-                }
-                count[(size_t)i * C + j] = (int)fabsf(c);
-                sgn[(size_t)i * C + j] = sign_of(c);
-            }
-    } else {
-        free(rx), free(rd), free(px), free(pd), free(count), free(sgn);
-        return 1;
+                v->sgn[(size_t)i * C + j] = sign_of(d[i]) * sign_of(x[j]);
+        return 0;
     }
-    /* cycle-to-cycle normals: one sequence for the vector, numbered row by row and, within
-     * a row, pulse rank by pulse rank (the first pulses of the row's cells in column order,
-     * then their second pulses, ...) */
-    const int npp = rpu_device_normals_per_pulse(dev);
-    int *used = calloc((size_t)R * C, sizeof(int));
-    size_t *index = calloc((size_t)R * C * (BL + 1), sizeof(size_t)); /* [cell][pulse] */
-    size_t s = 0;
     for (int i = 0; i < R; ++i)
+        for (int j = 0; j < C; ++j) {
+            float c;
+            if (pt == RPU_PULSE_MEAN_COUNT) {
+                float nx =
+                    fminf(fmaxf(rintf((float)BL * v->px[j]), 0), (float)BL) * (float)sign_of(x[j]);
+                float nd =
+                    fminf(fmaxf(rintf((float)BL * v->pd[i]), 0), (float)BL) * (float)sign_of(d[i]);
+                c = rintf(nd / (float)BL * nx);
+            } else {
+                float qx = fminf(fmaxf(disc(B * fabsf(x[j]), up->x_res_implicit, 0, 0), 0), 1);
+                float qd = fminf(fmaxf(disc(A * fabsf(d[i]), up->d_res_implicit, 0, 0), 0), 1);
+                c = rintf((float)BL * ((float)sign_of(d[i]) * qd) * ((float)sign_of(x[j]) * qx));
+            }
+            v->count[(size_t)i * C + j] = (int)fabsf(c);
+            v->sgn[(size_t)i * C + j] = sign_of(c);
+        }
+    return 0;
+}
+
+/* Applies one vector's pulses (cells with count 0 untouched), slot by slot, d order, x
+ * order; with merged pulses (default, constant_step) a cell whose pulses cannot reach a
+ * bound (judged on its weight before this vector) takes them as one step, pass 1,
+ * otherwise one pass per pulse. */
+static void ref_apply(rpu_tile *t, const ref_vec *v, uint64_t vbase) {
+    const rpu_device_state *dev = &t->dev;
+    const int R = t->p.out_size, C = t->p.in_size, BL = v->BL;
+    const size_t cells = (size_t)R * C;
+    const rpu_update_layout L = rpu_update_layout_for(R, C);
+    float *target = dev->persistent_weights ? dev->persistent_weights : t->w;
+    const int merge = !t->update_per_pulse && rpu_device_merges_pulses(dev);
+    int *passes = calloc(cells, sizeof(int));
+    for (size_t c = 0; c < cells; ++c) {
+        passes[c] = v->count[c];
+        if (merge && rpu_device_merge_ok(dev, c, target[c], v->sgn[c], v->count[c])) passes[c] = 1;
+    }
+    /* cycle-to-cycle normals: row i's sequence starts at block c2c + i*row_c2c and is
+     * numbered pass by pass (first pass of every cell of the row in column order, then
+     * the second passes, ...) */
+    const int npp = rpu_device_normals_per_pulse(dev);
+    int *used = calloc(cells, sizeof(int));
+    size_t *index = calloc(cells * (BL + 1), sizeof(size_t)); /* [cell][pass] */
+    float **row_normals = calloc((size_t)R, sizeof(float *));
+    for (int i = 0; i < R; ++i) {
+        size_t s = 0;
         for (int p = 0; p < BL; ++p)
             for (int j = 0; j < C; ++j)
-                if (count[(size_t)i * C + j] > p)
+                if (passes[(size_t)i * C + j] > p)
                     index[((size_t)i * C + j) * (BL + 1) + p] = s++ * npp;
-    float *normals = calloc(s * npp + 4, sizeof(float));
-    if (s > 0 && npp > 0) rpu_rng_normal_at(&t->ustream, vbase + L.c2c, normals, s * npp);
-    float *target = dev->persistent_weights ? dev->persistent_weights : t->w;
-    /* second pass: apply, slot by slot, d order, x order (count-based types: their counts
-     * slot by slot, i.e. pulse number k of every cell in slot k) */
+        row_normals[i] = calloc(s * npp + 4, sizeof(float));
+        if (s > 0 && npp > 0)
+            rpu_rng_normal_at(&t->ustream, vbase + L.c2c + (uint64_t)i * L.row_c2c, row_normals[i],
+                              s * npp);
+    }
+    /* slot by slot, d order, x order (count-based types: pulse number k of every cell in
+     * slot k); a merged cell takes all its pulses at its first */
     for (int k = 0; k < BL; ++k)
         for (int i = 0; i < R; ++i)
             for (int j = 0; j < C; ++j) {
                 size_t c = (size_t)i * C + j;
                 int fires;
-                if (ux)
-                    fires = pd[i] > 0 && pd[i] > ud[(size_t)k * R + i] && px[j] > 0 &&
-                            px[j] > ux[(size_t)k * C + j];
+                if (v->ux)
+                    fires = v->pd[i] > 0 && v->pd[i] > v->ud[(size_t)i * BL + k] && v->px[j] > 0 &&
+                            v->px[j] > v->ux[(size_t)k * C + j];
                 else
-                    fires = k < count[c];
-                if (!fires || sgn[c] == 0) continue;
-                const float *xi = npp ? normals + index[c * (BL + 1) + used[c]] : NULL;
-                rpu_device_pulses(dev, c, &target[c], sgn[c], 1, xi);
+                    fires = k < v->count[c];
+                if (!fires || v->count[c] == 0 || v->sgn[c] == 0 || used[c] >= passes[c]) continue;
+                const float *xi = npp ? row_normals[i] + index[c * (BL + 1) + used[c]] : NULL;
+                if (passes[c] == 1 && v->count[c] > 1)
+                    rpu_device_pulses_merged(dev, c, &target[c], v->sgn[c], v->count[c], xi);
+                else
+                    rpu_device_pulses(dev, c, &target[c], v->sgn[c], 1, xi);
                 used[c]++;
             }
     if (dev->persistent_weights) {
@@ -155,27 +197,72 @@ static int ref_vector(rpu_tile *t, const float *x, const float *d, float lr, uin
         for (int i = 0; i < R; ++i) {
             int any = 0;
             for (int j = 0; j < C; ++j)
-                any |= count[(size_t)i * C + j] > 0 && sgn[(size_t)i * C + j] != 0;
+                any |= v->count[(size_t)i * C + j] > 0 && v->sgn[(size_t)i * C + j] != 0;
             if (!any) continue;
             rpu_rng_normal_at(&t->ustream, vbase + L.write + (uint64_t)i * L.row_write, wn,
                               (size_t)C);
             for (int j = 0; j < C; ++j) {
                 size_t c = (size_t)i * C + j;
-                if (count[c] > 0)
+                if (v->count[c] > 0)
                     t->w[c] = dev->persistent_weights[c] +
                               dev->par.write_noise_std * dev->par.dw_min * wn[j];
             }
         }
         free(wn);
     }
-    free(normals), free(index), free(used), free(ux);
-    free(rx), free(rd), free(px), free(pd), free(count), free(sgn);
-    return 0;
+    for (int i = 0; i < R; ++i)
+        free(row_normals[i]);
+    free(row_normals), free(index), free(used), free(passes);
+}
+
+/* With merged pulses: the pulses a cell receives over a chunk of vectors (rpu_update_chunk)
+ * merge into one step when no bound is reachable on the way (rpu_device_span_ok, judged on
+ * the weight before the chunk); such a cell's counts are then zeroed in every vector of the
+ * chunk. Normals: row i from block span + i*row_write of the chunk's first vector, one per
+ * merged cell in column order. */
+static void ref_span(rpu_tile *t, ref_vec *v, int kn, uint64_t chunk_base) {
+    const rpu_device_state *dev = &t->dev;
+    const int R = t->p.out_size, C = t->p.in_size;
+    const rpu_update_layout L = rpu_update_layout_for(R, C);
+    float *target = dev->persistent_weights ? dev->persistent_weights : t->w;
+    const int npp = rpu_device_normals_per_pulse(dev);
+    float *xi = calloc((size_t)C + 4, sizeof(float));
+    for (int i = 0; i < R; ++i) {
+        int merged[4096], m = 0, nup[4096], ndn[4096];
+        for (int j = 0; j < C && j < 4096; ++j) {
+            const size_t c = (size_t)i * C + j;
+            nup[j] = ndn[j] = 0;
+            for (int k = 0; k < kn; ++k) {
+                if (!v[k].count) continue;
+                if (v[k].sgn[c] > 0)
+                    ndn[j] += v[k].count[c]; /* sign > 0 steps down */
+                else
+                    nup[j] += v[k].count[c];
+            }
+            merged[j] = rpu_device_span_ok(dev, c, target[c], nup[j], ndn[j]);
+            m += merged[j];
+        }
+        if (m == 0) continue;
+        if (npp)
+            rpu_rng_normal_at(&t->ustream, chunk_base + L.span + (uint64_t)i * L.row_write, xi,
+                              (size_t)m);
+        int q = 0;
+        for (int j = 0; j < C; ++j) {
+            if (!merged[j]) continue;
+            const size_t c = (size_t)i * C + j;
+            rpu_device_pulses_span(dev, c, &target[c], nup[j], ndn[j], npp ? xi + q : NULL);
+            ++q;
+            for (int k = 0; k < kn; ++k)
+                if (v[k].count) v[k].count[c] = 0;
+        }
+    }
+    free(xi);
 }
 
 int ref_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
     const int R = t->p.out_size, C = t->p.in_size;
     if (lr <= 0 || n == 0) return 0;
+    if (C > 4096) return 1;
     float lr_scale = 1;
     if (t->cfg.mapping.weight_scaling_lr_compensation) {
         double mean = 0;
@@ -189,12 +276,24 @@ int ref_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
     const uint64_t base = t->unext;
     t->unext += (uint64_t)n * L.total;
     t->ucalls++;
+    const int merge = !t->update_per_pulse && rpu_device_merges_pulses(&t->dev);
+    const int K = rpu_update_chunk(R, C);
+    ref_vec *v = calloc((size_t)K, sizeof(ref_vec));
     int rc = 0;
-    for (int k = 0; k < n && rc == 0; ++k) {
-        for (int i = 0; i < R; ++i)
-            du[i] = d[(size_t)k * R + i] / (t->scales[i] * lr_scale);
-        rc = ref_vector(t, x + (size_t)k * C, du, lr * lr_scale, base + (uint64_t)k * L.total);
+    for (int k0 = 0; k0 < n && rc == 0; k0 += K) {
+        const int kn = n - k0 < K ? n - k0 : K;
+        for (int k = 0; k < kn && rc == 0; ++k) {
+            for (int i = 0; i < R; ++i)
+                du[i] = d[(size_t)(k0 + k) * R + i] / (t->scales[i] * lr_scale);
+            rc = ref_pulses(t, x + (size_t)(k0 + k) * C, du, lr * lr_scale,
+                            base + (uint64_t)(k0 + k) * L.total, &v[k]);
+        }
+        if (rc == 0 && merge) ref_span(t, v, kn, base + (uint64_t)k0 * L.total);
+        for (int k = 0; k < kn; ++k) {
+            if (rc == 0 && v[k].BL > 0) ref_apply(t, &v[k], base + (uint64_t)(k0 + k) * L.total);
+            ref_vec_free(&v[k]);
+        }
     }
-    free(du);
+    free(v), free(du);
     return rc;
 }

@@ -876,6 +876,258 @@ static void test_row_kernel(void) {
                 }
 }
 
+/* Merged pulses (constant_step): rpu_device_row_passes against rpu_device_merge_ok cell by
+ * cell, and rpu_device_pulse_row_merged against the per-cell reference (merged cells:
+ * rpu_device_pulses_merged with the normal of their pass 0; the others rpu_device_pulses
+ * one pulse at a time with the normal of each pass), bit for bit. Weights over the whole
+ * range [min_bound, max_bound] and a little outside, counts 0..40 and some 200, so that
+ * merged and single-pulse cells mix; C = 300 (vector groups and tail) and C = 1500 with
+ * every weight at a bound (more single-pulse cells than the kernel's list holds). Data
+ * seed 78. Also: a device that does not merge gets passes == count and the plain row
+ * kernel. */
+static void merged_row_case(int C, int at_bound, float sigma, const char *what) {
+    const int R = 3;
+    const size_t N = (size_t)R * C;
+    rpu_device_params p = params(RPU_DEVICE_CONSTANT_STEP);
+    p.dw_min = 0.01f;
+    p.dw_min_std = sigma;
+    rpu_device_state a;
+    if (!make(&a, &p, R, C, 41, 3)) return;
+    float *wa = malloc(sizeof(float) * N), *wb = malloc(sizeof(float) * N);
+    float *u = malloc(sizeof(float) * N * 3), *xi = malloc(sizeof(float) * (N * 255 + 8));
+    uint8_t *cnt = malloc(N), *pas = malloc(N);
+    int8_t *sg = malloc(N);
+    float *mine = malloc(sizeof(float) * (size_t)C * 256);
+    tl_fill_uniform(u, (int)(N * 3), 0, 1, 78, 1);
+    size_t merged = 0, single = 0;
+    for (size_t k = 0; k < N; ++k) {
+        float lo = a.min_bound[k], hi = a.max_bound[k];
+        wa[k] = lo + (hi - lo) * (1.1f * u[k] - 0.05f);
+        cnt[k] = u[N + k] < 0.3f ? 0 : (uint8_t)(u[N + k] * 57 - 17);
+        if (k % 53 == 0) cnt[k] = 200;
+        sg[k] = u[2 * N + k] < 0.5f ? 1 : -1;
+        if (at_bound) {
+            wa[k] = sg[k] > 0 ? lo : hi;
+            cnt[k] = (uint8_t)(2 + k % 5);
+        }
+    }
+    memcpy(wb, wa, sizeof(float) * N);
+    rpu_rng s;
+    rpu_rng_init(&s, 78, rpu_stream_id(9, 2, RPU_PURPOSE_TEST));
+    int passes_ok = 1;
+    for (int i = 0; i < R; ++i) {
+        const size_t o = (size_t)i * C;
+        size_t P = rpu_device_row_passes(&a, i, wa + o, cnt + o, sg + o, pas + o), sum = 0;
+        for (int j = 0; j < C; ++j) {
+            const size_t c = o + j;
+            const int ok = rpu_device_merge_ok(&a, c, wa[c], sg[c], cnt[c]);
+            passes_ok &= pas[c] == (ok ? 1 : cnt[c]);
+            sum += pas[c];
+            merged += ok;
+            single += !ok && cnt[c] > 1;
+        }
+        passes_ok &= P == sum;
+        rpu_rng_normal_fill(&s, xi, P + 1);
+        rpu_device_pulse_row_merged(&a, i, wa + o, cnt + o, pas + o, sg + o, xi, NULL);
+        size_t q = 0;
+        for (int k = 0; k < 256 && sigma > 0; ++k)
+            for (int j = 0; j < C; ++j)
+                if (pas[o + j] > k) mine[(size_t)j * 256 + k] = xi[q++];
+        for (int j = 0; j < C; ++j) {
+            const size_t c = o + j;
+            if (!cnt[c]) continue;
+            const float *z = sigma > 0 ? mine + (size_t)j * 256 : NULL;
+            if (pas[c] == 1 && cnt[c] > 1)
+                rpu_device_pulses_merged(&a, c, &wb[c], sg[c], cnt[c], z);
+            else
+                rpu_device_pulses(&a, c, &wb[c], sg[c], cnt[c], z);
+        }
+    }
+    CHECK(passes_ok, "%s: row passes == merge_ok per cell, and their sum", what);
+    CHECK(memcmp(wa, wb, sizeof(float) * N) == 0, "%s: merged row kernel == per-cell reference",
+          what);
+    CHECK(single > (at_bound ? 1100u : 10u) && (at_bound || merged > 10),
+          "%s: both kinds of cells occur (%zu merged, %zu single-pulse)", what, merged, single);
+    free(wa), free(wb), free(u), free(xi), free(cnt), free(pas), free(sg), free(mine);
+    rpu_device_free(&a);
+}
+
+static void test_merged_row_kernel(void) {
+    merged_row_case(300, 0, 0.3f, "C 300");
+    merged_row_case(300, 0, 0.0f, "C 300 without cycle-to-cycle noise");
+    merged_row_case(300, 0, 2.0f, "C 300, sigma 2 (steps of either sign)");
+    merged_row_case(1500, 1, 0.3f, "C 1500 at the bounds");
+    /* merge_ok against the interval rule by hand: dw_min 0.01, no variation, bounds
+     * +-0.6, sigma 0.3 (Z sigma = 1.8): n pulses up from w reach [w - 0.8 n s, w + 2.8 n s] */
+    rpu_device_params p = params(RPU_DEVICE_CONSTANT_STEP);
+    no_variation(&p);
+    p.dw_min = 0.01f;
+    p.dw_min_std = 0.3f;
+    rpu_device_state d;
+    if (!make(&d, &p, 1, 1, 1, 1)) return;
+    CHECK(rpu_device_merge_ok(&d, 0, 0.0f, UP, 10) && !rpu_device_merge_ok(&d, 0, 0.4f, UP, 10) &&
+              rpu_device_merge_ok(&d, 0, 0.31f, UP, 10) &&
+              !rpu_device_merge_ok(&d, 0, -0.55f, UP, 10) &&
+              rpu_device_merge_ok(&d, 0, -0.5f, UP, 10) &&
+              !rpu_device_merge_ok(&d, 0, -0.4f, DOWN, 10) &&
+              !rpu_device_merge_ok(&d, 0, 0.0f, UP, 1),
+          "merge_ok: 10 pulses up merge from w in [-0.52, 0.32], down from [-0.32, 0.52]; "
+          "one pulse never merges");
+    rpu_device_free(&d);
+    /* a device that does not merge */
+    p = params(RPU_DEVICE_SOFT_BOUNDS);
+    if (!make(&d, &p, 1, 4, 1, 1)) return;
+    float w1[4] = {0.1f, -0.2f, 0.3f, 0}, w2[4];
+    memcpy(w2, w1, sizeof w1);
+    const uint8_t c4[4] = {3, 0, 5, 1};
+    const int8_t s4[4] = {1, -1, -1, 1};
+    uint8_t p4[4];
+    const float z[9] = {0.1f, -1, 0.5f, 2, -0.3f, 0.7f, 1.1f, -2, 0.2f};
+    CHECK(rpu_device_row_passes(&d, 0, w1, c4, s4, p4) == 9 && !rpu_device_merges_pulses(&d) &&
+              memcmp(p4, c4, 4) == 0,
+          "soft_bounds: passes == counts");
+    rpu_device_pulse_row_merged(&d, 0, w1, c4, p4, s4, z, NULL);
+    rpu_device_pulse_row(&d, 0, w2, c4, s4, z, NULL);
+    CHECK(memcmp(w1, w2, sizeof w1) == 0, "soft_bounds: merged kernel == row kernel");
+    rpu_device_free(&d);
+}
+
+/* Pulses of both signs merged over a span of vectors: rpu_device_row_span_ok against
+ * rpu_device_span_ok cell by cell and rpu_device_row_span against rpu_device_pulses_span
+ * with one normal per merged cell in column order, bit for bit; the predicate by hand;
+ * without cycle-to-cycle noise the step is exactly n_up up - n_down down; devices that do
+ * not merge merge nothing. Data seed 80. */
+static void test_span(void) {
+    const int R = 2, C = 150;
+    const size_t N = (size_t)R * C;
+    for (int noise = 0; noise < 2; ++noise) {
+        rpu_device_params p = params(RPU_DEVICE_CONSTANT_STEP);
+        p.dw_min = 0.01f;
+        p.dw_min_std = noise ? 0.5f : 0.0f;
+        rpu_device_state a;
+        if (!make(&a, &p, R, C, 42, 5)) return;
+        float wa[300], wb[300], u[900], xi[300];
+        uint16_t nu[300], nd[300];
+        uint8_t mg[300];
+        tl_fill_uniform(u, 900, 0, 1, 80, 1);
+        for (size_t k = 0; k < N; ++k) {
+            wa[k] = wb[k] = a.min_bound[k] + (a.max_bound[k] - a.min_bound[k]) * u[k];
+            nu[k] = (uint16_t)(u[N + k] * 30);
+            nd[k] = (uint16_t)(u[2 * N + k] * 30);
+        }
+        rpu_rng s;
+        rpu_rng_init(&s, 80, rpu_stream_id(9, 4, RPU_PURPOSE_TEST));
+        int ok = 1;
+        size_t merged = 0;
+        for (int i = 0; i < R; ++i) {
+            const size_t o = (size_t)i * C;
+            size_t m = rpu_device_row_span_ok(&a, i, wa + o, nu + o, nd + o, mg + o), mm = 0;
+            for (int j = 0; j < C; ++j) {
+                const int want = rpu_device_span_ok(&a, o + j, wa[o + j], nu[o + j], nd[o + j]);
+                ok &= mg[o + j] == want;
+                mm += (size_t)want;
+            }
+            ok &= m == mm;
+            merged += m;
+            rpu_rng_normal_fill(&s, xi, m + 1);
+            rpu_device_row_span(&a, i, wa + o, nu + o, nd + o, mg + o, xi);
+            size_t q = 0;
+            for (int j = 0; j < C; ++j)
+                if (mg[o + j])
+                    rpu_device_pulses_span(&a, o + j, &wb[o + j], nu[o + j], nd[o + j], xi + q++);
+        }
+        CHECK(ok, "noise %d: row span predicate == per cell, count returned", noise);
+        CHECK(memcmp(wa, wb, sizeof(float) * N) == 0, "noise %d: row span == per cell", noise);
+        CHECK(merged > N / 10 && merged < N, "noise %d: %zu of %zu cells merge", noise, merged, N);
+        rpu_device_free(&a);
+    }
+    /* by hand: no variation, dw_min 0.01, bounds +-0.6, sigma 0.3 (fwd 2.8, back 0.8):
+     * 10 up and 5 down reach up 0.01 (28 + 4) = 0.32 and down 0.01 (14 + 8) = 0.22 */
+    rpu_device_params p = params(RPU_DEVICE_CONSTANT_STEP);
+    no_variation(&p);
+    p.dw_min = 0.01f;
+    p.dw_min_std = 0.3f;
+    rpu_device_state d;
+    if (!make(&d, &p, 1, 1, 1, 1)) return;
+    CHECK(rpu_device_span_ok(&d, 0, 0.27f, 10, 5) && !rpu_device_span_ok(&d, 0, 0.29f, 10, 5) &&
+              rpu_device_span_ok(&d, 0, -0.37f, 10, 5) &&
+              !rpu_device_span_ok(&d, 0, -0.39f, 10, 5) && !rpu_device_span_ok(&d, 0, 0, 0, 0),
+          "span_ok: 10 up and 5 down merge from w in [-0.38, 0.28]; no pulses never");
+    rpu_device_free(&d);
+    p.dw_min_std = 0;
+    if (!make(&d, &p, 1, 1, 1, 1)) return;
+    float w = 0.125f;
+    rpu_device_pulses_span(&d, 0, &w, 7, 3, NULL);
+    CHECK(w == 0.125f + (7.0f * 0.01f - 3.0f * 0.01f), "no noise: w + 7 up - 3 down = %.9g", w);
+    rpu_device_free(&d);
+    p = params(RPU_DEVICE_SOFT_BOUNDS);
+    if (!make(&d, &p, 1, 2, 1, 1)) return;
+    const float w2[2] = {0, 0};
+    const uint16_t u2[2] = {3, 0}, n2[2] = {0, 1};
+    uint8_t m2[2] = {7, 7};
+    CHECK(rpu_device_row_span_ok(&d, 0, w2, u2, n2, m2) == 0 && m2[0] == 0 && m2[1] == 0 &&
+              !rpu_device_span_ok(&d, 0, 0, 3, 0),
+          "soft_bounds does not merge");
+    rpu_device_free(&d);
+}
+
+/* Row slices of a device state (rpu_device_slice_rows): every whole-array operation on the
+ * slices [0, 2), [2, 7), [7, 9) of a 9 x 11 state gives, bit for bit, the whole state's
+ * rows (weights, persistent weights, drift state) and the whole state's block count:
+ * apply_bounds with write noise, diffusion, decay, reset_columns (wrapping, prob < 1),
+ * drift with nu_std and w_noise_std. Seed 79. */
+static void test_slices(void) {
+    const int R = 9, C = 11, cuts[4] = {0, 2, 7, 9};
+    rpu_device_params p = params(RPU_DEVICE_SOFT_BOUNDS);
+    p.write_noise_std = 0.5f;
+    p.diffusion = 0.01f;
+    p.lifetime = 20;
+    p.lifetime_dtod = 0.1f;
+    p.reset_dtod = 0.05f;
+    p.drift.nu = 0.1f;
+    p.drift.nu_std = 0.2f;
+    p.drift.w_noise_std = 0.01f;
+    rpu_device_state a, sl[3];
+    if (!make(&a, &p, R, C, 79, 4)) return;
+    float w[99], ws[3][99];
+    tl_fill_uniform(w, R * C, -0.5f, 0.5f, 79, 1);
+    for (int k = 0; k < 3; ++k) {
+        CHECK_OK(rpu_device_slice_rows(&a, cuts[k], cuts[k + 1], &sl[k]));
+        CHECK(sl[k].row0 == cuts[k] && sl[k].rows_total == R && sl[k].rows == cuts[k + 1] - cuts[k],
+              "slice %d: rows [%d, %d) of %d", k, sl[k].row0, sl[k].row0 + sl[k].rows,
+              sl[k].rows_total);
+        memcpy(ws[k], w + cuts[k] * C, sizeof(float) * (size_t)sl[k].rows * C);
+    }
+    rpu_rng s;
+    rpu_rng_init(&s, 79, rpu_stream_id(9, 3, RPU_PURPOSE_TEST));
+    uint64_t blk = 5, used[5], used_s[3][5];
+    for (int who = -1; who < 3; ++who) {
+        rpu_device_state *d = who < 0 ? &a : &sl[who];
+        float *x = who < 0 ? w : ws[who];
+        uint64_t *u = who < 0 ? used : used_s[who];
+        u[0] = rpu_device_apply_bounds(d, x, &s, blk);
+        u[1] = rpu_device_diffuse(d, x, &s, blk + 100);
+        u[2] = rpu_device_decay(d, x, 0.5f, &s, blk + 200);
+        u[3] = rpu_device_reset_columns(d, x, 9, 4, 0.5f, &s, blk + 300);
+        u[4] = rpu_device_drift(d, x, 3.0, &s, blk + 400);
+        u[4] += rpu_device_drift(d, x, 5.0, &s, blk + 500);
+    }
+    size_t bad = 0;
+    for (int k = 0; k < 3; ++k) {
+        const size_t off = (size_t)cuts[k] * C, m = (size_t)sl[k].rows * C;
+        bad += memcmp(w + off, ws[k], m * sizeof(float)) != 0;
+        for (int q = 0; q < a.n_arrays; ++q)
+            bad += memcmp(a.arrays[q].data + off, sl[k].arrays[q].data, m * sizeof(float)) != 0;
+        bad += memcmp(used, used_s[k], sizeof used) != 0;
+    }
+    CHECK(bad == 0, "slices == the whole state's rows, block counts equal (%zu mismatches)", bad);
+    rpu_device_state bad_slice;
+    CHECK_STATUS(rpu_device_slice_rows(&a, 5, 10, &bad_slice), RPU_ERR_ARG);
+    for (int k = 0; k < 3; ++k)
+        rpu_device_free(&sl[k]);
+    rpu_device_free(&a);
+}
+
 /* ------------------------------------------------------------------ post-update ops */
 
 static void test_decay(void) {
@@ -1248,6 +1500,9 @@ int main(int argc, char **argv) {
     test_d2d_statistics();
     test_memory();
     test_row_kernel();
+    test_merged_row_kernel();
+    test_span();
+    test_slices();
     test_decay();
     test_diffusion();
     test_reset();

@@ -13,6 +13,7 @@
 #include "testlib.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,6 +127,67 @@ static void test_activations(void) {
     CHECK_STATUS(rpu_relu_backward(yz, NULL, 3, gz), RPU_ERR_ARG);
 }
 
+/* tanh against libm's double tanh (itself within 1 double ulp, 2^-52 relative): the
+ * bound stated in digital.h, |y - tanh(x)| <= (0.5 + 2^-14) ulp, where ulp is the
+ * spacing of floats at |tanh(x)| (2^(e-23) for 2^e <= |tanh(x)| < 2^(e+1), 2^-149 for
+ * subnormals), on a sweep of every 257th float from 0 to 12 (tanh rounds to 1 from ~9.01
+ * on) with the sign flipped on every other one (tanh is odd; -x gives exactly -y), plus
+ * +-0 (sign kept), subnormals, +-inf, NaN, huge values. The fraction of values that are
+ * not the correctly rounded tanh is printed. */
+static void test_tanh_bound(void) {
+    enum { B = 4096 };
+    static float x[B], y[B];
+    uint32_t top;
+    const float twelve = 12.0f;
+    memcpy(&top, &twelve, sizeof top);
+    double worst = 0;
+    float worst_x = 0;
+    long total = 0, not_cr = 0, odd_bad = 0;
+    uint32_t bits = 0;
+    while (bits <= top) {
+        int m = 0;
+        for (; m < B && bits <= top; ++m, bits += 257) {
+            memcpy(&x[m], &bits, sizeof bits);
+            if (m & 1) x[m] = -x[m];
+        }
+        CHECK_OK(rpu_tanh_forward(x, (size_t)m, y));
+        for (int i = 0; i < m; ++i) {
+            const double r = tanh((double)x[i]);
+            const double ulp = fabs(r) < 0x1p-126 ? 0x1p-149 : ldexp(1.0, ilogb(r) - 23);
+            const double err = fabs((double)y[i] - r) / ulp;
+            if (!(err <= worst)) {
+                worst = err;
+                worst_x = x[i];
+            }
+            not_cr += y[i] != (float)r;
+            float neg = -x[i], yn;
+            rpu_tanh_forward(&neg, 1, &yn);
+            odd_bad += yn != -y[i] || signbit(yn) == signbit(y[i]);
+            ++total;
+        }
+    }
+    CHECK(worst <= 0.5 + 0x1p-14,
+          "tanh: max error %.6f ulp (at x = %a) <= 0.5 + 2^-14 over %ld "
+          "values",
+          worst, (double)worst_x, total);
+    CHECK(odd_bad == 0, "tanh(-x) = -tanh(x) bitwise (%ld differ)", odd_bad);
+    if (tl_rank() == 0)
+        printf("tanh: %ld of %ld values not correctly rounded, max error %.6f ulp\n", not_cr, total,
+               worst);
+    const float sp[] = {0.0f,     -0.0f,     0x1p-149f, -0x1p-149f, 0x1p-127f, 1e-20f,
+                        INFINITY, -INFINITY, 1e30f,     -3e38f,     9.5f,      0.0625f};
+    const float want[] = {0.0f, -0.0f, 0x1p-149f, -0x1p-149f, 0x1p-127f, 1e-20f,
+                          1.0f, -1.0f, 1.0f,      -1.0f,      1.0f,      (float)tanh(0.0625)};
+    enum { NS = sizeof sp / sizeof sp[0] };
+    float ys[NS];
+    CHECK_OK(rpu_tanh_forward(sp, NS, ys));
+    CHECK(memcmp(ys, want, sizeof ys) == 0, "tanh of special values (+-0 keep their sign)");
+    const float q = NAN;
+    float yq = 0;
+    CHECK_OK(rpu_tanh_forward(&q, 1, &yq));
+    CHECK(isnan(yq), "tanh(NaN) = NaN");
+}
+
 /* ------------------------------------------------------------------ pooling */
 
 typedef struct {
@@ -145,8 +207,9 @@ static size_t prod(const int *v, int nd) {
 
 /* Reference: every window, every kernel position; padding is -inf (max) or 0 (avg). The
  * max keeps the first strictly larger value in window scan order; a padded position never
- * replaces a real one since real inputs are > -inf. Avg divides by prod(kernel) or, with
- * exclude_pad, by the number of real positions. */
+ * replaces a real one since real inputs are > -inf; the first NaN of the window wins and
+ * stays. Avg divides by prod(kernel) or, with exclude_pad, by the number of real
+ * positions. */
 static void ref_pool(const pool_case *pc, bool maxp, const float *x, float *y, int32_t *am) {
     const int nd = pc->p.ndim;
     int k[3], s[3], pd[3];
@@ -184,7 +247,7 @@ static void ref_pool(const pool_case *pc, bool maxp, const float *x, float *y, i
                 }
                 float v = inside ? x[pl * lin + flat] : (maxp ? -INFINITY : 0.0f);
                 real += inside;
-                if (v > best) {
+                if (!isnan(best) && (v > best || isnan(v))) {
                     best = v;
                     bi = (int32_t)flat;
                 }
@@ -292,6 +355,19 @@ static void pool_case_run(const pool_case *pc, uint64_t seed) {
     ref_pool(pc, true, x, yr, amr);
     CHECK(memcmp(y, yr, sizeof(float) * ny) == 0 && memcmp(am, amr, sizeof(int32_t) * ny) == 0,
           "%s: ties go to the first maximum in scan order", pc->label);
+    /* NaNs: about one input in 8 (some windows hold several, some start with one): y is
+     * NaN where the window holds one and the argmax points at its first NaN; the values
+     * are the same without argmax */
+    tl_fill_uniform(x, (int)nx, -1.0f, 1.0f, seed, 6);
+    tl_fill_uniform(xs, (int)nx, 0.0f, 1.0f, seed, 7);
+    for (size_t i = 0; i < nx; ++i)
+        if (xs[i] < 0.125f) x[i] = NAN;
+    CHECK_OK(rpu_maxpool_forward(&pc->p, x, pc->n, pc->c, pc->in, y, am));
+    ref_pool(pc, true, x, yr, amr);
+    CHECK(memcmp(y, yr, sizeof(float) * ny) == 0 && memcmp(am, amr, sizeof(int32_t) * ny) == 0,
+          "%s: the first NaN of a window wins", pc->label);
+    CHECK_OK(rpu_maxpool_forward(&pc->p, x, pc->n, pc->c, pc->in, yr, NULL));
+    CHECK(memcmp(y, yr, sizeof(float) * ny) == 0, "%s: the same maxima without argmax", pc->label);
     free(x), free(y), free(yr), free(w), free(dx), free(xs), free(am), free(amr), free(ab);
 }
 
@@ -319,6 +395,20 @@ static void test_pool_cases(void) {
          "3d k(2,3,3) s(1,2,3) p(1,1,0)"},
         /* 3-d cube default stride: 3x3x3 from 7x6x9 -> 2x2x3 */
         {{3, {3, 3, 3}, {0, 0, 0}, {0, 0, 0}, false}, {7, 6, 9}, {2, 2, 3}, 1, 3, "3d k3"},
+        /* without padding (the vectorised path of maxpool): LeNet's 2x2 on 24x24 and on
+         * an odd 9x7 plane, overlapping 3x3 stride 1, stride larger than the kernel, 1-d
+         * and 3-d */
+        {{2, {2, 2}, {0, 0}, {0, 0}, false}, {24, 24}, {12, 12}, 2, 3, "2d k2 24x24"},
+        {{2, {2, 2}, {0, 0}, {0, 0}, false}, {9, 7}, {4, 3}, 1, 2, "2d k2 9x7"},
+        {{2, {3, 3}, {1, 1}, {0, 0}, false}, {6, 8}, {4, 6}, 2, 2, "2d k3 s1 no padding"},
+        {{2, {2, 3}, {3, 4}, {0, 0}, false}, {8, 11}, {3, 3}, 1, 2, "2d k(2,3) s(3,4)"},
+        {{1, {3}, {2}, {0}, false}, {12}, {5}, 2, 2, "1d k3 s2 no padding"},
+        {{3, {2, 2, 3}, {1, 2, 2}, {0, 0, 0}, false},
+         {3, 5, 7},
+         {2, 2, 3},
+         2,
+         2,
+         "3d k(2,2,3) s(1,2,2) no padding"},
         /* avg with count_include_pad = False */
         {{2, {3, 3}, {2, 2}, {1, 1}, true}, {5, 6}, {3, 3}, 2, 2, "2d k3 s2 p1 exclude_pad"},
     };
@@ -635,6 +725,7 @@ static void test_ce_errors(void) {
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_activations();
+    test_tanh_bound();
     test_pool_cases();
     test_pool_hand();
     test_pool_errors();

@@ -99,6 +99,43 @@ static void test_independence_and_seek(void) {
     CHECK(memcmp(f, g, sizeof f) == 0, "uniform fill == uniform_at");
 }
 
+/* The fills (rpu_rng_uniform_at / normal_at, vectorised over blocks where the CPU allows)
+ * against the one-block cursor path (rpu_rng_uniform / rpu_rng_normal, scalar Philox and
+ * Box-Muller): uniform value v of a fill at block b is the cursor's uniform at word 4b + v;
+ * normal value 4k + 2h (h = 0, 1) is the cursor's normal at word 4(b + k) + 2h (the cursor
+ * returns the first of the pair). Bitwise, over lengths that end inside a block, inside a
+ * 16-block vector group and across 64-block chunks, and at a start block whose low word
+ * wraps (carry into the high counter word). */
+static void test_fill_matches_cursor(void) {
+    const uint64_t starts[] = {0, 5, 0xFFFFFFF0ull, (7ull << 32) + 0xFFFFFFFBull};
+    const size_t lens[] = {1, 3, 63, 64, 65, 257, 1029};
+    float f[1029];
+    rpu_rng s, c;
+    rpu_rng_init(&s, 0x1234567890ull, rpu_stream_id(9, 3, RPU_PURPOSE_UPDATE));
+    c = s;
+    int bad_u = 0, bad_n = 0, total = 0;
+    for (size_t a = 0; a < sizeof starts / sizeof starts[0]; ++a)
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; ++l) {
+            const uint64_t b = starts[a];
+            const size_t n = lens[l];
+            rpu_rng_uniform_at(&s, b, f, n);
+            rpu_rng_seek(&c, b << 2);
+            for (size_t v = 0; v < n; ++v) {
+                float u = rpu_rng_uniform(&c);
+                bad_u += memcmp(&u, &f[v], sizeof u) != 0;
+            }
+            rpu_rng_normal_at(&s, b, f, n);
+            for (size_t v = 0; v < n; v += 2) {
+                rpu_rng_seek(&c, (b << 2) + v);
+                float z = rpu_rng_normal(&c);
+                bad_n += memcmp(&z, &f[v], sizeof z) != 0;
+            }
+            total += (int)n;
+        }
+    CHECK(bad_u == 0, "uniform fills == cursor uniforms (%d of %d differ)", bad_u, total);
+    CHECK(bad_n == 0, "normal fills == cursor normals (%d of %d pairs differ)", bad_n, total / 2);
+}
+
 /* Our normals use polynomial log/sin/cos: compare with libm's Box-Muller on the same
  * words. Bound: |error| <= 2e-5 (float round-off of the series, |z| <= 5.8). */
 static void test_against_libm(void) {
@@ -192,6 +229,7 @@ int main(int argc, char **argv) {
     test_known_answers();
     test_stream_id();
     test_independence_and_seek();
+    test_fill_matches_cursor();
     test_against_libm();
     test_distributions();
     return tl_finish();

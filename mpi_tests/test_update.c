@@ -30,13 +30,20 @@ static void set_device(rpu_config *c, const char *type) {
 
 /* ------------------------------------------------------------------ engine vs reference */
 
-static void engine_case(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
-                        const char *label) {
+/* The engine against the reference on two tiles with the same keys: two calls of n
+ * vectors (one of them zero), weights U(-wr, wr); per_pulse selects the per-pulse mode
+ * (t->update_per_pulse) on both. */
+static void engine_case_w(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
+                          const char *label, float wr, int per_pulse, int hot) {
     rpu_tile *a = make(c, out, in, seed, 1), *b = make(c, out, in, seed, 1);
     if (!a || !b) return;
+    a->update_per_pulse = b->update_per_pulse = per_pulse;
     float *w = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * n * in);
     float *d = malloc(sizeof(float) * n * out);
-    tl_fill_uniform(w, out * in, -0.3f, 0.3f, seed, 1);
+    tl_fill_uniform(w, out * in, -wr, wr, seed, 1);
+    /* hot > 0: two cells per row set beyond the bounds (clipped onto them) */
+    for (int q = 0; hot > 0 && q < out * in; ++q)
+        if (q % in == hot || q % in == in - 1 - hot) w[q] = q % in == hot ? 1.0f : -1.0f;
     CHECK_OK(rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED));
     CHECK_OK(rpu_tile_set_weights(b, w, RPU_WEIGHTS_STORED));
     for (int call = 0; call < 2; ++call) {
@@ -63,6 +70,16 @@ static void engine_case(const rpu_config *c, int out, int in, int n, float lr, u
         CHECK(memcmp(pa, pb, sizeof(float) * out * in) == 0, "%s: persistent weights equal", label);
     free(w), free(x), free(d), free(wa), free(wb);
     rpu_tile_destroy(&a), rpu_tile_destroy(&b);
+}
+
+static void engine_case(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
+                        const char *label) {
+    engine_case_w(c, out, in, n, lr, seed, label, 0.3f, 0, 0);
+    if (c->device.type == RPU_DEVICE_CONSTANT_STEP) {
+        char l2[160];
+        snprintf(l2, sizeof l2, "%s, per pulse", label);
+        engine_case_w(c, out, in, n, lr, seed, l2, 0.3f, 1, 0);
+    }
 }
 
 static void test_engine_vs_reference(void) {
@@ -116,6 +133,344 @@ static void test_engine_vs_reference(void) {
     c.device.diffusion = 0.01f;
     c.device.reset_dtod = 0.1f;
     engine_case(&c, 6, 5, 2, 0.2f, 79, "with decay/diffusion arrays");
+    /* constant_step weights all over [-0.6, 0.6] with bounds near +-0.6 and long trains:
+     * merged and single-pulse cells side by side in a row (both modes, with and without
+     * cycle-to-cycle noise, 40 columns: the kernels' vector groups and tails) */
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    c.update.desired_bl = 100;
+    for (int pp = 0; pp < 2; ++pp) {
+        engine_case_w(&c, 9, 40, 3, 3.0f, 91, pp ? "near bounds, per pulse" : "near bounds, merged",
+                      0.6f, pp, 0);
+        c.device.dw_min_std = 0;
+        engine_case_w(&c, 9, 40, 3, 3.0f, 92,
+                      pp ? "near bounds, no c2c, per pulse" : "near bounds, no c2c, merged", 0.6f,
+                      pp, 0);
+        c.device.dw_min_std = 0.3f;
+    }
+    /* 128 columns, weights far from the bounds except two cells per row on a bound: the
+     * rows' pulses merge over the chunk but for those two, which the engine takes vector
+     * by vector from a list (its sparse path) */
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    engine_case_w(&c, 6, 128, 5, 1.0f, 93, "two cells per row on a bound", 0.1f, 0, 5);
+    c.device.dw_min_std = 0;
+    engine_case_w(&c, 6, 128, 5, 1.0f, 94, "two cells per row on a bound, no c2c", 0.1f, 0, 9);
+}
+
+/* ------------------------------------------------------------------ row slices */
+
+static void holder_case(const rpu_config *c, int per_pulse, const char *label);
+
+/* A slice tile holding rows [r0, r1) of tile a, keyed like a (same seed, layer, tile): its
+ * weights, device state (rpu_device_slice_rows) and mapping scales are a's rows. */
+static rpu_tile *slice_of(const rpu_config *c, const rpu_tile *a, int r0, int r1, uint64_t seed) {
+    const int C = a->p.in_size;
+    rpu_tile *s = make(c, r1 - r0, C, seed, 1);
+    if (!s) return NULL;
+    rpu_device_free(&s->dev);
+    CHECK_OK(rpu_device_slice_rows(&a->dev, r0, r1, &s->dev));
+    CHECK_OK(rpu_tile_set_mapping_scales(s, a->scales + r0));
+    memcpy(s->w, a->w + (size_t)r0 * C, sizeof(float) * (size_t)(r1 - r0) * C);
+    s->unext = a->unext;
+    s->update_per_pulse = a->update_per_pulse;
+    return s;
+}
+
+/* Row slicing (rpu_tile_update_slice): the update of a R x C tile equals, row by row and
+ * bitwise, the updates of its slices [0, a), [a, b), [b, R) (uneven cuts, R and C not
+ * multiples of 4 so that the slices' first rows start inside Philox blocks): weights,
+ * every device array, and the update stream counter, over two calls. Cases:
+ * constant_step (merged and per pulse), soft_bounds, soft_bounds with write noise,
+ * linear_step with mean_count pulses and stochastic rounding of the probabilities, exp_step,
+ * floating point, pulse type none_with_device with write noise; mapping scales not all 1
+ * with the learning-rate compensation on (the slices see the whole tile's d and scales). */
+static void slice_case(rpu_config *c, int per_pulse, const char *label) {
+    const int R = 13, C = 7, n = 5, cuts[4] = {0, 3, 8, 13};
+    const uint64_t seed = 808;
+    rpu_tile *a = make(c, R, C, seed, 1);
+    if (!a) return;
+    a->update_per_pulse = per_pulse;
+    float w[13 * 7], sc[13], x[5 * 7], d[5 * 13];
+    tl_fill_uniform(w, R * C, -0.55f, 0.55f, seed, 1);
+    tl_fill_uniform(sc, R, 0.5f, 2.0f, seed, 4);
+    CHECK_OK(rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED));
+    CHECK_OK(rpu_tile_set_mapping_scales(a, sc));
+    rpu_tile *s[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; ++k)
+        if (!(s[k] = slice_of(c, a, cuts[k], cuts[k + 1], seed))) goto out;
+    for (int call = 0; call < 2; ++call) {
+        tl_fill_uniform(x, n * C, -1, 1, seed + (uint64_t)call, 2);
+        tl_fill_uniform(d, n * R, -0.3f, 0.3f, seed + (uint64_t)call, 3);
+        memset(d + R, 0, sizeof(float) * R); /* a vector without update */
+        CHECK_OK(rpu_tile_update(a, x, d, n, 0.4f));
+        for (int k = 0; k < 3; ++k)
+            CHECK_OK(rpu_tile_update_slice(s[k], x, d, sc, n, 0.4f, cuts[k], R));
+    }
+    size_t bad = 0, changed = 0;
+    for (int k = 0; k < 3; ++k) {
+        const size_t off = (size_t)cuts[k] * C, m = (size_t)(cuts[k + 1] - cuts[k]) * C;
+        bad += memcmp(a->w + off, s[k]->w, m * sizeof(float)) != 0;
+        for (int q = 0; q < a->dev.n_arrays; ++q)
+            bad += memcmp(a->dev.arrays[q].data + off, s[k]->dev.arrays[q].data,
+                          m * sizeof(float)) != 0;
+        bad += s[k]->unext != a->unext;
+    }
+    for (int q = 0; q < R * C; ++q)
+        changed += a->w[q] != w[q];
+    CHECK(bad == 0, "%s: slices [0,3) [3,8) [8,13) == the whole tile's rows (%zu mismatches)",
+          label, bad);
+    CHECK(changed > R * C / 4, "%s: the update changed %zu of %d weights", label, changed, R * C);
+out:
+    for (int k = 0; k < 3; ++k)
+        rpu_tile_destroy(&s[k]);
+    rpu_tile_destroy(&a);
+    holder_case(c, per_pulse, label);
+}
+
+/* Holders (rpu_tile_update_rows, tile.h): three copies of a 40 x 7 tile update rows
+ * [0, 16), [16, 32), [32, 40) of the same batch; each copy's rows equal the whole update's
+ * bitwise (weights and the arrays of rpu_tile_update_arrays), its other rows stay as they
+ * were, its counters equal the whole tile's; two calls, the second after copying the
+ * holders' rows in (as the layer does). */
+static void holder_case(const rpu_config *c, int per_pulse, const char *label) {
+    const int R = 40, C = 7, n = 4, cuts[4] = {0, 16, 32, 40};
+    const uint64_t seed = 809;
+    rpu_tile *a = make(c, R, C, seed, 2), *h[3] = {NULL, NULL, NULL};
+    if (!a) return;
+    float w[40 * 7], sc[40], x[4 * 7], d[4 * 40], before[40 * 7];
+    tl_fill_uniform(w, R * C, -0.55f, 0.55f, seed, 1);
+    tl_fill_uniform(sc, R, 0.5f, 2.0f, seed, 4);
+    a->update_per_pulse = per_pulse;
+    CHECK_OK(rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED));
+    CHECK_OK(rpu_tile_set_mapping_scales(a, sc));
+    for (int k = 0; k < 3; ++k) {
+        if (!(h[k] = make(c, R, C, seed, 2))) goto out;
+        h[k]->update_per_pulse = per_pulse;
+        CHECK_OK(rpu_tile_set_weights(h[k], w, RPU_WEIGHTS_STORED));
+        CHECK_OK(rpu_tile_set_mapping_scales(h[k], sc));
+    }
+    size_t bad = 0, moved = 0;
+    for (int call = 0; call < 2; ++call) {
+        tl_fill_uniform(x, n * C, -1, 1, seed + (uint64_t)call, 2);
+        tl_fill_uniform(d, n * R, -0.3f, 0.3f, seed + (uint64_t)call, 3);
+        memcpy(before, a->w, sizeof before);
+        CHECK_OK(rpu_tile_update(a, x, d, n, 0.4f));
+        for (int k = 0; k < 3; ++k) {
+            float *keep = malloc(sizeof before);
+            memcpy(keep, h[k]->w, sizeof before);
+            CHECK_OK(rpu_tile_update_rows(h[k], x, d, n, 0.4f, cuts[k], cuts[k + 1]));
+            const size_t o = (size_t)cuts[k] * C, m = (size_t)(cuts[k + 1] - cuts[k]) * C;
+            bad += memcmp(h[k]->w + o, a->w + o, m * sizeof(float)) != 0;
+            bad += memcmp(h[k]->w, keep, o * sizeof(float)) != 0;
+            bad +=
+                memcmp(h[k]->w + o + m, keep + o + m, ((size_t)R * C - o - m) * sizeof(float)) != 0;
+            bad += h[k]->unext != a->unext || h[k]->ucalls != a->ucalls;
+            float *ha[4], *aa[4];
+            const int na = rpu_tile_update_arrays(h[k], ha, 4);
+            rpu_tile_update_arrays(a, aa, 4);
+            for (int q = 1; q < na; ++q)
+                bad += memcmp(ha[q] + o, aa[q] + o, m * sizeof(float)) != 0;
+            free(keep);
+        }
+        for (int q = 0; q < R * C; ++q)
+            moved += a->w[q] != before[q];
+        /* every holder takes the others' rows (the layer's exchange) */
+        for (int k = 0; k < 3; ++k) {
+            float *ha[4], *aa[4];
+            const int na = rpu_tile_update_arrays(h[k], ha, 4);
+            rpu_tile_update_arrays(a, aa, 4);
+            for (int q = 0; q < na; ++q)
+                memcpy(ha[q], aa[q], sizeof(float) * (size_t)R * C);
+            rpu_tile_rows_copied(h[k]);
+        }
+    }
+    CHECK(bad == 0,
+          "%s: holders of rows [0,16) [16,32) [32,40) == the whole update (%zu "
+          "mismatches)",
+          label, bad);
+    CHECK(moved > (size_t)R * C / 4, "%s: the updates moved %zu weights", label, moved);
+out:
+    for (int k = 0; k < 3; ++k)
+        rpu_tile_destroy(&h[k]);
+    rpu_tile_destroy(&a);
+}
+
+static void test_row_slices(void) {
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    c.mapping.weight_scaling_lr_compensation = true;
+    c.update.desired_bl = 70; /* two mask words */
+    slice_case(&c, 0, "constant_step, merged");
+    slice_case(&c, 1, "constant_step, per pulse");
+    c.update.desired_bl = 31;
+    set_device(&c, "soft_bounds");
+    c.mapping.weight_scaling_lr_compensation = true;
+    slice_case(&c, 0, "soft_bounds");
+    c.device.write_noise_std = 1.5f;
+    slice_case(&c, 0, "soft_bounds with write noise");
+    CHECK_OK(rpu_config_set(&c, "update.pulse_type", "none_with_device"));
+    slice_case(&c, 0, "soft_bounds with write noise, none_with_device");
+    set_device(&c, "linear_step");
+    c.mapping.weight_scaling_lr_compensation = true;
+    CHECK_OK(rpu_config_set(&c, "update.pulse_type", "mean_count"));
+    c.update.res = 0.05f;
+    c.update.sto_round = true;
+    slice_case(&c, 0, "linear_step, mean_count, stochastic rounding");
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    set_device(&c, "exp_step");
+    c.update.res = 0.05f;
+    c.update.sto_round = true;
+    slice_case(&c, 0, "exp_step, stochastic rounding");
+    rpu_config_default(&c, RPU_KIND_FLOATING_POINT);
+    c.mapping.weight_scaling_lr_compensation = true;
+    slice_case(&c, 0, "floating point");
+    /* a slice that is not one */
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    rpu_tile *t = make(&c, 4, 3, 1, 1);
+    float x[3] = {1, 1, 1}, d[6] = {1, 1, 1, 1, 1, 1}, sc[6] = {1, 1, 1, 1, 1, 1};
+    CHECK_STATUS(rpu_tile_update_slice(t, x, d, sc, 1, 0.1f, 3, 6), RPU_ERR_ARG);
+    CHECK(strstr(rpu_last_error(), "[3, 7)") && strstr(rpu_last_error(), "6 rows"),
+          "names the rows and the tile: %s", rpu_last_error());
+    rpu_tile_destroy(&t);
+}
+
+/* ------------------------------------------------------------------ merged pulses */
+
+static int cmp_f64(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Two-sample Kolmogorov-Smirnov statistic of a[na] and b[nb] (both sorted here). */
+static double ks2(double *a, size_t na, double *b, size_t nb) {
+    qsort(a, na, sizeof *a, cmp_f64);
+    qsort(b, nb, sizeof *b, cmp_f64);
+    size_t i = 0, j = 0;
+    double dmax = 0;
+    while (i < na && j < nb) {
+        const double v = a[i] < b[j] ? a[i] : b[j];
+        while (i < na && a[i] <= v)
+            ++i;
+        while (j < nb && b[j] <= v)
+            ++j;
+        const double dd = fabs((double)i / na - (double)j / nb);
+        dmax = dd > dmax ? dd : dmax;
+    }
+    return dmax;
+}
+
+/* Merged pulses (default for constant_step) against one normal per pulse: the same
+ * distribution. A 64 x 64 constant_step tile without device variation (dw_min 0.001,
+ * bounds +-0.6), cycle-to-cycle sigma 2 (steps of either sign in 31 % of the pulses, so a
+ * bound hit on the way changes the outcome a lot), mean_count pulses with every cell
+ * receiving exactly BL pulses per vector (p_x = p_d = 1), their sign given per vector by
+ * dsign (+1: down). A call has nvec vectors (one chunk). Even columns start at w = 0
+ * (far: their pulses merge), odd columns at w_near, where a path crosses -0.6 in a good
+ * part of the cases (single pulses, clipped on the way; their normals sit at other
+ * addresses in the two modes). 12 calls per mode, N = 24576 samples per class and mode,
+ * seeds seed (merged) and seed + 1 (per pulse). Bounds (each fails with p < 1e-3 for a
+ * correct engine): two-sample KS D < 1.95 sqrt(2/N) per class; far class against the
+ * model N(-(n_down - n_up) dw_min, (n_down + n_up) (sigma dw_min)^2): mean within
+ * 5 sd/sqrt(N), sd within 5/sqrt(2N) relative, one-sample KS D < 1.95/sqrt(N). The near
+ * class would fail the KS bound if its cells were merged (checked by hand: D = 0.17 in
+ * both cases with every cell merged). */
+static void merged_case(int BL, int nvec, const float *dsign, float w_near, uint64_t seed,
+                        const char *label) {
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    c.device.dw_min = 0.001f;
+    c.device.dw_min_std = 2.0f;
+    c.device.dw_min_dtod = c.device.up_down_dtod = 0;
+    c.device.w_max_dtod = c.device.w_min_dtod = 0;
+    CHECK_OK(rpu_config_set(&c, "update.pulse_type", "mean_count"));
+    c.update.desired_bl = BL;
+    c.update.fixed_bl = true;
+    c.update.update_bl_management = false;
+    c.update.update_management = false;
+    const int R = 64, C = 64, calls = 12;
+    const size_t N = (size_t)calls * R * C / 2;
+    const float lr = 0.001f * (float)BL; /* A = B = sqrt(lr / (dw_min BL)) = 1 */
+    float *w0 = malloc(sizeof(float) * R * C), *w = malloc(sizeof(float) * R * C);
+    float *x = malloc(sizeof(float) * (size_t)nvec * C), *d = malloc(sizeof(float) * nvec * R);
+    int n_down = 0, n_up = 0;
+    for (int k = 0; k < nvec; ++k) {
+        for (int j = 0; j < C; ++j)
+            x[k * C + j] = 1.0f;
+        for (int i = 0; i < R; ++i)
+            d[k * R + i] = dsign[k];
+        n_down += dsign[k] > 0 ? BL : 0;
+        n_up += dsign[k] > 0 ? 0 : BL;
+    }
+    for (int q = 0; q < R * C; ++q)
+        w0[q] = (q % C) % 2 ? w_near : 0.0f;
+    double *smp[2][2]; /* [mode][class] */
+    for (int m = 0; m < 2; ++m)
+        for (int k = 0; k < 2; ++k)
+            smp[m][k] = malloc(sizeof(double) * N);
+    for (int mode = 0; mode < 2; ++mode) {
+        rpu_tile *t = make(&c, R, C, seed + (uint64_t)mode, 0);
+        if (!t) return;
+        t->update_per_pulse = mode;
+        size_t got[2] = {0, 0};
+        for (int call = 0; call < calls; ++call) {
+            CHECK_OK(rpu_tile_set_weights(t, w0, RPU_WEIGHTS_STORED));
+            CHECK_OK(rpu_tile_update(t, x, d, nvec, lr));
+            rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED);
+            for (int q = 0; q < R * C; ++q) {
+                const int k = (q % C) % 2;
+                smp[mode][k][got[k]++] = w[q];
+            }
+        }
+        rpu_tile_destroy(&t);
+    }
+    const double crit2 = 1.95 * sqrt(2.0 / (double)N), crit1 = 1.95 / sqrt((double)N);
+    /* far class against the model */
+    const double mu = -(n_down - n_up) * 0.001, sd = sqrt((double)(n_down + n_up)) * 2.0 * 0.001;
+    double mean = 0, var = 0;
+    for (size_t q = 0; q < N; ++q)
+        mean += smp[0][0][q];
+    mean /= (double)N;
+    for (size_t q = 0; q < N; ++q)
+        var += (smp[0][0][q] - mean) * (smp[0][0][q] - mean);
+    var /= (double)(N - 1);
+    CHECK(fabs(mean - mu) < 5 * sd / sqrt((double)N), "%s, merged, far: mean %.7g, model %.7g",
+          label, mean, mu);
+    CHECK(fabs(sqrt(var) / sd - 1) < 5 / sqrt(2.0 * (double)N),
+          "%s, merged, far: sd %.6g, model %.6g", label, sqrt(var), sd);
+    double *tmp = malloc(sizeof(double) * N);
+    memcpy(tmp, smp[0][0], sizeof(double) * N);
+    qsort(tmp, N, sizeof *tmp, cmp_f64);
+    double d1 = 0;
+    for (size_t q = 0; q < N; ++q) {
+        const double F = 0.5 * erfc(-(tmp[q] - mu) / (sd * sqrt(2.0)));
+        const double e = fmax(fabs(F - (double)q / N), fabs(F - (double)(q + 1) / N));
+        d1 = e > d1 ? e : d1;
+    }
+    CHECK(d1 < crit1, "%s, merged, far: KS against the model D = %.4g (bound %.4g)", label, d1,
+          crit1);
+    const char *cls[2] = {"far (merged)", "near a bound (single pulses)"};
+    for (int k = 0; k < 2; ++k) {
+        const double D = ks2(smp[0][k], N, smp[1][k], N);
+        CHECK(D < crit2, "%s, %s: merged mode vs per pulse: KS D = %.4g (bound %.4g)", label,
+              cls[k], D, crit2);
+    }
+    /* the near class really is shaped by the bound: many cells end on it */
+    size_t on = 0;
+    for (size_t q = 0; q < N; ++q)
+        on += smp[1][1][q] == -0.6f;
+    CHECK(on > N / 10 && on < N * 9 / 10, "%s, near class: %zu of %zu cells end on the bound",
+          label, on, N);
+    free(tmp), free(w0), free(w), free(x), free(d);
+    for (int m = 0; m < 2; ++m)
+        for (int k = 0; k < 2; ++k)
+            free(smp[m][k]);
+}
+
+/* One vector of 20 down pulses per call (merged within the vector), and four vectors of
+ * 5 pulses down, up, down, down per call (merged over the chunk: 15 down, 5 up). */
+static void test_merged_distribution(void) {
+    const float one[1] = {1.0f}, mixed[4] = {1.0f, -1.0f, 1.0f, 1.0f};
+    merged_case(20, 1, one, -0.58f, 5150, "1 vector x 20 pulses");
+    merged_case(5, 4, mixed, -0.59f, 5152, "4 vectors x 5 pulses, mixed signs");
 }
 
 /* ------------------------------------------------------------------ expectation */
@@ -585,6 +940,8 @@ static void test_errors(void) {
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_engine_vs_reference();
+    test_row_slices();
+    test_merged_distribution();
     test_unbiased_and_saturation();
     test_dynamic_bl();
     test_weight_grad();

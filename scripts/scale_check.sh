@@ -61,7 +61,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 all="$tmp/all.csv"
 echo "round,np,transport,batch,step_measured_s,step_model_s,compute_model_s,comm_model_s,ratio,calls,payload_bytes,paired_ratio" >"$all"
-for ((r = 1; r <= rounds; ++r)); do
+for r in $(seq 1 "$rounds"); do
     for np in $ranks; do
         for tr in $transports; do
             mca=()

@@ -35,7 +35,7 @@ rpusim="$root/build/src/rpusim"
 mkdir -p "$out"
 ranks=1,2,4,8,16,32,64,128,256,512,1024
 
-run() { # run NAME TITLE STEPS EXPERIMENT [--set ...]
+plot_one() { # plot_one NAME TITLE STEPS EXPERIMENT [--set ...]
     local name=$1 title=$2 steps=$3
     shift 3
     echo "== $name: model of a cluster" >&2
@@ -56,10 +56,10 @@ run() { # run NAME TITLE STEPS EXPERIMENT [--set ...]
 }
 
 if [ -z "$only" ] || [ "$only" = lenet5 ]; then
-    run lenet5 "Fashion LeNet-5 (aihwkit layout, 4 tiles, batch 64, constant_step)" 5 \
+    plot_one lenet5 "Fashion LeNet-5 (aihwkit layout, 4 tiles, batch 64, constant_step)" 5 \
         "$root/examples/lenet5.ini" --set run.batch_size=64
 fi
 if [ -z "$only" ] || [ "$only" = vgg8 ]; then
-    run vgg8 "VGG-8 on 3x32x32 (39 tiles of at most 256x256, batch 16, constant_step)" 3 \
+    plot_one vgg8 "VGG-8 on 3x32x32 (39 tiles of at most 256x256, batch 16, constant_step)" 3 \
         "$root/data/vgg8-synthetic.ini"
 fi

@@ -310,6 +310,8 @@ rpu_status rpu_device_create(rpu_device_state *dev, const rpu_device_params *par
     dev->par = p;
     dev->rows = rows;
     dev->cols = cols;
+    dev->row0 = 0;
+    dev->rows_total = rows;
     dev->pulsed = pulsed;
     dev->granularity = granularity_of(&p, r);
     dev->block_floats = cells * (size_t)n;
@@ -369,6 +371,72 @@ void rpu_device_free(rpu_device_state *dev) {
     if (!dev) return;
     free(dev->block);
     memset(dev, 0, sizeof *dev);
+}
+
+rpu_status rpu_device_rows_view(const rpu_device_state *src, int r0, int r1,
+                                rpu_device_state *view) {
+    if (!view) return RPU_FAIL(RPU_ERR_ARG, "rpu_device_rows_view: view is NULL");
+    memset(view, 0, sizeof *view);
+    if (!src || r0 < 0 || r1 <= r0 || r1 > src->rows)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_device_rows_view: rows [%d, %d) of a state of %d rows",
+                        r0, r1, src ? src->rows : 0);
+    *view = *src;
+    const size_t off = (size_t)r0 * (size_t)src->cols;
+    float **views[] = {
+        &view->max_bound,    &view->min_bound,       &view->dwmin_up,   &view->dwmin_down,
+        &view->decay_scales, &view->diffusion_rates, &view->reset_bias, &view->slope_up,
+        &view->slope_down,   &view->gamma_up,        &view->gamma_down, &view->persistent_weights,
+        &view->drift_nu,     &view->drift_w0,        &view->drift_t,    &view->drift_prev};
+    for (size_t v = 0; v < sizeof views / sizeof views[0]; ++v)
+        if (*views[v]) *views[v] += off;
+    for (int k = 0; k < view->n_arrays; ++k)
+        view->arrays[k].data += off;
+    view->block = NULL; /* a view owns nothing */
+    view->block_floats = 0;
+    view->rows = r1 - r0;
+    view->row0 = src->row0 + r0;
+    view->rows_total = src->rows_total > 0 ? src->rows_total : src->rows;
+    return RPU_OK;
+}
+
+rpu_status rpu_device_slice_rows(const rpu_device_state *src, int r0, int r1,
+                                 rpu_device_state *out) {
+    if (!out) return RPU_FAIL(RPU_ERR_ARG, "rpu_device_slice_rows: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!src || r0 < 0 || r1 <= r0 || r1 > src->rows)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_device_slice_rows: rows [%d, %d) of a state of %d rows",
+                        r0, r1, src ? src->rows : 0);
+    const size_t cells = (size_t)(r1 - r0) * (size_t)src->cols;
+    const size_t n = (size_t)src->n_arrays;
+    *out = *src;
+    out->block = NULL;
+    out->block_floats = cells * n;
+    if (n > 0) {
+        out->block = (float *)malloc(out->block_floats * sizeof(float));
+        if (!out->block) {
+            memset(out, 0, sizeof *out);
+            return RPU_FAIL(RPU_ERR_NOMEM, "rpu_device_slice_rows: cannot allocate %zu bytes",
+                            out->block_floats * sizeof(float));
+        }
+    }
+    out->rows = r1 - r0;
+    out->row0 = src->row0 + r0;
+    out->rows_total = src->rows_total > 0 ? src->rows_total : src->rows;
+    /* every view moves to the same array's rows [r0, r1) in the new block */
+    float **views[] = {
+        &out->max_bound,    &out->min_bound,       &out->dwmin_up,   &out->dwmin_down,
+        &out->decay_scales, &out->diffusion_rates, &out->reset_bias, &out->slope_up,
+        &out->slope_down,   &out->gamma_up,        &out->gamma_down, &out->persistent_weights,
+        &out->drift_nu,     &out->drift_w0,        &out->drift_t,    &out->drift_prev};
+    for (size_t k = 0; k < n; ++k) {
+        const float *from = src->arrays[k].data + (size_t)r0 * (size_t)src->cols;
+        float *to = out->block + k * cells;
+        memcpy(to, from, cells * sizeof(float));
+        for (size_t v = 0; v < sizeof views / sizeof views[0]; ++v)
+            if (*views[v] == src->arrays[k].data) *views[v] = to;
+        out->arrays[k].data = to;
+    }
+    return RPU_OK;
 }
 
 float *rpu_device_array_by_name(const rpu_device_state *dev, const char *name) {
@@ -547,6 +615,88 @@ void rpu_device_pulses(const rpu_device_state *dev, size_t c, float *w, int sign
     *w = run_cell(dev, r, &e, c, *w, sign, n, xi);
 }
 
+/* Merged pulses of constant_step (device_impl.h). The normals of the source lie in
+ * |xi| <= sqrt(-2 ln 2^-24) = 5.77 (Box-Muller on 24-bit uniforms, rng.c), bounded here by
+ * MERGE_Z = 6: one pulse moves the weight by step (1 + sigma xi), between
+ * step min(0, 1 - sigma Z) and step (1 + sigma Z), so after any m <= n pulses the weight
+ * lies in w + n |step| [-max(0, sigma Z - 1), 1 + sigma Z] (in the direction of the step).
+ * When that interval lies inside [lo, hi] no pulse is clipped on any path, the n pulses
+ * add up to w + step (n + sigma sum xi) with sum xi ~ N(0, n), which is distributed as
+ * w + step (n + sigma sqrt(n) xi) with one normal xi. */
+#define MERGE_Z 6.0f
+
+static inline int merge_ok(float w, float s, int down, float lo, float hi, float n, float sigma) {
+    const float z = sigma * MERGE_Z;
+    const float ns = n * s;
+    const float fwd = ns * (1.0f + z);
+    const float back = ns * (z > 1.0f ? z - 1.0f : 0.0f);
+    const float mn = down ? w - fwd : w - back;
+    const float mx = down ? w + back : w + fwd;
+    return mn >= lo && mx <= hi;
+}
+
+int rpu_device_merges_pulses(const rpu_device_state *dev) {
+    return dev && dev->pulsed && rule_of(dev->par.type) == RULE_CONSTANT;
+}
+
+int rpu_device_merge_ok(const rpu_device_state *dev, size_t c, float w, int sign, int n) {
+    if (!rpu_device_merges_pulses(dev) || n < 2) return 0;
+    const int down = sign > 0;
+    const float s = down ? dev->dwmin_down[c] : dev->dwmin_up[c];
+    return merge_ok(w, s, down, dev->min_bound[c], dev->max_bound[c], (float)n,
+                    dev->par.dw_min_std);
+}
+
+void rpu_device_pulses_merged(const rpu_device_state *dev, size_t c, float *w, int sign, int n,
+                              const float *xi) {
+    if (!rpu_device_merges_pulses(dev) || !w || n <= 0) return;
+    const float step = sign > 0 ? -dev->dwmin_down[c] : dev->dwmin_up[c];
+    const float nf = (float)n, sigma = dev->par.dw_min_std;
+    const float y = rpu_device_normals_per_pulse(dev) && xi
+                        ? *w + step * (nf + (sigma * sqrtf(nf)) * xi[0])
+                        : *w + step * nf;
+    *w = clip(y, dev->min_bound[c], dev->max_bound[c]);
+}
+
+/* Pulses of both signs merged (a span of update vectors): n_up pulses up and n_down down
+ * in any order. Each up pulse moves the weight by up (1 + sigma xi) within
+ * [-up max(0, sigma Z - 1), up (1 + sigma Z)], each down pulse by -down (1 + sigma xi)
+ * within [-down (1 + sigma Z), down max(0, sigma Z - 1)], so every partial sum lies in
+ * [w - reach_down, w + reach_up] with reach_up = n_up up (1 + sigma Z) + n_down down
+ * max(0, sigma Z - 1) and reach_down symmetric. Inside the bounds no pulse is clipped and
+ * the sum is n_up up - n_down down + sigma sqrt(n_up up^2 + n_down down^2) xi in
+ * distribution (one normal). */
+static inline int span_ok(float w, float up, float dn, float lo, float hi, float nu, float nd,
+                          float sigma) {
+    const float z = sigma * MERGE_Z;
+    const float fwd = 1.0f + z, back = z > 1.0f ? z - 1.0f : 0.0f;
+    const float reach_up = nu * up * fwd + nd * dn * back;
+    const float reach_dn = nd * dn * fwd + nu * up * back;
+    return w - reach_dn >= lo && w + reach_up <= hi;
+}
+
+static inline float span_step(float w, float up, float dn, float lo, float hi, float nu, float nd,
+                              float sigma, const float *xi) {
+    const float mean = nu * up - nd * dn;
+    const float y =
+        xi ? w + (mean + (sigma * sqrtf(nu * up * up + nd * dn * dn)) * xi[0]) : w + mean;
+    return clip(y, lo, hi);
+}
+
+int rpu_device_span_ok(const rpu_device_state *dev, size_t c, float w, int n_up, int n_down) {
+    if (!rpu_device_merges_pulses(dev) || n_up + n_down < 1) return 0;
+    return span_ok(w, dev->dwmin_up[c], dev->dwmin_down[c], dev->min_bound[c], dev->max_bound[c],
+                   (float)n_up, (float)n_down, dev->par.dw_min_std);
+}
+
+void rpu_device_pulses_span(const rpu_device_state *dev, size_t c, float *w, int n_up, int n_down,
+                            const float *xi) {
+    if (!rpu_device_merges_pulses(dev) || !w || n_up + n_down < 1) return;
+    *w = span_step(*w, dev->dwmin_up[c], dev->dwmin_down[c], dev->min_bound[c], dev->max_bound[c],
+                   (float)n_up, (float)n_down, dev->par.dw_min_std,
+                   rpu_device_normals_per_pulse(dev) ? xi : NULL);
+}
+
 /* Row kernels of constant_step and linear_step/soft_bounds. Pass k applies the k-th pulse
  * to every cell with count > k; the cycle-to-cycle normals of the row are consumed pass by
  * pass in column order (the contract of rpu_device_pulse_row), so a pass takes the next
@@ -700,6 +850,184 @@ static void row_linear(float *restrict w, const float *restrict sl_up, const flo
     }
 }
 
+/* constant_step with merged pulses: passes[j] = 1 for a merged cell (count[j] pulses as
+ * one step), count[j] otherwise. Pass k applies, to every cell with passes > k, one step
+ * a + step (nf + (sigma sf) z) with nf = count, sf = sqrt(count) for a merged cell in pass
+ * 0 and nf = sf = 1 otherwise (then exactly run_constant()'s a + step (1 + sigma z)).
+ * Pass 0 runs over the whole row; the later passes, which only the few cells near a bound
+ * take, run over a list of those cells (in column order, so the normals are consumed in
+ * the same order), or over the row when there are many. */
+enum { MERGE_LIST = 1024 };
+
+static void row_constant_merged(float *restrict w, const float *restrict up,
+                                const float *restrict dn, const float *restrict lo,
+                                const float *restrict hi, const uint8_t *restrict cnt,
+                                const uint8_t *restrict pas, const int8_t *restrict sign, int cols,
+                                const float *restrict xi, float sigma) {
+    const float *p = xi;
+    int32_t list[MERGE_LIST + 16];
+    int nl = 0, overflow = 0;
+    int j = 0;
+#if defined(__AVX512F__)
+    const __m512 one = _mm512_set1_ps(1.0f), sg = _mm512_set1_ps(sigma);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (; j + 16 <= cols; j += 16) {
+        __m512i pc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(pas + j)));
+        __mmask16 m = _mm512_cmpgt_epi32_mask(pc, _mm512_setzero_si512());
+        if (!m) continue;
+        __mmask16 merged = _mm512_cmpeq_epi32_mask(pc, _mm512_set1_epi32(1));
+        __mmask16 more = m & ~merged;
+        if (more) {
+            if (nl + 16 <= MERGE_LIST) {
+                _mm512_mask_compressstoreu_epi32(list + nl, more,
+                                                 _mm512_add_epi32(lane, _mm512_set1_epi32(j)));
+                nl += __builtin_popcount((unsigned)more);
+            } else {
+                overflow = 1;
+            }
+        }
+        __m512 c =
+            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(cnt + j))));
+        __m512 nf = _mm512_mask_blend_ps(merged, one, c);
+        __m512 step =
+            _mm512_mask_blend_ps(lanes_down(sign + j), _mm512_loadu_ps(up + j),
+                                 _mm512_sub_ps(_mm512_setzero_ps(), _mm512_loadu_ps(dn + j)));
+        __m512 a = _mm512_loadu_ps(w + j);
+        __m512 f = nf;
+        if (xi) {
+            __m512 z = _mm512_maskz_expandloadu_ps(m, p);
+            p += __builtin_popcount((unsigned)m);
+            f = _mm512_add_ps(nf, _mm512_mul_ps(_mm512_mul_ps(sg, _mm512_sqrt_ps(nf)), z));
+        }
+        __m512 y = _mm512_add_ps(a, _mm512_mul_ps(step, f));
+        y = clip16(y, _mm512_loadu_ps(lo + j), _mm512_loadu_ps(hi + j));
+        _mm512_mask_storeu_ps(w + j, m, y);
+    }
+#endif
+    for (; j < cols; ++j) {
+        if (pas[j] == 0) continue;
+        if (pas[j] > 1) {
+            if (nl < MERGE_LIST)
+                list[nl++] = j;
+            else
+                overflow = 1;
+        }
+        const float nf = pas[j] == 1 ? (float)cnt[j] : 1.0f;
+        const float step = sign[j] > 0 ? -dn[j] : up[j];
+        const float f = xi ? nf + (sigma * sqrtf(nf)) * *p++ : nf;
+        w[j] = clip(w[j] + step * f, lo[j], hi[j]);
+    }
+    if (nl == 0 && !overflow) return;
+    /* passes 1, 2, ...: single pulses of the cells with passes > k, in column order */
+    if (overflow) {
+        const unsigned maxp = max_count(pas, cols);
+        for (unsigned k = 1; k < maxp; ++k)
+            for (int q = 0; q < cols; ++q) {
+                if (pas[q] <= k) continue;
+                const float step = sign[q] > 0 ? -dn[q] : up[q];
+                const float f = xi ? 1.0f + sigma * *p++ : 1.0f;
+                w[q] = clip(w[q] + step * f, lo[q], hi[q]);
+            }
+        return;
+    }
+#if defined(__AVX512F__)
+    {
+        /* the listed cells' weights, steps, bounds and passes, contiguous; lanes retire as
+         * their passes run out */
+        float wl[MERGE_LIST + 16], stl[MERGE_LIST + 16], lol[MERGE_LIST + 16], hil[MERGE_LIST + 16];
+        int32_t pl[MERGE_LIST + 16];
+        unsigned maxp = 0;
+        for (int t = 0; t < nl; ++t) {
+            const int q = list[t];
+            wl[t] = w[q];
+            stl[t] = sign[q] > 0 ? -dn[q] : up[q];
+            lol[t] = lo[q];
+            hil[t] = hi[q];
+            pl[t] = pas[q];
+            maxp = pas[q] > maxp ? pas[q] : maxp;
+        }
+        for (unsigned k = 1; k < maxp; ++k)
+            for (int t = 0; t < nl; t += 16) {
+                const __mmask16 in =
+                    nl - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nl - t)) - 1u);
+                __mmask16 m = _mm512_mask_cmpgt_epi32_mask(in, _mm512_loadu_si512(pl + t),
+                                                           _mm512_set1_epi32((int)k));
+                if (!m) continue;
+                __m512 f = one;
+                if (xi) {
+                    __m512 z = _mm512_maskz_expandloadu_ps(m, p);
+                    p += __builtin_popcount((unsigned)m);
+                    f = _mm512_add_ps(one, _mm512_mul_ps(sg, z));
+                }
+                __m512 y = _mm512_add_ps(_mm512_loadu_ps(wl + t),
+                                         _mm512_mul_ps(_mm512_loadu_ps(stl + t), f));
+                y = clip16(y, _mm512_loadu_ps(lol + t), _mm512_loadu_ps(hil + t));
+                _mm512_mask_storeu_ps(wl + t, m, y);
+            }
+        for (int t = 0; t < nl; ++t)
+            w[list[t]] = wl[t];
+    }
+#else
+    for (unsigned k = 1; nl > 0; ++k) {
+        int keep = 0;
+        for (int t = 0; t < nl; ++t) {
+            const int q = list[t];
+            const float step = sign[q] > 0 ? -dn[q] : up[q];
+            const float f = xi ? 1.0f + sigma * *p++ : 1.0f;
+            w[q] = clip(w[q] + step * f, lo[q], hi[q]);
+            if (pas[q] > k + 1) list[keep++] = q;
+        }
+        nl = keep;
+    }
+#endif
+}
+
+/* passes[j] of row_constant_merged (see rpu_device_row_passes); returns their sum. */
+static size_t passes_constant(const float *restrict w, const float *restrict up,
+                              const float *restrict dn, const float *restrict lo,
+                              const float *restrict hi, const uint8_t *restrict cnt,
+                              const int8_t *restrict sign, int cols, float sigma,
+                              uint8_t *restrict pas) {
+    unsigned total = 0;
+    int j = 0;
+#if defined(__AVX512F__)
+    {
+        const float z = sigma * MERGE_Z;
+        const __m512 f_fwd = _mm512_set1_ps(1.0f + z),
+                     f_back = _mm512_set1_ps(z > 1.0f ? z - 1.0f : 0.0f);
+        __m512i acc = _mm512_setzero_si512();
+        for (; j + 16 <= cols; j += 16) {
+            __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(cnt + j)));
+            __mmask16 dm = lanes_down(sign + j);
+            __m512 ns = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(c),
+                _mm512_mask_blend_ps(dm, _mm512_loadu_ps(up + j), _mm512_loadu_ps(dn + j)));
+            __m512 fwd = _mm512_mul_ps(ns, f_fwd), back = _mm512_mul_ps(ns, f_back);
+            __m512 a = _mm512_loadu_ps(w + j);
+            __m512 mn = _mm512_sub_ps(a, _mm512_mask_blend_ps(dm, back, fwd));
+            __m512 mx = _mm512_add_ps(a, _mm512_mask_blend_ps(dm, fwd, back));
+            __mmask16 ok = _mm512_cmp_ps_mask(mn, _mm512_loadu_ps(lo + j), _CMP_GE_OQ) &
+                           _mm512_cmp_ps_mask(mx, _mm512_loadu_ps(hi + j), _CMP_LE_OQ) &
+                           _mm512_cmpge_epi32_mask(c, _mm512_set1_epi32(2));
+            __m512i q = _mm512_mask_blend_epi32(ok, c, _mm512_set1_epi32(1));
+            _mm_storeu_si128((__m128i *)(pas + j), _mm512_cvtepi32_epi8(q));
+            acc = _mm512_add_epi32(acc, q);
+        }
+        total = (unsigned)_mm512_reduce_add_epi32(acc);
+    }
+#endif
+    for (; j < cols; ++j) {
+        const int down = sign[j] > 0;
+        const unsigned n = cnt[j];
+        const int ok =
+            n >= 2 && merge_ok(w[j], down ? dn[j] : up[j], down, lo[j], hi[j], (float)n, sigma);
+        const unsigned q = ok ? 1u : n;
+        pas[j] = (uint8_t)q;
+        total += q;
+    }
+    return total;
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif
@@ -743,12 +1071,157 @@ void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, cons
     }
 }
 
+size_t rpu_device_row_span_ok(const rpu_device_state *dev, int i, const float *w_row,
+                              const uint16_t *n_up, const uint16_t *n_down, uint8_t *merged) {
+    if (!dev || !w_row || !n_up || !n_down || !merged) return 0;
+    const int cols = dev->cols;
+    if (!rpu_device_merges_pulses(dev)) {
+        memset(merged, 0, (size_t)cols);
+        return 0;
+    }
+    const size_t b = (size_t)i * (size_t)cols;
+    const float *up = dev->dwmin_up + b, *dn = dev->dwmin_down + b;
+    const float *lo = dev->min_bound + b, *hi = dev->max_bound + b;
+    const float sigma = dev->par.dw_min_std;
+    size_t m = 0;
+    int j = 0;
+#if defined(__AVX512F__)
+    {
+        const float z = sigma * MERGE_Z;
+        const __m512 fwd = _mm512_set1_ps(1.0f + z),
+                     back = _mm512_set1_ps(z > 1.0f ? z - 1.0f : 0.0f);
+        for (; j + 16 <= cols; j += 16) {
+            __m512i iu = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(n_up + j)));
+            __m512i id = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(n_down + j)));
+            __mmask16 any =
+                _mm512_test_epi32_mask(_mm512_or_si512(iu, id), _mm512_or_si512(iu, id));
+            __m512 a = _mm512_mul_ps(_mm512_cvtepi32_ps(iu), _mm512_loadu_ps(up + j));
+            __m512 c = _mm512_mul_ps(_mm512_cvtepi32_ps(id), _mm512_loadu_ps(dn + j));
+            __m512 ru = _mm512_add_ps(_mm512_mul_ps(a, fwd), _mm512_mul_ps(c, back));
+            __m512 rd = _mm512_add_ps(_mm512_mul_ps(c, fwd), _mm512_mul_ps(a, back));
+            __m512 w = _mm512_loadu_ps(w_row + j);
+            __mmask16 ok =
+                any &
+                _mm512_cmp_ps_mask(_mm512_sub_ps(w, rd), _mm512_loadu_ps(lo + j), _CMP_GE_OQ) &
+                _mm512_cmp_ps_mask(_mm512_add_ps(w, ru), _mm512_loadu_ps(hi + j), _CMP_LE_OQ);
+            _mm_storeu_si128((__m128i *)(merged + j), _mm_maskz_set1_epi8(ok, 1));
+            m += (size_t)__builtin_popcount((unsigned)ok);
+        }
+    }
+#endif
+    for (; j < cols; ++j) {
+        const int any = n_up[j] + n_down[j] > 0;
+        const int ok = any && span_ok(w_row[j], up[j], dn[j], lo[j], hi[j], (float)n_up[j],
+                                      (float)n_down[j], sigma);
+        merged[j] = (uint8_t)ok;
+        m += (size_t)ok;
+    }
+    return m;
+}
+
+void rpu_device_row_span(const rpu_device_state *dev, int i, float *w_row, const uint16_t *n_up,
+                         const uint16_t *n_down, const uint8_t *merged, const float *xi) {
+    if (!rpu_device_merges_pulses(dev) || !w_row || !n_up || !n_down || !merged) return;
+    const int cols = dev->cols;
+    const size_t b = (size_t)i * (size_t)cols;
+    const float *up = dev->dwmin_up + b, *dn = dev->dwmin_down + b;
+    const float *lo = dev->min_bound + b, *hi = dev->max_bound + b;
+    const float sigma = dev->par.dw_min_std;
+    const float *p = rpu_device_normals_per_pulse(dev) ? xi : NULL;
+    int j = 0;
+#if defined(__AVX512F__)
+    const __m512 sg = _mm512_set1_ps(sigma);
+    for (; j + 16 <= cols; j += 16) {
+        __mmask16 m = _mm_test_epi8_mask(_mm_loadu_si128((const __m128i *)(merged + j)),
+                                         _mm_loadu_si128((const __m128i *)(merged + j)));
+        if (!m) continue;
+        __m512 fu = _mm512_cvtepi32_ps(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(n_up + j))));
+        __m512 fd = _mm512_cvtepi32_ps(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(n_down + j))));
+        __m512 vu = _mm512_loadu_ps(up + j), vd = _mm512_loadu_ps(dn + j);
+        __m512 a = _mm512_mul_ps(fu, vu), c = _mm512_mul_ps(fd, vd);
+        __m512 mean = _mm512_sub_ps(a, c);
+        __m512 w = _mm512_loadu_ps(w_row + j);
+        __m512 y;
+        if (p) {
+            __m512 zz = _mm512_maskz_expandloadu_ps(m, p);
+            p += __builtin_popcount((unsigned)m);
+            __m512 var = _mm512_add_ps(_mm512_mul_ps(a, vu), _mm512_mul_ps(c, vd));
+            y = _mm512_add_ps(
+                w, _mm512_add_ps(mean, _mm512_mul_ps(_mm512_mul_ps(sg, _mm512_sqrt_ps(var)), zz)));
+        } else {
+            y = _mm512_add_ps(w, mean);
+        }
+        y = clip16(y, _mm512_loadu_ps(lo + j), _mm512_loadu_ps(hi + j));
+        _mm512_mask_storeu_ps(w_row + j, m, y);
+    }
+#endif
+    for (; j < cols; ++j) {
+        if (!merged[j]) continue;
+        w_row[j] = span_step(w_row[j], up[j], dn[j], lo[j], hi[j], (float)n_up[j], (float)n_down[j],
+                             sigma, p);
+        if (p) ++p;
+    }
+}
+
+size_t rpu_device_row_passes(const rpu_device_state *dev, int i, const float *w_row,
+                             const uint8_t *count, const int8_t *sign, uint8_t *passes) {
+    if (!dev || !dev->pulsed || !w_row || !count || !sign || !passes) return 0;
+    const int cols = dev->cols;
+    if (!rpu_device_merges_pulses(dev)) {
+        size_t total = 0;
+        for (int j = 0; j < cols; ++j)
+            total += passes[j] = count[j];
+        return total;
+    }
+    const size_t base = (size_t)i * (size_t)cols;
+    return passes_constant(w_row, dev->dwmin_up + base, dev->dwmin_down + base,
+                           dev->min_bound + base, dev->max_bound + base, count, sign, cols,
+                           dev->par.dw_min_std, passes);
+}
+
+void rpu_device_pulse_row_merged(const rpu_device_state *dev, int i, float *w_row,
+                                 const uint8_t *count, const uint8_t *passes, const int8_t *sign,
+                                 const float *xi, const float *wn) {
+    if (!dev || !dev->pulsed || !w_row || !count || !passes || !sign) return;
+    if (!rpu_device_merges_pulses(dev)) {
+        rpu_device_pulse_row(dev, i, w_row, count, sign, xi, wn);
+        return;
+    }
+    const size_t base = (size_t)i * (size_t)dev->cols;
+    row_constant_merged(w_row, dev->dwmin_up + base, dev->dwmin_down + base, dev->min_bound + base,
+                        dev->max_bound + base, count, passes, sign, dev->cols,
+                        rpu_device_normals_per_pulse(dev) ? xi : NULL, dev->par.dw_min_std);
+}
+
 /* ------------------------------------------------------------------------------------
  * Whole-array operations
  * ---------------------------------------------------------------------------------- */
 
 static size_t n_cells(const rpu_device_state *dev) {
     return (size_t)dev->rows * (size_t)dev->cols;
+}
+
+/* Blocks of a cell-ordered range of the whole tile (per_row values per row). */
+static uint64_t tile_blocks(const rpu_device_state *dev, size_t per_row) {
+    const int rt = dev->rows_total > 0 ? dev->rows_total : dev->rows;
+    return rpu_rng_blocks_for((size_t)rt * per_row);
+}
+
+/* Values [first, first + m) of this state's cells (m <= CHUNK) in a cell-ordered range of
+ * the whole tile that starts at block blk, per_row values per row: the whole tile's values
+ * row0*per_row + first, ... (a row slice draws what the whole tile draws for its rows).
+ * buf has room for CHUNK + 4 values; returns where the values start in it. */
+static const float *cell_values(const rpu_device_state *dev, const rpu_rng *s, uint64_t blk,
+                                size_t per_row, size_t first, size_t m, float *buf, int normal) {
+    const uint64_t v = (uint64_t)dev->row0 * per_row + first;
+    const size_t skip = (size_t)(v & 3u);
+    if (normal)
+        rpu_rng_normal_at(s, blk + v / 4, buf, m + skip);
+    else
+        rpu_rng_uniform_at(s, blk + v / 4, buf, m + skip);
+    return buf + skip;
 }
 
 /* Visible weights = persistent + write_noise_std·dw_min·ξ over all cells, normals from
@@ -763,14 +1236,15 @@ static uint64_t redraw_visible(const rpu_device_state *dev, float *w, const rpu_
     }
     const float ws = dev->par.write_noise_std * dev->par.dw_min;
     const float *p = dev->persistent_weights;
-    float xi[CHUNK];
+    float buf[CHUNK + 4];
+    const size_t C = (size_t)dev->cols;
     for (size_t m0 = 0; m0 < cells; m0 += CHUNK) {
         size_t m = cells - m0 < CHUNK ? cells - m0 : CHUNK;
-        rpu_rng_normal_at(s, blk + m0 / 4, xi, m);
+        const float *xi = cell_values(dev, s, blk, C, m0, m, buf, 1);
         for (size_t k = 0; k < m; ++k)
             w[m0 + k] = p[m0 + k] + ws * xi[k];
     }
-    return rpu_rng_blocks_for(cells);
+    return tile_blocks(dev, C);
 }
 
 uint64_t rpu_device_apply_bounds(rpu_device_state *dev, float *w, const rpu_rng *s, uint64_t blk) {
@@ -786,28 +1260,29 @@ uint64_t rpu_device_apply_bounds(rpu_device_state *dev, float *w, const rpu_rng 
 uint64_t rpu_device_diffuse(rpu_device_state *dev, float *w, const rpu_rng *s, uint64_t blk) {
     if (!dev || !w || !s || !(dev->par.diffusion > 0.0f)) return 0;
     const size_t cells = n_cells(dev);
-    float xi[CHUNK];
+    const size_t C = (size_t)dev->cols;
+    float buf[CHUNK + 4];
     if (!dev->pulsed) {
         const float d = dev->par.diffusion;
         for (size_t m0 = 0; m0 < cells; m0 += CHUNK) {
             size_t m = cells - m0 < CHUNK ? cells - m0 : CHUNK;
-            rpu_rng_normal_at(s, blk + m0 / 4, xi, m);
+            const float *xi = cell_values(dev, s, blk, C, m0, m, buf, 1);
             for (size_t k = 0; k < m; ++k)
                 w[m0 + k] += d * xi[k];
         }
-        return rpu_rng_blocks_for(cells);
+        return tile_blocks(dev, C);
     }
     float *t = dev->persistent_weights ? dev->persistent_weights : w;
     for (size_t m0 = 0; m0 < cells; m0 += CHUNK) {
         size_t m = cells - m0 < CHUNK ? cells - m0 : CHUNK;
-        rpu_rng_normal_at(s, blk + m0 / 4, xi, m);
+        const float *xi = cell_values(dev, s, blk, C, m0, m, buf, 1);
         for (size_t k = 0; k < m; ++k) {
             size_t c = m0 + k;
             t[c] =
                 clip(t[c] + dev->diffusion_rates[c] * xi[k], dev->min_bound[c], dev->max_bound[c]);
         }
     }
-    uint64_t used = rpu_rng_blocks_for(cells);
+    uint64_t used = tile_blocks(dev, C);
     if (dev->persistent_weights) used += redraw_visible(dev, w, s, blk + used);
     return used;
 }
@@ -843,19 +1318,20 @@ uint64_t rpu_device_reset_columns(rpu_device_state *dev, float *w, int start, in
     int j0 = start % cols;
     if (j0 < 0) j0 += cols;
     const size_t msel = (size_t)rows * (size_t)nsel;
-    const uint64_t nb = rpu_rng_blocks_for(msel);
+    const uint64_t nb = tile_blocks(dev, (size_t)nsel);
     const int use_u = prob < 1.0f;
     const uint64_t blk_u = blk + nb;
     const uint64_t blk_wn = blk + nb + (use_u ? nb : 0);
     const float std = dev->par.reset_std;
     float *t = dev->persistent_weights ? dev->persistent_weights : w;
     const float ws = dev->par.write_noise_std * dev->par.dw_min;
-    float xi[CHUNK], u[CHUNK], wn[CHUNK];
+    float bx[CHUNK + 4], bu[CHUNK + 4], bw[CHUNK + 4];
+    const float *u = NULL, *wn = NULL;
     for (size_t m0 = 0; m0 < msel; m0 += CHUNK) {
         size_t m = msel - m0 < CHUNK ? msel - m0 : CHUNK;
-        rpu_rng_normal_at(s, blk + m0 / 4, xi, m);
-        if (use_u) rpu_rng_uniform_at(s, blk_u + m0 / 4, u, m);
-        if (dev->persistent_weights) rpu_rng_normal_at(s, blk_wn + m0 / 4, wn, m);
+        const float *xi = cell_values(dev, s, blk, (size_t)nsel, m0, m, bx, 1);
+        if (use_u) u = cell_values(dev, s, blk_u, (size_t)nsel, m0, m, bu, 0);
+        if (dev->persistent_weights) wn = cell_values(dev, s, blk_wn, (size_t)nsel, m0, m, bw, 1);
         for (size_t k = 0; k < m; ++k) {
             if (use_u && !(u[k] < prob)) continue;
             size_t mm = m0 + k;
@@ -881,7 +1357,7 @@ uint64_t rpu_device_drift(rpu_device_state *dev, float *w, double dt, const rpu_
     const rpu_drift_params *d = &dev->par.drift;
     const size_t cells = n_cells(dev);
     float *t = dev->persistent_weights ? dev->persistent_weights : w;
-    const uint64_t nb = rpu_rng_blocks_for(cells);
+    const uint64_t nb = tile_blocks(dev, (size_t)dev->cols);
     const int use_nu = d->nu_std > 0.0f && s;
     const int use_wn = d->w_noise_std > 0.0f && s;
     const uint64_t blk_nu = blk;
@@ -900,11 +1376,12 @@ uint64_t rpu_device_drift(rpu_device_state *dev, float *w, double dt, const rpu_
     dev->drift_current_t += dt / (double)d->t_0;
     const double now = dev->drift_current_t;
     const float a = d->g_offset * d->wg_ratio + d->w_offset;
-    float xnu[CHUNK], xwn[CHUNK];
+    float bnu[CHUNK + 4], bwn[CHUNK + 4];
+    const float *xnu = NULL, *xwn = NULL;
     for (size_t m0 = 0; m0 < cells; m0 += CHUNK) {
         size_t m = cells - m0 < CHUNK ? cells - m0 : CHUNK;
-        if (use_nu) rpu_rng_normal_at(s, blk_nu + m0 / 4, xnu, m);
-        if (use_wn) rpu_rng_normal_at(s, blk_wn + m0 / 4, xwn, m);
+        if (use_nu) xnu = cell_values(dev, s, blk_nu, (size_t)dev->cols, m0, m, bnu, 1);
+        if (use_wn) xwn = cell_values(dev, s, blk_wn, (size_t)dev->cols, m0, m, bwn, 1);
         for (size_t k = 0; k < m; ++k) {
             size_t c = m0 + k;
             float x = t[c];

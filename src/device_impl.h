@@ -27,6 +27,12 @@ typedef struct {
      * §4.4), soft_bounds gammas fixed to 1, write_noise_std 0 for types without write noise */
     rpu_device_params par;
     int rows, cols;
+    /* Row slice: this state holds rows [row0, row0 + rows) of a tile of rows_total rows
+     * (0 and rows for a whole tile, as rpu_device_create sets them). The whole-array
+     * operations below draw each cell's numbers at the whole tile's cell address and
+     * return the whole tile's block counts, so a slice gets exactly the numbers of its rows
+     * in the whole tile. */
+    int row0, rows_total;
     /* 0 for floating_point and ideal (exact FP updates, no bounds, no per-cell arrays
      * except the drift state) */
     int pulsed;
@@ -66,6 +72,22 @@ rpu_status rpu_device_create(rpu_device_state *dev, const rpu_device_params *par
                              int cols, rpu_rng *construct);
 void rpu_device_free(rpu_device_state *dev);
 
+/* A view of rows [r0, r1) of src without copying: every array points into src's (so the
+ * view's operations act on src's rows), rows = r1 - r0, row0 = src->row0 + r0, the
+ * rows_total of src's tile; the view owns nothing (never rpu_device_free it) and is valid
+ * while src is. For updating some rows of a whole tile (rpu_tile_update_rows). Errors:
+ * RPU_ERR_ARG (rows outside src); *view is zeroed on error. */
+rpu_status rpu_device_rows_view(const rpu_device_state *src, int r0, int r1,
+                                rpu_device_state *view);
+
+/* A row slice of a state: *out receives rows [r0, r1) of src (every array, the
+ * parameters, the drift clock) as a state with rows = r1 - r0, row0 = src->row0 + r0 and
+ * the rows_total of src's tile; for building row-sliced tiles from a whole tile's state
+ * (construction, restore). Errors: RPU_ERR_ARG (rows outside src), RPU_ERR_NOMEM; *out is
+ * zeroed on error. */
+rpu_status rpu_device_slice_rows(const rpu_device_state *src, int r0, int r1,
+                                 rpu_device_state *out);
+
 /* The array of that name, or NULL. */
 float *rpu_device_array_by_name(const rpu_device_state *dev, const char *name);
 
@@ -95,6 +117,60 @@ void rpu_device_pulses(const rpu_device_state *dev, size_t c, float *w, int sign
  * devices are left unchanged. */
 void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, const uint8_t *count,
                           const int8_t *sign, const float *xi, const float *wn);
+
+/* Merged pulses (constant_step; the update engine's default, update.c). n pulses of one
+ * sign on a cell whose weight cannot reach a bound on the way, whatever the
+ * cycle-to-cycle normals (|xi| <= 5.77 for this generator, bounded by 6), are applied as
+ * one step w + step (n + sigma sqrt(n) xi) with one normal: the same distribution as n
+ * steps w + step (1 + sigma xi_k) (the sum of n normals is a normal of variance n), up to
+ * float rounding. Cells that could reach a bound keep their n single pulses.
+ *
+ * rpu_device_merges_pulses: 1 for the devices that merge (constant_step).
+ * rpu_device_merge_ok: 1 when n >= 2 pulses of that sign on cell c with weight w may be
+ *   merged (merging device, no bound reachable: see device.c).
+ * rpu_device_pulses_merged: one merged step of n pulses on cell c (xi: one normal, or NULL
+ *   / ignored without cycle-to-cycle noise), then the clip; the reference of the row kernel.
+ * rpu_device_row_passes: passes[j] for every cell of row i (weights w_row before the
+ *   pulses): 1 for a cell whose count[j] pulses merge, count[j] otherwise (always count[j]
+ *   for devices that do not merge); returns their sum (the row consumes that many times
+ *   normals_per_pulse normals).
+ * rpu_device_pulse_row_merged: the row kernel with merged cells. Normals are consumed pass
+ *   by pass in column order: pass k takes one per cell with passes[j] > k; a merged cell
+ *   takes its one normal in pass 0. Per cell the floats of rpu_device_pulses_merged
+ *   (merged) or rpu_device_pulses (the others). Devices that do not merge: exactly
+ *   rpu_device_pulse_row (passes == count). */
+int rpu_device_merges_pulses(const rpu_device_state *dev);
+int rpu_device_merge_ok(const rpu_device_state *dev, size_t c, float w, int sign, int n);
+void rpu_device_pulses_merged(const rpu_device_state *dev, size_t c, float *w, int sign, int n,
+                              const float *xi);
+size_t rpu_device_row_passes(const rpu_device_state *dev, int i, const float *w_row,
+                             const uint8_t *count, const int8_t *sign, uint8_t *passes);
+void rpu_device_pulse_row_merged(const rpu_device_state *dev, int i, float *w_row,
+                                 const uint8_t *count, const uint8_t *passes, const int8_t *sign,
+                                 const float *xi, const float *wn);
+
+/* Merged pulses of both signs (constant_step; the update engine merges the pulses a cell
+ * receives over a chunk of update vectors, update.c). n_up pulses up and n_down pulses
+ * down in any order, on a cell that cannot reach a bound on the way whatever the order and
+ * the normals, are applied as one step w + n_up up - n_down down + sigma sqrt(n_up up^2 +
+ * n_down down^2) xi with one normal: in distribution the same as the single pulses (up to
+ * float rounding).
+ *
+ * rpu_device_span_ok: 1 when the pulses of cell c at weight w may be merged so (merging
+ *   device, at least one pulse, no bound reachable: device.c).
+ * rpu_device_pulses_span: that merged step (xi: one normal, or NULL / ignored without
+ *   cycle-to-cycle noise), then the clip; the reference of the row functions.
+ * rpu_device_row_span_ok: merged[j] = rpu_device_span_ok for every cell of row i (0 for
+ *   devices that do not merge); returns the number of merged cells.
+ * rpu_device_row_span: the merged step of every cell with merged[j], consuming one
+ *   normal per merged cell in column order. */
+int rpu_device_span_ok(const rpu_device_state *dev, size_t c, float w, int n_up, int n_down);
+void rpu_device_pulses_span(const rpu_device_state *dev, size_t c, float *w, int n_up, int n_down,
+                            const float *xi);
+size_t rpu_device_row_span_ok(const rpu_device_state *dev, int i, const float *w_row,
+                              const uint16_t *n_up, const uint16_t *n_down, uint8_t *merged);
+void rpu_device_row_span(const rpu_device_state *dev, int i, float *w_row, const uint16_t *n_up,
+                         const uint16_t *n_down, const uint8_t *merged, const float *xi);
 
 /* Random numbers of the whole-array operations below come from stream `s` by random
  * access starting at block `blk` (rpu_rng_normal_at / rpu_rng_uniform_at); each function

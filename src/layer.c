@@ -18,6 +18,7 @@
 
 #include "agree_impl.h"
 #include "error_impl.h"
+#include "patches_impl.h"
 
 #include <limits.h>
 #include <math.h>
@@ -51,11 +52,6 @@ struct rpu_conv {
                        (tiles of one input split share their patches) */
     size_t *xoffs;  /* [n_tiles] offset of each owned tile's patches in xp */
     size_t xp_cap, dp_cap;
-    /* index table of the indexed path: [Lout * K] spatial input offsets (-1: padding) */
-    int32_t *idx;
-    size_t idx_cap;
-    int idx_in3[3];
-    int idx_valid;
     /* workspaces */
     float *pbuf; /* patches / gradients of one tile */
     size_t pbuf_cap;
@@ -387,7 +383,7 @@ void rpu_conv_destroy(rpu_conv **layer) {
             rpu_tile_destroy(&l->tiles[t]);
     free(l->tiles);
     rpu_tile_grid_free(&l->grid);
-    free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->idx), free(l->xoffs);
+    free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->xoffs);
     free(l->pbuf), free(l->obuf), free(l->acc);
     if (l->have_hcomm) MPI_Comm_free(&l->hcomm);
     if (l->comm != MPI_COMM_NULL && l->comm != 0) MPI_Comm_free(&l->comm);
@@ -675,96 +671,36 @@ rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, rpu_wei
 
 /* ------------------------------------------------------------------ patches */
 
-/* Index table: for output pixel p and kernel position k, the spatial offset of the input
- * element (or -1 for padding). */
-static rpu_status build_index(rpu_conv *l) {
-    if (l->idx_valid && !memcmp(l->idx_in3, l->in3, sizeof l->in3)) return RPU_OK;
-    const size_t need = (size_t)l->Lout * l->K * sizeof(int32_t);
-    if (!grow((void **)&l->idx, &l->idx_cap, need))
-        return RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the patch index", l->label);
-    int32_t *ix = l->idx;
-    for (int od = 0; od < l->out3[0]; ++od)
-        for (int oh = 0; oh < l->out3[1]; ++oh)
-            for (int ow = 0; ow < l->out3[2]; ++ow)
-                for (int kd = 0; kd < l->k3[0]; ++kd)
-                    for (int kh = 0; kh < l->k3[1]; ++kh)
-                        for (int kw = 0; kw < l->k3[2]; ++kw) {
-                            int id = od * l->s3[0] - l->p3[0] + kd * l->d3[0];
-                            int ih = oh * l->s3[1] - l->p3[1] + kh * l->d3[1];
-                            int iw = ow * l->s3[2] - l->p3[2] + kw * l->d3[2];
-                            int inside = id >= 0 && id < l->in3[0] && ih >= 0 && ih < l->in3[1] &&
-                                         iw >= 0 && iw < l->in3[2];
-                            *ix++ = inside ? (int32_t)((id * l->in3[1] + ih) * l->in3[2] + iw) : -1;
-                        }
-    memcpy(l->idx_in3, l->in3, sizeof l->in3);
-    l->idx_valid = 1;
-    return RPU_OK;
+/* The batch's patch geometry and tile ts's columns, for patches.c. */
+static rpu_patch_geom patch_geom(const rpu_conv *l) {
+    rpu_patch_geom g = {
+        .n = l->n, .C = l->p.in_channels, .K = l->K, .Lin = l->Lin, .Lout = l->Lout};
+    memcpy(g.k3, l->k3, sizeof g.k3);
+    memcpy(g.s3, l->s3, sizeof g.s3);
+    memcpy(g.p3, l->p3, sizeof g.p3);
+    memcpy(g.d3, l->d3, sizeof g.d3);
+    memcpy(g.in3, l->in3, sizeof g.in3);
+    memcpy(g.out3, l->out3, sizeof g.out3);
+    return g;
 }
 
-/* The kernel positions [kb, ke) of channel c (within the group) that tile ts's columns
- * cover: all K for the mapped split; the tile_array split may cut the first and the last
- * channel of a tile. */
-static inline void channel_taps(const rpu_tile_slot *ts, int K, int c, int *kb, int *ke) {
-    const int first = c * K, b = ts->col0 - first, e = ts->col0 + ts->ncol - first;
-    *kb = b > 0 ? b : 0;
-    *ke = e < K ? e : K;
+static rpu_patch_cols patch_cols(const rpu_conv *l, const rpu_tile_slot *ts) {
+    rpu_patch_cols c = {.cg = ts->group * l->grid.in_per_group,
+                        .in_ch0 = ts->in_ch0,
+                        .in_ch = ts->in_ch,
+                        .col0 = ts->col0,
+                        .ncol = ts->ncol,
+                        .cols = ts->cols,
+                        .bias_col = l->grid.analog_bias && ts->in_split == 0};
+    return c;
 }
 
-/* Patches of tile ts from x [n, C, Lin] into X [n*Lout, cols]: its columns [col0, col0 +
- * ncol) of the group's patch (channel by channel, each channel's covered kernel positions
- * in order). */
+/* Patches of tile ts from x [n, C, Lin] into X [n*Lout, cols] (patches_impl.h; the same
+ * bits for use_indexed true and false). */
 static void gather_patches(const rpu_conv *l, const rpu_tile_slot *ts, const float *x, float *X) {
-    const int C = l->p.in_channels, K = l->K, cols = ts->cols;
-    const int cg = ts->group * l->grid.in_per_group; /* first channel of the group */
-    const int bias_col = l->grid.analog_bias && ts->in_split == 0;
-    for (int n = 0; n < l->n; ++n) {
-        if (l->p.use_indexed) {
-            for (int p = 0; p < l->Lout; ++p) {
-                float *row = X + ((size_t)n * l->Lout + p) * cols;
-                const int32_t *ix = l->idx + (size_t)p * K;
-                for (int c = ts->in_ch0; c < ts->in_ch0 + ts->in_ch; ++c) {
-                    const float *xc = x + ((size_t)n * C + cg + c) * l->Lin;
-                    int kb, ke;
-                    channel_taps(ts, K, c, &kb, &ke);
-                    float *dst = row + (c * K + kb - ts->col0);
-                    for (int k = kb; k < ke; ++k)
-                        dst[k - kb] = ix[k] >= 0 ? xc[ix[k]] : 0.0f;
-                }
-                if (bias_col) row[cols - 1] = 1.0f;
-            }
-            continue;
-        }
-        /* explicit unfold: loops over output and kernel positions */
-        for (int od = 0, p = 0; od < l->out3[0]; ++od)
-            for (int oh = 0; oh < l->out3[1]; ++oh)
-                for (int ow = 0; ow < l->out3[2]; ++ow, ++p) {
-                    float *row = X + ((size_t)n * l->Lout + p) * cols;
-                    for (int c = ts->in_ch0; c < ts->in_ch0 + ts->in_ch; ++c) {
-                        const float *xc = x + ((size_t)n * C + cg + c) * l->Lin;
-                        int kb, ke;
-                        channel_taps(ts, K, c, &kb, &ke);
-                        const int base = c * K - ts->col0; /* column of kernel position 0 */
-                        for (int kd = 0, k = 0; kd < l->k3[0]; ++kd) {
-                            const int id = od * l->s3[0] - l->p3[0] + kd * l->d3[0];
-                            for (int kh = 0; kh < l->k3[1]; ++kh) {
-                                const int ih = oh * l->s3[1] - l->p3[1] + kh * l->d3[1];
-                                const int rin =
-                                    id >= 0 && id < l->in3[0] && ih >= 0 && ih < l->in3[1];
-                                const float *xr =
-                                    xc + ((size_t)(rin ? id : 0) * l->in3[1] + (rin ? ih : 0)) *
-                                             l->in3[2];
-                                for (int kw = 0; kw < l->k3[2]; ++kw, ++k) {
-                                    if (k < kb || k >= ke) continue;
-                                    const int iw = ow * l->s3[2] - l->p3[2] + kw * l->d3[2];
-                                    row[base + k] =
-                                        (rin && iw >= 0 && iw < l->in3[2]) ? xr[iw] : 0.0f;
-                                }
-                            }
-                        }
-                    }
-                    if (bias_col) row[cols - 1] = 1.0f;
-                }
-    }
+    const rpu_patch_geom g = patch_geom(l);
+    const rpu_patch_cols c = patch_cols(l, ts);
+    rpu_patch_gather(&g, &c, x, X);
 }
 
 /* Gradient vectors of tile ts: D [n*Lout, rows] from dy [n, Cout, Lout]. */
@@ -959,7 +895,6 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
     if (l->training &&
         !grow((void **)&l->xp, &l->xp_cap, sizeof(float) * M * (owned_width(l, 0) + 1)))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory to keep the patches", l->label);
-    if (s == RPU_OK && l->p.use_indexed) s = build_index(l);
     /* owned tiles' outputs, one after the other in obuf */
     size_t total = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t)
@@ -1071,22 +1006,38 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
 }
 
 /* col2im of one sample of tile ts: adds the tile's input-gradient rows DX (patch-major)
- * into dst [in_ch, Lin] (the channels its columns touch, from in_ch0), in a fixed order
- * (pixels, channels, kernel positions). */
+ * into dst [in_ch, Lin] (the channels its columns touch, from in_ch0), every element's
+ * terms in ascending output position (a fixed order; patches_impl.h). */
 static void col2im_sample(const rpu_conv *l, const rpu_tile_slot *ts, const float *DX, int nn,
                           float *dst) {
-    const int K = l->K;
-    for (int p = 0; p < l->Lout; ++p) {
-        const float *row = DX + ((size_t)nn * l->Lout + p) * ts->cols;
-        const int32_t *ix = l->idx + (size_t)p * K;
-        for (int c = ts->in_ch0; c < ts->in_ch0 + ts->in_ch; ++c) {
-            float *a = dst + (size_t)(c - ts->in_ch0) * l->Lin;
-            const int base = c * K - ts->col0; /* column of kernel position 0 */
-            int kb, ke;
-            channel_taps(ts, K, c, &kb, &ke);
-            for (int k = kb; k < ke; ++k)
-                if (ix[k] >= 0) a[ix[k]] += row[base + k];
+    const rpu_patch_geom g = patch_geom(l);
+    const rpu_patch_cols c = patch_cols(l, ts);
+    rpu_patch_col2im(&g, &c, DX, nn, dst);
+}
+
+/* g[c] = the sum of dy [n, Co, L] over images and positions of channel c: the float values
+ * summed in double in the order (image, position), rounded once. Eight channels at a time,
+ * each with its own sum (the same additions in the same order), so that the additions of
+ * different channels overlap instead of each waiting for the previous one. */
+static void bias_grad_sums(const float *dy, int n, int Co, int L, float *g) {
+    enum { B = 8 };
+    for (int c0 = 0; c0 < Co; c0 += B) {
+        const int nb = Co - c0 < B ? Co - c0 : B;
+        double acc[B] = {0};
+        for (int nn = 0; nn < n; ++nn) {
+            const float *d = dy + ((size_t)nn * Co + c0) * L;
+            if (nb == B) {
+                for (int p = 0; p < L; ++p)
+                    for (int j = 0; j < B; ++j)
+                        acc[j] += d[(size_t)j * L + p];
+            } else {
+                for (int j = 0; j < nb; ++j)
+                    for (int p = 0; p < L; ++p)
+                        acc[j] += d[(size_t)j * L + p];
+            }
         }
+        for (int j = 0; j < nb; ++j)
+            g[c0 + j] = (float)acc[j];
     }
 }
 
@@ -1114,16 +1065,8 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         }
         l->have_dy = 1;
     }
-    if (l->bias_grad) { /* exact float values summed in double, rounded once */
-        for (int c = 0; c < Co; ++c) {
-            double g = 0;
-            for (int nn = 0; nn < n; ++nn) {
-                const float *d = dy + ((size_t)nn * Co + c) * l->Lout;
-                for (int p = 0; p < l->Lout; ++p)
-                    g += d[p];
-            }
-            l->bias_grad[c] = (float)g;
-        }
+    if (l->bias_grad) {
+        bias_grad_sums(dy, n, Co, l->Lout, l->bias_grad);
         l->have_bgrad = 1;
     }
     if (!dx) return RPU_OK;
@@ -1156,7 +1099,6 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         off += M * (size_t)ts->cols;
     }
     const size_t nx = (size_t)n * C * l->Lin;
-    if (s == RPU_OK) s = build_index(l);
     if (dx_terms(l) == 1) {
         /* one contributing tile per input element: col2im in float within the tile (a fixed
          * order), then assemble (-0 made +0) */
@@ -1325,8 +1267,9 @@ static void holder_rows(const rpu_tile_slot *ts, int m, int h, int *r0, int *r1)
 
 /* The update of tile t split over its holders (collective on hcomm): each updates its
  * rows, then every holder gathers everyone's rows of the arrays the update writes. An
- * update that cannot be split (the pulsed engine) runs whole on every holder: the same
- * pulses from the same streams keep the copies identical without a message. */
+ * update that cannot be split (rpu_tile_update_row_splittable) runs whole on every
+ * holder: the same draws from the same streams keep the copies identical without a
+ * message. */
 static rpu_status update_split(rpu_conv *l, int t, const float *X, const float *D, int M,
                                float lr) {
     rpu_tile *tile = l->tiles[t];

@@ -12,12 +12,11 @@
  *             (dx_terms = n_out x in_share == 1): 1 int + batch x in x Lin floats; else 2
  *             doubles + batch x in x Lin int64;
  *   update:   for each tile this rank holds with other holders (more ranks than tiles,
- *             rpu_tile_slot.holders > 1) whose update splits by rows (the exact updates:
- *             rpu_tile_update_row_splittable): rpu_agree on the holders' communicator
+ *             rpu_tile_slot.holders > 1) whose update splits by rows
+ *             (rpu_tile_update_row_splittable): rpu_agree on the holders' communicator
  *             (MPI_Allreduce of 1 int) and one MPI_Allgatherv of the tile's rows x cols
  *             floats per array the update writes (rpu_tile_update_arrays); else nothing
- *             (each rank updates its own tiles; a pulsed update runs whole on every
- *             holder).
+ *             (each rank updates its own tiles).
  * mpi_tests/test_comm_plan.c counts the calls of real steps with a PMPI wrapper and fails
  * when this file and layer.c disagree. */
 #include "rpusim/layer.h"

@@ -88,8 +88,12 @@ struct rpu_tile {
     uint64_t ucalls;
     rpu_rng pstream; /* post-update, reset, drift, write noise on set */
     uint64_t pnext;
-    unsigned char *uws; /* update workspace */
+    unsigned char *uws; /* update workspace (update.c) */
     size_t uws_cap;
+    /* 0 (default): the update merges the pulses of a cell that cannot reach a bound
+     * (constant_step, device_impl.h); 1: every pulse draws its own cycle-to-cycle normal
+     * (the per-pulse reference behaviour; tests) */
+    int update_per_pulse;
     float *dbuf; /* backward input after scales and mask */
     size_t dbuf_cap;
     int64_t *iws; /* index workspace */
@@ -136,38 +140,71 @@ static inline uint64_t rpu_io_call_blocks(int dim, int64_t n_call) {
 
 /* ---------------------------------------------------------------- update.c */
 
-/* The update engine behind rpu_tile_update (rows [0, R)) and rpu_tile_update_rows. */
+/* The update engine behind rpu_tile_update (rows [0, R)) and rpu_tile_update_rows (rows
+ * [r0, r1) of a whole tile held by several holders, tile.h). */
 rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                 int r0, int r1);
 
-/* Address layout of the update stream for one vector (update.c; the test reference uses
- * the same): regions of blocks relative to the vector's base. */
+/* The update of a row slice, for tiles that hold only some rows: t holds rows
+ * [r0, r0 + t->p.out_size) of a tile of rows_total rows and in_size columns: its weights,
+ * a device state made by rpu_device_slice_rows from the whole tile's (row0 = r0,
+ * rows_total), its update stream keyed like the whole tile's; d is the whole tile's
+ * [n, rows_total] gradient and scales its [rows_total] mapping scales. Does to t's rows
+ * exactly what rpu_tile_update of the whole tile does to them, bitwise: the learning-rate
+ * compensation and update management use every row of d and scales (max |d| over all
+ * rows); every random number of a row is drawn at an address fixed by (call, vector, row,
+ * slot or pass, column) (update.c); t->unext advances by the whole tile's layout
+ * (n * rpu_update_layout_for(rows_total, in_size).total), t->ucalls by one; the exact path
+ * runs its GEMMs in the whole tile's blocks of RPU_UPDATE_ROW_BLOCK rows. Errors as
+ * rpu_tile_update, plus RPU_ERR_ARG for rows that are not a slice of the tile or a device
+ * state of other rows. Not collective. */
+rpu_status rpu_tile_update_slice(rpu_tile *t, const float *x, const float *d, const float *scales,
+                                 int n, float lr, int r0, int rows_total);
+
+/* Address layout of the update stream for one vector of a tile of `rows` x `cols` (the
+ * whole tile's, also in a row slice; update.c and the test reference use it): regions of
+ * blocks relative to the vector's base; "value v" of a region is value v % 4 of its block
+ * v / 4. Every draw of row i sits at an address fixed by (vector, i, slot/pass, column). */
 #define RPU_UPDATE_MAX_BL 255
 typedef struct {
-    uint64_t x_pulses; /* pulse-train uniforms, one sequence: slot k of x element j at
-                          k*cols + j, then slot k of d element i at BL*cols + k*rows + i */
-    uint64_t x_round;  /* in uniforms (probability stochastic rounding) */
-    uint64_t d_round;  /* out uniforms */
-    uint64_t c2c;      /* the vector's cycle-to-cycle normals from block c2c on: row by
-                          row, each row pulse rank by pulse rank in column order */
-    uint64_t row_c2c;  /* (c2c range = rows * row_c2c blocks) */
-    uint64_t write;    /* row i: block write + i*row_write, normal j */
+    uint64_t x_pulses; /* pulse-train uniforms of x: slot s of column j at value s*cols + j */
+    uint64_t d_pulses; /* of d: slot s of row i at value i*BL + s */
+    uint64_t x_round;  /* probability stochastic rounding: column j at value j */
+    uint64_t d_round;  /* row i at value i */
+    uint64_t c2c;      /* cycle-to-cycle normals of row i from block c2c + i*row_c2c, pass
+                          by pass (pass p: one per cell of the row with more than p passes),
+                          in column order within a pass */
+    uint64_t row_c2c;
+    uint64_t write; /* write noise of row i: block write + i*row_write, normal j */
     uint64_t row_write;
+    uint64_t span;  /* merged pulses of a chunk of vectors (update.c), in the range of the
+                       chunk's first vector: row i from block span + i*row_write, one normal
+                       per merged cell in column order */
     uint64_t total; /* blocks per vector */
 } rpu_update_layout;
+
+/* Update vectors per chunk (update.c) of a tile of rows x cols: a function of the whole
+ * tile's shape only, so that every slicing chunks a batch alike (the chunks decide which
+ * pulses merge). */
+static inline int rpu_update_chunk(int rows, int cols) {
+    long k = 65536L / ((long)rows + (long)cols);
+    return k < 1 ? 1 : (k > 64 ? 64 : (int)k);
+}
 
 static inline rpu_update_layout rpu_update_layout_for(int rows, int cols) {
     rpu_update_layout L;
     const uint64_t pad = 256; /* >= RPU_UPDATE_MAX_BL, a multiple of 4 */
     uint64_t R = (uint64_t)rows, C = (uint64_t)cols;
     L.x_pulses = 0;
-    L.x_round = L.x_pulses + (C + R) * pad / 4;
+    L.d_pulses = L.x_pulses + C * pad / 4;
+    L.x_round = L.d_pulses + R * pad / 4;
     L.d_round = L.x_round + (C + 3) / 4;
     L.c2c = L.d_round + (R + 3) / 4;
     L.row_c2c = C * pad / 4;
     L.write = L.c2c + R * L.row_c2c;
     L.row_write = (C + 3) / 4;
-    L.total = L.write + R * L.row_write;
+    L.span = L.write + R * L.row_write;
+    L.total = L.span + R * L.row_write;
     return L;
 }
 

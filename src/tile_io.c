@@ -42,12 +42,23 @@ static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int 
     const int NO = t->p.out_size, NI = t->p.in_size;
     if (n <= 0) return;
     if (t->p.mac == RPU_MAC_BLAS) {
-        if (dir == DIR_FWD)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, NO, NI, 1.0f, v, NI, M, NI,
-                        0.0f, out, NO);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, NI, NO, 1.0f, v, NO, M, NI,
-                        0.0f, out, NI);
+        /* in chunks of 512 vectors from v, whose outputs stay in cache between the zeroing
+         * that a GEMM with beta = 0 starts with and the writing of the products; the chunks
+         * start at v, and mac_blocked calls this per block of whole samples, so a vector's
+         * result still depends only on its block */
+        const int nout = dir == DIR_FWD ? NO : NI, nin = dir == DIR_FWD ? NI : NO;
+        const int rows = 512;
+        for (int k0 = 0; k0 < n; k0 += rows) {
+            const int m = n - k0 < rows ? n - k0 : rows;
+            const float *vb = v + (size_t)k0 * nin;
+            float *ob = out + (size_t)k0 * nout;
+            if (dir == DIR_FWD)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, NO, NI, 1.0f, vb, NI, M, NI,
+                            0.0f, ob, NO);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, NI, NO, 1.0f, vb, NO, M,
+                            NI, 0.0f, ob, NI);
+        }
         return;
     }
     for (int k = 0; k < n; ++k) {
@@ -533,6 +544,13 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, int k0, i
 
 /* ---------------------------------------------------------------- public passes */
 
+/* Whether every mapping scale is 1 (multiplying by them changes nothing). */
+static bool unit_scales(const rpu_tile *t) {
+    for (int i = 0; i < t->p.out_size; ++i)
+        if (t->scales[i] != 1.0f) return false;
+    return true;
+}
+
 /* The checks of a part call: NULL arguments, n < 0, the range and the block. */
 static rpu_status check_part(const char *fn, const void *t, const void *in, const void *out, int n,
                              int k0, int k1, int block) {
@@ -561,23 +579,24 @@ rpu_status rpu_tile_forward_part(rpu_tile *t, const float *x, int n, int k0, int
     const rpu_io_params *io = &t->cfg.forward;
     if (!is_test) {
         size_t cells = (size_t)n * NO;
-        if (cells > t->mask_cap) {
+        if (cells > t->mask_cap && io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT) {
             uint8_t *p = (uint8_t *)realloc(t->mask, cells);
             if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the gradient mask");
             t->mask = p;
             t->mask_cap = cells;
         }
         /* as aihwkit's RPUCuda tile wrappers: every config with a forward section
-         * (not floating_point), is_perfect or not, when out_bound > 0 */
+         * (not floating_point), is_perfect or not, when out_bound > 0; otherwise nothing is
+         * masked (mask_n 0: the backward passes every gradient) */
         const float lim = 0.999f * io->out_scale * io->out_bound;
         const size_t q0 = (size_t)k0 * NO, q1 = (size_t)k1 * NO;
         if (io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT) {
             for (size_t q = q0; q < q1; ++q)
                 t->mask[q] = (uint8_t)(fabsf(y[q]) >= lim);
+            t->mask_n = n;
         } else {
-            memset(t->mask + q0, 0, q1 - q0);
+            t->mask_n = 0;
         }
-        t->mask_n = n;
     } else {
         t->mask_n = 0;
     }
@@ -586,6 +605,7 @@ rpu_status rpu_tile_forward_part(rpu_tile *t, const float *x, int n, int k0, int
                           t->cfg.drift_compensation != RPU_DRIFT_COMP_NONE)
                              ? t->inf.alpha
                              : NULL;
+    if (!alpha && unit_scales(t)) return RPU_OK; /* y * 1 = y */
     for (int k = k0; k < k1; ++k) {
         float *yk = y + (size_t)k * NO;
         if (alpha)
@@ -613,6 +633,13 @@ rpu_status rpu_tile_backward_part(rpu_tile *t, const float *d, int n, int k0, in
     RPU_CHECK(check_part("rpu_tile_backward", t, d, dx, n, k0, k1, block));
     if (n == 0) return RPU_OK;
     const int NO = t->p.out_size;
+    const bool masked = t->mask_n == n;
+    if (!masked && unit_scales(t)) { /* d * 1 = d: no copy */
+        t->wsel = t->inf.fb_valid ? t->inf.w_fb : t->w;
+        rpu_status st = io_pass(t, DIR_BWD, d, n, k0, k1, block, dx);
+        t->wsel = t->w;
+        return st;
+    }
     size_t cells = (size_t)n * NO;
     if (cells > t->dbuf_cap) {
         float *p = (float *)realloc(t->dbuf, cells * sizeof(float));
@@ -624,7 +651,6 @@ rpu_status rpu_tile_backward_part(rpu_tile *t, const float *d, int n, int k0, in
      * every vector, so those runs scale all) */
     const bool all = t->cfg.backward.noise_management == RPU_NM_AVERAGE_ABS_MAX;
     float *dd = t->dbuf;
-    const bool masked = t->mask_n == n;
     for (int k = all ? 0 : k0; k < (all ? n : k1); ++k)
         for (int i = 0; i < NO; ++i) {
             size_t q = (size_t)k * NO + i;

@@ -2,19 +2,44 @@
  * engine — update management, pulse trains as bit masks, coincidences by AND + popcount,
  * device pulses only where coincidences occurred.
  *
- * Each update vector (in batch order) draws its random numbers from the tile's update
- * stream at addresses fixed by (call, vector, region, element): pulse-train uniforms for
- * slot k of x element j at value k*cols + j from block x_pulses, then slot k of d element i
- * at BL*cols + k*rows + i (one fill); the cycle-to-cycle normals of the vector form one
- * sequence from block c2c on, consumed row by row and, within a row, pulse rank by pulse
- * rank in column order (the contract of rpu_device_pulse_row). The slot-by-slot reference
- * in mpi_tests/ref_update.c uses
- * the same addresses and must give the same floats. */
+ * Random numbers. Update vector k of a call draws from the tile's update stream in its own
+ * range of blocks, base + k * L.total (tile_impl.h: rpu_update_layout of the whole tile),
+ * at addresses fixed by (call, vector, row, slot or pass, column) alone: the x pulse train
+ * of column j (slot s at value s*cols + j), the d pulse train of row i (slot s at value
+ * i*BL + s), the rounding uniforms of column j and of row i, row i's cycle-to-cycle normals
+ * (from block c2c + i*row_c2c, pass by pass in column order), row i's write noise, and the
+ * normals of row i's pulses merged over a chunk (block span + i*row_write of the chunk's
+ * first vector). No address depends on what other rows drew, so an update of rows
+ * [r0, r1) only (rpu_tile_update_rows: holders of a whole tile; rpu_tile_update_slice: a
+ * tile that holds only those rows) draws exactly the numbers the whole update draws for
+ * them. The slot-by-slot reference in mpi_tests/ref_update.c uses the same addresses and
+ * must give the same floats.
+ *
+ * Order of work. The batch is processed in chunks of rpu_update_chunk() vectors (fixed by
+ * the whole tile's shape): first the pulse trains (masks) and signs of every vector of the
+ * chunk, then row by row every vector of the chunk in batch order: the row's pulse counts,
+ * its normals, the device's row kernel. Cells do not interact, and each cell still sees
+ * its vectors in batch order, so this is the vector-by-vector update; the row's weights
+ * and device state stay in cache over the chunk instead of streaming the whole tile
+ * through memory once per vector.
+ *
+ * Merged pulses (t->update_per_pulse == 0, the default; constant_step, device_impl.h).
+ * First, a cell whose pulses over the whole chunk (n_up up, n_down down) cannot reach a
+ * bound in any order takes them as one step with one normal (rpu_device_row_span). The
+ * other cells go vector by vector: a cell whose pulses of the vector cannot reach a bound
+ * takes them as one step (rpu_device_row_passes: one pass), the rest one pass per pulse;
+ * a row's normals of the vector are numbered by passes (pass 0: every cell with pulses;
+ * pass p >= 1: the cells with more than p passes). In distribution this is the update with
+ * one normal per pulse, with far fewer normals (tested against it in test_update).
+ * t->update_per_pulse == 1 draws one normal per pulse. */
 #include "tile_impl.h"
 
 #include "error_impl.h"
 
 #include <cblas.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,47 +111,76 @@ static inline int8_t sgn(float v) {
     return (int8_t)((v > 0) - (v < 0));
 }
 
-/* Workspace of the pulsed engine, carved from one buffer. */
+/* Pulse-train length of every vector of a call with learning rate lr (calculateBlAB
+ * without the update management, which can only shorten it): the bound of the masks. */
+static int call_bl(const rpu_update_params *up, float g, float lr) {
+    if (up->fixed_bl || up->update_bl_management || !(g * (float)up->desired_bl < lr))
+        return up->desired_bl;
+    double bl = ceil((double)lr / (double)g);
+    return bl < 1 ? 1 : (bl > 1e9 ? 1000000000 : (int)bl);
+}
+
+/* Per vector of a chunk: pulse-train length (0: no update) and mask words. */
 typedef struct {
-    float *px, *pd;    /* probabilities [cols], [rows] */
-    int8_t *sx, *sd;   /* signs */
-    float *ux;         /* pulse-train uniforms [(cols + rows) * BL], slot-major */
-    float *rx, *rd;    /* rounding uniforms */
-    uint64_t *mx, *md; /* masks [cols*nw], [rows*nw] */
-    float *fx, *fd;    /* signed per-element factors (mean_count / implicit) */
-    uint8_t *count;    /* [rows * cols] */
-    int8_t *sign;      /* [rows * cols] */
-    long *rowS;        /* pulses per row [rows] */
-    float *xi;         /* normal feed buffer */
-    size_t xi_cap;
-    float *wn; /* [cols] */
+    int BL, nw;
+} vec_info;
+
+/* Workspace of the pulsed engine, carved from one buffer (t->uws). C columns, Rl rows of
+ * the tile (or slice), K vectors per chunk, NW mask words per element at most. */
+typedef struct {
+    int K, NW;
+    vec_info *vi;  /* [K] */
+    uint64_t *mx;  /* [K][NW][C]: word w of column j's train at mx[(k*NW + w)*C + j] */
+    int8_t *sx;    /* [K][C] signs of x */
+    float *fx;     /* [K][C] signed factors of x (count-based pulse types) */
+    uint64_t *md;  /* [K][Rl][NW] */
+    int8_t *sd;    /* [K][Rl] */
+    float *fd;     /* [K][Rl] */
+    float *px;     /* [C] probabilities of the vector being prepared */
+    float *pd;     /* [Rl] */
+    float *u;      /* uniforms of one draw: [max(C, Rl) * BLmax + 8] */
+    uint8_t *cnt;  /* [K][C] pulses of the cells of one row, per vector of the chunk */
+    int8_t *sgn;   /* [K][C] their signs */
+    long *S;       /* [K] pulses of the row per vector */
+    uint8_t *pas;  /* [C] passes (merged pulses) */
+    uint16_t *nup; /* [C] pulses up of the row's cells over the chunk */
+    uint16_t *ndn; /* [C] pulses down */
+    uint8_t *mrg;  /* [C] cells whose pulses over the chunk merge */
+    int32_t *lst;  /* [C] the row's other cells with pulses (sparse path) */
+    float *nrm;    /* [(C / 64 + 1) * 256] their normals, 256 per cell */
+    float *xi;     /* [C * BLmax + 8] cycle-to-cycle normals of one row for one vector */
+    float *wn;     /* [C + 8] write noise of one row */
 } engine_ws;
 
-static rpu_status engine_workspace(rpu_tile *t, engine_ws *e) {
-    const size_t R = (size_t)t->p.out_size, C = (size_t)t->p.in_size;
-    const size_t pad = RPU_UPDATE_MAX_BL, nw = 4; /* slots per element at most */
-    const size_t feed = (size_t)1 << 17;          /* normals drawn ahead at most (plus one row) */
-    const size_t row_max = C * RPU_UPDATE_MAX_BL * 2;
-    size_t sizes[] = {C * sizeof(float),
-                      R * sizeof(float),
-                      C,
-                      R,
-                      (C + R) * pad * sizeof(float),
-                      C * sizeof(float),
-                      R * sizeof(float),
-                      C * nw * sizeof(uint64_t),
-                      R * nw * sizeof(uint64_t),
-                      C * sizeof(float),
-                      R * sizeof(float),
-                      R * C,
-                      R * C,
-                      R * sizeof(long),
-                      (feed + row_max + 8) * sizeof(float),
-                      (C + 4) * sizeof(float)};
+static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int K, int NW,
+                                   int BLmax) {
+    const size_t c = (size_t)C, r = (size_t)Rl, k = (size_t)K, nw = (size_t)NW;
+    const size_t big = (c > r ? c : r) * (size_t)BLmax + 8;
+    size_t sizes[] = {k * sizeof(vec_info),
+                      k * nw * c * sizeof(uint64_t),
+                      k * c,
+                      k * c * sizeof(float),
+                      k * r * nw * sizeof(uint64_t),
+                      k * r,
+                      k * r * sizeof(float),
+                      c * sizeof(float),
+                      r * sizeof(float),
+                      big * sizeof(float),
+                      k * c,
+                      k * c,
+                      k * sizeof(long),
+                      c,
+                      c * sizeof(uint16_t),
+                      c * sizeof(uint16_t),
+                      c,
+                      (c * (size_t)BLmax + 8) * sizeof(float),
+                      (c + 8) * sizeof(float),
+                      c * sizeof(int32_t),
+                      (c / 64 + 1) * 256 * sizeof(float)};
     const size_t nparts = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
-    for (size_t k = 0; k < nparts; ++k)
-        total += (sizes[k] + 63) & ~(size_t)63;
+    for (size_t q = 0; q < nparts; ++q)
+        total += (sizes[q] + 63) & ~(size_t)63;
     if (total > t->uws_cap) {
         unsigned char *p = (unsigned char *)realloc(t->uws, total);
         if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the update workspace");
@@ -135,242 +189,396 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e) {
     }
     void *ptr[sizeof sizes / sizeof sizes[0]];
     size_t off = 0;
-    for (size_t k = 0; k < nparts; ++k) {
-        ptr[k] = t->uws + off;
-        off += (sizes[k] + 63) & ~(size_t)63;
+    for (size_t q = 0; q < nparts; ++q) {
+        ptr[q] = t->uws + off;
+        off += (sizes[q] + 63) & ~(size_t)63;
     }
-    e->px = ptr[0], e->pd = ptr[1], e->sx = ptr[2], e->sd = ptr[3], e->ux = ptr[4];
-    e->rx = ptr[5], e->rd = ptr[6], e->mx = ptr[7], e->md = ptr[8], e->fx = ptr[9];
-    e->fd = ptr[10], e->count = ptr[11], e->sign = ptr[12], e->rowS = ptr[13];
-    e->xi = ptr[14], e->wn = ptr[15];
-    e->xi_cap = (sizes[14] / sizeof(float)) & ~(size_t)3;
+    e->K = K, e->NW = NW;
+    e->vi = ptr[0], e->mx = ptr[1], e->sx = ptr[2], e->fx = ptr[3], e->md = ptr[4];
+    e->sd = ptr[5], e->fd = ptr[6], e->px = ptr[7], e->pd = ptr[8], e->u = ptr[9];
+    e->cnt = ptr[10], e->sgn = ptr[11], e->S = ptr[12], e->pas = ptr[13], e->nup = ptr[14];
+    e->ndn = ptr[15], e->mrg = ptr[16], e->xi = ptr[17], e->wn = ptr[18], e->lst = ptr[19];
+    e->nrm = ptr[20];
     return RPU_OK;
 }
 
-/* Stochastic pulse trains of n elements: bit k of element j is set when p[j] > u[k*n + j]
- * (k < BL; the uniforms are slot-major so each slot's loop runs over contiguous memory);
- * nw words per element. */
-static void make_masks(const float *p, const float *u, int n, int BL, int nw, uint64_t *m) {
-    memset(m, 0, sizeof(uint64_t) * (size_t)n * nw);
-    if (nw == 1) {
-        for (int k = 0; k < BL; ++k) {
-            const float *uk = u + (size_t)k * n;
-            for (int j = 0; j < n; ++j)
-                m[j] |= (uint64_t)(p[j] > uk[j]) << k;
-        }
+/* Values [v, v + m) of the range of stream s that starts at block blk (value v is value
+ * v % 4 of block blk + v / 4), drawn into buf (room for m + 3 values); returns where they
+ * start in buf. */
+static const float *values_at(const rpu_rng *s, uint64_t blk, uint64_t v, size_t m, float *buf,
+                              int normal) {
+    const size_t skip = (size_t)(v & 3u);
+    if (normal)
+        rpu_rng_normal_at(s, blk + v / 4, buf, m + skip);
+    else
+        rpu_rng_uniform_at(s, blk + v / 4, buf, m + skip);
+    return buf + skip;
+}
+
+/* Pulse trains with slot-major uniforms (x): bit s of element j is set when p[j] >
+ * u[s*n + j]; word w of element j at m[w*n + j]. */
+static void masks_slot_major(const float *p, const float *u, int n, int BL, int nw, uint64_t *m) {
+    memset(m, 0, sizeof(uint64_t) * (size_t)n * (size_t)nw);
+    for (int s = 0; s < BL; ++s) {
+        const float *us = u + (size_t)s * n;
+        uint64_t *mw = m + (size_t)(s / 64) * n;
+        const int b = s % 64;
+        for (int j = 0; j < n; ++j)
+            mw[j] |= (uint64_t)(p[j] > us[j]) << b;
+    }
+}
+
+/* Pulse trains with element-major uniforms (d): bit s of element i is set when p[i] >
+ * u[i*BL + s]; word w of element i at m[i*NW + w]. */
+static void masks_elem_major(const float *p, const float *u, int n, int BL, int NW, uint64_t *m) {
+    for (int i = 0; i < n; ++i) {
+        const float *ui = u + (size_t)i * BL;
+        uint64_t *mi = m + (size_t)i * NW;
+        for (int w = 0; w < NW; ++w)
+            mi[w] = 0;
+        if (!(p[i] > 0)) continue;
+        for (int s = 0; s < BL; ++s)
+            mi[s / 64] |= (uint64_t)(p[i] > ui[s]) << (s % 64);
+    }
+}
+
+/* The call's shape: C columns, rows [r0, r0 + Rl) of R, their weights and device state,
+ * the layout of the whole tile. */
+typedef struct {
+    int C, R, Rl, r0;
+    float *w;                    /* the weights of row r0 (rows [r0, r0 + Rl) follow) */
+    const rpu_device_state *dev; /* device state whose row 0 is row r0 */
+    rpu_update_layout L;
+    uint64_t base; /* first block of the call */
+} call_shape;
+
+/* Phase 1 for vector k of the chunk (x: its C inputs, d: its R gradients of the whole
+ * tile, vbase: its first block): BL, A, B (spec §3.3), probabilities, signs and pulse
+ * trains (or count factors) of the columns and of the slice's rows. */
+static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs, int k,
+                           const float *x, const float *d, float lr, uint64_t vbase) {
+    const rpu_update_params *up = &t->cfg.update;
+    const int C = cs->C, Rl = cs->Rl, r0 = cs->r0;
+    const rpu_update_layout *L = &cs->L;
+    float A, B;
+    const float xm = abs_max_vec(x, C), dm = abs_max_vec(d, cs->R);
+    const int BL = bl_and_scales(up, t->dev.granularity, lr, xm, dm, &A, &B);
+    e->vi[k].BL = BL;
+    e->vi[k].nw = (BL + 63) / 64;
+    if (BL == 0) return;
+    const float *dl = d + r0; /* the slice's rows */
+    const bool sto = up->sto_round && up->res > 0;
+    const float *rr = NULL;
+    if (sto) rr = values_at(&t->ustream, vbase + L->x_round, 0, (size_t)C, e->u, 0);
+    int8_t *sx = e->sx + (size_t)k * C;
+    for (int j = 0; j < C; ++j) {
+        e->px[j] = discretize(B * fabsf(x[j]), up->res, sto, sto ? rr[j] : 0);
+        sx[j] = sgn(x[j]);
+    }
+    if (sto) rr = values_at(&t->ustream, vbase + L->d_round, (uint64_t)r0, (size_t)Rl, e->u, 0);
+    int8_t *sd = e->sd + (size_t)k * Rl;
+    for (int i = 0; i < Rl; ++i) {
+        e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, sto ? rr[i] : 0);
+        sd[i] = sgn(dl[i]);
+    }
+    const rpu_pulse_type pt = up->pulse_type;
+    if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
+        const float *ux = values_at(&t->ustream, vbase + L->x_pulses, 0, (size_t)C * BL, e->u, 0);
+        masks_slot_major(e->px, ux, C, BL, e->vi[k].nw, e->mx + (size_t)k * e->NW * C);
+        const float *ud = values_at(&t->ustream, vbase + L->d_pulses, (uint64_t)r0 * (uint64_t)BL,
+                                    (size_t)Rl * BL, e->u, 0);
+        masks_elem_major(e->pd, ud, Rl, BL, e->NW, e->md + (size_t)k * Rl * e->NW);
         return;
     }
-    for (int k = 0; k < BL; ++k) {
-        const float *uk = u + (size_t)k * n;
-        const int w = k / 64, b = k % 64;
-        for (int j = 0; j < n; ++j)
-            m[(size_t)j * nw + w] |= (uint64_t)(p[j] > uk[j]) << b;
+    /* count-based: signed factors n_x(j) (mean_count) or p_x(j) (implicit), and per row
+     * n_d(i)/BL or BL p_d(i), so that c_ij = rint(fd_i fx_j) (spec §3.4) */
+    const bool mean = pt == RPU_PULSE_MEAN_COUNT;
+    float *fx = e->fx + (size_t)k * C, *fd = e->fd + (size_t)k * Rl;
+    for (int j = 0; j < C; ++j) {
+        float v;
+        if (mean) {
+            v = rintf((float)BL * e->px[j]);
+            v = v < 0 ? 0 : (v > (float)BL ? (float)BL : v);
+        } else {
+            v = discretize(B * fabsf(x[j]), up->x_res_implicit, false, 0);
+            v = v < 0 ? 0 : (v > 1 ? 1 : v);
+        }
+        fx[j] = (float)sx[j] * v;
+    }
+    for (int i = 0; i < Rl; ++i) {
+        float v;
+        if (mean) {
+            v = rintf((float)BL * e->pd[i]);
+            v = v < 0 ? 0 : (v > (float)BL ? (float)BL : v);
+            fd[i] = (float)sd[i] * v / (float)BL; /* c_ij = rint(n_d/BL · n_x) */
+        } else {
+            v = discretize(A * fabsf(dl[i]), up->d_res_implicit, false, 0);
+            v = v < 0 ? 0 : (v > 1 ? 1 : v);
+            fd[i] = (float)BL * ((float)sd[i] * v); /* c_ij = rint(BL p_d p_x) */
+        }
     }
 }
 
-/* The vector's cycle-to-cycle normals, drawn ahead in large fills (never past the
- * vector's total): buf[pos .. have) are the next unused normals, the following ones start
- * at block `next`, `left` normals are still to be drawn. */
-typedef struct {
-    float *buf;
-    size_t cap, pos, have, left;
-    uint64_t next;
-} normal_feed;
-
-/* Makes n consecutive normals available at f->buf + f->pos (n <= what is left). */
-static const float *feed_take(const rpu_tile *t, normal_feed *f, size_t n) {
-    if (f->have - f->pos < n) {
-        size_t keep = f->have - f->pos;
-        memmove(f->buf, f->buf + f->pos, keep * sizeof(float));
-        size_t want = n - keep;
-        size_t get = want < 65536 ? 65536 : want;
-        if (get > f->left) get = f->left;
-        if (get > f->cap - keep) get = f->cap - keep;
-        get = (get + 3) & ~(size_t)3; /* whole blocks (cap is a multiple of 4 plus slack) */
-        rpu_rng_normal_at(&t->ustream, f->next, f->buf + keep, get);
-        f->next += get / 4;
-        f->left = f->left > get ? f->left - get : 0;
-        f->pos = 0;
-        f->have = keep + get;
+/* Pulse counts and signs of row i (slice index) for vector k of the chunk into cnt, sg
+ * [C], and (nup, ndn not NULL) the counts added to the row's pulses up and down over the
+ * chunk; returns the row's number of pulses (0: nothing written). */
+static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *cs, int k, int i,
+                       uint8_t *restrict cnt, int8_t *restrict sg, uint16_t *restrict nup,
+                       uint16_t *restrict ndn) {
+    const int C = cs->C, Rl = cs->Rl;
+    const rpu_pulse_type pt = t->cfg.update.pulse_type;
+    long S = 0;
+    int j = 0;
+    if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
+        const int nw = e->vi[k].nw;
+        const uint64_t *mdi = e->md + ((size_t)k * Rl + i) * e->NW;
+        uint64_t any = 0;
+        for (int w = 0; w < nw; ++w)
+            any |= mdi[w];
+        if (!any) return 0;
+        const uint64_t *mx = e->mx + (size_t)k * e->NW * C;
+        const int8_t si = e->sd[(size_t)k * Rl + i];
+        const int8_t *sx = e->sx + (size_t)k * C;
+#if defined(__AVX512VPOPCNTDQ__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+        if (nw == 1) {
+            /* one mask word per element (BL <= 64): counts, signs, sums in one pass */
+            const __m512i m = _mm512_set1_epi64((long long)mdi[0]);
+            const __m128i vsi = _mm_set1_epi8(si), zero = _mm_setzero_si128();
+            __m512i acc = _mm512_setzero_si512();
+            for (; j + 16 <= C; j += 16) {
+                __m512i p0 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(mx + j), m));
+                __m512i p1 =
+                    _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(mx + j + 8), m));
+                __m512i c32 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(p0)),
+                                                 _mm512_cvtepi64_epi32(p1), 1);
+                _mm_storeu_si128((__m128i *)(cnt + j), _mm512_cvtepi32_epi8(c32));
+                __m128i s8 = _mm_sign_epi8(_mm_loadu_si128((const __m128i *)(sx + j)), vsi);
+                _mm_storeu_si128((__m128i *)(sg + j), s8);
+                acc = _mm512_add_epi32(acc, c32);
+                if (nup) {
+                    const __mmask16 down = _mm_cmpgt_epi8_mask(s8, zero);
+                    const __m256i c16 = _mm512_cvtepi32_epi16(c32);
+                    __m256i u = _mm256_loadu_si256((const __m256i *)(nup + j));
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(ndn + j));
+                    _mm256_storeu_si256((__m256i *)(nup + j),
+                                        _mm256_mask_add_epi16(u, (__mmask16)~down, u, c16));
+                    _mm256_storeu_si256((__m256i *)(ndn + j),
+                                        _mm256_mask_add_epi16(v, down, v, c16));
+                }
+            }
+            S = _mm512_reduce_add_epi32(acc);
+        }
+#endif
+        /* the rest (all of the row without the fused pass): simple loops that vectorise */
+        const uint64_t m0 = mdi[0];
+        for (int q = j; q < C; ++q)
+            cnt[q] = (uint8_t)__builtin_popcountll(m0 & mx[q]);
+        for (int w = 1; w < nw; ++w) {
+            const uint64_t mw = mdi[w];
+            const uint64_t *mxw = mx + (size_t)w * C;
+            for (int q = j; q < C; ++q)
+                cnt[q] = (uint8_t)(cnt[q] + __builtin_popcountll(mw & mxw[q]));
+        }
+        for (int q = j; q < C; ++q)
+            sg[q] = (int8_t)(si * sx[q]);
+    } else {
+        const float f = e->fd[(size_t)k * Rl + i];
+        if (f == 0) return 0;
+        const float *fx = e->fx + (size_t)k * C;
+        for (int q = 0; q < C; ++q) {
+            float c = rintf(f * fx[q]);
+            cnt[q] = (uint8_t)fabsf(c);
+            sg[q] = sgn(c);
+        }
     }
-    const float *p = f->buf + f->pos;
-    f->pos += n;
-    return p;
-}
-
-/* Applies the counts of every row (count/sign [R, C], row totals S[R]) through the device
- * row kernel, drawing the cycle-to-cycle normals (one sequence, row by row) and the write
- * noise. */
-static void apply_rows(rpu_tile *t, const engine_ws *e, const rpu_update_layout *L, uint64_t vbase,
-                       long total) {
-    const int R = t->p.out_size, C = t->p.in_size;
-    const int npp = rpu_device_normals_per_pulse(&t->dev);
-    normal_feed feed = {.buf = e->xi,
-                        .cap = e->xi_cap,
-                        .pos = 0,
-                        .have = 0,
-                        .left = (size_t)total * (size_t)npp,
-                        .next = vbase + L->c2c};
-    for (int i = 0; i < R; ++i) {
-        const long S = e->rowS[i];
-        if (S == 0) continue;
-        const float *xi = npp > 0 ? feed_take(t, &feed, (size_t)S * (size_t)npp) : NULL;
-        if (t->dev.persistent_weights)
-            rpu_rng_normal_at(&t->ustream, vbase + L->write + (uint64_t)i * L->row_write, e->wn,
-                              (size_t)C);
-        rpu_device_pulse_row(&t->dev, i, t->w + (size_t)i * C, e->count + (size_t)i * C,
-                             e->sign + (size_t)i * C, xi, t->dev.persistent_weights ? e->wn : NULL);
+    for (int q = j; q < C; ++q) {
+        S += cnt[q];
+        if (nup) {
+            const uint16_t c = cnt[q], down = sg[q] > 0;
+            nup[q] = (uint16_t)(nup[q] + (down ? 0 : c));
+            ndn[q] = (uint16_t)(ndn[q] + (down ? c : 0));
+        }
     }
-}
-
-/* Row total of the counts just written for row i. */
-static long row_total(const uint8_t *cnt, int C) {
-    int S = 0;
-    for (int j = 0; j < C; ++j)
-        S += cnt[j];
     return S;
 }
 
-/* One update vector through the pulsed engine: counts of every cell first, then one
- * pass of the device kernels. */
-static rpu_status pulsed_vector(rpu_tile *t, const engine_ws *e, const float *x, const float *d,
-                                float lr, uint64_t vbase) {
+/* Vector k's pulses of the few cells e->lst[0 .. nl) of row i (in column order; the row's
+ * other cells have no pulses left), cell by cell through the device's reference functions:
+ * the same floats and normals as the row kernel (pass by pass in column order). */
+static void sparse_row(const rpu_tile *t, engine_ws *e, const call_shape *cs, int i, int k, int nl,
+                       float *dev_row, uint64_t vbase, int merge) {
+    const rpu_device_state *dev = cs->dev;
+    const int C = cs->C;
+    const uint8_t *cnt = e->cnt + (size_t)k * C;
+    const int8_t *sg = e->sgn + (size_t)k * C;
+    const size_t c0 = (size_t)i * C;
+    size_t P = 0;
+    unsigned maxp = 0;
+    for (int q = 0; q < nl; ++q) {
+        const int j = e->lst[q], n = cnt[j];
+        const unsigned p = merge && rpu_device_merge_ok(dev, c0 + (size_t)j, dev_row[j], sg[j], n)
+                               ? 1u
+                               : (unsigned)n;
+        e->pas[q] = (uint8_t)p;
+        P += p;
+        maxp = p > maxp ? p : maxp;
+    }
+    if (P == 0) return;
+    const int npp = rpu_device_normals_per_pulse(dev);
+    if (npp > 0) {
+        const float *xi =
+            values_at(&t->ustream, vbase + cs->L.c2c + (uint64_t)(cs->r0 + i) * cs->L.row_c2c, 0, P,
+                      e->xi, 1);
+        for (unsigned p = 0; p < maxp; ++p)
+            for (int q = 0; q < nl; ++q)
+                if (e->pas[q] > p) e->nrm[(size_t)q * 256 + p] = *xi++;
+    }
+    for (int q = 0; q < nl; ++q) {
+        const int j = e->lst[q], n = cnt[j];
+        if (n == 0) continue;
+        const float *z = npp > 0 ? e->nrm + (size_t)q * 256 : NULL;
+        if (e->pas[q] == 1 && n > 1)
+            rpu_device_pulses_merged(dev, c0 + (size_t)j, &dev_row[j], sg[j], n, z);
+        else
+            rpu_device_pulses(dev, c0 + (size_t)j, &dev_row[j], sg[j], n, z);
+    }
+}
+
+/* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
+static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int n, float lr,
+                               const call_shape *cs) {
     const rpu_update_params *up = &t->cfg.update;
-    const int R = t->p.out_size, C = t->p.in_size;
-    const rpu_update_layout L = rpu_update_layout_for(R, C);
-    float A, B;
-    const float xm = abs_max_vec(x, C), dm = abs_max_vec(d, R);
-    const int BL = bl_and_scales(up, t->dev.granularity, lr, xm, dm, &A, &B);
-    if (BL == 0) return RPU_OK;
-    if (BL > RPU_UPDATE_MAX_BL)
+    const rpu_pulse_type pt = up->pulse_type;
+    if (pt != RPU_PULSE_STOCHASTIC_COMPRESSED && pt != RPU_PULSE_STOCHASTIC &&
+        pt != RPU_PULSE_MEAN_COUNT && pt != RPU_PULSE_DETERMINISTIC_IMPLICIT)
+        return RPU_FAIL(RPU_ERR_INTERNAL, "pulsed engine called with pulse type %d", (int)pt);
+    const int BLmax = call_bl(up, t->dev.granularity, lr);
+    if (BLmax > RPU_UPDATE_MAX_BL)
         return RPU_FAIL(RPU_ERR_UNSUPPORTED,
                         "pulse train of %d slots (lr %g / granularity %g) exceeds %d; set "
                         "update.fixed_bl = true or update.update_bl_management = true",
-                        BL, (double)lr, (double)t->dev.granularity, RPU_UPDATE_MAX_BL);
-    const bool sto = up->sto_round && up->res > 0;
-    if (sto) {
-        rpu_rng_uniform_at(&t->ustream, vbase + L.x_round, e->rx, (size_t)C);
-        rpu_rng_uniform_at(&t->ustream, vbase + L.d_round, e->rd, (size_t)R);
-    }
-    for (int j = 0; j < C; ++j) {
-        e->px[j] = discretize(B * fabsf(x[j]), up->res, sto, sto ? e->rx[j] : 0);
-        e->sx[j] = sgn(x[j]);
-    }
-    for (int i = 0; i < R; ++i) {
-        e->pd[i] = discretize(A * fabsf(d[i]), up->res, sto, sto ? e->rd[i] : 0);
-        e->sd[i] = sgn(d[i]);
-    }
-    const rpu_pulse_type pt = up->pulse_type;
-    long total = 0;
-    if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
-        const int nw = (BL + 63) / 64;
-        /* one fill: the x trains (slot-major), then the d trains */
-        rpu_rng_uniform_at(&t->ustream, vbase + L.x_pulses, e->ux, (size_t)(C + R) * BL);
-        make_masks(e->px, e->ux, C, BL, nw, e->mx);
-        make_masks(e->pd, e->ux + (size_t)C * BL, R, BL, nw, e->md);
-        for (int i = 0; i < R; ++i) {
-            const uint64_t *mdi = e->md + (size_t)i * nw;
-            uint8_t *cnt = e->count + (size_t)i * C;
-            int8_t *sg = e->sign + (size_t)i * C;
-            uint64_t any = 0;
-            for (int w = 0; w < nw; ++w)
-                any |= mdi[w];
-            if (!any) {
-                e->rowS[i] = 0;
-                continue;
+                        BLmax, (double)lr, (double)t->dev.granularity, RPU_UPDATE_MAX_BL);
+    const int C = cs->C, R = cs->R, Rl = cs->Rl;
+    const int NW = (BLmax + 63) / 64;
+    /* vectors per chunk: fixed by the whole tile's shape (the chunks decide which pulses
+     * merge, so every slicing must chunk alike) */
+    long K = rpu_update_chunk(R, C);
+    if (K > n) K = n;
+    engine_ws e = {0};
+    RPU_CHECK(engine_workspace(t, &e, C, Rl, (int)K, NW, BLmax));
+    const rpu_update_layout *L = &cs->L;
+    const rpu_device_state *dev = cs->dev;
+    const int npp = rpu_device_normals_per_pulse(dev);
+    const bool merge = !t->update_per_pulse && rpu_device_merges_pulses(dev);
+    for (int k0 = 0; k0 < n; k0 += (int)K) {
+        const int kn = n - k0 < (int)K ? n - k0 : (int)K;
+        for (int k = 0; k < kn; ++k)
+            prepare_vector(t, &e, cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R, lr,
+                           cs->base + (uint64_t)(k0 + k) * L->total);
+        for (int i = 0; i < Rl; ++i) {
+            float *w_row = cs->w + (size_t)i * C;
+            float *dev_row =
+                dev->persistent_weights ? dev->persistent_weights + (size_t)i * C : w_row;
+            const uint64_t row = (uint64_t)(cs->r0 + i);
+            long any = 0;
+            if (merge) {
+                memset(e.nup, 0, sizeof(uint16_t) * (size_t)C);
+                memset(e.ndn, 0, sizeof(uint16_t) * (size_t)C);
             }
-            const int8_t si = e->sd[i];
-            /* simple separate loops: each vectorises */
-            if (nw == 1) {
-                const uint64_t m = mdi[0];
-                for (int j = 0; j < C; ++j)
-                    cnt[j] = (uint8_t)__builtin_popcountll(m & e->mx[j]);
-            } else {
-                for (int j = 0; j < C; ++j) {
-                    int c = 0;
-                    for (int w = 0; w < nw; ++w)
-                        c += __builtin_popcountll(mdi[w] & e->mx[(size_t)j * nw + w]);
-                    cnt[j] = (uint8_t)c;
+            for (int k = 0; k < kn; ++k) {
+                e.S[k] = e.vi[k].BL ? row_counts(t, &e, cs, k, i, e.cnt + (size_t)k * C,
+                                                 e.sgn + (size_t)k * C, merge ? e.nup : NULL,
+                                                 merge ? e.ndn : NULL)
+                                    : 0;
+                any += e.S[k];
+            }
+            if (!any) continue;
+            if (merge) {
+                /* a cell's pulses over the chunk as one step where no bound is reachable */
+                const size_t M = rpu_device_row_span_ok(dev, i, dev_row, e.nup, e.ndn, e.mrg);
+                if (M > 0) {
+                    const float *xi = NULL;
+                    if (npp > 0)
+                        xi = values_at(&t->ustream,
+                                       cs->base + (uint64_t)k0 * L->total + L->span +
+                                           row * L->row_write,
+                                       0, M * (size_t)npp, e.xi, 1);
+                    rpu_device_row_span(dev, i, dev_row, e.nup, e.ndn, e.mrg, xi);
+                    /* few cells left: vector by vector over a list of them */
+                    int nl = 0;
+                    for (int j = 0; j < C; ++j) {
+                        e.lst[nl] = j;
+                        nl += !e.mrg[j] && (e.nup[j] | e.ndn[j]);
+                    }
+                    if (nl * 64 <= C) {
+                        for (int k = 0; k < kn; ++k)
+                            if (e.S[k] && nl > 0)
+                                sparse_row(t, &e, cs, i, k, nl, dev_row,
+                                           cs->base + (uint64_t)(k0 + k) * L->total, merge);
+                        continue;
+                    }
+                    for (int k = 0; k < kn; ++k) {
+                        if (!e.S[k]) continue;
+                        uint8_t *cnt = e.cnt + (size_t)k * C;
+                        long S = 0;
+                        for (int j = 0; j < C; ++j) {
+                            cnt[j] = e.mrg[j] ? 0 : cnt[j];
+                            S += cnt[j];
+                        }
+                        e.S[k] = S;
+                    }
                 }
             }
-            for (int j = 0; j < C; ++j)
-                sg[j] = (int8_t)(si * e->sx[j]);
-            total += e->rowS[i] = row_total(cnt, C);
-        }
-    } else if (pt == RPU_PULSE_MEAN_COUNT || pt == RPU_PULSE_DETERMINISTIC_IMPLICIT) {
-        /* signed per-element factors: n_x(j) (mean_count) or p_x(j) (implicit) */
-        const bool mean = pt == RPU_PULSE_MEAN_COUNT;
-        for (int j = 0; j < C; ++j) {
-            float v;
-            if (mean) {
-                v = rintf((float)BL * e->px[j]);
-                v = v < 0 ? 0 : (v > (float)BL ? (float)BL : v);
-            } else {
-                v = discretize(B * fabsf(x[j]), up->x_res_implicit, false, 0);
-                v = v < 0 ? 0 : (v > 1 ? 1 : v);
-            }
-            e->fx[j] = (float)e->sx[j] * v;
-        }
-        for (int i = 0; i < R; ++i) {
-            float v;
-            if (mean) {
-                v = rintf((float)BL * e->pd[i]);
-                v = v < 0 ? 0 : (v > (float)BL ? (float)BL : v);
-                e->fd[i] = (float)e->sd[i] * v / (float)BL; /* c_ij = rint(n_d/BL · n_x) */
-            } else {
-                v = discretize(A * fabsf(d[i]), up->d_res_implicit, false, 0);
-                v = v < 0 ? 0 : (v > 1 ? 1 : v);
-                e->fd[i] = (float)BL * ((float)e->sd[i] * v); /* c_ij = rint(BL p_d p_x) */
+            for (int k = 0; k < kn; ++k) {
+                const long S = e.S[k];
+                if (S == 0) continue;
+                const uint8_t *cnt = e.cnt + (size_t)k * C;
+                const int8_t *sg = e.sgn + (size_t)k * C;
+                const uint64_t vbase = cs->base + (uint64_t)(k0 + k) * L->total;
+                const size_t P =
+                    merge ? rpu_device_row_passes(dev, i, dev_row, cnt, sg, e.pas) : (size_t)S;
+                const float *xi = NULL;
+                if (npp > 0)
+                    xi = values_at(&t->ustream, vbase + L->c2c + row * L->row_c2c, 0,
+                                   P * (size_t)npp, e.xi, 1);
+                const float *wn = NULL;
+                if (dev->persistent_weights)
+                    wn = values_at(&t->ustream, vbase + L->write + row * L->row_write, 0, (size_t)C,
+                                   e.wn, 1);
+                if (merge)
+                    rpu_device_pulse_row_merged(dev, i, w_row, cnt, e.pas, sg, xi, wn);
+                else
+                    rpu_device_pulse_row(dev, i, w_row, cnt, sg, xi, wn);
             }
         }
-        for (int i = 0; i < R; ++i) {
-            uint8_t *cnt = e->count + (size_t)i * C;
-            int8_t *sg = e->sign + (size_t)i * C;
-            const float f = e->fd[i];
-            if (f == 0) {
-                e->rowS[i] = 0;
-                continue;
-            }
-            for (int j = 0; j < C; ++j) {
-                float c = rintf(f * e->fx[j]);
-                cnt[j] = (uint8_t)fabsf(c);
-                sg[j] = sgn(c);
-            }
-            total += e->rowS[i] = row_total(cnt, C);
-        }
-    } else {
-        return RPU_FAIL(RPU_ERR_INTERNAL, "pulsed engine called with pulse type %d", (int)pt);
     }
-    if (total > 0) apply_rows(t, e, &L, vbase, total);
     return RPU_OK;
 }
 
 bool rpu_tile_update_row_splittable(const rpu_tile *t) {
-    return t && (!t->dev.pulsed || t->cfg.update.pulse_type == RPU_PULSE_NONE);
+    /* every update: the pulsed engine draws each row's numbers at addresses of their own */
+    return t != NULL;
 }
 
-rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr,
-                                int r0, int r1) {
-    const int R = t->p.out_size, C = t->p.in_size;
-    if (r0 < 0 || r1 > R || r0 > r1 || (r0 % RPU_UPDATE_ROW_BLOCK && r0 != R) ||
-        (r1 % RPU_UPDATE_ROW_BLOCK && r1 != R))
-        return RPU_FAIL(RPU_ERR_ARG,
-                        "rpu_tile_update_rows: rows [%d, %d) of %d not in blocks of %d", r0, r1, R,
-                        RPU_UPDATE_ROW_BLOCK);
-    if ((r0 != 0 || r1 != R) && !rpu_tile_update_row_splittable(t))
-        return RPU_FAIL(RPU_ERR_UNSUPPORTED,
-                        "rpu_tile_update_rows: the pulsed update cannot be split by rows yet");
+/* The update of rows [r0, r0 + Rl) of a tile of R rows whose weights start at w (row r0)
+ * and whose device state is dev (row 0 = row r0): d [n, R] and scales [R] of the whole
+ * tile. */
+static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const float *scales,
+                              int n, float lr, float *w, rpu_device_state *dev, int Rl, int r0,
+                              int R) {
+    const int C = t->p.in_size;
     const rpu_update_params *up = &t->cfg.update;
     if (!(lr >= 0) || !isfinite(lr))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: learning rate %g must be >= 0", (double)lr);
     if (n == 0 || lr == 0) return RPU_OK;
 
-    /* logical SGD through the mapping scales (spec §7): d / (scales · lr_scale), lr · lr_scale */
+    /* logical SGD through the mapping scales (spec §7): d / (scales · lr_scale), lr · lr_scale,
+     * over every row of the tile */
     float lr_scale = 1.0f;
     if (t->cfg.mapping.weight_scaling_lr_compensation) {
         double mean = 0;
         for (int i = 0; i < R; ++i)
-            mean += t->scales[i];
+            mean += scales[i];
         mean /= R;
         if (mean > 0) lr_scale = (float)(1.0 / mean);
     }
@@ -384,41 +592,83 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
     float *du = t->dbuf;
     for (int k = 0; k < n; ++k)
         for (int i = 0; i < R; ++i)
-            du[(size_t)k * R + i] = d[(size_t)k * R + i] / (t->scales[i] * lr_scale);
+            du[(size_t)k * R + i] = d[(size_t)k * R + i] / (scales[i] * lr_scale);
     const float lr_t = lr * lr_scale;
     t->ucalls++;
 
-    if (!t->dev.pulsed || up->pulse_type == RPU_PULSE_NONE) {
-        /* exact W -= lr Dᵀ X, no bounds, in GEMMs of RPU_UPDATE_ROW_BLOCK rows: a row's result
-         * is then the same whichever rows a call updates (holders split by these blocks) */
-        for (int i0 = r0; i0 < r1; i0 += RPU_UPDATE_ROW_BLOCK) {
-            const int rows = r1 - i0 < RPU_UPDATE_ROW_BLOCK ? r1 - i0 : RPU_UPDATE_ROW_BLOCK;
+    if (!dev->pulsed || up->pulse_type == RPU_PULSE_NONE) {
+        /* exact W -= lr Dᵀ X, no bounds, in GEMMs of the whole tile's blocks of
+         * RPU_UPDATE_ROW_BLOCK rows: a row's result is then the same whichever rows a call
+         * updates */
+        const int r1 = r0 + Rl;
+        for (int i0 = r0; i0 < r1;) {
+            const int next = (i0 / RPU_UPDATE_ROW_BLOCK + 1) * RPU_UPDATE_ROW_BLOCK;
+            const int rows = (next < r1 ? next : r1) - i0;
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, C, n, -lr_t, du + i0, R, x,
-                        C, 1.0f, t->w + (size_t)i0 * C, C);
+                        C, 1.0f, w + (size_t)(i0 - r0) * C, C);
+            i0 += rows;
         }
         t->abs_w_valid = 0;
         return RPU_OK;
     }
-    const rpu_update_layout L = rpu_update_layout_for(R, C);
-    const uint64_t base = t->unext;
-    t->unext += (uint64_t)n * L.total;
+    call_shape cs = {.C = C,
+                     .R = R,
+                     .Rl = Rl,
+                     .r0 = r0,
+                     .w = w,
+                     .dev = dev,
+                     .L = rpu_update_layout_for(R, C),
+                     .base = t->unext};
+    t->unext += (uint64_t)n * cs.L.total;
     if (up->pulse_type == RPU_PULSE_NONE_WITH_DEVICE) {
         for (int k = 0; k < n; ++k) {
-            cblas_sger(CblasRowMajor, R, C, -lr_t, du + (size_t)k * R, 1, x + (size_t)k * C, 1,
-                       t->w, C);
-            rpu_device_apply_bounds(&t->dev, t->w, &t->ustream,
-                                    base + (uint64_t)k * L.total + L.write);
+            cblas_sger(CblasRowMajor, Rl, C, -lr_t, du + (size_t)k * R + r0, 1, x + (size_t)k * C,
+                       1, w, C);
+            rpu_device_apply_bounds(dev, w, &t->ustream,
+                                    cs.base + (uint64_t)k * cs.L.total + cs.L.write);
         }
         t->abs_w_valid = 0;
         return RPU_OK;
     }
-    engine_ws e = {0};
-    RPU_CHECK(engine_workspace(t, &e));
-    for (int k = 0; k < n; ++k)
-        RPU_CHECK(pulsed_vector(t, &e, x + (size_t)k * C, du + (size_t)k * R, lr_t,
-                                base + (uint64_t)k * L.total));
+    rpu_status st = pulsed_batch(t, x, du, n, lr_t, &cs);
     t->abs_w_valid = 0;
-    return RPU_OK;
+    return st;
+}
+
+rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr,
+                                int r0, int r1) {
+    const int R = t->p.out_size, C = t->p.in_size;
+    if (r0 < 0 || r1 > R || r0 > r1 || (r0 % RPU_UPDATE_ROW_BLOCK && r0 != R) ||
+        (r1 % RPU_UPDATE_ROW_BLOCK && r1 != R))
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "rpu_tile_update_rows: rows [%d, %d) of %d not in blocks of %d", r0, r1, R,
+                        RPU_UPDATE_ROW_BLOCK);
+    if (!(lr >= 0) || !isfinite(lr))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: learning rate %g must be >= 0", (double)lr);
+    if (r0 == r1) {
+        /* no rows: the counters still advance as in the whole update */
+        if (n > 0 && lr > 0) {
+            t->ucalls++;
+            if (t->dev.pulsed && t->cfg.update.pulse_type != RPU_PULSE_NONE)
+                t->unext += (uint64_t)n * rpu_update_layout_for(R, C).total;
+        }
+        return RPU_OK;
+    }
+    rpu_device_state view;
+    RPU_CHECK(rpu_device_rows_view(&t->dev, r0, r1, &view));
+    return update_core(t, x, d, t->scales, n, lr, t->w + (size_t)r0 * C, &view, r1 - r0, r0, R);
+}
+
+rpu_status rpu_tile_update_slice(rpu_tile *t, const float *x, const float *d, const float *scales,
+                                 int n, float lr, int r0, int rows_total) {
+    const int Rl = t->p.out_size;
+    if (r0 < 0 || rows_total < Rl || r0 > rows_total - Rl || !scales || t->dev.row0 != r0 ||
+        (t->dev.pulsed && t->dev.rows_total != rows_total))
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "rpu_tile_update_slice: rows [%d, %d) are not a slice of a tile of %d "
+                        "rows (the device state holds rows from %d of %d)",
+                        r0, r0 + Rl, rows_total, t->dev.row0, t->dev.rows_total);
+    return update_core(t, x, d, scales, n, lr, t->w, &t->dev, Rl, r0, rows_total);
 }
 
 rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *d, int n,

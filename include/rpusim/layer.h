@@ -89,8 +89,10 @@ typedef struct {
     int groups; /* in_channels and out_channels divisible by groups */
     rpu_bias bias;
     rpu_padding_mode padding_mode;
-    bool use_indexed;                  /* gather patches through a precomputed index table (true) or
-                                          unfold them with loops (false); results are identical */
+    bool use_indexed;                  /* aihwkit's choice between an index table (true) and
+                                          unfold loops (false); kept and checkpointed, but
+                                          rpusim gathers patches the same way for both (the
+                                          results never depended on it) */
     uint32_t layer_id;                 /* key of the layer's random streams */
     uint64_t seed;                     /* run seed */
     rpu_mac_mode mac;                  /* analog MAC of the tiles (RPU_MAC_BLAS default) */
@@ -199,9 +201,9 @@ rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad);
  * as rpu_conv_get_tile_grad), then its post-update step (decay, diffusion, clip, remap,
  * modifier). The digital bias is not touched (see the conventions). Local (no
  * communication) while every tile has one holder; with more ranks than tiles, collective
- * over each tile's holders, which split exact updates by rows and gather them (pulsed
- * updates run whole on every holder); call it on every rank. Errors: RPU_ERR_ARG (lr < 0 or not
- * finite, no kept forward and backward), the tiles' errors (naming the tile). */
+ * over each tile's holders, which split the update by rows and gather them; call it on
+ * every rank. Errors: RPU_ERR_ARG (lr < 0 or not finite, no kept forward and backward),
+ * the tiles' errors (naming the tile). */
 rpu_status rpu_conv_update(rpu_conv *l, float lr);
 
 /* The post-update step alone (local: owned tiles only, no communication): every owned

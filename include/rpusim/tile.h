@@ -145,11 +145,10 @@ rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, f
  * after the other holders' rows are copied in (the arrays of rpu_tile_update_arrays, then
  * rpu_tile_rows_copied) every holder has the whole update's result. r0 and r1 are
  * multiples of RPU_UPDATE_ROW_BLOCK (or the row count): the exact update computes its
- * GEMMs in blocks of that many rows, split or not. Only where
- * rpu_tile_update_row_splittable (the exact updates of floating_point, ideal and
- * pulse_type none; the pulsed engine needs every row's draws addressable on their own).
- * Errors: those of rpu_tile_update, RPU_ERR_ARG (a range not in blocks),
- * RPU_ERR_UNSUPPORTED (a split pulsed update). Local. */
+ * GEMMs in blocks of that many rows, split or not; the pulsed update draws every row's
+ * random numbers at addresses of that row's own. rpu_tile_update_row_splittable is true
+ * for every tile. Errors: those of rpu_tile_update, RPU_ERR_ARG (a range not in blocks).
+ * Local. */
 #define RPU_UPDATE_ROW_BLOCK 16
 rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                 int r0, int r1);

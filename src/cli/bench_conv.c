@@ -1,10 +1,12 @@
 /* rpusim bench conv: one training step (forward + backward + update) of Conv2d 16->32,
  * 3x3, padding 1, on input 32x16x32x32, for floating_point and single (constant_step)
  * configs, beside an im2col + sgemm digital convolution step of the same shape (forward
- * GEMM, input-gradient GEMM + col2im, weight-gradient GEMM) timed in the same run. Run it
- * under mpiexec to time several ranks; a variant with small tiles (8 tiles) shows the
- * parallel speed-up. Reference (aihwkit 1.0, CPU, 2 threads, per step): 63 ms floating
- * point (unfold path), 383 ms constant_step; PyTorch's conv 4.8 ms. */
+ * GEMM, input-gradient GEMM + col2im, weight-gradient GEMM) timed in the same run, and,
+ * with --torch, PyTorch's own Conv2d step (torch.nn.Conv2d + SGD, one thread) timed in the
+ * same run by a Python child process. Run it under mpiexec to time several ranks; a variant
+ * with small tiles (8 tiles) shows the parallel speed-up. Figures of aihwkit 1.0 and
+ * PyTorch measured elsewhere are printed as such (with their date and machine), never as a
+ * ratio against this run. */
 #define _POSIX_C_SOURCE 200809L
 #include "args.h"
 #include "bench.h"
@@ -19,11 +21,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+
+/* The clock of the timings: wall time, or with --cpu this process's CPU time (on a machine
+ * shared with other work, where waiting for a core inflates wall times). */
+static clockid_t timer = CLOCK_MONOTONIC;
 
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(timer, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -95,23 +103,40 @@ static void digital_step(digital_conv *d, const float *x, const float *dy, float
 #define MAX_SIZE 46340 /* size^2 (one feature map) fits an int */
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: [mpiexec -n P] rpusim bench conv [--batch 32] [--size 32] [--repeats 3]\n"
-            "Times a Conv2d 16->32 3x3 pad 1 training step on batch x 16 x size x size\n"
-            "inputs (batch 1..%d, size 1..%d, repeats 1..1000); every rank holds all\n"
-            "buffers (the memory estimate is per rank).\n",
-            MAX_BATCH, MAX_SIZE);
+    fprintf(
+        f,
+        "usage: [mpiexec -n P] rpusim bench conv [--batch 32] [--size 32] [--repeats 3]\n"
+        "                                        [--torch] [--python /usr/bin/python3] [--cpu]\n"
+        "Times a Conv2d 16->32 3x3 pad 1 training step on batch x 16 x size x size\n"
+        "inputs (batch 1..%d, size 1..%d, repeats 1..1000); every rank holds all\n"
+        "buffers (the memory estimate is per rank). --torch also times PyTorch's Conv2d\n"
+        "step of the same shapes (one thread, best of the same repeats) with the given\n"
+        "Python (default /usr/bin/python3, which must import torch) and prints each\n"
+        "step's ratio to it. --cpu times by CPU time of the process (each rank's; PyTorch's\n"
+        "too) instead of wall time, for a machine shared with other work.\n",
+        MAX_BATCH, MAX_SIZE);
 }
 
+typedef struct {
+    int N, HW, repeats;
+    bool torch, cpu;
+    const char *python;
+} conv_opts;
+
 /* Option values; 0 or the exit code. The same on every rank (the same arguments). */
-static int parse(int argc, char **argv, int *N, int *HW, int *repeats) {
+static int parse(int argc, char **argv, conv_opts *o) {
     for (int a = 0; a < argc; ++a) {
         const char *k = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
             usage(stdout);
             return -1;
         }
-        const bool known = !strcmp(k, "--batch") || !strcmp(k, "--size") || !strcmp(k, "--repeats");
+        if (!strcmp(k, "--torch") || !strcmp(k, "--cpu")) {
+            *(!strcmp(k, "--torch") ? &o->torch : &o->cpu) = true;
+            continue;
+        }
+        const bool known = !strcmp(k, "--batch") || !strcmp(k, "--size") ||
+                           !strcmp(k, "--repeats") || !strcmp(k, "--python");
         if (!known || !v) {
             fprintf(stderr, "rpusim bench conv: %s %s\n",
                     known ? "missing value for" : "unknown option", k);
@@ -119,18 +144,112 @@ static int parse(int argc, char **argv, int *N, int *HW, int *repeats) {
             return 2;
         }
         ++a;
-        const bool ok = !strcmp(k, "--batch")  ? cli_arg_int(CMD, k, v, 1, MAX_BATCH, N)
-                        : !strcmp(k, "--size") ? cli_arg_int(CMD, k, v, 1, MAX_SIZE, HW)
-                                               : cli_arg_int(CMD, k, v, 1, 1000, repeats);
+        if (!strcmp(k, "--python")) {
+            if (!*v) {
+                fprintf(stderr, "rpusim bench conv: --python: empty path\n");
+                return 2;
+            }
+            o->python = v;
+            o->torch = true;
+            continue;
+        }
+        const bool ok = !strcmp(k, "--batch")  ? cli_arg_int(CMD, k, v, 1, MAX_BATCH, &o->N)
+                        : !strcmp(k, "--size") ? cli_arg_int(CMD, k, v, 1, MAX_SIZE, &o->HW)
+                                               : cli_arg_int(CMD, k, v, 1, 1000, &o->repeats);
         if (!ok) return 2;
     }
     return 0;
 }
 
+/* PyTorch's step of the same layer: forward, backward (input and weight gradients), SGD
+ * step, one thread; the best of `repeats` after one warm-up step, by wall or CPU time
+ * (argument 4). Prints "rpusim-torch MS VERSION". */
+static const char torch_script[] =
+    "import sys, time\n"
+    "import torch\n"
+    "torch.set_num_threads(1)\n"
+    "n, s, r = (int(a) for a in sys.argv[1:4])\n"
+    "torch.manual_seed(0)\n"
+    "conv = torch.nn.Conv2d(16, 32, 3, padding=1)\n"
+    "x = (torch.rand(n, 16, s, s) * 2 - 1).requires_grad_(True)\n"
+    "dy = (torch.rand(n, 32, s, s) * 2 - 1) * 0.01\n"
+    "opt = torch.optim.SGD(conv.parameters(), lr=0.1)\n"
+    "best = None\n"
+    "clock = time.process_time if sys.argv[4] == 'cpu' else time.perf_counter\n"
+    "for k in range(r + 1):\n"
+    "    t0 = clock()\n"
+    "    opt.zero_grad()\n"
+    "    conv(x).backward(dy)\n"
+    "    opt.step()\n"
+    "    t = clock() - t0\n"
+    "    if k and (best is None or t < best): best = t\n"
+    "print('rpusim-torch %.6f %s' % (best * 1e3, torch.__version__))\n";
+
+/* Runs the script above with `python` (a child process, OMP_NUM_THREADS=1); the best step
+ * in ms and torch's version, or false with the reason in why. */
+static bool time_torch(const char *python, int N, int HW, int repeats, bool cpu, double *ms,
+                       char version[64], char *why, size_t wn) {
+    int fd[2];
+    if (pipe(fd) != 0) {
+        snprintf(why, wn, "pipe failed");
+        return false;
+    }
+    char a1[16], a2[16], a3[16];
+    snprintf(a1, sizeof a1, "%d", N);
+    snprintf(a2, sizeof a2, "%d", HW);
+    snprintf(a3, sizeof a3, "%d", repeats);
+    fflush(stdout);
+    fflush(stderr);
+    const pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]), close(fd[1]);
+        snprintf(why, wn, "fork failed");
+        return false;
+    }
+    if (pid == 0) {
+        dup2(fd[1], STDOUT_FILENO);
+        dup2(fd[1], STDERR_FILENO);
+        close(fd[0]), close(fd[1]);
+        setenv("OMP_NUM_THREADS", "1", 1);
+        setenv("MKL_NUM_THREADS", "1", 1);
+        execl(python, python, "-c", torch_script, a1, a2, a3, cpu ? "cpu" : "wall", (char *)NULL);
+        fprintf(stderr, "cannot run %s\n", python);
+        _exit(127);
+    }
+    close(fd[1]);
+    char out[4096];
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(fd[0], out + len, sizeof out - 1 - len)) > 0 && len < sizeof out - 1)
+        len += (size_t)r;
+    while (r > 0) /* drain the rest */
+        r = read(fd[0], (char[256]){0}, 256);
+    close(fd[0]);
+    out[len] = '\0';
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const char *line = strstr(out, "rpusim-torch ");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !line ||
+        sscanf(line, "rpusim-torch %lf %63s", ms, version) != 2) {
+        /* the last line of its output says why (e.g. ModuleNotFoundError) */
+        while (len > 0 && out[len - 1] == '\n')
+            out[--len] = '\0';
+        const char *last = strrchr(out, '\n');
+        snprintf(why, wn, "%s exited with status %d: %.300s", python,
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                 len ? (last ? last + 1 : out) : "no output");
+        return false;
+    }
+    return true;
+}
+
 static int run(int argc, char **argv) {
-    int N = 32, C = 16, O = 32, HW = 32, repeats = 3;
-    int rc = parse(argc, argv, &N, &HW, &repeats);
+    const int C = 16, O = 32;
+    conv_opts o = {.N = 32, .HW = 32, .repeats = 3, .torch = false, .python = "/usr/bin/python3"};
+    int rc = parse(argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
+    const int N = o.N, HW = o.HW, repeats = o.repeats;
+    timer = o.cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -202,13 +321,36 @@ static int run(int argc, char **argv) {
         printf(
             "rpusim bench conv: Conv2d %d->%d 3x3 pad 1 on %dx%dx%dx%d, %d rank(s), OpenBLAS %s\n",
             C, O, N, C, HW, HW, size, openblas_get_corename());
-        printf("one training step (forward + backward + update), best of %d\n", repeats);
-        printf("digital im2col + sgemm step: %.1f ms\n\n", dig * 1e3);
-        printf("%-16s %6s %10s %10s %10s %10s %9s %9s\n", "config", "tiles", "fwd_ms", "bwd_ms",
-               "upd_ms", "step_ms", "/digital", "aihwkit");
+        printf("one training step (forward + backward + update), best of %d, %s\n", repeats,
+               o.cpu ? "CPU time of the process (--cpu)" : "wall time");
+        printf("digital im2col + sgemm step: %.1f ms\n", dig * 1e3);
+        fflush(stdout);
+    }
+    /* PyTorch's step, timed by rank 0 while the others wait */
+    double torch_ms = 0;
+    if (o.torch) {
+        char version[64] = "", why[512] = "";
+        int ok = 1;
+        if (rank == 0) {
+            ok = time_torch(o.python, N, HW, repeats, o.cpu, &torch_ms, version, why, sizeof why);
+            if (ok)
+                printf("PyTorch %s Conv2d step (torch.nn.Conv2d + SGD, 1 thread%s): %.1f ms\n",
+                       version, o.cpu ? ", CPU time" : "", torch_ms);
+            else
+                fprintf(stderr, "rpusim bench conv: --torch: could not time PyTorch: %s\n", why);
+        }
+        MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        if (!ok) {
+            rc = 1;
+            goto out;
+        }
+    }
+    if (rank == 0) {
+        printf("\n%-16s %6s %10s %10s %10s %10s %9s", "config", "tiles", "fwd_ms", "bwd_ms",
+               "upd_ms", "step_ms", "/digital");
+        printf(o.torch ? " %9s\n" : "\n", "/torch");
     }
     const char *names[] = {"floating_point", "constant_step", "fp_8tiles", "cs_8tiles"};
-    const double aih[] = {63.0, 383.0, 63.0, 383.0};
     int err = 0;
     for (int v = 0; v < 4; ++v) {
         rpu_config cfg;
@@ -245,9 +387,13 @@ static int run(int argc, char **argv) {
                 if (ts[k] < best[k]) best[k] = ts[k];
         }
         if (rank == 0) {
-            printf("%-16s %6d %10.1f %10.1f %10.1f %10.1f %8.2fx %8.1fx\n", names[v],
+            printf("%-16s %6d %10.1f %10.1f %10.1f %10.1f %8.2fx", names[v],
                    rpu_conv_grid(l)->n_tiles, best[0] * 1e3, best[1] * 1e3, best[2] * 1e3,
-                   best[3] * 1e3, best[3] / dig, aih[v] / 1e3 / best[3]);
+                   best[3] * 1e3, best[3] / dig);
+            if (o.torch)
+                printf(" %8.2fx\n", best[3] * 1e3 / torch_ms);
+            else
+                printf("\n");
             fflush(stdout);
         }
         rpu_conv_destroy(&l);
@@ -281,9 +427,15 @@ static int run(int argc, char **argv) {
                 "(convert, MPI_Allreduce, convert back) %.2f ms\n",
                 ny, tf * 1e3, ti * 1e3);
     }
-    if (rank == 0)
-        printf("\n/digital: step time over the digital step; aihwkit: its step time over ours\n"
-               "(aihwkit 1.0 CPU: 63 ms floating point, 383 ms constant_step).\n");
+    if (rank == 0) {
+        printf("\n/digital: step time over the digital step%s.\n",
+               o.torch ? "; /torch: over PyTorch's step, both timed in this run" : "");
+        printf("Not measured in this run (issue 15, 2026-12-05, the project's 2-core AMD EPYC\n"
+               "development VM, OpenBLAS 0.3.21 with its Haswell kernels, one thread per tool,\n"
+               "batch 32, size 32): aihwkit 1.0 CPU 62.7 ms floating_point and 557 ms\n"
+               "constant_step with 1 tile, 96.6 ms and 904 ms with 8 tiles; PyTorch 1.13\n"
+               "Conv2d 10.6 ms. Use --torch for a ratio measured in this run.\n");
+    }
     if (err) {
         fprintf(stderr, "rpusim bench conv: a step failed: %s\n", rpu_last_error());
         rc = 1;

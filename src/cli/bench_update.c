@@ -1,8 +1,12 @@
 /* rpusim bench update: one pulsed update of a 512x512 tile with batch 256 (x ~ U(-1,1),
- * d ~ U(-0.01,0.01), dw_min 0.001) at lr 0.1, 1 and 10, for constant_step and soft_bounds,
- * beside a floating-point update (one sgemm) of the same shape, and the ratio to the
- * reference figures of aihwkit 1.0 on this machine's kind (CPU, 2 threads): 0.36 s, 3.6 s
- * and 19 s. Also bytes of state per cell for every device type. */
+ * d ~ U(-0.01,0.01), dw_min 0.001) at lr 0.1, 1 and 10 (pulse trains of 1, 10 and 31
+ * slots under update management), for constant_step and soft_bounds or the device named by
+ * --device, beside a floating-point update (one sgemm) of the same shape. Also bytes of
+ * state per cell for every device type.
+ *
+ * No figures of another tool are printed: a ratio to aihwkit belongs to a run that times
+ * both tools side by side on the same machine (README, "Performance", has such a run and
+ * its commands). */
 #define _POSIX_C_SOURCE 200809L
 #include "args.h"
 #include "bench.h"
@@ -11,6 +15,7 @@
 #include "rpusim/config.h"
 #include "rpusim/tile.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +29,12 @@ static double now(void) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: rpusim bench update [--size N] [--batch N] [--repeats R] [--json FILE]\n"
+            "usage: rpusim bench update [--size N] [--batch N] [--repeats R] [--device NAME]\n"
+            "                           [--json FILE]\n"
             "Times one pulsed update of an N x N tile (default 512, batch 256) at lr 0.1, 1, 10\n"
-            "for constant_step and soft_bounds (best of R, default 2) against aihwkit 1.0's CPU\n"
-            "times (0.36 s, 3.6 s, 19 s at 512/256) and a floating-point update.\n");
+            "(best of R, default 2) for constant_step and soft_bounds, or for the pulsed device\n"
+            "NAME (constant_step, linear_step, soft_bounds, soft_bounds_pmax, exp_step,\n"
+            "pow_step, piecewise_step), and a floating-point update of the same shape.\n");
 }
 
 static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
@@ -40,12 +47,25 @@ static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
     return t;
 }
 
+/* Pulse-train length of the first vector under update BL management (spec §3.3):
+ * min(ceil(lr max|x| max|d| / g), desired_bl) with the device's weight granularity g. */
+static int first_bl(const char *device, float xm, float dm, float lr) {
+    rpu_tile *t = make_tile(device, 2, RPU_KIND_SINGLE);
+    if (!t) return 0;
+    const float g = rpu_tile_granularity(t);
+    rpu_tile_destroy(&t);
+    rpu_config cfg;
+    rpu_config_default(&cfg, RPU_KIND_SINGLE);
+    const double k = ceil((double)(lr * xm * dm / g));
+    return k < 1 ? 1 : (k > cfg.update.desired_bl ? cfg.update.desired_bl : (int)k);
+}
+
 #define CMD "bench update"
 #define MAX_N 65536 /* tile size; the library takes at most 2^31 cells */
 
 int cli_bench_update(int argc, char **argv) {
     int N = 512, n = 256, repeats = 2;
-    const char *json = NULL;
+    const char *json = NULL, *device = NULL;
     for (int a = 0; a < argc; ++a) {
         const char *k = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
@@ -53,7 +73,8 @@ int cli_bench_update(int argc, char **argv) {
             return 0;
         }
         const bool known = !strcmp(k, "--size") || !strcmp(k, "--batch") ||
-                           !strcmp(k, "--repeats") || !strcmp(k, "--json");
+                           !strcmp(k, "--repeats") || !strcmp(k, "--json") ||
+                           !strcmp(k, "--device");
         if (!v || !known) {
             fprintf(stderr, "rpusim bench update: %s %s\n",
                     known ? "missing value for" : "unknown option", k);
@@ -67,9 +88,29 @@ int cli_bench_update(int argc, char **argv) {
             if (!cli_arg_int(CMD, k, v, 1, 1 << 20, &n)) return 2;
         } else if (!strcmp(k, "--repeats")) {
             if (!cli_arg_int(CMD, k, v, 1, 1000, &repeats)) return 2;
+        } else if (!strcmp(k, "--device")) {
+            device = v;
         } else {
             json = v;
         }
+    }
+    const char *devices[2] = {"constant_step", "soft_bounds"};
+    int ndev = 2;
+    if (device) {
+        /* a pulsed device type (the update of floating_point and ideal is the sgemm row) */
+        rpu_config cfg;
+        rpu_config_default(&cfg, RPU_KIND_SINGLE);
+        if (rpu_config_set(&cfg, "device.type", device) != RPU_OK ||
+            !strcmp(device, "floating_point") || !strcmp(device, "ideal")) {
+            fprintf(stderr,
+                    "rpusim bench update: --device '%s': not a pulsed device type (constant_step, "
+                    "linear_step, soft_bounds, soft_bounds_pmax, exp_step, pow_step, "
+                    "piecewise_step)\n",
+                    device);
+            return 2;
+        }
+        devices[0] = device;
+        ndev = 1;
     }
     /* x and d (batch x size floats each), the weights, and one tile's state (the largest
      * device: every device type is created at the end, on an 8 x 8 tile) */
@@ -79,9 +120,13 @@ int cli_bench_update(int argc, char **argv) {
     cli_budget_add(&b, nx, 2 * sizeof(float));
     cli_budget_add(&b, cells, sizeof(float));
     {
-        rpu_tile *t = make_tile("soft_bounds", 2, RPU_KIND_SINGLE);
-        const double bpc = t ? rpu_tile_bytes_per_cell(t) : 0;
-        rpu_tile_destroy(&t);
+        double bpc = 0;
+        for (int dv = 0; dv < ndev; ++dv) {
+            rpu_tile *t = make_tile(devices[dv], 2, RPU_KIND_SINGLE);
+            const double v = t ? rpu_tile_bytes_per_cell(t) : 0;
+            bpc = v > bpc ? v : bpc;
+            rpu_tile_destroy(&t);
+        }
         cli_budget_add(&b, cells, (size_t)(bpc + 0.5));
     }
     char what[64];
@@ -96,10 +141,15 @@ int cli_bench_update(int argc, char **argv) {
     }
     rpu_rng r;
     rpu_rng_init(&r, 3, rpu_stream_id(0, 0, RPU_PURPOSE_TEST));
-    for (size_t q = 0; q < nx; ++q)
+    float xm = 0, dm = 0; /* max |x|, max |d| of the first vector */
+    for (size_t q = 0; q < nx; ++q) {
         x[q] = 2 * rpu_rng_uniform(&r) - 1;
-    for (size_t q = 0; q < nx; ++q)
+        if (q < (size_t)N) xm = fabsf(x[q]) > xm ? fabsf(x[q]) : xm;
+    }
+    for (size_t q = 0; q < nx; ++q) {
         d[q] = 0.01f * (2 * rpu_rng_uniform(&r) - 1);
+        if (q < (size_t)N) dm = fabsf(d[q]) > dm ? fabsf(d[q]) : dm;
+    }
     for (size_t q = 0; q < cells; ++q)
         w[q] = 0.1f * (2 * rpu_rng_uniform(&r) - 1);
 
@@ -112,12 +162,10 @@ int cli_bench_update(int argc, char **argv) {
     printf(
         "rpusim bench update: %dx%d tile, batch %d, x ~ U(-1,1), d ~ U(-0.01,0.01), best of %d\n",
         N, N, n, repeats);
-    printf("reference: aihwkit 1.0, CPU, 2 threads, 512x512 batch 256 constant_step\n\n");
-    printf("%-14s %6s %12s %12s %10s\n", "device", "lr", "seconds", "aihwkit_s", "speedup");
+    printf("(BL: pulse-train length of the first update vector, update management on)\n\n");
+    printf("%-14s %6s %12s %4s\n", "device", "lr", "seconds", "BL");
     if (jf) fprintf(jf, "{\"size\": %d, \"batch\": %d, \"rows\": [\n", N, n);
-    const char *devices[] = {"constant_step", "soft_bounds"};
     const float lrs[] = {0.1f, 1.0f, 10.0f};
-    const double ref[] = {0.36, 3.6, 19.0};
     int first = 1, err = 0;
     double fp_s = 1e30;
     {
@@ -135,10 +183,10 @@ int cli_bench_update(int argc, char **argv) {
         }
         rpu_tile_destroy(&t);
     }
-    printf("%-14s %6s %12.4f %12s %10s\n", "floating_point", "0.1", fp_s, "-", "-");
+    printf("%-14s %6s %12.4f %4s\n", "floating_point", "0.1", fp_s, "-");
     if (jf) fprintf(jf, "  {\"device\": \"floating_point\", \"lr\": 0.1, \"seconds\": %.6f}", fp_s);
     first = 0;
-    for (int dv = 0; dv < 2; ++dv)
+    for (int dv = 0; dv < ndev; ++dv)
         for (int l = 0; l < 3; ++l) {
             double best = 1e30;
             for (int rep = 0; rep < repeats; ++rep) {
@@ -154,20 +202,18 @@ int cli_bench_update(int argc, char **argv) {
                 if (s < best) best = s;
                 rpu_tile_destroy(&t);
             }
-            double scale = (double)N * N * n / (512.0 * 512.0 * 256.0);
-            double aih = ref[l] * scale;
-            printf("%-14s %6g %12.4f %12.3f %9.1fx\n", devices[dv], (double)lrs[l], best, aih,
-                   aih / best);
+            const int bl = first_bl(devices[dv], xm, dm, lrs[l]);
+            printf("%-14s %6g %12.4f %4d\n", devices[dv], (double)lrs[l], best, bl);
             fflush(stdout);
             if (jf)
                 fprintf(jf,
-                        "%s  {\"device\": \"%s\", \"lr\": %g, \"seconds\": %.6f, "
-                        "\"aihwkit_seconds\": %.4f, \"speedup\": %.3f}",
-                        first ? "" : ",\n", devices[dv], (double)lrs[l], best, aih, aih / best);
+                        "%s  {\"device\": \"%s\", \"lr\": %g, \"bl\": %d, \"seconds\": "
+                        "%.6f}",
+                        first ? "" : ",\n", devices[dv], (double)lrs[l], bl, best);
             first = 0;
         }
-    printf("\n(aihwkit figures are for constant_step; soft_bounds is compared with the same.\n"
-           " For other sizes they are scaled by cells x batch.)\n\n");
+    printf("\n(no aihwkit figures here: compare tools only when timed side by side in one run,\n"
+           " see README, Performance)\n\n");
     printf("%-18s %14s\n", "device", "bytes_per_cell");
     const char *all[] = {"floating_point", "ideal",       "constant_step",
                          "linear_step",    "soft_bounds", "soft_bounds_pmax",

@@ -50,7 +50,7 @@ static void usage(FILE *f) {
             "benchmarks:\n"
             "  bench tile [options]   time tile forward/backward against sgemm of the same shape\n"
             "                         (rpusim bench tile --help for options)\n"
-            "  bench update [options] time pulsed updates against aihwkit's CPU figures\n"
+            "  bench update [options] time the pulsed update of one tile (--device NAME)\n"
             "  bench conv [options]   time a mapped Conv2d training step (run under mpiexec)\n"
             "  bench scale EXPERIMENT [options]\n"
             "                         measure an experiment's compute and transport here and\n"
