@@ -567,9 +567,52 @@ static void test_keys(void) {
     size_t n_others = sizeof others / sizeof others[0];
     for (size_t i = 0; i < n_others; ++i)
         CHECK(has_key(others[i]), "missing key %s", others[i]);
-    CHECK((size_t)n == 2 + 2 * (sizeof io_fields / sizeof io_fields[0]) + n_others,
-          "%d keys, expected exactly the %zu listed in this test", n,
-          2 + 2 * (sizeof io_fields / sizeof io_fields[0]) + n_others);
+    /* the compound-level keys (compound spec §2.1, §4.1, §5.1), with an IOParameters and an
+     * UpdateParameters set each for the transfer and the refresh */
+    static const char *const compound[] = {"device.update_policy",
+                                           "device.first_update_idx",
+                                           "device.gamma_vec",
+                                           "device.refresh_every",
+                                           "device.refresh_upper_thres",
+                                           "device.refresh_lower_thres",
+                                           "device.copy_inverted",
+                                           "device.units_in_mbatch",
+                                           "device.gamma",
+                                           "device.transfer_every",
+                                           "device.no_self_transfer",
+                                           "device.transfer_every_vec",
+                                           "device.n_reads_per_transfer",
+                                           "device.transfer_columns",
+                                           "device.with_reset_prob",
+                                           "device.random_selection",
+                                           "device.fast_lr",
+                                           "device.scale_fast_lr",
+                                           "device.transfer_lr",
+                                           "device.transfer_lr_vec",
+                                           "device.scale_transfer_lr"};
+    const size_t n_compound = sizeof compound / sizeof compound[0];
+    for (size_t i = 0; i < n_compound; ++i)
+        CHECK(has_key(compound[i]), "missing key %s", compound[i]);
+    const size_t n_io = sizeof io_fields / sizeof io_fields[0];
+    for (size_t i = 0; i < n_io; ++i) {
+        char k[128];
+        snprintf(k, sizeof k, "device.transfer_forward.%s", io_fields[i]);
+        CHECK(has_key(k), "missing key %s", k);
+        snprintf(k, sizeof k, "device.refresh_forward.%s", io_fields[i]);
+        CHECK(has_key(k), "missing key %s", k);
+    }
+    size_t n_update = 0;
+    for (size_t i = 0; i < n_others; ++i) {
+        if (strncmp(others[i], "update.", 7) != 0) continue;
+        ++n_update;
+        char k[128];
+        snprintf(k, sizeof k, "device.transfer_update.%s", others[i] + 7);
+        CHECK(has_key(k), "missing key %s", k);
+        snprintf(k, sizeof k, "device.refresh_update.%s", others[i] + 7);
+        CHECK(has_key(k), "missing key %s", k);
+    }
+    const size_t want = 2 + 4 * n_io + n_others + n_compound + 2 * n_update;
+    CHECK((size_t)n == want, "%d keys, expected exactly the %zu listed in this test", n, want);
 }
 
 /* Candidate values tried for every key; each key must accept one that changes it. */
@@ -578,7 +621,8 @@ static const char *const candidates[] = {
     /* enum names of every enum (each enum has a non-default one here) */
     "inference", "single", "linear_step", "soft_bounds", "pos_neg_separate", "max", "abs_max",
     "iterative_worst_case", "none", "additive_constant", "stochastic", "state_independent",
-    "pcm_like", "per_column", "layer_gaussian", "layerwise_symmetric", "poly", NULL};
+    "pcm_like", "per_column", "layer_gaussian", "layerwise_symmetric", "poly", "single_random",
+    NULL};
 
 /* Sets key on cfg to the first candidate that is accepted and changes its text; writes the
  * candidate into *used. Returns false if none does. */
@@ -597,6 +641,21 @@ static bool set_changed(rpu_config *cfg, const char *key, const char **used) {
     return false;
 }
 
+/* A config of device type `type` (single types: the SINGLE kind's with that device; compounds:
+ * two constant_step sub-devices) for the key tests. */
+static void config_of_type(rpu_config *c, const char *type) {
+    CHECK_OK(rpu_config_default(c, RPU_KIND_SINGLE));
+    set_ok(c, "device.type", type);
+    if (strcmp(type, "vector") == 0 || strcmp(type, "reference") == 0 ||
+        strcmp(type, "one_sided") == 0 || strcmp(type, "transfer") == 0) {
+        set_ok(c, "device.unit_cell_devices.0.type", "constant_step");
+        set_ok(c, "device.unit_cell_devices.1.type", "constant_step");
+    }
+}
+
+/* Every key set and read back on a config of a device type it applies to (the SINGLE kind's
+ * constant_step for all but the compound keys, which are tried on each compound type that has
+ * them); only the key set changes. */
 static void test_every_key_set_get(void) {
     const char *const *keys;
     int n = rpu_config_keys(&keys);
@@ -608,36 +667,50 @@ static void test_every_key_set_get(void) {
         free(after);
         return;
     }
-    rpu_config base;
-    CHECK_OK(rpu_config_default(&base, RPU_KIND_SINGLE));
-    for (int i = 0; i < n; ++i)
-        CHECK_OK(rpu_config_get(&base, keys[i], before[i], 512));
-
-    for (int i = 0; i < n; ++i) {
-        rpu_config cfg = base;
-        const char *used = NULL;
-        bool ok = set_changed(&cfg, keys[i], &used);
-        CHECK(ok, "key %s: no candidate value accepted that changes it", keys[i]);
-        if (!ok) continue;
-        char got[512];
-        CHECK_OK(rpu_config_get(&cfg, keys[i], got, sizeof got));
-        CHECK(strcmp(got, used) == 0, "key %s: set \"%s\", read back \"%s\"", keys[i], used, got);
-        /* setting the text read back gives the same config */
-        rpu_config again = cfg;
-        CHECK_OK(rpu_config_set(&again, keys[i], got));
-        CHECK(rpu_config_equal(&again, &cfg), "key %s: set(get()) changed the config", keys[i]);
-        CHECK(!rpu_config_equal(&cfg, &base), "key %s: rpu_config_equal misses the change",
-              keys[i]);
-        if (strcmp(keys[i], "kind") == 0 || strcmp(keys[i], "device.type") == 0) continue;
-        /* exactly this key changed: every key has its own storage */
-        for (int j = 0; j < n; ++j) {
-            CHECK_OK(rpu_config_get(&cfg, keys[j], after[j], 512));
-            if (j != i)
-                CHECK(strcmp(after[j], before[j]) == 0,
-                      "setting %s changed %s from \"%s\" to \"%s\"", keys[i], keys[j], before[j],
-                      after[j]);
+    static const char *const types[] = {"constant_step", "vector", "reference", "one_sided",
+                                        "transfer"};
+    rpu_config single;
+    config_of_type(&single, "constant_step");
+    int *tested = calloc((size_t)n, sizeof *tested);
+    for (size_t t = 0; tested && t < sizeof types / sizeof types[0]; ++t) {
+        rpu_config base;
+        config_of_type(&base, types[t]);
+        for (int i = 0; i < n; ++i)
+            CHECK_OK(rpu_config_get(&base, keys[i], before[i], 512));
+        for (int i = 0; i < n; ++i) {
+            if (!rpu_config_key_applies(&base, keys[i])) continue;
+            if (t > 0 && rpu_config_key_applies(&single, keys[i])) continue;
+            tested[i] = 1;
+            rpu_config cfg = base;
+            const char *used = NULL;
+            bool ok = set_changed(&cfg, keys[i], &used);
+            CHECK(ok, "key %s (%s): no candidate value accepted that changes it", keys[i],
+                  types[t]);
+            if (!ok) continue;
+            char got[512];
+            CHECK_OK(rpu_config_get(&cfg, keys[i], got, sizeof got));
+            CHECK(strcmp(got, used) == 0, "key %s: set \"%s\", read back \"%s\"", keys[i], used,
+                  got);
+            /* setting the text read back gives the same config */
+            rpu_config again = cfg;
+            CHECK_OK(rpu_config_set(&again, keys[i], got));
+            CHECK(rpu_config_equal(&again, &cfg), "key %s: set(get()) changed the config", keys[i]);
+            CHECK(!rpu_config_equal(&cfg, &base), "key %s: rpu_config_equal misses the change",
+                  keys[i]);
+            if (strcmp(keys[i], "kind") == 0 || strcmp(keys[i], "device.type") == 0) continue;
+            /* exactly this key changed: every key has its own storage */
+            for (int j = 0; j < n; ++j) {
+                CHECK_OK(rpu_config_get(&cfg, keys[j], after[j], 512));
+                if (j != i)
+                    CHECK(strcmp(after[j], before[j]) == 0,
+                          "setting %s changed %s from \"%s\" to \"%s\"", keys[i], keys[j],
+                          before[j], after[j]);
+            }
         }
     }
+    for (int i = 0; tested && i < n; ++i)
+        CHECK(tested[i], "key %s applies to none of the device types tried", keys[i]);
+    free(tested);
     free(before);
     free(after);
 }
@@ -679,13 +752,24 @@ static void round_trip(const rpu_config *a, const char *what) {
         free(buf);
         fclose(f);
     }
-    /* every key appears exactly once */
+    /* every key that applies to the device type appears exactly once, then per sub-device
+     * its type and its single-device keys */
     const char *const *keys;
     int n = rpu_config_keys(&keys);
+    int want = 0, per_sub = 1;
+    rpu_config one;
+    CHECK_OK(rpu_config_default(&one, RPU_KIND_SINGLE));
+    for (int i = 0; i < n; ++i) {
+        want += rpu_config_key_applies(a, keys[i]);
+        per_sub += strncmp(keys[i], "device.", 7) == 0 && strcmp(keys[i], "device.type") != 0 &&
+                   strcmp(keys[i], "device.construction_seed") != 0 &&
+                   rpu_config_key_applies(&one, keys[i]);
+    }
+    if (rpu_device_type_is_compound(a->device.type)) want += a->compound.n_devices * per_sub;
     int lines = 0;
     for (const char *p = text; *p; ++p)
         lines += *p == '\n';
-    CHECK(lines == n, "%s: %d lines for %d keys", what, lines, n);
+    CHECK(lines == want, "%s: %d lines for %d keys", what, lines, want);
     free(text);
 }
 
@@ -705,6 +789,7 @@ static void test_round_trips(void) {
     int n = rpu_config_keys(&keys);
     for (int i = 2; i < n; ++i) {
         const char *used;
+        if (!rpu_config_key_applies(&c, keys[i])) continue; /* compound keys: below */
         CHECK(set_changed(&c, keys[i], &used), "key %s not changeable", keys[i]);
     }
     /* awkward floats, extreme integers, lists of every length */
@@ -736,6 +821,7 @@ static void test_round_trips(void) {
     CHECK_OK(rpu_config_default(&c, RPU_KIND_INFERENCE));
     for (int i = 2; i < n; ++i) {
         const char *used;
+        if (!rpu_config_key_applies(&c, keys[i])) continue; /* compound keys: below */
         CHECK(set_changed(&c, keys[i], &used), "key %s not changeable", keys[i]);
     }
     round_trip(&c, "non-default inference");

@@ -28,11 +28,13 @@ rpu_status rpu_config_get(const rpu_config *cfg, const char *key, char *buf, siz
     if (!cfg || !key || !buf)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_config_get: %s is NULL",
                         !cfg ? "cfg" : (!key ? "key" : "buf"));
-    const field_desc *d = config_find_field(key);
+    config_sub_desc sub;
+    char err[CONFIG_ERR_MAX];
+    const field_desc *d = config_lookup(cfg, key, false, &sub, err, sizeof err);
     if (!d) {
-        char err[CONFIG_ERR_MAX];
-        config_unknown_key_message(key, err, sizeof err);
-        return RPU_FAIL(RPU_ERR_CONFIG, "%s", err);
+        /* a row that does not apply to this device.type still reads back (its default) */
+        d = config_find_field(key);
+        if (!d) return RPU_FAIL(RPU_ERR_CONFIG, "%s", err);
     }
     char val[CONFIG_VALUE_MAX];
     config_format_value(cfg, d, val, sizeof val);
@@ -45,17 +47,36 @@ rpu_status rpu_config_get(const rpu_config *cfg, const char *key, char *buf, siz
     return RPU_OK;
 }
 
+/* Appends one "key = value" line into buf (size bytes, may be 0 with buf NULL) at *pos. */
+static void emit_line(const rpu_config *cfg, const field_desc *d, char *buf, size_t size,
+                      size_t *pos) {
+    char val[CONFIG_VALUE_MAX];
+    config_format_value(cfg, d, val, sizeof val);
+    char *dst = (buf && *pos < size) ? buf + *pos : NULL;
+    size_t room = dst ? size - *pos : 0;
+    int n = snprintf(dst, room, "%s = %s\n", d->key, val);
+    if (n > 0) *pos += (size_t)n;
+}
+
 /* Writes all "key = value" lines into buf (size bytes, may be 0 with buf NULL); returns the
- * length of the full text. */
+ * length of the full text. The rows that apply to the device type in table order, then each
+ * sub-device of a compound: its type, then its single-device keys. */
 static size_t emit_text(const rpu_config *cfg, char *buf, size_t size) {
     size_t pos = 0;
-    char val[CONFIG_VALUE_MAX];
-    for (size_t i = 0; i < config_n_fields; ++i) {
-        config_format_value(cfg, &config_fields[i], val, sizeof val);
-        char *dst = (buf && pos < size) ? buf + pos : NULL;
-        size_t room = dst ? size - pos : 0;
-        int n = snprintf(dst, room, "%s = %s\n", config_fields[i].key, val);
-        if (n > 0) pos += (size_t)n;
+    for (size_t i = 0; i < config_n_fields; ++i)
+        if (config_field_applies(cfg, &config_fields[i]))
+            emit_line(cfg, &config_fields[i], buf, size, &pos);
+    if (!rpu_device_type_is_compound(cfg->device.type)) return pos;
+    const int nd = cfg->compound.n_devices;
+    for (int n = 0; n < nd && n < RPU_MAX_UNIT_CELL_DEVICES; ++n) {
+        config_sub_desc sub;
+        config_sub_field(config_find_field("device.type"), n, &sub);
+        emit_line(cfg, &sub.d, buf, size, &pos);
+        for (size_t i = 0; i < config_n_fields; ++i)
+            if (config_is_single_device_field(&config_fields[i])) {
+                config_sub_field(&config_fields[i], n, &sub);
+                emit_line(cfg, &sub.d, buf, size, &pos);
+            }
     }
     return pos;
 }
@@ -63,13 +84,12 @@ static size_t emit_text(const rpu_config *cfg, char *buf, size_t size) {
 rpu_status rpu_config_write(const rpu_config *cfg, FILE *out) {
     if (!cfg || !out)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_config_write: %s is NULL", !cfg ? "cfg" : "out");
-    char val[CONFIG_VALUE_MAX];
-    for (size_t i = 0; i < config_n_fields; ++i) {
-        config_format_value(cfg, &config_fields[i], val, sizeof val);
-        if (fprintf(out, "%s = %s\n", config_fields[i].key, val) < 0)
-            return RPU_FAIL(RPU_ERR_IO, "rpu_config_write: write failed at key %s",
-                            config_fields[i].key);
-    }
+    char *text = NULL;
+    RPU_CHECK(rpu_config_to_text(cfg, &text));
+    const size_t len = strlen(text);
+    const bool ok = fwrite(text, 1, len, out) == len;
+    free(text);
+    if (!ok) return RPU_FAIL(RPU_ERR_IO, "rpu_config_write: write failed");
     return RPU_OK;
 }
 
@@ -114,6 +134,17 @@ bool rpu_config_equal(const rpu_config *a, const rpu_config *b) {
     if (!a || !b) return a == b;
     for (size_t i = 0; i < config_n_fields; ++i)
         if (!config_field_equal(a, b, &config_fields[i])) return false;
+    if (a->compound.n_devices != b->compound.n_devices) return false;
+    for (int n = 0; n < a->compound.n_devices && n < RPU_MAX_UNIT_CELL_DEVICES; ++n) {
+        config_sub_desc sub;
+        config_sub_field(config_find_field("device.type"), n, &sub);
+        if (!config_field_equal(a, b, &sub.d)) return false;
+        for (size_t i = 0; i < config_n_fields; ++i)
+            if (config_is_single_device_field(&config_fields[i])) {
+                config_sub_field(&config_fields[i], n, &sub);
+                if (!config_field_equal(a, b, &sub.d)) return false;
+            }
+    }
     return true;
 }
 

@@ -49,7 +49,8 @@ void rpu_io_params_default(rpu_io_params *io) {
     io->nm_decay = 1e-3f;
 }
 
-static void update_params_default(rpu_update_params *up) {
+void rpu_update_params_default(rpu_update_params *up) {
+    if (!up) return;
     memset(up, 0, sizeof *up);
     up->desired_bl = 31;
     up->fixed_bl = true;
@@ -82,7 +83,7 @@ static void drift_params_default(rpu_drift_params *d) {
 
 rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type type) {
     if (!dev) return RPU_FAIL(RPU_ERR_ARG, "rpu_device_params_default: dev is NULL");
-    if ((int)type < 0 || (int)type > (int)RPU_DEVICE_PIECEWISE_STEP)
+    if ((int)type < 0 || (int)type > (int)RPU_DEVICE_TRANSFER)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_device_params_default: unknown device type %d",
                         (int)type);
     memset(dev, 0, sizeof *dev);
@@ -170,7 +171,56 @@ rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type typ
     case RPU_DEVICE_LINEAR_STEP:
     case RPU_DEVICE_POW_STEP:
     case RPU_DEVICE_PIECEWISE_STEP:
+    case RPU_DEVICE_VECTOR: /* compounds: only type and construction_seed are used */
+    case RPU_DEVICE_REFERENCE:
+    case RPU_DEVICE_ONE_SIDED:
+    case RPU_DEVICE_TRANSFER:
         break;
+    }
+    return RPU_OK;
+}
+
+rpu_status rpu_compound_params_default(rpu_compound_params *cp, rpu_device_type type) {
+    if (!cp) return RPU_FAIL(RPU_ERR_ARG, "rpu_compound_params_default: cp is NULL");
+    if ((int)type < 0 || (int)type > (int)RPU_DEVICE_TRANSFER)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_compound_params_default: unknown device type %d",
+                        (int)type);
+    memset(cp, 0, sizeof *cp);
+    cp->n_devices = 0;
+    /* VectorUnitCell (§2.1) */
+    cp->update_policy = RPU_POLICY_ALL;
+    cp->first_update_idx = 0;
+    cp->n_gamma_vec = 0;
+    /* OneSidedUnitCell (§4.1) */
+    cp->refresh_every = 0;
+    cp->refresh_upper_thres = 0.75f;
+    cp->refresh_lower_thres = 0.25f;
+    rpu_io_params_default(&cp->refresh_forward);
+    rpu_update_params_default(&cp->refresh_update);
+    cp->copy_inverted = false;
+    cp->units_in_mbatch = true;
+    /* TransferCompound (§5.1), Python defaults; scale_fast_lr is post-1.1 (off = 1.1.0) */
+    cp->gamma = 0.0f;
+    cp->transfer_every = 1.0f;
+    cp->no_self_transfer = true;
+    cp->n_transfer_every_vec = 0;
+    cp->n_reads_per_transfer = 1;
+    cp->transfer_columns = true;
+    cp->with_reset_prob = 0.0f;
+    cp->random_selection = false;
+    cp->fast_lr = 1.0f;
+    cp->scale_fast_lr = false;
+    cp->transfer_lr = 1.0f;
+    cp->n_transfer_lr_vec = 0;
+    cp->scale_transfer_lr = true;
+    rpu_io_params_default(&cp->transfer_forward);
+    rpu_update_params_default(&cp->transfer_update);
+    if (type == RPU_DEVICE_REFERENCE) {
+        /* ReferenceUnitCell (§3): W = W_0 - W_1, only device 0 updated */
+        cp->update_policy = RPU_POLICY_SINGLE_FIXED;
+        cp->n_gamma_vec = 2;
+        cp->gamma_vec[0] = 1.0f;
+        cp->gamma_vec[1] = -1.0f;
     }
     return RPU_OK;
 }
@@ -234,7 +284,7 @@ rpu_status rpu_config_default(rpu_config *cfg, rpu_config_kind kind) {
     c.kind = kind;
     rpu_io_params_default(&c.forward);
     rpu_io_params_default(&c.backward);
-    update_params_default(&c.update);
+    rpu_update_params_default(&c.update);
     noise_model_default(&c.noise_model, RPU_NOISE_MODEL_NONE);
     c.drift_compensation = RPU_DRIFT_COMP_NONE;
     c.clip.type = RPU_CLIP_NONE;
@@ -267,6 +317,7 @@ rpu_status rpu_config_default(rpu_config *cfg, rpu_config_kind kind) {
         break;
     }
     RPU_CHECK(rpu_device_params_default(&c.device, dev));
+    RPU_CHECK(rpu_compound_params_default(&c.compound, dev));
     *cfg = c;
     return RPU_OK;
 }

@@ -29,9 +29,13 @@ static const char *const wnoise_names[] = {"none", "additive_constant", "pcm_rea
 static const char *const pulse_names[] = {
     "none",       "stochastic_compressed",  "stochastic", "none_with_device",
     "mean_count", "deterministic_implicit", NULL};
-static const char *const device_names[] = {
-    "floating_point",   "ideal",    "constant_step", "linear_step",    "soft_bounds",
-    "soft_bounds_pmax", "exp_step", "pow_step",      "piecewise_step", NULL};
+static const char *const device_names[] = {"floating_point", "ideal",       "constant_step",
+                                           "linear_step",    "soft_bounds", "soft_bounds_pmax",
+                                           "exp_step",       "pow_step",    "piecewise_step",
+                                           "vector",         "reference",   "one_sided",
+                                           "transfer",       NULL};
+static const char *const policy_names[] = {"all", "single_fixed", "single_sequential",
+                                           "single_random", NULL};
 static const char *const noise_model_names[] = {"none", "pcm_like", "state_independent", NULL};
 static const char *const drift_comp_names[] = {"none", "global", "per_column", NULL};
 static const char *const clip_names[] = {"none", "fixed_value", "layer_gaussian",
@@ -55,6 +59,7 @@ _Static_assert(sizeof(rpu_drift_compensation) == sizeof(int), "enum size");
 _Static_assert(sizeof(rpu_clip_type) == sizeof(int), "enum size");
 _Static_assert(sizeof(rpu_remap_type) == sizeof(int), "enum size");
 _Static_assert(sizeof(rpu_modifier_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(rpu_update_policy) == sizeof(int), "enum size");
 _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size");
 
 /* ---------------------------------------------------------------------------------------
@@ -114,6 +119,54 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
     RF_POS(X, P "nm_assumed_wmax", M.nm_assumed_wmax)                                              \
     RF_PROB(X, P "nm_decay", M.nm_decay)
 
+/* UpdateParameters (spec §3.1): the main update and the compounds' transfer/refresh writes. */
+#define RPU_UPDATE_FIELDS(X, P, M)                                                                 \
+    FI(X, P "desired_bl", M.desired_bl, 1.0)                                                       \
+    FB(X, P "fixed_bl", M.fixed_bl)                                                                \
+    FE(X, P "pulse_type", M.pulse_type, pulse_names)                                               \
+    RF_PROB(X, P "res", M.res)                                                                     \
+    RF_PROB(X, P "x_res_implicit", M.x_res_implicit)                                               \
+    RF_PROB(X, P "d_res_implicit", M.d_res_implicit)                                               \
+    FB(X, P "d_sparsity", M.d_sparsity)                                                            \
+    FB(X, P "sto_round", M.sto_round)                                                              \
+    FB(X, P "update_bl_management", M.update_bl_management)                                        \
+    FB(X, P "update_management", M.update_management)                                              \
+    RF_NONNEG(X, P "um_grad_scale", M.um_grad_scale)                                               \
+    RF_NONNEG(X, P "um_reg_scale", M.um_reg_scale)
+
+/* Compound-level parameters (compound spec §2.1, §3, §4.1, §5.1) under aihwkit's names.
+ * Which compound types a key belongs to follows from where its member sits in
+ * rpu_compound_params (config_field_types below). The sub-devices' keys,
+ * device.unit_cell_devices.N.*, are not rows: they are the single-device rows (device.*)
+ * moved onto sub-device N (config_sub_field). */
+#define RPU_COMPOUND_FIELDS(X)                                                                     \
+    FE(X, "device.update_policy", compound.update_policy, policy_names)                            \
+    FI(X, "device.first_update_idx", compound.first_update_idx, 0.0)                               \
+    RL_ANY(X, "device.gamma_vec", compound.gamma_vec, compound.n_gamma_vec)                        \
+    FI(X, "device.refresh_every", compound.refresh_every, 0.0)                                     \
+    RF_ANY(X, "device.refresh_upper_thres", compound.refresh_upper_thres)                          \
+    RF_ANY(X, "device.refresh_lower_thres", compound.refresh_lower_thres)                          \
+    RPU_IO_FIELDS(X, "device.refresh_forward.", compound.refresh_forward)                          \
+    RPU_UPDATE_FIELDS(X, "device.refresh_update.", compound.refresh_update)                        \
+    FB(X, "device.copy_inverted", compound.copy_inverted)                                          \
+    FB(X, "device.units_in_mbatch", compound.units_in_mbatch)                                      \
+    RF_ANY(X, "device.gamma", compound.gamma)                                                      \
+    RF_NONNEG(X, "device.transfer_every", compound.transfer_every)                                 \
+    FB(X, "device.no_self_transfer", compound.no_self_transfer)                                    \
+    RL_NONNEG(X, "device.transfer_every_vec", compound.transfer_every_vec,                         \
+              compound.n_transfer_every_vec)                                                       \
+    FI(X, "device.n_reads_per_transfer", compound.n_reads_per_transfer, 1.0)                       \
+    FB(X, "device.transfer_columns", compound.transfer_columns)                                    \
+    RF_PROB(X, "device.with_reset_prob", compound.with_reset_prob)                                 \
+    FB(X, "device.random_selection", compound.random_selection)                                    \
+    RF_ANY(X, "device.fast_lr", compound.fast_lr)                                                  \
+    FB(X, "device.scale_fast_lr", compound.scale_fast_lr)                                          \
+    RF_ANY(X, "device.transfer_lr", compound.transfer_lr)                                          \
+    RL_ANY(X, "device.transfer_lr_vec", compound.transfer_lr_vec, compound.n_transfer_lr_vec)      \
+    FB(X, "device.scale_transfer_lr", compound.scale_transfer_lr)                                  \
+    RPU_IO_FIELDS(X, "device.transfer_forward.", compound.transfer_forward)                        \
+    RPU_UPDATE_FIELDS(X, "device.transfer_update.", compound.transfer_update)
+
 /* Every key, in the order rpu_config_write prints them: "kind" and "device.type" first,
  * because setting them resets other fields. */
 #define RPU_CONFIG_FIELDS(X)                                                                       \
@@ -122,18 +175,7 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
     RPU_IO_FIELDS(X, "forward.", forward)                                                          \
     RPU_IO_FIELDS(X, "backward.", backward)                                                        \
     /* UpdateParameters (spec §3.1) */                                                            \
-    FI(X, "update.desired_bl", update.desired_bl, 1.0)                                             \
-    FB(X, "update.fixed_bl", update.fixed_bl)                                                      \
-    FE(X, "update.pulse_type", update.pulse_type, pulse_names)                                     \
-    RF_PROB(X, "update.res", update.res)                                                           \
-    RF_PROB(X, "update.x_res_implicit", update.x_res_implicit)                                     \
-    RF_PROB(X, "update.d_res_implicit", update.d_res_implicit)                                     \
-    FB(X, "update.d_sparsity", update.d_sparsity)                                                  \
-    FB(X, "update.sto_round", update.sto_round)                                                    \
-    FB(X, "update.update_bl_management", update.update_bl_management)                              \
-    FB(X, "update.update_management", update.update_management)                                    \
-    RF_NONNEG(X, "update.um_grad_scale", update.um_grad_scale)                                     \
-    RF_NONNEG(X, "update.um_reg_scale", update.um_reg_scale)                                       \
+    RPU_UPDATE_FIELDS(X, "update.", update)                                                        \
     /* PulsedDevice (spec §4.1) */                                                                \
     FU(X, "device.construction_seed", device.construction_seed)                                    \
     RF_NONNEG(X, "device.dw_min", device.dw_min)                                                   \
@@ -246,7 +288,8 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
     FB(X, "mapping.learn_out_scaling", mapping.learn_out_scaling)                                  \
     FB(X, "mapping.out_scaling_columnwise", mapping.out_scaling_columnwise)                        \
     FI(X, "mapping.max_input_size", mapping.max_input_size, 0.0)                                   \
-    FI(X, "mapping.max_output_size", mapping.max_output_size, 0.0)
+    FI(X, "mapping.max_output_size", mapping.max_output_size, 0.0)                                 \
+    RPU_COMPOUND_FIELDS(X)
 
 #define CFG_MEMBER_SIZE(m) sizeof(((const rpu_config *)0)->m)
 
@@ -383,6 +426,7 @@ static void describe(const field_desc *d, char *buf, size_t size) {
     case T_ENUM:
     case T_KIND:
     case T_DEVTYPE:
+    case T_SUBTYPE:
         appendf(buf, size, "one of:");
         for (int i = 0; d->names[i]; ++i)
             appendf(buf, size, "%s %s", i ? "," : "", d->names[i]);
@@ -460,6 +504,151 @@ void config_unknown_key_message(const char *key, char *err, size_t errsz) {
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Which device types a key belongs to, and the sub-device keys.
+ * ------------------------------------------------------------------------------------- */
+
+#define TBIT(t) (1u << (unsigned)(t))
+#define SINGLE_TYPES (TBIT(RPU_DEVICE_PIECEWISE_STEP + 1) - 1u)
+#define ALL_TYPES (TBIT(RPU_DEVICE_TRANSFER + 1) - 1u)
+#define CMP_OFF(m) offsetof(rpu_config, compound.m)
+
+bool config_is_single_device_field(const field_desc *d) {
+    const size_t o0 = offsetof(rpu_config, device), o1 = o0 + sizeof(rpu_device_params);
+    return d->off >= o0 && d->off < o1 && d->type != T_DEVTYPE &&
+           d->off != offsetof(rpu_config, device.construction_seed);
+}
+
+/* Bit t set when the row applies to device.type t. Compound members are grouped in
+ * rpu_compound_params by the types that have them. */
+static unsigned config_field_types(const field_desc *d) {
+    if (config_is_single_device_field(d)) return SINGLE_TYPES;
+    const size_t o = d->off;
+    if (o < CMP_OFF(update_policy) || o >= sizeof(rpu_config)) return ALL_TYPES;
+    if (o < CMP_OFF(n_gamma_vec)) return TBIT(RPU_DEVICE_VECTOR) | TBIT(RPU_DEVICE_REFERENCE);
+    if (o < CMP_OFF(refresh_every))
+        return TBIT(RPU_DEVICE_VECTOR) | TBIT(RPU_DEVICE_REFERENCE) | TBIT(RPU_DEVICE_TRANSFER);
+    if (o < CMP_OFF(units_in_mbatch)) return TBIT(RPU_DEVICE_ONE_SIDED);
+    if (o < CMP_OFF(gamma)) return TBIT(RPU_DEVICE_ONE_SIDED) | TBIT(RPU_DEVICE_TRANSFER);
+    return TBIT(RPU_DEVICE_TRANSFER);
+}
+
+bool config_field_applies(const rpu_config *cfg, const field_desc *d) {
+    const int t = (int)cfg->device.type;
+    return t >= 0 && t <= (int)RPU_DEVICE_TRANSFER && ((config_field_types(d) >> t) & 1u);
+}
+
+void config_sub_field(const field_desc *d, int n, config_sub_desc *out) {
+    out->d = *d;
+    const size_t shift =
+        offsetof(rpu_config, compound.unit_cell_devices) + (size_t)n * sizeof(rpu_device_params);
+    const size_t base = offsetof(rpu_config, device);
+    out->d.off = d->off - base + shift;
+    if (d->type == T_LIST && !(d->flags & F_FIXED_LEN)) out->d.cnt_off = d->cnt_off - base + shift;
+    if (d->type == T_DEVTYPE) out->d.type = T_SUBTYPE;
+    snprintf(out->key, sizeof out->key, "device.unit_cell_devices.%d.%s", n,
+             d->key + strlen("device."));
+    out->d.key = out->key;
+}
+
+static const char *const sub_prefix = "device.unit_cell_devices.";
+
+/* The names of the types a row belongs to, for messages. */
+static void type_list(unsigned mask, char *buf, size_t size) {
+    buf[0] = '\0';
+    int k = 0;
+    for (int t = 0; device_names[t]; ++t)
+        if ((mask >> t) & 1u) appendf(buf, size, "%s%s", k++ ? ", " : "", device_names[t]);
+}
+
+const field_desc *config_lookup(const rpu_config *cfg, const char *key, bool for_set,
+                                config_sub_desc *sub, char *err, size_t errsz) {
+    const char *tname = config_enum_name("device.type", (int)cfg->device.type);
+    const field_desc *d = config_find_field(key);
+    if (d) {
+        if (config_field_applies(cfg, d)) return d;
+        if (config_is_single_device_field(d))
+            snprintf(err, errsz,
+                     "%s: device.type = %s is a compound device; its sub-devices have this "
+                     "parameter: set device.unit_cell_devices.N.%s",
+                     key, tname, key + strlen("device."));
+        else {
+            char types[160];
+            type_list(config_field_types(d), types, sizeof types);
+            snprintf(err, errsz, "%s: not a parameter of device.type = %s (it belongs to: %s)", key,
+                     tname, types);
+        }
+        return NULL;
+    }
+    const size_t np = strlen(sub_prefix);
+    if (strncmp(key, sub_prefix, np) != 0) {
+        config_unknown_key_message(key, err, errsz);
+        return NULL;
+    }
+    /* device.unit_cell_devices.N.<rest> */
+    const char *p = key + np;
+    long n = 0;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9' && digits < 6) {
+        n = n * 10 + (*p++ - '0');
+        ++digits;
+    }
+    char vis[160];
+    ini_visible(vis, sizeof vis, key, 100);
+    if (digits == 0 || *p != '.' || (digits > 1 && key[np] == '0')) {
+        snprintf(err, errsz,
+                 "unknown config key \"%s\" (sub-device keys are "
+                 "device.unit_cell_devices.N.<device key>, N = 0, 1, ...)",
+                 vis);
+        return NULL;
+    }
+    const char *rest = p + 1;
+    char base_key[CONFIG_SUBKEY_MAX];
+    snprintf(base_key, sizeof base_key, "device.%s", rest);
+    const field_desc *b = config_find_field(base_key);
+    if (!b || (!config_is_single_device_field(b) && b->type != T_DEVTYPE)) {
+        snprintf(err, errsz,
+                 "unknown config key \"%s\" (\"%s\" is not a parameter of a single device)", vis,
+                 rest);
+        return NULL;
+    }
+    if (!rpu_device_type_is_compound(cfg->device.type)) {
+        snprintf(err, errsz,
+                 "%s: device.type = %s has no sub-devices (set device.type = vector, reference, "
+                 "one_sided or transfer first)",
+                 vis, tname);
+        return NULL;
+    }
+    if (n >= RPU_MAX_UNIT_CELL_DEVICES) {
+        snprintf(err, errsz, "%s: at most %d sub-devices (N = 0 .. %d)", vis,
+                 RPU_MAX_UNIT_CELL_DEVICES, RPU_MAX_UNIT_CELL_DEVICES - 1);
+        return NULL;
+    }
+    const int have = cfg->compound.n_devices;
+    if ((b->type == T_DEVTYPE && for_set) ? n > have : n >= have) {
+        if (have == 0)
+            snprintf(err, errsz,
+                     "%s: sub-device %ld does not exist; sub-devices are added in order, "
+                     "starting with device.unit_cell_devices.0.type",
+                     vis, n);
+        else
+            snprintf(err, errsz,
+                     "%s: sub-device %ld does not exist (there are %d); add it with "
+                     "device.unit_cell_devices.%d.type first",
+                     vis, n, have, have);
+        return NULL;
+    }
+    config_sub_field(b, (int)n, sub);
+    return &sub->d;
+}
+
+bool rpu_config_key_applies(const rpu_config *cfg, const char *key) {
+    if (!cfg || !key) return false;
+    config_sub_desc sub;
+    char err[CONFIG_ERR_MAX];
+    return config_lookup(cfg, key, false, &sub, err, sizeof err) != NULL;
+}
+
+/* ---------------------------------------------------------------------------------------
  * Field access.
  * ------------------------------------------------------------------------------------- */
 
@@ -504,7 +693,8 @@ void config_format_value(const rpu_config *cfg, const field_desc *d, char *buf, 
         break;
     case T_ENUM:
     case T_KIND:
-    case T_DEVTYPE: {
+    case T_DEVTYPE:
+    case T_SUBTYPE: {
         int v = get_int(cfg, d->off);
         if (v >= 0 && v < count_names(d->names))
             snprintf(buf, size, "%s", d->names[v]);
@@ -622,9 +812,20 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
     case T_ENUM:
     case T_KIND:
     case T_DEVTYPE:
+    case T_SUBTYPE:
         for (int i = 0; d->names[i]; ++i) {
             if (ieq(s, d->names[i])) {
                 v->i = i;
+                if (d->type == T_SUBTYPE && (i <= (int)RPU_DEVICE_IDEAL ||
+                                             rpu_device_type_is_compound((rpu_device_type)i))) {
+                    snprintf(err, errsz,
+                             "%s: %s cannot be a sub-device (sub-devices are pulsed single "
+                             "devices: constant_step, linear_step, soft_bounds, soft_bounds_pmax, "
+                             "exp_step, pow_step, piecewise_step; compounds of compounds are not "
+                             "supported yet)",
+                             d->key, d->names[i]);
+                    return false;
+                }
                 return true;
             }
         }
@@ -707,7 +908,15 @@ static void store_value(rpu_config *cfg, const field_desc *d, const parsed_value
         break;
     case T_DEVTYPE:
         (void)rpu_device_params_default(&cfg->device, (rpu_device_type)v->i);
+        (void)rpu_compound_params_default(&cfg->compound, (rpu_device_type)v->i);
         break;
+    case T_SUBTYPE: {
+        const size_t n =
+            (d->off - offsetof(rpu_config, compound.unit_cell_devices)) / sizeof(rpu_device_params);
+        (void)rpu_device_params_default(&cfg->compound.unit_cell_devices[n], (rpu_device_type)v->i);
+        if ((int)n >= cfg->compound.n_devices) cfg->compound.n_devices = (int)n + 1;
+        break;
+    }
     case T_LIST: {
         float *arr = (float *)p;
         for (size_t i = 0; i < d->cap; ++i)
@@ -728,11 +937,9 @@ rpu_status config_set_field(rpu_config *cfg, const char *key, const char *value,
         snprintf(err, errsz, "unknown config key \"%s\" (too long)", vis);
         return RPU_ERR_CONFIG;
     }
-    const field_desc *d = config_find_field(k);
-    if (!d) {
-        config_unknown_key_message(k, err, errsz);
-        return RPU_ERR_CONFIG;
-    }
+    config_sub_desc sub;
+    const field_desc *d = config_lookup(cfg, k, true, &sub, err, errsz);
+    if (!d) return RPU_ERR_CONFIG;
     char val[CONFIG_VALUE_MAX];
     if (!copy_trimmed(val, sizeof val, value)) {
         snprintf(err, errsz, "%s: value too long (at most %d characters)", d->key,
@@ -775,9 +982,13 @@ bool config_check_field(const rpu_config *cfg, const field_desc *d, char *err, s
     }
     case T_ENUM:
     case T_KIND:
-    case T_DEVTYPE: {
+    case T_DEVTYPE:
+    case T_SUBTYPE: {
         int v = get_int(cfg, d->off);
-        if (v >= 0 && v < count_names(d->names)) return true;
+        if (v >= 0 && v < count_names(d->names) &&
+            (d->type != T_SUBTYPE ||
+             (v > (int)RPU_DEVICE_IDEAL && !rpu_device_type_is_compound((rpu_device_type)v))))
+            return true;
         describe(d, accepted, sizeof accepted);
         snprintf(err, errsz, "%s = %d is not a valid value; expected %s", d->key, v, accepted);
         return false;
@@ -812,6 +1023,7 @@ bool config_field_equal(const rpu_config *a, const rpu_config *b, const field_de
     case T_ENUM:
     case T_KIND:
     case T_DEVTYPE:
+    case T_SUBTYPE:
         return get_int(a, d->off) == get_int(b, d->off);
     case T_U64:
         return *(const uint64_t *)pa == *(const uint64_t *)pb;

@@ -14,14 +14,15 @@
 #include <stddef.h>
 
 typedef enum {
-    T_BOOL,   /* bool */
-    T_INT,    /* int, range-checked */
-    T_U64,    /* uint64_t, any value */
-    T_FLOAT,  /* float, finite, range-checked */
-    T_ENUM,   /* int-sized enum, spelled by names[] */
-    T_LIST,   /* float array (+ int count unless F_FIXED_LEN), elements range-checked */
-    T_KIND,   /* "kind": an enum whose setting resets the whole config */
-    T_DEVTYPE /* "device.type": an enum whose setting resets the device fields */
+    T_BOOL,    /* bool */
+    T_INT,     /* int, range-checked */
+    T_U64,     /* uint64_t, any value */
+    T_FLOAT,   /* float, finite, range-checked */
+    T_ENUM,    /* int-sized enum, spelled by names[] */
+    T_LIST,    /* float array (+ int count unless F_FIXED_LEN), elements range-checked */
+    T_KIND,    /* "kind": an enum whose setting resets the whole config */
+    T_DEVTYPE, /* "device.type": an enum whose setting resets the device fields */
+    T_SUBTYPE  /* "device.unit_cell_devices.N.type": creates or resets sub-device N */
 } field_type;
 
 enum {
@@ -50,8 +51,31 @@ extern const size_t config_n_fields;
 #define CONFIG_VALUE_MAX 4096
 #define CONFIG_ERR_MAX 900
 
-/* The field of a key (exact, case-sensitive), or NULL. */
+/* The field of a key (exact, case-sensitive), or NULL. Rows only: sub-device keys are
+ * found by config_lookup. */
 const field_desc *config_find_field(const char *key);
+
+/* Room for a sub-device field's key ("device.unit_cell_devices.N.<key after device.>"). */
+#define CONFIG_SUBKEY_MAX 128
+typedef struct {
+    field_desc d;
+    char key[CONFIG_SUBKEY_MAX];
+} config_sub_desc;
+
+/* The field of a key for cfg: a row of the table, or, for a key
+ * "device.unit_cell_devices.N.<rest>", the single-device row "device.<rest>" moved onto
+ * sub-device N (into *sub). for_set: the key may create sub-device N (N = n_devices with
+ * <rest> = type). Returns NULL with a message naming the key in err when the key is unknown
+ * or does not apply to cfg's device.type (rpu_config_key_applies). */
+const field_desc *config_lookup(const rpu_config *cfg, const char *key, bool for_set,
+                                config_sub_desc *sub, char *err, size_t errsz);
+/* Whether a table row applies to cfg's device.type (see rpu_config_key_applies). */
+bool config_field_applies(const rpu_config *cfg, const field_desc *d);
+/* The row of table row d moved onto sub-device n (d must be a single-device row). */
+void config_sub_field(const field_desc *d, int n, config_sub_desc *out);
+/* True for the rows that are per-device parameters of single devices (device.dw_min, ...;
+ * not device.type and device.construction_seed): the keys a sub-device has. */
+bool config_is_single_device_field(const field_desc *d);
 /* "unknown config key ..." with the closest known key, into err (errsz bytes). */
 void config_unknown_key_message(const char *key, char *err, size_t errsz);
 /* The value of one field as config text (what rpu_config_get returns). */

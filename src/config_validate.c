@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static bool is_pulsed_device(rpu_device_type t) {
     return t != RPU_DEVICE_FLOATING_POINT && t != RPU_DEVICE_IDEAL;
@@ -23,6 +24,148 @@ static rpu_status check_io(const rpu_io_params *io, const char *dir) {
     return RPU_OK;
 }
 
+/* The cross-field rules of one device's parameters; p is the key prefix of messages
+ * ("device." or "device.unit_cell_devices.N."). */
+static rpu_status check_device(const rpu_device_params *dev, const char *p) {
+    if (dev->type == RPU_DEVICE_SOFT_BOUNDS_PMAX) {
+        /* bounds derive from the range (spec §4.4): w_min = range_min,
+         * w_max = range_min + (range_max - range_min) / (1 - exp(-p_max alpha)) */
+        if (!(dev->range_max > dev->range_min))
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%srange_max (%g) must be greater than %srange_min (%g)", p,
+                            (double)dev->range_max, p, (double)dev->range_min);
+        double span = ((double)dev->range_max - dev->range_min) /
+                      (1.0 - exp(-(double)dev->p_max * dev->alpha));
+        if (dev->range_min > 0.0f || (double)dev->range_min + span < 0.0)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%srange_min = %g, %srange_max = %g: the derived weight "
+                            "range [%g, %g] must contain 0",
+                            p, (double)dev->range_min, p, (double)dev->range_max,
+                            (double)dev->range_min, (double)dev->range_min + span);
+    } else if (is_pulsed_device(dev->type)) {
+        if (dev->w_min > 0.0f || dev->w_max < 0.0f)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%sw_min = %g, %sw_max = %g: the weight range must "
+                            "contain 0 (w_min <= 0 <= w_max)",
+                            p, (double)dev->w_min, p, (double)dev->w_max);
+    }
+    if (dev->type == RPU_DEVICE_PIECEWISE_STEP) {
+        if (dev->n_piecewise_up < 1 || dev->n_piecewise_up != dev->n_piecewise_down)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%spiecewise_up (%d elements) and %spiecewise_down (%d "
+                            "elements) must be non-empty and of the same length",
+                            p, dev->n_piecewise_up, p, dev->n_piecewise_down);
+    }
+    return RPU_OK;
+}
+
+/* An explicit per-device list (gamma_vec, ...) is empty or has one entry per device. */
+static rpu_status check_vec_len(int len, int n, const char *key, const char *tname) {
+    if (len != 0 && len != n)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "%s has %d entries but the %s compound has %d sub-devices "
+                        "(device.unit_cell_devices.0 .. %d): give one per sub-device or none",
+                        key, len, tname, n, n - 1);
+    return RPU_OK;
+}
+
+/* A compound: its sub-devices' fields and rules, and the rules of the compound type
+ * (compound spec §2.1, §3, §4.1, §5.1-5.2). */
+static rpu_status check_compound(const rpu_config *cfg) {
+    const rpu_compound_params *cp = &cfg->compound;
+    const char *tname = config_enum_name("device.type", (int)cfg->device.type);
+    const int n = cp->n_devices;
+    if (n < 0 || n > RPU_MAX_UNIT_CELL_DEVICES)
+        return RPU_FAIL(RPU_ERR_CONFIG, "device.unit_cell_devices: %d sub-devices (at most %d)", n,
+                        RPU_MAX_UNIT_CELL_DEVICES);
+    char err[CONFIG_ERR_MAX];
+    for (int k = 0; k < n; ++k) {
+        config_sub_desc sub;
+        config_sub_field(config_find_field("device.type"), k, &sub);
+        if (!config_check_field(cfg, &sub.d, err, sizeof err))
+            return RPU_FAIL(RPU_ERR_CONFIG, "%s", err);
+        for (size_t i = 0; i < config_n_fields; ++i)
+            if (config_is_single_device_field(&config_fields[i])) {
+                config_sub_field(&config_fields[i], k, &sub);
+                if (!config_check_field(cfg, &sub.d, err, sizeof err))
+                    return RPU_FAIL(RPU_ERR_CONFIG, "%s", err);
+            }
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "device.unit_cell_devices.%d.", k);
+        RPU_CHECK(check_device(&cp->unit_cell_devices[k], prefix));
+    }
+    switch (cfg->device.type) {
+    case RPU_DEVICE_VECTOR:
+        if (n < 1)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.unit_cell_devices: the vector compound needs at least one "
+                            "sub-device (set device.unit_cell_devices.0.type)");
+        RPU_CHECK(check_vec_len(cp->n_gamma_vec, n, "device.gamma_vec", tname));
+        if (cp->first_update_idx >= n)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.first_update_idx = %d: must be below the number of "
+                            "sub-devices (%d)",
+                            cp->first_update_idx, n);
+        break;
+    case RPU_DEVICE_REFERENCE:
+        /* aihwkit duplicates a single entry and refuses an empty list */
+        if (n < 1 || n > 2)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.unit_cell_devices: the reference compound has one or two "
+                            "sub-devices (one is duplicated), got %d",
+                            n);
+        RPU_CHECK(check_vec_len(cp->n_gamma_vec, 2, "device.gamma_vec", tname));
+        if (cp->first_update_idx >= 2)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.first_update_idx = %d: must be 0 or 1 for a reference cell",
+                            cp->first_update_idx);
+        break;
+    case RPU_DEVICE_ONE_SIDED:
+        if (n < 1 || n > 2)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.unit_cell_devices: the one_sided compound has one or two "
+                            "sub-devices (only the first one's parameters are used), got %d",
+                            n);
+        if (n == 2 && cp->unit_cell_devices[1].type != cp->unit_cell_devices[0].type)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.unit_cell_devices.1.type = %s: the two sub-devices of a "
+                            "one_sided compound must be of the same type (device 0 is %s)",
+                            config_enum_name("device.type", (int)cp->unit_cell_devices[1].type),
+                            config_enum_name("device.type", (int)cp->unit_cell_devices[0].type));
+        break;
+    case RPU_DEVICE_TRANSFER:
+        if (n < 2)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.unit_cell_devices: the transfer compound needs at least two "
+                            "sub-devices (a fast and a slow array), got %d",
+                            n);
+        for (int k = 2; k < n; ++k)
+            if (cp->unit_cell_devices[k].type != cp->unit_cell_devices[1].type)
+                return RPU_FAIL(
+                    RPU_ERR_CONFIG,
+                    "device.unit_cell_devices.%d.type = %s: the slow devices 1 .. n-1 of a "
+                    "transfer compound must be of one type (device 1 is %s)",
+                    k, config_enum_name("device.type", (int)cp->unit_cell_devices[k].type),
+                    config_enum_name("device.type", (int)cp->unit_cell_devices[1].type));
+        RPU_CHECK(check_vec_len(cp->n_gamma_vec, n, "device.gamma_vec", tname));
+        RPU_CHECK(check_vec_len(cp->n_transfer_every_vec, n, "device.transfer_every_vec", tname));
+        RPU_CHECK(check_vec_len(cp->n_transfer_lr_vec, n, "device.transfer_lr_vec", tname));
+        if (cp->n_gamma_vec == n && cp->gamma_vec[n - 1] == 0.0f)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.gamma_vec: the last entry (the weight of the slowest "
+                            "device) must not be 0");
+        if (cp->with_reset_prob > 0 && !cp->transfer_columns)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.with_reset_prob = %g needs device.transfer_columns = true "
+                            "(rows cannot be reset)",
+                            (double)cp->with_reset_prob);
+        break;
+    default:
+        break;
+    }
+    return RPU_OK;
+}
+
 rpu_status rpu_config_validate(const rpu_config *cfg) {
     if (!cfg) return RPU_FAIL(RPU_ERR_ARG, "rpu_config_validate: cfg is NULL");
     char err[CONFIG_ERR_MAX];
@@ -33,36 +176,10 @@ rpu_status rpu_config_validate(const rpu_config *cfg) {
     RPU_CHECK(check_io(&cfg->forward, "forward"));
     RPU_CHECK(check_io(&cfg->backward, "backward"));
 
-    const rpu_device_params *dev = &cfg->device;
-    if (dev->type == RPU_DEVICE_SOFT_BOUNDS_PMAX) {
-        /* bounds derive from the range (spec §4.4): w_min = range_min,
-         * w_max = range_min + (range_max - range_min) / (1 - exp(-p_max alpha)) */
-        if (!(dev->range_max > dev->range_min))
-            return RPU_FAIL(RPU_ERR_CONFIG,
-                            "device.range_max (%g) must be greater than device.range_min (%g)",
-                            (double)dev->range_max, (double)dev->range_min);
-        double span = ((double)dev->range_max - dev->range_min) /
-                      (1.0 - exp(-(double)dev->p_max * dev->alpha));
-        if (dev->range_min > 0.0f || (double)dev->range_min + span < 0.0)
-            return RPU_FAIL(RPU_ERR_CONFIG,
-                            "device.range_min = %g, device.range_max = %g: the derived weight "
-                            "range [%g, %g] must contain 0",
-                            (double)dev->range_min, (double)dev->range_max, (double)dev->range_min,
-                            (double)dev->range_min + span);
-    } else if (is_pulsed_device(dev->type)) {
-        if (dev->w_min > 0.0f || dev->w_max < 0.0f)
-            return RPU_FAIL(RPU_ERR_CONFIG,
-                            "device.w_min = %g, device.w_max = %g: the weight range must "
-                            "contain 0 (device.w_min <= 0 <= device.w_max)",
-                            (double)dev->w_min, (double)dev->w_max);
-    }
-    if (dev->type == RPU_DEVICE_PIECEWISE_STEP) {
-        if (dev->n_piecewise_up < 1 || dev->n_piecewise_up != dev->n_piecewise_down)
-            return RPU_FAIL(RPU_ERR_CONFIG,
-                            "device.piecewise_up (%d elements) and device.piecewise_down (%d "
-                            "elements) must be non-empty and of the same length",
-                            dev->n_piecewise_up, dev->n_piecewise_down);
-    }
+    if (rpu_device_type_is_compound(cfg->device.type))
+        RPU_CHECK(check_compound(cfg));
+    else
+        RPU_CHECK(check_device(&cfg->device, "device."));
     if (cfg->noise_model.type != RPU_NOISE_MODEL_NONE &&
         !(cfg->noise_model.g_max > cfg->noise_model.g_min))
         return RPU_FAIL(RPU_ERR_CONFIG,

@@ -125,8 +125,19 @@ typedef enum {
     RPU_DEVICE_SOFT_BOUNDS_PMAX,   /* soft_bounds_pmax */
     RPU_DEVICE_EXP_STEP,           /* exp_step */
     RPU_DEVICE_POW_STEP,           /* pow_step */
-    RPU_DEVICE_PIECEWISE_STEP      /* piecewise_step */
+    RPU_DEVICE_PIECEWISE_STEP,     /* piecewise_step */
+    /* compound devices (compound-devices spec): several sub-devices behind one tile, their
+     * parameters under device.unit_cell_devices.N.* (see rpu_compound_params) */
+    RPU_DEVICE_VECTOR,    /* vector: VectorUnitCell (§2) */
+    RPU_DEVICE_REFERENCE, /* reference: ReferenceUnitCell (§3) */
+    RPU_DEVICE_ONE_SIDED, /* one_sided: OneSidedUnitCell (§4) */
+    RPU_DEVICE_TRANSFER   /* transfer: TransferCompound, Tiki-Taka v1 (§5) */
 } rpu_device_type;
+
+/* True for the compound device types. */
+static inline bool rpu_device_type_is_compound(rpu_device_type t) {
+    return t >= RPU_DEVICE_VECTOR && t <= RPU_DEVICE_TRANSFER;
+}
 
 /* DriftParameter of pulsed devices (spec §4.1); nu = 0 disables drift. */
 typedef struct {
@@ -210,6 +221,66 @@ typedef struct {
     int n_piecewise_down;
     float piecewise_down[RPU_MAX_PIECEWISE];
 } rpu_device_params;
+
+/* Sub-devices a compound may hold. */
+#define RPU_MAX_UNIT_CELL_DEVICES 8
+
+/* VectorUnitCell.update_policy (compound spec §2.3). */
+typedef enum {
+    RPU_POLICY_ALL = 0,           /* all */
+    RPU_POLICY_SINGLE_FIXED,      /* single_fixed */
+    RPU_POLICY_SINGLE_SEQUENTIAL, /* single_sequential */
+    RPU_POLICY_SINGLE_RANDOM      /* single_random */
+} rpu_update_policy;
+
+/* The compound-level parameters of a compound device (device.type vector, reference,
+ * one_sided, transfer), under aihwkit's names as keys "device.<name>", and the
+ * sub-devices ("device.unit_cell_devices.N.<single-device key>", N = 0, 1, ...).
+ * A field belongs to the types named beside it; setting it for another device.type is an
+ * error, and setting device.type resets every field here to that type's defaults (no
+ * sub-devices). Sub-device N is created by setting device.unit_cell_devices.N.type (N must
+ * be at most the number of sub-devices so far: they are appended in order); that resets
+ * it to the defaults of its type, so its other keys come after it. */
+typedef struct {
+    int n_devices;                                                  /* all compounds */
+    rpu_device_params unit_cell_devices[RPU_MAX_UNIT_CELL_DEVICES]; /* single pulsed types */
+    /* vector, reference (§2.1, §3) */
+    rpu_update_policy update_policy; /* vector all; reference single_fixed */
+    int first_update_idx;            /* 0 */
+    /* vector, reference, transfer: explicit weights (empty: the type's rule); reference
+     * [1, -1] */
+    int n_gamma_vec;
+    float gamma_vec[RPU_MAX_UNIT_CELL_DEVICES];
+    /* one_sided (§4.1) */
+    int refresh_every;         /* 0: never */
+    float refresh_upper_thres; /* 0.75 */
+    float refresh_lower_thres; /* 0.25 */
+    rpu_io_params refresh_forward;
+    rpu_update_params refresh_update;
+    bool copy_inverted;
+    /* one_sided and transfer */
+    bool units_in_mbatch; /* true */
+    /* transfer (§5.1) */
+    float gamma;          /* 0 */
+    float transfer_every; /* 1 */
+    bool no_self_transfer;
+    int n_transfer_every_vec;
+    float transfer_every_vec[RPU_MAX_UNIT_CELL_DEVICES];
+    int n_reads_per_transfer; /* 1 */
+    bool transfer_columns;    /* true */
+    float with_reset_prob;    /* 0 */
+    bool random_selection;    /* false */
+    float fast_lr;            /* 1 */
+    /* post-1.1 (aihwkit PR after 1.1.0): fast_lr > 0 is multiplied by the SGD lr. Default
+     * false = aihwkit 1.1.0 behaviour (fast_lr is an absolute learning rate) */
+    bool scale_fast_lr;
+    float transfer_lr; /* 1 */
+    int n_transfer_lr_vec;
+    float transfer_lr_vec[RPU_MAX_UNIT_CELL_DEVICES];
+    bool scale_transfer_lr; /* true */
+    rpu_io_params transfer_forward;
+    rpu_update_params transfer_update;
+} rpu_compound_params;
 
 typedef enum {
     RPU_NOISE_MODEL_NONE = 0,         /* none */
@@ -329,6 +400,7 @@ typedef struct {
     rpu_remap_params remap;
     rpu_modifier_params modifier;
     rpu_mapping_params mapping;
+    rpu_compound_params compound; /* keys device.* when device.type is a compound */
 } rpu_config;
 
 /* Fills cfg with aihwkit's defaults for a kind (spec tables; Python defaults win over
@@ -360,6 +432,25 @@ void rpu_config_destroy(rpu_config **cfg);
  * (out_res 1/510), out_noise 0.06, out_bound 12, abs_max noise management, iterative
  * bound management, .... A NULL io is ignored. Not collective. */
 void rpu_io_params_default(rpu_io_params *io);
+
+/* Fills up with UpdateParameters() defaults (spec §3.1): desired_bl 31, stochastic
+ * compressed pulses, update management and update BL management on. A NULL up is
+ * ignored. Not collective. */
+void rpu_update_params_default(rpu_update_params *up);
+
+/* Fills cp with the compound-level defaults of a device type (compound spec §2.1, §3,
+ * §4.1, §5.1; no sub-devices): reference gets update_policy single_fixed and gamma_vec
+ * [1, -1], every other type the dataclass defaults listed in rpu_compound_params (single
+ * device types keep them unused). Errors: RPU_ERR_ARG on a NULL cp or an unknown type (cp
+ * unchanged). Not collective. */
+rpu_status rpu_compound_params_default(rpu_compound_params *cp, rpu_device_type type);
+
+/* True if key is a parameter of cfg's current device.type (rpu_config_set accepts it and
+ * rpu_config_write prints it): keys of single devices (device.dw_min, ...) apply to single
+ * device types, compound keys (device.transfer_every, ...) to the compound types that
+ * have them, device.unit_cell_devices.N.* to existing sub-devices; every other key always
+ * applies. False for unknown keys and NULL arguments. Not collective. */
+bool rpu_config_key_applies(const rpu_config *cfg, const char *key);
 
 /* Fills dev with the defaults of a device type (spec §4): the PulsedDevice defaults for
  * the common fields and drift, and for the type-specific fields the defaults of the type
@@ -441,7 +532,7 @@ rpu_status rpu_config_parse(rpu_config *cfg, const char *text, const char *sourc
 
 /* True if every settable field of a and b is equal (floats by value; lists by length and
  * their first n elements, ignoring unused array slots). False if exactly one is NULL.
-  * Not collective. */
+ * Not collective. */
 bool rpu_config_equal(const rpu_config *a, const rpu_config *b);
 
 /* Lists every settable key in the order rpu_config_write prints them ("kind",

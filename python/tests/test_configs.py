@@ -26,7 +26,20 @@ def c_keys():
     return [arr[i].decode() for i in range(n)]
 
 
-C_KEYS = c_keys()
+_applies_fn = _lib.declare("rpu_config_key_applies", ctypes.c_bool, ctypes.c_void_p,
+                           ctypes.c_char_p)
+
+
+def _compound_keys():
+    """The compound-level C keys (device.transfer_every, ...: keys of no single-device
+    config). The Python compound classes (UnitCellRPUConfig, TransferCompound, ...) come
+    later in issue 16; until then no Python field reaches these keys."""
+    single = CConfig([("kind", "single")])
+    return {k for k in c_keys() if not _applies_fn(single.ptr, k.encode())}
+
+
+COMPOUND_KEYS = _compound_keys()
+C_KEYS = [k for k in c_keys() if k not in COMPOUND_KEYS]
 
 
 def dump(pairs):
