@@ -38,28 +38,14 @@ static int calc_bl_ab(const rpu_update_params *up, float g, float lr, float *a) 
     return up->desired_bl;
 }
 
-/* One update vector's pulses: BL (0: no update), probabilities, pulse-train uniforms (for
- * the slot-by-slot order) and per cell the pulse count and sign. */
-typedef struct {
-    int BL;
-    float *px, *pd;   /* [C], [R] */
-    float *ux, *ud;   /* x trains slot-major [BL][C], d trains row-major [R][BL]; NULL for the
-                         count-based pulse types */
-    int *count, *sgn; /* [R][C] */
-} ref_vec;
-
-static void ref_vec_free(ref_vec *v) {
+void ref_vec_free(ref_vec *v) {
     free(v->px), free(v->pd), free(v->ux), free(v->ud), free(v->count), free(v->sgn);
     memset(v, 0, sizeof *v);
 }
 
-/* Spec §3.3-§3.4 for one vector with base block vbase. Returns 1 on a refused BL. */
-static int ref_pulses(rpu_tile *t, const float *x, const float *d, float lr, uint64_t vbase,
-                      ref_vec *v) {
-    const rpu_update_params *up = &t->cfg.update;
-    const int R = t->p.out_size, C = t->p.in_size;
+int ref_vector_pulses(const rpu_update_params *up, float g, const rpu_rng *rng, int R, int C,
+                      const float *x, const float *d, float lr, uint64_t vbase, ref_vec *v) {
     const rpu_update_layout L = rpu_update_layout_for(R, C);
-    const float g = t->dev.granularity;
     memset(v, 0, sizeof *v);
     float a, A, B;
     int BL = calc_bl_ab(up, g, lr, &a);
@@ -88,8 +74,8 @@ static int ref_pulses(rpu_tile *t, const float *x, const float *d, float lr, uin
     const int sto = up->sto_round && up->res > 0;
     float *rx = calloc((size_t)C + 4, sizeof(float)), *rd = calloc((size_t)R + 4, sizeof(float));
     if (sto) {
-        rpu_rng_uniform_at(&t->ustream, vbase + L.x_round, rx, (size_t)C);
-        rpu_rng_uniform_at(&t->ustream, vbase + L.d_round, rd, (size_t)R);
+        rpu_rng_uniform_at(rng, vbase + L.x_round, rx, (size_t)C);
+        rpu_rng_uniform_at(rng, vbase + L.d_round, rd, (size_t)R);
     }
     v->px = calloc((size_t)C, sizeof(float)), v->pd = calloc((size_t)R, sizeof(float));
     for (int j = 0; j < C; ++j)
@@ -104,8 +90,8 @@ static int ref_pulses(rpu_tile *t, const float *x, const float *d, float lr, uin
          * (slot k of row i at value i*BL + k), each in its own region */
         v->ux = calloc((size_t)C * BL, sizeof(float));
         v->ud = calloc((size_t)R * BL, sizeof(float));
-        rpu_rng_uniform_at(&t->ustream, vbase + L.x_pulses, v->ux, (size_t)C * BL);
-        rpu_rng_uniform_at(&t->ustream, vbase + L.d_pulses, v->ud, (size_t)R * BL);
+        rpu_rng_uniform_at(rng, vbase + L.x_pulses, v->ux, (size_t)C * BL);
+        rpu_rng_uniform_at(rng, vbase + L.d_pulses, v->ud, (size_t)R * BL);
         for (int k = 0; k < BL; ++k)
             for (int i = 0; i < R; ++i) {
                 if (!(v->pd[i] > 0 && v->pd[i] > v->ud[(size_t)i * BL + k])) continue;
@@ -285,8 +271,9 @@ int ref_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
         for (int k = 0; k < kn && rc == 0; ++k) {
             for (int i = 0; i < R; ++i)
                 du[i] = d[(size_t)(k0 + k) * R + i] / (t->scales[i] * lr_scale);
-            rc = ref_pulses(t, x + (size_t)(k0 + k) * C, du, lr * lr_scale,
-                            base + (uint64_t)(k0 + k) * L.total, &v[k]);
+            rc = ref_vector_pulses(&t->cfg.update, t->dev.granularity, &t->ustream, R, C,
+                                   x + (size_t)(k0 + k) * C, du, lr * lr_scale,
+                                   base + (uint64_t)(k0 + k) * L.total, &v[k]);
         }
         if (rc == 0 && merge) ref_span(t, v, kn, base + (uint64_t)k0 * L.total);
         for (int k = 0; k < kn; ++k) {

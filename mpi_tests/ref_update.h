@@ -11,7 +11,29 @@
 #ifndef RPUSIM_REF_UPDATE_H
 #define RPUSIM_REF_UPDATE_H
 
+#include "rpusim/config.h"
+#include "rpusim/rng.h"
 #include "rpusim/tile.h"
+
+#include <stdint.h>
+
+/* One update vector's pulses (spec §3.3-§3.4): BL (0: no update), probabilities,
+ * pulse-train uniforms (for the slot-by-slot order) and per cell the pulse count and sign. */
+typedef struct {
+    int BL;
+    float *px, *pd;   /* [C], [R] */
+    float *ux, *ud;   /* x trains slot-major [BL][C], d trains row-major [R][BL]; NULL for the
+                         count-based pulse types */
+    int *count, *sgn; /* [R][C] */
+} ref_vec;
+
+/* The pulses of one vector x [C], d [R] of a tile of R x C with update parameters up,
+ * granularity g and learning rate lr, drawn from rng in the vector's range starting at block
+ * vbase (layout of rpu_update_layout_for(R, C)). Returns 1 for a refused pulse type or BL.
+ * ref_vec_free releases v. */
+int ref_vector_pulses(const rpu_update_params *up, float g, const rpu_rng *rng, int R, int C,
+                      const float *x, const float *d, float lr, uint64_t vbase, ref_vec *v);
+void ref_vec_free(ref_vec *v);
 
 /* Applies the update to t through the reference (t must be a pulsed tile and the pulse
  * type a stochastic or count-based one). Returns 0 on success. */

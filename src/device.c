@@ -64,6 +64,10 @@ static rule rule_of(rpu_device_type t) {
         return RULE_PIECEWISE;
     case RPU_DEVICE_FLOATING_POINT:
     case RPU_DEVICE_IDEAL:
+    case RPU_DEVICE_VECTOR: /* compounds are built from their sub-devices (compound.c) */
+    case RPU_DEVICE_REFERENCE:
+    case RPU_DEVICE_ONE_SIDED:
+    case RPU_DEVICE_TRANSFER:
         break;
     }
     return RULE_NONE;
@@ -285,6 +289,10 @@ rpu_status rpu_device_create(rpu_device_state *dev, const rpu_device_params *par
     if (rows <= 0 || cols <= 0)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_device_create: shape %d x %d must be positive", rows,
                         cols);
+    if (rpu_device_type_is_compound(par->type))
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "rpu_device_create: a compound device is built by its tile from its "
+                        "sub-devices");
     rpu_device_params p;
     RPU_CHECK(effective_params(par, &p));
     const rule r = rule_of(p.type);

@@ -39,11 +39,7 @@ static float *alloc_floats(size_t n) {
     return (float *)calloc(n ? n : 1, sizeof(float));
 }
 
-/* Draws the construction-time IO values of one direction (spec §2.2). */
-static rpu_status init_io_state(rpu_tile *t, int dir, rpu_rng *g) {
-    const rpu_io_params *io = io_params(t, dir);
-    rpu_io_state *st = &t->io[dir];
-    int n = dir_out(t, dir);
+rpu_status rpu_io_state_init(const rpu_io_params *io, rpu_io_state *st, int n, rpu_rng *g) {
     st->inp_bound = io->inp_bound > 0 ? io->inp_bound : INFINITY;
     st->out_bound = io->out_bound > 0 ? io->out_bound : INFINITY;
     st->inp_res_abs = io->inp_bound > 0 ? res_abs(io->inp_res, io->inp_bound) : 0.0f;
@@ -78,8 +74,18 @@ static rpu_status init_io_state(rpu_tile *t, int dir, rpu_rng *g) {
     }
     return RPU_OK;
 nomem:
-    return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for IO state of a %dx%d tile", t->p.out_size,
-                    t->p.in_size);
+    return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for IO state of %d outputs", n);
+}
+
+void rpu_io_state_free(rpu_io_state *st) {
+    free(st->out_noise_values);
+    free(st->v_offset);
+    free(st->nl);
+    st->out_noise_values = st->v_offset = st->nl = NULL;
+}
+
+static rpu_status init_io_state(rpu_tile *t, int dir, rpu_rng *g) {
+    return rpu_io_state_init(io_params(t, dir), &t->io[dir], dir_out(t, dir), g);
 }
 
 void rpu_tile_params_default(rpu_tile_params *p, int out_size, int in_size) {
@@ -134,9 +140,17 @@ rpu_status rpu_tile_create(const rpu_tile_params *p, const rpu_config *cfg, rpu_
         uint64_t cseed = cfg->device.construction_seed ? cfg->device.construction_seed : p->seed;
         rpu_rng cons;
         rpu_rng_init(&cons, cseed, rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_CONSTRUCT));
-        if ((s = rpu_device_create(&t->dev, &cfg->device, p->out_size, p->in_size, &cons)) !=
-            RPU_OK)
+        /* a compound's tile-level state is an ideal device without arrays; its sub-devices
+         * live in t->cmp (compound.c) */
+        rpu_device_params placeholder;
+        const rpu_device_params *dp = &cfg->device;
+        if (rpu_device_type_is_compound(cfg->device.type)) {
+            rpu_device_params_default(&placeholder, RPU_DEVICE_IDEAL);
+            dp = &placeholder;
+        }
+        if ((s = rpu_device_create(&t->dev, dp, p->out_size, p->in_size, &cons)) != RPU_OK)
             goto fail;
+        if (dp != &cfg->device && (s = rpu_compound_create(t, cseed)) != RPU_OK) goto fail;
     }
     rpu_rng_init(&t->ustream, p->seed, rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_UPDATE));
     rpu_rng_init(&t->pstream, p->seed, rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_POST));
@@ -154,11 +168,9 @@ fail:
 void rpu_tile_destroy(rpu_tile **tile) {
     if (!tile || !*tile) return;
     rpu_tile *t = *tile;
-    for (int d = 0; d < 2; ++d) {
-        free(t->io[d].out_noise_values);
-        free(t->io[d].v_offset);
-        free(t->io[d].nl);
-    }
+    for (int d = 0; d < 2; ++d)
+        rpu_io_state_free(&t->io[d]);
+    rpu_compound_free(t);
     rpu_device_free(&t->dev);
     free(t->uws);
     rpu_infer_free(t);
@@ -244,7 +256,10 @@ rpu_status rpu_tile_set_weights(rpu_tile *t, const float *w, rpu_weight_units un
     } else {
         memcpy(t->w, w, sizeof(float) * (size_t)NO * NI);
     }
-    t->pnext += rpu_device_apply_bounds(&t->dev, t->w, &t->pstream, t->pnext);
+    if (t->cmp)
+        rpu_compound_set_weights(t);
+    else
+        t->pnext += rpu_device_apply_bounds(&t->dev, t->w, &t->pstream, t->pnext);
     t->abs_w_valid = 0;
     rpu_infer_weights_changed(t);
     t->inf.fb_valid = 0;
@@ -316,6 +331,11 @@ void rpu_tile_rows_copied(rpu_tile *t) {
 
 rpu_status rpu_tile_post_update(rpu_tile *t) {
     if (!t) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_post_update: NULL tile");
+    if (t->cmp) {
+        if (rpu_compound_post_update(t)) rpu_infer_weights_changed(t);
+        t->abs_w_valid = 0;
+        return rpu_infer_post_update(t);
+    }
     const rpu_device_params *dp = &t->cfg.device;
     if (dp->diffusion > 0) t->pnext += rpu_device_diffuse(&t->dev, t->w, &t->pstream, t->pnext);
     if (dp->lifetime > 0) t->pnext += rpu_device_decay(&t->dev, t->w, 1.0f, &t->pstream, t->pnext);
@@ -332,7 +352,11 @@ rpu_status rpu_tile_reset_columns(rpu_tile *t, int start, int count, float prob)
     if (!(prob >= 0 && prob <= 1))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_reset_columns: probability %g outside [0, 1]",
                         (double)prob);
-    t->pnext += rpu_device_reset_columns(&t->dev, t->w, start, count, prob, &t->pstream, t->pnext);
+    if (t->cmp)
+        rpu_compound_reset_columns(t, start, count, prob);
+    else
+        t->pnext +=
+            rpu_device_reset_columns(&t->dev, t->w, start, count, prob, &t->pstream, t->pnext);
     rpu_infer_weights_changed(t);
     t->abs_w_valid = 0;
     return RPU_OK;
@@ -342,32 +366,49 @@ rpu_status rpu_tile_drift_weights(rpu_tile *t, double dt) {
     if (!t) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_drift_weights: NULL tile");
     if (!(dt >= 0) || !isfinite(dt))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_drift_weights: time step %g must be >= 0", dt);
-    t->pnext += rpu_device_drift(&t->dev, t->w, dt, &t->pstream, t->pnext);
+    if (t->cmp)
+        rpu_compound_drift(t, dt);
+    else
+        t->pnext += rpu_device_drift(&t->dev, t->w, dt, &t->pstream, t->pnext);
     rpu_infer_weights_changed(t);
     t->abs_w_valid = 0;
     return RPU_OK;
 }
 
+/* The device arrays of the tile: the device's, or a compound's (its sub-devices' arrays
+ * with their index as suffix and the hidden weights, compound spec §1.3). */
+static int n_arrays(const rpu_tile *t) {
+    return t->cmp ? rpu_compound_n_arrays(t->cmp) : t->dev.n_arrays;
+}
+static const rpu_device_array *array_at(const rpu_tile *t, int k) {
+    return t->cmp ? rpu_compound_array(t->cmp, k) : &t->dev.arrays[k];
+}
+
 int rpu_tile_device_array_count(const rpu_tile *t) {
-    return t ? t->dev.n_arrays : 0;
+    return t ? n_arrays(t) : 0;
 }
 
 float *rpu_tile_device_array(const rpu_tile *t, int index, const char **name) {
-    if (!t || index < 0 || index >= t->dev.n_arrays) return NULL;
-    if (name) *name = t->dev.arrays[index].name;
-    return t->dev.arrays[index].data;
+    if (!t || index < 0 || index >= n_arrays(t)) return NULL;
+    if (name) *name = array_at(t, index)->name;
+    return array_at(t, index)->data;
 }
 
 float *rpu_tile_device_array_by_name(const rpu_tile *t, const char *name) {
-    return (t && name) ? rpu_device_array_by_name(&t->dev, name) : NULL;
+    if (!t || !name) return NULL;
+    for (int k = 0; k < n_arrays(t); ++k)
+        if (strcmp(array_at(t, k)->name, name) == 0) return array_at(t, k)->data;
+    return NULL;
 }
 
 double rpu_tile_bytes_per_cell(const rpu_tile *t) {
-    return t ? sizeof(float) + rpu_device_bytes_per_cell(&t->dev) : 0;
+    if (!t) return 0;
+    return sizeof(float) +
+           (t->cmp ? rpu_compound_bytes_per_cell(t->cmp) : rpu_device_bytes_per_cell(&t->dev));
 }
 
 float rpu_tile_granularity(const rpu_tile *t) {
-    return t ? t->dev.granularity : 0;
+    return t ? (t->cmp ? rpu_compound_granularity(t->cmp) : t->dev.granularity) : 0;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -378,9 +419,10 @@ int rpu_tile_state_items(rpu_tile *t, rpu_state_item *items, int max) {
     const size_t cells = (size_t)NO * NI;
     int n = 0;
     n = rpu_state_item_add(items, n, max, "weights", RPU_STATE_F32, cells, NO, NI, t->w);
-    for (int k = 0; k < t->dev.n_arrays; ++k)
-        n = rpu_state_item_add(items, n, max, t->dev.arrays[k].name, RPU_STATE_F32, cells, NO, NI,
-                               t->dev.arrays[k].data);
+    for (int k = 0; k < n_arrays(t); ++k)
+        n = rpu_state_item_add(items, n, max, array_at(t, k)->name, RPU_STATE_F32, cells, NO, NI,
+                               array_at(t, k)->data);
+    if (t->cmp) n = rpu_compound_state_items(t, items, n, max);
     n = rpu_state_item_add(items, n, max, "mapping_scales", RPU_STATE_F32, (size_t)NO, NO, 1,
                            t->scales);
     static const char *const names[2][3] = {
@@ -421,6 +463,7 @@ int rpu_tile_state_items(rpu_tile *t, rpu_state_item *items, int max) {
 
 void rpu_tile_state_loaded(rpu_tile *t) {
     if (!t) return;
+    if (t->cmp) rpu_compound_state_loaded(t);
     t->nm_aux_init = t->state_nm_init != 0;
     t->dev.drift_started = t->state_drift_started != 0;
     t->abs_w_valid = 0;

@@ -47,6 +47,8 @@ typedef struct {
     float out_bound;
 } rpu_io_state;
 
+#include "compound_impl.h"
+
 typedef struct {
     float *w_fb;        /* [out, in] modifier output (modifier configured) */
     uint64_t fb_valid;  /* w_fb holds a modified copy of the current w */
@@ -82,9 +84,11 @@ struct rpu_tile {
     size_t mask_cap;
     float *ws; /* workspace */
     size_t ws_cap;
-    rpu_device_state dev; /* device models (update, post-update, bounds) */
-    rpu_rng ustream;      /* update: pulse trains, cycle-to-cycle and write noise */
-    uint64_t unext;       /* next free block of ustream */
+    rpu_device_state dev;     /* device models (update, post-update, bounds) */
+    struct rpu_compound *cmp; /* compound devices: sub-devices and hidden weights (NULL for a
+                                 single device; then dev is an ideal placeholder) */
+    rpu_rng ustream;          /* update: pulse trains, cycle-to-cycle and write noise */
+    uint64_t unext;           /* next free block of ustream */
     uint64_t ucalls;
     rpu_rng pstream; /* post-update, reset, drift, write noise on set */
     uint64_t pnext;
@@ -218,7 +222,55 @@ static inline int rpu_state_item_add(rpu_state_item *items, int n, int max, cons
     return n + 1;
 }
 
+/* The pulses of a compound (compound.c) through the pulsed engine: the pulse trains of
+ * vectors x [n, C], d [n, R] (the whole tile) with update parameters up, granularity g and
+ * pulse-count learning rate lr > 0, drawn from stream rng; vector k's draws sit in its range
+ * of blocks base + k * stride with the layout of rpu_update_layout_for(R, C) (pulse trains
+ * and rounding at the range's start). Every coincidence count of vector k goes to the
+ * targets q whose bit is set in mask[k] (mask NULL: every target): sign_mode 0 as is,
+ * +1 only the counts of sign > 0 and -1 only those of sign < 0, both applied as UP steps
+ * (one_sided routing, compound spec §4.3). Target q's cycle-to-cycle and write-noise
+ * normals of row i come from block base + k*stride + q*L.total + L.c2c + i*L.row_c2c
+ * (resp. L.write + i*L.row_write), one normal per pulse (no merged pulses); so stride must
+ * be at least ntg * L.total. Rows in order, vectors in batch order per row (cells do not
+ * interact). */
+typedef struct {
+    const rpu_device_state *dev;
+    float *w; /* [R, C] the target's (hidden) weights */
+    int sign_mode;
+} rpu_pulse_target;
+rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, const rpu_rng *rng,
+                             uint64_t base, uint64_t stride, const float *x, const float *d, int n,
+                             float lr, const rpu_pulse_target *tg, int ntg, const uint32_t *mask);
+
+/* ---------------------------------------------------------------- tile.c */
+
+/* Draws the construction-time IO values of one set of IO parameters for n outputs from g
+ * (spec §2.2; the tile's forward and backward, a compound's transfer/refresh reads), and
+ * frees them. */
+rpu_status rpu_io_state_init(const rpu_io_params *io, rpu_io_state *st, int n, rpu_rng *g);
+void rpu_io_state_free(rpu_io_state *st);
+
 /* ---------------------------------------------------------------- tile_io.c */
+
+/* One read channel of the IO model: its parameters, construction-time values, noise stream
+ * and the stream's block counter and call counter (advanced by every pass). The tile's
+ * forward and backward passes use their own; a compound's transfer and refresh reads
+ * (compound.c) bring theirs. */
+typedef struct {
+    const rpu_io_params *io;
+    const rpu_io_state *st;
+    const rpu_rng *rng;
+    uint64_t *next_block;
+    uint64_t *calls;
+} rpu_io_channel;
+
+/* The IO model (spec §2.3) of direction dir (DIR_FWD: y = W x, DIR_BWD: y = Wᵀ x) on
+ * weights W [out, in] (not the tile's) through channel ch, for n vectors. The channel's
+ * parameters must not use ir_drop or w_noise_type pcm_read (they read |W| of the tile's
+ * weights) nor noise_management average_abs_max (the tile's running value). */
+rpu_status rpu_tile_io_read(rpu_tile *t, const rpu_io_channel *ch, const float *W, int dir,
+                            const float *x, int n, float *y);
 
 /* The analog forward of the stored weights without mapping scales or compensation
  * (advances the forward noise stream like any forward). rpu_tile_forward and

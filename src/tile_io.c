@@ -159,9 +159,9 @@ static float nm_np_sum(const rpu_io_params *io, const rpu_io_state *st, const fl
  * order. average_abs_max is a running value updated vector by vector over the whole call,
  * so it runs over all n vectors (the tile's state after the call is the same whichever
  * range it computed). */
-static void noise_management(rpu_tile *t, int dir, const float *x, int n, int k0, int k1,
-                             float *nm) {
-    const rpu_io_params *io = io_params(t, dir);
+static void noise_management(rpu_tile *t, const rpu_io_channel *ch, int dir, const float *x, int n,
+                             int k0, int k1, float *nm) {
+    const rpu_io_params *io = ch->io;
     const int len = dir_in(t, dir);
     if (io->noise_management == RPU_NM_AVERAGE_ABS_MAX) k0 = 0, k1 = n;
     for (int k = k0; k < k1; ++k) {
@@ -185,7 +185,7 @@ static void noise_management(rpu_tile *t, int dir, const float *x, int n, int k0
             s = io->nm_thres > 0 ? io->nm_thres : 1.0f;
             break;
         case RPU_NM_ABS_MAX_NP_SUM:
-            s = nm_np_sum(io, &t->io[dir], v, len);
+            s = nm_np_sum(io, ch->st, v, len);
             break;
         case RPU_NM_AVERAGE_ABS_MAX: {
             float m = abs_max(v, len);
@@ -232,6 +232,7 @@ static int grow_index_workspace(rpu_tile *t, size_t n) {
 /* Everything one batch pass needs. */
 typedef struct {
     rpu_tile *t;
+    const rpu_io_channel *ch; /* parameters, construction values and stream of the pass */
     int dir, nin, nout;
     int n_call;         /* vectors in this call (fixes the draw addresses) */
     int k0, k1;         /* the range of the call's vectors this pass computes */
@@ -247,7 +248,7 @@ typedef struct {
  * fill when the whole range [k0, k1) is active (its addresses are then consecutive), else
  * one fill per vector. */
 static void draw_rows(const batch_ctx *b, int kind, int len, bool normal, float *out) {
-    const rpu_rng *r = &b->t->stream[b->dir];
+    const rpu_rng *r = b->ch->rng;
     const int dim = addr_dim(b->t);
     if (b->m == b->k1 - b->k0) {
         uint64_t first = rpu_io_draw_block(b->base, dim, b->n_call, b->k0, b->round, kind);
@@ -274,8 +275,8 @@ static rpu_status analog_extras(const batch_ctx *b, const float *v, float *y, fl
                                 float *tmp_out, float *tmp2, float *G) {
     rpu_tile *t = b->t;
     const int dir = b->dir, m = b->m, nin = b->nin, nout = b->nout;
-    const rpu_io_params *io = io_params(t, dir);
-    const rpu_io_state *st = &t->io[dir];
+    const rpu_io_params *io = b->ch->io;
+    const rpu_io_state *st = b->ch->st;
     if (io->ir_drop > 0) {
         const float *aw = abs_weights(t);
         if (!aw) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for |W|");
@@ -354,8 +355,8 @@ static rpu_status analog_extras(const batch_ctx *b, const float *v, float *y, fl
 /* DAC of the active vectors: V[a] = prepare(x[vec[a]] * scale[a]) (spec §2.3). */
 static void prepare_inputs(const batch_ctx *b, const float *x, const float *scale, float *V,
                            float *G, float *U) {
-    const rpu_io_params *io = io_params(b->t, b->dir);
-    const rpu_io_state *st = &b->t->io[b->dir];
+    const rpu_io_params *io = b->ch->io;
+    const rpu_io_state *st = b->ch->st;
     const int nin = b->nin;
     const float res = st->inp_res_abs, bnd = st->inp_bound;
     const bool sto = io->inp_sto_round && res > 0;
@@ -391,8 +392,8 @@ static void prepare_inputs(const batch_ctx *b, const float *x, const float *scal
  * bounds). passed[a] tells whether vector a's output stayed within the bound test. */
 static void finalize_outputs(const batch_ctx *b, float *Y, float *G, float *U,
                              unsigned char *saturated) {
-    const rpu_io_params *io = io_params(b->t, b->dir);
-    const rpu_io_state *st = &b->t->io[b->dir];
+    const rpu_io_params *io = b->ch->io;
+    const rpu_io_state *st = b->ch->st;
     const int nout = b->nout;
     const float ob = st->out_bound, res = st->out_res_abs;
     const bool sto = io->out_sto_round && res > 0;
@@ -434,12 +435,12 @@ static void finalize_outputs(const batch_ctx *b, float *Y, float *G, float *U,
 /* Runs one direction of the IO model on the vectors [k0, k1) of a call of n: x [n, nin]
  * -> rows [k0, k1) of y [n, nout], unscaled by mapping scales (spec §2.3); MAC blocks of
  * `block` vectors (mac_blocked). Bound management only in the forward. */
-static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, int k0, int k1,
-                          int64_t block, float *y) {
-    const rpu_io_params *io = io_params(t, dir);
-    const rpu_io_state *st = &t->io[dir];
+static rpu_status io_pass_on(rpu_tile *t, const rpu_io_channel *ch, int dir, const float *x, int n,
+                             int k0, int k1, int64_t block, float *y) {
+    const rpu_io_params *io = ch->io;
+    const rpu_io_state *st = ch->st;
     const int nin = dir_in(t, dir), nout = dir_out(t, dir);
-    t->calls[dir]++;
+    ++*ch->calls;
     if (io->is_perfect) {
         float *yr = y + (size_t)k0 * nout;
         for (int64_t b0 = k0; b0 < k1;) { /* whole blocks, as mac_blocked */
@@ -454,6 +455,7 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, int k0, i
         return RPU_OK;
     }
     batch_ctx b = {.t = t,
+                   .ch = ch,
                    .dir = dir,
                    .nin = nin,
                    .nout = nout,
@@ -461,9 +463,9 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, int k0, i
                    .k0 = k0,
                    .k1 = k1,
                    .block = block,
-                   .base = t->next_block[dir],
+                   .base = *ch->next_block,
                    .slot = 4 * ((addr_dim(t) + 3) / 4)};
-    t->next_block[dir] = b.base + rpu_io_call_blocks(addr_dim(t), n);
+    *ch->next_block = b.base + rpu_io_call_blocks(addr_dim(t), n);
     const rpu_bound_management bm = dir == DIR_FWD ? io->bound_management : RPU_BM_NONE;
     const rpu_noise_management nmt = io->noise_management;
 
@@ -483,7 +485,7 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, int k0, i
     int64_t *vec = t->iws;
     b.vec = vec;
 
-    noise_management(t, dir, x, n, k0, k1, nm);
+    noise_management(t, ch, dir, x, n, k0, k1, nm);
 
     /* active vectors; all-zero ones under noise management give exact zeros */
     int m = 0;
@@ -540,6 +542,27 @@ static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, int k0, i
         m = keep;
     }
     return RPU_OK;
+}
+
+/* The tile's own forward or backward pass. */
+static rpu_status io_pass(rpu_tile *t, int dir, const float *x, int n, int k0, int k1,
+                          int64_t block, float *y) {
+    const rpu_io_channel ch = {.io = io_params(t, dir),
+                               .st = &t->io[dir],
+                               .rng = &t->stream[dir],
+                               .next_block = &t->next_block[dir],
+                               .calls = &t->calls[dir]};
+    return io_pass_on(t, &ch, dir, x, n, k0, k1, block, y);
+}
+
+rpu_status rpu_tile_io_read(rpu_tile *t, const rpu_io_channel *ch, const float *W, int dir,
+                            const float *x, int n, float *y) {
+    if (n <= 0) return RPU_OK;
+    const float *keep = t->wsel;
+    t->wsel = W;
+    rpu_status st = io_pass_on(t, ch, dir, x, n, 0, n, n, y);
+    t->wsel = keep;
+    return st;
 }
 
 /* ---------------------------------------------------------------- public passes */

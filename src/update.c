@@ -249,7 +249,11 @@ typedef struct {
     float *w;                    /* the weights of row r0 (rows [r0, r0 + Rl) follow) */
     const rpu_device_state *dev; /* device state whose row 0 is row r0 */
     rpu_update_layout L;
-    uint64_t base; /* first block of the call */
+    uint64_t base;               /* first block of the call */
+    uint64_t stride;             /* blocks per vector (L.total for a single device) */
+    const rpu_update_params *up; /* pulse-train parameters */
+    float g;                     /* granularity of the pulse trains */
+    const rpu_rng *rng;          /* the stream of the draws */
 } call_shape;
 
 /* Phase 1 for vector k of the chunk (x: its C inputs, d: its R gradients of the whole
@@ -257,25 +261,26 @@ typedef struct {
  * trains (or count factors) of the columns and of the slice's rows. */
 static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs, int k,
                            const float *x, const float *d, float lr, uint64_t vbase) {
-    const rpu_update_params *up = &t->cfg.update;
+    (void)t;
+    const rpu_update_params *up = cs->up;
     const int C = cs->C, Rl = cs->Rl, r0 = cs->r0;
     const rpu_update_layout *L = &cs->L;
     float A, B;
     const float xm = abs_max_vec(x, C), dm = abs_max_vec(d, cs->R);
-    const int BL = bl_and_scales(up, t->dev.granularity, lr, xm, dm, &A, &B);
+    const int BL = bl_and_scales(up, cs->g, lr, xm, dm, &A, &B);
     e->vi[k].BL = BL;
     e->vi[k].nw = (BL + 63) / 64;
     if (BL == 0) return;
     const float *dl = d + r0; /* the slice's rows */
     const bool sto = up->sto_round && up->res > 0;
     const float *rr = NULL;
-    if (sto) rr = values_at(&t->ustream, vbase + L->x_round, 0, (size_t)C, e->u, 0);
+    if (sto) rr = values_at(cs->rng, vbase + L->x_round, 0, (size_t)C, e->u, 0);
     int8_t *sx = e->sx + (size_t)k * C;
     for (int j = 0; j < C; ++j) {
         e->px[j] = discretize(B * fabsf(x[j]), up->res, sto, sto ? rr[j] : 0);
         sx[j] = sgn(x[j]);
     }
-    if (sto) rr = values_at(&t->ustream, vbase + L->d_round, (uint64_t)r0, (size_t)Rl, e->u, 0);
+    if (sto) rr = values_at(cs->rng, vbase + L->d_round, (uint64_t)r0, (size_t)Rl, e->u, 0);
     int8_t *sd = e->sd + (size_t)k * Rl;
     for (int i = 0; i < Rl; ++i) {
         e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, sto ? rr[i] : 0);
@@ -283,9 +288,9 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
     }
     const rpu_pulse_type pt = up->pulse_type;
     if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
-        const float *ux = values_at(&t->ustream, vbase + L->x_pulses, 0, (size_t)C * BL, e->u, 0);
+        const float *ux = values_at(cs->rng, vbase + L->x_pulses, 0, (size_t)C * BL, e->u, 0);
         masks_slot_major(e->px, ux, C, BL, e->vi[k].nw, e->mx + (size_t)k * e->NW * C);
-        const float *ud = values_at(&t->ustream, vbase + L->d_pulses, (uint64_t)r0 * (uint64_t)BL,
+        const float *ud = values_at(cs->rng, vbase + L->d_pulses, (uint64_t)r0 * (uint64_t)BL,
                                     (size_t)Rl * BL, e->u, 0);
         masks_elem_major(e->pd, ud, Rl, BL, e->NW, e->md + (size_t)k * Rl * e->NW);
         return;
@@ -325,8 +330,9 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
 static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *cs, int k, int i,
                        uint8_t *restrict cnt, int8_t *restrict sg, uint16_t *restrict nup,
                        uint16_t *restrict ndn) {
+    (void)t;
     const int C = cs->C, Rl = cs->Rl;
-    const rpu_pulse_type pt = t->cfg.update.pulse_type;
+    const rpu_pulse_type pt = cs->up->pulse_type;
     long S = 0;
     int j = 0;
     if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
@@ -555,9 +561,96 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     return RPU_OK;
 }
 
+rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, const rpu_rng *rng,
+                             uint64_t base, uint64_t stride, const float *x, const float *d, int n,
+                             float lr, const rpu_pulse_target *tg, int ntg, const uint32_t *mask) {
+    const rpu_pulse_type pt = up->pulse_type;
+    if (pt != RPU_PULSE_STOCHASTIC_COMPRESSED && pt != RPU_PULSE_STOCHASTIC &&
+        pt != RPU_PULSE_MEAN_COUNT && pt != RPU_PULSE_DETERMINISTIC_IMPLICIT)
+        return RPU_FAIL(RPU_ERR_INTERNAL, "pulsed engine called with pulse type %d", (int)pt);
+    if (n <= 0 || lr == 0) return RPU_OK;
+    const int BLmax = call_bl(up, g, lr);
+    if (BLmax > RPU_UPDATE_MAX_BL)
+        return RPU_FAIL(RPU_ERR_UNSUPPORTED,
+                        "pulse train of %d slots (lr %g / granularity %g) exceeds %d; set "
+                        "fixed_bl = true or update_bl_management = true",
+                        BLmax, (double)lr, (double)g, RPU_UPDATE_MAX_BL);
+    const int C = t->p.in_size, R = t->p.out_size;
+    call_shape cs = {.C = C,
+                     .R = R,
+                     .Rl = R,
+                     .r0 = 0,
+                     .w = NULL,
+                     .dev = NULL,
+                     .L = rpu_update_layout_for(R, C),
+                     .base = base,
+                     .stride = stride,
+                     .up = up,
+                     .g = g,
+                     .rng = rng};
+    const int NW = (BLmax + 63) / 64;
+    long K = rpu_update_chunk(R, C);
+    if (K > n) K = n;
+    engine_ws e = {0};
+    /* at least two count rows: the row's counts and the target's */
+    RPU_CHECK(engine_workspace(t, &e, C, R, K < 2 ? 2 : (int)K, NW, BLmax));
+    const rpu_update_layout *L = &cs.L;
+    for (int k0 = 0; k0 < n; k0 += (int)K) {
+        const int kn = n - k0 < (int)K ? n - k0 : (int)K;
+        for (int k = 0; k < kn; ++k)
+            prepare_vector(t, &e, &cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R, lr,
+                           base + (uint64_t)(k0 + k) * stride);
+        for (int i = 0; i < R; ++i) {
+            for (int k = 0; k < kn; ++k) {
+                if (!e.vi[k].BL) continue;
+                uint8_t *cnt = e.cnt;
+                int8_t *sg = e.sgn;
+                if (row_counts(t, &e, &cs, k, i, cnt, sg, NULL, NULL) == 0) continue;
+                const uint64_t vbase = base + (uint64_t)(k0 + k) * stride;
+                const uint32_t m = mask ? mask[k0 + k] : ~0u;
+                for (int q = 0; q < ntg; ++q) {
+                    if (!((m >> q) & 1u)) continue;
+                    const rpu_device_state *dev = tg[q].dev;
+                    /* the target's counts: all, or one sign as up steps (one_sided) */
+                    uint8_t *cq = e.cnt + (size_t)C;
+                    int8_t *sq = e.sgn + (size_t)C;
+                    long S = 0;
+                    if (tg[q].sign_mode == 0) {
+                        memcpy(cq, cnt, (size_t)C);
+                        memcpy(sq, sg, (size_t)C);
+                    } else {
+                        for (int j = 0; j < C; ++j) {
+                            const int keep = tg[q].sign_mode > 0 ? sg[j] > 0 : sg[j] < 0;
+                            cq[j] = keep ? cnt[j] : 0;
+                            sq[j] = -1; /* up */
+                        }
+                    }
+                    for (int j = 0; j < C; ++j)
+                        S += cq[j];
+                    if (S == 0) continue;
+                    const uint64_t qb = vbase + (uint64_t)q * L->total;
+                    const int npp = rpu_device_normals_per_pulse(dev);
+                    const float *xi = NULL;
+                    if (npp > 0)
+                        xi = values_at(rng, qb + L->c2c + (uint64_t)i * L->row_c2c, 0,
+                                       (size_t)S * (size_t)npp, e.xi, 1);
+                    const float *wn = NULL;
+                    if (dev->persistent_weights)
+                        wn = values_at(rng, qb + L->write + (uint64_t)i * L->row_write, 0,
+                                       (size_t)C, e.wn, 1);
+                    rpu_device_pulse_row(dev, i, tg[q].w + (size_t)i * C, cq, sq, xi, wn);
+                }
+            }
+        }
+    }
+    return RPU_OK;
+}
+
 bool rpu_tile_update_row_splittable(const rpu_tile *t) {
-    /* every update: the pulsed engine draws each row's numbers at addresses of their own */
-    return t != NULL;
+    /* every single-device update: the pulsed engine draws each row's numbers at addresses of
+     * their own. Compounds are not: a transfer reads whole columns and writes them to all
+     * rows, a refresh likewise, so every holder runs the whole update */
+    return t != NULL && t->cmp == NULL;
 }
 
 /* The update of rows [r0, r0 + Rl) of a tile of R rows whose weights start at w (row r0)
@@ -595,6 +688,11 @@ static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const
             du[(size_t)k * R + i] = d[(size_t)k * R + i] / (scales[i] * lr_scale);
     const float lr_t = lr * lr_scale;
     t->ucalls++;
+    if (t->cmp) { /* compounds run whole (rpu_tile_update_row_splittable) */
+        rpu_status st = rpu_compound_update(t, x, du, n, lr_t);
+        t->abs_w_valid = 0;
+        return st;
+    }
 
     if (!dev->pulsed || up->pulse_type == RPU_PULSE_NONE) {
         /* exact W -= lr Dᵀ X, no bounds, in GEMMs of the whole tile's blocks of
@@ -618,7 +716,11 @@ static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const
                      .w = w,
                      .dev = dev,
                      .L = rpu_update_layout_for(R, C),
-                     .base = t->unext};
+                     .base = t->unext,
+                     .up = up,
+                     .g = t->dev.granularity,
+                     .rng = &t->ustream};
+    cs.stride = cs.L.total;
     t->unext += (uint64_t)n * cs.L.total;
     if (up->pulse_type == RPU_PULSE_NONE_WITH_DEVICE) {
         for (int k = 0; k < n; ++k) {
@@ -645,6 +747,12 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
                         RPU_UPDATE_ROW_BLOCK);
     if (!(lr >= 0) || !isfinite(lr))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: learning rate %g must be >= 0", (double)lr);
+    if (t->cmp && (r0 != 0 || r1 != R))
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "rpu_tile_update_rows: rows [%d, %d) of %d: a compound device (%s) "
+                        "updates whole tiles only",
+                        r0, r1, R,
+                        t->cfg.device.type == RPU_DEVICE_TRANSFER ? "transfer" : "unit cell");
     if (r0 == r1) {
         /* no rows: the counters still advance as in the whole update */
         if (n > 0 && lr > 0) {
@@ -662,6 +770,9 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
 rpu_status rpu_tile_update_slice(rpu_tile *t, const float *x, const float *d, const float *scales,
                                  int n, float lr, int r0, int rows_total) {
     const int Rl = t->p.out_size;
+    if (t->cmp)
+        return RPU_FAIL(RPU_ERR_UNSUPPORTED,
+                        "rpu_tile_update_slice: compound devices cannot be split by rows");
     if (r0 < 0 || rows_total < Rl || r0 > rows_total - Rl || !scales || t->dev.row0 != r0 ||
         (t->dev.pulsed && t->dev.rows_total != rows_total))
         return RPU_FAIL(RPU_ERR_ARG,

@@ -23,17 +23,23 @@ void rpu_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t ou
 
 /* Purposes of the streams of a tile/layer (part of the stream id). */
 typedef enum {
-    RPU_PURPOSE_CONSTRUCT = 1, /* device-to-device and IO construction draws */
-    RPU_PURPOSE_FORWARD = 2,   /* forward-pass noise */
-    RPU_PURPOSE_BACKWARD = 3,  /* backward-pass noise */
-    RPU_PURPOSE_UPDATE = 4,    /* pulse trains, cycle-to-cycle noise */
-    RPU_PURPOSE_POST = 5,      /* decay, diffusion, modifiers */
-    RPU_PURPOSE_PROGRAM = 6,   /* programming / drift / read noise */
-    RPU_PURPOSE_DATA = 7,      /* shuffling, dropout */
-    RPU_PURPOSE_INIT = 8,      /* weight initialisation */
-    RPU_PURPOSE_IO = 9,        /* construction-time IO values (out_noise_values, ...) */
-    RPU_PURPOSE_READOUT = 10,  /* probe inputs of the realistic weight read-out */
-    RPU_PURPOSE_TEST = 15      /* tests and benchmarks */
+    RPU_PURPOSE_CONSTRUCT = 1,    /* device-to-device and IO construction draws */
+    RPU_PURPOSE_FORWARD = 2,      /* forward-pass noise */
+    RPU_PURPOSE_BACKWARD = 3,     /* backward-pass noise */
+    RPU_PURPOSE_UPDATE = 4,       /* pulse trains, cycle-to-cycle noise */
+    RPU_PURPOSE_POST = 5,         /* decay, diffusion, modifiers */
+    RPU_PURPOSE_PROGRAM = 6,      /* programming / drift / read noise */
+    RPU_PURPOSE_DATA = 7,         /* shuffling, dropout */
+    RPU_PURPOSE_INIT = 8,         /* weight initialisation */
+    RPU_PURPOSE_IO = 9,           /* construction-time IO values (out_noise_values, ...) */
+    RPU_PURPOSE_READOUT = 10,     /* probe inputs of the realistic weight read-out */
+    RPU_PURPOSE_COMPOUND = 11,    /* a compound device's own draws: device choice, random
+                                     column selection, resets of transfers and refreshes */
+    RPU_PURPOSE_TRANSFER = 12,    /* compound transfer/refresh reads (IO noise) and writes */
+    RPU_PURPOSE_TRANSFER_IO = 13, /* construction-time values of the transfer/refresh IO */
+    RPU_PURPOSE_TEST = 15,        /* tests and benchmarks */
+    /* construction draws of sub-device k of a compound: RPU_PURPOSE_CONSTRUCT_SUB + k */
+    RPU_PURPOSE_CONSTRUCT_SUB = 256
 } rpu_rng_purpose;
 
 /* Stream id = layer (bits 63..40) | tile (bits 39..16) | purpose (bits 15..0).
@@ -75,7 +81,7 @@ void rpu_rng_normal_fill(rpu_rng *r, float *out, size_t n);
 /* Random access without a cursor: values at block offset `block` of stream (r's key and
  * id), independent of r's position. Used where each vector of a batch draws from its own
  * addressed sub-range so that batched and per-vector code give identical numbers.
-  * Local (reads r only). */
+ * Local (reads r only). */
 void rpu_rng_normal_at(const rpu_rng *r, uint64_t block, float *out, size_t n);
 void rpu_rng_uniform_at(const rpu_rng *r, uint64_t block, float *out, size_t n);
 

@@ -259,7 +259,11 @@ const float *rpu_tile_fb_weights(const rpu_tile *t);
 
 /* Per-cell device state arrays ([out, in] floats each) by index 0..count-1 with their
  * aihwkit names (max_bound, min_bound, dwmin_up, dwmin_down, ...). Only the arrays the
- * configured features use exist. rpu_tile_device_array returns NULL for an unknown index. Local. */
+ * configured features use exist. A compound device (device.type vector, reference,
+ * one_sided, transfer) lists aihwkit's hidden parameters (compound spec §1.3): per
+ * sub-device k its arrays with suffix _k (max_bound_0, ...), then hidden_weights_k (its
+ * hidden weights W_k; for a fully hidden transfer compound hidden_weights_{n-1} is the
+ * visible weight itself). rpu_tile_device_array returns NULL for an unknown index. Local. */
 int rpu_tile_device_array_count(const rpu_tile *t);
 float *rpu_tile_device_array(const rpu_tile *t, int index, const char **name);
 float *rpu_tile_device_array_by_name(const rpu_tile *t, const char *name);
@@ -267,8 +271,16 @@ float *rpu_tile_device_array_by_name(const rpu_tile *t, const char *name);
 /* Memory per cell: weights plus device state, in bytes. Local. */
 double rpu_tile_bytes_per_cell(const rpu_tile *t);
 
-/* Weight granularity of the device (dw_min for most; spec §3.3). Local. */
+/* Weight granularity of the device (dw_min for most; spec §3.3; a compound's: the mean of
+ * its sub-devices', which its main pulse trains use, compound spec §1.2). Local. */
 float rpu_tile_granularity(const rpu_tile *t);
+
+/* aihwkit's set_hidden_update_index / get_hidden_update_index (compound spec §2.4): the
+ * sub-device that a vector or reference compound with update_policy single_fixed updates and
+ * that set_weights writes. A no-op (RPU_OK) for other devices. Errors: RPU_ERR_ARG for a NULL
+ * tile or an index outside the sub-devices. Local. */
+rpu_status rpu_tile_set_hidden_update_index(rpu_tile *t, int index);
+int rpu_tile_get_hidden_update_index(const rpu_tile *t);
 
 /* Construction-time IO values of the forward (dir 0) or backward (dir 1) pass, each of
  * length out_size (backward: in_size); NULL when the feature is off. For tests and the
@@ -305,7 +317,7 @@ typedef struct {
     void *data;
 } rpu_state_item;
 
-#define RPU_TILE_MAX_STATE_ITEMS 64
+#define RPU_TILE_MAX_STATE_ITEMS 192
 
 /* Bytes of an item's data (4 per float, 8 per uint64 or double). Local (pure). */
 static inline size_t rpu_state_item_bytes(const rpu_state_item *it) {

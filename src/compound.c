@@ -1,0 +1,756 @@
+/* Compound devices (compound-devices spec): several analog arrays behind one tile.
+ *
+ * State (compound_impl.h). The tile's weights are the visible weight W that forward,
+ * backward and get_weights use. Sub-device k (0-based, in device.unit_cell_devices order)
+ * has its own device state sub[k] (device-to-device values drawn from its own construction
+ * stream, keyed by (seed, layer, tile, RPU_PURPOSE_CONSTRUCT_SUB + k)) and its hidden array
+ * W_k. After every public operation W = sum_k gamma_k W_k, except for a fully hidden
+ * transfer compound whose last device works on W itself (hidden[n-1] is the tile's
+ * weights). Checkpoints store every array under aihwkit's hidden-parameter names (the
+ * sub-devices' names with suffix _k, then hidden_weights_k, spec §1.3) and the counters,
+ * and restore them verbatim.
+ *
+ * Update (spec §1.1). One update call of m vectors runs as segments between events: the
+ * pulse trains of a segment's vectors are made once by the bit-parallel engine
+ * (rpu_update_pulses, update.c) and each coincidence goes to the sub-devices the compound
+ * routes it to (mask per vector, sign routing); after the vector that completes a period,
+ * the event runs (a transfer, a refresh), then the next segment. The position of every
+ * event is a function of the vector counter only, and every random number sits at an
+ * address fixed by the work (update stream: per vector, one address slot per target;
+ * compound stream: one block per draw in order; transfer stream: per read and write), so
+ * results do not depend on the rank count. The update is not split by rows over holders:
+ * a transfer reads whole columns (rpu_tile_update_row_splittable is false for compounds, so
+ * every holder runs the whole update).
+ *
+ * Adding a compound. A new device.type (config.h enum, its keys in config_table.c with
+ * their member in rpu_compound_params grouped by the types that have them, its rules in
+ * config_validate.c) plugs in here at five points, each a switch on c->type:
+ *   1. build():         which parameters each sub-device is built from, gamma, the derived
+ *                       schedule values, extra arrays (buffers: add them to arrays[] so
+ *                       they are checkpointed and listed by name);
+ *   2. update targets:  pulse-count learning rate, which sub-devices a vector's pulses go
+ *                       to (targets + per-vector mask) and how (sign routing);
+ *   3. next_event / run_events: the periods and what happens at them (transfer(),
+ *                       refresh(); a buffered transfer adds its buffer step there, reading
+ *                       through read_vec() and writing through write_vector());
+ *   4. set_weights rule, and which devices post-update/reset/drift act on;
+ *   5. state items: counters beyond the common ones.
+ * Reads go through the tile's IO model (rpu_tile_io_read with the compound's read IO and
+ * stream), writes through the pulsed engine with the write's own update parameters. */
+#include "tile_impl.h"
+
+#include "error_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+static size_t cells_of(const rpu_compound *c) {
+    return (size_t)c->rows * (size_t)c->cols;
+}
+
+static float uniform_draw(rpu_compound *c) {
+    float u[4];
+    rpu_rng_uniform_at(&c->cstream, c->cnext++, u, 4);
+    return u[0];
+}
+
+static float normal_draw(rpu_compound *c) {
+    float z[4];
+    rpu_rng_normal_at(&c->cstream, c->cnext++, z, 4);
+    return z[0];
+}
+
+/* The visible weight W = sum_k gamma_k W_k (fully hidden: W is the last device's array). */
+static void reduce(rpu_tile *t) {
+    rpu_compound *c = t->cmp;
+    if (c->fully_hidden) return;
+    const size_t cells = cells_of(c);
+    for (size_t q = 0; q < cells; ++q) {
+        float s = 0;
+        for (int k = 0; k < c->n; ++k)
+            s += c->gamma[k] * c->hidden[k][q];
+        t->w[q] = s;
+    }
+}
+
+static void add_named(rpu_compound *c, const char *base, int k, float *data) {
+    const int a = c->n_arrays++;
+    snprintf(c->names[a], RPU_COMPOUND_NAME_MAX, "%s_%d", base, k);
+    c->arrays[a].name = c->names[a];
+    c->arrays[a].data = data;
+}
+
+/* Reads of the compound's read IO (transfer_forward or refresh_forward): op(W_k) v. */
+static rpu_status read_vec(rpu_tile *t, int k, int dir, const float *v, float *y) {
+    rpu_compound *c = t->cmp;
+    const rpu_io_channel ch = {.io = &c->read_io,
+                               .st = &c->read_state,
+                               .rng = &c->xstream,
+                               .next_block = &c->xnext,
+                               .calls = &c->xcalls};
+    return rpu_tile_io_read(t, &ch, c->hidden[k], dir, v, 1, y);
+}
+
+/* One write of device k: the update W_k -= lr d xᵀ of one vector (x [cols], d [rows]) with
+ * update parameters up (pulsed through the engine with device k's granularity, draws from
+ * the transfer stream; pulse type none: exact, then clipped to the device's bounds). A
+ * negative lr flips every sign (spec §1.1). */
+static rpu_status write_vector(rpu_tile *t, const rpu_update_params *up, int k, const float *x,
+                               const float *d, float lr) {
+    rpu_compound *c = t->cmp;
+    if (lr == 0) return RPU_OK;
+    const int R = c->rows, C = c->cols;
+    float *w = c->hidden[k];
+    const rpu_device_state *dev = &c->sub[k];
+    if (up->pulse_type == RPU_PULSE_NONE || up->pulse_type == RPU_PULSE_NONE_WITH_DEVICE) {
+        for (int i = 0; i < R; ++i) {
+            if (d[i] == 0) continue;
+            for (int j = 0; j < C; ++j) {
+                if (x[j] == 0) continue;
+                const size_t q = (size_t)i * C + j;
+                float v = w[q] - lr * d[i] * x[j];
+                v = v > dev->max_bound[q] ? dev->max_bound[q] : v;
+                v = v < dev->min_bound[q] ? dev->min_bound[q] : v;
+                w[q] = v;
+                if (dev->persistent_weights) dev->persistent_weights[q] = v;
+            }
+        }
+        return RPU_OK;
+    }
+    const float *dd = d;
+    if (lr < 0) {
+        float *neg = c->buf + 6 * (size_t)(R + C); /* apart from the callers' vectors */
+        for (int i = 0; i < R; ++i)
+            neg[i] = -d[i];
+        dd = neg;
+        lr = -lr;
+    }
+    const rpu_update_layout L = rpu_update_layout_for(R, C);
+    const rpu_pulse_target tg = {.dev = dev, .w = w, .sign_mode = 0};
+    const uint64_t base = c->xnext;
+    c->xnext += L.total;
+    return rpu_update_pulses(t, up, dev->granularity, &c->xstream, base, L.total, x, dd, 1, lr, &tg,
+                             1, NULL);
+}
+
+/* ---------------------------------------------------------------- construction */
+
+static rpu_status check_read_io(const rpu_io_params *io, const char *name) {
+    if (io->is_perfect) return RPU_OK;
+    if (io->mv_type != RPU_MV_ONE_PASS)
+        return RPU_FAIL(RPU_ERR_UNSUPPORTED, "%s.mv_type: only one_pass is implemented", name);
+    if (io->ir_drop > 0)
+        return RPU_FAIL(RPU_ERR_UNSUPPORTED, "%s.ir_drop = %g: not supported for compound reads",
+                        name, (double)io->ir_drop);
+    if (io->w_noise > 0 && io->w_noise_type == RPU_WNOISE_PCM_READ)
+        return RPU_FAIL(RPU_ERR_UNSUPPORTED,
+                        "%s.w_noise_type = pcm_read: not supported for compound reads", name);
+    if (io->noise_management == RPU_NM_AVERAGE_ABS_MAX)
+        return RPU_FAIL(RPU_ERR_UNSUPPORTED,
+                        "%s.noise_management = average_abs_max: not supported for compound reads",
+                        name);
+    if (io->inp_res > 0 && io->inp_bound <= 0)
+        return RPU_FAIL(RPU_ERR_CONFIG, "%s.inp_res = %g needs a finite %s.inp_bound", name,
+                        (double)io->inp_res, name);
+    if (io->out_res > 0 && io->out_bound <= 0)
+        return RPU_FAIL(RPU_ERR_CONFIG, "%s.out_res = %g needs a finite %s.out_bound", name,
+                        (double)io->out_res, name);
+    return RPU_OK;
+}
+
+/* copy_inverted (spec §4.5, read from aihwkit's code): device 1's own base arrays mirrored,
+ * its slopes from device 0's. */
+static void copy_inverted(rpu_compound *c) {
+    rpu_device_state *a = &c->sub[0], *b = &c->sub[1];
+    const size_t cells = cells_of(c);
+    for (size_t q = 0; q < cells; ++q) {
+        float up = b->dwmin_up[q];
+        b->dwmin_up[q] = b->dwmin_down[q];
+        b->dwmin_down[q] = up;
+        float mx = b->max_bound[q];
+        b->max_bound[q] = -b->min_bound[q];
+        b->min_bound[q] = -mx;
+        if (a->slope_up && b->slope_up) {
+            b->slope_down[q] = -a->slope_up[q];
+            b->slope_up[q] = -a->slope_down[q];
+        }
+    }
+}
+
+/* Which parameters each sub-device is built from, the weights gamma, the transfer schedule
+ * and the read IO (spec §2.1, §3, §4.1, §5.2). */
+static rpu_status build(rpu_tile *t, uint64_t cseed) {
+    rpu_compound *c = t->cmp;
+    const rpu_config *cfg = &t->cfg;
+    const rpu_compound_params *cp = &cfg->compound;
+    const rpu_device_params *par[RPU_MAX_UNIT_CELL_DEVICES];
+    int n = cp->n_devices;
+    switch (c->type) {
+    case RPU_DEVICE_VECTOR:
+        for (int k = 0; k < n; ++k)
+            par[k] = &cp->unit_cell_devices[k];
+        break;
+    case RPU_DEVICE_REFERENCE: /* a single entry is duplicated */
+        par[0] = &cp->unit_cell_devices[0];
+        par[1] = &cp->unit_cell_devices[n > 1 ? 1 : 0];
+        n = 2;
+        break;
+    case RPU_DEVICE_ONE_SIDED: /* only the first entry's parameters count */
+        par[0] = par[1] = &cp->unit_cell_devices[0];
+        n = 2;
+        break;
+    case RPU_DEVICE_TRANSFER: /* devices 1 .. n-1 from entry 1 */
+        for (int k = 0; k < n; ++k)
+            par[k] = &cp->unit_cell_devices[k == 0 ? 0 : 1];
+        break;
+    default:
+        return RPU_FAIL(RPU_ERR_INTERNAL, "compound_create: device type %d", (int)c->type);
+    }
+    c->n = n;
+    const rpu_update_params *mu = &cfg->update;
+    if (mu->pulse_type == RPU_PULSE_NONE || mu->pulse_type == RPU_PULSE_NONE_WITH_DEVICE)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "update.pulse_type = %s: compound devices need pulsed updates (aihwkit "
+                        "replaces the compound by an ideal device then)",
+                        mu->pulse_type == RPU_PULSE_NONE ? "none" : "none_with_device");
+    if (mu->desired_bl > RPU_UPDATE_MAX_BL)
+        return RPU_FAIL(RPU_ERR_CONFIG, "update.desired_bl = %d: at most %d", mu->desired_bl,
+                        RPU_UPDATE_MAX_BL);
+
+    /* sub-devices, each from its own construction stream */
+    float gsum = 0;
+    for (int k = 0; k < n; ++k) {
+        rpu_rng cons;
+        rpu_rng_init(&cons, cseed,
+                     rpu_stream_id(t->p.layer_id, t->p.tile_id,
+                                   (uint32_t)RPU_PURPOSE_CONSTRUCT_SUB + (uint32_t)k));
+        RPU_CHECK(rpu_device_create(&c->sub[k], par[k], c->rows, c->cols, &cons));
+        gsum += c->sub[k].granularity;
+    }
+    c->granularity = gsum / (float)n;
+    if (c->type == RPU_DEVICE_ONE_SIDED && cp->copy_inverted) copy_inverted(c);
+
+    /* gamma */
+    for (int k = 0; k < n; ++k)
+        c->gamma[k] = cp->n_gamma_vec == n ? cp->gamma_vec[k] : 1.0f / (float)n;
+    if (c->type == RPU_DEVICE_ONE_SIDED) {
+        c->gamma[0] = -1.0f; /* g- */
+        c->gamma[1] = 1.0f;  /* g+ */
+    }
+    float gamma = cp->gamma;
+    if (c->type == RPU_DEVICE_TRANSFER) {
+        if (cp->n_gamma_vec == n) {
+            gamma = 0;
+            for (int k = 0; k < n - 1; ++k)
+                gamma += cp->gamma_vec[k];
+        } else {
+            for (int k = 0; k < n; ++k)
+                c->gamma[k] = powf(cp->gamma, (float)(n - 1 - k)); /* 0^0 = 1 */
+        }
+        c->fully_hidden = gamma == 0.0f && c->gamma[n - 1] == 1.0f;
+    }
+    c->current_device_idx = (uint64_t)cp->first_update_idx;
+
+    /* hidden arrays (a fully hidden compound's last device is the tile's weights) */
+    const size_t cells = cells_of(c);
+    const int owned = c->fully_hidden ? n - 1 : n;
+    c->block = (float *)calloc(cells * (size_t)owned + 1, sizeof(float));
+    c->buf = (float *)calloc(8 * (size_t)(c->rows + c->cols) + 16, sizeof(float));
+    if (!c->block || !c->buf)
+        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the hidden weights of a %dx%d tile",
+                        c->rows, c->cols);
+    for (int k = 0; k < owned; ++k)
+        c->hidden[k] = c->block + (size_t)k * cells;
+    if (c->fully_hidden) c->hidden[n - 1] = t->w;
+    for (int k = 0; k < n; ++k) {
+        for (int a = 0; a < c->sub[k].n_arrays; ++a)
+            add_named(c, c->sub[k].arrays[a].name, k, c->sub[k].arrays[a].data);
+        add_named(c, "hidden_weights", k, c->hidden[k]);
+    }
+
+    /* transfer schedule (§5.2) and the read IO */
+    rpu_rng gio;
+    rpu_rng_init(&gio, t->p.seed,
+                 rpu_stream_id(t->p.layer_id, t->p.tile_id, RPU_PURPOSE_TRANSFER_IO));
+    if (c->type == RPU_DEVICE_TRANSFER) {
+        c->read_dir = cp->transfer_columns ? DIR_FWD : DIR_BWD;
+        c->t_in = cp->transfer_columns ? c->cols : c->rows;
+        c->t_out = cp->transfer_columns ? c->rows : c->cols;
+        if (cp->n_reads_per_transfer > c->t_in)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.n_reads_per_transfer = %d exceeds the %d %s a transfer of "
+                            "this %d x %d tile can read",
+                            cp->n_reads_per_transfer, c->t_in,
+                            cp->transfer_columns ? "columns" : "rows", c->rows, c->cols);
+        c->n_reads = cp->n_reads_per_transfer;
+        for (int k = 0; k < n; ++k) {
+            c->te[k] =
+                cp->n_transfer_every_vec == n
+                    ? cp->transfer_every_vec[k]
+                    : cp->transfer_every * powf((float)c->t_out / (float)c->n_reads, (float)k);
+            c->tlr[k] = cp->n_transfer_lr_vec == n ? cp->transfer_lr_vec[k] : cp->transfer_lr;
+        }
+        if (cp->no_self_transfer) c->te[n - 1] = 0;
+        c->read_io = cp->transfer_forward;
+        c->read_io.noise_management = RPU_NM_NONE;
+        c->read_io.bound_management = RPU_BM_NONE;
+        RPU_CHECK(check_read_io(&c->read_io, "device.transfer_forward"));
+        RPU_CHECK(rpu_io_state_init(&c->read_io, &c->read_state, c->t_out, &gio));
+    } else if (c->type == RPU_DEVICE_ONE_SIDED && cp->refresh_every > 0) {
+        if (par[0]->write_noise_std > 0)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.unit_cell_devices.0.write_noise_std = %g: a refreshing "
+                            "one_sided compound (device.refresh_every > 0) cannot reset devices "
+                            "with write noise",
+                            (double)par[0]->write_noise_std);
+        c->read_dir = DIR_FWD;
+        c->read_io = cp->refresh_forward;
+        RPU_CHECK(check_read_io(&c->read_io, "device.refresh_forward"));
+        RPU_CHECK(rpu_io_state_init(&c->read_io, &c->read_state, c->rows, &gio));
+        if (cp->refresh_update.desired_bl > RPU_UPDATE_MAX_BL)
+            return RPU_FAIL(RPU_ERR_CONFIG, "device.refresh_update.desired_bl = %d: at most %d",
+                            cp->refresh_update.desired_bl, RPU_UPDATE_MAX_BL);
+    }
+    if (c->type == RPU_DEVICE_TRANSFER && cp->transfer_update.desired_bl > RPU_UPDATE_MAX_BL)
+        return RPU_FAIL(RPU_ERR_CONFIG, "device.transfer_update.desired_bl = %d: at most %d",
+                        cp->transfer_update.desired_bl, RPU_UPDATE_MAX_BL);
+    return RPU_OK;
+}
+
+rpu_status rpu_compound_create(rpu_tile *t, uint64_t cseed) {
+    RPU_CHECK(rpu_config_validate(&t->cfg));
+    rpu_compound *c = (rpu_compound *)calloc(1, sizeof *c);
+    if (!c) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a compound device");
+    t->cmp = c;
+    c->type = t->cfg.device.type;
+    c->rows = t->p.out_size;
+    c->cols = t->p.in_size;
+    rpu_rng_init(&c->cstream, t->p.seed,
+                 rpu_stream_id(t->p.layer_id, t->p.tile_id, RPU_PURPOSE_COMPOUND));
+    rpu_rng_init(&c->xstream, t->p.seed,
+                 rpu_stream_id(t->p.layer_id, t->p.tile_id, RPU_PURPOSE_TRANSFER));
+    return build(t, cseed); /* on error the tile frees c */
+}
+
+void rpu_compound_free(rpu_tile *t) {
+    rpu_compound *c = t->cmp;
+    if (!c) return;
+    for (int k = 0; k < RPU_MAX_UNIT_CELL_DEVICES; ++k)
+        rpu_device_free(&c->sub[k]);
+    rpu_io_state_free(&c->read_state);
+    free(c->block);
+    free(c->buf);
+    free(c->mask);
+    free(c);
+    t->cmp = NULL;
+}
+
+/* ---------------------------------------------------------------- set weights */
+
+void rpu_compound_set_weights(rpu_tile *t) {
+    rpu_compound *c = t->cmp;
+    const rpu_compound_params *cp = &t->cfg.compound;
+    const size_t cells = cells_of(c);
+    const int n = c->n;
+    c->current_update_idx = 0;
+    switch (c->type) {
+    case RPU_DEVICE_VECTOR:
+    case RPU_DEVICE_REFERENCE:
+        /* §2.4: single_fixed writes the current device only, the others every device */
+        if (cp->update_policy != RPU_POLICY_SINGLE_FIXED) {
+            c->current_device_idx = (uint64_t)cp->first_update_idx;
+            for (int k = 0; k < n; ++k)
+                memcpy(c->hidden[k], t->w, cells * sizeof(float));
+        } else {
+            memcpy(c->hidden[c->current_device_idx], t->w, cells * sizeof(float));
+        }
+        break;
+    case RPU_DEVICE_ONE_SIDED: /* §4.5: g+ = max(W, 0), g- = max(-W, 0) */
+        for (size_t q = 0; q < cells; ++q) {
+            c->hidden[1][q] = t->w[q] > 0 ? t->w[q] : 0.0f;
+            c->hidden[0][q] = t->w[q] < 0 ? -t->w[q] : 0.0f;
+        }
+        break;
+    case RPU_DEVICE_TRANSFER: /* §5.8 */
+        for (int k = 0; k < n; ++k)
+            c->current_slice_indices[k] = 0;
+        for (int k = 0; k < n - 1; ++k)
+            memset(c->hidden[k], 0, cells * sizeof(float));
+        if (!c->fully_hidden)
+            for (size_t q = 0; q < cells; ++q)
+                c->hidden[n - 1][q] = t->w[q] / c->gamma[n - 1];
+        break;
+    default:
+        break;
+    }
+    /* each sub-device's own set rule (bounds, write noise) */
+    for (int k = 0; k < n; ++k)
+        t->pnext += rpu_device_apply_bounds(&c->sub[k], c->hidden[k], &t->pstream, t->pnext);
+    reduce(t);
+}
+
+rpu_status rpu_tile_set_hidden_update_index(rpu_tile *t, int index) {
+    if (!t) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_set_hidden_update_index: NULL tile");
+    rpu_compound *c = t->cmp;
+    if (!c || (c->type != RPU_DEVICE_VECTOR && c->type != RPU_DEVICE_REFERENCE))
+        return RPU_OK; /* aihwkit: a no-op for other devices */
+    if (index < 0 || index >= c->n)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "rpu_tile_set_hidden_update_index: index %d outside the %d sub-devices",
+                        index, c->n);
+    c->current_device_idx = (uint64_t)index;
+    return RPU_OK;
+}
+
+int rpu_tile_get_hidden_update_index(const rpu_tile *t) {
+    return t && t->cmp ? (int)t->cmp->current_device_idx : 0;
+}
+
+/* ---------------------------------------------------------------- events */
+
+/* A period in vector updates (spec §5.5): units_in_mbatch: ceilf(te * m) (single
+ * precision), else round half away from zero; 0 = never. */
+static uint64_t period_of(float te, bool units, int m) {
+    const float p = units ? ceilf(te * (float)m) : roundf(te);
+    return p >= 1.0f ? (uint64_t)p : 0;
+}
+
+/* The vector index (exclusive) after which the next event of this call happens, or n. */
+static int next_event(const rpu_tile *t, int v, int n) {
+    const rpu_compound *c = t->cmp;
+    const rpu_compound_params *cp = &t->cfg.compound;
+    const uint64_t u = c->current_update_idx;
+    int64_t best = n;
+    uint64_t E[RPU_MAX_UNIT_CELL_DEVICES];
+    int ne = 0;
+    if (c->type == RPU_DEVICE_TRANSFER)
+        for (int k = 0; k < c->n; ++k)
+            E[ne++] = period_of(c->te[k], cp->units_in_mbatch, n);
+    else if (c->type == RPU_DEVICE_ONE_SIDED && cp->refresh_every > 0)
+        E[ne++] = (uint64_t)cp->refresh_every * (cp->units_in_mbatch ? (uint64_t)n : 1u);
+    for (int q = 0; q < ne; ++q) {
+        if (E[q] == 0) continue;
+        const uint64_t next = (u / E[q] + 1) * E[q];
+        const int64_t e = (int64_t)v + (int64_t)(next - u);
+        if (e < best) best = e;
+    }
+    return (int)best;
+}
+
+/* One chunk of a transfer (spec §5.5 readAndUpdate): cnt reads from source k starting at
+ * start, each written to device to. */
+static rpu_status transfer_chunk(rpu_tile *t, int k, int to, int start, int cnt, float lr_t) {
+    rpu_compound *c = t->cmp;
+    const rpu_compound_params *cp = &t->cfg.compound;
+    if (lr_t == 0 || to == k) return RPU_OK;
+    const int R = c->rows, C = c->cols;
+    float *v = c->buf, *y = c->buf + (R + C);
+    for (int q = 0; q < cnt; ++q) {
+        const int col = start + q;
+        memset(v, 0, sizeof(float) * (size_t)c->t_in);
+        v[col] = 1.0f;
+        RPU_CHECK(read_vec(t, k, c->read_dir, v, y));
+        for (int i = 0; i < c->t_out; ++i)
+            y[i] = -y[i]; /* output scale -1 (TTv1) */
+        /* a reset draw for every read; resets only with columns */
+        const float u = uniform_draw(c);
+        if (u < cp->with_reset_prob && cp->transfer_columns)
+            c->cnext += rpu_device_reset_columns(&c->sub[k], c->hidden[k], start, cnt, 1.0f,
+                                                 &c->cstream, c->cnext);
+        if (cp->transfer_columns)
+            RPU_CHECK(write_vector(t, &cp->transfer_update, to, v, y, lr_t));
+        else
+            RPU_CHECK(write_vector(t, &cp->transfer_update, to, y, v, lr_t));
+    }
+    return RPU_OK;
+}
+
+/* A transfer from device k to device to (spec §5.5). */
+static rpu_status transfer(rpu_tile *t, int k, int to, float lr) {
+    rpu_compound *c = t->cmp;
+    const rpu_compound_params *cp = &t->cfg.compound;
+    const int in = c->t_in, r = c->n_reads;
+    int s = (int)c->current_slice_indices[k];
+    if (cp->random_selection) {
+        int q = (int)floorf(uniform_draw(c) * (float)in);
+        s = q < 0 ? 0 : (q > in - 1 ? in - 1 : q);
+    }
+    const float lr_t = c->tlr[k] * (cp->scale_transfer_lr ? lr : 1.0f);
+    if (in - s < r) {
+        RPU_CHECK(transfer_chunk(t, k, to, s, in - s, lr_t));
+        RPU_CHECK(transfer_chunk(t, k, to, 0, r - (in - s), lr_t));
+    } else {
+        RPU_CHECK(transfer_chunk(t, k, to, s, r, lr_t));
+    }
+    c->current_slice_indices[k] = (uint64_t)((s + r) % in);
+    return RPU_OK;
+}
+
+/* Reset of one cell of device k (spec §4.4): bias + reset_std xi, clipped. */
+static void reset_cell(rpu_compound *c, int k, size_t q) {
+    rpu_device_state *d = &c->sub[k];
+    const float b = d->reset_bias ? d->reset_bias[q] : d->par.reset;
+    float w = b;
+    if (d->par.reset_std > 0) w += d->par.reset_std * normal_draw(c);
+    w = w > d->max_bound[q] ? d->max_bound[q] : w;
+    w = w < d->min_bound[q] ? d->min_bound[q] : w;
+    c->hidden[k][q] = w;
+}
+
+/* OneSided refresh (spec §4.4): returns the number of refreshed cells. */
+static rpu_status refresh(rpu_tile *t, long *hits_out) {
+    rpu_compound *c = t->cmp;
+    const rpu_compound_params *cp = &t->cfg.compound;
+    const int R = c->rows, C = c->cols;
+    const float a = fabsf(c->sub[1].par.w_max), b = fabsf(c->sub[0].par.w_max);
+    const float up = cp->refresh_upper_thres, lo = cp->refresh_lower_thres;
+    float *v = c->buf, *p = v + C, *qv = p + R, *vp = qv + R;
+    float *vq = vp + R; /* buf has 8 (R + C) floats; write_vector uses those from 6 (R + C) */
+    long hits = 0;
+    uint8_t *hit = (uint8_t *)(vq + R);
+    for (int j = 0; j < C; ++j) {
+        memset(v, 0, sizeof(float) * (size_t)C);
+        v[j] = 1.0f;
+        RPU_CHECK(read_vec(t, 1, DIR_FWD, v, p));  /* g+ */
+        RPU_CHECK(read_vec(t, 0, DIR_FWD, v, qv)); /* g- */
+        int any_p = 0, any_q = 0, nh = 0;
+        for (int i = 0; i < R; ++i) {
+            vp[i] = vq[i] = 0;
+            const bool h = p[i] > qv[i] ? (p[i] / a > up && qv[i] / b > lo)
+                                        : (p[i] / a > lo && qv[i] / b > up);
+            hit[i] = h;
+            if (!h) continue;
+            ++nh;
+            if (p[i] > qv[i]) {
+                vp[i] = p[i] - qv[i];
+                any_p = 1;
+            } else {
+                vq[i] = qv[i] - p[i];
+                any_q = 1;
+            }
+        }
+        if (nh == 0) continue;
+        hits += nh;
+        for (int i = 0; i < R; ++i)
+            if (hit[i]) reset_cell(c, 1, (size_t)i * C + j);
+        for (int i = 0; i < R; ++i)
+            if (hit[i]) reset_cell(c, 0, (size_t)i * C + j);
+        if (any_p) RPU_CHECK(write_vector(t, &cp->refresh_update, 1, v, vp, -1.0f));
+        if (any_q) RPU_CHECK(write_vector(t, &cp->refresh_update, 0, v, vq, -1.0f));
+    }
+    *hits_out = hits;
+    return RPU_OK;
+}
+
+/* The events due at the current vector counter (after a vector of a call of m). */
+static rpu_status run_events(rpu_tile *t, float lr, int m) {
+    rpu_compound *c = t->cmp;
+    const rpu_compound_params *cp = &t->cfg.compound;
+    const uint64_t u = c->current_update_idx;
+    if (c->type == RPU_DEVICE_TRANSFER) {
+        for (int k = 0; k < c->n; ++k) {
+            const uint64_t E = period_of(c->te[k], cp->units_in_mbatch, m);
+            if (E > 0 && u % E == 0) RPU_CHECK(transfer(t, k, k + 1 < c->n ? k + 1 : c->n - 1, lr));
+        }
+    } else if (c->type == RPU_DEVICE_ONE_SIDED && cp->refresh_every > 0) {
+        const uint64_t E = (uint64_t)cp->refresh_every * (cp->units_in_mbatch ? (uint64_t)m : 1u);
+        if (u % E == 0) {
+            long hits = 0;
+            RPU_CHECK(refresh(t, &hits));
+            c->refresh_count += (uint64_t)hits;
+        }
+    }
+    return RPU_OK;
+}
+
+/* ---------------------------------------------------------------- update */
+
+rpu_status rpu_compound_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
+    rpu_compound *c = t->cmp;
+    const rpu_config *cfg = &t->cfg;
+    const rpu_compound_params *cp = &cfg->compound;
+    if (n <= 0 || lr == 0) return RPU_OK;
+    const int R = c->rows, C = c->cols;
+    if ((size_t)n > c->mask_cap) {
+        uint32_t *m = (uint32_t *)realloc(c->mask, sizeof(uint32_t) * (size_t)n);
+        if (!m) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for an update of %d vectors", n);
+        c->mask = m;
+        c->mask_cap = (size_t)n;
+    }
+    /* targets and the pulse-count learning rate (§1.1 table) */
+    rpu_pulse_target tg[RPU_MAX_UNIT_CELL_DEVICES];
+    int ntg = c->n;
+    float lr_p = lr;
+    rpu_update_policy policy = RPU_POLICY_ALL;
+    switch (c->type) {
+    case RPU_DEVICE_VECTOR:
+    case RPU_DEVICE_REFERENCE:
+        for (int k = 0; k < c->n; ++k)
+            tg[k] = (rpu_pulse_target){.dev = &c->sub[k], .w = c->hidden[k], .sign_mode = 0};
+        policy = cp->update_policy;
+        break;
+    case RPU_DEVICE_ONE_SIDED: /* §4.3: d-sign x x-sign > 0 -> up on g- (0), < 0 -> up on g+ */
+        tg[0] = (rpu_pulse_target){.dev = &c->sub[0], .w = c->hidden[0], .sign_mode = 1};
+        tg[1] = (rpu_pulse_target){.dev = &c->sub[1], .w = c->hidden[1], .sign_mode = -1};
+        break;
+    case RPU_DEVICE_TRANSFER: /* §5.5: the fast device only, with the fast learning rate */
+        ntg = 1;
+        tg[0] = (rpu_pulse_target){.dev = &c->sub[0], .w = c->hidden[0], .sign_mode = 0};
+        if (cp->fast_lr > 0) lr_p = cp->scale_fast_lr ? cp->fast_lr * lr : cp->fast_lr;
+        break;
+    default:
+        return RPU_FAIL(RPU_ERR_INTERNAL, "compound update: device type %d", (int)c->type);
+    }
+    /* per vector: which targets (init_cycle of the policies, §2.3) */
+    const uint32_t all = ntg >= 32 ? ~0u : ((1u << ntg) - 1u);
+    for (int v = 0; v < n; ++v) {
+        switch (policy) {
+        case RPU_POLICY_ALL:
+            c->mask[v] = all;
+            break;
+        case RPU_POLICY_SINGLE_FIXED:
+            c->mask[v] = 1u << c->current_device_idx;
+            break;
+        case RPU_POLICY_SINGLE_SEQUENTIAL:
+            c->current_device_idx = (c->current_device_idx + 1) % (uint64_t)c->n;
+            c->mask[v] = 1u << c->current_device_idx;
+            break;
+        case RPU_POLICY_SINGLE_RANDOM: {
+            int k = (int)floorf(uniform_draw(c) * (float)c->n);
+            k = k < 0 ? 0 : (k >= c->n ? c->n - 1 : k);
+            c->current_device_idx = (uint64_t)k;
+            c->mask[v] = 1u << k;
+            break;
+        }
+        }
+    }
+    const rpu_update_layout L = rpu_update_layout_for(R, C);
+    const uint64_t stride = (uint64_t)ntg * L.total;
+    const uint64_t base = t->unext;
+    t->unext += (uint64_t)n * stride;
+    for (int v = 0; v < n;) {
+        const int e = next_event(t, v, n);
+        RPU_CHECK(rpu_update_pulses(t, &cfg->update, c->granularity, &t->ustream,
+                                    base + (uint64_t)v * stride, stride, x + (size_t)v * C,
+                                    d + (size_t)v * R, e - v, lr_p, tg, ntg, c->mask + v));
+        c->current_update_idx += (uint64_t)(e - v);
+        RPU_CHECK(run_events(t, lr, n));
+        v = e;
+    }
+    reduce(t);
+    return RPU_OK;
+}
+
+/* ---------------------------------------------------------------- post-update, reset, drift */
+
+/* The sub-devices the whole-array operations act on: all, except reset of a transfer
+ * compound (the fast device only, §1.5). */
+int rpu_compound_post_update(rpu_tile *t) {
+    rpu_compound *c = t->cmp;
+    int diff = 0, life = 0;
+    for (int k = 0; k < c->n; ++k) {
+        diff |= c->sub[k].par.diffusion > 0;
+        life |= c->sub[k].par.lifetime > 0;
+    }
+    if (diff)
+        for (int k = 0; k < c->n; ++k)
+            t->pnext += rpu_device_diffuse(&c->sub[k], c->hidden[k], &t->pstream, t->pnext);
+    if (life)
+        for (int k = 0; k < c->n; ++k)
+            t->pnext += rpu_device_decay(&c->sub[k], c->hidden[k], 1.0f, &t->pstream, t->pnext);
+    if (diff || life) reduce(t);
+    return diff || life;
+}
+
+void rpu_compound_reset_columns(rpu_tile *t, int start, int count, float prob) {
+    rpu_compound *c = t->cmp;
+    const int last = c->type == RPU_DEVICE_TRANSFER ? 1 : c->n;
+    for (int k = 0; k < last; ++k)
+        t->pnext += rpu_device_reset_columns(&c->sub[k], c->hidden[k], start, count, prob,
+                                             &t->pstream, t->pnext);
+    reduce(t);
+}
+
+void rpu_compound_drift(rpu_tile *t, double dt) {
+    rpu_compound *c = t->cmp;
+    for (int k = 0; k < c->n; ++k)
+        t->pnext += rpu_device_drift(&c->sub[k], c->hidden[k], dt, &t->pstream, t->pnext);
+    reduce(t);
+}
+
+/* ---------------------------------------------------------------- arrays and state */
+
+int rpu_compound_n_arrays(const rpu_compound *c) {
+    return c->n_arrays;
+}
+
+const rpu_device_array *rpu_compound_array(const rpu_compound *c, int k) {
+    return &c->arrays[k];
+}
+
+double rpu_compound_bytes_per_cell(const rpu_compound *c) {
+    double b = 0;
+    for (int k = 0; k < c->n; ++k)
+        b += rpu_device_bytes_per_cell(&c->sub[k]) +
+             ((c->fully_hidden && k == c->n - 1) ? 0.0 : (double)sizeof(float));
+    return b;
+}
+
+float rpu_compound_granularity(const rpu_compound *c) {
+    return c->granularity;
+}
+
+int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max) {
+    rpu_compound *c = t->cmp;
+    n = rpu_state_item_add(items, n, max, "current_device_idx", RPU_STATE_U64, 1, 1, 1,
+                           &c->current_device_idx);
+    n = rpu_state_item_add(items, n, max, "current_update_idx", RPU_STATE_U64, 1, 1, 1,
+                           &c->current_update_idx);
+    n = rpu_state_item_add(items, n, max, "current_slice_indices", RPU_STATE_U64, (size_t)c->n,
+                           c->n, 1, c->current_slice_indices);
+    n = rpu_state_item_add(items, n, max, "refresh_count", RPU_STATE_U64, 1, 1, 1,
+                           &c->refresh_count);
+    n = rpu_state_item_add(items, n, max, "compound_next_block", RPU_STATE_U64, 1, 1, 1, &c->cnext);
+    n = rpu_state_item_add(items, n, max, "transfer_next_block", RPU_STATE_U64, 1, 1, 1, &c->xnext);
+    n = rpu_state_item_add(items, n, max, "transfer_read_calls", RPU_STATE_U64, 1, 1, 1,
+                           &c->xcalls);
+    static const char *const drift_started[] = {
+        "drift_started_0", "drift_started_1", "drift_started_2", "drift_started_3",
+        "drift_started_4", "drift_started_5", "drift_started_6", "drift_started_7"};
+    static const char *const drift_t[] = {
+        "drift_current_t_0", "drift_current_t_1", "drift_current_t_2", "drift_current_t_3",
+        "drift_current_t_4", "drift_current_t_5", "drift_current_t_6", "drift_current_t_7"};
+    _Static_assert(RPU_MAX_UNIT_CELL_DEVICES == 8, "drift item names");
+    for (int k = 0; k < c->n; ++k) {
+        if (!c->sub[k].drift_nu) continue;
+        c->drift_started[k] = (uint64_t)c->sub[k].drift_started;
+        n = rpu_state_item_add(items, n, max, drift_started[k], RPU_STATE_U64, 1, 1, 1,
+                               &c->drift_started[k]);
+        n = rpu_state_item_add(items, n, max, drift_t[k], RPU_STATE_F64, 1, 1, 1,
+                               &c->sub[k].drift_current_t);
+    }
+    const char *rname = c->type == RPU_DEVICE_TRANSFER ? "transfer_forward" : "refresh_forward";
+    static const char *const tnames[2][3] = {
+        {"transfer_forward.out_noise_values", "transfer_forward.v_offset",
+         "transfer_forward.out_nonlinearity"},
+        {"refresh_forward.out_noise_values", "refresh_forward.v_offset",
+         "refresh_forward.out_nonlinearity"}};
+    const int which = strcmp(rname, "transfer_forward") == 0 ? 0 : 1;
+    const int len = c->read_dir == DIR_FWD ? c->rows : c->cols;
+    float *arr[3] = {c->read_state.out_noise_values, c->read_state.v_offset, c->read_state.nl};
+    for (int k = 0; k < 3; ++k)
+        if (arr[k])
+            n = rpu_state_item_add(items, n, max, tnames[which][k], RPU_STATE_F32, (size_t)len, len,
+                                   1, arr[k]);
+    return n;
+}
+
+void rpu_compound_state_loaded(rpu_tile *t) {
+    rpu_compound *c = t->cmp;
+    for (int k = 0; k < c->n; ++k)
+        c->sub[k].drift_started = c->drift_started[k] != 0;
+}

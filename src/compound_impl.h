@@ -1,0 +1,91 @@
+/* Private: the state of a compound device (compound-devices spec) and its interface to the
+ * tile. A compound tile (device.type vector, reference, one_sided, transfer) keeps its
+ * visible weight W in the tile's weights (what forward, backward and get_weights use) and
+ * here: one device state and one hidden array W_k per sub-device, the compound's weights
+ * gamma, its counters, and the streams and IO values of its transfer or refresh reads.
+ * tile.c and update.c call the functions below; compound.c calls down into device.c,
+ * update.c (rpu_update_pulses) and tile_io.c (rpu_tile_io_read). See compound.c for how a
+ * new compound plugs in. Included by tile_impl.h (after rpu_io_state), not on its own. */
+#ifndef RPUSIM_COMPOUND_IMPL_H
+#define RPUSIM_COMPOUND_IMPL_H
+
+#include "device_impl.h"
+
+#include <stdint.h>
+
+/* Named arrays of a compound: per sub-device its arrays (suffix _k) and hidden_weights_k. */
+#define RPU_COMPOUND_MAX_ARRAYS (RPU_MAX_UNIT_CELL_DEVICES * (RPU_DEVICE_MAX_ARRAYS + 1))
+#define RPU_COMPOUND_NAME_MAX 40
+
+typedef struct rpu_compound {
+    rpu_device_type type;
+    int n;          /* sub-devices (reference and one_sided: always 2) */
+    int rows, cols; /* the tile's out x in */
+    rpu_device_state sub[RPU_MAX_UNIT_CELL_DEVICES];
+    float *hidden[RPU_MAX_UNIT_CELL_DEVICES]; /* W_k [rows, cols]; a fully hidden transfer
+                                                 compound's last one is the tile's weights */
+    float *block;                             /* the owned hidden arrays */
+    float gamma[RPU_MAX_UNIT_CELL_DEVICES];   /* W = sum_k gamma_k W_k (unless fully hidden) */
+    int fully_hidden;                         /* transfer: gamma == 0 and gamma_{n-1} == 1 */
+    float granularity;                        /* of the main pulse trains: mean over all */
+    /* transfer (§5.2): periods, learning rates per source device, reads per transfer, the
+     * read direction's in/out sizes */
+    float te[RPU_MAX_UNIT_CELL_DEVICES];
+    float tlr[RPU_MAX_UNIT_CELL_DEVICES];
+    int n_reads, t_in, t_out, read_dir;
+    /* transfer or refresh reads: IO parameters (transfer: NM and BM forced none) and their
+     * construction values */
+    rpu_io_params read_io;
+    rpu_io_state read_state;
+    /* counters (checkpointed, compound spec §1.6) */
+    uint64_t current_device_idx, current_update_idx;
+    uint64_t current_slice_indices[RPU_MAX_UNIT_CELL_DEVICES];
+    uint64_t refresh_count;
+    uint64_t cnext;  /* next block of the compound stream (choices, selections, resets) */
+    uint64_t xnext;  /* next block of the transfer stream (reads and writes) */
+    uint64_t xcalls; /* transfer/refresh reads so far */
+    uint64_t drift_started[RPU_MAX_UNIT_CELL_DEVICES]; /* mirrors of sub[k].drift_started */
+    rpu_rng cstream, xstream;
+    /* workspace */
+    uint32_t *mask; /* [mask_cap] per vector: the sub-devices it updates */
+    size_t mask_cap;
+    float *buf; /* [8 * (rows + cols)] read vectors and results */
+    int n_arrays;
+    rpu_device_array arrays[RPU_COMPOUND_MAX_ARRAYS];
+    char names[RPU_COMPOUND_MAX_ARRAYS][RPU_COMPOUND_NAME_MAX];
+} rpu_compound;
+
+/* Builds t->cmp from t->cfg (a compound device.type) for t's shape: sub-device k's
+ * device-to-device values drawn from the stream (cseed, layer, tile,
+ * RPU_PURPOSE_CONSTRUCT_SUB + k), the transfer/refresh IO values from (seed, layer, tile,
+ * RPU_PURPOSE_TRANSFER_IO); hidden weights zero. Errors: RPU_ERR_CONFIG for combinations
+ * that need the tile's shape or are not supported (naming the key), RPU_ERR_NOMEM. */
+rpu_status rpu_compound_create(rpu_tile *t, uint64_t cseed);
+void rpu_compound_free(rpu_tile *t);
+
+/* The tile's weights hold a new visible weight W: applies the compound's set rule (spec
+ * §2.4, §3, §4.5, §5.8), then recomputes the visible weight. */
+void rpu_compound_set_weights(rpu_tile *t);
+
+/* One update call (spec §1.1) of n vectors x [n, cols], d [n, rows] (d already divided by
+ * the mapping scales), SGD learning rate lr > 0. */
+rpu_status rpu_compound_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
+
+/* Post-update step (§1.5): diffusion then decay of the sub-devices; returns whether
+ * anything ran. */
+int rpu_compound_post_update(rpu_tile *t);
+void rpu_compound_reset_columns(rpu_tile *t, int start, int count, float prob);
+void rpu_compound_drift(rpu_tile *t, double dt);
+
+/* Named arrays (sub-device arrays and hidden weights, §1.3 order and names). */
+int rpu_compound_n_arrays(const rpu_compound *c);
+const rpu_device_array *rpu_compound_array(const rpu_compound *c, int k);
+double rpu_compound_bytes_per_cell(const rpu_compound *c);
+float rpu_compound_granularity(const rpu_compound *c);
+
+/* The compound's scalar state items (counters, stream positions, drift clocks, read IO
+ * values) appended after items[n]; returns the new count (rpu_state_item_add rules). */
+int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
+void rpu_compound_state_loaded(rpu_tile *t);
+
+#endif
