@@ -12,7 +12,14 @@
  * every rank count of the CTest matrix restarts across sizes. The ranks of P and Q are the
  * first P and Q ranks of MPI_COMM_WORLD (sub-communicators); rank 0 is in both and
  * compares. A fourth layer uses aihwkit 1.1's tile-array split (rpu_conv_params.split), whose
- * tiles cut kernel blocks. */
+ * tiles cut kernel blocks.
+ *
+ * With the argument "compound" the layers use compound devices (compound spec), one type
+ * each: conv1 a vector cell (single_random, soft_bounds), conv2 a reference cell, fc a
+ * one_sided cell refreshing every update, conv3 a transfer compound (noisy transfer reads,
+ * two reads per transfer with wrap-around, resets): every hidden array, counter
+ * and stream position must survive the restart, and the continuation on Q ranks must equal
+ * the run on P ranks bit for bit. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "rpusim/ckpt.h"
 #include "rpusim/config.h"
@@ -31,6 +38,35 @@
 #define BATCH 3
 
 static char g_dir[256];
+static int g_compound; /* argument "compound": the layers use compound devices */
+
+/* The compound device of layer l (1..4) onto cfg (see the file comment). */
+static void use_compound(rpu_config *cfg, int l) {
+    static const char *const text[4] = {"device.type = vector\n"
+                                        "device.update_policy = single_random\n"
+                                        "device.unit_cell_devices.0.type = soft_bounds\n"
+                                        "device.unit_cell_devices.1.type = soft_bounds\n"
+                                        "device.unit_cell_devices.1.dw_min = 0.002\n",
+                                        "device.type = reference\n"
+                                        "device.unit_cell_devices.0.type = constant_step\n"
+                                        "device.unit_cell_devices.1.type = constant_step\n",
+                                        "device.type = one_sided\n"
+                                        "device.refresh_every = 1\n"
+                                        "device.refresh_upper_thres = 0.05\n"
+                                        "device.refresh_lower_thres = 0.01\n"
+                                        "device.unit_cell_devices.0.type = constant_step\n"
+                                        "device.unit_cell_devices.0.w_max = 0.2\n",
+                                        "device.type = transfer\n"
+                                        "device.gamma = 0.1\n"
+                                        "device.n_reads_per_transfer = 2\n"
+
+                                        "device.with_reset_prob = 0.3\n"
+                                        "device.fast_lr = 0.5\n"
+                                        "device.unit_cell_devices.0.type = soft_bounds\n"
+                                        "device.unit_cell_devices.1.type = constant_step\n"
+                                        "device.unit_cell_devices.1.drift.nu = 0.01\n"};
+    CHECK_OK(rpu_config_parse(cfg, text[l - 1], "compound"));
+}
 
 typedef struct {
     rpu_conv *c1, *c2, *c3;
@@ -49,24 +85,28 @@ static int net_create(net *m, MPI_Comm comm) {
     rpu_config_set(&cfg, "forward.noise_management", "average_abs_max");
     rpu_config ca = cfg;
     ca.mapping.digital_bias = false;
+    rpu_config cl[4] = {cfg, ca, cfg, cfg};
+    if (g_compound)
+        for (int l = 0; l < 4; ++l)
+            use_compound(&cl[l], l + 1);
     rpu_conv_params p;
     rpu_conv_params_default(&p, 2, 4, 6, 3); /* 4 -> 6, 3x3: 2 x 2 tiles */
     p.padding[0] = p.padding[1] = 1;
     p.layer_id = 1;
     p.seed = 2024;
-    rpu_status s = rpu_conv_create(comm, &p, &cfg, &m->c1);
+    rpu_status s = rpu_conv_create(comm, &p, &cl[0], &m->c1);
     rpu_conv_params_default(&p, 1, 6, 4, 2); /* conv1d over the flattened rows, analog bias */
     p.bias = RPU_BIAS_ANALOG;
     p.layer_id = 2;
     p.seed = 2024;
-    if (s == RPU_OK) s = rpu_conv_create(comm, &p, &ca, &m->c2);
+    if (s == RPU_OK) s = rpu_conv_create(comm, &p, &cl[1], &m->c2);
     rpu_linear_params lp;
     rpu_linear_params_default(&lp, 20, 5);
     lp.layer_id = 3;
     lp.seed = 2024;
-    if (s == RPU_OK) s = rpu_linear_create(comm, &lp, &cfg, &m->fc);
+    if (s == RPU_OK) s = rpu_linear_create(comm, &lp, &cl[2], &m->fc);
     /* tile array: 3 ch x 3x3 = 27 columns at 8: [7, 7, 7, 6]; out 5 at 4: [3, 2]; 8 tiles */
-    rpu_config c8 = cfg;
+    rpu_config c8 = cl[3];
     c8.mapping.max_input_size = 8;
     rpu_conv_params_default(&p, 2, 3, 5, 3);
     p.padding[0] = p.padding[1] = 1;
@@ -163,15 +203,15 @@ static int compare_files(const char *a, const char *b, int *bad, char *first, si
         rpu_ckpt_layer_desc d;
         rpu_ckpt_file_layer(fa, li, &d);
         for (int t = 0; t < d.n_tiles; ++t) {
-            rpu_ckpt_item_desc it[64];
+            rpu_ckpt_item_desc it[RPU_TILE_MAX_STATE_ITEMS];
             int ni = 0;
-            CHECK_OK(rpu_ckpt_file_tile_items(fa, li, t, it, 64, &ni));
+            CHECK_OK(rpu_ckpt_file_tile_items(fa, li, t, it, RPU_TILE_MAX_STATE_ITEMS, &ni));
             char key[48];
             rpu_ckpt_tile_key(&d, t, key);
-            char names[64][48];
-            for (int k = 0; k < ni && k < 64; ++k)
+            char names[RPU_TILE_MAX_STATE_ITEMS][48];
+            for (int k = 0; k < ni && k < RPU_TILE_MAX_STATE_ITEMS; ++k)
                 snprintf(names[k], 48, "%s", it[k].name);
-            for (int k = 0; k < ni && k < 64; ++k) {
+            for (int k = 0; k < ni && k < RPU_TILE_MAX_STATE_ITEMS; ++k) {
                 char p[320];
                 snprintf(p, sizeof p, "layers/%.63s/tiles/%.47s/%.47s", d.name, key, names[k]);
                 double *va = NULL, *vb = NULL;
@@ -284,9 +324,11 @@ static void run_pair(int P, int Q) {
 
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
+    g_compound = argc > 1 && strcmp(argv[1], "compound") == 0;
     const int W = tl_size();
     if (tl_rank() == 0) {
-        snprintf(g_dir, sizeof g_dir, "ckpt_restart_np%d_XXXXXX", W);
+        snprintf(g_dir, sizeof g_dir, "ckpt_restart%s_np%d_XXXXXX", g_compound ? "_compound" : "",
+                 W);
         if (!mkdtemp(g_dir)) g_dir[0] = '\0';
     }
     MPI_Bcast(g_dir, sizeof g_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
