@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #include "rpusim/ckpt.h"
+#include "rpusim/config.h"
 #include "rpusim/net.h"
 
 #include <mpi.h>
@@ -127,6 +128,28 @@ static double *read_item(rpu_ckpt_file *f, const char *layer, const char *key, c
     return v;
 }
 
+/* The layer's device from its rpu_config text: the type, and for a compound its sub-devices
+ * (their arrays carry the suffix _k, their hidden weights are hidden_weights_k). */
+static void print_device(const char *text) {
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    if (!text || rpu_config_parse(&c, text, "rpu_config") != RPU_OK) return;
+    char type[64];
+    if (rpu_config_get(&c, "device.type", type, sizeof type) != RPU_OK) return;
+    printf("  device: %s", type);
+    if (rpu_device_type_is_compound(c.device.type)) {
+        printf(", %d sub-device%s:", c.compound.n_devices, c.compound.n_devices == 1 ? "" : "s");
+        for (int k = 0; k < c.compound.n_devices; ++k) {
+            char key[64], sub[64];
+            snprintf(key, sizeof key, "device.unit_cell_devices.%d.type", k);
+            if (rpu_config_get(&c, key, sub, sizeof sub) == RPU_OK)
+                printf("%s %d %s", k ? "," : "", k, sub);
+        }
+        printf(" (arrays <name>_k and hidden_weights_k of sub-device k)");
+    }
+    printf("\n");
+}
+
 /* One layer: grid, per-tile weight statistics, device arrays over the layer. */
 static int print_layer(rpu_ckpt_file *f, int li, const char *tile_sel, bool show_config) {
     rpu_ckpt_layer_desc d;
@@ -151,6 +174,7 @@ static int print_layer(rpu_ckpt_file *f, int li, const char *tile_sel, bool show
            d.n_out == 1 ? "" : "s");
     print_ints(d.out_split_sizes, d.n_out, ",");
     printf("] = %d tile%s\n", d.n_tiles, d.n_tiles == 1 ? "" : "s");
+    print_device(d.rpu_config);
     if (show_config) {
         printf("  rpu_config:\n");
         const char *s = d.rpu_config;
@@ -163,7 +187,7 @@ static int print_layer(rpu_ckpt_file *f, int li, const char *tile_sel, bool show
     }
 
     /* the device arrays: datasets of tile 0 with the weights' shape other than weights */
-    enum { MAXI = 64 };
+    enum { MAXI = RPU_TILE_MAX_STATE_ITEMS };
     rpu_ckpt_item_desc items[MAXI];
     int n_items = 0;
     if (rpu_ckpt_file_tile_items(f, li, 0, items, MAXI, &n_items) != RPU_OK) {

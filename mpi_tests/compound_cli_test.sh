@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Compound devices through the rpusim command (issue 16): a transfer compound configured in
+# an experiment file and by --set overrides (device.unit_cell_devices.N.* keys) trains on 2
+# ranks and checkpoints; `rpusim inspect` names the compound and its sub-devices and lists
+# their hidden arrays (hidden_weights_k, max_bound_k, ...); the stored experiment prints the
+# sub-device keys back; a --set of a sub-device that does not exist yet, and a single-device
+# key at the top level of a compound, exit 2 before any epoch naming the override and key.
+# usage: compound_cli_test.sh RPUSIM MPIEXEC WORKDIR
+set -u
+rpusim=$1
+mpiexec=$2
+work=$3
+rm -rf "$work"
+mkdir -p "$work"
+# shellcheck source=testlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
+
+exp=$work/exp.ini
+cat >"$exp" <<EOF
+[run]
+epochs = 1
+batch_size = 8
+output_dir = $work/out
+checkpoint = $work/out/ck.h5
+[rpu]
+kind = single
+mapping.max_input_size = 8
+device.type = transfer
+device.gamma = 0.1
+device.unit_cell_devices.0.type = soft_bounds
+[data]
+dataset = synthetic
+synthetic_n = 16
+synthetic_classes = 3
+synthetic_size = 4
+[layer.flat]
+type = flatten
+[layer.fc]
+type = linear
+out = 3
+EOF
+
+train() { # train LOG [ARGS...]: 2 ranks; $rc the status
+    local log=$1
+    shift
+    "$mpiexec" -n 2 "$rpusim" train "$@" >"$log" 2>&1
+    rc=$?
+}
+says() { grep -qF -- "$2" "$1" || { echo "  $1 lacks: $2" >&2; cat "$1" >&2; return 1; }; }
+no_epoch() { ! grep -Eq '^epoch +[0-9]' "$1"; }
+
+train "$work/ok.log" "$exp" --set "rpu.device.unit_cell_devices.1.type=constant_step" \
+    --set "rpu.device.unit_cell_devices.1.dw_min=0.002"
+check "transfer: exit 0" test "$rc" -eq 0
+check "transfer: one epoch" says "$work/ok.log" "epoch   1"
+check "transfer: checkpoint written" test -f "$work/out/ck.h5"
+check "transfer: stored experiment keeps the sub-device override" \
+    grep -qxF "device.unit_cell_devices.1.dw_min = 0.002" "$work/out/experiment.ini"
+"$rpusim" inspect "$work/out/ck.h5" >"$work/inspect.txt" 2>&1
+check "inspect: exit 0" test $? -eq 0
+check "inspect: the compound and its sub-devices" says "$work/inspect.txt" \
+    "device: transfer, 2 sub-devices: 0 soft_bounds, 1 constant_step"
+for a in hidden_weights_0 hidden_weights_1 max_bound_0 slope_up_0 dwmin_up_1; do
+    check "inspect: array $a" says "$work/inspect.txt" "device $a (all tiles)"
+done
+"$rpusim" inspect "$work/out/ck.h5" --layer fc --tile 0_0 >"$work/tile.txt" 2>&1
+check "inspect --tile: counters" says "$work/tile.txt" "current_slice_indices uint64 2x1"
+
+rm -rf "$work/out"
+train "$work/bad1.log" "$exp" --set "rpu.device.unit_cell_devices.2.dw_min=0.1"
+check "missing sub-device: exit 2" test "$rc" -eq 2
+check "missing sub-device: names the key" says "$work/bad1.log" "device.unit_cell_devices.2.dw_min"
+check "missing sub-device: says what to do" says "$work/bad1.log" "device.unit_cell_devices.1.type"
+check "missing sub-device: nothing trained" no_epoch "$work/bad1.log"
+train "$work/bad2.log" "$exp" --set "rpu.device.dw_min=0.1"
+check "top-level device key: exit 2" test "$rc" -eq 2
+check "top-level device key: names the sub-device key" says "$work/bad2.log" \
+    "device.unit_cell_devices.N.dw_min"
+train "$work/bad3.log" "$exp" --set "rpu.device.unit_cell_devices.1.type=constant_step" \
+    --set "rpu.device.n_reads_per_transfer=99"
+check "n_reads above the columns: exit 2" test "$rc" -ne 0
+check "n_reads above the columns: names the key" says "$work/bad3.log" \
+    "device.n_reads_per_transfer = 99"
+check "n_reads above the columns: nothing trained" no_epoch "$work/bad3.log"
+
+finish compound_cli
