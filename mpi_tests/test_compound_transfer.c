@@ -1,8 +1,9 @@
 /* Tests of the transfer compound (Tiki-Taka v1, compound spec §5): the hand-computable traces
  * of §11.3 on the deterministic unit device Dg (§11.1), the transfer counts and pointers of
  * §11.4 / §5.7, set_weights (§5.8, §11.9), the learning-rate rules (1.1.0 fast_lr and the
- * post-1.1 scale_fast_lr) and the errors of combinations that need the tile's shape. Tiles are
- * local (no collective). */
+ * post-1.1 scale_fast_lr), reads through the transfer IO, binomial bounds on the random
+ * column selection and the reset probability, and the errors of combinations that need the
+ * tile's shape. Tiles are local (no collective). */
 #include "rpusim/config.h"
 #include "rpusim/tile.h"
 
@@ -276,6 +277,73 @@ static void test_set_weights(void) {
     rpu_tile_destroy(&t);
 }
 
+/* The transfer reads go through the tile's IO model with transfer_forward: an ADC step of 1
+ * (out_bound 1, out_res 0.5, no output noise) reads |A| < 0.5 as 0, so nothing is
+ * transferred, while perfect reads transfer (§11.3). */
+static void test_read_io(void) {
+    rpu_config c;
+    transfer_config(&c, "device.transfer_forward.is_perfect = false\n"
+                        "device.transfer_forward.out_noise = 0\n"
+                        "device.transfer_forward.out_bound = 1\n"
+                        "device.transfer_forward.out_res = 0.5\n");
+    rpu_tile *t = make_tile(&c, 1, 1);
+    for (int k = 1; k <= 4; ++k)
+        call(t, 1, 1, 1, 1.0f);
+    EXPECT_NEAR("coarse ADC: A", hw(t, 0, 0), 4 * g);
+    EXPECT_NEAR("coarse ADC: nothing transferred", wv(t, 0), 0);
+    CHECK(transfers(t) == 4, "coarse ADC: %llu reads", (unsigned long long)transfers(t));
+    rpu_tile_destroy(&t);
+    /* out_res 0.0078125 (= 1/128 of 2 out_bound 1: steps of 2^-6 = g): reads exact multiples */
+    transfer_config(&c, "device.transfer_forward.is_perfect = false\n"
+                        "device.transfer_forward.out_noise = 0\n"
+                        "device.transfer_forward.out_bound = 1\n"
+                        "device.transfer_forward.out_res = 0.0078125\n");
+    t = make_tile(&c, 1, 1);
+    for (int k = 1; k <= 4; ++k)
+        call(t, 1, 1, 1, 1.0f);
+    EXPECT_NEAR("fine ADC: W", wv(t, 0), 0.15625f);
+    rpu_tile_destroy(&t);
+}
+
+/* Stochastic parts (compound stream), against binomial bounds of 5 standard deviations
+ * (a false failure has probability < 1e-5 per count):
+ *  - random_selection: the column read by a transfer is uniform over the 4 columns; the
+ *    pointer after a transfer is (column + 1) mod 4, so its values count the choices;
+ *  - with_reset_prob 0.3: A (reset 0, reset_std 0) is reset after a read with probability
+ *    0.3; a call that ends with A = 0 counts one reset. N = 2000 calls each. */
+static void test_statistics(void) {
+    enum { N = 2000 };
+    rpu_config c;
+    transfer_config(&c, "device.random_selection = true\n");
+    rpu_tile *t = make_tile(&c, 1, 4);
+    long hist[4] = {0};
+    for (int k = 0; t && k < N; ++k) {
+        call(t, 1, 4, 1, 1.0f);
+        const uint64_t s = item(t, "current_slice_indices", 0);
+        if (s < 4) hist[s]++;
+    }
+    const double sd = sqrt(N * 0.25 * 0.75);
+    for (int j = 0; j < 4; ++j)
+        CHECK(fabs((double)hist[j] - N / 4.0) < 5 * sd,
+              "random_selection: column %d chosen %ld times of %d (sd %.1f)", (j + 3) % 4, hist[j],
+              N, sd);
+    rpu_tile_destroy(&t);
+
+    transfer_config(&c, "device.with_reset_prob = 0.3\n"
+                        "device.unit_cell_devices.0.reset = 0\n"
+                        "device.unit_cell_devices.0.reset_std = 0\n");
+    t = make_tile(&c, 1, 1);
+    long resets = 0;
+    for (int k = 0; t && k < N; ++k) {
+        call(t, 1, 1, 1, 1.0f);
+        resets += hw(t, 0, 0) == 0.0f;
+    }
+    const double sd2 = sqrt(N * 0.3 * 0.7);
+    CHECK(fabs((double)resets - 0.3 * N) < 5 * sd2,
+          "with_reset_prob 0.3: %ld resets of %d (sd %.1f)", resets, N, sd2);
+    rpu_tile_destroy(&t);
+}
+
 static void test_errors(void) {
     rpu_config c;
     transfer_config(&c, "device.n_reads_per_transfer = 4\n");
@@ -300,6 +368,8 @@ int main(int argc, char **argv) {
     test_counts();
     test_learning_rates();
     test_set_weights();
+    test_read_io();
+    test_statistics();
     test_errors();
     return tl_finish();
 }
