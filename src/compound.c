@@ -569,7 +569,8 @@ static rpu_status run_events(rpu_tile *t, float lr, int m) {
 
 /* ---------------------------------------------------------------- update */
 
-rpu_status rpu_compound_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
+/* One update call of n vectors, d in engine units (divided by the mapping scales), lr > 0. */
+static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
     rpu_compound *c = t->cmp;
     const rpu_config *cfg = &t->cfg;
     const rpu_compound_params *cp = &cfg->compound;
@@ -643,6 +644,18 @@ rpu_status rpu_compound_update(rpu_tile *t, const float *x, const float *d, int 
     }
     reduce(t);
     return RPU_OK;
+}
+
+rpu_status rpu_compound_tile_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
+    if (!(lr >= 0) || !isfinite(lr))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: learning rate %g must be >= 0", (double)lr);
+    if (n == 0 || lr == 0) return RPU_OK;
+    const float *du = NULL;
+    float lr_t = 0;
+    RPU_CHECK(rpu_update_scaled_gradient(t, d, t->scales, n, t->p.out_size, lr, &du, &lr_t));
+    rpu_status st = compound_update(t, x, du, n, lr_t);
+    t->abs_w_valid = 0;
+    return st;
 }
 
 /* ---------------------------------------------------------------- post-update, reset, drift */

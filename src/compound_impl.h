@@ -67,9 +67,9 @@ void rpu_compound_free(rpu_tile *t);
  * §2.4, §3, §4.5, §5.8), then recomputes the visible weight. */
 void rpu_compound_set_weights(rpu_tile *t);
 
-/* One update call (spec §1.1) of n vectors x [n, cols], d [n, rows] (d already divided by
- * the mapping scales), SGD learning rate lr > 0. */
-rpu_status rpu_compound_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
+/* rpu_tile_update of a compound tile: one update call (spec §1.1) of n vectors x [n, cols],
+ * d [n, rows], SGD learning rate lr >= 0 (0: nothing happens, no counter moves). */
+rpu_status rpu_compound_tile_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
 
 /* Post-update step (§1.5): diffusion then decay of the sub-devices; returns whether
  * anything ran. */

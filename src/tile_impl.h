@@ -222,6 +222,12 @@ static inline int rpu_state_item_add(rpu_state_item *items, int n, int max, cons
     return n + 1;
 }
 
+/* The gradient of an update call in engine units: du = d / (scales * lr_scale) for n vectors of
+ * R rows (into the tile's buffer, *du) and the learning rate lr * lr_scale (*lr_t), lr_scale
+ * from the mapping's lr compensation (spec §7); counts the call (t->ucalls). */
+rpu_status rpu_update_scaled_gradient(rpu_tile *t, const float *d, const float *scales, int n,
+                                      int R, float lr, const float **du, float *lr_t);
+
 /* The pulses of a compound (compound.c) through the pulsed engine: the pulse trains of
  * vectors x [n, C], d [n, R] (the whole tile) with update parameters up, granularity g and
  * pulse-count learning rate lr > 0, drawn from stream rng; vector k's draws sit in its range

@@ -34,6 +34,63 @@ static const float *abs_weights(rpu_tile *t) {
     return t->abs_w;
 }
 
+/* ---------------------------------------------------------------- construction values */
+
+/* Resolution normalisation (spec §2.1): res <= 0: none; res > 1: number of steps. */
+static float res_abs(float res, float bound) {
+    float norm = res < 0 ? 0.0f : (res > 1 ? 1.0f / res : res);
+    return norm * 2.0f * bound;
+}
+
+static float *alloc_floats(size_t n) {
+    return (float *)calloc(n ? n : 1, sizeof(float));
+}
+
+rpu_status rpu_io_state_init(const rpu_io_params *io, rpu_io_state *st, int n, rpu_rng *g) {
+    st->inp_bound = io->inp_bound > 0 ? io->inp_bound : INFINITY;
+    st->out_bound = io->out_bound > 0 ? io->out_bound : INFINITY;
+    st->inp_res_abs = io->inp_bound > 0 ? res_abs(io->inp_res, io->inp_bound) : 0.0f;
+    st->out_res_abs = io->out_bound > 0 ? res_abs(io->out_res, io->out_bound) : 0.0f;
+    st->nlf = 1.0f;
+    if (io->is_perfect) return RPU_OK;
+    if (io->out_noise_std > 0) {
+        if (!(st->out_noise_values = alloc_floats((size_t)n))) goto nomem;
+        for (int i = 0; i < n; ++i)
+            st->out_noise_values[i] =
+                fabsf(io->out_noise * (1.0f + io->out_noise_std * rpu_rng_normal(g)));
+    }
+    if (io->v_offset_std > 0 || io->r_series > 0) {
+        if (!(st->v_offset = alloc_floats((size_t)n))) goto nomem;
+        for (int i = 0; i < n; ++i)
+            st->v_offset[i] = fmaxf(io->v_offset_std * rpu_rng_normal(g), 0);
+    }
+    if (io->out_nonlinearity > 0 || io->r_series > 0) {
+        if (!(st->nl = alloc_floats((size_t)n))) goto nomem;
+        float B = io->out_bound > 0 ? io->out_bound : 1.0f;
+        float sd = fmaxf(io->out_nonlinearity_std, 0);
+        double mean_abs = 0;
+        for (int i = 0; i < n; ++i) {
+            st->nl[i] = fabsf(io->out_nonlinearity / B * (1.0f + sd * rpu_rng_normal(g)));
+            mean_abs += st->nl[i];
+        }
+        mean_abs /= n;
+        if (io->slope_calibration > 0) {
+            float f = 1.0f + ((float)mean_abs + io->r_series) * io->slope_calibration * B;
+            st->nlf = f * f;
+        }
+    }
+    return RPU_OK;
+nomem:
+    return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for IO state of %d outputs", n);
+}
+
+void rpu_io_state_free(rpu_io_state *st) {
+    free(st->out_noise_values);
+    free(st->v_offset);
+    free(st->nl);
+    st->out_noise_values = st->v_offset = st->nl = NULL;
+}
+
 /* ---------------------------------------------------------------- MAC */
 
 /* out[k, :] = op(M) v[k, :] for k < n, where op(M) is M [NO, NI] (forward: v has NI values,

@@ -653,18 +653,8 @@ bool rpu_tile_update_row_splittable(const rpu_tile *t) {
     return t != NULL && t->cmp == NULL;
 }
 
-/* The update of rows [r0, r0 + Rl) of a tile of R rows whose weights start at w (row r0)
- * and whose device state is dev (row 0 = row r0): d [n, R] and scales [R] of the whole
- * tile. */
-static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const float *scales,
-                              int n, float lr, float *w, rpu_device_state *dev, int Rl, int r0,
-                              int R) {
-    const int C = t->p.in_size;
-    const rpu_update_params *up = &t->cfg.update;
-    if (!(lr >= 0) || !isfinite(lr))
-        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: learning rate %g must be >= 0", (double)lr);
-    if (n == 0 || lr == 0) return RPU_OK;
-
+rpu_status rpu_update_scaled_gradient(rpu_tile *t, const float *d, const float *scales, int n,
+                                      int R, float lr, const float **du_out, float *lr_out) {
     /* logical SGD through the mapping scales (spec §7): d / (scales · lr_scale), lr · lr_scale,
      * over every row of the tile */
     float lr_scale = 1.0f;
@@ -683,16 +673,30 @@ static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const
         t->dbuf_cap = dn;
     }
     float *du = t->dbuf;
+    *du_out = du;
     for (int k = 0; k < n; ++k)
         for (int i = 0; i < R; ++i)
             du[(size_t)k * R + i] = d[(size_t)k * R + i] / (scales[i] * lr_scale);
-    const float lr_t = lr * lr_scale;
+    *lr_out = lr * lr_scale;
     t->ucalls++;
-    if (t->cmp) { /* compounds run whole (rpu_tile_update_row_splittable) */
-        rpu_status st = rpu_compound_update(t, x, du, n, lr_t);
-        t->abs_w_valid = 0;
-        return st;
-    }
+    return RPU_OK;
+}
+
+/* The update of rows [r0, r0 + Rl) of a tile of R rows whose weights start at w (row r0)
+ * and whose device state is dev (row 0 = row r0): d [n, R] and scales [R] of the whole
+ * tile. */
+static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const float *scales,
+                              int n, float lr, float *w, rpu_device_state *dev, int Rl, int r0,
+                              int R) {
+    const int C = t->p.in_size;
+    const rpu_update_params *up = &t->cfg.update;
+    if (!(lr >= 0) || !isfinite(lr))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: learning rate %g must be >= 0", (double)lr);
+    if (n == 0 || lr == 0) return RPU_OK;
+
+    const float *du = NULL;
+    float lr_t = 0;
+    RPU_CHECK(rpu_update_scaled_gradient(t, d, scales, n, R, lr, &du, &lr_t));
 
     if (!dev->pulsed || up->pulse_type == RPU_PULSE_NONE) {
         /* exact W -= lr Dᵀ X, no bounds, in GEMMs of the whole tile's blocks of

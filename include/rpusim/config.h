@@ -134,7 +134,7 @@ typedef enum {
     RPU_DEVICE_TRANSFER   /* transfer: TransferCompound, Tiki-Taka v1 (§5) */
 } rpu_device_type;
 
-/* True for the compound device types. */
+/* True for the compound device types. Local (pure). */
 static inline bool rpu_device_type_is_compound(rpu_device_type t) {
     return t >= RPU_DEVICE_VECTOR && t <= RPU_DEVICE_TRANSFER;
 }

@@ -55,9 +55,8 @@ typedef struct rpu_net rpu_net;
 rpu_status rpu_experiment_load(const char *path, const char *const *overrides, int n_overrides,
                                rpu_experiment **exp);
 /* The same from text (source names it in messages). Local. */
-rpu_status rpu_experiment_parse(const char *text, const char *source,
-                                const char *const *overrides, int n_overrides,
-                                rpu_experiment **exp);
+rpu_status rpu_experiment_parse(const char *text, const char *source, const char *const *overrides,
+                                int n_overrides, rpu_experiment **exp);
 /* Frees the experiment, sets *exp to NULL, accepts NULL. Local. */
 void rpu_experiment_free(rpu_experiment **exp);
 /* The experiment as text after the overrides (what checkpoints and the output store):
@@ -72,9 +71,9 @@ typedef struct {
     uint64_t seed;
     int epochs, batch_size;
     float lr;
-    int lr_step;     /* 0: constant */
+    int lr_step; /* 0: constant */
     float lr_gamma;
-    float momentum;  /* digital parameters (biases) */
+    float momentum; /* digital parameters (biases) */
     char output_dir[512];
     char checkpoint[512];
     int checkpoint_every, keep_checkpoints, progress_every;
@@ -162,12 +161,12 @@ float *rpu_net_momentum(rpu_net *net, int k, int *n);
 /* ------------------------------------------------------------------ training */
 
 typedef struct {
-    int epoch, epochs;   /* 1-based current epoch */
-    int batch, batches;  /* 1-based batch within the epoch */
-    int64_t step;        /* optimizer steps done in the run */
-    double loss, acc;    /* running means over the epoch so far */
+    int epoch, epochs;  /* 1-based current epoch */
+    int batch, batches; /* 1-based batch within the epoch */
+    int64_t step;       /* optimizer steps done in the run */
+    double loss, acc;   /* running means over the epoch so far */
     double samples_per_s;
-    double eta_s;        /* estimated seconds to the end of the run */
+    double eta_s; /* estimated seconds to the end of the run */
 } rpu_progress;
 
 typedef struct {
@@ -278,8 +277,8 @@ typedef struct {
     int tiles, weights;
     double mean_abs_err; /* mean |W_hat - W| */
     double max_abs_err;
-    double mean_abs_w;   /* mean |W| */
-    double rel_err;      /* mean |W_hat - W| / mean |W| */
+    double mean_abs_w; /* mean |W| */
+    double rel_err;    /* mean |W_hat - W| / mean |W| */
 } rpu_readout_layer_report;
 rpu_status rpu_readout_report(MPI_Comm comm, const rpu_experiment *exp, const char *checkpoint,
                               int over_sampling, rpu_readout_layer_report *out, int max, int *n);
