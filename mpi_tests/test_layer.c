@@ -817,6 +817,10 @@ static void test_fp_linear(void) {
     fp_linear_case("linear 13->7 max 5/3, analog bias", 13, 7, 2, 5, 3, 4, 2002);
     fp_linear_case("linear 9->4 one tile, no bias", 9, 4, 0, 0, 0, 3, 2003);
     fp_linear_case("linear 6->5 max 1/1 (30 tiles), digital bias", 6, 5, 1, 1, 1, 2, 2004);
+    /* one input split, 150 output splits: at 2 ranks each holds 75 tiles, whose outputs go
+     * to the owners of their samples as floats (more channel ranges per rank than the
+     * delivery once merged into one span, sending another rank's channels) */
+    fp_linear_case("linear 5->300 max 8/2 (150 tiles), digital bias", 5, 300, 1, 8, 2, 3, 2005);
 }
 
 /* from_digital / get_weights round trip (PyTorch layout) and the NULL-bias rule: a bias

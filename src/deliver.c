@@ -63,6 +63,7 @@ void rpu_deliver_buf_free(rpu_deliver_buf *b) {
     free(b->send);
     free(b->recv);
     free(b->counts);
+    free(b->scratch);
     memset(b, 0, sizeof *b);
 }
 
@@ -144,25 +145,19 @@ int rpu_contrib_build(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, 
 typedef void (*run_fn)(size_t off, size_t len, void *arg);
 
 static int64_t runs(const rpu_contrib_table *t, int p, int q, int n, int C, size_t L, run_fn f,
-                    void *arg) {
+                    void *arg, int *scratch) {
     int q0, q1;
     rpu_batch_part(n, q, t->ranks, &q0, &q1);
     const rpu_contrib *c = t->list + t->first[p];
     const int k = t->first[p + 1] - t->first[p];
     int64_t total = 0;
-    enum { MAXI = 64 };
-    int a[MAXI], b[MAXI];
+    int *a = scratch, *b = scratch + k;
     for (int nn = q0; nn < q1; ++nn) {
         /* the channel intervals of p's contributions that hold sample nn, sorted by start */
         int m = 0;
         for (int e = 0; e < k; ++e) {
             if (nn < c[e].s0 || nn >= c[e].s1 || c[e].cc <= 0) continue;
-            int lo = c[e].c0, hi = c[e].c0 + c[e].cc;
-            if (m == MAXI) { /* more than MAXI tiles: merge into the last interval's span */
-                if (lo < a[m - 1]) a[m - 1] = lo;
-                if (hi > b[m - 1]) b[m - 1] = hi;
-                continue;
-            }
+            const int lo = c[e].c0, hi = c[e].c0 + c[e].cc;
             int j = m++;
             while (j > 0 && a[j - 1] > lo) {
                 a[j] = a[j - 1];
@@ -189,16 +184,28 @@ static int64_t runs(const rpu_contrib_table *t, int p, int q, int n, int C, size
     return total;
 }
 
-void rpu_deliver_volume(const rpu_contrib_table *t, int me, int n, int C, size_t L, int64_t *sent,
-                        int64_t *received) {
+/* The most contributions of one rank (the scratch of runs: twice that many ints). */
+static int max_contribs(const rpu_contrib_table *t) {
+    int k = 1;
+    for (int p = 0; p < t->ranks; ++p)
+        if (t->first[p + 1] - t->first[p] > k) k = t->first[p + 1] - t->first[p];
+    return k;
+}
+
+int rpu_deliver_volume(const rpu_contrib_table *t, int me, int n, int C, size_t L, int64_t *sent,
+                       int64_t *received) {
+    int *scratch = (int *)malloc(sizeof(int) * 2 * (size_t)max_contribs(t));
+    if (!scratch) return 0;
     int64_t s = 0, r = 0;
     for (int q = 0; q < t->ranks; ++q) {
         if (q == me) continue;
-        s += runs(t, me, q, n, C, L, NULL, NULL);
-        r += runs(t, q, me, n, C, L, NULL, NULL);
+        s += runs(t, me, q, n, C, L, NULL, NULL, scratch);
+        r += runs(t, q, me, n, C, L, NULL, NULL, scratch);
     }
+    free(scratch);
     if (sent) *sent = s;
     if (received) *received = r;
+    return 1;
 }
 
 rpu_status rpu_deliver_prepare(const rpu_contrib_table *t, int me, int n, int C, size_t L,
@@ -210,11 +217,18 @@ rpu_status rpu_deliver_prepare(const rpu_contrib_table *t, int me, int n, int C,
         buf->counts = c;
         buf->counts_cap = 4 * P;
     }
+    const int k = max_contribs(t);
+    if (buf->scratch_cap < 2 * k) {
+        int *c = (int *)realloc(buf->scratch, sizeof(int) * 2 * (size_t)k);
+        if (!c) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the delivery to %d ranks", P);
+        buf->scratch = c;
+        buf->scratch_cap = 2 * k;
+    }
     int *sc = buf->counts, *sd = sc + P, *rc = sd + P, *rd = rc + P;
     int64_t st = 0, rt = 0;
     for (int q = 0; q < P; ++q) {
-        const int64_t s = q == me ? 0 : runs(t, me, q, n, C, L, NULL, NULL);
-        const int64_t r = q == me ? 0 : runs(t, q, me, n, C, L, NULL, NULL);
+        const int64_t s = q == me ? 0 : runs(t, me, q, n, C, L, NULL, NULL, buf->scratch);
+        const int64_t r = q == me ? 0 : runs(t, q, me, n, C, L, NULL, NULL, buf->scratch);
         if (st + s > INT_MAX || rt + r > INT_MAX)
             return RPU_FAIL(RPU_ERR_ARG,
                             "a delivery of more than %d values per rank (batch %d x %d channels "
@@ -272,7 +286,7 @@ rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_t
     const int *sc = buf->counts, *sd = sc + P, *rc = sd + P, *rd = rc + P;
     cursor c = {(char *)data, (char *)buf->send, esize, 0, mode};
     for (int q = 0; q < P; ++q)
-        if (q != me) runs(t, me, q, n, C, L, pack, &c);
+        if (q != me) runs(t, me, q, n, C, L, pack, &c, buf->scratch);
     int err = MPI_Alltoallv(buf->send, sc, sd, type, buf->recv, rc, rd, type, comm);
     if (err != MPI_SUCCESS) {
         char msg[MPI_MAX_ERROR_STRING];
@@ -283,6 +297,6 @@ rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_t
     c.buf = (char *)buf->recv;
     c.pos = 0;
     for (int p = 0; p < P; ++p)
-        if (p != me) runs(t, p, me, n, C, L, unpack, &c);
+        if (p != me) runs(t, p, me, n, C, L, unpack, &c, buf->scratch);
     return RPU_OK;
 }

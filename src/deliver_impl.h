@@ -81,6 +81,8 @@ typedef struct {
     size_t send_cap, recv_cap;
     int *counts; /* [4 * ranks]: send counts, send displs, recv counts, recv displs */
     int counts_cap;
+    int *scratch; /* channel intervals of one rank's contributions */
+    int scratch_cap;
 } rpu_deliver_buf;
 void rpu_deliver_buf_free(rpu_deliver_buf *b);
 
@@ -88,9 +90,9 @@ typedef enum { RPU_DELIVER_COPY_FLOAT, RPU_DELIVER_ADD_INT64 } rpu_deliver_mode;
 
 /* Elements (values) of [n, C, L] that this rank sends to others and receives from others
  * in rpu_deliver with table t (what MPI_Alltoallv is given: the sums of its send and
- * receive counts). Local. */
-void rpu_deliver_volume(const rpu_contrib_table *t, int me, int n, int C, size_t L, int64_t *sent,
-                        int64_t *received);
+ * receive counts). Returns 0 when out of memory. Local. */
+int rpu_deliver_volume(const rpu_contrib_table *t, int me, int n, int C, size_t L, int64_t *sent,
+                       int64_t *received);
 
 /* Sizes buf for rpu_deliver with table t on rank `me` (element size esize: 4 for floats, 8
  * for int64). Call it before the collective that agrees on errors (the layer's agree_ok /

@@ -126,8 +126,10 @@ static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batc
     int n = 0;
     if (s == RPU_OK && !rpu_contrib_build(&tab, &g, ranks, batch, spb, batch_split, true))
         s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
+    if (s == RPU_OK &&
+        !rpu_deliver_volume(&tab, rank, batch, p->out_channels, (size_t)Lout, &sent, NULL))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
     if (s == RPU_OK) {
-        rpu_deliver_volume(&tab, rank, batch, p->out_channels, (size_t)Lout, &sent, NULL);
         if (n_in == 1) {
             add(calls, max_calls, &n, RPU_PHASE_FORWARD, RPU_COMM_ALLREDUCE, 1, 4, ranks,
                 "status (rpu_agree, int)");
@@ -144,10 +146,9 @@ static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batc
                 "every rank's samples of the output (float)");
     }
     if (s == RPU_OK && input_grad) {
-        if (!rpu_contrib_build(&tab, &g, ranks, batch, spb, batch_split, false))
+        if (!rpu_contrib_build(&tab, &g, ranks, batch, spb, batch_split, false) ||
+            !rpu_deliver_volume(&tab, rank, batch, p->in_channels, (size_t)Lin, &sent, NULL))
             s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
-        else
-            rpu_deliver_volume(&tab, rank, batch, p->in_channels, (size_t)Lin, &sent, NULL);
     }
     if (s == RPU_OK && input_grad) {
         if (dx_terms == 1) {
