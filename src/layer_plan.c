@@ -75,6 +75,23 @@ static void add(rpu_comm_call *calls, int max, int *n, rpu_phase phase, rpu_comm
     ++*n;
 }
 
+/* The calls of one delivered result (forward output or input gradient): with one term per
+ * element (one_term), rpu_agree and the floats to the owners; else agree_max and the int64
+ * terms; then, unless by parts, the gather of every rank's samples (whole elements). */
+static void result_calls(rpu_comm_call *calls, int max, int *n, rpu_phase ph, bool one_term,
+                         int64_t sent, int64_t whole, int ranks, bool parts,
+                         const char *const what[3]) {
+    if (one_term) {
+        add(calls, max, n, ph, RPU_COMM_ALLREDUCE, 1, 4, ranks, "status (rpu_agree, int)");
+        add(calls, max, n, ph, RPU_COMM_ALLTOALL, sent, 4, ranks, what[0]);
+    } else {
+        add(calls, max, n, ph, RPU_COMM_ALLREDUCE, 2, 8, ranks,
+            "maximum and error flag (2 doubles)");
+        add(calls, max, n, ph, RPU_COMM_ALLTOALL, sent, 8, ranks, what[1]);
+    }
+    if (!parts && ranks > 1) add(calls, max, n, ph, RPU_COMM_ALLGATHER, whole, 4, ranks, what[2]);
+}
+
 static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
                        const int *in_size, bool input_grad, int ranks, int rank, bool parts,
                        rpu_comm_call *calls, int max_calls, int *n_calls) {
@@ -129,42 +146,24 @@ static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batc
     if (s == RPU_OK &&
         !rpu_deliver_volume(&tab, rank, batch, p->out_channels, (size_t)Lout, &sent, NULL))
         s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
-    if (s == RPU_OK) {
-        if (n_in == 1) {
-            add(calls, max_calls, &n, RPU_PHASE_FORWARD, RPU_COMM_ALLREDUCE, 1, 4, ranks,
-                "status (rpu_agree, int)");
-            add(calls, max_calls, &n, RPU_PHASE_FORWARD, RPU_COMM_ALLTOALL, sent, 4, ranks,
-                "outputs to the owners of their samples (float, one tile per element)");
-        } else {
-            add(calls, max_calls, &n, RPU_PHASE_FORWARD, RPU_COMM_ALLREDUCE, 2, 8, ranks,
-                "maximum and error flag (2 doubles)");
-            add(calls, max_calls, &n, RPU_PHASE_FORWARD, RPU_COMM_ALLTOALL, sent, 8, ranks,
-                "output partial sums to the owners of their samples (int64)");
-        }
-        if (!parts && ranks > 1)
-            add(calls, max_calls, &n, RPU_PHASE_FORWARD, RPU_COMM_ALLGATHER, ny, 4, ranks,
-                "every rank's samples of the output (float)");
-    }
+    static const char *const fwd_what[3] = {
+        "outputs to the owners of their samples (float, one tile per element)",
+        "output partial sums to the owners of their samples (int64)",
+        "every rank's samples of the output (float)"};
+    static const char *const bwd_what[3] = {
+        "input gradient to the owners of its samples (float, one tile per element)",
+        "input gradient partial sums to the owners of their samples (int64)",
+        "every rank's samples of the input gradient (float)"};
+    if (s == RPU_OK)
+        result_calls(calls, max_calls, &n, RPU_PHASE_FORWARD, n_in == 1, sent, ny, ranks, parts,
+                     fwd_what);
     if (s == RPU_OK && input_grad) {
         if (!rpu_contrib_build(&tab, &g, ranks, batch, spb, batch_split, false) ||
             !rpu_deliver_volume(&tab, rank, batch, p->in_channels, (size_t)Lin, &sent, NULL))
             s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
-    }
-    if (s == RPU_OK && input_grad) {
-        if (dx_terms == 1) {
-            add(calls, max_calls, &n, RPU_PHASE_BACKWARD, RPU_COMM_ALLREDUCE, 1, 4, ranks,
-                "status (rpu_agree, int)");
-            add(calls, max_calls, &n, RPU_PHASE_BACKWARD, RPU_COMM_ALLTOALL, sent, 4, ranks,
-                "input gradient to the owners of its samples (float, one tile per element)");
-        } else {
-            add(calls, max_calls, &n, RPU_PHASE_BACKWARD, RPU_COMM_ALLREDUCE, 2, 8, ranks,
-                "maximum and error flag (2 doubles)");
-            add(calls, max_calls, &n, RPU_PHASE_BACKWARD, RPU_COMM_ALLTOALL, sent, 8, ranks,
-                "input gradient partial sums to the owners of their samples (int64)");
-        }
-        if (!parts && ranks > 1)
-            add(calls, max_calls, &n, RPU_PHASE_BACKWARD, RPU_COMM_ALLGATHER, nx, 4, ranks,
-                "every rank's samples of the input gradient (float)");
+        else
+            result_calls(calls, max_calls, &n, RPU_PHASE_BACKWARD, dx_terms == 1, sent, nx, ranks,
+                         parts, bwd_what);
     }
     rpu_contrib_free(&tab);
     /* update: the holders of a tile whose update splits by rows share their rows */
