@@ -445,7 +445,6 @@ static void test_against_reference(void) {
             CHECK(ref_compound_update(b, x, d, n, 0.02f) == 0, "reference refused %s",
                   cases[k].type);
         }
-        int diff = 0;
         for (int q = 0; q < rpu_tile_device_array_count(a); ++q) {
             const char *name;
             const float *pa = rpu_tile_device_array(a, q, &name);
@@ -453,7 +452,6 @@ static void test_against_reference(void) {
             const int bad = memcmp(pa, pb, sizeof(float) * R * C) != 0;
             CHECK(!bad, "case %zu (%s): array %s differs from the reference", k, cases[k].type,
                   name);
-            diff += bad;
         }
         float wa[63], wb[63];
         CHECK_OK(rpu_tile_get_weights(a, wa, RPU_WEIGHTS_STORED));
