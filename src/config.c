@@ -20,7 +20,7 @@ rpu_status rpu_config_set(rpu_config *cfg, const char *key, const char *value) {
         return RPU_FAIL(RPU_ERR_ARG, "rpu_config_set: %s is NULL",
                         !cfg ? "cfg" : (!key ? "key" : "value"));
     char err[CONFIG_ERR_MAX];
-    if (config_set_field(cfg, key, value, err, sizeof err) != RPU_OK)
+    if (config_set_key(cfg, key, value, err, sizeof err) != RPU_OK)
         return RPU_FAIL(RPU_ERR_CONFIG, "%s", err);
     return RPU_OK;
 }
@@ -152,7 +152,7 @@ static rpu_status set_entries(rpu_config *cfg, int n, const char *const *keys,
         if (depth[i] < 0) order[m++] = i;
     rpu_config tmp = *cfg;
     for (int k = 0; s == RPU_OK && k < n; ++k) {
-        s = config_set_field(&tmp, keys[order[k]], values[order[k]], err, errsz);
+        s = config_set_key(&tmp, keys[order[k]], values[order[k]], err, errsz);
         if (s != RPU_OK) *bad = order[k];
     }
     if (s == RPU_OK) *cfg = tmp;

@@ -1,7 +1,7 @@
 /* rpusim — named presets (aihwkit.simulator.presets, spec compound-devices.md §10) and the
  * order in which a text's resetting keys are applied.
  *
- * A preset is data: a list of "key = value" texts applied with config_set_field, so that
+ * A preset is data: a list of "key = value" texts applied with config_set_key, so that
  * every value is range-checked like a user's and a preset can use any key there is,
  * including another preset (the config presets name their device by "device.preset").
  *   - device presets (aihwkit's *PresetDevice classes): a device type and device fields,
@@ -306,15 +306,11 @@ static void list_names(const preset *tab, size_t n, char *buf, size_t size) {
     }
 }
 
-rpu_status config_apply_preset(rpu_config *cfg, const char *key, const char *name, char *err,
+/* Applies preset name for the preset key (trimmed); cfg may be partly changed on failure. */
+static rpu_status apply_preset(rpu_config *cfg, const char *key, const char *name, char *err,
                                size_t errsz) {
     size_t pl = 0;
-    config_key_role role = config_key_role_of(key, &pl);
-    bool dev = role == KEY_DEVICE_PRESET;
-    if (role != KEY_CONFIG_PRESET && !dev) {
-        snprintf(err, errsz, "%s: not a preset key", key);
-        return RPU_ERR_CONFIG;
-    }
+    bool dev = config_key_role_of(key, &pl) == KEY_DEVICE_PRESET;
     const preset *tab = dev ? device_presets : config_presets;
     size_t n = dev ? N_DEVICE_PRESETS : N_CONFIG_PRESETS;
     const preset *p = find_preset(tab, n, name);
@@ -331,13 +327,43 @@ rpu_status config_apply_preset(rpu_config *cfg, const char *key, const char *nam
     for (const preset_kv *kv = p->kv; kv->key; ++kv) {
         char full[300], inner[CONFIG_ERR_MAX];
         snprintf(full, sizeof full, "%.*s%s", (int)pl, key, kv->key);
-        if (config_set_field(cfg, full, kv->value, inner, sizeof inner) != RPU_OK) {
+        if (config_set_key(cfg, full, kv->value, inner, sizeof inner) != RPU_OK) {
             /* a preset's own values are checked by the tests; this names the row */
             snprintf(err, errsz, "%s = %s: %.700s", key, name, inner);
             return RPU_ERR_CONFIG;
         }
     }
     return RPU_OK;
+}
+
+/* Copies src into dst (size bytes) without surrounding blanks; false if it does not fit. */
+static bool copy_trimmed(char *dst, size_t size, const char *src) {
+    while (*src == ' ' || *src == '\t')
+        ++src;
+    size_t n = strlen(src);
+    while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\t'))
+        --n;
+    if (n >= size) return false;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return true;
+}
+
+rpu_status config_set_key(rpu_config *cfg, const char *key, const char *value, char *err,
+                          size_t errsz) {
+    char k[256], name[100];
+    if (!copy_trimmed(k, sizeof k, key)) return config_set_field(cfg, key, value, err, errsz);
+    config_key_role role = config_key_role_of(k, NULL);
+    if (role != KEY_CONFIG_PRESET && role != KEY_DEVICE_PRESET)
+        return config_set_field(cfg, key, value, err, errsz);
+    if (!copy_trimmed(name, sizeof name, value)) {
+        snprintf(err, errsz, "%s: preset name too long", k);
+        return RPU_ERR_CONFIG;
+    }
+    rpu_config tmp = *cfg;
+    rpu_status s = apply_preset(&tmp, k, name, err, errsz);
+    if (s == RPU_OK) *cfg = tmp;
+    return s;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -347,7 +373,10 @@ rpu_status config_apply_preset(rpu_config *cfg, const char *key, const char *nam
 rpu_status rpu_config_preset(rpu_config *cfg, const char *name) {
     if (!cfg || !name)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_config_preset: %s is NULL", !cfg ? "cfg" : "name");
-    return rpu_config_set(cfg, "preset", name);
+    char err[CONFIG_ERR_MAX];
+    if (config_set_key(cfg, "preset", name, err, sizeof err) != RPU_OK)
+        return RPU_FAIL(RPU_ERR_CONFIG, "%s", err);
+    return RPU_OK;
 }
 
 rpu_status rpu_device_params_preset(rpu_device_params *dev, const char *name) {
@@ -355,7 +384,9 @@ rpu_status rpu_device_params_preset(rpu_device_params *dev, const char *name) {
         return RPU_FAIL(RPU_ERR_ARG, "rpu_device_params_preset: %s is NULL", !dev ? "dev" : "name");
     rpu_config tmp;
     rpu_config_default(&tmp, RPU_KIND_SINGLE);
-    RPU_CHECK(rpu_config_set(&tmp, "device.preset", name));
+    char err[CONFIG_ERR_MAX];
+    if (config_set_key(&tmp, "device.preset", name, err, sizeof err) != RPU_OK)
+        return RPU_FAIL(RPU_ERR_CONFIG, "%s", err);
     *dev = tmp.device;
     return RPU_OK;
 }

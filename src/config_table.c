@@ -730,18 +730,6 @@ rpu_status config_set_field(rpu_config *cfg, const char *key, const char *value,
     }
     const field_desc *d = config_find_field(k);
     if (!d) {
-        config_key_role role = config_key_role_of(k, NULL);
-        if (role == KEY_CONFIG_PRESET || role == KEY_DEVICE_PRESET) {
-            char name[100];
-            if (!copy_trimmed(name, sizeof name, value)) {
-                snprintf(err, errsz, "%s: preset name too long", k);
-                return RPU_ERR_CONFIG;
-            }
-            rpu_config tmp = *cfg;
-            rpu_status s = config_apply_preset(&tmp, k, name, err, errsz);
-            if (s == RPU_OK) *cfg = tmp;
-            return s;
-        }
         config_unknown_key_message(k, err, errsz);
         return RPU_ERR_CONFIG;
     }
