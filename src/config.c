@@ -136,9 +136,11 @@ static rpu_status set_entries(rpu_config *cfg, int n, const char *const *keys,
                 !strcmp(ki, kj))
                 continue;
             snprintf(err, errsz,
-                     "%s cannot be combined with %s: both reset the same settings (a preset "
-                     "sets the kind and device type itself); keep one of them",
-                     ki, kj);
+                     "%s cannot be combined with %s: both reset the same settings (%s); keep "
+                     "one of them",
+                     ki, kj,
+                     plen[i] == 0 ? "a preset sets the kind itself"
+                                  : "a device preset sets the device type itself");
             *bad = i;
             s = RPU_ERR_CONFIG;
             break;
