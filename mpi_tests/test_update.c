@@ -227,15 +227,22 @@ out:
 }
 
 /* Holders (rpu_tile_update_rows, tile.h): three copies of a 40 x 7 tile update rows
- * [0, 16), [16, 32), [32, 40) of the same batch; each copy's rows equal the whole update's
+ * [0, 16), [16, 32), [32, 40) of the same batch (a pulsed update, which splits at any row:
+ * [0, 5), [5, 23), [23, 40)); each copy's rows equal the whole update's
  * bitwise (weights and the arrays of rpu_tile_update_arrays), its other rows stay as they
  * were, its counters equal the whole tile's; two calls, the second after copying the
  * holders' rows in (as the layer does). */
 static void holder_case(const rpu_config *c, int per_pulse, const char *label) {
-    const int R = 40, C = 7, n = 4, cuts[4] = {0, 16, 32, 40};
+    const int R = 40, C = 7, n = 4;
     const uint64_t seed = 809;
     rpu_tile *a = make(c, R, C, seed, 2), *h[3] = {NULL, NULL, NULL};
     if (!a) return;
+    const int pulsed = a->dev.pulsed && c->update.pulse_type != RPU_PULSE_NONE &&
+                       c->update.pulse_type != RPU_PULSE_NONE_WITH_DEVICE;
+    const int B = rpu_tile_update_row_block(a);
+    CHECK(B == (pulsed ? 1 : RPU_UPDATE_ROW_BLOCK), "%s: row block %d", label, B);
+    const int cuts16[4] = {0, 16, 32, 40}, cuts1[4] = {0, 5, 23, 40};
+    const int *cuts = pulsed ? cuts1 : cuts16;
     float w[40 * 7], sc[40], x[4 * 7], d[4 * 40], before[40 * 7];
     tl_fill_uniform(w, R * C, -0.55f, 0.55f, seed, 1);
     tl_fill_uniform(sc, R, 0.5f, 2.0f, seed, 4);
@@ -284,9 +291,8 @@ static void holder_case(const rpu_config *c, int per_pulse, const char *label) {
         }
     }
     CHECK(bad == 0,
-          "%s: holders of rows [0,16) [16,32) [32,40) == the whole update (%zu "
-          "mismatches)",
-          label, bad);
+          "%s: holders of rows [0,%d) [%d,%d) [%d,40) == the whole update (%zu mismatches)",
+          label, cuts[1], cuts[1], cuts[2], cuts[2], bad);
     CHECK(moved > (size_t)R * C / 4, "%s: the updates moved %zu weights", label, moved);
 out:
     for (int k = 0; k < 3; ++k)

@@ -1257,9 +1257,9 @@ rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad) 
 }
 
 /* Rows [r0, r1) of held tile t that holder m of h updates: consecutive runs of whole
- * RPU_UPDATE_ROW_BLOCK blocks, as even as blocks allow. */
-static void holder_rows(const rpu_tile_slot *ts, int m, int h, int *r0, int *r1) {
-    const int B = RPU_UPDATE_ROW_BLOCK, nb = (ts->rows + B - 1) / B;
+ * blocks of B rows (rpu_tile_update_row_block), as even as blocks allow. */
+static void holder_rows(const rpu_tile_slot *ts, int B, int m, int h, int *r0, int *r1) {
+    const int nb = (ts->rows + B - 1) / B;
     const int b0 = (int)((int64_t)nb * m / h), b1 = (int)((int64_t)nb * (m + 1) / h);
     *r0 = b0 * B < ts->rows ? b0 * B : ts->rows;
     *r1 = b1 * B < ts->rows ? b1 * B : ts->rows;
@@ -1277,8 +1277,9 @@ static rpu_status update_split(rpu_conv *l, int t, const float *X, const float *
     if (!rpu_tile_update_row_splittable(tile))
         return tile_error(l, t, rpu_tile_update(tile, X, D, M, lr));
     const int h = ts->holders, m = rpu_tile_holder_index(ts, l->rank, l->size);
+    const int B = rpu_tile_update_row_block(tile);
     int r0, r1;
-    holder_rows(ts, m, h, &r0, &r1);
+    holder_rows(ts, B, m, h, &r0, &r1);
     rpu_status s = tile_error(l, t, rpu_tile_update_rows(tile, X, D, M, lr, r0, r1));
     int *counts = (int *)malloc(sizeof(int) * 2 * (size_t)h);
     if (s == RPU_OK && !counts)
@@ -1290,7 +1291,7 @@ static rpu_status update_split(rpu_conv *l, int t, const float *X, const float *
     int *displs = counts + h;
     for (int q = 0; q < h; ++q) {
         int a, b;
-        holder_rows(ts, q, h, &a, &b);
+        holder_rows(ts, B, q, h, &a, &b);
         counts[q] = (b - a) * ts->cols;
         displs[q] = a * ts->cols;
     }

@@ -560,6 +560,14 @@ bool rpu_tile_update_row_splittable(const rpu_tile *t) {
     return t != NULL;
 }
 
+int rpu_tile_update_row_block(const rpu_tile *t) {
+    if (!t) return RPU_UPDATE_ROW_BLOCK;
+    const rpu_pulse_type pt = t->cfg.update.pulse_type;
+    return t->dev.pulsed && pt != RPU_PULSE_NONE && pt != RPU_PULSE_NONE_WITH_DEVICE
+               ? 1
+               : RPU_UPDATE_ROW_BLOCK;
+}
+
 /* The update of rows [r0, r0 + Rl) of a tile of R rows whose weights start at w (row r0)
  * and whose device state is dev (row 0 = row r0): d [n, R] and scales [R] of the whole
  * tile. */
@@ -637,12 +645,11 @@ static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const
 
 rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                 int r0, int r1) {
-    const int R = t->p.out_size, C = t->p.in_size;
-    if (r0 < 0 || r1 > R || r0 > r1 || (r0 % RPU_UPDATE_ROW_BLOCK && r0 != R) ||
-        (r1 % RPU_UPDATE_ROW_BLOCK && r1 != R))
+    const int R = t->p.out_size, C = t->p.in_size, B = rpu_tile_update_row_block(t);
+    if (r0 < 0 || r1 > R || r0 > r1 || (r0 % B && r0 != R) || (r1 % B && r1 != R))
         return RPU_FAIL(RPU_ERR_ARG,
                         "rpu_tile_update_rows: rows [%d, %d) of %d not in blocks of %d", r0, r1, R,
-                        RPU_UPDATE_ROW_BLOCK);
+                        B);
     if (!(lr >= 0) || !isfinite(lr))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: learning rate %g must be >= 0", (double)lr);
     if (r0 == r1) {

@@ -144,15 +144,20 @@ rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, f
  * other rows are untouched, and the tile's counters advance as in the whole update, so
  * after the other holders' rows are copied in (the arrays of rpu_tile_update_arrays, then
  * rpu_tile_rows_copied) every holder has the whole update's result. r0 and r1 are
- * multiples of RPU_UPDATE_ROW_BLOCK (or the row count): the exact update computes its
- * GEMMs in blocks of that many rows, split or not; the pulsed update draws every row's
- * random numbers at addresses of that row's own. rpu_tile_update_row_splittable is true
- * for every tile. Errors: those of rpu_tile_update, RPU_ERR_ARG (a range not in blocks).
- * Local. */
-#define RPU_UPDATE_ROW_BLOCK 16
+ * multiples of rpu_tile_update_row_block(t) (or the row count). Errors: those of
+ * rpu_tile_update, RPU_ERR_ARG (a range not in blocks). Local. */
 rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                 int r0, int r1);
+/* True for every tile (the update of any tile may be split by rows). Local. */
 bool rpu_tile_update_row_splittable(const rpu_tile *t);
+/* The rows in which t's update may be cut (rpu_tile_update_rows): RPU_UPDATE_ROW_BLOCK
+ * where the update is a BLAS call (no pulses: the exact W -= lr Dᵀ X, and the rank-one
+ * updates of pulse_type none_with_device), since a BLAS kernel may give a row other bits
+ * when the rows around it change; 1 for the pulsed update, which draws every row's random
+ * numbers at addresses of that row's own and touches no other row. A property of the
+ * config (the same for every tile of a layer). Local. */
+#define RPU_UPDATE_ROW_BLOCK 16
+int rpu_tile_update_row_block(const rpu_tile *t);
 
 /* The [out, in] float arrays an update writes (the weights, and the persistent weights of
  * devices with write noise) into arrays[0..max); returns how many there are. With

@@ -520,6 +520,7 @@ static rpu_status profile_layer(run_state *st, int l) {
     const rpu_tile *t0 = rpu_conv_tile(li->conv, 0);
     S->batch_split = t0 && rpu_tile_batch_splittable(t0);
     S->row_update = t0 && rpu_tile_update_row_splittable(t0);
+    S->row_block = rpu_tile_update_row_block(t0);
     S->lout = (int)spatial(li->out_nd, li->out_sp);
     int n = 0;
     TRY(rpu_conv_comm_plan(S->p, S->cfg, st->n0, li->in_sp, li->input_grad, 1, 0, NULL, 0, &n));

@@ -131,9 +131,9 @@ static double batch_share(int n, int lout, int m, int h) {
 }
 
 /* Rows [r0, r1) of `rows` that holder m of h updates (layer.c's holder_rows: blocks of
- * RPU_UPDATE_ROW_BLOCK rows), as a fraction. */
-static double row_share(int rows, int m, int h) {
-    const int B = RPU_UPDATE_ROW_BLOCK, nb = (rows + B - 1) / B;
+ * B rows, rpu_tile_update_row_block), as a fraction. */
+static double row_share(int rows, int B, int m, int h) {
+    const int nb = (rows + B - 1) / B;
     const long b0 = (long)nb * m / h, b1 = (long)nb * (m + 1) / h;
     const long r0 = b0 * B < rows ? b0 * B : rows, r1 = b1 * B < rows ? b1 * B : rows;
     return (double)(r1 - r0) / rows;
@@ -149,7 +149,7 @@ static void add_tile(double *C, int ranks, const rpu_tile_slot *ts, const sm_lay
         if (h == 1) {
             C[r] += c * s;
         } else if (f == RPU_PHASE_UPDATE) {
-            C[r] += (L->row_update ? c * row_share(ts->rows, m, h) : c) * s;
+            C[r] += (L->row_update ? c * row_share(ts->rows, L->row_block > 0 ? L->row_block : RPU_UPDATE_ROW_BLOCK, m, h) : c) * s;
         } else {
             const double mvm = L->mvm[f] ? L->mvm[f][t] : 0;
             const double part = L->batch_split ? batch_share(batch, L->lout, m, h) : 1.0;

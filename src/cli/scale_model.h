@@ -79,6 +79,7 @@ typedef struct {
                          samples (the tile's own MVMs); the rest every holder repeats */
     bool batch_split; /* rpu_tile_batch_splittable: else every holder computes the batch */
     bool row_update;  /* rpu_tile_update_row_splittable: else every holder updates whole */
+    int row_block;    /* rpu_tile_update_row_block: the rows in which the update splits */
     int lout;         /* output pixels per sample (1 for linear): the sample blocks */
 } sm_layer;
 
