@@ -292,6 +292,19 @@ static void test_unknown(void) {
     CHECK_STATUS(rpu_device_params_preset(&c.device, "nope"), RPU_ERR_CONFIG);
     CHECK(memcmp(&c, &before, sizeof c) == 0, "failed device params preset changed cfg");
 
+    /* names in any case, as enum values */
+    rpu_config up = before;
+    CHECK_OK(rpu_config_set(&up, "device.preset", "ReRam_SB"));
+    CHECK(up.device.type == RPU_DEVICE_SOFT_BOUNDS && up.device.w_max == 1.25f,
+          "device.preset = ReRam_SB");
+    /* a sub-device prefix is a device prefix: the preset goes to its keys, which a single
+     * device does not have (an error naming the sub-device key) */
+    CHECK_STATUS(rpu_config_set(&c, "device.unit_cell_devices.0.preset", "reram_sb"),
+                 RPU_ERR_CONFIG);
+    CHECK(mentions("device.unit_cell_devices.0.") && !mentions("unknown config key \"device."
+                                                               "unit_cell_devices.0.preset"),
+          "sub-device preset: %s", rpu_last_error());
+    CHECK(memcmp(&c, &before, sizeof c) == 0, "failed sub-device preset changed cfg");
     /* not a device prefix: an unknown key, not a preset */
     CHECK_STATUS(rpu_config_set(&c, "forward.preset", "reram_sb"), RPU_ERR_CONFIG);
     CHECK(mentions("unknown config key"), "forward.preset: %s", rpu_last_error());
@@ -425,6 +438,18 @@ static void test_ordering(void) {
         {"preset", "preset", false},
         {"preset", "forward.out_noise", false},
         {"forward.out_noise", "kind", false},
+        /* sub-devices of compounds (keys recognised by shape) */
+        {"device.unit_cell_devices.0.preset", "device.unit_cell_devices.0.type", true},
+        {"device.unit_cell_devices.1.type", "device.unit_cell_devices.1.preset", true},
+        {"device.unit_cell_devices.0.preset", "device.unit_cell_devices.1.type", false},
+        {"device.preset", "device.unit_cell_devices.0.type", true},
+        {"preset", "device.unit_cell_devices.3.preset", true},
+        {"device.type", "device.unit_cell_devices.0.type", false},
+        {"device.unit_cell_devices.0.unit_cell_devices.1.preset",
+         "device.unit_cell_devices.0.unit_cell_devices.1.type", true},
+        {"device.unit_cell_devices.x.preset", "device.unit_cell_devices.x.type", false},
+        {"device.unit_cell_devices..preset", "device.unit_cell_devices..type", false},
+        {"forward.unit_cell_devices.0.preset", "forward.unit_cell_devices.0.type", false},
     };
     for (size_t i = 0; i < sizeof rep / sizeof rep[0]; ++i)
         CHECK(rpu_config_key_replaces(rep[i].key, rep[i].other) == rep[i].want,

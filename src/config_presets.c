@@ -258,14 +258,41 @@ static bool ends_with(const char *s, size_t n, const char *suffix) {
     return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
-/* True if "<prefix[0, n)>type" is a device-type key. */
+/* The sub-device segment of compound devices (aihwkit's UnitCell.unit_cell_devices). */
+static const char sub_segment[] = "unit_cell_devices.";
+
+/* True if prefix[0, n) names a device: a prefix P whose "P type" is a device-type row of
+ * the table ("device."), or such a prefix followed by sub-device segments
+ * "unit_cell_devices.<N>." (a compound's sub-devices, compound spec §1; those keys are not
+ * rows of the table, so they are recognised by their shape). */
 static bool is_device_prefix(const char *prefix, size_t n) {
+    size_t base = n;
+    for (;;) { /* strip trailing "unit_cell_devices.<N>." segments */
+        size_t e = base;
+        if (e < 2 || prefix[e - 1] != '.') break;
+        size_t d = e - 1;
+        while (d > 0 && prefix[d - 1] >= '0' && prefix[d - 1] <= '9')
+            --d;
+        size_t m = sizeof sub_segment - 1;
+        if (d == e - 1 || d < m || memcmp(prefix + d - m, sub_segment, m) != 0) break;
+        base = d - m;
+    }
     char k[300];
-    if (n + 5 > sizeof k) return false;
-    memcpy(k, prefix, n);
-    memcpy(k + n, "type", 5);
+    if (base + 5 > sizeof k) return false;
+    memcpy(k, prefix, base);
+    memcpy(k + base, "type", 5);
     const field_desc *d = config_find_field(k);
     return d && d->type == T_DEVTYPE;
+}
+
+/* ASCII case-insensitive equality (preset names are spelled in any case, as enum values). */
+static bool name_eq(const char *a, const char *b) {
+    for (; *a && *b; ++a, ++b) {
+        char x = (*a >= 'A' && *a <= 'Z') ? (char)(*a - 'A' + 'a') : *a;
+        char y = (*b >= 'A' && *b <= 'Z') ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y) return false;
+    }
+    return *a == *b;
 }
 
 config_key_role config_key_role_of(const char *key, size_t *prefix_len) {
@@ -293,7 +320,7 @@ config_key_role config_key_role_of(const char *key, size_t *prefix_len) {
 
 static const preset *find_preset(const preset *tab, size_t n, const char *name) {
     for (size_t i = 0; i < n; ++i)
-        if (!strcmp(tab[i].name, name)) return &tab[i];
+        if (name_eq(tab[i].name, name)) return &tab[i];
     return NULL;
 }
 

@@ -427,6 +427,8 @@ rpu_status rpu_config_set(rpu_config *cfg, const char *key, const char *value);
  * (the expanded values), so a written config (and a checkpoint) keeps its values if a
  * preset's table changes later.
  *
+ * Preset names are spelled in any case.
+ *
  * Ordering in texts (rpu_config_parse, rpu_config_set_entries, experiment [rpu]
  * sections): the keys that reset what they govern are applied first, widest first,
  * whatever their position: "kind" or "preset", then "device.type" or "device.preset",
