@@ -220,14 +220,14 @@ static rpu_status rpu_entries(rpu_experiment *e) {
             at[i++] = k;
         }
     int bad = -1;
-    if (s == RPU_OK && rpu_config_set_entries(&e->cfg, n, keys, values, &bad) != RPU_OK) {
+    rpu_status r = s == RPU_OK ? rpu_config_set_entries(&e->cfg, n, keys, values, &bad) : s;
+    if (s == RPU_OK && r != RPU_OK) {
         char inner[1024], w[700];
         snprintf(inner, sizeof inner, "%s", rpu_last_error());
         if (bad >= 0)
-            s = RPU_FAIL(RPU_ERR_CONFIG, "%s: [rpu] %s",
-                         where(e, &e->entries[at[bad]], w, sizeof w), inner);
+            s = RPU_FAIL(r, "%s: [rpu] %s", where(e, &e->entries[at[bad]], w, sizeof w), inner);
         else
-            s = RPU_FAIL(RPU_ERR_CONFIG, "%s: [rpu] %s", e->source, inner);
+            s = RPU_FAIL(r, "%s: [rpu] %s", e->source, inner);
     }
     free(keys);
     free(values);
