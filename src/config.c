@@ -203,7 +203,6 @@ rpu_status rpu_config_parse(rpu_config *cfg, const char *text, const char *sourc
     if (!cfg || !text)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_config_parse: %s is NULL", !cfg ? "cfg" : "text");
     const char *src = source ? source : "<config text>";
-    char err[CONFIG_ERR_MAX];
     ini_reader r;
     ini_open(&r, text, strlen(text));
     rpu_status s = RPU_OK;
@@ -249,6 +248,7 @@ rpu_status rpu_config_parse(rpu_config *cfg, const char *text, const char *sourc
             values[i] = ent[i].value;
         }
         int bad = -1;
+        char err[CONFIG_ERR_MAX];
         rpu_status e = set_entries(cfg, n, keys, values, &bad, err, sizeof err);
         if (e != RPU_OK) s = RPU_FAIL(e, "%s:%d: %s", src, bad >= 0 ? ent[bad].line : 0, err);
     }

@@ -224,10 +224,8 @@ static rpu_status rpu_entries(rpu_experiment *e) {
     if (s == RPU_OK && r != RPU_OK) {
         char inner[1024], w[700];
         snprintf(inner, sizeof inner, "%s", rpu_last_error());
-        if (bad >= 0)
-            s = RPU_FAIL(r, "%s: [rpu] %s", where(e, &e->entries[at[bad]], w, sizeof w), inner);
-        else
-            s = RPU_FAIL(r, "%s: [rpu] %s", e->source, inner);
+        const char *loc = bad >= 0 ? where(e, &e->entries[at[bad]], w, sizeof w) : e->source;
+        s = RPU_FAIL(r, "%s: [rpu] %s", loc, inner);
     }
     free(keys);
     free(values);
