@@ -114,13 +114,25 @@ check "map split=tiles: named" has "$work/mts.txt" "bad value 'split=tiles' (wan
 check "map --split foo: exit 2" expect_rc 2 "$work/mtf.txt" "$rpusim" map \
     --layer "linear in=8 out=4" --ranks 1 --split foo
 check "map --split foo: named" has "$work/mtf.txt" "--split 'foo': want mapped or tile_array"
-# communication: output 32x32x32 x batch 32 int64 = 8388608 bytes + 16 (max, flag); on 2
-# ranks a ring allreduce sends 2(P-1)/P = 1 x that per rank; backward 16x32x32 x 32 x 8;
-# the one tile has 2 holders, so rank 1 holds a copy (4608 cells, 20 bytes each)
+# communication: one tile (32 x 144, float forward and input gradient), 2 holders that
+# split the 32 samples in blocks of one ([0, 16), [16, 32)), which are also the ranks' own
+# samples: the delivery sends nothing; agreeing on errors is a ring allreduce of one int
+# (2(P-1)/P x 4 = 4 bytes) each way; the last layer's outputs are gathered (ring
+# allgather: (P-1)/P x 32 x 32x32x32 x 4 = 2097152); rank 1 holds a copy (4608 cells, 20
+# bytes each)
 check "map with --input runs" expect_rc 0 "$work/map8.txt" "$rpusim" map \
     --layer "conv2d in=16 out=32 k=3 padding=1" --input 16x32x32 --batch 32 --ranks 2
 check "map: send bytes per rank" bash -c "tr -s ' ' <'$work/map8.txt' | sed 's/^ //' |
-    grep -qx '1 1 4608 92160 8388624 4194320'"
+    grep -qx '1 1 4608 92160 2097156 4'"
+# linear 100 -> 10, batch 6: the 6 samples are one MAC block (64 vectors), so holder 0 (rank 1,
+# the owner) computes them all and sends rank 0 its samples [0, 3): 3 x 10 floats (120) + 4 +
+# the gather of the outputs (1/2 x 6 x 10 x 4 = 120) = 244, rank 0 4 + 120; backward 3 x
+# 100 floats (1200) + 4, rank 0 4
+check "map linear with --input runs" expect_rc 0 "$work/map8l.txt" "$rpusim" map \
+    --layer "linear in=100 out=10" --input 100 --batch 6 --ranks 2
+check "map: send bytes to the owners of the samples" bash -c "tr -s ' ' <'$work/map8l.txt' |
+    sed 's/^ //' | grep -E '^[01] 1 ' | cut -d' ' -f1,5,6 | tr '\n' ' ' |
+    grep -qx '0 124 4 1 244 1204 '"
 check "map: linear after conv flattens" expect_rc 0 "$work/map9.txt" "$rpusim" map \
     --layer "conv1d in=2 out=4 k=3" --layer "linear in=24 out=10" --input 2x8 --ranks 2 --summary
 check "map: totals over layers" grep -q "^all layers:" "$work/map9.txt"

@@ -17,9 +17,9 @@ static FILE *g_out; /* PMPI_COUNT_OUT: the per-rank log, opened at the first mar
 static int g_out_tried;
 
 const char *pc_op_name(int op) {
-    static const char *const names[RPU_COMM_N_OPS] = {"allreduce",      "reduce",    "bcast",
-                                                      "reduce_scatter", "allgather", "send",
-                                                      "recv",           "barrier",   "other"};
+    static const char *const names[RPU_COMM_N_OPS] = {
+        "allreduce", "reduce", "bcast",   "reduce_scatter", "allgather",
+        "send",      "recv",   "barrier", "alltoall",       "other"};
     return op >= 0 && op < RPU_COMM_N_OPS ? names[op] : "?";
 }
 
@@ -264,7 +264,7 @@ int MPI_Alltoall(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, i
 int MPI_Alltoallv(const void *sbuf, const int scounts[], const int sdispls[], MPI_Datatype stype,
                   void *rbuf, const int rcounts[], const int rdispls[], MPI_Datatype rtype,
                   MPI_Comm comm) {
-    record(RPU_COMM_OTHER, sum_counts(scounts, comm), stype, comm, -1);
+    record(RPU_COMM_ALLTOALL, sum_counts(scounts, comm), stype, comm, -1);
     return PMPI_Alltoallv(sbuf, scounts, sdispls, stype, rbuf, rcounts, rdispls, rtype, comm);
 }
 int MPI_Scan(const void *sbuf, void *rbuf, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm) {

@@ -6,7 +6,8 @@
  * root or peer) in the terms of the communication plan of include/rpusim/layer.h
  * (rpu_comm_call): the element count of a call that moves pieces (reduce_scatter,
  * allgather) is the sum of the pieces; a call the plan has no operation for (gather,
- * alltoall, scan, communicator creation, ...) is RPU_COMM_OTHER.
+ * alltoall (MPI_Alltoallv is RPU_COMM_ALLTOALL), scan, communicator creation, ...) is
+ * RPU_COMM_OTHER.
  *
  * Two ways to use it:
  *   - linked into a test program (mpi_tests/test_comm_plan.c): the test switches recording

@@ -14,7 +14,9 @@
  *   2. the committed experiments examples/lenet5.ini and data/vgg8-synthetic.ini (one step
  *      of a small batch);
  *   3. rpu_conv_placement gives the owners the layers were created with;
- *   4. argument errors of the plan functions; the wrapper's operation names.
+ *   4. argument errors of the plan functions; the wrapper's operation names;
+ *   5. the layer API with whole results on every rank (rpu_conv_forward / _backward) on
+ *      every analog layer of the network of 1.
  * Run at 1-4 ranks (rpusim_add_mpi_test). */
 #include "pmpi_count.h"
 #include "testlib.h"
@@ -165,9 +167,8 @@ static void run_experiment(const char *label, rpu_experiment *e, int c, int h, i
  * whole by every holder of a tile) or floating_point (exact updates, split by rows over
  * a tile's holders, which then gather each other's rows: at 2-4 ranks the 1-, 2- and
  * 3-tile layers have holders, unevenly at 3 and 4) */
-static void test_rules(const char *kind) {
-    char text[2048];
-    snprintf(text, sizeof text,
+static void rules_text(const char *kind, char *text, size_t len) {
+    snprintf(text, len,
              "[run]\nseed = 3\n"
              "[rpu]\nkind = %s\n%s"
              "mapping.max_input_size = 20\nmapping.max_output_size = 6\n"
@@ -189,6 +190,11 @@ static void test_rules(const char *kind) {
              "[layer.t1]\ntype = tanh\n"
              "[layer.fc2]\ntype = linear\nout = 4\n",
              kind, strcmp(kind, "single") ? "" : "device.type = constant_step\n");
+}
+
+static void test_rules(const char *kind) {
+    char text[2048];
+    rules_text(kind, text, sizeof text);
     rpu_experiment *e = NULL;
     CHECK_OK(rpu_experiment_parse(text, "rules.ini", NULL, 0, &e));
     if (!e) return;
@@ -210,6 +216,64 @@ static void test_rules(const char *kind) {
     snprintf(label, sizeof label, "rules (%s)", kind);
     run_experiment(label, e, 3, 10, 10, 5, 2, &tiles);
     CHECK(tiles == 1 + 6 + 3 + 2 + 18 + 1, "rules: %d tiles", tiles);
+    rpu_experiment_free(&e);
+}
+
+/* 5. the layer API that gives every rank the whole result (rpu_conv_forward and
+ * rpu_conv_backward: the Python front end's calls) against rpu_conv_comm_plan, for every
+ * analog layer of the rules network on a batch of 5 */
+static void test_layer_api(const char *kind) {
+    char text[2048], label[96];
+    rules_text(kind, text, sizeof text);
+    rpu_experiment *e = NULL;
+    CHECK_OK(rpu_experiment_parse(text, "rules.ini", NULL, 0, &e));
+    rpu_net *net = NULL;
+    const int sp[2] = {10, 10}, n = 5;
+    if (e) CHECK_OK(rpu_net_create(MPI_COMM_WORLD, e, 3, 2, sp, &net));
+    for (int k = 0; net && k < rpu_net_layer_count(net); ++k) {
+        rpu_net_layer info;
+        CHECK_OK(rpu_net_layer_info(net, k, &info));
+        if (!info.conv) continue;
+        snprintf(label, sizeof label, "layer API (%s) %s", kind, info.name);
+        size_t nin = (size_t)n * info.in_c, nout = (size_t)n * info.out_c;
+        for (int a = 0; a < info.in_nd; ++a)
+            nin *= (size_t)info.in_sp[a];
+        for (int a = 0; a < info.out_nd; ++a)
+            nout *= (size_t)info.out_sp[a];
+        float *x = malloc(sizeof(float) * nin), *dx = malloc(sizeof(float) * nin);
+        float *y = malloc(sizeof(float) * nout), *dy = malloc(sizeof(float) * nout);
+        tl_fill_uniform(x, nin, -1, 1, 77, (uint64_t)k);
+        tl_fill_uniform(dy, nout, -0.1f, 0.1f, 78, (uint64_t)k);
+        int n_plan = 0;
+        const rpu_conv_params *p = rpu_conv_get_params(info.conv);
+        const rpu_config *cfg = rpu_conv_config(info.conv);
+        CHECK_OK(rpu_conv_comm_plan(p, cfg, n, info.in_sp, info.input_grad, tl_size(), tl_rank(),
+                                    NULL, 0, &n_plan));
+        rpu_comm_call *plan = calloc((size_t)n_plan + 1, sizeof *plan);
+        CHECK_OK(rpu_conv_comm_plan(p, cfg, n, info.in_sp, info.input_grad, tl_size(), tl_rank(),
+                                    plan, n_plan, &n_plan));
+        rpu_conv_set_training(info.conv, true);
+        pc_reset();
+        pc_record(1);
+        rpu_status st = rpu_conv_forward(info.conv, x, n, info.in_sp, y);
+        pc_record(0);
+        CHECK_OK(st);
+        compare_phase(label, 0, plan, n_plan, RPU_PHASE_FORWARD);
+        pc_reset();
+        pc_record(1);
+        st = rpu_conv_backward(info.conv, dy, info.input_grad ? dx : NULL);
+        pc_record(0);
+        CHECK_OK(st);
+        compare_phase(label, 0, plan, n_plan, RPU_PHASE_BACKWARD);
+        pc_reset();
+        pc_record(1);
+        st = rpu_conv_update(info.conv, 0.01f);
+        pc_record(0);
+        CHECK_OK(st);
+        compare_phase(label, 0, plan, n_plan, RPU_PHASE_UPDATE);
+        free(plan), free(x), free(dx), free(y), free(dy);
+    }
+    rpu_net_destroy(&net);
     rpu_experiment_free(&e);
 }
 
@@ -249,12 +313,13 @@ static void test_arguments(void) {
     CHECK_STATUS(rpu_conv_comm_plan(&p, &cfg, 2, in, true, 3, 0, NULL, 0, NULL), RPU_ERR_ARG);
     const int tiny[2] = {1, 1};
     CHECK_STATUS(rpu_conv_comm_plan(&p, &cfg, 2, tiny, true, 3, 0, NULL, 0, &n), RPU_ERR_ARG);
-    /* a short array gets the first calls and the full count: the one tile (6 x 36) has both
-     * ranks as holders, so forward and backward (2 + 2 calls) and the split pulsed update
-     * (rpu_agree, then the weights' rows gathered) */
+    /* a short array gets the first calls and the full count: the one tile (6 x 36) has all
+     * three ranks as holders, so forward and backward (rpu_agree, the delivery to the owners
+     * of the samples, the gather of every rank's samples: 3 + 3 calls) and the split pulsed
+     * update (rpu_agree, then the weights' rows gathered) */
     rpu_comm_call one[1];
     CHECK_OK(rpu_conv_comm_plan(&p, &cfg, 2, in, true, 3, 1, one, 1, &n));
-    CHECK(n == 6 && one[0].phase == RPU_PHASE_FORWARD && one[0].layer == -1,
+    CHECK(n == 8 && one[0].phase == RPU_PHASE_FORWARD && one[0].layer == -1,
           "one of %d calls written", n);
     CHECK_STATUS(rpu_net_comm_plan(NULL, 2, 1, 0, NULL, 0, &n), RPU_ERR_ARG);
     rpu_tile_grid g;
@@ -271,5 +336,7 @@ int main(int argc, char **argv) {
     test_rules("floating_point");
     test_files();
     test_arguments();
+    test_layer_api("single");
+    test_layer_api("floating_point");
     return tl_finish();
 }

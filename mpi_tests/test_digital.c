@@ -552,6 +552,23 @@ static void test_dropout(void) {
     memcpy(y2, x, sizeof(float) * N);
     CHECK_OK(rpu_dropout_forward(y2, N, p, true, 2024, 5, 7, m2, y2));
     CHECK(memcmp(y, y2, sizeof(float) * N) == 0, "dropout in place");
+    /* a range of the step's elements (a rank's samples in a network): the whole call's
+     * mask and output there, at every start within a block of 4 and across blocks */
+    {
+        static const size_t first[] = {0, 1, 2, 3, 4, 5, 7, 4097, 99990};
+        static const size_t len[] = {10, 1, 2, 3, 777, 4, 0, 513, 10};
+        long bad_part = 0;
+        for (int k = 0; k < 9; ++k) {
+            CHECK_OK(rpu_dropout_forward_at(x + first[k], first[k], len[k], p, true, 2024, 5, 7, m2,
+                                            y2));
+            bad_part += memcmp(m2, m1 + first[k], sizeof(float) * len[k]) != 0 ||
+                        memcmp(y2, y + first[k], sizeof(float) * len[k]) != 0;
+        }
+        CHECK(bad_part == 0,
+              "dropout of elements [first, first + n): the whole mask's part "
+              "(%ld of 9 ranges differ)",
+              bad_part);
+    }
 
     struct {
         uint64_t seed;

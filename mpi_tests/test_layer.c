@@ -817,6 +817,10 @@ static void test_fp_linear(void) {
     fp_linear_case("linear 13->7 max 5/3, analog bias", 13, 7, 2, 5, 3, 4, 2002);
     fp_linear_case("linear 9->4 one tile, no bias", 9, 4, 0, 0, 0, 3, 2003);
     fp_linear_case("linear 6->5 max 1/1 (30 tiles), digital bias", 6, 5, 1, 1, 1, 2, 2004);
+    /* one input split, 150 output splits: at 2 ranks each holds 75 tiles, whose outputs go
+     * to the owners of their samples as floats (more channel ranges per rank than the
+     * delivery once merged into one span, sending another rank's channels) */
+    fp_linear_case("linear 5->300 max 8/2 (150 tiles), digital bias", 5, 300, 1, 8, 2, 3, 2005);
 }
 
 /* from_digital / get_weights round trip (PyTorch layout) and the NULL-bias rule: a bias
@@ -1162,15 +1166,49 @@ static int conv_scenario_sections(section *s) {
     return k;
 }
 
+/* Gathers every rank's samples of v [n, per] on every rank: rank q of P holds samples
+ * floor(n q / P) to floor(n (q + 1) / P) (the rule layer.h gives for rpu_batch_part,
+ * checked here too). */
+static void gather_parts(MPI_Comm comm, float *v, int n, size_t per) {
+    int P, r;
+    MPI_Comm_size(comm, &P);
+    MPI_Comm_rank(comm, &r);
+    int *counts = malloc(sizeof(int) * 2 * (size_t)P), *displs = counts + P;
+    for (int q = 0; q < P; ++q) {
+        const int s0 = (int)((long)n * q / P), s1 = (int)((long)n * (q + 1) / P);
+        int b0 = -1, b1 = -1;
+        rpu_batch_part(n, q, P, &b0, &b1);
+        CHECK(b0 == s0 && b1 == s1, "rpu_batch_part(%d, %d, %d) = [%d, %d), want [%d, %d)", n, q, P,
+              b0, b1, s0, s1);
+        counts[q] = (int)((size_t)(s1 - s0) * per);
+        displs[q] = (int)((size_t)s0 * per);
+    }
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, counts, displs, MPI_FLOAT, comm);
+    free(counts);
+}
+
 /* One training step of a scenario: forward (output to o), backward (input gradient
  * after it), get_grad (weight gradient after that; bias gradient to b), update with lr 0.1.
+ * With parts, through rpu_conv_forward_part / rpu_conv_backward_part (each rank gets its
+ * own samples, gathered here), else the calls that give every rank the whole result.
  * Returns o advanced past the three. */
 static float *scenario_step(rpu_conv *l, const float *x, const float *dy, int n, const int *size,
-                            float *o, size_t nx, size_t ny, size_t nw, float *b) {
-    CHECK_OK(rpu_conv_forward(l, x, n, size, o));
-    o += ny;
-    CHECK_OK(rpu_conv_backward(l, dy, o));
-    o += nx;
+                            float *o, size_t nx, size_t ny, size_t nw, float *b, int parts) {
+    if (parts) {
+        for (size_t q = 0; q < ny + nx; ++q)
+            o[q] = NAN; /* the other ranks' samples must come from the gathers */
+        CHECK_OK(rpu_conv_forward_part(l, x, n, size, o));
+        gather_parts(rpu_conv_comm(l), o, n, ny / (size_t)n);
+        o += ny;
+        CHECK_OK(rpu_conv_backward_part(l, dy, o));
+        gather_parts(rpu_conv_comm(l), o, n, nx / (size_t)n);
+        o += nx;
+    } else {
+        CHECK_OK(rpu_conv_forward(l, x, n, size, o));
+        o += ny;
+        CHECK_OK(rpu_conv_backward(l, dy, o));
+        o += nx;
+    }
     CHECK_OK(rpu_conv_get_grad(l, o, b));
     o += nw;
     CHECK_OK(rpu_conv_update(l, 0.1f));
@@ -1199,7 +1237,7 @@ static void conv_scenario(MPI_Comm comm, float *res) {
     for (int st = 0; st < STEPS; ++st) {
         tl_fill_uniform(x, (int)nx, -1, 1, 32 + (uint64_t)st, 1);
         tl_fill_uniform(dy, (int)ny, -0.5f, 0.5f, 32 + (uint64_t)st, 2);
-        o = scenario_step(l, x, dy, n, size, o, nx, ny, nw, b);
+        o = scenario_step(l, x, dy, n, size, o, nx, ny, nw, b, st & 1);
     }
     CHECK_OK(rpu_conv_get_weights(l, o, o + nw, RPU_READ_EXACT));
     free(x), free(dy);
@@ -1397,7 +1435,7 @@ static void holders_scenario(MPI_Comm comm, float *res) {
         memset(x + per, 0, sizeof(float) * per); /* sample (vector) 1: zeros */
         for (size_t q = 3 * per; q < 4 * per; ++q)
             x[q] *= 8.0f; /* sample 3: saturates */
-        o = scenario_step(l, x, dy, n, lin ? NULL : size, o, nx, ny, nw, b);
+        o = scenario_step(l, x, dy, n, lin ? NULL : size, o, nx, ny, nw, b, st & 1);
     }
     CHECK_OK(rpu_conv_get_weights(l, o, o + nw, RPU_READ_EXACT));
     free(x), free(dy), free(b);

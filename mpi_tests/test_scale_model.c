@@ -85,21 +85,31 @@ static void test_step(void) {
                   .lout = 1};
     sm_profile prof = {1, &L, 10, 1e-4};
     const sm_machine m = {4, 4, {1e-6, 1e9}, {1e-6, 1e9}, 0, {0, 1}};
-    /* the plan: 2 input splits, so forward = allreduce of 2 doubles + of 10 x 8 int64 */
-    const double comm2 = (1e-6 + 16e-9) + (1e-6 + 640e-9);
-    const double comm4 = 2 * (1e-6 + 16e-9) + 2 * (1e-6 + 640e-9); /* doubling, 2 steps */
+    /* the plan: 2 input splits, so the forward agrees on {max, error} (allreduce of 2
+     * doubles), then each rank sends its int64 partial sums of the other ranks' samples to
+     * them (a sparse exchange: ceil(log2 P) alpha + bytes / beta), and the network gathers
+     * the logits (10 x 8 floats). On 2 ranks each rank holds the two tiles of one input
+     * split (all 8 output channels): it sends 5 samples x 8 channels (320 bytes). On 4 ranks
+     * a rank holds one tile (4 channels, all samples) and sends the samples of the other
+     * ranks: 10 - 2 (its own are [0, 2) or [5, 7)) or 10 - 3: at most 8 x 4 x 8 = 256. */
+    const double gather2 = sm_call_cost(&m, RPU_COMM_ALLGATHER, 320, 2).seconds;
+    const double gather4 = sm_call_cost(&m, RPU_COMM_ALLGATHER, 320, 4).seconds;
+    const double comm2 = (1e-6 + 16e-9) + (1e-6 + 320e-9) + gather2;
+    const double comm4 = 2 * (1e-6 + 16e-9) + (2e-6 + 256e-9) + gather4; /* doubling, 2 steps */
     double ls[3];
     sm_result r;
     CHECK_OK(sm_predict(&prof, &m, 1, 10, &r, ls));
     CHECK(near(r.step, 4.2e-3 + 2e-3 + 1e-3 + 1e-4) && r.comm == 0 && r.calls == 2 &&
-              near(r.payload, 16 + 640),
+              near(r.payload, 16),
           "1 rank: step %g s, comm %g, %d calls, %g bytes", r.step, r.comm, r.calls, r.payload);
     CHECK(near(ls[0], 4.2e-3) && near(ls[1], 2e-3) && near(ls[2], 1e-3),
           "1 rank: layer times %g %g %g", ls[0], ls[1], ls[2]);
     /* 2 ranks, 2 tiles each */
     CHECK_OK(sm_predict(&prof, &m, 2, 10, &r, NULL));
-    CHECK(near(r.step, (2e-4 + 2e-3 + comm2) + 1e-3 + 5e-4 + 1e-4) && near(r.comm, comm2),
-          "2 ranks: step %g s (comm %g, want %g)", r.step, r.comm, comm2);
+    CHECK(near(r.step, (2e-4 + 2e-3 + comm2) + 1e-3 + 5e-4 + 1e-4) && near(r.comm, comm2) &&
+              r.calls == 3 && near(r.payload, 16 + 320 + 320),
+          "2 ranks: step %g s (comm %g, want %g), %d calls, %g bytes", r.step, r.comm, comm2,
+          r.calls, r.payload);
     /* 4 ranks, one tile each */
     CHECK_OK(sm_predict(&prof, &m, 4, 10, &r, NULL));
     CHECK(near(r.step, (2e-4 + 1e-3 + comm4) + 5e-4 + 2.5e-4 + 1e-4),
@@ -109,9 +119,10 @@ static void test_step(void) {
     CHECK_OK(sm_predict(&prof, &one, 4, 10, &r, NULL));
     CHECK(near(r.step, (4 * 2e-4 + 4e-3 + comm4) + 2e-3 + 1e-3 + 4 * 1e-4),
           "4 ranks on one core: step %g s", r.step);
-    /* batch 20: compute doubles, the reduction carries twice the elements */
+    /* batch 20: compute doubles, the exchange and the gather carry twice the elements */
     CHECK_OK(sm_predict(&prof, &m, 2, 20, &r, NULL));
-    const double comm2b = (1e-6 + 16e-9) + (1e-6 + 1280e-9);
+    const double comm2b =
+        (1e-6 + 16e-9) + (1e-6 + 640e-9) + sm_call_cost(&m, RPU_COMM_ALLGATHER, 640, 2).seconds;
     CHECK(near(r.step, 2 * (2e-4 + 2e-3 + 1e-3 + 5e-4 + 1e-4) + comm2b),
           "2 ranks, batch 20: step %g s", r.step);
 }
@@ -145,12 +156,14 @@ static void test_holders(void) {
     const sm_machine m = {4, 4, {1e-6, 1e9}, {1e-6, 1e9}, 0, {0, 1}};
     sm_result r;
     CHECK_OK(sm_predict(&prof, &m, 2, 128, &r, NULL));
-    /* forward: 1.5 + 1 ms and one float allreduce of 128 x 40 (+ the 1-int check);
-     * backward: 1 ms, no reduction (no input gradient); update: 0.6 ms, then the check
-     * and a gather of 40 x 8 floats among the 2 holders */
-    const double comm = (1e-6 + 4e-9) + (1e-6 + 20480e-9) + (1e-6 + 4e-9) +
+    /* forward: 1.5 + 1 ms, the 1-int check, the exchange of outputs (nothing to send: each
+     * holder's block of 64 samples is its own part; one alpha) and the network's gather of
+     * the logits (128 x 40 floats); backward: 1 ms, no exchange (no input gradient);
+     * update: 0.6 ms, then the check and a gather of 40 x 8 floats among the 2 holders */
+    const double comm = (1e-6 + 4e-9) + 1e-6 +
+                        sm_call_cost(&m, RPU_COMM_ALLGATHER, 20480, 2).seconds + (1e-6 + 4e-9) +
                         sm_call_cost(&m, RPU_COMM_ALLGATHER, 1280, 2).seconds;
-    CHECK(near(r.step, 2.5e-3 + 1e-3 + 0.6e-3 + comm) && r.calls == 4,
+    CHECK(near(r.step, 2.5e-3 + 1e-3 + 0.6e-3 + comm) && r.calls == 5,
           "2 holders: step %g s (want %g), %d calls", r.step, 2.5e-3 + 1e-3 + 0.6e-3 + comm,
           r.calls);
     /* batch 10 is one block: holder 0 computes it all */
@@ -180,10 +193,25 @@ static void test_units(void) {
     CHECK(sm_parse_latency("", &v) != NULL, "empty refused");
 }
 
+/* A digital layer (1 ms forward, 0.4 ms backward at batch 10) computes only a rank's own
+ * samples (floor(10 r / P) ...): on 3 ranks the busiest has 4 of 10; no communication of
+ * its own. */
+static void test_digital_parts(void) {
+    sm_layer L = {.name = "act", .type = "tanh", .t1 = {1e-3, 4e-4, 0}, .fixed = {1e-3, 4e-4, 0}};
+    sm_profile prof = {1, &L, 10, 0};
+    const sm_machine m = {4, 4, {1e-6, 1e9}, {1e-6, 1e9}, 0, {0, 1}};
+    sm_result r;
+    CHECK_OK(sm_predict(&prof, &m, 3, 10, &r, NULL));
+    CHECK(near(r.compute, 0.4 * (1e-3 + 4e-4)) && r.comm == 0 && r.calls == 0,
+          "digital layer on 3 ranks: compute %g s (want %g), comm %g, %d calls", r.compute,
+          0.4 * (1e-3 + 4e-4), r.comm, r.calls);
+}
+
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_calls();
     test_step();
+    test_digital_parts();
     test_holders();
     test_units();
     return tl_finish();

@@ -291,8 +291,8 @@ static void holder_case(const rpu_config *c, int per_pulse, const char *label) {
         }
     }
     CHECK(bad == 0,
-          "%s: holders of rows [0,%d) [%d,%d) [%d,40) == the whole update (%zu mismatches)",
-          label, cuts[1], cuts[1], cuts[2], cuts[2], bad);
+          "%s: holders of rows [0,%d) [%d,%d) [%d,40) == the whole update (%zu mismatches)", label,
+          cuts[1], cuts[1], cuts[2], cuts[2], bad);
     CHECK(moved > (size_t)R * C / 4, "%s: the updates moved %zu weights", label, moved);
 out:
     for (int k = 0; k < 3; ++k)

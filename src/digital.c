@@ -461,14 +461,20 @@ rpu_status rpu_flatten_features(int c, int ndim, const int *size, int *features)
 
 rpu_status rpu_dropout_forward(const float *x, size_t n, float p, bool training, uint64_t seed,
                                uint32_t layer_id, uint64_t step, float *mask_out, float *y) {
+    return rpu_dropout_forward_at(x, 0, n, p, training, seed, layer_id, step, mask_out, y);
+}
+
+rpu_status rpu_dropout_forward_at(const float *x, size_t first, size_t n, float p, bool training,
+                                  uint64_t seed, uint32_t layer_id, uint64_t step, float *mask_out,
+                                  float *y) {
     static const char fn[] = "rpu_dropout_forward";
     if (n > 0 && (!x || !mask_out || !y)) return RPU_FAIL(RPU_ERR_ARG, "%s: NULL array", fn);
     if (!(p >= 0.0f && p <= 1.0f))
         return RPU_FAIL(RPU_ERR_ARG, "%s: p = %g must be in [0, 1]", fn, (double)p);
     if (step >> 32)
         return RPU_FAIL(RPU_ERR_ARG, "%s: step %llu must be < 2^32", fn, (unsigned long long)step);
-    if ((uint64_t)n > ((uint64_t)1 << 34))
-        return RPU_FAIL(RPU_ERR_ARG, "%s: %zu values exceed 2^34 per step", fn, n);
+    if ((uint64_t)first + n > ((uint64_t)1 << 34))
+        return RPU_FAIL(RPU_ERR_ARG, "%s: values up to %zu exceed 2^34 per step", fn, first + n);
     if (!training) {
         for (size_t i = 0; i < n; ++i) {
             mask_out[i] = 1.0f;
@@ -478,8 +484,17 @@ rpu_status rpu_dropout_forward(const float *x, size_t n, float p, bool training,
     }
     rpu_rng r;
     rpu_rng_init(&r, seed, rpu_stream_id(layer_id, 0, RPU_PURPOSE_DATA));
-    /* uniforms straight into the mask, then turned into factors in place */
-    rpu_rng_uniform_at(&r, step << 32, mask_out, n);
+    /* uniforms straight into the mask, then turned into factors in place: value i of the
+     * step is value i % 4 of block (step << 32) + i / 4; a start inside a block takes that
+     * block's tail first */
+    const uint64_t block = (step << 32) + first / 4;
+    const size_t head = first % 4 ? 4 - first % 4 : 0, h = head < n ? head : n;
+    if (h) {
+        float four[4];
+        rpu_rng_uniform_at(&r, block, four, 4);
+        memcpy(mask_out, four + first % 4, sizeof(float) * h);
+    }
+    if (n > h) rpu_rng_uniform_at(&r, block + (h ? 1 : 0), mask_out + h, n - h);
     const float scale = p < 1.0f ? (float)(1.0 / (1.0 - (double)p)) : 0.0f;
     for (size_t i = 0; i < n; ++i) {
         mask_out[i] = mask_out[i] < p ? 0.0f : scale;

@@ -17,6 +17,7 @@
 #include "rpusim/readout.h"
 
 #include "agree_impl.h"
+#include "deliver_impl.h"
 #include "error_impl.h"
 #include "patches_impl.h"
 
@@ -59,6 +60,10 @@ struct rpu_conv {
     size_t obuf_cap;
     int64_t *acc;
     size_t acc_cap;
+    /* delivery of results to the owners of their samples (deliver_impl.h) */
+    rpu_contrib_table ctab;
+    rpu_deliver_buf dbuf;
+    bool batch_split; /* rpu_tile_batch_splittable of the layer's tiles (a config property) */
     /* realistic read-out: probe rows per input column, and read-outs so far (the same on
      * every rank: the read-out is collective) */
     int readout_oversampling;
@@ -340,6 +345,14 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     }
     /* every rank must agree before the first collective use (the first failure's message) */
     if ((s = rpu_agree(l->comm, s)) != RPU_OK) goto fail;
+    /* a config property: any held tile answers for all (a tile has several holders only
+     * when there are more ranks than tiles, and then every rank holds one) */
+    l->batch_split = true;
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->tiles[t]) {
+            l->batch_split = rpu_tile_batch_splittable(l->tiles[t]);
+            break;
+        }
     if (l->size > l->grid.n_tiles) { /* every rank knows the grid: all take this branch */
         int color = MPI_UNDEFINED, key = 0;
         for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -385,6 +398,8 @@ void rpu_conv_destroy(rpu_conv **layer) {
     rpu_tile_grid_free(&l->grid);
     free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->xoffs);
     free(l->pbuf), free(l->obuf), free(l->acc);
+    rpu_contrib_free(&l->ctab);
+    rpu_deliver_buf_free(&l->dbuf);
     if (l->have_hcomm) MPI_Comm_free(&l->hcomm);
     if (l->comm != MPI_COMM_NULL && l->comm != 0) MPI_Comm_free(&l->comm);
     free(l);
@@ -825,38 +840,42 @@ static size_t max_tile_cols(const rpu_conv *l, int rows_instead) {
 
 /* ------------------------------------------------------------------ holders' shares */
 
-/* Tiles compute their analog products in BLAS calls of whole samples, at least this many
- * vectors (patches) each: a block is a pure function of the input shape, never of the rank
- * count, so a tile's results do not depend on how its holders split the batch. */
-#define MAC_BLOCK_MIN_VECTORS 64
-
 static int block_samples(const rpu_conv *l) {
-    return (MAC_BLOCK_MIN_VECTORS + l->Lout - 1) / l->Lout;
+    return rpu_block_samples(l->Lout);
 }
 
-/* This rank's share of held tile t in the last forward's batch: it computes samples
- * [c0, c1) and contributes samples [s0, s1) to the layer's output (and input gradient).
- * One holder: everything. Several: consecutive runs of whole blocks, as even as blocks
- * allow. A tile whose batch cannot be split (rpu_tile_batch_splittable) is computed whole
- * by every holder, to keep their states identical, and contributed by its owner. */
-typedef struct {
-    int c0, c1, s0, s1;
-} share;
+/* This rank's share of held tile t in the last forward's batch (rpu_tile_share). */
+typedef rpu_share share;
 
 static share holder_share(const rpu_conv *l, int t) {
-    const rpu_tile_slot *ts = &l->grid.tiles[t];
-    const int h = ts->holders, m = rpu_tile_holder_index(ts, l->rank, l->size);
-    share r = {0, l->n, 0, l->n};
-    if (h <= 1) return r;
-    if (!rpu_tile_batch_splittable(l->tiles[t])) {
-        if (m != 0) r.s1 = 0;
-        return r;
+    return rpu_tile_share(&l->grid, t, l->rank, l->size, l->n, block_samples(l), l->batch_split);
+}
+
+/* The contributions of every rank to the output (outputs = 1) or to the input gradient
+ * (0) of the last forward's batch, into l->ctab. Returns 0 when out of memory. */
+static int contrib_table(rpu_conv *l, int outputs) {
+    return rpu_contrib_build(&l->ctab, &l->grid, l->size, l->n, block_samples(l), l->batch_split,
+                             outputs);
+}
+
+/* Every rank's samples of v [n, C, L] (rpu_batch_part) to every rank: one MPI_Allgatherv
+ * (collective). */
+static rpu_status replicate(rpu_conv *l, float *v, int C, size_t L) {
+    const int P = l->size;
+    if ((size_t)l->n * (size_t)C * L > (size_t)INT_MAX)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: more than %d values in one result", l->label,
+                        INT_MAX);
+    if (P == 1) return RPU_OK;
+    int *counts = l->dbuf.counts, *displs = counts + P; /* free after the delivery */
+    for (int q = 0; q < P; ++q) {
+        int s0, s1;
+        rpu_batch_part(l->n, q, P, &s0, &s1);
+        counts[q] = (int)((size_t)(s1 - s0) * (size_t)C * L);
+        displs[q] = (int)((size_t)s0 * (size_t)C * L);
     }
-    const int spb = block_samples(l), nb = (l->n + spb - 1) / spb;
-    const int b0 = (int)((int64_t)nb * m / h), b1 = (int)((int64_t)nb * (m + 1) / h);
-    r.c0 = r.s0 = b0 * spb < l->n ? b0 * spb : l->n;
-    r.c1 = r.s1 = b1 * spb < l->n ? b1 * spb : l->n;
-    return r;
+    int rc =
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, counts, displs, MPI_FLOAT, l->comm);
+    return rc == MPI_SUCCESS ? RPU_OK : mpi_fail(rc, "MPI_Allgatherv");
 }
 
 /* The first owned tile of tile t's input split (same group and i), whose patches t shares;
@@ -882,7 +901,10 @@ static size_t owned_width(const rpu_conv *l, int rows_instead) {
     return w;
 }
 
-rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_size, float *y) {
+/* The forward; replicated: every rank receives the whole output, else only its samples
+ * (rpu_conv_forward_part). */
+static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in_size, float *y,
+                               int replicated) {
     if (!l || !x || !y || (l->ndim > 0 && !in_size))
         return RPU_FAIL(RPU_ERR_ARG, "forward: NULL argument");
     if (n < 1) return RPU_FAIL(RPU_ERR_ARG, "layer %s: forward: batch size %d < 1", l->label, n);
@@ -932,11 +954,17 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
         off += M * (size_t)ts->rows;
     }
     const size_t ny = (size_t)n * Co * l->Lout;
+    const size_t Lo = (size_t)l->Lout;
+    int p0, p1; /* this rank's samples of the result */
+    rpu_batch_part(n, l->rank, l->size, &p0, &p1);
+    if (s == RPU_OK && !contrib_table(l, 1))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the delivery", l->label);
     if (l->grid.n_in == 1) {
-        /* one contributing tile per output element: assemble floats (-0 made +0, so that
-         * adding the other ranks' zeros changes nothing) */
+        /* one contributing tile per output element: each value goes from the rank that
+         * computed it to the owner of its sample, as it is (-0 made +0) */
+        if (s == RPU_OK)
+            s = rpu_deliver_prepare(&l->ctab, l->rank, n, Co, Lo, sizeof(float), &l->dbuf);
         RPU_CHECK(agree_ok(l, s));
-        memset(y, 0, sizeof(float) * ny);
         off = 0;
         for (int t = 0; t < l->grid.n_tiles; ++t) {
             if (!l->tiles[t]) continue;
@@ -945,19 +973,19 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
             const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
             const share sh = holder_share(l, t);
             for (int nn = sh.s0; nn < sh.s1; ++nn)
-                transpose(Y + (size_t)nn * l->Lout * ts->rows, (size_t)ts->rows,
-                          y + ((size_t)nn * Co + o0) * l->Lout, (size_t)l->Lout, l->Lout, ts->rows);
+                transpose(Y + (size_t)nn * Lo * ts->rows, (size_t)ts->rows,
+                          y + ((size_t)nn * Co + o0) * Lo, Lo, l->Lout, ts->rows);
             off += M * (size_t)ts->rows;
         }
-        int rc = MPI_Allreduce(MPI_IN_PLACE, y, (int)ny, MPI_FLOAT, MPI_SUM, l->comm);
-        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
+        RPU_CHECK(rpu_deliver(l->comm, RPU_DELIVER_COPY_FLOAT, &l->ctab, n, Co, Lo, y, &l->dbuf));
         if (l->bias)
-            for (int nn = 0; nn < n; ++nn)
+            for (int nn = p0; nn < p1; ++nn)
                 for (int c = 0; c < Co; ++c) {
-                    float *yo = y + ((size_t)nn * Co + c) * l->Lout;
-                    for (int p = 0; p < l->Lout; ++p)
+                    float *yo = y + ((size_t)nn * Co + c) * Lo;
+                    for (size_t p = 0; p < Lo; ++p)
                         yo[p] += l->bias[c];
                 }
+        if (replicated) RPU_CHECK(replicate(l, y, Co, Lo));
         l->have_x = l->training;
         return RPU_OK;
     }
@@ -967,6 +995,8 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
                         !grow((void **)&l->pbuf, &l->pbuf_cap,
                               sizeof(float) * max_tile_cols(l, 1) * (size_t)l->Lout)))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the reduction", l->label);
+    if (s == RPU_OK)
+        s = rpu_deliver_prepare(&l->ctab, l->rank, n, Co, Lo, sizeof(int64_t), &l->dbuf);
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
     const int S = fixed_scale(gmax > 0 ? gmax : 1.0, l->grid.n_in);
@@ -980,29 +1010,36 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
         const float *Y = l->obuf + off;
         const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
         float *T = l->pbuf; /* one image's block in output layout [rows, Lout] */
-        const size_t blk = (size_t)ts->rows * l->Lout;
+        const size_t blk = (size_t)ts->rows * Lo;
         const share sh = holder_share(l, t);
         for (int nn = sh.s0; nn < sh.s1; ++nn) {
-            transpose(Y + (size_t)nn * l->Lout * ts->rows, (size_t)ts->rows, T, (size_t)l->Lout,
-                      l->Lout, ts->rows);
-            int64_t *a = l->acc + ((size_t)nn * Co + o0) * l->Lout;
+            transpose(Y + (size_t)nn * Lo * ts->rows, (size_t)ts->rows, T, Lo, l->Lout, ts->rows);
+            int64_t *a = l->acc + ((size_t)nn * Co + o0) * Lo;
             for (size_t q = 0; q < blk; ++q)
                 a[q] += to_fixed(T[q], up);
         }
         off += M * (size_t)ts->rows;
     }
-    int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)ny, MPI_INT64_T, MPI_SUM, l->comm);
-    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
-    for (int nn = 0; nn < n; ++nn)
+    RPU_CHECK(rpu_deliver(l->comm, RPU_DELIVER_ADD_INT64, &l->ctab, n, Co, Lo, l->acc, &l->dbuf));
+    for (int nn = p0; nn < p1; ++nn)
         for (int c = 0; c < Co; ++c) {
             const float b = l->bias ? l->bias[c] : 0.0f;
-            const int64_t *a = l->acc + ((size_t)nn * Co + c) * l->Lout;
-            float *yo = y + ((size_t)nn * Co + c) * l->Lout;
-            for (int p = 0; p < l->Lout; ++p)
+            const int64_t *a = l->acc + ((size_t)nn * Co + c) * Lo;
+            float *yo = y + ((size_t)nn * Co + c) * Lo;
+            for (size_t p = 0; p < Lo; ++p)
                 yo[p] = from_fixed(a[p], S, down) + b;
         }
+    if (replicated) RPU_CHECK(replicate(l, y, Co, Lo));
     l->have_x = l->training;
     return RPU_OK;
+}
+
+rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_size, float *y) {
+    return conv_forward(l, x, n, in_size, y, 1);
+}
+
+rpu_status rpu_conv_forward_part(rpu_conv *l, const float *x, int n, const int *in_size, float *y) {
+    return conv_forward(l, x, n, in_size, y, 0);
 }
 
 /* col2im of one sample of tile ts: adds the tile's input-gradient rows DX (patch-major)
@@ -1048,7 +1085,9 @@ static int dx_terms(const rpu_conv *l) {
     return l->grid.n_out * l->grid.in_share;
 }
 
-rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
+/* The backward; replicated: every rank receives the whole input gradient, else only its
+ * samples' (rpu_conv_backward_part). */
+static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int replicated) {
     if (!l || !dy) return RPU_FAIL(RPU_ERR_ARG, "backward: NULL argument");
     if (l->n < 1) return RPU_FAIL(RPU_ERR_ARG, "layer %s: backward before any forward", l->label);
     const int n = l->n, Co = l->p.out_channels, C = l->p.in_channels, K = l->K;
@@ -1099,11 +1138,17 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         off += M * (size_t)ts->cols;
     }
     const size_t nx = (size_t)n * C * l->Lin;
+    const size_t Li = (size_t)l->Lin;
+    int p0, p1; /* this rank's samples of the result */
+    rpu_batch_part(n, l->rank, l->size, &p0, &p1);
+    if (s == RPU_OK && !contrib_table(l, 0))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the delivery", l->label);
     if (dx_terms(l) == 1) {
         /* one contributing tile per input element: col2im in float within the tile (a fixed
-         * order), then assemble (-0 made +0) */
+         * order), then each value goes to the owner of its sample as it is */
+        if (s == RPU_OK)
+            s = rpu_deliver_prepare(&l->ctab, l->rank, n, C, Li, sizeof(float), &l->dbuf);
         RPU_CHECK(agree_ok(l, s));
-        memset(dx, 0, sizeof(float) * nx);
         off = 0;
         for (int t = 0; t < l->grid.n_tiles; ++t) {
             if (!l->tiles[t]) continue;
@@ -1111,14 +1156,15 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
             const float *DX = l->obuf + off;
             const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
             const share sh = holder_share(l, t);
-            for (int nn = sh.s0; nn < sh.s1; ++nn)
-                col2im_sample(l, ts, DX, nn, dx + ((size_t)nn * C + c0) * l->Lin);
+            for (int nn = sh.s0; nn < sh.s1; ++nn) {
+                float *d = dx + ((size_t)nn * C + c0) * Li;
+                memset(d, 0, sizeof(float) * (size_t)ts->in_ch * Li);
+                col2im_sample(l, ts, DX, nn, d);
+            }
             off += M * (size_t)ts->cols;
         }
-        for (size_t q = 0; q < nx; ++q)
-            dx[q] += 0.0f;
-        int rc = MPI_Allreduce(MPI_IN_PLACE, dx, (int)nx, MPI_FLOAT, MPI_SUM, l->comm);
-        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
+        RPU_CHECK(rpu_deliver(l->comm, RPU_DELIVER_COPY_FLOAT, &l->ctab, n, C, Li, dx, &l->dbuf));
+        if (replicated) RPU_CHECK(replicate(l, dx, C, Li));
         return RPU_OK;
     }
     int max_in_ch = 0;
@@ -1126,8 +1172,10 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         if (l->tiles[t] && l->grid.tiles[t].in_ch > max_in_ch) max_in_ch = l->grid.tiles[t].in_ch;
     if (s == RPU_OK &&
         (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * nx) ||
-         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * (size_t)max_in_ch * l->Lin + 4)))
+         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * (size_t)max_in_ch * Li + 4)))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the reduction", l->label);
+    if (s == RPU_OK)
+        s = rpu_deliver_prepare(&l->ctab, l->rank, n, C, Li, sizeof(int64_t), &l->dbuf);
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
     /* each tile's col2im in float (a fixed order within the tile; a value sums at most K
@@ -1142,23 +1190,32 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
         const rpu_tile_slot *ts = &l->grid.tiles[t];
         const float *DX = l->obuf + off;
         const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
-        const size_t img = (size_t)ts->in_ch * l->Lin;
+        const size_t img = (size_t)ts->in_ch * Li;
         float *T = l->pbuf; /* the tile's input-gradient image of one sample */
         const share sh = holder_share(l, t);
         for (int nn = sh.s0; nn < sh.s1; ++nn) {
             memset(T, 0, sizeof(float) * img);
             col2im_sample(l, ts, DX, nn, T);
-            int64_t *a = l->acc + ((size_t)nn * C + c0) * l->Lin;
+            int64_t *a = l->acc + ((size_t)nn * C + c0) * Li;
             for (size_t q = 0; q < img; ++q)
                 a[q] += to_fixed(T[q], up);
         }
         off += M * (size_t)ts->cols;
     }
-    int rc = MPI_Allreduce(MPI_IN_PLACE, l->acc, (int)nx, MPI_INT64_T, MPI_SUM, l->comm);
-    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
-    for (size_t q = 0; q < nx; ++q)
+    RPU_CHECK(rpu_deliver(l->comm, RPU_DELIVER_ADD_INT64, &l->ctab, n, C, Li, l->acc, &l->dbuf));
+    const size_t q0 = (size_t)p0 * C * Li, q1 = (size_t)p1 * C * Li;
+    for (size_t q = q0; q < q1; ++q)
         dx[q] = from_fixed(l->acc[q], S, down);
+    if (replicated) RPU_CHECK(replicate(l, dx, C, Li));
     return RPU_OK;
+}
+
+rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx) {
+    return conv_backward(l, dy, dx, 1);
+}
+
+rpu_status rpu_conv_backward_part(rpu_conv *l, const float *dy, float *dx) {
+    return conv_backward(l, dy, dx, 0);
 }
 
 rpu_status rpu_conv_program(rpu_conv *l, uint64_t repeat) {
@@ -1405,6 +1462,14 @@ void rpu_linear_set_training(rpu_linear *l, bool training) {
 rpu_status rpu_linear_forward(rpu_linear *l, const float *x, int n, float *y) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear forward: NULL layer");
     return rpu_conv_forward(l->c, x, n, NULL, y);
+}
+rpu_status rpu_linear_forward_part(rpu_linear *l, const float *x, int n, float *y) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear forward: NULL layer");
+    return rpu_conv_forward_part(l->c, x, n, NULL, y);
+}
+rpu_status rpu_linear_backward_part(rpu_linear *l, const float *dy, float *dx) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear backward: NULL layer");
+    return rpu_conv_backward_part(l->c, dy, dx);
 }
 rpu_status rpu_linear_backward(rpu_linear *l, const float *dy, float *dx) {
     if (!l) return RPU_FAIL(RPU_ERR_ARG, "linear backward: NULL layer");

@@ -1,16 +1,19 @@
 /* The communication plan of a mapped layer: the MPI calls layer.c issues in a training step,
  * described without running them (layer.h, "communication plan").
  *
- * Keep in step with layer.c: rpu_conv_forward, rpu_conv_backward and rpu_conv_update. The
- * rules today:
+ * Keep in step with layer.c: rpu_conv_forward(_part), rpu_conv_backward(_part) and
+ * rpu_conv_update. The rules today:
  *   forward:  one input split (grid.n_in == 1): every output element has one contributing
  *             tile, so the ranks agree on the outcome (rpu_agree: MPI_Allreduce of 1 int)
- *             and add float outputs (MPI_Allreduce of batch x out x Lout floats);
- *             else: agree_max (MPI_Allreduce of 2 doubles: the maximum and an error flag)
- *             and the exact reduction (MPI_Allreduce of batch x out x Lout int64);
- *   backward: with an input gradient only; one contributing tile per input element
- *             (dx_terms = n_out x in_share == 1): 1 int + batch x in x Lin floats; else 2
- *             doubles + batch x in x Lin int64;
+ *             and each float output goes from the rank that computed it to the owner of its
+ *             sample (rpu_deliver: one MPI_Alltoallv; a rank's count is what it sends to
+ *             others, deliver_impl.h); else: agree_max (MPI_Allreduce of 2 doubles: the
+ *             maximum and an error flag) and the int64 partial sums to the owners of their
+ *             samples (MPI_Alltoallv); then, for rpu_conv_forward but not for the _part
+ *             call, every rank's samples to every rank (MPI_Allgatherv of batch x out x Lout
+ *             floats);
+ *   backward: with an input gradient only; the same with batch x in x Lin, one contributing
+ *             tile per input element when dx_terms = n_out x in_share == 1;
  *   update:   for each tile this rank holds with other holders (more ranks than tiles,
  *             rpu_tile_slot.holders > 1) whose update splits by rows
  *             (rpu_tile_update_row_splittable): rpu_agree on the holders' communicator
@@ -22,15 +25,16 @@
 #include "rpusim/layer.h"
 #include "rpusim/tile.h"
 
+#include "deliver_impl.h"
 #include "error_impl.h"
 
 #include <limits.h>
 #include <string.h>
 
 const char *rpu_comm_op_name(rpu_comm_op op) {
-    static const char *const names[RPU_COMM_N_OPS] = {"allreduce",      "reduce",    "bcast",
-                                                      "reduce_scatter", "allgather", "send",
-                                                      "recv",           "barrier",   "other"};
+    static const char *const names[RPU_COMM_N_OPS] = {
+        "allreduce", "reduce", "bcast",   "reduce_scatter", "allgather",
+        "send",      "recv",   "barrier", "alltoall",       "other"};
     return (int)op >= 0 && (int)op < RPU_COMM_N_OPS ? names[op] : "?";
 }
 
@@ -71,9 +75,26 @@ static void add(rpu_comm_call *calls, int max, int *n, rpu_phase phase, rpu_comm
     ++*n;
 }
 
-rpu_status rpu_conv_comm_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
-                              const int *in_size, bool input_grad, int ranks, int rank,
-                              rpu_comm_call *calls, int max_calls, int *n_calls) {
+/* The calls of one delivered result (forward output or input gradient): with one term per
+ * element (one_term), rpu_agree and the floats to the owners; else agree_max and the int64
+ * terms; then, unless by parts, the gather of every rank's samples (whole elements). */
+static void result_calls(rpu_comm_call *calls, int max, int *n, rpu_phase ph, bool one_term,
+                         int64_t sent, int64_t whole, int ranks, bool parts,
+                         const char *const what[3]) {
+    if (one_term) {
+        add(calls, max, n, ph, RPU_COMM_ALLREDUCE, 1, 4, ranks, "status (rpu_agree, int)");
+        add(calls, max, n, ph, RPU_COMM_ALLTOALL, sent, 4, ranks, what[0]);
+    } else {
+        add(calls, max, n, ph, RPU_COMM_ALLREDUCE, 2, 8, ranks,
+            "maximum and error flag (2 doubles)");
+        add(calls, max, n, ph, RPU_COMM_ALLTOALL, sent, 8, ranks, what[1]);
+    }
+    if (!parts && ranks > 1) add(calls, max, n, ph, RPU_COMM_ALLGATHER, whole, 4, ranks, what[2]);
+}
+
+static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
+                       const int *in_size, bool input_grad, int ranks, int rank, bool parts,
+                       rpu_comm_call *calls, int max_calls, int *n_calls) {
     if (!n_calls) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_comm_plan: n_calls is NULL");
     *n_calls = 0;
     if (!p || !cfg) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_comm_plan: params or config is NULL");
@@ -96,52 +117,59 @@ rpu_status rpu_conv_comm_plan(const rpu_conv_params *p, const rpu_config *cfg, i
     }
     rpu_tile_grid g;
     RPU_CHECK(rpu_conv_placement(p, cfg, ranks, &g));
-    const int n_in = g.n_in, dx_terms = g.n_out * g.in_share;
-    const int64_t ny = (int64_t)batch * p->out_channels * Lout;
-    const int64_t nx = (int64_t)batch * p->in_channels * Lin;
-    int n = 0;
-    if (n_in == 1) {
-        add(calls, max_calls, &n, RPU_PHASE_FORWARD, RPU_COMM_ALLREDUCE, 1, 4, ranks,
-            "status (rpu_agree, int)");
-        add(calls, max_calls, &n, RPU_PHASE_FORWARD, RPU_COMM_ALLREDUCE, ny, 4, ranks,
-            "outputs (float, one tile per element)");
-    } else {
-        add(calls, max_calls, &n, RPU_PHASE_FORWARD, RPU_COMM_ALLREDUCE, 2, 8, ranks,
-            "maximum and error flag (2 doubles)");
-        add(calls, max_calls, &n, RPU_PHASE_FORWARD, RPU_COMM_ALLREDUCE, ny, 8, ranks,
-            "output partial sums (int64)");
-    }
-    if (input_grad) {
-        if (dx_terms == 1) {
-            add(calls, max_calls, &n, RPU_PHASE_BACKWARD, RPU_COMM_ALLREDUCE, 1, 4, ranks,
-                "status (rpu_agree, int)");
-            add(calls, max_calls, &n, RPU_PHASE_BACKWARD, RPU_COMM_ALLREDUCE, nx, 4, ranks,
-                "input gradient (float, one tile per element)");
-        } else {
-            add(calls, max_calls, &n, RPU_PHASE_BACKWARD, RPU_COMM_ALLREDUCE, 2, 8, ranks,
-                "maximum and error flag (2 doubles)");
-            add(calls, max_calls, &n, RPU_PHASE_BACKWARD, RPU_COMM_ALLREDUCE, nx, 8, ranks,
-                "input gradient partial sums (int64)");
-        }
-    }
-    /* update: the holders of a tile whose update splits by rows share their rows; whether
-     * it splits and how many arrays it writes are properties of the config, asked of a
-     * small tile of it */
+    /* properties of the config, asked of a small tile of it: whether a tile's holders split
+     * the batch (rpu_tile_batch_splittable), whether and how they split the update */
     rpu_status s = RPU_OK;
-    int split = -1, arrays = 0;
-    for (int t = 0; t < g.n_tiles && s == RPU_OK; ++t) {
-        const rpu_tile_slot *ts = &g.tiles[t];
-        if (ts->holders <= 1 || rpu_tile_holder_index(ts, rank, ranks) < 0) continue;
-        if (split < 0) {
-            rpu_tile_params tp = {.out_size = 2, .in_size = 2, .seed = 1, .mac = p->mac};
-            rpu_tile *probe = NULL;
-            s = rpu_tile_create(&tp, cfg, &probe);
-            if (s != RPU_OK) break;
+    bool batch_split = true;
+    int split = 0, arrays = 0;
+    {
+        rpu_tile_params tp = {.out_size = 2, .in_size = 2, .seed = 1, .mac = p->mac};
+        rpu_tile *probe = NULL;
+        s = rpu_tile_create(&tp, cfg, &probe);
+        if (s == RPU_OK) {
             float *a[8];
+            batch_split = rpu_tile_batch_splittable(probe);
             split = rpu_tile_update_row_splittable(probe);
             arrays = rpu_tile_update_arrays(probe, a, 8);
             rpu_tile_destroy(&probe);
         }
+    }
+    const int n_in = g.n_in, dx_terms = g.n_out * g.in_share;
+    const int64_t ny = (int64_t)batch * p->out_channels * Lout;
+    const int64_t nx = (int64_t)batch * p->in_channels * Lin;
+    const int spb = rpu_block_samples((int)Lout);
+    rpu_contrib_table tab = {0};
+    int64_t sent = 0;
+    int n = 0;
+    if (s == RPU_OK && !rpu_contrib_build(&tab, &g, ranks, batch, spb, batch_split, true))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
+    if (s == RPU_OK &&
+        !rpu_deliver_volume(&tab, rank, batch, p->out_channels, (size_t)Lout, &sent, NULL))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
+    static const char *const fwd_what[3] = {
+        "outputs to the owners of their samples (float, one tile per element)",
+        "output partial sums to the owners of their samples (int64)",
+        "every rank's samples of the output (float)"};
+    static const char *const bwd_what[3] = {
+        "input gradient to the owners of its samples (float, one tile per element)",
+        "input gradient partial sums to the owners of their samples (int64)",
+        "every rank's samples of the input gradient (float)"};
+    if (s == RPU_OK)
+        result_calls(calls, max_calls, &n, RPU_PHASE_FORWARD, n_in == 1, sent, ny, ranks, parts,
+                     fwd_what);
+    if (s == RPU_OK && input_grad) {
+        if (!rpu_contrib_build(&tab, &g, ranks, batch, spb, batch_split, false) ||
+            !rpu_deliver_volume(&tab, rank, batch, p->in_channels, (size_t)Lin, &sent, NULL))
+            s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
+        else
+            result_calls(calls, max_calls, &n, RPU_PHASE_BACKWARD, dx_terms == 1, sent, nx, ranks,
+                         parts, bwd_what);
+    }
+    rpu_contrib_free(&tab);
+    /* update: the holders of a tile whose update splits by rows share their rows */
+    for (int t = 0; t < g.n_tiles && s == RPU_OK; ++t) {
+        const rpu_tile_slot *ts = &g.tiles[t];
+        if (ts->holders <= 1 || rpu_tile_holder_index(ts, rank, ranks) < 0) continue;
         if (!split) continue;
         add(calls, max_calls, &n, RPU_PHASE_UPDATE, RPU_COMM_ALLREDUCE, 1, 4, ts->holders,
             "status of the holders' row update (rpu_agree, int)");
@@ -153,4 +181,16 @@ rpu_status rpu_conv_comm_plan(const rpu_conv_params *p, const rpu_config *cfg, i
     if (s != RPU_OK) return s;
     *n_calls = n;
     return RPU_OK;
+}
+
+rpu_status rpu_conv_comm_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
+                              const int *in_size, bool input_grad, int ranks, int rank,
+                              rpu_comm_call *calls, int max_calls, int *n_calls) {
+    return plan(p, cfg, batch, in_size, input_grad, ranks, rank, false, calls, max_calls, n_calls);
+}
+
+rpu_status rpu_conv_comm_plan_parts(const rpu_conv_params *p, const rpu_config *cfg, int batch,
+                                    const int *in_size, bool input_grad, int ranks, int rank,
+                                    rpu_comm_call *calls, int max_calls, int *n_calls) {
+    return plan(p, cfg, batch, in_size, input_grad, ranks, rank, true, calls, max_calls, n_calls);
 }

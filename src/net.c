@@ -4,10 +4,12 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "experiment_impl.h"
 
+#include "agree_impl.h"
 #include "error_impl.h"
 #include "rpusim/digital.h"
 #include "rpusim/layer.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +45,9 @@ struct rpu_net {
     bool training;
     uint64_t step;
     float *dlogits;
-    bool profiling;      /* time every layer (rpu_net_set_profiling) */
+    int ranks, rank;
+    int *counts;    /* [2 * ranks] counts and displacements of the gathers of every rank's part */
+    bool profiling; /* time every layer (rpu_net_set_profiling) */
     double loss_seconds; /* the loss and its gradient, while profiling */
 };
 
@@ -187,6 +191,16 @@ rpu_status rpu_net_create(MPI_Comm comm, const rpu_experiment *exp, int channels
     net->comm = comm;
     net->exp = exp;
     net->training = true;
+    MPI_Comm_size(comm, &net->ranks);
+    MPI_Comm_rank(comm, &net->rank);
+    net->counts = (int *)malloc(sizeof(int) * 2 * (size_t)net->ranks);
+    rpu_status sc =
+        rpu_agree(comm, net->counts ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "out of memory"));
+    if (sc != RPU_OK) {
+        free(net->counts);
+        free(net);
+        return sc;
+    }
     net->in_c = channels;
     net->in_nd = ndim;
     for (int a = 0; a < ndim; ++a)
@@ -237,6 +251,7 @@ void rpu_net_destroy(rpu_net **pnet) {
     free(net->layers);
     free(net->x);
     free(net->dlogits);
+    free(net->counts);
     free(net);
     *pnet = NULL;
 }
@@ -287,57 +302,106 @@ static rpu_status ensure_batch(rpu_net *net, int n) {
     return RPU_OK;
 }
 
+/* Every rank's samples (rpu_batch_part) of v [n, per sample] to every rank (collective:
+ * one MPI_Allgatherv on the network's communicator). */
+static rpu_status gather_parts(const rpu_net *net, float *v, int n, size_t per) {
+    const int P = net->ranks;
+    if (P == 1) return RPU_OK;
+    if ((size_t)n * per > (size_t)INT_MAX)
+        return RPU_FAIL(RPU_ERR_ARG, "more than %d activations in a batch", INT_MAX);
+    int *counts = net->counts, *displs = counts + P;
+    for (int q = 0; q < P; ++q) {
+        int s0, s1;
+        rpu_batch_part(n, q, P, &s0, &s1);
+        counts[q] = (int)((size_t)(s1 - s0) * per);
+        displs[q] = (int)((size_t)s0 * per);
+    }
+    int rc =
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, counts, displs, MPI_FLOAT, net->comm);
+    if (rc != MPI_SUCCESS) return RPU_FAIL(RPU_ERR_MPI, "MPI_Allgatherv of activations failed");
+    return RPU_OK;
+}
+
+/* This rank's samples [s0, s1) of a batch of n (rpu_batch_part on the network's
+ * communicator): the samples its digital layers compute. */
+static void own_part(const rpu_net *net, int n, int *s0, int *s1) {
+    rpu_batch_part(n, net->rank, net->ranks, s0, s1);
+}
+
+/* The forward. Activations are distributed by samples: an analog layer takes the whole
+ * batch (its tiles' holders split it, and the update needs all of it) and delivers each
+ * rank its own samples (rpu_conv_forward_part); the digital layers after it compute only
+ * those; the next analog layer's input (and the logits) are gathered from every rank's
+ * part first. */
 rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits) {
     if (!net || !x || n < 1) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_forward: bad arguments");
     RPU_CHECK(ensure_batch(net, n));
     net->n = n;
     memcpy(net->x, x, sizeof(float) * (size_t)n * net->in_n);
-    const float *in = net->x;
+    int s0, s1;
+    own_part(net, n, &s0, &s1);
+    const int m = s1 - s0;
+    float *in = net->x;
+    size_t in_n = net->in_n;
+    bool whole = true; /* in holds every sample (else only this rank's) */
     for (int k = 0; k < net->n_layers; ++k) {
         net_layer *L = &net->layers[k];
-        const size_t cnt = (size_t)n * L->out_n;
+        const size_t cnt = (size_t)m * L->out_n;
+        const float *xi = in + (size_t)s0 * in_n; /* this rank's samples */
+        float *yo = L->y + (size_t)s0 * L->out_n;
         const double t0 = net->profiling ? now() : 0;
+        if (L->conv && !whole) RPU_CHECK(gather_parts(net, in, n, in_n));
         switch (L->spec->type) {
         case EXP_CONV1D:
         case EXP_CONV2D:
         case EXP_CONV3D:
-            RPU_CHECK(rpu_conv_forward(L->conv, in, n, L->in_sp, L->y));
+            RPU_CHECK(rpu_conv_forward_part(L->conv, in, n, L->in_sp, L->y));
             break;
         case EXP_LINEAR:
-            RPU_CHECK(rpu_linear_forward(L->lin, in, n, L->y));
+            RPU_CHECK(rpu_linear_forward_part(L->lin, in, n, L->y));
             break;
         case EXP_RELU:
-            RPU_CHECK(rpu_relu_forward(in, cnt, L->y));
+            RPU_CHECK(rpu_relu_forward(xi, cnt, yo));
             break;
         case EXP_TANH:
-            RPU_CHECK(rpu_tanh_forward(in, cnt, L->y));
+            RPU_CHECK(rpu_tanh_forward(xi, cnt, yo));
             break;
         case EXP_SIGMOID:
-            RPU_CHECK(rpu_sigmoid_forward(in, cnt, L->y));
+            RPU_CHECK(rpu_sigmoid_forward(xi, cnt, yo));
             break;
         case EXP_MAXPOOL:
-            RPU_CHECK(rpu_maxpool_forward(&L->pool, in, n, L->in_c, L->in_sp, L->y, L->argmax));
+            if (m > 0)
+                RPU_CHECK(rpu_maxpool_forward(&L->pool, xi, m, L->in_c, L->in_sp, yo,
+                                              L->argmax + (size_t)s0 * L->out_n));
             break;
         case EXP_AVGPOOL:
-            RPU_CHECK(rpu_avgpool_forward(&L->pool, in, n, L->in_c, L->in_sp, L->y));
+            if (m > 0) RPU_CHECK(rpu_avgpool_forward(&L->pool, xi, m, L->in_c, L->in_sp, yo));
             break;
         case EXP_FLATTEN:
-            memcpy(L->y, in, sizeof(float) * cnt);
+            memcpy(yo, xi, sizeof(float) * cnt);
             break;
         case EXP_DROPOUT:
-            RPU_CHECK(rpu_dropout_forward(in, cnt, L->spec->p, net->training, net->exp->run.seed,
-                                          L->id, net->step, L->mask, L->y));
+            RPU_CHECK(rpu_dropout_forward_at(xi, (size_t)s0 * L->out_n, cnt, L->spec->p,
+                                             net->training, net->exp->run.seed, L->id, net->step,
+                                             L->mask + (size_t)s0 * L->out_n, yo));
             break;
         default:
             return RPU_FAIL(RPU_ERR_INTERNAL, "unknown layer type");
         }
         if (net->profiling) L->seconds[0] += now() - t0;
         in = L->y;
+        in_n = L->out_n;
+        whole = false;
     }
+    /* the logits, whole on every rank (the loss and the metrics use them all) */
+    if (!whole) RPU_CHECK(gather_parts(net, in, n, in_n));
     if (logits) memcpy(logits, in, sizeof(float) * (size_t)n * (size_t)rpu_net_outputs(net));
     return RPU_OK;
 }
 
+/* The backward, distributed as the forward: an analog layer takes the whole output
+ * gradient (its update needs every sample's) and delivers each rank the input gradient
+ * of its own samples; the digital layers below it compute only those. */
 rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, int *correct) {
     if (!net || !labels || !loss || net->n < 1)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_net_backward: needs a forward first");
@@ -346,46 +410,54 @@ rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, i
     const double tl = net->profiling ? now() : 0;
     RPU_CHECK(rpu_cross_entropy(last->y, labels, n, K, loss, last->dy, correct));
     if (net->profiling) net->loss_seconds += now() - tl;
+    int s0, s1;
+    own_part(net, n, &s0, &s1);
+    const int m = s1 - s0;
+    bool whole = true; /* the output gradient L->dy holds every sample (else only ours) */
     for (int k = net->n_layers - 1; k >= 0; --k) {
         net_layer *L = &net->layers[k];
-        const float *in = k ? net->layers[k - 1].y : net->x;
         float *dx = k ? net->layers[k - 1].dy : NULL; /* no input gradient for the data */
-        const size_t cnt = (size_t)n * L->out_n;
+        const size_t cnt = (size_t)m * L->out_n, in_n = k ? net->layers[k - 1].out_n : 0;
         if (!dx && !L->conv) break; /* a digital first layer: no gradient for the data */
+        const float *dyo = L->dy + (size_t)s0 * L->out_n, *yo = L->y + (size_t)s0 * L->out_n;
+        float *dxi = dx ? dx + (size_t)s0 * in_n : NULL;
         const double t0 = net->profiling ? now() : 0;
+        if (L->conv && !whole) RPU_CHECK(gather_parts(net, L->dy, n, L->out_n));
         switch (L->spec->type) {
         case EXP_CONV1D:
         case EXP_CONV2D:
         case EXP_CONV3D:
         case EXP_LINEAR:
-            RPU_CHECK(rpu_conv_backward(L->conv, L->dy, dx));
+            RPU_CHECK(rpu_conv_backward_part(L->conv, L->dy, dx));
             break;
         case EXP_RELU:
-            RPU_CHECK(rpu_relu_backward(L->y, L->dy, cnt, dx));
+            RPU_CHECK(rpu_relu_backward(yo, dyo, cnt, dxi));
             break;
         case EXP_TANH:
-            RPU_CHECK(rpu_tanh_backward(L->y, L->dy, cnt, dx));
+            RPU_CHECK(rpu_tanh_backward(yo, dyo, cnt, dxi));
             break;
         case EXP_SIGMOID:
-            RPU_CHECK(rpu_sigmoid_backward(L->y, L->dy, cnt, dx));
+            RPU_CHECK(rpu_sigmoid_backward(yo, dyo, cnt, dxi));
             break;
         case EXP_MAXPOOL:
-            RPU_CHECK(rpu_maxpool_backward(&L->pool, L->dy, L->argmax, n, L->in_c, L->in_sp, dx));
+            if (m > 0)
+                RPU_CHECK(rpu_maxpool_backward(&L->pool, dyo, L->argmax + (size_t)s0 * L->out_n, m,
+                                               L->in_c, L->in_sp, dxi));
             break;
         case EXP_AVGPOOL:
-            RPU_CHECK(rpu_avgpool_backward(&L->pool, L->dy, n, L->in_c, L->in_sp, dx));
+            if (m > 0) RPU_CHECK(rpu_avgpool_backward(&L->pool, dyo, m, L->in_c, L->in_sp, dxi));
             break;
         case EXP_FLATTEN:
-            memcpy(dx, L->dy, sizeof(float) * cnt);
+            memcpy(dxi, dyo, sizeof(float) * cnt);
             break;
         case EXP_DROPOUT:
-            RPU_CHECK(rpu_dropout_backward(L->dy, L->mask, cnt, dx));
+            RPU_CHECK(rpu_dropout_backward(dyo, L->mask + (size_t)s0 * L->out_n, cnt, dxi));
             break;
         default:
             return RPU_FAIL(RPU_ERR_INTERNAL, "unknown layer type");
         }
         if (net->profiling) L->seconds[1] += now() - t0;
-        (void)in;
+        whole = false;
         if (!dx) break; /* first layer: nothing below */
     }
     return RPU_OK;

@@ -1,6 +1,9 @@
-/* The communication plan of a network's training step: its analog layers' plans
- * (rpu_conv_comm_plan, src/layer_plan.c) in the order rpu_net_forward, rpu_net_backward
- * and rpu_net_update call the layers (src/net.c). Digital layers communicate nothing. */
+/* The communication plan of a network's training step: its analog layers' plans for
+ * results by parts (rpu_conv_comm_plan_parts, src/layer_plan.c) in the order
+ * rpu_net_forward, rpu_net_backward and rpu_net_update call the layers (src/net.c), and
+ * the network's own gathers of every rank's samples: of an analog layer's input (unless it
+ * is the data) and of the logits in the forward, of an analog layer's output gradient
+ * (unless it is the loss's) in the backward. Digital layers communicate nothing. */
 #include "rpusim/net.h"
 
 #include "error_impl.h"
@@ -16,13 +19,14 @@ static rpu_status layer_phase(const rpu_net *net, int k, rpu_phase phase, int ba
     const rpu_conv_params *p = rpu_conv_get_params(info.conv);
     const rpu_config *cfg = rpu_conv_config(info.conv);
     int m = 0;
-    rpu_status s =
-        rpu_conv_comm_plan(p, cfg, batch, info.in_sp, info.input_grad, ranks, rank, NULL, 0, &m);
+    rpu_status s = rpu_conv_comm_plan_parts(p, cfg, batch, info.in_sp, info.input_grad, ranks, rank,
+                                            NULL, 0, &m);
     rpu_comm_call *buf =
         s == RPU_OK ? (rpu_comm_call *)malloc(sizeof *buf * (size_t)(m + 1)) : NULL;
     if (s == RPU_OK && !buf) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for %d calls", m);
     if (s == RPU_OK)
-        s = rpu_conv_comm_plan(p, cfg, batch, info.in_sp, info.input_grad, ranks, rank, buf, m, &m);
+        s = rpu_conv_comm_plan_parts(p, cfg, batch, info.in_sp, info.input_grad, ranks, rank, buf,
+                                     m, &m);
     if (s != RPU_OK) {
         free(buf);
         return rpu_error_prefix(s, "layer %s", info.name);
@@ -39,6 +43,20 @@ static rpu_status layer_phase(const rpu_net *net, int k, rpu_phase phase, int ba
     return RPU_OK;
 }
 
+/* Appends the network's MPI_Allgatherv of every rank's samples of layer k's input (in 1)
+ * or output (0) on a batch of `batch`: count = the whole batch's elements. */
+static void gather(rpu_comm_call *calls, int max, int *n, int k, rpu_phase phase, int batch,
+                   const rpu_net_layer *info, int in, int ranks, const char *what) {
+    if (ranks <= 1) return;
+    int64_t per = in ? info->in_c : info->out_c;
+    const int nd = in ? info->in_nd : info->out_nd;
+    for (int a = 0; a < nd; ++a)
+        per *= in ? info->in_sp[a] : info->out_sp[a];
+    if (calls && *n < max)
+        calls[*n] = (rpu_comm_call){k, phase, RPU_COMM_ALLGATHER, per * batch, 4, ranks, -1, what};
+    ++*n;
+}
+
 rpu_status rpu_net_comm_plan(const rpu_net *net, int batch, int ranks, int rank,
                              rpu_comm_call *calls, int max_calls, int *n_calls) {
     if (!n_calls) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_comm_plan: n_calls is NULL");
@@ -49,11 +67,32 @@ rpu_status rpu_net_comm_plan(const rpu_net *net, int batch, int ranks, int rank,
                         max_calls);
     const int L = rpu_net_layer_count(net);
     int n = 0;
-    for (int k = 0; k < L; ++k)
+    bool whole = true; /* the data */
+    rpu_net_layer info;
+    for (int k = 0; k < L; ++k) {
+        RPU_CHECK(rpu_net_layer_info(net, k, &info));
+        if (info.conv && !whole)
+            gather(calls, max_calls, &n, k, RPU_PHASE_FORWARD, batch, &info, 1, ranks,
+                   "every rank's samples of a layer's input (float)");
         RPU_CHECK(layer_phase(net, k, RPU_PHASE_FORWARD, batch, ranks, rank, calls, max_calls, &n));
-    for (int k = L - 1; k >= 0; --k)
+        whole = false;
+    }
+    if (L > 0) {
+        RPU_CHECK(rpu_net_layer_info(net, L - 1, &info));
+        gather(calls, max_calls, &n, L - 1, RPU_PHASE_FORWARD, batch, &info, 0, ranks,
+               "every rank's samples of the logits (float)");
+    }
+    whole = true; /* the loss's gradient */
+    for (int k = L - 1; k >= 0; --k) {
+        RPU_CHECK(rpu_net_layer_info(net, k, &info));
+        if (k == 0 && !info.conv) break; /* no gradient for the data */
+        if (info.conv && !whole)
+            gather(calls, max_calls, &n, k, RPU_PHASE_BACKWARD, batch, &info, 0, ranks,
+                   "every rank's samples of a layer's output gradient (float)");
         RPU_CHECK(
             layer_phase(net, k, RPU_PHASE_BACKWARD, batch, ranks, rank, calls, max_calls, &n));
+        whole = false;
+    }
     for (int k = 0; k < L; ++k)
         RPU_CHECK(layer_phase(net, k, RPU_PHASE_UPDATE, batch, ranks, rank, calls, max_calls, &n));
     *n_calls = n;

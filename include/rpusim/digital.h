@@ -132,6 +132,12 @@ rpu_status rpu_flatten_features(int c, int ndim, const int *size, int *features)
  * Errors: p outside [0, 1] or NaN, step >= 2^32, n > 2^34, NULL pointers (n > 0). Local. */
 rpu_status rpu_dropout_forward(const float *x, size_t n, float p, bool training, uint64_t seed,
                                uint32_t layer_id, uint64_t step, float *mask_out, float *y);
+/* The same for the elements [first, first + n) of a step's batch: x, mask_out and y are
+ * that range (a rank's own samples), and the mask is bitwise the part of the whole call's
+ * (first + n <= 2^34). Local. */
+rpu_status rpu_dropout_forward_at(const float *x, size_t first, size_t n, float p, bool training,
+                                  uint64_t seed, uint32_t layer_id, uint64_t step, float *mask_out,
+                                  float *y);
 rpu_status rpu_dropout_backward(const float *dy, const float *mask, size_t n, float *dx);
 
 /* ------------------------------------------------------------------ loss

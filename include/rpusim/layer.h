@@ -174,6 +174,21 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
  * bias gradient. */
 rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx);
 
+/* Results by parts. Rank r of P owns samples [s0, s1) = rpu_batch_part(n, r, P) of a
+ * batch of n: floor(n r / P) to floor(n (r + 1) / P). Local (pure). */
+void rpu_batch_part(int n, int rank, int size, int *s0, int *s1);
+
+/* rpu_conv_forward / rpu_conv_backward that deliver each rank only its own samples of the
+ * result (collective): the input (x, dy) is still the whole batch on every rank (a tile's
+ * update needs the whole batch), but y [n, out, ...] (dx [n, in, ...]) is written only for
+ * the samples rpu_batch_part(n, rank, size) (bitwise the values rpu_conv_forward /
+ * rpu_conv_backward give there); the other samples' elements are unspecified. Only the
+ * ranks that computed a value send it, only its owner receives it (one MPI_Alltoallv),
+ * where rpu_conv_forward also gathers every part on every rank (MPI_Allgatherv). A
+ * network runs its digital layers on its own samples in between (net.c). */
+rpu_status rpu_conv_forward_part(rpu_conv *l, const float *x, int n, const int *in_size, float *y);
+rpu_status rpu_conv_backward_part(rpu_conv *l, const float *dy, float *dx);
+
 /* Gradients of the last training-mode forward and backward (spec §1.6, §6.7), as PyTorch
  * computes them for the digital layer: weight_grad [out, in/groups, k...] =
  * sum over images and output positions of dy x-patchᵀ (the gradient w.r.t. the layer's
@@ -318,6 +333,8 @@ rpu_status rpu_linear_from_digital(MPI_Comm comm, const rpu_linear_params *p, co
 void rpu_linear_set_training(rpu_linear *l, bool training);
 rpu_status rpu_linear_forward(rpu_linear *l, const float *x, int n, float *y);
 rpu_status rpu_linear_backward(rpu_linear *l, const float *dy, float *dx);
+rpu_status rpu_linear_forward_part(rpu_linear *l, const float *x, int n, float *y);
+rpu_status rpu_linear_backward_part(rpu_linear *l, const float *dy, float *dx);
 rpu_status rpu_linear_get_grad(rpu_linear *l, float *weight_grad, float *bias_grad);
 rpu_status rpu_linear_update(rpu_linear *l, float lr);
 rpu_status rpu_linear_post_update(rpu_linear *l);
@@ -348,9 +365,10 @@ typedef enum {
     RPU_COMM_SEND,
     RPU_COMM_RECV,
     RPU_COMM_BARRIER,
-    RPU_COMM_OTHER /* any other call (a wrapper's catch-all; never in a plan) */
+    RPU_COMM_ALLTOALL, /* count: the elements this rank sends to the other ranks */
+    RPU_COMM_OTHER     /* any other call (a wrapper's catch-all; never in a plan) */
 } rpu_comm_op;
-#define RPU_COMM_N_OPS 9
+#define RPU_COMM_N_OPS 10
 
 /* The part of a training step a call belongs to. */
 typedef enum { RPU_PHASE_FORWARD = 0, RPU_PHASE_BACKWARD, RPU_PHASE_UPDATE } rpu_phase;
@@ -390,6 +408,11 @@ rpu_status rpu_conv_placement(const rpu_conv_params *p, const rpu_config *cfg, i
 rpu_status rpu_conv_comm_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
                               const int *in_size, bool input_grad, int ranks, int rank,
                               rpu_comm_call *calls, int max_calls, int *n_calls);
+/* The same for a step through rpu_conv_forward_part / rpu_conv_backward_part (no gathering
+ * of the parts). Local (pure). */
+rpu_status rpu_conv_comm_plan_parts(const rpu_conv_params *p, const rpu_config *cfg, int batch,
+                                    const int *in_size, bool input_grad, int ranks, int rank,
+                                    rpu_comm_call *calls, int max_calls, int *n_calls);
 
 #ifdef __cplusplus
 }

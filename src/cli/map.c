@@ -26,7 +26,6 @@
 /* Besides the int64 partial sums, each forward and backward pass of a layer first agrees on
  * the global maximum magnitude (the fixed-point scale) and on errors: one allreduce of two
  * doubles {max, error flag} (src/layer.c, agree_max). */
-#define MAP_AGREE_BYTES 16.0
 
 static void usage(FILE *f) {
     fprintf(f, "usage: rpusim map --layer SPEC [--layer SPEC ...] --ranks N [--input SHAPE]\n"
@@ -60,12 +59,17 @@ static void usage(FILE *f) {
                "                  the bias of a layer of several tiles is digital)\n"
                "  --summary       no per-tile table (split sizes and per-rank totals only)\n"
                "\n"
-               "Communication model: forward reduces the layer output and backward the input\n"
-               "gradient with MPI_Allreduce of int64 (8 bytes per element: batch x channels x\n"
-               "spatial size) after one allreduce of {maximum, error flag} (2 doubles, 16 bytes);\n"
-               "a ring allreduce sends 2(P-1)/P x bytes per rank. The backward counts the input\n"
-               "gradient also for a first layer, where a network may skip it. Tile state =\n"
-               "cells x bytes per cell (weights + device state) of the configured device.\n");
+               "Communication model (the calls of rpusim train, as rpu_net_comm_plan lists them):\n"
+               "a rank sends the partial results it computed (outputs in the forward, input\n"
+               "gradients in the backward: floats when one tile gives an element, else int64\n"
+               "terms) only to the owners of their samples (MPI_Alltoallv; a rank owns a 1/P\n"
+               "share of the batch), after agreeing on errors and the scale (ring allreduce of\n"
+               "4 or 16 bytes: 2(P-1)/P x bytes); the network gathers every rank's samples of\n"
+               "each layer's input (not the first's), of the logits and of each output gradient\n"
+               "(not the last's) (ring allgather: (P-1)/P x batch x elements x 4 bytes). The\n"
+               "backward counts the input gradient also for a first layer, where a network\n"
+               "skips it. Tile state = cells x bytes per cell (weights + device state) of the\n"
+               "configured device.\n");
 }
 
 /* ------------------------------------------------------------------ parsing */
@@ -310,22 +314,64 @@ static void print_sizes(FILE *os, const int *v, int n) {
     fprintf(os, "]");
 }
 
-/* Bytes one rank sends in a ring allreduce of `bytes` over P ranks. */
-static double ring_bytes(double bytes, int P) {
-    return 2.0 * (P - 1) / P * bytes;
+/* Bytes one rank sends in a call of its plan (the payload count x type_bytes in the ring
+ * algorithms: an allreduce sends 2(P-1)/P of it, an allgather (P-1)/P of the whole;
+ * an alltoall exactly its count, which is what the rank sends to others). */
+static double send_bytes(const rpu_comm_call *c) {
+    const double B = (double)c->count * c->type_bytes, P = c->group;
+    switch (c->op) {
+    case RPU_COMM_ALLREDUCE:
+        return P > 1 ? 2.0 * (P - 1) / P * B : 0;
+    case RPU_COMM_ALLGATHER:
+    case RPU_COMM_REDUCE_SCATTER:
+        return P > 1 ? (P - 1) / P * B : 0;
+    default:
+        return B;
+    }
+}
+
+/* Adds rank r's send bytes of layer p's step (results by parts: rpu_conv_comm_plan_parts)
+ * to fwd and bwd, and the network's gathers around it: of its input before the forward
+ * (gather_in: not the first layer), of the logits after it (last), of its output gradient
+ * before the backward (not last). Returns 0, or 1 when out of memory. */
+static int rank_volumes(const rpu_conv_params *p, const rpu_config *cfg, int batch,
+                        const int *in_sp, double in_elems, double out_elems, int ranks, int r,
+                        bool first, bool last, double *fwd, double *bwd) {
+    int n = 0;
+    if (rpu_conv_comm_plan_parts(p, cfg, batch, in_sp, true, ranks, r, NULL, 0, &n) != RPU_OK)
+        return 1;
+    rpu_comm_call *calls = calloc((size_t)n + 1, sizeof *calls);
+    if (!calls ||
+        rpu_conv_comm_plan_parts(p, cfg, batch, in_sp, true, ranks, r, calls, n, &n) != RPU_OK) {
+        free(calls);
+        return 1;
+    }
+    for (int q = 0; q < n; ++q) {
+        if (calls[q].phase == RPU_PHASE_FORWARD) *fwd += send_bytes(&calls[q]);
+        if (calls[q].phase == RPU_PHASE_BACKWARD) *bwd += send_bytes(&calls[q]);
+    }
+    free(calls);
+    const double ring = ranks > 1 ? (ranks - 1.0) / ranks : 0;
+    if (!first) *fwd += ring * 4.0 * batch * in_elems;
+    if (last)
+        *fwd += ring * 4.0 * batch * out_elems;
+    else
+        *bwd += ring * 4.0 * batch * out_elems;
+    return 0;
 }
 
 typedef struct {
     int64_t *cells; /* per rank, summed over layers */
     int *tiles;
-    double fwd, bwd; /* per rank send bytes summed over layers */
+    double *fwd, *bwd; /* per rank send bytes summed over layers */
     bool comm_known;
 } totals;
 
 /* Works out shapes, builds the grid and prints one layer to os (errors to stderr). Returns
  * 0, 2 (bad layer) or 1 (out of memory). */
-static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, double bpc,
-                        int ranks, int batch, bool tile_table, shape *cur, totals *tot, FILE *os) {
+static int report_layer(const layer_spec *L, int index, bool last, const rpu_config *cfg,
+                        double bpc, int ranks, int batch, bool tile_table, shape *cur, totals *tot,
+                        FILE *os) {
     const int nd = L->ndim;
     int kernel_elems = 1;
     for (int d = 0; d < nd; ++d)
@@ -513,12 +559,27 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
         return 1;
     }
     st = rpu_tile_grid_rank_cells(&g, ranks, rc, rt);
-    double fwd = 0, bwd = 0;
-    if (in.known) {
-        const double yb = 8.0 * batch * (double)out.c * (double)shape_spatial(&out);
-        const double xb = 8.0 * batch * (double)in.c * (double)shape_spatial(&in);
-        fwd = ring_bytes(yb, ranks) + ring_bytes(MAP_AGREE_BYTES, ranks);
-        bwd = ring_bytes(xb, ranks) + ring_bytes(MAP_AGREE_BYTES, ranks);
+    double *fwd = calloc((size_t)ranks * 2, sizeof(double)), *bwd = fwd ? fwd + ranks : NULL;
+    if (!fwd) st = RPU_ERR_NOMEM;
+    if (in.known && st == RPU_OK) {
+        rpu_conv_params p;
+        rpu_conv_params_default(&p, nd, L->in, L->out, 1);
+        for (int d = 0; d < nd; ++d) {
+            p.kernel[d] = L->kernel[d];
+            p.stride[d] = L->stride[d];
+            p.padding[d] = L->padding[d];
+            p.dilation[d] = L->dilation[d];
+        }
+        p.groups = L->groups;
+        p.bias = !L->bias ? RPU_BIAS_NONE : analog_bias ? RPU_BIAS_ANALOG : RPU_BIAS_DIGITAL;
+        p.split = L->split;
+        p.layer_id = (uint32_t)(index - 1);
+        const double ie = (double)in.c * shape_spatial(&in),
+                     oe = (double)out.c * shape_spatial(&out);
+        for (int r = 0; r < ranks && st == RPU_OK; ++r)
+            if (rank_volumes(&p, cfg, batch, in.s, ie, oe, ranks, r, index == 1, last, &fwd[r],
+                             &bwd[r]))
+                st = RPU_ERR_NOMEM;
     } else {
         tot->comm_known = false;
     }
@@ -527,14 +588,15 @@ static int report_layer(const layer_spec *L, int index, const rpu_config *cfg, d
     for (int r = 0; r < ranks && st == RPU_OK; ++r) {
         fprintf(os, "  %5d %6d %10lld %14.0f", r, rt[r], (long long)rc[r], (double)rc[r] * bpc);
         if (in.known)
-            fprintf(os, " %14.0f %14.0f\n", fwd, bwd);
+            fprintf(os, " %14.0f %14.0f\n", fwd[r], bwd[r]);
         else
             fprintf(os, " %14s %14s\n", "-", "-");
         tot->cells[r] += rc[r];
         tot->tiles[r] += rt[r];
+        tot->fwd[r] += fwd[r];
+        tot->bwd[r] += bwd[r];
     }
-    tot->fwd += fwd;
-    tot->bwd += bwd;
+    free(fwd);
     free(rc), free(rt);
     rpu_tile_grid_free(&g);
     if (st != RPU_OK) {
@@ -711,9 +773,10 @@ int cli_map(int argc, char **argv) {
     char *text = NULL;
     size_t text_len = 0;
     FILE *os = open_memstream(&text, &text_len);
-    totals tot = {calloc((size_t)ranks, sizeof(int64_t)), calloc((size_t)ranks, sizeof(int)), 0, 0,
+    totals tot = {calloc((size_t)ranks, sizeof(int64_t)), calloc((size_t)ranks, sizeof(int)),
+                  calloc((size_t)ranks, sizeof(double)), calloc((size_t)ranks, sizeof(double)),
                   true};
-    if (!os || !tot.cells || !tot.tiles) {
+    if (!os || !tot.cells || !tot.tiles || !tot.fwd || !tot.bwd) {
         fprintf(stderr, "rpusim map: out of memory\n");
         rc = 1;
     } else {
@@ -730,11 +793,14 @@ int cli_map(int argc, char **argv) {
                 cfg.mapping.digital_bias ? "true" : "false");
         fprintf(os, "owners: largest tile first to the least loaded rank; with more ranks than "
                     "tiles, holders (copies) in proportion to work split each batch; send bytes: "
-                    "ring allreduce of int64 partial sums, 2(P-1)/P x (8 x elements + 16) per "
-                    "rank\n");
+                    "a rank's partial results go only to the owners of their samples (alltoallv: "
+                    "exact), every rank's samples of a layer's input, of the logits and of an "
+                    "output gradient are gathered by the network (ring allgather: (P-1)/P x "
+                    "batch x elements x 4), agreements (ring allreduce: 2(P-1)/P x bytes)\n");
         rc = 0;
         for (int l = 0; l < n_layers && rc == 0; ++l)
-            rc = report_layer(&layers[l], l + 1, &cfg, bpc, ranks, batch, !summary, &cur, &tot, os);
+            rc = report_layer(&layers[l], l + 1, l == n_layers - 1, &cfg, bpc, ranks, batch,
+                              !summary, &cur, &tot, os);
         if (rc == 0 && n_layers > 1) {
             fprintf(os, "\nall layers:\n  %5s %6s %10s %14s %14s %14s\n", "rank", "tiles", "cells",
                     "state_bytes", "send_fwd_bytes", "send_bwd_bytes");
@@ -742,7 +808,7 @@ int cli_map(int argc, char **argv) {
                 fprintf(os, "  %5d %6d %10lld %14.0f", r, tot.tiles[r], (long long)tot.cells[r],
                         (double)tot.cells[r] * bpc);
                 if (tot.comm_known)
-                    fprintf(os, " %14.0f %14.0f\n", tot.fwd, tot.bwd);
+                    fprintf(os, " %14.0f %14.0f\n", tot.fwd[r], tot.bwd[r]);
                 else
                     fprintf(os, " %14s %14s\n", "-", "-");
             }
@@ -758,6 +824,8 @@ int cli_map(int argc, char **argv) {
     }
     free(text);
     free(tot.cells);
+    free(tot.fwd);
+    free(tot.bwd);
     free(tot.tiles);
 done:
     free(layers);

@@ -86,6 +86,14 @@ sm_cost sm_call_cost(const sm_machine *m, rpu_comm_op op, double B, int group) {
     case RPU_COMM_REDUCE_SCATTER:
     case RPU_COMM_ALLGATHER: /* across nodes: as if every rank were on the network */
         return halving_flat(group, B, nodes <= 1 ? in : out);
+    case RPU_COMM_ALLTOALL: { /* a rank's partial results to the owners of their samples:
+                                 few partners each; modelled as ceil(log2 p) messages (the
+                                 latency of a sparse exchange) and its bytes once */
+        if (group <= 1) return cost(0, 0, 0, "local");
+        const sm_link k = nodes <= 1 ? in : out;
+        const double L = log2_ceil(group);
+        return cost(L * k.alpha + B / k.beta, B, L, "sparse exchange");
+    }
     case RPU_COMM_BARRIER: {
         const double L = log2_ceil(group);
         return cost(L * (nodes <= 1 ? in : out).alpha, 0, L, "dissemination");
@@ -149,13 +157,36 @@ static void add_tile(double *C, int ranks, const rpu_tile_slot *ts, const sm_lay
         if (h == 1) {
             C[r] += c * s;
         } else if (f == RPU_PHASE_UPDATE) {
-            C[r] += (L->row_update ? c * row_share(ts->rows, L->row_block > 0 ? L->row_block : RPU_UPDATE_ROW_BLOCK, m, h) : c) * s;
+            C[r] +=
+                (L->row_update
+                     ? c * row_share(ts->rows,
+                                     L->row_block > 0 ? L->row_block : RPU_UPDATE_ROW_BLOCK, m, h)
+                     : c) *
+                s;
         } else {
             const double mvm = L->mvm[f] ? L->mvm[f][t] : 0;
             const double part = L->batch_split ? batch_share(batch, L->lout, m, h) : 1.0;
             C[r] += (mvm * part + (c - mvm)) * s;
         }
     }
+}
+
+/* Elements per sample of an analog layer's input and output. */
+static rpu_status layer_elems(const sm_layer *L, double *in, double *out) {
+    *in = *out = 0;
+    if (!L->p) return RPU_OK;
+    int o[3] = {1, 1, 1};
+    if (L->p->ndim > 0) {
+        const rpu_status s = rpu_conv_output_size(L->p, L->in_size, o);
+        if (s != RPU_OK) return s;
+    }
+    double i = L->p->in_channels, u = L->p->out_channels;
+    for (int a = 0; a < L->p->ndim; ++a) {
+        i *= L->in_size[a];
+        u *= o[a];
+    }
+    *in = i, *out = u;
+    return RPU_OK;
 }
 
 rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, int batch,
@@ -176,8 +207,8 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
         double comm[3] = {0, 0, 0};
         for (int r = 0; L->p && r < ranks && st == RPU_OK; ++r) {
             int n = 0;
-            st = rpu_conv_comm_plan(L->p, L->cfg, batch, L->in_size, L->input_grad, ranks, r, calls,
-                                    cap, &n);
+            st = rpu_conv_comm_plan_parts(L->p, L->cfg, batch, L->in_size, L->input_grad, ranks, r,
+                                          calls, cap, &n);
             if (st == RPU_OK && n > cap) { /* grow and ask again */
                 rpu_comm_call *c = realloc(calls, sizeof *c * (size_t)n);
                 if (!c) {
@@ -185,8 +216,8 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
                     break;
                 }
                 calls = c, cap = n;
-                st = rpu_conv_comm_plan(L->p, L->cfg, batch, L->in_size, L->input_grad, ranks, r,
-                                        calls, cap, &n);
+                st = rpu_conv_comm_plan_parts(L->p, L->cfg, batch, L->in_size, L->input_grad, ranks,
+                                              r, calls, cap, &n);
             }
             double mine[3] = {0, 0, 0};
             for (int q = 0; q < n && st == RPU_OK; ++q) {
@@ -198,12 +229,38 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
                 msg[r] += c.messages;
                 ncalls[r] += 1;
             }
+            /* the network's gathers of every rank's samples (net.c): the input of an
+             * analog layer after the first, the logits after the last layer, the output
+             * gradient of an analog layer before the last */
+            if (st == RPU_OK && ranks > 1) {
+                double ie = 0, oe = 0, gb[2][2];
+                int ng[2] = {0, 0};
+                st = layer_elems(L, &ie, &oe);
+                const bool last = l == prof->n_layers - 1;
+                if (l > 0) gb[0][ng[0]++] = 4.0 * batch * ie;
+                if (last) gb[0][ng[0]++] = 4.0 * batch * oe;
+                if (!last) gb[1][ng[1]++] = 4.0 * batch * oe;
+                for (int f = 0; f < 2 && st == RPU_OK; ++f)
+                    for (int j = 0; j < ng[f]; ++j) {
+                        const sm_cost c = sm_call_cost(m, RPU_COMM_ALLGATHER, gb[f][j], ranks);
+                        mine[f] += c.seconds;
+                        pay[r] += gb[f][j];
+                        wire[r] += c.wire_bytes;
+                        msg[r] += c.messages;
+                        ncalls[r] += 1;
+                    }
+            }
             for (int f = 0; f < 3; ++f)
                 if (mine[f] > comm[f]) comm[f] = mine[f];
         }
         for (int f = 0; f < 3 && st == RPU_OK; ++f) {
-            for (int r = 0; r < ranks; ++r)
-                C[r] = L->fixed[f] * s;
+            /* a digital layer computes this rank's samples only (rpu_batch_part); an analog
+             * layer's own replicated work (patches of the whole batch, ...) runs everywhere */
+            for (int r = 0; r < ranks; ++r) {
+                int s0 = 0, s1 = batch;
+                if (!L->p) rpu_batch_part(batch, r, ranks, &s0, &s1);
+                C[r] = L->fixed[f] * s * (double)(s1 - s0) / batch;
+            }
             for (int t = 0; L->p && t < g.n_tiles && t < L->n_tiles; ++t)
                 add_tile(C, ranks, &g.tiles[t], L, t, f, batch, s);
             if (f == RPU_PHASE_UPDATE) { /* no synchronisation: summed over the layers */

@@ -1,0 +1,302 @@
+/* Delivery of partial results to the owners of their samples (deliver_impl.h). */
+#include "deliver_impl.h"
+
+#include "error_impl.h"
+#include "rpusim/layer.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rpu_batch_part(int n, int rank, int size, int *s0, int *s1) {
+    if (size < 1 || rank < 0 || rank >= size || n < 0) {
+        *s0 = *s1 = 0;
+        return;
+    }
+    *s0 = (int)((int64_t)n * rank / size);
+    *s1 = (int)((int64_t)n * (rank + 1) / size);
+}
+
+/* ------------------------------------------------------------------ the table */
+
+int rpu_contrib_reset(rpu_contrib_table *t, int ranks) {
+    if (ranks + 1 > t->first_cap) {
+        int *f = (int *)realloc(t->first, sizeof(int) * (size_t)(ranks + 1));
+        if (!f) return 0;
+        t->first = f;
+        t->first_cap = ranks + 1;
+    }
+    t->ranks = ranks;
+    t->count = 0;
+    t->last = -1;
+    return 1;
+}
+
+int rpu_contrib_add(rpu_contrib_table *t, int p, rpu_contrib c) {
+    if (t->count == t->cap) {
+        const int cap = t->cap ? 2 * t->cap : 16;
+        rpu_contrib *l = (rpu_contrib *)realloc(t->list, sizeof *l * (size_t)cap);
+        if (!l) return 0;
+        t->list = l;
+        t->cap = cap;
+    }
+    for (int q = t->last + 1; q <= p; ++q) /* ranks up to p start here (none before) */
+        t->first[q] = t->count;
+    t->last = p;
+    t->list[t->count++] = c;
+    return 1;
+}
+
+void rpu_contrib_close(rpu_contrib_table *t) {
+    for (int q = t->last + 1; q <= t->ranks; ++q)
+        t->first[q] = t->count;
+    t->last = t->ranks;
+}
+
+void rpu_contrib_free(rpu_contrib_table *t) {
+    free(t->first);
+    free(t->list);
+    memset(t, 0, sizeof *t);
+}
+
+void rpu_deliver_buf_free(rpu_deliver_buf *b) {
+    free(b->send);
+    free(b->recv);
+    free(b->counts);
+    free(b->scratch);
+    memset(b, 0, sizeof *b);
+}
+
+/* ------------------------------------------------------------------ shares */
+
+rpu_share rpu_tile_share(const rpu_tile_grid *g, int t, int rank, int size, int n, int spb,
+                         bool batch_split) {
+    const rpu_tile_slot *ts = &g->tiles[t];
+    const int h = ts->holders, m = rpu_tile_holder_index(ts, rank, size);
+    rpu_share r = {0, n, 0, n};
+    if (h <= 1) return r;
+    if (!batch_split) {
+        if (m != 0) r.s1 = 0;
+        return r;
+    }
+    const int nb = (n + spb - 1) / spb;
+    const int b0 = (int)((int64_t)nb * m / h), b1 = (int)((int64_t)nb * (m + 1) / h);
+    r.c0 = r.s0 = b0 * spb < n ? b0 * spb : n;
+    r.c1 = r.s1 = b1 * spb < n ? b1 * spb : n;
+    return r;
+}
+
+typedef struct {
+    int rank, t;
+} held;
+
+static int cmp_held(const void *a, const void *b) {
+    const held *x = (const held *)a, *y = (const held *)b;
+    return x->rank != y->rank ? (x->rank > y->rank) - (x->rank < y->rank)
+                              : (x->t > y->t) - (x->t < y->t);
+}
+
+int rpu_contrib_build(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, int n, int spb,
+                      bool batch_split, bool outputs) {
+    /* every (holder, tile) pair, in rank order (a tile's holders are consecutive ranks from
+     * its owner, modulo size) */
+    size_t nh = 0;
+    for (int t = 0; t < g->n_tiles; ++t)
+        nh += (size_t)(g->tiles[t].holders > 1 ? g->tiles[t].holders : 1);
+    held *hs = (held *)malloc(sizeof *hs * (nh ? nh : 1));
+    if (!hs || !rpu_contrib_reset(tab, size)) {
+        free(hs);
+        return 0;
+    }
+    nh = 0;
+    for (int t = 0; t < g->n_tiles; ++t) {
+        const rpu_tile_slot *ts = &g->tiles[t];
+        const int h = ts->holders > 1 ? ts->holders : 1;
+        for (int m = 0; m < h; ++m)
+            hs[nh++] = (held){(ts->owner + m) % size, t};
+    }
+    qsort(hs, nh, sizeof *hs, cmp_held);
+    int ok = 1;
+    for (size_t k = 0; k < nh && ok; ++k) {
+        const rpu_tile_slot *ts = &g->tiles[hs[k].t];
+        const rpu_share sh = rpu_tile_share(g, hs[k].t, hs[k].rank, size, n, spb, batch_split);
+        if (sh.s1 <= sh.s0) continue;
+        rpu_contrib c = {0, 0, sh.s0, sh.s1};
+        if (outputs) {
+            c.c0 = ts->group * g->out_per_group + ts->out_ch0;
+            c.cc = ts->rows;
+        } else {
+            c.c0 = ts->group * g->in_per_group + ts->in_ch0;
+            c.cc = ts->in_ch;
+        }
+        ok = rpu_contrib_add(tab, hs[k].rank, c);
+    }
+    rpu_contrib_close(tab);
+    free(hs);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ runs */
+
+/* Calls f(off, len, arg) for every run of [n, C, L] that rank p computed for the samples
+ * of rank q: sample by sample in ascending order, within a sample the union of p's
+ * channel ranges that hold it, in ascending order (a rank holding several tiles with the
+ * same channels sends their summed terms once). Returns the total length. */
+typedef void (*run_fn)(size_t off, size_t len, void *arg);
+
+static int64_t runs(const rpu_contrib_table *t, int p, int q, int n, int C, size_t L, run_fn f,
+                    void *arg, int *scratch) {
+    int q0, q1;
+    rpu_batch_part(n, q, t->ranks, &q0, &q1);
+    const rpu_contrib *c = t->list + t->first[p];
+    const int k = t->first[p + 1] - t->first[p];
+    int64_t total = 0;
+    int *a = scratch, *b = scratch + k;
+    for (int nn = q0; nn < q1; ++nn) {
+        /* the channel intervals of p's contributions that hold sample nn, sorted by start */
+        int m = 0;
+        for (int e = 0; e < k; ++e) {
+            if (nn < c[e].s0 || nn >= c[e].s1 || c[e].cc <= 0) continue;
+            const int lo = c[e].c0, hi = c[e].c0 + c[e].cc;
+            int j = m++;
+            while (j > 0 && a[j - 1] > lo) {
+                a[j] = a[j - 1];
+                b[j] = b[j - 1];
+                --j;
+            }
+            a[j] = lo;
+            b[j] = hi;
+        }
+        /* merge overlapping or adjacent intervals and emit them */
+        for (int i = 0; i < m;) {
+            int lo = a[i], hi = b[i];
+            int j = i + 1;
+            while (j < m && a[j] <= hi) {
+                if (b[j] > hi) hi = b[j];
+                ++j;
+            }
+            const size_t off = ((size_t)nn * C + (size_t)lo) * L, len = (size_t)(hi - lo) * L;
+            if (f) f(off, len, arg);
+            total += (int64_t)len;
+            i = j;
+        }
+    }
+    return total;
+}
+
+/* The most contributions of one rank (the scratch of runs: twice that many ints). */
+static int max_contribs(const rpu_contrib_table *t) {
+    int k = 1;
+    for (int p = 0; p < t->ranks; ++p)
+        if (t->first[p + 1] - t->first[p] > k) k = t->first[p + 1] - t->first[p];
+    return k;
+}
+
+int rpu_deliver_volume(const rpu_contrib_table *t, int me, int n, int C, size_t L, int64_t *sent,
+                       int64_t *received) {
+    int *scratch = (int *)malloc(sizeof(int) * 2 * (size_t)max_contribs(t));
+    if (!scratch) return 0;
+    int64_t s = 0, r = 0;
+    for (int q = 0; q < t->ranks; ++q) {
+        if (q == me) continue;
+        s += runs(t, me, q, n, C, L, NULL, NULL, scratch);
+        r += runs(t, q, me, n, C, L, NULL, NULL, scratch);
+    }
+    free(scratch);
+    if (sent) *sent = s;
+    if (received) *received = r;
+    return 1;
+}
+
+rpu_status rpu_deliver_prepare(const rpu_contrib_table *t, int me, int n, int C, size_t L,
+                               size_t esize, rpu_deliver_buf *buf) {
+    const int P = t->ranks;
+    if (buf->counts_cap < 4 * P) {
+        int *c = (int *)realloc(buf->counts, sizeof(int) * 4 * (size_t)P);
+        if (!c) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the delivery to %d ranks", P);
+        buf->counts = c;
+        buf->counts_cap = 4 * P;
+    }
+    const int k = max_contribs(t);
+    if (buf->scratch_cap < 2 * k) {
+        int *c = (int *)realloc(buf->scratch, sizeof(int) * 2 * (size_t)k);
+        if (!c) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the delivery to %d ranks", P);
+        buf->scratch = c;
+        buf->scratch_cap = 2 * k;
+    }
+    int *sc = buf->counts, *sd = sc + P, *rc = sd + P, *rd = rc + P;
+    int64_t st = 0, rt = 0;
+    for (int q = 0; q < P; ++q) {
+        const int64_t s = q == me ? 0 : runs(t, me, q, n, C, L, NULL, NULL, buf->scratch);
+        const int64_t r = q == me ? 0 : runs(t, q, me, n, C, L, NULL, NULL, buf->scratch);
+        if (st + s > INT_MAX || rt + r > INT_MAX)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "a delivery of more than %d values per rank (batch %d x %d channels "
+                            "x %zu pixels): use a smaller batch",
+                            INT_MAX, n, C, L);
+        sc[q] = (int)s, sd[q] = (int)st, rc[q] = (int)r, rd[q] = (int)rt;
+        st += s, rt += r;
+    }
+    const size_t sb = (size_t)(st ? st : 1) * esize, rb = (size_t)(rt ? rt : 1) * esize;
+    if (sb > buf->send_cap) {
+        void *p = realloc(buf->send, sb);
+        if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the delivery (%zu bytes)", sb);
+        buf->send = p, buf->send_cap = sb;
+    }
+    if (rb > buf->recv_cap) {
+        void *p = realloc(buf->recv, rb);
+        if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the delivery (%zu bytes)", rb);
+        buf->recv = p, buf->recv_cap = rb;
+    }
+    return RPU_OK;
+}
+
+typedef struct {
+    char *data, *buf;
+    size_t esize, pos;
+    rpu_deliver_mode mode;
+} cursor;
+
+static void pack(size_t off, size_t len, void *arg) {
+    cursor *c = (cursor *)arg;
+    memcpy(c->buf + c->pos * c->esize, c->data + off * c->esize, len * c->esize);
+    c->pos += len;
+}
+
+static void unpack(size_t off, size_t len, void *arg) {
+    cursor *c = (cursor *)arg;
+    if (c->mode == RPU_DELIVER_COPY_FLOAT) {
+        memcpy(c->data + off * c->esize, c->buf + c->pos * c->esize, len * c->esize);
+    } else {
+        int64_t *d = (int64_t *)(void *)c->data + off;
+        const int64_t *s = (const int64_t *)(void *)c->buf + c->pos;
+        for (size_t i = 0; i < len; ++i)
+            d[i] += s[i];
+    }
+    c->pos += len;
+}
+
+rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_table *t, int n,
+                       int C, size_t L, void *data, rpu_deliver_buf *buf) {
+    const int P = t->ranks;
+    int me = 0;
+    MPI_Comm_rank(comm, &me);
+    const size_t esize = mode == RPU_DELIVER_COPY_FLOAT ? sizeof(float) : sizeof(int64_t);
+    const MPI_Datatype type = mode == RPU_DELIVER_COPY_FLOAT ? MPI_FLOAT : MPI_INT64_T;
+    const int *sc = buf->counts, *sd = sc + P, *rc = sd + P, *rd = rc + P;
+    cursor c = {(char *)data, (char *)buf->send, esize, 0, mode};
+    for (int q = 0; q < P; ++q)
+        if (q != me) runs(t, me, q, n, C, L, pack, &c, buf->scratch);
+    int err = MPI_Alltoallv(buf->send, sc, sd, type, buf->recv, rc, rd, type, comm);
+    if (err != MPI_SUCCESS) {
+        char msg[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(err, msg, &len);
+        return RPU_FAIL(RPU_ERR_MPI, "MPI_Alltoallv failed: %s", msg);
+    }
+    c.buf = (char *)buf->recv;
+    c.pos = 0;
+    for (int p = 0; p < P; ++p)
+        if (p != me) runs(t, p, me, n, C, L, unpack, &c, buf->scratch);
+    return RPU_OK;
+}
