@@ -133,6 +133,11 @@ check "map linear with --input runs" expect_rc 0 "$work/map8l.txt" "$rpusim" map
 check "map: send bytes to the owners of the samples" bash -c "tr -s ' ' <'$work/map8l.txt' |
     sed 's/^ //' | grep -E '^[01] 1 ' | cut -d' ' -f1,5,6 | tr '\n' ' ' |
     grep -qx '0 124 4 1 244 1204 '"
+# per-rank volumes cost about ranks x (ranks + tiles) steps: beyond 4e9 they are left out
+check "map of 100000 ranks with --input runs" expect_rc 0 "$work/map100k.txt" "$rpusim" map \
+    --layer "conv2d in=8 out=8 k=3" --input 8x6x6 --ranks 100000 --summary
+check "map of 100000 ranks: volumes not computed, and said so" has "$work/map100k.txt" \
+    "send bytes: not computed for 100000 ranks and 1 tiles"
 check "map: linear after conv flattens" expect_rc 0 "$work/map9.txt" "$rpusim" map \
     --layer "conv1d in=2 out=4 k=3" --layer "linear in=24 out=10" --input 2x8 --ranks 2 --summary
 check "map: totals over layers" grep -q "^all layers:" "$work/map9.txt"

@@ -63,7 +63,6 @@ void rpu_deliver_buf_free(rpu_deliver_buf *b) {
     free(b->send);
     free(b->recv);
     free(b->counts);
-    free(b->scratch);
     memset(b, 0, sizeof *b);
 }
 
@@ -87,13 +86,15 @@ rpu_share rpu_tile_share(const rpu_tile_grid *g, int t, int rank, int size, int 
 }
 
 typedef struct {
-    int rank, t;
+    int rank, c0, t;
 } held;
 
+/* by rank, then first channel (runs() merges a rank's ranges in this order), then tile */
 static int cmp_held(const void *a, const void *b) {
     const held *x = (const held *)a, *y = (const held *)b;
-    return x->rank != y->rank ? (x->rank > y->rank) - (x->rank < y->rank)
-                              : (x->t > y->t) - (x->t < y->t);
+    if (x->rank != y->rank) return (x->rank > y->rank) - (x->rank < y->rank);
+    if (x->c0 != y->c0) return (x->c0 > y->c0) - (x->c0 < y->c0);
+    return (x->t > y->t) - (x->t < y->t);
 }
 
 int rpu_contrib_build(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, int n, int spb,
@@ -112,8 +113,10 @@ int rpu_contrib_build(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, 
     for (int t = 0; t < g->n_tiles; ++t) {
         const rpu_tile_slot *ts = &g->tiles[t];
         const int h = ts->holders > 1 ? ts->holders : 1;
+        const int c0 = outputs ? ts->group * g->out_per_group + ts->out_ch0
+                               : ts->group * g->in_per_group + ts->in_ch0;
         for (int m = 0; m < h; ++m)
-            hs[nh++] = (held){(ts->owner + m) % size, t};
+            hs[nh++] = (held){(ts->owner + m) % size, c0, t};
     }
     qsort(hs, nh, sizeof *hs, cmp_held);
     int ok = 1;
@@ -145,67 +148,45 @@ int rpu_contrib_build(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, 
 typedef void (*run_fn)(size_t off, size_t len, void *arg);
 
 static int64_t runs(const rpu_contrib_table *t, int p, int q, int n, int C, size_t L, run_fn f,
-                    void *arg, int *scratch) {
+                    void *arg) {
     int q0, q1;
     rpu_batch_part(n, q, t->ranks, &q0, &q1);
     const rpu_contrib *c = t->list + t->first[p];
     const int k = t->first[p + 1] - t->first[p];
     int64_t total = 0;
-    int *a = scratch, *b = scratch + k;
     for (int nn = q0; nn < q1; ++nn) {
-        /* the channel intervals of p's contributions that hold sample nn, sorted by start */
-        int m = 0;
-        for (int e = 0; e < k; ++e) {
-            if (nn < c[e].s0 || nn >= c[e].s1 || c[e].cc <= 0) continue;
-            const int lo = c[e].c0, hi = c[e].c0 + c[e].cc;
-            int j = m++;
-            while (j > 0 && a[j - 1] > lo) {
-                a[j] = a[j - 1];
-                b[j] = b[j - 1];
-                --j;
+        /* p's channel ranges that hold sample nn, in ascending start (the table's order),
+         * overlapping or adjacent ones merged */
+        int lo = 0, hi = -1;
+        for (int e = 0; e <= k; ++e) {
+            const bool in = e < k && nn >= c[e].s0 && nn < c[e].s1 && c[e].cc > 0;
+            if (in && hi >= 0 && c[e].c0 <= hi) {
+                if (c[e].c0 + c[e].cc > hi) hi = c[e].c0 + c[e].cc;
+                continue;
             }
-            a[j] = lo;
-            b[j] = hi;
-        }
-        /* merge overlapping or adjacent intervals and emit them */
-        for (int i = 0; i < m;) {
-            int lo = a[i], hi = b[i];
-            int j = i + 1;
-            while (j < m && a[j] <= hi) {
-                if (b[j] > hi) hi = b[j];
-                ++j;
+            if ((in || e == k) && hi >= 0) { /* emit the range so far */
+                const size_t off = ((size_t)nn * C + (size_t)lo) * L;
+                const size_t len = (size_t)(hi - lo) * L;
+                if (f) f(off, len, arg);
+                total += (int64_t)len;
+                hi = -1;
             }
-            const size_t off = ((size_t)nn * C + (size_t)lo) * L, len = (size_t)(hi - lo) * L;
-            if (f) f(off, len, arg);
-            total += (int64_t)len;
-            i = j;
+            if (in) lo = c[e].c0, hi = c[e].c0 + c[e].cc;
         }
     }
     return total;
 }
 
-/* The most contributions of one rank (the scratch of runs: twice that many ints). */
-static int max_contribs(const rpu_contrib_table *t) {
-    int k = 1;
-    for (int p = 0; p < t->ranks; ++p)
-        if (t->first[p + 1] - t->first[p] > k) k = t->first[p + 1] - t->first[p];
-    return k;
-}
-
-int rpu_deliver_volume(const rpu_contrib_table *t, int me, int n, int C, size_t L, int64_t *sent,
-                       int64_t *received) {
-    int *scratch = (int *)malloc(sizeof(int) * 2 * (size_t)max_contribs(t));
-    if (!scratch) return 0;
+void rpu_deliver_volume(const rpu_contrib_table *t, int me, int n, int C, size_t L, int64_t *sent,
+                        int64_t *received) {
     int64_t s = 0, r = 0;
     for (int q = 0; q < t->ranks; ++q) {
         if (q == me) continue;
-        s += runs(t, me, q, n, C, L, NULL, NULL, scratch);
-        r += runs(t, q, me, n, C, L, NULL, NULL, scratch);
+        s += runs(t, me, q, n, C, L, NULL, NULL);
+        r += runs(t, q, me, n, C, L, NULL, NULL);
     }
-    free(scratch);
     if (sent) *sent = s;
     if (received) *received = r;
-    return 1;
 }
 
 rpu_status rpu_deliver_prepare(const rpu_contrib_table *t, int me, int n, int C, size_t L,
@@ -217,18 +198,11 @@ rpu_status rpu_deliver_prepare(const rpu_contrib_table *t, int me, int n, int C,
         buf->counts = c;
         buf->counts_cap = 4 * P;
     }
-    const int k = max_contribs(t);
-    if (buf->scratch_cap < 2 * k) {
-        int *c = (int *)realloc(buf->scratch, sizeof(int) * 2 * (size_t)k);
-        if (!c) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the delivery to %d ranks", P);
-        buf->scratch = c;
-        buf->scratch_cap = 2 * k;
-    }
     int *sc = buf->counts, *sd = sc + P, *rc = sd + P, *rd = rc + P;
     int64_t st = 0, rt = 0;
     for (int q = 0; q < P; ++q) {
-        const int64_t s = q == me ? 0 : runs(t, me, q, n, C, L, NULL, NULL, buf->scratch);
-        const int64_t r = q == me ? 0 : runs(t, q, me, n, C, L, NULL, NULL, buf->scratch);
+        const int64_t s = q == me ? 0 : runs(t, me, q, n, C, L, NULL, NULL);
+        const int64_t r = q == me ? 0 : runs(t, q, me, n, C, L, NULL, NULL);
         if (st + s > INT_MAX || rt + r > INT_MAX)
             return RPU_FAIL(RPU_ERR_ARG,
                             "a delivery of more than %d values per rank (batch %d x %d channels "
@@ -286,7 +260,7 @@ rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_t
     const int *sc = buf->counts, *sd = sc + P, *rc = sd + P, *rd = rc + P;
     cursor c = {(char *)data, (char *)buf->send, esize, 0, mode};
     for (int q = 0; q < P; ++q)
-        if (q != me) runs(t, me, q, n, C, L, pack, &c, buf->scratch);
+        if (q != me) runs(t, me, q, n, C, L, pack, &c);
     int err = MPI_Alltoallv(buf->send, sc, sd, type, buf->recv, rc, rd, type, comm);
     if (err != MPI_SUCCESS) {
         char msg[MPI_MAX_ERROR_STRING];
@@ -297,6 +271,6 @@ rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_t
     c.buf = (char *)buf->recv;
     c.pos = 0;
     for (int p = 0; p < P; ++p)
-        if (p != me) runs(t, p, me, n, C, L, unpack, &c, buf->scratch);
+        if (p != me) runs(t, p, me, n, C, L, unpack, &c);
     return RPU_OK;
 }

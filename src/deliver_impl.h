@@ -29,7 +29,8 @@ typedef struct {
     int c0, cc, s0, s1;
 } rpu_contrib;
 
-/* The contributions of every rank: rank p's are list[first[p] .. first[p + 1]). */
+/* The contributions of every rank: rank p's are list[first[p] .. first[p + 1]), in
+ * ascending c0 (rpu_contrib_build sorts them so). */
 typedef struct {
     int ranks;
     int *first; /* [ranks + 1] */
@@ -40,7 +41,7 @@ typedef struct {
 /* Empties t for `ranks` ranks (keeps its memory). Returns 0 when out of memory. */
 int rpu_contrib_reset(rpu_contrib_table *t, int ranks);
 /* Appends a contribution of rank p; ranks are added in ascending order (p >= the last rank
- * added). Returns 0 when out of memory. */
+ * added), a rank's contributions in ascending c0. Returns 0 when out of memory. */
 int rpu_contrib_add(rpu_contrib_table *t, int p, rpu_contrib c);
 /* Ends the table after the last rpu_contrib_add (the ranks after it have none). */
 void rpu_contrib_close(rpu_contrib_table *t);
@@ -81,8 +82,6 @@ typedef struct {
     size_t send_cap, recv_cap;
     int *counts; /* [4 * ranks]: send counts, send displs, recv counts, recv displs */
     int counts_cap;
-    int *scratch; /* channel intervals of one rank's contributions */
-    int scratch_cap;
 } rpu_deliver_buf;
 void rpu_deliver_buf_free(rpu_deliver_buf *b);
 
@@ -90,9 +89,9 @@ typedef enum { RPU_DELIVER_COPY_FLOAT, RPU_DELIVER_ADD_INT64 } rpu_deliver_mode;
 
 /* Elements (values) of [n, C, L] that this rank sends to others and receives from others
  * in rpu_deliver with table t (what MPI_Alltoallv is given: the sums of its send and
- * receive counts). Returns 0 when out of memory. Local. */
-int rpu_deliver_volume(const rpu_contrib_table *t, int me, int n, int C, size_t L, int64_t *sent,
-                       int64_t *received);
+ * receive counts). Local. */
+void rpu_deliver_volume(const rpu_contrib_table *t, int me, int n, int C, size_t L, int64_t *sent,
+                        int64_t *received);
 
 /* Sizes buf for rpu_deliver with table t on rank `me` (element size esize: 4 for floats, 8
  * for int64). Call it before the collective that agrees on errors (the layer's agree_ok /

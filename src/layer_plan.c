@@ -143,9 +143,8 @@ static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batc
     int n = 0;
     if (s == RPU_OK && !rpu_contrib_build(&tab, &g, ranks, batch, spb, batch_split, true))
         s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
-    if (s == RPU_OK &&
-        !rpu_deliver_volume(&tab, rank, batch, p->out_channels, (size_t)Lout, &sent, NULL))
-        s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
+    if (s == RPU_OK)
+        rpu_deliver_volume(&tab, rank, batch, p->out_channels, (size_t)Lout, &sent, NULL);
     static const char *const fwd_what[3] = {
         "outputs to the owners of their samples (float, one tile per element)",
         "output partial sums to the owners of their samples (int64)",
@@ -158,10 +157,11 @@ static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batc
         result_calls(calls, max_calls, &n, RPU_PHASE_FORWARD, n_in == 1, sent, ny, ranks, parts,
                      fwd_what);
     if (s == RPU_OK && input_grad) {
-        if (!rpu_contrib_build(&tab, &g, ranks, batch, spb, batch_split, false) ||
-            !rpu_deliver_volume(&tab, rank, batch, p->in_channels, (size_t)Lin, &sent, NULL))
+        if (!rpu_contrib_build(&tab, &g, ranks, batch, spb, batch_split, false))
             s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
         else
+            rpu_deliver_volume(&tab, rank, batch, p->in_channels, (size_t)Lin, &sent, NULL);
+        if (s == RPU_OK)
             result_calls(calls, max_calls, &n, RPU_PHASE_BACKWARD, dx_terms == 1, sent, nx, ranks,
                          parts, bwd_what);
     }

@@ -27,6 +27,9 @@
  * the global maximum magnitude (the fixed-point scale) and on errors: one allreduce of two
  * doubles {max, error flag} (src/layer.c, agree_max). */
 
+/* The most work (ranks x (ranks + tiles)) spent on the per-rank volumes of one layer. */
+#define MAP_MAX_VOLUME_WORK 4e9
+
 static void usage(FILE *f) {
     fprintf(f, "usage: rpusim map --layer SPEC [--layer SPEC ...] --ranks N [--input SHAPE]\n"
                "                  [--batch N] [--set key=value ...] [--split RULE] [--summary]\n"
@@ -561,7 +564,14 @@ static int report_layer(const layer_spec *L, int index, bool last, const rpu_con
     st = rpu_tile_grid_rank_cells(&g, ranks, rc, rt);
     double *fwd = calloc((size_t)ranks * 2, sizeof(double)), *bwd = fwd ? fwd + ranks : NULL;
     if (!fwd) st = RPU_ERR_NOMEM;
-    if (in.known && st == RPU_OK) {
+    /* each rank's plan places the grid and walks every rank's contributions: about
+     * ranks x (ranks + tiles) steps in all, beyond which the volumes are left out */
+    const bool volumes = (double)ranks * ((double)ranks + g.n_tiles) <= MAP_MAX_VOLUME_WORK;
+    if (in.known && !volumes)
+        fprintf(os, "  send bytes: not computed for %d ranks and %d tiles (more than %.0e "
+                    "steps of work; fewer ranks give them)\n",
+                ranks, g.n_tiles, MAP_MAX_VOLUME_WORK);
+    if (in.known && volumes && st == RPU_OK) {
         rpu_conv_params p;
         rpu_conv_params_default(&p, nd, L->in, L->out, 1);
         for (int d = 0; d < nd; ++d) {
@@ -583,11 +593,12 @@ static int report_layer(const layer_spec *L, int index, bool last, const rpu_con
     } else {
         tot->comm_known = false;
     }
+    const bool show = in.known && volumes;
     fprintf(os, "  %5s %6s %10s %14s %14s %14s\n", "rank", "tiles", "cells", "state_bytes",
             "send_fwd_bytes", "send_bwd_bytes");
     for (int r = 0; r < ranks && st == RPU_OK; ++r) {
         fprintf(os, "  %5d %6d %10lld %14.0f", r, rt[r], (long long)rc[r], (double)rc[r] * bpc);
-        if (in.known)
+        if (show)
             fprintf(os, " %14.0f %14.0f\n", fwd[r], bwd[r]);
         else
             fprintf(os, " %14s %14s\n", "-", "-");
