@@ -92,4 +92,23 @@ bool config_field_equal(const rpu_config *a, const rpu_config *b, const field_de
 /* The spelling of value v of the enum field key ("?" when out of range). */
 const char *config_enum_name(const char *key, int v);
 
+/* config_presets.c (above this table: it sets fields through config_set_field).
+ *
+ * What a key does besides setting its field:
+ *   KEY_PLAIN          sets one field;
+ *   KEY_RESET          "kind" (prefix "") or "P type" of a device (prefix "P"): resets
+ *                      what it governs;
+ *   KEY_CONFIG_PRESET  "preset": resets the whole config to a named preset (prefix "");
+ *   KEY_DEVICE_PRESET  "P preset" where "P type" is a device-type key: resets the device
+ *                      at prefix P to a named device preset.
+ * *prefix_len (if not NULL) gets the length of the prefix P ("device." -> 7). key is
+ * trimmed. */
+typedef enum { KEY_PLAIN = 0, KEY_RESET, KEY_CONFIG_PRESET, KEY_DEVICE_PRESET } config_key_role;
+config_key_role config_key_role_of(const char *key, size_t *prefix_len);
+/* config_set_field, or for a preset key (KEY_CONFIG_PRESET, KEY_DEVICE_PRESET) the named
+ * preset applied (an unknown name gets a message listing the accepted names). On failure
+ * cfg is untouched and err holds the message. What rpu_config_set does. */
+rpu_status config_set_key(rpu_config *cfg, const char *key, const char *value, char *err,
+                          size_t errsz);
+
 #endif

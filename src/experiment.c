@@ -129,6 +129,15 @@ static rpu_status insert_entry(rpu_experiment *e, int at, int sec, const char *k
     return RPU_OK;
 }
 
+/* Removes entry k. */
+static void remove_entry(rpu_experiment *e, int k) {
+    free(e->entries[k].key);
+    free(e->entries[k].value);
+    memmove(&e->entries[k], &e->entries[k + 1],
+            sizeof e->entries[0] * (size_t)(e->n_entries - k - 1));
+    e->n_entries--;
+}
+
 /* ------------------------------------------------------------------ reading the text */
 
 static rpu_status read_text(rpu_experiment *e, const char *text, size_t len) {
@@ -171,12 +180,13 @@ static int rpu_insert_at(const rpu_experiment *e, int sec, const char *key) {
     for (int k = 0; k < e->n_entries; ++k) {
         if (e->entries[k].sec != sec) continue;
         if (first < 0) first = k;
-        if (!strcmp(e->entries[k].key, "kind")) kind = k;
+        if (!strcmp(e->entries[k].key, "kind") || !strcmp(e->entries[k].key, "preset")) kind = k;
         last = k;
     }
     if (first < 0) return e->n_entries;
-    if (!strcmp(key, "kind")) return first;
-    if (!strcmp(key, "device.type")) return kind >= 0 ? kind + 1 : first;
+    if (!strcmp(key, "kind") || !strcmp(key, "preset")) return first;
+    if (!strcmp(key, "device.type") || !strcmp(key, "device.preset"))
+        return kind >= 0 ? kind + 1 : first;
     return last + 1;
 }
 
@@ -255,6 +265,12 @@ static rpu_status apply_override(rpu_experiment *e, const char *ov) {
             sec = e->n_sections - 1;
         }
     }
+    /* an [rpu] key that resets what the file's entry governs replaces that entry too
+     * (--set rpu.preset=X drops the file's kind and device.type: the preset sets them) */
+    if (s == RPU_OK && !strcmp(section, "rpu"))
+        for (int k = e->n_entries - 1; k >= 0; --k)
+            if (e->entries[k].sec == sec && rpu_config_key_replaces(key, e->entries[k].key))
+                remove_entry(e, k);
     if (s == RPU_OK) {
         int at = find_entry(e, sec, key);
         if (at >= 0) {

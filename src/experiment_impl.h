@@ -13,7 +13,8 @@
 #define EXP_MAX_NAME 63
 
 /* One "key = value" of the experiment, in the order read; the entries of a section keep
- * their relative order (it matters in [rpu]: kind and device.type reset other keys). */
+ * their relative order (in [rpu] a later key wins; the keys that reset others are
+ * applied first, see rpu_config_set_entries). */
 typedef struct {
     int sec;             /* index into rpu_experiment.sections */
     char *key;           /* as written: "epochs", "forward.out_noise" */

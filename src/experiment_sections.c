@@ -201,11 +201,36 @@ static rpu_status layer_entry(rpu_experiment *e, exp_layer *L, const exp_entry *
                        "type, out, kernel, stride, padding, dilation, groups, bias, p, split");
 }
 
-static rpu_status rpu_entry(rpu_experiment *e, const exp_entry *x) {
-    if (rpu_config_set(&e->cfg, x->key, x->value) == RPU_OK) return RPU_OK;
-    char inner[1024], w[700];
-    snprintf(inner, sizeof inner, "%s", rpu_last_error());
-    return RPU_FAIL(RPU_ERR_CONFIG, "%s: [rpu] %s", where(e, x, w, sizeof w), inner);
+/* The [rpu] entries, in the order of rpu_config_set_entries (presets and the keys that
+ * reset others first, wherever they stand). */
+static rpu_status rpu_entries(rpu_experiment *e) {
+    int n = 0;
+    for (int k = 0; k < e->n_entries; ++k)
+        n += !strcmp(e->sections[e->entries[k].sec].name, "rpu");
+    if (n == 0) return RPU_OK;
+    const char **keys = (const char **)malloc((size_t)n * sizeof *keys);
+    const char **values = (const char **)malloc((size_t)n * sizeof *values);
+    int *at = (int *)malloc((size_t)n * sizeof *at);
+    rpu_status s = RPU_OK;
+    if (!keys || !values || !at) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    for (int k = 0, i = 0; s == RPU_OK && k < e->n_entries; ++k)
+        if (!strcmp(e->sections[e->entries[k].sec].name, "rpu")) {
+            keys[i] = e->entries[k].key;
+            values[i] = e->entries[k].value;
+            at[i++] = k;
+        }
+    int bad = -1;
+    rpu_status r = s == RPU_OK ? rpu_config_set_entries(&e->cfg, n, keys, values, &bad) : s;
+    if (s == RPU_OK && r != RPU_OK) {
+        char inner[1024], w[700];
+        snprintf(inner, sizeof inner, "%s", rpu_last_error());
+        const char *loc = bad >= 0 ? where(e, &e->entries[at[bad]], w, sizeof w) : e->source;
+        s = RPU_FAIL(r, "%s: [rpu] %s", loc, inner);
+    }
+    free(keys);
+    free(values);
+    free(at);
+    return s;
 }
 
 static rpu_status loss_entry(rpu_experiment *e, const exp_entry *x) {
@@ -271,10 +296,11 @@ rpu_status exp_interpret(rpu_experiment *e) {
         else if (!strcmp(s->name, "data"))
             RPU_CHECK(data_entry(e, x));
         else if (!strcmp(s->name, "rpu"))
-            RPU_CHECK(rpu_entry(e, x));
+            continue; /* below, in the order of rpu_config_set_entries */
         else
             RPU_CHECK(loss_entry(e, x)); /* the sections were checked on reading */
     }
+    RPU_CHECK(rpu_entries(e));
     rpu_run_params *r = &e->run;
     if (e->lr_schedule == 0)
         r->lr_step = 0;

@@ -487,6 +487,79 @@ rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type typ
  * cfgs. */
 rpu_status rpu_config_set(rpu_config *cfg, const char *key, const char *value);
 
+/* Named presets (aihwkit.simulator.presets; compound-devices spec §10).
+ *
+ * Config presets (aihwkit's *Preset RPU configs): the key "preset", e.g.
+ * rpu_config_set(cfg, "preset", "reram_sb") or "preset = reram_sb" in config text, resets
+ * the whole config to that preset (as "kind" resets it to a kind's defaults). Names:
+ *   reram_es       ReRamESPreset        reram_sb       ReRamSBPreset
+ *   capacitor      CapacitorPreset      ecram          EcRamPreset
+ *   ecram_mo       EcRamMOPreset        idealized      IdealizedPreset
+ *   gokmen_vlasov  GokmenVlasovPreset
+ * each SingleRPUConfig(device=<X>PresetDevice(), forward=backward=PresetIOParameters(),
+ * update=PresetUpdateParameters()): kind single, forward/backward out_bound 20 and
+ * out_noise 0.1 (the other IO fields at the IOParameters defaults), update defaults.
+ *
+ * Device presets (aihwkit's *PresetDevice classes): the key "device.preset" (and
+ * "P preset" for any prefix P whose "P type" is a device-type key, e.g. a compound's
+ * sub-device) resets the device fields to that preset's type and values:
+ *   reram_es       ReRamESPresetDevice (exp_step)
+ *   reram_sb       ReRamSBPresetDevice (soft_bounds, additive noise: aihwkit's
+ *                  SoftBoundsReferenceDevice with its reference fields at their defaults)
+ *   capacitor      CapacitorPresetDevice (linear_step, lifetime 1e6)
+ *   ecram          EcRamPresetDevice (linear_step)
+ *   ecram_mo       EcRamMOPresetDevice (linear_step)
+ *   idealized      IdealizedPresetDevice (constant_step)
+ *   gokmen_vlasov  GokmenVlasovPresetDevice (constant_step)
+ *   pcm            PCMPresetDevice (exp_step, weight range [0, 2]: one-sided)
+ *
+ * "preset" and "device.preset" are directives, not fields: rpu_config_get and
+ * rpu_config_keys do not know them, and rpu_config_write prints the keys a preset set
+ * (the expanded values), so a written config (and a checkpoint) keeps its values if a
+ * preset's table changes later.
+ *
+ * Preset names are spelled in any case.
+ *
+ * Ordering in texts (rpu_config_parse, rpu_config_set_entries, experiment [rpu]
+ * sections): the keys that reset what they govern are applied first, widest first,
+ * whatever their position: "kind" or "preset", then "device.type" or "device.preset",
+ * then sub-device ones; every other key is applied after them, in text order (later
+ * wins). So "preset = reram_sb" anywhere in a text, with "forward.out_noise = 0.05"
+ * anywhere else, gives the preset with out_noise 0.05. Two different resetting keys of
+ * the same level ("kind" with "preset", "device.type" with "device.preset") are an error.
+ * Single calls of rpu_config_set apply immediately, in the caller's order. */
+
+/* rpu_config_set(cfg, "preset", name). Errors: RPU_ERR_ARG for NULL; RPU_ERR_CONFIG for
+ * an unknown name (the message lists the accepted names and their aihwkit classes); on
+ * error cfg is unchanged. Not collective. */
+rpu_status rpu_config_preset(rpu_config *cfg, const char *name);
+/* Fills dev with a device preset (as "device.preset" would on a config). Errors as
+ * rpu_config_preset; dev unchanged on error. Not collective. */
+rpu_status rpu_device_params_preset(rpu_device_params *dev, const char *name);
+/* The config / device preset names; *names (if not NULL) points to a static
+ * NULL-terminated array. Returns the count. Not collective. */
+int rpu_config_presets(const char *const **names);
+int rpu_device_presets(const char *const **names);
+/* The aihwkit class a preset name stands for ("ReRamSBPreset", or with device true
+ * "ReRamSBPresetDevice"), or NULL for an unknown name. Not collective. */
+const char *rpu_config_preset_class(const char *name, bool device);
+
+/* Applies n "key = value" entries onto cfg as a text would (see "Ordering in texts"
+ * above): resetting keys first, widest first, then the others in order. Errors:
+ * RPU_ERR_ARG for NULL arguments; RPU_ERR_CONFIG for the first bad entry (its index in
+ * *bad if bad is not NULL, else -1): a bad key or value (the message of rpu_config_set),
+ * or a resetting key that clashes with another of its level (the message names both).
+ * On error cfg is unchanged. Not collective. */
+rpu_status rpu_config_set_entries(rpu_config *cfg, int n, const char *const *keys,
+                                  const char *const *values, int *bad);
+
+/* True if an override of key (e.g. --set rpu.preset=...) replaces other in a text (so the
+ * text's `other` entry must be dropped): the other resetting key of the same level
+ * ("preset" replaces "kind" and back, "device.preset" and "device.type" each other), and
+ * a preset key also replaces every resetting key below its level ("preset" replaces
+ * "device.type" and "device.preset": the preset chooses the device). Not collective. */
+bool rpu_config_key_replaces(const char *key, const char *other);
+
 /* Reads one field as text into buf (size bytes, NUL-terminated): the spelling
  * rpu_config_write uses (floats with the fewest digits that read back exactly, lists as
  * "[a, b, c]", booleans true/false, enums by name), which rpu_config_set accepts back.

@@ -1,0 +1,436 @@
+/* rpusim — named presets (aihwkit.simulator.presets, spec compound-devices.md §10) and the
+ * order in which a text's resetting keys are applied.
+ *
+ * A preset is data: a list of "key = value" texts applied with config_set_key, so that
+ * every value is range-checked like a user's and a preset can use any key there is,
+ * including another preset (the config presets name their device by "device.preset").
+ *   - device presets (aihwkit's *PresetDevice classes): a device type and device fields,
+ *     keys relative to the device prefix ("dw_min"), applied under "device." (the key
+ *     "device.preset") or under any prefix P whose "P type" is a device-type key, so a
+ *     compound's sub-device can take one ("device.unit_cell_devices.0.preset");
+ *   - config presets (aihwkit's *Preset RPU configs): full keys, "kind" first; the
+ *     compound presets of §10.3 are rows of the same table once their keys exist.
+ * Keys "preset" and "P preset" are directives, not fields: rpu_config_write prints the
+ * keys they set (see config.h).
+ *
+ * No mutable static state. */
+#include "config_table_impl.h"
+
+#include "rpusim/config.h"
+
+#include "error_impl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *key, *value;
+} preset_kv;
+
+typedef struct {
+    const char *name;    /* config text spelling */
+    const char *aihwkit; /* aihwkit class it stands for */
+    const preset_kv *kv; /* applied in order; NULL-key terminated */
+} preset;
+
+/* ---------------------------------------------------------------------------------------
+ * Device presets (spec §10.2; fields not listed keep the defaults of the device type).
+ * Keys are relative to the device prefix; "type" comes first (it resets the device).
+ * ------------------------------------------------------------------------------------- */
+
+/* ReRamESPresetDevice: ExpStep fit to Gong et al., Nat. Commun. 2018. */
+static const preset_kv dev_reram_es[] = {{"type", "exp_step"},
+                                         {"dw_min", "0.00135"},
+                                         {"up_down", "0.259359"},
+                                         {"w_max", "1.0"},
+                                         {"w_min", "-1.0"},
+                                         {"a", "-0.5"},
+                                         {"b", "-0.5"},
+                                         {"gamma_up", "5.0"},
+                                         {"gamma_down", "5.0"},
+                                         {"A_up", "-1.18445"},
+                                         {"A_down", "-0.081404"},
+                                         {"dw_min_dtod", "0.2"},
+                                         {"up_down_dtod", "0.05"},
+                                         {"w_max_dtod", "0.3"},
+                                         {"w_min_dtod", "0.3"},
+                                         {"dw_min_std", "5.0"},
+                                         {"write_noise_std", "75.0"},
+                                         {NULL, NULL}};
+
+/* ReRamSBPresetDevice: aihwkit's SoftBoundsReferenceDevice with its reference fields at
+ * their defaults (slope_up/down_dtod 0, reference_mean/std 0, no symmetry-point
+ * subtraction), which is exactly soft bounds with additive cycle-to-cycle noise
+ * (mult_noise false). w_max_dtod = 0.3/1.25, w_min_dtod = 0.3/0.75. */
+static const preset_kv dev_reram_sb[] = {{"type", "soft_bounds"},
+                                         {"dw_min", "0.002"},
+                                         {"up_down", "0.0"},
+                                         {"w_max", "1.25"},
+                                         {"w_min", "-0.75"},
+                                         {"mult_noise", "false"},
+                                         {"dw_min_dtod", "0.3"},
+                                         {"up_down_dtod", "0.01"},
+                                         {"w_max_dtod", "0.24"},
+                                         {"w_min_dtod", "0.4"},
+                                         {"dw_min_std", "3.75"},
+                                         {"write_noise_std", "56"},
+                                         {NULL, NULL}};
+
+/* CapacitorPresetDevice: LinearStep fit to Li et al., VLSI 2018, with leakage (lifetime
+ * counted in mini-batches). */
+static const preset_kv dev_capacitor[] = {{"type", "linear_step"},
+                                          {"dw_min", "0.005"},
+                                          {"up_down", "0.0"},
+                                          {"w_max", "1.0"},
+                                          {"w_min", "-1.0"},
+                                          {"mult_noise", "false"},
+                                          {"gamma_up", "0.05"},
+                                          {"gamma_down", "0.05"},
+                                          {"dw_min_dtod", "0.1"},
+                                          {"up_down_dtod", "0.06"},
+                                          {"w_max_dtod", "0.07"},
+                                          {"w_min_dtod", "0.07"},
+                                          {"gamma_up_dtod", "0.01"},
+                                          {"gamma_down_dtod", "0.01"},
+                                          {"dw_min_std", "0.3"},
+                                          {"write_noise_std", "0.0"},
+                                          {"mean_bound_reference", "true"},
+                                          {"lifetime", "1e6"},
+                                          {"lifetime_dtod", "0.3"},
+                                          {NULL, NULL}};
+
+/* EcRamPresetDevice: LinearStep fit to Tang et al., IEDM 2018 (Li-based ECRAM). */
+static const preset_kv dev_ecram[] = {{"type", "linear_step"},
+                                      {"dw_min", "0.002"},
+                                      {"up_down", "0.0"},
+                                      {"w_max", "1.1724"},
+                                      {"w_min", "-0.8276"},
+                                      {"mult_noise", "true"},
+                                      {"gamma_up", "0.1153"},
+                                      {"gamma_down", "0.5085"},
+                                      {"dw_min_dtod", "0.1"},
+                                      {"up_down_dtod", "0.01"},
+                                      {"w_max_dtod", "0.05"},
+                                      {"w_min_dtod", "0.05"},
+                                      {"gamma_up_dtod", "0.05"},
+                                      {"gamma_down_dtod", "0.05"},
+                                      {"dw_min_std", "0.3"},
+                                      {"write_noise_std", "0.0"},
+                                      {"mean_bound_reference", "true"},
+                                      {NULL, NULL}};
+
+/* EcRamMOPresetDevice: LinearStep, metal-oxide ECRAM (Kim et al., IEDM 2019). */
+static const preset_kv dev_ecram_mo[] = {{"type", "linear_step"},
+                                         {"dw_min", "2.8214e-4"},
+                                         {"up_down", "0.0"},
+                                         {"w_max", "1.1714"},
+                                         {"w_min", "-0.8286"},
+                                         {"mult_noise", "true"},
+                                         {"gamma_up", "0.4152"},
+                                         {"gamma_down", "0.7342"},
+                                         {"dw_min_dtod", "0.1"},
+                                         {"up_down_dtod", "0.01"},
+                                         {"w_max_dtod", "0.05"},
+                                         {"w_min_dtod", "0.05"},
+                                         {"gamma_up_dtod", "0.05"},
+                                         {"gamma_down_dtod", "0.05"},
+                                         {"dw_min_std", "2.0"},
+                                         {"write_noise_std", "0.0"},
+                                         {"mean_bound_reference", "true"},
+                                         {NULL, NULL}};
+
+/* IdealizedPresetDevice: ConstantStep, symmetric on average, about 10000 states. */
+static const preset_kv dev_idealized[] = {
+    {"type", "constant_step"}, {"dw_min", "0.0002"}, {"dw_min_dtod", "0.3"},
+    {"dw_min_std", "0.3"},     {"up_down", "0.0"},   {"up_down_dtod", "0.0"},
+    {"w_max", "1.0"},          {"w_min", "-1.0"},    {"w_max_dtod", "0.3"},
+    {"w_min_dtod", "0.3"},     {NULL, NULL}};
+
+/* GokmenVlasovPresetDevice: ConstantStep after Gokmen & Vlasov 2016, range -1..1. */
+static const preset_kv dev_gokmen_vlasov[] = {
+    {"type", "constant_step"}, {"dw_min", "0.0016"}, {"dw_min_dtod", "0.3"},
+    {"dw_min_std", "0.3"},     {"up_down", "0.0"},   {"up_down_dtod", "0.01"},
+    {"w_max", "1.0"},          {"w_min", "-1.0"},    {"w_max_dtod", "0.3"},
+    {"w_min_dtod", "0.3"},     {NULL, NULL}};
+
+/* PCMPresetDevice: ExpStep with complex noise (Nandakumar et al. 2020); one-directional,
+ * meant for aihwkit's PCMPresetUnitCell (a one-sided pair with refresh). */
+static const preset_kv dev_pcm[] = {{"type", "exp_step"},
+                                    {"dw_min", "0.01"},
+                                    {"up_down", "0.0"},
+                                    {"w_max", "2.0"},
+                                    {"w_min", "0.0"},
+                                    {"a", "-1.0"},
+                                    {"b", "0.0"},
+                                    {"gamma_up", "2.5"},
+                                    {"gamma_down", "2.5"},
+                                    {"A_up", "-27.235"},
+                                    {"A_down", "-2.235"},
+                                    {"dw_min_dtod", "0.2"},
+                                    {"up_down_dtod", "0.05"},
+                                    {"w_max_dtod", "0.1"},
+                                    {"w_min_dtod", "0.0"},
+                                    {"dw_min_std", "0.6"},
+                                    {"dw_min_std_add", "0.042"},
+                                    {"dw_min_std_slope", "0.108"},
+                                    {"write_noise_std", "0.0"},
+                                    {"reset", "0.01"},
+                                    {"reset_dtod", "0.02"},
+                                    {NULL, NULL}};
+
+/* X(name, aihwkit class, key list) */
+#define DEVICE_PRESETS(X)                                                                          \
+    X("reram_es", "ReRamESPresetDevice", dev_reram_es)                                             \
+    X("reram_sb", "ReRamSBPresetDevice", dev_reram_sb)                                             \
+    X("capacitor", "CapacitorPresetDevice", dev_capacitor)                                         \
+    X("ecram", "EcRamPresetDevice", dev_ecram)                                                     \
+    X("ecram_mo", "EcRamMOPresetDevice", dev_ecram_mo)                                             \
+    X("idealized", "IdealizedPresetDevice", dev_idealized)                                         \
+    X("gokmen_vlasov", "GokmenVlasovPresetDevice", dev_gokmen_vlasov)                              \
+    X("pcm", "PCMPresetDevice", dev_pcm)
+
+#define AS_PRESET(name, cls, kv) {name, cls, kv},
+#define AS_NAME(name, cls, kv) name,
+
+static const preset device_presets[] = {DEVICE_PRESETS(AS_PRESET)};
+static const char *const device_preset_names[] = {DEVICE_PRESETS(AS_NAME) NULL};
+#define N_DEVICE_PRESETS (sizeof device_presets / sizeof device_presets[0])
+
+/* ---------------------------------------------------------------------------------------
+ * Config presets (spec §10.1, §10.3).
+ * ------------------------------------------------------------------------------------- */
+
+/* PresetIOParameters: IOParameters with out_bound 20 and out_noise 0.1, the rest restated
+ * as aihwkit does (7-bit DAC, 9-bit ADC, iterative BM, abs_max NM, no weight noise). */
+#define PRESET_IO(P)                                                                               \
+    {P "bound_management", "iterative"}, {P "noise_management", "abs_max"},                        \
+        {P "inp_res", "0.00793650793650794"}, /* 1/126 */                                          \
+        {P "inp_sto_round", "false"}, {P "out_bound", "20.0"}, {P "out_noise", "0.1"},             \
+        {P "out_res", "0.00196078431372549"}, /* 1/510 */                                          \
+        {P "w_noise", "0.0"}, {                                                                    \
+        P "w_noise_type", "none"                                                                   \
+    }
+
+/* PresetUpdateParameters: the UpdateParameters defaults, restated. */
+#define PRESET_UPDATE(P)                                                                           \
+    {P "desired_bl", "31"}, {P "pulse_type", "stochastic_compressed"},                             \
+        {P "update_bl_management", "true"}, {                                                      \
+        P "update_management", "true"                                                              \
+    }
+
+/* SingleRPUConfig(device=<X>PresetDevice(), forward=backward=PresetIOParameters(),
+ * update=PresetUpdateParameters()). */
+#define SINGLE_PRESET(var, dev)                                                                    \
+    static const preset_kv var[] = {{"kind", "single"},       {"device.preset", dev},              \
+                                    PRESET_IO("forward."),    PRESET_IO("backward."),              \
+                                    PRESET_UPDATE("update."), {NULL, NULL}};
+
+SINGLE_PRESET(cfg_reram_es, "reram_es")
+SINGLE_PRESET(cfg_reram_sb, "reram_sb")
+SINGLE_PRESET(cfg_capacitor, "capacitor")
+SINGLE_PRESET(cfg_ecram, "ecram")
+SINGLE_PRESET(cfg_ecram_mo, "ecram_mo")
+SINGLE_PRESET(cfg_idealized, "idealized")
+SINGLE_PRESET(cfg_gokmen_vlasov, "gokmen_vlasov")
+
+/* The compound presets of §10.3 (tiki_taka_<x>, ttv2_<x>, chopped_ttv2_<x>, agad_<x>,
+ * mixed_precision_<x>, <x>2, <x>4, pcm) go here as rows like these, with the compound's
+ * keys and "device.unit_cell_devices.N.preset = <x>" for their sub-devices. */
+#define CONFIG_PRESETS(X)                                                                          \
+    X("reram_es", "ReRamESPreset", cfg_reram_es)                                                   \
+    X("reram_sb", "ReRamSBPreset", cfg_reram_sb)                                                   \
+    X("capacitor", "CapacitorPreset", cfg_capacitor)                                               \
+    X("ecram", "EcRamPreset", cfg_ecram)                                                           \
+    X("ecram_mo", "EcRamMOPreset", cfg_ecram_mo)                                                   \
+    X("idealized", "IdealizedPreset", cfg_idealized)                                               \
+    X("gokmen_vlasov", "GokmenVlasovPreset", cfg_gokmen_vlasov)
+
+static const preset config_presets[] = {CONFIG_PRESETS(AS_PRESET)};
+static const char *const config_preset_names[] = {CONFIG_PRESETS(AS_NAME) NULL};
+#define N_CONFIG_PRESETS (sizeof config_presets / sizeof config_presets[0])
+
+/* ---------------------------------------------------------------------------------------
+ * Keys.
+ * ------------------------------------------------------------------------------------- */
+
+static bool ends_with(const char *s, size_t n, const char *suffix) {
+    size_t m = strlen(suffix);
+    return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+/* The sub-device segment of compound devices (aihwkit's UnitCell.unit_cell_devices). */
+static const char sub_segment[] = "unit_cell_devices.";
+
+/* True if prefix[0, n) names a device: a prefix P whose "P type" is a device-type row of
+ * the table ("device."), or such a prefix followed by sub-device segments
+ * "unit_cell_devices.<N>." (a compound's sub-devices, compound spec §1; those keys are not
+ * rows of the table, so they are recognised by their shape). */
+static bool is_device_prefix(const char *prefix, size_t n) {
+    size_t base = n;
+    for (;;) { /* strip trailing "unit_cell_devices.<N>." segments */
+        size_t e = base;
+        if (e < 2 || prefix[e - 1] != '.') break;
+        size_t d = e - 1;
+        while (d > 0 && prefix[d - 1] >= '0' && prefix[d - 1] <= '9')
+            --d;
+        size_t m = sizeof sub_segment - 1;
+        if (d == e - 1 || d < m || memcmp(prefix + d - m, sub_segment, m) != 0) break;
+        base = d - m;
+    }
+    char k[300];
+    if (base + 5 > sizeof k) return false;
+    memcpy(k, prefix, base);
+    memcpy(k + base, "type", 5);
+    const field_desc *d = config_find_field(k);
+    return d && d->type == T_DEVTYPE;
+}
+
+/* ASCII case-insensitive equality (preset names are spelled in any case, as enum values). */
+static bool name_eq(const char *a, const char *b) {
+    for (; *a && *b; ++a, ++b) {
+        char x = (*a >= 'A' && *a <= 'Z') ? (char)(*a - 'A' + 'a') : *a;
+        char y = (*b >= 'A' && *b <= 'Z') ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y) return false;
+    }
+    return *a == *b;
+}
+
+config_key_role config_key_role_of(const char *key, size_t *prefix_len) {
+    size_t n = strlen(key);
+    size_t pl = 0;
+    config_key_role r = KEY_PLAIN;
+    if (!strcmp(key, "preset")) {
+        r = KEY_CONFIG_PRESET;
+    } else if (!strcmp(key, "kind")) {
+        r = KEY_RESET;
+    } else if (ends_with(key, n, ".preset") && is_device_prefix(key, n - 6)) {
+        r = KEY_DEVICE_PRESET;
+        pl = n - 6;
+    } else if (ends_with(key, n, ".type") && is_device_prefix(key, n - 4)) {
+        r = KEY_RESET;
+        pl = n - 4;
+    }
+    if (prefix_len) *prefix_len = pl;
+    return r;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Applying a preset.
+ * ------------------------------------------------------------------------------------- */
+
+static const preset *find_preset(const preset *tab, size_t n, const char *name) {
+    for (size_t i = 0; i < n; ++i)
+        if (name_eq(tab[i].name, name)) return &tab[i];
+    return NULL;
+}
+
+static void list_names(const preset *tab, size_t n, char *buf, size_t size) {
+    size_t pos = strlen(buf);
+    for (size_t i = 0; i < n && pos + 1 < size; ++i) {
+        int w = snprintf(buf + pos, size - pos, "%s%s (%s)", i ? ", " : "", tab[i].name,
+                         tab[i].aihwkit);
+        if (w > 0) pos += (size_t)w;
+    }
+}
+
+/* Applies preset name for the preset key (trimmed); cfg may be partly changed on failure. */
+static rpu_status apply_preset(rpu_config *cfg, const char *key, const char *name, char *err,
+                               size_t errsz) {
+    size_t pl = 0;
+    bool dev = config_key_role_of(key, &pl) == KEY_DEVICE_PRESET;
+    const preset *tab = dev ? device_presets : config_presets;
+    size_t n = dev ? N_DEVICE_PRESETS : N_CONFIG_PRESETS;
+    const preset *p = find_preset(tab, n, name);
+    if (!p) {
+        char vis[80];
+        snprintf(vis, sizeof vis, "%.64s", name);
+        for (char *c = vis; *c; ++c)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+        snprintf(err, errsz, "%s: unknown %spreset \"%s\"; expected one of: ", key,
+                 dev ? "device " : "", vis);
+        list_names(tab, n, err, errsz);
+        return RPU_ERR_CONFIG;
+    }
+    for (const preset_kv *kv = p->kv; kv->key; ++kv) {
+        char full[300], inner[CONFIG_ERR_MAX];
+        snprintf(full, sizeof full, "%.*s%s", (int)pl, key, kv->key);
+        if (config_set_key(cfg, full, kv->value, inner, sizeof inner) != RPU_OK) {
+            /* a preset's own values are checked by the tests; this names the row */
+            snprintf(err, errsz, "%s = %s: %.700s", key, name, inner);
+            return RPU_ERR_CONFIG;
+        }
+    }
+    return RPU_OK;
+}
+
+/* Copies src into dst (size bytes) without surrounding blanks; false if it does not fit. */
+static bool copy_trimmed(char *dst, size_t size, const char *src) {
+    while (*src == ' ' || *src == '\t')
+        ++src;
+    size_t n = strlen(src);
+    while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\t'))
+        --n;
+    if (n >= size) return false;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return true;
+}
+
+rpu_status config_set_key(rpu_config *cfg, const char *key, const char *value, char *err,
+                          size_t errsz) {
+    char k[256], name[100];
+    if (!copy_trimmed(k, sizeof k, key)) return config_set_field(cfg, key, value, err, errsz);
+    config_key_role role = config_key_role_of(k, NULL);
+    if (role != KEY_CONFIG_PRESET && role != KEY_DEVICE_PRESET)
+        return config_set_field(cfg, key, value, err, errsz);
+    if (!copy_trimmed(name, sizeof name, value)) {
+        snprintf(err, errsz, "%s: preset name too long", k);
+        return RPU_ERR_CONFIG;
+    }
+    rpu_config tmp = *cfg;
+    rpu_status s = apply_preset(&tmp, k, name, err, errsz);
+    if (s == RPU_OK) *cfg = tmp;
+    return s;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Public API.
+ * ------------------------------------------------------------------------------------- */
+
+rpu_status rpu_config_preset(rpu_config *cfg, const char *name) {
+    if (!cfg || !name)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_config_preset: %s is NULL", !cfg ? "cfg" : "name");
+    char err[CONFIG_ERR_MAX];
+    if (config_set_key(cfg, "preset", name, err, sizeof err) != RPU_OK)
+        return RPU_FAIL(RPU_ERR_CONFIG, "%s", err);
+    return RPU_OK;
+}
+
+rpu_status rpu_device_params_preset(rpu_device_params *dev, const char *name) {
+    if (!dev || !name)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_device_params_preset: %s is NULL", !dev ? "dev" : "name");
+    rpu_config tmp;
+    rpu_config_default(&tmp, RPU_KIND_SINGLE);
+    char err[CONFIG_ERR_MAX];
+    if (config_set_key(&tmp, "device.preset", name, err, sizeof err) != RPU_OK)
+        return RPU_FAIL(RPU_ERR_CONFIG, "%s", err);
+    *dev = tmp.device;
+    return RPU_OK;
+}
+
+int rpu_config_presets(const char *const **names) {
+    if (names) *names = config_preset_names;
+    return (int)N_CONFIG_PRESETS;
+}
+
+int rpu_device_presets(const char *const **names) {
+    if (names) *names = device_preset_names;
+    return (int)N_DEVICE_PRESETS;
+}
+
+const char *rpu_config_preset_class(const char *name, bool device) {
+    if (!name) return NULL;
+    const preset *p = device ? find_preset(device_presets, N_DEVICE_PRESETS, name)
+                             : find_preset(config_presets, N_CONFIG_PRESETS, name);
+    return p ? p->aihwkit : NULL;
+}
