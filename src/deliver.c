@@ -17,6 +17,28 @@ void rpu_batch_part(int n, int rank, int size, int *s0, int *s1) {
     *s1 = (int)((int64_t)n * (rank + 1) / size);
 }
 
+rpu_status rpu_gather_parts(MPI_Comm comm, int P, float *v, int n, size_t per, int *counts) {
+    if (P == 1) return RPU_OK;
+    if ((size_t)n * per > (size_t)INT_MAX)
+        return RPU_FAIL(RPU_ERR_ARG, "more than %d values in one batch's results", INT_MAX);
+    int *displs = counts + P;
+    for (int q = 0; q < P; ++q) {
+        int s0, s1;
+        rpu_batch_part(n, q, P, &s0, &s1);
+        counts[q] = (int)((size_t)(s1 - s0) * per);
+        displs[q] = (int)((size_t)s0 * per);
+    }
+    const int rc =
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, counts, displs, MPI_FLOAT, comm);
+    if (rc != MPI_SUCCESS) {
+        char msg[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(rc, msg, &len);
+        return RPU_FAIL(RPU_ERR_MPI, "MPI_Allgatherv of every rank's samples failed: %s", msg);
+    }
+    return RPU_OK;
+}
+
 /* ------------------------------------------------------------------ the table */
 
 int rpu_contrib_reset(rpu_contrib_table *t, int ranks) {
@@ -86,14 +108,15 @@ rpu_share rpu_tile_share(const rpu_tile_grid *g, int t, int rank, int size, int 
 }
 
 typedef struct {
-    int rank, c0, t;
+    int rank, t;
+    rpu_contrib c; /* channels set; samples from the rank's share */
 } held;
 
 /* by rank, then first channel (runs() merges a rank's ranges in this order), then tile */
 static int cmp_held(const void *a, const void *b) {
     const held *x = (const held *)a, *y = (const held *)b;
     if (x->rank != y->rank) return (x->rank > y->rank) - (x->rank < y->rank);
-    if (x->c0 != y->c0) return (x->c0 > y->c0) - (x->c0 < y->c0);
+    if (x->c.c0 != y->c.c0) return (x->c.c0 > y->c.c0) - (x->c.c0 < y->c.c0);
     return (x->t > y->t) - (x->t < y->t);
 }
 
@@ -113,26 +136,20 @@ int rpu_contrib_build(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, 
     for (int t = 0; t < g->n_tiles; ++t) {
         const rpu_tile_slot *ts = &g->tiles[t];
         const int h = ts->holders > 1 ? ts->holders : 1;
-        const int c0 = outputs ? ts->group * g->out_per_group + ts->out_ch0
-                               : ts->group * g->in_per_group + ts->in_ch0;
+        const rpu_contrib c =
+            outputs ? (rpu_contrib){ts->group * g->out_per_group + ts->out_ch0, ts->rows, 0, 0}
+                    : (rpu_contrib){ts->group * g->in_per_group + ts->in_ch0, ts->in_ch, 0, 0};
         for (int m = 0; m < h; ++m)
-            hs[nh++] = (held){(ts->owner + m) % size, c0, t};
+            hs[nh++] = (held){(ts->owner + m) % size, t, c};
     }
     qsort(hs, nh, sizeof *hs, cmp_held);
     int ok = 1;
     for (size_t k = 0; k < nh && ok; ++k) {
-        const rpu_tile_slot *ts = &g->tiles[hs[k].t];
         const rpu_share sh = rpu_tile_share(g, hs[k].t, hs[k].rank, size, n, spb, batch_split);
         if (sh.s1 <= sh.s0) continue;
-        rpu_contrib c = {0, 0, sh.s0, sh.s1};
-        if (outputs) {
-            c.c0 = ts->group * g->out_per_group + ts->out_ch0;
-            c.cc = ts->rows;
-        } else {
-            c.c0 = ts->group * g->in_per_group + ts->in_ch0;
-            c.cc = ts->in_ch;
-        }
-        ok = rpu_contrib_add(tab, hs[k].rank, c);
+        hs[k].c.s0 = sh.s0;
+        hs[k].c.s1 = sh.s1;
+        ok = rpu_contrib_add(tab, hs[k].rank, hs[k].c);
     }
     rpu_contrib_close(tab);
     free(hs);

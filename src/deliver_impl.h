@@ -76,6 +76,12 @@ rpu_share rpu_tile_share(const rpu_tile_grid *g, int t, int rank, int size, int 
 int rpu_contrib_build(rpu_contrib_table *t, const rpu_tile_grid *g, int size, int n, int spb,
                       bool batch_split, bool outputs);
 
+/* Every rank's samples (rpu_batch_part) of v [n, per sample] to every rank of comm (size
+ * P): one MPI_Allgatherv (collective). counts has room for 2 P ints (no allocation here,
+ * so nothing can fail on one rank only). Errors: RPU_ERR_ARG (more than INT_MAX values),
+ * RPU_ERR_MPI. */
+rpu_status rpu_gather_parts(MPI_Comm comm, int P, float *v, int n, size_t per, int *counts);
+
 /* Reusable buffers of rpu_deliver. */
 typedef struct {
     void *send, *recv;

@@ -858,24 +858,10 @@ static int contrib_table(rpu_conv *l, int outputs) {
                              outputs);
 }
 
-/* Every rank's samples of v [n, C, L] (rpu_batch_part) to every rank: one MPI_Allgatherv
- * (collective). */
+/* Every rank's samples of v [n, C, L] to every rank (rpu_gather_parts; collective; the
+ * delivery's counts are free again). */
 static rpu_status replicate(rpu_conv *l, float *v, int C, size_t L) {
-    const int P = l->size;
-    if ((size_t)l->n * (size_t)C * L > (size_t)INT_MAX)
-        return RPU_FAIL(RPU_ERR_ARG, "layer %s: more than %d values in one result", l->label,
-                        INT_MAX);
-    if (P == 1) return RPU_OK;
-    int *counts = l->dbuf.counts, *displs = counts + P; /* free after the delivery */
-    for (int q = 0; q < P; ++q) {
-        int s0, s1;
-        rpu_batch_part(l->n, q, P, &s0, &s1);
-        counts[q] = (int)((size_t)(s1 - s0) * (size_t)C * L);
-        displs[q] = (int)((size_t)s0 * (size_t)C * L);
-    }
-    int rc =
-        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, counts, displs, MPI_FLOAT, l->comm);
-    return rc == MPI_SUCCESS ? RPU_OK : mpi_fail(rc, "MPI_Allgatherv");
+    return rpu_gather_parts(l->comm, l->size, v, l->n, (size_t)C * L, l->dbuf.counts);
 }
 
 /* The first owned tile of tile t's input split (same group and i), whose patches t shares;

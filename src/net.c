@@ -5,11 +5,11 @@
 #include "experiment_impl.h"
 
 #include "agree_impl.h"
+#include "deliver_impl.h"
 #include "error_impl.h"
 #include "rpusim/digital.h"
 #include "rpusim/layer.h"
 
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,24 +302,9 @@ static rpu_status ensure_batch(rpu_net *net, int n) {
     return RPU_OK;
 }
 
-/* Every rank's samples (rpu_batch_part) of v [n, per sample] to every rank (collective:
- * one MPI_Allgatherv on the network's communicator). */
+/* Every rank's samples (rpu_batch_part) of v [n, per sample] to every rank (collective). */
 static rpu_status gather_parts(const rpu_net *net, float *v, int n, size_t per) {
-    const int P = net->ranks;
-    if (P == 1) return RPU_OK;
-    if ((size_t)n * per > (size_t)INT_MAX)
-        return RPU_FAIL(RPU_ERR_ARG, "more than %d activations in a batch", INT_MAX);
-    int *counts = net->counts, *displs = counts + P;
-    for (int q = 0; q < P; ++q) {
-        int s0, s1;
-        rpu_batch_part(n, q, P, &s0, &s1);
-        counts[q] = (int)((size_t)(s1 - s0) * per);
-        displs[q] = (int)((size_t)s0 * per);
-    }
-    int rc =
-        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, counts, displs, MPI_FLOAT, net->comm);
-    if (rc != MPI_SUCCESS) return RPU_FAIL(RPU_ERR_MPI, "MPI_Allgatherv of activations failed");
-    return RPU_OK;
+    return rpu_gather_parts(net->comm, net->ranks, v, n, per, net->counts);
 }
 
 /* This rank's samples [s0, s1) of a batch of n (rpu_batch_part on the network's
