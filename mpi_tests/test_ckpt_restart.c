@@ -24,6 +24,7 @@
 #include "rpusim/ckpt.h"
 #include "rpusim/config.h"
 #include "rpusim/layer.h"
+#include "ckpt_compare.h"
 #include "testlib.h"
 
 #include <dirent.h>
@@ -189,52 +190,6 @@ static float *net_weights(net *m, size_t *n) {
     return w;
 }
 
-/* Every tile dataset of two checkpoints equal (rank 0, serial reader). Returns the number
- * of datasets compared; *bad the number that differ. */
-static int compare_files(const char *a, const char *b, int *bad, char *first, size_t cap) {
-    rpu_ckpt_file *fa = NULL, *fb = NULL;
-    int n = 0;
-    *bad = 0;
-    CHECK_OK(rpu_ckpt_open(a, &fa));
-    CHECK_OK(rpu_ckpt_open(b, &fb));
-    if (!fa || !fb) goto out;
-    CHECK(rpu_ckpt_file_info(fa)->step == rpu_ckpt_file_info(fb)->step, "steps differ");
-    for (int li = 0; li < rpu_ckpt_file_layer_count(fa); ++li) {
-        rpu_ckpt_layer_desc d;
-        rpu_ckpt_file_layer(fa, li, &d);
-        for (int t = 0; t < d.n_tiles; ++t) {
-            rpu_ckpt_item_desc it[RPU_TILE_MAX_STATE_ITEMS];
-            int ni = 0;
-            CHECK_OK(rpu_ckpt_file_tile_items(fa, li, t, it, RPU_TILE_MAX_STATE_ITEMS, &ni));
-            char key[48];
-            rpu_ckpt_tile_key(&d, t, key);
-            char names[RPU_TILE_MAX_STATE_ITEMS][48];
-            for (int k = 0; k < ni && k < RPU_TILE_MAX_STATE_ITEMS; ++k)
-                snprintf(names[k], 48, "%s", it[k].name);
-            for (int k = 0; k < ni && k < RPU_TILE_MAX_STATE_ITEMS; ++k) {
-                char p[320];
-                snprintf(p, sizeof p, "layers/%.63s/tiles/%.47s/%.47s", d.name, key, names[k]);
-                double *va = NULL, *vb = NULL;
-                int nda, ndb;
-                int64_t da[RPU_CKPT_MAX_DIMS], db[RPU_CKPT_MAX_DIMS];
-                CHECK_OK(rpu_ckpt_file_read(fa, p, &va, &nda, da));
-                CHECK_OK(rpu_ckpt_file_read(fb, p, &vb, &ndb, db));
-                ++n;
-                if (!va || !vb || da[0] != db[0] || da[1] != db[1] ||
-                    memcmp(va, vb, sizeof(double) * (size_t)(da[0] * da[1]))) {
-                    if (!*bad) snprintf(first, cap, "%s", p);
-                    ++*bad;
-                }
-                free(va), free(vb);
-            }
-        }
-    }
-out:
-    rpu_ckpt_close(&fa);
-    rpu_ckpt_close(&fb);
-    return n;
-}
-
 static size_t count_diff(const float *a, const float *b, size_t n) {
     size_t d = 0;
     for (size_t i = 0; i < n; ++i)
@@ -311,7 +266,7 @@ static void run_pair(int P, int Q) {
               dc);
         int bad = 0;
         char first[320] = "";
-        const int n = compare_files(ref_final, re_final, &bad, first, sizeof first);
+        const int n = tl_ckpt_compare_tiles(ref_final, re_final, &bad, first, sizeof first);
         CHECK(n > 30 && bad == 0, "%d->%d: %d of %d datasets of the final state differ (first %s)",
               P, Q, bad, n, first);
         printf("restart %d -> %d: %d outputs, %zu weights, %d datasets identical\n", P, Q,

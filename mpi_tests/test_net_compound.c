@@ -14,6 +14,7 @@
  * set; TEST_NET_VERBOSE prints what was compared. */
 #include "rpusim/ckpt.h"
 #include "rpusim/net.h"
+#include "ckpt_compare.h"
 #include "testlib.h"
 
 #include <math.h>
@@ -79,51 +80,6 @@ static bool same_metrics(const rpu_epoch_metrics *a, const rpu_epoch_metrics *b)
            !memcmp(&a->test_acc, &b->test_acc, sizeof(double));
 }
 
-/* Every tile dataset of two checkpoints equal (local, the read API). Returns the number
- * compared; *bad those that differ, the first one's path in first. */
-static int compare_files(const char *a, const char *b, int *bad, char *first, size_t cap) {
-    rpu_ckpt_file *fa = NULL, *fb = NULL;
-    int n = 0;
-    *bad = 0;
-    CHECK_OK(rpu_ckpt_open(a, &fa));
-    CHECK_OK(rpu_ckpt_open(b, &fb));
-    if (!fa || !fb) goto out;
-    for (int li = 0; li < rpu_ckpt_file_layer_count(fa); ++li) {
-        rpu_ckpt_layer_desc d;
-        rpu_ckpt_file_layer(fa, li, &d);
-        for (int t = 0; t < d.n_tiles; ++t) {
-            rpu_ckpt_item_desc it[RPU_TILE_MAX_STATE_ITEMS];
-            int ni = 0;
-            CHECK_OK(rpu_ckpt_file_tile_items(fa, li, t, it, RPU_TILE_MAX_STATE_ITEMS, &ni));
-            char key[48];
-            rpu_ckpt_tile_key(&d, t, key);
-            for (int k = 0; k < ni && k < RPU_TILE_MAX_STATE_ITEMS; ++k) {
-                char p[320];
-                snprintf(p, sizeof p, "layers/%.63s/tiles/%.47s/%.47s", d.name, key, it[k].name);
-                double *va = NULL, *vb = NULL;
-                int nda, ndb;
-                int64_t da[RPU_CKPT_MAX_DIMS], db[RPU_CKPT_MAX_DIMS];
-                CHECK_OK(rpu_ckpt_file_read(fa, p, &va, &nda, da));
-                CHECK_OK(rpu_ckpt_file_read(fb, p, &vb, &ndb, db));
-                ++n;
-                size_t cnt = 1;
-                for (int q = 0; q < nda; ++q)
-                    cnt *= (size_t)da[q];
-                if (!va || !vb || nda != ndb || memcmp(da, db, sizeof(int64_t) * (size_t)nda) ||
-                    memcmp(va, vb, sizeof(double) * cnt)) {
-                    if (!*bad) snprintf(first, cap, "%s", p);
-                    ++*bad;
-                }
-                free(va), free(vb);
-            }
-        }
-    }
-out:
-    rpu_ckpt_close(&fa);
-    rpu_ckpt_close(&fb);
-    return n;
-}
-
 static void run_type(int ti) {
     const int P = tl_size(), maxs = P < 3 ? P : 3;
     const int runs = P == 1 ? 2 : maxs;
@@ -169,7 +125,7 @@ static void run_type(int ti) {
               P == 1 ? 1 : r + 1);
         int bad = 0;
         char first[320] = "";
-        const int n = compare_files(ck[0], ck[r], &bad, first, sizeof first);
+        const int n = tl_ckpt_compare_tiles(ck[0], ck[r], &bad, first, sizeof first);
         CHECK(n > 50 && bad == 0, "%s: run %d: %d of %d tile datasets differ (first %s)",
               types[ti].name, r, bad, n, first);
         if (getenv("TEST_NET_VERBOSE"))
