@@ -57,6 +57,11 @@ static void gather(rpu_comm_call *calls, int max, int *n, int k, rpu_phase phase
     ++*n;
 }
 
+rpu_net_gathers rpu_net_gathers_at(int k, int n_layers, bool analog) {
+    rpu_net_gathers g = {analog && k > 0, k == n_layers - 1, analog && k < n_layers - 1};
+    return g;
+}
+
 rpu_status rpu_net_comm_plan(const rpu_net *net, int batch, int ranks, int rank,
                              rpu_comm_call *calls, int max_calls, int *n_calls) {
     if (!n_calls) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_comm_plan: n_calls is NULL");
@@ -67,31 +72,26 @@ rpu_status rpu_net_comm_plan(const rpu_net *net, int batch, int ranks, int rank,
                         max_calls);
     const int L = rpu_net_layer_count(net);
     int n = 0;
-    bool whole = true; /* the data */
     rpu_net_layer info;
     for (int k = 0; k < L; ++k) {
         RPU_CHECK(rpu_net_layer_info(net, k, &info));
-        if (info.conv && !whole)
+        const rpu_net_gathers g = rpu_net_gathers_at(k, L, info.conv != NULL);
+        if (g.input)
             gather(calls, max_calls, &n, k, RPU_PHASE_FORWARD, batch, &info, 1, ranks,
                    "every rank's samples of a layer's input (float)");
         RPU_CHECK(layer_phase(net, k, RPU_PHASE_FORWARD, batch, ranks, rank, calls, max_calls, &n));
-        whole = false;
+        if (g.logits)
+            gather(calls, max_calls, &n, k, RPU_PHASE_FORWARD, batch, &info, 0, ranks,
+                   "every rank's samples of the logits (float)");
     }
-    if (L > 0) {
-        RPU_CHECK(rpu_net_layer_info(net, L - 1, &info));
-        gather(calls, max_calls, &n, L - 1, RPU_PHASE_FORWARD, batch, &info, 0, ranks,
-               "every rank's samples of the logits (float)");
-    }
-    whole = true; /* the loss's gradient */
     for (int k = L - 1; k >= 0; --k) {
         RPU_CHECK(rpu_net_layer_info(net, k, &info));
         if (k == 0 && !info.conv) break; /* no gradient for the data */
-        if (info.conv && !whole)
+        if (rpu_net_gathers_at(k, L, info.conv != NULL).output_grad)
             gather(calls, max_calls, &n, k, RPU_PHASE_BACKWARD, batch, &info, 0, ranks,
                    "every rank's samples of a layer's output gradient (float)");
         RPU_CHECK(
             layer_phase(net, k, RPU_PHASE_BACKWARD, batch, ranks, rank, calls, max_calls, &n));
-        whole = false;
     }
     for (int k = 0; k < L; ++k)
         RPU_CHECK(layer_phase(net, k, RPU_PHASE_UPDATE, batch, ranks, rank, calls, max_calls, &n));

@@ -138,13 +138,24 @@ rpu_status rpu_net_layer_info(const rpu_net *net, int k, rpu_net_layer *info);
 void rpu_net_set_profiling(rpu_net *net, bool on);
 double rpu_net_loss_seconds(const rpu_net *net);
 
+/* Where rpu_net_forward / rpu_net_backward gather every rank's samples (rpu_batch_part)
+ * around layer k of n_layers (an MPI_Allgatherv each, on more than one rank): the layer's
+ * input before its forward (an analog layer after the first: its tiles' update needs the
+ * whole batch, and the digital layers before it computed only each rank's samples), its
+ * output after the forward of the last layer (the logits), and its output gradient before
+ * its backward (an analog layer before the last). Local (pure). */
+typedef struct {
+    bool input, logits, output_grad;
+} rpu_net_gathers;
+rpu_net_gathers rpu_net_gathers_at(int k, int n_layers, bool analog);
+
 /* The MPI calls rank `rank` of `ranks` issues in one training step of net (rpu_net_forward
  * in training mode, rpu_net_backward, rpu_net_update) on a batch of `batch` samples: every
- * analog layer's rpu_conv_comm_plan (layer.h) with its input shape, the forward's in layer
- * order, the backward's in reverse order, then the update's, each call tagged with its
- * layer index. ranks need not be the size of the communicator net was built on (a plan
- * for another rank count). Writes min(total, max_calls) calls, the total to *n_calls.
- * Errors: as rpu_conv_comm_plan. Local (pure). */
+ * analog layer's rpu_conv_comm_plan_parts (layer.h) with its input shape and the gathers of
+ * rpu_net_gathers_at, the forward's in layer order, the backward's in reverse order, then
+ * the update's, each call tagged with its layer index. ranks need not be the size of the
+ * communicator net was built on (a plan for another rank count). Writes min(total, max_calls)
+ * calls, the total to *n_calls. Errors: as rpu_conv_comm_plan. Local (pure). */
 rpu_status rpu_net_comm_plan(const rpu_net *net, int batch, int ranks, int rank,
                              rpu_comm_call *calls, int max_calls, int *n_calls);
 

@@ -11,6 +11,7 @@
 #include "rpusim/config.h"
 #include "rpusim/layer.h"
 #include "rpusim/mapping.h"
+#include "rpusim/net.h"
 #include "rpusim/tile.h"
 
 #include <errno.h>
@@ -333,13 +334,12 @@ static double send_bytes(const rpu_comm_call *c) {
     }
 }
 
-/* Adds rank r's send bytes of layer p's step (results by parts: rpu_conv_comm_plan_parts)
- * to fwd and bwd, and the network's gathers around it: of its input before the forward
- * (gather_in: not the first layer), of the logits after it (last), of its output gradient
- * before the backward (not last). Returns 0, or 1 when out of memory. */
+/* Adds rank r's send bytes of layer k (of n_layers) of the map's network, whose step is p's
+ * with results by parts (rpu_conv_comm_plan_parts), to fwd and bwd, and the network's
+ * gathers around it (rpu_net_gathers_at). Returns 0, or 1 when out of memory. */
 static int rank_volumes(const rpu_conv_params *p, const rpu_config *cfg, int batch,
                         const int *in_sp, double in_elems, double out_elems, int ranks, int r,
-                        bool first, bool last, double *fwd, double *bwd) {
+                        int k, int n_layers, double *fwd, double *bwd) {
     int n = 0;
     if (rpu_conv_comm_plan_parts(p, cfg, batch, in_sp, true, ranks, r, NULL, 0, &n) != RPU_OK)
         return 1;
@@ -355,11 +355,10 @@ static int rank_volumes(const rpu_conv_params *p, const rpu_config *cfg, int bat
     }
     free(calls);
     const double ring = ranks > 1 ? (ranks - 1.0) / ranks : 0;
-    if (!first) *fwd += ring * 4.0 * batch * in_elems;
-    if (last)
-        *fwd += ring * 4.0 * batch * out_elems;
-    else
-        *bwd += ring * 4.0 * batch * out_elems;
+    const rpu_net_gathers g = rpu_net_gathers_at(k, n_layers, true);
+    if (g.input) *fwd += ring * 4.0 * batch * in_elems;
+    if (g.logits) *fwd += ring * 4.0 * batch * out_elems;
+    if (g.output_grad) *bwd += ring * 4.0 * batch * out_elems;
     return 0;
 }
 
@@ -372,7 +371,7 @@ typedef struct {
 
 /* Works out shapes, builds the grid and prints one layer to os (errors to stderr). Returns
  * 0, 2 (bad layer) or 1 (out of memory). */
-static int report_layer(const layer_spec *L, int index, bool last, const rpu_config *cfg,
+static int report_layer(const layer_spec *L, int index, int n_layers, const rpu_config *cfg,
                         double bpc, int ranks, int batch, bool tile_table, shape *cur, totals *tot,
                         FILE *os) {
     const int nd = L->ndim;
@@ -568,8 +567,9 @@ static int report_layer(const layer_spec *L, int index, bool last, const rpu_con
      * ranks x (ranks + tiles) steps in all, beyond which the volumes are left out */
     const bool volumes = (double)ranks * ((double)ranks + g.n_tiles) <= MAP_MAX_VOLUME_WORK;
     if (in.known && !volumes)
-        fprintf(os, "  send bytes: not computed for %d ranks and %d tiles (more than %.0e "
-                    "steps of work; fewer ranks give them)\n",
+        fprintf(os,
+                "  send bytes: not computed for %d ranks and %d tiles (more than %.0e "
+                "steps of work; fewer ranks give them)\n",
                 ranks, g.n_tiles, MAP_MAX_VOLUME_WORK);
     if (in.known && volumes && st == RPU_OK) {
         rpu_conv_params p;
@@ -587,7 +587,7 @@ static int report_layer(const layer_spec *L, int index, bool last, const rpu_con
         const double ie = (double)in.c * shape_spatial(&in),
                      oe = (double)out.c * shape_spatial(&out);
         for (int r = 0; r < ranks && st == RPU_OK; ++r)
-            if (rank_volumes(&p, cfg, batch, in.s, ie, oe, ranks, r, index == 1, last, &fwd[r],
+            if (rank_volumes(&p, cfg, batch, in.s, ie, oe, ranks, r, index - 1, n_layers, &fwd[r],
                              &bwd[r]))
                 st = RPU_ERR_NOMEM;
     } else {
@@ -810,8 +810,8 @@ int cli_map(int argc, char **argv) {
                     "batch x elements x 4), agreements (ring allreduce: 2(P-1)/P x bytes)\n");
         rc = 0;
         for (int l = 0; l < n_layers && rc == 0; ++l)
-            rc = report_layer(&layers[l], l + 1, l == n_layers - 1, &cfg, bpc, ranks, batch,
-                              !summary, &cur, &tot, os);
+            rc = report_layer(&layers[l], l + 1, n_layers, &cfg, bpc, ranks, batch, !summary, &cur,
+                              &tot, os);
         if (rc == 0 && n_layers > 1) {
             fprintf(os, "\nall layers:\n  %5s %6s %10s %14s %14s %14s\n", "rank", "tiles", "cells",
                     "state_bytes", "send_fwd_bytes", "send_bwd_bytes");

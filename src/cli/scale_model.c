@@ -1,6 +1,8 @@
 /* The alpha-beta + compute model of `rpusim bench scale` (see scale_model.h). */
 #include "scale_model.h"
 
+#include "rpusim/net.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -236,10 +238,10 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
                 double ie = 0, oe = 0, gb[2][2];
                 int ng[2] = {0, 0};
                 st = layer_elems(L, &ie, &oe);
-                const bool last = l == prof->n_layers - 1;
-                if (l > 0) gb[0][ng[0]++] = 4.0 * batch * ie;
-                if (last) gb[0][ng[0]++] = 4.0 * batch * oe;
-                if (!last) gb[1][ng[1]++] = 4.0 * batch * oe;
+                const rpu_net_gathers ga = rpu_net_gathers_at(l, prof->n_layers, true);
+                if (ga.input) gb[0][ng[0]++] = 4.0 * batch * ie;
+                if (ga.logits) gb[0][ng[0]++] = 4.0 * batch * oe;
+                if (ga.output_grad) gb[1][ng[1]++] = 4.0 * batch * oe;
                 for (int f = 0; f < 2 && st == RPU_OK; ++f)
                     for (int j = 0; j < ng[f]; ++j) {
                         const sm_cost c = sm_call_cost(m, RPU_COMM_ALLGATHER, gb[f][j], ranks);
