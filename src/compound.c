@@ -36,7 +36,10 @@
  *   4. set_weights rule, and which devices post-update/reset/drift act on;
  *   5. state items: counters beyond the common ones.
  * Reads go through the tile's IO model (rpu_tile_io_read with the compound's read IO and
- * stream), writes through the pulsed engine with the write's own update parameters. */
+ * stream), writes through the pulsed engine with the write's own update parameters.
+ * The buffered transfer family (buffered_transfer, chopped_transfer, dynamic_transfer)
+ * shares the transfer compound's construction, schedule and set rule here and has its
+ * buffers, choppers, chopped fast update and transfer reads in compound_buffered.c. */
 #include "tile_impl.h"
 
 #include "error_impl.h"

@@ -1,5 +1,6 @@
 /* Private: the state of a compound device (compound-devices spec) and its interface to the
- * tile. A compound tile (device.type vector, reference, one_sided, transfer) keeps its
+ * tile. A compound tile (device.type vector, reference, one_sided, the transfer family)
+ * keeps its
  * visible weight W in the tile's weights (what forward, backward and get_weights use) and
  * here: one device state and one hidden array W_k per sub-device, the compound's weights
  * gamma, its counters, and the streams and IO values of its transfer or refresh reads.

@@ -244,7 +244,8 @@ typedef enum {
 } rpu_update_policy;
 
 /* The compound-level parameters of a compound device (device.type vector, reference,
- * one_sided, transfer), under aihwkit's names as keys "device.<name>", and the
+ * one_sided, transfer, buffered_transfer, chopped_transfer, dynamic_transfer), under
+ * aihwkit's names as keys "device.<name>", and the
  * sub-devices ("device.unit_cell_devices.N.<single-device key>", N = 0, 1, ...).
  * A field belongs to the types named beside it; setting it for another device.type is an
  * error, and setting device.type resets every field here to that type's defaults (no
