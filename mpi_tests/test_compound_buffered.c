@@ -414,6 +414,85 @@ static void test_auto_period(void) {
     rpu_tile_destroy(&t);
 }
 
+/* §11.4: chopped defaults (units_in_mbatch false, te 1): one read per vector, T = floor(N /
+ * in) completed sweeps after N vectors, the pointer at N mod in; te 2 (a read every second
+ * vector): N / 2 reads. */
+static void test_chopped_schedule(void) {
+    rpu_config c;
+    dg_config(&c, "chopped_transfer", 2, NULL);
+    rpu_tile *t = make_tile(&c, 2, 3);
+    if (!t) return;
+    call(t, 4, 3, 2, 1.0f);
+    call(t, 3, 3, 2, 1.0f);
+    CHECK(item(t, "transfer_read_calls", 0) == 7, "chopped: %g reads after 7 vectors",
+          item(t, "transfer_read_calls", 0));
+    CHECK(item(t, "transfer_counter", 0) == 2, "chopped: T = %g after 7 vectors on 3 columns",
+          item(t, "transfer_counter", 0));
+    CHECK(item(t, "current_slice_indices", 0) == 1, "chopped: pointer %g",
+          item(t, "current_slice_indices", 0));
+    rpu_tile_destroy(&t);
+    dg_config(&c, "dynamic_transfer", 2, "device.transfer_every = 2\n");
+    t = make_tile(&c, 2, 3);
+    call(t, 10, 3, 2, 1.0f);
+    CHECK(item(t, "transfer_read_calls", 0) == 5 && item(t, "transfer_counter", 0) == 1,
+          "dynamic te 2: %g reads, T %g", item(t, "transfer_read_calls", 0),
+          item(t, "transfer_counter", 0));
+    rpu_tile_destroy(&t);
+}
+
+/* §11.9: not fully hidden (buffered over 3 devices with gamma 0.5: gamma = [0.25, 0.5, 1];
+ * chopped gamma 0.3, 1.1.0 visible weight), after updates, a decaying post-update step and
+ * set_weights: W = sum_k gamma_k hidden_weights_k (float tolerance). */
+static void test_gamma_invariant(void) {
+    static const struct {
+        const char *type;
+        int n;
+        const char *extra;
+        float gamma[3];
+    } cases[] = {
+        {"buffered_transfer", 3, "device.gamma = 0.5\n", {0.25f, 0.5f, 1.0f}},
+        {"chopped_transfer", 2, "device.gamma = 0.3\ndevice.in_chop_prob = 0.5\n", {0.3f, 1.0f, 0}},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
+        rpu_config c;
+        char extra[300];
+        snprintf(extra, sizeof extra,
+                 "%sdevice.unit_cell_devices.0.lifetime = 50\n"
+                 "device.unit_cell_devices.1.lifetime = 80\n",
+                 cases[k].extra);
+        dg_config(&c, cases[k].type, cases[k].n, extra);
+        rpu_tile *t = make_tile(&c, 2, 3);
+        if (!t) continue;
+        float x[4 * 3], d[4 * 2];
+        for (int step = 0; step < 6; ++step) {
+            for (int q = 0; q < 12; ++q)
+                x[q] = (float)((q + step) % 3 - 1);
+            for (int q = 0; q < 8; ++q)
+                d[q] = (float)((q * 3 + step) % 5 - 2) * g;
+            CHECK_OK(rpu_tile_update(t, x, d, 4, 1.0f));
+            if (step == 4) {
+                const float w6[6] = {0.1f, -0.2f, 0.3f, 0, 0.05f, -0.4f};
+                CHECK_OK(rpu_tile_set_weights(t, w6, RPU_WEIGHTS_STORED));
+            } else {
+                CHECK_OK(rpu_tile_post_update(t));
+            }
+            float w[6];
+            CHECK_OK(rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED));
+            for (int q = 0; q < 6; ++q) {
+                double want = 0;
+                for (int dv = 0; dv < cases[k].n; ++dv) {
+                    char name[32];
+                    snprintf(name, sizeof name, "hidden_weights_%d", dv);
+                    want += cases[k].gamma[dv] * arr(t, name, q);
+                }
+                CHECK(fabs(w[q] - want) < 1e-6, "%s step %d cell %d: W %.9g, sum gamma W_k %.9g",
+                      cases[k].type, step, q, (double)w[q], want);
+            }
+        }
+        rpu_tile_destroy(&t);
+    }
+}
+
 /* ------------------------------------------------------------------ §11.7 dynamic */
 
 static void test_dynamic_trace(void) {
@@ -527,6 +606,8 @@ int main(int argc, char **argv) {
     test_chopped_visible_weight();
     test_auto_scale();
     test_auto_period();
+    test_chopped_schedule();
+    test_gamma_invariant();
     test_dynamic_trace();
     test_statistics();
     return tl_finish();
