@@ -493,6 +493,55 @@ static void test_gamma_invariant(void) {
     }
 }
 
+/* §7.8: without choppers, auto_granularity 0 and uncorrected magnitudes, chopped with
+ * buffer_granularity b equals buffered with thres_scale b (equal devices) and the same
+ * momentum / forget / step / schedule: the same A and C, and buffers related by the units
+ * (chopped H counts thresholds: H_buffered = H_chopped * b g). On a 3 x 4 tile with varied
+ * gradients, for forget and for momentum 0.3 without forget; lr 0.5. */
+static void test_chopped_equals_buffered(void) {
+    for (int mode = 0; mode < 2; ++mode) {
+        const char *common = mode ? "device.momentum = 0.3\ndevice.forget_buffer = false\n"
+                                  : "device.momentum = 0\n";
+        char ec[400], eb[400];
+        snprintf(ec, sizeof ec, "%sdevice.in_chop_prob = 0\ndevice.buffer_granularity = 1.5\n",
+                 common);
+        snprintf(eb, sizeof eb, "%sdevice.thres_scale = 1.5\ndevice.units_in_mbatch = false\n",
+                 common);
+        rpu_config cc, cb;
+        dg_config(&cc, "chopped_transfer", 2, ec);
+        dg_config(&cb, "buffered_transfer", 2, eb);
+        rpu_tile *tc = make_tile(&cc, 3, 4), *tb = make_tile(&cb, 3, 4);
+        if (!tc || !tb) {
+            rpu_tile_destroy(&tc);
+            rpu_tile_destroy(&tb);
+            continue;
+        }
+        float x[5 * 4], d[5 * 3];
+        for (int step = 0; step < 12; ++step) {
+            for (int q = 0; q < 20; ++q)
+                x[q] = (float)((q * 7 + step * 3) % 9 - 4) / 4.0f;
+            for (int q = 0; q < 15; ++q)
+                d[q] = (float)((q * 5 + step) % 7 - 3) * g;
+            CHECK_OK(rpu_tile_update(tc, x, d, 5, 0.5f));
+            CHECK_OK(rpu_tile_update(tb, x, d, 5, 0.5f));
+        }
+        const char *names[2] = {"hidden_weights_0", "hidden_weights_1"};
+        for (int k = 0; k < 2; ++k)
+            CHECK(!memcmp(rpu_tile_device_array_by_name(tc, names[k]),
+                          rpu_tile_device_array_by_name(tb, names[k]), 12 * sizeof(float)),
+                  "mode %d: %s of chopped and buffered differ", mode, names[k]);
+        int moved = 0;
+        for (int q = 0; q < 12; ++q) {
+            const double hc = arr(tc, "buffered_FP_weight_0", q) * 1.5 * g;
+            EXPECT_NEAR("buffer units", arr(tb, "buffered_FP_weight_0", q), hc);
+            moved += arr(tb, "hidden_weights_1", q) != 0;
+        }
+        CHECK(moved > 3, "mode %d: only %d cells of C written", mode, moved);
+        rpu_tile_destroy(&tc);
+        rpu_tile_destroy(&tb);
+    }
+}
+
 /* ------------------------------------------------------------------ §11.7 dynamic */
 
 static void test_dynamic_trace(void) {
@@ -607,6 +656,7 @@ int main(int argc, char **argv) {
     test_auto_scale();
     test_auto_period();
     test_chopped_schedule();
+    test_chopped_equals_buffered();
     test_gamma_invariant();
     test_dynamic_trace();
     test_statistics();
