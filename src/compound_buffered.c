@@ -13,7 +13,7 @@
  * choppers, the pulse-count learning rate of the chopped types, the threshold step of a
  * read and the de-chopped visible weight (post-1.1). Random numbers: the chopper flips
  * from the compound stream, one block per draw in the order of the spec; reads and writes
- * from the transfer stream through compound.c. */
+ * from the transfer stream through compound_io.c. */
 #include "tile_impl.h"
 
 #include "error_impl.h"
@@ -192,7 +192,7 @@ static rpu_status buffered_read(rpu_tile *t, int k, int to, int col, float lr_t)
     const float M = (float)cp->transfer_update.desired_bl;
     memset(v, 0, sizeof(float) * (size_t)c->t_in);
     v[col] = 1.0f;
-    RPU_CHECK(rpu_compound_read(t, k, v, y)); /* scale +1 */
+    RPU_CHECK(rpu_compound_read(t, k, c->read_dir, v, y)); /* scale +1 */
     float *H = c->hbuf[k];
     int any = 0;
     for (int o = 0; o < out; ++o) {
@@ -233,7 +233,7 @@ static rpu_status chopped_read(rpu_tile *t, int col, float lr_t) {
     const float M = (float)cp->transfer_update.desired_bl;
     memset(v, 0, sizeof(float) * (size_t)in);
     v[col] = 1.0f;
-    RPU_CHECK(rpu_compound_read(t, 0, v, y));
+    RPU_CHECK(rpu_compound_read(t, 0, c->read_dir, v, y));
     float *H = c->hbuf[0];
     const uint64_t cin = c->in_chopper[col];
     int any = 0;
@@ -301,7 +301,7 @@ static rpu_status dynamic_read(rpu_tile *t, int col, float lr_t) {
     const float cap = M * cp->buffer_cap;
     memset(v, 0, sizeof(float) * (size_t)in);
     v[col] = 1.0f;
-    RPU_CHECK(rpu_compound_read(t, 0, v, y));
+    RPU_CHECK(rpu_compound_read(t, 0, c->read_dir, v, y));
     float *H = c->hbuf[0], *Rm = c->running_mean, *Pm = c->past_mean;
     const uint64_t cin = c->in_chopper[col];
     int any = 0;

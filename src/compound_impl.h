@@ -101,15 +101,22 @@ float rpu_compound_granularity(const rpu_compound *c);
 int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
 void rpu_compound_state_loaded(rpu_tile *t);
 
-/* ---- the buffered transfer family (compound_buffered.c): buffered_transfer (TTv2, spec §6),
- * chopped_transfer (c-TTv2, §7), dynamic_transfer (AGAD, §8). compound.c calls these at
- * its switch points for those types; they call back into compound.c's read and write. */
+/* ---- reads and writes (compound_io.c) */
 
-/* Reads of source device k through the compound's read IO (op(W_k) v) and writes of device
- * k (W_k -= lr d xᵀ with update parameters up), as compound.c's transfers do. */
-rpu_status rpu_compound_read(rpu_tile *t, int k, const float *v, float *y);
+/* Read of sub-device k through the compound's read IO in direction dir (DIR_FWD: y = W_k v,
+ * DIR_BWD: y = W_kᵀ v), the transfer/refresh stream and construction values. */
+rpu_status rpu_compound_read(rpu_tile *t, int k, int dir, const float *v, float *y);
+
+/* Write of one vector to sub-device k: W_k -= lr d xᵀ (x [cols], d [rows]) with update
+ * parameters up, pulsed through the engine with device k's granularity and draws from the
+ * transfer stream (pulse type none: exact, then clipped to the device's bounds); a negative
+ * lr flips every sign (spec §1.1). */
 rpu_status rpu_compound_write(rpu_tile *t, const rpu_update_params *up, int k, const float *x,
                               const float *d, float lr);
+
+/* ---- the buffered transfer family (compound_buffered.c): buffered_transfer (TTv2, spec §6),
+ * chopped_transfer (c-TTv2, §7), dynamic_transfer (AGAD, §8). compound.c calls these at
+ * its switch points for those types; they read and write through compound_io.c. */
 
 /* After the sub-devices and hidden arrays exist: the buffers (named arrays appended after
  * the sub-devices', §1.3 rule 3), choppers, counters and the automatic period. */
