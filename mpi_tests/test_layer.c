@@ -2082,8 +2082,7 @@ int main(int argc, char **argv) {
         "rank invariance with holders: conv2d 16->16 floating_point (summed update, own samples)",
         "rank invariance with holders: linear 300->40 floating_point (summed update, 3 blocks)",
         "rank invariance with holders: linear 300->10 inference (weight noise after updates)",
-        "rank invariance with holders: conv2d 16->16 floating_point device, forward "
-        "average_abs_max (summed update, the forward reads every sample)"};
+        "rank invariance with holders: conv2d 16->16 floating_point device, average_abs_max"};
     for (holders_case = 0; holders_case < 8; ++holders_case)
         rank_invariance(holder_labels[holders_case], holders_sections, holders_scenario);
     /* the floating-point conv with holders reads only its own samples at 2..P ranks */

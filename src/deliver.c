@@ -306,8 +306,10 @@ static void unpack(size_t off, size_t len, void *arg) {
     c->pos += len;
 }
 
-rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_table *t, int n,
-                       int C, size_t L, void *data, rpu_deliver_buf *buf) {
+/* The exchange of a delivery (reverse false: me's runs for each q out, q's runs for me in)
+ * or a fetch (true: what each q needs of me's samples out, what me needs of q's in). */
+static rpu_status exchange(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_table *t, int n,
+                           int C, size_t L, void *data, rpu_deliver_buf *buf, bool reverse) {
     const int P = t->ranks;
     int me = 0;
     MPI_Comm_rank(comm, &me);
@@ -316,7 +318,7 @@ rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_t
     const int *sc = buf->counts, *sd = sc + P, *rc = sd + P, *rd = rc + P;
     cursor c = {(char *)data, (char *)buf->send, esize, 0, mode};
     for (int q = 0; q < P; ++q)
-        if (q != me) runs(t, me, q, n, C, L, pack, &c);
+        if (q != me) runs(t, reverse ? q : me, reverse ? me : q, n, C, L, pack, &c);
     int err = MPI_Alltoallv(buf->send, sc, sd, type, buf->recv, rc, rd, type, comm);
     if (err != MPI_SUCCESS) {
         char msg[MPI_MAX_ERROR_STRING];
@@ -326,30 +328,17 @@ rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_t
     }
     c.buf = (char *)buf->recv;
     c.pos = 0;
-    for (int p = 0; p < P; ++p)
-        if (p != me) runs(t, p, me, n, C, L, unpack, &c);
+    for (int q = 0; q < P; ++q)
+        if (q != me) runs(t, reverse ? me : q, reverse ? q : me, n, C, L, unpack, &c);
     return RPU_OK;
+}
+
+rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_table *t, int n,
+                       int C, size_t L, void *data, rpu_deliver_buf *buf) {
+    return exchange(comm, mode, t, n, C, L, data, buf, false);
 }
 
 rpu_status rpu_fetch(MPI_Comm comm, const rpu_contrib_table *t, int n, int C, size_t L, float *data,
                      rpu_deliver_buf *buf) {
-    const int P = t->ranks;
-    int me = 0;
-    MPI_Comm_rank(comm, &me);
-    const int *sc = buf->counts, *sd = sc + P, *rc = sd + P, *rd = rc + P;
-    cursor c = {(char *)data, (char *)buf->send, sizeof(float), 0, RPU_DELIVER_COPY_FLOAT};
-    for (int q = 0; q < P; ++q) /* what q needs of my samples */
-        if (q != me) runs(t, q, me, n, C, L, pack, &c);
-    int err = MPI_Alltoallv(buf->send, sc, sd, MPI_FLOAT, buf->recv, rc, rd, MPI_FLOAT, comm);
-    if (err != MPI_SUCCESS) {
-        char msg[MPI_MAX_ERROR_STRING];
-        int len = 0;
-        MPI_Error_string(err, msg, &len);
-        return RPU_FAIL(RPU_ERR_MPI, "MPI_Alltoallv failed: %s", msg);
-    }
-    c.buf = (char *)buf->recv;
-    c.pos = 0;
-    for (int q = 0; q < P; ++q) /* what I need of q's samples */
-        if (q != me) runs(t, me, q, n, C, L, unpack, &c);
-    return RPU_OK;
+    return exchange(comm, RPU_DELIVER_COPY_FLOAT, t, n, C, L, data, buf, true);
 }

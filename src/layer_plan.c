@@ -109,16 +109,23 @@ static rpu_status probe_config(const rpu_conv_params *p, const rpu_config *cfg, 
     return RPU_OK;
 }
 
+/* The positions per sample and the grid on `ranks` ranks (free it with
+ * rpu_tile_grid_free). */
+static rpu_status setup(const rpu_conv_params *p, const rpu_config *cfg, const int *in_size,
+                        int ranks, int64_t *Lin, int64_t *Lout, rpu_tile_grid *g) {
+    RPU_CHECK(out_positions(p, in_size, Lin, Lout));
+    return rpu_conv_placement(p, cfg, ranks, g);
+}
+
 rpu_status rpu_conv_own_samples(const rpu_conv_params *p, const rpu_config *cfg, const int *in_size,
                                 int ranks, bool *own) {
     if (!own) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_own_samples: own is NULL");
     *own = false;
     if (!p || !cfg) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_own_samples: params or config is NULL");
     int64_t Lin, Lout;
-    RPU_CHECK(out_positions(p, in_size, &Lin, &Lout));
     rpu_tile_grid g;
-    RPU_CHECK(rpu_conv_placement(p, cfg, ranks, &g));
     config_props c;
+    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
     rpu_status s = probe_config(p, cfg, &c);
     if (s == RPU_OK)
         *own = rpu_conv_own_samples_rule(&g, ranks, Lout, c.batch_split && !c.x_all, c.summable);
@@ -163,12 +170,11 @@ static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batc
     if (max_calls < 0 || (max_calls > 0 && !calls))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_comm_plan: %d calls wanted in a NULL array",
                         max_calls);
-    /* spatial elements of the input and the output */
+    /* spatial elements of the input and the output, the grid, the config's properties */
     int64_t Lin, Lout;
-    RPU_CHECK(out_positions(p, in_size, &Lin, &Lout));
     rpu_tile_grid g;
-    RPU_CHECK(rpu_conv_placement(p, cfg, ranks, &g));
     config_props c = {.batch_split = true};
+    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
     rpu_status s = probe_config(p, cfg, &c);
     const bool batch_split = c.batch_split, summable = c.summable;
     const int split = c.split, arrays = c.arrays;
@@ -256,10 +262,9 @@ rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, 
     if (ranks < 1 || rank < 0 || rank >= ranks)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: rank %d outside [0, %d)", rank, ranks);
     int64_t Lin, Lout;
-    RPU_CHECK(out_positions(p, in_size, &Lin, &Lout));
     rpu_tile_grid g;
-    RPU_CHECK(rpu_conv_placement(p, cfg, ranks, &g));
     config_props c = {.batch_split = true};
+    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
     rpu_status s = probe_config(p, cfg, &c);
     if (s == RPU_OK && ranks > 1 &&
         !rpu_conv_own_samples_rule(&g, ranks, Lout, c.batch_split && !c.x_all, c.summable)) {

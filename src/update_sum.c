@@ -80,25 +80,23 @@ rpu_status rpu_tile_grad_blocks_add(const rpu_tile *t, const float *x, const flo
     const int R = t->p.out_size, C = t->p.in_size;
     const size_t cells = (size_t)R * C;
     float *G = work;
-    double check = 0; /* NaN or Inf in any partial makes it non-finite */
     for (int b0 = k0; b0 < k1; b0 += block) {
         const int m = (b0 + block < k1 ? b0 + block : k1) - b0;
         /* G_b = d_bᵀ x_b: [R, C] over the block's m vectors */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, C, m, 1.0f, d + (size_t)b0 * R, R,
                     x + (size_t)b0 * C, C, 0.0f, G, C);
-        float fcheck = 0; /* Inf - Inf or a NaN gives NaN; one Inf stays Inf */
-        for (size_t q = 0; q < cells; ++q) {
-            fcheck += G[q] * 0.0f;
+        float check = 0; /* NaN or Inf in any element makes it NaN */
+        for (size_t q = 0; q < cells; ++q)
+            check += G[q] * 0.0f;
+        if (check != 0)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "non-finite values in the gradient of a %dx%d tile (NaN or Inf in the "
+                            "input or the output gradient)",
+                            R, C);
+        for (size_t q = 0; q < cells; ++q)
             acc[q] += rpu_to_fixed(G[q], up);
-        }
-        check += fcheck;
     }
     (void)units; /* the units are applied to the sum (rpu_tile_grad_units) */
-    if (!isfinite(check))
-        return RPU_FAIL(RPU_ERR_ARG,
-                        "non-finite values in the gradient of a %dx%d tile (NaN or "
-                        "Inf in the input or the output gradient)",
-                        R, C);
     return RPU_OK;
 }
 
