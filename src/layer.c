@@ -679,17 +679,19 @@ static int contrib_table(rpu_conv *l, int outputs) {
  * l->ctab: its tiles' channels for the samples it computes, or for the whole batch when a
  * training tile's update takes it (not summable). Returns 0 when out of memory. */
 static int need_table(rpu_conv *l, int outputs) {
-    const rpu_samples which = (l->training && !l->summable) || (!outputs && l->x_all)
-                                  ? RPU_SAMPLES_ALL
-                                  : RPU_SAMPLES_COMPUTED;
     return rpu_contrib_build_samples(&l->ctab, &l->grid, l->size, l->n, block_samples(l),
-                                     l->batch_split, outputs, which);
+                                     l->batch_split, outputs, RPU_SAMPLES_COMPUTED);
 }
 
 /* The fetch of what this rank needs of v [n, C, L] from the owners of its samples
- * (collective; nothing when the layer reads only its own samples). */
+ * (collective; nothing when the layer reads only its own samples). Where the tiles read
+ * every sample (a pulsed update's training step, a forward that reads every vector) every
+ * owner would send its samples to every holder: the whole array is gathered instead
+ * (rpu_gather_parts: a tree, not one sender per sample). */
 static rpu_status fetch(rpu_conv *l, float *v, int C, size_t L, int outputs) {
     if (l->size == 1 || l->own) return RPU_OK;
+    if ((l->training && !l->summable) || (!outputs && l->x_all))
+        return rpu_gather_parts(l->comm, l->size, v, l->n, (size_t)C * L, l->bcounts);
     rpu_status s = need_table(l, outputs)
                        ? rpu_fetch_prepare(&l->ctab, l->rank, l->n, C, L, &l->dbuf)
                        : RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the fetch", l->label);

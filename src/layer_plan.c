@@ -253,9 +253,10 @@ rpu_status rpu_conv_comm_plan_parts(const rpu_conv_params *p, const rpu_config *
 
 rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
                                const int *in_size, bool outputs, int ranks, int rank, bool *issued,
-                               int64_t *sent) {
-    if (!issued || !sent) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: NULL result");
-    *issued = false;
+                               bool *whole, int64_t *sent) {
+    if (!issued || !whole || !sent)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: NULL result");
+    *issued = *whole = false;
     *sent = 0;
     if (!p || !cfg) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: params or config is NULL");
     if (batch < 1) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: batch %d < 1", batch);
@@ -268,17 +269,21 @@ rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, 
     rpu_status s = probe_config(p, cfg, &c);
     if (s == RPU_OK && ranks > 1 &&
         !rpu_conv_own_samples_rule(&g, ranks, Lout, c.batch_split && !c.x_all, c.summable)) {
-        /* as layer.c's need_table, for a training step */
-        rpu_contrib_table tab = {0};
-        const rpu_samples which =
-            c.summable && (outputs || !c.x_all) ? RPU_SAMPLES_COMPUTED : RPU_SAMPLES_ALL;
-        if (!rpu_contrib_build_samples(&tab, &g, ranks, batch, rpu_block_samples((int)Lout),
-                                       c.batch_split, outputs, which))
-            s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
-        else
-            rpu_fetch_volume(&tab, rank, batch, outputs ? p->out_channels : p->in_channels,
-                             (size_t)(outputs ? Lout : Lin), sent, NULL);
-        rpu_contrib_free(&tab);
+        /* as layer.c's fetch, for a training step */
+        *whole = !c.summable || (!outputs && c.x_all);
+        if (*whole) {
+            *sent = (int64_t)batch * (outputs ? p->out_channels : p->in_channels) *
+                    (outputs ? Lout : Lin); /* the whole array (MPI_Allgatherv) */
+        } else {
+            rpu_contrib_table tab = {0};
+            if (!rpu_contrib_build_samples(&tab, &g, ranks, batch, rpu_block_samples((int)Lout),
+                                           c.batch_split, outputs, RPU_SAMPLES_COMPUTED))
+                s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
+            else
+                rpu_fetch_volume(&tab, rank, batch, outputs ? p->out_channels : p->in_channels,
+                                 (size_t)(outputs ? Lout : Lin), sent, NULL);
+            rpu_contrib_free(&tab);
+        }
         *issued = s == RPU_OK;
     }
     rpu_tile_grid_free(&g);

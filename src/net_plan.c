@@ -49,11 +49,27 @@ static rpu_status layer_phase(const rpu_net *net, int k, rpu_phase phase, int ba
  * where the layer fetches at all (rpu_conv_fetch_plan). */
 static rpu_status fetch(rpu_comm_call *calls, int max, int *n, int k, rpu_phase phase, int batch,
                         const rpu_net_layer *info, bool outputs, int ranks, int rank) {
-    bool issued = false;
+    bool issued = false, whole = false;
     int64_t sent = 0;
     RPU_CHECK(rpu_conv_fetch_plan(rpu_conv_get_params(info->conv), rpu_conv_config(info->conv),
-                                  batch, info->in_sp, outputs, ranks, rank, &issued, &sent));
+                                  batch, info->in_sp, outputs, ranks, rank, &issued, &whole,
+                                  &sent));
     if (!issued) return RPU_OK;
+    if (whole) {
+        if (calls && *n < max)
+            calls[*n] = (rpu_comm_call){
+                k,
+                phase,
+                RPU_COMM_ALLGATHER,
+                sent,
+                4,
+                ranks,
+                -1,
+                outputs ? "every rank's samples of a layer's output gradient (float)"
+                        : "every rank's samples of a layer's input (float)"};
+        ++*n;
+        return RPU_OK;
+    }
     if (calls && *n < max)
         calls[*n] = (rpu_comm_call){k,     phase, RPU_COMM_ALLREDUCE,       1, 4,
                                     ranks, -1,    "status (rpu_agree, int)"};

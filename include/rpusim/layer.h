@@ -219,8 +219,11 @@ rpu_status rpu_conv_own_samples(const rpu_conv_params *p, const rpu_config *cfg,
  * holds what the rank's tiles read of the other samples: the tiles' input channels (output
  * channels) for the samples the rank computes, or for the whole batch when a training
  * tile's update takes it (a pulsed update). One MPI_Allreduce of the status and one
- * MPI_Alltoallv: each rank sends only what others need of its samples. Nothing (and no
- * communication) on one rank or for a layer that reads only its own samples. A network
+ * MPI_Alltoallv: each rank sends only what others need of its samples. Where the tiles
+ * read every sample (a pulsed update's training step, a forward that reads every vector:
+ * rpu_tile_forward_reads_all) the whole array is gathered instead (one MPI_Allgatherv: a
+ * tree rather than every owner sending to every holder). Nothing (and no communication)
+ * on one rank or for a layer that reads only its own samples. A network
  * calls them before an analog layer's forward_part / backward_part where the digital
  * layers computed only each rank's samples (net.c). rpu_conv_fetch_input sets the batch
  * shape as the forward does. Errors: RPU_ERR_ARG (NULL, n < 1, no forward before
@@ -228,13 +231,15 @@ rpu_status rpu_conv_own_samples(const rpu_conv_params *p, const rpu_config *cfg,
  *   rpu_conv_fetch_plan        the elements rank `rank` of `ranks` sends in the fetch of a
  *                              training step's input (outputs false) or output gradient
  *                              (true), layer p, config cfg, batch, in_size as
- *                              rpu_conv_comm_plan; *issued false where no fetch happens.
+ *                              rpu_conv_comm_plan; *issued false where no fetch happens,
+ *                              *whole true where it is the gather of the whole array
+ *                              (*sent: its elements).
  *                              Errors as rpu_conv_comm_plan. Local (pure). */
 rpu_status rpu_conv_fetch_input(rpu_conv *l, float *x, int n, const int *in_size);
 rpu_status rpu_conv_fetch_output_grad(rpu_conv *l, float *dy);
 rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
                                const int *in_size, bool outputs, int ranks, int rank, bool *issued,
-                               int64_t *sent);
+                               bool *whole, int64_t *sent);
 
 /* Gradients of the last training-mode forward and backward (spec §1.6, §6.7), as PyTorch
  * computes them for the digital layer: weight_grad [out, in/groups, k...] =

@@ -256,11 +256,15 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
                 int nn = 0;
                 for (int o = 0; o < 2 && st == RPU_OK; ++o) {
                     if (!(o ? ga.output_grad : ga.input)) continue;
-                    bool issued = false;
+                    bool issued = false, whole = false;
                     int64_t sent = 0;
                     st = rpu_conv_fetch_plan(L->p, L->cfg, batch, L->in_size, o == 1, ranks, r,
-                                             &issued, &sent);
+                                             &issued, &whole, &sent);
                     if (st != RPU_OK || !issued) continue;
+                    if (whole) { /* the gather of the whole array */
+                        nc[nn].f = o, nc[nn].op = RPU_COMM_ALLGATHER, nc[nn++].bytes = 4.0 * sent;
+                        continue;
+                    }
                     nc[nn].f = o, nc[nn].op = RPU_COMM_ALLREDUCE, nc[nn++].bytes = 4;
                     nc[nn].f = o, nc[nn].op = RPU_COMM_ALLTOALL, nc[nn++].bytes = 4.0 * sent;
                 }
