@@ -19,7 +19,9 @@
  * one_sided cell refreshing every update, conv3 a transfer compound (noisy transfer reads,
  * two reads per transfer with wrap-around, resets): every hidden array, counter
  * and stream position must survive the restart, and the continuation on Q ranks must equal
- * the run on P ranks bit for bit. */
+ * the run on P ranks bit for bit. With the argument "mixed" every layer is a mixed_precision
+ * compound (quantised, random rows, partial transfers, drift, write noise): the accumulator
+ * chi, the counters and the stream positions must survive alike. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "rpusim/ckpt.h"
 #include "rpusim/config.h"
@@ -66,7 +68,27 @@ static void use_compound(rpu_config *cfg, int l) {
                                         "device.unit_cell_devices.0.type = soft_bounds\n"
                                         "device.unit_cell_devices.1.type = constant_step\n"
                                         "device.unit_cell_devices.1.drift.nu = 0.01\n"};
-    CHECK_OK(rpu_config_parse(cfg, text[l - 1], "compound"));
+    /* argument "mixed": mixed_precision in every layer, each with other options */
+    static const char *const mixed[4] = {"device.type = mixed_precision\n"
+                                         "device.n_x_bins = 9\n"
+                                         "device.n_d_bins = 7\n"
+                                         "device.unit_cell_devices.0.type = soft_bounds\n",
+                                         "device.type = mixed_precision\n"
+                                         "device.n_rows_per_transfer = 1\n"
+                                         "device.random_row = true\n"
+                                         "device.unit_cell_devices.0.type = constant_step\n",
+                                         "device.type = mixed_precision\n"
+                                         "device.transfer_every = 2\n"
+                                         "device.n_rows_per_transfer = 3\n"
+                                         "device.unit_cell_devices.0.type = soft_bounds\n"
+                                         "device.unit_cell_devices.0.drift.nu = 0.01\n",
+                                         "device.type = mixed_precision\n"
+                                         "device.granularity = 0.004\n"
+                                         "device.transfer_lr = 0.5\n"
+                                         "device.n_x_bins = 5\n"
+                                         "device.unit_cell_devices.0.type = linear_step\n"
+                                         "device.unit_cell_devices.0.write_noise_std = 0.5\n"};
+    CHECK_OK(rpu_config_parse(cfg, g_compound == 2 ? mixed[l - 1] : text[l - 1], "compound"));
 }
 
 typedef struct {
@@ -279,10 +301,15 @@ static void run_pair(int P, int Q) {
 
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
-    g_compound = argc > 1 && strcmp(argv[1], "compound") == 0;
+    g_compound = argc > 1 && strcmp(argv[1], "compound") == 0 ? 1
+                 : argc > 1 && strcmp(argv[1], "mixed") == 0  ? 2
+                                                              : 0;
     const int W = tl_size();
     if (tl_rank() == 0) {
-        snprintf(g_dir, sizeof g_dir, "ckpt_restart%s_np%d_XXXXXX", g_compound ? "_compound" : "",
+        snprintf(g_dir, sizeof g_dir, "ckpt_restart%s_np%d_XXXXXX",
+                 g_compound == 2 ? "_mixed"
+                 : g_compound    ? "_compound"
+                                 : "",
                  W);
         if (!mkdtemp(g_dir)) g_dir[0] = '\0';
     }

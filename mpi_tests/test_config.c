@@ -589,7 +589,14 @@ static void test_keys(void) {
                                            "device.scale_fast_lr",
                                            "device.transfer_lr",
                                            "device.transfer_lr_vec",
-                                           "device.scale_transfer_lr"};
+                                           "device.scale_transfer_lr",
+                                           "device.n_rows_per_transfer",
+                                           "device.random_row",
+                                           "device.granularity",
+                                           "device.n_x_bins",
+                                           "device.n_d_bins",
+                                           "device.stoc_round_x",
+                                           "device.stoc_round_d"};
     const size_t n_compound = sizeof compound / sizeof compound[0];
     for (size_t i = 0; i < n_compound; ++i)
         CHECK(has_key(compound[i]), "missing key %s", compound[i]);
@@ -667,8 +674,8 @@ static void test_every_key_set_get(void) {
         free(after);
         return;
     }
-    static const char *const types[] = {"constant_step", "vector", "reference", "one_sided",
-                                        "transfer"};
+    static const char *const types[] = {"constant_step", "vector",   "reference",
+                                        "one_sided",     "transfer", "mixed_precision"};
     rpu_config single;
     config_of_type(&single, "constant_step");
     int *tested = calloc((size_t)n, sizeof *tested);

@@ -110,6 +110,24 @@ static void test_defaults(void) {
     expect_text(&c, "device.transfer_forward.inp_res", "0.007936508");
     expect_text(&c, "device.transfer_update.desired_bl", "31");
     expect_text(&c, "device.transfer_update.pulse_type", "stochastic_compressed");
+    /* MixedPrecisionCompound §9.1 (Python defaults) */
+    compound(&c, "mixed_precision", 0, NULL);
+    CHECK(c.device.type == RPU_DEVICE_MIXED_PRECISION, "device.type mixed_precision");
+    expect_text(&c, "device.transfer_every", "1");
+    expect_text(&c, "device.n_rows_per_transfer", "-1");
+    expect_text(&c, "device.random_row", "false");
+    expect_text(&c, "device.granularity", "0");
+    expect_text(&c, "device.transfer_lr", "1");
+    expect_text(&c, "device.n_x_bins", "0");
+    expect_text(&c, "device.n_d_bins", "0");
+    expect_text(&c, "device.stoc_round_x", "true");
+    expect_text(&c, "device.stoc_round_d", "true");
+    expect_text(&c, "device.construction_seed", "0");
+    CHECK(!rpu_config_key_applies(&c, "device.fast_lr"), "fast_lr applies to mixed_precision");
+    CHECK(!rpu_config_key_applies(&c, "device.transfer_forward.out_noise"),
+          "transfer_forward applies to mixed_precision");
+    compound(&c, "transfer", 0, NULL);
+    CHECK(!rpu_config_key_applies(&c, "device.random_row"), "random_row applies to transfer");
 
     /* a sub-device gets the defaults of its type (soft_bounds: gamma 1, spec AT §4.4) */
     compound(&c, "transfer", 2, "soft_bounds");
@@ -233,12 +251,14 @@ static bool set_changed(rpu_config *cfg, const char *key) {
 }
 
 static void test_round_trips(void) {
-    static const char *const types[] = {"vector", "reference", "one_sided", "transfer"};
+    static const char *const types[] = {"vector", "reference", "one_sided", "transfer",
+                                        "mixed_precision"};
     const char *const *keys;
     const int n = rpu_config_keys(&keys);
     for (size_t t = 0; t < sizeof types / sizeof types[0]; ++t) {
         rpu_config c;
-        compound(&c, types[t], 2, "linear_step");
+        const int nsub = strcmp(types[t], "mixed_precision") == 0 ? 1 : 2;
+        compound(&c, types[t], nsub, "linear_step");
         int changed = 0;
         for (int i = 2; i < n; ++i) {
             if (!rpu_config_key_applies(&c, keys[i])) continue;
@@ -246,14 +266,14 @@ static void test_round_trips(void) {
             CHECK(set_changed(&c, keys[i]), "%s: key %s not changeable", types[t], keys[i]);
             ++changed;
         }
-        /* sub-device 1: every single-device key */
+        /* the last sub-device: every single-device key */
         for (int i = 2; i < n; ++i) {
             if (strncmp(keys[i], "device.", 7) != 0 || strcmp(keys[i], "device.type") == 0 ||
                 strcmp(keys[i], "device.construction_seed") == 0 ||
                 strncmp(keys[i], "device.drift.", 13) == 0)
                 continue;
             char sub[160];
-            snprintf(sub, sizeof sub, "device.unit_cell_devices.1.%s", keys[i] + 7);
+            snprintf(sub, sizeof sub, "device.unit_cell_devices.%d.%s", nsub - 1, keys[i] + 7);
             if (!rpu_config_key_applies(&c, sub)) continue;
             CHECK(set_changed(&c, sub), "%s: key %s not changeable", types[t], sub);
             ++changed;

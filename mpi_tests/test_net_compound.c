@@ -10,6 +10,8 @@
  *   one_sided  constant_step, refresh after every update with noisy reads
  *   transfer   Tiki-Taka v1, soft_bounds fast / constant_step slow, gamma 0.1, noisy
  *              transfer reads, two reads per transfer, resets with probability 0.3
+ *   mixed_precision  soft_bounds, stochastically quantised x and d, one random row per
+ *              transfer
  * Scratch files under RPUSIM_NET_TMP/compound-np<P>, removed at the end unless TEST_NET_KEEP is
  * set; TEST_NET_VERBOSE prints what was compared. */
 #include "rpusim/ckpt.h"
@@ -59,6 +61,10 @@ static const struct {
                  "device.n_reads_per_transfer = 2\ndevice.with_reset_prob = 0.3\n"
                  "device.unit_cell_devices.0.type = soft_bounds\n"
                  "device.unit_cell_devices.1.type = constant_step\n"},
+    {"mixed_precision", "device.type = mixed_precision\ndevice.n_x_bins = 9\n"
+                        "device.n_d_bins = 7\ndevice.n_rows_per_transfer = 1\n"
+                        "device.random_row = true\n"
+                        "device.unit_cell_devices.0.type = soft_bounds\n"},
 };
 
 #define MAX_EP 4

@@ -29,11 +29,10 @@ static const char *const wnoise_names[] = {"none", "additive_constant", "pcm_rea
 static const char *const pulse_names[] = {
     "none",       "stochastic_compressed",  "stochastic", "none_with_device",
     "mean_count", "deterministic_implicit", NULL};
-static const char *const device_names[] = {"floating_point", "ideal",       "constant_step",
-                                           "linear_step",    "soft_bounds", "soft_bounds_pmax",
-                                           "exp_step",       "pow_step",    "piecewise_step",
-                                           "vector",         "reference",   "one_sided",
-                                           "transfer",       NULL};
+static const char *const device_names[] = {
+    "floating_point",   "ideal",     "constant_step", "linear_step",     "soft_bounds",
+    "soft_bounds_pmax", "exp_step",  "pow_step",      "piecewise_step",  "vector",
+    "reference",        "one_sided", "transfer",      "mixed_precision", NULL};
 static const char *const policy_names[] = {"all", "single_fixed", "single_sequential",
                                            "single_random", NULL};
 static const char *const noise_model_names[] = {"none", "pcm_like", "state_independent", NULL};
@@ -165,7 +164,14 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
     RL_ANY(X, "device.transfer_lr_vec", compound.transfer_lr_vec, compound.n_transfer_lr_vec)      \
     FB(X, "device.scale_transfer_lr", compound.scale_transfer_lr)                                  \
     RPU_IO_FIELDS(X, "device.transfer_forward.", compound.transfer_forward)                        \
-    RPU_UPDATE_FIELDS(X, "device.transfer_update.", compound.transfer_update)
+    RPU_UPDATE_FIELDS(X, "device.transfer_update.", compound.transfer_update)                      \
+    FI(X, "device.n_rows_per_transfer", compound.n_rows_per_transfer, -1.0)                        \
+    FB(X, "device.random_row", compound.random_row)                                                \
+    RF_NONNEG(X, "device.granularity", compound.granularity)                                       \
+    FI(X, "device.n_x_bins", compound.n_x_bins, 0.0)                                               \
+    FI(X, "device.n_d_bins", compound.n_d_bins, 0.0)                                               \
+    FB(X, "device.stoc_round_x", compound.stoc_round_x)                                            \
+    FB(X, "device.stoc_round_d", compound.stoc_round_d)
 
 /* Every key, in the order rpu_config_write prints them: "kind" and "device.type" first,
  * because setting them resets other fields. */
@@ -509,7 +515,7 @@ void config_unknown_key_message(const char *key, char *err, size_t errsz) {
 
 #define TBIT(t) (1u << (unsigned)(t))
 #define SINGLE_TYPES (TBIT(RPU_DEVICE_PIECEWISE_STEP + 1) - 1u)
-#define ALL_TYPES (TBIT(RPU_DEVICE_TRANSFER + 1) - 1u)
+#define ALL_TYPES (TBIT(RPU_DEVICE_MIXED_PRECISION + 1) - 1u)
 #define CMP_OFF(m) offsetof(rpu_config, compound.m)
 
 bool config_is_single_device_field(const field_desc *d) {
@@ -529,12 +535,16 @@ static unsigned config_field_types(const field_desc *d) {
         return TBIT(RPU_DEVICE_VECTOR) | TBIT(RPU_DEVICE_REFERENCE) | TBIT(RPU_DEVICE_TRANSFER);
     if (o < CMP_OFF(units_in_mbatch)) return TBIT(RPU_DEVICE_ONE_SIDED);
     if (o < CMP_OFF(gamma)) return TBIT(RPU_DEVICE_ONE_SIDED) | TBIT(RPU_DEVICE_TRANSFER);
+    /* mixed_precision: its own block, and two transfer keys it shares (§9.1) */
+    if (o >= CMP_OFF(n_rows_per_transfer)) return TBIT(RPU_DEVICE_MIXED_PRECISION);
+    if (o == CMP_OFF(transfer_every) || o == CMP_OFF(transfer_lr))
+        return TBIT(RPU_DEVICE_TRANSFER) | TBIT(RPU_DEVICE_MIXED_PRECISION);
     return TBIT(RPU_DEVICE_TRANSFER);
 }
 
 bool config_field_applies(const rpu_config *cfg, const field_desc *d) {
     const int t = (int)cfg->device.type;
-    return t >= 0 && t <= (int)RPU_DEVICE_TRANSFER && ((config_field_types(d) >> t) & 1u);
+    return t >= 0 && t <= (int)RPU_DEVICE_MIXED_PRECISION && ((config_field_types(d) >> t) & 1u);
 }
 
 void config_sub_field(const field_desc *d, int n, config_sub_desc *out) {

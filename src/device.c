@@ -68,6 +68,7 @@ static rule rule_of(rpu_device_type t) {
     case RPU_DEVICE_REFERENCE:
     case RPU_DEVICE_ONE_SIDED:
     case RPU_DEVICE_TRANSFER:
+    case RPU_DEVICE_MIXED_PRECISION:
         break;
     }
     return RULE_NONE;

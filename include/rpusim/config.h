@@ -128,15 +128,16 @@ typedef enum {
     RPU_DEVICE_PIECEWISE_STEP,     /* piecewise_step */
     /* compound devices (compound-devices spec): several sub-devices behind one tile, their
      * parameters under device.unit_cell_devices.N.* (see rpu_compound_params) */
-    RPU_DEVICE_VECTOR,    /* vector: VectorUnitCell (§2) */
-    RPU_DEVICE_REFERENCE, /* reference: ReferenceUnitCell (§3) */
-    RPU_DEVICE_ONE_SIDED, /* one_sided: OneSidedUnitCell (§4) */
-    RPU_DEVICE_TRANSFER   /* transfer: TransferCompound, Tiki-Taka v1 (§5) */
+    RPU_DEVICE_VECTOR,         /* vector: VectorUnitCell (§2) */
+    RPU_DEVICE_REFERENCE,      /* reference: ReferenceUnitCell (§3) */
+    RPU_DEVICE_ONE_SIDED,      /* one_sided: OneSidedUnitCell (§4) */
+    RPU_DEVICE_TRANSFER,       /* transfer: TransferCompound, Tiki-Taka v1 (§5) */
+    RPU_DEVICE_MIXED_PRECISION /* mixed_precision: MixedPrecisionCompound (§9) */
 } rpu_device_type;
 
 /* True for the compound device types. Local (pure). */
 static inline bool rpu_device_type_is_compound(rpu_device_type t) {
-    return t >= RPU_DEVICE_VECTOR && t <= RPU_DEVICE_TRANSFER;
+    return t >= RPU_DEVICE_VECTOR && t <= RPU_DEVICE_MIXED_PRECISION;
 }
 
 /* DriftParameter of pulsed devices (spec §4.1); nu = 0 disables drift. */
@@ -234,7 +235,7 @@ typedef enum {
 } rpu_update_policy;
 
 /* The compound-level parameters of a compound device (device.type vector, reference,
- * one_sided, transfer), under aihwkit's names as keys "device.<name>", and the
+ * one_sided, transfer, mixed_precision), under aihwkit's names as keys "device.<name>", and the
  * sub-devices ("device.unit_cell_devices.N.<single-device key>", N = 0, 1, ...).
  * A field belongs to the types named beside it; setting it for another device.type is an
  * error, and setting device.type resets every field here to that type's defaults (no
@@ -280,6 +281,16 @@ typedef struct {
     bool scale_transfer_lr; /* true */
     rpu_io_params transfer_forward;
     rpu_update_params transfer_update;
+    /* mixed_precision (§9.1): its analog device is device.unit_cell_devices.0 (aihwkit's
+     * MixedPrecisionCompound.device); it also uses transfer_every (a whole number of update
+     * calls here) and transfer_lr (lambda) above */
+    int n_rows_per_transfer; /* -1: all rows; 0: never transfer */
+    bool random_row;         /* false */
+    float granularity;       /* epsilon; 0: the analog device's granularity */
+    int n_x_bins;            /* 0: x not quantised */
+    int n_d_bins;            /* 0: d not quantised */
+    bool stoc_round_x;       /* true */
+    bool stoc_round_d;       /* true */
 } rpu_compound_params;
 
 typedef enum {
