@@ -83,4 +83,27 @@ check "n_reads above the columns: names the key" says "$work/bad3.log" \
     "device.n_reads_per_transfer = 99"
 check "n_reads above the columns: nothing trained" no_epoch "$work/bad3.log"
 
+# mixed_precision from --set overrides over the file without its transfer keys (its analog
+# device is device.unit_cell_devices.0, here a device preset)
+rm -rf "$work/out"
+grep -v -e '^device.gamma' -e '^device.unit_cell_devices' "$exp" >"$work/mp.ini"
+exp=$work/mp.ini
+train "$work/mp.log" "$exp" --set "rpu.device.type=mixed_precision" \
+    --set "rpu.device.unit_cell_devices.0.preset=reram_sb" --set "rpu.device.n_x_bins=8"
+check "mixed_precision: exit 0" test "$rc" -eq 0
+check "mixed_precision: one epoch" says "$work/mp.log" "epoch   1"
+"$rpusim" inspect "$work/out/ck.h5" >"$work/mp_inspect.txt" 2>&1
+check "mixed_precision inspect: the device" says "$work/mp_inspect.txt" \
+    "device: mixed_precision, 1 sub-device: 0 soft_bounds"
+for a in hidden_weights_chi max_bound slope_up; do
+    check "mixed_precision inspect: array $a" says "$work/mp_inspect.txt" "device $a (all tiles)"
+done
+"$rpusim" inspect "$work/out/ck.h5" --layer fc --tile 0_0 >"$work/mp_tile.txt" 2>&1
+check "mixed_precision inspect --tile: row pointer" says "$work/mp_tile.txt" "current_row_index"
+train "$work/bad4.log" "$exp" --set "rpu.device.type=mixed_precision" \
+    --set "rpu.device.unit_cell_devices.0.type=constant_step" --set "rpu.device.n_d_bins=1"
+check "n_d_bins 1: exit 2" test "$rc" -eq 2
+check "n_d_bins 1: names the key" says "$work/bad4.log" "device.n_d_bins"
+check "n_d_bins 1: nothing trained" no_epoch "$work/bad4.log"
+
 finish compound_cli
