@@ -4,6 +4,7 @@
  * by test_config), so a preset must set exactly its listed fields and nothing else. */
 #include "rpusim/config.h"
 #include "rpusim/net.h"
+#include "rpusim/tile.h"
 
 #include "testlib.h"
 
@@ -222,6 +223,108 @@ static void test_device_presets(void) {
           "reram_sb after capacitor keeps nothing of capacitor");
 }
 
+/* The compound presets of §10.3 written out: name, aihwkit class, compound type, the
+ * device row (by name), sub-devices. */
+typedef struct {
+    const char *name, *config_class;
+    rpu_device_type type;
+    const char *device;
+    int n_devices;
+} compound_row;
+
+static const compound_row compound_rows[] = {
+    {"mixed_precision_reram_es", "MixedPrecisionReRamESPreset", RPU_DEVICE_MIXED_PRECISION,
+     "reram_es", 1},
+    {"mixed_precision_reram_sb", "MixedPrecisionReRamSBPreset", RPU_DEVICE_MIXED_PRECISION,
+     "reram_sb", 1},
+    {"mixed_precision_capacitor", "MixedPrecisionCapacitorPreset", RPU_DEVICE_MIXED_PRECISION,
+     "capacitor", 1},
+    {"mixed_precision_ecram", "MixedPrecisionEcRamPreset", RPU_DEVICE_MIXED_PRECISION, "ecram", 1},
+    {"mixed_precision_ecram_mo", "MixedPrecisionEcRamMOPreset", RPU_DEVICE_MIXED_PRECISION,
+     "ecram_mo", 1},
+    {"mixed_precision_idealized", "MixedPrecisionIdealizedPreset", RPU_DEVICE_MIXED_PRECISION,
+     "idealized", 1},
+    {"mixed_precision_gokmen_vlasov", "MixedPrecisionGokmenVlasovPreset",
+     RPU_DEVICE_MIXED_PRECISION, "gokmen_vlasov", 1},
+    {"reram_es2", "ReRamES2Preset", RPU_DEVICE_VECTOR, "reram_es", 2},
+    {"reram_sb2", "ReRamSB2Preset", RPU_DEVICE_VECTOR, "reram_sb", 2},
+    {"capacitor2", "Capacitor2Preset", RPU_DEVICE_VECTOR, "capacitor", 2},
+    {"ecram2", "EcRam2Preset", RPU_DEVICE_VECTOR, "ecram", 2},
+    {"ecram_mo2", "EcRamMO2Preset", RPU_DEVICE_VECTOR, "ecram_mo", 2},
+    {"idealized2", "Idealized2Preset", RPU_DEVICE_VECTOR, "idealized", 2},
+    {"reram_es4", "ReRamES4Preset", RPU_DEVICE_VECTOR, "reram_es", 4},
+    {"reram_sb4", "ReRamSB4Preset", RPU_DEVICE_VECTOR, "reram_sb", 4},
+    {"capacitor4", "Capacitor4Preset", RPU_DEVICE_VECTOR, "capacitor", 4},
+    {"ecram4", "EcRam4Preset", RPU_DEVICE_VECTOR, "ecram", 4},
+    {"ecram_mo4", "EcRamMO4Preset", RPU_DEVICE_VECTOR, "ecram_mo", 4},
+    {"idealized4", "Idealized4Preset", RPU_DEVICE_VECTOR, "idealized", 4},
+};
+#define N_COMPOUND_ROWS (sizeof compound_rows / sizeof compound_rows[0])
+
+/* Every compound preset: PresetIOParameters forward/backward, PresetUpdateParameters, the
+ * compound's defaults (vector: single_random) and n copies of the device row. A tile of
+ * each is created and updated once. */
+static void test_compound_presets(void) {
+    for (size_t i = 0; i < N_COMPOUND_ROWS; ++i) {
+        const compound_row *r = &compound_rows[i];
+        const spec_row *dr = NULL;
+        for (size_t k = 0; k < N_ROWS; ++k)
+            if (!strcmp(rows[k].name, r->device)) dr = &rows[k];
+        CHECK(dr != NULL, "no device row %s", r->device);
+        if (!dr) continue;
+        rpu_config c, want;
+        expected_config(dr, &want); /* IO, update, kind; then the compound */
+        CHECK_OK(rpu_device_params_default(&want.device, r->type));
+        CHECK_OK(rpu_compound_params_default(&want.compound, r->type));
+        if (r->type == RPU_DEVICE_VECTOR) want.compound.update_policy = RPU_POLICY_SINGLE_RANDOM;
+        want.compound.n_devices = r->n_devices;
+        for (int k = 0; k < r->n_devices; ++k)
+            expected_device(dr, &want.compound.unit_cell_devices[k]);
+        CHECK_OK(rpu_config_default(&c, RPU_KIND_INFERENCE));
+        rpu_status s = rpu_config_preset(&c, r->name);
+        CHECK(s == RPU_OK, "preset %s: %s", r->name, rpu_last_error());
+        CHECK(rpu_config_equal(&c, &want), "preset %s: %s", r->name, first_difference(&c, &want));
+        CHECK(rpu_config_validate(&c) == RPU_OK, "preset %s does not validate: %s", r->name,
+              rpu_last_error());
+        const char *cls = rpu_config_preset_class(r->name, false);
+        CHECK(cls && !strcmp(cls, r->config_class), "class of preset %s: %s", r->name,
+              cls ? cls : "NULL");
+        /* round trip through text */
+        char *text = NULL;
+        CHECK_OK(rpu_config_to_text(&c, &text));
+        rpu_config back;
+        CHECK_OK(rpu_config_default(&back, RPU_KIND_INFERENCE));
+        if (text) CHECK_OK(rpu_config_parse(&back, text, r->name));
+        CHECK(rpu_config_equal(&c, &back), "%s: round trip: %s", r->name,
+              first_difference(&back, &c));
+        free(text);
+        /* it builds and trains */
+        rpu_tile_params p;
+        rpu_tile_params_default(&p, 3, 4);
+        rpu_tile *t = NULL;
+        s = rpu_tile_create(&p, &c, &t);
+        CHECK(s == RPU_OK, "preset %s: tile: %s", r->name, rpu_last_error());
+        if (t) {
+            const float x[8] = {1, -0.5f, 0.25f, 0, 0.5f, 1, -1, 0.75f};
+            const float d[6] = {0.1f, -0.2f, 0.05f, -0.1f, 0.3f, 0.2f};
+            CHECK_OK(rpu_tile_update(t, x, d, 2, 0.1f));
+            CHECK_OK(rpu_tile_update(t, x, d, 2, 0.1f));
+        }
+        rpu_tile_destroy(&t);
+    }
+    /* keys after a compound preset override it */
+    rpu_config c;
+    CHECK_OK(rpu_config_default(&c, RPU_KIND_SINGLE));
+    CHECK_OK(rpu_config_parse(&c,
+                              "device.n_x_bins = 16\npreset = mixed_precision_reram_sb\n"
+                              "device.unit_cell_devices.0.dw_min = 0.004\n",
+                              "override"));
+    CHECK(c.device.type == RPU_DEVICE_MIXED_PRECISION && c.compound.n_x_bins == 16 &&
+              c.compound.unit_cell_devices[0].dw_min == 0.004f &&
+              c.compound.unit_cell_devices[0].write_noise_std == 56.0f,
+          "overrides after mixed_precision_reram_sb");
+}
+
 /* Every config preset: the spec's SingleRPUConfig of §10.1 with the row's device. */
 static void test_config_presets(void) {
     const char *const *names;
@@ -251,8 +354,9 @@ static void test_config_presets(void) {
             listed |= !strcmp(names[k], rows[i].name);
         CHECK(listed, "rpu_config_presets lacks %s", rows[i].name);
     }
-    CHECK(n == n_config_rows, "rpu_config_presets lists %d names, the spec rows %d", n,
-          n_config_rows);
+    CHECK(n == n_config_rows + (int)N_COMPOUND_ROWS,
+          "rpu_config_presets lists %d names, the spec rows %d + %d compound presets", n,
+          n_config_rows, (int)N_COMPOUND_ROWS);
     CHECK(names[n] == NULL, "config preset names not NULL-terminated");
     const char *const *dnames;
     int nd = rpu_device_presets(&dnames);
@@ -276,10 +380,26 @@ static void test_unknown(void) {
     before = c;
     CHECK_STATUS(rpu_config_set(&c, "preset", "reram"), RPU_ERR_CONFIG);
     CHECK(mentions("preset") && mentions("\"reram\""), "unknown preset: %s", rpu_last_error());
-    for (int k = 0; k < n; ++k)
-        CHECK(mentions(names[k]), "unknown preset message lacks %s: %s", names[k],
-              rpu_last_error());
-    CHECK(mentions("ReRamSBPreset"), "message lacks the aihwkit classes: %s", rpu_last_error());
+    /* the single presets by name and class, the compound presets by family and device */
+    for (size_t i = 0; i < N_ROWS; ++i)
+        if (rows[i].config_class) {
+            char both[160];
+            snprintf(both, sizeof both, "%s (%s)", rows[i].name, rows[i].config_class);
+            CHECK(mentions(both), "unknown preset message lacks %s: %s", both, rpu_last_error());
+        }
+    for (size_t i = 0; i < N_COMPOUND_ROWS; ++i) {
+        const char *fam = compound_rows[i].type == RPU_DEVICE_MIXED_PRECISION ? "mixed_precision_X"
+                          : compound_rows[i].n_devices == 2                   ? "X2"
+                                                                              : "X4";
+        const char *at = strstr(rpu_last_error(), fam);
+        char dev[64];
+        snprintf(dev, sizeof dev, " %s", compound_rows[i].device);
+        const char *close = at ? strchr(at, ')') : NULL;
+        const char *d = at ? strstr(at, dev) : NULL;
+        CHECK(at && close && d && d < close, "unknown preset message lacks %s with X = %s: %s", fam,
+              compound_rows[i].device, rpu_last_error());
+    }
+    CHECK(n == (int)(N_COMPOUND_ROWS + 7), "%d config presets", n);
     CHECK(memcmp(&c, &before, sizeof c) == 0, "failed preset changed cfg");
 
     CHECK_STATUS(rpu_config_set(&c, "device.preset", "ReRamSB"), RPU_ERR_CONFIG);
@@ -560,6 +680,7 @@ int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_device_presets();
     test_config_presets();
+    test_compound_presets();
     test_unknown();
     test_ordering();
     test_round_trip();

@@ -233,8 +233,90 @@ SINGLE_PRESET(cfg_ecram_mo, "ecram_mo")
 SINGLE_PRESET(cfg_idealized, "idealized")
 SINGLE_PRESET(cfg_gokmen_vlasov, "gokmen_vlasov")
 
+/* MixedPrecision<X>Preset (§10.3): DigitalRankUpdateRPUConfig(device=MixedPrecisionCompound(
+ * device=<X>PresetDevice())) with all compound defaults (transfer every call, all rows, no
+ * quantisation, epsilon = the device's granularity, lambda 1); the update parameters (used
+ * for the transfer pulses) are PresetUpdateParameters. */
+#define MIXED_PRESET(var, dev)                                                                     \
+    static const preset_kv var[] = {{"kind", "single"},                                            \
+                                    {"device.type", "mixed_precision"},                            \
+                                    {"device.unit_cell_devices.0.preset", dev},                    \
+                                    PRESET_IO("forward."),                                         \
+                                    PRESET_IO("backward."),                                        \
+                                    PRESET_UPDATE("update."),                                      \
+                                    {NULL, NULL}};
+
+MIXED_PRESET(cfg_mp_reram_es, "reram_es")
+MIXED_PRESET(cfg_mp_reram_sb, "reram_sb")
+MIXED_PRESET(cfg_mp_capacitor, "capacitor")
+MIXED_PRESET(cfg_mp_ecram, "ecram")
+MIXED_PRESET(cfg_mp_ecram_mo, "ecram_mo")
+MIXED_PRESET(cfg_mp_idealized, "idealized")
+MIXED_PRESET(cfg_mp_gokmen_vlasov, "gokmen_vlasov")
+
+#define MIXED_PRECISION_PRESETS(X)                                                                 \
+    X("mixed_precision_reram_es", "MixedPrecisionReRamESPreset", cfg_mp_reram_es)                  \
+    X("mixed_precision_reram_sb", "MixedPrecisionReRamSBPreset", cfg_mp_reram_sb)                  \
+    X("mixed_precision_capacitor", "MixedPrecisionCapacitorPreset", cfg_mp_capacitor)              \
+    X("mixed_precision_ecram", "MixedPrecisionEcRamPreset", cfg_mp_ecram)                          \
+    X("mixed_precision_ecram_mo", "MixedPrecisionEcRamMOPreset", cfg_mp_ecram_mo)                  \
+    X("mixed_precision_idealized", "MixedPrecisionIdealizedPreset", cfg_mp_idealized)              \
+    X("mixed_precision_gokmen_vlasov", "MixedPrecisionGokmenVlasovPreset", cfg_mp_gokmen_vlasov)
+
+/* <X>2Preset, <X>4Preset (§10.3): UnitCellRPUConfig(device=VectorUnitCell(2 or 4 x
+ * <X>PresetDevice(), update_policy=SINGLE_RANDOM)), default gamma 1/n, preset IO and update. */
+#define VECTOR_PRESET2(var, dev)                                                                   \
+    static const preset_kv var[] = {{"kind", "single"},                                            \
+                                    {"device.type", "vector"},                                     \
+                                    {"device.update_policy", "single_random"},                     \
+                                    {"device.unit_cell_devices.0.preset", dev},                    \
+                                    {"device.unit_cell_devices.1.preset", dev},                    \
+                                    PRESET_IO("forward."),                                         \
+                                    PRESET_IO("backward."),                                        \
+                                    PRESET_UPDATE("update."),                                      \
+                                    {NULL, NULL}};
+#define VECTOR_PRESET4(var, dev)                                                                   \
+    static const preset_kv var[] = {{"kind", "single"},                                            \
+                                    {"device.type", "vector"},                                     \
+                                    {"device.update_policy", "single_random"},                     \
+                                    {"device.unit_cell_devices.0.preset", dev},                    \
+                                    {"device.unit_cell_devices.1.preset", dev},                    \
+                                    {"device.unit_cell_devices.2.preset", dev},                    \
+                                    {"device.unit_cell_devices.3.preset", dev},                    \
+                                    PRESET_IO("forward."),                                         \
+                                    PRESET_IO("backward."),                                        \
+                                    PRESET_UPDATE("update."),                                      \
+                                    {NULL, NULL}};
+
+VECTOR_PRESET2(cfg_reram_es2, "reram_es")
+VECTOR_PRESET2(cfg_reram_sb2, "reram_sb")
+VECTOR_PRESET2(cfg_capacitor2, "capacitor")
+VECTOR_PRESET2(cfg_ecram2, "ecram")
+VECTOR_PRESET2(cfg_ecram_mo2, "ecram_mo")
+VECTOR_PRESET2(cfg_idealized2, "idealized")
+VECTOR_PRESET4(cfg_reram_es4, "reram_es")
+VECTOR_PRESET4(cfg_reram_sb4, "reram_sb")
+VECTOR_PRESET4(cfg_capacitor4, "capacitor")
+VECTOR_PRESET4(cfg_ecram4, "ecram")
+VECTOR_PRESET4(cfg_ecram_mo4, "ecram_mo")
+VECTOR_PRESET4(cfg_idealized4, "idealized")
+
+#define VECTOR_PRESETS(X)                                                                          \
+    X("reram_es2", "ReRamES2Preset", cfg_reram_es2)                                                \
+    X("reram_sb2", "ReRamSB2Preset", cfg_reram_sb2)                                                \
+    X("capacitor2", "Capacitor2Preset", cfg_capacitor2)                                            \
+    X("ecram2", "EcRam2Preset", cfg_ecram2)                                                        \
+    X("ecram_mo2", "EcRamMO2Preset", cfg_ecram_mo2)                                                \
+    X("idealized2", "Idealized2Preset", cfg_idealized2)                                            \
+    X("reram_es4", "ReRamES4Preset", cfg_reram_es4)                                                \
+    X("reram_sb4", "ReRamSB4Preset", cfg_reram_sb4)                                                \
+    X("capacitor4", "Capacitor4Preset", cfg_capacitor4)                                            \
+    X("ecram4", "EcRam4Preset", cfg_ecram4)                                                        \
+    X("ecram_mo4", "EcRamMO4Preset", cfg_ecram_mo4)                                                \
+    X("idealized4", "Idealized4Preset", cfg_idealized4)
+
 /* The compound presets of §10.3 (tiki_taka_<x>, ttv2_<x>, chopped_ttv2_<x>, agad_<x>,
- * mixed_precision_<x>, <x>2, <x>4, pcm) go here as rows like these, with the compound's
+ * pcm) go here as rows like these, with the compound's
  * keys and "device.unit_cell_devices.N.preset = <x>" for their sub-devices. */
 #define CONFIG_PRESETS(X)                                                                          \
     X("reram_es", "ReRamESPreset", cfg_reram_es)                                                   \
@@ -243,7 +325,9 @@ SINGLE_PRESET(cfg_gokmen_vlasov, "gokmen_vlasov")
     X("ecram", "EcRamPreset", cfg_ecram)                                                           \
     X("ecram_mo", "EcRamMOPreset", cfg_ecram_mo)                                                   \
     X("idealized", "IdealizedPreset", cfg_idealized)                                               \
-    X("gokmen_vlasov", "GokmenVlasovPreset", cfg_gokmen_vlasov)
+    X("gokmen_vlasov", "GokmenVlasovPreset", cfg_gokmen_vlasov)                                    \
+    MIXED_PRECISION_PRESETS(X)                                                                     \
+    VECTOR_PRESETS(X)
 
 static const preset config_presets[] = {CONFIG_PRESETS(AS_PRESET)};
 static const char *const config_preset_names[] = {CONFIG_PRESETS(AS_NAME) NULL};
@@ -333,6 +417,61 @@ static void list_names(const preset *tab, size_t n, char *buf, size_t size) {
     }
 }
 
+/* The config presets for a message, compactly (there are too many to name each with its
+ * class): those named like a device preset with their aihwkit class, the others by family,
+ * "mixed_precision_X (X = reram_es, ...)", "X2 (X = ...)": a name is family + "_" + device
+ * preset, or device preset + digits. */
+static void list_config_names(char *buf, size_t size) {
+    size_t pos = strlen(buf);
+#define APPEND(...)                                                                                \
+    do {                                                                                           \
+        int w_ = pos + 1 < size ? snprintf(buf + pos, size - pos, __VA_ARGS__) : 0;                \
+        if (w_ > 0) pos = pos + (size_t)w_ < size ? pos + (size_t)w_ : size - 1;                   \
+    } while (0)
+    int k = 0;
+    for (size_t i = 0; i < N_CONFIG_PRESETS; ++i)
+        if (find_preset(device_presets, N_DEVICE_PRESETS, config_presets[i].name))
+            APPEND("%s%s (%s)", k++ ? ", " : "", config_presets[i].name, config_presets[i].aihwkit);
+    /* families: the pattern of a name with its device preset replaced by X */
+    char fam[N_CONFIG_PRESETS][48];
+    const char *dev_of[N_CONFIG_PRESETS];
+    for (size_t i = 0; i < N_CONFIG_PRESETS; ++i) {
+        fam[i][0] = '\0';
+        dev_of[i] = NULL;
+        const char *nm = config_presets[i].name;
+        const size_t n = strlen(nm);
+        if (find_preset(device_presets, N_DEVICE_PRESETS, nm)) continue;
+        for (size_t d = 0; d < N_DEVICE_PRESETS; ++d) {
+            const char *dn = device_presets[d].name;
+            const size_t m = strlen(dn);
+            if (n > m + 1 && nm[n - m - 1] == '_' && !strcmp(nm + n - m, dn) &&
+                (!dev_of[i] || m > strlen(dev_of[i]))) {
+                snprintf(fam[i], sizeof fam[i], "%.*sX", (int)(n - m), nm);
+                dev_of[i] = dn;
+            } else if (n > m && !strncmp(nm, dn, m) && strspn(nm + m, "0123456789") == n - m &&
+                       (!dev_of[i] || m > strlen(dev_of[i]))) {
+                snprintf(fam[i], sizeof fam[i], "X%s", nm + m);
+                dev_of[i] = dn;
+            }
+        }
+        if (!dev_of[i]) snprintf(fam[i], sizeof fam[i], "%s", nm); /* no family: as is */
+    }
+    for (size_t i = 0; i < N_CONFIG_PRESETS; ++i) {
+        if (!fam[i][0]) continue;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; ++j)
+            seen = !strcmp(fam[j], fam[i]);
+        if (seen) continue;
+        APPEND("%s%s", k++ ? ", " : "", fam[i]);
+        if (!dev_of[i]) continue;
+        int q = 0;
+        for (size_t j = i; j < N_CONFIG_PRESETS; ++j)
+            if (!strcmp(fam[j], fam[i])) APPEND("%s%s", q++ ? ", " : " (X = ", dev_of[j]);
+        APPEND(")");
+    }
+#undef APPEND
+}
+
 /* Applies preset name for the preset key (trimmed); cfg may be partly changed on failure. */
 static rpu_status apply_preset(rpu_config *cfg, const char *key, const char *name, char *err,
                                size_t errsz) {
@@ -348,7 +487,10 @@ static rpu_status apply_preset(rpu_config *cfg, const char *key, const char *nam
             if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
         snprintf(err, errsz, "%s: unknown %spreset \"%s\"; expected one of: ", key,
                  dev ? "device " : "", vis);
-        list_names(tab, n, err, errsz);
+        if (dev)
+            list_names(tab, n, err, errsz);
+        else
+            list_config_names(err, errsz);
         return RPU_ERR_CONFIG;
     }
     for (const preset_kv *kv = p->kv; kv->key; ++kv) {
