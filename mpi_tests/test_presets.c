@@ -118,12 +118,13 @@ static void fill_pcm(rpu_device_params *d) {
     d->reset_dtod = 0.02f;
 }
 
-/* spec §10.2: ReRamES = ExpStep, ReRamSB = SoftBoundsReference (soft_bounds here, see
- * config.h), Capacitor/EcRam/EcRamMO = LinearStep, Idealized/GokmenVlasov = ConstantStep,
- * PCM = ExpStep; config classes from aihwkit.simulator.presets.configs. */
+/* spec §10.2: ReRamES = ExpStep, ReRamSB = SoftBoundsReference, Capacitor/EcRam/EcRamMO =
+ * LinearStep, Idealized/GokmenVlasov = ConstantStep, PCM = ExpStep; config classes from
+ * aihwkit.simulator.presets.configs. */
 static const spec_row rows[] = {
     {"reram_es", "ReRamESPresetDevice", "ReRamESPreset", RPU_DEVICE_EXP_STEP, fill_reram_es},
-    {"reram_sb", "ReRamSBPresetDevice", "ReRamSBPreset", RPU_DEVICE_SOFT_BOUNDS, fill_reram_sb},
+    {"reram_sb", "ReRamSBPresetDevice", "ReRamSBPreset", RPU_DEVICE_SOFT_BOUNDS_REFERENCE,
+     fill_reram_sb},
     {"capacitor", "CapacitorPresetDevice", "CapacitorPreset", RPU_DEVICE_LINEAR_STEP,
      fill_capacitor},
     {"ecram", "EcRamPresetDevice", "EcRamPreset", RPU_DEVICE_LINEAR_STEP, fill_ecram},
@@ -217,7 +218,8 @@ static void test_device_presets(void) {
     CHECK(c.device.lifetime == 1e6f && c.device.type == RPU_DEVICE_LINEAR_STEP,
           "capacitor: lifetime %g", (double)c.device.lifetime);
     CHECK_OK(rpu_config_set(&c, "device.preset", "reram_sb"));
-    CHECK(c.device.type == RPU_DEVICE_SOFT_BOUNDS && !c.device.mult_noise &&
+    CHECK(c.device.type == RPU_DEVICE_SOFT_BOUNDS_REFERENCE && !c.device.mult_noise &&
+              !c.device.subtract_symmetry_point && c.device.reference_std == 0.0f &&
               c.device.write_noise_std == 56.0f && c.device.w_min == -0.75f &&
               c.device.lifetime == 0.0f,
           "reram_sb after capacitor keeps nothing of capacitor");
@@ -415,7 +417,7 @@ static void test_unknown(void) {
     /* names in any case, as enum values */
     rpu_config up = before;
     CHECK_OK(rpu_config_set(&up, "device.preset", "ReRam_SB"));
-    CHECK(up.device.type == RPU_DEVICE_SOFT_BOUNDS && up.device.w_max == 1.25f,
+    CHECK(up.device.type == RPU_DEVICE_SOFT_BOUNDS_REFERENCE && up.device.w_max == 1.25f,
           "device.preset = ReRam_SB");
     /* a sub-device prefix is a device prefix: the preset goes to its keys, which a single
      * device does not have (an error naming the sub-device key) */

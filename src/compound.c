@@ -177,6 +177,7 @@ static void copy_inverted(rpu_compound *c) {
         float mx = b->max_bound[q];
         b->max_bound[q] = -b->min_bound[q];
         b->min_bound[q] = -mx;
+        if (b->reference) b->reference[q] = -b->reference[q];
         if (a->slope_up && b->slope_up) {
             b->slope_down[q] = -a->slope_up[q];
             b->slope_up[q] = -a->slope_down[q];

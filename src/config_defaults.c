@@ -149,6 +149,12 @@ rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type typ
     dev->piecewise_up[0] = 1.0f;
     dev->n_piecewise_down = 1;
     dev->piecewise_down[0] = 1.0f;
+    /* SoftBoundsReference (§4.4) */
+    dev->slope_up_dtod = 0.0f;
+    dev->slope_down_dtod = 0.0f;
+    dev->reference_mean = 0.0f;
+    dev->reference_std = 0.0f;
+    dev->subtract_symmetry_point = false;
 
     switch (type) {
     case RPU_DEVICE_SOFT_BOUNDS:
@@ -160,6 +166,10 @@ rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type typ
         dev->gamma_down_dtod = 0.0f;
         dev->allow_increasing = false;
         dev->mean_bound_reference = false;
+        break;
+    case RPU_DEVICE_SOFT_BOUNDS_REFERENCE:
+        /* SoftBoundsReferenceDevice: a PulsedDevice with additive noise by default */
+        dev->mult_noise = false;
         break;
     case RPU_DEVICE_EXP_STEP:
         dev->gamma_up = 12.44625f;

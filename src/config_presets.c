@@ -58,11 +58,10 @@ static const preset_kv dev_reram_es[] = {{"type", "exp_step"},
                                          {"write_noise_std", "75.0"},
                                          {NULL, NULL}};
 
-/* ReRamSBPresetDevice: aihwkit's SoftBoundsReferenceDevice with its reference fields at
- * their defaults (slope_up/down_dtod 0, reference_mean/std 0, no symmetry-point
- * subtraction), which is exactly soft bounds with additive cycle-to-cycle noise
- * (mult_noise false). w_max_dtod = 0.3/1.25, w_min_dtod = 0.3/0.75. */
-static const preset_kv dev_reram_sb[] = {{"type", "soft_bounds"},
+/* ReRamSBPresetDevice: aihwkit's SoftBoundsReferenceDevice (additive cycle-to-cycle noise,
+ * reference fields at their defaults; the Tiki-Taka family of presets sets
+ * subtract_symmetry_point). w_max_dtod = 0.3/1.25, w_min_dtod = 0.3/0.75. */
+static const preset_kv dev_reram_sb[] = {{"type", "soft_bounds_reference"},
                                          {"dw_min", "0.002"},
                                          {"up_down", "0.0"},
                                          {"w_max", "1.25"},

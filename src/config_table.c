@@ -29,10 +29,17 @@ static const char *const wnoise_names[] = {"none", "additive_constant", "pcm_rea
 static const char *const pulse_names[] = {
     "none",       "stochastic_compressed",  "stochastic", "none_with_device",
     "mean_count", "deterministic_implicit", NULL};
-static const char *const device_names[] = {
-    "floating_point",   "ideal",     "constant_step", "linear_step",     "soft_bounds",
-    "soft_bounds_pmax", "exp_step",  "pow_step",      "piecewise_step",  "vector",
-    "reference",        "one_sided", "transfer",      "mixed_precision", NULL};
+static const char *const device_names[] = {"floating_point",  "ideal",
+                                           "constant_step",   "linear_step",
+                                           "soft_bounds",     "soft_bounds_pmax",
+                                           "exp_step",        "pow_step",
+                                           "piecewise_step",  "soft_bounds_reference",
+                                           "vector",          "reference",
+                                           "one_sided",       "transfer",
+                                           "mixed_precision", NULL};
+_Static_assert(sizeof device_names / sizeof device_names[0] ==
+                   (size_t)RPU_DEVICE_MIXED_PRECISION + 2,
+               "device_names: one name per rpu_device_type, in order");
 static const char *const policy_names[] = {"all", "single_fixed", "single_sequential",
                                            "single_random", NULL};
 static const char *const noise_model_names[] = {"none", "pcm_like", "state_independent", NULL};
@@ -238,6 +245,12 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
     /* PiecewiseStep (spec §4.8) */                                                               \
     RL_NONNEG(X, "device.piecewise_up", device.piecewise_up, device.n_piecewise_up)                \
     RL_NONNEG(X, "device.piecewise_down", device.piecewise_down, device.n_piecewise_down)          \
+    /* SoftBoundsReference (spec §4.4) */                                                         \
+    RF_NONNEG(X, "device.slope_up_dtod", device.slope_up_dtod)                                     \
+    RF_NONNEG(X, "device.slope_down_dtod", device.slope_down_dtod)                                 \
+    RF_ANY(X, "device.reference_mean", device.reference_mean)                                      \
+    RF_NONNEG(X, "device.reference_std", device.reference_std)                                     \
+    FB(X, "device.subtract_symmetry_point", device.subtract_symmetry_point)                        \
     /* DriftParameter (spec §4.1) */                                                              \
     RF_ANY(X, "device.drift.nu", device.drift.nu)                                                  \
     RF_POS(X, "device.drift.t_0", device.drift.t_0)                                                \
@@ -514,7 +527,7 @@ void config_unknown_key_message(const char *key, char *err, size_t errsz) {
  * ------------------------------------------------------------------------------------- */
 
 #define TBIT(t) (1u << (unsigned)(t))
-#define SINGLE_TYPES (TBIT(RPU_DEVICE_PIECEWISE_STEP + 1) - 1u)
+#define SINGLE_TYPES (TBIT(RPU_DEVICE_SOFT_BOUNDS_REFERENCE + 1) - 1u)
 #define ALL_TYPES (TBIT(RPU_DEVICE_MIXED_PRECISION + 1) - 1u)
 #define CMP_OFF(m) offsetof(rpu_config, compound.m)
 

@@ -117,15 +117,16 @@ typedef struct {
 } rpu_update_params;
 
 typedef enum {
-    RPU_DEVICE_FLOATING_POINT = 0, /* floating_point */
-    RPU_DEVICE_IDEAL,              /* ideal */
-    RPU_DEVICE_CONSTANT_STEP,      /* constant_step */
-    RPU_DEVICE_LINEAR_STEP,        /* linear_step */
-    RPU_DEVICE_SOFT_BOUNDS,        /* soft_bounds */
-    RPU_DEVICE_SOFT_BOUNDS_PMAX,   /* soft_bounds_pmax */
-    RPU_DEVICE_EXP_STEP,           /* exp_step */
-    RPU_DEVICE_POW_STEP,           /* pow_step */
-    RPU_DEVICE_PIECEWISE_STEP,     /* piecewise_step */
+    RPU_DEVICE_FLOATING_POINT = 0,    /* floating_point */
+    RPU_DEVICE_IDEAL,                 /* ideal */
+    RPU_DEVICE_CONSTANT_STEP,         /* constant_step */
+    RPU_DEVICE_LINEAR_STEP,           /* linear_step */
+    RPU_DEVICE_SOFT_BOUNDS,           /* soft_bounds */
+    RPU_DEVICE_SOFT_BOUNDS_PMAX,      /* soft_bounds_pmax */
+    RPU_DEVICE_EXP_STEP,              /* exp_step */
+    RPU_DEVICE_POW_STEP,              /* pow_step */
+    RPU_DEVICE_PIECEWISE_STEP,        /* piecewise_step */
+    RPU_DEVICE_SOFT_BOUNDS_REFERENCE, /* soft_bounds_reference: SoftBoundsReferenceDevice */
     /* compound devices (compound-devices spec): several sub-devices behind one tile, their
      * parameters under device.unit_cell_devices.N.* (see rpu_compound_params) */
     RPU_DEVICE_VECTOR,         /* vector: VectorUnitCell (§2) */
@@ -221,6 +222,13 @@ typedef struct {
     float piecewise_up[RPU_MAX_PIECEWISE];
     int n_piecewise_down;
     float piecewise_down[RPU_MAX_PIECEWISE];
+    /* soft_bounds_reference (§4.4): extra d2d of the slopes, a per-device reference that the
+     * soft bounds act around, optionally shifted by the device's symmetry point */
+    float slope_up_dtod;
+    float slope_down_dtod;
+    float reference_mean;
+    float reference_std;
+    bool subtract_symmetry_point;
 } rpu_device_params;
 
 /* Sub-devices a compound may hold. */
@@ -468,7 +476,8 @@ bool rpu_config_key_applies(const rpu_config *cfg, const char *key);
  * that defines them (linear_step extras, soft_bounds_pmax p_max/alpha/range, pow_step,
  * exp_step A/a/b, piecewise lists [1]) whatever the selected type, except that
  * soft_bounds and soft_bounds_pmax have gamma_up = gamma_down = 1, gamma dtod 0,
- * mean_bound_reference false, and exp_step has gamma_up 12.44625, gamma_down 12.78785.
+ * mean_bound_reference false, exp_step has gamma_up 12.44625, gamma_down 12.78785, and
+ * soft_bounds_reference has mult_noise false.
  * Errors: RPU_ERR_ARG on a NULL dev or an unknown type (dev unchanged). Not collective. */
 rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type type);
 
@@ -515,8 +524,7 @@ rpu_status rpu_config_set(rpu_config *cfg, const char *key, const char *value);
  * "P preset" for any prefix P whose "P type" is a device-type key, e.g. a compound's
  * sub-device) resets the device fields to that preset's type and values:
  *   reram_es       ReRamESPresetDevice (exp_step)
- *   reram_sb       ReRamSBPresetDevice (soft_bounds, additive noise: aihwkit's
- *                  SoftBoundsReferenceDevice with its reference fields at their defaults)
+ *   reram_sb       ReRamSBPresetDevice (soft_bounds_reference, additive noise)
  *   capacitor      CapacitorPresetDevice (linear_step, lifetime 1e6)
  *   ecram          EcRamPresetDevice (linear_step)
  *   ecram_mo       EcRamMOPresetDevice (linear_step)

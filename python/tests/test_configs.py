@@ -56,6 +56,7 @@ DEVICE_TYPES = {
     C.SoftBoundsDevice: "soft_bounds", C.SoftBoundsPmaxDevice: "soft_bounds_pmax",
     C.ExpStepDevice: "exp_step", C.PowStepDevice: "pow_step",
     C.PiecewiseStepDevice: "piecewise_step",
+    C.SoftBoundsReferenceDevice: "soft_bounds_reference",
 }
 
 # (name, factory, the C pairs whose C defaults the factory's defaults must equal)
@@ -420,7 +421,7 @@ UNSUPPORTED_CLASSES = [
     (C, "UnitCellRPUConfig"), (C, "DigitalRankUpdateRPUConfig"),
     (C, "TorchInferenceRPUConfig"), (C, "TorchInferenceRPUConfigIRDropT"),
     (C, "QuantizedTorchInferenceRPUConfig"), (C, "IOParametersIRDropT"),
-    (C, "SoftBoundsReferenceDevice"), (C, "PowStepReferenceDevice"),
+    (C, "PowStepReferenceDevice"),
     (C, "VectorUnitCell"), (C, "ReferenceUnitCell"), (C, "OneSidedUnitCell"),
     (C, "DifferenceUnitCell"), (C, "TransferCompound"), (C, "BufferedTransferCompound"),
     (C, "ChoppedTransferCompound"), (C, "DynamicTransferCompound"),

@@ -57,7 +57,7 @@ SPEC = {
         up_down_dtod=0.05, w_min_dtod=0.3, w_max_dtod=0.3, dw_min_std=5.0,
         write_noise_std=75.0, a=-0.5, b=-0.5, gamma_up=5, gamma_down=5, A_up=-1.18445,
         A_down=-0.081404)),
-    "ReRamSBPresetDevice": ("soft_bounds", dict(
+    "ReRamSBPresetDevice": ("soft_bounds_reference", dict(
         dw_min=0.002, up_down=0, w_min=-0.75, w_max=1.25, dw_min_dtod=0.3, up_down_dtod=0.01,
         w_min_dtod=0.3 / 0.75, w_max_dtod=0.3 / 1.25, dw_min_std=3.75, write_noise_std=56,
         mult_noise=False)),
@@ -162,18 +162,19 @@ def test_overrides_and_use_elsewhere():
     assert f32(float(got["forward.out_noise"])) == f32(0.06)
 
 
-@pytest.mark.parametrize("name", ["slope_up_dtod", "slope_down_dtod", "reference_mean",
-                                  "reference_std"])
-def test_reference_fields_unsupported(name):
-    dev = P.ReRamSBPresetDevice(**{name: 0.1})
-    with pytest.raises(UnsupportedConfigError, match=name):
-        C.SingleRPUConfig(device=dev).to_keys()
-
-
-def test_subtract_symmetry_point_unsupported():
-    dev = P.ReRamSBPresetDevice(subtract_symmetry_point=True)
-    with pytest.raises(UnsupportedConfigError, match="subtract_symmetry_point"):
-        P.ReRamSBPreset(device=dev).to_keys()
+def test_reference_fields_render():
+    """ReRamSBPresetDevice is a SoftBoundsReferenceDevice: its reference fields are keys
+    of device.type = soft_bounds_reference (values written out here)."""
+    dev = P.ReRamSBPresetDevice(slope_up_dtod=0.1, slope_down_dtod=0.2, reference_mean=0.05,
+                                reference_std=0.01, subtract_symmetry_point=True)
+    got = dump(C.SingleRPUConfig(device=dev).to_keys())
+    assert got["device.type"] == "soft_bounds_reference"
+    assert f32(float(got["device.slope_up_dtod"])) == f32(0.1)
+    assert f32(float(got["device.slope_down_dtod"])) == f32(0.2)
+    assert f32(float(got["device.reference_mean"])) == f32(0.05)
+    assert f32(float(got["device.reference_std"])) == f32(0.01)
+    assert got["device.subtract_symmetry_point"] == "true"
+    c_config(P.ReRamSBPreset(device=dev))  # validates
 
 
 def test_unknown_c_preset_lists_names():
