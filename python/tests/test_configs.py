@@ -418,14 +418,9 @@ def test_c_rejects_inference_values():
 
 
 UNSUPPORTED_CLASSES = [
-    (C, "UnitCellRPUConfig"), (C, "DigitalRankUpdateRPUConfig"),
     (C, "TorchInferenceRPUConfig"), (C, "TorchInferenceRPUConfigIRDropT"),
     (C, "QuantizedTorchInferenceRPUConfig"), (C, "IOParametersIRDropT"),
     (C, "PowStepReferenceDevice"),
-    (C, "VectorUnitCell"), (C, "ReferenceUnitCell"), (C, "OneSidedUnitCell"),
-    (C, "DifferenceUnitCell"), (C, "TransferCompound"), (C, "BufferedTransferCompound"),
-    (C, "ChoppedTransferCompound"), (C, "DynamicTransferCompound"),
-    (C, "MixedPrecisionCompound"), (C, "UnitCell"), (C, "DigitalRankUpdateCell"),
     (I, "CustomDriftPCMLikeNoiseModel"), (I, "ReRamWan2022NoiseModel"),
     (I, "ReRamCMONoiseModel"), (I, "SingleDeviceConductanceConverter"),
     (I, "DualPairConductanceConverter"), (I, "NPairConductanceConverter"),

@@ -95,7 +95,13 @@ def test_names():
                                                              "PresetUpdateParameters"]:
         assert hasattr(P, name), name
         assert name in P.__all__, name
-    for name in COMPOUND:
+    # the compound presets rpusim has (test_compounds.py checks their values)
+    for name in ["ReRamSB2Preset", "Idealized4Preset", "MixedPrecisionReRamSBPreset",
+                 "MixedPrecisionGokmenVlasovPreset"]:
+        getattr(P, name)().to_keys()
+    # and those it does not have yet
+    for name in ["PCMPreset", "TikiTakaReRamSBPreset", "TTv2ReRamSBPreset",
+                 "ChoppedTTv2ReRamSBPreset", "AGADReRamSBPreset", "MixedPrecisionPCMPreset"]:
         with pytest.raises(UnsupportedConfigError, match="compound"):
             getattr(P, name)()
 

@@ -10,9 +10,9 @@ and the shared PresetIOParameters / PresetUpdateParameters.
 The classes render their expanded fields (to_keys()), like every rpusim.configs class;
 the C library holds the same presets by name for INI files and `--set`
 (rpu.preset = reram_sb, rpu.device.preset = reram_sb), and the tests check that the two
-agree. aihwkit's compound presets (Tiki-Taka, TTv2, chopped TTv2, AGAD, mixed precision,
-the 2- and 4-device vector cells, PCMPreset) exist by name and raise
-UnsupportedConfigError until rpusim has the compound devices they need.
+agree. The mixed-precision and vector-cell presets (MixedPrecisionReRamSBPreset,
+ReRamSB2Preset, ...) are real; aihwkit's other compound presets (Tiki-Taka family,
+PCMPreset) exist by name and raise UnsupportedConfigError.
 """
 # pylint: disable=unused-import
 from rpusim.presets.utils import PresetIOParameters, PresetUpdateParameters  # noqa: F401

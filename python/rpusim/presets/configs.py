@@ -1,8 +1,12 @@
 """aihwkit.simulator.presets.configs: RPU configs of one preset device each
 (SingleRPUConfig with PresetIOParameters forward and backward and PresetUpdateParameters;
-C: preset = <name>), and aihwkit's compound presets by name only."""
+C: preset = <name>), the mixed-precision and vector-cell presets (C: preset =
+mixed_precision_<x>, <x>2, <x>4), and aihwkit's other compound presets by name only."""
 from rpusim._params import field, unsupported_class
-from rpusim.configs.configs import SingleRPUConfig, _RPUConfig
+from rpusim.configs.compounds import MixedPrecisionCompound, VectorUnitCell
+from rpusim.configs.configs import (DigitalRankUpdateRPUConfig, SingleRPUConfig,
+                                    UnitCellRPUConfig, _RPUConfig)
+from rpusim.configs.enums import VectorUnitCellUpdatePolicy
 from rpusim.configs.devices import _Device
 from rpusim.configs.io import IOParameters
 from rpusim.configs.training import UpdateParameters
@@ -55,8 +59,55 @@ GokmenVlasovPreset = _single_preset("GokmenVlasovPreset", GokmenVlasovPresetDevi
                                     "One Gokmen-Vlasov constant-step device per cross "
                                     "point.")
 
-_WHY = ("compound presets need rpusim's compound devices (issue 16, not merged yet); use "
-        "a single-device preset such as ReRamSBPreset")
+
+def _compound_preset(name, base, device_factory, doc):
+    body = {
+        "__doc__": doc,
+        "__module__": __name__,
+        "device": field(factory=device_factory, classes=base._fields["device"].classes,
+                        key=False),
+        "forward": field(factory=PresetIOParameters, classes=(IOParameters,), key=False),
+        "backward": field(factory=PresetIOParameters, classes=(IOParameters,), key=False),
+        "update": field(factory=PresetUpdateParameters, classes=(UpdateParameters,),
+                        key=False),
+    }
+    return type(name, (base,), body)
+
+
+_DEVICES = {"ReRamES": ReRamESPresetDevice, "ReRamSB": ReRamSBPresetDevice,
+            "Capacitor": CapacitorPresetDevice, "EcRam": EcRamPresetDevice,
+            "EcRamMO": EcRamMOPresetDevice, "Idealized": IdealizedPresetDevice,
+            "GokmenVlasov": GokmenVlasovPresetDevice}
+_DONE = []
+
+# MixedPrecision<X>Preset (spec §10.3): DigitalRankUpdateRPUConfig(device=
+# MixedPrecisionCompound(device=<X>PresetDevice())), C: preset = mixed_precision_<x>
+for _fam in _FAMILIES + ["GokmenVlasov"]:
+    _name = "MixedPrecision%sPreset" % _fam
+    globals()[_name] = _compound_preset(
+        _name, DigitalRankUpdateRPUConfig,
+        (lambda dev=_DEVICES[_fam]: MixedPrecisionCompound(device=dev())),
+        "Mixed precision (digital rank update, transfers into one %sPresetDevice per cross "
+        "point)." % _fam)
+    _DONE.append(_name)
+
+# <X>2Preset, <X>4Preset (spec §10.3): UnitCellRPUConfig(device=VectorUnitCell(n x
+# <X>PresetDevice(), update_policy=SINGLE_RANDOM)), C: preset = <x>2, <x>4
+for _fam in _FAMILIES:
+    for _n in (2, 4):
+        _name = "%s%dPreset" % (_fam, _n)
+        globals()[_name] = _compound_preset(
+            _name, UnitCellRPUConfig,
+            (lambda dev=_DEVICES[_fam], n=_n: VectorUnitCell(
+                unit_cell_devices=[dev() for _ in range(n)],
+                update_policy=VectorUnitCellUpdatePolicy.SINGLE_RANDOM)),
+            "%d %sPresetDevices per cross point, one updated per vector at random." % (_n, _fam))
+        _DONE.append(_name)
+
+_WHY = ("this compound preset needs a compound device rpusim does not have yet (Tiki-Taka "
+        "family presets, or a one-sided PCM cell inside a compound); use e.g. "
+        "MixedPrecisionReRamSBPreset or ReRamSB2Preset")
 for _name in _COMPOUND:
-    globals()[_name] = unsupported_class(_name, _RPUConfig, _WHY, __name__)
-del _name
+    if _name not in _DONE:
+        globals()[_name] = unsupported_class(_name, _RPUConfig, _WHY, __name__)
+del _name, _fam, _n
