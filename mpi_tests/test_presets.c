@@ -260,6 +260,7 @@ static const compound_row compound_rows[] = {
     {"ecram4", "EcRam4Preset", RPU_DEVICE_VECTOR, "ecram", 4},
     {"ecram_mo4", "EcRamMO4Preset", RPU_DEVICE_VECTOR, "ecram_mo", 4},
     {"idealized4", "Idealized4Preset", RPU_DEVICE_VECTOR, "idealized", 4},
+    {"pcm", "PCMPreset", RPU_DEVICE_ONE_SIDED, "pcm", 2},
 };
 #define N_COMPOUND_ROWS (sizeof compound_rows / sizeof compound_rows[0])
 
@@ -279,6 +280,12 @@ static void test_compound_presets(void) {
         CHECK_OK(rpu_device_params_default(&want.device, r->type));
         CHECK_OK(rpu_compound_params_default(&want.compound, r->type));
         if (r->type == RPU_DEVICE_VECTOR) want.compound.update_policy = RPU_POLICY_SINGLE_RANDOM;
+        if (r->type == RPU_DEVICE_ONE_SIDED) { /* PCMPresetUnitCell */
+            want.compound.refresh_every = 1;
+            want.compound.units_in_mbatch = true;
+            want.compound.refresh_forward = want.forward; /* PresetIOParameters() */
+            want.compound.refresh_update = want.update;   /* PresetUpdateParameters(bl 31) */
+        }
         want.compound.n_devices = r->n_devices;
         for (int k = 0; k < r->n_devices; ++k)
             expected_device(dr, &want.compound.unit_cell_devices[k]);
@@ -364,9 +371,10 @@ static void test_config_presets(void) {
     int nd = rpu_device_presets(&dnames);
     CHECK(nd == (int)N_ROWS && dnames[nd] == NULL, "rpu_device_presets lists %d names, want %d", nd,
           (int)N_ROWS);
-    CHECK(rpu_config_preset_class("pcm", false) == NULL &&
-              rpu_config_preset_class("x", true) == NULL,
+    CHECK(rpu_config_preset_class("x", false) == NULL && rpu_config_preset_class("x", true) == NULL,
           "unknown presets have classes");
+    const char *pcm = rpu_config_preset_class("pcm", false);
+    CHECK(pcm && !strcmp(pcm, "PCMPreset"), "config preset pcm: %s", pcm ? pcm : "NULL");
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -390,6 +398,13 @@ static void test_unknown(void) {
             CHECK(mentions(both), "unknown preset message lacks %s: %s", both, rpu_last_error());
         }
     for (size_t i = 0; i < N_COMPOUND_ROWS; ++i) {
+        if (!strcmp(compound_rows[i].name, compound_rows[i].device)) { /* pcm: by name */
+            char both[160];
+            snprintf(both, sizeof both, "%s (%s)", compound_rows[i].name,
+                     compound_rows[i].config_class);
+            CHECK(mentions(both), "unknown preset message lacks %s: %s", both, rpu_last_error());
+            continue;
+        }
         const char *fam = compound_rows[i].type == RPU_DEVICE_MIXED_PRECISION ? "mixed_precision_X"
                           : compound_rows[i].n_devices == 2                   ? "X2"
                                                                               : "X4";
@@ -409,7 +424,7 @@ static void test_unknown(void) {
           "unknown device preset: %s", rpu_last_error());
     CHECK(memcmp(&c, &before, sizeof c) == 0, "failed device preset changed cfg");
     CHECK_STATUS(rpu_config_preset(&c, ""), RPU_ERR_CONFIG);
-    CHECK_STATUS(rpu_config_preset(&c, "pcm"), RPU_ERR_CONFIG); /* a device preset only */
+    CHECK_STATUS(rpu_config_preset(&c, "capacitor4x"), RPU_ERR_CONFIG);
     CHECK_STATUS(rpu_config_preset(NULL, "reram_sb"), RPU_ERR_ARG);
     CHECK_STATUS(rpu_device_params_preset(&c.device, "nope"), RPU_ERR_CONFIG);
     CHECK(memcmp(&c, &before, sizeof c) == 0, "failed device params preset changed cfg");

@@ -300,6 +300,22 @@ VECTOR_PRESET4(cfg_ecram4, "ecram")
 VECTOR_PRESET4(cfg_ecram_mo4, "ecram_mo")
 VECTOR_PRESET4(cfg_idealized4, "idealized")
 
+/* PCMPreset (§10.3): UnitCellRPUConfig(device=PCMPresetUnitCell()), a one_sided cell of two
+ * PCMPresetDevices refreshed after every update call (refresh_forward PresetIOParameters,
+ * refresh_update PresetUpdateParameters(desired_bl=31)). */
+static const preset_kv cfg_pcm[] = {{"kind", "single"},
+                                    {"device.type", "one_sided"},
+                                    {"device.unit_cell_devices.0.preset", "pcm"},
+                                    {"device.unit_cell_devices.1.preset", "pcm"},
+                                    {"device.refresh_every", "1"},
+                                    {"device.units_in_mbatch", "true"},
+                                    PRESET_IO("device.refresh_forward."),
+                                    PRESET_UPDATE("device.refresh_update."),
+                                    PRESET_IO("forward."),
+                                    PRESET_IO("backward."),
+                                    PRESET_UPDATE("update."),
+                                    {NULL, NULL}};
+
 #define VECTOR_PRESETS(X)                                                                          \
     X("reram_es2", "ReRamES2Preset", cfg_reram_es2)                                                \
     X("reram_sb2", "ReRamSB2Preset", cfg_reram_sb2)                                                \
@@ -312,7 +328,8 @@ VECTOR_PRESET4(cfg_idealized4, "idealized")
     X("capacitor4", "Capacitor4Preset", cfg_capacitor4)                                            \
     X("ecram4", "EcRam4Preset", cfg_ecram4)                                                        \
     X("ecram_mo4", "EcRamMO4Preset", cfg_ecram_mo4)                                                \
-    X("idealized4", "Idealized4Preset", cfg_idealized4)
+    X("idealized4", "Idealized4Preset", cfg_idealized4)                                            \
+    X("pcm", "PCMPreset", cfg_pcm)
 
 /* The compound presets of §10.3 (tiki_taka_<x>, ttv2_<x>, chopped_ttv2_<x>, agad_<x>,
  * pcm) go here as rows like these, with the compound's

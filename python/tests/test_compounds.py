@@ -174,10 +174,13 @@ def test_presets_equal_c_presets():
                    ("Idealized", "idealized")):
         names["%s2Preset" % fam] = c + "2"
         names["%s4Preset" % fam] = c + "4"
+    names["PCMPreset"] = "pcm"
     for cls, cname in names.items():
         assert c_text(getattr(P, cls)().to_keys()) == c_text([("preset", cname)]), cls
     assert len(P.ReRamSB4Preset().device.unit_cell_devices) == 4
     assert isinstance(P.MixedPrecisionReRamSBPreset().device.device, P.ReRamSBPresetDevice)
+    assert isinstance(P.PCMPreset().device, P.PCMPresetUnitCell)
+    assert P.PCMPresetUnitCell().refresh_every == 1
 
 
 # ---------------------------------------------------------------- errors

@@ -97,10 +97,10 @@ def test_names():
         assert name in P.__all__, name
     # the compound presets rpusim has (test_compounds.py checks their values)
     for name in ["ReRamSB2Preset", "Idealized4Preset", "MixedPrecisionReRamSBPreset",
-                 "MixedPrecisionGokmenVlasovPreset"]:
+                 "MixedPrecisionGokmenVlasovPreset", "PCMPreset"]:
         getattr(P, name)().to_keys()
     # and those it does not have yet
-    for name in ["PCMPreset", "TikiTakaReRamSBPreset", "TTv2ReRamSBPreset",
+    for name in ["TikiTakaReRamSBPreset", "TTv2ReRamSBPreset",
                  "ChoppedTTv2ReRamSBPreset", "AGADReRamSBPreset", "MixedPrecisionPCMPreset"]:
         with pytest.raises(UnsupportedConfigError, match="compound"):
             getattr(P, name)()

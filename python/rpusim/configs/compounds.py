@@ -80,6 +80,9 @@ class _Compound(Params):
     def _render_device(self, path):
         """[("device.type", name), ("device.<field>", text), ..., sub-device keys]."""
         self._check_c_type(path)
+        why = _check_devices(self._devices())
+        if why:
+            raise UnsupportedConfigError("%s: %s" % (path, why))
         pairs = [("device.type", self._c_type)] + self._render("device.", path)
         for k, dev in enumerate(self._devices()):
             where = ("%s.device" % path if self._devices_name == "device"

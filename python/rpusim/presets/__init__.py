@@ -11,18 +11,19 @@ The classes render their expanded fields (to_keys()), like every rpusim.configs 
 the C library holds the same presets by name for INI files and `--set`
 (rpu.preset = reram_sb, rpu.device.preset = reram_sb), and the tests check that the two
 agree. The mixed-precision and vector-cell presets (MixedPrecisionReRamSBPreset,
-ReRamSB2Preset, ...) are real; aihwkit's other compound presets (Tiki-Taka family,
-PCMPreset) exist by name and raise UnsupportedConfigError.
+ReRamSB2Preset, ...) and PCMPreset are real; aihwkit's other compound presets (Tiki-Taka
+family, MixedPrecisionPCMPreset) exist by name and raise UnsupportedConfigError.
 """
 # pylint: disable=unused-import
 from rpusim.presets.utils import PresetIOParameters, PresetUpdateParameters  # noqa: F401
 from rpusim.presets.devices import (  # noqa: F401
     CapacitorPresetDevice, EcRamMOPresetDevice, EcRamPresetDevice, GokmenVlasovPresetDevice,
     IdealizedPresetDevice, PCMPresetDevice, ReRamESPresetDevice, ReRamSBPresetDevice)
+from rpusim.presets.compounds import PCMPresetUnitCell  # noqa: F401
 from rpusim.presets.configs import *  # noqa: F401,F403
 from rpusim.presets.configs import __all__ as _configs_all
 
 __all__ = (["PresetIOParameters", "PresetUpdateParameters", "ReRamESPresetDevice",
             "ReRamSBPresetDevice", "CapacitorPresetDevice", "EcRamPresetDevice",
             "EcRamMOPresetDevice", "IdealizedPresetDevice", "GokmenVlasovPresetDevice",
-            "PCMPresetDevice"] + list(_configs_all))
+            "PCMPresetDevice", "PCMPresetUnitCell"] + list(_configs_all))

@@ -14,6 +14,7 @@ from rpusim.presets.devices import (CapacitorPresetDevice, EcRamMOPresetDevice,
                                     EcRamPresetDevice, GokmenVlasovPresetDevice,
                                     IdealizedPresetDevice, ReRamESPresetDevice,
                                     ReRamSBPresetDevice)
+from rpusim.presets.compounds import PCMPresetUnitCell
 from rpusim.presets.utils import PresetIOParameters, PresetUpdateParameters
 
 _SINGLE = ["ReRamESPreset", "ReRamSBPreset", "CapacitorPreset", "EcRamPreset",
@@ -104,8 +105,14 @@ for _fam in _FAMILIES:
             "%d %sPresetDevices per cross point, one updated per vector at random." % (_n, _fam))
         _DONE.append(_name)
 
+# PCMPreset (spec §10.3): UnitCellRPUConfig(device=PCMPresetUnitCell()), C: preset = pcm
+PCMPreset = _compound_preset("PCMPreset", UnitCellRPUConfig, PCMPresetUnitCell,
+                             "A one-sided pair of PCM devices with refresh per cross point.")
+_DONE.append("PCMPreset")
+
 _WHY = ("this compound preset needs a compound device rpusim does not have yet (Tiki-Taka "
-        "family presets, or a one-sided PCM cell inside a compound); use e.g. "
+        "family presets, or MixedPrecisionPCMPreset's one-sided cell inside a compound); use "
+        "e.g. "
         "MixedPrecisionReRamSBPreset or ReRamSB2Preset")
 for _name in _COMPOUND:
     if _name not in _DONE:
