@@ -261,6 +261,12 @@ static const compound_row compound_rows[] = {
     {"ecram_mo4", "EcRamMO4Preset", RPU_DEVICE_VECTOR, "ecram_mo", 4},
     {"idealized4", "Idealized4Preset", RPU_DEVICE_VECTOR, "idealized", 4},
     {"pcm", "PCMPreset", RPU_DEVICE_ONE_SIDED, "pcm", 2},
+    {"tiki_taka_reram_es", "TikiTakaReRamESPreset", RPU_DEVICE_TRANSFER, "reram_es", 2},
+    {"tiki_taka_reram_sb", "TikiTakaReRamSBPreset", RPU_DEVICE_TRANSFER, "reram_sb", 2},
+    {"tiki_taka_capacitor", "TikiTakaCapacitorPreset", RPU_DEVICE_TRANSFER, "capacitor", 2},
+    {"tiki_taka_ecram", "TikiTakaEcRamPreset", RPU_DEVICE_TRANSFER, "ecram", 2},
+    {"tiki_taka_ecram_mo", "TikiTakaEcRamMOPreset", RPU_DEVICE_TRANSFER, "ecram_mo", 2},
+    {"tiki_taka_idealized", "TikiTakaIdealizedPreset", RPU_DEVICE_TRANSFER, "idealized", 2},
 };
 #define N_COMPOUND_ROWS (sizeof compound_rows / sizeof compound_rows[0])
 
@@ -280,6 +286,14 @@ static void test_compound_presets(void) {
         CHECK_OK(rpu_device_params_default(&want.device, r->type));
         CHECK_OK(rpu_compound_params_default(&want.compound, r->type));
         if (r->type == RPU_DEVICE_VECTOR) want.compound.update_policy = RPU_POLICY_SINGLE_RANDOM;
+        if (r->type == RPU_DEVICE_TRANSFER) {              /* TikiTaka<X>Preset */
+            want.compound.transfer_forward = want.forward; /* PresetIOParameters(NM, BM none) */
+            want.compound.transfer_forward.noise_management = RPU_NM_NONE;
+            want.compound.transfer_forward.bound_management = RPU_BM_NONE;
+            want.compound.transfer_update = want.update; /* PresetUpdateParameters() */
+            want.compound.units_in_mbatch = true;
+            want.compound.transfer_every = 1.0f;
+        }
         if (r->type == RPU_DEVICE_ONE_SIDED) { /* PCMPresetUnitCell */
             want.compound.refresh_every = 1;
             want.compound.units_in_mbatch = true;
@@ -289,6 +303,9 @@ static void test_compound_presets(void) {
         want.compound.n_devices = r->n_devices;
         for (int k = 0; k < r->n_devices; ++k)
             expected_device(dr, &want.compound.unit_cell_devices[k]);
+        if (r->type == RPU_DEVICE_TRANSFER && !strcmp(r->device, "reram_sb"))
+            for (int k = 0; k < 2; ++k) /* ReRamSBPresetDevice(subtract_symmetry_point=True) */
+                want.compound.unit_cell_devices[k].subtract_symmetry_point = true;
         CHECK_OK(rpu_config_default(&c, RPU_KIND_INFERENCE));
         rpu_status s = rpu_config_preset(&c, r->name);
         CHECK(s == RPU_OK, "preset %s: %s", r->name, rpu_last_error());
@@ -405,9 +422,11 @@ static void test_unknown(void) {
             CHECK(mentions(both), "unknown preset message lacks %s: %s", both, rpu_last_error());
             continue;
         }
-        const char *fam = compound_rows[i].type == RPU_DEVICE_MIXED_PRECISION ? "mixed_precision_X"
-                          : compound_rows[i].n_devices == 2                   ? "X2"
-                                                                              : "X4";
+        const char *fam = compound_rows[i].type == RPU_DEVICE_TRANSFER ? "tiki_taka_X"
+                          : compound_rows[i].type == RPU_DEVICE_MIXED_PRECISION
+                              ? "mixed_precision_X"
+                          : compound_rows[i].n_devices == 2 ? "X2"
+                                                            : "X4";
         const char *at = strstr(rpu_last_error(), fam);
         char dev[64];
         snprintf(dev, sizeof dev, " %s", compound_rows[i].device);

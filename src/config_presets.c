@@ -300,6 +300,46 @@ VECTOR_PRESET4(cfg_ecram4, "ecram")
 VECTOR_PRESET4(cfg_ecram_mo4, "ecram_mo")
 VECTOR_PRESET4(cfg_idealized4, "idealized")
 
+/* TikiTaka<X>Preset (§10.3): UnitCellRPUConfig(device=TransferCompound(2 x <X>PresetDevice(),
+ * transfer_forward=PresetIOParameters(noise_management=NONE, bound_management=NONE),
+ * transfer_update=PresetUpdateParameters(), units_in_mbatch=True)), all else the compound
+ * defaults (gamma 0, fast_lr 1, transfer_every 1, one read). The ReRamSB devices subtract
+ * their symmetry point (ReRamSBPresetDevice(subtract_symmetry_point=True)). */
+#define TIKI_TAKA_PRESET(var, dev, extra)                                                          \
+    static const preset_kv var[] = {{"kind", "single"},                                            \
+                                    {"device.type", "transfer"},                                   \
+                                    {"device.unit_cell_devices.0.preset", dev},                    \
+                                    {"device.unit_cell_devices.1.preset", dev},                    \
+                                    extra PRESET_IO("device.transfer_forward."),                   \
+                                    {"device.transfer_forward.noise_management", "none"},          \
+                                    {"device.transfer_forward.bound_management", "none"},          \
+                                    PRESET_UPDATE("device.transfer_update."),                      \
+                                    {"device.units_in_mbatch", "true"},                            \
+                                    {"device.transfer_every", "1.0"},                              \
+                                    PRESET_IO("forward."),                                         \
+                                    PRESET_IO("backward."),                                        \
+                                    PRESET_UPDATE("update."),                                      \
+                                    {NULL, NULL}};
+#define NO_EXTRA
+#define SB_SYMMETRY                                                                                \
+    {"device.unit_cell_devices.0.subtract_symmetry_point", "true"},                                \
+        {"device.unit_cell_devices.1.subtract_symmetry_point", "true"},
+
+TIKI_TAKA_PRESET(cfg_tt_reram_es, "reram_es", NO_EXTRA)
+TIKI_TAKA_PRESET(cfg_tt_reram_sb, "reram_sb", SB_SYMMETRY)
+TIKI_TAKA_PRESET(cfg_tt_capacitor, "capacitor", NO_EXTRA)
+TIKI_TAKA_PRESET(cfg_tt_ecram, "ecram", NO_EXTRA)
+TIKI_TAKA_PRESET(cfg_tt_ecram_mo, "ecram_mo", NO_EXTRA)
+TIKI_TAKA_PRESET(cfg_tt_idealized, "idealized", NO_EXTRA)
+
+#define TIKI_TAKA_PRESETS(X)                                                                       \
+    X("tiki_taka_reram_es", "TikiTakaReRamESPreset", cfg_tt_reram_es)                              \
+    X("tiki_taka_reram_sb", "TikiTakaReRamSBPreset", cfg_tt_reram_sb)                              \
+    X("tiki_taka_capacitor", "TikiTakaCapacitorPreset", cfg_tt_capacitor)                          \
+    X("tiki_taka_ecram", "TikiTakaEcRamPreset", cfg_tt_ecram)                                      \
+    X("tiki_taka_ecram_mo", "TikiTakaEcRamMOPreset", cfg_tt_ecram_mo)                              \
+    X("tiki_taka_idealized", "TikiTakaIdealizedPreset", cfg_tt_idealized)
+
 /* PCMPreset (§10.3): UnitCellRPUConfig(device=PCMPresetUnitCell()), a one_sided cell of two
  * PCMPresetDevices refreshed after every update call (refresh_forward PresetIOParameters,
  * refresh_update PresetUpdateParameters(desired_bl=31)). */
@@ -331,9 +371,9 @@ static const preset_kv cfg_pcm[] = {{"kind", "single"},
     X("idealized4", "Idealized4Preset", cfg_idealized4)                                            \
     X("pcm", "PCMPreset", cfg_pcm)
 
-/* The compound presets of §10.3 (tiki_taka_<x>, ttv2_<x>, chopped_ttv2_<x>, agad_<x>,
- * pcm) go here as rows like these, with the compound's
- * keys and "device.unit_cell_devices.N.preset = <x>" for their sub-devices. */
+/* The other compound presets of §10.3 (ttv2_<x>, chopped_ttv2_<x>, agad_<x>) go here as
+ * rows like these, with the compound's keys and "device.unit_cell_devices.N.preset = <x>"
+ * for their sub-devices. */
 #define CONFIG_PRESETS(X)                                                                          \
     X("reram_es", "ReRamESPreset", cfg_reram_es)                                                   \
     X("reram_sb", "ReRamSBPreset", cfg_reram_sb)                                                   \
@@ -343,6 +383,7 @@ static const preset_kv cfg_pcm[] = {{"kind", "single"},
     X("idealized", "IdealizedPreset", cfg_idealized)                                               \
     X("gokmen_vlasov", "GokmenVlasovPreset", cfg_gokmen_vlasov)                                    \
     MIXED_PRECISION_PRESETS(X)                                                                     \
+    TIKI_TAKA_PRESETS(X)                                                                           \
     VECTOR_PRESETS(X)
 
 static const preset config_presets[] = {CONFIG_PRESETS(AS_PRESET)};

@@ -521,8 +521,8 @@ rpu_status rpu_config_set(rpu_config *cfg, const char *key, const char *value);
  * out_noise 0.1 (the other IO fields at the IOParameters defaults), update defaults.
  * Compound presets (§10.3), same IO and update: mixed_precision_<x> (MixedPrecision<X>Preset,
  * x = any of the above), <x>2 / <x>4 (<X>2Preset / <X>4Preset: vector cells, single_random;
- * x = any above but gokmen_vlasov), pcm (PCMPreset: a refreshing one_sided pair of pcm
- * devices).
+ * x = any above but gokmen_vlasov), tiki_taka_<x> (TikiTaka<X>Preset: transfer of two x
+ * devices; same x), pcm (PCMPreset: a refreshing one_sided pair of pcm devices).
  *
  * Device presets (aihwkit's *PresetDevice classes): the key "device.preset" (and
  * "P preset" for any prefix P whose "P type" is a device-type key, e.g. a compound's

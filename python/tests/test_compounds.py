@@ -174,6 +174,7 @@ def test_presets_equal_c_presets():
                    ("Idealized", "idealized")):
         names["%s2Preset" % fam] = c + "2"
         names["%s4Preset" % fam] = c + "4"
+        names["TikiTaka%sPreset" % fam] = "tiki_taka_" + c
     names["PCMPreset"] = "pcm"
     for cls, cname in names.items():
         assert c_text(getattr(P, cls)().to_keys()) == c_text([("preset", cname)]), cls
@@ -181,6 +182,15 @@ def test_presets_equal_c_presets():
     assert isinstance(P.MixedPrecisionReRamSBPreset().device.device, P.ReRamSBPresetDevice)
     assert isinstance(P.PCMPreset().device, P.PCMPresetUnitCell)
     assert P.PCMPresetUnitCell().refresh_every == 1
+    # spec §10.3, written out: ReRamSB's Tiki-Taka devices subtract their symmetry point
+    tt = dict(P.TikiTakaReRamSBPreset().to_keys())
+    assert tt["device.type"] == "transfer"
+    assert tt["device.unit_cell_devices.1.subtract_symmetry_point"] == "true"
+    assert tt["device.transfer_forward.noise_management"] == "none"
+    assert tt["device.transfer_forward.bound_management"] == "none"
+    assert tt["device.units_in_mbatch"] == "true"
+    assert CConfig(P.TikiTakaCapacitorPreset().to_keys()).get(
+        "device.unit_cell_devices.0.subtract_symmetry_point") == "false"
 
 
 # ---------------------------------------------------------------- errors

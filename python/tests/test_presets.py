@@ -97,10 +97,10 @@ def test_names():
         assert name in P.__all__, name
     # the compound presets rpusim has (test_compounds.py checks their values)
     for name in ["ReRamSB2Preset", "Idealized4Preset", "MixedPrecisionReRamSBPreset",
-                 "MixedPrecisionGokmenVlasovPreset", "PCMPreset"]:
+                 "MixedPrecisionGokmenVlasovPreset", "PCMPreset", "TikiTakaReRamSBPreset"]:
         getattr(P, name)().to_keys()
     # and those it does not have yet
-    for name in ["TikiTakaReRamSBPreset", "TTv2ReRamSBPreset",
+    for name in ["TTv2ReRamSBPreset",
                  "ChoppedTTv2ReRamSBPreset", "AGADReRamSBPreset", "MixedPrecisionPCMPreset"]:
         with pytest.raises(UnsupportedConfigError, match="compound"):
             getattr(P, name)()

@@ -3,10 +3,11 @@
 C: preset = <name>), the mixed-precision and vector-cell presets (C: preset =
 mixed_precision_<x>, <x>2, <x>4), and aihwkit's other compound presets by name only."""
 from rpusim._params import field, unsupported_class
-from rpusim.configs.compounds import MixedPrecisionCompound, VectorUnitCell
+from rpusim.configs.compounds import MixedPrecisionCompound, TransferCompound, VectorUnitCell
 from rpusim.configs.configs import (DigitalRankUpdateRPUConfig, SingleRPUConfig,
                                     UnitCellRPUConfig, _RPUConfig)
-from rpusim.configs.enums import VectorUnitCellUpdatePolicy
+from rpusim.configs.enums import (BoundManagementType, NoiseManagementType,
+                                  VectorUnitCellUpdatePolicy)
 from rpusim.configs.devices import _Device
 from rpusim.configs.io import IOParameters
 from rpusim.configs.training import UpdateParameters
@@ -105,13 +106,38 @@ for _fam in _FAMILIES:
             "%d %sPresetDevices per cross point, one updated per vector at random." % (_n, _fam))
         _DONE.append(_name)
 
+
+def _tiki_taka_device(fam):
+    def make():
+        dev = _DEVICES[fam]
+        devs = ([dev(subtract_symmetry_point=True), dev(subtract_symmetry_point=True)]
+                if fam == "ReRamSB" else [dev(), dev()])
+        return TransferCompound(
+            unit_cell_devices=devs,
+            transfer_forward=PresetIOParameters(noise_management=NoiseManagementType.NONE,
+                                                bound_management=BoundManagementType.NONE),
+            transfer_update=PresetUpdateParameters(), transfer_every=1.0,
+            units_in_mbatch=True)
+    return make
+
+
+# TikiTaka<X>Preset (spec §10.3): UnitCellRPUConfig(device=TransferCompound(2 x
+# <X>PresetDevice(), preset transfer IO without NM/BM, preset transfer update,
+# units_in_mbatch)); the ReRamSB devices subtract their symmetry point. C: tiki_taka_<x>
+for _fam in _FAMILIES:
+    _name = "TikiTaka%sPreset" % _fam
+    globals()[_name] = _compound_preset(
+        _name, UnitCellRPUConfig, _tiki_taka_device(_fam),
+        "Tiki-Taka v1 with two %sPresetDevices per cross point." % _fam)
+    _DONE.append(_name)
+
 # PCMPreset (spec §10.3): UnitCellRPUConfig(device=PCMPresetUnitCell()), C: preset = pcm
 PCMPreset = _compound_preset("PCMPreset", UnitCellRPUConfig, PCMPresetUnitCell,
                              "A one-sided pair of PCM devices with refresh per cross point.")
 _DONE.append("PCMPreset")
 
-_WHY = ("this compound preset needs a compound device rpusim does not have yet (Tiki-Taka "
-        "family presets, or MixedPrecisionPCMPreset's one-sided cell inside a compound); use "
+_WHY = ("this compound preset needs a compound device rpusim does not have yet (TTv2, "
+        "chopped TTv2 and AGAD presets, or MixedPrecisionPCMPreset's one-sided cell inside a compound); use "
         "e.g. "
         "MixedPrecisionReRamSBPreset or ReRamSB2Preset")
 for _name in _COMPOUND:
