@@ -929,6 +929,65 @@ static void row_linear(float *restrict w, const float *restrict sl_up, const flo
     }
 }
 
+/* soft_bounds_reference: pass k applies the k-th pulse to every cell with count > k, with
+ * exactly run_sbref()'s operations (the bounds' divisions included); normals consumed pass
+ * by pass in column order. */
+static void row_sbref(float *restrict w, const float *restrict ref, const float *restrict up,
+                      const float *restrict dn, const float *restrict lo, const float *restrict hi,
+                      const uint8_t *restrict cnt, const int8_t *restrict sign, int cols,
+                      const float *restrict xi, float sigma, int mult) {
+    const unsigned maxn = max_count(cnt, cols);
+    const float *p = xi;
+    for (unsigned k = 0; k < maxn; ++k) {
+        int j = 0;
+#if defined(__AVX512F__)
+        const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps(),
+                     sg = _mm512_set1_ps(sigma);
+        for (; j + 16 <= cols; j += 16) {
+            __mmask16 m = lanes_active(cnt + j, k);
+            if (!m) continue;
+            __m512 z = zero;
+            if (p) {
+                z = _mm512_mul_ps(sg, _mm512_maskz_expandloadu_ps(m, p));
+                p += __builtin_popcount((unsigned)m);
+            }
+            const __mmask16 dm = lanes_down(sign + j);
+            const __m512 r = _mm512_loadu_ps(ref + j), l = _mm512_loadu_ps(lo + j),
+                         h = _mm512_loadu_ps(hi + j);
+            __m512 v = _mm512_add_ps(_mm512_loadu_ps(w + j), r);
+            const __m512 a_dn = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(l, zero, _CMP_LT_OQ), v, l);
+            const __m512 a_up = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(h, zero, _CMP_GT_OQ), v, h);
+            const __m512 a = _mm512_mask_blend_ps(dm, a_up, a_dn);
+            const __m512 c =
+                _mm512_mask_blend_ps(dm, _mm512_loadu_ps(up + j), _mm512_loadu_ps(dn + j));
+            const __m512 oma = _mm512_sub_ps(one, a);
+            const __m512 t = mult ? _mm512_mul_ps(_mm512_mul_ps(c, oma), _mm512_add_ps(one, z))
+                                  : _mm512_mul_ps(c, _mm512_add_ps(oma, z));
+            v = _mm512_mask_blend_ps(dm, _mm512_add_ps(v, t), _mm512_sub_ps(v, t));
+            v = clip16(v, l, h);
+            _mm512_mask_storeu_ps(w + j, m, _mm512_sub_ps(v, r));
+        }
+#endif
+        for (; j < cols; ++j) {
+            if (cnt[j] <= k) continue;
+            const float r = ref[j], l = lo[j], h = hi[j];
+            float v = w[j] + r;
+            const float z = p ? sigma * *p++ : 0.0f;
+            if (sign[j] > 0) {
+                const float a = l < 0.0f ? v / l : 0.0f;
+                const float c = dn[j];
+                v -= mult ? c * (1.0f - a) * (1.0f + z) : c * (1.0f - a + z);
+            } else {
+                const float a = h > 0.0f ? v / h : 0.0f;
+                const float c = up[j];
+                v += mult ? c * (1.0f - a) * (1.0f + z) : c * (1.0f - a + z);
+            }
+            v = clip(v, l, h);
+            w[j] = v - r;
+        }
+    }
+}
+
 /* constant_step with merged pulses: passes[j] = 1 for a merged cell (count[j] pulses as
  * one step), count[j] otherwise. Pass k applies, to every cell with passes > k, one step
  * a + step (nf + (sigma sf) z) with nf = count, sf = sqrt(count) for a merged cell in pass
@@ -1129,6 +1188,10 @@ void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, cons
         row_linear(w, dev->slope_up + base, dev->slope_down + base, dev->dwmin_up + base,
                    dev->dwmin_down + base, dev->min_bound + base, dev->max_bound + base, count,
                    sign, cols, q, p->dw_min_std, p->mult_noise);
+    } else if (r == RULE_SBREF) {
+        row_sbref(w, dev->reference + base, dev->dwmin_up + base, dev->dwmin_down + base,
+                  dev->min_bound + base, dev->max_bound + base, count, sign, cols, q, p->dw_min_std,
+                  p->mult_noise);
     } else {
         /* pass-major like the kernels above: one pulse per active cell per pass */
         exp_par e = exp_par_of(p);
