@@ -94,8 +94,8 @@ check "mixed_precision: exit 0" test "$rc" -eq 0
 check "mixed_precision: one epoch" says "$work/mp.log" "epoch   1"
 "$rpusim" inspect "$work/out/ck.h5" >"$work/mp_inspect.txt" 2>&1
 check "mixed_precision inspect: the device" says "$work/mp_inspect.txt" \
-    "device: mixed_precision, 1 sub-device: 0 soft_bounds"
-for a in hidden_weights_chi max_bound slope_up; do
+    "device: mixed_precision, 1 sub-device: 0 soft_bounds_reference ("
+for a in hidden_weights_chi max_bound reference; do
     check "mixed_precision inspect: array $a" says "$work/mp_inspect.txt" "device $a (all tiles)"
 done
 "$rpusim" inspect "$work/out/ck.h5" --layer fc --tile 0_0 >"$work/mp_tile.txt" 2>&1

@@ -779,8 +779,3 @@ void rpu_compound_state_loaded(rpu_tile *t) {
     for (int k = 0; k < c->n; ++k)
         c->sub[k].drift_started = c->drift_started[k] != 0;
 }
-
-rpu_status rpu_compound_write(rpu_tile *t, const rpu_update_params *up, int k, const float *x,
-                              const float *d, float lr) {
-    return write_vector(t, up, k, x, d, lr);
-}

@@ -93,18 +93,13 @@ float rpu_compound_granularity(const rpu_compound *c);
 int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
 void rpu_compound_state_loaded(rpu_tile *t);
 
-/* The mixed-precision compound (compound_mixed.c, spec §9), called at compound.c's switch
- * points: construction (the analog device is sub-device 0 and works on the tile's weights),
+/* The mixed-precision compound (compound_mixed.c, spec §9; below compound.c, which calls
+ * it at its switch points): construction (the analog device is sub-device 0 and works on the tile's weights),
  * the set rule (chi and the counters zeroed), one update call (d in engine units, lr > 0),
  * and its state items (aihwkit's names). */
 rpu_status rpu_mixed_build(rpu_tile *t, uint64_t cseed);
 void rpu_mixed_set_weights(rpu_tile *t);
 rpu_status rpu_mixed_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
 int rpu_mixed_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
-
-/* compound.c's write of one vector to device k (W_k -= lr d x^T through the pulsed engine
- * with update parameters up, draws from the transfer stream), for the compound files. */
-rpu_status rpu_compound_write(rpu_tile *t, const rpu_update_params *up, int k, const float *x,
-                              const float *d, float lr);
 
 #endif

@@ -107,6 +107,23 @@ static void quantise(const float *v, int len, int n_bins, const float *u, float 
     }
 }
 
+/* The write of one row: W -= lr d x^T with d = e_i (x the counts), pulsed through the engine
+ * with update parameters up and the device's granularity, draws from the transfer stream
+ * (one block range per write). A negative lr flips the signs (spec §1.1). */
+static rpu_status write_row(rpu_tile *t, const rpu_update_params *up, const float *x, float *e,
+                            int i, float lr) {
+    rpu_compound *c = t->cmp;
+    e[i] = lr < 0 ? -1.0f : 1.0f;
+    const rpu_update_layout L = rpu_update_layout_for(c->rows, c->cols);
+    const rpu_pulse_target tg = {.dev = &c->sub[0], .w = c->hidden[0], .sign_mode = 0};
+    const uint64_t base = c->xnext;
+    c->xnext += L.total;
+    const rpu_status s = rpu_update_pulses(t, up, c->sub[0].granularity, &c->xstream, base, L.total,
+                                           x, e, 1, fabsf(lr), &tg, 1, NULL);
+    e[i] = 0.0f;
+    return s;
+}
+
 /* One transfer (§9.4). */
 static rpu_status transfer(rpu_tile *t) {
     rpu_compound *c = t->cmp;
@@ -142,10 +159,7 @@ static rpu_status transfer(rpu_tile *t) {
             }
         }
         if (!any) continue;
-        e[i] = 1.0f;
-        const rpu_status s = rpu_compound_write(t, &up, 0, nv, e, eps * lambda);
-        e[i] = 0.0f;
-        RPU_CHECK(s);
+        RPU_CHECK(write_row(t, &up, nv, e, i, eps * lambda));
     }
     c->current_row_index = (uint64_t)((start + N) % R);
     return RPU_OK;
