@@ -118,21 +118,23 @@ check "map --split foo: named" has "$work/mtf.txt" "--split 'foo': want mapped o
 # split the 32 samples in blocks of one ([0, 16), [16, 32)), which are also the ranks' own
 # samples: the delivery sends nothing; agreeing on errors is a ring allreduce of one int
 # (2(P-1)/P x 4 = 4 bytes) each way; the last layer's outputs are gathered (ring
-# allgather: (P-1)/P x 32 x 32x32x32 x 4 = 2097152); rank 1 holds a copy (4608 cells, 20
-# bytes each)
+# allgather: (P-1)/P x 32 x 32x32x32 x 4 = 2097152); the backward gathers the per-sample
+# bias-gradient sums (ring allgather: (P-1)/P x 32 x 32 x 8 = 4096) after its check (4);
+# rank 1 holds a copy (4608 cells, 20 bytes each)
 check "map with --input runs" expect_rc 0 "$work/map8.txt" "$rpusim" map \
     --layer "conv2d in=16 out=32 k=3 padding=1" --input 16x32x32 --batch 32 --ranks 2
 check "map: send bytes per rank" bash -c "tr -s ' ' <'$work/map8.txt' | sed 's/^ //' |
-    grep -qx '1 1 4608 92160 2097156 4'"
+    grep -qx '1 1 4608 92160 2097156 4100'"
 # linear 100 -> 10, batch 6: the 6 samples are one MAC block (64 vectors), so holder 0 (rank 1,
 # the owner) computes them all and sends rank 0 its samples [0, 3): 3 x 10 floats (120) + 4 +
 # the gather of the outputs (1/2 x 6 x 10 x 4 = 120) = 244, rank 0 4 + 120; backward 3 x
-# 100 floats (1200) + 4, rank 0 4
+# 100 floats (1200) + 4, rank 0 4, each + the gather of the per-sample bias-gradient sums
+# (1/2 x 6 x 10 x 8 = 240)
 check "map linear with --input runs" expect_rc 0 "$work/map8l.txt" "$rpusim" map \
     --layer "linear in=100 out=10" --input 100 --batch 6 --ranks 2
 check "map: send bytes to the owners of the samples" bash -c "tr -s ' ' <'$work/map8l.txt' |
     sed 's/^ //' | grep -E '^[01] 1 ' | cut -d' ' -f1,5,6 | tr '\n' ' ' |
-    grep -qx '0 124 4 1 244 1204 '"
+    grep -qx '0 124 244 1 244 1444 '"
 # per-rank volumes cost about ranks x (ranks + tiles) steps: beyond 4e9 they are left out
 check "map of 100000 ranks with --input runs" expect_rc 0 "$work/map100k.txt" "$rpusim" map \
     --layer "conv2d in=8 out=8 k=3" --input 8x6x6 --ranks 100000 --summary

@@ -90,7 +90,8 @@ out = 4
 EOF
 
 # the same network with exact updates: tiles with several holders (more ranks than tiles in
-# a layer) split the update by rows and gather them (MPI_Allgatherv on the holders)
+# a layer) split the update by samples and add their gradient sums (MPI_Allreduce of int64
+# on the holders)
 sed -e 's/^kind = single/kind = floating_point/' -e '/^device.type/d' "$work/net.ini" >"$work/fp.ini"
 
 # LD_PRELOAD may hold the sanitizer shims of the test environment already: keep them
@@ -152,8 +153,9 @@ sys.exit(0 if ok else 1)
 EOF
 done
 if [ "$np" -ge 2 ]; then
-    check "exact updates: the holders gather rows" grep -q "^call,.*,update,allgather," \
+    check "exact updates: the holders add their sums" grep -q "^call,.*,update,allreduce," \
         "$work/scale-fp.csv"
+    check "exact updates: no rows gathered" bash -c "! grep -q '^call,.*,update,allgather,' '$work/scale-fp.csv'"
 fi
 check "projection records for 1, 8 and 64 ranks, strong and weak" /usr/bin/python3 - "$work" <<'EOF'
 import csv, sys

@@ -315,11 +315,12 @@ static void test_arguments(void) {
     CHECK_STATUS(rpu_conv_comm_plan(&p, &cfg, 2, tiny, true, 3, 0, NULL, 0, &n), RPU_ERR_ARG);
     /* a short array gets the first calls and the full count: the one tile (6 x 36) has all
      * three ranks as holders, so forward and backward (rpu_agree, the delivery to the owners
-     * of the samples, the gather of every rank's samples: 3 + 3 calls) and the split pulsed
-     * update (rpu_agree, then the weights' rows gathered) */
+     * of the samples, the gather of every rank's samples: 3 + 3 calls), the backward's
+     * gather of the per-sample bias-gradient sums (1) and the split pulsed update
+     * (rpu_agree, then the weights' rows gathered) */
     rpu_comm_call one[1];
     CHECK_OK(rpu_conv_comm_plan(&p, &cfg, 2, in, true, 3, 1, one, 1, &n));
-    CHECK(n == 8 && one[0].phase == RPU_PHASE_FORWARD && one[0].layer == -1,
+    CHECK(n == 9 && one[0].phase == RPU_PHASE_FORWARD && one[0].layer == -1,
           "one of %d calls written", n);
     CHECK_STATUS(rpu_net_comm_plan(NULL, 2, 1, 0, NULL, 0, &n), RPU_ERR_ARG);
     rpu_tile_grid g;

@@ -1187,13 +1187,40 @@ static void gather_parts(MPI_Comm comm, float *v, int n, size_t per) {
     free(counts);
 }
 
+/* Steps through a layer that reads only its own samples (rpu_conv_own_samples), on more
+ * than one rank; the rank-invariance checks want some. */
+static int own_steps;
+
+/* A copy of v [n, per] with every sample but this rank's (rpu_batch_part) set to NaN. */
+static float *poison_others(MPI_Comm comm, const float *v, int n, size_t per) {
+    int P, r, s0, s1;
+    MPI_Comm_size(comm, &P);
+    MPI_Comm_rank(comm, &r);
+    rpu_batch_part(n, r, P, &s0, &s1);
+    float *c = falloc((size_t)n * per);
+    for (size_t q = 0; q < (size_t)n * per; ++q)
+        c[q] = q >= (size_t)s0 * per && q < (size_t)s1 * per ? v[q] : NAN;
+    return c;
+}
+
 /* One training step of a scenario: forward (output to o), backward (input gradient
  * after it), get_grad (weight gradient after that; bias gradient to b), update with lr 0.1.
  * With parts, through rpu_conv_forward_part / rpu_conv_backward_part (each rank gets its
- * own samples, gathered here), else the calls that give every rank the whole result.
- * Returns o advanced past the three. */
+ * own samples, gathered here), else the calls that give every rank the whole result. A
+ * layer that reads only its own samples gets NaN in every other sample of x and dy (in
+ * both kinds of step): any read of them would show. Returns o advanced past the three. */
 static float *scenario_step(rpu_conv *l, const float *x, const float *dy, int n, const int *size,
                             float *o, size_t nx, size_t ny, size_t nw, float *b, int parts) {
+    bool own = false;
+    int P;
+    MPI_Comm_size(rpu_conv_comm(l), &P);
+    CHECK_OK(rpu_conv_own_samples(rpu_conv_get_params(l), rpu_conv_config(l), size, P, &own));
+    float *xo = NULL, *dyo = NULL;
+    if (own && P > 1) {
+        x = xo = poison_others(rpu_conv_comm(l), x, n, nx / (size_t)n);
+        dy = dyo = poison_others(rpu_conv_comm(l), dy, n, ny / (size_t)n);
+        own_steps++;
+    }
     if (parts) {
         for (size_t q = 0; q < ny + nx; ++q)
             o[q] = NAN; /* the other ranks' samples must come from the gathers */
@@ -1212,6 +1239,7 @@ static float *scenario_step(rpu_conv *l, const float *x, const float *dy, int n,
     CHECK_OK(rpu_conv_get_grad(l, o, b));
     o += nw;
     CHECK_OK(rpu_conv_update(l, 0.1f));
+    free(xo), free(dyo);
     return o;
 }
 
@@ -1356,16 +1384,19 @@ static void conv1d_scenario(MPI_Comm comm, float *res) {
  * the backward masks saturated outputs; sample 1 is all zeros (patches skipped by noise
  * management), sample 3 large. Case 1: forward noise management average_abs_max (a
  * running value over all vectors). Case 3: linear 300 -> 10, one tile, 150 vectors (3 MAC
- * blocks of 64). Cases 4-6 split the update by rows too (exact updates): 4 is case 0 as
- * floating_point, 5 case 3 as floating_point with 40 outputs (row blocks 16, 16, 8), 6
- * case 3 as inference (hardware-aware training: the exact update, then the post-update
- * steps with weight noise on every holder). Products of 16 / 10 outputs over 144 / 300 inputs:
- * OpenBLAS's sgemm gives other bits for a vector when the batch is cut elsewhere than at the
- * blocks, which these cases detect. */
+ * blocks of 64). Cases 4-6 sum the exact update over the holders' sample blocks: 4 is
+ * case 0 as floating_point (one sample per block: a layer that reads only its own samples,
+ * NaN elsewhere), 5 case 3 as floating_point with 40 outputs, 6 case 3 as inference
+ * (hardware-aware training: the exact update, then the post-update steps with weight
+ * noise on every holder); 7 is case 0 with a floating_point device (a summed update) and
+ * the forward's average_abs_max (a running value over every vector: each holder's
+ * forward reads every sample's patches, so the layer does not read only its own). Products of 16 /
+ * 10 outputs over 144 / 300 inputs: OpenBLAS's sgemm gives other bits for a vector when the batch
+ * is cut elsewhere than at the blocks, which these cases detect. */
 static int holders_case;
 
 static int holders_sections(section *s) {
-    const bool lin = holders_case == 3 || holders_case >= 5;
+    const bool lin = holders_case == 3 || holders_case == 5 || holders_case == 6;
     const size_t n = lin ? 150 : 5, in = lin ? 300 : 16, L = lin ? 1 : 66;
     const size_t out = holders_case == 5 ? 40 : lin ? 10 : 16;
     const size_t nw = out * in * (lin ? 1 : 9);
@@ -1386,6 +1417,10 @@ static void holders_scenario(MPI_Comm comm, float *res) {
     rpu_config_default(&c, holders_case == 4 || holders_case == 5 ? RPU_KIND_FLOATING_POINT
                            : holders_case == 6                    ? RPU_KIND_INFERENCE
                                                                   : RPU_KIND_SINGLE);
+    if (holders_case == 7) { /* a summed update with a forward that reads every vector */
+        CHECK_OK(rpu_config_set(&c, "device.type", "floating_point"));
+        CHECK_OK(rpu_config_set(&c, "forward.noise_management", "average_abs_max"));
+    }
     if (holders_case == 6) {
         CHECK_OK(rpu_config_set(&c, "modifier.type", "add_normal"));
         CHECK_OK(rpu_config_set(&c, "modifier.std_dev", "0.05"));
@@ -1393,7 +1428,7 @@ static void holders_scenario(MPI_Comm comm, float *res) {
     if (holders_case < 4) c.forward.out_bound = 1.0f;
     if (holders_case == 1) c.forward.noise_management = RPU_NM_AVERAGE_ABS_MAX;
     if (holders_case == 2) c.mapping.max_input_size = 72;
-    const bool lin = holders_case == 3 || holders_case >= 5;
+    const bool lin = holders_case == 3 || holders_case == 5 || holders_case == 6;
     const int n = lin ? 150 : 5, in = lin ? 300 : 16, L = lin ? 1 : 66;
     const int out = holders_case == 5 ? 40 : lin ? 10 : 16;
     const int size[2] = {6, 11};
@@ -2039,16 +2074,19 @@ int main(int argc, char **argv) {
                     linear_scenario);
     rank_invariance("rank invariance conv1d groups 2 dilation 2 analog bias unfold (8 tiles)",
                     conv1d_scenario_sections, conv1d_scenario);
-    const char *holder_labels[7] = {
+    const char *holder_labels[8] = {
         "rank invariance with holders: conv2d 16->16 (1 tile, bound management, masks)",
         "rank invariance with holders: conv2d 16->16 (1 tile, average_abs_max)",
         "rank invariance with holders: conv2d 16->16 (2 tiles, int64 reduction)",
         "rank invariance with holders: linear 300->10 (1 tile, 150 vectors)",
-        "rank invariance with holders: conv2d 16->16 floating_point (update split by rows)",
-        "rank invariance with holders: linear 300->40 floating_point (rows 16, 16, 8)",
-        "rank invariance with holders: linear 300->10 inference (weight noise after updates)"};
-    for (holders_case = 0; holders_case < 7; ++holders_case)
+        "rank invariance with holders: conv2d 16->16 floating_point (summed update, own samples)",
+        "rank invariance with holders: linear 300->40 floating_point (summed update, 3 blocks)",
+        "rank invariance with holders: linear 300->10 inference (weight noise after updates)",
+        "rank invariance with holders: conv2d 16->16 floating_point device, average_abs_max"};
+    for (holders_case = 0; holders_case < 8; ++holders_case)
         rank_invariance(holder_labels[holders_case], holders_sections, holders_scenario);
+    /* the floating-point conv with holders reads only its own samples at 2..P ranks */
+    CHECK(tl_size() == 1 || own_steps > 0, "no step through a layer that reads own samples");
     if (tl_rank() == 0) printf("test_layer: %.2f s\n", MPI_Wtime() - t0);
     return tl_finish();
 }

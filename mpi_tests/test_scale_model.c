@@ -127,10 +127,11 @@ static void test_step(void) {
           "2 ranks, batch 20: step %g s", r.step);
 }
 
-/* One tile (linear 8 -> 40, floating point) on 2 ranks: two holders. The MVMs (3 of the 4
- * ms forward, all 2 ms backward) split by sample blocks (64 vectors: batch 128 in 2
- * blocks, one each), the update by 16-row blocks (40 rows: blocks [0, 16) and [16, 40),
- * shares 0.4 and 0.6); the plan adds the holders' status check and row gather. */
+/* One tile (linear 8 -> 40, floating point) on 2 ranks: two holders. The forward (4 ms, of
+ * which 3 ms MVMs), the backward (2 ms) and the summed update (1 ms) split by sample blocks
+ * (64 vectors: batch 128 in 2 blocks, one each): a summed update keeps only the holder's
+ * samples, so the layer's own work splits too; the plan adds the holders' bound (2
+ * doubles) and their gradient sums (40 x 8 int64), an allreduce each. */
 static void test_holders(void) {
     rpu_config cfg;
     rpu_config_default(&cfg, RPU_KIND_FLOATING_POINT);
@@ -150,27 +151,33 @@ static void test_holders(void) {
                   .tile = {f, b, u},
                   .mvm = {mf, mb},
                   .batch_split = true,
+                  .summable = true,
                   .row_update = true,
                   .lout = 1};
     sm_profile prof = {1, &L, 128, 0};
     const sm_machine m = {4, 4, {1e-6, 1e9}, {1e-6, 1e9}, 0, {0, 1}};
     sm_result r;
     CHECK_OK(sm_predict(&prof, &m, 2, 128, &r, NULL));
-    /* forward: 1.5 + 1 ms, the 1-int check, the exchange of outputs (nothing to send: each
+    /* forward: 2 ms, the 1-int check, the exchange of outputs (nothing to send: each
      * holder's block of 64 samples is its own part; one alpha) and the network's gather of
      * the logits (128 x 40 floats); backward: 1 ms, no exchange (no input gradient);
-     * update: 0.6 ms, then the check and a gather of 40 x 8 floats among the 2 holders */
+     * update: 0.5 ms, then the allreduces of 16 and 40 x 8 x 8 = 2560 bytes (2 ranks: one
+     * alpha + bytes / beta each) */
     const double comm = (1e-6 + 4e-9) + 1e-6 +
-                        sm_call_cost(&m, RPU_COMM_ALLGATHER, 20480, 2).seconds + (1e-6 + 4e-9) +
-                        sm_call_cost(&m, RPU_COMM_ALLGATHER, 1280, 2).seconds;
-    CHECK(near(r.step, 2.5e-3 + 1e-3 + 0.6e-3 + comm) && r.calls == 5,
-          "2 holders: step %g s (want %g), %d calls", r.step, 2.5e-3 + 1e-3 + 0.6e-3 + comm,
-          r.calls);
+                        sm_call_cost(&m, RPU_COMM_ALLGATHER, 20480, 2).seconds + (1e-6 + 16e-9) +
+                        (1e-6 + 2560e-9);
+    CHECK(near(r.step, 2e-3 + 1e-3 + 0.5e-3 + comm) && r.calls == 5,
+          "2 holders: step %g s (want %g), %d calls", r.step, 2e-3 + 1e-3 + 0.5e-3 + comm, r.calls);
     /* batch 10 is one block: holder 0 computes it all */
     CHECK_OK(sm_predict(&prof, &m, 2, 10, &r, NULL));
     const double s = 10.0 / 128;
-    CHECK(near(r.compute, (4e-3 + 2e-3 + 0.6e-3) * s), "2 holders, one block: compute %g s",
+    CHECK(near(r.compute, (4e-3 + 2e-3 + 1e-3) * s), "2 holders, one block: compute %g s",
           r.compute);
+    /* an update split by rows (a pulsed one: 16-row blocks of 40 rows, shares 0.4 and 0.6);
+     * the holders then repeat the layer's own work of the forward (1 ms) for the batch */
+    L.summable = false;
+    CHECK_OK(sm_predict(&prof, &m, 2, 128, &r, NULL));
+    CHECK(near(r.compute, 2.5e-3 + 1e-3 + 0.6e-3), "update by rows: compute %g s", r.compute);
     /* a pulsed update is not split: every holder updates whole */
     L.row_update = false;
     CHECK_OK(sm_predict(&prof, &m, 2, 128, &r, NULL));

@@ -39,6 +39,14 @@ rpu_status rpu_gather_parts(MPI_Comm comm, int P, float *v, int n, size_t per, i
     return RPU_OK;
 }
 
+bool rpu_conv_own_samples_rule(const rpu_tile_grid *g, int ranks, int64_t Lout, bool batch_split,
+                               bool summable) {
+    /* one tile held by every rank, one sample per MAC block: rpu_tile_share gives rank q
+     * the blocks (samples) rpu_batch_part gives it */
+    return g && g->n_tiles == 1 && (ranks == 1 || g->tiles[0].holders == ranks) && batch_split &&
+           summable && Lout > 0 && rpu_block_samples((int)Lout) == 1;
+}
+
 /* ------------------------------------------------------------------ the table */
 
 int rpu_contrib_reset(rpu_contrib_table *t, int ranks) {
@@ -100,8 +108,11 @@ rpu_share rpu_tile_share(const rpu_tile_grid *g, int t, int rank, int size, int 
         if (m != 0) r.s1 = 0;
         return r;
     }
+    /* a tile held by every rank: blocks in rank order, so that with one sample per block
+     * a rank computes exactly its own samples (rpu_batch_part) */
+    const int q = h == size ? rank : m;
     const int nb = (n + spb - 1) / spb;
-    const int b0 = (int)((int64_t)nb * m / h), b1 = (int)((int64_t)nb * (m + 1) / h);
+    const int b0 = (int)((int64_t)nb * q / h), b1 = (int)((int64_t)nb * (q + 1) / h);
     r.c0 = r.s0 = b0 * spb < n ? b0 * spb : n;
     r.c1 = r.s1 = b1 * spb < n ? b1 * spb : n;
     return r;
@@ -122,6 +133,12 @@ static int cmp_held(const void *a, const void *b) {
 
 int rpu_contrib_build(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, int n, int spb,
                       bool batch_split, bool outputs) {
+    return rpu_contrib_build_samples(tab, g, size, n, spb, batch_split, outputs,
+                                     RPU_SAMPLES_CONTRIBUTED);
+}
+
+int rpu_contrib_build_samples(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, int n,
+                              int spb, bool batch_split, bool outputs, rpu_samples which) {
     /* every (holder, tile) pair, in rank order (a tile's holders are consecutive ranks from
      * its owner, modulo size) */
     size_t nh = 0;
@@ -146,9 +163,11 @@ int rpu_contrib_build(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, 
     int ok = 1;
     for (size_t k = 0; k < nh && ok; ++k) {
         const rpu_share sh = rpu_tile_share(g, hs[k].t, hs[k].rank, size, n, spb, batch_split);
-        if (sh.s1 <= sh.s0) continue;
-        hs[k].c.s0 = sh.s0;
-        hs[k].c.s1 = sh.s1;
+        const int s0 = which == RPU_SAMPLES_ALL ? 0 : which == RPU_SAMPLES_COMPUTED ? sh.c0 : sh.s0;
+        const int s1 = which == RPU_SAMPLES_ALL ? n : which == RPU_SAMPLES_COMPUTED ? sh.c1 : sh.s1;
+        if (s1 <= s0) continue;
+        hs[k].c.s0 = s0;
+        hs[k].c.s1 = s1;
         ok = rpu_contrib_add(tab, hs[k].rank, hs[k].c);
     }
     rpu_contrib_close(tab);
@@ -206,8 +225,12 @@ void rpu_deliver_volume(const rpu_contrib_table *t, int me, int n, int C, size_t
     if (received) *received = r;
 }
 
-rpu_status rpu_deliver_prepare(const rpu_contrib_table *t, int me, int n, int C, size_t L,
-                               size_t esize, rpu_deliver_buf *buf) {
+/* Counts and buffers of an exchange with table t: a delivery sends me's runs for each q
+ * (runs(t, me, q)) and receives q's for me (runs(t, q, me)); a fetch (reverse) sends each q
+ * what q needs of me's samples (runs(t, q, me)) and receives what me needs of q's
+ * (runs(t, me, q)). */
+static rpu_status prepare(const rpu_contrib_table *t, int me, int n, int C, size_t L, size_t esize,
+                          bool reverse, rpu_deliver_buf *buf) {
     const int P = t->ranks;
     if (buf->counts_cap < 4 * P) {
         int *c = (int *)realloc(buf->counts, sizeof(int) * 4 * (size_t)P);
@@ -218,8 +241,9 @@ rpu_status rpu_deliver_prepare(const rpu_contrib_table *t, int me, int n, int C,
     int *sc = buf->counts, *sd = sc + P, *rc = sd + P, *rd = rc + P;
     int64_t st = 0, rt = 0;
     for (int q = 0; q < P; ++q) {
-        const int64_t s = q == me ? 0 : runs(t, me, q, n, C, L, NULL, NULL);
-        const int64_t r = q == me ? 0 : runs(t, q, me, n, C, L, NULL, NULL);
+        const int64_t a = q == me ? 0 : runs(t, me, q, n, C, L, NULL, NULL);
+        const int64_t b = q == me ? 0 : runs(t, q, me, n, C, L, NULL, NULL);
+        const int64_t s = reverse ? b : a, r = reverse ? a : b;
         if (st + s > INT_MAX || rt + r > INT_MAX)
             return RPU_FAIL(RPU_ERR_ARG,
                             "a delivery of more than %d values per rank (batch %d x %d channels "
@@ -240,6 +264,21 @@ rpu_status rpu_deliver_prepare(const rpu_contrib_table *t, int me, int n, int C,
         buf->recv = p, buf->recv_cap = rb;
     }
     return RPU_OK;
+}
+
+rpu_status rpu_deliver_prepare(const rpu_contrib_table *t, int me, int n, int C, size_t L,
+                               size_t esize, rpu_deliver_buf *buf) {
+    return prepare(t, me, n, C, L, esize, false, buf);
+}
+
+rpu_status rpu_fetch_prepare(const rpu_contrib_table *t, int me, int n, int C, size_t L,
+                             rpu_deliver_buf *buf) {
+    return prepare(t, me, n, C, L, sizeof(float), true, buf);
+}
+
+void rpu_fetch_volume(const rpu_contrib_table *t, int me, int n, int C, size_t L, int64_t *sent,
+                      int64_t *received) {
+    rpu_deliver_volume(t, me, n, C, L, received, sent); /* the delivery's, the other way */
 }
 
 typedef struct {
@@ -267,8 +306,10 @@ static void unpack(size_t off, size_t len, void *arg) {
     c->pos += len;
 }
 
-rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_table *t, int n,
-                       int C, size_t L, void *data, rpu_deliver_buf *buf) {
+/* The exchange of a delivery (reverse false: me's runs for each q out, q's runs for me in)
+ * or a fetch (true: what each q needs of me's samples out, what me needs of q's in). */
+static rpu_status exchange(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_table *t, int n,
+                           int C, size_t L, void *data, rpu_deliver_buf *buf, bool reverse) {
     const int P = t->ranks;
     int me = 0;
     MPI_Comm_rank(comm, &me);
@@ -277,7 +318,7 @@ rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_t
     const int *sc = buf->counts, *sd = sc + P, *rc = sd + P, *rd = rc + P;
     cursor c = {(char *)data, (char *)buf->send, esize, 0, mode};
     for (int q = 0; q < P; ++q)
-        if (q != me) runs(t, me, q, n, C, L, pack, &c);
+        if (q != me) runs(t, reverse ? q : me, reverse ? me : q, n, C, L, pack, &c);
     int err = MPI_Alltoallv(buf->send, sc, sd, type, buf->recv, rc, rd, type, comm);
     if (err != MPI_SUCCESS) {
         char msg[MPI_MAX_ERROR_STRING];
@@ -287,7 +328,17 @@ rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_t
     }
     c.buf = (char *)buf->recv;
     c.pos = 0;
-    for (int p = 0; p < P; ++p)
-        if (p != me) runs(t, p, me, n, C, L, unpack, &c);
+    for (int q = 0; q < P; ++q)
+        if (q != me) runs(t, reverse ? me : q, reverse ? q : me, n, C, L, unpack, &c);
     return RPU_OK;
+}
+
+rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_table *t, int n,
+                       int C, size_t L, void *data, rpu_deliver_buf *buf) {
+    return exchange(comm, mode, t, n, C, L, data, buf, false);
+}
+
+rpu_status rpu_fetch(MPI_Comm comm, const rpu_contrib_table *t, int n, int C, size_t L, float *data,
+                     rpu_deliver_buf *buf) {
+    return exchange(comm, RPU_DELIVER_COPY_FLOAT, t, n, C, L, data, buf, true);
 }

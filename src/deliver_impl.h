@@ -62,7 +62,8 @@ static inline int rpu_block_samples(int Lout) {
  * layer's results. One holder: everything. Several: consecutive runs of whole blocks of
  * spb samples (the tile's MAC blocks), as even as blocks allow; a tile whose batch cannot
  * be split (batch_split false: rpu_tile_batch_splittable) is computed whole by every
- * holder, to keep their states identical, and contributed by its owner. Local (pure). */
+ * holder, to keep their states identical, and contributed by its owner. A tile held by
+ * every rank gives the blocks in rank order (else in holder order). Local (pure). */
 typedef struct {
     int c0, c1, s0, s1;
 } rpu_share;
@@ -75,6 +76,12 @@ rpu_share rpu_tile_share(const rpu_tile_grid *g, int t, int rank, int size, int 
  * Returns 0 when out of memory. Local (pure). */
 int rpu_contrib_build(rpu_contrib_table *t, const rpu_tile_grid *g, int size, int n, int spb,
                       bool batch_split, bool outputs);
+/* Which samples of its share a table lists for a (rank, tile): those the rank contributes
+ * (rpu_share s0..s1: a delivery's), those it computes (c0..c1: what it needs of the
+ * layer's input and output gradient) or the whole batch (a tile whose update needs it). */
+typedef enum { RPU_SAMPLES_CONTRIBUTED, RPU_SAMPLES_COMPUTED, RPU_SAMPLES_ALL } rpu_samples;
+int rpu_contrib_build_samples(rpu_contrib_table *t, const rpu_tile_grid *g, int size, int n,
+                              int spb, bool batch_split, bool outputs, rpu_samples which);
 
 /* Every rank's samples (rpu_batch_part) of v [n, per sample] to every rank of comm (size
  * P): one MPI_Allgatherv (collective). counts has room for 2 P ints (no allocation here,
@@ -114,5 +121,20 @@ rpu_status rpu_deliver_prepare(const rpu_contrib_table *t, int me, int n, int C,
  * (collective). Errors: RPU_ERR_MPI. */
 rpu_status rpu_deliver(MPI_Comm comm, rpu_deliver_mode mode, const rpu_contrib_table *t, int n,
                        int C, size_t L, void *data, rpu_deliver_buf *buf);
+
+/* Fetch: the reverse of a delivery. Table t lists what every rank needs of an array
+ * [n, C, L] (rpu_contrib_build_samples: its tiles' channels, the samples it computes);
+ * every rank holds the elements of its own samples (rpu_batch_part). rpu_fetch sends each
+ * rank what it needs of this rank's samples and receives what this rank needs of the
+ * others' (one MPI_Alltoallv of floats, collective); afterwards data holds every element
+ * this rank needs, its other elements as they were. rpu_fetch_prepare sizes buf first
+ * (local; errors RPU_ERR_NOMEM, RPU_ERR_ARG: more than INT_MAX values); rpu_fetch_volume
+ * gives the elements this rank sends and receives (local). */
+rpu_status rpu_fetch_prepare(const rpu_contrib_table *t, int me, int n, int C, size_t L,
+                             rpu_deliver_buf *buf);
+rpu_status rpu_fetch(MPI_Comm comm, const rpu_contrib_table *t, int n, int C, size_t L, float *data,
+                     rpu_deliver_buf *buf);
+void rpu_fetch_volume(const rpu_contrib_table *t, int me, int n, int C, size_t L, int64_t *sent,
+                      int64_t *received);
 
 #endif

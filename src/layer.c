@@ -13,12 +13,10 @@
  * order-free, so the result does not depend on which rank holds which tile) and reduced
  * with one MPI_Allreduce of int64; the col2im of the backward is done in the same integer
  * domain. */
-#include "rpusim/layer.h"
 #include "rpusim/readout.h"
 
-#include "agree_impl.h"
-#include "deliver_impl.h"
-#include "error_impl.h"
+#include "fixed_impl.h"
+#include "layer_impl.h"
 #include "patches_impl.h"
 
 #include <limits.h>
@@ -26,144 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct rpu_conv {
-    MPI_Comm comm;
-    int rank, size;
-    /* with more ranks than tiles: the holders of this rank's tile (holder index order), which
-       split its update by rows and exchange them (have_hcomm 0: none) */
-    MPI_Comm hcomm;
-    int have_hcomm;
-    rpu_conv_params p;
-    int ndim; /* 0 for linear */
-    rpu_config cfg;
-    rpu_tile_grid grid;
-    rpu_tile **tiles; /* [n_tiles], NULL where not owned */
-    int K;            /* kernel elements */
-    int k3[3], s3[3], p3[3], d3[3];
-    char label[RPU_LAYER_NAME_MAX + 16]; /* the name, or the layer id, for messages */
-    float *bias;                         /* digital bias [out] or NULL */
-    float *bias_grad; /* [out] gradient of the bias (either kind) of the last backward */
-    bool training;
-    int have_bgrad; /* bias_grad is from a backward of the last forward */
-    /* last forward / backward */
-    int n, in3[3], out3[3], Lin, Lout;
-    int have_x, have_dy;
-    float *xp, *dp; /* training: patches and gradients of the owned tiles, tile after tile
-                       (tiles of one input split share their patches) */
-    size_t *xoffs;  /* [n_tiles] offset of each owned tile's patches in xp */
-    size_t xp_cap, dp_cap;
-    /* workspaces */
-    float *pbuf; /* patches / gradients of one tile */
-    size_t pbuf_cap;
-    float *obuf; /* outputs of all owned tiles */
-    size_t obuf_cap;
-    int64_t *acc;
-    size_t acc_cap;
-    /* delivery of results to the owners of their samples (deliver_impl.h) */
-    rpu_contrib_table ctab;
-    rpu_deliver_buf dbuf;
-    bool batch_split; /* rpu_tile_batch_splittable of the layer's tiles (a config property) */
-    /* realistic read-out: probe rows per input column, and read-outs so far (the same on
-     * every rank: the read-out is collective) */
-    int readout_oversampling;
-    uint64_t readout_calls;
-};
-
-struct rpu_linear {
-    rpu_conv *c;
-};
-
-/* ------------------------------------------------------------------ small helpers */
-
-static int grow(void **buf, size_t *cap, size_t bytes) {
-    if (bytes <= *cap) return 1;
-    void *p = realloc(*buf, bytes);
-    if (!p) return 0;
-    *buf = p;
-    *cap = bytes;
-    return 1;
-}
-
-/* dst[c * ldd + r] = src[r * lds + c] (+ 0.0f, which turns -0 into +0) for r < rows,
- * c < cols, in 16 x 16 blocks so both sides stay in cache. */
-static void transpose(const float *src, size_t lds, float *dst, size_t ldd, int rows, int cols) {
-    enum { B = 16 };
-    for (int r0 = 0; r0 < rows; r0 += B)
-        for (int c0 = 0; c0 < cols; c0 += B) {
-            const int r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
-            for (int c = c0; c < c1; ++c)
-                for (int r = r0; r < r1; ++r)
-                    dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c] + 0.0f;
-        }
-}
-
-/* max |v| (NaN if any is NaN), vectorisable */
-static float abs_max_nan(const float *v, size_t n) {
-    float lane[16] = {0};
-    int nan = 0;
-    size_t q = 0;
-    for (; q + 16 <= n; q += 16)
-        for (int k = 0; k < 16; ++k) {
-            float a = fabsf(v[q + k]);
-            nan |= a != a;
-            lane[k] = a > lane[k] ? a : lane[k];
-        }
-    float m = 0;
-    for (; q < n; ++q) {
-        float a = fabsf(v[q]);
-        nan |= a != a;
-        m = a > m ? a : m;
-    }
-    for (int k = 0; k < 16; ++k)
-        m = lane[k] > m ? lane[k] : m;
-    return nan ? NAN : m;
-}
-
-static rpu_status mpi_fail(int rc, const char *what) {
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(rc, msg, &len);
-    return RPU_FAIL(RPU_ERR_MPI, "%s failed: %s", what, msg);
-}
-
-/* What messages call the layer of parameters p: its name, else its layer id. */
-static void params_label(const rpu_conv_params *p, char *buf, size_t n) {
-    if (p->name[0])
-        snprintf(buf, n, "%.*s", RPU_LAYER_NAME_MAX, p->name);
-    else
-        snprintf(buf, n, "%u", p->layer_id);
-}
-
-/* The checkpoint key of tile t ("i_j", or "g<g>_i_j" with groups). */
-static void tile_key(const rpu_conv *l, int t, char *buf, size_t n) {
-    const rpu_tile_slot *ts = &l->grid.tiles[t];
-    if (l->grid.groups > 1)
-        snprintf(buf, n, "g%d_%d_%d", ts->group, ts->in_split, ts->out_split);
-    else
-        snprintf(buf, n, "%d_%d", ts->in_split, ts->out_split);
-}
-
-/* A tile's failure, with the layer and the tile in front of the tile's message. */
-static rpu_status tile_error(const rpu_conv *l, int t, rpu_status s) {
-    if (s == RPU_OK) return s;
-    char key[48];
-    tile_key(l, t, key, sizeof key);
-    return rpu_error_prefix(s, "layer %s, tile %d (%s)", l->label, t, key);
-}
-
-/* The NULL-bias rule (layer.h): an array exactly when the layer has a bias. */
-static rpu_status bias_rule(const rpu_conv *l, const void *bias, const char *fn, const char *arg) {
-    const bool has = l->p.bias != RPU_BIAS_NONE;
-    if (has && !bias)
-        return RPU_FAIL(RPU_ERR_ARG, "layer %s: %s: %s is NULL, but the layer has a%s bias",
-                        l->label, fn, arg, l->p.bias == RPU_BIAS_ANALOG ? "n analog" : " digital");
-    if (!has && bias)
-        return RPU_FAIL(RPU_ERR_ARG,
-                        "layer %s: %s: %s given, but the layer has no bias (pass NULL)", l->label,
-                        fn, arg);
-    return RPU_OK;
-}
 
 rpu_bias rpu_bias_for_config(bool bias, const rpu_config *cfg) {
     if (!bias) return RPU_BIAS_NONE;
@@ -323,11 +183,12 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     rpu_rotate_owners(&l->grid, l->size, p->layer_id);
     l->tiles = (rpu_tile **)calloc((size_t)l->grid.n_tiles, sizeof(rpu_tile *));
     l->xoffs = (size_t *)calloc((size_t)l->grid.n_tiles, sizeof(size_t));
+    l->bcounts = (int *)calloc(2 * (size_t)l->size, sizeof(int));
     if (p->bias == RPU_BIAS_DIGITAL)
         l->bias = (float *)calloc((size_t)p->out_channels, sizeof(float));
     if (p->bias != RPU_BIAS_NONE)
         l->bias_grad = (float *)calloc((size_t)p->out_channels, sizeof(float));
-    if (!l->tiles || !l->xoffs || (p->bias == RPU_BIAS_DIGITAL && !l->bias) ||
+    if (!l->tiles || !l->xoffs || !l->bcounts || (p->bias == RPU_BIAS_DIGITAL && !l->bias) ||
         (p->bias != RPU_BIAS_NONE && !l->bias_grad)) {
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory", l->label);
         goto fail;
@@ -351,6 +212,8 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     for (int t = 0; t < l->grid.n_tiles; ++t)
         if (l->tiles[t]) {
             l->batch_split = rpu_tile_batch_splittable(l->tiles[t]);
+            l->summable = rpu_tile_update_summable(l->tiles[t]);
+            l->x_all = rpu_tile_forward_reads_all(l->tiles[t]);
             break;
         }
     if (l->size > l->grid.n_tiles) { /* every rank knows the grid: all take this branch */
@@ -397,7 +260,7 @@ void rpu_conv_destroy(rpu_conv **layer) {
     free(l->tiles);
     rpu_tile_grid_free(&l->grid);
     free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->xoffs);
-    free(l->pbuf), free(l->obuf), free(l->acc);
+    free(l->pbuf), free(l->obuf), free(l->acc), free(l->bsum), free(l->bcounts);
     rpu_contrib_free(&l->ctab);
     rpu_deliver_buf_free(&l->dbuf);
     if (l->have_hcomm) MPI_Comm_free(&l->hcomm);
@@ -455,11 +318,6 @@ void rpu_conv_set_training(rpu_conv *l, bool training) {
 }
 
 /* ------------------------------------------------------------------ weights */
-
-/* Global output channel, input channel and column of a tile cell. */
-static inline int out_channel(const rpu_conv *l, const rpu_tile_slot *ts, int r) {
-    return ts->group * l->grid.out_per_group + ts->out_ch0 + r;
-}
 
 /* Sets every owned tile from the layer's weights: exactly (p NULL) or by closed-loop
  * pulsed programming (p; iterations and errors maxima over the owned tiles). Local. */
@@ -710,40 +568,30 @@ static rpu_patch_cols patch_cols(const rpu_conv *l, const rpu_tile_slot *ts) {
     return c;
 }
 
-/* Patches of tile ts from x [n, C, Lin] into X [n*Lout, cols] (patches_impl.h; the same
- * bits for use_indexed true and false). */
-static void gather_patches(const rpu_conv *l, const rpu_tile_slot *ts, const float *x, float *X) {
-    const rpu_patch_geom g = patch_geom(l);
+/* Patches of samples [s0, s1) of tile ts from x [n, C, Lin] into their rows of X [n*Lout,
+ * cols] (patches_impl.h; the same bits for use_indexed true and false). */
+static void gather_patches(const rpu_conv *l, const rpu_tile_slot *ts, const float *x, float *X,
+                           int s0, int s1) {
+    if (s1 <= s0) return;
+    rpu_patch_geom g = patch_geom(l);
     const rpu_patch_cols c = patch_cols(l, ts);
-    rpu_patch_gather(&g, &c, x, X);
+    g.n = s1 - s0;
+    rpu_patch_gather(&g, &c, x + (size_t)s0 * l->p.in_channels * l->Lin,
+                     X + (size_t)s0 * l->Lout * ts->cols);
 }
 
-/* Gradient vectors of tile ts: D [n*Lout, rows] from dy [n, Cout, Lout]. */
-static void gather_grads(const rpu_conv *l, const rpu_tile_slot *ts, const float *dy, float *D) {
+/* Gradient vectors of samples [s0, s1) of tile ts: their rows of D [n*Lout, rows] from dy
+ * [n, Cout, Lout]. */
+static void gather_grads(const rpu_conv *l, const rpu_tile_slot *ts, const float *dy, float *D,
+                         int s0, int s1) {
     const int Co = l->p.out_channels;
     const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
-    for (int n = 0; n < l->n; ++n)
+    for (int n = s0; n < s1; ++n)
         transpose(dy + ((size_t)n * Co + o0) * l->Lout, (size_t)l->Lout,
                   D + (size_t)n * l->Lout * ts->rows, (size_t)ts->rows, ts->rows, l->Lout);
 }
 
 /* ------------------------------------------------------------------ exact reduction */
-
-/* Scale exponent for sums of `terms` values of magnitude < 2^e: the sum stays below 2^62. */
-static int fixed_scale(double gmax, long terms) {
-    int e;
-    frexp(gmax, &e); /* gmax < 2^e */
-    int c = 0;
-    while ((1L << c) < terms)
-        ++c;
-    return 62 - e - c;
-}
-
-/* Every rank learns whether any rank failed before the next collective: every rank gets
- * the status and message of the lowest failing rank (rpu_agree). */
-static rpu_status agree_ok(rpu_conv *l, rpu_status local) {
-    return rpu_agree(l->comm, local);
-}
 
 /* Allreduce of {local max, local error} (MAX): global max and whether any rank failed. */
 static rpu_status agree_max(rpu_conv *l, rpu_status local, double *gmax, double lmax) {
@@ -758,28 +606,6 @@ static rpu_status agree_max(rpu_conv *l, rpu_status local, double *gmax, double 
                         l->label);
     *gmax = g[0];
     return RPU_OK;
-}
-
-/* 2^S as a double (exact for |S| < 1023). */
-static inline double pow2(int S) {
-    return ldexp(1.0, S);
-}
-
-/* a · 2^-S as a float with one rounding: the int64 -> float conversion rounds the exact sum
- * once (to nearest), the power-of-two scaling is exact, so the result is the correctly
- * rounded sum of the fixed-point terms. (Going through double would round twice.) down is
- * fixed_down(S): 2^-S as a float when that is a normal float (then (float)a · down, with
- * |(float)a| >= 1, is exact and vectorises), else 0 and ldexpf does the scaling. */
-static inline float fixed_down(int S) {
-    return (S >= -127 && S <= 126) ? ldexpf(1.0f, -S) : 0.0f;
-}
-static inline float from_fixed(int64_t a, int S, float down) {
-    return down != 0.0f ? (float)a * down : ldexpf((float)a, -S);
-}
-
-/* v · 2^S rounded to the nearest integer (the product is exact). */
-static inline int64_t to_fixed(float v, double scale) {
-    return (int64_t)llrint((double)v * scale);
 }
 
 /* ------------------------------------------------------------------ forward / backward */
@@ -826,6 +652,8 @@ static rpu_status set_shape(rpu_conv *l, int n, const int *in_size) {
         l->Lin *= l->in3[a];
         l->Lout *= l->out3[a];
     }
+    l->own = rpu_conv_own_samples_rule(&l->grid, l->size, l->Lout, l->batch_split && !l->x_all,
+                                       l->summable);
     return RPU_OK;
 }
 
@@ -840,22 +668,50 @@ static size_t max_tile_cols(const rpu_conv *l, int rows_instead) {
 
 /* ------------------------------------------------------------------ holders' shares */
 
-static int block_samples(const rpu_conv *l) {
-    return rpu_block_samples(l->Lout);
-}
-
-/* This rank's share of held tile t in the last forward's batch (rpu_tile_share). */
-typedef rpu_share share;
-
-static share holder_share(const rpu_conv *l, int t) {
-    return rpu_tile_share(&l->grid, t, l->rank, l->size, l->n, block_samples(l), l->batch_split);
-}
-
 /* The contributions of every rank to the output (outputs = 1) or to the input gradient
  * (0) of the last forward's batch, into l->ctab. Returns 0 when out of memory. */
 static int contrib_table(rpu_conv *l, int outputs) {
     return rpu_contrib_build(&l->ctab, &l->grid, l->size, l->n, block_samples(l), l->batch_split,
                              outputs);
+}
+
+/* What every rank needs of the layer's input (outputs 0) or output gradient (1), into
+ * l->ctab: its tiles' channels for the samples it computes, or for the whole batch when a
+ * training tile's update takes it (not summable). Returns 0 when out of memory. */
+static int need_table(rpu_conv *l, int outputs) {
+    const rpu_samples which = (l->training && !l->summable) || (!outputs && l->x_all)
+                                  ? RPU_SAMPLES_ALL
+                                  : RPU_SAMPLES_COMPUTED;
+    return rpu_contrib_build_samples(&l->ctab, &l->grid, l->size, l->n, block_samples(l),
+                                     l->batch_split, outputs, which);
+}
+
+/* The fetch of what this rank needs of v [n, C, L] from the owners of its samples
+ * (collective; nothing when the layer reads only its own samples). */
+static rpu_status fetch(rpu_conv *l, float *v, int C, size_t L, int outputs) {
+    if (l->size == 1 || l->own) return RPU_OK;
+    rpu_status s = need_table(l, outputs)
+                       ? rpu_fetch_prepare(&l->ctab, l->rank, l->n, C, L, &l->dbuf)
+                       : RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the fetch", l->label);
+    RPU_CHECK(agree_ok(l, s));
+    return rpu_fetch(l->comm, &l->ctab, l->n, C, L, v, &l->dbuf);
+}
+
+rpu_status rpu_conv_fetch_input(rpu_conv *l, float *x, int n, const int *in_size) {
+    if (!l || !x || (l->ndim > 0 && !in_size))
+        return RPU_FAIL(RPU_ERR_ARG, "fetch_input: NULL argument");
+    if (n < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: fetch_input: batch size %d < 1", l->label, n);
+    RPU_CHECK(set_shape(l, n, in_size));
+    l->have_x = l->have_dy = l->have_bgrad = 0;
+    return fetch(l, x, l->p.in_channels, (size_t)l->Lin, 0);
+}
+
+rpu_status rpu_conv_fetch_output_grad(rpu_conv *l, float *dy) {
+    if (!l || !dy) return RPU_FAIL(RPU_ERR_ARG, "fetch_output_grad: NULL argument");
+    if (l->n < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: fetch_output_grad before any forward", l->label);
+    return fetch(l, dy, l->p.out_channels, (size_t)l->Lout, 1);
 }
 
 /* Every rank's samples of v [n, C, L] to every rank (rpu_gather_parts; collective; the
@@ -871,6 +727,29 @@ static int patch_leader(const rpu_conv *l, int t) {
     for (int u = first; u < t; ++u)
         if (l->tiles[u]) return u;
     return t;
+}
+
+/* The samples [*s0, *s1) whose patches (inputs 1) or output gradients (0) held tile t
+ * needs: those its holder computes (the union over the tiles that share t's patches), or
+ * every sample for a training tile whose update is not summable (its update takes the
+ * whole batch) and for the patches of a forward that reads every vector
+ * (rpu_tile_forward_reads_all). */
+static void needed_samples(const rpu_conv *l, int t, int inputs, int *s0, int *s1) {
+    *s0 = 0;
+    *s1 = l->n;
+    if ((l->training && !l->summable) || (inputs && l->x_all)) return;
+    const share sh = holder_share(l, t);
+    *s0 = sh.c0;
+    *s1 = sh.c1;
+    for (int u = t + 1; u < l->grid.n_tiles; ++u) {
+        if (!l->tiles[u]) continue;
+        if (patch_leader(l, u) != t) break;
+        const share su = holder_share(l, u);
+        if (su.c1 > su.c0) {
+            if (*s1 <= *s0 || su.c0 < *s0) *s0 = su.c0;
+            if (su.c1 > *s1) *s1 = su.c1;
+        }
+    }
 }
 
 /* Sum over the owned tiles of their output widths (rows_instead = 1) or, once per input
@@ -909,7 +788,8 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
         if (l->tiles[t]) total += M * (size_t)l->grid.tiles[t].rows;
     if (s == RPU_OK &&
         (!grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * (total ? total : 1)) ||
-         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 0) + 1))))
+         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 0) + 1)) ||
+         (l->bias_grad && !grow((void **)&l->bsum, &l->bsum_cap, sizeof(double) * (size_t)n * Co))))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for a batch of %d", l->label, n);
     double lmax = 0;
     size_t off = 0, xoff = 0;
@@ -920,7 +800,9 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
         if (lead == t) { /* gather; the other tiles of the input split reuse the patches */
             l->xoffs[t] = xoff;
             xoff += M * (size_t)ts->cols;
-            gather_patches(l, ts, x, l->training ? l->xp + l->xoffs[t] : l->pbuf);
+            int g0, g1;
+            needed_samples(l, t, 1, &g0, &g1);
+            gather_patches(l, ts, x, l->training ? l->xp + l->xoffs[t] : l->pbuf, g0, g1);
         } else {
             l->xoffs[t] = l->xoffs[lead];
         }
@@ -985,9 +867,9 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
         s = rpu_deliver_prepare(&l->ctab, l->rank, n, Co, Lo, sizeof(int64_t), &l->dbuf);
     double gmax = 0;
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
-    const int S = fixed_scale(gmax > 0 ? gmax : 1.0, l->grid.n_in);
-    const double up = pow2(S);
-    const float down = fixed_down(S);
+    const int S = rpu_fixed_scale(gmax > 0 ? gmax : 1.0, l->grid.n_in);
+    const double up = rpu_pow2(S);
+    const float down = rpu_fixed_down(S);
     memset(l->acc, 0, sizeof(int64_t) * ny);
     off = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -1002,7 +884,7 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
             transpose(Y + (size_t)nn * Lo * ts->rows, (size_t)ts->rows, T, Lo, l->Lout, ts->rows);
             int64_t *a = l->acc + ((size_t)nn * Co + o0) * Lo;
             for (size_t q = 0; q < blk; ++q)
-                a[q] += to_fixed(T[q], up);
+                a[q] += rpu_to_fixed(T[q], up);
         }
         off += M * (size_t)ts->rows;
     }
@@ -1013,7 +895,7 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
             const int64_t *a = l->acc + ((size_t)nn * Co + c) * Lo;
             float *yo = y + ((size_t)nn * Co + c) * Lo;
             for (size_t p = 0; p < Lo; ++p)
-                yo[p] = from_fixed(a[p], S, down) + b;
+                yo[p] = rpu_from_fixed(a[p], S, down) + b;
         }
     if (replicated) RPU_CHECK(replicate(l, y, Co, Lo));
     l->have_x = l->training;
@@ -1038,30 +920,61 @@ static void col2im_sample(const rpu_conv *l, const rpu_tile_slot *ts, const floa
     rpu_patch_col2im(&g, &c, DX, nn, dst);
 }
 
-/* g[c] = the sum of dy [n, Co, L] over images and positions of channel c: the float values
- * summed in double in the order (image, position), rounded once. Eight channels at a time,
- * each with its own sum (the same additions in the same order), so that the additions of
- * different channels overlap instead of each waiting for the previous one. */
-static void bias_grad_sums(const float *dy, int n, int Co, int L, float *g) {
+/* ps[c] = the sum of one sample's dy [Co, L] over the positions of channel c, in double in
+ * position order. Eight channels at a time, each with its own sum (the same additions in
+ * the same order), so that the additions of different channels overlap instead of each
+ * waiting for the previous one. */
+static void bias_sample_sums(const float *dy, int Co, int L, double *ps) {
     enum { B = 8 };
     for (int c0 = 0; c0 < Co; c0 += B) {
         const int nb = Co - c0 < B ? Co - c0 : B;
         double acc[B] = {0};
-        for (int nn = 0; nn < n; ++nn) {
-            const float *d = dy + ((size_t)nn * Co + c0) * L;
-            if (nb == B) {
+        const float *d = dy + (size_t)c0 * L;
+        if (nb == B) {
+            for (int p = 0; p < L; ++p)
+                for (int j = 0; j < B; ++j)
+                    acc[j] += d[(size_t)j * L + p];
+        } else {
+            for (int j = 0; j < nb; ++j)
                 for (int p = 0; p < L; ++p)
-                    for (int j = 0; j < B; ++j)
-                        acc[j] += d[(size_t)j * L + p];
-            } else {
-                for (int j = 0; j < nb; ++j)
-                    for (int p = 0; p < L; ++p)
-                        acc[j] += d[(size_t)j * L + p];
-            }
+                    acc[j] += d[(size_t)j * L + p];
         }
         for (int j = 0; j < nb; ++j)
-            g[c0 + j] = (float)acc[j];
+            ps[c0 + j] = acc[j];
     }
+}
+
+/* The bias gradient of the last backward: per sample the sums over positions
+ * (bias_sample_sums), then the samples' sums added in sample order in double and rounded
+ * once to float, so the value does not depend on which rank summed which sample. Each rank
+ * sums its own samples (rpu_batch_part: every channel of them is there, whatever the
+ * layer fetched) and gathers the others' (one MPI_Allgatherv of doubles; collective). */
+static rpu_status bias_grad(rpu_conv *l, const float *dy) {
+    const int n = l->n, Co = l->p.out_channels, L = l->Lout;
+    int s0 = 0, s1 = n;
+    rpu_batch_part(n, l->rank, l->size, &s0, &s1);
+    for (int nn = s0; nn < s1; ++nn)
+        bias_sample_sums(dy + (size_t)nn * Co * L, Co, L, l->bsum + (size_t)nn * Co);
+    if (l->size > 1) {
+        int *counts = l->bcounts, *displs = l->bcounts + l->size;
+        for (int q = 0; q < l->size; ++q) {
+            int a, b;
+            rpu_batch_part(n, q, l->size, &a, &b);
+            counts[q] = (b - a) * Co;
+            displs[q] = a * Co;
+        }
+        const int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, l->bsum, counts, displs,
+                                      MPI_DOUBLE, l->comm);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allgatherv");
+    }
+    for (int c = 0; c < Co; ++c) {
+        double a = 0;
+        for (int nn = 0; nn < n; ++nn)
+            a += l->bsum[(size_t)nn * Co + c];
+        l->bias_grad[c] = (float)a;
+    }
+    l->have_bgrad = 1;
+    return RPU_OK;
 }
 
 /* Tiles contributing to one element of the input gradient: one per output split times the
@@ -1076,7 +989,7 @@ static int dx_terms(const rpu_conv *l) {
 static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int replicated) {
     if (!l || !dy) return RPU_FAIL(RPU_ERR_ARG, "backward: NULL argument");
     if (l->n < 1) return RPU_FAIL(RPU_ERR_ARG, "layer %s: backward before any forward", l->label);
-    const int n = l->n, Co = l->p.out_channels, C = l->p.in_channels, K = l->K;
+    const int n = l->n, C = l->p.in_channels, K = l->K;
     const size_t M = (size_t)n * l->Lout;
     if (l->training) {
         if (!grow((void **)&l->dp, &l->dp_cap, sizeof(float) * M * (owned_width(l, 1) + 1)))
@@ -1085,15 +998,14 @@ static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int rep
         size_t doff = 0;
         for (int t = 0; t < l->grid.n_tiles; ++t) {
             if (!l->tiles[t]) continue;
-            gather_grads(l, &l->grid.tiles[t], dy, l->dp + doff);
+            int g0, g1;
+            needed_samples(l, t, 0, &g0, &g1);
+            gather_grads(l, &l->grid.tiles[t], dy, l->dp + doff, g0, g1);
             doff += M * (size_t)l->grid.tiles[t].rows;
         }
         l->have_dy = 1;
     }
-    if (l->bias_grad) {
-        bias_grad_sums(dy, n, Co, l->Lout, l->bias_grad);
-        l->have_bgrad = 1;
-    }
+    if (l->bias_grad) RPU_CHECK(bias_grad(l, dy));
     if (!dx) return RPU_OK;
     rpu_status s = RPU_OK;
     size_t total = 0;
@@ -1109,7 +1021,10 @@ static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int rep
         const rpu_tile_slot *ts = &l->grid.tiles[t];
         float *D = l->training ? l->dp + doff : l->pbuf;
         doff += M * (size_t)ts->rows;
-        if (!l->training) gather_grads(l, ts, dy, D);
+        if (!l->training) {
+            const share sg = holder_share(l, t);
+            gather_grads(l, ts, dy, D, sg.c0, sg.c1);
+        }
         float *DX = l->obuf + off;
         const share sh = holder_share(l, t);
         const int L = l->Lout;
@@ -1166,9 +1081,9 @@ static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int rep
     RPU_CHECK(agree_max(l, s, &gmax, lmax));
     /* each tile's col2im in float (a fixed order within the tile; a value sums at most K
      * terms), then the tiles' images summed in int64 (dx_terms per element) */
-    const int S = fixed_scale(gmax > 0 ? gmax * K : 1.0, (long)dx_terms(l));
-    const double up = pow2(S);
-    const float down = fixed_down(S);
+    const int S = rpu_fixed_scale(gmax > 0 ? gmax * K : 1.0, (long)dx_terms(l));
+    const double up = rpu_pow2(S);
+    const float down = rpu_fixed_down(S);
     memset(l->acc, 0, sizeof(int64_t) * nx);
     off = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
@@ -1184,14 +1099,14 @@ static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int rep
             col2im_sample(l, ts, DX, nn, T);
             int64_t *a = l->acc + ((size_t)nn * C + c0) * Li;
             for (size_t q = 0; q < img; ++q)
-                a[q] += to_fixed(T[q], up);
+                a[q] += rpu_to_fixed(T[q], up);
         }
         off += M * (size_t)ts->cols;
     }
     RPU_CHECK(rpu_deliver(l->comm, RPU_DELIVER_ADD_INT64, &l->ctab, n, C, Li, l->acc, &l->dbuf));
     const size_t q0 = (size_t)p0 * C * Li, q1 = (size_t)p1 * C * Li;
     for (size_t q = q0; q < q1; ++q)
-        dx[q] = from_fixed(l->acc[q], S, down);
+        dx[q] = rpu_from_fixed(l->acc[q], S, down);
     if (replicated) RPU_CHECK(replicate(l, dx, C, Li));
     return RPU_OK;
 }
@@ -1216,168 +1131,6 @@ rpu_status rpu_conv_drift(rpu_conv *l, double t_inference, uint32_t draw) {
     for (int t = 0; t < l->grid.n_tiles; ++t)
         if (l->tiles[t])
             RPU_CHECK(tile_error(l, t, rpu_tile_drift_to(l->tiles[t], t_inference, draw)));
-    return RPU_OK;
-}
-
-/* Offset of owned tile t's output gradients in dp (the owned tiles' blocks in order). */
-static size_t grad_offset(const rpu_conv *l, int t) {
-    const size_t M = (size_t)l->n * l->Lout;
-    size_t doff = 0;
-    for (int u = 0; u < t; ++u)
-        if (l->tiles[u]) doff += M * (size_t)l->grid.tiles[u].rows;
-    return doff;
-}
-
-static rpu_status need_kept(const rpu_conv *l, const char *fn) {
-    if (!l->have_x || !l->have_dy)
-        return RPU_FAIL(RPU_ERR_ARG,
-                        "layer %s: %s needs a training-mode forward and backward first (none "
-                        "kept since the last forward)",
-                        l->label, fn);
-    return RPU_OK;
-}
-
-rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad) {
-    if (!l || !grad) return RPU_FAIL(RPU_ERR_ARG, "get_tile_grad: NULL argument");
-    if (t < 0 || t >= l->grid.n_tiles || !l->tiles[t])
-        return RPU_FAIL(RPU_ERR_ARG, "layer %s: get_tile_grad: tile %d is not owned by rank %d",
-                        l->label, t, l->rank);
-    RPU_CHECK(need_kept(l, "get_tile_grad"));
-    const size_t M = (size_t)l->n * l->Lout;
-    return tile_error(l, t,
-                      rpu_tile_weight_grad(l->tiles[t], l->xp + l->xoffs[t],
-                                           l->dp + grad_offset(l, t), (int)M, RPU_WEIGHTS_STORED,
-                                           grad));
-}
-
-rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad) {
-    if (!l) return RPU_FAIL(RPU_ERR_ARG, "get_grad: NULL layer");
-    RPU_CHECK(bias_rule(l, bias_grad, "get_grad", "bias_grad"));
-    if (bias_grad && !l->have_bgrad)
-        return RPU_FAIL(RPU_ERR_ARG, "layer %s: get_grad needs a backward of the last forward",
-                        l->label);
-    if (!weight_grad) {
-        memcpy(bias_grad, l->bias_grad, sizeof(float) * (size_t)l->p.out_channels);
-        return RPU_OK;
-    }
-    /* every rank takes part in the collective below, even after a local failure */
-    rpu_status s = need_kept(l, "get_grad");
-    const int O = l->p.out_channels, Kc = (l->p.in_channels / l->p.groups) * l->K;
-    const size_t nw = (size_t)O * Kc, M = (size_t)l->n * l->Lout;
-    /* each value has one owner: a bitwise OR over ranks assembles them exactly */
-    uint32_t *bits = (uint32_t *)calloc(nw ? nw : 1, sizeof(uint32_t));
-    if (s == RPU_OK && !bits)
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the weight gradient", l->label);
-    for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
-        if (!l->tiles[t]) continue;
-        const rpu_tile_slot *ts = &l->grid.tiles[t];
-        float *g = (float *)malloc(sizeof(float) * (size_t)ts->rows * ts->cols);
-        if (!g) {
-            s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the weight gradient",
-                         l->label);
-            break;
-        }
-        s = tile_error(l, t,
-                       rpu_tile_weight_grad(l->tiles[t], l->xp + l->xoffs[t],
-                                            l->dp + grad_offset(l, t), (int)M, RPU_WEIGHTS_SCALED,
-                                            g));
-        for (int r = 0; r < ts->rows && s == RPU_OK; ++r)
-            memcpy(bits + (size_t)out_channel(l, ts, r) * Kc + (size_t)ts->col0,
-                   g + (size_t)r * ts->cols, sizeof(float) * (size_t)ts->ncol);
-        free(g);
-    }
-    s = agree_ok(l, s);
-    if (s == RPU_OK) {
-        int rc = MPI_Allreduce(MPI_IN_PLACE, bits, (int)nw, MPI_UINT32_T, MPI_BOR, l->comm);
-        if (rc != MPI_SUCCESS) s = mpi_fail(rc, "MPI_Allreduce");
-    }
-    if (s == RPU_OK) {
-        memcpy(weight_grad, bits, sizeof(float) * nw);
-        if (bias_grad) memcpy(bias_grad, l->bias_grad, sizeof(float) * (size_t)O);
-    }
-    free(bits);
-    return s;
-}
-
-/* Rows [r0, r1) of held tile t that holder m of h updates: consecutive runs of whole
- * blocks of B rows (rpu_tile_update_row_block), as even as blocks allow. */
-static void holder_rows(const rpu_tile_slot *ts, int B, int m, int h, int *r0, int *r1) {
-    const int nb = (ts->rows + B - 1) / B;
-    const int b0 = (int)((int64_t)nb * m / h), b1 = (int)((int64_t)nb * (m + 1) / h);
-    *r0 = b0 * B < ts->rows ? b0 * B : ts->rows;
-    *r1 = b1 * B < ts->rows ? b1 * B : ts->rows;
-}
-
-/* The update of tile t split over its holders (collective on hcomm): each updates its
- * rows, then every holder gathers everyone's rows of the arrays the update writes. An
- * update that cannot be split (rpu_tile_update_row_splittable) runs whole on every
- * holder: the same draws from the same streams keep the copies identical without a
- * message. */
-static rpu_status update_split(rpu_conv *l, int t, const float *X, const float *D, int M,
-                               float lr) {
-    rpu_tile *tile = l->tiles[t];
-    const rpu_tile_slot *ts = &l->grid.tiles[t];
-    if (!rpu_tile_update_row_splittable(tile))
-        return tile_error(l, t, rpu_tile_update(tile, X, D, M, lr));
-    const int h = ts->holders, m = rpu_tile_holder_index(ts, l->rank, l->size);
-    const int B = rpu_tile_update_row_block(tile);
-    int r0, r1;
-    holder_rows(ts, B, m, h, &r0, &r1);
-    rpu_status s = tile_error(l, t, rpu_tile_update_rows(tile, X, D, M, lr, r0, r1));
-    int *counts = (int *)malloc(sizeof(int) * 2 * (size_t)h);
-    if (s == RPU_OK && !counts)
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory to share tile %d's rows", l->label, t);
-    if ((s = rpu_agree(l->hcomm, s)) != RPU_OK) {
-        free(counts);
-        return s;
-    }
-    int *displs = counts + h;
-    for (int q = 0; q < h; ++q) {
-        int a, b;
-        holder_rows(ts, B, q, h, &a, &b);
-        counts[q] = (b - a) * ts->cols;
-        displs[q] = a * ts->cols;
-    }
-    float *arrays[4];
-    const int na = rpu_tile_update_arrays(tile, arrays, 4);
-    for (int a = 0; a < na && s == RPU_OK; ++a) {
-        int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, arrays[a], counts, displs,
-                                MPI_FLOAT, l->hcomm);
-        if (rc != MPI_SUCCESS) s = mpi_fail(rc, "MPI_Allgatherv");
-    }
-    rpu_tile_rows_copied(tile);
-    free(counts);
-    return s;
-}
-
-rpu_status rpu_conv_update(rpu_conv *l, float lr) {
-    if (!l) return RPU_FAIL(RPU_ERR_ARG, "update: NULL layer");
-    if (!(lr >= 0) || !isfinite(lr))
-        return RPU_FAIL(RPU_ERR_ARG, "layer %s: learning rate %g must be >= 0", l->label,
-                        (double)lr);
-    RPU_CHECK(need_kept(l, "update"));
-    const size_t M = (size_t)l->n * l->Lout;
-    size_t doff = 0;
-    for (int t = 0; t < l->grid.n_tiles; ++t) {
-        if (!l->tiles[t]) continue;
-        const rpu_tile_slot *ts = &l->grid.tiles[t];
-        const float *X = l->xp + l->xoffs[t], *D = l->dp + doff;
-        if (ts->holders > 1 && l->have_hcomm)
-            RPU_CHECK(update_split(l, t, X, D, (int)M, lr));
-        else
-            RPU_CHECK(tile_error(l, t, rpu_tile_update(l->tiles[t], X, D, (int)M, lr)));
-        RPU_CHECK(tile_error(l, t, rpu_tile_post_update(l->tiles[t])));
-        doff += M * (size_t)ts->rows;
-    }
-    return RPU_OK;
-}
-
-rpu_status rpu_conv_post_update(rpu_conv *l) {
-    if (!l) return RPU_FAIL(RPU_ERR_ARG, "post_update: NULL layer");
-    for (int t = 0; t < l->grid.n_tiles; ++t) {
-        if (!l->tiles[t]) continue;
-        RPU_CHECK(tile_error(l, t, rpu_tile_post_update(l->tiles[t])));
-    }
     return RPU_OK;
 }
 

@@ -14,12 +14,17 @@
  *             floats);
  *   backward: with an input gradient only; the same with batch x in x Lin, one contributing
  *             tile per input element when dx_terms = n_out x in_share == 1;
+ *             A layer with a bias on more than one rank first gathers the per-sample
+ *             bias-gradient sums (MPI_Allgatherv of batch x out doubles), with or without
+ *             an input gradient;
  *   update:   for each tile this rank holds with other holders (more ranks than tiles,
- *             rpu_tile_slot.holders > 1) whose update splits by rows
- *             (rpu_tile_update_row_splittable): rpu_agree on the holders' communicator
- *             (MPI_Allreduce of 1 int) and one MPI_Allgatherv of the tile's rows x cols
- *             floats per array the update writes (rpu_tile_update_arrays); else nothing
- *             (each rank updates its own tiles).
+ *             rpu_tile_slot.holders > 1): a summed update (rpu_tile_update_summable):
+ *             MPI_Allreduce of the bound and an error flag (2 doubles), then of the
+ *             tile's rows x cols int64 gradient sums, on the holders' communicator; else
+ *             one that splits by rows (rpu_tile_update_row_splittable): rpu_agree on the
+ *             holders' communicator (MPI_Allreduce of 1 int) and one MPI_Allgatherv of the
+ *             tile's rows x cols floats per array the update writes
+ *             (rpu_tile_update_arrays); else nothing (each rank updates its own tiles).
  * mpi_tests/test_comm_plan.c counts the calls of real steps with a PMPI wrapper and fails
  * when this file and layer.c disagree. */
 #include "rpusim/layer.h"
@@ -67,6 +72,67 @@ rpu_status rpu_conv_placement(const rpu_conv_params *p, const rpu_config *cfg, i
     return RPU_OK;
 }
 
+/* Output positions per sample of p on in_size (1 for a linear layer). */
+static rpu_status out_positions(const rpu_conv_params *p, const int *in_size, int64_t *Lin,
+                                int64_t *Lout) {
+    *Lin = *Lout = 1;
+    if (p->ndim == 0) return RPU_OK;
+    if (!in_size) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_comm_plan: in_size is NULL");
+    int out[3] = {1, 1, 1};
+    RPU_CHECK(rpu_conv_output_size(p, in_size, out));
+    for (int a = 0; a < p->ndim; ++a) {
+        *Lin *= in_size[a];
+        *Lout *= out[a];
+    }
+    return RPU_OK;
+}
+
+/* The config's properties that decide the layer's messages, asked of a small tile of it:
+ * whether a tile's holders split the batch (rpu_tile_batch_splittable), whether and how
+ * they split the update. */
+typedef struct {
+    bool batch_split, summable, x_all;
+    int split, arrays;
+} config_props;
+
+static rpu_status probe_config(const rpu_conv_params *p, const rpu_config *cfg, config_props *c) {
+    rpu_tile_params tp = {.out_size = 2, .in_size = 2, .seed = 1, .mac = p->mac};
+    rpu_tile *probe = NULL;
+    RPU_CHECK(rpu_tile_create(&tp, cfg, &probe));
+    float *a[8];
+    c->batch_split = rpu_tile_batch_splittable(probe);
+    c->split = rpu_tile_update_row_splittable(probe);
+    c->summable = rpu_tile_update_summable(probe);
+    c->x_all = rpu_tile_forward_reads_all(probe);
+    c->arrays = rpu_tile_update_arrays(probe, a, 8);
+    rpu_tile_destroy(&probe);
+    return RPU_OK;
+}
+
+/* The positions per sample and the grid on `ranks` ranks (free it with
+ * rpu_tile_grid_free). */
+static rpu_status setup(const rpu_conv_params *p, const rpu_config *cfg, const int *in_size,
+                        int ranks, int64_t *Lin, int64_t *Lout, rpu_tile_grid *g) {
+    RPU_CHECK(out_positions(p, in_size, Lin, Lout));
+    return rpu_conv_placement(p, cfg, ranks, g);
+}
+
+rpu_status rpu_conv_own_samples(const rpu_conv_params *p, const rpu_config *cfg, const int *in_size,
+                                int ranks, bool *own) {
+    if (!own) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_own_samples: own is NULL");
+    *own = false;
+    if (!p || !cfg) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_own_samples: params or config is NULL");
+    int64_t Lin, Lout;
+    rpu_tile_grid g;
+    config_props c;
+    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
+    rpu_status s = probe_config(p, cfg, &c);
+    if (s == RPU_OK)
+        *own = rpu_conv_own_samples_rule(&g, ranks, Lout, c.batch_split && !c.x_all, c.summable);
+    rpu_tile_grid_free(&g);
+    return s;
+}
+
 /* Appends one call (counting it even when there is no room). */
 static void add(rpu_comm_call *calls, int max, int *n, rpu_phase phase, rpu_comm_op op,
                 int64_t count, int type_bytes, int group, const char *what) {
@@ -104,36 +170,14 @@ static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batc
     if (max_calls < 0 || (max_calls > 0 && !calls))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_comm_plan: %d calls wanted in a NULL array",
                         max_calls);
-    /* spatial elements of the input and the output */
-    int64_t Lin = 1, Lout = 1;
-    if (p->ndim > 0) {
-        if (!in_size) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_comm_plan: in_size is NULL");
-        int out[3] = {1, 1, 1};
-        RPU_CHECK(rpu_conv_output_size(p, in_size, out));
-        for (int a = 0; a < p->ndim; ++a) {
-            Lin *= in_size[a];
-            Lout *= out[a];
-        }
-    }
+    /* spatial elements of the input and the output, the grid, the config's properties */
+    int64_t Lin, Lout;
     rpu_tile_grid g;
-    RPU_CHECK(rpu_conv_placement(p, cfg, ranks, &g));
-    /* properties of the config, asked of a small tile of it: whether a tile's holders split
-     * the batch (rpu_tile_batch_splittable), whether and how they split the update */
-    rpu_status s = RPU_OK;
-    bool batch_split = true;
-    int split = 0, arrays = 0;
-    {
-        rpu_tile_params tp = {.out_size = 2, .in_size = 2, .seed = 1, .mac = p->mac};
-        rpu_tile *probe = NULL;
-        s = rpu_tile_create(&tp, cfg, &probe);
-        if (s == RPU_OK) {
-            float *a[8];
-            batch_split = rpu_tile_batch_splittable(probe);
-            split = rpu_tile_update_row_splittable(probe);
-            arrays = rpu_tile_update_arrays(probe, a, 8);
-            rpu_tile_destroy(&probe);
-        }
-    }
+    config_props c = {.batch_split = true};
+    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
+    rpu_status s = probe_config(p, cfg, &c);
+    const bool batch_split = c.batch_split, summable = c.summable;
+    const int split = c.split, arrays = c.arrays;
     const int n_in = g.n_in, dx_terms = g.n_out * g.in_share;
     const int64_t ny = (int64_t)batch * p->out_channels * Lout;
     const int64_t nx = (int64_t)batch * p->in_channels * Lin;
@@ -156,6 +200,10 @@ static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batc
     if (s == RPU_OK)
         result_calls(calls, max_calls, &n, RPU_PHASE_FORWARD, n_in == 1, sent, ny, ranks, parts,
                      fwd_what);
+    if (s == RPU_OK && ranks > 1 && p->bias != RPU_BIAS_NONE)
+        add(calls, max_calls, &n, RPU_PHASE_BACKWARD, RPU_COMM_ALLGATHER,
+            (int64_t)batch * p->out_channels, 8, ranks,
+            "every rank's per-sample bias-gradient sums (double)");
     if (s == RPU_OK && input_grad) {
         if (!rpu_contrib_build(&tab, &g, ranks, batch, spb, batch_split, false))
             s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
@@ -166,10 +214,18 @@ static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batc
                          parts, bwd_what);
     }
     rpu_contrib_free(&tab);
-    /* update: the holders of a tile whose update splits by rows share their rows */
+    /* update: the holders of a tile with a summable update add their blocks' gradients; of
+     * one whose update splits by rows share their rows */
     for (int t = 0; t < g.n_tiles && s == RPU_OK; ++t) {
         const rpu_tile_slot *ts = &g.tiles[t];
         if (ts->holders <= 1 || rpu_tile_holder_index(ts, rank, ranks) < 0) continue;
+        if (summable) {
+            add(calls, max_calls, &n, RPU_PHASE_UPDATE, RPU_COMM_ALLREDUCE, 2, 8, ts->holders,
+                "bound of the blocks' gradients and error flag (2 doubles)");
+            add(calls, max_calls, &n, RPU_PHASE_UPDATE, RPU_COMM_ALLREDUCE,
+                (int64_t)ts->rows * ts->cols, 8, ts->holders, "the holders' gradient sums (int64)");
+            continue;
+        }
         if (!split) continue;
         add(calls, max_calls, &n, RPU_PHASE_UPDATE, RPU_COMM_ALLREDUCE, 1, 4, ts->holders,
             "status of the holders' row update (rpu_agree, int)");
@@ -193,4 +249,38 @@ rpu_status rpu_conv_comm_plan_parts(const rpu_conv_params *p, const rpu_config *
                                     const int *in_size, bool input_grad, int ranks, int rank,
                                     rpu_comm_call *calls, int max_calls, int *n_calls) {
     return plan(p, cfg, batch, in_size, input_grad, ranks, rank, true, calls, max_calls, n_calls);
+}
+
+rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
+                               const int *in_size, bool outputs, int ranks, int rank, bool *issued,
+                               int64_t *sent) {
+    if (!issued || !sent) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: NULL result");
+    *issued = false;
+    *sent = 0;
+    if (!p || !cfg) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: params or config is NULL");
+    if (batch < 1) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: batch %d < 1", batch);
+    if (ranks < 1 || rank < 0 || rank >= ranks)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: rank %d outside [0, %d)", rank, ranks);
+    int64_t Lin, Lout;
+    rpu_tile_grid g;
+    config_props c = {.batch_split = true};
+    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
+    rpu_status s = probe_config(p, cfg, &c);
+    if (s == RPU_OK && ranks > 1 &&
+        !rpu_conv_own_samples_rule(&g, ranks, Lout, c.batch_split && !c.x_all, c.summable)) {
+        /* as layer.c's need_table, for a training step */
+        rpu_contrib_table tab = {0};
+        const rpu_samples which =
+            c.summable && (outputs || !c.x_all) ? RPU_SAMPLES_COMPUTED : RPU_SAMPLES_ALL;
+        if (!rpu_contrib_build_samples(&tab, &g, ranks, batch, rpu_block_samples((int)Lout),
+                                       c.batch_split, outputs, which))
+            s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
+        else
+            rpu_fetch_volume(&tab, rank, batch, outputs ? p->out_channels : p->in_channels,
+                             (size_t)(outputs ? Lout : Lin), sent, NULL);
+        rpu_contrib_free(&tab);
+        *issued = s == RPU_OK;
+    }
+    rpu_tile_grid_free(&g);
+    return s;
 }

@@ -22,6 +22,7 @@ typedef struct {
     int out_c, out_nd, out_sp[3]; /* output shape per sample */
     size_t in_n, out_n;           /* elements per sample */
     rpu_conv *conv;               /* conv, or the conv behind lin */
+    bool own;                     /* conv reads only each rank's samples (rpu_conv_own_samples) */
     rpu_linear *lin;
     rpu_pool_params pool;
     int32_t *argmax;
@@ -174,6 +175,9 @@ static rpu_status build_layer(rpu_net *net, net_layer *L) {
     }
     L->in_n = prod(L->in_c, L->in_nd, L->in_sp);
     L->out_n = prod(L->out_c, L->out_nd, L->out_sp);
+    if (L->conv)
+        RPU_CHECK(rpu_conv_own_samples(rpu_conv_get_params(L->conv), rpu_conv_config(L->conv),
+                                       L->in_sp, net->ranks, &L->own));
     if (L->conv && rpu_conv_get_params(L->conv)->bias == RPU_BIAS_DIGITAL &&
         !(L->mom = (float *)calloc((size_t)L->out_c, sizeof(float))))
         return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the bias momentum of layer %s", s->name);
@@ -313,11 +317,12 @@ static void own_part(const rpu_net *net, int n, int *s0, int *s1) {
     rpu_batch_part(n, net->rank, net->ranks, s0, s1);
 }
 
-/* The forward. Activations are distributed by samples: an analog layer takes the whole
- * batch (its tiles' holders split it, and the update needs all of it) and delivers each
- * rank its own samples (rpu_conv_forward_part); the digital layers after it compute only
- * those; the next analog layer's input (and the logits) are gathered from every rank's
- * part first. */
+/* The forward. Activations are distributed by samples: an analog layer fetches what its
+ * tiles read of the other ranks' samples (rpu_conv_fetch_input: their input channels for
+ * the samples they compute, all samples where a pulsed update needs them; nothing for a
+ * layer that reads only its own samples) and delivers each rank its own samples of the
+ * output (rpu_conv_forward_part); the digital layers after it compute only those; the
+ * logits are gathered from every rank's part at the end. */
 rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits) {
     if (!net || !x || n < 1) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_forward: bad arguments");
     RPU_CHECK(ensure_batch(net, n));
@@ -335,7 +340,7 @@ rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits) {
         const float *xi = in + (size_t)s0 * in_n; /* this rank's samples */
         float *yo = L->y + (size_t)s0 * L->out_n;
         const double t0 = net->profiling ? now() : 0;
-        if (L->conv && !whole) RPU_CHECK(gather_parts(net, in, n, in_n));
+        if (L->conv && !whole && !L->own) RPU_CHECK(rpu_conv_fetch_input(L->conv, in, n, L->in_sp));
         switch (L->spec->type) {
         case EXP_CONV1D:
         case EXP_CONV2D:
@@ -384,9 +389,9 @@ rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits) {
     return RPU_OK;
 }
 
-/* The backward, distributed as the forward: an analog layer takes the whole output
- * gradient (its update needs every sample's) and delivers each rank the input gradient
- * of its own samples; the digital layers below it compute only those. */
+/* The backward, distributed as the forward: an analog layer fetches what its tiles read of
+ * the output gradient (rpu_conv_fetch_output_grad) and delivers each rank the input
+ * gradient of its own samples; the digital layers below it compute only those. */
 rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, int *correct) {
     if (!net || !labels || !loss || net->n < 1)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_net_backward: needs a forward first");
@@ -407,7 +412,7 @@ rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, i
         const float *dyo = L->dy + (size_t)s0 * L->out_n, *yo = L->y + (size_t)s0 * L->out_n;
         float *dxi = dx ? dx + (size_t)s0 * in_n : NULL;
         const double t0 = net->profiling ? now() : 0;
-        if (L->conv && !whole) RPU_CHECK(gather_parts(net, L->dy, n, L->out_n));
+        if (L->conv && !whole && !L->own) RPU_CHECK(rpu_conv_fetch_output_grad(L->conv, L->dy));
         switch (L->spec->type) {
         case EXP_CONV1D:
         case EXP_CONV2D:

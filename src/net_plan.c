@@ -1,9 +1,10 @@
 /* The communication plan of a network's training step: its analog layers' plans for
  * results by parts (rpu_conv_comm_plan_parts, src/layer_plan.c) in the order
- * rpu_net_forward, rpu_net_backward and rpu_net_update call the layers (src/net.c), and
- * the network's own gathers of every rank's samples: of an analog layer's input (unless it
- * is the data) and of the logits in the forward, of an analog layer's output gradient
- * (unless it is the loss's) in the backward. Digital layers communicate nothing. */
+ * rpu_net_forward, rpu_net_backward and rpu_net_update call the layers (src/net.c), the
+ * fetches of what an analog layer reads of other ranks' samples (rpu_conv_fetch_plan): of
+ * its input (unless it is the data) in the forward, of its output gradient (unless it is
+ * the loss's) in the backward, and the gather of every rank's samples of the logits.
+ * Digital layers communicate nothing. */
 #include "rpusim/net.h"
 
 #include "error_impl.h"
@@ -43,8 +44,37 @@ static rpu_status layer_phase(const rpu_net *net, int k, rpu_phase phase, int ba
     return RPU_OK;
 }
 
-/* Appends the network's MPI_Allgatherv of every rank's samples of layer k's input (in 1)
- * or output (0) on a batch of `batch`: count = the whole batch's elements. */
+/* Appends the fetch of layer k's input (outputs false) or output gradient (true): the
+ * status check (rpu_agree, 1 int) and the MPI_Alltoallv (count: elements this rank sends),
+ * where the layer fetches at all (rpu_conv_fetch_plan). */
+static rpu_status fetch(rpu_comm_call *calls, int max, int *n, int k, rpu_phase phase, int batch,
+                        const rpu_net_layer *info, bool outputs, int ranks, int rank) {
+    bool issued = false;
+    int64_t sent = 0;
+    RPU_CHECK(rpu_conv_fetch_plan(rpu_conv_get_params(info->conv), rpu_conv_config(info->conv),
+                                  batch, info->in_sp, outputs, ranks, rank, &issued, &sent));
+    if (!issued) return RPU_OK;
+    if (calls && *n < max)
+        calls[*n] = (rpu_comm_call){k,     phase, RPU_COMM_ALLREDUCE,       1, 4,
+                                    ranks, -1,    "status (rpu_agree, int)"};
+    ++*n;
+    if (calls && *n < max)
+        calls[*n] = (rpu_comm_call){
+            k,
+            phase,
+            RPU_COMM_ALLTOALL,
+            sent,
+            4,
+            ranks,
+            -1,
+            outputs ? "the output gradient a rank's tiles read of other ranks' samples (float)"
+                    : "the input a rank's tiles read of other ranks' samples (float)"};
+    ++*n;
+    return RPU_OK;
+}
+
+/* Appends the network's MPI_Allgatherv of every rank's samples of layer k's output (the
+ * logits) on a batch of `batch`: count = the whole batch's elements. */
 static void gather(rpu_comm_call *calls, int max, int *n, int k, rpu_phase phase, int batch,
                    const rpu_net_layer *info, int in, int ranks, const char *what) {
     if (ranks <= 1) return;
@@ -57,8 +87,17 @@ static void gather(rpu_comm_call *calls, int max, int *n, int k, rpu_phase phase
     ++*n;
 }
 
-rpu_net_gathers rpu_net_gathers_at(int k, int n_layers, bool analog) {
-    rpu_net_gathers g = {analog && k > 0, k == n_layers - 1, analog && k < n_layers - 1};
+/* Whether analog layer info reads only each rank's own samples on `ranks` ranks. */
+static rpu_status layer_own(const rpu_net_layer *info, int ranks, bool *own) {
+    *own = false;
+    if (!info->conv) return RPU_OK;
+    return rpu_conv_own_samples(rpu_conv_get_params(info->conv), rpu_conv_config(info->conv),
+                                info->in_sp, ranks, own);
+}
+
+rpu_net_gathers rpu_net_gathers_at(int k, int n_layers, bool analog, bool own) {
+    rpu_net_gathers g = {analog && !own && k > 0, k == n_layers - 1,
+                         analog && !own && k < n_layers - 1};
     return g;
 }
 
@@ -75,10 +114,12 @@ rpu_status rpu_net_comm_plan(const rpu_net *net, int batch, int ranks, int rank,
     rpu_net_layer info;
     for (int k = 0; k < L; ++k) {
         RPU_CHECK(rpu_net_layer_info(net, k, &info));
-        const rpu_net_gathers g = rpu_net_gathers_at(k, L, info.conv != NULL);
-        if (g.input)
-            gather(calls, max_calls, &n, k, RPU_PHASE_FORWARD, batch, &info, 1, ranks,
-                   "every rank's samples of a layer's input (float)");
+        bool own = false;
+        RPU_CHECK(layer_own(&info, ranks, &own));
+        const rpu_net_gathers g = rpu_net_gathers_at(k, L, info.conv != NULL, own);
+        if (g.input && ranks > 1)
+            RPU_CHECK(fetch(calls, max_calls, &n, k, RPU_PHASE_FORWARD, batch, &info, false, ranks,
+                            rank));
         RPU_CHECK(layer_phase(net, k, RPU_PHASE_FORWARD, batch, ranks, rank, calls, max_calls, &n));
         if (g.logits)
             gather(calls, max_calls, &n, k, RPU_PHASE_FORWARD, batch, &info, 0, ranks,
@@ -87,9 +128,11 @@ rpu_status rpu_net_comm_plan(const rpu_net *net, int batch, int ranks, int rank,
     for (int k = L - 1; k >= 0; --k) {
         RPU_CHECK(rpu_net_layer_info(net, k, &info));
         if (k == 0 && !info.conv) break; /* no gradient for the data */
-        if (rpu_net_gathers_at(k, L, info.conv != NULL).output_grad)
-            gather(calls, max_calls, &n, k, RPU_PHASE_BACKWARD, batch, &info, 0, ranks,
-                   "every rank's samples of a layer's output gradient (float)");
+        bool own = false;
+        RPU_CHECK(layer_own(&info, ranks, &own));
+        if (rpu_net_gathers_at(k, L, info.conv != NULL, own).output_grad && ranks > 1)
+            RPU_CHECK(fetch(calls, max_calls, &n, k, RPU_PHASE_BACKWARD, batch, &info, true, ranks,
+                            rank));
         RPU_CHECK(
             layer_phase(net, k, RPU_PHASE_BACKWARD, batch, ranks, rank, calls, max_calls, &n));
     }

@@ -749,3 +749,7 @@ rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {
 bool rpu_tile_batch_splittable(const rpu_tile *t) {
     return t && t->cfg.backward.noise_management != RPU_NM_AVERAGE_ABS_MAX;
 }
+
+bool rpu_tile_forward_reads_all(const rpu_tile *t) {
+    return t && t->cfg.forward.noise_management == RPU_NM_AVERAGE_ABS_MAX;
+}

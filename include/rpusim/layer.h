@@ -170,8 +170,9 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
 
 /* Backward (collective) of the last forward: dy [n, out_channels, out_size...] -> dx
  * [n, in_channels, in_size...] (dx may be NULL when no input gradient is needed; the
- * call is then local). Keeps dy (training mode) for update and get_grad, and computes the
- * bias gradient. */
+ * call is then local unless the layer has a bias and more than one rank: every rank sums
+ * the bias gradient of its own samples, then they are gathered). Keeps dy (training mode)
+ * for update and get_grad, and computes the bias gradient. */
 rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx);
 
 /* Results by parts. Rank r of P owns samples [s0, s1) = rpu_batch_part(n, r, P) of a
@@ -179,8 +180,10 @@ rpu_status rpu_conv_backward(rpu_conv *l, const float *dy, float *dx);
 void rpu_batch_part(int n, int rank, int size, int *s0, int *s1);
 
 /* rpu_conv_forward / rpu_conv_backward that deliver each rank only its own samples of the
- * result (collective): the input (x, dy) is still the whole batch on every rank (a tile's
- * update needs the whole batch), but y [n, out, ...] (dx [n, in, ...]) is written only for
+ * result (collective): the input (x, dy) needs to hold only what this rank's tiles read
+ * (the whole batch does; so does an array of the rank's own samples completed by
+ * rpu_conv_fetch_input / rpu_conv_fetch_output_grad), but y [n, out, ...] (dx [n, in, ...])
+ * is written only for
  * the samples rpu_batch_part(n, rank, size) (bitwise the values rpu_conv_forward /
  * rpu_conv_backward give there); the other samples' elements are unspecified. Only the
  * ranks that computed a value send it, only its owner receives it (one MPI_Alltoallv),
@@ -189,13 +192,62 @@ void rpu_batch_part(int n, int rank, int size, int *s0, int *s1);
 rpu_status rpu_conv_forward_part(rpu_conv *l, const float *x, int n, const int *in_size, float *y);
 rpu_status rpu_conv_backward_part(rpu_conv *l, const float *dy, float *dx);
 
+/* Layers that read only their own samples. A layer of one tile held by every rank of its
+ * communicator (or of one rank), whose holders split the batch in MAC blocks of one sample
+ * (rpu_tile_batch_splittable, an output of at least 64 positions (src/deliver_impl.h) per
+ * sample) and whose update is summable (rpu_tile_update_summable: each holder sums the
+ * gradient of its own samples' blocks, the holders add them exactly), reads of x and dy
+ * only the samples rpu_batch_part(n, rank, size) gives the rank, in every call
+ * (rpu_conv_forward(_part), rpu_conv_backward(_part)); the other samples' elements may hold
+ * anything. A network then gathers nothing around the layer (net.c). Such a layer's
+ * backward adds the per-sample bias-gradient sums of every rank (one MPI_Allgatherv), so
+ * it is collective even with dx NULL.
+ *   rpu_conv_own_samples_rule  the rule on a grid placed on `ranks` ranks (g->tiles[0]
+ *                              .holders), Lout output positions per sample and the config's
+ *                              properties. Local (pure).
+ *   rpu_conv_own_samples       the rule for a layer of parameters p and config cfg on
+ *                              `ranks` ranks and input size in_size (as
+ *                              rpu_conv_comm_plan). Errors: those of rpu_conv_placement
+ *                              and rpu_conv_output_size. Local (pure). */
+bool rpu_conv_own_samples_rule(const rpu_tile_grid *g, int ranks, int64_t Lout, bool batch_split,
+                               bool summable);
+rpu_status rpu_conv_own_samples(const rpu_conv_params *p, const rpu_config *cfg, const int *in_size,
+                                int ranks, bool *own);
+
+/* Fetches (collective). x [n, in_channels, in_size...] (dy [n, out_channels, out...] of
+ * the last forward) holds the rank's own samples (rpu_batch_part); afterwards it also
+ * holds what the rank's tiles read of the other samples: the tiles' input channels (output
+ * channels) for the samples the rank computes, or for the whole batch when a training
+ * tile's update takes it (a pulsed update). One MPI_Allreduce of the status and one
+ * MPI_Alltoallv: each rank sends only what others need of its samples. Nothing (and no
+ * communication) on one rank or for a layer that reads only its own samples. A network
+ * calls them before an analog layer's forward_part / backward_part where the digital
+ * layers computed only each rank's samples (net.c). rpu_conv_fetch_input sets the batch
+ * shape as the forward does. Errors: RPU_ERR_ARG (NULL, n < 1, no forward before
+ * fetch_output_grad), RPU_ERR_NOMEM, RPU_ERR_MPI.
+ *   rpu_conv_fetch_plan        the elements rank `rank` of `ranks` sends in the fetch of a
+ *                              training step's input (outputs false) or output gradient
+ *                              (true), layer p, config cfg, batch, in_size as
+ *                              rpu_conv_comm_plan; *issued false where no fetch happens.
+ *                              Errors as rpu_conv_comm_plan. Local (pure). */
+rpu_status rpu_conv_fetch_input(rpu_conv *l, float *x, int n, const int *in_size);
+rpu_status rpu_conv_fetch_output_grad(rpu_conv *l, float *dy);
+rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
+                               const int *in_size, bool outputs, int ranks, int rank, bool *issued,
+                               int64_t *sent);
+
 /* Gradients of the last training-mode forward and backward (spec §1.6, §6.7), as PyTorch
  * computes them for the digital layer: weight_grad [out, in/groups, k...] =
  * sum over images and output positions of dy x-patchᵀ (the gradient w.r.t. the layer's
  * logical weights, independent of mapping scales), bias_grad [out] = sum of dy over images
- * and positions (digital and analog bias alike; NULL-bias rule). Every value is the sum of
- * exact float products in double, rounded once to float, so it does not depend on the
- * rank count. What the tiles do with it depends on the config kind (rpu_tile_weight_grad):
+ * and positions (digital and analog bias alike; NULL-bias rule). A layer whose update is
+ * summed (rpu_tile_update_summable: floating_point, inference, pulse_type none) gives the
+ * G its update applies: the MAC blocks' GEMM partial sums added exactly in 64-bit fixed
+ * point, rounded once to float (tile.h, "Summed updates"); any other gives each value as
+ * the sum of exact float products in double, rounded once to float; the bias gradient is
+ * the per-sample sums (over positions, in double) added in sample order in double and
+ * rounded once. None depends on the rank count. What the tiles do with it depends on the
+ * config kind (rpu_tile_weight_grad):
  * floating_point applies it exactly, pulsed devices approximate it by pulse trains, and
  * inference tiles apply it exactly as aihwkit's torch optimizer does.
  * Collective when weight_grad is not NULL (the owners' blocks are gathered exactly); with
@@ -204,11 +256,14 @@ rpu_status rpu_conv_backward_part(rpu_conv *l, const float *dy, float *dx);
  * the last forward), RPU_ERR_NOMEM, RPU_ERR_MPI. */
 rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad);
 
-/* The gradient of owned tile t in the tile's own layout and units (local): grad [rows,
- * cols] as rpu_tile_weight_grad of the tile's patches and output gradients of the last
+/* The gradient of owned tile t in the tile's own layout and units: grad [rows, cols] as
+ * rpu_tile_weight_grad of the tile's patches and output gradients of the last
  * training-mode forward and backward (cols include the analog bias column of input split
  * 0), i.e. the G of W_tile <- W_tile - lr G that rpu_conv_update applies through the
- * device. Errors: RPU_ERR_ARG (t not owned by this rank, no kept forward and backward). */
+ * device (for a summed update the block sums of rpu_conv_get_grad, in stored units).
+ * Local, except for a summed update of a tile with several holders: collective over the
+ * tile's holders (they add their samples' sums). Errors: RPU_ERR_ARG (t not owned by this
+ * rank, no kept forward and backward). */
 rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad);
 
 /* SGD step of the analog weights: every held tile's update from the patches of the last
@@ -216,9 +271,10 @@ rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad);
  * as rpu_conv_get_tile_grad), then its post-update step (decay, diffusion, clip, remap,
  * modifier). The digital bias is not touched (see the conventions). Local (no
  * communication) while every tile has one holder; with more ranks than tiles, collective
- * over each tile's holders, which split the update by rows and gather them; call it on
- * every rank. Errors: RPU_ERR_ARG (lr < 0 or not finite, no kept forward and backward),
- * the tiles' errors (naming the tile). */
+ * over each tile's holders, which add the gradient sums of their own samples (a summed
+ * update) or split a pulsed update by rows and gather them; call it on every rank. Errors:
+ * RPU_ERR_ARG (lr < 0 or not finite, no kept forward and backward), the tiles' errors (naming the
+ * tile). */
 rpu_status rpu_conv_update(rpu_conv *l, float lr);
 
 /* The post-update step alone (local: owned tiles only, no communication): every owned

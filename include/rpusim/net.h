@@ -138,16 +138,18 @@ rpu_status rpu_net_layer_info(const rpu_net *net, int k, rpu_net_layer *info);
 void rpu_net_set_profiling(rpu_net *net, bool on);
 double rpu_net_loss_seconds(const rpu_net *net);
 
-/* Where rpu_net_forward / rpu_net_backward gather every rank's samples (rpu_batch_part)
- * around layer k of n_layers (an MPI_Allgatherv each, on more than one rank): the layer's
- * input before its forward (an analog layer after the first: its tiles' update needs the
- * whole batch, and the digital layers before it computed only each rank's samples), its
- * output after the forward of the last layer (the logits), and its output gradient before
- * its backward (an analog layer before the last). Local (pure). */
+/* Where rpu_net_forward / rpu_net_backward move other ranks' samples (rpu_batch_part)
+ * around layer k of n_layers, on more than one rank: the fetch of what the layer's tiles
+ * read of its input before its forward (an analog layer after the first: the digital
+ * layers before it computed only each rank's samples; rpu_conv_fetch_input) and of its
+ * output gradient before its backward (an analog layer before the last;
+ * rpu_conv_fetch_output_grad), none around an analog layer that reads only each rank's
+ * own samples (own: rpu_conv_own_samples); the gather of every rank's samples of the
+ * output of the last layer (the logits; one MPI_Allgatherv). Local (pure). */
 typedef struct {
     bool input, logits, output_grad;
 } rpu_net_gathers;
-rpu_net_gathers rpu_net_gathers_at(int k, int n_layers, bool analog);
+rpu_net_gathers rpu_net_gathers_at(int k, int n_layers, bool analog, bool own);
 
 /* The MPI calls rank `rank` of `ranks` issues in one training step of net (rpu_net_forward
  * in training mode, rpu_net_backward, rpu_net_update) on a batch of `batch` samples: every

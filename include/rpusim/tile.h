@@ -128,6 +128,10 @@ rpu_status rpu_tile_backward_part(rpu_tile *t, const float *d, int n, int k0, in
  * management (average_abs_max) runs over the masked gradients of every vector, which a
  * holder knows only for its own range. Local (pure). */
 bool rpu_tile_batch_splittable(const rpu_tile *t);
+/* Whether a forward part reads every vector of x, not only its range: the forward's noise
+ * management average_abs_max updates its running value over every vector of the call.
+ * Local (pure). */
+bool rpu_tile_forward_reads_all(const rpu_tile *t);
 
 /* Weight update of a batch (spec §3): W <- W - lr · d xᵀ for each vector k in batch order,
  * x [n, in], d [n, out] (gradient w.r.t. the tile output; divided by the mapping scales
@@ -160,6 +164,40 @@ bool rpu_tile_update_row_splittable(const rpu_tile *t);
  * config (the same for every tile of a layer). Local. */
 #define RPU_UPDATE_ROW_BLOCK 16
 int rpu_tile_update_row_block(const rpu_tile *t);
+
+/* Summed updates (src/update_sum.c). A tile whose update is the exact W <- W - lr G
+ * (floating_point / ideal / inference tiles, pulse_type none; no compound) is "summable":
+ * G = (sum over vectors of d_kᵀ x_k) / scales can be computed in parts and added. The layer
+ * computes the sum over blocks of `block` consecutive vectors (a block size fixed by the
+ * input shape, never by the rank count): each block's partial G_b by one GEMM in float,
+ * the partials added exactly in 64-bit fixed point at a scale 2^S common to all blocks
+ * (the sum does not depend on which rank computed which block), rounded once to float,
+ * then its rows divided by the mapping scales. x [n, in], d [n, out] as for
+ * rpu_tile_update; vectors [k0, k1) with k0 a multiple of block.
+ *   rpu_tile_update_summable   true for such a tile. Local (pure).
+ *   rpu_tile_grad_block_bound  *bound >= max over the blocks in [k0, k1) of |G_b|
+ *                              (elementwise; block x max|d| x max|x|, not finite when the
+ *                              inputs hold Inf): from it and the number of blocks the caller
+ *                              chooses S. Local.
+ *   rpu_tile_grad_blocks_add   acc [out, in] += round(G_b 2^S) for each block in [k0, k1),
+ *                              up = 2^S, work [out, in] floats of workspace; RPU_ERR_ARG
+ *                              when a partial is not finite. Local.
+ *   rpu_tile_grad_units        the rounded sum G [out, in] into the units asked for:
+ *                              RPU_WEIGHTS_STORED divides row i by scales_i (the update's
+ *                              G), RPU_WEIGHTS_SCALED leaves it (the logical gradient). Local.
+ *   rpu_tile_update_by_grad    W <- W - lr G for the G (stored units) of a batch of n vectors
+ *                              (counts the update call as rpu_tile_update does; n = 0 or
+ *                              lr = 0 change nothing). RPU_ERR_ARG for a tile that is not
+ *                              summable. Local.
+ * Errors: RPU_ERR_ARG (NULL, ranges, units), RPU_ERR_NOMEM. */
+bool rpu_tile_update_summable(const rpu_tile *t);
+rpu_status rpu_tile_grad_block_bound(const rpu_tile *t, const float *x, const float *d, int k0,
+                                     int k1, int block, rpu_weight_units units, double *bound);
+rpu_status rpu_tile_grad_blocks_add(const rpu_tile *t, const float *x, const float *d, int k0,
+                                    int k1, int block, rpu_weight_units units, double up,
+                                    int64_t *acc, float *work);
+void rpu_tile_grad_units(const rpu_tile *t, rpu_weight_units units, float *G);
+rpu_status rpu_tile_update_by_grad(rpu_tile *t, const float *G, int n, float lr);
 
 /* The [out, in] float arrays an update writes (the weights, and the persistent weights of
  * devices with write noise) into arrays[0..max); returns how many there are. With

@@ -519,6 +519,7 @@ static rpu_status profile_layer(run_state *st, int l) {
     /* how the holders of a tile would split it (rank 0 holds every tile of net1) */
     const rpu_tile *t0 = rpu_conv_tile(li->conv, 0);
     S->batch_split = t0 && rpu_tile_batch_splittable(t0);
+    S->summable = t0 && rpu_tile_update_summable(t0);
     S->row_update = t0 && rpu_tile_update_row_splittable(t0);
     S->row_block = rpu_tile_update_row_block(t0);
     S->lout = (int)spatial(li->out_nd, li->out_sp);

@@ -355,10 +355,18 @@ static int rank_volumes(const rpu_conv_params *p, const rpu_config *cfg, int bat
     }
     free(calls);
     const double ring = ranks > 1 ? (ranks - 1.0) / ranks : 0;
-    const rpu_net_gathers g = rpu_net_gathers_at(k, n_layers, true);
-    if (g.input) *fwd += ring * 4.0 * batch * in_elems;
+    bool own = false, issued = false;
+    int64_t sent = 0;
+    if (rpu_conv_own_samples(p, cfg, in_sp, ranks, &own) != RPU_OK) return 1;
+    const rpu_net_gathers g = rpu_net_gathers_at(k, n_layers, true, own);
+    if (g.input &&
+        rpu_conv_fetch_plan(p, cfg, batch, in_sp, false, ranks, r, &issued, &sent) == RPU_OK)
+        *fwd += 4.0 * (double)sent;
     if (g.logits) *fwd += ring * 4.0 * batch * out_elems;
-    if (g.output_grad) *bwd += ring * 4.0 * batch * out_elems;
+    if (g.output_grad &&
+        rpu_conv_fetch_plan(p, cfg, batch, in_sp, true, ranks, r, &issued, &sent) == RPU_OK)
+        *bwd += 4.0 * (double)sent;
+    (void)in_elems;
     return 0;
 }
 
@@ -805,9 +813,11 @@ int cli_map(int argc, char **argv) {
         fprintf(os, "owners: largest tile first to the least loaded rank; with more ranks than "
                     "tiles, holders (copies) in proportion to work split each batch; send bytes: "
                     "a rank's partial results go only to the owners of their samples (alltoallv: "
-                    "exact), every rank's samples of a layer's input, of the logits and of an "
-                    "output gradient are gathered by the network (ring allgather: (P-1)/P x "
-                    "batch x elements x 4), agreements (ring allreduce: 2(P-1)/P x bytes)\n");
+                    "exact); a layer after the first fetches what its tiles read of other ranks' "
+                    "input samples, one before the last of their output gradient (alltoallv: "
+                    "exact; none for a layer that reads only its own samples); the logits are "
+                    "gathered (ring allgather: (P-1)/P x batch x elements x 4); agreements and "
+                    "summed gradients (ring allreduce: 2(P-1)/P x bytes)\n");
         rc = 0;
         for (int l = 0; l < n_layers && rc == 0; ++l)
             rc = report_layer(&layers[l], l + 1, n_layers, &cfg, bpc, ranks, batch, !summary, &cur,

@@ -156,8 +156,12 @@ static void add_tile(double *C, int ranks, const rpu_tile_slot *ts, const sm_lay
     const double c = L->tile[f][t];
     for (int m = 0; m < h; ++m) {
         const int r = (ts->owner + m) % ranks;
+        const int q = h == ranks ? r : m; /* the share's index (rpu_tile_share) */
         if (h == 1) {
             C[r] += c * s;
+        } else if (f == RPU_PHASE_UPDATE && L->summable) {
+            /* each holder sums the gradient of its own samples' blocks */
+            C[r] += c * (L->batch_split ? batch_share(batch, L->lout, q, h) : (m == 0)) * s;
         } else if (f == RPU_PHASE_UPDATE) {
             C[r] +=
                 (L->row_update
@@ -166,9 +170,12 @@ static void add_tile(double *C, int ranks, const rpu_tile_slot *ts, const sm_lay
                      : c) *
                 s;
         } else {
+            /* the MVMs split by samples; the layer's own work (patches, gradient rows) too
+             * where the update is summed (the holder keeps only its samples'), else every
+             * holder does it for the whole batch (a pulsed update takes all of it) */
             const double mvm = L->mvm[f] ? L->mvm[f][t] : 0;
-            const double part = L->batch_split ? batch_share(batch, L->lout, m, h) : 1.0;
-            C[r] += (mvm * part + (c - mvm)) * s;
+            const double part = L->batch_split ? batch_share(batch, L->lout, q, h) : 1.0;
+            C[r] += (mvm * part + (c - mvm) * (L->summable ? part : 1.0)) * s;
         }
     }
 }
@@ -231,26 +238,42 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
                 msg[r] += c.messages;
                 ncalls[r] += 1;
             }
-            /* the network's gathers of every rank's samples (net.c): the input of an
-             * analog layer after the first, the logits after the last layer, the output
-             * gradient of an analog layer before the last */
+            /* the network's own calls (net.c): the fetches of what an analog layer after
+             * the first reads of other ranks' input samples and one before the last of
+             * their output gradient (a status check and an exchange each), the gather of
+             * the logits after the last layer */
             if (st == RPU_OK && ranks > 1) {
-                double ie = 0, oe = 0, gb[2][2];
-                int ng[2] = {0, 0};
+                double ie = 0, oe = 0;
                 st = layer_elems(L, &ie, &oe);
-                const rpu_net_gathers ga = rpu_net_gathers_at(l, prof->n_layers, true);
-                if (ga.input) gb[0][ng[0]++] = 4.0 * batch * ie;
-                if (ga.logits) gb[0][ng[0]++] = 4.0 * batch * oe;
-                if (ga.output_grad) gb[1][ng[1]++] = 4.0 * batch * oe;
-                for (int f = 0; f < 2 && st == RPU_OK; ++f)
-                    for (int j = 0; j < ng[f]; ++j) {
-                        const sm_cost c = sm_call_cost(m, RPU_COMM_ALLGATHER, gb[f][j], ranks);
-                        mine[f] += c.seconds;
-                        pay[r] += gb[f][j];
-                        wire[r] += c.wire_bytes;
-                        msg[r] += c.messages;
-                        ncalls[r] += 1;
-                    }
+                bool own = false;
+                if (st == RPU_OK) st = rpu_conv_own_samples(L->p, L->cfg, L->in_size, ranks, &own);
+                const rpu_net_gathers ga = rpu_net_gathers_at(l, prof->n_layers, true, own);
+                struct {
+                    int f;
+                    rpu_comm_op op;
+                    double bytes;
+                } nc[5];
+                int nn = 0;
+                for (int o = 0; o < 2 && st == RPU_OK; ++o) {
+                    if (!(o ? ga.output_grad : ga.input)) continue;
+                    bool issued = false;
+                    int64_t sent = 0;
+                    st = rpu_conv_fetch_plan(L->p, L->cfg, batch, L->in_size, o == 1, ranks, r,
+                                             &issued, &sent);
+                    if (st != RPU_OK || !issued) continue;
+                    nc[nn].f = o, nc[nn].op = RPU_COMM_ALLREDUCE, nc[nn++].bytes = 4;
+                    nc[nn].f = o, nc[nn].op = RPU_COMM_ALLTOALL, nc[nn++].bytes = 4.0 * sent;
+                }
+                if (ga.logits)
+                    nc[nn].f = 0, nc[nn].op = RPU_COMM_ALLGATHER, nc[nn++].bytes = 4.0 * batch * oe;
+                for (int j = 0; j < nn && st == RPU_OK; ++j) {
+                    const sm_cost c = sm_call_cost(m, nc[j].op, nc[j].bytes, ranks);
+                    mine[nc[j].f] += c.seconds;
+                    pay[r] += nc[j].bytes;
+                    wire[r] += c.wire_bytes;
+                    msg[r] += c.messages;
+                    ncalls[r] += 1;
+                }
             }
             for (int f = 0; f < 3; ++f)
                 if (mine[f] > comm[f]) comm[f] = mine[f];

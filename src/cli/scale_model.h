@@ -78,6 +78,7 @@ typedef struct {
     double *mvm[2];   /* NULL, or [n_tiles] the part of tile[0..1] that the holders split by
                          samples (the tile's own MVMs); the rest every holder repeats */
     bool batch_split; /* rpu_tile_batch_splittable: else every holder computes the batch */
+    bool summable;    /* rpu_tile_update_summable: the holders split the update by samples */
     bool row_update;  /* rpu_tile_update_row_splittable: else every holder updates whole */
     int row_block;    /* rpu_tile_update_row_block: the rows in which the update splits */
     int lout;         /* output pixels per sample (1 for linear): the sample blocks */

@@ -1,0 +1,188 @@
+/* The mapped layer's state and the helpers its files share (internal: layer.c, the
+ * forward, backward and weights; layer_update.c, the gradients and the update). */
+#ifndef RPUSIM_LAYER_IMPL_H
+#define RPUSIM_LAYER_IMPL_H
+
+#include "rpusim/layer.h"
+
+#include "agree_impl.h"
+#include "deliver_impl.h"
+#include "error_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rpu_conv {
+    MPI_Comm comm;
+    int rank, size;
+    /* with more ranks than tiles: the holders of this rank's tile (holder index order), which
+       split its update by rows and exchange them (have_hcomm 0: none) */
+    MPI_Comm hcomm;
+    int have_hcomm;
+    rpu_conv_params p;
+    int ndim; /* 0 for linear */
+    rpu_config cfg;
+    rpu_tile_grid grid;
+    rpu_tile **tiles; /* [n_tiles], NULL where not owned */
+    int K;            /* kernel elements */
+    int k3[3], s3[3], p3[3], d3[3];
+    char label[RPU_LAYER_NAME_MAX + 16]; /* the name, or the layer id, for messages */
+    float *bias;                         /* digital bias [out] or NULL */
+    float *bias_grad; /* [out] gradient of the bias (either kind) of the last backward */
+    bool training;
+    int have_bgrad; /* bias_grad is from a backward of the last forward */
+    /* last forward / backward */
+    int n, in3[3], out3[3], Lin, Lout;
+    int have_x, have_dy;
+    float *xp, *dp; /* training: patches and gradients of the owned tiles, tile after tile
+                       (tiles of one input split share their patches) */
+    size_t *xoffs;  /* [n_tiles] offset of each owned tile's patches in xp */
+    size_t xp_cap, dp_cap;
+    /* workspaces */
+    float *pbuf; /* patches / gradients of one tile */
+    size_t pbuf_cap;
+    float *obuf; /* outputs of all owned tiles */
+    size_t obuf_cap;
+    int64_t *acc;
+    size_t acc_cap;
+    /* delivery of results to the owners of their samples (deliver_impl.h) */
+    rpu_contrib_table ctab;
+    rpu_deliver_buf dbuf;
+    bool batch_split; /* rpu_tile_batch_splittable of the layer's tiles (a config property) */
+    bool summable;    /* rpu_tile_update_summable of the layer's tiles (a config property) */
+    bool x_all;       /* rpu_tile_forward_reads_all of the layer's tiles (a config property) */
+    bool own;         /* the last forward's shape reads only own samples (rpu_conv_own_samples) */
+    double *bsum;     /* [n, out] per-sample bias-gradient sums */
+    size_t bsum_cap;
+    int *bcounts; /* [2 size] counts and displacements of their gather */
+    /* realistic read-out: probe rows per input column, and read-outs so far (the same on
+     * every rank: the read-out is collective) */
+    int readout_oversampling;
+    uint64_t readout_calls;
+};
+
+struct rpu_linear {
+    rpu_conv *c;
+};
+
+/* ------------------------------------------------------------------ small helpers */
+
+static inline int grow(void **buf, size_t *cap, size_t bytes) {
+    if (bytes <= *cap) return 1;
+    void *p = realloc(*buf, bytes);
+    if (!p) return 0;
+    *buf = p;
+    *cap = bytes;
+    return 1;
+}
+
+/* dst[c * ldd + r] = src[r * lds + c] (+ 0.0f, which turns -0 into +0) for r < rows,
+ * c < cols, in 16 x 16 blocks so both sides stay in cache. */
+static inline void transpose(const float *src, size_t lds, float *dst, size_t ldd, int rows,
+                             int cols) {
+    enum { B = 16 };
+    for (int r0 = 0; r0 < rows; r0 += B)
+        for (int c0 = 0; c0 < cols; c0 += B) {
+            const int r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
+            for (int c = c0; c < c1; ++c)
+                for (int r = r0; r < r1; ++r)
+                    dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c] + 0.0f;
+        }
+}
+
+/* max |v| (NaN if any is NaN), vectorisable */
+static inline float abs_max_nan(const float *v, size_t n) {
+    float lane[16] = {0};
+    int nan = 0;
+    size_t q = 0;
+    for (; q + 16 <= n; q += 16)
+        for (int k = 0; k < 16; ++k) {
+            float a = fabsf(v[q + k]);
+            nan |= a != a;
+            lane[k] = a > lane[k] ? a : lane[k];
+        }
+    float m = 0;
+    for (; q < n; ++q) {
+        float a = fabsf(v[q]);
+        nan |= a != a;
+        m = a > m ? a : m;
+    }
+    for (int k = 0; k < 16; ++k)
+        m = lane[k] > m ? lane[k] : m;
+    return nan ? NAN : m;
+}
+
+static inline rpu_status mpi_fail(int rc, const char *what) {
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, msg, &len);
+    return RPU_FAIL(RPU_ERR_MPI, "%s failed: %s", what, msg);
+}
+
+/* What messages call the layer of parameters p: its name, else its layer id. */
+static inline void params_label(const rpu_conv_params *p, char *buf, size_t n) {
+    if (p->name[0])
+        snprintf(buf, n, "%.*s", RPU_LAYER_NAME_MAX, p->name);
+    else
+        snprintf(buf, n, "%u", p->layer_id);
+}
+
+/* The checkpoint key of tile t ("i_j", or "g<g>_i_j" with groups). */
+static inline void tile_key(const rpu_conv *l, int t, char *buf, size_t n) {
+    const rpu_tile_slot *ts = &l->grid.tiles[t];
+    if (l->grid.groups > 1)
+        snprintf(buf, n, "g%d_%d_%d", ts->group, ts->in_split, ts->out_split);
+    else
+        snprintf(buf, n, "%d_%d", ts->in_split, ts->out_split);
+}
+
+/* A tile's failure, with the layer and the tile in front of the tile's message. */
+static inline rpu_status tile_error(const rpu_conv *l, int t, rpu_status s) {
+    if (s == RPU_OK) return s;
+    char key[48];
+    tile_key(l, t, key, sizeof key);
+    return rpu_error_prefix(s, "layer %s, tile %d (%s)", l->label, t, key);
+}
+
+/* The NULL-bias rule (layer.h): an array exactly when the layer has a bias. */
+static inline rpu_status bias_rule(const rpu_conv *l, const void *bias, const char *fn,
+                                   const char *arg) {
+    const bool has = l->p.bias != RPU_BIAS_NONE;
+    if (has && !bias)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: %s: %s is NULL, but the layer has a%s bias",
+                        l->label, fn, arg, l->p.bias == RPU_BIAS_ANALOG ? "n analog" : " digital");
+    if (!has && bias)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %s: %s: %s given, but the layer has no bias (pass NULL)", l->label,
+                        fn, arg);
+    return RPU_OK;
+}
+
+/* Global output channel of row r of tile ts. */
+static inline int out_channel(const rpu_conv *l, const rpu_tile_slot *ts, int r) {
+    return ts->group * l->grid.out_per_group + ts->out_ch0 + r;
+}
+
+/* Every rank learns whether any rank failed before the next collective: every rank gets
+ * the status and message of the lowest failing rank (rpu_agree). */
+static inline rpu_status agree_ok(rpu_conv *l, rpu_status local) {
+    return rpu_agree(l->comm, local);
+}
+
+/* ------------------------------------------------------------------ holders' shares */
+
+/* Samples per MAC block of the last forward's shape. */
+static inline int block_samples(const rpu_conv *l) {
+    return rpu_block_samples(l->Lout);
+}
+
+/* This rank's share of held tile t in the last forward's batch (rpu_tile_share). */
+typedef rpu_share share;
+
+static inline share holder_share(const rpu_conv *l, int t) {
+    return rpu_tile_share(&l->grid, t, l->rank, l->size, l->n, block_samples(l), l->batch_split);
+}
+
+#endif

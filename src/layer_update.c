@@ -1,0 +1,246 @@
+/* Gradients and the update of a mapped layer (layer.h): the tiles' weight gradients of the
+ * last training-mode forward and backward, and the SGD step through the tiles (a summed
+ * update added over a tile's holders, a pulsed one split by rows among them). */
+#include "fixed_impl.h"
+#include "layer_impl.h"
+
+/* Offset of owned tile t's output gradients in dp (the owned tiles' blocks in order). */
+static size_t grad_offset(const rpu_conv *l, int t) {
+    const size_t M = (size_t)l->n * l->Lout;
+    size_t doff = 0;
+    for (int u = 0; u < t; ++u)
+        if (l->tiles[u]) doff += M * (size_t)l->grid.tiles[u].rows;
+    return doff;
+}
+
+/* The gradient G [rows, cols] of held tile t with a summable update (rpu_tile_grad_blocks_add):
+ * the tile's MAC blocks of the samples this holder contributes, added exactly over the
+ * tile's holders (collective on the holders' communicator when there are several: the
+ * bound, then the sums; MPI_Allreduce each). The number of blocks and hence the scale
+ * depend on the batch and the shape only, so G is the same bits at any rank count. */
+static rpu_status summed_grad(const rpu_conv *l, int t, rpu_weight_units units, float *G,
+                              int64_t *acc, float *work) {
+    const rpu_tile_slot *ts = &l->grid.tiles[t];
+    const share sh = holder_share(l, t);
+    const int L = l->Lout, spb = block_samples(l), block = spb * L;
+    const int k0 = sh.s0 * L, k1 = (sh.s1 > sh.s0 ? sh.s1 : sh.s0) * L;
+    const float *X = l->xp + l->xoffs[t], *D = l->dp + grad_offset(l, t);
+    const bool shared = ts->holders > 1 && l->have_hcomm;
+    if (!G) acc = NULL; /* reported below, after the holders agree */
+    const size_t cells = (size_t)ts->rows * ts->cols;
+    double bound = 0;
+    rpu_status s = acc && work
+                       ? RPU_OK
+                       : RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for tile %d's gradient",
+                                  l->label, t);
+    if (s == RPU_OK)
+        s = tile_error(l, t,
+                       rpu_tile_grad_block_bound(l->tiles[t], X, D, k0, k1, block, units, &bound));
+    double gmax = bound;
+    if (shared) {
+        double v[2] = {bound, s != RPU_OK ? 1.0 : 0.0}, g[2];
+        const int rc = MPI_Allreduce(v, g, 2, MPI_DOUBLE, MPI_MAX, l->hcomm);
+        if (rc != MPI_SUCCESS && s == RPU_OK) s = mpi_fail(rc, "MPI_Allreduce");
+        if (s == RPU_OK && g[1] != 0)
+            s = RPU_FAIL(RPU_ERR_INTERNAL, "layer %s: another holder of tile %d failed", l->label,
+                         t);
+        gmax = g[0];
+    }
+    if (s == RPU_OK && !isfinite(gmax))
+        s = RPU_FAIL(RPU_ERR_ARG,
+                     "layer %s: non-finite values in tile %d's gradient (NaN or Inf in the input "
+                     "or the output gradient)",
+                     l->label, t);
+    if (s != RPU_OK) return s;
+    const int S = rpu_fixed_scale(gmax > 0 ? gmax : 1.0, (l->n + spb - 1) / spb);
+    memset(acc, 0, sizeof(int64_t) * cells);
+    s = tile_error(
+        l, t,
+        rpu_tile_grad_blocks_add(l->tiles[t], X, D, k0, k1, block, units, rpu_pow2(S), acc, work));
+    if (shared) {
+        /* a holder that failed here sends zeros: the sums are then wrong on every holder, and
+         * the failing one reports */
+        const int rc = MPI_Allreduce(MPI_IN_PLACE, acc, (int)cells, MPI_INT64_T, MPI_SUM, l->hcomm);
+        if (rc != MPI_SUCCESS && s == RPU_OK) s = mpi_fail(rc, "MPI_Allreduce");
+    }
+    const float down = rpu_fixed_down(S);
+    for (size_t q = 0; q < cells; ++q)
+        G[q] = rpu_from_fixed(acc[q], S, down);
+    rpu_tile_grad_units(l->tiles[t], units, G);
+    return s;
+}
+
+/* summed_grad with workspaces of its own (collective as summed_grad). */
+static rpu_status summed_grad_alloc(const rpu_conv *l, int t, rpu_weight_units units, float *G) {
+    const size_t cells = (size_t)l->grid.tiles[t].rows * l->grid.tiles[t].cols;
+    int64_t *acc = (int64_t *)malloc(sizeof(int64_t) * (cells ? cells : 1));
+    float *work = (float *)malloc(sizeof(float) * (cells ? cells : 1));
+    const rpu_status s = summed_grad(l, t, units, G, acc, work);
+    free(acc), free(work);
+    return s;
+}
+
+static rpu_status need_kept(const rpu_conv *l, const char *fn) {
+    if (!l->have_x || !l->have_dy)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %s: %s needs a training-mode forward and backward first (none "
+                        "kept since the last forward)",
+                        l->label, fn);
+    return RPU_OK;
+}
+
+rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad) {
+    if (!l || !grad) return RPU_FAIL(RPU_ERR_ARG, "get_tile_grad: NULL argument");
+    if (t < 0 || t >= l->grid.n_tiles || !l->tiles[t])
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: get_tile_grad: tile %d is not owned by rank %d",
+                        l->label, t, l->rank);
+    RPU_CHECK(need_kept(l, "get_tile_grad"));
+    if (l->summable) return summed_grad_alloc(l, t, RPU_WEIGHTS_STORED, grad);
+    const size_t M = (size_t)l->n * l->Lout;
+    return tile_error(l, t,
+                      rpu_tile_weight_grad(l->tiles[t], l->xp + l->xoffs[t],
+                                           l->dp + grad_offset(l, t), (int)M, RPU_WEIGHTS_STORED,
+                                           grad));
+}
+
+rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "get_grad: NULL layer");
+    RPU_CHECK(bias_rule(l, bias_grad, "get_grad", "bias_grad"));
+    if (bias_grad && !l->have_bgrad)
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: get_grad needs a backward of the last forward",
+                        l->label);
+    if (!weight_grad) {
+        memcpy(bias_grad, l->bias_grad, sizeof(float) * (size_t)l->p.out_channels);
+        return RPU_OK;
+    }
+    /* every rank takes part in the collective below, even after a local failure */
+    rpu_status s = need_kept(l, "get_grad");
+    const int O = l->p.out_channels, Kc = (l->p.in_channels / l->p.groups) * l->K;
+    const size_t nw = (size_t)O * Kc, M = (size_t)l->n * l->Lout;
+    /* each value has one owner: a bitwise OR over ranks assembles them exactly */
+    uint32_t *bits = (uint32_t *)calloc(nw ? nw : 1, sizeof(uint32_t));
+    if (s == RPU_OK && !bits)
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the weight gradient", l->label);
+    for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
+        if (!l->tiles[t]) continue;
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        float *g = (float *)malloc(sizeof(float) * (size_t)ts->rows * ts->cols);
+        if (!g) {
+            s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the weight gradient",
+                         l->label);
+            break;
+        }
+        s = l->summable ? summed_grad_alloc(l, t, RPU_WEIGHTS_SCALED, g)
+                        : tile_error(l, t,
+                                     rpu_tile_weight_grad(l->tiles[t], l->xp + l->xoffs[t],
+                                                          l->dp + grad_offset(l, t), (int)M,
+                                                          RPU_WEIGHTS_SCALED, g));
+        for (int r = 0; r < ts->rows && s == RPU_OK; ++r)
+            memcpy(bits + (size_t)out_channel(l, ts, r) * Kc + (size_t)ts->col0,
+                   g + (size_t)r * ts->cols, sizeof(float) * (size_t)ts->ncol);
+        free(g);
+    }
+    s = agree_ok(l, s);
+    if (s == RPU_OK) {
+        int rc = MPI_Allreduce(MPI_IN_PLACE, bits, (int)nw, MPI_UINT32_T, MPI_BOR, l->comm);
+        if (rc != MPI_SUCCESS) s = mpi_fail(rc, "MPI_Allreduce");
+    }
+    if (s == RPU_OK) {
+        memcpy(weight_grad, bits, sizeof(float) * nw);
+        if (bias_grad) memcpy(bias_grad, l->bias_grad, sizeof(float) * (size_t)O);
+    }
+    free(bits);
+    return s;
+}
+
+/* Rows [r0, r1) of held tile t that holder m of h updates: consecutive runs of whole
+ * blocks of B rows (rpu_tile_update_row_block), as even as blocks allow. */
+static void holder_rows(const rpu_tile_slot *ts, int B, int m, int h, int *r0, int *r1) {
+    const int nb = (ts->rows + B - 1) / B;
+    const int b0 = (int)((int64_t)nb * m / h), b1 = (int)((int64_t)nb * (m + 1) / h);
+    *r0 = b0 * B < ts->rows ? b0 * B : ts->rows;
+    *r1 = b1 * B < ts->rows ? b1 * B : ts->rows;
+}
+
+/* The update of tile t split over its holders (collective on hcomm): each updates its
+ * rows, then every holder gathers everyone's rows of the arrays the update writes. An
+ * update that cannot be split (rpu_tile_update_row_splittable) runs whole on every
+ * holder: the same draws from the same streams keep the copies identical without a
+ * message. */
+static rpu_status update_split(rpu_conv *l, int t, const float *X, const float *D, int M,
+                               float lr) {
+    rpu_tile *tile = l->tiles[t];
+    const rpu_tile_slot *ts = &l->grid.tiles[t];
+    if (!rpu_tile_update_row_splittable(tile))
+        return tile_error(l, t, rpu_tile_update(tile, X, D, M, lr));
+    const int h = ts->holders, m = rpu_tile_holder_index(ts, l->rank, l->size);
+    const int B = rpu_tile_update_row_block(tile);
+    int r0, r1;
+    holder_rows(ts, B, m, h, &r0, &r1);
+    rpu_status s = tile_error(l, t, rpu_tile_update_rows(tile, X, D, M, lr, r0, r1));
+    int *counts = (int *)malloc(sizeof(int) * 2 * (size_t)h);
+    if (s == RPU_OK && !counts)
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory to share tile %d's rows", l->label, t);
+    if ((s = rpu_agree(l->hcomm, s)) != RPU_OK) {
+        free(counts);
+        return s;
+    }
+    int *displs = counts + h;
+    for (int q = 0; q < h; ++q) {
+        int a, b;
+        holder_rows(ts, B, q, h, &a, &b);
+        counts[q] = (b - a) * ts->cols;
+        displs[q] = a * ts->cols;
+    }
+    float *arrays[4];
+    const int na = rpu_tile_update_arrays(tile, arrays, 4);
+    for (int a = 0; a < na && s == RPU_OK; ++a) {
+        int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, arrays[a], counts, displs,
+                                MPI_FLOAT, l->hcomm);
+        if (rc != MPI_SUCCESS) s = mpi_fail(rc, "MPI_Allgatherv");
+    }
+    rpu_tile_rows_copied(tile);
+    free(counts);
+    return s;
+}
+
+rpu_status rpu_conv_update(rpu_conv *l, float lr) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "update: NULL layer");
+    if (!(lr >= 0) || !isfinite(lr))
+        return RPU_FAIL(RPU_ERR_ARG, "layer %s: learning rate %g must be >= 0", l->label,
+                        (double)lr);
+    RPU_CHECK(need_kept(l, "update"));
+    const size_t M = (size_t)l->n * l->Lout;
+    size_t doff = 0;
+    for (int t = 0; t < l->grid.n_tiles; ++t) {
+        if (!l->tiles[t]) continue;
+        const rpu_tile_slot *ts = &l->grid.tiles[t];
+        const float *X = l->xp + l->xoffs[t], *D = l->dp + doff;
+        if (l->summable) {
+            /* G and the workspace in obuf, the sums in acc (free after the backward) */
+            const size_t cells = (size_t)ts->rows * ts->cols;
+            const bool room = grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * 2 * cells) &&
+                              grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * cells);
+            float *G = room ? l->obuf : NULL, *work = room ? l->obuf + cells : NULL;
+            rpu_status s = summed_grad(l, t, RPU_WEIGHTS_STORED, G, room ? l->acc : NULL, work);
+            if (s == RPU_OK)
+                s = tile_error(l, t, rpu_tile_update_by_grad(l->tiles[t], G, (int)M, lr));
+            RPU_CHECK(s);
+        } else if (ts->holders > 1 && l->have_hcomm)
+            RPU_CHECK(update_split(l, t, X, D, (int)M, lr));
+        else
+            RPU_CHECK(tile_error(l, t, rpu_tile_update(l->tiles[t], X, D, (int)M, lr)));
+        RPU_CHECK(tile_error(l, t, rpu_tile_post_update(l->tiles[t])));
+        doff += M * (size_t)ts->rows;
+    }
+    return RPU_OK;
+}
+
+rpu_status rpu_conv_post_update(rpu_conv *l) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "post_update: NULL layer");
+    for (int t = 0; t < l->grid.n_tiles; ++t) {
+        if (!l->tiles[t]) continue;
+        RPU_CHECK(tile_error(l, t, rpu_tile_post_update(l->tiles[t])));
+    }
+    return RPU_OK;
+}
