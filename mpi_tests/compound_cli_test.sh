@@ -83,6 +83,40 @@ check "n_reads above the columns: names the key" says "$work/bad3.log" \
     "device.n_reads_per_transfer = 99"
 check "n_reads above the columns: nothing trained" no_epoch "$work/bad3.log"
 
+# the chopped TTv2 example of the README (chopped_transfer over two reram_sb presets)
+rm -rf "$work/out"
+sed -e '/^device\./d' -e '/^kind/a\
+device.type = chopped_transfer\
+device.in_chop_prob = 0.01\
+device.fast_lr = 0.5\
+device.auto_scale = true\
+device.auto_granularity = 1000\
+device.transfer_forward.noise_management = none\
+device.transfer_forward.bound_management = none\
+device.unit_cell_devices.0.preset = reram_sb\
+device.unit_cell_devices.1.preset = reram_sb\
+device.unit_cell_devices.0.subtract_symmetry_point = true\
+device.unit_cell_devices.1.subtract_symmetry_point = true\
+update.desired_bl = 31' "$exp" >"$work/chopped.ini"
+train "$work/chopped.log" "$work/chopped.ini"
+check "chopped_transfer: exit 0" test "$rc" -eq 0
+check "chopped_transfer: one epoch" says "$work/chopped.log" "epoch   1"
+"$rpusim" inspect "$work/out/ck.h5" >"$work/inspect2.txt" 2>&1
+check "inspect chopped: the compound" says "$work/inspect2.txt" \
+    "device: chopped_transfer, 2 sub-devices: 0 soft_bounds_reference, 1 soft_bounds_reference"
+check "inspect chopped: the buffer" says "$work/inspect2.txt" "device buffered_FP_weight_0 (all tiles)"
+"$rpusim" inspect "$work/out/ck.h5" --layer fc --tile 0_0 >"$work/tile2.txt" 2>&1
+check "inspect chopped --tile: choppers" says "$work/tile2.txt" "in_chopper uint64 8x1"
+check "inspect chopped --tile: sweep counter" says "$work/tile2.txt" "transfer_counter"
+# and the preset by name, a key after it overriding
+rm -rf "$work/out"
+sed -e '/^device\./d' -e 's/^kind = single/preset = agad_reram_sb\ndevice.fast_lr = 0.25/' \
+    "$exp" >"$work/agad.ini"
+train "$work/agad.log" "$work/agad.ini"
+check "agad preset: exit 0" test "$rc" -eq 0
+check "agad preset: stored experiment keeps the override" \
+    grep -qxF "device.fast_lr = 0.25" "$work/out/experiment.ini"
+
 # mixed_precision from --set overrides over the file without its transfer keys (its analog
 # device is device.unit_cell_devices.0, here a device preset)
 rm -rf "$work/out"

@@ -21,8 +21,8 @@ static int routed(int mode, int sgn, int *out_sign) {
 /* One vector's pulses applied to device dev with weights w, slot by slot, c2c normals of
  * row i from block qbase + L.c2c + i*L.row_c2c numbered pass by pass (pulse p of every cell
  * of the row with more than p pulses, in column order), then the write noise. */
-static void apply(const rpu_device_state *dev, float *w, const ref_vec *v, int mode, int R, int C,
-                  const rpu_rng *rng, uint64_t qbase) {
+static void apply(const rpu_device_state *dev, float *w, const ref_vec *v, int mode,
+                  const int *sigma, int R, int C, const rpu_rng *rng, uint64_t qbase) {
     const rpu_update_layout L = rpu_update_layout_for(R, C);
     const size_t cells = (size_t)R * C;
     const int BL = v->BL;
@@ -31,7 +31,7 @@ static void apply(const rpu_device_state *dev, float *w, const ref_vec *v, int m
         int s;
         if (v->count[c] > 0 && routed(mode, v->sgn[c], &s)) {
             cnt[c] = v->count[c];
-            sg[c] = s;
+            sg[c] = sigma ? s * sigma[c] : s; /* chopped: the cell's chopper sign */
         }
     }
     const int npp = rpu_device_normals_per_pulse(dev);
@@ -94,9 +94,13 @@ int ref_compound_update(rpu_tile *t, const float *x, const float *d, int n, floa
     const rpu_compound_params *cp = &t->cfg.compound;
     const int R = t->p.out_size, C = t->p.in_size;
     /* no events in this call */
-    if (c->type == RPU_DEVICE_TRANSFER)
+    if (rpu_device_type_is_transfer(c->type)) {
         for (int k = 0; k < c->n; ++k)
             if (c->te[k] > 0) return 1;
+        if (c->te_auto > 0) return 1;
+    }
+    const bool chopped =
+        c->type == RPU_DEVICE_CHOPPED_TRANSFER || c->type == RPU_DEVICE_DYNAMIC_TRANSFER;
     if (c->type == RPU_DEVICE_ONE_SIDED && cp->refresh_every > 0) return 1;
     t->ucalls++;
     /* targets (sub-device, routing) and the pulse-count learning rate */
@@ -105,9 +109,21 @@ int ref_compound_update(rpu_tile *t, const float *x, const float *d, int n, floa
     if (c->type == RPU_DEVICE_ONE_SIDED) {
         mode[0] = 1;  /* g-: the decreasing coincidences */
         mode[1] = -1; /* g+: the increasing ones */
-    } else if (c->type == RPU_DEVICE_TRANSFER) {
+    } else if (rpu_device_type_is_transfer(c->type)) {
         ntg = 1;
         if (cp->fast_lr > 0) lr_p = cp->scale_fast_lr ? cp->fast_lr * lr : cp->fast_lr;
+    }
+    /* chopped: sigma_ij = -1 where the row's and the column's choppers differ (compound spec
+     * §7.2: columns mode pairs out_chopper[i] with in_chopper[j], rows mode in with out) */
+    int *sigma = NULL;
+    if (chopped) {
+        sigma = malloc(sizeof(int) * (size_t)R * C);
+        for (int i = 0; i < R; ++i)
+            for (int j = 0; j < C; ++j) {
+                const uint64_t a = cp->transfer_columns ? c->out_chopper[i] : c->in_chopper[i];
+                const uint64_t b = cp->transfer_columns ? c->in_chopper[j] : c->out_chopper[j];
+                sigma[(size_t)i * C + j] = a == b ? 1 : -1;
+            }
     }
     const rpu_update_policy policy =
         (c->type == RPU_DEVICE_VECTOR || c->type == RPU_DEVICE_REFERENCE) ? cp->update_policy
@@ -133,6 +149,31 @@ int ref_compound_update(rpu_tile *t, const float *x, const float *d, int n, floa
         }
         for (int i = 0; i < R; ++i)
             du[i] = d[(size_t)v * R + i] / t->scales[i];
+        if (chopped) { /* §7.4 pulse-count lr: running maxima, auto-scale */
+            float mx = 0, md = 0;
+            for (int j = 0; j < C; ++j)
+                mx = fmaxf(mx, fabsf(x[(size_t)v * C + j]));
+            for (int i = 0; i < R; ++i)
+                md = fmaxf(md, fabsf(du[i]));
+            if (cp->auto_scale) {
+                float *m[2] = {&c->m_x, &c->m_d};
+                const float val[2] = {mx, md};
+                for (int q = 0; q < 2; ++q) {
+                    if (*m[q] <= 0)
+                        *m[q] = val[q];
+                    else if (val[q] > 0)
+                        *m[q] = (1 - (1 - cp->auto_momentum) / (float)n) * *m[q] +
+                                (1 - cp->auto_momentum) / (float)n * val[q];
+                }
+            }
+            if (cp->auto_scale && cp->fast_lr > 0) {
+                lr_p = cp->fast_lr * (float)t->cfg.update.desired_bl * c->sub[0].granularity;
+                if (c->m_x > 0 && c->m_d > 0) lr_p /= c->m_x * c->m_d;
+                if (cp->scale_fast_lr) lr_p *= lr;
+            }
+            if (c->type == RPU_DEVICE_DYNAMIC_TRANSFER) lr_p *= c->count_lr_scale;
+            c->lr_cur = lr_p;
+        }
         ref_vec pv;
         const uint64_t vbase = base + (uint64_t)v * stride;
         rc = ref_vector_pulses(&t->cfg.update, c->granularity, &t->ustream, R, C, x + (size_t)v * C,
@@ -140,12 +181,20 @@ int ref_compound_update(rpu_tile *t, const float *x, const float *d, int n, floa
         if (rc == 0 && pv.BL > 0)
             for (int q = 0; q < ntg; ++q)
                 if (only < 0 || only == q)
-                    apply(&c->sub[q], c->hidden[q], &pv, mode[q], R, C, &t->ustream,
+                    apply(&c->sub[q], c->hidden[q], &pv, mode[q], sigma, R, C, &t->ustream,
                           vbase + (uint64_t)q * L.total);
         ref_vec_free(&pv);
         c->current_update_idx++;
     }
     free(du);
+    if (!c->fully_hidden && chopped && cp->dechop_visible_weight) { /* §7.7 post-1.1 */
+        for (size_t q = 0; q < (size_t)R * C; ++q)
+            t->w[q] =
+                c->gamma[0] * (float)sigma[q] * c->hidden[0][q] + c->gamma[1] * c->hidden[1][q];
+        free(sigma);
+        return rc;
+    }
+    free(sigma);
     if (!c->fully_hidden)
         for (size_t q = 0; q < (size_t)R * C; ++q) {
             float s = 0;

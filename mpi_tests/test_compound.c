@@ -60,6 +60,20 @@ static rpu_tile *make_tile(const rpu_config *c, int out, int in, uint64_t seed) 
     return t;
 }
 
+/* Choppers of a chopped / dynamic tile set to a mixed pattern (as a checkpoint restore
+ * would): in_chopper[j] = j mod 3 == 1, out_chopper[i] = i mod 2 == 0. */
+static void set_choppers(rpu_tile *t) {
+    rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
+    const int n = rpu_tile_state_items(t, it, RPU_TILE_MAX_STATE_ITEMS);
+    for (int k = 0; k < n; ++k) {
+        const bool in = !strcmp(it[k].name, "in_chopper"), out = !strcmp(it[k].name, "out_chopper");
+        if (!in && !out) continue;
+        uint64_t *p = it[k].data;
+        for (size_t q = 0; q < it[k].count; ++q)
+            p[q] = in ? q % 3 == 1 : q % 2 == 0;
+    }
+}
+
 static float hw(rpu_tile *t, int k, int cell) {
     char name[32];
     snprintf(name, sizeof name, "hidden_weights_%d", k);
@@ -426,6 +440,16 @@ static void test_against_reference(void) {
         {"transfer", "device.transfer_every = 0\n", "type = soft_bounds\n", 2},
         {"transfer", "device.transfer_every = 0\ndevice.fast_lr = 0.5\n", "type = constant_step\n",
          2},
+        /* the buffered family (§6-§8): choppers set by hand below (no reads in these calls) */
+        {"buffered_transfer", "device.transfer_every = 0\n", "type = soft_bounds\n", 3},
+        {"chopped_transfer", "device.transfer_every = 0\ndevice.auto_scale = true\n",
+         "type = soft_bounds\n", 2},
+        {"chopped_transfer",
+         "device.transfer_every = 0\ndevice.transfer_columns = false\ndevice.gamma = 0.4\n"
+         "device.dechop_visible_weight = true\n",
+         "type = constant_step\n", 2},
+        {"dynamic_transfer", "device.transfer_every = 0\ndevice.fast_lr = 0.3\n",
+         "type = linear_step\n", 2},
     };
     const int R = 7, C = 9, n = 12;
     float x[12 * 9], d[12 * 7];
@@ -438,6 +462,8 @@ static void test_against_reference(void) {
             rpu_tile_destroy(&b);
             continue;
         }
+        set_choppers(a);
+        set_choppers(b);
         for (int call = 0; call < 3; ++call) {
             tl_fill_uniform(x, n * C, -1, 1, 31, (uint64_t)call);
             tl_fill_uniform(d, n * R, -0.5f, 0.5f, 32, (uint64_t)call);

@@ -605,6 +605,27 @@ static void test_keys(void) {
     const size_t n_compound = sizeof compound / sizeof compound[0];
     for (size_t i = 0; i < n_compound; ++i)
         CHECK(has_key(compound[i]), "missing key %s", compound[i]);
+    /* buffered, chopped and dynamic transfer (compound spec §6.1, §7.1, §8.1) */
+    static const char *const transfer2[] = {"device.thres_scale",
+                                            "device.step",
+                                            "device.momentum",
+                                            "device.forget_buffer",
+                                            "device.in_chop_prob",
+                                            "device.in_chop_random",
+                                            "device.out_chop_prob",
+                                            "device.buffer_granularity",
+                                            "device.auto_granularity",
+                                            "device.no_buffer",
+                                            "device.auto_scale",
+                                            "device.auto_momentum",
+                                            "device.correct_gradient_magnitudes",
+                                            "device.dechop_visible_weight",
+                                            "device.experimental_correct_accumulation",
+                                            "device.buffer_cap",
+                                            "device.tail_weightening"};
+    const size_t n_transfer2 = sizeof transfer2 / sizeof transfer2[0];
+    for (size_t i = 0; i < n_transfer2; ++i)
+        CHECK(has_key(transfer2[i]), "missing key %s", transfer2[i]);
     const size_t n_io = sizeof io_fields / sizeof io_fields[0];
     for (size_t i = 0; i < n_io; ++i) {
         char k[128];
@@ -623,7 +644,7 @@ static void test_keys(void) {
         snprintf(k, sizeof k, "device.refresh_update.%s", others[i] + 7);
         CHECK(has_key(k), "missing key %s", k);
     }
-    const size_t want = 2 + 4 * n_io + n_others + n_compound + 2 * n_update;
+    const size_t want = 2 + 4 * n_io + n_others + n_compound + n_transfer2 + 2 * n_update;
     CHECK((size_t)n == want, "%d keys, expected exactly the %zu listed in this test", n, want);
 }
 
@@ -659,7 +680,8 @@ static void config_of_type(rpu_config *c, const char *type) {
     CHECK_OK(rpu_config_default(c, RPU_KIND_SINGLE));
     set_ok(c, "device.type", type);
     if (strcmp(type, "vector") == 0 || strcmp(type, "reference") == 0 ||
-        strcmp(type, "one_sided") == 0 || strcmp(type, "transfer") == 0) {
+        strcmp(type, "one_sided") == 0 || strcmp(type, "transfer") == 0 ||
+        strstr(type, "_transfer") != NULL) {
         set_ok(c, "device.unit_cell_devices.0.type", "constant_step");
         set_ok(c, "device.unit_cell_devices.1.type", "constant_step");
     }
@@ -679,8 +701,9 @@ static void test_every_key_set_get(void) {
         free(after);
         return;
     }
-    static const char *const types[] = {"constant_step", "vector",   "reference",
-                                        "one_sided",     "transfer", "mixed_precision"};
+    static const char *const types[] = {"constant_step",    "vector",           "reference",
+                                        "one_sided",        "transfer",         "buffered_transfer",
+                                        "chopped_transfer", "dynamic_transfer", "mixed_precision"};
     rpu_config single;
     config_of_type(&single, "constant_step");
     int *tested = calloc((size_t)n, sizeof *tested);

@@ -251,8 +251,9 @@ static bool set_changed(rpu_config *cfg, const char *key) {
 }
 
 static void test_round_trips(void) {
-    static const char *const types[] = {"vector", "reference", "one_sided", "transfer",
-                                        "mixed_precision"};
+    static const char *const types[] = {"vector",           "reference",         "one_sided",
+                                        "transfer",         "buffered_transfer", "chopped_transfer",
+                                        "dynamic_transfer", "mixed_precision"};
     const char *const *keys;
     const int n = rpu_config_keys(&keys);
     for (size_t t = 0; t < sizeof types / sizeof types[0]; ++t) {
@@ -415,6 +416,138 @@ static void test_validate(void) {
     CHECK_OK(rpu_config_validate(&c));
 }
 
+/* ------------------------------------------------- buffered, chopped, dynamic transfer */
+
+/* The defaults of §6.1, §7.1, §8.1 (Python dataclass values, written out from the spec). */
+static void test_transfer2_defaults(void) {
+    static const char *const common[][2] = {
+        {"device.step", "1"},
+        {"device.forget_buffer", "true"},
+        {"device.transfer_update.desired_bl", "1"},
+        {"device.transfer_update.update_bl_management", "false"},
+        {"device.transfer_update.update_management", "false"},
+        {"device.transfer_update.fixed_bl", "true"},
+        {"device.gamma", "0"},
+        {"device.transfer_every", "1"},
+        {"device.fast_lr", "1"},
+        {"device.scale_fast_lr", "false"},
+        {"device.transfer_lr", "1"},
+        {"device.scale_transfer_lr", "true"},
+        {"device.n_reads_per_transfer", "1"},
+        {"device.transfer_forward.out_noise", "0.06"}};
+    static const char *const types[] = {"buffered_transfer", "chopped_transfer",
+                                        "dynamic_transfer"};
+    for (int t = 0; t < 3; ++t) {
+        rpu_config c;
+        compound(&c, types[t], 2, "soft_bounds");
+        for (size_t k = 0; k < sizeof common / sizeof common[0]; ++k)
+            expect_text(&c, common[k][0], common[k][1]);
+        CHECK(rpu_config_validate(&c) == RPU_OK, "%s: validate: %s", types[t], rpu_last_error());
+    }
+    rpu_config c;
+    compound(&c, "buffered_transfer", 2, "soft_bounds");
+    expect_text(&c, "device.thres_scale", "1");
+    expect_text(&c, "device.momentum", "0.1");
+    expect_text(&c, "device.units_in_mbatch", "true");
+    CHECK(!rpu_config_key_applies(&c, "device.in_chop_prob"), "in_chop_prob on buffered");
+    compound(&c, "chopped_transfer", 2, "soft_bounds");
+    expect_text(&c, "device.momentum", "0");
+    expect_text(&c, "device.units_in_mbatch", "false");
+    expect_text(&c, "device.in_chop_prob", "0.1");
+    expect_text(&c, "device.in_chop_random", "true");
+    expect_text(&c, "device.out_chop_prob", "0");
+    expect_text(&c, "device.buffer_granularity", "1");
+    expect_text(&c, "device.auto_granularity", "0");
+    expect_text(&c, "device.no_buffer", "false");
+    expect_text(&c, "device.auto_scale", "false");
+    expect_text(&c, "device.auto_momentum", "0.99");
+    expect_text(&c, "device.correct_gradient_magnitudes", "false");
+    expect_text(&c, "device.dechop_visible_weight", "false");
+    CHECK(!rpu_config_key_applies(&c, "device.thres_scale"), "thres_scale on chopped");
+    CHECK(!rpu_config_key_applies(&c, "device.tail_weightening"), "tail_weightening on chopped");
+    compound(&c, "dynamic_transfer", 2, "soft_bounds");
+    expect_text(&c, "device.in_chop_prob", "0.1");
+    expect_text(&c, "device.in_chop_random", "false");
+    expect_text(&c, "device.experimental_correct_accumulation", "false");
+    expect_text(&c, "device.buffer_cap", "0");
+    expect_text(&c, "device.tail_weightening", "5");
+    expect_text(&c, "device.momentum", "0");
+    expect_text(&c, "device.units_in_mbatch", "false");
+}
+
+/* Wrong keys and combinations of the three types, each error naming the key. */
+static void test_transfer2_errors(void) {
+    rpu_config c;
+    compound(&c, "chopped_transfer", 2, "soft_bounds");
+    expect_reject(&c, "device.thres_scale", "2", "device.thres_scale", "buffered_transfer");
+    expect_reject(&c, "device.tail_weightening", "2", "device.tail_weightening",
+                  "dynamic_transfer");
+    expect_reject(&c, "device.in_chop_prob", "1.5", "device.in_chop_prob", NULL);
+    expect_reject(&c, "device.momentum", "-0.1", "device.momentum", NULL);
+    expect_reject(&c, "device.step", "0", "device.step", NULL);
+    compound(&c, "buffered_transfer", 2, "soft_bounds");
+    expect_reject(&c, "device.in_chop_prob", "0.5", "device.in_chop_prob", "chopped_transfer");
+    /* three sub-devices: fine for buffered, not for chopped / dynamic */
+    compound(&c, "buffered_transfer", 3, "soft_bounds");
+    CHECK(rpu_config_validate(&c) == RPU_OK, "buffered 3 devices: %s", rpu_last_error());
+    compound(&c, "chopped_transfer", 3, "soft_bounds");
+    expect_invalid(&c, "device.unit_cell_devices", "exactly two", "chopped 3 devices");
+    compound(&c, "dynamic_transfer", 1, "soft_bounds");
+    expect_invalid(&c, "device.unit_cell_devices", "at least two", "dynamic 1 device");
+    compound(&c, "chopped_transfer", 2, "soft_bounds");
+    set_ok(&c, "device.n_reads_per_transfer", "2");
+    expect_invalid(&c, "device.n_reads_per_transfer", "one column", "chopped n_reads 2");
+    /* the automatic period (transfer_every < 0) is for chopped / dynamic only */
+    compound(&c, "chopped_transfer", 2, "soft_bounds");
+    set_ok(&c, "device.transfer_every", "-2");
+    CHECK(rpu_config_validate(&c) == RPU_OK, "chopped auto period: %s", rpu_last_error());
+    compound(&c, "buffered_transfer", 2, "soft_bounds");
+    set_ok(&c, "device.transfer_every", "-2");
+    expect_invalid(&c, "device.transfer_every", "chopped_transfer", "buffered te < 0");
+    compound(&c, "transfer", 2, "soft_bounds");
+    set_ok(&c, "device.transfer_every", "-1");
+    expect_invalid(&c, "device.transfer_every", ">= 0", "transfer te < 0");
+    compound(&c, "dynamic_transfer", 2, "soft_bounds");
+    set_ok(&c, "device.transfer_columns", "false");
+    set_ok(&c, "device.with_reset_prob", "0.5");
+    expect_invalid(&c, "device.with_reset_prob", "transfer_columns", "dynamic rows reset");
+}
+
+/* mixed_precision's keys sit after the buffered family's in rpu_compound_params: each block
+ * belongs to its own types only (the types named in the error), and the two transfer keys
+ * mixed_precision shares apply to it; its transfer_every (set-time any sign, for the
+ * automatic period of chopped / dynamic) must be a whole number >= 0 at validation. */
+static void test_mixed_vs_transfer2(void) {
+    rpu_config c;
+    compound(&c, "dynamic_transfer", 2, "soft_bounds");
+    CHECK(!rpu_config_key_applies(&c, "device.n_rows_per_transfer"), "n_rows on dynamic");
+    CHECK(!rpu_config_key_applies(&c, "device.stoc_round_d"), "stoc_round_d on dynamic");
+    expect_reject(&c, "device.n_rows_per_transfer", "2", "device.n_rows_per_transfer",
+                  "mixed_precision");
+    expect_reject(&c, "device.granularity", "0.1", "device.granularity", "mixed_precision");
+    rpu_clear_error();
+    CHECK(rpu_config_set(&c, "device.stoc_round_x", "false") == RPU_ERR_CONFIG &&
+              mentions("(it belongs to: mixed_precision)"),
+          "stoc_round_x on dynamic belongs to mixed_precision only: %s", rpu_last_error());
+    compound(&c, "mixed_precision", 1, "soft_bounds");
+    CHECK(rpu_config_key_applies(&c, "device.transfer_every"), "transfer_every on mixed");
+    CHECK(rpu_config_key_applies(&c, "device.transfer_lr"), "transfer_lr on mixed");
+    CHECK(rpu_config_key_applies(&c, "device.n_x_bins"), "n_x_bins on mixed");
+    CHECK(!rpu_config_key_applies(&c, "device.gamma"), "gamma on mixed");
+    expect_reject(&c, "device.tail_weightening", "2", "device.tail_weightening",
+                  "dynamic_transfer");
+    expect_reject(&c, "device.buffer_cap", "2", "device.buffer_cap", "dynamic_transfer");
+    expect_reject(&c, "device.thres_scale", "2", "device.thres_scale", "buffered_transfer");
+    expect_reject(&c, "device.in_chop_prob", "0.5", "device.in_chop_prob", "chopped_transfer");
+    CHECK(rpu_config_validate(&c) == RPU_OK, "mixed defaults: %s", rpu_last_error());
+    set_ok(&c, "device.transfer_every", "-1");
+    expect_invalid(&c, "device.transfer_every", ">= 0", "mixed te < 0");
+    set_ok(&c, "device.transfer_every", "2.5");
+    expect_invalid(&c, "device.transfer_every", "whole", "mixed te 2.5");
+    set_ok(&c, "device.transfer_every", "3");
+    CHECK(rpu_config_validate(&c) == RPU_OK, "mixed te 3: %s", rpu_last_error());
+}
+
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_defaults();
@@ -422,5 +555,8 @@ int main(int argc, char **argv) {
     test_round_trips();
     test_rejections();
     test_validate();
+    test_transfer2_defaults();
+    test_transfer2_errors();
+    test_mixed_vs_transfer2();
     return tl_finish();
 }

@@ -10,6 +10,9 @@
  *   one_sided  constant_step, refresh after every update with noisy reads
  *   transfer   Tiki-Taka v1, soft_bounds fast / constant_step slow, gamma 0.1, noisy
  *              transfer reads, two reads per transfer, resets with probability 0.3
+ *   buffered_transfer  TTv2 over three devices, gamma 0.1
+ *   chopped_transfer   c-TTv2, random in/out choppers, auto-scale
+ *   dynamic_transfer   AGAD, regular and random chopping
  *   mixed_precision  soft_bounds, stochastically quantised x and d, one random row per
  *              transfer
  * Scratch files under RPUSIM_NET_TMP/compound-np<P>, removed at the end unless TEST_NET_KEEP is
@@ -61,6 +64,19 @@ static const struct {
                  "device.n_reads_per_transfer = 2\ndevice.with_reset_prob = 0.3\n"
                  "device.unit_cell_devices.0.type = soft_bounds\n"
                  "device.unit_cell_devices.1.type = constant_step\n"},
+    {"buffered_transfer", "device.type = buffered_transfer\ndevice.gamma = 0.1\n"
+                          "device.unit_cell_devices.0.type = soft_bounds\n"
+                          "device.unit_cell_devices.1.type = constant_step\n"
+                          "device.unit_cell_devices.2.type = constant_step\n"},
+    {"chopped_transfer", "device.type = chopped_transfer\ndevice.in_chop_prob = 0.3\n"
+                         "device.out_chop_prob = 0.1\ndevice.auto_scale = true\n"
+                         "device.buffer_granularity = 0.2\n"
+                         "device.unit_cell_devices.0.type = soft_bounds\n"
+                         "device.unit_cell_devices.1.type = constant_step\n"},
+    {"dynamic_transfer", "device.type = dynamic_transfer\ndevice.in_chop_prob = 0.25\n"
+                         "device.in_chop_random = true\ndevice.buffer_granularity = 0.2\n"
+                         "device.unit_cell_devices.0.type = soft_bounds\n"
+                         "device.unit_cell_devices.1.type = constant_step\n"},
     {"mixed_precision", "device.type = mixed_precision\ndevice.n_x_bins = 9\n"
                         "device.n_d_bins = 7\ndevice.n_rows_per_transfer = 1\n"
                         "device.random_row = true\n"

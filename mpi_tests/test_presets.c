@@ -8,6 +8,7 @@
 
 #include "testlib.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,49 @@ static const char *first_difference(const rpu_config *a, const rpu_config *b) {
     }
     return "(no key differs)";
 }
+
+/* The transfer-family presets of §10.3, written out: device preset X, compound type,
+ * main-update BL, fast_lr, auto_granularity, in_chop_prob, tail_weightening (AGAD). */
+typedef struct {
+    const char *name, *cls, *dev, *type;
+    int bl;
+    float fast_lr, auto_granularity, in_chop_prob, tail;
+} transfer2_row;
+
+static const transfer2_row t2rows[] = {
+    {"ttv2_reram_es", "TTv2ReRamESPreset", "reram_es", "chopped_transfer", 31, 0.5f, 1000, 0, 5},
+    {"ttv2_reram_sb", "TTv2ReRamSBPreset", "reram_sb", "chopped_transfer", 31, 0.5f, 1000, 0, 5},
+    {"ttv2_capacitor", "TTv2CapacitorPreset", "capacitor", "chopped_transfer", 31, 0.1f, 1000, 0,
+     5},
+    {"ttv2_ecram", "TTv2EcRamPreset", "ecram", "chopped_transfer", 100, 0.1f, 500, 0, 5},
+    {"ttv2_ecram_mo", "TTv2EcRamMOPreset", "ecram_mo", "chopped_transfer", 100, 0.1f, 500, 0, 5},
+    {"ttv2_idealized", "TTv2IdealizedPreset", "idealized", "chopped_transfer", 100, 0.1f, 500, 0,
+     5},
+    {"chopped_ttv2_reram_es", "ChoppedTTv2ReRamESPreset", "reram_es", "chopped_transfer", 31, 0.5f,
+     1000, 0.01f, 5},
+    {"chopped_ttv2_reram_sb", "ChoppedTTv2ReRamSBPreset", "reram_sb", "chopped_transfer", 31, 0.5f,
+     1000, 0.01f, 5},
+    {"chopped_ttv2_capacitor", "ChoppedTTv2CapacitorPreset", "capacitor", "chopped_transfer", 31,
+     0.1f, 1000, 0.01f, 5},
+    {"chopped_ttv2_ecram", "ChoppedTTv2EcRamPreset", "ecram", "chopped_transfer", 100, 1.0f, 500,
+     0.01f, 5},
+    {"chopped_ttv2_ecram_mo", "ChoppedTTv2EcRamMOPreset", "ecram_mo", "chopped_transfer", 100, 0.1f,
+     500, 0.001f, 5},
+    {"chopped_ttv2_idealized", "ChoppedTTv2IdealizedPreset", "idealized", "chopped_transfer", 100,
+     0.1f, 500, 0.001f, 5},
+    {"agad_reram_es", "AGADReRamESPreset", "reram_es", "dynamic_transfer", 31, 0.5f, 1000, 0.02f,
+     5},
+    {"agad_reram_sb", "AGADReRamSBPreset", "reram_sb", "dynamic_transfer", 31, 0.5f, 1000, 0.02f,
+     5},
+    {"agad_capacitor", "AGADCapacitorPreset", "capacitor", "dynamic_transfer", 31, 0.1f, 1000,
+     0.01f, 20},
+    {"agad_ecram", "AGADEcRamPreset", "ecram", "dynamic_transfer", 31, 0.1f, 750, 0.005f, 50},
+    {"agad_ecram_mo", "AGADEcRamMOPreset", "ecram_mo", "dynamic_transfer", 100, 0.1f, 500, 0.005f,
+     50},
+    {"agad_idealized", "AGADIdealizedPreset", "idealized", "dynamic_transfer", 100, 0.1f, 500,
+     0.005f, 50},
+};
+#define N_TRANSFER2 ((int)(sizeof t2rows / sizeof t2rows[0]))
 
 /* ---------------------------------------------------------------------------------------
  * Values.
@@ -380,9 +424,10 @@ static void test_config_presets(void) {
             listed |= !strcmp(names[k], rows[i].name);
         CHECK(listed, "rpu_config_presets lacks %s", rows[i].name);
     }
-    CHECK(n == n_config_rows + (int)N_COMPOUND_ROWS,
-          "rpu_config_presets lists %d names, the spec rows %d + %d compound presets", n,
-          n_config_rows, (int)N_COMPOUND_ROWS);
+    CHECK(n == n_config_rows + (int)N_COMPOUND_ROWS + N_TRANSFER2,
+          "rpu_config_presets lists %d names, the spec rows %d + %d compound presets + %d "
+          "transfer-family rows",
+          n, n_config_rows, (int)N_COMPOUND_ROWS, N_TRANSFER2);
     CHECK(names[n] == NULL, "config preset names not NULL-terminated");
     const char *const *dnames;
     int nd = rpu_device_presets(&dnames);
@@ -392,6 +437,158 @@ static void test_config_presets(void) {
           "unknown presets have classes");
     const char *pcm = rpu_config_preset_class("pcm", false);
     CHECK(pcm && !strcmp(pcm, "PCMPreset"), "config preset pcm: %s", pcm ? pcm : "NULL");
+}
+
+/* Every transfer-family preset (§10.3): the row's values, both sub-devices equal to the
+ * device preset (reram_sb: subtracting its symmetry point, spec §10.2), transfer reads
+ * PresetIOParameters with NM/BM none, transfer writes BL 1 without management, forward/backward
+ * PresetIOParameters; the config validates, a tile trains, and keys after the preset override it.
+ */
+static void test_transfer2_presets(void) {
+    for (int i = 0; i < N_TRANSFER2; ++i) {
+        const transfer2_row *r = &t2rows[i];
+        rpu_config c;
+        CHECK_OK(rpu_config_default(&c, RPU_KIND_INFERENCE));
+        rpu_status s = rpu_config_preset(&c, r->name);
+        CHECK(s == RPU_OK, "preset %s: %s", r->name, rpu_last_error());
+        if (s != RPU_OK) continue;
+        char type[64];
+        CHECK_OK(rpu_config_get(&c, "device.type", type, sizeof type));
+        CHECK(!strcmp(type, r->type), "%s: device.type %s", r->name, type);
+        const rpu_compound_params *cp = &c.compound;
+        CHECK(c.kind == RPU_KIND_SINGLE && cp->n_devices == 2, "%s: kind %d, %d sub-devices",
+              r->name, c.kind, cp->n_devices);
+        rpu_device_params d;
+        CHECK_OK(rpu_device_params_preset(&d, r->dev));
+        if (!strcmp(r->dev, "reram_sb")) /* ReRamSBPresetDevice(subtract_symmetry_point=True) */
+            d.subtract_symmetry_point = true;
+        for (int k = 0; k < 2; ++k)
+            CHECK(!memcmp(&cp->unit_cell_devices[k], &d, sizeof d),
+                  "%s: sub-device %d differs from device preset %s", r->name, k, r->dev);
+        CHECK(c.update.desired_bl == r->bl && c.update.update_management &&
+                  c.update.update_bl_management,
+              "%s: update BL %d", r->name, c.update.desired_bl);
+        CHECK(cp->fast_lr == r->fast_lr && cp->auto_granularity == r->auto_granularity &&
+                  cp->in_chop_prob == r->in_chop_prob && cp->tail_weightening == r->tail,
+              "%s: fast_lr %g auto_granularity %g in_chop_prob %g tail %g", r->name,
+              (double)cp->fast_lr, (double)cp->auto_granularity, (double)cp->in_chop_prob,
+              (double)cp->tail_weightening);
+        CHECK(cp->auto_scale && !cp->units_in_mbatch && cp->transfer_every == 1.0f &&
+                  cp->gamma == 0.0f && cp->momentum == 0.0f && cp->forget_buffer &&
+                  cp->in_chop_random == !strcmp(r->type, "chopped_transfer"),
+              "%s: compound settings", r->name);
+        CHECK(cp->transfer_forward.noise_management == RPU_NM_NONE &&
+                  cp->transfer_forward.bound_management == RPU_BM_NONE &&
+                  cp->transfer_forward.out_bound == 20.0f && cp->transfer_forward.out_noise == 0.1f,
+              "%s: transfer_forward", r->name);
+        CHECK(cp->transfer_update.desired_bl == 1 && !cp->transfer_update.update_management &&
+                  !cp->transfer_update.update_bl_management &&
+                  cp->transfer_update.pulse_type == RPU_PULSE_STOCHASTIC_COMPRESSED,
+              "%s: transfer_update", r->name);
+        CHECK(c.forward.out_bound == 20.0f && c.backward.out_noise == 0.1f, "%s: forward IO",
+              r->name);
+        CHECK(rpu_config_validate(&c) == RPU_OK, "%s: validate: %s", r->name, rpu_last_error());
+        const char *cls = rpu_config_preset_class(r->name, false);
+        CHECK(cls && !strcmp(cls, r->cls), "class of %s: %s", r->name, cls ? cls : "NULL");
+        /* a tile trains */
+        rpu_tile_params p;
+        rpu_tile_params_default(&p, 3, 4);
+        rpu_tile *t = NULL;
+        s = rpu_tile_create(&p, &c, &t);
+        CHECK(s == RPU_OK, "%s: tile: %s", r->name, rpu_last_error());
+        float x[2 * 4] = {1, -0.5f, 0.25f, 0, 0.5f, 1, -1, 0.5f},
+                    dd[2 * 3] = {0.1f, -0.2f, 0.05f, -0.1f, 0.3f, 0};
+        for (int k = 0; t && k < 8; ++k)
+            CHECK_OK(rpu_tile_update(t, x, dd, 2, 0.1f));
+        float w[12];
+        if (t) CHECK_OK(rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED));
+        rpu_tile_destroy(&t);
+        /* keys after the preset override it */
+        char text[200];
+        snprintf(text, sizeof text, "preset = %s\ndevice.fast_lr = 0.25\n", r->name);
+        rpu_config o;
+        CHECK_OK(rpu_config_default(&o, RPU_KIND_SINGLE));
+        CHECK_OK(rpu_config_parse(&o, text, "override"));
+        CHECK(o.compound.fast_lr == 0.25f && o.compound.auto_granularity == r->auto_granularity,
+              "%s: override", r->name);
+    }
+}
+
+/* A 1 x in tile of a preset with perfect transfer reads (for the derived numbers). */
+static rpu_tile *preset_tile(const char *name, int in) {
+    rpu_config c;
+    CHECK_OK(rpu_config_default(&c, RPU_KIND_SINGLE));
+    CHECK_OK(rpu_config_preset(&c, name));
+    CHECK_OK(rpu_config_set(&c, "device.transfer_forward.is_perfect", "true"));
+    rpu_tile_params p;
+    rpu_tile_params_default(&p, 1, in);
+    p.seed = 11;
+    rpu_tile *t = NULL;
+    rpu_status s = rpu_tile_create(&p, &c, &t);
+    CHECK(s == RPU_OK, "%s: tile: %s", name, rpu_last_error());
+    return t;
+}
+
+static double state_value(rpu_tile *t, const char *name) {
+    rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
+    const int n = rpu_tile_state_items(t, it, RPU_TILE_MAX_STATE_ITEMS);
+    for (int k = 0; k < n; ++k)
+        if (!strcmp(it[k].name, name))
+            return it[k].type == RPU_STATE_U64 ? (double)*(const uint64_t *)it[k].data
+                                               : (double)*(const float *)it[k].data;
+    CHECK(false, "no state item %s", name);
+    return -1;
+}
+
+/* The derived numbers of §10.3. AGAD: the chopper period Ns = 1 / in_chop_prob (the input
+ * chopper of a 1 x 1 tile, one read per vector, first switches at read Ns) and the running-
+ * mean weight beta = tail_weightening / Ns (after one vector R = beta y with y = A, perfect
+ * reads): ReRamSB Ns 50, beta 0.1; Capacitor Ns 100, beta 0.2; EcRam Ns 200, beta 0.25.
+ * TTv2 Idealized on 100 columns: buffer granularity bg = 0.0002 * 500 / 100 = 0.001, seen as
+ * the buffer after one read of column 0: H = lr A / bg (below the threshold). */
+static void test_transfer2_derived(void) {
+    static const struct {
+        const char *name;
+        int Ns;
+        double beta;
+    } agad[] = {
+        {"agad_reram_sb", 50, 0.1}, {"agad_capacitor", 100, 0.2}, {"agad_ecram", 200, 0.25}};
+    for (size_t i = 0; i < sizeof agad / sizeof agad[0]; ++i) {
+        rpu_tile *t = preset_tile(agad[i].name, 1);
+        if (!t) continue;
+        const float x = 1.0f, d = -0.01f;
+        CHECK_OK(rpu_tile_update(t, &x, &d, 1, 0.1f));
+        const float *A = rpu_tile_device_array_by_name(t, "hidden_weights_0");
+        const float *R = rpu_tile_device_array_by_name(t, "running_mean_weight");
+        CHECK(A && R && A[0] != 0, "%s: A moved", agad[i].name);
+        if (A && R && A[0] != 0)
+            CHECK(fabs(R[0] / A[0] - agad[i].beta) < 1e-6, "%s: beta = %.8g, want %g", agad[i].name,
+                  (double)(R[0] / A[0]), agad[i].beta);
+        for (int v = 2; v <= agad[i].Ns + 1; ++v) {
+            CHECK_OK(rpu_tile_update(t, &x, &d, 1, 0.1f));
+            const double c = state_value(t, "in_chopper");
+            if (v < agad[i].Ns)
+                CHECK(c == 0, "%s: chopper switched at read %d < Ns %d", agad[i].name, v,
+                      agad[i].Ns);
+            else
+                CHECK(c == 1, "%s: chopper %g after read %d, Ns %d", agad[i].name, c, v,
+                      agad[i].Ns);
+        }
+        rpu_tile_destroy(&t);
+    }
+    rpu_tile *t = preset_tile("ttv2_idealized", 100);
+    if (!t) return;
+    float x[100] = {1.0f};
+    const float d = -0.01f, lr = 1e-3f;
+    CHECK_OK(rpu_tile_update(t, x, &d, 1, lr));
+    const float *A = rpu_tile_device_array_by_name(t, "hidden_weights_0");
+    const float *H = rpu_tile_device_array_by_name(t, "buffered_FP_weight_0");
+    CHECK(A && H && H[0] != 0 && fabsf(H[0]) < 1, "ttv2_idealized: buffer %g", H ? H[0] : 0.0);
+    if (A && H && H[0] != 0) {
+        const double bg = (double)lr * A[0] / H[0];
+        CHECK(fabs(bg - 0.001) < 1e-8, "ttv2_idealized: bg = %.9g, want 0.001", bg);
+    }
+    rpu_tile_destroy(&t);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -435,12 +632,31 @@ static void test_unknown(void) {
         CHECK(at && close && d && d < close, "unknown preset message lacks %s with X = %s: %s", fam,
               compound_rows[i].device, rpu_last_error());
     }
-    CHECK(n == (int)(N_COMPOUND_ROWS + 7), "%d config presets", n);
+    for (int i = 0; i < N_TRANSFER2; ++i) {
+        const char *nm = t2rows[i].name;
+        const char *fam = !strncmp(nm, "ttv2_", 5)            ? "ttv2_X"
+                          : !strncmp(nm, "chopped_ttv2_", 13) ? "chopped_ttv2_X"
+                                                              : "agad_X";
+        char famx[32], dev[64];
+        snprintf(famx, sizeof famx, "%s (X = ", fam); /* not the tail of chopped_ttv2_X */
+        const char *at = strstr(rpu_last_error(), famx);
+        if (at && !strcmp(fam, "ttv2_X") && at > rpu_last_error() && at[-1] == '_')
+            at = strstr(at + 1, famx);
+        snprintf(dev, sizeof dev, " %s", t2rows[i].dev);
+        const char *close = at ? strchr(at, ')') : NULL;
+        const char *d = at ? strstr(at, dev) : NULL;
+        CHECK(at && close && d && d < close, "unknown preset message lacks %s with X = %s: %s", fam,
+              t2rows[i].dev, rpu_last_error());
+    }
+    CHECK(n == (int)(N_COMPOUND_ROWS + 7) + N_TRANSFER2, "%d config presets", n);
     CHECK(memcmp(&c, &before, sizeof c) == 0, "failed preset changed cfg");
 
     CHECK_STATUS(rpu_config_set(&c, "device.preset", "ReRamSB"), RPU_ERR_CONFIG);
     CHECK(mentions("device.preset") && mentions("pcm") && mentions("gokmen_vlasov"),
           "unknown device preset: %s", rpu_last_error());
+    /* device presets are few: their message names the aihwkit classes too */
+    CHECK(mentions("ReRamSBPresetDevice"), "message lacks the aihwkit classes: %s",
+          rpu_last_error());
     CHECK(memcmp(&c, &before, sizeof c) == 0, "failed device preset changed cfg");
     CHECK_STATUS(rpu_config_preset(&c, ""), RPU_ERR_CONFIG);
     CHECK_STATUS(rpu_config_preset(&c, "capacitor4x"), RPU_ERR_CONFIG);
@@ -721,5 +937,7 @@ int main(int argc, char **argv) {
     test_ordering();
     test_round_trip();
     test_experiment();
+    test_transfer2_presets();
+    test_transfer2_derived();
     return tl_finish();
 }

@@ -39,7 +39,10 @@
  * digital accumulator) lives in its own file (compound_mixed.c) and is called from the
  * switch points above: build(), the set rule, rpu_compound_tile_update and the state items.
  * Reads go through the tile's IO model (rpu_tile_io_read with the compound's read IO and
- * stream), writes through the pulsed engine with the write's own update parameters. */
+ * stream), writes through the pulsed engine with the write's own update parameters.
+ * The buffered transfer family (buffered_transfer, chopped_transfer, dynamic_transfer)
+ * shares the transfer compound's construction, schedule and set rule here and has its
+ * buffers, choppers, chopped fast update and transfer reads in compound_buffered.c. */
 #include "tile_impl.h"
 
 #include "error_impl.h"
@@ -70,7 +73,7 @@ static float normal_draw(rpu_compound *c) {
 /* The visible weight W = sum_k gamma_k W_k (fully hidden: W is the last device's array). */
 static void reduce(rpu_tile *t) {
     rpu_compound *c = t->cmp;
-    if (c->fully_hidden) return;
+    if (c->fully_hidden || rpu_compound_chopped_reduce(t)) return;
     const size_t cells = cells_of(c);
     for (size_t q = 0; q < cells; ++q) {
         float s = 0;
@@ -87,57 +90,15 @@ static void add_named(rpu_compound *c, const char *base, int k, float *data) {
     c->arrays[a].data = data;
 }
 
-/* Reads of the compound's read IO (transfer_forward or refresh_forward): op(W_k) v. */
+/* Reads and writes of the compound's arrays: compound_io.c (shared with
+ * compound_buffered.c). */
 static rpu_status read_vec(rpu_tile *t, int k, int dir, const float *v, float *y) {
-    rpu_compound *c = t->cmp;
-    const rpu_io_channel ch = {.io = &c->read_io,
-                               .st = &c->read_state,
-                               .rng = &c->xstream,
-                               .next_block = &c->xnext,
-                               .calls = &c->xcalls};
-    return rpu_tile_io_read(t, &ch, c->hidden[k], dir, v, 1, y);
+    return rpu_compound_read(t, k, dir, v, y);
 }
 
-/* One write of device k: the update W_k -= lr d xᵀ of one vector (x [cols], d [rows]) with
- * update parameters up (pulsed through the engine with device k's granularity, draws from
- * the transfer stream; pulse type none: exact, then clipped to the device's bounds). A
- * negative lr flips every sign (spec §1.1). */
 static rpu_status write_vector(rpu_tile *t, const rpu_update_params *up, int k, const float *x,
                                const float *d, float lr) {
-    rpu_compound *c = t->cmp;
-    if (lr == 0) return RPU_OK;
-    const int R = c->rows, C = c->cols;
-    float *w = c->hidden[k];
-    const rpu_device_state *dev = &c->sub[k];
-    if (up->pulse_type == RPU_PULSE_NONE || up->pulse_type == RPU_PULSE_NONE_WITH_DEVICE) {
-        for (int i = 0; i < R; ++i) {
-            if (d[i] == 0) continue;
-            for (int j = 0; j < C; ++j) {
-                if (x[j] == 0) continue;
-                const size_t q = (size_t)i * C + j;
-                float v = w[q] - lr * d[i] * x[j];
-                v = v > dev->max_bound[q] ? dev->max_bound[q] : v;
-                v = v < dev->min_bound[q] ? dev->min_bound[q] : v;
-                w[q] = v;
-                if (dev->persistent_weights) dev->persistent_weights[q] = v;
-            }
-        }
-        return RPU_OK;
-    }
-    const float *dd = d;
-    if (lr < 0) {
-        float *neg = c->buf + 6 * (size_t)(R + C); /* apart from the callers' vectors */
-        for (int i = 0; i < R; ++i)
-            neg[i] = -d[i];
-        dd = neg;
-        lr = -lr;
-    }
-    const rpu_update_layout L = rpu_update_layout_for(R, C);
-    const rpu_pulse_target tg = {.dev = dev, .w = w, .sign_mode = 0};
-    const uint64_t base = c->xnext;
-    c->xnext += L.total;
-    return rpu_update_pulses(t, up, dev->granularity, &c->xstream, base, L.total, x, dd, 1, lr, &tg,
-                             1, NULL);
+    return rpu_compound_write(t, up, k, x, d, lr);
 }
 
 /* ---------------------------------------------------------------- construction */
@@ -208,6 +169,9 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
         n = 2;
         break;
     case RPU_DEVICE_TRANSFER: /* devices 1 .. n-1 from entry 1 */
+    case RPU_DEVICE_BUFFERED_TRANSFER:
+    case RPU_DEVICE_CHOPPED_TRANSFER:
+    case RPU_DEVICE_DYNAMIC_TRANSFER:
         for (int k = 0; k < n; ++k)
             par[k] = &cp->unit_cell_devices[k == 0 ? 0 : 1];
         break;
@@ -248,7 +212,7 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
         c->gamma[1] = 1.0f;  /* g+ */
     }
     float gamma = cp->gamma;
-    if (c->type == RPU_DEVICE_TRANSFER) {
+    if (rpu_device_type_is_transfer(c->type)) {
         if (cp->n_gamma_vec == n) {
             gamma = 0;
             for (int k = 0; k < n - 1; ++k)
@@ -282,7 +246,7 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
     rpu_rng gio;
     rpu_rng_init(&gio, t->p.seed,
                  rpu_stream_id(t->p.layer_id, t->p.tile_id, RPU_PURPOSE_TRANSFER_IO));
-    if (c->type == RPU_DEVICE_TRANSFER) {
+    if (rpu_device_type_is_transfer(c->type)) {
         c->read_dir = cp->transfer_columns ? DIR_FWD : DIR_BWD;
         c->t_in = cp->transfer_columns ? c->cols : c->rows;
         c->t_out = cp->transfer_columns ? c->rows : c->cols;
@@ -324,6 +288,8 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
     if (c->type == RPU_DEVICE_TRANSFER && cp->transfer_update.desired_bl > RPU_UPDATE_MAX_BL)
         return RPU_FAIL(RPU_ERR_CONFIG, "device.transfer_update.desired_bl = %d: at most %d",
                         cp->transfer_update.desired_bl, RPU_UPDATE_MAX_BL);
+    if (rpu_device_type_is_transfer(c->type) && c->type != RPU_DEVICE_TRANSFER)
+        RPU_CHECK(rpu_compound_buffered_build(t)); /* buffers, choppers (compound_buffered.c) */
     return RPU_OK;
 }
 
@@ -348,6 +314,7 @@ void rpu_compound_free(rpu_tile *t) {
     for (int k = 0; k < RPU_MAX_UNIT_CELL_DEVICES; ++k)
         rpu_device_free(&c->sub[k]);
     rpu_io_state_free(&c->read_state);
+    rpu_compound_buffered_free(c);
     free(c->block);
     free(c->buf);
     free(c->mask);
@@ -381,7 +348,10 @@ void rpu_compound_set_weights(rpu_tile *t) {
             c->hidden[0][q] = t->w[q] < 0 ? -t->w[q] : 0.0f;
         }
         break;
-    case RPU_DEVICE_TRANSFER: /* §5.8 */
+    case RPU_DEVICE_TRANSFER: /* §5.8 (the buffered family too: buffers, choppers kept) */
+    case RPU_DEVICE_BUFFERED_TRANSFER:
+    case RPU_DEVICE_CHOPPED_TRANSFER:
+    case RPU_DEVICE_DYNAMIC_TRANSFER:
         for (int k = 0; k < n; ++k)
             c->current_slice_indices[k] = 0;
         for (int k = 0; k < n - 1; ++k)
@@ -428,6 +398,14 @@ static uint64_t period_of(float te, bool units, int m) {
     return p >= 1.0f ? (uint64_t)p : 0;
 }
 
+/* The period of transfers from device k: period_of, or the automatic period of a chopped
+ * compound (transfer_every < 0, §7.5) for device 0 and, with self transfers, device 1. */
+static uint64_t transfer_period(const rpu_compound *c, const rpu_compound_params *cp, int k,
+                                int m) {
+    if (c->te_auto > 0 && (k == 0 || !cp->no_self_transfer)) return c->te_auto;
+    return period_of(c->te[k], cp->units_in_mbatch, m);
+}
+
 /* The vector index (exclusive) after which the next event of this call happens, or n. */
 static int next_event(const rpu_tile *t, int v, int n) {
     const rpu_compound *c = t->cmp;
@@ -436,9 +414,9 @@ static int next_event(const rpu_tile *t, int v, int n) {
     int64_t best = n;
     uint64_t E[RPU_MAX_UNIT_CELL_DEVICES];
     int ne = 0;
-    if (c->type == RPU_DEVICE_TRANSFER)
+    if (rpu_device_type_is_transfer(c->type))
         for (int k = 0; k < c->n; ++k)
-            E[ne++] = period_of(c->te[k], cp->units_in_mbatch, n);
+            E[ne++] = transfer_period(c, cp, k, n);
     else if (c->type == RPU_DEVICE_ONE_SIDED && cp->refresh_every > 0)
         E[ne++] = (uint64_t)cp->refresh_every * (cp->units_in_mbatch ? (uint64_t)n : 1u);
     for (int q = 0; q < ne; ++q) {
@@ -455,6 +433,8 @@ static int next_event(const rpu_tile *t, int v, int n) {
 static rpu_status transfer_chunk(rpu_tile *t, int k, int to, int start, int cnt, float lr_t) {
     rpu_compound *c = t->cmp;
     const rpu_compound_params *cp = &t->cfg.compound;
+    if (c->type != RPU_DEVICE_TRANSFER)
+        return rpu_compound_buffered_chunk(t, k, to, start, cnt, lr_t); /* §6-§8 */
     if (lr_t == 0 || to == k) return RPU_OK;
     const int R = c->rows, C = c->cols;
     float *v = c->buf, *y = c->buf + (R + C);
@@ -560,9 +540,9 @@ static rpu_status run_events(rpu_tile *t, float lr, int m) {
     rpu_compound *c = t->cmp;
     const rpu_compound_params *cp = &t->cfg.compound;
     const uint64_t u = c->current_update_idx;
-    if (c->type == RPU_DEVICE_TRANSFER) {
+    if (rpu_device_type_is_transfer(c->type)) {
         for (int k = 0; k < c->n; ++k) {
-            const uint64_t E = period_of(c->te[k], cp->units_in_mbatch, m);
+            const uint64_t E = transfer_period(c, cp, k, m);
             if (E > 0 && u % E == 0) RPU_CHECK(transfer(t, k, k + 1 < c->n ? k + 1 : c->n - 1, lr));
         }
     } else if (c->type == RPU_DEVICE_ONE_SIDED && cp->refresh_every > 0) {
@@ -608,6 +588,9 @@ static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, i
         tg[1] = (rpu_pulse_target){.dev = &c->sub[1], .w = c->hidden[1], .sign_mode = -1};
         break;
     case RPU_DEVICE_TRANSFER: /* §5.5: the fast device only, with the fast learning rate */
+    case RPU_DEVICE_BUFFERED_TRANSFER:
+    case RPU_DEVICE_CHOPPED_TRANSFER: /* (chopped: per vector below, §7.4) */
+    case RPU_DEVICE_DYNAMIC_TRANSFER:
         ntg = 1;
         tg[0] = (rpu_pulse_target){.dev = &c->sub[0], .w = c->hidden[0], .sign_mode = 0};
         if (cp->fast_lr > 0) lr_p = cp->scale_fast_lr ? cp->fast_lr * lr : cp->fast_lr;
@@ -642,11 +625,19 @@ static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, i
     const uint64_t stride = (uint64_t)ntg * L.total;
     const uint64_t base = t->unext;
     t->unext += (uint64_t)n * stride;
+    const bool chopped =
+        c->type == RPU_DEVICE_CHOPPED_TRANSFER || c->type == RPU_DEVICE_DYNAMIC_TRANSFER;
     for (int v = 0; v < n;) {
-        const int e = next_event(t, v, n);
+        int e = next_event(t, v, n);
+        const float *xv = x + (size_t)v * C, *dv = d + (size_t)v * R;
+        float lr_v = lr_p;
+        if (chopped) { /* vector by vector: auto-scale lr and choppers (compound_buffered.c) */
+            e = v + 1;
+            rpu_compound_chopped_vector(t, xv, dv, n, lr, &lr_v, &xv, &dv);
+        }
         RPU_CHECK(rpu_update_pulses(t, &cfg->update, c->granularity, &t->ustream,
-                                    base + (uint64_t)v * stride, stride, x + (size_t)v * C,
-                                    d + (size_t)v * R, e - v, lr_p, tg, ntg, c->mask + v));
+                                    base + (uint64_t)v * stride, stride, xv, dv, e - v, lr_v, tg,
+                                    ntg, c->mask + v));
         c->current_update_idx += (uint64_t)(e - v);
         RPU_CHECK(run_events(t, lr, n));
         v = e;
@@ -691,7 +682,7 @@ int rpu_compound_post_update(rpu_tile *t) {
 
 void rpu_compound_reset_columns(rpu_tile *t, int start, int count, float prob) {
     rpu_compound *c = t->cmp;
-    const int last = c->type == RPU_DEVICE_TRANSFER ? 1 : c->n;
+    const int last = rpu_device_type_is_transfer(c->type) ? 1 : c->n;
     for (int k = 0; k < last; ++k)
         t->pnext += rpu_device_reset_columns(&c->sub[k], c->hidden[k], start, count, prob,
                                              &t->pstream, t->pnext);
@@ -720,8 +711,12 @@ double rpu_compound_bytes_per_cell(const rpu_compound *c) {
     for (int k = 0; k < c->n; ++k)
         b += rpu_device_bytes_per_cell(&c->sub[k]) +
              ((c->fully_hidden && k == c->n - 1) ? 0.0 : (double)sizeof(float));
-    if (c->chi) b += sizeof(float);
-    return b;
+    if (c->chi) b += sizeof(float); /* mixed_precision's accumulator */
+    const int nb = c->type == RPU_DEVICE_BUFFERED_TRANSFER  ? c->n - 1
+                   : c->type == RPU_DEVICE_CHOPPED_TRANSFER ? 1
+                   : c->type == RPU_DEVICE_DYNAMIC_TRANSFER ? 3
+                                                            : 0;
+    return b + (double)nb * sizeof(float); /* buffers */
 }
 
 float rpu_compound_granularity(const rpu_compound *c) {
@@ -758,7 +753,9 @@ int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max)
         n = rpu_state_item_add(items, n, max, drift_t[k], RPU_STATE_F64, 1, 1, 1,
                                &c->sub[k].drift_current_t);
     }
-    const char *rname = c->type == RPU_DEVICE_TRANSFER ? "transfer_forward" : "refresh_forward";
+    n = rpu_compound_buffered_state_items(t, items, n, max);
+    const char *rname =
+        rpu_device_type_is_transfer(c->type) ? "transfer_forward" : "refresh_forward";
     static const char *const tnames[2][3] = {
         {"transfer_forward.out_noise_values", "transfer_forward.v_offset",
          "transfer_forward.out_nonlinearity"},

@@ -1,5 +1,6 @@
 /* Private: the state of a compound device (compound-devices spec) and its interface to the
- * tile. A compound tile (device.type vector, reference, one_sided, transfer, mixed_precision) keeps its
+ * tile. A compound tile (device.type vector, reference, one_sided, the transfer family,
+ * mixed_precision) keeps its
  * visible weight W in the tile's weights (what forward, backward and get_weights use) and
  * here: one device state and one hidden array W_k per sub-device, the compound's weights
  * gamma, its counters, and the streams and IO values of its transfer or refresh reads.
@@ -14,7 +15,7 @@
 #include <stdint.h>
 
 /* Named arrays of a compound: per sub-device its arrays (suffix _k) and hidden_weights_k. */
-#define RPU_COMPOUND_MAX_ARRAYS (RPU_MAX_UNIT_CELL_DEVICES * (RPU_DEVICE_MAX_ARRAYS + 1))
+#define RPU_COMPOUND_MAX_ARRAYS (RPU_MAX_UNIT_CELL_DEVICES * (RPU_DEVICE_MAX_ARRAYS + 2))
 #define RPU_COMPOUND_NAME_MAX 40
 
 typedef struct rpu_compound {
@@ -50,6 +51,18 @@ typedef struct rpu_compound {
     uint32_t *mask; /* [mask_cap] per vector: the sub-devices it updates */
     size_t mask_cap;
     float *buf; /* [8 * (rows + cols)] read vectors and results */
+    /* buffered transfer family (compound_buffered.c, spec §6-§8): buffers (buffered: H_k
+     * per source device; chopped: H; dynamic: H, running mean R, past mean P), choppers
+     * and switch flags (0/1 per read position), auto-scale maxima, the last pulse-count lr,
+     * completed sweeps, the automatic period (> 0: transfer_every < 0 of chopped/dynamic) */
+    float *bblock;
+    float *hbuf[RPU_MAX_UNIT_CELL_DEVICES];
+    float *running_mean, *past_mean;
+    uint64_t *in_chopper, *out_chopper, *in_switched; /* [t_in], [t_out], [t_in] */
+    float m_x, m_d, lr_cur, count_lr_scale;
+    uint64_t transfer_counter;
+    uint64_t te_auto;
+    float *bws; /* workspace: chopped x [cols], d [rows], read vector, read, write */
     int n_arrays;
     rpu_device_array arrays[RPU_COMPOUND_MAX_ARRAYS];
     char names[RPU_COMPOUND_MAX_ARRAYS][RPU_COMPOUND_NAME_MAX];
@@ -94,12 +107,54 @@ int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max)
 void rpu_compound_state_loaded(rpu_tile *t);
 
 /* The mixed-precision compound (compound_mixed.c, spec §9; below compound.c, which calls
- * it at its switch points): construction (the analog device is sub-device 0 and works on the tile's weights),
- * the set rule (chi and the counters zeroed), one update call (d in engine units, lr > 0),
- * and its state items (aihwkit's names). */
+ * it at its switch points): construction (the analog device is sub-device
+ * 0 and works on the tile's weights), the set rule (chi and the counters zeroed), one update call
+ * (d in engine units, lr > 0), and its state items (aihwkit's names). */
 rpu_status rpu_mixed_build(rpu_tile *t, uint64_t cseed);
 void rpu_mixed_set_weights(rpu_tile *t);
 rpu_status rpu_mixed_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
 int rpu_mixed_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
+
+/* ---- reads and writes (compound_io.c) */
+
+/* Read of sub-device k through the compound's read IO in direction dir (DIR_FWD: y = W_k v,
+ * DIR_BWD: y = W_kᵀ v), the transfer/refresh stream and construction values. */
+rpu_status rpu_compound_read(rpu_tile *t, int k, int dir, const float *v, float *y);
+
+/* Write of one vector to sub-device k: W_k -= lr d xᵀ (x [cols], d [rows]) with update
+ * parameters up, pulsed through the engine with device k's granularity and draws from the
+ * transfer stream (pulse type none: exact, then clipped to the device's bounds); a negative
+ * lr flips every sign (spec §1.1). */
+rpu_status rpu_compound_write(rpu_tile *t, const rpu_update_params *up, int k, const float *x,
+                              const float *d, float lr);
+
+/* ---- the buffered transfer family (compound_buffered.c): buffered_transfer (TTv2, spec §6),
+ * chopped_transfer (c-TTv2, §7), dynamic_transfer (AGAD, §8). compound.c calls these at
+ * its switch points for those types; they read and write through compound_io.c. */
+
+/* After the sub-devices and hidden arrays exist: the buffers (named arrays appended after
+ * the sub-devices', §1.3 rule 3), choppers, counters and the automatic period. */
+rpu_status rpu_compound_buffered_build(rpu_tile *t);
+void rpu_compound_buffered_free(rpu_compound *c);
+
+/* chopped_transfer / dynamic_transfer, before vector x [cols], d [rows] of a call of m
+ * vectors with SGD lr: the auto-scale statistics and the pulse-count learning rate (§7.4,
+ * §8.3; stored as lr_cur) into *lr_p, and the chopped vectors (x-side chopper on x, d-side
+ * on d, §7.3) into *xc, *dc. */
+void rpu_compound_chopped_vector(rpu_tile *t, const float *x, const float *d, int m, float lr,
+                                 float *lr_p, const float **xc, const float **dc);
+
+/* One transfer chunk of the buffered family (§6.3, §7.6, §8.3): cnt reads from source k
+ * starting at column (row) start, each thresholded through the buffer and written to
+ * device to; lr_t is the transfer learning rate before the gamma factor. */
+rpu_status rpu_compound_buffered_chunk(rpu_tile *t, int k, int to, int start, int cnt, float lr_t);
+
+/* The post-1.1 de-chopped visible weight W = gamma_0 sigma.A + gamma_1 C (§7.7); returns
+ * false when the default reduction applies (not chopped/dynamic, fully hidden, or
+ * device.dechop_visible_weight off). */
+bool rpu_compound_chopped_reduce(rpu_tile *t);
+
+/* State items of the family (choppers, counters, auto-scale values), appended. */
+int rpu_compound_buffered_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
 
 #endif

@@ -185,6 +185,9 @@ rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type typ
     case RPU_DEVICE_REFERENCE:
     case RPU_DEVICE_ONE_SIDED:
     case RPU_DEVICE_TRANSFER:
+    case RPU_DEVICE_BUFFERED_TRANSFER:
+    case RPU_DEVICE_CHOPPED_TRANSFER:
+    case RPU_DEVICE_DYNAMIC_TRANSFER:
     case RPU_DEVICE_MIXED_PRECISION:
         break;
     }
@@ -241,6 +244,36 @@ rpu_status rpu_compound_params_default(rpu_compound_params *cp, rpu_device_type 
         cp->gamma_vec[0] = 1.0f;
         cp->gamma_vec[1] = -1.0f;
     }
+    /* BufferedTransferCompound (§6.1), ChoppedTransferCompound (§7.1),
+     * DynamicTransferCompound (§8.1): Python dataclass defaults */
+    cp->thres_scale = 1.0f;
+    cp->step = 1.0f;
+    cp->momentum = 0.0f;
+    cp->forget_buffer = true;
+    cp->in_chop_prob = 0.1f;
+    cp->in_chop_random = true;
+    cp->out_chop_prob = 0.0f;
+    cp->buffer_granularity = 1.0f;
+    cp->auto_granularity = 0.0f;
+    cp->no_buffer = false;
+    cp->auto_scale = false;
+    cp->auto_momentum = 0.99f;
+    cp->correct_gradient_magnitudes = false;
+    cp->dechop_visible_weight = false;
+    cp->experimental_correct_accumulation = false;
+    cp->buffer_cap = 0.0f;
+    cp->tail_weightening = 5.0f;
+    if (type == RPU_DEVICE_BUFFERED_TRANSFER || type == RPU_DEVICE_CHOPPED_TRANSFER ||
+        type == RPU_DEVICE_DYNAMIC_TRANSFER) {
+        /* transfer writes: one pulse per step, no management */
+        cp->transfer_update.desired_bl = 1;
+        cp->transfer_update.update_bl_management = false;
+        cp->transfer_update.update_management = false;
+    }
+    if (type == RPU_DEVICE_BUFFERED_TRANSFER) cp->momentum = 0.1f;
+    if (type == RPU_DEVICE_CHOPPED_TRANSFER || type == RPU_DEVICE_DYNAMIC_TRANSFER)
+        cp->units_in_mbatch = false;
+    if (type == RPU_DEVICE_DYNAMIC_TRANSFER) cp->in_chop_random = false;
     return RPU_OK;
 }
 

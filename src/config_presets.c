@@ -371,9 +371,97 @@ static const preset_kv cfg_pcm[] = {{"kind", "single"},
     X("idealized4", "Idealized4Preset", cfg_idealized4)                                            \
     X("pcm", "PCMPreset", cfg_pcm)
 
-/* The other compound presets of §10.3 (ttv2_<x>, chopped_ttv2_<x>, agad_<x>) go here as
- * rows like these, with the compound's keys and "device.unit_cell_devices.N.preset = <x>"
- * for their sub-devices. */
+/* The transfer-family presets of §10.3 built on ChoppedTransferCompound (TTv2 without
+ * choppers, chopped TTv2) and DynamicTransferCompound (AGAD): two sub-devices of preset
+ * device X, transfer reads with PresetIOParameters without noise and bound management,
+ * transfer writes PresetUpdateParameters(desired_bl=1) without UM / BL management,
+ * units_in_mbatch false, auto_scale true, the main update PresetUpdateParameters with
+ * desired_bl bl; then the row's own keys (fast_lr, auto_granularity, in_chop_prob, ...) and
+ * its extra sub-device keys: the ReRamSB rows' devices subtract their symmetry point
+ * (ReRamSBPresetDevice(subtract_symmetry_point=True)). An extra is empty or starts with a
+ * comma (SB_SYMMETRY2), so that it extends the row list. */
+#define TRANSFER2_PRESET(var, type, dev, bl, ...)                                                  \
+    static const preset_kv var[] = {{"kind", "single"},                                            \
+                                    {"device.type", type},                                         \
+                                    {"device.unit_cell_devices.0.preset", dev},                    \
+                                    {"device.unit_cell_devices.1.preset", dev},                    \
+                                    PRESET_IO("device.transfer_forward."),                         \
+                                    {"device.transfer_forward.noise_management", "none"},          \
+                                    {"device.transfer_forward.bound_management", "none"},          \
+                                    PRESET_UPDATE("device.transfer_update."),                      \
+                                    {"device.transfer_update.desired_bl", "1"},                    \
+                                    {"device.transfer_update.update_bl_management", "false"},      \
+                                    {"device.transfer_update.update_management", "false"},         \
+                                    {"device.units_in_mbatch", "false"},                           \
+                                    {"device.auto_scale", "true"},                                 \
+                                    __VA_ARGS__,                                                   \
+                                    PRESET_IO("forward."),                                         \
+                                    PRESET_IO("backward."),                                        \
+                                    PRESET_UPDATE("update."),                                      \
+                                    {"update.desired_bl", bl},                                     \
+                                    {NULL, NULL}};
+
+#define SB_SYM(k)                                                                                  \
+    { "device.unit_cell_devices." #k ".subtract_symmetry_point", "true" }
+#define SB_SYMMETRY2 , SB_SYM(0), SB_SYM(1)
+
+/* TTv2XPreset: chopped compound with in_chop_prob 0 (no choppers). */
+#define TTV2(var, dev, bl, flr, ag, ...)                                                           \
+    TRANSFER2_PRESET(var, "chopped_transfer", dev, bl, {"device.in_chop_prob", "0.0"},             \
+                     {"device.fast_lr", flr}, {"device.auto_granularity", ag} __VA_ARGS__)
+TTV2(cfg_ttv2_reram_es, "reram_es", "31", "0.5", "1000", )
+TTV2(cfg_ttv2_reram_sb, "reram_sb", "31", "0.5", "1000", SB_SYMMETRY2)
+TTV2(cfg_ttv2_capacitor, "capacitor", "31", "0.1", "1000", )
+TTV2(cfg_ttv2_ecram, "ecram", "100", "0.1", "500", )
+TTV2(cfg_ttv2_ecram_mo, "ecram_mo", "100", "0.1", "500", )
+TTV2(cfg_ttv2_idealized, "idealized", "100", "0.1", "500", )
+
+/* ChoppedTTv2XPreset: random input choppers (aihwkit's EcRam row keeps fast_lr 1.0). */
+#define CTTV2(var, dev, bl, flr, ag, chop, ...)                                                    \
+    TRANSFER2_PRESET(var, "chopped_transfer", dev, bl, {"device.in_chop_prob", chop},              \
+                     {"device.fast_lr", flr}, {"device.auto_granularity", ag} __VA_ARGS__)
+CTTV2(cfg_chopped_ttv2_reram_es, "reram_es", "31", "0.5", "1000", "0.01", )
+CTTV2(cfg_chopped_ttv2_reram_sb, "reram_sb", "31", "0.5", "1000", "0.01", SB_SYMMETRY2)
+CTTV2(cfg_chopped_ttv2_capacitor, "capacitor", "31", "0.1", "1000", "0.01", )
+CTTV2(cfg_chopped_ttv2_ecram, "ecram", "100", "1.0", "500", "0.01", )
+CTTV2(cfg_chopped_ttv2_ecram_mo, "ecram_mo", "100", "0.1", "500", "0.001", )
+CTTV2(cfg_chopped_ttv2_idealized, "idealized", "100", "0.1", "500", "0.001", )
+
+/* AGADXPreset: regular chopping (in_chop_random false, the dynamic default). */
+#define AGAD(var, dev, bl, flr, ag, tail, chop, ...)                                               \
+    TRANSFER2_PRESET(var, "dynamic_transfer", dev, bl, {"device.in_chop_prob", chop},              \
+                     {"device.fast_lr", flr}, {"device.auto_granularity", ag},                     \
+                     {"device.tail_weightening", tail} __VA_ARGS__)
+AGAD(cfg_agad_reram_es, "reram_es", "31", "0.5", "1000", "5.0", "0.02", )
+AGAD(cfg_agad_reram_sb, "reram_sb", "31", "0.5", "1000", "5.0", "0.02", SB_SYMMETRY2)
+AGAD(cfg_agad_capacitor, "capacitor", "31", "0.1", "1000", "20.0", "0.01", )
+AGAD(cfg_agad_ecram, "ecram", "31", "0.1", "750", "50.0", "0.005", )
+AGAD(cfg_agad_ecram_mo, "ecram_mo", "100", "0.1", "500", "50.0", "0.005", )
+AGAD(cfg_agad_idealized, "idealized", "100", "0.1", "500", "50.0", "0.005", )
+
+#define TRANSFER2_PRESETS(X)                                                                       \
+    X("ttv2_reram_es", "TTv2ReRamESPreset", cfg_ttv2_reram_es)                                     \
+    X("ttv2_reram_sb", "TTv2ReRamSBPreset", cfg_ttv2_reram_sb)                                     \
+    X("ttv2_capacitor", "TTv2CapacitorPreset", cfg_ttv2_capacitor)                                 \
+    X("ttv2_ecram", "TTv2EcRamPreset", cfg_ttv2_ecram)                                             \
+    X("ttv2_ecram_mo", "TTv2EcRamMOPreset", cfg_ttv2_ecram_mo)                                     \
+    X("ttv2_idealized", "TTv2IdealizedPreset", cfg_ttv2_idealized)                                 \
+    X("chopped_ttv2_reram_es", "ChoppedTTv2ReRamESPreset", cfg_chopped_ttv2_reram_es)              \
+    X("chopped_ttv2_reram_sb", "ChoppedTTv2ReRamSBPreset", cfg_chopped_ttv2_reram_sb)              \
+    X("chopped_ttv2_capacitor", "ChoppedTTv2CapacitorPreset", cfg_chopped_ttv2_capacitor)          \
+    X("chopped_ttv2_ecram", "ChoppedTTv2EcRamPreset", cfg_chopped_ttv2_ecram)                      \
+    X("chopped_ttv2_ecram_mo", "ChoppedTTv2EcRamMOPreset", cfg_chopped_ttv2_ecram_mo)              \
+    X("chopped_ttv2_idealized", "ChoppedTTv2IdealizedPreset", cfg_chopped_ttv2_idealized)          \
+    X("agad_reram_es", "AGADReRamESPreset", cfg_agad_reram_es)                                     \
+    X("agad_reram_sb", "AGADReRamSBPreset", cfg_agad_reram_sb)                                     \
+    X("agad_capacitor", "AGADCapacitorPreset", cfg_agad_capacitor)                                 \
+    X("agad_ecram", "AGADEcRamPreset", cfg_agad_ecram)                                             \
+    X("agad_ecram_mo", "AGADEcRamMOPreset", cfg_agad_ecram_mo)                                     \
+    X("agad_idealized", "AGADIdealizedPreset", cfg_agad_idealized)
+
+/* Further compound presets go here as rows like these, with the compound's keys and
+ * "device.unit_cell_devices.N.preset = <x>" for their sub-devices. */
+
 #define CONFIG_PRESETS(X)                                                                          \
     X("reram_es", "ReRamESPreset", cfg_reram_es)                                                   \
     X("reram_sb", "ReRamSBPreset", cfg_reram_sb)                                                   \
@@ -384,7 +472,8 @@ static const preset_kv cfg_pcm[] = {{"kind", "single"},
     X("gokmen_vlasov", "GokmenVlasovPreset", cfg_gokmen_vlasov)                                    \
     MIXED_PRECISION_PRESETS(X)                                                                     \
     TIKI_TAKA_PRESETS(X)                                                                           \
-    VECTOR_PRESETS(X)
+    VECTOR_PRESETS(X)                                                                              \
+    TRANSFER2_PRESETS(X)
 
 static const preset config_presets[] = {CONFIG_PRESETS(AS_PRESET)};
 static const char *const config_preset_names[] = {CONFIG_PRESETS(AS_NAME) NULL};
@@ -465,11 +554,14 @@ static const preset *find_preset(const preset *tab, size_t n, const char *name) 
     return NULL;
 }
 
-static void list_names(const preset *tab, size_t n, char *buf, size_t size) {
+/* The names of a table, with their aihwkit classes if with_class (the device presets; the
+ * config presets are too many for one message: rpu_config_preset_class gives theirs). */
+static void list_names(const preset *tab, size_t n, bool with_class, char *buf, size_t size) {
     size_t pos = strlen(buf);
     for (size_t i = 0; i < n && pos + 1 < size; ++i) {
-        int w = snprintf(buf + pos, size - pos, "%s%s (%s)", i ? ", " : "", tab[i].name,
-                         tab[i].aihwkit);
+        int w = with_class ? snprintf(buf + pos, size - pos, "%s%s (%s)", i ? ", " : "",
+                                      tab[i].name, tab[i].aihwkit)
+                           : snprintf(buf + pos, size - pos, "%s%s", i ? ", " : "", tab[i].name);
         if (w > 0) pos += (size_t)w;
     }
 }
@@ -545,7 +637,7 @@ static rpu_status apply_preset(rpu_config *cfg, const char *key, const char *nam
         snprintf(err, errsz, "%s: unknown %spreset \"%s\"; expected one of: ", key,
                  dev ? "device " : "", vis);
         if (dev)
-            list_names(tab, n, err, errsz);
+            list_names(tab, n, true, err, errsz);
         else
             list_config_names(err, errsz);
         return RPU_ERR_CONFIG;

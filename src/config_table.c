@@ -29,14 +29,25 @@ static const char *const wnoise_names[] = {"none", "additive_constant", "pcm_rea
 static const char *const pulse_names[] = {
     "none",       "stochastic_compressed",  "stochastic", "none_with_device",
     "mean_count", "deterministic_implicit", NULL};
-static const char *const device_names[] = {"floating_point",  "ideal",
-                                           "constant_step",   "linear_step",
-                                           "soft_bounds",     "soft_bounds_pmax",
-                                           "exp_step",        "pow_step",
-                                           "piecewise_step",  "soft_bounds_reference",
-                                           "vector",          "reference",
-                                           "one_sided",       "transfer",
-                                           "mixed_precision", NULL};
+static const char *const device_names[] = {"floating_point",
+                                           "ideal",
+                                           "constant_step",
+                                           "linear_step",
+                                           "soft_bounds",
+                                           "soft_bounds_pmax",
+                                           "exp_step",
+                                           "pow_step",
+                                           "piecewise_step",
+                                           "soft_bounds_reference",
+                                           "vector",
+                                           "reference",
+                                           "one_sided",
+                                           "transfer",
+                                           "buffered_transfer",
+                                           "chopped_transfer",
+                                           "dynamic_transfer",
+                                           "mixed_precision",
+                                           NULL};
 _Static_assert(sizeof device_names / sizeof device_names[0] ==
                    (size_t)RPU_DEVICE_MIXED_PRECISION + 2,
                "device_names: one name per rpu_device_type, in order");
@@ -145,6 +156,39 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
  * rpu_compound_params (config_field_types below). The sub-devices' keys,
  * device.unit_cell_devices.N.*, are not rows: they are the single-device rows (device.*)
  * moved onto sub-device N (config_sub_field). */
+/* BufferedTransferCompound, ChoppedTransferCompound, DynamicTransferCompound (compound spec
+ * §6.1, §7.1, §8.1); dechop_visible_weight is rpusim's switch for the post-1.1 visible
+ * weight of §7.7. */
+#define RPU_TRANSFER2_FIELDS(X)                                                                    \
+    RF_POS(X, "device.thres_scale", compound.thres_scale)                                          \
+    RF_POS(X, "device.step", compound.step)                                                        \
+    RF_PROB(X, "device.momentum", compound.momentum)                                               \
+    FB(X, "device.forget_buffer", compound.forget_buffer)                                          \
+    RF_PROB(X, "device.in_chop_prob", compound.in_chop_prob)                                       \
+    FB(X, "device.in_chop_random", compound.in_chop_random)                                        \
+    RF_PROB(X, "device.out_chop_prob", compound.out_chop_prob)                                     \
+    RF_ANY(X, "device.buffer_granularity", compound.buffer_granularity)                            \
+    RF_NONNEG(X, "device.auto_granularity", compound.auto_granularity)                             \
+    FB(X, "device.no_buffer", compound.no_buffer)                                                  \
+    FB(X, "device.auto_scale", compound.auto_scale)                                                \
+    RF_PROB(X, "device.auto_momentum", compound.auto_momentum)                                     \
+    FB(X, "device.correct_gradient_magnitudes", compound.correct_gradient_magnitudes)              \
+    FB(X, "device.dechop_visible_weight", compound.dechop_visible_weight)                          \
+    FB(X, "device.experimental_correct_accumulation", compound.experimental_correct_accumulation)  \
+    RF_NONNEG(X, "device.buffer_cap", compound.buffer_cap)                                         \
+    RF_NONNEG(X, "device.tail_weightening", compound.tail_weightening)
+
+/* MixedPrecisionCompound (compound spec §9.1); it also takes device.transfer_every and
+ * device.transfer_lr above. */
+#define RPU_MIXED_FIELDS(X)                                                                        \
+    FI(X, "device.n_rows_per_transfer", compound.n_rows_per_transfer, -1.0)                        \
+    FB(X, "device.random_row", compound.random_row)                                                \
+    RF_NONNEG(X, "device.granularity", compound.granularity)                                       \
+    FI(X, "device.n_x_bins", compound.n_x_bins, 0.0)                                               \
+    FI(X, "device.n_d_bins", compound.n_d_bins, 0.0)                                               \
+    FB(X, "device.stoc_round_x", compound.stoc_round_x)                                            \
+    FB(X, "device.stoc_round_d", compound.stoc_round_d)
+
 #define RPU_COMPOUND_FIELDS(X)                                                                     \
     FE(X, "device.update_policy", compound.update_policy, policy_names)                            \
     FI(X, "device.first_update_idx", compound.first_update_idx, 0.0)                               \
@@ -157,7 +201,7 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
     FB(X, "device.copy_inverted", compound.copy_inverted)                                          \
     FB(X, "device.units_in_mbatch", compound.units_in_mbatch)                                      \
     RF_ANY(X, "device.gamma", compound.gamma)                                                      \
-    RF_NONNEG(X, "device.transfer_every", compound.transfer_every)                                 \
+    RF_ANY(X, "device.transfer_every", compound.transfer_every)                                    \
     FB(X, "device.no_self_transfer", compound.no_self_transfer)                                    \
     RL_NONNEG(X, "device.transfer_every_vec", compound.transfer_every_vec,                         \
               compound.n_transfer_every_vec)                                                       \
@@ -172,13 +216,8 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
     FB(X, "device.scale_transfer_lr", compound.scale_transfer_lr)                                  \
     RPU_IO_FIELDS(X, "device.transfer_forward.", compound.transfer_forward)                        \
     RPU_UPDATE_FIELDS(X, "device.transfer_update.", compound.transfer_update)                      \
-    FI(X, "device.n_rows_per_transfer", compound.n_rows_per_transfer, -1.0)                        \
-    FB(X, "device.random_row", compound.random_row)                                                \
-    RF_NONNEG(X, "device.granularity", compound.granularity)                                       \
-    FI(X, "device.n_x_bins", compound.n_x_bins, 0.0)                                               \
-    FI(X, "device.n_d_bins", compound.n_d_bins, 0.0)                                               \
-    FB(X, "device.stoc_round_x", compound.stoc_round_x)                                            \
-    FB(X, "device.stoc_round_d", compound.stoc_round_d)
+    RPU_TRANSFER2_FIELDS(X)                                                                        \
+    RPU_MIXED_FIELDS(X)
 
 /* Every key, in the order rpu_config_write prints them: "kind" and "device.type" first,
  * because setting them resets other fields. */
@@ -529,6 +568,9 @@ void config_unknown_key_message(const char *key, char *err, size_t errsz) {
 #define TBIT(t) (1u << (unsigned)(t))
 #define SINGLE_TYPES (TBIT(RPU_DEVICE_SOFT_BOUNDS_REFERENCE + 1) - 1u)
 #define ALL_TYPES (TBIT(RPU_DEVICE_MIXED_PRECISION + 1) - 1u)
+#define CHOPPED_TYPES (TBIT(RPU_DEVICE_CHOPPED_TRANSFER) | TBIT(RPU_DEVICE_DYNAMIC_TRANSFER))
+#define BUFFERED_TYPES (TBIT(RPU_DEVICE_BUFFERED_TRANSFER) | CHOPPED_TYPES)
+#define TRANSFER_TYPES (TBIT(RPU_DEVICE_TRANSFER) | BUFFERED_TYPES)
 #define CMP_OFF(m) offsetof(rpu_config, compound.m)
 
 bool config_is_single_device_field(const field_desc *d) {
@@ -542,17 +584,27 @@ bool config_is_single_device_field(const field_desc *d) {
 static unsigned config_field_types(const field_desc *d) {
     if (config_is_single_device_field(d)) return SINGLE_TYPES;
     const size_t o = d->off;
-    if (o < CMP_OFF(update_policy) || o >= sizeof(rpu_config)) return ALL_TYPES;
+    if (o < CMP_OFF(update_policy) ||
+        o >= offsetof(rpu_config, compound) + sizeof(rpu_compound_params))
+        return ALL_TYPES;
     if (o < CMP_OFF(n_gamma_vec)) return TBIT(RPU_DEVICE_VECTOR) | TBIT(RPU_DEVICE_REFERENCE);
     if (o < CMP_OFF(refresh_every))
-        return TBIT(RPU_DEVICE_VECTOR) | TBIT(RPU_DEVICE_REFERENCE) | TBIT(RPU_DEVICE_TRANSFER);
+        return TBIT(RPU_DEVICE_VECTOR) | TBIT(RPU_DEVICE_REFERENCE) | TRANSFER_TYPES;
     if (o < CMP_OFF(units_in_mbatch)) return TBIT(RPU_DEVICE_ONE_SIDED);
-    if (o < CMP_OFF(gamma)) return TBIT(RPU_DEVICE_ONE_SIDED) | TBIT(RPU_DEVICE_TRANSFER);
-    /* mixed_precision: its own block, and two transfer keys it shares (§9.1) */
-    if (o >= CMP_OFF(n_rows_per_transfer)) return TBIT(RPU_DEVICE_MIXED_PRECISION);
-    if (o == CMP_OFF(transfer_every) || o == CMP_OFF(transfer_lr))
-        return TBIT(RPU_DEVICE_TRANSFER) | TBIT(RPU_DEVICE_MIXED_PRECISION);
-    return TBIT(RPU_DEVICE_TRANSFER);
+    if (o < CMP_OFF(gamma)) return TBIT(RPU_DEVICE_ONE_SIDED) | TRANSFER_TYPES;
+    if (o < CMP_OFF(thres_scale)) {
+        /* mixed_precision shares two transfer keys (§9.1) */
+        if (o == CMP_OFF(transfer_every) || o == CMP_OFF(transfer_lr))
+            return TRANSFER_TYPES | TBIT(RPU_DEVICE_MIXED_PRECISION);
+        return TRANSFER_TYPES;
+    }
+    if (o < CMP_OFF(step)) return TBIT(RPU_DEVICE_BUFFERED_TRANSFER);
+    if (o < CMP_OFF(in_chop_prob)) return BUFFERED_TYPES;
+    if (o < CMP_OFF(experimental_correct_accumulation)) return CHOPPED_TYPES;
+    if (o < CMP_OFF(n_rows_per_transfer)) return TBIT(RPU_DEVICE_DYNAMIC_TRANSFER);
+    /* mixed_precision's own block: n_rows_per_transfer to the end of rpu_compound_params
+     * (the first test above bounds it) */
+    return TBIT(RPU_DEVICE_MIXED_PRECISION);
 }
 
 bool config_field_applies(const rpu_config *cfg, const field_desc *d) {
@@ -637,7 +689,8 @@ const field_desc *config_lookup(const rpu_config *cfg, const char *key, bool for
     if (!rpu_device_type_is_compound(cfg->device.type)) {
         snprintf(err, errsz,
                  "%s: device.type = %s has no sub-devices (set device.type = vector, reference, "
-                 "one_sided or transfer first)",
+                 "one_sided, transfer, buffered_transfer, chopped_transfer or dynamic_transfer "
+                 "first)",
                  vis, tname);
         return NULL;
     }

@@ -69,6 +69,32 @@ static rpu_status check_vec_len(int len, int n, const char *key, const char *tna
     return RPU_OK;
 }
 
+/* The rules of buffered_transfer, chopped_transfer and dynamic_transfer beyond those of
+ * transfer (compound spec §6.1, §7.1, §8.1); transfer: transfer_every >= 0. */
+static rpu_status check_transfer2(const rpu_config *cfg, const char *tname) {
+    const rpu_compound_params *cp = &cfg->compound;
+    const rpu_device_type t = cfg->device.type;
+    const bool chopped = t == RPU_DEVICE_CHOPPED_TRANSFER || t == RPU_DEVICE_DYNAMIC_TRANSFER;
+    if (cp->transfer_every < 0 && !chopped)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "device.transfer_every = %g: must be >= 0 for the %s compound (a "
+                        "negative value, the automatic period, is for chopped_transfer and "
+                        "dynamic_transfer)",
+                        (double)cp->transfer_every, tname);
+    if (!chopped) return RPU_OK;
+    if (cp->n_devices != 2)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "device.unit_cell_devices: the %s compound has exactly two sub-devices "
+                        "(aihwkit: \"Only 2 devices supported\"), got %d",
+                        tname, cp->n_devices);
+    if (cp->n_reads_per_transfer != 1)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "device.n_reads_per_transfer = %d: the %s compound reads one column "
+                        "(row) per transfer",
+                        cp->n_reads_per_transfer, tname);
+    return RPU_OK;
+}
+
 /* A compound: its sub-devices' fields and rules, and the rules of the compound type
  * (compound spec §2.1, §3, §4.1, §5.1-5.2). */
 static rpu_status check_compound(const rpu_config *cfg) {
@@ -134,11 +160,15 @@ static rpu_status check_compound(const rpu_config *cfg) {
                             config_enum_name("device.type", (int)cp->unit_cell_devices[0].type));
         break;
     case RPU_DEVICE_TRANSFER:
+    case RPU_DEVICE_BUFFERED_TRANSFER:
+    case RPU_DEVICE_CHOPPED_TRANSFER:
+    case RPU_DEVICE_DYNAMIC_TRANSFER:
         if (n < 2)
             return RPU_FAIL(RPU_ERR_CONFIG,
-                            "device.unit_cell_devices: the transfer compound needs at least two "
+                            "device.unit_cell_devices: the %s compound needs at least two "
                             "sub-devices (a fast and a slow array), got %d",
-                            n);
+                            tname, n);
+        RPU_CHECK(check_transfer2(cfg, tname));
         for (int k = 2; k < n; ++k)
             if (cp->unit_cell_devices[k].type != cp->unit_cell_devices[1].type)
                 return RPU_FAIL(
@@ -166,10 +196,13 @@ static rpu_status check_compound(const rpu_config *cfg) {
                             "device.unit_cell_devices: the mixed_precision compound has exactly "
                             "one analog device (device.unit_cell_devices.0), got %d",
                             n);
-        if (cp->transfer_every != floorf(cp->transfer_every) || cp->transfer_every > 1e9f)
+        /* transfer_every is accepted negative at set time (the automatic period of
+         * chopped_transfer / dynamic_transfer); here it counts update calls */
+        if (!(cp->transfer_every >= 0) || cp->transfer_every != floorf(cp->transfer_every) ||
+            cp->transfer_every > 1e9f)
             return RPU_FAIL(RPU_ERR_CONFIG,
                             "device.transfer_every = %g: mixed_precision transfers every whole "
-                            "number of update calls (0 = never)",
+                            "number (>= 0) of update calls (0 = never)",
                             (double)cp->transfer_every);
         if (cp->n_x_bins == 1 || cp->n_d_bins == 1)
             return RPU_FAIL(RPU_ERR_CONFIG,

@@ -78,6 +78,9 @@ static rule rule_of(rpu_device_type t) {
     case RPU_DEVICE_REFERENCE:
     case RPU_DEVICE_ONE_SIDED:
     case RPU_DEVICE_TRANSFER:
+    case RPU_DEVICE_BUFFERED_TRANSFER:
+    case RPU_DEVICE_CHOPPED_TRANSFER:
+    case RPU_DEVICE_DYNAMIC_TRANSFER:
     case RPU_DEVICE_MIXED_PRECISION:
         break;
     }

@@ -129,16 +129,26 @@ typedef enum {
     RPU_DEVICE_SOFT_BOUNDS_REFERENCE, /* soft_bounds_reference: SoftBoundsReferenceDevice */
     /* compound devices (compound-devices spec): several sub-devices behind one tile, their
      * parameters under device.unit_cell_devices.N.* (see rpu_compound_params) */
-    RPU_DEVICE_VECTOR,         /* vector: VectorUnitCell (§2) */
-    RPU_DEVICE_REFERENCE,      /* reference: ReferenceUnitCell (§3) */
-    RPU_DEVICE_ONE_SIDED,      /* one_sided: OneSidedUnitCell (§4) */
-    RPU_DEVICE_TRANSFER,       /* transfer: TransferCompound, Tiki-Taka v1 (§5) */
-    RPU_DEVICE_MIXED_PRECISION /* mixed_precision: MixedPrecisionCompound (§9) */
+    RPU_DEVICE_VECTOR,            /* vector: VectorUnitCell (§2) */
+    RPU_DEVICE_REFERENCE,         /* reference: ReferenceUnitCell (§3) */
+    RPU_DEVICE_ONE_SIDED,         /* one_sided: OneSidedUnitCell (§4) */
+    RPU_DEVICE_TRANSFER,          /* transfer: TransferCompound, Tiki-Taka v1 (§5) */
+    RPU_DEVICE_BUFFERED_TRANSFER, /* buffered_transfer: BufferedTransferCompound, TTv2 (§6) */
+    RPU_DEVICE_CHOPPED_TRANSFER,  /* chopped_transfer: ChoppedTransferCompound, c-TTv2 (§7) */
+    RPU_DEVICE_DYNAMIC_TRANSFER,  /* dynamic_transfer: DynamicTransferCompound, AGAD (§8) */
+    RPU_DEVICE_MIXED_PRECISION    /* mixed_precision: MixedPrecisionCompound (§9) */
 } rpu_device_type;
 
 /* True for the compound device types. Local (pure). */
 static inline bool rpu_device_type_is_compound(rpu_device_type t) {
     return t >= RPU_DEVICE_VECTOR && t <= RPU_DEVICE_MIXED_PRECISION;
+}
+
+/* True for the transfer family (transfer, buffered_transfer, chopped_transfer,
+ * dynamic_transfer): a fast device A and slower devices fed by transfers. Local (pure). */
+static inline bool rpu_device_type_is_transfer(rpu_device_type t) {
+    return t == RPU_DEVICE_TRANSFER ||
+           (t >= RPU_DEVICE_BUFFERED_TRANSFER && t <= RPU_DEVICE_DYNAMIC_TRANSFER);
 }
 
 /* DriftParameter of pulsed devices (spec §4.1); nu = 0 disables drift. */
@@ -243,7 +253,8 @@ typedef enum {
 } rpu_update_policy;
 
 /* The compound-level parameters of a compound device (device.type vector, reference,
- * one_sided, transfer, mixed_precision), under aihwkit's names as keys "device.<name>", and the
+ * one_sided, transfer, buffered_transfer, chopped_transfer, dynamic_transfer,
+ * mixed_precision), under aihwkit's names as keys "device.<name>", and the
  * sub-devices ("device.unit_cell_devices.N.<single-device key>", N = 0, 1, ...).
  * A field belongs to the types named beside it; setting it for another device.type is an
  * error, and setting device.type resets every field here to that type's defaults (no
@@ -289,6 +300,32 @@ typedef struct {
     bool scale_transfer_lr; /* true */
     rpu_io_params transfer_forward;
     rpu_update_params transfer_update;
+    /* buffered_transfer (§6.1); buffered_transfer, chopped_transfer and dynamic_transfer
+     * also take every transfer key above, with transfer_update defaulting to desired_bl 1,
+     * no update management, no BL management */
+    float thres_scale; /* 1: threshold thres_scale * g(target) */
+    /* buffered_transfer, chopped_transfer, dynamic_transfer (§6.1, §7.1, §8.1) */
+    float step;         /* 1: write LR step * g(target) */
+    float momentum;     /* buffered 0.1; chopped, dynamic 0 */
+    bool forget_buffer; /* true */
+    /* chopped_transfer, dynamic_transfer (§7.1, §8.1) */
+    float in_chop_prob;               /* 0.1 */
+    bool in_chop_random;              /* chopped true; dynamic false */
+    float out_chop_prob;              /* 0 (dynamic: ignored, as aihwkit's CPU) */
+    float buffer_granularity;         /* 1 */
+    float auto_granularity;           /* 0 */
+    bool no_buffer;                   /* false (dynamic: ignored, as aihwkit's CPU) */
+    bool auto_scale;                  /* false */
+    float auto_momentum;              /* 0.99 */
+    bool correct_gradient_magnitudes; /* false */
+    /* rpusim switch for aihwkit's post-1.1 visible weight of a chopped compound with
+     * gamma != 0: false (1.1.0) W = gamma A + C with the stored (chopped) A; true (post-1.1)
+     * W = gamma sigma.A + C, de-chopped per element (§7.7) */
+    bool dechop_visible_weight;
+    /* dynamic_transfer (§8.1) */
+    bool experimental_correct_accumulation; /* false */
+    float buffer_cap;                       /* 0 */
+    float tail_weightening;                 /* 5 */
     /* mixed_precision (§9.1): its analog device is device.unit_cell_devices.0 (aihwkit's
      * MixedPrecisionCompound.device); it also uses transfer_every (a whole number of update
      * calls here) and transfer_lr (lambda) above */

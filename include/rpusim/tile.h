@@ -305,10 +305,13 @@ const float *rpu_tile_fb_weights(const rpu_tile *t);
 /* Per-cell device state arrays ([out, in] floats each) by index 0..count-1 with their
  * aihwkit names (max_bound, min_bound, dwmin_up, dwmin_down, ...). Only the arrays the
  * configured features use exist. A compound device (device.type vector, reference,
- * one_sided, transfer) lists aihwkit's hidden parameters (compound spec §1.3): per
- * sub-device k its arrays with suffix _k (max_bound_0, ...), then hidden_weights_k (its
- * hidden weights W_k; for a fully hidden transfer compound hidden_weights_{n-1} is the
- * visible weight itself). rpu_tile_device_array returns NULL for an unknown index. Local. */
+ * one_sided, transfer, buffered_transfer, chopped_transfer, dynamic_transfer) lists aihwkit's
+ * hidden parameters (compound spec §1.3): per sub-device k its arrays with suffix _k (max_bound_0,
+ * ...), then hidden_weights_k (its hidden weights W_k; for a fully hidden transfer compound
+ * hidden_weights_{n-1} is the visible weight itself), then the transfer buffers of
+ * buffered_transfer and chopped_transfer (buffered_FP_weight_k) or dynamic_transfer
+ * (buffered_FP_weight, running_mean_weight, past_mean_weight). rpu_tile_device_array returns NULL
+ * for an unknown index. Local. */
 int rpu_tile_device_array_count(const rpu_tile *t);
 float *rpu_tile_device_array(const rpu_tile *t, int index, const char **name);
 float *rpu_tile_device_array_by_name(const rpu_tile *t, const char *name);

@@ -1,6 +1,7 @@
 """aihwkit's compound devices in rpusim.configs (compound-devices spec §2-§9):
 UnitCellRPUConfig / DigitalRankUpdateRPUConfig with VectorUnitCell, ReferenceUnitCell,
-OneSidedUnitCell, TransferCompound, MixedPrecisionCompound.
+OneSidedUnitCell, TransferCompound, BufferedTransferCompound, ChoppedTransferCompound,
+DynamicTransferCompound, MixedPrecisionCompound.
 
 Checks: the aihwkit defaults of every class (written out here from the spec tables); the
 rendered C config equals one built from hand-written C keys (README "Compound devices"
@@ -19,7 +20,6 @@ from rpusim._config import CConfig, c_config
 from rpusim._params import UnsupportedConfigError
 from rpusim import configs as C
 from rpusim import presets as P
-from rpusim.configs.compounds import _c_has_type
 from rpusim.nn import AnalogConv2dMapped, AnalogLinearMapped, AnalogSequential
 from rpusim.optim import AnalogSGD
 
@@ -53,7 +53,8 @@ SPEC_DEFAULTS = {
                                     buffer_granularity=1.0, auto_granularity=0.0, step=1.0,
                                     momentum=0.0, forget_buffer=True, no_buffer=False,
                                     units_in_mbatch=False, auto_scale=False,
-                                    auto_momentum=0.99, correct_gradient_magnitudes=False),
+                                    auto_momentum=0.99, correct_gradient_magnitudes=False,
+                                    dechop_visible_weight=False),
     C.DynamicTransferCompound: dict(in_chop_prob=0.1, in_chop_random=False,
                                     experimental_correct_accumulation=False, step=1.0,
                                     momentum=0.0, buffer_cap=0.0, tail_weightening=5.0,
@@ -128,6 +129,46 @@ RENDER_CASES = [
       ("device.transfer_update.desired_bl", "5")]
      + sub(0, "soft_bounds", dw_min="0.002")
      + sub(1, "soft_bounds_reference", subtract_symmetry_point="true")),
+    ("buffered_transfer",
+     C.UnitCellRPUConfig(device=C.BufferedTransferCompound(
+         unit_cell_devices=[C.SoftBoundsDevice(dw_min=0.002), C.ConstantStepDevice(),
+                            C.ConstantStepDevice()],
+         gamma=0.1, thres_scale=0.8, step=2.0, momentum=0.2, forget_buffer=False,
+         transfer_forward=C.IOParameters(out_noise=0.05))),
+     [("kind", "single"), ("device.type", "buffered_transfer"), ("device.gamma", "0.1"),
+      ("device.thres_scale", "0.8"), ("device.step", "2"), ("device.momentum", "0.2"),
+      ("device.forget_buffer", "false"), ("device.transfer_forward.out_noise", "0.05")]
+     + sub(0, "soft_bounds", dw_min="0.002") + sub(1, "constant_step")
+     + sub(2, "constant_step")),
+    ("chopped_transfer",
+     C.UnitCellRPUConfig(device=C.ChoppedTransferCompound(
+         unit_cell_devices=[C.SoftBoundsReferenceDevice(subtract_symmetry_point=True),
+                            C.ConstantStepDevice(dw_min=0.002)],
+         gamma=0.2, transfer_every=-1.0, in_chop_prob=0.3, in_chop_random=False,
+         out_chop_prob=0.1, buffer_granularity=0.5, auto_granularity=100.0, no_buffer=True,
+         auto_scale=True, auto_momentum=0.9, correct_gradient_magnitudes=True,
+         dechop_visible_weight=True)),
+     [("kind", "single"), ("device.type", "chopped_transfer"), ("device.gamma", "0.2"),
+      ("device.transfer_every", "-1"), ("device.in_chop_prob", "0.3"),
+      ("device.in_chop_random", "false"), ("device.out_chop_prob", "0.1"),
+      ("device.buffer_granularity", "0.5"), ("device.auto_granularity", "100"),
+      ("device.no_buffer", "true"), ("device.auto_scale", "true"),
+      ("device.auto_momentum", "0.9"), ("device.correct_gradient_magnitudes", "true"),
+      ("device.dechop_visible_weight", "true")]
+     + sub(0, "soft_bounds_reference", subtract_symmetry_point="true")
+     + sub(1, "constant_step", dw_min="0.002")),
+    ("dynamic_transfer",
+     C.UnitCellRPUConfig(device=C.DynamicTransferCompound(
+         unit_cell_devices=[C.SoftBoundsDevice(), C.ConstantStepDevice()],
+         in_chop_prob=0.25, in_chop_random=True, experimental_correct_accumulation=True,
+         buffer_cap=3.0, tail_weightening=10.0, fast_lr=0.5,
+         transfer_update=C.UpdateParameters(desired_bl=2, update_bl_management=False,
+                                            update_management=False))),
+     [("kind", "single"), ("device.type", "dynamic_transfer"), ("device.in_chop_prob", "0.25"),
+      ("device.in_chop_random", "true"), ("device.experimental_correct_accumulation", "true"),
+      ("device.buffer_cap", "3"), ("device.tail_weightening", "10"), ("device.fast_lr", "0.5"),
+      ("device.transfer_update.desired_bl", "2")]
+     + sub(0, "soft_bounds") + sub(1, "constant_step")),
     ("mixed_precision",
      C.DigitalRankUpdateRPUConfig(
          device=C.MixedPrecisionCompound(device=C.ExpStepDevice(dw_min=0.003), n_x_bins=8,
@@ -175,6 +216,9 @@ def test_presets_equal_c_presets():
         names["%s2Preset" % fam] = c + "2"
         names["%s4Preset" % fam] = c + "4"
         names["TikiTaka%sPreset" % fam] = "tiki_taka_" + c
+        names["TTv2%sPreset" % fam] = "ttv2_" + c
+        names["ChoppedTTv2%sPreset" % fam] = "chopped_ttv2_" + c
+        names["AGAD%sPreset" % fam] = "agad_" + c
     names["PCMPreset"] = "pcm"
     for cls, cname in names.items():
         assert c_text(getattr(P, cls)().to_keys()) == c_text([("preset", cname)]), cls
@@ -191,6 +235,25 @@ def test_presets_equal_c_presets():
     assert tt["device.units_in_mbatch"] == "true"
     assert CConfig(P.TikiTakaCapacitorPreset().to_keys()).get(
         "device.unit_cell_devices.0.subtract_symmetry_point") == "false"
+    # spec §10.3, written out: the transfer-family presets (ReRamSB rows subtract the
+    # symmetry point too; the main update BL and the family's values)
+    for cls, typ, chop, bl in ((P.TTv2ReRamSBPreset, "chopped_transfer", "0", "31"),
+                               (P.ChoppedTTv2ReRamSBPreset, "chopped_transfer", "0.01", "31"),
+                               (P.AGADReRamSBPreset, "dynamic_transfer", "0.02", "31"),
+                               (P.TTv2IdealizedPreset, "chopped_transfer", "0", "100"),
+                               (P.AGADEcRamPreset, "dynamic_transfer", "0.005", "31")):
+        k = CConfig(cls().to_keys())
+        assert (k.get("device.type"), k.get("device.in_chop_prob"),
+                k.get("update.desired_bl")) == (typ, chop, bl), cls.__name__
+        assert k.get("device.auto_scale") == "true", cls.__name__
+        assert k.get("device.units_in_mbatch") == "false", cls.__name__
+        assert k.get("device.transfer_update.desired_bl") == "1", cls.__name__
+        assert k.get("device.transfer_forward.noise_management") == "none", cls.__name__
+        sym = "true" if "ReRamSB" in cls.__name__ else "false"
+        for d in (0, 1):
+            assert k.get("device.unit_cell_devices.%d.subtract_symmetry_point" % d) == sym
+    assert CConfig(P.AGADEcRamPreset().to_keys()).get("device.tail_weightening") == "50"
+    assert CConfig(P.ChoppedTTv2EcRamPreset().to_keys()).get("device.fast_lr") == "1"
 
 
 # ---------------------------------------------------------------- errors
@@ -221,19 +284,6 @@ def test_errors_name_the_field():
             device=C.SoftBoundsDevice(), n_x_bins=1)))
 
 
-@pytest.mark.parametrize("cls,c_type", [(C.BufferedTransferCompound, "buffered_transfer"),
-                                        (C.ChoppedTransferCompound, "chopped_transfer"),
-                                        (C.DynamicTransferCompound, "dynamic_transfer")])
-def test_transfer_family_not_in_this_build(cls, c_type):
-    """The TTv2 family: a clear error while the C library lacks the type (its rendering is
-    tested once the C types are in)."""
-    if _c_has_type(c_type):
-        pytest.skip("%s is in this build" % c_type)
-    cfg = C.UnitCellRPUConfig(device=cls(unit_cell_devices=[C.SoftBoundsDevice()] * 2))
-    with pytest.raises(UnsupportedConfigError, match="%s.*not implemented" % cls.__name__):
-        cfg.to_keys()
-
-
 # ---------------------------------------------------------------- networks
 
 class Keys:
@@ -247,6 +297,15 @@ class Keys:
 
 
 MAP = [("mapping.max_input_size", "18"), ("mapping.max_output_size", "3")]
+
+
+def _visible(cfg):
+    """cfg with gamma 0.1: the fast array is part of the visible weight (a fully hidden
+    compound may not transfer in the few steps trained)."""
+    cfg.device.gamma = 0.1
+    return cfg
+
+
 NET_CASES = [
     ("transfer",
      C.UnitCellRPUConfig(
@@ -268,6 +327,42 @@ NET_CASES = [
       ("device.n_d_bins", "7"), ("device.n_rows_per_transfer", "1"),
       ("device.random_row", "true")]
      + sub(0, "soft_bounds_reference", reference_std="0.05") + MAP),
+    ("buffered_transfer",
+     C.UnitCellRPUConfig(
+         device=C.BufferedTransferCompound(
+             unit_cell_devices=[C.SoftBoundsDevice(), C.ConstantStepDevice(dw_min=0.002),
+                                C.ConstantStepDevice(dw_min=0.002)],
+             gamma=0.1, thres_scale=0.5, transfer_forward=C.IOParameters(out_noise=0.05)),
+         mapping=C.MappingParameter(max_input_size=18, max_output_size=3)),
+     [("kind", "single"), ("device.type", "buffered_transfer"), ("device.gamma", "0.1"),
+      ("device.thres_scale", "0.5"), ("device.transfer_forward.out_noise", "0.05")]
+     + sub(0, "soft_bounds") + sub(1, "constant_step", dw_min="0.002")
+     + sub(2, "constant_step", dw_min="0.002") + MAP),
+    ("chopped_transfer",
+     C.UnitCellRPUConfig(
+         device=C.ChoppedTransferCompound(
+             unit_cell_devices=[C.SoftBoundsDevice(), C.ConstantStepDevice(dw_min=0.002)],
+             in_chop_prob=0.3, out_chop_prob=0.1, auto_scale=True, buffer_granularity=0.2,
+             gamma=0.1, dechop_visible_weight=True),
+         mapping=C.MappingParameter(max_input_size=18, max_output_size=3)),
+     [("kind", "single"), ("device.type", "chopped_transfer"), ("device.in_chop_prob", "0.3"),
+      ("device.out_chop_prob", "0.1"), ("device.auto_scale", "true"),
+      ("device.buffer_granularity", "0.2"), ("device.gamma", "0.1"),
+      ("device.dechop_visible_weight", "true")]
+     + sub(0, "soft_bounds") + sub(1, "constant_step", dw_min="0.002") + MAP),
+    ("dynamic_transfer",
+     C.UnitCellRPUConfig(
+         device=C.DynamicTransferCompound(
+             unit_cell_devices=[C.SoftBoundsDevice(), C.ConstantStepDevice(dw_min=0.002)],
+             in_chop_prob=0.25, in_chop_random=True, buffer_granularity=0.2, gamma=0.1),
+         mapping=C.MappingParameter(max_input_size=18, max_output_size=3)),
+     [("kind", "single"), ("device.type", "dynamic_transfer"), ("device.in_chop_prob", "0.25"),
+      ("device.in_chop_random", "true"), ("device.buffer_granularity", "0.2"),
+      ("device.gamma", "0.1")]
+     + sub(0, "soft_bounds") + sub(1, "constant_step", dw_min="0.002") + MAP),
+    ("agad_preset", _visible(P.AGADReRamSBPreset(
+        mapping=C.MappingParameter(max_input_size=18, max_output_size=3))),
+     [("preset", "agad_reram_sb"), ("device.gamma", "0.1")] + MAP),
     ("vector",
      P.ReRamSB2Preset(mapping=C.MappingParameter(max_input_size=18, max_output_size=3)),
      [("preset", "reram_sb2")] + MAP),

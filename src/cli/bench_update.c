@@ -35,9 +35,9 @@ static void usage(FILE *f) {
             "(best of R, default 2) for constant_step and soft_bounds, or for the pulsed device\n"
             "NAME (constant_step, linear_step, soft_bounds, soft_bounds_pmax, exp_step,\n"
             "pow_step, piecewise_step, soft_bounds_reference; or a compound: vector,\n"
-            "reference, one_sided, transfer, each of two constant_step sub-devices with its\n"
-            "defaults, mixed_precision of one), and a floating-point\n"
-            "update of the same shape.\n");
+            "reference, one_sided, transfer, buffered_transfer, chopped_transfer,\n"
+            "dynamic_transfer, each of two constant_step sub-devices with its defaults,\n"
+            "mixed_precision of one), and a floating-point update of the same shape.\n");
 }
 
 static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
@@ -53,6 +53,14 @@ static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
     rpu_tile *t = NULL;
     if (rpu_tile_create(&p, &cfg, &t) != RPU_OK) return NULL;
     return t;
+}
+
+/* The device type named by a device-type spelling (constant_step if unknown). */
+static rpu_device_type cfg_type_of(const char *device) {
+    rpu_config cfg;
+    rpu_config_default(&cfg, RPU_KIND_SINGLE);
+    (void)rpu_config_set(&cfg, "device.type", device);
+    return cfg.device.type;
 }
 
 /* Pulse-train length of the first vector under update BL management (spec §3.3):
@@ -113,7 +121,9 @@ int cli_bench_update(int argc, char **argv) {
             fprintf(stderr,
                     "rpusim bench update: --device '%s': not a pulsed device type (constant_step, "
                     "linear_step, soft_bounds, soft_bounds_pmax, exp_step, pow_step, "
-                    "piecewise_step, vector, reference, one_sided, transfer)\n",
+                    "piecewise_step, soft_bounds_reference, vector, reference, one_sided, "
+                    "transfer, buffered_transfer, chopped_transfer, dynamic_transfer, "
+                    "mixed_precision)\n",
                     device);
             return 2;
         }
@@ -232,6 +242,14 @@ int cli_bench_update(int argc, char **argv) {
         double b = t ? rpu_tile_bytes_per_cell(t) : -1;
         printf("%-18s %14.1f\n", all[k], b);
         if (jf) fprintf(jf, "%s\"%s\": %.1f", k ? ", " : "", all[k], b);
+        rpu_tile_destroy(&t);
+    }
+    if (device && rpu_device_type_is_compound(cfg_type_of(device))) {
+        /* the compound's state: sub-devices, hidden arrays, buffers */
+        rpu_tile *t = make_tile(device, 8, RPU_KIND_SINGLE);
+        double b = t ? rpu_tile_bytes_per_cell(t) : -1;
+        printf("%-18s %14.1f\n", device, b);
+        if (jf) fprintf(jf, ", \"%s\": %.1f", device, b);
         rpu_tile_destroy(&t);
     }
     if (jf) {

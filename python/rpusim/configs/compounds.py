@@ -9,10 +9,7 @@ device.type first). MixedPrecisionCompound's device is rpusim's sub-device 0
 Sub-devices are single pulsed devices (ConstantStepDevice ... SoftBoundsReferenceDevice);
 a compound inside a compound (aihwkit allows some) raises UnsupportedConfigError, as do
 IdealDevice / FloatingPointDevice sub-devices (aihwkit refuses them too). As in aihwkit,
-only the top-level construction_seed counts (the sub-devices' are ignored).
-
-Compound types the C library of this build does not have (checked when rendering) raise
-UnsupportedConfigError naming the class."""
+only the top-level construction_seed counts (the sub-devices' are ignored)."""
 from rpusim._params import Params, UnsupportedConfigError, field
 from rpusim.configs.devices import FloatingPointDevice, IdealDevice, PulsedDevice, _Device
 from rpusim.configs.enums import VectorUnitCellUpdatePolicy
@@ -25,17 +22,6 @@ __all__ = ["UnitCell", "VectorUnitCell", "ReferenceUnitCell", "OneSidedUnitCell"
            "MixedPrecisionCompound"]
 
 _SUB = "device.unit_cell_devices.%d."
-
-
-def _c_has_type(name):
-    """Whether the C library of this build knows device.type = name."""
-    from rpusim._config import CConfig  # pylint: disable=import-outside-toplevel
-    from rpusim import RPUError  # pylint: disable=import-outside-toplevel
-    try:
-        CConfig([("kind", "single"), ("device.type", name)])
-    except RPUError:
-        return False
-    return True
 
 
 def _sub_device_keys(dev, k, path):
@@ -67,12 +53,9 @@ class _Compound(Params):
         if self._c_type is None:
             raise UnsupportedConfigError(
                 "%s: %s is not a device rpusim can simulate (an abstract base class); use "
-                "VectorUnitCell, ReferenceUnitCell, OneSidedUnitCell, TransferCompound or "
+                "VectorUnitCell, ReferenceUnitCell, OneSidedUnitCell, TransferCompound, "
+                "BufferedTransferCompound, ChoppedTransferCompound, DynamicTransferCompound or "
                 "MixedPrecisionCompound" % (path, type(self).__name__))
-        if not _c_has_type(self._c_type):
-            raise UnsupportedConfigError(
-                "%s: %s (device.type = %s) is not implemented by this rpusim build yet"
-                % (path, type(self).__name__, self._c_type))
 
     def _devices(self):
         return list(self.unit_cell_devices)
@@ -200,7 +183,10 @@ class BufferedTransferCompound(TransferCompound):
 
 
 class ChoppedTransferCompound(TransferCompound):
-    """c-TTv2 (spec §7): TTv2 with choppers on the fast array; exactly two devices."""
+    """c-TTv2 (spec §7): TTv2 with choppers on the fast array; exactly two devices.
+    dechop_visible_weight (rpusim's switch, not an aihwkit field) selects aihwkit's post-1.1
+    visible weight gamma sigma.A + C of a compound with gamma != 0 (§7.7); False is 1.1.0's
+    gamma A + C with the stored, chopped A."""
 
     _c_type = "chopped_transfer"
     in_chop_prob = field(0.1)
@@ -216,6 +202,7 @@ class ChoppedTransferCompound(TransferCompound):
     auto_scale = field(False)
     auto_momentum = field(0.99)
     correct_gradient_magnitudes = field(False)
+    dechop_visible_weight = field(False)
     transfer_update = field(factory=_bl1_update, classes=(UpdateParameters,))
 
 

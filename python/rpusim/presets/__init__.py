@@ -10,9 +10,10 @@ and the shared PresetIOParameters / PresetUpdateParameters.
 The classes render their expanded fields (to_keys()), like every rpusim.configs class;
 the C library holds the same presets by name for INI files and `--set`
 (rpu.preset = reram_sb, rpu.device.preset = reram_sb), and the tests check that the two
-agree. The mixed-precision and vector-cell presets (MixedPrecisionReRamSBPreset,
-ReRamSB2Preset, ...) and PCMPreset are real; aihwkit's other compound presets (Tiki-Taka
-family, MixedPrecisionPCMPreset) exist by name and raise UnsupportedConfigError.
+agree. The compound presets (MixedPrecisionReRamSBPreset, ReRamSB2Preset,
+TikiTakaReRamSBPreset, TTv2ReRamSBPreset, ChoppedTTv2ReRamSBPreset, AGADReRamSBPreset, ...,
+PCMPreset) are real; MixedPrecisionPCMPreset (a compound inside a compound) exists by name
+and raises UnsupportedConfigError.
 """
 # pylint: disable=unused-import
 from rpusim.presets.utils import PresetIOParameters, PresetUpdateParameters  # noqa: F401
