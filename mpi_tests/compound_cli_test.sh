@@ -95,13 +95,15 @@ device.transfer_forward.noise_management = none\
 device.transfer_forward.bound_management = none\
 device.unit_cell_devices.0.preset = reram_sb\
 device.unit_cell_devices.1.preset = reram_sb\
+device.unit_cell_devices.0.subtract_symmetry_point = true\
+device.unit_cell_devices.1.subtract_symmetry_point = true\
 update.desired_bl = 31' "$exp" >"$work/chopped.ini"
 train "$work/chopped.log" "$work/chopped.ini"
 check "chopped_transfer: exit 0" test "$rc" -eq 0
 check "chopped_transfer: one epoch" says "$work/chopped.log" "epoch   1"
 "$rpusim" inspect "$work/out/ck.h5" >"$work/inspect2.txt" 2>&1
 check "inspect chopped: the compound" says "$work/inspect2.txt" \
-    "device: chopped_transfer, 2 sub-devices: 0 soft_bounds, 1 soft_bounds"
+    "device: chopped_transfer, 2 sub-devices: 0 soft_bounds_reference, 1 soft_bounds_reference"
 check "inspect chopped: the buffer" says "$work/inspect2.txt" "device buffered_FP_weight_0 (all tiles)"
 "$rpusim" inspect "$work/out/ck.h5" --layer fc --tile 0_0 >"$work/tile2.txt" 2>&1
 check "inspect chopped --tile: choppers" says "$work/tile2.txt" "in_chopper uint64 8x1"
@@ -114,5 +116,28 @@ train "$work/agad.log" "$work/agad.ini"
 check "agad preset: exit 0" test "$rc" -eq 0
 check "agad preset: stored experiment keeps the override" \
     grep -qxF "device.fast_lr = 0.25" "$work/out/experiment.ini"
+
+# mixed_precision from --set overrides over the file without its transfer keys (its analog
+# device is device.unit_cell_devices.0, here a device preset)
+rm -rf "$work/out"
+grep -v -e '^device.gamma' -e '^device.unit_cell_devices' "$exp" >"$work/mp.ini"
+exp=$work/mp.ini
+train "$work/mp.log" "$exp" --set "rpu.device.type=mixed_precision" \
+    --set "rpu.device.unit_cell_devices.0.preset=reram_sb" --set "rpu.device.n_x_bins=8"
+check "mixed_precision: exit 0" test "$rc" -eq 0
+check "mixed_precision: one epoch" says "$work/mp.log" "epoch   1"
+"$rpusim" inspect "$work/out/ck.h5" >"$work/mp_inspect.txt" 2>&1
+check "mixed_precision inspect: the device" says "$work/mp_inspect.txt" \
+    "device: mixed_precision, 1 sub-device: 0 soft_bounds_reference ("
+for a in hidden_weights_chi max_bound reference; do
+    check "mixed_precision inspect: array $a" says "$work/mp_inspect.txt" "device $a (all tiles)"
+done
+"$rpusim" inspect "$work/out/ck.h5" --layer fc --tile 0_0 >"$work/mp_tile.txt" 2>&1
+check "mixed_precision inspect --tile: row pointer" says "$work/mp_tile.txt" "current_row_index"
+train "$work/bad4.log" "$exp" --set "rpu.device.type=mixed_precision" \
+    --set "rpu.device.unit_cell_devices.0.type=constant_step" --set "rpu.device.n_d_bins=1"
+check "n_d_bins 1: exit 2" test "$rc" -eq 2
+check "n_d_bins 1: names the key" says "$work/bad4.log" "device.n_d_bins"
+check "n_d_bins 1: nothing trained" no_epoch "$work/bad4.log"
 
 finish compound_cli

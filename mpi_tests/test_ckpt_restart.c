@@ -23,7 +23,9 @@
  * family: conv1 buffered_transfer (3 devices, gamma 0.2, noisy reads), conv2 chopped_transfer
  * (random in/out choppers, auto-scale), fc dynamic_transfer (regular and random chopping),
  * conv3 chopped_transfer (gamma 0.3, post-1.1 de-chopped visible weight, regular choppers):
- * buffers, running means, choppers, sweep counters and auto-scale values included. */
+ * buffers, running means, choppers, sweep counters and auto-scale values included. With "mixed"
+ * every layer is a mixed_precision compound (quantised, random rows, partial transfers, drift,
+ * write noise): the accumulator chi, the counters and the stream positions must survive alike. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "rpusim/ckpt.h"
 #include "rpusim/config.h"
@@ -43,7 +45,8 @@
 #define BATCH 3
 
 static char g_dir[256];
-static int g_compound; /* argument "compound" (1) or "transfer2" (2): compound devices */
+/* argument "compound" (1), "transfer2" (2) or "mixed" (3): compound devices */
+static int g_compound;
 
 /* The compound device of layer l (1..4) onto cfg (see the file comment). */
 static void use_compound(rpu_config *cfg, int l) {
@@ -70,6 +73,26 @@ static void use_compound(rpu_config *cfg, int l) {
                                         "device.unit_cell_devices.0.type = soft_bounds\n"
                                         "device.unit_cell_devices.1.type = constant_step\n"
                                         "device.unit_cell_devices.1.drift.nu = 0.01\n"};
+    /* argument "mixed": mixed_precision in every layer, each with other options */
+    static const char *const mixed[4] = {"device.type = mixed_precision\n"
+                                         "device.n_x_bins = 9\n"
+                                         "device.n_d_bins = 7\n"
+                                         "device.unit_cell_devices.0.type = soft_bounds\n",
+                                         "device.type = mixed_precision\n"
+                                         "device.n_rows_per_transfer = 1\n"
+                                         "device.random_row = true\n"
+                                         "device.unit_cell_devices.0.type = constant_step\n",
+                                         "device.type = mixed_precision\n"
+                                         "device.transfer_every = 2\n"
+                                         "device.n_rows_per_transfer = 3\n"
+                                         "device.unit_cell_devices.0.type = soft_bounds\n"
+                                         "device.unit_cell_devices.0.drift.nu = 0.01\n",
+                                         "device.type = mixed_precision\n"
+                                         "device.granularity = 0.004\n"
+                                         "device.transfer_lr = 0.5\n"
+                                         "device.n_x_bins = 5\n"
+                                         "device.unit_cell_devices.0.type = linear_step\n"
+                                         "device.unit_cell_devices.0.write_noise_std = 0.5\n"};
     /* "transfer2": the buffered transfer family (compound spec §6-§8) */
     static const char *const text2[4] = {"device.type = buffered_transfer\n"
                                          "device.gamma = 0.2\n"
@@ -98,7 +121,8 @@ static void use_compound(rpu_config *cfg, int l) {
                                          "device.in_chop_random = false\n"
                                          "device.unit_cell_devices.0.type = soft_bounds\n"
                                          "device.unit_cell_devices.1.type = constant_step\n"};
-    CHECK_OK(rpu_config_parse(cfg, g_compound == 2 ? text2[l - 1] : text[l - 1], "compound"));
+    const char *const *which = g_compound == 3 ? mixed : g_compound == 2 ? text2 : text;
+    CHECK_OK(rpu_config_parse(cfg, which[l - 1], "compound"));
 }
 
 typedef struct {
@@ -313,13 +337,15 @@ int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     g_compound = argc > 1 && strcmp(argv[1], "compound") == 0    ? 1
                  : argc > 1 && strcmp(argv[1], "transfer2") == 0 ? 2
+                 : argc > 1 && strcmp(argv[1], "mixed") == 0     ? 3
                                                                  : 0;
     const int W = tl_size();
     if (tl_rank() == 0) {
         snprintf(g_dir, sizeof g_dir, "ckpt_restart%s_np%d_XXXXXX",
-                 g_compound == 2 ? "_transfer2"
-                 : g_compound    ? "_compound"
-                                 : "",
+                 g_compound == 3   ? "_mixed"
+                 : g_compound == 2 ? "_transfer2"
+                 : g_compound      ? "_compound"
+                                   : "",
                  W);
         if (!mkdtemp(g_dir)) g_dir[0] = '\0';
     }

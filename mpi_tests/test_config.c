@@ -511,6 +511,11 @@ static void test_keys(void) {
                                          "device.dw_min_std_slope",
                                          "device.piecewise_up",
                                          "device.piecewise_down",
+                                         "device.slope_up_dtod",
+                                         "device.slope_down_dtod",
+                                         "device.reference_mean",
+                                         "device.reference_std",
+                                         "device.subtract_symmetry_point",
                                          "device.drift.nu",
                                          "device.drift.t_0",
                                          "device.drift.reset_tol",
@@ -589,7 +594,14 @@ static void test_keys(void) {
                                            "device.scale_fast_lr",
                                            "device.transfer_lr",
                                            "device.transfer_lr_vec",
-                                           "device.scale_transfer_lr"};
+                                           "device.scale_transfer_lr",
+                                           "device.n_rows_per_transfer",
+                                           "device.random_row",
+                                           "device.granularity",
+                                           "device.n_x_bins",
+                                           "device.n_d_bins",
+                                           "device.stoc_round_x",
+                                           "device.stoc_round_d"};
     const size_t n_compound = sizeof compound / sizeof compound[0];
     for (size_t i = 0; i < n_compound; ++i)
         CHECK(has_key(compound[i]), "missing key %s", compound[i]);
@@ -689,9 +701,9 @@ static void test_every_key_set_get(void) {
         free(after);
         return;
     }
-    static const char *const types[] = {"constant_step",    "vector",          "reference",
-                                        "one_sided",        "transfer",        "buffered_transfer",
-                                        "chopped_transfer", "dynamic_transfer"};
+    static const char *const types[] = {"constant_step",    "vector",           "reference",
+                                        "one_sided",        "transfer",         "buffered_transfer",
+                                        "chopped_transfer", "dynamic_transfer", "mixed_precision"};
     rpu_config single;
     config_of_type(&single, "constant_step");
     int *tested = calloc((size_t)n, sizeof *tested);

@@ -110,6 +110,24 @@ static void test_defaults(void) {
     expect_text(&c, "device.transfer_forward.inp_res", "0.007936508");
     expect_text(&c, "device.transfer_update.desired_bl", "31");
     expect_text(&c, "device.transfer_update.pulse_type", "stochastic_compressed");
+    /* MixedPrecisionCompound §9.1 (Python defaults) */
+    compound(&c, "mixed_precision", 0, NULL);
+    CHECK(c.device.type == RPU_DEVICE_MIXED_PRECISION, "device.type mixed_precision");
+    expect_text(&c, "device.transfer_every", "1");
+    expect_text(&c, "device.n_rows_per_transfer", "-1");
+    expect_text(&c, "device.random_row", "false");
+    expect_text(&c, "device.granularity", "0");
+    expect_text(&c, "device.transfer_lr", "1");
+    expect_text(&c, "device.n_x_bins", "0");
+    expect_text(&c, "device.n_d_bins", "0");
+    expect_text(&c, "device.stoc_round_x", "true");
+    expect_text(&c, "device.stoc_round_d", "true");
+    expect_text(&c, "device.construction_seed", "0");
+    CHECK(!rpu_config_key_applies(&c, "device.fast_lr"), "fast_lr applies to mixed_precision");
+    CHECK(!rpu_config_key_applies(&c, "device.transfer_forward.out_noise"),
+          "transfer_forward applies to mixed_precision");
+    compound(&c, "transfer", 0, NULL);
+    CHECK(!rpu_config_key_applies(&c, "device.random_row"), "random_row applies to transfer");
 
     /* a sub-device gets the defaults of its type (soft_bounds: gamma 1, spec AT §4.4) */
     compound(&c, "transfer", 2, "soft_bounds");
@@ -233,14 +251,15 @@ static bool set_changed(rpu_config *cfg, const char *key) {
 }
 
 static void test_round_trips(void) {
-    static const char *const types[] = {"vector",          "reference",         "one_sided",
-                                        "transfer",        "buffered_transfer", "chopped_transfer",
-                                        "dynamic_transfer"};
+    static const char *const types[] = {"vector",           "reference",         "one_sided",
+                                        "transfer",         "buffered_transfer", "chopped_transfer",
+                                        "dynamic_transfer", "mixed_precision"};
     const char *const *keys;
     const int n = rpu_config_keys(&keys);
     for (size_t t = 0; t < sizeof types / sizeof types[0]; ++t) {
         rpu_config c;
-        compound(&c, types[t], 2, "linear_step");
+        const int nsub = strcmp(types[t], "mixed_precision") == 0 ? 1 : 2;
+        compound(&c, types[t], nsub, "linear_step");
         int changed = 0;
         for (int i = 2; i < n; ++i) {
             if (!rpu_config_key_applies(&c, keys[i])) continue;
@@ -248,14 +267,14 @@ static void test_round_trips(void) {
             CHECK(set_changed(&c, keys[i]), "%s: key %s not changeable", types[t], keys[i]);
             ++changed;
         }
-        /* sub-device 1: every single-device key */
+        /* the last sub-device: every single-device key */
         for (int i = 2; i < n; ++i) {
             if (strncmp(keys[i], "device.", 7) != 0 || strcmp(keys[i], "device.type") == 0 ||
                 strcmp(keys[i], "device.construction_seed") == 0 ||
                 strncmp(keys[i], "device.drift.", 13) == 0)
                 continue;
             char sub[160];
-            snprintf(sub, sizeof sub, "device.unit_cell_devices.1.%s", keys[i] + 7);
+            snprintf(sub, sizeof sub, "device.unit_cell_devices.%d.%s", nsub - 1, keys[i] + 7);
             if (!rpu_config_key_applies(&c, sub)) continue;
             CHECK(set_changed(&c, sub), "%s: key %s not changeable", types[t], sub);
             ++changed;
@@ -494,6 +513,41 @@ static void test_transfer2_errors(void) {
     expect_invalid(&c, "device.with_reset_prob", "transfer_columns", "dynamic rows reset");
 }
 
+/* mixed_precision's keys sit after the buffered family's in rpu_compound_params: each block
+ * belongs to its own types only (the types named in the error), and the two transfer keys
+ * mixed_precision shares apply to it; its transfer_every (set-time any sign, for the
+ * automatic period of chopped / dynamic) must be a whole number >= 0 at validation. */
+static void test_mixed_vs_transfer2(void) {
+    rpu_config c;
+    compound(&c, "dynamic_transfer", 2, "soft_bounds");
+    CHECK(!rpu_config_key_applies(&c, "device.n_rows_per_transfer"), "n_rows on dynamic");
+    CHECK(!rpu_config_key_applies(&c, "device.stoc_round_d"), "stoc_round_d on dynamic");
+    expect_reject(&c, "device.n_rows_per_transfer", "2", "device.n_rows_per_transfer",
+                  "mixed_precision");
+    expect_reject(&c, "device.granularity", "0.1", "device.granularity", "mixed_precision");
+    rpu_clear_error();
+    CHECK(rpu_config_set(&c, "device.stoc_round_x", "false") == RPU_ERR_CONFIG &&
+              mentions("(it belongs to: mixed_precision)"),
+          "stoc_round_x on dynamic belongs to mixed_precision only: %s", rpu_last_error());
+    compound(&c, "mixed_precision", 1, "soft_bounds");
+    CHECK(rpu_config_key_applies(&c, "device.transfer_every"), "transfer_every on mixed");
+    CHECK(rpu_config_key_applies(&c, "device.transfer_lr"), "transfer_lr on mixed");
+    CHECK(rpu_config_key_applies(&c, "device.n_x_bins"), "n_x_bins on mixed");
+    CHECK(!rpu_config_key_applies(&c, "device.gamma"), "gamma on mixed");
+    expect_reject(&c, "device.tail_weightening", "2", "device.tail_weightening",
+                  "dynamic_transfer");
+    expect_reject(&c, "device.buffer_cap", "2", "device.buffer_cap", "dynamic_transfer");
+    expect_reject(&c, "device.thres_scale", "2", "device.thres_scale", "buffered_transfer");
+    expect_reject(&c, "device.in_chop_prob", "0.5", "device.in_chop_prob", "chopped_transfer");
+    CHECK(rpu_config_validate(&c) == RPU_OK, "mixed defaults: %s", rpu_last_error());
+    set_ok(&c, "device.transfer_every", "-1");
+    expect_invalid(&c, "device.transfer_every", ">= 0", "mixed te < 0");
+    set_ok(&c, "device.transfer_every", "2.5");
+    expect_invalid(&c, "device.transfer_every", "whole", "mixed te 2.5");
+    set_ok(&c, "device.transfer_every", "3");
+    CHECK(rpu_config_validate(&c) == RPU_OK, "mixed te 3: %s", rpu_last_error());
+}
+
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_defaults();
@@ -503,5 +557,6 @@ int main(int argc, char **argv) {
     test_validate();
     test_transfer2_defaults();
     test_transfer2_errors();
+    test_mixed_vs_transfer2();
     return tl_finish();
 }

@@ -214,6 +214,82 @@ static void test_update_once_exact(void) {
         rpu_device_free(&d);
     }
 
+    /* soft_bounds_reference (§4.4), reference 0.5: the soft bounds act on v = w + 0.5.
+     * up from w = 0: v = 0.5 + 0.125 (1 - 0.5) = 0.5625 -> w = 0.0625; down: v = 0.5 -
+     * 0.125 (1 + 0.5) = 0.3125 -> w = -0.1875; at w = 0.5 (v = b_max) no step up; v is clipped
+     * to the bounds, so w stays within [-1.5, 0.5] */
+    p = exact_params(RPU_DEVICE_SOFT_BOUNDS_REFERENCE);
+    CHECK(!p.mult_noise, "soft_bounds_reference default: additive noise");
+    p.reference_mean = 0.5f;
+    if (make(&d, &p, 1, 1, 1, 0)) {
+        CHECK(d.reference && d.reference[0] == 0.5f, "reference array %g",
+              d.reference ? (double)d.reference[0] : -1.0);
+        CHECK(rpu_device_array_by_name(&d, "reference") == d.reference, "array named reference");
+        CHECK(!d.slope_up && !d.gamma_up, "no slope or gamma arrays");
+        CHECK(pulse1(&d, 0.0f, UP, 1, NULL) == 0.0625f, "sbref up");
+        CHECK(pulse1(&d, 0.0f, DOWN, 1, NULL) == -0.1875f, "sbref down");
+        CHECK(pulse1(&d, 0.5f, UP, 1, NULL) == 0.5f, "sbref at b_max - ref");
+        CHECK(pulse1(&d, 0.4375f, UP, 3, NULL) <= 0.5f, "sbref stays below b_max - ref");
+        CHECK(pulse1(&d, -1.5f, DOWN, 1, NULL) == -1.5f, "sbref at b_min - ref");
+        CHECK(d.granularity == 0.125f, "sbref granularity dw_min");
+        rpu_device_free(&d);
+    }
+    /* noise 0.5, xi = 1, reference 0, w = 0.5 (a = 0.5): additive 0.125 (0.5 + 0.5) =
+     * 0.125 -> 0.625; multiplicative 0.125 0.5 1.5 = 0.09375 -> 0.59375 */
+    p = exact_params(RPU_DEVICE_SOFT_BOUNDS_REFERENCE);
+    p.dw_min_std = 0.5f;
+    if (make(&d, &p, 1, 1, 1, 0)) {
+        CHECK(pulse1(&d, 0.5f, UP, 1, &one) == 0.625f, "sbref additive-noise up");
+        rpu_device_free(&d);
+    }
+    p.mult_noise = true;
+    if (make(&d, &p, 1, 1, 1, 0)) {
+        CHECK(pulse1(&d, 0.5f, UP, 1, &one) == 0.59375f, "sbref mult-noise up");
+        rpu_device_free(&d);
+    }
+    /* symmetry point: up_down 0.5 -> scale_up 0.125, scale_down 0.0625, bounds +-1:
+     * sp = (0.125 - 0.0625) / (0.125 + 0.0625) = 1/3, the reference and added to the reset
+     * bias; at w = 0 the up and down steps are equal (0.125 (2/3) = 0.0625 (4/3)) */
+    p = exact_params(RPU_DEVICE_SOFT_BOUNDS_REFERENCE);
+    p.up_down = 0.5f;
+    p.subtract_symmetry_point = true;
+    p.reset = 0.25f;
+    p.reset_dtod = 1e-30f; /* a reset-bias array, values 0.25 */
+    if (make(&d, &p, 1, 1, 1, 0)) {
+        CHECK_NEAR(d.reference[0], 1.0 / 3.0, 1e-7, "symmetry point as reference");
+        CHECK_NEAR(d.reset_bias[0], 0.25 + 1.0 / 3.0, 1e-7, "symmetry point added to reset bias");
+        const float up = pulse1(&d, 0.0f, UP, 1, NULL), dn = pulse1(&d, 0.0f, DOWN, 1, NULL);
+        CHECK_NEAR(up, -dn, 1e-7, "equal steps at the symmetry point");
+        CHECK_NEAR(up, 0.125 * 2.0 / 3.0, 1e-7, "step at the symmetry point");
+        rpu_device_free(&d);
+    }
+    /* with the reference 0 and no slope variation the model is soft_bounds with additive
+     * noise (what aihwkit's ReRamSBPresetDevice reduces to without a symmetry point) */
+    {
+        rpu_device_params ps = params(RPU_DEVICE_SOFT_BOUNDS),
+                          pr = params(RPU_DEVICE_SOFT_BOUNDS_REFERENCE);
+        ps.mult_noise = false;
+        rpu_device_state a, b;
+        if (make(&a, &ps, 4, 5, 9, 2) && make(&b, &pr, 4, 5, 9, 2)) {
+            CHECK(memcmp(a.max_bound, b.max_bound, 20 * sizeof(float)) == 0 &&
+                      memcmp(a.dwmin_up, b.dwmin_up, 20 * sizeof(float)) == 0,
+                  "same common draws as soft_bounds");
+            int bad = 0;
+            for (int c = 0; c < 20; ++c)
+                for (int k = -4; k <= 4; ++k) {
+                    const float w = 0.1f * (float)k, xi = 0.3f * (float)k;
+                    float wa = w, wb = w;
+                    rpu_device_pulses(&a, (size_t)c, &wa, k % 2 ? UP : DOWN, 2, (float[]){xi, -xi});
+                    rpu_device_pulses(&b, (size_t)c, &wb, k % 2 ? UP : DOWN, 2, (float[]){xi, -xi});
+                    bad += !near(wa, wb, 1e-6);
+                }
+            CHECK(bad == 0, "soft_bounds_reference (ref 0) == soft_bounds additive: %d differ",
+                  bad);
+        }
+        rpu_device_free(&a);
+        rpu_device_free(&b);
+    }
+
     /* soft_bounds_pmax: B = 2/(1 - e^-0.5) = 5.0829882, w_max = 4.0829882,
      * dw_min = B alpha = 0.0025414941, up_down = 1 - 2/B = 0.60653066 (> 0: down bias),
      * scale_down = (1 - 0.60653066) 0.0025414941 = 0.001; up from 0: + 0.0025414941 */
@@ -611,6 +687,29 @@ static void test_d2d_statistics(void) {
             bad += d.decay_scales[k] != 1.0f - 1.0f / 100.0f || d.max_bound[k] < 0 ||
                    d.min_bound[k] > 0 || d.dwmin_up[k] < 0 || d.dwmin_down[k] < 0;
         CHECK(bad == 0, "decay scale 0.99, consistent bounds and steps (%d bad)", bad);
+        rpu_device_free(&d);
+    }
+    /* soft_bounds_reference: reference mean 0.1, std 0.05; the slopes' extra d2d of 0.2
+     * rescales the bounds: w_max / max_bound = |1 + 0.2 xi| (mean 1, std 0.2 up to the
+     * 3e-7 of P(xi < -5)), with the common draws (w_max_dtod etc.) at 0 */
+    p = params(RPU_DEVICE_SOFT_BOUNDS_REFERENCE);
+    no_variation(&p);
+    p.w_max = 1.0f;
+    p.w_min = -1.0f;
+    p.reference_mean = 0.1f;
+    p.reference_std = 0.05f;
+    p.slope_up_dtod = 0.2f;
+    if (make(&d, &p, R, C, 4243, 1)) {
+        check_stats(d.reference, N, 0.1, 0.05, "reference");
+        float *ratio = malloc(N * sizeof(float));
+        for (size_t k = 0; k < N; ++k)
+            ratio[k] = 1.0f / d.max_bound[k];
+        check_stats(ratio, N, 1.0, 0.2, "w_max / max_bound (slope_up_dtod)");
+        int bad = 0;
+        for (size_t k = 0; k < N; ++k)
+            bad += d.min_bound[k] != -1.0f;
+        CHECK(bad == 0, "slope_down_dtod 0 leaves min_bound (%d changed)", bad);
+        free(ratio);
         rpu_device_free(&d);
     }
     /* log-normal gain: mean e^(0.045), var (e^0.09 - 1) e^0.09 (+ up_down_dtod^2) */

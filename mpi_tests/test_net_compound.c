@@ -13,6 +13,8 @@
  *   buffered_transfer  TTv2 over three devices, gamma 0.1
  *   chopped_transfer   c-TTv2, random in/out choppers, auto-scale
  *   dynamic_transfer   AGAD, regular and random chopping
+ *   mixed_precision  soft_bounds, stochastically quantised x and d, one random row per
+ *              transfer
  * Scratch files under RPUSIM_NET_TMP/compound-np<P>, removed at the end unless TEST_NET_KEEP is
  * set; TEST_NET_VERBOSE prints what was compared. */
 #include "rpusim/ckpt.h"
@@ -75,6 +77,10 @@ static const struct {
                          "device.in_chop_random = true\ndevice.buffer_granularity = 0.2\n"
                          "device.unit_cell_devices.0.type = soft_bounds\n"
                          "device.unit_cell_devices.1.type = constant_step\n"},
+    {"mixed_precision", "device.type = mixed_precision\ndevice.n_x_bins = 9\n"
+                        "device.n_d_bins = 7\ndevice.n_rows_per_transfer = 1\n"
+                        "device.random_row = true\n"
+                        "device.unit_cell_devices.0.type = soft_bounds\n"},
 };
 
 #define MAX_EP 4

@@ -119,12 +119,13 @@ static void fill_pcm(rpu_device_params *d) {
     d->reset_dtod = 0.02f;
 }
 
-/* spec §10.2: ReRamES = ExpStep, ReRamSB = SoftBoundsReference (soft_bounds here, see
- * config.h), Capacitor/EcRam/EcRamMO = LinearStep, Idealized/GokmenVlasov = ConstantStep,
- * PCM = ExpStep; config classes from aihwkit.simulator.presets.configs. */
+/* spec §10.2: ReRamES = ExpStep, ReRamSB = SoftBoundsReference, Capacitor/EcRam/EcRamMO =
+ * LinearStep, Idealized/GokmenVlasov = ConstantStep, PCM = ExpStep; config classes from
+ * aihwkit.simulator.presets.configs. */
 static const spec_row rows[] = {
     {"reram_es", "ReRamESPresetDevice", "ReRamESPreset", RPU_DEVICE_EXP_STEP, fill_reram_es},
-    {"reram_sb", "ReRamSBPresetDevice", "ReRamSBPreset", RPU_DEVICE_SOFT_BOUNDS, fill_reram_sb},
+    {"reram_sb", "ReRamSBPresetDevice", "ReRamSBPreset", RPU_DEVICE_SOFT_BOUNDS_REFERENCE,
+     fill_reram_sb},
     {"capacitor", "CapacitorPresetDevice", "CapacitorPreset", RPU_DEVICE_LINEAR_STEP,
      fill_capacitor},
     {"ecram", "EcRamPresetDevice", "EcRamPreset", RPU_DEVICE_LINEAR_STEP, fill_ecram},
@@ -261,10 +262,137 @@ static void test_device_presets(void) {
     CHECK(c.device.lifetime == 1e6f && c.device.type == RPU_DEVICE_LINEAR_STEP,
           "capacitor: lifetime %g", (double)c.device.lifetime);
     CHECK_OK(rpu_config_set(&c, "device.preset", "reram_sb"));
-    CHECK(c.device.type == RPU_DEVICE_SOFT_BOUNDS && !c.device.mult_noise &&
+    CHECK(c.device.type == RPU_DEVICE_SOFT_BOUNDS_REFERENCE && !c.device.mult_noise &&
+              !c.device.subtract_symmetry_point && c.device.reference_std == 0.0f &&
               c.device.write_noise_std == 56.0f && c.device.w_min == -0.75f &&
               c.device.lifetime == 0.0f,
           "reram_sb after capacitor keeps nothing of capacitor");
+}
+
+/* The compound presets of §10.3 written out: name, aihwkit class, compound type, the
+ * device row (by name), sub-devices. */
+typedef struct {
+    const char *name, *config_class;
+    rpu_device_type type;
+    const char *device;
+    int n_devices;
+} compound_row;
+
+static const compound_row compound_rows[] = {
+    {"mixed_precision_reram_es", "MixedPrecisionReRamESPreset", RPU_DEVICE_MIXED_PRECISION,
+     "reram_es", 1},
+    {"mixed_precision_reram_sb", "MixedPrecisionReRamSBPreset", RPU_DEVICE_MIXED_PRECISION,
+     "reram_sb", 1},
+    {"mixed_precision_capacitor", "MixedPrecisionCapacitorPreset", RPU_DEVICE_MIXED_PRECISION,
+     "capacitor", 1},
+    {"mixed_precision_ecram", "MixedPrecisionEcRamPreset", RPU_DEVICE_MIXED_PRECISION, "ecram", 1},
+    {"mixed_precision_ecram_mo", "MixedPrecisionEcRamMOPreset", RPU_DEVICE_MIXED_PRECISION,
+     "ecram_mo", 1},
+    {"mixed_precision_idealized", "MixedPrecisionIdealizedPreset", RPU_DEVICE_MIXED_PRECISION,
+     "idealized", 1},
+    {"mixed_precision_gokmen_vlasov", "MixedPrecisionGokmenVlasovPreset",
+     RPU_DEVICE_MIXED_PRECISION, "gokmen_vlasov", 1},
+    {"reram_es2", "ReRamES2Preset", RPU_DEVICE_VECTOR, "reram_es", 2},
+    {"reram_sb2", "ReRamSB2Preset", RPU_DEVICE_VECTOR, "reram_sb", 2},
+    {"capacitor2", "Capacitor2Preset", RPU_DEVICE_VECTOR, "capacitor", 2},
+    {"ecram2", "EcRam2Preset", RPU_DEVICE_VECTOR, "ecram", 2},
+    {"ecram_mo2", "EcRamMO2Preset", RPU_DEVICE_VECTOR, "ecram_mo", 2},
+    {"idealized2", "Idealized2Preset", RPU_DEVICE_VECTOR, "idealized", 2},
+    {"reram_es4", "ReRamES4Preset", RPU_DEVICE_VECTOR, "reram_es", 4},
+    {"reram_sb4", "ReRamSB4Preset", RPU_DEVICE_VECTOR, "reram_sb", 4},
+    {"capacitor4", "Capacitor4Preset", RPU_DEVICE_VECTOR, "capacitor", 4},
+    {"ecram4", "EcRam4Preset", RPU_DEVICE_VECTOR, "ecram", 4},
+    {"ecram_mo4", "EcRamMO4Preset", RPU_DEVICE_VECTOR, "ecram_mo", 4},
+    {"idealized4", "Idealized4Preset", RPU_DEVICE_VECTOR, "idealized", 4},
+    {"pcm", "PCMPreset", RPU_DEVICE_ONE_SIDED, "pcm", 2},
+    {"tiki_taka_reram_es", "TikiTakaReRamESPreset", RPU_DEVICE_TRANSFER, "reram_es", 2},
+    {"tiki_taka_reram_sb", "TikiTakaReRamSBPreset", RPU_DEVICE_TRANSFER, "reram_sb", 2},
+    {"tiki_taka_capacitor", "TikiTakaCapacitorPreset", RPU_DEVICE_TRANSFER, "capacitor", 2},
+    {"tiki_taka_ecram", "TikiTakaEcRamPreset", RPU_DEVICE_TRANSFER, "ecram", 2},
+    {"tiki_taka_ecram_mo", "TikiTakaEcRamMOPreset", RPU_DEVICE_TRANSFER, "ecram_mo", 2},
+    {"tiki_taka_idealized", "TikiTakaIdealizedPreset", RPU_DEVICE_TRANSFER, "idealized", 2},
+};
+#define N_COMPOUND_ROWS (sizeof compound_rows / sizeof compound_rows[0])
+
+/* Every compound preset: PresetIOParameters forward/backward, PresetUpdateParameters, the
+ * compound's defaults (vector: single_random) and n copies of the device row. A tile of
+ * each is created and updated once. */
+static void test_compound_presets(void) {
+    for (size_t i = 0; i < N_COMPOUND_ROWS; ++i) {
+        const compound_row *r = &compound_rows[i];
+        const spec_row *dr = NULL;
+        for (size_t k = 0; k < N_ROWS; ++k)
+            if (!strcmp(rows[k].name, r->device)) dr = &rows[k];
+        CHECK(dr != NULL, "no device row %s", r->device);
+        if (!dr) continue;
+        rpu_config c, want;
+        expected_config(dr, &want); /* IO, update, kind; then the compound */
+        CHECK_OK(rpu_device_params_default(&want.device, r->type));
+        CHECK_OK(rpu_compound_params_default(&want.compound, r->type));
+        if (r->type == RPU_DEVICE_VECTOR) want.compound.update_policy = RPU_POLICY_SINGLE_RANDOM;
+        if (r->type == RPU_DEVICE_TRANSFER) {              /* TikiTaka<X>Preset */
+            want.compound.transfer_forward = want.forward; /* PresetIOParameters(NM, BM none) */
+            want.compound.transfer_forward.noise_management = RPU_NM_NONE;
+            want.compound.transfer_forward.bound_management = RPU_BM_NONE;
+            want.compound.transfer_update = want.update; /* PresetUpdateParameters() */
+            want.compound.units_in_mbatch = true;
+            want.compound.transfer_every = 1.0f;
+        }
+        if (r->type == RPU_DEVICE_ONE_SIDED) { /* PCMPresetUnitCell */
+            want.compound.refresh_every = 1;
+            want.compound.units_in_mbatch = true;
+            want.compound.refresh_forward = want.forward; /* PresetIOParameters() */
+            want.compound.refresh_update = want.update;   /* PresetUpdateParameters(bl 31) */
+        }
+        want.compound.n_devices = r->n_devices;
+        for (int k = 0; k < r->n_devices; ++k)
+            expected_device(dr, &want.compound.unit_cell_devices[k]);
+        if (r->type == RPU_DEVICE_TRANSFER && !strcmp(r->device, "reram_sb"))
+            for (int k = 0; k < 2; ++k) /* ReRamSBPresetDevice(subtract_symmetry_point=True) */
+                want.compound.unit_cell_devices[k].subtract_symmetry_point = true;
+        CHECK_OK(rpu_config_default(&c, RPU_KIND_INFERENCE));
+        rpu_status s = rpu_config_preset(&c, r->name);
+        CHECK(s == RPU_OK, "preset %s: %s", r->name, rpu_last_error());
+        CHECK(rpu_config_equal(&c, &want), "preset %s: %s", r->name, first_difference(&c, &want));
+        CHECK(rpu_config_validate(&c) == RPU_OK, "preset %s does not validate: %s", r->name,
+              rpu_last_error());
+        const char *cls = rpu_config_preset_class(r->name, false);
+        CHECK(cls && !strcmp(cls, r->config_class), "class of preset %s: %s", r->name,
+              cls ? cls : "NULL");
+        /* round trip through text */
+        char *text = NULL;
+        CHECK_OK(rpu_config_to_text(&c, &text));
+        rpu_config back;
+        CHECK_OK(rpu_config_default(&back, RPU_KIND_INFERENCE));
+        if (text) CHECK_OK(rpu_config_parse(&back, text, r->name));
+        CHECK(rpu_config_equal(&c, &back), "%s: round trip: %s", r->name,
+              first_difference(&back, &c));
+        free(text);
+        /* it builds and trains */
+        rpu_tile_params p;
+        rpu_tile_params_default(&p, 3, 4);
+        rpu_tile *t = NULL;
+        s = rpu_tile_create(&p, &c, &t);
+        CHECK(s == RPU_OK, "preset %s: tile: %s", r->name, rpu_last_error());
+        if (t) {
+            const float x[8] = {1, -0.5f, 0.25f, 0, 0.5f, 1, -1, 0.75f};
+            const float d[6] = {0.1f, -0.2f, 0.05f, -0.1f, 0.3f, 0.2f};
+            CHECK_OK(rpu_tile_update(t, x, d, 2, 0.1f));
+            CHECK_OK(rpu_tile_update(t, x, d, 2, 0.1f));
+        }
+        rpu_tile_destroy(&t);
+    }
+    /* keys after a compound preset override it */
+    rpu_config c;
+    CHECK_OK(rpu_config_default(&c, RPU_KIND_SINGLE));
+    CHECK_OK(rpu_config_parse(&c,
+                              "device.n_x_bins = 16\npreset = mixed_precision_reram_sb\n"
+                              "device.unit_cell_devices.0.dw_min = 0.004\n",
+                              "override"));
+    CHECK(c.device.type == RPU_DEVICE_MIXED_PRECISION && c.compound.n_x_bins == 16 &&
+              c.compound.unit_cell_devices[0].dw_min == 0.004f &&
+              c.compound.unit_cell_devices[0].write_noise_std == 56.0f,
+          "overrides after mixed_precision_reram_sb");
 }
 
 /* Every config preset: the spec's SingleRPUConfig of §10.1 with the row's device. */
@@ -296,23 +424,26 @@ static void test_config_presets(void) {
             listed |= !strcmp(names[k], rows[i].name);
         CHECK(listed, "rpu_config_presets lacks %s", rows[i].name);
     }
-    CHECK(n == n_config_rows + N_TRANSFER2,
-          "rpu_config_presets lists %d names, the spec rows %d (+ %d transfer-family rows)", n,
-          n_config_rows, N_TRANSFER2);
+    CHECK(n == n_config_rows + (int)N_COMPOUND_ROWS + N_TRANSFER2,
+          "rpu_config_presets lists %d names, the spec rows %d + %d compound presets + %d "
+          "transfer-family rows",
+          n, n_config_rows, (int)N_COMPOUND_ROWS, N_TRANSFER2);
     CHECK(names[n] == NULL, "config preset names not NULL-terminated");
     const char *const *dnames;
     int nd = rpu_device_presets(&dnames);
     CHECK(nd == (int)N_ROWS && dnames[nd] == NULL, "rpu_device_presets lists %d names, want %d", nd,
           (int)N_ROWS);
-    CHECK(rpu_config_preset_class("pcm", false) == NULL &&
-              rpu_config_preset_class("x", true) == NULL,
+    CHECK(rpu_config_preset_class("x", false) == NULL && rpu_config_preset_class("x", true) == NULL,
           "unknown presets have classes");
+    const char *pcm = rpu_config_preset_class("pcm", false);
+    CHECK(pcm && !strcmp(pcm, "PCMPreset"), "config preset pcm: %s", pcm ? pcm : "NULL");
 }
 
 /* Every transfer-family preset (§10.3): the row's values, both sub-devices equal to the
- * device preset, transfer reads PresetIOParameters with NM/BM none, transfer writes BL 1
- * without management, forward/backward PresetIOParameters; the config validates, a tile
- * trains, and keys after the preset override it. */
+ * device preset (reram_sb: subtracting its symmetry point, spec §10.2), transfer reads
+ * PresetIOParameters with NM/BM none, transfer writes BL 1 without management, forward/backward
+ * PresetIOParameters; the config validates, a tile trains, and keys after the preset override it.
+ */
 static void test_transfer2_presets(void) {
     for (int i = 0; i < N_TRANSFER2; ++i) {
         const transfer2_row *r = &t2rows[i];
@@ -329,6 +460,8 @@ static void test_transfer2_presets(void) {
               r->name, c.kind, cp->n_devices);
         rpu_device_params d;
         CHECK_OK(rpu_device_params_preset(&d, r->dev));
+        if (!strcmp(r->dev, "reram_sb")) /* ReRamSBPresetDevice(subtract_symmetry_point=True) */
+            d.subtract_symmetry_point = true;
         for (int k = 0; k < 2; ++k)
             CHECK(!memcmp(&cp->unit_cell_devices[k], &d, sizeof d),
                   "%s: sub-device %d differs from device preset %s", r->name, k, r->dev);
@@ -471,9 +604,51 @@ static void test_unknown(void) {
     before = c;
     CHECK_STATUS(rpu_config_set(&c, "preset", "reram"), RPU_ERR_CONFIG);
     CHECK(mentions("preset") && mentions("\"reram\""), "unknown preset: %s", rpu_last_error());
-    for (int k = 0; k < n; ++k)
-        CHECK(mentions(names[k]), "unknown preset message lacks %s: %s", names[k],
-              rpu_last_error());
+    /* the single presets by name and class, the compound presets by family and device */
+    for (size_t i = 0; i < N_ROWS; ++i)
+        if (rows[i].config_class) {
+            char both[160];
+            snprintf(both, sizeof both, "%s (%s)", rows[i].name, rows[i].config_class);
+            CHECK(mentions(both), "unknown preset message lacks %s: %s", both, rpu_last_error());
+        }
+    for (size_t i = 0; i < N_COMPOUND_ROWS; ++i) {
+        if (!strcmp(compound_rows[i].name, compound_rows[i].device)) { /* pcm: by name */
+            char both[160];
+            snprintf(both, sizeof both, "%s (%s)", compound_rows[i].name,
+                     compound_rows[i].config_class);
+            CHECK(mentions(both), "unknown preset message lacks %s: %s", both, rpu_last_error());
+            continue;
+        }
+        const char *fam = compound_rows[i].type == RPU_DEVICE_TRANSFER ? "tiki_taka_X"
+                          : compound_rows[i].type == RPU_DEVICE_MIXED_PRECISION
+                              ? "mixed_precision_X"
+                          : compound_rows[i].n_devices == 2 ? "X2"
+                                                            : "X4";
+        const char *at = strstr(rpu_last_error(), fam);
+        char dev[64];
+        snprintf(dev, sizeof dev, " %s", compound_rows[i].device);
+        const char *close = at ? strchr(at, ')') : NULL;
+        const char *d = at ? strstr(at, dev) : NULL;
+        CHECK(at && close && d && d < close, "unknown preset message lacks %s with X = %s: %s", fam,
+              compound_rows[i].device, rpu_last_error());
+    }
+    for (int i = 0; i < N_TRANSFER2; ++i) {
+        const char *nm = t2rows[i].name;
+        const char *fam = !strncmp(nm, "ttv2_", 5)            ? "ttv2_X"
+                          : !strncmp(nm, "chopped_ttv2_", 13) ? "chopped_ttv2_X"
+                                                              : "agad_X";
+        char famx[32], dev[64];
+        snprintf(famx, sizeof famx, "%s (X = ", fam); /* not the tail of chopped_ttv2_X */
+        const char *at = strstr(rpu_last_error(), famx);
+        if (at && !strcmp(fam, "ttv2_X") && at > rpu_last_error() && at[-1] == '_')
+            at = strstr(at + 1, famx);
+        snprintf(dev, sizeof dev, " %s", t2rows[i].dev);
+        const char *close = at ? strchr(at, ')') : NULL;
+        const char *d = at ? strstr(at, dev) : NULL;
+        CHECK(at && close && d && d < close, "unknown preset message lacks %s with X = %s: %s", fam,
+              t2rows[i].dev, rpu_last_error());
+    }
+    CHECK(n == (int)(N_COMPOUND_ROWS + 7) + N_TRANSFER2, "%d config presets", n);
     CHECK(memcmp(&c, &before, sizeof c) == 0, "failed preset changed cfg");
 
     CHECK_STATUS(rpu_config_set(&c, "device.preset", "ReRamSB"), RPU_ERR_CONFIG);
@@ -484,7 +659,7 @@ static void test_unknown(void) {
           rpu_last_error());
     CHECK(memcmp(&c, &before, sizeof c) == 0, "failed device preset changed cfg");
     CHECK_STATUS(rpu_config_preset(&c, ""), RPU_ERR_CONFIG);
-    CHECK_STATUS(rpu_config_preset(&c, "pcm"), RPU_ERR_CONFIG); /* a device preset only */
+    CHECK_STATUS(rpu_config_preset(&c, "capacitor4x"), RPU_ERR_CONFIG);
     CHECK_STATUS(rpu_config_preset(NULL, "reram_sb"), RPU_ERR_ARG);
     CHECK_STATUS(rpu_device_params_preset(&c.device, "nope"), RPU_ERR_CONFIG);
     CHECK(memcmp(&c, &before, sizeof c) == 0, "failed device params preset changed cfg");
@@ -492,7 +667,7 @@ static void test_unknown(void) {
     /* names in any case, as enum values */
     rpu_config up = before;
     CHECK_OK(rpu_config_set(&up, "device.preset", "ReRam_SB"));
-    CHECK(up.device.type == RPU_DEVICE_SOFT_BOUNDS && up.device.w_max == 1.25f,
+    CHECK(up.device.type == RPU_DEVICE_SOFT_BOUNDS_REFERENCE && up.device.w_max == 1.25f,
           "device.preset = ReRam_SB");
     /* a sub-device prefix is a device prefix: the preset goes to its keys, which a single
      * device does not have (an error naming the sub-device key) */
@@ -757,6 +932,7 @@ int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_device_presets();
     test_config_presets();
+    test_compound_presets();
     test_unknown();
     test_ordering();
     test_round_trip();

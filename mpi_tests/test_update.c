@@ -83,8 +83,9 @@ static void engine_case(const rpu_config *c, int out, int in, int n, float lr, u
 }
 
 static void test_engine_vs_reference(void) {
-    const char *devices[] = {"constant_step", "linear_step", "soft_bounds",   "soft_bounds_pmax",
-                             "exp_step",      "pow_step",    "piecewise_step"};
+    const char *devices[] = {
+        "constant_step", "linear_step", "soft_bounds",    "soft_bounds_pmax",
+        "exp_step",      "pow_step",    "piecewise_step", "soft_bounds_reference"};
     const char *pulses[] = {"stochastic_compressed", "stochastic", "mean_count",
                             "deterministic_implicit"};
     int shape = 0;
@@ -94,6 +95,12 @@ static void test_engine_vs_reference(void) {
             rpu_config_default(&c, RPU_KIND_SINGLE);
             set_device(&c, devices[dv]);
             CHECK_OK(rpu_config_set(&c, "update.pulse_type", pulses[pt]));
+            if (c.device.type == RPU_DEVICE_SOFT_BOUNDS_REFERENCE) { /* a reference in use */
+                c.device.reference_std = 0.2f;
+                c.device.subtract_symmetry_point = true;
+                c.device.slope_up_dtod = 0.1f;
+                c.device.mult_noise = shape % 2 == 0;
+            }
             if (shape % 3 == 1) c.device.dw_min_std = 0; /* no cycle-to-cycle noise */
             if (shape % 4 == 2 && strcmp(devices[dv], "constant_step") != 0)
                 c.device.write_noise_std = 2.0f;
@@ -861,7 +868,8 @@ static void test_post_update(void) {
  * restart re-creates it), its state first overwritten with garbage, that receives A's
  * items continues exactly as A (forward noise, update pulses, post-update, drift). */
 static void test_state_round_trip(void) {
-    const char *devices[] = {"constant_step", "soft_bounds", "pow_step", "exp_step", "ideal"};
+    const char *devices[] = {"constant_step", "soft_bounds", "pow_step",
+                             "exp_step",      "ideal",       "soft_bounds_reference"};
     for (size_t dv = 0; dv < sizeof devices / sizeof devices[0]; ++dv) {
         rpu_config c;
         rpu_config_default(&c, RPU_KIND_SINGLE);

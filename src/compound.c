@@ -35,6 +35,9 @@
  *                       through read_vec() and writing through write_vector());
  *   4. set_weights rule, and which devices post-update/reset/drift act on;
  *   5. state items: counters beyond the common ones.
+ * A compound with an update of its own (mixed_precision: no pulse trains for x and d, a
+ * digital accumulator) lives in its own file (compound_mixed.c) and is called from the
+ * switch points above: build(), the set rule, rpu_compound_tile_update and the state items.
  * Reads go through the tile's IO model (rpu_tile_io_read with the compound's read IO and
  * stream), writes through the pulsed engine with the write's own update parameters.
  * The buffered transfer family (buffered_transfer, chopped_transfer, dynamic_transfer)
@@ -135,6 +138,7 @@ static void copy_inverted(rpu_compound *c) {
         float mx = b->max_bound[q];
         b->max_bound[q] = -b->min_bound[q];
         b->min_bound[q] = -mx;
+        if (b->reference) b->reference[q] = -b->reference[q];
         if (a->slope_up && b->slope_up) {
             b->slope_down[q] = -a->slope_up[q];
             b->slope_up[q] = -a->slope_down[q];
@@ -171,6 +175,8 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
         for (int k = 0; k < n; ++k)
             par[k] = &cp->unit_cell_devices[k == 0 ? 0 : 1];
         break;
+    case RPU_DEVICE_MIXED_PRECISION: /* its own construction (compound_mixed.c) */
+        return rpu_mixed_build(t, cseed);
     default:
         return RPU_FAIL(RPU_ERR_INTERNAL, "compound_create: device type %d", (int)c->type);
     }
@@ -353,6 +359,9 @@ void rpu_compound_set_weights(rpu_tile *t) {
         if (!c->fully_hidden)
             for (size_t q = 0; q < cells; ++q)
                 c->hidden[n - 1][q] = t->w[q] / c->gamma[n - 1];
+        break;
+    case RPU_DEVICE_MIXED_PRECISION: /* §9.5: chi and the counters zeroed */
+        rpu_mixed_set_weights(t);
         break;
     default:
         break;
@@ -644,7 +653,8 @@ rpu_status rpu_compound_tile_update(rpu_tile *t, const float *x, const float *d,
     const float *du = NULL;
     float lr_t = 0;
     RPU_CHECK(rpu_update_scaled_gradient(t, d, t->scales, n, t->p.out_size, lr, &du, &lr_t));
-    rpu_status st = compound_update(t, x, du, n, lr_t);
+    rpu_status st = t->cmp->type == RPU_DEVICE_MIXED_PRECISION ? rpu_mixed_update(t, x, du, n, lr_t)
+                                                               : compound_update(t, x, du, n, lr_t);
     t->abs_w_valid = 0;
     return st;
 }
@@ -701,6 +711,7 @@ double rpu_compound_bytes_per_cell(const rpu_compound *c) {
     for (int k = 0; k < c->n; ++k)
         b += rpu_device_bytes_per_cell(&c->sub[k]) +
              ((c->fully_hidden && k == c->n - 1) ? 0.0 : (double)sizeof(float));
+    if (c->chi) b += sizeof(float); /* mixed_precision's accumulator */
     const int nb = c->type == RPU_DEVICE_BUFFERED_TRANSFER  ? c->n - 1
                    : c->type == RPU_DEVICE_CHOPPED_TRANSFER ? 1
                    : c->type == RPU_DEVICE_DYNAMIC_TRANSFER ? 3
@@ -714,6 +725,7 @@ float rpu_compound_granularity(const rpu_compound *c) {
 
 int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max) {
     rpu_compound *c = t->cmp;
+    if (c->type == RPU_DEVICE_MIXED_PRECISION) return rpu_mixed_state_items(t, items, n, max);
     n = rpu_state_item_add(items, n, max, "current_device_idx", RPU_STATE_U64, 1, 1, 1,
                            &c->current_device_idx);
     n = rpu_state_item_add(items, n, max, "current_update_idx", RPU_STATE_U64, 1, 1, 1,

@@ -1,6 +1,6 @@
 /* Private: the state of a compound device (compound-devices spec) and its interface to the
- * tile. A compound tile (device.type vector, reference, one_sided, the transfer family)
- * keeps its
+ * tile. A compound tile (device.type vector, reference, one_sided, the transfer family,
+ * mixed_precision) keeps its
  * visible weight W in the tile's weights (what forward, backward and get_weights use) and
  * here: one device state and one hidden array W_k per sub-device, the compound's weights
  * gamma, its counters, and the streams and IO values of its transfer or refresh reads.
@@ -66,6 +66,11 @@ typedef struct rpu_compound {
     int n_arrays;
     rpu_device_array arrays[RPU_COMPOUND_MAX_ARRAYS];
     char names[RPU_COMPOUND_MAX_ARRAYS][RPU_COMPOUND_NAME_MAX];
+    /* mixed_precision (spec §9, compound_mixed.c): the digital accumulator chi, the transfer
+     * granularity epsilon and the row pointer; current_update_idx is its vector counter */
+    float *chi;
+    float eps;
+    uint64_t current_row_index;
 } rpu_compound;
 
 /* Builds t->cmp from t->cfg (a compound device.type) for t's shape: sub-device k's
@@ -100,6 +105,15 @@ float rpu_compound_granularity(const rpu_compound *c);
  * values) appended after items[n]; returns the new count (rpu_state_item_add rules). */
 int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
 void rpu_compound_state_loaded(rpu_tile *t);
+
+/* The mixed-precision compound (compound_mixed.c, spec §9; below compound.c, which calls
+ * it at its switch points): construction (the analog device is sub-device
+ * 0 and works on the tile's weights), the set rule (chi and the counters zeroed), one update call
+ * (d in engine units, lr > 0), and its state items (aihwkit's names). */
+rpu_status rpu_mixed_build(rpu_tile *t, uint64_t cseed);
+void rpu_mixed_set_weights(rpu_tile *t);
+rpu_status rpu_mixed_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
+int rpu_mixed_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
 
 /* ---- reads and writes (compound_io.c) */
 

@@ -83,7 +83,7 @@ static void drift_params_default(rpu_drift_params *d) {
 
 rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type type) {
     if (!dev) return RPU_FAIL(RPU_ERR_ARG, "rpu_device_params_default: dev is NULL");
-    if ((int)type < 0 || (int)type > (int)RPU_DEVICE_DYNAMIC_TRANSFER)
+    if ((int)type < 0 || (int)type > (int)RPU_DEVICE_MIXED_PRECISION)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_device_params_default: unknown device type %d",
                         (int)type);
     memset(dev, 0, sizeof *dev);
@@ -149,6 +149,12 @@ rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type typ
     dev->piecewise_up[0] = 1.0f;
     dev->n_piecewise_down = 1;
     dev->piecewise_down[0] = 1.0f;
+    /* SoftBoundsReference (§4.4) */
+    dev->slope_up_dtod = 0.0f;
+    dev->slope_down_dtod = 0.0f;
+    dev->reference_mean = 0.0f;
+    dev->reference_std = 0.0f;
+    dev->subtract_symmetry_point = false;
 
     switch (type) {
     case RPU_DEVICE_SOFT_BOUNDS:
@@ -160,6 +166,10 @@ rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type typ
         dev->gamma_down_dtod = 0.0f;
         dev->allow_increasing = false;
         dev->mean_bound_reference = false;
+        break;
+    case RPU_DEVICE_SOFT_BOUNDS_REFERENCE:
+        /* SoftBoundsReferenceDevice: a PulsedDevice with additive noise by default */
+        dev->mult_noise = false;
         break;
     case RPU_DEVICE_EXP_STEP:
         dev->gamma_up = 12.44625f;
@@ -178,6 +188,7 @@ rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type typ
     case RPU_DEVICE_BUFFERED_TRANSFER:
     case RPU_DEVICE_CHOPPED_TRANSFER:
     case RPU_DEVICE_DYNAMIC_TRANSFER:
+    case RPU_DEVICE_MIXED_PRECISION:
         break;
     }
     return RPU_OK;
@@ -185,7 +196,7 @@ rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type typ
 
 rpu_status rpu_compound_params_default(rpu_compound_params *cp, rpu_device_type type) {
     if (!cp) return RPU_FAIL(RPU_ERR_ARG, "rpu_compound_params_default: cp is NULL");
-    if ((int)type < 0 || (int)type > (int)RPU_DEVICE_DYNAMIC_TRANSFER)
+    if ((int)type < 0 || (int)type > (int)RPU_DEVICE_MIXED_PRECISION)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_compound_params_default: unknown device type %d",
                         (int)type);
     memset(cp, 0, sizeof *cp);
@@ -218,6 +229,14 @@ rpu_status rpu_compound_params_default(rpu_compound_params *cp, rpu_device_type 
     cp->scale_transfer_lr = true;
     rpu_io_params_default(&cp->transfer_forward);
     rpu_update_params_default(&cp->transfer_update);
+    /* MixedPrecisionCompound (§9.1), Python defaults (transfer_every 1, transfer_lr 1 above) */
+    cp->n_rows_per_transfer = -1;
+    cp->random_row = false;
+    cp->granularity = 0.0f;
+    cp->n_x_bins = 0;
+    cp->n_d_bins = 0;
+    cp->stoc_round_x = true;
+    cp->stoc_round_d = true;
     if (type == RPU_DEVICE_REFERENCE) {
         /* ReferenceUnitCell (§3): W = W_0 - W_1, only device 0 updated */
         cp->update_policy = RPU_POLICY_SINGLE_FIXED;

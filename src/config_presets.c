@@ -58,11 +58,10 @@ static const preset_kv dev_reram_es[] = {{"type", "exp_step"},
                                          {"write_noise_std", "75.0"},
                                          {NULL, NULL}};
 
-/* ReRamSBPresetDevice: aihwkit's SoftBoundsReferenceDevice with its reference fields at
- * their defaults (slope_up/down_dtod 0, reference_mean/std 0, no symmetry-point
- * subtraction), which is exactly soft bounds with additive cycle-to-cycle noise
- * (mult_noise false). w_max_dtod = 0.3/1.25, w_min_dtod = 0.3/0.75. */
-static const preset_kv dev_reram_sb[] = {{"type", "soft_bounds"},
+/* ReRamSBPresetDevice: aihwkit's SoftBoundsReferenceDevice (additive cycle-to-cycle noise,
+ * reference fields at their defaults; the Tiki-Taka family of presets sets
+ * subtract_symmetry_point). w_max_dtod = 0.3/1.25, w_min_dtod = 0.3/0.75. */
+static const preset_kv dev_reram_sb[] = {{"type", "soft_bounds_reference"},
                                          {"dw_min", "0.002"},
                                          {"up_down", "0.0"},
                                          {"w_max", "1.25"},
@@ -233,14 +232,154 @@ SINGLE_PRESET(cfg_ecram_mo, "ecram_mo")
 SINGLE_PRESET(cfg_idealized, "idealized")
 SINGLE_PRESET(cfg_gokmen_vlasov, "gokmen_vlasov")
 
+/* MixedPrecision<X>Preset (§10.3): DigitalRankUpdateRPUConfig(device=MixedPrecisionCompound(
+ * device=<X>PresetDevice())) with all compound defaults (transfer every call, all rows, no
+ * quantisation, epsilon = the device's granularity, lambda 1); the update parameters (used
+ * for the transfer pulses) are PresetUpdateParameters. */
+#define MIXED_PRESET(var, dev)                                                                     \
+    static const preset_kv var[] = {{"kind", "single"},                                            \
+                                    {"device.type", "mixed_precision"},                            \
+                                    {"device.unit_cell_devices.0.preset", dev},                    \
+                                    PRESET_IO("forward."),                                         \
+                                    PRESET_IO("backward."),                                        \
+                                    PRESET_UPDATE("update."),                                      \
+                                    {NULL, NULL}};
+
+MIXED_PRESET(cfg_mp_reram_es, "reram_es")
+MIXED_PRESET(cfg_mp_reram_sb, "reram_sb")
+MIXED_PRESET(cfg_mp_capacitor, "capacitor")
+MIXED_PRESET(cfg_mp_ecram, "ecram")
+MIXED_PRESET(cfg_mp_ecram_mo, "ecram_mo")
+MIXED_PRESET(cfg_mp_idealized, "idealized")
+MIXED_PRESET(cfg_mp_gokmen_vlasov, "gokmen_vlasov")
+
+#define MIXED_PRECISION_PRESETS(X)                                                                 \
+    X("mixed_precision_reram_es", "MixedPrecisionReRamESPreset", cfg_mp_reram_es)                  \
+    X("mixed_precision_reram_sb", "MixedPrecisionReRamSBPreset", cfg_mp_reram_sb)                  \
+    X("mixed_precision_capacitor", "MixedPrecisionCapacitorPreset", cfg_mp_capacitor)              \
+    X("mixed_precision_ecram", "MixedPrecisionEcRamPreset", cfg_mp_ecram)                          \
+    X("mixed_precision_ecram_mo", "MixedPrecisionEcRamMOPreset", cfg_mp_ecram_mo)                  \
+    X("mixed_precision_idealized", "MixedPrecisionIdealizedPreset", cfg_mp_idealized)              \
+    X("mixed_precision_gokmen_vlasov", "MixedPrecisionGokmenVlasovPreset", cfg_mp_gokmen_vlasov)
+
+/* <X>2Preset, <X>4Preset (§10.3): UnitCellRPUConfig(device=VectorUnitCell(2 or 4 x
+ * <X>PresetDevice(), update_policy=SINGLE_RANDOM)), default gamma 1/n, preset IO and update. */
+#define VECTOR_PRESET2(var, dev)                                                                   \
+    static const preset_kv var[] = {{"kind", "single"},                                            \
+                                    {"device.type", "vector"},                                     \
+                                    {"device.update_policy", "single_random"},                     \
+                                    {"device.unit_cell_devices.0.preset", dev},                    \
+                                    {"device.unit_cell_devices.1.preset", dev},                    \
+                                    PRESET_IO("forward."),                                         \
+                                    PRESET_IO("backward."),                                        \
+                                    PRESET_UPDATE("update."),                                      \
+                                    {NULL, NULL}};
+#define VECTOR_PRESET4(var, dev)                                                                   \
+    static const preset_kv var[] = {{"kind", "single"},                                            \
+                                    {"device.type", "vector"},                                     \
+                                    {"device.update_policy", "single_random"},                     \
+                                    {"device.unit_cell_devices.0.preset", dev},                    \
+                                    {"device.unit_cell_devices.1.preset", dev},                    \
+                                    {"device.unit_cell_devices.2.preset", dev},                    \
+                                    {"device.unit_cell_devices.3.preset", dev},                    \
+                                    PRESET_IO("forward."),                                         \
+                                    PRESET_IO("backward."),                                        \
+                                    PRESET_UPDATE("update."),                                      \
+                                    {NULL, NULL}};
+
+VECTOR_PRESET2(cfg_reram_es2, "reram_es")
+VECTOR_PRESET2(cfg_reram_sb2, "reram_sb")
+VECTOR_PRESET2(cfg_capacitor2, "capacitor")
+VECTOR_PRESET2(cfg_ecram2, "ecram")
+VECTOR_PRESET2(cfg_ecram_mo2, "ecram_mo")
+VECTOR_PRESET2(cfg_idealized2, "idealized")
+VECTOR_PRESET4(cfg_reram_es4, "reram_es")
+VECTOR_PRESET4(cfg_reram_sb4, "reram_sb")
+VECTOR_PRESET4(cfg_capacitor4, "capacitor")
+VECTOR_PRESET4(cfg_ecram4, "ecram")
+VECTOR_PRESET4(cfg_ecram_mo4, "ecram_mo")
+VECTOR_PRESET4(cfg_idealized4, "idealized")
+
+/* TikiTaka<X>Preset (§10.3): UnitCellRPUConfig(device=TransferCompound(2 x <X>PresetDevice(),
+ * transfer_forward=PresetIOParameters(noise_management=NONE, bound_management=NONE),
+ * transfer_update=PresetUpdateParameters(), units_in_mbatch=True)), all else the compound
+ * defaults (gamma 0, fast_lr 1, transfer_every 1, one read). The ReRamSB devices subtract
+ * their symmetry point (ReRamSBPresetDevice(subtract_symmetry_point=True)). */
+#define TIKI_TAKA_PRESET(var, dev, extra)                                                          \
+    static const preset_kv var[] = {{"kind", "single"},                                            \
+                                    {"device.type", "transfer"},                                   \
+                                    {"device.unit_cell_devices.0.preset", dev},                    \
+                                    {"device.unit_cell_devices.1.preset", dev},                    \
+                                    extra PRESET_IO("device.transfer_forward."),                   \
+                                    {"device.transfer_forward.noise_management", "none"},          \
+                                    {"device.transfer_forward.bound_management", "none"},          \
+                                    PRESET_UPDATE("device.transfer_update."),                      \
+                                    {"device.units_in_mbatch", "true"},                            \
+                                    {"device.transfer_every", "1.0"},                              \
+                                    PRESET_IO("forward."),                                         \
+                                    PRESET_IO("backward."),                                        \
+                                    PRESET_UPDATE("update."),                                      \
+                                    {NULL, NULL}};
+#define NO_EXTRA
+#define SB_SYMMETRY                                                                                \
+    {"device.unit_cell_devices.0.subtract_symmetry_point", "true"},                                \
+        {"device.unit_cell_devices.1.subtract_symmetry_point", "true"},
+
+TIKI_TAKA_PRESET(cfg_tt_reram_es, "reram_es", NO_EXTRA)
+TIKI_TAKA_PRESET(cfg_tt_reram_sb, "reram_sb", SB_SYMMETRY)
+TIKI_TAKA_PRESET(cfg_tt_capacitor, "capacitor", NO_EXTRA)
+TIKI_TAKA_PRESET(cfg_tt_ecram, "ecram", NO_EXTRA)
+TIKI_TAKA_PRESET(cfg_tt_ecram_mo, "ecram_mo", NO_EXTRA)
+TIKI_TAKA_PRESET(cfg_tt_idealized, "idealized", NO_EXTRA)
+
+#define TIKI_TAKA_PRESETS(X)                                                                       \
+    X("tiki_taka_reram_es", "TikiTakaReRamESPreset", cfg_tt_reram_es)                              \
+    X("tiki_taka_reram_sb", "TikiTakaReRamSBPreset", cfg_tt_reram_sb)                              \
+    X("tiki_taka_capacitor", "TikiTakaCapacitorPreset", cfg_tt_capacitor)                          \
+    X("tiki_taka_ecram", "TikiTakaEcRamPreset", cfg_tt_ecram)                                      \
+    X("tiki_taka_ecram_mo", "TikiTakaEcRamMOPreset", cfg_tt_ecram_mo)                              \
+    X("tiki_taka_idealized", "TikiTakaIdealizedPreset", cfg_tt_idealized)
+
+/* PCMPreset (§10.3): UnitCellRPUConfig(device=PCMPresetUnitCell()), a one_sided cell of two
+ * PCMPresetDevices refreshed after every update call (refresh_forward PresetIOParameters,
+ * refresh_update PresetUpdateParameters(desired_bl=31)). */
+static const preset_kv cfg_pcm[] = {{"kind", "single"},
+                                    {"device.type", "one_sided"},
+                                    {"device.unit_cell_devices.0.preset", "pcm"},
+                                    {"device.unit_cell_devices.1.preset", "pcm"},
+                                    {"device.refresh_every", "1"},
+                                    {"device.units_in_mbatch", "true"},
+                                    PRESET_IO("device.refresh_forward."),
+                                    PRESET_UPDATE("device.refresh_update."),
+                                    PRESET_IO("forward."),
+                                    PRESET_IO("backward."),
+                                    PRESET_UPDATE("update."),
+                                    {NULL, NULL}};
+
+#define VECTOR_PRESETS(X)                                                                          \
+    X("reram_es2", "ReRamES2Preset", cfg_reram_es2)                                                \
+    X("reram_sb2", "ReRamSB2Preset", cfg_reram_sb2)                                                \
+    X("capacitor2", "Capacitor2Preset", cfg_capacitor2)                                            \
+    X("ecram2", "EcRam2Preset", cfg_ecram2)                                                        \
+    X("ecram_mo2", "EcRamMO2Preset", cfg_ecram_mo2)                                                \
+    X("idealized2", "Idealized2Preset", cfg_idealized2)                                            \
+    X("reram_es4", "ReRamES4Preset", cfg_reram_es4)                                                \
+    X("reram_sb4", "ReRamSB4Preset", cfg_reram_sb4)                                                \
+    X("capacitor4", "Capacitor4Preset", cfg_capacitor4)                                            \
+    X("ecram4", "EcRam4Preset", cfg_ecram4)                                                        \
+    X("ecram_mo4", "EcRamMO4Preset", cfg_ecram_mo4)                                                \
+    X("idealized4", "Idealized4Preset", cfg_idealized4)                                            \
+    X("pcm", "PCMPreset", cfg_pcm)
+
 /* The transfer-family presets of §10.3 built on ChoppedTransferCompound (TTv2 without
  * choppers, chopped TTv2) and DynamicTransferCompound (AGAD): two sub-devices of preset
  * device X, transfer reads with PresetIOParameters without noise and bound management,
  * transfer writes PresetUpdateParameters(desired_bl=1) without UM / BL management,
  * units_in_mbatch false, auto_scale true, the main update PresetUpdateParameters with
- * desired_bl bl; then the row's own keys (fast_lr, auto_granularity, in_chop_prob, ...).
- * aihwkit's ReRamSB rows set subtract_symmetry_point=True on SoftBoundsReferenceDevice,
- * which the soft_bounds reram_sb device preset cannot express (see config.h). */
+ * desired_bl bl; then the row's own keys (fast_lr, auto_granularity, in_chop_prob, ...) and
+ * its extra sub-device keys: the ReRamSB rows' devices subtract their symmetry point
+ * (ReRamSBPresetDevice(subtract_symmetry_point=True)). An extra is empty or starts with a
+ * comma (SB_SYMMETRY2), so that it extends the row list. */
 #define TRANSFER2_PRESET(var, type, dev, bl, ...)                                                  \
     static const preset_kv var[] = {{"kind", "single"},                                            \
                                     {"device.type", type},                                         \
@@ -262,43 +401,44 @@ SINGLE_PRESET(cfg_gokmen_vlasov, "gokmen_vlasov")
                                     {"update.desired_bl", bl},                                     \
                                     {NULL, NULL}};
 
+#define SB_SYM(k)                                                                                  \
+    { "device.unit_cell_devices." #k ".subtract_symmetry_point", "true" }
+#define SB_SYMMETRY2 , SB_SYM(0), SB_SYM(1)
+
 /* TTv2XPreset: chopped compound with in_chop_prob 0 (no choppers). */
-#define TTV2(var, dev, bl, flr, ag)                                                                \
+#define TTV2(var, dev, bl, flr, ag, ...)                                                           \
     TRANSFER2_PRESET(var, "chopped_transfer", dev, bl, {"device.in_chop_prob", "0.0"},             \
-                     {"device.fast_lr", flr}, {"device.auto_granularity", ag})
-TTV2(cfg_ttv2_reram_es, "reram_es", "31", "0.5", "1000")
-TTV2(cfg_ttv2_reram_sb, "reram_sb", "31", "0.5", "1000")
-TTV2(cfg_ttv2_capacitor, "capacitor", "31", "0.1", "1000")
-TTV2(cfg_ttv2_ecram, "ecram", "100", "0.1", "500")
-TTV2(cfg_ttv2_ecram_mo, "ecram_mo", "100", "0.1", "500")
-TTV2(cfg_ttv2_idealized, "idealized", "100", "0.1", "500")
+                     {"device.fast_lr", flr}, {"device.auto_granularity", ag} __VA_ARGS__)
+TTV2(cfg_ttv2_reram_es, "reram_es", "31", "0.5", "1000", )
+TTV2(cfg_ttv2_reram_sb, "reram_sb", "31", "0.5", "1000", SB_SYMMETRY2)
+TTV2(cfg_ttv2_capacitor, "capacitor", "31", "0.1", "1000", )
+TTV2(cfg_ttv2_ecram, "ecram", "100", "0.1", "500", )
+TTV2(cfg_ttv2_ecram_mo, "ecram_mo", "100", "0.1", "500", )
+TTV2(cfg_ttv2_idealized, "idealized", "100", "0.1", "500", )
 
 /* ChoppedTTv2XPreset: random input choppers (aihwkit's EcRam row keeps fast_lr 1.0). */
-#define CTTV2(var, dev, bl, flr, ag, chop)                                                         \
+#define CTTV2(var, dev, bl, flr, ag, chop, ...)                                                    \
     TRANSFER2_PRESET(var, "chopped_transfer", dev, bl, {"device.in_chop_prob", chop},              \
-                     {"device.fast_lr", flr}, {"device.auto_granularity", ag})
-CTTV2(cfg_chopped_ttv2_reram_es, "reram_es", "31", "0.5", "1000", "0.01")
-CTTV2(cfg_chopped_ttv2_reram_sb, "reram_sb", "31", "0.5", "1000", "0.01")
-CTTV2(cfg_chopped_ttv2_capacitor, "capacitor", "31", "0.1", "1000", "0.01")
-CTTV2(cfg_chopped_ttv2_ecram, "ecram", "100", "1.0", "500", "0.01")
-CTTV2(cfg_chopped_ttv2_ecram_mo, "ecram_mo", "100", "0.1", "500", "0.001")
-CTTV2(cfg_chopped_ttv2_idealized, "idealized", "100", "0.1", "500", "0.001")
+                     {"device.fast_lr", flr}, {"device.auto_granularity", ag} __VA_ARGS__)
+CTTV2(cfg_chopped_ttv2_reram_es, "reram_es", "31", "0.5", "1000", "0.01", )
+CTTV2(cfg_chopped_ttv2_reram_sb, "reram_sb", "31", "0.5", "1000", "0.01", SB_SYMMETRY2)
+CTTV2(cfg_chopped_ttv2_capacitor, "capacitor", "31", "0.1", "1000", "0.01", )
+CTTV2(cfg_chopped_ttv2_ecram, "ecram", "100", "1.0", "500", "0.01", )
+CTTV2(cfg_chopped_ttv2_ecram_mo, "ecram_mo", "100", "0.1", "500", "0.001", )
+CTTV2(cfg_chopped_ttv2_idealized, "idealized", "100", "0.1", "500", "0.001", )
 
 /* AGADXPreset: regular chopping (in_chop_random false, the dynamic default). */
-#define AGAD(var, dev, bl, flr, ag, tail, chop)                                                    \
+#define AGAD(var, dev, bl, flr, ag, tail, chop, ...)                                               \
     TRANSFER2_PRESET(var, "dynamic_transfer", dev, bl, {"device.in_chop_prob", chop},              \
                      {"device.fast_lr", flr}, {"device.auto_granularity", ag},                     \
-                     {"device.tail_weightening", tail})
-AGAD(cfg_agad_reram_es, "reram_es", "31", "0.5", "1000", "5.0", "0.02")
-AGAD(cfg_agad_reram_sb, "reram_sb", "31", "0.5", "1000", "5.0", "0.02")
-AGAD(cfg_agad_capacitor, "capacitor", "31", "0.1", "1000", "20.0", "0.01")
-AGAD(cfg_agad_ecram, "ecram", "31", "0.1", "750", "50.0", "0.005")
-AGAD(cfg_agad_ecram_mo, "ecram_mo", "100", "0.1", "500", "50.0", "0.005")
-AGAD(cfg_agad_idealized, "idealized", "100", "0.1", "500", "50.0", "0.005")
+                     {"device.tail_weightening", tail} __VA_ARGS__)
+AGAD(cfg_agad_reram_es, "reram_es", "31", "0.5", "1000", "5.0", "0.02", )
+AGAD(cfg_agad_reram_sb, "reram_sb", "31", "0.5", "1000", "5.0", "0.02", SB_SYMMETRY2)
+AGAD(cfg_agad_capacitor, "capacitor", "31", "0.1", "1000", "20.0", "0.01", )
+AGAD(cfg_agad_ecram, "ecram", "31", "0.1", "750", "50.0", "0.005", )
+AGAD(cfg_agad_ecram_mo, "ecram_mo", "100", "0.1", "500", "50.0", "0.005", )
+AGAD(cfg_agad_idealized, "idealized", "100", "0.1", "500", "50.0", "0.005", )
 
-/* The other compound presets of §10.3 (tiki_taka_<x>, mixed_precision_<x>, <x>2, <x>4,
- * pcm) go here as rows like these, with the compound's keys and
- * "device.unit_cell_devices.N.preset = <x>" for their sub-devices. */
 #define TRANSFER2_PRESETS(X)                                                                       \
     X("ttv2_reram_es", "TTv2ReRamESPreset", cfg_ttv2_reram_es)                                     \
     X("ttv2_reram_sb", "TTv2ReRamSBPreset", cfg_ttv2_reram_sb)                                     \
@@ -319,6 +459,9 @@ AGAD(cfg_agad_idealized, "idealized", "100", "0.1", "500", "50.0", "0.005")
     X("agad_ecram_mo", "AGADEcRamMOPreset", cfg_agad_ecram_mo)                                     \
     X("agad_idealized", "AGADIdealizedPreset", cfg_agad_idealized)
 
+/* Further compound presets go here as rows like these, with the compound's keys and
+ * "device.unit_cell_devices.N.preset = <x>" for their sub-devices. */
+
 #define CONFIG_PRESETS(X)                                                                          \
     X("reram_es", "ReRamESPreset", cfg_reram_es)                                                   \
     X("reram_sb", "ReRamSBPreset", cfg_reram_sb)                                                   \
@@ -327,6 +470,9 @@ AGAD(cfg_agad_idealized, "idealized", "100", "0.1", "500", "50.0", "0.005")
     X("ecram_mo", "EcRamMOPreset", cfg_ecram_mo)                                                   \
     X("idealized", "IdealizedPreset", cfg_idealized)                                               \
     X("gokmen_vlasov", "GokmenVlasovPreset", cfg_gokmen_vlasov)                                    \
+    MIXED_PRECISION_PRESETS(X)                                                                     \
+    TIKI_TAKA_PRESETS(X)                                                                           \
+    VECTOR_PRESETS(X)                                                                              \
     TRANSFER2_PRESETS(X)
 
 static const preset config_presets[] = {CONFIG_PRESETS(AS_PRESET)};
@@ -420,6 +566,61 @@ static void list_names(const preset *tab, size_t n, bool with_class, char *buf, 
     }
 }
 
+/* The config presets for a message, compactly (there are too many to name each with its
+ * class): those named like a device preset with their aihwkit class, the others by family,
+ * "mixed_precision_X (X = reram_es, ...)", "X2 (X = ...)": a name is family + "_" + device
+ * preset, or device preset + digits. */
+static void list_config_names(char *buf, size_t size) {
+    size_t pos = strlen(buf);
+#define APPEND(...)                                                                                \
+    do {                                                                                           \
+        int w_ = pos + 1 < size ? snprintf(buf + pos, size - pos, __VA_ARGS__) : 0;                \
+        if (w_ > 0) pos = pos + (size_t)w_ < size ? pos + (size_t)w_ : size - 1;                   \
+    } while (0)
+    int k = 0;
+    for (size_t i = 0; i < N_CONFIG_PRESETS; ++i)
+        if (find_preset(device_presets, N_DEVICE_PRESETS, config_presets[i].name))
+            APPEND("%s%s (%s)", k++ ? ", " : "", config_presets[i].name, config_presets[i].aihwkit);
+    /* families: the pattern of a name with its device preset replaced by X */
+    char fam[N_CONFIG_PRESETS][48];
+    const char *dev_of[N_CONFIG_PRESETS];
+    for (size_t i = 0; i < N_CONFIG_PRESETS; ++i) {
+        fam[i][0] = '\0';
+        dev_of[i] = NULL;
+        const char *nm = config_presets[i].name;
+        const size_t n = strlen(nm);
+        if (find_preset(device_presets, N_DEVICE_PRESETS, nm)) continue;
+        for (size_t d = 0; d < N_DEVICE_PRESETS; ++d) {
+            const char *dn = device_presets[d].name;
+            const size_t m = strlen(dn);
+            if (n > m + 1 && nm[n - m - 1] == '_' && !strcmp(nm + n - m, dn) &&
+                (!dev_of[i] || m > strlen(dev_of[i]))) {
+                snprintf(fam[i], sizeof fam[i], "%.*sX", (int)(n - m), nm);
+                dev_of[i] = dn;
+            } else if (n > m && !strncmp(nm, dn, m) && strspn(nm + m, "0123456789") == n - m &&
+                       (!dev_of[i] || m > strlen(dev_of[i]))) {
+                snprintf(fam[i], sizeof fam[i], "X%s", nm + m);
+                dev_of[i] = dn;
+            }
+        }
+        if (!dev_of[i]) snprintf(fam[i], sizeof fam[i], "%s", nm); /* no family: as is */
+    }
+    for (size_t i = 0; i < N_CONFIG_PRESETS; ++i) {
+        if (!fam[i][0]) continue;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; ++j)
+            seen = !strcmp(fam[j], fam[i]);
+        if (seen) continue;
+        APPEND("%s%s", k++ ? ", " : "", fam[i]);
+        if (!dev_of[i]) continue;
+        int q = 0;
+        for (size_t j = i; j < N_CONFIG_PRESETS; ++j)
+            if (!strcmp(fam[j], fam[i])) APPEND("%s%s", q++ ? ", " : " (X = ", dev_of[j]);
+        APPEND(")");
+    }
+#undef APPEND
+}
+
 /* Applies preset name for the preset key (trimmed); cfg may be partly changed on failure. */
 static rpu_status apply_preset(rpu_config *cfg, const char *key, const char *name, char *err,
                                size_t errsz) {
@@ -435,7 +636,10 @@ static rpu_status apply_preset(rpu_config *cfg, const char *key, const char *nam
             if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
         snprintf(err, errsz, "%s: unknown %spreset \"%s\"; expected one of: ", key,
                  dev ? "device " : "", vis);
-        list_names(tab, n, dev, err, errsz);
+        if (dev)
+            list_names(tab, n, true, err, errsz);
+        else
+            list_config_names(err, errsz);
         return RPU_ERR_CONFIG;
     }
     for (const preset_kv *kv = p->kv; kv->key; ++kv) {

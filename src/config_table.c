@@ -29,11 +29,28 @@ static const char *const wnoise_names[] = {"none", "additive_constant", "pcm_rea
 static const char *const pulse_names[] = {
     "none",       "stochastic_compressed",  "stochastic", "none_with_device",
     "mean_count", "deterministic_implicit", NULL};
-static const char *const device_names[] = {
-    "floating_point",   "ideal",     "constant_step", "linear_step",       "soft_bounds",
-    "soft_bounds_pmax", "exp_step",  "pow_step",      "piecewise_step",    "vector",
-    "reference",        "one_sided", "transfer",      "buffered_transfer", "chopped_transfer",
-    "dynamic_transfer", NULL};
+static const char *const device_names[] = {"floating_point",
+                                           "ideal",
+                                           "constant_step",
+                                           "linear_step",
+                                           "soft_bounds",
+                                           "soft_bounds_pmax",
+                                           "exp_step",
+                                           "pow_step",
+                                           "piecewise_step",
+                                           "soft_bounds_reference",
+                                           "vector",
+                                           "reference",
+                                           "one_sided",
+                                           "transfer",
+                                           "buffered_transfer",
+                                           "chopped_transfer",
+                                           "dynamic_transfer",
+                                           "mixed_precision",
+                                           NULL};
+_Static_assert(sizeof device_names / sizeof device_names[0] ==
+                   (size_t)RPU_DEVICE_MIXED_PRECISION + 2,
+               "device_names: one name per rpu_device_type, in order");
 static const char *const policy_names[] = {"all", "single_fixed", "single_sequential",
                                            "single_random", NULL};
 static const char *const noise_model_names[] = {"none", "pcm_like", "state_independent", NULL};
@@ -161,6 +178,17 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
     RF_NONNEG(X, "device.buffer_cap", compound.buffer_cap)                                         \
     RF_NONNEG(X, "device.tail_weightening", compound.tail_weightening)
 
+/* MixedPrecisionCompound (compound spec §9.1); it also takes device.transfer_every and
+ * device.transfer_lr above. */
+#define RPU_MIXED_FIELDS(X)                                                                        \
+    FI(X, "device.n_rows_per_transfer", compound.n_rows_per_transfer, -1.0)                        \
+    FB(X, "device.random_row", compound.random_row)                                                \
+    RF_NONNEG(X, "device.granularity", compound.granularity)                                       \
+    FI(X, "device.n_x_bins", compound.n_x_bins, 0.0)                                               \
+    FI(X, "device.n_d_bins", compound.n_d_bins, 0.0)                                               \
+    FB(X, "device.stoc_round_x", compound.stoc_round_x)                                            \
+    FB(X, "device.stoc_round_d", compound.stoc_round_d)
+
 #define RPU_COMPOUND_FIELDS(X)                                                                     \
     FE(X, "device.update_policy", compound.update_policy, policy_names)                            \
     FI(X, "device.first_update_idx", compound.first_update_idx, 0.0)                               \
@@ -188,7 +216,8 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
     FB(X, "device.scale_transfer_lr", compound.scale_transfer_lr)                                  \
     RPU_IO_FIELDS(X, "device.transfer_forward.", compound.transfer_forward)                        \
     RPU_UPDATE_FIELDS(X, "device.transfer_update.", compound.transfer_update)                      \
-    RPU_TRANSFER2_FIELDS(X)
+    RPU_TRANSFER2_FIELDS(X)                                                                        \
+    RPU_MIXED_FIELDS(X)
 
 /* Every key, in the order rpu_config_write prints them: "kind" and "device.type" first,
  * because setting them resets other fields. */
@@ -255,6 +284,12 @@ _Static_assert(RPU_MAX_MODIFIER_COEFFS <= RPU_MAX_PIECEWISE, "list scratch size"
     /* PiecewiseStep (spec §4.8) */                                                               \
     RL_NONNEG(X, "device.piecewise_up", device.piecewise_up, device.n_piecewise_up)                \
     RL_NONNEG(X, "device.piecewise_down", device.piecewise_down, device.n_piecewise_down)          \
+    /* SoftBoundsReference (spec §4.4) */                                                         \
+    RF_NONNEG(X, "device.slope_up_dtod", device.slope_up_dtod)                                     \
+    RF_NONNEG(X, "device.slope_down_dtod", device.slope_down_dtod)                                 \
+    RF_ANY(X, "device.reference_mean", device.reference_mean)                                      \
+    RF_NONNEG(X, "device.reference_std", device.reference_std)                                     \
+    FB(X, "device.subtract_symmetry_point", device.subtract_symmetry_point)                        \
     /* DriftParameter (spec §4.1) */                                                              \
     RF_ANY(X, "device.drift.nu", device.drift.nu)                                                  \
     RF_POS(X, "device.drift.t_0", device.drift.t_0)                                                \
@@ -531,8 +566,8 @@ void config_unknown_key_message(const char *key, char *err, size_t errsz) {
  * ------------------------------------------------------------------------------------- */
 
 #define TBIT(t) (1u << (unsigned)(t))
-#define SINGLE_TYPES (TBIT(RPU_DEVICE_PIECEWISE_STEP + 1) - 1u)
-#define ALL_TYPES (TBIT(RPU_DEVICE_DYNAMIC_TRANSFER + 1) - 1u)
+#define SINGLE_TYPES (TBIT(RPU_DEVICE_SOFT_BOUNDS_REFERENCE + 1) - 1u)
+#define ALL_TYPES (TBIT(RPU_DEVICE_MIXED_PRECISION + 1) - 1u)
 #define CHOPPED_TYPES (TBIT(RPU_DEVICE_CHOPPED_TRANSFER) | TBIT(RPU_DEVICE_DYNAMIC_TRANSFER))
 #define BUFFERED_TYPES (TBIT(RPU_DEVICE_BUFFERED_TRANSFER) | CHOPPED_TYPES)
 #define TRANSFER_TYPES (TBIT(RPU_DEVICE_TRANSFER) | BUFFERED_TYPES)
@@ -557,16 +592,24 @@ static unsigned config_field_types(const field_desc *d) {
         return TBIT(RPU_DEVICE_VECTOR) | TBIT(RPU_DEVICE_REFERENCE) | TRANSFER_TYPES;
     if (o < CMP_OFF(units_in_mbatch)) return TBIT(RPU_DEVICE_ONE_SIDED);
     if (o < CMP_OFF(gamma)) return TBIT(RPU_DEVICE_ONE_SIDED) | TRANSFER_TYPES;
-    if (o < CMP_OFF(thres_scale)) return TRANSFER_TYPES;
+    if (o < CMP_OFF(thres_scale)) {
+        /* mixed_precision shares two transfer keys (§9.1) */
+        if (o == CMP_OFF(transfer_every) || o == CMP_OFF(transfer_lr))
+            return TRANSFER_TYPES | TBIT(RPU_DEVICE_MIXED_PRECISION);
+        return TRANSFER_TYPES;
+    }
     if (o < CMP_OFF(step)) return TBIT(RPU_DEVICE_BUFFERED_TRANSFER);
     if (o < CMP_OFF(in_chop_prob)) return BUFFERED_TYPES;
     if (o < CMP_OFF(experimental_correct_accumulation)) return CHOPPED_TYPES;
-    return TBIT(RPU_DEVICE_DYNAMIC_TRANSFER);
+    if (o < CMP_OFF(n_rows_per_transfer)) return TBIT(RPU_DEVICE_DYNAMIC_TRANSFER);
+    /* mixed_precision's own block: n_rows_per_transfer to the end of rpu_compound_params
+     * (the first test above bounds it) */
+    return TBIT(RPU_DEVICE_MIXED_PRECISION);
 }
 
 bool config_field_applies(const rpu_config *cfg, const field_desc *d) {
     const int t = (int)cfg->device.type;
-    return t >= 0 && t <= (int)RPU_DEVICE_DYNAMIC_TRANSFER && ((config_field_types(d) >> t) & 1u);
+    return t >= 0 && t <= (int)RPU_DEVICE_MIXED_PRECISION && ((config_field_types(d) >> t) & 1u);
 }
 
 void config_sub_field(const field_desc *d, int n, config_sub_desc *out) {

@@ -190,6 +190,26 @@ static rpu_status check_compound(const rpu_config *cfg) {
                             "(rows cannot be reset)",
                             (double)cp->with_reset_prob);
         break;
+    case RPU_DEVICE_MIXED_PRECISION: /* §9.1 */
+        if (n != 1)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.unit_cell_devices: the mixed_precision compound has exactly "
+                            "one analog device (device.unit_cell_devices.0), got %d",
+                            n);
+        /* transfer_every is accepted negative at set time (the automatic period of
+         * chopped_transfer / dynamic_transfer); here it counts update calls */
+        if (!(cp->transfer_every >= 0) || cp->transfer_every != floorf(cp->transfer_every) ||
+            cp->transfer_every > 1e9f)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.transfer_every = %g: mixed_precision transfers every whole "
+                            "number (>= 0) of update calls (0 = never)",
+                            (double)cp->transfer_every);
+        if (cp->n_x_bins == 1 || cp->n_d_bins == 1)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.%s = 1: one bin has half-width 0; use 0 (no quantisation) "
+                            "or at least 2",
+                            cp->n_x_bins == 1 ? "n_x_bins" : "n_d_bins");
+        break;
     default:
         break;
     }

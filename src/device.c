@@ -46,7 +46,15 @@
 #include <string.h>
 
 /* Kinds of update-once rule (soft_bounds and soft_bounds_pmax are linear_step). */
-typedef enum { RULE_NONE = 0, RULE_CONSTANT, RULE_LINEAR, RULE_EXP, RULE_POW, RULE_PIECEWISE } rule;
+typedef enum {
+    RULE_NONE = 0,
+    RULE_CONSTANT,
+    RULE_LINEAR,
+    RULE_EXP,
+    RULE_POW,
+    RULE_PIECEWISE,
+    RULE_SBREF /* soft_bounds_reference */
+} rule;
 
 static rule rule_of(rpu_device_type t) {
     switch (t) {
@@ -62,6 +70,8 @@ static rule rule_of(rpu_device_type t) {
         return RULE_POW;
     case RPU_DEVICE_PIECEWISE_STEP:
         return RULE_PIECEWISE;
+    case RPU_DEVICE_SOFT_BOUNDS_REFERENCE:
+        return RULE_SBREF;
     case RPU_DEVICE_FLOATING_POINT:
     case RPU_DEVICE_IDEAL:
     case RPU_DEVICE_VECTOR: /* compounds are built from their sub-devices (compound.c) */
@@ -71,13 +81,15 @@ static rule rule_of(rpu_device_type t) {
     case RPU_DEVICE_BUFFERED_TRANSFER:
     case RPU_DEVICE_CHOPPED_TRANSFER:
     case RPU_DEVICE_DYNAMIC_TRANSFER:
+    case RPU_DEVICE_MIXED_PRECISION:
         break;
     }
     return RULE_NONE;
 }
 
 static int supports_write_noise(rule r) {
-    return r == RULE_LINEAR || r == RULE_EXP || r == RULE_POW || r == RULE_PIECEWISE;
+    return r == RULE_LINEAR || r == RULE_EXP || r == RULE_POW || r == RULE_PIECEWISE ||
+           r == RULE_SBREF;
 }
 
 /* Elements per chunk of the whole-array operations (a multiple of 4, so every chunk starts
@@ -97,7 +109,7 @@ static inline float clip(float w, float lo, float hi) {
 static rpu_status effective_params(const rpu_device_params *in, rpu_device_params *p) {
     *p = *in;
     if ((int)p->type < (int)RPU_DEVICE_FLOATING_POINT ||
-        (int)p->type > (int)RPU_DEVICE_PIECEWISE_STEP)
+        (int)p->type > (int)RPU_DEVICE_SOFT_BOUNDS_REFERENCE)
         return RPU_FAIL(RPU_ERR_CONFIG, "device.type: unknown device type %d", (int)p->type);
     rule r = rule_of(p->type);
     if (p->type == RPU_DEVICE_SOFT_BOUNDS_PMAX) {
@@ -159,6 +171,7 @@ static float granularity_of(const rpu_device_params *p, rule r) {
     case RULE_CONSTANT:
     case RULE_LINEAR:
     case RULE_PIECEWISE:
+    case RULE_SBREF:
         break;
     }
     return p->dw_min;
@@ -265,6 +278,37 @@ static void draw_specific(rpu_device_state *dev, rule r, rpu_rng *rng) {
             dev->slope_up[c] = ru != 0.0f ? -gu * dev->dwmin_up[c] / ru : 0.0f;
             dev->slope_down[c] = rd != 0.0f ? -gd * dev->dwmin_down[c] / rd : 0.0f;
         }
+    } else if (r == RULE_SBREF) {
+        /* SoftBoundsReference (§4.4), per cell: with consistent bounds (b_min < 0 < b_max)
+         * the slopes scale/b get an extra d2d factor |1 + dtod xi| (bounds rescaled; no draw
+         * and no change when the dtod is 0), then the reference r = mean + std xi (no draw
+         * when std is 0), plus the symmetry point if requested (also added to the reset
+         * bias) */
+        for (size_t c = 0; c < cells; ++c) {
+            float bmax = dev->max_bound[c], bmin = dev->min_bound[c];
+            const float su = dev->dwmin_up[c], sd = dev->dwmin_down[c];
+            const bool consistent = bmax > 0.0f && bmin < 0.0f;
+            if (consistent && p->slope_down_dtod > 0.0f) {
+                float sl = -sd / bmin;
+                sl *= fabsf(1.0f + p->slope_down_dtod * rpu_rng_normal(rng));
+                bmin = -sd / sl;
+            }
+            if (consistent && p->slope_up_dtod > 0.0f) {
+                float sl = su / bmax;
+                sl *= fabsf(1.0f + p->slope_up_dtod * rpu_rng_normal(rng));
+                bmax = su / sl;
+            }
+            dev->max_bound[c] = bmax;
+            dev->min_bound[c] = bmin;
+            float ref = p->reference_mean;
+            if (p->reference_std > 0.0f) ref += p->reference_std * rpu_rng_normal(rng);
+            if (p->subtract_symmetry_point && consistent) {
+                const float sp = (su - sd) / (su / bmax - sd / bmin);
+                ref += sp;
+                if (dev->reset_bias) dev->reset_bias[c] += sp;
+            }
+            dev->reference[c] = ref;
+        }
     } else if (r == RULE_POW) {
         const float up_bias = p->pow_up_down < 0.0f ? p->pow_up_down : 0.0f;
         const float down_bias = p->pow_up_down > 0.0f ? -p->pow_up_down : 0.0f;
@@ -311,6 +355,7 @@ rpu_status rpu_device_create(rpu_device_state *dev, const rpu_device_params *par
         n += p.reset_dtod > 0.0f;
         n += r == RULE_LINEAR ? 2 : 0;
         n += r == RULE_POW ? 2 : 0;
+        n += r == RULE_SBREF ? 1 : 0;
         n += p.write_noise_std > 0.0f;
     }
     n += p.drift.nu > 0.0f ? 4 : 0;
@@ -352,6 +397,7 @@ rpu_status rpu_device_create(rpu_device_state *dev, const rpu_device_params *par
             dev->gamma_up = add_array(dev, "gamma_up", &next, cells);
             dev->gamma_down = add_array(dev, "gamma_down", &next, cells);
         }
+        if (r == RULE_SBREF) dev->reference = add_array(dev, "reference", &next, cells);
         if (p.write_noise_std > 0.0f)
             dev->persistent_weights = add_array(dev, "persistent_weights", &next, cells);
     }
@@ -393,11 +439,12 @@ rpu_status rpu_device_rows_view(const rpu_device_state *src, int r0, int r1,
                         r0, r1, src ? src->rows : 0);
     *view = *src;
     const size_t off = (size_t)r0 * (size_t)src->cols;
-    float **views[] = {
-        &view->max_bound,    &view->min_bound,       &view->dwmin_up,   &view->dwmin_down,
-        &view->decay_scales, &view->diffusion_rates, &view->reset_bias, &view->slope_up,
-        &view->slope_down,   &view->gamma_up,        &view->gamma_down, &view->persistent_weights,
-        &view->drift_nu,     &view->drift_w0,        &view->drift_t,    &view->drift_prev};
+    float **views[] = {&view->max_bound,  &view->min_bound,    &view->dwmin_up,
+                       &view->dwmin_down, &view->decay_scales, &view->diffusion_rates,
+                       &view->reset_bias, &view->slope_up,     &view->slope_down,
+                       &view->gamma_up,   &view->gamma_down,   &view->persistent_weights,
+                       &view->drift_nu,   &view->drift_w0,     &view->drift_t,
+                       &view->drift_prev, &view->reference};
     for (size_t v = 0; v < sizeof views / sizeof views[0]; ++v)
         if (*views[v]) *views[v] += off;
     for (int k = 0; k < view->n_arrays; ++k)
@@ -434,11 +481,12 @@ rpu_status rpu_device_slice_rows(const rpu_device_state *src, int r0, int r1,
     out->row0 = src->row0 + r0;
     out->rows_total = src->rows_total > 0 ? src->rows_total : src->rows;
     /* every view moves to the same array's rows [r0, r1) in the new block */
-    float **views[] = {
-        &out->max_bound,    &out->min_bound,       &out->dwmin_up,   &out->dwmin_down,
-        &out->decay_scales, &out->diffusion_rates, &out->reset_bias, &out->slope_up,
-        &out->slope_down,   &out->gamma_up,        &out->gamma_down, &out->persistent_weights,
-        &out->drift_nu,     &out->drift_w0,        &out->drift_t,    &out->drift_prev};
+    float **views[] = {&out->max_bound,  &out->min_bound,    &out->dwmin_up,
+                       &out->dwmin_down, &out->decay_scales, &out->diffusion_rates,
+                       &out->reset_bias, &out->slope_up,     &out->slope_down,
+                       &out->gamma_up,   &out->gamma_down,   &out->persistent_weights,
+                       &out->drift_nu,   &out->drift_w0,     &out->drift_t,
+                       &out->drift_prev, &out->reference};
     for (size_t k = 0; k < n; ++k) {
         const float *from = src->arrays[k].data + (size_t)r0 * (size_t)src->cols;
         float *to = out->block + k * cells;
@@ -496,6 +544,26 @@ static inline float run_linear(float w, int down, float slope, float scale, floa
         float dw = mult ? (slope * w + scale) * nz : slope * w + scale * nz;
         w = down ? w - dw : w + dw;
         w = clip(w, lo, hi);
+    }
+    return w;
+}
+
+/* soft_bounds_reference (§4.4): the soft bounds act on w + ref (a = (w + ref)/b, 0 when the
+ * bound has the wrong sign), clipped to the bounds, then ref is taken off again. */
+static inline float run_sbref(float w, int down, float scale, float ref, float lo, float hi, int n,
+                              const float *xi, float sigma, int mult) {
+    for (int k = 0; k < n; ++k) {
+        float v = w + ref;
+        const float z = xi ? sigma * xi[k] : 0.0f;
+        if (down) {
+            const float a = lo < 0.0f ? v / lo : 0.0f;
+            v -= mult ? scale * (1.0f - a) * (1.0f + z) : scale * (1.0f - a + z);
+        } else {
+            const float a = hi > 0.0f ? v / hi : 0.0f;
+            v += mult ? scale * (1.0f - a) * (1.0f + z) : scale * (1.0f - a + z);
+        }
+        v = clip(v, lo, hi);
+        w = v - ref;
     }
     return w;
 }
@@ -607,6 +675,9 @@ static inline float run_cell(const rpu_device_state *dev, rule r, const exp_par 
     case RULE_POW:
         return run_pow(w, down, scale, down ? dev->gamma_down[c] : dev->gamma_up[c], lo, hi, n, xi,
                        p->dw_min_std);
+    case RULE_SBREF:
+        return run_sbref(w, down, scale, dev->reference[c], lo, hi, n, xi, p->dw_min_std,
+                         p->mult_noise);
     case RULE_PIECEWISE:
         return run_piecewise(w, down, scale, down ? p->piecewise_down : p->piecewise_up,
                              down ? p->n_piecewise_down : p->n_piecewise_up, lo, hi, n, xi,
@@ -861,6 +932,65 @@ static void row_linear(float *restrict w, const float *restrict sl_up, const flo
     }
 }
 
+/* soft_bounds_reference: pass k applies the k-th pulse to every cell with count > k, with
+ * exactly run_sbref()'s operations (the bounds' divisions included); normals consumed pass
+ * by pass in column order. */
+static void row_sbref(float *restrict w, const float *restrict ref, const float *restrict up,
+                      const float *restrict dn, const float *restrict lo, const float *restrict hi,
+                      const uint8_t *restrict cnt, const int8_t *restrict sign, int cols,
+                      const float *restrict xi, float sigma, int mult) {
+    const unsigned maxn = max_count(cnt, cols);
+    const float *p = xi;
+    for (unsigned k = 0; k < maxn; ++k) {
+        int j = 0;
+#if defined(__AVX512F__)
+        const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps(),
+                     sg = _mm512_set1_ps(sigma);
+        for (; j + 16 <= cols; j += 16) {
+            __mmask16 m = lanes_active(cnt + j, k);
+            if (!m) continue;
+            __m512 z = zero;
+            if (p) {
+                z = _mm512_mul_ps(sg, _mm512_maskz_expandloadu_ps(m, p));
+                p += __builtin_popcount((unsigned)m);
+            }
+            const __mmask16 dm = lanes_down(sign + j);
+            const __m512 r = _mm512_loadu_ps(ref + j), l = _mm512_loadu_ps(lo + j),
+                         h = _mm512_loadu_ps(hi + j);
+            __m512 v = _mm512_add_ps(_mm512_loadu_ps(w + j), r);
+            const __m512 a_dn = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(l, zero, _CMP_LT_OQ), v, l);
+            const __m512 a_up = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(h, zero, _CMP_GT_OQ), v, h);
+            const __m512 a = _mm512_mask_blend_ps(dm, a_up, a_dn);
+            const __m512 c =
+                _mm512_mask_blend_ps(dm, _mm512_loadu_ps(up + j), _mm512_loadu_ps(dn + j));
+            const __m512 oma = _mm512_sub_ps(one, a);
+            const __m512 t = mult ? _mm512_mul_ps(_mm512_mul_ps(c, oma), _mm512_add_ps(one, z))
+                                  : _mm512_mul_ps(c, _mm512_add_ps(oma, z));
+            v = _mm512_mask_blend_ps(dm, _mm512_add_ps(v, t), _mm512_sub_ps(v, t));
+            v = clip16(v, l, h);
+            _mm512_mask_storeu_ps(w + j, m, _mm512_sub_ps(v, r));
+        }
+#endif
+        for (; j < cols; ++j) {
+            if (cnt[j] <= k) continue;
+            const float r = ref[j], l = lo[j], h = hi[j];
+            float v = w[j] + r;
+            const float z = p ? sigma * *p++ : 0.0f;
+            if (sign[j] > 0) {
+                const float a = l < 0.0f ? v / l : 0.0f;
+                const float c = dn[j];
+                v -= mult ? c * (1.0f - a) * (1.0f + z) : c * (1.0f - a + z);
+            } else {
+                const float a = h > 0.0f ? v / h : 0.0f;
+                const float c = up[j];
+                v += mult ? c * (1.0f - a) * (1.0f + z) : c * (1.0f - a + z);
+            }
+            v = clip(v, l, h);
+            w[j] = v - r;
+        }
+    }
+}
+
 /* constant_step with merged pulses: passes[j] = 1 for a merged cell (count[j] pulses as
  * one step), count[j] otherwise. Pass k applies, to every cell with passes > k, one step
  * a + step (nf + (sigma sf) z) with nf = count, sf = sqrt(count) for a merged cell in pass
@@ -1061,6 +1191,10 @@ void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, cons
         row_linear(w, dev->slope_up + base, dev->slope_down + base, dev->dwmin_up + base,
                    dev->dwmin_down + base, dev->min_bound + base, dev->max_bound + base, count,
                    sign, cols, q, p->dw_min_std, p->mult_noise);
+    } else if (r == RULE_SBREF) {
+        row_sbref(w, dev->reference + base, dev->dwmin_up + base, dev->dwmin_down + base,
+                  dev->min_bound + base, dev->max_bound + base, count, sign, cols, q, p->dw_min_std,
+                  p->mult_noise);
     } else {
         /* pass-major like the kernels above: one pulse per active cell per pass */
         exp_par e = exp_par_of(p);

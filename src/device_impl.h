@@ -46,6 +46,7 @@ typedef struct {
     float *reset_bias;            /* reset_dtod > 0 (else the scalar par.reset) */
     float *slope_up, *slope_down; /* linear_step, soft_bounds(_pmax) */
     float *gamma_up, *gamma_down; /* pow_step */
+    float *reference;             /* soft_bounds_reference */
     /* write_noise_std > 0 and the type has write noise (linear_step, soft_bounds(_pmax),
      * exp_step, pow_step, piecewise_step) */
     float *persistent_weights;

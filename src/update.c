@@ -763,7 +763,9 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
                         "rpu_tile_update_rows: rows [%d, %d) of %d: a compound device (%s) "
                         "updates whole tiles only",
                         r0, r1, R,
-                        rpu_device_type_is_transfer(t->cfg.device.type) ? "transfer" : "unit cell");
+                        rpu_device_type_is_transfer(t->cfg.device.type)    ? "transfer"
+                        : t->cfg.device.type == RPU_DEVICE_MIXED_PRECISION ? "mixed_precision"
+                                                                           : "unit cell");
     if (r0 == r1) {
         /* no rows: the counters still advance as in the whole update */
         if (n > 0 && lr > 0) {

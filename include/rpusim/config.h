@@ -117,15 +117,16 @@ typedef struct {
 } rpu_update_params;
 
 typedef enum {
-    RPU_DEVICE_FLOATING_POINT = 0, /* floating_point */
-    RPU_DEVICE_IDEAL,              /* ideal */
-    RPU_DEVICE_CONSTANT_STEP,      /* constant_step */
-    RPU_DEVICE_LINEAR_STEP,        /* linear_step */
-    RPU_DEVICE_SOFT_BOUNDS,        /* soft_bounds */
-    RPU_DEVICE_SOFT_BOUNDS_PMAX,   /* soft_bounds_pmax */
-    RPU_DEVICE_EXP_STEP,           /* exp_step */
-    RPU_DEVICE_POW_STEP,           /* pow_step */
-    RPU_DEVICE_PIECEWISE_STEP,     /* piecewise_step */
+    RPU_DEVICE_FLOATING_POINT = 0,    /* floating_point */
+    RPU_DEVICE_IDEAL,                 /* ideal */
+    RPU_DEVICE_CONSTANT_STEP,         /* constant_step */
+    RPU_DEVICE_LINEAR_STEP,           /* linear_step */
+    RPU_DEVICE_SOFT_BOUNDS,           /* soft_bounds */
+    RPU_DEVICE_SOFT_BOUNDS_PMAX,      /* soft_bounds_pmax */
+    RPU_DEVICE_EXP_STEP,              /* exp_step */
+    RPU_DEVICE_POW_STEP,              /* pow_step */
+    RPU_DEVICE_PIECEWISE_STEP,        /* piecewise_step */
+    RPU_DEVICE_SOFT_BOUNDS_REFERENCE, /* soft_bounds_reference: SoftBoundsReferenceDevice */
     /* compound devices (compound-devices spec): several sub-devices behind one tile, their
      * parameters under device.unit_cell_devices.N.* (see rpu_compound_params) */
     RPU_DEVICE_VECTOR,            /* vector: VectorUnitCell (§2) */
@@ -134,12 +135,13 @@ typedef enum {
     RPU_DEVICE_TRANSFER,          /* transfer: TransferCompound, Tiki-Taka v1 (§5) */
     RPU_DEVICE_BUFFERED_TRANSFER, /* buffered_transfer: BufferedTransferCompound, TTv2 (§6) */
     RPU_DEVICE_CHOPPED_TRANSFER,  /* chopped_transfer: ChoppedTransferCompound, c-TTv2 (§7) */
-    RPU_DEVICE_DYNAMIC_TRANSFER   /* dynamic_transfer: DynamicTransferCompound, AGAD (§8) */
+    RPU_DEVICE_DYNAMIC_TRANSFER,  /* dynamic_transfer: DynamicTransferCompound, AGAD (§8) */
+    RPU_DEVICE_MIXED_PRECISION    /* mixed_precision: MixedPrecisionCompound (§9) */
 } rpu_device_type;
 
 /* True for the compound device types. Local (pure). */
 static inline bool rpu_device_type_is_compound(rpu_device_type t) {
-    return t >= RPU_DEVICE_VECTOR && t <= RPU_DEVICE_DYNAMIC_TRANSFER;
+    return t >= RPU_DEVICE_VECTOR && t <= RPU_DEVICE_MIXED_PRECISION;
 }
 
 /* True for the transfer family (transfer, buffered_transfer, chopped_transfer,
@@ -230,6 +232,13 @@ typedef struct {
     float piecewise_up[RPU_MAX_PIECEWISE];
     int n_piecewise_down;
     float piecewise_down[RPU_MAX_PIECEWISE];
+    /* soft_bounds_reference (§4.4): extra d2d of the slopes, a per-device reference that the
+     * soft bounds act around, optionally shifted by the device's symmetry point */
+    float slope_up_dtod;
+    float slope_down_dtod;
+    float reference_mean;
+    float reference_std;
+    bool subtract_symmetry_point;
 } rpu_device_params;
 
 /* Sub-devices a compound may hold. */
@@ -244,8 +253,8 @@ typedef enum {
 } rpu_update_policy;
 
 /* The compound-level parameters of a compound device (device.type vector, reference,
- * one_sided, transfer, buffered_transfer, chopped_transfer, dynamic_transfer), under
- * aihwkit's names as keys "device.<name>", and the
+ * one_sided, transfer, buffered_transfer, chopped_transfer, dynamic_transfer,
+ * mixed_precision), under aihwkit's names as keys "device.<name>", and the
  * sub-devices ("device.unit_cell_devices.N.<single-device key>", N = 0, 1, ...).
  * A field belongs to the types named beside it; setting it for another device.type is an
  * error, and setting device.type resets every field here to that type's defaults (no
@@ -317,6 +326,16 @@ typedef struct {
     bool experimental_correct_accumulation; /* false */
     float buffer_cap;                       /* 0 */
     float tail_weightening;                 /* 5 */
+    /* mixed_precision (§9.1): its analog device is device.unit_cell_devices.0 (aihwkit's
+     * MixedPrecisionCompound.device); it also uses transfer_every (a whole number of update
+     * calls here) and transfer_lr (lambda) above */
+    int n_rows_per_transfer; /* -1: all rows; 0: never transfer */
+    bool random_row;         /* false */
+    float granularity;       /* epsilon; 0: the analog device's granularity */
+    int n_x_bins;            /* 0: x not quantised */
+    int n_d_bins;            /* 0: d not quantised */
+    bool stoc_round_x;       /* true */
+    bool stoc_round_d;       /* true */
 } rpu_compound_params;
 
 typedef enum {
@@ -494,7 +513,8 @@ bool rpu_config_key_applies(const rpu_config *cfg, const char *key);
  * that defines them (linear_step extras, soft_bounds_pmax p_max/alpha/range, pow_step,
  * exp_step A/a/b, piecewise lists [1]) whatever the selected type, except that
  * soft_bounds and soft_bounds_pmax have gamma_up = gamma_down = 1, gamma dtod 0,
- * mean_bound_reference false, and exp_step has gamma_up 12.44625, gamma_down 12.78785.
+ * mean_bound_reference false, exp_step has gamma_up 12.44625, gamma_down 12.78785, and
+ * soft_bounds_reference has mult_noise false.
  * Errors: RPU_ERR_ARG on a NULL dev or an unknown type (dev unchanged). Not collective. */
 rpu_status rpu_device_params_default(rpu_device_params *dev, rpu_device_type type);
 
@@ -536,13 +556,16 @@ rpu_status rpu_config_set(rpu_config *cfg, const char *key, const char *value);
  * each SingleRPUConfig(device=<X>PresetDevice(), forward=backward=PresetIOParameters(),
  * update=PresetUpdateParameters()): kind single, forward/backward out_bound 20 and
  * out_noise 0.1 (the other IO fields at the IOParameters defaults), update defaults.
+ * Compound presets (§10.3), same IO and update: mixed_precision_<x> (MixedPrecision<X>Preset,
+ * x = any of the above), <x>2 / <x>4 (<X>2Preset / <X>4Preset: vector cells, single_random;
+ * x = any above but gokmen_vlasov), tiki_taka_<x> (TikiTaka<X>Preset: transfer of two x
+ * devices; same x), pcm (PCMPreset: a refreshing one_sided pair of pcm devices).
  *
  * Device presets (aihwkit's *PresetDevice classes): the key "device.preset" (and
  * "P preset" for any prefix P whose "P type" is a device-type key, e.g. a compound's
  * sub-device) resets the device fields to that preset's type and values:
  *   reram_es       ReRamESPresetDevice (exp_step)
- *   reram_sb       ReRamSBPresetDevice (soft_bounds, additive noise: aihwkit's
- *                  SoftBoundsReferenceDevice with its reference fields at their defaults)
+ *   reram_sb       ReRamSBPresetDevice (soft_bounds_reference, additive noise)
  *   capacitor      CapacitorPresetDevice (linear_step, lifetime 1e6)
  *   ecram          EcRamPresetDevice (linear_step)
  *   ecram_mo       EcRamMOPresetDevice (linear_step)

@@ -56,6 +56,7 @@ DEVICE_TYPES = {
     C.SoftBoundsDevice: "soft_bounds", C.SoftBoundsPmaxDevice: "soft_bounds_pmax",
     C.ExpStepDevice: "exp_step", C.PowStepDevice: "pow_step",
     C.PiecewiseStepDevice: "piecewise_step",
+    C.SoftBoundsReferenceDevice: "soft_bounds_reference",
 }
 
 # (name, factory, the C pairs whose C defaults the factory's defaults must equal)
@@ -417,14 +418,9 @@ def test_c_rejects_inference_values():
 
 
 UNSUPPORTED_CLASSES = [
-    (C, "UnitCellRPUConfig"), (C, "DigitalRankUpdateRPUConfig"),
     (C, "TorchInferenceRPUConfig"), (C, "TorchInferenceRPUConfigIRDropT"),
     (C, "QuantizedTorchInferenceRPUConfig"), (C, "IOParametersIRDropT"),
-    (C, "SoftBoundsReferenceDevice"), (C, "PowStepReferenceDevice"),
-    (C, "VectorUnitCell"), (C, "ReferenceUnitCell"), (C, "OneSidedUnitCell"),
-    (C, "DifferenceUnitCell"), (C, "TransferCompound"), (C, "BufferedTransferCompound"),
-    (C, "ChoppedTransferCompound"), (C, "DynamicTransferCompound"),
-    (C, "MixedPrecisionCompound"), (C, "UnitCell"), (C, "DigitalRankUpdateCell"),
+    (C, "PowStepReferenceDevice"),
     (I, "CustomDriftPCMLikeNoiseModel"), (I, "ReRamWan2022NoiseModel"),
     (I, "ReRamCMONoiseModel"), (I, "SingleDeviceConductanceConverter"),
     (I, "DualPairConductanceConverter"), (I, "NPairConductanceConverter"),

@@ -2,7 +2,7 @@
 every aihwkit preset name of the single-device configs and devices exists, each class
 renders to the same C config as the C library's preset of that name (two tables written
 independently from compound-devices spec §10), the values are the spec's (table below,
-written from the spec), and the compound presets and the reference fields that rpusim
+written from the spec), and MixedPrecisionPCMPreset and the reference fields that rpusim
 lacks raise UnsupportedConfigError. No MPI collective; runs on every rank alike."""
 import ctypes
 
@@ -57,7 +57,7 @@ SPEC = {
         up_down_dtod=0.05, w_min_dtod=0.3, w_max_dtod=0.3, dw_min_std=5.0,
         write_noise_std=75.0, a=-0.5, b=-0.5, gamma_up=5, gamma_down=5, A_up=-1.18445,
         A_down=-0.081404)),
-    "ReRamSBPresetDevice": ("soft_bounds", dict(
+    "ReRamSBPresetDevice": ("soft_bounds_reference", dict(
         dw_min=0.002, up_down=0, w_min=-0.75, w_max=1.25, dw_min_dtod=0.3, up_down_dtod=0.01,
         w_min_dtod=0.3 / 0.75, w_max_dtod=0.3 / 1.25, dw_min_std=3.75, write_noise_std=56,
         mult_noise=False)),
@@ -95,9 +95,14 @@ def test_names():
                                                              "PresetUpdateParameters"]:
         assert hasattr(P, name), name
         assert name in P.__all__, name
-    for name in COMPOUND:
-        with pytest.raises(UnsupportedConfigError, match="compound"):
-            getattr(P, name)()
+    # the compound presets rpusim has (test_compounds.py checks their values)
+    for name in ["ReRamSB2Preset", "Idealized4Preset", "MixedPrecisionReRamSBPreset",
+                 "MixedPrecisionGokmenVlasovPreset", "PCMPreset", "TikiTakaReRamSBPreset",
+                 "TTv2ReRamSBPreset", "ChoppedTTv2ReRamSBPreset", "AGADReRamSBPreset"]:
+        getattr(P, name)().to_keys()
+    # and the one it does not have yet (a compound inside a compound)
+    with pytest.raises(UnsupportedConfigError, match="compound"):
+        P.MixedPrecisionPCMPreset()
 
 
 @pytest.mark.parametrize("cls_name", sorted(CONFIGS))
@@ -162,18 +167,19 @@ def test_overrides_and_use_elsewhere():
     assert f32(float(got["forward.out_noise"])) == f32(0.06)
 
 
-@pytest.mark.parametrize("name", ["slope_up_dtod", "slope_down_dtod", "reference_mean",
-                                  "reference_std"])
-def test_reference_fields_unsupported(name):
-    dev = P.ReRamSBPresetDevice(**{name: 0.1})
-    with pytest.raises(UnsupportedConfigError, match=name):
-        C.SingleRPUConfig(device=dev).to_keys()
-
-
-def test_subtract_symmetry_point_unsupported():
-    dev = P.ReRamSBPresetDevice(subtract_symmetry_point=True)
-    with pytest.raises(UnsupportedConfigError, match="subtract_symmetry_point"):
-        P.ReRamSBPreset(device=dev).to_keys()
+def test_reference_fields_render():
+    """ReRamSBPresetDevice is a SoftBoundsReferenceDevice: its reference fields are keys
+    of device.type = soft_bounds_reference (values written out here)."""
+    dev = P.ReRamSBPresetDevice(slope_up_dtod=0.1, slope_down_dtod=0.2, reference_mean=0.05,
+                                reference_std=0.01, subtract_symmetry_point=True)
+    got = dump(C.SingleRPUConfig(device=dev).to_keys())
+    assert got["device.type"] == "soft_bounds_reference"
+    assert f32(float(got["device.slope_up_dtod"])) == f32(0.1)
+    assert f32(float(got["device.slope_down_dtod"])) == f32(0.2)
+    assert f32(float(got["device.reference_mean"])) == f32(0.05)
+    assert f32(float(got["device.reference_std"])) == f32(0.01)
+    assert got["device.subtract_symmetry_point"] == "true"
+    c_config(P.ReRamSBPreset(device=dev))  # validates
 
 
 def test_unknown_c_preset_lists_names():

@@ -34,9 +34,10 @@ static void usage(FILE *f) {
             "Times one pulsed update of an N x N tile (default 512, batch 256) at lr 0.1, 1, 10\n"
             "(best of R, default 2) for constant_step and soft_bounds, or for the pulsed device\n"
             "NAME (constant_step, linear_step, soft_bounds, soft_bounds_pmax, exp_step,\n"
-            "pow_step, piecewise_step; or a compound: vector, reference, one_sided, transfer,\n"
-            "buffered_transfer, chopped_transfer, dynamic_transfer, each of two constant_step\n"
-            "sub-devices with its defaults), and a floating-point update of the same shape.\n");
+            "pow_step, piecewise_step, soft_bounds_reference; or a compound: vector,\n"
+            "reference, one_sided, transfer, buffered_transfer, chopped_transfer,\n"
+            "dynamic_transfer, each of two constant_step sub-devices with its defaults,\n"
+            "mixed_precision of one), and a floating-point update of the same shape.\n");
 }
 
 static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
@@ -45,7 +46,8 @@ static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
     if (device && rpu_config_set(&cfg, "device.type", device) != RPU_OK) return NULL;
     if (rpu_device_type_is_compound(cfg.device.type) &&
         (rpu_config_set(&cfg, "device.unit_cell_devices.0.type", "constant_step") != RPU_OK ||
-         rpu_config_set(&cfg, "device.unit_cell_devices.1.type", "constant_step") != RPU_OK))
+         (cfg.device.type != RPU_DEVICE_MIXED_PRECISION && /* mixed_precision: one device */
+          rpu_config_set(&cfg, "device.unit_cell_devices.1.type", "constant_step") != RPU_OK)))
         return NULL;
     rpu_tile_params p = {.out_size = N, .in_size = N, .seed = 1, .mac = RPU_MAC_BLAS};
     rpu_tile *t = NULL;
@@ -119,8 +121,9 @@ int cli_bench_update(int argc, char **argv) {
             fprintf(stderr,
                     "rpusim bench update: --device '%s': not a pulsed device type (constant_step, "
                     "linear_step, soft_bounds, soft_bounds_pmax, exp_step, pow_step, "
-                    "piecewise_step, vector, reference, one_sided, transfer, buffered_transfer, "
-                    "chopped_transfer, dynamic_transfer)\n",
+                    "piecewise_step, soft_bounds_reference, vector, reference, one_sided, "
+                    "transfer, buffered_transfer, chopped_transfer, dynamic_transfer, "
+                    "mixed_precision)\n",
                     device);
             return 2;
         }

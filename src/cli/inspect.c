@@ -145,7 +145,10 @@ static void print_device(const char *text) {
             if (rpu_config_get(&c, key, sub, sizeof sub) == RPU_OK)
                 printf("%s %d %s", k ? "," : "", k, sub);
         }
-        printf(" (arrays <name>_k and hidden_weights_k of sub-device k)");
+        if (c.device.type == RPU_DEVICE_MIXED_PRECISION)
+            printf(" (its arrays unsuffixed; the digital accumulator hidden_weights_chi)");
+        else
+            printf(" (arrays <name>_k and hidden_weights_k of sub-device k)");
     }
     printf("\n");
 }

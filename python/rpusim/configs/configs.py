@@ -1,11 +1,13 @@
 """The RPU configurations of aihwkit that rpusim implements: FloatingPointRPUConfig,
-SingleRPUConfig and InferenceRPUConfig, with aihwkit's fields and defaults, and
+SingleRPUConfig, InferenceRPUConfig, UnitCellRPUConfig and DigitalRankUpdateRPUConfig
+(compound devices), with aihwkit's fields and defaults, and
 to_keys(), their rendering onto the C config keys (rpu_config_keys(), the table of INI
 files and `--set`): "kind" first, then "device.type" (both reset fields in C), then every
 other field. rpusim._config.c_config(cfg) builds and validates the C config.
 
 aihwkit's other RPU configs exist by name and raise UnsupportedConfigError."""
 from rpusim._params import Params, UnsupportedConfigError, field, unsupported_class
+from rpusim.configs.compounds import DigitalRankUpdateCell, UnitCell
 from rpusim.configs.devices import (ConstantStepDevice, FloatingPointDevice, IdealDevice,
                                     _Device)
 from rpusim.configs.enums import PulseType
@@ -116,14 +118,25 @@ class InferenceRPUConfig(_IOManagedRPUConfig):
                 + self.modifier._render("modifier.", path + ".modifier"))
 
 
-UnitCellRPUConfig = unsupported_class(
-    "UnitCellRPUConfig", _RPUConfig,
-    "compound devices are not implemented yet (rpusim issue 16); use SingleRPUConfig",
-    __name__)
-DigitalRankUpdateRPUConfig = unsupported_class(
-    "DigitalRankUpdateRPUConfig", _RPUConfig,
-    "digital rank-update (mixed-precision) tiles are not implemented yet (rpusim issue 16)",
-    __name__)
+class UnitCellRPUConfig(_IOManagedRPUConfig):
+    """Analog tiles with a compound device per cross point (unit cells, Tiki-Taka):
+    UnitCellRPUConfig(device=TransferCompound(unit_cell_devices=[...])). aihwkit's default
+    device, the abstract UnitCell(), must be replaced."""
+
+    _kind = "single"
+    device = field(factory=UnitCell, classes=(UnitCell,), key=False)
+
+
+class DigitalRankUpdateRPUConfig(_IOManagedRPUConfig):
+    """Analog forward and backward, the rank update computed digitally:
+    DigitalRankUpdateRPUConfig(device=MixedPrecisionCompound(device=...)). The update
+    parameters drive the transfer pulses (update management and update BL management are
+    forced on, spec §9.1)."""
+
+    _kind = "single"
+    device = field(factory=DigitalRankUpdateCell, classes=(DigitalRankUpdateCell,), key=False)
+
+
 TorchInferenceRPUConfig = unsupported_class(
     "TorchInferenceRPUConfig", _RPUConfig,
     "aihwkit's pure-torch inference tile is not simulated; InferenceRPUConfig gives "

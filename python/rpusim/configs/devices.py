@@ -185,9 +185,21 @@ class PiecewiseStepDevice(PulsedDevice):
     apply_write_noise_on_set = field(True)
 
 
-SoftBoundsReferenceDevice = unsupported_class(
-    "SoftBoundsReferenceDevice", PulsedDevice,
-    "reference devices are not implemented yet; use SoftBoundsDevice", __name__)
+class SoftBoundsReferenceDevice(PulsedDevice):
+    """Soft bounds around a per-device reference, with optional extra variation of the
+    slopes and subtraction of the symmetry point (spec §4.4)."""
+
+    _c_type = "soft_bounds_reference"
+    mult_noise = field(False)
+    write_noise_std = field(0.0)
+    apply_write_noise_on_set = field(True)
+    slope_up_dtod = field(0.0)
+    slope_down_dtod = field(0.0)
+    reference_mean = field(0.0)
+    reference_std = field(0.0)
+    subtract_symmetry_point = field(False)
+
+
 PowStepReferenceDevice = unsupported_class(
     "PowStepReferenceDevice", PulsedDevice,
     "reference devices are not implemented yet; use PowStepDevice", __name__)

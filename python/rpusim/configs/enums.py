@@ -97,7 +97,7 @@ class WeightRemapType(Enum):
 
 
 class VectorUnitCellUpdatePolicy(Enum):
-    """Update policy of vector unit cells (compound devices: not supported yet)."""
+    """Update policy of vector and reference unit cells (compound spec §2.3)."""
 
     ALL = "All"
     SINGLE_FIXED = "SingleFixed"

@@ -10,19 +10,21 @@ and the shared PresetIOParameters / PresetUpdateParameters.
 The classes render their expanded fields (to_keys()), like every rpusim.configs class;
 the C library holds the same presets by name for INI files and `--set`
 (rpu.preset = reram_sb, rpu.device.preset = reram_sb), and the tests check that the two
-agree. aihwkit's compound presets (Tiki-Taka, TTv2, chopped TTv2, AGAD, mixed precision,
-the 2- and 4-device vector cells, PCMPreset) exist by name and raise
-UnsupportedConfigError until rpusim has the compound devices they need.
+agree. The compound presets (MixedPrecisionReRamSBPreset, ReRamSB2Preset,
+TikiTakaReRamSBPreset, TTv2ReRamSBPreset, ChoppedTTv2ReRamSBPreset, AGADReRamSBPreset, ...,
+PCMPreset) are real; MixedPrecisionPCMPreset (a compound inside a compound) exists by name
+and raises UnsupportedConfigError.
 """
 # pylint: disable=unused-import
 from rpusim.presets.utils import PresetIOParameters, PresetUpdateParameters  # noqa: F401
 from rpusim.presets.devices import (  # noqa: F401
     CapacitorPresetDevice, EcRamMOPresetDevice, EcRamPresetDevice, GokmenVlasovPresetDevice,
     IdealizedPresetDevice, PCMPresetDevice, ReRamESPresetDevice, ReRamSBPresetDevice)
+from rpusim.presets.compounds import PCMPresetUnitCell  # noqa: F401
 from rpusim.presets.configs import *  # noqa: F401,F403
 from rpusim.presets.configs import __all__ as _configs_all
 
 __all__ = (["PresetIOParameters", "PresetUpdateParameters", "ReRamESPresetDevice",
             "ReRamSBPresetDevice", "CapacitorPresetDevice", "EcRamPresetDevice",
             "EcRamMOPresetDevice", "IdealizedPresetDevice", "GokmenVlasovPresetDevice",
-            "PCMPresetDevice"] + list(_configs_all))
+            "PCMPresetDevice", "PCMPresetUnitCell"] + list(_configs_all))

@@ -4,7 +4,7 @@ the device type they derive from (device.type and device.* keys); the C library 
 them by name too (device.preset = reram_sb, ...)."""
 from rpusim._params import field
 from rpusim.configs.devices import (ConstantStepDevice, ExpStepDevice, LinearStepDevice,
-                                    PulsedDevice)
+                                    SoftBoundsReferenceDevice)
 
 __all__ = ["ReRamESPresetDevice", "ReRamSBPresetDevice", "CapacitorPresetDevice",
            "EcRamPresetDevice", "EcRamMOPresetDevice", "IdealizedPresetDevice",
@@ -32,25 +32,10 @@ class ReRamESPresetDevice(ExpStepDevice):
     write_noise_std = field(75.0)
 
 
-def _reference_default(name, default):
-    def check(value):
-        if value != default:
-            return ("the reference device of SoftBoundsReferenceDevice is not implemented; "
-                    "ReRamSBPresetDevice renders as soft_bounds, exact only with %s = %r"
-                    % (name, default))
-        return None
-    return check
-
-
-class ReRamSBPresetDevice(PulsedDevice):
+class ReRamSBPresetDevice(SoftBoundsReferenceDevice):
     """ReRAM, soft-bounds fit to Gong et al., Nat. Commun. 2018 (calibrated to the
-    symmetry point). aihwkit derives it from SoftBoundsReferenceDevice; with the reference
-    fields at their defaults that is soft bounds with additive cycle-to-cycle noise, which
-    is what it renders as (device.type = soft_bounds, mult_noise false). Changing a
-    reference field (e.g. subtract_symmetry_point, which aihwkit's Tiki-Taka presets set)
-    raises UnsupportedConfigError."""
+    symmetry point): a SoftBoundsReferenceDevice, as in aihwkit."""
 
-    _c_type = "soft_bounds"
     dw_min = field(0.002)
     up_down = field(0.0)
     w_max = field(1.25)
@@ -62,13 +47,6 @@ class ReRamSBPresetDevice(PulsedDevice):
     w_min_dtod = field(0.3 / 0.75)
     dw_min_std = field(3.75)
     write_noise_std = field(56.0)
-    apply_write_noise_on_set = field(True)
-    slope_up_dtod = field(0.0, key=False, check=_reference_default("slope_up_dtod", 0.0))
-    slope_down_dtod = field(0.0, key=False, check=_reference_default("slope_down_dtod", 0.0))
-    reference_mean = field(0.0, key=False, check=_reference_default("reference_mean", 0.0))
-    reference_std = field(0.0, key=False, check=_reference_default("reference_std", 0.0))
-    subtract_symmetry_point = field(False, key=False, check=_reference_default(
-        "subtract_symmetry_point", False))
 
 
 class CapacitorPresetDevice(LinearStepDevice):
