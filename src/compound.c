@@ -182,14 +182,7 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
     }
     c->n = n;
     const rpu_update_params *mu = &cfg->update;
-    if (mu->pulse_type == RPU_PULSE_NONE || mu->pulse_type == RPU_PULSE_NONE_WITH_DEVICE)
-        return RPU_FAIL(RPU_ERR_CONFIG,
-                        "update.pulse_type = %s: compound devices need pulsed updates (aihwkit "
-                        "replaces the compound by an ideal device then)",
-                        mu->pulse_type == RPU_PULSE_NONE ? "none" : "none_with_device");
-    if (mu->desired_bl > RPU_UPDATE_MAX_BL)
-        return RPU_FAIL(RPU_ERR_CONFIG, "update.desired_bl = %d: at most %d", mu->desired_bl,
-                        RPU_UPDATE_MAX_BL);
+    RPU_CHECK(rpu_compound_check_pulses(mu, RPU_UPDATE_MAX_BL, "compound devices need"));
 
     /* sub-devices, each from its own construction stream */
     float gsum = 0;

@@ -211,24 +211,28 @@ static rpu_status buffered_read(rpu_tile *t, int k, int to, int col, float lr_t)
     return any ? write_steps(t, to, col, v, z) : RPU_OK;
 }
 
+/* The factor a read of A is scaled by before it enters the buffer (§7.6): the pulse-count
+ * learning rate over the buffer granularity (automatic and gradient-magnitude corrections
+ * included). */
+static float read_scale(const rpu_tile *t, float lr_t) {
+    const rpu_compound *c = t->cmp;
+    const rpu_compound_params *cp = &t->cfg.compound;
+    const float gA = c->sub[0].granularity, gC = c->sub[1].granularity;
+    float bg = cp->buffer_granularity > 0 ? cp->buffer_granularity : 1.0f;
+    bg *= cp->auto_granularity > 0
+              ? gA * cp->auto_granularity / ((float)c->t_in * fabsf(cp->transfer_every))
+              : gA;
+    if (cp->correct_gradient_magnitudes) return fabsf(lr_t) / c->lr_cur / (bg * (gC / gA));
+    return fabsf(lr_t) / bg;
+}
+
 /* c-TTv2 (§7.6): one read of A at col, then the chopper updates and the sweep counter. */
 static rpu_status chopped_read(rpu_tile *t, int col, float lr_t) {
     rpu_compound *c = t->cmp;
     const rpu_compound_params *cp = &t->cfg.compound;
     const int in = c->t_in, out = c->t_out;
     float *v = c->bws, *y = v + in, *z = y + out;
-    const float gA = c->sub[0].granularity, gC = c->sub[1].granularity;
-    float bg = cp->buffer_granularity > 0 ? cp->buffer_granularity : 1.0f;
-    bg *= cp->auto_granularity > 0
-              ? gA * cp->auto_granularity / ((float)in * fabsf(cp->transfer_every))
-              : gA;
-    float kappa;
-    if (cp->correct_gradient_magnitudes) {
-        bg *= gC / gA;
-        kappa = fabsf(lr_t) / c->lr_cur / bg;
-    } else {
-        kappa = fabsf(lr_t) / bg;
-    }
+    float kappa = read_scale(t, lr_t);
     const float mc = 1.0f - (cp->momentum < 0 ? 0 : (cp->momentum > 1 ? 1 : cp->momentum));
     const float M = (float)cp->transfer_update.desired_bl;
     memset(v, 0, sizeof(float) * (size_t)in);
@@ -281,18 +285,8 @@ static rpu_status dynamic_read(rpu_tile *t, int col, float lr_t) {
     beta = beta > 1.0f ? 1.0f : beta;
     const bool sw = c->in_switched[col] != 0;
     c->in_switched[col] = 0;
-    const float gA = c->sub[0].granularity, gC = c->sub[1].granularity;
-    float bg = cp->buffer_granularity > 0 ? cp->buffer_granularity : 1.0f;
-    bg *= cp->auto_granularity > 0
-              ? gA * cp->auto_granularity / ((float)in * fabsf(cp->transfer_every))
-              : gA;
-    float kappa;
-    if (cp->correct_gradient_magnitudes) {
-        bg *= gC / gA;
-        kappa = fabsf(lr_t) / c->lr_cur / bg;
-    } else {
-        kappa = fabsf(lr_t) / bg;
-    }
+    const float gA = c->sub[0].granularity;
+    float kappa = read_scale(t, lr_t);
     if (cp->experimental_correct_accumulation) {
         const float lim = (float)cs < 1.0f / gA ? (float)cs : 1.0f / gA;
         kappa /= lim;

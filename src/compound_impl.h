@@ -11,6 +11,7 @@
 #define RPUSIM_COMPOUND_IMPL_H
 
 #include "device_impl.h"
+#include "error_impl.h"
 
 #include <stdint.h>
 
@@ -156,5 +157,22 @@ bool rpu_compound_chopped_reduce(rpu_tile *t);
 
 /* State items of the family (choppers, counters, auto-scale values), appended. */
 int rpu_compound_buffered_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
+
+/* A compound writes its arrays with pulse trains: pulse_type none / none_with_device are
+ * refused (aihwkit replaces the compound by an ideal device then), and so is a pulse train
+ * longer than the engine's max_bl (RPU_UPDATE_MAX_BL). `what` names the compound in the
+ * message. */
+static inline rpu_status rpu_compound_check_pulses(const rpu_update_params *mu, int max_bl,
+                                                   const char *what) {
+    if (mu->pulse_type == RPU_PULSE_NONE || mu->pulse_type == RPU_PULSE_NONE_WITH_DEVICE)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "update.pulse_type = %s: %s pulsed updates (aihwkit replaces the compound "
+                        "by an ideal device then)",
+                        mu->pulse_type == RPU_PULSE_NONE ? "none" : "none_with_device", what);
+    if (mu->desired_bl > max_bl)
+        return RPU_FAIL(RPU_ERR_CONFIG, "update.desired_bl = %d: at most %d", mu->desired_bl,
+                        max_bl);
+    return RPU_OK;
+}
 
 #endif

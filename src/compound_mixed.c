@@ -48,14 +48,8 @@ rpu_status rpu_mixed_build(rpu_tile *t, uint64_t cseed) {
     const rpu_config *cfg = &t->cfg;
     const rpu_compound_params *cp = &cfg->compound;
     const rpu_update_params *mu = &cfg->update;
-    if (mu->pulse_type == RPU_PULSE_NONE || mu->pulse_type == RPU_PULSE_NONE_WITH_DEVICE)
-        return RPU_FAIL(RPU_ERR_CONFIG,
-                        "update.pulse_type = %s: the mixed_precision compound writes its transfers "
-                        "with pulses (aihwkit replaces the compound by an ideal device then)",
-                        mu->pulse_type == RPU_PULSE_NONE ? "none" : "none_with_device");
-    if (mu->desired_bl > RPU_UPDATE_MAX_BL)
-        return RPU_FAIL(RPU_ERR_CONFIG, "update.desired_bl = %d: at most %d", mu->desired_bl,
-                        RPU_UPDATE_MAX_BL);
+    RPU_CHECK(rpu_compound_check_pulses(mu, RPU_UPDATE_MAX_BL,
+                                        "the mixed_precision compound writes its transfers with"));
     c->n = 1;
     rpu_rng cons;
     rpu_rng_init(&cons, cseed,

@@ -732,10 +732,11 @@ static int patch_leader(const rpu_conv *l, int t) {
 }
 
 /* The samples [*s0, *s1) whose patches (inputs 1) or output gradients (0) held tile t
- * needs: those its holder computes (the union over the tiles that share t's patches), or
- * every sample for a training tile whose update is not summable (its update takes the
- * whole batch) and for the patches of a forward that reads every vector
- * (rpu_tile_forward_reads_all). */
+ * needs: those its holder computes, or every sample for a training tile whose update is
+ * not summable (its update takes the whole batch) and for the patches of a forward that
+ * reads every vector (rpu_tile_forward_reads_all). A tile that shares its patches with
+ * other held tiles has one holder (a rank holds one tile when tiles have several), so its
+ * share is the whole batch too. */
 static void needed_samples(const rpu_conv *l, int t, int inputs, int *s0, int *s1) {
     *s0 = 0;
     *s1 = l->n;
@@ -743,15 +744,6 @@ static void needed_samples(const rpu_conv *l, int t, int inputs, int *s0, int *s
     const share sh = holder_share(l, t);
     *s0 = sh.c0;
     *s1 = sh.c1;
-    for (int u = t + 1; u < l->grid.n_tiles; ++u) {
-        if (!l->tiles[u]) continue;
-        if (patch_leader(l, u) != t) break;
-        const share su = holder_share(l, u);
-        if (su.c1 > su.c0) {
-            if (*s1 <= *s0 || su.c0 < *s0) *s0 = su.c0;
-            if (su.c1 > *s1) *s1 = su.c1;
-        }
-    }
 }
 
 /* Sum over the owned tiles of their output widths (rows_instead = 1) or, once per input
