@@ -149,6 +149,7 @@ float rpu_rng_normal(rpu_rng *r) {
 }
 
 #define FILL_CHUNK 64 /* blocks per batch of raw words (a multiple of 16) */
+#define FILL_SHORT 16 /* up to this many values: block by block (fill_at) */
 
 /* Philox of blocks first .. first+nblk-1 of r, structure-of-arrays: c[l][k] is word l of
  * block first + k. The round loop is written per 16 blocks with AVX-512 where the compiler
@@ -216,6 +217,26 @@ static void blocks_soa(const rpu_rng *r, uint64_t first, size_t nblk, uint32_t c
  * gives values 4k .. 4k+3: its words in order (uniform), or the Box-Muller pairs of words
  * (0, 1) and (2, 3) (normal). */
 static void fill_at(const rpu_rng *r, uint64_t first, float *out, size_t n, int normal) {
+    if (n <= FILL_SHORT) {
+        /* a few values (the pulse engine's per-row draws): only their blocks, one by one;
+         * the same integer words and the same float operations as the batched path (no
+         * contraction, no libm), so the same values */
+        float z[4];
+        for (size_t done = 0; done < n; done += 4) {
+            uint32_t w[4];
+            block_at(r, first++, w);
+            if (normal) {
+                box_muller(w[0], w[1], &z[0], &z[1]);
+                box_muller(w[2], w[3], &z[2], &z[3]);
+            } else {
+                for (int l = 0; l < 4; ++l)
+                    z[l] = u01(w[l]);
+            }
+            const size_t m = n - done < 4 ? n - done : 4;
+            memcpy(out + done, z, m * sizeof *out);
+        }
+        return;
+    }
     uint32_t c[4][FILL_CHUNK];
     float z[4 * FILL_CHUNK]; /* the values in stream order */
     size_t done = 0;
