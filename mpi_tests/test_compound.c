@@ -8,6 +8,7 @@
 
 #include "ref_compound.h"
 #include "testlib.h"
+#include "tile_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -464,6 +465,9 @@ static void test_against_reference(void) {
         }
         set_choppers(a);
         set_choppers(b);
+        /* the reference takes every pulse on its own: so does the engine here (merged pulses
+         * are checked against the single-device engine in test_fast_device_as_single) */
+        a->update_per_pulse = b->update_per_pulse = 1;
         for (int call = 0; call < 3; ++call) {
             tl_fill_uniform(x, n * C, -1, 1, 31, (uint64_t)call);
             tl_fill_uniform(d, n * R, -0.5f, 0.5f, 32, (uint64_t)call);
@@ -492,6 +496,79 @@ static void test_against_reference(void) {
         rpu_tile_destroy(&a);
         rpu_tile_destroy(&b);
     }
+}
+
+/* The fast device of the transfer family takes its pulses through the single-device engine:
+ * with transfers off and the fast learning rate equal to the SGD one, its hidden_weights_0
+ * equals, float for float, the weights of a single-device tile with the same device state,
+ * the same keys and the same updates (chopped and dynamic: one call per vector, as the
+ * compound updates them vector by vector), with merged pulses (constant_step) and without. */
+static void test_fast_device_as_single(void) {
+    static const struct {
+        const char *type, *extra;
+        int per_vector;
+    } cases[] = {
+        {"transfer", "", 0},
+        {"buffered_transfer", "", 0},
+        {"chopped_transfer", "device.in_chop_prob = 0\ndevice.out_chop_prob = 0\n", 1},
+        {"dynamic_transfer", "device.in_chop_prob = 0\ndevice.out_chop_prob = 0\n", 1},
+    };
+    static const char *devs[] = {"type = constant_step\ndw_min_std = 0.3\n",
+                                 "type = soft_bounds\ndw_min_std = 0.3\n"};
+    const int R = 7, C = 9, n = 12;
+    float x[12 * 9], d[12 * 7], zero[63] = {0};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k)
+        for (int dv = 0; dv < 2; ++dv)
+            for (int per_pulse = 0; per_pulse < 2; ++per_pulse) {
+                char extra[512];
+                snprintf(extra, sizeof extra,
+                         "device.transfer_every = 0\ndevice.fast_lr = 1\n"
+                         "device.scale_fast_lr = true\n%s",
+                         cases[k].extra);
+                rpu_config cc, cs;
+                make_config(&cc, cases[k].type, 2, devs[dv], extra);
+                CHECK_OK(rpu_config_default(&cs, RPU_KIND_SINGLE));
+                CHECK_OK(rpu_config_parse(&cs, dv ? "device.type = soft_bounds\n"
+                                                      "device.dw_min_std = 0.3\n"
+                                                    : "device.type = constant_step\n"
+                                                      "device.dw_min_std = 0.3\n",
+                                          "single"));
+                rpu_tile *a = make_tile(&cc, R, C, 5), *s = make_tile(&cs, R, C, 5);
+                if (!a || !s) {
+                    rpu_tile_destroy(&a);
+                    rpu_tile_destroy(&s);
+                    continue;
+                }
+                /* the single tile gets the fast device's state and its (zero) weights */
+                rpu_device_state *fd = &a->cmp->sub[0];
+                CHECK(fd->n_arrays == s->dev.n_arrays, "case %zu: arrays %d / %d", k,
+                      fd->n_arrays, s->dev.n_arrays);
+                for (int q = 0; q < fd->n_arrays && q < s->dev.n_arrays; ++q)
+                    memcpy(s->dev.arrays[q].data, fd->arrays[q].data, sizeof(float) * R * C);
+                CHECK_OK(rpu_tile_set_weights(s, zero, RPU_WEIGHTS_STORED));
+                CHECK(a->cmp->granularity == s->dev.granularity, "case %zu: granularity %g / %g",
+                      k, (double)a->cmp->granularity, (double)s->dev.granularity);
+                a->update_per_pulse = s->update_per_pulse = per_pulse;
+                for (int call = 0; call < 3; ++call) {
+                    tl_fill_uniform(x, n * C, -1, 1, 41, (uint64_t)call);
+                    tl_fill_uniform(d, n * R, -0.5f, 0.5f, 42, (uint64_t)call);
+                    CHECK_OK(rpu_tile_update(a, x, d, n, 0.02f));
+                    if (cases[k].per_vector)
+                        for (int v = 0; v < n; ++v)
+                            CHECK_OK(rpu_tile_update(s, x + v * C, d + v * R, 1, 0.02f));
+                    else
+                        CHECK_OK(rpu_tile_update(s, x, d, n, 0.02f));
+                }
+                const float *h0 = rpu_tile_device_array_by_name(a, "hidden_weights_0");
+                float ws[63];
+                CHECK_OK(rpu_tile_get_weights(s, ws, RPU_WEIGHTS_STORED));
+                CHECK(h0 && memcmp(h0, ws, sizeof ws) == 0,
+                      "%s of %s, per pulse %d: the fast device differs from the single device",
+                      cases[k].type, dv ? "soft_bounds" : "constant_step", per_pulse);
+                CHECK(memcmp(ws, zero, sizeof ws) != 0, "case %zu: no update", k);
+                rpu_tile_destroy(&a);
+                rpu_tile_destroy(&s);
+            }
 }
 
 /* ------------------------------------------------------------------------ errors */
@@ -532,6 +609,7 @@ int main(int argc, char **argv) {
     test_names_and_construction();
     test_random_choice();
     test_against_reference();
+    test_fast_device_as_single();
     test_errors();
     return tl_finish();
 }

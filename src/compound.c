@@ -628,9 +628,13 @@ static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, i
             e = v + 1;
             rpu_compound_chopped_vector(t, xv, dv, n, lr, &lr_v, &xv, &dv);
         }
-        RPU_CHECK(rpu_update_pulses(t, &cfg->update, c->granularity, &t->ustream,
-                                    base + (uint64_t)v * stride, stride, xv, dv, e - v, lr_v, tg,
-                                    ntg, c->mask + v));
+        if (ntg == 1 && policy == RPU_POLICY_ALL) /* the transfer family: as a single device */
+            RPU_CHECK(rpu_update_pulses_one(t, &cfg->update, c->granularity,
+                                            base + (uint64_t)v * stride, xv, dv, e - v, lr_v, tg));
+        else
+            RPU_CHECK(rpu_update_pulses(t, &cfg->update, c->granularity, &t->ustream,
+                                        base + (uint64_t)v * stride, stride, xv, dv, e - v, lr_v,
+                                        tg, ntg, c->mask + v));
         c->current_update_idx += (uint64_t)(e - v);
         RPU_CHECK(run_events(t, lr, n));
         v = e;

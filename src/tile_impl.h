@@ -249,6 +249,15 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
                              uint64_t base, uint64_t stride, const float *x, const float *d, int n,
                              float lr, const rpu_pulse_target *tg, int ntg, const uint32_t *mask);
 
+/* The pulses of a compound with one target and every vector updating it (the transfer
+ * family's fast device, sign_mode 0), through the single-device engine: the draws of
+ * rpu_update_pulses with ntg 1 and stride L.total from the tile's update stream, and, like a
+ * single device's update, merged pulses where the target's device merges them and
+ * t->update_per_pulse is 0 (then the same floats as rpu_update_pulses). */
+rpu_status rpu_update_pulses_one(rpu_tile *t, const rpu_update_params *up, float g, uint64_t base,
+                                 const float *x, const float *d, int n, float lr,
+                                 const rpu_pulse_target *tg);
+
 /* ---------------------------------------------------------------- tile.c */
 
 /* Draws the construction-time IO values of one set of IO parameters for n outputs from g

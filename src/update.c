@@ -453,17 +453,17 @@ static void sparse_row(const rpu_tile *t, engine_ws *e, const call_shape *cs, in
 /* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
 static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                const call_shape *cs) {
-    const rpu_update_params *up = &t->cfg.update;
+    const rpu_update_params *up = cs->up;
     const rpu_pulse_type pt = up->pulse_type;
     if (pt != RPU_PULSE_STOCHASTIC_COMPRESSED && pt != RPU_PULSE_STOCHASTIC &&
         pt != RPU_PULSE_MEAN_COUNT && pt != RPU_PULSE_DETERMINISTIC_IMPLICIT)
         return RPU_FAIL(RPU_ERR_INTERNAL, "pulsed engine called with pulse type %d", (int)pt);
-    const int BLmax = call_bl(up, t->dev.granularity, lr);
+    const int BLmax = call_bl(up, cs->g, lr);
     if (BLmax > RPU_UPDATE_MAX_BL)
         return RPU_FAIL(RPU_ERR_UNSUPPORTED,
                         "pulse train of %d slots (lr %g / granularity %g) exceeds %d; set "
                         "update.fixed_bl = true or update.update_bl_management = true",
-                        BLmax, (double)lr, (double)t->dev.granularity, RPU_UPDATE_MAX_BL);
+                        BLmax, (double)lr, (double)cs->g, RPU_UPDATE_MAX_BL);
     const int C = cs->C, R = cs->R, Rl = cs->Rl;
     const int NW = (BLmax + 63) / 64;
     /* vectors per chunk: fixed by the whole tile's shape (the chunks decide which pulses
@@ -644,6 +644,26 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
         }
     }
     return RPU_OK;
+}
+
+rpu_status rpu_update_pulses_one(rpu_tile *t, const rpu_update_params *up, float g, uint64_t base,
+                                 const float *x, const float *d, int n, float lr,
+                                 const rpu_pulse_target *tg) {
+    if (n <= 0 || lr == 0) return RPU_OK;
+    const int C = t->p.in_size, R = t->p.out_size;
+    call_shape cs = {.C = C,
+                     .R = R,
+                     .Rl = R,
+                     .r0 = 0,
+                     .w = tg->w,
+                     .dev = tg->dev,
+                     .L = rpu_update_layout_for(R, C),
+                     .base = base,
+                     .up = up,
+                     .g = g,
+                     .rng = &t->ustream};
+    cs.stride = cs.L.total;
+    return pulsed_batch(t, x, d, n, lr, &cs);
 }
 
 bool rpu_tile_update_row_splittable(const rpu_tile *t) {

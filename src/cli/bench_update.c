@@ -36,8 +36,9 @@ static void usage(FILE *f) {
             "NAME (constant_step, linear_step, soft_bounds, soft_bounds_pmax, exp_step,\n"
             "pow_step, piecewise_step, soft_bounds_reference; or a compound: vector,\n"
             "reference, one_sided, transfer, buffered_transfer, chopped_transfer,\n"
-            "dynamic_transfer, each of two constant_step sub-devices with its defaults,\n"
-            "mixed_precision of one), and a floating-point update of the same shape.\n");
+            "dynamic_transfer, each of two constant_step sub-devices with its defaults and\n"
+            "scale_fast_lr = true, mixed_precision of one; then timed beside constant_step\n"
+            "alone, with the ratio), and a floating-point update of the same shape.\n");
 }
 
 static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
@@ -48,6 +49,11 @@ static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
         (rpu_config_set(&cfg, "device.unit_cell_devices.0.type", "constant_step") != RPU_OK ||
          (cfg.device.type != RPU_DEVICE_MIXED_PRECISION && /* mixed_precision: one device */
           rpu_config_set(&cfg, "device.unit_cell_devices.1.type", "constant_step") != RPU_OK)))
+        return NULL;
+    /* the transfer family's fast device at the SGD learning rate (post-1.1 scale_fast_lr with
+     * fast_lr 1), so that its pulses are those of the single device it is compared with */
+    if (rpu_device_type_is_transfer(cfg.device.type) &&
+        rpu_config_set(&cfg, "device.scale_fast_lr", "true") != RPU_OK)
         return NULL;
     rpu_tile_params p = {.out_size = N, .in_size = N, .seed = 1, .mac = RPU_MAC_BLAS};
     rpu_tile *t = NULL;
@@ -129,6 +135,11 @@ int cli_bench_update(int argc, char **argv) {
         }
         devices[0] = device;
         ndev = 1;
+        if (rpu_device_type_is_compound(cfg.device.type)) {
+            /* and its sub-device alone, for the ratio */
+            devices[1] = "constant_step";
+            ndev = 2;
+        }
     }
     /* x and d (batch x size floats each), the weights, and one tile's state (the largest
      * device: every device type is created at the end, on an 8 x 8 tile) */
@@ -184,6 +195,7 @@ int cli_bench_update(int argc, char **argv) {
     printf("%-14s %6s %12s %4s\n", "device", "lr", "seconds", "BL");
     if (jf) fprintf(jf, "{\"size\": %d, \"batch\": %d, \"rows\": [\n", N, n);
     const float lrs[] = {0.1f, 1.0f, 10.0f};
+    double bests[2][3] = {{0}};
     int first = 1, err = 0;
     double fp_s = 1e30;
     {
@@ -220,6 +232,7 @@ int cli_bench_update(int argc, char **argv) {
                 if (s < best) best = s;
                 rpu_tile_destroy(&t);
             }
+            bests[dv][l] = best;
             const int bl = first_bl(devices[dv], xm, dm, lrs[l]);
             printf("%-14s %6g %12.4f %4d\n", devices[dv], (double)lrs[l], best, bl);
             fflush(stdout);
@@ -230,6 +243,12 @@ int cli_bench_update(int argc, char **argv) {
                         first ? "" : ",\n", devices[dv], (double)lrs[l], bl, best);
             first = 0;
         }
+    if (ndev == 2 && device) {
+        printf("\n%s / constant_step (its sub-device alone), same lr:", device);
+        for (int l = 0; l < 3; ++l)
+            printf("  lr %g: %.2fx", (double)lrs[l], bests[0][l] / bests[1][l]);
+        printf("\n");
+    }
     printf("\n(no aihwkit figures here: compare tools only when timed side by side in one run,\n"
            " see README, Performance)\n\n");
     printf("%-18s %14s\n", "device", "bytes_per_cell");
