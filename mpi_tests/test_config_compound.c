@@ -126,8 +126,20 @@ static void test_defaults(void) {
     CHECK(!rpu_config_key_applies(&c, "device.fast_lr"), "fast_lr applies to mixed_precision");
     CHECK(!rpu_config_key_applies(&c, "device.transfer_forward.out_noise"),
           "transfer_forward applies to mixed_precision");
+    /* device.device.* (aihwkit's MixedPrecisionCompound.device) is device.unit_cell_devices.0.* */
+    CHECK_OK(rpu_config_set(&c, "device.device.type", "soft_bounds"));
+    CHECK(c.compound.n_devices == 1 &&
+              c.compound.unit_cell_devices[0].type == RPU_DEVICE_SOFT_BOUNDS,
+          "device.device.type set the analog device (%d devices)", c.compound.n_devices);
+    CHECK_OK(rpu_config_set(&c, "device.device.dw_min", "0.0125"));
+    expect_text(&c, "device.unit_cell_devices.0.dw_min", "0.0125");
+    expect_text(&c, "device.device.dw_min", "0.0125");
+    expect_reject(&c, "device.device.fast_lr", "1", "device.unit_cell_devices.0.fast_lr",
+                  "not a parameter of a single device");
     compound(&c, "transfer", 0, NULL);
     CHECK(!rpu_config_key_applies(&c, "device.random_row"), "random_row applies to transfer");
+    expect_reject(&c, "device.device.type", "soft_bounds", "device.device",
+                  "device.type = mixed_precision");
 
     /* a sub-device gets the defaults of its type (soft_bounds: gamma 1, spec AT §4.4) */
     compound(&c, "transfer", 2, "soft_bounds");

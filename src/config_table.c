@@ -654,6 +654,24 @@ const field_desc *config_lookup(const rpu_config *cfg, const char *key, bool for
         }
         return NULL;
     }
+    /* device.device.<key>: aihwkit's MixedPrecisionCompound.device, the mixed-precision
+     * compound's one analog device, i.e. device.unit_cell_devices.0.<key> */
+    static const char *const mp_prefix = "device.device.";
+    if (strncmp(key, mp_prefix, strlen(mp_prefix)) == 0) {
+        if (cfg->device.type != RPU_DEVICE_MIXED_PRECISION) {
+            char vis[160];
+            ini_visible(vis, sizeof vis, key, 100);
+            snprintf(err, errsz,
+                     "%s: device.device.* is the analog device of device.type = mixed_precision "
+                     "(device.type is %s; other compounds name their sub-devices "
+                     "device.unit_cell_devices.N.*)",
+                     vis, tname);
+            return NULL;
+        }
+        char alias[CONFIG_SUBKEY_MAX];
+        snprintf(alias, sizeof alias, "%s0.%s", sub_prefix, key + strlen(mp_prefix));
+        return config_lookup(cfg, alias, for_set, sub, err, errsz);
+    }
     const size_t np = strlen(sub_prefix);
     if (strncmp(key, sub_prefix, np) != 0) {
         config_unknown_key_message(key, err, errsz);
