@@ -75,24 +75,6 @@ static void set_choppers(rpu_tile *t) {
     }
 }
 
-static float hw(rpu_tile *t, int k, int cell) {
-    char name[32];
-    snprintf(name, sizeof name, "hidden_weights_%d", k);
-    float *a = rpu_tile_device_array_by_name(t, name);
-    CHECK(a != NULL, "no array %s", name);
-    return a ? a[cell] : NAN;
-}
-
-static float wv(rpu_tile *t, int cell) {
-    float w[64];
-    CHECK_OK(rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED));
-    return w[cell];
-}
-
-#define NEAR(a, b) (fabsf((float)(a) - (float)(b)) <= 1e-6f * (1.0f + fabsf((float)(b))))
-#define EXPECT_NEAR(what, a, b)                                                                    \
-    CHECK(NEAR((a), (b)), "%s: %s = %.9g, want %.9g", (what), #a, (double)(a), (double)(b))
-
 /* k vector updates of a 1x1 tile with x = [1], d = [dsign * g] (lr 1): exactly one step of g
  * per vector (§11.1), as one call of k vectors or k calls of one. */
 static void vectors(rpu_tile *t, int k, float dsign, int one_call) {
@@ -119,31 +101,31 @@ static void test_vector(void) {
         if (!t) return;
         EXPECT_NEAR("vector granularity", rpu_tile_granularity(t), g);
         vectors(t, 5, -1.0f, one_call);
-        EXPECT_NEAR("vector ALL W", wv(t, 0), 5 * g);
-        EXPECT_NEAR("vector ALL hw0", hw(t, 0, 0), 5 * g);
-        EXPECT_NEAR("vector ALL hw1", hw(t, 1, 0), 5 * g);
+        EXPECT_NEAR("vector ALL W", tl_weight_at(t, 0), 5 * g);
+        EXPECT_NEAR("vector ALL hw0", tl_hidden_at(t, 0, 0), 5 * g);
+        EXPECT_NEAR("vector ALL hw1", tl_hidden_at(t, 1, 0), 5 * g);
         rpu_tile_destroy(&t);
         /* gamma_vec [1, 1]: W = 2kg */
         make_config(&c, "vector", 2, Dg, "device.gamma_vec = 1, 1\n");
         t = make_tile(&c, 1, 1, 1);
         vectors(t, 5, -1.0f, one_call);
-        EXPECT_NEAR("vector gamma 1,1 W", wv(t, 0), 10 * g);
+        EXPECT_NEAR("vector gamma 1,1 W", tl_weight_at(t, 0), 10 * g);
         rpu_tile_destroy(&t);
         /* SINGLE_FIXED: W = kg/2, hw1 = 0 */
         make_config(&c, "vector", 2, Dg, "device.update_policy = single_fixed\n");
         t = make_tile(&c, 1, 1, 1);
         vectors(t, 4, -1.0f, one_call);
-        EXPECT_NEAR("single_fixed W", wv(t, 0), 2 * g);
-        EXPECT_NEAR("single_fixed hw0", hw(t, 0, 0), 4 * g);
-        EXPECT_NEAR("single_fixed hw1", hw(t, 1, 0), 0);
+        EXPECT_NEAR("single_fixed W", tl_weight_at(t, 0), 2 * g);
+        EXPECT_NEAR("single_fixed hw0", tl_hidden_at(t, 0, 0), 4 * g);
+        EXPECT_NEAR("single_fixed hw1", tl_hidden_at(t, 1, 0), 0);
         rpu_tile_destroy(&t);
         /* SINGLE_SEQUENTIAL from first_update_idx 0: devices 1, 0, 1 */
         make_config(&c, "vector", 2, Dg, "device.update_policy = single_sequential\n");
         t = make_tile(&c, 1, 1, 1);
         vectors(t, 3, -1.0f, one_call);
-        EXPECT_NEAR("sequential hw1", hw(t, 1, 0), 2 * g);
-        EXPECT_NEAR("sequential hw0", hw(t, 0, 0), g);
-        EXPECT_NEAR("sequential W", wv(t, 0), 1.5f * g);
+        EXPECT_NEAR("sequential hw1", tl_hidden_at(t, 1, 0), 2 * g);
+        EXPECT_NEAR("sequential hw0", tl_hidden_at(t, 0, 0), g);
+        EXPECT_NEAR("sequential W", tl_weight_at(t, 0), 1.5f * g);
         CHECK(rpu_tile_get_hidden_update_index(t) == 1, "sequential current device %d",
               rpu_tile_get_hidden_update_index(t));
         rpu_tile_destroy(&t);
@@ -153,15 +135,15 @@ static void test_vector(void) {
     rpu_tile *t = make_tile(&c, 1, 2, 1);
     const float w[2] = {0.5f, -0.25f};
     CHECK_OK(rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED));
-    EXPECT_NEAR("single_fixed set W/2", wv(t, 0), 0.25f);
-    EXPECT_NEAR("single_fixed set W/2", wv(t, 1), -0.125f);
+    EXPECT_NEAR("single_fixed set W/2", tl_weight_at(t, 0), 0.25f);
+    EXPECT_NEAR("single_fixed set W/2", tl_weight_at(t, 1), -0.125f);
     rpu_tile_destroy(&t);
     /* ALL: set_weights writes every device and reads back W */
     make_config(&c, "vector", 3, Dg, NULL);
     t = make_tile(&c, 1, 2, 1);
     CHECK_OK(rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED));
-    EXPECT_NEAR("ALL set W", wv(t, 0), 0.5f);
-    EXPECT_NEAR("ALL set hw2", hw(t, 2, 1), -0.25f);
+    EXPECT_NEAR("ALL set W", tl_weight_at(t, 0), 0.5f);
+    EXPECT_NEAR("ALL set hw2", tl_hidden_at(t, 2, 1), -0.25f);
     rpu_tile_destroy(&t);
 }
 
@@ -176,18 +158,18 @@ static void test_reference(void) {
     CHECK_OK(rpu_tile_set_hidden_update_index(t, 1));
     CHECK_OK(rpu_tile_set_weights(t, &r, RPU_WEIGHTS_STORED));
     CHECK_OK(rpu_tile_set_hidden_update_index(t, 0));
-    EXPECT_NEAR("reference programmed", wv(t, 0), -0.25f);
+    EXPECT_NEAR("reference programmed", tl_weight_at(t, 0), -0.25f);
     vectors(t, 3, -1.0f, 0);
-    EXPECT_NEAR("reference W", wv(t, 0), 3 * g - 0.25f);
-    EXPECT_NEAR("reference hw1", hw(t, 1, 0), 0.25f);
-    EXPECT_NEAR("reference hw0", hw(t, 0, 0), 3 * g);
+    EXPECT_NEAR("reference W", tl_weight_at(t, 0), 3 * g - 0.25f);
+    EXPECT_NEAR("reference hw1", tl_hidden_at(t, 1, 0), 0.25f);
+    EXPECT_NEAR("reference hw0", tl_hidden_at(t, 0, 0), 3 * g);
     CHECK_STATUS(rpu_tile_set_hidden_update_index(t, 2), RPU_ERR_ARG);
     rpu_tile_destroy(&t);
     /* a single entry is duplicated */
     make_config(&c, "reference", 1, Dg, NULL);
     t = make_tile(&c, 1, 1, 1);
     vectors(t, 2, -1.0f, 1);
-    EXPECT_NEAR("reference of one entry", wv(t, 0), 2 * g);
+    EXPECT_NEAR("reference of one entry", tl_weight_at(t, 0), 2 * g);
     CHECK(rpu_tile_device_array_by_name(t, "hidden_weights_1") != NULL, "duplicated device");
     rpu_tile_destroy(&t);
 }
@@ -201,14 +183,14 @@ static void test_one_sided(void) {
     if (!t) return;
     vectors(t, 2, -1.0f, 0);
     vectors(t, 1, 1.0f, 0);
-    EXPECT_NEAR("one_sided g+", hw(t, 1, 0), 2 * g);
-    EXPECT_NEAR("one_sided g-", hw(t, 0, 0), g);
-    EXPECT_NEAR("one_sided W", wv(t, 0), g);
+    EXPECT_NEAR("one_sided g+", tl_hidden_at(t, 1, 0), 2 * g);
+    EXPECT_NEAR("one_sided g-", tl_hidden_at(t, 0, 0), g);
+    EXPECT_NEAR("one_sided W", tl_weight_at(t, 0), g);
     const float w = -0.3f;
     CHECK_OK(rpu_tile_set_weights(t, &w, RPU_WEIGHTS_STORED));
-    EXPECT_NEAR("one_sided set g+", hw(t, 1, 0), 0);
-    EXPECT_NEAR("one_sided set g-", hw(t, 0, 0), 0.3f);
-    EXPECT_NEAR("one_sided set W", wv(t, 0), -0.3f);
+    EXPECT_NEAR("one_sided set g+", tl_hidden_at(t, 1, 0), 0);
+    EXPECT_NEAR("one_sided set g-", tl_hidden_at(t, 0, 0), 0.3f);
+    EXPECT_NEAR("one_sided set W", tl_weight_at(t, 0), -0.3f);
     rpu_tile_destroy(&t);
 
     /* refresh (rpu_onesided_device_test.cpp): bounds +-1, reset 0, exact refresh writes */
@@ -239,7 +221,7 @@ static void test_one_sided(void) {
     for (int i = 0; i < 3; ++i) {
         EXPECT_NEAR("refresh g+", gp[i], pw[i]);
         EXPECT_NEAR("refresh g-", gm[i], mw[i]);
-        EXPECT_NEAR("refresh W", wv(t, i), ww[i]);
+        EXPECT_NEAR("refresh W", tl_weight_at(t, i), ww[i]);
     }
     rpu_tile_destroy(&t);
 }
@@ -255,7 +237,7 @@ static void check_reduce(rpu_tile *t, const float *gamma, int n, const char *wha
     for (int q = 0; q < 30; ++q) {
         float s = 0;
         for (int k = 0; k < n; ++k)
-            s += gamma[k] * hw(t, k, q);
+            s += gamma[k] * tl_hidden_at(t, k, q);
         CHECK(NEAR(w[q], s), "%s: W[%d] = %g, sum gamma_k W_k = %g", what, q, (double)w[q],
               (double)s);
     }
@@ -290,13 +272,13 @@ static void test_invariants(void) {
             if (nd == 2)
                 for (int k = 0; k < 2; ++k)
                     for (int q = 0; q < 30; ++q)
-                        before[k][q] = hw(t, k, q);
+                        before[k][q] = tl_hidden_at(t, k, q);
             CHECK_OK(rpu_tile_update(t, x, d, 8, 0.05f));
             if (strcmp(cases[c0].type, "one_sided") == 0) {
                 int dec = 0;
                 for (int k = 0; k < 2; ++k)
                     for (int q = 0; q < 30; ++q)
-                        dec += hw(t, k, q) < before[k][q];
+                        dec += tl_hidden_at(t, k, q) < before[k][q];
                 CHECK(dec == 0, "one_sided: %d hidden values decreased in an update", dec);
             }
             check_reduce(t, cases[c0].gamma, nd, cases[c0].type);
@@ -411,13 +393,13 @@ static void test_random_choice(void) {
     const double sd = sqrt(N * 0.25 * 0.75);
     long total = 0;
     for (int k = 0; k < 4; ++k) {
-        const long cnt = lrintf(hw(t, k, 0) / g);
+        const long cnt = lrintf(tl_hidden_at(t, k, 0) / g);
         total += cnt;
         CHECK(fabs((double)cnt - N / 4.0) < 5 * sd, "device %d chosen %ld times of %d (sd %.1f)", k,
               cnt, N, sd);
     }
     CHECK(total == N, "choices sum to %ld, want %d", total, N);
-    EXPECT_NEAR("random W", wv(t, 0), N * g / 4);
+    EXPECT_NEAR("random W", tl_weight_at(t, 0), N * g / 4);
     rpu_tile_destroy(&t);
 }
 

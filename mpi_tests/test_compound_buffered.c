@@ -44,46 +44,6 @@ static void dg_config(rpu_config *c, const char *type, int n, const char *extra)
     CHECK_OK(rpu_config_parse(c, text, type));
 }
 
-static rpu_tile *make_tile(const rpu_config *c, int out, int in) {
-    rpu_tile_params p;
-    rpu_tile_params_default(&p, out, in);
-    p.seed = 5;
-    rpu_tile *t = NULL;
-    rpu_status s = rpu_tile_create(&p, c, &t);
-    CHECK(s == RPU_OK, "rpu_tile_create: %s", rpu_last_error());
-    return t;
-}
-
-static float arr(rpu_tile *t, const char *name, int cell) {
-    const float *a = rpu_tile_device_array_by_name(t, name);
-    CHECK(a != NULL, "no array %s", name);
-    return a ? a[cell] : NAN;
-}
-
-static float wv(rpu_tile *t, int cell) {
-    float w[64];
-    CHECK_OK(rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED));
-    return w[cell];
-}
-
-/* A state item by name as a double (vector items: element i). */
-static double item(rpu_tile *t, const char *name, int i) {
-    rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
-    const int n = rpu_tile_state_items(t, it, RPU_TILE_MAX_STATE_ITEMS);
-    for (int k = 0; k < n; ++k)
-        if (strcmp(it[k].name, name) == 0) {
-            if (it[k].type == RPU_STATE_U64) return (double)((const uint64_t *)it[k].data)[i];
-            if (it[k].type == RPU_STATE_F32) return ((const float *)it[k].data)[i];
-            return ((const double *)it[k].data)[i];
-        }
-    CHECK(false, "no state item %s", name);
-    return NAN;
-}
-
-#define NEAR(a, b) (fabs((double)(a) - (double)(b)) <= 1e-6 * (1.0 + fabs((double)(b))))
-#define EXPECT_NEAR(what, a, b)                                                                    \
-    CHECK(NEAR((a), (b)), "%s: %s = %.9g, want %.9g", (what), #a, (double)(a), (double)(b))
-
 /* One call of m vectors x = e_0 (in values), d = dv e_0 (out values). */
 static void call_d(rpu_tile *t, int m, int in, int out, float dv, float lr) {
     float *x = calloc((size_t)m * in, sizeof(float)), *d = calloc((size_t)m * out, sizeof(float));
@@ -119,7 +79,7 @@ static rpu_tile *soft_bounds_tile(const char *type, int n) {
             CHECK_OK(rpu_config_set(&c, key, kv[i][1]));
         }
     }
-    return make_tile(&c, 2, 3);
+    return tl_tile(&c, 2, 3, 5);
 }
 
 static void test_names(void) {
@@ -188,36 +148,36 @@ static void test_buffered_traces(void) {
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
         rpu_config c;
         dg_config(&c, "buffered_transfer", 2, cases[k].extra);
-        rpu_tile *t = make_tile(&c, 1, 1);
+        rpu_tile *t = tl_tile(&c, 1, 1, 5);
         if (!t) continue;
         double H = 0;
         for (int v = 1; v <= 6; ++v) {
             call(t, 1, 1, 1, 1.0f);
             if (cases[k].mode == 1) H = g * v * (v - 1) / 2.0;
             if (cases[k].mode == 2) H = 0.1 * (H + v * (double)g);
-            EXPECT_NEAR(cases[k].what, arr(t, "hidden_weights_0", 0), v * g);
-            EXPECT_NEAR(cases[k].what, wv(t, 0), v * g);
-            EXPECT_NEAR(cases[k].what, arr(t, "buffered_FP_weight_0", 0), H);
+            EXPECT_NEAR(cases[k].what, tl_array_at(t, "hidden_weights_0", 0), v * g);
+            EXPECT_NEAR(cases[k].what, tl_weight_at(t, 0), v * g);
+            EXPECT_NEAR(cases[k].what, tl_array_at(t, "buffered_FP_weight_0", 0), H);
         }
         rpu_tile_destroy(&t);
     }
     /* lr = 0 calls change nothing (§11.9) */
     rpu_config c;
     dg_config(&c, "buffered_transfer", 2, NULL);
-    rpu_tile *t = make_tile(&c, 1, 1);
+    rpu_tile *t = tl_tile(&c, 1, 1, 5);
     call(t, 3, 1, 1, 1.0f);
-    const float h = arr(t, "buffered_FP_weight_0", 0), w = wv(t, 0),
-                a = arr(t, "hidden_weights_0", 0);
+    const float h = tl_array_at(t, "buffered_FP_weight_0", 0), w = tl_weight_at(t, 0),
+                a = tl_array_at(t, "hidden_weights_0", 0);
     call(t, 3, 1, 1, 0.0f);
-    CHECK(arr(t, "buffered_FP_weight_0", 0) == h && wv(t, 0) == w &&
-              arr(t, "hidden_weights_0", 0) == a,
+    CHECK(tl_array_at(t, "buffered_FP_weight_0", 0) == h && tl_weight_at(t, 0) == w &&
+              tl_array_at(t, "hidden_weights_0", 0) == a,
           "lr 0 changed the buffered compound");
     /* set_weights (§5.8, §11.9): A zeroed, W = C = the new weight, the buffer kept */
     const float nw = 0.25f;
     CHECK_OK(rpu_tile_set_weights(t, &nw, RPU_WEIGHTS_STORED));
-    EXPECT_NEAR("set_weights A", arr(t, "hidden_weights_0", 0), 0);
-    EXPECT_NEAR("set_weights W", wv(t, 0), 0.25);
-    EXPECT_NEAR("set_weights buffer kept", arr(t, "buffered_FP_weight_0", 0), h);
+    EXPECT_NEAR("set_weights A", tl_array_at(t, "hidden_weights_0", 0), 0);
+    EXPECT_NEAR("set_weights W", tl_weight_at(t, 0), 0.25);
+    EXPECT_NEAR("set_weights buffer kept", tl_array_at(t, "buffered_FP_weight_0", 0), h);
     rpu_tile_destroy(&t);
 }
 
@@ -232,7 +192,7 @@ static void test_buffer_bounds(void) {
         dg_config(&c, types[ti], ti == 0 ? 3 : 2,
                   ti == 0 ? "device.momentum = 0\ndevice.thres_scale = 2\n"
                           : "device.in_chop_prob = 0.3\ndevice.buffer_granularity = 2.5\n");
-        rpu_tile *t = make_tile(&c, 3, 4);
+        rpu_tile *t = tl_tile(&c, 3, 4, 5);
         if (!t) continue;
         float x[8 * 4], d[8 * 3];
         double worst = 0;
@@ -265,37 +225,37 @@ static void test_chopped_traces(void) {
     rpu_config c;
     /* without choppers: identical to 11.5 (A = C = k g, H = 0) */
     dg_config(&c, "chopped_transfer", 2, "device.in_chop_prob = 0\n");
-    rpu_tile *t = make_tile(&c, 1, 1);
+    rpu_tile *t = tl_tile(&c, 1, 1, 5);
     for (int v = 1; t && v <= 5; ++v) {
         call(t, 1, 1, 1, 1.0f);
-        EXPECT_NEAR("no chopper A", arr(t, "hidden_weights_0", 0), v * g);
-        EXPECT_NEAR("no chopper C", wv(t, 0), v * g);
-        EXPECT_NEAR("no chopper H", arr(t, "buffered_FP_weight_0", 0), 0);
+        EXPECT_NEAR("no chopper A", tl_array_at(t, "hidden_weights_0", 0), v * g);
+        EXPECT_NEAR("no chopper C", tl_weight_at(t, 0), v * g);
+        EXPECT_NEAR("no chopper H", tl_array_at(t, "buffered_FP_weight_0", 0), 0);
     }
     rpu_tile_destroy(&t);
     /* regular choppers with period 2 */
     dg_config(&c, "chopped_transfer", 2,
               "device.in_chop_prob = 1\ndevice.in_chop_random = false\n");
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 5);
     static const float A[6] = {1, 2, 1, 0, 1, 2}, C[6] = {1, 2, 1, 1, 2, 3};
     static const int chop[6] = {0, 1, 1, 0, 0, 1}; /* c_in after each read */
     for (int v = 0; t && v < 6; ++v) {
         call(t, 1, 1, 1, 1.0f);
         char what[64];
         snprintf(what, sizeof what, "chopped vector %d", v + 1);
-        EXPECT_NEAR(what, arr(t, "hidden_weights_0", 0), A[v] * g);
-        EXPECT_NEAR(what, wv(t, 0), C[v] * g);
-        EXPECT_NEAR(what, arr(t, "buffered_FP_weight_0", 0), 0);
-        CHECK(item(t, "in_chopper", 0) == chop[v], "%s: c_in %g", what, item(t, "in_chopper", 0));
-        CHECK(item(t, "transfer_counter", 0) == v + 1, "%s: T %g", what,
-              item(t, "transfer_counter", 0));
+        EXPECT_NEAR(what, tl_array_at(t, "hidden_weights_0", 0), A[v] * g);
+        EXPECT_NEAR(what, tl_weight_at(t, 0), C[v] * g);
+        EXPECT_NEAR(what, tl_array_at(t, "buffered_FP_weight_0", 0), 0);
+        CHECK(tl_state_item(t, "in_chopper", 0) == chop[v], "%s: c_in %g", what, tl_state_item(t, "in_chopper", 0));
+        CHECK(tl_state_item(t, "transfer_counter", 0) == v + 1, "%s: T %g", what,
+              tl_state_item(t, "transfer_counter", 0));
     }
     /* set_weights: A zeroed, choppers and counter kept */
     const float nw = -0.5f;
     CHECK_OK(rpu_tile_set_weights(t, &nw, RPU_WEIGHTS_STORED));
-    EXPECT_NEAR("chopped set_weights A", arr(t, "hidden_weights_0", 0), 0);
-    EXPECT_NEAR("chopped set_weights W", wv(t, 0), -0.5);
-    CHECK(item(t, "in_chopper", 0) == 1 && item(t, "transfer_counter", 0) == 6,
+    EXPECT_NEAR("chopped set_weights A", tl_array_at(t, "hidden_weights_0", 0), 0);
+    EXPECT_NEAR("chopped set_weights W", tl_weight_at(t, 0), -0.5);
+    CHECK(tl_state_item(t, "in_chopper", 0) == 1 && tl_state_item(t, "transfer_counter", 0) == 6,
           "set_weights kept the choppers and the counter");
     rpu_tile_destroy(&t);
 }
@@ -312,17 +272,17 @@ static void test_chopped_visible_weight(void) {
                          "false\ndevice.dechop_visible_weight = true\n"
                        : "device.gamma = 0.5\ndevice.in_chop_prob = 1\ndevice.in_chop_random = "
                          "false\n");
-        rpu_tile *t = make_tile(&c, 1, 1);
+        rpu_tile *t = tl_tile(&c, 1, 1, 5);
         if (!t) continue;
         call(t, 1, 1, 1, 1.0f);
-        EXPECT_NEAR("gamma 0.5 v1 H", arr(t, "buffered_FP_weight_0", 0), 0.5);
-        EXPECT_NEAR("gamma 0.5 v1 W", wv(t, 0), 0.5 * g);
+        EXPECT_NEAR("gamma 0.5 v1 H", tl_array_at(t, "buffered_FP_weight_0", 0), 0.5);
+        EXPECT_NEAR("gamma 0.5 v1 W", tl_weight_at(t, 0), 0.5 * g);
         call(t, 2, 1, 1, 1.0f);
-        EXPECT_NEAR("gamma 0.5 v3 A", arr(t, "hidden_weights_0", 0), g);
-        EXPECT_NEAR("gamma 0.5 v3 C", arr(t, "hidden_weights_1", 0), g);
-        EXPECT_NEAR("gamma 0.5 v3 H", arr(t, "buffered_FP_weight_0", 0), -0.5);
-        CHECK(item(t, "in_chopper", 0) == 1, "c_in set after read 2");
-        EXPECT_NEAR(post ? "post-1.1 de-chopped W" : "1.1.0 W", wv(t, 0), post ? 0.5 * g : 1.5 * g);
+        EXPECT_NEAR("gamma 0.5 v3 A", tl_array_at(t, "hidden_weights_0", 0), g);
+        EXPECT_NEAR("gamma 0.5 v3 C", tl_array_at(t, "hidden_weights_1", 0), g);
+        EXPECT_NEAR("gamma 0.5 v3 H", tl_array_at(t, "buffered_FP_weight_0", 0), -0.5);
+        CHECK(tl_state_item(t, "in_chopper", 0) == 1, "c_in set after read 2");
+        EXPECT_NEAR(post ? "post-1.1 de-chopped W" : "1.1.0 W", tl_weight_at(t, 0), post ? 0.5 * g : 1.5 * g);
         rpu_tile_destroy(&t);
     }
     /* post-1.1 on a 2 x 3 tile with mixed choppers: W_ij = 0.5 sigma_ij A_ij + C_ij per
@@ -331,7 +291,7 @@ static void test_chopped_visible_weight(void) {
     dg_config(&c, "chopped_transfer", 2,
               "device.gamma = 0.5\ndevice.in_chop_prob = 0.5\ndevice.out_chop_prob = 0.5\n"
               "device.dechop_visible_weight = true\n");
-    rpu_tile *t = make_tile(&c, 2, 3);
+    rpu_tile *t = tl_tile(&c, 2, 3, 5);
     float x[4 * 3], d[4 * 2];
     int mixed = 0;
     for (int call_i = 0; t && call_i < 12; ++call_i) {
@@ -343,14 +303,14 @@ static void test_chopped_visible_weight(void) {
         float w[6];
         CHECK_OK(rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED));
         const int in_mixed =
-            item(t, "in_chopper", 0) + item(t, "in_chopper", 1) + item(t, "in_chopper", 2);
-        const int out_mixed = item(t, "out_chopper", 0) + item(t, "out_chopper", 1);
+            tl_state_item(t, "in_chopper", 0) + tl_state_item(t, "in_chopper", 1) + tl_state_item(t, "in_chopper", 2);
+        const int out_mixed = tl_state_item(t, "out_chopper", 0) + tl_state_item(t, "out_chopper", 1);
         mixed += in_mixed % 3 != 0 && out_mixed == 1;
         for (int i = 0; i < 2; ++i)
             for (int j = 0; j < 3; ++j) {
-                const double s = item(t, "in_chopper", j) != item(t, "out_chopper", i) ? -1 : 1;
-                const double want = 0.5 * s * arr(t, "hidden_weights_0", i * 3 + j) +
-                                    arr(t, "hidden_weights_1", i * 3 + j);
+                const double s = tl_state_item(t, "in_chopper", j) != tl_state_item(t, "out_chopper", i) ? -1 : 1;
+                const double want = 0.5 * s * tl_array_at(t, "hidden_weights_0", i * 3 + j) +
+                                    tl_array_at(t, "hidden_weights_1", i * 3 + j);
                 EXPECT_NEAR("post-1.1 per element", w[i * 3 + j], want);
             }
     }
@@ -365,31 +325,31 @@ static void test_auto_scale(void) {
     rpu_config c;
     dg_config(&c, "chopped_transfer", 2,
               "device.auto_scale = true\ndevice.in_chop_prob = 0\ndevice.transfer_every = 1000\n");
-    rpu_tile *t = make_tile(&c, 1, 1);
+    rpu_tile *t = tl_tile(&c, 1, 1, 5);
     if (!t) return;
     call(t, 1, 1, 1, 1.0f);
-    EXPECT_NEAR("auto_scale A", arr(t, "hidden_weights_0", 0), 31 * g);
-    EXPECT_NEAR("auto_scale m_x", item(t, "m_x", 0), 1.0);
-    EXPECT_NEAR("auto_scale m_d", item(t, "m_d", 0), g);
-    EXPECT_NEAR("auto_scale lr", item(t, "tmp_count_lr", 0), 31.0);
+    EXPECT_NEAR("auto_scale A", tl_array_at(t, "hidden_weights_0", 0), 31 * g);
+    EXPECT_NEAR("auto_scale m_x", tl_state_item(t, "m_x", 0), 1.0);
+    EXPECT_NEAR("auto_scale m_d", tl_state_item(t, "m_d", 0), g);
+    EXPECT_NEAR("auto_scale lr", tl_state_item(t, "tmp_count_lr", 0), 31.0);
     call_d(t, 1, 1, 1, -2 * g, 1.0f);
     const double md = 0.99 * g + 0.01 * 2 * g;
-    EXPECT_NEAR("auto_scale m_d 2", item(t, "m_d", 0), md);
-    EXPECT_NEAR("auto_scale lr 2", item(t, "tmp_count_lr", 0), 31.0 * g / md);
+    EXPECT_NEAR("auto_scale m_d 2", tl_state_item(t, "m_d", 0), md);
+    EXPECT_NEAR("auto_scale lr 2", tl_state_item(t, "tmp_count_lr", 0), 31.0 * g / md);
     rpu_tile_destroy(&t);
     /* without auto_scale: lr_cur is the fast lr (1.1.0: fast_lr = 1 whatever the SGD lr) */
     dg_config(&c, "chopped_transfer", 2, "device.in_chop_prob = 0\n");
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 5);
     call(t, 1, 1, 1, 0.5f);
-    EXPECT_NEAR("fast lr", item(t, "tmp_count_lr", 0), 1.0);
-    EXPECT_NEAR("fast lr A", arr(t, "hidden_weights_0", 0), g);
+    EXPECT_NEAR("fast lr", tl_state_item(t, "tmp_count_lr", 0), 1.0);
+    EXPECT_NEAR("fast lr A", tl_array_at(t, "hidden_weights_0", 0), g);
     rpu_tile_destroy(&t);
     /* post-1.1 scale_fast_lr: fast_lr 2 * lr 0.5 */
     dg_config(&c, "chopped_transfer", 2,
               "device.in_chop_prob = 0\ndevice.fast_lr = 2\ndevice.scale_fast_lr = true\n");
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 5);
     call(t, 1, 1, 1, 0.5f);
-    EXPECT_NEAR("scale_fast_lr", item(t, "tmp_count_lr", 0), 1.0);
+    EXPECT_NEAR("scale_fast_lr", tl_state_item(t, "tmp_count_lr", 0), 1.0);
     rpu_tile_destroy(&t);
 }
 
@@ -400,17 +360,17 @@ static void test_auto_period(void) {
     dg_config(&c, "chopped_transfer", 2,
               "device.transfer_every = -1\ndevice.in_chop_prob = 0\n"
               "device.unit_cell_devices.0.w_min = -1\ndevice.unit_cell_devices.0.w_max = 1\n");
-    rpu_tile *t = make_tile(&c, 1, 4);
+    rpu_tile *t = tl_tile(&c, 1, 4, 5);
     if (!t) return;
     call(t, 31, 4, 1, 1.0f);
-    CHECK(item(t, "transfer_read_calls", 0) == 0, "auto period: %g reads after 31",
-          item(t, "transfer_read_calls", 0));
+    CHECK(tl_state_item(t, "transfer_read_calls", 0) == 0, "auto period: %g reads after 31",
+          tl_state_item(t, "transfer_read_calls", 0));
     call(t, 1, 4, 1, 1.0f);
-    CHECK(item(t, "transfer_read_calls", 0) == 1, "auto period: %g reads after 32",
-          item(t, "transfer_read_calls", 0));
+    CHECK(tl_state_item(t, "transfer_read_calls", 0) == 1, "auto period: %g reads after 32",
+          tl_state_item(t, "transfer_read_calls", 0));
     call(t, 64, 4, 1, 1.0f);
-    CHECK(item(t, "transfer_read_calls", 0) == 3, "auto period: %g reads after 96",
-          item(t, "transfer_read_calls", 0));
+    CHECK(tl_state_item(t, "transfer_read_calls", 0) == 3, "auto period: %g reads after 96",
+          tl_state_item(t, "transfer_read_calls", 0));
     rpu_tile_destroy(&t);
 }
 
@@ -420,23 +380,23 @@ static void test_auto_period(void) {
 static void test_chopped_schedule(void) {
     rpu_config c;
     dg_config(&c, "chopped_transfer", 2, NULL);
-    rpu_tile *t = make_tile(&c, 2, 3);
+    rpu_tile *t = tl_tile(&c, 2, 3, 5);
     if (!t) return;
     call(t, 4, 3, 2, 1.0f);
     call(t, 3, 3, 2, 1.0f);
-    CHECK(item(t, "transfer_read_calls", 0) == 7, "chopped: %g reads after 7 vectors",
-          item(t, "transfer_read_calls", 0));
-    CHECK(item(t, "transfer_counter", 0) == 2, "chopped: T = %g after 7 vectors on 3 columns",
-          item(t, "transfer_counter", 0));
-    CHECK(item(t, "current_slice_indices", 0) == 1, "chopped: pointer %g",
-          item(t, "current_slice_indices", 0));
+    CHECK(tl_state_item(t, "transfer_read_calls", 0) == 7, "chopped: %g reads after 7 vectors",
+          tl_state_item(t, "transfer_read_calls", 0));
+    CHECK(tl_state_item(t, "transfer_counter", 0) == 2, "chopped: T = %g after 7 vectors on 3 columns",
+          tl_state_item(t, "transfer_counter", 0));
+    CHECK(tl_state_item(t, "current_slice_indices", 0) == 1, "chopped: pointer %g",
+          tl_state_item(t, "current_slice_indices", 0));
     rpu_tile_destroy(&t);
     dg_config(&c, "dynamic_transfer", 2, "device.transfer_every = 2\n");
-    t = make_tile(&c, 2, 3);
+    t = tl_tile(&c, 2, 3, 5);
     call(t, 10, 3, 2, 1.0f);
-    CHECK(item(t, "transfer_read_calls", 0) == 5 && item(t, "transfer_counter", 0) == 1,
-          "dynamic te 2: %g reads, T %g", item(t, "transfer_read_calls", 0),
-          item(t, "transfer_counter", 0));
+    CHECK(tl_state_item(t, "transfer_read_calls", 0) == 5 && tl_state_item(t, "transfer_counter", 0) == 1,
+          "dynamic te 2: %g reads, T %g", tl_state_item(t, "transfer_read_calls", 0),
+          tl_state_item(t, "transfer_counter", 0));
     rpu_tile_destroy(&t);
 }
 
@@ -461,7 +421,7 @@ static void test_gamma_invariant(void) {
                  "device.unit_cell_devices.1.lifetime = 80\n",
                  cases[k].extra);
         dg_config(&c, cases[k].type, cases[k].n, extra);
-        rpu_tile *t = make_tile(&c, 2, 3);
+        rpu_tile *t = tl_tile(&c, 2, 3, 5);
         if (!t) continue;
         float x[4 * 3], d[4 * 2];
         for (int step = 0; step < 6; ++step) {
@@ -483,7 +443,7 @@ static void test_gamma_invariant(void) {
                 for (int dv = 0; dv < cases[k].n; ++dv) {
                     char name[32];
                     snprintf(name, sizeof name, "hidden_weights_%d", dv);
-                    want += cases[k].gamma[dv] * arr(t, name, q);
+                    want += cases[k].gamma[dv] * tl_array_at(t, name, q);
                 }
                 CHECK(fabs(w[q] - want) < 1e-6, "%s step %d cell %d: W %.9g, sum gamma W_k %.9g",
                       cases[k].type, step, q, (double)w[q], want);
@@ -510,7 +470,7 @@ static void test_chopped_equals_buffered(void) {
         rpu_config cc, cb;
         dg_config(&cc, "chopped_transfer", 2, ec);
         dg_config(&cb, "buffered_transfer", 2, eb);
-        rpu_tile *tc = make_tile(&cc, 3, 4), *tb = make_tile(&cb, 3, 4);
+        rpu_tile *tc = tl_tile(&cc, 3, 4, 5), *tb = tl_tile(&cb, 3, 4, 5);
         if (!tc || !tb) {
             rpu_tile_destroy(&tc);
             rpu_tile_destroy(&tb);
@@ -532,9 +492,9 @@ static void test_chopped_equals_buffered(void) {
                   "mode %d: %s of chopped and buffered differ", mode, names[k]);
         int moved = 0;
         for (int q = 0; q < 12; ++q) {
-            const double hc = arr(tc, "buffered_FP_weight_0", q) * 1.5 * g;
-            EXPECT_NEAR("buffer units", arr(tb, "buffered_FP_weight_0", q), hc);
-            moved += arr(tb, "hidden_weights_1", q) != 0;
+            const double hc = tl_array_at(tc, "buffered_FP_weight_0", q) * 1.5 * g;
+            EXPECT_NEAR("buffer units", tl_array_at(tb, "buffered_FP_weight_0", q), hc);
+            moved += tl_array_at(tb, "hidden_weights_1", q) != 0;
         }
         CHECK(moved > 3, "mode %d: only %d cells of C written", mode, moved);
         rpu_tile_destroy(&tc);
@@ -547,7 +507,7 @@ static void test_chopped_equals_buffered(void) {
 static void test_dynamic_trace(void) {
     rpu_config c;
     dg_config(&c, "dynamic_transfer", 2, "device.in_chop_prob = 0.5\n");
-    rpu_tile *t = make_tile(&c, 1, 1);
+    rpu_tile *t = tl_tile(&c, 1, 1, 5);
     if (!t) return;
     static const float A[6] = {1, 2, 1, 0, 1, 2}, C[6] = {0, 0, 0, 1, 2, 3};
     static const float Rm[6] = {1, 2, 1, 0, 1, 2}, Pm[6] = {0, 0, 2, 2, 0, 0};
@@ -556,23 +516,23 @@ static void test_dynamic_trace(void) {
         call(t, 1, 1, 1, 1.0f);
         char what[64];
         snprintf(what, sizeof what, "AGAD vector %d", v + 1);
-        EXPECT_NEAR(what, arr(t, "hidden_weights_0", 0), A[v] * g);
-        EXPECT_NEAR(what, wv(t, 0), C[v] * g);
-        EXPECT_NEAR(what, arr(t, "buffered_FP_weight", 0), 0);
-        EXPECT_NEAR(what, arr(t, "running_mean_weight", 0), Rm[v] * g); /* beta = 1 */
-        EXPECT_NEAR(what, arr(t, "past_mean_weight", 0), Pm[v] * g);
-        CHECK(item(t, "in_chopper", 0) == chop[v], "%s: c_in %g", what, item(t, "in_chopper", 0));
-        CHECK(item(t, "transfer_counter", 0) == v + 1, "%s: T", what);
-        if (v == 2) EXPECT_NEAR("AGAD: C = 0 after 3 vectors", wv(t, 0), 0);
+        EXPECT_NEAR(what, tl_array_at(t, "hidden_weights_0", 0), A[v] * g);
+        EXPECT_NEAR(what, tl_weight_at(t, 0), C[v] * g);
+        EXPECT_NEAR(what, tl_array_at(t, "buffered_FP_weight", 0), 0);
+        EXPECT_NEAR(what, tl_array_at(t, "running_mean_weight", 0), Rm[v] * g); /* beta = 1 */
+        EXPECT_NEAR(what, tl_array_at(t, "past_mean_weight", 0), Pm[v] * g);
+        CHECK(tl_state_item(t, "in_chopper", 0) == chop[v], "%s: c_in %g", what, tl_state_item(t, "in_chopper", 0));
+        CHECK(tl_state_item(t, "transfer_counter", 0) == v + 1, "%s: T", what);
+        if (v == 2) EXPECT_NEAR("AGAD: C = 0 after 3 vectors", tl_weight_at(t, 0), 0);
     }
     rpu_tile_destroy(&t);
     /* tail_weightening 1 with Ns 2: beta 0.5, R = 0.5 R + 0.5 y: after 2 vectors
      * R = 0.5 (0.5 g) + 0.5 (2 g) = 1.25 g */
     dg_config(&c, "dynamic_transfer", 2,
               "device.in_chop_prob = 0.5\ndevice.tail_weightening = 1\n");
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 5);
     call(t, 2, 1, 1, 1.0f);
-    EXPECT_NEAR("AGAD beta 0.5", arr(t, "running_mean_weight", 0), 1.25 * g);
+    EXPECT_NEAR("AGAD beta 0.5", tl_array_at(t, "running_mean_weight", 0), 1.25 * g);
     rpu_tile_destroy(&t);
 }
 
@@ -590,12 +550,12 @@ static void test_statistics(void) {
     enum { N = 2000 };
     rpu_config c;
     dg_config(&c, "chopped_transfer", 2, "device.in_chop_prob = 0.3\n");
-    rpu_tile *t = make_tile(&c, 1, 1);
+    rpu_tile *t = tl_tile(&c, 1, 1, 5);
     long flips = 0;
     double prev = 0;
     for (int k = 0; t && k < N; ++k) {
         call(t, 1, 1, 1, 1.0f);
-        const double s = item(t, "in_chopper", 0);
+        const double s = tl_state_item(t, "in_chopper", 0);
         flips += s != prev;
         prev = s;
     }
@@ -605,13 +565,13 @@ static void test_statistics(void) {
     rpu_tile_destroy(&t);
 
     dg_config(&c, "chopped_transfer", 2, "device.in_chop_prob = 0\ndevice.out_chop_prob = 0.2\n");
-    t = make_tile(&c, 3, 1);
+    t = tl_tile(&c, 3, 1, 5);
     long of[3] = {0};
     double op[3] = {0};
     for (int k = 0; t && k < N; ++k) {
         call(t, 1, 1, 3, 1.0f);
         for (int o = 0; o < 3; ++o) {
-            const double s = item(t, "out_chopper", o);
+            const double s = tl_state_item(t, "out_chopper", o);
             of[o] += s != op[o];
             op[o] = s;
         }
@@ -624,13 +584,13 @@ static void test_statistics(void) {
 
     dg_config(&c, "dynamic_transfer", 2,
               "device.in_chop_prob = 0.25\ndevice.in_chop_random = true\n");
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 5);
     long rf = 0, rn = 0, regular_missed = 0;
     prev = 0;
     for (int k = 0; t && k < N; ++k) {
         const int cs = k % 4 + 1; /* T before read k is k */
         call(t, 1, 1, 1, 1.0f);
-        const double s = item(t, "in_chopper", 0);
+        const double s = tl_state_item(t, "in_chopper", 0);
         if (cs == 4) {
             regular_missed += s == prev;
         } else {

@@ -36,86 +36,56 @@ static void mp_config(rpu_config *c, const char *extra) {
     CHECK_OK(rpu_config_parse(c, text, "mixed_precision test"));
 }
 
-static rpu_tile *make_tile(const rpu_config *c, int out, int in) {
-    rpu_tile_params p;
-    rpu_tile_params_default(&p, out, in);
-    p.seed = 5;
-    rpu_tile *t = NULL;
-    rpu_status s = rpu_tile_create(&p, c, &t);
-    CHECK(s == RPU_OK, "rpu_tile_create: %s", rpu_last_error());
-    return t;
-}
-
 static const float *chi_of(rpu_tile *t) {
     const float *a = rpu_tile_device_array_by_name(t, "hidden_weights_chi");
     CHECK(a != NULL, "no array hidden_weights_chi");
     return a;
 }
 
-static float wv(rpu_tile *t, int cell) {
-    float w[256];
-    CHECK_OK(rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED));
-    return w[cell];
-}
-
-static uint64_t item(rpu_tile *t, const char *name) {
-    rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
-    const int n = rpu_tile_state_items(t, it, RPU_TILE_MAX_STATE_ITEMS);
-    for (int k = 0; k < n; ++k)
-        if (strcmp(it[k].name, name) == 0 && it[k].type == RPU_STATE_U64)
-            return ((const uint64_t *)it[k].data)[0];
-    CHECK(false, "no state item %s", name);
-    return UINT64_MAX;
-}
-
-#define NEAR(a, b) (fabsf((float)(a) - (float)(b)) <= 1e-6f * (1.0f + fabsf((float)(b))))
-#define EXPECT_NEAR(what, a, b)                                                                    \
-    CHECK(NEAR((a), (b)), "%s: %s = %.9g, want %.9g", (what), #a, (double)(a), (double)(b))
-
 /* §11.8: d = 1 row, x = 2 columns, eps = g, lambda = 1, no bins, transfer_every 1, lr 1 */
 static void test_trace(void) {
     rpu_config c;
     mp_config(&c, NULL);
-    rpu_tile *t = make_tile(&c, 1, 2);
+    rpu_tile *t = tl_tile(&c, 1, 2, 5);
     if (!t) return;
     /* call 1 (m = 2): chi = [1.5g, 0.5g], W = 0 (no transfer yet) */
     const float x1[4] = {1, 0, 0, 1}, d1[2] = {1.5f * g, 0.5f * g};
     CHECK_OK(rpu_tile_update(t, x1, d1, 2, 1.0f));
     EXPECT_NEAR("call 1 chi_0", chi_of(t)[0], 1.5f * g);
     EXPECT_NEAR("call 1 chi_1", chi_of(t)[1], 0.5f * g);
-    EXPECT_NEAR("call 1 W_0", wv(t, 0), 0);
-    EXPECT_NEAR("call 1 W_1", wv(t, 1), 0);
-    CHECK(item(t, "current_update_index") == 2, "v = %llu after call 1",
-          (unsigned long long)item(t, "current_update_index"));
+    EXPECT_NEAR("call 1 W_0", tl_weight_at(t, 0), 0);
+    EXPECT_NEAR("call 1 W_1", tl_weight_at(t, 1), 0);
+    CHECK(tl_state_item(t, "current_update_index", 0) == 2, "v = %llu after call 1",
+          (unsigned long long)tl_state_item(t, "current_update_index", 0));
     /* call 2: zero vector -> transfer at v = 2 (n = [1, 0]); then chi_1 += 0.5g */
     const float x2[4] = {0, 0, 0, 1}, d2[2] = {0, 0.5f * g};
     CHECK_OK(rpu_tile_update(t, x2, d2, 2, 1.0f));
-    EXPECT_NEAR("call 2 W_0", wv(t, 0), -g);
-    EXPECT_NEAR("call 2 W_1", wv(t, 1), 0);
+    EXPECT_NEAR("call 2 W_0", tl_weight_at(t, 0), -g);
+    EXPECT_NEAR("call 2 W_1", tl_weight_at(t, 1), 0);
     EXPECT_NEAR("call 2 chi_0", chi_of(t)[0], 0.5f * g);
     EXPECT_NEAR("call 2 chi_1", chi_of(t)[1], g);
     /* call 3, first vector zero -> transfer n = [0, 1] */
     const float x3[4] = {0, 0, 0, 0}, d3[2] = {0, 0};
     CHECK_OK(rpu_tile_update(t, x3, d3, 2, 1.0f));
-    EXPECT_NEAR("call 3 W_0", wv(t, 0), -g);
-    EXPECT_NEAR("call 3 W_1", wv(t, 1), -g);
+    EXPECT_NEAR("call 3 W_0", tl_weight_at(t, 0), -g);
+    EXPECT_NEAR("call 3 W_1", tl_weight_at(t, 1), -g);
     EXPECT_NEAR("call 3 chi_0", chi_of(t)[0], 0.5f * g);
     EXPECT_NEAR("call 3 chi_1", chi_of(t)[1], 0);
     /* lr = 0: nothing changes, no counter moves */
-    const uint64_t v = item(t, "current_update_index");
+    const uint64_t v = tl_state_item(t, "current_update_index", 0);
     const float x4[2] = {1, 1}, d4[1] = {5 * g};
     CHECK_OK(rpu_tile_update(t, x4, d4, 1, 0.0f));
-    CHECK(item(t, "current_update_index") == v, "lr 0 advanced the counter");
+    CHECK(tl_state_item(t, "current_update_index", 0) == v, "lr 0 advanced the counter");
     EXPECT_NEAR("lr 0 chi_0", chi_of(t)[0], 0.5f * g);
-    EXPECT_NEAR("lr 0 W_1", wv(t, 1), -g);
+    EXPECT_NEAR("lr 0 W_1", tl_weight_at(t, 1), -g);
     /* set_weights: chi and the counters zeroed (§9.5), the device takes W */
     const float w[2] = {0.25f, -0.5f};
     CHECK_OK(rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED));
     EXPECT_NEAR("set_weights chi_0", chi_of(t)[0], 0);
-    CHECK(item(t, "current_update_index") == 0 && item(t, "current_row_index") == 0,
+    CHECK(tl_state_item(t, "current_update_index", 0) == 0 && tl_state_item(t, "current_row_index", 0) == 0,
           "set_weights kept the counters");
-    EXPECT_NEAR("set_weights W_0", wv(t, 0), 0.25f);
-    EXPECT_NEAR("set_weights W_1", wv(t, 1), -0.5f);
+    EXPECT_NEAR("set_weights W_0", tl_weight_at(t, 0), 0.25f);
+    EXPECT_NEAR("set_weights W_1", tl_weight_at(t, 1), -0.5f);
     rpu_tile_destroy(&t);
 }
 
@@ -124,7 +94,7 @@ static void test_quantiser(void) {
     rpu_config c;
     mp_config(&c, "device.n_x_bins = 5\ndevice.n_d_bins = 3\n"
                   "device.stoc_round_x = false\ndevice.stoc_round_d = false\n");
-    rpu_tile *t = make_tile(&c, 2, 3);
+    rpu_tile *t = tl_tile(&c, 2, 3, 5);
     if (!t) return;
     const float x[3] = {0.3f, -1.0f, 0.6f}, d[2] = {0.2f, -0.05f};
     CHECK_OK(rpu_tile_update(t, x, d, 1, 1.0f));
@@ -148,7 +118,7 @@ static void test_counts(void) {
         rpu_config c;
         mp_config(&c, extra);
         const int R = 64, C = 2, m = cases[q].m;
-        rpu_tile *t = make_tile(&c, R, C);
+        rpu_tile *t = tl_tile(&c, R, C, 5);
         if (!t) return;
         float *x = calloc((size_t)m * C, sizeof(float)), *d = calloc((size_t)m * R, sizeof(float));
         for (int v = 0; v < m; ++v)
@@ -158,11 +128,11 @@ static void test_counts(void) {
             CHECK_OK(rpu_tile_update(t, x, d, m, 1.0f));
         const uint64_t V = (uint64_t)cases[q].calls * (uint64_t)m;
         const uint64_t want = (V - 1) / (uint64_t)(cases[q].T * m);
-        CHECK(item(t, "current_row_index") == want % (uint64_t)R,
+        CHECK(tl_state_item(t, "current_row_index", 0) == want % (uint64_t)R,
               "T %d m %d calls %d: row pointer %llu, want %llu transfers", cases[q].T, m,
-              cases[q].calls, (unsigned long long)item(t, "current_row_index"),
+              cases[q].calls, (unsigned long long)tl_state_item(t, "current_row_index", 0),
               (unsigned long long)want);
-        CHECK(item(t, "current_update_index") == V, "vector counter");
+        CHECK(tl_state_item(t, "current_update_index", 0) == V, "vector counter");
         free(x);
         free(d);
         rpu_tile_destroy(&t);
@@ -173,12 +143,12 @@ static void test_counts(void) {
     for (int q = 0; q < 2; ++q) {
         rpu_config c;
         mp_config(&c, never[q]);
-        rpu_tile *t = make_tile(&c, 1, 1);
+        rpu_tile *t = tl_tile(&c, 1, 1, 5);
         if (!t) return;
         const float x[1] = {1}, d[1] = {3 * g};
         for (int k = 0; k < 4; ++k)
             CHECK_OK(rpu_tile_update(t, x, d, 1, 1.0f));
-        EXPECT_NEAR("never: W", wv(t, 0), 0);
+        EXPECT_NEAR("never: W", tl_weight_at(t, 0), 0);
         EXPECT_NEAR("never: chi", chi_of(t)[0], 12 * g);
         rpu_tile_destroy(&t);
     }
@@ -195,7 +165,7 @@ static void test_invariants(void) {
                               "device.unit_cell_devices.0.type = constant_step\n",
                               "invariants"));
     const int R = 5, C = 7, m = 3;
-    rpu_tile *t = make_tile(&c, R, C);
+    rpu_tile *t = tl_tile(&c, R, C, 5);
     if (!t) return;
     const float eps = rpu_tile_granularity(t);
     float x[3 * 7], d[3 * 5], w0[35], w1[35];
@@ -204,7 +174,7 @@ static void test_invariants(void) {
         tl_fill_uniform(x, m * C, -1, 1, 7, (uint64_t)(2 * k));
         tl_fill_uniform(d, m * R, -0.05f, 0.05f, 7, (uint64_t)(2 * k + 1));
         CHECK_OK(rpu_tile_get_weights(t, w0, RPU_WEIGHTS_STORED));
-        const uint64_t v = item(t, "current_update_index");
+        const uint64_t v = tl_state_item(t, "current_update_index", 0);
         const bool due = v > 0 && v % (2u * m) == 0;
         CHECK_OK(rpu_tile_update(t, x, d, m, 0.5f));
         CHECK_OK(rpu_tile_get_weights(t, w1, RPU_WEIGHTS_STORED));
@@ -241,7 +211,7 @@ static void test_names(void) {
                               "device.unit_cell_devices.0.type = soft_bounds\n"
                               "device.unit_cell_devices.0.lifetime = 100\n",
                               "names"));
-    rpu_tile *t = make_tile(&c, 3, 4);
+    rpu_tile *t = tl_tile(&c, 3, 4, 5);
     if (!t) return;
     const int n = rpu_tile_device_array_count(t);
     const char *last = NULL;
@@ -261,7 +231,7 @@ static void test_names(void) {
     rpu_config s;
     CHECK_OK(rpu_config_default(&s, RPU_KIND_SINGLE));
     CHECK_OK(rpu_config_parse(&s, "device.type = soft_bounds\ndevice.lifetime = 100\n", "single"));
-    rpu_tile *ts = make_tile(&s, 3, 4);
+    rpu_tile *ts = tl_tile(&s, 3, 4, 5);
     if (ts)
         CHECK(rpu_tile_bytes_per_cell(t) == rpu_tile_bytes_per_cell(ts) + 4.0,
               "bytes per cell %g vs single %g", rpu_tile_bytes_per_cell(t),
@@ -278,7 +248,7 @@ static void test_names(void) {
 static void test_stochastic(void) {
     rpu_config c;
     mp_config(&c, "device.n_x_bins = 5\ndevice.transfer_every = 0\n");
-    rpu_tile *t = make_tile(&c, 1, 2);
+    rpu_tile *t = tl_tile(&c, 1, 2, 5);
     if (!t) return;
     const int N = 4000;
     float *x = malloc(sizeof(float) * 2 * (size_t)N), *d = malloc(sizeof(float) * (size_t)N);
@@ -297,7 +267,7 @@ static void test_stochastic(void) {
 
     mp_config(&c, "device.n_rows_per_transfer = 1\ndevice.random_row = true\n");
     const int R = 8;
-    t = make_tile(&c, R, 1);
+    t = tl_tile(&c, R, 1, 5);
     if (!t) return;
     int hit[8] = {0};
     const float x1[1] = {1};
@@ -308,7 +278,7 @@ static void test_stochastic(void) {
         CHECK_OK(rpu_tile_update(t, x1, d1, 1, 1.0f));
         if (k == 0) continue;
         /* the row transferred is the one before the pointer */
-        const int r = (int)((item(t, "current_row_index") + R - 1) % R);
+        const int r = ((int)tl_state_item(t, "current_row_index", 0) + R - 1) % R;
         hit[r]++;
     }
     for (int i = 0; i < R; ++i)

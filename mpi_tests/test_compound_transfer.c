@@ -41,45 +41,6 @@ static void transfer_config(rpu_config *c, const char *extra) {
     CHECK_OK(rpu_config_parse(c, text, "transfer test"));
 }
 
-static rpu_tile *make_tile(const rpu_config *c, int out, int in) {
-    rpu_tile_params p;
-    rpu_tile_params_default(&p, out, in);
-    p.seed = 3;
-    rpu_tile *t = NULL;
-    rpu_status s = rpu_tile_create(&p, c, &t);
-    CHECK(s == RPU_OK, "rpu_tile_create: %s", rpu_last_error());
-    return t;
-}
-
-static float hw(rpu_tile *t, int k, int cell) {
-    char name[32];
-    snprintf(name, sizeof name, "hidden_weights_%d", k);
-    const float *a = rpu_tile_device_array_by_name(t, name);
-    CHECK(a != NULL, "no array %s", name);
-    return a ? a[cell] : NAN;
-}
-
-static float wv(rpu_tile *t, int cell) {
-    float w[64];
-    CHECK_OK(rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED));
-    return w[cell];
-}
-
-/* A uint64 state item by name (vector items: element i). */
-static uint64_t item(rpu_tile *t, const char *name, int i) {
-    rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
-    const int n = rpu_tile_state_items(t, it, RPU_TILE_MAX_STATE_ITEMS);
-    for (int k = 0; k < n; ++k)
-        if (strcmp(it[k].name, name) == 0 && it[k].type == RPU_STATE_U64)
-            return ((const uint64_t *)it[k].data)[i];
-    CHECK(false, "no state item %s", name);
-    return UINT64_MAX;
-}
-
-#define NEAR(a, b) (fabsf((float)(a) - (float)(b)) <= 1e-6f * (1.0f + fabsf((float)(b))))
-#define EXPECT_NEAR(what, a, b)                                                                    \
-    CHECK(NEAR((a), (b)), "%s: %s = %.9g, want %.9g", (what), #a, (double)(a), (double)(b))
-
 /* One call of m vectors, each x = [1, 0, ...] (in values), d = [-g, 0, ...] (out values):
  * one UP step of g on A(0, 0) per vector. */
 static void call(rpu_tile *t, int m, int in, int out, float lr) {
@@ -97,58 +58,58 @@ static void call(rpu_tile *t, int m, int in, int out, float lr) {
 static void test_tiki_taka_trace(void) {
     rpu_config c;
     transfer_config(&c, NULL);
-    rpu_tile *t = make_tile(&c, 1, 1);
+    rpu_tile *t = tl_tile(&c, 1, 1, 3);
     if (!t) return;
     for (int k = 1; k <= 4; ++k) {
         call(t, 1, 1, 1, 1.0f);
-        EXPECT_NEAR("TTv1 A", hw(t, 0, 0), k * g);
-        EXPECT_NEAR("TTv1 W = C", wv(t, 0), g * k * (k + 1) / 2);
-        EXPECT_NEAR("TTv1 hidden_weights_1 mirrors W", hw(t, 1, 0), g * k * (k + 1) / 2);
+        EXPECT_NEAR("TTv1 A", tl_hidden_at(t, 0, 0), k * g);
+        EXPECT_NEAR("TTv1 W = C", tl_weight_at(t, 0), g * k * (k + 1) / 2);
+        EXPECT_NEAR("TTv1 hidden_weights_1 mirrors W", tl_hidden_at(t, 1, 0), g * k * (k + 1) / 2);
     }
-    EXPECT_NEAR("TTv1 k = 4: A", hw(t, 0, 0), 0.0625f);
-    EXPECT_NEAR("TTv1 k = 4: W", wv(t, 0), 0.15625f);
+    EXPECT_NEAR("TTv1 k = 4: A", tl_hidden_at(t, 0, 0), 0.0625f);
+    EXPECT_NEAR("TTv1 k = 4: W", tl_weight_at(t, 0), 0.15625f);
     /* lr = 0: nothing changes, the counter does not advance */
-    const uint64_t u = item(t, "current_update_idx", 0);
+    const uint64_t u = tl_state_item(t, "current_update_idx", 0);
     call(t, 1, 1, 1, 0.0f);
-    CHECK(item(t, "current_update_idx", 0) == u, "lr 0 advanced the counter");
-    EXPECT_NEAR("TTv1 lr 0: W", wv(t, 0), 0.15625f);
-    EXPECT_NEAR("TTv1 lr 0: A", hw(t, 0, 0), 0.0625f);
+    CHECK(tl_state_item(t, "current_update_idx", 0) == u, "lr 0 advanced the counter");
+    EXPECT_NEAR("TTv1 lr 0: W", tl_weight_at(t, 0), 0.15625f);
+    EXPECT_NEAR("TTv1 lr 0: A", tl_hidden_at(t, 0, 0), 0.0625f);
     rpu_tile_destroy(&t);
 
     /* more than 31 calls: the transfer writes at most BL = 31 pulses */
     transfer_config(&c, NULL);
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 3);
     for (int k = 1; k <= 33; ++k)
         call(t, 1, 1, 1, 1.0f);
-    EXPECT_NEAR("TTv1 33 calls: W", wv(t, 0), g * (31 * 32 / 2 + 31 + 31));
+    EXPECT_NEAR("TTv1 33 calls: W", tl_weight_at(t, 0), g * (31 * 32 / 2 + 31 + 31));
     rpu_tile_destroy(&t);
 
     /* gamma 0.5: not fully hidden, W = 0.5 A + C */
     transfer_config(&c, "device.gamma = 0.5\n");
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 3);
     for (int k = 1; k <= 4; ++k) {
         call(t, 1, 1, 1, 1.0f);
-        EXPECT_NEAR("gamma 0.5 W", wv(t, 0), 0.5f * k * g + g * k * (k + 1) / 2);
-        EXPECT_NEAR("gamma 0.5 C", hw(t, 1, 0), g * k * (k + 1) / 2);
+        EXPECT_NEAR("gamma 0.5 W", tl_weight_at(t, 0), 0.5f * k * g + g * k * (k + 1) / 2);
+        EXPECT_NEAR("gamma 0.5 C", tl_hidden_at(t, 1, 0), g * k * (k + 1) / 2);
     }
     rpu_tile_destroy(&t);
 
     /* 1 x 2 tile, x = [1, 0]: the pointer alternates columns 0, 1 (column 1 of A is 0) */
     transfer_config(&c, NULL);
-    t = make_tile(&c, 1, 2);
+    t = tl_tile(&c, 1, 2, 3);
     for (int k = 1; k <= 4; ++k)
         call(t, 1, 2, 1, 1.0f);
-    EXPECT_NEAR("1x2 C00", wv(t, 0), 4 * g);
-    EXPECT_NEAR("1x2 C01", wv(t, 1), 0);
-    EXPECT_NEAR("1x2 A00", hw(t, 0, 0), 4 * g);
-    CHECK(item(t, "current_slice_indices", 0) == 0, "pointer %llu",
-          (unsigned long long)item(t, "current_slice_indices", 0));
+    EXPECT_NEAR("1x2 C00", tl_weight_at(t, 0), 4 * g);
+    EXPECT_NEAR("1x2 C01", tl_weight_at(t, 1), 0);
+    EXPECT_NEAR("1x2 A00", tl_hidden_at(t, 0, 0), 4 * g);
+    CHECK(tl_state_item(t, "current_slice_indices", 0) == 0, "pointer %llu",
+          (unsigned long long)tl_state_item(t, "current_slice_indices", 0));
     rpu_tile_destroy(&t);
 }
 
 /* Transfers so far: one read per transfer (n_reads 1), counted by the read calls. */
 static uint64_t transfers(rpu_tile *t) {
-    return item(t, "transfer_read_calls", 0);
+    return tl_state_item(t, "transfer_read_calls", 0);
 }
 
 /* §11.4 / §5.7 on a 2 x 3 tile */
@@ -171,7 +132,7 @@ static void test_counts(void) {
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
         rpu_config c;
         transfer_config(&c, cases[k].extra);
-        rpu_tile *t = make_tile(&c, 2, 3);
+        rpu_tile *t = tl_tile(&c, 2, 3, 3);
         if (!t) continue;
         for (int call_i = 0; call_i < 3; ++call_i) {
             call(t, cases[k].m[call_i], 3, 2, 1.0f);
@@ -182,29 +143,29 @@ static void test_counts(void) {
                   (unsigned long long)cases[k].want[call_i]);
         }
         /* the pointer: transfers * n_reads mod in */
-        CHECK(item(t, "current_slice_indices", 0) == cases[k].want[2] % 3, "case %zu: pointer %llu",
-              k, (unsigned long long)item(t, "current_slice_indices", 0));
+        CHECK(tl_state_item(t, "current_slice_indices", 0) == cases[k].want[2] % 3, "case %zu: pointer %llu",
+              k, (unsigned long long)tl_state_item(t, "current_slice_indices", 0));
         rpu_tile_destroy(&t);
     }
     /* several reads per transfer wrap around the columns: 2 reads of 3 columns: pointer
      * 0 -> 2 -> 1 (reads 2, 0) -> 0 */
     rpu_config c;
     transfer_config(&c, "device.n_reads_per_transfer = 2\n");
-    rpu_tile *t = make_tile(&c, 2, 3);
+    rpu_tile *t = tl_tile(&c, 2, 3, 3);
     const uint64_t want[3] = {2, 1, 0};
     for (int call_i = 0; call_i < 3; ++call_i) {
         call(t, 4, 3, 2, 1.0f);
-        CHECK(item(t, "current_slice_indices", 0) == want[call_i], "n_reads 2: pointer %llu",
-              (unsigned long long)item(t, "current_slice_indices", 0));
+        CHECK(tl_state_item(t, "current_slice_indices", 0) == want[call_i], "n_reads 2: pointer %llu",
+              (unsigned long long)tl_state_item(t, "current_slice_indices", 0));
     }
     CHECK(transfers(t) == 6, "n_reads 2: %llu reads", (unsigned long long)transfers(t));
     rpu_tile_destroy(&t);
     /* rows: the pointer runs over the rows */
     transfer_config(&c, "device.transfer_columns = false\n");
-    t = make_tile(&c, 2, 3);
+    t = tl_tile(&c, 2, 3, 3);
     call(t, 4, 3, 2, 1.0f);
-    CHECK(item(t, "current_slice_indices", 0) == 1, "rows: pointer %llu",
-          (unsigned long long)item(t, "current_slice_indices", 0));
+    CHECK(tl_state_item(t, "current_slice_indices", 0) == 1, "rows: pointer %llu",
+          (unsigned long long)tl_state_item(t, "current_slice_indices", 0));
     rpu_tile_destroy(&t);
 }
 
@@ -215,28 +176,28 @@ static void test_learning_rates(void) {
     /* SGD lr 0.5, fast_lr 1 (1.1.0): A still gains exactly g per vector; the transfer (lr
      * 0.5) writes rint(BL p_d p_x) = rint(0.5 k) pulses */
     transfer_config(&c, NULL);
-    rpu_tile *t = make_tile(&c, 1, 1);
+    rpu_tile *t = tl_tile(&c, 1, 1, 3);
     call(t, 1, 1, 1, 0.5f);
     call(t, 1, 1, 1, 0.5f);
-    EXPECT_NEAR("fast_lr absolute: A", hw(t, 0, 0), 2 * g);
+    EXPECT_NEAR("fast_lr absolute: A", tl_hidden_at(t, 0, 0), 2 * g);
     rpu_tile_destroy(&t);
     /* post-1.1 scale_fast_lr: the A update uses fast_lr * lr = 2 * 0.5 = 1: one g again */
     transfer_config(&c, "device.fast_lr = 2\ndevice.scale_fast_lr = true\n");
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 3);
     call(t, 1, 1, 1, 0.5f);
-    EXPECT_NEAR("scale_fast_lr: A", hw(t, 0, 0), g);
+    EXPECT_NEAR("scale_fast_lr: A", tl_hidden_at(t, 0, 0), g);
     rpu_tile_destroy(&t);
     /* without scaling, fast_lr 2 gives two steps per vector */
     transfer_config(&c, "device.fast_lr = 2\n");
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 3);
     call(t, 1, 1, 1, 0.5f);
-    EXPECT_NEAR("fast_lr 2: A", hw(t, 0, 0), 2 * g);
+    EXPECT_NEAR("fast_lr 2: A", tl_hidden_at(t, 0, 0), 2 * g);
     rpu_tile_destroy(&t);
     /* transfer_lr 2, scale_transfer_lr false: the write targets 2 * A */
     transfer_config(&c, "device.transfer_lr = 2\ndevice.scale_transfer_lr = false\n");
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 3);
     call(t, 1, 1, 1, 0.25f);
-    EXPECT_NEAR("transfer_lr 2: C", wv(t, 0), 2 * g);
+    EXPECT_NEAR("transfer_lr 2: C", tl_weight_at(t, 0), 2 * g);
     rpu_tile_destroy(&t);
 }
 
@@ -244,34 +205,34 @@ static void test_learning_rates(void) {
 static void test_set_weights(void) {
     rpu_config c;
     transfer_config(&c, "device.gamma = 0.5\n");
-    rpu_tile *t = make_tile(&c, 1, 2);
+    rpu_tile *t = tl_tile(&c, 1, 2, 3);
     call(t, 3, 2, 1, 1.0f);
-    CHECK(hw(t, 0, 0) != 0, "A trained");
+    CHECK(tl_hidden_at(t, 0, 0) != 0, "A trained");
     const float w[2] = {0.3f, -0.2f};
     CHECK_OK(rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED));
-    EXPECT_NEAR("set: A", hw(t, 0, 0), 0);
-    EXPECT_NEAR("set: C", hw(t, 1, 1), -0.2f);
-    EXPECT_NEAR("set: W", wv(t, 0), 0.3f);
-    CHECK(item(t, "current_update_idx", 0) == 0 && item(t, "current_slice_indices", 0) == 0,
+    EXPECT_NEAR("set: A", tl_hidden_at(t, 0, 0), 0);
+    EXPECT_NEAR("set: C", tl_hidden_at(t, 1, 1), -0.2f);
+    EXPECT_NEAR("set: W", tl_weight_at(t, 0), 0.3f);
+    CHECK(tl_state_item(t, "current_update_idx", 0) == 0 && tl_state_item(t, "current_slice_indices", 0) == 0,
           "set_weights resets the counters");
     rpu_tile_destroy(&t);
     /* gamma_vec [1, 2]: C = W / 2 */
     transfer_config(&c, "device.gamma_vec = 1, 2\n");
-    t = make_tile(&c, 1, 2);
+    t = tl_tile(&c, 1, 2, 3);
     CHECK_OK(rpu_tile_set_weights(t, w, RPU_WEIGHTS_STORED));
-    EXPECT_NEAR("gamma_vec: C", hw(t, 1, 0), 0.15f);
-    EXPECT_NEAR("gamma_vec: W", wv(t, 0), 0.3f);
+    EXPECT_NEAR("gamma_vec: C", tl_hidden_at(t, 1, 0), 0.15f);
+    EXPECT_NEAR("gamma_vec: W", tl_weight_at(t, 0), 0.3f);
     rpu_tile_destroy(&t);
     /* three devices: geometric periods (out / n_reads)^k, last period 0 (no_self_transfer):
      * 1 -> 2 transfers happen every 2 vectors on a 2 x 2 tile with te 1 */
     transfer_config(&c, "device.unit_cell_devices.2.type = constant_step\n"
                         "device.units_in_mbatch = false\n");
-    t = make_tile(&c, 2, 2);
+    t = tl_tile(&c, 2, 2, 3);
     if (t) {
         call(t, 4, 2, 2, 1.0f);
         CHECK(transfers(t) == 4 + 2, "3 devices: %llu reads, want 6",
               (unsigned long long)transfers(t));
-        CHECK(item(t, "current_slice_indices", 1) == 0 && item(t, "current_slice_indices", 0) == 0,
+        CHECK(tl_state_item(t, "current_slice_indices", 1) == 0 && tl_state_item(t, "current_slice_indices", 0) == 0,
               "3 devices pointers");
     }
     rpu_tile_destroy(&t);
@@ -286,11 +247,11 @@ static void test_read_io(void) {
                         "device.transfer_forward.out_noise = 0\n"
                         "device.transfer_forward.out_bound = 1\n"
                         "device.transfer_forward.out_res = 0.5\n");
-    rpu_tile *t = make_tile(&c, 1, 1);
+    rpu_tile *t = tl_tile(&c, 1, 1, 3);
     for (int k = 1; k <= 4; ++k)
         call(t, 1, 1, 1, 1.0f);
-    EXPECT_NEAR("coarse ADC: A", hw(t, 0, 0), 4 * g);
-    EXPECT_NEAR("coarse ADC: nothing transferred", wv(t, 0), 0);
+    EXPECT_NEAR("coarse ADC: A", tl_hidden_at(t, 0, 0), 4 * g);
+    EXPECT_NEAR("coarse ADC: nothing transferred", tl_weight_at(t, 0), 0);
     CHECK(transfers(t) == 4, "coarse ADC: %llu reads", (unsigned long long)transfers(t));
     rpu_tile_destroy(&t);
     /* out_res 0.0078125 (= 1/128 of 2 out_bound 1: steps of 2^-6 = g): reads exact multiples */
@@ -298,10 +259,10 @@ static void test_read_io(void) {
                         "device.transfer_forward.out_noise = 0\n"
                         "device.transfer_forward.out_bound = 1\n"
                         "device.transfer_forward.out_res = 0.0078125\n");
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 3);
     for (int k = 1; k <= 4; ++k)
         call(t, 1, 1, 1, 1.0f);
-    EXPECT_NEAR("fine ADC: W", wv(t, 0), 0.15625f);
+    EXPECT_NEAR("fine ADC: W", tl_weight_at(t, 0), 0.15625f);
     rpu_tile_destroy(&t);
 }
 
@@ -315,11 +276,11 @@ static void test_statistics(void) {
     enum { N = 2000 };
     rpu_config c;
     transfer_config(&c, "device.random_selection = true\n");
-    rpu_tile *t = make_tile(&c, 1, 4);
+    rpu_tile *t = tl_tile(&c, 1, 4, 3);
     long hist[4] = {0};
     for (int k = 0; t && k < N; ++k) {
         call(t, 1, 4, 1, 1.0f);
-        const uint64_t s = item(t, "current_slice_indices", 0);
+        const uint64_t s = tl_state_item(t, "current_slice_indices", 0);
         if (s < 4) hist[s]++;
     }
     const double sd = sqrt(N * 0.25 * 0.75);
@@ -332,11 +293,11 @@ static void test_statistics(void) {
     transfer_config(&c, "device.with_reset_prob = 0.3\n"
                         "device.unit_cell_devices.0.reset = 0\n"
                         "device.unit_cell_devices.0.reset_std = 0\n");
-    t = make_tile(&c, 1, 1);
+    t = tl_tile(&c, 1, 1, 3);
     long resets = 0;
     for (int k = 0; t && k < N; ++k) {
         call(t, 1, 1, 1, 1.0f);
-        resets += hw(t, 0, 0) == 0.0f;
+        resets += tl_hidden_at(t, 0, 0) == 0.0f;
     }
     const double sd2 = sqrt(N * 0.3 * 0.7);
     CHECK(fabs((double)resets - 0.3 * N) < 5 * sd2,

@@ -5,6 +5,7 @@
 #include "rpusim/tile.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -121,4 +122,50 @@ void tl_remove_tree(const char *path) {
     MPI_Barrier(MPI_COMM_WORLD);
     if (tl_rank() == 0) nftw(path, tl_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     MPI_Barrier(MPI_COMM_WORLD);
+}
+
+rpu_tile *tl_tile(const rpu_config *c, int out, int in, uint64_t seed) {
+    rpu_tile_params p;
+    rpu_tile_params_default(&p, out, in);
+    p.seed = seed;
+    rpu_tile *t = NULL;
+    const rpu_status s = rpu_tile_create(&p, c, &t);
+    CHECK(s == RPU_OK, "rpu_tile_create: %s", rpu_last_error());
+    return t;
+}
+
+float tl_weight_at(rpu_tile *t, int cell) {
+    const size_t cells = (size_t)rpu_tile_out_size(t) * (size_t)rpu_tile_in_size(t);
+    float *w = malloc(cells * sizeof(float));
+    float v = NAN;
+    if (w && rpu_tile_get_weights(t, w, RPU_WEIGHTS_STORED) == RPU_OK && (size_t)cell < cells)
+        v = w[cell];
+    CHECK(!isnan(v), "weight %d of the tile: %s", cell, rpu_last_error());
+    free(w);
+    return v;
+}
+
+float tl_array_at(rpu_tile *t, const char *name, int cell) {
+    const float *a = rpu_tile_device_array_by_name(t, name);
+    CHECK(a != NULL, "no array %s", name);
+    return a ? a[cell] : NAN;
+}
+
+float tl_hidden_at(rpu_tile *t, int k, int cell) {
+    char name[32];
+    snprintf(name, sizeof name, "hidden_weights_%d", k);
+    return tl_array_at(t, name, cell);
+}
+
+double tl_state_item(rpu_tile *t, const char *name, int i) {
+    rpu_state_item it[RPU_TILE_MAX_STATE_ITEMS];
+    const int n = rpu_tile_state_items(t, it, RPU_TILE_MAX_STATE_ITEMS);
+    for (int k = 0; k < n; ++k)
+        if (strcmp(it[k].name, name) == 0) {
+            if (it[k].type == RPU_STATE_U64) return (double)((const uint64_t *)it[k].data)[i];
+            if (it[k].type == RPU_STATE_F32) return ((const float *)it[k].data)[i];
+            return ((const double *)it[k].data)[i];
+        }
+    CHECK(false, "no state item %s", name);
+    return NAN;
 }

@@ -9,6 +9,8 @@
 #include <mpi.h>
 
 #include "rpusim/layer.h"
+#include "rpusim/tile.h"
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,6 +45,22 @@ void tl_fill_normal(float *x, int n, float scale, uint64_t seed, uint64_t id);
  * owned tiles and the digital bias (equal hashes: the same state, bit for bit). */
 uint64_t tl_hash_layer_state(uint64_t h, rpu_conv *l);
 #define TL_HASH_START 1469598103934665603ull
+
+/* A local tile (MPI_COMM_SELF) of out x in with config c, seed, layer 0, tile 0 (a failed
+ * creation is a failed check and gives NULL). */
+rpu_tile *tl_tile(const rpu_config *c, int out, int in, uint64_t seed);
+/* Element `cell` of the tile's visible stored weights; of its named device array (NAN and a
+ * failed check if there is none); of hidden_weights_k. */
+float tl_weight_at(rpu_tile *t, int cell);
+float tl_array_at(rpu_tile *t, const char *name, int cell);
+float tl_hidden_at(rpu_tile *t, int k, int cell);
+/* Element i of the named state item as a double (NAN and a failed check if there is none). */
+double tl_state_item(rpu_tile *t, const char *name, int i);
+
+/* |a - b| within 1e-6 relative (1e-6 absolute near 0) */
+#define NEAR(a, b) (fabsf((float)(a) - (float)(b)) <= 1e-6f * (1.0f + fabsf((float)(b))))
+#define EXPECT_NEAR(what, a, b)                                                                    \
+    CHECK(NEAR((a), (b)), "%s: %s = %.9g, want %.9g", (what), #a, (double)(a), (double)(b))
 
 /* Removes the files of directory d (one level) and d itself. */
 void tl_remove_dir(const char *d);
