@@ -237,6 +237,18 @@ check "bench update --device floating_point: exit 2" expect_rc 2 "$work/updf.txt
     bench update --device floating_point
 check "bench update --device: names the value" has "$work/updf.txt" \
     "--device 'floating_point': not a pulsed device type"
+# a compound beside its sub-device alone: its rows, the sub-device's rows and the ratio line
+check "bench update --device chopped_transfer --sub soft_bounds runs" expect_rc 0 \
+    "$work/updc.txt" "$rpusim" bench update --size 16 --batch 2 --repeats 1 \
+    --device chopped_transfer --sub soft_bounds
+check "bench update compound: 3 rows each" \
+    bash -c "[ \$(grep -cE '^(chopped_transfer|soft_bounds) +[0-9.]+ +[0-9.]+ +[0-9]+$' '$work/updc.txt') -eq 6 ]"
+check "bench update compound: the ratio line" \
+    grep -qE '^chopped_transfer / soft_bounds .*lr 10: [0-9.]+x$' "$work/updc.txt"
+check "bench update --sub vector: exit 2" expect_rc 2 "$work/upds.txt" "$rpusim" \
+    bench update --device transfer --sub vector
+check "bench update --sub: names the value" has "$work/upds.txt" \
+    "--sub 'vector': not a pulsed single device type"
 check "bench conv runs (singleton MPI)" expect_rc 0 "$work/conv.txt" "$rpusim" bench conv \
     --batch 2 --size 8 --repeats 1
 check "bench conv: 4 configurations timed" \

@@ -30,25 +30,26 @@ static double now(void) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rpusim bench update [--size N] [--batch N] [--repeats R] [--device NAME]\n"
-            "                           [--json FILE]\n"
+            "                           [--sub TYPE] [--json FILE]\n"
             "Times one pulsed update of an N x N tile (default 512, batch 256) at lr 0.1, 1, 10\n"
             "(best of R, default 2) for constant_step and soft_bounds, or for the pulsed device\n"
             "NAME (constant_step, linear_step, soft_bounds, soft_bounds_pmax, exp_step,\n"
             "pow_step, piecewise_step, soft_bounds_reference; or a compound: vector,\n"
             "reference, one_sided, transfer, buffered_transfer, chopped_transfer,\n"
-            "dynamic_transfer, each of two constant_step sub-devices with its defaults and\n"
-            "scale_fast_lr = true, mixed_precision of one; then timed beside constant_step\n"
-            "alone, with the ratio), and a floating-point update of the same shape.\n");
+            "dynamic_transfer, each of two sub-devices of type TYPE (default constant_step)\n"
+            "with its defaults and scale_fast_lr = true, mixed_precision of one; then timed\n"
+            "beside TYPE alone, with the ratio), and a floating-point update of the same shape.\n");
 }
 
-static rpu_tile *make_tile(const char *device, int N, rpu_config_kind kind) {
+/* A tile of `device` (a compound: of sub-devices of type sub). */
+static rpu_tile *make_tile(const char *device, const char *sub, int N, rpu_config_kind kind) {
     rpu_config cfg;
     rpu_config_default(&cfg, kind);
     if (device && rpu_config_set(&cfg, "device.type", device) != RPU_OK) return NULL;
     if (rpu_device_type_is_compound(cfg.device.type) &&
-        (rpu_config_set(&cfg, "device.unit_cell_devices.0.type", "constant_step") != RPU_OK ||
+        (rpu_config_set(&cfg, "device.unit_cell_devices.0.type", sub) != RPU_OK ||
          (cfg.device.type != RPU_DEVICE_MIXED_PRECISION && /* mixed_precision: one device */
-          rpu_config_set(&cfg, "device.unit_cell_devices.1.type", "constant_step") != RPU_OK)))
+          rpu_config_set(&cfg, "device.unit_cell_devices.1.type", sub) != RPU_OK)))
         return NULL;
     /* the transfer family's fast device at the SGD learning rate (post-1.1 scale_fast_lr with
      * fast_lr 1), so that its pulses are those of the single device it is compared with */
@@ -71,8 +72,8 @@ static rpu_device_type cfg_type_of(const char *device) {
 
 /* Pulse-train length of the first vector under update BL management (spec §3.3):
  * min(ceil(lr max|x| max|d| / g), desired_bl) with the device's weight granularity g. */
-static int first_bl(const char *device, float xm, float dm, float lr) {
-    rpu_tile *t = make_tile(device, 2, RPU_KIND_SINGLE);
+static int first_bl(const char *device, const char *sub, float xm, float dm, float lr) {
+    rpu_tile *t = make_tile(device, sub, 2, RPU_KIND_SINGLE);
     if (!t) return 0;
     const float g = rpu_tile_granularity(t);
     rpu_tile_destroy(&t);
@@ -87,7 +88,7 @@ static int first_bl(const char *device, float xm, float dm, float lr) {
 
 int cli_bench_update(int argc, char **argv) {
     int N = 512, n = 256, repeats = 2;
-    const char *json = NULL, *device = NULL;
+    const char *json = NULL, *device = NULL, *sub = "constant_step";
     for (int a = 0; a < argc; ++a) {
         const char *k = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
@@ -96,7 +97,7 @@ int cli_bench_update(int argc, char **argv) {
         }
         const bool known = !strcmp(k, "--size") || !strcmp(k, "--batch") ||
                            !strcmp(k, "--repeats") || !strcmp(k, "--json") ||
-                           !strcmp(k, "--device");
+                           !strcmp(k, "--device") || !strcmp(k, "--sub");
         if (!v || !known) {
             fprintf(stderr, "rpusim bench update: %s %s\n",
                     known ? "missing value for" : "unknown option", k);
@@ -112,8 +113,24 @@ int cli_bench_update(int argc, char **argv) {
             if (!cli_arg_int(CMD, k, v, 1, 1000, &repeats)) return 2;
         } else if (!strcmp(k, "--device")) {
             device = v;
+        } else if (!strcmp(k, "--sub")) {
+            sub = v;
         } else {
             json = v;
+        }
+    }
+    {
+        rpu_config cfg;
+        rpu_config_default(&cfg, RPU_KIND_SINGLE);
+        if (rpu_config_set(&cfg, "device.type", sub) != RPU_OK ||
+            rpu_device_type_is_compound(cfg.device.type) || !strcmp(sub, "floating_point") ||
+            !strcmp(sub, "ideal")) {
+            fprintf(stderr,
+                    "rpusim bench update: --sub '%s': not a pulsed single device type "
+                    "(constant_step, linear_step, soft_bounds, soft_bounds_pmax, exp_step, "
+                    "pow_step, piecewise_step, soft_bounds_reference)\n",
+                    sub);
+            return 2;
         }
     }
     const char *devices[2] = {"constant_step", "soft_bounds"};
@@ -137,7 +154,7 @@ int cli_bench_update(int argc, char **argv) {
         ndev = 1;
         if (rpu_device_type_is_compound(cfg.device.type)) {
             /* and its sub-device alone, for the ratio */
-            devices[1] = "constant_step";
+            devices[1] = sub;
             ndev = 2;
         }
     }
@@ -151,7 +168,7 @@ int cli_bench_update(int argc, char **argv) {
     {
         double bpc = 0;
         for (int dv = 0; dv < ndev; ++dv) {
-            rpu_tile *t = make_tile(devices[dv], 2, RPU_KIND_SINGLE);
+            rpu_tile *t = make_tile(devices[dv], sub, 2, RPU_KIND_SINGLE);
             const double v = t ? rpu_tile_bytes_per_cell(t) : 0;
             bpc = v > bpc ? v : bpc;
             rpu_tile_destroy(&t);
@@ -199,7 +216,7 @@ int cli_bench_update(int argc, char **argv) {
     int first = 1, err = 0;
     double fp_s = 1e30;
     {
-        rpu_tile *t = make_tile(NULL, N, RPU_KIND_FLOATING_POINT);
+        rpu_tile *t = make_tile(NULL, sub, N, RPU_KIND_FLOATING_POINT);
         if (!t) {
             fprintf(stderr, "rpusim bench update: %s\n", rpu_last_error());
             goto fail;
@@ -220,7 +237,7 @@ int cli_bench_update(int argc, char **argv) {
         for (int l = 0; l < 3; ++l) {
             double best = 1e30;
             for (int rep = 0; rep < repeats; ++rep) {
-                rpu_tile *t = make_tile(devices[dv], N, RPU_KIND_SINGLE);
+                rpu_tile *t = make_tile(devices[dv], sub, N, RPU_KIND_SINGLE);
                 if (!t) {
                     fprintf(stderr, "rpusim bench update: %s\n", rpu_last_error());
                     goto fail;
@@ -233,7 +250,7 @@ int cli_bench_update(int argc, char **argv) {
                 rpu_tile_destroy(&t);
             }
             bests[dv][l] = best;
-            const int bl = first_bl(devices[dv], xm, dm, lrs[l]);
+            const int bl = first_bl(devices[dv], sub, xm, dm, lrs[l]);
             printf("%-14s %6g %12.4f %4d\n", devices[dv], (double)lrs[l], best, bl);
             fflush(stdout);
             if (jf)
@@ -244,7 +261,7 @@ int cli_bench_update(int argc, char **argv) {
             first = 0;
         }
     if (ndev == 2 && device) {
-        printf("\n%s / constant_step (its sub-device alone), same lr:", device);
+        printf("\n%s / %s (its sub-device alone), same lr:", device, sub);
         for (int l = 0; l < 3; ++l)
             printf("  lr %g: %.2fx", (double)lrs[l], bests[0][l] / bests[1][l]);
         printf("\n");
@@ -257,7 +274,7 @@ int cli_bench_update(int argc, char **argv) {
                          "exp_step",       "pow_step",    "piecewise_step"};
     if (jf) fprintf(jf, "\n], \"bytes_per_cell\": {");
     for (size_t k = 0; k < sizeof all / sizeof all[0]; ++k) {
-        rpu_tile *t = make_tile(all[k], 8, RPU_KIND_SINGLE);
+        rpu_tile *t = make_tile(all[k], sub, 8, RPU_KIND_SINGLE);
         double b = t ? rpu_tile_bytes_per_cell(t) : -1;
         printf("%-18s %14.1f\n", all[k], b);
         if (jf) fprintf(jf, "%s\"%s\": %.1f", k ? ", " : "", all[k], b);
@@ -265,7 +282,7 @@ int cli_bench_update(int argc, char **argv) {
     }
     if (device && rpu_device_type_is_compound(cfg_type_of(device))) {
         /* the compound's state: sub-devices, hidden arrays, buffers */
-        rpu_tile *t = make_tile(device, 8, RPU_KIND_SINGLE);
+        rpu_tile *t = make_tile(device, sub, 8, RPU_KIND_SINGLE);
         double b = t ? rpu_tile_bytes_per_cell(t) : -1;
         printf("%-18s %14.1f\n", device, b);
         if (jf) fprintf(jf, ", \"%s\": %.1f", device, b);
