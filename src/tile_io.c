@@ -98,6 +98,23 @@ void rpu_io_state_free(rpu_io_state *st) {
 static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int n, float *out) {
     const int NO = t->p.out_size, NI = t->p.in_size;
     if (n <= 0) return;
+    if (n == 1) {
+        /* one vector with at most one non-zero a at j (a compound's transfer or refresh read
+         * of one column or row): a times column (row) j of M. Every product of a sum
+         * with one non-zero term is the rounded a * m_ij, so this is the GEMM's (and the
+         * double-accumulating loop's) result, up to the sign of zero results */
+        const int nout = dir == DIR_FWD ? NO : NI, nin = dir == DIR_FWD ? NI : NO;
+        int nz = 0, j = -1;
+        for (int q = 0; q < nin && nz < 2; ++q)
+            if (v[q] != 0) ++nz, j = q;
+        if (nz < 2) {
+            const float a = nz ? v[j] : 0.0f;
+            for (int o = 0; o < nout; ++o)
+                out[o] = nz ? a * (dir == DIR_FWD ? M[(size_t)o * NI + j] : M[(size_t)j * NI + o])
+                            : 0.0f;
+            return;
+        }
+    }
     if (t->p.mac == RPU_MAC_BLAS) {
         /* in chunks of 512 vectors from v, whose outputs stay in cache between the zeroing
          * that a GEMM with beta = 0 starts with and the writing of the products; the chunks
