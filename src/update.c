@@ -595,6 +595,9 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
     /* at least two count rows: the row's counts and the target's */
     RPU_CHECK(engine_workspace(t, &e, C, R, K < 2 ? 2 : (int)K, NW, BLmax));
     const rpu_update_layout *L = &cs.L;
+    /* the signs of a routed target's counts: all up */
+    int8_t *up_signs = e.sgn + (size_t)C;
+    memset(up_signs, -1, (size_t)C);
     for (int k0 = 0; k0 < n; k0 += (int)K) {
         const int kn = n - k0 < (int)K ? n - k0 : (int)K;
         for (int k = 0; k < kn; ++k)
@@ -605,28 +608,30 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
                 if (!e.vi[k].BL) continue;
                 uint8_t *cnt = e.cnt;
                 int8_t *sg = e.sgn;
-                if (row_counts(t, &e, &cs, k, i, cnt, sg, NULL, NULL) == 0) continue;
+                const long Sall = row_counts(t, &e, &cs, k, i, cnt, sg, NULL, NULL);
+                if (Sall == 0) continue;
                 const uint64_t vbase = base + (uint64_t)(k0 + k) * stride;
                 const uint32_t m = mask ? mask[k0 + k] : ~0u;
                 for (int q = 0; q < ntg; ++q) {
                     if (!((m >> q) & 1u)) continue;
                     const rpu_device_state *dev = tg[q].dev;
                     /* the target's counts: all, or one sign as up steps (one_sided) */
-                    uint8_t *cq = e.cnt + (size_t)C;
-                    int8_t *sq = e.sgn + (size_t)C;
-                    long S = 0;
-                    if (tg[q].sign_mode == 0) {
-                        memcpy(cq, cnt, (size_t)C);
-                        memcpy(sq, sg, (size_t)C);
-                    } else {
-                        for (int j = 0; j < C; ++j) {
-                            const int keep = tg[q].sign_mode > 0 ? sg[j] > 0 : sg[j] < 0;
-                            cq[j] = keep ? cnt[j] : 0;
-                            sq[j] = -1; /* up */
-                        }
+                    const uint8_t *cq = cnt;
+                    const int8_t *sq = sg;
+                    long S = Sall;
+                    if (tg[q].sign_mode != 0) {
+                        uint8_t *cf = e.cnt + (size_t)C;
+                        const int8_t want = tg[q].sign_mode > 0 ? 1 : -1;
+                        /* two simple loops that vectorise */
+                        for (int j = 0; j < C; ++j)
+                            cf[j] = (uint8_t)(cnt[j] & (uint8_t)-(sg[j] == want));
+                        unsigned sum = 0;
+                        for (int j = 0; j < C; ++j)
+                            sum += cf[j];
+                        S = (long)sum;
+                        cq = cf;
+                        sq = up_signs;
                     }
-                    for (int j = 0; j < C; ++j)
-                        S += cq[j];
                     if (S == 0) continue;
                     const uint64_t qb = vbase + (uint64_t)q * L->total;
                     const int npp = rpu_device_normals_per_pulse(dev);
