@@ -102,7 +102,7 @@ static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int 
         /* one vector with at most one non-zero a at j (a compound's transfer or refresh read
          * of one column or row): a times column (row) j of M. Every product of a sum
          * with one non-zero term is the rounded a * m_ij, so this is the GEMM's (and the
-         * double-accumulating loop's) result, up to the sign of zero results */
+         * double-accumulating loop's) result; + 0.0f turns a product -0 into the sums' +0 */
         const int nout = dir == DIR_FWD ? NO : NI, nin = dir == DIR_FWD ? NI : NO;
         int nz = 0, j = -1;
         for (int q = 0; q < nin && nz < 2; ++q)
@@ -110,7 +110,8 @@ static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int 
         if (nz < 2) {
             const float a = nz ? v[j] : 0.0f;
             for (int o = 0; o < nout; ++o)
-                out[o] = nz ? a * (dir == DIR_FWD ? M[(size_t)o * NI + j] : M[(size_t)j * NI + o])
+                out[o] = nz ? a * (dir == DIR_FWD ? M[(size_t)o * NI + j] : M[(size_t)j * NI + o]) +
+                                  0.0f
                             : 0.0f;
             return;
         }
