@@ -62,12 +62,14 @@ static rpu_tile *make_tile(const char *device, const char *sub, int N, rpu_confi
     return t;
 }
 
-/* The device type named by a device-type spelling (constant_step if unknown). */
-static rpu_device_type cfg_type_of(const char *device) {
+/* Whether name spells a pulsed device type, single or compound (not floating_point or
+ * ideal, whose update is the sgemm row); its type into *type. */
+static bool pulsed_type(const char *name, rpu_device_type *type) {
     rpu_config cfg;
     rpu_config_default(&cfg, RPU_KIND_SINGLE);
-    (void)rpu_config_set(&cfg, "device.type", device);
-    return cfg.device.type;
+    if (rpu_config_set(&cfg, "device.type", name) != RPU_OK) return false;
+    *type = cfg.device.type;
+    return *type != RPU_DEVICE_FLOATING_POINT && *type != RPU_DEVICE_IDEAL;
 }
 
 /* Pulse-train length of the first vector under update BL management (spec §3.3):
@@ -119,28 +121,19 @@ int cli_bench_update(int argc, char **argv) {
             json = v;
         }
     }
-    {
-        rpu_config cfg;
-        rpu_config_default(&cfg, RPU_KIND_SINGLE);
-        if (rpu_config_set(&cfg, "device.type", sub) != RPU_OK ||
-            rpu_device_type_is_compound(cfg.device.type) || !strcmp(sub, "floating_point") ||
-            !strcmp(sub, "ideal")) {
-            fprintf(stderr,
-                    "rpusim bench update: --sub '%s': not a pulsed single device type "
-                    "(constant_step, linear_step, soft_bounds, soft_bounds_pmax, exp_step, "
-                    "pow_step, piecewise_step, soft_bounds_reference)\n",
-                    sub);
-            return 2;
-        }
+    rpu_device_type sub_type = RPU_DEVICE_CONSTANT_STEP, dtype = RPU_DEVICE_CONSTANT_STEP;
+    if (!pulsed_type(sub, &sub_type) || rpu_device_type_is_compound(sub_type)) {
+        fprintf(stderr,
+                "rpusim bench update: --sub '%s': not a pulsed single device type "
+                "(constant_step, linear_step, soft_bounds, soft_bounds_pmax, exp_step, "
+                "pow_step, piecewise_step, soft_bounds_reference)\n",
+                sub);
+        return 2;
     }
     const char *devices[2] = {"constant_step", "soft_bounds"};
     int ndev = 2;
     if (device) {
-        /* a pulsed device type (the update of floating_point and ideal is the sgemm row) */
-        rpu_config cfg;
-        rpu_config_default(&cfg, RPU_KIND_SINGLE);
-        if (rpu_config_set(&cfg, "device.type", device) != RPU_OK ||
-            !strcmp(device, "floating_point") || !strcmp(device, "ideal")) {
+        if (!pulsed_type(device, &dtype)) {
             fprintf(stderr,
                     "rpusim bench update: --device '%s': not a pulsed device type (constant_step, "
                     "linear_step, soft_bounds, soft_bounds_pmax, exp_step, pow_step, "
@@ -152,7 +145,7 @@ int cli_bench_update(int argc, char **argv) {
         }
         devices[0] = device;
         ndev = 1;
-        if (rpu_device_type_is_compound(cfg.device.type)) {
+        if (rpu_device_type_is_compound(dtype)) {
             /* and its sub-device alone, for the ratio */
             devices[1] = sub;
             ndev = 2;
@@ -280,7 +273,7 @@ int cli_bench_update(int argc, char **argv) {
         if (jf) fprintf(jf, "%s\"%s\": %.1f", k ? ", " : "", all[k], b);
         rpu_tile_destroy(&t);
     }
-    if (device && rpu_device_type_is_compound(cfg_type_of(device))) {
+    if (device && rpu_device_type_is_compound(dtype)) {
         /* the compound's state: sub-devices, hidden arrays, buffers */
         rpu_tile *t = make_tile(device, sub, 8, RPU_KIND_SINGLE);
         double b = t ? rpu_tile_bytes_per_cell(t) : -1;
