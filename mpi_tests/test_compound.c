@@ -483,17 +483,16 @@ static void test_against_reference(void) {
 /* The fast device of the transfer family takes its pulses through the single-device engine:
  * with transfers off and the fast learning rate equal to the SGD one, its hidden_weights_0
  * equals, float for float, the weights of a single-device tile with the same device state,
- * the same keys and the same updates (chopped and dynamic: one call per vector, as the
- * compound updates them vector by vector), with merged pulses (constant_step) and without. */
+ * the same keys and the same updates (chopped and dynamic too: with no reads, a chunk of
+ * vectors is one engine pass), with merged pulses (constant_step) and without. */
 static void test_fast_device_as_single(void) {
     static const struct {
         const char *type, *extra;
-        int per_vector;
     } cases[] = {
-        {"transfer", "", 0},
-        {"buffered_transfer", "", 0},
-        {"chopped_transfer", "device.in_chop_prob = 0\ndevice.out_chop_prob = 0\n", 1},
-        {"dynamic_transfer", "device.in_chop_prob = 0\ndevice.out_chop_prob = 0\n", 1},
+        {"transfer", ""},
+        {"buffered_transfer", ""},
+        {"chopped_transfer", "device.in_chop_prob = 0\ndevice.out_chop_prob = 0\n"},
+        {"dynamic_transfer", "device.in_chop_prob = 0\ndevice.out_chop_prob = 0\n"},
     };
     static const char *devs[] = {"type = constant_step\ndw_min_std = 0.3\n",
                                  "type = soft_bounds\ndw_min_std = 0.3\n"};
@@ -535,11 +534,7 @@ static void test_fast_device_as_single(void) {
                     tl_fill_uniform(x, n * C, -1, 1, 41, (uint64_t)call);
                     tl_fill_uniform(d, n * R, -0.5f, 0.5f, 42, (uint64_t)call);
                     CHECK_OK(rpu_tile_update(a, x, d, n, 0.02f));
-                    if (cases[k].per_vector)
-                        for (int v = 0; v < n; ++v)
-                            CHECK_OK(rpu_tile_update(s, x + v * C, d + v * R, 1, 0.02f));
-                    else
-                        CHECK_OK(rpu_tile_update(s, x, d, n, 0.02f));
+                    CHECK_OK(rpu_tile_update(s, x, d, n, 0.02f));
                 }
                 const float *h0 = rpu_tile_device_array_by_name(a, "hidden_weights_0");
                 float ws[63];
@@ -550,6 +545,104 @@ static void test_fast_device_as_single(void) {
                 CHECK(memcmp(ws, zero, sizeof ws) != 0, "case %zu: no update", k);
                 rpu_tile_destroy(&a);
                 rpu_tile_destroy(&s);
+            }
+}
+
+/* The chopped types update a chunk of vectors in one pass of the engine, reading A's
+ * columns from snapshots (compound.c, chopped_chunks). Where no pulses merge (soft_bounds;
+ * constant_step per pulse) that is the vector-by-vector update (c->chunked = 0) float for
+ * float: every array and every state item. With merged pulses (constant_step) the read
+ * columns must not merge; with dw_min_std = 0 their values are then the vector-by-vector
+ * ones, so the reads, buffers and C are equal, and A's other cells agree to rounding. */
+static void test_chunked_reads(void) {
+    static const char *types[] = {"chopped_transfer", "dynamic_transfer"};
+    static const struct {
+        const char *dev;
+        int per_pulse, merged;
+    } devs[] = {{"type = soft_bounds\ndw_min_std = 0.3\nwrite_noise_std = 0.2\n", 0, 0},
+                {"type = constant_step\ndw_min_std = 0.3\n", 1, 0},
+                {"type = constant_step\ndw_min_std = 0\n", 0, 1}};
+    static const char *chops[] = {"device.in_chop_random = true\n",
+                                  "device.in_chop_random = false\n"};
+    const int R = 7, C = 9, n = 150; /* chunks of 64, 64, 22 vectors */
+    float x[150 * 9], d[150 * 7];
+    for (int ty = 0; ty < 2; ++ty)
+        for (size_t dv = 0; dv < sizeof devs / sizeof devs[0]; ++dv)
+            for (int ch = 0; ch < 2; ++ch) {
+                char extra[512];
+                snprintf(extra, sizeof extra,
+                         "device.transfer_every = 1\ndevice.in_chop_prob = 0.3\n"
+                         "device.out_chop_prob = 0.2\ndevice.auto_scale = true\n"
+                         "device.fast_lr = 0.5\ndevice.no_self_transfer = false\n"
+                         "device.units_in_mbatch = false\n%s",
+                         chops[ch]);
+                rpu_config cfg;
+                make_config(&cfg, types[ty], 2, devs[dv].dev, extra);
+                rpu_tile *a = make_tile(&cfg, R, C, 5), *b = make_tile(&cfg, R, C, 5);
+                if (!a || !b) {
+                    rpu_tile_destroy(&a);
+                    rpu_tile_destroy(&b);
+                    continue;
+                }
+                CHECK(rpu_update_chunk(R, C) == 64, "chunk %d", rpu_update_chunk(R, C));
+                b->cmp->chunked = 0;
+                a->update_per_pulse = b->update_per_pulse = devs[dv].per_pulse;
+                float w0[63];
+                tl_fill_uniform(w0, R * C, -0.3f, 0.3f, 40, 0);
+                CHECK_OK(rpu_tile_set_weights(a, w0, RPU_WEIGHTS_STORED));
+                CHECK_OK(rpu_tile_set_weights(b, w0, RPU_WEIGHTS_STORED));
+                float c0[63];
+                const float *c1 = rpu_tile_device_array_by_name(a, "hidden_weights_1");
+                if (c1) memcpy(c0, c1, sizeof c0);
+                for (int call = 0; call < 3; ++call) {
+                    tl_fill_uniform(x, n * C, -1, 1, 41, (uint64_t)call);
+                    tl_fill_uniform(d, n * R, -0.5f, 0.5f, 42, (uint64_t)call);
+                    CHECK_OK(rpu_tile_update(a, x, d, n, 0.05f));
+                    CHECK_OK(rpu_tile_update(b, x, d, n, 0.05f));
+                }
+                const char *what = types[ty];
+                CHECK(rpu_tile_device_array_count(a) == rpu_tile_device_array_count(b),
+                      "%s: arrays", what);
+                int differ = 0;
+                for (int q = 0; q < rpu_tile_device_array_count(a); ++q) {
+                    const char *name = NULL;
+                    const float *pa = rpu_tile_device_array(a, q, &name);
+                    const float *pb = rpu_tile_device_array_by_name(b, name);
+                    if (!pa || !pb) continue;
+                    const bool fast = !strcmp(name, "hidden_weights_0");
+                    for (int e = 0; e < R * C; ++e) {
+                        const bool ok = devs[dv].merged && fast
+                                            ? fabsf(pa[e] - pb[e]) <= 1e-5f
+                                            : memcmp(&pa[e], &pb[e], sizeof(float)) == 0;
+                        if (!ok && differ++ < 5)
+                            CHECK(0, "%s, device %zu, choppers %d: %s[%d] %.9g, vector by vector %.9g",
+                                  what, dv, ch, name, e, (double)pa[e], (double)pb[e]);
+                    }
+                }
+                float wa[63], wb[63];
+                CHECK_OK(rpu_tile_get_weights(a, wa, RPU_WEIGHTS_STORED));
+                CHECK_OK(rpu_tile_get_weights(b, wb, RPU_WEIGHTS_STORED));
+                CHECK(memcmp(wa, wb, sizeof wa) == 0, "%s, device %zu: visible weights", what,
+                      dv);
+                rpu_state_item ia[64], ib[64];
+                const int na = rpu_tile_state_items(a, ia, 64), nb = rpu_tile_state_items(b, ib, 64);
+                CHECK(na == nb && na <= 64, "%s: state items %d / %d", what, na, nb);
+                for (int q = 0; q < na && q < nb && q < 64; ++q) {
+                    const size_t sz = ia[q].type == RPU_STATE_F32 ? 4 : 8;
+                    CHECK(ia[q].count == ib[q].count &&
+                              memcmp(ia[q].data, ib[q].data, sz * ia[q].count) == 0,
+                          "%s, device %zu, choppers %d: state item %s differs", what, dv, ch,
+                          ia[q].name);
+                }
+                /* the test must see transfers and chopper flips */
+                CHECK(tl_state_item(a, "transfer_counter", 0) >= 3, "%s: %g sweeps", what,
+                      tl_state_item(a, "transfer_counter", 0));
+                float amax = 0;
+                for (int e = 0; c1 && e < R * C; ++e)
+                    amax = fmaxf(amax, fabsf(c1[e] - c0[e]));
+                CHECK(amax > 0, "%s, device %zu: C never written", what, dv);
+                rpu_tile_destroy(&a);
+                rpu_tile_destroy(&b);
             }
 }
 
@@ -592,6 +685,7 @@ int main(int argc, char **argv) {
     test_random_choice();
     test_against_reference();
     test_fast_device_as_single();
+    test_chunked_reads();
     test_errors();
     return tl_finish();
 }

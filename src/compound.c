@@ -551,6 +551,105 @@ static rpu_status run_events(rpu_tile *t, float lr, int m) {
 
 /* ---------------------------------------------------------------- update */
 
+/* The chopped state a plan pass moves (restored before the fast device's pass). */
+typedef struct {
+    uint64_t transfer_counter, cnext, current_update_idx;
+    uint64_t slices[RPU_MAX_UNIT_CELL_DEVICES];
+    float m_x, m_d, lr_cur;
+} chopped_state;
+
+static void chopped_save(rpu_compound *c, chopped_state *s) {
+    s->transfer_counter = c->transfer_counter, s->cnext = c->cnext;
+    s->current_update_idx = c->current_update_idx;
+    memcpy(s->slices, c->current_slice_indices, sizeof s->slices);
+    s->m_x = c->m_x, s->m_d = c->m_d, s->lr_cur = c->lr_cur;
+    const size_t in = (size_t)c->t_in, out = (size_t)c->t_out;
+    memcpy(c->ev_save, c->in_chopper, in * sizeof(uint64_t));
+    memcpy(c->ev_save + in, c->in_switched, in * sizeof(uint64_t));
+    memcpy(c->ev_save + 2 * in, c->out_chopper, out * sizeof(uint64_t));
+}
+
+static void chopped_restore(rpu_compound *c, const chopped_state *s) {
+    c->transfer_counter = s->transfer_counter, c->cnext = s->cnext;
+    c->current_update_idx = s->current_update_idx;
+    memcpy(c->current_slice_indices, s->slices, sizeof s->slices);
+    c->m_x = s->m_x, c->m_d = s->m_d, c->lr_cur = s->lr_cur;
+    const size_t in = (size_t)c->t_in, out = (size_t)c->t_out;
+    memcpy(c->in_chopper, c->ev_save, in * sizeof(uint64_t));
+    memcpy(c->in_switched, c->ev_save + in, in * sizeof(uint64_t));
+    memcpy(c->out_chopper, c->ev_save + 2 * in, out * sizeof(uint64_t));
+}
+
+/* chopped_transfer / dynamic_transfer (transfer_columns): the n vectors of a call in chunks
+ * of K (rpu_update_chunk). A transfer reads a column of A after every vector; the reads
+ * write only C, and the choppers and the learning rate of every vector depend on no
+ * weight. So for each chunk: (1) a plan pass runs the vectors' bookkeeping and the events
+ * with the reads recorded, not made (compound_buffered.c), and is undone; (2) one pass of
+ * the fast device's engine over the chunk's chopped vectors, each with its own learning
+ * rate, keeps the columns read after each vector (rpu_update_pulses_snap); (3) the replay
+ * runs the bookkeeping and the events again, each read seeing its snapshot. Without merged
+ * pulses this is the vector-by-vector update float for float (test_compound); with them, A's
+ * other columns take the chunk's pulses as a single device's update does. */
+static rpu_status chopped_chunks(rpu_tile *t, const float *x, const float *d, int n, float lr,
+                                 uint64_t base, uint64_t stride, const rpu_pulse_target *tg) {
+    rpu_compound *c = t->cmp;
+    const int R = c->rows, C = c->cols;
+    const int K = rpu_update_chunk(R, C);
+    for (int v0 = 0; v0 < n; v0 += K) {
+        const int kn = n - v0 < K ? n - v0 : K;
+        chopped_state s;
+        chopped_save(c, &s);
+        c->plan = 1;
+        c->n_ev = 0;
+        rpu_status st = RPU_OK;
+        for (int k = 0; k < kn && st == RPU_OK; ++k) {
+            const float *xc, *dc;
+            rpu_compound_chopped_vector(t, x + (size_t)(v0 + k) * C, d + (size_t)(v0 + k) * R, n,
+                                        lr, &c->ev_lr[k], &xc, &dc);
+            memcpy(c->ev_x + (size_t)k * C, xc, sizeof(float) * (size_t)C);
+            memcpy(c->ev_d + (size_t)k * R, dc, sizeof(float) * (size_t)R);
+            c->plan_vec = k;
+            c->current_update_idx++;
+            st = run_events(t, lr, n);
+        }
+        c->plan = 0;
+        chopped_restore(c, &s);
+        RPU_CHECK(st);
+        int ne = 0; /* the read columns, once each */
+        for (int e = 0; e < c->n_ev; ++e) {
+            int seen = 0;
+            for (int q = 0; q < ne && !seen; ++q)
+                seen = c->ev_excl[q] == c->ev_col[e];
+            if (!seen) c->ev_excl[ne++] = c->ev_col[e];
+        }
+        const rpu_read_snap snap = {.n = c->n_ev,
+                                    .vec = c->ev_vec,
+                                    .col = c->ev_col,
+                                    .val = c->ev_snap,
+                                    .n_excl = ne,
+                                    .excl = c->ev_excl};
+        RPU_CHECK(rpu_update_pulses_snap(t, &t->cfg.update, c->granularity,
+                                         base + (uint64_t)v0 * stride, c->ev_x, c->ev_d, kn,
+                                         c->ev_lr, tg, &snap));
+        c->replay = 1;
+        c->ev_next = 0;
+        for (int k = 0; k < kn && st == RPU_OK; ++k) {
+            const float *xc, *dc;
+            float lr_v;
+            rpu_compound_chopped_vector(t, x + (size_t)(v0 + k) * C, d + (size_t)(v0 + k) * R, n,
+                                        lr, &lr_v, &xc, &dc);
+            c->current_update_idx++;
+            st = run_events(t, lr, n);
+        }
+        c->replay = 0;
+        RPU_CHECK(st);
+        if (c->ev_next != c->n_ev)
+            return RPU_FAIL(RPU_ERR_INTERNAL, "chopped update: %d of %d planned reads made",
+                            c->ev_next, c->n_ev);
+    }
+    return RPU_OK;
+}
+
 /* One update call of n vectors, d in engine units (divided by the mapping scales), lr > 0. */
 static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
     rpu_compound *c = t->cmp;
@@ -620,6 +719,11 @@ static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, i
     t->unext += (uint64_t)n * stride;
     const bool chopped =
         c->type == RPU_DEVICE_CHOPPED_TRANSFER || c->type == RPU_DEVICE_DYNAMIC_TRANSFER;
+    if (chopped && c->chunked && cp->transfer_columns) {
+        RPU_CHECK(chopped_chunks(t, x, d, n, lr, base, stride, tg));
+        reduce(t);
+        return RPU_OK;
+    }
     for (int v = 0; v < n;) {
         int e = next_event(t, v, n);
         const float *xv = x + (size_t)v * C, *dv = d + (size_t)v * R;

@@ -75,6 +75,22 @@ rpu_status rpu_compound_buffered_build(rpu_tile *t) {
     }
     c->lr_cur = 1.0f;
     c->count_lr_scale = 1.0f;
+    if (is_chopped(c)) { /* the chunks of compound.c: at most two reads per vector */
+        const size_t K = (size_t)rpu_update_chunk(c->rows, c->cols);
+        c->chunked = 1;
+        c->ev_cap = (int)(2 * K);
+        c->ev_vec = (int *)malloc(sizeof(int) * 2 * K);
+        c->ev_col = (int *)malloc(sizeof(int) * 2 * K);
+        c->ev_excl = (int *)malloc(sizeof(int) * 2 * K);
+        c->ev_snap = (float *)malloc(sizeof(float) * 2 * K * (size_t)c->rows);
+        c->ev_x = (float *)malloc(sizeof(float) * K * (size_t)c->cols);
+        c->ev_d = (float *)malloc(sizeof(float) * K * (size_t)c->rows);
+        c->ev_lr = (float *)malloc(sizeof(float) * K);
+        c->ev_save = (uint64_t *)malloc(sizeof(uint64_t) * (2 * (size_t)c->t_in + (size_t)c->t_out));
+        if (!c->ev_save || !c->ev_vec || !c->ev_col || !c->ev_excl || !c->ev_snap || !c->ev_x || !c->ev_d ||
+            !c->ev_lr)
+            return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a chopped compound's chunks");
+    }
     /* the automatic period of chopped / dynamic (§7.5): transfer_every < 0 */
     if (is_chopped(c) && cp->transfer_every < 0) {
         const rpu_device_state *a = &c->sub[0];
@@ -91,6 +107,14 @@ rpu_status rpu_compound_buffered_build(rpu_tile *t) {
 void rpu_compound_buffered_free(rpu_compound *c) {
     free(c->bblock);
     free(c->bws);
+    free(c->ev_vec);
+    free(c->ev_col);
+    free(c->ev_excl);
+    free(c->ev_snap);
+    free(c->ev_x);
+    free(c->ev_d);
+    free(c->ev_lr);
+    free(c->ev_save);
     free(c->in_chopper);
     free(c->out_chopper);
     free(c->in_switched);
@@ -226,6 +250,37 @@ static float read_scale(const rpu_tile *t, float lr_t) {
     return fabsf(lr_t) / bg;
 }
 
+rpu_status rpu_compound_read_fast(rpu_tile *t, int col, float *v, float *y, int *planned) {
+    rpu_compound *c = t->cmp;
+    *planned = c->plan;
+    if (c->plan) {
+        if (c->n_ev >= c->ev_cap)
+            return RPU_FAIL(RPU_ERR_INTERNAL, "chopped update: more than %d reads in a chunk",
+                            c->ev_cap);
+        c->ev_vec[c->n_ev] = c->plan_vec;
+        c->ev_col[c->n_ev++] = col;
+        return RPU_OK;
+    }
+    memset(v, 0, sizeof(float) * (size_t)c->t_in);
+    v[col] = 1.0f;
+    if (!c->replay) return rpu_compound_read(t, 0, c->read_dir, v, y);
+    if (c->ev_next >= c->n_ev || c->ev_col[c->ev_next] != col)
+        return RPU_FAIL(RPU_ERR_INTERNAL, "chopped update: read %d (column %d) was not planned",
+                        c->ev_next, col);
+    /* A's column as it was after the read's vector: the snapshot swapped in and back */
+    const int R = c->rows, C = c->cols;
+    float *a = c->hidden[0] + col, *snap = c->ev_snap + (size_t)c->ev_next++ * (size_t)R;
+    for (int i = 0; i < R; ++i) {
+        const float w = a[(size_t)i * C];
+        a[(size_t)i * C] = snap[i];
+        snap[i] = w;
+    }
+    const rpu_status st = rpu_compound_read(t, 0, c->read_dir, v, y);
+    for (int i = 0; i < R; ++i)
+        a[(size_t)i * C] = snap[i];
+    return st;
+}
+
 /* c-TTv2 (§7.6): one read of A at col, then the chopper updates and the sweep counter. */
 static rpu_status chopped_read(rpu_tile *t, int col, float lr_t) {
     rpu_compound *c = t->cmp;
@@ -235,13 +290,12 @@ static rpu_status chopped_read(rpu_tile *t, int col, float lr_t) {
     float kappa = read_scale(t, lr_t);
     const float mc = 1.0f - (cp->momentum < 0 ? 0 : (cp->momentum > 1 ? 1 : cp->momentum));
     const float M = (float)cp->transfer_update.desired_bl;
-    memset(v, 0, sizeof(float) * (size_t)in);
-    v[col] = 1.0f;
-    RPU_CHECK(rpu_compound_read(t, 0, c->read_dir, v, y));
+    int planned;
+    RPU_CHECK(rpu_compound_read_fast(t, col, v, y, &planned));
     float *H = c->hbuf[0];
     const uint64_t cin = c->in_chopper[col];
     int any = 0;
-    for (int o = 0; o < out; ++o) {
+    for (int o = 0; !planned && o < out; ++o) {
         const size_t e = buf_index(c, cp, o, col);
         const float val = y[o] * kappa;
         float h = (cp->no_buffer ? 0.0f : H[e]) + (cin != c->out_chopper[o] ? -val : val);
@@ -293,13 +347,12 @@ static rpu_status dynamic_read(rpu_tile *t, int col, float lr_t) {
     }
     const float M = (float)cp->transfer_update.desired_bl;
     const float cap = M * cp->buffer_cap;
-    memset(v, 0, sizeof(float) * (size_t)in);
-    v[col] = 1.0f;
-    RPU_CHECK(rpu_compound_read(t, 0, c->read_dir, v, y));
+    int planned;
+    RPU_CHECK(rpu_compound_read_fast(t, col, v, y, &planned));
     float *H = c->hbuf[0], *Rm = c->running_mean, *Pm = c->past_mean;
     const uint64_t cin = c->in_chopper[col];
     int any = 0;
-    for (int o = 0; o < out; ++o) {
+    for (int o = 0; !planned && o < out; ++o) {
         const size_t e = buf_index(c, cp, o, col);
         float mp = Pm[e];
         if (sw) {

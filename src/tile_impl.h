@@ -258,6 +258,27 @@ rpu_status rpu_update_pulses_one(rpu_tile *t, const rpu_update_params *up, float
                                  const float *x, const float *d, int n, float lr,
                                  const rpu_pulse_target *tg);
 
+/* Column snapshots of an update call (rpu_update_pulses_snap): for e < n, the column col[e]
+ * of the target's weights right after vector vec[e] of the call (vec non-decreasing) into
+ * val[e * R + row]. The excl[0 .. n_excl) columns (at least those of col) never take a
+ * chunk's pulses as one merged step, so that their values between vectors exist. */
+typedef struct {
+    int n;
+    const int *vec, *col;
+    float *val;
+    int n_excl;
+    const int *excl;
+} rpu_read_snap;
+
+/* rpu_update_pulses_one with a learning rate per vector (lrs[k] >= 0, vector k) and the
+ * snapshots snap (or NULL): the same floats as n calls of one vector each where no pulses
+ * merge (see rpu_update_pulses_one); where they merge, the snapshot columns take them as
+ * one vector's call would. */
+rpu_status rpu_update_pulses_snap(rpu_tile *t, const rpu_update_params *up, float g,
+                                  uint64_t base, const float *x, const float *d, int n,
+                                  const float *lrs, const rpu_pulse_target *tg,
+                                  const rpu_read_snap *snap);
+
 /* ---------------------------------------------------------------- tile.c */
 
 /* Draws the construction-time IO values of one set of IO parameters for n outputs from g

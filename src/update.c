@@ -254,6 +254,8 @@ typedef struct {
     const rpu_update_params *up; /* pulse-train parameters */
     float g;                     /* granularity of the pulse trains */
     const rpu_rng *rng;          /* the stream of the draws */
+    const float *lrs;            /* per vector learning rates, or NULL: the call's lr */
+    const rpu_read_snap *snap;   /* column snapshots and unmerged columns, or NULL */
 } call_shape;
 
 /* Phase 1 for vector k of the chunk (x: its C inputs, d: its R gradients of the whole
@@ -450,6 +452,16 @@ static void sparse_row(const rpu_tile *t, engine_ws *e, const call_shape *cs, in
     }
 }
 
+/* Row i (slice index) after vector v of the call: its values in the snapshot columns read
+ * after v (snapshots *ev, ... whose vector is v; *ev advances past them). */
+static inline void take_snapshots(const call_shape *cs, int i, int v, const float *w_row,
+                                  int *ev) {
+    const rpu_read_snap *s = cs->snap;
+    if (!s) return;
+    for (; *ev < s->n && s->vec[*ev] == v; ++*ev)
+        s->val[(size_t)*ev * (size_t)cs->R + (size_t)(cs->r0 + i)] = w_row[s->col[*ev]];
+}
+
 /* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
 static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                const call_shape *cs) {
@@ -458,7 +470,11 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     if (pt != RPU_PULSE_STOCHASTIC_COMPRESSED && pt != RPU_PULSE_STOCHASTIC &&
         pt != RPU_PULSE_MEAN_COUNT && pt != RPU_PULSE_DETERMINISTIC_IMPLICIT)
         return RPU_FAIL(RPU_ERR_INTERNAL, "pulsed engine called with pulse type %d", (int)pt);
-    const int BLmax = call_bl(up, cs->g, lr);
+    int BLmax = call_bl(up, cs->g, lr);
+    for (int k = 0; cs->lrs && k < n; ++k) {
+        const int b = call_bl(up, cs->g, cs->lrs[k]);
+        if (b > BLmax) BLmax = b, lr = cs->lrs[k];
+    }
     if (BLmax > RPU_UPDATE_MAX_BL)
         return RPU_FAIL(RPU_ERR_UNSUPPORTED,
                         "pulse train of %d slots (lr %g / granularity %g) exceeds %d; set "
@@ -479,8 +495,12 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     for (int k0 = 0; k0 < n; k0 += (int)K) {
         const int kn = n - k0 < (int)K ? n - k0 : (int)K;
         for (int k = 0; k < kn; ++k)
-            prepare_vector(t, &e, cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R, lr,
+            prepare_vector(t, &e, cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R,
+                           cs->lrs ? cs->lrs[k0 + k] : lr,
                            cs->base + (uint64_t)(k0 + k) * L->total);
+        int ev0 = 0; /* the chunk's first snapshot */
+        while (cs->snap && ev0 < cs->snap->n && cs->snap->vec[ev0] < k0)
+            ++ev0;
         for (int i = 0; i < Rl; ++i) {
             float *w_row = cs->w + (size_t)i * C;
             float *dev_row =
@@ -498,10 +518,21 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                                     : 0;
                 any += e.S[k];
             }
-            if (!any) continue;
+            int ev = ev0;
+            if (!any) {
+                for (int k = 0; k < kn; ++k)
+                    take_snapshots(cs, i, k0 + k, w_row, &ev);
+                continue;
+            }
             if (merge) {
-                /* a cell's pulses over the chunk as one step where no bound is reachable */
-                const size_t M = rpu_device_row_span_ok(dev, i, dev_row, e.nup, e.ndn, e.mrg);
+                /* a cell's pulses over the chunk as one step where no bound is reachable
+                 * (not the snapshot columns: they are read between vectors) */
+                size_t M = rpu_device_row_span_ok(dev, i, dev_row, e.nup, e.ndn, e.mrg);
+                for (int q = 0; cs->snap && q < cs->snap->n_excl; ++q) {
+                    const int j = cs->snap->excl[q];
+                    M -= e.mrg[j];
+                    e.mrg[j] = 0;
+                }
                 if (M > 0) {
                     const float *xi = NULL;
                     if (npp > 0)
@@ -517,10 +548,12 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                         nl += !e.mrg[j] && (e.nup[j] | e.ndn[j]);
                     }
                     if (nl * 64 <= C) {
-                        for (int k = 0; k < kn; ++k)
+                        for (int k = 0; k < kn; ++k) {
                             if (e.S[k] && nl > 0)
                                 sparse_row(t, &e, cs, i, k, nl, dev_row,
                                            cs->base + (uint64_t)(k0 + k) * L->total, merge);
+                            take_snapshots(cs, i, k0 + k, w_row, &ev);
+                        }
                         continue;
                     }
                     for (int k = 0; k < kn; ++k) {
@@ -537,7 +570,10 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
             }
             for (int k = 0; k < kn; ++k) {
                 const long S = e.S[k];
-                if (S == 0) continue;
+                if (S == 0) {
+                    take_snapshots(cs, i, k0 + k, w_row, &ev);
+                    continue;
+                }
                 const uint8_t *cnt = e.cnt + (size_t)k * C;
                 const int8_t *sg = e.sgn + (size_t)k * C;
                 const uint64_t vbase = cs->base + (uint64_t)(k0 + k) * L->total;
@@ -555,6 +591,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     rpu_device_pulse_row_merged(dev, i, w_row, cnt, e.pas, sg, xi, wn);
                 else
                     rpu_device_pulse_row(dev, i, w_row, cnt, sg, xi, wn);
+                take_snapshots(cs, i, k0 + k, w_row, &ev);
             }
         }
     }
@@ -669,6 +706,32 @@ rpu_status rpu_update_pulses_one(rpu_tile *t, const rpu_update_params *up, float
                      .rng = &t->ustream};
     cs.stride = cs.L.total;
     return pulsed_batch(t, x, d, n, lr, &cs);
+}
+
+rpu_status rpu_update_pulses_snap(rpu_tile *t, const rpu_update_params *up, float g,
+                                  uint64_t base, const float *x, const float *d, int n,
+                                  const float *lrs, const rpu_pulse_target *tg,
+                                  const rpu_read_snap *snap) {
+    if (n <= 0) return RPU_OK;
+    for (int e = 1; snap && e < snap->n; ++e)
+        if (snap->vec[e] < snap->vec[e - 1])
+            return RPU_FAIL(RPU_ERR_INTERNAL, "update snapshots out of vector order");
+    const int C = t->p.in_size, R = t->p.out_size;
+    call_shape cs = {.C = C,
+                     .R = R,
+                     .Rl = R,
+                     .r0 = 0,
+                     .w = tg->w,
+                     .dev = tg->dev,
+                     .L = rpu_update_layout_for(R, C),
+                     .base = base,
+                     .up = up,
+                     .g = g,
+                     .rng = &t->ustream,
+                     .lrs = lrs,
+                     .snap = snap};
+    cs.stride = cs.L.total;
+    return pulsed_batch(t, x, d, n, 0.0f, &cs);
 }
 
 bool rpu_tile_update_row_splittable(const rpu_tile *t) {
