@@ -724,6 +724,11 @@ static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, i
         reduce(t);
         return RPU_OK;
     }
+    /* targets whose pulses merge take them target by target through the single-device
+     * engine; otherwise one pass makes the pulse trains once for all (the same floats) */
+    bool merges = !t->update_per_pulse || c->targets_apart;
+    for (int q = 0; q < ntg; ++q)
+        merges = merges && (rpu_device_merges_pulses(tg[q].dev) || c->targets_apart);
     for (int v = 0; v < n;) {
         int e = next_event(t, v, n);
         const float *xv = x + (size_t)v * C, *dv = d + (size_t)v * R;
@@ -732,9 +737,11 @@ static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, i
             e = v + 1;
             rpu_compound_chopped_vector(t, xv, dv, n, lr, &lr_v, &xv, &dv);
         }
-        if (ntg == 1 && policy == RPU_POLICY_ALL) /* the transfer family: as a single device */
-            RPU_CHECK(rpu_update_pulses_one(t, &cfg->update, c->granularity,
-                                            base + (uint64_t)v * stride, xv, dv, e - v, lr_v, tg));
+        if (policy == RPU_POLICY_ALL && (ntg == 1 || merges)) /* each as a single device */
+            for (int q = 0; q < ntg; ++q)
+                RPU_CHECK(rpu_update_pulses_target(t, &cfg->update, c->granularity,
+                                                   base + (uint64_t)v * stride, stride, q, xv, dv,
+                                                   e - v, lr_v, &tg[q]));
         else
             RPU_CHECK(rpu_update_pulses(t, &cfg->update, c->granularity, &t->ustream,
                                         base + (uint64_t)v * stride, stride, xv, dv, e - v, lr_v,

@@ -69,6 +69,7 @@ typedef struct rpu_compound {
      * choppers; the fast device's pass takes the read columns' snapshots (ev_snap
      * [ev_cap][rows]); the replay (replay = 1) reads A's column from snapshot ev_next */
     int chunked; /* 1 (default): so; 0: vector by vector (the reference, tests) */
+    int targets_apart; /* tests: policy-all targets one by one also where nothing merges */
     int plan, replay, plan_vec, n_ev, ev_next, ev_cap;
     int *ev_vec, *ev_col, *ev_excl;
     float *ev_snap, *ev_x, *ev_d, *ev_lr; /* and the chunk's chopped vectors, lrs */

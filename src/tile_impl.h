@@ -258,6 +258,15 @@ rpu_status rpu_update_pulses_one(rpu_tile *t, const rpu_update_params *up, float
                                  const float *x, const float *d, int n, float lr,
                                  const rpu_pulse_target *tg);
 
+/* rpu_update_pulses_one for target q (sign_mode 0) of a compound whose every vector updates
+ * every target: the pulse trains of vector k from the range base + k * stride (as
+ * rpu_update_pulses), target q's device noise from its part q * L.total of that range, and
+ * merged pulses as rpu_update_pulses_one (per pulse: the same floats as rpu_update_pulses
+ * with all targets, since targets do not interact). stride >= (q + 1) L.total. */
+rpu_status rpu_update_pulses_target(rpu_tile *t, const rpu_update_params *up, float g,
+                                    uint64_t base, uint64_t stride, int q, const float *x,
+                                    const float *d, int n, float lr, const rpu_pulse_target *tg);
+
 /* Column snapshots of an update call (rpu_update_pulses_snap): for e < n, the column col[e]
  * of the target's weights right after vector vec[e] of the call (vec non-decreasing) into
  * val[e * R + row]. The excl[0 .. n_excl) columns (at least those of col) never take a

@@ -251,6 +251,9 @@ typedef struct {
     rpu_update_layout L;
     uint64_t base;               /* first block of the call */
     uint64_t stride;             /* blocks per vector (L.total for a single device) */
+    uint64_t qoff;               /* the device noise's offset in a vector's range (0; target q
+                                    of a compound: q * L.total) */
+    int sign_mode;               /* 0: every coincidence; +1 / -1: one_sided routing */
     const rpu_update_params *up; /* pulse-train parameters */
     float g;                     /* granularity of the pulse trains */
     const rpu_rng *rng;          /* the stream of the draws */
@@ -410,6 +413,28 @@ static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *
     return S;
 }
 
+/* row_counts for a target that takes one sign only (cs->sign_mode +1: the coincidences of
+ * sign > 0, -1: of sign < 0), all applied as steps up (one_sided routing, compound spec
+ * §4.3); with merge, adds them to the row's pulses up. */
+static long routed_counts(const rpu_tile *t, engine_ws *e, const call_shape *cs, int k, int i,
+                          bool merge) {
+    const int C = cs->C;
+    uint8_t *cnt = e->cnt + (size_t)k * C;
+    int8_t *sg = e->sgn + (size_t)k * C;
+    if (row_counts(t, e, cs, k, i, cnt, sg, NULL, NULL) == 0) return 0;
+    const int8_t want = cs->sign_mode > 0 ? 1 : -1;
+    unsigned sum = 0;
+    for (int j = 0; j < C; ++j) { /* simple loops that vectorise */
+        cnt[j] = (uint8_t)(cnt[j] & (uint8_t)-(sg[j] == want));
+        sg[j] = -1;
+        sum += cnt[j];
+    }
+    if (merge)
+        for (int j = 0; j < C; ++j)
+            e->nup[j] = (uint16_t)(e->nup[j] + cnt[j]);
+    return (long)sum;
+}
+
 /* Vector k's pulses of the few cells e->lst[0 .. nl) of row i (in column order; the row's
  * other cells have no pulses left), cell by cell through the device's reference functions:
  * the same floats and normals as the row kernel (pass by pass in column order). */
@@ -497,7 +522,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
         for (int k = 0; k < kn; ++k)
             prepare_vector(t, &e, cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R,
                            cs->lrs ? cs->lrs[k0 + k] : lr,
-                           cs->base + (uint64_t)(k0 + k) * L->total);
+                           cs->base + (uint64_t)(k0 + k) * cs->stride);
         int ev0 = 0; /* the chunk's first snapshot */
         while (cs->snap && ev0 < cs->snap->n && cs->snap->vec[ev0] < k0)
             ++ev0;
@@ -512,10 +537,14 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 memset(e.ndn, 0, sizeof(uint16_t) * (size_t)C);
             }
             for (int k = 0; k < kn; ++k) {
-                e.S[k] = e.vi[k].BL ? row_counts(t, &e, cs, k, i, e.cnt + (size_t)k * C,
-                                                 e.sgn + (size_t)k * C, merge ? e.nup : NULL,
-                                                 merge ? e.ndn : NULL)
-                                    : 0;
+                if (cs->sign_mode) {
+                    e.S[k] = e.vi[k].BL ? routed_counts(t, &e, cs, k, i, merge) : 0;
+                } else {
+                    e.S[k] = e.vi[k].BL ? row_counts(t, &e, cs, k, i, e.cnt + (size_t)k * C,
+                                                     e.sgn + (size_t)k * C, merge ? e.nup : NULL,
+                                                     merge ? e.ndn : NULL)
+                                        : 0;
+                }
                 any += e.S[k];
             }
             int ev = ev0;
@@ -537,7 +566,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     const float *xi = NULL;
                     if (npp > 0)
                         xi = values_at(&t->ustream,
-                                       cs->base + (uint64_t)k0 * L->total + L->span +
+                                       cs->base + (uint64_t)k0 * cs->stride + cs->qoff + L->span +
                                            row * L->row_write,
                                        0, M * (size_t)npp, e.xi, 1);
                     rpu_device_row_span(dev, i, dev_row, e.nup, e.ndn, e.mrg, xi);
@@ -551,7 +580,8 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                         for (int k = 0; k < kn; ++k) {
                             if (e.S[k] && nl > 0)
                                 sparse_row(t, &e, cs, i, k, nl, dev_row,
-                                           cs->base + (uint64_t)(k0 + k) * L->total, merge);
+                                           cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff,
+                                           merge);
                             take_snapshots(cs, i, k0 + k, w_row, &ev);
                         }
                         continue;
@@ -576,7 +606,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 }
                 const uint8_t *cnt = e.cnt + (size_t)k * C;
                 const int8_t *sg = e.sgn + (size_t)k * C;
-                const uint64_t vbase = cs->base + (uint64_t)(k0 + k) * L->total;
+                const uint64_t vbase = cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff;
                 const size_t P =
                     merge ? rpu_device_row_passes(dev, i, dev_row, cnt, sg, e.pas) : (size_t)S;
                 const float *xi = NULL;
@@ -688,9 +718,9 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
     return RPU_OK;
 }
 
-rpu_status rpu_update_pulses_one(rpu_tile *t, const rpu_update_params *up, float g, uint64_t base,
-                                 const float *x, const float *d, int n, float lr,
-                                 const rpu_pulse_target *tg) {
+rpu_status rpu_update_pulses_target(rpu_tile *t, const rpu_update_params *up, float g,
+                                    uint64_t base, uint64_t stride, int q, const float *x,
+                                    const float *d, int n, float lr, const rpu_pulse_target *tg) {
     if (n <= 0 || lr == 0) return RPU_OK;
     const int C = t->p.in_size, R = t->p.out_size;
     call_shape cs = {.C = C,
@@ -701,11 +731,23 @@ rpu_status rpu_update_pulses_one(rpu_tile *t, const rpu_update_params *up, float
                      .dev = tg->dev,
                      .L = rpu_update_layout_for(R, C),
                      .base = base,
+                     .stride = stride,
                      .up = up,
                      .g = g,
                      .rng = &t->ustream};
-    cs.stride = cs.L.total;
+    cs.qoff = (uint64_t)q * cs.L.total;
+    cs.sign_mode = tg->sign_mode;
+    if (stride < cs.qoff + cs.L.total)
+        return RPU_FAIL(RPU_ERR_INTERNAL, "update target %d outside a vector's %llu blocks", q,
+                        (unsigned long long)stride);
     return pulsed_batch(t, x, d, n, lr, &cs);
+}
+
+rpu_status rpu_update_pulses_one(rpu_tile *t, const rpu_update_params *up, float g, uint64_t base,
+                                 const float *x, const float *d, int n, float lr,
+                                 const rpu_pulse_target *tg) {
+    const rpu_update_layout L = rpu_update_layout_for(t->p.out_size, t->p.in_size);
+    return rpu_update_pulses_target(t, up, g, base, L.total, 0, x, d, n, lr, tg);
 }
 
 rpu_status rpu_update_pulses_snap(rpu_tile *t, const rpu_update_params *up, float g,
