@@ -33,8 +33,8 @@ static void set_device(rpu_config *c, const char *type) {
 /* The engine against the reference on two tiles with the same keys: two calls of n
  * vectors (one of them zero), weights U(-wr, wr); per_pulse selects the per-pulse mode
  * (t->update_per_pulse) on both. */
-static void engine_case_w(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
-                          const char *label, float wr, int per_pulse, int hot) {
+static void engine_case_ws(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
+                           const char *label, float wr, int per_pulse, int hot, int sparse) {
     rpu_tile *a = make(c, out, in, seed, 1), *b = make(c, out, in, seed, 1);
     if (!a || !b) return;
     a->update_per_pulse = b->update_per_pulse = per_pulse;
@@ -50,6 +50,14 @@ static void engine_case_w(const rpu_config *c, int out, int in, int n, float lr,
         tl_fill_uniform(x, n * in, -1, 1, seed + (uint64_t)call, 2);
         tl_fill_uniform(d, n * out, -0.05f, 0.05f, seed + (uint64_t)call, 3);
         if (n > 1) memset(x + in, 0, sizeof(float) * (size_t)in); /* a zero vector */
+        /* sparse > 0: about one element in `sparse` of x and of d non-zero, so that the
+         * engine draws only their pulse trains (vector 0 stays dense) */
+        for (int v = 1; sparse > 0 && v < n; ++v) {
+            for (int j = 0; j < in; ++j)
+                if ((j + v) % sparse != 0) x[(size_t)v * in + j] = 0;
+            for (int i = 0; i < out; ++i)
+                if ((i + 2 * v) % sparse != 0) d[(size_t)v * out + i] = 0;
+        }
         CHECK_OK(rpu_tile_update(a, x, d, n, lr));
         CHECK(ref_update(b, x, d, n, lr) == 0, "%s: reference ran", label);
     }
@@ -70,6 +78,11 @@ static void engine_case_w(const rpu_config *c, int out, int in, int n, float lr,
         CHECK(memcmp(pa, pb, sizeof(float) * out * in) == 0, "%s: persistent weights equal", label);
     free(w), free(x), free(d), free(wa), free(wb);
     rpu_tile_destroy(&a), rpu_tile_destroy(&b);
+}
+
+static void engine_case_w(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
+                          const char *label, float wr, int per_pulse, int hot) {
+    engine_case_ws(c, out, in, n, lr, seed, label, wr, per_pulse, hot, 0);
 }
 
 static void engine_case(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
@@ -114,6 +127,24 @@ static void test_engine_vs_reference(void) {
             engine_case(&c, out, in, n, 0.05f + 0.3f * (float)(shape % 3), 300 + (uint64_t)shape,
                         label);
         }
+    /* sparse x and d (one element in 12 non-zero): only their pulse trains are drawn, at
+     * the same addresses as the dense draw; one and two mask words */
+    static const char *sparse_devices[] = {"constant_step", "soft_bounds", "exp_step"};
+    for (size_t dv = 0; dv < 3; ++dv)
+        for (int pt = 0; pt < 2; ++pt)
+            for (int bl = 0; bl < 2; ++bl) {
+                rpu_config cs;
+                rpu_config_default(&cs, RPU_KIND_SINGLE);
+                set_device(&cs, sparse_devices[dv]);
+                CHECK_OK(rpu_config_set(&cs, "update.pulse_type",
+                                        pt ? "stochastic" : "stochastic_compressed"));
+                if (bl) cs.update.desired_bl = 100;
+                char label[128];
+                snprintf(label, sizeof label, "sparse %s/%s/BL %d", sparse_devices[dv],
+                         pt ? "stochastic" : "compressed", bl ? 100 : 31);
+                engine_case_ws(&cs, 26, 41, 6, 0.3f, 500 + dv * 4 + (uint64_t)(pt * 2 + bl), label,
+                               0.3f, 0, 0, 12);
+            }
     /* long pulse trains (two mask words), no BL management */
     rpu_config c;
     rpu_config_default(&c, RPU_KIND_SINGLE);

@@ -718,10 +718,10 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
     return RPU_OK;
 }
 
-rpu_status rpu_update_pulses_target(rpu_tile *t, const rpu_update_params *up, float g,
-                                    uint64_t base, uint64_t stride, int q, const float *x,
-                                    const float *d, int n, float lr, const rpu_pulse_target *tg) {
-    if (n <= 0 || lr == 0) return RPU_OK;
+/* The whole-tile call shape of compound target tg (number q) at base, stride blocks per
+ * vector (0: L.total). */
+static call_shape target_shape(rpu_tile *t, const rpu_update_params *up, float g, uint64_t base,
+                               uint64_t stride, int q, const rpu_pulse_target *tg) {
     const int C = t->p.in_size, R = t->p.out_size;
     call_shape cs = {.C = C,
                      .R = R,
@@ -734,20 +734,28 @@ rpu_status rpu_update_pulses_target(rpu_tile *t, const rpu_update_params *up, fl
                      .stride = stride,
                      .up = up,
                      .g = g,
-                     .rng = &t->ustream};
+                     .rng = &t->ustream,
+                     .sign_mode = tg->sign_mode};
+    if (cs.stride == 0) cs.stride = cs.L.total;
     cs.qoff = (uint64_t)q * cs.L.total;
-    cs.sign_mode = tg->sign_mode;
-    if (stride < cs.qoff + cs.L.total)
+    return cs;
+}
+
+rpu_status rpu_update_pulses_target(rpu_tile *t, const rpu_update_params *up, float g,
+                                    uint64_t base, uint64_t stride, int q, const float *x,
+                                    const float *d, int n, float lr, const rpu_pulse_target *tg) {
+    if (n <= 0 || lr == 0) return RPU_OK;
+    const call_shape cs = target_shape(t, up, g, base, stride, q, tg);
+    if (cs.stride < cs.qoff + cs.L.total)
         return RPU_FAIL(RPU_ERR_INTERNAL, "update target %d outside a vector's %llu blocks", q,
-                        (unsigned long long)stride);
+                        (unsigned long long)cs.stride);
     return pulsed_batch(t, x, d, n, lr, &cs);
 }
 
 rpu_status rpu_update_pulses_one(rpu_tile *t, const rpu_update_params *up, float g, uint64_t base,
                                  const float *x, const float *d, int n, float lr,
                                  const rpu_pulse_target *tg) {
-    const rpu_update_layout L = rpu_update_layout_for(t->p.out_size, t->p.in_size);
-    return rpu_update_pulses_target(t, up, g, base, L.total, 0, x, d, n, lr, tg);
+    return rpu_update_pulses_target(t, up, g, base, 0, 0, x, d, n, lr, tg);
 }
 
 rpu_status rpu_update_pulses_snap(rpu_tile *t, const rpu_update_params *up, float g,
@@ -758,21 +766,9 @@ rpu_status rpu_update_pulses_snap(rpu_tile *t, const rpu_update_params *up, floa
     for (int e = 1; snap && e < snap->n; ++e)
         if (snap->vec[e] < snap->vec[e - 1])
             return RPU_FAIL(RPU_ERR_INTERNAL, "update snapshots out of vector order");
-    const int C = t->p.in_size, R = t->p.out_size;
-    call_shape cs = {.C = C,
-                     .R = R,
-                     .Rl = R,
-                     .r0 = 0,
-                     .w = tg->w,
-                     .dev = tg->dev,
-                     .L = rpu_update_layout_for(R, C),
-                     .base = base,
-                     .up = up,
-                     .g = g,
-                     .rng = &t->ustream,
-                     .lrs = lrs,
-                     .snap = snap};
-    cs.stride = cs.L.total;
+    call_shape cs = target_shape(t, up, g, base, 0, 0, tg);
+    cs.lrs = lrs;
+    cs.snap = snap;
     return pulsed_batch(t, x, d, n, 0.0f, &cs);
 }
 
