@@ -485,6 +485,53 @@ static void test_against_reference(void) {
     }
 }
 
+/* One non-zero input per vector on 130 columns (the shape of a transfer write: every row's
+ * pulses on one cell): the engine gives the reference's floats, for the targets of one
+ * shared pass and target by target. */
+static void test_one_hot_against_reference(void) {
+    static const char *types[] = {"vector", "one_sided"};
+    enum { R = 6, C = 130, N = 6 };
+    static float x[N * C], d[N * R];
+    for (int ty = 0; ty < 2; ++ty)
+        for (int apart = 0; apart < 2; ++apart) {
+            rpu_config c;
+            make_config(&c, types[ty], ty ? 1 : 2, "type = soft_bounds\n", NULL);
+            rpu_tile *a = make_tile(&c, R, C, 9), *b = make_tile(&c, R, C, 9);
+            if (!a || !b) {
+                rpu_tile_destroy(&a);
+                rpu_tile_destroy(&b);
+                continue;
+            }
+            a->update_per_pulse = b->update_per_pulse = 1;
+            a->cmp->targets_apart = apart;
+            for (int call = 0; call < 2; ++call) {
+                memset(x, 0, sizeof x);
+                for (int v = 0; v < N; ++v)
+                    x[v * C + (17 * v + 5 * call) % C] = 0.4f + 0.1f * (float)v;
+                tl_fill_uniform(d, N * R, -0.5f, 0.5f, 33, (uint64_t)call);
+                CHECK_OK(rpu_tile_update(a, x, d, N, 0.05f));
+                CHECK(ref_compound_update(b, x, d, N, 0.05f) == 0, "reference refused %s",
+                      types[ty]);
+            }
+            for (int q = 0; q < rpu_tile_device_array_count(a); ++q) {
+                const char *name;
+                const float *pa = rpu_tile_device_array(a, q, &name);
+                const float *pb = rpu_tile_device_array(b, q, NULL);
+                CHECK(memcmp(pa, pb, sizeof(float) * R * C) == 0,
+                      "one-hot %s (targets apart %d): array %s differs from the reference",
+                      types[ty], apart, name);
+            }
+            const float *h0 = rpu_tile_device_array_by_name(a, "hidden_weights_0");
+            const float *h1 = rpu_tile_device_array_by_name(a, "hidden_weights_1");
+            int moved = 0;
+            for (int e = 0; h0 && h1 && e < R * C; ++e)
+                moved += h0[e] != 0 || h1[e] != 0;
+            CHECK(moved > 0, "one-hot %s: no update", types[ty]);
+            rpu_tile_destroy(&a);
+            rpu_tile_destroy(&b);
+        }
+}
+
 /* The fast device of the transfer family takes its pulses through the single-device engine:
  * with transfers off and the fast learning rate equal to the SGD one, its hidden_weights_0
  * equals, float for float, the weights of a single-device tile with the same device state,
@@ -691,6 +738,7 @@ int main(int argc, char **argv) {
     test_against_reference();
     test_fast_device_as_single();
     test_chunked_reads();
+    test_one_hot_against_reference();
     test_errors();
     return tl_finish();
 }

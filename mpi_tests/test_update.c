@@ -34,7 +34,8 @@ static void set_device(rpu_config *c, const char *type) {
  * vectors (one of them zero), weights U(-wr, wr); per_pulse selects the per-pulse mode
  * (t->update_per_pulse) on both. */
 static void engine_case_ws(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
-                           const char *label, float wr, int per_pulse, int hot, int sparse) {
+                           const char *label, float wr, int per_pulse, int hot, int xsparse,
+                           int dsparse) {
     rpu_tile *a = make(c, out, in, seed, 1), *b = make(c, out, in, seed, 1);
     if (!a || !b) return;
     a->update_per_pulse = b->update_per_pulse = per_pulse;
@@ -50,13 +51,13 @@ static void engine_case_ws(const rpu_config *c, int out, int in, int n, float lr
         tl_fill_uniform(x, n * in, -1, 1, seed + (uint64_t)call, 2);
         tl_fill_uniform(d, n * out, -0.05f, 0.05f, seed + (uint64_t)call, 3);
         if (n > 1) memset(x + in, 0, sizeof(float) * (size_t)in); /* a zero vector */
-        /* sparse > 0: about one element in `sparse` of x and of d non-zero, so that the
-         * engine draws only their pulse trains (vector 0 stays dense) */
-        for (int v = 1; sparse > 0 && v < n; ++v) {
-            for (int j = 0; j < in; ++j)
-                if ((j + v) % sparse != 0) x[(size_t)v * in + j] = 0;
-            for (int i = 0; i < out; ++i)
-                if ((i + 2 * v) % sparse != 0) d[(size_t)v * out + i] = 0;
+        /* xsparse, dsparse > 0: about one element in xsparse of x and one in dsparse of d
+         * non-zero (vector 0 stays dense) */
+        for (int v = 1; v < n; ++v) {
+            for (int j = 0; xsparse > 0 && j < in; ++j)
+                if ((j + v) % xsparse != 0) x[(size_t)v * in + j] = 0;
+            for (int i = 0; dsparse > 0 && i < out; ++i)
+                if ((i + 2 * v) % dsparse != 0) d[(size_t)v * out + i] = 0;
         }
         CHECK_OK(rpu_tile_update(a, x, d, n, lr));
         CHECK(ref_update(b, x, d, n, lr) == 0, "%s: reference ran", label);
@@ -82,7 +83,7 @@ static void engine_case_ws(const rpu_config *c, int out, int in, int n, float lr
 
 static void engine_case_w(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
                           const char *label, float wr, int per_pulse, int hot) {
-    engine_case_ws(c, out, in, n, lr, seed, label, wr, per_pulse, hot, 0);
+    engine_case_ws(c, out, in, n, lr, seed, label, wr, per_pulse, hot, 0, 0);
 }
 
 static void engine_case(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
@@ -143,8 +144,21 @@ static void test_engine_vs_reference(void) {
                 snprintf(label, sizeof label, "sparse %s/%s/BL %d", sparse_devices[dv],
                          pt ? "stochastic" : "compressed", bl ? 100 : 31);
                 engine_case_ws(&cs, 26, 41, 6, 0.3f, 500 + dv * 4 + (uint64_t)(pt * 2 + bl), label,
-                               0.3f, 0, 0, 12);
+                               0.3f, 0, 0, 12, 12);
             }
+    /* one non-zero input per vector on 130 columns (every row's pulses on one cell, as in a
+     * transfer write) */
+    static const char *hot_devices[] = {"constant_step", "soft_bounds", "exp_step"};
+    for (size_t dv = 0; dv < 3; ++dv) {
+        rpu_config ch;
+        rpu_config_default(&ch, RPU_KIND_SINGLE);
+        set_device(&ch, hot_devices[dv]);
+        char label[128];
+        snprintf(label, sizeof label, "one-hot x, %s", hot_devices[dv]);
+        engine_case_ws(&ch, 20, 130, 6, 1.0f, 520 + dv, label, 0.3f, 0, 0, 130, 0);
+        if (dv == 0) engine_case_ws(&ch, 20, 130, 6, 1.0f, 523, "one-hot x, per pulse", 0.3f, 1,
+                                    0, 130, 0);
+    }
     /* long pulse trains (two mask words), no BL management */
     rpu_config c;
     rpu_config_default(&c, RPU_KIND_SINGLE);
