@@ -614,8 +614,13 @@ static void test_chunked_reads(void) {
     } devs[] = {{"type = soft_bounds\ndw_min_std = 0.3\nwrite_noise_std = 0.2\n", 0, 0},
                 {"type = constant_step\ndw_min_std = 0.3\n", 1, 0},
                 {"type = constant_step\ndw_min_std = 0\n", 0, 1}};
+    /* the second: buffers that keep their remainders and reads scaled by each vector's
+     * pulse-count lr, so that every read's value (not only its sign) matters */
     static const char *chops[] = {"device.in_chop_random = true\n",
-                                  "device.in_chop_random = false\n"};
+                                  "device.in_chop_random = false\n"
+                                  "device.correct_gradient_magnitudes = true\n"
+                                  "device.forget_buffer = false\n"
+                                  "device.buffer_granularity = 1000\n"};
     const int R = 7, C = 9, n = 150; /* chunks of 64, 64, 22 vectors */
     float x[150 * 9], d[150 * 7];
     for (int ty = 0; ty < 2; ++ty)
@@ -693,6 +698,14 @@ static void test_chunked_reads(void) {
                 for (int e = 0; c1 && e < R * C; ++e)
                     amax = fmaxf(amax, fabsf(c1[e] - c0[e]));
                 CHECK(amax > 0, "%s, device %zu: C never written", what, dv);
+                if (ch == 1) { /* remainders kept in the buffer */
+                    const float *hb = rpu_tile_device_array_by_name(
+                        a, ty ? "buffered_FP_weight" : "buffered_FP_weight_0");
+                    int kept = 0;
+                    for (int e = 0; hb && e < R * C; ++e)
+                        kept += hb[e] != 0 && hb[e] != truncf(hb[e]);
+                    CHECK(kept > 0, "%s, device %zu: no buffer remainders", what, dv);
+                }
                 rpu_tile_destroy(&a);
                 rpu_tile_destroy(&b);
             }

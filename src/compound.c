@@ -551,33 +551,30 @@ static rpu_status run_events(rpu_tile *t, float lr, int m) {
 
 /* ---------------------------------------------------------------- update */
 
-/* The chopped state a plan pass moves (restored before the fast device's pass). */
-typedef struct {
-    uint64_t transfer_counter, cnext, current_update_idx;
-    uint64_t slices[RPU_MAX_UNIT_CELL_DEVICES];
-    float m_x, m_d, lr_cur;
-} chopped_state;
-
-static void chopped_save(rpu_compound *c, chopped_state *s) {
-    s->transfer_counter = c->transfer_counter, s->cnext = c->cnext;
-    s->current_update_idx = c->current_update_idx;
-    memcpy(s->slices, c->current_slice_indices, sizeof s->slices);
-    s->m_x = c->m_x, s->m_d = c->m_d, s->lr_cur = c->lr_cur;
-    const size_t in = (size_t)c->t_in, out = (size_t)c->t_out;
-    memcpy(c->ev_save, c->in_chopper, in * sizeof(uint64_t));
-    memcpy(c->ev_save + in, c->in_switched, in * sizeof(uint64_t));
-    memcpy(c->ev_save + 2 * in, c->out_chopper, out * sizeof(uint64_t));
-}
-
-static void chopped_restore(rpu_compound *c, const chopped_state *s) {
-    c->transfer_counter = s->transfer_counter, c->cnext = s->cnext;
-    c->current_update_idx = s->current_update_idx;
-    memcpy(c->current_slice_indices, s->slices, sizeof s->slices);
-    c->m_x = s->m_x, c->m_d = s->m_d, c->lr_cur = s->lr_cur;
-    const size_t in = (size_t)c->t_in, out = (size_t)c->t_out;
-    memcpy(c->in_chopper, c->ev_save, in * sizeof(uint64_t));
-    memcpy(c->in_switched, c->ev_save + in, in * sizeof(uint64_t));
-    memcpy(c->out_chopper, c->ev_save + 2 * in, out * sizeof(uint64_t));
+/* What a plan pass moves and then undoes: the counters, the compound stream's position,
+ * the read pointers and the choppers; save: into c->ev_save, else back from it. (The
+ * auto-scale values and the pulse-count lr are not undone: the replay does not recompute
+ * them, see chopped_chunks.) */
+static void chopped_keep(rpu_compound *c, bool save) {
+    const size_t in = (size_t)c->t_in * sizeof(uint64_t), out = (size_t)c->t_out * sizeof(uint64_t);
+    const struct {
+        void *live;
+        size_t bytes;
+    } f[] = {{&c->transfer_counter, sizeof c->transfer_counter},
+             {&c->cnext, sizeof c->cnext},
+             {&c->current_update_idx, sizeof c->current_update_idx},
+             {c->current_slice_indices, sizeof c->current_slice_indices},
+             {c->in_chopper, in},
+             {c->in_switched, in},
+             {c->out_chopper, out}};
+    unsigned char *kept = (unsigned char *)c->ev_save;
+    for (size_t q = 0; q < sizeof f / sizeof f[0]; ++q) {
+        if (save)
+            memcpy(kept, f[q].live, f[q].bytes);
+        else
+            memcpy(f[q].live, kept, f[q].bytes);
+        kept += f[q].bytes;
+    }
 }
 
 /* chopped_transfer / dynamic_transfer (transfer_columns): the n vectors of a call in chunks
@@ -587,7 +584,8 @@ static void chopped_restore(rpu_compound *c, const chopped_state *s) {
  * with the reads recorded, not made (compound_buffered.c), and is undone; (2) one pass of
  * the fast device's engine over the chunk's chopped vectors, each with its own learning
  * rate, keeps the columns read after each vector (rpu_update_pulses_snap); (3) the replay
- * runs the bookkeeping and the events again, each read seeing its snapshot. Without merged
+ * runs the events again, each read seeing its snapshot and its vector's pulse-count lr
+ * (the auto-scale values stay where the plan left them). Without merged
  * pulses this is the vector-by-vector update float for float (test_compound); with them, A's
  * other columns take the chunk's pulses as a single device's update does. */
 static rpu_status chopped_chunks(rpu_tile *t, const float *x, const float *d, int n, float lr,
@@ -597,8 +595,7 @@ static rpu_status chopped_chunks(rpu_tile *t, const float *x, const float *d, in
     const int K = rpu_update_chunk(R, C);
     for (int v0 = 0; v0 < n; v0 += K) {
         const int kn = n - v0 < K ? n - v0 : K;
-        chopped_state s;
-        chopped_save(c, &s);
+        chopped_keep(c, true);
         c->plan = 1;
         c->n_ev = 0;
         rpu_status st = RPU_OK;
@@ -613,7 +610,7 @@ static rpu_status chopped_chunks(rpu_tile *t, const float *x, const float *d, in
             st = run_events(t, lr, n);
         }
         c->plan = 0;
-        chopped_restore(c, &s);
+        chopped_keep(c, false);
         RPU_CHECK(st);
         int ne = 0; /* the read columns, once each */
         for (int e = 0; e < c->n_ev; ++e) {
@@ -634,10 +631,7 @@ static rpu_status chopped_chunks(rpu_tile *t, const float *x, const float *d, in
         c->replay = 1;
         c->ev_next = 0;
         for (int k = 0; k < kn && st == RPU_OK; ++k) {
-            const float *xc, *dc;
-            float lr_v;
-            rpu_compound_chopped_vector(t, x + (size_t)(v0 + k) * C, d + (size_t)(v0 + k) * R, n,
-                                        lr, &lr_v, &xc, &dc);
+            c->lr_cur = c->ev_lr[k]; /* what rpu_compound_chopped_vector set for vector k */
             c->current_update_idx++;
             st = run_events(t, lr, n);
         }
@@ -726,9 +720,10 @@ static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, i
     }
     /* targets whose pulses merge take them target by target through the single-device
      * engine; otherwise one pass makes the pulse trains once for all (the same floats) */
-    bool merges = !t->update_per_pulse || c->targets_apart;
+    bool merges = !t->update_per_pulse;
     for (int q = 0; q < ntg; ++q)
-        merges = merges && (rpu_device_merges_pulses(tg[q].dev) || c->targets_apart);
+        merges = merges && rpu_device_merges_pulses(tg[q].dev);
+    const bool apart = ntg == 1 || merges || c->targets_apart;
     for (int v = 0; v < n;) {
         int e = next_event(t, v, n);
         const float *xv = x + (size_t)v * C, *dv = d + (size_t)v * R;
@@ -737,7 +732,7 @@ static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, i
             e = v + 1;
             rpu_compound_chopped_vector(t, xv, dv, n, lr, &lr_v, &xv, &dv);
         }
-        if (policy == RPU_POLICY_ALL && (ntg == 1 || merges)) /* each as a single device */
+        if (policy == RPU_POLICY_ALL && apart) /* each as a single device */
             for (int q = 0; q < ntg; ++q)
                 RPU_CHECK(rpu_update_pulses_target(t, &cfg->update, c->granularity,
                                                    base + (uint64_t)v * stride, stride, q, xv, dv,

@@ -64,7 +64,7 @@ typedef struct rpu_compound {
     uint64_t transfer_counter;
     uint64_t te_auto;
     float *bws; /* workspace: chopped x [cols], d [rows], read vector, read, write */
-    /* chopped / dynamic updates a chunk of vectors at a time (compound.c, chopped_chunk):
+    /* chopped / dynamic updates a chunk of vectors at a time (compound.c, chopped_chunks):
      * a plan pass (plan = 1) records the reads' columns (ev_vec, ev_col) and moves only the
      * choppers; the fast device's pass takes the read columns' snapshots (ev_snap
      * [ev_cap][rows]); the replay (replay = 1) reads A's column from snapshot ev_next */
@@ -73,7 +73,7 @@ typedef struct rpu_compound {
     int plan, replay, plan_vec, n_ev, ev_next, ev_cap;
     int *ev_vec, *ev_col, *ev_excl;
     float *ev_snap, *ev_x, *ev_d, *ev_lr; /* and the chunk's chopped vectors, lrs */
-    uint64_t *ev_save;                    /* [2 t_in + t_out] the choppers before a plan */
+    uint64_t *ev_save; /* the counters, pointers and choppers before a plan (chopped_keep) */
     int n_arrays;
     rpu_device_array arrays[RPU_COMPOUND_MAX_ARRAYS];
     char names[RPU_COMPOUND_MAX_ARRAYS][RPU_COMPOUND_NAME_MAX];
@@ -160,9 +160,10 @@ void rpu_compound_chopped_vector(rpu_tile *t, const float *x, const float *d, in
  * device to; lr_t is the transfer learning rate before the gamma factor. */
 rpu_status rpu_compound_buffered_chunk(rpu_tile *t, int k, int to, int start, int cnt, float lr_t);
 
-/* Inside a chopped read (§7.6, §8.3): in a plan pass records the read of A's column col and
- * returns 1 (the caller skips the read); in a replay reads A's column col as its snapshot
- * into y (the IO model of rpu_compound_read) and returns 0; else rpu_compound_read. */
+/* The read of A's column col inside a chopped read (§7.6, §8.3), v [t_in] its workspace: in
+ * a plan pass records it (col and the vector) and sets *planned (the caller skips the read
+ * and the buffer); in a replay reads the column's snapshot into y through the IO model of
+ * rpu_compound_read; else rpu_compound_read. */
 rpu_status rpu_compound_read_fast(rpu_tile *t, int col, float *v, float *y, int *planned);
 
 /* The post-1.1 de-chopped visible weight W = gamma_0 sigma.A + gamma_1 C (§7.7); returns

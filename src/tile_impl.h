@@ -258,8 +258,9 @@ rpu_status rpu_update_pulses_one(rpu_tile *t, const rpu_update_params *up, float
                                  const float *x, const float *d, int n, float lr,
                                  const rpu_pulse_target *tg);
 
-/* rpu_update_pulses_one for target q (sign_mode 0) of a compound whose every vector updates
- * every target: the pulse trains of vector k from the range base + k * stride (as
+/* rpu_update_pulses_one for target q of a compound whose every vector updates every target
+ * (sign_mode 0, or one_sided routing): the pulse trains of vector k from the range
+ * base + k * stride (as
  * rpu_update_pulses), target q's device noise from its part q * L.total of that range, and
  * merged pulses as rpu_update_pulses_one (per pulse: the same floats as rpu_update_pulses
  * with all targets, since targets do not interact). stride >= (q + 1) L.total. */
@@ -281,8 +282,8 @@ typedef struct {
 
 /* rpu_update_pulses_one with a learning rate per vector (lrs[k] >= 0, vector k) and the
  * snapshots snap (or NULL): the same floats as n calls of one vector each where no pulses
- * merge (see rpu_update_pulses_one); where they merge, the snapshot columns take them as
- * one vector's call would. */
+ * merge (see rpu_update_pulses_one); where they merge, the snapshot columns never merge
+ * pulses of different vectors. */
 rpu_status rpu_update_pulses_snap(rpu_tile *t, const rpu_update_params *up, float g,
                                   uint64_t base, const float *x, const float *d, int n,
                                   const float *lrs, const rpu_pulse_target *tg,

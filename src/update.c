@@ -413,26 +413,34 @@ static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *
     return S;
 }
 
-/* row_counts for a target that takes one sign only (cs->sign_mode +1: the coincidences of
- * sign > 0, -1: of sign < 0), all applied as steps up (one_sided routing, compound spec
- * §4.3); with merge, adds them to the row's pulses up. */
+/* One_sided routing (compound spec §4.3): the counts of the cells whose sign is that of
+ * sign_mode (+1: sign > 0, -1: sign < 0) into out (may be cnt), the others 0; returns their
+ * sum. The caller applies them as steps up. */
+static long keep_sign(const uint8_t *cnt, const int8_t *sg, int C, int sign_mode, uint8_t *out) {
+    const int8_t want = sign_mode > 0 ? 1 : -1;
+    unsigned sum = 0;
+    for (int j = 0; j < C; ++j) /* simple loops that vectorise */
+        out[j] = (uint8_t)(cnt[j] & (uint8_t)-(sg[j] == want));
+    for (int j = 0; j < C; ++j)
+        sum += out[j];
+    return (long)sum;
+}
+
+/* row_counts for a target that takes one sign only (cs->sign_mode, keep_sign), all as steps
+ * up; with merge, adds them to the row's pulses up. */
 static long routed_counts(const rpu_tile *t, engine_ws *e, const call_shape *cs, int k, int i,
                           bool merge) {
     const int C = cs->C;
     uint8_t *cnt = e->cnt + (size_t)k * C;
     int8_t *sg = e->sgn + (size_t)k * C;
     if (row_counts(t, e, cs, k, i, cnt, sg, NULL, NULL) == 0) return 0;
-    const int8_t want = cs->sign_mode > 0 ? 1 : -1;
-    unsigned sum = 0;
-    for (int j = 0; j < C; ++j) { /* simple loops that vectorise */
-        cnt[j] = (uint8_t)(cnt[j] & (uint8_t)-(sg[j] == want));
-        sg[j] = -1;
-        sum += cnt[j];
-    }
+    const long S = keep_sign(cnt, sg, C, cs->sign_mode, cnt);
+    for (int j = 0; j < C; ++j)
+        sg[j] = -1; /* up */
     if (merge)
         for (int j = 0; j < C; ++j)
             e->nup[j] = (uint16_t)(e->nup[j] + cnt[j]);
-    return (long)sum;
+    return S;
 }
 
 /* Vector k's pulses of the few cells e->lst[0 .. nl) of row i (in column order; the row's
@@ -688,14 +696,7 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
                     long S = Sall;
                     if (tg[q].sign_mode != 0) {
                         uint8_t *cf = e.cnt + (size_t)C;
-                        const int8_t want = tg[q].sign_mode > 0 ? 1 : -1;
-                        /* two simple loops that vectorise */
-                        for (int j = 0; j < C; ++j)
-                            cf[j] = (uint8_t)(cnt[j] & (uint8_t)-(sg[j] == want));
-                        unsigned sum = 0;
-                        for (int j = 0; j < C; ++j)
-                            sum += cf[j];
-                        S = (long)sum;
+                        S = keep_sign(cnt, sg, C, tg[q].sign_mode, cf);
                         cq = cf;
                         sq = up_signs;
                     }
