@@ -42,9 +42,12 @@ static void engine_case_ws(const rpu_config *c, int out, int in, int n, float lr
     float *w = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * n * in);
     float *d = malloc(sizeof(float) * n * out);
     tl_fill_uniform(w, out * in, -wr, wr, seed, 1);
-    /* hot > 0: two cells per row set beyond the bounds (clipped onto them) */
+    /* hot > 0: two cells per row set beyond the bounds (clipped onto them); hot < 0: the
+     * cells of every column j with j % 45 == 5, one bound or the other */
     for (int q = 0; hot > 0 && q < out * in; ++q)
         if (q % in == hot || q % in == in - 1 - hot) w[q] = q % in == hot ? 1.0f : -1.0f;
+    for (int q = 0; hot < 0 && q < out * in; ++q)
+        if (q % in % 45 == 5) w[q] = (q / in + q % in) % 2 ? 1.0f : -1.0f;
     CHECK_OK(rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED));
     CHECK_OK(rpu_tile_set_weights(b, w, RPU_WEIGHTS_STORED));
     for (int call = 0; call < 2; ++call) {
@@ -206,6 +209,94 @@ static void test_engine_vs_reference(void) {
     engine_case_w(&c, 6, 128, 5, 1.0f, 93, "two cells per row on a bound", 0.1f, 0, 5);
     c.device.dw_min_std = 0;
     engine_case_w(&c, 6, 128, 5, 1.0f, 94, "two cells per row on a bound, no c2c", 0.1f, 0, 9);
+    /* pulse trains of one slot (BL 1) on 200 columns, 70 vectors (chunks of 64 and 6), the
+     * cells of five columns 45 apart on a bound: a row's unmerged cells lie in runs far
+     * apart, which the engine takes run by run, and most of its vectors pulse (their normals
+     * in one batch); then the same with longer trains (one window over the runs) */
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    engine_case_w(&c, 7, 200, 70, 0.01f, 95, "BL 1, runs of cells on a bound", 0.1f, 0, -1);
+    engine_case_w(&c, 7, 200, 70, 0.08f, 96, "BL 4, cells on a bound 45 apart", 0.1f, 0, -1);
+}
+
+/* ------------------------------------------------------------------ a compound's write */
+
+/* One vector through rpu_update_pulses (a compound's transfer or refresh write: one target,
+ * one vector) against the slot-by-slot reference of a single device's update per pulse on
+ * a tile with the same keys, three calls: x with xnz non-zero elements (0: dense), d with
+ * about one row in dsp non-zero (0: dense). The engine takes such an x column by column
+ * and the rows' normals in one batch, such a d row by row. */
+static void write_case(const rpu_config *c, int out, int in, float lr, uint64_t seed,
+                       const char *label, int xnz, int dsp) {
+    rpu_tile *a = make(c, out, in, seed, 1), *b = make(c, out, in, seed, 1);
+    if (!a || !b) return;
+    a->update_per_pulse = b->update_per_pulse = 1;
+    float *w = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * in);
+    float *d = malloc(sizeof(float) * out);
+    tl_fill_uniform(w, out * in, -0.3f, 0.3f, seed, 1);
+    CHECK_OK(rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED));
+    CHECK_OK(rpu_tile_set_weights(b, w, RPU_WEIGHTS_STORED));
+    const rpu_update_layout L = rpu_update_layout_for(out, in);
+    for (int call = 0; call < 3; ++call) {
+        tl_fill_uniform(x, in, -1, 1, seed + (uint64_t)call, 2);
+        tl_fill_uniform(d, out, -0.05f, 0.05f, seed + (uint64_t)call, 3);
+        for (int j = 0; xnz > 0 && j < in; ++j) /* xnz columns spread over the row */
+            if (j % (in / xnz) != (call * 7) % (in / xnz) || j / (in / xnz) >= xnz) x[j] = 0;
+        for (int i = 0; dsp > 0 && i < out; ++i)
+            if ((i + call) % dsp != 0) d[i] = 0;
+        const rpu_pulse_target tg = {.dev = &a->dev, .w = a->w, .sign_mode = 0};
+        CHECK_OK(rpu_update_pulses(a, &a->cfg.update, a->dev.granularity, &a->ustream, a->unext,
+                                   L.total, x, d, 1, lr, &tg, 1, NULL));
+        a->unext += L.total;
+        CHECK(ref_update(b, x, d, 1, lr) == 0, "%s: reference ran", label);
+    }
+    size_t bad = 0, changed = 0;
+    for (int q = 0; q < out * in; ++q) {
+        bad += memcmp(&a->w[q], &b->w[q], sizeof(float)) != 0;
+        changed += a->w[q] != w[q];
+    }
+    CHECK(bad == 0, "%s: write == slot-by-slot reference (%zu of %d cells differ)", label, bad,
+          out * in);
+    CHECK(changed > 0, "%s: the writes changed weights (%zu cells)", label, changed);
+    const float *pa = rpu_tile_device_array_by_name(a, "persistent_weights");
+    const float *pb = rpu_tile_device_array_by_name(b, "persistent_weights");
+    if (pa && pb)
+        CHECK(memcmp(pa, pb, sizeof(float) * out * in) == 0, "%s: persistent weights equal", label);
+    free(w), free(x), free(d);
+    rpu_tile_destroy(&a), rpu_tile_destroy(&b);
+}
+
+/* Every device and pulse type, with and without cycle-to-cycle noise, write noise and
+ * stochastic rounding; one-hot x (a transfer write), three non-zeros, dense x; dense and
+ * sparse d; trains of about 3 and of 31 slots; 37 rows x 130 columns. */
+static void test_write_vs_reference(void) {
+    const char *devices[] = {"constant_step", "soft_bounds", "exp_step", "pow_step",
+                             "soft_bounds_reference"};
+    const char *pulses[] = {"stochastic_compressed", "stochastic", "mean_count",
+                            "deterministic_implicit"};
+    int shape = 0;
+    for (size_t dv = 0; dv < sizeof devices / sizeof devices[0]; ++dv)
+        for (size_t pt = 0; pt < sizeof pulses / sizeof pulses[0]; ++pt, ++shape) {
+            rpu_config c;
+            rpu_config_default(&c, RPU_KIND_SINGLE);
+            set_device(&c, devices[dv]);
+            CHECK_OK(rpu_config_set(&c, "update.pulse_type", pulses[pt]));
+            if (shape % 3 == 1) c.device.dw_min_std = 0;
+            if (shape % 2 == 1 && dv > 0) c.device.write_noise_std = 2.0f;
+            if (shape % 5 == 3) {
+                c.update.res = 0.02f;
+                c.update.sto_round = true;
+            }
+            const int xnz[3] = {1, 3, 0}, dsp[3] = {0, 9, 0};
+            for (int v = 0; v < 3; ++v)
+                for (int l = 0; l < 2; ++l) {
+                    char label[200];
+                    snprintf(label, sizeof label, "write: %s, %s, %d non-zero x, d %s, lr %g",
+                             devices[dv], pulses[pt], xnz[v], dsp[v] ? "sparse" : "dense",
+                             l ? 1.0 : 0.05);
+                    write_case(&c, 37, 130, l ? 1.0f : 0.05f, 700 + (uint64_t)shape * 8 + v * 2 + l,
+                               label, xnz[v], dsp[v]);
+                }
+        }
 }
 
 /* ------------------------------------------------------------------ row slices */
@@ -999,6 +1090,7 @@ static void test_errors(void) {
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_engine_vs_reference();
+    test_write_vs_reference();
     test_row_slices();
     test_merged_distribution();
     test_unbiased_and_saturation();

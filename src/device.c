@@ -1173,12 +1173,16 @@ static size_t passes_constant(const float *restrict w, const float *restrict up,
 #pragma GCC pop_options
 #endif
 
-void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, const uint8_t *count,
-                          const int8_t *sign, const float *xi, const float *wn) {
-    if (!dev || !dev->pulsed || !w_row || !count || !sign) return;
-    const int cols = dev->cols;
-    const size_t base = (size_t)i * (size_t)cols;
-    float *w = dev->persistent_weights ? dev->persistent_weights + base : w_row;
+void rpu_device_pulse_row_range(const rpu_device_state *dev, int i, int j0, int j1, float *w_row,
+                                const uint8_t *count, const int8_t *sign, const float *xi,
+                                const float *wn) {
+    if (!dev || !dev->pulsed || !w_row || !count || !sign || j0 < 0 || j1 > dev->cols || j0 >= j1)
+        return;
+    const int m = j1 - j0;
+    const size_t row = (size_t)i * (size_t)dev->cols, base = row + (size_t)j0;
+    float *w = (dev->persistent_weights ? dev->persistent_weights + row : w_row) + j0;
+    const uint8_t *cnt = count + j0;
+    const int8_t *sg = sign + j0;
     const int npp = rpu_device_normals_per_pulse(dev);
     const float *q = npp ? xi : NULL;
     const rule r = rule_of(dev->par.type);
@@ -1186,34 +1190,40 @@ void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, cons
 
     if (r == RULE_CONSTANT) {
         row_constant(w, dev->dwmin_up + base, dev->dwmin_down + base, dev->min_bound + base,
-                     dev->max_bound + base, count, sign, cols, q, p->dw_min_std);
+                     dev->max_bound + base, cnt, sg, m, q, p->dw_min_std);
     } else if (r == RULE_LINEAR) {
         row_linear(w, dev->slope_up + base, dev->slope_down + base, dev->dwmin_up + base,
-                   dev->dwmin_down + base, dev->min_bound + base, dev->max_bound + base, count,
-                   sign, cols, q, p->dw_min_std, p->mult_noise);
+                   dev->dwmin_down + base, dev->min_bound + base, dev->max_bound + base, cnt, sg,
+                   m, q, p->dw_min_std, p->mult_noise);
     } else if (r == RULE_SBREF) {
         row_sbref(w, dev->reference + base, dev->dwmin_up + base, dev->dwmin_down + base,
-                  dev->min_bound + base, dev->max_bound + base, count, sign, cols, q, p->dw_min_std,
+                  dev->min_bound + base, dev->max_bound + base, cnt, sg, m, q, p->dw_min_std,
                   p->mult_noise);
     } else {
         /* pass-major like the kernels above: one pulse per active cell per pass */
         exp_par e = exp_par_of(p);
         unsigned maxn = 0;
-        for (int j = 0; j < cols; ++j)
-            maxn = count[j] > maxn ? count[j] : maxn;
+        for (int j = 0; j < m; ++j)
+            maxn = cnt[j] > maxn ? cnt[j] : maxn;
         for (unsigned k = 0; k < maxn; ++k)
-            for (int j = 0; j < cols; ++j) {
-                if (count[j] <= k) continue;
-                w[j] = run_cell(dev, r, &e, base + (size_t)j, w[j], sign[j], 1, q);
+            for (int j = 0; j < m; ++j) {
+                if (cnt[j] <= k) continue;
+                w[j] = run_cell(dev, r, &e, base + (size_t)j, w[j], sg[j], 1, q);
                 if (q) q += npp;
             }
     }
 
     if (dev->persistent_weights) {
         const float ws = p->write_noise_std * p->dw_min;
-        for (int j = 0; j < cols; ++j)
-            if (count[j]) w_row[j] = wn ? w[j] + ws * wn[j] : w[j];
+        for (int j = j0; j < j1; ++j)
+            if (count[j]) w_row[j] = wn ? w[j - j0] + ws * wn[j - j0] : w[j - j0];
     }
+}
+
+void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, const uint8_t *count,
+                          const int8_t *sign, const float *xi, const float *wn) {
+    if (!dev) return;
+    rpu_device_pulse_row_range(dev, i, 0, dev->cols, w_row, count, sign, xi, wn);
 }
 
 size_t rpu_device_row_span_ok(const rpu_device_state *dev, int i, const float *w_row,
@@ -1310,34 +1320,52 @@ void rpu_device_row_span(const rpu_device_state *dev, int i, float *w_row, const
     }
 }
 
-size_t rpu_device_row_passes(const rpu_device_state *dev, int i, const float *w_row,
-                             const uint8_t *count, const int8_t *sign, uint8_t *passes) {
-    if (!dev || !dev->pulsed || !w_row || !count || !sign || !passes) return 0;
-    const int cols = dev->cols;
+size_t rpu_device_row_passes_range(const rpu_device_state *dev, int i, int j0, int j1,
+                                   const float *w_row, const uint8_t *count, const int8_t *sign,
+                                   uint8_t *passes) {
+    if (!dev || !dev->pulsed || !w_row || !count || !sign || !passes || j0 < 0 ||
+        j1 > dev->cols || j0 >= j1)
+        return 0;
     if (!rpu_device_merges_pulses(dev)) {
         size_t total = 0;
-        for (int j = 0; j < cols; ++j)
+        for (int j = j0; j < j1; ++j)
             total += passes[j] = count[j];
         return total;
     }
-    const size_t base = (size_t)i * (size_t)cols;
-    return passes_constant(w_row, dev->dwmin_up + base, dev->dwmin_down + base,
-                           dev->min_bound + base, dev->max_bound + base, count, sign, cols,
-                           dev->par.dw_min_std, passes);
+    const size_t base = (size_t)i * (size_t)dev->cols + (size_t)j0;
+    return passes_constant(w_row + j0, dev->dwmin_up + base, dev->dwmin_down + base,
+                           dev->min_bound + base, dev->max_bound + base, count + j0, sign + j0,
+                           j1 - j0, dev->par.dw_min_std, passes + j0);
+}
+
+size_t rpu_device_row_passes(const rpu_device_state *dev, int i, const float *w_row,
+                             const uint8_t *count, const int8_t *sign, uint8_t *passes) {
+    if (!dev) return 0;
+    return rpu_device_row_passes_range(dev, i, 0, dev->cols, w_row, count, sign, passes);
+}
+
+void rpu_device_pulse_row_merged_range(const rpu_device_state *dev, int i, int j0, int j1,
+                                       float *w_row, const uint8_t *count, const uint8_t *passes,
+                                       const int8_t *sign, const float *xi, const float *wn) {
+    if (!dev || !dev->pulsed || !w_row || !count || !passes || !sign || j0 < 0 ||
+        j1 > dev->cols || j0 >= j1)
+        return;
+    if (!rpu_device_merges_pulses(dev)) {
+        rpu_device_pulse_row_range(dev, i, j0, j1, w_row, count, sign, xi, wn);
+        return;
+    }
+    const size_t base = (size_t)i * (size_t)dev->cols + (size_t)j0;
+    row_constant_merged(w_row + j0, dev->dwmin_up + base, dev->dwmin_down + base,
+                        dev->min_bound + base, dev->max_bound + base, count + j0, passes + j0,
+                        sign + j0, j1 - j0, rpu_device_normals_per_pulse(dev) ? xi : NULL,
+                        dev->par.dw_min_std);
 }
 
 void rpu_device_pulse_row_merged(const rpu_device_state *dev, int i, float *w_row,
                                  const uint8_t *count, const uint8_t *passes, const int8_t *sign,
                                  const float *xi, const float *wn) {
-    if (!dev || !dev->pulsed || !w_row || !count || !passes || !sign) return;
-    if (!rpu_device_merges_pulses(dev)) {
-        rpu_device_pulse_row(dev, i, w_row, count, sign, xi, wn);
-        return;
-    }
-    const size_t base = (size_t)i * (size_t)dev->cols;
-    row_constant_merged(w_row, dev->dwmin_up + base, dev->dwmin_down + base, dev->min_bound + base,
-                        dev->max_bound + base, count, passes, sign, dev->cols,
-                        rpu_device_normals_per_pulse(dev) ? xi : NULL, dev->par.dw_min_std);
+    if (!dev) return;
+    rpu_device_pulse_row_merged_range(dev, i, 0, dev->cols, w_row, count, passes, sign, xi, wn);
 }
 
 /* ------------------------------------------------------------------------------------

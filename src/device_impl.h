@@ -150,6 +150,22 @@ void rpu_device_pulse_row_merged(const rpu_device_state *dev, int i, float *w_ro
                                  const uint8_t *count, const uint8_t *passes, const int8_t *sign,
                                  const float *xi, const float *wn);
 
+/* The three row functions above on the columns [j0, j1) of row i only (0 <= j0 < j1 <=
+ * cols; otherwise nothing happens): w_row, count, sign and passes are still indexed by
+ * the row's column (pointers to its column 0), wn holds the write noise of columns
+ * [j0, j1) (wn[0] is column j0's), and xi the normals of the range's passes. Where every cell outside the range has count 0 this is the whole-row call, float
+ * for float and normal for normal (the update engine uses it for the few columns of a row
+ * that take pulses vector by vector). */
+void rpu_device_pulse_row_range(const rpu_device_state *dev, int i, int j0, int j1, float *w_row,
+                                const uint8_t *count, const int8_t *sign, const float *xi,
+                                const float *wn);
+size_t rpu_device_row_passes_range(const rpu_device_state *dev, int i, int j0, int j1,
+                                   const float *w_row, const uint8_t *count, const int8_t *sign,
+                                   uint8_t *passes);
+void rpu_device_pulse_row_merged_range(const rpu_device_state *dev, int i, int j0, int j1,
+                                       float *w_row, const uint8_t *count, const uint8_t *passes,
+                                       const int8_t *sign, const float *xi, const float *wn);
+
 /* Merged pulses of both signs (constant_step; the update engine merges the pulses a cell
  * receives over a chunk of update vectors, update.c). n_up pulses up and n_down pulses
  * down in any order, on a cell that cannot reach a bound on the way whatever the order and

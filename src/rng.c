@@ -151,28 +151,28 @@ float rpu_rng_normal(rpu_rng *r) {
 #define FILL_CHUNK 64 /* blocks per batch of raw words (a multiple of 16) */
 #define FILL_SHORT 16 /* up to this many values: block by block (fill_at) */
 
-/* Philox of blocks first .. first+nblk-1 of r, structure-of-arrays: c[l][k] is word l of
- * block first + k. The round loop is written per 16 blocks with AVX-512 where the compiler
- * targets it (the 32x32 -> 64-bit products as even/odd vpmuludq pairs) and as plain C
- * otherwise; both are the integer arithmetic of philox_block, so the words are identical
- * (test_rng checks the fills against the one-block cursor path). */
-static void blocks_soa(const rpu_rng *r, uint64_t first, size_t nblk, uint32_t c[4][FILL_CHUNK]) {
+/* Philox of blocks first, first + stride, ..., first + (nblk-1) stride of r,
+ * structure-of-arrays: c[l][k] is word l of block first + k stride. The round loop is
+ * written per 16 blocks with AVX-512 where the compiler targets it (the 32x32 -> 64-bit
+ * products as even/odd vpmuludq pairs) and as plain C otherwise; both are the integer
+ * arithmetic of philox_block, so the words are identical (test_rng checks the fills
+ * against the one-block cursor path). */
+static void blocks_soa(const rpu_rng *r, uint64_t first, uint64_t stride, size_t nblk,
+                       uint32_t c[4][FILL_CHUNK]) {
     size_t k = 0;
 #if defined(__AVX512F__)
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1);
     const __mmask16 odd = 0xAAAA;
     /* whole groups of 16 (c has room: FILL_CHUNK is a multiple of 16); the words past
      * nblk are computed and not used */
     for (; k < nblk; k += 16) {
-        const uint64_t b = first + k;
-        /* low counter words b + l (carry into the high word handled per lane) */
-        __m512i lo = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)b), lane);
-        __mmask16 carry = _mm512_cmplt_epu32_mask(lo, _mm512_set1_epi32((int)(uint32_t)b));
-        __m512i x0 = lo;
-        __m512i x1 = _mm512_mask_add_epi32(_mm512_set1_epi32((int)(uint32_t)(b >> 32)), carry,
-                                           _mm512_set1_epi32((int)(uint32_t)(b >> 32)),
-                                           _mm512_set1_epi32(1));
+        uint32_t lo[16], hi[16]; /* the lanes' counters */
+        for (int l = 0; l < 16; ++l) {
+            const uint64_t b = first + (uint64_t)(k + (size_t)l) * stride;
+            lo[l] = (uint32_t)b, hi[l] = (uint32_t)(b >> 32);
+        }
+        __m512i x0 = _mm512_loadu_si512((const void *)lo);
+        __m512i x1 = _mm512_loadu_si512((const void *)hi);
         __m512i x2 = _mm512_set1_epi32((int)r->id[0]), x3 = _mm512_set1_epi32((int)r->id[1]);
         uint32_t k0 = r->key[0], k1 = r->key[1];
         for (int round = 0; round < 10; ++round) {
@@ -204,12 +204,29 @@ static void blocks_soa(const rpu_rng *r, uint64_t first, size_t nblk, uint32_t c
     }
 #endif
     for (; k < nblk + (16 - nblk % 16) % 16; ++k) { /* whole groups of 16, as fill_at uses */
-        uint64_t b = first + k;
+        uint64_t b = first + (uint64_t)k * stride;
         uint32_t out[4];
         philox_block((uint32_t)b, (uint32_t)(b >> 32), r->id[0], r->id[1], r->key[0], r->key[1],
                      out);
         for (int l = 0; l < 4; ++l)
             c[l][k] = out[l];
+    }
+}
+
+/* The values of nblk blocks (first, first + stride, ...) from their words c, in stream
+ * order (block k's 4 values at z[4k]): uniform (normal = 0) or normal. Over whole groups
+ * of 16 blocks (vector loops without scalar tails; blocks_soa computed their words). */
+static void block_values(uint32_t c[4][FILL_CHUNK], size_t nblk, int normal, float *z) {
+    const size_t n16 = nblk + (16 - nblk % 16) % 16;
+    if (normal) {
+        for (size_t k = 0; k < n16; ++k) {
+            box_muller(c[0][k], c[1][k], &z[4 * k], &z[4 * k + 1]);
+            box_muller(c[2][k], c[3][k], &z[4 * k + 2], &z[4 * k + 3]);
+        }
+    } else {
+        for (size_t k = 0; k < n16; ++k)
+            for (int l = 0; l < 4; ++l)
+                z[4 * k + l] = u01(c[l][k]);
     }
 }
 
@@ -245,24 +262,25 @@ static void fill_at(const rpu_rng *r, uint64_t first, float *out, size_t n, int 
         size_t want = n - done;
         size_t nblk = (want + 3) / 4;
         if (nblk > FILL_CHUNK) nblk = FILL_CHUNK;
-        blocks_soa(r, b, nblk, c);
-        /* transforms over whole groups of 16 blocks (vector loops without scalar tails;
-         * blocks_soa computed their words) */
-        const size_t n16 = nblk + (16 - nblk % 16) % 16;
-        if (normal) {
-            for (size_t k = 0; k < n16; ++k) {
-                box_muller(c[0][k], c[1][k], &z[4 * k], &z[4 * k + 1]);
-                box_muller(c[2][k], c[3][k], &z[4 * k + 2], &z[4 * k + 3]);
-            }
-        } else {
-            for (size_t k = 0; k < n16; ++k)
-                for (int l = 0; l < 4; ++l)
-                    z[4 * k + l] = u01(c[l][k]);
-        }
+        blocks_soa(r, b, 1, nblk, c);
+        block_values(c, nblk, normal, z);
         const size_t nval = nblk * 4 < want ? nblk * 4 : want;
         memcpy(out + done, z, nval * sizeof *out);
         done += nval;
         b += nblk;
+    }
+}
+
+void rpu_rng_normal_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, size_t n,
+                           float *out) {
+    uint32_t c[4][FILL_CHUNK];
+    float z[4 * FILL_CHUNK];
+    for (size_t done = 0; done < n;) {
+        const size_t nblk = n - done < FILL_CHUNK ? n - done : FILL_CHUNK;
+        blocks_soa(r, first + (uint64_t)done * stride, stride, nblk, c);
+        block_values(c, nblk, 1, z);
+        memcpy(out + 4 * done, z, 4 * nblk * sizeof *out);
+        done += nblk;
     }
 }
 

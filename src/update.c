@@ -123,6 +123,7 @@ static int call_bl(const rpu_update_params *up, float g, float lr) {
 /* Per vector of a chunk: pulse-train length (0: no update) and mask words. */
 typedef struct {
     int BL, nw;
+    int j0, j1; /* the columns where x may be non-zero (sparse x: its first and last + 1) */
 } vec_info;
 
 /* Workspace of the pulsed engine, carved from one buffer (t->uws). C columns, Rl rows of
@@ -147,6 +148,8 @@ typedef struct {
     uint16_t *ndn; /* [C] pulses down */
     uint8_t *mrg;  /* [C] cells whose pulses over the chunk merge */
     int32_t *lst;  /* [C] the row's other cells with pulses (sparse path) */
+    int32_t *seg;  /* [C + 2] their runs of columns: [seg[2r], seg[2r + 1]) */
+    float *pre;    /* [4 max(K, Rl)] the normals of one block per vector (or per row) */
     float *nrm;    /* [(C / 64 + 1) * 256] their normals, 256 per cell */
     float *xi;     /* [C * BLmax + 8] cycle-to-cycle normals of one row for one vector */
     float *wn;     /* [C + 8] write noise of one row */
@@ -176,6 +179,8 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
                       (c * (size_t)BLmax + 8) * sizeof(float),
                       (c + 8) * sizeof(float),
                       c * sizeof(int32_t),
+                      (c + 2) * sizeof(int32_t),
+                      4 * (k > r ? k : r) * sizeof(float),
                       (c / 64 + 1) * 256 * sizeof(float)};
     const size_t nparts = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
@@ -198,7 +203,7 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
     e->sd = ptr[5], e->fd = ptr[6], e->px = ptr[7], e->pd = ptr[8], e->u = ptr[9];
     e->cnt = ptr[10], e->sgn = ptr[11], e->S = ptr[12], e->pas = ptr[13], e->nup = ptr[14];
     e->ndn = ptr[15], e->mrg = ptr[16], e->xi = ptr[17], e->wn = ptr[18], e->lst = ptr[19];
-    e->nrm = ptr[20];
+    e->seg = ptr[20], e->pre = ptr[21], e->nrm = ptr[22];
     return RPU_OK;
 }
 
@@ -261,11 +266,58 @@ typedef struct {
     const rpu_read_snap *snap;   /* column snapshots and unmerged columns, or NULL */
 } call_shape;
 
+/* Phase 1's x side for a vector x [C] with few non-zero elements (k, B and vbase as in
+ * prepare_vector): the columns [j0, j1) of its first and last non-zero into e->vi[k]
+ * (nothing else when they are the whole row) and, for each non-zero x[j], p_x(j), the sign
+ * and (stochastic pulse types) its pulse train from its own values of the draws, at the
+ * addresses of the dense path (rounding uniform x_round + j, slot s at x_pulses + s C + j).
+ * A zero element has p_x = 0 (or -0), no pulses and sign 0, as in the dense path; so the
+ * trains, signs and (count-based) factors are the dense path's. */
+static void sparse_x(engine_ws *e, const call_shape *cs, int k, const float *x, float B,
+                     uint64_t vbase) {
+    const int C = cs->C;
+    int a = C, b = 0, nz = 0;
+    for (int j = 0; j < C; ++j)
+        if (x[j] != 0) a = a < j ? a : j, b = j + 1, ++nz;
+    if (a >= b) a = b = 0;
+    if (b - a == C || nz * 8 > C) return; /* dense enough for the whole-row draws */
+    e->vi[k].j0 = a, e->vi[k].j1 = b;
+    const rpu_update_params *up = cs->up;
+    const rpu_update_layout *L = &cs->L;
+    const bool sto = up->sto_round && up->res > 0;
+    const int BL = e->vi[k].BL, NW = e->NW;
+    const bool trains =
+        up->pulse_type == RPU_PULSE_STOCHASTIC_COMPRESSED || up->pulse_type == RPU_PULSE_STOCHASTIC;
+    int8_t *sx = e->sx + (size_t)k * C;
+    uint64_t *mx = e->mx + (size_t)k * NW * C;
+    memset(sx, 0, (size_t)C);
+    if (trains)
+        for (int w = 0; w < e->vi[k].nw; ++w)
+            memset(mx + (size_t)w * C, 0, sizeof(uint64_t) * (size_t)C);
+    float buf[8];
+    for (int j = a; j < b; ++j) {
+        if (x[j] == 0) {
+            e->px[j] = 0;
+            continue;
+        }
+        const float u = sto ? *values_at(cs->rng, vbase + L->x_round, (uint64_t)j, 1, buf, 0) : 0;
+        const float p = discretize(B * fabsf(x[j]), up->res, sto, u);
+        e->px[j] = p;
+        sx[j] = sgn(x[j]);
+        if (!trains) continue;
+        for (int sl = 0; sl < BL; ++sl) {
+            const float us = *values_at(cs->rng, vbase + L->x_pulses,
+                                        (uint64_t)sl * (uint64_t)C + (uint64_t)j, 1, buf, 0);
+            mx[(size_t)(sl / 64) * C + j] |= (uint64_t)(p > us) << (sl % 64);
+        }
+    }
+}
+
 /* Phase 1 for vector k of the chunk (x: its C inputs, d: its R gradients of the whole
  * tile, vbase: its first block): BL, A, B (spec §3.3), probabilities, signs and pulse
  * trains (or count factors) of the columns and of the slice's rows. */
 static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs, int k,
-                           const float *x, const float *d, float lr, uint64_t vbase) {
+                           const float *x, const float *d, float lr, uint64_t vbase, bool sparse) {
     (void)t;
     const rpu_update_params *up = cs->up;
     const int C = cs->C, Rl = cs->Rl, r0 = cs->r0;
@@ -275,29 +327,66 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
     const int BL = bl_and_scales(up, cs->g, lr, xm, dm, &A, &B);
     e->vi[k].BL = BL;
     e->vi[k].nw = (BL + 63) / 64;
+    e->vi[k].j0 = 0, e->vi[k].j1 = C;
     if (BL == 0) return;
     const float *dl = d + r0; /* the slice's rows */
+    int nzd = 0;
+    for (int i = 0; sparse && i < Rl; ++i)
+        nzd += dl[i] != 0;
+    /* a sparse d: the draws of its non-zero rows only (each row's own values; a zero row has
+     * p_d = +-0, no pulses, sign 0, as in the dense path) */
+    const bool dsparse = sparse && nzd * 8 <= Rl;
+    if (sparse) {
+        sparse_x(e, cs, k, x, B, vbase);
+        sparse = e->vi[k].j1 - e->vi[k].j0 < C;
+    }
     const bool sto = up->sto_round && up->res > 0;
     const float *rr = NULL;
-    if (sto) rr = values_at(cs->rng, vbase + L->x_round, 0, (size_t)C, e->u, 0);
     int8_t *sx = e->sx + (size_t)k * C;
-    for (int j = 0; j < C; ++j) {
-        e->px[j] = discretize(B * fabsf(x[j]), up->res, sto, sto ? rr[j] : 0);
-        sx[j] = sgn(x[j]);
+    if (!sparse) {
+        if (sto) rr = values_at(cs->rng, vbase + L->x_round, 0, (size_t)C, e->u, 0);
+        for (int j = 0; j < C; ++j) {
+            e->px[j] = discretize(B * fabsf(x[j]), up->res, sto, sto ? rr[j] : 0);
+            sx[j] = sgn(x[j]);
+        }
     }
-    if (sto) rr = values_at(cs->rng, vbase + L->d_round, (uint64_t)r0, (size_t)Rl, e->u, 0);
     int8_t *sd = e->sd + (size_t)k * Rl;
-    for (int i = 0; i < Rl; ++i) {
-        e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, sto ? rr[i] : 0);
-        sd[i] = sgn(dl[i]);
-    }
     const rpu_pulse_type pt = up->pulse_type;
-    if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
-        const float *ux = values_at(cs->rng, vbase + L->x_pulses, 0, (size_t)C * BL, e->u, 0);
-        masks_slot_major(e->px, ux, C, BL, e->vi[k].nw, e->mx + (size_t)k * e->NW * C);
-        const float *ud = values_at(cs->rng, vbase + L->d_pulses, (uint64_t)r0 * (uint64_t)BL,
-                                    (size_t)Rl * BL, e->u, 0);
-        masks_elem_major(e->pd, ud, Rl, BL, e->NW, e->md + (size_t)k * Rl * e->NW);
+    const bool trains = pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC;
+    if (dsparse) {
+        uint64_t *md = e->md + (size_t)k * Rl * e->NW;
+        float buf[8];
+        for (int i = 0; i < Rl; ++i) {
+            e->pd[i] = 0, sd[i] = 0;
+            for (int w = 0; trains && w < e->NW; ++w)
+                md[(size_t)i * e->NW + w] = 0;
+            if (dl[i] == 0) continue;
+            const float u =
+                sto ? *values_at(cs->rng, vbase + L->d_round, (uint64_t)(r0 + i), 1, buf, 0) : 0;
+            e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, u);
+            sd[i] = sgn(dl[i]);
+            if (!trains || !(e->pd[i] > 0)) continue;
+            const float *ud = values_at(cs->rng, vbase + L->d_pulses,
+                                        (uint64_t)(r0 + i) * (uint64_t)BL, (size_t)BL, e->u, 0);
+            masks_elem_major(e->pd + i, ud, 1, BL, e->NW, md + (size_t)i * e->NW);
+        }
+    } else {
+        if (sto) rr = values_at(cs->rng, vbase + L->d_round, (uint64_t)r0, (size_t)Rl, e->u, 0);
+        for (int i = 0; i < Rl; ++i) {
+            e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, sto ? rr[i] : 0);
+            sd[i] = sgn(dl[i]);
+        }
+    }
+    if (trains) {
+        if (!sparse) {
+            const float *ux = values_at(cs->rng, vbase + L->x_pulses, 0, (size_t)C * BL, e->u, 0);
+            masks_slot_major(e->px, ux, C, BL, e->vi[k].nw, e->mx + (size_t)k * e->NW * C);
+        }
+        if (!dsparse) {
+            const float *ud = values_at(cs->rng, vbase + L->d_pulses,
+                                        (uint64_t)r0 * (uint64_t)BL, (size_t)Rl * BL, e->u, 0);
+            masks_elem_major(e->pd, ud, Rl, BL, e->NW, e->md + (size_t)k * Rl * e->NW);
+        }
         return;
     }
     /* count-based: signed factors n_x(j) (mean_count) or p_x(j) (implicit), and per row
@@ -305,6 +394,10 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
     const bool mean = pt == RPU_PULSE_MEAN_COUNT;
     float *fx = e->fx + (size_t)k * C, *fd = e->fd + (size_t)k * Rl;
     for (int j = 0; j < C; ++j) {
+        if (sparse && x[j] == 0) { /* x's zeros: factor 0 (every formula below gives +-0) */
+            fx[j] = 0;
+            continue;
+        }
         float v;
         if (mean) {
             v = rintf((float)BL * e->px[j]);
@@ -413,6 +506,45 @@ static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *
     return S;
 }
 
+/* row_counts on the columns [j0, j1) of a sparse x only (its other columns have no
+ * pulses): the same counts and signs there, element by element; returns their sum. */
+static long window_counts(const engine_ws *e, const call_shape *cs, int k, int i, int j0, int j1,
+                          uint8_t *restrict cnt, int8_t *restrict sg) {
+    const int C = cs->C, Rl = cs->Rl;
+    const rpu_pulse_type pt = cs->up->pulse_type;
+    long S = 0;
+    if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
+        const int nw = e->vi[k].nw;
+        const uint64_t *mdi = e->md + ((size_t)k * Rl + i) * e->NW;
+        uint64_t any = 0;
+        for (int w = 0; w < nw; ++w)
+            any |= mdi[w];
+        if (!any) return 0;
+        const uint64_t *mx = e->mx + (size_t)k * e->NW * C;
+        const int8_t si = e->sd[(size_t)k * Rl + i];
+        const int8_t *sx = e->sx + (size_t)k * C;
+        for (int j = j0; j < j1; ++j) {
+            int c = 0;
+            for (int w = 0; w < nw; ++w)
+                c += __builtin_popcountll(mdi[w] & mx[(size_t)w * C + j]);
+            cnt[j] = (uint8_t)c;
+            sg[j] = (int8_t)(si * sx[j]);
+            S += c;
+        }
+    } else {
+        const float f = e->fd[(size_t)k * Rl + i];
+        if (f == 0) return 0;
+        const float *fx = e->fx + (size_t)k * C;
+        for (int j = j0; j < j1; ++j) {
+            float c = rintf(f * fx[j]);
+            cnt[j] = (uint8_t)fabsf(c);
+            sg[j] = sgn(c);
+            S += cnt[j];
+        }
+    }
+    return S;
+}
+
 /* One_sided routing (compound spec §4.3): the counts of the cells whose sign is that of
  * sign_mode (+1: sign > 0, -1: sign < 0) into out (may be cnt), the others 0; returns their
  * sum. The caller applies them as steps up. */
@@ -495,6 +627,13 @@ static inline void take_snapshots(const call_shape *cs, int i, int v, const floa
         s->val[(size_t)*ev * (size_t)cs->R + (size_t)(cs->r0 + i)] = w_row[s->col[*ev]];
 }
 
+/* Gap (columns) between two runs of a row's unmerged cells that the BL-1 vectors take run
+ * by run instead of over the columns between them. */
+enum { SEG_GAP = 32 };
+
+/* Vectors of a chunk with pulses in a row from which their normals come in one batch. */
+enum { PRE_MIN = 8 };
+
 /* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
 static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                const call_shape *cs) {
@@ -530,7 +669,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
         for (int k = 0; k < kn; ++k)
             prepare_vector(t, &e, cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R,
                            cs->lrs ? cs->lrs[k0 + k] : lr,
-                           cs->base + (uint64_t)(k0 + k) * cs->stride);
+                           cs->base + (uint64_t)(k0 + k) * cs->stride, false);
         int ev0 = 0; /* the chunk's first snapshot */
         while (cs->snap && ev0 < cs->snap->n && cs->snap->vec[ev0] < k0)
             ++ev0;
@@ -540,6 +679,8 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 dev->persistent_weights ? dev->persistent_weights + (size_t)i * C : w_row;
             const uint64_t row = (uint64_t)(cs->r0 + i);
             long any = 0;
+            int j0 = 0, j1 = C; /* the columns that take pulses vector by vector */
+            int nseg = 0;       /* merged: their runs (e.seg) */
             if (merge) {
                 memset(e.nup, 0, sizeof(uint16_t) * (size_t)C);
                 memset(e.ndn, 0, sizeof(uint16_t) * (size_t)C);
@@ -578,32 +719,58 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                                            row * L->row_write,
                                        0, M * (size_t)npp, e.xi, 1);
                     rpu_device_row_span(dev, i, dev_row, e.nup, e.ndn, e.mrg, xi);
+                }
+                /* the cells left (pulses, not merged) and the columns [j0, j1) they span */
+                int nl = 0;
+                j0 = C, j1 = 0;
+                for (int j = 0; j < C; ++j) {
+                    e.lst[nl] = j;
+                    const int left = !e.mrg[j] && (e.nup[j] | e.ndn[j]);
+                    nl += left;
+                    if (left) j0 = j0 < j ? j0 : j, j1 = j + 1;
+                }
+                /* and in runs split at gaps of more than SEG_GAP columns */
+                nseg = 0;
+                for (int q = 0; q < nl; ++q) {
+                    if (nseg == 0 || e.lst[q] - e.seg[2 * nseg - 1] >= SEG_GAP)
+                        e.seg[2 * nseg++] = e.lst[q];
+                    e.seg[2 * nseg - 1] = e.lst[q] + 1;
+                }
+                if (nl * 64 <= C) {
                     /* few cells left: vector by vector over a list of them */
-                    int nl = 0;
-                    for (int j = 0; j < C; ++j) {
-                        e.lst[nl] = j;
-                        nl += !e.mrg[j] && (e.nup[j] | e.ndn[j]);
-                    }
-                    if (nl * 64 <= C) {
-                        for (int k = 0; k < kn; ++k) {
-                            if (e.S[k] && nl > 0)
-                                sparse_row(t, &e, cs, i, k, nl, dev_row,
-                                           cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff,
-                                           merge);
-                            take_snapshots(cs, i, k0 + k, w_row, &ev);
-                        }
-                        continue;
-                    }
                     for (int k = 0; k < kn; ++k) {
-                        if (!e.S[k]) continue;
-                        uint8_t *cnt = e.cnt + (size_t)k * C;
-                        long S = 0;
-                        for (int j = 0; j < C; ++j) {
-                            cnt[j] = e.mrg[j] ? 0 : cnt[j];
-                            S += cnt[j];
-                        }
-                        e.S[k] = S;
+                        if (e.S[k] && nl > 0)
+                            sparse_row(t, &e, cs, i, k, nl, dev_row,
+                                       cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff,
+                                       merge);
+                        take_snapshots(cs, i, k0 + k, w_row, &ev);
                     }
+                    continue;
+                }
+                for (int k = 0; M > 0 && k < kn; ++k) {
+                    if (!e.S[k]) continue;
+                    uint8_t *cnt = e.cnt + (size_t)k * C;
+                    long S = 0;
+                    for (int j = j0; j < j1; ++j) {
+                        cnt[j] = e.mrg[j] ? 0 : cnt[j];
+                        S += cnt[j];
+                    }
+                    e.S[k] = S;
+                }
+            }
+            /* merged: the vectors' few normals of the row from one batch of their first
+             * blocks (the values the per-vector draws give) when many vectors pulse */
+            bool pre = false;
+            if (merge && npp > 0) {
+                int nS = 0;
+                for (int k = 0; k < kn; ++k)
+                    nS += e.S[k] != 0;
+                if (nS >= PRE_MIN) {
+                    rpu_rng_normal_blocks(&t->ustream,
+                                          cs->base + (uint64_t)k0 * cs->stride + cs->qoff + L->c2c +
+                                              row * L->row_c2c,
+                                          cs->stride, (size_t)kn, e.pre);
+                    pre = true;
                 }
             }
             for (int k = 0; k < kn; ++k) {
@@ -615,20 +782,49 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 const uint8_t *cnt = e.cnt + (size_t)k * C;
                 const int8_t *sg = e.sgn + (size_t)k * C;
                 const uint64_t vbase = cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff;
-                const size_t P =
-                    merge ? rpu_device_row_passes(dev, i, dev_row, cnt, sg, e.pas) : (size_t)S;
+                /* runs one after the other where every cell takes at most one pass (BL 1):
+                 * pass 0 in column order is then run by run */
+                const int runs = merge && e.vi[k].BL <= 1 && nseg > 1;
+                size_t P = 0;
+                if (runs) {
+                    for (int r = 0; r < nseg; ++r)
+                        P += rpu_device_row_passes_range(dev, i, e.seg[2 * r], e.seg[2 * r + 1],
+                                                         dev_row, cnt, sg, e.pas);
+                } else {
+                    P = merge ? rpu_device_row_passes_range(dev, i, j0, j1, dev_row, cnt, sg, e.pas)
+                              : (size_t)S;
+                }
                 const float *xi = NULL;
-                if (npp > 0)
+                if (pre && P * (size_t)npp <= 4)
+                    xi = e.pre + 4 * (size_t)k;
+                else if (npp > 0)
                     xi = values_at(&t->ustream, vbase + L->c2c + row * L->row_c2c, 0,
                                    P * (size_t)npp, e.xi, 1);
+                if (runs) {
+                    for (int r = 0; r < nseg; ++r) {
+                        const int a = e.seg[2 * r], b = e.seg[2 * r + 1];
+                        rpu_device_pulse_row_merged_range(dev, i, a, b, w_row, cnt, e.pas, sg, xi,
+                                                          NULL);
+                        if (xi) {
+                            size_t pr = 0;
+                            for (int j = a; j < b; ++j)
+                                pr += e.pas[j];
+                            xi += pr * (size_t)npp;
+                        }
+                    }
+                    take_snapshots(cs, i, k0 + k, w_row, &ev);
+                    continue;
+                }
                 const float *wn = NULL;
                 if (dev->persistent_weights)
                     wn = values_at(&t->ustream, vbase + L->write + row * L->row_write, 0, (size_t)C,
                                    e.wn, 1);
                 if (merge)
-                    rpu_device_pulse_row_merged(dev, i, w_row, cnt, e.pas, sg, xi, wn);
+                    rpu_device_pulse_row_merged_range(dev, i, j0, j1, w_row, cnt, e.pas, sg, xi,
+                                                      wn ? wn + j0 : NULL);
                 else
-                    rpu_device_pulse_row(dev, i, w_row, cnt, sg, xi, wn);
+                    rpu_device_pulse_row_range(dev, i, j0, j1, w_row, cnt, sg, xi,
+                                               wn ? wn + j0 : NULL);
                 take_snapshots(cs, i, k0 + k, w_row, &ev);
             }
         }
@@ -677,18 +873,30 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
         const int kn = n - k0 < (int)K ? n - k0 : (int)K;
         for (int k = 0; k < kn; ++k)
             prepare_vector(t, &e, &cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R, lr,
-                           base + (uint64_t)(k0 + k) * stride);
+                           base + (uint64_t)(k0 + k) * stride, true);
+        /* one vector of a sparse x to one target (a compound's write): the rows' few normals
+         * from one batch of their first blocks */
+        const bool pre_rows = kn == 1 && ntg == 1 && e.vi[0].BL &&
+                              e.vi[0].j1 - e.vi[0].j0 < C &&
+                              rpu_device_normals_per_pulse(tg[0].dev) > 0 && (!mask || (mask[k0] & 1u));
+        if (pre_rows)
+            rpu_rng_normal_blocks(rng, base + (uint64_t)k0 * stride + L->c2c, L->row_c2c,
+                                  (size_t)R, e.pre);
         for (int i = 0; i < R; ++i) {
             for (int k = 0; k < kn; ++k) {
                 if (!e.vi[k].BL) continue;
+                /* the columns where x may pulse: the whole row, or a sparse x's few */
+                const int j0 = e.vi[k].j0, j1 = e.vi[k].j1, m = j1 - j0;
+                if (m <= 0) continue;
                 uint8_t *cnt = e.cnt;
                 int8_t *sg = e.sgn;
-                const long Sall = row_counts(t, &e, &cs, k, i, cnt, sg, NULL, NULL);
+                const long Sall = m == C ? row_counts(t, &e, &cs, k, i, cnt, sg, NULL, NULL)
+                                         : window_counts(&e, &cs, k, i, j0, j1, cnt, sg);
                 if (Sall == 0) continue;
                 const uint64_t vbase = base + (uint64_t)(k0 + k) * stride;
-                const uint32_t m = mask ? mask[k0 + k] : ~0u;
+                const uint32_t msk = mask ? mask[k0 + k] : ~0u;
                 for (int q = 0; q < ntg; ++q) {
-                    if (!((m >> q) & 1u)) continue;
+                    if (!((msk >> q) & 1u)) continue;
                     const rpu_device_state *dev = tg[q].dev;
                     /* the target's counts: all, or one sign as up steps (one_sided) */
                     const uint8_t *cq = cnt;
@@ -696,7 +904,7 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
                     long S = Sall;
                     if (tg[q].sign_mode != 0) {
                         uint8_t *cf = e.cnt + (size_t)C;
-                        S = keep_sign(cnt, sg, C, tg[q].sign_mode, cf);
+                        S = keep_sign(cnt + j0, sg + j0, m, tg[q].sign_mode, cf + j0);
                         cq = cf;
                         sq = up_signs;
                     }
@@ -704,14 +912,17 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
                     const uint64_t qb = vbase + (uint64_t)q * L->total;
                     const int npp = rpu_device_normals_per_pulse(dev);
                     const float *xi = NULL;
-                    if (npp > 0)
+                    if (pre_rows && (size_t)S * (size_t)npp <= 4)
+                        xi = e.pre + 4 * (size_t)i;
+                    else if (npp > 0)
                         xi = values_at(rng, qb + L->c2c + (uint64_t)i * L->row_c2c, 0,
                                        (size_t)S * (size_t)npp, e.xi, 1);
                     const float *wn = NULL;
                     if (dev->persistent_weights)
-                        wn = values_at(rng, qb + L->write + (uint64_t)i * L->row_write, 0,
-                                       (size_t)C, e.wn, 1);
-                    rpu_device_pulse_row(dev, i, tg[q].w + (size_t)i * C, cq, sq, xi, wn);
+                        wn = values_at(rng, qb + L->write + (uint64_t)i * L->row_write,
+                                       (uint64_t)j0, (size_t)m, e.wn, 1);
+                    rpu_device_pulse_row_range(dev, i, j0, j1, tg[q].w + (size_t)i * C, cq, sq, xi,
+                                               wn);
                 }
             }
         }

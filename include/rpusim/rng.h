@@ -85,6 +85,13 @@ void rpu_rng_normal_fill(rpu_rng *r, float *out, size_t n);
 void rpu_rng_normal_at(const rpu_rng *r, uint64_t block, float *out, size_t n);
 void rpu_rng_uniform_at(const rpu_rng *r, uint64_t block, float *out, size_t n);
 
+/* The four normals of each of n blocks first, first + stride, ..., first + (n-1) stride:
+ * out[4q .. 4q+3] are those of block first + q stride, the values rpu_rng_normal_at(r,
+ * first + q stride, ., 4) gives (one batch for draws scattered at a fixed stride, e.g. one
+ * per row or per vector of an update). Local (reads r only). */
+void rpu_rng_normal_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, size_t n,
+                           float *out);
+
 /* Blocks (4 words) needed for n values of normal_at / uniform_at. Local (pure). */
 static inline uint64_t rpu_rng_blocks_for(size_t n) {
     return (uint64_t)((n + 3) / 4);
