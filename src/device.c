@@ -1215,8 +1215,14 @@ void rpu_device_pulse_row_range(const rpu_device_state *dev, int i, int j0, int 
 
     if (dev->persistent_weights) {
         const float ws = p->write_noise_std * p->dw_min;
-        for (int j = j0; j < j1; ++j)
-            if (count[j]) w_row[j] = wn ? w[j - j0] + ws * wn[j - j0] : w[j - j0];
+        float *vis = w_row + j0;
+        if (wn) {
+            for (int j = 0; j < m; ++j)
+                vis[j] = cnt[j] ? w[j] + ws * wn[j] : vis[j];
+        } else {
+            for (int j = 0; j < m; ++j)
+                vis[j] = cnt[j] ? w[j] : vis[j];
+        }
     }
 }
 

@@ -157,8 +157,8 @@ float rpu_rng_normal(rpu_rng *r) {
  * products as even/odd vpmuludq pairs) and as plain C otherwise; both are the integer
  * arithmetic of philox_block, so the words are identical (test_rng checks the fills
  * against the one-block cursor path). */
-static void blocks_soa(const rpu_rng *r, uint64_t first, uint64_t stride, size_t nblk,
-                       uint32_t c[4][FILL_CHUNK]) {
+static inline void blocks_soa(const rpu_rng *r, uint64_t first, uint64_t stride, size_t nblk,
+                              uint32_t c[4][FILL_CHUNK]) {
     size_t k = 0;
 #if defined(__AVX512F__)
     const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1);
@@ -166,13 +166,27 @@ static void blocks_soa(const rpu_rng *r, uint64_t first, uint64_t stride, size_t
     /* whole groups of 16 (c has room: FILL_CHUNK is a multiple of 16); the words past
      * nblk are computed and not used */
     for (; k < nblk; k += 16) {
-        uint32_t lo[16], hi[16]; /* the lanes' counters */
-        for (int l = 0; l < 16; ++l) {
-            const uint64_t b = first + (uint64_t)(k + (size_t)l) * stride;
-            lo[l] = (uint32_t)b, hi[l] = (uint32_t)(b >> 32);
+        __m512i x0, x1; /* the lanes' counters */
+        if (stride == 1) {
+            /* low words b + l (carry into the high word handled per lane) */
+            const uint64_t b = first + k;
+            const __m512i lane =
+                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            x0 = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)b), lane);
+            const __mmask16 carry =
+                _mm512_cmplt_epu32_mask(x0, _mm512_set1_epi32((int)(uint32_t)b));
+            x1 = _mm512_mask_add_epi32(_mm512_set1_epi32((int)(uint32_t)(b >> 32)), carry,
+                                       _mm512_set1_epi32((int)(uint32_t)(b >> 32)),
+                                       _mm512_set1_epi32(1));
+        } else {
+            uint32_t lo[16], hi[16];
+            for (int l = 0; l < 16; ++l) {
+                const uint64_t b = first + (uint64_t)(k + (size_t)l) * stride;
+                lo[l] = (uint32_t)b, hi[l] = (uint32_t)(b >> 32);
+            }
+            x0 = _mm512_loadu_si512((const void *)lo);
+            x1 = _mm512_loadu_si512((const void *)hi);
         }
-        __m512i x0 = _mm512_loadu_si512((const void *)lo);
-        __m512i x1 = _mm512_loadu_si512((const void *)hi);
         __m512i x2 = _mm512_set1_epi32((int)r->id[0]), x3 = _mm512_set1_epi32((int)r->id[1]);
         uint32_t k0 = r->key[0], k1 = r->key[1];
         for (int round = 0; round < 10; ++round) {
@@ -216,7 +230,7 @@ static void blocks_soa(const rpu_rng *r, uint64_t first, uint64_t stride, size_t
 /* The values of nblk blocks (first, first + stride, ...) from their words c, in stream
  * order (block k's 4 values at z[4k]): uniform (normal = 0) or normal. Over whole groups
  * of 16 blocks (vector loops without scalar tails; blocks_soa computed their words). */
-static void block_values(uint32_t c[4][FILL_CHUNK], size_t nblk, int normal, float *z) {
+static inline void block_values(uint32_t c[4][FILL_CHUNK], size_t nblk, int normal, float *z) {
     const size_t n16 = nblk + (16 - nblk % 16) % 16;
     if (normal) {
         for (size_t k = 0; k < n16; ++k) {
