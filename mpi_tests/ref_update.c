@@ -206,7 +206,7 @@ static void ref_apply(rpu_tile *t, const ref_vec *v, uint64_t vbase) {
  * the weight before the chunk); such a cell's counts are then zeroed in every vector of the
  * chunk. Normals: row i from block span + i*row_write of the chunk's first vector, one per
  * merged cell in column order. */
-static void ref_span(rpu_tile *t, ref_vec *v, int kn, uint64_t chunk_base) {
+static void ref_span(rpu_tile *t, ref_vec *v, int kn, uint64_t chunk_base, const int *skip) {
     const rpu_device_state *dev = &t->dev;
     const int R = t->p.out_size, C = t->p.in_size;
     const rpu_update_layout L = rpu_update_layout_for(R, C);
@@ -225,7 +225,7 @@ static void ref_span(rpu_tile *t, ref_vec *v, int kn, uint64_t chunk_base) {
                 else
                     nup[j] += v[k].count[c];
             }
-            merged[j] = rpu_device_span_ok(dev, c, target[c], nup[j], ndn[j]);
+            merged[j] = !(skip && skip[j]) && rpu_device_span_ok(dev, c, target[c], nup[j], ndn[j]);
             m += merged[j];
         }
         if (m == 0) continue;
@@ -275,12 +275,134 @@ int ref_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
                                    x + (size_t)(k0 + k) * C, du, lr * lr_scale,
                                    base + (uint64_t)(k0 + k) * L.total, &v[k]);
         }
-        if (rc == 0 && merge) ref_span(t, v, kn, base + (uint64_t)k0 * L.total);
+        if (rc == 0 && merge) ref_span(t, v, kn, base + (uint64_t)k0 * L.total, NULL);
         for (int k = 0; k < kn; ++k) {
             if (rc == 0 && v[k].BL > 0) ref_apply(t, &v[k], base + (uint64_t)(k0 + k) * L.total);
             ref_vec_free(&v[k]);
         }
     }
     free(v), free(du);
+    return rc;
+}
+
+/* The read columns' pieces of one chunk (k0, kn vectors v[], events [e0, e1) of the call's
+ * nev): see ref_update.h. */
+static void ref_pieces(rpu_tile *t, ref_vec *v, int k0, int kn, uint64_t base, int ncol,
+                       const int *cols, const int *vec, const int *col, int e0, int e1,
+                       float *val, unsigned char *done) {
+    const rpu_device_state *dev = &t->dev;
+    const int R = t->p.out_size, C = t->p.in_size;
+    const rpu_update_layout L = rpu_update_layout_for(R, C);
+    const int npp = rpu_device_normals_per_pulse(dev);
+    /* the pieces, column by column: first and last vector (chunk-relative) */
+    int *pa = malloc(sizeof(int) * (size_t)(ncol + e1 - e0 + 1)), *pb = pa ? malloc(sizeof(int) *
+                    (size_t)(ncol + e1 - e0 + 1)) : NULL, *pcol = pb ? malloc(sizeof(int) *
+                    (size_t)(ncol + e1 - e0 + 1)) : NULL;
+    if (!pcol) {
+        free(pa), free(pb);
+        return;
+    }
+    int P = 0;
+    for (int q = 0; q < ncol; ++q) {
+        int a = 0;
+        for (int r = 0; r < kn; ++r) {
+            int read = 0;
+            for (int e = e0; e < e1; ++e)
+                read |= vec[e] == k0 + r && col[e] == cols[q];
+            if (!read) continue;
+            pa[P] = a, pb[P] = r, pcol[P] = cols[q], ++P;
+            a = r + 1;
+        }
+        if (a < kn) pa[P] = a, pb[P] = kn - 1, pcol[P] = cols[q], ++P;
+    }
+    if (P == 0 || kn < 2 || (P - 1) / C + 2 > kn) {
+        free(pa), free(pb), free(pcol);
+        return; /* no room for their normals: every read column pulses vector by vector */
+    }
+    float *z = calloc((size_t)P + 4, sizeof(float));
+    for (int i = 0; z && i < R; ++i) {
+        for (int p = 0; npp && p < P; ++p) {
+            float tmp[4];
+            const uint64_t blk = base + (uint64_t)(k0 + 1 + p / C) * L.total + L.span +
+                                 (uint64_t)i * L.row_write + (uint64_t)(p % C) / 4;
+            rpu_rng_normal_at(&t->ustream, blk, tmp, 4);
+            z[p] = tmp[(p % C) % 4];
+        }
+        int stopped = 0; /* the column's pieces stopped merging */
+        for (int p = 0; p < P; ++p) {
+            const int j = pcol[p];
+            if (p > 0 && pcol[p - 1] != j) stopped = 0;
+            if (stopped) continue;
+            const size_t c = (size_t)i * C + j;
+            int nu = 0, nd = 0;
+            for (int k = pa[p]; k <= pb[p]; ++k) {
+                if (!v[k].count || v[k].count[c] == 0) continue;
+                if (v[k].sgn[c] > 0)
+                    nd += v[k].count[c];
+                else
+                    nu += v[k].count[c];
+            }
+            if (nu + nd > 0) {
+                if (!rpu_device_span_ok(dev, c, t->w[c], nu, nd)) {
+                    stopped = 1;
+                    continue;
+                }
+                rpu_device_pulses_span(dev, c, &t->w[c], nu, nd, npp ? z + p : NULL);
+                for (int k = pa[p]; k <= pb[p]; ++k)
+                    if (v[k].count) v[k].count[c] = 0;
+            }
+            for (int e = e0; e < e1; ++e) /* the reads at the piece's end */
+                if (vec[e] == k0 + pb[p] && col[e] == j) {
+                    val[(size_t)e * R + i] = t->w[c];
+                    done[(size_t)e * R + i] = 1;
+                }
+        }
+    }
+    free(z), free(pa), free(pb), free(pcol);
+}
+
+int ref_update_snap(rpu_tile *t, const rpu_update_params *up, float g, uint64_t base,
+                    const float *x, const float *d, int n, const float *lrs, int nev,
+                    const int *vec, const int *col, float *val) {
+    const int R = t->p.out_size, C = t->p.in_size;
+    if (C > 4096) return 1;
+    const rpu_update_layout L = rpu_update_layout_for(R, C);
+    const int merge = !t->update_per_pulse && rpu_device_merges_pulses(&t->dev);
+    const int K = rpu_update_chunk(R, C);
+    int *cols = malloc(sizeof(int) * (size_t)(nev + 1)), ncol = 0; /* read columns, first seen */
+    int *skip = calloc((size_t)C, sizeof(int));
+    unsigned char *done = calloc((size_t)nev * (size_t)R + 1, 1);
+    ref_vec *v = calloc((size_t)K, sizeof(ref_vec));
+    if (!cols || !skip || !done || !v) {
+        free(cols), free(skip), free(done), free(v);
+        return 1;
+    }
+    for (int e = 0; e < nev; ++e)
+        if (!skip[col[e]]) skip[col[e]] = 1, cols[ncol++] = col[e];
+    int rc = 0;
+    for (int k0 = 0; k0 < n && rc == 0; k0 += K) {
+        const int kn = n - k0 < K ? n - k0 : K;
+        int e0 = 0, e1;
+        while (e0 < nev && vec[e0] < k0)
+            ++e0;
+        for (e1 = e0; e1 < nev && vec[e1] < k0 + kn; ++e1) {
+        }
+        for (int k = 0; k < kn && rc == 0; ++k)
+            rc = ref_vector_pulses(up, g, &t->ustream, R, C, x + (size_t)(k0 + k) * C,
+                                   d + (size_t)(k0 + k) * R, lrs[k0 + k], base +
+                                   (uint64_t)(k0 + k) * L.total, &v[k]);
+        if (rc == 0 && merge) {
+            ref_span(t, v, kn, base + (uint64_t)k0 * L.total, skip);
+            ref_pieces(t, v, k0, kn, base, ncol, cols, vec, col, e0, e1, val, done);
+        }
+        for (int k = 0; k < kn; ++k) {
+            if (rc == 0 && v[k].BL > 0) ref_apply(t, &v[k], base + (uint64_t)(k0 + k) * L.total);
+            for (int e = e0; e < e1; ++e)
+                for (int i = 0; vec[e] == k0 + k && i < R; ++i)
+                    if (!done[(size_t)e * R + i]) val[(size_t)e * R + i] = t->w[(size_t)i * C + col[e]];
+            ref_vec_free(&v[k]);
+        }
+    }
+    free(cols), free(skip), free(done), free(v);
     return rc;
 }

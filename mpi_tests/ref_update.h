@@ -39,4 +39,21 @@ void ref_vec_free(ref_vec *v);
  * type a stochastic or count-based one). Returns 0 on success. */
 int ref_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
 
+/* The fast device's pass of a chopped update (rpu_update_pulses_snap on a single tile's own
+ * device and weights: update parameters up, granularity g, draws from t's update stream at
+ * base, vector k with learning rate lrs[k], d in engine units), with read events (vec[e],
+ * col[e]) in vector order: val[e * R + i] gets row i of column col[e] after vector vec[e].
+ * With merged pulses, the read columns (in order of first appearance) stay out of each
+ * chunk's merged step; per row, each one's pieces (the runs of the chunk's vectors between
+ * its reads: [0, v1], [v1 + 1, v2], ..., up to the chunk's end) are merged in order while
+ * their pulses cannot reach a bound from the cell's weight at the piece's start, with the
+ * normal of piece p (numbered column by column, each column's in vector order) at value
+ * p % C of the span range of vector k0 + 1 + p / C; the reads at a merged piece's end see
+ * its result; from the first piece that could reach a bound, the cell pulses vector by
+ * vector. A chunk with P pieces does this only if (P - 1) / C + 2 <= kn. Returns 0 on
+ * success. */
+int ref_update_snap(rpu_tile *t, const rpu_update_params *up, float g, uint64_t base,
+                    const float *x, const float *d, int n, const float *lrs, int nev,
+                    const int *vec, const int *col, float *val);
+
 #endif

@@ -604,8 +604,9 @@ static void test_fast_device_as_single(void) {
  * columns from snapshots (compound.c, chopped_chunks). Where no pulses merge (soft_bounds;
  * constant_step per pulse) that is the vector-by-vector update (c->chunked = 0) float for
  * float: every array and every state item. With merged pulses (constant_step) the read
- * columns must not merge; with dw_min_std = 0 their values are then the vector-by-vector
- * ones, so the reads, buffers and C are equal, and A's other cells agree to rounding. */
+ * columns merge only piece by piece between their reads (update.c, pieces_build); with
+ * dw_min_std = 0, A then agrees with the vector-by-vector update to rounding, and here the
+ * reads, buffers, choppers and C are equal. */
 static void test_chunked_reads(void) {
     static const char *types[] = {"chopped_transfer", "dynamic_transfer"};
     static const struct {
@@ -686,6 +687,8 @@ static void test_chunked_reads(void) {
                 CHECK(na == nb && na <= 64, "%s: state items %d / %d", what, na, nb);
                 for (int q = 0; q < na && q < nb && q < 64; ++q) {
                     const size_t sz = ia[q].type == RPU_STATE_F32 ? 4 : 8;
+                    if (devs[dv].merged && !strcmp(ia[q].name, "hidden_weights_0"))
+                        continue; /* A: compared to rounding above */
                     CHECK(ia[q].count == ib[q].count &&
                               memcmp(ia[q].data, ib[q].data, sz * ia[q].count) == 0,
                           "%s, device %zu, choppers %d: state item %s differs", what, dv, ch,

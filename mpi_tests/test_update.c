@@ -218,6 +218,97 @@ static void test_engine_vs_reference(void) {
     engine_case_w(&c, 7, 200, 70, 0.08f, 96, "BL 4, cells on a bound 45 apart", 0.1f, 0, -1);
 }
 
+/* ------------------------------------------------------------------ read columns */
+
+/* The fast device's pass of a chopped update (rpu_update_pulses_snap) against the
+ * reference ref_update_snap, on a single constant_step tile's own device: n vectors with
+ * their own learning rates; reads of `reads` columns after every vector (the column
+ * pointer moving by 7, one read repeated at every tenth vector); the cells of every column
+ * j with j % 45 == 5 on a bound, so that some pieces cannot merge. Weights and every
+ * snapshot bitwise; and the read columns' pieces must have merged somewhere (the same pass
+ * with t->snap_unmerged differs). */
+static void snap_case(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
+                      const char *label, int reads) {
+    rpu_tile *a = make(c, out, in, seed, 1), *b = make(c, out, in, seed, 1);
+    rpu_tile *u = make(c, out, in, seed, 1);
+    if (!a || !b || !u) return;
+    u->snap_unmerged = 1;
+    float *w = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * n * in);
+    float *d = malloc(sizeof(float) * n * out), *lrs = malloc(sizeof(float) * n);
+    const int cap = n * (reads + 1);
+    int *vec = malloc(sizeof(int) * cap), *col = malloc(sizeof(int) * cap);
+    int *excl = malloc(sizeof(int) * cap), *seen = calloc((size_t)in, sizeof(int));
+    float *va = malloc(sizeof(float) * cap * out), *vb = malloc(sizeof(float) * cap * out);
+    float *vu = malloc(sizeof(float) * cap * out);
+    tl_fill_uniform(w, out * in, -0.1f, 0.1f, seed, 1);
+    for (int q = 0; q < out * in; ++q)
+        if (q % in % 45 == 5) w[q] = (q / in + q % in) % 2 ? 1.0f : -1.0f;
+    tl_fill_uniform(x, n * in, -1, 1, seed, 2);
+    tl_fill_uniform(d, n * out, -0.05f, 0.05f, seed, 3);
+    int nev = 0, nex = 0;
+    for (int v = 0; v < n; ++v) {
+        lrs[v] = lr * (1.0f + 0.5f * (float)(v % 3));
+        for (int r = 0; r < reads + (v % 10 == 0); ++r) {
+            vec[nev] = v;
+            col[nev] = (v * 7 + (r < reads ? r * 3 : 0)) % in;
+            if (!seen[col[nev]]) seen[col[nev]] = 1, excl[nex++] = col[nev];
+            ++nev;
+        }
+    }
+    rpu_tile *tiles[3] = {a, b, u};
+    for (int q = 0; q < 3; ++q)
+        CHECK_OK(rpu_tile_set_weights(tiles[q], w, RPU_WEIGHTS_STORED));
+    const rpu_update_layout L = rpu_update_layout_for(out, in);
+    const uint64_t base = a->unext;
+    for (int q = 0; q < 3; ++q)
+        tiles[q]->unext += (uint64_t)n * L.total;
+    const rpu_read_snap sa = {.n = nev, .vec = vec, .col = col, .val = va, .n_excl = nex,
+                              .excl = excl};
+    const rpu_read_snap su = {.n = nev, .vec = vec, .col = col, .val = vu, .n_excl = nex,
+                              .excl = excl};
+    const rpu_pulse_target ta = {.dev = &a->dev, .w = a->w}, tu = {.dev = &u->dev, .w = u->w};
+    CHECK_OK(rpu_update_pulses_snap(a, &a->cfg.update, a->dev.granularity, base, x, d, n, lrs,
+                                    &ta, &sa));
+    CHECK_OK(rpu_update_pulses_snap(u, &u->cfg.update, u->dev.granularity, base, x, d, n, lrs,
+                                    &tu, &su));
+    CHECK(ref_update_snap(b, &b->cfg.update, b->dev.granularity, base, x, d, n, lrs, nev, vec,
+                          col, vb) == 0,
+          "%s: reference ran", label);
+    size_t bad = 0, badv = 0, other = 0;
+    for (int q = 0; q < out * in; ++q) {
+        bad += memcmp(&a->w[q], &b->w[q], sizeof(float)) != 0;
+        other += a->w[q] != u->w[q];
+    }
+    for (int q = 0; q < nev * out; ++q)
+        badv += memcmp(&va[q], &vb[q], sizeof(float)) != 0;
+    CHECK(bad == 0, "%s: weights == reference (%zu of %d differ)", label, bad, out * in);
+    CHECK(badv == 0, "%s: read values == reference (%zu of %d differ)", label, badv, nev * out);
+    CHECK(other > 0, "%s: the pieces merged somewhere (%zu cells differ from unmerged)", label,
+          other);
+    free(w), free(x), free(d), free(lrs), free(vec), free(col), free(excl), free(seen);
+    free(va), free(vb), free(vu);
+    rpu_tile_destroy(&a), rpu_tile_destroy(&b), rpu_tile_destroy(&u);
+}
+
+/* 7 x 200 (chunks of 64: 150 vectors, a last chunk of 22), one and two reads per vector, BL
+ * 1 and about 4; 7 x 9 (every column read several times per chunk); with and without
+ * cycle-to-cycle noise. */
+static void test_snap_vs_reference(void) {
+    rpu_config c;
+    rpu_config_default(&c, RPU_KIND_SINGLE);
+    for (int nz = 0; nz < 2; ++nz) {
+        c.device.dw_min_std = nz ? 0.0f : 0.3f;
+        const char *tag = nz ? ", no c2c" : "";
+        char l[160];
+        snprintf(l, sizeof l, "snapshots: 200 columns, BL 1, 1 read%s", tag);
+        snap_case(&c, 7, 200, 150, 0.01f, 97, l, 1);
+        snprintf(l, sizeof l, "snapshots: 200 columns, BL 4, 2 reads%s", tag);
+        snap_case(&c, 7, 200, 150, 0.08f, 98, l, 2);
+        snprintf(l, sizeof l, "snapshots: 9 columns, BL 4, 1 read%s", tag);
+        snap_case(&c, 7, 9, 150, 0.08f, 99, l, 1);
+    }
+}
+
 /* ------------------------------------------------------------------ a compound's write */
 
 /* One vector through rpu_update_pulses (a compound's transfer or refresh write: one target,
@@ -1091,6 +1182,7 @@ int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     test_engine_vs_reference();
     test_write_vs_reference();
+    test_snap_vs_reference();
     test_row_slices();
     test_merged_distribution();
     test_unbiased_and_saturation();

@@ -98,6 +98,10 @@ struct rpu_tile {
      * (constant_step, device_impl.h); 1: every pulse draws its own cycle-to-cycle normal
      * (the per-pulse reference behaviour; tests) */
     int update_per_pulse;
+    /* 0 (default): a chopped update's read columns merge their pulses piece by piece
+     * between their reads (update.c, pieces_build); 1: never (tests: the vector-by-vector
+     * reference of those columns) */
+    int snap_unmerged;
     float *dbuf; /* backward input after scales and mask */
     size_t dbuf_cap;
     int64_t *iws; /* index workspace */

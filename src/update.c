@@ -150,14 +150,21 @@ typedef struct {
     int32_t *lst;  /* [C] the row's other cells with pulses (sparse path) */
     int32_t *seg;  /* [C + 2] their runs of columns: [seg[2r], seg[2r + 1]) */
     float *pre;    /* [4 max(K, Rl)] the normals of one block per vector (or per row) */
+    /* pieces of the read columns of a chunk (snapshots, see pieces_build): NPC at most */
+    int npc, pc_ok, ev0, ev1, npart;
+    int32_t *pc;   /* [4 NPC]: column, first and last vector, read event of piece p */
+    int32_t *rup, *rdn; /* [snap->n] the row's running counts up/down after each read */
+    uint8_t *evd;  /* [snap->n] reads snapshot by pieces_merge */
+    int32_t *part; /* [2 C] partly merged columns: column, first single vector */
+    float *pcn;    /* [NPC + 8] their normals (one per piece) */
     float *nrm;    /* [(C / 64 + 1) * 256] their normals, 256 per cell */
     float *xi;     /* [C * BLmax + 8] cycle-to-cycle normals of one row for one vector */
     float *wn;     /* [C + 8] write noise of one row */
 } engine_ws;
 
 static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int K, int NW,
-                                   int BLmax) {
-    const size_t c = (size_t)C, r = (size_t)Rl, k = (size_t)K, nw = (size_t)NW;
+                                   int BLmax, int NPC) {
+    const size_t c = (size_t)C, r = (size_t)Rl, k = (size_t)K, nw = (size_t)NW, npc = (size_t)NPC;
     const size_t big = (c > r ? c : r) * (size_t)BLmax + 8;
     size_t sizes[] = {k * sizeof(vec_info),
                       k * nw * c * sizeof(uint64_t),
@@ -181,6 +188,12 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
                       c * sizeof(int32_t),
                       (c + 2) * sizeof(int32_t),
                       4 * (k > r ? k : r) * sizeof(float),
+                      4 * npc * sizeof(int32_t),
+                      npc * sizeof(int32_t),
+                      npc * sizeof(int32_t),
+                      npc,
+                      2 * c * sizeof(int32_t),
+                      (npc + 8) * sizeof(float),
                       (c / 64 + 1) * 256 * sizeof(float)};
     const size_t nparts = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
@@ -203,7 +216,8 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
     e->sd = ptr[5], e->fd = ptr[6], e->px = ptr[7], e->pd = ptr[8], e->u = ptr[9];
     e->cnt = ptr[10], e->sgn = ptr[11], e->S = ptr[12], e->pas = ptr[13], e->nup = ptr[14];
     e->ndn = ptr[15], e->mrg = ptr[16], e->xi = ptr[17], e->wn = ptr[18], e->lst = ptr[19];
-    e->seg = ptr[20], e->pre = ptr[21], e->nrm = ptr[22];
+    e->seg = ptr[20], e->pre = ptr[21], e->pc = ptr[22], e->rup = ptr[23], e->rdn = ptr[24];
+    e->evd = ptr[25], e->part = ptr[26], e->pcn = ptr[27], e->nrm = ptr[28];
     return RPU_OK;
 }
 
@@ -620,11 +634,132 @@ static void sparse_row(const rpu_tile *t, engine_ws *e, const call_shape *cs, in
 /* Row i (slice index) after vector v of the call: its values in the snapshot columns read
  * after v (snapshots *ev, ... whose vector is v; *ev advances past them). */
 static inline void take_snapshots(const call_shape *cs, int i, int v, const float *w_row,
-                                  int *ev) {
+                                  int *ev, const uint8_t *done) {
     const rpu_read_snap *s = cs->snap;
     if (!s) return;
     for (; *ev < s->n && s->vec[*ev] == v; ++*ev)
-        s->val[(size_t)*ev * (size_t)cs->R + (size_t)(cs->r0 + i)] = w_row[s->col[*ev]];
+        if (!done || !done[*ev])
+            s->val[(size_t)*ev * (size_t)cs->R + (size_t)(cs->r0 + i)] = w_row[s->col[*ev]];
+}
+
+/* Pieces of the read columns (snapshots) of a chunk of kn vectors. A read column's value
+ * after its read vector is read, so its pulses cannot merge over the whole chunk; they
+ * merge piece by piece instead. The pieces of column j are the runs of vectors between its
+ * reads: [0, v1], [v1 + 1, v2], ..., [v_last + 1, kn - 1]. In each row, from the first
+ * piece on, a piece whose pulses (n_up, n_down over the piece) cannot reach a bound from
+ * the cell's weight at the piece's start takes them as one step (rpu_device_pulses_span),
+ * and the reads at its end see the result; from the first piece that could reach a bound,
+ * the cell pulses vector by vector to the chunk's end, as the other unmerged cells. The
+ * normal of piece p (numbered column by column in snap->excl order, each column's pieces
+ * in vector order) is value p % C of the span range of vector k0 + 1 + p / C (span ranges
+ * are used only at a chunk's first vector), so the pieces need (P - 1) / C + 2 <= kn
+ * vectors; with fewer (pc_ok 0) every read column pulses vector by vector.
+ * pieces_build lists them for the chunk whose snapshots are [ev0, ev1): column, first and
+ * last vector, the read event at the end (-1: the chunk's end). */
+static void pieces_build(engine_ws *e, const call_shape *cs, int k0, int kn, int ev0) {
+    const rpu_read_snap *s = cs->snap;
+    int ev1 = ev0;
+    while (ev1 < s->n && s->vec[ev1] < k0 + kn)
+        ++ev1;
+    e->ev0 = ev0, e->ev1 = ev1;
+    int np = 0;
+    for (int q = 0; q < s->n_excl; ++q) {
+        const int j = s->excl[q];
+        int a = 0;
+        for (int v = ev0; v < ev1; ++v) {
+            const int r = s->vec[v] - k0;
+            if (s->col[v] != j || r < a) continue;
+            int32_t *pc = e->pc + 4 * (size_t)np++;
+            pc[0] = j, pc[1] = a, pc[2] = r, pc[3] = v;
+            a = r + 1;
+        }
+        if (a <= kn - 1) {
+            int32_t *pc = e->pc + 4 * (size_t)np++;
+            pc[0] = j, pc[1] = a, pc[2] = kn - 1, pc[3] = -1;
+        }
+    }
+    e->npc = np;
+    e->pc_ok = np > 0 && kn >= 2 && (np - 1) / cs->C + 2 <= kn;
+}
+
+/* Row i: the read columns' pieces (pieces_build), after the row's counts (nup, ndn: the
+ * chunk's; e->rup, e->rdn: the running counts right after each read event) and the other
+ * cells' merged step. A column whose every piece merged is marked merged (e->mrg); one that
+ * stopped at a piece pulses vector by vector from that piece's first vector: its counts of
+ * the vectors before are taken out (cnt, S; call after the counts of the merged cells are).
+ * The reads of merged pieces are snapshot here (e->evd marks them). Returns the number of
+ * columns marked merged. */
+static int pieces_merge(rpu_tile *t, engine_ws *e, const call_shape *cs, int k0, int i,
+                        float *dev_row) {
+    const rpu_read_snap *s = cs->snap;
+    const rpu_device_state *dev = cs->dev;
+    const int C = cs->C;
+    const size_t row = (size_t)(cs->r0 + i);
+    const int npp = rpu_device_normals_per_pulse(dev);
+    int drawn = 0, merged = 0;
+    e->npart = 0;
+    memset(e->evd + e->ev0, 0, (size_t)(e->ev1 - e->ev0));
+    for (int p0 = 0; p0 < e->npc;) {
+        const int j = e->pc[4 * p0];
+        int p1 = p0;
+        while (p1 < e->npc && e->pc[4 * p1] == j)
+            ++p1;
+        float w = dev_row[j];
+        int tu = 0, td = 0, from = -1;
+        for (int p = p0; p < p1 && from < 0; ++p) {
+            const int32_t *pc = e->pc + 4 * (size_t)p;
+            const int ev = pc[3];
+            const int u = ev >= 0 ? e->rup[ev] : e->nup[j], d = ev >= 0 ? e->rdn[ev] : e->ndn[j];
+            const int nu = u - tu, nd = d - td;
+            if (nu + nd > 0) {
+                if (!rpu_device_span_ok(dev, (size_t)i * C + j, w, nu, nd)) {
+                    from = pc[1];
+                    break;
+                }
+                if (npp > 0 && !drawn) {
+                    for (int v = 0; v * C < e->npc; ++v) {
+                        const int m = e->npc - v * C < C ? e->npc - v * C : C;
+                        rpu_rng_normal_at(&t->ustream,
+                                          cs->base + (uint64_t)(k0 + 1 + v) * cs->stride +
+                                              cs->qoff + cs->L.span + row * cs->L.row_write,
+                                          e->pcn + (size_t)v * C, (size_t)m);
+                    }
+                    drawn = 1;
+                }
+                rpu_device_pulses_span(dev, (size_t)i * C + j, &w, nu, nd,
+                                       npp > 0 ? e->pcn + p : NULL);
+            }
+            tu = u, td = d;
+            for (int v = ev; v >= 0 && v < e->ev1 && s->vec[v] == s->vec[ev]; ++v)
+                if (s->col[v] == j) {
+                    s->val[(size_t)v * (size_t)cs->R + row] = w;
+                    e->evd[v] = 1;
+                }
+        }
+        dev_row[j] = w;
+        if (from < 0) {
+            e->mrg[j] = 1;
+            ++merged;
+        } else if (from > 0) {
+            e->part[2 * e->npart] = j, e->part[2 * e->npart + 1] = from;
+            ++e->npart;
+        }
+        p0 = p1;
+    }
+    return merged;
+}
+
+/* The counts of the partly merged read columns (pieces_merge) before their first single
+ * vector: out of cnt and S. */
+static void pieces_take_counts(engine_ws *e, int C) {
+    for (int q = 0; q < e->npart; ++q) {
+        const int j = e->part[2 * q], from = e->part[2 * q + 1];
+        for (int v = 0; v < from; ++v) {
+            if (!e->S[v]) continue; /* (its counts were not written) */
+            e->S[v] -= e->cnt[(size_t)v * C + j];
+            e->cnt[(size_t)v * C + j] = 0;
+        }
+    }
 }
 
 /* Gap (columns) between two runs of a row's unmerged cells that the BL-1 vectors take run
@@ -659,7 +794,8 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     long K = rpu_update_chunk(R, C);
     if (K > n) K = n;
     engine_ws e = {0};
-    RPU_CHECK(engine_workspace(t, &e, C, Rl, (int)K, NW, BLmax));
+    const int NPC = cs->snap ? cs->snap->n + cs->snap->n_excl : 0;
+    RPU_CHECK(engine_workspace(t, &e, C, Rl, (int)K, NW, BLmax, NPC));
     const rpu_update_layout *L = &cs->L;
     const rpu_device_state *dev = cs->dev;
     const int npp = rpu_device_normals_per_pulse(dev);
@@ -673,6 +809,9 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
         int ev0 = 0; /* the chunk's first snapshot */
         while (cs->snap && ev0 < cs->snap->n && cs->snap->vec[ev0] < k0)
             ++ev0;
+        e.npc = e.pc_ok = 0;
+        if (cs->snap && merge && !cs->sign_mode && !t->snap_unmerged)
+            pieces_build(&e, cs, k0, kn, ev0);
         for (int i = 0; i < Rl; ++i) {
             float *w_row = cs->w + (size_t)i * C;
             float *dev_row =
@@ -685,6 +824,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 memset(e.nup, 0, sizeof(uint16_t) * (size_t)C);
                 memset(e.ndn, 0, sizeof(uint16_t) * (size_t)C);
             }
+            int evr = ev0; /* (pieces) */
             for (int k = 0; k < kn; ++k) {
                 if (cs->sign_mode) {
                     e.S[k] = e.vi[k].BL ? routed_counts(t, &e, cs, k, i, merge) : 0;
@@ -695,11 +835,17 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                                         : 0;
                 }
                 any += e.S[k];
+                /* the running counts of the columns read right after vector k (pieces) */
+                for (int v = evr; e.pc_ok && v < e.ev1 && cs->snap->vec[v] == k0 + k; ++v)
+                    e.rup[v] = e.nup[cs->snap->col[v]], e.rdn[v] = e.ndn[cs->snap->col[v]];
+                while (e.pc_ok && evr < e.ev1 && cs->snap->vec[evr] == k0 + k)
+                    ++evr;
             }
             int ev = ev0;
+            const uint8_t *done = NULL; /* reads snapshot by pieces_merge */
             if (!any) {
                 for (int k = 0; k < kn; ++k)
-                    take_snapshots(cs, i, k0 + k, w_row, &ev);
+                    take_snapshots(cs, i, k0 + k, w_row, &ev, done);
                 continue;
             }
             if (merge) {
@@ -719,6 +865,12 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                                            row * L->row_write,
                                        0, M * (size_t)npp, e.xi, 1);
                     rpu_device_row_span(dev, i, dev_row, e.nup, e.ndn, e.mrg, xi);
+                }
+                int rmerged = 0; /* read columns merged piece by piece */
+                if (e.pc_ok) {
+                    rmerged = pieces_merge(t, &e, cs, k0, i, dev_row);
+                    pieces_take_counts(&e, C);
+                    done = e.evd;
                 }
                 /* the cells left (pulses, not merged) and the columns [j0, j1) they span */
                 int nl = 0;
@@ -743,11 +895,11 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                             sparse_row(t, &e, cs, i, k, nl, dev_row,
                                        cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff,
                                        merge);
-                        take_snapshots(cs, i, k0 + k, w_row, &ev);
+                        take_snapshots(cs, i, k0 + k, w_row, &ev, done);
                     }
                     continue;
                 }
-                for (int k = 0; M > 0 && k < kn; ++k) {
+                for (int k = 0; (M > 0 || rmerged > 0) && k < kn; ++k) {
                     if (!e.S[k]) continue;
                     uint8_t *cnt = e.cnt + (size_t)k * C;
                     long S = 0;
@@ -776,7 +928,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
             for (int k = 0; k < kn; ++k) {
                 const long S = e.S[k];
                 if (S == 0) {
-                    take_snapshots(cs, i, k0 + k, w_row, &ev);
+                    take_snapshots(cs, i, k0 + k, w_row, &ev, done);
                     continue;
                 }
                 const uint8_t *cnt = e.cnt + (size_t)k * C;
@@ -812,7 +964,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                             xi += pr * (size_t)npp;
                         }
                     }
-                    take_snapshots(cs, i, k0 + k, w_row, &ev);
+                    take_snapshots(cs, i, k0 + k, w_row, &ev, done);
                     continue;
                 }
                 const float *wn = NULL;
@@ -825,7 +977,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 else
                     rpu_device_pulse_row_range(dev, i, j0, j1, w_row, cnt, sg, xi,
                                                wn ? wn + j0 : NULL);
-                take_snapshots(cs, i, k0 + k, w_row, &ev);
+                take_snapshots(cs, i, k0 + k, w_row, &ev, done);
             }
         }
     }
@@ -864,7 +1016,7 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
     if (K > n) K = n;
     engine_ws e = {0};
     /* at least two count rows: the row's counts and the target's */
-    RPU_CHECK(engine_workspace(t, &e, C, R, K < 2 ? 2 : (int)K, NW, BLmax));
+    RPU_CHECK(engine_workspace(t, &e, C, R, K < 2 ? 2 : (int)K, NW, BLmax, 0));
     const rpu_update_layout *L = &cs.L;
     /* the signs of a routed target's counts: all up */
     int8_t *up_signs = e.sgn + (size_t)C;
