@@ -288,16 +288,16 @@ int ref_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
 /* The read columns' pieces of one chunk (k0, kn vectors v[], events [e0, e1) of the call's
  * nev): see ref_update.h. */
 static void ref_pieces(rpu_tile *t, ref_vec *v, int k0, int kn, uint64_t base, int ncol,
-                       const int *cols, const int *vec, const int *col, int e0, int e1,
-                       float *val, unsigned char *done) {
+                       const int *cols, const int *vec, const int *col, int e0, int e1, float *val,
+                       unsigned char *done) {
     const rpu_device_state *dev = &t->dev;
     const int R = t->p.out_size, C = t->p.in_size;
     const rpu_update_layout L = rpu_update_layout_for(R, C);
     const int npp = rpu_device_normals_per_pulse(dev);
     /* the pieces, column by column: first and last vector (chunk-relative) */
-    int *pa = malloc(sizeof(int) * (size_t)(ncol + e1 - e0 + 1)), *pb = pa ? malloc(sizeof(int) *
-                    (size_t)(ncol + e1 - e0 + 1)) : NULL, *pcol = pb ? malloc(sizeof(int) *
-                    (size_t)(ncol + e1 - e0 + 1)) : NULL;
+    int *pa = malloc(sizeof(int) * (size_t)(ncol + e1 - e0 + 1)),
+        *pb = pa ? malloc(sizeof(int) * (size_t)(ncol + e1 - e0 + 1)) : NULL,
+        *pcol = pb ? malloc(sizeof(int) * (size_t)(ncol + e1 - e0 + 1)) : NULL;
     if (!pcol) {
         free(pa), free(pb);
         return;
@@ -389,8 +389,8 @@ int ref_update_snap(rpu_tile *t, const rpu_update_params *up, float g, uint64_t 
         }
         for (int k = 0; k < kn && rc == 0; ++k)
             rc = ref_vector_pulses(up, g, &t->ustream, R, C, x + (size_t)(k0 + k) * C,
-                                   d + (size_t)(k0 + k) * R, lrs[k0 + k], base +
-                                   (uint64_t)(k0 + k) * L.total, &v[k]);
+                                   d + (size_t)(k0 + k) * R, lrs[k0 + k],
+                                   base + (uint64_t)(k0 + k) * L.total, &v[k]);
         if (rc == 0 && merge) {
             ref_span(t, v, kn, base + (uint64_t)k0 * L.total, skip);
             ref_pieces(t, v, k0, kn, base, ncol, cols, vec, col, e0, e1, val, done);
@@ -399,7 +399,8 @@ int ref_update_snap(rpu_tile *t, const rpu_update_params *up, float g, uint64_t 
             if (rc == 0 && v[k].BL > 0) ref_apply(t, &v[k], base + (uint64_t)(k0 + k) * L.total);
             for (int e = e0; e < e1; ++e)
                 for (int i = 0; vec[e] == k0 + k && i < R; ++i)
-                    if (!done[(size_t)e * R + i]) val[(size_t)e * R + i] = t->w[(size_t)i * C + col[e]];
+                    if (!done[(size_t)e * R + i])
+                        val[(size_t)e * R + i] = t->w[(size_t)i * C + col[e]];
             ref_vec_free(&v[k]);
         }
     }

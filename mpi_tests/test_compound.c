@@ -561,10 +561,11 @@ static void test_fast_device_as_single(void) {
                 rpu_config cc, cs;
                 make_config(&cc, cases[k].type, 2, devs[dv], extra);
                 CHECK_OK(rpu_config_default(&cs, RPU_KIND_SINGLE));
-                CHECK_OK(rpu_config_parse(&cs, dv ? "device.type = soft_bounds\n"
-                                                      "device.dw_min_std = 0.3\n"
-                                                    : "device.type = constant_step\n"
-                                                      "device.dw_min_std = 0.3\n",
+                CHECK_OK(rpu_config_parse(&cs,
+                                          dv ? "device.type = soft_bounds\n"
+                                               "device.dw_min_std = 0.3\n"
+                                             : "device.type = constant_step\n"
+                                               "device.dw_min_std = 0.3\n",
                                           "single"));
                 rpu_tile *a = make_tile(&cc, R, C, 5), *s = make_tile(&cs, R, C, 5);
                 if (!a || !s) {
@@ -574,13 +575,13 @@ static void test_fast_device_as_single(void) {
                 }
                 /* the single tile gets the fast device's state and its (zero) weights */
                 rpu_device_state *fd = &a->cmp->sub[0];
-                CHECK(fd->n_arrays == s->dev.n_arrays, "case %zu: arrays %d / %d", k,
-                      fd->n_arrays, s->dev.n_arrays);
+                CHECK(fd->n_arrays == s->dev.n_arrays, "case %zu: arrays %d / %d", k, fd->n_arrays,
+                      s->dev.n_arrays);
                 for (int q = 0; q < fd->n_arrays && q < s->dev.n_arrays; ++q)
                     memcpy(s->dev.arrays[q].data, fd->arrays[q].data, sizeof(float) * R * C);
                 CHECK_OK(rpu_tile_set_weights(s, zero, RPU_WEIGHTS_STORED));
-                CHECK(a->cmp->granularity == s->dev.granularity, "case %zu: granularity %g / %g",
-                      k, (double)a->cmp->granularity, (double)s->dev.granularity);
+                CHECK(a->cmp->granularity == s->dev.granularity, "case %zu: granularity %g / %g", k,
+                      (double)a->cmp->granularity, (double)s->dev.granularity);
                 a->update_per_pulse = s->update_per_pulse = per_pulse;
                 for (int call = 0; call < 3; ++call) {
                     tl_fill_uniform(x, n * C, -1, 1, 41, (uint64_t)call);
@@ -673,17 +674,18 @@ static void test_chunked_reads(void) {
                                             ? fabsf(pa[e] - pb[e]) <= 1e-5f
                                             : memcmp(&pa[e], &pb[e], sizeof(float)) == 0;
                         if (!ok && differ++ < 5)
-                            CHECK(0, "%s, device %zu, choppers %d: %s[%d] %.9g, vector by vector %.9g",
+                            CHECK(0,
+                                  "%s, device %zu, choppers %d: %s[%d] %.9g, vector by vector %.9g",
                                   what, dv, ch, name, e, (double)pa[e], (double)pb[e]);
                     }
                 }
                 float wa[63], wb[63];
                 CHECK_OK(rpu_tile_get_weights(a, wa, RPU_WEIGHTS_STORED));
                 CHECK_OK(rpu_tile_get_weights(b, wb, RPU_WEIGHTS_STORED));
-                CHECK(memcmp(wa, wb, sizeof wa) == 0, "%s, device %zu: visible weights", what,
-                      dv);
+                CHECK(memcmp(wa, wb, sizeof wa) == 0, "%s, device %zu: visible weights", what, dv);
                 rpu_state_item ia[64], ib[64];
-                const int na = rpu_tile_state_items(a, ia, 64), nb = rpu_tile_state_items(b, ib, 64);
+                const int na = rpu_tile_state_items(a, ia, 64),
+                          nb = rpu_tile_state_items(b, ib, 64);
                 CHECK(na == nb && na <= 64, "%s: state items %d / %d", what, na, nb);
                 for (int q = 0; q < na && q < nb && q < 64; ++q) {
                     const size_t sz = ia[q].type == RPU_STATE_F32 ? 4 : 8;
@@ -702,8 +704,8 @@ static void test_chunked_reads(void) {
                     amax = fmaxf(amax, fabsf(c1[e] - c0[e]));
                 CHECK(amax > 0, "%s, device %zu: C never written", what, dv);
                 if (ch == 1) { /* remainders kept in the buffer */
-                    const float *hb = rpu_tile_device_array_by_name(
-                        a, ty ? "buffered_FP_weight" : "buffered_FP_weight_0");
+                    const float *hb = rpu_tile_device_array_by_name(a, ty ? "buffered_FP_weight"
+                                                                          : "buffered_FP_weight_0");
                     int kept = 0;
                     for (int e = 0; hb && e < R * C; ++e)
                         kept += hb[e] != 0 && hb[e] != truncf(hb[e]);

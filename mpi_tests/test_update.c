@@ -159,8 +159,8 @@ static void test_engine_vs_reference(void) {
         char label[128];
         snprintf(label, sizeof label, "one-hot x, %s", hot_devices[dv]);
         engine_case_ws(&ch, 20, 130, 6, 1.0f, 520 + dv, label, 0.3f, 0, 0, 130, 0);
-        if (dv == 0) engine_case_ws(&ch, 20, 130, 6, 1.0f, 523, "one-hot x, per pulse", 0.3f, 1,
-                                    0, 130, 0);
+        if (dv == 0)
+            engine_case_ws(&ch, 20, 130, 6, 1.0f, 523, "one-hot x, per pulse", 0.3f, 1, 0, 130, 0);
     }
     /* long pulse trains (two mask words), no BL management */
     rpu_config c;
@@ -262,17 +262,17 @@ static void snap_case(const rpu_config *c, int out, int in, int n, float lr, uin
     const uint64_t base = a->unext;
     for (int q = 0; q < 3; ++q)
         tiles[q]->unext += (uint64_t)n * L.total;
-    const rpu_read_snap sa = {.n = nev, .vec = vec, .col = col, .val = va, .n_excl = nex,
-                              .excl = excl};
-    const rpu_read_snap su = {.n = nev, .vec = vec, .col = col, .val = vu, .n_excl = nex,
-                              .excl = excl};
+    const rpu_read_snap sa = {
+        .n = nev, .vec = vec, .col = col, .val = va, .n_excl = nex, .excl = excl};
+    const rpu_read_snap su = {
+        .n = nev, .vec = vec, .col = col, .val = vu, .n_excl = nex, .excl = excl};
     const rpu_pulse_target ta = {.dev = &a->dev, .w = a->w}, tu = {.dev = &u->dev, .w = u->w};
-    CHECK_OK(rpu_update_pulses_snap(a, &a->cfg.update, a->dev.granularity, base, x, d, n, lrs,
-                                    &ta, &sa));
-    CHECK_OK(rpu_update_pulses_snap(u, &u->cfg.update, u->dev.granularity, base, x, d, n, lrs,
-                                    &tu, &su));
-    CHECK(ref_update_snap(b, &b->cfg.update, b->dev.granularity, base, x, d, n, lrs, nev, vec,
-                          col, vb) == 0,
+    CHECK_OK(rpu_update_pulses_snap(a, &a->cfg.update, a->dev.granularity, base, x, d, n, lrs, &ta,
+                                    &sa));
+    CHECK_OK(rpu_update_pulses_snap(u, &u->cfg.update, u->dev.granularity, base, x, d, n, lrs, &tu,
+                                    &su));
+    CHECK(ref_update_snap(b, &b->cfg.update, b->dev.granularity, base, x, d, n, lrs, nev, vec, col,
+                          vb) == 0,
           "%s: reference ran", label);
     size_t bad = 0, badv = 0, other = 0;
     for (int q = 0; q < out * in; ++q) {

@@ -1193,8 +1193,8 @@ void rpu_device_pulse_row_range(const rpu_device_state *dev, int i, int j0, int 
                      dev->max_bound + base, cnt, sg, m, q, p->dw_min_std);
     } else if (r == RULE_LINEAR) {
         row_linear(w, dev->slope_up + base, dev->slope_down + base, dev->dwmin_up + base,
-                   dev->dwmin_down + base, dev->min_bound + base, dev->max_bound + base, cnt, sg,
-                   m, q, p->dw_min_std, p->mult_noise);
+                   dev->dwmin_down + base, dev->min_bound + base, dev->max_bound + base, cnt, sg, m,
+                   q, p->dw_min_std, p->mult_noise);
     } else if (r == RULE_SBREF) {
         row_sbref(w, dev->reference + base, dev->dwmin_up + base, dev->dwmin_down + base,
                   dev->min_bound + base, dev->max_bound + base, cnt, sg, m, q, p->dw_min_std,
@@ -1329,8 +1329,8 @@ void rpu_device_row_span(const rpu_device_state *dev, int i, float *w_row, const
 size_t rpu_device_row_passes_range(const rpu_device_state *dev, int i, int j0, int j1,
                                    const float *w_row, const uint8_t *count, const int8_t *sign,
                                    uint8_t *passes) {
-    if (!dev || !dev->pulsed || !w_row || !count || !sign || !passes || j0 < 0 ||
-        j1 > dev->cols || j0 >= j1)
+    if (!dev || !dev->pulsed || !w_row || !count || !sign || !passes || j0 < 0 || j1 > dev->cols ||
+        j0 >= j1)
         return 0;
     if (!rpu_device_merges_pulses(dev)) {
         size_t total = 0;
@@ -1353,8 +1353,8 @@ size_t rpu_device_row_passes(const rpu_device_state *dev, int i, const float *w_
 void rpu_device_pulse_row_merged_range(const rpu_device_state *dev, int i, int j0, int j1,
                                        float *w_row, const uint8_t *count, const uint8_t *passes,
                                        const int8_t *sign, const float *xi, const float *wn) {
-    if (!dev || !dev->pulsed || !w_row || !count || !passes || !sign || j0 < 0 ||
-        j1 > dev->cols || j0 >= j1)
+    if (!dev || !dev->pulsed || !w_row || !count || !passes || !sign || j0 < 0 || j1 > dev->cols ||
+        j0 >= j1)
         return;
     if (!rpu_device_merges_pulses(dev)) {
         rpu_device_pulse_row_range(dev, i, j0, j1, w_row, count, sign, xi, wn);

@@ -153,9 +153,9 @@ void rpu_device_pulse_row_merged(const rpu_device_state *dev, int i, float *w_ro
 /* The three row functions above on the columns [j0, j1) of row i only (0 <= j0 < j1 <=
  * cols; otherwise nothing happens): w_row, count, sign and passes are still indexed by
  * the row's column (pointers to its column 0), wn holds the write noise of columns
- * [j0, j1) (wn[0] is column j0's), and xi the normals of the range's passes. Where every cell outside the range has count 0 this is the whole-row call, float
- * for float and normal for normal (the update engine uses it for the few columns of a row
- * that take pulses vector by vector). */
+ * [j0, j1) (wn[0] is column j0's), and xi the normals of the range's passes. Where every cell
+ * outside the range has count 0 this is the whole-row call, float for float and normal for normal
+ * (the update engine uses it for the few columns of a row that take pulses vector by vector). */
 void rpu_device_pulse_row_range(const rpu_device_state *dev, int i, int j0, int j1, float *w_row,
                                 const uint8_t *count, const int8_t *sign, const float *xi,
                                 const float *wn);

@@ -288,10 +288,9 @@ typedef struct {
  * snapshots snap (or NULL): the same floats as n calls of one vector each where no pulses
  * merge (see rpu_update_pulses_one); where they merge, the snapshot columns never merge
  * pulses of different vectors. */
-rpu_status rpu_update_pulses_snap(rpu_tile *t, const rpu_update_params *up, float g,
-                                  uint64_t base, const float *x, const float *d, int n,
-                                  const float *lrs, const rpu_pulse_target *tg,
-                                  const rpu_read_snap *snap);
+rpu_status rpu_update_pulses_snap(rpu_tile *t, const rpu_update_params *up, float g, uint64_t base,
+                                  const float *x, const float *d, int n, const float *lrs,
+                                  const rpu_pulse_target *tg, const rpu_read_snap *snap);
 
 /* ---------------------------------------------------------------- tile.c */
 

@@ -152,14 +152,14 @@ typedef struct {
     float *pre;    /* [4 max(K, Rl)] the normals of one block per vector (or per row) */
     /* pieces of the read columns of a chunk (snapshots, see pieces_build): NPC at most */
     int npc, pc_ok, ev0, ev1, npart;
-    int32_t *pc;   /* [4 NPC]: column, first and last vector, read event of piece p */
+    int32_t *pc;        /* [4 NPC]: column, first and last vector, read event of piece p */
     int32_t *rup, *rdn; /* [snap->n] the row's running counts up/down after each read */
-    uint8_t *evd;  /* [snap->n] reads snapshot by pieces_merge */
-    int32_t *part; /* [2 C] partly merged columns: column, first single vector */
-    float *pcn;    /* [NPC + 8] their normals (one per piece) */
-    float *nrm;    /* [(C / 64 + 1) * 256] their normals, 256 per cell */
-    float *xi;     /* [C * BLmax + 8] cycle-to-cycle normals of one row for one vector */
-    float *wn;     /* [C + 8] write noise of one row */
+    uint8_t *evd;       /* [snap->n] reads snapshot by pieces_merge */
+    int32_t *part;      /* [2 C] partly merged columns: column, first single vector */
+    float *pcn;         /* [NPC + 8] their normals (one per piece) */
+    float *nrm;         /* [(C / 64 + 1) * 256] their normals, 256 per cell */
+    float *xi;          /* [C * BLmax + 8] cycle-to-cycle normals of one row for one vector */
+    float *wn;          /* [C + 8] write noise of one row */
 } engine_ws;
 
 static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int K, int NW,
@@ -397,8 +397,8 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
             masks_slot_major(e->px, ux, C, BL, e->vi[k].nw, e->mx + (size_t)k * e->NW * C);
         }
         if (!dsparse) {
-            const float *ud = values_at(cs->rng, vbase + L->d_pulses,
-                                        (uint64_t)r0 * (uint64_t)BL, (size_t)Rl * BL, e->u, 0);
+            const float *ud = values_at(cs->rng, vbase + L->d_pulses, (uint64_t)r0 * (uint64_t)BL,
+                                        (size_t)Rl * BL, e->u, 0);
             masks_elem_major(e->pd, ud, Rl, BL, e->NW, e->md + (size_t)k * Rl * e->NW);
         }
         return;
@@ -437,16 +437,16 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
 }
 
 /* Pulse counts and signs of row i (slice index) for vector k of the chunk into cnt, sg
- * [C], and (nup, ndn not NULL) the counts added to the row's pulses up and down over the
- * chunk; returns the row's number of pulses (0: nothing written). */
-static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *cs, int k, int i,
+ * [C] on the columns [j0, j1) (all of them, or a sparse x's only: its other columns have
+ * no pulses), and (nup, ndn not NULL) the counts added to the row's pulses up and down over
+ * the chunk; returns the row's number of pulses (0: nothing written). */
+static long row_counts(const engine_ws *e, const call_shape *cs, int k, int i, int j0, int j1,
                        uint8_t *restrict cnt, int8_t *restrict sg, uint16_t *restrict nup,
                        uint16_t *restrict ndn) {
-    (void)t;
     const int C = cs->C, Rl = cs->Rl;
     const rpu_pulse_type pt = cs->up->pulse_type;
     long S = 0;
-    int j = 0;
+    int j = j0;
     if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
         const int nw = e->vi[k].nw;
         const uint64_t *mdi = e->md + ((size_t)k * Rl + i) * e->NW;
@@ -463,7 +463,7 @@ static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *
             const __m512i m = _mm512_set1_epi64((long long)mdi[0]);
             const __m128i vsi = _mm_set1_epi8(si), zero = _mm_setzero_si128();
             __m512i acc = _mm512_setzero_si512();
-            for (; j + 16 <= C; j += 16) {
+            for (; j + 16 <= j1; j += 16) {
                 __m512i p0 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(mx + j), m));
                 __m512i p1 =
                     _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(mx + j + 8), m));
@@ -489,71 +489,32 @@ static long row_counts(const rpu_tile *t, const engine_ws *e, const call_shape *
 #endif
         /* the rest (all of the row without the fused pass): simple loops that vectorise */
         const uint64_t m0 = mdi[0];
-        for (int q = j; q < C; ++q)
+        for (int q = j; q < j1; ++q)
             cnt[q] = (uint8_t)__builtin_popcountll(m0 & mx[q]);
         for (int w = 1; w < nw; ++w) {
             const uint64_t mw = mdi[w];
             const uint64_t *mxw = mx + (size_t)w * C;
-            for (int q = j; q < C; ++q)
+            for (int q = j; q < j1; ++q)
                 cnt[q] = (uint8_t)(cnt[q] + __builtin_popcountll(mw & mxw[q]));
         }
-        for (int q = j; q < C; ++q)
+        for (int q = j; q < j1; ++q)
             sg[q] = (int8_t)(si * sx[q]);
     } else {
         const float f = e->fd[(size_t)k * Rl + i];
         if (f == 0) return 0;
         const float *fx = e->fx + (size_t)k * C;
-        for (int q = 0; q < C; ++q) {
+        for (int q = j0; q < j1; ++q) {
             float c = rintf(f * fx[q]);
             cnt[q] = (uint8_t)fabsf(c);
             sg[q] = sgn(c);
         }
     }
-    for (int q = j; q < C; ++q) {
+    for (int q = j; q < j1; ++q) {
         S += cnt[q];
         if (nup) {
             const uint16_t c = cnt[q], down = sg[q] > 0;
             nup[q] = (uint16_t)(nup[q] + (down ? 0 : c));
             ndn[q] = (uint16_t)(ndn[q] + (down ? c : 0));
-        }
-    }
-    return S;
-}
-
-/* row_counts on the columns [j0, j1) of a sparse x only (its other columns have no
- * pulses): the same counts and signs there, element by element; returns their sum. */
-static long window_counts(const engine_ws *e, const call_shape *cs, int k, int i, int j0, int j1,
-                          uint8_t *restrict cnt, int8_t *restrict sg) {
-    const int C = cs->C, Rl = cs->Rl;
-    const rpu_pulse_type pt = cs->up->pulse_type;
-    long S = 0;
-    if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
-        const int nw = e->vi[k].nw;
-        const uint64_t *mdi = e->md + ((size_t)k * Rl + i) * e->NW;
-        uint64_t any = 0;
-        for (int w = 0; w < nw; ++w)
-            any |= mdi[w];
-        if (!any) return 0;
-        const uint64_t *mx = e->mx + (size_t)k * e->NW * C;
-        const int8_t si = e->sd[(size_t)k * Rl + i];
-        const int8_t *sx = e->sx + (size_t)k * C;
-        for (int j = j0; j < j1; ++j) {
-            int c = 0;
-            for (int w = 0; w < nw; ++w)
-                c += __builtin_popcountll(mdi[w] & mx[(size_t)w * C + j]);
-            cnt[j] = (uint8_t)c;
-            sg[j] = (int8_t)(si * sx[j]);
-            S += c;
-        }
-    } else {
-        const float f = e->fd[(size_t)k * Rl + i];
-        if (f == 0) return 0;
-        const float *fx = e->fx + (size_t)k * C;
-        for (int j = j0; j < j1; ++j) {
-            float c = rintf(f * fx[j]);
-            cnt[j] = (uint8_t)fabsf(c);
-            sg[j] = sgn(c);
-            S += cnt[j];
         }
     }
     return S;
@@ -566,7 +527,7 @@ static long keep_sign(const uint8_t *cnt, const int8_t *sg, int C, int sign_mode
     const int8_t want = sign_mode > 0 ? 1 : -1;
     unsigned sum = 0;
     for (int j = 0; j < C; ++j) /* simple loops that vectorise */
-        out[j] = (uint8_t)(cnt[j] & (uint8_t)-(sg[j] == want));
+        out[j] = (uint8_t)(cnt[j] & (uint8_t) - (sg[j] == want));
     for (int j = 0; j < C; ++j)
         sum += out[j];
     return (long)sum;
@@ -574,12 +535,11 @@ static long keep_sign(const uint8_t *cnt, const int8_t *sg, int C, int sign_mode
 
 /* row_counts for a target that takes one sign only (cs->sign_mode, keep_sign), all as steps
  * up; with merge, adds them to the row's pulses up. */
-static long routed_counts(const rpu_tile *t, engine_ws *e, const call_shape *cs, int k, int i,
-                          bool merge) {
+static long routed_counts(engine_ws *e, const call_shape *cs, int k, int i, bool merge) {
     const int C = cs->C;
     uint8_t *cnt = e->cnt + (size_t)k * C;
     int8_t *sg = e->sgn + (size_t)k * C;
-    if (row_counts(t, e, cs, k, i, cnt, sg, NULL, NULL) == 0) return 0;
+    if (row_counts(e, cs, k, i, 0, cs->C, cnt, sg, NULL, NULL) == 0) return 0;
     const long S = keep_sign(cnt, sg, C, cs->sign_mode, cnt);
     for (int j = 0; j < C; ++j)
         sg[j] = -1; /* up */
@@ -633,8 +593,8 @@ static void sparse_row(const rpu_tile *t, engine_ws *e, const call_shape *cs, in
 
 /* Row i (slice index) after vector v of the call: its values in the snapshot columns read
  * after v (snapshots *ev, ... whose vector is v; *ev advances past them). */
-static inline void take_snapshots(const call_shape *cs, int i, int v, const float *w_row,
-                                  int *ev, const uint8_t *done) {
+static inline void take_snapshots(const call_shape *cs, int i, int v, const float *w_row, int *ev,
+                                  const uint8_t *done) {
     const rpu_read_snap *s = cs->snap;
     if (!s) return;
     for (; *ev < s->n && s->vec[*ev] == v; ++*ev)
@@ -827,9 +787,9 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
             int evr = ev0; /* (pieces) */
             for (int k = 0; k < kn; ++k) {
                 if (cs->sign_mode) {
-                    e.S[k] = e.vi[k].BL ? routed_counts(t, &e, cs, k, i, merge) : 0;
+                    e.S[k] = e.vi[k].BL ? routed_counts(&e, cs, k, i, merge) : 0;
                 } else {
-                    e.S[k] = e.vi[k].BL ? row_counts(t, &e, cs, k, i, e.cnt + (size_t)k * C,
+                    e.S[k] = e.vi[k].BL ? row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C,
                                                      e.sgn + (size_t)k * C, merge ? e.nup : NULL,
                                                      merge ? e.ndn : NULL)
                                         : 0;
@@ -1028,12 +988,12 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
                            base + (uint64_t)(k0 + k) * stride, true);
         /* one vector of a sparse x to one target (a compound's write): the rows' few normals
          * from one batch of their first blocks */
-        const bool pre_rows = kn == 1 && ntg == 1 && e.vi[0].BL &&
-                              e.vi[0].j1 - e.vi[0].j0 < C &&
-                              rpu_device_normals_per_pulse(tg[0].dev) > 0 && (!mask || (mask[k0] & 1u));
+        const bool pre_rows = kn == 1 && ntg == 1 && e.vi[0].BL && e.vi[0].j1 - e.vi[0].j0 < C &&
+                              rpu_device_normals_per_pulse(tg[0].dev) > 0 &&
+                              (!mask || (mask[k0] & 1u));
         if (pre_rows)
-            rpu_rng_normal_blocks(rng, base + (uint64_t)k0 * stride + L->c2c, L->row_c2c,
-                                  (size_t)R, e.pre);
+            rpu_rng_normal_blocks(rng, base + (uint64_t)k0 * stride + L->c2c, L->row_c2c, (size_t)R,
+                                  e.pre);
         for (int i = 0; i < R; ++i) {
             for (int k = 0; k < kn; ++k) {
                 if (!e.vi[k].BL) continue;
@@ -1042,8 +1002,7 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
                 if (m <= 0) continue;
                 uint8_t *cnt = e.cnt;
                 int8_t *sg = e.sgn;
-                const long Sall = m == C ? row_counts(t, &e, &cs, k, i, cnt, sg, NULL, NULL)
-                                         : window_counts(&e, &cs, k, i, j0, j1, cnt, sg);
+                const long Sall = row_counts(&e, &cs, k, i, j0, j1, cnt, sg, NULL, NULL);
                 if (Sall == 0) continue;
                 const uint64_t vbase = base + (uint64_t)(k0 + k) * stride;
                 const uint32_t msk = mask ? mask[k0 + k] : ~0u;
@@ -1122,10 +1081,9 @@ rpu_status rpu_update_pulses_one(rpu_tile *t, const rpu_update_params *up, float
     return rpu_update_pulses_target(t, up, g, base, 0, 0, x, d, n, lr, tg);
 }
 
-rpu_status rpu_update_pulses_snap(rpu_tile *t, const rpu_update_params *up, float g,
-                                  uint64_t base, const float *x, const float *d, int n,
-                                  const float *lrs, const rpu_pulse_target *tg,
-                                  const rpu_read_snap *snap) {
+rpu_status rpu_update_pulses_snap(rpu_tile *t, const rpu_update_params *up, float g, uint64_t base,
+                                  const float *x, const float *d, int n, const float *lrs,
+                                  const rpu_pulse_target *tg, const rpu_read_snap *snap) {
     if (n <= 0) return RPU_OK;
     for (int e = 1; snap && e < snap->n; ++e)
         if (snap->vec[e] < snap->vec[e - 1])

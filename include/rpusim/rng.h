@@ -89,8 +89,7 @@ void rpu_rng_uniform_at(const rpu_rng *r, uint64_t block, float *out, size_t n);
  * out[4q .. 4q+3] are those of block first + q stride, the values rpu_rng_normal_at(r,
  * first + q stride, ., 4) gives (one batch for draws scattered at a fixed stride, e.g. one
  * per row or per vector of an update). Local (reads r only). */
-void rpu_rng_normal_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, size_t n,
-                           float *out);
+void rpu_rng_normal_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, size_t n, float *out);
 
 /* Blocks (4 words) needed for n values of normal_at / uniform_at. Local (pure). */
 static inline uint64_t rpu_rng_blocks_for(size_t n) {
