@@ -178,6 +178,14 @@ static void test_holders(void) {
     L.summable = false;
     CHECK_OK(sm_predict(&prof, &m, 2, 128, &r, NULL));
     CHECK(near(r.compute, 2.5e-3 + 1e-3 + 0.6e-3), "update by rows: compute %g s", r.compute);
+    /* a quarter of the update repeated by every slice (the columns' pulse trains): the
+     * slowest holder takes 0.25 + 0.75 x 0.6 of 1 ms */
+    double rep = 0.25;
+    L.upd_rep = &rep;
+    CHECK_OK(sm_predict(&prof, &m, 2, 128, &r, NULL));
+    CHECK(near(r.compute, 2.5e-3 + 1e-3 + (0.25 + 0.75 * 0.6) * 1e-3),
+          "update by rows, a quarter repeated: compute %g s", r.compute);
+    L.upd_rep = NULL;
     /* a pulsed update is not split: every holder updates whole */
     L.row_update = false;
     CHECK_OK(sm_predict(&prof, &m, 2, 128, &r, NULL));

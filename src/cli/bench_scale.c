@@ -252,6 +252,7 @@ typedef struct {
     double *v1, *vP, *pa, *pc;
     double kappa[2]; /* replicated assembly, seconds per element: float, int64 */
     double **api;    /* [L * 2] tile API forward / backward seconds per tile */
+    double **urep;   /* [L] per tile: the replicated fraction of a row-split update */
     bool have_link;  /* transport measured */
     sm_link link;    /* measured: ping-pong fit */
     sm_link arfit;   /* measured: allreduce sweep fit on the P ranks */
@@ -450,6 +451,51 @@ static rpu_status time_tile(rpu_tile *tile, int rows, int cols, int M, double *f
     return s;
 }
 
+/* The fraction of a row-split pulsed update that every row slice repeats (the pulse trains
+ * of the columns, each vector's preparation): the update of all rows and of the first
+ * block of B rows (rpu_tile_update_rows) of a new rows x cols tile of configuration cfg on
+ * M vectors (inputs as time_tile's, lr 0.01; median of 3 each), fitted to t(r) = F + r g;
+ * F / t(rows), in [0, 1]. 0 when the tile has at most B rows. */
+static rpu_status time_update_split(const rpu_config *cfg, int rows, int cols, int M, int B,
+                                    double *frac) {
+    *frac = 0;
+    if (rows <= B) return RPU_OK;
+    rpu_tile_params p = {.out_size = rows, .in_size = cols, .seed = 3, .mac = RPU_MAC_BLAS};
+    rpu_tile *tile = NULL;
+    rpu_status s = rpu_tile_create(&p, cfg, &tile);
+    const size_t nx = (size_t)M * cols, ny = (size_t)M * rows;
+    float *X = malloc(sizeof(float) * nx), *D = malloc(sizeof(float) * ny);
+    if (s == RPU_OK && (!X || !D)) s = RPU_ERR_NOMEM;
+    if (s == RPU_OK) {
+        rpu_rng r;
+        rpu_rng_init(&r, 13, rpu_stream_id(0, 0, RPU_PURPOSE_TEST));
+        rpu_rng_uniform_fill(&r, X, nx);
+        rpu_rng_uniform_fill(&r, D, ny);
+        for (size_t q = 0; q < nx; ++q)
+            X[q] = 2 * X[q] - 1;
+        for (size_t q = 0; q < ny; ++q)
+            D[q] = 0.02f * D[q] - 0.01f;
+    }
+    double all[3] = {0}, part[3] = {0};
+    for (int k = 0; k < 3 && s == RPU_OK; ++k) {
+        double t0 = now();
+        s = rpu_tile_update(tile, X, D, M, 0.01f);
+        all[k] = now() - t0;
+        t0 = now();
+        if (s == RPU_OK) s = rpu_tile_update_rows(tile, X, D, M, 0.01f, 0, B);
+        part[k] = now() - t0;
+    }
+    if (s == RPU_OK) {
+        const double ta = median(all, 3), tb = median(part, 3);
+        const double g = (ta - tb) / (rows - B), F = ta - rows * g;
+        *frac = ta > 0 ? F / ta : 0;
+        *frac = *frac < 0 ? 0 : (*frac > 1 ? 1 : *frac);
+    }
+    rpu_tile_destroy(&tile);
+    free(X), free(D);
+    return s;
+}
+
 static long long spatial(int nd, const int *sp) {
     long long n = 1;
     for (int a = 0; a < nd; ++a)
@@ -465,9 +511,12 @@ static rpu_status time_tiles(run_state *st) {
         if (!li->conv) continue;
         const rpu_tile_grid *g = rpu_conv_grid(li->conv);
         double *f = calloc((size_t)g->n_tiles, sizeof *f),
-               *b = calloc((size_t)g->n_tiles, sizeof *b);
-        st->api[2 * l] = f, st->api[2 * l + 1] = b;
-        if (!f || !b) return RPU_ERR_NOMEM;
+               *b = calloc((size_t)g->n_tiles, sizeof *b),
+               *u = calloc((size_t)g->n_tiles, sizeof *u);
+        st->api[2 * l] = f, st->api[2 * l + 1] = b, st->urep[l] = u;
+        if (!f || !b || !u) return RPU_ERR_NOMEM;
+        const rpu_tile *t0 = rpu_conv_tile(li->conv, 0);
+        const bool split = t0 && rpu_tile_update_row_splittable(t0) && !rpu_tile_update_summable(t0);
         const long long M = (long long)st->n0 * spatial(li->out_nd, li->out_sp);
         if (M > 1 << 30) return RPU_ERR_ARG;
         for (int t = 0; t < g->n_tiles; ++t) {
@@ -476,10 +525,13 @@ static rpu_status time_tiles(run_state *st) {
             for (int u = 0; u < t && same < 0; ++u)
                 if (g->tiles[u].rows == ts->rows && g->tiles[u].cols == ts->cols) same = u;
             if (same >= 0) {
-                f[t] = f[same], b[t] = b[same];
+                f[t] = f[same], b[t] = b[same], u[t] = u[same];
                 continue;
             }
             TRY(time_tile(rpu_conv_tile(li->conv, t), ts->rows, ts->cols, (int)M, &f[t], &b[t]));
+            if (split)
+                TRY(time_update_split(rpu_conv_config(li->conv), ts->rows, ts->cols, (int)M,
+                                      rpu_tile_update_row_block(t0), &u[t]));
         }
     }
     return RPU_OK;
@@ -522,6 +574,7 @@ static rpu_status profile_layer(run_state *st, int l) {
     S->summable = t0 && rpu_tile_update_summable(t0);
     S->row_update = t0 && rpu_tile_update_row_splittable(t0);
     S->row_block = rpu_tile_update_row_block(t0);
+    S->upd_rep = st->urep[l];
     S->lout = (int)spatial(li->out_nd, li->out_sp);
     int n = 0;
     TRY(rpu_conv_comm_plan(S->p, S->cfg, st->n0, li->in_sp, li->input_grad, 1, 0, NULL, 0, &n));
@@ -803,16 +856,18 @@ static void report(run_state *st) {
         fprintf(csv, "#step1,step_s,layers_s,other_s,loss_s,kappa_float_s,kappa_int64_s,batch\n");
         fprintf(csv, "step1,%.6e,%.6e,%.6e,%.6e,%.6e,%.6e,%d\n", st->step1, sum1, st->prof.other,
                 st->loss1, st->kappa[0], st->kappa[1], st->n0);
-        fprintf(csv, "#tile,layer,tile,rows,cols,owner,fwd_s,bwd_s,upd_s,api_fwd_s,api_bwd_s\n");
+        fprintf(csv, "#tile,layer,tile,rows,cols,owner,fwd_s,bwd_s,upd_s,api_fwd_s,api_bwd_s,"
+                     "upd_replicated\n");
         for (int l = 0; l < L; ++l) {
             const sm_layer *S = &st->prof.layers[l];
             if (!S->p) continue;
             rpu_tile_grid g;
             if (rpu_conv_placement(S->p, S->cfg, P, &g) != RPU_OK) continue;
             for (int t = 0; t < S->n_tiles && t < g.n_tiles; ++t)
-                fprintf(csv, "tile,%d,%d,%d,%d,%d,%.6e,%.6e,%.6e,%.6e,%.6e\n", l, t,
+                fprintf(csv, "tile,%d,%d,%d,%d,%d,%.6e,%.6e,%.6e,%.6e,%.6e,%.4f\n", l, t,
                         g.tiles[t].rows, g.tiles[t].cols, g.tiles[t].owner, S->tile[0][t],
-                        S->tile[1][t], S->tile[2][t], st->api[2 * l][t], st->api[2 * l + 1][t]);
+                        S->tile[1][t], S->tile[2][t], st->api[2 * l][t], st->api[2 * l + 1][t],
+                        S->upd_rep ? S->upd_rep[t] : 0.0);
             rpu_tile_grid_free(&g);
         }
         /* every rank's calls of one step at P ranks (for PMPI checks; up to 64 ranks) */
@@ -973,6 +1028,9 @@ static void free_state(run_state *st) {
     }
     for (int k = 0; st->api && k < 2 * st->L; ++k)
         free(st->api[k]);
+    for (int k = 0; st->urep && k < st->L; ++k)
+        free(st->urep[k]);
+    free(st->urep);
     free(st->api), free(st->prof.layers), free(st->info), free(st->t1), free(st->tP);
     free(st->v1), free(st->vP), free(st->pa), free(st->pc);
     free(st->x), free(st->y);
@@ -990,8 +1048,9 @@ static rpu_status setup_one_rank(run_state *st) {
     const int L = st->L = rpu_net_layer_count(st->net1);
     st->info = calloc((size_t)L, sizeof *st->info);
     st->api = calloc((size_t)L * 2, sizeof *st->api);
+    st->urep = calloc((size_t)L, sizeof *st->urep);
     st->prof.layers = calloc((size_t)L, sizeof *st->prof.layers);
-    if (!st->info || !st->api || !st->prof.layers) return RPU_ERR_NOMEM;
+    if (!st->info || !st->api || !st->urep || !st->prof.layers) return RPU_ERR_NOMEM;
     for (int l = 0; l < L; ++l)
         TRY(rpu_net_layer_info(st->net1, l, &st->info[l]));
     TRY(time_tiles(st));

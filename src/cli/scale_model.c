@@ -163,12 +163,10 @@ static void add_tile(double *C, int ranks, const rpu_tile_slot *ts, const sm_lay
             /* each holder sums the gradient of its own samples' blocks */
             C[r] += c * (L->batch_split ? batch_share(batch, L->lout, q, h) : (m == 0)) * s;
         } else if (f == RPU_PHASE_UPDATE) {
-            C[r] +=
-                (L->row_update
-                     ? c * row_share(ts->rows,
-                                     L->row_block > 0 ? L->row_block : RPU_UPDATE_ROW_BLOCK, m, h)
-                     : c) *
-                s;
+            /* rows split; the part every slice repeats (upd_rep) not */
+            const double rep = L->upd_rep ? L->upd_rep[t] : 0;
+            const int B = L->row_block > 0 ? L->row_block : RPU_UPDATE_ROW_BLOCK;
+            C[r] += (L->row_update ? c * (rep + (1 - rep) * row_share(ts->rows, B, m, h)) : c) * s;
         } else {
             /* the MVMs split by samples; the layer's own work (patches, gradient rows) too
              * where the update is summed (the holder keeps only its samples'), else every

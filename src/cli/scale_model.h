@@ -80,6 +80,9 @@ typedef struct {
     bool batch_split; /* rpu_tile_batch_splittable: else every holder computes the batch */
     bool summable;    /* rpu_tile_update_summable: the holders split the update by samples */
     bool row_update;  /* rpu_tile_update_row_splittable: else every holder updates whole */
+    double *upd_rep;  /* NULL, or [n_tiles] the fraction of tile[2] that every holder of a
+                         row-split update repeats (the columns' pulse trains and each vector's
+                         preparation); the rest splits by rows */
     int row_block;    /* rpu_tile_update_row_block: the rows in which the update splits */
     int lout;         /* output pixels per sample (1 for linear): the sample blocks */
 } sm_layer;
