@@ -419,6 +419,18 @@ static void time_kappa(double k[2]) {
     free(acc), free(y);
 }
 
+/* Inputs X [nx] uniform in [-1, 1] and gradients D [ny] in [-0.01, 0.01] from seed. */
+static void random_io(float *X, size_t nx, float *D, size_t ny, uint64_t seed) {
+    rpu_rng r;
+    rpu_rng_init(&r, seed, rpu_stream_id(0, 0, RPU_PURPOSE_TEST));
+    rpu_rng_uniform_fill(&r, X, nx);
+    rpu_rng_uniform_fill(&r, D, ny);
+    for (size_t q = 0; q < nx; ++q)
+        X[q] = 2 * X[q] - 1;
+    for (size_t q = 0; q < ny; ++q)
+        D[q] = 0.02f * D[q] - 0.01f;
+}
+
 /* Tile API forward and backward seconds of a rows x cols tile on M vectors (median of 3;
  * inputs uniform in [-1, 1], gradients in [-0.01, 0.01]). */
 static rpu_status time_tile(rpu_tile *tile, int rows, int cols, int M, double *fwd, double *bwd) {
@@ -426,16 +438,7 @@ static rpu_status time_tile(rpu_tile *tile, int rows, int cols, int M, double *f
     float *X = malloc(sizeof(float) * nx), *DX = malloc(sizeof(float) * nx);
     float *Y = malloc(sizeof(float) * ny), *D = malloc(sizeof(float) * ny);
     rpu_status s = X && DX && Y && D ? RPU_OK : RPU_ERR_NOMEM;
-    if (s == RPU_OK) {
-        rpu_rng r;
-        rpu_rng_init(&r, 11, rpu_stream_id(0, 0, RPU_PURPOSE_TEST));
-        rpu_rng_uniform_fill(&r, X, nx);
-        rpu_rng_uniform_fill(&r, D, ny);
-        for (size_t q = 0; q < nx; ++q)
-            X[q] = 2 * X[q] - 1;
-        for (size_t q = 0; q < ny; ++q)
-            D[q] = 0.02f * D[q] - 0.01f;
-    }
+    if (s == RPU_OK) random_io(X, nx, D, ny, 11);
     double f[3] = {0}, b[3] = {0};
     for (int k = 0; k < 3 && s == RPU_OK; ++k) {
         double t0 = now();
@@ -466,16 +469,7 @@ static rpu_status time_update_split(const rpu_config *cfg, int rows, int cols, i
     const size_t nx = (size_t)M * cols, ny = (size_t)M * rows;
     float *X = malloc(sizeof(float) * nx), *D = malloc(sizeof(float) * ny);
     if (s == RPU_OK && (!X || !D)) s = RPU_ERR_NOMEM;
-    if (s == RPU_OK) {
-        rpu_rng r;
-        rpu_rng_init(&r, 13, rpu_stream_id(0, 0, RPU_PURPOSE_TEST));
-        rpu_rng_uniform_fill(&r, X, nx);
-        rpu_rng_uniform_fill(&r, D, ny);
-        for (size_t q = 0; q < nx; ++q)
-            X[q] = 2 * X[q] - 1;
-        for (size_t q = 0; q < ny; ++q)
-            D[q] = 0.02f * D[q] - 0.01f;
-    }
+    if (s == RPU_OK) random_io(X, nx, D, ny, 13);
     double all[3] = {0}, part[3] = {0};
     for (int k = 0; k < 3 && s == RPU_OK; ++k) {
         double t0 = now();
