@@ -1226,20 +1226,6 @@ void rpu_device_pulse_row_range(const rpu_device_state *dev, int i, int j0, int 
     }
 }
 
-void rpu_device_pulse_cell(const rpu_device_state *dev, int i, int j, float *w_row, int sign, int n,
-                           const float *xi, const float *wn) {
-    if (!dev || !dev->pulsed || !w_row || n <= 0 || j < 0 || j >= dev->cols) return;
-    const size_t c = (size_t)i * (size_t)dev->cols + (size_t)j;
-    float *w = dev->persistent_weights ? dev->persistent_weights + c : w_row + j;
-    const rule r = rule_of(dev->par.type);
-    const exp_par e = exp_par_of(&dev->par);
-    *w = run_cell(dev, r, &e, c, *w, sign, n, rpu_device_normals_per_pulse(dev) ? xi : NULL);
-    if (dev->persistent_weights) {
-        const float ws = dev->par.write_noise_std * dev->par.dw_min;
-        w_row[j] = wn ? *w + ws * *wn : *w;
-    }
-}
-
 void rpu_device_pulse_row(const rpu_device_state *dev, int i, float *w_row, const uint8_t *count,
                           const int8_t *sign, const float *xi, const float *wn) {
     if (!dev) return;

@@ -150,12 +150,6 @@ void rpu_device_pulse_row_merged(const rpu_device_state *dev, int i, float *w_ro
                                  const uint8_t *count, const uint8_t *passes, const int8_t *sign,
                                  const float *xi, const float *wn);
 
-/* rpu_device_pulse_row on the one cell j of row i with a count (n pulses of sign sign,
- * their normals xi; wn: its write noise), float for float: the path of a write to one
- * column. */
-void rpu_device_pulse_cell(const rpu_device_state *dev, int i, int j, float *w_row, int sign, int n,
-                           const float *xi, const float *wn);
-
 /* The three row functions above on the columns [j0, j1) of row i only (0 <= j0 < j1 <=
  * cols; otherwise nothing happens): w_row, count, sign and passes are still indexed by
  * the row's column (pointers to its column 0), wn holds the write noise of columns

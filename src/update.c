@@ -1032,12 +1032,8 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
                     if (dev->persistent_weights)
                         wn = values_at(rng, qb + L->write + (uint64_t)i * L->row_write,
                                        (uint64_t)j0, (size_t)m, e.wn, 1);
-                    if (m == 1) /* one column: the cell alone */
-                        rpu_device_pulse_cell(dev, i, j0, tg[q].w + (size_t)i * C, sq[j0], cq[j0],
-                                              xi, wn);
-                    else
-                        rpu_device_pulse_row_range(dev, i, j0, j1, tg[q].w + (size_t)i * C, cq, sq,
-                                                   xi, wn);
+                    rpu_device_pulse_row_range(dev, i, j0, j1, tg[q].w + (size_t)i * C, cq, sq, xi,
+                                               wn);
                 }
             }
         }
