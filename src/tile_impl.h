@@ -187,7 +187,9 @@ typedef struct {
     uint64_t row_write;
     uint64_t span;  /* merged pulses of a chunk of vectors (update.c), in the range of the
                        chunk's first vector: row i from block span + i*row_write, one normal
-                       per merged cell in column order */
+                       per merged cell in column order; the pieces of a chopped update's read
+                       columns (update.c, pieces_build) in the ranges of the chunk's next
+                       vectors: piece p at value p % cols of vector 1 + p / cols */
     uint64_t total; /* blocks per vector */
 } rpu_update_layout;
 

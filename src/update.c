@@ -9,7 +9,9 @@
  * i*BL + s), the rounding uniforms of column j and of row i, row i's cycle-to-cycle normals
  * (from block c2c + i*row_c2c, pass by pass in column order), row i's write noise, and the
  * normals of row i's pulses merged over a chunk (block span + i*row_write of the chunk's
- * first vector). No address depends on what other rows drew, so an update of rows
+ * first vector) and over the pieces of a chopped update's read columns (the span ranges of
+ * the chunk's next vectors, pieces_build). No address depends on what other rows drew, so
+ * an update of rows
  * [r0, r1) only (rpu_tile_update_rows: holders of a whole tile; rpu_tile_update_slice: a
  * tile that holds only those rows) draws exactly the numbers the whole update draws for
  * them. The slot-by-slot reference in mpi_tests/ref_update.c uses the same addresses and
