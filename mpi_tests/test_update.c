@@ -209,12 +209,12 @@ static void test_engine_vs_reference(void) {
     engine_case_w(&c, 6, 128, 5, 1.0f, 93, "two cells per row on a bound", 0.1f, 0, 5);
     c.device.dw_min_std = 0;
     engine_case_w(&c, 6, 128, 5, 1.0f, 94, "two cells per row on a bound, no c2c", 0.1f, 0, 9);
-    /* pulse trains of one slot (BL 1) on 200 columns, 70 vectors (chunks of 64 and 6), the
-     * cells of five columns 45 apart on a bound: a row's unmerged cells lie in runs far
-     * apart, which the engine takes run by run, and most of its vectors pulse (their normals
-     * in one batch); then the same with longer trains (one window over the runs) */
+    /* pulse trains of one slot (BL 1) and of about 4 on 200 columns, 70 vectors (chunks of
+     * 64 and 6), the cells of five columns 45 apart on a bound: a row's unmerged cells lie
+     * far apart, and the engine takes its single pulses on the columns between the first
+     * and the last of them */
     rpu_config_default(&c, RPU_KIND_SINGLE);
-    engine_case_w(&c, 7, 200, 70, 0.01f, 95, "BL 1, runs of cells on a bound", 0.1f, 0, -1);
+    engine_case_w(&c, 7, 200, 70, 0.01f, 95, "BL 1, cells on a bound 45 apart", 0.1f, 0, -1);
     engine_case_w(&c, 7, 200, 70, 0.08f, 96, "BL 4, cells on a bound 45 apart", 0.1f, 0, -1);
 }
 

@@ -150,8 +150,7 @@ typedef struct {
     uint16_t *ndn; /* [C] pulses down */
     uint8_t *mrg;  /* [C] cells whose pulses over the chunk merge */
     int32_t *lst;  /* [C] the row's other cells with pulses (sparse path) */
-    int32_t *seg;  /* [C + 2] their runs of columns: [seg[2r], seg[2r + 1]) */
-    float *pre;    /* [4 max(K, Rl)] the normals of one block per vector (or per row) */
+    float *pre;    /* [4 Rl] the normals of one block per row (a one-vector write) */
     /* pieces of the read columns of a chunk (snapshots, see pieces_build): NPC at most */
     int npc, pc_ok, ev0, ev1, npart;
     int32_t *pc;        /* [4 NPC]: column, first and last vector, read event of piece p */
@@ -188,8 +187,7 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
                       (c * (size_t)BLmax + 8) * sizeof(float),
                       (c + 8) * sizeof(float),
                       c * sizeof(int32_t),
-                      (c + 2) * sizeof(int32_t),
-                      4 * (k > r ? k : r) * sizeof(float),
+                      4 * r * sizeof(float),
                       4 * npc * sizeof(int32_t),
                       npc * sizeof(int32_t),
                       npc * sizeof(int32_t),
@@ -218,8 +216,8 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
     e->sd = ptr[5], e->fd = ptr[6], e->px = ptr[7], e->pd = ptr[8], e->u = ptr[9];
     e->cnt = ptr[10], e->sgn = ptr[11], e->S = ptr[12], e->pas = ptr[13], e->nup = ptr[14];
     e->ndn = ptr[15], e->mrg = ptr[16], e->xi = ptr[17], e->wn = ptr[18], e->lst = ptr[19];
-    e->seg = ptr[20], e->pre = ptr[21], e->pc = ptr[22], e->rup = ptr[23], e->rdn = ptr[24];
-    e->evd = ptr[25], e->part = ptr[26], e->pcn = ptr[27], e->nrm = ptr[28];
+    e->pre = ptr[20], e->pc = ptr[21], e->rup = ptr[22], e->rdn = ptr[23], e->evd = ptr[24];
+    e->part = ptr[25], e->pcn = ptr[26], e->nrm = ptr[27];
     return RPU_OK;
 }
 
@@ -647,8 +645,8 @@ static void pieces_build(engine_ws *e, const call_shape *cs, int k0, int kn, int
 /* Row i: the read columns' pieces (pieces_build), after the row's counts (nup, ndn: the
  * chunk's; e->rup, e->rdn: the running counts right after each read event) and the other
  * cells' merged step. A column whose every piece merged is marked merged (e->mrg); one that
- * stopped at a piece pulses vector by vector from that piece's first vector: its counts of
- * the vectors before are taken out (cnt, S; call after the counts of the merged cells are).
+ * stopped at a piece pulses vector by vector from that piece's first vector (e->part;
+ * pieces_take_counts takes its counts of the vectors before out).
  * The reads of merged pieces are snapshot here (e->evd marks them). Returns the number of
  * columns marked merged. */
 static int pieces_merge(rpu_tile *t, engine_ws *e, const call_shape *cs, int k0, int i,
@@ -724,13 +722,6 @@ static void pieces_take_counts(engine_ws *e, int C) {
     }
 }
 
-/* Gap (columns) between two runs of a row's unmerged cells that the BL-1 vectors take run
- * by run instead of over the columns between them. */
-enum { SEG_GAP = 32 };
-
-/* Vectors of a chunk with pulses in a row from which their normals come in one batch. */
-enum { PRE_MIN = 8 };
-
 /* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
 static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                const call_shape *cs) {
@@ -781,7 +772,6 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
             const uint64_t row = (uint64_t)(cs->r0 + i);
             long any = 0;
             int j0 = 0, j1 = C; /* the columns that take pulses vector by vector */
-            int nseg = 0;       /* merged: their runs (e.seg) */
             if (merge) {
                 memset(e.nup, 0, sizeof(uint16_t) * (size_t)C);
                 memset(e.ndn, 0, sizeof(uint16_t) * (size_t)C);
@@ -798,10 +788,8 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 }
                 any += e.S[k];
                 /* the running counts of the columns read right after vector k (pieces) */
-                for (int v = evr; e.pc_ok && v < e.ev1 && cs->snap->vec[v] == k0 + k; ++v)
-                    e.rup[v] = e.nup[cs->snap->col[v]], e.rdn[v] = e.ndn[cs->snap->col[v]];
-                while (e.pc_ok && evr < e.ev1 && cs->snap->vec[evr] == k0 + k)
-                    ++evr;
+                for (; e.pc_ok && evr < e.ev1 && cs->snap->vec[evr] == k0 + k; ++evr)
+                    e.rup[evr] = e.nup[cs->snap->col[evr]], e.rdn[evr] = e.ndn[cs->snap->col[evr]];
             }
             int ev = ev0;
             const uint8_t *done = NULL; /* reads snapshot by pieces_merge */
@@ -843,13 +831,6 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     nl += left;
                     if (left) j0 = j0 < j ? j0 : j, j1 = j + 1;
                 }
-                /* and in runs split at gaps of more than SEG_GAP columns */
-                nseg = 0;
-                for (int q = 0; q < nl; ++q) {
-                    if (nseg == 0 || e.lst[q] - e.seg[2 * nseg - 1] >= SEG_GAP)
-                        e.seg[2 * nseg++] = e.lst[q];
-                    e.seg[2 * nseg - 1] = e.lst[q] + 1;
-                }
                 if (nl * 64 <= C) {
                     /* few cells left: vector by vector over a list of them */
                     for (int k = 0; k < kn; ++k) {
@@ -872,21 +853,6 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     e.S[k] = S;
                 }
             }
-            /* merged: the vectors' few normals of the row from one batch of their first
-             * blocks (the values the per-vector draws give) when many vectors pulse */
-            bool pre = false;
-            if (merge && npp > 0) {
-                int nS = 0;
-                for (int k = 0; k < kn; ++k)
-                    nS += e.S[k] != 0;
-                if (nS >= PRE_MIN) {
-                    rpu_rng_normal_blocks(&t->ustream,
-                                          cs->base + (uint64_t)k0 * cs->stride + cs->qoff + L->c2c +
-                                              row * L->row_c2c,
-                                          cs->stride, (size_t)kn, e.pre);
-                    pre = true;
-                }
-            }
             for (int k = 0; k < kn; ++k) {
                 const long S = e.S[k];
                 if (S == 0) {
@@ -896,39 +862,13 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 const uint8_t *cnt = e.cnt + (size_t)k * C;
                 const int8_t *sg = e.sgn + (size_t)k * C;
                 const uint64_t vbase = cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff;
-                /* runs one after the other where every cell takes at most one pass (BL 1):
-                 * pass 0 in column order is then run by run */
-                const int runs = merge && e.vi[k].BL <= 1 && nseg > 1;
-                size_t P = 0;
-                if (runs) {
-                    for (int r = 0; r < nseg; ++r)
-                        P += rpu_device_row_passes_range(dev, i, e.seg[2 * r], e.seg[2 * r + 1],
-                                                         dev_row, cnt, sg, e.pas);
-                } else {
-                    P = merge ? rpu_device_row_passes_range(dev, i, j0, j1, dev_row, cnt, sg, e.pas)
-                              : (size_t)S;
-                }
+                const size_t P =
+                    merge ? rpu_device_row_passes_range(dev, i, j0, j1, dev_row, cnt, sg, e.pas)
+                          : (size_t)S;
                 const float *xi = NULL;
-                if (pre && P * (size_t)npp <= 4)
-                    xi = e.pre + 4 * (size_t)k;
-                else if (npp > 0)
+                if (npp > 0)
                     xi = values_at(&t->ustream, vbase + L->c2c + row * L->row_c2c, 0,
                                    P * (size_t)npp, e.xi, 1);
-                if (runs) {
-                    for (int r = 0; r < nseg; ++r) {
-                        const int a = e.seg[2 * r], b = e.seg[2 * r + 1];
-                        rpu_device_pulse_row_merged_range(dev, i, a, b, w_row, cnt, e.pas, sg, xi,
-                                                          NULL);
-                        if (xi) {
-                            size_t pr = 0;
-                            for (int j = a; j < b; ++j)
-                                pr += e.pas[j];
-                            xi += pr * (size_t)npp;
-                        }
-                    }
-                    take_snapshots(cs, i, k0 + k, w_row, &ev, done);
-                    continue;
-                }
                 const float *wn = NULL;
                 if (dev->persistent_weights)
                     wn = values_at(&t->ustream, vbase + L->write + row * L->row_write, 0, (size_t)C,
