@@ -136,6 +136,32 @@ static void test_fill_matches_cursor(void) {
     CHECK(bad_n == 0, "normal fills == cursor normals (%d of %d pairs differ)", bad_n, total / 2);
 }
 
+/* rpu_rng_normal_blocks: block q's four normals are rpu_rng_normal_at's of block
+ * first + q stride, bitwise; strides 1, 3 and a large one (an update's per-row range), and
+ * counts that end inside a 16-block group and cross the 64-block chunks, from a start whose
+ * low counter word wraps. */
+static void test_normal_blocks(void) {
+    const uint64_t strides[] = {1, 3, 12345};
+    const size_t counts[] = {1, 7, 16, 70, 130};
+    static float z[4 * 130];
+    float one[4];
+    rpu_rng s;
+    rpu_rng_init(&s, 0xabcdefull, rpu_stream_id(4, 2, RPU_PURPOSE_UPDATE));
+    int bad = 0, total = 0;
+    for (size_t a = 0; a < sizeof strides / sizeof strides[0]; ++a)
+        for (size_t c = 0; c < sizeof counts / sizeof counts[0]; ++c) {
+            const uint64_t first = 0xFFFFFFF0ull - 20 * strides[a];
+            rpu_rng_normal_blocks(&s, first, strides[a], counts[c], z);
+            for (size_t q = 0; q < counts[c]; ++q) {
+                rpu_rng_normal_at(&s, first + q * strides[a], one, 4);
+                bad += memcmp(one, z + 4 * q, sizeof one) != 0;
+                ++total;
+            }
+        }
+    CHECK(bad == 0, "normal_blocks == normal_at block by block (%d of %d blocks differ)", bad,
+          total);
+}
+
 /* Our normals use polynomial log/sin/cos: compare with libm's Box-Muller on the same
  * words. Bound: |error| <= 2e-5 (float round-off of the series, |z| <= 5.8). */
 static void test_against_libm(void) {
@@ -230,6 +256,7 @@ int main(int argc, char **argv) {
     test_stream_id();
     test_independence_and_seek();
     test_fill_matches_cursor();
+    test_normal_blocks();
     test_against_libm();
     test_distributions();
     return tl_finish();
