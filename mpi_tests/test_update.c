@@ -28,6 +28,18 @@ static void set_device(rpu_config *c, const char *type) {
     CHECK_OK(rpu_config_set(c, "device.type", type));
 }
 
+/* The pulse types of the engine's cases. */
+static const char *const pulse_types[] = {"stochastic_compressed", "stochastic", "mean_count",
+                                          "deterministic_implicit"};
+enum { N_PULSE_TYPES = sizeof pulse_types / sizeof pulse_types[0] };
+
+/* The default single-device config with device type dev and pulse type pulse_types[pt]. */
+static void device_config(rpu_config *c, const char *dev, int pt) {
+    rpu_config_default(c, RPU_KIND_SINGLE);
+    set_device(c, dev);
+    CHECK_OK(rpu_config_set(c, "update.pulse_type", pulse_types[pt]));
+}
+
 /* ------------------------------------------------------------------ engine vs reference */
 
 /* The engine against the reference on two tiles with the same keys: two calls of n
@@ -103,15 +115,11 @@ static void test_engine_vs_reference(void) {
     const char *devices[] = {
         "constant_step", "linear_step", "soft_bounds",    "soft_bounds_pmax",
         "exp_step",      "pow_step",    "piecewise_step", "soft_bounds_reference"};
-    const char *pulses[] = {"stochastic_compressed", "stochastic", "mean_count",
-                            "deterministic_implicit"};
     int shape = 0;
     for (size_t dv = 0; dv < sizeof devices / sizeof devices[0]; ++dv)
-        for (size_t pt = 0; pt < sizeof pulses / sizeof pulses[0]; ++pt, ++shape) {
+        for (int pt = 0; pt < N_PULSE_TYPES; ++pt, ++shape) {
             rpu_config c;
-            rpu_config_default(&c, RPU_KIND_SINGLE);
-            set_device(&c, devices[dv]);
-            CHECK_OK(rpu_config_set(&c, "update.pulse_type", pulses[pt]));
+            device_config(&c, devices[dv], pt);
             if (c.device.type == RPU_DEVICE_SOFT_BOUNDS_REFERENCE) { /* a reference in use */
                 c.device.reference_std = 0.2f;
                 c.device.subtract_symmetry_point = true;
@@ -127,7 +135,7 @@ static void test_engine_vs_reference(void) {
             }
             int out = 3 + (shape * 7) % 17, in = 2 + (shape * 11) % 23, n = 1 + shape % 4;
             char label[128];
-            snprintf(label, sizeof label, "%s/%s", devices[dv], pulses[pt]);
+            snprintf(label, sizeof label, "%s/%s", devices[dv], pulse_types[pt]);
             engine_case(&c, out, in, n, 0.05f + 0.3f * (float)(shape % 3), 300 + (uint64_t)shape,
                         label);
         }
@@ -362,15 +370,11 @@ static void write_case(const rpu_config *c, int out, int in, float lr, uint64_t 
 static void test_write_vs_reference(void) {
     const char *devices[] = {"constant_step", "soft_bounds", "exp_step", "pow_step",
                              "soft_bounds_reference"};
-    const char *pulses[] = {"stochastic_compressed", "stochastic", "mean_count",
-                            "deterministic_implicit"};
     int shape = 0;
     for (size_t dv = 0; dv < sizeof devices / sizeof devices[0]; ++dv)
-        for (size_t pt = 0; pt < sizeof pulses / sizeof pulses[0]; ++pt, ++shape) {
+        for (int pt = 0; pt < N_PULSE_TYPES; ++pt, ++shape) {
             rpu_config c;
-            rpu_config_default(&c, RPU_KIND_SINGLE);
-            set_device(&c, devices[dv]);
-            CHECK_OK(rpu_config_set(&c, "update.pulse_type", pulses[pt]));
+            device_config(&c, devices[dv], pt);
             if (shape % 3 == 1) c.device.dw_min_std = 0;
             if (shape % 2 == 1 && dv > 0) c.device.write_noise_std = 2.0f;
             if (shape % 5 == 3) {
@@ -382,7 +386,7 @@ static void test_write_vs_reference(void) {
                 for (int l = 0; l < 2; ++l) {
                     char label[200];
                     snprintf(label, sizeof label, "write: %s, %s, %d non-zero x, d %s, lr %g",
-                             devices[dv], pulses[pt], xnz[v], dsp[v] ? "sparse" : "dense",
+                             devices[dv], pulse_types[pt], xnz[v], dsp[v] ? "sparse" : "dense",
                              l ? 1.0 : 0.05);
                     write_case(&c, 37, 130, l ? 1.0f : 0.05f, 700 + (uint64_t)shape * 8 + v * 2 + l,
                                label, xnz[v], dsp[v]);
