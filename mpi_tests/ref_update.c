@@ -295,13 +295,10 @@ static void ref_pieces(rpu_tile *t, ref_vec *v, int k0, int kn, uint64_t base, i
     const rpu_update_layout L = rpu_update_layout_for(R, C);
     const int npp = rpu_device_normals_per_pulse(dev);
     /* the pieces, column by column: first and last vector (chunk-relative) */
-    int *pa = malloc(sizeof(int) * (size_t)(ncol + e1 - e0 + 1)),
-        *pb = pa ? malloc(sizeof(int) * (size_t)(ncol + e1 - e0 + 1)) : NULL,
-        *pcol = pb ? malloc(sizeof(int) * (size_t)(ncol + e1 - e0 + 1)) : NULL;
-    if (!pcol) {
-        free(pa), free(pb);
-        return;
-    }
+    const size_t np = (size_t)(ncol + e1 - e0 + 1);
+    int *pa = malloc(sizeof(int) * 3 * np);
+    if (!pa) return;
+    int *pb = pa + np, *pcol = pa + 2 * np;
     int P = 0;
     for (int q = 0; q < ncol; ++q) {
         int a = 0;
@@ -316,7 +313,7 @@ static void ref_pieces(rpu_tile *t, ref_vec *v, int k0, int kn, uint64_t base, i
         if (a < kn) pa[P] = a, pb[P] = kn - 1, pcol[P] = cols[q], ++P;
     }
     if (P == 0 || kn < 2 || (P - 1) / C + 2 > kn) {
-        free(pa), free(pb), free(pcol);
+        free(pa);
         return; /* no room for their normals: every read column pulses vector by vector */
     }
     float *z = calloc((size_t)P + 4, sizeof(float));
@@ -358,7 +355,7 @@ static void ref_pieces(rpu_tile *t, ref_vec *v, int k0, int kn, uint64_t base, i
                 }
         }
     }
-    free(z), free(pa), free(pb), free(pcol);
+    free(z), free(pa);
 }
 
 int ref_update_snap(rpu_tile *t, const rpu_update_params *up, float g, uint64_t base,
