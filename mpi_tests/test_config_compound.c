@@ -335,7 +335,7 @@ static void test_rejections(void) {
     expect_reject(&c, "device.unit_cell_devices.1.type", "ideal", "device.unit_cell_devices.1.type",
                   "pulsed");
     expect_reject(&c, "device.unit_cell_devices.1.type", "transfer",
-                  "device.unit_cell_devices.1.type", "not supported");
+                  "device.unit_cell_devices.1.type", "cannot be a sub-device");
     /* unknown sub-device keys, malformed indices, values checked like the device's */
     expect_reject(&c, "device.unit_cell_devices.0.transfer_every", "1",
                   "device.unit_cell_devices.0.transfer_every", "not a parameter of a single");

@@ -73,7 +73,12 @@ static float normal_draw(rpu_compound *c) {
 /* The visible weight W = sum_k gamma_k W_k (fully hidden: W is the last device's array). */
 static void reduce(rpu_tile *t) {
     rpu_compound *c = t->cmp;
-    if (c->fully_hidden || rpu_compound_chopped_reduce(t)) return;
+    if (c->fully_hidden) { /* W is the last device's; a unit cell keeps its own copy */
+        if (c->cell[c->n - 1])
+            memcpy(t->w, c->hidden[c->n - 1], cells_of(c) * sizeof(float));
+        return;
+    }
+    if (rpu_compound_chopped_reduce(t)) return;
     const size_t cells = cells_of(c);
     for (size_t q = 0; q < cells; ++q) {
         float s = 0;
@@ -84,6 +89,10 @@ static void reduce(rpu_tile *t) {
 }
 
 static void add_named(rpu_compound *c, const char *base, int k, float *data) {
+    if (c->n_arrays >= RPU_COMPOUND_MAX_ARRAYS) {
+        c->arrays_full = 1;
+        return;
+    }
     const int a = c->n_arrays++;
     snprintf(c->names[a], RPU_COMPOUND_NAME_MAX, "%s_%d", base, k);
     c->arrays[a].name = c->names[a];
@@ -184,17 +193,25 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
     const rpu_update_params *mu = &cfg->update;
     RPU_CHECK(rpu_compound_check_pulses(mu, RPU_UPDATE_MAX_BL, "compound devices need"));
 
-    /* sub-devices, each from its own construction stream */
+    /* sub-devices, each from its own construction stream; a unit cell (transfer family
+     * only) is a compound tile of its own (compound_cell.c) that the fast device's main
+     * update or the transfer writes drive */
     float gsum = 0;
     for (int k = 0; k < n; ++k) {
-        rpu_rng cons;
-        rpu_rng_init(&cons, cseed,
-                     rpu_stream_id(t->p.layer_id, t->p.tile_id,
-                                   (uint32_t)RPU_PURPOSE_CONSTRUCT_SUB + (uint32_t)k));
-        RPU_CHECK(rpu_device_create(&c->sub[k], par[k], c->rows, c->cols, &cons));
-        gsum += c->sub[k].granularity;
+        if (rpu_device_type_is_unit_cell(par[k]->type)) {
+            const int entry = (int)(par[k] - cp->unit_cell_devices);
+            RPU_CHECK(rpu_cell_create(t, k, entry, k == 0 ? mu : &cp->transfer_update, cseed));
+        } else {
+            rpu_rng cons;
+            rpu_rng_init(&cons, cseed,
+                         rpu_stream_id(t->p.layer_id, t->p.tile_id,
+                                       (uint32_t)RPU_PURPOSE_CONSTRUCT_SUB + (uint32_t)k));
+            RPU_CHECK(rpu_device_create(&c->sub[k], par[k], c->rows, c->cols, &cons));
+        }
+        gsum += rpu_compound_sub_granularity(c, k);
     }
     c->granularity = gsum / (float)n;
+    if (c->cell[0]) c->cell[0]->cmp->pulse_granularity = c->granularity; /* §1.2 */
     if (c->type == RPU_DEVICE_ONE_SIDED && cp->copy_inverted) copy_inverted(c);
 
     /* gamma */
@@ -227,13 +244,23 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
         return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the hidden weights of a %dx%d tile",
                         c->rows, c->cols);
     for (int k = 0; k < owned; ++k)
-        c->hidden[k] = c->block + (size_t)k * cells;
-    if (c->fully_hidden) c->hidden[n - 1] = t->w;
+        if (!c->cell[k]) c->hidden[k] = c->block + (size_t)k * cells;
+    if (c->fully_hidden && !c->cell[n - 1]) c->hidden[n - 1] = t->w;
     for (int k = 0; k < n; ++k) {
-        for (int a = 0; a < c->sub[k].n_arrays; ++a)
-            add_named(c, c->sub[k].arrays[a].name, k, c->sub[k].arrays[a].data);
+        if (c->cell[k]) /* the cell's arrays, outer index appended (§1.3 rule 2) */
+            for (int a = 0; a < rpu_compound_n_arrays(c->cell[k]->cmp); ++a)
+                add_named(c, rpu_compound_array(c->cell[k]->cmp, a)->name, k,
+                          rpu_compound_array(c->cell[k]->cmp, a)->data);
+        else
+            for (int a = 0; a < c->sub[k].n_arrays; ++a)
+                add_named(c, c->sub[k].arrays[a].name, k, c->sub[k].arrays[a].data);
         add_named(c, "hidden_weights", k, c->hidden[k]);
     }
+    if (c->arrays_full)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "device.unit_cell_devices: the compound's devices have more than %d "
+                        "arrays in all; use fewer devices",
+                        RPU_COMPOUND_MAX_ARRAYS);
 
     /* transfer schedule (§5.2) and the read IO */
     rpu_rng gio;
@@ -308,6 +335,7 @@ void rpu_compound_free(rpu_tile *t) {
         rpu_device_free(&c->sub[k]);
     rpu_io_state_free(&c->read_state);
     rpu_compound_buffered_free(c);
+    rpu_cell_free(c);
     free(c->block);
     free(c->buf);
     free(c->mask);
@@ -359,9 +387,14 @@ void rpu_compound_set_weights(rpu_tile *t) {
     default:
         break;
     }
-    /* each sub-device's own set rule (bounds, write noise) */
+    /* each sub-device's own set rule (bounds, write noise; a unit cell's rule, §1.3: the
+     * lowest level wins) */
+    if (c->fully_hidden && c->cell[n - 1]) memcpy(c->hidden[n - 1], t->w, cells * sizeof(float));
     for (int k = 0; k < n; ++k)
-        t->pnext += rpu_device_apply_bounds(&c->sub[k], c->hidden[k], &t->pstream, t->pnext);
+        if (c->cell[k])
+            rpu_compound_set_weights(c->cell[k]);
+        else
+            t->pnext += rpu_device_apply_bounds(&c->sub[k], c->hidden[k], &t->pstream, t->pnext);
     reduce(t);
 }
 
@@ -399,8 +432,9 @@ static uint64_t transfer_period(const rpu_compound *c, const rpu_compound_params
     return period_of(c->te[k], cp->units_in_mbatch, m);
 }
 
-/* The vector index (exclusive) after which the next event of this call happens, or n. */
-static int next_event(const rpu_tile *t, int v, int n) {
+/* The vector index (exclusive) after which the next event of this call of n vectors happens,
+ * or n; m is the call's size for the periods (m = n but for a unit cell inside a compound). */
+static int next_event(const rpu_tile *t, int v, int n, int m) {
     const rpu_compound *c = t->cmp;
     const rpu_compound_params *cp = &t->cfg.compound;
     const uint64_t u = c->current_update_idx;
@@ -409,9 +443,9 @@ static int next_event(const rpu_tile *t, int v, int n) {
     int ne = 0;
     if (rpu_device_type_is_transfer(c->type))
         for (int k = 0; k < c->n; ++k)
-            E[ne++] = transfer_period(c, cp, k, n);
+            E[ne++] = transfer_period(c, cp, k, m);
     else if (c->type == RPU_DEVICE_ONE_SIDED && cp->refresh_every > 0)
-        E[ne++] = (uint64_t)cp->refresh_every * (cp->units_in_mbatch ? (uint64_t)n : 1u);
+        E[ne++] = (uint64_t)cp->refresh_every * (cp->units_in_mbatch ? (uint64_t)m : 1u);
     for (int q = 0; q < ne; ++q) {
         if (E[q] == 0) continue;
         const uint64_t next = (u / E[q] + 1) * E[q];
@@ -426,6 +460,7 @@ static int next_event(const rpu_tile *t, int v, int n) {
 static rpu_status transfer_chunk(rpu_tile *t, int k, int to, int start, int cnt, float lr_t) {
     rpu_compound *c = t->cmp;
     const rpu_compound_params *cp = &t->cfg.compound;
+    c->write_m = cnt; /* a unit cell's call of the chunk's writes */
     if (c->type != RPU_DEVICE_TRANSFER)
         return rpu_compound_buffered_chunk(t, k, to, start, cnt, lr_t); /* §6-§8 */
     if (lr_t == 0 || to == k) return RPU_OK;
@@ -440,9 +475,13 @@ static rpu_status transfer_chunk(rpu_tile *t, int k, int to, int start, int cnt,
             y[i] = -y[i]; /* output scale -1 (TTv1) */
         /* a reset draw for every read; resets only with columns */
         const float u = uniform_draw(c);
-        if (u < cp->with_reset_prob && cp->transfer_columns)
-            c->cnext += rpu_device_reset_columns(&c->sub[k], c->hidden[k], start, cnt, 1.0f,
-                                                 &c->cstream, c->cnext);
+        if (u < cp->with_reset_prob && cp->transfer_columns) {
+            if (c->cell[k])
+                rpu_compound_reset_columns(c->cell[k], start, cnt, 1.0f);
+            else
+                c->cnext += rpu_device_reset_columns(&c->sub[k], c->hidden[k], start, cnt, 1.0f,
+                                                     &c->cstream, c->cnext);
+        }
         if (cp->transfer_columns)
             RPU_CHECK(write_vector(t, &cp->transfer_update, to, v, y, lr_t));
         else
@@ -644,8 +683,10 @@ static rpu_status chopped_chunks(rpu_tile *t, const float *x, const float *d, in
     return RPU_OK;
 }
 
-/* One update call of n vectors, d in engine units (divided by the mapping scales), lr > 0. */
-static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, int n, float lr) {
+/* One update call of n vectors, d in engine units (divided by the mapping scales), lr > 0;
+ * m: the call's size for the periods (n, but for a unit cell inside a compound). */
+static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, int n, int m,
+                                  float lr) {
     rpu_compound *c = t->cmp;
     const rpu_config *cfg = &t->cfg;
     const rpu_compound_params *cp = &cfg->compound;
@@ -713,36 +754,39 @@ static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, i
     t->unext += (uint64_t)n * stride;
     const bool chopped =
         c->type == RPU_DEVICE_CHOPPED_TRANSFER || c->type == RPU_DEVICE_DYNAMIC_TRANSFER;
-    if (chopped && c->chunked && cp->transfer_columns) {
+    if (chopped && c->chunked && cp->transfer_columns && !c->cell[0]) {
         RPU_CHECK(chopped_chunks(t, x, d, n, lr, base, stride, tg));
         reduce(t);
         return RPU_OK;
     }
     /* targets whose pulses merge take them target by target through the single-device
      * engine; otherwise one pass makes the pulse trains once for all (the same floats) */
-    bool merges = !t->update_per_pulse;
-    for (int q = 0; q < ntg; ++q)
-        merges = merges && rpu_device_merges_pulses(tg[q].dev);
+    bool merges = !t->update_per_pulse && !c->cell[0];
+    for (int q = 0; q < ntg && merges; ++q)
+        merges = rpu_device_merges_pulses(tg[q].dev);
+    const float g = c->pulse_granularity > 0 ? c->pulse_granularity : c->granularity;
     const bool apart = ntg == 1 || merges || c->targets_apart;
     for (int v = 0; v < n;) {
-        int e = next_event(t, v, n);
+        int e = next_event(t, v, n, m);
         const float *xv = x + (size_t)v * C, *dv = d + (size_t)v * R;
         float lr_v = lr_p;
         if (chopped) { /* vector by vector: auto-scale lr and choppers (compound_buffered.c) */
             e = v + 1;
-            rpu_compound_chopped_vector(t, xv, dv, n, lr, &lr_v, &xv, &dv);
+            rpu_compound_chopped_vector(t, xv, dv, m, lr, &lr_v, &xv, &dv);
         }
-        if (policy == RPU_POLICY_ALL && apart) /* each as a single device */
+        if (c->cell[0]) /* the fast device is a unit cell: its own update (compound_cell.c) */
+            RPU_CHECK(rpu_compound_cell_update(c->cell[0], xv, dv, e - v, m, lr_v));
+        else if (policy == RPU_POLICY_ALL && apart) /* each as a single device */
             for (int q = 0; q < ntg; ++q)
-                RPU_CHECK(rpu_update_pulses_target(t, &cfg->update, c->granularity,
+                RPU_CHECK(rpu_update_pulses_target(t, &cfg->update, g,
                                                    base + (uint64_t)v * stride, stride, q, xv, dv,
                                                    e - v, lr_v, &tg[q]));
         else
-            RPU_CHECK(rpu_update_pulses(t, &cfg->update, c->granularity, &t->ustream,
+            RPU_CHECK(rpu_update_pulses(t, &cfg->update, g, &t->ustream,
                                         base + (uint64_t)v * stride, stride, xv, dv, e - v, lr_v,
                                         tg, ntg, c->mask + v));
         c->current_update_idx += (uint64_t)(e - v);
-        RPU_CHECK(run_events(t, lr, n));
+        RPU_CHECK(run_events(t, lr, m));
         v = e;
     }
     reduce(t);
@@ -756,9 +800,29 @@ rpu_status rpu_compound_tile_update(rpu_tile *t, const float *x, const float *d,
     const float *du = NULL;
     float lr_t = 0;
     RPU_CHECK(rpu_update_scaled_gradient(t, d, t->scales, n, t->p.out_size, lr, &du, &lr_t));
-    rpu_status st = t->cmp->type == RPU_DEVICE_MIXED_PRECISION ? rpu_mixed_update(t, x, du, n, lr_t)
-                                                               : compound_update(t, x, du, n, lr_t);
+    rpu_status st = t->cmp->type == RPU_DEVICE_MIXED_PRECISION
+                        ? rpu_mixed_update(t, x, du, n, lr_t)
+                        : compound_update(t, x, du, n, n, lr_t);
+    if (t->cmp->type == RPU_DEVICE_MIXED_PRECISION) reduce(t); /* a unit cell's W */
     t->abs_w_valid = 0;
+    return st;
+}
+
+rpu_status rpu_compound_cell_update(rpu_tile *cell, const float *x, const float *d, int n, int m,
+                                    float lr) {
+    rpu_compound *c = cell->cmp;
+    if (n <= 0 || lr == 0) return RPU_OK;
+    if (lr < 0) { /* a write with flipped signs (one vector) */
+        if (n != 1)
+            return RPU_FAIL(RPU_ERR_INTERNAL, "unit cell update: negative lr with %d vectors", n);
+        float *neg = c->buf + 7 * (size_t)(c->rows + c->cols); /* apart from refresh, writes */
+        for (int i = 0; i < c->rows; ++i)
+            neg[i] = -d[i];
+        d = neg;
+        lr = -lr;
+    }
+    const rpu_status st = compound_update(cell, x, d, n, m, lr);
+    cell->abs_w_valid = 0;
     return st;
 }
 
@@ -768,34 +832,48 @@ rpu_status rpu_compound_tile_update(rpu_tile *t, const float *x, const float *d,
  * compound (the fast device only, §1.5). */
 int rpu_compound_post_update(rpu_tile *t) {
     rpu_compound *c = t->cmp;
-    int diff = 0, life = 0;
+    int diff = 0, life = 0, ran = 0;
     for (int k = 0; k < c->n; ++k) {
+        if (c->cell[k]) { /* a unit cell: its own post-update step (its own stream) */
+            ran |= rpu_compound_post_update(c->cell[k]);
+            continue;
+        }
         diff |= c->sub[k].par.diffusion > 0;
         life |= c->sub[k].par.lifetime > 0;
     }
     if (diff)
         for (int k = 0; k < c->n; ++k)
-            t->pnext += rpu_device_diffuse(&c->sub[k], c->hidden[k], &t->pstream, t->pnext);
+            if (!c->cell[k])
+                t->pnext += rpu_device_diffuse(&c->sub[k], c->hidden[k], &t->pstream, t->pnext);
     if (life)
         for (int k = 0; k < c->n; ++k)
-            t->pnext += rpu_device_decay(&c->sub[k], c->hidden[k], 1.0f, &t->pstream, t->pnext);
-    if (diff || life) reduce(t);
-    return diff || life;
+            if (!c->cell[k])
+                t->pnext +=
+                    rpu_device_decay(&c->sub[k], c->hidden[k], 1.0f, &t->pstream, t->pnext);
+    ran |= diff || life;
+    if (ran) reduce(t);
+    return ran;
 }
 
 void rpu_compound_reset_columns(rpu_tile *t, int start, int count, float prob) {
     rpu_compound *c = t->cmp;
     const int last = rpu_device_type_is_transfer(c->type) ? 1 : c->n;
     for (int k = 0; k < last; ++k)
-        t->pnext += rpu_device_reset_columns(&c->sub[k], c->hidden[k], start, count, prob,
-                                             &t->pstream, t->pnext);
+        if (c->cell[k])
+            rpu_compound_reset_columns(c->cell[k], start, count, prob);
+        else
+            t->pnext += rpu_device_reset_columns(&c->sub[k], c->hidden[k], start, count, prob,
+                                                 &t->pstream, t->pnext);
     reduce(t);
 }
 
 void rpu_compound_drift(rpu_tile *t, double dt) {
     rpu_compound *c = t->cmp;
     for (int k = 0; k < c->n; ++k)
-        t->pnext += rpu_device_drift(&c->sub[k], c->hidden[k], dt, &t->pstream, t->pnext);
+        if (c->cell[k])
+            rpu_compound_drift(c->cell[k], dt);
+        else
+            t->pnext += rpu_device_drift(&c->sub[k], c->hidden[k], dt, &t->pstream, t->pnext);
     reduce(t);
 }
 
@@ -812,8 +890,9 @@ const rpu_device_array *rpu_compound_array(const rpu_compound *c, int k) {
 double rpu_compound_bytes_per_cell(const rpu_compound *c) {
     double b = 0;
     for (int k = 0; k < c->n; ++k)
-        b += rpu_device_bytes_per_cell(&c->sub[k]) +
-             ((c->fully_hidden && k == c->n - 1) ? 0.0 : (double)sizeof(float));
+        b += c->cell[k] ? rpu_tile_bytes_per_cell(c->cell[k]) /* its hidden weights, states */
+                        : rpu_device_bytes_per_cell(&c->sub[k]) +
+                              ((c->fully_hidden && k == c->n - 1) ? 0.0 : (double)sizeof(float));
     if (c->chi) b += sizeof(float); /* mixed_precision's accumulator */
     const int nb = c->type == RPU_DEVICE_BUFFERED_TRANSFER  ? c->n - 1
                    : c->type == RPU_DEVICE_CHOPPED_TRANSFER ? 1
@@ -856,6 +935,8 @@ int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max)
         n = rpu_state_item_add(items, n, max, drift_t[k], RPU_STATE_F64, 1, 1, 1,
                                &c->sub[k].drift_current_t);
     }
+    for (int k = 0; k < c->n; ++k)
+        if (c->cell[k]) n = rpu_cell_state_items(t, k, items, n, max);
     n = rpu_compound_buffered_state_items(t, items, n, max);
     const char *rname =
         rpu_device_type_is_transfer(c->type) ? "transfer_forward" : "refresh_forward";
@@ -877,5 +958,9 @@ int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max)
 void rpu_compound_state_loaded(rpu_tile *t) {
     rpu_compound *c = t->cmp;
     for (int k = 0; k < c->n; ++k)
-        c->sub[k].drift_started = c->drift_started[k] != 0;
+        if (c->cell[k]) { /* its visible weight from its restored arrays */
+            rpu_compound_state_loaded(c->cell[k]);
+            reduce(c->cell[k]);
+        } else
+            c->sub[k].drift_started = c->drift_started[k] != 0;
 }

@@ -77,7 +77,7 @@ rpu_status rpu_compound_buffered_build(rpu_tile *t) {
     c->count_lr_scale = 1.0f;
     if (is_chopped(c)) { /* the chunks of compound.c: at most two reads per vector */
         const size_t K = (size_t)rpu_update_chunk(c->rows, c->cols);
-        c->chunked = 1;
+        c->chunked = !c->cell[0]; /* a unit cell as fast device: vector by vector */
         c->ev_cap = (int)(2 * K);
         c->ev_vec = (int *)malloc(sizeof(int) * 2 * K);
         c->ev_col = (int *)malloc(sizeof(int) * 2 * K);
@@ -95,8 +95,7 @@ rpu_status rpu_compound_buffered_build(rpu_tile *t) {
     }
     /* the automatic period of chopped / dynamic (§7.5): transfer_every < 0 */
     if (is_chopped(c) && cp->transfer_every < 0) {
-        const rpu_device_state *a = &c->sub[0];
-        const float states = (a->par.w_max - a->par.w_min) / a->granularity;
+        const float states = rpu_compound_sub_states(c, 0);
         const float e = roundf(states / (float)c->t_in * fabsf(cp->transfer_every));
         c->te_auto = e >= 1.0f ? (uint64_t)e : 1u;
     }
@@ -160,7 +159,7 @@ void rpu_compound_chopped_vector(rpu_tile *t, const float *x, const float *d, in
     }
     float p;
     if (cp->auto_scale && cp->fast_lr > 0) {
-        p = cp->fast_lr * (float)t->cfg.update.desired_bl * c->sub[0].granularity;
+        p = cp->fast_lr * (float)t->cfg.update.desired_bl * rpu_compound_sub_granularity(c, 0);
         if (c->m_x > 0 && c->m_d > 0) p /= c->m_x * c->m_d;
         if (cp->scale_fast_lr) p *= lr; /* post-1.1 */
     } else {
@@ -200,7 +199,7 @@ static size_t buf_index(const rpu_compound *c, const rpu_compound_params *cp, in
 static rpu_status write_steps(rpu_tile *t, int to, int col, float *v, float *z) {
     rpu_compound *c = t->cmp;
     const rpu_compound_params *cp = &t->cfg.compound;
-    const float lr_w = cp->step * c->sub[to].granularity;
+    const float lr_w = cp->step * rpu_compound_sub_granularity(c, to);
     memset(v, 0, sizeof(float) * (size_t)c->t_in);
     v[col] = 1.0f;
     return cp->transfer_columns ? rpu_compound_write(t, &cp->transfer_update, to, v, z, lr_w)
@@ -213,7 +212,7 @@ static rpu_status buffered_read(rpu_tile *t, int k, int to, int col, float lr_t)
     const rpu_compound_params *cp = &t->cfg.compound;
     const int out = c->t_out;
     float *v = c->bws, *y = v + c->t_in, *z = y + out;
-    const float theta = cp->thres_scale * c->sub[to].granularity;
+    const float theta = cp->thres_scale * rpu_compound_sub_granularity(c, to);
     const float mc = cp->momentum < 0 ? 0 : (cp->momentum > 1 ? 1 : cp->momentum);
     const float M = (float)cp->transfer_update.desired_bl;
     memset(v, 0, sizeof(float) * (size_t)c->t_in);
@@ -243,7 +242,7 @@ static rpu_status buffered_read(rpu_tile *t, int k, int to, int col, float lr_t)
 static float read_scale(const rpu_tile *t, float lr_t) {
     const rpu_compound *c = t->cmp;
     const rpu_compound_params *cp = &t->cfg.compound;
-    const float gA = c->sub[0].granularity, gC = c->sub[1].granularity;
+    const float gA = rpu_compound_sub_granularity(c, 0), gC = rpu_compound_sub_granularity(c, 1);
     float bg = cp->buffer_granularity > 0 ? cp->buffer_granularity : 1.0f;
     bg *= cp->auto_granularity > 0
               ? gA * cp->auto_granularity / ((float)c->t_in * fabsf(cp->transfer_every))
@@ -341,7 +340,7 @@ static rpu_status dynamic_read(rpu_tile *t, int col, float lr_t) {
     beta = beta > 1.0f ? 1.0f : beta;
     const bool sw = c->in_switched[col] != 0;
     c->in_switched[col] = 0;
-    const float gA = c->sub[0].granularity;
+    const float gA = rpu_compound_sub_granularity(c, 0);
     float kappa = read_scale(t, lr_t);
     if (cp->experimental_correct_accumulation) {
         const float lim = (float)cs < 1.0f / gA ? (float)cs : 1.0f / gA;

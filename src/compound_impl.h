@@ -17,6 +17,9 @@
 
 /* Named arrays of a compound: per sub-device its arrays (suffix _k) and hidden_weights_k. */
 #define RPU_COMPOUND_MAX_ARRAYS (RPU_MAX_UNIT_CELL_DEVICES * (RPU_DEVICE_MAX_ARRAYS + 2))
+/* State items of a unit cell inside a compound, and their names' room (compound_cell.c). */
+#define RPU_CELL_MAX_ITEMS 48
+#define RPU_CELL_ITEM_NAME_MAX 80
 #define RPU_COMPOUND_NAME_MAX 40
 
 typedef struct rpu_compound {
@@ -30,6 +33,15 @@ typedef struct rpu_compound {
     float gamma[RPU_MAX_UNIT_CELL_DEVICES];   /* W = sum_k gamma_k W_k (unless fully hidden) */
     int fully_hidden;                         /* transfer: gamma == 0 and gamma_{n-1} == 1 */
     float granularity;                        /* of the main pulse trains: mean over all */
+    float pulse_granularity; /* > 0: the main pulse trains' instead (a unit cell that is the
+                                fast device of a transfer compound: the outer mean, §1.2) */
+    /* sub-device k is a unit cell (vector, reference, one_sided; compound spec §1.2
+     * "Compounds nest"): cell[k] is its own compound tile of the same shape, whose weights
+     * are hidden[k] (its visible weight); sub[k] is then unused (zero). NULL: a single device. */
+    struct rpu_tile *cell[RPU_MAX_UNIT_CELL_DEVICES];
+    char (*cell_names[RPU_MAX_UNIT_CELL_DEVICES])[RPU_CELL_ITEM_NAME_MAX]; /* its items' names */
+    int write_m; /* the m_batch_info of writes to a unit cell (its refresh period), default 1 */
+    int arrays_full; /* build: more named arrays than RPU_COMPOUND_MAX_ARRAYS */
     /* transfer (§5.2): periods, learning rates per source device, reads per transfer, the
      * read direction's in/out sizes */
     float te[RPU_MAX_UNIT_CELL_DEVICES];
@@ -125,6 +137,33 @@ rpu_status rpu_mixed_build(rpu_tile *t, uint64_t cseed);
 void rpu_mixed_set_weights(rpu_tile *t);
 rpu_status rpu_mixed_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
 int rpu_mixed_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
+
+/* ---- unit cells inside a compound (compound_cell.c, spec §1.2, §1.3 rule 2) */
+
+/* Creates cell[k] (and sets hidden[k] to its weights) for sub-device k of t, a unit cell
+ * built from entry `entry` of device.unit_cell_devices (t->cfg.cells[entry]): a compound tile of t's shape whose update parameters are up (the
+ * parameters of what writes to it: the main update for a transfer compound's fast device,
+ * the transfer writes otherwise) and whose seeds are drawn from stream (seed, layer, tile,
+ * RPU_PURPOSE_CELL) at position 4k (construction: (cseed, ...) at 4k + 2). */
+rpu_status rpu_cell_create(rpu_tile *t, int k, int entry, const rpu_update_params *up,
+                           uint64_t cseed);
+void rpu_cell_free(rpu_compound *c);
+
+/* Granularity of sub-device k (a unit cell's: the mean of its devices') and its number of
+ * states (w_max - w_min) / granularity (a unit cell: the mean over its devices). */
+float rpu_compound_sub_granularity(const rpu_compound *c, int k);
+float rpu_compound_sub_states(const rpu_compound *c, int k);
+
+/* One update call of the unit cell `cell` (a compound tile): n vectors x [n, cols], d [n,
+ * rows] in engine units, of a call of m vectors (its periods), learning rate lr != 0 (a
+ * negative lr flips the signs; then n must be 1). Its visible weight is the outer hidden
+ * array. */
+rpu_status rpu_compound_cell_update(struct rpu_tile *cell, const float *x, const float *d, int n,
+                                    int m, float lr);
+
+/* The state items of unit cell k (its counters, stream positions and read IO values) under
+ * names "unit_cell_devices.k.<name>", appended. */
+int rpu_cell_state_items(rpu_tile *t, int k, rpu_state_item *items, int n, int max);
 
 /* ---- reads and writes (compound_io.c) */
 

@@ -51,18 +51,29 @@ rpu_status rpu_mixed_build(rpu_tile *t, uint64_t cseed) {
     RPU_CHECK(rpu_compound_check_pulses(mu, RPU_UPDATE_MAX_BL,
                                         "the mixed_precision compound writes its transfers with"));
     c->n = 1;
-    rpu_rng cons;
-    rpu_rng_init(&cons, cseed,
-                 rpu_stream_id(t->p.layer_id, t->p.tile_id, (uint32_t)RPU_PURPOSE_CONSTRUCT_SUB));
-    RPU_CHECK(rpu_device_create(&c->sub[0], &cp->unit_cell_devices[0], c->rows, c->cols, &cons));
-    c->granularity = c->sub[0].granularity;
-    c->eps = cp->granularity > 0 ? cp->granularity : c->sub[0].granularity;
+    if (rpu_device_type_is_unit_cell(cp->unit_cell_devices[0].type)) {
+        /* a unit cell (e.g. MixedPrecisionPCMPreset's one_sided pair, compound_cell.c)
+         * written with the transfer's update parameters */
+        rpu_update_params wu = *mu;
+        wu.update_management = true;
+        wu.update_bl_management = true;
+        RPU_CHECK(rpu_cell_create(t, 0, 0, &wu, cseed));
+    } else {
+        rpu_rng cons;
+        rpu_rng_init(&cons, cseed,
+                     rpu_stream_id(t->p.layer_id, t->p.tile_id,
+                                   (uint32_t)RPU_PURPOSE_CONSTRUCT_SUB));
+        RPU_CHECK(
+            rpu_device_create(&c->sub[0], &cp->unit_cell_devices[0], c->rows, c->cols, &cons));
+    }
+    c->granularity = rpu_compound_sub_granularity(c, 0);
+    c->eps = cp->granularity > 0 ? cp->granularity : c->granularity;
     if (!(c->eps > 0))
         return RPU_FAIL(RPU_ERR_CONFIG,
                         "device.granularity = 0 and the analog device's granularity is %g: the "
                         "mixed_precision transfer needs epsilon > 0 (set device.granularity or "
                         "device.unit_cell_devices.0.dw_min)",
-                        (double)c->sub[0].granularity);
+                        (double)c->granularity);
     c->gamma[0] = 1.0f;
     c->fully_hidden = 1; /* W is the analog device's weight */
     const size_t cells = (size_t)c->rows * (size_t)c->cols;
@@ -72,9 +83,15 @@ rpu_status rpu_mixed_build(rpu_tile *t, uint64_t cseed) {
         return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the accumulator of a %dx%d tile", c->rows,
                         c->cols);
     c->chi = c->block;
-    c->hidden[0] = t->w;
-    for (int a = 0; a < c->sub[0].n_arrays; ++a)
-        add_array(c, c->sub[0].arrays[a].name, c->sub[0].arrays[a].data);
+    if (c->cell[0]) { /* the cell's arrays under its own names (§1.3 rule 4) */
+        const rpu_compound *in = c->cell[0]->cmp;
+        for (int a = 0; a < rpu_compound_n_arrays(in); ++a)
+            add_array(c, rpu_compound_array(in, a)->name, rpu_compound_array(in, a)->data);
+    } else {
+        c->hidden[0] = t->w;
+        for (int a = 0; a < c->sub[0].n_arrays; ++a)
+            add_array(c, c->sub[0].arrays[a].name, c->sub[0].arrays[a].data);
+    }
     add_array(c, "hidden_weights_chi", c->chi);
     return RPU_OK;
 }
@@ -108,6 +125,11 @@ static rpu_status write_row(rpu_tile *t, const rpu_update_params *up, const floa
                             int i, float lr) {
     rpu_compound *c = t->cmp;
     e[i] = lr < 0 ? -1.0f : 1.0f;
+    if (c->cell[0]) { /* one update call of the unit cell; the chunk is its m (§9.4) */
+        const rpu_status s = rpu_compound_cell_update(c->cell[0], x, e, 1, c->write_m, fabsf(lr));
+        e[i] = 0.0f;
+        return s;
+    }
     const rpu_update_layout L = rpu_update_layout_for(c->rows, c->cols);
     const rpu_pulse_target tg = {.dev = &c->sub[0], .w = c->hidden[0], .sign_mode = 0};
     const uint64_t base = c->xnext;
@@ -142,6 +164,7 @@ static rpu_status transfer(rpu_tile *t) {
     const float eps = c->eps;
     for (int q = 0; q < N; ++q) {
         const int i = (start + q) % R;
+        c->write_m = q < R - start ? (N < R - start ? N : R - start) : N - (R - start);
         float *chi = c->chi + (size_t)i * C;
         int any = 0;
         for (int j = 0; j < C; ++j) {
@@ -215,6 +238,7 @@ int rpu_mixed_state_items(rpu_tile *t, rpu_state_item *items, int n, int max) {
                            &c->current_row_index);
     n = rpu_state_item_add(items, n, max, "compound_next_block", RPU_STATE_U64, 1, 1, 1, &c->cnext);
     n = rpu_state_item_add(items, n, max, "transfer_next_block", RPU_STATE_U64, 1, 1, 1, &c->xnext);
+    if (c->cell[0]) n = rpu_cell_state_items(t, 0, items, n, max);
     if (c->sub[0].drift_nu) {
         c->drift_started[0] = (uint64_t)c->sub[0].drift_started;
         n = rpu_state_item_add(items, n, max, "drift_started_0", RPU_STATE_U64, 1, 1, 1,

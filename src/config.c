@@ -59,27 +59,26 @@ static void emit_line(const rpu_config *cfg, const field_desc *d, char *buf, siz
     if (n > 0) *pos += (size_t)n;
 }
 
+typedef struct {
+    const rpu_config *cfg;
+    char *buf;
+    size_t size, pos;
+} emit_ctx;
+
+static void emit_row(const field_desc *d, void *ctx) {
+    emit_ctx *e = (emit_ctx *)ctx;
+    emit_line(e->cfg, d, e->buf, e->size, &e->pos);
+}
+
 /* Writes all "key = value" lines into buf (size bytes, may be 0 with buf NULL); returns the
  * length of the full text. The rows that apply to the device type in table order, then each
- * sub-device of a compound: its type, then its single-device keys. */
+ * sub-device of a compound (config_visit_sub_rows). */
 static size_t emit_text(const rpu_config *cfg, char *buf, size_t size) {
-    size_t pos = 0;
+    emit_ctx e = {.cfg = cfg, .buf = buf, .size = size, .pos = 0};
     for (size_t i = 0; i < config_n_fields; ++i)
-        if (config_field_applies(cfg, &config_fields[i]))
-            emit_line(cfg, &config_fields[i], buf, size, &pos);
-    if (!rpu_device_type_is_compound(cfg->device.type)) return pos;
-    const int nd = cfg->compound.n_devices;
-    for (int n = 0; n < nd && n < RPU_MAX_UNIT_CELL_DEVICES; ++n) {
-        config_sub_desc sub;
-        config_sub_field(config_find_field("device.type"), n, &sub);
-        emit_line(cfg, &sub.d, buf, size, &pos);
-        for (size_t i = 0; i < config_n_fields; ++i)
-            if (config_is_single_device_field(&config_fields[i])) {
-                config_sub_field(&config_fields[i], n, &sub);
-                emit_line(cfg, &sub.d, buf, size, &pos);
-            }
-    }
-    return pos;
+        if (config_field_applies(cfg, &config_fields[i])) emit_row(&config_fields[i], &e);
+    config_visit_sub_rows(cfg, emit_row, &e);
+    return e.pos;
 }
 
 rpu_status rpu_config_write(const rpu_config *cfg, FILE *out) {
@@ -282,22 +281,28 @@ rpu_status rpu_config_parse(rpu_config *cfg, const char *text, const char *sourc
     return s;
 }
 
+typedef struct {
+    const rpu_config *a, *b;
+    bool equal;
+} equal_ctx;
+
+static void equal_row(const field_desc *d, void *ctx) {
+    equal_ctx *e = (equal_ctx *)ctx;
+    e->equal = e->equal && config_field_equal(e->a, e->b, d);
+}
+
 bool rpu_config_equal(const rpu_config *a, const rpu_config *b) {
     if (!a || !b) return a == b;
     for (size_t i = 0; i < config_n_fields; ++i)
         if (!config_field_equal(a, b, &config_fields[i])) return false;
     if (a->compound.n_devices != b->compound.n_devices) return false;
-    for (int n = 0; n < a->compound.n_devices && n < RPU_MAX_UNIT_CELL_DEVICES; ++n) {
-        config_sub_desc sub;
-        config_sub_field(config_find_field("device.type"), n, &sub);
-        if (!config_field_equal(a, b, &sub.d)) return false;
-        for (size_t i = 0; i < config_n_fields; ++i)
-            if (config_is_single_device_field(&config_fields[i])) {
-                config_sub_field(&config_fields[i], n, &sub);
-                if (!config_field_equal(a, b, &sub.d)) return false;
-            }
-    }
-    return true;
+    for (int n = 0; n < a->compound.n_devices && n < RPU_MAX_UNIT_CELL_DEVICES; ++n)
+        if (rpu_device_type_is_unit_cell(a->compound.unit_cell_devices[n].type) &&
+            a->cells[n].n_devices != b->cells[n].n_devices)
+            return false;
+    equal_ctx e = {.a = a, .b = b, .equal = true};
+    config_visit_sub_rows(a, equal_row, &e);
+    return e.equal;
 }
 
 int rpu_config_keys(const char *const **keys) {

@@ -571,6 +571,8 @@ void config_unknown_key_message(const char *key, char *err, size_t errsz) {
 #define CHOPPED_TYPES (TBIT(RPU_DEVICE_CHOPPED_TRANSFER) | TBIT(RPU_DEVICE_DYNAMIC_TRANSFER))
 #define BUFFERED_TYPES (TBIT(RPU_DEVICE_BUFFERED_TRANSFER) | CHOPPED_TYPES)
 #define TRANSFER_TYPES (TBIT(RPU_DEVICE_TRANSFER) | BUFFERED_TYPES)
+#define UNIT_CELL_TYPES                                                                            \
+    (TBIT(RPU_DEVICE_VECTOR) | TBIT(RPU_DEVICE_REFERENCE) | TBIT(RPU_DEVICE_ONE_SIDED))
 #define CMP_OFF(m) offsetof(rpu_config, compound.m)
 
 bool config_is_single_device_field(const field_desc *d) {
@@ -612,20 +614,104 @@ bool config_field_applies(const rpu_config *cfg, const field_desc *d) {
     return t >= 0 && t <= (int)RPU_DEVICE_MIXED_PRECISION && ((config_field_types(d) >> t) & 1u);
 }
 
-void config_sub_field(const field_desc *d, int n, config_sub_desc *out) {
+/* Row d moved from the struct at offset `from` (of `size` bytes) onto the one at `to`, under
+ * key prefix + (d's key after "device."). */
+static void shift_field(const field_desc *d, size_t from, size_t to, const char *prefix,
+                        config_sub_desc *out) {
     out->d = *d;
-    const size_t shift =
-        offsetof(rpu_config, compound.unit_cell_devices) + (size_t)n * sizeof(rpu_device_params);
-    const size_t base = offsetof(rpu_config, device);
-    out->d.off = d->off - base + shift;
-    if (d->type == T_LIST && !(d->flags & F_FIXED_LEN)) out->d.cnt_off = d->cnt_off - base + shift;
+    out->d.off = d->off - from + to;
+    if (d->type == T_LIST && !(d->flags & F_FIXED_LEN)) out->d.cnt_off = d->cnt_off - from + to;
     if (d->type == T_DEVTYPE) out->d.type = T_SUBTYPE;
-    snprintf(out->key, sizeof out->key, "device.unit_cell_devices.%d.%s", n,
-             d->key + strlen("device."));
+    snprintf(out->key, sizeof out->key, "%s%s", prefix, d->key + strlen("device."));
     out->d.key = out->key;
 }
 
+void config_sub_field(const field_desc *d, int n, config_sub_desc *out) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "device.unit_cell_devices.%d.", n);
+    shift_field(d, offsetof(rpu_config, device),
+                offsetof(rpu_config, compound.unit_cell_devices) +
+                    (size_t)n * sizeof(rpu_device_params),
+                prefix, out);
+}
+
+void config_cell_field(const field_desc *d, int n, config_sub_desc *out) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "device.unit_cell_devices.%d.", n);
+    shift_field(d, offsetof(rpu_config, compound),
+                offsetof(rpu_config, cells) + (size_t)n * sizeof(rpu_compound_params), prefix,
+                out);
+}
+
+void config_cell_sub_field(const field_desc *d, int n, int m, config_sub_desc *out) {
+    char prefix[80];
+    snprintf(prefix, sizeof prefix, "device.unit_cell_devices.%d.unit_cell_devices.%d.", n, m);
+    shift_field(d, offsetof(rpu_config, device),
+                offsetof(rpu_config, cells) + (size_t)n * sizeof(rpu_compound_params) +
+                    offsetof(rpu_compound_params, unit_cell_devices) +
+                    (size_t)m * sizeof(rpu_device_params),
+                prefix, out);
+}
+
+bool config_is_cell_field(const field_desc *d, rpu_device_type cell) {
+    const size_t o = d->off;
+    return o >= CMP_OFF(update_policy) &&
+           o < offsetof(rpu_config, compound) + sizeof(rpu_compound_params) &&
+           ((config_field_types(d) >> (unsigned)cell) & 1u);
+}
+
+void config_visit_sub_rows(const rpu_config *cfg, config_row_fn fn, void *ctx) {
+    if (!rpu_device_type_is_compound(cfg->device.type)) return;
+    const field_desc *type_row = config_find_field("device.type");
+    config_sub_desc sub;
+    for (int n = 0; n < cfg->compound.n_devices && n < RPU_MAX_UNIT_CELL_DEVICES; ++n) {
+        config_sub_field(type_row, n, &sub);
+        fn(&sub.d, ctx);
+        const rpu_device_type t = cfg->compound.unit_cell_devices[n].type;
+        if (!rpu_device_type_is_unit_cell(t)) {
+            for (size_t i = 0; i < config_n_fields; ++i)
+                if (config_is_single_device_field(&config_fields[i])) {
+                    config_sub_field(&config_fields[i], n, &sub);
+                    fn(&sub.d, ctx);
+                }
+            continue;
+        }
+        for (size_t i = 0; i < config_n_fields; ++i)
+            if (config_is_cell_field(&config_fields[i], t)) {
+                config_cell_field(&config_fields[i], n, &sub);
+                fn(&sub.d, ctx);
+            }
+        const rpu_compound_params *cell = &cfg->cells[n];
+        for (int m = 0; m < cell->n_devices && m < RPU_MAX_UNIT_CELL_DEVICES; ++m) {
+            config_cell_sub_field(type_row, n, m, &sub);
+            fn(&sub.d, ctx);
+            for (size_t i = 0; i < config_n_fields; ++i)
+                if (config_is_single_device_field(&config_fields[i])) {
+                    config_cell_sub_field(&config_fields[i], n, m, &sub);
+                    fn(&sub.d, ctx);
+                }
+        }
+    }
+}
+
+/* Where a sub-device type row (T_SUBTYPE) points: *cell = -1 and *n for
+ * compound.unit_cell_devices[n], else *cell = j and *n for cells[j].unit_cell_devices[n]. */
+static void subtype_place(size_t off, int *cell, int *n) {
+    const size_t l1 = offsetof(rpu_config, compound.unit_cell_devices);
+    const size_t cells0 = offsetof(rpu_config, cells);
+    if (off < cells0) {
+        *cell = -1;
+        *n = (int)((off - l1) / sizeof(rpu_device_params));
+        return;
+    }
+    const size_t r = off - cells0;
+    *cell = (int)(r / sizeof(rpu_compound_params));
+    *n = (int)((r % sizeof(rpu_compound_params) - offsetof(rpu_compound_params, unit_cell_devices)) /
+               sizeof(rpu_device_params));
+}
+
 static const char *const sub_prefix = "device.unit_cell_devices.";
+static const char sub_segment[] = "unit_cell_devices.";
 
 /* The names of the types a row belongs to, for messages. */
 static void type_list(unsigned mask, char *buf, size_t size) {
@@ -633,6 +719,142 @@ static void type_list(unsigned mask, char *buf, size_t size) {
     int k = 0;
     for (int t = 0; device_names[t]; ++t)
         if ((mask >> t) & 1u) appendf(buf, size, "%s%s", k++ ? ", " : "", device_names[t]);
+}
+
+/* Reads "N." at *p (N without leading zeros, at most 6 digits); advances *p past the dot. */
+static bool parse_index(const char **p, long *n) {
+    const char *q = *p;
+    long v = 0;
+    int digits = 0;
+    while (*q >= '0' && *q <= '9' && digits < 6) {
+        v = v * 10 + (*q++ - '0');
+        ++digits;
+    }
+    if (digits == 0 || *q != '.' || (digits > 1 && **p == '0')) return false;
+    *n = v;
+    *p = q + 1;
+    return true;
+}
+
+/* Sub-device n (of have) may be named: it exists, or (for_set with a type row) it is next. */
+static bool sub_exists(long n, int have, bool is_type, bool for_set, const char *vis,
+                       const char *where, char *err, size_t errsz) {
+    if (n >= RPU_MAX_UNIT_CELL_DEVICES) {
+        snprintf(err, errsz, "%s: at most %d sub-devices (N = 0 .. %d)", vis,
+                 RPU_MAX_UNIT_CELL_DEVICES, RPU_MAX_UNIT_CELL_DEVICES - 1);
+        return false;
+    }
+    if ((is_type && for_set) ? n <= have : n < have) return true;
+    if (have == 0)
+        snprintf(err, errsz,
+                 "%s: sub-device %ld does not exist; sub-devices are added in order, starting "
+                 "with %s0.type",
+                 vis, n, where);
+    else
+        snprintf(err, errsz,
+                 "%s: sub-device %ld does not exist (there are %d); add it with %s%d.type first",
+                 vis, n, have, where, have);
+    return false;
+}
+
+/* The row of "device.<rest>" if it is a device key (a single device's parameter or the type
+ * row), else NULL. */
+static const field_desc *device_row(const char *rest) {
+    char base_key[CONFIG_SUBKEY_MAX];
+    snprintf(base_key, sizeof base_key, "device.%s", rest);
+    const field_desc *b = config_find_field(base_key);
+    return b && (config_is_single_device_field(b) || b->type == T_DEVTYPE) ? b : NULL;
+}
+
+/* device.unit_cell_devices.N.<rest> of a compound cfg (rest at p): a key of sub-device N,
+ * or, when sub-device N is a unit cell, one of the cell's own keys or
+ * unit_cell_devices.M.<device key> of its devices. */
+static const field_desc *sub_lookup(const rpu_config *cfg, const char *key, const char *vis,
+                                    const char *p, long n, bool for_set, config_sub_desc *sub,
+                                    char *err, size_t errsz) {
+    const rpu_compound_params *cp = &cfg->compound;
+    const rpu_device_type st =
+        n < cp->n_devices ? cp->unit_cell_devices[n].type : RPU_DEVICE_FLOATING_POINT;
+    const bool cell = n < cp->n_devices && rpu_device_type_is_unit_cell(st);
+    const char *sname = config_enum_name("device.type", (int)st);
+    const size_t sl = strlen(sub_segment);
+    if (strncmp(p, sub_segment, sl) == 0) { /* a device of a unit cell */
+        if (!sub_exists(n, cp->n_devices, false, for_set, vis, "device.unit_cell_devices.", err,
+                        errsz))
+            return NULL;
+        if (!cell) {
+            snprintf(err, errsz,
+                     "%s: device.unit_cell_devices.%ld.type = %s is a single device; only unit "
+                     "cells (vector, reference, one_sided) have devices of their own",
+                     vis, n, sname);
+            return NULL;
+        }
+        const char *q = p + sl;
+        long m = 0;
+        const field_desc *b = parse_index(&q, &m) ? device_row(q) : NULL;
+        if (!b) {
+            snprintf(err, errsz,
+                     "unknown config key \"%s\" (the devices of a unit cell are "
+                     "device.unit_cell_devices.%ld.unit_cell_devices.M.<device key>)",
+                     vis, n);
+            return NULL;
+        }
+        char where[64];
+        snprintf(where, sizeof where, "device.unit_cell_devices.%ld.unit_cell_devices.", n);
+        if (!sub_exists(m, cfg->cells[n].n_devices, b->type == T_DEVTYPE, for_set, vis, where,
+                        err, errsz))
+            return NULL;
+        config_cell_sub_field(b, (int)n, (int)m, sub);
+        return &sub->d;
+    }
+    const field_desc *b = device_row(p);
+    if (b) {
+        if (!sub_exists(n, cp->n_devices, b->type == T_DEVTYPE, for_set, vis,
+                        "device.unit_cell_devices.", err, errsz))
+            return NULL;
+        if (cell && b->type != T_DEVTYPE) {
+            snprintf(err, errsz,
+                     "%s: device.unit_cell_devices.%ld.type = %s is a unit cell; its devices "
+                     "have this parameter: set device.unit_cell_devices.%ld.unit_cell_devices.M.%s",
+                     vis, n, sname, n, p);
+            return NULL;
+        }
+        config_sub_field(b, (int)n, sub);
+        return &sub->d;
+    }
+    char base_key[CONFIG_SUBKEY_MAX];
+    snprintf(base_key, sizeof base_key, "device.%s", p);
+    b = config_find_field(base_key);
+    if (b && b->off >= CMP_OFF(update_policy) &&
+        b->off < offsetof(rpu_config, compound) + sizeof(rpu_compound_params)) {
+        if (!sub_exists(n, cp->n_devices, false, for_set, vis, "device.unit_cell_devices.", err,
+                        errsz))
+            return NULL;
+        if (!cell) {
+            snprintf(err, errsz,
+                     "%s: not a parameter of a single device (device.unit_cell_devices.%ld.type = "
+                     "%s)",
+                     vis, n, sname);
+            return NULL;
+        }
+        if (!config_is_cell_field(b, st)) {
+            char types[160];
+            type_list(config_field_types(b) & UNIT_CELL_TYPES, types, sizeof types);
+            snprintf(err, errsz,
+                     "%s: not a parameter of device.unit_cell_devices.%ld.type = %s%s%s%s", vis,
+                     n, sname, types[0] ? " (it belongs to: " : "", types,
+                     types[0] ? ")" : "");
+            return NULL;
+        }
+        config_cell_field(b, (int)n, sub);
+        return &sub->d;
+    }
+    (void)key;
+    snprintf(err, errsz,
+             "unknown config key \"%s\" (\"%s\" is not a parameter of a single device or a "
+             "unit cell)",
+             vis, p);
+    return NULL;
 }
 
 const field_desc *config_lookup(const rpu_config *cfg, const char *key, bool for_set,
@@ -679,29 +901,14 @@ const field_desc *config_lookup(const rpu_config *cfg, const char *key, bool for
     }
     /* device.unit_cell_devices.N.<rest> */
     const char *p = key + np;
-    long n = 0;
-    int digits = 0;
-    while (*p >= '0' && *p <= '9' && digits < 6) {
-        n = n * 10 + (*p++ - '0');
-        ++digits;
-    }
     char vis[160];
     ini_visible(vis, sizeof vis, key, 100);
-    if (digits == 0 || *p != '.' || (digits > 1 && key[np] == '0')) {
+    long n = 0;
+    if (!parse_index(&p, &n)) {
         snprintf(err, errsz,
                  "unknown config key \"%s\" (sub-device keys are "
                  "device.unit_cell_devices.N.<device key>, N = 0, 1, ...)",
                  vis);
-        return NULL;
-    }
-    const char *rest = p + 1;
-    char base_key[CONFIG_SUBKEY_MAX];
-    snprintf(base_key, sizeof base_key, "device.%s", rest);
-    const field_desc *b = config_find_field(base_key);
-    if (!b || (!config_is_single_device_field(b) && b->type != T_DEVTYPE)) {
-        snprintf(err, errsz,
-                 "unknown config key \"%s\" (\"%s\" is not a parameter of a single device)", vis,
-                 rest);
         return NULL;
     }
     if (!rpu_device_type_is_compound(cfg->device.type)) {
@@ -712,27 +919,7 @@ const field_desc *config_lookup(const rpu_config *cfg, const char *key, bool for
                  vis, tname);
         return NULL;
     }
-    if (n >= RPU_MAX_UNIT_CELL_DEVICES) {
-        snprintf(err, errsz, "%s: at most %d sub-devices (N = 0 .. %d)", vis,
-                 RPU_MAX_UNIT_CELL_DEVICES, RPU_MAX_UNIT_CELL_DEVICES - 1);
-        return NULL;
-    }
-    const int have = cfg->compound.n_devices;
-    if ((b->type == T_DEVTYPE && for_set) ? n > have : n >= have) {
-        if (have == 0)
-            snprintf(err, errsz,
-                     "%s: sub-device %ld does not exist; sub-devices are added in order, "
-                     "starting with device.unit_cell_devices.0.type",
-                     vis, n);
-        else
-            snprintf(err, errsz,
-                     "%s: sub-device %ld does not exist (there are %d); add it with "
-                     "device.unit_cell_devices.%d.type first",
-                     vis, n, have, have);
-        return NULL;
-    }
-    config_sub_field(b, (int)n, sub);
-    return &sub->d;
+    return sub_lookup(cfg, key, vis, p, n, for_set, sub, err, errsz);
 }
 
 bool rpu_config_key_applies(const rpu_config *cfg, const char *key) {
@@ -910,14 +1097,21 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
         for (int i = 0; d->names[i]; ++i) {
             if (ieq(s, d->names[i])) {
                 v->i = i;
-                if (d->type == T_SUBTYPE && (i <= (int)RPU_DEVICE_IDEAL ||
-                                             rpu_device_type_is_compound((rpu_device_type)i))) {
+                int cell = -1, sn = 0;
+                if (d->type == T_SUBTYPE) subtype_place(d->off, &cell, &sn);
+                const rpu_device_type t = (rpu_device_type)i;
+                if (d->type == T_SUBTYPE &&
+                    (i <= (int)RPU_DEVICE_IDEAL ||
+                     (rpu_device_type_is_compound(t) &&
+                      (cell >= 0 || !rpu_device_type_is_unit_cell(t))))) {
                     snprintf(err, errsz,
                              "%s: %s cannot be a sub-device (sub-devices are pulsed single "
                              "devices: constant_step, linear_step, soft_bounds, soft_bounds_pmax, "
-                             "exp_step, pow_step, piecewise_step; compounds of compounds are not "
-                             "supported yet)",
-                             d->key, d->names[i]);
+                             "exp_step, pow_step, piecewise_step, soft_bounds_reference%s)",
+                             d->key, d->names[i],
+                             cell >= 0 ? "; a unit cell's devices are single devices"
+                                       : ", or the unit cells vector, reference, one_sided inside "
+                                         "a transfer compound or mixed_precision");
                     return false;
                 }
                 return true;
@@ -1004,11 +1198,15 @@ static void store_value(rpu_config *cfg, const field_desc *d, const parsed_value
         (void)rpu_device_params_default(&cfg->device, (rpu_device_type)v->i);
         (void)rpu_compound_params_default(&cfg->compound, (rpu_device_type)v->i);
         break;
-    case T_SUBTYPE: {
-        const size_t n =
-            (d->off - offsetof(rpu_config, compound.unit_cell_devices)) / sizeof(rpu_device_params);
-        (void)rpu_device_params_default(&cfg->compound.unit_cell_devices[n], (rpu_device_type)v->i);
-        if ((int)n >= cfg->compound.n_devices) cfg->compound.n_devices = (int)n + 1;
+    case T_SUBTYPE: { /* a sub-device's type resets it (a unit cell: its cell too) */
+        int cell, n;
+        subtype_place(d->off, &cell, &n);
+        rpu_compound_params *cp = cell < 0 ? &cfg->compound : &cfg->cells[cell];
+        const rpu_device_type t = (rpu_device_type)v->i;
+        (void)rpu_device_params_default(&cp->unit_cell_devices[n], t);
+        if (n >= cp->n_devices) cp->n_devices = n + 1;
+        if (cell < 0 && rpu_device_type_is_unit_cell(t))
+            (void)rpu_compound_params_default(&cfg->cells[n], t);
         break;
     }
     case T_LIST: {
@@ -1079,9 +1277,13 @@ bool config_check_field(const rpu_config *cfg, const field_desc *d, char *err, s
     case T_DEVTYPE:
     case T_SUBTYPE: {
         int v = get_int(cfg, d->off);
+        int cell = -1, sn = 0;
+        if (d->type == T_SUBTYPE) subtype_place(d->off, &cell, &sn);
+        /* sub-devices: pulsed single devices, and unit cells (one level deep) */
         if (v >= 0 && v < count_names(d->names) &&
             (d->type != T_SUBTYPE ||
-             (v > (int)RPU_DEVICE_IDEAL && !rpu_device_type_is_compound((rpu_device_type)v))))
+             (v > (int)RPU_DEVICE_IDEAL && !rpu_device_type_is_compound((rpu_device_type)v)) ||
+             (cell < 0 && rpu_device_type_is_unit_cell((rpu_device_type)v))))
             return true;
         describe(d, accepted, sizeof accepted);
         snprintf(err, errsz, "%s = %d is not a valid value; expected %s", d->key, v, accepted);

@@ -73,6 +73,19 @@ const field_desc *config_lookup(const rpu_config *cfg, const char *key, bool for
 bool config_field_applies(const rpu_config *cfg, const field_desc *d);
 /* The row of table row d moved onto sub-device n (d must be a single-device row). */
 void config_sub_field(const field_desc *d, int n, config_sub_desc *out);
+/* The compound row d (a key of rpu_compound_params) moved onto cells[n], the unit cell that is
+ * sub-device n: key device.unit_cell_devices.n.<key after device.>. */
+void config_cell_field(const field_desc *d, int n, config_sub_desc *out);
+/* The single-device row d (or device.type) moved onto device m of the unit cell cells[n]:
+ * key device.unit_cell_devices.n.unit_cell_devices.m.<key after device.>. */
+void config_cell_sub_field(const field_desc *d, int n, int m, config_sub_desc *out);
+/* True for the compound rows a unit cell of type cell has (update_policy, refresh_every, ...). */
+bool config_is_cell_field(const field_desc *d, rpu_device_type cell);
+/* Calls fn on every sub-device row of cfg in key order: per sub-device n its type row, then
+ * a single device's rows, or a unit cell's own rows and per device m of it its type row and
+ * rows. Nothing for a single-device cfg. */
+typedef void (*config_row_fn)(const field_desc *d, void *ctx);
+void config_visit_sub_rows(const rpu_config *cfg, config_row_fn fn, void *ctx);
 /* True for the rows that are per-device parameters of single devices (device.dw_min, ...;
  * not device.type and device.construction_seed): the keys a sub-device has. */
 bool config_is_single_device_field(const field_desc *d);

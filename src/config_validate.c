@@ -95,8 +95,76 @@ static rpu_status check_transfer2(const rpu_config *cfg, const char *tname) {
     return RPU_OK;
 }
 
+/* The rules of a unit cell (compound spec §2.1, §3, §4.1): cp of type t, keys under prefix P
+ * ("device." for the top level, "device.unit_cell_devices.N." for a cell inside a
+ * compound). */
+static rpu_status check_unit_cell(const rpu_compound_params *cp, rpu_device_type t,
+                                  const char *P) {
+    const char *tname = config_enum_name("device.type", (int)t);
+    const int n = cp->n_devices;
+    char key[96];
+    snprintf(key, sizeof key, "%sgamma_vec", P);
+    switch (t) {
+    case RPU_DEVICE_VECTOR:
+        if (n < 1)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%sunit_cell_devices: the vector compound needs at least one "
+                            "sub-device (set %sunit_cell_devices.0.type)",
+                            P, P);
+        RPU_CHECK(check_vec_len(cp->n_gamma_vec, n, key, tname));
+        if (cp->first_update_idx >= n)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%sfirst_update_idx = %d: must be below the number of "
+                            "sub-devices (%d)",
+                            P, cp->first_update_idx, n);
+        break;
+    case RPU_DEVICE_REFERENCE:
+        /* aihwkit duplicates a single entry and refuses an empty list */
+        if (n < 1 || n > 2)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%sunit_cell_devices: the reference compound has one or two "
+                            "sub-devices (one is duplicated), got %d",
+                            P, n);
+        RPU_CHECK(check_vec_len(cp->n_gamma_vec, 2, key, tname));
+        if (cp->first_update_idx >= 2)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%sfirst_update_idx = %d: must be 0 or 1 for a reference cell", P,
+                            cp->first_update_idx);
+        break;
+    case RPU_DEVICE_ONE_SIDED:
+        if (n < 1 || n > 2)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%sunit_cell_devices: the one_sided compound has one or two "
+                            "sub-devices (only the first one's parameters are used), got %d",
+                            P, n);
+        if (n == 2 && cp->unit_cell_devices[1].type != cp->unit_cell_devices[0].type)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "%sunit_cell_devices.1.type = %s: the two sub-devices of a "
+                            "one_sided compound must be of the same type (device 0 is %s)",
+                            P, config_enum_name("device.type", (int)cp->unit_cell_devices[1].type),
+                            config_enum_name("device.type", (int)cp->unit_cell_devices[0].type));
+        break;
+    default:
+        break;
+    }
+    return RPU_OK;
+}
+
+/* The first row whose stored value is out of its type or range. */
+typedef struct {
+    const rpu_config *cfg;
+    char err[CONFIG_ERR_MAX];
+    bool bad;
+} row_check;
+
+static void check_row(const field_desc *d, void *ctx) {
+    row_check *r = (row_check *)ctx;
+    if (!r->bad) r->bad = !config_check_field(r->cfg, d, r->err, sizeof r->err);
+}
+
 /* A compound: its sub-devices' fields and rules, and the rules of the compound type
- * (compound spec §2.1, §3, §4.1, §5.1-5.2). */
+ * (compound spec §1.2, §2.1, §3, §4.1, §5.1-5.2). A sub-device may be a unit cell when the
+ * compound is a transfer type or mixed_precision. */
 static rpu_status check_compound(const rpu_config *cfg) {
     const rpu_compound_params *cp = &cfg->compound;
     const char *tname = config_enum_name("device.type", (int)cfg->device.type);
@@ -104,60 +172,47 @@ static rpu_status check_compound(const rpu_config *cfg) {
     if (n < 0 || n > RPU_MAX_UNIT_CELL_DEVICES)
         return RPU_FAIL(RPU_ERR_CONFIG, "device.unit_cell_devices: %d sub-devices (at most %d)", n,
                         RPU_MAX_UNIT_CELL_DEVICES);
-    char err[CONFIG_ERR_MAX];
     for (int k = 0; k < n; ++k) {
-        config_sub_desc sub;
-        config_sub_field(config_find_field("device.type"), k, &sub);
-        if (!config_check_field(cfg, &sub.d, err, sizeof err))
-            return RPU_FAIL(RPU_ERR_CONFIG, "%s", err);
-        for (size_t i = 0; i < config_n_fields; ++i)
-            if (config_is_single_device_field(&config_fields[i])) {
-                config_sub_field(&config_fields[i], k, &sub);
-                if (!config_check_field(cfg, &sub.d, err, sizeof err))
-                    return RPU_FAIL(RPU_ERR_CONFIG, "%s", err);
-            }
+        const rpu_compound_params *cell = &cfg->cells[k];
+        if (rpu_device_type_is_unit_cell(cp->unit_cell_devices[k].type) &&
+            (cell->n_devices < 0 || cell->n_devices > RPU_MAX_UNIT_CELL_DEVICES))
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.unit_cell_devices.%d.unit_cell_devices: %d devices (at most "
+                            "%d)",
+                            k, cell->n_devices, RPU_MAX_UNIT_CELL_DEVICES);
+    }
+    row_check rc = {.cfg = cfg, .bad = false};
+    config_visit_sub_rows(cfg, check_row, &rc);
+    if (rc.bad) return RPU_FAIL(RPU_ERR_CONFIG, "%s", rc.err);
+    const bool nests = rpu_device_type_is_transfer(cfg->device.type) ||
+                       cfg->device.type == RPU_DEVICE_MIXED_PRECISION;
+    for (int k = 0; k < n; ++k) {
         char prefix[64];
         snprintf(prefix, sizeof prefix, "device.unit_cell_devices.%d.", k);
-        RPU_CHECK(check_device(&cp->unit_cell_devices[k], prefix));
+        const rpu_device_type st = cp->unit_cell_devices[k].type;
+        if (!rpu_device_type_is_unit_cell(st)) {
+            RPU_CHECK(check_device(&cp->unit_cell_devices[k], prefix));
+            continue;
+        }
+        if (!nests)
+            return RPU_FAIL(RPU_ERR_CONFIG,
+                            "device.unit_cell_devices.%d.type = %s: a %s compound holds single "
+                            "devices; unit cells nest only in the transfer compounds and "
+                            "mixed_precision",
+                            k, config_enum_name("device.type", (int)st), tname);
+        const rpu_compound_params *cell = &cfg->cells[k];
+        for (int m = 0; m < cell->n_devices; ++m) {
+            char p2[96];
+            snprintf(p2, sizeof p2, "%sunit_cell_devices.%d.", prefix, m);
+            RPU_CHECK(check_device(&cell->unit_cell_devices[m], p2));
+        }
+        RPU_CHECK(check_unit_cell(cell, st, prefix));
     }
     switch (cfg->device.type) {
     case RPU_DEVICE_VECTOR:
-        if (n < 1)
-            return RPU_FAIL(RPU_ERR_CONFIG,
-                            "device.unit_cell_devices: the vector compound needs at least one "
-                            "sub-device (set device.unit_cell_devices.0.type)");
-        RPU_CHECK(check_vec_len(cp->n_gamma_vec, n, "device.gamma_vec", tname));
-        if (cp->first_update_idx >= n)
-            return RPU_FAIL(RPU_ERR_CONFIG,
-                            "device.first_update_idx = %d: must be below the number of "
-                            "sub-devices (%d)",
-                            cp->first_update_idx, n);
-        break;
     case RPU_DEVICE_REFERENCE:
-        /* aihwkit duplicates a single entry and refuses an empty list */
-        if (n < 1 || n > 2)
-            return RPU_FAIL(RPU_ERR_CONFIG,
-                            "device.unit_cell_devices: the reference compound has one or two "
-                            "sub-devices (one is duplicated), got %d",
-                            n);
-        RPU_CHECK(check_vec_len(cp->n_gamma_vec, 2, "device.gamma_vec", tname));
-        if (cp->first_update_idx >= 2)
-            return RPU_FAIL(RPU_ERR_CONFIG,
-                            "device.first_update_idx = %d: must be 0 or 1 for a reference cell",
-                            cp->first_update_idx);
-        break;
     case RPU_DEVICE_ONE_SIDED:
-        if (n < 1 || n > 2)
-            return RPU_FAIL(RPU_ERR_CONFIG,
-                            "device.unit_cell_devices: the one_sided compound has one or two "
-                            "sub-devices (only the first one's parameters are used), got %d",
-                            n);
-        if (n == 2 && cp->unit_cell_devices[1].type != cp->unit_cell_devices[0].type)
-            return RPU_FAIL(RPU_ERR_CONFIG,
-                            "device.unit_cell_devices.1.type = %s: the two sub-devices of a "
-                            "one_sided compound must be of the same type (device 0 is %s)",
-                            config_enum_name("device.type", (int)cp->unit_cell_devices[1].type),
-                            config_enum_name("device.type", (int)cp->unit_cell_devices[0].type));
+        RPU_CHECK(check_unit_cell(cp, cfg->device.type, "device."));
         break;
     case RPU_DEVICE_TRANSFER:
     case RPU_DEVICE_BUFFERED_TRANSFER:

@@ -144,6 +144,12 @@ static inline bool rpu_device_type_is_compound(rpu_device_type t) {
     return t >= RPU_DEVICE_VECTOR && t <= RPU_DEVICE_MIXED_PRECISION;
 }
 
+/* True for the unit cells (vector, reference, one_sided): the compounds that may also be a
+ * sub-device of a transfer-family or mixed_precision compound. Local (pure). */
+static inline bool rpu_device_type_is_unit_cell(rpu_device_type t) {
+    return t >= RPU_DEVICE_VECTOR && t <= RPU_DEVICE_ONE_SIDED;
+}
+
 /* True for the transfer family (transfer, buffered_transfer, chopped_transfer,
  * dynamic_transfer): a fast device A and slower devices fed by transfers. Local (pure). */
 static inline bool rpu_device_type_is_transfer(rpu_device_type t) {
@@ -457,6 +463,13 @@ typedef struct {
     rpu_modifier_params modifier;
     rpu_mapping_params mapping;
     rpu_compound_params compound; /* keys device.* when device.type is a compound */
+    /* A compound inside a compound (compound spec §1.2): when device.type is a transfer
+     * type or mixed_precision and sub-device N is a unit cell
+     * (device.unit_cell_devices.N.type = vector, reference or one_sided), cells[N] holds
+     * that cell's parameters under keys device.unit_cell_devices.N.<cell key> (update_policy,
+     * gamma_vec, refresh_every, ...) and its own devices under
+     * device.unit_cell_devices.N.unit_cell_devices.M.<device key>; unused otherwise. */
+    rpu_compound_params cells[RPU_MAX_UNIT_CELL_DEVICES];
 } rpu_config;
 
 /* Fills cfg with aihwkit's defaults for a kind (spec tables; Python defaults win over

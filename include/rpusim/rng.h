@@ -37,6 +37,7 @@ typedef enum {
                                      column selection, resets of transfers and refreshes */
     RPU_PURPOSE_TRANSFER = 12,    /* compound transfer/refresh reads (IO noise) and writes */
     RPU_PURPOSE_TRANSFER_IO = 13, /* construction-time values of the transfer/refresh IO */
+    RPU_PURPOSE_CELL = 14,        /* the seeds of the unit cells inside a compound */
     RPU_PURPOSE_TEST = 15,        /* tests and benchmarks */
     /* construction draws of sub-device k of a compound: RPU_PURPOSE_CONSTRUCT_SUB + k */
     RPU_PURPOSE_CONSTRUCT_SUB = 256

@@ -365,7 +365,7 @@ typedef struct {
     void *data;
 } rpu_state_item;
 
-#define RPU_TILE_MAX_STATE_ITEMS 192
+#define RPU_TILE_MAX_STATE_ITEMS 384
 
 /* Bytes of an item's data (4 per float, 8 per uint64 or double). Local (pure). */
 static inline size_t rpu_state_item_bytes(const rpu_state_item *it) {
