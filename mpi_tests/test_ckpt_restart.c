@@ -25,7 +25,12 @@
  * conv3 chopped_transfer (gamma 0.3, post-1.1 de-chopped visible weight, regular choppers):
  * buffers, running means, choppers, sweep counters and auto-scale values included. With "mixed"
  * every layer is a mixed_precision compound (quantised, random rows, partial transfers, drift,
- * write noise): the accumulator chi, the counters and the stream positions must survive alike. */
+ * write noise): the accumulator chi, the counters and the stream positions must survive alike.
+ * With "nested" the layers hold unit cells inside compounds (compound spec §1.2): conv1 a
+ * transfer of two reference cells (noisy reads, resets), conv2 a chopped compound of a
+ * vector cell and a refreshing one_sided cell, conv3 a buffered transfer whose two slow
+ * devices are vector cells (diffusion, decay), fc mixed_precision writing a refreshing
+ * one_sided cell: the cells' arrays, counters and streams must survive alike. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "rpusim/ckpt.h"
 #include "rpusim/config.h"
@@ -121,7 +126,56 @@ static void use_compound(rpu_config *cfg, int l) {
                                          "device.in_chop_random = false\n"
                                          "device.unit_cell_devices.0.type = soft_bounds\n"
                                          "device.unit_cell_devices.1.type = constant_step\n"};
-    const char *const *which = g_compound == 3 ? mixed : g_compound == 2 ? text2 : text;
+    /* "nested": unit cells inside compounds (compound spec §1.2) */
+    static const char *const nested[4] = {
+        "device.type = transfer\n"
+        "device.with_reset_prob = 0.3\n"
+        "device.transfer_forward.out_noise = 0.02\n"
+        "device.unit_cell_devices.0.type = reference\n"
+        "device.unit_cell_devices.0.unit_cell_devices.0.type = soft_bounds\n"
+        "device.unit_cell_devices.0.unit_cell_devices.1.type = soft_bounds\n"
+        "device.unit_cell_devices.1.type = reference\n"
+        "device.unit_cell_devices.1.unit_cell_devices.0.type = soft_bounds\n"
+        "device.unit_cell_devices.1.unit_cell_devices.1.type = soft_bounds\n",
+        "device.type = chopped_transfer\n"
+        "device.in_chop_prob = 0.3\n"
+        "device.auto_scale = true\n"
+        "device.unit_cell_devices.0.type = vector\n"
+        "device.unit_cell_devices.0.update_policy = single_random\n"
+        "device.unit_cell_devices.0.unit_cell_devices.0.type = soft_bounds\n"
+        "device.unit_cell_devices.0.unit_cell_devices.1.type = soft_bounds\n"
+        "device.unit_cell_devices.1.type = one_sided\n"
+        "device.unit_cell_devices.1.refresh_every = 1\n"
+        "device.unit_cell_devices.1.refresh_upper_thres = 0.05\n"
+        "device.unit_cell_devices.1.refresh_lower_thres = 0.01\n"
+        "device.unit_cell_devices.1.unit_cell_devices.0.type = constant_step\n"
+        "device.unit_cell_devices.1.unit_cell_devices.0.w_max = 0.2\n",
+        "device.type = buffered_transfer\n"
+        "device.gamma = 0.2\n"
+        "device.unit_cell_devices.0.type = soft_bounds\n"
+        "device.unit_cell_devices.0.diffusion = 0.01\n"
+        "device.unit_cell_devices.1.type = vector\n"
+        "device.unit_cell_devices.1.update_policy = single_sequential\n"
+        "device.unit_cell_devices.1.unit_cell_devices.0.type = constant_step\n"
+        "device.unit_cell_devices.1.unit_cell_devices.0.lifetime = 50\n"
+        "device.unit_cell_devices.1.unit_cell_devices.1.type = constant_step\n"
+        "device.unit_cell_devices.2.type = vector\n"
+        "device.unit_cell_devices.2.update_policy = single_sequential\n"
+        "device.unit_cell_devices.2.unit_cell_devices.0.type = constant_step\n"
+        "device.unit_cell_devices.2.unit_cell_devices.1.type = constant_step\n",
+        "device.type = mixed_precision\n"
+        "device.n_rows_per_transfer = 3\n"
+        "device.granularity = 0.004\n"
+        "device.unit_cell_devices.0.type = one_sided\n"
+        "device.unit_cell_devices.0.refresh_every = 1\n"
+        "device.unit_cell_devices.0.refresh_upper_thres = 0.05\n"
+        "device.unit_cell_devices.0.refresh_lower_thres = 0.01\n"
+        "device.unit_cell_devices.0.unit_cell_devices.0.type = constant_step\n"
+        "device.unit_cell_devices.0.unit_cell_devices.0.w_max = 0.2\n"};
+    const char *const *which = g_compound == 4   ? nested
+                               : g_compound == 3 ? mixed
+                               : g_compound == 2 ? text2
+                                                 : text;
     CHECK_OK(rpu_config_parse(cfg, which[l - 1], "compound"));
 }
 
@@ -338,11 +392,13 @@ int main(int argc, char **argv) {
     g_compound = argc > 1 && strcmp(argv[1], "compound") == 0    ? 1
                  : argc > 1 && strcmp(argv[1], "transfer2") == 0 ? 2
                  : argc > 1 && strcmp(argv[1], "mixed") == 0     ? 3
+                 : argc > 1 && strcmp(argv[1], "nested") == 0    ? 4
                                                                  : 0;
     const int W = tl_size();
     if (tl_rank() == 0) {
         snprintf(g_dir, sizeof g_dir, "ckpt_restart%s_np%d_XXXXXX",
-                 g_compound == 3   ? "_mixed"
+                 g_compound == 4   ? "_nested"
+                 : g_compound == 3 ? "_mixed"
                  : g_compound == 2 ? "_transfer2"
                  : g_compound      ? "_compound"
                                    : "",

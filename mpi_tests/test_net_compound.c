@@ -15,6 +15,10 @@
  *   dynamic_transfer   AGAD, regular and random chopping
  *   mixed_precision  soft_bounds, stochastically quantised x and d, one random row per
  *              transfer
+ *   nested_chopped  c-TTv2 whose fast device is a vector cell (single_random) and whose slow
+ *              device is a refreshing one_sided cell (compounds of compounds, §1.2)
+ *   nested_mixed  mixed_precision writing a refreshing one_sided cell (as
+ *              MixedPrecisionPCMPreset), two random rows per transfer
  * Scratch files under RPUSIM_NET_TMP/compound-np<P>, removed at the end unless TEST_NET_KEEP is
  * set; TEST_NET_VERBOSE prints what was compared. */
 #include "rpusim/ckpt.h"
@@ -81,6 +85,26 @@ static const struct {
                         "device.n_d_bins = 7\ndevice.n_rows_per_transfer = 1\n"
                         "device.random_row = true\n"
                         "device.unit_cell_devices.0.type = soft_bounds\n"},
+    {"nested_chopped", "device.type = chopped_transfer\ndevice.in_chop_prob = 0.3\n"
+                       "device.auto_scale = true\ndevice.buffer_granularity = 0.2\n"
+                       "device.unit_cell_devices.0.type = vector\n"
+                       "device.unit_cell_devices.0.update_policy = single_random\n"
+                       "device.unit_cell_devices.0.unit_cell_devices.0.type = soft_bounds\n"
+                       "device.unit_cell_devices.0.unit_cell_devices.1.type = soft_bounds\n"
+                       "device.unit_cell_devices.1.type = one_sided\n"
+                       "device.unit_cell_devices.1.refresh_every = 1\n"
+                       "device.unit_cell_devices.1.refresh_upper_thres = 0.05\n"
+                       "device.unit_cell_devices.1.refresh_lower_thres = 0.01\n"
+                       "device.unit_cell_devices.1.unit_cell_devices.0.type = constant_step\n"
+                       "device.unit_cell_devices.1.unit_cell_devices.0.w_max = 0.2\n"},
+    {"nested_mixed", "device.type = mixed_precision\ndevice.n_rows_per_transfer = 2\n"
+                     "device.random_row = true\n"
+                     "device.unit_cell_devices.0.type = one_sided\n"
+                     "device.unit_cell_devices.0.refresh_every = 1\n"
+                     "device.unit_cell_devices.0.refresh_upper_thres = 0.05\n"
+                     "device.unit_cell_devices.0.refresh_lower_thres = 0.01\n"
+                     "device.unit_cell_devices.0.unit_cell_devices.0.type = constant_step\n"
+                     "device.unit_cell_devices.0.unit_cell_devices.0.w_max = 0.2\n"},
 };
 
 #define MAX_EP 4
