@@ -88,7 +88,8 @@ static void test_names(void) {
     for (int a = 0; a < 4 && a < nb; ++a) {
         const char *name = NULL;
         rpu_tile_device_array(single, a, &name);
-        CHECK(name && strcmp(name, first[a]) == 0, "soft_bounds array %d: %s", a, name ? name : "(null)");
+        CHECK(name && strcmp(name, first[a]) == 0, "soft_bounds array %d: %s", a,
+              name ? name : "(null)");
     }
     char want[96][48];
     int n = 0;
@@ -105,8 +106,8 @@ static void test_names(void) {
     }
     rpu_tile_destroy(&single);
     CHECK(n == 2 * (2 * (nb + 1) + 1) && nb >= 6, "%d soft_bounds arrays", nb);
-    CHECK(rpu_tile_device_array_count(t) == n, "%d arrays, want %d",
-          rpu_tile_device_array_count(t), n);
+    CHECK(rpu_tile_device_array_count(t) == n, "%d arrays, want %d", rpu_tile_device_array_count(t),
+          n);
     for (int a = 0; a < n && a < rpu_tile_device_array_count(t); ++a) {
         const char *name = NULL;
         CHECK(rpu_tile_device_array(t, a, &name) && strcmp(name, want[a]) == 0,
@@ -118,7 +119,8 @@ static void test_names(void) {
         snprintf(a0, sizeof a0, "hidden_weights_0_%d", k);
         snprintf(a1, sizeof a1, "hidden_weights_1_%d", k);
         snprintf(hk, sizeof hk, "hidden_weights_%d", k);
-        float *p0 = rpu_tile_device_array_by_name(t, a0), *p1 = rpu_tile_device_array_by_name(t, a1);
+        float *p0 = rpu_tile_device_array_by_name(t, a0),
+              *p1 = rpu_tile_device_array_by_name(t, a1);
         float *pk = rpu_tile_device_array_by_name(t, hk);
         CHECK(p0 && p1 && pk, "arrays of cell %d", k);
         if (!(p0 && p1 && pk)) continue;
@@ -154,8 +156,7 @@ static void test_trace(void) {
             call(t, 1, 1);
             const float want = g * (float)(k * (k + 1) / 2) + (off ? 2.0f * g * (float)k : 0.0f);
             EXPECT_NEAR("nested TTv1: A0", tl_array_at(t, "hidden_weights_0_0", 0), k * g);
-            EXPECT_NEAR("nested TTv1: A visible", tl_array_at(t, "hidden_weights_0", 0),
-                        k * g - r);
+            EXPECT_NEAR("nested TTv1: A visible", tl_array_at(t, "hidden_weights_0", 0), k * g - r);
             EXPECT_NEAR("nested TTv1: A's reference unchanged",
                         tl_array_at(t, "hidden_weights_1_0", 0), r);
             EXPECT_NEAR("nested TTv1: W", tl_weight_at(t, 0), want);
@@ -227,7 +228,8 @@ static void test_mixed_one_sided(void) {
     /* W = g+ - g- with g+ = hidden_weights_1, g- = hidden_weights_0 (§4, unsuffixed §1.3 rule 4) */
     for (int q = 0; q < R * C; ++q)
         EXPECT_NEAR("W = g+ - g-", tl_weight_at(tn, q),
-                    tl_array_at(tn, "hidden_weights_1", q) - tl_array_at(tn, "hidden_weights_0", q));
+                    tl_array_at(tn, "hidden_weights_1", q) -
+                        tl_array_at(tn, "hidden_weights_0", q));
     CHECK(tl_state_item(tn, "unit_cell_devices.0.current_update_idx", 0) > 0,
           "the cell took no writes");
     rpu_tile_destroy(&ts);
@@ -251,13 +253,15 @@ static void test_config(void) {
     CHECK_OK(rpu_config_parse(&back, text, "round trip"));
     CHECK(rpu_config_equal(&c, &back), "the config does not round-trip");
     free(text);
-    CHECK_OK(rpu_config_set(&back, "device.unit_cell_devices.1.unit_cell_devices.0.dw_min", "0.25"));
+    CHECK_OK(
+        rpu_config_set(&back, "device.unit_cell_devices.1.unit_cell_devices.0.dw_min", "0.25"));
     CHECK(!rpu_config_equal(&c, &back), "a changed device of a cell compares equal");
 
     struct {
         const char *key, *value, *want;
     } bad[] = {
-        {"device.unit_cell_devices.0.dw_min", "0.1", "unit_cell_devices.0.unit_cell_devices.M.dw_min"},
+        {"device.unit_cell_devices.0.dw_min", "0.1",
+         "unit_cell_devices.0.unit_cell_devices.M.dw_min"},
         {"device.unit_cell_devices.0.transfer_every", "2", "not a parameter"},
         {"device.unit_cell_devices.0.unit_cell_devices.0.type", "reference", "single devices"},
         {"device.unit_cell_devices.0.unit_cell_devices.2.dw_min", "0.1", "does not exist"},
@@ -269,8 +273,8 @@ static void test_config(void) {
         const rpu_status s = rpu_config_set(&k, bad[i].key, bad[i].value);
         CHECK(s == RPU_ERR_CONFIG && strstr(rpu_last_error(), bad[i].key) &&
                   strstr(rpu_last_error(), bad[i].want),
-              "%s = %s: %s (want the key and \"%s\")", bad[i].key, bad[i].value,
-              rpu_last_error(), bad[i].want);
+              "%s = %s: %s (want the key and \"%s\")", bad[i].key, bad[i].value, rpu_last_error(),
+              bad[i].want);
     }
     /* cells nest only in transfer compounds and mixed_precision */
     CHECK_OK(rpu_config_default(&c, RPU_KIND_SINGLE));

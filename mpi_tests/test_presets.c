@@ -276,41 +276,44 @@ typedef struct {
     rpu_device_type type;
     const char *device;
     int n_devices;
+    bool cell; /* the device is PCMPresetUnitCell (preset pcm's one_sided cell) */
 } compound_row;
 
 static const compound_row compound_rows[] = {
     {"mixed_precision_reram_es", "MixedPrecisionReRamESPreset", RPU_DEVICE_MIXED_PRECISION,
-     "reram_es", 1},
+     "reram_es", 1, false},
     {"mixed_precision_reram_sb", "MixedPrecisionReRamSBPreset", RPU_DEVICE_MIXED_PRECISION,
-     "reram_sb", 1},
+     "reram_sb", 1, false},
     {"mixed_precision_capacitor", "MixedPrecisionCapacitorPreset", RPU_DEVICE_MIXED_PRECISION,
-     "capacitor", 1},
-    {"mixed_precision_ecram", "MixedPrecisionEcRamPreset", RPU_DEVICE_MIXED_PRECISION, "ecram", 1},
+     "capacitor", 1, false},
+    {"mixed_precision_ecram", "MixedPrecisionEcRamPreset", RPU_DEVICE_MIXED_PRECISION, "ecram", 1,
+     false},
     {"mixed_precision_ecram_mo", "MixedPrecisionEcRamMOPreset", RPU_DEVICE_MIXED_PRECISION,
-     "ecram_mo", 1},
+     "ecram_mo", 1, false},
     {"mixed_precision_idealized", "MixedPrecisionIdealizedPreset", RPU_DEVICE_MIXED_PRECISION,
-     "idealized", 1},
+     "idealized", 1, false},
     {"mixed_precision_gokmen_vlasov", "MixedPrecisionGokmenVlasovPreset",
-     RPU_DEVICE_MIXED_PRECISION, "gokmen_vlasov", 1},
-    {"reram_es2", "ReRamES2Preset", RPU_DEVICE_VECTOR, "reram_es", 2},
-    {"reram_sb2", "ReRamSB2Preset", RPU_DEVICE_VECTOR, "reram_sb", 2},
-    {"capacitor2", "Capacitor2Preset", RPU_DEVICE_VECTOR, "capacitor", 2},
-    {"ecram2", "EcRam2Preset", RPU_DEVICE_VECTOR, "ecram", 2},
-    {"ecram_mo2", "EcRamMO2Preset", RPU_DEVICE_VECTOR, "ecram_mo", 2},
-    {"idealized2", "Idealized2Preset", RPU_DEVICE_VECTOR, "idealized", 2},
-    {"reram_es4", "ReRamES4Preset", RPU_DEVICE_VECTOR, "reram_es", 4},
-    {"reram_sb4", "ReRamSB4Preset", RPU_DEVICE_VECTOR, "reram_sb", 4},
-    {"capacitor4", "Capacitor4Preset", RPU_DEVICE_VECTOR, "capacitor", 4},
-    {"ecram4", "EcRam4Preset", RPU_DEVICE_VECTOR, "ecram", 4},
-    {"ecram_mo4", "EcRamMO4Preset", RPU_DEVICE_VECTOR, "ecram_mo", 4},
-    {"idealized4", "Idealized4Preset", RPU_DEVICE_VECTOR, "idealized", 4},
-    {"pcm", "PCMPreset", RPU_DEVICE_ONE_SIDED, "pcm", 2},
-    {"tiki_taka_reram_es", "TikiTakaReRamESPreset", RPU_DEVICE_TRANSFER, "reram_es", 2},
-    {"tiki_taka_reram_sb", "TikiTakaReRamSBPreset", RPU_DEVICE_TRANSFER, "reram_sb", 2},
-    {"tiki_taka_capacitor", "TikiTakaCapacitorPreset", RPU_DEVICE_TRANSFER, "capacitor", 2},
-    {"tiki_taka_ecram", "TikiTakaEcRamPreset", RPU_DEVICE_TRANSFER, "ecram", 2},
-    {"tiki_taka_ecram_mo", "TikiTakaEcRamMOPreset", RPU_DEVICE_TRANSFER, "ecram_mo", 2},
-    {"tiki_taka_idealized", "TikiTakaIdealizedPreset", RPU_DEVICE_TRANSFER, "idealized", 2},
+     RPU_DEVICE_MIXED_PRECISION, "gokmen_vlasov", 1, false},
+    {"mixed_precision_pcm", "MixedPrecisionPCMPreset", RPU_DEVICE_MIXED_PRECISION, "pcm", 2, true},
+    {"reram_es2", "ReRamES2Preset", RPU_DEVICE_VECTOR, "reram_es", 2, false},
+    {"reram_sb2", "ReRamSB2Preset", RPU_DEVICE_VECTOR, "reram_sb", 2, false},
+    {"capacitor2", "Capacitor2Preset", RPU_DEVICE_VECTOR, "capacitor", 2, false},
+    {"ecram2", "EcRam2Preset", RPU_DEVICE_VECTOR, "ecram", 2, false},
+    {"ecram_mo2", "EcRamMO2Preset", RPU_DEVICE_VECTOR, "ecram_mo", 2, false},
+    {"idealized2", "Idealized2Preset", RPU_DEVICE_VECTOR, "idealized", 2, false},
+    {"reram_es4", "ReRamES4Preset", RPU_DEVICE_VECTOR, "reram_es", 4, false},
+    {"reram_sb4", "ReRamSB4Preset", RPU_DEVICE_VECTOR, "reram_sb", 4, false},
+    {"capacitor4", "Capacitor4Preset", RPU_DEVICE_VECTOR, "capacitor", 4, false},
+    {"ecram4", "EcRam4Preset", RPU_DEVICE_VECTOR, "ecram", 4, false},
+    {"ecram_mo4", "EcRamMO4Preset", RPU_DEVICE_VECTOR, "ecram_mo", 4, false},
+    {"idealized4", "Idealized4Preset", RPU_DEVICE_VECTOR, "idealized", 4, false},
+    {"pcm", "PCMPreset", RPU_DEVICE_ONE_SIDED, "pcm", 2, false},
+    {"tiki_taka_reram_es", "TikiTakaReRamESPreset", RPU_DEVICE_TRANSFER, "reram_es", 2, false},
+    {"tiki_taka_reram_sb", "TikiTakaReRamSBPreset", RPU_DEVICE_TRANSFER, "reram_sb", 2, false},
+    {"tiki_taka_capacitor", "TikiTakaCapacitorPreset", RPU_DEVICE_TRANSFER, "capacitor", 2, false},
+    {"tiki_taka_ecram", "TikiTakaEcRamPreset", RPU_DEVICE_TRANSFER, "ecram", 2, false},
+    {"tiki_taka_ecram_mo", "TikiTakaEcRamMOPreset", RPU_DEVICE_TRANSFER, "ecram_mo", 2, false},
+    {"tiki_taka_idealized", "TikiTakaIdealizedPreset", RPU_DEVICE_TRANSFER, "idealized", 2, false},
 };
 #define N_COMPOUND_ROWS (sizeof compound_rows / sizeof compound_rows[0])
 
@@ -338,15 +341,24 @@ static void test_compound_presets(void) {
             want.compound.units_in_mbatch = true;
             want.compound.transfer_every = 1.0f;
         }
-        if (r->type == RPU_DEVICE_ONE_SIDED) { /* PCMPresetUnitCell */
-            want.compound.refresh_every = 1;
-            want.compound.units_in_mbatch = true;
-            want.compound.refresh_forward = want.forward; /* PresetIOParameters() */
-            want.compound.refresh_update = want.update;   /* PresetUpdateParameters(bl 31) */
+        /* PCMPresetUnitCell: the compound itself (pcm) or its one device, a unit cell inside
+         * (mixed_precision_pcm, compound spec §1.2) */
+        rpu_compound_params *pcm = r->cell ? &want.cells[0] : &want.compound;
+        if (r->cell) {
+            want.compound.n_devices = 1;
+            CHECK_OK(rpu_device_params_default(&want.compound.unit_cell_devices[0],
+                                               RPU_DEVICE_ONE_SIDED));
+            CHECK_OK(rpu_compound_params_default(pcm, RPU_DEVICE_ONE_SIDED));
         }
-        want.compound.n_devices = r->n_devices;
+        if (r->type == RPU_DEVICE_ONE_SIDED || r->cell) {
+            pcm->refresh_every = 1;
+            pcm->units_in_mbatch = true;
+            pcm->refresh_forward = want.forward; /* PresetIOParameters() */
+            pcm->refresh_update = want.update;   /* PresetUpdateParameters(bl 31) */
+        }
+        pcm->n_devices = r->n_devices;
         for (int k = 0; k < r->n_devices; ++k)
-            expected_device(dr, &want.compound.unit_cell_devices[k]);
+            expected_device(dr, &pcm->unit_cell_devices[k]);
         if (r->type == RPU_DEVICE_TRANSFER && !strcmp(r->device, "reram_sb"))
             for (int k = 0; k < 2; ++k) /* ReRamSBPresetDevice(subtract_symmetry_point=True) */
                 want.compound.unit_cell_devices[k].subtract_symmetry_point = true;

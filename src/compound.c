@@ -74,8 +74,7 @@ static float normal_draw(rpu_compound *c) {
 static void reduce(rpu_tile *t) {
     rpu_compound *c = t->cmp;
     if (c->fully_hidden) { /* W is the last device's; a unit cell keeps its own copy */
-        if (c->cell[c->n - 1])
-            memcpy(t->w, c->hidden[c->n - 1], cells_of(c) * sizeof(float));
+        if (c->cell[c->n - 1]) memcpy(t->w, c->hidden[c->n - 1], cells_of(c) * sizeof(float));
         return;
     }
     if (rpu_compound_chopped_reduce(t)) return;
@@ -778,9 +777,8 @@ static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, i
             RPU_CHECK(rpu_compound_cell_update(c->cell[0], xv, dv, e - v, m, lr_v));
         else if (policy == RPU_POLICY_ALL && apart) /* each as a single device */
             for (int q = 0; q < ntg; ++q)
-                RPU_CHECK(rpu_update_pulses_target(t, &cfg->update, g,
-                                                   base + (uint64_t)v * stride, stride, q, xv, dv,
-                                                   e - v, lr_v, &tg[q]));
+                RPU_CHECK(rpu_update_pulses_target(t, &cfg->update, g, base + (uint64_t)v * stride,
+                                                   stride, q, xv, dv, e - v, lr_v, &tg[q]));
         else
             RPU_CHECK(rpu_update_pulses(t, &cfg->update, g, &t->ustream,
                                         base + (uint64_t)v * stride, stride, xv, dv, e - v, lr_v,
@@ -848,8 +846,7 @@ int rpu_compound_post_update(rpu_tile *t) {
     if (life)
         for (int k = 0; k < c->n; ++k)
             if (!c->cell[k])
-                t->pnext +=
-                    rpu_device_decay(&c->sub[k], c->hidden[k], 1.0f, &t->pstream, t->pnext);
+                t->pnext += rpu_device_decay(&c->sub[k], c->hidden[k], 1.0f, &t->pstream, t->pnext);
     ran |= diff || life;
     if (ran) reduce(t);
     return ran;

@@ -40,7 +40,7 @@ typedef struct rpu_compound {
      * are hidden[k] (its visible weight); sub[k] is then unused (zero). NULL: a single device. */
     struct rpu_tile *cell[RPU_MAX_UNIT_CELL_DEVICES];
     char (*cell_names[RPU_MAX_UNIT_CELL_DEVICES])[RPU_CELL_ITEM_NAME_MAX]; /* its items' names */
-    int write_m; /* the m_batch_info of writes to a unit cell (its refresh period), default 1 */
+    int write_m;     /* the m_batch_info of writes to a unit cell (its refresh period), default 1 */
     int arrays_full; /* build: more named arrays than RPU_COMPOUND_MAX_ARRAYS */
     /* transfer (§5.2): periods, learning rates per source device, reads per transfer, the
      * read direction's in/out sizes */
@@ -80,7 +80,7 @@ typedef struct rpu_compound {
      * a plan pass (plan = 1) records the reads' columns (ev_vec, ev_col) and moves only the
      * choppers; the fast device's pass takes the read columns' snapshots (ev_snap
      * [ev_cap][rows]); the replay (replay = 1) reads A's column from snapshot ev_next */
-    int chunked; /* 1 (default): so; 0: vector by vector (the reference, tests) */
+    int chunked;       /* 1 (default): so; 0: vector by vector (the reference, tests) */
     int targets_apart; /* tests: policy-all targets one by one also where nothing merges */
     int plan, replay, plan_vec, n_ev, ev_next, ev_cap;
     int *ev_vec, *ev_col, *ev_excl;
@@ -141,10 +141,11 @@ int rpu_mixed_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
 /* ---- unit cells inside a compound (compound_cell.c, spec §1.2, §1.3 rule 2) */
 
 /* Creates cell[k] (and sets hidden[k] to its weights) for sub-device k of t, a unit cell
- * built from entry `entry` of device.unit_cell_devices (t->cfg.cells[entry]): a compound tile of t's shape whose update parameters are up (the
- * parameters of what writes to it: the main update for a transfer compound's fast device,
- * the transfer writes otherwise) and whose seeds are drawn from stream (seed, layer, tile,
- * RPU_PURPOSE_CELL) at position 4k (construction: (cseed, ...) at 4k + 2). */
+ * built from entry `entry` of device.unit_cell_devices (t->cfg.cells[entry]): a compound tile of
+ * t's shape whose update parameters are up (the parameters of what writes to it: the main update
+ * for a transfer compound's fast device, the transfer writes otherwise) and whose seeds are drawn
+ * from stream (seed, layer, tile, RPU_PURPOSE_CELL) at position 4k (construction: (cseed, ...) at
+ * 4k + 2). */
 rpu_status rpu_cell_create(rpu_tile *t, int k, int entry, const rpu_update_params *up,
                            uint64_t cseed);
 void rpu_cell_free(rpu_compound *c);

@@ -60,9 +60,9 @@ rpu_status rpu_mixed_build(rpu_tile *t, uint64_t cseed) {
         RPU_CHECK(rpu_cell_create(t, 0, 0, &wu, cseed));
     } else {
         rpu_rng cons;
-        rpu_rng_init(&cons, cseed,
-                     rpu_stream_id(t->p.layer_id, t->p.tile_id,
-                                   (uint32_t)RPU_PURPOSE_CONSTRUCT_SUB));
+        rpu_rng_init(
+            &cons, cseed,
+            rpu_stream_id(t->p.layer_id, t->p.tile_id, (uint32_t)RPU_PURPOSE_CONSTRUCT_SUB));
         RPU_CHECK(
             rpu_device_create(&c->sub[0], &cp->unit_cell_devices[0], c->rows, c->cols, &cons));
     }

@@ -253,6 +253,25 @@ MIXED_PRESET(cfg_mp_ecram_mo, "ecram_mo")
 MIXED_PRESET(cfg_mp_idealized, "idealized")
 MIXED_PRESET(cfg_mp_gokmen_vlasov, "gokmen_vlasov")
 
+/* MixedPrecisionPCMPreset (§10.3): the mixed-precision compound whose device is
+ * PCMPresetUnitCell, a one_sided cell of two PCMPresetDevices refreshed after every update
+ * call of the cell (refresh_forward PresetIOParameters, refresh_update BL 31): a unit cell
+ * inside a compound (compound spec §1.2). */
+static const preset_kv cfg_mp_pcm[] = {
+    {"kind", "single"},
+    {"device.type", "mixed_precision"},
+    {"device.unit_cell_devices.0.type", "one_sided"},
+    {"device.unit_cell_devices.0.unit_cell_devices.0.preset", "pcm"},
+    {"device.unit_cell_devices.0.unit_cell_devices.1.preset", "pcm"},
+    {"device.unit_cell_devices.0.refresh_every", "1"},
+    {"device.unit_cell_devices.0.units_in_mbatch", "true"},
+    PRESET_IO("device.unit_cell_devices.0.refresh_forward."),
+    PRESET_UPDATE("device.unit_cell_devices.0.refresh_update."),
+    PRESET_IO("forward."),
+    PRESET_IO("backward."),
+    PRESET_UPDATE("update."),
+    {NULL, NULL}};
+
 #define MIXED_PRECISION_PRESETS(X)                                                                 \
     X("mixed_precision_reram_es", "MixedPrecisionReRamESPreset", cfg_mp_reram_es)                  \
     X("mixed_precision_reram_sb", "MixedPrecisionReRamSBPreset", cfg_mp_reram_sb)                  \
@@ -260,7 +279,8 @@ MIXED_PRESET(cfg_mp_gokmen_vlasov, "gokmen_vlasov")
     X("mixed_precision_ecram", "MixedPrecisionEcRamPreset", cfg_mp_ecram)                          \
     X("mixed_precision_ecram_mo", "MixedPrecisionEcRamMOPreset", cfg_mp_ecram_mo)                  \
     X("mixed_precision_idealized", "MixedPrecisionIdealizedPreset", cfg_mp_idealized)              \
-    X("mixed_precision_gokmen_vlasov", "MixedPrecisionGokmenVlasovPreset", cfg_mp_gokmen_vlasov)
+    X("mixed_precision_gokmen_vlasov", "MixedPrecisionGokmenVlasovPreset", cfg_mp_gokmen_vlasov)   \
+    X("mixed_precision_pcm", "MixedPrecisionPCMPreset", cfg_mp_pcm)
 
 /* <X>2Preset, <X>4Preset (§10.3): UnitCellRPUConfig(device=VectorUnitCell(2 or 4 x
  * <X>PresetDevice(), update_policy=SINGLE_RANDOM)), default gamma 1/n, preset IO and update. */

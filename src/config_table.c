@@ -639,8 +639,7 @@ void config_cell_field(const field_desc *d, int n, config_sub_desc *out) {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "device.unit_cell_devices.%d.", n);
     shift_field(d, offsetof(rpu_config, compound),
-                offsetof(rpu_config, cells) + (size_t)n * sizeof(rpu_compound_params), prefix,
-                out);
+                offsetof(rpu_config, cells) + (size_t)n * sizeof(rpu_compound_params), prefix, out);
 }
 
 void config_cell_sub_field(const field_desc *d, int n, int m, config_sub_desc *out) {
@@ -706,8 +705,9 @@ static void subtype_place(size_t off, int *cell, int *n) {
     }
     const size_t r = off - cells0;
     *cell = (int)(r / sizeof(rpu_compound_params));
-    *n = (int)((r % sizeof(rpu_compound_params) - offsetof(rpu_compound_params, unit_cell_devices)) /
-               sizeof(rpu_device_params));
+    *n =
+        (int)((r % sizeof(rpu_compound_params) - offsetof(rpu_compound_params, unit_cell_devices)) /
+              sizeof(rpu_device_params));
 }
 
 static const char *const sub_prefix = "device.unit_cell_devices.";
@@ -801,8 +801,8 @@ static const field_desc *sub_lookup(const rpu_config *cfg, const char *key, cons
         }
         char where[64];
         snprintf(where, sizeof where, "device.unit_cell_devices.%ld.unit_cell_devices.", n);
-        if (!sub_exists(m, cfg->cells[n].n_devices, b->type == T_DEVTYPE, for_set, vis, where,
-                        err, errsz))
+        if (!sub_exists(m, cfg->cells[n].n_devices, b->type == T_DEVTYPE, for_set, vis, where, err,
+                        errsz))
             return NULL;
         config_cell_sub_field(b, (int)n, (int)m, sub);
         return &sub->d;
@@ -841,9 +841,8 @@ static const field_desc *sub_lookup(const rpu_config *cfg, const char *key, cons
             char types[160];
             type_list(config_field_types(b) & UNIT_CELL_TYPES, types, sizeof types);
             snprintf(err, errsz,
-                     "%s: not a parameter of device.unit_cell_devices.%ld.type = %s%s%s%s", vis,
-                     n, sname, types[0] ? " (it belongs to: " : "", types,
-                     types[0] ? ")" : "");
+                     "%s: not a parameter of device.unit_cell_devices.%ld.type = %s%s%s%s", vis, n,
+                     sname, types[0] ? " (it belongs to: " : "", types, types[0] ? ")" : "");
             return NULL;
         }
         config_cell_field(b, (int)n, sub);
@@ -1100,10 +1099,9 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
                 int cell = -1, sn = 0;
                 if (d->type == T_SUBTYPE) subtype_place(d->off, &cell, &sn);
                 const rpu_device_type t = (rpu_device_type)i;
-                if (d->type == T_SUBTYPE &&
-                    (i <= (int)RPU_DEVICE_IDEAL ||
-                     (rpu_device_type_is_compound(t) &&
-                      (cell >= 0 || !rpu_device_type_is_unit_cell(t))))) {
+                if (d->type == T_SUBTYPE && (i <= (int)RPU_DEVICE_IDEAL ||
+                                             (rpu_device_type_is_compound(t) &&
+                                              (cell >= 0 || !rpu_device_type_is_unit_cell(t))))) {
                     snprintf(err, errsz,
                              "%s: %s cannot be a sub-device (sub-devices are pulsed single "
                              "devices: constant_step, linear_step, soft_bounds, soft_bounds_pmax, "

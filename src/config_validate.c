@@ -98,8 +98,7 @@ static rpu_status check_transfer2(const rpu_config *cfg, const char *tname) {
 /* The rules of a unit cell (compound spec §2.1, §3, §4.1): cp of type t, keys under prefix P
  * ("device." for the top level, "device.unit_cell_devices.N." for a cell inside a
  * compound). */
-static rpu_status check_unit_cell(const rpu_compound_params *cp, rpu_device_type t,
-                                  const char *P) {
+static rpu_status check_unit_cell(const rpu_compound_params *cp, rpu_device_type t, const char *P) {
     const char *tname = config_enum_name("device.type", (int)t);
     const int n = cp->n_devices;
     char key[96];

@@ -572,7 +572,10 @@ rpu_status rpu_config_set(rpu_config *cfg, const char *key, const char *value);
  * Compound presets (§10.3), same IO and update: mixed_precision_<x> (MixedPrecision<X>Preset,
  * x = any of the above), <x>2 / <x>4 (<X>2Preset / <X>4Preset: vector cells, single_random;
  * x = any above but gokmen_vlasov), tiki_taka_<x> (TikiTaka<X>Preset: transfer of two x
- * devices; same x), pcm (PCMPreset: a refreshing one_sided pair of pcm devices).
+ * devices; same x), pcm (PCMPreset: a refreshing one_sided pair of pcm devices),
+ * mixed_precision_pcm (MixedPrecisionPCMPreset: mixed precision writing PCMPreset's
+ * one_sided cell, a unit cell inside a compound), and the transfer family ttv2_<x>,
+ * chopped_ttv2_<x>, agad_<x>.
  *
  * Device presets (aihwkit's *PresetDevice classes): the key "device.preset" (and
  * "P preset" for any prefix P whose "P type" is a device-type key, e.g. a compound's

@@ -169,6 +169,34 @@ RENDER_CASES = [
       ("device.buffer_cap", "3"), ("device.tail_weightening", "10"), ("device.fast_lr", "0.5"),
       ("device.transfer_update.desired_bl", "2")]
      + sub(0, "soft_bounds") + sub(1, "constant_step")),
+    ("transfer_of_reference_cells",  # compound spec §1.2: unit cells inside a compound
+     C.UnitCellRPUConfig(device=C.TransferCompound(
+         unit_cell_devices=[
+             C.ReferenceUnitCell(unit_cell_devices=[C.SoftBoundsDevice(dw_min=0.002),
+                                                    C.SoftBoundsDevice()]),
+             C.VectorUnitCell(unit_cell_devices=[C.ConstantStepDevice()] * 2,
+                              update_policy=POL.SINGLE_SEQUENTIAL)],
+         gamma=0.1)),
+     [("kind", "single"), ("device.type", "transfer"), ("device.gamma", "0.1"),
+      ("device.unit_cell_devices.0.type", "reference"),
+      ("device.unit_cell_devices.0.unit_cell_devices.0.type", "soft_bounds"),
+      ("device.unit_cell_devices.0.unit_cell_devices.0.dw_min", "0.002"),
+      ("device.unit_cell_devices.0.unit_cell_devices.1.type", "soft_bounds"),
+      ("device.unit_cell_devices.1.type", "vector"),
+      ("device.unit_cell_devices.1.update_policy", "single_sequential"),
+      ("device.unit_cell_devices.1.unit_cell_devices.0.type", "constant_step"),
+      ("device.unit_cell_devices.1.unit_cell_devices.1.type", "constant_step")]),
+    ("mixed_precision_one_sided",
+     C.DigitalRankUpdateRPUConfig(device=C.MixedPrecisionCompound(
+         device=C.OneSidedUnitCell(unit_cell_devices=[C.ConstantStepDevice(w_max=0.3)],
+                                   refresh_every=1),
+         n_rows_per_transfer=2)),
+     [("kind", "single"), ("device.type", "mixed_precision"),
+      ("device.n_rows_per_transfer", "2"),
+      ("device.unit_cell_devices.0.type", "one_sided"),
+      ("device.unit_cell_devices.0.refresh_every", "1"),
+      ("device.unit_cell_devices.0.unit_cell_devices.0.type", "constant_step"),
+      ("device.unit_cell_devices.0.unit_cell_devices.0.w_max", "0.3")]),
     ("mixed_precision",
      C.DigitalRankUpdateRPUConfig(
          device=C.MixedPrecisionCompound(device=C.ExpStepDevice(dw_min=0.003), n_x_bins=8,
@@ -220,12 +248,21 @@ def test_presets_equal_c_presets():
         names["ChoppedTTv2%sPreset" % fam] = "chopped_ttv2_" + c
         names["AGAD%sPreset" % fam] = "agad_" + c
     names["PCMPreset"] = "pcm"
+    names["MixedPrecisionPCMPreset"] = "mixed_precision_pcm"
     for cls, cname in names.items():
         assert c_text(getattr(P, cls)().to_keys()) == c_text([("preset", cname)]), cls
     assert len(P.ReRamSB4Preset().device.unit_cell_devices) == 4
     assert isinstance(P.MixedPrecisionReRamSBPreset().device.device, P.ReRamSBPresetDevice)
     assert isinstance(P.PCMPreset().device, P.PCMPresetUnitCell)
     assert P.PCMPresetUnitCell().refresh_every == 1
+    # spec §10.3: MixedPrecisionPCMPreset's device is PCMPresetUnitCell (a cell inside)
+    mp = dict(P.MixedPrecisionPCMPreset().to_keys())
+    assert isinstance(P.MixedPrecisionPCMPreset().device.device, P.PCMPresetUnitCell)
+    assert mp["device.type"] == "mixed_precision"
+    assert mp["device.unit_cell_devices.0.type"] == "one_sided"
+    assert mp["device.unit_cell_devices.0.refresh_every"] == "1"
+    assert mp["device.unit_cell_devices.0.unit_cell_devices.1.type"] == "exp_step"
+    assert mp["device.unit_cell_devices.0.unit_cell_devices.1.A_up"] == "-27.235"
     # spec §10.3, written out: ReRamSB's Tiki-Taka devices subtract their symmetry point
     tt = dict(P.TikiTakaReRamSBPreset().to_keys())
     assert tt["device.type"] == "transfer"
@@ -261,11 +298,24 @@ def test_presets_equal_c_presets():
 def test_errors_name_the_field():
     with pytest.raises(UnsupportedConfigError, match=r"MixedPrecisionCompound.*device"):
         C.DigitalRankUpdateRPUConfig(device=C.MixedPrecisionCompound()).to_keys()
+    # unit cells nest in transfer compounds and mixed precision only, one level deep
     with pytest.raises(UnsupportedConfigError,
-                       match=r"unit_cell_devices\[1\] = VectorUnitCell.*compounds of"):
+                       match=r"unit_cell_devices\[1\] = ReferenceUnitCell: a VectorUnitCell "
+                             r"holds single"):
+        C.UnitCellRPUConfig(device=C.VectorUnitCell(unit_cell_devices=[
+            C.SoftBoundsDevice(),
+            C.ReferenceUnitCell(unit_cell_devices=[C.SoftBoundsDevice()])])).to_keys()
+    with pytest.raises(UnsupportedConfigError,
+                       match=r"unit_cell_devices\[0\] = TransferCompound: only the unit cells"):
+        C.UnitCellRPUConfig(device=C.TransferCompound(unit_cell_devices=[
+            C.TransferCompound(unit_cell_devices=[C.SoftBoundsDevice()] * 2),
+            C.SoftBoundsDevice()])).to_keys()
+    with pytest.raises(UnsupportedConfigError,
+                       match=r"unit_cell_devices\[1\].unit_cell_devices\[0\] = VectorUnitCell"):
         C.UnitCellRPUConfig(device=C.TransferCompound(unit_cell_devices=[
             C.SoftBoundsDevice(),
-            C.VectorUnitCell(unit_cell_devices=[C.SoftBoundsDevice()])])).to_keys()
+            C.VectorUnitCell(unit_cell_devices=[
+                C.VectorUnitCell(unit_cell_devices=[C.SoftBoundsDevice()])])])).to_keys()
     with pytest.raises(UnsupportedConfigError, match=r"unit_cell_devices\[0\] = IdealDevice"):
         C.UnitCellRPUConfig(device=C.VectorUnitCell(
             unit_cell_devices=[C.IdealDevice()])).to_keys()
@@ -366,6 +416,33 @@ NET_CASES = [
     ("vector",
      P.ReRamSB2Preset(mapping=C.MappingParameter(max_input_size=18, max_output_size=3)),
      [("preset", "reram_sb2")] + MAP),
+    ("nested_chopped",  # a vector cell as fast device, a refreshing one_sided cell as slow
+     C.UnitCellRPUConfig(
+         device=C.ChoppedTransferCompound(
+             unit_cell_devices=[
+                 C.VectorUnitCell(unit_cell_devices=[C.SoftBoundsDevice()] * 2,
+                                  update_policy=POL.SINGLE_RANDOM),
+                 C.OneSidedUnitCell(unit_cell_devices=[C.ConstantStepDevice(w_max=0.2)],
+                                    refresh_every=1, refresh_upper_thres=0.05,
+                                    refresh_lower_thres=0.01)],
+             in_chop_prob=0.3, auto_scale=True),
+         mapping=C.MappingParameter(max_input_size=18, max_output_size=3)),
+     [("kind", "single"), ("device.type", "chopped_transfer"), ("device.in_chop_prob", "0.3"),
+      ("device.auto_scale", "true"),
+      ("device.unit_cell_devices.0.type", "vector"),
+      ("device.unit_cell_devices.0.update_policy", "single_random"),
+      ("device.unit_cell_devices.0.unit_cell_devices.0.type", "soft_bounds"),
+      ("device.unit_cell_devices.0.unit_cell_devices.1.type", "soft_bounds"),
+      ("device.unit_cell_devices.1.type", "one_sided"),
+      ("device.unit_cell_devices.1.refresh_every", "1"),
+      ("device.unit_cell_devices.1.refresh_upper_thres", "0.05"),
+      ("device.unit_cell_devices.1.refresh_lower_thres", "0.01"),
+      ("device.unit_cell_devices.1.unit_cell_devices.0.type", "constant_step"),
+      ("device.unit_cell_devices.1.unit_cell_devices.0.w_max", "0.2")] + MAP),
+    ("mixed_precision_pcm_preset",
+     P.MixedPrecisionPCMPreset(mapping=C.MappingParameter(max_input_size=18,
+                                                           max_output_size=3)),
+     [("preset", "mixed_precision_pcm")] + MAP),
 ]
 
 

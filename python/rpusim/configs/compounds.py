@@ -6,9 +6,13 @@ and sub-device N of unit_cell_devices as device.unit_cell_devices.N.<field> (its
 device.type first). MixedPrecisionCompound's device is rpusim's sub-device 0
 (device.unit_cell_devices.0.<field>).
 
-Sub-devices are single pulsed devices (ConstantStepDevice ... SoftBoundsReferenceDevice);
-a compound inside a compound (aihwkit allows some) raises UnsupportedConfigError, as do
-IdealDevice / FloatingPointDevice sub-devices (aihwkit refuses them too). As in aihwkit,
+Sub-devices are single pulsed devices (ConstantStepDevice ... SoftBoundsReferenceDevice) or,
+inside a transfer compound or MixedPrecisionCompound, unit cells of such devices
+(VectorUnitCell, ReferenceUnitCell, OneSidedUnitCell: compound spec §1.2; e.g.
+TransferCompound(unit_cell_devices=[ReferenceUnitCell(...), ReferenceUnitCell(...)]) or
+MixedPrecisionCompound(device=PCMPresetUnitCell())); deeper nesting raises
+UnsupportedConfigError, as do IdealDevice / FloatingPointDevice sub-devices (aihwkit refuses
+them too). As in aihwkit,
 only the top-level construction_seed counts (the sub-devices' are ignored)."""
 from rpusim._params import Params, UnsupportedConfigError, field
 from rpusim.configs.devices import FloatingPointDevice, IdealDevice, PulsedDevice, _Device
@@ -24,15 +28,29 @@ __all__ = ["UnitCell", "VectorUnitCell", "ReferenceUnitCell", "OneSidedUnitCell"
 _SUB = "device.unit_cell_devices.%d."
 
 
-def _sub_device_keys(dev, k, path):
+def _sub_device_keys(dev, k, path, outer):
     """The keys of sub-device k: device.unit_cell_devices.k.type first, then its fields
-    (without construction_seed, which aihwkit ignores for sub-devices)."""
+    (without construction_seed, which aihwkit ignores for sub-devices). A unit cell
+    (VectorUnitCell, ReferenceUnitCell, OneSidedUnitCell) inside a transfer compound or
+    MixedPrecisionCompound renders its own keys and devices under that prefix
+    (device.unit_cell_devices.k.unit_cell_devices.m.<field>)."""
     if isinstance(dev, (UnitCell, DigitalRankUpdateCell)):
-        raise UnsupportedConfigError(
-            "%s = %s: compounds of compounds are not supported by rpusim yet; use a single "
-            "pulsed device (ConstantStepDevice, SoftBoundsDevice, ...)"
-            % (path, type(dev).__name__))
-    if isinstance(dev, (IdealDevice, FloatingPointDevice)) or not isinstance(dev, PulsedDevice):
+        if not isinstance(dev, _CELLS) or isinstance(dev, TransferCompound):
+            raise UnsupportedConfigError(
+                "%s = %s: only the unit cells VectorUnitCell, ReferenceUnitCell and "
+                "OneSidedUnitCell can be the device of another compound"
+                % (path, type(dev).__name__))
+        if not isinstance(outer, (TransferCompound, DigitalRankUpdateCell)):
+            raise UnsupportedConfigError(
+                "%s = %s: a %s holds single pulsed devices; unit cells nest only in the "
+                "transfer compounds and MixedPrecisionCompound" % (
+                    path, type(dev).__name__, type(outer).__name__))
+        for m, inner in enumerate(dev.unit_cell_devices):
+            if isinstance(inner, (UnitCell, DigitalRankUpdateCell)):
+                raise UnsupportedConfigError(
+                    "%s.unit_cell_devices[%d] = %s: a unit cell inside a compound holds "
+                    "single pulsed devices" % (path, m, type(inner).__name__))
+    elif isinstance(dev, (IdealDevice, FloatingPointDevice)) or not isinstance(dev, PulsedDevice):
         raise UnsupportedConfigError(
             "%s = %s: a compound's devices must be pulsed devices (aihwkit refuses %s too)"
             % (path, type(dev).__name__, type(dev).__name__))
@@ -77,7 +95,7 @@ class _Compound(Params):
                     % (where, type(dev).__name__, type(self).__name__)
                     if self._devices_name == "device" else
                     "%s: an empty %s inside a compound" % (where, type(dev).__name__))
-            pairs += _sub_device_keys(dev, k, where)
+            pairs += _sub_device_keys(dev, k, where, self)
         return pairs
 
     _devices_name = "unit_cell_devices"
@@ -140,6 +158,9 @@ class OneSidedUnitCell(UnitCell):
 
 class DifferenceUnitCell(OneSidedUnitCell):
     """Deprecated alias of OneSidedUnitCell in aihwkit."""
+
+
+_CELLS = (VectorUnitCell, ReferenceUnitCell, OneSidedUnitCell)
 
 
 class TransferCompound(UnitCell):

@@ -12,8 +12,7 @@ the C library holds the same presets by name for INI files and `--set`
 (rpu.preset = reram_sb, rpu.device.preset = reram_sb), and the tests check that the two
 agree. The compound presets (MixedPrecisionReRamSBPreset, ReRamSB2Preset,
 TikiTakaReRamSBPreset, TTv2ReRamSBPreset, ChoppedTTv2ReRamSBPreset, AGADReRamSBPreset, ...,
-PCMPreset) are real; MixedPrecisionPCMPreset (a compound inside a compound) exists by name
-and raises UnsupportedConfigError.
+PCMPreset, MixedPrecisionPCMPreset with a one-sided PCM cell inside) are real.
 """
 # pylint: disable=unused-import
 from rpusim.presets.utils import PresetIOParameters, PresetUpdateParameters  # noqa: F401

@@ -1,13 +1,14 @@
 """aihwkit.simulator.presets.configs: RPU configs of one preset device each
 (SingleRPUConfig with PresetIOParameters forward and backward and PresetUpdateParameters;
 C: preset = <name>), the compound presets of spec §10.3 (C: preset = mixed_precision_<x>,
-<x>2, <x>4, tiki_taka_<x>, ttv2_<x>, chopped_ttv2_<x>, agad_<x>, pcm), and
-MixedPrecisionPCMPreset by name only (a compound inside a compound)."""
-from rpusim._params import field, unsupported_class
+<x>2, <x>4, tiki_taka_<x>, ttv2_<x>, chopped_ttv2_<x>, agad_<x>, pcm) and
+MixedPrecisionPCMPreset (a one_sided cell inside the mixed-precision compound, C:
+mixed_precision_pcm)."""
+from rpusim._params import field
 from rpusim.configs.compounds import (ChoppedTransferCompound, DynamicTransferCompound,
                                       MixedPrecisionCompound, TransferCompound, VectorUnitCell)
 from rpusim.configs.configs import (DigitalRankUpdateRPUConfig, SingleRPUConfig,
-                                    UnitCellRPUConfig, _RPUConfig)
+                                    UnitCellRPUConfig)
 from rpusim.configs.enums import (BoundManagementType, NoiseManagementType,
                                   VectorUnitCellUpdatePolicy)
 from rpusim.configs.devices import _Device
@@ -203,10 +204,12 @@ for _fam in _FAMILIES:
         _bl, "AGAD (dynamic transfer) with two %sPresetDevices per cross point." % _fam)
     _DONE.append(_name)
 
-_WHY = ("MixedPrecisionPCMPreset needs a one-sided cell inside the mixed-precision compound "
-        "(compounds of compounds), which rpusim does not have yet; use e.g. "
-        "MixedPrecisionReRamSBPreset or PCMPreset")
-for _name in _COMPOUND:
-    if _name not in _DONE:
-        globals()[_name] = unsupported_class(_name, _RPUConfig, _WHY, __name__)
+# MixedPrecisionPCMPreset (spec §10.3): DigitalRankUpdateRPUConfig(device=
+# MixedPrecisionCompound(device=PCMPresetUnitCell())), C: preset = mixed_precision_pcm
+MixedPrecisionPCMPreset = _compound_preset(
+    "MixedPrecisionPCMPreset", DigitalRankUpdateRPUConfig,
+    lambda: MixedPrecisionCompound(device=PCMPresetUnitCell()),
+    "Mixed precision transferring into a refreshing one-sided pair of PCM devices.")
+_DONE.append("MixedPrecisionPCMPreset")
+assert sorted(_DONE) == sorted(_COMPOUND), "a compound preset without a class"
 del _name, _fam, _n, _flr, _ag, _bl, _chop, _tail
