@@ -5,6 +5,9 @@
 # their hidden arrays (hidden_weights_k, max_bound_k, ...); the stored experiment prints the
 # sub-device keys back; a --set of a sub-device that does not exist yet, and a single-device
 # key at the top level of a compound, exit 2 before any epoch naming the override and key.
+# Unit cells inside compounds: preset mixed_precision_pcm and a transfer of reference cells
+# by --set train, inspect names the cells' devices and lists their arrays (<name>_l_k) and
+# counters (unit_cell_devices.k.*); a cell key on a single sub-device exits 2 naming it.
 # usage: compound_cli_test.sh RPUSIM MPIEXEC WORKDIR
 set -u
 rpusim=$1
@@ -139,5 +142,44 @@ train "$work/bad4.log" "$exp" --set "rpu.device.type=mixed_precision" \
 check "n_d_bins 1: exit 2" test "$rc" -eq 2
 check "n_d_bins 1: names the key" says "$work/bad4.log" "device.n_d_bins"
 check "n_d_bins 1: nothing trained" no_epoch "$work/bad4.log"
+
+# MixedPrecisionPCMPreset by name: a one_sided cell inside the mixed-precision compound
+rm -rf "$work/out"
+sed -e '/^device\./d' -e 's/^kind = single/preset = mixed_precision_pcm/' "$exp" >"$work/mp_pcm.ini"
+train "$work/mp_pcm.log" "$work/mp_pcm.ini"
+check "mixed_precision_pcm: exit 0" test "$rc" -eq 0
+"$rpusim" inspect "$work/out/ck.h5" >"$work/pcm_inspect.txt" 2>&1
+check "mixed_precision_pcm inspect: the cell and its devices" says "$work/pcm_inspect.txt" \
+    "device: mixed_precision, 1 sub-device: 0 one_sided of exp_step + exp_step"
+for a in hidden_weights_0 hidden_weights_1 max_bound_1 hidden_weights_chi; do
+    check "mixed_precision_pcm inspect: array $a" says "$work/pcm_inspect.txt" "device $a (all tiles)"
+done
+"$rpusim" inspect "$work/out/ck.h5" --layer fc --tile 0_0 >"$work/pcm_tile.txt" 2>&1
+check "mixed_precision_pcm inspect --tile: the cell's counters" says "$work/pcm_tile.txt" \
+    "unit_cell_devices.0.current_update_idx"
+# a transfer of reference cells by --set; a cell key on a single sub-device exits 2
+rm -rf "$work/out"
+train "$work/ref.log" "$exp" --set "rpu.device.type=transfer" \
+    --set "rpu.device.unit_cell_devices.0.type=reference" \
+    --set "rpu.device.unit_cell_devices.0.unit_cell_devices.0.type=soft_bounds" \
+    --set "rpu.device.unit_cell_devices.1.type=reference" \
+    --set "rpu.device.unit_cell_devices.1.unit_cell_devices.0.type=constant_step"
+check "transfer of reference cells: exit 0" test "$rc" -eq 0
+"$rpusim" inspect "$work/out/ck.h5" >"$work/ref_inspect.txt" 2>&1
+check "transfer of reference cells inspect" says "$work/ref_inspect.txt" \
+    "device: transfer, 2 sub-devices: 0 reference of soft_bounds, 1 reference of constant_step"
+check "transfer of reference cells: device 0 of cell 1" says "$work/ref_inspect.txt" \
+    "device hidden_weights_0_1 (all tiles)"
+check "transfer of reference cells: stored experiment" \
+    grep -qxF "device.unit_cell_devices.1.unit_cell_devices.0.type = constant_step" \
+    "$work/out/experiment.ini"
+train "$work/bad5.log" "$exp" --set "rpu.device.type=transfer" \
+    --set "rpu.device.unit_cell_devices.0.type=constant_step" \
+    --set "rpu.device.unit_cell_devices.1.type=constant_step" \
+    --set "rpu.device.unit_cell_devices.1.update_policy=all"
+check "cell key on a single device: exit 2" test "$rc" -eq 2
+check "cell key on a single device: names the key" says "$work/bad5.log" \
+    "device.unit_cell_devices.1.update_policy"
+check "cell key on a single device: nothing trained" no_epoch "$work/bad5.log"
 
 finish compound_cli

@@ -140,15 +140,24 @@ static void print_device(const char *text) {
     if (rpu_device_type_is_compound(c.device.type)) {
         printf(", %d sub-device%s:", c.compound.n_devices, c.compound.n_devices == 1 ? "" : "s");
         for (int k = 0; k < c.compound.n_devices; ++k) {
-            char key[64], sub[64];
+            char key[96], sub[64];
             snprintf(key, sizeof key, "device.unit_cell_devices.%d.type", k);
-            if (rpu_config_get(&c, key, sub, sizeof sub) == RPU_OK)
-                printf("%s %d %s", k ? "," : "", k, sub);
+            if (rpu_config_get(&c, key, sub, sizeof sub) != RPU_OK) continue;
+            printf("%s %d %s", k ? "," : "", k, sub);
+            if (!rpu_device_type_is_unit_cell(c.compound.unit_cell_devices[k].type)) continue;
+            printf(" of"); /* a unit cell inside: its devices (arrays <name>_l_k) */
+            for (int m = 0; m < c.cells[k].n_devices; ++m) {
+                snprintf(key, sizeof key, "device.unit_cell_devices.%d.unit_cell_devices.%d.type",
+                         k, m);
+                if (rpu_config_get(&c, key, sub, sizeof sub) == RPU_OK)
+                    printf("%s %s", m ? " +" : "", sub);
+            }
         }
         if (c.device.type == RPU_DEVICE_MIXED_PRECISION)
             printf(" (its arrays unsuffixed; the digital accumulator hidden_weights_chi)");
         else
-            printf(" (arrays <name>_k and hidden_weights_k of sub-device k)");
+            printf(" (arrays <name>_k and hidden_weights_k of sub-device k; <name>_l_k of device l "
+                   "of a unit cell k)");
     }
     printf("\n");
 }
