@@ -42,7 +42,13 @@
  * stream), writes through the pulsed engine with the write's own update parameters.
  * The buffered transfer family (buffered_transfer, chopped_transfer, dynamic_transfer)
  * shares the transfer compound's construction, schedule and set rule here and has its
- * buffers, choppers, chopped fast update and transfer reads in compound_buffered.c. */
+ * buffers, choppers, chopped fast update and transfer reads in compound_buffered.c.
+ *
+ * Unit cells inside (spec §1.2): a sub-device of a transfer type or of mixed_precision may
+ * be a vector, reference or one_sided cell. It is a compound of its own (cell[k], its tile
+ * from compound_cell.c, its compound built here by cell_create): hidden[k] is its visible
+ * weight, and every operation on sub-device k goes to the cell's own (its update for the
+ * main update or a write, its set rule, post-update, reset, drift, state items). */
 #include "tile_impl.h"
 
 #include "error_impl.h"
@@ -107,6 +113,46 @@ static rpu_status read_vec(rpu_tile *t, int k, int dir, const float *v, float *y
 static rpu_status write_vector(rpu_tile *t, const rpu_update_params *up, int k, const float *x,
                                const float *d, float lr) {
     return rpu_compound_write(t, up, k, x, d, lr);
+}
+
+/* ---------------------------------------------------------------- unit cells inside */
+
+/* Sub-device k is the unit cell of entry `entry` (compound_cell.c allocates its tile; its
+ * compound is built here, one level down); writes reach it through c->cell_update. */
+static rpu_status cell_create(rpu_tile *t, int k, int entry, const rpu_update_params *up,
+                              uint64_t cseed) {
+    uint64_t cs = 0;
+    RPU_CHECK(rpu_cell_alloc(t, k, entry, up, cseed, &cs));
+    t->cmp->cell_update = rpu_compound_cell_update;
+    const rpu_status s = rpu_compound_create(t->cmp->cell[k], cs);
+    return s == RPU_OK ? s : rpu_cell_rekey_error(s, entry);
+}
+
+/* The state items of unit cell k (its counters, stream positions and read IO values) under
+ * names "unit_cell_devices.k.<name>", appended. */
+static int cell_state_items(rpu_tile *t, int k, rpu_state_item *items, int n, int max) {
+    rpu_compound *c = t->cmp;
+    rpu_tile *cell = c->cell[k];
+    rpu_state_item own[RPU_CELL_MAX_ITEMS];
+    int m = rpu_compound_state_items(cell, own, 0, RPU_CELL_MAX_ITEMS);
+    m = rpu_state_item_add(own, m, RPU_CELL_MAX_ITEMS, "update_next_block", RPU_STATE_U64, 1, 1, 1,
+                           &cell->unext);
+    m = rpu_state_item_add(own, m, RPU_CELL_MAX_ITEMS, "post_next_block", RPU_STATE_U64, 1, 1, 1,
+                           &cell->pnext);
+    if (m > RPU_CELL_MAX_ITEMS) m = RPU_CELL_MAX_ITEMS; /* not reached: a cell has ~20 */
+    for (int q = 0; q < m; ++q) {
+        snprintf(c->cell_names[k][q], RPU_CELL_ITEM_NAME_MAX, "unit_cell_devices.%d.%s", k,
+                 own[q].name);
+        n = rpu_state_item_add(items, n, max, c->cell_names[k][q], own[q].type, own[q].count,
+                               own[q].rows, own[q].cols, own[q].data);
+    }
+    return n;
+}
+
+static int cells_state_items(rpu_tile *t, rpu_state_item *items, int n, int max) {
+    for (int k = 0; k < t->cmp->n; ++k)
+        if (t->cmp->cell[k]) n = cell_state_items(t, k, items, n, max);
+    return n;
 }
 
 /* ---------------------------------------------------------------- construction */
@@ -184,6 +230,14 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
             par[k] = &cp->unit_cell_devices[k == 0 ? 0 : 1];
         break;
     case RPU_DEVICE_MIXED_PRECISION: /* its own construction (compound_mixed.c) */
+        if (rpu_device_type_is_unit_cell(cp->unit_cell_devices[0].type)) {
+            /* a unit cell (e.g. MixedPrecisionPCMPreset's one_sided pair) written with the
+             * transfer's update parameters (§9.4: UM and UBLM on) */
+            rpu_update_params wu = cfg->update;
+            wu.update_management = true;
+            wu.update_bl_management = true;
+            RPU_CHECK(cell_create(t, 0, 0, &wu, cseed));
+        }
         return rpu_mixed_build(t, cseed);
     default:
         return RPU_FAIL(RPU_ERR_INTERNAL, "compound_create: device type %d", (int)c->type);
@@ -199,7 +253,7 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
     for (int k = 0; k < n; ++k) {
         if (rpu_device_type_is_unit_cell(par[k]->type)) {
             const int entry = (int)(par[k] - cp->unit_cell_devices);
-            RPU_CHECK(rpu_cell_create(t, k, entry, k == 0 ? mu : &cp->transfer_update, cseed));
+            RPU_CHECK(cell_create(t, k, entry, k == 0 ? mu : &cp->transfer_update, cseed));
         } else {
             rpu_rng cons;
             rpu_rng_init(&cons, cseed,
@@ -247,9 +301,8 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
     if (c->fully_hidden && !c->cell[n - 1]) c->hidden[n - 1] = t->w;
     for (int k = 0; k < n; ++k) {
         if (c->cell[k]) /* the cell's arrays, outer index appended (§1.3 rule 2) */
-            for (int a = 0; a < rpu_compound_n_arrays(c->cell[k]->cmp); ++a)
-                add_named(c, rpu_compound_array(c->cell[k]->cmp, a)->name, k,
-                          rpu_compound_array(c->cell[k]->cmp, a)->data);
+            for (int a = 0; a < c->cell[k]->cmp->n_arrays; ++a)
+                add_named(c, c->cell[k]->cmp->arrays[a].name, k, c->cell[k]->cmp->arrays[a].data);
         else
             for (int a = 0; a < c->sub[k].n_arrays; ++a)
                 add_named(c, c->sub[k].arrays[a].name, k, c->sub[k].arrays[a].data);
@@ -318,6 +371,7 @@ rpu_status rpu_compound_create(rpu_tile *t, uint64_t cseed) {
     if (!c) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a compound device");
     t->cmp = c;
     c->type = t->cfg.device.type;
+    c->write_m = 1;
     c->rows = t->p.out_size;
     c->cols = t->p.in_size;
     rpu_rng_init(&c->cstream, t->p.seed,
@@ -334,7 +388,9 @@ void rpu_compound_free(rpu_tile *t) {
         rpu_device_free(&c->sub[k]);
     rpu_io_state_free(&c->read_state);
     rpu_compound_buffered_free(c);
-    rpu_cell_free(c);
+    for (int k = 0; k < RPU_MAX_UNIT_CELL_DEVICES; ++k)
+        if (c->cell[k]) rpu_compound_free(c->cell[k]);
+    rpu_cell_release(c);
     free(c->block);
     free(c->buf);
     free(c->mask);
@@ -887,7 +943,7 @@ const rpu_device_array *rpu_compound_array(const rpu_compound *c, int k) {
 double rpu_compound_bytes_per_cell(const rpu_compound *c) {
     double b = 0;
     for (int k = 0; k < c->n; ++k)
-        b += c->cell[k] ? rpu_tile_bytes_per_cell(c->cell[k]) /* its hidden weights, states */
+        b += c->cell[k] ? sizeof(float) + rpu_compound_bytes_per_cell(c->cell[k]->cmp) /* W_k */
                         : rpu_device_bytes_per_cell(&c->sub[k]) +
                               ((c->fully_hidden && k == c->n - 1) ? 0.0 : (double)sizeof(float));
     if (c->chi) b += sizeof(float); /* mixed_precision's accumulator */
@@ -904,7 +960,8 @@ float rpu_compound_granularity(const rpu_compound *c) {
 
 int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max) {
     rpu_compound *c = t->cmp;
-    if (c->type == RPU_DEVICE_MIXED_PRECISION) return rpu_mixed_state_items(t, items, n, max);
+    if (c->type == RPU_DEVICE_MIXED_PRECISION)
+        return cells_state_items(t, items, rpu_mixed_state_items(t, items, n, max), max);
     n = rpu_state_item_add(items, n, max, "current_device_idx", RPU_STATE_U64, 1, 1, 1,
                            &c->current_device_idx);
     n = rpu_state_item_add(items, n, max, "current_update_idx", RPU_STATE_U64, 1, 1, 1,
@@ -932,8 +989,7 @@ int rpu_compound_state_items(rpu_tile *t, rpu_state_item *items, int n, int max)
         n = rpu_state_item_add(items, n, max, drift_t[k], RPU_STATE_F64, 1, 1, 1,
                                &c->sub[k].drift_current_t);
     }
-    for (int k = 0; k < c->n; ++k)
-        if (c->cell[k]) n = rpu_cell_state_items(t, k, items, n, max);
+    n = cells_state_items(t, items, n, max);
     n = rpu_compound_buffered_state_items(t, items, n, max);
     const char *rname =
         rpu_device_type_is_transfer(c->type) ? "transfer_forward" : "refresh_forward";

@@ -4,7 +4,7 @@
  * device.unit_cell_devices.k.<cell key>, its devices
  * device.unit_cell_devices.k.unit_cell_devices.m.<device key>; rpu_config.cells[k]).
  *
- * Such a sub-device is a compound tile of its own (cell[k], built by rpu_tile_create from a
+ * Such a sub-device is a compound tile of its own (cell[k], built here (cell_tile) from a
  * config whose device is the cell): its weights are the outer hidden array W_k, its visible
  * weight. Everything the outer compound does to W_k goes through the cell's own rules:
  * a write is one update call of the cell (its policy, sign routing, refresh), the set rule,
@@ -41,7 +41,7 @@ static uint64_t cell_word64(uint64_t key, const rpu_tile *t, uint64_t pos) {
 
 /* The cell's error in the outer config's keys: "device.X" becomes
  * "device.unit_cell_devices.<entry>.X". */
-static rpu_status rekey_error(rpu_status code, int entry) {
+rpu_status rpu_cell_rekey_error(rpu_status code, int entry) {
     char msg[1024], to[40];
     snprintf(to, sizeof to, "device.unit_cell_devices.%d.", entry);
     const char *m = rpu_error_message();
@@ -58,18 +58,36 @@ static rpu_status rekey_error(rpu_status code, int entry) {
     return rpu_error_set(code, msg, NULL);
 }
 
-rpu_status rpu_cell_create(rpu_tile *t, int k, int entry, const rpu_update_params *up,
-                           uint64_t cseed) {
+/* A unit cell's tile holds what its compound uses of a tile (config, shape, weights, update
+ * and post streams keyed as a tile's, the workspaces update.c and tile_io.c grow), without
+ * the forward/backward IO and inference state, which a cell never uses. */
+static void cell_tile_release(rpu_tile *cell) {
+    if (!cell) return;
+    rpu_tile_workspaces_free(cell);
+    free(cell->w);
+    free(cell->scales);
+    free(cell);
+}
+
+rpu_status rpu_cell_alloc(rpu_tile *t, int k, int entry, const rpu_update_params *up,
+                          uint64_t cseed, uint64_t *cell_cseed) {
     rpu_compound *c = t->cmp;
     const rpu_config *cfg = &t->cfg;
-    rpu_config *cc = (rpu_config *)malloc(sizeof *cc);
+    rpu_tile *cell = (rpu_tile *)calloc(1, sizeof *cell);
     c->cell_names[k] = malloc(sizeof(*c->cell_names[k]) * RPU_CELL_MAX_ITEMS);
-    if (!cc || !c->cell_names[k]) {
-        free(cc);
-        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for unit cell %d of a compound", k);
+    const size_t cells = (size_t)c->rows * (size_t)c->cols;
+    if (cell) {
+        cell->w = (float *)calloc(cells + 1, sizeof(float));
+        cell->scales = (float *)malloc(sizeof(float) * (size_t)c->rows);
     }
-    /* the cell's config: its type, parameters and devices; the write parameters; no IO,
-     * noise model or mapping of its own (it is never read by a forward pass) */
+    if (!cell || !cell->w || !cell->scales || !c->cell_names[k]) {
+        cell_tile_release(cell);
+        return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for unit cell %d of a %d x %d compound", k,
+                        c->rows, c->cols);
+    }
+    /* its config: the cell's type, parameters and devices; the write parameters; no IO,
+     * noise model or mapping of its own (no forward pass reads it) */
+    rpu_config *cc = &cell->cfg;
     (void)rpu_config_default(cc, RPU_KIND_SINGLE);
     cc->device.type = cfg->compound.unit_cell_devices[entry].type;
     cc->compound = cfg->cells[entry];
@@ -77,20 +95,25 @@ rpu_status rpu_cell_create(rpu_tile *t, int k, int entry, const rpu_update_param
     cc->forward.is_perfect = true;
     cc->backward.is_perfect = true;
     cc->device.construction_seed = cell_word64(cseed, t, 4u * (uint64_t)k + 2u);
-    rpu_tile_params p = t->p;
-    p.seed = cell_word64(t->p.seed, t, 4u * (uint64_t)k);
-    rpu_tile *cell = NULL;
-    const rpu_status s = rpu_tile_create(&p, cc, &cell);
-    free(cc);
-    if (s != RPU_OK) return rekey_error(s, entry);
+    cell->p = t->p;
+    cell->p.seed = cell_word64(t->p.seed, t, 4u * (uint64_t)k);
+    for (int i = 0; i < c->rows; ++i)
+        cell->scales[i] = 1.0f;
+    cell->wsel = cell->w;
+    const rpu_tile_params *p = &cell->p;
+    rpu_rng_init(&cell->ustream, p->seed,
+                 rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_UPDATE));
+    rpu_rng_init(&cell->pstream, p->seed, rpu_stream_id(p->layer_id, p->tile_id, RPU_PURPOSE_POST));
     c->cell[k] = cell;
     c->hidden[k] = cell->w;
+    *cell_cseed = cc->device.construction_seed;
     return RPU_OK;
 }
 
-void rpu_cell_free(rpu_compound *c) {
+void rpu_cell_release(rpu_compound *c) {
     for (int k = 0; k < RPU_MAX_UNIT_CELL_DEVICES; ++k) {
-        rpu_tile_destroy(&c->cell[k]);
+        cell_tile_release(c->cell[k]);
+        c->cell[k] = NULL;
         free(c->cell_names[k]);
         c->cell_names[k] = NULL;
     }
@@ -108,23 +131,4 @@ float rpu_compound_sub_states(const rpu_compound *c, int k) {
     for (int m = 0; m < n; ++m)
         s += (d[m].par.w_max - d[m].par.w_min) / d[m].granularity;
     return s / (float)n;
-}
-
-int rpu_cell_state_items(rpu_tile *t, int k, rpu_state_item *items, int n, int max) {
-    rpu_compound *c = t->cmp;
-    rpu_tile *cell = c->cell[k];
-    rpu_state_item own[RPU_CELL_MAX_ITEMS];
-    int m = rpu_compound_state_items(cell, own, 0, RPU_CELL_MAX_ITEMS);
-    m = rpu_state_item_add(own, m, RPU_CELL_MAX_ITEMS, "update_next_block", RPU_STATE_U64, 1, 1, 1,
-                           &cell->unext);
-    m = rpu_state_item_add(own, m, RPU_CELL_MAX_ITEMS, "post_next_block", RPU_STATE_U64, 1, 1, 1,
-                           &cell->pnext);
-    if (m > RPU_CELL_MAX_ITEMS) m = RPU_CELL_MAX_ITEMS; /* not reached: a cell has ~20 */
-    for (int q = 0; q < m; ++q) {
-        snprintf(c->cell_names[k][q], RPU_CELL_ITEM_NAME_MAX, "unit_cell_devices.%d.%s", k,
-                 own[q].name);
-        n = rpu_state_item_add(items, n, max, c->cell_names[k][q], own[q].type, own[q].count,
-                               own[q].rows, own[q].cols, own[q].data);
-    }
-    return n;
 }

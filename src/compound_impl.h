@@ -41,6 +41,9 @@ typedef struct rpu_compound {
     struct rpu_tile *cell[RPU_MAX_UNIT_CELL_DEVICES];
     char (*cell_names[RPU_MAX_UNIT_CELL_DEVICES])[RPU_CELL_ITEM_NAME_MAX]; /* its items' names */
     int write_m;     /* the m_batch_info of writes to a unit cell (its refresh period), default 1 */
+    /* rpu_compound_cell_update, set by compound.c when a sub-device is a unit cell */
+    rpu_status (*cell_update)(struct rpu_tile *cell, const float *x, const float *d, int n, int m,
+                              float lr);
     int arrays_full; /* build: more named arrays than RPU_COMPOUND_MAX_ARRAYS */
     /* transfer (§5.2): periods, learning rates per source device, reads per transfer, the
      * read direction's in/out sizes */
@@ -138,33 +141,40 @@ void rpu_mixed_set_weights(rpu_tile *t);
 rpu_status rpu_mixed_update(rpu_tile *t, const float *x, const float *d, int n, float lr);
 int rpu_mixed_state_items(rpu_tile *t, rpu_state_item *items, int n, int max);
 
-/* ---- unit cells inside a compound (compound_cell.c, spec §1.2, §1.3 rule 2) */
+/* ---- unit cells inside a compound (compound_cell.c below compound.c; spec §1.2, §1.3 rule 2)
+ *
+ * A unit cell is a compound itself, i.e. of compound.c's layer: compound.c creates its
+ * compound (rpu_compound_create), updates, frees and lists it; compound_cell.c holds what
+ * lies below: its tile and config, its seeds, its granularity. The layers below compound.c
+ * that write to a sub-device (compound_io.c, compound_mixed.c) reach a cell through
+ * c->cell_update, which compound.c sets. */
 
-/* Creates cell[k] (and sets hidden[k] to its weights) for sub-device k of t, a unit cell
- * built from entry `entry` of device.unit_cell_devices (t->cfg.cells[entry]): a compound tile of
- * t's shape whose update parameters are up (the parameters of what writes to it: the main update
- * for a transfer compound's fast device, the transfer writes otherwise) and whose seeds are drawn
- * from stream (seed, layer, tile, RPU_PURPOSE_CELL) at position 4k (construction: (cseed, ...) at
- * 4k + 2). */
-rpu_status rpu_cell_create(rpu_tile *t, int k, int entry, const rpu_update_params *up,
-                           uint64_t cseed);
-void rpu_cell_free(rpu_compound *c);
+/* Allocates cell[k] (and sets hidden[k] to its weights) for sub-device k of t, a unit cell
+ * built from entry `entry` of device.unit_cell_devices (t->cfg.cells[entry]): a tile of t's
+ * shape whose config is the cell with update parameters up (the parameters of what writes
+ * to it: the main update for a transfer compound's fast device, the transfer writes
+ * otherwise), whose seeds are drawn from stream (seed, layer, tile, RPU_PURPOSE_CELL) at
+ * word 4k (construction: (cseed, ...) at 4k + 2, into *cell_cseed). Its compound is not
+ * built yet (rpu_compound_create(cell[k], *cell_cseed)). */
+rpu_status rpu_cell_alloc(rpu_tile *t, int k, int entry, const rpu_update_params *up,
+                          uint64_t cseed, uint64_t *cell_cseed);
+/* Frees the cells' tiles (their compounds already freed). */
+void rpu_cell_release(rpu_compound *c);
+/* A cell's build error in the outer config's keys ("device.X" ->
+ * "device.unit_cell_devices.<entry>.X"); returns code. */
+rpu_status rpu_cell_rekey_error(rpu_status code, int entry);
 
 /* Granularity of sub-device k (a unit cell's: the mean of its devices') and its number of
  * states (w_max - w_min) / granularity (a unit cell: the mean over its devices). */
 float rpu_compound_sub_granularity(const rpu_compound *c, int k);
 float rpu_compound_sub_states(const rpu_compound *c, int k);
 
-/* One update call of the unit cell `cell` (a compound tile): n vectors x [n, cols], d [n,
- * rows] in engine units, of a call of m vectors (its periods), learning rate lr != 0 (a
- * negative lr flips the signs; then n must be 1). Its visible weight is the outer hidden
- * array. */
+/* One update call of the unit cell `cell` (compound.c): n vectors x [n, cols], d [n, rows]
+ * in engine units, of a call of m vectors (its periods), learning rate lr != 0 (a negative
+ * lr flips the signs; then n must be 1). Its weights are the outer hidden array. This is
+ * the function c->cell_update points to. */
 rpu_status rpu_compound_cell_update(struct rpu_tile *cell, const float *x, const float *d, int n,
                                     int m, float lr);
-
-/* The state items of unit cell k (its counters, stream positions and read IO values) under
- * names "unit_cell_devices.k.<name>", appended. */
-int rpu_cell_state_items(rpu_tile *t, int k, rpu_state_item *items, int n, int max);
 
 /* ---- reads and writes (compound_io.c) */
 

@@ -30,7 +30,7 @@ rpu_status rpu_compound_write(rpu_tile *t, const rpu_update_params *up, int k, c
     rpu_compound *c = t->cmp;
     if (lr == 0) return RPU_OK;
     if (c->cell[k]) /* a unit cell: one update call of it (compound_cell.c) */
-        return rpu_compound_cell_update(c->cell[k], x, d, 1, c->write_m, lr);
+        return c->cell_update(c->cell[k], x, d, 1, c->write_m, lr);
     const int R = c->rows, C = c->cols;
     float *w = c->hidden[k];
     const rpu_device_state *dev = &c->sub[k];

@@ -3,9 +3,11 @@
  *
  * State. One analog device (sub-device 0, from device.unit_cell_devices.0, its
  * device-to-device values drawn from the stream (cseed, layer, tile, RPU_PURPOSE_CONSTRUCT_SUB))
- * whose weights are the tile's weights: the visible W. A digital accumulator chi [rows, cols]
- * (aihwkit's hidden_weights_chi, zero at construction), the vector counter v
- * (current_update_idx, aihwkit's current_update_index) and the row pointer r
+ * whose weights are the tile's weights: the visible W; or a unit cell (built by compound.c,
+ * compound_cell.c; its arrays listed under its own names, W a copy of its visible weight,
+ * each row write one update call of the cell with m = the rows of the transfer chunk). A digital
+ * accumulator chi [rows, cols] (aihwkit's hidden_weights_chi, zero at construction), the vector
+ * counter v (current_update_idx, aihwkit's current_update_index) and the row pointer r
  * (current_row_index). The checkpoint arrays are the device's under their unsuffixed names,
  * then hidden_weights_chi (spec §1.3 rule 4); they are restored verbatim (aihwkit ignores chi
  * on import and re-runs set_weights, which zeroes it: a deliberate difference, §1.6).
@@ -51,14 +53,7 @@ rpu_status rpu_mixed_build(rpu_tile *t, uint64_t cseed) {
     RPU_CHECK(rpu_compound_check_pulses(mu, RPU_UPDATE_MAX_BL,
                                         "the mixed_precision compound writes its transfers with"));
     c->n = 1;
-    if (rpu_device_type_is_unit_cell(cp->unit_cell_devices[0].type)) {
-        /* a unit cell (e.g. MixedPrecisionPCMPreset's one_sided pair, compound_cell.c)
-         * written with the transfer's update parameters */
-        rpu_update_params wu = *mu;
-        wu.update_management = true;
-        wu.update_bl_management = true;
-        RPU_CHECK(rpu_cell_create(t, 0, 0, &wu, cseed));
-    } else {
+    if (!c->cell[0]) { /* (a unit cell is built by compound.c before this) */
         rpu_rng cons;
         rpu_rng_init(
             &cons, cseed,
@@ -85,8 +80,8 @@ rpu_status rpu_mixed_build(rpu_tile *t, uint64_t cseed) {
     c->chi = c->block;
     if (c->cell[0]) { /* the cell's arrays under its own names (§1.3 rule 4) */
         const rpu_compound *in = c->cell[0]->cmp;
-        for (int a = 0; a < rpu_compound_n_arrays(in); ++a)
-            add_array(c, rpu_compound_array(in, a)->name, rpu_compound_array(in, a)->data);
+        for (int a = 0; a < in->n_arrays; ++a)
+            add_array(c, in->arrays[a].name, in->arrays[a].data);
     } else {
         c->hidden[0] = t->w;
         for (int a = 0; a < c->sub[0].n_arrays; ++a)
@@ -126,7 +121,7 @@ static rpu_status write_row(rpu_tile *t, const rpu_update_params *up, const floa
     rpu_compound *c = t->cmp;
     e[i] = lr < 0 ? -1.0f : 1.0f;
     if (c->cell[0]) { /* one update call of the unit cell; the chunk is its m (§9.4) */
-        const rpu_status s = rpu_compound_cell_update(c->cell[0], x, e, 1, c->write_m, fabsf(lr));
+        const rpu_status s = c->cell_update(c->cell[0], x, e, 1, c->write_m, fabsf(lr));
         e[i] = 0.0f;
         return s;
     }
@@ -238,7 +233,6 @@ int rpu_mixed_state_items(rpu_tile *t, rpu_state_item *items, int n, int max) {
                            &c->current_row_index);
     n = rpu_state_item_add(items, n, max, "compound_next_block", RPU_STATE_U64, 1, 1, 1, &c->cnext);
     n = rpu_state_item_add(items, n, max, "transfer_next_block", RPU_STATE_U64, 1, 1, 1, &c->xnext);
-    if (c->cell[0]) n = rpu_cell_state_items(t, 0, items, n, max);
     if (c->sub[0].drift_nu) {
         c->drift_started[0] = (uint64_t)c->sub[0].drift_started;
         n = rpu_state_item_add(items, n, max, "drift_started_0", RPU_STATE_U64, 1, 1, 1,

@@ -121,15 +121,10 @@ void rpu_tile_destroy(rpu_tile **tile) {
         rpu_io_state_free(&t->io[d]);
     rpu_compound_free(t);
     rpu_device_free(&t->dev);
-    free(t->uws);
+    rpu_tile_workspaces_free(t);
     rpu_infer_free(t);
     free(t->w);
-    free(t->abs_w);
     free(t->scales);
-    free(t->mask);
-    free(t->ws);
-    free(t->iws);
-    free(t->dbuf);
     free(t);
     *tile = NULL;
 }

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 /* Passes a vector may take under bound management, and the random-number kinds drawn per
  * pass: they fix the address layout of the forward/backward noise streams (tile.c). */
@@ -110,6 +111,21 @@ struct rpu_tile {
     const float *abs_src; /* which weights abs_w holds */
     rpu_infer_state inf;  /* inference and hardware-aware training (inference.c) */
 };
+
+/* Frees the workspaces the layers below tile.c grow on a tile (update.c, tile_io.c) and the
+ * gradient mask; tile.c's destroy and compound_cell.c's unit-cell tiles. */
+static inline void rpu_tile_workspaces_free(struct rpu_tile *t) {
+    free(t->uws);
+    free(t->abs_w);
+    free(t->mask);
+    free(t->ws);
+    free(t->iws);
+    free(t->dbuf);
+    t->uws = NULL;
+    t->abs_w = t->ws = t->dbuf = NULL;
+    t->mask = NULL;
+    t->iws = NULL;
+}
 
 /* Direction of an IO pass: forward (x -> y through W) or backward (d -> dx through Wᵀ). */
 enum { DIR_FWD = 0, DIR_BWD = 1 };
