@@ -36,6 +36,7 @@
 #include "rpusim/config.h"
 #include "rpusim/layer.h"
 #include "ckpt_compare.h"
+#include "nested_cells.h"
 #include "testlib.h"
 
 #include <dirent.h>
@@ -130,26 +131,10 @@ static void use_compound(rpu_config *cfg, int l) {
     static const char *const nested[4] = {
         "device.type = transfer\n"
         "device.with_reset_prob = 0.3\n"
-        "device.transfer_forward.out_noise = 0.02\n"
-        "device.unit_cell_devices.0.type = reference\n"
-        "device.unit_cell_devices.0.unit_cell_devices.0.type = soft_bounds\n"
-        "device.unit_cell_devices.0.unit_cell_devices.1.type = soft_bounds\n"
-        "device.unit_cell_devices.1.type = reference\n"
-        "device.unit_cell_devices.1.unit_cell_devices.0.type = soft_bounds\n"
-        "device.unit_cell_devices.1.unit_cell_devices.1.type = soft_bounds\n",
+        "device.transfer_forward.out_noise = 0.02\n" TEST_CELLS_TWO_REFERENCE,
         "device.type = chopped_transfer\n"
         "device.in_chop_prob = 0.3\n"
-        "device.auto_scale = true\n"
-        "device.unit_cell_devices.0.type = vector\n"
-        "device.unit_cell_devices.0.update_policy = single_random\n"
-        "device.unit_cell_devices.0.unit_cell_devices.0.type = soft_bounds\n"
-        "device.unit_cell_devices.0.unit_cell_devices.1.type = soft_bounds\n"
-        "device.unit_cell_devices.1.type = one_sided\n"
-        "device.unit_cell_devices.1.refresh_every = 1\n"
-        "device.unit_cell_devices.1.refresh_upper_thres = 0.05\n"
-        "device.unit_cell_devices.1.refresh_lower_thres = 0.01\n"
-        "device.unit_cell_devices.1.unit_cell_devices.0.type = constant_step\n"
-        "device.unit_cell_devices.1.unit_cell_devices.0.w_max = 0.2\n",
+        "device.auto_scale = true\n" TEST_CELLS_VECTOR_AND_ONE_SIDED,
         "device.type = buffered_transfer\n"
         "device.gamma = 0.2\n"
         "device.unit_cell_devices.0.type = soft_bounds\n"

@@ -10,6 +10,7 @@
 #include "rpusim/tile.h"
 
 #include "testlib.h"
+#include "nested_cells.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -63,15 +64,7 @@ static void call(rpu_tile *t, int in, int out) {
 static void test_names(void) {
     rpu_config c;
     CHECK_OK(rpu_config_default(&c, RPU_KIND_SINGLE));
-    CHECK_OK(rpu_config_parse(&c,
-                              "device.type = transfer\n"
-                              "device.unit_cell_devices.0.type = reference\n"
-                              "device.unit_cell_devices.0.unit_cell_devices.0.type = soft_bounds\n"
-                              "device.unit_cell_devices.0.unit_cell_devices.1.type = soft_bounds\n"
-                              "device.unit_cell_devices.1.type = reference\n"
-                              "device.unit_cell_devices.1.unit_cell_devices.0.type = soft_bounds\n"
-                              "device.unit_cell_devices.1.unit_cell_devices.1.type = soft_bounds\n",
-                              "names"));
+    CHECK_OK(rpu_config_parse(&c, "device.type = transfer\n" TEST_CELLS_TWO_REFERENCE, "names"));
     rpu_tile *t = tl_tile(&c, 3, 4, 5);
     if (!t) return;
     /* a single soft_bounds device's arrays (those its features use, in §1.3 rule 5 order) */
@@ -308,17 +301,7 @@ static void test_state_restore(void) {
     CHECK_OK(rpu_config_parse(
         &c,
         "device.type = chopped_transfer\ndevice.in_chop_prob = 0.3\ndevice.auto_scale = true\n"
-        "device.transfer_forward.out_noise = 0.05\n"
-        "device.unit_cell_devices.0.type = vector\n"
-        "device.unit_cell_devices.0.update_policy = single_random\n"
-        "device.unit_cell_devices.0.unit_cell_devices.0.type = soft_bounds\n"
-        "device.unit_cell_devices.0.unit_cell_devices.1.type = soft_bounds\n"
-        "device.unit_cell_devices.1.type = one_sided\n"
-        "device.unit_cell_devices.1.refresh_every = 1\n"
-        "device.unit_cell_devices.1.refresh_upper_thres = 0.05\n"
-        "device.unit_cell_devices.1.refresh_lower_thres = 0.01\n"
-        "device.unit_cell_devices.1.unit_cell_devices.0.type = constant_step\n"
-        "device.unit_cell_devices.1.unit_cell_devices.0.w_max = 0.2\n",
+        "device.transfer_forward.out_noise = 0.05\n" TEST_CELLS_VECTOR_AND_ONE_SIDED,
         "restore"));
     const int R = 4, C = 6, m = 8;
     rpu_tile *a = tl_tile(&c, R, C, 9), *b = tl_tile(&c, R, C, 9);

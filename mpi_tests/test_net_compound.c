@@ -24,6 +24,7 @@
 #include "rpusim/ckpt.h"
 #include "rpusim/net.h"
 #include "ckpt_compare.h"
+#include "nested_cells.h"
 #include "testlib.h"
 
 #include <math.h>
@@ -85,18 +86,9 @@ static const struct {
                         "device.n_d_bins = 7\ndevice.n_rows_per_transfer = 1\n"
                         "device.random_row = true\n"
                         "device.unit_cell_devices.0.type = soft_bounds\n"},
-    {"nested_chopped", "device.type = chopped_transfer\ndevice.in_chop_prob = 0.3\n"
-                       "device.auto_scale = true\ndevice.buffer_granularity = 0.2\n"
-                       "device.unit_cell_devices.0.type = vector\n"
-                       "device.unit_cell_devices.0.update_policy = single_random\n"
-                       "device.unit_cell_devices.0.unit_cell_devices.0.type = soft_bounds\n"
-                       "device.unit_cell_devices.0.unit_cell_devices.1.type = soft_bounds\n"
-                       "device.unit_cell_devices.1.type = one_sided\n"
-                       "device.unit_cell_devices.1.refresh_every = 1\n"
-                       "device.unit_cell_devices.1.refresh_upper_thres = 0.05\n"
-                       "device.unit_cell_devices.1.refresh_lower_thres = 0.01\n"
-                       "device.unit_cell_devices.1.unit_cell_devices.0.type = constant_step\n"
-                       "device.unit_cell_devices.1.unit_cell_devices.0.w_max = 0.2\n"},
+    {"nested_chopped",
+     "device.type = chopped_transfer\ndevice.in_chop_prob = 0.3\n"
+     "device.auto_scale = true\ndevice.buffer_granularity = 0.2\n" TEST_CELLS_VECTOR_AND_ONE_SIDED},
     {"nested_mixed", "device.type = mixed_precision\ndevice.n_rows_per_transfer = 2\n"
                      "device.random_row = true\n"
                      "device.unit_cell_devices.0.type = one_sided\n"
