@@ -9,8 +9,9 @@
 #include "rpusim/config.h"
 #include "rpusim/tile.h"
 
-#include "testlib.h"
 #include "nested_cells.h"
+#include "testlib.h"
+#include "tile_impl.h" /* cmp->chunked: the vector-by-vector reference of a chopped update */
 
 #include <math.h>
 #include <stdio.h>
@@ -356,6 +357,58 @@ static void test_state_restore(void) {
     rpu_tile_destroy(&b);
 }
 
+/* A chopped (or dynamic) compound whose fast device is a single soft_bounds device and whose
+ * slow device is a reference cell: the chunked update (one engine pass per chunk, reads from
+ * snapshots, compound.c chopped_chunks) writes the cell exactly as the vector-by-vector
+ * update does: every array and state item float for float (soft_bounds merges no pulses). */
+static void test_chunked_writes_to_a_cell(void) {
+    static const char *types[] = {"chopped_transfer", "dynamic_transfer"};
+    const int R = 5, C = 7, n = 90; /* chunks of 64 and 26 vectors */
+    float x[90 * 7], d[90 * 5];
+    for (int ty = 0; ty < 2; ++ty) {
+        rpu_config c;
+        CHECK_OK(rpu_config_default(&c, RPU_KIND_SINGLE));
+        char text[2048];
+        snprintf(text, sizeof text,
+                 "device.type = %s\ndevice.in_chop_prob = 0.3\ndevice.auto_scale = true\n"
+                 "device.fast_lr = 0.5\ndevice.buffer_granularity = 0.1\n"
+                 "device.transfer_forward.out_noise = 0.02\n"
+                 "device.unit_cell_devices.0.type = soft_bounds\n"
+                 "device.unit_cell_devices.0.write_noise_std = 0.2\n"
+                 "device.unit_cell_devices.1.type = reference\n"
+                 "device.unit_cell_devices.1.unit_cell_devices.0.type = constant_step\n"
+                 "device.unit_cell_devices.1.unit_cell_devices.1.type = constant_step\n",
+                 types[ty]);
+        CHECK_OK(rpu_config_parse(&c, text, "chunked writes"));
+        rpu_tile *a = tl_tile(&c, R, C, 13), *b = tl_tile(&c, R, C, 13);
+        if (!a || !b) {
+            rpu_tile_destroy(&a);
+            rpu_tile_destroy(&b);
+            return;
+        }
+        CHECK(a->cmp->chunked == 1, "%s with a leaf fast device is chunked", types[ty]);
+        b->cmp->chunked = 0;
+        for (int call = 0; call < 3; ++call) {
+            tl_fill_uniform(x, n * C, -1, 1, 51, (uint64_t)call);
+            tl_fill_uniform(d, n * R, -0.5f, 0.5f, 52, (uint64_t)call);
+            CHECK_OK(rpu_tile_update(a, x, d, n, 0.05f));
+            CHECK_OK(rpu_tile_update(b, x, d, n, 0.05f));
+        }
+        rpu_state_item ia[RPU_TILE_MAX_STATE_ITEMS], ib[RPU_TILE_MAX_STATE_ITEMS];
+        const int na = rpu_tile_state_items(a, ia, RPU_TILE_MAX_STATE_ITEMS);
+        const int nb = rpu_tile_state_items(b, ib, RPU_TILE_MAX_STATE_ITEMS);
+        CHECK(na == nb, "%s: %d and %d state items", types[ty], na, nb);
+        for (int q = 0; q < na && q < nb; ++q)
+            CHECK(!strcmp(ia[q].name, ib[q].name) && ia[q].count == ib[q].count &&
+                      !memcmp(ia[q].data, ib[q].data, rpu_state_item_bytes(&ia[q])),
+                  "%s: %s differs from the vector-by-vector update", types[ty], ia[q].name);
+        CHECK(tl_state_item(a, "unit_cell_devices.1.current_update_idx", 0) > 0,
+              "%s: the cell took no writes", types[ty]);
+        rpu_tile_destroy(&a);
+        rpu_tile_destroy(&b);
+    }
+}
+
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     if (tl_rank() == 0) {
@@ -364,6 +417,7 @@ int main(int argc, char **argv) {
         test_mixed_one_sided();
         test_config();
         test_state_restore();
+        test_chunked_writes_to_a_cell();
     }
     return tl_finish();
 }
