@@ -287,6 +287,19 @@ static void test_config(void) {
     CHECK(rpu_config_validate(&c) == RPU_ERR_CONFIG &&
               strstr(rpu_last_error(), "device.unit_cell_devices.1.gamma_vec"),
           "a cell's gamma_vec: %s", rpu_last_error());
+    /* a cell takes pulses: exact transfer writes are refused at tile creation, naming the key */
+    nested_transfer_config(&c);
+    CHECK_OK(rpu_config_set(&c, "device.transfer_update.pulse_type", "none"));
+    {
+        rpu_tile_params p;
+        rpu_tile_params_default(&p, 2, 3);
+        rpu_tile *t = NULL;
+        CHECK(rpu_tile_create(&p, &c, &t) == RPU_ERR_CONFIG &&
+                  strstr(rpu_last_error(), "device.transfer_update.pulse_type = none") &&
+                  strstr(rpu_last_error(), "device.unit_cell_devices.1"),
+              "exact writes to a cell: %s", rpu_last_error());
+        rpu_tile_destroy(&t);
+    }
     nested_transfer_config(&c);
     CHECK_OK(rpu_config_set(&c, "device.unit_cell_devices.0.unit_cell_devices.1.w_min", "0.5"));
     CHECK(rpu_config_validate(&c) == RPU_ERR_CONFIG &&

@@ -120,7 +120,13 @@ static rpu_status write_vector(rpu_tile *t, const rpu_update_params *up, int k, 
 /* Sub-device k is the unit cell of entry `entry` (compound_cell.c allocates its tile; its
  * compound is built here, one level down); writes reach it through c->cell_update. */
 static rpu_status cell_create(rpu_tile *t, int k, int entry, const rpu_update_params *up,
-                              uint64_t cseed) {
+                              const char *upkey, uint64_t cseed) {
+    if (up->pulse_type == RPU_PULSE_NONE || up->pulse_type == RPU_PULSE_NONE_WITH_DEVICE)
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "%s.pulse_type = %s: device.unit_cell_devices.%d is a unit cell, which "
+                        "takes its updates as pulses",
+                        upkey, up->pulse_type == RPU_PULSE_NONE ? "none" : "none_with_device",
+                        entry);
     uint64_t cs = 0;
     RPU_CHECK(rpu_cell_alloc(t, k, entry, up, cseed, &cs));
     t->cmp->cell_update = rpu_compound_cell_update;
@@ -236,7 +242,7 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
             rpu_update_params wu = cfg->update;
             wu.update_management = true;
             wu.update_bl_management = true;
-            RPU_CHECK(cell_create(t, 0, 0, &wu, cseed));
+            RPU_CHECK(cell_create(t, 0, 0, &wu, "update", cseed));
         }
         return rpu_mixed_build(t, cseed);
     default:
@@ -253,7 +259,8 @@ static rpu_status build(rpu_tile *t, uint64_t cseed) {
     for (int k = 0; k < n; ++k) {
         if (rpu_device_type_is_unit_cell(par[k]->type)) {
             const int entry = (int)(par[k] - cp->unit_cell_devices);
-            RPU_CHECK(cell_create(t, k, entry, k == 0 ? mu : &cp->transfer_update, cseed));
+            RPU_CHECK(cell_create(t, k, entry, k == 0 ? mu : &cp->transfer_update,
+                                  k == 0 ? "update" : "device.transfer_update", cseed));
         } else {
             rpu_rng cons;
             rpu_rng_init(&cons, cseed,
