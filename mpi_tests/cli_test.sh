@@ -245,10 +245,24 @@ check "bench update compound: 3 rows each" \
     bash -c "[ \$(grep -cE '^(chopped_transfer|soft_bounds) +[0-9.]+ +[0-9.]+ +[0-9]+$' '$work/updc.txt') -eq 6 ]"
 check "bench update compound: the ratio line" \
     grep -qE '^chopped_transfer / soft_bounds .*lr 10: [0-9.]+x$' "$work/updc.txt"
-check "bench update --sub vector: exit 2" expect_rc 2 "$work/upds.txt" "$rpusim" \
-    bench update --device transfer --sub vector
+check "bench update --sub transfer: exit 2" expect_rc 2 "$work/upds.txt" "$rpusim" \
+    bench update --device transfer --sub transfer
 check "bench update --sub: names the value" has "$work/upds.txt" \
-    "--sub 'vector': not a pulsed single device type"
+    "--sub 'transfer': not a pulsed single device type"
+# unit cells inside a compound: transfer of reference cells beside one reference cell alone
+check "bench update --sub reference --cell-device soft_bounds runs" expect_rc 0 \
+    "$work/updn.txt" "$rpusim" bench update --size 16 --batch 2 --repeats 1 \
+    --device transfer --sub reference --cell-device soft_bounds
+check "bench update nested: 3 rows each" \
+    bash -c "[ \$(grep -cE '^(transfer|reference) +[0-9.]+ +[0-9.]+ +[0-9]+$' '$work/updn.txt') -eq 6 ]"
+check "bench update nested: the ratio line" \
+    grep -qE '^transfer / reference .*lr 10: [0-9.]+x$' "$work/updn.txt"
+check "bench update nested: bytes per cell of the compound" \
+    grep -qE '^transfer +[0-9]+\.[0-9]$' "$work/updn.txt"
+check "bench update --cell-device reference: exit 2" expect_rc 2 "$work/updcd.txt" "$rpusim" \
+    bench update --device transfer --sub reference --cell-device reference
+check "bench update --cell-device: names the value" has "$work/updcd.txt" \
+    "--cell-device 'reference'"
 check "bench conv runs (singleton MPI)" expect_rc 0 "$work/conv.txt" "$rpusim" bench conv \
     --batch 2 --size 8 --repeats 1
 check "bench conv: 4 configurations timed" \

@@ -30,7 +30,7 @@ static double now(void) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rpusim bench update [--size N] [--batch N] [--repeats R] [--device NAME]\n"
-            "                           [--sub TYPE] [--json FILE]\n"
+            "                           [--sub TYPE] [--cell-device TYPE] [--json FILE]\n"
             "Times one pulsed update of an N x N tile (default 512, batch 256) at lr 0.1, 1, 10\n"
             "(the second update of a new tile, best of R, default 2) for constant_step and\n"
             "soft_bounds, or for the pulsed device\n"
@@ -39,18 +39,35 @@ static void usage(FILE *f) {
             "reference, one_sided, transfer, buffered_transfer, chopped_transfer,\n"
             "dynamic_transfer, each of two sub-devices of type TYPE (default constant_step)\n"
             "with its defaults and scale_fast_lr = true, mixed_precision of one; then timed\n"
-            "beside TYPE alone, with the ratio), and a floating-point update of the same shape.\n");
+            "beside TYPE alone, with the ratio), and a floating-point update of the same shape.\n"
+            "A transfer compound or mixed_precision also takes unit cells as --sub (vector,\n"
+            "reference, one_sided), each of two devices of --cell-device TYPE (default\n"
+            "constant_step); the ratio is then against one such cell alone.\n");
 }
 
-/* A tile of `device` (a compound: of sub-devices of type sub). */
-static rpu_tile *make_tile(const char *device, const char *sub, int N, rpu_config_kind kind) {
+/* Sub-device k of cfg (a compound) of type sub; a unit cell of two devices of type cell. */
+static bool set_sub(rpu_config *cfg, int k, const char *sub, const char *cell) {
+    char key[96];
+    snprintf(key, sizeof key, "device.unit_cell_devices.%d.type", k);
+    if (rpu_config_set(cfg, key, sub) != RPU_OK) return false;
+    if (!rpu_device_type_is_unit_cell(cfg->compound.unit_cell_devices[k].type)) return true;
+    for (int m = 0; m < 2; ++m) {
+        snprintf(key, sizeof key, "device.unit_cell_devices.%d.unit_cell_devices.%d.type", k, m);
+        if (rpu_config_set(cfg, key, cell) != RPU_OK) return false;
+    }
+    return true;
+}
+
+/* A tile of `device` (a compound: of sub-devices of type sub, unit cells of cell devices). */
+static rpu_tile *make_tile(const char *device, const char *sub, const char *cell, int N,
+                           rpu_config_kind kind) {
     rpu_config cfg;
     rpu_config_default(&cfg, kind);
     if (device && rpu_config_set(&cfg, "device.type", device) != RPU_OK) return NULL;
     if (rpu_device_type_is_compound(cfg.device.type) &&
-        (rpu_config_set(&cfg, "device.unit_cell_devices.0.type", sub) != RPU_OK ||
+        (!set_sub(&cfg, 0, sub, cell) ||
          (cfg.device.type != RPU_DEVICE_MIXED_PRECISION && /* mixed_precision: one device */
-          rpu_config_set(&cfg, "device.unit_cell_devices.1.type", sub) != RPU_OK)))
+          !set_sub(&cfg, 1, sub, cell))))
         return NULL;
     /* the transfer family's fast device at the SGD learning rate (post-1.1 scale_fast_lr with
      * fast_lr 1), so that its pulses are those of the single device it is compared with */
@@ -75,8 +92,9 @@ static bool pulsed_type(const char *name, rpu_device_type *type) {
 
 /* Pulse-train length of the first vector under update BL management (spec §3.3):
  * min(ceil(lr max|x| max|d| / g), desired_bl) with the device's weight granularity g. */
-static int first_bl(const char *device, const char *sub, float xm, float dm, float lr) {
-    rpu_tile *t = make_tile(device, sub, 2, RPU_KIND_SINGLE);
+static int first_bl(const char *device, const char *sub, const char *cell, float xm, float dm,
+                    float lr) {
+    rpu_tile *t = make_tile(device, sub, cell, 2, RPU_KIND_SINGLE);
     if (!t) return 0;
     const float g = rpu_tile_granularity(t);
     rpu_tile_destroy(&t);
@@ -91,7 +109,7 @@ static int first_bl(const char *device, const char *sub, float xm, float dm, flo
 
 int cli_bench_update(int argc, char **argv) {
     int N = 512, n = 256, repeats = 2;
-    const char *json = NULL, *device = NULL, *sub = "constant_step";
+    const char *json = NULL, *device = NULL, *sub = "constant_step", *cell = "constant_step";
     for (int a = 0; a < argc; ++a) {
         const char *k = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
@@ -100,7 +118,8 @@ int cli_bench_update(int argc, char **argv) {
         }
         const bool known = !strcmp(k, "--size") || !strcmp(k, "--batch") ||
                            !strcmp(k, "--repeats") || !strcmp(k, "--json") ||
-                           !strcmp(k, "--device") || !strcmp(k, "--sub");
+                           !strcmp(k, "--device") || !strcmp(k, "--sub") ||
+                           !strcmp(k, "--cell-device");
         if (!v || !known) {
             fprintf(stderr, "rpusim bench update: %s %s\n",
                     known ? "missing value for" : "unknown option", k);
@@ -118,17 +137,27 @@ int cli_bench_update(int argc, char **argv) {
             device = v;
         } else if (!strcmp(k, "--sub")) {
             sub = v;
+        } else if (!strcmp(k, "--cell-device")) {
+            cell = v;
         } else {
             json = v;
         }
     }
-    rpu_device_type sub_type = RPU_DEVICE_CONSTANT_STEP, dtype = RPU_DEVICE_CONSTANT_STEP;
-    if (!pulsed_type(sub, &sub_type) || rpu_device_type_is_compound(sub_type)) {
+    rpu_device_type sub_type = RPU_DEVICE_CONSTANT_STEP, dtype = RPU_DEVICE_CONSTANT_STEP,
+                    cell_type = RPU_DEVICE_CONSTANT_STEP;
+    if (!pulsed_type(sub, &sub_type) ||
+        (rpu_device_type_is_compound(sub_type) && !rpu_device_type_is_unit_cell(sub_type))) {
         fprintf(stderr,
                 "rpusim bench update: --sub '%s': not a pulsed single device type "
                 "(constant_step, linear_step, soft_bounds, soft_bounds_pmax, exp_step, "
-                "pow_step, piecewise_step, soft_bounds_reference)\n",
+                "pow_step, piecewise_step, soft_bounds_reference) or unit cell (vector, "
+                "reference, one_sided)\n",
                 sub);
+        return 2;
+    }
+    if (!pulsed_type(cell, &cell_type) || rpu_device_type_is_compound(cell_type)) {
+        fprintf(stderr,
+                "rpusim bench update: --cell-device '%s': not a pulsed single device type\n", cell);
         return 2;
     }
     const char *devices[2] = {"constant_step", "soft_bounds"};
@@ -162,7 +191,7 @@ int cli_bench_update(int argc, char **argv) {
     {
         double bpc = 0;
         for (int dv = 0; dv < ndev; ++dv) {
-            rpu_tile *t = make_tile(devices[dv], sub, 2, RPU_KIND_SINGLE);
+            rpu_tile *t = make_tile(devices[dv], dv ? cell : sub, cell, 2, RPU_KIND_SINGLE);
             const double v = t ? rpu_tile_bytes_per_cell(t) : 0;
             bpc = v > bpc ? v : bpc;
             rpu_tile_destroy(&t);
@@ -210,7 +239,7 @@ int cli_bench_update(int argc, char **argv) {
     int first = 1, err = 0;
     double fp_s = 1e30;
     {
-        rpu_tile *t = make_tile(NULL, sub, N, RPU_KIND_FLOATING_POINT);
+        rpu_tile *t = make_tile(NULL, sub, cell, N, RPU_KIND_FLOATING_POINT);
         if (!t) {
             fprintf(stderr, "rpusim bench update: %s\n", rpu_last_error());
             goto fail;
@@ -231,7 +260,7 @@ int cli_bench_update(int argc, char **argv) {
         for (int l = 0; l < 3; ++l) {
             double best = 1e30;
             for (int rep = 0; rep < repeats; ++rep) {
-                rpu_tile *t = make_tile(devices[dv], sub, N, RPU_KIND_SINGLE);
+                rpu_tile *t = make_tile(devices[dv], dv ? cell : sub, cell, N, RPU_KIND_SINGLE);
                 if (!t) {
                     fprintf(stderr, "rpusim bench update: %s\n", rpu_last_error());
                     goto fail;
@@ -246,7 +275,7 @@ int cli_bench_update(int argc, char **argv) {
                 rpu_tile_destroy(&t);
             }
             bests[dv][l] = best;
-            const int bl = first_bl(devices[dv], sub, xm, dm, lrs[l]);
+            const int bl = first_bl(devices[dv], dv ? cell : sub, cell, xm, dm, lrs[l]);
             printf("%-14s %6g %12.4f %4d\n", devices[dv], (double)lrs[l], best, bl);
             fflush(stdout);
             if (jf)
@@ -270,7 +299,7 @@ int cli_bench_update(int argc, char **argv) {
                          "exp_step",       "pow_step",    "piecewise_step"};
     if (jf) fprintf(jf, "\n], \"bytes_per_cell\": {");
     for (size_t k = 0; k < sizeof all / sizeof all[0]; ++k) {
-        rpu_tile *t = make_tile(all[k], sub, 8, RPU_KIND_SINGLE);
+        rpu_tile *t = make_tile(all[k], sub, cell, 8, RPU_KIND_SINGLE);
         double b = t ? rpu_tile_bytes_per_cell(t) : -1;
         printf("%-18s %14.1f\n", all[k], b);
         if (jf) fprintf(jf, "%s\"%s\": %.1f", k ? ", " : "", all[k], b);
@@ -278,7 +307,7 @@ int cli_bench_update(int argc, char **argv) {
     }
     if (device && rpu_device_type_is_compound(dtype)) {
         /* the compound's state: sub-devices, hidden arrays, buffers */
-        rpu_tile *t = make_tile(device, sub, 8, RPU_KIND_SINGLE);
+        rpu_tile *t = make_tile(device, sub, cell, 8, RPU_KIND_SINGLE);
         double b = t ? rpu_tile_bytes_per_cell(t) : -1;
         printf("%-18s %14.1f\n", device, b);
         if (jf) fprintf(jf, ", \"%s\": %.1f", device, b);
