@@ -422,6 +422,65 @@ static void test_chunked_writes_to_a_cell(void) {
     }
 }
 
+/* A reference cell (single_fixed: every vector of a call updates the same device) whose
+ * devices merge pulses (constant_step) updates that device through the single-device engine
+ * (compound.c): with dw_min_std = 0 it agrees with the per-pulse update to rounding and the
+ * reference device is untouched; with cycle-to-cycle noise the two draw differently (the
+ * merged path is the one taken). Alone and as the fast device of a transfer compound. */
+static void test_single_fixed_merges(void) {
+    for (int nested = 0; nested < 2; ++nested)
+        for (int noisy = 0; noisy < 2; ++noisy) {
+            rpu_config c;
+            CHECK_OK(rpu_config_default(&c, RPU_KIND_SINGLE));
+            char text[1024];
+            const char *p = nested ? "device.unit_cell_devices.0." : "device.";
+            snprintf(text, sizeof text,
+                     "%s%stype = reference\n"
+                     "%sunit_cell_devices.0.type = constant_step\n"
+                     "%sunit_cell_devices.0.dw_min_std = %s\n"
+                     "%sunit_cell_devices.1.type = constant_step\n%s",
+                     nested ? "device.type = transfer\ndevice.transfer_every = 0\n" : "", p, p, p,
+                     noisy ? "0.3" : "0", p,
+                     nested ? "device.unit_cell_devices.1.type = constant_step\n" : "");
+            CHECK_OK(rpu_config_parse(&c, text, "single_fixed"));
+            const int R = 6, C = 8, n = 40;
+            rpu_tile *a = tl_tile(&c, R, C, 17), *b = tl_tile(&c, R, C, 17);
+            if (!a || !b) {
+                rpu_tile_destroy(&a);
+                rpu_tile_destroy(&b);
+                return;
+            }
+            rpu_tile *cb = nested ? b->cmp->cell[0] : b; /* the reference cell's tile */
+            cb->update_per_pulse = 1;
+            float x[40 * 8], d[40 * 6];
+            for (int call = 0; call < 3; ++call) {
+                tl_fill_uniform(x, n * C, -1, 1, 61, (uint64_t)call);
+                tl_fill_uniform(d, n * R, -0.3f, 0.3f, 62, (uint64_t)call);
+                CHECK_OK(rpu_tile_update(a, x, d, n, 0.1f));
+                CHECK_OK(rpu_tile_update(b, x, d, n, 0.1f));
+            }
+            const char *d0 = nested ? "hidden_weights_0_0" : "hidden_weights_0";
+            const char *d1 = nested ? "hidden_weights_1_0" : "hidden_weights_1";
+            int moved = 0, near = 1, same = 1, ref_same = 1;
+            for (int q = 0; q < R * C; ++q) {
+                const float wa = tl_array_at(a, d0, q), wb = tl_array_at(b, d0, q);
+                moved |= wa != 0.0f;
+                near &= fabsf(wa - wb) <= 1e-5f;
+                same &= wa == wb;
+                ref_same &= tl_array_at(a, d1, q) == 0.0f && tl_array_at(b, d1, q) == 0.0f;
+            }
+            CHECK(moved, "nested %d noisy %d: the device did not move", nested, noisy);
+            CHECK(ref_same, "nested %d noisy %d: the reference device moved", nested, noisy);
+            if (noisy)
+                CHECK(!same, "nested %d: merged and per-pulse updates drew alike", nested);
+            else
+                CHECK(near, "nested %d: merged and per-pulse updates differ beyond rounding",
+                      nested);
+            rpu_tile_destroy(&a);
+            rpu_tile_destroy(&b);
+        }
+}
+
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     if (tl_rank() == 0) {
@@ -431,6 +490,7 @@ int main(int argc, char **argv) {
         test_config();
         test_state_restore();
         test_chunked_writes_to_a_cell();
+        test_single_fixed_merges();
     }
     return tl_finish();
 }

@@ -13,7 +13,10 @@
  * Update (spec §1.1). One update call of m vectors runs as segments between events: the
  * pulse trains of a segment's vectors are made once by the bit-parallel engine
  * (rpu_update_pulses, update.c) and each coincidence goes to the sub-devices the compound
- * routes it to (mask per vector, sign routing); after the vector that completes a period,
+ * routes it to (mask per vector, sign routing; where one target takes every vector of the
+ * segment and its pulses merge, policy all or single_fixed on constant_step, each target
+ * goes through the single-device engine at its slot, rpu_update_pulses_target, and merges
+ * as a single device does); after the vector that completes a period,
  * the event runs (a transfer, a refresh), then the next segment. The position of every
  * event is a function of the vector counter only, and every random number sits at an
  * address fixed by the work (update stream: per vector, one address slot per target;
@@ -842,6 +845,10 @@ static rpu_status compound_update(rpu_tile *t, const float *x, const float *d, i
             for (int q = 0; q < ntg; ++q)
                 RPU_CHECK(rpu_update_pulses_target(t, &cfg->update, g, base + (uint64_t)v * stride,
                                                    stride, q, xv, dv, e - v, lr_v, &tg[q]));
+        else if (policy == RPU_POLICY_SINGLE_FIXED && merges) /* one target the call long */
+            RPU_CHECK(rpu_update_pulses_target(t, &cfg->update, g, base + (uint64_t)v * stride,
+                                               stride, (int)c->current_device_idx, xv, dv, e - v,
+                                               lr_v, &tg[c->current_device_idx]));
         else
             RPU_CHECK(rpu_update_pulses(t, &cfg->update, g, &t->ustream,
                                         base + (uint64_t)v * stride, stride, xv, dv, e - v, lr_v,
