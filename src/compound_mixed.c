@@ -157,9 +157,10 @@ static rpu_status transfer(rpu_tile *t) {
     float *nv = c->buf, *e = c->buf + C; /* [C] counts, [R] unit vector */
     memset(e, 0, sizeof(float) * (size_t)R);
     const float eps = c->eps;
+    const int first = N < R - start ? N : R - start; /* rows of the chunk before the wrap */
     for (int q = 0; q < N; ++q) {
         const int i = (start + q) % R;
-        c->write_m = q < R - start ? (N < R - start ? N : R - start) : N - (R - start);
+        c->write_m = q < first ? first : N - first; /* the chunk's rows: a cell's m (§9.4) */
         float *chi = c->chi + (size_t)i * C;
         int any = 0;
         for (int j = 0; j < C; ++j) {

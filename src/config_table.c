@@ -614,7 +614,7 @@ bool config_field_applies(const rpu_config *cfg, const field_desc *d) {
     return t >= 0 && t <= (int)RPU_DEVICE_MIXED_PRECISION && ((config_field_types(d) >> t) & 1u);
 }
 
-/* Row d moved from the struct at offset `from` (of `size` bytes) onto the one at `to`, under
+/* Row d moved from the struct at offset `from` onto the one of the same type at `to`, under
  * key prefix + (d's key after "device."). */
 static void shift_field(const field_desc *d, size_t from, size_t to, const char *prefix,
                         config_sub_desc *out) {
@@ -652,11 +652,15 @@ void config_cell_sub_field(const field_desc *d, int n, int m, config_sub_desc *o
                 prefix, out);
 }
 
+/* True for the rows of a compound's own parameters (rpu_compound_params past n_devices and
+ * the sub-devices). */
+static bool is_compound_row(const field_desc *d) {
+    return d->off >= CMP_OFF(update_policy) &&
+           d->off < offsetof(rpu_config, compound) + sizeof(rpu_compound_params);
+}
+
 bool config_is_cell_field(const field_desc *d, rpu_device_type cell) {
-    const size_t o = d->off;
-    return o >= CMP_OFF(update_policy) &&
-           o < offsetof(rpu_config, compound) + sizeof(rpu_compound_params) &&
-           ((config_field_types(d) >> (unsigned)cell) & 1u);
+    return is_compound_row(d) && ((config_field_types(d) >> (unsigned)cell) & 1u);
 }
 
 void config_visit_sub_rows(const rpu_config *cfg, config_row_fn fn, void *ctx) {
@@ -708,6 +712,16 @@ static void subtype_place(size_t off, int *cell, int *n) {
     *n =
         (int)((r % sizeof(rpu_compound_params) - offsetof(rpu_compound_params, unit_cell_devices)) /
               sizeof(rpu_device_params));
+}
+
+/* Whether the sub-device type row d (T_SUBTYPE) may hold type v: a pulsed single device, or
+ * at the first level a unit cell (vector, reference, one_sided). */
+static bool subtype_allows(const field_desc *d, int v) {
+    int cell, n;
+    subtype_place(d->off, &cell, &n);
+    const rpu_device_type t = (rpu_device_type)v;
+    return v > (int)RPU_DEVICE_IDEAL && v <= (int)RPU_DEVICE_MIXED_PRECISION &&
+           (!rpu_device_type_is_compound(t) || (cell < 0 && rpu_device_type_is_unit_cell(t)));
 }
 
 static const char *const sub_prefix = "device.unit_cell_devices.";
@@ -769,9 +783,8 @@ static const field_desc *device_row(const char *rest) {
 /* device.unit_cell_devices.N.<rest> of a compound cfg (rest at p): a key of sub-device N,
  * or, when sub-device N is a unit cell, one of the cell's own keys or
  * unit_cell_devices.M.<device key> of its devices. */
-static const field_desc *sub_lookup(const rpu_config *cfg, const char *key, const char *vis,
-                                    const char *p, long n, bool for_set, config_sub_desc *sub,
-                                    char *err, size_t errsz) {
+static const field_desc *sub_lookup(const rpu_config *cfg, const char *vis, const char *p, long n,
+                                    bool for_set, config_sub_desc *sub, char *err, size_t errsz) {
     const rpu_compound_params *cp = &cfg->compound;
     const rpu_device_type st =
         n < cp->n_devices ? cp->unit_cell_devices[n].type : RPU_DEVICE_FLOATING_POINT;
@@ -825,8 +838,7 @@ static const field_desc *sub_lookup(const rpu_config *cfg, const char *key, cons
     char base_key[CONFIG_SUBKEY_MAX];
     snprintf(base_key, sizeof base_key, "device.%s", p);
     b = config_find_field(base_key);
-    if (b && b->off >= CMP_OFF(update_policy) &&
-        b->off < offsetof(rpu_config, compound) + sizeof(rpu_compound_params)) {
+    if (b && is_compound_row(b)) {
         if (!sub_exists(n, cp->n_devices, false, for_set, vis, "device.unit_cell_devices.", err,
                         errsz))
             return NULL;
@@ -848,7 +860,6 @@ static const field_desc *sub_lookup(const rpu_config *cfg, const char *key, cons
         config_cell_field(b, (int)n, sub);
         return &sub->d;
     }
-    (void)key;
     snprintf(err, errsz,
              "unknown config key \"%s\" (\"%s\" is not a parameter of a single device or a "
              "unit cell)",
@@ -918,7 +929,7 @@ const field_desc *config_lookup(const rpu_config *cfg, const char *key, bool for
                  vis, tname);
         return NULL;
     }
-    return sub_lookup(cfg, key, vis, p, n, for_set, sub, err, errsz);
+    return sub_lookup(cfg, vis, p, n, for_set, sub, err, errsz);
 }
 
 bool rpu_config_key_applies(const rpu_config *cfg, const char *key) {
@@ -1096,12 +1107,9 @@ static bool parse_value(const field_desc *d, const char *s, parsed_value *v, cha
         for (int i = 0; d->names[i]; ++i) {
             if (ieq(s, d->names[i])) {
                 v->i = i;
-                int cell = -1, sn = 0;
-                if (d->type == T_SUBTYPE) subtype_place(d->off, &cell, &sn);
-                const rpu_device_type t = (rpu_device_type)i;
-                if (d->type == T_SUBTYPE && (i <= (int)RPU_DEVICE_IDEAL ||
-                                             (rpu_device_type_is_compound(t) &&
-                                              (cell >= 0 || !rpu_device_type_is_unit_cell(t))))) {
+                if (d->type == T_SUBTYPE && !subtype_allows(d, i)) {
+                    int cell, sn;
+                    subtype_place(d->off, &cell, &sn);
                     snprintf(err, errsz,
                              "%s: %s cannot be a sub-device (sub-devices are pulsed single "
                              "devices: constant_step, linear_step, soft_bounds, soft_bounds_pmax, "
@@ -1275,13 +1283,7 @@ bool config_check_field(const rpu_config *cfg, const field_desc *d, char *err, s
     case T_DEVTYPE:
     case T_SUBTYPE: {
         int v = get_int(cfg, d->off);
-        int cell = -1, sn = 0;
-        if (d->type == T_SUBTYPE) subtype_place(d->off, &cell, &sn);
-        /* sub-devices: pulsed single devices, and unit cells (one level deep) */
-        if (v >= 0 && v < count_names(d->names) &&
-            (d->type != T_SUBTYPE ||
-             (v > (int)RPU_DEVICE_IDEAL && !rpu_device_type_is_compound((rpu_device_type)v)) ||
-             (cell < 0 && rpu_device_type_is_unit_cell((rpu_device_type)v))))
+        if (v >= 0 && v < count_names(d->names) && (d->type != T_SUBTYPE || subtype_allows(d, v)))
             return true;
         describe(d, accepted, sizeof accepted);
         snprintf(err, errsz, "%s = %d is not a valid value; expected %s", d->key, v, accepted);

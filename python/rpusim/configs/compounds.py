@@ -35,7 +35,7 @@ def _sub_device_keys(dev, k, path, outer):
     MixedPrecisionCompound renders its own keys and devices under that prefix
     (device.unit_cell_devices.k.unit_cell_devices.m.<field>)."""
     if isinstance(dev, (UnitCell, DigitalRankUpdateCell)):
-        if not isinstance(dev, _CELLS) or isinstance(dev, TransferCompound):
+        if not isinstance(dev, _CELLS):
             raise UnsupportedConfigError(
                 "%s = %s: only the unit cells VectorUnitCell, ReferenceUnitCell and "
                 "OneSidedUnitCell can be the device of another compound"
