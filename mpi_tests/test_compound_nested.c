@@ -481,6 +481,42 @@ static void test_single_fixed_merges(void) {
         }
 }
 
+/* A unit cell written by mixed precision counts one update call of m = the rows of the
+ * transfer chunk per row write (spec §9.4): a one_sided cell with refresh_every = 1 and
+ * units_in_mbatch refreshes once per full transfer, not after every row. Each refresh reads
+ * g+ and g- column by column (2 C reads), so after w row writes the cell has made
+ * 2 C floor(w / R) reads. */
+static void test_refresh_once_per_transfer(void) {
+    rpu_config c;
+    CHECK_OK(rpu_config_default(&c, RPU_KIND_SINGLE));
+    CHECK_OK(
+        rpu_config_parse(&c,
+                         "device.type = mixed_precision\n"
+                         "device.unit_cell_devices.0.type = one_sided\n"
+                         "device.unit_cell_devices.0.refresh_every = 1\n"
+                         "device.unit_cell_devices.0.refresh_forward.is_perfect = true\n"
+                         "device.unit_cell_devices.0.unit_cell_devices.0.type = constant_step\n",
+                         "refresh once"));
+    const int R = 4, C = 3, m = 2;
+    rpu_tile *t = tl_tile(&c, R, C, 23);
+    if (!t) return;
+    float x[2 * 3], d[2 * 4];
+    for (int call = 0; call < 5; ++call) {
+        for (int q = 0; q < m * C; ++q)
+            x[q] = 1.0f;
+        for (int q = 0; q < m * R; ++q)
+            d[q] = q % 2 ? 0.5f : -0.5f; /* the same every call: counts in every row */
+        CHECK_OK(rpu_tile_update(t, x, d, m, 1.0f));
+    }
+    const double writes = tl_state_item(t, "unit_cell_devices.0.current_update_idx", 0);
+    const double reads = tl_state_item(t, "unit_cell_devices.0.transfer_read_calls", 0);
+    CHECK(writes >= 2 * R, "%g row writes: want at least two full transfers", writes);
+    CHECK(reads == 2.0 * C * (double)((long)writes / R),
+          "%g refresh reads after %g row writes of %d rows: want %g (one refresh per transfer)",
+          reads, writes, R, 2.0 * C * (double)((long)writes / R));
+    rpu_tile_destroy(&t);
+}
+
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     if (tl_rank() == 0) {
@@ -491,6 +527,7 @@ int main(int argc, char **argv) {
         test_state_restore();
         test_chunked_writes_to_a_cell();
         test_single_fixed_merges();
+        test_refresh_once_per_transfer();
     }
     return tl_finish();
 }
