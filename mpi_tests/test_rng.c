@@ -162,6 +162,47 @@ static void test_normal_blocks(void) {
           total);
 }
 
+/* rpu_rng_rows_at: row a's len values are rpu_rng_normal_at's / uniform_at's of block
+ * first + i_a per (i_a = a, or an index list with gaps), bitwise, and nothing past len in a
+ * row is written; lengths inside and at a block's end, row counts inside a 16-block group
+ * and across the 64-row batches, from a start whose low counter word wraps. */
+static void test_rows_at(void) {
+    const size_t lens[] = {1, 4, 6, 16, 17};
+    const size_t rows[] = {1, 15, 64, 131};
+    static float out[131 * 24], one[24];
+    static int64_t idx[131];
+    for (int a = 0; a < 131; ++a)
+        idx[a] = 3 * a + (a % 5 == 0) + 1000; /* ascending with gaps, as active vectors */
+    rpu_rng s;
+    rpu_rng_init(&s, 0x5eedull, rpu_stream_id(2, 7, RPU_PURPOSE_FORWARD));
+    int bad = 0, over = 0, total = 0;
+    for (int list = 0; list < 2; ++list)
+        for (int normal = 0; normal < 2; ++normal)
+            for (size_t a = 0; a < sizeof lens / sizeof lens[0]; ++a)
+                for (size_t c = 0; c < sizeof rows / sizeof rows[0]; ++c) {
+                    const uint64_t per = 6, first = 0xFFFFF000ull; /* room 24 values */
+                    const size_t ostride = 24;
+                    for (size_t q = 0; q < sizeof out / sizeof out[0]; ++q)
+                        out[q] = -99.0f;
+                    rpu_rng_rows_at(&s, first, per, list ? idx : NULL, rows[c], lens[a], normal,
+                                    out, ostride);
+                    for (size_t k = 0; k < rows[c]; ++k) {
+                        const uint64_t blk = first + (list ? (uint64_t)idx[k] : k) * per;
+                        if (normal)
+                            rpu_rng_normal_at(&s, blk, one, lens[a]);
+                        else
+                            rpu_rng_uniform_at(&s, blk, one, lens[a]);
+                        bad += memcmp(one, out + k * ostride, lens[a] * sizeof(float)) != 0;
+                        for (size_t v = lens[a]; v < ostride; ++v)
+                            over += out[k * ostride + v] != -99.0f;
+                        ++total;
+                    }
+                }
+    CHECK(bad == 0, "rows_at == normal_at / uniform_at row by row (%d of %d rows differ)", bad,
+          total);
+    CHECK(over == 0, "rows_at writes only len values per row (%d written past)", over);
+}
+
 /* Our normals use polynomial log/sin/cos: compare with libm's Box-Muller on the same
  * words. Bound: |error| <= 2e-5 (float round-off of the series, |z| <= 5.8). */
 static void test_against_libm(void) {
@@ -257,6 +298,7 @@ int main(int argc, char **argv) {
     test_independence_and_seek();
     test_fill_matches_cursor();
     test_normal_blocks();
+    test_rows_at();
     test_against_libm();
     test_distributions();
     return tl_finish();

@@ -151,14 +151,14 @@ float rpu_rng_normal(rpu_rng *r) {
 #define FILL_CHUNK 64 /* blocks per batch of raw words (a multiple of 16) */
 #define FILL_SHORT 16 /* up to this many values: block by block (fill_at) */
 
-/* Philox of blocks first, first + stride, ..., first + (nblk-1) stride of r,
- * structure-of-arrays: c[l][k] is word l of block first + k stride. The round loop is
+/* Philox of blocks first + i_k stride for k in [0, nblk) of r, where i_k = k (idx NULL) or
+ * idx[k], structure-of-arrays: c[l][k] is word l of block first + k stride. The round loop is
  * written per 16 blocks with AVX-512 where the compiler targets it (the 32x32 -> 64-bit
  * products as even/odd vpmuludq pairs) and as plain C otherwise; both are the integer
  * arithmetic of philox_block, so the words are identical (test_rng checks the fills
  * against the one-block cursor path). */
-static inline void blocks_soa(const rpu_rng *r, uint64_t first, uint64_t stride, size_t nblk,
-                              uint32_t c[4][FILL_CHUNK]) {
+static inline void blocks_soa(const rpu_rng *r, uint64_t first, uint64_t stride, const int64_t *idx,
+                              size_t nblk, uint32_t c[4][FILL_CHUNK]) {
     size_t k = 0;
 #if defined(__AVX512F__)
     const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1);
@@ -167,7 +167,7 @@ static inline void blocks_soa(const rpu_rng *r, uint64_t first, uint64_t stride,
      * nblk are computed and not used */
     for (; k < nblk; k += 16) {
         __m512i x0, x1; /* the lanes' counters */
-        if (stride == 1) {
+        if (stride == 1 && !idx) {
             /* low words b + l (carry into the high word handled per lane) */
             const uint64_t b = first + k;
             const __m512i lane =
@@ -181,7 +181,9 @@ static inline void blocks_soa(const rpu_rng *r, uint64_t first, uint64_t stride,
         } else {
             uint32_t lo[16], hi[16];
             for (int l = 0; l < 16; ++l) {
-                const uint64_t b = first + (uint64_t)(k + (size_t)l) * stride;
+                const size_t kl = k + (size_t)l;
+                const uint64_t i = idx ? (kl < nblk ? (uint64_t)idx[kl] : 0) : (uint64_t)kl;
+                const uint64_t b = first + i * stride;
                 lo[l] = (uint32_t)b, hi[l] = (uint32_t)(b >> 32);
             }
             x0 = _mm512_loadu_si512((const void *)lo);
@@ -218,7 +220,8 @@ static inline void blocks_soa(const rpu_rng *r, uint64_t first, uint64_t stride,
     }
 #endif
     for (; k < nblk + (16 - nblk % 16) % 16; ++k) { /* whole groups of 16, as fill_at uses */
-        uint64_t b = first + (uint64_t)k * stride;
+        const uint64_t i = idx ? (k < nblk ? (uint64_t)idx[k] : 0) : (uint64_t)k;
+        uint64_t b = first + i * stride;
         uint32_t out[4];
         philox_block((uint32_t)b, (uint32_t)(b >> 32), r->id[0], r->id[1], r->key[0], r->key[1],
                      out);
@@ -276,7 +279,7 @@ static void fill_at(const rpu_rng *r, uint64_t first, float *out, size_t n, int 
         size_t want = n - done;
         size_t nblk = (want + 3) / 4;
         if (nblk > FILL_CHUNK) nblk = FILL_CHUNK;
-        blocks_soa(r, b, 1, nblk, c);
+        blocks_soa(r, b, 1, NULL, nblk, c);
         block_values(c, nblk, normal, z);
         const size_t nval = nblk * 4 < want ? nblk * 4 : want;
         memcpy(out + done, z, nval * sizeof *out);
@@ -291,10 +294,31 @@ void rpu_rng_normal_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, si
     float z[4 * FILL_CHUNK];
     for (size_t done = 0; done < n;) {
         const size_t nblk = n - done < FILL_CHUNK ? n - done : FILL_CHUNK;
-        blocks_soa(r, first + (uint64_t)done * stride, stride, nblk, c);
+        blocks_soa(r, first + (uint64_t)done * stride, stride, NULL, nblk, c);
         block_values(c, nblk, 1, z);
         memcpy(out + 4 * done, z, 4 * nblk * sizeof *out);
         done += nblk;
+    }
+}
+
+void rpu_rng_rows_at(const rpu_rng *r, uint64_t first, uint64_t per, const int64_t *idx, size_t rows,
+                     size_t len, int normal, float *out, size_t ostride) {
+    uint32_t c[4][FILL_CHUNK];
+    float z[4 * FILL_CHUNK];
+    const size_t nb = (len + 3) / 4;
+    /* block q of FILL_CHUNK rows at a time: one strided Philox batch across the rows */
+    for (size_t k0 = 0; k0 < rows; k0 += FILL_CHUNK) {
+        const size_t nr = rows - k0 < FILL_CHUNK ? rows - k0 : FILL_CHUNK;
+        for (size_t q = 0; q < nb; ++q) {
+            if (idx)
+                blocks_soa(r, first + q, per, idx + k0, nr, c);
+            else
+                blocks_soa(r, first + (uint64_t)k0 * per + q, per, NULL, nr, c);
+            block_values(c, nr, normal, z);
+            const size_t m = len - 4 * q < 4 ? len - 4 * q : 4;
+            for (size_t kk = 0; kk < nr; ++kk)
+                memcpy(out + (k0 + kk) * ostride + 4 * q, z + 4 * kk, m * sizeof *out);
+        }
     }
 }
 

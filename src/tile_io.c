@@ -319,28 +319,28 @@ typedef struct {
     int round;          /* pass number */
 } batch_ctx;
 
-/* Draws `len` values of one kind for every active vector into out[a * slot ...]: one
- * fill when the whole range [k0, k1) is active (its addresses are then consecutive), else
- * one fill per vector. */
+/* Draws `len` values of one kind for every active vector into out[a * slot ...] (vector
+ * k's values at its own address, whatever else is active): one fill when the whole range
+ * [k0, k1) is active and len fills the vectors' rooms (the addresses are consecutive), else
+ * one batch of the needed blocks of the active vectors. */
 static void draw_rows(const batch_ctx *b, int kind, int len, bool normal, float *out) {
     const rpu_rng *r = b->ch->rng;
     const int dim = addr_dim(b->t);
-    if (b->m == b->k1 - b->k0) {
-        uint64_t first = rpu_io_draw_block(b->base, dim, b->n_call, b->k0, b->round, kind);
-        size_t total = (size_t)b->m * (size_t)b->slot;
+    const uint64_t first = rpu_io_draw_block(b->base, dim, b->n_call, 0, b->round, kind);
+    const uint64_t per = rpu_rng_blocks_for((size_t)b->slot);
+    if (b->m == b->k1 - b->k0 && rpu_rng_blocks_for((size_t)len) == per) {
+        /* the whole range, whole rooms: consecutive addresses, one fill */
+        const size_t total = (size_t)b->m * (size_t)b->slot;
         if (normal)
-            rpu_rng_normal_at(r, first, out, total);
+            rpu_rng_normal_at(r, first + (uint64_t)b->k0 * per, out, total);
         else
-            rpu_rng_uniform_at(r, first, out, total);
+            rpu_rng_uniform_at(r, first + (uint64_t)b->k0 * per, out, total);
         return;
     }
-    for (int a = 0; a < b->m; ++a) {
-        uint64_t blk = rpu_io_draw_block(b->base, dim, b->n_call, b->vec[a], b->round, kind);
-        if (normal)
-            rpu_rng_normal_at(r, blk, out + (size_t)a * b->slot, (size_t)len);
-        else
-            rpu_rng_uniform_at(r, blk, out + (size_t)a * b->slot, (size_t)len);
-    }
+    /* some vectors, or a part of each room (the outputs of a tile wider than tall): the
+     * needed blocks of the active vectors, strided across them */
+    rpu_rng_rows_at(r, first, per, b->vec, (size_t)b->m, (size_t)len, normal, out,
+                    (size_t)b->slot);
 }
 
 /* Analog non-idealities between the MAC and the ADC for the active vectors (spec §2.3,

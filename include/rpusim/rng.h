@@ -92,6 +92,15 @@ void rpu_rng_uniform_at(const rpu_rng *r, uint64_t block, float *out, size_t n);
  * per row or per vector of an update). Local (reads r only). */
 void rpu_rng_normal_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, size_t n, float *out);
 
+/* Values [0, len) of `rows` ranges of blocks: row a starts at block first + i_a per, with
+ * i_a = a (idx NULL) or idx[a] (idx[a] >= 0); its values, written to out + a ostride, are
+ * those of rpu_rng_normal_at (normal != 0) or rpu_rng_uniform_at(r, first + i_a per, .,
+ * len). One batch for draws laid out with a fixed room per vector of which a call needs
+ * only a part (e.g. the out_size output noises of vectors whose address room is in_size
+ * values), or only some vectors. Local (reads r only). */
+void rpu_rng_rows_at(const rpu_rng *r, uint64_t first, uint64_t per, const int64_t *idx, size_t rows,
+                     size_t len, int normal, float *out, size_t ostride);
+
 /* Blocks (4 words) needed for n values of normal_at / uniform_at. Local (pure). */
 static inline uint64_t rpu_rng_blocks_for(size_t n) {
     return (uint64_t)((n + 3) / 4);
