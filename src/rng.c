@@ -179,15 +179,39 @@ static inline void blocks_soa(const rpu_rng *r, uint64_t first, uint64_t stride,
                                        _mm512_set1_epi32((int)(uint32_t)(b >> 32)),
                                        _mm512_set1_epi32(1));
         } else {
-            uint32_t lo[16], hi[16];
-            for (int l = 0; l < 16; ++l) {
-                const size_t kl = k + (size_t)l;
-                const uint64_t i = idx ? (kl < nblk ? (uint64_t)idx[kl] : 0) : (uint64_t)kl;
-                const uint64_t b = first + i * stride;
-                lo[l] = (uint32_t)b, hi[l] = (uint32_t)(b >> 32);
+            /* b = first + i stride in two halves of 8 lanes (i = k + l or idx[k + l]; lanes
+             * past nblk take i = 0), split into low and high words */
+            __m512i b8[2];
+            for (int h = 0; h < 2; ++h) {
+                const size_t kh = k + 8 * (size_t)h;
+                __m512i i8;
+                if (idx) {
+                    const size_t left = kh < nblk ? nblk - kh : 0;
+                    const __mmask8 in = (__mmask8)(left >= 8 ? 0xFFu : (1u << left) - 1u);
+                    i8 = _mm512_maskz_loadu_epi64(in, (const void *)(idx + (kh < nblk ? kh : 0)));
+                } else {
+                    i8 = _mm512_add_epi64(_mm512_set1_epi64((long long)kh),
+                                          _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+                }
+#if defined(__AVX512DQ__)
+                const __m512i p = _mm512_mullo_epi64(i8, _mm512_set1_epi64((long long)stride));
+#else
+                /* 64 x 64 -> low 64 bits from 32-bit halves */
+                const __m512i sv = _mm512_set1_epi64((long long)stride);
+                const __m512i p = _mm512_add_epi64(
+                    _mm512_mul_epu32(i8, sv),
+                    _mm512_slli_epi64(
+                        _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(i8, 32), sv),
+                                         _mm512_mul_epu32(i8, _mm512_srli_epi64(sv, 32))),
+                        32));
+#endif
+                b8[h] = _mm512_add_epi64(_mm512_set1_epi64((long long)first), p);
             }
-            x0 = _mm512_loadu_si512((const void *)lo);
-            x1 = _mm512_loadu_si512((const void *)hi);
+            x0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(b8[0])),
+                                    _mm512_cvtepi64_epi32(b8[1]), 1);
+            x1 = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(b8[0], 32))),
+                _mm512_cvtepi64_epi32(_mm512_srli_epi64(b8[1], 32)), 1);
         }
         __m512i x2 = _mm512_set1_epi32((int)r->id[0]), x3 = _mm512_set1_epi32((int)r->id[1]);
         uint32_t k0 = r->key[0], k1 = r->key[1];
@@ -316,8 +340,13 @@ void rpu_rng_rows_at(const rpu_rng *r, uint64_t first, uint64_t per, const int64
                 blocks_soa(r, first + (uint64_t)k0 * per + q, per, NULL, nr, c);
             block_values(c, nr, normal, z);
             const size_t m = len - 4 * q < 4 ? len - 4 * q : 4;
-            for (size_t kk = 0; kk < nr; ++kk)
-                memcpy(out + (k0 + kk) * ostride + 4 * q, z + 4 * kk, m * sizeof *out);
+            float *o = out + k0 * ostride + 4 * q;
+            if (m == 4)
+                for (size_t kk = 0; kk < nr; ++kk)
+                    memcpy(o + kk * ostride, z + 4 * kk, 4 * sizeof *out);
+            else
+                for (size_t kk = 0; kk < nr; ++kk)
+                    memcpy(o + kk * ostride, z + 4 * kk, m * sizeof *out);
         }
     }
 }

@@ -125,8 +125,13 @@ static int call_bl(const rpu_update_params *up, float g, float lr) {
 /* Per vector of a chunk: pulse-train length (0: no update) and mask words. */
 typedef struct {
     int BL, nw;
-    int j0, j1; /* the columns where x may be non-zero (sparse x: its first and last + 1) */
+    int j0, j1;    /* the columns where x may be non-zero (sparse x: its first and last + 1) */
+    float A, B;    /* bl_and_scales's (set by predraw_chunk) */
 } vec_info;
+
+/* Uniforms per vector up to which a chunk draws x's (C BL) or d's (Rl BL + 3) pulse-train
+ * values in one batch: below it a vector's own fill is short and pays mostly overhead. */
+#define PRE_ROOM 256
 
 /* Workspace of the pulsed engine, carved from one buffer (t->uws). C columns, Rl rows of
  * the tile (or slice), K vectors per chunk, NW mask words per element at most. */
@@ -161,6 +166,12 @@ typedef struct {
     float *nrm;         /* [(C / 64 + 1) * 256] their normals, 256 per cell */
     float *xi;          /* [C * BLmax + 8] cycle-to-cycle normals of one row for one vector */
     float *wn;          /* [C + 8] write noise of one row */
+    /* a chunk's pulse-train uniforms drawn in one batch (predraw_chunk) */
+    float *pux, *pud;    /* [K][PRE_ROOM] x's and d's, vector after vector */
+    int pre_on;          /* the chunk's vectors were pre-drawn: vi[k].BL, A, B and upre hold */
+    const float **upre;  /* [2K] vector k's x uniforms at upre[2k], d's at upre[2k + 1] (or
+                            NULL: prepare_vector draws them) */
+    int64_t *grp;        /* [K + 1] the vectors of one pulse-train length */
 } engine_ws;
 
 static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int K, int NW,
@@ -194,7 +205,11 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
                       npc,
                       2 * c * sizeof(int32_t),
                       (npc + 8) * sizeof(float),
-                      (c / 64 + 1) * 256 * sizeof(float)};
+                      (c / 64 + 1) * 256 * sizeof(float),
+                      k * PRE_ROOM * sizeof(float),
+                      k * PRE_ROOM * sizeof(float),
+                      2 * k * sizeof(float *),
+                      (k + 1) * sizeof(int64_t)};
     const size_t nparts = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
     for (size_t q = 0; q < nparts; ++q)
@@ -218,6 +233,7 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
     e->ndn = ptr[15], e->mrg = ptr[16], e->xi = ptr[17], e->wn = ptr[18], e->lst = ptr[19];
     e->pre = ptr[20], e->pc = ptr[21], e->rup = ptr[22], e->rdn = ptr[23], e->evd = ptr[24];
     e->part = ptr[25], e->pcn = ptr[26], e->nrm = ptr[27];
+    e->pux = ptr[28], e->pud = ptr[29], e->upre = ptr[30], e->grp = ptr[31];
     return RPU_OK;
 }
 
@@ -250,6 +266,17 @@ static void masks_slot_major(const float *p, const float *u, int n, int BL, int 
 /* Pulse trains with element-major uniforms (d): bit s of element i is set when p[i] >
  * u[i*BL + s]; word w of element i at m[i*NW + w]. */
 static void masks_elem_major(const float *p, const float *u, int n, int BL, int NW, uint64_t *m) {
+    if (NW == 1) {
+        /* one word per element, branch-free (p <= 0 sets no bit: u >= 0) */
+        for (int i = 0; i < n; ++i) {
+            const float *ui = u + (size_t)i * BL;
+            uint64_t w = 0;
+            for (int s = 0; s < BL; ++s)
+                w |= (uint64_t)(p[i] > ui[s]) << s;
+            m[i] = w;
+        }
+        return;
+    }
     for (int i = 0; i < n; ++i) {
         const float *ui = u + (size_t)i * BL;
         uint64_t *mi = m + (size_t)i * NW;
@@ -337,8 +364,12 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
     const int C = cs->C, Rl = cs->Rl, r0 = cs->r0;
     const rpu_update_layout *L = &cs->L;
     float A, B;
-    const float xm = abs_max_vec(x, C), dm = abs_max_vec(d, cs->R);
-    const int BL = bl_and_scales(up, cs->g, lr, xm, dm, &A, &B);
+    int BL;
+    if (e->pre_on) { /* predraw_chunk computed them */
+        BL = e->vi[k].BL, A = e->vi[k].A, B = e->vi[k].B;
+    } else {
+        BL = bl_and_scales(up, cs->g, lr, abs_max_vec(x, C), abs_max_vec(d, cs->R), &A, &B);
+    }
     e->vi[k].BL = BL;
     e->vi[k].nw = (BL + 63) / 64;
     e->vi[k].j0 = 0, e->vi[k].j1 = C;
@@ -359,10 +390,14 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
     int8_t *sx = e->sx + (size_t)k * C;
     if (!sparse) {
         if (sto) rr = values_at(cs->rng, vbase + L->x_round, 0, (size_t)C, e->u, 0);
-        for (int j = 0; j < C; ++j) {
-            e->px[j] = discretize(B * fabsf(x[j]), up->res, sto, sto ? rr[j] : 0);
+        if (up->res > 0)
+            for (int j = 0; j < C; ++j)
+                e->px[j] = discretize(B * fabsf(x[j]), up->res, sto, sto ? rr[j] : 0);
+        else /* (discretize is the identity) */
+            for (int j = 0; j < C; ++j)
+                e->px[j] = B * fabsf(x[j]);
+        for (int j = 0; j < C; ++j)
             sx[j] = sgn(x[j]);
-        }
     }
     int8_t *sd = e->sd + (size_t)k * Rl;
     const rpu_pulse_type pt = up->pulse_type;
@@ -386,19 +421,28 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
         }
     } else {
         if (sto) rr = values_at(cs->rng, vbase + L->d_round, (uint64_t)r0, (size_t)Rl, e->u, 0);
-        for (int i = 0; i < Rl; ++i) {
-            e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, sto ? rr[i] : 0);
+        if (up->res > 0)
+            for (int i = 0; i < Rl; ++i)
+                e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, sto ? rr[i] : 0);
+        else
+            for (int i = 0; i < Rl; ++i)
+                e->pd[i] = A * fabsf(dl[i]);
+        for (int i = 0; i < Rl; ++i)
             sd[i] = sgn(dl[i]);
-        }
     }
     if (trains) {
+        const float *const *pre = e->pre_on ? e->upre + 2 * k : NULL;
         if (!sparse) {
-            const float *ux = values_at(cs->rng, vbase + L->x_pulses, 0, (size_t)C * BL, e->u, 0);
+            const float *ux = pre && pre[0] ? pre[0]
+                                            : values_at(cs->rng, vbase + L->x_pulses, 0,
+                                                        (size_t)C * BL, e->u, 0);
             masks_slot_major(e->px, ux, C, BL, e->vi[k].nw, e->mx + (size_t)k * e->NW * C);
         }
         if (!dsparse) {
-            const float *ud = values_at(cs->rng, vbase + L->d_pulses, (uint64_t)r0 * (uint64_t)BL,
-                                        (size_t)Rl * BL, e->u, 0);
+            const float *ud =
+                pre && pre[1] ? pre[1]
+                              : values_at(cs->rng, vbase + L->d_pulses, (uint64_t)r0 * (uint64_t)BL,
+                                          (size_t)Rl * BL, e->u, 0);
             masks_elem_major(e->pd, ud, Rl, BL, e->NW, e->md + (size_t)k * Rl * e->NW);
         }
         return;
@@ -723,6 +767,60 @@ static void pieces_take_counts(engine_ws *e, int C) {
 }
 
 /* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
+/* The pulse-train uniforms of vectors [k0, k0 + kn) of a call (x [kn, C], d [kn, R]) in
+ * one batch per train length, for the vectors whose own draws would be short (at most
+ * PRE_ROOM values): for each length BL, blocks q of those vectors' x ranges (C BL values at
+ * x_pulses) and of their d ranges (the slice's Rl BL values at d_pulses + r0 BL) are strided
+ * across the vectors (rpu_rng_rows_at), so the values are those prepare_vector would draw
+ * itself. Sets e->upre (NULL entries: prepare_vector draws). Dense path, trains only. */
+static void predraw_chunk(engine_ws *e, const call_shape *cs, int k0, int kn, const float *x,
+                          const float *d, float lr) {
+    const rpu_update_params *up = cs->up;
+    const int C = cs->C, R = cs->R, Rl = cs->Rl, r0 = cs->r0;
+    e->pre_on = 0;
+    if (up->pulse_type != RPU_PULSE_STOCHASTIC_COMPRESSED && up->pulse_type != RPU_PULSE_STOCHASTIC)
+        return;
+    /* each vector's train length, as prepare_vector will compute it */
+    for (int k = 0; k < kn; ++k) {
+        const float lrk = cs->lrs ? cs->lrs[k0 + k] : lr;
+        vec_info *v = &e->vi[k];
+        v->BL = bl_and_scales(up, cs->g, lrk, abs_max_vec(x + (size_t)k * C, C),
+                              abs_max_vec(d + (size_t)k * R, R), &v->A, &v->B);
+        v->nw = 0;
+        e->upre[2 * k] = e->upre[2 * k + 1] = NULL;
+    }
+    e->pre_on = 1;
+    const float **pre = e->upre;
+    const rpu_update_layout *L = &cs->L;
+    const uint64_t first = cs->base + (uint64_t)k0 * cs->stride;
+    size_t ox = 0, od = 0; /* used rows of pux, pud */
+    for (int k = 0; k < kn; ++k) {
+        const int BL = e->vi[k].BL;
+        if (BL <= 0 || e->vi[k].nw < 0) continue; /* (nw < 0: this length is done) */
+        /* the vectors of this length from k on */
+        int g = 0;
+        for (int q = k; q < kn; ++q)
+            if (e->vi[q].BL == BL) e->grp[g++] = q, e->vi[q].nw = -1;
+        const size_t nx = (size_t)C * (size_t)BL;
+        if (nx <= PRE_ROOM) {
+            rpu_rng_rows_at(cs->rng, first + L->x_pulses, cs->stride, e->grp, (size_t)g, nx, 0,
+                            e->pux + ox * PRE_ROOM, PRE_ROOM);
+            for (int a = 0; a < g; ++a)
+                pre[2 * e->grp[a]] = e->pux + (ox + (size_t)a) * PRE_ROOM;
+            ox += (size_t)g;
+        }
+        const uint64_t v0 = (uint64_t)r0 * (uint64_t)BL; /* the slice's first value */
+        const size_t skip = (size_t)(v0 & 3u), nd = skip + (size_t)Rl * (size_t)BL;
+        if (nd <= PRE_ROOM) {
+            rpu_rng_rows_at(cs->rng, first + L->d_pulses + v0 / 4, cs->stride, e->grp, (size_t)g,
+                            nd, 0, e->pud + od * PRE_ROOM, PRE_ROOM);
+            for (int a = 0; a < g; ++a)
+                pre[2 * e->grp[a] + 1] = e->pud + (od + (size_t)a) * PRE_ROOM + skip;
+            od += (size_t)g;
+        }
+    }
+}
+
 static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                const call_shape *cs) {
     const rpu_update_params *up = cs->up;
@@ -755,6 +853,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     const bool merge = !t->update_per_pulse && rpu_device_merges_pulses(dev);
     for (int k0 = 0; k0 < n; k0 += (int)K) {
         const int kn = n - k0 < (int)K ? n - k0 : (int)K;
+        predraw_chunk(&e, cs, k0, kn, x + (size_t)k0 * C, d + (size_t)k0 * R, lr);
         for (int k = 0; k < kn; ++k)
             prepare_vector(t, &e, cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R,
                            cs->lrs ? cs->lrs[k0 + k] : lr,
