@@ -47,6 +47,19 @@
 #include <string.h>
 
 static float abs_max_vec(const float *v, int n) {
+#if defined(__AVX512F__)
+    /* 16 lanes, the tail by a masked load; a NaN is skipped as in the loop below (max_ps
+     * returns its second operand when either is NaN) */
+    __m512 m16 = _mm512_setzero_ps();
+    int j16 = 0;
+    for (; j16 + 16 <= n; j16 += 16)
+        m16 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(v + j16)), m16);
+    if (j16 < n) {
+        const __mmask16 tail = (__mmask16)((1u << (n - j16)) - 1u);
+        m16 = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(tail, v + j16)), m16);
+    }
+    return _mm512_reduce_max_ps(m16);
+#else
     float lane[16] = {0};
     int j = 0;
     for (; j + 16 <= n; j += 16)
@@ -60,6 +73,7 @@ static float abs_max_vec(const float *v, int n) {
     for (int l = 0; l < 16; ++l)
         m = lane[l] > m ? lane[l] : m;
     return m;
+#endif
 }
 
 /* Pulse-train length and probability scales of one vector (spec §3.3). Returns BL (0: no
@@ -111,6 +125,25 @@ static inline float discretize(float p, float res, bool sto, float u) {
 
 static inline int8_t sgn(float v) {
     return (int8_t)((v > 0) - (v < 0));
+}
+
+/* s[j] = sgn(v[j]) for j < n (NaN: 0). */
+static void signs_i8(const float *v, int n, int8_t *s) {
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+    const __m512 zero = _mm512_setzero_ps();
+    for (int j = 0; j < n; j += 16) {
+        const __mmask16 in = (__mmask16)(n - j >= 16 ? 0xFFFFu : (1u << (n - j)) - 1u);
+        const __m512 a = _mm512_maskz_loadu_ps(in, v + j);
+        const __mmask16 gt = _mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ);
+        const __mmask16 lt = _mm512_cmp_ps_mask(a, zero, _CMP_LT_OQ);
+        const __m128i r =
+            _mm_mask_mov_epi8(_mm_maskz_mov_epi8(gt, _mm_set1_epi8(1)), lt, _mm_set1_epi8(-1));
+        _mm_mask_storeu_epi8(s + j, in, r);
+    }
+#else
+    for (int j = 0; j < n; ++j)
+        s[j] = sgn(v[j]);
+#endif
 }
 
 /* Pulse-train length of every vector of a call with learning rate lr (calculateBlAB
@@ -396,8 +429,7 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
         else /* (discretize is the identity) */
             for (int j = 0; j < C; ++j)
                 e->px[j] = B * fabsf(x[j]);
-        for (int j = 0; j < C; ++j)
-            sx[j] = sgn(x[j]);
+        signs_i8(x, C, sx);
     }
     int8_t *sd = e->sd + (size_t)k * Rl;
     const rpu_pulse_type pt = up->pulse_type;
@@ -427,8 +459,7 @@ static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs
         else
             for (int i = 0; i < Rl; ++i)
                 e->pd[i] = A * fabsf(dl[i]);
-        for (int i = 0; i < Rl; ++i)
-            sd[i] = sgn(dl[i]);
+        signs_i8(dl, Rl, sd);
     }
     if (trains) {
         const float *const *pre = e->pre_on ? e->upre + 2 * k : NULL;
@@ -851,6 +882,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     const rpu_device_state *dev = cs->dev;
     const int npp = rpu_device_normals_per_pulse(dev);
     const bool merge = !t->update_per_pulse && rpu_device_merges_pulses(dev);
+    const bool trains = pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC;
     for (int k0 = 0; k0 < n; k0 += (int)K) {
         const int kn = n - k0 < (int)K ? n - k0 : (int)K;
         predraw_chunk(&e, cs, k0, kn, x + (size_t)k0 * C, d + (size_t)k0 * R, lr);
@@ -876,19 +908,42 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 memset(e.ndn, 0, sizeof(uint16_t) * (size_t)C);
             }
             int evr = ev0; /* (pieces) */
-            for (int k = 0; k < kn; ++k) {
-                if (cs->sign_mode) {
-                    e.S[k] = e.vi[k].BL ? routed_counts(&e, cs, k, i, merge) : 0;
-                } else {
-                    e.S[k] = e.vi[k].BL ? row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C,
-                                                     e.sgn + (size_t)k * C, merge ? e.nup : NULL,
-                                                     merge ? e.ndn : NULL)
-                                        : 0;
+            if (!cs->sign_mode && !e.pc_ok && trains) {
+                /* the vectors whose d train of this row has a pulse, as bits (a chunk has at
+                 * most 64 vectors), visited in order: no branch per empty (vector, row) */
+                uint64_t act = 0;
+                for (int k = 0; k < kn; ++k) {
+                    const uint64_t *mdi = e.md + ((size_t)k * Rl + i) * e.NW;
+                    uint64_t a = 0;
+                    for (int w = 0; w < e.vi[k].nw; ++w)
+                        a |= mdi[w];
+                    act |= (uint64_t)(a != 0) << k;
                 }
-                any += e.S[k];
-                /* the running counts of the columns read right after vector k (pieces) */
-                for (; e.pc_ok && evr < e.ev1 && cs->snap->vec[evr] == k0 + k; ++evr)
-                    e.rup[evr] = e.nup[cs->snap->col[evr]], e.rdn[evr] = e.ndn[cs->snap->col[evr]];
+                memset(e.S, 0, sizeof(long) * (size_t)kn);
+                for (; act; act &= act - 1) {
+                    const int k = __builtin_ctzll(act);
+                    e.S[k] = row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C,
+                                        e.sgn + (size_t)k * C, merge ? e.nup : NULL,
+                                        merge ? e.ndn : NULL);
+                    any += e.S[k];
+                }
+            } else {
+                for (int k = 0; k < kn; ++k) {
+                    if (cs->sign_mode) {
+                        e.S[k] = e.vi[k].BL ? routed_counts(&e, cs, k, i, merge) : 0;
+                    } else {
+                        e.S[k] = e.vi[k].BL ? row_counts(&e, cs, k, i, 0, C,
+                                                         e.cnt + (size_t)k * C,
+                                                         e.sgn + (size_t)k * C,
+                                                         merge ? e.nup : NULL, merge ? e.ndn : NULL)
+                                            : 0;
+                    }
+                    any += e.S[k];
+                    /* the running counts of the columns read right after vector k (pieces) */
+                    for (; e.pc_ok && evr < e.ev1 && cs->snap->vec[evr] == k0 + k; ++evr)
+                        e.rup[evr] = e.nup[cs->snap->col[evr]],
+                        e.rdn[evr] = e.ndn[cs->snap->col[evr]];
+                }
             }
             int ev = ev0;
             const uint8_t *done = NULL; /* reads snapshot by pieces_merge */
