@@ -797,7 +797,6 @@ static void pieces_take_counts(engine_ws *e, int C) {
     }
 }
 
-/* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
 /* The pulse-train uniforms of vectors [k0, k0 + kn) of a call (x [kn, C], d [kn, R]) in
  * one batch per train length, for the vectors whose own draws would be short (at most
  * PRE_ROOM values): for each length BL, blocks q of those vectors' x ranges (C BL values at
@@ -852,6 +851,7 @@ static void predraw_chunk(engine_ws *e, const call_shape *cs, int k0, int kn, co
     }
 }
 
+/* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
 static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                const call_shape *cs) {
     const rpu_update_params *up = cs->up;
