@@ -797,12 +797,27 @@ static void pieces_take_counts(engine_ws *e, int C) {
     }
 }
 
+/* The vectors of vi[k0 ..] whose train length equals vi[k0].BL (> 0) and that are not yet
+ * marked, into e->grp, marked (nw = -1); returns their number. */
+static int bl_group(engine_ws *e, int k0, int kn) {
+    const int BL = e->vi[k0].BL;
+    int g = 0;
+    for (int q = k0; q < kn; ++q)
+        if (e->vi[q].BL == BL && e->vi[q].nw >= 0) e->grp[g++] = q, e->vi[q].nw = -1;
+    return g;
+}
+
 /* The pulse-train uniforms of vectors [k0, k0 + kn) of a call (x [kn, C], d [kn, R]) in
  * one batch per train length, for the vectors whose own draws would be short (at most
- * PRE_ROOM values): for each length BL, blocks q of those vectors' x ranges (C BL values at
- * x_pulses) and of their d ranges (the slice's Rl BL values at d_pulses + r0 BL) are strided
+ * PRE_ROOM values): for each length BL, blocks q of those vectors' d ranges (the slice's
+ * Rl BL values at d_pulses + r0 BL) and x ranges (C BL values at x_pulses) are strided
  * across the vectors (rpu_rng_rows_at), so the values are those prepare_vector would draw
- * itself. Sets e->upre (NULL entries: prepare_vector draws). Dense path, trains only. */
+ * itself. A vector whose d trains have no pulse in the slice's rows (known from its d
+ * uniforms when update.res is 0: bit s of row i is set when A |d_i| > u) pulses no cell of
+ * the slice: its BL is set to 0 and its x trains are not made, which leaves the slice's
+ * result as it was (with small gradients most vectors of a conv layer's update have no
+ * pulse at all). Sets e->upre (NULL entries: prepare_vector draws). Dense path, trains
+ * only. */
 static void predraw_chunk(engine_ws *e, const call_shape *cs, int k0, int kn, const float *x,
                           const float *d, float lr) {
     const rpu_update_params *up = cs->up;
@@ -823,31 +838,46 @@ static void predraw_chunk(engine_ws *e, const call_shape *cs, int k0, int kn, co
     const float **pre = e->upre;
     const rpu_update_layout *L = &cs->L;
     const uint64_t first = cs->base + (uint64_t)k0 * cs->stride;
-    size_t ox = 0, od = 0; /* used rows of pux, pud */
+    size_t od = 0; /* used rows of pud */
     for (int k = 0; k < kn; ++k) {
         const int BL = e->vi[k].BL;
-        if (BL <= 0 || e->vi[k].nw < 0) continue; /* (nw < 0: this length is done) */
-        /* the vectors of this length from k on */
-        int g = 0;
-        for (int q = k; q < kn; ++q)
-            if (e->vi[q].BL == BL) e->grp[g++] = q, e->vi[q].nw = -1;
-        const size_t nx = (size_t)C * (size_t)BL;
-        if (nx <= PRE_ROOM) {
-            rpu_rng_rows_at(cs->rng, first + L->x_pulses, cs->stride, e->grp, (size_t)g, nx, 0,
-                            e->pux + ox * PRE_ROOM, PRE_ROOM);
-            for (int a = 0; a < g; ++a)
-                pre[2 * e->grp[a]] = e->pux + (ox + (size_t)a) * PRE_ROOM;
-            ox += (size_t)g;
-        }
+        if (BL <= 0 || e->vi[k].nw < 0) continue;
+        const int g = bl_group(e, k, kn);
         const uint64_t v0 = (uint64_t)r0 * (uint64_t)BL; /* the slice's first value */
         const size_t skip = (size_t)(v0 & 3u), nd = skip + (size_t)Rl * (size_t)BL;
-        if (nd <= PRE_ROOM) {
-            rpu_rng_rows_at(cs->rng, first + L->d_pulses + v0 / 4, cs->stride, e->grp, (size_t)g,
-                            nd, 0, e->pud + od * PRE_ROOM, PRE_ROOM);
-            for (int a = 0; a < g; ++a)
-                pre[2 * e->grp[a] + 1] = e->pud + (od + (size_t)a) * PRE_ROOM + skip;
-            od += (size_t)g;
+        if (nd > PRE_ROOM) continue;
+        rpu_rng_rows_at(cs->rng, first + L->d_pulses + v0 / 4, cs->stride, e->grp, (size_t)g, nd,
+                        0, e->pud + od * PRE_ROOM, PRE_ROOM);
+        for (int a = 0; a < g; ++a) {
+            const int q = (int)e->grp[a];
+            const float *u = e->pud + (od + (size_t)a) * PRE_ROOM + skip;
+            pre[2 * q + 1] = u;
+            if (up->res > 0) continue; /* (the trains use discretized probabilities) */
+            const float A = e->vi[q].A, *dq = d + (size_t)q * R + r0;
+            int hit = 0;
+            for (int i = 0; i < Rl; ++i) {
+                const float p = A * fabsf(dq[i]);
+                for (int sl = 0; sl < BL; ++sl)
+                    hit |= p > u[(size_t)i * BL + sl];
+            }
+            if (!hit) e->vi[q].BL = 0;
         }
+        od += (size_t)g;
+    }
+    for (int k = 0; k < kn; ++k)
+        e->vi[k].nw = 0;
+    size_t ox = 0; /* used rows of pux */
+    for (int k = 0; k < kn; ++k) {
+        const int BL = e->vi[k].BL;
+        if (BL <= 0 || e->vi[k].nw < 0) continue;
+        const int g = bl_group(e, k, kn);
+        const size_t nx = (size_t)C * (size_t)BL;
+        if (nx > PRE_ROOM) continue;
+        rpu_rng_rows_at(cs->rng, first + L->x_pulses, cs->stride, e->grp, (size_t)g, nx, 0,
+                        e->pux + ox * PRE_ROOM, PRE_ROOM);
+        for (int a = 0; a < g; ++a)
+            pre[2 * e->grp[a]] = e->pux + (ox + (size_t)a) * PRE_ROOM;
+        ox += (size_t)g;
     }
 }
 
