@@ -855,11 +855,15 @@ static void predraw_chunk(engine_ws *e, const call_shape *cs, int k0, int kn, co
             if (up->res > 0) continue; /* (the trains use discretized probabilities) */
             const float A = e->vi[q].A, *dq = d + (size_t)q * R + r0;
             int hit = 0;
-            for (int i = 0; i < Rl; ++i) {
-                const float p = A * fabsf(dq[i]);
-                for (int sl = 0; sl < BL; ++sl)
-                    hit |= p > u[(size_t)i * BL + sl];
-            }
+            if (BL == 1) /* (a loop the compiler vectorizes) */
+                for (int i = 0; i < Rl; ++i)
+                    hit |= A * fabsf(dq[i]) > u[i];
+            else
+                for (int i = 0; i < Rl; ++i) {
+                    const float p = A * fabsf(dq[i]);
+                    for (int sl = 0; sl < BL; ++sl)
+                        hit |= p > u[(size_t)i * BL + sl];
+                }
             if (!hit) e->vi[q].BL = 0;
         }
         od += (size_t)g;
@@ -920,6 +924,10 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
             prepare_vector(t, &e, cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R,
                            cs->lrs ? cs->lrs[k0 + k] : lr,
                            cs->base + (uint64_t)(k0 + k) * cs->stride, false);
+        /* the chunk's vectors that pulse (BL > 0), in order */
+        int nact = 0;
+        for (int k = 0; k < kn; ++k)
+            if (e.vi[k].BL > 0) e.grp[nact++] = k;
         int ev0 = 0; /* the chunk's first snapshot */
         while (cs->snap && ev0 < cs->snap->n && cs->snap->vec[ev0] < k0)
             ++ev0;
@@ -942,10 +950,11 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 /* the vectors whose d train of this row has a pulse, as bits (a chunk has at
                  * most 64 vectors), visited in order: no branch per empty (vector, row) */
                 uint64_t act = 0;
-                for (int k = 0; k < kn; ++k) {
+                for (int q = 0; q < nact; ++q) {
+                    const int k = (int)e.grp[q];
                     const uint64_t *mdi = e.md + ((size_t)k * Rl + i) * e.NW;
-                    uint64_t a = 0;
-                    for (int w = 0; w < e.vi[k].nw; ++w)
+                    uint64_t a = mdi[0];
+                    for (int w = 1; w < e.vi[k].nw; ++w)
                         a |= mdi[w];
                     act |= (uint64_t)(a != 0) << k;
                 }
