@@ -797,13 +797,13 @@ static void pieces_take_counts(engine_ws *e, int C) {
     }
 }
 
-/* The vectors of vi[k0 ..] whose train length equals vi[k0].BL (> 0) and that are not yet
- * marked, into e->grp, marked (nw = -1); returns their number. */
-static int bl_group(engine_ws *e, int k0, int kn) {
+/* The vectors of vi[k0 ..] whose train length equals vi[k0].BL, into e->grp, and as bits
+ * into *done (a chunk has at most 64 vectors); returns their number. */
+static int bl_group(engine_ws *e, int k0, int kn, uint64_t *done) {
     const int BL = e->vi[k0].BL;
     int g = 0;
     for (int q = k0; q < kn; ++q)
-        if (e->vi[q].BL == BL && e->vi[q].nw >= 0) e->grp[g++] = q, e->vi[q].nw = -1;
+        if (e->vi[q].BL == BL) e->grp[g++] = q, *done |= 1ull << q;
     return g;
 }
 
@@ -831,18 +831,18 @@ static void predraw_chunk(engine_ws *e, const call_shape *cs, int k0, int kn, co
         vec_info *v = &e->vi[k];
         v->BL = bl_and_scales(up, cs->g, lrk, abs_max_vec(x + (size_t)k * C, C),
                               abs_max_vec(d + (size_t)k * R, R), &v->A, &v->B);
-        v->nw = 0;
         e->upre[2 * k] = e->upre[2 * k + 1] = NULL;
     }
     e->pre_on = 1;
     const float **pre = e->upre;
     const rpu_update_layout *L = &cs->L;
     const uint64_t first = cs->base + (uint64_t)k0 * cs->stride;
-    size_t od = 0; /* used rows of pud */
+    size_t od = 0;     /* used rows of pud */
+    uint64_t done = 0; /* the vectors whose length was seen */
     for (int k = 0; k < kn; ++k) {
         const int BL = e->vi[k].BL;
-        if (BL <= 0 || e->vi[k].nw < 0) continue;
-        const int g = bl_group(e, k, kn);
+        if (BL <= 0 || ((done >> k) & 1u)) continue;
+        const int g = bl_group(e, k, kn, &done);
         const uint64_t v0 = (uint64_t)r0 * (uint64_t)BL; /* the slice's first value */
         const size_t skip = (size_t)(v0 & 3u), nd = skip + (size_t)Rl * (size_t)BL;
         if (nd > PRE_ROOM) continue;
@@ -868,13 +868,12 @@ static void predraw_chunk(engine_ws *e, const call_shape *cs, int k0, int kn, co
         }
         od += (size_t)g;
     }
-    for (int k = 0; k < kn; ++k)
-        e->vi[k].nw = 0;
     size_t ox = 0; /* used rows of pux */
+    done = 0;
     for (int k = 0; k < kn; ++k) {
         const int BL = e->vi[k].BL;
-        if (BL <= 0 || e->vi[k].nw < 0) continue;
-        const int g = bl_group(e, k, kn);
+        if (BL <= 0 || ((done >> k) & 1u)) continue;
+        const int g = bl_group(e, k, kn, &done);
         const size_t nx = (size_t)C * (size_t)BL;
         if (nx > PRE_ROOM) continue;
         rpu_rng_rows_at(cs->rng, first + L->x_pulses, cs->stride, e->grp, (size_t)g, nx, 0,
