@@ -166,6 +166,10 @@ typedef struct {
  * values in one batch: below it a vector's own fill is short and pays mostly overhead. */
 #define PRE_ROOM 256
 
+/* Normals per vector up to which a row's sparse cells' normals are drawn in one batch
+ * over the vectors (more: sparse_row draws its own). */
+#define HIT_ROOM 16
+
 /* Workspace of the pulsed engine, carved from one buffer (t->uws). C columns, Rl rows of
  * the tile (or slice), K vectors per chunk, NW mask words per element at most. */
 typedef struct {
@@ -205,6 +209,15 @@ typedef struct {
     const float **upre;  /* [2K] vector k's x uniforms at upre[2k], d's at upre[2k + 1] (or
                             NULL: prepare_vector draws them) */
     int64_t *grp;        /* [K + 1] the vectors of one pulse-train length */
+    /* one-slot vectors (BL 1) of a chunk, for rows that only need their counts over the
+     * chunk (one_slot_bits): x's columns with a pulse as bit sets, by the sign of x */
+    int CW;       /* 64-bit words per column set: (C + 63) / 64 */
+    uint64_t *xb; /* [K][2][CW]: vector k's columns with x > 0 at xb[2k CW], x < 0 after */
+    long *xs;     /* [K] their number (the pulses of any row whose d pulse fires) */
+    /* a row's vectors that pulse its few unmerged cells (the sparse path), and their
+     * cycle-to-cycle normals drawn in one batch: HIT_ROOM per vector */
+    int64_t *hv; /* [K] their index in the call */
+    float *hn;   /* [K][HIT_ROOM] */
 } engine_ws;
 
 static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int K, int NW,
@@ -242,7 +255,11 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
                       k * PRE_ROOM * sizeof(float),
                       k * PRE_ROOM * sizeof(float),
                       2 * k * sizeof(float *),
-                      (k + 1) * sizeof(int64_t)};
+                      (k + 1) * sizeof(int64_t),
+                      k * 2 * ((c + 63) / 64) * sizeof(uint64_t),
+                      k * sizeof(long),
+                      k * sizeof(int64_t),
+                      (k * HIT_ROOM + 8) * sizeof(float)};
     const size_t nparts = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
     for (size_t q = 0; q < nparts; ++q)
@@ -267,6 +284,8 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
     e->pre = ptr[20], e->pc = ptr[21], e->rup = ptr[22], e->rdn = ptr[23], e->evd = ptr[24];
     e->part = ptr[25], e->pcn = ptr[26], e->nrm = ptr[27];
     e->pux = ptr[28], e->pud = ptr[29], e->upre = ptr[30], e->grp = ptr[31];
+    e->CW = (C + 63) / 64, e->xb = ptr[32], e->xs = ptr[33];
+    e->hv = ptr[34], e->hn = ptr[35];
     return RPU_OK;
 }
 
@@ -595,6 +614,103 @@ static long row_counts(const engine_ws *e, const call_shape *cs, int k, int i, i
     return S;
 }
 
+/* Vector k's x trains of one slot (BL 1) as the column sets e->xb (columns with a pulse
+ * and x > 0, then x < 0) and their size e->xs[k]. With one slot, a row whose d pulse fires
+ * pulses exactly these cells, once each, with the sign sd_i sx_j: row_counts without the
+ * per-row pass over the columns. */
+static void one_slot_bits(engine_ws *e, int C, int k) {
+    const uint64_t *mx = e->mx + (size_t)k * e->NW * C;
+    const int8_t *sx = e->sx + (size_t)k * C;
+    uint64_t *pos = e->xb + (size_t)k * 2 * e->CW, *neg = pos + e->CW;
+    long n = 0;
+    for (int w = 0; w < e->CW; ++w) {
+        const int j0 = 64 * w, j1 = C < j0 + 64 ? C : j0 + 64;
+        uint64_t p = 0, m = 0;
+        int j = j0;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+        const __m512i one = _mm512_set1_epi64(1);
+        const __m128i zero = _mm_setzero_si128();
+        for (; j + 16 <= j1; j += 16) {
+            const uint64_t b = (uint64_t)_mm512_test_epi64_mask(_mm512_loadu_si512(mx + j), one) |
+                               (uint64_t)_mm512_test_epi64_mask(_mm512_loadu_si512(mx + j + 8), one)
+                                   << 8;
+            const __m128i s = _mm_loadu_si128((const __m128i *)(sx + j));
+            p |= (b & _mm_cmpgt_epi8_mask(s, zero)) << (j - j0);
+            m |= (b & _mm_cmplt_epi8_mask(s, zero)) << (j - j0);
+        }
+#endif
+        for (; j < j1; ++j) {
+            const uint64_t b = mx[j] & 1u;
+            p |= (b & (uint64_t)(sx[j] > 0)) << (j - j0);
+            m |= (b & (uint64_t)(sx[j] < 0)) << (j - j0);
+        }
+        pos[w] = p, neg[w] = m;
+        n += __builtin_popcountll(p) + __builtin_popcountll(m);
+    }
+    e->xs[k] = n;
+}
+
+/* Row i's pulses up and down over the one-slot vectors of the set act (a chunk's vectors,
+ * as bits, whose d pulse of row i fires; one_slot_bits made their column sets) into nup,
+ * ndn [C], overwritten: vector k pulses down (sign sd_i sx_j > 0) the columns of x's sign
+ * sd_i, up the others. The same counts as row_counts adds. */
+static void one_slot_counts(const engine_ws *e, int C, int Rl, int i, uint64_t act,
+                            uint16_t *restrict nup, uint16_t *restrict ndn) {
+    const int CW = e->CW;
+    const uint64_t *dn[64], *upb[64];
+    int m = 0;
+    for (; act; act &= act - 1) {
+        const int k = __builtin_ctzll(act);
+        const uint64_t *b = e->xb + (size_t)k * 2 * CW;
+        const size_t minus = e->sd[(size_t)k * Rl + i] < 0; /* (0 or 1, no branch) */
+        dn[m] = b + minus * CW;
+        upb[m++] = b + (1 - minus) * CW;
+    }
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+    /* 32 columns a block, the counts in registers over the vectors */
+    const __m512i one = _mm512_set1_epi16(1);
+    for (int j = 0; j < C; j += 32) {
+        const int w = j / 64, sh = j % 64;
+        __m512i u = _mm512_setzero_si512(), d = _mm512_setzero_si512();
+        for (int q = 0; q < m; ++q) {
+            d = _mm512_mask_add_epi16(d, (__mmask32)(dn[q][w] >> sh), d, one);
+            u = _mm512_mask_add_epi16(u, (__mmask32)(upb[q][w] >> sh), u, one);
+        }
+        const __mmask32 st = C - j >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (C - j)) - 1u);
+        _mm512_mask_storeu_epi16(nup + j, st, u);
+        _mm512_mask_storeu_epi16(ndn + j, st, d);
+    }
+#else
+    memset(nup, 0, sizeof(uint16_t) * (size_t)C);
+    memset(ndn, 0, sizeof(uint16_t) * (size_t)C);
+    for (int q = 0; q < m; ++q)
+        for (int w = 0; w < CW; ++w) {
+            for (uint64_t b = dn[q][w]; b; b &= b - 1)
+                ++ndn[64 * w + __builtin_ctzll(b)];
+            for (uint64_t b = upb[q][w]; b; b &= b - 1)
+                ++nup[64 * w + __builtin_ctzll(b)];
+        }
+#endif
+}
+
+/* Vector k's counts and signs of row i in the columns lst[0 .. nl) only, as row_counts
+ * writes them (a vector whose row counts one_slot_counts took). */
+static void counts_at(const engine_ws *e, const call_shape *cs, int k, int i, const int32_t *lst,
+                      int nl, uint8_t *restrict cnt, int8_t *restrict sg) {
+    const int C = cs->C, Rl = cs->Rl;
+    const uint64_t *mdi = e->md + ((size_t)k * Rl + i) * e->NW;
+    const uint64_t *mx = e->mx + (size_t)k * e->NW * C;
+    const int8_t si = e->sd[(size_t)k * Rl + i], *sx = e->sx + (size_t)k * C;
+    for (int q = 0; q < nl; ++q) {
+        const int j = lst[q];
+        int c = 0;
+        for (int w = 0; w < e->vi[k].nw; ++w)
+            c += __builtin_popcountll(mdi[w] & mx[(size_t)w * C + j]);
+        cnt[j] = (uint8_t)c;
+        sg[j] = (int8_t)(si * sx[j]);
+    }
+}
+
 /* One_sided routing (compound spec §4.3): the counts of the cells whose sign is that of
  * sign_mode (+1: sign > 0, -1: sign < 0) into out (may be cnt), the others 0; returns their
  * sum. The caller applies them as steps up. */
@@ -628,7 +744,7 @@ static long routed_counts(engine_ws *e, const call_shape *cs, int k, int i, bool
  * other cells have no pulses left), cell by cell through the device's reference functions:
  * the same floats and normals as the row kernel (pass by pass in column order). */
 static void sparse_row(const rpu_tile *t, engine_ws *e, const call_shape *cs, int i, int k, int nl,
-                       float *dev_row, uint64_t vbase, int merge) {
+                       float *dev_row, uint64_t vbase, int merge, const float *pre) {
     const rpu_device_state *dev = cs->dev;
     const int C = cs->C;
     const uint8_t *cnt = e->cnt + (size_t)k * C;
@@ -649,8 +765,10 @@ static void sparse_row(const rpu_tile *t, engine_ws *e, const call_shape *cs, in
     const int npp = rpu_device_normals_per_pulse(dev);
     if (npp > 0) {
         const float *xi =
-            values_at(&t->ustream, vbase + cs->L.c2c + (uint64_t)(cs->r0 + i) * cs->L.row_c2c, 0, P,
-                      e->xi, 1);
+            pre ? pre
+                : values_at(&t->ustream,
+                            vbase + cs->L.c2c + (uint64_t)(cs->r0 + i) * cs->L.row_c2c, 0, P,
+                            e->xi, 1);
         for (unsigned p = 0; p < maxp; ++p)
             for (int q = 0; q < nl; ++q)
                 if (e->pas[q] > p) e->nrm[(size_t)q * 256 + p] = *xi++;
@@ -933,6 +1051,16 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
         e.npc = e.pc_ok = 0;
         if (cs->snap && merge && !cs->sign_mode && !t->snap_unmerged)
             pieces_build(&e, cs, k0, kn, ev0);
+        /* the one-slot vectors: their rows' counts over the chunk come from column sets
+         * (one_slot_counts), their per-vector counts only where a cell does not merge */
+        uint64_t one = 0;
+        if (merge && trains && !cs->sign_mode && !e.pc_ok)
+            for (int q = 0; q < nact; ++q) {
+                const int k = (int)e.grp[q];
+                if (e.vi[k].BL != 1) continue;
+                one_slot_bits(&e, C, k);
+                one |= 1ull << k;
+            }
         for (int i = 0; i < Rl; ++i) {
             float *w_row = cs->w + (size_t)i * C;
             float *dev_row =
@@ -945,6 +1073,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 memset(e.ndn, 0, sizeof(uint16_t) * (size_t)C);
             }
             int evr = ev0; /* (pieces) */
+            uint64_t lazy = 0; /* vectors whose counts of the row are not written yet */
             if (!cs->sign_mode && !e.pc_ok && trains) {
                 /* the vectors whose d train of this row has a pulse, as bits (a chunk has at
                  * most 64 vectors), visited in order: no branch per empty (vector, row) */
@@ -958,7 +1087,14 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     act |= (uint64_t)(a != 0) << k;
                 }
                 memset(e.S, 0, sizeof(long) * (size_t)kn);
-                for (; act; act &= act - 1) {
+                lazy = act & one;
+                if (lazy) one_slot_counts(&e, C, Rl, i, lazy, e.nup, e.ndn);
+                for (uint64_t a = lazy; a; a &= a - 1) {
+                    const int k = __builtin_ctzll(a);
+                    e.S[k] = e.xs[k];
+                    any += e.xs[k];
+                }
+                for (act &= ~one; act; act &= act - 1) {
                     const int k = __builtin_ctzll(act);
                     e.S[k] = row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C,
                                         e.sgn + (size_t)k * C, merge ? e.nup : NULL,
@@ -1025,14 +1161,44 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 }
                 if (nl * 64 <= C) {
                     /* few cells left: vector by vector over a list of them */
-                    for (int k = 0; k < kn; ++k) {
-                        if (e.S[k] && nl > 0)
+                    if (!cs->snap && nl == 0) continue; /* (no pulse left, nothing to read) */
+                    /* the vectors that pulse a listed cell (the others leave the row as it
+                     * is), and their normals in one batch: at most their pulses' number
+                     * (sparse_row uses one per pass) */
+                    int nh = 0;
+                    size_t need = 0;
+                    for (int k = 0; nl > 0 && k < kn; ++k) {
+                        if (!e.S[k]) continue;
+                        uint8_t *cnt = e.cnt + (size_t)k * C;
+                        if ((lazy >> k) & 1u)
+                            counts_at(&e, cs, k, i, e.lst, nl, cnt, e.sgn + (size_t)k * C);
+                        size_t pk = 0;
+                        for (int q = 0; q < nl; ++q)
+                            pk += cnt[e.lst[q]];
+                        if (!pk) continue;
+                        e.hv[nh++] = k0 + k;
+                        need = pk > need ? pk : need;
+                    }
+                    const bool pre = npp > 0 && nh > 0 && need <= HIT_ROOM;
+                    if (pre)
+                        rpu_rng_rows_at(&t->ustream,
+                                        cs->base + cs->qoff + L->c2c + row * L->row_c2c,
+                                        cs->stride, e.hv, (size_t)nh, need, 1, e.hn, HIT_ROOM);
+                    for (int h = 0, k = 0; k < kn; ++k) {
+                        if (h < nh && e.hv[h] == k0 + k) {
                             sparse_row(t, &e, cs, i, k, nl, dev_row,
                                        cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff,
-                                       merge);
+                                       merge, pre ? e.hn + (size_t)h * HIT_ROOM : NULL);
+                            ++h;
+                        }
                         take_snapshots(cs, i, k0 + k, w_row, &ev, done);
                     }
                     continue;
+                }
+                for (; lazy; lazy &= lazy - 1) {
+                    const int k = __builtin_ctzll(lazy);
+                    row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C, e.sgn + (size_t)k * C,
+                               NULL, NULL);
                 }
                 for (int k = 0; (M > 0 || rmerged > 0) && k < kn; ++k) {
                     if (!e.S[k]) continue;
