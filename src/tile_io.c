@@ -304,6 +304,10 @@ static int grow_index_workspace(rpu_tile *t, size_t n) {
     return 1;
 }
 
+/* Inputs or outputs (floats) of the vectors an IO pass handles together at least (the
+ * group of whole MAC blocks that io_pass_on carries from the DAC to the output). */
+#define IO_GROUP_FLOATS 16384
+
 /* Everything one batch pass needs. */
 typedef struct {
     rpu_tile *t;
@@ -573,46 +577,63 @@ static rpu_status io_pass_on(rpu_tile *t, const rpu_io_channel *ch, int dir, con
         red[m] = 1.0f;
         ++m;
     }
+    /* Each round works through the active vectors in groups of whole MAC blocks (at least
+     * IO_GROUP_FLOATS values of inputs or outputs, unless the blocks end): the group's
+     * inputs, products, noise and outputs stay in cache from the DAC to the copy into y.
+     * A vector's values do not depend on the grouping: its draws are at its own addresses
+     * and its MAC is its block's call (mac_blocked). */
+    const int64_t gmin = IO_GROUP_FLOATS / (nin > nout ? nin : nout) + 1;
     for (int round = 0; m > 0; ++round) {
-        b.m = m;
-        b.round = round;
-        for (int a = 0; a < m; ++a) {
-            const int64_t k = vec[a];
-            if (round == 1 && bm == RPU_BM_ITERATIVE_WORST_CASE && nmt != RPU_NM_ABS_MAX_NP_SUM) {
-                nm[k] = nm_np_sum(io, st, x + (size_t)k * nin, nin);
-                red[a] = 1.0f;
-            }
-            float s = 1.0f;
-            if (nmt != RPU_NM_NONE && nm[k] > 0) s /= nm[k];
-            if (bm != RPU_BM_NONE) s /= red[a];
-            scale[a] = s;
-        }
-        prepare_inputs(&b, x, scale, V, G, U);
-        mac_blocked(t, dir, t->wsel, V, m, vec, block, Y);
-        RPU_CHECK(analog_extras(&b, V, Y, tmp_in, tmp_out, tmp2, G));
-        finalize_outputs(&b, Y, G, U, saturated);
         int keep = 0;
-        for (int a = 0; a < m; ++a) {
-            const int64_t k = vec[a];
-            bool passed = !saturated[a];
-            if (bm != RPU_BM_NONE)
-                passed = passed || (int)red[a] > io->max_bm_factor ||
-                         (st->inp_res_abs > 0 && red[a] > io->max_bm_res / st->inp_res_abs) ||
-                         round + 1 >= RPU_IO_MAX_PASSES;
-            else
-                passed = true;
-            if (passed) {
-                float nmv = (nmt != RPU_NM_NONE && nm[k] > 0) ? nm[k] : 1.0f;
-                float f = io->out_scale * nmv * (bm != RPU_BM_NONE ? red[a] : 1.0f);
-                const float *ya = Y + (size_t)a * nout;
-                float *yk = y + (size_t)k * nout;
-                for (int i = 0; i < nout; ++i)
-                    yk[i] = ya[i] * f;
-            } else {
-                vec[keep] = k;
-                red[keep] = red[a] * 2.0f;
-                ++keep;
+        for (int a0 = 0; a0 < m;) {
+            int a1 = a0 + 1;
+            while (a1 < m && (a1 - a0 < gmin || vec[a1] / block == vec[a1 - 1] / block))
+                ++a1;
+            batch_ctx g = b;
+            g.vec = vec + a0;
+            g.m = a1 - a0;
+            g.k0 = (int)vec[a0];
+            g.k1 = (int)vec[a1 - 1] + 1;
+            g.round = round;
+            for (int a = a0; a < a1; ++a) {
+                const int64_t k = vec[a];
+                if (round == 1 && bm == RPU_BM_ITERATIVE_WORST_CASE &&
+                    nmt != RPU_NM_ABS_MAX_NP_SUM) {
+                    nm[k] = nm_np_sum(io, st, x + (size_t)k * nin, nin);
+                    red[a] = 1.0f;
+                }
+                float s = 1.0f;
+                if (nmt != RPU_NM_NONE && nm[k] > 0) s /= nm[k];
+                if (bm != RPU_BM_NONE) s /= red[a];
+                scale[a] = s;
             }
+            prepare_inputs(&g, x, scale + a0, V, G, U);
+            mac_blocked(t, dir, t->wsel, V, g.m, g.vec, block, Y);
+            RPU_CHECK(analog_extras(&g, V, Y, tmp_in, tmp_out, tmp2, G));
+            finalize_outputs(&g, Y, G, U, saturated);
+            for (int a = a0; a < a1; ++a) {
+                const int64_t k = vec[a];
+                const float *ya = Y + (size_t)(a - a0) * nout;
+                bool passed = !saturated[a - a0];
+                if (bm != RPU_BM_NONE)
+                    passed = passed || (int)red[a] > io->max_bm_factor ||
+                             (st->inp_res_abs > 0 && red[a] > io->max_bm_res / st->inp_res_abs) ||
+                             round + 1 >= RPU_IO_MAX_PASSES;
+                else
+                    passed = true;
+                if (passed) {
+                    float nmv = (nmt != RPU_NM_NONE && nm[k] > 0) ? nm[k] : 1.0f;
+                    float f = io->out_scale * nmv * (bm != RPU_BM_NONE ? red[a] : 1.0f);
+                    float *yk = y + (size_t)k * nout;
+                    for (int i = 0; i < nout; ++i)
+                        yk[i] = ya[i] * f;
+                } else { /* (keep <= a: the group's entries before a are done) */
+                    vec[keep] = k;
+                    red[keep] = red[a] * 2.0f;
+                    ++keep;
+                }
+            }
+            a0 = a1;
         }
         m = keep;
     }
