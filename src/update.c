@@ -217,6 +217,7 @@ typedef struct {
     /* a row's vectors that pulse its few unmerged cells (the sparse path), and their
      * cycle-to-cycle normals drawn in one batch: HIT_ROOM per vector */
     int64_t *hv; /* [K] their index in the call */
+    uint64_t *lm; /* [CW] the row's listed cells as a column set */
     float *hn;   /* [K][HIT_ROOM] */
 } engine_ws;
 
@@ -259,7 +260,8 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
                       k * 2 * ((c + 63) / 64) * sizeof(uint64_t),
                       k * sizeof(long),
                       k * sizeof(int64_t),
-                      (k * HIT_ROOM + 8) * sizeof(float)};
+                      (k * HIT_ROOM + 8) * sizeof(float),
+                      ((c + 63) / 64) * sizeof(uint64_t)};
     const size_t nparts = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
     for (size_t q = 0; q < nparts; ++q)
@@ -285,7 +287,7 @@ static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int
     e->part = ptr[25], e->pcn = ptr[26], e->nrm = ptr[27];
     e->pux = ptr[28], e->pud = ptr[29], e->upre = ptr[30], e->grp = ptr[31];
     e->CW = (C + 63) / 64, e->xb = ptr[32], e->xs = ptr[33];
-    e->hv = ptr[34], e->hn = ptr[35];
+    e->hv = ptr[34], e->hn = ptr[35], e->lm = ptr[36];
     return RPU_OK;
 }
 
@@ -1167,15 +1169,27 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                      * (sparse_row uses one per pass) */
                     int nh = 0;
                     size_t need = 0;
+                    if (lazy) { /* the listed cells as a column set, for the one-slot vectors */
+                        memset(e.lm, 0, sizeof(uint64_t) * (size_t)e.CW);
+                        for (int q = 0; q < nl; ++q)
+                            e.lm[e.lst[q] / 64] |= 1ull << (e.lst[q] % 64);
+                    }
                     for (int k = 0; nl > 0 && k < kn; ++k) {
                         if (!e.S[k]) continue;
                         uint8_t *cnt = e.cnt + (size_t)k * C;
-                        if ((lazy >> k) & 1u)
-                            counts_at(&e, cs, k, i, e.lst, nl, cnt, e.sgn + (size_t)k * C);
                         size_t pk = 0;
-                        for (int q = 0; q < nl; ++q)
-                            pk += cnt[e.lst[q]];
-                        if (!pk) continue;
+                        if ((lazy >> k) & 1u) {
+                            /* one pulse on each listed cell of x's column set */
+                            const uint64_t *b = e.xb + (size_t)k * 2 * e.CW;
+                            for (int w = 0; w < e.CW; ++w)
+                                pk += (size_t)__builtin_popcountll((b[w] | b[e.CW + w]) & e.lm[w]);
+                            if (!pk) continue;
+                            counts_at(&e, cs, k, i, e.lst, nl, cnt, e.sgn + (size_t)k * C);
+                        } else {
+                            for (int q = 0; q < nl; ++q)
+                                pk += cnt[e.lst[q]];
+                            if (!pk) continue;
+                        }
                         e.hv[nh++] = k0 + k;
                         need = pk > need ? pk : need;
                     }
@@ -1184,7 +1198,13 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                         rpu_rng_rows_at(&t->ustream,
                                         cs->base + cs->qoff + L->c2c + row * L->row_c2c,
                                         cs->stride, e.hv, (size_t)nh, need, 1, e.hn, HIT_ROOM);
-                    for (int h = 0, k = 0; k < kn; ++k) {
+                    for (int h = 0; h < nh && !cs->snap; ++h) { /* (no snapshots: these only) */
+                        const int k = (int)(e.hv[h] - k0);
+                        sparse_row(t, &e, cs, i, k, nl, dev_row,
+                                   cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff, merge,
+                                   pre ? e.hn + (size_t)h * HIT_ROOM : NULL);
+                    }
+                    for (int h = 0, k = 0; cs->snap && k < kn; ++k) {
                         if (h < nh && e.hv[h] == k0 + k) {
                             sparse_row(t, &e, cs, i, k, nl, dev_row,
                                        cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff,
