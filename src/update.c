@@ -19,7 +19,7 @@
  *
  * Order of work. The batch is processed in chunks of rpu_update_chunk() vectors (fixed by
  * the whole tile's shape): first the pulse trains (masks) and signs of every vector of the
- * chunk, then row by row every vector of the chunk in batch order: the row's pulse counts,
+ * chunk (update_trains.c), then row by row every vector of the chunk in batch order: the row's pulse counts,
  * its normals, the device's row kernel. Cells do not interact, and each cell still sees
  * its vectors in batch order, so this is the vector-by-vector update; the row's weights
  * and device state stay in cache over the chunk instead of streaming the whole tile
@@ -34,7 +34,7 @@
  * pass p >= 1: the cells with more than p passes). In distribution this is the update with
  * one normal per pulse, with far fewer normals (tested against it in test_update).
  * t->update_per_pulse == 1 draws one normal per pulse. */
-#include "tile_impl.h"
+#include "update_engine.h"
 
 #include "error_impl.h"
 
@@ -45,492 +45,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static float abs_max_vec(const float *v, int n) {
-#if defined(__AVX512F__)
-    /* 16 lanes, the tail by a masked load; a NaN is skipped as in the loop below (max_ps
-     * returns its second operand when either is NaN) */
-    __m512 m16 = _mm512_setzero_ps();
-    int j16 = 0;
-    for (; j16 + 16 <= n; j16 += 16)
-        m16 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(v + j16)), m16);
-    if (j16 < n) {
-        const __mmask16 tail = (__mmask16)((1u << (n - j16)) - 1u);
-        m16 = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(tail, v + j16)), m16);
-    }
-    return _mm512_reduce_max_ps(m16);
-#else
-    float lane[16] = {0};
-    int j = 0;
-    for (; j + 16 <= n; j += 16)
-        for (int l = 0; l < 16; ++l) {
-            float a = fabsf(v[j + l]);
-            lane[l] = a > lane[l] ? a : lane[l];
-        }
-    float m = 0;
-    for (; j < n; ++j)
-        m = fabsf(v[j]) > m ? fabsf(v[j]) : m;
-    for (int l = 0; l < 16; ++l)
-        m = lane[l] > m ? lane[l] : m;
-    return m;
-#endif
-}
-
-/* Pulse-train length and probability scales of one vector (spec §3.3). Returns BL (0: no
- * update); A scales |d|, B scales |x|. */
-static int bl_and_scales(const rpu_update_params *up, float g, float lr, float xm, float dm,
-                         float *A, float *B) {
-    *A = *B = 0;
-    if (lr == 0) return 0;
-    const bool ublm = up->update_bl_management;
-    const bool um = up->update_management || ublm;
-    int BL;
-    float a;
-    if (up->fixed_bl || ublm) {
-        BL = up->desired_bl;
-        a = sqrtf(lr / (g * (float)BL));
-    } else if (g * (float)up->desired_bl < lr) {
-        a = 1.0f;
-        double bl = ceil((double)lr / (double)g);
-        BL = bl < 1 ? 1 : (bl > 1e9 ? 1000000000 : (int)bl);
-    } else {
-        BL = up->desired_bl;
-        a = sqrtf(lr / (g * (float)BL));
-    }
-    float ax = a, ad = a;
-    if (um) {
-        if (xm == 0 || dm == 0) return 0;
-        float dv = up->um_grad_scale * dm;
-        float k = lr * xm * dv / g;
-        if (ublm) {
-            double ck = ceil((double)k);
-            BL = ck < (double)up->desired_bl ? (int)ck : up->desired_bl;
-            if (BL < 1) BL = 1;
-            ax = ad = sqrtf(lr / (g * (float)BL));
-        }
-        if (k > (float)up->desired_bl) dv *= (float)up->desired_bl / k;
-        ad *= sqrtf(xm / dv);
-        ax *= sqrtf(dv / xm);
-    }
-    *A = ad;
-    *B = ax;
-    return BL;
-}
-
-/* Discretization of a probability with bin res (used as given, spec §3.1 quirk). */
-static inline float discretize(float p, float res, bool sto, float u) {
-    if (res <= 0) return p;
-    return sto ? rintf(p / res + u - 0.5f) * res : rintf(p / res) * res;
-}
-
-static inline int8_t sgn(float v) {
-    return (int8_t)((v > 0) - (v < 0));
-}
-
-/* s[j] = sgn(v[j]) for j < n (NaN: 0). */
-static void signs_i8(const float *v, int n, int8_t *s) {
-#if defined(__AVX512BW__) && defined(__AVX512VL__)
-    const __m512 zero = _mm512_setzero_ps();
-    for (int j = 0; j < n; j += 16) {
-        const __mmask16 in = (__mmask16)(n - j >= 16 ? 0xFFFFu : (1u << (n - j)) - 1u);
-        const __m512 a = _mm512_maskz_loadu_ps(in, v + j);
-        const __mmask16 gt = _mm512_cmp_ps_mask(a, zero, _CMP_GT_OQ);
-        const __mmask16 lt = _mm512_cmp_ps_mask(a, zero, _CMP_LT_OQ);
-        const __m128i r =
-            _mm_mask_mov_epi8(_mm_maskz_mov_epi8(gt, _mm_set1_epi8(1)), lt, _mm_set1_epi8(-1));
-        _mm_mask_storeu_epi8(s + j, in, r);
-    }
-#else
-    for (int j = 0; j < n; ++j)
-        s[j] = sgn(v[j]);
-#endif
-}
-
-/* Pulse-train length of every vector of a call with learning rate lr (calculateBlAB
- * without the update management, which can only shorten it): the bound of the masks. */
-static int call_bl(const rpu_update_params *up, float g, float lr) {
-    if (up->fixed_bl || up->update_bl_management || !(g * (float)up->desired_bl < lr))
-        return up->desired_bl;
-    double bl = ceil((double)lr / (double)g);
-    return bl < 1 ? 1 : (bl > 1e9 ? 1000000000 : (int)bl);
-}
-
-/* Per vector of a chunk: pulse-train length (0: no update) and mask words. */
-typedef struct {
-    int BL, nw;
-    int j0, j1;    /* the columns where x may be non-zero (sparse x: its first and last + 1) */
-    float A, B;    /* bl_and_scales's (set by predraw_chunk) */
-} vec_info;
-
-/* Uniforms per vector up to which a chunk draws x's (C BL) or d's (Rl BL + 3) pulse-train
- * values in one batch: below it a vector's own fill is short and pays mostly overhead. */
-#define PRE_ROOM 256
-
-/* Normals per vector up to which a row's sparse cells' normals are drawn in one batch
- * over the vectors (more: sparse_row draws its own). */
-#define HIT_ROOM 16
-
-/* Workspace of the pulsed engine, carved from one buffer (t->uws). C columns, Rl rows of
- * the tile (or slice), K vectors per chunk, NW mask words per element at most. */
-typedef struct {
-    int K, NW;
-    vec_info *vi;  /* [K] */
-    uint64_t *mx;  /* [K][NW][C]: word w of column j's train at mx[(k*NW + w)*C + j] */
-    int8_t *sx;    /* [K][C] signs of x */
-    float *fx;     /* [K][C] signed factors of x (count-based pulse types) */
-    uint64_t *md;  /* [K][Rl][NW] */
-    int8_t *sd;    /* [K][Rl] */
-    float *fd;     /* [K][Rl] */
-    float *px;     /* [C] probabilities of the vector being prepared */
-    float *pd;     /* [Rl] */
-    float *u;      /* uniforms of one draw: [max(C, Rl) * BLmax + 8] */
-    uint8_t *cnt;  /* [K][C] pulses of the cells of one row, per vector of the chunk */
-    int8_t *sgn;   /* [K][C] their signs */
-    long *S;       /* [K] pulses of the row per vector */
-    uint8_t *pas;  /* [C] passes (merged pulses) */
-    uint16_t *nup; /* [C] pulses up of the row's cells over the chunk */
-    uint16_t *ndn; /* [C] pulses down */
-    uint8_t *mrg;  /* [C] cells whose pulses over the chunk merge */
-    int32_t *lst;  /* [C] the row's other cells with pulses (sparse path) */
-    float *pre;    /* [4 Rl] the normals of one block per row (a one-vector write) */
-    /* pieces of the read columns of a chunk (snapshots, see pieces_build): NPC at most */
-    int npc, pc_ok, ev0, ev1, npart;
-    int32_t *pc;        /* [4 NPC]: column, first and last vector, read event of piece p */
-    int32_t *rup, *rdn; /* [snap->n] the row's running counts up/down after each read */
-    uint8_t *evd;       /* [snap->n] reads snapshot by pieces_merge */
-    int32_t *part;      /* [2 C] partly merged columns: column, first single vector */
-    float *pcn;         /* [NPC + 8] their normals (one per piece) */
-    float *nrm;         /* [(C / 64 + 1) * 256] their normals, 256 per cell */
-    float *xi;          /* [C * BLmax + 8] cycle-to-cycle normals of one row for one vector */
-    float *wn;          /* [C + 8] write noise of one row */
-    /* a chunk's pulse-train uniforms drawn in one batch (predraw_chunk) */
-    float *pux, *pud;    /* [K][PRE_ROOM] x's and d's, vector after vector */
-    int pre_on;          /* the chunk's vectors were pre-drawn: vi[k].BL, A, B and upre hold */
-    const float **upre;  /* [2K] vector k's x uniforms at upre[2k], d's at upre[2k + 1] (or
-                            NULL: prepare_vector draws them) */
-    int64_t *grp;        /* [K + 1] the vectors of one pulse-train length */
-    /* one-slot vectors (BL 1) of a chunk, for rows that only need their counts over the
-     * chunk (one_slot_bits): x's columns with a pulse as bit sets, by the sign of x */
-    int CW;       /* 64-bit words per column set: (C + 63) / 64 */
-    uint64_t *xb; /* [K][2][CW]: vector k's columns with x > 0 at xb[2k CW], x < 0 after */
-    long *xs;     /* [K] their number (the pulses of any row whose d pulse fires) */
-    /* a row's vectors that pulse its few unmerged cells (the sparse path), and their
-     * cycle-to-cycle normals drawn in one batch: HIT_ROOM per vector */
-    int64_t *hv; /* [K] their index in the call */
-    uint64_t *lm; /* [CW] the row's listed cells as a column set */
-    float *hn;   /* [K][HIT_ROOM] */
-} engine_ws;
-
-static rpu_status engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int K, int NW,
-                                   int BLmax, int NPC) {
-    const size_t c = (size_t)C, r = (size_t)Rl, k = (size_t)K, nw = (size_t)NW, npc = (size_t)NPC;
-    const size_t big = (c > r ? c : r) * (size_t)BLmax + 8;
-    size_t sizes[] = {k * sizeof(vec_info),
-                      k * nw * c * sizeof(uint64_t),
-                      k * c,
-                      k * c * sizeof(float),
-                      k * r * nw * sizeof(uint64_t),
-                      k * r,
-                      k * r * sizeof(float),
-                      c * sizeof(float),
-                      r * sizeof(float),
-                      big * sizeof(float),
-                      k * c,
-                      k * c,
-                      k * sizeof(long),
-                      c,
-                      c * sizeof(uint16_t),
-                      c * sizeof(uint16_t),
-                      c,
-                      (c * (size_t)BLmax + 8) * sizeof(float),
-                      (c + 8) * sizeof(float),
-                      c * sizeof(int32_t),
-                      4 * r * sizeof(float),
-                      4 * npc * sizeof(int32_t),
-                      npc * sizeof(int32_t),
-                      npc * sizeof(int32_t),
-                      npc,
-                      2 * c * sizeof(int32_t),
-                      (npc + 8) * sizeof(float),
-                      (c / 64 + 1) * 256 * sizeof(float),
-                      k * PRE_ROOM * sizeof(float),
-                      k * PRE_ROOM * sizeof(float),
-                      2 * k * sizeof(float *),
-                      (k + 1) * sizeof(int64_t),
-                      k * 2 * ((c + 63) / 64) * sizeof(uint64_t),
-                      k * sizeof(long),
-                      k * sizeof(int64_t),
-                      (k * HIT_ROOM + 8) * sizeof(float),
-                      ((c + 63) / 64) * sizeof(uint64_t)};
-    const size_t nparts = sizeof sizes / sizeof sizes[0];
-    size_t total = 0;
-    for (size_t q = 0; q < nparts; ++q)
-        total += (sizes[q] + 63) & ~(size_t)63;
-    if (total > t->uws_cap) {
-        unsigned char *p = (unsigned char *)realloc(t->uws, total);
-        if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the update workspace");
-        t->uws = p;
-        t->uws_cap = total;
-    }
-    void *ptr[sizeof sizes / sizeof sizes[0]];
-    size_t off = 0;
-    for (size_t q = 0; q < nparts; ++q) {
-        ptr[q] = t->uws + off;
-        off += (sizes[q] + 63) & ~(size_t)63;
-    }
-    e->K = K, e->NW = NW;
-    e->vi = ptr[0], e->mx = ptr[1], e->sx = ptr[2], e->fx = ptr[3], e->md = ptr[4];
-    e->sd = ptr[5], e->fd = ptr[6], e->px = ptr[7], e->pd = ptr[8], e->u = ptr[9];
-    e->cnt = ptr[10], e->sgn = ptr[11], e->S = ptr[12], e->pas = ptr[13], e->nup = ptr[14];
-    e->ndn = ptr[15], e->mrg = ptr[16], e->xi = ptr[17], e->wn = ptr[18], e->lst = ptr[19];
-    e->pre = ptr[20], e->pc = ptr[21], e->rup = ptr[22], e->rdn = ptr[23], e->evd = ptr[24];
-    e->part = ptr[25], e->pcn = ptr[26], e->nrm = ptr[27];
-    e->pux = ptr[28], e->pud = ptr[29], e->upre = ptr[30], e->grp = ptr[31];
-    e->CW = (C + 63) / 64, e->xb = ptr[32], e->xs = ptr[33];
-    e->hv = ptr[34], e->hn = ptr[35], e->lm = ptr[36];
-    return RPU_OK;
-}
-
-/* Values [v, v + m) of the range of stream s that starts at block blk (value v is value
- * v % 4 of block blk + v / 4), drawn into buf (room for m + 3 values); returns where they
- * start in buf. */
-static const float *values_at(const rpu_rng *s, uint64_t blk, uint64_t v, size_t m, float *buf,
-                              int normal) {
-    const size_t skip = (size_t)(v & 3u);
-    if (normal)
-        rpu_rng_normal_at(s, blk + v / 4, buf, m + skip);
-    else
-        rpu_rng_uniform_at(s, blk + v / 4, buf, m + skip);
-    return buf + skip;
-}
-
-/* Pulse trains with slot-major uniforms (x): bit s of element j is set when p[j] >
- * u[s*n + j]; word w of element j at m[w*n + j]. */
-static void masks_slot_major(const float *p, const float *u, int n, int BL, int nw, uint64_t *m) {
-    memset(m, 0, sizeof(uint64_t) * (size_t)n * (size_t)nw);
-    for (int s = 0; s < BL; ++s) {
-        const float *us = u + (size_t)s * n;
-        uint64_t *mw = m + (size_t)(s / 64) * n;
-        const int b = s % 64;
-        for (int j = 0; j < n; ++j)
-            mw[j] |= (uint64_t)(p[j] > us[j]) << b;
-    }
-}
-
-/* Pulse trains with element-major uniforms (d): bit s of element i is set when p[i] >
- * u[i*BL + s]; word w of element i at m[i*NW + w]. */
-static void masks_elem_major(const float *p, const float *u, int n, int BL, int NW, uint64_t *m) {
-    if (NW == 1) {
-        /* one word per element, branch-free (p <= 0 sets no bit: u >= 0) */
-        for (int i = 0; i < n; ++i) {
-            const float *ui = u + (size_t)i * BL;
-            uint64_t w = 0;
-            for (int s = 0; s < BL; ++s)
-                w |= (uint64_t)(p[i] > ui[s]) << s;
-            m[i] = w;
-        }
-        return;
-    }
-    for (int i = 0; i < n; ++i) {
-        const float *ui = u + (size_t)i * BL;
-        uint64_t *mi = m + (size_t)i * NW;
-        for (int w = 0; w < NW; ++w)
-            mi[w] = 0;
-        if (!(p[i] > 0)) continue;
-        for (int s = 0; s < BL; ++s)
-            mi[s / 64] |= (uint64_t)(p[i] > ui[s]) << (s % 64);
-    }
-}
-
-/* The call's shape: C columns, rows [r0, r0 + Rl) of R, their weights and device state,
- * the layout of the whole tile. */
-typedef struct {
-    int C, R, Rl, r0;
-    float *w;                    /* the weights of row r0 (rows [r0, r0 + Rl) follow) */
-    const rpu_device_state *dev; /* device state whose row 0 is row r0 */
-    rpu_update_layout L;
-    uint64_t base;               /* first block of the call */
-    uint64_t stride;             /* blocks per vector (L.total for a single device) */
-    uint64_t qoff;               /* the device noise's offset in a vector's range (0; target q
-                                    of a compound: q * L.total) */
-    int sign_mode;               /* 0: every coincidence; +1 / -1: one_sided routing */
-    const rpu_update_params *up; /* pulse-train parameters */
-    float g;                     /* granularity of the pulse trains */
-    const rpu_rng *rng;          /* the stream of the draws */
-    const float *lrs;            /* per vector learning rates, or NULL: the call's lr */
-    const rpu_read_snap *snap;   /* column snapshots and unmerged columns, or NULL */
-} call_shape;
-
-/* Phase 1's x side for a vector x [C] with few non-zero elements (k, B and vbase as in
- * prepare_vector): the columns [j0, j1) of its first and last non-zero into e->vi[k]
- * (nothing else when they are the whole row) and, for each non-zero x[j], p_x(j), the sign
- * and (stochastic pulse types) its pulse train from its own values of the draws, at the
- * addresses of the dense path (rounding uniform x_round + j, slot s at x_pulses + s C + j).
- * A zero element has p_x = 0 (or -0), no pulses and sign 0, as in the dense path; so the
- * trains, signs and (count-based) factors are the dense path's. */
-static void sparse_x(engine_ws *e, const call_shape *cs, int k, const float *x, float B,
-                     uint64_t vbase) {
-    const int C = cs->C;
-    int a = C, b = 0, nz = 0;
-    for (int j = 0; j < C; ++j)
-        if (x[j] != 0) a = a < j ? a : j, b = j + 1, ++nz;
-    if (a >= b) a = b = 0;
-    if (b - a == C || nz * 8 > C) return; /* dense enough for the whole-row draws */
-    e->vi[k].j0 = a, e->vi[k].j1 = b;
-    const rpu_update_params *up = cs->up;
-    const rpu_update_layout *L = &cs->L;
-    const bool sto = up->sto_round && up->res > 0;
-    const int BL = e->vi[k].BL, NW = e->NW;
-    const bool trains =
-        up->pulse_type == RPU_PULSE_STOCHASTIC_COMPRESSED || up->pulse_type == RPU_PULSE_STOCHASTIC;
-    int8_t *sx = e->sx + (size_t)k * C;
-    uint64_t *mx = e->mx + (size_t)k * NW * C;
-    memset(sx, 0, (size_t)C);
-    if (trains)
-        for (int w = 0; w < e->vi[k].nw; ++w)
-            memset(mx + (size_t)w * C, 0, sizeof(uint64_t) * (size_t)C);
-    float buf[8];
-    for (int j = a; j < b; ++j) {
-        if (x[j] == 0) {
-            e->px[j] = 0;
-            continue;
-        }
-        const float u = sto ? *values_at(cs->rng, vbase + L->x_round, (uint64_t)j, 1, buf, 0) : 0;
-        const float p = discretize(B * fabsf(x[j]), up->res, sto, u);
-        e->px[j] = p;
-        sx[j] = sgn(x[j]);
-        if (!trains) continue;
-        for (int sl = 0; sl < BL; ++sl) {
-            const float us = *values_at(cs->rng, vbase + L->x_pulses,
-                                        (uint64_t)sl * (uint64_t)C + (uint64_t)j, 1, buf, 0);
-            mx[(size_t)(sl / 64) * C + j] |= (uint64_t)(p > us) << (sl % 64);
-        }
-    }
-}
-
-/* Phase 1 for vector k of the chunk (x: its C inputs, d: its R gradients of the whole
- * tile, vbase: its first block): BL, A, B (spec §3.3), probabilities, signs and pulse
- * trains (or count factors) of the columns and of the slice's rows. */
-static void prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs, int k,
-                           const float *x, const float *d, float lr, uint64_t vbase, bool sparse) {
-    (void)t;
-    const rpu_update_params *up = cs->up;
-    const int C = cs->C, Rl = cs->Rl, r0 = cs->r0;
-    const rpu_update_layout *L = &cs->L;
-    float A, B;
-    int BL;
-    if (e->pre_on) { /* predraw_chunk computed them */
-        BL = e->vi[k].BL, A = e->vi[k].A, B = e->vi[k].B;
-    } else {
-        BL = bl_and_scales(up, cs->g, lr, abs_max_vec(x, C), abs_max_vec(d, cs->R), &A, &B);
-    }
-    e->vi[k].BL = BL;
-    e->vi[k].nw = (BL + 63) / 64;
-    e->vi[k].j0 = 0, e->vi[k].j1 = C;
-    if (BL == 0) return;
-    const float *dl = d + r0; /* the slice's rows */
-    int nzd = 0;
-    for (int i = 0; sparse && i < Rl; ++i)
-        nzd += dl[i] != 0;
-    /* a sparse d: the draws of its non-zero rows only (each row's own values; a zero row has
-     * p_d = +-0, no pulses, sign 0, as in the dense path) */
-    const bool dsparse = sparse && nzd * 8 <= Rl;
-    if (sparse) {
-        sparse_x(e, cs, k, x, B, vbase);
-        sparse = e->vi[k].j1 - e->vi[k].j0 < C;
-    }
-    const bool sto = up->sto_round && up->res > 0;
-    const float *rr = NULL;
-    int8_t *sx = e->sx + (size_t)k * C;
-    if (!sparse) {
-        if (sto) rr = values_at(cs->rng, vbase + L->x_round, 0, (size_t)C, e->u, 0);
-        if (up->res > 0)
-            for (int j = 0; j < C; ++j)
-                e->px[j] = discretize(B * fabsf(x[j]), up->res, sto, sto ? rr[j] : 0);
-        else /* (discretize is the identity) */
-            for (int j = 0; j < C; ++j)
-                e->px[j] = B * fabsf(x[j]);
-        signs_i8(x, C, sx);
-    }
-    int8_t *sd = e->sd + (size_t)k * Rl;
-    const rpu_pulse_type pt = up->pulse_type;
-    const bool trains = pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC;
-    if (dsparse) {
-        uint64_t *md = e->md + (size_t)k * Rl * e->NW;
-        float buf[8];
-        for (int i = 0; i < Rl; ++i) {
-            e->pd[i] = 0, sd[i] = 0;
-            for (int w = 0; trains && w < e->NW; ++w)
-                md[(size_t)i * e->NW + w] = 0;
-            if (dl[i] == 0) continue;
-            const float u =
-                sto ? *values_at(cs->rng, vbase + L->d_round, (uint64_t)(r0 + i), 1, buf, 0) : 0;
-            e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, u);
-            sd[i] = sgn(dl[i]);
-            if (!trains || !(e->pd[i] > 0)) continue;
-            const float *ud = values_at(cs->rng, vbase + L->d_pulses,
-                                        (uint64_t)(r0 + i) * (uint64_t)BL, (size_t)BL, e->u, 0);
-            masks_elem_major(e->pd + i, ud, 1, BL, e->NW, md + (size_t)i * e->NW);
-        }
-    } else {
-        if (sto) rr = values_at(cs->rng, vbase + L->d_round, (uint64_t)r0, (size_t)Rl, e->u, 0);
-        if (up->res > 0)
-            for (int i = 0; i < Rl; ++i)
-                e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, sto ? rr[i] : 0);
-        else
-            for (int i = 0; i < Rl; ++i)
-                e->pd[i] = A * fabsf(dl[i]);
-        signs_i8(dl, Rl, sd);
-    }
-    if (trains) {
-        const float *const *pre = e->pre_on ? e->upre + 2 * k : NULL;
-        if (!sparse) {
-            const float *ux = pre && pre[0] ? pre[0]
-                                            : values_at(cs->rng, vbase + L->x_pulses, 0,
-                                                        (size_t)C * BL, e->u, 0);
-            masks_slot_major(e->px, ux, C, BL, e->vi[k].nw, e->mx + (size_t)k * e->NW * C);
-        }
-        if (!dsparse) {
-            const float *ud =
-                pre && pre[1] ? pre[1]
-                              : values_at(cs->rng, vbase + L->d_pulses, (uint64_t)r0 * (uint64_t)BL,
-                                          (size_t)Rl * BL, e->u, 0);
-            masks_elem_major(e->pd, ud, Rl, BL, e->NW, e->md + (size_t)k * Rl * e->NW);
-        }
-        return;
-    }
-    /* count-based: signed factors n_x(j) (mean_count) or p_x(j) (implicit), and per row
-     * n_d(i)/BL or BL p_d(i), so that c_ij = rint(fd_i fx_j) (spec §3.4) */
-    const bool mean = pt == RPU_PULSE_MEAN_COUNT;
-    float *fx = e->fx + (size_t)k * C, *fd = e->fd + (size_t)k * Rl;
-    for (int j = 0; j < C; ++j) {
-        if (sparse && x[j] == 0) { /* x's zeros: factor 0 (every formula below gives +-0) */
-            fx[j] = 0;
-            continue;
-        }
-        float v;
-        if (mean) {
-            v = rintf((float)BL * e->px[j]);
-            v = v < 0 ? 0 : (v > (float)BL ? (float)BL : v);
-        } else {
-            v = discretize(B * fabsf(x[j]), up->x_res_implicit, false, 0);
-            v = v < 0 ? 0 : (v > 1 ? 1 : v);
-        }
-        fx[j] = (float)sx[j] * v;
-    }
-    for (int i = 0; i < Rl; ++i) {
-        float v;
-        if (mean) {
-            v = rintf((float)BL * e->pd[i]);
-            v = v < 0 ? 0 : (v > (float)BL ? (float)BL : v);
-            fd[i] = (float)sd[i] * v / (float)BL; /* c_ij = rint(n_d/BL · n_x) */
-        } else {
-            v = discretize(A * fabsf(dl[i]), up->d_res_implicit, false, 0);
-            v = v < 0 ? 0 : (v > 1 ? 1 : v);
-            fd[i] = (float)BL * ((float)sd[i] * v); /* c_ij = rint(BL p_d p_x) */
-        }
-    }
-}
 
 /* Pulse counts and signs of row i (slice index) for vector k of the chunk into cnt, sg
  * [C] on the columns [j0, j1) (all of them, or a sparse x's only: its other columns have
@@ -616,46 +130,10 @@ static long row_counts(const engine_ws *e, const call_shape *cs, int k, int i, i
     return S;
 }
 
-/* Vector k's x trains of one slot (BL 1) as the column sets e->xb (columns with a pulse
- * and x > 0, then x < 0) and their size e->xs[k]. With one slot, a row whose d pulse fires
- * pulses exactly these cells, once each, with the sign sd_i sx_j: row_counts without the
- * per-row pass over the columns. */
-static void one_slot_bits(engine_ws *e, int C, int k) {
-    const uint64_t *mx = e->mx + (size_t)k * e->NW * C;
-    const int8_t *sx = e->sx + (size_t)k * C;
-    uint64_t *pos = e->xb + (size_t)k * 2 * e->CW, *neg = pos + e->CW;
-    long n = 0;
-    for (int w = 0; w < e->CW; ++w) {
-        const int j0 = 64 * w, j1 = C < j0 + 64 ? C : j0 + 64;
-        uint64_t p = 0, m = 0;
-        int j = j0;
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-        const __m512i one = _mm512_set1_epi64(1);
-        const __m128i zero = _mm_setzero_si128();
-        for (; j + 16 <= j1; j += 16) {
-            const uint64_t b = (uint64_t)_mm512_test_epi64_mask(_mm512_loadu_si512(mx + j), one) |
-                               (uint64_t)_mm512_test_epi64_mask(_mm512_loadu_si512(mx + j + 8), one)
-                                   << 8;
-            const __m128i s = _mm_loadu_si128((const __m128i *)(sx + j));
-            p |= (b & _mm_cmpgt_epi8_mask(s, zero)) << (j - j0);
-            m |= (b & _mm_cmplt_epi8_mask(s, zero)) << (j - j0);
-        }
-#endif
-        for (; j < j1; ++j) {
-            const uint64_t b = mx[j] & 1u;
-            p |= (b & (uint64_t)(sx[j] > 0)) << (j - j0);
-            m |= (b & (uint64_t)(sx[j] < 0)) << (j - j0);
-        }
-        pos[w] = p, neg[w] = m;
-        n += __builtin_popcountll(p) + __builtin_popcountll(m);
-    }
-    e->xs[k] = n;
-}
-
 /* Row i's pulses up and down over the one-slot vectors of the set act (a chunk's vectors,
- * as bits, whose d pulse of row i fires; one_slot_bits made their column sets) into nup,
- * ndn [C], overwritten: vector k pulses down (sign sd_i sx_j > 0) the columns of x's sign
- * sd_i, up the others. The same counts as row_counts adds. */
+ * as bits, whose d pulse of row i fires; rpu_engine_one_slot_bits made their column sets)
+ * into nup, ndn [C], overwritten: vector k pulses down (sign sd_i sx_j > 0) the columns of
+ * x's sign sd_i, up the others. The same counts as row_counts adds. */
 static void one_slot_counts(const engine_ws *e, int C, int Rl, int i, uint64_t act,
                             uint16_t *restrict nup, uint16_t *restrict ndn) {
     const int CW = e->CW;
@@ -768,9 +246,8 @@ static void sparse_row(const rpu_tile *t, engine_ws *e, const call_shape *cs, in
     if (npp > 0) {
         const float *xi =
             pre ? pre
-                : values_at(&t->ustream,
-                            vbase + cs->L.c2c + (uint64_t)(cs->r0 + i) * cs->L.row_c2c, 0, P,
-                            e->xi, 1);
+                : values_at(&t->ustream, vbase + cs->L.c2c + (uint64_t)(cs->r0 + i) * cs->L.row_c2c,
+                            0, P, e->xi, 1);
         for (unsigned p = 0; p < maxp; ++p)
             for (int q = 0; q < nl; ++q)
                 if (e->pas[q] > p) e->nrm[(size_t)q * 256 + p] = *xi++;
@@ -917,93 +394,6 @@ static void pieces_take_counts(engine_ws *e, int C) {
     }
 }
 
-/* The vectors of vi[k0 ..] whose train length equals vi[k0].BL, into e->grp, and as bits
- * into *done (a chunk has at most 64 vectors); returns their number. */
-static int bl_group(engine_ws *e, int k0, int kn, uint64_t *done) {
-    const int BL = e->vi[k0].BL;
-    int g = 0;
-    for (int q = k0; q < kn; ++q)
-        if (e->vi[q].BL == BL) e->grp[g++] = q, *done |= 1ull << q;
-    return g;
-}
-
-/* The pulse-train uniforms of vectors [k0, k0 + kn) of a call (x [kn, C], d [kn, R]) in
- * one batch per train length, for the vectors whose own draws would be short (at most
- * PRE_ROOM values): for each length BL, blocks q of those vectors' d ranges (the slice's
- * Rl BL values at d_pulses + r0 BL) and x ranges (C BL values at x_pulses) are strided
- * across the vectors (rpu_rng_rows_at), so the values are those prepare_vector would draw
- * itself. A vector whose d trains have no pulse in the slice's rows (known from its d
- * uniforms when update.res is 0: bit s of row i is set when A |d_i| > u) pulses no cell of
- * the slice: its BL is set to 0 and its x trains are not made, which leaves the slice's
- * result as it was (with small gradients most vectors of a conv layer's update have no
- * pulse at all). Sets e->upre (NULL entries: prepare_vector draws). Dense path, trains
- * only. */
-static void predraw_chunk(engine_ws *e, const call_shape *cs, int k0, int kn, const float *x,
-                          const float *d, float lr) {
-    const rpu_update_params *up = cs->up;
-    const int C = cs->C, R = cs->R, Rl = cs->Rl, r0 = cs->r0;
-    e->pre_on = 0;
-    if (up->pulse_type != RPU_PULSE_STOCHASTIC_COMPRESSED && up->pulse_type != RPU_PULSE_STOCHASTIC)
-        return;
-    /* each vector's train length, as prepare_vector will compute it */
-    for (int k = 0; k < kn; ++k) {
-        const float lrk = cs->lrs ? cs->lrs[k0 + k] : lr;
-        vec_info *v = &e->vi[k];
-        v->BL = bl_and_scales(up, cs->g, lrk, abs_max_vec(x + (size_t)k * C, C),
-                              abs_max_vec(d + (size_t)k * R, R), &v->A, &v->B);
-        e->upre[2 * k] = e->upre[2 * k + 1] = NULL;
-    }
-    e->pre_on = 1;
-    const float **pre = e->upre;
-    const rpu_update_layout *L = &cs->L;
-    const uint64_t first = cs->base + (uint64_t)k0 * cs->stride;
-    size_t od = 0;     /* used rows of pud */
-    uint64_t done = 0; /* the vectors whose length was seen */
-    for (int k = 0; k < kn; ++k) {
-        const int BL = e->vi[k].BL;
-        if (BL <= 0 || ((done >> k) & 1u)) continue;
-        const int g = bl_group(e, k, kn, &done);
-        const uint64_t v0 = (uint64_t)r0 * (uint64_t)BL; /* the slice's first value */
-        const size_t skip = (size_t)(v0 & 3u), nd = skip + (size_t)Rl * (size_t)BL;
-        if (nd > PRE_ROOM) continue;
-        rpu_rng_rows_at(cs->rng, first + L->d_pulses + v0 / 4, cs->stride, e->grp, (size_t)g, nd,
-                        0, e->pud + od * PRE_ROOM, PRE_ROOM);
-        for (int a = 0; a < g; ++a) {
-            const int q = (int)e->grp[a];
-            const float *u = e->pud + (od + (size_t)a) * PRE_ROOM + skip;
-            pre[2 * q + 1] = u;
-            if (up->res > 0) continue; /* (the trains use discretized probabilities) */
-            const float A = e->vi[q].A, *dq = d + (size_t)q * R + r0;
-            int hit = 0;
-            if (BL == 1) /* (a loop the compiler vectorizes) */
-                for (int i = 0; i < Rl; ++i)
-                    hit |= A * fabsf(dq[i]) > u[i];
-            else
-                for (int i = 0; i < Rl; ++i) {
-                    const float p = A * fabsf(dq[i]);
-                    for (int sl = 0; sl < BL; ++sl)
-                        hit |= p > u[(size_t)i * BL + sl];
-                }
-            if (!hit) e->vi[q].BL = 0;
-        }
-        od += (size_t)g;
-    }
-    size_t ox = 0; /* used rows of pux */
-    done = 0;
-    for (int k = 0; k < kn; ++k) {
-        const int BL = e->vi[k].BL;
-        if (BL <= 0 || ((done >> k) & 1u)) continue;
-        const int g = bl_group(e, k, kn, &done);
-        const size_t nx = (size_t)C * (size_t)BL;
-        if (nx > PRE_ROOM) continue;
-        rpu_rng_rows_at(cs->rng, first + L->x_pulses, cs->stride, e->grp, (size_t)g, nx, 0,
-                        e->pux + ox * PRE_ROOM, PRE_ROOM);
-        for (int a = 0; a < g; ++a)
-            pre[2 * e->grp[a]] = e->pux + (ox + (size_t)a) * PRE_ROOM;
-        ox += (size_t)g;
-    }
-}
-
 /* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
 static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                const call_shape *cs) {
@@ -1012,9 +402,9 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     if (pt != RPU_PULSE_STOCHASTIC_COMPRESSED && pt != RPU_PULSE_STOCHASTIC &&
         pt != RPU_PULSE_MEAN_COUNT && pt != RPU_PULSE_DETERMINISTIC_IMPLICIT)
         return RPU_FAIL(RPU_ERR_INTERNAL, "pulsed engine called with pulse type %d", (int)pt);
-    int BLmax = call_bl(up, cs->g, lr);
+    int BLmax = rpu_engine_call_bl(up, cs->g, lr);
     for (int k = 0; cs->lrs && k < n; ++k) {
-        const int b = call_bl(up, cs->g, cs->lrs[k]);
+        const int b = rpu_engine_call_bl(up, cs->g, cs->lrs[k]);
         if (b > BLmax) BLmax = b, lr = cs->lrs[k];
     }
     if (BLmax > RPU_UPDATE_MAX_BL)
@@ -1030,7 +420,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     if (K > n) K = n;
     engine_ws e = {0};
     const int NPC = cs->snap ? cs->snap->n + cs->snap->n_excl : 0;
-    RPU_CHECK(engine_workspace(t, &e, C, Rl, (int)K, NW, BLmax, NPC));
+    RPU_CHECK(rpu_engine_workspace(t, &e, C, Rl, (int)K, NW, BLmax, NPC));
     const rpu_update_layout *L = &cs->L;
     const rpu_device_state *dev = cs->dev;
     const int npp = rpu_device_normals_per_pulse(dev);
@@ -1038,11 +428,11 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     const bool trains = pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC;
     for (int k0 = 0; k0 < n; k0 += (int)K) {
         const int kn = n - k0 < (int)K ? n - k0 : (int)K;
-        predraw_chunk(&e, cs, k0, kn, x + (size_t)k0 * C, d + (size_t)k0 * R, lr);
+        rpu_engine_predraw_chunk(&e, cs, k0, kn, x + (size_t)k0 * C, d + (size_t)k0 * R, lr);
         for (int k = 0; k < kn; ++k)
-            prepare_vector(t, &e, cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R,
-                           cs->lrs ? cs->lrs[k0 + k] : lr,
-                           cs->base + (uint64_t)(k0 + k) * cs->stride, false);
+            rpu_engine_prepare_vector(t, &e, cs, k, x + (size_t)(k0 + k) * C,
+                                      d + (size_t)(k0 + k) * R, cs->lrs ? cs->lrs[k0 + k] : lr,
+                                      cs->base + (uint64_t)(k0 + k) * cs->stride, false);
         /* the chunk's vectors that pulse (BL > 0), in order */
         int nact = 0;
         for (int k = 0; k < kn; ++k)
@@ -1060,7 +450,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
             for (int q = 0; q < nact; ++q) {
                 const int k = (int)e.grp[q];
                 if (e.vi[k].BL != 1) continue;
-                one_slot_bits(&e, C, k);
+                rpu_engine_one_slot_bits(&e, C, k);
                 one |= 1ull << k;
             }
         for (int i = 0; i < Rl; ++i) {
@@ -1074,7 +464,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 memset(e.nup, 0, sizeof(uint16_t) * (size_t)C);
                 memset(e.ndn, 0, sizeof(uint16_t) * (size_t)C);
             }
-            int evr = ev0; /* (pieces) */
+            int evr = ev0;     /* (pieces) */
             uint64_t lazy = 0; /* vectors whose counts of the row are not written yet */
             if (!cs->sign_mode && !e.pc_ok && trains) {
                 /* the vectors whose d train of this row has a pulse, as bits (a chunk has at
@@ -1098,9 +488,9 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 }
                 for (act &= ~one; act; act &= act - 1) {
                     const int k = __builtin_ctzll(act);
-                    e.S[k] = row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C,
-                                        e.sgn + (size_t)k * C, merge ? e.nup : NULL,
-                                        merge ? e.ndn : NULL);
+                    e.S[k] =
+                        row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C, e.sgn + (size_t)k * C,
+                                   merge ? e.nup : NULL, merge ? e.ndn : NULL);
                     any += e.S[k];
                 }
             } else {
@@ -1108,8 +498,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     if (cs->sign_mode) {
                         e.S[k] = e.vi[k].BL ? routed_counts(&e, cs, k, i, merge) : 0;
                     } else {
-                        e.S[k] = e.vi[k].BL ? row_counts(&e, cs, k, i, 0, C,
-                                                         e.cnt + (size_t)k * C,
+                        e.S[k] = e.vi[k].BL ? row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C,
                                                          e.sgn + (size_t)k * C,
                                                          merge ? e.nup : NULL, merge ? e.ndn : NULL)
                                             : 0;
@@ -1196,8 +585,8 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     const bool pre = npp > 0 && nh > 0 && need <= HIT_ROOM;
                     if (pre)
                         rpu_rng_rows_at(&t->ustream,
-                                        cs->base + cs->qoff + L->c2c + row * L->row_c2c,
-                                        cs->stride, e.hv, (size_t)nh, need, 1, e.hn, HIT_ROOM);
+                                        cs->base + cs->qoff + L->c2c + row * L->row_c2c, cs->stride,
+                                        e.hv, (size_t)nh, need, 1, e.hn, HIT_ROOM);
                     for (int h = 0; h < nh && !cs->snap; ++h) { /* (no snapshots: these only) */
                         const int k = (int)(e.hv[h] - k0);
                         sparse_row(t, &e, cs, i, k, nl, dev_row,
@@ -1207,8 +596,8 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     for (int h = 0, k = 0; cs->snap && k < kn; ++k) {
                         if (h < nh && e.hv[h] == k0 + k) {
                             sparse_row(t, &e, cs, i, k, nl, dev_row,
-                                       cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff,
-                                       merge, pre ? e.hn + (size_t)h * HIT_ROOM : NULL);
+                                       cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff, merge,
+                                       pre ? e.hn + (size_t)h * HIT_ROOM : NULL);
                             ++h;
                         }
                         take_snapshots(cs, i, k0 + k, w_row, &ev, done);
@@ -1272,7 +661,7 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
         pt != RPU_PULSE_MEAN_COUNT && pt != RPU_PULSE_DETERMINISTIC_IMPLICIT)
         return RPU_FAIL(RPU_ERR_INTERNAL, "pulsed engine called with pulse type %d", (int)pt);
     if (n <= 0 || lr == 0) return RPU_OK;
-    const int BLmax = call_bl(up, g, lr);
+    const int BLmax = rpu_engine_call_bl(up, g, lr);
     if (BLmax > RPU_UPDATE_MAX_BL)
         return RPU_FAIL(RPU_ERR_UNSUPPORTED,
                         "pulse train of %d slots (lr %g / granularity %g) exceeds %d; set "
@@ -1296,7 +685,7 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
     if (K > n) K = n;
     engine_ws e = {0};
     /* at least two count rows: the row's counts and the target's */
-    RPU_CHECK(engine_workspace(t, &e, C, R, K < 2 ? 2 : (int)K, NW, BLmax, 0));
+    RPU_CHECK(rpu_engine_workspace(t, &e, C, R, K < 2 ? 2 : (int)K, NW, BLmax, 0));
     const rpu_update_layout *L = &cs.L;
     /* the signs of a routed target's counts: all up */
     int8_t *up_signs = e.sgn + (size_t)C;
@@ -1304,8 +693,9 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
     for (int k0 = 0; k0 < n; k0 += (int)K) {
         const int kn = n - k0 < (int)K ? n - k0 : (int)K;
         for (int k = 0; k < kn; ++k)
-            prepare_vector(t, &e, &cs, k, x + (size_t)(k0 + k) * C, d + (size_t)(k0 + k) * R, lr,
-                           base + (uint64_t)(k0 + k) * stride, true);
+            rpu_engine_prepare_vector(t, &e, &cs, k, x + (size_t)(k0 + k) * C,
+                                      d + (size_t)(k0 + k) * R, lr,
+                                      base + (uint64_t)(k0 + k) * stride, true);
         /* one vector of a sparse x to one target (a compound's write): the rows' few normals
          * from one batch of their first blocks */
         const bool pre_rows = kn == 1 && ntg == 1 && e.vi[0].BL && e.vi[0].j1 - e.vi[0].j0 < C &&
