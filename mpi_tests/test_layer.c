@@ -1209,6 +1209,35 @@ static float *poison_others(MPI_Comm comm, const float *v, int n, size_t per) {
  * own samples, gathered here), else the calls that give every rank the whole result. A
  * layer that reads only its own samples gets NaN in every other sample of x and dy (in
  * both kinds of step): any read of them would show. Returns o advanced past the three. */
+/* Whole-tile updates (rpu_conv_update_begin with owners): 0 off (rpu_conv_update); else
+ * each step's tiles are updated whole by holder (whole_step + t) mod holders, which must
+ * give the bits of the size-1 run, and an owner that is no holder is refused by every
+ * rank (begin and end). */
+static int whole_updates, whole_step;
+
+static void update_step(rpu_conv *l) {
+    if (!whole_updates) {
+        CHECK_OK(rpu_conv_update(l, 0.1f));
+        return;
+    }
+    const rpu_tile_grid *g = rpu_conv_grid(l);
+    int *own = (int *)malloc(sizeof(int) * (size_t)g->n_tiles);
+    if (!own) return;
+    for (int t = 0; t < g->n_tiles; ++t)
+        own[t] = g->tiles[t].holders;
+    rpu_status s = rpu_conv_update_begin(l, 0.1f, own); /* (no holder: refused, nothing done) */
+    CHECK(s == RPU_ERR_ARG && msg_has("holders"), "update_begin with owner = holders -> %s (%s)",
+          rpu_status_name(s), rpu_last_error());
+    s = rpu_conv_update_end(l, own, s);
+    CHECK(s == RPU_ERR_ARG, "update_end after a refused begin -> %s", rpu_status_name(s));
+    for (int t = 0; t < g->n_tiles; ++t)
+        own[t] = (whole_step + t) % g->tiles[t].holders;
+    ++whole_step;
+    s = rpu_conv_update_begin(l, 0.1f, own);
+    CHECK_OK(rpu_conv_update_end(l, own, s));
+    free(own);
+}
+
 static float *scenario_step(rpu_conv *l, const float *x, const float *dy, int n, const int *size,
                             float *o, size_t nx, size_t ny, size_t nw, float *b, int parts) {
     bool own = false;
@@ -1238,7 +1267,7 @@ static float *scenario_step(rpu_conv *l, const float *x, const float *dy, int n,
     }
     CHECK_OK(rpu_conv_get_grad(l, o, b));
     o += nw;
-    CHECK_OK(rpu_conv_update(l, 0.1f));
+    update_step(l);
     free(xo), free(dyo);
     return o;
 }
@@ -1413,6 +1442,7 @@ static int holders_sections(section *s) {
 }
 
 static void holders_scenario(MPI_Comm comm, float *res) {
+    whole_step = 0;
     rpu_config c;
     rpu_config_default(&c, holders_case == 4 || holders_case == 5 ? RPU_KIND_FLOATING_POINT
                            : holders_case == 6                    ? RPU_KIND_INFERENCE
@@ -2085,6 +2115,14 @@ int main(int argc, char **argv) {
         "rank invariance with holders: conv2d 16->16 floating_point device, average_abs_max"};
     for (holders_case = 0; holders_case < 8; ++holders_case)
         rank_invariance(holder_labels[holders_case], holders_sections, holders_scenario);
+    /* the pulsed cases again, each tile updated whole by one holder (rotating) */
+    whole_updates = 1;
+    for (holders_case = 0; holders_case < 4; ++holders_case) {
+        char label[160];
+        snprintf(label, sizeof label, "%s, whole-tile updates", holder_labels[holders_case]);
+        rank_invariance(label, holders_sections, holders_scenario);
+    }
+    whole_updates = 0;
     /* the floating-point conv with holders reads only its own samples at 2..P ranks */
     CHECK(tl_size() == 1 || own_steps > 0, "no step through a layer that reads own samples");
     if (tl_rank() == 0) printf("test_layer: %.2f s\n", MPI_Wtime() - t0);

@@ -59,7 +59,14 @@
  *    <checkpoint>.1 into another directory: epoch 3/4 metrics, final weights, tile states,
  *    history and momentum identical bit for bit; the resumed run's metrics.csv has its
  *    header and rows for epochs 3 and 4. Resuming from a checkpoint of another model fails
- *    with RPU_ERR_FORMAT naming the checkpoint and runs no epoch. */
+ *    with RPU_ERR_FORMAT naming the checkpoint and runs no epoch.
+ * 7. Whole-tile updates: a network whose analog layers are one tile each (conv 1->4, conv
+ *    4->4, linear 64->4; constant_step, forward.out_noise 0.1), three training steps
+ *    (rpu_net_forward, _backward, _update) on sub-communicators of sizes 1..P: the
+ *    weights and biases after them identical bit for bit to size 1's, and at sizes >= 2
+ *    every tile updated whole by one holder (rpu_net_update_owner >= 0; the estimate
+ *    favours it for two conv layers of unequal work), the two conv layers by different
+ *    holders. */
 #define _XOPEN_SOURCE 700
 #include "rpusim/ckpt.h"
 #include "rpusim/config.h"
@@ -1117,6 +1124,95 @@ static void test_stop(void) {
     rpu_experiment_free(&ea);
 }
 
+/* ------------------------------------------------------------------ 7. whole-tile updates */
+
+static const char *whole_exp =
+    "[run]\nseed = 7\nbatch_size = 16\nlr = 0.2\n\n"
+    "[rpu]\nkind = single\ndevice.type = constant_step\nforward.out_noise = 0.1\n\n"
+    "[data]\ndataset = synthetic\nsynthetic_n = 96\nsynthetic_classes = 4\nsynthetic_size = 8\n\n"
+    "[layer.conv1]\ntype = conv2d\nout = 4\nkernel = 3\npadding = 1\n"
+    "[layer.tanh1]\ntype = tanh\n"
+    "[layer.pool1]\ntype = maxpool\nkernel = 2\n"
+    "[layer.conv2]\ntype = conv2d\nout = 4\nkernel = 3\npadding = 1\n"
+    "[layer.tanh2]\ntype = tanh\n"
+    "[layer.flat]\ntype = flatten\n"
+    "[layer.fc]\ntype = linear\nout = 4\n";
+
+/* Three steps of the whole_exp network on comm; its analog weights and biases after them
+ * into out (NULL: only their number), returned. */
+static size_t whole_steps(MPI_Comm comm, rpu_experiment *e, float *out) {
+    enum { N = 16, K = 4 };
+    const int sp[2] = {8, 8};
+    rpu_net *net = NULL;
+    CHECK_OK(rpu_net_create(comm, e, 1, 2, sp, &net));
+    if (!net) return 0;
+    int size;
+    MPI_Comm_size(comm, &size);
+    float *x = falloc((size_t)N * 64), logits[N * K];
+    uint8_t y[N];
+    for (int i = 0; i < N; ++i)
+        y[i] = (uint8_t)((i * 7) % K);
+    for (int st = 0; out && st < 3; ++st) {
+        tl_fill_uniform(x, N * 64, -1, 1, 71 + (uint64_t)st, 1);
+        double loss = NAN;
+        int correct = 0;
+        CHECK_OK(rpu_net_forward(net, x, N, logits));
+        CHECK_OK(rpu_net_backward(net, y, &loss, &correct));
+        CHECK_OK(rpu_net_update(net, 0.2f));
+        int own[3], na = 0;
+        for (int k = 0; k < rpu_net_layer_count(net); ++k) {
+            rpu_net_layer info;
+            CHECK_OK(rpu_net_layer_info(net, k, &info));
+            if (!info.conv || na >= 3) continue;
+            const int m = rpu_net_update_owner(net, k, 0);
+            CHECK(size == 1 ? m == -1 : m >= 0 && m < size,
+                  "size %d step %d: layer %s updated by holder %d", size, st, info.name, m);
+            own[na] = -1; /* the rank of holder m */
+            for (int r = 0; r < size; ++r)
+                if (rpu_tile_holder_index(&rpu_conv_grid(info.conv)->tiles[0], r, size) == m)
+                    own[na] = r;
+            ++na;
+        }
+        CHECK(na == 3 && (size == 1 || own[0] != own[1]),
+              "size %d: %d analog layers, the conv layers by ranks %d and %d", size, na, own[0],
+              own[1]);
+    }
+    size_t n = 0;
+    for (int k = 0; k < rpu_net_analog_count(net); ++k) {
+        analog_snap a;
+        snap_layer(net, k, &a);
+        if (out) memcpy(out + n, a.w, sizeof(float) * (size_t)a.nw);
+        if (out) memcpy(out + n + a.nw, a.b, sizeof(float) * (size_t)a.nb);
+        n += (size_t)(a.nw + a.nb);
+        free(a.w), free(a.b);
+    }
+    free(x);
+    rpu_net_destroy(&net);
+    return n;
+}
+
+static void test_whole_updates(void) {
+    rpu_experiment *e = parse(whole_exp, "whole.ini", NULL, 0);
+    if (!e) return;
+    const size_t n = whole_steps(MPI_COMM_WORLD, e, NULL);
+    float *ref = falloc(n ? n : 1), *res = falloc(n ? n : 1);
+    for (int size = 1; size <= tl_size(); ++size) {
+        MPI_Comm sub = MPI_COMM_NULL;
+        MPI_Comm_split(MPI_COMM_WORLD, tl_rank() < size ? 0 : MPI_UNDEFINED, tl_rank(), &sub);
+        if (sub != MPI_COMM_NULL) {
+            whole_steps(sub, e, size == 1 ? ref : res);
+            MPI_Comm_free(&sub);
+        }
+        MPI_Bcast(ref, (int)n, MPI_FLOAT, 0, MPI_COMM_WORLD);
+        if (size > 1 && tl_rank() < size)
+            CHECK(memcmp(ref, res, sizeof(float) * n) == 0,
+                  "size %d: weights and biases after 3 steps == size 1's bit for bit (%zu values)",
+                  size, n);
+    }
+    free(ref), free(res);
+    rpu_experiment_free(&e);
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -1131,7 +1227,8 @@ int main(int argc, char **argv) {
         void (*fn)(void);
     } tests[] = {{"gradient", test_gradient}, {"bad files", test_bad_files},
                  {"accuracy", test_accuracy}, {"rank invariance", test_rank_invariance},
-                 {"resume", test_resume},     {"stop", test_stop}};
+                 {"resume", test_resume},     {"stop", test_stop},
+                 {"whole-tile updates", test_whole_updates}};
     for (size_t k = 0; k < sizeof tests / sizeof tests[0]; ++k) {
         const double t0 = wall();
         tests[k].fn();

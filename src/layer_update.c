@@ -162,23 +162,42 @@ static void holder_rows(const rpu_tile_slot *ts, int B, int m, int h, int *r0, i
     *r1 = b1 * B < ts->rows ? b1 * B : ts->rows;
 }
 
-/* The update of tile t split over its holders (collective on hcomm): each updates its
- * rows, then every holder gathers everyone's rows of the arrays the update writes. An
- * update that cannot be split (rpu_tile_update_row_splittable) runs whole on every
- * holder: the same draws from the same streams keep the copies identical without a
- * message. */
-static rpu_status update_split(rpu_conv *l, int t, const float *X, const float *D, int M,
-                               float lr) {
+/* Rows [r0, r1) of tile t that this rank updates: holder `owner` all of them and the
+ * others none (owner >= 0), or its own block of rows (owner -1). */
+static void update_rows_of(const rpu_conv *l, int t, int owner, int *r0, int *r1) {
+    const rpu_tile_slot *ts = &l->grid.tiles[t];
+    const int m = rpu_tile_holder_index(ts, l->rank, l->size);
+    if (owner >= 0) {
+        *r0 = m == owner ? 0 : ts->rows;
+        *r1 = ts->rows;
+        return;
+    }
+    holder_rows(ts, rpu_tile_update_row_block(l->tiles[t]), m, ts->holders, r0, r1);
+}
+
+/* Whether tile t's update is split among several holders (rows, or whole by one). */
+static bool split_update(const rpu_conv *l, int t) {
+    return l->grid.tiles[t].holders > 1 && l->have_hcomm && !l->summable &&
+           rpu_tile_update_row_splittable(l->tiles[t]);
+}
+
+/* The first phase of a split update of tile t: this rank's rows (update_rows_of). The rows of
+ * the other holders are stale until share_rows. Local. */
+static rpu_status update_local(rpu_conv *l, int t, const float *X, const float *D, int M, float lr,
+                               int owner) {
+    int r0, r1;
+    update_rows_of(l, t, owner, &r0, &r1);
+    return tile_error(l, t, rpu_tile_update_rows(l->tiles[t], X, D, M, lr, r0, r1));
+}
+
+/* The second phase (collective on hcomm): the holders agree on the first one's status
+ * `local`, then every holder gathers everyone's rows of the arrays the update writes. */
+static rpu_status share_rows(rpu_conv *l, int t, int owner, rpu_status local) {
     rpu_tile *tile = l->tiles[t];
     const rpu_tile_slot *ts = &l->grid.tiles[t];
-    if (!rpu_tile_update_row_splittable(tile))
-        return tile_error(l, t, rpu_tile_update(tile, X, D, M, lr));
-    const int h = ts->holders, m = rpu_tile_holder_index(ts, l->rank, l->size);
-    const int B = rpu_tile_update_row_block(tile);
-    int r0, r1;
-    holder_rows(ts, B, m, h, &r0, &r1);
-    rpu_status s = tile_error(l, t, rpu_tile_update_rows(tile, X, D, M, lr, r0, r1));
+    const int h = ts->holders;
     int *counts = (int *)malloc(sizeof(int) * 2 * (size_t)h);
+    rpu_status s = local;
     if (s == RPU_OK && !counts)
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory to share tile %d's rows", l->label, t);
     if ((s = rpu_agree(l->hcomm, s)) != RPU_OK) {
@@ -186,9 +205,13 @@ static rpu_status update_split(rpu_conv *l, int t, const float *X, const float *
         return s;
     }
     int *displs = counts + h;
+    const int B = rpu_tile_update_row_block(tile);
     for (int q = 0; q < h; ++q) {
-        int a, b;
-        holder_rows(ts, B, q, h, &a, &b);
+        int a = 0, b = 0;
+        if (owner >= 0)
+            a = 0, b = q == owner ? ts->rows : 0;
+        else
+            holder_rows(ts, B, q, h, &a, &b);
         counts[q] = (b - a) * ts->cols;
         displs[q] = a * ts->cols;
     }
@@ -204,36 +227,86 @@ static rpu_status update_split(rpu_conv *l, int t, const float *X, const float *
     return s;
 }
 
-rpu_status rpu_conv_update(rpu_conv *l, float lr) {
-    if (!l) return RPU_FAIL(RPU_ERR_ARG, "update: NULL layer");
+/* Tile t's update, whole (a summed update: collective over its holders; or one holder), or
+ * the first phase of a split one (split_update: the caller shares the rows). */
+static rpu_status update_tile(rpu_conv *l, int t, size_t doff, float lr, int owner) {
+    const rpu_tile_slot *ts = &l->grid.tiles[t];
+    const size_t M = (size_t)l->n * l->Lout;
+    const float *X = l->xp + l->xoffs[t], *D = l->dp + doff;
+    if (l->summable) {
+        /* G and the workspace in obuf, the sums in acc (free after the backward) */
+        const size_t cells = (size_t)ts->rows * ts->cols;
+        const bool room = grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * 2 * cells) &&
+                          grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * cells);
+        float *G = room ? l->obuf : NULL, *work = room ? l->obuf + cells : NULL;
+        rpu_status s = summed_grad(l, t, RPU_WEIGHTS_STORED, G, room ? l->acc : NULL, work);
+        if (s == RPU_OK) s = tile_error(l, t, rpu_tile_update_by_grad(l->tiles[t], G, (int)M, lr));
+        return s;
+    }
+    /* (an update that cannot be split runs whole on every holder: the same draws from the
+     * same streams keep the copies identical without a message) */
+    if (split_update(l, t)) return update_local(l, t, X, D, (int)M, lr, owner);
+    return tile_error(l, t, rpu_tile_update(l->tiles[t], X, D, (int)M, lr));
+}
+
+static rpu_status check_update(rpu_conv *l, float lr, const char *fn) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "%s: NULL layer", fn);
     if (!(lr >= 0) || !isfinite(lr))
         return RPU_FAIL(RPU_ERR_ARG, "layer %s: learning rate %g must be >= 0", l->label,
                         (double)lr);
-    RPU_CHECK(need_kept(l, "update"));
+    return need_kept(l, "update");
+}
+
+rpu_status rpu_conv_update(rpu_conv *l, float lr) {
+    RPU_CHECK(check_update(l, lr, "update"));
     const size_t M = (size_t)l->n * l->Lout;
     size_t doff = 0;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
         if (!l->tiles[t]) continue;
-        const rpu_tile_slot *ts = &l->grid.tiles[t];
-        const float *X = l->xp + l->xoffs[t], *D = l->dp + doff;
-        if (l->summable) {
-            /* G and the workspace in obuf, the sums in acc (free after the backward) */
-            const size_t cells = (size_t)ts->rows * ts->cols;
-            const bool room = grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * 2 * cells) &&
-                              grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * cells);
-            float *G = room ? l->obuf : NULL, *work = room ? l->obuf + cells : NULL;
-            rpu_status s = summed_grad(l, t, RPU_WEIGHTS_STORED, G, room ? l->acc : NULL, work);
-            if (s == RPU_OK)
-                s = tile_error(l, t, rpu_tile_update_by_grad(l->tiles[t], G, (int)M, lr));
-            RPU_CHECK(s);
-        } else if (ts->holders > 1 && l->have_hcomm)
-            RPU_CHECK(update_split(l, t, X, D, (int)M, lr));
-        else
-            RPU_CHECK(tile_error(l, t, rpu_tile_update(l->tiles[t], X, D, (int)M, lr)));
+        rpu_status s = update_tile(l, t, doff, lr, -1);
+        if (split_update(l, t)) s = share_rows(l, t, -1, s);
+        RPU_CHECK(s);
         RPU_CHECK(tile_error(l, t, rpu_tile_post_update(l->tiles[t])));
-        doff += M * (size_t)ts->rows;
+        doff += M * (size_t)l->grid.tiles[t].rows;
     }
     return RPU_OK;
+}
+
+bool rpu_conv_update_splits(const rpu_conv *l) {
+    if (!l || l->summable || l->grid.n_tiles < 1) return false;
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->grid.tiles[t].holders < 2) return false;
+    for (int t = 0; t < l->grid.n_tiles; ++t) /* (a config property: any held tile answers) */
+        if (l->tiles[t]) return rpu_tile_update_row_splittable(l->tiles[t]);
+    return false;
+}
+
+rpu_status rpu_conv_update_begin(rpu_conv *l, float lr, const int *owners) {
+    RPU_CHECK(check_update(l, lr, "update_begin"));
+    const size_t M = (size_t)l->n * l->Lout;
+    size_t doff = 0;
+    rpu_status s = RPU_OK;
+    for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
+        if (!l->tiles[t]) continue;
+        const int owner = owners ? owners[t] : -1;
+        if (owner >= l->grid.tiles[t].holders)
+            return RPU_FAIL(RPU_ERR_ARG, "layer %s: update_begin: tile %d has %d holders, not %d",
+                            l->label, t, l->grid.tiles[t].holders, owner + 1);
+        s = update_tile(l, t, doff, lr, owner);
+        doff += M * (size_t)l->grid.tiles[t].rows;
+    }
+    return s;
+}
+
+rpu_status rpu_conv_update_end(rpu_conv *l, const int *owners, rpu_status begun) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "update_end: NULL layer");
+    rpu_status s = begun;
+    for (int t = 0; t < l->grid.n_tiles; ++t) {
+        if (!l->tiles[t]) continue;
+        if (split_update(l, t)) s = share_rows(l, t, owners ? owners[t] : -1, s);
+        if (s == RPU_OK) s = tile_error(l, t, rpu_tile_post_update(l->tiles[t]));
+    }
+    return s;
 }
 
 rpu_status rpu_conv_post_update(rpu_conv *l) {

@@ -27,10 +27,12 @@ typedef struct {
     rpu_pool_params pool;
     int32_t *argmax;
     float *mask;
-    float *y;          /* output activations [batch, out_n] */
-    float *dy;         /* gradient w.r.t. the output */
-    float *mom;        /* bias momentum */
-    double seconds[3]; /* forward, backward, update time while profiling */
+    float *y;           /* output activations [batch, out_n] */
+    float *dy;          /* gradient w.r.t. the output */
+    float *mom;         /* bias momentum */
+    double seconds[3];  /* forward, backward, update time while profiling */
+    int *uown;          /* [n_tiles] who updates each tile (rpu_conv_update_begin's owners) */
+    rpu_status ustatus; /* its rpu_conv_update_begin's, until rpu_conv_update_end */
 } net_layer;
 
 struct rpu_net {
@@ -48,6 +50,8 @@ struct rpu_net {
     float *dlogits;
     int ranks, rank;
     int *counts;    /* [2 * ranks] counts and displacements of the gathers of every rank's part */
+    double *uload;  /* [ranks] update work per rank (update_owners) */
+    bool udeferred; /* the last rpu_net_update ran in two phases (layers' uown hold) */
     bool profiling; /* time every layer (rpu_net_set_profiling) */
     double loss_seconds; /* the loss and its gradient, while profiling */
 };
@@ -198,10 +202,12 @@ rpu_status rpu_net_create(MPI_Comm comm, const rpu_experiment *exp, int channels
     MPI_Comm_size(comm, &net->ranks);
     MPI_Comm_rank(comm, &net->rank);
     net->counts = (int *)malloc(sizeof(int) * 2 * (size_t)net->ranks);
-    rpu_status sc =
-        rpu_agree(comm, net->counts ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "out of memory"));
+    net->uload = (double *)malloc(sizeof(double) * (size_t)net->ranks);
+    rpu_status sc = rpu_agree(
+        comm, net->counts && net->uload ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "out of memory"));
     if (sc != RPU_OK) {
         free(net->counts);
+        free(net->uload);
         free(net);
         return sc;
     }
@@ -226,6 +232,13 @@ rpu_status rpu_net_create(MPI_Comm comm, const rpu_experiment *exp, int channels
         c = L->out_c, nd = L->out_nd;
         memcpy(sp, L->out_sp, sizeof sp);
     }
+    for (int k = 0; k < net->n_layers && s == RPU_OK; ++k) {
+        net_layer *L = &net->layers[k];
+        if (!L->conv) continue;
+        L->uown = (int *)malloc(sizeof(int) * (size_t)rpu_conv_grid(L->conv)->n_tiles);
+        if (!L->uown) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    }
+    s = rpu_agree(comm, s);
     if (s == RPU_OK && nd != 0) {
         const exp_layer *last = &exp->layers[net->n_layers - 1];
         s = RPU_FAIL(RPU_ERR_CONFIG,
@@ -250,9 +263,10 @@ void rpu_net_destroy(rpu_net **pnet) {
             rpu_linear_destroy(&L->lin);
         else
             rpu_conv_destroy(&L->conv);
-        free(L->argmax), free(L->mask), free(L->y), free(L->dy), free(L->mom);
+        free(L->argmax), free(L->mask), free(L->y), free(L->dy), free(L->mom), free(L->uown);
     }
     free(net->layers);
+    free(net->uload);
     free(net->x);
     free(net->dlogits);
     free(net->counts);
@@ -453,9 +467,140 @@ rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, i
     return RPU_OK;
 }
 
+/* A vector's own work in a pulsed update (its maxima, train length, draws and skip test),
+ * counted in cells of a row, for update_owners' estimates. */
+#define UPDATE_VECTOR_CELLS 40
+
+/* Whether every analog layer's update is split among its tiles' holders
+ * (rpu_conv_update_splits; the same on every rank: more ranks than tiles, and a config
+ * property), so that rpu_net_update can run all their own parts before any exchange. */
+static bool all_split(const rpu_net *net) {
+    bool any = false;
+    for (int k = 0; k < net->n_layers; ++k) {
+        const net_layer *L = &net->layers[k];
+        if (!L->conv) continue;
+        if (!rpu_conv_update_splits(L->conv)) return false;
+        any = true;
+    }
+    return any;
+}
+
+/* Who updates each tile in rpu_net_update on a batch of n (all_split): either every tile
+ * whole by one of its holders, dealt longest first to the holder with the least work so
+ * far, or every tile by rows among its holders (uown -1), whichever leaves the busiest rank
+ * less work by the estimate: M (UPDATE_VECTOR_CELLS + rows + cols) for a whole tile of M
+ * vectors, M (UPDATE_VECTOR_CELLS + (rows + cols) / h) for each of its h holders' rows (the
+ * vectors' own work repeats on every holder). A network of few tiles per layer, such as
+ * the LeNet-5 on 2 ranks, gains when its layers' updates run side by side instead of each
+ * being split. The result is the same bits either way; every rank computes the same
+ * owners from the grid and n (local). */
+static void update_owners(rpu_net *net, int n) {
+    const int P = net->ranks;
+    double split_max = 0;
+    for (int r = 0; r < P; ++r)
+        net->uload[r] = 0;
+    for (int k = 0; k < net->n_layers; ++k) { /* the rows split: work per rank */
+        const net_layer *L = &net->layers[k];
+        if (!L->conv) continue;
+        const rpu_tile_grid *g = rpu_conv_grid(L->conv);
+        const double M = (double)n * (double)prod(1, L->out_nd, L->out_sp);
+        for (int t = 0; t < g->n_tiles; ++t) {
+            const rpu_tile_slot *ts = &g->tiles[t];
+            L->uown[t] = -1;
+            const double w =
+                M * (UPDATE_VECTOR_CELLS + (double)(ts->rows + ts->cols) / ts->holders);
+            for (int r = 0; r < P; ++r)
+                if (rpu_tile_holder_index(ts, r, P) >= 0) net->uload[r] += w;
+        }
+    }
+    for (int r = 0; r < P; ++r)
+        split_max = net->uload[r] > split_max ? net->uload[r] : split_max;
+    for (int r = 0; r < P; ++r)
+        net->uload[r] = 0;
+    double whole_max = 0;
+    for (;;) { /* the largest tile not yet dealt (ties: the first), to its least loaded holder */
+        int bk = -1, bt = -1;
+        double bw = -1;
+        for (int k = 0; k < net->n_layers; ++k) {
+            const net_layer *L = &net->layers[k];
+            if (!L->conv) continue;
+            const rpu_tile_grid *g = rpu_conv_grid(L->conv);
+            const double M = (double)n * (double)prod(1, L->out_nd, L->out_sp);
+            for (int t = 0; t < g->n_tiles; ++t) {
+                const double w =
+                    M * (UPDATE_VECTOR_CELLS + (double)(g->tiles[t].rows + g->tiles[t].cols));
+                if (L->uown[t] == -1 && w > bw) bk = k, bt = t, bw = w;
+            }
+        }
+        if (bk < 0) break;
+        const rpu_tile_slot *ts = &rpu_conv_grid(net->layers[bk].conv)->tiles[bt];
+        int best = -1, bm = -1;
+        for (int r = 0; r < P; ++r) {
+            const int m = rpu_tile_holder_index(ts, r, P);
+            if (m >= 0 && (best < 0 || net->uload[r] < net->uload[best])) best = r, bm = m;
+        }
+        net->uload[best] += bw;
+        whole_max = net->uload[best] > whole_max ? net->uload[best] : whole_max;
+        net->layers[bk].uown[bt] = -2 - bm; /* (dealt; decoded below) */
+    }
+    const bool whole = whole_max < split_max;
+    for (int k = 0; k < net->n_layers; ++k) {
+        const net_layer *L = &net->layers[k];
+        if (!L->conv) continue;
+        for (int t = 0; t < rpu_conv_grid(L->conv)->n_tiles; ++t)
+            L->uown[t] = whole ? -2 - L->uown[t] : -1;
+    }
+}
+
+/* The digital bias of layer L by SGD with the run's momentum (a digital parameter). */
+static rpu_status bias_step(rpu_net *net, net_layer *L, float lr) {
+    const float mu = net->exp->run.momentum;
+    float *b = (float *)malloc(sizeof(float) * 2 * (size_t)L->out_c), *g = b + L->out_c;
+    if (!b) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the bias of layer %s", L->spec->name);
+    rpu_status s = rpu_conv_get_digital_bias(L->conv, b);
+    if (s == RPU_OK) s = rpu_conv_get_grad(L->conv, NULL, g);
+    if (s == RPU_OK) {
+        for (int c = 0; c < L->out_c; ++c) {
+            if (mu > 0) {
+                L->mom[c] = mu * L->mom[c] + g[c];
+                b[c] -= lr * L->mom[c];
+            } else {
+                b[c] -= lr * g[c];
+            }
+        }
+        s = rpu_conv_set_digital_bias(L->conv, b);
+    }
+    free(b);
+    return s;
+}
+
 rpu_status rpu_net_update(rpu_net *net, float lr) {
     if (!net) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_update: NULL network");
-    const float mu = net->exp->run.momentum;
+    net->udeferred = net->ranks > 1 && all_split(net);
+    if (net->udeferred) {
+        /* every layer's own part first (update_owners), then the exchanges in layer order:
+         * the calls of rpu_conv_update's, later */
+        update_owners(net, net->n);
+        rpu_status first = RPU_OK;
+        for (int k = 0; k < net->n_layers; ++k) {
+            net_layer *L = &net->layers[k];
+            if (!L->conv) continue;
+            const double t0 = net->profiling ? now() : 0;
+            L->ustatus = rpu_conv_update_begin(L->conv, lr, L->uown);
+            if (net->profiling) L->seconds[2] += now() - t0;
+        }
+        for (int k = 0; k < net->n_layers; ++k) { /* every rank calls every end (collective) */
+            net_layer *L = &net->layers[k];
+            if (!L->conv) continue;
+            const double t0 = net->profiling ? now() : 0;
+            rpu_status s = rpu_conv_update_end(L->conv, L->uown, L->ustatus);
+            if (s == RPU_OK && rpu_conv_get_params(L->conv)->bias == RPU_BIAS_DIGITAL)
+                s = bias_step(net, L, lr);
+            if (net->profiling) L->seconds[2] += now() - t0;
+            if (first == RPU_OK) first = s;
+        }
+        return first;
+    }
     for (int k = 0; k < net->n_layers; ++k) {
         net_layer *L = &net->layers[k];
         if (!L->conv) continue;
@@ -465,28 +610,16 @@ rpu_status rpu_net_update(rpu_net *net, float lr) {
             if (net->profiling) L->seconds[2] += now() - t0;
             continue;
         }
-        /* the digital bias by SGD with the run's momentum (a digital parameter) */
-        float *b = (float *)malloc(sizeof(float) * 2 * (size_t)L->out_c), *g = b + L->out_c;
-        if (!b)
-            return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the bias of layer %s", L->spec->name);
-        rpu_status s = rpu_conv_get_digital_bias(L->conv, b);
-        if (s == RPU_OK) s = rpu_conv_get_grad(L->conv, NULL, g);
-        if (s == RPU_OK) {
-            for (int c = 0; c < L->out_c; ++c) {
-                if (mu > 0) {
-                    L->mom[c] = mu * L->mom[c] + g[c];
-                    b[c] -= lr * L->mom[c];
-                } else {
-                    b[c] -= lr * g[c];
-                }
-            }
-            s = rpu_conv_set_digital_bias(L->conv, b);
-        }
-        free(b);
-        RPU_CHECK(s);
+        RPU_CHECK(bias_step(net, L, lr));
         if (net->profiling) L->seconds[2] += now() - t0;
     }
     return RPU_OK;
+}
+
+int rpu_net_update_owner(const rpu_net *net, int k, int t) {
+    if (!net || !net->udeferred || k < 0 || k >= net->n_layers || !net->layers[k].conv) return -1;
+    if (t < 0 || t >= rpu_conv_grid(net->layers[k].conv)->n_tiles) return -1;
+    return net->layers[k].uown[t];
 }
 
 void rpu_net_set_profiling(rpu_net *net, bool on) {

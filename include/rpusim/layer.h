@@ -282,6 +282,26 @@ rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad);
  * tile). */
 rpu_status rpu_conv_update(rpu_conv *l, float lr);
 
+/* Whether the holders of every tile of the layer split its update (every tile has several
+ * holders, and the update is pulsed and splits by rows, not a summed update): then
+ * rpu_conv_update_begin's owners choose who updates what. The same on every rank of the
+ * layer. Local. */
+bool rpu_conv_update_splits(const rpu_conv *l);
+
+/* rpu_conv_update in two phases, so that a caller can run several layers' own work before
+ * any of them communicates (rpu_net_update). begin: every held tile's update, where a
+ * split one (rpu_conv_update_splits) updates only this rank's part: with owners NULL or
+ * owners[t] = -1 the holders' blocks of rows, as rpu_conv_update; with owners[t] = m >= 0
+ * holder m of tile t all its rows and the other holders none (the result is the same bits
+ * whoever computes it). Local for split tiles; a summed update communicates as in
+ * rpu_conv_update. end: the holders agree on begin's status `begun` and gather each
+ * other's rows (collective over each split tile's holders), then the post-update step.
+ * Call end after begin with the same owners on every rank, before anything else uses the
+ * layer: between them its tiles' copies differ. Errors as rpu_conv_update; RPU_ERR_ARG for
+ * an owner that is not a holder. */
+rpu_status rpu_conv_update_begin(rpu_conv *l, float lr, const int *owners);
+rpu_status rpu_conv_update_end(rpu_conv *l, const int *owners, rpu_status begun);
+
 /* The post-update step alone (local: owned tiles only, no communication): every owned
  * tile's rpu_tile_post_update (diffusion, decay, clip, remap, modifier), as
  * rpu_conv_update ends with it. For an optimizer step in which the layer is not updated

@@ -108,8 +108,19 @@ rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits);
  * (collective), number of correct predictions. */
 rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, int *correct);
 /* SGD step with learning rate lr: analog layers through their tiles, digital biases by
- * SGD with the run's momentum (local). */
+ * SGD with the run's momentum. Local while every tile has one holder; with more ranks than
+ * a layer's tiles, collective (the holders share their updates, rpu_conv_update). When
+ * every analog layer's update splits among holders (rpu_conv_update_splits), every layer's
+ * own part runs first and the exchanges follow in layer order (rpu_conv_update_begin /
+ * _end), and each tile may be updated whole by one of its holders instead of by rows,
+ * whichever the work estimate favours: layers of few tiles then update side by side (the
+ * result is the same bits; rpu_net_update_owner tells who updated what). */
 rpu_status rpu_net_update(rpu_net *net, float lr);
+
+/* The holder (0 .. holders - 1) that updated tile t of layer k (rpu_net_layer_info order)
+ * whole in the last rpu_net_update, or -1: split by rows, not an analog layer or tile, or
+ * no such update yet. Local. */
+int rpu_net_update_owner(const rpu_net *net, int k, int t);
 /* Dropout masks are keyed by (seed, layer, step): set the step before each forward
  * (local; the same step on every rank). */
 void rpu_net_set_step(rpu_net *net, uint64_t step);
