@@ -35,6 +35,7 @@
 #endif
 
 #include "device_impl.h"
+#include "rng_impl.h"
 
 #include "error_impl.h"
 
@@ -1394,13 +1395,7 @@ static uint64_t tile_blocks(const rpu_device_state *dev, size_t per_row) {
  * buf has room for CHUNK + 4 values; returns where the values start in it. */
 static const float *cell_values(const rpu_device_state *dev, const rpu_rng *s, uint64_t blk,
                                 size_t per_row, size_t first, size_t m, float *buf, int normal) {
-    const uint64_t v = (uint64_t)dev->row0 * per_row + first;
-    const size_t skip = (size_t)(v & 3u);
-    if (normal)
-        rpu_rng_normal_at(s, blk + v / 4, buf, m + skip);
-    else
-        rpu_rng_uniform_at(s, blk + v / 4, buf, m + skip);
-    return buf + skip;
+    return rpu_rng_values_at(s, blk, (uint64_t)dev->row0 * per_row + first, m, buf, normal);
 }
 
 /* Visible weights = persistent + write_noise_std·dw_min·ξ over all cells, normals from

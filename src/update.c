@@ -19,11 +19,11 @@
  *
  * Order of work. The batch is processed in chunks of rpu_update_chunk() vectors (fixed by
  * the whole tile's shape): first the pulse trains (masks) and signs of every vector of the
- * chunk (update_trains.c), then row by row every vector of the chunk in batch order: the row's pulse counts,
- * its normals, the device's row kernel. Cells do not interact, and each cell still sees
- * its vectors in batch order, so this is the vector-by-vector update; the row's weights
- * and device state stay in cache over the chunk instead of streaming the whole tile
- * through memory once per vector.
+ * chunk (update_trains.c), then row by row every vector of the chunk in batch order: the row's
+ * pulse counts, its normals, the device's row kernel. Cells do not interact, and each cell still
+ * sees its vectors in batch order, so this is the vector-by-vector update; the row's weights and
+ * device state stay in cache over the chunk instead of streaming the whole tile through memory once
+ * per vector.
  *
  * Merged pulses (t->update_per_pulse == 0, the default; constant_step, device_impl.h).
  * First, a cell whose pulses over the whole chunk (n_up up, n_down down) cannot reach a
@@ -246,8 +246,9 @@ static void sparse_row(const rpu_tile *t, engine_ws *e, const call_shape *cs, in
     if (npp > 0) {
         const float *xi =
             pre ? pre
-                : values_at(&t->ustream, vbase + cs->L.c2c + (uint64_t)(cs->r0 + i) * cs->L.row_c2c,
-                            0, P, e->xi, 1);
+                : rpu_rng_values_at(&t->ustream,
+                                    vbase + cs->L.c2c + (uint64_t)(cs->r0 + i) * cs->L.row_c2c, 0,
+                                    P, e->xi, 1);
         for (unsigned p = 0; p < maxp; ++p)
             for (int q = 0; q < nl; ++q)
                 if (e->pas[q] > p) e->nrm[(size_t)q * 256 + p] = *xi++;
@@ -529,10 +530,10 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 if (M > 0) {
                     const float *xi = NULL;
                     if (npp > 0)
-                        xi = values_at(&t->ustream,
-                                       cs->base + (uint64_t)k0 * cs->stride + cs->qoff + L->span +
-                                           row * L->row_write,
-                                       0, M * (size_t)npp, e.xi, 1);
+                        xi = rpu_rng_values_at(&t->ustream,
+                                               cs->base + (uint64_t)k0 * cs->stride + cs->qoff +
+                                                   L->span + row * L->row_write,
+                                               0, M * (size_t)npp, e.xi, 1);
                     rpu_device_row_span(dev, i, dev_row, e.nup, e.ndn, e.mrg, xi);
                 }
                 int rmerged = 0; /* read columns merged piece by piece */
@@ -634,12 +635,12 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                           : (size_t)S;
                 const float *xi = NULL;
                 if (npp > 0)
-                    xi = values_at(&t->ustream, vbase + L->c2c + row * L->row_c2c, 0,
-                                   P * (size_t)npp, e.xi, 1);
+                    xi = rpu_rng_values_at(&t->ustream, vbase + L->c2c + row * L->row_c2c, 0,
+                                           P * (size_t)npp, e.xi, 1);
                 const float *wn = NULL;
                 if (dev->persistent_weights)
-                    wn = values_at(&t->ustream, vbase + L->write + row * L->row_write, 0, (size_t)C,
-                                   e.wn, 1);
+                    wn = rpu_rng_values_at(&t->ustream, vbase + L->write + row * L->row_write, 0,
+                                           (size_t)C, e.wn, 1);
                 if (merge)
                     rpu_device_pulse_row_merged_range(dev, i, j0, j1, w_row, cnt, e.pas, sg, xi,
                                                       wn ? wn + j0 : NULL);
@@ -736,12 +737,12 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
                     if (pre_rows && (size_t)S * (size_t)npp <= 4)
                         xi = e.pre + 4 * (size_t)i;
                     else if (npp > 0)
-                        xi = values_at(rng, qb + L->c2c + (uint64_t)i * L->row_c2c, 0,
-                                       (size_t)S * (size_t)npp, e.xi, 1);
+                        xi = rpu_rng_values_at(rng, qb + L->c2c + (uint64_t)i * L->row_c2c, 0,
+                                               (size_t)S * (size_t)npp, e.xi, 1);
                     const float *wn = NULL;
                     if (dev->persistent_weights)
-                        wn = values_at(rng, qb + L->write + (uint64_t)i * L->row_write,
-                                       (uint64_t)j0, (size_t)m, e.wn, 1);
+                        wn = rpu_rng_values_at(rng, qb + L->write + (uint64_t)i * L->row_write,
+                                               (uint64_t)j0, (size_t)m, e.wn, 1);
                     rpu_device_pulse_row_range(dev, i, j0, j1, tg[q].w + (size_t)i * C, cq, sq, xi,
                                                wn);
                 }

@@ -5,6 +5,7 @@
 #ifndef RPUSIM_UPDATE_ENGINE_H
 #define RPUSIM_UPDATE_ENGINE_H
 
+#include "rng_impl.h"
 #include "tile_impl.h"
 
 #include <stdbool.h>
@@ -97,19 +98,6 @@ typedef struct {
 
 static inline int8_t sgn(float v) {
     return (int8_t)((v > 0) - (v < 0));
-}
-
-/* Values [v, v + m) of the range of stream s that starts at block blk (value v is value
- * v % 4 of block blk + v / 4), drawn into buf (room for m + 3 values); returns where they
- * start in buf. */
-static inline const float *values_at(const rpu_rng *s, uint64_t blk, uint64_t v, size_t m,
-                                     float *buf, int normal) {
-    const size_t skip = (size_t)(v & 3u);
-    if (normal)
-        rpu_rng_normal_at(s, blk + v / 4, buf, m + skip);
-    else
-        rpu_rng_uniform_at(s, blk + v / 4, buf, m + skip);
-    return buf + skip;
 }
 
 /* Pulse-train length of every vector of a call with learning rate lr (0: no update). */

@@ -261,14 +261,15 @@ static void sparse_x(engine_ws *e, const call_shape *cs, int k, const float *x, 
             e->px[j] = 0;
             continue;
         }
-        const float u = sto ? *values_at(cs->rng, vbase + L->x_round, (uint64_t)j, 1, buf, 0) : 0;
+        const float u =
+            sto ? *rpu_rng_values_at(cs->rng, vbase + L->x_round, (uint64_t)j, 1, buf, 0) : 0;
         const float p = discretize(B * fabsf(x[j]), up->res, sto, u);
         e->px[j] = p;
         sx[j] = sgn(x[j]);
         if (!trains) continue;
         for (int sl = 0; sl < BL; ++sl) {
-            const float us = *values_at(cs->rng, vbase + L->x_pulses,
-                                        (uint64_t)sl * (uint64_t)C + (uint64_t)j, 1, buf, 0);
+            const float us = *rpu_rng_values_at(
+                cs->rng, vbase + L->x_pulses, (uint64_t)sl * (uint64_t)C + (uint64_t)j, 1, buf, 0);
             mx[(size_t)(sl / 64) * C + j] |= (uint64_t)(p > us) << (sl % 64);
         }
     }
@@ -310,7 +311,7 @@ void rpu_engine_prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape
     const float *rr = NULL;
     int8_t *sx = e->sx + (size_t)k * C;
     if (!sparse) {
-        if (sto) rr = values_at(cs->rng, vbase + L->x_round, 0, (size_t)C, e->u, 0);
+        if (sto) rr = rpu_rng_values_at(cs->rng, vbase + L->x_round, 0, (size_t)C, e->u, 0);
         if (up->res > 0)
             for (int j = 0; j < C; ++j)
                 e->px[j] = discretize(B * fabsf(x[j]), up->res, sto, sto ? rr[j] : 0);
@@ -331,16 +332,19 @@ void rpu_engine_prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape
                 md[(size_t)i * e->NW + w] = 0;
             if (dl[i] == 0) continue;
             const float u =
-                sto ? *values_at(cs->rng, vbase + L->d_round, (uint64_t)(r0 + i), 1, buf, 0) : 0;
+                sto ? *rpu_rng_values_at(cs->rng, vbase + L->d_round, (uint64_t)(r0 + i), 1, buf, 0)
+                    : 0;
             e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, u);
             sd[i] = sgn(dl[i]);
             if (!trains || !(e->pd[i] > 0)) continue;
-            const float *ud = values_at(cs->rng, vbase + L->d_pulses,
-                                        (uint64_t)(r0 + i) * (uint64_t)BL, (size_t)BL, e->u, 0);
+            const float *ud =
+                rpu_rng_values_at(cs->rng, vbase + L->d_pulses, (uint64_t)(r0 + i) * (uint64_t)BL,
+                                  (size_t)BL, e->u, 0);
             masks_elem_major(e->pd + i, ud, 1, BL, e->NW, md + (size_t)i * e->NW);
         }
     } else {
-        if (sto) rr = values_at(cs->rng, vbase + L->d_round, (uint64_t)r0, (size_t)Rl, e->u, 0);
+        if (sto)
+            rr = rpu_rng_values_at(cs->rng, vbase + L->d_round, (uint64_t)r0, (size_t)Rl, e->u, 0);
         if (up->res > 0)
             for (int i = 0; i < Rl; ++i)
                 e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, sto ? rr[i] : 0);
@@ -352,16 +356,16 @@ void rpu_engine_prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape
     if (trains) {
         const float *const *pre = e->pre_on ? e->upre + 2 * k : NULL;
         if (!sparse) {
-            const float *ux =
-                pre && pre[0] ? pre[0]
-                              : values_at(cs->rng, vbase + L->x_pulses, 0, (size_t)C * BL, e->u, 0);
+            const float *ux = pre && pre[0] ? pre[0]
+                                            : rpu_rng_values_at(cs->rng, vbase + L->x_pulses, 0,
+                                                                (size_t)C * BL, e->u, 0);
             masks_slot_major(e->px, ux, C, BL, e->vi[k].nw, e->mx + (size_t)k * e->NW * C);
         }
         if (!dsparse) {
-            const float *ud =
-                pre && pre[1] ? pre[1]
-                              : values_at(cs->rng, vbase + L->d_pulses, (uint64_t)r0 * (uint64_t)BL,
-                                          (size_t)Rl * BL, e->u, 0);
+            const float *ud = pre && pre[1] ? pre[1]
+                                            : rpu_rng_values_at(cs->rng, vbase + L->d_pulses,
+                                                                (uint64_t)r0 * (uint64_t)BL,
+                                                                (size_t)Rl * BL, e->u, 0);
             masks_elem_major(e->pd, ud, Rl, BL, e->NW, e->md + (size_t)k * Rl * e->NW);
         }
         return;
