@@ -232,11 +232,13 @@ static void test_engine_vs_reference(void) {
  * reference ref_update_snap, on a single constant_step tile's own device: n vectors with
  * their own learning rates; reads of `reads` columns after every vector (the column
  * pointer moving by 7, one read repeated at every tenth vector); the cells of every column
- * j with j % 45 == 5 on a bound, so that some pieces cannot merge. Weights and every
- * snapshot bitwise; and the read columns' pieces must have merged somewhere (the same pass
- * with t->snap_unmerged differs). */
+ * j with j % bmod == 5 on a bound, so that some pieces cannot merge (bmod >= in: only
+ * column 5, read after every vector, so that rows keep few unmerged cells and take the
+ * engine's sparse path, with reads between their vectors). Weights and every snapshot bitwise; and
+ * the read columns' pieces must have merged somewhere (the same pass with t->snap_unmerged
+ * differs). */
 static void snap_case(const rpu_config *c, int out, int in, int n, float lr, uint64_t seed,
-                      const char *label, int reads) {
+                      const char *label, int reads, int bmod) {
     rpu_tile *a = make(c, out, in, seed, 1), *b = make(c, out, in, seed, 1);
     rpu_tile *u = make(c, out, in, seed, 1);
     if (!a || !b || !u) return;
@@ -250,7 +252,7 @@ static void snap_case(const rpu_config *c, int out, int in, int n, float lr, uin
     float *vu = malloc(sizeof(float) * cap * out);
     tl_fill_uniform(w, out * in, -0.1f, 0.1f, seed, 1);
     for (int q = 0; q < out * in; ++q)
-        if (q % in % 45 == 5) w[q] = (q / in + q % in) % 2 ? 1.0f : -1.0f;
+        if (q % in % bmod == 5) w[q] = (q / in + q % in) % 2 ? 1.0f : -1.0f;
     tl_fill_uniform(x, n * in, -1, 1, seed, 2);
     tl_fill_uniform(d, n * out, -0.05f, 0.05f, seed, 3);
     int nev = 0, nex = 0;
@@ -258,7 +260,7 @@ static void snap_case(const rpu_config *c, int out, int in, int n, float lr, uin
         lrs[v] = lr * (1.0f + 0.5f * (float)(v % 3));
         for (int r = 0; r < reads + (v % 10 == 0); ++r) {
             vec[nev] = v;
-            col[nev] = (v * 7 + (r < reads ? r * 3 : 0)) % in;
+            col[nev] = bmod >= in && r == 0 ? 5 : (v * 7 + (r < reads ? r * 3 : 0)) % in;
             if (!seen[col[nev]]) seen[col[nev]] = 1, excl[nex++] = col[nev];
             ++nev;
         }
@@ -309,11 +311,13 @@ static void test_snap_vs_reference(void) {
         const char *tag = nz ? ", no c2c" : "";
         char l[160];
         snprintf(l, sizeof l, "snapshots: 200 columns, BL 1, 1 read%s", tag);
-        snap_case(&c, 7, 200, 150, 0.01f, 97, l, 1);
+        snap_case(&c, 7, 200, 150, 0.01f, 97, l, 1, 45);
         snprintf(l, sizeof l, "snapshots: 200 columns, BL 4, 2 reads%s", tag);
-        snap_case(&c, 7, 200, 150, 0.08f, 98, l, 2);
+        snap_case(&c, 7, 200, 150, 0.08f, 98, l, 2, 45);
         snprintf(l, sizeof l, "snapshots: 9 columns, BL 4, 1 read%s", tag);
-        snap_case(&c, 7, 9, 150, 0.08f, 99, l, 1);
+        snap_case(&c, 7, 9, 150, 0.08f, 99, l, 1, 45);
+        snprintf(l, sizeof l, "snapshots: 200 columns, one on a bound, BL 1, 1 read%s", tag);
+        snap_case(&c, 7, 200, 150, 0.01f, 96, l, 1, 200);
     }
 }
 

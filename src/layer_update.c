@@ -162,11 +162,10 @@ static void holder_rows(const rpu_tile_slot *ts, int B, int m, int h, int *r0, i
     *r1 = b1 * B < ts->rows ? b1 * B : ts->rows;
 }
 
-/* Rows [r0, r1) of tile t that this rank updates: holder `owner` all of them and the
- * others none (owner >= 0), or its own block of rows (owner -1). */
-static void update_rows_of(const rpu_conv *l, int t, int owner, int *r0, int *r1) {
+/* Rows [r0, r1) of tile t that its holder m updates: all of them for holder `owner` and
+ * none for the others (owner >= 0), or its block of rows (owner -1). */
+static void rows_of_holder(const rpu_conv *l, int t, int owner, int m, int *r0, int *r1) {
     const rpu_tile_slot *ts = &l->grid.tiles[t];
-    const int m = rpu_tile_holder_index(ts, l->rank, l->size);
     if (owner >= 0) {
         *r0 = m == owner ? 0 : ts->rows;
         *r1 = ts->rows;
@@ -179,15 +178,6 @@ static void update_rows_of(const rpu_conv *l, int t, int owner, int *r0, int *r1
 static bool split_update(const rpu_conv *l, int t) {
     return l->grid.tiles[t].holders > 1 && l->have_hcomm && !l->summable &&
            rpu_tile_update_row_splittable(l->tiles[t]);
-}
-
-/* The first phase of a split update of tile t: this rank's rows (update_rows_of). The rows of
- * the other holders are stale until share_rows. Local. */
-static rpu_status update_local(rpu_conv *l, int t, const float *X, const float *D, int M, float lr,
-                               int owner) {
-    int r0, r1;
-    update_rows_of(l, t, owner, &r0, &r1);
-    return tile_error(l, t, rpu_tile_update_rows(l->tiles[t], X, D, M, lr, r0, r1));
 }
 
 /* The second phase (collective on hcomm): the holders agree on the first one's status
@@ -205,13 +195,9 @@ static rpu_status share_rows(rpu_conv *l, int t, int owner, rpu_status local) {
         return s;
     }
     int *displs = counts + h;
-    const int B = rpu_tile_update_row_block(tile);
     for (int q = 0; q < h; ++q) {
-        int a = 0, b = 0;
-        if (owner >= 0)
-            a = 0, b = q == owner ? ts->rows : 0;
-        else
-            holder_rows(ts, B, q, h, &a, &b);
+        int a, b;
+        rows_of_holder(l, t, owner, q, &a, &b);
         counts[q] = (b - a) * ts->cols;
         displs[q] = a * ts->cols;
     }
@@ -245,12 +231,15 @@ static rpu_status update_tile(rpu_conv *l, int t, size_t doff, float lr, int own
     }
     /* (an update that cannot be split runs whole on every holder: the same draws from the
      * same streams keep the copies identical without a message) */
-    if (split_update(l, t)) return update_local(l, t, X, D, (int)M, lr, owner);
-    return tile_error(l, t, rpu_tile_update(l->tiles[t], X, D, (int)M, lr));
+    if (!split_update(l, t))
+        return tile_error(l, t, rpu_tile_update(l->tiles[t], X, D, (int)M, lr));
+    int r0, r1; /* this rank's rows; the other holders' stay stale until share_rows */
+    rows_of_holder(l, t, owner, rpu_tile_holder_index(ts, l->rank, l->size), &r0, &r1);
+    return tile_error(l, t, rpu_tile_update_rows(l->tiles[t], X, D, (int)M, lr, r0, r1));
 }
 
-static rpu_status check_update(rpu_conv *l, float lr, const char *fn) {
-    if (!l) return RPU_FAIL(RPU_ERR_ARG, "%s: NULL layer", fn);
+static rpu_status check_update(rpu_conv *l, float lr) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "update: NULL layer");
     if (!(lr >= 0) || !isfinite(lr))
         return RPU_FAIL(RPU_ERR_ARG, "layer %s: learning rate %g must be >= 0", l->label,
                         (double)lr);
@@ -258,18 +247,10 @@ static rpu_status check_update(rpu_conv *l, float lr, const char *fn) {
 }
 
 rpu_status rpu_conv_update(rpu_conv *l, float lr) {
-    RPU_CHECK(check_update(l, lr, "update"));
-    const size_t M = (size_t)l->n * l->Lout;
-    size_t doff = 0;
-    for (int t = 0; t < l->grid.n_tiles; ++t) {
-        if (!l->tiles[t]) continue;
-        rpu_status s = update_tile(l, t, doff, lr, -1);
-        if (split_update(l, t)) s = share_rows(l, t, -1, s);
-        RPU_CHECK(s);
-        RPU_CHECK(tile_error(l, t, rpu_tile_post_update(l->tiles[t])));
-        doff += M * (size_t)l->grid.tiles[t].rows;
-    }
-    return RPU_OK;
+    /* (a rank holds one tile whose holders split its update, or tiles of one holder each:
+     * the two phases back to back are the tile-by-tile update) */
+    const rpu_status s = rpu_conv_update_begin(l, lr, NULL);
+    return l ? rpu_conv_update_end(l, NULL, s) : s;
 }
 
 bool rpu_conv_update_splits(const rpu_conv *l) {
@@ -282,16 +263,19 @@ bool rpu_conv_update_splits(const rpu_conv *l) {
 }
 
 rpu_status rpu_conv_update_begin(rpu_conv *l, float lr, const int *owners) {
-    RPU_CHECK(check_update(l, lr, "update_begin"));
+    RPU_CHECK(check_update(l, lr));
     const size_t M = (size_t)l->n * l->Lout;
     size_t doff = 0;
     rpu_status s = RPU_OK;
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         if (!l->tiles[t]) continue;
         const int owner = owners ? owners[t] : -1;
-        if (owner >= l->grid.tiles[t].holders)
-            return RPU_FAIL(RPU_ERR_ARG, "layer %s: update_begin: tile %d has %d holders, not %d",
-                            l->label, t, l->grid.tiles[t].holders, owner + 1);
+        if (owner < -1 || owner >= l->grid.tiles[t].holders)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "layer %s: update_begin: owner %d of tile %d is none of its %d holders "
+                            "(0 .. %d, or -1 for a split by rows)",
+                            l->label, owner, t, l->grid.tiles[t].holders,
+                            l->grid.tiles[t].holders - 1);
         s = update_tile(l, t, doff, lr, owner);
         doff += M * (size_t)l->grid.tiles[t].rows;
     }

@@ -485,71 +485,70 @@ static bool all_split(const rpu_net *net) {
     return any;
 }
 
+/* The estimated work of a pulsed update of tile ts of layer L on a batch of n for each of
+ * h holders that split it by rows (h 1: the whole tile): M (UPDATE_VECTOR_CELLS + (rows +
+ * cols) / h) for its M vectors, as the vectors' own work repeats on every holder. */
+static double tile_work(const net_layer *L, const rpu_tile_slot *ts, int n, int h) {
+    const double M = (double)n * (double)prod(1, L->out_nd, L->out_sp);
+    return M * (UPDATE_VECTOR_CELLS + (double)(ts->rows + ts->cols) / h);
+}
+
 /* Who updates each tile in rpu_net_update on a batch of n (all_split): either every tile
- * whole by one of its holders, dealt longest first to the holder with the least work so
- * far, or every tile by rows among its holders (uown -1), whichever leaves the busiest rank
- * less work by the estimate: M (UPDATE_VECTOR_CELLS + rows + cols) for a whole tile of M
- * vectors, M (UPDATE_VECTOR_CELLS + (rows + cols) / h) for each of its h holders' rows (the
- * vectors' own work repeats on every holder). A network of few tiles per layer, such as
- * the LeNet-5 on 2 ranks, gains when its layers' updates run side by side instead of each
- * being split. The result is the same bits either way; every rank computes the same
- * owners from the grid and n (local). */
+ * whole by one of its holders, dealt largest first (tile_work) to the holder with the least
+ * work so far, or every tile by rows among its holders (uown -1), whichever leaves the
+ * busiest rank less work. A network of few tiles per layer, such as the LeNet-5 on 2
+ * ranks, gains when its layers' updates run side by side instead of each being split. The
+ * result is the same bits either way; every rank computes the same owners from the grid
+ * and n (local). */
 static void update_owners(rpu_net *net, int n) {
     const int P = net->ranks;
-    double split_max = 0;
+    double split_max = 0, whole_max = 0;
     for (int r = 0; r < P; ++r)
         net->uload[r] = 0;
     for (int k = 0; k < net->n_layers; ++k) { /* the rows split: work per rank */
         const net_layer *L = &net->layers[k];
         if (!L->conv) continue;
         const rpu_tile_grid *g = rpu_conv_grid(L->conv);
-        const double M = (double)n * (double)prod(1, L->out_nd, L->out_sp);
         for (int t = 0; t < g->n_tiles; ++t) {
             const rpu_tile_slot *ts = &g->tiles[t];
             L->uown[t] = -1;
-            const double w =
-                M * (UPDATE_VECTOR_CELLS + (double)(ts->rows + ts->cols) / ts->holders);
             for (int r = 0; r < P; ++r)
-                if (rpu_tile_holder_index(ts, r, P) >= 0) net->uload[r] += w;
+                if (rpu_tile_holder_index(ts, r, P) >= 0)
+                    net->uload[r] += tile_work(L, ts, n, ts->holders);
         }
     }
-    for (int r = 0; r < P; ++r)
+    for (int r = 0; r < P; ++r) {
         split_max = net->uload[r] > split_max ? net->uload[r] : split_max;
-    for (int r = 0; r < P; ++r)
         net->uload[r] = 0;
-    double whole_max = 0;
+    }
     for (;;) { /* the largest tile not yet dealt (ties: the first), to its least loaded holder */
+        const rpu_tile_slot *bs = NULL;
         int bk = -1, bt = -1;
         double bw = -1;
         for (int k = 0; k < net->n_layers; ++k) {
             const net_layer *L = &net->layers[k];
             if (!L->conv) continue;
             const rpu_tile_grid *g = rpu_conv_grid(L->conv);
-            const double M = (double)n * (double)prod(1, L->out_nd, L->out_sp);
             for (int t = 0; t < g->n_tiles; ++t) {
-                const double w =
-                    M * (UPDATE_VECTOR_CELLS + (double)(g->tiles[t].rows + g->tiles[t].cols));
-                if (L->uown[t] == -1 && w > bw) bk = k, bt = t, bw = w;
+                const double w = tile_work(L, &g->tiles[t], n, 1);
+                if (L->uown[t] == -1 && w > bw) bk = k, bt = t, bw = w, bs = &g->tiles[t];
             }
         }
-        if (bk < 0) break;
-        const rpu_tile_slot *ts = &rpu_conv_grid(net->layers[bk].conv)->tiles[bt];
+        if (!bs) break;
         int best = -1, bm = -1;
         for (int r = 0; r < P; ++r) {
-            const int m = rpu_tile_holder_index(ts, r, P);
+            const int m = rpu_tile_holder_index(bs, r, P);
             if (m >= 0 && (best < 0 || net->uload[r] < net->uload[best])) best = r, bm = m;
         }
         net->uload[best] += bw;
         whole_max = net->uload[best] > whole_max ? net->uload[best] : whole_max;
-        net->layers[bk].uown[bt] = -2 - bm; /* (dealt; decoded below) */
+        net->layers[bk].uown[bt] = bm;
     }
-    const bool whole = whole_max < split_max;
-    for (int k = 0; k < net->n_layers; ++k) {
-        const net_layer *L = &net->layers[k];
-        if (!L->conv) continue;
-        for (int t = 0; t < rpu_conv_grid(L->conv)->n_tiles; ++t)
-            L->uown[t] = whole ? -2 - L->uown[t] : -1;
-    }
+    if (whole_max < split_max) return;
+    for (int k = 0; k < net->n_layers; ++k) /* the rows split after all */
+        if (net->layers[k].conv)
+            for (int t = 0; t < rpu_conv_grid(net->layers[k].conv)->n_tiles; ++t)
+                net->layers[k].uown[t] = -1;
 }
 
 /* The digital bias of layer L by SGD with the run's momentum (a digital parameter). */

@@ -110,9 +110,9 @@ static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int 
         if (nz < 2) {
             const float a = nz ? v[j] : 0.0f;
             for (int o = 0; o < nout; ++o)
-                out[o] = nz ? a * (dir == DIR_FWD ? M[(size_t)o * NI + j] : M[(size_t)j * NI + o]) +
-                                  0.0f
-                            : 0.0f;
+                out[o] =
+                    nz ? a * (dir == DIR_FWD ? M[(size_t)o * NI + j] : M[(size_t)j * NI + o]) + 0.0f
+                       : 0.0f;
             return;
         }
     }
@@ -343,8 +343,7 @@ static void draw_rows(const batch_ctx *b, int kind, int len, bool normal, float 
     }
     /* some vectors, or a part of each room (the outputs of a tile wider than tall): the
      * needed blocks of the active vectors, strided across them */
-    rpu_rng_rows_at(r, first, per, b->vec, (size_t)b->m, (size_t)len, normal, out,
-                    (size_t)b->slot);
+    rpu_rng_rows_at(r, first, per, b->vec, (size_t)b->m, (size_t)len, normal, out, (size_t)b->slot);
 }
 
 /* Analog non-idealities between the MAC and the ADC for the active vectors (spec §2.3,
@@ -548,19 +547,26 @@ static rpu_status io_pass_on(rpu_tile *t, const rpu_io_channel *ch, int dir, con
     const rpu_bound_management bm = dir == DIR_FWD ? io->bound_management : RPU_BM_NONE;
     const rpu_noise_management nmt = io->noise_management;
 
-    /* float workspace: nm [n] (absolute index); red, scale [N = k1 - k0]; V, tmp_in
-     * [N, nin]; Y, tmp_out, tmp2 [N, nout]; G, U [N, slot]; saturated flags [N] bytes.
-     * Index workspace: vec [N]. */
+    /* Each round works through the active vectors in groups of whole MAC blocks (at least
+     * gmin vectors, IO_GROUP_FLOATS values of inputs or outputs, unless the blocks end; at
+     * most Gm): the group's inputs, products, noise and outputs stay in cache from the DAC
+     * to the copy into y. A vector's values do not depend on the grouping: its draws are
+     * at its own addresses and its MAC is its block's call (mac_blocked). */
     const size_t N = (size_t)(k1 - k0);
-    size_t need = (size_t)n + 2 * N + 2 * N * nin + 3 * N * nout + 2 * N * b.slot + (N + 3) / 4;
+    const int64_t gmin = IO_GROUP_FLOATS / (nin > nout ? nin : nout) + 1;
+    const size_t Gm = (int64_t)N < gmin + block - 1 ? N : (size_t)(gmin + block - 1);
+    /* float workspace: nm [n] (absolute index); red, scale [N]; a group's V, tmp_in
+     * [Gm, nin], Y, tmp_out, tmp2 [Gm, nout], G, U [Gm, slot] and saturated flags [Gm]
+     * bytes. Index workspace: vec [N]. */
+    size_t need = (size_t)n + 2 * N + 2 * Gm * nin + 3 * Gm * nout + 2 * Gm * b.slot + (Gm + 3) / 4;
     float *ws = workspace(t, need);
     if (!ws || (N > t->iws_cap && !grow_index_workspace(t, N)))
         return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a batch of %d vectors", n);
     float *nm = ws, *red = nm + n, *scale = red + N;
-    float *V = scale + N, *tmp_in = V + N * nin;
-    float *Y = tmp_in + N * nin, *tmp_out = Y + N * nout, *tmp2 = tmp_out + N * nout;
-    float *G = tmp2 + N * nout, *U = G + N * b.slot;
-    unsigned char *saturated = (unsigned char *)(U + N * b.slot);
+    float *V = scale + N, *tmp_in = V + Gm * nin;
+    float *Y = tmp_in + Gm * nin, *tmp_out = Y + Gm * nout, *tmp2 = tmp_out + Gm * nout;
+    float *G = tmp2 + Gm * nout, *U = G + Gm * b.slot;
+    unsigned char *saturated = (unsigned char *)(U + Gm * b.slot);
     int64_t *vec = t->iws;
     b.vec = vec;
 
@@ -577,12 +583,6 @@ static rpu_status io_pass_on(rpu_tile *t, const rpu_io_channel *ch, int dir, con
         red[m] = 1.0f;
         ++m;
     }
-    /* Each round works through the active vectors in groups of whole MAC blocks (at least
-     * IO_GROUP_FLOATS values of inputs or outputs, unless the blocks end): the group's
-     * inputs, products, noise and outputs stay in cache from the DAC to the copy into y.
-     * A vector's values do not depend on the grouping: its draws are at its own addresses
-     * and its MAC is its block's call (mac_blocked). */
-    const int64_t gmin = IO_GROUP_FLOATS / (nin > nout ? nin : nout) + 1;
     for (int round = 0; m > 0; ++round) {
         int keep = 0;
         for (int a0 = 0; a0 < m;) {

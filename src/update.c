@@ -553,13 +553,12 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 }
                 if (nl * 64 <= C) {
                     /* few cells left: vector by vector over a list of them */
-                    if (!cs->snap && nl == 0) continue; /* (no pulse left, nothing to read) */
                     /* the vectors that pulse a listed cell (the others leave the row as it
                      * is), and their normals in one batch: at most their pulses' number
                      * (sparse_row uses one per pass) */
                     int nh = 0;
                     size_t need = 0;
-                    if (lazy) { /* the listed cells as a column set, for the one-slot vectors */
+                    if (lazy && nl > 0) { /* the listed cells as a column set (one-slot vectors) */
                         memset(e.lm, 0, sizeof(uint64_t) * (size_t)e.CW);
                         for (int q = 0; q < nl; ++q)
                             e.lm[e.lst[q] / 64] |= 1ull << (e.lst[q] % 64);
@@ -588,21 +587,19 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                         rpu_rng_rows_at(&t->ustream,
                                         cs->base + cs->qoff + L->c2c + row * L->row_c2c, cs->stride,
                                         e.hv, (size_t)nh, need, 1, e.hn, HIT_ROOM);
-                    for (int h = 0; h < nh && !cs->snap; ++h) { /* (no snapshots: these only) */
-                        const int k = (int)(e.hv[h] - k0);
-                        sparse_row(t, &e, cs, i, k, nl, dev_row,
-                                   cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff, merge,
+                    /* each pulsing vector in order, the reads of the vectors before it
+                     * (snapshots) first */
+                    int k = 0;
+                    for (int h = 0; h < nh; ++h) {
+                        const int kh = (int)(e.hv[h] - k0);
+                        for (; cs->snap && k < kh; ++k)
+                            take_snapshots(cs, i, k0 + k, w_row, &ev, done);
+                        sparse_row(t, &e, cs, i, kh, nl, dev_row,
+                                   cs->base + (uint64_t)(k0 + kh) * cs->stride + cs->qoff, merge,
                                    pre ? e.hn + (size_t)h * HIT_ROOM : NULL);
                     }
-                    for (int h = 0, k = 0; cs->snap && k < kn; ++k) {
-                        if (h < nh && e.hv[h] == k0 + k) {
-                            sparse_row(t, &e, cs, i, k, nl, dev_row,
-                                       cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff, merge,
-                                       pre ? e.hn + (size_t)h * HIT_ROOM : NULL);
-                            ++h;
-                        }
+                    for (; cs->snap && k < kn; ++k)
                         take_snapshots(cs, i, k0 + k, w_row, &ev, done);
-                    }
                     continue;
                 }
                 for (; lazy; lazy &= lazy - 1) {
