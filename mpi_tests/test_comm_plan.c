@@ -139,7 +139,7 @@ static void check_placement(const char *label, rpu_net *net) {
 /* Builds exp's network for inputs [c, h, w] on MPI_COMM_WORLD and runs check_steps and
  * check_placement on a batch of n. */
 static void run_experiment(const char *label, rpu_experiment *e, int c, int h, int w, int n,
-                           int steps, int *tiles_out) {
+                           int steps, int *tiles_out, int *whole_out) {
     rpu_net *net = NULL;
     const int sp[2] = {h, w};
     CHECK_OK(rpu_net_create(MPI_COMM_WORLD, e, c, 2, sp, &net));
@@ -153,6 +153,15 @@ static void run_experiment(const char *label, rpu_experiment *e, int c, int h, i
         y[i] = (uint8_t)((i * 7 + 3) % K);
     check_steps(label, net, x, y, n, steps);
     check_placement(label, net);
+    if (whole_out) { /* tiles the last update gave whole to one holder */
+        *whole_out = 0;
+        for (int k = 0; k < rpu_net_layer_count(net); ++k) {
+            rpu_net_layer info;
+            CHECK_OK(rpu_net_layer_info(net, k, &info));
+            for (int t = 0; info.conv && t < rpu_conv_grid(info.conv)->n_tiles; ++t)
+                *whole_out += rpu_net_update_owner(net, k, t) >= 0;
+        }
+    }
     if (tiles_out) {
         *tiles_out = 0;
         for (int k = 0; k < rpu_net_analog_count(net); ++k)
@@ -214,7 +223,7 @@ static void test_rules(const char *kind) {
     int tiles = 0;
     char label[64];
     snprintf(label, sizeof label, "rules (%s)", kind);
-    run_experiment(label, e, 3, 10, 10, 5, 2, &tiles);
+    run_experiment(label, e, 3, 10, 10, 5, 2, &tiles, NULL);
     CHECK(tiles == 1 + 6 + 3 + 2 + 18 + 1, "rules: %d tiles", tiles);
     rpu_experiment_free(&e);
 }
@@ -282,7 +291,7 @@ static void test_files(void) {
     const char *ov_lenet[] = {"run.batch_size=3"};
     rpu_experiment *e = NULL;
     CHECK_OK(rpu_experiment_load(RPUSIM_SOURCE_DIR "/examples/lenet5.ini", ov_lenet, 1, &e));
-    if (e) run_experiment("examples/lenet5.ini", e, 1, 28, 28, 3, 1, NULL);
+    if (e) run_experiment("examples/lenet5.ini", e, 1, 28, 28, 3, 1, NULL, NULL);
     rpu_experiment_free(&e);
     int tiles = 0;
     CHECK_OK(rpu_experiment_load(RPUSIM_SOURCE_DIR "/data/vgg8-synthetic.ini", NULL, 0, &e));
@@ -291,8 +300,23 @@ static void test_files(void) {
         CHECK(r->synthetic_channels == 3 && r->synthetic_size == 32,
               "vgg8-synthetic: 3 x 32 x 32 synthetic inputs (got %d x %d)", r->synthetic_channels,
               r->synthetic_size);
-        run_experiment("data/vgg8-synthetic.ini", e, 3, 32, 32, 2, 1, &tiles);
+        run_experiment("data/vgg8-synthetic.ini", e, 3, 32, 32, 2, 1, &tiles, NULL);
         CHECK(tiles == 39, "vgg8-synthetic: %d tiles, want 39", tiles);
+    }
+    rpu_experiment_free(&e);
+    /* the aihwkit-layout LeNet-5 with pulsed updates: on 2 ranks its four tiles are updated
+     * whole by one holder each (rpu_update_owners), announced before the forward, so that
+     * only a tile's updating holder fetches every sample (rpu_conv_set_update_owners); on 3
+     * and 4 ranks the rows split */
+    const char *ov_aih[] = {"run.batch_size=8"};
+    CHECK_OK(rpu_experiment_load(RPUSIM_SOURCE_DIR "/data/fashion-lenet5-aihwkit.ini", ov_aih, 1,
+                                 &e));
+    if (e) {
+        int whole = -1;
+        run_experiment("data/fashion-lenet5-aihwkit.ini", e, 1, 28, 28, 8, 2, NULL, &whole);
+        CHECK(whole == (tl_size() == 2 ? 4 : 0),
+              "fashion-lenet5-aihwkit on %d ranks: %d tiles updated whole, want %d", tl_size(),
+              whole, tl_size() == 2 ? 4 : 0);
     }
     rpu_experiment_free(&e);
 }

@@ -1212,8 +1212,19 @@ static float *poison_others(MPI_Comm comm, const float *v, int n, size_t per) {
 /* Whole-tile updates (rpu_conv_update_begin with owners): 0 off (rpu_conv_update); else
  * each step's tiles are updated whole by holder (whole_step + t) mod holders, which must
  * give the bits of the size-1 run, and an owner that is no holder is refused by every
- * rank (begin and end). */
+ * rank (begin and end). 2: the owners are also announced before each forward
+ * (rpu_conv_set_update_owners), so that the other holders keep only their samples; steps
+ * by parts then give each rank only its own samples of x and dy (the others NaN) and fetch
+ * the rest (rpu_conv_fetch_input, rpu_conv_fetch_output_grad); other owners are refused by
+ * every rank, and get_tile_grad by the holders that kept a part. */
 static int whole_updates, whole_step;
+
+/* The owners of this step's whole-tile update, into own [n_tiles]. */
+static void step_owners(const rpu_conv *l, int *own) {
+    const rpu_tile_grid *g = rpu_conv_grid(l);
+    for (int t = 0; t < g->n_tiles; ++t)
+        own[t] = (whole_step + t) % g->tiles[t].holders;
+}
 
 static void update_step(rpu_conv *l) {
     if (!whole_updates) {
@@ -1230,12 +1241,60 @@ static void update_step(rpu_conv *l) {
           rpu_status_name(s), rpu_last_error());
     s = rpu_conv_update_end(l, own, s);
     CHECK(s == RPU_ERR_ARG, "update_end after a refused begin -> %s", rpu_status_name(s));
-    for (int t = 0; t < g->n_tiles; ++t)
-        own[t] = (whole_step + t) % g->tiles[t].holders;
+    if (whole_updates == 2 && g->tiles[0].holders > 1) {
+        /* the announced owners kept every sample: any other split is refused everywhere */
+        step_owners(l, own);
+        own[0] = (own[0] + 1) % g->tiles[0].holders;
+        s = rpu_conv_update_begin(l, 0.1f, own);
+        CHECK(s == RPU_ERR_ARG && msg_has("announced"),
+              "update_begin with an owner other than the announced one -> %s (%s)",
+              rpu_status_name(s), rpu_last_error());
+        CHECK(rpu_conv_update_end(l, own, s) == RPU_ERR_ARG, "update_end after it: refused");
+        s = rpu_conv_update(l, 0.1f);
+        CHECK(s == RPU_ERR_ARG && msg_has("announced"),
+              "rpu_conv_update (rows) after announced owners -> %s (%s)", rpu_status_name(s),
+              rpu_last_error());
+    }
+    step_owners(l, own);
     ++whole_step;
     s = rpu_conv_update_begin(l, 0.1f, own);
     CHECK_OK(rpu_conv_update_end(l, own, s));
     free(own);
+}
+
+/* whole_updates 2: announces this step's owners (before the forward), or NULL. */
+static void announce_owners(rpu_conv *l) {
+    if (whole_updates != 2) {
+        CHECK_OK(rpu_conv_set_update_owners(l, NULL));
+        return;
+    }
+    const rpu_tile_grid *g = rpu_conv_grid(l);
+    int *own = (int *)malloc(sizeof(int) * (size_t)g->n_tiles);
+    if (!own) return;
+    own[0] = -2;
+    CHECK(rpu_conv_set_update_owners(l, own) == RPU_ERR_ARG && msg_has("tile 0"),
+          "set_update_owners with owner -2: refused, naming the tile");
+    step_owners(l, own);
+    CHECK_OK(rpu_conv_set_update_owners(l, own));
+    free(own);
+}
+
+/* whole_updates 2: a held tile whose announced owner is another holder has kept only this
+ * rank's samples: rpu_conv_get_tile_grad refuses it; the owner gets it. */
+static void check_tile_grads(const rpu_conv *l, int P) {
+    const rpu_tile_grid *g = rpu_conv_grid(l);
+    for (int t = 0; whole_updates == 2 && t < g->n_tiles; ++t) {
+        const rpu_tile_slot *ts = &g->tiles[t];
+        const int m = rpu_tile_holder_index(ts, tl_rank(), P);
+        if (m < 0 || ts->holders < 2) continue;
+        float *gr = falloc((size_t)ts->rows * ts->cols);
+        const rpu_status s = rpu_conv_get_tile_grad(l, t, gr);
+        const bool other = m != (whole_step + t) % ts->holders; /* (pulsed: an owner) */
+        CHECK(other ? s == RPU_ERR_ARG && msg_has("kept only") : s == RPU_OK,
+              "get_tile_grad of tile %d on holder %d -> %s (%s)", t, m, rpu_status_name(s),
+              s == RPU_OK ? "" : rpu_last_error());
+        free(gr);
+    }
 }
 
 static float *scenario_step(rpu_conv *l, const float *x, const float *dy, int n, const int *size,
@@ -1245,17 +1304,21 @@ static float *scenario_step(rpu_conv *l, const float *x, const float *dy, int n,
     MPI_Comm_size(rpu_conv_comm(l), &P);
     CHECK_OK(rpu_conv_own_samples(rpu_conv_get_params(l), rpu_conv_config(l), size, P, &own));
     float *xo = NULL, *dyo = NULL;
-    if (own && P > 1) {
+    const bool fetched = parts && whole_updates == 2 && !own && P > 1;
+    if ((own || fetched) && P > 1) {
         x = xo = poison_others(rpu_conv_comm(l), x, n, nx / (size_t)n);
         dy = dyo = poison_others(rpu_conv_comm(l), dy, n, ny / (size_t)n);
-        own_steps++;
+        own_steps += own;
     }
+    announce_owners(l);
     if (parts) {
         for (size_t q = 0; q < ny + nx; ++q)
             o[q] = NAN; /* the other ranks' samples must come from the gathers */
+        if (fetched) CHECK_OK(rpu_conv_fetch_input(l, xo, n, size));
         CHECK_OK(rpu_conv_forward_part(l, x, n, size, o));
         gather_parts(rpu_conv_comm(l), o, n, ny / (size_t)n);
         o += ny;
+        if (fetched) CHECK_OK(rpu_conv_fetch_output_grad(l, dyo));
         CHECK_OK(rpu_conv_backward_part(l, dy, o));
         gather_parts(rpu_conv_comm(l), o, n, nx / (size_t)n);
         o += nx;
@@ -1267,6 +1330,7 @@ static float *scenario_step(rpu_conv *l, const float *x, const float *dy, int n,
     }
     CHECK_OK(rpu_conv_get_grad(l, o, b));
     o += nw;
+    check_tile_grads(l, P);
     update_step(l);
     free(xo), free(dyo);
     return o;
@@ -2120,6 +2184,14 @@ int main(int argc, char **argv) {
     for (holders_case = 0; holders_case < 4; ++holders_case) {
         char label[160];
         snprintf(label, sizeof label, "%s, whole-tile updates", holder_labels[holders_case]);
+        rank_invariance(label, holders_sections, holders_scenario);
+    }
+    /* and with the owners announced before the forward: only they keep every sample */
+    whole_updates = 2;
+    for (holders_case = 0; holders_case < 4; ++holders_case) {
+        char label[160];
+        snprintf(label, sizeof label, "%s, announced whole-tile updates",
+                 holder_labels[holders_case]);
         rank_invariance(label, holders_sections, holders_scenario);
     }
     whole_updates = 0;

@@ -612,8 +612,58 @@ static void test_tile_array(void) {
     }
 }
 
+/* rpu_update_owners against hand-computed work (RPU_UPDATE_VECTOR_CELLS = 40): grids on 2
+ * ranks of one tile each, held by both ranks. */
+static void test_update_owners(void) {
+    CHECK(RPU_UPDATE_VECTOR_CELLS == 40, "the vector cost is 40 cells (the numbers below)");
+    rpu_tile_grid a, b;
+    /* conv1 of the LeNet-5 (16 x 25, 36864 vectors) and conv2 (32 x 400, 4096 vectors): whole
+     * tiles cost 36864 (40 + 41) = 2985984 and 4096 (40 + 432) = 1769472 + 163840 = 1933312;
+     * split by rows each rank 36864 (40 + 20.5) + 4096 (40 + 216) = 3278848. Whole tiles
+     * win: the larger to rank 0 (holder 0: both empty, the lowest rank), the other to rank 1
+     * (holder 1). */
+    CHECK_OK(rpu_tile_grid_build(1, 16, 1, 25, 0, 512, 512, 2, &a));
+    CHECK_OK(rpu_tile_grid_build(16, 32, 1, 25, 0, 512, 512, 2, &b));
+    CHECK(a.n_tiles == 1 && b.n_tiles == 1 && a.tiles[0].holders == 2 &&
+              b.tiles[0].holders == 2 && a.tiles[0].rows * a.tiles[0].cols == 400 &&
+              b.tiles[0].rows * b.tiles[0].cols == 12800,
+          "two one-tile grids held by both ranks");
+    int oa[1] = {7}, ob[1] = {7}, *own[3] = {oa, NULL, ob};
+    const rpu_tile_grid *gs[3] = {&a, NULL, &b};
+    const int64_t vec[3] = {36864, 999, 4096};
+    CHECK_OK(rpu_update_owners(gs, vec, 3, 2, own));
+    CHECK(oa[0] == 0 && ob[0] == 1, "LeNet conv1 / conv2: owners %d %d, want 0 1", oa[0], ob[0]);
+    /* swapped order: the larger tile is dealt first wherever it is */
+    const rpu_tile_grid *gs2[2] = {&b, &a};
+    const int64_t vec2[2] = {4096, 36864};
+    int *own2[2] = {ob, oa};
+    CHECK_OK(rpu_update_owners(gs2, vec2, 2, 2, own2));
+    CHECK(oa[0] == 0 && ob[0] == 1, "swapped layers: owners %d %d, want 0 1", oa[0], ob[0]);
+    /* one layer: whole 2985984 > split 36864 x 60.5 = 2230272: rows */
+    CHECK_OK(rpu_update_owners(gs, vec, 1, 2, own));
+    CHECK(oa[0] == -1, "one layer: split by rows (owner %d)", oa[0]);
+    rpu_tile_grid_free(&a);
+    rpu_tile_grid_free(&b);
+    /* linear 500 -> 500 and 1 -> 1, 10 vectors each: whole max 10 (40 + 1000) = 10400,
+     * split 10 (40 + 500) + 10 (40 + 1) = 5810: rows */
+    CHECK_OK(rpu_tile_grid_build(500, 500, 1, 1, 0, 512, 512, 2, &a));
+    CHECK_OK(rpu_tile_grid_build(1, 1, 1, 1, 0, 512, 512, 2, &b));
+    const int64_t ten[2] = {10, 10};
+    const rpu_tile_grid *gs3[2] = {&a, &b};
+    int *own3[2] = {oa, ob};
+    CHECK_OK(rpu_update_owners(gs3, ten, 2, 2, own3));
+    CHECK(oa[0] == -1 && ob[0] == -1, "a large and a tiny tile: split by rows (%d %d)", oa[0],
+          ob[0]);
+    CHECK_STATUS(rpu_update_owners(NULL, ten, 2, 2, own3), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_update_owners(gs3, ten, 2, 0, own3), RPU_ERR_ARG);
+    CHECK_STATUS(rpu_update_owners(gs3, ten, -1, 2, own3), RPU_ERR_ARG);
+    rpu_tile_grid_free(&a);
+    rpu_tile_grid_free(&b);
+}
+
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
+    test_update_owners();
     test_worked_examples();
     test_no_split_and_errors();
     test_groups_and_bias();

@@ -119,8 +119,8 @@ rpu_share rpu_tile_share(const rpu_tile_grid *g, int t, int rank, int size, int 
 }
 
 typedef struct {
-    int rank, t;
-    rpu_contrib c; /* channels set; samples from the rank's share */
+    int rank, t, m; /* m: the rank's holder index of tile t */
+    rpu_contrib c;  /* channels set; samples from the rank's share */
 } held;
 
 /* by rank, then first channel (runs() merges a rank's ranges in this order), then tile */
@@ -134,11 +134,12 @@ static int cmp_held(const void *a, const void *b) {
 int rpu_contrib_build(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, int n, int spb,
                       bool batch_split, bool outputs) {
     return rpu_contrib_build_samples(tab, g, size, n, spb, batch_split, outputs,
-                                     RPU_SAMPLES_CONTRIBUTED);
+                                     RPU_SAMPLES_CONTRIBUTED, NULL);
 }
 
 int rpu_contrib_build_samples(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, int n,
-                              int spb, bool batch_split, bool outputs, rpu_samples which) {
+                              int spb, bool batch_split, bool outputs, rpu_samples which,
+                              const int *owners) {
     /* every (holder, tile) pair, in rank order (a tile's holders are consecutive ranks from
      * its owner, modulo size) */
     size_t nh = 0;
@@ -157,14 +158,18 @@ int rpu_contrib_build_samples(rpu_contrib_table *tab, const rpu_tile_grid *g, in
             outputs ? (rpu_contrib){ts->group * g->out_per_group + ts->out_ch0, ts->rows, 0, 0}
                     : (rpu_contrib){ts->group * g->in_per_group + ts->in_ch0, ts->in_ch, 0, 0};
         for (int m = 0; m < h; ++m)
-            hs[nh++] = (held){(ts->owner + m) % size, t, c};
+            hs[nh++] = (held){(ts->owner + m) % size, t, m, c};
     }
     qsort(hs, nh, sizeof *hs, cmp_held);
     int ok = 1;
     for (size_t k = 0; k < nh && ok; ++k) {
         const rpu_share sh = rpu_tile_share(g, hs[k].t, hs[k].rank, size, n, spb, batch_split);
-        const int s0 = which == RPU_SAMPLES_ALL ? 0 : which == RPU_SAMPLES_COMPUTED ? sh.c0 : sh.s0;
-        const int s1 = which == RPU_SAMPLES_ALL ? n : which == RPU_SAMPLES_COMPUTED ? sh.c1 : sh.s1;
+        const int own = which == RPU_SAMPLES_UPDATE ? owners[hs[k].t] : 0;
+        const bool all =
+            which == RPU_SAMPLES_ALL || (which == RPU_SAMPLES_UPDATE && (own < 0 || own == hs[k].m));
+        const bool computed = which == RPU_SAMPLES_COMPUTED || which == RPU_SAMPLES_UPDATE;
+        const int s0 = all ? 0 : computed ? sh.c0 : sh.s0;
+        const int s1 = all ? n : computed ? sh.c1 : sh.s1;
         if (s1 <= s0) continue;
         hs[k].c.s0 = s0;
         hs[k].c.s1 = s1;

@@ -78,10 +78,19 @@ int rpu_contrib_build(rpu_contrib_table *t, const rpu_tile_grid *g, int size, in
                       bool batch_split, bool outputs);
 /* Which samples of its share a table lists for a (rank, tile): those the rank contributes
  * (rpu_share s0..s1: a delivery's), those it computes (c0..c1: what it needs of the
- * layer's input and output gradient) or the whole batch (a tile whose update needs it). */
-typedef enum { RPU_SAMPLES_CONTRIBUTED, RPU_SAMPLES_COMPUTED, RPU_SAMPLES_ALL } rpu_samples;
+ * layer's input and output gradient), the whole batch (a tile whose update needs it), or
+ * the whole batch for the holders that update the tile and the computed samples for the
+ * others (RPU_SAMPLES_UPDATE: owners[t] = -1, every holder; m >= 0, holder m alone).
+ * owners is read only for RPU_SAMPLES_UPDATE. */
+typedef enum {
+    RPU_SAMPLES_CONTRIBUTED,
+    RPU_SAMPLES_COMPUTED,
+    RPU_SAMPLES_ALL,
+    RPU_SAMPLES_UPDATE
+} rpu_samples;
 int rpu_contrib_build_samples(rpu_contrib_table *t, const rpu_tile_grid *g, int size, int n,
-                              int spb, bool batch_split, bool outputs, rpu_samples which);
+                              int spb, bool batch_split, bool outputs, rpu_samples which,
+                              const int *owners);
 
 /* Every rank's samples (rpu_batch_part) of v [n, per sample] to every rank of comm (size
  * P): one MPI_Allgatherv (collective). counts has room for 2 P ints (no allocation here,

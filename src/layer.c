@@ -183,12 +183,16 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     rpu_rotate_owners(&l->grid, l->size, p->layer_id);
     l->tiles = (rpu_tile **)calloc((size_t)l->grid.n_tiles, sizeof(rpu_tile *));
     l->xoffs = (size_t *)calloc((size_t)l->grid.n_tiles, sizeof(size_t));
+    l->uowner = (int *)malloc(sizeof(int) * 2 * (size_t)l->grid.n_tiles);
+    l->kowner = l->uowner ? l->uowner + l->grid.n_tiles : NULL;
+    for (int t = 0; l->uowner && t < 2 * l->grid.n_tiles; ++t)
+        l->uowner[t] = -1;
     l->bcounts = (int *)calloc(2 * (size_t)l->size, sizeof(int));
     if (p->bias == RPU_BIAS_DIGITAL)
         l->bias = (float *)calloc((size_t)p->out_channels, sizeof(float));
     if (p->bias != RPU_BIAS_NONE)
         l->bias_grad = (float *)calloc((size_t)p->out_channels, sizeof(float));
-    if (!l->tiles || !l->xoffs || !l->bcounts || (p->bias == RPU_BIAS_DIGITAL && !l->bias) ||
+    if (!l->tiles || !l->xoffs || !l->uowner || !l->bcounts || (p->bias == RPU_BIAS_DIGITAL && !l->bias) ||
         (p->bias != RPU_BIAS_NONE && !l->bias_grad)) {
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory", l->label);
         goto fail;
@@ -259,7 +263,7 @@ void rpu_conv_destroy(rpu_conv **layer) {
             rpu_tile_destroy(&l->tiles[t]);
     free(l->tiles);
     rpu_tile_grid_free(&l->grid);
-    free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->xoffs);
+    free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->xoffs), free(l->uowner);
     free(l->pbuf), free(l->obuf), free(l->acc), free(l->bsum), free(l->bcounts);
     rpu_contrib_free(&l->ctab);
     rpu_deliver_buf_free(&l->dbuf);
@@ -654,6 +658,7 @@ static rpu_status set_shape(rpu_conv *l, int n, const int *in_size) {
     }
     l->own = rpu_conv_own_samples_rule(&l->grid, l->size, l->Lout, l->batch_split && !l->x_all,
                                        l->summable);
+    memcpy(l->kowner, l->uowner, sizeof(int) * (size_t)l->grid.n_tiles);
     return RPU_OK;
 }
 
@@ -676,21 +681,34 @@ static int contrib_table(rpu_conv *l, int outputs) {
 }
 
 /* What every rank needs of the layer's input (outputs 0) or output gradient (1), into
- * l->ctab: its tiles' channels for the samples it computes, or for the whole batch when a
- * training tile's update takes it (not summable). Returns 0 when out of memory. */
+ * l->ctab: its tiles' channels for the samples it computes, or for the whole batch where it
+ * updates a training tile whose update takes it (not summable; keeps_all). Returns 0 when
+ * out of memory. */
 static int need_table(rpu_conv *l, int outputs) {
+    const bool pulsed = l->training && !l->summable;
     return rpu_contrib_build_samples(&l->ctab, &l->grid, l->size, l->n, block_samples(l),
-                                     l->batch_split, outputs, RPU_SAMPLES_COMPUTED);
+                                     l->batch_split, outputs,
+                                     pulsed ? RPU_SAMPLES_UPDATE : RPU_SAMPLES_COMPUTED,
+                                     pulsed ? l->kowner : NULL);
+}
+
+/* Whether an update owner is announced for any tile (rpu_conv_set_update_owners; the same
+ * on every rank). */
+static bool owners_announced(const rpu_conv *l) {
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->kowner[t] >= 0) return true;
+    return false;
 }
 
 /* The fetch of what this rank needs of v [n, C, L] from the owners of its samples
  * (collective; nothing when the layer reads only its own samples). Where the tiles read
- * every sample (a pulsed update's training step, a forward that reads every vector) every
- * owner would send its samples to every holder: the whole array is gathered instead
- * (rpu_gather_parts: a tree, not one sender per sample). */
+ * every sample on every rank (a pulsed update's training step split by rows, a forward
+ * that reads every vector) every owner would send its samples to every holder: the whole
+ * array is gathered instead (rpu_gather_parts: a tree, not one sender per sample). With
+ * update owners announced, only they take every sample (need_table). */
 static rpu_status fetch(rpu_conv *l, float *v, int C, size_t L, int outputs) {
     if (l->size == 1 || l->own) return RPU_OK;
-    if ((l->training && !l->summable) || (!outputs && l->x_all))
+    if ((l->training && !l->summable && !owners_announced(l)) || (!outputs && l->x_all))
         return rpu_gather_parts(l->comm, l->size, v, l->n, (size_t)C * L, l->bcounts);
     rpu_status s = need_table(l, outputs)
                        ? rpu_fetch_prepare(&l->ctab, l->rank, l->n, C, L, &l->dbuf)
@@ -733,14 +751,14 @@ static int patch_leader(const rpu_conv *l, int t) {
 
 /* The samples [*s0, *s1) whose patches (inputs 1) or output gradients (0) held tile t
  * needs: those its holder computes, or every sample for a training tile whose update is
- * not summable (its update takes the whole batch) and for the patches of a forward that
- * reads every vector (rpu_tile_forward_reads_all). A tile that shares its patches with
- * other held tiles has one holder (a rank holds one tile when tiles have several), so its
- * share is the whole batch too. */
+ * not summable and updated here (keeps_all: its update takes the whole batch) and for the
+ * patches of a forward that reads every vector (rpu_tile_forward_reads_all). A tile that
+ * shares its patches with other held tiles has one holder (a rank holds one tile when
+ * tiles have several), so its share is the whole batch too. */
 static void needed_samples(const rpu_conv *l, int t, int inputs, int *s0, int *s1) {
     *s0 = 0;
     *s1 = l->n;
-    if ((l->training && !l->summable) || (inputs && l->x_all)) return;
+    if (keeps_all(l, t) || (inputs && l->x_all)) return;
     const share sh = holder_share(l, t);
     *s0 = sh.c0;
     *s1 = sh.c1;

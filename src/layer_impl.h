@@ -39,6 +39,8 @@ struct rpu_conv {
     float *xp, *dp; /* training: patches and gradients of the owned tiles, tile after tile
                        (tiles of one input split share their patches) */
     size_t *xoffs;  /* [n_tiles] offset of each owned tile's patches in xp */
+    int *uowner; /* [n_tiles] announced update owners (rpu_conv_set_update_owners; -1: none) */
+    int *kowner; /* [n_tiles] (after uowner) those of the last forward's shape: its kept data */
     size_t xp_cap, dp_cap;
     /* workspaces */
     float *pbuf; /* patches / gradients of one tile */
@@ -183,6 +185,16 @@ typedef rpu_share share;
 
 static inline share holder_share(const rpu_conv *l, int t) {
     return rpu_tile_share(&l->grid, t, l->rank, l->size, l->n, block_samples(l), l->batch_split);
+}
+
+/* Whether this rank keeps every sample of held tile t for a training step: the tile's update
+ * is pulsed (not summable) and no owner is announced for it (rpu_conv_set_update_owners:
+ * every holder updates rows, or the update does not split and each runs it whole), or this
+ * rank is the owner announced before the last forward (kowner). */
+static inline bool keeps_all(const rpu_conv *l, int t) {
+    if (!l->training || l->summable) return false;
+    const int m = l->kowner[t];
+    return m < 0 || m == rpu_tile_holder_index(&l->grid.tiles[t], l->rank, l->size);
 }
 
 #endif

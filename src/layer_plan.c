@@ -33,6 +33,8 @@
 #include "deliver_impl.h"
 #include "error_impl.h"
 
+#include <stdlib.h>
+
 #include <limits.h>
 #include <string.h>
 
@@ -252,8 +254,8 @@ rpu_status rpu_conv_comm_plan_parts(const rpu_conv_params *p, const rpu_config *
 }
 
 rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
-                               const int *in_size, bool outputs, int ranks, int rank, bool *issued,
-                               bool *whole, int64_t *sent) {
+                               const int *in_size, const int *owners, bool outputs, int ranks,
+                               int rank, bool *issued, bool *whole, int64_t *sent) {
     if (!issued || !whole || !sent)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: NULL result");
     *issued = *whole = false;
@@ -267,17 +269,30 @@ rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, 
     config_props c = {.batch_split = true};
     RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
     rpu_status s = probe_config(p, cfg, &c);
+    int *eff = s == RPU_OK ? (int *)malloc(sizeof(int) * (size_t)(g.n_tiles + 1)) : NULL;
+    if (s == RPU_OK && !eff) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
+    bool announced = false; /* as rpu_conv_set_update_owners keeps them */
+    for (int t = 0; s == RPU_OK && t < g.n_tiles; ++t) {
+        const int m = owners ? owners[t] : -1;
+        if (m < -1 || m >= g.tiles[t].holders)
+            s = RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: owner %d of tile %d is none of its %d "
+                         "holders", m, t, g.tiles[t].holders);
+        eff[t] = !c.summable && c.split && g.tiles[t].holders > 1 ? m : -1;
+        announced = announced || eff[t] >= 0;
+    }
     if (s == RPU_OK && ranks > 1 &&
         !rpu_conv_own_samples_rule(&g, ranks, Lout, c.batch_split && !c.x_all, c.summable)) {
         /* as layer.c's fetch, for a training step */
-        *whole = !c.summable || (!outputs && c.x_all);
+        *whole = (!c.summable && !announced) || (!outputs && c.x_all);
         if (*whole) {
             *sent = (int64_t)batch * (outputs ? p->out_channels : p->in_channels) *
                     (outputs ? Lout : Lin); /* the whole array (MPI_Allgatherv) */
         } else {
             rpu_contrib_table tab = {0};
             if (!rpu_contrib_build_samples(&tab, &g, ranks, batch, rpu_block_samples((int)Lout),
-                                           c.batch_split, outputs, RPU_SAMPLES_COMPUTED))
+                                           c.batch_split, outputs,
+                                           c.summable ? RPU_SAMPLES_COMPUTED : RPU_SAMPLES_UPDATE,
+                                           eff))
                 s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
             else
                 rpu_fetch_volume(&tab, rank, batch, outputs ? p->out_channels : p->in_channels,
@@ -286,6 +301,46 @@ rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, 
         }
         *issued = s == RPU_OK;
     }
+    free(eff);
     rpu_tile_grid_free(&g);
+    return s;
+}
+
+rpu_status rpu_conv_update_owners_plan(const rpu_conv_params *const *ps,
+                                       const rpu_config *const *cfgs, const int *const *in_sizes,
+                                       int n_layers, int batch, int ranks, int **owners) {
+    if (!ps || !cfgs || !in_sizes || !owners || n_layers < 0 || batch < 1 || ranks < 1)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "rpu_conv_update_owners_plan: NULL arrays, %d layers, batch %d or %d ranks",
+                        n_layers, batch, ranks);
+    for (int k = 0; k < n_layers; ++k)
+        owners[k] = NULL;
+    rpu_tile_grid *g = (rpu_tile_grid *)calloc((size_t)n_layers + 1, sizeof *g);
+    const rpu_tile_grid **gp = (const rpu_tile_grid **)calloc((size_t)n_layers + 1, sizeof *gp);
+    int64_t *vec = (int64_t *)calloc((size_t)n_layers + 1, sizeof *vec);
+    rpu_status s = g && gp && vec ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
+    bool splits = ranks > 1, any = false; /* as rpu_net_update: every analog layer splits */
+    for (int k = 0; k < n_layers && s == RPU_OK; ++k) {
+        if (!ps[k]) continue;
+        int64_t Lin, Lout;
+        config_props c;
+        s = setup(ps[k], cfgs[k], in_sizes[k], ranks, &Lin, &Lout, &g[k]);
+        if (s == RPU_OK) gp[k] = &g[k], vec[k] = (int64_t)batch * Lout;
+        if (s == RPU_OK) s = probe_config(ps[k], cfgs[k], &c);
+        for (int t = 0; s == RPU_OK && t < g[k].n_tiles; ++t)
+            splits = splits && !c.summable && c.split && g[k].tiles[t].holders > 1;
+        any = true;
+        owners[k] = s == RPU_OK ? (int *)malloc(sizeof(int) * ((size_t)g[k].n_tiles + 1)) : NULL;
+        if (s == RPU_OK && !owners[k]) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
+        for (int t = 0; s == RPU_OK && t < g[k].n_tiles; ++t)
+            owners[k][t] = -1;
+    }
+    if (s == RPU_OK && splits && any) s = rpu_update_owners(gp, vec, n_layers, ranks, owners);
+    for (int k = 0; g && k < n_layers; ++k)
+        rpu_tile_grid_free(&g[k]);
+    free(g), free(gp), free(vec);
+    if (s != RPU_OK)
+        for (int k = 0; k < n_layers; ++k)
+            free(owners[k]), owners[k] = NULL;
     return s;
 }

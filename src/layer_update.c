@@ -89,6 +89,16 @@ static rpu_status need_kept(const rpu_conv *l, const char *fn) {
     return RPU_OK;
 }
 
+/* RPU_OK where this rank kept every sample of held tile t in the last training step (not
+ * where another holder was announced as its update owner: rpu_conv_set_update_owners). */
+static rpu_status kept_all(const rpu_conv *l, int t, const char *fn) {
+    if (keeps_all(l, t)) return RPU_OK;
+    return RPU_FAIL(RPU_ERR_ARG,
+                    "layer %s: %s: rank %d kept only its own samples of tile %d, whose update "
+                    "owner was announced as holder %d (rpu_conv_set_update_owners)",
+                    l->label, fn, l->rank, t, l->kowner[t]);
+}
+
 rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad) {
     if (!l || !grad) return RPU_FAIL(RPU_ERR_ARG, "get_tile_grad: NULL argument");
     if (t < 0 || t >= l->grid.n_tiles || !l->tiles[t])
@@ -96,6 +106,7 @@ rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad) {
                         l->label, t, l->rank);
     RPU_CHECK(need_kept(l, "get_tile_grad"));
     if (l->summable) return summed_grad_alloc(l, t, RPU_WEIGHTS_STORED, grad);
+    RPU_CHECK(kept_all(l, t, "get_tile_grad"));
     const size_t M = (size_t)l->n * l->Lout;
     return tile_error(l, t,
                       rpu_tile_weight_grad(l->tiles[t], l->xp + l->xoffs[t],
@@ -122,7 +133,9 @@ rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad) 
     if (s == RPU_OK && !bits)
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the weight gradient", l->label);
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
-        if (!l->tiles[t]) continue;
+        /* (a pulsed tile's values from the holders that kept every sample: with an
+         * announced owner, from it alone) */
+        if (!l->tiles[t] || (!l->summable && !keeps_all(l, t))) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
         float *g = (float *)malloc(sizeof(float) * (size_t)ts->rows * ts->cols);
         if (!g) {
@@ -262,21 +275,51 @@ bool rpu_conv_update_splits(const rpu_conv *l) {
     return false;
 }
 
+rpu_status rpu_conv_set_update_owners(rpu_conv *l, const int *owners) {
+    if (!l) return RPU_FAIL(RPU_ERR_ARG, "set_update_owners: NULL layer");
+    for (int t = 0; owners && t < l->grid.n_tiles; ++t)
+        if (owners[t] < -1 || owners[t] >= l->grid.tiles[t].holders)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "layer %s: set_update_owners: owner %d of tile %d is none of its %d "
+                            "holders (0 .. %d, or -1 for a split by rows)",
+                            l->label, owners[t], t, l->grid.tiles[t].holders,
+                            l->grid.tiles[t].holders - 1);
+    /* only a tile whose update splits has an owner (the others' holders run it whole) */
+    bool rows = false;
+    for (int t = 0; t < l->grid.n_tiles && !l->summable; ++t)
+        if (l->tiles[t]) {
+            rows = rpu_tile_update_row_splittable(l->tiles[t]); /* a config property */
+            break;
+        }
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        l->uowner[t] = owners && rows && l->grid.tiles[t].holders > 1 ? owners[t] : -1;
+    return RPU_OK;
+}
+
 rpu_status rpu_conv_update_begin(rpu_conv *l, float lr, const int *owners) {
     RPU_CHECK(check_update(l, lr));
+    /* the owners first, of every tile (the same verdict on every rank, before any change) */
+    for (int t = 0; t < l->grid.n_tiles; ++t) {
+        const int owner = owners ? owners[t] : -1, h = l->grid.tiles[t].holders;
+        if (owner < -1 || owner >= h)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "layer %s: update_begin: owner %d of tile %d is none of its %d holders "
+                            "(0 .. %d, or -1 for a split by rows)",
+                            l->label, owner, t, h, h - 1);
+        /* (the other holders kept only their samples: rpu_conv_set_update_owners) */
+        if (l->kowner[t] >= 0 && owner != l->kowner[t])
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "layer %s: update_begin: owner %d of tile %d differs from holder %d, "
+                            "announced before the forward (rpu_conv_set_update_owners), the one "
+                            "that kept every sample",
+                            l->label, owner, t, l->kowner[t]);
+    }
     const size_t M = (size_t)l->n * l->Lout;
     size_t doff = 0;
     rpu_status s = RPU_OK;
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         if (!l->tiles[t]) continue;
-        const int owner = owners ? owners[t] : -1;
-        if (owner < -1 || owner >= l->grid.tiles[t].holders)
-            return RPU_FAIL(RPU_ERR_ARG,
-                            "layer %s: update_begin: owner %d of tile %d is none of its %d holders "
-                            "(0 .. %d, or -1 for a split by rows)",
-                            l->label, owner, t, l->grid.tiles[t].holders,
-                            l->grid.tiles[t].holders - 1);
-        s = update_tile(l, t, doff, lr, owner);
+        s = update_tile(l, t, doff, lr, owners ? owners[t] : -1);
         doff += M * (size_t)l->grid.tiles[t].rows;
     }
     return s;

@@ -352,3 +352,62 @@ void rpu_rotate_owners(rpu_tile_grid *grid, int ranks, uint32_t offset) {
     for (int t = 0; t < grid->n_tiles; ++t)
         grid->tiles[t].owner = (grid->tiles[t].owner + shift) % ranks;
 }
+
+/* ------------------------------------------------------------------ update owners */
+
+/* The estimated pulsed-update work of tile ts on m vectors for each of h holders that split
+ * it by rows (h 1: the whole tile). */
+static double update_work(const rpu_tile_slot *ts, int64_t m, int h) {
+    return (double)m * (RPU_UPDATE_VECTOR_CELLS + (double)(ts->rows + ts->cols) / h);
+}
+
+rpu_status rpu_update_owners(const rpu_tile_grid *const *grids, const int64_t *vectors,
+                             int n_layers, int ranks, int *const *owners) {
+    if (!grids || !vectors || !owners || n_layers < 0 || ranks < 1)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_update_owners: NULL arrays, %d layers or %d ranks",
+                        n_layers, ranks);
+    double *load = (double *)calloc((size_t)ranks, sizeof(double));
+    if (!load) return RPU_FAIL(RPU_ERR_NOMEM, "rpu_update_owners: out of memory");
+    double split_max = 0, whole_max = 0;
+    for (int k = 0; k < n_layers; ++k) { /* the rows split: work per rank */
+        const rpu_tile_grid *g = grids[k];
+        for (int t = 0; g && t < g->n_tiles; ++t) {
+            const rpu_tile_slot *ts = &g->tiles[t];
+            owners[k][t] = -1;
+            for (int r = 0; r < ranks; ++r)
+                if (rpu_tile_holder_index(ts, r, ranks) >= 0)
+                    load[r] += update_work(ts, vectors[k], ts->holders);
+        }
+    }
+    for (int r = 0; r < ranks; ++r) {
+        split_max = load[r] > split_max ? load[r] : split_max;
+        load[r] = 0;
+    }
+    for (;;) { /* the largest tile not yet dealt (ties: the first), to its least loaded holder */
+        const rpu_tile_slot *bs = NULL;
+        int bk = -1, bt = -1;
+        double bw = -1;
+        for (int k = 0; k < n_layers; ++k) {
+            const rpu_tile_grid *g = grids[k];
+            for (int t = 0; g && t < g->n_tiles; ++t) {
+                const double w = update_work(&g->tiles[t], vectors[k], 1);
+                if (owners[k][t] == -1 && w > bw) bk = k, bt = t, bw = w, bs = &g->tiles[t];
+            }
+        }
+        if (!bs) break;
+        int best = -1, bm = -1;
+        for (int r = 0; r < ranks; ++r) {
+            const int m = rpu_tile_holder_index(bs, r, ranks);
+            if (m >= 0 && (best < 0 || load[r] < load[best])) best = r, bm = m;
+        }
+        load[best] += bw;
+        whole_max = load[best] > whole_max ? load[best] : whole_max;
+        owners[bk][bt] = bm;
+    }
+    free(load);
+    if (whole_max < split_max) return RPU_OK;
+    for (int k = 0; k < n_layers; ++k) /* the rows split after all */
+        for (int t = 0; grids[k] && t < grids[k]->n_tiles; ++t)
+            owners[k][t] = -1;
+    return RPU_OK;
+}

@@ -50,7 +50,12 @@ struct rpu_net {
     float *dlogits;
     int ranks, rank;
     int *counts;    /* [2 * ranks] counts and displacements of the gathers of every rank's part */
-    double *uload;  /* [ranks] update work per rank (update_owners) */
+    /* [n_layers] rpu_update_owners' arguments: the analog layers' grids (else NULL), their
+     * update vectors, their uown */
+    const rpu_tile_grid **ugrid;
+    int64_t *uvec;
+    int **uowns;
+    bool uplanned;  /* the last training forward announced the layers' uown (plan_updates) */
     bool udeferred; /* the last rpu_net_update ran in two phases (layers' uown hold) */
     bool profiling; /* time every layer (rpu_net_set_profiling) */
     double loss_seconds; /* the loss and its gradient, while profiling */
@@ -202,12 +207,10 @@ rpu_status rpu_net_create(MPI_Comm comm, const rpu_experiment *exp, int channels
     MPI_Comm_size(comm, &net->ranks);
     MPI_Comm_rank(comm, &net->rank);
     net->counts = (int *)malloc(sizeof(int) * 2 * (size_t)net->ranks);
-    net->uload = (double *)malloc(sizeof(double) * (size_t)net->ranks);
-    rpu_status sc = rpu_agree(
-        comm, net->counts && net->uload ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "out of memory"));
+    rpu_status sc =
+        rpu_agree(comm, net->counts ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "out of memory"));
     if (sc != RPU_OK) {
         free(net->counts);
-        free(net->uload);
         free(net);
         return sc;
     }
@@ -232,11 +235,20 @@ rpu_status rpu_net_create(MPI_Comm comm, const rpu_experiment *exp, int channels
         c = L->out_c, nd = L->out_nd;
         memcpy(sp, L->out_sp, sizeof sp);
     }
+    if (s == RPU_OK) {
+        const size_t nl = (size_t)net->n_layers;
+        net->ugrid = (const rpu_tile_grid **)calloc(nl, sizeof *net->ugrid);
+        net->uvec = (int64_t *)calloc(nl, sizeof *net->uvec);
+        net->uowns = (int **)calloc(nl, sizeof *net->uowns);
+        if (!net->ugrid || !net->uvec || !net->uowns) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    }
     for (int k = 0; k < net->n_layers && s == RPU_OK; ++k) {
         net_layer *L = &net->layers[k];
         if (!L->conv) continue;
         L->uown = (int *)malloc(sizeof(int) * (size_t)rpu_conv_grid(L->conv)->n_tiles);
         if (!L->uown) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+        net->ugrid[k] = rpu_conv_grid(L->conv);
+        net->uowns[k] = L->uown;
     }
     s = rpu_agree(comm, s);
     if (s == RPU_OK && nd != 0) {
@@ -266,7 +278,7 @@ void rpu_net_destroy(rpu_net **pnet) {
         free(L->argmax), free(L->mask), free(L->y), free(L->dy), free(L->mom), free(L->uown);
     }
     free(net->layers);
-    free(net->uload);
+    free(net->ugrid), free(net->uvec), free(net->uowns);
     free(net->x);
     free(net->dlogits);
     free(net->counts);
@@ -320,6 +332,40 @@ static rpu_status ensure_batch(rpu_net *net, int n) {
     return RPU_OK;
 }
 
+/* Whether every analog layer's update is split among its tiles' holders
+ * (rpu_conv_update_splits; the same on every rank: more ranks than tiles, and a config
+ * property), so that rpu_net_update can run all their own parts before any exchange. */
+static bool all_split(const rpu_net *net) {
+    bool any = false;
+    for (int k = 0; k < net->n_layers; ++k) {
+        const net_layer *L = &net->layers[k];
+        if (!L->conv) continue;
+        if (!rpu_conv_update_splits(L->conv)) return false;
+        any = true;
+    }
+    return any;
+}
+
+/* Before a training forward on a batch of n (collective only in the sense that every rank
+ * computes the same): who will update each tile (rpu_update_owners, into the layers' uown),
+ * announced to the layers (rpu_conv_set_update_owners), so that only a tile's updating
+ * holder keeps and fetches every sample. Without a split update (one rank, or a layer
+ * whose tiles have one holder each) the layers hear NULL. */
+static rpu_status plan_updates(rpu_net *net, int n) {
+    net->uplanned = net->training && net->ranks > 1 && all_split(net);
+    if (net->uplanned) {
+        for (int k = 0; k < net->n_layers; ++k)
+            net->uvec[k] = (int64_t)n * (int64_t)prod(1, net->layers[k].out_nd,
+                                                      net->layers[k].out_sp);
+        RPU_CHECK(rpu_update_owners(net->ugrid, net->uvec, net->n_layers, net->ranks, net->uowns));
+    }
+    for (int k = 0; k < net->n_layers; ++k) {
+        net_layer *L = &net->layers[k];
+        if (L->conv) RPU_CHECK(rpu_conv_set_update_owners(L->conv, net->uplanned ? L->uown : NULL));
+    }
+    return RPU_OK;
+}
+
 /* Every rank's samples (rpu_batch_part) of v [n, per sample] to every rank (collective). */
 static rpu_status gather_parts(const rpu_net *net, float *v, int n, size_t per) {
     return rpu_gather_parts(net->comm, net->ranks, v, n, per, net->counts);
@@ -340,6 +386,7 @@ static void own_part(const rpu_net *net, int n, int *s0, int *s1) {
 rpu_status rpu_net_forward(rpu_net *net, const float *x, int n, float *logits) {
     if (!net || !x || n < 1) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_forward: bad arguments");
     RPU_CHECK(ensure_batch(net, n));
+    RPU_CHECK(plan_updates(net, n));
     net->n = n;
     memcpy(net->x, x, sizeof(float) * (size_t)n * net->in_n);
     int s0, s1;
@@ -467,90 +514,6 @@ rpu_status rpu_net_backward(rpu_net *net, const uint8_t *labels, double *loss, i
     return RPU_OK;
 }
 
-/* A vector's own work in a pulsed update (its maxima, train length, draws and skip test),
- * counted in cells of a row, for update_owners' estimates. */
-#define UPDATE_VECTOR_CELLS 40
-
-/* Whether every analog layer's update is split among its tiles' holders
- * (rpu_conv_update_splits; the same on every rank: more ranks than tiles, and a config
- * property), so that rpu_net_update can run all their own parts before any exchange. */
-static bool all_split(const rpu_net *net) {
-    bool any = false;
-    for (int k = 0; k < net->n_layers; ++k) {
-        const net_layer *L = &net->layers[k];
-        if (!L->conv) continue;
-        if (!rpu_conv_update_splits(L->conv)) return false;
-        any = true;
-    }
-    return any;
-}
-
-/* The estimated work of a pulsed update of tile ts of layer L on a batch of n for each of
- * h holders that split it by rows (h 1: the whole tile): M (UPDATE_VECTOR_CELLS + (rows +
- * cols) / h) for its M vectors, as the vectors' own work repeats on every holder. */
-static double tile_work(const net_layer *L, const rpu_tile_slot *ts, int n, int h) {
-    const double M = (double)n * (double)prod(1, L->out_nd, L->out_sp);
-    return M * (UPDATE_VECTOR_CELLS + (double)(ts->rows + ts->cols) / h);
-}
-
-/* Who updates each tile in rpu_net_update on a batch of n (all_split): either every tile
- * whole by one of its holders, dealt largest first (tile_work) to the holder with the least
- * work so far, or every tile by rows among its holders (uown -1), whichever leaves the
- * busiest rank less work. A network of few tiles per layer, such as the LeNet-5 on 2
- * ranks, gains when its layers' updates run side by side instead of each being split. The
- * result is the same bits either way; every rank computes the same owners from the grid
- * and n (local). */
-static void update_owners(rpu_net *net, int n) {
-    const int P = net->ranks;
-    double split_max = 0, whole_max = 0;
-    for (int r = 0; r < P; ++r)
-        net->uload[r] = 0;
-    for (int k = 0; k < net->n_layers; ++k) { /* the rows split: work per rank */
-        const net_layer *L = &net->layers[k];
-        if (!L->conv) continue;
-        const rpu_tile_grid *g = rpu_conv_grid(L->conv);
-        for (int t = 0; t < g->n_tiles; ++t) {
-            const rpu_tile_slot *ts = &g->tiles[t];
-            L->uown[t] = -1;
-            for (int r = 0; r < P; ++r)
-                if (rpu_tile_holder_index(ts, r, P) >= 0)
-                    net->uload[r] += tile_work(L, ts, n, ts->holders);
-        }
-    }
-    for (int r = 0; r < P; ++r) {
-        split_max = net->uload[r] > split_max ? net->uload[r] : split_max;
-        net->uload[r] = 0;
-    }
-    for (;;) { /* the largest tile not yet dealt (ties: the first), to its least loaded holder */
-        const rpu_tile_slot *bs = NULL;
-        int bk = -1, bt = -1;
-        double bw = -1;
-        for (int k = 0; k < net->n_layers; ++k) {
-            const net_layer *L = &net->layers[k];
-            if (!L->conv) continue;
-            const rpu_tile_grid *g = rpu_conv_grid(L->conv);
-            for (int t = 0; t < g->n_tiles; ++t) {
-                const double w = tile_work(L, &g->tiles[t], n, 1);
-                if (L->uown[t] == -1 && w > bw) bk = k, bt = t, bw = w, bs = &g->tiles[t];
-            }
-        }
-        if (!bs) break;
-        int best = -1, bm = -1;
-        for (int r = 0; r < P; ++r) {
-            const int m = rpu_tile_holder_index(bs, r, P);
-            if (m >= 0 && (best < 0 || net->uload[r] < net->uload[best])) best = r, bm = m;
-        }
-        net->uload[best] += bw;
-        whole_max = net->uload[best] > whole_max ? net->uload[best] : whole_max;
-        net->layers[bk].uown[bt] = bm;
-    }
-    if (whole_max < split_max) return;
-    for (int k = 0; k < net->n_layers; ++k) /* the rows split after all */
-        if (net->layers[k].conv)
-            for (int t = 0; t < rpu_conv_grid(net->layers[k].conv)->n_tiles; ++t)
-                net->layers[k].uown[t] = -1;
-}
-
 /* The digital bias of layer L by SGD with the run's momentum (a digital parameter). */
 static rpu_status bias_step(rpu_net *net, net_layer *L, float lr) {
     const float mu = net->exp->run.momentum;
@@ -575,11 +538,10 @@ static rpu_status bias_step(rpu_net *net, net_layer *L, float lr) {
 
 rpu_status rpu_net_update(rpu_net *net, float lr) {
     if (!net) return RPU_FAIL(RPU_ERR_ARG, "rpu_net_update: NULL network");
-    net->udeferred = net->ranks > 1 && all_split(net);
+    net->udeferred = net->uplanned;
     if (net->udeferred) {
-        /* every layer's own part first (update_owners), then the exchanges in layer order:
-         * the calls of rpu_conv_update's, later */
-        update_owners(net, net->n);
+        /* every layer's own part first (the owners of plan_updates), then the exchanges in
+         * layer order: the calls of rpu_conv_update's, later */
         rpu_status first = RPU_OK;
         for (int k = 0; k < net->n_layers; ++k) {
             net_layer *L = &net->layers[k];

@@ -48,12 +48,13 @@ static rpu_status layer_phase(const rpu_net *net, int k, rpu_phase phase, int ba
  * status check (rpu_agree, 1 int) and the MPI_Alltoallv (count: elements this rank sends),
  * where the layer fetches at all (rpu_conv_fetch_plan). */
 static rpu_status fetch(rpu_comm_call *calls, int max, int *n, int k, rpu_phase phase, int batch,
-                        const rpu_net_layer *info, bool outputs, int ranks, int rank) {
+                        const rpu_net_layer *info, const int *owners, bool outputs, int ranks,
+                        int rank) {
     bool issued = false, whole = false;
     int64_t sent = 0;
     RPU_CHECK(rpu_conv_fetch_plan(rpu_conv_get_params(info->conv), rpu_conv_config(info->conv),
-                                  batch, info->in_sp, outputs, ranks, rank, &issued, &whole,
-                                  &sent));
+                                  batch, info->in_sp, owners, outputs, ranks, rank, &issued,
+                                  &whole, &sent));
     if (!issued) return RPU_OK;
     if (whole) {
         if (calls && *n < max)
@@ -111,10 +112,70 @@ static rpu_status layer_own(const rpu_net_layer *info, int ranks, bool *own) {
                                 info->in_sp, ranks, own);
 }
 
+/* The update owners rpu_net_forward announces to the layers on `ranks` ranks
+ * (rpu_conv_update_owners_plan), into owners[k] (free each and the array). */
+static rpu_status plan_owners(const rpu_net *net, int batch, int ranks, int ***owners) {
+    const int L = rpu_net_layer_count(net);
+    rpu_net_layer *info = (rpu_net_layer *)calloc((size_t)L + 1, sizeof *info);
+    const rpu_conv_params **ps = (const rpu_conv_params **)calloc((size_t)L + 1, sizeof *ps);
+    const rpu_config **cfgs = (const rpu_config **)calloc((size_t)L + 1, sizeof *cfgs);
+    const int **sizes = (const int **)calloc((size_t)L + 1, sizeof *sizes);
+    *owners = (int **)calloc((size_t)L + 1, sizeof **owners);
+    rpu_status s = info && ps && cfgs && sizes && *owners
+                       ? RPU_OK
+                       : RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
+    for (int k = 0; k < L && s == RPU_OK; ++k) {
+        s = rpu_net_layer_info(net, k, &info[k]);
+        if (s != RPU_OK || !info[k].conv) continue;
+        ps[k] = rpu_conv_get_params(info[k].conv);
+        cfgs[k] = rpu_conv_config(info[k].conv);
+        sizes[k] = info[k].in_sp;
+    }
+    if (s == RPU_OK) s = rpu_conv_update_owners_plan(ps, cfgs, sizes, L, batch, ranks, *owners);
+    free(info), free(ps), free(cfgs), free(sizes);
+    return s;
+}
+
 rpu_net_gathers rpu_net_gathers_at(int k, int n_layers, bool analog, bool own) {
     rpu_net_gathers g = {analog && !own && k > 0, k == n_layers - 1,
                          analog && !own && k < n_layers - 1};
     return g;
+}
+
+/* rpu_net_comm_plan's calls, with the update owners of plan_owners. */
+static rpu_status plan_calls(const rpu_net *net, int batch, int ranks, int rank, int **owners,
+                             rpu_comm_call *calls, int max_calls, int *np) {
+    const int L = rpu_net_layer_count(net);
+    int n = 0;
+    rpu_net_layer info;
+    for (int k = 0; k < L; ++k) {
+        RPU_CHECK(rpu_net_layer_info(net, k, &info));
+        bool own = false;
+        RPU_CHECK(layer_own(&info, ranks, &own));
+        const rpu_net_gathers g = rpu_net_gathers_at(k, L, info.conv != NULL, own);
+        if (g.input && ranks > 1)
+            RPU_CHECK(fetch(calls, max_calls, &n, k, RPU_PHASE_FORWARD, batch, &info, owners[k],
+                            false, ranks, rank));
+        RPU_CHECK(layer_phase(net, k, RPU_PHASE_FORWARD, batch, ranks, rank, calls, max_calls, &n));
+        if (g.logits)
+            gather(calls, max_calls, &n, k, RPU_PHASE_FORWARD, batch, &info, 0, ranks,
+                   "every rank's samples of the logits (float)");
+    }
+    for (int k = L - 1; k >= 0; --k) {
+        RPU_CHECK(rpu_net_layer_info(net, k, &info));
+        if (k == 0 && !info.conv) break; /* no gradient for the data */
+        bool own = false;
+        RPU_CHECK(layer_own(&info, ranks, &own));
+        if (rpu_net_gathers_at(k, L, info.conv != NULL, own).output_grad && ranks > 1)
+            RPU_CHECK(fetch(calls, max_calls, &n, k, RPU_PHASE_BACKWARD, batch, &info, owners[k],
+                            true, ranks, rank));
+        RPU_CHECK(
+            layer_phase(net, k, RPU_PHASE_BACKWARD, batch, ranks, rank, calls, max_calls, &n));
+    }
+    for (int k = 0; k < L; ++k)
+        RPU_CHECK(layer_phase(net, k, RPU_PHASE_UPDATE, batch, ranks, rank, calls, max_calls, &n));
+    *np = n;
+    return RPU_OK;
 }
 
 rpu_status rpu_net_comm_plan(const rpu_net *net, int batch, int ranks, int rank,
@@ -127,33 +188,12 @@ rpu_status rpu_net_comm_plan(const rpu_net *net, int batch, int ranks, int rank,
                         max_calls);
     const int L = rpu_net_layer_count(net);
     int n = 0;
-    rpu_net_layer info;
-    for (int k = 0; k < L; ++k) {
-        RPU_CHECK(rpu_net_layer_info(net, k, &info));
-        bool own = false;
-        RPU_CHECK(layer_own(&info, ranks, &own));
-        const rpu_net_gathers g = rpu_net_gathers_at(k, L, info.conv != NULL, own);
-        if (g.input && ranks > 1)
-            RPU_CHECK(fetch(calls, max_calls, &n, k, RPU_PHASE_FORWARD, batch, &info, false, ranks,
-                            rank));
-        RPU_CHECK(layer_phase(net, k, RPU_PHASE_FORWARD, batch, ranks, rank, calls, max_calls, &n));
-        if (g.logits)
-            gather(calls, max_calls, &n, k, RPU_PHASE_FORWARD, batch, &info, 0, ranks,
-                   "every rank's samples of the logits (float)");
-    }
-    for (int k = L - 1; k >= 0; --k) {
-        RPU_CHECK(rpu_net_layer_info(net, k, &info));
-        if (k == 0 && !info.conv) break; /* no gradient for the data */
-        bool own = false;
-        RPU_CHECK(layer_own(&info, ranks, &own));
-        if (rpu_net_gathers_at(k, L, info.conv != NULL, own).output_grad && ranks > 1)
-            RPU_CHECK(fetch(calls, max_calls, &n, k, RPU_PHASE_BACKWARD, batch, &info, true, ranks,
-                            rank));
-        RPU_CHECK(
-            layer_phase(net, k, RPU_PHASE_BACKWARD, batch, ranks, rank, calls, max_calls, &n));
-    }
-    for (int k = 0; k < L; ++k)
-        RPU_CHECK(layer_phase(net, k, RPU_PHASE_UPDATE, batch, ranks, rank, calls, max_calls, &n));
-    *n_calls = n;
-    return RPU_OK;
+    int **owners = NULL;
+    rpu_status s = plan_owners(net, batch, ranks, &owners);
+    if (s == RPU_OK) s = plan_calls(net, batch, ranks, rank, owners, calls, max_calls, &n);
+    for (int k = 0; owners && k < L; ++k)
+        free(owners[k]);
+    free(owners);
+    if (s == RPU_OK) *n_calls = n;
+    return s;
 }

@@ -220,9 +220,11 @@ rpu_status rpu_conv_own_samples(const rpu_conv_params *p, const rpu_config *cfg,
  * channels) for the samples the rank computes, or for the whole batch when a training
  * tile's update takes it (a pulsed update). One MPI_Allreduce of the status and one
  * MPI_Alltoallv: each rank sends only what others need of its samples. Where the tiles
- * read every sample (a pulsed update's training step, a forward that reads every vector:
- * rpu_tile_forward_reads_all) the whole array is gathered instead (one MPI_Allgatherv: a
- * tree rather than every owner sending to every holder). Nothing (and no communication)
+ * read every sample on every rank (a pulsed update's training step with no update owner
+ * announced, a forward that reads every vector: rpu_tile_forward_reads_all) the whole
+ * array is gathered instead (one MPI_Allgatherv: a tree rather than every owner sending to
+ * every holder). With owners announced (rpu_conv_set_update_owners) a tile's owner takes
+ * every sample and its other holders those they compute. Nothing (and no communication)
  * on one rank or for a layer that reads only its own samples. A network
  * calls them before an analog layer's forward_part / backward_part where the digital
  * layers computed only each rank's samples (net.c). rpu_conv_fetch_input sets the batch
@@ -231,15 +233,29 @@ rpu_status rpu_conv_own_samples(const rpu_conv_params *p, const rpu_config *cfg,
  *   rpu_conv_fetch_plan        the elements rank `rank` of `ranks` sends in the fetch of a
  *                              training step's input (outputs false) or output gradient
  *                              (true), layer p, config cfg, batch, in_size as
- *                              rpu_conv_comm_plan; *issued false where no fetch happens,
- *                              *whole true where it is the gather of the whole array
- *                              (*sent: its elements).
+ *                              rpu_conv_comm_plan, update owners announced as `owners`
+ *                              (rpu_conv_set_update_owners; NULL: none); *issued false
+ *                              where no fetch happens, *whole true where it is the gather
+ *                              of the whole array (*sent: its elements).
  *                              Errors as rpu_conv_comm_plan. Local (pure). */
 rpu_status rpu_conv_fetch_input(rpu_conv *l, float *x, int n, const int *in_size);
 rpu_status rpu_conv_fetch_output_grad(rpu_conv *l, float *dy);
 rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
-                               const int *in_size, bool outputs, int ranks, int rank, bool *issued,
-                               bool *whole, int64_t *sent);
+                               const int *in_size, const int *owners, bool outputs, int ranks,
+                               int rank, bool *issued, bool *whole, int64_t *sent);
+
+/* The update owners (rpu_conv_set_update_owners) that rpu_net_update (net.h) gives a
+ * network's analog layers on `ranks` ranks: layer k of n_layers has parameters ps[k]
+ * (NULL: a digital layer), config cfgs[k] and input size in_sizes[k]; owners[k] becomes a
+ * malloc'd array of its grid's tiles (free each; NULL for a digital layer): those of
+ * rpu_update_owners (mapping.h) with the grids placed on `ranks` ranks and batch x output
+ * positions vectors where every analog layer's update splits there
+ * (rpu_conv_update_splits), else -1 each. Errors: RPU_ERR_ARG (NULL arrays, n_layers < 0,
+ * batch < 1, ranks < 1), those of rpu_conv_placement and rpu_conv_output_size,
+ * RPU_ERR_NOMEM (owners then all NULL). Local (pure). */
+rpu_status rpu_conv_update_owners_plan(const rpu_conv_params *const *ps,
+                                       const rpu_config *const *cfgs, const int *const *in_sizes,
+                                       int n_layers, int batch, int ranks, int **owners);
 
 /* Gradients of the last training-mode forward and backward (spec §1.6, §6.7), as PyTorch
  * computes them for the digital layer: weight_grad [out, in/groups, k...] =
@@ -301,6 +317,20 @@ bool rpu_conv_update_splits(const rpu_conv *l);
  * an owner that is not a holder. */
 rpu_status rpu_conv_update_begin(rpu_conv *l, float lr, const int *owners);
 rpu_status rpu_conv_update_end(rpu_conv *l, const int *owners, rpu_status begun);
+
+/* Announces who will update each tile after the next training-mode forward and backward:
+ * owners as rpu_conv_update_begin will get them (copied; NULL: every holder its rows, the
+ * default), in effect until changed. Call it on every rank of the layer with the same
+ * owners, before the forward (or the fetch of its input). Where a tile's update splits
+ * (rpu_conv_update_splits) and owners[t] = m, only holder m keeps (and fetches:
+ * rpu_conv_fetch_input, rpu_conv_fetch_output_grad) every sample's patches and output
+ * gradients; the others keep those of the samples they compute. rpu_conv_update_begin then
+ * refuses (on every rank, before any change) other owners for these tiles (rpu_conv_update,
+ * which splits by rows, included), rpu_conv_get_tile_grad refuses such a tile on its other
+ * holders, and rpu_conv_get_grad takes tile t's values from holder m. Results are the same
+ * bits as without it. Errors: RPU_ERR_ARG (NULL layer; an owner outside -1 .. holders
+ * - 1 of its tile: nothing changed). Local. */
+rpu_status rpu_conv_set_update_owners(rpu_conv *l, const int *owners);
 
 /* The post-update step alone (local: owned tiles only, no communication): every owned
  * tile's rpu_tile_post_update (diffusion, decay, clip, remap, modifier), as

@@ -177,6 +177,28 @@ int rpu_tile_holder_index(const rpu_tile_slot *s, int rank, int ranks);
  * still a pure function of (grid, ranks, layer id). Local (pure). */
 void rpu_rotate_owners(rpu_tile_grid *grid, int ranks, uint32_t offset);
 
+/* A vector's own work in a pulsed update (its maxima, train length, draws and skip test),
+ * counted in cells of a row, for rpu_update_owners' estimates. */
+#define RPU_UPDATE_VECTOR_CELLS 40
+
+/* Who updates each tile of a network whose pulsed updates split among holders (every
+ * analog layer's tiles held by several ranks, rows splittable: rpu_conv_update_splits).
+ * Layer k of n_layers has grids[k] (NULL: not an analog layer, skipped) placed on `ranks`
+ * ranks and an update of vectors[k] vectors (batch x output positions); owners[k][t]
+ * becomes the holder index (rpu_tile_holder_index) that updates tile t whole, or -1 where
+ * every holder updates its rows (as rpu_conv_update_begin takes them). Either every tile
+ * goes whole to one of its holders, dealt largest first (work M (RPU_UPDATE_VECTOR_CELLS +
+ * rows + cols) for M vectors; ties: the first tile) to the holder with the least work so
+ * far (ties: the lowest rank), or every tile is split by rows (each holder M
+ * (RPU_UPDATE_VECTOR_CELLS + (rows + cols) / holders): the vectors' own work repeats on
+ * every holder), whichever leaves the busiest rank less work (ties: the split). A network
+ * of few tiles per layer, such as the LeNet-5 on 2 ranks, gains when its layers' updates
+ * run side by side. A pure function of the grids' shapes and holders, the vectors and the
+ * rank count, so every rank computes the same. Errors: RPU_ERR_ARG (NULL arrays,
+ * n_layers < 0, ranks < 1), RPU_ERR_NOMEM. Local (pure). */
+rpu_status rpu_update_owners(const rpu_tile_grid *const *grids, const int64_t *vectors,
+                             int n_layers, int ranks, int *const *owners);
+
 #ifdef __cplusplus
 }
 #endif

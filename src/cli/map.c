@@ -359,12 +359,12 @@ static int rank_volumes(const rpu_conv_params *p, const rpu_config *cfg, int bat
     int64_t sent = 0;
     if (rpu_conv_own_samples(p, cfg, in_sp, ranks, &own) != RPU_OK) return 1;
     const rpu_net_gathers g = rpu_net_gathers_at(k, n_layers, true, own);
-    if (g.input && rpu_conv_fetch_plan(p, cfg, batch, in_sp, false, ranks, r, &issued, &whole,
+    if (g.input && rpu_conv_fetch_plan(p, cfg, batch, in_sp, NULL, false, ranks, r, &issued, &whole,
                                        &sent) == RPU_OK)
         *fwd += 4.0 * (double)sent * (whole ? ring : 1.0);
     if (g.logits) *fwd += ring * 4.0 * batch * out_elems;
     if (g.output_grad &&
-        rpu_conv_fetch_plan(p, cfg, batch, in_sp, true, ranks, r, &issued, &whole, &sent) == RPU_OK)
+        rpu_conv_fetch_plan(p, cfg, batch, in_sp, NULL, true, ranks, r, &issued, &whole, &sent) == RPU_OK)
         *bwd += 4.0 * (double)sent * (whole ? ring : 1.0);
     (void)in_elems;
     return 0;

@@ -151,7 +151,7 @@ static double row_share(int rows, int B, int m, int h) {
 
 /* Adds tile t's compute in phase f (scaled by s) to its holders' C. */
 static void add_tile(double *C, int ranks, const rpu_tile_slot *ts, const sm_layer *L, int t, int f,
-                     int batch, double s) {
+                     int batch, double s, int owner) {
     const int h = ts->holders > 1 ? ts->holders : 1;
     const double c = L->tile[f][t];
     for (int m = 0; m < h; ++m) {
@@ -162,6 +162,8 @@ static void add_tile(double *C, int ranks, const rpu_tile_slot *ts, const sm_lay
         } else if (f == RPU_PHASE_UPDATE && L->summable) {
             /* each holder sums the gradient of its own samples' blocks */
             C[r] += c * (L->batch_split ? batch_share(batch, L->lout, q, h) : (m == 0)) * s;
+        } else if (f == RPU_PHASE_UPDATE && owner >= 0) {
+            C[r] += (m == owner ? c : 0) * s; /* whole by one holder (rpu_update_owners) */
         } else if (f == RPU_PHASE_UPDATE) {
             /* rows split; the part every slice repeats (upd_rep) not */
             const double rep = L->upd_rep ? L->upd_rep[t] : 0;
@@ -170,10 +172,12 @@ static void add_tile(double *C, int ranks, const rpu_tile_slot *ts, const sm_lay
         } else {
             /* the MVMs split by samples; the layer's own work (patches, gradient rows) too
              * where the update is summed (the holder keeps only its samples'), else every
-             * holder does it for the whole batch (a pulsed update takes all of it) */
+             * holder that updates rows does it for the whole batch (a pulsed update takes
+             * all of it; with an owner, only the owner: rpu_conv_set_update_owners) */
             const double mvm = L->mvm[f] ? L->mvm[f][t] : 0;
             const double part = L->batch_split ? batch_share(batch, L->lout, q, h) : 1.0;
-            C[r] += (mvm * part + (c - mvm) * (L->summable ? part : 1.0)) * s;
+            const bool all = !L->summable && (owner < 0 || owner == m);
+            C[r] += (mvm * part + (c - mvm) * (all ? 1.0 : part)) * s;
         }
     }
 }
@@ -196,6 +200,25 @@ static rpu_status layer_elems(const sm_layer *L, double *in, double *out) {
     return RPU_OK;
 }
 
+/* The update owners of prof's network on `ranks` ranks (rpu_conv_update_owners_plan), into
+ * owners[l] (free each and the array). */
+static rpu_status plan_owners(const sm_profile *prof, int batch, int ranks, int ***owners) {
+    const int L = prof->n_layers;
+    const rpu_conv_params **ps = calloc((size_t)L + 1, sizeof *ps);
+    const rpu_config **cfgs = calloc((size_t)L + 1, sizeof *cfgs);
+    const int **sizes = calloc((size_t)L + 1, sizeof *sizes);
+    *owners = calloc((size_t)L + 1, sizeof **owners);
+    rpu_status st = ps && cfgs && sizes && *owners ? RPU_OK : RPU_ERR_NOMEM;
+    for (int l = 0; l < L && st == RPU_OK; ++l) {
+        ps[l] = prof->layers[l].p;
+        cfgs[l] = prof->layers[l].cfg;
+        sizes[l] = prof->layers[l].in_size;
+    }
+    if (st == RPU_OK) st = rpu_conv_update_owners_plan(ps, cfgs, sizes, L, batch, ranks, *owners);
+    free(ps), free(cfgs), free(sizes);
+    return st;
+}
+
 rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, int batch,
                       sm_result *res, double *layer_seconds) {
     memset(res, 0, sizeof *res);
@@ -207,6 +230,9 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
     rpu_comm_call *calls = NULL;
     rpu_status st = RPU_OK;
     if (!C || !U || !pay || !wire || !msg || !ncalls) st = RPU_ERR_NOMEM;
+    /* who updates each tile (rpu_net_update's owners, announced before the forward) */
+    int **owners = NULL;
+    if (st == RPU_OK) st = plan_owners(prof, batch, ranks, &owners);
     for (int l = 0; l < prof->n_layers && st == RPU_OK; ++l) {
         const sm_layer *L = &prof->layers[l];
         rpu_tile_grid g = {0};
@@ -256,7 +282,8 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
                     if (!(o ? ga.output_grad : ga.input)) continue;
                     bool issued = false, whole = false;
                     int64_t sent = 0;
-                    st = rpu_conv_fetch_plan(L->p, L->cfg, batch, L->in_size, o == 1, ranks, r,
+                    st = rpu_conv_fetch_plan(L->p, L->cfg, batch, L->in_size, owners[l], o == 1,
+                                             ranks, r,
                                              &issued, &whole, &sent);
                     if (st != RPU_OK || !issued) continue;
                     if (whole) { /* the gather of the whole array */
@@ -289,7 +316,7 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
                 C[r] = L->fixed[f] * s * (double)(s1 - s0) / batch;
             }
             for (int t = 0; L->p && t < g.n_tiles && t < L->n_tiles; ++t)
-                add_tile(C, ranks, &g.tiles[t], L, t, f, batch, s);
+                add_tile(C, ranks, &g.tiles[t], L, t, f, batch, s, owners[l] ? owners[l][t] : -1);
             if (f == RPU_PHASE_UPDATE) { /* no synchronisation: summed over the layers */
                 for (int r = 0; r < ranks; ++r)
                     U[r] += C[r];
@@ -318,6 +345,9 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
             if (ncalls[r] > res->calls) res->calls = ncalls[r];
         }
     }
+    for (int l = 0; owners && l < prof->n_layers; ++l)
+        free(owners[l]);
+    free(owners);
     free(C), free(U), free(pay), free(wire), free(msg), free(ncalls), free(calls);
     return st;
 }
