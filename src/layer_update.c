@@ -344,3 +344,37 @@ rpu_status rpu_conv_post_update(rpu_conv *l) {
     }
     return RPU_OK;
 }
+
+rpu_status rpu_conv_update_owners(rpu_conv *const *layers, int n_layers, int *const *owners) {
+    if (!layers || !owners || n_layers < 0)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_update_owners: NULL arrays or %d layers", n_layers);
+    const rpu_tile_grid **grids = (const rpu_tile_grid **)calloc((size_t)n_layers + 1, sizeof *grids);
+    int64_t *vec = (int64_t *)calloc((size_t)n_layers + 1, sizeof *vec);
+    rpu_status s = grids && vec ? RPU_OK : RPU_FAIL(RPU_ERR_NOMEM, "out of memory");
+    int ranks = 0;
+    bool splits = true, any = false; /* as rpu_net_update: every layer's update splits */
+    for (int k = 0; k < n_layers && s == RPU_OK; ++k) {
+        const rpu_conv *l = layers[k];
+        if (!l) continue;
+        if (!owners[k]) s = RPU_FAIL(RPU_ERR_ARG, "rpu_conv_update_owners: owners[%d] is NULL", k);
+        else if (l->n < 1)
+            s = RPU_FAIL(RPU_ERR_ARG, "layer %s: rpu_conv_update_owners before any forward",
+                         l->label);
+        else if (ranks && l->size != ranks)
+            s = RPU_FAIL(RPU_ERR_ARG,
+                         "layer %s: rpu_conv_update_owners: %d ranks, the layers before %d",
+                         l->label, l->size, ranks);
+        if (s != RPU_OK) break;
+        ranks = l->size;
+        grids[k] = &l->grid;
+        vec[k] = (int64_t)l->n * l->Lout;
+        splits = splits && rpu_conv_update_splits(l);
+        any = true;
+        for (int t = 0; t < l->grid.n_tiles; ++t)
+            owners[k][t] = -1;
+    }
+    if (s == RPU_OK && any && splits && ranks > 1)
+        s = rpu_update_owners(grids, vec, n_layers, ranks, owners);
+    free(grids), free(vec);
+    return s;
+}

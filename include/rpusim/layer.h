@@ -332,6 +332,16 @@ rpu_status rpu_conv_update_end(rpu_conv *l, const int *owners, rpu_status begun)
  * - 1 of its tile: nothing changed). Local. */
 rpu_status rpu_conv_set_update_owners(rpu_conv *l, const int *owners);
 
+/* The owners rpu_update_owners (mapping.h) gives layers[k] (NULL: skipped) of a network on
+ * one communicator, from their grids and their last forward's batch and output positions,
+ * into owners[k] [n_tiles]: whole tiles where every layer's update splits
+ * (rpu_conv_update_splits) and that estimate favours them, else -1 each. For a caller that
+ * runs the layers' updates itself (the Python optimizer): it announces them for the next
+ * step (rpu_conv_set_update_owners) and updates with them (rpu_conv_update_begin / _end).
+ * The same on every rank. Errors: RPU_ERR_ARG (NULL arrays, a layer without a forward,
+ * layers on different rank counts), RPU_ERR_NOMEM. Local. */
+rpu_status rpu_conv_update_owners(rpu_conv *const *layers, int n_layers, int *const *owners);
+
 /* The post-update step alone (local: owned tiles only, no communication): every owned
  * tile's rpu_tile_post_update (diffusion, decay, clip, remap, modifier), as
  * rpu_conv_update ends with it. For an optimizer step in which the layer is not updated

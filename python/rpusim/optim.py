@@ -15,12 +15,21 @@ yet, so that combination raises ConfigError instead of training differently.
 step() is collective (call it on every rank): each rank updates the tiles it holds and its
 replica of the digital parameters (the same values on every rank, since their gradients
 are replicated); with more ranks than tiles, the holders of a tile split an exact update
-by rows and exchange them.
+by samples and a pulsed one by rows, and exchange them. As in ``rpusim train``, when every
+analog layer's pulsed update splits among holders, a step runs every layer's own part
+before any exchange (rpu_conv_update_begin / _end) and then chooses who updates each tile
+in the next step (rpu_conv_update_owners: whole tiles dealt to different holders when the
+estimate favours it) and announces it to the layers (rpu_conv_set_update_owners), so that
+only a tile's updating holder keeps every sample. The results are the same bits either way.
 """
+import ctypes
+
 import torch
 from torch.optim import SGD
 
+from rpusim import _capi
 from rpusim.exceptions import ConfigError
+from rpusim.nn.base import _check
 
 __all__ = ["AnalogSGD"]
 
@@ -74,6 +83,42 @@ class AnalogSGD(SGD):
                            layer.label))
                 layers.append((layer, group["lr"]))
         loss = super().step(closure)
-        for layer, lr in layers:
-            layer._analog_step(lr)  # pylint: disable=protected-access
+        _analog_steps(layers)
         return loss
+
+
+# pylint: disable=protected-access
+def _analog_steps(layers):
+    """Every analog layer's step (collective). Where every layer has a gradient, a learning
+    rate > 0 and an update that splits among holders, their own parts run first and the
+    exchanges after, in order, and the next step's owners are announced; else layer by
+    layer, and no owners for the next step."""
+    deferred = bool(layers) and all(
+        layer.has_gradient() and lr != 0.0 and layer._update_splits() for layer, lr in layers)
+    if deferred:
+        begun = [layer._update_begin(lr) for layer, lr in layers]
+        failure = None
+        for (layer, _), status in zip(layers, begun):
+            try:
+                layer._update_end(status)  # every rank calls every end (collective)
+            except Exception as exc:  # pylint: disable=broad-except
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+    else:
+        for layer, lr in layers:
+            layer._analog_step(lr)
+    owners = _next_owners([layer for layer, _ in layers]) if deferred else None
+    for k, (layer, _) in enumerate(layers):
+        layer._announce_owners(owners[k] if owners else None)
+
+
+def _next_owners(layers):
+    """rpu_conv_update_owners of the layers (ctypes int arrays, one per layer)."""
+    n = len(layers)
+    int_p = ctypes.POINTER(ctypes.c_int)
+    convs = (ctypes.c_void_p * n)(*[layer._conv.value for layer in layers])
+    owners = [(ctypes.c_int * max(1, len(layer.tile_shapes)))() for layer in layers]
+    ptrs = (int_p * n)(*[ctypes.cast(o, int_p) for o in owners])
+    _check(_capi.conv_update_owners(convs, n, ptrs))
+    return owners

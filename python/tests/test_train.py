@@ -99,3 +99,41 @@ def test_inference_drift_is_rank_invariant():
         assert not torch.equal(res[1], res[3]), "drift changes the outputs"
     assert outs[0] == outs[1]
     assert len(set(map(tuple, WORLD.allgather(outs[0])))) == 1
+
+
+def whole_model(comm):
+    """One tile per analog layer (conv 1->4, conv 4->4, linear 16->4 on 8 x 8 inputs), as
+    test_net's whole-tile case: on 2..4 ranks every layer's pulsed update splits among
+    holders, so AnalogSGD deals the tiles whole (rpu_conv_update_owners)."""
+    cfg = make_config("single", 512, 512, digital_bias=True, constant_step=True)
+    cfg.forward.out_noise = 0.1
+    rpusim.manual_seed(77)
+    return AnalogSequential(
+        AnalogConv2dMapped(1, 4, 3, padding=1, rpu_config=cfg, comm=comm), nn.Tanh(),
+        nn.MaxPool2d(2), AnalogConv2dMapped(4, 4, 3, padding=1, rpu_config=cfg, comm=comm),
+        nn.Tanh(), nn.MaxPool2d(2), nn.Flatten(),
+        AnalogLinearMapped(16, 4, rpu_config=cfg, comm=comm))
+
+
+def test_whole_tile_updates_are_rank_invariant():
+    gen = torch.Generator().manual_seed(71)
+    batches = [(torch.rand(16, 1, 8, 8, generator=gen) * 2 - 1,
+                torch.randint(0, 4, (16,), generator=gen)) for _ in range(3)]
+    world, single = whole_model(WORLD), whole_model(SELF)
+    lw, ls = train(world, batches[:1]), train(single, batches[:1])
+    owners = [m.update_owners for m in list(world.analog_layers())]
+    if WORLD.Get_size() == 1:
+        assert owners == [None, None, None]
+    else:  # announced after the first step: each tile whole, the two convs on two ranks
+        assert all(o is not None and len(o) == 1 and 0 <= o[0] < WORLD.Get_size()
+                   for o in owners), owners
+        convs = list(world.analog_layers())[:2]
+        ranks = [m.tile_owners[0] + o[0] for m, o in zip(convs, owners)]
+        assert ranks[0] % WORLD.Get_size() != ranks[1] % WORLD.Get_size(), (owners, ranks)
+    assert all(m.update_owners is None for m in single.analog_layers())
+    lw += train(world, batches[1:])
+    ls += train(single, batches[1:])
+    assert lw == ls, (lw, ls)
+    assert snapshot(world) == snapshot(single)
+    every = WORLD.allgather((lw, snapshot(world)))
+    assert all(e == every[0] for e in every)

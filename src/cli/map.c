@@ -72,8 +72,11 @@ static void usage(FILE *f) {
                "each layer's input (not the first's), of the logits and of each output gradient\n"
                "(not the last's) (ring allgather: (P-1)/P x batch x elements x 4 bytes). The\n"
                "backward counts the input gradient also for a first layer, where a network\n"
-               "skips it. Tile state = cells x bytes per cell (weights + device state) of the\n"
-               "configured device.\n");
+               "skips it. A pulsed update is counted split by rows (every holder fetches\n"
+               "every sample); rpusim train may give tiles whole to one holder each on a\n"
+               "network of pulsed layers (rpu_update_owners), whose fetches then send less:\n"
+               "rpusim bench scale prints those calls. Tile state = cells x bytes per cell\n"
+               "(weights + device state) of the configured device.\n");
 }
 
 /* ------------------------------------------------------------------ parsing */

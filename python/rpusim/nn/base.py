@@ -222,6 +222,10 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
         self._fwd_seq = 0
         self._bwd_seq = 0
         self._pending = False
+        # update owners (rpu_conv_set_update_owners): announced for the next forward, and
+        # those announced before the forward whose gradient is pending (ctypes int arrays)
+        self._owners_next = None
+        self._owners_kept = None
         self._warned_dropped = False
         self._program_count = 0
         self._drift_draw = 0
@@ -289,6 +293,7 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
             _check(_capi.conv_set_digital_bias(self._conv, _capi.float_ptr(b)))
         y = torch.empty(self._output_shape(x), dtype=torch.float32)
         self._fwd_seq += 1
+        self._owners_kept = self._owners_next
         if x.shape[0] > 0:
             self._c_forward(x, y)
         return y, self._fwd_seq
@@ -340,11 +345,36 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
         lr > 0, else the post-update step alone (aihwkit runs post_update_step on every
         analog tile at every step)."""
         if self._pending and lr != 0.0:
-            update = _capi.linear_update if self._is_linear else _capi.conv_update
-            _check(update(self._handle, float(lr)))
+            self._update_end(self._update_begin(lr))
         else:
             _check(_capi.conv_post_update(self._conv))
         self._pending = False
+
+    def _update_begin(self, lr):
+        """The update's own part (rpu_conv_update_begin with the owners announced before the
+        pending forward); returns its status for _update_end."""
+        return _capi.conv_update_begin(self._conv, float(lr), self._owners_kept)
+
+    def _update_end(self, begun):
+        """The update's exchanges and post-update step (rpu_conv_update_end; collective)."""
+        self._pending = False
+        _check(_capi.conv_update_end(self._conv, self._owners_kept, begun))
+
+    def _update_splits(self):
+        """rpu_conv_update_splits: the holders of every tile split its update."""
+        return bool(_capi.conv_update_splits(self._conv))
+
+    def _announce_owners(self, owners):
+        """rpu_conv_set_update_owners for the next forward (a ctypes int array, or None)."""
+        _check(_capi.conv_set_update_owners(self._conv, owners))
+        self._owners_next = owners
+
+    @property
+    def update_owners(self):
+        """Who updates each tile after the next forward: the holder index per tile (-1: its
+        holders split it by rows), or None (every tile split by rows). AnalogSGD announces
+        them after each step where every analog layer's update splits (rpusim.optim)."""
+        return None if self._owners_next is None else list(self._owners_next)
 
     # -- weights -------------------------------------------------------------------
     def _weight_shape(self):  # pragma: no cover - overridden
