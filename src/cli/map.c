@@ -72,11 +72,10 @@ static void usage(FILE *f) {
                "each layer's input (not the first's), of the logits and of each output gradient\n"
                "(not the last's) (ring allgather: (P-1)/P x batch x elements x 4 bytes). The\n"
                "backward counts the input gradient also for a first layer, where a network\n"
-               "skips it. A pulsed update is counted split by rows (every holder fetches\n"
-               "every sample); rpusim train may give tiles whole to one holder each on a\n"
-               "network of pulsed layers (rpu_update_owners), whose fetches then send less:\n"
-               "rpusim bench scale prints those calls. Tile state = cells x bytes per cell\n"
-               "(weights + device state) of the configured device.\n");
+               "skips it. On a network of pulsed layers whose tiles all have several holders,\n"
+               "each tile may be updated whole by one holder (rpu_update_owners), which alone\n"
+               "fetches every sample. Tile state = cells x bytes per cell (weights + device\n"
+               "state) of the configured device.\n");
 }
 
 /* ------------------------------------------------------------------ parsing */
@@ -341,8 +340,8 @@ static double send_bytes(const rpu_comm_call *c) {
  * with results by parts (rpu_conv_comm_plan_parts), to fwd and bwd, and the network's
  * gathers around it (rpu_net_gathers_at). Returns 0, or 1 when out of memory. */
 static int rank_volumes(const rpu_conv_params *p, const rpu_config *cfg, int batch,
-                        const int *in_sp, double in_elems, double out_elems, int ranks, int r,
-                        int k, int n_layers, double *fwd, double *bwd) {
+                        const int *in_sp, const int *owners, double in_elems, double out_elems,
+                        int ranks, int r, int k, int n_layers, double *fwd, double *bwd) {
     int n = 0;
     if (rpu_conv_comm_plan_parts(p, cfg, batch, in_sp, true, ranks, r, NULL, 0, &n) != RPU_OK)
         return 1;
@@ -362,12 +361,12 @@ static int rank_volumes(const rpu_conv_params *p, const rpu_config *cfg, int bat
     int64_t sent = 0;
     if (rpu_conv_own_samples(p, cfg, in_sp, ranks, &own) != RPU_OK) return 1;
     const rpu_net_gathers g = rpu_net_gathers_at(k, n_layers, true, own);
-    if (g.input && rpu_conv_fetch_plan(p, cfg, batch, in_sp, NULL, false, ranks, r, &issued, &whole,
+    if (g.input && rpu_conv_fetch_plan(p, cfg, batch, in_sp, owners, false, ranks, r, &issued, &whole,
                                        &sent) == RPU_OK)
         *fwd += 4.0 * (double)sent * (whole ? ring : 1.0);
     if (g.logits) *fwd += ring * 4.0 * batch * out_elems;
     if (g.output_grad &&
-        rpu_conv_fetch_plan(p, cfg, batch, in_sp, NULL, true, ranks, r, &issued, &whole, &sent) == RPU_OK)
+        rpu_conv_fetch_plan(p, cfg, batch, in_sp, owners, true, ranks, r, &issued, &whole, &sent) == RPU_OK)
         *bwd += 4.0 * (double)sent * (whole ? ring : 1.0);
     (void)in_elems;
     return 0;
@@ -380,25 +379,14 @@ typedef struct {
     bool comm_known;
 } totals;
 
-/* Works out shapes, builds the grid and prints one layer to os (errors to stderr). Returns
- * 0, 2 (bad layer) or 1 (out of memory). */
-static int report_layer(const layer_spec *L, int index, int n_layers, const rpu_config *cfg,
-                        double bpc, int ranks, int batch, bool tile_table, shape *cur, totals *tot,
-                        FILE *os) {
+/* The input and output shapes of layer L (number index) after shape cur (errors to stderr).
+ * Returns 0 or 2 (a shape that does not fit). */
+static int layer_shapes(const layer_spec *L, int index, const shape *cur, shape *in, shape *out) {
     const int nd = L->ndim;
-    int kernel_elems = 1;
-    for (int d = 0; d < nd; ++d)
-        kernel_elems *= L->kernel[d];
-    const bool array = L->split == RPU_SPLIT_TILE_ARRAY;
-    const double in_features = (double)(L->in / L->groups) * kernel_elems;
-    const bool analog_bias = rpu_bias_for_split(L->bias, cfg, L->split,
-                                                in_features > INT_MAX ? INT_MAX : (int)in_features,
-                                                L->out / L->groups) == RPU_BIAS_ANALOG;
-
-    /* input shape of this layer */
-    shape in = {0};
-    in.c = L->in;
-    in.nd = nd;
+    *in = (shape){0};
+    *out = (shape){0};
+    in->c = L->in;
+    in->nd = nd;
     if (nd == 0) {
         if (cur->known && cur->c * shape_spatial(cur) != L->in) {
             char s[64];
@@ -407,10 +395,10 @@ static int report_layer(const layer_spec *L, int index, int n_layers, const rpu_
                     index, L->in, s, cur->c * shape_spatial(cur));
             return 2;
         }
-        in.known = 1;
+        in->known = 1;
     } else if (L->has_size) {
-        in.known = 1;
-        memcpy(in.s, L->size, sizeof in.s);
+        in->known = 1;
+        memcpy(in->s, L->size, sizeof in->s);
     } else if (cur->known) {
         if (cur->nd != nd || cur->c != L->in) {
             char s[64];
@@ -421,22 +409,21 @@ static int report_layer(const layer_spec *L, int index, int n_layers, const rpu_
                     index, kind_name(nd), L->in, s, L->in, nd);
             return 2;
         }
-        in = *cur;
+        *in = *cur;
     }
-    shape out = {0};
-    out.c = L->out;
-    out.nd = nd;
-    out.known = in.known;
-    for (int d = 0; d < nd && in.known; ++d) {
+    out->c = L->out;
+    out->nd = nd;
+    out->known = in->known;
+    for (int d = 0; d < nd && in->known; ++d) {
         const long long span = (long long)L->dilation[d] * (L->kernel[d] - 1) + 1;
-        const long long padded = (long long)in.s[d] + 2LL * L->padding[d];
+        const long long padded = (long long)in->s[d] + 2LL * L->padding[d];
         if (padded < span) {
             char s[64];
-            format_shape(&in, s, sizeof s);
+            format_shape(in, s, sizeof s);
             fprintf(stderr,
                     "rpusim map: layer %d (%s): input %s is smaller than the kernel (dimension "
                     "%d: %d + 2x%d padding < %lld)\n",
-                    index, kind_name(nd), s, d, in.s[d], L->padding[d], span);
+                    index, kind_name(nd), s, d, in->s[d], L->padding[d], span);
             return 2;
         }
         const long long o = (padded - span) / L->stride[d] + 1;
@@ -447,8 +434,94 @@ static int report_layer(const layer_spec *L, int index, int n_layers, const rpu_
                     index, kind_name(nd), o, d, INT_MAX);
             return 2;
         }
-        out.s[d] = (int)o;
+        out->s[d] = (int)o;
     }
+
+    return 0;
+}
+
+/* Whether layer L's bias is analog under cfg (rpu_bias_for_split). */
+static bool layer_analog_bias(const layer_spec *L, const rpu_config *cfg) {
+    int kernel_elems = 1;
+    for (int d = 0; d < L->ndim; ++d)
+        kernel_elems *= L->kernel[d];
+    const double in_features = (double)(L->in / L->groups) * kernel_elems;
+    return rpu_bias_for_split(L->bias, cfg, L->split,
+                              in_features > INT_MAX ? INT_MAX : (int)in_features,
+                              L->out / L->groups) == RPU_BIAS_ANALOG;
+}
+
+/* The parameters of layer L (number index) as rpusim train builds them. */
+static void layer_params(const layer_spec *L, int index, const rpu_config *cfg,
+                         rpu_conv_params *p) {
+    rpu_conv_params_default(p, L->ndim, L->in, L->out, 1);
+    for (int d = 0; d < L->ndim; ++d) {
+        p->kernel[d] = L->kernel[d];
+        p->stride[d] = L->stride[d];
+        p->padding[d] = L->padding[d];
+        p->dilation[d] = L->dilation[d];
+    }
+    p->groups = L->groups;
+    p->bias = !L->bias                       ? RPU_BIAS_NONE
+              : layer_analog_bias(L, cfg) ? RPU_BIAS_ANALOG
+                                          : RPU_BIAS_DIGITAL;
+    p->split = L->split;
+    p->layer_id = (uint32_t)(index - 1);
+}
+
+/* Who updates each tile in rpusim train's steps (rpu_conv_update_owners_plan: whole tiles
+ * on a network of pulsed layers that all split among holders), into *owners (NULL where
+ * the shapes are not all known or the volumes are not computed). Returns 0, 2 (a shape
+ * that does not fit: said on stderr) or 1 (out of memory). */
+static int update_owners(const layer_spec *layers, int n_layers, const rpu_config *cfg,
+                         int ranks, int batch, const shape *cur0, int ***owners) {
+    *owners = NULL;
+    rpu_conv_params *p = calloc((size_t)n_layers + 1, sizeof *p);
+    shape *in = calloc((size_t)n_layers + 1, sizeof *in);
+    const rpu_conv_params **ps = calloc((size_t)n_layers + 1, sizeof *ps);
+    const rpu_config **cfgs = calloc((size_t)n_layers + 1, sizeof *cfgs);
+    const int **sizes = calloc((size_t)n_layers + 1, sizeof *sizes);
+    int rc = p && in && ps && cfgs && sizes ? 0 : 1;
+    bool known = (double)ranks * ranks <= MAP_MAX_VOLUME_WORK;
+    shape cur = *cur0, out;
+    for (int l = 0; l < n_layers && rc == 0; ++l) {
+        rc = layer_shapes(&layers[l], l + 1, &cur, &in[l], &out);
+        known = known && in[l].known;
+        layer_params(&layers[l], l + 1, cfg, &p[l]);
+        ps[l] = &p[l], cfgs[l] = cfg, sizes[l] = in[l].s;
+        cur = out;
+    }
+    if (rc == 0 && known) {
+        *owners = calloc((size_t)n_layers + 1, sizeof **owners);
+        const rpu_status st =
+            *owners ? rpu_conv_update_owners_plan(ps, cfgs, sizes, n_layers, batch, ranks, *owners)
+                    : RPU_ERR_NOMEM;
+        if (st != RPU_OK) {
+            free(*owners);
+            *owners = NULL;
+            if (st == RPU_ERR_NOMEM) rc = 1; /* (other errors: report_layer names them) */
+        }
+    }
+    free(p), free(in), free(ps), free(cfgs), free(sizes);
+    if (rc == 1) fprintf(stderr, "rpusim map: out of memory\n");
+    return rc;
+}
+
+/* Works out shapes, builds the grid and prints one layer to os (errors to stderr). Returns
+ * 0, 2 (bad layer) or 1 (out of memory). */
+static int report_layer(const layer_spec *L, int index, int n_layers, const rpu_config *cfg,
+                        double bpc, int ranks, int batch, bool tile_table, const int *owners,
+                        shape *cur, totals *tot, FILE *os) {
+    const int nd = L->ndim;
+    int kernel_elems = 1;
+    for (int d = 0; d < nd; ++d)
+        kernel_elems *= L->kernel[d];
+    const bool array = L->split == RPU_SPLIT_TILE_ARRAY;
+    const bool analog_bias = layer_analog_bias(L, cfg);
+
+    shape in, out;
+    const int bad = layer_shapes(L, index, cur, &in, &out);
+    if (bad) return bad;
 
     rpu_tile_grid g;
     rpu_status st = rpu_tile_grid_build_split(L->split, L->in, L->out, L->groups, kernel_elems,
@@ -584,22 +657,12 @@ static int report_layer(const layer_spec *L, int index, int n_layers, const rpu_
                 ranks, g.n_tiles, MAP_MAX_VOLUME_WORK);
     if (in.known && volumes && st == RPU_OK) {
         rpu_conv_params p;
-        rpu_conv_params_default(&p, nd, L->in, L->out, 1);
-        for (int d = 0; d < nd; ++d) {
-            p.kernel[d] = L->kernel[d];
-            p.stride[d] = L->stride[d];
-            p.padding[d] = L->padding[d];
-            p.dilation[d] = L->dilation[d];
-        }
-        p.groups = L->groups;
-        p.bias = !L->bias ? RPU_BIAS_NONE : analog_bias ? RPU_BIAS_ANALOG : RPU_BIAS_DIGITAL;
-        p.split = L->split;
-        p.layer_id = (uint32_t)(index - 1);
+        layer_params(L, index, cfg, &p);
         const double ie = (double)in.c * shape_spatial(&in),
                      oe = (double)out.c * shape_spatial(&out);
         for (int r = 0; r < ranks && st == RPU_OK; ++r)
-            if (rank_volumes(&p, cfg, batch, in.s, ie, oe, ranks, r, index - 1, n_layers, &fwd[r],
-                             &bwd[r]))
+            if (rank_volumes(&p, cfg, batch, in.s, owners, ie, oe, ranks, r, index - 1, n_layers,
+                             &fwd[r], &bwd[r]))
                 st = RPU_ERR_NOMEM;
     } else {
         tot->comm_known = false;
@@ -821,10 +884,14 @@ int cli_map(int argc, char **argv) {
                     "exact; none for a layer that reads only its own samples); the logits are "
                     "gathered (ring allgather: (P-1)/P x batch x elements x 4); agreements and "
                     "summed gradients (ring allreduce: 2(P-1)/P x bytes)\n");
-        rc = 0;
+        int **owners = NULL;
+        rc = update_owners(layers, n_layers, &cfg, ranks, batch, &cur, &owners);
         for (int l = 0; l < n_layers && rc == 0; ++l)
-            rc = report_layer(&layers[l], l + 1, n_layers, &cfg, bpc, ranks, batch, !summary, &cur,
-                              &tot, os);
+            rc = report_layer(&layers[l], l + 1, n_layers, &cfg, bpc, ranks, batch, !summary,
+                              owners ? owners[l] : NULL, &cur, &tot, os);
+        for (int l = 0; owners && l < n_layers; ++l)
+            free(owners[l]);
+        free(owners);
         if (rc == 0 && n_layers > 1) {
             fprintf(os, "\nall layers:\n  %5s %6s %10s %14s %14s %14s\n", "rank", "tiles", "cells",
                     "state_bytes", "send_fwd_bytes", "send_bwd_bytes");
