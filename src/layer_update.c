@@ -33,9 +33,15 @@ static rpu_status summed_grad(const rpu_conv *l, int t, rpu_weight_units units, 
                        ? RPU_OK
                        : RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for tile %d's gradient",
                                   l->label, t);
-    if (s == RPU_OK)
-        s = tile_error(l, t,
-                       rpu_tile_grad_block_bound(l->tiles[t], X, D, k0, k1, block, units, &bound));
+    if (s == RPU_OK) { /* from each sample's maxima, kept when the vectors were made */
+        float dm = 0, xm = 0;
+        for (int q = sh.s0; q < sh.s1; ++q) {
+            const float a = l->dmax[(size_t)t * l->n + q], b = l->xmax[(size_t)t * l->n + q];
+            dm = a > dm ? a : dm;
+            xm = b > xm ? b : xm;
+        }
+        bound = rpu_tile_grad_max_bound(k0, k1, block, dm, xm);
+    }
     double gmax = bound;
     if (shared) {
         double v[2] = {bound, s != RPU_OK ? 1.0 : 0.0}, g[2];
