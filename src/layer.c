@@ -261,7 +261,7 @@ void rpu_conv_destroy(rpu_conv **layer) {
     rpu_tile_grid_free(&l->grid);
     free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->xoffs);
     free(l->pbuf), free(l->obuf), free(l->sbuf), free(l->acc), free(l->bsum), free(l->bcounts);
-    free(l->xmax), free(l->dmax);
+    free(l->xmax), free(l->dmax), free(l->xin);
     rpu_contrib_free(&l->ctab);
     rpu_deliver_buf_free(&l->dbuf);
     if (l->have_hcomm) MPI_Comm_free(&l->hcomm);
@@ -674,14 +674,6 @@ static int patch_leader(const rpu_conv *l, int t) {
     return t;
 }
 
-/* Whether another owned tile of tile t's input split reads its patches. */
-static bool shares_patches(const rpu_conv *l, int t) {
-    const int first = t - l->grid.tiles[t].out_split;
-    for (int u = first; u < l->grid.n_tiles && u - l->grid.tiles[u].out_split == first; ++u)
-        if (u != t && l->tiles[u]) return true;
-    return false;
-}
-
 /* The samples [*s0, *s1) whose patches (inputs 1) or output gradients (0) held tile t
  * needs: those its holder computes, or every sample for a training tile whose update is
  * not summable (its update takes the whole batch) and for the patches of a forward that
@@ -724,10 +716,28 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
     const int Co = l->p.out_channels;
     rpu_status s = RPU_OK;
     l->have_x = l->have_dy = l->have_bgrad = 0;
-    if (l->training &&
-        (!grow((void **)&l->xp, &l->xp_cap, sizeof(float) * M * (owned_width(l, 0) + 1)) ||
-         !rpu_conv_keep_maxima(l)))
+    /* training: a pulsed update reads every patch row, so the patches are kept (xp); a
+     * summed one gathers its blocks again from a copy of the input (xin), so a pass by
+     * blocks needs only a block's patches at a time */
+    const bool keep_patches = l->training && !l->summable, keep_input = l->training && l->summable;
+    int x0 = n, x1 = 0; /* the samples of x that the tiles read */
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->tiles[t]) {
+            int g0, g1;
+            needed_samples(l, t, 1, &g0, &g1);
+            x0 = g0 < x0 ? g0 : x0;
+            x1 = g1 > x1 ? g1 : x1;
+        }
+    const size_t xper = (size_t)l->p.in_channels * l->Lin;
+    if ((keep_patches &&
+         !grow((void **)&l->xp, &l->xp_cap, sizeof(float) * M * (owned_width(l, 0) + 1))) ||
+        (keep_input &&
+         !grow((void **)&l->xin, &l->xin_cap, sizeof(float) * ((size_t)n * xper + 1))) ||
+        !rpu_conv_keep_maxima(l))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory to keep the patches", l->label);
+    if (s == RPU_OK && keep_input && x1 > x0)
+        memcpy(l->xin + (size_t)x0 * xper, x + (size_t)x0 * xper,
+               sizeof(float) * (size_t)(x1 - x0) * xper);
     /* one contributing tile per output element (n_in 1): each tile's results go straight
      * into y; else into the tiles' own output planes, one after the other in obuf, summed
      * below */
@@ -735,12 +745,11 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
     size_t total = 0;
     for (int t = 0; t < l->grid.n_tiles && !direct; ++t)
         if (l->tiles[t]) total += M * (size_t)l->grid.tiles[t].rows;
-    /* eval: the patches in pbuf, whole when the pass does not go by blocks or another tile
-     * of the input split reads them (else a block's buffer of the tile's pass) */
+    /* patches not kept: a pass by blocks gathers each block's patches of its own; another
+     * pass reads the whole batch's from pbuf, gathered by the first tile of the input split */
     size_t pwidth = 0;
-    for (int t = 0; t < l->grid.n_tiles && !l->training; ++t)
-        if (l->tiles[t] && patch_leader(l, t) == t &&
-            (!rpu_tile_pass_by_blocks(l->tiles[t], false) || shares_patches(l, t)))
+    for (int t = 0; t < l->grid.n_tiles && !keep_patches; ++t)
+        if (l->tiles[t] && !rpu_tile_pass_by_blocks(l->tiles[t], false))
             pwidth =
                 (size_t)l->grid.tiles[t].cols > pwidth ? (size_t)l->grid.tiles[t].cols : pwidth;
     if (s == RPU_OK &&
@@ -753,23 +762,21 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         if (!l->tiles[t]) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
+        const bool by = rpu_tile_pass_by_blocks(l->tiles[t], false);
         const int lead = patch_leader(l, t);
         int g0 = 0, g1 = 0;
-        if (lead == t) { /* gather; the other tiles of the input split reuse the patches */
+        needed_samples(l, t, 1, &g0, &g1);
+        if (lead == t) { /* the other tiles of the input split reuse its patches */
             l->xoffs[t] = xoff;
             xoff += M * (size_t)ts->cols;
-            needed_samples(l, t, 1, &g0, &g1);
         } else {
             l->xoffs[t] = l->xoffs[lead];
-            if (l->training && l->summable)
-                memcpy(l->xmax + (size_t)t * n, l->xmax + (size_t)lead * n, sizeof(float) * n);
         }
-        float *X =
-            l->training ? l->xp + l->xoffs[t]
-            : (lead != t || shares_patches(l, t) || !rpu_tile_pass_by_blocks(l->tiles[t], false))
-                ? l->pbuf
-                : NULL;
-        s = rpu_conv_tile_forward(l, t, x, X, lead == t, g0, g1, direct ? y : l->obuf + off, direct,
+        float *X = keep_patches ? l->xp + l->xoffs[t] : by ? NULL : l->pbuf;
+        const bool make = lead == t || (by && !keep_patches);
+        if (!make && keep_input)
+            memcpy(l->xmax + (size_t)t * n, l->xmax + (size_t)lead * n, sizeof(float) * n);
+        s = rpu_conv_tile_forward(l, t, x, X, make, g0, g1, direct ? y : l->obuf + off, direct,
                                   &lmax);
         if (!direct) off += M * (size_t)ts->rows;
     }

@@ -36,9 +36,12 @@ struct rpu_conv {
     /* last forward / backward */
     int n, in3[3], out3[3], Lin, Lout;
     int have_x, have_dy;
-    float *xp, *dp; /* training: patches and gradients of the owned tiles, tile after tile
-                       (tiles of one input split share their patches) */
-    size_t *xoffs;  /* [n_tiles] offset of each owned tile's patches in xp */
+    float *xp, *dp; /* training: patches (pulsed update) and gradients of the owned tiles, tile
+                       after tile (tiles of one input split share their patches) */
+    float *xin;     /* training with a summed update: the input x [n, C, Lin] (its samples that
+                       the tiles read), from which the update gathers its blocks' patches */
+    size_t xin_cap;
+    size_t *xoffs; /* [n_tiles] offset of each owned tile's patches in xp */
     size_t xp_cap, dp_cap;
     /* workspaces */
     float *pbuf; /* patches / gradients of one tile */
@@ -160,15 +163,18 @@ static inline share holder_share(const rpu_conv *l, int t) {
  * (training, summed update); 0 when out of memory. */
 int rpu_conv_keep_maxima(rpu_conv *l);
 
+/* Patches of samples [s0, s1) of tile t from x [n, C, Lin] into X [(s1 - s0) Lout, cols]. */
+void rpu_conv_gather_patches(const rpu_conv *l, int t, const float *x, float *X, int s0, int s1);
+
 /* Gradient rows of samples [s0, s1) of tile t into their rows of D [n Lout, rows] from dy
  * [n, Cout, Lout] (and their maxima, when kept). */
 void rpu_conv_gather_grads(rpu_conv *l, int t, const float *dy, float *D, int s0, int s1);
 
 /* Held tile t's forward of this rank's share, stage by stage per MAC block
- * (rpu_tile_forward_staged): X the tile's patches [n Lout, cols] (training: kept for the
- * update; eval: NULL for a block's buffer when the pass goes by blocks and no other tile
- * reads them), gathered here from x when make (samples [g0, g1): the computed ones and
- * those the update needs). The results of the samples it contributes go to dst: with
+ * (rpu_tile_forward_staged): X the tile's patches [n Lout, cols] (kept for a pulsed update,
+ * or pbuf for a pass that does not go by blocks), or NULL for a block's buffer (by blocks),
+ * gathered here from x when make (samples [g0, g1): the computed ones and those the update
+ * needs). The results of the samples it contributes go to dst: with
  * direct, the layer's output y [n, Cout, Lout] (+ the digital bias); else the tile's own
  * output planes [n, rows, Lout], with *lmax raised to their max |value| (NaN sticky). */
 rpu_status rpu_conv_tile_forward(rpu_conv *l, int t, const float *x, float *X, int make, int g0,

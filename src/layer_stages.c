@@ -150,17 +150,21 @@ static void transpose(const float *src, size_t lds, float *dst, size_t ldd, int 
     }
 }
 
-/* Patches of samples [s0, s1) of tile t from x [n, C, Lin] into X [(s1 - s0) Lout, cols]
- * (patches_impl.h); with maxima, each sample's max |patch value| into l->xmax. */
-static void gather_to(rpu_conv *l, int t, const float *x, float *X, int s0, int s1) {
+void rpu_conv_gather_patches(const rpu_conv *l, int t, const float *x, float *X, int s0, int s1) {
     if (s1 <= s0) return;
     const rpu_tile_slot *ts = &l->grid.tiles[t];
     rpu_patch_geom g = patch_geom(l);
     const rpu_patch_cols c = patch_cols(l, ts);
     g.n = s1 - s0;
     rpu_patch_gather(&g, &c, x + (size_t)s0 * l->p.in_channels * l->Lin, X);
+}
+
+/* The patches of samples [s0, s1) (rpu_conv_gather_patches); with a summed update in
+ * training, each sample's max |patch value| into l->xmax. */
+static void gather_to(rpu_conv *l, int t, const float *x, float *X, int s0, int s1) {
+    rpu_conv_gather_patches(l, t, x, X, s0, s1);
     if (l->training && l->summable) {
-        const size_t per = (size_t)l->Lout * ts->cols;
+        const size_t per = (size_t)l->Lout * l->grid.tiles[t].cols;
         for (int s = s0; s < s1; ++s)
             l->xmax[(size_t)t * l->n + s] = abs_max_finite(X + (size_t)(s - s0) * per, per);
     }
