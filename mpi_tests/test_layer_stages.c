@@ -16,7 +16,9 @@
  * several images per block and a partial last block; one tile with blocks of more than 512
  * vectors (chunks inside a block); two tiles of one input split (their patches shared,
  * each tile's rows delivered directly); mapping scales (weight scaling), which scale the
- * results and the backward's gradients per block. Each in training mode (forward,
+ * results and the backward's gradients per block; grids of 2 x 2 and 3 x 1 tiles, whose
+ * results (input-gradient images) are summed in int64 at the layer's scale (the
+ * reference's own loop over the tiles' terms). Each in training mode (forward,
  * backward, update) and in eval mode (forward and backward through a block's own
  * buffers). Outputs and input gradients bit for bit at any rank count; the updated weights
  * bit for bit where each tile has one holder (several holders add their blocks' bound
@@ -31,7 +33,7 @@
 
 typedef struct {
     const char *label;
-    int in, out, size[2], n, max_out, bias;
+    int in, out, size[2], n, max_in, max_out, bias;
     float omega; /* weight scaling (0: none) */
 } stage_case;
 
@@ -78,6 +80,7 @@ static void run_case(const stage_case *sc, int training, uint64_t seed) {
     snprintf(label, sizeof label, "%s, %s", sc->label, training ? "training" : "eval");
     rpu_config cfg;
     rpu_config_default(&cfg, RPU_KIND_FLOATING_POINT);
+    cfg.mapping.max_input_size = sc->max_in;
     cfg.mapping.max_output_size = sc->max_out;
     if (sc->omega > 0) {
         cfg.mapping.weight_scaling_omega = sc->omega;
@@ -97,8 +100,8 @@ static void run_case(const stage_case *sc, int training, uint64_t seed) {
     CHECK_OK(rpu_conv_create(MPI_COMM_WORLD, &p, &cfg, &l));
     if (!l) return;
     const rpu_tile_grid *g = rpu_conv_grid(l);
-    CHECK(g->n_in == 1 && g->n_tiles == (O + sc->max_out - 1) / sc->max_out,
-          "%s: %d tiles of one input split", label, g->n_tiles);
+    CHECK(g->n_tiles == g->n_in * g->n_out && g->n_out == (O + sc->max_out - 1) / sc->max_out,
+          "%s: %d tiles (%d x %d)", label, g->n_tiles, g->n_in, g->n_out);
     float *x = falloc(nx), *dy = falloc(ny), *w = falloc(nw), *b = falloc((size_t)O);
     float *y = falloc(ny), *dx = falloc(nx), *yr = falloc(ny), *dxr = falloc(nx);
     float *X = falloc((size_t)M * CK), *D = falloc((size_t)M * O);
@@ -120,6 +123,13 @@ static void run_case(const stage_case *sc, int training, uint64_t seed) {
     for (int s = 0; s < n; ++s)
         for (int q = 0; q < L; ++q)
             x[((size_t)s * sc->in + 1) * L + q] *= 1e-9f;
+    /* output channel 0's weights and input channel 2's tiny: their results and input
+     * gradients lie far below the sums' bound, where the int64 terms are rounded */
+    for (int q = 0; q < CK; ++q)
+        w[q] *= 1e-12f;
+    for (int o = 0; o < O && sc->in > 2; ++o)
+        for (int k = 0; k < K; ++k)
+            w[(size_t)o * CK + 2 * K + k] *= 1e-12f;
     CHECK_OK(rpu_conv_set_weights(l, w, sc->bias ? b : NULL));
     rpu_conv_set_training(l, training);
     /* the stored weights and the scales: of the tile every rank holds (omega), else the
@@ -139,37 +149,81 @@ static void run_case(const stage_case *sc, int training, uint64_t seed) {
         CHECK(!unit, "%s: the mapping scales are not all 1", label);
     }
 
-    /* reference forward */
+    /* tile t's patches X_t [M, cols] (its channels' columns of X) and weights W_t [rows, cols] */
     ref_im2col(&p, x, n, sc->size, X);
+    float **Xt = calloc((size_t)g->n_tiles, sizeof(float *)),
+          **Wt = calloc((size_t)g->n_tiles, sizeof(float *));
+    if (!Xt || !Wt) abort();
+    for (int t = 0; t < g->n_tiles; ++t) {
+        const rpu_tile_slot *ts = &g->tiles[t];
+        Xt[t] = falloc((size_t)M * ts->cols);
+        Wt[t] = falloc((size_t)ts->rows * ts->cols);
+        for (int k = 0; k < M; ++k)
+            memcpy(Xt[t] + (size_t)k * ts->cols, X + (size_t)k * CK + (size_t)ts->in_ch0 * K,
+                   sizeof(float) * (size_t)ts->cols);
+        for (int r = 0; r < ts->rows; ++r)
+            memcpy(Wt[t] + (size_t)r * ts->cols,
+                   w + (size_t)(ts->out_ch0 + r) * CK + (size_t)ts->in_ch0 * K,
+                   sizeof(float) * (size_t)ts->cols);
+    }
+
+    /* reference forward: one input split: each tile's scaled results + 0.0f + the bias;
+     * several: the tiles' results summed in int64 at the layer's scale (max |result| over
+     * n_in terms), rounded once, + the bias */
+    float *yimg = falloc(ny * (size_t)g->n_tiles);
+    double gmax = 0;
     for (int t = 0; t < g->n_tiles; ++t) {
         const rpu_tile_slot *ts = &g->tiles[t];
         float *Yt = falloc((size_t)M * ts->rows);
-        ref_mac(1, X, M, B, w + (size_t)ts->out_ch0 * CK, ts->rows, CK, Yt);
+        ref_mac(1, Xt[t], M, B, Wt[t], ts->rows, ts->cols, Yt);
         for (int k = 0; k < M; ++k)
             for (int r = 0; r < ts->rows; ++r) {
                 const int o = ts->out_ch0 + r;
                 float v = Yt[(size_t)k * ts->rows + r];
                 if (scales[o] != 1.0f) v *= scales[o];
-                v = v + 0.0f;
-                if (sc->bias) v = v + b[o];
-                yr[((size_t)(k / L) * O + o) * L + k % L] = v;
+                gmax = fabsf(v) > gmax ? fabsf(v) : gmax;
+                yimg[ny * t + ((size_t)(k / L) * O + o) * L + k % L] = v;
             }
         free(Yt);
     }
+    {
+        const int S = rpu_fixed_scale(gmax > 0 ? gmax : 1.0, g->n_in);
+        const double up = rpu_pow2(S);
+        const float down = rpu_fixed_down(S);
+        for (size_t q = 0; q < ny; ++q) {
+            const int o = (int)(q / L % O);
+            const float bo = sc->bias ? b[o] : 0.0f;
+            if (g->n_in == 1) {
+                float v = 0;
+                for (int t = 0; t < g->n_tiles; ++t)
+                    if (o >= g->tiles[t].out_ch0 && o < g->tiles[t].out_ch0 + g->tiles[t].rows)
+                        v = yimg[ny * t + q];
+                v = v + 0.0f;
+                yr[q] = sc->bias ? v + bo : v;
+            } else {
+                int64_t a = 0;
+                for (int t = 0; t < g->n_tiles; ++t)
+                    if (o >= g->tiles[t].out_ch0 && o < g->tiles[t].out_ch0 + g->tiles[t].rows)
+                        a += rpu_to_fixed(yimg[ny * t + q], up);
+                yr[q] = rpu_from_fixed(a, S, down) + bo;
+            }
+        }
+    }
+    free(yimg);
     CHECK_OK(rpu_conv_forward(l, x, n, sc->size, y));
     size_t bad = count_diff(y, yr, ny);
     CHECK(bad == 0, "%s: forward = whole-batch reference bit for bit (%zu of %zu differ)", label,
           bad, ny);
 
-    /* reference input gradient: per tile its rows' transposed GEMMs and a float col2im
-     * (ascending output position, from zero); one tile: that image; several (output
-     * splits): the images summed in int64 at the layer's scale (max |DX| times K, over
-     * the tiles' terms) */
+    /* reference input gradient: per tile its rows' transposed GEMMs and a float col2im of
+     * its channels (ascending output position, from zero); one output split: each
+     * element's one image; several: the images summed in int64 at the layer's scale
+     * (max |DX| times K, over n_out terms) */
     for (int k = 0; k < M; ++k)
         for (int o = 0; o < O; ++o)
             D[(size_t)k * O + o] = dy[((size_t)(k / L) * O + o) * L + k % L];
     float *img = falloc(nx * (size_t)g->n_tiles);
-    double gmax = 0;
+    gmax = 0;
     for (int t = 0; t < g->n_tiles; ++t) {
         const rpu_tile_slot *ts = &g->tiles[t];
         float *Dt = falloc((size_t)M * ts->rows), *T = img + nx * t;
@@ -179,32 +233,36 @@ static void run_case(const stage_case *sc, int training, uint64_t seed) {
                 const float d = D[(size_t)k * O + o];
                 Dt[(size_t)k * ts->rows + r] = scales[o] != 1.0f ? d * scales[o] : d;
             }
-        ref_mac(0, Dt, M, B, w + (size_t)ts->out_ch0 * CK, ts->rows, CK, DX);
-        for (size_t q = 0; q < (size_t)M * CK; ++q)
+        ref_mac(0, Dt, M, B, Wt[t], ts->rows, ts->cols, DX);
+        for (size_t q = 0; q < (size_t)M * ts->cols; ++q)
             gmax = fabsf(DX[q]) > gmax ? fabsf(DX[q]) : gmax;
         for (int s = 0; s < n; ++s)
             for (int oh = 0; oh < H; ++oh)
                 for (int ow = 0; ow < Wd; ++ow) {
-                    const float *row = DX + ((size_t)s * L + oh * Wd + ow) * CK;
-                    for (int c = 0; c < sc->in; ++c)
+                    const float *row = DX + ((size_t)s * L + oh * Wd + ow) * ts->cols;
+                    for (int c = 0; c < ts->in_ch; ++c)
                         for (int k = 0; k < K; ++k) {
                             const int i = tap(H, Wd, oh, ow, k / 3, k % 3);
-                            if (i >= 0) T[((size_t)s * sc->in + c) * L + i] += row[c * K + k];
+                            if (i >= 0)
+                                T[((size_t)s * sc->in + ts->in_ch0 + c) * L + i] += row[c * K + k];
                         }
                 }
         free(Dt);
     }
-    if (g->n_tiles == 1) {
-        memcpy(dxr, img, sizeof(float) * nx);
-    } else {
-        const int S = rpu_fixed_scale(gmax > 0 ? gmax * K : 1.0, g->n_tiles);
+    {
+        const int S = rpu_fixed_scale(gmax > 0 ? gmax * K : 1.0, g->n_out);
         const double up = rpu_pow2(S);
         const float down = rpu_fixed_down(S);
         for (size_t q = 0; q < nx; ++q) {
+            const int c = (int)(q / L % sc->in);
             int64_t a = 0;
+            float v = 0;
             for (int t = 0; t < g->n_tiles; ++t)
-                a += rpu_to_fixed(img[nx * t + q], up);
-            dxr[q] = rpu_from_fixed(a, S, down);
+                if (c >= g->tiles[t].in_ch0 && c < g->tiles[t].in_ch0 + g->tiles[t].in_ch) {
+                    a += rpu_to_fixed(img[nx * t + q], up);
+                    v = img[nx * t + q];
+                }
+            dxr[q] = g->n_out == 1 ? v : rpu_from_fixed(a, S, down);
         }
     }
     free(img);
@@ -223,29 +281,34 @@ static void run_case(const stage_case *sc, int training, uint64_t seed) {
     CHECK_OK(rpu_conv_update(l, lr));
     for (int t = 0; t < g->n_tiles; ++t) {
         const rpu_tile_slot *ts = &g->tiles[t];
-        rpu_tile *tr = tl_tile(&cfg, ts->rows, CK, seed);
+        rpu_tile *tr = tl_tile(&cfg, ts->rows, ts->cols, seed);
         if (!tr) continue;
-        const size_t cells = (size_t)ts->rows * CK;
+        const size_t cells = (size_t)ts->rows * ts->cols;
         float *Dt = falloc((size_t)M * ts->rows), *G = falloc(cells), *work = falloc(cells);
         int64_t *acc = calloc(cells, sizeof(int64_t));
         if (!acc) abort();
         for (int k = 0; k < M; ++k)
             for (int r = 0; r < ts->rows; ++r)
                 Dt[(size_t)k * ts->rows + r] = D[(size_t)k * O + ts->out_ch0 + r];
-        CHECK_OK(rpu_tile_set_weights(tr, w + (size_t)ts->out_ch0 * CK, RPU_WEIGHTS_STORED));
+        CHECK_OK(rpu_tile_set_weights(tr, Wt[t], RPU_WEIGHTS_STORED));
         CHECK_OK(rpu_tile_set_mapping_scales(tr, scales + ts->out_ch0));
         double bound = 0;
-        CHECK_OK(rpu_tile_grad_block_bound(tr, X, Dt, 0, M, B, RPU_WEIGHTS_STORED, &bound));
+        CHECK_OK(rpu_tile_grad_block_bound(tr, Xt[t], Dt, 0, M, B, RPU_WEIGHTS_STORED, &bound));
         const int S = rpu_fixed_scale(bound > 0 ? bound : 1.0, nblocks);
-        CHECK_OK(rpu_tile_grad_blocks_add(tr, X, Dt, 0, M, B, RPU_WEIGHTS_STORED, rpu_pow2(S), acc,
-                                          work));
+        CHECK_OK(rpu_tile_grad_blocks_add(tr, Xt[t], Dt, 0, M, B, RPU_WEIGHTS_STORED, rpu_pow2(S),
+                                          acc, work));
         const float down = rpu_fixed_down(S);
         for (size_t q = 0; q < cells; ++q)
             G[q] = rpu_from_fixed(acc[q], S, down);
-        memcpy(gr + (size_t)ts->out_ch0 * CK, G, sizeof(float) * cells); /* logical units */
+        for (int r = 0; r < ts->rows; ++r) /* logical units */
+            memcpy(gr + (size_t)(ts->out_ch0 + r) * CK + (size_t)ts->in_ch0 * K,
+                   G + (size_t)r * ts->cols, sizeof(float) * (size_t)ts->cols);
         rpu_tile_grad_units(tr, RPU_WEIGHTS_STORED, G);
         CHECK_OK(rpu_tile_update_by_grad(tr, G, M, lr));
-        CHECK_OK(rpu_tile_get_weights(tr, wr + (size_t)ts->out_ch0 * CK, RPU_WEIGHTS_SCALED));
+        CHECK_OK(rpu_tile_get_weights(tr, G, RPU_WEIGHTS_SCALED));
+        for (int r = 0; r < ts->rows; ++r)
+            memcpy(wr + (size_t)(ts->out_ch0 + r) * CK + (size_t)ts->in_ch0 * K,
+                   G + (size_t)r * ts->cols, sizeof(float) * (size_t)ts->cols);
         free(Dt), free(G), free(work), free(acc);
         rpu_tile_destroy(&tr);
     }
@@ -270,6 +333,9 @@ static void run_case(const stage_case *sc, int training, uint64_t seed) {
         CHECK(far == 0, "%s: updated weights (several holders) vs reference (%zu far)", label, far);
     }
 done:
+    for (int t = 0; t < g->n_tiles; ++t)
+        free(Xt[t]), free(Wt[t]);
+    free(Xt), free(Wt);
     free(x), free(dy), free(w), free(b), free(y), free(dx), free(yr), free(dxr), free(X), free(D),
         free(DX), free(wl), free(wr), free(scales);
     rpu_conv_destroy(&l);
@@ -278,10 +344,12 @@ done:
 int main(int argc, char **argv) {
     tl_init(&argc, &argv);
     const stage_case cases[] = {
-        {"one tile, 4x4: 4 images a block, a partial last block", 3, 5, {4, 4}, 10, 512, 1, 0},
-        {"one tile, 24x24: blocks of 576 vectors (512 + 64)", 2, 3, {24, 24}, 3, 512, 0, 0},
-        {"two tiles of one input split, 5x6", 3, 5, {5, 6}, 7, 3, 1, 0},
-        {"one tile, weight scaling 0.6 columnwise", 3, 4, {4, 4}, 9, 512, 1, 0.6f},
+        {"one tile, 4x4: 4 images a block, a partial last block", 3, 5, {4, 4}, 10, 512, 512, 1, 0},
+        {"one tile, 24x24: blocks of 576 vectors (512 + 64)", 2, 3, {24, 24}, 3, 512, 512, 0, 0},
+        {"two tiles of one input split, 5x6", 3, 5, {5, 6}, 7, 512, 3, 1, 0},
+        {"one tile, weight scaling 0.6 columnwise", 3, 4, {4, 4}, 9, 512, 512, 1, 0.6f},
+        {"2 x 2 tiles (input and output splits), 4x5", 4, 5, {4, 5}, 6, 18, 3, 1, 0},
+        {"3 input splits x 1, 6x6", 5, 3, {6, 6}, 5, 18, 512, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i)
         for (int training = 1; training >= 0; --training)

@@ -808,21 +808,23 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
     const int S = rpu_fixed_scale(gmax > 0 ? gmax : 1.0, l->grid.n_in);
     const double up = rpu_pow2(S);
     const float down = rpu_fixed_down(S);
-    memset(l->acc, 0, sizeof(int64_t) * ny);
-    off = 0;
-    for (int t = 0; t < l->grid.n_tiles; ++t) {
-        if (!l->tiles[t]) continue;
-        const rpu_tile_slot *ts = &l->grid.tiles[t];
-        const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
-        const size_t blk = (size_t)ts->rows * Lo;
-        const share sh = holder_share(l, t);
-        for (int nn = sh.s0; nn < sh.s1; ++nn) {
-            const float *T = l->obuf + off + (size_t)nn * blk; /* [rows, Lout] of sample nn */
-            int64_t *a = l->acc + ((size_t)nn * Co + o0) * Lo;
-            for (size_t q = 0; q < blk; ++q)
-                a[q] += rpu_to_fixed(T[q], up);
+    /* sample by sample, so that its sums stay in cache while every tile adds its terms */
+    for (int nn = 0; nn < n; ++nn) {
+        int64_t *an = l->acc + (size_t)nn * Co * Lo;
+        memset(an, 0, sizeof(int64_t) * Co * Lo);
+        off = 0;
+        for (int t = 0; t < l->grid.n_tiles; ++t) {
+            if (!l->tiles[t]) continue;
+            const rpu_tile_slot *ts = &l->grid.tiles[t];
+            const size_t blk = (size_t)ts->rows * Lo;
+            const share sh = holder_share(l, t);
+            if (nn >= sh.s0 && nn < sh.s1) {
+                const float *T = l->obuf + off + (size_t)nn * blk; /* [rows, Lout] of nn */
+                int64_t *a = an + (size_t)(ts->group * l->grid.out_per_group + ts->out_ch0) * Lo;
+                rpu_to_fixed_add(a, T, blk, up);
+            }
+            off += M * (size_t)ts->rows;
         }
-        off += M * (size_t)ts->rows;
     }
     RPU_CHECK(rpu_deliver(l->comm, RPU_DELIVER_ADD_INT64, &l->ctab, n, Co, Lo, l->acc, &l->dbuf));
     for (int nn = p0; nn < p1; ++nn)
@@ -981,21 +983,22 @@ static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int rep
     const int S = rpu_fixed_scale(gmax > 0 ? gmax * K : 1.0, (long)dx_terms(l));
     const double up = rpu_pow2(S);
     const float down = rpu_fixed_down(S);
-    memset(l->acc, 0, sizeof(int64_t) * nx);
-    off = 0;
-    for (int t = 0; t < l->grid.n_tiles; ++t) {
-        if (!l->tiles[t]) continue;
-        const rpu_tile_slot *ts = &l->grid.tiles[t];
-        const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
-        const size_t img = (size_t)ts->in_ch * Li;
-        const share sh = holder_share(l, t);
-        for (int nn = sh.s0; nn < sh.s1; ++nn) {
-            const float *T = l->obuf + off + (size_t)nn * img; /* the tile's image of nn */
-            int64_t *a = l->acc + ((size_t)nn * C + c0) * Li;
-            for (size_t q = 0; q < img; ++q)
-                a[q] += rpu_to_fixed(T[q], up);
+    for (int nn = 0; nn < n; ++nn) { /* sample by sample, as the forward */
+        int64_t *an = l->acc + (size_t)nn * C * Li;
+        memset(an, 0, sizeof(int64_t) * C * Li);
+        off = 0;
+        for (int t = 0; t < l->grid.n_tiles; ++t) {
+            if (!l->tiles[t]) continue;
+            const rpu_tile_slot *ts = &l->grid.tiles[t];
+            const size_t img = (size_t)ts->in_ch * Li;
+            const share sh = holder_share(l, t);
+            if (nn >= sh.s0 && nn < sh.s1) {
+                const float *T = l->obuf + off + (size_t)nn * img; /* the tile's image of nn */
+                int64_t *a = an + (size_t)(ts->group * l->grid.in_per_group + ts->in_ch0) * Li;
+                rpu_to_fixed_add(a, T, img, up);
+            }
+            off += (size_t)n * ts->in_ch * Li;
         }
-        off += (size_t)n * ts->in_ch * Li;
     }
     RPU_CHECK(rpu_deliver(l->comm, RPU_DELIVER_ADD_INT64, &l->ctab, n, C, Li, l->acc, &l->dbuf));
     const size_t q0 = (size_t)p0 * C * Li, q1 = (size_t)p1 * C * Li;

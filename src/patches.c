@@ -446,6 +446,50 @@ static int simd_runs(const rpu_patch_cols *t, int KW, const simd_col *cl, simd_r
     return nr;
 }
 
+/* Adds the column vectors T of one block of output columns into the input rows, run by
+ * run (a channel's kernel row): its 16 + KW - 1 input elements in two registers, its
+ * columns added in descending kw (column kw's lane l goes to element l + kw: the column
+ * rotated by kw lanes, the low part masked into the first register, the wrapped part into
+ * the second). mlo, mhi: the elements each kw adds to. KWC: the kernel width as a
+ * constant for whole runs (0: any). */
+static inline void add_runs(const simd_run *run, int nrun, const int32_t *roff, const __m512 *T,
+                            const __m512i *rotate, const __mmask16 *mlo, const __mmask16 *mhi,
+                            const float *base, const int KWC) {
+    __mmask16 all_lo = 0, all_hi = 0;
+    for (int k = 0; k < KWC; ++k)
+        all_lo |= mlo[k], all_hi |= mhi[k];
+    for (int q = 0; q < nrun; ++q) {
+        const simd_run u = run[q];
+        if (roff[u.r] < 0) continue;
+        float *a = simd_at(base, (ptrdiff_t)u.plane + roff[u.r]);
+        const __m512 *Tu = T + u.j - u.kw0;
+        if (KWC && u.kw0 == 0 && u.len == KWC) {
+            __m512 lo = _mm512_maskz_loadu_ps(all_lo, a);
+            __m512 hi = _mm512_maskz_loadu_ps(all_hi, simd_at(a, 16));
+            for (int k = KWC - 1; k >= 0; --k) {
+                const __m512 rot = _mm512_permutexvar_ps(rotate[k], Tu[k]);
+                lo = _mm512_mask_add_ps(lo, mlo[k], lo, rot);
+                hi = _mm512_mask_add_ps(hi, mhi[k], hi, rot);
+            }
+            _mm512_mask_storeu_ps(a, all_lo, lo);
+            _mm512_mask_storeu_ps(simd_at(a, 16), all_hi, hi);
+            continue;
+        }
+        __mmask16 ml = 0, mh = 0;
+        for (int k = u.kw0; k < u.kw0 + u.len; ++k)
+            ml |= mlo[k], mh |= mhi[k];
+        __m512 lo = _mm512_maskz_loadu_ps(ml, a);
+        __m512 hi = _mm512_maskz_loadu_ps(mh, simd_at(a, 16));
+        for (int k = u.kw0 + u.len - 1; k >= u.kw0; --k) {
+            const __m512 rot = _mm512_permutexvar_ps(rotate[k], Tu[k]);
+            lo = _mm512_mask_add_ps(lo, mlo[k], lo, rot);
+            hi = _mm512_mask_add_ps(hi, mhi[k], hi, rot);
+        }
+        _mm512_mask_storeu_ps(a, ml, lo);
+        _mm512_mask_storeu_ps(simd_at(a, 16), mh, hi);
+    }
+}
+
 static void col2im_simd(const rpu_patch_geom *g, const rpu_patch_cols *t, const float *DX, int nn,
                         float *dst) {
     simd_col cl[SIMD_MAX_COLS];
@@ -487,28 +531,11 @@ static void col2im_simd(const rpu_patch_geom *g, const rpu_patch_cols *t, const 
                     for (int i = 0; i < nj; ++i)
                         T[j0 + i] = v[i];
                 }
-                /* each run (a channel's kernel row): its 16 + KW - 1 input elements in two
-                 * registers, its columns added in descending kw (column kw's lane l goes
-                 * to element l + kw: the column rotated by kw lanes, the low part masked
-                 * into the first register, the wrapped part into the second) */
                 const float *base = simd_at(dst, (ptrdiff_t)ow0 - pad);
-                for (int q = 0; q < nrun; ++q) {
-                    const simd_run u = run[q];
-                    if (roff[u.r] < 0) continue;
-                    float *a = simd_at(base, (ptrdiff_t)u.plane + roff[u.r]);
-                    __mmask16 ml = 0, mh = 0;
-                    for (int k = u.kw0; k < u.kw0 + u.len; ++k)
-                        ml |= mlo[k], mh |= mhi[k];
-                    __m512 lo = _mm512_maskz_loadu_ps(ml, a);
-                    __m512 hi = _mm512_maskz_loadu_ps(mh, simd_at(a, 16));
-                    for (int k = u.kw0 + u.len - 1; k >= u.kw0; --k) {
-                        const __m512 rot = _mm512_permutexvar_ps(rotate[k], T[u.j + k - u.kw0]);
-                        lo = _mm512_mask_add_ps(lo, mlo[k], lo, rot);
-                        hi = _mm512_mask_add_ps(hi, mhi[k], hi, rot);
-                    }
-                    _mm512_mask_storeu_ps(a, ml, lo);
-                    _mm512_mask_storeu_ps(simd_at(a, 16), mh, hi);
-                }
+                if (KW == 3)
+                    add_runs(run, nrun, roff, T, rotate, mlo, mhi, base, 3);
+                else
+                    add_runs(run, nrun, roff, T, rotate, mlo, mhi, base, 0);
             }
         }
 }

@@ -98,8 +98,7 @@ rpu_status rpu_tile_grad_blocks_add(const rpu_tile *t, const float *x, const flo
                             "non-finite values in the gradient of a %dx%d tile (NaN or Inf in the "
                             "input or the output gradient)",
                             R, C);
-        for (size_t q = 0; q < cells; ++q)
-            acc[q] += rpu_to_fixed(G[q], up);
+        rpu_to_fixed_add(acc, G, cells, up);
     }
     (void)units; /* the units are applied to the sum (rpu_tile_grad_units) */
     return RPU_OK;
