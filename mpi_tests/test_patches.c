@@ -5,7 +5,8 @@
  * For every case (1d/2d/3d, stride, padding wider than the kernel, dilation, kernel widths
  * 1..9, square and rectangular kernels, a kernel of more than 256 rows, a tile_array tile
  * that cuts its first and last channel, a tile of the second group, the analog-bias
- * column, a linear layer's 0-d shape):
+ * column, a linear layer's 0-d shape; and shapes of at least 8 output columns with
+ * stride and dilation 1 along the width, which the fast versions take in 16 x 16 blocks):
  *   - the fast gather equals the reference through the index table and the reference by
  *     explicit loops, over every element of the patch rows (the buffers start filled
  *     with a sentinel, so an unwritten element shows);
@@ -234,6 +235,71 @@ int main(int argc, char **argv) {
          0},
         {"tile_array cut, 5x5 kernel", 2, 4, 0, {7, 7}, {5, 5}, {1, 1}, {0, 0}, {1, 1}, 2, 1, 0},
         {"linear (0-d)", 0, 7, 0, {0}, {0}, {0}, {0}, {0}, 3, 0, 1},
+        /* widths of 8 output columns and more with stride and dilation 1 along the width:
+         * the 16 x 16 block path (full and partial blocks of columns and of outputs) */
+        {"2d 3x3 pad 1, 16 ch 32x32 (bench conv)",
+         2,
+         16,
+         0,
+         {32, 32},
+         {3, 3},
+         {1, 1},
+         {1, 1},
+         {1, 1},
+         2,
+         0,
+         0},
+        {"2d 3x3 pad 1, 7 ch 5x37, bias column",
+         2,
+         7,
+         0,
+         {5, 37},
+         {3, 3},
+         {1, 1},
+         {1, 1},
+         {1, 1},
+         2,
+         0,
+         1},
+        {"2d 5x5 no padding 12x24 (LeNet conv2 width)",
+         2,
+         6,
+         0,
+         {12, 24},
+         {5, 5},
+         {1, 1},
+         {0, 0},
+         {1, 1},
+         2,
+         0,
+         0},
+        {"2d 3x5 stride (2,1) pad (1,6) > kernel",
+         2,
+         3,
+         0,
+         {7, 19},
+         {3, 5},
+         {2, 1},
+         {1, 6},
+         {1, 1},
+         2,
+         0,
+         1},
+        {"2d 3x3 dilation (2,1) pad 1", 2, 3, 0, {9, 20}, {3, 3}, {1, 1}, {1, 1}, {2, 1}, 2, 0, 0},
+        {"tile_array cut, 3x3, 18 wide", 2, 4, 0, {6, 18}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 2, 1, 1},
+        {"1d k3 pad 1, 40 wide, second group", 1, 6, 2, {40}, {3}, {1}, {1}, {1}, 3, 0, 0},
+        {"3d k(2,3,4) p(1,1,2) 17 wide",
+         3,
+         2,
+         0,
+         {3, 4, 17},
+         {2, 3, 4},
+         {1, 1, 1},
+         {1, 1, 2},
+         {1, 1, 1},
+         2,
+         0,
+         0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i)
         run_case(&cases[i], 900 + i);

@@ -10,7 +10,12 @@
 #define RPUSIM_FIXED_IMPL_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+#endif
 
 /* Scale exponent for sums of `terms` values of magnitude < 2^e (gmax < 2^e): the sum stays
  * below 2^62. */
@@ -43,6 +48,23 @@ static inline float rpu_from_fixed(int64_t a, int S, float down) {
 /* v · 2^S rounded to the nearest integer (the product is exact). */
 static inline int64_t rpu_to_fixed(float v, double scale) {
     return (int64_t)llrint((double)v * scale);
+}
+
+/* a[q] += rpu_to_fixed(v[q], scale) for q < n: eight at a time with AVX-512DQ (the same
+ * exact product and the same conversion: round to nearest even, out-of-range values giving
+ * INT64_MIN as llrint's cvtsd2si does). */
+static inline void rpu_to_fixed_add(int64_t *a, const float *v, size_t n, double scale) {
+    size_t q = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    const __m512d sc = _mm512_set1_pd(scale);
+    for (; q + 8 <= n; q += 8) {
+        const __m512d d = _mm512_mul_pd(_mm512_cvtps_pd(_mm256_loadu_ps(v + q)), sc);
+        const __m512i f = _mm512_cvt_roundpd_epi64(d, _MM_FROUND_CUR_DIRECTION);
+        _mm512_storeu_si512(a + q, _mm512_add_epi64(_mm512_loadu_si512(a + q), f));
+    }
+#endif
+    for (; q < n; ++q)
+        a[q] += rpu_to_fixed(v[q], scale);
 }
 
 #endif

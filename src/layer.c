@@ -264,7 +264,8 @@ void rpu_conv_destroy(rpu_conv **layer) {
     free(l->tiles);
     rpu_tile_grid_free(&l->grid);
     free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->xoffs), free(l->uowner);
-    free(l->pbuf), free(l->obuf), free(l->acc), free(l->bsum), free(l->bcounts);
+    free(l->pbuf), free(l->obuf), free(l->sbuf), free(l->acc), free(l->bsum), free(l->bcounts);
+    free(l->xmax), free(l->dmax), free(l->xin);
     rpu_contrib_free(&l->ctab);
     rpu_deliver_buf_free(&l->dbuf);
     if (l->have_hcomm) MPI_Comm_free(&l->hcomm);
@@ -546,55 +547,6 @@ rpu_status rpu_conv_get_weights(rpu_conv *l, float *weight, float *bias, rpu_wei
     return s;
 }
 
-/* ------------------------------------------------------------------ patches */
-
-/* The batch's patch geometry and tile ts's columns, for patches.c. */
-static rpu_patch_geom patch_geom(const rpu_conv *l) {
-    rpu_patch_geom g = {
-        .n = l->n, .C = l->p.in_channels, .K = l->K, .Lin = l->Lin, .Lout = l->Lout};
-    memcpy(g.k3, l->k3, sizeof g.k3);
-    memcpy(g.s3, l->s3, sizeof g.s3);
-    memcpy(g.p3, l->p3, sizeof g.p3);
-    memcpy(g.d3, l->d3, sizeof g.d3);
-    memcpy(g.in3, l->in3, sizeof g.in3);
-    memcpy(g.out3, l->out3, sizeof g.out3);
-    return g;
-}
-
-static rpu_patch_cols patch_cols(const rpu_conv *l, const rpu_tile_slot *ts) {
-    rpu_patch_cols c = {.cg = ts->group * l->grid.in_per_group,
-                        .in_ch0 = ts->in_ch0,
-                        .in_ch = ts->in_ch,
-                        .col0 = ts->col0,
-                        .ncol = ts->ncol,
-                        .cols = ts->cols,
-                        .bias_col = l->grid.analog_bias && ts->in_split == 0};
-    return c;
-}
-
-/* Patches of samples [s0, s1) of tile ts from x [n, C, Lin] into their rows of X [n*Lout,
- * cols] (patches_impl.h; the same bits for use_indexed true and false). */
-static void gather_patches(const rpu_conv *l, const rpu_tile_slot *ts, const float *x, float *X,
-                           int s0, int s1) {
-    if (s1 <= s0) return;
-    rpu_patch_geom g = patch_geom(l);
-    const rpu_patch_cols c = patch_cols(l, ts);
-    g.n = s1 - s0;
-    rpu_patch_gather(&g, &c, x + (size_t)s0 * l->p.in_channels * l->Lin,
-                     X + (size_t)s0 * l->Lout * ts->cols);
-}
-
-/* Gradient vectors of samples [s0, s1) of tile ts: their rows of D [n*Lout, rows] from dy
- * [n, Cout, Lout]. */
-static void gather_grads(const rpu_conv *l, const rpu_tile_slot *ts, const float *dy, float *D,
-                         int s0, int s1) {
-    const int Co = l->p.out_channels;
-    const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
-    for (int n = s0; n < s1; ++n)
-        transpose(dy + ((size_t)n * Co + o0) * l->Lout, (size_t)l->Lout,
-                  D + (size_t)n * l->Lout * ts->rows, (size_t)ts->rows, ts->rows, l->Lout);
-}
-
 /* ------------------------------------------------------------------ exact reduction */
 
 /* Allreduce of {local max, local error} (MAX): global max and whether any rank failed. */
@@ -660,15 +612,6 @@ static rpu_status set_shape(rpu_conv *l, int n, const int *in_size) {
                                        l->summable);
     memcpy(l->kowner, l->uowner, sizeof(int) * (size_t)l->grid.n_tiles);
     return RPU_OK;
-}
-
-static size_t max_tile_cols(const rpu_conv *l, int rows_instead) {
-    int m = 0;
-    for (int t = 0; t < l->grid.n_tiles; ++t) {
-        int v = rows_instead ? l->grid.tiles[t].rows : l->grid.tiles[t].cols;
-        if (l->tiles[t] && v > m) m = v;
-    }
-    return (size_t)m;
 }
 
 /* ------------------------------------------------------------------ holders' shares */
@@ -791,16 +734,45 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
     const int Co = l->p.out_channels;
     rpu_status s = RPU_OK;
     l->have_x = l->have_dy = l->have_bgrad = 0;
-    if (l->training &&
-        !grow((void **)&l->xp, &l->xp_cap, sizeof(float) * M * (owned_width(l, 0) + 1)))
-        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory to keep the patches", l->label);
-    /* owned tiles' outputs, one after the other in obuf */
-    size_t total = 0;
+    /* training: a pulsed update reads every patch row, so the patches are kept (xp); a
+     * summed one gathers its blocks again from a copy of the input (xin), so a pass by
+     * blocks needs only a block's patches at a time */
+    const bool keep_patches = l->training && !l->summable, keep_input = l->training && l->summable;
+    int x0 = n, x1 = 0; /* the samples of x that the tiles read */
     for (int t = 0; t < l->grid.n_tiles; ++t)
+        if (l->tiles[t]) {
+            int g0, g1;
+            needed_samples(l, t, 1, &g0, &g1);
+            x0 = g0 < x0 ? g0 : x0;
+            x1 = g1 > x1 ? g1 : x1;
+        }
+    const size_t xper = (size_t)l->p.in_channels * l->Lin;
+    if ((keep_patches &&
+         !grow((void **)&l->xp, &l->xp_cap, sizeof(float) * M * (owned_width(l, 0) + 1))) ||
+        (keep_input &&
+         !grow((void **)&l->xin, &l->xin_cap, sizeof(float) * ((size_t)n * xper + 1))) ||
+        !rpu_conv_keep_maxima(l))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory to keep the patches", l->label);
+    if (s == RPU_OK && keep_input && x1 > x0)
+        memcpy(l->xin + (size_t)x0 * xper, x + (size_t)x0 * xper,
+               sizeof(float) * (size_t)(x1 - x0) * xper);
+    /* one contributing tile per output element (n_in 1): each tile's results go straight
+     * into y; else into the tiles' own output planes, one after the other in obuf, summed
+     * below */
+    const bool direct = l->grid.n_in == 1;
+    size_t total = 0;
+    for (int t = 0; t < l->grid.n_tiles && !direct; ++t)
         if (l->tiles[t]) total += M * (size_t)l->grid.tiles[t].rows;
+    /* patches not kept: a pass by blocks gathers each block's patches of its own; another
+     * pass reads the whole batch's from pbuf, gathered by the first tile of the input split */
+    size_t pwidth = 0;
+    for (int t = 0; t < l->grid.n_tiles && !keep_patches; ++t)
+        if (l->tiles[t] && !rpu_tile_pass_by_blocks(l->tiles[t], false))
+            pwidth =
+                (size_t)l->grid.tiles[t].cols > pwidth ? (size_t)l->grid.tiles[t].cols : pwidth;
     if (s == RPU_OK &&
         (!grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * (total ? total : 1)) ||
-         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 0) + 1)) ||
+         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * (M * pwidth + 1)) ||
          (l->bias_grad && !grow((void **)&l->bsum, &l->bsum_cap, sizeof(double) * (size_t)n * Co))))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for a batch of %d", l->label, n);
     double lmax = 0;
@@ -808,30 +780,23 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         if (!l->tiles[t]) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
+        const bool by = rpu_tile_pass_by_blocks(l->tiles[t], false);
         const int lead = patch_leader(l, t);
-        if (lead == t) { /* gather; the other tiles of the input split reuse the patches */
+        int g0 = 0, g1 = 0;
+        needed_samples(l, t, 1, &g0, &g1);
+        if (lead == t) { /* the other tiles of the input split reuse its patches */
             l->xoffs[t] = xoff;
             xoff += M * (size_t)ts->cols;
-            int g0, g1;
-            needed_samples(l, t, 1, &g0, &g1);
-            gather_patches(l, ts, x, l->training ? l->xp + l->xoffs[t] : l->pbuf, g0, g1);
         } else {
             l->xoffs[t] = l->xoffs[lead];
         }
-        float *X = l->training ? l->xp + l->xoffs[t] : l->pbuf;
-        float *Y = l->obuf + off;
-        const share sh = holder_share(l, t);
-        const int L = l->Lout;
-        s = tile_error(l, t,
-                       rpu_tile_forward_part(l->tiles[t], X, (int)M, sh.c0 * L, sh.c1 * L,
-                                             block_samples(l) * L, Y,
-                                             l->training ? RPU_MODE_TRAIN : RPU_MODE_EVAL));
-        if (s == RPU_OK && l->grid.n_in > 1 && sh.s1 > sh.s0) {
-            double a = abs_max_nan(Y + (size_t)sh.s0 * L * ts->rows,
-                                   (size_t)(sh.s1 - sh.s0) * L * ts->rows);
-            if (!(a <= lmax)) lmax = a; /* NaN propagates */
-        }
-        off += M * (size_t)ts->rows;
+        float *X = keep_patches ? l->xp + l->xoffs[t] : by ? NULL : l->pbuf;
+        const bool make = lead == t || (by && !keep_patches);
+        if (!make && keep_input)
+            memcpy(l->xmax + (size_t)t * n, l->xmax + (size_t)lead * n, sizeof(float) * n);
+        s = rpu_conv_tile_forward(l, t, x, X, make, g0, g1, direct ? y : l->obuf + off, direct,
+                                  &lmax);
+        if (!direct) off += M * (size_t)ts->rows;
     }
     const size_t ny = (size_t)n * Co * l->Lout;
     const size_t Lo = (size_t)l->Lout;
@@ -839,41 +804,20 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
     rpu_batch_part(n, l->rank, l->size, &p0, &p1);
     if (s == RPU_OK && !contrib_table(l, 1))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the delivery", l->label);
-    if (l->grid.n_in == 1) {
-        /* one contributing tile per output element: each value goes from the rank that
-         * computed it to the owner of its sample, as it is (-0 made +0) */
+    if (direct) {
+        /* each value goes from the rank that computed it (with the bias) to the owner of
+         * its sample, as it is (-0 made +0) */
         if (s == RPU_OK)
             s = rpu_deliver_prepare(&l->ctab, l->rank, n, Co, Lo, sizeof(float), &l->dbuf);
         RPU_CHECK(agree_ok(l, s));
-        off = 0;
-        for (int t = 0; t < l->grid.n_tiles; ++t) {
-            if (!l->tiles[t]) continue;
-            const rpu_tile_slot *ts = &l->grid.tiles[t];
-            const float *Y = l->obuf + off;
-            const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
-            const share sh = holder_share(l, t);
-            for (int nn = sh.s0; nn < sh.s1; ++nn)
-                transpose(Y + (size_t)nn * Lo * ts->rows, (size_t)ts->rows,
-                          y + ((size_t)nn * Co + o0) * Lo, Lo, l->Lout, ts->rows);
-            off += M * (size_t)ts->rows;
-        }
         RPU_CHECK(rpu_deliver(l->comm, RPU_DELIVER_COPY_FLOAT, &l->ctab, n, Co, Lo, y, &l->dbuf));
-        if (l->bias)
-            for (int nn = p0; nn < p1; ++nn)
-                for (int c = 0; c < Co; ++c) {
-                    float *yo = y + ((size_t)nn * Co + c) * Lo;
-                    for (size_t p = 0; p < Lo; ++p)
-                        yo[p] += l->bias[c];
-                }
         if (replicated) RPU_CHECK(replicate(l, y, Co, Lo));
         l->have_x = l->training;
         return RPU_OK;
     }
     /* buffers of the reduction first: a local failure must be known to every rank before
      * the collectives */
-    if (s == RPU_OK && (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * ny) ||
-                        !grow((void **)&l->pbuf, &l->pbuf_cap,
-                              sizeof(float) * max_tile_cols(l, 1) * (size_t)l->Lout)))
+    if (s == RPU_OK && !grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * ny))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the reduction", l->label);
     if (s == RPU_OK)
         s = rpu_deliver_prepare(&l->ctab, l->rank, n, Co, Lo, sizeof(int64_t), &l->dbuf);
@@ -882,23 +826,23 @@ static rpu_status conv_forward(rpu_conv *l, const float *x, int n, const int *in
     const int S = rpu_fixed_scale(gmax > 0 ? gmax : 1.0, l->grid.n_in);
     const double up = rpu_pow2(S);
     const float down = rpu_fixed_down(S);
-    memset(l->acc, 0, sizeof(int64_t) * ny);
-    off = 0;
-    for (int t = 0; t < l->grid.n_tiles; ++t) {
-        if (!l->tiles[t]) continue;
-        const rpu_tile_slot *ts = &l->grid.tiles[t];
-        const float *Y = l->obuf + off;
-        const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
-        float *T = l->pbuf; /* one image's block in output layout [rows, Lout] */
-        const size_t blk = (size_t)ts->rows * Lo;
-        const share sh = holder_share(l, t);
-        for (int nn = sh.s0; nn < sh.s1; ++nn) {
-            transpose(Y + (size_t)nn * Lo * ts->rows, (size_t)ts->rows, T, Lo, l->Lout, ts->rows);
-            int64_t *a = l->acc + ((size_t)nn * Co + o0) * Lo;
-            for (size_t q = 0; q < blk; ++q)
-                a[q] += rpu_to_fixed(T[q], up);
+    /* sample by sample, so that its sums stay in cache while every tile adds its terms */
+    for (int nn = 0; nn < n; ++nn) {
+        int64_t *an = l->acc + (size_t)nn * Co * Lo;
+        memset(an, 0, sizeof(int64_t) * Co * Lo);
+        off = 0;
+        for (int t = 0; t < l->grid.n_tiles; ++t) {
+            if (!l->tiles[t]) continue;
+            const rpu_tile_slot *ts = &l->grid.tiles[t];
+            const size_t blk = (size_t)ts->rows * Lo;
+            const share sh = holder_share(l, t);
+            if (nn >= sh.s0 && nn < sh.s1) {
+                const float *T = l->obuf + off + (size_t)nn * blk; /* [rows, Lout] of nn */
+                int64_t *a = an + (size_t)(ts->group * l->grid.out_per_group + ts->out_ch0) * Lo;
+                rpu_to_fixed_add(a, T, blk, up);
+            }
+            off += M * (size_t)ts->rows;
         }
-        off += M * (size_t)ts->rows;
     }
     RPU_CHECK(rpu_deliver(l->comm, RPU_DELIVER_ADD_INT64, &l->ctab, n, Co, Lo, l->acc, &l->dbuf));
     for (int nn = p0; nn < p1; ++nn)
@@ -920,16 +864,6 @@ rpu_status rpu_conv_forward(rpu_conv *l, const float *x, int n, const int *in_si
 
 rpu_status rpu_conv_forward_part(rpu_conv *l, const float *x, int n, const int *in_size, float *y) {
     return conv_forward(l, x, n, in_size, y, 0);
-}
-
-/* col2im of one sample of tile ts: adds the tile's input-gradient rows DX (patch-major)
- * into dst [in_ch, Lin] (the channels its columns touch, from in_ch0), every element's
- * terms in ascending output position (a fixed order; patches_impl.h). */
-static void col2im_sample(const rpu_conv *l, const rpu_tile_slot *ts, const float *DX, int nn,
-                          float *dst) {
-    const rpu_patch_geom g = patch_geom(l);
-    const rpu_patch_cols c = patch_cols(l, ts);
-    rpu_patch_col2im(&g, &c, DX, nn, dst);
 }
 
 /* ps[c] = the sum of one sample's dy [Co, L] over the positions of channel c, in double in
@@ -1004,7 +938,8 @@ static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int rep
     const int n = l->n, C = l->p.in_channels, K = l->K;
     const size_t M = (size_t)n * l->Lout;
     if (l->training) {
-        if (!grow((void **)&l->dp, &l->dp_cap, sizeof(float) * M * (owned_width(l, 1) + 1)))
+        if (!grow((void **)&l->dp, &l->dp_cap, sizeof(float) * M * (owned_width(l, 1) + 1)) ||
+            !rpu_conv_keep_maxima(l))
             return RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory to keep the gradients",
                             l->label);
         size_t doff = 0;
@@ -1012,7 +947,7 @@ static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int rep
             if (!l->tiles[t]) continue;
             int g0, g1;
             needed_samples(l, t, 0, &g0, &g1);
-            gather_grads(l, &l->grid.tiles[t], dy, l->dp + doff, g0, g1);
+            rpu_conv_gather_grads(l, t, dy, l->dp + doff, g0, g1);
             doff += M * (size_t)l->grid.tiles[t].rows;
         }
         l->have_dy = 1;
@@ -1020,72 +955,42 @@ static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int rep
     if (l->bias_grad) RPU_CHECK(bias_grad(l, dy));
     if (!dx) return RPU_OK;
     rpu_status s = RPU_OK;
+    /* one contributing tile per input element (dx_terms 1): col2im of each tile's results
+     * straight into dx; else into the tiles' own images, one after the other in obuf,
+     * summed below */
+    const bool direct = dx_terms(l) == 1;
+    const size_t Li = (size_t)l->Lin;
     size_t total = 0;
-    for (int t = 0; t < l->grid.n_tiles; ++t)
-        if (l->tiles[t]) total += M * (size_t)l->grid.tiles[t].cols;
-    if (!grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * (total ? total : 1)) ||
-        !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * M * (max_tile_cols(l, 1) + 1)))
+    for (int t = 0; t < l->grid.n_tiles && !direct; ++t)
+        if (l->tiles[t]) total += (size_t)n * l->grid.tiles[t].in_ch * Li;
+    if (!grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * (total ? total : 1)))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for a batch of %d", l->label, n);
     double lmax = 0;
     size_t off = 0, doff = 0;
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         if (!l->tiles[t]) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
-        float *D = l->training ? l->dp + doff : l->pbuf;
+        s = rpu_conv_tile_backward(l, t, dy, l->training ? l->dp + doff : NULL,
+                                   direct ? dx : l->obuf + off, direct, &lmax);
         doff += M * (size_t)ts->rows;
-        if (!l->training) {
-            const share sg = holder_share(l, t);
-            gather_grads(l, ts, dy, D, sg.c0, sg.c1);
-        }
-        float *DX = l->obuf + off;
-        const share sh = holder_share(l, t);
-        const int L = l->Lout;
-        s = tile_error(l, t,
-                       rpu_tile_backward_part(l->tiles[t], D, (int)M, sh.c0 * L, sh.c1 * L,
-                                              block_samples(l) * L, DX));
-        if (s == RPU_OK && dx_terms(l) > 1 && sh.s1 > sh.s0) {
-            double a = abs_max_nan(DX + (size_t)sh.s0 * L * ts->cols,
-                                   (size_t)(sh.s1 - sh.s0) * L * ts->cols);
-            if (!(a <= lmax)) lmax = a;
-        }
-        off += M * (size_t)ts->cols;
+        if (!direct) off += (size_t)n * ts->in_ch * Li;
     }
     const size_t nx = (size_t)n * C * l->Lin;
-    const size_t Li = (size_t)l->Lin;
     int p0, p1; /* this rank's samples of the result */
     rpu_batch_part(n, l->rank, l->size, &p0, &p1);
     if (s == RPU_OK && !contrib_table(l, 0))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the delivery", l->label);
-    if (dx_terms(l) == 1) {
-        /* one contributing tile per input element: col2im in float within the tile (a fixed
-         * order), then each value goes to the owner of its sample as it is */
+    if (direct) {
+        /* col2im in float within the tile (a fixed order), then each value goes to the owner
+         * of its sample as it is */
         if (s == RPU_OK)
             s = rpu_deliver_prepare(&l->ctab, l->rank, n, C, Li, sizeof(float), &l->dbuf);
         RPU_CHECK(agree_ok(l, s));
-        off = 0;
-        for (int t = 0; t < l->grid.n_tiles; ++t) {
-            if (!l->tiles[t]) continue;
-            const rpu_tile_slot *ts = &l->grid.tiles[t];
-            const float *DX = l->obuf + off;
-            const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
-            const share sh = holder_share(l, t);
-            for (int nn = sh.s0; nn < sh.s1; ++nn) {
-                float *d = dx + ((size_t)nn * C + c0) * Li;
-                memset(d, 0, sizeof(float) * (size_t)ts->in_ch * Li);
-                col2im_sample(l, ts, DX, nn, d);
-            }
-            off += M * (size_t)ts->cols;
-        }
         RPU_CHECK(rpu_deliver(l->comm, RPU_DELIVER_COPY_FLOAT, &l->ctab, n, C, Li, dx, &l->dbuf));
         if (replicated) RPU_CHECK(replicate(l, dx, C, Li));
         return RPU_OK;
     }
-    int max_in_ch = 0;
-    for (int t = 0; t < l->grid.n_tiles; ++t)
-        if (l->tiles[t] && l->grid.tiles[t].in_ch > max_in_ch) max_in_ch = l->grid.tiles[t].in_ch;
-    if (s == RPU_OK &&
-        (!grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * nx) ||
-         !grow((void **)&l->pbuf, &l->pbuf_cap, sizeof(float) * (size_t)max_in_ch * Li + 4)))
+    if (s == RPU_OK && !grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * nx))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the reduction", l->label);
     if (s == RPU_OK)
         s = rpu_deliver_prepare(&l->ctab, l->rank, n, C, Li, sizeof(int64_t), &l->dbuf);
@@ -1096,24 +1001,22 @@ static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int rep
     const int S = rpu_fixed_scale(gmax > 0 ? gmax * K : 1.0, (long)dx_terms(l));
     const double up = rpu_pow2(S);
     const float down = rpu_fixed_down(S);
-    memset(l->acc, 0, sizeof(int64_t) * nx);
-    off = 0;
-    for (int t = 0; t < l->grid.n_tiles; ++t) {
-        if (!l->tiles[t]) continue;
-        const rpu_tile_slot *ts = &l->grid.tiles[t];
-        const float *DX = l->obuf + off;
-        const int c0 = ts->group * l->grid.in_per_group + ts->in_ch0;
-        const size_t img = (size_t)ts->in_ch * Li;
-        float *T = l->pbuf; /* the tile's input-gradient image of one sample */
-        const share sh = holder_share(l, t);
-        for (int nn = sh.s0; nn < sh.s1; ++nn) {
-            memset(T, 0, sizeof(float) * img);
-            col2im_sample(l, ts, DX, nn, T);
-            int64_t *a = l->acc + ((size_t)nn * C + c0) * Li;
-            for (size_t q = 0; q < img; ++q)
-                a[q] += rpu_to_fixed(T[q], up);
+    for (int nn = 0; nn < n; ++nn) { /* sample by sample, as the forward */
+        int64_t *an = l->acc + (size_t)nn * C * Li;
+        memset(an, 0, sizeof(int64_t) * C * Li);
+        off = 0;
+        for (int t = 0; t < l->grid.n_tiles; ++t) {
+            if (!l->tiles[t]) continue;
+            const rpu_tile_slot *ts = &l->grid.tiles[t];
+            const size_t img = (size_t)ts->in_ch * Li;
+            const share sh = holder_share(l, t);
+            if (nn >= sh.s0 && nn < sh.s1) {
+                const float *T = l->obuf + off + (size_t)nn * img; /* the tile's image of nn */
+                int64_t *a = an + (size_t)(ts->group * l->grid.in_per_group + ts->in_ch0) * Li;
+                rpu_to_fixed_add(a, T, img, up);
+            }
+            off += (size_t)n * ts->in_ch * Li;
         }
-        off += M * (size_t)ts->cols;
     }
     RPU_CHECK(rpu_deliver(l->comm, RPU_DELIVER_ADD_INT64, &l->ctab, n, C, Li, l->acc, &l->dbuf));
     const size_t q0 = (size_t)p0 * C * Li, q1 = (size_t)p1 * C * Li;

@@ -36,17 +36,25 @@ struct rpu_conv {
     /* last forward / backward */
     int n, in3[3], out3[3], Lin, Lout;
     int have_x, have_dy;
-    float *xp, *dp; /* training: patches and gradients of the owned tiles, tile after tile
-                       (tiles of one input split share their patches) */
-    size_t *xoffs;  /* [n_tiles] offset of each owned tile's patches in xp */
-    int *uowner; /* [n_tiles] announced update owners (rpu_conv_set_update_owners; -1: none) */
-    int *kowner; /* [n_tiles] (after uowner) those of the last forward's shape: its kept data */
+    float *xp, *dp; /* training: patches (pulsed update) and gradients of the owned tiles, tile
+                       after tile (tiles of one input split share their patches) */
+    float *xin;     /* training with a summed update: the input x [n, C, Lin] (its samples that
+                       the tiles read), from which the update gathers its blocks' patches */
+    size_t xin_cap;
+    size_t *xoffs; /* [n_tiles] offset of each owned tile's patches in xp */
+    int *uowner;   /* [n_tiles] announced update owners (rpu_conv_set_update_owners; -1: none) */
+    int *kowner;   /* [n_tiles] (after uowner) those of the last forward's shape: its kept data */
     size_t xp_cap, dp_cap;
     /* workspaces */
     float *pbuf; /* patches / gradients of one tile */
     size_t pbuf_cap;
     float *obuf; /* outputs of all owned tiles */
     size_t obuf_cap;
+    float *sbuf; /* one tile's pass: its results and input vectors, of a block or the batch */
+    size_t sbuf_cap;
+    float *xmax, *dmax; /* training with a summed update: [n_tiles, n] each sample's max |patch
+                           value| and max |gradient| of a tile (the update's bound) */
+    size_t xmax_cap, dmax_cap;
     int64_t *acc;
     size_t acc_cap;
     /* delivery of results to the owners of their samples (deliver_impl.h) */
@@ -78,42 +86,6 @@ static inline int grow(void **buf, size_t *cap, size_t bytes) {
     *buf = p;
     *cap = bytes;
     return 1;
-}
-
-/* dst[c * ldd + r] = src[r * lds + c] (+ 0.0f, which turns -0 into +0) for r < rows,
- * c < cols, in 16 x 16 blocks so both sides stay in cache. */
-static inline void transpose(const float *src, size_t lds, float *dst, size_t ldd, int rows,
-                             int cols) {
-    enum { B = 16 };
-    for (int r0 = 0; r0 < rows; r0 += B)
-        for (int c0 = 0; c0 < cols; c0 += B) {
-            const int r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
-            for (int c = c0; c < c1; ++c)
-                for (int r = r0; r < r1; ++r)
-                    dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c] + 0.0f;
-        }
-}
-
-/* max |v| (NaN if any is NaN), vectorisable */
-static inline float abs_max_nan(const float *v, size_t n) {
-    float lane[16] = {0};
-    int nan = 0;
-    size_t q = 0;
-    for (; q + 16 <= n; q += 16)
-        for (int k = 0; k < 16; ++k) {
-            float a = fabsf(v[q + k]);
-            nan |= a != a;
-            lane[k] = a > lane[k] ? a : lane[k];
-        }
-    float m = 0;
-    for (; q < n; ++q) {
-        float a = fabsf(v[q]);
-        nan |= a != a;
-        m = a > m ? a : m;
-    }
-    for (int k = 0; k < 16; ++k)
-        m = lane[k] > m ? lane[k] : m;
-    return nan ? NAN : m;
 }
 
 static inline rpu_status mpi_fail(int rc, const char *what) {
@@ -196,5 +168,35 @@ static inline bool keeps_all(const rpu_conv *l, int t) {
     const int m = l->kowner[t];
     return m < 0 || m == rpu_tile_holder_index(&l->grid.tiles[t], l->rank, l->size);
 }
+
+/* ------------------------------------------------------------------ layer_stages.c */
+
+/* Grows l->xmax and l->dmax for the batch when the layer keeps the update's maxima
+ * (training, summed update); 0 when out of memory. */
+int rpu_conv_keep_maxima(rpu_conv *l);
+
+/* Patches of samples [s0, s1) of tile t from x [n, C, Lin] into X [(s1 - s0) Lout, cols]. */
+void rpu_conv_gather_patches(const rpu_conv *l, int t, const float *x, float *X, int s0, int s1);
+
+/* Gradient rows of samples [s0, s1) of tile t into their rows of D [n Lout, rows] from dy
+ * [n, Cout, Lout] (and their maxima, when kept). */
+void rpu_conv_gather_grads(rpu_conv *l, int t, const float *dy, float *D, int s0, int s1);
+
+/* Held tile t's forward of this rank's share, stage by stage per MAC block
+ * (rpu_tile_forward_staged): X the tile's patches [n Lout, cols] (kept for a pulsed update,
+ * or pbuf for a pass that does not go by blocks), or NULL for a block's buffer (by blocks),
+ * gathered here from x when make (samples [g0, g1): the computed ones and those the update
+ * needs). The results of the samples it contributes go to dst: with
+ * direct, the layer's output y [n, Cout, Lout] (+ the digital bias); else the tile's own
+ * output planes [n, rows, Lout], with *lmax raised to their max |value| (NaN sticky). */
+rpu_status rpu_conv_tile_forward(rpu_conv *l, int t, const float *x, float *X, int make, int g0,
+                                 int g1, float *dst, int direct, double *lmax);
+
+/* Held tile t's backward of this rank's share: its gradient rows D [n Lout, rows] (kept by a
+ * training backward) or NULL to make them from dy per block; col2im of the contributed
+ * samples into dst: with direct, dx [n, C, Lin] (the tile's channels); else the tile's own
+ * images [n, in_ch, Lin], with *lmax raised to the max |input-gradient row value|. */
+rpu_status rpu_conv_tile_backward(rpu_conv *l, int t, const float *dy, float *D, float *dst,
+                                  int direct, double *lmax);
 
 #endif

@@ -19,23 +19,29 @@ static size_t grad_offset(const rpu_conv *l, int t) {
  * bound, then the sums; MPI_Allreduce each). The number of blocks and hence the scale
  * depend on the batch and the shape only, so G is the same bits at any rank count. */
 static rpu_status summed_grad(const rpu_conv *l, int t, rpu_weight_units units, float *G,
-                              int64_t *acc, float *work) {
+                              int64_t *acc, float *work, float *patches) {
     const rpu_tile_slot *ts = &l->grid.tiles[t];
     const share sh = holder_share(l, t);
     const int L = l->Lout, spb = block_samples(l), block = spb * L;
     const int k0 = sh.s0 * L, k1 = (sh.s1 > sh.s0 ? sh.s1 : sh.s0) * L;
-    const float *X = l->xp + l->xoffs[t], *D = l->dp + grad_offset(l, t);
+    const float *D = l->dp + grad_offset(l, t);
     const bool shared = ts->holders > 1 && l->have_hcomm;
-    if (!G) acc = NULL; /* reported below, after the holders agree */
+    if (!G || !patches) acc = NULL; /* reported below, after the holders agree */
     const size_t cells = (size_t)ts->rows * ts->cols;
     double bound = 0;
     rpu_status s = acc && work
                        ? RPU_OK
                        : RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for tile %d's gradient",
                                   l->label, t);
-    if (s == RPU_OK)
-        s = tile_error(l, t,
-                       rpu_tile_grad_block_bound(l->tiles[t], X, D, k0, k1, block, units, &bound));
+    if (s == RPU_OK) { /* from each sample's maxima, kept when the vectors were made */
+        float dm = 0, xm = 0;
+        for (int q = sh.s0; q < sh.s1; ++q) {
+            const float a = l->dmax[(size_t)t * l->n + q], b = l->xmax[(size_t)t * l->n + q];
+            dm = a > dm ? a : dm;
+            xm = b > xm ? b : xm;
+        }
+        bound = rpu_tile_grad_max_bound(k0, k1, block, dm, xm);
+    }
     double gmax = bound;
     if (shared) {
         double v[2] = {bound, s != RPU_OK ? 1.0 : 0.0}, g[2];
@@ -54,9 +60,15 @@ static rpu_status summed_grad(const rpu_conv *l, int t, rpu_weight_units units, 
     if (s != RPU_OK) return s;
     const int S = rpu_fixed_scale(gmax > 0 ? gmax : 1.0, (l->n + spb - 1) / spb);
     memset(acc, 0, sizeof(int64_t) * cells);
-    s = tile_error(
-        l, t,
-        rpu_tile_grad_blocks_add(l->tiles[t], X, D, k0, k1, block, units, rpu_pow2(S), acc, work));
+    /* block by block: its patches gathered again from the kept input while its GEMM reads
+     * them from cache (the block's sum as one call of the whole range would make it) */
+    for (int b0 = k0; b0 < k1 && s == RPU_OK; b0 += block) {
+        const int m = (b0 + block < k1 ? b0 + block : k1) - b0;
+        rpu_conv_gather_patches(l, t, l->xin, patches, b0 / L, (b0 + m) / L);
+        s = tile_error(l, t,
+                       rpu_tile_grad_blocks_add(l->tiles[t], patches, D + (size_t)b0 * ts->rows, 0,
+                                                m, block, units, rpu_pow2(S), acc, work));
+    }
     if (shared) {
         /* a holder that failed here sends zeros: the sums are then wrong on every holder, and
          * the failing one reports */
@@ -70,13 +82,19 @@ static rpu_status summed_grad(const rpu_conv *l, int t, rpu_weight_units units, 
     return s;
 }
 
+/* Floats of a MAC block's patches of tile t. */
+static size_t block_patches(const rpu_conv *l, int t) {
+    return (size_t)block_samples(l) * l->Lout * l->grid.tiles[t].cols;
+}
+
 /* summed_grad with workspaces of its own (collective as summed_grad). */
 static rpu_status summed_grad_alloc(const rpu_conv *l, int t, rpu_weight_units units, float *G) {
     const size_t cells = (size_t)l->grid.tiles[t].rows * l->grid.tiles[t].cols;
     int64_t *acc = (int64_t *)malloc(sizeof(int64_t) * (cells ? cells : 1));
     float *work = (float *)malloc(sizeof(float) * (cells ? cells : 1));
-    const rpu_status s = summed_grad(l, t, units, G, acc, work);
-    free(acc), free(work);
+    float *patches = (float *)malloc(sizeof(float) * (block_patches(l, t) + 1));
+    const rpu_status s = summed_grad(l, t, units, G, acc, work, patches);
+    free(acc), free(work), free(patches);
     return s;
 }
 
@@ -231,19 +249,22 @@ static rpu_status share_rows(rpu_conv *l, int t, int owner, rpu_status local) {
 static rpu_status update_tile(rpu_conv *l, int t, size_t doff, float lr, int owner) {
     const rpu_tile_slot *ts = &l->grid.tiles[t];
     const size_t M = (size_t)l->n * l->Lout;
-    const float *X = l->xp + l->xoffs[t], *D = l->dp + doff;
     if (l->summable) {
         /* G and the workspace in obuf, the sums in acc (free after the backward) */
         const size_t cells = (size_t)ts->rows * ts->cols;
-        const bool room = grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * 2 * cells) &&
-                          grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * cells);
+        const bool room =
+            grow((void **)&l->obuf, &l->obuf_cap, sizeof(float) * 2 * cells) &&
+            grow((void **)&l->acc, &l->acc_cap, sizeof(int64_t) * cells) &&
+            grow((void **)&l->sbuf, &l->sbuf_cap, sizeof(float) * (block_patches(l, t) + 1));
         float *G = room ? l->obuf : NULL, *work = room ? l->obuf + cells : NULL;
-        rpu_status s = summed_grad(l, t, RPU_WEIGHTS_STORED, G, room ? l->acc : NULL, work);
+        rpu_status s =
+            summed_grad(l, t, RPU_WEIGHTS_STORED, G, room ? l->acc : NULL, work, l->sbuf);
         if (s == RPU_OK) s = tile_error(l, t, rpu_tile_update_by_grad(l->tiles[t], G, (int)M, lr));
         return s;
     }
     /* (an update that cannot be split runs whole on every holder: the same draws from the
      * same streams keep the copies identical without a message) */
+    const float *X = l->xp + l->xoffs[t], *D = l->dp + doff;
     if (!split_update(l, t))
         return tile_error(l, t, rpu_tile_update(l->tiles[t], X, D, (int)M, lr));
     int r0, r1; /* this rank's rows; the other holders' stay stale until share_rows */

@@ -12,7 +12,12 @@
  * padding gives zeros in the gather and nothing in col2im. */
 #include "patches_impl.h"
 
+#include <stdint.h>
 #include <string.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 /* The kernel positions [kb, ke) of channel c (within the group) that tile t's columns cover:
  * all K for the mapped split; the tile_array split may cut the first and the last channel
@@ -297,6 +302,245 @@ static inline void col2im_runs(const rpu_patch_geom *g, const rpu_patch_cols *t,
         }
 }
 
+#if defined(__AVX512F__)
+/* ------------------------------------------------------------------ 16 x 16 blocks
+ *
+ * Stride 1 and dilation 1 along the width: column j of a tile's patch rows (channel c,
+ * kernel row r, kernel column kw) over 16 consecutive output columns ow0.. is 16
+ * consecutive values of input row r of channel c, from iw = ow0 - pad + kw (zeros where
+ * iw leaves the row). The gather loads such a vector for each of 16 columns, transposes
+ * the 16 x 16 block in registers and stores 16 patch rows' pieces; col2im transposes the
+ * input-gradient rows' blocks into column vectors and adds each to its 16 input elements.
+ * An input element receives at one output row one term per kernel column kw, from output
+ * column iw + pad - kw: col2im adds the columns of a (channel, kernel row) in descending
+ * kw and the blocks of output columns in ascending order, so every element still gets its
+ * terms in ascending output position, the reference's order. */
+
+enum { SIMD_MAX_COLS = 512 };
+
+/* Whether the 16 x 16 path takes a shape: stride and dilation 1 along the width, at least
+ * 8 output columns, a kernel at most 16 wide, a table of at most SIMD_MAX_COLS columns. */
+static int simd_shape(const rpu_patch_geom *g, const rpu_patch_cols *t) {
+    return g->s3[2] == 1 && g->d3[2] == 1 && g->out3[2] >= 8 && g->k3[2] <= 16 &&
+           t->ncol <= SIMD_MAX_COLS && g->k3[0] * g->k3[1] <= MAX_KROWS;
+}
+
+/* Column j of the tile: its channel's plane (offset from channel in_ch0), its kernel row and
+ * its kernel column. */
+typedef struct {
+    int32_t plane;
+    int16_t r, kw;
+} simd_col;
+
+static void simd_columns(const rpu_patch_geom *g, const rpu_patch_cols *t, simd_col *cl) {
+    for (int j = 0; j < t->ncol; ++j) {
+        const int col = t->col0 + j, c = col / g->K, k = col % g->K;
+        cl[j].plane = (int32_t)((c - t->in_ch0) * g->Lin);
+        cl[j].r = (int16_t)(k / g->k3[2]);
+        cl[j].kw = (int16_t)(k % g->k3[2]);
+    }
+}
+
+/* The lanes l < nv of output columns ow0 + l whose input column ow0 + l - pad + kw lies in
+ * the row [0, W). */
+static inline __mmask16 simd_lanes(int ow0, int nv, int kw, int pad, int W) {
+    int lo = pad - kw - ow0, hi = W + pad - kw - ow0;
+    lo = lo > 0 ? lo : 0;
+    hi = hi < nv ? hi : nv;
+    if (hi <= lo) return 0;
+    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+/* p + off without forming an out-of-range pointer in C terms (a masked load or store reads
+ * or writes only its lanes inside the array). */
+static inline float *simd_at(const float *p, ptrdiff_t off) {
+    return (float *)(uintptr_t)((uintptr_t)p + (uintptr_t)(off * (ptrdiff_t)sizeof(float)));
+}
+
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int h = 0; h < 2; ++h)
+        for (int i = 0; i < 4; ++i) {
+            t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+            t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+        }
+    for (int i = 0; i < 8; ++i) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+    }
+}
+
+/* lanes[kw]: simd_lanes of every kernel column kw < KW for the block of output columns
+ * from ow0 (nv of them). */
+static inline void simd_block_lanes(int ow0, int nv, int KW, int pad, int W, __mmask16 *lanes) {
+    for (int kw = 0; kw < KW; ++kw)
+        lanes[kw] = simd_lanes(ow0, nv, kw, pad, W);
+}
+
+static void gather_simd(const rpu_patch_geom *g, const rpu_patch_cols *t, const float *x,
+                        float *X) {
+    simd_col cl[SIMD_MAX_COLS];
+    simd_columns(g, t, cl);
+    const int W = g->in3[2], OW = g->out3[2], pad = g->p3[2], ncol = t->ncol, cols = t->cols;
+    int32_t roff[MAX_KROWS];
+    __mmask16 lanes[16];
+    for (int n = 0; n < g->n; ++n)
+        for (int od = 0; od < g->out3[0]; ++od)
+            for (int oh = 0; oh < g->out3[1]; ++oh) {
+                kernel_rows(g, od, oh, roff);
+                const size_t p0 = ((size_t)od * g->out3[1] + oh) * OW;
+                const float *xt = x + ((size_t)n * g->C + t->cg + t->in_ch0) * g->Lin;
+                float *Xr = X + ((size_t)n * g->Lout + p0) * cols;
+                for (int ow0 = 0; ow0 < OW; ow0 += 16) {
+                    const int nv = OW - ow0 < 16 ? OW - ow0 : 16;
+                    simd_block_lanes(ow0, nv, g->k3[2], pad, W, lanes);
+                    const float *xo = simd_at(xt, (ptrdiff_t)ow0 - pad);
+                    for (int j0 = 0; j0 < ncol; j0 += 16) {
+                        const int nj = ncol - j0 < 16 ? ncol - j0 : 16;
+                        __m512 v[16];
+                        for (int i = 0; i < 16; ++i) {
+                            v[i] = _mm512_setzero_ps();
+                            if (i >= nj) continue;
+                            const simd_col c = cl[j0 + i];
+                            if (roff[c.r] < 0) continue;
+                            v[i] = _mm512_maskz_loadu_ps(
+                                lanes[c.kw], simd_at(xo, (ptrdiff_t)c.plane + roff[c.r] + c.kw));
+                        }
+                        transpose16(v);
+                        const __mmask16 cm = (__mmask16)((1u << nj) - 1u);
+                        for (int l = 0; l < nv; ++l)
+                            _mm512_mask_storeu_ps(Xr + (size_t)(ow0 + l) * cols + j0, cm, v[l]);
+                    }
+                }
+                if (t->bias_col)
+                    for (int ow = 0; ow < OW; ++ow)
+                        Xr[(size_t)ow * cols + cols - 1] = 1.0f;
+            }
+}
+
+/* The runs of columns of one channel and kernel row (kernel columns kw0 .. kw0 + len - 1). */
+typedef struct {
+    int32_t j, plane;
+    int16_t r, kw0, len;
+} simd_run;
+
+static int simd_runs(const rpu_patch_cols *t, int KW, const simd_col *cl, simd_run *run) {
+    int nr = 0;
+    for (int j = 0; j < t->ncol;) {
+        const int e0 = j + (KW - cl[j].kw), e = e0 < t->ncol ? e0 : t->ncol;
+        run[nr++] = (simd_run){j, cl[j].plane, cl[j].r, cl[j].kw, (int16_t)(e - j)};
+        j = e;
+    }
+    return nr;
+}
+
+/* Adds the column vectors T of one block of output columns into the input rows, run by
+ * run (a channel's kernel row): its 16 + KW - 1 input elements in two registers, its
+ * columns added in descending kw (column kw's lane l goes to element l + kw: the column
+ * rotated by kw lanes, the low part masked into the first register, the wrapped part into
+ * the second). mlo, mhi: the elements each kw adds to. KWC: the kernel width as a
+ * constant for whole runs (0: any). */
+static inline void add_runs(const simd_run *run, int nrun, const int32_t *roff, const __m512 *T,
+                            const __m512i *rotate, const __mmask16 *mlo, const __mmask16 *mhi,
+                            const float *base, const int KWC) {
+    __mmask16 all_lo = 0, all_hi = 0;
+    for (int k = 0; k < KWC; ++k)
+        all_lo |= mlo[k], all_hi |= mhi[k];
+    for (int q = 0; q < nrun; ++q) {
+        const simd_run u = run[q];
+        if (roff[u.r] < 0) continue;
+        float *a = simd_at(base, (ptrdiff_t)u.plane + roff[u.r]);
+        const __m512 *Tu = T + u.j - u.kw0;
+        if (KWC && u.kw0 == 0 && u.len == KWC) {
+            __m512 lo = _mm512_maskz_loadu_ps(all_lo, a);
+            __m512 hi = _mm512_maskz_loadu_ps(all_hi, simd_at(a, 16));
+            for (int k = KWC - 1; k >= 0; --k) {
+                const __m512 rot = _mm512_permutexvar_ps(rotate[k], Tu[k]);
+                lo = _mm512_mask_add_ps(lo, mlo[k], lo, rot);
+                hi = _mm512_mask_add_ps(hi, mhi[k], hi, rot);
+            }
+            _mm512_mask_storeu_ps(a, all_lo, lo);
+            _mm512_mask_storeu_ps(simd_at(a, 16), all_hi, hi);
+            continue;
+        }
+        __mmask16 ml = 0, mh = 0;
+        for (int k = u.kw0; k < u.kw0 + u.len; ++k)
+            ml |= mlo[k], mh |= mhi[k];
+        __m512 lo = _mm512_maskz_loadu_ps(ml, a);
+        __m512 hi = _mm512_maskz_loadu_ps(mh, simd_at(a, 16));
+        for (int k = u.kw0 + u.len - 1; k >= u.kw0; --k) {
+            const __m512 rot = _mm512_permutexvar_ps(rotate[k], Tu[k]);
+            lo = _mm512_mask_add_ps(lo, mlo[k], lo, rot);
+            hi = _mm512_mask_add_ps(hi, mhi[k], hi, rot);
+        }
+        _mm512_mask_storeu_ps(a, ml, lo);
+        _mm512_mask_storeu_ps(simd_at(a, 16), mh, hi);
+    }
+}
+
+static void col2im_simd(const rpu_patch_geom *g, const rpu_patch_cols *t, const float *DX, int nn,
+                        float *dst) {
+    simd_col cl[SIMD_MAX_COLS];
+    simd_run run[SIMD_MAX_COLS];
+    simd_columns(g, t, cl);
+    const int W = g->in3[2], OW = g->out3[2], pad = g->p3[2], ncol = t->ncol, cols = t->cols;
+    const int KW = g->k3[2], nrun = simd_runs(t, KW, cl, run);
+    int32_t roff[MAX_KROWS];
+    __m512 T[SIMD_MAX_COLS];
+    __m512i rotate[16]; /* lane i takes lane (i - kw) mod 16 */
+    for (int kw = 0; kw < 16; ++kw) {
+        int32_t idx[16];
+        for (int i = 0; i < 16; ++i)
+            idx[i] = (i - kw + 16) % 16;
+        rotate[kw] = _mm512_loadu_si512(idx);
+    }
+    __mmask16 lanes[16], mlo[16], mhi[16];
+    for (int od = 0; od < g->out3[0]; ++od)
+        for (int oh = 0; oh < g->out3[1]; ++oh) {
+            kernel_rows(g, od, oh, roff);
+            const size_t p0 = ((size_t)od * g->out3[1] + oh) * OW;
+            const float *Dr = DX + ((size_t)nn * g->Lout + p0) * cols;
+            for (int ow0 = 0; ow0 < OW; ow0 += 16) {
+                const int nv = OW - ow0 < 16 ? OW - ow0 : 16;
+                simd_block_lanes(ow0, nv, KW, pad, W, lanes);
+                for (int kw = 0; kw < KW; ++kw) {
+                    mlo[kw] = (__mmask16)(lanes[kw] << kw);
+                    mhi[kw] = (__mmask16)((unsigned)lanes[kw] >> (16 - kw));
+                }
+                for (int j0 = 0; j0 < ncol; j0 += 16) {
+                    const int nj = ncol - j0 < 16 ? ncol - j0 : 16;
+                    const __mmask16 cm = (__mmask16)((1u << nj) - 1u);
+                    __m512 v[16];
+                    for (int l = 0; l < 16; ++l)
+                        v[l] = l < nv
+                                   ? _mm512_maskz_loadu_ps(cm, Dr + (size_t)(ow0 + l) * cols + j0)
+                                   : _mm512_setzero_ps();
+                    transpose16(v);
+                    for (int i = 0; i < nj; ++i)
+                        T[j0 + i] = v[i];
+                }
+                const float *base = simd_at(dst, (ptrdiff_t)ow0 - pad);
+                if (KW == 3)
+                    add_runs(run, nrun, roff, T, rotate, mlo, mhi, base, 3);
+                else
+                    add_runs(run, nrun, roff, T, rotate, mlo, mhi, base, 0);
+            }
+        }
+}
+#endif
+
 /* The run width the fast paths are compiled for (0: at run time) and whether the kernel is
  * a square 2-d one (its kernel-row count is then the same constant). */
 static int const_width(const rpu_patch_geom *g, int *square) {
@@ -309,6 +553,12 @@ void rpu_patch_gather(const rpu_patch_geom *g, const rpu_patch_cols *t, const fl
         rpu_patch_gather_ref(g, t, NULL, x, X);
         return;
     }
+#if defined(__AVX512F__)
+    if (simd_shape(g, t)) {
+        gather_simd(g, t, x, X);
+        return;
+    }
+#endif
     int sq;
     switch (const_width(g, &sq)) {
     case 1:
@@ -344,6 +594,12 @@ void rpu_patch_col2im(const rpu_patch_geom *g, const rpu_patch_cols *t, const fl
         col2im_slow(g, t, DX, nn, dst);
         return;
     }
+#if defined(__AVX512F__)
+    if (simd_shape(g, t)) {
+        col2im_simd(g, t, DX, nn, dst);
+        return;
+    }
+#endif
     int sq;
     switch (const_width(g, &sq)) {
     case 1:

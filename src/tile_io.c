@@ -681,52 +681,97 @@ static rpu_status check_part(const char *fn, const void *t, const void *in, cons
     return RPU_OK;
 }
 
-rpu_status rpu_tile_forward_part(rpu_tile *t, const float *x, int n, int k0, int k1, int block,
-                                 float *y, rpu_pass_mode mode) {
-    RPU_CHECK(check_part("rpu_tile_forward", t, x, y, n, k0, k1, block));
-    if (mode != RPU_MODE_TRAIN && mode != RPU_MODE_EVAL)
-        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: unknown mode %d", (int)mode);
-    const bool is_test = mode == RPU_MODE_EVAL;
-    if (n == 0) return RPU_OK;
-    /* the modifier's copy in training (and in eval with enable_during_test) */
-    const bool fb = t->inf.fb_valid && (!is_test || t->cfg.modifier.enable_during_test);
-    t->wsel = fb ? t->inf.w_fb : t->w;
-    rpu_status st = io_pass(t, DIR_FWD, x, n, k0, k1, block, y);
-    t->wsel = t->w;
-    RPU_CHECK(st);
+bool rpu_tile_pass_by_blocks(const rpu_tile *t, bool backward) {
+    return t && io_params(t, backward ? DIR_BWD : DIR_FWD)->is_perfect;
+}
+
+/* The checks of a staged pass (check_part's, with the stages for the arrays). */
+static rpu_status check_staged(const char *fn, const rpu_tile *t, int n, int k0, int k1, int block,
+                               const rpu_pass_stages *sg) {
+    if (!sg || !sg->in || !sg->out) return RPU_FAIL(RPU_ERR_ARG, "%s: NULL stages", fn);
+    return check_part(fn, t, sg, sg, n, k0, k1, block);
+}
+
+/* One staged pass: the tile, the call's size, the mode, and the backward's scaled
+ * gradients (stage: NULL, or the rows the MAC reads instead of the stages' inputs). */
+typedef struct {
+    rpu_tile *t;
+    int n;
+    bool train;
+    const float *stage;
+} pass_ctx;
+
+/* Work on a piece [b0, b1) of a pass: x its inputs and y its results, each at row b0 of
+ * a block (by blocks) or at row 0 of the whole call's arrays (whole is true). */
+typedef void (*piece_fn)(pass_ctx *pc, const float *x, float *y, int b0, int b1, bool whole);
+
+/* The pieces of a staged pass over [k0, k1): whole MAC blocks when the pass is by blocks
+ * (the perfect IO model: each block's products are one mac call, then out_scale, as
+ * io_pass_on), else the whole range through io_pass, whose arrays then hold the call's n
+ * rows (the stages' pointers to row k0 taken back to row 0). before runs on a piece's
+ * inputs before its products, after on its results before the stages' done. */
+static rpu_status staged_pass(pass_ctx *pc, int dir, int k0, int k1, int block,
+                              const rpu_pass_stages *sg, piece_fn before, piece_fn after) {
+    rpu_tile *t = pc->t;
+    const rpu_io_params *io = io_params(t, dir);
+    const size_t nin = (size_t)dir_in(t, dir), nout = (size_t)dir_out(t, dir);
+    if (!io->is_perfect) {
+        const float *x = sg->in(sg->ctx, k0, k1);
+        float *y = sg->out(sg->ctx, k0, k1);
+        if (!x || !y) return RPU_FAIL(RPU_ERR_NOMEM, "no arrays for a pass of %d vectors", pc->n);
+        const float *x0 = x - (size_t)k0 * nin;
+        float *y0 = y - (size_t)k0 * nout;
+        if (before) before(pc, x0, y0, k0, k1, true);
+        RPU_CHECK(io_pass(t, dir, pc->stage ? pc->stage : x0, pc->n, k0, k1, block, y0));
+        if (after) after(pc, x0, y0, k0, k1, true);
+        return sg->done ? sg->done(sg->ctx, k0, k1) : RPU_OK;
+    }
+    ++t->calls[dir]; /* one call, as io_pass_on counts it */
+    for (int64_t b0 = k0; b0 < k1;) {
+        int64_t b1 = (b0 / block + 1) * block;
+        if (b1 > k1) b1 = k1;
+        const float *x = sg->in(sg->ctx, (int)b0, (int)b1);
+        float *y = sg->out(sg->ctx, (int)b0, (int)b1);
+        if (!x || !y) return RPU_FAIL(RPU_ERR_NOMEM, "no arrays for a pass of %d vectors", pc->n);
+        const int m = (int)(b1 - b0);
+        if (before) before(pc, x, y, (int)b0, (int)b1, false);
+        mac(t, dir, t->wsel, pc->stage ? pc->stage : x, m, y);
+        if (io->out_scale != 1.0f)
+            for (size_t q = 0; q < (size_t)m * nout; ++q)
+                y[q] *= io->out_scale;
+        if (after) after(pc, x, y, (int)b0, (int)b1, false);
+        if (sg->done) RPU_CHECK(sg->done(sg->ctx, (int)b0, (int)b1));
+        b0 = b1;
+    }
+    return RPU_OK;
+}
+
+/* The forward's gradient mask and mapping scales (or drift compensation) on the results of
+ * vectors [b0, b1). */
+static void forward_finish(pass_ctx *pc, const float *x, float *y, int b0, int b1, bool whole) {
+    (void)x;
+    rpu_tile *t = pc->t;
     const int NO = t->p.out_size;
     const rpu_io_params *io = &t->cfg.forward;
-    if (!is_test) {
-        size_t cells = (size_t)n * NO;
-        if (cells > t->mask_cap && io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT) {
-            uint8_t *p = (uint8_t *)realloc(t->mask, cells);
-            if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the gradient mask");
-            t->mask = p;
-            t->mask_cap = cells;
-        }
+    float *yb = whole ? y + (size_t)b0 * NO : y; /* row b0 */
+    const size_t cells = (size_t)(b1 - b0) * NO;
+    if (pc->train && io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT) {
         /* as aihwkit's RPUCuda tile wrappers: every config with a forward section
          * (not floating_point), is_perfect or not, when out_bound > 0; otherwise nothing is
          * masked (mask_n 0: the backward passes every gradient) */
         const float lim = 0.999f * io->out_scale * io->out_bound;
-        const size_t q0 = (size_t)k0 * NO, q1 = (size_t)k1 * NO;
-        if (io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT) {
-            for (size_t q = q0; q < q1; ++q)
-                t->mask[q] = (uint8_t)(fabsf(y[q]) >= lim);
-            t->mask_n = n;
-        } else {
-            t->mask_n = 0;
-        }
-    } else {
-        t->mask_n = 0;
+        uint8_t *mask = t->mask + (size_t)b0 * NO;
+        for (size_t q = 0; q < cells; ++q)
+            mask[q] = (uint8_t)(fabsf(yb[q]) >= lim);
     }
     /* drift compensation of programmed weights, eval only (spec §6.3) */
-    const float *alpha = (is_test && t->inf.programmed && t->inf.alpha &&
+    const float *alpha = (!pc->train && t->inf.programmed && t->inf.alpha &&
                           t->cfg.drift_compensation != RPU_DRIFT_COMP_NONE)
                              ? t->inf.alpha
                              : NULL;
-    if (!alpha && unit_scales(t)) return RPU_OK; /* y * 1 = y */
-    for (int k = k0; k < k1; ++k) {
-        float *yk = y + (size_t)k * NO;
+    if (!alpha && unit_scales(t)) return; /* y * 1 = y */
+    for (int k = b0; k < b1; ++k) {
+        float *yk = yb + (size_t)(k - b0) * NO;
         if (alpha)
             for (int i = 0; i < NO; ++i)
                 yk[i] *= alpha[i] * t->scales[i];
@@ -734,7 +779,59 @@ rpu_status rpu_tile_forward_part(rpu_tile *t, const float *x, int n, int k0, int
             for (int i = 0; i < NO; ++i)
                 yk[i] *= t->scales[i];
     }
-    return RPU_OK;
+}
+
+rpu_status rpu_tile_forward_staged(rpu_tile *t, int n, int k0, int k1, int block,
+                                   rpu_pass_mode mode, const rpu_pass_stages *sg) {
+    RPU_CHECK(check_staged("rpu_tile_forward", t, n, k0, k1, block, sg));
+    if (mode != RPU_MODE_TRAIN && mode != RPU_MODE_EVAL)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_forward: unknown mode %d", (int)mode);
+    const bool is_test = mode == RPU_MODE_EVAL;
+    if (n == 0) return RPU_OK;
+    const rpu_io_params *io = &t->cfg.forward;
+    const bool masking = !is_test && io->out_bound > 0 && t->cfg.kind != RPU_KIND_FLOATING_POINT;
+    const size_t cells = (size_t)n * t->p.out_size;
+    if (masking && cells > t->mask_cap) {
+        uint8_t *p = (uint8_t *)realloc(t->mask, cells);
+        if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the gradient mask");
+        t->mask = p;
+        t->mask_cap = cells;
+    }
+    t->mask_n = masking ? n : 0;
+    pass_ctx pc = {t, n, !is_test, NULL};
+    /* the modifier's copy in training (and in eval with enable_during_test) */
+    const bool fb = t->inf.fb_valid && (!is_test || t->cfg.modifier.enable_during_test);
+    t->wsel = fb ? t->inf.w_fb : t->w;
+    rpu_status st = staged_pass(&pc, DIR_FWD, k0, k1, block, sg, NULL, forward_finish);
+    t->wsel = t->w;
+    return st;
+}
+
+/* The stages of a pass over the whole arrays x [n, in] and y [n, out] of a part call. */
+typedef struct {
+    const float *x;
+    float *y;
+    size_t nin, nout;
+} whole_arrays;
+
+static const float *whole_in(void *ctx, int b0, int b1) {
+    (void)b1;
+    const whole_arrays *a = (const whole_arrays *)ctx;
+    return a->x + (size_t)b0 * a->nin;
+}
+
+static float *whole_out(void *ctx, int b0, int b1) {
+    (void)b1;
+    const whole_arrays *a = (const whole_arrays *)ctx;
+    return a->y + (size_t)b0 * a->nout;
+}
+
+rpu_status rpu_tile_forward_part(rpu_tile *t, const float *x, int n, int k0, int k1, int block,
+                                 float *y, rpu_pass_mode mode) {
+    RPU_CHECK(check_part("rpu_tile_forward", t, x, y, n, k0, k1, block));
+    whole_arrays a = {x, y, (size_t)t->p.in_size, (size_t)t->p.out_size};
+    const rpu_pass_stages sg = {&a, whole_in, whole_out, NULL};
+    return rpu_tile_forward_staged(t, n, k0, k1, block, mode, &sg);
 }
 
 rpu_status rpu_tile_forward(rpu_tile *t, const float *x, int n, float *y, rpu_pass_mode mode) {
@@ -747,38 +844,53 @@ rpu_status rpu_tile_forward_raw(rpu_tile *t, const float *x, int n, float *y) {
     return io_pass(t, DIR_FWD, x, n, 0, n, n, y);
 }
 
-rpu_status rpu_tile_backward_part(rpu_tile *t, const float *d, int n, int k0, int k1, int block,
-                                  float *dx) {
-    RPU_CHECK(check_part("rpu_tile_backward", t, d, dx, n, k0, k1, block));
-    if (n == 0) return RPU_OK;
-    const int NO = t->p.out_size;
+/* The backward's gradients of vectors [b0, b1) scaled by the mapping scales and masked,
+ * into the tile's buffer (rows of the whole call), which the MAC then reads. noise
+ * management average_abs_max reads every vector of a whole-range pass, so that pass
+ * scales all. */
+static void backward_prepare(pass_ctx *pc, const float *x, float *y, int b0, int b1, bool whole) {
+    (void)y;
+    rpu_tile *t = pc->t;
+    const int NO = t->p.out_size, n = pc->n;
     const bool masked = t->mask_n == n;
-    if (!masked && unit_scales(t)) { /* d * 1 = d: no copy */
-        t->wsel = t->inf.fb_valid ? t->inf.w_fb : t->w;
-        rpu_status st = io_pass(t, DIR_BWD, d, n, k0, k1, block, dx);
-        t->wsel = t->w;
-        return st;
-    }
-    size_t cells = (size_t)n * NO;
-    if (cells > t->dbuf_cap) {
+    const bool all = whole && t->cfg.backward.noise_management == RPU_NM_AVERAGE_ABS_MAX;
+    const int a0 = all ? 0 : b0, a1 = all ? n : b1;
+    const int x0 = whole ? 0 : b0; /* the row x points at */
+    float *dd = t->dbuf;
+    for (int k = a0; k < a1; ++k)
+        for (int i = 0; i < NO; ++i) {
+            const size_t q = (size_t)k * NO + i;
+            dd[q] = (masked && t->mask[q]) ? 0.0f : x[(size_t)(k - x0) * NO + i] * t->scales[i];
+        }
+    pc->stage = whole ? dd : dd + (size_t)b0 * NO;
+}
+
+rpu_status rpu_tile_backward_staged(rpu_tile *t, int n, int k0, int k1, int block,
+                                    const rpu_pass_stages *sg) {
+    RPU_CHECK(check_staged("rpu_tile_backward", t, n, k0, k1, block, sg));
+    if (n == 0) return RPU_OK;
+    const bool scaled = t->mask_n == n || !unit_scales(t); /* else d * 1 = d: no copy */
+    const size_t cells = (size_t)n * t->p.out_size;
+    if (scaled && cells > t->dbuf_cap) {
         float *p = (float *)realloc(t->dbuf, cells * sizeof(float));
         if (!p) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a backward batch of %d", n);
         t->dbuf = p;
         t->dbuf_cap = cells;
     }
-    /* the scaled, masked gradients of the range (noise management of average_abs_max reads
-     * every vector, so those runs scale all) */
-    const bool all = t->cfg.backward.noise_management == RPU_NM_AVERAGE_ABS_MAX;
-    float *dd = t->dbuf;
-    for (int k = all ? 0 : k0; k < (all ? n : k1); ++k)
-        for (int i = 0; i < NO; ++i) {
-            size_t q = (size_t)k * NO + i;
-            dd[q] = (masked && t->mask[q]) ? 0.0f : d[q] * t->scales[i];
-        }
+    pass_ctx pc = {t, n, false, NULL};
     t->wsel = t->inf.fb_valid ? t->inf.w_fb : t->w;
-    rpu_status st = io_pass(t, DIR_BWD, dd, n, k0, k1, block, dx);
+    rpu_status st =
+        staged_pass(&pc, DIR_BWD, k0, k1, block, sg, scaled ? backward_prepare : NULL, NULL);
     t->wsel = t->w;
     return st;
+}
+
+rpu_status rpu_tile_backward_part(rpu_tile *t, const float *d, int n, int k0, int k1, int block,
+                                  float *dx) {
+    RPU_CHECK(check_part("rpu_tile_backward", t, d, dx, n, k0, k1, block));
+    whole_arrays a = {d, dx, (size_t)t->p.out_size, (size_t)t->p.in_size};
+    const rpu_pass_stages sg = {&a, whole_in, whole_out, NULL};
+    return rpu_tile_backward_staged(t, n, k0, k1, block, &sg);
 }
 
 rpu_status rpu_tile_backward(rpu_tile *t, const float *d, int n, float *dx) {

@@ -62,12 +62,17 @@ rpu_status rpu_tile_grad_block_bound(const rpu_tile *t, const float *x, const fl
     /* |G_b[i, j]| <= (vectors of the block) max|d| max|x|: each of its terms is at most
      * max|d| max|x| */
     const size_t m = (size_t)(k1 - k0);
-    const double dm = abs_max(d + (size_t)k0 * R, m * R), xm = abs_max(x + (size_t)k0 * C, m * C);
+    *bound = rpu_tile_grad_max_bound(k0, k1, block, abs_max(d + (size_t)k0 * R, m * R),
+                                     abs_max(x + (size_t)k0 * C, m * C));
+    return RPU_OK;
+}
+
+double rpu_tile_grad_max_bound(int k0, int k1, int block, float dmax, float xmax) {
+    const double dm = dmax, xm = xmax;
     const double len = k1 - k0 < block ? k1 - k0 : block;
     /* a margin for the rounding of the GEMM's float partial sums (relative < 2^-20 for any
      * block of fewer than 2^20 vectors) */
-    *bound = len * dm * xm * (1.0 + 1.0 / 1024);
-    return RPU_OK;
+    return len * dm * xm * (1.0 + 1.0 / 1024);
 }
 
 rpu_status rpu_tile_grad_blocks_add(const rpu_tile *t, const float *x, const float *d, int k0,
@@ -93,8 +98,7 @@ rpu_status rpu_tile_grad_blocks_add(const rpu_tile *t, const float *x, const flo
                             "non-finite values in the gradient of a %dx%d tile (NaN or Inf in the "
                             "input or the output gradient)",
                             R, C);
-        for (size_t q = 0; q < cells; ++q)
-            acc[q] += rpu_to_fixed(G[q], up);
+        rpu_to_fixed_add(acc, G, cells, up);
     }
     (void)units; /* the units are applied to the sum (rpu_tile_grad_units) */
     return RPU_OK;

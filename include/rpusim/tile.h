@@ -124,6 +124,34 @@ rpu_status rpu_tile_forward_part(rpu_tile *t, const float *x, int n, int k0, int
 rpu_status rpu_tile_backward_part(rpu_tile *t, const float *d, int n, int k0, int k1, int block,
                                   float *dx);
 
+/* A part call whose inputs are made and whose results are taken piece by piece, so that a
+ * block's inputs, products and results stay in cache between the caller's stages (the
+ * mapped layers: the patches of a block in, its col2im out). The tile visits [k0, k1) in
+ * pieces [b0, b1), in order: whole MAC blocks (the range cut at multiples of block) when
+ * rpu_tile_pass_by_blocks is true for the direction, else the whole range as one piece.
+ * For each piece in(ctx, b0, b1) returns where vector b0's inputs are and out(ctx, b0, b1)
+ * where its results go (the piece's other vectors follow, one row each; NULL fails the
+ * call with RPU_ERR_NOMEM); when the results are final, done(ctx, b0, b1) runs (NULL:
+ * nothing; its error ends the call). A one-piece pass may read every row [0, n) of the
+ * inputs and write rows of the results through the arrays whose rows k0 in() and out()
+ * return, so these must be whole arrays of the call's n rows; the pieces of a pass by blocks
+ * may be anywhere (a block's own buffer). Results, tile state and errors are those of
+ * rpu_tile_forward_part / rpu_tile_backward_part of the same call (which are this with the
+ * whole arrays). Local. */
+typedef struct {
+    void *ctx;
+    const float *(*in)(void *ctx, int b0, int b1);
+    float *(*out)(void *ctx, int b0, int b1);
+    rpu_status (*done)(void *ctx, int b0, int b1);
+} rpu_pass_stages;
+rpu_status rpu_tile_forward_staged(rpu_tile *t, int n, int k0, int k1, int block,
+                                   rpu_pass_mode mode, const rpu_pass_stages *stages);
+rpu_status rpu_tile_backward_staged(rpu_tile *t, int n, int k0, int k1, int block,
+                                    const rpu_pass_stages *stages);
+/* Whether the tile's forward (backward true: backward) passes go by blocks: the perfect IO
+ * model, whose block's products depend on that block's inputs only. Local (pure). */
+bool rpu_tile_pass_by_blocks(const rpu_tile *t, bool backward);
+
 /* Whether a batch may be split into parts over holders: false when the backward's noise
  * management (average_abs_max) runs over the masked gradients of every vector, which a
  * holder knows only for its own range. Local (pure). */
@@ -179,6 +207,9 @@ int rpu_tile_update_row_block(const rpu_tile *t);
  *                              (elementwise; block x max|d| x max|x|, not finite when the
  *                              inputs hold Inf): from it and the number of blocks the caller
  *                              chooses S. Local.
+ *   rpu_tile_grad_max_bound    the same bound from max|d| and max|x| over the vectors
+ *                              [k0, k1) found by the caller (NaN ignored), e.g. while it
+ *                              made the vectors. Local (pure).
  *   rpu_tile_grad_blocks_add   acc [out, in] += round(G_b 2^S) for each block in [k0, k1),
  *                              up = 2^S, work [out, in] floats of workspace; RPU_ERR_ARG
  *                              when a partial is not finite. Local.
@@ -193,6 +224,7 @@ int rpu_tile_update_row_block(const rpu_tile *t);
 bool rpu_tile_update_summable(const rpu_tile *t);
 rpu_status rpu_tile_grad_block_bound(const rpu_tile *t, const float *x, const float *d, int k0,
                                      int k1, int block, rpu_weight_units units, double *bound);
+double rpu_tile_grad_max_bound(int k0, int k1, int block, float dmax, float xmax);
 rpu_status rpu_tile_grad_blocks_add(const rpu_tile *t, const float *x, const float *d, int k0,
                                     int k1, int block, rpu_weight_units units, double up,
                                     int64_t *acc, float *work);
