@@ -382,12 +382,79 @@ static int pieces_merge(rpu_tile *t, engine_ws *e, const call_shape *cs, int k0,
     return merged;
 }
 
+/* Whether one-slot vector k (rpu_engine_one_slot_bits) pulses column j of a row whose d
+ * pulse fires. */
+static inline bool one_slot_hits(const engine_ws *e, int k, int j) {
+    const uint64_t *b = e->xb + (size_t)k * 2 * e->CW;
+    return (((b[j / 64] | b[e->CW + j / 64]) >> (j % 64)) & 1u) != 0;
+}
+
+/* The vectors of one (one-slot, as bits) up to each read of the chunk's [ev0, ev1) whose x
+ * pulses the read column, x > 0 and x < 0, as bits into e->evm: a row's running counts at
+ * the reads then take a few bit operations (pieces_running). The same for every row. */
+static void pieces_one_slot(engine_ws *e, const call_shape *cs, int k0, uint64_t one) {
+    const rpu_read_snap *s = cs->snap;
+    const int CW = e->CW;
+    for (int ev = e->ev0; ev < e->ev1; ++ev) {
+        const int j = s->col[ev], r = s->vec[ev] - k0, w = j / 64, sh = j % 64;
+        const uint64_t upto = r >= 63 ? ~0ull : (2ull << r) - 1u;
+        uint64_t P = 0, N = 0;
+        for (uint64_t a = one & upto; a; a &= a - 1) {
+            const int k = __builtin_ctzll(a);
+            const uint64_t *b = e->xb + (size_t)k * 2 * CW;
+            P |= ((b[w] >> sh) & 1u) << k;
+            N |= ((b[CW + w] >> sh) & 1u) << k;
+        }
+        e->evm[2 * (size_t)ev] = P, e->evm[2 * (size_t)ev + 1] = N;
+    }
+}
+
+/* Row i's running counts up and down of the read columns right after each read of the
+ * chunk (e->rup, e->rdn), as the pulse-by-pulse sums of row_counts give them: the lazy
+ * one-slot vectors' from e->evm and the signs of their d pulses (vector k pulses down the
+ * columns of x's sign sd_i, one_slot_counts), the other vectors' (rest, counts written)
+ * from their counts. */
+static void pieces_running(engine_ws *e, const call_shape *cs, int k0, int i, uint64_t lazy,
+                           uint64_t rest) {
+    const rpu_read_snap *s = cs->snap;
+    const int C = cs->C, Rl = cs->Rl;
+    uint64_t neg = 0; /* the lazy vectors whose d pulse of row i is negative */
+    for (uint64_t a = lazy; a; a &= a - 1) {
+        const int k = __builtin_ctzll(a);
+        neg |= (uint64_t)(e->sd[(size_t)k * Rl + i] < 0) << k;
+    }
+    for (int ev = e->ev0; ev < e->ev1; ++ev) {
+        const uint64_t P = e->evm[2 * (size_t)ev] & lazy, N = e->evm[2 * (size_t)ev + 1] & lazy;
+        int u = __builtin_popcountll((N & ~neg) | (P & neg));
+        int d = __builtin_popcountll((P & ~neg) | (N & neg));
+        const int j = s->col[ev], r = s->vec[ev] - k0;
+        const uint64_t upto = r >= 63 ? ~0ull : (2ull << r) - 1u;
+        for (uint64_t a = rest & upto; a; a &= a - 1) {
+            const size_t q = (size_t)__builtin_ctzll(a) * C + j;
+            const int c = e->cnt[q];
+            if (e->sgn[q] > 0)
+                d += c;
+            else
+                u += c;
+        }
+        e->rup[ev] = u, e->rdn[ev] = d;
+    }
+}
+
 /* The counts of the partly merged read columns (pieces_merge) before their first single
- * vector: out of cnt and S. */
-static void pieces_take_counts(engine_ws *e, int C) {
+ * vector: out of cnt and S. A lazy one-slot vector (*lazy) that pulses such a column there
+ * gets its counts of row i written first (and leaves *lazy); the others have none there. */
+static void pieces_take_counts(engine_ws *e, const call_shape *cs, int i, uint64_t *lazy) {
+    const int C = cs->C;
     for (int q = 0; q < e->npart; ++q) {
         const int j = e->part[2 * q], from = e->part[2 * q + 1];
         for (int v = 0; v < from; ++v) {
+            if ((*lazy >> v) & 1u) {
+                if (!one_slot_hits(e, v, j)) continue;
+                row_counts(e, cs, v, i, 0, C, e->cnt + (size_t)v * C, e->sgn + (size_t)v * C, NULL,
+                           NULL);
+                *lazy &= ~(1ull << v);
+            }
             if (!e->S[v]) continue; /* (its counts were not written) */
             e->S[v] -= e->cnt[(size_t)v * C + j];
             e->cnt[(size_t)v * C + j] = 0;
@@ -447,13 +514,14 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
         /* the one-slot vectors: their rows' counts over the chunk come from column sets
          * (one_slot_counts), their per-vector counts only where a cell does not merge */
         uint64_t one = 0;
-        if (merge && trains && !cs->sign_mode && !e.pc_ok)
+        if (merge && trains && !cs->sign_mode)
             for (int q = 0; q < nact; ++q) {
                 const int k = (int)e.grp[q];
                 if (e.vi[k].BL != 1) continue;
                 rpu_engine_one_slot_bits(&e, C, k);
                 one |= 1ull << k;
             }
+        if (e.pc_ok && one) pieces_one_slot(&e, cs, k0, one);
         for (int i = 0; i < Rl; ++i) {
             float *w_row = cs->w + (size_t)i * C;
             float *dev_row =
@@ -467,7 +535,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
             }
             int evr = ev0;     /* (pieces) */
             uint64_t lazy = 0; /* vectors whose counts of the row are not written yet */
-            if (!cs->sign_mode && !e.pc_ok && trains) {
+            if (!cs->sign_mode && trains) {
                 /* the vectors whose d train of this row has a pulse, as bits (a chunk has at
                  * most 64 vectors), visited in order: no branch per empty (vector, row) */
                 uint64_t act = 0;
@@ -487,13 +555,16 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     e.S[k] = e.xs[k];
                     any += e.xs[k];
                 }
-                for (act &= ~one; act; act &= act - 1) {
+                const uint64_t rest = act & ~one; /* the vectors whose counts are written */
+                for (act = rest; act; act &= act - 1) {
                     const int k = __builtin_ctzll(act);
                     e.S[k] =
                         row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C, e.sgn + (size_t)k * C,
                                    merge ? e.nup : NULL, merge ? e.ndn : NULL);
                     any += e.S[k];
                 }
+                /* the running counts of the columns read after each vector (pieces) */
+                if (e.pc_ok && any) pieces_running(&e, cs, k0, i, lazy, rest);
             } else {
                 for (int k = 0; k < kn; ++k) {
                     if (cs->sign_mode) {
@@ -539,7 +610,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 int rmerged = 0; /* read columns merged piece by piece */
                 if (e.pc_ok) {
                     rmerged = pieces_merge(t, &e, cs, k0, i, dev_row);
-                    pieces_take_counts(&e, C);
+                    pieces_take_counts(&e, cs, i, &lazy);
                     done = e.evd;
                 }
                 /* the cells left (pulses, not merged) and the columns [j0, j1) they span */
