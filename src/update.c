@@ -329,6 +329,12 @@ static int pieces_merge(rpu_tile *t, engine_ws *e, const call_shape *cs, int k0,
     const int C = cs->C;
     const size_t row = (size_t)(cs->r0 + i);
     const int npp = rpu_device_normals_per_pulse(dev);
+    /* the merged steps of rpu_device_span_ok / rpu_device_pulses_span inline (a merging
+     * device: pieces exist only then) */
+    const size_t c0 = (size_t)i * C;
+    const float *up = dev->dwmin_up + c0, *dn = dev->dwmin_down + c0;
+    const float *lo = dev->min_bound + c0, *hi = dev->max_bound + c0;
+    const float sigma = dev->par.dw_min_std;
     int drawn = 0, merged = 0;
     e->npart = 0;
     memset(e->evd + e->ev0, 0, (size_t)(e->ev1 - e->ev0));
@@ -345,7 +351,7 @@ static int pieces_merge(rpu_tile *t, engine_ws *e, const call_shape *cs, int k0,
             const int u = ev >= 0 ? e->rup[ev] : e->nup[j], d = ev >= 0 ? e->rdn[ev] : e->ndn[j];
             const int nu = u - tu, nd = d - td;
             if (nu + nd > 0) {
-                if (!rpu_device_span_ok(dev, (size_t)i * C + j, w, nu, nd)) {
+                if (!rpu_span_ok(w, up[j], dn[j], lo[j], hi[j], (float)nu, (float)nd, sigma)) {
                     from = pc[1];
                     break;
                 }
@@ -359,8 +365,8 @@ static int pieces_merge(rpu_tile *t, engine_ws *e, const call_shape *cs, int k0,
                     }
                     drawn = 1;
                 }
-                rpu_device_pulses_span(dev, (size_t)i * C + j, &w, nu, nd,
-                                       npp > 0 ? e->pcn + p : NULL);
+                w = rpu_span_step(w, up[j], dn[j], lo[j], hi[j], (float)nu, (float)nd, sigma,
+                                  npp > 0 ? e->pcn + p : NULL);
             }
             tu = u, td = d;
             for (int v = ev; v >= 0 && v < e->ev1 && s->vec[v] == s->vec[ev]; ++v)
