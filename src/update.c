@@ -132,7 +132,7 @@ static long row_counts(const engine_ws *e, const call_shape *cs, int k, int i, i
 
 /* Row i's pulses up and down over the one-slot vectors of the set act (a chunk's vectors,
  * as bits, whose d pulse of row i fires; rpu_engine_one_slot_bits made their column sets)
- * into nup, ndn [C], overwritten: vector k pulses down (sign sd_i sx_j > 0) the columns of
+ * added to nup, ndn [C]: vector k pulses down (sign sd_i sx_j > 0) the columns of
  * x's sign sd_i, up the others. The same counts as row_counts adds. */
 static void one_slot_counts(const engine_ws *e, int C, int Rl, int i, uint64_t act,
                             uint16_t *restrict nup, uint16_t *restrict ndn) {
@@ -151,18 +151,17 @@ static void one_slot_counts(const engine_ws *e, int C, int Rl, int i, uint64_t a
     const __m512i one = _mm512_set1_epi16(1);
     for (int j = 0; j < C; j += 32) {
         const int w = j / 64, sh = j % 64;
-        __m512i u = _mm512_setzero_si512(), d = _mm512_setzero_si512();
+        const __mmask32 st = C - j >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (C - j)) - 1u);
+        __m512i u = _mm512_maskz_loadu_epi16(st, nup + j),
+                d = _mm512_maskz_loadu_epi16(st, ndn + j);
         for (int q = 0; q < m; ++q) {
             d = _mm512_mask_add_epi16(d, (__mmask32)(dn[q][w] >> sh), d, one);
             u = _mm512_mask_add_epi16(u, (__mmask32)(upb[q][w] >> sh), u, one);
         }
-        const __mmask32 st = C - j >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (C - j)) - 1u);
         _mm512_mask_storeu_epi16(nup + j, st, u);
         _mm512_mask_storeu_epi16(ndn + j, st, d);
     }
 #else
-    memset(nup, 0, sizeof(uint16_t) * (size_t)C);
-    memset(ndn, 0, sizeof(uint16_t) * (size_t)C);
     for (int q = 0; q < m; ++q)
         for (int w = 0; w < CW; ++w) {
             for (uint64_t b = dn[q][w]; b; b &= b - 1)
@@ -416,14 +415,12 @@ static void pieces_one_slot(engine_ws *e, const call_shape *cs, int k0, uint64_t
 }
 
 /* Row i's running counts up and down of the read columns right after each read of the
- * chunk (e->rup, e->rdn), as the pulse-by-pulse sums of row_counts give them: the lazy
- * one-slot vectors' from e->evm and the signs of their d pulses (vector k pulses down the
- * columns of x's sign sd_i, one_slot_counts), the other vectors' (rest, counts written)
- * from their counts. */
-static void pieces_running(engine_ws *e, const call_shape *cs, int k0, int i, uint64_t lazy,
-                           uint64_t rest) {
-    const rpu_read_snap *s = cs->snap;
-    const int C = cs->C, Rl = cs->Rl;
+ * chunk (e->rup, e->rdn, holding those of the vectors whose counts are written): plus the
+ * lazy one-slot vectors', as the pulse-by-pulse sums of row_counts give them, from e->evm
+ * and the signs of their d pulses (vector k pulses down the columns of x's sign sd_i,
+ * one_slot_counts). */
+static void pieces_running(engine_ws *e, const call_shape *cs, int i, uint64_t lazy) {
+    const int Rl = cs->Rl;
     uint64_t neg = 0; /* the lazy vectors whose d pulse of row i is negative */
     for (uint64_t a = lazy; a; a &= a - 1) {
         const int k = __builtin_ctzll(a);
@@ -431,19 +428,8 @@ static void pieces_running(engine_ws *e, const call_shape *cs, int k0, int i, ui
     }
     for (int ev = e->ev0; ev < e->ev1; ++ev) {
         const uint64_t P = e->evm[2 * (size_t)ev] & lazy, N = e->evm[2 * (size_t)ev + 1] & lazy;
-        int u = __builtin_popcountll((N & ~neg) | (P & neg));
-        int d = __builtin_popcountll((P & ~neg) | (N & neg));
-        const int j = s->col[ev], r = s->vec[ev] - k0;
-        const uint64_t upto = r >= 63 ? ~0ull : (2ull << r) - 1u;
-        for (uint64_t a = rest & upto; a; a &= a - 1) {
-            const size_t q = (size_t)__builtin_ctzll(a) * C + j;
-            const int c = e->cnt[q];
-            if (e->sgn[q] > 0)
-                d += c;
-            else
-                u += c;
-        }
-        e->rup[ev] = u, e->rdn[ev] = d;
+        e->rup[ev] += __builtin_popcountll((N & ~neg) | (P & neg));
+        e->rdn[ev] += __builtin_popcountll((P & ~neg) | (N & neg));
     }
 }
 
@@ -554,6 +540,21 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     act |= (uint64_t)(a != 0) << k;
                 }
                 memset(e.S, 0, sizeof(long) * (size_t)kn);
+                /* the vectors whose counts are written, in order; the running counts of
+                 * the columns read after each vector (pieces): theirs first */
+                for (uint64_t a = act & ~one; a; a &= a - 1) {
+                    const int k = __builtin_ctzll(a);
+                    for (; e.pc_ok && evr < e.ev1 && cs->snap->vec[evr] < k0 + k; ++evr)
+                        e.rup[evr] = e.nup[cs->snap->col[evr]],
+                        e.rdn[evr] = e.ndn[cs->snap->col[evr]];
+                    e.S[k] =
+                        row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C, e.sgn + (size_t)k * C,
+                                   merge ? e.nup : NULL, merge ? e.ndn : NULL);
+                    any += e.S[k];
+                }
+                for (; e.pc_ok && evr < e.ev1; ++evr)
+                    e.rup[evr] = e.nup[cs->snap->col[evr]], e.rdn[evr] = e.ndn[cs->snap->col[evr]];
+                /* the one-slot vectors' counts added (and to the running counts) */
                 lazy = act & one;
                 if (lazy) one_slot_counts(&e, C, Rl, i, lazy, e.nup, e.ndn);
                 for (uint64_t a = lazy; a; a &= a - 1) {
@@ -561,16 +562,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     e.S[k] = e.xs[k];
                     any += e.xs[k];
                 }
-                const uint64_t rest = act & ~one; /* the vectors whose counts are written */
-                for (act = rest; act; act &= act - 1) {
-                    const int k = __builtin_ctzll(act);
-                    e.S[k] =
-                        row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C, e.sgn + (size_t)k * C,
-                                   merge ? e.nup : NULL, merge ? e.ndn : NULL);
-                    any += e.S[k];
-                }
-                /* the running counts of the columns read after each vector (pieces) */
-                if (e.pc_ok && any) pieces_running(&e, cs, k0, i, lazy, rest);
+                if (e.pc_ok && lazy) pieces_running(&e, cs, i, lazy);
             } else {
                 for (int k = 0; k < kn; ++k) {
                     if (cs->sign_mode) {
