@@ -318,6 +318,10 @@ static void test_snap_vs_reference(void) {
         snap_case(&c, 7, 9, 150, 0.08f, 99, l, 1, 45);
         snprintf(l, sizeof l, "snapshots: 200 columns, one on a bound, BL 1, 1 read%s", tag);
         snap_case(&c, 7, 200, 150, 0.01f, 96, l, 1, 200);
+        snprintf(l, sizeof l, "snapshots: 200 columns, BL 1 and 2, 1 read%s", tag);
+        snap_case(&c, 7, 200, 150, 0.015f, 95, l, 1, 45);
+        snprintf(l, sizeof l, "snapshots: 200 columns, BL 1 and 2, 2 reads, 3 on bounds%s", tag);
+        snap_case(&c, 7, 200, 150, 0.015f, 94, l, 2, 9);
     }
 }
 

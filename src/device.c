@@ -706,7 +706,7 @@ void rpu_device_pulses(const rpu_device_state *dev, size_t c, float *w, int sign
  * When that interval lies inside [lo, hi] no pulse is clipped on any path, the n pulses
  * add up to w + step (n + sigma sum xi) with sum xi ~ N(0, n), which is distributed as
  * w + step (n + sigma sqrt(n) xi) with one normal xi. */
-#define MERGE_Z 6.0f
+#define MERGE_Z RPU_MERGE_Z
 
 static inline int merge_ok(float w, float s, int down, float lo, float hi, float n, float sigma) {
     const float z = sigma * MERGE_Z;
@@ -741,43 +741,18 @@ void rpu_device_pulses_merged(const rpu_device_state *dev, size_t c, float *w, i
     *w = clip(y, dev->min_bound[c], dev->max_bound[c]);
 }
 
-/* Pulses of both signs merged (a span of update vectors): n_up pulses up and n_down down
- * in any order. Each up pulse moves the weight by up (1 + sigma xi) within
- * [-up max(0, sigma Z - 1), up (1 + sigma Z)], each down pulse by -down (1 + sigma xi)
- * within [-down (1 + sigma Z), down max(0, sigma Z - 1)], so every partial sum lies in
- * [w - reach_down, w + reach_up] with reach_up = n_up up (1 + sigma Z) + n_down down
- * max(0, sigma Z - 1) and reach_down symmetric. Inside the bounds no pulse is clipped and
- * the sum is n_up up - n_down down + sigma sqrt(n_up up^2 + n_down down^2) xi in
- * distribution (one normal). */
-static inline int span_ok(float w, float up, float dn, float lo, float hi, float nu, float nd,
-                          float sigma) {
-    const float z = sigma * MERGE_Z;
-    const float fwd = 1.0f + z, back = z > 1.0f ? z - 1.0f : 0.0f;
-    const float reach_up = nu * up * fwd + nd * dn * back;
-    const float reach_dn = nd * dn * fwd + nu * up * back;
-    return w - reach_dn >= lo && w + reach_up <= hi;
-}
-
-static inline float span_step(float w, float up, float dn, float lo, float hi, float nu, float nd,
-                              float sigma, const float *xi) {
-    const float mean = nu * up - nd * dn;
-    const float y =
-        xi ? w + (mean + (sigma * sqrtf(nu * up * up + nd * dn * dn)) * xi[0]) : w + mean;
-    return clip(y, lo, hi);
-}
-
 int rpu_device_span_ok(const rpu_device_state *dev, size_t c, float w, int n_up, int n_down) {
     if (!rpu_device_merges_pulses(dev) || n_up + n_down < 1) return 0;
-    return span_ok(w, dev->dwmin_up[c], dev->dwmin_down[c], dev->min_bound[c], dev->max_bound[c],
-                   (float)n_up, (float)n_down, dev->par.dw_min_std);
+    return rpu_span_ok(w, dev->dwmin_up[c], dev->dwmin_down[c], dev->min_bound[c],
+                       dev->max_bound[c], (float)n_up, (float)n_down, dev->par.dw_min_std);
 }
 
 void rpu_device_pulses_span(const rpu_device_state *dev, size_t c, float *w, int n_up, int n_down,
                             const float *xi) {
     if (!rpu_device_merges_pulses(dev) || !w || n_up + n_down < 1) return;
-    *w = span_step(*w, dev->dwmin_up[c], dev->dwmin_down[c], dev->min_bound[c], dev->max_bound[c],
-                   (float)n_up, (float)n_down, dev->par.dw_min_std,
-                   rpu_device_normals_per_pulse(dev) ? xi : NULL);
+    *w = rpu_span_step(*w, dev->dwmin_up[c], dev->dwmin_down[c], dev->min_bound[c],
+                       dev->max_bound[c], (float)n_up, (float)n_down, dev->par.dw_min_std,
+                       rpu_device_normals_per_pulse(dev) ? xi : NULL);
 }
 
 /* Row kernels of constant_step and linear_step/soft_bounds. Pass k applies the k-th pulse
@@ -1273,8 +1248,8 @@ size_t rpu_device_row_span_ok(const rpu_device_state *dev, int i, const float *w
 #endif
     for (; j < cols; ++j) {
         const int any = n_up[j] + n_down[j] > 0;
-        const int ok = any && span_ok(w_row[j], up[j], dn[j], lo[j], hi[j], (float)n_up[j],
-                                      (float)n_down[j], sigma);
+        const int ok = any && rpu_span_ok(w_row[j], up[j], dn[j], lo[j], hi[j], (float)n_up[j],
+                                          (float)n_down[j], sigma);
         merged[j] = (uint8_t)ok;
         m += (size_t)ok;
     }
@@ -1321,8 +1296,8 @@ void rpu_device_row_span(const rpu_device_state *dev, int i, float *w_row, const
 #endif
     for (; j < cols; ++j) {
         if (!merged[j]) continue;
-        w_row[j] = span_step(w_row[j], up[j], dn[j], lo[j], hi[j], (float)n_up[j], (float)n_down[j],
-                             sigma, p);
+        w_row[j] = rpu_span_step(w_row[j], up[j], dn[j], lo[j], hi[j], (float)n_up[j],
+                                 (float)n_down[j], sigma, p);
         if (p) ++p;
     }
 }

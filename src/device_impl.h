@@ -11,6 +11,7 @@
 #include "rpusim/rng.h"
 #include "rpusim/status.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -182,6 +183,37 @@ void rpu_device_pulse_row_merged_range(const rpu_device_state *dev, int i, int j
  * rpu_device_row_span: the merged step of every cell with merged[j], consuming one
  *   normal per merged cell in column order. */
 int rpu_device_span_ok(const rpu_device_state *dev, size_t c, float w, int n_up, int n_down);
+
+/* The bound of the normals in the merge tests (device.c, MERGE_Z). */
+#define RPU_MERGE_Z 6.0f
+
+/* The arithmetic of a merged span on one cell's values (weight w, steps up and dn, bounds
+ * lo and hi, nu pulses up and nd down, dw_min_std sigma), for rpu_device_span_ok /
+ * rpu_device_pulses_span, the row functions and the update engine's read-column pieces
+ * (update.c): n_up pulses up and n_down down in any order. Each up pulse moves the weight
+ * by up (1 + sigma xi) within [-up max(0, sigma Z - 1), up (1 + sigma Z)], each down pulse
+ * by -down (1 + sigma xi) within [-down (1 + sigma Z), down max(0, sigma Z - 1)], so every
+ * partial sum lies in [w - reach_down, w + reach_up] with reach_up = n_up up (1 + sigma Z)
+ * + n_down down max(0, sigma Z - 1) and reach_down symmetric. Inside the bounds no pulse is
+ * clipped and the sum is n_up up - n_down down + sigma sqrt(n_up up^2 + n_down down^2) xi
+ * in distribution (one normal). rpu_span_ok: whether the span stays inside the bounds;
+ * rpu_span_step: the merged step (xi: one normal, or NULL), then the clip. */
+static inline int rpu_span_ok(float w, float up, float dn, float lo, float hi, float nu, float nd,
+                              float sigma) {
+    const float z = sigma * RPU_MERGE_Z;
+    const float fwd = 1.0f + z, back = z > 1.0f ? z - 1.0f : 0.0f;
+    const float reach_up = nu * up * fwd + nd * dn * back;
+    const float reach_dn = nd * dn * fwd + nu * up * back;
+    return w - reach_dn >= lo && w + reach_up <= hi;
+}
+
+static inline float rpu_span_step(float w, float up, float dn, float lo, float hi, float nu,
+                                  float nd, float sigma, const float *xi) {
+    const float mean = nu * up - nd * dn;
+    float y = xi ? w + (mean + (sigma * sqrtf(nu * up * up + nd * dn * dn)) * xi[0]) : w + mean;
+    y = y > hi ? hi : y; /* clip() of device.c */
+    return y < lo ? lo : y;
+}
 void rpu_device_pulses_span(const rpu_device_state *dev, size_t c, float *w, int n_up, int n_down,
                             const float *xi);
 size_t rpu_device_row_span_ok(const rpu_device_state *dev, int i, const float *w_row,

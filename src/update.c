@@ -132,7 +132,7 @@ static long row_counts(const engine_ws *e, const call_shape *cs, int k, int i, i
 
 /* Row i's pulses up and down over the one-slot vectors of the set act (a chunk's vectors,
  * as bits, whose d pulse of row i fires; rpu_engine_one_slot_bits made their column sets)
- * into nup, ndn [C], overwritten: vector k pulses down (sign sd_i sx_j > 0) the columns of
+ * added to nup, ndn [C]: vector k pulses down (sign sd_i sx_j > 0) the columns of
  * x's sign sd_i, up the others. The same counts as row_counts adds. */
 static void one_slot_counts(const engine_ws *e, int C, int Rl, int i, uint64_t act,
                             uint16_t *restrict nup, uint16_t *restrict ndn) {
@@ -151,18 +151,17 @@ static void one_slot_counts(const engine_ws *e, int C, int Rl, int i, uint64_t a
     const __m512i one = _mm512_set1_epi16(1);
     for (int j = 0; j < C; j += 32) {
         const int w = j / 64, sh = j % 64;
-        __m512i u = _mm512_setzero_si512(), d = _mm512_setzero_si512();
+        const __mmask32 st = C - j >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (C - j)) - 1u);
+        __m512i u = _mm512_maskz_loadu_epi16(st, nup + j),
+                d = _mm512_maskz_loadu_epi16(st, ndn + j);
         for (int q = 0; q < m; ++q) {
             d = _mm512_mask_add_epi16(d, (__mmask32)(dn[q][w] >> sh), d, one);
             u = _mm512_mask_add_epi16(u, (__mmask32)(upb[q][w] >> sh), u, one);
         }
-        const __mmask32 st = C - j >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (C - j)) - 1u);
         _mm512_mask_storeu_epi16(nup + j, st, u);
         _mm512_mask_storeu_epi16(ndn + j, st, d);
     }
 #else
-    memset(nup, 0, sizeof(uint16_t) * (size_t)C);
-    memset(ndn, 0, sizeof(uint16_t) * (size_t)C);
     for (int q = 0; q < m; ++q)
         for (int w = 0; w < CW; ++w) {
             for (uint64_t b = dn[q][w]; b; b &= b - 1)
@@ -329,6 +328,12 @@ static int pieces_merge(rpu_tile *t, engine_ws *e, const call_shape *cs, int k0,
     const int C = cs->C;
     const size_t row = (size_t)(cs->r0 + i);
     const int npp = rpu_device_normals_per_pulse(dev);
+    /* the merged steps of rpu_device_span_ok / rpu_device_pulses_span inline (a merging
+     * device: pieces exist only then) */
+    const size_t c0 = (size_t)i * C;
+    const float *up = dev->dwmin_up + c0, *dn = dev->dwmin_down + c0;
+    const float *lo = dev->min_bound + c0, *hi = dev->max_bound + c0;
+    const float sigma = dev->par.dw_min_std;
     int drawn = 0, merged = 0;
     e->npart = 0;
     memset(e->evd + e->ev0, 0, (size_t)(e->ev1 - e->ev0));
@@ -345,7 +350,7 @@ static int pieces_merge(rpu_tile *t, engine_ws *e, const call_shape *cs, int k0,
             const int u = ev >= 0 ? e->rup[ev] : e->nup[j], d = ev >= 0 ? e->rdn[ev] : e->ndn[j];
             const int nu = u - tu, nd = d - td;
             if (nu + nd > 0) {
-                if (!rpu_device_span_ok(dev, (size_t)i * C + j, w, nu, nd)) {
+                if (!rpu_span_ok(w, up[j], dn[j], lo[j], hi[j], (float)nu, (float)nd, sigma)) {
                     from = pc[1];
                     break;
                 }
@@ -359,8 +364,8 @@ static int pieces_merge(rpu_tile *t, engine_ws *e, const call_shape *cs, int k0,
                     }
                     drawn = 1;
                 }
-                rpu_device_pulses_span(dev, (size_t)i * C + j, &w, nu, nd,
-                                       npp > 0 ? e->pcn + p : NULL);
+                w = rpu_span_step(w, up[j], dn[j], lo[j], hi[j], (float)nu, (float)nd, sigma,
+                                  npp > 0 ? e->pcn + p : NULL);
             }
             tu = u, td = d;
             for (int v = ev; v >= 0 && v < e->ev1 && s->vec[v] == s->vec[ev]; ++v)
@@ -382,12 +387,66 @@ static int pieces_merge(rpu_tile *t, engine_ws *e, const call_shape *cs, int k0,
     return merged;
 }
 
+/* Whether one-slot vector k (rpu_engine_one_slot_bits) pulses column j of a row whose d
+ * pulse fires. */
+static inline bool one_slot_hits(const engine_ws *e, int k, int j) {
+    const uint64_t *b = e->xb + (size_t)k * 2 * e->CW;
+    return (((b[j / 64] | b[e->CW + j / 64]) >> (j % 64)) & 1u) != 0;
+}
+
+/* The vectors of one (one-slot, as bits) up to each read of the chunk's [ev0, ev1) whose x
+ * pulses the read column, x > 0 and x < 0, as bits into e->evm: a row's running counts at
+ * the reads then take a few bit operations (pieces_running). The same for every row. */
+static void pieces_one_slot(engine_ws *e, const call_shape *cs, int k0, uint64_t one) {
+    const rpu_read_snap *s = cs->snap;
+    const int CW = e->CW;
+    for (int ev = e->ev0; ev < e->ev1; ++ev) {
+        const int j = s->col[ev], r = s->vec[ev] - k0, w = j / 64, sh = j % 64;
+        const uint64_t upto = r >= 63 ? ~0ull : (2ull << r) - 1u;
+        uint64_t P = 0, N = 0;
+        for (uint64_t a = one & upto; a; a &= a - 1) {
+            const int k = __builtin_ctzll(a);
+            const uint64_t *b = e->xb + (size_t)k * 2 * CW;
+            P |= ((b[w] >> sh) & 1u) << k;
+            N |= ((b[CW + w] >> sh) & 1u) << k;
+        }
+        e->evm[2 * (size_t)ev] = P, e->evm[2 * (size_t)ev + 1] = N;
+    }
+}
+
+/* Row i's running counts up and down of the read columns right after each read of the
+ * chunk (e->rup, e->rdn, holding those of the vectors whose counts are written): plus the
+ * lazy one-slot vectors', as the pulse-by-pulse sums of row_counts give them, from e->evm
+ * and the signs of their d pulses (vector k pulses down the columns of x's sign sd_i,
+ * one_slot_counts). */
+static void pieces_running(engine_ws *e, const call_shape *cs, int i, uint64_t lazy) {
+    const int Rl = cs->Rl;
+    uint64_t neg = 0; /* the lazy vectors whose d pulse of row i is negative */
+    for (uint64_t a = lazy; a; a &= a - 1) {
+        const int k = __builtin_ctzll(a);
+        neg |= (uint64_t)(e->sd[(size_t)k * Rl + i] < 0) << k;
+    }
+    for (int ev = e->ev0; ev < e->ev1; ++ev) {
+        const uint64_t P = e->evm[2 * (size_t)ev] & lazy, N = e->evm[2 * (size_t)ev + 1] & lazy;
+        e->rup[ev] += __builtin_popcountll((N & ~neg) | (P & neg));
+        e->rdn[ev] += __builtin_popcountll((P & ~neg) | (N & neg));
+    }
+}
+
 /* The counts of the partly merged read columns (pieces_merge) before their first single
- * vector: out of cnt and S. */
-static void pieces_take_counts(engine_ws *e, int C) {
+ * vector: out of cnt and S. A lazy one-slot vector (*lazy) that pulses such a column there
+ * gets its counts of row i written first (and leaves *lazy); the others have none there. */
+static void pieces_take_counts(engine_ws *e, const call_shape *cs, int i, uint64_t *lazy) {
+    const int C = cs->C;
     for (int q = 0; q < e->npart; ++q) {
         const int j = e->part[2 * q], from = e->part[2 * q + 1];
         for (int v = 0; v < from; ++v) {
+            if ((*lazy >> v) & 1u) {
+                if (!one_slot_hits(e, v, j)) continue;
+                row_counts(e, cs, v, i, 0, C, e->cnt + (size_t)v * C, e->sgn + (size_t)v * C, NULL,
+                           NULL);
+                *lazy &= ~(1ull << v);
+            }
             if (!e->S[v]) continue; /* (its counts were not written) */
             e->S[v] -= e->cnt[(size_t)v * C + j];
             e->cnt[(size_t)v * C + j] = 0;
@@ -447,13 +506,14 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
         /* the one-slot vectors: their rows' counts over the chunk come from column sets
          * (one_slot_counts), their per-vector counts only where a cell does not merge */
         uint64_t one = 0;
-        if (merge && trains && !cs->sign_mode && !e.pc_ok)
+        if (merge && trains && !cs->sign_mode)
             for (int q = 0; q < nact; ++q) {
                 const int k = (int)e.grp[q];
                 if (e.vi[k].BL != 1) continue;
                 rpu_engine_one_slot_bits(&e, C, k);
                 one |= 1ull << k;
             }
+        if (e.pc_ok && one) pieces_one_slot(&e, cs, k0, one);
         for (int i = 0; i < Rl; ++i) {
             float *w_row = cs->w + (size_t)i * C;
             float *dev_row =
@@ -467,7 +527,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
             }
             int evr = ev0;     /* (pieces) */
             uint64_t lazy = 0; /* vectors whose counts of the row are not written yet */
-            if (!cs->sign_mode && !e.pc_ok && trains) {
+            if (!cs->sign_mode && trains) {
                 /* the vectors whose d train of this row has a pulse, as bits (a chunk has at
                  * most 64 vectors), visited in order: no branch per empty (vector, row) */
                 uint64_t act = 0;
@@ -480,6 +540,21 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     act |= (uint64_t)(a != 0) << k;
                 }
                 memset(e.S, 0, sizeof(long) * (size_t)kn);
+                /* the vectors whose counts are written, in order; the running counts of
+                 * the columns read after each vector (pieces): theirs first */
+                for (uint64_t a = act & ~one; a; a &= a - 1) {
+                    const int k = __builtin_ctzll(a);
+                    for (; e.pc_ok && evr < e.ev1 && cs->snap->vec[evr] < k0 + k; ++evr)
+                        e.rup[evr] = e.nup[cs->snap->col[evr]],
+                        e.rdn[evr] = e.ndn[cs->snap->col[evr]];
+                    e.S[k] =
+                        row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C, e.sgn + (size_t)k * C,
+                                   merge ? e.nup : NULL, merge ? e.ndn : NULL);
+                    any += e.S[k];
+                }
+                for (; e.pc_ok && evr < e.ev1; ++evr)
+                    e.rup[evr] = e.nup[cs->snap->col[evr]], e.rdn[evr] = e.ndn[cs->snap->col[evr]];
+                /* the one-slot vectors' counts added (and to the running counts) */
                 lazy = act & one;
                 if (lazy) one_slot_counts(&e, C, Rl, i, lazy, e.nup, e.ndn);
                 for (uint64_t a = lazy; a; a &= a - 1) {
@@ -487,13 +562,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     e.S[k] = e.xs[k];
                     any += e.xs[k];
                 }
-                for (act &= ~one; act; act &= act - 1) {
-                    const int k = __builtin_ctzll(act);
-                    e.S[k] =
-                        row_counts(&e, cs, k, i, 0, C, e.cnt + (size_t)k * C, e.sgn + (size_t)k * C,
-                                   merge ? e.nup : NULL, merge ? e.ndn : NULL);
-                    any += e.S[k];
-                }
+                if (e.pc_ok && lazy) pieces_running(&e, cs, i, lazy);
             } else {
                 for (int k = 0; k < kn; ++k) {
                     if (cs->sign_mode) {
@@ -539,7 +608,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                 int rmerged = 0; /* read columns merged piece by piece */
                 if (e.pc_ok) {
                     rmerged = pieces_merge(t, &e, cs, k0, i, dev_row);
-                    pieces_take_counts(&e, C);
+                    pieces_take_counts(&e, cs, i, &lazy);
                     done = e.evd;
                 }
                 /* the cells left (pulses, not merged) and the columns [j0, j1) they span */

@@ -54,6 +54,8 @@ typedef struct {
     int32_t *pc;        /* [4 NPC]: column, first and last vector, read event of piece p */
     int32_t *rup, *rdn; /* [snap->n] the row's running counts up/down after each read */
     uint8_t *evd;       /* [snap->n] reads snapshot by pieces_merge */
+    uint64_t *evm;      /* [2 snap->n] per read: the one-slot vectors up to the read's whose x
+                           pulses its column, x > 0 then x < 0, as bits (pieces_one_slot) */
     int32_t *part;      /* [2 C] partly merged columns: column, first single vector */
     float *pcn;         /* [NPC + 8] their normals (one per piece) */
     float *nrm;         /* [(C / 64 + 1) * 256] their normals, 256 per cell */
