@@ -235,8 +235,9 @@ int main(int argc, char **argv) {
          0},
         {"tile_array cut, 5x5 kernel", 2, 4, 0, {7, 7}, {5, 5}, {1, 1}, {0, 0}, {1, 1}, 2, 1, 0},
         {"linear (0-d)", 0, 7, 0, {0}, {0}, {0}, {0}, {0}, 3, 0, 1},
-        /* widths of 8 output columns and more with stride and dilation 1 along the width:
-         * the 16 x 16 block path (full and partial blocks of columns and of outputs) */
+        /* widths of 32 output columns and more (SIMD_MIN_WIDTH) with stride and dilation 1
+         * along the width: the 16 x 16 block path (full and partial blocks of columns and of
+         * outputs); the LeNet-5 conv2 width (20) below it takes the runs */
         {"2d 3x3 pad 1, 16 ch 32x32 (bench conv)",
          2,
          16,
@@ -277,7 +278,7 @@ int main(int argc, char **argv) {
          2,
          3,
          0,
-         {7, 19},
+         {7, 29},
          {3, 5},
          {2, 1},
          {1, 6},
@@ -285,14 +286,14 @@ int main(int argc, char **argv) {
          2,
          0,
          1},
-        {"2d 3x3 dilation (2,1) pad 1", 2, 3, 0, {9, 20}, {3, 3}, {1, 1}, {1, 1}, {2, 1}, 2, 0, 0},
-        {"tile_array cut, 3x3, 18 wide", 2, 4, 0, {6, 18}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 2, 1, 1},
+        {"2d 3x3 dilation (2,1) pad 1", 2, 3, 0, {9, 34}, {3, 3}, {1, 1}, {1, 1}, {2, 1}, 2, 0, 0},
+        {"tile_array cut, 3x3, 32 wide", 2, 4, 0, {6, 32}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 2, 1, 1},
         {"1d k3 pad 1, 40 wide, second group", 1, 6, 2, {40}, {3}, {1}, {1}, {1}, 3, 0, 0},
-        {"3d k(2,3,4) p(1,1,2) 17 wide",
+        {"3d k(2,3,4) p(1,1,2) 31 wide",
          3,
          2,
          0,
-         {3, 4, 17},
+         {3, 4, 31},
          {2, 3, 4},
          {1, 1, 1},
          {1, 1, 2},

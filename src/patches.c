@@ -318,10 +318,16 @@ static inline void col2im_runs(const rpu_patch_geom *g, const rpu_patch_cols *t,
 
 enum { SIMD_MAX_COLS = 512 };
 
+/* Output columns from which the 16 x 16 path pays: on the LeNet-5's conv layers (8 and 24
+ * output columns, pulsed) it was slower than the runs (bench scale, conv2's backward 3.9 ->
+ * 4.9 ms), on bench conv's 32 faster. */
+enum { SIMD_MIN_WIDTH = 32 };
+
 /* Whether the 16 x 16 path takes a shape: stride and dilation 1 along the width, at least
- * 8 output columns, a kernel at most 16 wide, a table of at most SIMD_MAX_COLS columns. */
+ * SIMD_MIN_WIDTH output columns, a kernel at most 16 wide, a table of at most SIMD_MAX_COLS
+ * columns. */
 static int simd_shape(const rpu_patch_geom *g, const rpu_patch_cols *t) {
-    return g->s3[2] == 1 && g->d3[2] == 1 && g->out3[2] >= 8 && g->k3[2] <= 16 &&
+    return g->s3[2] == 1 && g->d3[2] == 1 && g->out3[2] >= SIMD_MIN_WIDTH && g->k3[2] <= 16 &&
            t->ncol <= SIMD_MAX_COLS && g->k3[0] * g->k3[1] <= MAX_KROWS;
 }
 
