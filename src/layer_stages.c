@@ -81,34 +81,6 @@ static float abs_max_nan(const float *v, size_t n) {
     return nan ? NAN : r;
 }
 
-#if defined(__AVX512F__)
-/* In-register transpose of 16 rows of 16 floats: r[i] becomes column i. */
-static inline void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; ++i) {
-        const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
-        const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
-        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-    }
-    for (int h = 0; h < 2; ++h)
-        for (int i = 0; i < 4; ++i) {
-            t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
-            t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
-        }
-    for (int i = 0; i < 8; ++i) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
-        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
-    }
-}
-#endif
-
 /* dst[c * ldd + r] = src[r * lds + c] + 0.0f (which turns -0 into +0), + bias[c] when bias
  * is not NULL, for r < rows, c < cols: 16 x 16 blocks in registers, the edges value by
  * value (the same additions). */
@@ -123,7 +95,7 @@ static void transpose(const float *src, size_t lds, float *dst, size_t ldd, int 
             __m512 v[16];
             for (int i = 0; i < B; ++i)
                 v[i] = _mm512_loadu_ps(src + (size_t)(r0 + i) * lds + c0);
-            transpose16(v);
+            rpu_transpose16(v);
             for (int i = 0; i < B; ++i) {
                 __m512 o = _mm512_add_ps(v[i], zero);
                 if (bias) o = _mm512_add_ps(o, _mm512_set1_ps(bias[c0 + i]));

@@ -363,30 +363,6 @@ static inline float *simd_at(const float *p, ptrdiff_t off) {
     return (float *)(uintptr_t)((uintptr_t)p + (uintptr_t)(off * (ptrdiff_t)sizeof(float)));
 }
 
-static inline void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; ++i) {
-        const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
-        const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
-        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-    }
-    for (int h = 0; h < 2; ++h)
-        for (int i = 0; i < 4; ++i) {
-            t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
-            t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
-        }
-    for (int i = 0; i < 8; ++i) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
-        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
-    }
-}
 
 /* lanes[kw]: simd_lanes of every kernel column kw < KW for the block of output columns
  * from ow0 (nv of them). */
@@ -424,7 +400,7 @@ static void gather_simd(const rpu_patch_geom *g, const rpu_patch_cols *t, const 
                             v[i] = _mm512_maskz_loadu_ps(
                                 lanes[c.kw], simd_at(xo, (ptrdiff_t)c.plane + roff[c.r] + c.kw));
                         }
-                        transpose16(v);
+                        rpu_transpose16(v);
                         const __mmask16 cm = (__mmask16)((1u << nj) - 1u);
                         for (int l = 0; l < nv; ++l)
                             _mm512_mask_storeu_ps(Xr + (size_t)(ow0 + l) * cols + j0, cm, v[l]);
@@ -533,7 +509,7 @@ static void col2im_simd(const rpu_patch_geom *g, const rpu_patch_cols *t, const 
                         v[l] = l < nv
                                    ? _mm512_maskz_loadu_ps(cm, Dr + (size_t)(ow0 + l) * cols + j0)
                                    : _mm512_setzero_ps();
-                    transpose16(v);
+                    rpu_transpose16(v);
                     for (int i = 0; i < nj; ++i)
                         T[j0 + i] = v[i];
                 }
