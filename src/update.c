@@ -162,6 +162,7 @@ static void one_slot_counts(const engine_ws *e, int C, int Rl, int i, uint64_t a
         _mm512_mask_storeu_epi16(ndn + j, st, d);
     }
 #else
+    (void)C; /* (the bit loop visits the set columns only) */
     for (int q = 0; q < m; ++q)
         for (int w = 0; w < CW; ++w) {
             for (uint64_t b = dn[q][w]; b; b &= b - 1)
