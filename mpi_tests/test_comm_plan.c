@@ -173,9 +173,9 @@ static void run_experiment(const char *label, rpu_experiment *e, int c, int h, i
 }
 
 /* 1. every reduction rule of layer.c in one network; kind single (pulsed updates, run
- * whole by every holder of a tile) or floating_point (exact updates, split by rows over
- * a tile's holders, which then gather each other's rows: at 2-4 ranks the 1-, 2- and
- * 3-tile layers have holders, unevenly at 3 and 4) */
+ * whole by every holder of a tile: at 2-4 ranks the 1-, 2- and 3-tile layers have holders,
+ * unevenly at 3 and 4) or floating_point (exact updates added over a tile's holders; the
+ * convolutions of several tiles are on every rank: rpu_hold_everywhere) */
 static void rules_text(const char *kind, char *text, size_t len) {
     snprintf(text, len,
              "[run]\nseed = 3\n"

@@ -1483,7 +1483,12 @@ static void conv1d_scenario(MPI_Comm comm, float *res) {
  * (hardware-aware training: the exact update, then the post-update steps with weight
  * noise on every holder); 7 is case 0 with a floating_point device (a summed update) and
  * the forward's average_abs_max (a running value over every vector: each holder's
- * forward reads every sample's patches, so the layer does not read only its own). Products of 16 /
+ * forward reads every sample's patches, so the layer does not read only its own). Cases 8
+ * and 9 are case 4 on four tiles (max_input_size 72, max_output_size 8: two input and two
+ * output splits), which every rank holds (rpu_hold_everywhere: data parallel, the int64 sum
+ * of the input splits made where the sample is computed); case 9 with stride 2 (3 x 6 = 18
+ * output positions: four samples per MAC block, so the holders' shares are blocks and the
+ * layer does not read only its own samples). Products of 16 /
  * 10 outputs over 144 / 300 inputs: OpenBLAS's sgemm gives other bits for a vector when the batch
  * is cut elsewhere than at the blocks, which these cases detect. */
 static int holders_case;
@@ -1491,12 +1496,13 @@ static int holders_case;
 static int holders_sections(section *s) {
     const bool lin = holders_case == 3 || holders_case == 5 || holders_case == 6;
     const size_t n = lin ? 150 : 5, in = lin ? 300 : 16, L = lin ? 1 : 66;
+    const size_t Lo = holders_case == 9 ? 18 : L;
     const size_t out = holders_case == 5 ? 40 : lin ? 10 : 16;
     const size_t nw = out * in * (lin ? 1 : 9);
     int k = 0;
     s[k++] = (section){"initial weights", nw};
     for (int st = 0; st < STEPS; ++st) {
-        s[k++] = (section){"forward output", n * out * L};
+        s[k++] = (section){"forward output", n * out * Lo};
         s[k++] = (section){"input gradient", n * in * L};
         s[k++] = (section){"weight gradient (get_grad)", nw};
     }
@@ -1508,9 +1514,10 @@ static int holders_sections(section *s) {
 static void holders_scenario(MPI_Comm comm, float *res) {
     whole_step = 0;
     rpu_config c;
-    rpu_config_default(&c, holders_case == 4 || holders_case == 5 ? RPU_KIND_FLOATING_POINT
-                           : holders_case == 6                    ? RPU_KIND_INFERENCE
-                                                                  : RPU_KIND_SINGLE);
+    const bool fp = holders_case == 4 || holders_case == 5 || holders_case >= 8;
+    rpu_config_default(&c, fp                  ? RPU_KIND_FLOATING_POINT
+                           : holders_case == 6 ? RPU_KIND_INFERENCE
+                                               : RPU_KIND_SINGLE);
     if (holders_case == 7) { /* a summed update with a forward that reads every vector */
         CHECK_OK(rpu_config_set(&c, "device.type", "floating_point"));
         CHECK_OK(rpu_config_set(&c, "forward.noise_management", "average_abs_max"));
@@ -1521,21 +1528,24 @@ static void holders_scenario(MPI_Comm comm, float *res) {
     }
     if (holders_case < 4) c.forward.out_bound = 1.0f;
     if (holders_case == 1) c.forward.noise_management = RPU_NM_AVERAGE_ABS_MAX;
-    if (holders_case == 2) c.mapping.max_input_size = 72;
+    if (holders_case == 2 || holders_case >= 8) c.mapping.max_input_size = 72;
+    if (holders_case >= 8) c.mapping.max_output_size = 8;
     const bool lin = holders_case == 3 || holders_case == 5 || holders_case == 6;
     const int n = lin ? 150 : 5, in = lin ? 300 : 16, L = lin ? 1 : 66;
+    const int Lo = holders_case == 9 ? 18 : L;
     const int out = holders_case == 5 ? 40 : lin ? 10 : 16;
     const int size[2] = {6, 11};
     rpu_conv_params p;
     rpu_conv_params_default(&p, 2, in, out, 3);
     p.padding[0] = p.padding[1] = 1;
+    if (holders_case == 9) p.stride[0] = p.stride[1] = 2;
     p.layer_id = 9;
     p.seed = 61;
     rpu_linear_params lp;
     rpu_linear_params_default(&lp, in, out);
     lp.layer_id = 9;
     lp.seed = 61;
-    const size_t nx = (size_t)n * in * L, ny = (size_t)n * out * L;
+    const size_t nx = (size_t)n * in * L, ny = (size_t)n * out * Lo;
     const size_t nw = (size_t)out * in * (lin ? 1 : 9);
     rpu_conv *l = NULL;
     rpu_linear *ll = NULL;
@@ -1550,9 +1560,13 @@ static void holders_scenario(MPI_Comm comm, float *res) {
     const rpu_tile_grid *g = rpu_conv_grid(l);
     int P;
     MPI_Comm_size(comm, &P);
-    CHECK(g->n_tiles == (holders_case == 2 ? 2 : 1) && (P <= g->n_tiles || g->tiles[0].holders > 1),
+    const int tiles = holders_case >= 8 ? 4 : holders_case == 2 ? 2 : 1;
+    CHECK(g->n_tiles == tiles && (P <= g->n_tiles || g->tiles[0].holders > 1),
           "holders case %d: %d tiles, tile 0 has %d holders on %d ranks", holders_case, g->n_tiles,
           g->tiles[0].holders, P);
+    for (int t = 0; holders_case >= 8 && t < g->n_tiles; ++t) /* data parallel */
+        CHECK(g->tiles[t].holders == P, "holders case %d: tile %d has %d holders on %d ranks",
+              holders_case, t, g->tiles[t].holders, P);
     float *x = falloc(nx), *dy = falloc(ny), *b = falloc((size_t)out);
     float *o = res;
     CHECK_OK(rpu_conv_get_weights(l, o, b, RPU_READ_EXACT));
@@ -2168,7 +2182,7 @@ int main(int argc, char **argv) {
                     linear_scenario);
     rank_invariance("rank invariance conv1d groups 2 dilation 2 analog bias unfold (8 tiles)",
                     conv1d_scenario_sections, conv1d_scenario);
-    const char *holder_labels[8] = {
+    const char *holder_labels[10] = {
         "rank invariance with holders: conv2d 16->16 (1 tile, bound management, masks)",
         "rank invariance with holders: conv2d 16->16 (1 tile, average_abs_max)",
         "rank invariance with holders: conv2d 16->16 (2 tiles, int64 reduction)",
@@ -2176,8 +2190,12 @@ int main(int argc, char **argv) {
         "rank invariance with holders: conv2d 16->16 floating_point (summed update, own samples)",
         "rank invariance with holders: linear 300->40 floating_point (summed update, 3 blocks)",
         "rank invariance with holders: linear 300->10 inference (weight noise after updates)",
-        "rank invariance with holders: conv2d 16->16 floating_point device, average_abs_max"};
-    for (holders_case = 0; holders_case < 8; ++holders_case)
+        "rank invariance with holders: conv2d 16->16 floating_point device, average_abs_max",
+        "rank invariance with holders: conv2d 16->16 floating_point (4 tiles on every rank, own "
+        "samples)",
+        "rank invariance with holders: conv2d 16->16 stride 2 floating_point (4 tiles on every "
+        "rank, 4 samples per block)"};
+    for (holders_case = 0; holders_case < 10; ++holders_case)
         rank_invariance(holder_labels[holders_case], holders_sections, holders_scenario);
     /* the pulsed cases again, each tile updated whole by one holder (rotating) */
     whole_updates = 1;

@@ -41,10 +41,15 @@ rpu_status rpu_gather_parts(MPI_Comm comm, int P, float *v, int n, size_t per, i
 
 bool rpu_conv_own_samples_rule(const rpu_tile_grid *g, int ranks, int64_t Lout, bool batch_split,
                                bool summable) {
-    /* one tile held by every rank, one sample per MAC block: rpu_tile_share gives rank q
-     * the blocks (samples) rpu_batch_part gives it */
-    return g && g->n_tiles == 1 && (ranks == 1 || g->tiles[0].holders == ranks) && batch_split &&
-           summable && Lout > 0 && rpu_block_samples((int)Lout) == 1;
+    /* every tile held by every rank, one sample per MAC block: rpu_tile_share gives rank q
+     * the blocks (samples) rpu_batch_part gives it, in every tile */
+    if (!g || g->n_tiles < 1 || !batch_split || !summable || Lout < 1 ||
+        rpu_block_samples((int)Lout) != 1)
+        return false;
+    if (ranks == 1) return g->n_tiles == 1;
+    for (int t = 0; t < g->n_tiles; ++t)
+        if (g->tiles[t].holders != ranks) return false;
+    return true;
 }
 
 /* ------------------------------------------------------------------ the table */

@@ -172,15 +172,12 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     MPI_Comm_set_errhandler(l->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(l->comm, &l->rank);
     MPI_Comm_size(l->comm, &l->size);
-    const int analog_bias = p->bias == RPU_BIAS_ANALOG;
-    s = rpu_tile_grid_build_split(p->split, p->in_channels, p->out_channels, p->groups, l->K,
-                                  analog_bias, cfg->mapping.max_input_size,
-                                  cfg->mapping.max_output_size, l->size, &l->grid);
+    /* the grid, its owners and holders: the same placement rpu_conv_placement reports */
+    s = rpu_conv_placement(p, cfg, l->size, &l->grid);
     if (s != RPU_OK) {
         rpu_error_prefix(s, "layer %s", l->label);
         goto fail;
     }
-    rpu_rotate_owners(&l->grid, l->size, p->layer_id);
     l->tiles = (rpu_tile **)calloc((size_t)l->grid.n_tiles, sizeof(rpu_tile *));
     l->xoffs = (size_t *)calloc((size_t)l->grid.n_tiles, sizeof(size_t));
     l->uowner = (int *)malloc(sizeof(int) * 2 * (size_t)l->grid.n_tiles);
@@ -210,8 +207,7 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     }
     /* every rank must agree before the first collective use (the first failure's message) */
     if ((s = rpu_agree(l->comm, s)) != RPU_OK) goto fail;
-    /* a config property: any held tile answers for all (a tile has several holders only
-     * when there are more ranks than tiles, and then every rank holds one) */
+    /* a config property: any held tile answers for all */
     l->batch_split = true;
     for (int t = 0; t < l->grid.n_tiles; ++t)
         if (l->tiles[t]) {
@@ -220,7 +216,13 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
             l->x_all = rpu_tile_forward_reads_all(l->tiles[t]);
             break;
         }
-    if (l->size > l->grid.n_tiles) { /* every rank knows the grid: all take this branch */
+    /* the holders' communicator: a rank holds one tile of several holders (more ranks than
+     * tiles), or every tile and every tile has every rank (rpu_hold_everywhere); every rank
+     * knows the grid, so all take this branch or none */
+    bool shared = false;
+    for (int t = 0; t < l->grid.n_tiles; ++t)
+        shared = shared || l->grid.tiles[t].holders > 1;
+    if (shared) {
         int color = MPI_UNDEFINED, key = 0;
         for (int t = 0; t < l->grid.n_tiles; ++t) {
             const int m = rpu_tile_holder_index(&l->grid.tiles[t], l->rank, l->size);

@@ -17,8 +17,10 @@
 struct rpu_conv {
     MPI_Comm comm;
     int rank, size;
-    /* with more ranks than tiles: the holders of this rank's tile (holder index order), which
-       split its update by rows and exchange them (have_hcomm 0: none) */
+    /* the holders of this rank's tile (holder index order) when it has several (more ranks
+       than tiles), or every rank when every tile is on every rank (rpu_hold_everywhere): they
+       add an exact update or split a pulsed one by rows and exchange them (have_hcomm 0:
+       none) */
     MPI_Comm hcomm;
     int have_hcomm;
     rpu_conv_params p;

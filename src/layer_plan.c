@@ -17,9 +17,9 @@
  *             A layer with a bias on more than one rank first gathers the per-sample
  *             bias-gradient sums (MPI_Allgatherv of batch x out doubles), with or without
  *             an input gradient;
- *   update:   for each tile this rank holds with other holders (more ranks than tiles,
- *             rpu_tile_slot.holders > 1): a summed update (rpu_tile_update_summable):
- *             MPI_Allreduce of the bound and an error flag (2 doubles), then of the
+ *   update:   for each tile this rank holds with other holders (rpu_tile_slot.holders > 1:
+ *             more ranks than tiles, or every tile on every rank): a summed update
+ * (rpu_tile_update_summable): MPI_Allreduce of the bound and an error flag (2 doubles), then of the
  *             tile's rows x cols int64 gradient sums, on the holders' communicator; else
  *             one that splits by rows (rpu_tile_update_row_splittable): rpu_agree on the
  *             holders' communicator (MPI_Allreduce of 1 int) and one MPI_Allgatherv of the
@@ -32,6 +32,7 @@
 
 #include "deliver_impl.h"
 #include "error_impl.h"
+#include "placement_impl.h"
 
 #include <stdlib.h>
 
@@ -43,35 +44,6 @@ const char *rpu_comm_op_name(rpu_comm_op op) {
         "allreduce", "reduce", "bcast",   "reduce_scatter", "allgather",
         "send",      "recv",   "barrier", "alltoall",       "other"};
     return (int)op >= 0 && (int)op < RPU_COMM_N_OPS ? names[op] : "?";
-}
-
-/* Kernel elements of p (1 for a linear layer). */
-static int kernel_elems(const rpu_conv_params *p) {
-    int K = 1;
-    for (int a = 0; a < p->ndim; ++a)
-        K *= p->kernel[a];
-    return K;
-}
-
-rpu_status rpu_conv_placement(const rpu_conv_params *p, const rpu_config *cfg, int ranks,
-                              rpu_tile_grid *grid) {
-    if (!grid) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_placement: grid is NULL");
-    memset(grid, 0, sizeof *grid);
-    if (!p || !cfg) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_placement: params or config is NULL");
-    if (ranks < 1) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_placement: ranks %d < 1", ranks);
-    if (p->ndim < 0 || p->ndim > 3)
-        return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_placement: ndim %d is not 0..3", p->ndim);
-    for (int a = 0; a < p->ndim; ++a)
-        if (p->kernel[a] < 1)
-            return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_placement: kernel %d in dimension %d < 1",
-                            p->kernel[a], a);
-    /* as conv_create: the grid for the communicator's size, owners rotated by layer id */
-    RPU_CHECK(rpu_tile_grid_build_split(p->split, p->in_channels, p->out_channels, p->groups,
-                                        kernel_elems(p), p->bias == RPU_BIAS_ANALOG,
-                                        cfg->mapping.max_input_size, cfg->mapping.max_output_size,
-                                        ranks, grid));
-    rpu_rotate_owners(grid, ranks, p->layer_id);
-    return RPU_OK;
 }
 
 /* Output positions per sample of p on in_size (1 for a linear layer). */
@@ -86,28 +58,6 @@ static rpu_status out_positions(const rpu_conv_params *p, const int *in_size, in
         *Lin *= in_size[a];
         *Lout *= out[a];
     }
-    return RPU_OK;
-}
-
-/* The config's properties that decide the layer's messages, asked of a small tile of it:
- * whether a tile's holders split the batch (rpu_tile_batch_splittable), whether and how
- * they split the update. */
-typedef struct {
-    bool batch_split, summable, x_all;
-    int split, arrays;
-} config_props;
-
-static rpu_status probe_config(const rpu_conv_params *p, const rpu_config *cfg, config_props *c) {
-    rpu_tile_params tp = {.out_size = 2, .in_size = 2, .seed = 1, .mac = p->mac};
-    rpu_tile *probe = NULL;
-    RPU_CHECK(rpu_tile_create(&tp, cfg, &probe));
-    float *a[8];
-    c->batch_split = rpu_tile_batch_splittable(probe);
-    c->split = rpu_tile_update_row_splittable(probe);
-    c->summable = rpu_tile_update_summable(probe);
-    c->x_all = rpu_tile_forward_reads_all(probe);
-    c->arrays = rpu_tile_update_arrays(probe, a, 8);
-    rpu_tile_destroy(&probe);
     return RPU_OK;
 }
 
@@ -128,7 +78,7 @@ rpu_status rpu_conv_own_samples(const rpu_conv_params *p, const rpu_config *cfg,
     rpu_tile_grid g;
     config_props c;
     RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
-    rpu_status s = probe_config(p, cfg, &c);
+    rpu_status s = rpu_conv_config_props(p, cfg, &c);
     if (s == RPU_OK)
         *own = rpu_conv_own_samples_rule(&g, ranks, Lout, c.batch_split && !c.x_all, c.summable);
     rpu_tile_grid_free(&g);
@@ -177,7 +127,7 @@ static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batc
     rpu_tile_grid g;
     config_props c = {.batch_split = true};
     RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
-    rpu_status s = probe_config(p, cfg, &c);
+    rpu_status s = rpu_conv_config_props(p, cfg, &c);
     const bool batch_split = c.batch_split, summable = c.summable;
     const int split = c.split, arrays = c.arrays;
     const int n_in = g.n_in, dx_terms = g.n_out * g.in_share;
@@ -268,7 +218,7 @@ rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, 
     rpu_tile_grid g;
     config_props c = {.batch_split = true};
     RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
-    rpu_status s = probe_config(p, cfg, &c);
+    rpu_status s = rpu_conv_config_props(p, cfg, &c);
     int *eff = s == RPU_OK ? (int *)malloc(sizeof(int) * (size_t)(g.n_tiles + 1)) : NULL;
     if (s == RPU_OK && !eff) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
     bool announced = false; /* as rpu_conv_set_update_owners keeps them */
@@ -326,7 +276,7 @@ rpu_status rpu_conv_update_owners_plan(const rpu_conv_params *const *ps,
         config_props c;
         s = setup(ps[k], cfgs[k], in_sizes[k], ranks, &Lin, &Lout, &g[k]);
         if (s == RPU_OK) gp[k] = &g[k], vec[k] = (int64_t)batch * Lout;
-        if (s == RPU_OK) s = probe_config(ps[k], cfgs[k], &c);
+        if (s == RPU_OK) s = rpu_conv_config_props(ps[k], cfgs[k], &c);
         for (int t = 0; s == RPU_OK && t < g[k].n_tiles; ++t)
             splits = splits && !c.summable && c.split && g[k].tiles[t].holders > 1;
         any = true;

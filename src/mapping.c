@@ -353,6 +353,12 @@ void rpu_rotate_owners(rpu_tile_grid *grid, int ranks, uint32_t offset) {
         grid->tiles[t].owner = (grid->tiles[t].owner + shift) % ranks;
 }
 
+void rpu_hold_everywhere(rpu_tile_grid *grid, int ranks) {
+    if (!grid || !grid->tiles || ranks < 1) return;
+    for (int t = 0; t < grid->n_tiles; ++t)
+        grid->tiles[t].holders = ranks;
+}
+
 /* ------------------------------------------------------------------ update owners */
 
 /* The estimated pulsed-update work of tile ts on m vectors for each of h holders that split

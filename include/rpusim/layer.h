@@ -192,8 +192,10 @@ void rpu_batch_part(int n, int rank, int size, int *s0, int *s1);
 rpu_status rpu_conv_forward_part(rpu_conv *l, const float *x, int n, const int *in_size, float *y);
 rpu_status rpu_conv_backward_part(rpu_conv *l, const float *dy, float *dx);
 
-/* Layers that read only their own samples. A layer of one tile held by every rank of its
- * communicator (or of one rank), whose holders split the batch in MAC blocks of one sample
+/* Layers that read only their own samples. A layer whose every tile is held by every rank
+ * of its communicator (one tile with more ranks than tiles, or the placement of
+ * rpu_conv_placement's data-parallel rule; on one rank: a layer of one tile), whose holders
+ * split the batch in MAC blocks of one sample
  * (rpu_tile_batch_splittable, an output of at least 64 positions (src/deliver_impl.h) per
  * sample) and whose update is summable (rpu_tile_update_summable: each holder sums the
  * gradient of its own samples' blocks, the holders add them exactly), reads of x and dy
@@ -291,8 +293,9 @@ rpu_status rpu_conv_get_tile_grad(const rpu_conv *l, int t, float *grad);
  * forward input and backward gradient (W_tile <- W_tile - lr G through the device model, G
  * as rpu_conv_get_tile_grad), then its post-update step (decay, diffusion, clip, remap,
  * modifier). The digital bias is not touched (see the conventions). Local (no
- * communication) while every tile has one holder; with more ranks than tiles, collective
- * over each tile's holders, which add the gradient sums of their own samples (a summed
+ * communication) while every tile has one holder; with several (more ranks than tiles, or
+ * a floating-point convolution on every rank: rpu_conv_placement), collective over each
+ * tile's holders, which add the gradient sums of their own samples (a summed
  * update) or split a pulsed update by rows and gather them; call it on every rank. Errors:
  * RPU_ERR_ARG (lr < 0 or not finite, no kept forward and backward), the tiles' errors (naming the
  * tile). */
@@ -511,10 +514,15 @@ typedef struct {
 const char *rpu_comm_op_name(rpu_comm_op op);
 
 /* The tile grid of a layer of parameters p and config cfg created on `ranks` ranks, with
- * the owners rpu_conv_create gives the tiles (rpu_tile_grid_build_split, then owners
- * rotated by p->layer_id): what each rank holds and computes. Free with
+ * the owners and holders rpu_conv_create gives the tiles: rpu_tile_grid_build_split (one
+ * holder per tile, spare ranks as extra holders), then, for a convolution of several tiles
+ * whose holders split the batch and add their gradients exactly (a floating-point config:
+ * rpu_tile_batch_splittable, rpu_tile_update_summable, not rpu_tile_forward_reads_all),
+ * every tile on every rank (rpu_hold_everywhere: data parallel, no partial products cross
+ * ranks), then owners rotated by p->layer_id: what each rank holds and computes. Free with
  * rpu_tile_grid_free. Errors: RPU_ERR_ARG (NULL, ranks < 1, bad parameters), those of the
- * grid (rpu_tile_grid_build_split), RPU_ERR_NOMEM. Local (pure). */
+ * grid (rpu_tile_grid_build_split) and of a tile of cfg (rpu_tile_create), RPU_ERR_NOMEM.
+ * Local (pure). */
 rpu_status rpu_conv_placement(const rpu_conv_params *p, const rpu_config *cfg, int ranks,
                               rpu_tile_grid *grid);
 

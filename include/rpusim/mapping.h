@@ -82,8 +82,9 @@ typedef struct {
     int rows, cols;      /* tile shape: out_ch x (ncol (+1 analog bias on in_split 0)) */
     int owner;           /* rank that owns the tile (writes it to checkpoints) */
     int holders;         /* ranks holding a copy of the tile: owner, owner + 1, ...
-                            (mod ranks); > 1 only when there are more ranks than tiles
-                            (rpu_assign_owners). The holders split each batch's forward and
+                            (mod ranks); > 1 when there are more ranks than tiles
+                            (rpu_assign_owners) or when every rank holds every tile
+                            (rpu_hold_everywhere). The holders split each batch's forward and
                             backward and keep identical state (DESIGN.md). */
 } rpu_tile_slot;
 
@@ -176,6 +177,13 @@ int rpu_tile_holder_index(const rpu_tile_slot *s, int rank, int ranks);
  * it with their layer id, so that a network's small single-tile layers do not all land on rank 0;
  * still a pure function of (grid, ranks, layer id). Local (pure). */
 void rpu_rotate_owners(rpu_tile_grid *grid, int ranks, uint32_t offset);
+
+/* Every tile held by every one of `ranks` ranks (holders = ranks; owners unchanged): the
+ * data-parallel placement of a layer whose holders split the batch and add their gradients
+ * exactly (rpu_conv_placement decides when). Each rank then computes every tile for its own
+ * share of the batch, so the tiles' partial results are summed where they are made instead
+ * of being reduced across ranks. Local (pure). */
+void rpu_hold_everywhere(rpu_tile_grid *grid, int ranks);
 
 /* A vector's own work in a pulsed update (its maxima, train length, draws and skip test),
  * counted in cells of a row, for rpu_update_owners' estimates. */

@@ -14,7 +14,8 @@ yet, so that combination raises ConfigError instead of training differently.
 
 step() is collective (call it on every rank): each rank updates the tiles it holds and its
 replica of the digital parameters (the same values on every rank, since their gradients
-are replicated); with more ranks than tiles, the holders of a tile split an exact update
+are replicated); where a tile has several holders (more ranks than tiles, or a
+floating-point convolution of several tiles, which every rank holds), they split an exact update
 by samples and a pulsed one by rows, and exchange them. As in ``rpusim train``, when every
 analog layer's pulsed update splits among holders, a step runs every layer's own part
 before any exchange (rpu_conv_update_begin / _end) and then chooses who updates each tile

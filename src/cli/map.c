@@ -523,16 +523,15 @@ static int report_layer(const layer_spec *L, int index, int n_layers, const rpu_
     const int bad = layer_shapes(L, index, cur, &in, &out);
     if (bad) return bad;
 
+    /* the placement the layers make (owners rotated by their layer id, the position from 0) */
+    rpu_conv_params lp;
+    layer_params(L, index, cfg, &lp);
     rpu_tile_grid g;
-    rpu_status st = rpu_tile_grid_build_split(L->split, L->in, L->out, L->groups, kernel_elems,
-                                              analog_bias, cfg->mapping.max_input_size,
-                                              cfg->mapping.max_output_size, ranks, &g);
+    rpu_status st = rpu_conv_placement(&lp, cfg, ranks, &g);
     if (st != RPU_OK) {
         fprintf(stderr, "rpusim map: layer %d (%s): %s\n", index, L->text, rpu_last_error());
         return st == RPU_ERR_NOMEM ? 1 : 2;
     }
-    /* as the layers do with their layer id (here: the position from 0) */
-    rpu_rotate_owners(&g, ranks, (uint32_t)(index - 1));
 
     /* header */
     fprintf(os, "\nlayer %d: %s in=%d out=%d", index, kind_name(nd), L->in, L->out);
@@ -656,12 +655,10 @@ static int report_layer(const layer_spec *L, int index, int n_layers, const rpu_
                 "steps of work; fewer ranks give them)\n",
                 ranks, g.n_tiles, MAP_MAX_VOLUME_WORK);
     if (in.known && volumes && st == RPU_OK) {
-        rpu_conv_params p;
-        layer_params(L, index, cfg, &p);
         const double ie = (double)in.c * shape_spatial(&in),
                      oe = (double)out.c * shape_spatial(&out);
         for (int r = 0; r < ranks && st == RPU_OK; ++r)
-            if (rank_volumes(&p, cfg, batch, in.s, owners, ie, oe, ranks, r, index - 1, n_layers,
+            if (rank_volumes(&lp, cfg, batch, in.s, owners, ie, oe, ranks, r, index - 1, n_layers,
                              &fwd[r], &bwd[r]))
                 st = RPU_ERR_NOMEM;
     } else {

@@ -74,7 +74,8 @@ typedef struct {
     double fixed[3]; /* of which replicated on every rank (a digital layer: all of it) */
     int n_tiles;
     double *tile[3]; /* [n_tiles] seconds of each tile per phase, layer-side share included */
-    /* with more ranks than tiles a tile has several holders (rpu_tile_slot.holders): */
+    /* a tile of several holders (rpu_tile_slot.holders: more ranks than tiles, or every
+     * tile on every rank): */
     double *mvm[2];   /* NULL, or [n_tiles] the part of tile[0..1] that the holders split by
                          samples (the tile's own MVMs); the rest every holder repeats */
     bool batch_split; /* rpu_tile_batch_splittable: else every holder computes the batch */
