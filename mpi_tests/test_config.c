@@ -1222,6 +1222,14 @@ static void test_validate(void) {
     set_ok(&c, "modifier.coeffs", "[]");
     expect_invalid(&c, "modifier.coeffs", "poly without coeffs");
 
+    /* output scales that aihwkit learns: refused rather than silently left fixed */
+    CHECK_OK(rpu_config_default(&c, RPU_KIND_SINGLE));
+    set_ok(&c, "mapping.learn_out_scaling", "true");
+    expect_invalid(&c, "mapping.learn_out_scaling", "learn_out_scaling");
+    set_ok(&c, "mapping.learn_out_scaling", "false");
+    set_ok(&c, "mapping.out_scaling_columnwise", "true");
+    CHECK_OK(rpu_config_validate(&c));
+
     /* noise model conductance range */
     CHECK_OK(rpu_config_default(&c, RPU_KIND_INFERENCE));
     set_ok(&c, "noise_model.g_min", "30");

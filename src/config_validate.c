@@ -289,6 +289,11 @@ rpu_status rpu_config_validate(const rpu_config *cfg) {
         return RPU_FAIL(RPU_ERR_CONFIG,
                         "noise_model.g_max (%g) must be greater than noise_model.g_min (%g)",
                         (double)cfg->noise_model.g_max, (double)cfg->noise_model.g_min);
+    if (cfg->mapping.learn_out_scaling) /* accepted silently, it would train otherwise */
+        return RPU_FAIL(RPU_ERR_CONFIG,
+                        "mapping.learn_out_scaling = true is not supported: rpusim does not "
+                        "learn output scales (aihwkit makes them trainable parameters of the "
+                        "layer); set it to false");
     if ((cfg->modifier.type == RPU_MOD_POLY || cfg->modifier.type == RPU_MOD_PROG_NOISE) &&
         cfg->modifier.n_coeffs < 1)
         return RPU_FAIL(RPU_ERR_CONFIG,
