@@ -23,11 +23,13 @@ checkpoints.
    set's classes (aihwkit's signature); convert_to_analog_mapped turns a Sequential into
    an AnalogSequential (aihwkit's mapped conversion map).
 4. Rank invariance: the same model (pulsed constant_step config, tiles cutting kernel
-   blocks) built on COMM_WORLD and on COMM_SELF and trained with AnalogSGD: losses and all
+   blocks; and floating point, whose six-tile convolution every rank holds: tile_holders)
+   built on COMM_WORLD and on COMM_SELF and trained with AnalogSGD: losses and all
    weights bitwise identical, and identical on every rank (as test_train.py).
-5. Checkpoints: rpusim.save after training at P ranks (COMM_WORLD), rpusim.load into a
-   model on COMM_SELF (1 rank: a restart at another rank count for P > 1) and into one on
-   COMM_WORLD; both continue training bit for bit as the uninterrupted run.
+5. Checkpoints (both configs): rpusim.save after training at P ranks (COMM_WORLD),
+   rpusim.load into a model on COMM_SELF (1 rank: a restart at another rank count for
+   P > 1) and into one on COMM_WORLD; both continue training bit for bit as the
+   uninterrupted run.
 """
 import os
 
@@ -267,10 +269,18 @@ def build(comm, cfg=None):
         AnalogLinear(5 * 3 * 3, 4, rpu_config=cfg, comm=comm))
 
 
-def test_training_is_rank_invariant():
+@pytest.mark.parametrize("kind", ["single", "floating_point"])
+def test_training_is_rank_invariant(kind):
+    """Also for floating point, whose convolution of six tiles every rank holds (data
+    parallel: each rank runs every tile on its own samples)."""
     batches = data(3)
-    world, single = build(WORLD), build(SELF)
+    cfg = make_config("floating_point", 8, 3) if kind == "floating_point" else None
+    world, single = build(WORLD, cfg), build(SELF, cfg)
     assert world[0].in_sizes == [6, 6, 6]
+    P = WORLD.Get_size()
+    conv_holders = [P] * 6 if kind == "floating_point" or P > 6 else [1] * 6
+    assert world[0].tile_holders == conv_holders, world[0].tile_holders
+    assert single[0].tile_holders == [1] * 6
     before = snapshot(world)
     assert snapshot(single) == before
     lw = train(world, optimizer(world), batches)
@@ -282,10 +292,12 @@ def test_training_is_rank_invariant():
     assert all(e == every[0] for e in every)
 
 
-def test_checkpoint_restart_on_other_rank_count():
-    path = os.path.abspath("array_ckpt.h5")
+@pytest.mark.parametrize("kind", ["single", "floating_point"])
+def test_checkpoint_restart_on_other_rank_count(kind):
+    path = os.path.abspath("array_ckpt_%s.h5" % kind)
+    cfg = make_config("floating_point", 8, 3) if kind == "floating_point" else None
     batches = data(4)
-    model = build(WORLD)
+    model = build(WORLD, cfg)
     opt = optimizer(model)
     train(model, opt, batches[:2])
     rpusim.save(model, opt, path, epoch=2)
@@ -294,7 +306,7 @@ def test_checkpoint_restart_on_other_rank_count():
     final = snapshot(model, opt)
     for comm in (SELF, WORLD):
         WORLD.Barrier()
-        m = build(comm)
+        m = build(comm, cfg)
         o = optimizer(m)
         info = rpusim.load(m, o, path, comm=comm)
         assert info["epoch"] == 2 and info["ranks_at_save"] == WORLD.Get_size()

@@ -165,7 +165,10 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
     ``in_sizes`` / ``out_sizes``: the channel (feature) split over tiles, from C (for
     the tile-array split of aihwkit 1.1's classes, rpusim.nn.array, ``in_sizes`` counts
     columns of the unfolded patch). ``tile_shapes``: (rows, cols) of every tile in C's
-    order (cols include an analog bias column).
+    order (cols include an analog bias column). ``tile_owners`` / ``tile_holders``: the
+    rank that owns each tile (writes it to checkpoints) and how many ranks hold a copy
+    (owner, owner + 1, ... mod ranks: more ranks than tiles, or every rank for a
+    floating-point convolution of several tiles, which runs data parallel).
     ``layer_id``, ``seed``: the keys of the layer's random streams (see rpusim._ids).
 
     Subclasses choose the split rule (``_split``, rpu_split) and where the digital bias
@@ -208,6 +211,7 @@ class AnalogMappedLayer(AnalogLayerBase, nn.Module):
                          if s.group == 0 and s.out_split == 0]
         self.out_sizes = [s.out_ch for s in slots if s.group == 0 and s.in_split == 0]
         self.tile_owners = [s.owner for s in slots]
+        self.tile_holders = [s.holders for s in slots]
         self.tile_shapes = [(s.rows, s.cols) for s in slots]
         self._weight_count = _capi.conv_weight_count(self._conv)
         self.weight = None
