@@ -6,7 +6,7 @@ them with rpu_config_set, so every value is checked and every message comes from
 """
 import ctypes
 
-from rpusim._lib import check, declare
+from rpusim._lib import check, declare, lib
 
 _create = declare("rpu_config_create", ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p))
 _destroy = declare("rpu_config_destroy", None, ctypes.POINTER(ctypes.c_void_p))
@@ -37,7 +37,13 @@ class CConfig:
         return buf.value.decode()
 
     def validate(self):
-        check(_validate(self.ptr))
+        """rpu_config_validate: a rule the config breaks raises ConfigError (aihwkit's
+        exception for a config that does not fit), with C's message naming the key."""
+        status = _validate(self.ptr)
+        if status == 2:  # RPU_ERR_CONFIG
+            from rpusim.exceptions import ConfigError  # pylint: disable=import-outside-toplevel
+            raise ConfigError(lib.rpu_last_error().decode("utf-8", "replace"))
+        check(status)
 
     def to_text(self):
         """rpu_config_to_text: every key of the config as INI text."""

@@ -106,6 +106,20 @@ def test_deepcopy_refused():
         copy.deepcopy(lin)
 
 
+def test_config_rules_raise_config_error():
+    """rpu_config_validate's rules come as ConfigError naming the key: output scales that
+    aihwkit learns (rpusim keeps them fixed) and an input bound under noise management."""
+    from rpusim.configs import MappingParameter  # pylint: disable=import-outside-toplevel
+    cfg = make_config("single")
+    cfg.mapping = MappingParameter(learn_out_scaling=True)
+    with pytest.raises(ConfigError, match="mapping.learn_out_scaling"):
+        AnalogLinearMapped(4, 3, rpu_config=cfg)
+    cfg = make_config("single")
+    cfg.forward.inp_bound = 2.0
+    with pytest.raises(ConfigError, match="forward.inp_bound"):
+        AnalogLinearMapped(4, 3, rpu_config=cfg)
+
+
 def test_default_config_and_one_config_error():
     from rpusim import configs  # pylint: disable=import-outside-toplevel
     lin = AnalogLinearMapped(3, 2)              # aihwkit's default: SingleRPUConfig()
