@@ -874,7 +874,9 @@ int cli_map(int argc, char **argv) {
                 kind, device, bpc, cfg.mapping.max_input_size, cfg.mapping.max_output_size,
                 cfg.mapping.digital_bias ? "true" : "false");
         fprintf(os, "owners: largest tile first to the least loaded rank; with more ranks than "
-                    "tiles, holders (copies) in proportion to work split each batch; send bytes: "
+                    "tiles, holders (copies) in proportion to work split each batch; a "
+                    "floating-point convolution of several tiles on every rank (data parallel); "
+                    "send bytes: "
                     "a rank's partial results go only to the owners of their samples (alltoallv: "
                     "exact); a layer after the first fetches what its tiles read of other ranks' "
                     "input samples, one before the last of their output gradient (alltoallv: "
