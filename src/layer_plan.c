@@ -19,12 +19,13 @@
  *             an input gradient;
  *   update:   for each tile this rank holds with other holders (rpu_tile_slot.holders > 1:
  *             more ranks than tiles, or every tile on every rank): a summed update
- * (rpu_tile_update_summable): MPI_Allreduce of the bound and an error flag (2 doubles), then of the
- *             tile's rows x cols int64 gradient sums, on the holders' communicator; else
- *             one that splits by rows (rpu_tile_update_row_splittable): rpu_agree on the
- *             holders' communicator (MPI_Allreduce of 1 int) and one MPI_Allgatherv of the
- *             tile's rows x cols floats per array the update writes
- *             (rpu_tile_update_arrays); else nothing (each rank updates its own tiles).
+ *             (rpu_tile_update_summable): MPI_Allreduce of the bound and an error flag (2
+ *             doubles), then of the tile's rows x cols int64 gradient sums, on the
+ *             holders' communicator; else one that splits by rows
+ *             (rpu_tile_update_row_splittable): rpu_agree on the holders' communicator
+ *             (MPI_Allreduce of 1 int) and one MPI_Allgatherv of the tile's rows x cols
+ *             floats per array the update writes (rpu_tile_update_arrays); else nothing
+ *             (each rank updates its own tiles).
  * mpi_tests/test_comm_plan.c counts the calls of real steps with a PMPI wrapper and fails
  * when this file and layer.c disagree. */
 #include "rpusim/layer.h"
@@ -61,12 +62,12 @@ static rpu_status out_positions(const rpu_conv_params *p, const int *in_size, in
     return RPU_OK;
 }
 
-/* The positions per sample and the grid on `ranks` ranks (free it with
- * rpu_tile_grid_free). */
+/* The positions per sample, the grid on `ranks` ranks (free it with rpu_tile_grid_free)
+ * and the config's properties. */
 static rpu_status setup(const rpu_conv_params *p, const rpu_config *cfg, const int *in_size,
-                        int ranks, int64_t *Lin, int64_t *Lout, rpu_tile_grid *g) {
+                        int ranks, int64_t *Lin, int64_t *Lout, rpu_tile_grid *g, config_props *c) {
     RPU_CHECK(out_positions(p, in_size, Lin, Lout));
-    return rpu_conv_placement(p, cfg, ranks, g);
+    return rpu_conv_place(p, cfg, ranks, g, c);
 }
 
 rpu_status rpu_conv_own_samples(const rpu_conv_params *p, const rpu_config *cfg, const int *in_size,
@@ -77,12 +78,10 @@ rpu_status rpu_conv_own_samples(const rpu_conv_params *p, const rpu_config *cfg,
     int64_t Lin, Lout;
     rpu_tile_grid g;
     config_props c;
-    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
-    rpu_status s = rpu_conv_config_props(p, cfg, &c);
-    if (s == RPU_OK)
-        *own = rpu_conv_own_samples_rule(&g, ranks, Lout, c.batch_split && !c.x_all, c.summable);
+    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g, &c));
+    *own = rpu_conv_own_samples_rule(&g, ranks, Lout, c.batch_split && !c.x_all, c.summable);
     rpu_tile_grid_free(&g);
-    return s;
+    return RPU_OK;
 }
 
 /* Appends one call (counting it even when there is no room). */
@@ -125,9 +124,9 @@ static rpu_status plan(const rpu_conv_params *p, const rpu_config *cfg, int batc
     /* spatial elements of the input and the output, the grid, the config's properties */
     int64_t Lin, Lout;
     rpu_tile_grid g;
-    config_props c = {.batch_split = true};
-    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
-    rpu_status s = rpu_conv_config_props(p, cfg, &c);
+    config_props c;
+    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g, &c));
+    rpu_status s = RPU_OK;
     const bool batch_split = c.batch_split, summable = c.summable;
     const int split = c.split, arrays = c.arrays;
     const int n_in = g.n_in, dx_terms = g.n_out * g.in_share;
@@ -216,9 +215,9 @@ rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, 
         return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_fetch_plan: rank %d outside [0, %d)", rank, ranks);
     int64_t Lin, Lout;
     rpu_tile_grid g;
-    config_props c = {.batch_split = true};
-    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g));
-    rpu_status s = rpu_conv_config_props(p, cfg, &c);
+    config_props c;
+    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g, &c));
+    rpu_status s = RPU_OK;
     int *eff = s == RPU_OK ? (int *)malloc(sizeof(int) * (size_t)(g.n_tiles + 1)) : NULL;
     if (s == RPU_OK && !eff) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
     bool announced = false; /* as rpu_conv_set_update_owners keeps them */
@@ -274,9 +273,8 @@ rpu_status rpu_conv_update_owners_plan(const rpu_conv_params *const *ps,
         if (!ps[k]) continue;
         int64_t Lin, Lout;
         config_props c;
-        s = setup(ps[k], cfgs[k], in_sizes[k], ranks, &Lin, &Lout, &g[k]);
+        s = setup(ps[k], cfgs[k], in_sizes[k], ranks, &Lin, &Lout, &g[k], &c);
         if (s == RPU_OK) gp[k] = &g[k], vec[k] = (int64_t)batch * Lout;
-        if (s == RPU_OK) s = rpu_conv_config_props(ps[k], cfgs[k], &c);
         for (int t = 0; s == RPU_OK && t < g[k].n_tiles; ++t)
             splits = splits && !c.summable && c.split && g[k].tiles[t].holders > 1;
         any = true;

@@ -19,7 +19,8 @@ static int kernel_elems(const rpu_conv_params *p) {
     return K;
 }
 
-rpu_status rpu_conv_config_props(const rpu_conv_params *p, const rpu_config *cfg, config_props *c) {
+static rpu_status config_props_of(const rpu_conv_params *p, const rpu_config *cfg,
+                                  config_props *c) {
     rpu_tile_params tp = {.out_size = 2, .in_size = 2, .seed = 1, .mac = p->mac};
     rpu_tile *probe = NULL;
     RPU_CHECK(rpu_tile_create(&tp, cfg, &probe));
@@ -45,8 +46,8 @@ static bool replicates(const rpu_conv_params *p, const config_props *c, int n_ti
     return ranks > 1 && n_tiles > 1 && p->ndim >= 1 && c->batch_split && !c->x_all && c->summable;
 }
 
-rpu_status rpu_conv_placement(const rpu_conv_params *p, const rpu_config *cfg, int ranks,
-                              rpu_tile_grid *grid) {
+rpu_status rpu_conv_place(const rpu_conv_params *p, const rpu_config *cfg, int ranks,
+                          rpu_tile_grid *grid, config_props *c) {
     if (!grid) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_placement: grid is NULL");
     memset(grid, 0, sizeof *grid);
     if (!p || !cfg) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_placement: params or config is NULL");
@@ -62,13 +63,18 @@ rpu_status rpu_conv_placement(const rpu_conv_params *p, const rpu_config *cfg, i
                                         kernel_elems(p), p->bias == RPU_BIAS_ANALOG,
                                         cfg->mapping.max_input_size, cfg->mapping.max_output_size,
                                         ranks, grid));
-    config_props c;
-    const rpu_status s = ranks > 1 ? rpu_conv_config_props(p, cfg, &c) : RPU_OK;
+    const rpu_status s = config_props_of(p, cfg, c);
     if (s != RPU_OK) {
         rpu_tile_grid_free(grid);
         return s;
     }
-    if (ranks > 1 && replicates(p, &c, grid->n_tiles, ranks)) rpu_hold_everywhere(grid, ranks);
+    if (replicates(p, c, grid->n_tiles, ranks)) rpu_hold_everywhere(grid, ranks);
     rpu_rotate_owners(grid, ranks, p->layer_id);
     return RPU_OK;
+}
+
+rpu_status rpu_conv_placement(const rpu_conv_params *p, const rpu_config *cfg, int ranks,
+                              rpu_tile_grid *grid) {
+    config_props c;
+    return rpu_conv_place(p, cfg, ranks, grid, &c);
 }

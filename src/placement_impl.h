@@ -17,7 +17,9 @@ typedef struct {
     int split, arrays;
 } config_props;
 
-/* The properties of cfg for a layer of parameters p (errors: those of rpu_tile_create). */
-rpu_status rpu_conv_config_props(const rpu_conv_params *p, const rpu_config *cfg, config_props *c);
+/* rpu_conv_placement that also gives the properties of cfg it decided by (*c; errors also
+ * those of rpu_tile_create), so that a plan asks the config once. */
+rpu_status rpu_conv_place(const rpu_conv_params *p, const rpu_config *cfg, int ranks,
+                          rpu_tile_grid *grid, config_props *c);
 
 #endif

@@ -6,7 +6,8 @@ them with rpu_config_set, so every value is checked and every message comes from
 """
 import ctypes
 
-from rpusim._lib import check, declare, lib
+from rpusim._lib import check, declare
+from rpusim.exceptions import raise_for_status
 
 _create = declare("rpu_config_create", ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p))
 _destroy = declare("rpu_config_destroy", None, ctypes.POINTER(ctypes.c_void_p))
@@ -39,11 +40,7 @@ class CConfig:
     def validate(self):
         """rpu_config_validate: a rule the config breaks raises ConfigError (aihwkit's
         exception for a config that does not fit), with C's message naming the key."""
-        status = _validate(self.ptr)
-        if status == 2:  # RPU_ERR_CONFIG
-            from rpusim.exceptions import ConfigError  # pylint: disable=import-outside-toplevel
-            raise ConfigError(lib.rpu_last_error().decode("utf-8", "replace"))
-        check(status)
+        raise_for_status(_validate(self.ptr))
 
     def to_text(self):
         """rpu_config_to_text: every key of the config as INI text."""

@@ -20,25 +20,12 @@ from torch import nn
 
 from rpusim import _capi, _ids
 from rpusim._config import c_config
-from rpusim._lib import RPUError, comm_handle, lib
+from rpusim._lib import comm_handle
 from rpusim.exceptions import ConfigError, ModuleError
+from rpusim.exceptions import raise_for_status as _check  # the C calls of rpusim.nn
 
 __all__ = ["AnalogLayerBase", "AnalogMappedLayer", "analog_layers", "named_analog_layers",
            "program_analog_weights", "drift_analog_weights", "check_input_tensor"]
-
-
-def _check(status):
-    """Raises the Python exception of a C status (ModuleError for RPU_ERR_MODULE,
-    ConfigError for RPU_ERR_CONFIG, else RPUError) with rpu_last_error()'s message."""
-    if status == 0:
-        return
-    raw = lib.rpu_last_error()
-    msg = raw.decode("utf-8", "replace") if raw else "rpusim error"
-    if status == 4:
-        raise ModuleError(msg)
-    if status == 2:
-        raise ConfigError(msg)
-    raise RPUError(status, msg)
 
 
 def check_input_tensor(x, label, what="input"):
