@@ -327,6 +327,15 @@ void rpu_rng_normal_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, si
 
 void rpu_rng_rows_at(const rpu_rng *r, uint64_t first, uint64_t per, const int64_t *idx, size_t rows,
                      size_t len, int normal, float *out, size_t ostride) {
+    if (rows <= 2) {
+        /* one or two rows (a compound's transfer read): each along its own consecutive
+         * blocks, the contract's values; the batch across rows below computes a group of
+         * 16 blocks for each block of a row */
+        for (size_t a = 0; a < rows; ++a)
+            fill_at(r, first + (uint64_t)(idx ? idx[a] : (int64_t)a) * per, out + a * ostride, len,
+                    normal);
+        return;
+    }
     uint32_t c[4][FILL_CHUNK];
     float z[4 * FILL_CHUNK];
     const size_t nb = (len + 3) / 4;

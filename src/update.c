@@ -46,6 +46,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Whether row i (slice index) of vector k of the chunk may pulse: with pulse trains, only
+ * if its d train has a slot (row_counts returns 0 otherwise); the count-based types: yes. */
+static bool pulses_possible(const engine_ws *e, const call_shape *cs, int k, int i) {
+    const rpu_pulse_type pt = cs->up->pulse_type;
+    if (pt != RPU_PULSE_STOCHASTIC_COMPRESSED && pt != RPU_PULSE_STOCHASTIC) return true;
+    const uint64_t *mdi = e->md + ((size_t)k * cs->Rl + i) * e->NW;
+    uint64_t any = 0;
+    for (int w = 0; w < e->vi[k].nw; ++w)
+        any |= mdi[w];
+    return any != 0;
+}
+
 /* Pulse counts and signs of row i (slice index) for vector k of the chunk into cnt, sg
  * [C] on the columns [j0, j1) (all of them, or a sparse x's only: its other columns have
  * no pulses), and (nup, ndn not NULL) the counts added to the row's pulses up and down over
@@ -769,9 +781,22 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
         const bool pre_rows = kn == 1 && ntg == 1 && e.vi[0].BL && e.vi[0].j1 - e.vi[0].j0 < C &&
                               rpu_device_normals_per_pulse(tg[0].dev) > 0 &&
                               (!mask || (mask[k0] & 1u));
-        if (pre_rows)
-            rpu_rng_normal_blocks(rng, base + (uint64_t)k0 * stride + L->c2c, L->row_c2c, (size_t)R,
-                                  e.pre);
+        if (pre_rows) {
+            /* only the rows whose d train has a slot can pulse (row_counts); when at most
+             * two can, their blocks alone (the same values as the batch of all rows) */
+            const uint64_t first = base + (uint64_t)k0 * stride + L->c2c;
+            int live = 0;
+            for (int i = 0; i < R && live <= 2; ++i)
+                live += pulses_possible(&e, &cs, 0, i);
+            if (live <= 2) {
+                for (int i = 0; i < R; ++i)
+                    if (pulses_possible(&e, &cs, 0, i))
+                        rpu_rng_normal_at(rng, first + (uint64_t)i * L->row_c2c, e.pre + 4 * (size_t)i,
+                                          4);
+            } else {
+                rpu_rng_normal_blocks(rng, first, L->row_c2c, (size_t)R, e.pre);
+            }
+        }
         for (int i = 0; i < R; ++i) {
             for (int k = 0; k < kn; ++k) {
                 if (!e.vi[k].BL) continue;

@@ -228,6 +228,26 @@ static void masks_elem_major(const float *p, const float *u, int n, int BL, int 
     }
 }
 
+/* Whether a pulse probability decides its bits without a draw: p >= 1 sets every slot and
+ * p <= 0 (or NaN) none, whatever the uniform u in [0, 1) (a bit is p > u). */
+static inline bool certain(float p) {
+    return p >= 1.0f || !(p > 0.0f);
+}
+
+/* The element-major trains of n probabilities that are all certain (masks_elem_major's
+ * bits without its uniforms); false, writing nothing, if one is not. */
+static bool masks_elem_certain(const float *p, int n, int BL, int NW, uint64_t *m) {
+    for (int i = 0; i < n; ++i)
+        if (!certain(p[i])) return false;
+    for (int i = 0; i < n; ++i)
+        for (int w = 0; w < NW; ++w) {
+            const int b = BL - 64 * w; /* slots of word w */
+            m[(size_t)i * NW + w] =
+                !(p[i] > 0.0f) || b <= 0 ? 0 : (b >= 64 ? ~0ull : (1ull << b) - 1ull);
+        }
+    return true;
+}
+
 /* Phase 1's x side for a vector x [C] with few non-zero elements (k, B and vbase as in
  * rpu_engine_prepare_vector): the columns [j0, j1) of its first and last non-zero into e->vi[k]
  * (nothing else when they are the whole row) and, for each non-zero x[j], p_x(j), the sign
@@ -268,6 +288,11 @@ static void sparse_x(engine_ws *e, const call_shape *cs, int k, const float *x, 
         e->px[j] = p;
         sx[j] = sgn(x[j]);
         if (!trains) continue;
+        if (certain(p)) { /* every slot (p > 0 here: x[j] != 0 and B > 0 unless p is 0) */
+            for (int sl = 0; p > 0.0f && sl < BL; ++sl)
+                mx[(size_t)(sl / 64) * C + j] |= 1ull << (sl % 64);
+            continue;
+        }
         for (int sl = 0; sl < BL; ++sl) {
             const float us = *rpu_rng_values_at(
                 cs->rng, vbase + L->x_pulses, (uint64_t)sl * (uint64_t)C + (uint64_t)j, 1, buf, 0);
@@ -338,6 +363,10 @@ void rpu_engine_prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape
             e->pd[i] = discretize(A * fabsf(dl[i]), up->res, sto, u);
             sd[i] = sgn(dl[i]);
             if (!trains || !(e->pd[i] > 0)) continue;
+            if (certain(e->pd[i])) {
+                masks_elem_certain(e->pd + i, 1, BL, e->NW, md + (size_t)i * e->NW);
+                continue;
+            }
             const float *ud =
                 rpu_rng_values_at(cs->rng, vbase + L->d_pulses, (uint64_t)(r0 + i) * (uint64_t)BL,
                                   (size_t)BL, e->u, 0);
@@ -362,7 +391,7 @@ void rpu_engine_prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape
                                                                 (size_t)C * BL, e->u, 0);
             masks_slot_major(e->px, ux, C, BL, e->vi[k].nw, e->mx + (size_t)k * e->NW * C);
         }
-        if (!dsparse) {
+        if (!dsparse && !masks_elem_certain(e->pd, Rl, BL, e->NW, e->md + (size_t)k * Rl * e->NW)) {
             const float *ud = pre && pre[1] ? pre[1]
                                             : rpu_rng_values_at(cs->rng, vbase + L->d_pulses,
                                                                 (uint64_t)r0 * (uint64_t)BL,
