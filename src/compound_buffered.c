@@ -252,6 +252,13 @@ static float read_scale(const rpu_tile *t, float lr_t) {
     return fabsf(lr_t) / bg;
 }
 
+/* Whether a read of one column through io touches no other weight: its input stays one-hot
+ * (no input noise) and no term reads all of |W| (ir_drop, pcm_read weight noise). */
+static bool reads_column_only(const rpu_io_params *io) {
+    return !(io->inp_noise > 0) && !(io->ir_drop > 0) &&
+           !(io->w_noise > 0 && io->w_noise_type == RPU_WNOISE_PCM_READ);
+}
+
 rpu_status rpu_compound_read_fast(rpu_tile *t, int col, float *v, float *y, int *planned) {
     rpu_compound *c = t->cmp;
     *planned = c->plan;
@@ -269,9 +276,18 @@ rpu_status rpu_compound_read_fast(rpu_tile *t, int col, float *v, float *y, int 
     if (c->ev_next >= c->n_ev || c->ev_col[c->ev_next] != col)
         return RPU_FAIL(RPU_ERR_INTERNAL, "chopped update: read %d (column %d) was not planned",
                         c->ev_next, col);
-    /* A's column as it was after the read's vector: the snapshot swapped in and back */
+    /* A's column as it was after the read's vector. A read whose IO uses only that column
+     * takes it from the snapshot (tile_io.c's one-hot MAC); else the snapshot is swapped
+     * into A and back */
     const int R = c->rows, C = c->cols;
     float *a = c->hidden[0] + col, *snap = c->ev_snap + (size_t)c->ev_next++ * (size_t)R;
+    if (reads_column_only(&c->read_io)) {
+        t->col_src = snap;
+        t->col_j = col;
+        const rpu_status st = rpu_compound_read(t, 0, c->read_dir, v, y);
+        t->col_src = NULL;
+        return st;
+    }
     for (int i = 0; i < R; ++i) {
         const float w = a[(size_t)i * C];
         a[(size_t)i * C] = snap[i];

@@ -108,6 +108,11 @@ struct rpu_tile {
     int64_t *iws; /* index workspace */
     size_t iws_cap;
     const float *wsel;    /* weights of the running pass: w, or w_fb (modifier) */
+    /* a forward one-hot read of column col_j takes that column from col_src [out_size]
+     * instead of wsel (a chopped compound's replayed read of a snapshot; tile_io.c mac);
+     * NULL: no override */
+    const float *col_src;
+    int col_j;
     const float *abs_src; /* which weights abs_w holds */
     rpu_infer_state inf;  /* inference and hardware-aware training (inference.c) */
 };

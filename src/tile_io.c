@@ -109,6 +109,11 @@ static void mac(const rpu_tile *t, int dir, const float *M, const float *v, int 
             if (v[q] != 0) ++nz, j = q;
         if (nz < 2) {
             const float a = nz ? v[j] : 0.0f;
+            if (nz && dir == DIR_FWD && t->col_src && M == t->wsel && j == t->col_j) {
+                for (int o = 0; o < nout; ++o)
+                    out[o] = a * t->col_src[o] + 0.0f;
+                return;
+            }
             for (int o = 0; o < nout; ++o)
                 out[o] =
                     nz ? a * (dir == DIR_FWD ? M[(size_t)o * NI + j] : M[(size_t)j * NI + o]) + 0.0f
