@@ -695,6 +695,7 @@ static void chopped_keep(rpu_compound *c, bool save) {
 static rpu_status chopped_chunks(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                  uint64_t base, uint64_t stride, const rpu_pulse_target *tg) {
     rpu_compound *c = t->cmp;
+    const rpu_compound_params *cp = &t->cfg.compound;
     const int R = c->rows, C = c->cols;
     const int K = rpu_update_chunk(R, C);
     for (int v0 = 0; v0 < n; v0 += K) {
@@ -739,6 +740,8 @@ static rpu_status chopped_chunks(rpu_tile *t, const float *x, const float *d, in
             c->current_update_idx++;
             st = run_events(t, lr, n);
         }
+        if (st == RPU_OK) st = rpu_compound_flush_writes(t, &cp->transfer_update);
+        c->n_wr = 0;
         c->replay = 0;
         RPU_CHECK(st);
         if (c->ev_next != c->n_ev)

@@ -86,12 +86,15 @@ rpu_status rpu_compound_buffered_build(rpu_tile *t) {
         c->ev_x = (float *)malloc(sizeof(float) * K * (size_t)c->cols);
         c->ev_d = (float *)malloc(sizeof(float) * K * (size_t)c->rows);
         c->ev_lr = (float *)malloc(sizeof(float) * K);
+        c->wr_x = (float *)malloc(sizeof(float) * 2 * K * (size_t)c->cols);
+        c->wr_d = (float *)malloc(sizeof(float) * 2 * K * (size_t)c->rows);
+        c->wr_base = (uint64_t *)malloc(sizeof(uint64_t) * 2 * K);
         /* what chopped_keep (compound.c) keeps: 3 counters, the read pointers, choppers */
         c->ev_save =
             (uint64_t *)malloc(sizeof(uint64_t) * (3 + RPU_MAX_UNIT_CELL_DEVICES +
                                                    2 * (size_t)c->t_in + (size_t)c->t_out));
         if (!c->ev_save || !c->ev_vec || !c->ev_col || !c->ev_excl || !c->ev_snap || !c->ev_x ||
-            !c->ev_d || !c->ev_lr)
+            !c->ev_d || !c->ev_lr || !c->wr_x || !c->wr_d || !c->wr_base)
             return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for a chopped compound's chunks");
     }
     /* the automatic period of chopped / dynamic (§7.5): transfer_every < 0 */
@@ -116,6 +119,9 @@ void rpu_compound_buffered_free(rpu_compound *c) {
     free(c->ev_x);
     free(c->ev_d);
     free(c->ev_lr);
+    free(c->wr_x);
+    free(c->wr_d);
+    free(c->wr_base);
     free(c->ev_save);
     free(c->in_chopper);
     free(c->out_chopper);

@@ -89,6 +89,12 @@ typedef struct rpu_compound {
     int *ev_vec, *ev_col, *ev_excl;
     float *ev_snap, *ev_x, *ev_d, *ev_lr; /* and the chunk's chopped vectors, lrs */
     uint64_t *ev_save; /* the counters, pointers and choppers before a plan (chopped_keep) */
+    /* a replay's pulsed writes to C, deferred to one engine call at the end of the chunk
+     * (rpu_compound_flush_writes): x [ev_cap][cols], d [ev_cap][rows], each write's first
+     * block and the writes' learning rate (the same for all: step * granularity) */
+    int n_wr;
+    float *wr_x, *wr_d, wr_lr;
+    uint64_t *wr_base;
     int n_arrays;
     rpu_device_array arrays[RPU_COMPOUND_MAX_ARRAYS];
     char names[RPU_COMPOUND_MAX_ARRAYS][RPU_COMPOUND_NAME_MAX];
@@ -188,6 +194,13 @@ rpu_status rpu_compound_read(rpu_tile *t, int k, int dir, const float *v, float 
  * lr flips every sign (spec §1.1). */
 rpu_status rpu_compound_write(rpu_tile *t, const rpu_update_params *up, int k, const float *x,
                               const float *d, float lr);
+
+/* During a chopped replay (c->replay) the pulsed writes to C are only recorded, with the
+ * blocks each would have drawn (the stream position moves as if written); this makes them,
+ * in one engine call, rows in order and the writes in order per row: the same floats as
+ * writing each at once, since nothing reads C in between and cells do not interact. A
+ * no-op without recorded writes. */
+rpu_status rpu_compound_flush_writes(rpu_tile *t, const rpu_update_params *up);
 
 /* ---- the buffered transfer family (compound_buffered.c): buffered_transfer (TTv2, spec §6),
  * chopped_transfer (c-TTv2, §7), dynamic_transfer (AGAD, §8). compound.c calls these at

@@ -61,6 +61,28 @@ rpu_status rpu_compound_write(rpu_tile *t, const rpu_update_params *up, int k, c
     const rpu_pulse_target tg = {.dev = dev, .w = w, .sign_mode = 0};
     const uint64_t base = c->xnext;
     c->xnext += L.total;
+    if (c->replay && k == 1 && c->wr_x) { /* deferred to rpu_compound_flush_writes */
+        if (c->n_wr > 0 && lr != c->wr_lr) RPU_CHECK(rpu_compound_flush_writes(t, up));
+        if (c->n_wr >= c->ev_cap)
+            return RPU_FAIL(RPU_ERR_INTERNAL, "chopped update: more than %d writes in a chunk",
+                            c->ev_cap);
+        memcpy(c->wr_x + (size_t)c->n_wr * C, x, sizeof(float) * (size_t)C);
+        memcpy(c->wr_d + (size_t)c->n_wr * R, dd, sizeof(float) * (size_t)R);
+        c->wr_base[c->n_wr++] = base;
+        c->wr_lr = lr;
+        return RPU_OK;
+    }
     return rpu_update_pulses(t, up, dev->granularity, &c->xstream, base, L.total, x, dd, 1, lr, &tg,
                              1, NULL);
+}
+
+rpu_status rpu_compound_flush_writes(rpu_tile *t, const rpu_update_params *up) {
+    rpu_compound *c = t->cmp;
+    if (c->n_wr == 0) return RPU_OK;
+    const int n = c->n_wr;
+    c->n_wr = 0;
+    const rpu_device_state *dev = &c->sub[1];
+    const rpu_pulse_target tg = {.dev = dev, .w = c->hidden[1], .sign_mode = 0};
+    return rpu_update_pulses_at(t, up, dev->granularity, &c->xstream, 0, 0, c->wr_base, c->wr_x,
+                                c->wr_d, n, c->wr_lr, &tg, 1, NULL);
 }

@@ -275,6 +275,14 @@ typedef struct {
 rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, const rpu_rng *rng,
                              uint64_t base, uint64_t stride, const float *x, const float *d, int n,
                              float lr, const rpu_pulse_target *tg, int ntg, const uint32_t *mask);
+/* rpu_update_pulses with vector k's range of blocks starting at bases[k] (bases NULL: base +
+ * k * stride), for vectors whose draws are not evenly spaced (a chopped compound's deferred
+ * transfer writes, compound_io.c). */
+rpu_status rpu_update_pulses_at(rpu_tile *t, const rpu_update_params *up, float g,
+                                const rpu_rng *rng, uint64_t base, uint64_t stride,
+                                const uint64_t *bases, const float *x, const float *d, int n,
+                                float lr, const rpu_pulse_target *tg, int ntg,
+                                const uint32_t *mask);
 
 /* The pulses of a compound with one target and every vector updating it (the transfer
  * family's fast device, sign_mode 0), through the single-device engine: the draws of

@@ -736,6 +736,14 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
 rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, const rpu_rng *rng,
                              uint64_t base, uint64_t stride, const float *x, const float *d, int n,
                              float lr, const rpu_pulse_target *tg, int ntg, const uint32_t *mask) {
+    return rpu_update_pulses_at(t, up, g, rng, base, stride, NULL, x, d, n, lr, tg, ntg, mask);
+}
+
+rpu_status rpu_update_pulses_at(rpu_tile *t, const rpu_update_params *up, float g,
+                                const rpu_rng *rng, uint64_t base, uint64_t stride,
+                                const uint64_t *bases, const float *x, const float *d, int n,
+                                float lr, const rpu_pulse_target *tg, int ntg,
+                                const uint32_t *mask) {
     const rpu_pulse_type pt = up->pulse_type;
     if (pt != RPU_PULSE_STOCHASTIC_COMPRESSED && pt != RPU_PULSE_STOCHASTIC &&
         pt != RPU_PULSE_MEAN_COUNT && pt != RPU_PULSE_DETERMINISTIC_IMPLICIT)
@@ -775,26 +783,30 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
         for (int k = 0; k < kn; ++k)
             rpu_engine_prepare_vector(t, &e, &cs, k, x + (size_t)(k0 + k) * C,
                                       d + (size_t)(k0 + k) * R, lr,
-                                      base + (uint64_t)(k0 + k) * stride, true);
-        /* one vector of a sparse x to one target (a compound's write): the rows' few normals
+                                      bases ? bases[k0 + k] : base + (uint64_t)(k0 + k) * stride,
+                                      true);
+        /* a vector of a sparse x to one target (a compound's write): its rows' few normals
          * from one batch of their first blocks */
-        const bool pre_rows = kn == 1 && ntg == 1 && e.vi[0].BL && e.vi[0].j1 - e.vi[0].j0 < C &&
-                              rpu_device_normals_per_pulse(tg[0].dev) > 0 &&
-                              (!mask || (mask[k0] & 1u));
-        if (pre_rows) {
+        for (int k = 0; k < kn; ++k) {
+            e.vi[k].pre = ntg == 1 && e.vi[k].BL && e.vi[k].j1 - e.vi[k].j0 < C &&
+                          rpu_device_normals_per_pulse(tg[0].dev) > 0 &&
+                          (!mask || (mask[k0 + k] & 1u));
+            if (!e.vi[k].pre) continue;
             /* only the rows whose d train has a slot can pulse (row_counts); when at most
              * two can, their blocks alone (the same values as the batch of all rows) */
-            const uint64_t first = base + (uint64_t)k0 * stride + L->c2c;
+            const uint64_t first =
+                (bases ? bases[k0 + k] : base + (uint64_t)(k0 + k) * stride) + L->c2c;
+            float *pk = e.pre + 4 * (size_t)k * (size_t)R;
             int live = 0;
             for (int i = 0; i < R && live <= 2; ++i)
-                live += pulses_possible(&e, &cs, 0, i);
+                live += pulses_possible(&e, &cs, k, i);
             if (live <= 2) {
                 for (int i = 0; i < R; ++i)
-                    if (pulses_possible(&e, &cs, 0, i))
-                        rpu_rng_normal_at(rng, first + (uint64_t)i * L->row_c2c, e.pre + 4 * (size_t)i,
-                                          4);
+                    if (pulses_possible(&e, &cs, k, i))
+                        rpu_rng_normal_at(rng, first + (uint64_t)i * L->row_c2c,
+                                          pk + 4 * (size_t)i, 4);
             } else {
-                rpu_rng_normal_blocks(rng, first, L->row_c2c, (size_t)R, e.pre);
+                rpu_rng_normal_blocks(rng, first, L->row_c2c, (size_t)R, pk);
             }
         }
         for (int i = 0; i < R; ++i) {
@@ -807,7 +819,7 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
                 int8_t *sg = e.sgn;
                 const long Sall = row_counts(&e, &cs, k, i, j0, j1, cnt, sg, NULL, NULL);
                 if (Sall == 0) continue;
-                const uint64_t vbase = base + (uint64_t)(k0 + k) * stride;
+                const uint64_t vbase = bases ? bases[k0 + k] : base + (uint64_t)(k0 + k) * stride;
                 const uint32_t msk = mask ? mask[k0 + k] : ~0u;
                 for (int q = 0; q < ntg; ++q) {
                     if (!((msk >> q) & 1u)) continue;
@@ -826,8 +838,8 @@ rpu_status rpu_update_pulses(rpu_tile *t, const rpu_update_params *up, float g, 
                     const uint64_t qb = vbase + (uint64_t)q * L->total;
                     const int npp = rpu_device_normals_per_pulse(dev);
                     const float *xi = NULL;
-                    if (pre_rows && (size_t)S * (size_t)npp <= 4)
-                        xi = e.pre + 4 * (size_t)i;
+                    if (e.vi[k].pre && (size_t)S * (size_t)npp <= 4)
+                        xi = e.pre + 4 * ((size_t)k * (size_t)R + (size_t)i);
                     else if (npp > 0)
                         xi = rpu_rng_values_at(rng, qb + L->c2c + (uint64_t)i * L->row_c2c, 0,
                                                (size_t)S * (size_t)npp, e.xi, 1);

@@ -16,6 +16,7 @@ typedef struct {
     int BL, nw;
     int j0, j1; /* the columns where x may be non-zero (sparse x: its first and last + 1) */
     float A, B; /* bl_and_scales's (set by rpu_engine_predraw_chunk) */
+    int pre;    /* rpu_update_pulses: the first normals of its pulsing rows are in pre */
 } vec_info;
 
 /* Uniforms per vector up to which a chunk draws x's (C BL) or d's (Rl BL + 3) pulse-train
@@ -48,7 +49,7 @@ typedef struct {
     uint16_t *ndn; /* [C] pulses down */
     uint8_t *mrg;  /* [C] cells whose pulses over the chunk merge */
     int32_t *lst;  /* [C] the row's other cells with pulses (sparse path) */
-    float *pre;    /* [4 Rl] the normals of one block per row (a one-vector write) */
+    float *pre;    /* [K][4 Rl] the normals of one block per row (sparse writes) */
     /* pieces of the read columns of a chunk (snapshots, see pieces_build): NPC at most */
     int npc, pc_ok, ev0, ev1, npart;
     int32_t *pc;        /* [4 NPC]: column, first and last vector, read event of piece p */
