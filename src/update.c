@@ -46,16 +46,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Whether row i (slice index) of vector k of the chunk may pulse: with pulse trains, only
- * if its d train has a slot (row_counts returns 0 otherwise); the count-based types: yes. */
-static bool pulses_possible(const engine_ws *e, const call_shape *cs, int k, int i) {
-    const rpu_pulse_type pt = cs->up->pulse_type;
-    if (pt != RPU_PULSE_STOCHASTIC_COMPRESSED && pt != RPU_PULSE_STOCHASTIC) return true;
-    const uint64_t *mdi = e->md + ((size_t)k * cs->Rl + i) * e->NW;
+/* Whether the d train of row i (slice index) of vector k of the chunk has a slot (the
+ * pulse-train types; without one the row has no pulses). */
+static bool d_train_any(const engine_ws *e, int Rl, int k, int i) {
+    const uint64_t *mdi = e->md + ((size_t)k * Rl + i) * e->NW;
     uint64_t any = 0;
     for (int w = 0; w < e->vi[k].nw; ++w)
         any |= mdi[w];
     return any != 0;
+}
+
+/* Whether row i of vector k may pulse: with pulse trains, only if its d train has a slot
+ * (row_counts returns 0 otherwise); the count-based types: yes. */
+static bool pulses_possible(const engine_ws *e, const call_shape *cs, int k, int i) {
+    const rpu_pulse_type pt = cs->up->pulse_type;
+    if (pt != RPU_PULSE_STOCHASTIC_COMPRESSED && pt != RPU_PULSE_STOCHASTIC) return true;
+    return d_train_any(e, cs->Rl, k, i);
+}
+
+/* The first block of vector k's draws: bases[k], or base + k * stride (bases NULL). */
+static inline uint64_t vector_first(const uint64_t *bases, uint64_t base, uint64_t stride, int k) {
+    return bases ? bases[k] : base + (uint64_t)k * stride;
 }
 
 /* Pulse counts and signs of row i (slice index) for vector k of the chunk into cnt, sg
@@ -72,10 +83,7 @@ static long row_counts(const engine_ws *e, const call_shape *cs, int k, int i, i
     if (pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC) {
         const int nw = e->vi[k].nw;
         const uint64_t *mdi = e->md + ((size_t)k * Rl + i) * e->NW;
-        uint64_t any = 0;
-        for (int w = 0; w < nw; ++w)
-            any |= mdi[w];
-        if (!any) return 0;
+        if (!d_train_any(e, Rl, k, i)) return 0;
         const uint64_t *mx = e->mx + (size_t)k * e->NW * C;
         const int8_t si = e->sd[(size_t)k * Rl + i];
         const int8_t *sx = e->sx + (size_t)k * C;
@@ -778,24 +786,23 @@ rpu_status rpu_update_pulses_at(rpu_tile *t, const rpu_update_params *up, float 
     /* the signs of a routed target's counts: all up */
     int8_t *up_signs = e.sgn + (size_t)C;
     memset(up_signs, -1, (size_t)C);
+    /* one target that draws normals per pulse: sparse vectors pre-draw their rows' first */
+    const bool pre_target = ntg == 1 && rpu_device_normals_per_pulse(tg[0].dev) > 0;
     for (int k0 = 0; k0 < n; k0 += (int)K) {
         const int kn = n - k0 < (int)K ? n - k0 : (int)K;
         for (int k = 0; k < kn; ++k)
             rpu_engine_prepare_vector(t, &e, &cs, k, x + (size_t)(k0 + k) * C,
                                       d + (size_t)(k0 + k) * R, lr,
-                                      bases ? bases[k0 + k] : base + (uint64_t)(k0 + k) * stride,
-                                      true);
+                                      vector_first(bases, base, stride, k0 + k), true);
         /* a vector of a sparse x to one target (a compound's write): its rows' few normals
          * from one batch of their first blocks */
         for (int k = 0; k < kn; ++k) {
-            e.vi[k].pre = ntg == 1 && e.vi[k].BL && e.vi[k].j1 - e.vi[k].j0 < C &&
-                          rpu_device_normals_per_pulse(tg[0].dev) > 0 &&
+            e.vi[k].pre = pre_target && e.vi[k].BL && e.vi[k].j1 - e.vi[k].j0 < C &&
                           (!mask || (mask[k0 + k] & 1u));
             if (!e.vi[k].pre) continue;
             /* only the rows whose d train has a slot can pulse (row_counts); when at most
              * two can, their blocks alone (the same values as the batch of all rows) */
-            const uint64_t first =
-                (bases ? bases[k0 + k] : base + (uint64_t)(k0 + k) * stride) + L->c2c;
+            const uint64_t first = vector_first(bases, base, stride, k0 + k) + L->c2c;
             float *pk = e.pre + 4 * (size_t)k * (size_t)R;
             int live = 0;
             for (int i = 0; i < R && live <= 2; ++i)
@@ -819,7 +826,7 @@ rpu_status rpu_update_pulses_at(rpu_tile *t, const rpu_update_params *up, float 
                 int8_t *sg = e.sgn;
                 const long Sall = row_counts(&e, &cs, k, i, j0, j1, cnt, sg, NULL, NULL);
                 if (Sall == 0) continue;
-                const uint64_t vbase = bases ? bases[k0 + k] : base + (uint64_t)(k0 + k) * stride;
+                const uint64_t vbase = vector_first(bases, base, stride, k0 + k);
                 const uint32_t msk = mask ? mask[k0 + k] : ~0u;
                 for (int q = 0; q < ntg; ++q) {
                     if (!((msk >> q) & 1u)) continue;
