@@ -288,6 +288,39 @@ else
     check "bench conv --torch without torch: named" has "$work/convt.txt" \
         "--torch: could not time PyTorch: /usr/bin/python3 exited with status 1"
 fi
+# the PyTorch child's glibc heap keeps its tensors' memory (MALLOC_*_THRESHOLD_ unless the
+# user set them): a stand-in interpreter reports the values it got as its "version"
+cat >"$work/envpy.sh" <<'PYEOF'
+#!/bin/sh
+echo "rpusim-torch 1.5 mmap=${MALLOC_MMAP_THRESHOLD_:-none},trim=${MALLOC_TRIM_THRESHOLD_:-none}"
+PYEOF
+chmod +x "$work/envpy.sh"
+check "bench conv --torch: the child's malloc settings" expect_rc 0 "$work/conve.txt" \
+    env -u MALLOC_MMAP_THRESHOLD_ -u MALLOC_TRIM_THRESHOLD_ "$rpusim" bench conv --batch 2 \
+    --size 8 --repeats 1 --torch --python "$work/envpy.sh"
+check "bench conv --torch: the child got 32 MiB / 1 GiB, printed" has "$work/conve.txt" \
+    "PyTorch mmap=33554432,trim=1073741824 Conv2d step" \
+    "PyTorch's heap: MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824"
+check "bench conv --torch: a user's malloc setting wins" expect_rc 0 "$work/conve2.txt" \
+    env -u MALLOC_TRIM_THRESHOLD_ MALLOC_MMAP_THRESHOLD_=65536 "$rpusim" bench conv --batch 2 \
+    --size 8 --repeats 1 --torch --python "$work/envpy.sh"
+check "bench conv --torch: the user's value reaches the child, named" has "$work/conve2.txt" \
+    "PyTorch mmap=65536,trim=1073741824 Conv2d step" \
+    "MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=1073741824 (one from the environment)"
+# a BLAS kernel family older than the CPU is pointed out (this CPU's flags decide)
+if grep -qw avx512f /proc/cpuinfo; then
+    check "bench tile, Haswell kernels on AVX-512: runs" expect_rc 0 "$work/tileh.txt" \
+        env OPENBLAS_CORETYPE=Haswell "$rpusim" bench tile --sizes 16 --batches 1 --trials 1 \
+        --trial-ms 1
+    check "bench tile, Haswell kernels on AVX-512: the note" has "$work/tileh.txt" \
+        "note: OpenBLAS runs its Haswell kernels on a CPU with AVX-512 (OPENBLAS_CORETYPE=Haswell)"
+    check "bench tile, SkylakeX kernels: runs" expect_rc 0 "$work/tiles.txt" \
+        env OPENBLAS_CORETYPE=SkylakeX "$rpusim" bench tile --sizes 16 --batches 1 --trials 1 \
+        --trial-ms 1
+    check "bench tile, SkylakeX kernels: no note" bash -c "! grep -q '^note: OpenBLAS' '$work/tiles.txt'"
+else
+    check "bench tile without AVX-512: no note" bash -c "! grep -q '^note: OpenBLAS' '$work/tile.txt'"
+fi
 check "bench conv --cpu runs" expect_rc 0 "$work/convc.txt" "$rpusim" bench conv --batch 2 \
     --size 8 --repeats 1 --cpu
 check "bench conv --cpu: says which clock" has "$work/convc.txt" \

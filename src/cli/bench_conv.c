@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "args.h"
 #include "bench.h"
+#include "blas_note.h"
 #include "budget.h"
 
 #include "rpusim/layer.h"
@@ -194,8 +195,15 @@ static const char torch_script[] =
     "    if k and (best is None or t < best): best = t\n"
     "print('rpusim-torch %.6f %s' % (best * 1e3, torch.__version__))\n";
 
-/* Runs the script above with `python` (a child process, OMP_NUM_THREADS=1); the best step
- * in ms and torch's version, or false with the reason in why. */
+/* glibc malloc settings of the PyTorch child where the environment has none: blocks up to
+ * 32 MiB (glibc's largest mmap threshold on 64-bit) from the heap, which keeps up to 1 GiB
+ * of free memory instead of returning it. */
+#define TORCH_MMAP_THRESHOLD "33554432"
+#define TORCH_TRIM_THRESHOLD "1073741824"
+
+/* Runs the script above with `python` (a child process, OMP_NUM_THREADS=1 and the malloc
+ * settings above); the best step in ms and torch's version, or false with the reason in
+ * why. */
 static bool time_torch(const char *python, int N, int HW, int repeats, bool cpu, double *ms,
                        char version[64], char *why, size_t wn) {
     int fd[2];
@@ -221,6 +229,11 @@ static bool time_torch(const char *python, int N, int HW, int repeats, bool cpu,
         close(fd[0]), close(fd[1]);
         setenv("OMP_NUM_THREADS", "1", 1);
         setenv("MKL_NUM_THREADS", "1", 1);
+        /* glibc's heap keeps the memory of the step's tensors (unless the user chose): with
+         * the defaults each step's multi-MB tensors come from fresh mmap pages, whose faults
+         * made PyTorch's step 2-6x slower in most runs here */
+        setenv("MALLOC_MMAP_THRESHOLD_", TORCH_MMAP_THRESHOLD, 0);
+        setenv("MALLOC_TRIM_THRESHOLD_", TORCH_TRIM_THRESHOLD, 0);
         execl(python, python, "-c", torch_script, a1, a2, a3, cpu ? "cpu" : "wall", (char *)NULL);
         fprintf(stderr, "cannot run %s\n", python);
         _exit(127);
@@ -330,6 +343,7 @@ static int run(int argc, char **argv) {
         printf(
             "rpusim bench conv: Conv2d %d->%d 3x3 pad 1 on %dx%dx%dx%d, %d rank(s), OpenBLAS %s\n",
             C, O, N, C, HW, HW, size, openblas_get_corename());
+        cli_bench_print_blas_note(stdout, openblas_get_corename());
         printf("one training step (forward + backward + update), best of %d, %s\n", repeats,
                o.cpu ? "CPU time of the process (--cpu)" : "wall time");
         printf("digital im2col + sgemm step: %.1f ms\n", dig * 1e3);
@@ -342,11 +356,19 @@ static int run(int argc, char **argv) {
         int ok = 1;
         if (rank == 0) {
             ok = time_torch(o.python, N, HW, repeats, o.cpu, &torch_ms, version, why, sizeof why);
-            if (ok)
+            if (ok) {
                 printf("PyTorch %s Conv2d step (torch.nn.Conv2d + SGD, 1 thread%s): %.1f ms\n",
                        version, o.cpu ? ", CPU time" : "", torch_ms);
-            else
+                const char *mm = getenv("MALLOC_MMAP_THRESHOLD_"),
+                           *tr = getenv("MALLOC_TRIM_THRESHOLD_");
+                printf("PyTorch's heap: MALLOC_MMAP_THRESHOLD_=%s MALLOC_TRIM_THRESHOLD_=%s%s\n",
+                       mm ? mm : TORCH_MMAP_THRESHOLD, tr ? tr : TORCH_TRIM_THRESHOLD,
+                       mm && tr   ? " (from the environment)"
+                       : mm || tr ? " (one from the environment)"
+                                  : "");
+            } else {
                 fprintf(stderr, "rpusim bench conv: --torch: could not time PyTorch: %s\n", why);
+            }
         }
         MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
         if (!ok) {

@@ -16,6 +16,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "args.h"
 #include "bench.h"
+#include "blas_note.h"
 #include "scale_model.h"
 
 #include "rpusim/net.h"
@@ -803,6 +804,7 @@ static void report(run_state *st) {
     printf("network: %d layers (%d analog, %d tiles); batch %d per step, one-rank profile at "
            "batch %d; OpenBLAS %s\n",
            L, analog, tiles, st->n, st->n0, openblas_get_corename());
+    cli_bench_print_blas_note(stdout, openblas_get_corename());
     printf("CPU: %ld cores online; the %d rank%s got %.2f cores' worth together (probe)\n",
            sysconf(_SC_NPROCESSORS_ONLN), P, P == 1 ? "" : "s", st->cores_eff);
     printf("\none rank, median of %d steps (ms); replicated: the part every rank repeats; "

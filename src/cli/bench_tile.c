@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "args.h"
 #include "bench.h"
+#include "blas_note.h"
 #include "budget.h"
 
 #include "rpusim/config.h"
@@ -171,6 +172,7 @@ int cli_bench_tile(int argc, char **argv) {
     printf("rpusim bench tile: OpenBLAS core %s, threads %d (OPENBLAS_NUM_THREADS=%s), MAC %s\n",
            core, openblas_get_num_threads(), blas_env ? blas_env : "unset",
            mac == RPU_MAC_BLAS ? "blas" : "exact");
+    cli_bench_print_blas_note(stdout, core);
     printf("times in microseconds per batch, best of %d trials of >= %g ms; ratio = tile/sgemm\n\n",
            trials, trial_ms);
     printf("%-8s %5s %-8s %12s %12s %7s %12s %12s %7s\n", "tile", "batch", "io", "fwd_us",
