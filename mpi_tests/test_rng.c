@@ -162,6 +162,43 @@ static void test_normal_blocks(void) {
           total);
 }
 
+/* rpu_rng_normal_block_list: entry q's four normals are rpu_rng_normal_at's of block
+ * first + idx[q], bitwise, for lists of runs of consecutive blocks with gaps (as several
+ * vectors' ranges), a repeated block and a descending pair, inside one 16-block group and
+ * across the 64-block batches, from a start whose low counter word wraps; nothing past the
+ * list's 4 n values is written. */
+static void test_normal_block_list(void) {
+    const size_t counts[] = {1, 5, 16, 17, 64, 150};
+    static int64_t idx[150];
+    static float z[4 * 150 + 8];
+    float one[4];
+    size_t m = 0;
+    for (int run = 0; m < 150; ++run) /* runs of 1..7 blocks, 2 + run apart */
+        for (int b = 0; b < 1 + run % 7 && m < 150; ++b)
+            idx[m++] = 40 * run + (run % 3 ? 2 : 0) + b;
+    idx[10] = idx[9];         /* the same block twice */
+    idx[20] = idx[21] + 1000; /* out of order */
+    rpu_rng s;
+    rpu_rng_init(&s, 0xfeedull, rpu_stream_id(6, 1, RPU_PURPOSE_UPDATE));
+    int bad = 0, over = 0, total = 0;
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; ++c) {
+        const uint64_t first = 0xFFFFFF00ull;
+        for (size_t q = 0; q < sizeof z / sizeof z[0]; ++q)
+            z[q] = -99.0f;
+        rpu_rng_normal_block_list(&s, first, idx, counts[c], z);
+        for (size_t q = 0; q < counts[c]; ++q) {
+            rpu_rng_normal_at(&s, first + (uint64_t)idx[q], one, 4);
+            bad += memcmp(one, z + 4 * q, sizeof one) != 0;
+            ++total;
+        }
+        for (size_t q = 4 * counts[c]; q < sizeof z / sizeof z[0]; ++q)
+            over += z[q] != -99.0f;
+    }
+    CHECK(bad == 0, "normal_block_list == normal_at block by block (%d of %d blocks differ)", bad,
+          total);
+    CHECK(over == 0, "normal_block_list writes only 4 n values (%d written past)", over);
+}
+
 /* rpu_rng_rows_at: row a's len values are rpu_rng_normal_at's / uniform_at's of block
  * first + i_a per (i_a = a, or an index list with gaps), bitwise, and nothing past len in a
  * row is written; lengths inside and at a block's end, row counts inside a 16-block group
@@ -298,6 +335,7 @@ int main(int argc, char **argv) {
     test_independence_and_seek();
     test_fill_matches_cursor();
     test_normal_blocks();
+    test_normal_block_list();
     test_rows_at();
     test_against_libm();
     test_distributions();

@@ -325,6 +325,19 @@ void rpu_rng_normal_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, si
     }
 }
 
+void rpu_rng_normal_block_list(const rpu_rng *r, uint64_t first, const int64_t *idx, size_t n,
+                               float *out) {
+    uint32_t c[4][FILL_CHUNK];
+    float z[4 * FILL_CHUNK];
+    for (size_t done = 0; done < n;) {
+        const size_t nblk = n - done < FILL_CHUNK ? n - done : FILL_CHUNK;
+        blocks_soa(r, first, 1, idx + done, nblk, c);
+        block_values(c, nblk, 1, z);
+        memcpy(out + 4 * done, z, 4 * nblk * sizeof *out);
+        done += nblk;
+    }
+}
+
 void rpu_rng_rows_at(const rpu_rng *r, uint64_t first, uint64_t per, const int64_t *idx, size_t rows,
                      size_t len, int normal, float *out, size_t ostride) {
     if (rows <= 2) {

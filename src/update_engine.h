@@ -27,6 +27,11 @@ typedef struct {
  * over the vectors (more: sparse_row draws its own). */
 #define HIT_ROOM 16
 
+/* Cycle-to-cycle normals per row up to which the vector-by-vector pass draws several
+ * vectors' normals of the row in one batch of blocks (a vector that needs more draws its
+ * own). */
+#define ROW_ROOM 4096
+
 /* Workspace of the pulsed engine, carved from one buffer (t->uws). C columns, Rl rows of
  * the tile (or slice), K vectors per chunk, NW mask words per element at most. */
 typedef struct {
@@ -78,6 +83,11 @@ typedef struct {
     int64_t *hv;  /* [K] their index in the call */
     uint64_t *lm; /* [CW] the row's listed cells as a column set */
     float *hn;    /* [K][HIT_ROOM] */
+    /* a row's cycle-to-cycle normals of a run of its pulsing vectors, drawn in one batch
+     * (the vector-by-vector pass): vector k's at rn + roff[k] */
+    float *rn;     /* [ROW_ROOM + 8] */
+    int64_t *rblk; /* [ROW_ROOM / 4] their blocks (offsets from the run's first) */
+    int32_t *roff; /* [K] */
 } engine_ws;
 
 /* The call's shape: C columns, rows [r0, r0 + Rl) of R, their weights and device state,

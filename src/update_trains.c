@@ -160,7 +160,10 @@ rpu_status rpu_engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int K,
                       k * sizeof(int64_t),
                       (k * HIT_ROOM + 8) * sizeof(float),
                       ((c + 63) / 64) * sizeof(uint64_t),
-                      2 * npc * sizeof(uint64_t)};
+                      2 * npc * sizeof(uint64_t),
+                      (ROW_ROOM + 8) * sizeof(float),
+                      (ROW_ROOM / 4) * sizeof(int64_t),
+                      k * sizeof(int32_t)};
     const size_t nparts = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
     for (size_t q = 0; q < nparts; ++q)
@@ -187,6 +190,7 @@ rpu_status rpu_engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int K,
     e->pux = ptr[28], e->pud = ptr[29], e->upre = ptr[30], e->grp = ptr[31];
     e->CW = (C + 63) / 64, e->xb = ptr[32], e->xs = ptr[33];
     e->hv = ptr[34], e->hn = ptr[35], e->lm = ptr[36], e->evm = ptr[37];
+    e->rn = ptr[38], e->rblk = ptr[39], e->roff = ptr[40];
     return RPU_OK;
 }
 

@@ -92,6 +92,14 @@ void rpu_rng_uniform_at(const rpu_rng *r, uint64_t block, float *out, size_t n);
  * per row or per vector of an update). Local (reads r only). */
 void rpu_rng_normal_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, size_t n, float *out);
 
+/* The four normals of each of n blocks first + idx[q] (idx[q] >= 0, any order and gaps):
+ * out[4q .. 4q+3] are those of rpu_rng_normal_at(r, first + idx[q], ., 4). One batch of
+ * 16-block groups over a list of blocks, e.g. the consecutive blocks of several vectors'
+ * ranges one after the other, which then read their values at their blocks' offsets in
+ * out. Local (reads r only). */
+void rpu_rng_normal_block_list(const rpu_rng *r, uint64_t first, const int64_t *idx, size_t n,
+                               float *out);
+
 /* Values [0, len) of `rows` ranges of blocks: row a starts at block first + i_a per, with
  * i_a = a (idx NULL) or idx[a] (idx[a] >= 0); its values, written to out + a ostride, are
  * those of rpu_rng_normal_at (normal != 0) or rpu_rng_uniform_at(r, first + i_a per, .,
