@@ -475,7 +475,6 @@ static void pieces_take_counts(engine_ws *e, const call_shape *cs, int i, uint64
     }
 }
 
-/* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
 /* The cycle-to-cycle normals of row `row` of vectors k, k + 1, ... of the chunk (k0 the
  * chunk's first; e->S their pulses in the row, npp normals per pulse) in one batch of
  * blocks: vector v's e->S[v] npp values, those of its range (rpu_rng_normal_at at its block
@@ -503,6 +502,7 @@ static int row_normals(const rpu_rng *rng, engine_ws *e, const call_shape *cs, i
     return v;
 }
 
+/* The pulsed update of the slice's rows for a batch x [n, C], d [n, R] (engine units). */
 static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                const call_shape *cs) {
     const rpu_update_params *up = cs->up;
