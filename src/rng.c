@@ -312,30 +312,32 @@ static void fill_at(const rpu_rng *r, uint64_t first, float *out, size_t n, int 
     }
 }
 
-void rpu_rng_normal_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, size_t n,
-                           float *out) {
+/* The four normals of each of n blocks first + i_q stride (i_q = q, or idx[q]) into
+ * out[4q .. 4q+3], 64 blocks per Philox batch (rpu_rng_normal_blocks, _block_list). */
+static void normals_of_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, const int64_t *idx,
+                              size_t n, float *out) {
     uint32_t c[4][FILL_CHUNK];
     float z[4 * FILL_CHUNK];
     for (size_t done = 0; done < n;) {
         const size_t nblk = n - done < FILL_CHUNK ? n - done : FILL_CHUNK;
-        blocks_soa(r, first + (uint64_t)done * stride, stride, NULL, nblk, c);
+        if (idx)
+            blocks_soa(r, first, stride, idx + done, nblk, c);
+        else
+            blocks_soa(r, first + (uint64_t)done * stride, stride, NULL, nblk, c);
         block_values(c, nblk, 1, z);
         memcpy(out + 4 * done, z, 4 * nblk * sizeof *out);
         done += nblk;
     }
 }
 
+void rpu_rng_normal_blocks(const rpu_rng *r, uint64_t first, uint64_t stride, size_t n,
+                           float *out) {
+    normals_of_blocks(r, first, stride, NULL, n, out);
+}
+
 void rpu_rng_normal_block_list(const rpu_rng *r, uint64_t first, const int64_t *idx, size_t n,
                                float *out) {
-    uint32_t c[4][FILL_CHUNK];
-    float z[4 * FILL_CHUNK];
-    for (size_t done = 0; done < n;) {
-        const size_t nblk = n - done < FILL_CHUNK ? n - done : FILL_CHUNK;
-        blocks_soa(r, first, 1, idx + done, nblk, c);
-        block_values(c, nblk, 1, z);
-        memcpy(out + 4 * done, z, 4 * nblk * sizeof *out);
-        done += nblk;
-    }
+    normals_of_blocks(r, first, 1, idx, n, out);
 }
 
 void rpu_rng_rows_at(const rpu_rng *r, uint64_t first, uint64_t per, const int64_t *idx, size_t rows,

@@ -475,24 +475,20 @@ static void pieces_take_counts(engine_ws *e, const call_shape *cs, int i, uint64
     }
 }
 
-/* The cycle-to-cycle normals of row `row` of vectors k, k + 1, ... of the chunk (k0 the
- * chunk's first; e->S their pulses in the row, npp normals per pulse) in one batch of
- * blocks: vector v's e->S[v] npp values, those of its range (rpu_rng_normal_at at its block
- * vbase + c2c + row row_c2c), at e->rn + e->roff[v], as long as the batch holds ROW_ROOM
- * values. Returns the end of the run: the first vector not drawn (k when vector k alone
- * needs more; its caller draws it itself). rng: the stream of the call's draws. */
-static int row_normals(const rpu_rng *rng, engine_ws *e, const call_shape *cs, int k0, int k,
-                       int kn, uint64_t row, int npp) {
-    const rpu_update_layout *L = &cs->L;
-    const uint64_t first =
-        cs->base + (uint64_t)(k0 + k) * cs->stride + cs->qoff + L->c2c + row * L->row_c2c;
+/* The cycle-to-cycle normals of one row of vectors k, k + 1, ... of the chunk in one batch
+ * of blocks: vector v's e->S[v] npp values (npp normals per pulse), those of its range at
+ * block first + (v - k) stride (first: vector k's), at e->rn + e->roff[v], as long as the
+ * batch holds ROW_ROOM values. Returns the end of the run: the first vector not drawn (k
+ * when vector k alone needs more; its caller draws it itself). */
+static int row_normals(const rpu_rng *rng, engine_ws *e, uint64_t first, uint64_t stride, int k,
+                       int kn, int npp) {
     size_t nb = 0;
     int v = k;
     for (; v < kn; ++v) {
         if (!e->S[v]) continue;
         const size_t need = (size_t)rpu_rng_blocks_for((size_t)e->S[v] * (size_t)npp);
         if (4 * (nb + need) > ROW_ROOM) break;
-        const int64_t b0 = (int64_t)((uint64_t)(v - k) * cs->stride);
+        const int64_t b0 = (int64_t)((uint64_t)(v - k) * stride);
         e->roff[v] = (int32_t)(4 * nb);
         for (size_t q = 0; q < need; ++q)
             e->rblk[nb + q] = b0 + (int64_t)q;
@@ -749,15 +745,16 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
                     merge ? rpu_device_row_passes_range(dev, i, j0, j1, dev_row, cnt, sg, e.pas)
                           : (size_t)S;
                 const float *xi = NULL;
-                /* without merging a vector needs S normals per pulse: those of the next
-                 * vectors too, in one batch */
-                if (npp > 0 && !merge && k >= rk)
-                    rk = row_normals(&t->ustream, &e, cs, k0, k, kn, row, npp);
-                if (npp > 0 && !merge && k < rk)
-                    xi = e.rn + e.roff[k];
-                else if (npp > 0)
-                    xi = rpu_rng_values_at(&t->ustream, vbase + L->c2c + row * L->row_c2c, 0,
-                                           P * (size_t)npp, e.xi, 1);
+                if (npp > 0) {
+                    /* without merging a vector needs S normals per pulse: those of the next
+                     * vectors too, in one batch */
+                    const uint64_t c2c = vbase + L->c2c + row * L->row_c2c;
+                    if (!merge && k >= rk)
+                        rk = row_normals(&t->ustream, &e, c2c, cs->stride, k, kn, npp);
+                    xi = !merge && k < rk
+                             ? e.rn + e.roff[k]
+                             : rpu_rng_values_at(&t->ustream, c2c, 0, P * (size_t)npp, e.xi, 1);
+                }
                 const float *wn = NULL;
                 if (dev->persistent_weights)
                     wn = rpu_rng_values_at(&t->ustream, vbase + L->write + row * L->row_write, 0,

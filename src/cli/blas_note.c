@@ -1,6 +1,7 @@
 /* The BLAS-kernel note of the benchmarks' headers (blas_note.h). */
 #include "blas_note.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,19 +23,12 @@ static int cpu_has_avx512f(void) {
 #endif
 }
 
-int cli_bench_blas_note(const char *core, char *buf, size_t n) {
-    if (n) buf[0] = '\0';
-    if (!core || avx512_family(core) || !cpu_has_avx512f()) return 0;
-    const char *env = getenv("OPENBLAS_CORETYPE");
-    snprintf(buf, n,
-             "note: OpenBLAS runs its %s kernels on a CPU with AVX-512 (OPENBLAS_CORETYPE=%s); "
-             "with OPENBLAS_CORETYPE=SkylakeX sgemm is about 1.5-2x faster here "
-             "(scripts/env.sh sets it when the variable is unset)",
-             core, env ? env : "unset");
-    return 1;
-}
-
 void cli_bench_print_blas_note(FILE *f, const char *core) {
-    char line[320];
-    if (cli_bench_blas_note(core, line, sizeof line)) fprintf(f, "%s\n", line);
+    if (!core || avx512_family(core) || !cpu_has_avx512f()) return;
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    fprintf(f,
+            "note: OpenBLAS runs its %s kernels on a CPU with AVX-512 (OPENBLAS_CORETYPE=%s); "
+            "with OPENBLAS_CORETYPE=SkylakeX sgemm is about 1.5-2x faster here "
+            "(scripts/env.sh sets it when the variable is unset)\n",
+            core, env ? env : "unset");
 }

@@ -3,17 +3,12 @@
 #ifndef RPUSIM_CLI_BLAS_NOTE_H
 #define RPUSIM_CLI_BLAS_NOTE_H
 
-#include <stddef.h>
 #include <stdio.h>
 
-/* The note a benchmark prints under its header when OpenBLAS runs kernels older than the
- * CPU: `core` (openblas_get_corename()) is none of OpenBLAS's AVX-512 families while the
- * CPU has AVX-512F (e.g. OPENBLAS_CORETYPE=Haswell, or a CPU model OpenBLAS does not know).
- * Writes one line, without a newline, into buf (n bytes) and returns 1; else returns 0 and
- * leaves buf empty. */
-int cli_bench_blas_note(const char *core, char *buf, size_t n);
-
-/* Prints cli_bench_blas_note's line, if any, to f. */
+/* Prints to f, as one line, a note when OpenBLAS runs kernels older than the CPU: `core`
+ * (openblas_get_corename()) is none of OpenBLAS's AVX-512 families while the CPU has
+ * AVX-512F (e.g. OPENBLAS_CORETYPE=Haswell, or a CPU model OpenBLAS does not know);
+ * nothing otherwise. */
 void cli_bench_print_blas_note(FILE *f, const char *core);
 
 #endif
