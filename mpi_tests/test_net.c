@@ -66,7 +66,13 @@
  *    weights and biases after them identical bit for bit to size 1's, and at sizes >= 2
  *    every tile updated whole by one holder (rpu_net_update_owner >= 0; the estimate
  *    favours it for two conv layers of unequal work), the two conv layers by different
- *    holders. */
+ *    holders.
+ * 8. Row-split updates: the same with a network (conv 1->6, linear 384->4, mapping scales
+ *    from weight_scaling_omega) whose updates the estimate splits by rows at every size >= 2
+ *    (rpu_net_update_owner -1, every rank a holder): the holders keep only their rows of the
+ *    other samples' output gradients and combine the vectors' maxima; weights and biases
+ *    identical bit for bit to size 1's; a whole-tile update after the announced split is
+ *    refused on every rank. */
 #define _XOPEN_SOURCE 700
 #include "rpusim/ckpt.h"
 #include "rpusim/config.h"
@@ -1138,9 +1144,24 @@ static const char *whole_exp =
     "[layer.flat]\ntype = flatten\n"
     "[layer.fc]\ntype = linear\nout = 4\n";
 
-/* Three steps of the whole_exp network on comm; its analog weights and biases after them
- * into out (NULL: only their number), returned. */
-static size_t whole_steps(MPI_Comm comm, rpu_experiment *e, float *out) {
+/* 8. a network of two one-tile analog layers, the first with many more update vectors (1024
+ * per step) than the second (16): on 2..4 ranks the estimate splits every tile's update by
+ * rows (rpu_update_owners), announced before the forward, so each holder keeps only its rows
+ * of the output gradient of the samples it does not compute and the holders combine every
+ * vector's maximum (rpu_tile_update_row_maxima) */
+static const char *rows_exp =
+    "[run]\nseed = 9\nbatch_size = 16\nlr = 0.2\n\n"
+    "[rpu]\nkind = single\ndevice.type = constant_step\nforward.out_noise = 0.1\n"
+    "mapping.weight_scaling_omega = 0.6\n\n"
+    "[data]\ndataset = synthetic\nsynthetic_n = 96\nsynthetic_classes = 4\nsynthetic_size = 8\n\n"
+    "[layer.conv1]\ntype = conv2d\nout = 6\nkernel = 3\npadding = 1\n"
+    "[layer.tanh1]\ntype = tanh\n"
+    "[layer.flat]\ntype = flatten\n"
+    "[layer.fc]\ntype = linear\nout = 4\n";
+
+/* Three steps of the whole_exp (rows false) or rows_exp (true) network on comm; its analog
+ * weights and biases after them into out (NULL: only their number), returned. */
+static size_t owner_steps(MPI_Comm comm, rpu_experiment *e, float *out, bool rows) {
     enum { N = 16, K = 4 };
     const int sp[2] = {8, 8};
     rpu_net *net = NULL;
@@ -1148,6 +1169,7 @@ static size_t whole_steps(MPI_Comm comm, rpu_experiment *e, float *out) {
     if (!net) return 0;
     int size;
     MPI_Comm_size(comm, &size);
+    const int want = rows ? 2 : 3;
     float *x = falloc((size_t)N * 64), logits[N * K];
     uint8_t y[N];
     for (int i = 0; i < N; ++i)
@@ -1158,6 +1180,19 @@ static size_t whole_steps(MPI_Comm comm, rpu_experiment *e, float *out) {
         int correct = 0;
         CHECK_OK(rpu_net_forward(net, x, N, logits));
         CHECK_OK(rpu_net_backward(net, y, &loss, &correct));
+        if (rows && size > 1 && st == 0) {
+            /* the holders kept only their rows: a whole-tile update is refused everywhere */
+            rpu_net_layer info;
+            CHECK_OK(rpu_net_layer_info(net, 0, &info));
+            int own = 0;
+            const rpu_status s =
+                info.conv ? rpu_conv_update_begin(info.conv, 0.2f, &own) : RPU_ERR_INTERNAL;
+            CHECK(s == RPU_ERR_ARG && strstr(rpu_last_error(), "kept only their rows"),
+                  "size %d: update_begin with owner 0 after an announced split by rows -> %s (%s)",
+                  size, rpu_status_name(s), rpu_last_error());
+            CHECK(rpu_conv_update_end(info.conv, &own, s) == RPU_ERR_ARG,
+                  "size %d: update_end after it: refused", size);
+        }
         CHECK_OK(rpu_net_update(net, 0.2f));
         int own[3], na = 0;
         for (int k = 0; k < rpu_net_layer_count(net); ++k) {
@@ -1165,15 +1200,18 @@ static size_t whole_steps(MPI_Comm comm, rpu_experiment *e, float *out) {
             CHECK_OK(rpu_net_layer_info(net, k, &info));
             if (!info.conv || na >= 3) continue;
             const int m = rpu_net_update_owner(net, k, 0);
-            CHECK(size == 1 ? m == -1 : m >= 0 && m < size,
+            CHECK(size == 1 || rows ? m == -1 : m >= 0 && m < size,
                   "size %d step %d: layer %s updated by holder %d", size, st, info.name, m);
+            CHECK(!rows || rpu_conv_grid(info.conv)->tiles[0].holders == size,
+                  "size %d: layer %s's tile has %d holders", size, info.name,
+                  rpu_conv_grid(info.conv)->tiles[0].holders);
             own[na] = -1; /* the rank of holder m */
             for (int r = 0; r < size; ++r)
                 if (rpu_tile_holder_index(&rpu_conv_grid(info.conv)->tiles[0], r, size) == m)
                     own[na] = r;
             ++na;
         }
-        CHECK(na == 3 && (size == 1 || own[0] != own[1]),
+        CHECK(na == want && (size == 1 || rows || own[0] != own[1]),
               "size %d: %d analog layers, the conv layers by ranks %d and %d", size, na, own[0],
               own[1]);
     }
@@ -1191,26 +1229,37 @@ static size_t whole_steps(MPI_Comm comm, rpu_experiment *e, float *out) {
     return n;
 }
 
-static void test_whole_updates(void) {
-    rpu_experiment *e = parse(whole_exp, "whole.ini", NULL, 0);
+/* Three steps on sub-communicators of sizes 1..P: the weights and biases of every size
+ * equal size 1's bit for bit. */
+static void owner_sizes(const char *text, const char *name, bool rows) {
+    rpu_experiment *e = parse(text, name, NULL, 0);
     if (!e) return;
-    const size_t n = whole_steps(MPI_COMM_WORLD, e, NULL);
+    const size_t n = owner_steps(MPI_COMM_WORLD, e, NULL, rows);
     float *ref = falloc(n ? n : 1), *res = falloc(n ? n : 1);
     for (int size = 1; size <= tl_size(); ++size) {
         MPI_Comm sub = MPI_COMM_NULL;
         MPI_Comm_split(MPI_COMM_WORLD, tl_rank() < size ? 0 : MPI_UNDEFINED, tl_rank(), &sub);
         if (sub != MPI_COMM_NULL) {
-            whole_steps(sub, e, size == 1 ? ref : res);
+            owner_steps(sub, e, size == 1 ? ref : res, rows);
             MPI_Comm_free(&sub);
         }
         MPI_Bcast(ref, (int)n, MPI_FLOAT, 0, MPI_COMM_WORLD);
         if (size > 1 && tl_rank() < size)
             CHECK(memcmp(ref, res, sizeof(float) * n) == 0,
-                  "size %d: weights and biases after 3 steps == size 1's bit for bit (%zu values)",
-                  size, n);
+                  "%s size %d: weights and biases after 3 steps == size 1's bit for bit (%zu "
+                  "values)",
+                  name, size, n);
     }
     free(ref), free(res);
     rpu_experiment_free(&e);
+}
+
+static void test_whole_updates(void) {
+    owner_sizes(whole_exp, "whole.ini", false);
+}
+
+static void test_row_updates(void) {
+    owner_sizes(rows_exp, "rows.ini", true);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -1225,10 +1274,14 @@ int main(int argc, char **argv) {
     struct {
         const char *name;
         void (*fn)(void);
-    } tests[] = {{"gradient", test_gradient}, {"bad files", test_bad_files},
-                 {"accuracy", test_accuracy}, {"rank invariance", test_rank_invariance},
-                 {"resume", test_resume},     {"stop", test_stop},
-                 {"whole-tile updates", test_whole_updates}};
+    } tests[] = {{"gradient", test_gradient},
+                 {"bad files", test_bad_files},
+                 {"accuracy", test_accuracy},
+                 {"rank invariance", test_rank_invariance},
+                 {"resume", test_resume},
+                 {"stop", test_stop},
+                 {"whole-tile updates", test_whole_updates},
+                 {"row-split updates", test_row_updates}};
     for (size_t k = 0; k < sizeof tests / sizeof tests[0]; ++k) {
         const double t0 = wall();
         tests[k].fn();

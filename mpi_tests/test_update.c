@@ -477,11 +477,13 @@ out:
  * [0, 5), [5, 23), [23, 40)); each copy's rows equal the whole update's
  * bitwise (weights and the arrays of rpu_tile_update_arrays), its other rows stay as they
  * were, its counters equal the whole tile's; two calls, the second after copying the
- * holders' rows in (as the layer does). */
+ * holders' rows in (as the layer does). Three more copies do the same from only their own
+ * rows of d (the others NaN) and the vectors' maxima over all rows combined from the three
+ * rpu_tile_update_row_maxima (rpu_tile_update_rows_max, a holder that kept only its rows). */
 static void holder_case(const rpu_config *c, int per_pulse, const char *label) {
     const int R = 40, C = 7, n = 4;
     const uint64_t seed = 809;
-    rpu_tile *a = make(c, R, C, seed, 2), *h[3] = {NULL, NULL, NULL};
+    rpu_tile *a = make(c, R, C, seed, 2), *h[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
     if (!a) return;
     const int pulsed = a->dev.pulsed && c->update.pulse_type != RPU_PULSE_NONE &&
                        c->update.pulse_type != RPU_PULSE_NONE_WITH_DEVICE;
@@ -489,13 +491,13 @@ static void holder_case(const rpu_config *c, int per_pulse, const char *label) {
     CHECK(B == (pulsed ? 1 : RPU_UPDATE_ROW_BLOCK), "%s: row block %d", label, B);
     const int cuts16[4] = {0, 16, 32, 40}, cuts1[4] = {0, 5, 23, 40};
     const int *cuts = pulsed ? cuts1 : cuts16;
-    float w[40 * 7], sc[40], x[4 * 7], d[4 * 40], before[40 * 7];
+    float w[40 * 7], sc[40], x[4 * 7], d[4 * 40], before[40 * 7], dk[4 * 40], mk[3][4], dmax[4];
     tl_fill_uniform(w, R * C, -0.55f, 0.55f, seed, 1);
     tl_fill_uniform(sc, R, 0.5f, 2.0f, seed, 4);
     a->update_per_pulse = per_pulse;
     CHECK_OK(rpu_tile_set_weights(a, w, RPU_WEIGHTS_STORED));
     CHECK_OK(rpu_tile_set_mapping_scales(a, sc));
-    for (int k = 0; k < 3; ++k) {
+    for (int k = 0; k < 6; ++k) {
         if (!(h[k] = make(c, R, C, seed, 2))) goto out;
         h[k]->update_per_pulse = per_pulse;
         CHECK_OK(rpu_tile_set_weights(h[k], w, RPU_WEIGHTS_STORED));
@@ -504,14 +506,29 @@ static void holder_case(const rpu_config *c, int per_pulse, const char *label) {
     size_t bad = 0, moved = 0;
     for (int call = 0; call < 2; ++call) {
         tl_fill_uniform(x, n * C, -1, 1, seed + (uint64_t)call, 2);
-        tl_fill_uniform(d, n * R, -0.3f, 0.3f, seed + (uint64_t)call, 3);
+        /* (the second call's small gradients: trains shorter than desired_bl, whose
+         * lengths and probabilities follow each vector's maximum) */
+        const float ds = call ? 0.005f : 0.3f;
+        tl_fill_uniform(d, n * R, -ds, ds, seed + (uint64_t)call, 3);
         memcpy(before, a->w, sizeof before);
         CHECK_OK(rpu_tile_update(a, x, d, n, 0.4f));
-        for (int k = 0; k < 3; ++k) {
+        /* the maxima of the holders that keep only their rows, combined */
+        for (int k = 0; k < 3; ++k)
+            CHECK_OK(rpu_tile_update_row_maxima(h[3 + k], d, n, cuts[k], cuts[k + 1], mk[k]));
+        for (int v = 0; v < n; ++v)
+            dmax[v] = fmaxf(mk[0][v], fmaxf(mk[1][v], mk[2][v]));
+        for (int k = 0; k < 6; ++k) {
+            const int r0 = cuts[k % 3], r1 = cuts[k % 3 + 1];
             float *keep = malloc(sizeof before);
             memcpy(keep, h[k]->w, sizeof before);
-            CHECK_OK(rpu_tile_update_rows(h[k], x, d, n, 0.4f, cuts[k], cuts[k + 1]));
-            const size_t o = (size_t)cuts[k] * C, m = (size_t)(cuts[k + 1] - cuts[k]) * C;
+            if (k < 3) {
+                CHECK_OK(rpu_tile_update_rows(h[k], x, d, n, 0.4f, r0, r1));
+            } else { /* its rows of d only */
+                for (int q = 0; q < n * R; ++q)
+                    dk[q] = q % R >= r0 && q % R < r1 ? d[q] : NAN;
+                CHECK_OK(rpu_tile_update_rows_max(h[k], x, dk, dmax, n, 0.4f, r0, r1));
+            }
+            const size_t o = (size_t)r0 * C, m = (size_t)(r1 - r0) * C;
             bad += memcmp(h[k]->w + o, a->w + o, m * sizeof(float)) != 0;
             bad += memcmp(h[k]->w, keep, o * sizeof(float)) != 0;
             bad +=
@@ -527,7 +544,7 @@ static void holder_case(const rpu_config *c, int per_pulse, const char *label) {
         for (int q = 0; q < R * C; ++q)
             moved += a->w[q] != before[q];
         /* every holder takes the others' rows (the layer's exchange) */
-        for (int k = 0; k < 3; ++k) {
+        for (int k = 0; k < 6; ++k) {
             float *ha[4], *aa[4];
             const int na = rpu_tile_update_arrays(h[k], ha, 4);
             rpu_tile_update_arrays(a, aa, 4);
@@ -537,11 +554,12 @@ static void holder_case(const rpu_config *c, int per_pulse, const char *label) {
         }
     }
     CHECK(bad == 0,
-          "%s: holders of rows [0,%d) [%d,%d) [%d,40) == the whole update (%zu mismatches)", label,
-          cuts[1], cuts[1], cuts[2], cuts[2], bad);
+          "%s: holders of rows [0,%d) [%d,%d) [%d,40), with the whole d and with their rows "
+          "and the maxima, == the whole update (%zu mismatches)",
+          label, cuts[1], cuts[1], cuts[2], cuts[2], bad);
     CHECK(moved > (size_t)R * C / 4, "%s: the updates moved %zu weights", label, moved);
 out:
-    for (int k = 0; k < 3; ++k)
+    for (int k = 0; k < 6; ++k)
         rpu_tile_destroy(&h[k]);
     rpu_tile_destroy(&a);
 }

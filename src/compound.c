@@ -870,7 +870,8 @@ rpu_status rpu_compound_tile_update(rpu_tile *t, const float *x, const float *d,
     if (n == 0 || lr == 0) return RPU_OK;
     const float *du = NULL;
     float lr_t = 0;
-    RPU_CHECK(rpu_update_scaled_gradient(t, d, t->scales, n, t->p.out_size, lr, &du, &lr_t));
+    RPU_CHECK(rpu_update_scaled_gradient(t, d, t->scales, n, t->p.out_size, 0, t->p.out_size, lr,
+                                         &du, &lr_t));
     rpu_status st = t->cmp->type == RPU_DEVICE_MIXED_PRECISION
                         ? rpu_mixed_update(t, x, du, n, lr_t)
                         : compound_update(t, x, du, n, n, lr_t);

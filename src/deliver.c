@@ -139,17 +139,24 @@ static int cmp_held(const void *a, const void *b) {
 int rpu_contrib_build(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, int n, int spb,
                       bool batch_split, bool outputs) {
     return rpu_contrib_build_samples(tab, g, size, n, spb, batch_split, outputs,
-                                     RPU_SAMPLES_CONTRIBUTED, NULL);
+                                     RPU_SAMPLES_CONTRIBUTED, NULL, 0);
+}
+
+void rpu_holder_rows(const rpu_tile_slot *ts, int B, int m, int h, int *r0, int *r1) {
+    const int nb = (ts->rows + B - 1) / B;
+    const int b0 = (int)((int64_t)nb * m / h), b1 = (int)((int64_t)nb * (m + 1) / h);
+    *r0 = b0 * B < ts->rows ? b0 * B : ts->rows;
+    *r1 = b1 * B < ts->rows ? b1 * B : ts->rows;
 }
 
 int rpu_contrib_build_samples(rpu_contrib_table *tab, const rpu_tile_grid *g, int size, int n,
                               int spb, bool batch_split, bool outputs, rpu_samples which,
-                              const int *owners) {
-    /* every (holder, tile) pair, in rank order (a tile's holders are consecutive ranks from
-     * its owner, modulo size) */
+                              const int *owners, int row_block) {
+    /* every (holder, tile) pair, twice where a holder of a split update takes its own rows of
+     * the samples it does not compute */
     size_t nh = 0;
     for (int t = 0; t < g->n_tiles; ++t)
-        nh += (size_t)(g->tiles[t].holders > 1 ? g->tiles[t].holders : 1);
+        nh += (size_t)(g->tiles[t].holders > 1 ? 2 * g->tiles[t].holders : 1);
     held *hs = (held *)malloc(sizeof *hs * (nh ? nh : 1));
     if (!hs || !rpu_contrib_reset(tab, size)) {
         free(hs);
@@ -162,24 +169,31 @@ int rpu_contrib_build_samples(rpu_contrib_table *tab, const rpu_tile_grid *g, in
         const rpu_contrib c =
             outputs ? (rpu_contrib){ts->group * g->out_per_group + ts->out_ch0, ts->rows, 0, 0}
                     : (rpu_contrib){ts->group * g->in_per_group + ts->in_ch0, ts->in_ch, 0, 0};
-        for (int m = 0; m < h; ++m)
-            hs[nh++] = (held){(ts->owner + m) % size, t, m, c};
+        for (int m = 0; m < h; ++m) {
+            const int rank = (ts->owner + m) % size;
+            const rpu_share sh = rpu_tile_share(g, t, rank, size, n, spb, batch_split);
+            const int own = which == RPU_SAMPLES_UPDATE ? owners[t] : 0;
+            const bool updates = which == RPU_SAMPLES_UPDATE && (own < 0 || own == m);
+            const bool rows = updates && own < 0 && h > 1 && outputs && row_block > 0;
+            const bool all = which == RPU_SAMPLES_ALL || (updates && !rows);
+            const bool computed = which == RPU_SAMPLES_COMPUTED || which == RPU_SAMPLES_UPDATE;
+            rpu_contrib e = c;
+            e.s0 = all ? 0 : computed ? sh.c0 : sh.s0;
+            e.s1 = all ? n : computed ? sh.c1 : sh.s1;
+            if (e.s1 > e.s0) hs[nh++] = (held){rank, t, m, e};
+            if (!rows) continue;
+            /* its rows of the update for the whole batch (those of its computed samples are
+             * in the entry above already) */
+            int r0, r1;
+            rpu_holder_rows(ts, row_block, m, h, &r0, &r1);
+            e = (rpu_contrib){c.c0 + r0, r1 - r0, 0, n};
+            if (r1 > r0) hs[nh++] = (held){rank, t, m, e};
+        }
     }
     qsort(hs, nh, sizeof *hs, cmp_held);
     int ok = 1;
-    for (size_t k = 0; k < nh && ok; ++k) {
-        const rpu_share sh = rpu_tile_share(g, hs[k].t, hs[k].rank, size, n, spb, batch_split);
-        const int own = which == RPU_SAMPLES_UPDATE ? owners[hs[k].t] : 0;
-        const bool all =
-            which == RPU_SAMPLES_ALL || (which == RPU_SAMPLES_UPDATE && (own < 0 || own == hs[k].m));
-        const bool computed = which == RPU_SAMPLES_COMPUTED || which == RPU_SAMPLES_UPDATE;
-        const int s0 = all ? 0 : computed ? sh.c0 : sh.s0;
-        const int s1 = all ? n : computed ? sh.c1 : sh.s1;
-        if (s1 <= s0) continue;
-        hs[k].c.s0 = s0;
-        hs[k].c.s1 = s1;
+    for (size_t k = 0; k < nh && ok; ++k)
         ok = rpu_contrib_add(tab, hs[k].rank, hs[k].c);
-    }
     rpu_contrib_close(tab);
     free(hs);
     return ok;

@@ -81,7 +81,10 @@ int rpu_contrib_build(rpu_contrib_table *t, const rpu_tile_grid *g, int size, in
  * layer's input and output gradient), the whole batch (a tile whose update needs it), or
  * the whole batch for the holders that update the tile and the computed samples for the
  * others (RPU_SAMPLES_UPDATE: owners[t] = -1, every holder; m >= 0, holder m alone).
- * owners is read only for RPU_SAMPLES_UPDATE. */
+ * owners is read only for RPU_SAMPLES_UPDATE. row_block > 0 (outputs only): the holders of
+ * a tile with owners[t] = -1 and several holders update rows of it
+ * (rpu_holder_rows(row_block)) and keep only those: each takes the tile's rows for the
+ * samples it computes and its own rows for the whole batch (0: every row). */
 typedef enum {
     RPU_SAMPLES_CONTRIBUTED,
     RPU_SAMPLES_COMPUTED,
@@ -90,7 +93,11 @@ typedef enum {
 } rpu_samples;
 int rpu_contrib_build_samples(rpu_contrib_table *t, const rpu_tile_grid *g, int size, int n,
                               int spb, bool batch_split, bool outputs, rpu_samples which,
-                              const int *owners);
+                              const int *owners, int row_block);
+
+/* Rows [r0, r1) of tile ts that its holder m of h updates in a split update: consecutive
+ * runs of whole blocks of B rows, as even as blocks allow. Local (pure). */
+void rpu_holder_rows(const rpu_tile_slot *ts, int B, int m, int h, int *r0, int *r1);
 
 /* Every rank's samples (rpu_batch_part) of v [n, per sample] to every rank of comm (size
  * P): one MPI_Allgatherv (collective). counts has room for 2 P ints (no allocation here,

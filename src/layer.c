@@ -18,6 +18,7 @@
 #include "fixed_impl.h"
 #include "layer_impl.h"
 #include "patches_impl.h"
+#include "placement_impl.h"
 
 #include <limits.h>
 #include <math.h>
@@ -172,8 +173,10 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     MPI_Comm_set_errhandler(l->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(l->comm, &l->rank);
     MPI_Comm_size(l->comm, &l->size);
-    /* the grid, its owners and holders: the same placement rpu_conv_placement reports */
-    s = rpu_conv_placement(p, cfg, l->size, &l->grid);
+    /* the grid, its owners and holders: the same placement rpu_conv_placement reports, and
+     * the config's properties (the same on every rank, whether it holds a tile or not) */
+    config_props props;
+    s = rpu_conv_place(p, cfg, l->size, &l->grid, &props);
     if (s != RPU_OK) {
         rpu_error_prefix(s, "layer %s", l->label);
         goto fail;
@@ -207,15 +210,11 @@ static rpu_status conv_create(MPI_Comm comm, const rpu_conv_params *p, int ndim,
     }
     /* every rank must agree before the first collective use (the first failure's message) */
     if ((s = rpu_agree(l->comm, s)) != RPU_OK) goto fail;
-    /* a config property: any held tile answers for all */
-    l->batch_split = true;
-    for (int t = 0; t < l->grid.n_tiles; ++t)
-        if (l->tiles[t]) {
-            l->batch_split = rpu_tile_batch_splittable(l->tiles[t]);
-            l->summable = rpu_tile_update_summable(l->tiles[t]);
-            l->x_all = rpu_tile_forward_reads_all(l->tiles[t]);
-            break;
-        }
+    l->batch_split = props.batch_split;
+    l->summable = props.summable;
+    l->x_all = props.x_all;
+    l->split = props.split;
+    l->row_block = props.row_block;
     /* the holders' communicator: a rank holds one tile of several holders (more ranks than
      * tiles), or every tile and every tile has every rank (rpu_hold_everywhere); every rank
      * knows the grid, so all take this branch or none */
@@ -266,6 +265,7 @@ void rpu_conv_destroy(rpu_conv **layer) {
     free(l->tiles);
     rpu_tile_grid_free(&l->grid);
     free(l->bias), free(l->bias_grad), free(l->xp), free(l->dp), free(l->xoffs), free(l->uowner);
+    free(l->umax);
     free(l->pbuf), free(l->obuf), free(l->sbuf), free(l->acc), free(l->bsum), free(l->bcounts);
     free(l->xmax), free(l->dmax), free(l->xin);
     rpu_contrib_free(&l->ctab);
@@ -613,6 +613,7 @@ static rpu_status set_shape(rpu_conv *l, int n, const int *in_size) {
     l->own = rpu_conv_own_samples_rule(&l->grid, l->size, l->Lout, l->batch_split && !l->x_all,
                                        l->summable);
     memcpy(l->kowner, l->uowner, sizeof(int) * (size_t)l->grid.n_tiles);
+    l->kann = l->uann;
     return RPU_OK;
 }
 
@@ -627,14 +628,15 @@ static int contrib_table(rpu_conv *l, int outputs) {
 
 /* What every rank needs of the layer's input (outputs 0) or output gradient (1), into
  * l->ctab: its tiles' channels for the samples it computes, or for the whole batch where it
- * updates a training tile whose update takes it (not summable; keeps_all). Returns 0 when
+ * updates a training tile whose update takes it (not summable; keeps_all), of the output
+ * gradient only its update rows where the split was announced (keeps_rows). Returns 0 when
  * out of memory. */
 static int need_table(rpu_conv *l, int outputs) {
     const bool pulsed = l->training && !l->summable;
     return rpu_contrib_build_samples(&l->ctab, &l->grid, l->size, l->n, block_samples(l),
                                      l->batch_split, outputs,
                                      pulsed ? RPU_SAMPLES_UPDATE : RPU_SAMPLES_COMPUTED,
-                                     pulsed ? l->kowner : NULL);
+                                     pulsed ? l->kowner : NULL, l->kann ? l->row_block : 0);
 }
 
 /* Whether an update owner is announced for any tile (rpu_conv_set_update_owners; the same
@@ -653,7 +655,9 @@ static bool owners_announced(const rpu_conv *l) {
  * update owners announced, only they take every sample (need_table). */
 static rpu_status fetch(rpu_conv *l, float *v, int C, size_t L, int outputs) {
     if (l->size == 1 || l->own) return RPU_OK;
-    if ((l->training && !l->summable && !owners_announced(l)) || (!outputs && l->x_all))
+    /* (an announced split by rows: each holder takes its rows of the output gradient) */
+    if ((l->training && !l->summable && !owners_announced(l) && !(outputs && l->kann)) ||
+        (!outputs && l->x_all))
         return rpu_gather_parts(l->comm, l->size, v, l->n, (size_t)C * L, l->bcounts);
     rpu_status s = need_table(l, outputs)
                        ? rpu_fetch_prepare(&l->ctab, l->rank, l->n, C, L, &l->dbuf)
@@ -703,7 +707,7 @@ static int patch_leader(const rpu_conv *l, int t) {
 static void needed_samples(const rpu_conv *l, int t, int inputs, int *s0, int *s1) {
     *s0 = 0;
     *s1 = l->n;
-    if (keeps_all(l, t) || (inputs && l->x_all)) return;
+    if (keeps_all(l, t) || (inputs && (l->x_all || keeps_rows(l, t)))) return;
     const share sh = holder_share(l, t);
     *s0 = sh.c0;
     *s1 = sh.c1;
@@ -949,7 +953,13 @@ static rpu_status conv_backward(rpu_conv *l, const float *dy, float *dx, int rep
             if (!l->tiles[t]) continue;
             int g0, g1;
             needed_samples(l, t, 0, &g0, &g1);
-            rpu_conv_gather_grads(l, t, dy, l->dp + doff, g0, g1);
+            rpu_conv_gather_grads(l, t, dy, l->dp + doff, g0, g1, 0, l->grid.tiles[t].rows);
+            if (keeps_rows(l, t)) { /* the other samples: its update rows only */
+                int r0, r1;
+                rpu_conv_update_rows(l, t, &r0, &r1);
+                rpu_conv_gather_grads(l, t, dy, l->dp + doff, 0, g0, r0, r1);
+                rpu_conv_gather_grads(l, t, dy, l->dp + doff, g1, l->n, r0, r1);
+            }
             doff += M * (size_t)l->grid.tiles[t].rows;
         }
         l->have_dy = 1;

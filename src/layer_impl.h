@@ -66,6 +66,16 @@ struct rpu_conv {
     bool summable;    /* rpu_tile_update_summable of the layer's tiles (a config property) */
     bool x_all;       /* rpu_tile_forward_reads_all of the layer's tiles (a config property) */
     bool own;         /* the last forward's shape reads only own samples (rpu_conv_own_samples) */
+    bool split;       /* rpu_tile_update_row_splittable of the layer's tiles (a config property) */
+    int row_block;    /* rpu_tile_update_row_block of the layer's tiles (a config property) */
+    /* owners announced (rpu_conv_set_update_owners with an array, a split update): a tile
+     * with owner -1 and several holders is updated by rows, and its holders keep only their
+     * rows of the output gradient for the samples they do not compute (uann; kann: as
+     * announced before the last forward) */
+    bool uann, kann;
+    float *umax; /* [n Lout] a split update's maxima of the gradient (rpu_tile_update_row_maxima) */
+    size_t umax_cap;
+    float ulr;        /* the learning rate of the last rpu_conv_update_begin */
     double *bsum;     /* [n, out] per-sample bias-gradient sums */
     size_t bsum_cap;
     int *bcounts; /* [2 size] counts and displacements of their gather */
@@ -162,13 +172,24 @@ static inline share holder_share(const rpu_conv *l, int t) {
 }
 
 /* Whether this rank keeps every sample of held tile t for a training step: the tile's update
- * is pulsed (not summable) and no owner is announced for it (rpu_conv_set_update_owners:
- * every holder updates rows, or the update does not split and each runs it whole), or this
+ * is pulsed (not summable) and no owner is announced for it (rpu_conv_set_update_owners with
+ * NULL: every holder updates rows, or the update does not split and each runs it whole; a
+ * tile of one holder), or this
  * rank is the owner announced before the last forward (kowner). */
 static inline bool keeps_all(const rpu_conv *l, int t) {
     if (!l->training || l->summable) return false;
     const int m = l->kowner[t];
-    return m < 0 || m == rpu_tile_holder_index(&l->grid.tiles[t], l->rank, l->size);
+    if (m < 0) return !l->kann || l->grid.tiles[t].holders < 2;
+    return m == rpu_tile_holder_index(&l->grid.tiles[t], l->rank, l->size);
+}
+
+/* Whether this rank keeps only its update rows of tile t's output gradient for the samples
+ * it does not compute (a training tile whose split by rows was announced: kann), and all of
+ * its patches. */
+static inline bool keeps_rows(const rpu_conv *l, int t) {
+    return l->training && !l->summable && l->kann && l->kowner[t] < 0 &&
+           l->grid.tiles[t].holders > 1 &&
+           rpu_tile_holder_index(&l->grid.tiles[t], l->rank, l->size) >= 0;
 }
 
 /* ------------------------------------------------------------------ layer_stages.c */
@@ -181,8 +202,12 @@ int rpu_conv_keep_maxima(rpu_conv *l);
 void rpu_conv_gather_patches(const rpu_conv *l, int t, const float *x, float *X, int s0, int s1);
 
 /* Gradient rows of samples [s0, s1) of tile t into their rows of D [n Lout, rows] from dy
- * [n, Cout, Lout] (and their maxima, when kept). */
-void rpu_conv_gather_grads(rpu_conv *l, int t, const float *dy, float *D, int s0, int s1);
+ * [n, Cout, Lout], the tile's rows [r0, r1) of each (and their maxima, when kept: all rows). */
+void rpu_conv_gather_grads(rpu_conv *l, int t, const float *dy, float *D, int s0, int s1, int r0,
+                           int r1);
+
+/* Rows [r0, r1) of held tile t that this rank updates in a split by rows (layer_update.c). */
+void rpu_conv_update_rows(const rpu_conv *l, int t, int *r0, int *r1);
 
 /* Held tile t's forward of this rank's share, stage by stage per MAC block
  * (rpu_tile_forward_staged): X the tile's patches [n Lout, cols] (kept for a pulsed update,

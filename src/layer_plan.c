@@ -221,6 +221,8 @@ rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, 
     int *eff = s == RPU_OK ? (int *)malloc(sizeof(int) * (size_t)(g.n_tiles + 1)) : NULL;
     if (s == RPU_OK && !eff) s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
     bool announced = false; /* as rpu_conv_set_update_owners keeps them */
+    /* an announced split by rows: the holders fetch their rows of the output gradient */
+    const bool rows = owners && !c.summable && c.split;
     for (int t = 0; s == RPU_OK && t < g.n_tiles; ++t) {
         const int m = owners ? owners[t] : -1;
         if (m < -1 || m >= g.tiles[t].holders)
@@ -232,7 +234,7 @@ rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, 
     if (s == RPU_OK && ranks > 1 &&
         !rpu_conv_own_samples_rule(&g, ranks, Lout, c.batch_split && !c.x_all, c.summable)) {
         /* as layer.c's fetch, for a training step */
-        *whole = (!c.summable && !announced) || (!outputs && c.x_all);
+        *whole = (!c.summable && !announced && !(outputs && rows)) || (!outputs && c.x_all);
         if (*whole) {
             *sent = (int64_t)batch * (outputs ? p->out_channels : p->in_channels) *
                     (outputs ? Lout : Lin); /* the whole array (MPI_Allgatherv) */
@@ -241,7 +243,7 @@ rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, 
             if (!rpu_contrib_build_samples(&tab, &g, ranks, batch, rpu_block_samples((int)Lout),
                                            c.batch_split, outputs,
                                            c.summable ? RPU_SAMPLES_COMPUTED : RPU_SAMPLES_UPDATE,
-                                           eff))
+                                           eff, rows ? c.row_block : 0))
                 s = RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the plan");
             else
                 rpu_fetch_volume(&tab, rank, batch, outputs ? p->out_channels : p->in_channels,
@@ -253,6 +255,34 @@ rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, 
     free(eff);
     rpu_tile_grid_free(&g);
     return s;
+}
+
+rpu_status rpu_conv_update_maxima_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
+                                       const int *in_size, const int *owners, int ranks, int rank,
+                                       rpu_comm_call *calls, int max_calls, int *n_calls) {
+    if (!n_calls) return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_update_maxima_plan: n_calls is NULL");
+    *n_calls = 0;
+    if (!p || !cfg)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_update_maxima_plan: params or config is NULL");
+    if (batch < 1 || ranks < 1 || rank < 0 || rank >= ranks)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_conv_update_maxima_plan: batch %d, rank %d of %d", batch,
+                        rank, ranks);
+    int64_t Lin, Lout;
+    rpu_tile_grid g;
+    config_props c;
+    RPU_CHECK(setup(p, cfg, in_size, ranks, &Lin, &Lout, &g, &c));
+    /* as layer_update.c's rows_kept_update for a holder that keeps its rows (keeps_rows) */
+    for (int t = 0; owners && !c.summable && c.split && t < g.n_tiles; ++t) {
+        const rpu_tile_slot *ts = &g.tiles[t];
+        if (owners[t] >= 0 || ts->holders < 2 || rpu_tile_holder_index(ts, rank, ranks) < 0)
+            continue;
+        add(calls, max_calls, n_calls, RPU_PHASE_UPDATE, RPU_COMM_ALLREDUCE, 1, 4, ts->holders,
+            "status of the holders' maxima (rpu_agree, int)");
+        add(calls, max_calls, n_calls, RPU_PHASE_UPDATE, RPU_COMM_ALLREDUCE, (int64_t)batch * Lout,
+            4, ts->holders, "every vector's maximum |gradient| over the holders' rows (float)");
+    }
+    rpu_tile_grid_free(&g);
+    return RPU_OK;
 }
 
 rpu_status rpu_conv_update_owners_plan(const rpu_conv_params *const *ps,

@@ -143,16 +143,18 @@ static void gather_to(rpu_conv *l, int t, const float *x, float *X, int s0, int 
 }
 
 /* Gradient rows of samples [s0, s1) of tile t: D [(s1 - s0) Lout, rows] from dy
- * [n, Cout, Lout]; with maxima, each sample's max |value| into l->dmax. */
-static void grads_to(rpu_conv *l, int t, const float *dy, float *D, int s0, int s1) {
+ * [n, Cout, Lout], in the tile's rows [r0, r1) (the other columns of D as they were); with
+ * maxima (all rows), each sample's max |value| into l->dmax. */
+static void grads_to(rpu_conv *l, int t, const float *dy, float *D, int s0, int s1, int r0,
+                     int r1) {
     const rpu_tile_slot *ts = &l->grid.tiles[t];
     const int Co = l->p.out_channels;
     const int o0 = ts->group * l->grid.out_per_group + ts->out_ch0;
     const size_t per = (size_t)l->Lout * ts->rows;
     for (int n = s0; n < s1; ++n) {
         float *Dn = D + (size_t)(n - s0) * per;
-        transpose(dy + ((size_t)n * Co + o0) * l->Lout, (size_t)l->Lout, Dn, (size_t)ts->rows,
-                  ts->rows, l->Lout, NULL);
+        transpose(dy + ((size_t)n * Co + o0 + r0) * l->Lout, (size_t)l->Lout, Dn + r0,
+                  (size_t)ts->rows, r1 - r0, l->Lout, NULL);
         if (l->training && l->summable) l->dmax[(size_t)t * l->n + n] = abs_max_finite(Dn, per);
     }
 }
@@ -164,8 +166,10 @@ int rpu_conv_keep_maxima(rpu_conv *l) {
            grow((void **)&l->dmax, &l->dmax_cap, need);
 }
 
-void rpu_conv_gather_grads(rpu_conv *l, int t, const float *dy, float *D, int s0, int s1) {
-    if (s1 > s0) grads_to(l, t, dy, D + (size_t)s0 * l->Lout * l->grid.tiles[t].rows, s0, s1);
+void rpu_conv_gather_grads(rpu_conv *l, int t, const float *dy, float *D, int s0, int s1, int r0,
+                           int r1) {
+    if (s1 > s0 && r1 > r0)
+        grads_to(l, t, dy, D + (size_t)s0 * l->Lout * l->grid.tiles[t].rows, s0, s1, r0, r1);
 }
 
 /* ------------------------------------------------------------------ stages */
@@ -207,7 +211,8 @@ static const float *bwd_in(void *arg, int b0, int b1) {
     stage_ctx *c = (stage_ctx *)arg;
     const size_t rows = (size_t)c->l->grid.tiles[c->t].rows;
     if (c->make)
-        grads_to(c->l, c->t, c->src, c->V ? c->V + (size_t)b0 * rows : c->vb, b0 / c->L, b1 / c->L);
+        grads_to(c->l, c->t, c->src, c->V ? c->V + (size_t)b0 * rows : c->vb, b0 / c->L, b1 / c->L,
+                 0, (int)rows);
     return c->V ? c->V + (size_t)b0 * rows : c->vb;
 }
 
@@ -355,7 +360,7 @@ rpu_status rpu_conv_tile_backward(rpu_conv *l, int t, const float *dy, float *D,
                    .dst = dst,
                    .direct = direct,
                    .lmax = 0};
-    if (!D && !by) rpu_conv_gather_grads(l, t, dy, c.V, sh.c0, sh.c1);
+    if (!D && !by) rpu_conv_gather_grads(l, t, dy, c.V, sh.c0, sh.c1, 0, ts->rows);
     const rpu_pass_stages sg = {&c, bwd_in, bwd_out, bwd_done};
     rpu_status s = rpu_tile_backward_staged(l->tiles[t], (int)((size_t)l->n * L), sh.c0 * L,
                                             sh.c1 * L, block_samples(l) * L, &sg);

@@ -4,6 +4,8 @@
 #include "fixed_impl.h"
 #include "layer_impl.h"
 
+#include <limits.h>
+
 /* Offset of owned tile t's output gradients in dp (the owned tiles' blocks in order). */
 static size_t grad_offset(const rpu_conv *l, int t) {
     const size_t M = (size_t)l->n * l->Lout;
@@ -111,6 +113,15 @@ static rpu_status need_kept(const rpu_conv *l, const char *fn) {
  * where another holder was announced as its update owner: rpu_conv_set_update_owners). */
 static rpu_status kept_all(const rpu_conv *l, int t, const char *fn) {
     if (keeps_all(l, t)) return RPU_OK;
+    if (keeps_rows(l, t)) {
+        int r0, r1;
+        rpu_conv_update_rows(l, t, &r0, &r1);
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "layer %s: %s: rank %d kept only rows %d..%d of tile %d's output gradient "
+                        "(its split by rows was announced: rpu_conv_set_update_owners); "
+                        "rpu_conv_get_grad assembles the tile from every holder's rows",
+                        l->label, fn, l->rank, r0, r1 - 1, t);
+    }
     return RPU_FAIL(RPU_ERR_ARG,
                     "layer %s: %s: rank %d kept only its own samples of tile %d, whose update "
                     "owner was announced as holder %d (rpu_conv_set_update_owners)",
@@ -153,7 +164,8 @@ rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad) 
     for (int t = 0; t < l->grid.n_tiles && s == RPU_OK; ++t) {
         /* (a pulsed tile's values from the holders that kept every sample: with an
          * announced owner, from it alone) */
-        if (!l->tiles[t] || (!l->summable && !keeps_all(l, t))) continue;
+        const bool rows = !l->summable && keeps_rows(l, t); /* (its rows only) */
+        if (!l->tiles[t] || (!l->summable && !keeps_all(l, t) && !rows)) continue;
         const rpu_tile_slot *ts = &l->grid.tiles[t];
         float *g = (float *)malloc(sizeof(float) * (size_t)ts->rows * ts->cols);
         if (!g) {
@@ -161,12 +173,14 @@ rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad) 
                          l->label);
             break;
         }
+        int r0 = 0, r1 = ts->rows;
+        if (rows) rpu_conv_update_rows(l, t, &r0, &r1);
         s = l->summable ? summed_grad_alloc(l, t, RPU_WEIGHTS_SCALED, g)
                         : tile_error(l, t,
-                                     rpu_tile_weight_grad(l->tiles[t], l->xp + l->xoffs[t],
-                                                          l->dp + grad_offset(l, t), (int)M,
-                                                          RPU_WEIGHTS_SCALED, g));
-        for (int r = 0; r < ts->rows && s == RPU_OK; ++r)
+                                     rpu_tile_weight_grad_rows(l->tiles[t], l->xp + l->xoffs[t],
+                                                               l->dp + grad_offset(l, t), (int)M,
+                                                               RPU_WEIGHTS_SCALED, r0, r1, g));
+        for (int r = r0; r < r1 && s == RPU_OK; ++r)
             memcpy(bits + (size_t)out_channel(l, ts, r) * Kc + (size_t)ts->col0,
                    g + (size_t)r * ts->cols, sizeof(float) * (size_t)ts->ncol);
         free(g);
@@ -184,15 +198,6 @@ rpu_status rpu_conv_get_grad(rpu_conv *l, float *weight_grad, float *bias_grad) 
     return s;
 }
 
-/* Rows [r0, r1) of held tile t that holder m of h updates: consecutive runs of whole
- * blocks of B rows (rpu_tile_update_row_block), as even as blocks allow. */
-static void holder_rows(const rpu_tile_slot *ts, int B, int m, int h, int *r0, int *r1) {
-    const int nb = (ts->rows + B - 1) / B;
-    const int b0 = (int)((int64_t)nb * m / h), b1 = (int)((int64_t)nb * (m + 1) / h);
-    *r0 = b0 * B < ts->rows ? b0 * B : ts->rows;
-    *r1 = b1 * B < ts->rows ? b1 * B : ts->rows;
-}
-
 /* Rows [r0, r1) of tile t that its holder m updates: all of them for holder `owner` and
  * none for the others (owner >= 0), or its block of rows (owner -1). */
 static void rows_of_holder(const rpu_conv *l, int t, int owner, int m, int *r0, int *r1) {
@@ -202,7 +207,11 @@ static void rows_of_holder(const rpu_conv *l, int t, int owner, int m, int *r0, 
         *r1 = ts->rows;
         return;
     }
-    holder_rows(ts, rpu_tile_update_row_block(l->tiles[t]), m, ts->holders, r0, r1);
+    rpu_holder_rows(ts, l->row_block, m, ts->holders, r0, r1);
+}
+
+void rpu_conv_update_rows(const rpu_conv *l, int t, int *r0, int *r1) {
+    rows_of_holder(l, t, -1, rpu_tile_holder_index(&l->grid.tiles[t], l->rank, l->size), r0, r1);
 }
 
 /* Whether tile t's update is split among several holders (rows, or whole by one). */
@@ -269,7 +278,32 @@ static rpu_status update_tile(rpu_conv *l, int t, size_t doff, float lr, int own
         return tile_error(l, t, rpu_tile_update(l->tiles[t], X, D, (int)M, lr));
     int r0, r1; /* this rank's rows; the other holders' stay stale until share_rows */
     rows_of_holder(l, t, owner, rpu_tile_holder_index(ts, l->rank, l->size), &r0, &r1);
+    if (keeps_rows(l, t)) return RPU_OK; /* in the second phase (rows_kept_update) */
     return tile_error(l, t, rpu_tile_update_rows(l->tiles[t], X, D, (int)M, lr, r0, r1));
+}
+
+/* The update of held tile t by this rank's rows where it kept only those of the other
+ * samples' gradients (keeps_rows; collective on the holders): the holders agree on their
+ * status so far (`local`, then the maxima's), then every vector's maximum over the tile's
+ * rows from the holders' maxima over theirs. */
+static rpu_status rows_kept_update(rpu_conv *l, int t, rpu_status local) {
+    const size_t M = (size_t)l->n * l->Lout;
+    const float *X = l->xp + l->xoffs[t], *D = l->dp + grad_offset(l, t);
+    int r0, r1;
+    rpu_conv_update_rows(l, t, &r0, &r1);
+    rpu_status s = local;
+    if (s == RPU_OK && M > INT_MAX)
+        s = RPU_FAIL(RPU_ERR_ARG, "layer %s: %zu update vectors exceed one MPI message", l->label,
+                     M);
+    if (s == RPU_OK && !grow((void **)&l->umax, &l->umax_cap, sizeof(float) * (M + 1)))
+        s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the update's maxima", l->label);
+    if (s == RPU_OK)
+        s = tile_error(l, t, rpu_tile_update_row_maxima(l->tiles[t], D, (int)M, r0, r1, l->umax));
+    RPU_CHECK(rpu_agree(l->hcomm, s));
+    const int rc = MPI_Allreduce(MPI_IN_PLACE, l->umax, (int)M, MPI_FLOAT, MPI_MAX, l->hcomm);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce");
+    return tile_error(l, t,
+                      rpu_tile_update_rows_max(l->tiles[t], X, D, l->umax, (int)M, l->ulr, r0, r1));
 }
 
 static rpu_status check_update(rpu_conv *l, float lr) {
@@ -306,19 +340,16 @@ rpu_status rpu_conv_set_update_owners(rpu_conv *l, const int *owners) {
                             l->label, owners[t], t, l->grid.tiles[t].holders,
                             l->grid.tiles[t].holders - 1);
     /* only a tile whose update splits has an owner (the others' holders run it whole) */
-    bool rows = false;
-    for (int t = 0; t < l->grid.n_tiles && !l->summable; ++t)
-        if (l->tiles[t]) {
-            rows = rpu_tile_update_row_splittable(l->tiles[t]); /* a config property */
-            break;
-        }
+    const bool rows = !l->summable && l->split;
     for (int t = 0; t < l->grid.n_tiles; ++t)
         l->uowner[t] = owners && rows && l->grid.tiles[t].holders > 1 ? owners[t] : -1;
+    l->uann = owners && rows;
     return RPU_OK;
 }
 
 rpu_status rpu_conv_update_begin(rpu_conv *l, float lr, const int *owners) {
     RPU_CHECK(check_update(l, lr));
+    l->ulr = lr;
     /* the owners first, of every tile (the same verdict on every rank, before any change) */
     for (int t = 0; t < l->grid.n_tiles; ++t) {
         const int owner = owners ? owners[t] : -1, h = l->grid.tiles[t].holders;
@@ -327,6 +358,13 @@ rpu_status rpu_conv_update_begin(rpu_conv *l, float lr, const int *owners) {
                             "layer %s: update_begin: owner %d of tile %d is none of its %d holders "
                             "(0 .. %d, or -1 for a split by rows)",
                             l->label, owner, t, h, h - 1);
+        /* (the holders kept only their rows of the samples they do not compute) */
+        if (l->kann && l->kowner[t] < 0 && owner >= 0 && h > 1)
+            return RPU_FAIL(RPU_ERR_ARG,
+                            "layer %s: update_begin: owner %d of tile %d, whose split by rows "
+                            "was announced before the forward (rpu_conv_set_update_owners): its "
+                            "holders kept only their rows",
+                            l->label, owner, t);
         /* (the other holders kept only their samples: rpu_conv_set_update_owners) */
         if (l->kowner[t] >= 0 && owner != l->kowner[t])
             return RPU_FAIL(RPU_ERR_ARG,
@@ -351,7 +389,10 @@ rpu_status rpu_conv_update_end(rpu_conv *l, const int *owners, rpu_status begun)
     rpu_status s = begun;
     for (int t = 0; t < l->grid.n_tiles; ++t) {
         if (!l->tiles[t]) continue;
-        if (split_update(l, t)) s = share_rows(l, t, owners ? owners[t] : -1, s);
+        if (split_update(l, t)) {
+            if (keeps_rows(l, t)) s = rows_kept_update(l, t, s);
+            s = share_rows(l, t, owners ? owners[t] : -1, s);
+        }
         if (s == RPU_OK) s = tile_error(l, t, rpu_tile_post_update(l->tiles[t]));
     }
     return s;

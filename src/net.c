@@ -347,12 +347,19 @@ static bool all_split(const rpu_net *net) {
 }
 
 /* Before a training forward on a batch of n (collective only in the sense that every rank
- * computes the same): who will update each tile (rpu_update_owners, into the layers' uown),
+ * computes the same): who will update each tile (rpu_update_owners, into the layers' uown;
+ * where not every layer's update splits, -1: each layer's holders split theirs by rows),
  * announced to the layers (rpu_conv_set_update_owners), so that only a tile's updating
- * holder keeps and fetches every sample. Without a split update (one rank, or a layer
- * whose tiles have one holder each) the layers hear NULL. */
+ * holder keeps and fetches every sample, and the holders of a split by rows only their
+ * rows of the output gradient. On one rank, or outside training, the layers hear NULL. */
 static rpu_status plan_updates(rpu_net *net, int n) {
-    net->uplanned = net->training && net->ranks > 1 && all_split(net);
+    const bool announce = net->training && net->ranks > 1;
+    net->uplanned = announce && all_split(net);
+    for (int k = 0; k < net->n_layers; ++k) {
+        const net_layer *L = &net->layers[k];
+        for (int t = 0; L->conv && t < rpu_conv_grid(L->conv)->n_tiles; ++t)
+            L->uown[t] = -1;
+    }
     if (net->uplanned) {
         for (int k = 0; k < net->n_layers; ++k)
             net->uvec[k] = (int64_t)n * (int64_t)prod(1, net->layers[k].out_nd,
@@ -361,7 +368,7 @@ static rpu_status plan_updates(rpu_net *net, int n) {
     }
     for (int k = 0; k < net->n_layers; ++k) {
         net_layer *L = &net->layers[k];
-        if (L->conv) RPU_CHECK(rpu_conv_set_update_owners(L->conv, net->uplanned ? L->uown : NULL));
+        if (L->conv) RPU_CHECK(rpu_conv_set_update_owners(L->conv, announce ? L->uown : NULL));
     }
     return RPU_OK;
 }

@@ -172,8 +172,22 @@ static rpu_status plan_calls(const rpu_net *net, int batch, int ranks, int rank,
         RPU_CHECK(
             layer_phase(net, k, RPU_PHASE_BACKWARD, batch, ranks, rank, calls, max_calls, &n));
     }
-    for (int k = 0; k < L; ++k)
+    /* the update: each layer's exchanges in layer order (rpu_conv_update_end), where a split
+     * by rows was announced first the maxima */
+    for (int k = 0; k < L; ++k) {
+        RPU_CHECK(rpu_net_layer_info(net, k, &info));
+        if (info.conv && owners[k]) {
+            int m = 0;
+            RPU_CHECK(rpu_conv_update_maxima_plan(
+                rpu_conv_get_params(info.conv), rpu_conv_config(info.conv), batch, info.in_sp,
+                owners[k], ranks, rank, calls && n < max_calls ? calls + n : NULL,
+                calls && n < max_calls ? max_calls - n : 0, &m));
+            for (int q = n; calls && q < n + m && q < max_calls; ++q)
+                calls[q].layer = k;
+            n += m;
+        }
         RPU_CHECK(layer_phase(net, k, RPU_PHASE_UPDATE, batch, ranks, rank, calls, max_calls, &n));
+    }
     *np = n;
     return RPU_OK;
 }

@@ -27,6 +27,7 @@ static rpu_status config_props_of(const rpu_conv_params *p, const rpu_config *cf
     float *a[8];
     c->batch_split = rpu_tile_batch_splittable(probe);
     c->split = rpu_tile_update_row_splittable(probe);
+    c->row_block = rpu_tile_update_row_block(probe);
     c->summable = rpu_tile_update_summable(probe);
     c->x_all = rpu_tile_forward_reads_all(probe);
     c->arrays = rpu_tile_update_arrays(probe, a, 8);

@@ -10,11 +10,12 @@
 /* Asked of a small tile of the config: whether a tile's holders split the batch
  * (rpu_tile_batch_splittable), whether its forward reads every vector
  * (rpu_tile_forward_reads_all), whether its update is an exact sum
- * (rpu_tile_update_summable) or splits by rows (rpu_tile_update_row_splittable), and how
- * many arrays the update writes (rpu_tile_update_arrays). */
+ * (rpu_tile_update_summable) or splits by rows (rpu_tile_update_row_splittable) and in
+ * blocks of how many (rpu_tile_update_row_block), and how many arrays the update writes
+ * (rpu_tile_update_arrays). */
 typedef struct {
     bool batch_split, summable, x_all;
-    int split, arrays;
+    int split, row_block, arrays;
 } config_props;
 
 /* rpu_conv_placement that also gives the properties of cfg it decided by (*c; errors also

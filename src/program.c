@@ -77,7 +77,7 @@ rpu_status rpu_tile_program_weights(rpu_tile *t, const float *w, const rpu_progr
         }
         err = sum / (double)cells / tmax;
         if (err < p.tolerance || it >= p.max_iter) break;
-        s = rpu_tile_update_impl(t, eye, y, NI, p.learning_rate, 0, t->p.out_size);
+        s = rpu_tile_update_impl(t, eye, y, NULL, NI, p.learning_rate, 0, t->p.out_size);
         if (s != RPU_OK) break;
         ++it;
     }

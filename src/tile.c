@@ -244,7 +244,7 @@ rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, f
     if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update: batch size %d < 0", n);
     rpu_infer_weights_changed(t);
     if (t->cmp) return rpu_compound_tile_update(t, x, d, n, lr);
-    return rpu_tile_update_impl(t, x, d, n, lr, 0, t->p.out_size);
+    return rpu_tile_update_impl(t, x, d, NULL, n, lr, 0, t->p.out_size);
 }
 
 rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, int n, float lr,
@@ -259,7 +259,20 @@ rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, int
                         r0, r1, t->p.out_size);
     rpu_infer_weights_changed(t);
     if (t->cmp) return rpu_compound_tile_update(t, x, d, n, lr);
-    return rpu_tile_update_impl(t, x, d, n, lr, r0, r1);
+    return rpu_tile_update_impl(t, x, d, NULL, n, lr, r0, r1);
+}
+
+rpu_status rpu_tile_update_rows_max(rpu_tile *t, const float *x, const float *d, const float *dmax,
+                                    int n, float lr, int r0, int r1) {
+    if (!t || (n > 0 && (!x || !d || !dmax)))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update_rows_max: NULL argument");
+    if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update_rows_max: batch size %d < 0", n);
+    if (t->cmp)
+        return RPU_FAIL(RPU_ERR_ARG,
+                        "rpu_tile_update_rows_max: a compound device updates whole tiles from "
+                        "the whole gradient (rpu_tile_update_row_splittable)");
+    rpu_infer_weights_changed(t);
+    return rpu_tile_update_impl(t, x, d, dmax, n, lr, r0, r1);
 }
 
 int rpu_tile_update_arrays(rpu_tile *t, float **arrays, int max) {

@@ -169,10 +169,11 @@ static inline uint64_t rpu_io_call_blocks(int dim, int64_t n_call) {
 
 /* ---------------------------------------------------------------- update.c */
 
-/* The update engine behind rpu_tile_update (rows [0, R)) and rpu_tile_update_rows (rows
- * [r0, r1) of a whole tile held by several holders, tile.h). */
-rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr,
-                                int r0, int r1);
+/* The update engine behind rpu_tile_update (rows [0, R)), rpu_tile_update_rows (rows
+ * [r0, r1) of a whole tile held by several holders) and rpu_tile_update_rows_max (dmax: the
+ * vectors' maxima over all rows, d read in rows [r0, r1) only), tile.h. */
+rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, const float *dmax,
+                                int n, float lr, int r0, int r1);
 
 /* The update of a row slice, for tiles that hold only some rows: t holds rows
  * [r0, r0 + t->p.out_size) of a tile of rows_total rows and in_size columns: its weights,
@@ -250,10 +251,12 @@ static inline int rpu_state_item_add(rpu_state_item *items, int n, int max, cons
 }
 
 /* The gradient of an update call in engine units: du = d / (scales * lr_scale) for n vectors of
- * R rows (into the tile's buffer, *du) and the learning rate lr * lr_scale (*lr_t), lr_scale
- * from the mapping's lr compensation (spec §7); counts the call (t->ucalls). */
+ * R rows, rows [i0, i1) computed (into the tile's buffer, *du; the others left as they are),
+ * and the learning rate lr * lr_scale (*lr_t), lr_scale from the mapping's lr compensation
+ * (spec §7); counts the call (t->ucalls). */
 rpu_status rpu_update_scaled_gradient(rpu_tile *t, const float *d, const float *scales, int n,
-                                      int R, float lr, const float **du, float *lr_t);
+                                      int R, int i0, int i1, float lr, const float **du,
+                                      float *lr_t);
 
 /* The pulses of a compound (compound.c) through the pulsed engine: the pulse trains of
  * vectors x [n, C], d [n, R] (the whole tile) with update parameters up, granularity g and

@@ -532,6 +532,7 @@ static rpu_status pulsed_batch(rpu_tile *t, const float *x, const float *d, int 
     const bool trains = pt == RPU_PULSE_STOCHASTIC_COMPRESSED || pt == RPU_PULSE_STOCHASTIC;
     for (int k0 = 0; k0 < n; k0 += (int)K) {
         const int kn = n - k0 < (int)K ? n - k0 : (int)K;
+        e.chunk0 = k0;
         rpu_engine_predraw_chunk(&e, cs, k0, kn, x + (size_t)k0 * C, d + (size_t)k0 * R, lr);
         for (int k = 0; k < kn; ++k)
             rpu_engine_prepare_vector(t, &e, cs, k, x + (size_t)(k0 + k) * C,
@@ -821,6 +822,7 @@ rpu_status rpu_update_pulses_at(rpu_tile *t, const rpu_update_params *up, float 
     const bool pre_target = ntg == 1 && rpu_device_normals_per_pulse(tg[0].dev) > 0;
     for (int k0 = 0; k0 < n; k0 += (int)K) {
         const int kn = n - k0 < (int)K ? n - k0 : (int)K;
+        e.chunk0 = k0;
         for (int k = 0; k < kn; ++k)
             rpu_engine_prepare_vector(t, &e, &cs, k, x + (size_t)(k0 + k) * C,
                                       d + (size_t)(k0 + k) * R, lr,
@@ -962,18 +964,22 @@ int rpu_tile_update_row_block(const rpu_tile *t) {
                : RPU_UPDATE_ROW_BLOCK;
 }
 
+/* The factor the mapping's lr compensation divides d by and multiplies lr with (spec §7):
+ * 1 / mean(scales), or 1 without the compensation. */
+static float lr_scale_of(const rpu_tile *t, const float *scales, int R) {
+    if (!t->cfg.mapping.weight_scaling_lr_compensation) return 1.0f;
+    double mean = 0;
+    for (int i = 0; i < R; ++i)
+        mean += scales[i];
+    mean /= R;
+    return mean > 0 ? (float)(1.0 / mean) : 1.0f;
+}
+
 rpu_status rpu_update_scaled_gradient(rpu_tile *t, const float *d, const float *scales, int n,
-                                      int R, float lr, const float **du_out, float *lr_out) {
-    /* logical SGD through the mapping scales (spec §7): d / (scales · lr_scale), lr · lr_scale,
-     * over every row of the tile */
-    float lr_scale = 1.0f;
-    if (t->cfg.mapping.weight_scaling_lr_compensation) {
-        double mean = 0;
-        for (int i = 0; i < R; ++i)
-            mean += scales[i];
-        mean /= R;
-        if (mean > 0) lr_scale = (float)(1.0 / mean);
-    }
+                                      int R, int i0, int i1, float lr, const float **du_out,
+                                      float *lr_out) {
+    /* logical SGD through the mapping scales (spec §7): d / (scales · lr_scale), lr · lr_scale */
+    const float lr_scale = lr_scale_of(t, scales, R);
     const size_t dn = (size_t)n * R;
     if (dn > t->dbuf_cap) {
         float *p = (float *)realloc(t->dbuf, dn * sizeof(float));
@@ -984,19 +990,42 @@ rpu_status rpu_update_scaled_gradient(rpu_tile *t, const float *d, const float *
     float *du = t->dbuf;
     *du_out = du;
     for (int k = 0; k < n; ++k)
-        for (int i = 0; i < R; ++i)
+        for (int i = i0; i < i1; ++i)
             du[(size_t)k * R + i] = d[(size_t)k * R + i] / (scales[i] * lr_scale);
     *lr_out = lr * lr_scale;
     t->ucalls++;
     return RPU_OK;
 }
 
+rpu_status rpu_tile_update_row_maxima(const rpu_tile *t, const float *d, int n, int r0, int r1,
+                                      float *dmax) {
+    if (!t || (n > 0 && (!d || !dmax)))
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update_row_maxima: NULL argument");
+    const int R = t->p.out_size;
+    if (n < 0 || r0 < 0 || r1 > R || r0 > r1)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_update_row_maxima: batch %d, rows [%d, %d) of %d", n,
+                        r0, r1, R);
+    const int Rl = r1 - r0;
+    float *v = (float *)malloc(sizeof(float) * (size_t)(Rl + 1));
+    if (!v) return RPU_FAIL(RPU_ERR_NOMEM, "out of memory for the maxima of %d rows", Rl);
+    /* the values the update computes (rpu_update_scaled_gradient), their maximum as the
+     * update takes it (rpu_engine_abs_max): the maximum of the holders' maxima is the same */
+    const float lr_scale = lr_scale_of(t, t->scales, R);
+    for (int k = 0; k < n; ++k) {
+        for (int i = r0; i < r1; ++i)
+            v[i - r0] = d[(size_t)k * R + i] / (t->scales[i] * lr_scale);
+        dmax[k] = rpu_engine_abs_max(v, Rl);
+    }
+    free(v);
+    return RPU_OK;
+}
+
 /* The update of rows [r0, r0 + Rl) of a tile of R rows whose weights start at w (row r0)
  * and whose device state is dev (row 0 = row r0): d [n, R] and scales [R] of the whole
  * tile. */
-static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const float *scales,
-                              int n, float lr, float *w, rpu_device_state *dev, int Rl, int r0,
-                              int R) {
+static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const float *dmax,
+                              const float *scales, int n, float lr, float *w, rpu_device_state *dev,
+                              int Rl, int r0, int R) {
     const int C = t->p.in_size;
     const rpu_update_params *up = &t->cfg.update;
     if (!(lr >= 0) || !isfinite(lr))
@@ -1005,7 +1034,9 @@ static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const
 
     const float *du = NULL;
     float lr_t = 0;
-    RPU_CHECK(rpu_update_scaled_gradient(t, d, scales, n, R, lr, &du, &lr_t));
+    /* (with the maxima given, d's other rows may be anything: they are not read) */
+    RPU_CHECK(rpu_update_scaled_gradient(t, d, scales, n, R, dmax ? r0 : 0, dmax ? r0 + Rl : R, lr,
+                                         &du, &lr_t));
 
     if (!dev->pulsed || up->pulse_type == RPU_PULSE_NONE) {
         /* exact W -= lr Dᵀ X, no bounds, in GEMMs of the whole tile's blocks of
@@ -1032,7 +1063,8 @@ static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const
                      .base = t->unext,
                      .up = up,
                      .g = t->dev.granularity,
-                     .rng = &t->ustream};
+                     .rng = &t->ustream,
+                     .dmax = dmax};
     cs.stride = cs.L.total;
     t->unext += (uint64_t)n * cs.L.total;
     if (up->pulse_type == RPU_PULSE_NONE_WITH_DEVICE) {
@@ -1050,8 +1082,8 @@ static rpu_status update_core(rpu_tile *t, const float *x, const float *d, const
     return st;
 }
 
-rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int n, float lr,
-                                int r0, int r1) {
+rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, const float *dmax,
+                                int n, float lr, int r0, int r1) {
     const int R = t->p.out_size, C = t->p.in_size, B = rpu_tile_update_row_block(t);
     if (r0 < 0 || r1 > R || r0 > r1 || (r0 % B && r0 != R) || (r1 % B && r1 != R))
         return RPU_FAIL(RPU_ERR_ARG,
@@ -1078,7 +1110,8 @@ rpu_status rpu_tile_update_impl(rpu_tile *t, const float *x, const float *d, int
     }
     rpu_device_state view;
     RPU_CHECK(rpu_device_rows_view(&t->dev, r0, r1, &view));
-    return update_core(t, x, d, t->scales, n, lr, t->w + (size_t)r0 * C, &view, r1 - r0, r0, R);
+    return update_core(t, x, d, dmax, t->scales, n, lr, t->w + (size_t)r0 * C, &view, r1 - r0, r0,
+                       R);
 }
 
 rpu_status rpu_tile_update_slice(rpu_tile *t, const float *x, const float *d, const float *scales,
@@ -1093,17 +1126,19 @@ rpu_status rpu_tile_update_slice(rpu_tile *t, const float *x, const float *d, co
                         "rpu_tile_update_slice: rows [%d, %d) are not a slice of a tile of %d "
                         "rows (the device state holds rows from %d of %d)",
                         r0, r0 + Rl, rows_total, t->dev.row0, t->dev.rows_total);
-    return update_core(t, x, d, scales, n, lr, t->w, &t->dev, Rl, r0, rows_total);
+    return update_core(t, x, d, NULL, scales, n, lr, t->w, &t->dev, Rl, r0, rows_total);
 }
 
-rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *d, int n,
-                                rpu_weight_units units, float *grad) {
+rpu_status rpu_tile_weight_grad_rows(const rpu_tile *t, const float *x, const float *d, int n,
+                                     rpu_weight_units units, int r0, int r1, float *grad) {
     if (!t || !grad || (n > 0 && (!x || !d)))
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_weight_grad: NULL argument");
     if (n < 0) return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_weight_grad: batch size %d < 0", n);
     if (units != RPU_WEIGHTS_STORED && units != RPU_WEIGHTS_SCALED)
         return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_weight_grad: unknown weight units %d", (int)units);
     const int R = t->p.out_size, C = t->p.in_size;
+    if (r0 < 0 || r1 > R || r0 > r1)
+        return RPU_FAIL(RPU_ERR_ARG, "rpu_tile_weight_grad: rows [%d, %d) of %d", r0, r1, R);
     const size_t cells = (size_t)R * C;
     double *acc = (double *)calloc(cells, sizeof(double));
     if (!acc)
@@ -1111,7 +1146,7 @@ rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *
                         C);
     for (int k = 0; k < n; ++k) {
         const float *xk = x + (size_t)k * C, *dk = d + (size_t)k * R;
-        for (int i = 0; i < R; ++i) {
+        for (int i = r0; i < r1; ++i) {
             /* d / scales rounded to float, as the update (with lr_scale 1) rounds it */
             const float di = units == RPU_WEIGHTS_STORED ? dk[i] / t->scales[i] : dk[i];
             const double dd = di;
@@ -1124,4 +1159,9 @@ rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *
         grad[q] = (float)acc[q];
     free(acc);
     return RPU_OK;
+}
+
+rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *d, int n,
+                                rpu_weight_units units, float *grad) {
+    return rpu_tile_weight_grad_rows(t, x, d, n, units, 0, t ? t->p.out_size : 0, grad);
 }

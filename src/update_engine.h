@@ -70,6 +70,7 @@ typedef struct {
     /* a chunk's pulse-train uniforms drawn in one batch (rpu_engine_predraw_chunk) */
     float *pux, *pud;   /* [K][PRE_ROOM] x's and d's, vector after vector */
     int pre_on;         /* the chunk's vectors were pre-drawn: vi[k].BL, A, B and upre hold */
+    int chunk0;         /* the chunk's first vector in the call */
     const float **upre; /* [2K] vector k's x uniforms at upre[2k], d's at upre[2k + 1] (or
                            NULL: rpu_engine_prepare_vector draws them) */
     int64_t *grp;       /* [K + 1] the vectors of one pulse-train length */
@@ -106,6 +107,8 @@ typedef struct {
     float g;                     /* granularity of the pulse trains */
     const rpu_rng *rng;          /* the stream of the draws */
     const float *lrs;            /* per vector learning rates, or NULL: the call's lr */
+    const float *dmax;           /* per vector of the call its max |d| over all R rows (a split
+                                    update's holders combine theirs), or NULL: from d */
     const rpu_read_snap *snap;   /* column snapshots and unmerged columns, or NULL */
 } call_shape;
 
@@ -120,6 +123,9 @@ int rpu_engine_call_bl(const rpu_update_params *up, float g, float lr);
  * trains of up to BLmax slots and NPC pieces from t->uws (grown as needed). */
 rpu_status rpu_engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int K, int NW, int BLmax,
                                 int NPC);
+
+/* max |v_i| over n floats, a NaN skipped (0 for n = 0): the maxima of update management. */
+float rpu_engine_abs_max(const float *v, int n);
 
 /* Phase 1 for vector k of the chunk: its train length, scales, probabilities, signs and
  * pulse trains (or count factors) of the columns and of the slice's rows. */

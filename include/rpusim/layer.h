@@ -226,7 +226,9 @@ rpu_status rpu_conv_own_samples(const rpu_conv_params *p, const rpu_config *cfg,
  * announced, a forward that reads every vector: rpu_tile_forward_reads_all) the whole
  * array is gathered instead (one MPI_Allgatherv: a tree rather than every owner sending to
  * every holder). With owners announced (rpu_conv_set_update_owners) a tile's owner takes
- * every sample and its other holders those they compute. Nothing (and no communication)
+ * every sample and its other holders those they compute; with a split by rows announced,
+ * each holder takes of the output gradient every row of the samples it computes and its
+ * own rows of the others (of the input, every sample). Nothing (and no communication)
  * on one rank or for a layer that reads only its own samples. A network
  * calls them before an analog layer's forward_part / backward_part where the digital
  * layers computed only each rank's samples (net.c). rpu_conv_fetch_input sets the batch
@@ -252,7 +254,8 @@ rpu_status rpu_conv_fetch_plan(const rpu_conv_params *p, const rpu_config *cfg, 
  * malloc'd array of its grid's tiles (free each; NULL for a digital layer): those of
  * rpu_update_owners (mapping.h) with the grids placed on `ranks` ranks and batch x output
  * positions vectors where every analog layer's update splits there
- * (rpu_conv_update_splits), else -1 each. Errors: RPU_ERR_ARG (NULL arrays, n_layers < 0,
+ * (rpu_conv_update_splits), else -1 each (every holder its rows; rpu_net_forward announces
+ * either on more than one rank). Errors: RPU_ERR_ARG (NULL arrays, n_layers < 0,
  * batch < 1, ranks < 1), those of rpu_conv_placement and rpu_conv_output_size,
  * RPU_ERR_NOMEM (owners then all NULL). Local (pure). */
 rpu_status rpu_conv_update_owners_plan(const rpu_conv_params *const *ps,
@@ -312,12 +315,13 @@ bool rpu_conv_update_splits(const rpu_conv *l);
  * split one (rpu_conv_update_splits) updates only this rank's part: with owners NULL or
  * owners[t] = -1 the holders' blocks of rows, as rpu_conv_update; with owners[t] = m >= 0
  * holder m of tile t all its rows and the other holders none (the result is the same bits
- * whoever computes it). Local for split tiles; a summed update communicates as in
- * rpu_conv_update. end: the holders agree on begin's status `begun` and gather each
- * other's rows (collective over each split tile's holders), then the post-update step.
- * Call end after begin with the same owners on every rank, before anything else uses the
- * layer: between them its tiles' copies differ. Errors as rpu_conv_update; RPU_ERR_ARG for
- * an owner that is not a holder. */
+ * whoever computes it). Local for split tiles (where a split by rows was announced,
+ * rpu_conv_set_update_owners, the rows are updated by end, after the holders combine the
+ * vectors' maxima); a summed update communicates as in rpu_conv_update. end: the holders agree on
+ * begin's status `begun` and gather each other's rows (collective over each split tile's holders),
+ * then the post-update step. Call end after begin with the same owners on every rank, before
+ * anything else uses the layer: between them its tiles' copies differ. Errors as rpu_conv_update;
+ * RPU_ERR_ARG for an owner that is not a holder. */
 rpu_status rpu_conv_update_begin(rpu_conv *l, float lr, const int *owners);
 rpu_status rpu_conv_update_end(rpu_conv *l, const int *owners, rpu_status begun);
 
@@ -330,9 +334,16 @@ rpu_status rpu_conv_update_end(rpu_conv *l, const int *owners, rpu_status begun)
  * gradients; the others keep those of the samples they compute. rpu_conv_update_begin then
  * refuses (on every rank, before any change) other owners for these tiles (rpu_conv_update,
  * which splits by rows, included), rpu_conv_get_tile_grad refuses such a tile on its other
- * holders, and rpu_conv_get_grad takes tile t's values from holder m. Results are the same
- * bits as without it. Errors: RPU_ERR_ARG (NULL layer; an owner outside -1 .. holders
- * - 1 of its tile: nothing changed). Local. */
+ * holders, and rpu_conv_get_grad takes tile t's values from holder m. Where owners[t] = -1
+ * (a split by rows announced), each holder keeps all patches but of the output gradient
+ * only the rows it updates for the samples it does not compute (every row of
+ * those it computes); rpu_conv_update_begin then refuses an owner m >= 0 for the tile, and
+ * rpu_conv_update_end combines every vector's maximum |gradient| over the holders' rows
+ * (an MPI_Allreduce of batch x output positions floats on the tile's holders, after one of
+ * the status: rpu_conv_update_maxima_plan) before it updates them;
+ * rpu_conv_get_tile_grad refuses the tile and rpu_conv_get_grad takes each holder's rows.
+ * Results are the same bits as without it. Errors: RPU_ERR_ARG (NULL layer; an owner
+ * outside -1 .. holders - 1 of its tile: nothing changed). Local. */
 rpu_status rpu_conv_set_update_owners(rpu_conv *l, const int *owners);
 
 /* The owners rpu_update_owners (mapping.h) gives layers[k] (NULL: skipped) of a network on
@@ -542,6 +553,18 @@ rpu_status rpu_conv_comm_plan(const rpu_conv_params *p, const rpu_config *cfg, i
 rpu_status rpu_conv_comm_plan_parts(const rpu_conv_params *p, const rpu_config *cfg, int batch,
                                     const int *in_size, bool input_grad, int ranks, int rank,
                                     rpu_comm_call *calls, int max_calls, int *n_calls);
+
+/* The calls of a training step's update (rpu_conv_update_end) that an announced split by
+ * rows adds before the rows are shared (owners non-NULL as rpu_conv_set_update_owners took
+ * them; a tile whose owner is -1 and which has several holders): for each such tile that
+ * rank `rank` of `ranks` holds, on its holders, the status (rpu_agree: MPI_Allreduce of 1
+ * int) and one MPI_Allreduce (MPI_MAX) of batch x output positions floats, every vector's
+ * maximum over the tile's rows (rpu_tile_update_row_maxima). Into calls (up to
+ * max_calls; *n_calls: how many), layer p, config cfg, batch and in_size as
+ * rpu_conv_comm_plan. Errors as rpu_conv_comm_plan. Local (pure). */
+rpu_status rpu_conv_update_maxima_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
+                                       const int *in_size, const int *owners, int ranks, int rank,
+                                       rpu_comm_call *calls, int max_calls, int *n_calls);
 
 #ifdef __cplusplus
 }

@@ -180,6 +180,20 @@ rpu_status rpu_tile_update(rpu_tile *t, const float *x, const float *d, int n, f
  * rpu_tile_update, RPU_ERR_ARG (a range not in blocks). Local. */
 rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, int n, float lr,
                                 int r0, int r1);
+/* A split update whose holders keep only their own rows of d. Pulsed update management
+ * scales each vector by the maximum |d_i| over all rows of the tile (through the mapping
+ * scales, as the update computes it), which no holder then knows alone:
+ * rpu_tile_update_row_maxima writes, for each of the n vectors of d [n, out], the maximum
+ * over rows [r0, r1) (0 for no rows; NaN skipped as the update skips it); the maximum of the
+ * holders' maxima (MPI_MAX: exact) is the whole tile's. rpu_tile_update_rows_max is then
+ * rpu_tile_update_rows with those maxima (dmax [n]) instead of the ones of d's other rows,
+ * which it does not read: the same rows, bit for bit, as rpu_tile_update_rows with the whole
+ * d. Errors: RPU_ERR_ARG (NULL, n < 0, rows outside the tile; a compound device, which
+ * updates whole tiles), RPU_ERR_NOMEM, and those of rpu_tile_update_rows. Local. */
+rpu_status rpu_tile_update_row_maxima(const rpu_tile *t, const float *d, int n, int r0, int r1,
+                                      float *dmax);
+rpu_status rpu_tile_update_rows_max(rpu_tile *t, const float *x, const float *d, const float *dmax,
+                                    int n, float lr, int r0, int r1);
 /* True for every single-device tile (its update may be split by rows); false for compound
  * devices (a transfer or refresh reads whole columns: every holder runs the whole update).
  * Local. */
@@ -265,6 +279,12 @@ void rpu_tile_rows_copied(rpu_tile *t);
  * Errors: RPU_ERR_ARG (NULL, n < 0, unknown units), RPU_ERR_NOMEM. Local. */
 rpu_status rpu_tile_weight_grad(const rpu_tile *t, const float *x, const float *d, int n,
                                 rpu_weight_units units, float *grad);
+/* Rows [r0, r1) of rpu_tile_weight_grad's result into the same rows of grad [out, in] (the
+ * other rows become 0); d is read in those rows only (a split update's holder keeps only
+ * its own rows of d). Errors: those of rpu_tile_weight_grad, RPU_ERR_ARG (rows outside the
+ * tile). Local. */
+rpu_status rpu_tile_weight_grad_rows(const rpu_tile *t, const float *x, const float *d, int n,
+                                     rpu_weight_units units, int r0, int r1, float *grad);
 
 /* Post-update step after each optimizer step (spec §3.5, §6.4-§6.6): diffusion, then
  * decay (alpha 1), then weight clipping (clip.*), remapping (remap.*; the mapping scales

@@ -219,6 +219,24 @@ static rpu_status plan_owners(const sm_profile *prof, int batch, int ranks, int 
     return st;
 }
 
+/* Per-rank totals of the calls a prediction counts. */
+typedef struct {
+    double *pay, *wire, *msg;
+    int *ncalls;
+} tally;
+
+/* One call of `bytes` payload on `group` ranks made by rank r: its totals; returns its
+ * seconds. */
+static double charge(const sm_machine *m, const tally *t, int r, rpu_comm_op op, double bytes,
+                     int group) {
+    const sm_cost c = sm_call_cost(m, op, bytes, group);
+    t->pay[r] += bytes;
+    t->wire[r] += c.wire_bytes;
+    t->msg[r] += c.messages;
+    t->ncalls[r] += 1;
+    return c.seconds;
+}
+
 rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, int batch,
                       sm_result *res, double *layer_seconds) {
     memset(res, 0, sizeof *res);
@@ -230,6 +248,7 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
     rpu_comm_call *calls = NULL;
     rpu_status st = RPU_OK;
     if (!C || !U || !pay || !wire || !msg || !ncalls) st = RPU_ERR_NOMEM;
+    const tally T = {pay, wire, msg, ncalls};
     /* who updates each tile (rpu_net_update's owners, announced before the forward) */
     int **owners = NULL;
     if (st == RPU_OK) st = plan_owners(prof, batch, ranks, &owners);
@@ -253,15 +272,10 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
                                               r, calls, cap, &n);
             }
             double mine[3] = {0, 0, 0};
-            for (int q = 0; q < n && st == RPU_OK; ++q) {
-                const double B = (double)calls[q].count * calls[q].type_bytes;
-                const sm_cost c = sm_call_cost(m, calls[q].op, B, calls[q].group);
-                mine[calls[q].phase] += c.seconds;
-                pay[r] += B;
-                wire[r] += c.wire_bytes;
-                msg[r] += c.messages;
-                ncalls[r] += 1;
-            }
+            for (int q = 0; q < n && st == RPU_OK; ++q)
+                mine[calls[q].phase] +=
+                    charge(m, &T, r, calls[q].op, (double)calls[q].count * calls[q].type_bytes,
+                           calls[q].group);
             /* the network's own calls (net.c): the fetches of what an analog layer after
              * the first reads of other ranks' input samples and one before the last of
              * their output gradient (a status check and an exchange each), the gather of
@@ -295,14 +309,18 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
                 }
                 if (ga.logits)
                     nc[nn].f = 0, nc[nn].op = RPU_COMM_ALLGATHER, nc[nn++].bytes = 4.0 * batch * oe;
-                for (int j = 0; j < nn && st == RPU_OK; ++j) {
-                    const sm_cost c = sm_call_cost(m, nc[j].op, nc[j].bytes, ranks);
-                    mine[nc[j].f] += c.seconds;
-                    pay[r] += nc[j].bytes;
-                    wire[r] += c.wire_bytes;
-                    msg[r] += c.messages;
-                    ncalls[r] += 1;
-                }
+                /* an announced split by rows: the update's maxima (one tile per holder) */
+                enum { MC = 4 };
+                rpu_comm_call mc[MC];
+                int nm = 0;
+                if (st == RPU_OK && owners[l])
+                    st = rpu_conv_update_maxima_plan(L->p, L->cfg, batch, L->in_size, owners[l],
+                                                     ranks, r, mc, MC, &nm);
+                for (int j = 0; j < nm && j < MC && st == RPU_OK; ++j)
+                    mine[RPU_PHASE_UPDATE] += charge(
+                        m, &T, r, mc[j].op, (double)mc[j].count * mc[j].type_bytes, mc[j].group);
+                for (int j = 0; j < nn && st == RPU_OK; ++j)
+                    mine[nc[j].f] += charge(m, &T, r, nc[j].op, nc[j].bytes, ranks);
             }
             for (int f = 0; f < 3; ++f)
                 if (mine[f] > comm[f]) comm[f] = mine[f];
