@@ -3,7 +3,7 @@
  * give the bits of the whole-batch computation with the same MAC calls. The reference
  * here does that computation the plain way, over the whole batch, with its own loops:
  * im2col of the batch (ref_im2col), then per tile and per MAC block of `spb` images (the
- * layer's rule: at least 64 vectors) the GEMMs in chunks of 512 vectors that the tile
+ * layer's rule: at least 32 vectors) the GEMMs in chunks of 512 vectors that the tile
  * makes (cblas_sgemm called here with the same shapes), the mapping scales, the transpose
  * into the output planes + 0.0f + the digital bias; the input gradient through the
  * transposed GEMMs and a col2im that adds every element's terms in float in ascending
@@ -93,7 +93,7 @@ static void run_case(const stage_case *sc, int training, uint64_t seed) {
     p.seed = seed;
     const int n = sc->n, H = sc->size[0], Wd = sc->size[1], L = H * Wd, K = 9;
     const int CK = sc->in * K, O = sc->out, M = n * L;
-    const int spb = (64 + L - 1) / L, B = spb * L, nblocks = (n + spb - 1) / spb;
+    const int spb = (32 + L - 1) / L, B = spb * L, nblocks = (n + spb - 1) / spb;
     const size_t nx = (size_t)n * sc->in * L, ny = (size_t)n * O * L, nw = (size_t)O * CK;
     const float lr = 0.5f;
     rpu_conv *l = NULL;

@@ -196,7 +196,7 @@ rpu_status rpu_conv_backward_part(rpu_conv *l, const float *dy, float *dx);
  * of its communicator (one tile with more ranks than tiles, or the placement of
  * rpu_conv_placement's data-parallel rule; on one rank: a layer of one tile), whose holders
  * split the batch in MAC blocks of one sample
- * (rpu_tile_batch_splittable, an output of at least 64 positions (src/deliver_impl.h) per
+ * (rpu_tile_batch_splittable, an output of at least 32 positions (src/deliver_impl.h) per
  * sample) and whose update is summable (rpu_tile_update_summable: each holder sums the
  * gradient of its own samples' blocks, the holders add them exactly), reads of x and dy
  * only the samples rpu_batch_part(n, rank, size) gives the rank, in every call
