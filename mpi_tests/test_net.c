@@ -71,8 +71,9 @@
  *    from weight_scaling_omega) whose updates the estimate splits by rows at every size >= 2
  *    (rpu_net_update_owner -1, every rank a holder): the holders keep only their rows of the
  *    other samples' output gradients and combine the vectors' maxima; weights and biases
- *    identical bit for bit to size 1's; a whole-tile update after the announced split is
- *    refused on every rank. */
+ *    and conv1's first weight gradient (rpu_conv_get_grad: the holders' rows) identical bit
+ *    for bit to size 1's; a whole-tile update after the announced split is refused on
+ *    every rank. */
 #define _XOPEN_SOURCE 700
 #include "rpusim/ckpt.h"
 #include "rpusim/config.h"
@@ -1170,7 +1171,10 @@ static size_t owner_steps(MPI_Comm comm, rpu_experiment *e, float *out, bool row
     int size;
     MPI_Comm_size(comm, &size);
     const int want = rows ? 2 : 3;
-    float *x = falloc((size_t)N * 64), logits[N * K];
+    /* rows: conv1's weight gradient of the first step (rpu_conv_get_grad assembles it from
+     * the holders' rows), compared with size 1's after the weights */
+    enum { G = 6 * 9 + 6 }; /* and its bias gradient */
+    float *x = falloc((size_t)N * 64), logits[N * K], grad[G] = {0};
     uint8_t y[N];
     for (int i = 0; i < N; ++i)
         y[i] = (uint8_t)((i * 7) % K);
@@ -1180,6 +1184,11 @@ static size_t owner_steps(MPI_Comm comm, rpu_experiment *e, float *out, bool row
         int correct = 0;
         CHECK_OK(rpu_net_forward(net, x, N, logits));
         CHECK_OK(rpu_net_backward(net, y, &loss, &correct));
+        if (rows && st == 0) {
+            rpu_net_layer info;
+            CHECK_OK(rpu_net_layer_info(net, 0, &info));
+            if (info.conv) CHECK_OK(rpu_conv_get_grad(info.conv, grad, grad + 6 * 9));
+        }
         if (rows && size > 1 && st == 0) {
             /* the holders kept only their rows: a whole-tile update is refused everywhere */
             rpu_net_layer info;
@@ -1224,6 +1233,10 @@ static size_t owner_steps(MPI_Comm comm, rpu_experiment *e, float *out, bool row
         n += (size_t)(a.nw + a.nb);
         free(a.w), free(a.b);
     }
+    if (rows) {
+        if (out) memcpy(out + n, grad, sizeof grad);
+        n += G;
+    }
     free(x);
     rpu_net_destroy(&net);
     return n;
@@ -1246,7 +1259,9 @@ static void owner_sizes(const char *text, const char *name, bool rows) {
         MPI_Bcast(ref, (int)n, MPI_FLOAT, 0, MPI_COMM_WORLD);
         if (size > 1 && tl_rank() < size)
             CHECK(memcmp(ref, res, sizeof(float) * n) == 0,
-                  "%s size %d: weights and biases after 3 steps == size 1's bit for bit (%zu "
+                  "%s size %d: weights and biases after 3 steps (rows: and conv1's first gradient) "
+                  "== "
+                  "size 1's bit for bit (%zu "
                   "values)",
                   name, size, n);
     }
