@@ -72,8 +72,8 @@
  *    (rpu_net_update_owner -1, every rank a holder): the holders keep only their rows of the
  *    other samples' output gradients and combine the vectors' maxima; weights and biases
  *    and conv1's first weight gradient (rpu_conv_get_grad: the holders' rows) identical bit
- *    for bit to size 1's; a whole-tile update after the announced split is refused on
- *    every rank. */
+ *    for bit to size 1's; a whole-tile update after the announced split, and
+ *    rpu_conv_get_tile_grad, are refused on every rank. */
 #define _XOPEN_SOURCE 700
 #include "rpusim/ckpt.h"
 #include "rpusim/config.h"
@@ -1201,6 +1201,13 @@ static size_t owner_steps(MPI_Comm comm, rpu_experiment *e, float *out, bool row
                   size, rpu_status_name(s), rpu_last_error());
             CHECK(rpu_conv_update_end(info.conv, &own, s) == RPU_ERR_ARG,
                   "size %d: update_end after it: refused", size);
+            /* a holder's own tile gradient: it has only its rows (rpu_conv_get_grad has all) */
+            float tg[6 * 9];
+            const rpu_status g =
+                info.conv ? rpu_conv_get_tile_grad(info.conv, 0, tg) : RPU_ERR_INTERNAL;
+            CHECK(g == RPU_ERR_ARG && strstr(rpu_last_error(), "kept only rows"),
+                  "size %d: get_tile_grad after an announced split by rows -> %s (%s)", size,
+                  rpu_status_name(g), rpu_last_error());
         }
         CHECK_OK(rpu_net_update(net, 0.2f));
         int own[3], na = 0;

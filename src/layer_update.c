@@ -117,10 +117,10 @@ static rpu_status kept_all(const rpu_conv *l, int t, const char *fn) {
         int r0, r1;
         rpu_conv_update_rows(l, t, &r0, &r1);
         return RPU_FAIL(RPU_ERR_ARG,
-                        "layer %s: %s: rank %d kept only rows %d..%d of tile %d's output gradient "
-                        "(its split by rows was announced: rpu_conv_set_update_owners); "
+                        "layer %s: %s: rank %d kept only rows [%d, %d) of tile %d's output "
+                        "gradient (its split by rows was announced: rpu_conv_set_update_owners); "
                         "rpu_conv_get_grad assembles the tile from every holder's rows",
-                        l->label, fn, l->rank, r0, r1 - 1, t);
+                        l->label, fn, l->rank, r0, r1, t);
     }
     return RPU_FAIL(RPU_ERR_ARG,
                     "layer %s: %s: rank %d kept only its own samples of tile %d, whose update "
@@ -295,7 +295,7 @@ static rpu_status rows_kept_update(rpu_conv *l, int t, rpu_status local) {
     if (s == RPU_OK && M > INT_MAX)
         s = RPU_FAIL(RPU_ERR_ARG, "layer %s: %zu update vectors exceed one MPI message", l->label,
                      M);
-    if (s == RPU_OK && !grow((void **)&l->umax, &l->umax_cap, sizeof(float) * (M + 1)))
+    if (s == RPU_OK && !grow((void **)&l->umax, &l->umax_cap, sizeof(float) * (M ? M : 1)))
         s = RPU_FAIL(RPU_ERR_NOMEM, "layer %s: out of memory for the update's maxima", l->label);
     if (s == RPU_OK)
         s = tile_error(l, t, rpu_tile_update_row_maxima(l->tiles[t], D, (int)M, r0, r1, l->umax));
