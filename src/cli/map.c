@@ -74,8 +74,11 @@ static void usage(FILE *f) {
                "backward counts the input gradient also for a first layer, where a network\n"
                "skips it. On a network of pulsed layers whose tiles all have several holders,\n"
                "each tile may be updated whole by one holder (rpu_update_owners), which alone\n"
-               "fetches every sample. Tile state = cells x bytes per cell (weights + device\n"
-               "state) of the configured device.\n");
+               "fetches every sample; where the holders split it by rows, each fetches only its\n"
+               "rows of the other samples' output gradients. send_upd_bytes: the update's\n"
+               "exchanges (summed gradients, the rows of a split update, and the maxima of its\n"
+               "holders' rows). Tile state = cells x bytes per cell (weights + device state) of\n"
+               "the configured device.\n");
 }
 
 /* ------------------------------------------------------------------ parsing */
@@ -341,7 +344,8 @@ static double send_bytes(const rpu_comm_call *c) {
  * gathers around it (rpu_net_gathers_at). Returns 0, or 1 when out of memory. */
 static int rank_volumes(const rpu_conv_params *p, const rpu_config *cfg, int batch,
                         const int *in_sp, const int *owners, double in_elems, double out_elems,
-                        int ranks, int r, int k, int n_layers, double *fwd, double *bwd) {
+                        int ranks, int r, int k, int n_layers, double *fwd, double *bwd,
+                        double *upd) {
     int n = 0;
     if (rpu_conv_comm_plan_parts(p, cfg, batch, in_sp, true, ranks, r, NULL, 0, &n) != RPU_OK)
         return 1;
@@ -354,7 +358,17 @@ static int rank_volumes(const rpu_conv_params *p, const rpu_config *cfg, int bat
     for (int q = 0; q < n; ++q) {
         if (calls[q].phase == RPU_PHASE_FORWARD) *fwd += send_bytes(&calls[q]);
         if (calls[q].phase == RPU_PHASE_BACKWARD) *bwd += send_bytes(&calls[q]);
+        if (calls[q].phase == RPU_PHASE_UPDATE) *upd += send_bytes(&calls[q]);
     }
+    /* an announced split by rows: the update's maxima (rpu_conv_update_maxima_plan) */
+    rpu_comm_call mc[4];
+    int nm = 0;
+    if (rpu_conv_update_maxima_plan(p, cfg, batch, in_sp, owners, ranks, r, mc, 4, &nm) != RPU_OK) {
+        free(calls);
+        return 1;
+    }
+    for (int q = 0; q < nm && q < 4; ++q)
+        *upd += send_bytes(&mc[q]);
     free(calls);
     const double ring = ranks > 1 ? (ranks - 1.0) / ranks : 0;
     bool own = false, issued = false, whole = false;
@@ -375,7 +389,7 @@ static int rank_volumes(const rpu_conv_params *p, const rpu_config *cfg, int bat
 typedef struct {
     int64_t *cells; /* per rank, summed over layers */
     int *tiles;
-    double *fwd, *bwd; /* per rank send bytes summed over layers */
+    double *fwd, *bwd, *upd; /* per rank send bytes summed over layers */
     bool comm_known;
 } totals;
 
@@ -644,7 +658,8 @@ static int report_layer(const layer_spec *L, int index, int n_layers, const rpu_
         return 1;
     }
     st = rpu_tile_grid_rank_cells(&g, ranks, rc, rt);
-    double *fwd = calloc((size_t)ranks * 2, sizeof(double)), *bwd = fwd ? fwd + ranks : NULL;
+    double *fwd = calloc((size_t)ranks * 3, sizeof(double)), *bwd = fwd ? fwd + ranks : NULL,
+           *upd = fwd ? fwd + 2 * (size_t)ranks : NULL;
     if (!fwd) st = RPU_ERR_NOMEM;
     /* each rank's plan places the grid and walks every rank's contributions: about
      * ranks x (ranks + tiles) steps in all, beyond which the volumes are left out */
@@ -659,24 +674,25 @@ static int report_layer(const layer_spec *L, int index, int n_layers, const rpu_
                      oe = (double)out.c * shape_spatial(&out);
         for (int r = 0; r < ranks && st == RPU_OK; ++r)
             if (rank_volumes(&lp, cfg, batch, in.s, owners, ie, oe, ranks, r, index - 1, n_layers,
-                             &fwd[r], &bwd[r]))
+                             &fwd[r], &bwd[r], &upd[r]))
                 st = RPU_ERR_NOMEM;
     } else {
         tot->comm_known = false;
     }
     const bool show = in.known && volumes;
-    fprintf(os, "  %5s %6s %10s %14s %14s %14s\n", "rank", "tiles", "cells", "state_bytes",
-            "send_fwd_bytes", "send_bwd_bytes");
+    fprintf(os, "  %5s %6s %10s %14s %14s %14s %14s\n", "rank", "tiles", "cells", "state_bytes",
+            "send_fwd_bytes", "send_bwd_bytes", "send_upd_bytes");
     for (int r = 0; r < ranks && st == RPU_OK; ++r) {
         fprintf(os, "  %5d %6d %10lld %14.0f", r, rt[r], (long long)rc[r], (double)rc[r] * bpc);
         if (show)
-            fprintf(os, " %14.0f %14.0f\n", fwd[r], bwd[r]);
+            fprintf(os, " %14.0f %14.0f %14.0f\n", fwd[r], bwd[r], upd[r]);
         else
-            fprintf(os, " %14s %14s\n", "-", "-");
+            fprintf(os, " %14s %14s %14s\n", "-", "-", "-");
         tot->cells[r] += rc[r];
         tot->tiles[r] += rt[r];
         tot->fwd[r] += fwd[r];
         tot->bwd[r] += bwd[r];
+        tot->upd[r] += upd[r];
     }
     free(fwd);
     free(rc), free(rt);
@@ -856,9 +872,9 @@ int cli_map(int argc, char **argv) {
     size_t text_len = 0;
     FILE *os = open_memstream(&text, &text_len);
     totals tot = {calloc((size_t)ranks, sizeof(int64_t)), calloc((size_t)ranks, sizeof(int)),
-                  calloc((size_t)ranks, sizeof(double)), calloc((size_t)ranks, sizeof(double)),
-                  true};
-    if (!os || !tot.cells || !tot.tiles || !tot.fwd || !tot.bwd) {
+                  calloc((size_t)ranks, sizeof(double)),  calloc((size_t)ranks, sizeof(double)),
+                  calloc((size_t)ranks, sizeof(double)),  true};
+    if (!os || !tot.cells || !tot.tiles || !tot.fwd || !tot.bwd || !tot.upd) {
         fprintf(stderr, "rpusim map: out of memory\n");
         rc = 1;
     } else {
@@ -892,15 +908,15 @@ int cli_map(int argc, char **argv) {
             free(owners[l]);
         free(owners);
         if (rc == 0 && n_layers > 1) {
-            fprintf(os, "\nall layers:\n  %5s %6s %10s %14s %14s %14s\n", "rank", "tiles", "cells",
-                    "state_bytes", "send_fwd_bytes", "send_bwd_bytes");
+            fprintf(os, "\nall layers:\n  %5s %6s %10s %14s %14s %14s %14s\n", "rank", "tiles",
+                    "cells", "state_bytes", "send_fwd_bytes", "send_bwd_bytes", "send_upd_bytes");
             for (int r = 0; r < ranks; ++r) {
                 fprintf(os, "  %5d %6d %10lld %14.0f", r, tot.tiles[r], (long long)tot.cells[r],
                         (double)tot.cells[r] * bpc);
                 if (tot.comm_known)
-                    fprintf(os, " %14.0f %14.0f\n", tot.fwd[r], tot.bwd[r]);
+                    fprintf(os, " %14.0f %14.0f %14.0f\n", tot.fwd[r], tot.bwd[r], tot.upd[r]);
                 else
-                    fprintf(os, " %14s %14s\n", "-", "-");
+                    fprintf(os, " %14s %14s %14s\n", "-", "-", "-");
             }
         }
     }
@@ -916,6 +932,7 @@ int cli_map(int argc, char **argv) {
     free(tot.cells);
     free(tot.fwd);
     free(tot.bwd);
+    free(tot.upd);
     free(tot.tiles);
 done:
     free(layers);
