@@ -276,9 +276,9 @@ static rpu_status update_tile(rpu_conv *l, int t, size_t doff, float lr, int own
     const float *X = l->xp + l->xoffs[t], *D = l->dp + doff;
     if (!split_update(l, t))
         return tile_error(l, t, rpu_tile_update(l->tiles[t], X, D, (int)M, lr));
+    if (keeps_rows(l, t)) return RPU_OK; /* in the second phase (rows_kept_update) */
     int r0, r1; /* this rank's rows; the other holders' stay stale until share_rows */
     rows_of_holder(l, t, owner, rpu_tile_holder_index(ts, l->rank, l->size), &r0, &r1);
-    if (keeps_rows(l, t)) return RPU_OK; /* in the second phase (rows_kept_update) */
     return tile_error(l, t, rpu_tile_update_rows(l->tiles[t], X, D, (int)M, lr, r0, r1));
 }
 

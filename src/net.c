@@ -355,16 +355,17 @@ static bool all_split(const rpu_net *net) {
 static rpu_status plan_updates(rpu_net *net, int n) {
     const bool announce = net->training && net->ranks > 1;
     net->uplanned = announce && all_split(net);
-    for (int k = 0; k < net->n_layers; ++k) {
-        const net_layer *L = &net->layers[k];
-        for (int t = 0; L->conv && t < rpu_conv_grid(L->conv)->n_tiles; ++t)
-            L->uown[t] = -1;
-    }
     if (net->uplanned) {
         for (int k = 0; k < net->n_layers; ++k)
             net->uvec[k] = (int64_t)n * (int64_t)prod(1, net->layers[k].out_nd,
                                                       net->layers[k].out_sp);
         RPU_CHECK(rpu_update_owners(net->ugrid, net->uvec, net->n_layers, net->ranks, net->uowns));
+    } else {
+        for (int k = 0; k < net->n_layers; ++k) {
+            const net_layer *L = &net->layers[k];
+            for (int t = 0; L->conv && t < rpu_conv_grid(L->conv)->n_tiles; ++t)
+                L->uown[t] = -1;
+        }
     }
     for (int k = 0; k < net->n_layers; ++k) {
         net_layer *L = &net->layers[k];

@@ -124,9 +124,6 @@ int rpu_engine_call_bl(const rpu_update_params *up, float g, float lr);
 rpu_status rpu_engine_workspace(rpu_tile *t, engine_ws *e, int C, int Rl, int K, int NW, int BLmax,
                                 int NPC);
 
-/* max |v_i| over n floats, a NaN skipped (0 for n = 0): the maxima of update management. */
-float rpu_engine_abs_max(const float *v, int n);
-
 /* Phase 1 for vector k of the chunk: its train length, scales, probabilities, signs and
  * pulse trains (or count factors) of the columns and of the slice's rows. */
 void rpu_engine_prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape *cs, int k,

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-float rpu_engine_abs_max(const float *v, int n) {
+static float abs_max_vec(const float *v, int n) {
 #if defined(__AVX512F__)
     /* 16 lanes, the tail by a masked load; a NaN is skipped as in the loop below (max_ps
      * returns its second operand when either is NaN) */
@@ -320,8 +320,8 @@ void rpu_engine_prepare_vector(const rpu_tile *t, engine_ws *e, const call_shape
     if (e->pre_on) { /* rpu_engine_predraw_chunk computed them */
         BL = e->vi[k].BL, A = e->vi[k].A, B = e->vi[k].B;
     } else {
-        BL = bl_and_scales(up, cs->g, lr, rpu_engine_abs_max(x, C),
-                           cs->dmax ? cs->dmax[e->chunk0 + k] : rpu_engine_abs_max(d, cs->R), &A,
+        BL = bl_and_scales(up, cs->g, lr, abs_max_vec(x, C),
+                           cs->dmax ? cs->dmax[e->chunk0 + k] : abs_max_vec(d, cs->R), &A,
                            &B);
     }
     e->vi[k].BL = BL;
@@ -506,8 +506,8 @@ void rpu_engine_predraw_chunk(engine_ws *e, const call_shape *cs, int k0, int kn
     for (int k = 0; k < kn; ++k) {
         const float lrk = cs->lrs ? cs->lrs[k0 + k] : lr;
         vec_info *v = &e->vi[k];
-        const float dm = cs->dmax ? cs->dmax[k0 + k] : rpu_engine_abs_max(d + (size_t)k * R, R);
-        v->BL = bl_and_scales(up, cs->g, lrk, rpu_engine_abs_max(x + (size_t)k * C, C), dm, &v->A,
+        const float dm = cs->dmax ? cs->dmax[k0 + k] : abs_max_vec(d + (size_t)k * R, R);
+        v->BL = bl_and_scales(up, cs->g, lrk, abs_max_vec(x + (size_t)k * C, C), dm, &v->A,
                               &v->B);
         e->upre[2 * k] = e->upre[2 * k + 1] = NULL;
     }

@@ -561,7 +561,10 @@ rpu_status rpu_conv_comm_plan_parts(const rpu_conv_params *p, const rpu_config *
  * int) and one MPI_Allreduce (MPI_MAX) of batch x output positions floats, every vector's
  * maximum over the tile's rows (rpu_tile_update_row_maxima). Into calls (up to
  * max_calls; *n_calls: how many), layer p, config cfg, batch and in_size as
- * rpu_conv_comm_plan. Errors as rpu_conv_comm_plan. Local (pure). */
+ * rpu_conv_comm_plan. At most RPU_UPDATE_MAXIMA_MAX_CALLS calls: a rank holds at most one
+ * tile of several holders per layer of pulsed updates. Errors as rpu_conv_comm_plan. Local
+ * (pure). */
+#define RPU_UPDATE_MAXIMA_MAX_CALLS 2
 rpu_status rpu_conv_update_maxima_plan(const rpu_conv_params *p, const rpu_config *cfg, int batch,
                                        const int *in_size, const int *owners, int ranks, int rank,
                                        rpu_comm_call *calls, int max_calls, int *n_calls);

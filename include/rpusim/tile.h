@@ -188,8 +188,8 @@ rpu_status rpu_tile_update_rows(rpu_tile *t, const float *x, const float *d, int
  * holders' maxima (MPI_MAX: exact) is the whole tile's. rpu_tile_update_rows_max is then
  * rpu_tile_update_rows with those maxima (dmax [n]) instead of the ones of d's other rows,
  * which it does not read: the same rows, bit for bit, as rpu_tile_update_rows with the whole
- * d. Errors: RPU_ERR_ARG (NULL, n < 0, rows outside the tile; a compound device, which
- * updates whole tiles), RPU_ERR_NOMEM, and those of rpu_tile_update_rows. Local. */
+ * d. Errors: RPU_ERR_ARG (NULL, n < 0, rows outside the tile; for rpu_tile_update_rows_max
+ * a compound device, which updates whole tiles) and those of rpu_tile_update_rows. Local. */
 rpu_status rpu_tile_update_row_maxima(const rpu_tile *t, const float *d, int n, int r0, int r1,
                                       float *dmax);
 rpu_status rpu_tile_update_rows_max(rpu_tile *t, const float *x, const float *d, const float *dmax,

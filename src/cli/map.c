@@ -361,13 +361,14 @@ static int rank_volumes(const rpu_conv_params *p, const rpu_config *cfg, int bat
         if (calls[q].phase == RPU_PHASE_UPDATE) *upd += send_bytes(&calls[q]);
     }
     /* an announced split by rows: the update's maxima (rpu_conv_update_maxima_plan) */
-    rpu_comm_call mc[4];
+    rpu_comm_call mc[RPU_UPDATE_MAXIMA_MAX_CALLS];
     int nm = 0;
-    if (rpu_conv_update_maxima_plan(p, cfg, batch, in_sp, owners, ranks, r, mc, 4, &nm) != RPU_OK) {
+    if (rpu_conv_update_maxima_plan(p, cfg, batch, in_sp, owners, ranks, r, mc,
+                                    RPU_UPDATE_MAXIMA_MAX_CALLS, &nm) != RPU_OK) {
         free(calls);
         return 1;
     }
-    for (int q = 0; q < nm && q < 4; ++q)
+    for (int q = 0; q < nm && q < RPU_UPDATE_MAXIMA_MAX_CALLS; ++q)
         *upd += send_bytes(&mc[q]);
     free(calls);
     const double ring = ranks > 1 ? (ranks - 1.0) / ranks : 0;

@@ -310,7 +310,7 @@ rpu_status sm_predict(const sm_profile *prof, const sm_machine *m, int ranks, in
                 if (ga.logits)
                     nc[nn].f = 0, nc[nn].op = RPU_COMM_ALLGATHER, nc[nn++].bytes = 4.0 * batch * oe;
                 /* an announced split by rows: the update's maxima (one tile per holder) */
-                enum { MC = 4 };
+                enum { MC = RPU_UPDATE_MAXIMA_MAX_CALLS };
                 rpu_comm_call mc[MC];
                 int nm = 0;
                 if (st == RPU_OK && owners[l])
